@@ -1,0 +1,1 @@
+"""attach layer of bpfscope (see DESIGN.md)."""

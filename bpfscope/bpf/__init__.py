@@ -1,0 +1,1 @@
+"""bpf layer of bpfscope (see DESIGN.md)."""

@@ -1,0 +1,93 @@
+"""Errors reported against the user's script, formatted like bpftrace's.
+
+Every layer raises :class:`BpfscopeError` (or a subclass) for bad user input or
+a missing kernel feature; the CLI prints it and exits 1, never a traceback.
+A ``Span`` ties a message to a place in a :class:`Source`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    """A source range: 1-based line and column; ``end_col`` is exclusive.
+
+    ``end_line`` may be greater than ``line`` for constructs spanning lines;
+    the underline is then drawn to the end of the first line.
+    """
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def to(self, other: "Span") -> "Span":
+        """The span from the start of self to the end of other."""
+        return Span(self.line, self.col, other.end_line, other.end_col)
+
+
+@dataclass
+class Source:
+    """A script's text and the name errors call it by ('stdin' for -e)."""
+
+    text: str
+    name: str = "stdin"
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.split("\n")
+        if 1 <= line <= len(lines):
+            return lines[line - 1]
+        return ""
+
+
+class BpfscopeError(Exception):
+    """An error meant for the user. ``span`` is optional."""
+
+    def __init__(self, message: str, span: Span | None = None,
+                 source: Source | None = None, notes: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.source = source
+        self.notes = notes or []
+
+    def format(self, source: Source | None = None) -> str:
+        """bpftrace's layout: ``name:L:C-C: ERROR: msg``, the line, an underline."""
+        src = self.source or source
+        if self.span is None or src is None:
+            out = f"ERROR: {self.message}"
+        else:
+            sp = self.span
+            end = sp.end_col if sp.end_line == sp.line else len(src.line_text(sp.line)) + 1
+            end = max(end, sp.col + 1)
+            out = f"{src.name}:{sp.line}:{sp.col}-{end}: ERROR: {self.message}\n"
+            out += src.line_text(sp.line) + "\n"
+            out += " " * (sp.col - 1) + "~" * (end - sp.col)
+        for n in self.notes:
+            out += f"\nHINT: {n}"
+        return out
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class SyntaxErr(BpfscopeError):
+    """The parser could not read the script."""
+
+
+class SemanticError(BpfscopeError):
+    """Names, types or arguments are wrong."""
+
+
+class KernelError(BpfscopeError):
+    """The kernel refused something (a load, an attach, a map)."""
+
+
+class VerifierError(KernelError):
+    """The verifier rejected a program; ``log`` holds its full log."""
+
+    def __init__(self, message: str, log: str = "", **kw):
+        super().__init__(message, **kw)
+        self.log = log

@@ -1,0 +1,1 @@
+"""lang layer of bpfscope (see DESIGN.md)."""

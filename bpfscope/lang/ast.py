@@ -1,0 +1,365 @@
+"""AST node classes for the bpftrace language.
+
+Every node carries a :class:`~bpfscope.errors.Span`. Nodes are plain
+dataclasses; later passes (sema) attach extra attributes such as ``type`` to
+expression nodes, so ``Expr`` declares ``type`` with a default of ``None``.
+
+The printer in :mod:`bpfscope.lang.printer` turns a tree back into source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..errors import Span
+
+
+@dataclass(eq=False)
+class Node:
+    span: Span = field(repr=False, compare=False)
+
+
+# --------------------------------------------------------------- expressions
+
+@dataclass(eq=False)
+class Expr(Node):
+    # Filled in by sema: a bpfscope.sema.types.Type.
+    type: Any = field(default=None, init=False, repr=False, compare=False)
+
+
+@dataclass(eq=False)
+class Integer(Expr):
+    value: int
+    # The literal as written ("1_000", "5ms", "0x10"), for printing back.
+    text: str = ""
+    # True when a suffix like u/l/ul forced unsigned: bpftrace has none, kept for future.
+
+
+@dataclass(eq=False)
+class String(Expr):
+    value: str  # escapes already decoded
+
+
+@dataclass(eq=False)
+class Bool(Expr):
+    value: bool
+
+
+@dataclass(eq=False)
+class Builtin(Expr):
+    """pid, tid, comm, nsecs, args, retval, arg0, probe, curtask, $# ..."""
+    name: str
+
+
+@dataclass(eq=False)
+class PositionalParam(Expr):
+    """$1, $2 ... ; ``$#`` is PositionalCount."""
+    index: int
+
+
+@dataclass(eq=False)
+class PositionalCount(Expr):
+    pass
+
+
+@dataclass(eq=False)
+class Variable(Expr):
+    """A scratch variable, ``$name`` (name stored without the '$')."""
+    name: str
+
+
+@dataclass(eq=False)
+class Map(Expr):
+    """``@name`` (name without '@'; '' for the anonymous map ``@``).
+
+    ``keys`` is the list of key expressions in ``@m[k1, k2]``; empty for
+    ``@m``. A tuple written as ``@m[(a, b)]`` is one Tuple key.
+    """
+    name: str
+    keys: list[Expr] = field(default_factory=list)
+    has_brackets: bool = False  # @m[] vs @m, for printing back
+
+
+@dataclass(eq=False)
+class Call(Expr):
+    """``name(args)``: printf, count, str, hist ... and user fns."""
+    name: str
+    args: list[Expr] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Sizeof(Expr):
+    """sizeof(type) or sizeof(expr): exactly one of the two is set."""
+    type_arg: Optional["TypeSpec"] = None
+    expr: Optional[Expr] = None
+
+
+@dataclass(eq=False)
+class Offsetof(Expr):
+    """offsetof(struct Foo, a.b) or offsetof($x, a)."""
+    type_arg: Optional["TypeSpec"]
+    expr: Optional[Expr]
+    fields: list[str]
+
+
+@dataclass(eq=False)
+class Binop(Expr):
+    """op is the C token: + - * / % & | ^ << >> == != < <= > >= && ||"""
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(eq=False)
+class Unop(Expr):
+    """op is one of: ! ~ - + * (deref) & (address of)
+    ++ -- (with ``postfix`` telling which side)."""
+    op: str
+    operand: Expr
+    postfix: bool = False
+
+
+@dataclass(eq=False)
+class Ternary(Expr):
+    cond: Expr
+    then: Expr
+    orelse: Expr
+
+
+@dataclass(eq=False)
+class FieldAccess(Expr):
+    """``expr.field`` or ``expr->field`` (arrow=True). Tuple ``.0`` has
+    field '0'."""
+    expr: Expr
+    field: str
+    arrow: bool = False
+
+
+@dataclass(eq=False)
+class Index(Expr):
+    """``expr[index]`` on arrays, pointers, tuples."""
+    expr: Expr
+    index: Expr
+
+
+@dataclass(eq=False)
+class Cast(Expr):
+    type_spec: "TypeSpec"
+    expr: Expr
+
+
+@dataclass(eq=False)
+class Tuple(Expr):
+    elems: list[Expr]
+
+
+@dataclass(eq=False)
+class Record(Expr):
+    """Named tuple ``(a=1, b="x")``: fields in source order."""
+    fields: list[tuple[str, Expr]]
+
+
+@dataclass(eq=False)
+class BlockExpr(Expr):
+    """``{ stmt; stmt; expr }`` used as a value."""
+    stmts: list["Stmt"]
+    value: Expr
+
+
+@dataclass(eq=False)
+class Identifier(Expr):
+    """A bare name that is not a builtin (an enum value, a type name in
+    sizeof, a macro parameter). Sema decides what it is."""
+    name: str
+
+
+# ---------------------------------------------------------------- types
+
+@dataclass(eq=False)
+class TypeSpec(Node):
+    """A type as written: ``int32``, ``string[16]``, ``struct task_struct *``,
+    ``uint8[4]``, ``bool``, ``inet``.
+
+    name: base name ('int32', 'struct task_struct', 'union u', 'enum e').
+    pointer_depth: number of '*'. array_size: for 'T[N]' forms, else None.
+    """
+    name: str
+    pointer_depth: int = 0
+    array_size: Optional[int] = None
+
+
+# ---------------------------------------------------------------- statements
+
+@dataclass(eq=False)
+class Stmt(Node):
+    pass
+
+
+@dataclass(eq=False)
+class ExprStmt(Stmt):
+    expr: Expr
+
+
+@dataclass(eq=False)
+class AssignMap(Stmt):
+    """``@m[k] = v`` or compound ``@m[k] += v`` (op is '=' or '+=', ...)."""
+    map: Map
+    value: Expr
+    op: str = "="
+
+
+@dataclass(eq=False)
+class AssignVar(Stmt):
+    """``$x = v`` or ``$x += v``."""
+    var: Variable
+    value: Expr
+    op: str = "="
+
+
+@dataclass(eq=False)
+class VarDecl(Stmt):
+    """``let $x;`` ``let $x: type;`` ``let $x = v;`` ``let $x: type = v;``"""
+    var: Variable
+    type_spec: Optional[TypeSpec] = None
+    value: Optional[Expr] = None
+
+
+@dataclass(eq=False)
+class If(Stmt):
+    cond: Expr
+    then: list[Stmt]
+    orelse: Optional[list[Stmt]] = None  # an 'else if' is a list of one If
+
+
+@dataclass(eq=False)
+class Unroll(Stmt):
+    count: Expr
+    body: list[Stmt]
+
+
+@dataclass(eq=False)
+class While(Stmt):
+    cond: Expr
+    body: list[Stmt]
+
+
+@dataclass(eq=False)
+class ForMap(Stmt):
+    """``for ($kv : @map) { ... }``"""
+    var: Variable
+    map: Map
+    body: list[Stmt]
+
+
+@dataclass(eq=False)
+class ForRange(Stmt):
+    """``for ($i : start..end) { ... }`` (end exclusive)."""
+    var: Variable
+    start: Expr
+    end: Expr
+    body: list[Stmt]
+
+
+@dataclass(eq=False)
+class Jump(Stmt):
+    """break, continue, return (with optional value)."""
+    kind: str  # 'break' | 'continue' | 'return'
+    value: Optional[Expr] = None
+
+
+@dataclass(eq=False)
+class Block(Stmt):
+    """A nested ``{ ... }`` in statement position."""
+    stmts: list[Stmt]
+
+
+# ---------------------------------------------------------------- top level
+
+@dataclass(eq=False)
+class AttachPoint(Node):
+    """One attach point as written, e.g. ``tracepoint:syscalls:sys_enter_*``.
+
+    ``raw`` is the text exactly as written (quotes kept); ``parts`` splits it
+    at ':' outside quotes with quotes removed: ['tracepoint', 'syscalls',
+    'sys_enter_*']. BEGIN/END give ['BEGIN'] / ['END'].
+    """
+    raw: str
+    parts: list[str]
+
+
+@dataclass(eq=False)
+class Probe(Node):
+    attach_points: list[AttachPoint]
+    predicate: Optional[Expr]
+    body: list[Stmt]
+
+
+@dataclass(eq=False)
+class ConfigBlock(Node):
+    """``config = { key = value; ... }``: values are Integer, String, Bool
+    or Identifier nodes."""
+    items: list[tuple[str, Expr]]
+
+
+@dataclass(eq=False)
+class MapDecl(Node):
+    """``let @name = kind(args...);`` e.g. ``let @a = lruhash(100);``"""
+    name: str
+    kind: str
+    args: list[Expr]
+
+
+@dataclass(eq=False)
+class Macro(Node):
+    """``macro name(params) { stmts; [expr] }``: params keep their sigil
+    ('$a', '@m' or bare 'a')."""
+    name: str
+    params: list[str]
+    body: BlockExpr | list[Stmt]
+
+
+@dataclass(eq=False)
+class Subprog(Node):
+    """``fn name($a: type, ...): rettype { ... }``"""
+    name: str
+    params: list[tuple[str, TypeSpec]]
+    return_type: Optional[TypeSpec]
+    body: list[Stmt]
+
+
+@dataclass(eq=False)
+class CDefinition(Node):
+    """A C struct/union/enum definition or #include/#define line at the top
+    of the script, kept as raw text for the type layer."""
+    text: str
+
+
+@dataclass(eq=False)
+class Import(Node):
+    """``import "path";``"""
+    path: str
+
+
+@dataclass(eq=False)
+class Program(Node):
+    config: Optional[ConfigBlock] = None
+    c_definitions: list[CDefinition] = field(default_factory=list)
+    imports: list[Import] = field(default_factory=list)
+    map_decls: list[MapDecl] = field(default_factory=list)
+    macros: list[Macro] = field(default_factory=list)
+    subprogs: list[Subprog] = field(default_factory=list)
+    probes: list[Probe] = field(default_factory=list)
+
+
+def walk(node: Any):
+    """Yield node and every Node below it, depth first, in field order."""
+    if isinstance(node, Node):
+        yield node
+        for name in node.__dataclass_fields__:
+            if name in ("span", "type"):
+                continue
+            yield from walk(getattr(node, name))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from walk(item)

@@ -1,0 +1,1 @@
+"""output layer of bpfscope (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""runtime layer of bpfscope (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""sema layer of bpfscope (see DESIGN.md)."""
