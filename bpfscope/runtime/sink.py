@@ -1,0 +1,44 @@
+"""The interface a session writes its user-visible output through.
+
+The session never prints; it calls an :class:`OutputSink` (text, JSON, ...)
+so that every output format sees the same events in the same order.
+Implementations live in ``bpfscope.output``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from bpfscope.runtime.values import MapData
+
+
+@runtime_checkable
+class OutputSink(Protocol):
+    """What a running session reports, in the order it happens."""
+
+    def attached(self, n_probes: int) -> None:
+        """All probes are attached (bpftrace: ``Attached N probes``)."""
+
+    def printf(self, text: str) -> None:
+        """Already formatted text from printf()/print of a value."""
+
+    def map(self, data: MapData, top: int = 0, div: int = 1) -> None:
+        """One map, as ``print(@m, top, div)`` prints it."""
+
+    def maps_at_exit(self, maps: list[MapData]) -> None:
+        """Every non-empty map when the program ends, in bpftrace's order."""
+
+    def lost_events(self, n: int) -> None:
+        """``n`` events were dropped because the ring buffer was full."""
+
+    def time(self, text: str) -> None:
+        """Text from time() (already strftime-formatted)."""
+
+    def warning(self, msg: str) -> None:
+        """A non-fatal problem (bpftrace's ``WARNING: ...``)."""
+
+    def error(self, msg: str) -> None:
+        """A fatal problem (bpftrace's ``ERROR: ...``)."""
+
+    def flush(self) -> None:
+        """Push buffered output to its destination."""
