@@ -1,0 +1,129 @@
+"""Reading a BPF_MAP_TYPE_RINGBUF map from user space.
+
+Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position, which we
+map read-write and advance; page 1 holds the producer position; the data
+area follows, mapped twice in a row by the kernel so a record that wraps
+around the end can be read in one piece. Each record starts with an 8-byte
+header: u32 length (with BUSY and DISCARD bits) and u32 page offset.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import select
+from typing import Callable
+
+from .consts import (BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT,
+                     BPF_RINGBUF_HDR_SZ, MapType)
+from .maps import BpfMap
+from .sys import page_size
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.restype = ctypes.c_int
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def _mmap(length: int, prot: int, fd: int, offset: int) -> int:
+    # libc mmap rather than the mmap module: we need raw addresses for
+    # aligned 8-byte loads and stores of the positions, and a read-only
+    # Python mmap cannot hand out one.
+    p = _libc.mmap(None, length, prot, mmap.MAP_SHARED, fd, offset)
+    if p is None or p == _MAP_FAILED:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mmap of ring buffer failed: {errno.errorcode.get(err, err)}")
+    return p
+
+
+class RingBuffer:
+    """Consumer of one ring buffer map. ``callback(bytes)`` gets each
+    committed record; its return value is ignored."""
+
+    def __init__(self, map: BpfMap):
+        if map.map_type != MapType.RINGBUF:
+            raise ValueError(f"{map!r} is not a ring buffer")
+        self.map = map
+        self.size = map.max_entries
+        self._mask = self.size - 1
+        self._pg = page_size()
+        self._cons_len = self._pg
+        self._prod_len = self._pg + 2 * self.size
+        self._cons = self._prod = None
+        self._epoll = None
+        try:
+            self._cons = _mmap(self._cons_len, mmap.PROT_READ | mmap.PROT_WRITE,
+                               map.fd, 0)
+            self._prod = _mmap(self._prod_len, mmap.PROT_READ, map.fd, self._pg)
+            self._epoll = select.epoll()
+            self._epoll.register(map.fd, select.EPOLLIN)
+        except BaseException:
+            self.close()
+            raise
+        self._cons_pos = ctypes.c_uint64.from_address(self._cons)
+        self._prod_pos = ctypes.c_uint64.from_address(self._prod)
+        self._data = self._prod + self._pg
+
+    def fileno(self) -> int:
+        """The epoll fd: readable when the kernel has woken consumers."""
+        return self._epoll.fileno()
+
+    def poll(self, timeout_ms: int, callback: Callable[[bytes], object]) -> int:
+        """Wait up to ``timeout_ms`` (-1: forever) for data, then consume.
+        Returns the number of records handed to ``callback``."""
+        try:
+            self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
+        except InterruptedError:
+            pass
+        return self.consume(callback)
+
+    def consume(self, callback: Callable[[bytes], object]) -> int:
+        """Hand every committed record to ``callback`` in order; stop at the
+        first record still being written. Returns how many were handed."""
+        if self._prod is None:
+            raise ValueError("ring buffer is closed")
+        n = 0
+        cons = self._cons_pos.value
+        while True:
+            prod = self._prod_pos.value
+            if cons >= prod:
+                return n
+            while cons < prod:
+                hdr = ctypes.c_uint32.from_address(self._data + (cons & self._mask))
+                length = hdr.value
+                if length & BPF_RINGBUF_BUSY_BIT:
+                    self._cons_pos.value = cons
+                    return n
+                size = length & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)
+                start = cons + BPF_RINGBUF_HDR_SZ
+                cons = (start + size + 7) & ~7
+                if not length & BPF_RINGBUF_DISCARD_BIT:
+                    record = ctypes.string_at(self._data + (start & self._mask), size)
+                    # Release the space before the callback runs, so a slow
+                    # or raising callback does not make the kernel drop.
+                    self._cons_pos.value = cons
+                    n += 1
+                    callback(record)
+                else:
+                    self._cons_pos.value = cons
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+            self._epoll = None
+        if self._prod:
+            _libc.munmap(self._prod, self._prod_len)
+            self._prod = None
+        if self._cons:
+            _libc.munmap(self._cons, self._cons_len)
+            self._cons = None
+
+    def __enter__(self) -> "RingBuffer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
