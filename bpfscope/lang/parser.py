@@ -1,0 +1,631 @@
+"""Recursive-descent parser for the bpftrace language.
+
+``parse(source)`` turns a :class:`~bpfscope.errors.Source` into an
+:class:`~bpfscope.lang.ast.Program` or raises
+:class:`~bpfscope.errors.SyntaxErr`. Error messages follow bison's verbose
+style that bpftrace prints (``syntax error, unexpected X, expecting Y``) so
+that users see the same text as with bpftrace.
+
+Binary operators are parsed by precedence climbing over ``BINARY_PRECEDENCE``,
+which the printer shares to decide where parentheses are needed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import Source, Span, SyntaxErr
+from . import ast
+from . import lexer as lx
+from .lexer import Token
+
+# Higher binds tighter; all binary operators are left associative.
+BINARY_PRECEDENCE = {
+    "||": 2, "&&": 3, "|": 4, "^": 5, "&": 6,
+    "==": 7, "!=": 7, "<": 8, "<=": 8, ">": 8, ">=": 8,
+    "<<": 9, ">>": 9, "+": 10, "-": 10, "*": 11, "/": 11, "%": 11,
+}
+TERNARY_PRECEDENCE = 1
+UNARY_PRECEDENCE = 12
+POSTFIX_PRECEDENCE = 13
+PRIMARY_PRECEDENCE = 14
+
+ASSIGN_OPS = frozenset(("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=",
+                        "<<=", ">>="))
+PREFIX_OPS = frozenset(("!", "~", "-", "+", "*", "&", "++", "--"))
+
+_BUILTIN_NAMES = frozenset((
+    "pid", "tid", "uid", "gid", "nsecs", "elapsed", "numaid", "cpu", "ncpus",
+    "curtask", "rand", "ctx", "comm", "kstack", "ustack", "retval", "func",
+    "probe", "username", "cgroup", "cpid", "args", "jiffies", "usermode",
+))
+_NUMBERED_BUILTIN = re.compile(r"s?arg[0-9]+\Z")
+
+# Type names that can only be types, so '(' NAME ')' is surely a cast.
+INT_TYPES = frozenset(("int8", "int16", "int32", "int64", "uint8", "uint16",
+                       "uint32", "uint64", "bool"))
+SIZED_TYPES = frozenset(("string", "inet", "buffer"))
+TYPE_WORDS = INT_TYPES | SIZED_TYPES
+TAG_KEYWORDS = ("struct", "union", "enum")
+
+# Tokens that may begin an operand; after '(' NAME ')' they make it a cast.
+_OPERAND_START = frozenset((lx.INT, lx.STR, lx.IDENT, lx.VAR, lx.PARAM,
+                            lx.PARAMCOUNT, lx.MAP, "(", "sizeof", "offsetof",
+                            "!", "~"))
+
+# How bison (and so bpftrace) names tokens in "unexpected X" messages.
+_KIND_NAMES = {
+    lx.INT: "integer", lx.STR: "string", lx.IDENT: "identifier",
+    lx.VAR: "variable", lx.PARAM: "positional parameter", lx.PARAMCOUNT: "$#",
+    lx.MAP: "map", lx.CPP: "preprocessor directive",
+    lx.CDEF: "struct definition", lx.ATTACH: "attach point",
+    lx.ENDPRED: "end predicate", lx.EOF: "end of file",
+}
+
+
+def is_builtin_name(name: str) -> bool:
+    """True for the names the parser turns into ast.Builtin."""
+    return (name in _BUILTIN_NAMES or name.startswith("__builtin_")
+            or _NUMBERED_BUILTIN.match(name) is not None)
+
+
+def token_description(tok: Token) -> str:
+    if tok.kind == ",":
+        return '","'
+    if tok.kind == lx.IDENT and is_builtin_name(tok.text):
+        return "builtin"
+    return _KIND_NAMES.get(tok.kind, tok.kind)
+
+
+def _expected_name(kind: str) -> str:
+    # bison keeps the quotes of a token alias that contains a comma.
+    if kind == ",":
+        return '","'
+    return _KIND_NAMES.get(kind, kind)
+
+
+class Parser:
+    def __init__(self, source: Source):
+        self.source = source
+        self.toks = lx.tokenize(source.text)
+        self.i = 0
+        self.tok = self.toks[0]
+        self.prev = self.tok
+
+    # ------------------------------------------------------------ helpers
+
+    def advance(self) -> Token:
+        tok = self.tok
+        if tok.kind == lx.ERROR:
+            raise SyntaxErr(tok.value, tok.span)
+        self.prev = tok
+        self.i += 1
+        if self.i < len(self.toks):
+            self.tok = self.toks[self.i]
+        return tok
+
+    def peek(self, k: int = 1) -> Token:
+        j = min(self.i + k, len(self.toks) - 1)
+        return self.toks[j]
+
+    def error(self, expecting: tuple[str, ...] = ()) -> SyntaxErr:
+        tok = self.tok
+        if tok.kind == lx.ERROR:
+            return SyntaxErr(tok.value, tok.span)
+        msg = f"syntax error, unexpected {token_description(tok)}"
+        if expecting:
+            msg += ", expecting " + " or ".join(_expected_name(k)
+                                               for k in expecting)
+        return SyntaxErr(msg, tok.span)
+
+    def expect(self, kind: str, *also: str) -> Token:
+        if self.tok.kind != kind:
+            raise self.error((kind,) + also)
+        return self.advance()
+
+    def accept(self, kind: str) -> Token | None:
+        if self.tok.kind == kind:
+            return self.advance()
+        return None
+
+    def list_closed(self, close: str) -> bool:
+        """After a list item: True (consumed) at close, False after ','."""
+        if self.accept(close):
+            return True
+        if self.accept(","):
+            return False
+        raise self.error((close, ","))
+
+    def span_from(self, start: Span) -> Span:
+        end = self.prev.span
+        return Span(start.line, start.col, end.end_line, end.end_col)
+
+    # ------------------------------------------------------------ top level
+
+    def program(self) -> ast.Program:
+        start = self.tok.span
+        prog = ast.Program(span=start)
+        while self.tok.kind != lx.EOF:
+            kind = self.tok.kind
+            if kind in (lx.CPP, lx.CDEF):
+                tok = self.advance()
+                prog.c_definitions.append(ast.CDefinition(tok.span, tok.value))
+            elif kind == "config":
+                if prog.config is not None:
+                    raise SyntaxErr("duplicate config block", self.tok.span)
+                prog.config = self.config_block()
+            elif kind == "import":
+                prog.imports.append(self.import_stmt())
+            elif kind == "let":
+                prog.map_decls.append(self.map_decl())
+            elif kind == "macro":
+                prog.macros.append(self.macro())
+            elif kind == "fn":
+                prog.subprogs.append(self.subprog())
+            elif kind == lx.ATTACH:
+                prog.probes.append(self.probe())
+            else:
+                raise self.error()
+        prog.span = self.span_from(start) if self.i else start
+        return prog
+
+    def config_block(self) -> ast.ConfigBlock:
+        start = self.advance().span
+        self.expect("=")
+        self.expect("{")
+        items: list[tuple[str, ast.Expr]] = []
+        while self.tok.kind != "}":
+            name = self.expect(lx.IDENT, "}").text
+            self.expect("=")
+            items.append((name, self.expr()))
+            if not self.accept(";") and self.tok.kind != "}":
+                raise self.error(("}",))
+        self.advance()
+        return ast.ConfigBlock(self.span_from(start), items)
+
+    def import_stmt(self) -> ast.Import:
+        start = self.advance().span
+        path = self.expect(lx.STR).value
+        self.expect(";")
+        return ast.Import(self.span_from(start), path)
+
+    def map_decl(self) -> ast.MapDecl:
+        start = self.advance().span
+        name = self.expect(lx.MAP).value
+        self.expect("=")
+        kind = self.expect(lx.IDENT).text
+        self.expect("(")
+        args = self.call_args()
+        self.expect(";")
+        return ast.MapDecl(self.span_from(start), name, kind, args)
+
+    def macro(self) -> ast.Macro:
+        start = self.advance().span
+        name = self.expect(lx.IDENT).text
+        self.expect("(")
+        params: list[str] = []
+        while self.tok.kind != ")":
+            if self.tok.kind not in (lx.VAR, lx.MAP, lx.IDENT):
+                raise self.error((")",) if not params else ())
+            params.append(self.advance().text)
+            if not self.accept(","):
+                break
+        self.expect(")", ",")
+        block_start = self.tok.span
+        stmts, value = self.block(allow_value=True)
+        body: ast.BlockExpr | list[ast.Stmt]
+        if value is not None:
+            body = ast.BlockExpr(self.span_from(block_start), stmts, value)
+        else:
+            body = stmts
+        return ast.Macro(self.span_from(start), name, params, body)
+
+    def subprog(self) -> ast.Subprog:
+        start = self.advance().span
+        name = self.expect(lx.IDENT).text
+        self.expect("(")
+        params: list[tuple[str, ast.TypeSpec]] = []
+        while self.tok.kind == lx.VAR:
+            pname = self.advance().value
+            self.expect(":")
+            params.append((pname, self.type_spec()))
+            if not self.accept(","):
+                break
+        self.expect(")", ",")
+        ret = None
+        if self.accept(":"):
+            ret = self.type_spec()
+        body, _ = self.block()
+        return ast.Subprog(self.span_from(start), name, params, ret, body)
+
+    def probe(self) -> ast.Probe:
+        start = self.tok.span
+        points = [self.attach_point()]
+        while self.accept(","):
+            if self.tok.kind != lx.ATTACH:
+                raise self.error()
+            points.append(self.attach_point())
+        pred = None
+        if self.accept("/"):
+            pred = self.expr()
+            self.expect(lx.ENDPRED)
+        if self.tok.kind != "{":
+            raise self.error(("{",))
+        body, _ = self.block()
+        return ast.Probe(self.span_from(start), points, pred, body)
+
+    def attach_point(self) -> ast.AttachPoint:
+        tok = self.advance()
+        return ast.AttachPoint(tok.span, tok.text, tok.value)
+
+    # ------------------------------------------------------------ statements
+
+    def block(self, allow_value: bool = False
+              ) -> tuple[list[ast.Stmt], ast.Expr | None]:
+        """``{ stmts }``. With allow_value, a last expression without ';'
+        is returned separately as the block's value."""
+        self.expect("{")
+        stmts: list[ast.Stmt] = []
+        value = None
+        while self.tok.kind != "}":
+            stmt, needs_semi = self.statement()
+            if needs_semi and not self.accept(";"):
+                if self.tok.kind != "}":
+                    raise self.error(("}",))
+                if allow_value and isinstance(stmt, ast.ExprStmt):
+                    value = stmt.expr
+                    break
+            stmts.append(stmt)
+        self.expect("}")
+        return stmts, value
+
+    def statement(self) -> tuple[ast.Stmt, bool]:
+        """One statement, and whether a ';' must follow it."""
+        kind = self.tok.kind
+        start = self.tok.span
+        if kind == "if":
+            return self.if_stmt(), False
+        if kind in ("while", "unroll"):
+            self.advance()
+            self.expect("(")
+            cond = self.expr()
+            self.expect(")")
+            body, _ = self.block()
+            cls = ast.While if kind == "while" else ast.Unroll
+            return cls(self.span_from(start), cond, body), False
+        if kind == "for":
+            return self.for_stmt(), False
+        if kind == "{":
+            body, _ = self.block()
+            return ast.Block(self.span_from(start), body), False
+        if kind == "let":
+            return self.var_decl(), True
+        if kind in ("break", "continue"):
+            self.advance()
+            return ast.Jump(start, kind), True
+        if kind == "return":
+            self.advance()
+            value = None
+            if self.tok.kind not in (";", "}"):
+                value = self.expr()
+            return ast.Jump(self.span_from(start), "return", value), True
+        expr = self.expr()
+        if self.tok.kind in ASSIGN_OPS:
+            return self.assignment(expr), True
+        return ast.ExprStmt(expr.span, expr), True
+
+    def assignment(self, target: ast.Expr) -> ast.Stmt:
+        op = self.tok.kind
+        if not isinstance(target, (ast.Map, ast.Variable)):
+            raise self.error()
+        self.advance()
+        value = self.expr()
+        span = target.span.to(value.span)
+        if isinstance(target, ast.Map):
+            return ast.AssignMap(span, target, value, op)
+        return ast.AssignVar(span, target, value, op)
+
+    def if_stmt(self) -> ast.If:
+        start = self.advance().span
+        self.expect("(")
+        cond = self.expr()
+        self.expect(")")
+        then, _ = self.block()
+        orelse = None
+        if self.accept("else"):
+            if self.tok.kind == "if":
+                orelse = [self.if_stmt()]
+            elif self.tok.kind == "{":
+                orelse, _ = self.block()
+            else:
+                raise self.error(("{", "if"))
+        return ast.If(self.span_from(start), cond, then, orelse)
+
+    def for_stmt(self) -> ast.Stmt:
+        start = self.advance().span
+        self.expect("(")
+        var = self.variable()
+        self.expect(":")
+        if self.tok.kind == lx.MAP and self.peek().kind == ")":
+            target = self.map_expr()
+            self.expect(")")
+            body, _ = self.block()
+            return ast.ForMap(self.span_from(start), var, target, body)
+        first = self.unary()
+        self.expect("..")
+        last = self.unary()
+        self.expect(")")
+        body, _ = self.block()
+        return ast.ForRange(self.span_from(start), var, first, last, body)
+
+    def var_decl(self) -> ast.VarDecl:
+        start = self.advance().span
+        var = self.variable()
+        type_spec = None
+        value = None
+        if self.accept(":"):
+            type_spec = self.type_spec()
+        if self.accept("="):
+            value = self.expr()
+        return ast.VarDecl(self.span_from(start), var, type_spec, value)
+
+    def variable(self) -> ast.Variable:
+        tok = self.expect(lx.VAR)
+        return ast.Variable(tok.span, tok.value)
+
+    # ------------------------------------------------------------ types
+
+    def starts_type(self) -> bool:
+        tok = self.tok
+        return tok.kind in TAG_KEYWORDS or (tok.kind == lx.IDENT
+                                            and tok.text in TYPE_WORDS)
+
+    def type_spec(self) -> ast.TypeSpec:
+        start = self.tok.span
+        if self.tok.kind in TAG_KEYWORDS:
+            tag = self.advance().text
+            name = f"{tag} {self.expect(lx.IDENT).text}"
+        else:
+            name = self.expect(lx.IDENT).text
+        depth = 0
+        while self.accept("*"):
+            depth += 1
+        size = None
+        if self.accept("["):
+            size = self.expect(lx.INT).value
+            self.expect("]")
+        return ast.TypeSpec(self.span_from(start), name, depth, size)
+
+    def cast_ahead(self) -> bool:
+        """At '(': does a type and ')' follow (a cast, not a parenthesis)?"""
+        nxt = self.peek()
+        if nxt.kind in TAG_KEYWORDS:
+            return True
+        if nxt.kind != lx.IDENT or is_builtin_name(nxt.text):
+            return False
+        if nxt.text in TYPE_WORDS:
+            return True
+        # A typedef name: '(' NAME '*'... ')' or '(' NAME ')' operand.
+        k = 2
+        while self.peek(k).kind == "*":
+            k += 1
+        if self.peek(k).kind == "[":
+            return (self.peek(k + 1).kind == lx.INT
+                    and self.peek(k + 2).kind == "]"
+                    and self.peek(k + 3).kind == ")")
+        if self.peek(k).kind != ")":
+            return False
+        return k > 2 or self.peek(k + 1).kind in _OPERAND_START
+
+    # ------------------------------------------------------------ expressions
+
+    def expr(self) -> ast.Expr:
+        cond = self.binary(BINARY_PRECEDENCE["||"])
+        if self.tok.kind != "?":
+            return cond
+        self.advance()
+        then = self.expr()
+        self.expect(":")
+        orelse = self.expr()
+        return ast.Ternary(cond.span.to(orelse.span), cond, then, orelse)
+
+    def binary(self, min_prec: int) -> ast.Expr:
+        left = self.unary()
+        prec_of = BINARY_PRECEDENCE
+        while True:
+            op = self.tok.kind
+            prec = prec_of.get(op)
+            if prec is None or prec < min_prec:
+                return left
+            self.advance()
+            right = self.binary(prec + 1)
+            left = ast.Binop(left.span.to(right.span), op, left, right)
+
+    def unary(self) -> ast.Expr:
+        kind = self.tok.kind
+        if kind in PREFIX_OPS:
+            start = self.advance().span
+            operand = self.unary()
+            return ast.Unop(start.to(operand.span), kind, operand)
+        if kind == "(" and self.cast_ahead():
+            start = self.advance().span
+            type_spec = self.type_spec()
+            self.expect(")")
+            operand = self.unary()
+            return ast.Cast(start.to(operand.span), type_spec, operand)
+        return self.postfix(self.primary())
+
+    def postfix(self, expr: ast.Expr) -> ast.Expr:
+        while True:
+            kind = self.tok.kind
+            if kind == "[":
+                self.advance()
+                index = self.expr()
+                self.expect("]")
+                expr = ast.Index(self.span_from(expr.span), expr, index)
+            elif kind in (".", "->"):
+                self.advance()
+                tok = self.tok
+                if tok.kind not in (lx.IDENT, lx.INT) and \
+                        tok.kind not in lx.KEYWORDS:
+                    raise self.error((lx.IDENT,))
+                if tok.kind == lx.INT and kind == "->":
+                    raise self.error((lx.IDENT,))
+                self.advance()
+                expr = ast.FieldAccess(self.span_from(expr.span), expr,
+                                       tok.text, kind == "->")
+            elif kind in ("++", "--"):
+                self.advance()
+                expr = ast.Unop(self.span_from(expr.span), kind, expr, True)
+            else:
+                return expr
+
+    def primary(self) -> ast.Expr:
+        tok = self.tok
+        kind = tok.kind
+        if kind == lx.INT:
+            self.advance()
+            return ast.Integer(tok.span, tok.value, tok.text)
+        if kind == lx.STR:
+            self.advance()
+            return ast.String(tok.span, tok.value)
+        if kind == lx.VAR:
+            self.advance()
+            return ast.Variable(tok.span, tok.value)
+        if kind == lx.MAP:
+            return self.map_expr()
+        if kind == lx.PARAM:
+            self.advance()
+            return ast.PositionalParam(tok.span, tok.value)
+        if kind == lx.PARAMCOUNT:
+            self.advance()
+            return ast.PositionalCount(tok.span)
+        if kind == lx.IDENT:
+            return self.name()
+        if kind == "(":
+            return self.paren()
+        if kind == "{":
+            return self.block_expr()
+        if kind == "sizeof":
+            return self.sizeof()
+        if kind == "offsetof":
+            return self.offsetof()
+        raise self.error()
+
+    def name(self) -> ast.Expr:
+        tok = self.advance()
+        text = tok.text
+        if self.tok.kind == "(":
+            self.advance()
+            args = self.call_args()
+            return ast.Call(self.span_from(tok.span), text, args)
+        if text in ("true", "false"):
+            return ast.Bool(tok.span, text == "true")
+        if is_builtin_name(text):
+            return ast.Builtin(tok.span, text)
+        return ast.Identifier(tok.span, text)
+
+    def call_args(self) -> list[ast.Expr]:
+        """Arguments after '(' up to and including ')'."""
+        args: list[ast.Expr] = []
+        if self.accept(")"):
+            return args
+        while True:
+            args.append(self.expr())
+            if self.list_closed(")"):
+                return args
+
+    def map_expr(self) -> ast.Map:
+        tok = self.advance()
+        if self.tok.kind != "[":
+            return ast.Map(tok.span, tok.value)
+        self.advance()
+        keys = [self.expr()]
+        while self.accept(","):
+            keys.append(self.expr())
+        self.expect("]", ",")
+        return ast.Map(self.span_from(tok.span), tok.value, keys, True)
+
+    def paren(self) -> ast.Expr:
+        start = self.advance().span
+        if self.tok.kind == lx.IDENT and self.peek().kind == "=":
+            return self.record(start)
+        first = self.expr()
+        if self.accept(")"):
+            return first
+        elems = [first]
+        while self.accept(","):
+            elems.append(self.expr())
+        self.expect(")", ",")
+        return ast.Tuple(self.span_from(start), elems)
+
+    def record(self, start: Span) -> ast.Record:
+        fields: list[tuple[str, ast.Expr]] = []
+        while True:
+            name = self.expect(lx.IDENT).text
+            self.expect("=")
+            fields.append((name, self.expr()))
+            if self.list_closed(")"):
+                return ast.Record(self.span_from(start), fields)
+
+    def block_expr(self) -> ast.BlockExpr:
+        start = self.tok.span
+        stmts, value = self.block(allow_value=True)
+        if value is None:
+            raise SyntaxErr("a block used as a value must end with an "
+                            "expression", self.span_from(start))
+        return ast.BlockExpr(self.span_from(start), stmts, value)
+
+    def sizeof(self) -> ast.Sizeof:
+        start = self.advance().span
+        self.expect("(")
+        if self.starts_type():
+            node = ast.Sizeof(start, type_arg=self.type_spec())
+        else:
+            node = ast.Sizeof(start, expr=self.expr())
+        self.expect(")")
+        node.span = self.span_from(start)
+        return node
+
+    def offsetof(self) -> ast.Offsetof:
+        start = self.advance().span
+        self.expect("(")
+        type_arg = expr = None
+        if self.starts_type():
+            type_arg = self.type_spec()
+        else:
+            expr = self.expr()
+        self.expect(",")
+        fields = [self.field_name()]
+        while self.accept("."):
+            fields.append(self.field_name())
+        self.expect(")", ".")
+        return ast.Offsetof(self.span_from(start), type_arg, expr, fields)
+
+    def field_name(self) -> str:
+        if self.tok.kind != lx.IDENT and self.tok.kind not in lx.KEYWORDS:
+            raise self.error((lx.IDENT,))
+        return self.advance().text
+
+
+def parse(source: Source | str) -> ast.Program:
+    """Parse a whole script; raises SyntaxErr on bad input."""
+    if isinstance(source, str):
+        source = Source(source)
+    try:
+        return Parser(source).program()
+    except RecursionError:
+        raise SyntaxErr("program nests too deeply to parse") from None
+
+
+def parse_expr(text: str) -> ast.Expr:
+    """Parse a single expression (for tests and tools)."""
+    p = Parser(Source(f"BEGIN {{ {text} }}"))
+    try:
+        prog = p.program()
+    except RecursionError:
+        raise SyntaxErr("expression nests too deeply to parse") from None
+    body = prog.probes[0].body
+    if len(body) != 1 or not isinstance(body[0], ast.ExprStmt):
+        raise SyntaxErr("not a single expression")
+    return body[0].expr
