@@ -1,0 +1,304 @@
+"""bpftrace's human-readable text output: maps, histograms, messages.
+
+Layout follows bpftrace 0.26 (its ``src/output/text.cpp`` and the map
+formatting in ``types_format.cpp``), which differs from 0.17 in a few places:
+no trailing space after ``@h:``, stats printed as a record
+(``{ .count = 1, .average = 3, .total = 3 }``), no blank line after
+non-histogram maps, ``Attached N probes`` instead of ``Attaching N probes...``.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from typing import TextIO
+
+from bpfscope.runtime.values import (AvgValue, Formatted, MapData, StatsValue,
+                                     hist_upper, int_div)
+
+BAR_WIDTH = 52
+U64_MASK = (1 << 64) - 1
+_SUFFIXES = ("", "K", "M", "G", "T", "P", "E")
+
+
+# ---------------------------------------------------------------- values
+
+def format_value(v: object) -> str:
+    """One value as bpftrace prints it inside maps, tuples and print()."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, str)):
+        return str(v)
+    if isinstance(v, Formatted):
+        return v.text
+    if isinstance(v, tuple):
+        return "(" + ", ".join(format_value(e) for e in v) + ")"
+    if isinstance(v, list):
+        # bpftrace prints arrays without spaces, unlike tuples.
+        return "[" + ",".join(format_value(e) for e in v) + "]"
+    if isinstance(v, dict):
+        if not v:
+            return "{}"
+        return "{ " + ", ".join(f".{k} = {format_value(e)}"
+                                for k, e in v.items()) + " }"
+    if v is None:
+        return "null"
+    return str(v)
+
+
+def format_key(key: tuple) -> str:
+    """The text between ``[`` and ``]`` of a map entry.
+
+    bpftrace prints the key as a tuple and strips one pair of outer
+    parentheses, so ``@m[(1, 2)]`` and ``@m[1, 2]`` print the same.
+    """
+    s = format_value(key[0]) if len(key) == 1 else format_value(key)
+    if len(s) >= 2 and s[0] == "(" and s[-1] == ")":
+        s = s[1:-1]
+    return s
+
+
+def _entry_name(name: str, key: tuple) -> str:
+    return f"{name}[{format_key(key)}]" if key else name
+
+
+# ---------------------------------------------------------------- sorting
+
+def _key_fields(key: tuple) -> tuple:
+    # A map keyed by one tuple value sorts by that tuple's fields.
+    if len(key) == 1 and isinstance(key[0], tuple):
+        return key[0]
+    return key
+
+
+def _field_order(v: object):
+    # bpftrace sorts integer fields numerically and string fields by their
+    # bytes; other field types keep their order (stable sort).
+    if isinstance(v, int) and not isinstance(v, bool):
+        return (0, v)
+    if isinstance(v, str):
+        return (1, v.encode("utf-8", "surrogateescape"))
+    return (2, 0)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def sorted_entries(data: MapData) -> list[tuple[tuple, object]]:
+    """Entries in bpftrace's print order (ascending by value or by key).
+
+    bpftrace's sort is not stable; ties keep the order the runtime read
+    them in here, so output is deterministic.
+    """
+    kind, entries = data.kind, list(data.entries)
+    if kind in ("hist", "lhist"):
+        return sorted(entries, key=lambda e: sum(e[1].values()))
+    if kind in ("count", "sum") or (
+            kind == "plain" and entries and _is_int(entries[0][1])):
+        return sorted(entries, key=lambda e: e[1])
+    if kind in ("min", "max"):
+        # bpftrace compares min/max values as unsigned even when signed.
+        return sorted(entries, key=lambda e: e[1] & U64_MASK)
+    if kind in ("avg", "stats"):
+        return sorted(entries, key=lambda e: e[1].average)
+    return sorted(entries, key=lambda e: tuple(
+        _field_order(f) for f in _key_fields(e[0])))
+
+
+def _top(entries: list, top: int) -> list:
+    if top and len(entries) > top:
+        return entries[len(entries) - top:]
+    return entries
+
+
+def format_scalar(data: MapData, value: object, div: int) -> str:
+    """A non-histogram map value after ``div`` is applied."""
+    if isinstance(value, StatsValue):
+        return format_value({"count": value.count,
+                             "average": int_div(value.average, div),
+                             "total": value.total})
+    if isinstance(value, AvgValue):
+        return str(int_div(value.average, div))
+    if _is_int(value):
+        return str(int_div(value, div))
+    return format_value(value)
+
+
+# ---------------------------------------------------------------- histograms
+
+class _Label:
+    """A bucket bound: its text, and whether it is a plain number (only
+    plain numbers one apart collapse to a single-value ``[n]`` row)."""
+
+    __slots__ = ("text", "number")
+
+    def __init__(self, text: str, number: int | None = None):
+        self.text = text
+        self.number = number
+
+
+def _plain(n: int) -> _Label:
+    return _Label(str(n), n)
+
+
+def _single(a: _Label, b: _Label) -> bool:
+    return a.number is not None and b.number is not None and \
+        a.number + 1 == b.number
+
+
+def hist_label(index: int, k: int = 0) -> _Label:
+    """Upper bound of log2 bucket ``index`` as bpftrace labels it."""
+    n = 1 << k
+    if index <= 2 * n:
+        return _plain(index)
+    power = (index >> k) - 1
+    decade = power // 10
+    mantissa = (1 << (power - 10 * decade)) * (n + (index & (n - 1)))
+    return _Label(f"{mantissa}{_SUFFIXES[decade]}")
+
+
+def lhist_label(number: int, step: int) -> _Label:
+    """A linear bucket bound; K/M suffixes only when step is a multiple of
+    1024."""
+    if step % 1024 != 0:
+        return _plain(number)
+    for unit, suffix in ((1 << 20, "M"), (1 << 10, "K")):
+        if number != 0 and number % unit == 0:
+            return _Label(f"{int_div(number, unit)}{suffix}")
+    return _Label(str(number))
+
+
+def _f32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _bar(count: int, max_count: int) -> str:
+    # bpftrace scales in single precision float; mirror it so rounding at
+    # bar boundaries matches.
+    if max_count <= 0:
+        return ""
+    width = int(_f32(_f32(_f32(count) / _f32(max_count)) * BAR_WIDTH))
+    return "@" * width
+
+
+def _hist_rows(labels: list[_Label], lower: _Label | None,
+               counts: list[int]) -> str:
+    """Draw rows; ``labels[i]`` is the upper bound of row ``i`` and a row
+    past the end of ``labels`` is open above."""
+    max_count = max(counts, default=0)
+    lines = []
+    for i, count in enumerate(counts):
+        if i == 0 and lower is None:
+            head = f"(..., {labels[0].text})"
+        else:
+            lo = lower if i == 0 else labels[i - 1]
+            if i >= len(labels):
+                head = f"[{lo.text}, ...)"
+            elif _single(lo, labels[i]):
+                head = f"[{lo.text}]"
+            else:
+                head = f"[{lo.text}, {labels[i].text})"
+        lines.append(f"{head:<16}{count:>8} |{_bar(count, max_count):<{BAR_WIDTH}}|\n")
+    return "".join(lines)
+
+
+def _used_range(buckets: dict[int, int]) -> tuple[int, int] | None:
+    used = [i for i, c in buckets.items() if c > 0]
+    return (min(used), max(used)) if used else None
+
+
+def format_hist(buckets: dict[int, int], k: int = 0, div: int = 1) -> str:
+    """Rows of a log2 histogram, zero buckets at either end left out."""
+    span = _used_range(buckets)
+    if span is None:
+        return ""
+    lo, hi = span
+    lower = None
+    if lo != 0:
+        lower = _plain(lo - 1) if lo - 1 <= 2 << k else hist_label(lo - 1, k)
+    labels = [hist_label(i, k) for i in range(lo, hi + 1)]
+    counts = [buckets.get(i, 0) // div for i in range(lo, hi + 1)]
+    return _hist_rows(labels, lower, counts)
+
+
+def format_lhist(buckets: dict[int, int], lo_v: int, hi_v: int,
+                 step: int) -> str:
+    """Rows of a linear histogram (bpftrace ignores div for these)."""
+    span = _used_range(buckets)
+    if span is None:
+        return ""
+    lo, hi = span
+    lower = None if lo == 0 else lhist_label(lo_v + (lo - 1) * step, step)
+    labels = [lhist_label(lo_v + i * step, step) for i in range(lo, hi + 1)
+              if lo_v + i * step <= hi_v]
+    counts = [buckets.get(i, 0) for i in range(lo, hi + 1)]
+    return _hist_rows(labels, lower, counts)
+
+
+def format_buckets(data: MapData, buckets: dict[int, int], div: int) -> str:
+    if data.kind == "lhist":
+        return format_lhist(buckets, *data.lhist)
+    return format_hist(buckets, data.hist_k, div)
+
+
+# ---------------------------------------------------------------- maps
+
+def format_map(data: MapData, top: int = 0, div: int = 1) -> str:
+    """One map as ``print(@m, top, div)`` prints it ('' when empty)."""
+    div = div or 1
+    out = []
+    for key, value in _top(sorted_entries(data), top):
+        name = _entry_name(data.name, key)
+        if data.kind in ("hist", "lhist"):
+            out.append(f"{name}:\n{format_buckets(data, value, div)}\n")
+        else:
+            out.append(f"{name}: {format_scalar(data, value, div)}\n")
+    return "".join(out)
+
+
+def format_maps_at_exit(maps: list[MapData]) -> str:
+    """Every map, sorted by name, after the two newlines bpftrace prints
+    when the program ends."""
+    return "\n\n" + "".join(format_map(m) for m in
+                            sorted(maps, key=lambda m: m.name))
+
+
+# ---------------------------------------------------------------- sink
+
+class TextOutput:
+    """An :class:`~bpfscope.runtime.sink.OutputSink` writing bpftrace's text
+    format; diagnostics go to ``err``."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+
+    def attached(self, n_probes: int) -> None:
+        noun = "probe" if n_probes == 1 else "probes"
+        self.err.write(f"Attached {n_probes} {noun}\n")
+
+    def printf(self, text: str) -> None:
+        self.out.write(text)
+
+    def map(self, data: MapData, top: int = 0, div: int = 1) -> None:
+        self.out.write(format_map(data, top, div))
+
+    def maps_at_exit(self, maps: list[MapData]) -> None:
+        self.out.write(format_maps_at_exit(maps))
+
+    def lost_events(self, n: int) -> None:
+        self.out.write(f"Lost {n} events\n")
+
+    def time(self, text: str) -> None:
+        self.out.write(text)
+
+    def warning(self, msg: str) -> None:
+        self.err.write(f"WARNING: {msg}\n")
+
+    def error(self, msg: str) -> None:
+        self.err.write(f"ERROR: {msg}\n")
+
+    def flush(self) -> None:
+        self.out.flush()
+        self.err.flush()
