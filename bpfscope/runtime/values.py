@@ -102,8 +102,15 @@ class Buffer(Formatted):
 
     @property
     def text(self) -> str:
-        return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}"
-                       for b in self.data)
+        return self.hex_text()
+
+    def hex_text(self, keep_ascii: bool = True, escape: bool = True) -> str:
+        """``%r`` (defaults), ``%rx`` (every byte ``\\xNN``) or ``%rh``
+        (``NN NN ...``)."""
+        if not escape and not keep_ascii:
+            return " ".join(f"{b:02x}" for b in self.data)
+        return "".join(chr(b) if keep_ascii and 32 <= b < 127
+                       else f"\\x{b:02x}" for b in self.data)
 
 
 Value = Union[int, str, tuple, Formatted]
