@@ -268,6 +268,8 @@ class Parser:
         stmts: list[ast.Stmt] = []
         value = None
         while self.tok.kind != "}":
+            if self.tok.kind == ";":
+                raise self.error(("}",))
             stmt, needs_semi = self.statement()
             if needs_semi and not self.accept(";"):
                 if self.tok.kind != "}":
