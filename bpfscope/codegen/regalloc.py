@@ -18,7 +18,8 @@ Method: graph colouring in the style of Chaitin and Briggs.
 3. Nodes of degree < 10 are removed (simplify); when none is left, the
    cheapest node (occurrences / degree) is removed optimistically.  Nodes
    are then coloured in reverse order, preferring the register of a copy
-   partner so that ``mov r1, v`` and ``mov v, r0`` usually vanish.
+   partner (and avoiding those wanted by a neighbour's copies) so that
+   ``mov r1, v`` and ``mov v, r0`` usually vanish.
 4. A node that finds no colour is spilled: it gets an 8-byte stack slot
    after the Builder's regions.  Each instruction touching it loads it into
    a fresh, never-spilled temporary before and stores it after (a copy
@@ -224,7 +225,11 @@ def _color(num: _Numbering, adj, partners, occurrences, never_spill: set[int]):
                 pick = c
                 break
         if pick is None:
-            pick = next((c for c in range(NUM_COLORS) if c not in taken), None)
+            # Leave neighbours the registers their copies want, when possible.
+            wanted = {p for w in adj[v] if w >= NUM_COLORS and w not in color
+                      for p in partners[w] if p < NUM_COLORS}
+            free = [c for c in range(NUM_COLORS) if c not in taken]
+            pick = next((c for c in free if c not in wanted), free[0] if free else None)
         if pick is None:
             spilled.append(v)
         else:
