@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 import errno
 
-from .attrs import LinkCreateAttr, RawTracepointOpenAttr
+from .attrs import InfoByFdAttr, LinkCreateAttr, LinkInfo, RawTracepointOpenAttr
 from .consts import AttachType, Cmd
 from .perf import ioctl_enable, ioctl_set_bpf
 from .sys import BpfSyscallError, addr, bpf
@@ -57,3 +57,12 @@ def raw_tracepoint_open(name: str | None, prog_fd: int) -> int:
     attr = RawTracepointOpenAttr(name=addr(buf), prog_fd=prog_fd)
     return bpf(Cmd.RAW_TRACEPOINT_OPEN, attr,
                detail=f"raw tracepoint {name or '(from BTF)'}")
+
+
+def link_info(fd: int) -> tuple[int, int, int]:
+    """(link type, link id, program id) of link ``fd``."""
+    info = LinkInfo()
+    bpf(Cmd.OBJ_GET_INFO_BY_FD,
+        InfoByFdAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=addr(info)),
+        detail=f"link fd {fd}")
+    return info.type, info.id, info.prog_id

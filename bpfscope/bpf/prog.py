@@ -18,6 +18,7 @@ from .sys import BpfSyscallError, addr, bpf
 INSN_SIZE = 8
 _LOG_START = 1 << 20
 _LOG_MAX = 1 << 30  # the kernel rejects log_size above UINT_MAX >> 2
+_LOG_STATS_PREFIXES = ("processed ", "verification time", "stack depth")
 
 
 class ProgLoadError(BpfSyscallError):
@@ -27,10 +28,18 @@ class ProgLoadError(BpfSyscallError):
         super().__init__(err, Cmd.PROG_LOAD, detail)
         self.log = log
 
+    @property
+    def reason(self) -> str:
+        """The verifier's complaint: the last log line that is not one of
+        its closing statistics lines."""
+        for line in reversed(self.log.strip().splitlines()):
+            if not line.startswith(_LOG_STATS_PREFIXES):
+                return line
+        return ""
+
     def __str__(self) -> str:
         base = super().__str__()
-        tail = self.log.strip().splitlines()[-1:] if self.log else []
-        return f"{base}: {tail[0]}" if tail else base
+        return f"{base}: {self.reason}" if self.reason else base
 
 
 def _prog_type_name(prog_type: int) -> str:
