@@ -16,8 +16,9 @@ modifier names, so:
   conversion (or the whole format when there is none) is printed as
   written, so ``printf("%d%%\\n", 5)`` prints ``5%%``.
 
-Flags bpftrace does not support (``+``, space, ``#``) and unknown
-conversions such as ``%i`` or ``%f`` raise :class:`FormatError`.
+Flags bpftrace does not support (``+``, ``#``) and unknown conversions
+such as ``%i`` or ``%f`` raise :class:`FormatError`; ``% d`` is left as
+literal text, as bpftrace leaves it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from bpfscope.runtime.values import Buffer, Formatted
 _TOKEN = re.compile(
     r"%(?P<left>-?)(?P<width>[0-9]*)(?:\.(?P<prec>[0-9]+))?"
     r"(?:(?P<len>hh|h|ll|l|j|z|t)?(?P<int>[duoxXp])|(?P<other>[cs]|r[xh]?))")
-# Something meant as a conversion that bpftrace would not accept.
-_BAD = re.compile(r"%[-+ #0-9.]*(?:hh|h|ll|l|j|z|t|L|q)?[a-zA-Z]")
+# Something meant as a conversion that bpftrace would not accept.  A space
+# is left out so that prose like "100% sure" stays literal text.
+_BAD = re.compile(r"%[-+#0-9.]*(?:hh|h|ll|l|j|z|t|L|q)?[a-zA-Z]")
 
 _LENGTH_BITS = {"hh": 8, "h": 16, "": 32}
 _BASES = {"d": 10, "u": 10, "o": 8, "x": 16, "X": 16}
