@@ -14,7 +14,7 @@ import sys
 from typing import TextIO
 
 from bpfscope.runtime.values import (AvgValue, Formatted, MapData, StatsValue,
-                                     hist_upper, int_div)
+                                     int_div)
 
 BAR_WIDTH = 52
 U64_MASK = (1 << 64) - 1
