@@ -18,6 +18,8 @@ The lexer is context sensitive in two places, like bpftrace's:
 
 from __future__ import annotations
 
+import re
+
 from ..errors import Span
 
 # Token kinds. Operators and keywords use their own text as kind.
@@ -43,9 +45,8 @@ OPERATORS = sorted((
     "+", "-", "*", "/", "%", "&", "|", "^", "!", "~", "<", ">", "=", "?",
     ":", ";", ",", ".", "(", ")", "[", "]", "{", "}",
 ), key=len, reverse=True)
-_OPS_BY_FIRST: dict[str, list[str]] = {}
-for _op in OPERATORS:
-    _OPS_BY_FIRST.setdefault(_op[0], []).append(_op)
+_OPERATOR_RE = re.compile("|".join(re.escape(op) for op in OPERATORS))
+_BLANKS_RE = re.compile(r"(?:[ \t\r]+|//[^\n]*)+")
 
 _OPEN = frozenset("([{")
 _CLOSE = frozenset(")]}")
@@ -145,9 +146,11 @@ class _Lexer:
 
     # ------------------------------------------------------------ positions
 
-    def _span(self, start: int, end: int) -> Span:
-        """Span of text[start:end]; start must be on the current line or a
-        line whose start we can find by scanning back."""
+    def _span(self, start: int, end: int, multiline: bool = False) -> Span:
+        """Span of text[start:end], which starts at or before pos."""
+        ls = self.line_start
+        if not multiline and start >= ls:
+            return Span(self.line, start - ls + 1, self.line, end - ls + 1)
         line, ls = self._line_of(start)
         eline, els = self._line_of(end)
         return Span(line, start - ls + 1, eline, end - els + 1)
@@ -175,7 +178,7 @@ class _Lexer:
 
     def _emit(self, kind: str, start: int, end: int, value=None,
               text: str | None = None) -> Token:
-        span = self._span(start, end)
+        span = self._span(start, end, kind in (CDEF, CPP, ERROR))
         tok = Token(kind, self.text[start:end] if text is None else text,
                     value, span)
         self.tokens.append(tok)
@@ -213,15 +216,16 @@ class _Lexer:
     def _skip_trivia(self) -> None:
         text, n = self.text, self.n
         while self.pos < n:
+            m = _BLANKS_RE.match(text, self.pos)
+            if m:
+                self.pos = m.end()
+                if self.pos >= n:
+                    return
             c = text[self.pos]
-            if c in " \t\r\n":
-                end = self.pos + 1
-                while end < n and text[end] in " \t\r\n":
-                    end += 1
-                self._advance_to(end)
-            elif text.startswith("//", self.pos):
-                end = text.find("\n", self.pos)
-                self._advance_to(n if end == -1 else end)
+            if c == "\n":
+                self.line += 1
+                self.pos += 1
+                self.line_start = self.pos
             elif text.startswith("/*", self.pos):
                 end = text.find("*/", self.pos + 2)
                 if end == -1:
@@ -279,12 +283,11 @@ class _Lexer:
 
     def _operator(self, pos: int, c: str) -> None:
         text = self.text
-        for op in _OPS_BY_FIRST.get(c, ()):
-            if text.startswith(op, pos):
-                break
-        else:
+        m = _OPERATOR_RE.match(text, pos)
+        if m is None:
             raise LexError(f"invalid character '{c}'", pos, pos + 1)
-        end = pos + len(op)
+        op = m.group()
+        end = m.end()
         kind = op
         if op == "/" and self.depth == 0:
             j = end
