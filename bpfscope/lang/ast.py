@@ -80,6 +80,11 @@ class Map(Expr):
     keys: list[Expr] = field(default_factory=list)
     has_brackets: bool = False  # @m[] vs @m, for printing back
 
+    @property
+    def ident(self) -> str:
+        """The map's name with its '@', as users and errors spell it."""
+        return "@" + self.name
+
 
 @dataclass(eq=False)
 class Call(Expr):

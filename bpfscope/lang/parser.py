@@ -249,6 +249,10 @@ class Parser:
         if self.accept("/"):
             pred = self.expr()
             self.expect(lx.ENDPRED)
+        if self.tok.kind == lx.EOF:
+            # bpftrace words this case without the bison prefix.
+            raise SyntaxErr("unexpected end of file, expected {",
+                            self.span_from(start))
         if self.tok.kind != "{":
             raise self.error(("{",))
         body, _ = self.block()
@@ -319,7 +323,7 @@ class Parser:
     def assignment(self, target: ast.Expr) -> ast.Stmt:
         op = self.tok.kind
         if not isinstance(target, (ast.Map, ast.Variable)):
-            raise self.error()
+            raise self.error(("}",))
         self.advance()
         value = self.expr()
         span = target.span.to(value.span)
@@ -470,9 +474,9 @@ class Parser:
                 tok = self.tok
                 if tok.kind not in (lx.IDENT, lx.INT) and \
                         tok.kind not in lx.KEYWORDS:
-                    raise self.error((lx.IDENT,))
+                    raise self.error()
                 if tok.kind == lx.INT and kind == "->":
-                    raise self.error((lx.IDENT,))
+                    raise self.error()
                 self.advance()
                 expr = ast.FieldAccess(self.span_from(expr.span), expr,
                                        tok.text, kind == "->")

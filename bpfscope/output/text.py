@@ -287,6 +287,10 @@ class TextOutput:
     def maps_at_exit(self, maps: list[MapData]) -> None:
         self.out.write(format_maps_at_exit(maps))
 
+    def value(self, v: object) -> None:
+        """print() of a single value."""
+        self.out.write(format_value(v) + "\n")
+
     def lost_events(self, n: int) -> None:
         self.out.write(f"Lost {n} events\n")
 

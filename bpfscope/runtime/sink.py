@@ -28,6 +28,10 @@ class OutputSink(Protocol):
     def maps_at_exit(self, maps: list[MapData]) -> None:
         """Every non-empty map when the program ends, in bpftrace's order."""
 
+    def value(self, v: object) -> None:
+        """print() of one value that is not a map."""
+        ...
+
     def lost_events(self, n: int) -> None:
         """``n`` events were dropped because the ring buffer was full."""
 

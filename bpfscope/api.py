@@ -1,0 +1,69 @@
+"""The Python API: compile a bpftrace script, run it, read its maps.
+
+This module wires the layers together (the CLI is a thin shell over it)::
+
+    from bpfscope import api
+    script = api.compile_script('tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }')
+    api.run(script, duration=1.0)
+
+Every user-facing failure is a :class:`bpfscope.errors.BpfscopeError` whose
+``format()`` gives bpftrace's error layout.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .attach import providers
+from .codegen.lower import compile_program
+from .codegen.script import CompiledScript
+from .errors import BpfscopeError, SemanticError, Source
+from .lang import ast
+from .lang.parser import parse
+from .output.text import TextOutput
+from .runtime.printf import FormatError, check_arg_count
+from .runtime.session import Session
+from .sema.analyzer import Analyzer
+
+
+def _check_formats(program: ast.Program):
+    """printf's format against its arguments, before any code is made."""
+    for node in ast.walk(program.probes):
+        if isinstance(node, ast.Call) and node.name == "printf" and node.args \
+                and isinstance(node.args[0], ast.String):
+            try:
+                check_arg_count(node.args[0].value, len(node.args) - 1)
+            except FormatError as e:
+                raise SemanticError(str(e), node.span) from None
+
+
+def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
+                   ) -> CompiledScript:
+    """Parse, check and compile ``text``; ``name`` is what errors call it."""
+    source = Source(text, name)
+    try:
+        program = parse(source)
+        _check_formats(program)
+        analyzer = Analyzer(program, providers.expand, params, config).run()
+        script = compile_program(analyzer)
+    except BpfscopeError as e:
+        if e.source is None:
+            e.source = source
+        raise
+    script.source = source
+    script.ast = program
+    return script
+
+
+def run(script: CompiledScript, sink=None, duration: float | None = None,
+        verbose: bool = False, on_attached=None, should_stop=None) -> int:
+    """Run a compiled script until exit(), a signal, ``duration`` seconds or
+    ``should_stop()``; returns the exit code."""
+    sink = sink or TextOutput(sys.stdout, sys.stderr)
+    session = Session(script, sink, verbose=verbose)
+    try:
+        return session.run(duration, on_attached=on_attached, should_stop=should_stop)
+    except BpfscopeError as e:
+        if e.source is None:
+            e.source = getattr(script, "source", None)
+        raise

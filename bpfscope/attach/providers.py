@@ -1,0 +1,152 @@
+"""Probe providers: expand written attach points, attach loaded programs.
+
+A provider is a small object with ``expand(ap) -> [ExpandedProbe]`` (the
+concrete probes an attach point names, wildcards resolved) and
+``attach(probe, prog_fd) -> [fd]`` (the kernel objects that keep the
+program attached; closing them detaches it). BEGIN and END attach nothing:
+the session runs them once with BPF_PROG_TEST_RUN.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..bpf import link, perf
+from ..bpf.consts import PerfSwId, PerfType
+from ..bpf.sys import close_fd
+from ..errors import SemanticError
+from ..sema.probes import ArgField, ExpandedProbe
+from . import tracefs
+
+ALIASES = {
+    "t": "tracepoint", "i": "interval", "p": "profile", "s": "software",
+    "h": "hardware", "k": "kprobe", "kr": "kretprobe", "u": "uprobe",
+    "ur": "uretprobe", "U": "usdt", "rt": "rawtracepoint", "f": "fentry",
+    "fr": "fexit", "kfunc": "fentry", "kretfunc": "fexit",
+    "begin": "BEGIN", "end": "END",
+}
+
+LATER = {"kprobe", "kretprobe", "uprobe", "uretprobe", "usdt", "rawtracepoint",
+         "fentry", "fexit", "profile", "software", "hardware", "watchpoint",
+         "asyncwatchpoint", "iter", "self", "tp_btf"}
+
+
+class Special:
+    """BEGIN and END."""
+
+    def expand(self, ap, provider: str):
+        if len(ap.parts) != 1:
+            raise SemanticError(f"{provider} probes take no arguments", ap.span)
+        return [ExpandedProbe(provider, provider, (), None, ap.span)]
+
+    def attach(self, probe, prog_fd):
+        return []
+
+
+class Tracepoint:
+    def expand(self, ap, provider: str):
+        parts = ap.parts[1:]
+        if len(parts) != 2:
+            raise SemanticError(f"tracepoint probe type requires 2 arguments, found {len(parts)}",
+                                ap.span)
+        cat, name = parts
+        try:
+            pairs = tracefs.expand(cat, name)
+        except SemanticError as e:
+            raise SemanticError(e.message, ap.span) from None
+        if not pairs:
+            if tracefs.has_wildcard(cat + name):
+                raise SemanticError(f"No tracepoints match {ap.raw}", ap.span)
+            raise SemanticError(f"tracepoint not found: {cat}:{name}", ap.span)
+        out = []
+        for c, n in pairs:
+            try:
+                fmt = tracefs.read_format(c, n)
+            except SemanticError as e:
+                raise SemanticError(e.message, ap.span) from None
+            # syscall arguments point into the calling process's memory
+            user = c == "syscalls"
+            args = [ArgField(f.name, f.offset, f.size, f.signed, f.kind, f.c_type,
+                             f.array_len, user and f.kind == "pointer")
+                    for f in fmt.args]
+            out.append(ExpandedProbe("tracepoint", f"tracepoint:{c}:{n}", (c, n, fmt.id),
+                                     args, ap.span))
+        return out
+
+    def attach(self, probe, prog_fd):
+        pfd = perf.perf_event_open(PerfType.TRACEPOINT, probe.target[2], pid=-1, cpu=0)
+        try:
+            lfd = link.attach_perf_event(prog_fd, pfd)
+        except BaseException:
+            close_fd(pfd)
+            raise
+        return [lfd, pfd] if lfd != pfd else [pfd]
+
+
+_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+class Interval:
+    """interval:s:1, interval:ms:100, interval:hz:5, interval:1s: a timer
+    on one CPU (a cpu-clock perf event)."""
+
+    def expand(self, ap, provider: str):
+        parts = ap.parts[1:]
+        if len(parts) == 1:
+            m = re.fullmatch(r"(\d+)(s|ms|us|ns|hz)", parts[0])
+            if not m:
+                raise SemanticError(f"Invalid rate of interval probe: {parts[0]}", ap.span)
+            unit, count = m.group(2), m.group(1)
+        elif len(parts) == 2:
+            unit, count = parts
+        else:
+            raise SemanticError("interval probe requires a unit and a rate, e.g. interval:s:1",
+                                ap.span)
+        try:
+            n = int(count, 0)
+        except ValueError:
+            n = 0
+        if n <= 0:
+            raise SemanticError(f"Invalid rate of interval probe: {count}", ap.span)
+        if unit == "hz":
+            target = ("freq", n)
+        elif unit in _UNITS:
+            target = ("period", n * _UNITS[unit])
+        else:
+            raise SemanticError(f"Invalid unit of interval probe: {unit}", ap.span)
+        return [ExpandedProbe("interval", f"interval:{unit}:{n}", target, None, ap.span)]
+
+    def attach(self, probe, prog_fd):
+        how, n = probe.target
+        kw = {"sample_freq": n} if how == "freq" else {"sample_period": n}
+        pfd = perf.perf_event_open(PerfType.SOFTWARE, PerfSwId.CPU_CLOCK, pid=-1, cpu=0, **kw)
+        try:
+            lfd = link.attach_perf_event(prog_fd, pfd)
+        except BaseException:
+            close_fd(pfd)
+            raise
+        return [lfd, pfd] if lfd != pfd else [pfd]
+
+
+PROVIDERS = {"BEGIN": Special(), "END": Special(), "tracepoint": Tracepoint(),
+             "interval": Interval()}
+
+
+def provider_name(ap) -> str:
+    head = ap.parts[0] if ap.parts else ap.raw
+    return ALIASES.get(head, head)
+
+
+def expand(ap) -> list[ExpandedProbe]:
+    """The expander handed to sema: one written attach point -> probes."""
+    name = provider_name(ap)
+    prov = PROVIDERS.get(name)
+    if prov is None:
+        if name in LATER:
+            raise SemanticError(f"{name} probes are not supported yet", ap.span)
+        raise SemanticError(f"Invalid probe type: {name}", ap.span)
+    return prov.expand(ap, name)
+
+
+def attach(probe: ExpandedProbe, prog_fd: int) -> list[int]:
+    return PROVIDERS[probe.provider].attach(probe, prog_fd)

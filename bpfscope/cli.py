@@ -1,0 +1,171 @@
+"""The ``bpfscope`` command: bpftrace's command line over bpfscope.api."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+
+from . import __version__, api
+from .attach import tracefs
+from .errors import BpfscopeError
+
+USAGE = """\
+USAGE:
+    bpfscope [options] filename
+    bpfscope [options] - <stdin input>
+    bpfscope [options] -e 'program'
+
+OPTIONS:
+    -c CMD         run CMD and enable its pid for the trace; exit when it exits
+    -d STAGE       print debug output (all, ast, codegen/disasm) to stderr
+    --dry-run      compile, print what -d asks for, but load nothing
+    -e 'program'   execute this program
+    -h, --help     show this help message
+    -l [search]    list tracepoints matching a glob
+    -o file        redirect program output to file
+    -q             keep messages quiet
+    -v             verbose messages (full verifier logs, disassembly)
+    -V, --version  print bpfscope's version
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        sys.stderr.write(f"ERROR: {message}\n{USAGE}")
+        sys.exit(1)
+
+
+def _parser() -> _Parser:
+    p = _Parser(prog="bpfscope", add_help=False, usage=USAGE)
+    p.add_argument("-e", dest="program")
+    p.add_argument("-l", dest="list", nargs="?", const="*", default=None)
+    p.add_argument("-d", dest="debug", nargs="?", const="all", default=None)
+    p.add_argument("-v", dest="verbose", action="store_true")
+    p.add_argument("-q", dest="quiet", action="store_true")
+    p.add_argument("-o", dest="output")
+    p.add_argument("-c", dest="cmd")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("-h", "--help", action="store_true")
+    p.add_argument("-V", "--version", action="store_true")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+class _QuietSink:
+    """Wraps a sink to drop the 'Attached N probes' line under -q."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def attached(self, n):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _listing(pattern: str) -> int:
+    if pattern in ("*", "tracepoint:*", "t:*"):
+        pattern = "tracepoint:*:*"
+    if not pattern.startswith(("tracepoint:", "t:")):
+        if ":" in pattern:
+            return 0  # other providers come with later probe types
+        pattern = "tracepoint:" + pattern
+    text = tracefs.format_listing(pattern, verbose=False)
+    if text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _debug(script, stage: str):
+    if stage in ("all", "ast"):
+        from .lang.printer import to_source
+        sys.stderr.write("AST:\n" + to_source(script.ast) + "\n")
+    if stage in ("all", "codegen", "disasm", "verbose"):
+        for ps in script.programs:
+            sys.stderr.write(f"\n{ps.name} ({ps.prog_type}, {ps.program.stack_size} bytes of stack):\n")
+            sys.stderr.write(ps.program.disasm().rstrip("\n") + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    opts = _parser().parse_args(argv)
+    if opts.help:
+        sys.stdout.write(USAGE)
+        return 0
+    if opts.version:
+        sys.stdout.write(f"bpfscope v{__version__}\n")
+        return 0
+    rest = list(opts.args)
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    try:
+        if opts.list is not None:
+            return _listing(opts.program or opts.list if opts.list == "*" else opts.list)
+        if opts.program is not None:
+            text, name = opts.program, "stdin"
+        elif rest:
+            path = rest.pop(0)
+            if path == "-":
+                text, name = sys.stdin.read(), "stdin"
+            else:
+                try:
+                    with open(path) as f:
+                        text = f.read()
+                except OSError as e:
+                    sys.stderr.write(f"ERROR: failed to open file '{path}': {e.strerror}\n")
+                    return 1
+                name = path
+        else:
+            sys.stderr.write(f"ERROR: No program specified\n{USAGE}")
+            return 1
+        if rest and rest[0] == "--":
+            rest = rest[1:]
+        script = api.compile_script(text, name, params=rest)
+        if opts.debug or opts.verbose:
+            _debug(script, opts.debug or "disasm")
+        if opts.dry_run:
+            return 0
+        return _run(script, opts)
+    except BpfscopeError as e:
+        sys.stdout.flush()
+        sys.stderr.write(e.format() + "\n")
+        return 1
+    except KeyboardInterrupt:
+        return 1
+
+
+def _run(script, opts) -> int:
+    from .output.text import TextOutput
+    out = open(opts.output, "w") if opts.output else sys.stdout
+    sink = TextOutput(out, sys.stderr)
+    if opts.quiet:
+        sink = _QuietSink(sink)
+    child = None
+    started = []
+
+    def start_child():
+        nonlocal child
+        if opts.cmd:
+            child = subprocess.Popen(shlex.split(opts.cmd))
+            started.append(child.pid)
+
+    def child_done():
+        return child is not None and child.poll() is not None
+
+    try:
+        return api.run(script, sink, verbose=opts.verbose, on_attached=start_child,
+                       should_stop=child_done if opts.cmd else None)
+    finally:
+        if child is not None and child.poll() is None:
+            child.terminate()
+            child.wait()
+        if out is not sys.stdout:
+            out.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,940 @@
+"""Lowering: typed AST -> one BPF program per expanded probe.
+
+Values during lowering are either integers in virtual registers (``Int``)
+or byte buffers in memory (``Mem``: strings and tuples, on the stack or in a
+ring buffer record), laid out as sema.types describes. Writers that can put
+their result straight where it is needed (a map key, a printf record) take a
+destination ``Mem`` instead of returning a temporary, which keeps strings off
+the 512-byte stack.
+
+Kernel-side conventions shared with the runtime:
+- maps as codegen.script.MapSpec describes them; a map without a key uses
+  an 8-byte zero key;
+- aggregations live in per-CPU hashes that user space sums: count/sum one
+  u64, min/max (value, is-set), avg/stats (count, total), hist/lhist one u64
+  per (key, bucket index) with the index scheme of runtime.values;
+- per-event output goes through one ring buffer; a record that does not fit
+  is counted in the per-CPU array ``.lost`` instead, never waited for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..errors import SemanticError
+from ..lang import ast
+from ..sema import types as T
+from ..sema.analyzer import Analyzer
+from ..sema.probes import ExpandedProbe
+from .builder import Builder
+from .insn import R0, R1, R2, R3, R4, R5, R10, VReg
+from .script import LOST, RINGBUF, CompiledScript, EventSpec, MapSpec, ProgSpec
+
+PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
+              "tracepoint": "tracepoint", "interval": "perf_event",
+              "profile": "perf_event", "software": "perf_event"}
+
+BPF_ANY = 0
+
+
+@dataclass
+class Int:
+    reg: VReg
+
+
+@dataclass
+class Mem:
+    """``size`` bytes at ``base + off``; base is R10 or a pointer vreg."""
+    base: object
+    off: int
+    size: int
+
+    def at(self, delta: int, size: int) -> "Mem":
+        return Mem(self.base, self.off + delta, size)
+
+
+def map_spec(info, max_keys: int) -> MapSpec:
+    v = info.value
+    key_size = max(8, info.key.size if info.key else 0)
+    if isinstance(v, T.AggType):
+        if v.kind in ("hist", "lhist"):
+            return MapSpec(info.name, "percpu_hash", key_size + 8, 8, max_keys * 16,
+                           v.kind, info.key, v)
+        return MapSpec(info.name, "percpu_hash", key_size, v.size, max_keys, v.kind, info.key, v)
+    return MapSpec(info.name, "hash", key_size, max(8, T.align8(v.size)), max_keys,
+                   "plain", info.key, v)
+
+
+class ScriptCompiler:
+    """Compiles an analysed program: call :meth:`compile`."""
+
+    def __init__(self, analyzer: Analyzer):
+        self.an = analyzer
+        self.max_keys = int(analyzer.config["max_map_keys"])
+        self.maps: dict[str, MapSpec] = {}
+        self.events: dict[int, EventSpec] = {}
+        self.start_ns = time.monotonic_ns()
+
+    def compile(self) -> CompiledScript:
+        for name, info in sorted(self.an.maps.items()):
+            self.maps[name] = map_spec(info, self.max_keys)
+        pages = int(self.an.config.get("perf_rb_pages", 64))
+        self.maps[RINGBUF] = MapSpec(RINGBUF, "ringbuf", 0, 0, pages * 4096, "ringbuf")
+        self.maps[LOST] = MapSpec(LOST, "percpu_array", 4, 8, 1, "lost")
+        progs = []
+        for probe, exps in self.an.expanded:
+            for exp in exps:
+                self.an.analyze_probe(probe, exp, final=True)
+                ptype = PROG_TYPES.get(exp.provider)
+                if ptype is None:
+                    raise SemanticError(f"{exp.provider} probes are not supported yet", exp.span)
+                lw = ProbeLowering(self, exp, ptype)
+                program = lw.lower(probe)
+                progs.append(ProgSpec(exp, ptype, program, exp.name))
+        return CompiledScript(progs, self.maps, self.events, dict(self.an.config), self.start_ns)
+
+    def event(self, kind: str, **kw) -> EventSpec:
+        ev = EventSpec(len(self.events) + 1, kind, **kw)
+        self.events[ev.id] = ev
+        return ev
+
+
+class _Return(Exception):
+    pass
+
+
+class ProbeLowering:
+    def __init__(self, sc: ScriptCompiler, probe: ExpandedProbe, prog_type: str):
+        self.sc = sc
+        self.probe = probe
+        self.prog_type = prog_type
+        self.b = Builder()
+        self.vars: dict[str, object] = {}
+        self.loops: list[tuple] = []  # (continue label, break label)
+        self.exit_label = self.b.label("exit")
+
+    # ------------------------------------------------------------ driver
+
+    def lower(self, probe: ast.Probe):
+        b = self.b
+        self.ctx = b.vreg()
+        b.mov(self.ctx, R1)
+        self.zero_slot = None
+        self.declare_vars(probe)
+        if probe.predicate is not None:
+            c = self.int_expr(probe.predicate)
+            b.jcond("eq", c.reg, 0, self.exit_label)
+        self.block(probe.body)
+        b.place(self.exit_label)
+        b.mov(R0, 0)
+        b.exit_()
+        return b.finish()
+
+    def declare_vars(self, probe: ast.Probe):
+        """Give every scratch variable its storage and a zero value up front:
+        bpftrace variables read as zero before assignment, and the verifier
+        rejects reads of uninitialised registers or stack."""
+        for node in ast.walk(probe.body):
+            if isinstance(node, ast.Variable) and node.name not in self.vars:
+                t = self.sc.an._scope.vars.get(node.name)
+                if t is None:
+                    continue
+                if t.is_int():
+                    r = self.b.vreg()
+                    self.b.mov(r, 0)
+                    self.vars[node.name] = Int(r)
+                else:
+                    m = self.stack_mem(t.size)
+                    self.zero(m)
+                    self.vars[node.name] = m
+
+    # ------------------------------------------------------------ memory helpers
+
+    def stack_mem(self, size: int) -> Mem:
+        size = T.align8(max(size, 1))
+        return Mem(R10, self.b.stack(size), size)
+
+    def zero(self, m: Mem, start: int = 0):
+        off = start
+        while off < m.size:
+            n = 8 if m.size - off >= 8 and (m.off + off) % 8 == 0 else \
+                4 if m.size - off >= 4 and (m.off + off) % 4 == 0 else 1
+            self.b.st(n, m.base, m.off + off, 0)
+            off += n
+
+    def copy(self, dst: Mem, src: Mem, n: int):
+        tmp = self.b.vreg()
+        off = 0
+        while off < n:
+            k = 8 if n - off >= 8 else 4 if n - off >= 4 else 2 if n - off >= 2 else 1
+            self.b.ldx(k, tmp, src.base, src.off + off)
+            self.b.stx(k, dst.base, dst.off + off, tmp)
+            off += k
+
+    def addr(self, preg, m: Mem):
+        """Put the address of ``m`` in the argument register ``preg``."""
+        self.b.mov(preg, m.base)
+        if m.off:
+            self.b.alu("add", preg, m.off)
+
+    def key_zero_slot(self) -> Mem:
+        if self.zero_slot is None:
+            self.zero_slot = self.stack_mem(8)
+        return self.zero_slot
+
+    # ------------------------------------------------------------ statements
+
+    def block(self, stmts):
+        for s in stmts:
+            self.stmt(s)
+
+    def stmt(self, s):
+        b = self.b
+        if isinstance(s, ast.ExprStmt):
+            self.effect(s.expr)
+        elif isinstance(s, ast.AssignMap):
+            self.assign_map(s)
+        elif isinstance(s, ast.AssignVar):
+            self.assign_var(s.var, s.value, s.op)
+        elif isinstance(s, ast.VarDecl):
+            if s.value is not None:
+                self.assign_var(s.var, s.value, "=")
+        elif isinstance(s, ast.If):
+            c = self.int_expr(s.cond)
+            els, end = b.label("else"), b.label("endif")
+            b.jcond("eq", c.reg, 0, els)
+            self.block(s.then)
+            b.ja(end)
+            b.place(els)
+            if s.orelse:
+                self.block(s.orelse)
+            b.place(end)
+        elif isinstance(s, ast.Block):
+            self.block(s.stmts)
+        elif isinstance(s, ast.Unroll):
+            for _ in range(self.sc.an.const_int(s.count, "unroll")):
+                self.block(s.body)
+        elif isinstance(s, ast.While):
+            top, end = b.label("while"), b.label("endwhile")
+            b.place(top)
+            c = self.int_expr(s.cond)
+            b.jcond("eq", c.reg, 0, end)
+            self.loops.append((top, end))
+            self.block(s.body)
+            self.loops.pop()
+            b.ja(top)
+            b.place(end)
+        elif isinstance(s, ast.Jump):
+            if s.kind == "return":
+                b.ja(self.exit_label)
+            elif not self.loops:
+                raise SemanticError(f"'{s.kind}' used outside of a loop", s.span)
+            else:
+                cont, brk = self.loops[-1]
+                b.ja(cont if s.kind == "continue" else brk)
+        else:
+            raise SemanticError(f"{type(s).__name__} is not supported yet", s.span)
+
+    def assign_var(self, var: ast.Variable, value: ast.Expr, op: str):
+        slot = self.vars[var.name]
+        if isinstance(slot, Int):
+            v = self.int_expr(value)
+            if op == "=":
+                self.b.mov(slot.reg, v.reg)
+            else:
+                self.arith(op[:-1], slot.reg, v.reg, var.type, value.type)
+        else:
+            self.store(value, slot, self.sc.an._scope.vars[var.name])
+
+    def effect(self, e: ast.Expr):
+        if isinstance(e, ast.Call):
+            self.call_stmt(e)
+        elif isinstance(e, ast.Unop) and e.op in ("++", "--"):
+            self.incdec(e)
+        else:
+            self.value(e)
+
+    # ------------------------------------------------------------ maps
+
+    def map_key(self, m: ast.Map, keys=None, extra: int = 0) -> Mem:
+        """Build the kernel key of ``@m[keys]`` on the stack; ``extra`` bytes
+        follow it (the bucket index of a histogram)."""
+        spec = self.sc.maps[m.ident]
+        keys = m.keys if keys is None else keys
+        size = spec.user_key_size
+        mem = self.stack_mem(size + extra)
+        if not keys:
+            self.zero(mem)
+            return mem
+        kt = spec.key
+        for i, (k, off) in enumerate(zip(keys, kt.offsets)):
+            self.store(k, mem.at(off, T.align8(kt.elems[i].size)), kt.elems[i])
+        return mem
+
+    def lookup(self, name: str, key: Mem) -> VReg:
+        b = self.b
+        b.ld_map_fd(R1, name)
+        self.addr(R2, key)
+        b.call("map_lookup_elem")
+        r = b.vreg()
+        b.mov(r, R0)
+        return r
+
+    def update(self, name: str, key: Mem, val: Mem, flags: int = BPF_ANY):
+        b = self.b
+        b.ld_map_fd(R1, name)
+        self.addr(R2, key)
+        self.addr(R3, val)
+        b.mov(R4, flags)
+        b.call("map_update_elem")
+
+    def assign_map(self, s: ast.AssignMap):
+        spec = self.sc.maps[s.map.ident]
+        v = s.value
+        if isinstance(v, ast.Call) and spec.kind != "plain":
+            return self.aggregate(s.map, v, spec)
+        if s.op != "=":
+            cur = self.map_read(s.map)
+            rhs = self.int_expr(v)
+            self.arith(s.op[:-1], cur.reg, rhs.reg, s.map.type, v.type)
+            key = self.map_key(s.map)
+            val = self.stack_mem(8)
+            self.b.stx(8, R10, val.off, cur.reg)
+            self.update(s.map.ident, key, val)
+            return
+        val = self.stack_mem(spec.value_size)
+        self.store(v, val, spec.value)
+        key = self.map_key(s.map)
+        self.update(s.map.ident, key, val)
+
+    def incdec(self, e: ast.Unop, want_value: bool = False):
+        target = e.operand
+        b = self.b
+        delta = 1 if e.op == "++" else -1
+        if isinstance(target, ast.Variable):
+            slot = self.vars[target.name]
+            old = b.vreg()
+            b.mov(old, slot.reg)
+            b.alu("add", slot.reg, delta)
+            return Int(old if e.postfix else slot.reg)
+        cur = self.map_read(target)
+        old = b.vreg()
+        b.mov(old, cur.reg)
+        b.alu("add", cur.reg, delta)
+        key = self.map_key(target)
+        val = self.stack_mem(8)
+        b.stx(8, R10, val.off, cur.reg)
+        self.update(target.ident, key, val)
+        return Int(old if e.postfix else cur.reg)
+
+    def map_read(self, m: ast.Map) -> Int:
+        """Read an integer map value; a missing key reads as 0."""
+        spec = self.sc.maps[m.ident]
+        b = self.b
+        key = self.map_key(m)
+        p = self.lookup(m.ident, key)
+        out = b.vreg()
+        b.mov(out, 0)
+        miss = b.label("miss")
+        b.jcond("eq", p, 0, miss)
+        b.ldx(8, out, p, 8 if spec.kind in ("avg",) else 0)
+        if spec.kind == "avg":
+            cnt = b.vreg()
+            b.ldx(8, cnt, p, 0)
+            done = b.label()
+            b.jcond("eq", cnt, 0, done)
+            b.alu("sdiv" if spec.value.signed else "div", out, cnt)
+            b.place(done)
+        b.place(miss)
+        return Int(out)
+
+    def map_read_mem(self, m: ast.Map, dst: Mem, t: T.Type):
+        """Copy a string/tuple map value into ``dst`` (zeroes when missing)."""
+        spec = self.sc.maps[m.ident]
+        b = self.b
+        key = self.map_key(m)
+        p = self.lookup(m.ident, key)
+        miss, done = b.label("miss"), b.label("done")
+        b.jcond("eq", p, 0, miss)
+        self.copy(dst, Mem(p, 0, spec.value.size), min(dst.size, spec.value.size))
+        b.ja(done)
+        b.place(miss)
+        self.zero(dst)
+        b.place(done)
+
+    def aggregate(self, m: ast.Map, call: ast.Call, spec: MapSpec):
+        b = self.b
+        kind = spec.kind
+        arg = self.int_expr(call.args[0]) if call.args else None
+        extra = 8 if kind in ("hist", "lhist") else 0
+        key = self.map_key(m, extra=extra)
+        if extra:
+            idx = self.hist_index(arg.reg, call) if kind == "hist" else self.lhist_index(arg.reg, call)
+            b.stx(8, R10, key.off + key.size - 8, idx)
+        p = self.lookup(m.ident, key)
+        miss, done = b.label("miss"), b.label("done")
+        b.jcond("eq", p, 0, miss)
+        t = b.vreg()
+        if kind in ("count", "hist", "lhist"):
+            b.ldx(8, t, p, 0)
+            b.alu("add", t, 1)
+            b.stx(8, p, 0, t)
+        elif kind == "sum":
+            b.ldx(8, t, p, 0)
+            b.alu("add", t, arg.reg)
+            b.stx(8, p, 0, t)
+        elif kind in ("avg", "stats"):
+            b.ldx(8, t, p, 0)
+            b.alu("add", t, 1)
+            b.stx(8, p, 0, t)
+            b.ldx(8, t, p, 8)
+            b.alu("add", t, arg.reg)
+            b.stx(8, p, 8, t)
+        elif kind in ("min", "max"):
+            skip = b.label()
+            b.ldx(8, t, p, 8)
+            set_ = b.label()
+            b.jcond("eq", t, 0, set_)
+            b.ldx(8, t, p, 0)
+            signed = spec.value.signed
+            op = ("sle" if signed else "le") if kind == "min" else ("sge" if signed else "ge")
+            b.jcond(op, t, arg.reg, skip)
+            b.place(set_)
+            b.stx(8, p, 0, arg.reg)
+            b.st(8, p, 8, 1)
+            b.place(skip)
+        b.ja(done)
+        b.place(miss)
+        val = self.stack_mem(spec.value_size)
+        if kind in ("count", "hist", "lhist"):
+            b.st(8, R10, val.off, 1)
+        elif kind == "sum":
+            b.stx(8, R10, val.off, arg.reg)
+        elif kind in ("avg", "stats"):
+            b.st(8, R10, val.off, 1)
+            b.stx(8, R10, val.off + 8, arg.reg)
+        else:
+            b.stx(8, R10, val.off, arg.reg)
+            b.st(8, R10, val.off + 8, 1)
+        self.update(m.ident, key, val)
+        b.place(done)
+
+    def hist_index(self, v: VReg, call: ast.Call) -> VReg:
+        """runtime.values.hist_index in BPF: 0 for negatives, v+1 below 2**k,
+        else 1 + (e-k)*2**k + (v >> (e-k)) with e = floor(log2 v)."""
+        b = self.b
+        k = self.sc.an.const_int(call.args[1], "hist") if len(call.args) > 1 else 0
+        idx, x, e, t = b.vreg(), b.vreg(), b.vreg(), b.vreg()
+        done, small = b.label("hdone"), b.label("hsmall")
+        b.mov(idx, 0)
+        b.jcond("slt", v, 0, done)
+        b.mov(idx, v)
+        b.alu("add", idx, 1)
+        b.jcond("lt", v, 1 << k, done)
+        b.mov(x, v)
+        b.mov(e, 0)
+        for s in (32, 16, 8, 4, 2, 1):
+            nxt = b.label()
+            b.mov(t, x)
+            b.alu("rsh", t, s)
+            b.jcond("eq", t, 0, nxt)
+            b.mov(x, t)
+            b.alu("add", e, s)
+            b.place(nxt)
+        # idx = 1 + (e - k) * 2**k + (v >> (e - k))
+        b.alu("sub", e, k)
+        b.mov(idx, v)
+        b.alu("rsh", idx, e)
+        b.alu("lsh", e, k)
+        b.alu("add", idx, e)
+        b.alu("add", idx, 1)
+        b.place(small)
+        b.place(done)
+        return idx
+
+    def lhist_index(self, v: VReg, call: ast.Call) -> VReg:
+        b = self.b
+        lo, hi, step = (self.sc.an.const_int(a, "lhist") for a in call.args[1:])
+        n = (hi - lo) // step
+        idx = b.vreg()
+        done = b.label("ldone")
+        b.mov(idx, 0)
+        b.jcond("slt", v, lo, done)
+        b.mov(idx, n + 1)
+        b.jcond("sge", v, hi, done)
+        b.mov(idx, v)
+        b.alu("sub", idx, lo)
+        b.alu("div", idx, step)
+        b.alu("add", idx, 1)
+        b.place(done)
+        return idx
+
+    # ------------------------------------------------------------ calls as statements
+
+    def call_stmt(self, e: ast.Call):
+        b = self.b
+        name = e.name
+        if name == "printf":
+            fmt = e.args[0].value
+            ev = self.sc.event("printf", fmt=fmt, args=[a.type for a in e.args[1:]])
+            self.emit_event(ev, e.args[1:])
+        elif name == "print":
+            a = e.args[0]
+            if isinstance(a, ast.Map) and not a.keys:
+                top = self.sc.an.const_int(e.args[1], "print") if len(e.args) > 1 else 0
+                div = self.sc.an.const_int(e.args[2], "print") if len(e.args) > 2 else 1
+                ev = self.sc.event("print_map", map=a.ident, top=top, div=div)
+                self.emit_event(ev, [])
+            else:
+                ev = self.sc.event("print_value", args=[a.type])
+                self.emit_event(ev, [a])
+        elif name == "exit":
+            ev = self.sc.event("exit", args=[T.INT64] if e.args else [])
+            self.emit_event(ev, e.args)
+            b.ja(self.exit_label)
+        elif name == "time":
+            fmt = e.args[0].value if e.args else "%H:%M:%S\n"
+            self.emit_event(self.sc.event("time", fmt=fmt), [])
+        elif name in ("clear", "zero"):
+            self.emit_event(self.sc.event(name, map=e.args[0].ident), [])
+        elif name == "delete":
+            m = e.args[0]
+            spec = self.sc.maps[m.ident]
+            if spec.kind in ("hist", "lhist"):
+                raise SemanticError("delete() of a histogram entry is not supported yet", e.span)
+            key = self.map_key(m, [e.args[1]] if len(e.args) == 2 else None)
+            b.ld_map_fd(R1, m.ident)
+            self.addr(R2, key)
+            b.call("map_delete_elem")
+        else:
+            self.value(e)
+
+    def emit_event(self, ev: EventSpec, args: list[ast.Expr]):
+        """Write one ring buffer record: the event id, then each argument.
+        Integers are computed before the reservation so that it is held for
+        as short a time as possible; strings are written straight into it."""
+        b = self.b
+        layout = ev.layout
+        pre = {}
+        for a in args:
+            if a.type.is_int():
+                pre[id(a)] = self.int_expr(a)
+        size = 8 + layout.size
+        b.ld_map_fd(R1, RINGBUF)
+        b.mov(R2, size)
+        b.mov(R3, 0)
+        b.call("ringbuf_reserve")
+        rec = b.vreg()
+        b.mov(rec, R0)
+        lost, done = b.label("lost"), b.label("sent")
+        b.jcond("eq", rec, 0, lost)
+        idr = b.vreg()
+        b.mov(idr, ev.id)
+        b.stx(8, rec, 0, idr)
+        for a, t, off in zip(args, layout.elems, layout.offsets):
+            dst = Mem(rec, 8 + off, T.align8(t.size))
+            if id(a) in pre:
+                b.stx(8, rec, 8 + off, pre[id(a)].reg)
+            else:
+                self.store(a, dst, t)
+        b.mov(R1, rec)
+        b.mov(R2, 0)
+        b.call("ringbuf_submit")
+        b.ja(done)
+        b.place(lost)
+        self.count_lost()
+        b.place(done)
+
+    def count_lost(self):
+        b = self.b
+        slot = self.key_zero_slot()
+        b.st(4, R10, slot.off, 0)
+        p = self.lookup(LOST, Mem(R10, slot.off, 4))
+        skip = b.label()
+        b.jcond("eq", p, 0, skip)
+        t = b.vreg()
+        b.ldx(8, t, p, 0)
+        b.alu("add", t, 1)
+        b.stx(8, p, 0, t)
+        b.place(skip)
+
+    # ------------------------------------------------------------ storing values
+
+    def store(self, e: ast.Expr, dst: Mem, t: T.Type):
+        """Evaluate ``e`` into ``dst``, which holds a value of type ``t``."""
+        b = self.b
+        if t.is_int():
+            v = self.int_expr(e)
+            b.stx(8, dst.base, dst.off, v.reg)
+            return
+        if isinstance(t, T.StringType):
+            return self.store_string(e, dst, t.length)
+        if isinstance(t, T.TupleType):
+            if isinstance(e, ast.Tuple):
+                for x, et, off in zip(e.elems, t.elems, t.offsets):
+                    self.store(x, dst.at(off, T.align8(et.size)), et)
+                return
+            src = self.mem_expr(e)
+            if e.type == t:
+                self.copy(dst, src, t.size)
+            else:
+                # same shape, wider strings: element by element
+                for et_src, et, so, do in zip(e.type.elems, t.elems, e.type.offsets, t.offsets):
+                    if et.is_int():
+                        self.copy(dst.at(do, 8), src.at(so, 8), 8)
+                    else:
+                        self.zero(dst.at(do, T.align8(et.size)))
+                        self.copy(dst.at(do, et.size), src.at(so, et_src.size),
+                                  min(et.size, et_src.size))
+            return
+        raise SemanticError(f"Cannot store a value of type {t}", e.span)
+
+    def store_string(self, e: ast.Expr, dst: Mem, length: int):
+        b = self.b
+        if isinstance(e, ast.String):
+            data = e.value.encode()[:length - 1]
+            data = data.ljust(dst.size, b"\0")
+            for off in range(0, dst.size - 3, 4):
+                b.st(4, dst.base, dst.off + off,
+                     int.from_bytes(data[off:off + 4], "little", signed=True))
+            return
+        if isinstance(e, ast.Builtin) and e.name == "comm":
+            self.zero(dst)
+            self.addr(R1, dst)
+            b.mov(R2, min(16, length))
+            b.call("get_current_comm")
+            return
+        if isinstance(e, ast.Builtin) and e.name == "probe":
+            return self.store_string(ast.String(e.span, self.probe.name), dst, length)
+        if isinstance(e, ast.Call) and e.name == "str":
+            return self.store_str_call(e, dst, length)
+        if isinstance(e, ast.FieldAccess) and e.type.is_string():
+            return self.store_arg_string(e, dst, length)
+        if isinstance(e, ast.Map):
+            return self.map_read_mem(e, dst, e.type)
+        if isinstance(e, ast.Ternary):
+            c = self.int_expr(e.cond)
+            els, end = b.label(), b.label()
+            b.jcond("eq", c.reg, 0, els)
+            self.store_string(e.then, dst, length)
+            b.ja(end)
+            b.place(els)
+            self.store_string(e.orelse, dst, length)
+            b.place(end)
+            return
+        src = self.mem_expr(e)
+        n = min(src.size, length)
+        if dst.size > n:
+            self.zero(dst)
+        self.copy(dst, src, n)
+
+    def store_str_call(self, e: ast.Call, dst: Mem, length: int):
+        b = self.b
+        arg = e.args[0]
+        if arg.type.is_string():
+            return self.store_string(arg, dst, length)
+        n = length
+        if len(e.args) == 2 and not isinstance(e.args[1], ast.Integer):
+            raise SemanticError("str(): a non-constant length is not supported yet", e.args[1].span)
+        ptr = self.int_expr(arg)
+        user = isinstance(arg.type, T.PointerType) and arg.type.user
+        self.zero(dst)
+        self.addr(R1, dst)
+        b.mov(R2, n)
+        b.mov(R3, ptr.reg)
+        b.call("probe_read_user_str" if user else "probe_read_kernel_str")
+
+    def store_arg_string(self, e: ast.FieldAccess, dst: Mem, length: int):
+        b = self.b
+        f = self.probe.arg(e.field)
+        if f.kind == "char_array":
+            n = min(f.size, length)
+            if dst.size > n:
+                self.zero(dst)
+            self.copy_from_ctx(dst, f.offset, n)
+            return
+        # __data_loc: a u32 with the string's offset in the low 16 bits
+        loc = b.vreg()
+        b.ldx(4, loc, self.ctx, f.offset)
+        b.alu("and", loc, 0xFFFF)
+        p = b.vreg()
+        b.mov(p, self.ctx)
+        b.alu("add", p, loc)
+        self.zero(dst)
+        self.addr(R1, dst)
+        b.mov(R2, length)
+        b.mov(R3, p)
+        b.call("probe_read_kernel_str")
+
+    def copy_from_ctx(self, dst: Mem, off: int, n: int):
+        """Copy with direct context loads: tracepoint contexts only allow
+        naturally aligned loads, so pick sizes by alignment."""
+        b = self.b
+        tmp = b.vreg()
+        done = 0
+        while done < n:
+            k = 8
+            while k > 1 and ((off + done) % k or n - done < k):
+                k //= 2
+            b.ldx(k, tmp, self.ctx, off + done)
+            b.stx(k, dst.base, dst.off + done, tmp)
+            done += k
+
+    def mem_expr(self, e: ast.Expr) -> Mem:
+        """A string or tuple value in memory (a variable, or a fresh temp)."""
+        if isinstance(e, ast.Variable):
+            return self.vars[e.name]
+        m = self.stack_mem(e.type.size)
+        self.store(e, m, e.type)
+        return Mem(m.base, m.off, e.type.size)
+
+    # ------------------------------------------------------------ integer expressions
+
+    def int_expr(self, e: ast.Expr) -> Int:
+        v = self.value(e)
+        if not isinstance(v, Int):
+            raise SemanticError("expected an integer", e.span)
+        return v
+
+    def value(self, e: ast.Expr):
+        b = self.b
+        if isinstance(e, (ast.Integer, ast.Bool)):
+            r = b.vreg()
+            b.mov(r, int(e.value))
+            return Int(r)
+        if isinstance(e, ast.PositionalCount):
+            r = b.vreg()
+            b.mov(r, len(self.sc.an.params))
+            return Int(r)
+        if isinstance(e, ast.PositionalParam):
+            if e.type.is_int():
+                r = b.vreg()
+                p = self.sc.an.params
+                b.mov(r, int(p[e.index - 1], 0) if e.index <= len(p) else 0)
+                return Int(r)
+            return self.mem_expr(ast.String(e.span, self.sc.an.params[e.index - 1]))
+        if isinstance(e, ast.Variable):
+            return self.vars[e.name]
+        if isinstance(e, ast.Builtin):
+            return self.builtin(e)
+        if isinstance(e, ast.Map):
+            if e.type.is_int():
+                return self.map_read(e)
+            return self.mem_expr(e)
+        if isinstance(e, ast.Binop):
+            return self.binop(e)
+        if isinstance(e, ast.Unop):
+            return self.unop(e)
+        if isinstance(e, ast.Ternary):
+            if not e.type.is_int():
+                return self.mem_expr(e)
+            c = self.int_expr(e.cond)
+            r = b.vreg()
+            els, end = b.label(), b.label()
+            b.jcond("eq", c.reg, 0, els)
+            b.mov(r, self.int_expr(e.then).reg)
+            b.ja(end)
+            b.place(els)
+            b.mov(r, self.int_expr(e.orelse).reg)
+            b.place(end)
+            return Int(r)
+        if isinstance(e, ast.FieldAccess):
+            return self.field(e)
+        if isinstance(e, ast.Index):
+            return self.tuple_elem(e.expr, e.index.value, e)
+        if isinstance(e, ast.Cast):
+            v = self.int_expr(e.expr)
+            r = b.vreg()
+            b.mov(r, v.reg)
+            self.narrow(r, e.type)
+            return Int(r)
+        if isinstance(e, ast.Tuple) or (isinstance(e, ast.Call) and e.type.is_string()):
+            return self.mem_expr(e)
+        if isinstance(e, ast.Call):
+            self.call_stmt(e)
+            r = b.vreg()
+            b.mov(r, 0)
+            return Int(r)
+        raise SemanticError(f"{type(e).__name__} is not supported yet", e.span)
+
+    def narrow(self, r: VReg, t: T.Type):
+        """Truncate a 64-bit value to ``t`` and extend it back, as a cast or
+        a narrow field does."""
+        if not isinstance(t, T.IntType) or t.bits >= 64 or isinstance(t, T.PointerType):
+            return
+        if t.signed:
+            self.b.alu("lsh", r, 64 - t.bits)
+            self.b.alu("arsh", r, 64 - t.bits)
+        elif t.bits == 32:
+            self.b.mov(r, r, w=32)
+        else:
+            self.b.alu("and", r, (1 << t.bits) - 1)
+
+    def builtin(self, e: ast.Builtin):
+        b = self.b
+        name = e.name
+        r = b.vreg()
+        simple = {"nsecs": "ktime_get_ns", "cpu": "get_smp_processor_id",
+                  "cgroup": "get_current_cgroup_id", "rand": "get_prandom_u32",
+                  "jiffies": "jiffies64", "curtask": "get_current_task",
+                  "numaid": "get_numa_node_id"}
+        if name in simple:
+            b.call(simple[name])
+            b.mov(r, R0)
+        elif name in ("pid", "tid"):
+            b.call("get_current_pid_tgid")
+            b.mov(r, R0)
+            if name == "pid":
+                b.alu("rsh", r, 32)
+            else:
+                b.mov(r, r, w=32)
+        elif name in ("uid", "gid"):
+            b.call("get_current_uid_gid")
+            b.mov(r, R0)
+            if name == "gid":
+                b.alu("rsh", r, 32)
+            else:
+                b.mov(r, r, w=32)
+        elif name == "elapsed":
+            b.call("ktime_get_ns")
+            b.mov(r, R0)
+            start = b.vreg()
+            b.mov(start, self.sc.start_ns)
+            b.alu("sub", r, start)
+        elif name in ("comm", "probe"):
+            return self.mem_expr(e)
+        else:
+            raise SemanticError(f"Builtin '{name}' is not supported yet", e.span)
+        return Int(r)
+
+    def field(self, e: ast.FieldAccess):
+        base_t = e.expr.type
+        if isinstance(base_t, T.ArgsType):
+            if e.type.is_string():
+                return self.mem_expr(e)
+            f = self.probe.arg(e.field)
+            r = self.b.vreg()
+            size = f.size if f.size in (1, 2, 4, 8) else 8
+            self.b.ldx(size, r, self.ctx, f.offset)
+            if f.signed and size < 8:
+                self.narrow(r, T.IntType(size * 8, True))
+            return Int(r)
+        if isinstance(base_t, T.TupleType):
+            if base_t.names and e.field in base_t.names:
+                return self.tuple_elem(e.expr, base_t.names.index(e.field), e)
+            return self.tuple_elem(e.expr, int(e.field), e)
+        raise SemanticError("field access is not supported yet here", e.span)
+
+    def tuple_elem(self, te: ast.Expr, i: int, e: ast.Expr):
+        t = te.type
+        if isinstance(te, ast.Tuple):
+            return self.value(te.elems[i])
+        src = self.mem_expr(te)
+        et = t.elems[i]
+        if et.is_int():
+            r = self.b.vreg()
+            self.b.ldx(8, r, src.base, src.off + t.offsets[i])
+            return Int(r)
+        return Mem(src.base, src.off + t.offsets[i], et.size)
+
+    def arith(self, op: str, dst: VReg, src: VReg, lt: T.Type, rt: T.Type):
+        signed = lt is not None and rt is not None and lt.signed and rt.signed
+        ops = {"+": "add", "-": "sub", "*": "mul", "/": "sdiv" if signed else "div",
+               "%": "smod" if signed else "mod", "&": "and", "|": "or", "^": "xor",
+               "<<": "lsh", ">>": "arsh" if lt is not None and lt.signed else "rsh"}
+        if op in ("/", "%"):
+            # bpftrace defines x/0 and x%0 as 0 instead of trapping.
+            b = self.b
+            ok, done = b.label(), b.label()
+            b.jcond("ne", src, 0, ok)
+            b.mov(dst, 0)
+            b.ja(done)
+            b.place(ok)
+            b.alu(ops[op], dst, src)
+            b.place(done)
+            return
+        self.b.alu(ops[op], dst, src)
+
+    def binop(self, e: ast.Binop) -> Int:
+        b = self.b
+        op = e.op
+        if op in ("&&", "||"):
+            r = b.vreg()
+            short = b.label("sc")
+            b.mov(r, 0 if op == "&&" else 1)
+            left = self.int_expr(e.left)
+            b.jcond("eq" if op == "&&" else "ne", left.reg, 0, short)
+            right = self.int_expr(e.right)
+            b.mov(r, 0)
+            b.jcond("eq", right.reg, 0, short)
+            b.mov(r, 1)
+            b.place(short)
+            return Int(r)
+        if e.left.type.is_string():
+            return self.strcmp(e)
+        left = self.int_expr(e.left)
+        right = self.int_expr(e.right)
+        cmp = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+        r = b.vreg()
+        if op in cmp:
+            signed = e.left.type.signed and e.right.type.signed
+            jop = cmp[op]
+            if signed and jop not in ("eq", "ne"):
+                jop = "s" + jop
+            yes = b.label()
+            b.mov(r, 1)
+            b.jcond(jop, left.reg, right.reg, yes)
+            b.mov(r, 0)
+            b.place(yes)
+            return Int(r)
+        b.mov(r, left.reg)
+        self.arith(op, r, right.reg, e.left.type, e.right.type)
+        return Int(r)
+
+    def strcmp(self, e: ast.Binop) -> Int:
+        """String equality, byte by byte up to the first NUL."""
+        b = self.b
+        a = self.mem_expr(e.left)
+        c = self.mem_expr(e.right)
+        n = min(a.size, c.size)
+        r = b.vreg()
+        x, y = b.vreg(), b.vreg()
+        eq, ne, done = b.label("streq"), b.label("strne"), b.label()
+        for i in range(n):
+            b.ldx(1, x, a.base, a.off + i)
+            b.ldx(1, y, c.base, c.off + i)
+            b.jcond("ne", x, y, ne)
+            b.jcond("eq", x, 0, eq)
+        b.place(eq)
+        b.mov(r, 1 if e.op == "==" else 0)
+        b.ja(done)
+        b.place(ne)
+        b.mov(r, 0 if e.op == "==" else 1)
+        b.place(done)
+        return Int(r)
+
+    def unop(self, e: ast.Unop) -> Int:
+        b = self.b
+        if e.op in ("++", "--"):
+            return self.incdec(e)
+        v = self.int_expr(e.operand)
+        r = b.vreg()
+        b.mov(r, v.reg)
+        if e.op == "-":
+            b.alu("neg", r)
+        elif e.op == "~":
+            b.alu("xor", r, -1)
+        elif e.op == "!":
+            yes = b.label()
+            b.mov(r, 1)
+            b.jcond("eq", v.reg, 0, yes)
+            b.mov(r, 0)
+            b.place(yes)
+        elif e.op != "+":
+            raise SemanticError(f"unary '{e.op}' is not supported yet", e.span)
+        return Int(r)
+
+
+def compile_program(analyzer: Analyzer) -> CompiledScript:
+    return ScriptCompiler(analyzer).compile()

@@ -1,0 +1,84 @@
+"""What compiling a script produces: programs, map specs and event specs.
+
+The runtime needs all three to load, attach and decode: a ``MapSpec`` says
+how to create a kernel map and how to read its bytes back (the sema
+``MapInfo`` types), an ``EventSpec`` says how to decode one kind of ring
+buffer record (printf, print, exit, time, clear, zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..sema import types as T
+from ..sema.probes import ExpandedProbe
+
+# Map names private to the runtime: they cannot clash with '@...' names.
+RINGBUF = ".events"
+LOST = ".lost"
+
+
+@dataclass
+class MapSpec:
+    """One kernel map. ``kind`` is the bpftrace value kind ('plain',
+    'count', 'sum', 'min', 'max', 'avg', 'stats', 'hist', 'lhist') or
+    'ringbuf'/'lost' for the runtime's own maps; ``key`` holds the bpftrace
+    key's element types (the kernel key of a hist/lhist map has an extra
+    8-byte bucket index after them)."""
+    name: str
+    map_type: str  # 'hash', 'percpu_hash', 'percpu_array', 'ringbuf'
+    key_size: int
+    value_size: int
+    max_entries: int
+    kind: str = "plain"
+    key: T.TupleType | None = None
+    value: T.Type | None = None
+
+    @property
+    def user_key_size(self) -> int:
+        """Bytes of the bpftrace key inside the kernel key."""
+        return max(8, self.key.size) if self.key is not None else 8
+
+    @property
+    def params(self) -> tuple:
+        return self.value.params if isinstance(self.value, T.AggType) else ()
+
+
+@dataclass
+class EventSpec:
+    """One kind of ring buffer record; its ``id`` is the record's first
+    8 bytes. ``args`` are the types of the values that follow, each on an
+    8-byte boundary (see sema.types). ``map`` names the map of print,
+    clear and zero; ``fmt`` is printf's or time()'s format string."""
+    id: int
+    kind: str  # 'printf', 'print_map', 'print_value', 'exit', 'time', 'clear', 'zero'
+    fmt: str = ""
+    args: list[T.Type] = field(default_factory=list)
+    map: str = ""
+    top: int = 0
+    div: int = 1
+
+    @property
+    def layout(self) -> T.TupleType:
+        return T.TupleType(tuple(self.args))
+
+
+@dataclass
+class ProgSpec:
+    probe: ExpandedProbe
+    prog_type: str  # 'tracepoint', 'raw_tracepoint', 'perf_event'
+    program: object  # codegen.assemble.Program
+    name: str = ""
+
+
+@dataclass
+class CompiledScript:
+    programs: list[ProgSpec]
+    maps: dict[str, MapSpec]
+    events: dict[int, EventSpec]
+    config: dict
+    start_ns: int = 0
+
+    @property
+    def user_maps(self) -> list[MapSpec]:
+        return [m for m in self.maps.values() if m.name.startswith("@")]

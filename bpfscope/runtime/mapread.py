@@ -1,0 +1,64 @@
+"""Reading bpftrace maps back from the kernel as runtime.values.MapData.
+
+Per-CPU aggregation maps are merged here: counts and sums add up, min/max
+take the extreme of the CPUs whose slot was set, histograms add bucket by
+bucket.
+"""
+
+from __future__ import annotations
+
+from ..codegen.script import MapSpec
+from .decode import decode, decode_key, s64, u64
+from .values import AvgValue, MapData, StatsValue
+
+
+def _merge(spec: MapSpec, per_cpu: list[bytes]):
+    kind = spec.kind
+    signed = getattr(spec.value, "signed", True)
+    num = s64 if signed else u64
+    if kind in ("count", "hist", "lhist"):
+        return sum(u64(v) for v in per_cpu)
+    if kind == "sum":
+        return sum(num(v) for v in per_cpu)
+    if kind in ("avg", "stats"):
+        count = sum(u64(v) for v in per_cpu)
+        total = sum(num(v, 8) for v in per_cpu)
+        return AvgValue(total, count) if kind == "avg" else StatsValue(count, total)
+    if kind in ("min", "max"):
+        vals = [num(v) for v in per_cpu if u64(v, 8)]
+        if not vals:
+            return 0
+        return min(vals) if kind == "min" else max(vals)
+    raise ValueError(kind)
+
+
+def read_map(spec: MapSpec, bpf_map) -> MapData:
+    """Every entry of one map, merged over CPUs."""
+    items = bpf_map.items()
+    kind = spec.kind
+    ksize = spec.user_key_size
+    entries: dict[tuple, object] = {}
+    if kind in ("hist", "lhist"):
+        for raw_key, val in items:
+            key = decode_key(spec.key, raw_key[:ksize])
+            bucket = u64(raw_key, ksize)
+            n = _merge(spec, val)
+            if n:
+                entries.setdefault(key, {})[bucket] = entries.get(key, {}).get(bucket, 0) + n
+    elif kind == "plain":
+        for raw_key, val in items:
+            entries[decode_key(spec.key, raw_key)] = decode(spec.value, val)
+    else:
+        for raw_key, val in items:
+            entries[decode_key(spec.key, raw_key)] = _merge(spec, val)
+    params = spec.params
+    return MapData(spec.name, kind, list(entries.items()),
+                   lhist=params if kind == "lhist" else None,
+                   hist_k=params[0] if kind == "hist" and params else 0)
+
+
+def zero_map(spec: MapSpec, bpf_map) -> None:
+    """zero(@m): keep the keys, reset the values."""
+    zero = b"\0" * spec.value_size  # one value serves every CPU
+    for k in bpf_map.keys():
+        bpf_map.update(k, zero)

@@ -1,0 +1,242 @@
+"""A tracing session: load, attach, run, print, and clean up.
+
+The session owns every kernel object of a run through its file
+descriptors; :meth:`Session.close` (also reached from ``with``, signals and
+errors) closes them all, which detaches every probe and frees every map and
+program. Nothing is attached through tracefs text files, so a killed
+process leaves nothing behind either.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Callable
+
+from ..attach import providers
+from ..bpf.consts import MapType, ProgType
+from ..bpf.maps import BpfMap
+from ..bpf.prog import ProgLoadError, load_program, prog_test_run
+from ..bpf.ringbuf import RingBuffer
+from ..bpf.sys import BpfSyscallError, close_fd
+from ..codegen.script import LOST, RINGBUF, CompiledScript, EventSpec
+from ..errors import KernelError, VerifierError
+from .decode import decode, u64
+from .mapread import read_map, zero_map
+from .printf import render
+from .sink import OutputSink
+
+MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
+             "percpu_array": MapType.PERCPU_ARRAY, "ringbuf": MapType.RINGBUF,
+             "array": MapType.ARRAY}
+PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_TRACEPOINT,
+              "perf_event": ProgType.PERF_EVENT}
+
+VERIFIER_TAIL = 5
+
+
+def _map_kernel_name(name: str) -> str:
+    return ("bs_" + name.lstrip("@.") or "bs_anon")[:15]
+
+
+class Session:
+    """Run one compiled script. ``verbose`` puts full verifier logs in
+    errors; ``on_attached`` is called once every probe is attached (the
+    CLI starts a ``-c`` child there)."""
+
+    def __init__(self, script: CompiledScript, sink: OutputSink, verbose: bool = False):
+        self.script = script
+        self.sink = sink
+        self.verbose = verbose
+        self.maps: dict[str, BpfMap] = {}
+        self.prog_fds: list[int] = []
+        self.attach_fds: list[int] = []
+        self.ringbuf: RingBuffer | None = None
+        self.begin: list[int] = []
+        self.end: list[int] = []
+        self.exiting = False
+        self.exit_code = 0
+        self._lost_seen = 0
+
+    # ------------------------------------------------------------ setup
+
+    def load(self):
+        """Create maps and load programs; raises VerifierError naming the probe."""
+        try:
+            for spec in self.script.maps.values():
+                self.maps[spec.name] = BpfMap.create(
+                    MAP_TYPES[spec.map_type], spec.key_size, spec.value_size,
+                    spec.max_entries, name=_map_kernel_name(spec.name))
+        except BpfSyscallError as e:
+            raise KernelError(f"Failed to create map: {e}") from None
+        self.ringbuf = RingBuffer(self.maps[RINGBUF])
+        fds = {name: m.fd for name, m in self.maps.items()}
+        for ps in self.script.programs:
+            code = ps.program.encode(fds)
+            try:
+                fd = load_program(PROG_TYPES[ps.prog_type], code, name=_prog_name(ps.name))
+            except ProgLoadError as e:
+                raise self._verifier_error(ps, e) from None
+            except BpfSyscallError as e:
+                raise KernelError(f"Failed to load the program for {ps.name}: {e}",
+                                  ps.probe.span) from None
+            self.prog_fds.append(fd)
+            if ps.probe.provider == "BEGIN":
+                self.begin.append(fd)
+            elif ps.probe.provider == "END":
+                self.end.append(fd)
+
+    def _verifier_error(self, ps, e: ProgLoadError) -> VerifierError:
+        lines = e.log.strip().splitlines()
+        shown = lines if self.verbose else lines[-VERIFIER_TAIL:]
+        msg = (f"Error loading BPF program for {ps.name}: the verifier rejected it "
+               f"({e.strerror}).\n" + "\n".join(shown))
+        if not self.verbose:
+            msg += "\n(run with -v for the full verifier log)"
+        return VerifierError(msg, log=e.log, span=ps.probe.span)
+
+    def attach(self):
+        """Attach every probe but BEGIN/END; all or nothing."""
+        for ps, fd in zip(self.script.programs, self.prog_fds):
+            if ps.probe.provider in ("BEGIN", "END"):
+                continue
+            try:
+                self.attach_fds.extend(providers.attach(ps.probe, fd))
+            except OSError as e:
+                raise KernelError(f"Unable to attach probe: {ps.name}: {e.strerror or e}",
+                                  ps.probe.span) from None
+        self.sink.attached(len(self.script.programs))
+
+    # ------------------------------------------------------------ running
+
+    def run(self, duration: float | None = None,
+            on_attached: Callable[[], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> int:
+        """Load, attach, run BEGIN, process events until exit()/signal/
+        ``should_stop``, run END, print maps. Returns the exit code."""
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def stop(signum, frame):
+            self.exiting = True
+
+        try:
+            for s in old:
+                signal.signal(s, stop)
+            self.load()
+            self.attach()
+            if on_attached:
+                on_attached()
+            for fd in self.begin:
+                prog_test_run(fd)
+            self.drain()
+            deadline = time.monotonic() + duration if duration else None
+            while not self.exiting:
+                self.ringbuf.poll(100, self.on_record)
+                self.check_lost()
+                if deadline and time.monotonic() >= deadline:
+                    break
+                if should_stop and should_stop():
+                    break
+            self.finish()
+        finally:
+            self.close()
+            for s, h in old.items():
+                signal.signal(s, h)
+        return self.exit_code
+
+    def finish(self):
+        """Detach probes, run END, drain output and print the maps."""
+        for fd in self.attach_fds:
+            close_fd(fd)
+        self.attach_fds = []
+        self.drain()
+        for fd in self.end:
+            prog_test_run(fd)
+        self.drain()
+        self.check_lost()
+        if int(self.script.config.get("print_maps_on_exit", 1)):
+            self.sink.maps_at_exit([self.read(spec.name) for spec in self.script.user_maps])
+        self.sink.flush()
+
+    def drain(self):
+        was = self.exiting
+        self.ringbuf.consume(self.on_record)
+        self.exiting = self.exiting or was
+
+    def check_lost(self):
+        vals = self.maps[LOST].lookup(b"\0\0\0\0") or []
+        total = sum(u64(v) for v in vals)
+        if total > self._lost_seen:
+            self.sink.lost_events(total - self._lost_seen)
+            self._lost_seen = total
+
+    def read(self, name: str):
+        return read_map(self.script.maps[name], self.maps[name])
+
+    # ------------------------------------------------------------ events
+
+    def on_record(self, data: bytes):
+        ev = self.script.events.get(u64(data))
+        if ev is None:
+            self.sink.warning(f"unknown event id {u64(data)}")
+            return
+        self.handle(ev, data)
+
+    def handle(self, ev: EventSpec, data: bytes):
+        kind = ev.kind
+        if kind == "printf":
+            values = decode(ev.layout, data, 8) if ev.args else ()
+            self.sink.printf(render(ev.fmt, list(values)))
+        elif kind == "exit":
+            if ev.args:
+                self.exit_code = decode(ev.layout, data, 8)[0]
+            self.exiting = True
+        elif kind == "print_map":
+            self.sink.map(self.read(ev.map), ev.top, ev.div)
+        elif kind == "print_value":
+            self.sink.value(decode(ev.layout, data, 8)[0])
+        elif kind == "time":
+            self.sink.time(time.strftime(ev.fmt))
+        elif kind == "clear":
+            self.maps[ev.map].clear()
+        elif kind == "zero":
+            zero_map(self.script.maps[ev.map], self.maps[ev.map])
+
+    # ------------------------------------------------------------ cleanup
+
+    def close(self):
+        for fd in self.attach_fds:
+            close_fd(fd)
+        self.attach_fds = []
+        if self.ringbuf is not None:
+            self.ringbuf.close()
+            self.ringbuf = None
+        for fd in self.prog_fds:
+            close_fd(fd)
+        self.prog_fds = []
+        for m in self.maps.values():
+            m.close()
+        self.maps = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _prog_name(name: str) -> str:
+    tail = name.split(":")[-1] or name
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in tail)[:15]
+
+
+def child_exited(pid: int) -> Callable[[], bool]:
+    """A should_stop callback: true once child ``pid`` has exited."""
+    def check() -> bool:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        return done == pid
+    return check

@@ -1,0 +1,624 @@
+"""Semantic analysis: names, types and checks of a parsed program.
+
+Map types are global and may be fixed by a probe that comes later in the
+script than a read of the map, so the analyser runs the probes repeatedly
+until map types stop changing, then once more in *final* mode, in which
+anything still unknown is an error. Scratch variables are per probe.
+
+Each expanded probe (one per concrete attach point) is analysed on its own,
+because ``args`` differs from tracepoint to tracepoint; the code generator
+calls :meth:`Analyzer.analyze_probe` right before lowering one, so the types
+written on the AST are those of the probe being lowered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import SemanticError, Span
+from ..lang import ast
+from . import types as T
+from .probes import ExpandedProbe, Expander
+
+AGGREGATES = {"count", "sum", "avg", "min", "max", "stats", "hist", "lhist"}
+
+BUILTIN_TYPES = {
+    "pid": T.UINT32, "tid": T.UINT32, "uid": T.UINT32, "gid": T.UINT32,
+    "cpu": T.UINT32, "nsecs": T.UINT64, "elapsed": T.UINT64,
+    "comm": T.StringType(16), "cgroup": T.UINT64, "numaid": T.UINT32,
+    "rand": T.UINT32, "jiffies": T.UINT64, "curtask": T.UINT64,
+}
+
+# Functions bpftrace has whose code generation comes with a later issue.
+LATER = {
+    "kstack", "ustack", "ksym", "usym", "kaddr", "uaddr", "join", "cat",
+    "system", "signal", "strncmp", "strcontains", "strstr", "strlen",
+    "buf", "ntop", "pton", "macaddr", "strftime", "reg", "override",
+    "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch", "strerror",
+    "has_key", "len", "errorf", "warnf", "assert", "static_assert",
+    "getopt", "str_concat", "signal_name", "percpu_kaddr", "socket_cookie",
+    "nsecs", "bswap", "pid", "tid", "debugf", "print_maps",
+}
+
+CONFIG_DEFAULTS = {"max_strlen": 64, "max_map_keys": 4096,
+                   "print_maps_on_exit": 1, "perf_rb_pages": 64}
+
+
+@dataclass
+class MapInfo:
+    name: str                      # with '@'
+    key: T.TupleType | None = None  # element types of the key; () for none
+    value: T.Type | None = None
+    span: Span | None = None
+    assigned: bool = False
+
+
+@dataclass
+class ProbeScope:
+    """Variable types of one expanded probe."""
+    vars: dict[str, T.Type] = field(default_factory=dict)
+
+
+class Analyzer:
+    def __init__(self, program: ast.Program, expander: Expander,
+                 params: list[str] | tuple = (), config: dict | None = None):
+        self.program = program
+        self.expander = expander
+        self.params = list(params)
+        self.config = dict(CONFIG_DEFAULTS)
+        self.config.update(self._config_block())
+        if config:
+            self.config.update(config)
+        self.maps: dict[str, MapInfo] = {}
+        self.expanded: list[tuple[ast.Probe, list[ExpandedProbe]]] = []
+        self.final = False
+        self._changed = False
+        self._scope = ProbeScope()
+        self._probe: ExpandedProbe | None = None
+
+    # ------------------------------------------------------------ driver
+
+    def _config_block(self) -> dict:
+        out = {}
+        blk = self.program.config
+        if blk is None:
+            return out
+        for key, val in blk.items:
+            if isinstance(val, (ast.Integer, ast.Bool)):
+                out[key] = int(val.value)
+            elif isinstance(val, (ast.String, ast.Identifier)):
+                out[key] = val.value if isinstance(val, ast.String) else val.name
+        return out
+
+    @property
+    def max_strlen(self) -> int:
+        return int(self.config["max_strlen"])
+
+    def run(self) -> "Analyzer":
+        for probe in self.program.probes:
+            exps: list[ExpandedProbe] = []
+            for ap in probe.attach_points:
+                exps.extend(self.expander(ap))
+            self.expanded.append((probe, exps))
+        for _ in range(8):
+            self._changed = False
+            for probe, exps in self.expanded:
+                for exp in exps:
+                    self.analyze_probe(probe, exp, final=False)
+            if not self._changed:
+                break
+        for probe, exps in self.expanded:
+            for exp in exps:
+                self.analyze_probe(probe, exp, final=True)
+        for m in self.maps.values():
+            if m.value is None:
+                raise SemanticError(f"Undefined map: {m.ident}", m.span)
+        return self
+
+    def analyze_probe(self, probe: ast.Probe, exp: ExpandedProbe,
+                      final: bool = True) -> ProbeScope:
+        self.final = final
+        self._scope = ProbeScope()
+        self._probe = exp
+        if probe.predicate is not None:
+            t = self.expr(probe.predicate)
+            if t is not None and not t.is_int():
+                self.err(f"Invalid type for predicate: {T.type_name(t)}", probe.predicate.span)
+        self.block(probe.body)
+        return self._scope
+
+    def err(self, msg: str, span: Span | None):
+        raise SemanticError(msg, span)
+
+    # ------------------------------------------------------------ statements
+
+    def block(self, stmts: list[ast.Stmt]):
+        for s in stmts:
+            self.stmt(s)
+
+    def stmt(self, s: ast.Stmt):
+        if isinstance(s, ast.ExprStmt):
+            e = s.expr
+            if isinstance(e, ast.Call) and e.name in AGGREGATES:
+                self.err(f"{e.name}() must be assigned directly to a map", e.span)
+            self.expr(e, statement=True)
+        elif isinstance(s, ast.AssignMap):
+            self.assign_map(s)
+        elif isinstance(s, (ast.AssignVar, ast.VarDecl)):
+            self.assign_var(s)
+        elif isinstance(s, ast.If):
+            self.cond(s.cond)
+            self.block(s.then)
+            if s.orelse:
+                self.block(s.orelse)
+        elif isinstance(s, ast.Block):
+            self.block(s.stmts)
+        elif isinstance(s, ast.Unroll):
+            n = self.const_int(s.count, "unroll")
+            if not 1 <= n <= 100:
+                self.err("unroll() count must be between 1 and 100", s.count.span)
+            self.block(s.body)
+        elif isinstance(s, ast.While):
+            self.cond(s.cond)
+            self.block(s.body)
+        elif isinstance(s, ast.Jump):
+            if s.value is not None:
+                self.expr(s.value)
+        else:
+            self.err(f"{type(s).__name__.lower()} statements are not supported yet", s.span)
+
+    def cond(self, e: ast.Expr):
+        t = self.expr(e)
+        if t is not None and not t.is_int():
+            self.err(f"Invalid condition type: {T.type_name(t)}", e.span)
+
+    def assign_map(self, s: ast.AssignMap):
+        m = s.map
+        v = s.value
+        if isinstance(v, ast.Call) and v.name in AGGREGATES:
+            if s.op != "=":
+                self.err(f"{v.name}() cannot be used with '{s.op}'", v.span)
+            vt = self.aggregate(v)
+        else:
+            vt = self.expr(v)
+            if s.op != "=":
+                self.map_value_read(m)
+                if vt is not None and not vt.is_int():
+                    self.err(f"Invalid type for '{s.op}': {T.type_name(vt)}", v.span)
+                vt = T.INT64 if vt is None else T.IntType(64, vt.signed)
+            elif isinstance(vt, T.VoidType):
+                self.err("Value of type 'none' cannot be assigned to a map", v.span)
+        self.map_key(m)
+        info = self.maps[m.ident]
+        info.assigned = True
+        if vt is None:
+            return
+        if info.value is None:
+            info.value = vt
+            self._changed = True
+        else:
+            u = T.unify(info.value, vt)
+            if u is None:
+                self.err(f"Type mismatch for {m.ident}: trying to assign value of type "
+                         f"'{T.type_name(vt)}' when map already contains a value of type "
+                         f"'{T.type_name(info.value)}'", s.span)
+            if u != info.value:
+                info.value = u
+                self._changed = True
+        m.type = info.value
+
+    def assign_var(self, s):
+        name = s.var.name
+        if isinstance(s, ast.VarDecl):
+            declared = self.typespec(s.type_spec) if s.type_spec else None
+            if s.value is None:
+                if declared is None:
+                    self._scope.vars.setdefault(name, None)
+                else:
+                    self._scope.vars[name] = declared
+                return
+            vt = self.expr(s.value)
+            if declared is not None:
+                vt = declared
+            op = "="
+        else:
+            if isinstance(s.value, ast.Call) and s.value.name in AGGREGATES:
+                self.err(f"{s.value.name}() must be assigned directly to a map", s.value.span)
+            vt = self.expr(s.value)
+            op = s.op
+        if op != "=":
+            old = self.var_read(s.var)
+            if vt is not None and not vt.is_int() or old is not None and not old.is_int():
+                self.err(f"Invalid type for '{op}'", s.span)
+            vt = T.IntType(64, (old or T.INT64).signed)
+        if isinstance(vt, T.VoidType):
+            self.err("Value of type 'none' cannot be assigned to a variable", s.value.span)
+        old = self._scope.vars.get(name)
+        if vt is None:
+            return
+        if old is None:
+            self._scope.vars[name] = vt
+        else:
+            u = T.unify(old, vt)
+            if u is None:
+                self.err(f"Type mismatch for ${name}: trying to assign value of type "
+                         f"'{T.type_name(vt)}' when variable already contains a value of type "
+                         f"'{T.type_name(old)}'", s.span)
+            self._scope.vars[name] = u
+        s.var.type = self._scope.vars[name]
+
+    # ------------------------------------------------------------ maps
+
+    def map_info(self, m: ast.Map) -> MapInfo:
+        info = self.maps.get(m.ident)
+        if info is None:
+            info = self.maps[m.ident] = MapInfo(m.ident, span=m.span)
+            self._changed = True
+        return info
+
+    def map_key(self, m: ast.Map) -> T.TupleType | None:
+        info = self.map_info(m)
+        elems = []
+        for k in m.keys:
+            kt = self.expr(k)
+            if kt is None:
+                return None
+            if isinstance(kt, (T.VoidType, T.AggType, T.ArgsType)):
+                self.err(f"Invalid map key type: {T.type_name(kt)}", k.span)
+            elems.append(kt)
+        key = T.TupleType(tuple(elems))
+        if info.key is None:
+            info.key = key
+            self._changed = True
+        else:
+            u = T.unify(info.key, key)
+            if u is None:
+                want = ", ".join(f"'{T.type_name(e)}'" for e in info.key.elems) or "none"
+                got = ", ".join(f"'{T.type_name(e)}'" for e in key.elems) or "none"
+                span = m.keys[0].span.to(m.keys[-1].span) if m.keys else m.span
+                self.err(f"Argument mismatch for {m.ident}: trying to access with arguments: "
+                         f"{got} when map expects arguments: {want}", span)
+            if u != info.key:
+                info.key = u
+                self._changed = True
+        return info.key
+
+    def map_value_read(self, m: ast.Map) -> T.Type | None:
+        self.map_key(m)
+        info = self.maps[m.ident]
+        v = info.value
+        if v is None:
+            if self.final:
+                self.err(f"Undefined map: {m.ident}", m.span)
+            return None
+        if isinstance(v, T.AggType):
+            if v.kind in ("hist", "lhist", "stats"):
+                self.err(f"Reading a {v.kind}() map is not supported: {m.ident}", m.span)
+            return T.IntType(64, v.signed)
+        return v
+
+    # ------------------------------------------------------------ expressions
+
+    def expr(self, e: ast.Expr, statement: bool = False) -> T.Type | None:
+        t = self._expr(e, statement)
+        e.type = t
+        return t
+
+    def _expr(self, e: ast.Expr, statement: bool) -> T.Type | None:
+        if isinstance(e, ast.Integer):
+            return T.INT64 if e.value < (1 << 63) else T.UINT64
+        if isinstance(e, ast.Bool):
+            return T.BOOL
+        if isinstance(e, ast.String):
+            return T.StringType(len(e.value.encode()) + 1)
+        if isinstance(e, ast.PositionalParam):
+            return self.positional(e)
+        if isinstance(e, ast.PositionalCount):
+            return T.INT64
+        if isinstance(e, ast.Builtin):
+            return self.builtin(e)
+        if isinstance(e, ast.Variable):
+            return self.var_read(e)
+        if isinstance(e, ast.Map):
+            return self.map_value_read(e)
+        if isinstance(e, ast.Binop):
+            return self.binop(e)
+        if isinstance(e, ast.Unop):
+            return self.unop(e)
+        if isinstance(e, ast.Ternary):
+            self.cond(e.cond)
+            a, b = self.expr(e.then), self.expr(e.orelse)
+            if a is None or b is None:
+                return a or b
+            u = T.unify(a, b)
+            if u is None:
+                self.err(f"Ternary operator branches have different types: "
+                         f"'{T.type_name(a)}' and '{T.type_name(b)}'", e.span)
+            return u
+        if isinstance(e, ast.FieldAccess):
+            return self.field(e)
+        if isinstance(e, ast.Index):
+            base = self.expr(e.expr)
+            if isinstance(base, T.TupleType) and isinstance(e.index, ast.Integer):
+                return self.tuple_elem(base, e.index.value, e)
+            self.err("Indexing is not supported yet for this type", e.span)
+        if isinstance(e, ast.Cast):
+            t = self.expr(e.expr)
+            target = self.typespec(e.type_spec)
+            if t is not None and not t.is_int():
+                self.err(f"Cannot cast from '{T.type_name(t)}' to '{T.type_name(target)}'", e.span)
+            return target
+        if isinstance(e, ast.Tuple):
+            elems = [self.expr(x) for x in e.elems]
+            if any(x is None for x in elems):
+                return None
+            for x, t in zip(e.elems, elems):
+                if isinstance(t, (T.VoidType, T.AggType, T.ArgsType)):
+                    self.err(f"Invalid tuple element type: {T.type_name(t)}", x.span)
+            return T.TupleType(tuple(elems))
+        if isinstance(e, ast.Call):
+            return self.call(e, statement)
+        if isinstance(e, ast.Identifier):
+            self.err(f"Unknown identifier: '{e.name}'", e.span)
+        self.err(f"{type(e).__name__} expressions are not supported yet", e.span)
+
+    def positional(self, e: ast.PositionalParam) -> T.Type:
+        if e.index < 1 or e.index > len(self.params):
+            # bpftrace treats a missing positional parameter as 0 / "".
+            return T.INT64
+        v = self.params[e.index - 1]
+        try:
+            int(v, 0)
+            return T.INT64
+        except ValueError:
+            return T.StringType(len(v.encode()) + 1)
+
+    def builtin(self, e: ast.Builtin) -> T.Type:
+        name = e.name
+        if name in BUILTIN_TYPES:
+            return BUILTIN_TYPES[name]
+        if name == "probe":
+            return T.StringType(len(self._probe.name.encode()) + 1)
+        if name == "args":
+            if not self._probe.args:
+                self.err(f"The args builtin can not be used with '{self._probe.provider}' probes",
+                         e.span)
+            return T.ArgsType(self._probe.name)
+        self.err(f"Builtin '{name}' is not supported yet", e.span)
+
+    def var_read(self, v: ast.Variable) -> T.Type | None:
+        if v.name not in self._scope.vars:
+            if self.final:
+                self.err(f"Undefined or undeclared variable used: ${v.name}", v.span)
+            return None
+        t = self._scope.vars[v.name]
+        if t is None and self.final:
+            self.err(f"Variable used before it was assigned: ${v.name}", v.span)
+        return t
+
+    def binop(self, e: ast.Binop) -> T.Type | None:
+        a, b = self.expr(e.left), self.expr(e.right)
+        if a is None or b is None:
+            return T.BOOL if e.op in ("==", "!=", "<", "<=", ">", ">=", "&&", "||") else T.INT64
+        if a.is_string() or b.is_string():
+            if e.op in ("==", "!=") and a.is_string() and b.is_string():
+                return T.BOOL
+            self.err(f"Invalid operands for '{e.op}': '{T.type_name(a)}' and "
+                     f"'{T.type_name(b)}'", e.span)
+        if not a.is_int() or not b.is_int():
+            self.err(f"Invalid operands for '{e.op}': '{T.type_name(a)}' and "
+                     f"'{T.type_name(b)}'", e.span)
+        if e.op in ("==", "!=", "<", "<=", ">", ">=", "&&", "||"):
+            return T.BOOL
+        return T.IntType(64, a.signed and b.signed)
+
+    def unop(self, e: ast.Unop) -> T.Type | None:
+        if e.op in ("++", "--"):
+            target = e.operand
+            if isinstance(target, ast.Map):
+                t = self.map_value_read(target) if self.maps.get(target.ident) and \
+                    self.maps[target.ident].value is not None else None
+                info = self.map_info(target)
+                self.map_key(target)
+                info.assigned = True
+                if info.value is None:
+                    info.value = T.INT64
+                    self._changed = True
+                elif not info.value.is_int() or isinstance(info.value, T.AggType):
+                    self.err(f"'{e.op}' needs an integer map: {target.ident}", e.span)
+                target.type = info.value
+                return info.value if t is None else t
+            if isinstance(target, ast.Variable):
+                t = self.var_read(target)
+                if t is None:
+                    if not self.final:
+                        return None
+                elif not t.is_int():
+                    self.err(f"'{e.op}' needs an integer variable", e.span)
+                return t
+            self.err(f"'{e.op}' can only be applied to a map or a variable", e.span)
+        t = self.expr(e.operand)
+        if t is None:
+            return T.INT64
+        if not t.is_int():
+            self.err(f"Invalid operand for '{e.op}': '{T.type_name(t)}'", e.span)
+        if e.op == "!":
+            return T.BOOL
+        if e.op in ("-", "~", "+"):
+            return T.IntType(64, t.signed if e.op != "-" else True)
+        self.err(f"Unary '{e.op}' is not supported yet", e.span)
+
+    def field(self, e: ast.FieldAccess) -> T.Type | None:
+        base = self.expr(e.expr)
+        if base is None:
+            return None
+        if isinstance(base, T.ArgsType):
+            f = self._probe.arg(e.field)
+            if f is None:
+                self.err(f"Can't find field '{e.field}' in args of {self._probe.name}", e.span)
+            return self.arg_field_type(f, e.span)
+        if isinstance(base, T.TupleType):
+            if base.names and e.field in base.names:
+                return base.elems[base.names.index(e.field)]
+            if e.field.isdigit():
+                return self.tuple_elem(base, int(e.field), e)
+        self.err(f"Can not access field '{e.field}' on type '{T.type_name(base)}'", e.span)
+
+    def tuple_elem(self, t: T.TupleType, i: int, e: ast.Expr) -> T.Type:
+        if not 0 <= i < len(t.elems):
+            self.err(f"Invalid tuple index: {i}. Found {len(t.elems)} elements in tuple.", e.span)
+        return t.elems[i]
+
+    def arg_field_type(self, f, span) -> T.Type:
+        if f.kind == "int":
+            return T.IntType(f.size * 8, f.signed)
+        if f.kind == "pointer":
+            return T.PointerType(target=f.c_type.rstrip(" *"), user=f.user)
+        if f.kind == "char_array":
+            return T.StringType(f.size)
+        if f.kind == "data_loc_string":
+            return T.StringType(self.max_strlen)
+        self.err(f"Fields of type '{f.c_type}' are not supported yet", span)
+
+    def typespec(self, ts: ast.TypeSpec) -> T.Type:
+        if ts.pointer_depth:
+            return T.PointerType(target=ts.name)
+        it = T.int_type_named(ts.name)
+        if it is not None and ts.array_size is None:
+            return it
+        if ts.name == "string":
+            return T.StringType(ts.array_size or self.max_strlen)
+        self.err(f"Type '{ts.name}' is not supported yet", ts.span)
+
+    def const_int(self, e: ast.Expr, what: str) -> int:
+        if isinstance(e, ast.Integer):
+            return e.value
+        if isinstance(e, ast.Unop) and e.op == "-" and isinstance(e.operand, ast.Integer):
+            return -e.operand.value
+        if isinstance(e, ast.PositionalParam):
+            t = self.positional(e)
+            if t.is_int():
+                return int(self.params[e.index - 1], 0) if e.index <= len(self.params) else 0
+        self.err(f"{what}: expected an integer literal", e.span)
+
+    # ------------------------------------------------------------ functions
+
+    def nargs(self, e: ast.Call, lo: int, hi: int | None = None):
+        hi = lo if hi is None else hi
+        n = len(e.args)
+        if lo <= n <= hi:
+            return
+        if lo == hi:
+            want = f"{lo} argument" + ("s" if lo != 1 else "")
+            self.err(f"{e.name}() requires {want} ({n} provided)", e.span)
+        self.err(f"{e.name}() requires between {lo} and {hi} arguments ({n} provided)", e.span)
+
+    def int_arg(self, e: ast.Call, i: int) -> T.Type | None:
+        t = self.expr(e.args[i])
+        if t is not None and not t.is_int():
+            self.err(f"{e.name}() expects an integer for argument {i + 1} "
+                     f"('{T.type_name(t)}' provided)", e.args[i].span)
+        return t
+
+    def map_arg(self, e: ast.Call, i: int = 0) -> ast.Map:
+        a = e.args[i] if len(e.args) > i else None
+        if not isinstance(a, ast.Map):
+            self.err(f"{e.name}() expects a map argument", (a or e).span)
+        self.map_info(a)
+        return a
+
+    def aggregate(self, e: ast.Call) -> T.Type | None:
+        k = e.name
+        if k == "count":
+            self.nargs(e, 0)
+            return T.AggType("count", True)
+        if k in ("sum", "avg", "min", "max", "stats"):
+            self.nargs(e, 1)
+            t = self.int_arg(e, 0)
+            return T.AggType(k, True if t is None else (t.signed or t.bits < 64))
+        if k == "hist":
+            self.nargs(e, 1, 2)
+            self.int_arg(e, 0)
+            bits = self.const_int(e.args[1], "hist") if len(e.args) == 2 else 0
+            if not 0 <= bits <= 5:
+                self.err("hist: bits must be between 0 and 5", e.args[1].span)
+            return T.AggType("hist", True, (bits,))
+        if k == "lhist":
+            self.nargs(e, 4)
+            self.int_arg(e, 0)
+            lo, hi, step = (self.const_int(a, "lhist") for a in e.args[1:])
+            if step <= 0:
+                self.err("lhist: step must be positive", e.args[3].span)
+            if hi <= lo:
+                self.err("lhist: max must be greater than min", e.args[2].span)
+            if (hi - lo) // step > 1000:
+                self.err("lhist: too many buckets, max is 1000", e.span)
+            return T.AggType("lhist", True, (lo, hi, step))
+        raise AssertionError(k)
+
+    def call(self, e: ast.Call, statement: bool) -> T.Type | None:
+        name = e.name
+        if name in AGGREGATES:
+            self.err(f"{name}() must be assigned directly to a map", e.span)
+        if name == "printf":
+            if not e.args or not isinstance(e.args[0], ast.String):
+                self.err("printf() expects a string literal as first argument", e.span)
+            for a in e.args[1:]:
+                t = self.expr(a)
+                if t is not None and not (t.is_int() or t.is_string() or isinstance(t, T.TupleType)):
+                    self.err(f"printf: unsupported argument type '{T.type_name(t)}'", a.span)
+            self.expr(e.args[0])
+            return T.VOID
+        if name == "print":
+            self.nargs(e, 1, 3)
+            if isinstance(e.args[0], ast.Map) and not e.args[0].keys:
+                self.map_info(e.args[0])
+                for i in range(1, len(e.args)):
+                    self.const_int(e.args[i], "print")
+            else:
+                self.nargs(e, 1)
+                t = self.expr(e.args[0])
+                if isinstance(t, (T.VoidType, T.ArgsType)):
+                    self.err(f"print() can not print a value of type '{T.type_name(t)}'", e.span)
+            return T.VOID
+        if name == "exit":
+            self.nargs(e, 0, 1)
+            if e.args:
+                self.int_arg(e, 0)
+            return T.VOID
+        if name == "time":
+            self.nargs(e, 0, 1)
+            if e.args and not isinstance(e.args[0], ast.String):
+                self.err("time() expects a string literal", e.args[0].span)
+            return T.VOID
+        if name == "str":
+            self.nargs(e, 1, 2)
+            t = self.expr(e.args[0])
+            n = self.max_strlen
+            if len(e.args) == 2:
+                self.int_arg(e, 1)
+                if isinstance(e.args[1], ast.Integer):
+                    n = max(1, min(e.args[1].value + 1, self.max_strlen))
+            if t is not None and not (t.is_int() or t.is_string()):
+                self.err(f"str() expects a string or a pointer ('{T.type_name(t)}' provided)", e.span)
+            if t is not None and t.is_string():
+                return T.StringType(min(t.length, n)) if len(e.args) == 2 else t
+            return T.StringType(n)
+        if name in ("clear", "zero"):
+            self.nargs(e, 1)
+            self.map_arg(e)
+            return T.VOID
+        if name == "delete":
+            self.nargs(e, 1, 2)
+            m = self.map_arg(e)
+            if len(e.args) == 2:
+                if m.keys:
+                    self.err("delete() with two arguments expects a map without a key", e.span)
+                tmp = ast.Map(m.span, m.name, [e.args[1]], True)
+                self.map_key(tmp)
+            else:
+                self.map_key(m)
+            return T.VOID
+        if name in LATER:
+            self.err(f"{name}() is not supported yet", e.span)
+        self.err(f"Unknown function: '{name}'", e.span)

@@ -1,0 +1,186 @@
+"""Types of bpftrace values and how they are laid out in BPF memory.
+
+Layout rule (shared by the code generator, which writes values, and by the
+runtime, which decodes them): integers always occupy 8 bytes, sign- or
+zero-extended to 64 bits; strings occupy their full declared size, NUL
+padded; tuples are their elements in order, each element starting on an
+8-byte boundary. One rule everywhere keeps keys comparable byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+class Type:
+    """Base class. ``size`` is the number of bytes a value takes in a map
+    key, map value, tuple or event record."""
+
+    size = 8
+
+    def is_int(self) -> bool:
+        return False
+
+    def is_string(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class IntType(Type):
+    bits: int = 64
+    signed: bool = True
+
+    size = 8
+
+    def is_int(self) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        return f"{'' if self.signed else 'u'}int{self.bits}"
+
+
+@dataclass(frozen=True)
+class BoolType(IntType):
+    bits: int = 8
+    signed: bool = False
+
+    def __str__(self) -> str:
+        return "bool"
+
+
+@dataclass(frozen=True)
+class PointerType(IntType):
+    """A pointer into kernel or user memory: an unsigned 64-bit number that
+    remembers what it points to (``target`` as C text) and where."""
+    bits: int = 64
+    signed: bool = False
+    target: str = "void"
+    user: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.target} *"
+
+
+@dataclass(frozen=True)
+class StringType(Type):
+    """A NUL-terminated string in a buffer of ``length`` bytes."""
+    length: int = 64
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.length
+
+    def is_string(self) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        return f"string[{self.length}]"
+
+
+@dataclass(frozen=True)
+class TupleType(Type):
+    elems: tuple = ()
+    names: tuple | None = None  # record field names, None for a tuple
+
+    @property
+    def offsets(self) -> list[int]:
+        out, off = [], 0
+        for e in self.elems:
+            out.append(off)
+            off += align8(e.size)
+        return out
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return sum(align8(e.size) for e in self.elems)
+
+    def __str__(self) -> str:
+        if self.names:
+            inner = ", ".join(f"{n}={e}" for n, e in zip(self.names, self.elems))
+        else:
+            inner = ",".join(str(e) for e in self.elems)
+        return f"({inner})"
+
+
+@dataclass(frozen=True)
+class VoidType(Type):
+    size = 0
+
+    def __str__(self) -> str:
+        return "none"
+
+
+@dataclass(frozen=True)
+class AggType(Type):
+    """The value of an aggregating map function: count(), sum(), hist() ...
+    ``kind`` names it; ``signed`` keeps the signedness of the summed
+    values; ``params`` holds lhist's (min, max, step) and hist's k."""
+    kind: str = "count"
+    signed: bool = True
+    params: tuple = ()
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        # avg and stats keep (count, total); min/max keep (value, is-set)
+        return 16 if self.kind in ("avg", "stats", "min", "max") else 8
+
+    def __str__(self) -> str:
+        return f"{self.kind}_t"
+
+
+@dataclass(frozen=True)
+class ArgsType(Type):
+    """The ``args`` builtin of a probe: a record of typed fields."""
+    probe: str = ""
+    size = 0
+
+    def __str__(self) -> str:
+        return "args"
+
+
+INT64 = IntType(64, True)
+UINT64 = IntType(64, False)
+UINT32 = IntType(32, False)
+INT32 = IntType(32, True)
+BOOL = BoolType()
+VOID = VoidType()
+
+_INT_NAMES = {f"{'u' if not s else ''}int{b}": IntType(b, s)
+              for b in (8, 16, 32, 64) for s in (True, False)}
+
+
+def int_type_named(name: str) -> IntType | None:
+    if name == "bool":
+        return BOOL
+    return _INT_NAMES.get(name)
+
+
+def unify(a: Type, b: Type) -> Type | None:
+    """The type a map or variable holding both ``a`` and ``b`` takes, or
+    None when they cannot share storage. Strings and tuples widen."""
+    if a == b:
+        return a
+    if isinstance(a, StringType) and isinstance(b, StringType):
+        return StringType(max(a.length, b.length))
+    if a.is_int() and b.is_int() and not isinstance(a, AggType):
+        if isinstance(a, PointerType) or isinstance(b, PointerType):
+            return a if isinstance(a, PointerType) else b
+        bits = max(a.bits, b.bits)
+        return IntType(bits, a.signed and b.signed) if a.signed == b.signed else IntType(bits, a.signed or b.signed)
+    if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elems) == len(b.elems) \
+            and a.names == b.names:
+        elems = [unify(x, y) for x, y in zip(a.elems, b.elems)]
+        if all(e is not None for e in elems):
+            return TupleType(tuple(elems), a.names)
+    if isinstance(a, AggType) and isinstance(b, AggType) and a.kind == b.kind and a.params == b.params:
+        return AggType(a.kind, a.signed and b.signed, a.params)
+    return None
+
+
+def type_name(t: Type) -> str:
+    """The type as bpftrace's error messages name it."""
+    return str(t)
