@@ -23,7 +23,7 @@ def quote_string(value: str) -> str:
     for c in value:
         if c in _ESCAPES:
             out.append(_ESCAPES[c])
-        elif " " <= c <= "~":
+        elif c >= " " and c != "\x7f":
             out.append(c)
         else:
             # Three octal digits, so that a following digit is not absorbed.
