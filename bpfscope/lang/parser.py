@@ -625,7 +625,8 @@ def parse(source: Source | str) -> ast.Program:
 
 
 def parse_expr(text: str) -> ast.Expr:
-    """Parse a single expression (for tests and tools)."""
+    """Parse a single expression (for tests and tools). Its spans are
+    columns in a 'BEGIN { ... }' wrapper, 8 past the text's own."""
     p = Parser(Source(f"BEGIN {{ {text} }}"))
     try:
         prog = p.program()
