@@ -46,12 +46,15 @@ class BpfscopeError(Exception):
     """An error meant for the user. ``span`` is optional."""
 
     def __init__(self, message: str, span: Span | None = None,
-                 source: Source | None = None, notes: list[str] | None = None):
+                 source: Source | None = None, notes: list[str] | None = None,
+                 detail: str = ""):
         super().__init__(message)
         self.message = message
         self.span = span
         self.source = source
         self.notes = notes or []
+        # Printed after the underlined source line (a verifier log, say).
+        self.detail = detail
 
     def format(self, source: Source | None = None) -> str:
         """bpftrace's layout: ``name:L:C-C: ERROR: msg``, the line, an underline."""
@@ -65,6 +68,8 @@ class BpfscopeError(Exception):
             out = f"{src.name}:{sp.line}:{sp.col}-{end}: ERROR: {self.message}\n"
             out += src.line_text(sp.line) + "\n"
             out += " " * (sp.col - 1) + "~" * (end - sp.col)
+        if self.detail:
+            out += "\n" + self.detail.rstrip("\n")
         for n in self.notes:
             out += f"\nHINT: {n}"
         return out

@@ -90,11 +90,12 @@ class Session:
     def _verifier_error(self, ps, e: ProgLoadError) -> VerifierError:
         lines = e.log.strip().splitlines()
         shown = lines if self.verbose else lines[-VERIFIER_TAIL:]
-        msg = (f"Error loading BPF program for {ps.name}: the verifier rejected it "
-               f"({e.strerror}).\n" + "\n".join(shown))
+        detail = "\n".join(shown)
         if not self.verbose:
-            msg += "\n(run with -v for the full verifier log)"
-        return VerifierError(msg, log=e.log, span=ps.probe.span)
+            detail += "\n(run with -v for the full verifier log)"
+        return VerifierError(f"Error loading BPF program for {ps.name}: the verifier "
+                             f"rejected it ({e.strerror})", log=e.log,
+                             span=ps.probe.span, detail=detail)
 
     def attach(self):
         """Attach every probe but BEGIN/END; all or nothing."""

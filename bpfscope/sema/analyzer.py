@@ -201,7 +201,7 @@ class Analyzer:
             if u is None:
                 self.err(f"Type mismatch for {m.ident}: trying to assign value of type "
                          f"'{T.type_name(vt)}' when map already contains a value of type "
-                         f"'{T.type_name(info.value)}'", s.span)
+                         f"'{T.type_name(info.value)}'", m.span)
             if u != info.value:
                 info.value = u
                 self._changed = True
