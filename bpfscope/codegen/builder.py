@@ -37,6 +37,7 @@ class Builder:
         self.insns: list[Insn | Label] = []
         self._vregs = count()
         self._stack_used = 0
+        self._stack_high = 0
         self._placed: set[int] = set()
 
     # -- registers, labels, stack -------------------------------------------
@@ -62,11 +63,22 @@ class Builder:
             raise StackOverflow(
                 f"BPF stack limit exceeded: {end} bytes needed, {MAX_STACK} available")
         self._stack_used = end
+        self._stack_high = max(self._stack_high, end)
         return -end
+
+    def stack_mark(self) -> int:
+        """A point to return to with :meth:`stack_release`."""
+        return self._stack_used
+
+    def stack_release(self, mark: int) -> None:
+        """Free the regions reserved since ``mark`` for reuse: temporaries of
+        one statement need not outlive it. Spill slots still go below the
+        deepest point ever reached."""
+        self._stack_used = mark
 
     @property
     def stack_used(self) -> int:
-        return self._stack_used
+        return self._stack_high
 
     # -- instructions -------------------------------------------------------
 
@@ -191,5 +203,5 @@ class Builder:
 
     def finish(self) -> Program:
         """Allocate registers, resolve labels and encode."""
-        stream, stack_size = allocate(self.insns, self._stack_used)
+        stream, stack_size = allocate(self.insns, self._stack_high)
         return assemble(stream, stack_size)

@@ -120,7 +120,7 @@ class ProbeLowering:
         b = self.b
         self.ctx = b.vreg()
         b.mov(self.ctx, R1)
-        self.zero_slot = None
+        self.zero_slot = self.stack_mem(8)
         self.declare_vars(probe)
         if probe.predicate is not None:
             c = self.int_expr(probe.predicate)
@@ -179,15 +179,15 @@ class ProbeLowering:
             self.b.alu("add", preg, m.off)
 
     def key_zero_slot(self) -> Mem:
-        if self.zero_slot is None:
-            self.zero_slot = self.stack_mem(8)
         return self.zero_slot
 
     # ------------------------------------------------------------ statements
 
     def block(self, stmts):
         for s in stmts:
+            mark = self.b.stack_mark()
             self.stmt(s)
+            self.b.stack_release(mark)
 
     def stmt(self, s):
         b = self.b
