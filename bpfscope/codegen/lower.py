@@ -27,7 +27,7 @@ from ..lang import ast
 from ..sema import types as T
 from ..sema.analyzer import Analyzer
 from ..sema.probes import ExpandedProbe
-from .builder import Builder
+from .builder import Builder, StackOverflow
 from .insn import R0, R1, R2, R3, R4, R5, R10, VReg
 from .script import LOST, RINGBUF, CompiledScript, EventSpec, MapSpec, ProgSpec
 
@@ -90,7 +90,11 @@ class ScriptCompiler:
                 if ptype is None:
                     raise SemanticError(f"{exp.provider} probes are not supported yet", exp.span)
                 lw = ProbeLowering(self, exp, ptype)
-                program = lw.lower(probe)
+                try:
+                    program = lw.lower(probe)
+                except StackOverflow as e:
+                    raise SemanticError(f"{exp.name}: {e.message}; use fewer or shorter "
+                                        "strings (max_strlen) in one probe", exp.span) from None
                 progs.append(ProgSpec(exp, ptype, program, exp.name))
         return CompiledScript(progs, self.maps, self.events, dict(self.an.config), self.start_ns)
 
@@ -605,6 +609,10 @@ class ProbeLowering:
             b.mov(R2, min(16, length))
             b.call("get_current_comm")
             return
+        if isinstance(e, ast.PositionalParam):
+            params = self.sc.an.params
+            text = params[e.index - 1] if e.index <= len(params) else ""
+            return self.store_string(ast.String(e.span, text), dst, length)
         if isinstance(e, ast.Builtin) and e.name == "probe":
             return self.store_string(ast.String(e.span, self.probe.name), dst, length)
         if isinstance(e, ast.Call) and e.name == "str":
