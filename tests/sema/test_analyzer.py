@@ -1,0 +1,560 @@
+"""Semantic analysis without a kernel: a fake expander stands in for tracefs.
+
+Covers the type of every expression kind and builtin, map type unification
+across probes, scratch variable scoping, positional parameters, the config
+block, aggregate argument checks, and each error the analyser raises (exact
+message and span).
+"""
+
+import pytest
+
+from bpfscope.errors import BpfscopeError, SemanticError, Source, Span
+from bpfscope.lang import ast
+from bpfscope.lang.parser import parse
+from bpfscope.sema import types as T
+from bpfscope.sema.analyzer import Analyzer
+from bpfscope.sema.probes import ArgField, ExpandedProbe
+
+TP_ARGS = [
+    ArgField("common_pid", 4, 4, True, "int", "int"),
+    ArgField("dfd", 16, 4, True, "int", "int"),
+    ArgField("flags", 20, 2, False, "int", "unsigned short"),
+    ArgField("filename", 24, 8, False, "pointer", "const char *", user=True),
+    ArgField("comm", 32, 16, False, "char_array", "char[16]", 16),
+    ArgField("name", 48, 4, False, "data_loc_string", "__data_loc char[]"),
+    ArgField("vals", 52, 8, False, "array", "int[2]", 2),
+    ArgField("big", 64, 8, False, "int", "u64"),
+]
+
+
+def expander(ap):
+    p = ap.parts
+    if p[0] in ("BEGIN", "END"):
+        return [ExpandedProbe(p[0], p[0], (), None, ap.span)]
+    if p[0] == "tracepoint":
+        if "*" in p[2]:
+            return [ExpandedProbe("tracepoint", f"tracepoint:{p[1]}:{n}", (), TP_ARGS, ap.span)
+                    for n in ("one", "two")]
+        return [ExpandedProbe("tracepoint", f"tracepoint:{p[1]}:{p[2]}", (), TP_ARGS, ap.span)]
+    if p[0] == "interval":
+        return [ExpandedProbe("interval", "interval:s:1", ("period", 10**9), None, ap.span)]
+    raise AssertionError(p)
+
+
+def analyze(src, params=(), config=None):
+    return Analyzer(parse(Source(src)), expander, params, config).run()
+
+
+def ty(expr, probe="BEGIN", params=(), pre=""):
+    """The type sema gives ``expr`` written as a statement of its own."""
+    an = analyze(f"{probe} {{ {pre} {expr}; }}", params)
+    stmt = an.program.probes[0].body[-1]
+    return stmt.expr.type
+
+
+def error(src, params=(), config=None) -> SemanticError:
+    with pytest.raises(SemanticError) as ei:
+        analyze(src, params, config)
+    return ei.value
+
+
+def err(src, params=()):
+    """(message, (line, col, end_col)) of the error ``src`` raises."""
+    e = error(src, params)
+    sp = e.span
+    assert sp is not None and sp.line == sp.end_line
+    return e.message, (sp.line, sp.col, sp.end_col)
+
+
+S = T.StringType
+
+# ------------------------------------------------------------------ expression types
+
+
+@pytest.mark.parametrize("name, want", [
+    ("pid", T.UINT32), ("tid", T.UINT32), ("uid", T.UINT32), ("gid", T.UINT32),
+    ("cpu", T.UINT32), ("numaid", T.UINT32), ("rand", T.UINT32),
+    ("nsecs", T.UINT64), ("elapsed", T.UINT64), ("cgroup", T.UINT64),
+    ("jiffies", T.UINT64), ("curtask", T.UINT64),
+    ("comm", S(16)),
+])
+def test_builtin_types(name, want):
+    assert ty(name) == want
+
+
+def test_probe_builtin_is_sized_by_the_probe_name():
+    assert ty("probe") == S(len("BEGIN") + 1)
+    assert ty("probe", "tracepoint:syscalls:sys_enter_openat") == \
+        S(len("tracepoint:syscalls:sys_enter_openat") + 1)
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("0", T.INT64), ("1", T.INT64), ("0x7fffffffffffffff", T.INT64),
+    ("0x8000000000000000", T.UINT64), ("0xffffffffffffffff", T.UINT64),
+    ("true", T.BOOL), ("false", T.BOOL),
+    ('""', S(1)), ('"a"', S(2)), ('"hello"', S(6)), ('"a\\nb"', S(4)),
+    ('"\\u00e9"' if False else '"x\\x00y"', S(4)),
+])
+def test_literal_types(expr, want):
+    assert ty(expr) == want
+
+
+def test_string_literal_size_counts_utf8_bytes():
+    assert ty('"é"') == S(3)
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("1 + 2", T.INT64), ("1 - pid", T.UINT64), ("pid * 2", T.UINT64),
+    ("pid + tid", T.UINT64), ("nsecs / 2", T.UINT64), ("-1 % 3", T.INT64),
+    ("(int32)1 + (int8)2", T.INT64), ("(uint8)1 & 3", T.UINT64),
+    ("1 << 3", T.INT64), ("nsecs >> 1", T.UINT64), ("1 ^ 2 | 4", T.INT64),
+    ("-pid", T.INT64), ("-1", T.INT64), ("~pid", T.UINT64), ("~1", T.INT64),
+    ("+pid", T.UINT64), ("!1", T.BOOL), ("!pid", T.BOOL),
+])
+def test_arithmetic_types_and_signedness(expr, want):
+    assert ty(expr) == want
+
+
+@pytest.mark.parametrize("op", ["==", "!=", "<", "<=", ">", ">=", "&&", "||"])
+def test_comparisons_and_logic_are_bool(op):
+    assert ty(f"1 {op} pid") == T.BOOL
+
+
+def test_string_equality_is_bool():
+    assert ty('comm == "bash"') == T.BOOL
+    assert ty('"a" != "bcd"') == T.BOOL
+
+
+@pytest.mark.parametrize("spec, want", [
+    ("int8", T.IntType(8, True)), ("uint8", T.IntType(8, False)),
+    ("int16", T.IntType(16, True)), ("uint16", T.IntType(16, False)),
+    ("int32", T.INT32), ("uint32", T.UINT32), ("int64", T.INT64), ("uint64", T.UINT64),
+    ("bool", T.BOOL),
+])
+def test_cast_types(spec, want):
+    assert ty(f"({spec})1") == want
+
+
+def test_cast_to_pointer():
+    assert ty("(struct task_struct *)curtask") == T.PointerType(target="struct task_struct")
+
+
+def test_tuple_types_and_access():
+    assert ty('(1, "ab", pid)') == T.TupleType((T.INT64, S(3), T.UINT32))
+    assert ty('$t.1', pre='$t = (1, "ab", pid);') == S(3)
+    assert ty('$t.2', pre='$t = (1, "ab", pid);') == T.UINT32
+    assert ty('(1, "ab").0') == T.INT64
+    assert ty('(1, ("a", 2))') == T.TupleType((T.INT64, T.TupleType((S(2), T.INT64))))
+
+
+def test_tuple_size_and_offsets_follow_the_8_byte_rule():
+    t = T.TupleType((T.INT64, S(3), T.UINT32, S(9)))
+    assert t.offsets == [0, 8, 16, 24]
+    assert t.size == 40
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("1 ? 2 : 3", T.INT64),
+    ("1 ? pid : nsecs", T.UINT64),
+    ("1 ? (int8)1 : (int32)2", T.INT32),
+    ("1 ? (uint8)1 : (int8)2", T.IntType(8, True)),
+    ('1 ? "a" : "abcd"', S(5)),
+    ('1 ? comm : "x"', S(16)),
+    ('1 ? (1, "a") : (2, "abc")', T.TupleType((T.INT64, S(4)))),
+])
+def test_ternary_unification(expr, want):
+    assert ty(expr) == want
+
+
+def test_tracepoint_args_field_types():
+    tp = "tracepoint:syscalls:sys_enter_openat"
+    assert ty("args.dfd", tp) == T.INT32
+    assert ty("args.common_pid", tp) == T.INT32
+    assert ty("args.flags", tp) == T.IntType(16, False)
+    assert ty("args.big", tp) == T.UINT64
+    assert ty("args.filename", tp) == T.PointerType(target="const char", user=True)
+    assert ty("args.comm", tp) == S(16)
+    assert ty("args.name", tp) == S(64)
+
+
+def test_args_data_loc_string_follows_max_strlen():
+    an = analyze("config = { max_strlen = 32 } tracepoint:a:b { args.name; }")
+    assert an.program.probes[0].body[0].expr.type == S(32)
+
+
+def test_str_types():
+    tp = "tracepoint:a:b"
+    assert ty("str(args.filename)", tp) == S(64)
+    assert ty("str(args.filename, 10)", tp) == S(11)
+    assert ty("str(args.filename, 1000)", tp) == S(64)
+    assert ty("str(args.filename, 0)", tp) == S(1)
+    assert ty("str(args.comm)", tp) == S(16)
+    assert ty("str(args.comm, 4)", tp) == S(5)
+    assert ty('str("abcdef", 2)') == S(3)
+    assert ty("str(0)") == S(64)
+
+
+def test_void_calls():
+    for call in ('printf("x")', "exit()", "time()", 'time("%H")', "print(1)"):
+        assert ty(call) == T.VOID
+
+
+def test_positional_parameters():
+    assert ty("$1", params=["5"]) == T.INT64
+    assert ty("$1", params=["0x10"]) == T.INT64
+    assert ty("$1", params=["-3"]) == T.INT64
+    assert ty("$1", params=["abc"]) == S(4)
+    assert ty("$2", params=["abc"]) == T.INT64  # missing: reads as 0
+    assert ty("$#", params=["a", "b"]) == T.INT64
+
+
+def test_positional_parameter_in_lhist_and_hist_bits():
+    an = analyze("BEGIN { @ = lhist(1, $1, $2, $3); @h = hist(1, $4); }",
+                 params=["0", "100", "10", "3"])
+    assert an.maps["@"].value == T.AggType("lhist", True, (0, 100, 10))
+    assert an.maps["@h"].value == T.AggType("hist", True, (3,))
+
+
+def test_variable_declarations():
+    an = analyze("BEGIN { let $a: uint16 = 1; let $s: string; let $b; $b = 3; $c = $a; }")
+    probe, exps = an.expanded[0]
+    scope = an.analyze_probe(probe, exps[0])
+    assert scope.vars == {"a": T.IntType(16, False), "s": S(64), "b": T.INT64,
+                          "c": T.IntType(16, False)}
+
+
+# ------------------------------------------------------------------ maps
+
+
+def test_map_value_and_key_types():
+    an = analyze('BEGIN { @a = 1; @b[pid, comm] = "x"; @c[(1, "a")] = nsecs; @ = comm; }')
+    assert an.maps["@a"].key == T.TupleType(())
+    assert an.maps["@a"].value == T.INT64
+    assert an.maps["@b"].key == T.TupleType((T.UINT32, S(16)))
+    assert an.maps["@b"].value == S(2)
+    assert an.maps["@c"].key == T.TupleType((T.TupleType((T.INT64, S(2))),))
+    assert an.maps["@c"].value == T.UINT64
+    assert an.maps["@"].value == S(16)
+
+
+def test_map_read_in_END_before_the_probe_that_assigns_it():
+    an = analyze('END { $v = @x; $s = @s; printf("%d %s", @x, @s); } '
+                 'BEGIN { @x = 1; @s = "abc"; }')
+    assert an.maps["@x"].value == T.INT64
+    assert an.maps["@s"].value == S(4)
+    end = an.program.probes[0]
+    assert end.body[0].value.type == T.INT64
+    assert end.body[1].value.type == S(4)
+
+
+def test_map_string_value_widens_across_probes():
+    an = analyze('END { printf("%s", @s); } BEGIN { @s = "abc"; } '
+                 'interval:s:1 { @s = "abcdefgh"; }')
+    assert an.maps["@s"].value == S(9)
+    # the read in END sees the widened type
+    assert an.program.probes[0].body[0].expr.args[1].type == S(9)
+
+
+def test_map_key_string_widens():
+    an = analyze('BEGIN { @m["a"] = 1; @m["abcdef"] = 2; }')
+    assert an.maps["@m"].key == T.TupleType((S(7),))
+
+
+def test_map_integer_values_unify_to_the_wider_type():
+    an = analyze("BEGIN { @x = (uint8)1; } END { @x = (int32)2; }")
+    assert an.maps["@x"].value == T.INT32
+    an = analyze("BEGIN { @x = (int8)1; } END { @x = 5; }")
+    assert an.maps["@x"].value == T.INT64
+    an = analyze("BEGIN { @x = pid; } END { @x = (uint8)2; }")
+    assert an.maps["@x"].value == T.UINT32
+
+
+def test_map_tuple_value_widens():
+    an = analyze('BEGIN { @t = (1, "a"); } END { @t = (2, "abc"); }')
+    assert an.maps["@t"].value == T.TupleType((T.INT64, S(4)))
+
+
+def test_compound_assignment_and_increment_make_int64_maps():
+    an = analyze("BEGIN { @a += 5; @b++; --@c; @d -= pid; }")
+    assert an.maps["@a"].value == T.INT64
+    assert an.maps["@b"].value == T.INT64
+    assert an.maps["@c"].value == T.INT64
+    assert an.maps["@d"].value == T.UINT64
+
+
+def test_wildcard_probe_expands_and_each_expansion_is_typed():
+    an = analyze("tracepoint:syscalls:sys_enter_* { @[probe] = count(); }")
+    assert [e.name for e in an.expanded[0][1]] == [
+        "tracepoint:syscalls:one", "tracepoint:syscalls:two"]
+    assert an.maps["@"].key == T.TupleType((S(len("tracepoint:syscalls:one") + 1),))
+
+
+# ------------------------------------------------------------------ aggregates
+
+
+@pytest.mark.parametrize("call, want", [
+    ("count()", T.AggType("count", True)),
+    ("sum(5)", T.AggType("sum", True)),
+    ("sum(nsecs)", T.AggType("sum", False)),
+    ("sum(pid)", T.AggType("sum", True)),  # uint32 fits in a signed sum
+    ("avg(-1)", T.AggType("avg", True)),
+    ("min(1)", T.AggType("min", True)),
+    ("max(nsecs)", T.AggType("max", False)),
+    ("stats(1)", T.AggType("stats", True)),
+    ("hist(1)", T.AggType("hist", True, (0,))),
+    ("hist(1, 0)", T.AggType("hist", True, (0,))),
+    ("hist(1, 5)", T.AggType("hist", True, (5,))),
+    ("lhist(1, 0, 100, 10)", T.AggType("lhist", True, (0, 100, 10))),
+    ("lhist(1, -10, 10, 1)", T.AggType("lhist", True, (-10, 10, 1))),
+])
+def test_aggregate_types(call, want):
+    an = analyze(f"BEGIN {{ @[1] = {call}; }}")
+    assert an.maps["@"].value == want
+
+
+def test_aggregate_value_sizes():
+    assert [T.AggType(k).size for k in
+            ("count", "sum", "min", "max", "avg", "stats", "hist", "lhist")] == \
+        [8, 8, 16, 16, 16, 16, 8, 8]
+
+
+def test_reading_count_sum_avg_min_max_maps_gives_int64():
+    for agg in ("count()", "sum(1)", "avg(1)", "min(1)", "max(1)"):
+        an = analyze(f"BEGIN {{ @x = {agg}; $v = @x; }}")
+        assert an.program.probes[0].body[1].value.type == T.INT64
+    an = analyze("BEGIN { @x = sum(nsecs); $v = @x; }")
+    assert an.program.probes[0].body[1].value.type == T.UINT64
+
+
+def test_same_aggregate_in_two_probes_unifies():
+    an = analyze("BEGIN { @x = sum(1); } END { @x = sum(nsecs); }")
+    assert an.maps["@x"].value == T.AggType("sum", False)
+
+
+# ------------------------------------------------------------------ scoping
+
+
+def test_scratch_variables_are_per_probe():
+    msg, span = err("BEGIN { $x = 1; } END { $y = $x; }")
+    assert msg == "Undefined or undeclared variable used: $x"
+    assert span == (1, 30, 32)
+    # the same name may have different types in different probes
+    an = analyze('BEGIN { $x = 1; } END { $x = "a"; }')
+    assert [an.analyze_probe(p, e[0]).vars for p, e in an.expanded] == [
+        {"x": T.INT64}, {"x": S(2)}]
+
+
+def test_variable_widening_within_a_probe():
+    an = analyze('BEGIN { $s = "a"; $s = "abcdef"; $i = (int8)1; $i = 300; }')
+    p, e = an.expanded[0]
+    assert an.analyze_probe(p, e[0]).vars == {"s": S(7), "i": T.INT64}
+
+
+def test_variable_assigned_in_a_branch_is_visible_after_it():
+    analyze("BEGIN { if (pid) { $x = 1; } $y = $x; }")
+
+
+# ------------------------------------------------------------------ config
+
+
+def test_config_block():
+    an = analyze("config = { max_strlen = 16; max_map_keys = 10 } BEGIN { $s = str(0); }")
+    assert an.max_strlen == 16
+    assert an.config["max_map_keys"] == 10
+    p, e = an.expanded[0]
+    assert an.analyze_probe(p, e[0]).vars["s"] == S(16)
+
+
+def test_config_argument_overrides_the_block():
+    an = analyze("config = { max_strlen = 16 } BEGIN { }", config={"max_strlen": 8})
+    assert an.max_strlen == 8
+
+
+def test_default_config():
+    an = analyze("BEGIN { }")
+    assert an.max_strlen == 64
+    assert an.config["max_map_keys"] == 4096
+
+
+def test_string_typespec_uses_max_strlen():
+    an = analyze("config = { max_strlen = 20 } BEGIN { let $s: string; let $t: string[8]; }")
+    p, e = an.expanded[0]
+    assert an.analyze_probe(p, e[0]).vars == {"s": S(20), "t": S(8)}
+
+
+# ------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize("src, msg, span", [
+    ("BEGIN { foo(); }", "Unknown function: 'foo'", (1, 9, 14)),
+    ("BEGIN { kstack(); }", "kstack() is not supported yet", (1, 9, 17)),
+    ("BEGIN { $x = foo; }", "Unknown identifier: 'foo'", (1, 14, 17)),
+    ("BEGIN { exit(1, 2); }",
+     "exit() requires between 0 and 1 arguments (2 provided)", (1, 9, 19)),
+    ("BEGIN { @ = count(1); }", "count() requires 0 arguments (1 provided)", (1, 13, 21)),
+    ("BEGIN { @ = sum(); }", "sum() requires 1 argument (0 provided)", (1, 13, 18)),
+    ("BEGIN { @ = lhist(1, 0, 10); }", "lhist() requires 4 arguments (3 provided)",
+     (1, 13, 28)),
+    ("BEGIN { print(1, 2); }", "print() requires 1 argument (2 provided)", (1, 9, 20)),
+    ("BEGIN { str(1, 2, 3); }",
+     "str() requires between 1 and 2 arguments (3 provided)", (1, 9, 21)),
+    ("BEGIN { printf(); }", "printf() expects a string literal as first argument",
+     (1, 9, 17)),
+    ('BEGIN { time(5); }', "time() expects a string literal", (1, 14, 15)),
+    ('BEGIN { exit("a"); }',
+     "exit() expects an integer for argument 1 ('string[2]' provided)", (1, 14, 17)),
+    ('BEGIN { @ = sum("a"); }',
+     "sum() expects an integer for argument 1 ('string[2]' provided)", (1, 17, 20)),
+    ('BEGIN { @ = hist(comm); }',
+     "hist() expects an integer for argument 1 ('string[16]' provided)", (1, 18, 22)),
+    ('BEGIN { $x = 1 + "a"; }', "Invalid operands for '+': 'int64' and 'string[2]'",
+     (1, 14, 21)),
+    ('BEGIN { $x = "a" < "b"; }',
+     "Invalid operands for '<': 'string[2]' and 'string[2]'", (1, 14, 23)),
+    ('BEGIN { $x = (1, "a") == (1, "a"); }',
+     "Invalid operands for '==': '(int64,string[2])' and '(int64,string[2])'", (1, 14, 34)),
+    ('BEGIN { $x = -"a"; }', "Invalid operand for '-': 'string[2]'", (1, 14, 18)),
+    ('BEGIN { $x = (uint8)"a"; }', "Cannot cast from 'string[2]' to 'uint8'", (1, 14, 24)),
+    ('BEGIN { $x = 1 ? 1 : "a"; }',
+     "Ternary operator branches have different types: 'int64' and 'string[2]'", (1, 14, 25)),
+    ('BEGIN { if ("a") {} }', "Invalid condition type: string[2]", (1, 13, 16)),
+    ('BEGIN /"a"/ { }', "Invalid type for predicate: string[2]", (1, 8, 11)),
+    ('BEGIN { @x = 1; @x = "a"; }',
+     "Type mismatch for @x: trying to assign value of type 'string[2]' when map already "
+     "contains a value of type 'int64'", (1, 17, 19)),
+    ('BEGIN { @x = count(); @x += 1; }',
+     "Type mismatch for @x: trying to assign value of type 'int64' when map already "
+     "contains a value of type 'count_t'", (1, 23, 25)),
+    ('BEGIN { @x = count(); } END { @x = sum(1); }',
+     "Type mismatch for @x: trying to assign value of type 'sum_t' when map already "
+     "contains a value of type 'count_t'", (1, 31, 33)),
+    ('BEGIN { @x = hist(1); } END { @x = hist(1, 2); }',
+     "Type mismatch for @x: trying to assign value of type 'hist_t' when map already "
+     "contains a value of type 'hist_t'", (1, 31, 33)),
+    ('BEGIN { $x = 1; $x = "a"; }',
+     "Type mismatch for $x: trying to assign value of type 'string[2]' when variable "
+     "already contains a value of type 'int64'", (1, 17, 25)),
+    ('BEGIN { @x[1] = 1; @x["a"] = 1; }',
+     "Argument mismatch for @x: trying to access with arguments: 'string[2]' when map "
+     "expects arguments: 'int64'", (1, 23, 26)),
+    ('BEGIN { @x[1] = 1; @x[1, 2] = 1; }',
+     "Argument mismatch for @x: trying to access with arguments: 'int64', 'int64' when "
+     "map expects arguments: 'int64'", (1, 23, 27)),
+    ('BEGIN { @x[1] = 1; $y = @x; }',
+     "Argument mismatch for @x: trying to access with arguments: none when map expects "
+     "arguments: 'int64'", (1, 25, 27)),
+    ('BEGIN { @x[1] = 1; delete(@x, "a"); }',
+     "Argument mismatch for @x: trying to access with arguments: 'string[2]' when map "
+     "expects arguments: 'int64'", (1, 31, 34)),
+    ("BEGIN { $y = $x; }", "Undefined or undeclared variable used: $x", (1, 14, 16)),
+    ("BEGIN { let $x; $y = $x; }", "Variable used before it was assigned: $x", (1, 22, 24)),
+    ("BEGIN { $y = @x; }", "Undefined map: @x", (1, 14, 16)),
+    ("BEGIN { count(); }", "count() must be assigned directly to a map", (1, 9, 16)),
+    ("BEGIN { $x = count(); }", "count() must be assigned directly to a map", (1, 14, 21)),
+    ("BEGIN { @ = sum(1) + 1; }", "sum() must be assigned directly to a map", (1, 13, 19)),
+    ("BEGIN { @[count()] = 1; }", "count() must be assigned directly to a map", (1, 11, 18)),
+    ("BEGIN { @x += count(); }", "count() cannot be used with '+='", (1, 15, 22)),
+    ("tracepoint:a:b { $x = args.nope; }",
+     "Can't find field 'nope' in args of tracepoint:a:b", (1, 23, 32)),
+    ("tracepoint:a:b { $x = args.vals; }",
+     "Fields of type 'int[2]' are not supported yet", (1, 23, 32)),
+    ("BEGIN { $x = args.dfd; }", "The args builtin can not be used with 'BEGIN' probes",
+     (1, 14, 18)),
+    ("END { $x = args; }", "The args builtin can not be used with 'END' probes",
+     (1, 12, 16)),
+    ("interval:s:1 { $x = args.a; }",
+     "The args builtin can not be used with 'interval' probes", (1, 21, 25)),
+    ("BEGIN { @ = hist(1, 6); }", "hist: bits must be between 0 and 5", (1, 21, 22)),
+    ("BEGIN { @ = hist(1, -1); }", "hist: bits must be between 0 and 5", (1, 21, 23)),
+    ("BEGIN { @ = hist(1, $x); }", "hist: expected an integer literal", (1, 21, 23)),
+    ("BEGIN { @ = lhist(1, 0, 10, 0); }", "lhist: step must be positive", (1, 29, 30)),
+    ("BEGIN { @ = lhist(1, 10, 0, 1); }", "lhist: max must be greater than min", (1, 26, 27)),
+    ("BEGIN { @ = lhist(1, 0, 100000, 1); }", "lhist: too many buckets, max is 1000",
+     (1, 13, 35)),
+    ("BEGIN { $a = 5; @ = lhist(1, $a, 10, 1); }", "lhist: expected an integer literal",
+     (1, 30, 32)),
+    ("BEGIN { @ = lhist(1, 0, pid, 1); }", "lhist: expected an integer literal",
+     (1, 25, 28)),
+    ('BEGIN { $x = (1, 2); $y = $x.5; }',
+     "Invalid tuple index: 5. Found 2 elements in tuple.", (1, 27, 31)),
+    ('BEGIN { $y = comm.x; }', "Can not access field 'x' on type 'string[16]'", (1, 14, 20)),
+    ("BEGIN { unroll(0) {} }", "unroll() count must be between 1 and 100", (1, 16, 17)),
+    ("BEGIN { unroll(101) {} }", "unroll() count must be between 1 and 100", (1, 16, 19)),
+    ('BEGIN { $x = printf("a"); }',
+     "Value of type 'none' cannot be assigned to a variable", (1, 14, 25)),
+    ('BEGIN { @x = printf("a"); }',
+     "Value of type 'none' cannot be assigned to a map", (1, 14, 25)),
+    ("BEGIN { $x = kstack; }", "Builtin 'kstack' is not supported yet", (1, 14, 20)),
+    ('BEGIN { $s = "a"; $s++; }', "'++' needs an integer variable", (1, 19, 23)),
+    ("BEGIN { @x = count(); @x++; }", "'++' needs an integer map: @x", (1, 23, 27)),
+    ("BEGIN { @x = hist(1); $y = @x; }", "Reading a hist() map is not supported: @x",
+     (1, 28, 30)),
+    ("BEGIN { @x = stats(1); $y = @x; }", "Reading a stats() map is not supported: @x",
+     (1, 29, 31)),
+    ("BEGIN { @x[1] = 1; delete(@x[1], 1); }",
+     "delete() with two arguments expects a map without a key", (1, 20, 36)),
+    ("BEGIN { clear(1); }", "clear() expects a map argument", (1, 15, 16)),
+    ("BEGIN { @[printf(\"a\")] = 1; }", "Invalid map key type: none", (1, 11, 22)),
+    ('BEGIN { str(comm, "a"); }',
+     "str() expects an integer for argument 2 ('string[2]' provided)", (1, 19, 22)),
+    ('BEGIN { $x = "a"; $x += 1; }', "Invalid type for '+='", (1, 19, 26)),
+    ('BEGIN { @x += "a"; }', "Invalid type for '+=': string[2]", (1, 15, 18)),
+])
+def test_errors(src, msg, span):
+    assert err(src) == (msg, span)
+
+
+def test_error_format_is_bpftrace_style():
+    src = "BEGIN {\n  $x = 1 + \"a\";\n}"
+    e = error(src)
+    assert e.format(Source(src)) == (
+        "stdin:2:8-15: ERROR: Invalid operands for '+': 'int64' and 'string[2]'\n"
+        "  $x = 1 + \"a\";\n"
+        "       ~~~~~~~")
+
+
+def test_error_format_unknown_function_with_a_file_name():
+    src = "BEGIN { printf(\"%d\\n\", 1); nope(1, 2); }"
+    e = error(src)
+    assert e.format(Source(src, "x.bt")) == (
+        "x.bt:1:28-38: ERROR: Unknown function: 'nope'\n"
+        + src + "\n"
+        + " " * 27 + "~" * 10)
+
+
+def test_error_format_args_in_begin():
+    src = "BEGIN { @[args.x] = count(); }"
+    e = error(src)
+    assert e.format(Source(src)) == (
+        "stdin:1:11-15: ERROR: The args builtin can not be used with 'BEGIN' probes\n"
+        + src + "\n" + " " * 10 + "~~~~")
+
+
+def test_error_is_a_bpftrace_error_with_no_source_attached():
+    e = error("BEGIN { foo(); }")
+    assert isinstance(e, BpfscopeError)
+    assert e.source is None
+    assert e.format() == "ERROR: Unknown function: 'foo'" or e.format().startswith("ERROR")
+
+
+def test_error_in_a_later_probe_is_reported_even_when_its_maps_are_fine():
+    msg, span = err("BEGIN { @x = 1; }\nEND { @x = \"a\"; }")
+    assert span == (2, 7, 9)
+
+
+def test_undefined_map_used_only_by_a_later_probe():
+    # a read whose map is never assigned anywhere, in any probe
+    msg, span = err("BEGIN { @y = 1; } END { $v = @x + @y; }")
+    assert msg == "Undefined map: @x"
+    assert span == (1, 30, 32)
+
+
+@pytest.mark.xfail(reason="Analyzer.run() reports a map that is never assigned via "
+                          "MapInfo.ident, which does not exist: AttributeError instead of "
+                          "'Undefined map'", strict=True)
+@pytest.mark.parametrize("src", ["BEGIN { print(@x); }", "BEGIN { clear(@x); }",
+                                 "BEGIN { zero(@x); }", "BEGIN { delete(@x); }"])
+def test_map_only_printed_or_cleared_is_undefined(src):
+    e = error(src)
+    assert e.message == "Undefined map: @x"
+    assert e.span == Span(1, src.index("@") + 1, 1, src.index("@") + 3)
