@@ -1,0 +1,508 @@
+"""Lowering pinned down: exact BPF for small programs, map specs, event specs.
+
+The listings are kernel-style disassembly (program.disasm()); a change in
+instruction selection, register allocation or stack layout shows up here as
+a diff to review. Semantics are checked separately, in the interpreter
+(test_lower_interp.py).
+"""
+
+import pytest
+
+from bpfscope.codegen.insn import Insn, decode
+from bpfscope.codegen.lower import compile_program
+from bpfscope.codegen.script import LOST, RINGBUF
+from bpfscope.errors import SemanticError, Source
+from bpfscope.lang.parser import parse
+from bpfscope.sema import types as T
+from bpfscope.sema.analyzer import Analyzer
+from bpfscope.sema.probes import ArgField, ExpandedProbe
+
+TP_ARGS = [
+    ArgField("a", 8, 8, True, "int", "long"),
+    ArgField("b", 16, 8, True, "int", "long"),
+    ArgField("ua", 24, 8, False, "int", "unsigned long"),
+    ArgField("ub", 32, 8, False, "int", "unsigned long"),
+    ArgField("i32", 40, 4, True, "int", "int"),
+    ArgField("u16", 44, 2, False, "int", "unsigned short"),
+    ArgField("i8", 46, 1, True, "int", "s8"),
+    ArgField("comm", 48, 16, False, "char_array", "char[16]", 16),
+    ArgField("name", 64, 4, False, "data_loc_string", "__data_loc char[]"),
+    ArgField("text", 68, 5, False, "char_array", "char[5]", 5),
+]
+
+
+def expander(ap):
+    p = ap.parts
+    if p[0] in ("BEGIN", "END"):
+        return [ExpandedProbe(p[0], p[0], (), None, ap.span)]
+    if p[0] == "tracepoint":
+        return [ExpandedProbe("tracepoint", "tracepoint:t:p", ("t", "p", 1), TP_ARGS, ap.span)]
+    if p[0] == "interval":
+        return [ExpandedProbe("interval", "interval:s:1", ("period", 10**9), None, ap.span)]
+    if p[0] == "kprobe":
+        return [ExpandedProbe("kprobe", "kprobe:" + p[1], (p[1],), None, ap.span)]
+    raise AssertionError(p)
+
+
+def compile_src(src, params=(), config=None):
+    an = Analyzer(parse(Source(src)), expander, params, config).run()
+    return compile_program(an)
+
+
+def listing(src):
+    return compile_src(src).programs[0].program
+
+
+# ------------------------------------------------------------------ exact code
+
+CASES = [
+    ('store_const', 'BEGIN { @x = 1; }', 24, """\
+0: (b7) r0 = 1
+1: (7b) *(u64 *)(r10 -16) = r0
+2: (7a) *(u64 *)(r10 -24) = 0
+3: (18) r1 = map[@x]
+5: (bf) r2 = r10
+6: (07) r2 += -24
+7: (bf) r3 = r10
+8: (07) r3 += -16
+9: (b7) r4 = 0
+10: (85) call bpf_map_update_elem#2
+11: (b7) r0 = 0
+12: (95) exit
+"""),
+    ('count', 'BEGIN { @ = count(); }', 24, """\
+0: (7a) *(u64 *)(r10 -16) = 0
+1: (18) r1 = map[@]
+3: (bf) r2 = r10
+4: (07) r2 += -16
+5: (85) call bpf_map_lookup_elem#1
+6: (15) if r0 == 0x0 goto pc+4
+7: (79) r1 = *(u64 *)(r0 +0)
+8: (07) r1 += 1
+9: (7b) *(u64 *)(r0 +0) = r1
+10: (05) goto pc+9
+11: (7a) *(u64 *)(r10 -24) = 1
+12: (18) r1 = map[@]
+14: (bf) r2 = r10
+15: (07) r2 += -16
+16: (bf) r3 = r10
+17: (07) r3 += -24
+18: (b7) r4 = 0
+19: (85) call bpf_map_update_elem#2
+20: (b7) r0 = 0
+21: (95) exit
+"""),
+    ('printf', 'BEGIN { printf("%d\\n", 5); }', 8, """\
+0: (b7) r6 = 5
+1: (18) r1 = map[.events]
+3: (b7) r2 = 16
+4: (b7) r3 = 0
+5: (85) call bpf_ringbuf_reserve#131
+6: (15) if r0 == 0x0 goto pc+7
+7: (b7) r2 = 1
+8: (7b) *(u64 *)(r0 +0) = r2
+9: (7b) *(u64 *)(r0 +8) = r6
+10: (bf) r1 = r0
+11: (b7) r2 = 0
+12: (85) call bpf_ringbuf_submit#132
+13: (05) goto pc+10
+14: (62) *(u32 *)(r10 -8) = 0
+15: (18) r1 = map[.lost]
+17: (bf) r2 = r10
+18: (07) r2 += -8
+19: (85) call bpf_map_lookup_elem#1
+20: (15) if r0 == 0x0 goto pc+3
+21: (79) r1 = *(u64 *)(r0 +0)
+22: (07) r1 += 1
+23: (7b) *(u64 *)(r0 +0) = r1
+24: (b7) r0 = 0
+25: (95) exit
+"""),
+    ('predicate', 'BEGIN /pid == 1/ { @x = 1; }', 24, """\
+0: (85) call bpf_get_current_pid_tgid#14
+1: (77) r0 >>= 32
+2: (b7) r2 = 1
+3: (b7) r1 = 1
+4: (1d) if r0 == r2 goto pc+1
+5: (b7) r1 = 0
+6: (15) if r1 == 0x0 goto pc+11
+7: (b7) r0 = 1
+8: (7b) *(u64 *)(r10 -16) = r0
+9: (7a) *(u64 *)(r10 -24) = 0
+10: (18) r1 = map[@x]
+12: (bf) r2 = r10
+13: (07) r2 += -24
+14: (bf) r3 = r10
+15: (07) r3 += -16
+16: (b7) r4 = 0
+17: (85) call bpf_map_update_elem#2
+18: (b7) r0 = 0
+19: (95) exit
+"""),
+    ('sdiv', 'BEGIN { $x = 1 + 2; @ = $x / 3; }', 24, """\
+0: (b7) r0 = 0
+1: (b7) r0 = 1
+2: (b7) r1 = 2
+3: (0f) r0 += r1
+4: (b7) r1 = 3
+5: (55) if r1 != 0x0 goto pc+2
+6: (b7) r0 = 0
+7: (05) goto pc+1
+8: (3f) r0 s/= r1
+9: (7b) *(u64 *)(r10 -16) = r0
+10: (7a) *(u64 *)(r10 -24) = 0
+11: (18) r1 = map[@]
+13: (bf) r2 = r10
+14: (07) r2 += -24
+15: (bf) r3 = r10
+16: (07) r3 += -16
+17: (b7) r4 = 0
+18: (85) call bpf_map_update_elem#2
+19: (b7) r0 = 0
+20: (95) exit
+"""),
+    ('udiv', 'BEGIN { $x = (uint64)1 + 2; @ = $x / 3; }', 24, """\
+0: (b7) r0 = 0
+1: (b7) r0 = 1
+2: (b7) r1 = 2
+3: (0f) r0 += r1
+4: (b7) r1 = 3
+5: (55) if r1 != 0x0 goto pc+2
+6: (b7) r0 = 0
+7: (05) goto pc+1
+8: (3f) r0 /= r1
+9: (7b) *(u64 *)(r10 -16) = r0
+10: (7a) *(u64 *)(r10 -24) = 0
+11: (18) r1 = map[@]
+13: (bf) r2 = r10
+14: (07) r2 += -24
+15: (bf) r3 = r10
+16: (07) r3 += -16
+17: (b7) r4 = 0
+18: (85) call bpf_map_update_elem#2
+19: (b7) r0 = 0
+20: (95) exit
+"""),
+    ('slt', 'BEGIN { $x = 1; @ = $x < 3; }', 24, """\
+0: (b7) r2 = 0
+1: (b7) r0 = 1
+2: (bf) r2 = r0
+3: (b7) r1 = 3
+4: (b7) r0 = 1
+5: (cd) if r2 s< r1 goto pc+1
+6: (b7) r0 = 0
+7: (7b) *(u64 *)(r10 -16) = r0
+8: (7a) *(u64 *)(r10 -24) = 0
+9: (18) r1 = map[@]
+11: (bf) r2 = r10
+12: (07) r2 += -24
+13: (bf) r3 = r10
+14: (07) r3 += -16
+15: (b7) r4 = 0
+16: (85) call bpf_map_update_elem#2
+17: (b7) r0 = 0
+18: (95) exit
+"""),
+    ('ult', 'BEGIN { $x = (uint64)1; @ = $x < 3; }', 24, """\
+0: (b7) r2 = 0
+1: (b7) r0 = 1
+2: (bf) r2 = r0
+3: (b7) r1 = 3
+4: (b7) r0 = 1
+5: (ad) if r2 < r1 goto pc+1
+6: (b7) r0 = 0
+7: (7b) *(u64 *)(r10 -16) = r0
+8: (7a) *(u64 *)(r10 -24) = 0
+9: (18) r1 = map[@]
+11: (bf) r2 = r10
+12: (07) r2 += -24
+13: (bf) r3 = r10
+14: (07) r3 += -16
+15: (b7) r4 = 0
+16: (85) call bpf_map_update_elem#2
+17: (b7) r0 = 0
+18: (95) exit
+"""),
+    ('field_s32', 'tracepoint:t:p { @ = args.i32; }', 24, """\
+0: (61) r0 = *(u32 *)(r1 +40)
+1: (67) r0 <<= 32
+2: (c7) r0 s>>= 32
+3: (7b) *(u64 *)(r10 -16) = r0
+4: (7a) *(u64 *)(r10 -24) = 0
+5: (18) r1 = map[@]
+7: (bf) r2 = r10
+8: (07) r2 += -24
+9: (bf) r3 = r10
+10: (07) r3 += -16
+11: (b7) r4 = 0
+12: (85) call bpf_map_update_elem#2
+13: (b7) r0 = 0
+14: (95) exit
+"""),
+    ('field_u16', 'tracepoint:t:p { @ = args.u16; }', 24, """\
+0: (69) r0 = *(u16 *)(r1 +44)
+1: (7b) *(u64 *)(r10 -16) = r0
+2: (7a) *(u64 *)(r10 -24) = 0
+3: (18) r1 = map[@]
+5: (bf) r2 = r10
+6: (07) r2 += -24
+7: (bf) r3 = r10
+8: (07) r3 += -16
+9: (b7) r4 = 0
+10: (85) call bpf_map_update_elem#2
+11: (b7) r0 = 0
+12: (95) exit
+"""),
+    ('char_array16', 'tracepoint:t:p { @ = args.comm; }', 32, """\
+0: (79) r0 = *(u64 *)(r1 +48)
+1: (7b) *(u64 *)(r10 -24) = r0
+2: (79) r0 = *(u64 *)(r1 +56)
+3: (7b) *(u64 *)(r10 -16) = r0
+4: (7a) *(u64 *)(r10 -32) = 0
+5: (18) r1 = map[@]
+7: (bf) r2 = r10
+8: (07) r2 += -32
+9: (bf) r3 = r10
+10: (07) r3 += -24
+11: (b7) r4 = 0
+12: (85) call bpf_map_update_elem#2
+13: (b7) r0 = 0
+14: (95) exit
+"""),
+    ('char_array5', 'tracepoint:t:p { @ = args.text; }', 24, """\
+0: (7a) *(u64 *)(r10 -16) = 0
+1: (61) r0 = *(u32 *)(r1 +68)
+2: (63) *(u32 *)(r10 -16) = r0
+3: (71) r0 = *(u8 *)(r1 +72)
+4: (73) *(u8 *)(r10 -12) = r0
+5: (7a) *(u64 *)(r10 -24) = 0
+6: (18) r1 = map[@]
+8: (bf) r2 = r10
+9: (07) r2 += -24
+10: (bf) r3 = r10
+11: (07) r3 += -16
+12: (b7) r4 = 0
+13: (85) call bpf_map_update_elem#2
+14: (b7) r0 = 0
+15: (95) exit
+"""),
+]
+
+
+@pytest.mark.parametrize("name, src, stack, want", CASES, ids=[c[0] for c in CASES])
+def test_exact_disassembly(name, src, stack, want):
+    prog = listing(src)
+    assert prog.disasm() == want.rstrip("\n")
+    assert prog.stack_size == stack
+
+
+def test_exact_instruction_list_of_a_store():
+    prog = listing("BEGIN { @x = 1; }")
+    # LD_IMM64 of a map carries the map's name for relocation, imm 0 until loaded
+    raw = decode(prog.bytes())
+    assert [(i.code, i.dst, i.src, i.off, i.imm) for i in raw] == [
+        (0xb7, 0, 0, 0, 1),
+        (0x7b, 10, 0, -16, 0),
+        (0x7a, 10, 0, -24, 0),
+        (0x18, 1, 1, 0, 0),
+        (0xbf, 2, 10, 0, 0),
+        (0x07, 2, 0, 0, -24),
+        (0xbf, 3, 10, 0, 0),
+        (0x07, 3, 0, 0, -16),
+        (0xb7, 4, 0, 0, 0),
+        (0x85, 0, 0, 0, 2),
+        (0xb7, 0, 0, 0, 0),
+        (0x95, 0, 0, 0, 0),
+    ]
+    assert prog.map_relocations == [(3, "@x")]
+    assert all(isinstance(i, Insn) for i in prog.insns)
+    assert [i.map_name for i in prog.insns if i.map_name] == ["@x"]
+
+
+def test_map_fds_are_patched_into_the_encoding():
+    prog = listing("BEGIN { @x = 1; }")
+    raw = prog.encode({"@x": 42, RINGBUF: 7, LOST: 8})
+    assert raw[3 * 8:3 * 8 + 8] == bytes([0x18, 0x11, 0, 0, 42, 0, 0, 0])
+    assert len(raw) == prog.slot_count * 8 == 13 * 8
+
+
+def test_division_and_modulo_choose_signed_or_unsigned_ops():
+    def ops(src):
+        return [l.split()[3] for l in listing(src).disasm().splitlines()
+                if "/=" in l or "%=" in l or ">>=" in l]
+    assert ops("BEGIN { $a = -7; @ = $a / 2; }") == ["s/="]
+    assert ops("BEGIN { $a = -7; @ = $a % 2; }") == ["s%="]
+    assert ops("BEGIN { @ = nsecs / 2; }") == ["/="]
+    assert ops("BEGIN { @ = nsecs % 2; }") == ["%="]
+    assert ops("BEGIN { @ = -7 / nsecs; }") == ["/="]          # mixed: unsigned
+    assert ops("BEGIN { $a = -8; @ = $a >> 1; }") == ["s>>="]
+    assert ops("BEGIN { @ = nsecs >> 1; }") == [">>="]
+
+
+@pytest.mark.parametrize("cmp, signed_op, unsigned_op", [
+    ("<", "s<", "<"), ("<=", "s<=", "<="), (">", "s>", ">"), (">=", "s>=", ">="),
+    ("==", "==", "=="), ("!=", "!=", "!="),
+])
+def test_comparisons_choose_signed_jumps(cmp, signed_op, unsigned_op):
+    def jump(src):
+        (line,) = [l for l in listing(src).disasm().splitlines() if " if " in l]
+        return line.split(" if ", 1)[1].split()[1]
+    assert jump(f"BEGIN {{ $a = 1; @ = $a {cmp} 3; }}") == signed_op
+    assert jump(f"BEGIN {{ @ = nsecs {cmp} 3; }}") == unsigned_op
+    assert jump(f"BEGIN {{ $a = 1; @ = $a {cmp} nsecs; }}") == unsigned_op
+
+
+def test_narrow_signed_fields_are_sign_extended():
+    for field, load, shift in (("i32", "*(u32 *)(r1 +40)", 32), ("i8", "*(u8 *)(r1 +46)", 56)):
+        text = listing(f"tracepoint:t:p {{ @ = args.{field}; }}").disasm().splitlines()
+        assert text[0].endswith(f"r0 = {load}")
+        assert text[1].endswith(f"r0 <<= {shift}")
+        assert text[2].endswith(f"r0 s>>= {shift}")
+
+
+def test_program_specs():
+    cs = compile_src("BEGIN { } END { } tracepoint:t:p { } interval:s:1 { }")
+    assert [(p.name, p.prog_type, p.probe.provider) for p in cs.programs] == [
+        ("BEGIN", "raw_tracepoint", "BEGIN"), ("END", "raw_tracepoint", "END"),
+        ("tracepoint:t:p", "tracepoint", "tracepoint"),
+        ("interval:s:1", "perf_event", "interval")]
+    for p in cs.programs:
+        assert p.program.disasm() == "0: (b7) r0 = 0\n1: (95) exit"
+
+
+def test_unsupported_provider_is_a_semantic_error():
+    with pytest.raises(SemanticError, match="kprobe probes are not supported yet"):
+        compile_src("kprobe:f { }")
+
+
+# ------------------------------------------------------------------ map specs
+
+
+def spec_tuple(m):
+    return (m.map_type, m.key_size, m.value_size, m.max_entries, m.kind)
+
+
+def test_runtime_maps_always_exist():
+    cs = compile_src("BEGIN { }")
+    assert list(cs.maps) == [RINGBUF, LOST]
+    assert spec_tuple(cs.maps[RINGBUF]) == ("ringbuf", 0, 0, 64 * 4096, "ringbuf")
+    assert spec_tuple(cs.maps[LOST]) == ("percpu_array", 4, 8, 1, "lost")
+    assert cs.user_maps == []
+
+
+def test_ring_buffer_size_follows_config():
+    cs = compile_src("config = { perf_rb_pages = 8 } BEGIN { }")
+    assert cs.maps[RINGBUF].max_entries == 8 * 4096
+
+
+def test_plain_map_specs():
+    cs = compile_src('BEGIN { @i = 1; @s = "abcd"; @c = comm; @k[pid, comm] = nsecs; '
+                     '@t = (1, "abcdefghi"); @[1] = (uint8)3; }')
+    m = cs.maps
+    assert spec_tuple(m["@i"]) == ("hash", 8, 8, 4096, "plain")
+    assert spec_tuple(m["@s"]) == ("hash", 8, 8, 4096, "plain")     # string[5] padded
+    assert spec_tuple(m["@c"]) == ("hash", 8, 16, 4096, "plain")
+    assert spec_tuple(m["@k"]) == ("hash", 24, 8, 4096, "plain")
+    assert spec_tuple(m["@t"]) == ("hash", 8, 24, 4096, "plain")
+    assert spec_tuple(m["@"]) == ("hash", 8, 8, 4096, "plain")
+    assert m["@k"].key == T.TupleType((T.UINT32, T.StringType(16)))
+    assert m["@k"].value == T.UINT64
+    assert m["@k"].user_key_size == 24
+    assert m["@i"].user_key_size == 8
+    assert [x.name for x in cs.user_maps] == sorted(x.name for x in cs.user_maps)
+
+
+def test_aggregation_map_specs_are_per_cpu():
+    cs = compile_src("BEGIN { @c = count(); @s = sum(1); @mn = min(1); @mx = max(1); "
+                     "@a = avg(1); @st = stats(1); @h = hist(1, 2); @l = lhist(1, 0, 10, 1); "
+                     "@hk[comm] = hist(1); }")
+    m = cs.maps
+    assert spec_tuple(m["@c"]) == ("percpu_hash", 8, 8, 4096, "count")
+    assert spec_tuple(m["@s"]) == ("percpu_hash", 8, 8, 4096, "sum")
+    assert spec_tuple(m["@mn"]) == ("percpu_hash", 8, 16, 4096, "min")
+    assert spec_tuple(m["@mx"]) == ("percpu_hash", 8, 16, 4096, "max")
+    assert spec_tuple(m["@a"]) == ("percpu_hash", 8, 16, 4096, "avg")
+    assert spec_tuple(m["@st"]) == ("percpu_hash", 8, 16, 4096, "stats")
+    # hist/lhist keys carry 8 extra bytes: the bucket index
+    assert spec_tuple(m["@h"]) == ("percpu_hash", 16, 8, 4096 * 16, "hist")
+    assert spec_tuple(m["@l"]) == ("percpu_hash", 16, 8, 4096 * 16, "lhist")
+    assert spec_tuple(m["@hk"]) == ("percpu_hash", 24, 8, 4096 * 16, "hist")
+    assert m["@hk"].user_key_size == 16
+    assert m["@h"].params == (2,)
+    assert m["@l"].params == (0, 10, 1)
+    assert m["@c"].params == ()
+
+
+def test_max_map_keys_config():
+    cs = compile_src("config = { max_map_keys = 100 } BEGIN { @x = 1; @h = hist(1); }")
+    assert cs.maps["@x"].max_entries == 100
+    assert cs.maps["@h"].max_entries == 1600
+
+
+def test_map_spec_uses_the_unified_types():
+    cs = compile_src('BEGIN { @m["a"] = "b"; } END { @m["abcdefghij"] = "cdefghijklmnopq"; }')
+    m = cs.maps["@m"]
+    assert m.key == T.TupleType((T.StringType(11),))
+    assert m.value == T.StringType(16)
+    assert (m.key_size, m.value_size) == (16, 16)
+
+
+# ------------------------------------------------------------------ event specs
+
+
+def events(src, params=()):
+    return [(e.id, e.kind, e.fmt, e.args, e.map, e.top, e.div)
+            for e in compile_src(src, params).events.values()]
+
+
+def test_printf_event_specs():
+    assert events('tracepoint:t:p { printf("%d %s %u\\n", args.i32, comm, pid); '
+                  'printf("%s|%s\\n", args.text, str(args.name)); printf("plain\\n"); }') == [
+        (1, "printf", "%d %s %u\n", [T.INT32, T.StringType(16), T.UINT32], "", 0, 1),
+        (2, "printf", "%s|%s\n", [T.StringType(5), T.StringType(64)], "", 0, 1),
+        (3, "printf", "plain\n", [], "", 0, 1),
+    ]
+
+
+def test_event_layout_offsets():
+    (ev,) = compile_src('BEGIN { printf("%s %d %s\\n", "abc", 1, comm); }').events.values()
+    assert ev.layout.offsets == [0, 8, 16]
+    assert ev.layout.size == 32
+
+
+def test_other_event_specs():
+    got = events('BEGIN { @x = 1; @h = hist(2); print(@x); print(@h, 5, 2); print(comm); '
+                 'print((1, "a")); time(); time("%H\\n"); clear(@x); zero(@h); exit(); }'
+                 ' END { exit(2); }')
+    assert got == [
+        (1, "print_map", "", [], "@x", 0, 1),
+        (2, "print_map", "", [], "@h", 5, 2),
+        (3, "print_value", "", [T.StringType(16)], "", 0, 1),
+        (4, "print_value", "", [T.TupleType((T.INT64, T.StringType(2)))], "", 0, 1),
+        (5, "time", "%H:%M:%S\n", [], "", 0, 1),
+        (6, "time", "%H\n", [], "", 0, 1),
+        (7, "clear", "", [], "@x", 0, 1),
+        (8, "zero", "", [], "@h", 0, 1),
+        (9, "exit", "", [], "", 0, 1),
+        (10, "exit", "", [T.INT64], "", 0, 1),
+    ]
+
+
+def test_event_ids_are_unique_across_probes_and_expansions():
+    cs = compile_src('BEGIN { printf("a\\n"); } tracepoint:t:p { printf("b\\n"); } '
+                     'END { printf("c\\n"); }')
+    assert [(e.id, e.fmt) for e in cs.events.values()] == [(1, "a\n"), (2, "b\n"), (3, "c\n")]
+
+
+# ------------------------------------------------------------------ limits
+
+
+def test_stack_overflow_names_the_probe():
+    src = "config = { max_strlen = 200 } BEGIN { $a = str(0); $b = str(0); $c = str(0); }"
+    with pytest.raises(SemanticError, match="BEGIN: BPF stack limit exceeded"):
+        compile_src(src)
+
+
+def test_break_outside_a_loop_is_an_error():
+    with pytest.raises(SemanticError, match="'break' used outside of a loop"):
+        compile_src("BEGIN { break; }")
