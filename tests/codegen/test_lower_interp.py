@@ -538,3 +538,42 @@ def test_full_ring_buffer_counts_a_lost_event():
     k.run()
     assert k.events == []
     assert int.from_bytes(k.maps[".lost"][b"\0" * 4], "little") == 2
+
+
+# ------------------------------------------------------------------ tuples
+
+
+def test_tuple_literal_element_access():
+    k = kernel('tracepoint:t:p { @r = (args.a, 5).1 + (args.a, 5).0; }')
+    k.run(ctx=make_ctx(a=3))
+    assert k.value("@r") == 8
+
+
+@pytest.mark.xfail(reason="store_string treats every string-typed FieldAccess as an args "
+                          "field: a string element of a tuple ($t.1) crashes lowering with "
+                          "AttributeError", strict=True)
+@pytest.mark.parametrize("src", [
+    'BEGIN { $t = (1, "ab"); @r = $t.1; }',
+    'BEGIN { $t = (1, "ab"); printf("%s\\n", $t.1); }',
+    'BEGIN { @r = (1, "ab").1; }',
+])
+def test_string_element_of_a_tuple(src):
+    k = kernel(src)
+    k.run()
+    got = bytes(k.maps["@r"][b"\0" * 8]) if "@r" in k.maps else k.events[0][8:]
+    assert got[:3] == b"ab\0"
+
+
+@pytest.mark.xfail(reason="store() of a tuple-typed map read, ternary or nested tuple "
+                          "element calls mem_expr(), which calls store() again: endless "
+                          "recursion until the 512-byte stack limit error", strict=True)
+@pytest.mark.parametrize("src, want", [
+    ('BEGIN { @t[1] = (7, "ab"); $v = @t[1]; @r = $v.0; }', 7),
+    ('BEGIN { @t = (7, 2); @r = @t.0; }', 7),
+    ('BEGIN { $t = 1 ? (7, "a") : (2, "b"); @r = $t.0; }', 7),
+    ('BEGIN { $t = ((7, 2), 3); $u = $t.0; @r = $u.0; }', 7),
+])
+def test_tuple_values_from_maps_ternaries_and_nesting(src, want):
+    k = kernel(src)
+    k.run()
+    assert k.value("@r") == want
