@@ -29,7 +29,7 @@ from ..sema.analyzer import Analyzer
 from ..sema.probes import ExpandedProbe
 from .builder import Builder, StackOverflow
 from .insn import R0, R1, R2, R3, R4, R5, R10, VReg
-from .script import LOST, RINGBUF, CompiledScript, EventSpec, MapSpec, ProgSpec
+from .script import EXIT, LOST, RINGBUF, CompiledScript, EventSpec, MapSpec, ProgSpec
 
 PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
               "tracepoint": "tracepoint", "interval": "perf_event",
@@ -82,6 +82,7 @@ class ScriptCompiler:
         pages = int(self.an.config.get("perf_rb_pages", 64))
         self.maps[RINGBUF] = MapSpec(RINGBUF, "ringbuf", 0, 0, pages * 4096, "ringbuf")
         self.maps[LOST] = MapSpec(LOST, "percpu_array", 4, 8, 1, "lost")
+        self.maps[EXIT] = MapSpec(EXIT, "array", 4, 16, 1, "exit")
         progs = []
         for probe, exps in self.an.expanded:
             for exp in exps:
@@ -494,8 +495,14 @@ class ProbeLowering:
                 ev = self.sc.event("print_value", args=[a.type])
                 self.emit_event(ev, [a])
         elif name == "exit":
-            ev = self.sc.event("exit", args=[T.INT64] if e.args else [])
-            self.emit_event(ev, e.args)
+            code = self.int_expr(e.args[0]).reg if e.args else None
+            slot = self.key_zero_slot()
+            b.st(4, R10, slot.off, 0)
+            p = self.lookup(EXIT, Mem(R10, slot.off, 4))
+            b.jcond("eq", p, 0, self.exit_label)
+            if code is not None:
+                b.stx(8, p, 8, code)
+            b.st(8, p, 0, 1)
             b.ja(self.exit_label)
         elif name == "time":
             fmt = e.args[0].value if e.args else "%H:%M:%S\n"
@@ -579,7 +586,11 @@ class ProbeLowering:
                 for x, et, off in zip(e.elems, t.elems, t.offsets):
                     self.store(x, dst.at(off, T.align8(et.size)), et)
                 return
-            src = self.mem_expr(e)
+            if isinstance(e, ast.Map):
+                return self.map_read_mem(e, dst, t)
+            if isinstance(e, ast.Ternary):
+                return self.store_branches(e, dst, t)
+            src = self.mem_place(e)
             if e.type == t:
                 self.copy(dst, src, t.size)
             else:
@@ -617,25 +628,39 @@ class ProbeLowering:
             return self.store_string(ast.String(e.span, self.probe.name), dst, length)
         if isinstance(e, ast.Call) and e.name == "str":
             return self.store_str_call(e, dst, length)
-        if isinstance(e, ast.FieldAccess) and e.type.is_string():
+        if isinstance(e, ast.FieldAccess) and isinstance(e.expr.type, T.ArgsType):
             return self.store_arg_string(e, dst, length)
         if isinstance(e, ast.Map):
             return self.map_read_mem(e, dst, e.type)
         if isinstance(e, ast.Ternary):
-            c = self.int_expr(e.cond)
-            els, end = b.label(), b.label()
-            b.jcond("eq", c.reg, 0, els)
-            self.store_string(e.then, dst, length)
-            b.ja(end)
-            b.place(els)
-            self.store_string(e.orelse, dst, length)
-            b.place(end)
-            return
-        src = self.mem_expr(e)
-        n = min(src.size, length)
+            return self.store_branches(e, dst, T.StringType(length))
+        src = self.mem_place(e)
+        # A shorter destination keeps its last byte for the terminating NUL.
+        n = min(src.size, length - 1 if src.size > length else length)
         if dst.size > n:
             self.zero(dst)
         self.copy(dst, src, n)
+
+    def store_branches(self, e: ast.Ternary, dst: Mem, t: T.Type):
+        b = self.b
+        c = self.int_expr(e.cond)
+        els, end = b.label(), b.label()
+        b.jcond("eq", c.reg, 0, els)
+        self.store(e.then, dst, t)
+        b.ja(end)
+        b.place(els)
+        self.store(e.orelse, dst, t)
+        b.place(end)
+
+    def mem_place(self, e: ast.Expr) -> Mem:
+        """Where a string or tuple value already is in memory: a variable or
+        an element of one. Anything else must be stored by a writer."""
+        if isinstance(e, (ast.Variable, ast.FieldAccess, ast.Index)):
+            v = self.value(e)
+            if isinstance(v, Mem):
+                return v
+        raise SemanticError(f"{type(e).__name__} of type '{e.type}' can not be used here yet",
+                            e.span)
 
     def store_str_call(self, e: ast.Call, dst: Mem, length: int):
         b = self.b
@@ -657,7 +682,7 @@ class ProbeLowering:
         b = self.b
         f = self.probe.arg(e.field)
         if f.kind == "char_array":
-            n = min(f.size, length)
+            n = min(f.size, length - 1 if f.size > length else length)
             if dst.size > n:
                 self.zero(dst)
             self.copy_from_ctx(dst, f.offset, n)
@@ -691,8 +716,9 @@ class ProbeLowering:
 
     def mem_expr(self, e: ast.Expr) -> Mem:
         """A string or tuple value in memory (a variable, or a fresh temp)."""
-        if isinstance(e, ast.Variable):
-            return self.vars[e.name]
+        if isinstance(e, (ast.Variable, ast.FieldAccess, ast.Index)) and \
+                not isinstance(getattr(e, "expr", None) and e.expr.type, T.ArgsType):
+            return self.mem_place(e)
         m = self.stack_mem(e.type.size)
         self.store(e, m, e.type)
         return Mem(m.base, m.off, e.type.size)
@@ -757,7 +783,7 @@ class ProbeLowering:
             b.mov(r, v.reg)
             self.narrow(r, e.type)
             return Int(r)
-        if isinstance(e, ast.Tuple) or (isinstance(e, ast.Call) and e.type.is_string()):
+        if isinstance(e, (ast.Tuple, ast.String)) or (isinstance(e, ast.Call) and e.type.is_string()):
             return self.mem_expr(e)
         if isinstance(e, ast.Call):
             self.call_stmt(e)
@@ -769,6 +795,12 @@ class ProbeLowering:
     def narrow(self, r: VReg, t: T.Type):
         """Truncate a 64-bit value to ``t`` and extend it back, as a cast or
         a narrow field does."""
+        if isinstance(t, T.BoolType):
+            yes = self.b.label()
+            self.b.jcond("eq", r, 0, yes)
+            self.b.mov(r, 1)
+            self.b.place(yes)
+            return
         if not isinstance(t, T.IntType) or t.bits >= 64 or isinstance(t, T.PointerType):
             return
         if t.signed:
@@ -914,6 +946,11 @@ class ProbeLowering:
             b.ldx(1, y, c.base, c.off + i)
             b.jcond("ne", x, y, ne)
             b.jcond("eq", x, 0, eq)
+        if a.size != c.size:
+            # all of the shorter buffer matched: equal only if the longer one ends here
+            longer = a if a.size > c.size else c
+            b.ldx(1, x, longer.base, longer.off + n)
+            b.jcond("ne", x, 0, ne)
         b.place(eq)
         b.mov(r, 1 if e.op == "==" else 0)
         b.ja(done)

@@ -16,6 +16,9 @@ from ..sema.probes import ExpandedProbe
 # Map names private to the runtime: they cannot clash with '@...' names.
 RINGBUF = ".events"
 LOST = ".lost"
+# exit() sets (1, code) here rather than only sending a record: a full ring
+# buffer must not be able to swallow the request to stop.
+EXIT = ".exit"
 
 
 @dataclass

@@ -20,8 +20,9 @@ from ..bpf.maps import BpfMap
 from ..bpf.prog import ProgLoadError, load_program, prog_test_run
 from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
-from ..codegen.script import LOST, RINGBUF, CompiledScript, EventSpec
+from ..codegen.script import EXIT, LOST, RINGBUF, CompiledScript, EventSpec
 from ..errors import KernelError, VerifierError
+from ..sema import types as T
 from .decode import decode, u64
 from .mapread import read_map, zero_map
 from .printf import render
@@ -30,6 +31,7 @@ from .sink import OutputSink
 MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
              "percpu_array": MapType.PERCPU_ARRAY, "ringbuf": MapType.RINGBUF,
              "array": MapType.ARRAY}
+ZERO_KEY = b"\0\0\0\0"
 PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_TRACEPOINT,
               "perf_event": ProgType.PERF_EVENT}
 
@@ -131,10 +133,12 @@ class Session:
             for fd in self.begin:
                 prog_test_run(fd)
             self.drain()
+            self.check_exit()
             deadline = time.monotonic() + duration if duration else None
             while not self.exiting:
                 self.ringbuf.poll(100, self.on_record)
                 self.check_lost()
+                self.check_exit()
                 if deadline and time.monotonic() >= deadline:
                     break
                 if should_stop and should_stop():
@@ -166,11 +170,18 @@ class Session:
         self.exiting = self.exiting or was
 
     def check_lost(self):
-        vals = self.maps[LOST].lookup(b"\0\0\0\0") or []
+        vals = self.maps[LOST].lookup(ZERO_KEY) or []
         total = sum(u64(v) for v in vals)
         if total > self._lost_seen:
             self.sink.lost_events(total - self._lost_seen)
             self._lost_seen = total
+
+    def check_exit(self):
+        """Has a probe called exit()? (see codegen.script.EXIT)"""
+        val = self.maps[EXIT].lookup(ZERO_KEY)
+        if val and u64(val):
+            self.exiting = True
+            self.exit_code = decode(T.INT64, val, 8)
 
     def read(self, name: str):
         return read_map(self.script.maps[name], self.maps[name])
@@ -189,10 +200,6 @@ class Session:
         if kind == "printf":
             values = decode(ev.layout, data, 8) if ev.args else ()
             self.sink.printf(render(ev.fmt, list(values)))
-        elif kind == "exit":
-            if ev.args:
-                self.exit_code = decode(ev.layout, data, 8)[0]
-            self.exiting = True
         elif kind == "print_map":
             self.sink.map(self.read(ev.map), ev.top, ev.div)
         elif kind == "print_value":

@@ -112,7 +112,7 @@ class Analyzer:
                 self.analyze_probe(probe, exp, final=True)
         for m in self.maps.values():
             if m.value is None:
-                raise SemanticError(f"Undefined map: {m.ident}", m.span)
+                raise SemanticError(f"Undefined map: {m.name}", m.span)
         return self
 
     def analyze_probe(self, probe: ast.Probe, exp: ExpandedProbe,

@@ -10,7 +10,7 @@ import pytest
 
 from bpfscope.codegen.insn import Insn, decode
 from bpfscope.codegen.lower import compile_program
-from bpfscope.codegen.script import LOST, RINGBUF
+from bpfscope.codegen.script import EXIT, LOST, RINGBUF
 from bpfscope.errors import SemanticError, Source
 from bpfscope.lang.parser import parse
 from bpfscope.sema import types as T
@@ -384,7 +384,7 @@ def spec_tuple(m):
 
 def test_runtime_maps_always_exist():
     cs = compile_src("BEGIN { }")
-    assert list(cs.maps) == [RINGBUF, LOST]
+    assert list(cs.maps) == [RINGBUF, LOST, EXIT]
     assert spec_tuple(cs.maps[RINGBUF]) == ("ringbuf", 0, 0, 64 * 4096, "ringbuf")
     assert spec_tuple(cs.maps[LOST]) == ("percpu_array", 4, 8, 1, "lost")
     assert cs.user_maps == []
@@ -483,9 +483,7 @@ def test_other_event_specs():
         (6, "time", "%H\n", [], "", 0, 1),
         (7, "clear", "", [], "@x", 0, 1),
         (8, "zero", "", [], "@h", 0, 1),
-        (9, "exit", "", [], "", 0, 1),
-        (10, "exit", "", [T.INT64], "", 0, 1),
-    ]
+    ]  # exit() is no event: it sets the .exit map (codegen.script.EXIT)
 
 
 def test_event_ids_are_unique_across_probes_and_expansions():

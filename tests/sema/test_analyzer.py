@@ -549,9 +549,6 @@ def test_undefined_map_used_only_by_a_later_probe():
     assert span == (1, 30, 32)
 
 
-@pytest.mark.xfail(reason="Analyzer.run() reports a map that is never assigned via "
-                          "MapInfo.ident, which does not exist: AttributeError instead of "
-                          "'Undefined map'", strict=True)
 @pytest.mark.parametrize("src", ["BEGIN { print(@x); }", "BEGIN { clear(@x); }",
                                  "BEGIN { zero(@x); }", "BEGIN { delete(@x); }"])
 def test_map_only_printed_or_cleared_is_undefined(src):
