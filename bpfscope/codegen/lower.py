@@ -128,8 +128,7 @@ class ProbeLowering:
         self.zero_slot = self.stack_mem(8)
         self.declare_vars(probe)
         if probe.predicate is not None:
-            c = self.int_expr(probe.predicate)
-            b.jcond("eq", c.reg, 0, self.exit_label)
+            self.branch_false(probe.predicate, self.exit_label)
         self.block(probe.body)
         b.place(self.exit_label)
         b.mov(R0, 0)
@@ -206,9 +205,8 @@ class ProbeLowering:
             if s.value is not None:
                 self.assign_var(s.var, s.value, "=")
         elif isinstance(s, ast.If):
-            c = self.int_expr(s.cond)
             els, end = b.label("else"), b.label("endif")
-            b.jcond("eq", c.reg, 0, els)
+            self.branch_false(s.cond, els)
             self.block(s.then)
             b.ja(end)
             b.place(els)
@@ -223,8 +221,7 @@ class ProbeLowering:
         elif isinstance(s, ast.While):
             top, end = b.label("while"), b.label("endwhile")
             b.place(top)
-            c = self.int_expr(s.cond)
-            b.jcond("eq", c.reg, 0, end)
+            self.branch_false(s.cond, end)
             self.loops.append((top, end))
             self.block(s.body)
             self.loops.pop()
@@ -643,9 +640,8 @@ class ProbeLowering:
 
     def store_branches(self, e: ast.Ternary, dst: Mem, t: T.Type):
         b = self.b
-        c = self.int_expr(e.cond)
         els, end = b.label(), b.label()
-        b.jcond("eq", c.reg, 0, els)
+        self.branch_false(e.cond, els)
         self.store(e.then, dst, t)
         b.ja(end)
         b.place(els)
@@ -763,10 +759,9 @@ class ProbeLowering:
         if isinstance(e, ast.Ternary):
             if not e.type.is_int():
                 return self.mem_expr(e)
-            c = self.int_expr(e.cond)
             r = b.vreg()
             els, end = b.label(), b.label()
-            b.jcond("eq", c.reg, 0, els)
+            self.branch_false(e.cond, els)
             b.mov(r, self.int_expr(e.then).reg)
             b.ja(end)
             b.place(els)
@@ -896,6 +891,52 @@ class ProbeLowering:
             return
         self.b.alu(ops[op], dst, src)
 
+    CMP_OPS = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+    NEGATED = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "gt": "le", "le": "gt"}
+
+    def cmp_op(self, e: ast.Binop, negate: bool = False) -> str:
+        """The jump op of an integer comparison, signed when both sides are."""
+        op = self.CMP_OPS[e.op]
+        if negate:
+            op = self.NEGATED[op]
+        if op not in ("eq", "ne") and e.left.type.signed and e.right.type.signed:
+            op = "s" + op
+        return op
+
+    def branch_false(self, e: ast.Expr, target):
+        """Jump to ``target`` when condition ``e`` is false, without first
+        materialising a 0/1 value: predicates and ifs are on every event's
+        path, so a comparison becomes one conditional jump."""
+        b = self.b
+        if isinstance(e, ast.Binop) and e.op in self.CMP_OPS and not e.left.type.is_string():
+            left = self.int_expr(e.left)
+            if isinstance(e.right, ast.Integer) and -(1 << 31) <= e.right.value < (1 << 31):
+                right = e.right.value
+            else:
+                right = self.int_expr(e.right).reg
+            b.jcond(self.cmp_op(e, negate=True), left.reg, right, target)
+            return
+        if isinstance(e, ast.Binop) and e.op == "&&":
+            self.branch_false(e.left, target)
+            self.branch_false(e.right, target)
+            return
+        if isinstance(e, ast.Binop) and e.op == "||":
+            ok = b.label("or")
+            self.branch_true(e.left, ok)
+            self.branch_false(e.right, target)
+            b.place(ok)
+            return
+        if isinstance(e, ast.Unop) and e.op == "!":
+            return self.branch_true(e.operand, target)
+        c = self.int_expr(e)
+        b.jcond("eq", c.reg, 0, target)
+
+    def branch_true(self, e: ast.Expr, target):
+        skip = self.b.label()
+        self.branch_false(e, skip)
+        self.b.ja(target)
+        self.b.place(skip)
+
     def binop(self, e: ast.Binop) -> Int:
         b = self.b
         op = e.op
@@ -915,16 +956,11 @@ class ProbeLowering:
             return self.strcmp(e)
         left = self.int_expr(e.left)
         right = self.int_expr(e.right)
-        cmp = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
         r = b.vreg()
-        if op in cmp:
-            signed = e.left.type.signed and e.right.type.signed
-            jop = cmp[op]
-            if signed and jop not in ("eq", "ne"):
-                jop = "s" + jop
+        if op in self.CMP_OPS:
             yes = b.label()
             b.mov(r, 1)
-            b.jcond(jop, left.reg, right.reg, yes)
+            b.jcond(self.cmp_op(e), left.reg, right.reg, yes)
             b.mov(r, 0)
             b.place(yes)
             return Int(r)
