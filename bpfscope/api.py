@@ -38,13 +38,14 @@ def _check_formats(program: ast.Program):
 
 
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
-                   ) -> CompiledScript:
-    """Parse, check and compile ``text``; ``name`` is what errors call it."""
+                   cpid: int | None = None) -> CompiledScript:
+    """Parse, check and compile ``text``; ``name`` is what errors call it;
+    ``cpid`` is the pid of the -c child, the value of the ``cpid`` builtin."""
     source = Source(text, name)
     try:
         program = parse(source)
         _check_formats(program)
-        analyzer = Analyzer(program, providers.expand, params, config).run()
+        analyzer = Analyzer(program, providers.expand, params, config, cpid).run()
         script = compile_program(analyzer)
     except BpfscopeError as e:
         if e.source is None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import subprocess
 import sys
 
 from . import __version__, api
 from .attach import tracefs
 from .errors import BpfscopeError
+from .runtime.child import Child
 
 USAGE = """\
 USAGE:
@@ -124,12 +123,18 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if rest and rest[0] == "--":
             rest = rest[1:]
-        script = api.compile_script(text, name, params=rest)
-        if opts.debug or opts.verbose:
-            _debug(script, opts.debug or "disasm")
-        if opts.dry_run:
-            return 0
-        return _run(script, opts)
+        child = Child(opts.cmd) if opts.cmd and not opts.dry_run else None
+        try:
+            script = api.compile_script(text, name, params=rest,
+                                        cpid=child.pid if child else (0 if opts.cmd else None))
+            if opts.debug or opts.verbose:
+                _debug(script, opts.debug or "disasm")
+            if opts.dry_run:
+                return 0
+            return _run(script, opts, child)
+        finally:
+            if child is not None:
+                child.close()
     except BpfscopeError as e:
         sys.stdout.flush()
         sys.stderr.write(e.format() + "\n")
@@ -138,31 +143,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run(script, opts) -> int:
+def _run(script, opts, child: Child | None) -> int:
     from .output.text import TextOutput
     out = open(opts.output, "w") if opts.output else sys.stdout
     sink = TextOutput(out, sys.stderr)
     if opts.quiet:
         sink = _QuietSink(sink)
-    child = None
-    started = []
-
-    def start_child():
-        nonlocal child
-        if opts.cmd:
-            child = subprocess.Popen(shlex.split(opts.cmd))
-            started.append(child.pid)
-
-    def child_done():
-        return child is not None and child.poll() is not None
-
     try:
-        return api.run(script, sink, verbose=opts.verbose, on_attached=start_child,
-                       should_stop=child_done if opts.cmd else None)
+        return api.run(script, sink, verbose=opts.verbose,
+                       on_attached=child.release if child else None,
+                       should_stop=child.exited if child else None)
     finally:
-        if child is not None and child.poll() is None:
-            child.terminate()
-            child.wait()
         if out is not sys.stdout:
             out.close()
 

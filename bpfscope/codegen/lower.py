@@ -19,6 +19,7 @@ Kernel-side conventions shared with the runtime:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -837,6 +838,10 @@ class ProbeLowering:
             start = b.vreg()
             b.mov(start, self.sc.start_ns)
             b.alu("sub", r, start)
+        elif name == "cpid":
+            b.mov(r, self.sc.an.cpid)
+        elif name == "ncpus":
+            b.mov(r, os.cpu_count() or 1)
         elif name in ("comm", "probe"):
             return self.mem_expr(e)
         else:

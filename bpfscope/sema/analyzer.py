@@ -61,8 +61,10 @@ class ProbeScope:
 
 class Analyzer:
     def __init__(self, program: ast.Program, expander: Expander,
-                 params: list[str] | tuple = (), config: dict | None = None):
+                 params: list[str] | tuple = (), config: dict | None = None,
+                 cpid: int | None = None):
         self.program = program
+        self.cpid = cpid
         self.expander = expander
         self.params = list(params)
         self.config = dict(CONFIG_DEFAULTS)
@@ -377,6 +379,12 @@ class Analyzer:
         name = e.name
         if name in BUILTIN_TYPES:
             return BUILTIN_TYPES[name]
+        if name == "cpid":
+            if self.cpid is None:
+                self.err("cpid cannot be used without child command", e.span)
+            return T.UINT32
+        if name == "ncpus":
+            return T.UINT32
         if name == "probe":
             return T.StringType(len(self._probe.name.encode()) + 1)
         if name == "args":

@@ -1,0 +1,25 @@
+"""Binary-file knowledge for user-space probes and symbolization.
+
+A leaf package: it reads ELF files (headers, symbols, notes), demangles
+Itanium C++ names, decodes SystemTap USDT notes, and finds libraries through
+ld.so.cache and /proc/PID/maps. It imports nothing from bpfscope except
+:mod:`bpfscope.errors`, so uprobe/usdt providers and the runtime's
+symbolizer can all build on it.
+
+Modules:
+  reader    ElfFile: mmap-backed ELF64 little-endian reader
+  symbols   SymbolTable: name/glob/address lookup, compiler-split functions
+  demangle  demangle(), Itanium C++ ABI
+  usdt      .note.stapsdt probes and x86-64 argument specs
+  ldcache   /etc/ld.so.cache, library short names, /proc/PID/maps
+"""
+
+from .reader import ElfError, ElfFile, Symbol, Segment, Section, Note
+
+__all__ = [
+    "ElfError", "ElfFile", "Symbol", "Segment", "Section", "Note",
+    "SymbolTable", "split_function_name",
+    "demangle", "DemangleError",
+    "UsdtProbe", "UsdtArg", "read_usdt_probes", "parse_arg_spec",
+    "LdCache", "Mapping", "read_proc_maps", "resolve_library",
+]
