@@ -76,7 +76,7 @@ def _is_stack(part: object) -> bool:
         isinstance(getattr(part, "frames", None), (list, tuple))
 
 
-def _weight(data: MapData, key: tuple, value: object) -> int:
+def _weight(data: MapData, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(
             f"map {data.name} holds {data.kind} values: a flame graph needs "
@@ -95,7 +95,7 @@ def samples_from_map(data: MapData, stack_order: str = "reverse") -> list[Sample
         raise ValueError(f"stack_order must be 'reverse' or 'key', not {stack_order!r}")
     samples: list[Sample] = []
     for key, value in data.entries:
-        count = _weight(data, key, value)
+        count = _weight(data, value)
         if count <= 0:
             continue
         parts = key if isinstance(key, tuple) else (key,)
