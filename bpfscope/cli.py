@@ -41,7 +41,7 @@ def _parser() -> _Parser:
     p = _Parser(prog="bpfscope", add_help=False, usage=USAGE)
     p.add_argument("-e", dest="program")
     p.add_argument("-l", dest="list", nargs="?", const="*", default=None)
-    p.add_argument("-d", dest="debug", nargs="?", const="all", default=None)
+    p.add_argument("-d", dest="debug", default=None)
     p.add_argument("-v", dest="verbose", action="store_true")
     p.add_argument("-q", dest="quiet", action="store_true")
     p.add_argument("-o", dest="output")

@@ -15,6 +15,7 @@ from bpfscope.codegen import insn as I
 from bpfscope.codegen.assemble import Program, assemble
 from bpfscope.codegen.helpers import helper_id
 from bpfscope.codegen.insn import Insn, Label, PReg, Reg, VReg
+from bpfscope.codegen.deadcode import remove_dead_code
 from bpfscope.codegen.regalloc import allocate
 from bpfscope.codegen.stack import MAX_STACK, StackOverflow, align_up
 
@@ -203,5 +204,5 @@ class Builder:
 
     def finish(self) -> Program:
         """Allocate registers, resolve labels and encode."""
-        stream, stack_size = allocate(self.insns, self._stack_high)
+        stream, stack_size = allocate(remove_dead_code(self.insns), self._stack_high)
         return assemble(stream, stack_size)

@@ -228,6 +228,21 @@ class ProbeLowering:
             self.loops.pop()
             b.ja(top)
             b.place(end)
+        elif isinstance(s, ast.ForRange):
+            i = self.vars[s.var.name].reg
+            end = b.vreg()
+            b.mov(i, self.int_expr(s.start).reg)
+            b.mov(end, self.int_expr(s.end).reg)
+            top, step, done = b.label("for"), b.label("next"), b.label("endfor")
+            b.place(top)
+            b.jcond("sge", i, end, done)
+            self.loops.append((step, done))
+            self.block(s.body)
+            self.loops.pop()
+            b.place(step)
+            b.alu("add", i, 1)
+            b.ja(top)
+            b.place(done)
         elif isinstance(s, ast.Jump):
             if s.kind == "return":
                 b.ja(self.exit_label)

@@ -80,7 +80,7 @@ class _Numbering:
         return m
 
 
-def _successors(code: list[Insn | Label]) -> list[list[int]]:
+def successors(code: list[Insn | Label]) -> list[list[int]]:
     pos = {item.id: i for i, item in enumerate(code) if isinstance(item, Label)}
     n = len(code)
     succ = []
@@ -136,7 +136,7 @@ def _pending_args(code, succ, num: _Numbering) -> list[int]:
 
 def _liveness(code, num: _Numbering):
     """Per item: (use mask, def mask, live-out mask)."""
-    succ = _successors(code)
+    succ = successors(code)
     pending = _pending_args(code, succ, num)
     n = len(code)
     use, dfn = [0] * n, [0] * n

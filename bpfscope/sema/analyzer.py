@@ -163,6 +163,18 @@ class Analyzer:
         elif isinstance(s, ast.While):
             self.cond(s.cond)
             self.block(s.body)
+        elif isinstance(s, ast.ForRange):
+            for bound in (s.start, s.end):
+                t = self.expr(bound)
+                if t is not None and not t.is_int():
+                    self.err(f"Loop range requires an integer, got '{T.type_name(t)}'", bound.span)
+            old = self._scope.vars.get(s.var.name)
+            if old is not None and not old.is_int():
+                self.err(f"Loop variable ${s.var.name} already holds a "
+                         f"'{T.type_name(old)}'", s.var.span)
+            self._scope.vars[s.var.name] = T.INT64
+            s.var.type = T.INT64
+            self.block(s.body)
         elif isinstance(s, ast.Jump):
             if s.value is not None:
                 self.expr(s.value)

@@ -144,22 +144,35 @@ def test_loads_stores_and_jumps():
     ]
 
 
-def test_ja_forward_over_ld_imm64_counts_two_slots():
+def test_jump_forward_over_ld_imm64_counts_two_slots():
     b = Builder()
     end = b.label()
+    c = b.vreg()
+    b.mov(c, 1)
     b.mov(R0, 1)
-    b.ja(end)
+    b.jcond("eq", c, 1, end)
     v = b.vreg()
     b.ld_imm64(v, -1)
     b.mov(R0, v)
     b.place(end)
     b.exit_()
-    assert _lines(b) == [
-        "0: (b7) r0 = 1",
-        "1: (05) goto pc+2",
-        "2: (18) r0 = 0xffffffffffffffff",
-        "4: (95) exit",
+    lines = _lines(b)
+    assert lines[2:] == [
+        "2: (15) if r1 == 0x1 goto pc+2",
+        "3: (18) r0 = 0xffffffffffffffff",
+        "5: (95) exit",
     ]
+
+
+def test_unreachable_code_and_jumps_to_next_are_removed():
+    b = Builder()
+    end = b.label()
+    b.mov(R0, 1)
+    b.ja(end)
+    b.mov(R0, 2)  # unreachable: the verifier would reject it
+    b.place(end)
+    b.exit_()
+    assert _lines(b) == ["0: (b7) r0 = 1", "1: (95) exit"]
 
 
 def test_stack_regions_do_not_overlap():

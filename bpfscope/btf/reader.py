@@ -1,0 +1,342 @@
+"""The :class:`Btf` object: a lazily decoded view of one BTF blob.
+
+Opening a blob costs one pass over the type section that records where each
+record starts (``_offs``, in 32-bit words) and its name offset (``_names``);
+nothing is decoded. ``type(id)`` decodes one record when asked and memoizes
+it. ``find(name)`` looks the name up in the string section with
+``bytes.find`` and then finds the records carrying that string offset with
+another ``bytes.find`` over the packed name offsets, so neither a name
+dictionary nor decoded strings are ever built for the whole blob.
+
+Split BTF (a module's /sys/kernel/btf/<module>) has a ``base``: its type ids
+continue after the base's last id and its string offsets after the base's
+string section; ids and offsets below that are looked up in the base.
+"""
+
+from __future__ import annotations
+
+import array
+import struct
+import sys
+from typing import Iterator
+
+from bpfscope.btf import decode, kinds as K
+from bpfscope.btf.errors import BtfError
+from bpfscope.btf.types import Type, Void
+
+_HDR = "HBBIIIII"
+
+
+def build_index(words: array.array) -> tuple[array.array, array.array]:
+    """One pass over the type section: start word and name_off per record.
+
+    This is the only loop over every type; keep it tight (locals only, one
+    append per record). The name offsets are gathered afterwards with map(),
+    which runs at C speed.
+    """
+    fixed = K.FIXED_WORDS
+    per = K.PER_VLEN_WORDS
+    offs = array.array("I")
+    add = offs.append
+    i = 0
+    n = len(words)
+    while i < n:
+        add(i)
+        info = words[i + 1]
+        k = (info >> 24) & 31
+        f = fixed[k]
+        if f < 0:
+            raise BtfError(f"BTF type {len(offs)} has unknown kind {k}")
+        i += 3 + f + per[k] * (info & 0xFFFF)
+    if i != n:
+        raise BtfError("BTF type section ends inside a type record")
+    names = array.array("I", map(words.__getitem__, offs))
+    return offs, names
+
+
+class Btf:
+    """One BTF blob (vmlinux or a module on top of it).
+
+    ``index`` is a ``(offs, names)`` pair from :func:`build_index` (or the
+    disk cache); when None it is built here.
+    """
+
+    def __init__(self, data: bytes, base: "Btf | None" = None, name: str = "",
+                 index: tuple[array.array, array.array] | None = None):
+        self.name = name
+        self.base = base
+        if len(data) < K.HEADER_LEN:
+            raise BtfError(f"BTF data of {name or 'blob'} is too short")
+        magic = struct.unpack_from("<H", data)[0]
+        if magic == K.MAGIC:
+            order = "<"
+        elif magic == 0x9FEB:
+            order = ">"
+        else:
+            raise BtfError(f"not BTF data (magic {magic:#06x})")
+        (_, version, self.flags, hdr_len, type_off, type_len, str_off,
+         str_len) = struct.unpack_from(order + _HDR, data)
+        if version != K.VERSION:
+            raise BtfError(f"unsupported BTF version {version}")
+        t0, s0 = hdr_len + type_off, hdr_len + str_off
+        if (t0 + type_len > len(data) or s0 + str_len > len(data)
+                or type_len % 4):
+            raise BtfError("BTF header sections do not fit the data")
+        words = array.array("I")
+        words.frombytes(data[t0:t0 + type_len])
+        # The blob's byte order differs from ours: swap the type words once;
+        # strings are bytes and need nothing.
+        if (order == "<") != (sys.byteorder == "little"):
+            words.byteswap()
+        self._w = words
+        self._strs = data[s0:s0 + str_len]
+        if base is None:
+            self.start_id = 1
+            self._str_base = 0
+        else:
+            self.start_id = base.count
+            self._str_base = base._str_end
+        self._str_end = self._str_base + str_len
+        if index is None:
+            index = build_index(words)
+        self._offs, self._names = index
+        self._names_bytes = self._names.tobytes()
+        self._cache: dict[int, Type] = {}
+        self._find_memo: dict[str, list[int]] = {}
+        self._enumerators: dict[int, list[tuple[int, int]]] | None = None
+        self.count = self.start_id + len(self._offs)
+
+    # -- raw access ---------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (f"<Btf {self.name or '?'} ids {self.start_id}..{self.count - 1}"
+                f"{' base=' + self.base.name if self.base else ''}>")
+
+    def __len__(self) -> int:
+        """Number of type ids, counting void (id 0) and the base's ids."""
+        return self.count
+
+    def str_at(self, off: int) -> str:
+        """The NUL-terminated string at string offset ``off``."""
+        if off < self._str_base:
+            return self.base.str_at(off)
+        rel = off - self._str_base
+        if rel >= len(self._strs):
+            raise BtfError(f"BTF string offset {off} out of range")
+        end = self._strs.find(b"\0", rel)
+        if end < 0:
+            end = len(self._strs)
+        return self._strs[rel:end].decode("utf-8", "replace")
+
+    def _own(self, tid: int) -> int:
+        """Word offset of own type ``tid`` (which must be >= start_id)."""
+        i = tid - self.start_id
+        if i < 0 or i >= len(self._offs):
+            raise BtfError(f"BTF type id {tid} out of range")
+        return self._offs[i]
+
+    def kind(self, tid: int) -> int:
+        """The kind of ``tid`` without decoding it (0 for void)."""
+        if tid == 0:
+            return K.UNKN
+        if tid < self.start_id:
+            return self.base.kind(tid)
+        return (self._w[self._own(tid) + 1] >> 24) & 31
+
+    def name_of(self, tid: int) -> str:
+        """The name of ``tid`` without decoding the rest of it."""
+        if tid == 0:
+            return "void"
+        if tid < self.start_id:
+            return self.base.name_of(tid)
+        return self.str_at(self._w[self._own(tid)])
+
+    def ids(self, kind: int | str | None = None) -> Iterator[int]:
+        """Every type id (base first), optionally only those of one kind."""
+        if self.base is not None:
+            yield from self.base.ids(kind)
+        k = None if kind is None else K.kind_of(kind)
+        w = self._w
+        for i, o in enumerate(self._offs):
+            if k is None or (w[o + 1] >> 24) & 31 == k:
+                yield self.start_id + i
+
+    def type(self, tid: int) -> Type:
+        """The decoded type ``tid`` (memoized)."""
+        t = self._cache.get(tid)
+        if t is not None:
+            return t
+        if tid == 0:
+            t = Void(0, K.UNKN, "void")
+        elif tid < self.start_id:
+            return self.base.type(tid)
+        else:
+            t = decode.decode(self, tid, self._w, self._own(tid))
+        self._cache[tid] = t
+        return t
+
+    # -- name lookup --------------------------------------------------------
+
+    def _string_offsets(self, raw: bytes) -> list[int]:
+        """Every string offset (in this blob's or a base's section) whose
+        string is exactly ``raw``."""
+        out = self.base._string_offsets(raw) if self.base is not None else []
+        s = self._strs
+        if s.startswith(raw + b"\0"):
+            out.append(self._str_base)
+        needle = b"\0" + raw + b"\0"
+        pos = s.find(needle)
+        while pos >= 0:
+            out.append(self._str_base + pos + 1)
+            pos = s.find(needle, pos + 1)
+        return out
+
+    def _own_ids_named(self, str_offs: list[int]) -> list[int]:
+        nb = self._names_bytes
+        order = "little" if sys.byteorder == "little" else "big"
+        found = []
+        for off in str_offs:
+            pat = off.to_bytes(4, order)
+            pos = nb.find(pat)
+            while pos >= 0:
+                if pos % 4 == 0:
+                    found.append(self.start_id + pos // 4)
+                    pos = nb.find(pat, pos + 4)
+                else:
+                    pos = nb.find(pat, pos + 1)
+        found.sort()
+        return found
+
+    def _ids_named(self, name: str) -> list[int]:
+        memo = self._find_memo.get(name)
+        if memo is not None:
+            return memo
+        raw = name.encode()
+        str_offs = self._string_offsets(raw) if raw else []
+        ids = self.base._ids_named(name) if self.base is not None else []
+        ids = ids + self._own_ids_named(str_offs)
+        self._find_memo[name] = ids
+        return ids
+
+    def find_all(self, name: str, kind: int | str | tuple | None = None) -> list[int]:
+        """All type ids named ``name`` (of ``kind`` if given), base first.
+
+        ``name`` may carry a C tag: 'struct foo', 'union foo', 'enum foo'
+        (enum matches ENUM and ENUM64). ``kind`` is a kind number or name or
+        a tuple of them.
+        """
+        kinds = _kinds_for(name, kind)
+        ids = self._ids_named(_strip_tag(name))
+        if kinds is not None:
+            ids = [i for i in ids if self.kind(i) in kinds]
+        head = name.strip().partition(" ")[0]
+        if head in ("struct", "union"):
+            # A forward declaration says which of the two it announces.
+            want_union = head == "union"
+            ids = [i for i in ids if self.kind(i) != K.FWD
+                   or self.type(i).is_union == want_union]
+        return ids
+
+    def find(self, name: str, kind: int | str | tuple | None = None) -> int | None:
+        """One type id named ``name`` or None. A complete type is preferred
+        to a forward declaration; otherwise the lowest id wins."""
+        ids = self.find_all(name, kind)
+        for i in ids:
+            if self.kind(i) != K.FWD:
+                return i
+        return ids[0] if ids else None
+
+    def get(self, name: str, kind: int | str | tuple | None = None) -> int:
+        """Like :meth:`find` but raises :class:`BtfError` when nothing matches."""
+        tid = self.find(name, kind)
+        if tid is None:
+            what = name if kind is None or " " in name else f"{_kind_label(kind)} {name}"
+            raise BtfError(f"type {what!r} not found in BTF")
+        return tid
+
+    # -- queries implemented in the helper modules ---------------------------
+
+    def resolve(self, tid: int, typedefs: bool = True) -> int:
+        from bpfscope.btf import layout
+        return layout.resolve(self, tid, typedefs)
+
+    def sizeof(self, tid: int | str) -> int:
+        from bpfscope.btf import layout
+        return layout.sizeof(self, self._id(tid))
+
+    def member(self, struct: int | str, name: str):
+        from bpfscope.btf import layout
+        return layout.member(self, self._id(struct), name)
+
+    def members(self, struct: int | str):
+        from bpfscope.btf import layout
+        return layout.members(self, self._id(struct))
+
+    def field(self, struct: int | str, path: str):
+        from bpfscope.btf import layout
+        return layout.field(self, self._id(struct), path)
+
+    def offsetof(self, struct: int | str, path: str) -> int:
+        from bpfscope.btf import layout
+        return layout.offsetof(self, self._id(struct), path)
+
+    def type_name(self, tid: int) -> str:
+        from bpfscope.btf import cname
+        return cname.type_name(self, tid)
+
+    def declaration(self, tid: int, name: str) -> str:
+        from bpfscope.btf import cname
+        return cname.declaration(self, tid, name)
+
+    def func_proto_of(self, func: str):
+        from bpfscope.btf import symbols
+        return symbols.func_proto_of(self, func)
+
+    def enum_value(self, enum: int | str, name: str) -> int:
+        from bpfscope.btf import symbols
+        return symbols.enum_value(self, self._id(enum, ("ENUM", "ENUM64")), name)
+
+    def enum_name(self, enum: int | str, value: int) -> str | None:
+        from bpfscope.btf import symbols
+        return symbols.enum_name(self, self._id(enum, ("ENUM", "ENUM64")), value)
+
+    def find_enumerator(self, name: str):
+        from bpfscope.btf import symbols
+        return symbols.find_enumerator(self, name)
+
+    def _id(self, what: int | str, kind=None) -> int:
+        """A type id from an id or a name (which must match a type)."""
+        if isinstance(what, int):
+            return what
+        return self.get(what, kind)
+
+
+_TAGS = {"struct": (K.STRUCT, K.FWD), "union": (K.UNION, K.FWD),
+         "enum": (K.ENUM, K.ENUM64, K.FWD)}
+
+
+def _strip_tag(name: str) -> str:
+    head, _, rest = name.strip().partition(" ")
+    if head in _TAGS and rest:
+        return rest.strip()
+    return name.strip()
+
+
+def _kinds_for(name: str, kind) -> frozenset[int] | None:
+    ks = None
+    if kind is not None:
+        seq = kind if isinstance(kind, (tuple, list, set, frozenset)) else (kind,)
+        ks = frozenset(K.kind_of(k) for k in seq)
+    head, _, rest = name.strip().partition(" ")
+    if head in _TAGS and rest:
+        tag = frozenset(_TAGS[head])
+        # 'enum foo' never names a forward declaration in BTF, but 'struct
+        # foo' may; FWD entries are kept and find() prefers the full type.
+        ks = tag if ks is None else ks & tag
+    return ks
+
+
+def _kind_label(kind) -> str:
+    if isinstance(kind, (tuple, list)):
+        kind = kind[0]
+    return K.KIND_NAMES.get(K.kind_of(kind), "?").lower()
