@@ -1,0 +1,104 @@
+"""Disk cache of the type index, so a tracer start skips the index pass.
+
+The index (record offsets and name offsets, two uint32 arrays) depends only
+on the blob's bytes, so the key is a CRC-32 plus Adler-32 and the length of
+those bytes: a new kernel, a rebuilt module or any other change gives a new
+key. Hashing 5 MB with zlib costs about 2 ms, far less than the pass it
+replaces, and unlike size+mtime it cannot be fooled by a sysfs file whose
+mtime is the boot time.
+
+The cache lives in $XDG_CACHE_HOME/bpfscope/btf (default ~/.cache/...).
+Every failure (no home, read-only disk, a truncated or foreign file) just
+means no cache: the index is rebuilt in memory. Writes go to a temporary
+file renamed into place, so a concurrent reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import struct
+import sys
+import tempfile
+import zlib
+
+_MAGIC = b"BPSBTFX1"
+# magic, byte order flag, record count; then offs and names arrays.
+_HEAD = struct.Struct("<8sII")
+
+
+def cache_dir() -> str | None:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache")
+    if not base or base.startswith("~"):
+        return None
+    return os.path.join(base, "bpfscope", "btf")
+
+
+def key(data: bytes) -> str:
+    return f"{len(data):x}-{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+
+def _path(name: str, data: bytes, directory: str | None) -> str | None:
+    d = directory or cache_dir()
+    if d is None:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "btf"
+    return os.path.join(d, f"{safe}-{key(data)}.idx")
+
+
+def load(name: str, data: bytes, directory: str | None = None):
+    """The cached (offs, names) index for ``data`` or None."""
+    path = _path(name, data, directory)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+        magic, little, n = _HEAD.unpack_from(blob)
+    except (OSError, struct.error):
+        return None
+    if magic != _MAGIC or little != (sys.byteorder == "little") \
+            or len(blob) != _HEAD.size + 8 * n:
+        return None
+    offs = array.array("I")
+    names = array.array("I")
+    offs.frombytes(blob[_HEAD.size:_HEAD.size + 4 * n])
+    names.frombytes(blob[_HEAD.size + 4 * n:])
+    return offs, names
+
+
+def store(name: str, data: bytes, index, directory: str | None = None) -> bool:
+    """Write the index for ``data``; False (and no exception) on failure.
+    Older indexes of the same name (other kernels) are removed."""
+    path = _path(name, data, directory)
+    if path is None:
+        return False
+    offs, names = index
+    d = os.path.dirname(path)
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_HEAD.pack(_MAGIC, sys.byteorder == "little", len(offs)))
+                f.write(offs.tobytes())
+                f.write(names.tobytes())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        prefix = os.path.basename(path).rsplit("-", 2)[0] + "-"
+        for old in os.listdir(d):
+            if old.startswith(prefix) and old.endswith(".idx") \
+                    and old != os.path.basename(path):
+                try:
+                    os.unlink(os.path.join(d, old))
+                except OSError:
+                    pass
+        return True
+    except OSError:
+        return False
