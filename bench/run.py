@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""bpfscope vs bpftrace, side by side.
+
+    python3 bench/run.py                 # all suites, 3 rounds (~5 minutes)
+    python3 bench/run.py --quick         # 1 round, smaller workloads
+    python3 bench/run.py --only startup,cost --rounds 5
+    python3 bench/run.py --update-readme # also put the table in bench/README.md
+
+Runs both tools alternately (the order flips each round) on identical
+scripts and workloads, and writes medians and bpfscope/bpftrace ratios to
+bench/results/latest.json and bench/results/latest.md. Needs root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+import suites  # noqa: E402
+
+SUITES = ("startup", "compile", "cost", "rate", "bigmap")
+SUITE_TITLES = {
+    "startup": "Start-up",
+    "compile": "Compile time as scripts grow",
+    "cost": "In-kernel cost per event",
+    "rate": "Keeping up with printf output",
+    "bigmap": "Printing a large map at exit",
+}
+
+
+class Ctx:
+    pass
+
+
+def ensure_bpftrace(install: bool) -> None:
+    if shutil.which("bpftrace"):
+        return
+    if not install:
+        sys.exit("bpftrace is not installed (run without --no-install to apt-get it)")
+    print("installing bpftrace with apt-get ...", file=sys.stderr)
+    subprocess.run(["apt-get", "update"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "bpftrace"], check=True,
+                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+def machine_info() -> dict:
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, cwd=harness.REPO).stdout.strip()
+        except OSError:
+            return "?"
+
+    def sysctl(name):
+        try:
+            with open("/proc/sys/" + name.replace(".", "/")) as f:
+                return f.read().strip()
+        except OSError:
+            return "?"
+
+    rev = out(["git", "rev-parse", "--short", "HEAD"])
+    dirty = out(["git", "status", "--porcelain", "--", "bpfscope"])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "bpftrace": out(["bpftrace", "--version"]),
+        "bpfscope": out(harness.tool_command("bpfscope") + ["--version"]) + f" (git {rev}{' + uncommitted changes' if dirty else ''})",
+        "bpf_jit_enable": sysctl("net.core.bpf_jit_enable"),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+class BpfStats:
+    """kernel.bpf_stats_enabled=1 while the suite runs, restored after."""
+    path = "/proc/sys/kernel/bpf_stats_enabled"
+
+    def __enter__(self):
+        with open(self.path) as f:
+            self.old = f.read().strip()
+        with open(self.path, "w") as f:
+            f.write("1")
+        return self
+
+    def __exit__(self, *exc):
+        with open(self.path, "w") as f:
+            f.write(self.old)
+
+
+def run_suite(name: str, cases: dict, fn, ctx, rounds: int, results: list) -> None:
+    print(f"== {SUITE_TITLES[name]}", file=sys.stderr)
+    samples = {case: {t: {} for t in suites.TOOLS} for case in cases}
+    errors = {case: {} for case in cases}
+    for rnd in range(rounds):
+        order = suites.TOOLS if rnd % 2 == 0 else suites.TOOLS[::-1]
+        for case, spec in cases.items():
+            for tool in order:
+                try:
+                    vals = fn(tool, spec, ctx)
+                except Exception as e:  # record and go on: one failure is a result too
+                    text = str(e).strip()
+                    errl = [ln for ln in text.splitlines() if "ERROR" in ln and "RLIMIT_MEMLOCK" not in ln]
+                    msg = (errl[0] if errl else text.splitlines()[0]) if text else repr(e)
+                    errors[case][tool] = msg[:300]
+                    if ctx.verbose:
+                        traceback.print_exc()
+                    print(f"   {case:32} {tool:9} round {rnd + 1}: FAILED {msg[:200]}", file=sys.stderr)
+                    continue
+                for k, v in vals.items():
+                    if v is not None:
+                        samples[case][tool].setdefault(k, []).append(v)
+                shown = " ".join(f"{k}={v:.4g}" for k, v in vals.items() if v is not None)
+                print(f"   {case:32} {tool:9} round {rnd + 1}: {shown}", file=sys.stderr)
+    for case in cases:
+        metrics = []
+        for t in suites.TOOLS:
+            metrics += [m for m in samples[case][t] if m not in metrics]
+        for m in metrics or [None]:
+            row = {"suite": name, "case": case, "metric": m}
+            if m is not None:
+                unit, lower, desc = suites.METRICS[m]
+                row.update(unit=unit, lower_is_better=lower)
+            for t in suites.TOOLS:
+                vs = samples[case][t].get(m, []) if m else []
+                row[t] = {"median": statistics.median(vs) if vs else None, "samples": vs,
+                          "error": errors[case].get(t)}
+            a, b = row["bpfscope"]["median"], row["bpftrace"]["median"]
+            row["ratio"] = (a / b) if (a is not None and b) else None
+            results.append(row)
+
+
+def highest_lossless(results: list) -> list:
+    """Derived rows: the highest rate with everything delivered and no loss
+    reported, in every round."""
+    rows = []
+    rate_rows = [r for r in results if r["suite"] == "rate" and r["metric"] == "delivered_pct"]
+    lost_rows = {r["case"]: r for r in results if r["suite"] == "rate" and r["metric"] == "lost_reported"}
+    best = {}
+    for t in suites.TOOLS:
+        best[t] = None
+        for r in rate_rows:
+            d = r[t]["samples"]
+            lost = lost_rows.get(r["case"], {}).get(t, {}).get("samples", [])
+            if d and min(d) >= 99.999 and not any(lost):
+                rate = r["case"]
+                best[t] = rate
+            else:
+                break
+    rows.append({"suite": "rate", "case": "highest rate with no loss (all rounds)",
+                 "metric": "highest_lossless", "unit": "", "lower_is_better": False,
+                 "bpfscope": {"median": best["bpfscope"], "samples": [], "error": None},
+                 "bpftrace": {"median": best["bpftrace"], "samples": [], "error": None},
+                 "ratio": None})
+    return rows
+
+
+def fmt(v, unit) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, str):
+        return v
+    if unit == "s":
+        return f"{v * 1000:.0f} ms" if v < 10 else f"{v:.1f} s"
+    if unit == "MiB":
+        return f"{v:.0f} MiB"
+    if unit == "ns":
+        return f"{v:.0f} ns"
+    if unit == "%":
+        return f"{v:.1f} %"
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
+
+
+def verdict(row) -> str:
+    r = row["ratio"]
+    if r is None:
+        errs = [f"{t} failed: {row[t]['error']}" for t in suites.TOOLS if row[t]["error"]]
+        return "; ".join(errs)
+    if row["metric"] in ("lines",):
+        return "same" if abs(r - 1) < 1e-9 else f"bpfscope printed {r:.2f}x as many"
+    if row["metric"] == "lost_reported":
+        return ""
+    lower = row["lower_is_better"]
+    if 0.9 <= r <= 1.1:
+        return "about the same"
+    worse = (r > 1) == lower
+    x = r if r > 1 else 1 / r
+    word = {"maxrss_mb": ("more memory", "less memory"),
+            "insns": ("more instructions", "fewer instructions"),
+            "delivered_pct": ("delivers less", "delivers more")}.get(
+        row["metric"], ("slower", "faster"))
+    return f"**bpfscope {x:.1f}x {word[0]}**" if worse else f"bpfscope {x:.1f}x {word[1]}"
+
+
+def markdown(info: dict, results: list, rounds: int, opts) -> str:
+    lines = []
+    lines.append(f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
+                 f"Python {info['python']}; {info['bpftrace']}; bpfscope {info['bpfscope']}; "
+                 f"bpf_jit_enable={info['bpf_jit_enable']}; {info['date']}.")
+    lines.append(f"Medians of {rounds} round(s); ratio = bpfscope / bpftrace.")
+    lines.append("")
+    lines.append("| suite | case | metric | bpfscope | bpftrace | ratio | verdict |")
+    lines.append("|---|---|---|---:|---:|---:|---|")
+    for r in results:
+        unit = r.get("unit", "")
+        m = r["metric"] or "—"
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "—"
+        lines.append(f"| {SUITE_TITLES[r['suite']]} | {r['case']} | {m} | "
+                     f"{fmt(r['bpfscope']['median'], unit)} | {fmt(r['bpftrace']['median'], unit)} | "
+                     f"{ratio} | {verdict(r)} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(md: str) -> None:
+    path = os.path.join(HERE, "README.md")
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    with open(path) as f:
+        text = f.read()
+    if begin not in text:
+        sys.exit("bench/README.md has no results markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + md + end + tail)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per case (default 3; --quick: 1)")
+    ap.add_argument("--quick", action="store_true", help="1 round, smaller workloads")
+    ap.add_argument("--only", default=",".join(SUITES), help=f"comma-separated suites: {','.join(SUITES)}")
+    ap.add_argument("--cost-events", type=int, default=None, help="syscalls per in-kernel cost run (default 200000)")
+    ap.add_argument("--map-keys", type=int, default=100000, help="keys in the large map (default 100000)")
+    ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
+    ap.add_argument("--update-readme", action="store_true", help="write the table into bench/README.md")
+    ap.add_argument("--no-install", action="store_true", help="do not apt-get install bpftrace")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    opts = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root: both tracers load BPF programs")
+    only = [s.strip() for s in opts.only.split(",") if s.strip()]
+    bad = [s for s in only if s not in SUITES]
+    if bad:
+        sys.exit(f"unknown suite(s) {bad}; choose from {SUITES}")
+    rounds = 1 if opts.quick and "--rounds" not in " ".join(sys.argv) else opts.rounds
+    ensure_bpftrace(not opts.no_install)
+
+    ctx = Ctx()
+    ctx.verbose = opts.verbose
+    ctx.build_dir = tempfile.mkdtemp(prefix="bpfscope-bench-")
+    ctx.workload = harness.build_workload(ctx.build_dir)
+    ctx.cost_events = opts.cost_events or (50000 if opts.quick else 200000)
+    info = machine_info()
+    print(json.dumps(info), file=sys.stderr)
+
+    results: list = []
+    t0 = time.monotonic()
+    with BpfStats():
+        if "startup" in only:
+            run_suite("startup", suites.startup_scripts(), suites.startup_case, ctx, rounds, results)
+        if "compile" in only:
+            run_suite("compile", suites.compile_scripts((10, 100, 1000)), suites.compile_case, ctx, rounds, results)
+        if "cost" in only:
+            run_suite("cost", suites.cost_scripts(), suites.cost_case, ctx, rounds, results)
+        if "rate" in only:
+            rates = (10000, 50000, 100000, 200000, 500000, 0)
+            cases = suites.rate_cases(rates, 0.25 if opts.quick else 0.5)
+            run_suite("rate", cases, suites.rate_case, ctx, rounds, results)
+            results += highest_lossless(results)
+        if "bigmap" in only:
+            n = opts.map_keys // 10 if opts.quick else opts.map_keys
+            run_suite("bigmap", {f"{n:,} keys": n}, suites.bigmap_case, ctx, rounds, results)
+    elapsed = time.monotonic() - t0
+    shutil.rmtree(ctx.build_dir, ignore_errors=True)
+
+    md = markdown(info, results, rounds, opts)
+    os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
+    with open(opts.json, "w") as f:
+        json.dump({"machine": info, "rounds": rounds, "quick": opts.quick, "elapsed_s": elapsed,
+                   "metrics": {k: {"unit": u, "lower_is_better": lo, "description": d}
+                               for k, (u, lo, d) in suites.METRICS.items()},
+                   "results": results}, f, indent=1)
+    with open(os.path.splitext(opts.json)[0] + ".md", "w") as f:
+        f.write(md)
+    if opts.update_readme:
+        update_readme(md)
+    print(md)
+    print(f"({elapsed:.0f} s; JSON in {opts.json})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The benchmark suites. Each ``case`` function runs one tool once on one
+case and returns {metric: value}; run.py calls them alternately for both
+tools over several rounds and takes medians.
+
+Metrics are named ``<name>`` with a unit in METRICS; ``lower`` says whether
+a smaller number is better.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from harness import (SyscallPoker, TracerRun, adapt_script, run_workload,
+                     tool_env, xlated_insns)
+
+TOOLS = ("bpfscope", "bpftrace")
+
+# metric -> (unit, lower is better, description)
+METRICS = {
+    "attach_msg_s": ("s", True, "launch to the attach message"),
+    "live_s": ("s", True, "launch to the first event seen by a probe (exit() on it) and process exit"),
+    "exit_s": ("s", True, "launch to process exit"),
+    "maxrss_mb": ("MiB", True, "peak resident memory (wait4 ru_maxrss)"),
+    "compile_s": ("s", True, "compile without loading: bpfscope --dry-run, bpftrace --emit-elf"),
+    "ns_per_event": ("ns", True, "in-kernel run_time_ns per event (all programs of the tracer that fired, summed, / events)"),
+    "insns": ("insns", True, "xlated instructions of the tracepoint programs (sum)"),
+    "delivered_pct": ("%", False, "printf lines delivered / events caused"),
+    "lost_reported": ("events", True, "events the tool itself reported as lost"),
+    "unaccounted": ("events", True, "caused - delivered - reported lost (silently missing; negative = over-reported loss)"),
+    "print_s": ("s", True, "SIGINT to process exit, printing the map"),
+    "lines": ("lines", False, "map entries printed"),
+}
+
+# Twenty syscall tracepoints for the 20-probe start-up script (19 plus the
+# getppid probe that ends the run).
+SYSCALLS_19 = ["openat", "read", "write", "close", "mmap", "munmap", "brk",
+               "newfstatat", "fstat", "ioctl", "pread64", "lseek", "futex",
+               "nanosleep", "clock_nanosleep", "epoll_wait", "poll",
+               "rt_sigaction", "rt_sigprocmask"]
+
+
+def existing_syscalls(names):
+    base = "/sys/kernel/tracing/events/syscalls"
+    return [n for n in names if os.path.isdir(f"{base}/sys_enter_{n}")]
+
+
+# ---------------------------------------------------------------- start-up
+
+def startup_scripts() -> dict[str, str]:
+    me = os.getpid()
+    live = (f"tracepoint:syscalls:sys_enter_getppid /pid == {me}/ "
+            "{ @[comm] = count(); exit(); }")
+    others = existing_syscalls(SYSCALLS_19)
+    # pad with other syscall tracepoints if some of the list do not exist
+    if len(others) < 19:
+        extra = sorted(e[len("sys_enter_"):] for e in os.listdir("/sys/kernel/tracing/events/syscalls")
+                       if e.startswith("sys_enter_"))
+        others += [e for e in extra if e not in others and e != "getppid"][:19 - len(others)]
+    p20 = "\n".join(f"tracepoint:syscalls:sys_enter_{s} {{ @c[probe] = count(); }}" for s in others)
+    return {
+        "BEGIN { exit() }": "BEGIN { exit() }",
+        "tracepoint one-liner": live,
+        "20 tracepoint probes": p20 + "\n" + live,
+    }
+
+
+def startup_case(tool: str, script: str, ctx) -> dict:
+    r = TracerRun(tool, script).start()
+    with SyscallPoker(0.001):
+        r.wait_attached(60)
+        r.wait(60)
+    if r.status != 0:
+        raise RuntimeError(f"{tool} exited {r.status}: {r.stderr_text()[-500:]}")
+    exit_s = r.since_start(r.end_at)
+    res = {"attach_msg_s": r.since_start(r.attach_at), "maxrss_mb": r.maxrss_mb}
+    if script.startswith("BEGIN"):
+        res["exit_s"] = exit_s
+    else:
+        res["live_s"] = exit_s
+    return res
+
+
+# ------------------------------------------------------------ compile time
+
+def _tracepoints(n: int) -> list[str]:
+    """n tracepoints: syscalls first, then the other categories, sorted."""
+    sc = sorted(e for e in os.listdir("/sys/kernel/tracing/events/syscalls") if e.startswith("sys_"))
+    out = [f"syscalls:{e}" for e in sc]
+    if len(out) < n:
+        with open("/sys/kernel/tracing/available_events") as f:
+            rest = sorted(line.strip() for line in f if line.strip() and not line.startswith("syscalls:"))
+        out += rest
+    return out[:n]
+
+
+def compile_scripts(sizes) -> dict[str, str]:
+    scripts = {}
+    for n in sizes:
+        scripts[f"{n} probes"] = "\n".join(
+            f"tracepoint:{tp} {{ @c{i} = count(); }}" for i, tp in enumerate(_tracepoints(n)))
+    for n in sizes:
+        body = "\n".join(f"  $v = $v * 3 + {i}; @m[{i}] = $v;" for i in range(n))
+        scripts[f"{n} statements"] = "BEGIN {\n  $v = 1;\n" + body + "\n  exit();\n}"
+    return scripts
+
+
+def compile_case(tool: str, script: str, ctx) -> dict:
+    nprobes = script.count("\ntracepoint:") + 1
+    env = tool_env(tool, max_probes=max(2 * nprobes, 512))
+    if tool == "bpfscope":
+        args = ["--dry-run"]
+    else:
+        args = ["--emit-elf", os.path.join(ctx.build_dir, "dry.elf")]
+    r = TracerRun(tool, script, args=args, env=env).start()
+    r.wait(300)
+    if r.status != 0:
+        raise RuntimeError(f"{tool} exited {r.status}: {r.stderr_text()[-500:]}")
+    return {"compile_s": r.since_start(r.end_at), "maxrss_mb": r.maxrss_mb}
+
+
+# --------------------------------------------------------- in-kernel cost
+
+def cost_scripts() -> dict[str, tuple[str, str]]:
+    """name -> (script, workload mode)."""
+    tp = "tracepoint:syscalls"
+    return {
+        "count() by comm": (f"{tp}:sys_enter_getppid {{ @[comm] = count(); }}", "getppid"),
+        "hist() of a value": (f"{tp}:sys_enter_getppid {{ @h = hist(nsecs & 0xfffff); }}", "getppid"),
+        "latency pair by tid": (
+            f"{tp}:sys_enter_getppid {{ @s[tid] = nsecs; }}\n"
+            f"{tp}:sys_exit_getppid /@s[tid]/ {{ @ns = hist(nsecs - @s[tid]); delete(@s[tid]); }}",
+            "getppid"),
+        "printf every event": (f'{tp}:sys_enter_getppid {{ printf("EV %d %d\\n", pid, tid); }}', "getppid"),
+        "string key (str(args->filename))": (f"{tp}:sys_enter_openat {{ @[str(args->filename)] = count(); }}", "openat"),
+    }
+
+
+TRACEPOINT_PROG_TYPE = 5
+
+
+def cost_case(tool: str, spec, ctx) -> dict:
+    script, mode = spec
+    n = ctx.cost_events
+    r = TracerRun(tool, script, keep_stdout=False, stdout_marker=b"EV ").start()
+    try:
+        if not r.wait_attached(60):
+            raise RuntimeError(f"{tool} did not attach: {r.stderr_text()[-500:]}")
+        time.sleep(0.3)  # bpftrace prints its message before attaching
+        before = r.progs()
+        run_workload(ctx.workload, mode, n)
+        after = r.progs()
+        xlated = {pid: xlated_insns(pid) for pid in after}
+        if "printf" in script:
+            drain(r, n)
+    finally:
+        r.interrupt()
+        r.wait(60)
+    rt = cnt = insns = 0
+    for pid, a in after.items():
+        if a.type != TRACEPOINT_PROG_TYPE:
+            continue
+        b = before.get(pid)
+        d_rt = a.run_time_ns - (b.run_time_ns if b else 0)
+        d_cnt = a.run_cnt - (b.run_cnt if b else 0)
+        rt += d_rt
+        cnt = max(cnt, d_cnt)
+        insns += xlated[pid] or 0
+    if cnt == 0:
+        raise RuntimeError(f"{tool}: no tracepoint program ran (bpf stats off?)")
+    res = {"ns_per_event": rt / cnt, "insns": insns}
+    if "printf" in script:
+        res["delivered_pct"] = 100.0 * r.out.markers / n
+        res["lost_reported"] = r.lost()
+    return res
+
+
+def drain(r, n, quiet=0.5, limit=15.0) -> None:
+    """Wait until the tool has printed n marker lines, or nothing new came
+    for ``quiet`` seconds (at most ``limit`` seconds)."""
+    last, still, t_end = -1, time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < t_end:
+        cur = r.out.markers
+        if cur != last:
+            last, still = cur, time.monotonic()
+        elif cur >= n or time.monotonic() - still > quiet:
+            break
+        time.sleep(0.05)
+
+
+# ------------------------------------------------------ keeping up with output
+
+RATE_SCRIPT = ('tracepoint:syscalls:sys_enter_getppid /comm == "bpfbench_wl"/ '
+               '{ printf("EV %d\\n", tid); }')
+
+
+def rate_cases(rates, seconds) -> dict[str, tuple[int, int]]:
+    cases = {}
+    for rate in rates:
+        if rate == 0:
+            cases["flat out"] = (0, int(max(rates) * seconds))
+        else:
+            cases[f"{rate:,}/s"] = (rate, int(rate * seconds))
+    return cases
+
+
+def rate_case(tool: str, spec, ctx) -> dict:
+    rate, n = spec
+    r = TracerRun(tool, RATE_SCRIPT, keep_stdout=False, stdout_marker=b"EV ").start()
+    try:
+        if not r.wait_attached(60):
+            raise RuntimeError(f"{tool} did not attach: {r.stderr_text()[-500:]}")
+        time.sleep(0.3)
+        run_workload(ctx.workload, "getppid", n, rate)
+        drain(r, n)
+    finally:
+        r.interrupt()
+        r.wait(60)
+    lost = r.lost()
+    return {"delivered_pct": 100.0 * r.out.markers / n, "lost_reported": lost,
+            "unaccounted": n - r.out.markers - lost}
+
+
+# ------------------------------------------------------------ large maps
+
+BIGMAP_SCRIPT = ('tracepoint:syscalls:sys_enter_getppid /comm == "bpfbench_wl"/ '
+                 '{ @m[@i] = @i; @i = @i + 1; }')
+
+
+def bigmap_case(tool: str, nkeys: int, ctx) -> dict:
+    keys = 2 * nkeys
+    script = adapt_script(tool, BIGMAP_SCRIPT, map_keys=keys)
+    r = TracerRun(tool, script, env=tool_env(tool, map_keys=keys)).start()
+    try:
+        if not r.wait_attached(60):
+            raise RuntimeError(f"{tool} did not attach: {r.stderr_text()[-500:]}")
+        time.sleep(0.3)
+        run_workload(ctx.workload, "getppid", nkeys)
+        time.sleep(0.2)
+    finally:
+        t = r.interrupt()
+        r.wait(300)
+    lines = bytes(r.out.data).count(b"\n@m[")
+    return {"print_s": r.end_at - t, "lines": lines, "maxrss_mb": r.maxrss_mb}

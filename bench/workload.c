@@ -1,0 +1,77 @@
+/* Benchmark workload for bench/run.py: makes a fixed number of one cheap
+ * system call, optionally paced to a target rate.
+ *
+ *   workload getppid N [RATE]   N x syscall(SYS_getppid); RATE calls/s (0 = flat out)
+ *   workload openat N           N x openat("/dev/null") + close
+ *   workload wait               block on stdin until EOF, then exit (a probe-free child)
+ *
+ * Prints "done N calls in S seconds" to stdout when finished.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: workload getppid|openat N [RATE]\n");
+        return 2;
+    }
+    long n = argc > 2 ? atol(argv[2]) : 0;
+    double rate = argc > 3 ? atof(argv[3]) : 0;
+    double t0 = now();
+    if (strcmp(argv[1], "getppid") == 0) {
+        if (rate <= 0) {
+            for (long i = 0; i < n; i++)
+                syscall(SYS_getppid);
+        } else {
+            /* Pace in batches of ~0.5 ms worth of calls: keep the call count
+             * at or below rate * elapsed. */
+            long batch = (long)(rate / 2000);
+            if (batch < 1)
+                batch = 1;
+            long done = 0;
+            while (done < n) {
+                double due = (now() - t0) * rate;
+                if (done + batch <= due || done == 0) {
+                    long k = batch;
+                    if (done + k > n)
+                        k = n - done;
+                    for (long i = 0; i < k; i++)
+                        syscall(SYS_getppid);
+                    done += k;
+                } else {
+                    struct timespec ts = {0, 50000};
+                    nanosleep(&ts, NULL);
+                }
+            }
+        }
+    } else if (strcmp(argv[1], "openat") == 0) {
+        for (long i = 0; i < n; i++) {
+            int fd = open("/dev/null", O_RDONLY);
+            if (fd >= 0)
+                close(fd);
+        }
+    } else if (strcmp(argv[1], "wait") == 0) {
+        char buf[64];
+        while (read(0, buf, sizeof buf) > 0)
+            ;
+    } else {
+        fprintf(stderr, "unknown mode %s\n", argv[1]);
+        return 2;
+    }
+    printf("done %ld calls in %.6f seconds\n", n, now() - t0);
+    return 0;
+}
