@@ -118,3 +118,46 @@ def test_screenshot(tmp_path):
              "--window-size=1200,300")
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+
+
+HARNESS = """<!DOCTYPE html><html><body>
+<iframe id="f" src="fg.svg" width="1200" height="300"></iframe><pre id="out"></pre>
+<script>
+document.getElementById("f").addEventListener("load", function () {
+  var d = this.contentDocument, w = this.contentWindow, out = [];
+  function fire(el, type) { el.dispatchEvent(new MouseEvent(type, {bubbles: true})); }
+  function rect(sel) { return d.querySelector(sel).querySelector("rect"); }
+  var main = 'g.f[data-d="2"][data-s="0"]';
+  fire(rect(main), "mouseover");
+  out.push("details=" + d.getElementById("details").textContent);
+  fire(rect(main), "click");
+  out.push("zoomed=" + rect(main).getAttribute("width"));
+  out.push("sshd=" + d.querySelector('g.f[data-s="80"][data-d="1"]').getAttribute("class"));
+  fire(d.getElementById("unzoom"), "click");
+  out.push("unzoomed=" + rect(main).getAttribute("width"));
+  fire(rect(main), "click");
+  w.flamegraph.search("fork");
+  w.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape"}));
+  out.push("escaped=" + rect(main).getAttribute("width") + " " +
+           d.querySelectorAll("g.match").length + " [" +
+           d.getElementById("matched").textContent + "]");
+  document.getElementById("out").textContent = out.join("\\n");
+});
+</script></body></html>
+"""
+
+
+def test_hover_click_zoom_unzoom_escape(tmp_path):
+    (tmp_path / "fg.svg").write_text(render_svg(SAMPLES, width=1000))
+    (tmp_path / "h.html").write_text(HARNESS)
+    dom = chromium(tmp_path, f"file://{tmp_path / 'h.html'}",
+                   "--allow-file-access-from-files",
+                   "--virtual-time-budget=5000", "--dump-dom")
+    out = dom.split('<pre id="out">', 1)[1].split("</pre>", 1)[0]
+    assert out.splitlines() == [
+        "details=main (80 samples, 40.00%)",
+        "zoomed=980",
+        "sshd=f hide",
+        "unzoomed=392",
+        "escaped=392 0 [ ]",
+    ]
