@@ -146,6 +146,8 @@ def run_suite(name: str, cases: dict, fn, ctx, rounds: int, results: list) -> No
                           "error": errors[case].get(t)}
             a, b = row["bpfscope"]["median"], row["bpftrace"]["median"]
             row["ratio"] = (a / b) if (a is not None and b) else None
+            if row["ratio"] is None and a is not None and b is not None:
+                row["ratio"] = 1.0 if a == b else None
             results.append(row)
 
 
@@ -199,7 +201,14 @@ def verdict(row) -> str:
         return "same" if abs(r - 1) < 1e-9 else f"bpfscope printed {r:.2f}x as many"
     if row["metric"] == "lost_reported":
         return ""
+    if row["metric"] == "delivered_pct":
+        a, b = row["bpfscope"]["median"], row["bpftrace"]["median"]
+        if abs(a - b) < 0.5:
+            return "about the same"
+        return f"**bpfscope delivers less**" if a < b else "bpfscope delivers more"
     lower = row["lower_is_better"]
+    if row["metric"] == "unaccounted" or r == 0:
+        return ""
     if 0.9 <= r <= 1.1:
         return "about the same"
     worse = (r > 1) == lower
@@ -249,6 +258,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1 round, smaller workloads")
     ap.add_argument("--only", default=",".join(SUITES), help=f"comma-separated suites: {','.join(SUITES)}")
     ap.add_argument("--cost-events", type=int, default=None, help="syscalls per in-kernel cost run (default 200000)")
+    ap.add_argument("--rate-seconds", type=float, default=1.0, help="seconds of events per output-rate case (default 1)")
     ap.add_argument("--map-keys", type=int, default=100000, help="keys in the large map (default 100000)")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--update-readme", action="store_true", help="write the table into bench/README.md")
@@ -282,8 +292,8 @@ def main() -> int:
         if "cost" in only:
             run_suite("cost", suites.cost_scripts(), suites.cost_case, ctx, rounds, results)
         if "rate" in only:
-            rates = (10000, 50000, 100000, 200000, 500000, 0)
-            cases = suites.rate_cases(rates, 0.25 if opts.quick else 0.5)
+            rates = (10000, 20000, 50000, 100000, 200000, 500000, 0)
+            cases = suites.rate_cases(rates, 0.25 if opts.quick else opts.rate_seconds)
             run_suite("rate", cases, suites.rate_case, ctx, rounds, results)
             results += highest_lossless(results)
         if "bigmap" in only:
