@@ -9,8 +9,10 @@ Nothing here depends on how the runtime represents a stack.
 :func:`samples_from_map` builds samples from a map read back from the
 kernel, such as ``@[kstack, ustack, comm] = count()``.  A key part that has a
 ``frames`` attribute (a list of frame strings, leaf first, the order in which
-bpftrace prints ``kstack``/``ustack``) is a stack; every other key part is a
-single frame.  The frames of one entry are, root first:
+bpftrace prints ``kstack``/``ustack``) is a stack, and so is a ``Formatted``
+value whose text spans several lines (a stack already rendered as bpftrace
+prints it, one frame a line); every other key part is a single frame.
+The frames of one entry are, root first:
 
 1. the non-stack key parts, in key order (``comm``, ``pid``, ...): they
    group the stacks below them, so a flame graph splits by process first;
@@ -71,9 +73,17 @@ def _frame_text(part: object) -> str:
     return format_value(part)
 
 
-def _is_stack(part: object) -> bool:
-    return not isinstance(part, (str, int, tuple)) and \
-        isinstance(getattr(part, "frames", None), (list, tuple))
+def _stack_frames(part: object) -> list | None:
+    """Frames (leaf first) if ``part`` is a stack, else None."""
+    if isinstance(part, (str, int, tuple)):
+        return None
+    frames = getattr(part, "frames", None)
+    if isinstance(frames, (list, tuple)):
+        return list(frames)
+    if isinstance(part, Formatted) and "\n" in part.text:
+        # A stack already rendered as bpftrace prints it (one frame a line).
+        return [line.strip() for line in part.text.splitlines() if line.strip()]
+    return None
 
 
 def _weight(data: MapData, value: object) -> int:
@@ -99,13 +109,13 @@ def samples_from_map(data: MapData, stack_order: str = "reverse") -> list[Sample
         if count <= 0:
             continue
         parts = key if isinstance(key, tuple) else (key,)
-        labels = [_frame_text(p) for p in parts if not _is_stack(p)]
-        stacks = [p for p in parts if _is_stack(p)]
+        found = [(p, _stack_frames(p)) for p in parts]
+        frames = [_frame_text(p) for p, st in found if st is None]
+        stacks = [st for p, st in found if st is not None]
         if stack_order == "reverse":
             stacks.reverse()
-        frames = list(labels)
         for st in stacks:
-            frames.extend(_frame_text(f) for f in reversed(st.frames))
+            frames.extend(_frame_text(f) for f in reversed(st))
         samples.append((frames, count))
     return samples
 

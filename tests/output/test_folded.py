@@ -95,3 +95,9 @@ def test_samples_from_map_rejects_non_integer_values():
     m = MapData("@h", "hist", [((FakeStack(["a"]),), {1: 2})])
     with pytest.raises(ValueError, match="@h holds hist values"):
         samples_from_map(m)
+
+
+def test_samples_from_map_rendered_multiline_stack():
+    rendered = Symbolic("\n        vfs_read+5\n        ksys_read+80\n")
+    m = MapData("@", "count", [((rendered, "cat"), 4)])
+    assert samples_from_map(m) == [(["cat", "ksys_read+80", "vfs_read+5"], 4)]
