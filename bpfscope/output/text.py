@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import struct
 import sys
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from bpfscope.runtime.values import (AvgValue, Formatted, MapData, StatsValue,
-                                     int_div)
+                                     hist_upper, int_div)
 
 BAR_WIDTH = 52
 U64_MASK = (1 << 64) - 1
@@ -112,6 +112,11 @@ def _top(entries: list, top: int) -> list:
     return entries
 
 
+def print_entries(data: MapData, top: int = 0) -> list[tuple[tuple, object]]:
+    """The entries ``print(@m, top)`` shows, in print order."""
+    return _top(sorted_entries(data), top)
+
+
 def format_scalar(data: MapData, value: object, div: int) -> str:
     """A non-histogram map value after ``div`` is applied."""
     if isinstance(value, StatsValue):
@@ -128,14 +133,17 @@ def format_scalar(data: MapData, value: object, div: int) -> str:
 # ---------------------------------------------------------------- histograms
 
 class _Label:
-    """A bucket bound: its text, and whether it is a plain number (only
-    plain numbers one apart collapse to a single-value ``[n]`` row)."""
+    """A bucket bound: its text, whether it is a plain number (only plain
+    numbers one apart collapse to a single-value ``[n]`` row), and its
+    numeric ``value`` (what JSON output prints)."""
 
-    __slots__ = ("text", "number")
+    __slots__ = ("text", "number", "value")
 
-    def __init__(self, text: str, number: int | None = None):
+    def __init__(self, text: str, number: int | None = None,
+                 value: int | None = None):
         self.text = text
         self.number = number
+        self.value = number if value is None else value
 
 
 def _plain(n: int) -> _Label:
@@ -155,7 +163,7 @@ def hist_label(index: int, k: int = 0) -> _Label:
     power = (index >> k) - 1
     decade = power // 10
     mantissa = (1 << (power - 10 * decade)) * (n + (index & (n - 1)))
-    return _Label(f"{mantissa}{_SUFFIXES[decade]}")
+    return _Label(f"{mantissa}{_SUFFIXES[decade]}", value=hist_upper(index, k))
 
 
 def lhist_label(number: int, step: int) -> _Label:
@@ -165,8 +173,8 @@ def lhist_label(number: int, step: int) -> _Label:
         return _plain(number)
     for unit, suffix in ((1 << 20, "M"), (1 << 10, "K")):
         if number != 0 and number % unit == 0:
-            return _Label(f"{int_div(number, unit)}{suffix}")
-    return _Label(str(number))
+            return _Label(f"{int_div(number, unit)}{suffix}", value=number)
+    return _Label(str(number), value=number)
 
 
 def _f32(x: float) -> float:
@@ -208,38 +216,73 @@ def _used_range(buckets: dict[int, int]) -> tuple[int, int] | None:
     return (min(used), max(used)) if used else None
 
 
-def format_hist(buckets: dict[int, int], k: int = 0, div: int = 1) -> str:
-    """Rows of a log2 histogram, zero buckets at either end left out."""
+class HistLayout(NamedTuple):
+    """The rows a histogram prints: ``labels[i]`` is the exclusive upper
+    bound of row ``i``, a row past the end of ``labels`` is open above, and
+    ``lower`` is the lower bound of row 0 (``None``: open below)."""
+
+    lower: _Label | None
+    labels: list[_Label]
+    counts: list[int]
+
+
+def hist_layout(buckets: dict[int, int], k: int = 0,
+                div: int = 1) -> HistLayout | None:
+    """Rows of a log2 histogram, zero buckets at either end left out
+    (``None`` when every bucket is zero)."""
     span = _used_range(buckets)
     if span is None:
-        return ""
+        return None
     lo, hi = span
     lower = None
     if lo != 0:
         lower = _plain(lo - 1) if lo - 1 <= 2 << k else hist_label(lo - 1, k)
     labels = [hist_label(i, k) for i in range(lo, hi + 1)]
     counts = [buckets.get(i, 0) // div for i in range(lo, hi + 1)]
-    return _hist_rows(labels, lower, counts)
+    return HistLayout(lower, labels, counts)
 
 
-def format_lhist(buckets: dict[int, int], lo_v: int, hi_v: int,
-                 step: int) -> str:
+def lhist_layout(buckets: dict[int, int], lo_v: int, hi_v: int,
+                 step: int) -> HistLayout | None:
     """Rows of a linear histogram (bpftrace ignores div for these)."""
     span = _used_range(buckets)
     if span is None:
-        return ""
+        return None
     lo, hi = span
     lower = None if lo == 0 else lhist_label(lo_v + (lo - 1) * step, step)
     labels = [lhist_label(lo_v + i * step, step) for i in range(lo, hi + 1)
               if lo_v + i * step <= hi_v]
     counts = [buckets.get(i, 0) for i in range(lo, hi + 1)]
-    return _hist_rows(labels, lower, counts)
+    return HistLayout(lower, labels, counts)
+
+
+def bucket_layout(data: MapData, buckets: dict[int, int],
+                  div: int) -> HistLayout | None:
+    """The rows of one hist/lhist entry of ``data``."""
+    if data.kind == "lhist":
+        return lhist_layout(buckets, *data.lhist)
+    return hist_layout(buckets, data.hist_k, div)
+
+
+def _layout_rows(layout: HistLayout | None) -> str:
+    if layout is None:
+        return ""
+    return _hist_rows(layout.labels, layout.lower, layout.counts)
+
+
+def format_hist(buckets: dict[int, int], k: int = 0, div: int = 1) -> str:
+    """Rows of a log2 histogram, zero buckets at either end left out."""
+    return _layout_rows(hist_layout(buckets, k, div))
+
+
+def format_lhist(buckets: dict[int, int], lo_v: int, hi_v: int,
+                 step: int) -> str:
+    """Rows of a linear histogram (bpftrace ignores div for these)."""
+    return _layout_rows(lhist_layout(buckets, lo_v, hi_v, step))
 
 
 def format_buckets(data: MapData, buckets: dict[int, int], div: int) -> str:
-    if data.kind == "lhist":
-        return format_lhist(buckets, *data.lhist)
-    return format_hist(buckets, data.hist_k, div)
+    return _layout_rows(bucket_layout(data, buckets, div))
 
 
 # ---------------------------------------------------------------- maps
@@ -248,7 +291,7 @@ def format_map(data: MapData, top: int = 0, div: int = 1) -> str:
     """One map as ``print(@m, top, div)`` prints it ('' when empty)."""
     div = div or 1
     out = []
-    for key, value in _top(sorted_entries(data), top):
+    for key, value in print_entries(data, top):
         name = _entry_name(data.name, key)
         if data.kind in ("hist", "lhist"):
             out.append(f"{name}:\n{format_buckets(data, value, div)}\n")
@@ -260,8 +303,12 @@ def format_map(data: MapData, top: int = 0, div: int = 1) -> str:
 def format_maps_at_exit(maps: list[MapData]) -> str:
     """Every map, sorted by name, after the two newlines bpftrace prints
     when the program ends."""
-    return "\n\n" + "".join(format_map(m) for m in
-                            sorted(maps, key=lambda m: m.name))
+    return "\n\n" + "".join(format_map(m) for m in exit_order(maps))
+
+
+def exit_order(maps: list[MapData]) -> list[MapData]:
+    """Maps in the order bpftrace prints them when the program ends."""
+    return sorted(maps, key=lambda m: m.name)
 
 
 # ---------------------------------------------------------------- sink

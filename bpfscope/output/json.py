@@ -1,0 +1,313 @@
+"""bpftrace's ``-f json`` output: one JSON record per line (NDJSON).
+
+Layout follows bpftrace 0.26 (``src/output/json.cpp``).  Every record is
+``{"type": "<type>", "data": <data>}`` on its own line, with ``", "``
+between the members of an object and ``": "`` after each key, while arrays
+have no spaces (``[1,2]``).  The types:
+
+``printf``, ``time``, ``join``, ``cat``, ``syscall``
+    ``data`` is the already formatted text.
+``value``
+    ``print()`` of one value that is not a map.
+``map`` / ``hist`` / ``stats``
+    ``data`` is ``{"@name": V}``; ``hist`` for hist/lhist maps, ``stats``
+    for stats **and avg** maps (bpftrace classes both as stats), ``map``
+    otherwise.  ``V`` is the value of a map without keys, else an object
+    keyed by the key as the text output prints it, without the tuple's
+    outer parentheses and with every space removed (``"a b", 2`` ->
+    ``"ab,2"``).
+``attached_probes`` / ``lost_events``
+    ``{"type": "attached_probes", "count": N, "data": {"probes": N}}`` and
+    ``{"type": "lost_events", "count": N, "data": {"events": N}}``.
+``runtime_error`` / ``helper_error`` / ``errorf`` / ``warnf``
+    ``msg`` (and for helper errors ``helper`` and ``retcode``) plus the
+    source location as ``filename``, ``line``, ``col``; no ``data``.
+
+Values: integers a double cannot hold exactly are strings
+(``"18446744073709551615"``); tuples and arrays are JSON arrays, records
+are objects, ``buf()`` values are arrays of signed byte values, and a
+:class:`~bpfscope.runtime.values.Symbolic` with an integer ``raw`` (an enum
+or pointer) is written as that number, as bpftrace writes symbolic values.
+
+A histogram is an array of buckets over the rows the text output prints:
+``{"min": lo, "max": hi, "count": n}`` with ``hi`` the bucket's exclusive
+upper bound minus one; the bucket of negative values (log2) or below the
+range (lhist) has no ``min``, the bucket at or above an lhist's max has no
+``max``.
+
+Warnings and fatal errors that are not tied to a running probe go to stderr
+as text (``WARNING: ...``, ``ERROR: ...``), as bpftrace's logger writes them
+regardless of the output format.
+
+Differences from bpftrace 0.26, on purpose:
+
+* bpftrace escapes every byte >= 0x80 of a string as ``\\uffffffXX`` (a
+  sign-extended ``char`` on x86; invalid JSON) and leaves its stream in
+  hex mode afterwards; here non-ASCII text is written as is (what
+  bpftrace does where ``char`` is unsigned).
+* For an lhist whose step is a multiple of 1024, bpftrace writes a negative
+  bucket ``min`` as its unsigned 64-bit wrap-around; here it is the signed
+  number.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from bpfscope.output.text import (HistLayout, bucket_layout, exit_order,
+                                  format_key, print_entries)
+from bpfscope.runtime.values import (AvgValue, Buffer, Formatted, MapData,
+                                     StatsValue, Symbolic, int_div)
+
+U64 = 1 << 64
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+# ---------------------------------------------------------------- values
+
+def json_string(s: str) -> str:
+    """``s`` as a JSON string, escaped the way bpftrace escapes it."""
+    out = ['"']
+    for c in s:
+        esc = _ESCAPES.get(c)
+        if esc is not None:
+            out.append(esc)
+        elif c <= "\x1f":
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
+
+
+def json_int(n: int) -> str:
+    """An integer; one that a double cannot represent exactly is written
+    as a string (RFC 8259 interoperability, as bpftrace does)."""
+    try:
+        exact = int(float(n)) == n
+    except OverflowError:
+        exact = False
+    return str(n) if exact else json_string(str(n))
+
+
+def _record(fields: list[tuple[str, str]]) -> str:
+    return "{" + ", ".join(f"{json_string(k)}: {v}" for k, v in fields) + "}"
+
+
+def _stats(v: StatsValue, div: int = 1) -> str:
+    return _record([("count", json_int(v.count)),
+                    ("average", json_int(int_div(v.average, div))),
+                    ("total", json_int(v.total))])
+
+
+def json_value(v: object) -> str:
+    """One value (map value, tuple element, print() argument) as JSON."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return json_int(v)
+    if isinstance(v, float):
+        return f"{v:f}"          # std::to_string(double)
+    if isinstance(v, str):
+        return json_string(v)
+    if isinstance(v, Buffer):
+        # bpftrace writes a buffer as its (signed) chars.
+        return "[" + ",".join(str(b - 256 if b >= 128 else b)
+                              for b in v.data) + "]"
+    if isinstance(v, Symbolic) and isinstance(v.raw, int) \
+            and not isinstance(v.raw, bool):
+        return json_int(v.raw % U64)
+    if isinstance(v, Formatted):
+        return json_string(v.text)
+    if isinstance(v, (tuple, list)):
+        return "[" + ",".join(json_value(e) for e in v) + "]"
+    if isinstance(v, dict):
+        return _record([(str(k), json_value(e)) for k, e in v.items()])
+    if isinstance(v, StatsValue):
+        return _stats(v)
+    if isinstance(v, AvgValue):
+        return json_int(v.average)
+    if v is None:
+        return "null"
+    return json_string(str(v))
+
+
+# ---------------------------------------------------------------- histograms
+
+def _one_less(n: int) -> int:
+    # bpftrace subtracts one in 64-bit arithmetic and reads it as signed.
+    n -= 1
+    return n - U64 if n >= 1 << 63 else n
+
+
+def json_hist(layout: HistLayout | None) -> str:
+    """A histogram's buckets as a JSON array (``[]`` when all are zero)."""
+    if layout is None:
+        return "[]"
+    lower, labels, counts = layout
+    rows = []
+    for i, count in enumerate(counts):
+        fields = []
+        lo = lower if i == 0 else labels[i - 1]
+        if lo is not None:
+            fields.append(f'"min": {json_int(lo.value)}')
+        if i < len(labels):
+            fields.append(f'"max": {json_int(_one_less(labels[i].value))}')
+        fields.append(f'"count": {count}')
+        rows.append("{" + ", ".join(fields) + "}")
+    return "[" + ",".join(rows) + "]"
+
+
+# ---------------------------------------------------------------- maps
+
+def map_type(data: MapData) -> str:
+    """The record type bpftrace gives a map."""
+    if data.kind in ("hist", "lhist"):
+        return "hist"
+    if data.kind in ("avg", "stats"):
+        return "stats"
+    return "map"
+
+
+def _entry_value(data: MapData, value: object, div: int) -> str:
+    if data.kind in ("hist", "lhist"):
+        return json_hist(bucket_layout(data, value, div))
+    if isinstance(value, StatsValue):
+        return _stats(value, div)
+    if isinstance(value, AvgValue):
+        return json_int(int_div(value.average, div))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return json_int(int_div(value, div))
+    return json_value(value)
+
+
+def json_key(key: tuple) -> str:
+    """A map key as bpftrace names it in JSON: the text output's key
+    without any spaces."""
+    return format_key(key).replace(" ", "")
+
+
+def json_map_data(data: MapData, top: int = 0, div: int = 1) -> str | None:
+    """``{"@name": V}`` for ``print(@m, top, div)``; ``None`` when the map
+    is empty (bpftrace prints nothing then)."""
+    div = div or 1
+    entries = print_entries(data, top)
+    if not entries:
+        return None
+    if len(entries) == 1 and entries[0][0] == ():
+        body = _entry_value(data, entries[0][1], div)
+    else:
+        body = "{" + ", ".join(
+            f"{json_string(json_key(k))}: {_entry_value(data, v, div)}"
+            for k, v in entries) + "}"
+    return "{" + json_string(data.name) + ": " + body + "}"
+
+
+def json_record(type_: str, data: str) -> str:
+    """One output line: ``{"type": ..., "data": ...}`` and a newline."""
+    return f'{{"type": "{type_}", "data": {data}}}\n'
+
+
+def format_map(data: MapData, top: int = 0, div: int = 1) -> str:
+    """The record of one map ('' when the map is empty)."""
+    body = json_map_data(data, top, div)
+    return "" if body is None else json_record(map_type(data), body)
+
+
+def _located(type_: str, fields: list[tuple[str, str]], filename: str,
+             line: int, col: int) -> str:
+    fields = [("msg", fields[0][1])] + fields[1:] + [
+        ("filename", json_string(filename)), ("line", json_int(line)),
+        ("col", json_int(col))]
+    return '{"type": "' + type_ + '", ' + ", ".join(
+        f'"{k}": {v}' for k, v in fields) + "}\n"
+
+
+# ---------------------------------------------------------------- sink
+
+class JsonOutput:
+    """An :class:`~bpfscope.runtime.sink.OutputSink` writing bpftrace's
+    NDJSON format to ``out``; logger warnings and errors go to ``err`` as
+    text."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+
+    def _emit(self, type_: str, data: str) -> None:
+        self.out.write(json_record(type_, data))
+
+    # -- OutputSink
+
+    def attached(self, n_probes: int) -> None:
+        self.out.write(f'{{"type": "attached_probes", "count": {n_probes}, '
+                       f'"data": {{"probes": {n_probes}}}}}\n')
+
+    def printf(self, text: str) -> None:
+        self._emit("printf", json_string(text))
+
+    def map(self, data: MapData, top: int = 0, div: int = 1) -> None:
+        self.out.write(format_map(data, top, div))
+
+    def maps_at_exit(self, maps: list[MapData]) -> None:
+        self.out.write("".join(format_map(m) for m in exit_order(maps)))
+
+    def value(self, v: object) -> None:
+        """print() of a single value."""
+        self._emit("value", json_value(v))
+
+    def lost_events(self, n: int) -> None:
+        self.out.write(f'{{"type": "lost_events", "count": {n}, '
+                       f'"data": {{"events": {n}}}}}\n')
+
+    def time(self, text: str) -> None:
+        self._emit("time", json_string(text))
+
+    def warning(self, msg: str) -> None:
+        self.err.write(f"WARNING: {msg}\n")
+
+    def error(self, msg: str) -> None:
+        self.err.write(f"ERROR: {msg}\n")
+
+    def flush(self) -> None:
+        self.out.flush()
+        self.err.flush()
+
+    # -- records only JSON has a type for
+
+    def join(self, text: str) -> None:
+        """Text from join()."""
+        self._emit("join", json_string(text))
+
+    def cat(self, text: str) -> None:
+        """Text from cat()."""
+        self._emit("cat", json_string(text))
+
+    def syscall(self, text: str) -> None:
+        """Output of system()."""
+        self._emit("syscall", json_string(text))
+
+    def runtime_error(self, msg: str, filename: str, line: int,
+                      col: int) -> None:
+        """A runtime error of a probe at ``filename:line:col``."""
+        self.out.write(_located("runtime_error", [("msg", json_string(msg))],
+                                filename, line, col))
+
+    def helper_error(self, msg: str, helper: str, retcode: int,
+                     filename: str, line: int, col: int) -> None:
+        """A failed BPF helper call (``msg`` is strerror of ``-retcode``)."""
+        self.out.write(_located(
+            "helper_error",
+            [("msg", json_string(msg)), ("helper", json_string(helper)),
+             ("retcode", json_int(retcode))], filename, line, col))
+
+    def errorf(self, text: str, filename: str, line: int, col: int) -> None:
+        """errorf() output."""
+        self.out.write(_located("errorf", [("msg", json_string(text))],
+                                filename, line, col))
+
+    def warnf(self, text: str, filename: str, line: int, col: int) -> None:
+        """warnf() output."""
+        self.out.write(_located("warnf", [("msg", json_string(text))],
+                                filename, line, col))
