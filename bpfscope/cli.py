@@ -22,6 +22,7 @@ OPTIONS:
     -d STAGE       print debug output (all, ast, codegen/disasm) to stderr
     --dry-run      compile, print what -d asks for, but load nothing
     -e 'program'   execute this program
+    -f FORMAT      output format ('text', 'json')
     -h, --help     show this help message
     -l [search]    list tracepoints matching a glob
     -o file        redirect program output to file
@@ -45,6 +46,7 @@ def _parser() -> _Parser:
     p.add_argument("-v", dest="verbose", action="store_true")
     p.add_argument("-q", dest="quiet", action="store_true")
     p.add_argument("-o", dest="output")
+    p.add_argument("-f", dest="format", choices=("text", "json"), default="text")
     p.add_argument("-c", dest="cmd")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("-h", "--help", action="store_true")
@@ -144,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(script, opts, child: Child | None) -> int:
+    from .output.json import JsonOutput
     from .output.text import TextOutput
     out = open(opts.output, "w") if opts.output else sys.stdout
-    sink = TextOutput(out, sys.stderr)
+    sink = (JsonOutput if opts.format == "json" else TextOutput)(out, sys.stderr)
     if opts.quiet:
         sink = _QuietSink(sink)
     try:
