@@ -50,7 +50,7 @@ def from_bytes(data: bytes, name: str = "", base: Btf | None = None,
         index = cache.load(name or "btf", data, cache_dir)
     btf = Btf(data, base=base, name=name, index=index)
     if use_cache and index is None and len(data) >= CACHE_MIN_BYTES:
-        cache.store(name or "btf", data, (btf._offs, btf._names), cache_dir)
+        cache.store(name or "btf", data, (btf._offs, btf._names_bytes), cache_dir)
     return btf
 
 

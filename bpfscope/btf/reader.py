@@ -1,7 +1,8 @@
 """The :class:`Btf` object: a lazily decoded view of one BTF blob.
 
 Opening a blob costs one pass over the type section that records where each
-record starts (``_offs``, in 32-bit words) and its name offset (``_names``);
+record starts (``_offs``, in 32-bit words) and its name offset
+(``_names_bytes``);
 nothing is decoded. ``type(id)`` decodes one record when asked and memoizes
 it. ``find(name)`` looks the name up in the string section with
 ``bytes.find`` and then finds the records carrying that string offset with
@@ -16,6 +17,7 @@ string section; ids and offsets below that are looked up in the base.
 from __future__ import annotations
 
 import array
+import bisect
 import struct
 import sys
 from typing import Iterator
@@ -27,8 +29,9 @@ from bpfscope.btf.types import Type, Void
 _HDR = "HBBIIIII"
 
 
-def build_index(words: array.array) -> tuple[array.array, array.array]:
-    """One pass over the type section: start word and name_off per record.
+def build_index(words) -> tuple[array.array, bytes]:
+    """One pass over the type section: start word and name_off per record
+    (the latter as packed native uint32 bytes).
 
     This is the only loop over every type; keep it tight (locals only, one
     append per record). The name offsets are gathered afterwards with map(),
@@ -51,13 +54,13 @@ def build_index(words: array.array) -> tuple[array.array, array.array]:
     if i != n:
         raise BtfError("BTF type section ends inside a type record")
     names = array.array("I", map(words.__getitem__, offs))
-    return offs, names
+    return offs, names.tobytes()
 
 
 class Btf:
     """One BTF blob (vmlinux or a module on top of it).
 
-    ``index`` is a ``(offs, names)`` pair from :func:`build_index` (or the
+    ``index`` is an ``(offs, names)`` pair from :func:`build_index` (or the
     disk cache); when None it is built here.
     """
 
@@ -82,14 +85,23 @@ class Btf:
         if (t0 + type_len > len(data) or s0 + str_len > len(data)
                 or type_len % 4):
             raise BtfError("BTF header sections do not fit the data")
-        words = array.array("I")
-        words.frombytes(data[t0:t0 + type_len])
-        # The blob's byte order differs from ours: swap the type words once;
-        # strings are bytes and need nothing.
-        if (order == "<") != (sys.byteorder == "little"):
-            words.byteswap()
+        if t0 % 4 == 0 and (order == "<") == (sys.byteorder == "little"):
+            # Aligned and in our byte order (the usual case): view the type
+            # section in place instead of copying 3 MB.
+            words = memoryview(data)[t0:t0 + type_len].cast("I")
+            self._t0 = t0
+        else:
+            self._t0 = None
+            words = array.array("I")
+            words.frombytes(data[t0:t0 + type_len])
+            # The blob's byte order differs from ours: swap the type words
+            # once; strings are bytes and need nothing.
+            if (order == "<") != (sys.byteorder == "little"):
+                words.byteswap()
         self._w = words
-        self._strs = data[s0:s0 + str_len]
+        # Strings stay in ``data``: searched and sliced there, never copied.
+        self._data = data
+        self._s0, self._s1 = s0, s0 + str_len
         if base is None:
             self.start_id = 1
             self._str_base = 0
@@ -99,11 +111,11 @@ class Btf:
         self._str_end = self._str_base + str_len
         if index is None:
             index = build_index(words)
-        self._offs, self._names = index
-        self._names_bytes = self._names.tobytes()
+        # offs: array of each record's first word; names: the records'
+        # name_off values packed as native uint32 bytes (searched with find).
+        self._offs, self._names_bytes = index
         self._cache: dict[int, Type] = {}
         self._find_memo: dict[str, list[int]] = {}
-        self._enumerators: dict[int, list[tuple[int, int]]] | None = None
         self.count = self.start_id + len(self._offs)
 
     # -- raw access ---------------------------------------------------------
@@ -120,13 +132,13 @@ class Btf:
         """The NUL-terminated string at string offset ``off``."""
         if off < self._str_base:
             return self.base.str_at(off)
-        rel = off - self._str_base
-        if rel >= len(self._strs):
+        pos = self._s0 + off - self._str_base
+        if pos >= self._s1:
             raise BtfError(f"BTF string offset {off} out of range")
-        end = self._strs.find(b"\0", rel)
+        end = self._data.find(b"\0", pos, self._s1)
         if end < 0:
-            end = len(self._strs)
-        return self._strs[rel:end].decode("utf-8", "replace")
+            end = self._s1
+        return self._data[pos:end].decode("utf-8", "replace")
 
     def _own(self, tid: int) -> int:
         """Word offset of own type ``tid`` (which must be >= start_id)."""
@@ -134,6 +146,33 @@ class Btf:
         if i < 0 or i >= len(self._offs):
             raise BtfError(f"BTF type id {tid} out of range")
         return self._offs[i]
+
+    def _word_positions(self, value: int) -> Iterator[int]:
+        """Positions (in words) of ``value`` in this blob's type section.
+
+        With the section viewed in place this is a bytes.find over the raw
+        data, keeping only 4-byte aligned hits; a copied section is scanned.
+        """
+        if self._t0 is None:
+            for i, v in enumerate(self._w):
+                if v == value:
+                    yield i
+            return
+        d, t0 = self._data, self._t0
+        t1 = t0 + 4 * len(self._w)
+        pat = value.to_bytes(4, sys.byteorder)
+        pos = d.find(pat, t0, t1)
+        while pos >= 0:
+            if (pos - t0) % 4 == 0:
+                yield (pos - t0) // 4
+                pos = d.find(pat, pos + 4, t1)
+            else:
+                pos = d.find(pat, pos + 1, t1)
+
+    def _record_at(self, word: int) -> tuple[int, int]:
+        """(type id, first word) of the own record holding word ``word``."""
+        i = bisect.bisect_right(self._offs, word) - 1
+        return self.start_id + i, self._offs[i]
 
     def kind(self, tid: int) -> int:
         """The kind of ``tid`` without decoding it (0 for void)."""
@@ -181,14 +220,14 @@ class Btf:
         """Every string offset (in this blob's or a base's section) whose
         string is exactly ``raw``."""
         out = self.base._string_offsets(raw) if self.base is not None else []
-        s = self._strs
-        if s.startswith(raw + b"\0"):
+        d, s0, s1 = self._data, self._s0, self._s1
+        if d.startswith(raw + b"\0", s0, s1):
             out.append(self._str_base)
         needle = b"\0" + raw + b"\0"
-        pos = s.find(needle)
+        pos = d.find(needle, s0, s1)
         while pos >= 0:
-            out.append(self._str_base + pos + 1)
-            pos = s.find(needle, pos + 1)
+            out.append(self._str_base + pos + 1 - s0)
+            pos = d.find(needle, pos + 1, s1)
         return out
 
     def _own_ids_named(self, str_offs: list[int]) -> list[int]:

@@ -2,9 +2,7 @@
 
 ``func_proto_of`` gives what fentry/kprobe providers need for ``args``:
 each parameter's name and type id plus the return type. Enumerator lookup
-by name scans the raw ENUM/ENUM64 records once (without decoding any
-string) and keys them by string offset, so the first lookup is cheap and
-later ones are dictionary hits.
+by name needs no table of all enumerators (see :func:`find_enumerator`).
 """
 
 from __future__ import annotations
@@ -62,39 +60,27 @@ def enum_name(btf, tid: int, value: int) -> str | None:
     return _enum(btf, tid).name_of(value)
 
 
-def _enumerator_index(btf) -> dict[int, list[tuple[int, int]]]:
-    """string offset -> [(enum type id, index of the enumerator)] for this
-    blob's own enums (a base has its own index)."""
-    idx = btf._enumerators
-    if idx is not None:
-        return idx
-    idx = {}
-    w = btf._w
-    for i, o in enumerate(btf._offs):
-        info = w[o + 1]
-        k = (info >> 24) & 31
-        if k == K.ENUM:
-            step = 2
-        elif k == K.ENUM64:
-            step = 3
-        else:
-            continue
-        tid = btf.start_id + i
-        for j in range(info & 0xFFFF):
-            idx.setdefault(w[o + 3 + step * j], []).append((tid, j))
-    btf._enumerators = idx
-    return idx
-
-
 def find_enumerator(btf, name: str) -> tuple[int, int] | None:
     """(enum type id, value) of the enumerator called ``name`` anywhere in
-    the BTF (base first), or None."""
+    the BTF (base first), or None.
+
+    No enumerator table is built: the name's string offset is searched for
+    in the raw type section and each hit is mapped back to its record,
+    which is an answer when the record is an enum and the hit sits in an
+    enumerator's name slot.
+    """
     if btf.base is not None:
         hit = find_enumerator(btf.base, name)
         if hit is not None:
             return hit
-    idx = _enumerator_index(btf)
+    w = btf._w
     for off in btf._string_offsets(name.encode()):
-        for tid, j in idx.get(off, ()):
-            return tid, btf.type(tid).values[j].value
+        for pos in btf._word_positions(off):
+            tid, o = btf._record_at(pos)
+            info = w[o + 1]
+            k = (info >> 24) & 31
+            step = 2 if k == K.ENUM else 3 if k == K.ENUM64 else 0
+            rel = pos - (o + 3)
+            if step and rel >= 0 and rel % step == 0 and rel // step < info & 0xFFFF:
+                return tid, btf.type(tid).values[rel // step].value
     return None
