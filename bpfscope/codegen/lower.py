@@ -796,12 +796,108 @@ class ProbeLowering:
             return Int(r)
         if isinstance(e, (ast.Tuple, ast.String)) or (isinstance(e, ast.Call) and e.type.is_string()):
             return self.mem_expr(e)
+        if isinstance(e, ast.Sizeof):
+            r = b.vreg()
+            b.mov(r, e.size)
+            return Int(r)
         if isinstance(e, ast.Call):
+            if e.name in self.VALUE_CALLS:
+                return getattr(self, "call_" + e.name)(e)
             self.call_stmt(e)
             r = b.vreg()
             b.mov(r, 0)
             return Int(r)
         raise SemanticError(f"{type(e).__name__} is not supported yet", e.span)
+
+    # ------------------------------------------------------------ functions with values
+
+    VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime"}
+
+    def call_has_key(self, e: ast.Call) -> Int:
+        m = e.args[0]
+        keys = e.args[1:]
+        if len(keys) == 1 and isinstance(keys[0], ast.Tuple) and len(self.sc.maps[m.ident].key.elems) > 1:
+            keys = keys[0].elems
+        key = self.map_key(m, list(keys))
+        p = self.lookup(m.ident, key)
+        r = self.b.vreg()
+        self.b.mov(r, 1)
+        done = self.b.label()
+        self.b.jcond("ne", p, 0, done)
+        self.b.mov(r, 0)
+        self.b.place(done)
+        return Int(r)
+
+    def call_strlen(self, e: ast.Call) -> Int:
+        """Bytes before the first NUL, unrolled over the buffer."""
+        b = self.b
+        s = self.mem_expr(e.args[0])
+        n, x = b.vreg(), b.vreg()
+        done = b.label("strlen")
+        b.mov(n, 0)
+        for i in range(s.size):
+            b.ldx(1, x, s.base, s.off + i)
+            b.jcond("eq", x, 0, done)
+            b.alu("add", n, 1)
+        b.place(done)
+        return Int(n)
+
+    def call_strncmp(self, e: ast.Call) -> Int:
+        """0 when the first ``n`` bytes (up to a shared NUL) are equal, else 1."""
+        b = self.b
+        a, c = self.mem_expr(e.args[0]), self.mem_expr(e.args[1])
+        n = min(self.sc.an.const_int(e.args[2], "strncmp"), a.size, c.size)
+        r, x, y = b.vreg(), b.vreg(), b.vreg()
+        eq, ne, done = b.label("ncmp_eq"), b.label("ncmp_ne"), b.label()
+        for i in range(n):
+            b.ldx(1, x, a.base, a.off + i)
+            b.ldx(1, y, c.base, c.off + i)
+            b.jcond("ne", x, y, ne)
+            b.jcond("eq", x, 0, eq)
+        b.place(eq)
+        b.mov(r, 0)
+        b.ja(done)
+        b.place(ne)
+        b.mov(r, 1)
+        b.place(done)
+        return Int(r)
+
+    def call_strcontains(self, e: ast.Call) -> Int:
+        """Naive search for a literal needle at every start position."""
+        b = self.b
+        hay = self.mem_expr(e.args[0])
+        needle = e.args[1].value.encode()
+        r, x = b.vreg(), b.vreg()
+        yes, done = b.label("found"), b.label()
+        b.mov(r, 0)
+        if not needle:
+            b.ja(yes)
+        for start in range(0, hay.size - len(needle) + 1 if needle else 0):
+            nxt = b.label()
+            # a NUL before this position ends the haystack
+            if start:
+                b.ldx(1, x, hay.base, hay.off + start - 1)
+                b.jcond("eq", x, 0, done)
+            for j, ch in enumerate(needle):
+                b.ldx(1, x, hay.base, hay.off + start + j)
+                b.jcond("ne", x, ch, nxt)
+            b.ja(yes)
+            b.place(nxt)
+        b.ja(done)
+        b.place(yes)
+        b.mov(r, 1)
+        b.place(done)
+        return Int(r)
+
+    def call_nsecs(self, e: ast.Call) -> Int:
+        from ..sema.analyzer import CLOCKS
+        r = self.b.vreg()
+        self.b.call(CLOCKS[e.args[0].name] if e.args else "ktime_get_ns")
+        self.b.mov(r, R0)
+        return Int(r)
+
+    def call_strftime(self, e: ast.Call) -> Int:
+        return self.int_expr(e.args[1])
 
     def narrow(self, r: VReg, t: T.Type):
         """Truncate a 64-bit value to ``t`` and extend it back, as a cast or
@@ -840,7 +936,7 @@ class ProbeLowering:
                 b.alu("rsh", r, 32)
             else:
                 b.mov(r, r, w=32)
-        elif name in ("uid", "gid"):
+        elif name in ("uid", "gid", "username"):
             b.call("get_current_uid_gid")
             b.mov(r, R0)
             if name == "gid":

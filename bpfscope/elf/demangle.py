@@ -1691,7 +1691,9 @@ class _Parser:
             while not self.eat("E"):
                 n = Nested(n, self.simple_id())
         else:
-            n = self.unresolved_type()
+            # libiberty reads a whole type here (St..., a substitution with
+            # template args, T_, decltype).
+            n = self.type()
         # Template args on the base apply to the whole qualified name
         # (libiberty's tree, which decides the parentheses c++filt prints).
         base = self.base_unresolved_name(template=False)

@@ -6,7 +6,12 @@ strings, tuples with 8-byte aligned elements.
 
 from __future__ import annotations
 
+import functools
+import pwd
+import time
+
 from ..sema import types as T
+from .values import Symbolic
 
 
 def decode(t: T.Type, data: bytes, off: int = 0):
@@ -18,6 +23,10 @@ def decode(t: T.Type, data: bytes, off: int = 0):
         return tuple(decode(e, data, off + o) for e, o in zip(t.elems, t.offsets))
     if t.is_int():
         v = int.from_bytes(data[off:off + 8], "little", signed=False)
+        if isinstance(t, T.UsernameType):
+            return Symbolic(username(v), v)
+        if isinstance(t, T.TimestampType):
+            return Symbolic(format_timestamp(t.fmt, v), v)
         return to_int(v, t)
     raise TypeError(f"cannot decode {t}")
 
@@ -44,3 +53,19 @@ def s64(data: bytes, off: int = 0) -> int:
 
 def u64(data: bytes, off: int = 0) -> int:
     return int.from_bytes(data[off:off + 8], "little", signed=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def username(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def format_timestamp(fmt: str, mono_ns: int) -> str:
+    """strftime() of a CLOCK_MONOTONIC timestamp in local time; ``%f`` is
+    the microseconds, as bpftrace has it."""
+    wall_ns = time.time_ns() - time.monotonic_ns() + mono_ns
+    secs, ns = divmod(wall_ns, 1_000_000_000)
+    return time.strftime(fmt.replace("%f", f"{ns // 1000:06d}"), time.localtime(secs))

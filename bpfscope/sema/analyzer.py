@@ -27,21 +27,35 @@ BUILTIN_TYPES = {
     "cpu": T.UINT32, "nsecs": T.UINT64, "elapsed": T.UINT64,
     "comm": T.StringType(16), "cgroup": T.UINT64, "numaid": T.UINT32,
     "rand": T.UINT32, "jiffies": T.UINT64, "curtask": T.UINT64,
+    "username": T.UsernameType(),
 }
+
+# nsecs(clock): the clock names bpftrace accepts and the helper that reads each.
+CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
+          "tai": "ktime_get_tai_ns", "sw_tai": "ktime_get_tai_ns"}
 
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
     "kstack", "ustack", "ksym", "usym", "kaddr", "uaddr", "join", "cat",
-    "system", "signal", "strncmp", "strcontains", "strstr", "strlen",
-    "buf", "ntop", "pton", "macaddr", "strftime", "reg", "override",
+    "system", "signal", "strstr",
+    "buf", "ntop", "pton", "macaddr", "reg", "override",
     "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch", "strerror",
-    "has_key", "len", "errorf", "warnf", "assert", "static_assert",
+    "len", "errorf", "warnf", "assert", "static_assert",
     "getopt", "str_concat", "signal_name", "percpu_kaddr", "socket_cookie",
-    "nsecs", "bswap", "pid", "tid", "debugf", "print_maps",
+    "bswap", "pid", "tid", "debugf", "print_maps",
 }
 
 CONFIG_DEFAULTS = {"max_strlen": 64, "max_map_keys": 4096,
                    "print_maps_on_exit": 1, "perf_rb_pages": 64}
+
+
+def sizeof(t: T.Type) -> int:
+    """bpftrace's sizeof: integers by their width, not their 8-byte slot."""
+    if isinstance(t, T.IntType):
+        return max(1, t.bits // 8)
+    if isinstance(t, T.TupleType):
+        return sum(sizeof(e) for e in t.elems)
+    return t.size
 
 
 @dataclass
@@ -372,6 +386,13 @@ class Analyzer:
             return T.TupleType(tuple(elems))
         if isinstance(e, ast.Call):
             return self.call(e, statement)
+        if isinstance(e, ast.Sizeof):
+            if e.expr is not None:
+                t = self.expr(e.expr)
+            else:
+                t = self.typespec(e.type_arg)
+            e.size = 0 if t is None else sizeof(t)
+            return T.UINT64
         if isinstance(e, ast.Identifier):
             self.err(f"Unknown identifier: '{e.name}'", e.span)
         self.err(f"{type(e).__name__} expressions are not supported yet", e.span)
@@ -540,6 +561,13 @@ class Analyzer:
                      f"('{T.type_name(t)}' provided)", e.args[i].span)
         return t
 
+    def string_arg(self, e: ast.Call, i: int) -> T.Type | None:
+        t = self.expr(e.args[i])
+        if t is not None and not t.is_string():
+            self.err(f"{e.name}() expects a string for argument {i + 1} "
+                     f"('{T.type_name(t)}' provided)", e.args[i].span)
+        return t
+
     def map_arg(self, e: ast.Call, i: int = 0) -> ast.Map:
         a = e.args[i] if len(e.args) > i else None
         if not isinstance(a, ast.Map):
@@ -639,6 +667,47 @@ class Analyzer:
             else:
                 self.map_key(m)
             return T.VOID
+        if name == "has_key":
+            if len(e.args) < 2:
+                self.err("has_key() requires a map and a key", e.span)
+            m = self.map_arg(e)
+            if m.keys:
+                self.err("has_key() expects a map without a key as first argument", m.span)
+            keys = e.args[1:]
+            if len(keys) == 1 and isinstance(keys[0], ast.Tuple):
+                keys = keys[0].elems
+            self.map_key(ast.Map(m.span, m.name, list(keys), True))
+            return T.BOOL
+        if name == "strlen":
+            self.nargs(e, 1)
+            self.string_arg(e, 0)
+            return T.UINT64
+        if name == "strncmp":
+            self.nargs(e, 3)
+            self.string_arg(e, 0)
+            self.string_arg(e, 1)
+            self.const_int(e.args[2], "strncmp")
+            return T.INT64
+        if name == "strcontains":
+            self.nargs(e, 2)
+            self.string_arg(e, 0)
+            if not isinstance(e.args[1], ast.String):
+                self.err("strcontains() needs a string literal as its second argument "
+                         "(a computed needle is not supported yet)", e.args[1].span)
+            self.expr(e.args[1])
+            return T.BOOL
+        if name == "nsecs":
+            self.nargs(e, 0, 1)
+            clock = e.args[0] if e.args else None
+            if clock is not None and not (isinstance(clock, ast.Identifier) and clock.name in CLOCKS):
+                self.err("nsecs() expects one of: " + ", ".join(CLOCKS), clock.span)
+            return T.UINT64
+        if name == "strftime":
+            self.nargs(e, 2)
+            if not isinstance(e.args[0], ast.String):
+                self.err("strftime() expects a string literal format", e.args[0].span)
+            self.int_arg(e, 1)
+            return T.TimestampType(fmt=e.args[0].value)
         if name in LATER:
             self.err(f"{name}() is not supported yet", e.span)
         self.err(f"Unknown function: '{name}'", e.span)

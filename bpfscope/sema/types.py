@@ -66,6 +66,28 @@ class PointerType(IntType):
 
 
 @dataclass(frozen=True)
+class UsernameType(IntType):
+    """A uid that prints as the user's name (the username builtin)."""
+    bits: int = 32
+    signed: bool = False
+
+    def __str__(self) -> str:
+        return "username"
+
+
+@dataclass(frozen=True)
+class TimestampType(IntType):
+    """Nanoseconds of CLOCK_MONOTONIC printed as local time with
+    ``fmt`` (strftime); bpftrace's ``%f`` adds microseconds."""
+    bits: int = 64
+    signed: bool = False
+    fmt: str = ""
+
+    def __str__(self) -> str:
+        return "timestamp"
+
+
+@dataclass(frozen=True)
 class StringType(Type):
     """A NUL-terminated string in a buffer of ``length`` bytes."""
     length: int = 64
