@@ -354,7 +354,8 @@ class Pointer(Node):
         inner, sym = self._collapsed(o)
         inner.left(o)
         if inner.is_array() or inner.is_function():
-            if o.last() not in ("(", " "):
+            # libiberty: no space after '(' or '*' ("int (*(*)())()").
+            if o.last() not in ("(", " ", "*"):
                 o.w(" ")
             o.w("(")
         o.w(sym)
@@ -402,7 +403,8 @@ class FunctionType(Node):
     def left(self, o):
         if self.ret is not None:
             self.ret.left(o)
-            o.w(" ")
+            if not self.ret.has_rhs():
+                o.w(" ")
 
     def right(self, o):
         o.w("(")
@@ -612,10 +614,8 @@ class Function(Node):
     def _left(self, o):
         if self.ret is not None:
             self.ret.left(o)
-            if not self.ret.has_rhs() and o.last() not in ("(", " "):
+            if not self.ret.has_rhs():
                 o.w(" ")
-            elif self.ret.has_rhs():
-                o.w(" ") if o.last() != "(" and not self.ret.is_function() else None
         self.name.print(o)
         o.w("(")
         _print_list(o, self.params)
@@ -1334,14 +1334,10 @@ class _Parser:
     # -- types --------------------------------------------------------
 
     def cv_quals(self) -> str:
-        q = ""
-        if self.eat("r"):
-            q += " restrict"
-        if self.eat("V"):
-            q += " volatile"
-        if self.eat("K"):
-            q += " const"
-        return q
+        # Mangled r V K; c++filt prints const volatile restrict.
+        r, v, k = self.eat("r"), self.eat("V"), self.eat("K")
+        return (" const" if k else "") + (" volatile" if v else "") + \
+            (" restrict" if r else "")
 
     def type(self) -> Node:
         self.depth += 1

@@ -1,0 +1,82 @@
+"""Fixtures for bpfscope.elf tests: small programs compiled with gcc/g++
+into a temporary directory (skipped when the compiler is missing), and
+nm's view of a file when binutils is installed."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+PROGS = os.path.join(os.path.dirname(__file__), "progs")
+
+
+def _build(tmp_path_factory, compiler, src, out, *flags):
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed")
+    d = tmp_path_factory.mktemp("elfprogs")
+    path = str(d / out)
+    r = subprocess.run([compiler, *flags, "-o", path, os.path.join(PROGS, src)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"{compiler} failed on {src}:\n{r.stderr}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def symprog(tmp_path_factory):
+    """-O2 PIE: has work.cold, scale.constprop.0, big_body.part.0 (GCC 12)."""
+    return _build(tmp_path_factory, "gcc", "symprog.c", "symprog", "-O2", "-pie", "-fPIE")
+
+
+@pytest.fixture(scope="session")
+def symprog_nopie(tmp_path_factory):
+    return _build(tmp_path_factory, "gcc", "symprog.c", "symprog_nopie", "-O2", "-no-pie")
+
+
+@pytest.fixture(scope="session")
+def symprog_stripped(tmp_path_factory, symprog):
+    if shutil.which("strip") is None:
+        pytest.skip("strip is not installed")
+    out = str(tmp_path_factory.mktemp("stripped") / "symprog")
+    subprocess.run(["strip", "-o", out, symprog], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cxxprog(tmp_path_factory):
+    return _build(tmp_path_factory, "g++", "cxxprog.cpp", "cxxprog", "-O2")
+
+
+@pytest.fixture(scope="session")
+def usdt_asm(tmp_path_factory):
+    return _build(tmp_path_factory, "gcc", "usdt_asm.c", "usdt_asm", "-O2")
+
+
+@pytest.fixture(scope="session")
+def usdt_sdt(tmp_path_factory):
+    if not os.path.exists("/usr/include/sys/sdt.h"):
+        pytest.skip("sys/sdt.h is missing (install systemtap-sdt-dev)")
+    return _build(tmp_path_factory, "gcc", "usdt_sdt.c", "usdt_sdt", "-O2")
+
+
+def nm_symbols(path, dynamic=False):
+    """{(name, address)} of defined symbols according to nm; skips the
+    test if nm is missing."""
+    if shutil.which("nm") is None:
+        pytest.skip("nm (binutils) is not installed")
+    args = ["nm", "--defined-only", "--with-symbol-versions"]
+    if dynamic:
+        args.append("-D")
+    r = subprocess.run(args + [path], capture_output=True, text=True, check=True)
+    out = set()
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            out.add((parts[2], int(parts[0], 16), parts[1]))
+    return out
+
+
+@pytest.fixture
+def nm():
+    return nm_symbols
