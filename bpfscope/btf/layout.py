@@ -10,17 +10,15 @@ aligned.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-
 from bpfscope.btf import kinds as K
 from bpfscope.btf.errors import BtfError
+from bpfscope.btf.types import Record
 
 # Deeper chains than this are a cycle in corrupt data, not a real type.
 _MAX_DEPTH = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
+class Field(Record):
     """A member reached from some outer struct.
 
     ``bit_offset`` counts from the start of that outer struct (anonymous
@@ -28,10 +26,12 @@ class Field:
     member is a bitfield; ``type`` is the member's own (unresolved) type id.
     """
 
+    __slots__ = ("name", "type", "bit_offset", "bitfield_size")
+
     name: str
     type: int
     bit_offset: int
-    bitfield_size: int = 0
+    bitfield_size: int
 
     @property
     def offset(self) -> int:

@@ -22,7 +22,7 @@ import struct
 import sys
 from typing import Iterator
 
-from bpfscope.btf import decode, kinds as K
+from bpfscope.btf import cname, decode, kinds as K, layout, symbols
 from bpfscope.btf.errors import BtfError
 from bpfscope.btf.types import Type, Void
 
@@ -294,53 +294,47 @@ class Btf:
         return tid
 
     # -- queries implemented in the helper modules ---------------------------
+    # Structs may be given by id or by name ('task_struct', 'struct
+    # task_struct'); see layout, cname and symbols for the details.
 
     def resolve(self, tid: int, typedefs: bool = True) -> int:
-        from bpfscope.btf import layout
         return layout.resolve(self, tid, typedefs)
 
     def sizeof(self, tid: int | str) -> int:
-        from bpfscope.btf import layout
         return layout.sizeof(self, self._id(tid))
 
     def member(self, struct: int | str, name: str):
-        from bpfscope.btf import layout
         return layout.member(self, self._id(struct), name)
 
+    def find_member(self, struct: int | str, name: str):
+        """Like :meth:`member` but None when there is no such member."""
+        return layout.find_member(self, self._id(struct), name)
+
     def members(self, struct: int | str):
-        from bpfscope.btf import layout
         return layout.members(self, self._id(struct))
 
     def field(self, struct: int | str, path: str):
-        from bpfscope.btf import layout
         return layout.field(self, self._id(struct), path)
 
     def offsetof(self, struct: int | str, path: str) -> int:
-        from bpfscope.btf import layout
         return layout.offsetof(self, self._id(struct), path)
 
     def type_name(self, tid: int) -> str:
-        from bpfscope.btf import cname
         return cname.type_name(self, tid)
 
     def declaration(self, tid: int, name: str) -> str:
-        from bpfscope.btf import cname
         return cname.declaration(self, tid, name)
 
     def func_proto_of(self, func: str):
-        from bpfscope.btf import symbols
         return symbols.func_proto_of(self, func)
 
     def enum_value(self, enum: int | str, name: str) -> int:
-        from bpfscope.btf import symbols
         return symbols.enum_value(self, self._id(enum, ("ENUM", "ENUM64")), name)
 
     def enum_name(self, enum: int | str, value: int) -> str | None:
-        from bpfscope.btf import symbols
         return symbols.enum_name(self, self._id(enum, ("ENUM", "ENUM64")), value)
 
     def find_enumerator(self, name: str):
-        from bpfscope.btf import symbols
         return symbols.find_enumerator(self, name)
 
     def _id(self, what: int | str, kind=None) -> int:

@@ -7,15 +7,14 @@ by name needs no table of all enumerators (see :func:`find_enumerator`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from bpfscope.btf import kinds as K
 from bpfscope.btf.errors import BtfError
-from bpfscope.btf.types import Param
+from bpfscope.btf.types import Param, Record
 
 
-@dataclass(frozen=True, slots=True)
-class FuncSignature:
+class FuncSignature(Record):
+    __slots__ = ("name", "func_id", "proto_id", "params", "ret", "variadic", "linkage")
+
     name: str
     func_id: int            # the FUNC
     proto_id: int           # its FUNC_PROTO

@@ -170,3 +170,20 @@ def test_bad_ids_and_strings(built):
 def test_empty_btf(enc):
     b = enc.btf()
     assert b.count == 1 and list(b.ids()) == [] and b.find("int") is None
+
+
+def test_records_are_values():
+    a = T.Member("x", 1, 8, 0)
+    assert a == T.Member(name="x", type=1, bit_offset=8, bitfield_size=0)
+    assert hash(a) == hash(T.Member("x", 1, 8, 0)) and a != T.Member("x", 1, 9, 0)
+    assert a != T.Param("x", 1) and repr(a) == "Member(name='x', type=1, bit_offset=8, bitfield_size=0)"
+    assert a.offset == 1
+    with pytest.raises(AttributeError, match="read-only"):
+        a.type = 2
+    with pytest.raises(AttributeError, match="read-only"):
+        del a.type
+    for args, kw in [((1, 2, 3, 4, 5), {}), (("x",), {}), (("x", 1, 2), {"name": "y"}),
+                     (("x", 1, 2), {"nope": 0})]:
+        with pytest.raises(TypeError):
+            T.Member(*args, **kw)
+    assert T.Int._fields == ("id", "kind", "name", "size", "encoding", "bits", "bit_offset")

@@ -151,8 +151,8 @@ def test_member_errors(kern):
         b.member(i["int"], "x")
     with pytest.raises(BtfError, match="struct opaque is incomplete"):
         b.member(i["fwd_only"], "x")
-    from bpfscope.btf import layout
-    assert layout.find_member(b, i["task"], "nope") is None
+    assert b.find_member(i["task"], "nope") is None
+    assert b.find_member("task", "b") == Field("b", i["uint"], 99, 5)
 
 
 def test_offsetof(kern):

@@ -114,3 +114,67 @@ def test_module_btf(kb):
     assert mod.find("task_struct", K.STRUCT) == kb.find("task_struct", K.STRUCT)
     for tid in range(mod.start_id, mod.count):
         mod.type(tid)
+
+
+_ENC = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
+_LINK = {0: "static", 1: "global", 2: "extern"}
+
+
+def _raw_dump(kb):
+    """Our decoding of every type, spelled like ``bpftool btf dump`` (raw)."""
+    def q(n):
+        return f"'{n or '(anon)'}'"
+    out = []
+    for tid in kb.ids():
+        t = kb.type(tid)
+        k = t.kind
+        h = f"[{tid}] {t.kind_name} {q(t.name)}"
+        if k == K.INT:
+            out.append(f"{h} size={t.size} bits_offset={t.bit_offset} nr_bits={t.bits} "
+                       f"encoding={_ENC.get(t.encoding, t.encoding)}")
+        elif k in (K.PTR, K.TYPEDEF, K.VOLATILE, K.CONST, K.RESTRICT, K.TYPE_TAG):
+            out.append(f"{h} type_id={t.type}")
+        elif k == K.ARRAY:
+            out.append(f"{h} type_id={t.type} index_type_id={t.index_type} nr_elems={t.nelems}")
+        elif k in (K.STRUCT, K.UNION):
+            out.append(f"{h} size={t.size} vlen={len(t.members)}")
+            for m in t.members:
+                bf = f" bitfield_size={m.bitfield_size}" if m.bitfield_size else ""
+                out.append(f"\t{q(m.name)} type_id={m.type} bits_offset={m.bit_offset}{bf}")
+        elif k in (K.ENUM, K.ENUM64):
+            sfx = ("LL" if t.signed else "ULL") if k == K.ENUM64 else ""
+            out.append(f"{h} encoding={'SIGNED' if t.signed else 'UNSIGNED'} "
+                       f"size={t.size} vlen={len(t.values)}")
+            out.extend(f"\t{q(v.name)} val={v.value}{sfx}" for v in t.values)
+        elif k == K.FWD:
+            out.append(f"{h} fwd_kind={'union' if t.is_union else 'struct'}")
+        elif k == K.FUNC:
+            out.append(f"{h} type_id={t.type} linkage={_LINK[t.linkage]}")
+        elif k == K.FUNC_PROTO:
+            out.append(f"{h} ret_type_id={t.ret} vlen={len(t.params) + t.variadic}")
+            out.extend(f"\t{q(p.name)} type_id={p.type}" for p in t.params)
+            if t.variadic:
+                out.append("\t'(anon)' type_id=0")
+        elif k == K.VAR:
+            out.append(f"{h} type_id={t.type}, linkage={_LINK[t.linkage]}")
+        elif k == K.DATASEC:
+            out.append(f"{h} size={t.size} vlen={len(t.vars)}")
+            out.extend(f"\ttype_id={v.type} offset={v.offset} size={v.size}" for v in t.vars)
+        elif k == K.FLOAT:
+            out.append(f"{h} size={t.size}")
+        elif k == K.DECL_TAG:
+            out.append(f"{h} type_id={t.type} component_idx={t.component_idx}")
+    return out
+
+
+@pytest.mark.skipif(shutil.which("bpftool") is None, reason="bpftool not installed")
+def test_every_type_matches_bpftool(kb):
+    """The whole kernel BTF decodes exactly as bpftool reads it."""
+    out = subprocess.run(["bpftool", "btf", "dump", "file", VMLINUX],
+                         capture_output=True, text=True, check=True).stdout
+    # bpftool names each DATASEC entry's VAR; we compare the numbers only.
+    theirs = [re.sub(r" \((VAR|FUNC) '[^']*'\)$", "", line) for line in out.splitlines()]
+    mine = _raw_dump(kb)
+    assert len(mine) == len(theirs)
+    bad = [(a, b) for a, b in zip(mine, theirs) if a != b]
+    assert bad[:5] == []
