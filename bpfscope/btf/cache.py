@@ -8,8 +8,9 @@ replaces, and unlike size+mtime it cannot be fooled by a sysfs file whose
 mtime is the boot time.
 
 The cache lives in $XDG_CACHE_HOME/bpfscope/btf (default ~/.cache/...).
-Every failure (no home, read-only disk, a truncated or foreign file) just
-means no cache: the index is rebuilt in memory. Writes go to a temporary
+Every failure (no home, read-only disk, a truncated or foreign file, one
+owned by someone else or writable by others) just means no cache: the index
+is rebuilt in memory. Writes go to a temporary
 file renamed into place, so a concurrent reader never sees half a file.
 """
 
@@ -21,6 +22,8 @@ import struct
 import sys
 import tempfile
 import zlib
+
+from bpfscope.btf import kinds as K
 
 _MAGIC = b"BPSBTFX1"
 # magic, byte order flag, record count; then offs and names arrays.
@@ -55,6 +58,11 @@ def load(name: str, data: bytes, directory: str | None = None):
         return None
     try:
         with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            # A root tracer run under sudo may see the user's ~/.cache; an
+            # index someone else could have written is not trusted.
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                return None
             blob = f.read()
         magic, little, n = _HEAD.unpack_from(blob)
     except (OSError, struct.error):
@@ -65,6 +73,30 @@ def load(name: str, data: bytes, directory: str | None = None):
     offs = array.array("I")
     offs.frombytes(blob[_HEAD.size:_HEAD.size + 4 * n])
     return offs, blob[_HEAD.size + 4 * n:]
+
+
+def plausible(index, words) -> bool:
+    """A cheap spot check that ``index`` describes ``words``: offsets rise,
+    the records found at a sample of them carry the recorded names, and the
+    last record ends where the section does."""
+    offs, names = index
+    n = len(offs)
+    if n == 0:
+        return len(words) == 0
+    if offs[0] != 0 or len(names) != 4 * n:
+        return False
+    step = max(1, n // 64)
+    rec_names = memoryview(names).cast("I")
+    prev = -1
+    for i in sorted(set(range(0, n, step)) | {n - 1}):
+        o = offs[i]
+        if o <= prev or o + 3 > len(words) or words[o] != rec_names[i]:
+            return False
+        prev = o
+    info = words[offs[-1] + 1]
+    k = (info >> 24) & 31
+    end = offs[-1] + 3 + K.FIXED_WORDS[k] + K.PER_VLEN_WORDS[k] * (info & 0xFFFF)
+    return K.FIXED_WORDS[k] >= 0 and end == len(words)
 
 
 def store(name: str, data: bytes, index, directory: str | None = None) -> bool:

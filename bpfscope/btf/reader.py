@@ -22,7 +22,7 @@ import struct
 import sys
 from typing import Iterator
 
-from bpfscope.btf import cname, decode, kinds as K, layout, symbols
+from bpfscope.btf import cache, cname, decode, kinds as K, layout, symbols
 from bpfscope.btf.errors import BtfError
 from bpfscope.btf.types import Type, Void
 
@@ -61,7 +61,8 @@ class Btf:
     """One BTF blob (vmlinux or a module on top of it).
 
     ``index`` is an ``(offs, names)`` pair from :func:`build_index` (or the
-    disk cache); when None it is built here.
+    disk cache); when None, or when a spot check finds that it does not
+    describe this blob, it is built here.
     """
 
     def __init__(self, data: bytes, base: "Btf | None" = None, name: str = "",
@@ -109,6 +110,9 @@ class Btf:
             self.start_id = base.count
             self._str_base = base._str_end
         self._str_end = self._str_base + str_len
+        if index is not None:
+            if not cache.plausible(index, words):
+                index = None
         if index is None:
             index = build_index(words)
         # offs: array of each record's first word; names: the records'

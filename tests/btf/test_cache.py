@@ -119,3 +119,23 @@ def test_loader_errors(fake_sysfs, monkeypatch):
         loader.load_vmlinux(str(fake_sysfs))                # a directory
     monkeypatch.setattr(loader, "SYSFS", str(fake_sysfs / "none"))
     assert loader.list_modules() == []
+
+
+def test_index_that_does_not_fit_is_rebuilt(blob, enc):
+    b = reader.Btf(blob)
+    offs, names = b._offs, b._names_bytes
+    assert cache.plausible((offs, names), b._w)
+    bad_names = bytes(4) + names[4:]                 # first record's name_off is 1
+    assert not cache.plausible((offs, bad_names), b._w)
+    assert not cache.plausible((offs[:-1], names[:-4]), b._w)
+    b2 = reader.Btf(blob, index=(offs, bad_names))
+    assert b2._names_bytes == names and b2.find("int") == 1
+
+
+def test_group_writable_cache_is_not_trusted(blob, tmp_path):
+    idx = reader.build_index(reader.Btf(blob)._w)
+    assert cache.store("vmlinux", blob, idx, str(tmp_path))
+    path = tmp_path / os.listdir(tmp_path)[0]
+    assert cache.load("vmlinux", blob, str(tmp_path)) is not None
+    path.chmod(0o666)
+    assert cache.load("vmlinux", blob, str(tmp_path)) is None
