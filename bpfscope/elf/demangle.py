@@ -1786,7 +1786,10 @@ def demangle_strict(name: str) -> str:
     """Like :func:`demangle` but raises DemangleError on failure."""
     p = _Parser(name)
     node = p.mangled_name()
-    return _print(node)
+    try:
+        return _print(node)
+    except _Unresolvable:
+        raise DemangleError("template parameter outside a template") from None
 
 
 def strip_params(demangled: str) -> str:
