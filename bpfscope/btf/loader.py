@@ -13,7 +13,7 @@ import threading
 
 from bpfscope.btf import cache
 from bpfscope.btf.errors import BtfError
-from bpfscope.btf.reader import Btf, build_index
+from bpfscope.btf.reader import Btf
 
 SYSFS = "/sys/kernel/btf"
 # Below this many bytes the index pass takes well under a millisecond or

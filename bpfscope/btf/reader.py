@@ -349,7 +349,7 @@ class Btf:
 
 
 _TAGS = {"struct": (K.STRUCT, K.FWD), "union": (K.UNION, K.FWD),
-         "enum": (K.ENUM, K.ENUM64, K.FWD)}
+         "enum": (K.ENUM, K.ENUM64)}
 
 
 def _strip_tag(name: str) -> str:
