@@ -16,14 +16,16 @@ Modules:
 
 from .reader import ElfError, ElfFile, Symbol, Segment, Section, Note
 from .symbols import SymbolTable, split_function_name
-from .demangle import demangle, DemangleError
-from .usdt import UsdtProbe, UsdtArg, read_usdt_probes, parse_arg_spec
+from .demangle import demangle, DemangleError, find_mangled
+from .usdt import (UsdtProbe, UsdtArg, read_usdt_probes, find_usdt_probes,
+                   parse_arg_spec)
 from .ldcache import LdCache, Mapping, read_proc_maps, resolve_library
 
 __all__ = [
     "ElfError", "ElfFile", "Symbol", "Segment", "Section", "Note",
     "SymbolTable", "split_function_name",
-    "demangle", "DemangleError",
-    "UsdtProbe", "UsdtArg", "read_usdt_probes", "parse_arg_spec",
+    "demangle", "DemangleError", "find_mangled",
+    "UsdtProbe", "UsdtArg", "read_usdt_probes", "find_usdt_probes",
+    "parse_arg_spec",
     "LdCache", "Mapping", "read_proc_maps", "resolve_library",
 ]

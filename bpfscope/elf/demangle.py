@@ -429,8 +429,6 @@ class ArrayType(Node):
         self.inner.left(o)
 
     def right(self, o):
-        if o.last() != ")" or True:
-            pass
         # GNU prints "int [3]" and "int (*) [3]": always a space before '['
         # unless another dimension precedes.
         if o.last() != "]":
@@ -520,7 +518,7 @@ class TemplateParam(Node):
     template being printed; its argument then prints in the scope outside
     that template."""
 
-    def __init__(self, index: int, scope=None):
+    def __init__(self, index: int):
         self.index = index
 
     def lookup(self, o: _Out | None) -> Node | None:
@@ -670,7 +668,7 @@ class Unnamed(Node):
 
 
 class Lambda(Node):
-    def __init__(self, params: list[Node], num: int, tparams: list[Node] | None = None):
+    def __init__(self, params: list[Node], num: int):
         self.params, self.num = params, num
 
     def left(self, o):
@@ -892,9 +890,6 @@ class _Parser:
         self.s = s
         self.i = 0
         self.subs: list[Node] = []
-        # Template args of the innermost encoding, in a one-element list so
-        # TemplateParam nodes can hold a reference that is filled in later.
-        self.scope: list = [None]
         self.last_name: Node | None = None
         self.depth = 0
 
@@ -1126,16 +1121,6 @@ class _Parser:
 
     def local_name(self, encoding: bool) -> Node:
         self.expect("Z")
-        # The function's template parameters are its own (T_ inside it and
-        # in the local entity refer to them, not to an outer template's).
-        saved = self.scope
-        self.scope = [None]
-        try:
-            return self._local_rest(encoding)
-        finally:
-            self.scope = saved
-
-    def _local_rest(self, encoding: bool) -> Node:
         func = self.encoding()
         self.expect("E")
         if self.eat("s"):
@@ -1148,8 +1133,7 @@ class _Parser:
             self.expect("_")
             ent = self.name(encoding)
             inner = ent.name if isinstance(ent, _QualifiedName) else ent
-            res = Local(func, Nested(Name(f"{{default arg#{num + 1}}}"), inner)) \
-                if False else Local(Local(func, Name(f"{{default arg#{num + 1}}}")), inner)
+            res = Local(Local(func, Name(f"{{default arg#{num + 1}}}")), inner)
             if isinstance(ent, _QualifiedName):
                 return _QualifiedName(res, ent.quals, ent.ref)
             return res
@@ -1236,7 +1220,8 @@ class _Parser:
             return Unnamed(f"{{unnamed type#{n}}}")
         if self.eat("Ul"):
             # Template parameter declarations of generic lambdas (Ty, Tn..)
-            while self.peek() == "T" and self.peek(1) in "ytnp":
+            # are not supported.
+            if self.peek() == "T" and self.peek(1) in "ytnp":
                 raise DemangleError("generic lambda template params")
             params = []
             while self.peek() != "E":
@@ -1268,9 +1253,7 @@ class _Parser:
             return Name("operator " + _print(self.source_name()))
         if code in _OPS:
             self.i += 2
-            sym = _OPS[code][0]
-            return Operator(sym.strip() if code not in ("st", "sz", "at", "az")
-                            else sym.strip())
+            return Operator(_OPS[code][0].strip())
         raise DemangleError(f"unknown operator {code!r}")
 
     # -- substitutions / template params ---------------------------------
@@ -1304,14 +1287,16 @@ class _Parser:
         return TemplateParam(idx)
 
     def template_args(self, tag: bool = False) -> TemplateArgs:
+        """I <arg>+ E. (tag: the args belong to the encoding's name; kept
+        for the grammar's sake, resolution happens when printing.)"""
         self.expect("I")
+        # libiberty keeps the last source name across template args, so a
+        # following constructor is named after the class, not an argument.
         saved_last = self.last_name
         args = []
         while not self.eat("E"):
             args.append(self.template_arg())
         self.last_name = saved_last
-        if tag:
-            self.scope[0] = args
         return TemplateArgs(args)
 
     def template_arg(self) -> Node:

@@ -399,6 +399,9 @@ class ElfFile:
         find = strtab.find
         out = []
         append = out.append
+        # tuple.__new__ skips NamedTuple's Python-level __new__ (2x faster
+        # on tables with 100k entries).
+        new, S = tuple.__new__, Symbol
         for i, (nm, info, other, shndx, value, size) in \
                 enumerate(struct.iter_unpack("<IBBHQQ", raw)):
             if i == 0:
@@ -410,9 +413,9 @@ class ElfFile:
             t = info & 0xF
             b = info >> 4
             ver, default = ("", True) if versions is None else versions[i]
-            append(Symbol(name, value, size, types.get(t, str(t)),
-                          binds.get(b, str(b)), secname, shndx, other & 3,
-                          kind, ver, default))
+            append(new(S, (name, value, size, types.get(t) or str(t),
+                           binds.get(b) or str(b), secname, shndx, other & 3,
+                           kind, ver, default)))
         return out
 
     def _versions(self, dynsym: Section) -> list[tuple[str, bool]] | None:

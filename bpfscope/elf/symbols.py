@@ -174,13 +174,16 @@ class SymbolTable:
         if self._starts is not None:
             return
         syms = sorted((s for s in self.symbols if s.value),
-                      key=lambda s: (s.value, _preference(s)))
+                      key=_value_of)
         self._sorted = syms
         self._starts = [s.value for s in syms]
         mx, acc = 0, []
+        append = acc.append
         for s in syms:
-            mx = max(mx, s.value + max(s.size, 1))
-            acc.append(mx)
+            e = s.value + (s.size or 1)
+            if e > mx:
+                mx = e
+            append(mx)
         self._maxend = acc
 
     def lookup_addr(self, addr: int) -> SymbolAt | None:
@@ -195,9 +198,10 @@ class SymbolTable:
         # starts <= addr walk back until no earlier symbol can reach addr.
         while i >= 0 and maxend[i] > addr:
             j = bisect.bisect_left(starts, starts[i])
-            for s in syms[j:i + 1]:
-                if s.value + max(s.size, 1) > addr:
-                    return SymbolAt(s, addr - s.value)
+            hits = [s for s in syms[j:i + 1] if s.value + max(s.size, 1) > addr]
+            if hits:
+                best = min(hits, key=_preference) if len(hits) > 1 else hits[0]
+                return SymbolAt(best, addr - best.value)
             i = j - 1
         return None
 
@@ -241,9 +245,15 @@ class SymbolTable:
         return iter(self.symbols)
 
 
+_BIND_RANK = {"GLOBAL": 0, "WEAK": 1, "UNIQUE": 1}
+
+
+def _value_of(s: Symbol) -> int:
+    return s.value
+
+
 def _preference(s: Symbol) -> tuple:
     """Sort key, smaller is better: functions, default versions, global,
-    weak, local, then .symtab, then non-empty size, then the shorter name."""
+    weak, local, then non-empty size, then the shorter name."""
     return (s.type not in _FUNC_TYPES, not s.default_version,
-            {"GLOBAL": 0, "WEAK": 1, "UNIQUE": 1}.get(s.bind, 2),
-            s.size == 0, len(s.name), s.name)
+            _BIND_RANK.get(s.bind, 2), s.size == 0, len(s.name), s.name)
