@@ -21,20 +21,39 @@ from .errors import BpfscopeError, SemanticError, Source
 from .lang import ast
 from .lang.parser import parse
 from .output.text import TextOutput
-from .runtime.printf import FormatError, check_arg_count
+from .runtime.printf import Conversion, FormatError, check_arg_count, parse_format
 from .runtime.session import Session
 from .sema.analyzer import Analyzer
 
 
-def _check_formats(program: ast.Program):
-    """printf's format against its arguments, before any code is made."""
+def _printf_calls(program: ast.Program):
     for node in ast.walk(program.probes):
         if isinstance(node, ast.Call) and node.name == "printf" and node.args \
                 and isinstance(node.args[0], ast.String):
-            try:
-                check_arg_count(node.args[0].value, len(node.args) - 1)
-            except FormatError as e:
-                raise SemanticError(str(e), node.span) from None
+            yield node
+
+
+def _check_formats(program: ast.Program):
+    """printf's format against its number of arguments, before typing."""
+    for node in _printf_calls(program):
+        try:
+            check_arg_count(node.args[0].value, len(node.args) - 1)
+        except FormatError as e:
+            raise SemanticError(str(e), node.span) from None
+
+
+INT_CONVERSIONS = set("diuxXoc")
+
+
+def _check_format_types(program: ast.Program):
+    """printf's conversions against the types sema gave its arguments."""
+    for node in _printf_calls(program):
+        convs = [s for s in parse_format(node.args[0].value) if isinstance(s, Conversion)]
+        for spec, arg in zip(convs, node.args[1:]):
+            t = arg.type
+            if spec.conv in INT_CONVERSIONS and t is not None and not t.is_int():
+                raise SemanticError(f"printf: %{spec.conv} specifier expects a value of type "
+                                    f"integer ({t} supplied)", arg.span)
 
 
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
@@ -46,6 +65,7 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
         program = parse(source)
         _check_formats(program)
         analyzer = Analyzer(program, providers.expand, params, config, cpid).run()
+        _check_format_types(program)
         script = compile_program(analyzer)
     except BpfscopeError as e:
         if e.source is None:

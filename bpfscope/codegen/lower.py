@@ -169,13 +169,21 @@ class ProbeLowering:
             off += n
 
     def copy(self, dst: Mem, src: Mem, n: int):
+        self.copy_chunks(dst, src.base, src.off, n)
+
+    def copy_chunks(self, dst: Mem, base, off: int, n: int):
+        """Copy ``n`` bytes from ``base + off`` to ``dst`` in the widest
+        loads and stores that are naturally aligned on both sides: the
+        verifier rejects misaligned stack and context accesses."""
         tmp = self.b.vreg()
-        off = 0
-        while off < n:
-            k = 8 if n - off >= 8 else 4 if n - off >= 4 else 2 if n - off >= 2 else 1
-            self.b.ldx(k, tmp, src.base, src.off + off)
-            self.b.stx(k, dst.base, dst.off + off, tmp)
-            off += k
+        done = 0
+        while done < n:
+            k = 8
+            while k > 1 and ((off + done) % k or (dst.off + done) % k or n - done < k):
+                k //= 2
+            self.b.ldx(k, tmp, base, off + done)
+            self.b.stx(k, dst.base, dst.off + done, tmp)
+            done += k
 
     def addr(self, preg, m: Mem):
         """Put the address of ``m`` in the argument register ``preg``."""
@@ -512,10 +520,14 @@ class ProbeLowering:
             slot = self.key_zero_slot()
             b.st(4, R10, slot.off, 0)
             p = self.lookup(EXIT, Mem(R10, slot.off, 4))
-            b.jcond("eq", p, 0, self.exit_label)
+            sent = b.label()
+            b.jcond("eq", p, 0, sent)
             if code is not None:
                 b.stx(8, p, 8, code)
             b.st(8, p, 0, 1)
+            b.place(sent)
+            # A record too, so that user space wakes up at once.
+            self.emit_event(self.sc.event("exit"), [])
             b.ja(self.exit_label)
         elif name == "time":
             fmt = e.args[0].value if e.args else "%H:%M:%S\n"
@@ -634,6 +646,7 @@ class ProbeLowering:
             b.call("get_current_comm")
             return
         if isinstance(e, ast.PositionalParam):
+            # str($1) is the parameter's text, whatever it looks like
             params = self.sc.an.params
             text = params[e.index - 1] if e.index <= len(params) else ""
             return self.store_string(ast.String(e.span, text), dst, length)
@@ -677,7 +690,7 @@ class ProbeLowering:
     def store_str_call(self, e: ast.Call, dst: Mem, length: int):
         b = self.b
         arg = e.args[0]
-        if arg.type.is_string():
+        if arg.type.is_string() or isinstance(arg, ast.PositionalParam):
             return self.store_string(arg, dst, length)
         n = length
         if len(e.args) == 2 and not isinstance(e.args[1], ast.Integer):
@@ -713,18 +726,7 @@ class ProbeLowering:
         b.call("probe_read_kernel_str")
 
     def copy_from_ctx(self, dst: Mem, off: int, n: int):
-        """Copy with direct context loads: tracepoint contexts only allow
-        naturally aligned loads, so pick sizes by alignment."""
-        b = self.b
-        tmp = b.vreg()
-        done = 0
-        while done < n:
-            k = 8
-            while k > 1 and ((off + done) % k or n - done < k):
-                k //= 2
-            b.ldx(k, tmp, self.ctx, off + done)
-            b.stx(k, dst.base, dst.off + done, tmp)
-            done += k
+        self.copy_chunks(dst, self.ctx, off, n)
 
     def mem_expr(self, e: ast.Expr) -> Mem:
         """A string or tuple value in memory (a variable, or a fresh temp)."""

@@ -55,6 +55,7 @@ class EventSpec:
     clear and zero; ``fmt`` is printf's or time()'s format string."""
     id: int
     kind: str  # 'printf', 'print_map', 'print_value', 'exit', 'time', 'clear', 'zero'
+    # (an exit record only wakes user space; the code is in the EXIT map)
     fmt: str = ""
     args: list[T.Type] = field(default_factory=list)
     map: str = ""

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
+
+from ..errors import BpfscopeError
 
 
 class Child:
     def __init__(self, command: str):
         argv = shlex.split(command)
-        if not argv:
-            raise ValueError("empty command")
+        if not argv or shutil.which(argv[0]) is None:
+            # found before anything is loaded, like bpftrace's failure to fork
+            raise BpfscopeError(f"Failed to run child command '{command}': "
+                                f"{argv[0] if argv else '(empty)'}: command not found")
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child

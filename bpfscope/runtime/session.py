@@ -200,6 +200,8 @@ class Session:
         if kind == "printf":
             values = decode(ev.layout, data, 8) if ev.args else ()
             self.sink.printf(render(ev.fmt, list(values)))
+        elif kind == "exit":
+            self.check_exit()
         elif kind == "print_map":
             self.sink.map(self.read(ev.map), ev.top, ev.div)
         elif kind == "print_value":

@@ -642,6 +642,11 @@ class Analyzer:
         if name == "str":
             self.nargs(e, 1, 2)
             t = self.expr(e.args[0])
+            if isinstance(e.args[0], ast.PositionalParam):
+                # bpftrace reads a positional parameter in str() as its text
+                idx = e.args[0].index
+                text = self.params[idx - 1] if idx <= len(self.params) else ""
+                t = e.args[0].type = T.StringType(len(text.encode()) + 1)
             n = self.max_strlen
             if len(e.args) == 2:
                 self.int_arg(e, 1)

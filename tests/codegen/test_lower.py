@@ -479,7 +479,9 @@ def test_other_event_specs():
         (6, "time", "%H\n", [], "", 0, 1),
         (7, "clear", "", [], "@x", 0, 1),
         (8, "zero", "", [], "@h", 0, 1),
-    ]  # exit() is no event: it sets the .exit map (codegen.script.EXIT)
+        (9, "exit", "", [], "", 0, 1),  # the code itself goes in the .exit map
+        (10, "exit", "", [], "", 0, 1),
+    ]
 
 
 def test_event_ids_are_unique_across_probes_and_expansions():

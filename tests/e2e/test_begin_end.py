@@ -245,8 +245,6 @@ def test_positional_parameter_as_string(e2e):
     assert r.stdout == "<foo> <bar> 2\n\n\n"
 
 
-@pytest.mark.xfail(reason="str($1) of a numeric positional parameter gives an empty string",
-                   strict=True)
 def test_numeric_positional_parameter_as_string(e2e):
     r = e2e.run_prog('BEGIN { printf("<%s>\\n", str($1)); exit(); }', "42")
     assert r.stdout == "<42>\n\n\n"

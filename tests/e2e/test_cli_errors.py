@@ -144,8 +144,6 @@ def test_undefined_map(e2e):
               "              ~~~~~~~\n")
 
 
-@pytest.mark.xfail(reason="printf %d given a string argument is accepted (prints the first "
-                   "byte) instead of a type error", strict=True)
 def test_printf_argument_type(e2e):
     r = e2e.run_cli("-e", 'BEGIN { printf("%d\\n", "str"); exit(); }')
     assert r.returncode == 1

@@ -94,8 +94,6 @@ def test_dash_c_missing_program_leaves_nothing(e2e, no_leaks, tmp_path):
     assert "ERROR" in r.stderr
 
 
-@pytest.mark.xfail(reason="-c with a command that cannot be run: exits 0 after running BEGIN "
-                   "and printing maps, instead of failing with exit 1", strict=True)
 def test_dash_c_missing_program_fails(e2e, tmp_path):
     r = e2e.run_cli("-c", str(tmp_path / "no-such-program"), "-e",
                     'BEGIN { printf("begin\\n"); @b = 1; }')

@@ -101,9 +101,6 @@ def test_char_array_fields_task_rename(e2e, helper):
     assert out == "bse2e -> bsren_e2e\n\n\n"
 
 
-@pytest.mark.xfail(reason="char array field at an offset not 8-aligned (task_rename oldcomm/"
-                   "newcomm) used in a comparison or map key: verifier 'misaligned stack "
-                   "access'", strict=True)
 def test_char_array_field_unaligned_compare_and_key(e2e, helper):
     t = e2e.Trace("-c", f"{helper} rename bsren_e2e", "-e",
                   'tracepoint:task:task_rename /args.oldcomm == "bse2e"/ '
@@ -161,8 +158,6 @@ def test_interval_ms_fires_about_right(e2e):
     assert 0.15 < took < 10
 
 
-@pytest.mark.xfail(reason="if-block holding only exit() after a count() map read: verifier "
-                   "'unreachable insn'", strict=True)
 def test_interval_exit_only_if_block(e2e):
     r = e2e.run_prog('interval:ms:20 { @n = count(); if (@n == 3) { exit(); } }', timeout=10)
     assert r.stdout == "\n\n@n: 3\n"
