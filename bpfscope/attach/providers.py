@@ -31,6 +31,16 @@ LATER = {"kprobe", "kretprobe", "uprobe", "uretprobe", "usdt", "rawtracepoint",
          "asyncwatchpoint", "iter", "self", "tp_btf"}
 
 
+def attach_to_perf_event(prog_fd: int, pfd: int) -> list[int]:
+    """Attach to an opened perf event; the fds to close to detach."""
+    try:
+        lfd = link.attach_perf_event(prog_fd, pfd)
+    except BaseException:
+        close_fd(pfd)
+        raise
+    return [lfd, pfd] if lfd != pfd else [pfd]
+
+
 class Special:
     """BEGIN and END."""
 
@@ -75,12 +85,7 @@ class Tracepoint:
 
     def attach(self, probe, prog_fd):
         pfd = perf.perf_event_open(PerfType.TRACEPOINT, probe.target[2], pid=-1, cpu=0)
-        try:
-            lfd = link.attach_perf_event(prog_fd, pfd)
-        except BaseException:
-            close_fd(pfd)
-            raise
-        return [lfd, pfd] if lfd != pfd else [pfd]
+        return attach_to_perf_event(prog_fd, pfd)
 
 
 _UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
@@ -120,12 +125,7 @@ class Interval:
         how, n = probe.target
         kw = {"sample_freq": n} if how == "freq" else {"sample_period": n}
         pfd = perf.perf_event_open(PerfType.SOFTWARE, PerfSwId.CPU_CLOCK, pid=-1, cpu=0, **kw)
-        try:
-            lfd = link.attach_perf_event(prog_fd, pfd)
-        except BaseException:
-            close_fd(pfd)
-            raise
-        return [lfd, pfd] if lfd != pfd else [pfd]
+        return attach_to_perf_event(prog_fd, pfd)
 
 
 PROVIDERS = {"BEGIN": Special(), "END": Special(), "tracepoint": Tracepoint(),

@@ -191,7 +191,7 @@ def uses(ins: Insn) -> list[Reg]:
 
 def defs(ins: Insn) -> list[Reg]:
     """Registers an instruction writes (a call clobbers r0..r5)."""
-    cls, op = op_class(ins.code), op_code(ins.code)
+    cls = op_class(ins.code)
     if cls in (ALU, ALU64, LDX) or ins.code == LD_IMM64:
         return _regs(ins.dst)
     if ins.code == JMP | CALL:

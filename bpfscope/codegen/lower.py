@@ -29,7 +29,7 @@ from ..sema import types as T
 from ..sema.analyzer import Analyzer
 from ..sema.probes import ExpandedProbe
 from .builder import Builder, StackOverflow
-from .insn import R0, R1, R2, R3, R4, R5, R10, VReg
+from .insn import R0, R1, R2, R3, R4, R10, VReg
 from .script import EXIT, LOST, RINGBUF, CompiledScript, EventSpec, MapSpec, ProgSpec
 
 PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
@@ -846,23 +846,9 @@ class ProbeLowering:
 
     def call_strncmp(self, e: ast.Call) -> Int:
         """0 when the first ``n`` bytes (up to a shared NUL) are equal, else 1."""
-        b = self.b
         a, c = self.mem_expr(e.args[0]), self.mem_expr(e.args[1])
         n = min(self.sc.an.const_int(e.args[2], "strncmp"), a.size, c.size)
-        r, x, y = b.vreg(), b.vreg(), b.vreg()
-        eq, ne, done = b.label("ncmp_eq"), b.label("ncmp_ne"), b.label()
-        for i in range(n):
-            b.ldx(1, x, a.base, a.off + i)
-            b.ldx(1, y, c.base, c.off + i)
-            b.jcond("ne", x, y, ne)
-            b.jcond("eq", x, 0, eq)
-        b.place(eq)
-        b.mov(r, 0)
-        b.ja(done)
-        b.place(ne)
-        b.mov(r, 1)
-        b.place(done)
-        return Int(r)
+        return self.compare_bytes(a, c, n, 0, 1)
 
     def call_strcontains(self, e: ast.Call) -> Int:
         """Naive search for a literal needle at every start position."""
@@ -1088,28 +1074,33 @@ class ProbeLowering:
 
     def strcmp(self, e: ast.Binop) -> Int:
         """String equality, byte by byte up to the first NUL."""
+        a, c = self.mem_expr(e.left), self.mem_expr(e.right)
+        same = 1 if e.op == "==" else 0
+        return self.compare_bytes(a, c, min(a.size, c.size), same, 1 - same,
+                                  whole=True)
+
+    def compare_bytes(self, a: Mem, c: Mem, n: int, if_equal: int, if_not: int,
+                      whole: bool = False) -> Int:
+        """``if_equal`` when the first ``n`` bytes of two strings match up to
+        a shared NUL, else ``if_not``. With ``whole``, a longer buffer must
+        also end where the shorter one did."""
         b = self.b
-        a = self.mem_expr(e.left)
-        c = self.mem_expr(e.right)
-        n = min(a.size, c.size)
-        r = b.vreg()
-        x, y = b.vreg(), b.vreg()
+        r, x, y = b.vreg(), b.vreg(), b.vreg()
         eq, ne, done = b.label("streq"), b.label("strne"), b.label()
         for i in range(n):
             b.ldx(1, x, a.base, a.off + i)
             b.ldx(1, y, c.base, c.off + i)
             b.jcond("ne", x, y, ne)
             b.jcond("eq", x, 0, eq)
-        if a.size != c.size:
-            # all of the shorter buffer matched: equal only if the longer one ends here
+        if whole and a.size != c.size:
             longer = a if a.size > c.size else c
             b.ldx(1, x, longer.base, longer.off + n)
             b.jcond("ne", x, 0, ne)
         b.place(eq)
-        b.mov(r, 1 if e.op == "==" else 0)
+        b.mov(r, if_equal)
         b.ja(done)
         b.place(ne)
-        b.mov(r, 0 if e.op == "==" else 1)
+        b.mov(r, if_not)
         b.place(done)
         return Int(r)
 

@@ -52,11 +52,10 @@ Differences from bpftrace 0.26, on purpose:
 
 from __future__ import annotations
 
-import sys
-from typing import TextIO
 
 from bpfscope.output.text import (HistLayout, bucket_layout, exit_order,
                                   format_key, print_entries)
+from bpfscope.output.stream import StreamSink
 from bpfscope.runtime.values import (AvgValue, Buffer, Formatted, MapData,
                                      StatsValue, Symbolic, int_div)
 
@@ -226,14 +225,10 @@ def _located(type_: str, fields: list[tuple[str, str]], filename: str,
 
 # ---------------------------------------------------------------- sink
 
-class JsonOutput:
+class JsonOutput(StreamSink):
     """An :class:`~bpfscope.runtime.sink.OutputSink` writing bpftrace's
     NDJSON format to ``out``; logger warnings and errors go to ``err`` as
     text."""
-
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
-        self.out = out if out is not None else sys.stdout
-        self.err = err if err is not None else sys.stderr
 
     def _emit(self, type_: str, data: str) -> None:
         self.out.write(json_record(type_, data))
@@ -264,15 +259,6 @@ class JsonOutput:
     def time(self, text: str) -> None:
         self._emit("time", json_string(text))
 
-    def warning(self, msg: str) -> None:
-        self.err.write(f"WARNING: {msg}\n")
-
-    def error(self, msg: str) -> None:
-        self.err.write(f"ERROR: {msg}\n")
-
-    def flush(self) -> None:
-        self.out.flush()
-        self.err.flush()
 
     # -- records only JSON has a type for
 

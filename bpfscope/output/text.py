@@ -10,9 +10,9 @@ non-histogram maps, ``Attached N probes`` instead of ``Attaching N probes...``.
 from __future__ import annotations
 
 import struct
-import sys
-from typing import NamedTuple, TextIO
+from typing import NamedTuple
 
+from bpfscope.output.stream import StreamSink
 from bpfscope.runtime.values import (AvgValue, Formatted, MapData, StatsValue,
                                      hist_upper, int_div)
 
@@ -313,13 +313,9 @@ def exit_order(maps: list[MapData]) -> list[MapData]:
 
 # ---------------------------------------------------------------- sink
 
-class TextOutput:
+class TextOutput(StreamSink):
     """An :class:`~bpfscope.runtime.sink.OutputSink` writing bpftrace's text
     format; diagnostics go to ``err``."""
-
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
-        self.out = out if out is not None else sys.stdout
-        self.err = err if err is not None else sys.stderr
 
     def attached(self, n_probes: int) -> None:
         noun = "probe" if n_probes == 1 else "probes"
@@ -344,12 +340,3 @@ class TextOutput:
     def time(self, text: str) -> None:
         self.out.write(text)
 
-    def warning(self, msg: str) -> None:
-        self.err.write(f"WARNING: {msg}\n")
-
-    def error(self, msg: str) -> None:
-        self.err.write(f"ERROR: {msg}\n")
-
-    def flush(self) -> None:
-        self.out.flush()
-        self.err.flush()

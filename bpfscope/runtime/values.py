@@ -31,7 +31,7 @@ Linear histogram, ``lhist(v, min, max, step)``: index 0 is below ``min``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Union
 
 MAP_KINDS = ("plain", "count", "sum", "min", "max", "avg", "stats",
