@@ -55,7 +55,9 @@ def usdt_asm(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def usdt_sdt(tmp_path_factory):
-    if not os.path.exists("/usr/include/sys/sdt.h"):
+    # Debian puts it under the multiarch include directory
+    if not any(os.path.exists(d + "/sys/sdt.h") for d in
+               ("/usr/include", "/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu")):
         pytest.skip("sys/sdt.h is missing (install systemtap-sdt-dev)")
     return _build(tmp_path_factory, "gcc", "usdt_sdt.c", "usdt_sdt", "-O2")
 
