@@ -130,6 +130,12 @@ def xlated_insns(prog_id: int) -> int | None:
         os.close(fd)
 
 
+def _default_sigint() -> None:
+    # A shell that starts us in the background ignores SIGINT, and an
+    # ignored signal stays ignored across exec: give the tracer the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class TracerRun:
     def __init__(self, tool: str, script: str, *, args: list[str] = (),
                  env: dict[str, str] | None = None, keep_stdout: bool = True,
@@ -153,7 +159,8 @@ class TracerRun:
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                     env=self.env, cwd="/tmp")
+                                     env=self.env, cwd="/tmp",
+                                     preexec_fn=_default_sigint)
         self._threads = [
             threading.Thread(target=self._reader, args=(self.proc.stdout, self.out, "out"), daemon=True),
             threading.Thread(target=self._reader, args=(self.proc.stderr, self.err, "err"), daemon=True),

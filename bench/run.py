@@ -151,6 +151,22 @@ def run_suite(name: str, cases: dict, fn, ctx, rounds: int, results: list) -> No
             results.append(row)
 
 
+def annotate(results: list) -> None:
+    """ns per event is not comparable when one tool dropped most events
+    (a failed ring buffer reservation is cheaper than a delivered record)."""
+    for row in results:
+        if row["suite"] != "cost" or row["metric"] != "ns_per_event":
+            continue
+        d = next((x for x in results if x["suite"] == "cost" and x["case"] == row["case"]
+                  and x["metric"] == "delivered_pct"), None)
+        if not d or d["bpfscope"]["median"] is None or d["bpftrace"]["median"] is None:
+            continue
+        a, b = d["bpfscope"]["median"], d["bpftrace"]["median"]
+        if abs(a - b) > 5:
+            row["note"] = (f"not comparable: bpfscope delivered {a:.0f} % of events, "
+                           f"bpftrace {b:.0f} % (dropped events cost less)")
+
+
 def highest_lossless(results: list) -> list:
     """Derived rows: the highest rate with everything delivered and no loss
     reported, in every round."""
@@ -194,6 +210,8 @@ def fmt(v, unit) -> str:
 
 def verdict(row) -> str:
     r = row["ratio"]
+    if row.get("note"):
+        return row["note"]
     if r is None:
         errs = [f"{t} failed: {row[t]['error']}" for t in suites.TOOLS if row[t]["error"]]
         return "; ".join(errs)
@@ -291,6 +309,7 @@ def main() -> int:
             run_suite("compile", suites.compile_scripts((10, 100, 1000)), suites.compile_case, ctx, rounds, results)
         if "cost" in only:
             run_suite("cost", suites.cost_scripts(), suites.cost_case, ctx, rounds, results)
+            annotate(results)
         if "rate" in only:
             rates = (10000, 20000, 50000, 100000, 200000, 500000, 0)
             cases = suites.rate_cases(rates, 0.25 if opts.quick else opts.rate_seconds)

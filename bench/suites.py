@@ -121,6 +121,9 @@ def compile_case(tool: str, script: str, ctx) -> dict:
 
 # --------------------------------------------------------- in-kernel cost
 
+PRINTF_SCRIPT = 'tracepoint:syscalls:sys_enter_getppid { printf("EV %d %d\\n", pid, tid); }'
+
+
 def cost_scripts() -> dict[str, tuple[str, str]]:
     """name -> (script, workload mode)."""
     tp = "tracepoint:syscalls"
@@ -131,7 +134,8 @@ def cost_scripts() -> dict[str, tuple[str, str]]:
             f"{tp}:sys_enter_getppid {{ @s[tid] = nsecs; }}\n"
             f"{tp}:sys_exit_getppid /@s[tid]/ {{ @ns = hist(nsecs - @s[tid]); delete(@s[tid]); }}",
             "getppid"),
-        "printf every event": (f'{tp}:sys_enter_getppid {{ printf("EV %d %d\\n", pid, tid); }}', "getppid"),
+        "printf every event, flat out": (PRINTF_SCRIPT, "getppid"),
+        "printf every event, 20,000/s": (PRINTF_SCRIPT, "getppid", 20000, 20000),
         "string key (str(args->filename))": (f"{tp}:sys_enter_openat {{ @[str(args->filename)] = count(); }}", "openat"),
     }
 
@@ -140,15 +144,15 @@ TRACEPOINT_PROG_TYPE = 5
 
 
 def cost_case(tool: str, spec, ctx) -> dict:
-    script, mode = spec
-    n = ctx.cost_events
+    script, mode, *paced = spec
+    rate, n = paced if paced else (0, ctx.cost_events)
     r = TracerRun(tool, script, keep_stdout=False, stdout_marker=b"EV ").start()
     try:
         if not r.wait_attached(60):
             raise RuntimeError(f"{tool} did not attach: {r.stderr_text()[-500:]}")
         time.sleep(0.3)  # bpftrace prints its message before attaching
         before = r.progs()
-        run_workload(ctx.workload, mode, n)
+        run_workload(ctx.workload, mode, n, rate)
         after = r.progs()
         xlated = {pid: xlated_insns(pid) for pid in after}
         if "printf" in script:
