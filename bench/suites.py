@@ -176,6 +176,7 @@ def cost_case(tool: str, spec, ctx) -> dict:
     if "printf" in script:
         res["delivered_pct"] = 100.0 * r.out.markers / n
         res["lost_reported"] = r.lost()
+        res["unaccounted"] = n - r.out.markers - res["lost_reported"]
     return res
 
 
