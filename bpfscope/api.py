@@ -57,14 +57,16 @@ def _check_format_types(program: ast.Program):
 
 
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
-                   cpid: int | None = None) -> CompiledScript:
+                   cpid: int | None = None, pid: int | None = None) -> CompiledScript:
     """Parse, check and compile ``text``; ``name`` is what errors call it;
-    ``cpid`` is the pid of the -c child, the value of the ``cpid`` builtin."""
+    ``cpid`` is the pid of the -c child, the value of the ``cpid`` builtin;
+    ``pid`` (-p) limits user-space probes to one process."""
     source = Source(text, name)
     try:
         program = parse(source)
         _check_formats(program)
-        analyzer = Analyzer(program, providers.expand, params, config, cpid).run()
+        expand = providers.expander(providers.ProbeOptions(pid=pid if pid is not None else cpid))
+        analyzer = Analyzer(program, expand, params, config, cpid).run()
         _check_format_types(program)
         script = compile_program(analyzer)
     except BpfscopeError as e:

@@ -10,6 +10,7 @@ the session runs them once with BPF_PROG_TEST_RUN.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..bpf import link, perf
 from ..bpf.consts import PerfSwId, PerfType
@@ -44,7 +45,7 @@ def attach_to_perf_event(prog_fd: int, pfd: int) -> list[int]:
 class Special:
     """BEGIN and END."""
 
-    def expand(self, ap, provider: str):
+    def expand(self, ap, provider: str, options: ProbeOptions):
         if len(ap.parts) != 1:
             raise SemanticError(f"{provider} probes take no arguments", ap.span)
         return [ExpandedProbe(provider, provider, (), None, ap.span)]
@@ -54,7 +55,7 @@ class Special:
 
 
 class Tracepoint:
-    def expand(self, ap, provider: str):
+    def expand(self, ap, provider: str, options: ProbeOptions):
         parts = ap.parts[1:]
         if len(parts) != 2:
             raise SemanticError(f"tracepoint probe type requires 2 arguments, found {len(parts)}",
@@ -80,7 +81,7 @@ class Tracepoint:
                              f.array_len, user and f.kind == "pointer")
                     for f in fmt.args]
             out.append(ExpandedProbe("tracepoint", f"tracepoint:{c}:{n}", (c, n, fmt.id),
-                                     args, ap.span))
+                                     args, ap.span, context="record"))
         return out
 
     def attach(self, probe, prog_fd):
@@ -95,7 +96,7 @@ class Interval:
     """interval:s:1, interval:ms:100, interval:hz:5, interval:1s: a timer
     on one CPU (a cpu-clock perf event)."""
 
-    def expand(self, ap, provider: str):
+    def expand(self, ap, provider: str, options: ProbeOptions):
         parts = ap.parts[1:]
         if len(parts) == 1:
             m = re.fullmatch(r"(\d+)(s|ms|us|ns|hz)", parts[0])
@@ -137,7 +138,14 @@ def provider_name(ap) -> str:
     return ALIASES.get(head, head)
 
 
-def expand(ap) -> list[ExpandedProbe]:
+@dataclass(frozen=True)
+class ProbeOptions:
+    """Command-line choices that change what a probe means: ``pid`` (-p)
+    limits user-space probes to one process."""
+    pid: int | None = None
+
+
+def expand(ap, options: ProbeOptions = ProbeOptions()) -> list[ExpandedProbe]:
     """The expander handed to sema: one written attach point -> probes."""
     name = provider_name(ap)
     prov = PROVIDERS.get(name)
@@ -145,7 +153,11 @@ def expand(ap) -> list[ExpandedProbe]:
         if name in LATER:
             raise SemanticError(f"{name} probes are not supported yet", ap.span)
         raise SemanticError(f"Invalid probe type: {name}", ap.span)
-    return prov.expand(ap, name)
+    return prov.expand(ap, name, options)
+
+
+def expander(options: ProbeOptions):
+    return lambda ap: expand(ap, options)
 
 
 def attach(probe: ExpandedProbe, prog_fd: int) -> list[int]:

@@ -20,6 +20,7 @@ Kernel-side conventions shared with the runtime:
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -34,7 +35,9 @@ from .script import EXIT, LOST, RINGBUF, CompiledScript, EventSpec, MapSpec, Pro
 
 PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
               "tracepoint": "tracepoint", "interval": "perf_event",
-              "profile": "perf_event", "software": "perf_event"}
+              "profile": "perf_event", "software": "perf_event",
+              "hardware": "perf_event", "uprobe": "kprobe", "uretprobe": "kprobe",
+              "kprobe": "kprobe", "kretprobe": "kprobe"}
 
 BPF_ANY = 0
 
@@ -650,8 +653,9 @@ class ProbeLowering:
             params = self.sc.an.params
             text = params[e.index - 1] if e.index <= len(params) else ""
             return self.store_string(ast.String(e.span, text), dst, length)
-        if isinstance(e, ast.Builtin) and e.name == "probe":
-            return self.store_string(ast.String(e.span, self.probe.name), dst, length)
+        if isinstance(e, ast.Builtin) and e.name in ("probe", "func"):
+            text = self.probe.name if e.name == "probe" else self.probe.func
+            return self.store_string(ast.String(e.span, text), dst, length)
         if isinstance(e, ast.Call) and e.name == "str":
             return self.store_str_call(e, dst, length)
         if isinstance(e, ast.FieldAccess) and isinstance(e.expr.type, T.ArgsType):
@@ -941,8 +945,12 @@ class ProbeLowering:
             b.mov(r, self.sc.an.cpid)
         elif name == "ncpus":
             b.mov(r, os.cpu_count() or 1)
-        elif name in ("comm", "probe"):
+        elif name in ("comm", "probe", "func"):
             return self.mem_expr(e)
+        elif name == "retval" or re.fullmatch(r"s?arg\d+", name):
+            from ..sema.analyzer import REGS_ARGS, REGS_RETVAL
+            off = REGS_RETVAL if name == "retval" else REGS_ARGS[int(name.lstrip("sarg"))]
+            b.ldx(8, r, self.ctx, off)
         else:
             raise SemanticError(f"Builtin '{name}' is not supported yet", e.span)
         return Int(r)

@@ -33,7 +33,7 @@ MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
              "array": MapType.ARRAY}
 ZERO_KEY = b"\0\0\0\0"
 PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_TRACEPOINT,
-              "perf_event": ProgType.PERF_EVENT}
+              "perf_event": ProgType.PERF_EVENT, "kprobe": ProgType.KPROBE}
 
 VERIFIER_TAIL = 5
 

@@ -13,6 +13,7 @@ written on the AST are those of the probe being lowered.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..errors import SemanticError, Span
@@ -29,6 +30,12 @@ BUILTIN_TYPES = {
     "rand": T.UINT32, "jiffies": T.UINT64, "curtask": T.UINT64,
     "username": T.UsernameType(),
 }
+
+# struct pt_regs offsets (x86-64) of the argument registers and the return
+# value: arg0..arg5 are rdi, rsi, rdx, rcx, r8, r9.
+REGS_ARGS = (112, 104, 96, 88, 72, 64)
+REGS_RETVAL = 80
+REGS_SP = 152
 
 # nsecs(clock): the clock names bpftrace accepts and the helper that reads each.
 CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
@@ -420,6 +427,23 @@ class Analyzer:
             return T.UINT32
         if name == "probe":
             return T.StringType(len(self._probe.name.encode()) + 1)
+        if name == "func":
+            if not self._probe.func:
+                self.err(f"The func builtin can not be used with '{self._probe.provider}' probes",
+                         e.span)
+            return T.StringType(len(self._probe.func.encode()) + 1)
+        if re.fullmatch(r"s?arg\d+", name) or name == "retval":
+            if self._probe.context != "regs":
+                self.err(f"The {name} builtin can not be used with "
+                         f"'{self._probe.provider}' probes", e.span)
+            if name == "retval" and not self._probe.is_return:
+                self.err("The retval builtin can only be used with return probes", e.span)
+            if name != "retval" and self._probe.is_return:
+                self.err(f"The {name} builtin can not be used with return probes", e.span)
+            if name.startswith("arg") and int(name[3:]) >= len(REGS_ARGS):
+                self.err(f"{name}: only arg0 to arg{len(REGS_ARGS) - 1} are passed in "
+                         "registers", e.span)
+            return T.INT64 if name == "retval" else T.UINT64
         if name == "args":
             if not self._probe.args:
                 self.err(f"The args builtin can not be used with '{self._probe.provider}' probes",

@@ -40,6 +40,12 @@ class ExpandedProbe:
     target: tuple = ()
     args: list[ArgField] | None = None
     span: Span | None = field(default=None, compare=False)
+    # The traced function of kprobe/uprobe-like probes: the ``func`` builtin.
+    func: str = ""
+    # What the context is: 'regs' (struct pt_regs: arg0..N, retval),
+    # 'record' (a tracepoint's raw record), 'none'.
+    context: str = "none"
+    is_return: bool = False
 
     def arg(self, name: str) -> ArgField | None:
         for a in self.args or ():

@@ -39,8 +39,8 @@ def expander(ap):
         return [ExpandedProbe("tracepoint", "tracepoint:t:p", ("t", "p", 1), TP_ARGS, ap.span)]
     if p[0] == "interval":
         return [ExpandedProbe("interval", "interval:s:1", ("period", 10**9), None, ap.span)]
-    if p[0] == "kprobe":
-        return [ExpandedProbe("kprobe", "kprobe:" + p[1], (p[1],), None, ap.span)]
+    if p[0] == "watchpoint":
+        return [ExpandedProbe("watchpoint", "kprobe:" + p[1], (p[1],), None, ap.span)]
     raise AssertionError(p)
 
 
@@ -367,8 +367,8 @@ def test_program_specs():
 
 
 def test_unsupported_provider_is_a_semantic_error():
-    with pytest.raises(SemanticError, match="kprobe probes are not supported yet"):
-        compile_src("kprobe:f { }")
+    with pytest.raises(SemanticError, match="watchpoint probes are not supported yet"):
+        compile_src("watchpoint:0x10:8:rw { }")
 
 
 # ------------------------------------------------------------------ map specs
