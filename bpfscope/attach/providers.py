@@ -9,7 +9,6 @@ the session runs them once with BPF_PROG_TEST_RUN.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..bpf import link, perf
@@ -18,6 +17,7 @@ from ..bpf.sys import close_fd
 from ..errors import SemanticError
 from ..sema.probes import ArgField, ExpandedProbe
 from . import tracefs
+from .sampling import SAMPLING, UNITS, parse_rate
 
 ALIASES = {
     "t": "tracepoint", "i": "interval", "p": "profile", "s": "software",
@@ -28,7 +28,7 @@ ALIASES = {
 }
 
 LATER = {"kprobe", "kretprobe", "uprobe", "uretprobe", "usdt", "rawtracepoint",
-         "fentry", "fexit", "profile", "software", "hardware", "watchpoint",
+         "fentry", "fexit", "watchpoint",
          "asyncwatchpoint", "iter", "self", "tp_btf"}
 
 
@@ -89,38 +89,14 @@ class Tracepoint:
         return attach_to_perf_event(prog_fd, pfd)
 
 
-_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
-
-
 class Interval:
     """interval:s:1, interval:ms:100, interval:hz:5, interval:1s: a timer
     on one CPU (a cpu-clock perf event)."""
 
     def expand(self, ap, provider: str, options: ProbeOptions):
-        parts = ap.parts[1:]
-        if len(parts) == 1:
-            m = re.fullmatch(r"(\d+)(s|ms|us|ns|hz)", parts[0])
-            if not m:
-                raise SemanticError(f"Invalid rate of interval probe: {parts[0]}", ap.span)
-            unit, count = m.group(2), m.group(1)
-        elif len(parts) == 2:
-            unit, count = parts
-        else:
-            raise SemanticError("interval probe requires a unit and a rate, e.g. interval:s:1",
-                                ap.span)
-        try:
-            n = int(count, 0)
-        except ValueError:
-            n = 0
-        if n <= 0:
-            raise SemanticError(f"Invalid rate of interval probe: {count}", ap.span)
-        if unit == "hz":
-            target = ("freq", n)
-        elif unit in _UNITS:
-            target = ("period", n * _UNITS[unit])
-        else:
-            raise SemanticError(f"Invalid unit of interval probe: {unit}", ap.span)
-        return [ExpandedProbe("interval", f"interval:{unit}:{n}", target, None, ap.span)]
+        unit, how, n = parse_rate("interval", ap.parts[1:], ap.span)
+        count = n if how == "freq" else n // UNITS[unit]
+        return [ExpandedProbe("interval", f"interval:{unit}:{count}", (how, n), None, ap.span)]
 
     def attach(self, probe, prog_fd):
         how, n = probe.target
@@ -130,7 +106,7 @@ class Interval:
 
 
 PROVIDERS = {"BEGIN": Special(), "END": Special(), "tracepoint": Tracepoint(),
-             "interval": Interval()}
+             "interval": Interval(), **SAMPLING}
 
 
 def provider_name(ap) -> str:

@@ -21,7 +21,7 @@ from ..bpf.prog import ProgLoadError, load_program, prog_test_run
 from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
 from ..codegen.script import EXIT, LOST, RINGBUF, CompiledScript, EventSpec
-from ..errors import KernelError, VerifierError
+from ..errors import BpfscopeError, KernelError, VerifierError
 from ..sema import types as T
 from .decode import decode, u64
 from .mapread import read_map, zero_map
@@ -109,6 +109,9 @@ class Session:
             except OSError as e:
                 raise KernelError(f"Unable to attach probe: {ps.name}: {e.strerror or e}",
                                   ps.probe.span) from None
+            except BpfscopeError as e:
+                e.span = e.span or ps.probe.span
+                raise
         self.sink.attached(len(self.script.programs))
 
     # ------------------------------------------------------------ running
