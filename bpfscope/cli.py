@@ -68,6 +68,12 @@ class _QuietSink:
 
 
 def _listing(pattern: str) -> int:
+    if pattern.startswith(("uprobe:", "uretprobe:", "u:", "ur:")):
+        from .attach.uprobe import list_probes
+        lines = list_probes(pattern)
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+        return 0
     if pattern in ("*", "tracepoint:*", "t:*"):
         pattern = "tracepoint:*:*"
     if not pattern.startswith(("tracepoint:", "t:")):

@@ -17,6 +17,7 @@ from ..bpf.sys import close_fd
 from ..errors import SemanticError
 from ..sema.probes import ArgField, ExpandedProbe
 from . import tracefs
+from .uprobe import Uprobe
 from .sampling import SAMPLING, UNITS, parse_rate
 
 ALIASES = {
@@ -27,7 +28,7 @@ ALIASES = {
     "begin": "BEGIN", "end": "END",
 }
 
-LATER = {"kprobe", "kretprobe", "uprobe", "uretprobe", "usdt", "rawtracepoint",
+LATER = {"kprobe", "kretprobe", "usdt", "rawtracepoint",
          "fentry", "fexit", "watchpoint",
          "asyncwatchpoint", "iter", "self", "tp_btf"}
 
@@ -106,7 +107,8 @@ class Interval:
 
 
 PROVIDERS = {"BEGIN": Special(), "END": Special(), "tracepoint": Tracepoint(),
-             "interval": Interval(), **SAMPLING}
+             "interval": Interval(), **SAMPLING,
+             "uprobe": Uprobe(), "uretprobe": Uprobe()}
 
 
 def provider_name(ap) -> str:

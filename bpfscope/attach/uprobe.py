@@ -1,0 +1,435 @@
+"""uprobe and uretprobe: user-space function entry and return.
+
+Spec forms (bpftrace's), after the provider name::
+
+    uprobe:/path/to/bin:func            a function symbol
+    uprobe:/path/to/bin:func+16         a byte offset into it (not uretprobe)
+    uprobe:/path/to/bin:0x4011a6        an address (decimal or 0x...)
+    uprobe:/path/to/bin:read*           every function symbol the glob names
+    uprobe:libc:malloc                  a library by short name
+    uprobe:bash:readline                a program found in $PATH
+    uprobe:./app:cpp:"ns::K::method"    C++ names, matched demangled
+    uprobe:func                         with -p/-c: the traced process's program
+
+The target path is made absolute; a name starting with "lib" is looked up
+as a library first (in /proc/PID/maps when a pid is given, then
+ld.so.cache), anything else without '/' in $PATH. A plain function name
+that is not a symbol but is the demangled name (parameters dropped) of
+exactly one C++ symbol means that symbol; several such symbols make an
+error that lists them.
+
+Attaching opens one perf event of the kernel's uprobe PMU per probe:
+``config1`` points at the path, ``config2`` is the file offset of the
+instruction (the symbol's virtual address mapped through its PT_LOAD
+segment), the ``retprobe`` format bit marks return probes. Without a pid
+the event is opened with pid=-1, cpu=0, which traces every process on every
+CPU (the BPF program hangs off the uprobe, not off the CPU); with a pid it
+is pid=PID, cpu=-1.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+
+from ..bpf import perf
+from ..elf import ElfError, ElfFile, SymbolTable, demangle
+from ..elf.demangle import strip_params
+from ..elf.ldcache import read_proc_maps, resolve_library
+from ..errors import SemanticError
+from ..sema.probes import ExpandedProbe
+
+PMU_DIR = "/sys/bus/event_source/devices/uprobe"
+SUPPORTED_LANGS = ("cpp",)
+_FUNC_TYPES = ("FUNC", "IFUNC")
+
+
+@dataclass(frozen=True)
+class UprobeTarget:
+    """What attach needs: the file, the offset in it, entry or return, and
+    the process to limit the probe to (None: every process)."""
+    path: str
+    offset: int
+    retprobe: bool
+    pid: int | None = None
+
+
+# ------------------------------------------------------------ spec parsing
+
+@dataclass
+class Spec:
+    target: str          # as written (maybe relative, a short name, or '')
+    lang: str            # '' or 'cpp'
+    func: str            # function name or glob ('' for an address)
+    offset: int = 0      # func+offset
+    address: int | None = None
+
+
+def _to_uint(s: str) -> int | None:
+    try:
+        v = int(s, 0)
+    except ValueError:
+        return None
+    return v if v >= 0 else None
+
+
+def parse_spec(ap, provider: str, options) -> Spec:
+    parts = list(ap.parts[1:])
+    pid = getattr(options, "pid", None)
+    # An unquoted C++ name after the language keeps its '::':
+    # uprobe:./app:cpp:ns::Klass::* is the function ns::Klass::*.
+    for i in (0, 1):
+        if len(parts) > i + 2 and parts[i] in SUPPORTED_LANGS:
+            parts[i + 1:] = [":".join(parts[i + 1:])]
+            break
+    # With a pid the target may be left out: uprobe:func, uprobe:cpp:func.
+    if pid is not None and (len(parts) == 1 or
+                            (len(parts) == 2 and parts[0] in SUPPORTED_LANGS)):
+        parts.insert(0, "")
+    if len(parts) not in (2, 3):
+        raise SemanticError(f"{provider} probe type requires 2 or 3 arguments, "
+                            f"found {len(parts)}", ap.span)
+    target, func = parts[0], parts[-1]
+    lang = parts[1] if len(parts) == 3 else ""
+    if lang and lang not in SUPPORTED_LANGS:
+        raise SemanticError(f"unsupported language type: {lang}", ap.span)
+    if not target and pid is None:
+        raise SemanticError(f"{provider} should have a target", ap.span)
+    if not func:
+        raise SemanticError(f"{provider} should be attached to a function and/or address",
+                            ap.span)
+    spec = Spec(target, lang, func)
+    if "+" in func:
+        if provider == "uretprobe":
+            raise SemanticError("Offset not allowed", ap.span)
+        if func.count("+") != 1:
+            raise SemanticError("Cannot take more than one offset", ap.span)
+        name, off = func.split("+")
+        if not name or not off:
+            raise SemanticError("Invalid offset", ap.span)
+        val = _to_uint(off)
+        if val is None:
+            raise SemanticError(f"Invalid offset: {off}", ap.span)
+        spec.func, spec.offset = name, val
+    else:
+        addr = _to_uint(func)
+        if addr is not None:
+            if "*" in target:
+                raise SemanticError("Cannot use wildcards with absolute address", ap.span)
+            spec.func, spec.address = "", addr
+    return spec
+
+
+# ------------------------------------------------------------ target files
+
+def _is_exec_or_lib(path: str) -> bool:
+    if not os.path.isfile(path):
+        return False
+    if os.access(path, os.X_OK):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def pid_exe(pid: int) -> str | None:
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+    if exe.endswith(" (deleted)"):
+        exe = exe[:-len(" (deleted)")]
+    rooted = f"/proc/{pid}/root{exe}"
+    return exe if os.path.exists(exe) or not os.path.exists(rooted) else rooted
+
+
+def resolve_target(target: str, pid: int | None) -> list[str]:
+    """Absolute paths the written target names ([] if none)."""
+    if not target:
+        exe = pid_exe(pid) if pid is not None else None
+        return [exe] if exe else []
+    if "*" in target:
+        import glob
+        return sorted(os.path.abspath(p) for p in glob.glob(target)
+                      if _is_exec_or_lib(p))
+    if "/" not in target:
+        if target.startswith("lib"):
+            hit = resolve_library(target, pid)
+            if hit:
+                return [os.path.abspath(hit)]
+        found = shutil.which(target)
+        return [os.path.abspath(found)] if found else []
+    return [os.path.abspath(target)] if _is_exec_or_lib(target) else []
+
+
+# ------------------------------------------------------------ symbols
+
+_tables: dict[str, SymbolTable] = {}
+
+
+def symbols_of(path: str) -> SymbolTable:
+    """The (cached) symbol table of path."""
+    st = _tables.get(path)
+    if st is None:
+        st = _tables[path] = SymbolTable(path)
+    return st
+
+
+def _glob_rx(pattern: str) -> re.Pattern:
+    # Only '*' is a wildcard: C++ names carry '[', ']' and '?' is rare but
+    # literal in bpftrace too.
+    return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.S)
+
+
+def _cpp_forms(name: str, want_params: bool) -> str | None:
+    if not name.startswith("_Z"):
+        return None
+    d = demangle(name)
+    if d == name:
+        return None
+    return d if want_params else strip_params(d)
+
+
+def match_functions(st: SymbolTable, pattern: str, cpp: bool = False) -> list[str]:
+    """Sorted function-symbol names that pattern names: the raw name or (for
+    mangled C++ names) the demangled one, without parameters unless the
+    pattern has a '('. With cpp only demangled names count."""
+    rx = _glob_rx(pattern)
+    want_params = "(" in pattern
+    out = []
+    for n in st.function_names():
+        if ".part." in n:
+            continue  # GCC's split-off pieces are not whole functions
+        if not cpp and rx.fullmatch(n):
+            out.append(n)
+            continue
+        d = _cpp_forms(n, want_params)
+        if d is not None and rx.fullmatch(d):
+            out.append(n)
+    return sorted(out)
+
+
+def _func_symbol(st: SymbolTable, name: str):
+    return st.lookup_one(name) or st.lookup_one(name, functions_only=False)
+
+
+def file_offset(elf: ElfFile, vaddr: int) -> int | None:
+    return elf.vaddr_to_offset(vaddr)
+
+
+# ------------------------------------------------------------ Go binaries
+
+_GO_SECTIONS = (".note.go.buildid", ".gopclntab", ".go.buildinfo")
+_go_warned: set[str] = set()
+
+
+def is_go_binary(elf: ElfFile) -> bool:
+    return any(elf.section(s) is not None for s in _GO_SECTIONS)
+
+
+def _warn_go(path: str) -> None:
+    if path in _go_warned:
+        return
+    _go_warned.add(path)
+    sys.stderr.write(
+        f"WARNING: {path} is a Go program: uretprobes may crash it, because "
+        f"the Go runtime moves goroutine stacks and the return address a "
+        f"uretprobe rewrites moves with them\n")
+
+
+# ------------------------------------------------------------ the provider
+
+class Uprobe:
+    """The provider for both "uprobe" and "uretprobe"."""
+
+    def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
+        spec = parse_spec(ap, provider, options)
+        pid = getattr(options, "pid", None)
+        paths = resolve_target(spec.target, pid)
+        if not paths:
+            what = spec.target or f"of pid {pid}"
+            raise SemanticError(f"uprobe target file '{what}' does not exist or is not "
+                                f"executable", ap.span)
+        out: list[ExpandedProbe] = []
+        for path in paths:
+            try:
+                out.extend(self._expand_path(ap, provider, spec, path, pid,
+                                             multi="*" in spec.target))
+            except ElfError as e:
+                raise SemanticError(f"{path}: {e}", ap.span) from None
+        if not out:
+            raise SemanticError(f"No matches for {provider} "
+                                f"{spec.target or paths[0]}:{spec.func}.", ap.span)
+        return out
+
+    def _expand_path(self, ap, provider, spec: Spec, path: str, pid, multi: bool):
+        st = symbols_of(path)
+        elf = st.elf
+        ret = provider == "uretprobe"
+        if ret and is_go_binary(elf):
+            _warn_go(path)
+        lang = f":{spec.lang}" if spec.lang else ""
+
+        def probe(sym_name: str, vaddr: int, name: str, func: str) -> ExpandedProbe:
+            off = file_offset(elf, vaddr)
+            if off is None:
+                raise SemanticError(f"Could not resolve address: {path}:{vaddr:#x} "
+                                    f"is not in a loaded segment", ap.span)
+            return ExpandedProbe(provider, name, UprobeTarget(path, off, ret, pid),
+                                 None, ap.span, func=func, context="regs",
+                                 is_return=ret)
+
+        if spec.address is not None:
+            hit = st.lookup_addr(spec.address)
+            if hit is None or hit.symbol.type not in _FUNC_TYPES:
+                raise SemanticError(f"Could not resolve address: {path}:{spec.address:#x}",
+                                    ap.span)
+            if ret and hit.offset:
+                raise SemanticError(
+                    f"uretprobes cannot be attached at function offset. (address "
+                    f"resolved to: {hit.symbol.name}+{hit.offset})", ap.span)
+            return [probe(hit.symbol.name, spec.address,
+                          f"{provider}:{path}:{spec.address}", demangle(hit.symbol.name))]
+
+        func = spec.func
+        if "*" in func or spec.lang:
+            names = match_functions(st, func, cpp=bool(spec.lang))
+            if not names and not multi and "*" not in func:
+                raise SemanticError(f"No matches for {provider} {path}:{func}.", ap.span)
+        else:
+            sym = _func_symbol(st, func)
+            if sym is not None:
+                names = [func]
+            else:
+                names = match_functions(st, func)
+                if len(names) > 1:
+                    cands = "\n".join(f"    {n}  ({demangle(n)})" for n in names)
+                    raise SemanticError(
+                        f"{func} is ambiguous in {path}: it is the name of "
+                        f"{len(names)} C++ functions; pick one with "
+                        f"{provider}:{path}:cpp:\"...\" or by its mangled name:\n{cands}",
+                        ap.span)
+                if not names:
+                    if multi:
+                        return []
+                    raise SemanticError(f"No matches for {provider} {path}:{func}.",
+                                        ap.span)
+        out = []
+        for n in names:
+            sym = _func_symbol(st, n)
+            if sym is None:
+                continue
+            if spec.offset and spec.offset >= max(sym.size, 1):
+                raise SemanticError(f"Offset outside the function bounds ('{n}' size is "
+                                    f"{sym.size})", ap.span)
+            suffix = f"+{spec.offset}" if spec.offset else ""
+            out.append(probe(n, sym.value + spec.offset,
+                             f"{provider}:{path}{lang}:{n}{suffix}", demangle(n)))
+        return out
+
+    def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
+        from .providers import attach_to_perf_event
+        t: UprobeTarget = probe.target
+        pfd = open_uprobe(t.path, t.offset, t.retprobe, t.pid)
+        return attach_to_perf_event(prog_fd, pfd)
+
+
+# ------------------------------------------------------------ the PMU
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def pmu_type() -> int:
+    try:
+        return int(_read(f"{PMU_DIR}/type"))
+    except (OSError, ValueError):
+        from ..errors import KernelError
+        raise KernelError("this kernel has no uprobe PMU "
+                          f"({PMU_DIR}/type is missing): uprobes need "
+                          "CONFIG_UPROBE_EVENTS and Linux 4.17 or newer") from None
+
+
+def retprobe_bit() -> int:
+    """The config bit the PMU's format/retprobe names ('config:0')."""
+    try:
+        fmt = _read(f"{PMU_DIR}/format/retprobe")
+        m = re.fullmatch(r"config:(\d+)", fmt)
+        if m:
+            return 1 << int(m.group(1))
+    except OSError:
+        pass
+    return 1
+
+
+def open_uprobe(path: str, offset: int, retprobe: bool, pid: int | None) -> int:
+    """Open one uprobe perf event; its fd."""
+    buf = ctypes.create_string_buffer(os.fsencode(path))
+    config = retprobe_bit() if retprobe else 0
+    if pid is None:
+        cpu, pid_arg = 0, -1
+    else:
+        cpu, pid_arg = -1, pid
+    return perf.perf_event_open(pmu_type(), config, pid=pid_arg, cpu=cpu,
+                                config1=ctypes.addressof(buf), config2=offset)
+
+
+# ------------------------------------------------------------ listing
+
+def split_spec(text: str) -> list[str]:
+    """text split at ':' outside double quotes, quotes removed."""
+    parts, cur, quoted = [], [], False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == ":" and not quoted:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def list_probes(pattern: str, pid: int | None = None) -> list[str]:
+    """The lines `-l PATTERN` prints for a uprobe pattern
+    ('uprobe:/bin/bash:read*', 'uprobe:./app:cpp:*'): sorted; raw symbol
+    names, or with cpp: the demangled names in quotes (bpftrace's form).
+    SemanticError (span None) for a bad pattern."""
+    parts = split_spec(pattern)
+    provider = {"u": "uprobe", "ur": "uretprobe"}.get(parts[0], parts[0])
+    if len(parts) == 2 and pid is None:
+        parts.append("*")  # uprobe:/bin/bash lists all functions
+
+    class _AP:
+        pass
+    ap = _AP()
+    ap.parts, ap.raw, ap.span = parts, pattern, None
+
+    class _Opt:
+        pass
+    opt = _Opt()
+    opt.pid = pid
+    spec = parse_spec(ap, provider, opt)
+    if spec.address is not None:
+        return []
+    out = []
+    for path in resolve_target(spec.target, pid):
+        try:
+            st = symbols_of(path)
+            names = match_functions(st, spec.func or "*", cpp=bool(spec.lang))
+        except ElfError:
+            continue
+        for n in names:
+            if spec.lang:
+                out.append(f'{provider}:{path}:{spec.lang}:"{demangle(n)}"')
+            else:
+                out.append(f"{provider}:{path}:{n}")
+    return sorted(set(out))
