@@ -19,6 +19,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from bpfinfo import xlated_insns  # noqa: F401  (re-exported for suites)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The attach message of each tool: bpfscope prints "Attached N probes" to
@@ -31,9 +33,17 @@ ATTACH_RE = {
 LOST_RE = re.compile(rb"Lost (\d+) events")
 
 
+# Where bpfscope is imported from: None = the installed `bpfscope` command
+# (the editable checkout), else a directory holding a bpfscope/ package
+# (run.py --bpfscope-src), run with `python -m bpfscope.cli`.
+BPFSCOPE_SRC: str | None = None
+
+
 def tool_command(tool: str) -> list[str]:
     if tool == "bpftrace":
         return [shutil.which("bpftrace") or "bpftrace"]
+    if BPFSCOPE_SRC:
+        return [sys.executable, "-m", "bpfscope.cli"]
     exe = shutil.which("bpfscope")
     if exe:
         return [exe]
@@ -50,7 +60,7 @@ def tool_env(tool: str, map_keys: int | None = None,
             env["BPFTRACE_MAX_PROBES"] = str(max_probes)
             env["BPFTRACE_MAX_BPF_PROGS"] = str(max_probes)
     else:
-        env.setdefault("PYTHONPATH", REPO)
+        env["PYTHONPATH"] = BPFSCOPE_SRC or REPO
     return env
 
 
@@ -111,23 +121,6 @@ def fdinfo_progs(pid: int) -> dict[int, ProgStat]:
                                run_cnt=int(kv.get("run_cnt", 0)),
                                verified_insns=int(kv.get("verified_insns", 0)))
     return progs
-
-
-def xlated_insns(prog_id: int) -> int | None:
-    """xlated_prog_len / 8 of a program, through BPF_PROG_GET_FD_BY_ID and
-    BPF_OBJ_GET_INFO_BY_FD (bpfscope's ctypes wrappers for the syscall)."""
-    try:
-        from bpfscope.bpf.prog import prog_get_fd_by_id, prog_info
-    except Exception:  # pragma: no cover - bpfscope not importable
-        return None
-    try:
-        fd = prog_get_fd_by_id(prog_id)
-    except OSError:
-        return None
-    try:
-        return prog_info(fd).xlated_prog_len // 8
-    finally:
-        os.close(fd)
 
 
 def _default_sigint() -> None:

@@ -56,7 +56,7 @@ def ensure_bpftrace(install: bool) -> None:
                    env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
 
 
-def machine_info() -> dict:
+def machine_info(snapshot_rev: str | None = None) -> dict:
     cpu = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -79,13 +79,19 @@ def machine_info() -> dict:
 
     rev = out(["git", "rev-parse", "--short", "HEAD"])
     dirty = out(["git", "status", "--porcelain", "--", "bpfscope"])
+    if snapshot_rev:
+        rev, dirty = snapshot_rev, ""
+    elif harness.BPFSCOPE_SRC:
+        rev, dirty = harness.BPFSCOPE_SRC, ""
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "bpftrace": out(["bpftrace", "--version"]),
-        "bpfscope": out(harness.tool_command("bpfscope") + ["--version"]) + f" (git {rev}{' + uncommitted changes' if dirty else ''})",
+        "bpfscope": subprocess.run(harness.tool_command("bpfscope") + ["--version"], capture_output=True,
+                                   text=True, env=harness.tool_env("bpfscope"), cwd="/tmp").stdout.strip()
+        or "bpfscope" + f" (git {rev}{' + uncommitted changes' if dirty else ''})",
         "bpf_jit_enable": sysctl("net.core.bpf_jit_enable"),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
@@ -280,6 +286,9 @@ def main() -> int:
     ap.add_argument("--map-keys", type=int, default=100000, help="keys in the large map (default 100000)")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--update-readme", action="store_true", help="write the table into bench/README.md")
+    ap.add_argument("--bpfscope-src", default=None, metavar="DIR|REV",
+                    help="benchmark bpfscope from this directory (holding bpfscope/) or this git "
+                         "revision (exported with git archive); default: the installed command / working tree")
     ap.add_argument("--no-install", action="store_true", help="do not apt-get install bpftrace")
     ap.add_argument("-v", "--verbose", action="store_true")
     opts = ap.parse_args()
@@ -296,8 +305,22 @@ def main() -> int:
     ctx.verbose = opts.verbose
     ctx.build_dir = tempfile.mkdtemp(prefix="bpfscope-bench-")
     ctx.workload = harness.build_workload(ctx.build_dir)
+    if opts.bpfscope_src:
+        src = opts.bpfscope_src
+        if not os.path.isdir(os.path.join(src, "bpfscope")):
+            rev = subprocess.run(["git", "rev-parse", "--short", src], capture_output=True, text=True,
+                                 check=True, cwd=harness.REPO).stdout.strip()
+            dest = os.path.join(ctx.build_dir, "bpfscope-src")
+            os.makedirs(dest)
+            arch = subprocess.run(["git", "archive", rev, "bpfscope"], capture_output=True,
+                                  check=True, cwd=harness.REPO).stdout
+            subprocess.run(["tar", "-x", "-C", dest], input=arch, check=True)
+            ctx.bpfscope_rev = rev
+            src = dest
+        harness.BPFSCOPE_SRC = os.path.abspath(src)
+    ctx.bpfscope_rev = getattr(ctx, "bpfscope_rev", None)
     ctx.cost_events = opts.cost_events or (50000 if opts.quick else 200000)
-    info = machine_info()
+    info = machine_info(ctx.bpfscope_rev)
     print(json.dumps(info), file=sys.stderr)
 
     results: list = []
