@@ -216,7 +216,12 @@ def match_functions(st: SymbolTable, pattern: str, cpp: bool = False) -> list[st
 
 
 def _func_symbol(st: SymbolTable, name: str):
-    return st.lookup_one(name) or st.lookup_one(name, functions_only=False)
+    """The function called name; an untyped symbol (a hand-written assembly
+    routine) will do, data will not."""
+    sym = st.lookup_one(name)
+    if sym is None:
+        sym = next((s for s in st.lookup(name) if s.type == "NOTYPE"), None)
+    return sym
 
 
 def file_offset(elf: ElfFile, vaddr: int) -> int | None:
