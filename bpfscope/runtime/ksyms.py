@@ -37,7 +37,6 @@ appear: both add lines to kallsyms).
 from __future__ import annotations
 
 import bisect
-import os
 import re
 import struct
 import time

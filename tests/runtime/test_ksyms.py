@@ -1,7 +1,6 @@
 """Kernel symbolizer: kallsyms parsing, lookups at the edges, the real
 /proc/kallsyms when readable."""
 
-import os
 
 import pytest
 

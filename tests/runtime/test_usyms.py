@@ -186,6 +186,8 @@ def test_tables_shared_between_pids(pie_prog, spawn):
         == "usym_target+2"
 
 
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="/proc/PID/map_files needs root")
 def test_deleted_binary(pie_prog, tmp_path, spawn):
     copy = str(tmp_path / "gone")
     shutil.copy(pie_prog, copy)
