@@ -89,9 +89,9 @@ def machine_info(snapshot_rev: str | None = None) -> dict:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "bpftrace": out(["bpftrace", "--version"]),
-        "bpfscope": subprocess.run(harness.tool_command("bpfscope") + ["--version"], capture_output=True,
-                                   text=True, env=harness.tool_env("bpfscope"), cwd="/tmp").stdout.strip()
-        or "bpfscope" + f" (git {rev}{' + uncommitted changes' if dirty else ''})",
+        "bpfscope": (subprocess.run(harness.tool_command("bpfscope") + ["--version"], capture_output=True,
+                                    text=True, env=harness.tool_env("bpfscope"), cwd="/tmp").stdout.strip()
+                     or "bpfscope") + f" (git {rev}{' + uncommitted changes' if dirty else ''})",
         "bpf_jit_enable": sysctl("net.core.bpf_jit_enable"),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
