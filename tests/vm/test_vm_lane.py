@@ -1,0 +1,68 @@
+"""The VM test lane: every test under tests/vm/guest/, run inside Debian's
+generic 6.1 and 6.12 kernels booted under QEMU (see vmlane.py).
+
+One boot per kernel runs the whole guest selection with the host's Python
+and this checkout. The test skips, with the reason, when the lane cannot
+run here (no QEMU and apt-get cannot install it, no kernel package
+reachable, the VM fails to boot, or BPFSCOPE_VMLANE=0); it fails when the
+guest's tests fail, with their output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+import vmlane
+
+ROOT = Path(__file__).resolve().parents[2]
+GUEST = Path(__file__).resolve().parent / "guest"
+TIMEOUT = float(os.environ.get("BPFSCOPE_VMLANE_TIMEOUT", "300"))
+
+
+def guest_command() -> str:
+    """The guest's pytest run: every test under tests/vm/guest/."""
+    return (f"exec {shlex.quote(sys.executable)} -m pytest -q -rA -p no:cacheprovider "
+            f"{shlex.quote(str(GUEST.relative_to(ROOT)))}")
+
+
+def pytest_summary(output: str) -> str:
+    """pytest's closing line without its '=' frame, e.g. '3 passed in 9.1s'."""
+    for line in reversed(output.splitlines()):
+        if re.search(r"\b(passed|failed|skipped|error|errors|no tests ran)\b", line):
+            return line.strip("= ").strip()
+    return "no pytest summary"
+
+
+@pytest.fixture(scope="module")
+def lane_packages():
+    if os.environ.get("BPFSCOPE_VMLANE", "1").lower() in ("0", "off", "no", "false"):
+        pytest.skip("BPFSCOPE_VMLANE is set to turn the lane off")
+    try:
+        vmlane.ensure_packages()
+    except vmlane.LaneUnavailable as e:
+        pytest.skip(str(e))
+
+
+@pytest.mark.parametrize("series", vmlane.SERIES)
+def test_guest_tests(series, lane_packages, record_property):
+    try:
+        kit = vmlane.ensure_kit(series)
+    except vmlane.LaneUnavailable as e:
+        pytest.skip(str(e))
+    record_property("kernel", kit.kver)
+    r = vmlane.boot(kit, guest_command(), cwd=str(ROOT), timeout=TIMEOUT)
+    record_property("seconds", f"{r.seconds:.1f}")
+    record_property("start", f"{r.start:.1f}" if r.start is not None else "?")
+    if r.error:
+        log = vmlane.save_console(r, kit.kver)
+        pytest.skip(f"the {kit.kver} VM failed: {r.error} (console in {log})")
+    summary = pytest_summary(r.output)
+    record_property("summary", summary)
+    assert r.exit_code == 0, f"guest tests on {kit.kver} exited {r.exit_code}:\n{r.output}"
+    assert " passed" in summary, f"no guest test passed on {kit.kver}:\n{r.output}"
