@@ -1,0 +1,192 @@
+"""The lane's pieces that need no QEMU: package choice, vmlinux extraction,
+module order, the initramfs archive, the init script, the command line and
+the guest's report."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import lzma
+import shlex
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import vmlane
+
+ELF = b"\x7fELF" + bytes(60) + b"kernel text" * 100
+
+
+def test_kernel_package_name_picks_newest_generic_image():
+    names = ["linux-image-6.1.0-9-amd64", "linux-image-6.1.0-56-amd64",
+             "linux-image-6.1.0-57-amd64-unsigned", "linux-image-6.1.0-60-cloud-amd64",
+             "linux-image-6.1.0-60-rt-amd64", "linux-image-6.1.0-60-amd64-dbg",
+             "linux-image-6.12.117+deb12-amd64", "linux-image-amd64"]
+    assert vmlane.kernel_package_name("6.1", names) == "linux-image-6.1.0-56-amd64"
+    names = ["linux-image-6.12.9+deb12-amd64", "linux-image-6.12.117+deb12-amd64",
+             "linux-image-6.12.200+deb12-amd64-unsigned", "linux-image-6.12-amd64",
+             "linux-image-6.12.117+deb12-cloud-amd64", "linux-image-6.1.0-56-amd64"]
+    assert vmlane.kernel_package_name("6.12", names) == "linux-image-6.12.117+deb12-amd64"
+    assert vmlane.kernel_package_name("6.12", ["linux-image-6.1.0-56-amd64"]) is None
+
+
+@pytest.mark.parametrize("compress", [lzma.compress, gzip.compress], ids=["xz", "gzip"])
+def test_extract_vmlinux_finds_the_elf_stream(compress):
+    # a decoy stream of the same kind that is not an ELF file comes first
+    vmlinuz = b"MZ setup code" + compress(b"not a kernel") + b"\0" * 7 + compress(ELF) + b"trailer"
+    assert vmlane.extract_vmlinux(vmlinuz) == ELF
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="needs the zstd program")
+def test_extract_vmlinux_zstd():
+    z = subprocess.run(["zstd", "-qc"], input=ELF, capture_output=True, check=True).stdout
+    assert vmlane.extract_vmlinux(b"setup" + z + b"\0" * 9) == ELF
+
+
+def test_extract_vmlinux_without_kernel():
+    with pytest.raises(ValueError, match="no xz, zstd or gzip stream"):
+        vmlane.extract_vmlinux(b"MZ nothing here")
+
+
+def modinfo(depends: str) -> bytes:
+    return b"\x7fELF...license=GPL\0depends=" + depends.encode() + b"\0vermagic=6.1\0"
+
+
+def test_module_names_and_depends():
+    assert vmlane.module_name("kernel/net/9p/9pnet_virtio.ko.xz") == "9pnet_virtio"
+    assert vmlane.module_name("kernel/drivers/x/virtio-foo.ko") == "virtio_foo"
+    assert vmlane.module_depends(modinfo("netfs,9pnet")) == ["netfs", "9pnet"]
+    assert vmlane.module_depends(modinfo("")) == []
+    assert vmlane.module_depends(b"no modinfo at all") == []
+
+
+def test_load_order_puts_dependencies_first_once():
+    deps = {"9p": "netfs,9pnet", "9pnet_virtio": "9pnet", "9pnet": "", "netfs": "fscache",
+            "fscache": "", "overlay": ""}
+    files = {n: f"kernel/{n}.ko.xz" for n in deps}
+    read = {f"kernel/{n}.ko.xz": modinfo(d) for n, d in deps.items()}.__getitem__
+    order = vmlane.load_order(["virtio_pci", "9pnet_virtio", "9p", "overlay"], files,
+                              {"virtio_pci"}, read)
+    assert [vmlane.module_name(p) for p in order] == \
+        ["9pnet", "9pnet_virtio", "fscache", "netfs", "9p", "overlay"]
+
+
+def test_load_order_errors():
+    files = {"a": "a.ko", "b": "b.ko"}
+    read = {"a.ko": modinfo("b"), "b.ko": modinfo("a")}.__getitem__
+    with pytest.raises(ValueError, match="cycle: a -> b -> a"):
+        vmlane.load_order(["a"], files, set(), read)
+    with pytest.raises(ValueError, match="module c is neither built in nor in the package"):
+        vmlane.load_order(["c"], files, set(), read)
+
+
+def test_newc_archive_round_trip_and_alignment():
+    entries = [("bin", 0o040755, None), ("dev/console", 0o020600, (5, 1)),
+               ("init", 0o100755, b"#!/bin/sh\n"), ("modules/a.ko", 0o100644, b"x" * 5)]
+    data = vmlane.newc_archive(entries)
+    assert len(data) % 4 == 0
+    assert data.startswith(b"070701")
+    assert data.rstrip(b"\0").endswith(b"TRAILER!!!")
+    files = vmlane.read_newc(data)
+    assert files == {"bin": (0o040755, b""), "dev/console": (0o020600, b""),
+                     "init": (0o100755, b"#!/bin/sh\n"), "modules/a.ko": (0o100644, b"xxxxx")}
+    # the device node's rdev is 5:1 (/dev/console)
+    hdr = data[data.index(b"dev/console") - 110:]
+    assert (int(hdr[78:86], 16), int(hdr[86:94], 16)) == (5, 1)
+
+
+@pytest.mark.skipif(shutil.which("cpio") is None, reason="needs the cpio program")
+def test_newc_archive_reads_with_cpio(tmp_path):
+    data = vmlane.newc_archive([("d", 0o040755, None), ("d/f", 0o100644, b"hello\n")])
+    r = subprocess.run(["cpio", "-t"], input=data, capture_output=True, check=True)
+    assert r.stdout.split() == [b"d", b"d/f"]
+
+
+def test_init_script_is_valid_shell_and_mounts_what_tracers_need():
+    script = vmlane.init_script()
+    assert script.startswith("#!/bin/busybox sh\n")
+    subprocess.run(["sh", "-n", "-c", script], check=True)
+    for what in ("-t 9p -o trans=virtio,version=9p2000.L,ro", "-t overlay",
+                 "-t debugfs debugfs $R/sys/kernel/debug",
+                 "-t tracefs tracefs $R/sys/kernel/tracing", "-t bpf bpf $R/sys/fs/bpf",
+                 "> /dev/ttyS1", "vmlane-exit=$?", "poweroff -f", "BPFSCOPE_VMLANE_GUEST="):
+        assert what in script, what
+
+
+def test_init_script_runs_command_in_directory(tmp_path):
+    """The command-running line of the init script, with the host's shell
+    standing in for busybox and chroot."""
+    bb = tmp_path / "bb"
+    bb.write_text('#!/bin/sh\ncase "$1" in chroot) shift 2; exec "$@";; '
+                  'uname) echo 6.1-test;; *) exec "$@";; esac\n')
+    bb.chmod(0o755)
+    line = next(ln for ln in vmlane.init_script().split("$B env -i", 1)[1:])
+    line = "$B env -i" + line.split("\necho", 1)[0].replace(" > /dev/ttyS1", f" > {tmp_path}/out")
+    cmd = "pwd; echo \"$BPFSCOPE_VMLANE_GUEST\" 'quoted \"text\"'; exit 7"
+    r = subprocess.run(["sh", "-c", f"B={bb}; CWD={tmp_path}; CMD={shlex.quote(cmd)}; R=/\n{line}\necho rc=$?"],
+                       capture_output=True, text=True)
+    assert r.stdout == "rc=7\n"
+    assert (tmp_path / "out").read_text() == f"{tmp_path}\n6.1-test quoted \"text\"\n"
+
+
+def test_kernel_cmdline_carries_command_and_cwd():
+    cmd = "exec python -m pytest -q 'tests/vm/guest' && echo \"done\""
+    line = vmlane.kernel_cmdline(cmd, "/work/my repo")
+    words = dict(w.split("=", 1) for w in line.split() if w.startswith("vmlane_"))
+    assert base64.b64decode(words["vmlane_cmd"]).decode() == cmd
+    assert base64.b64decode(words["vmlane_cwd"]).decode() == "/work/my repo"
+    assert line.startswith("console=ttyS0 ")
+    assert " rdinit=/init " in line
+
+
+def test_kernel_cmdline_too_long():
+    with pytest.raises(ValueError, match="put it in a script file"):
+        vmlane.kernel_cmdline("x" * 1600, "/")
+
+
+def test_parse_output():
+    raw = b"line one\r\nvmlane-exit=3 (printed by the command)\r\nlast\r\nvmlane-exit=0\r\n"
+    assert vmlane.parse_output(raw) == (0, "line one\nvmlane-exit=3 (printed by the command)\nlast\n")
+    assert vmlane.parse_output(b"vmlane-exit=125\r\n") == (125, "")
+    assert vmlane.parse_output(b"half an output") == (None, "half an output")
+
+
+def test_is_static_elf(tmp_path):
+    def elf(phdr_types):
+        hdr = bytearray(64)
+        hdr[:5] = b"\x7fELF\x02"
+        struct.pack_into("<Q", hdr, 0x20, 64)
+        struct.pack_into("<HH", hdr, 0x36, 56, len(phdr_types))
+        return bytes(hdr) + b"".join(struct.pack("<I", t) + bytes(52) for t in phdr_types)
+    assert vmlane.is_static_elf(elf([1, 1, 4]))
+    assert not vmlane.is_static_elf(elf([6, 3, 1]))      # PT_INTERP: dynamic
+    assert not vmlane.is_static_elf(b"#!/bin/sh\n")
+    assert not vmlane.is_static_elf(Path("/bin/sh").resolve().read_bytes())
+
+
+def test_qemu_argv(tmp_path):
+    kit = vmlane.Kit("6.1", tmp_path, "6.1.0-56-amd64")
+    argv = vmlane.qemu_argv(kit, "console=ttyS0", tmp_path / "c", tmp_path / "o", cpus=2)
+    assert argv[0] == "qemu-system-x86_64"
+    assert "-enable-kvm" not in argv and "tcg,thread=multi" in argv
+    assert argv[argv.index("-kernel") + 1] == str(tmp_path / "vmlinux")
+    fsdev = argv[argv.index("-fsdev") + 1]
+    assert "path=/," in fsdev and "readonly=on" in fsdev
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-serial"] == \
+        [f"file:{tmp_path}/c", f"file:{tmp_path}/o"]
+
+
+def test_cache_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BPFSCOPE_VMLANE_CACHE", str(tmp_path))
+    assert vmlane.cache_dir() == tmp_path
+    assert vmlane.cached_kit("6.1") is None
+
+
+def test_pytest_summary_of_guest_output():
+    import test_vm_lane
+    out = ".s.\n==== short test summary info ====\nPASSED a::b\n==== 3 passed, 1 skipped in 9.1s ====\n"
+    assert test_vm_lane.pytest_summary(out) == "3 passed, 1 skipped in 9.1s"
+    assert test_vm_lane.pytest_summary("Traceback\n") == "no pytest summary"
