@@ -31,7 +31,8 @@ from ..sema.analyzer import Analyzer
 from ..sema.probes import ExpandedProbe
 from .builder import Builder, StackOverflow
 from .insn import R0, R1, R2, R3, R4, R10, VReg
-from .script import EXIT, LOST, RINGBUF, CompiledScript, EventSpec, MapSpec, ProgSpec
+from .script import (EXIT, LOST, RINGBUF, STACK_FRAMES, STACK_MAPS, USTACK_PIDS,
+                     CompiledScript, EventSpec, MapSpec, ProgSpec)
 
 PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
               "tracepoint": "tracepoint", "interval": "perf_event",
@@ -102,6 +103,16 @@ class ScriptCompiler:
                                         "strings (max_strlen) in one probe", exp.span) from None
                 progs.append(ProgSpec(exp, ptype, program, exp.name))
         return CompiledScript(progs, self.maps, self.events, dict(self.an.config), self.start_ns)
+
+    def stack_map(self, kind: str) -> str:
+        name = STACK_MAPS[kind]
+        if name not in self.maps:
+            self.maps[name] = MapSpec(name, "stack_trace", 4, 8 * STACK_FRAMES,
+                                      self.max_keys, "stack")
+            if kind == "user":
+                self.maps[USTACK_PIDS] = MapSpec(USTACK_PIDS, "hash", 4, 8, 4 * self.max_keys,
+                                                 "pids")
+        return name
 
     def event(self, kind: str, **kw) -> EventSpec:
         ev = EventSpec(len(self.events) + 1, kind, **kw)
@@ -609,6 +620,8 @@ class ProbeLowering:
             return
         if isinstance(t, T.StringType):
             return self.store_string(e, dst, t.length)
+        if isinstance(t, T.StackType) and isinstance(e, (ast.Builtin, ast.Call)):
+            return self.store_stack(t, dst)
         if isinstance(t, T.TupleType):
             if isinstance(e, ast.Tuple):
                 for x, et, off in zip(e.elems, t.elems, t.offsets):
@@ -670,6 +683,41 @@ class ProbeLowering:
         if dst.size > n:
             self.zero(dst)
         self.copy(dst, src, n)
+
+    BPF_F_USER_STACK = 1 << 8
+
+    def store_stack(self, t: T.StackType, dst: Mem):
+        """The stack id from bpf_get_stackid, and for a user stack the pid
+        whose address space gives its addresses meaning."""
+        b = self.b
+        b.mov(R1, self.ctx)
+        b.ld_map_fd(R2, self.sc.stack_map(t.kind))
+        b.mov(R3, self.BPF_F_USER_STACK if t.kind == "user" else 0)
+        b.call("get_stackid")
+        sid = b.vreg()
+        b.mov(sid, R0)
+        b.stx(8, dst.base, dst.off, sid)
+        if t.kind == "user":
+            b.call("get_current_pid_tgid")
+            pid = b.vreg()
+            b.mov(pid, R0)
+            b.alu("rsh", pid, 32)
+            b.stx(8, dst.base, dst.off + 8, pid)
+            self.note_pid(pid)
+
+    def note_pid(self, pid: VReg):
+        """Add ``pid`` to USTACK_PIDS unless it is there: a lookup is
+        cheaper than an update on the per-event path."""
+        b = self.b
+        key = self.stack_mem(8)
+        b.stx(4, R10, key.off, pid)
+        p = self.lookup(USTACK_PIDS, Mem(R10, key.off, 4))
+        known = b.label("pid_known")
+        b.jcond("ne", p, 0, known)
+        one = self.stack_mem(8)
+        b.st(8, R10, one.off, 1)
+        self.update(USTACK_PIDS, Mem(R10, key.off, 4), one)
+        b.place(known)
 
     def store_branches(self, e: ast.Ternary, dst: Mem, t: T.Type):
         b = self.b
@@ -800,7 +848,8 @@ class ProbeLowering:
             b.mov(r, v.reg)
             self.narrow(r, e.type)
             return Int(r)
-        if isinstance(e, (ast.Tuple, ast.String)) or (isinstance(e, ast.Call) and e.type.is_string()):
+        if isinstance(e, (ast.Tuple, ast.String)) or (isinstance(e, ast.Call) and (
+                e.type.is_string() or isinstance(e.type, T.StackType))):
             return self.mem_expr(e)
         if isinstance(e, ast.Sizeof):
             r = b.vreg()
@@ -945,7 +994,7 @@ class ProbeLowering:
             b.mov(r, self.sc.an.cpid)
         elif name == "ncpus":
             b.mov(r, os.cpu_count() or 1)
-        elif name in ("comm", "probe", "func"):
+        elif name in ("comm", "probe", "func", "kstack", "ustack"):
             return self.mem_expr(e)
         elif name == "retval" or re.fullmatch(r"s?arg\d+", name):
             from ..sema.analyzer import REGS_ARGS, REGS_RETVAL

@@ -19,6 +19,12 @@ LOST = ".lost"
 # exit() sets (1, code) here rather than only sending a record: a full ring
 # buffer must not be able to swallow the request to stop.
 EXIT = ".exit"
+# Stack-trace maps that kstack/ustack values index.
+STACK_MAPS = {"kernel": ".kstack", "user": ".ustack"}
+STACK_FRAMES = 127
+# Pids whose user stacks were taken: user space reads their mappings while
+# they run, so their stacks still resolve after they exit.
+USTACK_PIDS = ".upids"
 
 
 @dataclass

@@ -14,13 +14,20 @@ from ..sema import types as T
 from .values import Symbolic
 
 
-def decode(t: T.Type, data: bytes, off: int = 0):
+def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
+    """``resolver`` turns stack ids into stacks (runtime.stackresolve)."""
+    if isinstance(t, T.StackType):
+        sid = int.from_bytes(data[off:off + 8], "little", signed=True)
+        pid = int.from_bytes(data[off + 8:off + 16], "little") if t.kind == "user" else 0
+        if resolver is None:
+            return Symbolic(f"[stack {sid}]", sid)
+        return resolver.stack(t, sid, pid)
     if isinstance(t, T.StringType):
         raw = data[off:off + t.length]
         end = raw.find(b"\0")
         return (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")
     if isinstance(t, T.TupleType):
-        return tuple(decode(e, data, off + o) for e, o in zip(t.elems, t.offsets))
+        return tuple(decode(e, data, off + o, resolver) for e, o in zip(t.elems, t.offsets))
     if t.is_int():
         v = int.from_bytes(data[off:off + 8], "little", signed=False)
         if isinstance(t, T.UsernameType):
@@ -40,11 +47,11 @@ def to_int(v: int, t: T.Type) -> int:
     return v
 
 
-def decode_key(key_t: T.TupleType | None, data: bytes) -> tuple:
+def decode_key(key_t: T.TupleType | None, data: bytes, resolver=None) -> tuple:
     """A map key as the tuple of its elements (() for a map without keys)."""
     if key_t is None or not key_t.elems:
         return ()
-    return decode(key_t, data)
+    return decode(key_t, data, 0, resolver)
 
 
 def s64(data: bytes, off: int = 0) -> int:

@@ -32,25 +32,26 @@ def _merge(spec: MapSpec, per_cpu: list[bytes]):
     raise ValueError(kind)
 
 
-def read_map(spec: MapSpec, bpf_map) -> MapData:
-    """Every entry of one map, merged over CPUs."""
+def read_map(spec: MapSpec, bpf_map, resolver=None) -> MapData:
+    """Every entry of one map, merged over CPUs; ``resolver`` symbolizes
+    stacks in keys and values."""
     items = bpf_map.items()
     kind = spec.kind
     ksize = spec.user_key_size
     entries: dict[tuple, object] = {}
     if kind in ("hist", "lhist"):
         for raw_key, val in items:
-            key = decode_key(spec.key, raw_key[:ksize])
+            key = decode_key(spec.key, raw_key[:ksize], resolver)
             bucket = u64(raw_key, ksize)
             n = _merge(spec, val)
             if n:
                 entries.setdefault(key, {})[bucket] = entries.get(key, {}).get(bucket, 0) + n
     elif kind == "plain":
         for raw_key, val in items:
-            entries[decode_key(spec.key, raw_key)] = decode(spec.value, val)
+            entries[decode_key(spec.key, raw_key, resolver)] = decode(spec.value, val, 0, resolver)
     else:
         for raw_key, val in items:
-            entries[decode_key(spec.key, raw_key)] = _merge(spec, val)
+            entries[decode_key(spec.key, raw_key, resolver)] = _merge(spec, val)
     params = spec.params
     return MapData(spec.name, kind, list(entries.items()),
                    lhist=params if kind == "lhist" else None,

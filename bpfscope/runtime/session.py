@@ -20,17 +20,18 @@ from ..bpf.maps import BpfMap
 from ..bpf.prog import ProgLoadError, load_program, prog_test_run
 from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
-from ..codegen.script import EXIT, LOST, RINGBUF, CompiledScript, EventSpec
+from ..codegen.script import EXIT, LOST, RINGBUF, STACK_MAPS, USTACK_PIDS, CompiledScript, EventSpec
 from ..errors import BpfscopeError, KernelError, VerifierError
 from ..sema import types as T
 from .decode import decode, u64
 from .mapread import read_map, zero_map
 from .printf import render
+from .stackresolve import StackResolver
 from .sink import OutputSink
 
 MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
              "percpu_array": MapType.PERCPU_ARRAY, "ringbuf": MapType.RINGBUF,
-             "array": MapType.ARRAY}
+             "array": MapType.ARRAY, "stack_trace": MapType.STACK_TRACE}
 ZERO_KEY = b"\0\0\0\0"
 PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_TRACEPOINT,
               "perf_event": ProgType.PERF_EVENT, "kprobe": ProgType.KPROBE}
@@ -60,6 +61,8 @@ class Session:
         self.exiting = False
         self.exit_code = 0
         self._lost_seen = 0
+        self.resolver = None  # set in load() once the stack maps exist
+        self._pids_seen: dict[int, str] = {}  # pid -> executable when last read
 
     # ------------------------------------------------------------ setup
 
@@ -73,6 +76,9 @@ class Session:
         except BpfSyscallError as e:
             raise KernelError(f"Failed to create map: {e}") from None
         self.ringbuf = RingBuffer(self.maps[RINGBUF])
+        self.resolver = StackResolver(
+            {kind: self.maps[name] for kind, name in STACK_MAPS.items() if name in self.maps},
+            demangle=bool(int(self.script.config.get("cpp_demangle", 1))))
         fds = {name: m.fd for name, m in self.maps.items()}
         for ps in self.script.programs:
             code = ps.program.encode(fds)
@@ -142,6 +148,7 @@ class Session:
                 self.ringbuf.poll(100, self.on_record)
                 self.check_lost()
                 self.check_exit()
+                self.preload_pids()
                 if deadline and time.monotonic() >= deadline:
                     break
                 if should_stop and should_stop():
@@ -179,6 +186,22 @@ class Session:
             self.sink.lost_events(total - self._lost_seen)
             self._lost_seen = total
 
+    def preload_pids(self):
+        """Read the mappings of processes whose user stacks were taken, and
+        again when one has exec'd another program since."""
+        pids = self.maps.get(USTACK_PIDS)
+        if pids is None:
+            return
+        for key in pids.keys():
+            pid = int.from_bytes(key, "little")
+            try:
+                exe = os.readlink(f"/proc/{pid}/exe")
+            except OSError:
+                continue  # gone, or a kernel thread
+            if self._pids_seen.get(pid) != exe:
+                self._pids_seen[pid] = exe
+                self.resolver.note_pid(pid)
+
     def check_exit(self):
         """Has a probe called exit()? (see codegen.script.EXIT)"""
         val = self.maps[EXIT].lookup(ZERO_KEY)
@@ -187,7 +210,7 @@ class Session:
             self.exit_code = decode(T.INT64, val, 8)
 
     def read(self, name: str):
-        return read_map(self.script.maps[name], self.maps[name])
+        return read_map(self.script.maps[name], self.maps[name], self.resolver)
 
     # ------------------------------------------------------------ events
 
@@ -201,14 +224,14 @@ class Session:
     def handle(self, ev: EventSpec, data: bytes):
         kind = ev.kind
         if kind == "printf":
-            values = decode(ev.layout, data, 8) if ev.args else ()
+            values = decode(ev.layout, data, 8, self.resolver) if ev.args else ()
             self.sink.printf(render(ev.fmt, list(values)))
         elif kind == "exit":
             self.check_exit()
         elif kind == "print_map":
             self.sink.map(self.read(ev.map), ev.top, ev.div)
         elif kind == "print_value":
-            self.sink.value(decode(ev.layout, data, 8)[0])
+            self.sink.value(decode(ev.layout, data, 8, self.resolver)[0])
         elif kind == "time":
             self.sink.time(time.strftime(ev.fmt))
         elif kind == "clear":

@@ -43,7 +43,7 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
-    "kstack", "ustack", "ksym", "usym", "kaddr", "uaddr", "join", "cat",
+    "ksym", "usym", "kaddr", "uaddr", "join", "cat",
     "system", "signal", "strstr",
     "buf", "ntop", "pton", "macaddr", "reg", "override",
     "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch", "strerror",
@@ -427,6 +427,8 @@ class Analyzer:
             return T.UINT32
         if name == "probe":
             return T.StringType(len(self._probe.name.encode()) + 1)
+        if name in ("kstack", "ustack"):
+            return self.stack_type(name, [], e)
         if name == "func":
             if not self._probe.func:
                 self.err(f"The func builtin can not be used with '{self._probe.provider}' probes",
@@ -585,6 +587,27 @@ class Analyzer:
                      f"('{T.type_name(t)}' provided)", e.args[i].span)
         return t
 
+    STACK_MODES = ("bpftrace", "perf", "raw")
+    MAX_STACK = 127  # the kernel's default perf_event_max_stack
+
+    def stack_type(self, name: str, args: list, e) -> T.Type:
+        """kstack / ustack with optional mode and frame limit, in either order."""
+        mode = str(self.config.get("stack_mode", "bpftrace"))
+        limit = self.MAX_STACK
+        if len(args) > 2:
+            self.err(f"{name}() takes at most 2 arguments (mode and limit)", e.span)
+        for a in args:
+            if isinstance(a, ast.Identifier):
+                if a.name not in self.STACK_MODES:
+                    self.err(f"{name}: unknown stack mode '{a.name}'; one of: "
+                             + ", ".join(self.STACK_MODES), a.span)
+                mode = a.name
+            else:
+                limit = self.const_int(a, name)
+                if not 0 <= limit <= self.MAX_STACK:
+                    self.err(f"{name}: the limit must be between 0 and {self.MAX_STACK}", a.span)
+        return T.StackType("kernel" if name == "kstack" else "user", limit, mode)
+
     def string_arg(self, e: ast.Call, i: int) -> T.Type | None:
         t = self.expr(e.args[i])
         if t is not None and not t.is_string():
@@ -696,6 +719,8 @@ class Analyzer:
             else:
                 self.map_key(m)
             return T.VOID
+        if name in ("kstack", "ustack"):
+            return self.stack_type(name, e.args, e)
         if name == "has_key":
             if len(e.args) < 2:
                 self.err("has_key() requires a map and a key", e.span)

@@ -129,6 +129,23 @@ class TupleType(Type):
 
 
 @dataclass(frozen=True)
+class StackType(Type):
+    """kstack/ustack: a stack-trace map id (and, for user stacks, the pid
+    whose address space it belongs to), symbolized in user space.
+    ``mode`` is bpftrace's stack mode (bpftrace, perf, raw)."""
+    kind: str = "kernel"
+    limit: int = 127
+    mode: str = "bpftrace"
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return 16 if self.kind == "user" else 8
+
+    def __str__(self) -> str:
+        return f"{'k' if self.kind == 'kernel' else 'u'}stack"
+
+
+@dataclass(frozen=True)
 class VoidType(Type):
     size = 0
 

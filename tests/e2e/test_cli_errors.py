@@ -72,10 +72,10 @@ CASES = [
      'stdin:1:1-19: ERROR: kprobe probes are not supported yet\n'
      'kprobe:do_sys_open { }\n'
      '~~~~~~~~~~~~~~~~~~\n'),
-    ('BEGIN { print(ustack); }',
-     "stdin:1:15-21: ERROR: Builtin 'ustack' is not supported yet\n"
-     'BEGIN { print(ustack); }\n'
-     '              ~~~~~~\n'),
+    ('BEGIN { print(ctx); }',
+     "stdin:1:15-18: ERROR: Builtin 'ctx' is not supported yet\n"
+     'BEGIN { print(ctx); }\n'
+     '              ~~~\n'),
 ]
 
 TP_CASES = [

@@ -387,7 +387,7 @@ def test_string_typespec_uses_max_strlen():
 
 @pytest.mark.parametrize("src, msg, span", [
     ("BEGIN { foo(); }", "Unknown function: 'foo'", (1, 9, 14)),
-    ("BEGIN { kstack(); }", "kstack() is not supported yet", (1, 9, 17)),
+    ("BEGIN { ksym(1); }", "ksym() is not supported yet", (1, 9, 16)),
     ("BEGIN { $x = foo; }", "Unknown identifier: 'foo'", (1, 14, 17)),
     ("BEGIN { exit(1, 2); }",
      "exit() requires between 0 and 1 arguments (2 provided)", (1, 9, 19)),
@@ -484,7 +484,7 @@ def test_string_typespec_uses_max_strlen():
      "Value of type 'none' cannot be assigned to a variable", (1, 14, 25)),
     ('BEGIN { @x = printf("a"); }',
      "Value of type 'none' cannot be assigned to a map", (1, 14, 25)),
-    ("BEGIN { $x = kstack; }", "Builtin 'kstack' is not supported yet", (1, 14, 20)),
+    ("BEGIN { $x = ctx; }", "Builtin 'ctx' is not supported yet", (1, 14, 17)),
     ('BEGIN { $s = "a"; $s++; }', "'++' needs an integer variable", (1, 19, 23)),
     ("BEGIN { @x = count(); @x++; }", "'++' needs an integer map: @x", (1, 23, 27)),
     ("BEGIN { @x = hist(1); $y = @x; }", "Reading a hist() map is not supported: @x",
