@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,6 +40,14 @@ def pytest_summary(output: str) -> str:
     return "no pytest summary"
 
 
+def precompile() -> None:
+    """Byte-compile bpfscope on the host: the guest reads the host's files
+    read-only, so without .pyc files (PYTHONDONTWRITEBYTECODE, a fresh
+    clone) every guest process would compile every module under emulation."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "bpfscope"],
+                   cwd=ROOT, capture_output=True, timeout=120)
+
+
 @pytest.fixture(scope="module")
 def lane_packages():
     if os.environ.get("BPFSCOPE_VMLANE", "1").lower() in ("0", "off", "no", "false"):
@@ -47,6 +56,7 @@ def lane_packages():
         vmlane.ensure_packages()
     except vmlane.LaneUnavailable as e:
         pytest.skip(str(e))
+    precompile()
 
 
 @pytest.mark.parametrize("series", vmlane.SERIES)
