@@ -190,3 +190,41 @@ def test_pytest_summary_of_guest_output():
     out = ".s.\n==== short test summary info ====\nPASSED a::b\n==== 3 passed, 1 skipped in 9.1s ====\n"
     assert test_vm_lane.pytest_summary(out) == "3 passed, 1 skipped in 9.1s"
     assert test_vm_lane.pytest_summary("Traceback\n") == "no pytest summary"
+
+
+def failing_run(stderr: str):
+    def run(cmd, **kw):
+        return subprocess.CompletedProcess(cmd, 100, "", stderr)
+    return run
+
+
+def test_unavailable_without_qemu_when_apt_fails(monkeypatch):
+    monkeypatch.setattr(vmlane, "missing_tools", lambda: ["qemu-system-x86_64"])
+    monkeypatch.setattr(vmlane, "_run", failing_run("E: Unable to locate package qemu-system-x86"))
+    monkeypatch.setattr(vmlane.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(vmlane.shutil, "which", lambda t: "/usr/bin/" + t)
+    with pytest.raises(vmlane.LaneUnavailable) as e:
+        vmlane.ensure_packages()
+    assert str(e.value) == ("qemu-system-x86_64 is missing and apt-get could not install it "
+                            "(E: Unable to locate package qemu-system-x86)")
+    monkeypatch.setattr(vmlane.os, "geteuid", lambda: 1000)
+    with pytest.raises(vmlane.LaneUnavailable, match="only root can install"):
+        vmlane.ensure_packages()
+
+
+def test_unavailable_without_kernel_package(monkeypatch, tmp_path):
+    monkeypatch.setenv("BPFSCOPE_VMLANE_CACHE", str(tmp_path))
+    monkeypatch.setattr(vmlane, "_run", failing_run(""))
+    monkeypatch.setattr(vmlane.shutil, "which", lambda t: "/usr/bin/" + t)
+    with pytest.raises(vmlane.LaneUnavailable) as e:
+        vmlane.ensure_kit("6.12")
+    assert str(e.value) == "apt-cache lists no generic linux-image-6.12 package for amd64"
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="needs QEMU")
+def test_boot_failure_is_reported(tmp_path):
+    (tmp_path / "vmlinux").write_bytes(b"not a kernel")
+    (tmp_path / "initramfs.cpio").write_bytes(vmlane.newc_archive([]))
+    r = vmlane.boot(vmlane.Kit("6.1", tmp_path, "bogus"), "true", timeout=60)
+    assert r.exit_code == vmlane.FAILED
+    assert r.error and r.error.startswith("qemu exited with 1"), r.error
