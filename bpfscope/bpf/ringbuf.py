@@ -13,6 +13,7 @@ import ctypes
 import errno
 import mmap
 import select
+import struct
 from typing import Callable
 
 from .consts import (BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT,
@@ -40,6 +41,9 @@ def _mmap(length: int, prot: int, fd: int, offset: int) -> int:
     return p
 
 
+_HEADER = struct.Struct("<I")
+
+
 class RingBuffer:
     """Consumer of one ring buffer map. ``callback(bytes)`` gets each
     committed record; its return value is ignored."""
@@ -55,6 +59,7 @@ class RingBuffer:
         self._prod_len = self._pg + 2 * self.size
         self._cons = self._prod = None
         self._epoll = None
+        self._view = None
         try:
             self._cons = _mmap(self._cons_len, mmap.PROT_READ | mmap.PROT_WRITE,
                                map.fd, 0)
@@ -67,6 +72,7 @@ class RingBuffer:
         self._cons_pos = ctypes.c_uint64.from_address(self._cons)
         self._prod_pos = ctypes.c_uint64.from_address(self._prod)
         self._data = self._prod + self._pg
+        self._view = memoryview((ctypes.c_ubyte * (2 * self.size)).from_address(self._data))
 
     def fileno(self) -> int:
         """The epoll fd: readable when the kernel has woken consumers."""
@@ -88,13 +94,13 @@ class RingBuffer:
             raise ValueError("ring buffer is closed")
         n = 0
         cons = self._cons_pos.value
+        view, mask, header = self._view, self._mask, _HEADER.unpack_from
         while True:
             prod = self._prod_pos.value
             if cons >= prod:
                 return n
             while cons < prod:
-                hdr = ctypes.c_uint32.from_address(self._data + (cons & self._mask))
-                length = hdr.value
+                (length,) = header(view, cons & mask)
                 if length & BPF_RINGBUF_BUSY_BIT:
                     self._cons_pos.value = cons
                     return n
@@ -102,7 +108,10 @@ class RingBuffer:
                 start = cons + BPF_RINGBUF_HDR_SZ
                 cons = (start + size + 7) & ~7
                 if not length & BPF_RINGBUF_DISCARD_BIT:
-                    record = ctypes.string_at(self._data + (start & self._mask), size)
+                    # the data area is mapped twice in a row, so a record
+                    # that wraps around is still one contiguous slice
+                    off = start & mask
+                    record = bytes(view[off:off + size])
                     # Release the space before the callback runs, so a slow
                     # or raising callback does not make the kernel drop.
                     self._cons_pos.value = cons
@@ -112,6 +121,7 @@ class RingBuffer:
                     self._cons_pos.value = cons
 
     def close(self) -> None:
+        self._view = None  # no view may outlive the mapping
         if self._epoll is not None:
             self._epoll.close()
             self._epoll = None

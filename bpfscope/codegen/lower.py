@@ -59,6 +59,20 @@ class Mem:
         return Mem(self.base, self.off + delta, size)
 
 
+def ring_pages(asked: int) -> int:
+    """Pages of the ring buffer: as asked, else by memory as bpftrace 0.26
+    does (64 pages at least, 4096 at most), rounded down to a power of two
+    as the kernel requires."""
+    if asked <= 0:
+        try:
+            with open("/proc/meminfo") as f:
+                kib = int(f.readline().split()[1])
+        except (OSError, ValueError, IndexError):
+            kib = 0
+        asked = max(64, min(4096, kib // 4096))  # 1/1024 of memory, in 4 KiB pages
+    return 1 << (asked.bit_length() - 1)
+
+
 def map_spec(info, max_keys: int) -> MapSpec:
     v = info.value
     key_size = max(8, info.key.size if info.key else 0)
@@ -84,7 +98,7 @@ class ScriptCompiler:
     def compile(self) -> CompiledScript:
         for name, info in sorted(self.an.maps.items()):
             self.maps[name] = map_spec(info, self.max_keys)
-        pages = int(self.an.config.get("perf_rb_pages", 64))
+        pages = ring_pages(int(self.an.config.get("perf_rb_pages", 0)))
         self.maps[RINGBUF] = MapSpec(RINGBUF, "ringbuf", 0, 0, pages * 4096, "ringbuf")
         self.maps[LOST] = MapSpec(LOST, "percpu_array", 4, 8, 1, "lost")
         self.maps[EXIT] = MapSpec(EXIT, "array", 4, 16, 1, "exit")

@@ -7,6 +7,7 @@ strings, tuples with 8-byte aligned elements.
 from __future__ import annotations
 
 import functools
+import struct
 import pwd
 import time
 
@@ -76,3 +77,34 @@ def format_timestamp(fmt: str, mono_ns: int) -> str:
     wall_ns = time.time_ns() - time.monotonic_ns() + mono_ns
     secs, ns = divmod(wall_ns, 1_000_000_000)
     return time.strftime(fmt.replace("%f", f"{ns // 1000:06d}"), time.localtime(secs))
+
+
+_SPECIAL_INTS = (T.UsernameType, T.TimestampType)
+
+
+def compile_decoder(layout: T.TupleType, resolver=None):
+    """A function ``(data, off) -> tuple`` equal to ``decode(layout, ...)``
+    but built on one struct.Struct when every element is a plain integer
+    or a string: records of printf are decoded once per event."""
+    fields, fixups = [], []
+    for t in layout.elems:
+        size = T.align8(t.size)
+        if isinstance(t, T.StringType):
+            fields.append(f"{t.length}s{size - t.length}x")
+            fixups.append(_cstr)
+        elif t.is_int() and not isinstance(t, _SPECIAL_INTS) and not isinstance(t, T.TupleType):
+            bits = getattr(t, "bits", 64)
+            fields.append("q" if t.signed else "Q")
+            fixups.append(None if bits == 64 else (lambda v, t=t: to_int(v, t)))
+        else:
+            return lambda data, off: decode(layout, data, off, resolver)
+    st = struct.Struct("<" + "".join(fields))
+    if all(f is None for f in fixups):
+        return st.unpack_from
+    return lambda data, off: tuple(v if f is None else f(v)
+                                   for f, v in zip(fixups, st.unpack_from(data, off)))
+
+
+def _cstr(raw: bytes) -> str:
+    end = raw.find(b"\0")
+    return (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")

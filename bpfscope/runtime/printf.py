@@ -230,3 +230,61 @@ def render(fmt: str | Sequence[Segment], args: Sequence[object]) -> str:
         text = []
     out.append("".join(text))
     return "".join(out)
+
+
+# ---------------------------------------------------------------- fast path
+
+_FAST_CONVS = {"d", "u", "x", "X", "o", "s"}
+
+
+def _int_converter(spec: Conversion):
+    bits = _LENGTH_BITS.get(spec.length, 64)
+    mask, sign = (1 << bits) - 1, 1 << (bits - 1)
+    if spec.conv == "d":
+        return lambda v: ((v & mask) ^ sign) - sign
+    return lambda v: v & mask
+
+
+def compile_format(fmt: str):
+    """A function of the argument list that prints exactly what
+    :func:`render` prints, using Python's C-implemented % formatting.
+    Conversions whose C and Python meanings differ (%c, %p, buffers) or
+    arguments that are not plain ints and strings fall back to render.
+    printf runs once per event, so this is on the hot path."""
+    segments = parse_format(fmt)
+    convs = [s for s in segments if isinstance(s, Conversion)]
+    if any(c.conv not in _FAST_CONVS for c in convs):
+        return lambda args: render(segments, args)
+    parts: list[str] = []
+    text: list[str] = []
+    for seg in segments:
+        if isinstance(seg, Literal):
+            text.append(seg.text)
+            continue
+        parts.append("".join(text).replace("%%", "%").replace("%", "%%"))
+        text = []
+        flags = ("-" if seg.left else "") + ("0" if seg.zero and not seg.left else "")
+        width = str(seg.width) if seg.width else ""
+        prec = f".{seg.precision}" if seg.precision is not None else ""
+        conv = "d" if seg.conv == "u" else seg.conv
+        parts.append(f"%{flags}{width}{prec}{conv}")
+    parts.append("".join(text).replace("%", "%%"))
+    pyfmt = "".join(parts)
+    converters = [None if c.conv == "s" else _int_converter(c) for c in convs]
+    n = len(convs)
+
+    def fast(args):
+        if len(args) != n:
+            return render(segments, args)
+        vals = []
+        for conv, v in zip(converters, args):
+            if conv is None:
+                if not isinstance(v, str):
+                    return render(segments, args)
+                vals.append(v)
+            elif type(v) is int:
+                vals.append(conv(v))
+            else:
+                return render(segments, args)
+        return pyfmt % tuple(vals)
+    return fast

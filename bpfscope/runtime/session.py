@@ -23,9 +23,9 @@ from ..bpf.sys import BpfSyscallError, close_fd
 from ..codegen.script import EXIT, LOST, RINGBUF, STACK_MAPS, USTACK_PIDS, CompiledScript, EventSpec
 from ..errors import BpfscopeError, KernelError, VerifierError
 from ..sema import types as T
-from .decode import decode, u64
+from .decode import compile_decoder, decode, u64
 from .mapread import read_map, zero_map
-from .printf import render
+from .printf import compile_format
 from .stackresolve import StackResolver
 from .sink import OutputSink
 
@@ -61,6 +61,7 @@ class Session:
         self.exiting = False
         self.exit_code = 0
         self._lost_seen = 0
+        self._printf: dict[int, tuple] = {}
         self.resolver = None  # set in load() once the stack maps exist
         self._pids_seen: dict[int, str] = {}  # pid -> executable when last read
 
@@ -224,8 +225,12 @@ class Session:
     def handle(self, ev: EventSpec, data: bytes):
         kind = ev.kind
         if kind == "printf":
-            values = decode(ev.layout, data, 8, self.resolver) if ev.args else ()
-            self.sink.printf(render(ev.fmt, list(values)))
+            fast = self._printf.get(ev.id)
+            if fast is None:  # compiled once per printf, not once per event
+                fast = self._printf[ev.id] = (compile_decoder(ev.layout, self.resolver),
+                                              compile_format(ev.fmt))
+            decoder, formatter = fast
+            self.sink.printf(formatter(decoder(data, 8) if ev.args else ()))
         elif kind == "exit":
             self.check_exit()
         elif kind == "print_map":

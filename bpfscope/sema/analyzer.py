@@ -53,7 +53,7 @@ LATER = {
 }
 
 CONFIG_DEFAULTS = {"max_strlen": 64, "max_map_keys": 4096,
-                   "print_maps_on_exit": 1, "perf_rb_pages": 64}
+                   "print_maps_on_exit": 1, "perf_rb_pages": 0}  # 0: by memory
 
 
 def sizeof(t: T.Type) -> int:
