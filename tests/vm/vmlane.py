@@ -109,7 +109,12 @@ def _locked(path: Path):
 
 def _run(cmd: list[str], timeout: float = 600, **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, 124, "", f"{cmd[0]} timed out after {timeout:g} s")
+    except OSError as e:
+        return subprocess.CompletedProcess(cmd, 127, "", f"{cmd[0]}: {e.strerror}")
 
 
 def missing_tools() -> list[str]:
@@ -516,7 +521,10 @@ def ensure_kit(series: str) -> Kit:
         if kit:
             return kit
         deb = fetch_kernel_deb(series)
-        return build_kit(deb, kits / series, series)
+        try:
+            return build_kit(deb, kits / series, series)
+        except (ValueError, OSError) as e:
+            raise LaneUnavailable(f"no kit could be built from {deb.name} ({e})") from None
 
 
 # --------------------------------------------------------------------------
