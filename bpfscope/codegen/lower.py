@@ -383,25 +383,70 @@ class ProbeLowering:
         return Int(old if e.postfix else cur.reg)
 
     def map_read(self, m: ast.Map) -> Int:
-        """Read an integer map value; a missing key reads as 0."""
+        """Read an integer map value; a missing key reads as 0. Aggregations
+        are per-CPU: their value is merged over every CPU, as user space
+        would print it."""
         spec = self.sc.maps[m.ident]
         b = self.b
         key = self.map_key(m)
+        if spec.map_type.startswith("percpu"):
+            return self.percpu_read(m.ident, spec, key)
         p = self.lookup(m.ident, key)
         out = b.vreg()
         b.mov(out, 0)
         miss = b.label("miss")
         b.jcond("eq", p, 0, miss)
-        b.ldx(8, out, p, 8 if spec.kind in ("avg",) else 0)
-        if spec.kind == "avg":
-            cnt = b.vreg()
-            b.ldx(8, cnt, p, 0)
-            done = b.label()
-            b.jcond("eq", cnt, 0, done)
-            b.alu("sdiv" if spec.value.signed else "div", out, cnt)
-            b.place(done)
+        b.ldx(8, out, p, 0)
         b.place(miss)
         return Int(out)
+
+    def percpu_read(self, name: str, spec: MapSpec, key: Mem) -> Int:
+        b = self.b
+        kind = spec.kind
+        signed = getattr(spec.value, "signed", True)
+        acc, aux, cpu, t = b.vreg(), b.vreg(), b.vreg(), b.vreg()
+        b.mov(acc, 0)
+        b.mov(aux, 0)  # avg: the count; min/max: whether acc is set
+        b.mov(cpu, 0)
+        top, nxt, done = b.label("cpus"), b.label("nextcpu"), b.label("cpusdone")
+        b.place(top)
+        b.jcond("ge", cpu, os.cpu_count() or 1, done)
+        b.ld_map_fd(R1, name)
+        self.addr(R2, key)
+        b.mov(R3, cpu)
+        b.call("map_lookup_percpu_elem")
+        p = b.vreg()
+        b.mov(p, R0)
+        b.jcond("eq", p, 0, nxt)
+        if kind in ("count", "sum"):
+            b.ldx(8, t, p, 0)
+            b.alu("add", acc, t)
+        elif kind == "avg":
+            b.ldx(8, t, p, 0)
+            b.alu("add", aux, t)
+            b.ldx(8, t, p, 8)
+            b.alu("add", acc, t)
+        else:  # min, max: (value, is-set)
+            b.ldx(8, t, p, 8)
+            b.jcond("eq", t, 0, nxt)
+            b.ldx(8, t, p, 0)
+            take = b.label("take")
+            b.jcond("eq", aux, 0, take)
+            op = ("sge" if signed else "ge") if kind == "min" else ("sle" if signed else "le")
+            b.jcond(op, t, acc, nxt)
+            b.place(take)
+            b.mov(acc, t)
+            b.mov(aux, 1)
+        b.place(nxt)
+        b.alu("add", cpu, 1)
+        b.ja(top)
+        b.place(done)
+        if kind == "avg":
+            zero = b.label()
+            b.jcond("eq", aux, 0, zero)
+            b.alu("sdiv" if signed else "div", acc, aux)
+            b.place(zero)
+        return Int(acc)
 
     def map_read_mem(self, m: ast.Map, dst: Mem, t: T.Type):
         """Copy a string/tuple map value into ``dst`` (zeroes when missing)."""
