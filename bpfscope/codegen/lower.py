@@ -38,7 +38,8 @@ PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
               "tracepoint": "tracepoint", "interval": "perf_event",
               "profile": "perf_event", "software": "perf_event",
               "hardware": "perf_event", "uprobe": "kprobe", "uretprobe": "kprobe",
-              "kprobe": "kprobe", "kretprobe": "kprobe"}
+              "kprobe": "kprobe", "kretprobe": "kprobe",
+              "fentry": "tracing", "fexit": "tracing"}
 
 BPF_ANY = 0
 

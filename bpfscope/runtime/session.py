@@ -34,7 +34,8 @@ MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
              "array": MapType.ARRAY, "stack_trace": MapType.STACK_TRACE}
 ZERO_KEY = b"\0\0\0\0"
 PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_TRACEPOINT,
-              "perf_event": ProgType.PERF_EVENT, "kprobe": ProgType.KPROBE}
+              "perf_event": ProgType.PERF_EVENT, "kprobe": ProgType.KPROBE,
+              "tracing": ProgType.TRACING}
 
 VERIFIER_TAIL = 5
 
@@ -84,7 +85,8 @@ class Session:
         for ps in self.script.programs:
             code = ps.program.encode(fds)
             try:
-                fd = load_program(PROG_TYPES[ps.prog_type], code, name=_prog_name(ps.name))
+                fd = load_program(PROG_TYPES[ps.prog_type], code, name=_prog_name(ps.name),
+                                  **ps.probe.load)
             except ProgLoadError as e:
                 raise self._verifier_error(ps, e) from None
             except BpfSyscallError as e:

@@ -46,6 +46,9 @@ class ExpandedProbe:
     # 'record' (a tracepoint's raw record), 'none'.
     context: str = "none"
     is_return: bool = False
+    # Extra BPF_PROG_LOAD attributes the probe type needs, e.g.
+    # {"expected_attach_type": ..., "attach_btf_id": ...} for fentry.
+    load: dict = field(default_factory=dict, compare=False)
 
     def arg(self, name: str) -> ArgField | None:
         for a in self.args or ():
