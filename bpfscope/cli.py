@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__, api
@@ -21,6 +22,9 @@ OPTIONS:
     -d STAGE       print debug output (all, ast, codegen/disasm) to stderr
     --dry-run      compile, print what -d asks for, but load nothing
     -e 'program'   execute this program
+    --flamegraph FILE, --folded FILE, --speedscope FILE, --pprof FILE
+                   at exit, also write each map keyed by stacks as an SVG
+                   flame graph, folded stacks, speedscope JSON or gzip pprof
     -f FORMAT      output format ('text', 'json')
     -h, --help     show this help message
     -l [search]    list tracepoints matching a glob
@@ -48,6 +52,8 @@ def _parser() -> _Parser:
     p.add_argument("-f", dest="format", choices=("text", "json"), default="text")
     p.add_argument("-c", dest="cmd")
     p.add_argument("--dry-run", action="store_true")
+    for fmt in ("flamegraph", "folded", "speedscope", "pprof"):
+        p.add_argument(f"--{fmt}", metavar="FILE")
     p.add_argument("-h", "--help", action="store_true")
     p.add_argument("-V", "--version", action="store_true")
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -65,6 +71,21 @@ class _QuietSink:
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
+
+
+TOOLS_DIR = os.path.join(os.path.dirname(__file__), "tools")
+
+
+def _bundled_tool(path: str) -> str:
+    """A script name that is not a file may name a tool shipped with
+    bpfscope (offcputime, offwaketime.bt, ...)."""
+    if os.path.exists(path) or os.sep in path:
+        return path
+    for name in (path, path + ".bt"):
+        candidate = os.path.join(TOOLS_DIR, name)
+        if os.path.isfile(candidate):
+            return candidate
+    return path
 
 
 def _listing(pattern: str) -> int:
@@ -118,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             if path == "-":
                 text, name = sys.stdin.read(), "stdin"
             else:
+                path = _bundled_tool(path)
                 try:
                     with open(path) as f:
                         text = f.read()
@@ -155,6 +177,11 @@ def _run(script, opts, child: Child | None) -> int:
     from .output.text import TextOutput
     out = open(opts.output, "w") if opts.output else sys.stdout
     sink = (JsonOutput if opts.format == "json" else TextOutput)(out, sys.stderr)
+    files = {fmt: getattr(opts, fmt) for fmt in ("flamegraph", "folded", "speedscope", "pprof")
+             if getattr(opts, fmt)}
+    if files:
+        from .output.stackfiles import ProfileFiles
+        sink = ProfileFiles(sink, files)
     if opts.quiet:
         sink = _QuietSink(sink)
     try:

@@ -680,8 +680,12 @@ class ProbeLowering:
             return
         if isinstance(t, T.StringType):
             return self.store_string(e, dst, t.length)
-        if isinstance(t, T.StackType) and isinstance(e, (ast.Builtin, ast.Call)):
-            return self.store_stack(t, dst)
+        if isinstance(t, T.StackType):
+            if isinstance(e, (ast.Builtin, ast.Call)):
+                return self.store_stack(t, dst)
+            if isinstance(e, ast.Map):
+                return self.map_read_mem(e, dst, t)
+            return self.copy(dst, self.mem_place(e), t.size)
         if isinstance(t, T.TupleType):
             if isinstance(e, ast.Tuple):
                 for x, et, off in zip(e.elems, t.elems, t.offsets):
