@@ -79,3 +79,18 @@ def test_hardware_probe_without_pmu_is_one_clear_error(e2e):
     r = e2e.run_cli("-e", "hardware:cycles { @ = count(); }")
     assert r.returncode == 1
     assert "no hardware performance counters" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_profile_writes_flame_graph_folded_and_pprof(e2e, spin, tmp_path):
+    import gzip
+    svg, folded, pb = tmp_path / "p.svg", tmp_path / "p.folded", tmp_path / "p.pb.gz"
+    r = e2e.run_prog("profile:hz:199 /pid == cpid/ { @[ustack, comm] = count(); }",
+                     "-c", spin, "--flamegraph", str(svg), "--folded", str(folded),
+                     "--pprof", str(pb), timeout=30)
+    assert f"Wrote {svg}" in r.stderr
+    # root first: comm, then the user stack from main down to the leaf
+    assert re.search(r"^spin;(.*;)?main;outer;inner \d+$", folded.read_text(), re.M), \
+        folded.read_text()
+    text = svg.read_text()
+    assert text.startswith("<?xml") and ">inner<" in text or "inner (" in text
+    assert b"inner" in gzip.decompress(pb.read_bytes())
