@@ -17,6 +17,8 @@ from ..bpf.sys import close_fd
 from ..errors import SemanticError
 from ..sema.probes import ArgField, ExpandedProbe
 from . import tracefs
+from .fentry import Fentry
+from .kprobe import Kprobe
 from .uprobe import Uprobe
 from .sampling import SAMPLING, UNITS, parse_rate
 
@@ -28,8 +30,7 @@ ALIASES = {
     "begin": "BEGIN", "end": "END",
 }
 
-LATER = {"kprobe", "kretprobe", "usdt", "rawtracepoint",
-         "fentry", "fexit", "watchpoint",
+LATER = {"usdt", "rawtracepoint", "watchpoint",
          "asyncwatchpoint", "iter", "self", "tp_btf"}
 
 
@@ -108,7 +109,9 @@ class Interval:
 
 PROVIDERS = {"BEGIN": Special(), "END": Special(), "tracepoint": Tracepoint(),
              "interval": Interval(), **SAMPLING,
-             "uprobe": Uprobe(), "uretprobe": Uprobe()}
+             "uprobe": Uprobe(), "uretprobe": Uprobe(),
+             "kprobe": Kprobe(), "kretprobe": Kprobe(),
+             "fentry": Fentry(), "fexit": Fentry()}
 
 
 def provider_name(ap) -> str:

@@ -1,0 +1,493 @@
+"""kprobe and kretprobe: kernel function entry (or any instruction in a
+function) and return.
+
+Spec forms (bpftrace's), after the provider name::
+
+    kprobe:vfs_read             a kernel function
+    kprobe:vfs_read+16          a byte offset into it (not kretprobe)
+    kprobe:ext4:ext4_file_open  a function of one module
+    kprobe:vfs_*                every function the glob names (modules too)
+
+Functions come from tracefs ``available_filter_functions`` when it is
+readable (the ones ftrace can hook), else from the text symbols of
+/proc/kallsyms; names in the kprobe blacklist (debugfs), ``__pfx_``/``__cfi_``
+padding symbols and ``.cold`` pieces are left out of wildcards.
+
+Attaching, most preferred first:
+
+- ``multi``: a wildcard's probes on a kernel with kprobe_multi links
+  (BPF_LINK_CREATE with BPF_TRACE_KPROBE_MULTI; needs CONFIG_FPROBE, so
+  Debian 6.12 has them and 6.1 not); the program is loaded with
+  expected_attach_type TRACE_KPROBE_MULTI. Tried once with a trivial
+  program (cached).
+- ``pmu``: a perf event of the kprobe PMU (type from
+  /sys/bus/event_source/devices/kprobe/type, config1 points at the
+  symbol, config2 is the offset, the format/retprobe bit for returns).
+- ``tracefs``: a ``p:``/``r:`` line in tracefs kprobe_events, then a
+  tracepoint perf event of its id. The event is removed again when the
+  returned fd is released (:meth:`TracefsKprobe.release`) or, failing
+  that, at interpreter exit.
+
+``BPFSCOPE_KPROBE_ATTACH=multi|pmu|tracefs`` forces one way (tests);
+``BPFSCOPE_NO_KPROBES=1`` pretends kprobes are missing.
+
+The kernel at hand decides between kprobe and fentry: on a kernel without
+kprobes, ``kprobe:f``/``kretprobe:f`` run as fentry/fexit when BTF has the
+function and fentry works (said once on stderr); without either the error
+says why in one sentence.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import errno
+import fnmatch
+import functools
+import os
+import re
+from dataclasses import dataclass
+
+from ..errors import SemanticError
+from ..sema.probes import ArgField, ExpandedProbe
+from . import fentry
+
+PMU_DIR = "/sys/bus/event_source/devices/kprobe"
+KALLSYMS = "/proc/kallsyms"
+BLACKLIST = "/sys/kernel/debug/kprobes/blacklist"
+MAX_PROBES = 1024
+BPF_F_KPROBE_MULTI_RETURN = 1
+REGS_ARGS = (112, 104, 96, 88, 72, 64)   # pt_regs offsets of arg0..arg5 (x86-64)
+
+
+# ------------------------------------------------------------ spec parsing
+
+@dataclass
+class Spec:
+    module: str | None
+    func: str
+    offset: int = 0
+
+
+def parse_spec(ap, provider: str) -> Spec:
+    parts = list(ap.parts[1:])
+    if len(parts) not in (1, 2):
+        raise SemanticError(f"{provider} probe type requires 1 or 2 arguments, "
+                            f"found {len(parts)}", ap.span)
+    func = parts[-1]
+    mod = parts[0] if len(parts) == 2 else None
+    if not func or (mod is not None and not mod):
+        raise SemanticError(f"{provider} should be attached to a function", ap.span)
+    spec = Spec(mod, func)
+    if "+" in func:
+        if provider == "kretprobe":
+            raise SemanticError("Offset not allowed", ap.span)
+        if func.count("+") != 1:
+            raise SemanticError("Cannot take more than one offset", ap.span)
+        name, off = func.split("+")
+        if not name or not off:
+            raise SemanticError("Invalid offset", ap.span)
+        if "*" in name:
+            raise SemanticError("Cannot use wildcards with an offset", ap.span)
+        try:
+            val = int(off, 0)
+        except ValueError:
+            val = -1
+        if val < 0:
+            raise SemanticError(f"Invalid offset: {off}", ap.span)
+        spec.func, spec.offset = name, val
+    return spec
+
+
+# ------------------------------------------------------------ kernel functions
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+_AFF_RE = re.compile(rb"^(\S+)(?:\s+\[(\S+)\])?\s*$", re.M)
+_KSYM_RE = re.compile(rb"^[0-9a-fA-F]+ [tTwW] (\S+)(?:\t\[(\S+)\])?$", re.M)
+
+
+@functools.cache
+def kernel_functions() -> tuple[tuple[str, str], ...]:
+    """(module, name) of every kernel function, 'vmlinux' for the kernel
+    itself, sorted, without duplicates."""
+    data = _read(fentry._AVAILABLE)
+    rx = _AFF_RE
+    if data is None:
+        data, rx = _read(KALLSYMS) or b"", _KSYM_RE
+    out = set()
+    for m in rx.finditer(data):
+        name = m.group(1).decode()
+        if name.startswith("__ftrace_invalid_address__"):
+            continue
+        out.add(((m.group(2) or b"vmlinux").decode(), name))
+    return tuple(sorted(out))
+
+
+@functools.cache
+def blacklist() -> frozenset[str]:
+    data = _read(BLACKLIST) or b""
+    return frozenset(line.split()[-1].decode() for line in data.splitlines()
+                     if line.strip())
+
+
+def _wildcard_ok(name: str) -> bool:
+    return not (name.startswith(("__pfx_", "__cfi_")) or ".cold" in name
+                or name in blacklist())
+
+
+def match(mod: str | None, func: str) -> list[tuple[str, str]]:
+    """(module, name) pairs ``[mod:]func`` names; [] when nothing matches.
+    A name without wildcards is taken as is when the function list is
+    unreadable (the kernel then says whether it exists)."""
+    funcs = kernel_functions()
+    wild = "*" in func or (mod is not None and "*" in mod)
+    if not wild:
+        want_mod = mod or "vmlinux"
+        hits = [(m, n) for m, n in funcs if n == func and (mod is None or m == mod)]
+        if not funcs:
+            return [(want_mod, func)]
+        # vmlinux first, then the first module that has it
+        hits.sort(key=lambda p: (p[0] != "vmlinux", p[0]))
+        return hits[:1]
+    return [(m, n) for m, n in funcs
+            if (mod is None or fnmatch.fnmatchcase(m, mod))
+            and fnmatch.fnmatchcase(n, func) and _wildcard_ok(n)]
+
+
+def check_limit(ap, n: int) -> None:
+    if n > MAX_PROBES:
+        raise SemanticError(
+            f"Can't attach to {n} probes because it exceeds the current limit of "
+            f"{MAX_PROBES} probes.", ap.span)
+
+
+# ------------------------------------------------------------ what this kernel has
+
+def _pmu_type() -> int | None:
+    try:
+        return int(_read(f"{PMU_DIR}/type") or b"")
+    except ValueError:
+        return None
+
+
+def _kprobe_events() -> str | None:
+    from . import tracefs
+    try:
+        path = os.path.join(tracefs.tracefs_root(), "kprobe_events")
+    except Exception:  # noqa: BLE001 - no tracefs at all
+        return None
+    return path if os.path.exists(path) else None
+
+
+@functools.cache
+def kprobe_status() -> str | None:
+    """None when kprobes can be attached here, else why not (a phrase)."""
+    if os.environ.get("BPFSCOPE_NO_KPROBES") == "1":
+        return "kprobes are switched off (BPFSCOPE_NO_KPROBES=1)"
+    if _pmu_type() is not None or _kprobe_events() is not None:
+        return None
+    return "kprobes are not built into this kernel"
+
+
+class KprobeMultiAttr(ctypes.Structure):
+    """BPF_LINK_CREATE for BPF_TRACE_KPROBE_MULTI."""
+    _fields_ = [("prog_fd", ctypes.c_uint32), ("target_fd", ctypes.c_uint32),
+                ("attach_type", ctypes.c_uint32), ("flags", ctypes.c_uint32),
+                ("kflags", ctypes.c_uint32), ("cnt", ctypes.c_uint32),
+                ("syms", ctypes.c_uint64), ("addrs", ctypes.c_uint64),
+                ("cookies", ctypes.c_uint64)]
+
+
+def kprobe_multi_link(prog_fd: int, syms: list[str], retprobe: bool) -> int:
+    from ..bpf.consts import AttachType, Cmd
+    from ..bpf.sys import bpf
+    bufs = [ctypes.create_string_buffer(s.encode()) for s in syms]
+    arr = (ctypes.c_uint64 * len(syms))(*(ctypes.addressof(b) for b in bufs))
+    attr = KprobeMultiAttr(prog_fd=prog_fd, attach_type=AttachType.TRACE_KPROBE_MULTI,
+                           kflags=BPF_F_KPROBE_MULTI_RETURN if retprobe else 0,
+                           cnt=len(syms), syms=ctypes.addressof(arr))
+    return bpf(Cmd.LINK_CREATE, attr,
+               detail=f"kprobe_multi link of {len(syms)} functions ({syms[0]}...)")
+
+
+@functools.cache
+def kprobe_multi_ok() -> bool:
+    """Whether kprobe_multi links work: a trivial program attached to a
+    harmless function once."""
+    from ..bpf.consts import AttachType, ProgType
+    from ..bpf.prog import load_program
+    from ..bpf.sys import close_fd
+    names = {n for m, n in kernel_functions() if m == "vmlinux"}
+    target = next((n for n in ("bpf_fentry_test1", "vfs_read") if n in names), None)
+    if target is None:
+        return False
+    fd = lfd = None
+    try:
+        fd = load_program(ProgType.KPROBE, fentry._TRIVIAL, name="bpfscope_probe",
+                          expected_attach_type=AttachType.TRACE_KPROBE_MULTI)
+        lfd = kprobe_multi_link(fd, [target], False)
+        return True
+    except OSError:
+        return False
+    finally:
+        close_fd(lfd)
+        close_fd(fd)
+
+
+def attach_mode(multi_wanted: bool) -> str:
+    forced = os.environ.get("BPFSCOPE_KPROBE_ATTACH")
+    if forced in ("multi", "pmu", "tracefs"):
+        return forced
+    if multi_wanted and kprobe_multi_ok():
+        return "multi"
+    return "pmu" if _pmu_type() is not None else "tracefs"
+
+
+# ------------------------------------------------------------ the provider
+
+@dataclass(frozen=True)
+class KprobeTarget:
+    """What attach needs: the symbol ('func' or 'module:func'), the offset,
+    entry or return, and how to attach ('multi', 'pmu', 'tracefs')."""
+    symbol: str
+    offset: int
+    retprobe: bool
+    mode: str
+
+
+def _probe_name(provider: str, module: str, func: str, offset: int) -> str:
+    where = func if module == "vmlinux" else f"{module}:{func}"
+    return f"{provider}:{where}" + (f"+{offset}" if offset else "")
+
+
+def kprobe_probes(ap, provider: str, spec: Spec, pairs, args_of=None,
+                  names=None) -> list[ExpandedProbe]:
+    """The kprobe/kretprobe probes of (module, function) pairs."""
+    from ..bpf.consts import AttachType
+    ret = provider == "kretprobe"
+    wild = "*" in spec.func or (spec.module is not None and "*" in spec.module)
+    mode = attach_mode(wild and not spec.offset)
+    out = []
+    for i, (m, f) in enumerate(pairs):
+        m_mode = "pmu" if mode == "multi" and m != "vmlinux" else mode
+        if m_mode == "pmu" and _pmu_type() is None:
+            m_mode = "tracefs"
+        load = {"expected_attach_type": AttachType.TRACE_KPROBE_MULTI} if m_mode == "multi" else {}
+        symbol = f if m == "vmlinux" else f"{m}:{f}"
+        out.append(ExpandedProbe(
+            provider, names[i] if names else _probe_name(provider, m, f, spec.offset),
+            KprobeTarget(symbol, spec.offset, ret, m_mode),
+            args_of(m, f) if args_of else None, ap.span, func=f, context="regs",
+            is_return=ret, load=load))
+    return out
+
+
+class Kprobe:
+    """The provider for "kprobe" and "kretprobe"."""
+
+    def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
+        spec = parse_spec(ap, provider)
+        why = kprobe_status()
+        if why is not None:
+            fwhy = fentry.fentry_status()
+            if fwhy is not None:
+                raise SemanticError(f"{ap.raw} cannot be attached: {why} and {fwhy}",
+                                    ap.span)
+            return kprobe_as_fentry(ap, provider, spec, why)
+        pairs = match(spec.module, spec.func)
+        if not pairs:
+            if "*" in spec.func or (spec.module and "*" in spec.module):
+                raise SemanticError(f"No matches for {ap.raw}", ap.span)
+            where = f" in module {spec.module}" if spec.module else ""
+            raise SemanticError(f"kernel function not found{where}: {spec.func}", ap.span)
+        if spec.func in blacklist() and "*" not in spec.func:
+            raise SemanticError(f"{spec.func} is on the kernel's kprobe blacklist: it "
+                                "cannot be probed", ap.span)
+        check_limit(ap, len(pairs))
+        return kprobe_probes(ap, provider, spec, pairs)
+
+    def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
+        from .providers import attach_to_perf_event
+        t: KprobeTarget = probe.target
+        if t.mode == "multi":
+            return [kprobe_multi_link(prog_fd, [t.symbol], t.retprobe)]
+        if t.mode == "pmu":
+            pfd = open_kprobe(t.symbol, t.offset, t.retprobe)
+            return attach_to_perf_event(prog_fd, pfd)
+        ev = TracefsKprobe.create(t.symbol, t.offset, t.retprobe)
+        try:
+            # [link, ev] or [ev]: the event is closed (and released) last
+            return attach_to_perf_event(prog_fd, ev)
+        except BaseException:
+            ev.release()
+            raise
+
+
+# ------------------------------------------------------------ fallbacks
+
+def kprobe_as_fentry(ap, provider: str, spec: Spec, why: str) -> list[ExpandedProbe]:
+    """kprobe/kretprobe on a kernel without kprobes: fentry/fexit."""
+    fprov = "fexit" if provider == "kretprobe" else "fentry"
+    if spec.offset:
+        raise SemanticError(f"{ap.raw} cannot be attached: {why} and fentry, which "
+                            "runs instead, cannot take an offset", ap.span)
+    try:
+        triples = fentry.expand_functions(ap, fprov, spec.module, spec.func)
+    except SemanticError as e:
+        raise SemanticError(f"{ap.raw} cannot be attached: {why} and fentry, which "
+                            f"would run instead, fails: {e.message}", ap.span) from None
+    check_limit(ap, len(triples))
+    fentry.note_once(f"{why}: {provider} probes run as {fprov} probes")
+    return [fentry.make_probe(ap, fprov, m, f, fid,
+                              name=_probe_name(provider, m, f, 0))
+            for m, f, fid in triples]
+
+
+def fentry_as_kprobe(ap, provider: str, mod: str | None, func: str,
+                     why: str) -> list[ExpandedProbe]:
+    """fentry/fexit on a kernel where fentry does not work: kprobe/kretprobe,
+    with BTF-typed args (fentry: the first six parameters, from registers;
+    fexit: none, only retval)."""
+    kprov = "kretprobe" if provider == "fexit" else "kprobe"
+    triples = fentry.expand_functions(ap, provider, mod, func)
+    check_limit(ap, len(triples))
+    fentry.note_once(f"{why}: {provider} probes run as {kprov} probes")
+    fids = {(m, f): fid for m, f, fid in triples}
+
+    def args_of(m: str, f: str) -> list[ArgField] | None:
+        if provider == "fexit":
+            return None
+        kb = fentry.btf_of(m)
+        proto = fentry.signature(kb, fids[(m, f)])
+        out = []
+        for a in fentry.func_args(kb, proto, False):
+            slot = a.offset // 8
+            if a.kind in ("int", "pointer") and slot < len(REGS_ARGS):
+                out.append(ArgField(a.name, REGS_ARGS[slot], 8 if a.size > 8 else a.size,
+                                    a.signed, a.kind, a.c_type, user=a.user))
+        return out or None
+
+    spec = Spec(mod, func)
+    pairs = [(m, f) for m, f, _ in triples]
+    names = [f"{provider}:{m}:{f}" for m, f in pairs]
+    return kprobe_probes(ap, kprov, spec, pairs, args_of, names)
+
+
+# ------------------------------------------------------------ the PMU
+
+def retprobe_bit() -> int:
+    fmt = (_read(f"{PMU_DIR}/format/retprobe") or b"").decode().strip()
+    m = re.fullmatch(r"config:(\d+)", fmt)
+    return 1 << int(m.group(1)) if m else 1
+
+
+def open_kprobe(symbol: str, offset: int, retprobe: bool) -> int:
+    """One kprobe perf event (all processes, all CPUs); its fd."""
+    from ..bpf import perf
+    ptype = _pmu_type()
+    if ptype is None:
+        from ..errors import KernelError
+        raise KernelError(f"this kernel has no kprobe PMU ({PMU_DIR}/type is missing)")
+    buf = ctypes.create_string_buffer(symbol.encode())
+    return perf.perf_event_open(ptype, retprobe_bit() if retprobe else 0, pid=-1, cpu=0,
+                                config1=ctypes.addressof(buf), config2=offset)
+
+
+# ------------------------------------------------------------ tracefs kprobe_events
+
+_live: dict[str, "TracefsKprobe"] = {}
+_counter = [0]
+
+
+def _write_events(line: str) -> None:
+    path = _kprobe_events()
+    if path is None:
+        from ..errors import KernelError
+        raise KernelError("kprobes are not built into this kernel (no kprobe_events)")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+class TracefsKprobe(int):
+    """The perf fd of a kprobe made through tracefs kprobe_events; closing
+    it detaches, :meth:`release` (after the close) removes the event. A
+    private dup of the fd is kept so that release never closes an fd
+    number the session's close already freed (and someone reused)."""
+
+    event: str
+    _own: int
+
+    @classmethod
+    def create(cls, symbol: str, offset: int, retprobe: bool) -> "TracefsKprobe":
+        from ..bpf import perf
+        from ..bpf.consts import PerfType
+        from . import tracefs
+        _counter[0] += 1
+        group = f"bpfscope_{os.getpid()}"
+        ev = re.sub(r"\W", "_", f"{'r' if retprobe else 'p'}_{symbol}_{_counter[0]}")
+        target = symbol + (f"+{offset}" if offset else "")
+        _write_events(f"{'r' if retprobe else 'p'}:{group}/{ev} {target}")
+        event = f"{group}/{ev}"
+        try:
+            with open(os.path.join(tracefs.tracefs_root(), "events", group, ev, "id")) as f:
+                tp_id = int(f.read())
+            pfd = perf.perf_event_open(PerfType.TRACEPOINT, tp_id, pid=-1, cpu=0)
+        except BaseException:
+            _remove(event)
+            raise
+        obj = cls(pfd)
+        obj.event = event
+        obj._own = os.dup(pfd)
+        _live[event] = obj
+        return obj
+
+    def release(self) -> None:
+        """Remove the event; the session must have closed the fd itself
+        (an error: the attach failed) or be about to exit."""
+        from ..bpf.sys import close_fd
+        if _live.pop(self.event, None) is None:
+            return
+        close_fd(self._own)
+        _remove(self.event)
+
+
+def _remove(event: str) -> None:
+    try:
+        _write_events(f"-:{event}")
+    except OSError:
+        pass
+
+
+@atexit.register
+def _release_all() -> None:
+    """Events the session did not release (it closes fds only)."""
+    for ev in list(_live.values()):
+        ev.release()
+
+
+# ------------------------------------------------------------ listing
+
+def list_probes(pattern: str) -> list[str]:
+    """``-l`` lines for a kprobe/kretprobe pattern."""
+    parts = pattern.split(":")
+    provider = {"k": "kprobe", "kr": "kretprobe"}.get(parts[0], parts[0])
+    if len(parts) == 1:
+        parts.append("*")
+    if len(parts) > 3:
+        return []
+    mod = parts[1] if len(parts) == 3 else None
+    func = (parts[-1] or "*").split("+")[0]
+    pairs = [(m, n) for m, n in kernel_functions()
+             if (mod is None or fnmatch.fnmatchcase(m, mod))
+             and fnmatch.fnmatchcase(n, func) and ("*" not in func or _wildcard_ok(n))]
+    return sorted({_probe_name(provider, m, n, 0) for m, n in pairs})
