@@ -27,7 +27,7 @@ OPTIONS:
                    flame graph, folded stacks, speedscope JSON or gzip pprof
     -f FORMAT      output format ('text', 'json')
     -h, --help     show this help message
-    -l [search]    list tracepoints matching a glob
+    -l [search]    list probes matching a glob (-lv: with their args)
     -o file        redirect program output to file
     -q             keep messages quiet
     -v             verbose messages (full verifier logs, disassembly)
@@ -88,7 +88,19 @@ def _bundled_tool(path: str) -> str:
     return path
 
 
-def _listing(pattern: str) -> int:
+def _listing(pattern: str, verbose: bool = False) -> int:
+    head = pattern.split(":", 1)[0]
+    if head in ("kprobe", "kretprobe", "k", "kr", "fentry", "fexit", "f", "fr",
+                "kfunc", "kretfunc"):
+        if head in ("kprobe", "kretprobe", "k", "kr"):
+            from .attach.kprobe import list_probes as list_k
+            lines = list_k(pattern)
+        else:
+            from .attach.fentry import list_probes as list_f
+            lines = list_f(pattern, verbose)
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+        return 0
     if pattern.startswith(("uprobe:", "uretprobe:", "u:", "ur:")):
         from .attach.uprobe import list_probes
         lines = list_probes(pattern)
@@ -101,7 +113,7 @@ def _listing(pattern: str) -> int:
         if ":" in pattern:
             return 0  # other providers come with later probe types
         pattern = "tracepoint:" + pattern
-    text = tracefs.format_listing(pattern, verbose=False)
+    text = tracefs.format_listing(pattern, verbose=verbose)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -131,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         rest = rest[1:]
     try:
         if opts.list is not None:
-            return _listing(opts.program or opts.list if opts.list == "*" else opts.list)
+            # -lv PATTERN parses as -l "v"; -l -v PATTERN leaves it in rest
+            verbose = opts.verbose or opts.list == "v"
+            pattern = opts.list if opts.list not in ("*", "v") else (
+                opts.program or (rest[0] if rest else "*"))
+            return _listing(pattern, verbose)
         if opts.program is not None:
             text, name = opts.program, "stdin"
         elif rest:
