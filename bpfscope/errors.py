@@ -58,16 +58,7 @@ class BpfscopeError(Exception):
 
     def format(self, source: Source | None = None) -> str:
         """bpftrace's layout: ``name:L:C-C: ERROR: msg``, the line, an underline."""
-        src = self.source or source
-        if self.span is None or src is None:
-            out = f"ERROR: {self.message}"
-        else:
-            sp = self.span
-            end = sp.end_col if sp.end_line == sp.line else len(src.line_text(sp.line)) + 1
-            end = max(end, sp.col + 1)
-            out = f"{src.name}:{sp.line}:{sp.col}-{end}: ERROR: {self.message}\n"
-            out += src.line_text(sp.line) + "\n"
-            out += " " * (sp.col - 1) + "~" * (end - sp.col)
+        out = format_located("ERROR", self.message, self.span, self.source or source)
         if self.detail:
             out += "\n" + self.detail.rstrip("\n")
         for n in self.notes:
@@ -76,6 +67,19 @@ class BpfscopeError(Exception):
 
     def __str__(self) -> str:
         return self.format()
+
+
+def format_located(level: str, message: str, span: Span | None,
+                   src: Source | None) -> str:
+    """``name:L:C-C: LEVEL: message``, the source line and a ``~`` underline;
+    just ``LEVEL: message`` without a place."""
+    if span is None or src is None:
+        return f"{level}: {message}"
+    end = span.end_col if span.end_line == span.line else len(src.line_text(span.line)) + 1
+    end = max(end, span.col + 1)
+    return (f"{src.name}:{span.line}:{span.col}-{end}: {level}: {message}\n"
+            + src.line_text(span.line) + "\n"
+            + " " * (span.col - 1) + "~" * (end - span.col))
 
 
 class SyntaxErr(BpfscopeError):

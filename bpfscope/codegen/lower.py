@@ -336,13 +336,22 @@ class ProbeLowering:
         b.mov(r, R0)
         return r
 
-    def update(self, name: str, key: Mem, val: Mem, flags: int = BPF_ANY):
+    def update(self, name: str, key: Mem, val: Mem, flags: int = BPF_ANY, span=None):
+        """map_update_elem; with ``span``, a full map is reported to user
+        space (one record, only on the failure path)."""
         b = self.b
         b.ld_map_fd(R1, name)
         self.addr(R2, key)
         self.addr(R3, val)
         b.mov(R4, flags)
         b.call("map_update_elem")
+        if span is not None:
+            ok = b.label("stored")
+            res = b.vreg()
+            b.mov(res, R0)
+            b.jcond("sge", res, 0, ok)
+            self.emit_event(self.sc.event("map_full", map=name, span=span), [])
+            b.place(ok)
 
     def assign_map(self, s: ast.AssignMap):
         spec = self.sc.maps[s.map.ident]
@@ -356,12 +365,12 @@ class ProbeLowering:
             key = self.map_key(s.map)
             val = self.stack_mem(8)
             self.b.stx(8, R10, val.off, cur.reg)
-            self.update(s.map.ident, key, val)
+            self.update(s.map.ident, key, val, span=s.map.span)
             return
         val = self.stack_mem(spec.value_size)
         self.store(v, val, spec.value)
         key = self.map_key(s.map)
-        self.update(s.map.ident, key, val)
+        self.update(s.map.ident, key, val, span=s.map.span)
 
     def incdec(self, e: ast.Unop, want_value: bool = False):
         target = e.operand
@@ -380,7 +389,7 @@ class ProbeLowering:
         key = self.map_key(target)
         val = self.stack_mem(8)
         b.stx(8, R10, val.off, cur.reg)
-        self.update(target.ident, key, val)
+        self.update(target.ident, key, val, span=target.span)
         return Int(old if e.postfix else cur.reg)
 
     def map_read(self, m: ast.Map) -> Int:
@@ -517,7 +526,7 @@ class ProbeLowering:
         else:
             b.stx(8, R10, val.off, arg.reg)
             b.st(8, R10, val.off + 8, 1)
-        self.update(m.ident, key, val)
+        self.update(m.ident, key, val, span=m.span)
         b.place(done)
 
     def hist_index(self, v: VReg, call: ast.Call) -> VReg:
@@ -608,6 +617,19 @@ class ProbeLowering:
             self.emit_event(self.sc.event("time", fmt=fmt), [])
         elif name in ("clear", "zero"):
             self.emit_event(self.sc.event(name, map=e.args[0].ident), [])
+        elif name in ("cat", "system"):
+            ev = self.sc.event(name, fmt=e.args[0].value, args=[a.type for a in e.args[1:]])
+            self.emit_event(ev, e.args[1:])
+        elif name == "join":
+            self.join(e)
+        elif name == "signal":
+            a = e.args[0]
+            if isinstance(a, ast.String):
+                from ..sema.analyzer import signal_number
+                b.mov(R1, signal_number(a.value))
+            else:
+                b.mov(R1, self.int_expr(a).reg)
+            b.call("send_signal")
         elif name == "delete":
             m = e.args[0]
             spec = self.sc.maps[m.ident]
@@ -648,6 +670,54 @@ class ProbeLowering:
                 b.stx(8, rec, 8 + off, pre[id(a)].reg)
             else:
                 self.store(a, dst, t)
+        b.mov(R1, rec)
+        b.mov(R2, 0)
+        b.call("ringbuf_submit")
+        b.ja(done)
+        b.place(lost)
+        self.count_lost()
+        b.place(done)
+
+    JOIN_ARGS = 16
+
+    def join(self, e: ast.Call):
+        """join(argv [, delim]): up to JOIN_ARGS strings of a NULL-ended
+        array of user pointers, read straight into one record."""
+        b = self.b
+        n, slen = self.JOIN_ARGS, self.sc.an.max_strlen
+        delim = e.args[1].value if len(e.args) > 1 else " "
+        ev = self.sc.event("join", fmt=delim, args=[T.StringType(slen)] * n)
+        argv = self.int_expr(e.args[0])
+        size = 8 + ev.layout.size
+        b.ld_map_fd(R1, RINGBUF)
+        b.mov(R2, size)
+        b.mov(R3, 0)
+        b.call("ringbuf_reserve")
+        rec = b.vreg()
+        b.mov(rec, R0)
+        lost, done, end = b.label("lost"), b.label("sent"), b.label("joined")
+        b.jcond("eq", rec, 0, lost)
+        idr, ptr = b.vreg(), b.vreg()
+        b.mov(idr, ev.id)
+        b.stx(8, rec, 0, idr)
+        for i, off in enumerate(ev.layout.offsets):
+            b.st(1, rec, 8 + off, 0)  # an empty string ends the list
+        slot = self.stack_mem(8)
+        for i, off in enumerate(ev.layout.offsets):
+            self.addr(R1, slot)
+            b.mov(R2, 8)
+            b.mov(R3, argv.reg)
+            if i:
+                b.alu("add", R3, 8 * i)
+            b.call("probe_read_user")
+            b.ldx(8, ptr, R10, slot.off)
+            b.jcond("eq", ptr, 0, end)
+            b.mov(R1, rec)
+            b.alu("add", R1, 8 + off)
+            b.mov(R2, slen)
+            b.mov(R3, ptr)
+            b.call("probe_read_user_str")
+        b.place(end)
         b.mov(R1, rec)
         b.mov(R2, 0)
         b.call("ringbuf_submit")
@@ -930,7 +1000,26 @@ class ProbeLowering:
 
     # ------------------------------------------------------------ functions with values
 
-    VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime"}
+    VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
+                   "strerror", "ksym", "kaddr"}
+
+    def call_strerror(self, e: ast.Call) -> Int:
+        return self.int_expr(e.args[0])  # printed as text in user space
+
+    call_ksym = call_strerror
+
+    def call_kaddr(self, e: ast.Call) -> Int:
+        from ..runtime.ksyms import kernel_symbols
+        name = e.args[0].value
+        try:
+            addr = kernel_symbols().lookup_name(name)
+        except OSError:
+            addr = None
+        if not addr:
+            raise SemanticError(f"Failed to resolve kernel symbol: {name}", e.span)
+        r = self.b.vreg()
+        self.b.mov(r, addr)
+        return Int(r)
 
     def call_has_key(self, e: ast.Call) -> Int:
         m = e.args[0]
@@ -1056,6 +1145,8 @@ class ProbeLowering:
             b.alu("sub", r, start)
         elif name == "cpid":
             b.mov(r, self.sc.an.cpid)
+        elif name == "ppid":
+            self.ppid(r, e)
         elif name == "ncpus":
             b.mov(r, os.cpu_count() or 1)
         elif name in ("comm", "probe", "func", "kstack", "ustack"):
@@ -1067,6 +1158,31 @@ class ProbeLowering:
         else:
             raise SemanticError(f"Builtin '{name}' is not supported yet", e.span)
         return Int(r)
+
+    def ppid(self, r: VReg, e: ast.Expr):
+        """current->real_parent->tgid, with the offsets the running kernel's
+        BTF gives."""
+        from ..btf import load_vmlinux
+        try:
+            btf = load_vmlinux()
+            parent_off = btf.offsetof("struct task_struct", "real_parent")
+            tgid_off = btf.offsetof("struct task_struct", "tgid")
+        except Exception as err:  # noqa: BLE001 - any BTF failure: say so
+            raise SemanticError(f"ppid needs the kernel's BTF: {err}", e.span) from None
+        b = self.b
+        tmp = self.stack_mem(8)
+        b.call("get_current_task")
+        task = b.vreg()
+        b.mov(task, R0)
+        for ptr, off, size in ((task, parent_off, 8), (None, tgid_off, 4)):
+            src = task if ptr is not None else r
+            b.st(8, R10, tmp.off, 0)
+            self.addr(R1, tmp)
+            b.mov(R2, size)
+            b.mov(R3, src)
+            b.alu("add", R3, off)
+            b.call("probe_read_kernel")
+            b.ldx(size, r, R10, tmp.off)
 
     def field(self, e: ast.FieldAccess):
         base_t = e.expr.type

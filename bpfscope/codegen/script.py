@@ -67,6 +67,7 @@ class EventSpec:
     map: str = ""
     top: int = 0
     div: int = 1
+    span: object = None  # where in the script (map_full warnings)
 
     @property
     def layout(self) -> T.TupleType:

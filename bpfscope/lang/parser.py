@@ -37,7 +37,7 @@ PREFIX_OPS = frozenset(("!", "~", "-", "+", "*", "&", "++", "--"))
 _BUILTIN_NAMES = frozenset((
     "pid", "tid", "uid", "gid", "nsecs", "elapsed", "numaid", "cpu", "ncpus",
     "curtask", "rand", "ctx", "comm", "kstack", "ustack", "retval", "func",
-    "probe", "username", "cgroup", "cpid", "args", "jiffies", "usermode",
+    "probe", "username", "cgroup", "cpid", "args", "jiffies", "usermode", "ppid",
 ))
 _NUMBERED_BUILTIN = re.compile(r"s?arg[0-9]+\Z")
 

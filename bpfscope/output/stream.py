@@ -16,6 +16,10 @@ class StreamSink:
     def warning(self, msg: str) -> None:
         self.err.write(f"WARNING: {msg}\n")
 
+    def warning_at(self, text: str) -> None:
+        """A warning already laid out with its place in the script."""
+        self.err.write(text + "\n")
+
     def error(self, msg: str) -> None:
         self.err.write(f"ERROR: {msg}\n")
 

@@ -330,6 +330,12 @@ class TextOutput(StreamSink):
     def maps_at_exit(self, maps: list[MapData]) -> None:
         self.out.write(format_maps_at_exit(maps))
 
+    def join(self, text: str) -> None:
+        self.out.write(text + "\n")
+
+    def cat(self, text: str) -> None:
+        self.out.write(text)
+
     def value(self, v: object) -> None:
         """print() of a single value."""
         self.out.write(format_value(v) + "\n")

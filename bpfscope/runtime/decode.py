@@ -7,6 +7,7 @@ strings, tuples with 8-byte aligned elements.
 from __future__ import annotations
 
 import functools
+import os
 import struct
 import pwd
 import time
@@ -35,6 +36,8 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
             return Symbolic(username(v), v)
         if isinstance(t, T.TimestampType):
             return Symbolic(format_timestamp(t.fmt, v), v)
+        if isinstance(t, T.SymbolicInt):
+            return Symbolic(symbolic_text(t.what, to_int(v, t)), v)
         return to_int(v, t)
     raise TypeError(f"cannot decode {t}")
 
@@ -79,7 +82,7 @@ def format_timestamp(fmt: str, mono_ns: int) -> str:
     return time.strftime(fmt.replace("%f", f"{ns // 1000:06d}"), time.localtime(secs))
 
 
-_SPECIAL_INTS = (T.UsernameType, T.TimestampType)
+_SPECIAL_INTS = (T.UsernameType, T.TimestampType, T.SymbolicInt)
 
 
 def compile_decoder(layout: T.TupleType, resolver=None):
@@ -108,3 +111,15 @@ def compile_decoder(layout: T.TupleType, resolver=None):
 def _cstr(raw: bytes) -> str:
     end = raw.find(b"\0")
     return (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")
+
+
+def symbolic_text(what: str, v: int) -> str:
+    if what == "strerror":
+        return os.strerror(v)
+    if what == "ksym":
+        from .ksyms import kernel_symbols
+        try:
+            return kernel_symbols().format(v, offset=False)
+        except OSError:
+            return hex(v)
+    return str(v)

@@ -9,8 +9,10 @@ process leaves nothing behind either.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
+import subprocess
 import time
 from typing import Callable
 
@@ -21,11 +23,11 @@ from ..bpf.prog import ProgLoadError, load_program, prog_test_run
 from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
 from ..codegen.script import EXIT, LOST, RINGBUF, STACK_MAPS, USTACK_PIDS, CompiledScript, EventSpec
-from ..errors import BpfscopeError, KernelError, VerifierError
+from ..errors import BpfscopeError, KernelError, VerifierError, format_located
 from ..sema import types as T
 from .decode import compile_decoder, decode, u64
 from .mapread import read_map, zero_map
-from .printf import compile_format
+from .printf import compile_format, render
 from .stackresolve import StackResolver
 from .sink import OutputSink
 
@@ -63,6 +65,7 @@ class Session:
         self.exit_code = 0
         self._lost_seen = 0
         self._printf: dict[int, tuple] = {}
+        self._warned: set[int] = set()
         self.resolver = None  # set in load() once the stack maps exist
         self._pids_seen: dict[int, str] = {}  # pid -> executable when last read
 
@@ -235,6 +238,24 @@ class Session:
             self.sink.printf(formatter(decoder(data, 8) if ev.args else ()))
         elif kind == "exit":
             self.check_exit()
+        elif kind == "map_full":
+            if ev.id not in self._warned:
+                self._warned.add(ev.id)
+                self.sink.warning_at(format_located(
+                    "WARNING", "Map full; can't update element. Try increasing max_map_keys "
+                    "config or manually setting the max entries in a map declaration e.g. "
+                    "`let @a = hash(5000)`", ev.span, getattr(self.script, "source", None)))
+        elif kind == "join":
+            parts = decode(ev.layout, data, 8)
+            self.sink.join(ev.fmt.join(p for p in itertools.takewhile(bool, parts)))
+        elif kind == "cat":
+            self.sink.cat(read_for_cat(render(ev.fmt, decode(ev.layout, data, 8, self.resolver)
+                                              if ev.args else ())))
+        elif kind == "system":
+            cmd = render(ev.fmt, decode(ev.layout, data, 8, self.resolver) if ev.args else ())
+            self.sink.flush()
+            out = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+            self.sink.printf(out.stdout)
         elif kind == "print_map":
             self.sink.map(self.read(ev.map), ev.top, ev.div)
         elif kind == "print_value":
@@ -267,6 +288,18 @@ class Session:
 
     def __exit__(self, *exc):
         self.close()
+
+
+MAX_CAT_BYTES = 10240
+
+
+def read_for_cat(path: str) -> str:
+    """cat(): a file's text, as much as bpftrace's max_cat_bytes allows."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(MAX_CAT_BYTES)
+    except OSError as e:
+        return f"ERROR: failed to open file '{path}': {e.strerror}\n"
 
 
 def _prog_name(name: str) -> str:

@@ -28,6 +28,14 @@ class OutputSink(Protocol):
     def maps_at_exit(self, maps: list[MapData]) -> None:
         """Every non-empty map when the program ends, in bpftrace's order."""
 
+    def join(self, text: str) -> None:
+        """join()'s strings, already joined."""
+        ...
+
+    def cat(self, text: str) -> None:
+        """cat()'s file contents."""
+        ...
+
     def value(self, v: object) -> None:
         """print() of one value that is not a map."""
         ...

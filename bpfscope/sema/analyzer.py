@@ -13,6 +13,7 @@ written on the AST are those of the probe being lowered.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -43,10 +44,9 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
-    "ksym", "usym", "kaddr", "uaddr", "join", "cat",
-    "system", "signal", "strstr",
+    "usym", "uaddr", "strstr",
     "buf", "ntop", "pton", "macaddr", "reg", "override",
-    "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch", "strerror",
+    "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch",
     "len", "errorf", "warnf", "assert", "static_assert",
     "getopt", "str_concat", "signal_name", "percpu_kaddr", "socket_cookie",
     "bswap", "pid", "tid", "debugf", "print_maps",
@@ -54,6 +54,43 @@ LATER = {
 
 CONFIG_DEFAULTS = {"max_strlen": 64, "max_map_keys": 4096,
                    "print_maps_on_exit": 1, "perf_rb_pages": 0}  # 0: by memory
+
+
+def config_key(name: str) -> str:
+    """BPFTRACE_MAX_MAP_KEYS, MAX_MAP_KEYS and max_map_keys are one key."""
+    name = name.lower()
+    return name[len("bpftrace_"):] if name.startswith("bpftrace_") else name
+
+
+def config_value(text: str):
+    low = text.lower()
+    if low in ("true", "false"):
+        return int(low == "true")
+    try:
+        return int(text, 0)
+    except ValueError:
+        return text
+
+
+def config_from_env(env) -> dict:
+    return {config_key(k): config_value(v) for k, v in env.items()
+            if k.startswith("BPFTRACE_") and config_key(k) in KNOWN_CONFIG}
+
+
+KNOWN_CONFIG = {"max_map_keys", "max_strlen", "print_maps_on_exit", "perf_rb_pages",
+                "stack_mode", "cpp_demangle", "lazy_symbolication", "missing_probes",
+                "max_probes", "max_bpf_progs", "max_cat_bytes", "log_size", "license",
+                "on_stack_limit", "str_trunc_trailer", "cache_user_symbols",
+                "show_debug_info", "unstable_map_decl", "unstable_tseries", "unstable_addr"}
+
+
+def signal_number(name: str) -> int | None:
+    """SIGKILL, KILL or 9 -> 9; None when it names no signal."""
+    import signal
+    if name.isdigit():
+        return int(name)
+    sig = getattr(signal, name if name.startswith("SIG") else "SIG" + name, None)
+    return int(sig) if isinstance(sig, signal.Signals) else None
 
 
 def sizeof(t: T.Type) -> int:
@@ -88,8 +125,11 @@ class Analyzer:
         self.cpid = cpid
         self.expander = expander
         self.params = list(params)
+        # bpftrace's precedence: defaults, the script's config block, the
+        # BPFTRACE_* environment, then what the caller forces (CLI flags)
         self.config = dict(CONFIG_DEFAULTS)
         self.config.update(self._config_block())
+        self.config.update(config_from_env(os.environ))
         if config:
             self.config.update(config)
         self.maps: dict[str, MapInfo] = {}
@@ -107,10 +147,11 @@ class Analyzer:
         if blk is None:
             return out
         for key, val in blk.items:
+            key = config_key(key)
             if isinstance(val, (ast.Integer, ast.Bool)):
                 out[key] = int(val.value)
             elif isinstance(val, (ast.String, ast.Identifier)):
-                out[key] = val.value if isinstance(val, ast.String) else val.name
+                out[key] = config_value(val.value if isinstance(val, ast.String) else val.name)
         return out
 
     @property
@@ -425,6 +466,8 @@ class Analyzer:
             return T.UINT32
         if name == "ncpus":
             return T.UINT32
+        if name == "ppid":
+            return T.UINT32
         if name == "probe":
             return T.StringType(len(self._probe.name.encode()) + 1)
         if name in ("kstack", "ustack"):
@@ -721,6 +764,46 @@ class Analyzer:
             return T.VOID
         if name in ("kstack", "ustack"):
             return self.stack_type(name, e.args, e)
+        if name == "join":
+            self.nargs(e, 1, 2)
+            self.int_arg(e, 0)
+            if len(e.args) == 2 and not isinstance(e.args[1], ast.String):
+                self.err("join() expects a string literal as delimiter", e.args[1].span)
+            return T.VOID
+        if name in ("cat", "system"):
+            if not e.args or not isinstance(e.args[0], ast.String):
+                self.err(f"{name}() expects a string literal format as first argument", e.span)
+            if name == "system" and not self.config.get("unsafe"):
+                self.err("system() is an unsafe function, use --unsafe to allow it", e.span)
+            for a in e.args[1:]:
+                t = self.expr(a)
+                if t is not None and not (t.is_int() or t.is_string()):
+                    self.err(f"{name}: unsupported argument type '{T.type_name(t)}'", a.span)
+            return T.VOID
+        if name == "signal":
+            self.nargs(e, 1)
+            if not self.config.get("unsafe"):
+                self.err("signal() is an unsafe function, use --unsafe to allow it", e.span)
+            a = e.args[0]
+            if isinstance(a, ast.String):
+                if signal_number(a.value) is None:
+                    self.err(f"Invalid signal: {a.value}", a.span)
+            else:
+                self.int_arg(e, 0)
+            return T.VOID
+        if name == "strerror":
+            self.nargs(e, 1)
+            self.int_arg(e, 0)
+            return T.SymbolicInt(what="strerror")
+        if name == "ksym":
+            self.nargs(e, 1)
+            self.int_arg(e, 0)
+            return T.SymbolicInt(bits=64, signed=False, what="ksym")
+        if name == "kaddr":
+            self.nargs(e, 1)
+            if not isinstance(e.args[0], ast.String):
+                self.err("kaddr() expects a string literal", e.args[0].span)
+            return T.UINT64
         if name == "has_key":
             if len(e.args) < 2:
                 self.err("has_key() requires a map and a key", e.span)

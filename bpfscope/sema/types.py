@@ -88,6 +88,18 @@ class TimestampType(IntType):
 
 
 @dataclass(frozen=True)
+class SymbolicInt(IntType):
+    """An integer printed by user space as text: ``what`` says how
+    ('strerror' an errno, 'ksym' a kernel address)."""
+    bits: int = 64
+    signed: bool = True
+    what: str = ""
+
+    def __str__(self) -> str:
+        return self.what
+
+
+@dataclass(frozen=True)
 class StringType(Type):
     """A NUL-terminated string in a buffer of ``length`` bytes."""
     length: int = 64
