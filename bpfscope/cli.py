@@ -29,6 +29,11 @@ OPTIONS:
     -h, --help     show this help message
     -l [search]    list probes matching a glob (-lv: with their args)
     -o file        redirect program output to file
+    -p PID         enable USDT probes on PID; uprobes only fire in PID
+    -B MODE        output buffering: line, full or none
+    --unsafe       allow unsafe functions (system, signal)
+    --info         print what the kernel and bpfscope support
+    --no-warnings  do not print warnings
     -q             keep messages quiet
     -v             verbose messages (full verifier logs, disassembly)
     -V, --version  print bpfscope's version
@@ -52,6 +57,20 @@ def _parser() -> _Parser:
     p.add_argument("-f", dest="format", choices=("text", "json"), default="text")
     p.add_argument("-c", dest="cmd")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--unsafe", action="store_true")
+    p.add_argument("-p", dest="pid", type=int)
+    p.add_argument("-B", dest="buffering", choices=("line", "full", "none"))
+    p.add_argument("--info", action="store_true")
+    p.add_argument("--no-warnings", action="store_true")
+    # accepted for bpftrace compatibility; nothing here needs them
+    p.add_argument("-k", action="count")
+    p.add_argument("-I", action="append")
+    p.add_argument("--include", action="append")
+    p.add_argument("--usdt-file-activation", action="store_true")
+    p.add_argument("--no-feature", action="append")
+    p.add_argument("--verify-llvm-ir", action="store_true")  # there is no LLVM
+    p.add_argument("--emit-llvm", metavar="FILE")
+    p.add_argument("--emit-elf", metavar="FILE")
     for fmt in ("flamegraph", "folded", "speedscope", "pprof"):
         p.add_argument(f"--{fmt}", metavar="FILE")
     p.add_argument("-h", "--help", action="store_true")
@@ -74,6 +93,22 @@ class _QuietSink:
 
 
 TOOLS_DIR = os.path.join(os.path.dirname(__file__), "tools")
+
+
+class _NoWarnings:
+    """Wraps a sink to drop warnings (--no-warnings)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def warning(self, msg):
+        pass
+
+    def warning_at(self, text):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 def _bundled_tool(path: str) -> str:
@@ -138,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     if opts.version:
         sys.stdout.write(f"bpfscope v{__version__}\n")
         return 0
+    if opts.info:
+        from .info import info_text
+        sys.stdout.write(info_text())
+        return 0
+    if opts.buffering:
+        # line: flush each line (the default on a terminal), none: each write
+        sys.stdout.reconfigure(line_buffering=opts.buffering != "full",
+                               write_through=opts.buffering == "none")
     rest = list(opts.args)
     if rest and rest[0] == "--":
         rest = rest[1:]
@@ -170,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             rest = rest[1:]
         child = Child(opts.cmd) if opts.cmd and not opts.dry_run else None
         try:
-            script = api.compile_script(text, name, params=rest,
-                                        cpid=child.pid if child else (0 if opts.cmd else None))
+            config = {"unsafe": 1} if opts.unsafe else None
+            script = api.compile_script(text, name, params=rest, config=config,
+                                        cpid=child.pid if child else (0 if opts.cmd else None),
+                                        pid=opts.pid)
             if opts.debug or opts.verbose:
                 _debug(script, opts.debug or "disasm")
             if opts.dry_run:
@@ -200,6 +245,8 @@ def _run(script, opts, child: Child | None) -> int:
         sink = ProfileFiles(sink, files)
     if opts.quiet:
         sink = _QuietSink(sink)
+    if opts.no_warnings:
+        sink = _NoWarnings(sink)
     try:
         return api.run(script, sink, verbose=opts.verbose,
                        on_attached=child.release if child else None,

@@ -1,0 +1,42 @@
+"""``bpfscope --info``: what this kernel offers and what bpfscope uses."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from . import __version__
+
+
+def _exists(path: str) -> str:
+    return "yes" if os.path.exists(path) else "no"
+
+
+def info_text() -> str:
+    from .bpf import features
+    lines = [
+        "System",
+        f"  OS: {platform.system()} {platform.release()} {platform.version()}",
+        f"  Arch: {platform.machine()}",
+        "",
+        "Build",
+        f"  bpfscope: v{__version__} (pure Python {platform.python_version()}, no LLVM)",
+        "",
+        "Kernel features",
+    ]
+    checks = [
+        ("ring buffer", lambda: features.has_ringbuf()),
+        ("BPF link for perf events", lambda: features.has_link_perf_event()),
+        ("BTF", lambda: os.path.exists("/sys/kernel/btf/vmlinux")),
+        ("kprobes", lambda: os.path.exists("/sys/bus/event_source/devices/kprobe")),
+        ("uprobes", lambda: os.path.exists("/sys/bus/event_source/devices/uprobe")),
+        ("hardware counters (PMU)", lambda: os.path.exists("/sys/bus/event_source/devices/cpu")),
+    ]
+    for name, check in checks:
+        try:
+            ok = check()
+        except OSError:
+            ok = False
+        lines.append(f"  {name}: {'yes' if ok else 'no'}")
+    lines.append(f"  tracefs: {_exists('/sys/kernel/tracing/events')}")
+    return "\n".join(lines) + "\n"
