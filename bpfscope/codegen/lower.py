@@ -39,7 +39,7 @@ PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
               "profile": "perf_event", "software": "perf_event",
               "hardware": "perf_event", "uprobe": "kprobe", "uretprobe": "kprobe",
               "kprobe": "kprobe", "kretprobe": "kprobe",
-              "fentry": "tracing", "fexit": "tracing"}
+              "fentry": "tracing", "fexit": "tracing", "usdt": "kprobe"}
 
 BPF_ANY = 0
 
@@ -1151,6 +1151,8 @@ class ProbeLowering:
             b.mov(r, os.cpu_count() or 1)
         elif name in ("comm", "probe", "func", "kstack", "ustack"):
             return self.mem_expr(e)
+        elif self.probe.context == "usdt" and re.fullmatch(r"arg\d+", name):
+            self.usdt_arg(r, self.probe.usdt_args[int(name[3:])])
         elif name == "retval" or re.fullmatch(r"s?arg\d+", name):
             from ..sema.analyzer import REGS_ARGS, REGS_RETVAL
             off = REGS_RETVAL if name == "retval" else REGS_ARGS[int(name.lstrip("sarg"))]
@@ -1158,6 +1160,37 @@ class ProbeLowering:
         else:
             raise SemanticError(f"Builtin '{name}' is not supported yet", e.span)
         return Int(r)
+
+    def usdt_arg(self, r: VReg, a):
+        """A USDT argument from the registers of the traced thread."""
+        b = self.b
+        if a.kind == "const":
+            b.mov(r, a.value)
+            return
+        if a.kind == "reg":
+            b.ldx(8, r, self.ctx, a.reg)
+            if a.byte_off:
+                b.alu("rsh", r, 8 * a.byte_off)
+        else:
+            addr = b.vreg()
+            b.mov(addr, a.disp)
+            t = b.vreg()
+            if a.base is not None:
+                b.ldx(8, t, self.ctx, a.base)
+                b.alu("add", addr, t)
+            if a.index is not None:
+                b.ldx(8, t, self.ctx, a.index)
+                b.alu("mul", t, a.scale)
+                b.alu("add", addr, t)
+            tmp = self.stack_mem(8)
+            b.st(8, R10, tmp.off, 0)
+            self.addr(R1, tmp)
+            b.mov(R2, a.size)
+            b.mov(R3, addr)
+            b.call("probe_read_user")
+            b.ldx(8, r, R10, tmp.off)
+        if a.size < 8:
+            self.narrow(r, T.IntType(a.size * 8, a.signed))
 
     def ppid(self, r: VReg, e: ast.Expr):
         """current->real_parent->tgid, with the offsets the running kernel's

@@ -477,6 +477,13 @@ class Analyzer:
                 self.err(f"The func builtin can not be used with '{self._probe.provider}' probes",
                          e.span)
             return T.StringType(len(self._probe.func.encode()) + 1)
+        if re.fullmatch(r"arg\d+", name) and self._probe.context == "usdt":
+            n = int(name[3:])
+            args = self._probe.usdt_args
+            if n >= len(args):
+                self.err(f"{self._probe.name} has {len(args)} argument"
+                         f"{'' if len(args) == 1 else 's'}: {name} is not one of them", e.span)
+            return T.IntType(args[n].size * 8, args[n].signed)
         if re.fullmatch(r"s?arg\d+", name) or name == "retval":
             if self._probe.context != "regs":
                 self.err(f"The {name} builtin can not be used with "

@@ -29,6 +29,25 @@ class ArgField:
     user: bool = False
 
 
+@dataclass(frozen=True)
+class RegArg:
+    """Where a USDT argument is, in terms of the traced thread's registers
+    (struct pt_regs offsets): 'reg' reads a register (``byte_off`` for %ah
+    style parts), 'mem' reads ``size`` bytes at base + index*scale + disp,
+    'const' is ``value``. The result is ``size`` bytes, sign-extended if
+    ``signed``."""
+    kind: str
+    size: int
+    signed: bool
+    reg: int | None = None
+    byte_off: int = 0
+    base: int | None = None
+    index: int | None = None
+    scale: int = 1
+    disp: int = 0
+    value: int = 0
+
+
 @dataclass
 class ExpandedProbe:
     """One concrete probe. ``provider`` is canonical ('BEGIN', 'END',
@@ -43,12 +62,15 @@ class ExpandedProbe:
     # The traced function of kprobe/uprobe-like probes: the ``func`` builtin.
     func: str = ""
     # What the context is: 'regs' (struct pt_regs: arg0..N, retval),
-    # 'record' (a tracepoint's raw record), 'none'.
+    # 'usdt' (pt_regs, arguments as usdt_args say), 'record' (a
+    # tracepoint's raw record), 'none'.
     context: str = "none"
     is_return: bool = False
     # Extra BPF_PROG_LOAD attributes the probe type needs, e.g.
     # {"expected_attach_type": ..., "attach_btf_id": ...} for fentry.
     load: dict = field(default_factory=dict, compare=False)
+    # context "usdt": where arg0..argN of this probe site are
+    usdt_args: list[RegArg] = field(default_factory=list, compare=False)
 
     def arg(self, name: str) -> ArgField | None:
         for a in self.args or ():
