@@ -31,3 +31,17 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def bse2e(tmp_path_factory) -> str:
+    """tests/e2e/progs/bse2e.c built static (no loader opens: ``bse2e open
+    PATH N`` makes exactly N openat calls); its comm is 'bse2e'."""
+    import shutil
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler to build the bse2e helper")
+    out = tmp_path_factory.mktemp("progs") / "bse2e"
+    subprocess.run([gcc, "-O1", "-static", "-o", str(out),
+                    str(ROOT / "tests/e2e/progs/bse2e.c")], check=True, capture_output=True)
+    return str(out)

@@ -1,0 +1,81 @@
+"""fentry and fexit in the lane's kernels: typed args by name, exact
+counts, wildcards, fentry running as kprobe when switched off, -l/-lv."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytestmark = pytest.mark.vmlane
+
+N = 5
+NOPE = "/nonexistent/bpfscope-fentry"
+
+
+def run(cli, helper, prog, env=None):
+    old = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        return cli("-c", f"{helper} open {NOPE} {N}", "-e", prog)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def test_fentry_works_here():
+    from bpfscope.attach import fentry
+    assert fentry.fentry_status() is None
+
+
+def test_fentry_args_by_name(cli, bse2e):
+    r = run(cli, bse2e, 'fentry:do_sys_openat2 /comm == "bse2e"/ '
+                        '{ @[args.dfd, probe, func] = count(); }')
+    assert r.returncode == 0, r.stderr
+    assert f"@[-100, fentry:vmlinux:do_sys_openat2, do_sys_openat2]: {N}\n" in r.stdout
+    assert r.stderr == "Attached 1 probe\n"
+
+
+def test_kfunc_alias_and_pointer_arg(cli, bse2e):
+    r = run(cli, bse2e, 'kfunc:do_sys_openat2 /comm == "bse2e"/ '
+                        '{ @[args.how != 0] = count(); }')
+    assert r.returncode == 0, r.stderr
+    assert f"@[1]: {N}\n" in r.stdout
+
+
+def test_fexit_args(cli, bse2e):
+    r = run(cli, bse2e, 'fexit:do_sys_openat2 /comm == "bse2e"/ { @[args.dfd] = count(); }')
+    assert r.returncode == 0, r.stderr
+    assert f"@[-100]: {N}\n" in r.stdout
+
+
+def test_fexit_retval(cli, bse2e):
+    r = run(cli, bse2e, 'fexit:do_sys_openat2 /comm == "bse2e"/ { @[retval] = count(); }')
+    if "The retval builtin can not be used with 'fexit' probes" in r.stderr:
+        pytest.xfail("fexit retval needs the lowering to read args.$retval")
+    assert r.returncode == 0, r.stderr
+    assert f"@[-2]: {N}\n" in r.stdout
+
+
+def test_fentry_wildcard(cli, bse2e):
+    r = run(cli, bse2e, 'fentry:do_sys_openat* /comm == "bse2e"/ { @[func] = count(); }')
+    assert r.returncode == 0, r.stderr
+    assert f"@[do_sys_openat2]: {N}\n" in r.stdout
+
+
+def test_fentry_runs_as_kprobe_without_fentry(cli, bse2e):
+    r = run(cli, bse2e, 'fentry:do_sys_openat2 /comm == "bse2e"/ { @[args.dfd] = count(); } '
+                        'fexit:do_sys_openat2 /comm == "bse2e"/ { @r[retval] = count(); }',
+            {"BPFSCOPE_NO_FENTRY": "1"})
+    assert r.returncode == 0, r.stderr
+    assert f"@[-100]: {N}\n" in r.stdout and f"@r[-2]: {N}\n" in r.stdout
+    assert r.stderr.count("fentry probes run as kprobe probes") == 1, r.stderr
+
+
+def test_listing_verbose(cli):
+    r = cli("-lv", "fentry:do_sys_openat2")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "fentry:vmlinux:do_sys_openat2"
+    assert lines[1:4] == ["    int dfd", "    const char * filename", "    struct open_how * how"]
+    assert lines[4] == "    long int retval" or lines[4] == "    long retval"
