@@ -68,10 +68,10 @@ CASES = [
      'stdin:1:9-29: ERROR: printf: Too many arguments for format string (2 supplied, 1 expected)\n'
      'BEGIN { printf("%d\\n", 1, 2); }\n'
      '        ~~~~~~~~~~~~~~~~~~~~\n'),
-    ('kprobe:do_sys_open { }',
-     'stdin:1:1-19: ERROR: kprobe probes are not supported yet\n'
-     'kprobe:do_sys_open { }\n'
-     '~~~~~~~~~~~~~~~~~~\n'),
+    ('iter:task { }',
+     'stdin:1:1-10: ERROR: iter probes are not supported yet\n'
+     'iter:task { }\n'
+     '~~~~~~~~~\n'),
     ('BEGIN { print(ctx); }',
      "stdin:1:15-18: ERROR: Builtin 'ctx' is not supported yet\n"
      'BEGIN { print(ctx); }\n'
