@@ -123,7 +123,7 @@ def _bundled_tool(path: str) -> str:
     return path
 
 
-def _listing(pattern: str, verbose: bool = False) -> int:
+def _listing(pattern: str, verbose: bool = False, pid: int | None = None) -> int:
     head = pattern.split(":", 1)[0]
     if head in ("kprobe", "kretprobe", "k", "kr", "fentry", "fexit", "f", "fr",
                 "kfunc", "kretfunc"):
@@ -139,6 +139,12 @@ def _listing(pattern: str, verbose: bool = False) -> int:
     if pattern.startswith(("uprobe:", "uretprobe:", "u:", "ur:")):
         from .attach.uprobe import list_probes
         lines = list_probes(pattern)
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+        return 0
+    if pattern.startswith(("usdt:", "U:")):
+        from .attach.usdt import list_probes as list_usdt
+        lines = list_usdt(pattern, pid)
         if lines:
             sys.stdout.write("\n".join(lines) + "\n")
         return 0
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             verbose = opts.verbose or opts.list == "v"
             pattern = opts.list if opts.list not in ("*", "v") else (
                 opts.program or (rest[0] if rest else "*"))
-            return _listing(pattern, verbose)
+            return _listing(pattern, verbose, opts.pid)
         if opts.program is not None:
             text, name = opts.program, "stdin"
         elif rest:

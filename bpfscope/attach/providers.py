@@ -20,6 +20,7 @@ from . import tracefs
 from .fentry import Fentry
 from .kprobe import Kprobe
 from .uprobe import Uprobe
+from .usdt import Usdt
 from .sampling import SAMPLING, UNITS, parse_rate
 
 ALIASES = {
@@ -30,7 +31,7 @@ ALIASES = {
     "begin": "BEGIN", "end": "END",
 }
 
-LATER = {"usdt", "rawtracepoint", "watchpoint",
+LATER = {"rawtracepoint", "watchpoint",
          "asyncwatchpoint", "iter", "self", "tp_btf"}
 
 
@@ -109,7 +110,7 @@ class Interval:
 
 PROVIDERS = {"BEGIN": Special(), "END": Special(), "tracepoint": Tracepoint(),
              "interval": Interval(), **SAMPLING,
-             "uprobe": Uprobe(), "uretprobe": Uprobe(),
+             "uprobe": Uprobe(), "uretprobe": Uprobe(), "usdt": Usdt(),
              "kprobe": Kprobe(), "kretprobe": Kprobe(),
              "fentry": Fentry(), "fexit": Fentry()}
 

@@ -374,10 +374,34 @@ def retprobe_bit() -> int:
     return 1
 
 
-def open_uprobe(path: str, offset: int, retprobe: bool, pid: int | None) -> int:
-    """Open one uprobe perf event; its fd."""
+def ref_ctr_shift() -> int | None:
+    """Where the PMU's format/ref_ctr_offset puts the reference counter's
+    file offset in ``config`` ('config:32-63': 32); None when the kernel
+    has no uprobe reference counters (before Linux 4.20)."""
+    try:
+        fmt = _read(f"{PMU_DIR}/format/ref_ctr_offset")
+    except OSError:
+        return None
+    m = re.fullmatch(r"config:(\d+)(?:-\d+)?", fmt)
+    return int(m.group(1)) if m else None
+
+
+def open_uprobe(path: str, offset: int, retprobe: bool, pid: int | None,
+                ref_ctr_offset: int = 0) -> int:
+    """Open one uprobe perf event; its fd. A nonzero ``ref_ctr_offset``
+    (the file offset of a 2-byte counter, a USDT semaphore) makes the
+    kernel increment that counter in every process mapping the file while
+    the probe is attached."""
     buf = ctypes.create_string_buffer(os.fsencode(path))
     config = retprobe_bit() if retprobe else 0
+    if ref_ctr_offset:
+        shift = ref_ctr_shift()
+        if shift is None:
+            from ..errors import KernelError
+            raise KernelError("this kernel's uprobe PMU has no reference counters "
+                              f"({PMU_DIR}/format/ref_ctr_offset is missing): USDT "
+                              "semaphores need Linux 4.20 or newer")
+        config |= ref_ctr_offset << shift
     if pid is None:
         cpu, pid_arg = 0, -1
     else:

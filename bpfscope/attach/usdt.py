@@ -1,0 +1,306 @@
+"""usdt: user-space statically defined tracing (SystemTap SDT probes).
+
+Spec forms (bpftrace's), after the provider name::
+
+    usdt:/path/to/bin:provider:name     one probe
+    usdt:/path/to/bin:name              the provider may be left out when
+                                        the name is unique in the file
+    usdt:/path/to/bin:prov*:na*         wildcards in provider and name
+    usdt:libfoo:provider:name           a library by short name
+    usdt:*:provider:name                with -p PID: every file the
+                                        process has mapped
+
+The target is found as for uprobes (:func:`uprobe.resolve_target`): made
+absolute, a name starting with "lib" looked up in /proc/PID/maps (with a
+pid) and ld.so.cache, other names without '/' in $PATH.
+
+A probe can have several sites (the macro was inlined or written twice),
+each with its own argument locations, so every site is one
+:class:`ExpandedProbe` (all named ``usdt:/path:provider:name``, the value
+of ``probe``) with context "usdt" and ``usdt_args`` saying where arg0..N
+are in the registers of the traced thread.
+
+Arguments that name a symbol (``4@counter(%rip)``, the form GCC uses for a
+global) are made position independent: at a uprobe the kernel sets the
+saved instruction pointer to the probe site, so the symbol's run-time
+address is ``ip - site + symbol`` (link-time addresses on the right). That
+works for programs, PIE programs and shared libraries alike, without
+knowing where the file was loaded.
+
+Attaching opens one perf event of the kernel's uprobe PMU per site (as
+uprobe does, :func:`uprobe.open_uprobe`): ``config2`` is the file offset of
+the site and, for a probe guarded by a semaphore, ``config``'s
+``ref_ctr_offset`` field (bits 32-63) holds the semaphore's file offset, so
+the kernel itself increments the semaphore in every process that maps the
+file, now or later, and decrements it when the probe goes away.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+
+from ..elf import ElfError, ElfFile
+from ..elf.ldcache import read_proc_maps
+from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_probes
+from ..errors import SemanticError
+from ..sema.probes import ExpandedProbe, RegArg
+from .uprobe import open_uprobe, resolve_target, split_spec, symbols_of
+
+RIP = 128  # struct pt_regs offset of ip on x86-64
+
+
+@dataclass(frozen=True)
+class UsdtTarget:
+    """What attach needs: the file, the site's file offset, the semaphore's
+    file offset (0: none), the process to limit the probe to."""
+    path: str
+    offset: int
+    semaphore: int = 0
+    pid: int | None = None
+
+
+# ------------------------------------------------------------ spec parsing
+
+@dataclass
+class Spec:
+    target: str
+    ns: str | None      # the provider; None when left out
+    name: str
+
+
+def parse_spec(parts: list[str], span=None) -> Spec:
+    """parts: the attach point's fields after 'usdt'."""
+    if len(parts) not in (2, 3):
+        raise SemanticError(f"usdt probe type requires 2 or 3 arguments, found {len(parts)}",
+                            span)
+    target, name = parts[0], parts[-1]
+    ns = parts[1] if len(parts) == 3 else None
+    if not target:
+        raise SemanticError("usdt probe type should have a target", span)
+    if not name:
+        raise SemanticError("usdt probe type should have a probe name", span)
+    return Spec(target, ns, name)
+
+
+def _has_wildcard(s: str | None) -> bool:
+    return s is not None and any(c in s for c in "*?[")
+
+
+# ------------------------------------------------------------ target files
+
+def pid_files(pid: int) -> list[str]:
+    """The ELF files process pid has mapped executable, in map order."""
+    try:
+        maps = read_proc_maps(pid)
+    except ElfError:
+        return []
+    out: list[str] = []
+    for m in maps:
+        if not m.path.startswith("/") or not m.executable or m.path in out:
+            continue
+        path = m.path
+        if not os.path.exists(path) and os.path.exists(f"/proc/{pid}/root{path}"):
+            path = f"/proc/{pid}/root{path}"
+        out.append(path)
+    return out
+
+
+def resolve_targets(target: str, pid: int | None, span=None) -> list[str]:
+    if target == "*":
+        if pid is None:
+            raise SemanticError("usdt:* needs -p PID (or -c CMD): the files the "
+                                "process has mapped are searched", span)
+        return pid_files(pid)
+    return resolve_target(target, pid)
+
+
+# ------------------------------------------------------------ probes of a file
+
+_probes: dict[str, list[UsdtProbe]] = {}
+
+
+def probes_of(path: str) -> list[UsdtProbe]:
+    """The (cached) USDT probe sites of path, in note order. A site whose
+    argument string cannot be decoded keeps its place with args None."""
+    hit = _probes.get(path)
+    if hit is not None:
+        return hit
+    try:
+        out = read_usdt_probes(path)
+    except ElfError:
+        out = _read_leniently(path)
+    _probes[path] = out
+    return out
+
+
+def _read_leniently(path: str) -> list[UsdtProbe]:
+    """read_usdt_probes, but one bad argument spec (a floating-point
+    register, say) spoils only its own probe."""
+    out = []
+    with ElfFile(path) as elf:
+        sb = elf.section(".stapsdt.base")
+        base = sb.addr if sb is not None else None
+        for n in elf.notes():
+            if n.name != "stapsdt" or n.type != NT_STAPSDT:
+                continue
+            try:
+                p = decode_note(n.desc, base, path)
+            except ElfError as e:
+                # the same note without its arguments, to keep the site
+                provider_name = n.desc[24:].split(b"\0")[:2]
+                try:
+                    p = decode_note(n.desc[:24] + b"\0".join(provider_name) + b"\0\0",
+                                    base, path)
+                except ElfError:
+                    continue
+                p.args = None  # type: ignore[assignment]
+                p.arg_str = e.message
+            p.pc_offset = elf.vaddr_to_offset(p.pc)
+            if p.semaphore:
+                p.semaphore_offset = elf.vaddr_to_offset(p.semaphore)
+            out.append(p)
+    return out
+
+
+def match(path: str, ns: str | None, name: str) -> list[UsdtProbe]:
+    return [p for p in probes_of(path)
+            if fnmatch.fnmatchcase(p.provider, ns if ns is not None else "*")
+            and fnmatch.fnmatchcase(p.name, name)]
+
+
+# ------------------------------------------------------------ arguments
+
+def _symbol_address(path: str, sym: str) -> int | None:
+    sym = symbols_of(path).lookup_one(sym, functions_only=False)
+    return sym.value if sym is not None and sym.defined else None
+
+
+def convert_arg(path: str, elf: ElfFile, probe: UsdtProbe, a: UsdtArg, span=None) -> RegArg:
+    """elf.usdt's decoded argument -> the codegen's RegArg (pt_regs offsets,
+    symbols resolved position-independently)."""
+    if a.kind == "const":
+        return RegArg("const", a.size, a.signed, value=a.value)
+    if a.kind == "reg":
+        return RegArg("reg", a.size, a.signed, reg=a.reg.pt_regs_offset,
+                      byte_off=a.reg.byte_offset)
+    base = a.base.pt_regs_offset if a.base is not None else None
+    index = a.index.pt_regs_offset if a.index is not None else None
+    disp = a.disp
+    link_time = False  # disp holds a link-time address
+    if a.disp_symbol:
+        addr = _symbol_address(path, a.disp_symbol)
+        if addr is None:
+            raise SemanticError(f"usdt:{path}:{probe.provider}:{probe.name}: argument "
+                                f"{a.spec!r} names symbol {a.disp_symbol}, which {path} "
+                                f"does not define", span)
+        disp += addr
+        link_time = True
+    elif base is None and index is None:
+        link_time = True  # an absolute address
+    if base == RIP and link_time:
+        # sym(%rip) means the symbol's address: ip (= the site at the
+        # uprobe) - site + symbol
+        disp -= probe.pc
+    elif link_time and elf.is_pie:
+        # a link-time address in a relocatable file: add ip - site, with
+        # ip in a free slot of the address
+        if base is None:
+            base = RIP
+        elif index is None:
+            index, scale = RIP, 1
+            return RegArg("mem", a.size, a.signed, base=base, index=index, scale=scale,
+                          disp=disp - probe.pc)
+        else:
+            raise SemanticError(f"usdt:{path}:{probe.provider}:{probe.name}: argument "
+                                f"{a.spec!r} is an absolute address in a position-"
+                                f"independent file", span)
+        disp -= probe.pc
+    return RegArg("mem", a.size, a.signed, base=base, index=index, scale=a.scale, disp=disp)
+
+
+# ------------------------------------------------------------ the provider
+
+class Usdt:
+    def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
+        spec = parse_spec(list(ap.parts[1:]), ap.span)
+        pid = getattr(options, "pid", None)
+        paths = resolve_targets(spec.target, pid, ap.span)
+        if not paths:
+            raise SemanticError(f"usdt target file '{spec.target}' does not exist or is "
+                                f"not executable", ap.span)
+        wild = spec.target == "*" or _has_wildcard(spec.target) or \
+            _has_wildcard(spec.ns) or _has_wildcard(spec.name)
+        found: list[tuple[str, list[UsdtProbe]]] = []
+        for path in paths:
+            try:
+                sites = match(path, spec.ns, spec.name)
+            except ElfError as e:
+                if len(paths) > 1:
+                    continue
+                raise SemanticError(f"{path}: {e}", ap.span) from None
+            if sites:
+                found.append((path, sites))
+        written = ":".join([spec.target] + ([spec.ns] if spec.ns is not None else [])
+                           + [spec.name])
+        if not found:
+            if wild:
+                raise SemanticError(f"No matches for usdt {written}.", ap.span)
+            raise SemanticError(f"Failed to find usdt probe: usdt:{written}", ap.span)
+        if spec.ns is None and not _has_wildcard(spec.name):
+            names = sorted({(path, p.provider, p.name) for path, sites in found for p in sites})
+            if len(names) > 1:
+                raise SemanticError(
+                    f"namespace for usdt:{written} not specified, matched {len(names)} "
+                    f"probes", ap.span,
+                    detail="INFO: please specify a unique namespace or use '*' to attach "
+                           "to all matched probes")
+        out = []
+        for path, sites in found:
+            out.extend(self._sites(ap, path, sites, pid))
+        return out
+
+    def _sites(self, ap, path: str, sites: list[UsdtProbe], pid) -> list[ExpandedProbe]:
+        out = []
+        with ElfFile(path) as elf:
+            for p in sites:
+                full = f"usdt:{path}:{p.provider}:{p.name}"
+                if p.pc_offset is None:
+                    raise SemanticError(f"{full}: the probe site {p.pc:#x} is not in a "
+                                        f"loaded segment", ap.span)
+                if p.args is None:
+                    raise SemanticError(f"{full}: {p.arg_str}", ap.span)
+                args = [convert_arg(path, elf, p, a, ap.span) for a in p.args]
+                sem = p.semaphore_offset or 0
+                out.append(ExpandedProbe("usdt", full, UsdtTarget(path, p.pc_offset, sem, pid),
+                                         None, ap.span, context="usdt", usdt_args=args))
+        return out
+
+    def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
+        from .providers import attach_to_perf_event
+        t: UsdtTarget = probe.target
+        pfd = open_uprobe(t.path, t.offset, False, t.pid, ref_ctr_offset=t.semaphore)
+        return attach_to_perf_event(prog_fd, pfd)
+
+
+# ------------------------------------------------------------ listing
+
+def list_probes(pattern: str, pid: int | None = None) -> list[str]:
+    """The lines `-l PATTERN` prints for a usdt pattern: 'usdt:/bin/x' and
+    'usdt:/bin/x:*' list every probe of the file, 'usdt:/bin/x:prov:na*'
+    those matching; one line per probe (not per site), sorted."""
+    parts = split_spec(pattern)[1:]
+    if len(parts) == 1:
+        parts.append("*")
+    if len(parts) == 2:
+        parts.insert(1, "*")  # usdt:PATH:NAME lists NAME of every provider
+    spec = parse_spec(parts)
+    out = set()
+    for path in resolve_targets(spec.target, pid):
+        try:
+            for p in match(path, spec.ns, spec.name):
+                out.add(f"usdt:{path}:{p.provider}:{p.name}")
+        except ElfError:
+            continue
+    return sorted(out)
