@@ -28,25 +28,18 @@ def test_fentry_works_here():
     assert fentry.fentry_status() is None
 
 
-def test_fentry_args_by_name(cli, bse2e):
+def test_fentry_and_fexit_args(cli, bse2e):
+    """args by name (int and pointer), probe, func, the kfunc alias and
+    fexit's args, in one run."""
     r = run(cli, bse2e, 'fentry:do_sys_openat2 /comm == "bse2e"/ '
-                        '{ @[args.dfd, probe, func] = count(); }')
+                        '{ @[args.dfd, probe, func] = count(); } '
+                        'kfunc:do_sys_openat2 /comm == "bse2e"/ { @how[args.how != 0] = count(); } '
+                        'fexit:do_sys_openat2 /comm == "bse2e"/ { @x[args.dfd] = count(); }')
     assert r.returncode == 0, r.stderr
+    assert r.stderr == "Attached 3 probes\n"
     assert f"@[-100, fentry:vmlinux:do_sys_openat2, do_sys_openat2]: {N}\n" in r.stdout
-    assert r.stderr == "Attached 1 probe\n"
-
-
-def test_kfunc_alias_and_pointer_arg(cli, bse2e):
-    r = run(cli, bse2e, 'kfunc:do_sys_openat2 /comm == "bse2e"/ '
-                        '{ @[args.how != 0] = count(); }')
-    assert r.returncode == 0, r.stderr
-    assert f"@[1]: {N}\n" in r.stdout
-
-
-def test_fexit_args(cli, bse2e):
-    r = run(cli, bse2e, 'fexit:do_sys_openat2 /comm == "bse2e"/ { @[args.dfd] = count(); }')
-    assert r.returncode == 0, r.stderr
-    assert f"@[-100]: {N}\n" in r.stdout
+    assert f"@how[1]: {N}\n" in r.stdout
+    assert f"@x[-100]: {N}\n" in r.stdout
 
 
 def test_fexit_retval(cli, bse2e):

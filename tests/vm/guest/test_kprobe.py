@@ -32,36 +32,26 @@ def run(cli, helper, prog, env=None):
         os.environ.update(old)
 
 
-def test_kprobe_exact_count(cli, bse2e):
-    r = run(cli, bse2e, 'kprobe:do_sys_openat2 /comm == "bse2e"/ { @ = count(); }')
-    assert r.returncode == 0, r.stderr
-    assert f"@: {N}\n" in r.stdout
-    assert r.stderr == "Attached 1 probe\n"
-
-
-def test_kprobe_args_and_func(cli, bse2e):
+def test_kprobe_and_kretprobe(cli, bse2e):
+    """Exact counts, arg0, func, probe, retval and a +0 offset in one run
+    (each run costs seconds under emulation)."""
     r = run(cli, bse2e, 'kprobe:do_sys_openat2 /comm == "bse2e"/ '
-                        '{ @[func, (int32)arg0, probe] = count(); }')
+                        '{ @[func, (int32)arg0, probe] = count(); } '
+                        'kprobe:do_sys_openat2+0 /comm == "bse2e"/ { @off = count(); } '
+                        'kretprobe:do_sys_openat2 /comm == "bse2e"/ { @ret[retval] = count(); }')
     assert r.returncode == 0, r.stderr
+    assert r.stderr == "Attached 3 probes\n"
     assert f"@[do_sys_openat2, -100, kprobe:do_sys_openat2]: {N}\n" in r.stdout
+    assert f"@off: {N}\n" in r.stdout
+    assert f"@ret[-2]: {N}\n" in r.stdout  # -ENOENT
 
 
-def test_kretprobe_retval(cli, bse2e):
-    r = run(cli, bse2e, 'kretprobe:do_sys_openat2 /comm == "bse2e"/ { @[retval] = count(); }')
-    assert r.returncode == 0, r.stderr
-    assert f"@[-2]: {N}\n" in r.stdout  # -ENOENT
-
-
-def test_kprobe_wildcard(cli, bse2e):
-    r = run(cli, bse2e, 'kprobe:do_sys_openat* /comm == "bse2e"/ { @[func] = count(); }')
+def test_wildcards(cli, bse2e):
+    r = run(cli, bse2e, 'kprobe:do_sys_openat* /comm == "bse2e"/ { @[func] = count(); } '
+                        'kretprobe:do_sys_openat* /comm == "bse2e"/ { @r[func, retval] = count(); }')
     assert r.returncode == 0, r.stderr
     assert f"@[do_sys_openat2]: {N}\n" in r.stdout
-
-
-def test_kretprobe_wildcard(cli, bse2e):
-    r = run(cli, bse2e, 'kretprobe:do_sys_openat* /comm == "bse2e"/ { @[func, retval] = count(); }')
-    assert r.returncode == 0, r.stderr
-    assert f"@[do_sys_openat2, -2]: {N}\n" in r.stdout
+    assert f"@r[do_sys_openat2, -2]: {N}\n" in r.stdout
 
 
 def test_kprobe_multi_where_the_kernel_has_it():
@@ -87,12 +77,6 @@ def test_attach_modes(cli, bse2e, mode):
     assert r.returncode == 0, r.stderr
     assert f"@: {N}\n" in r.stdout and f"@r[-2]: {N}\n" in r.stdout
     assert "bpfscope" not in KPROBE_EVENTS.read_text()
-
-
-def test_kprobe_offset(cli, bse2e):
-    r = run(cli, bse2e, 'kprobe:do_sys_openat2+0 /comm == "bse2e"/ { @ = count(); }')
-    assert r.returncode == 0, r.stderr
-    assert f"@: {N}\n" in r.stdout
 
 
 def test_kprobe_runs_as_fentry_without_kprobes(cli, bse2e):
