@@ -29,13 +29,16 @@ MAIN_C = r"""
 
 volatile long gcounter = 1000;
 static const char *names[] = {"alpha", "beta", "gamma", "delta"};
+long squares[8] = {0, 1, 4, 9, 16, 25, 36, 49};
 extern unsigned short bstest_guarded_semaphore;
 void guarded(int i);
 
 __attribute__((noinline)) long work(int i, long big) {
   const char *s = names[i % 4];
+  if (s[0] == 0) return 0;  /* read the string: an untouched page is not mapped in */
   DTRACE_PROBE3(bstest, tick, i, big, s);
   DTRACE_PROBE2(bstest, constant, 42, -i);
+  DTRACE_PROBE1(bstest, indexed, squares[i & 7]);
   gcounter += i;
   DTRACE_PROBE1(bstest, global, gcounter);
   guarded(i);
@@ -146,11 +149,25 @@ def test_probe_with_register_memory_and_pointer_args(prog):
         f.seek(p.target.offset)
         assert f.read(1) == b"\x90"
     a0, a1, a2 = p.usdt_args
-    # -4@%edi -8@%rsi 8@(%rdx,%rax,8) (GCC 12 at -O2)
+    # -4@%edi -8@%rsi 8@%rdx (GCC 12 at -O2)
     assert (a0.kind, a0.size, a0.signed, a0.reg) == ("reg", 4, True, R("rdi"))
     assert (a1.kind, a1.size, a1.signed, a1.reg) == ("reg", 8, True, R("rsi"))
-    assert a2.kind == "mem" and (a2.size, a2.signed) == (8, False)
-    assert a2.base is not None and a2.index is not None and a2.scale == 8
+    assert (a2.kind, a2.size, a2.signed) == ("reg", 8, False)
+
+
+@pytest.mark.parametrize("which", ["pie", "nopie"])
+def test_memory_operand_with_index(prog, prog_nopie, which):
+    """squares[i & 7]: -8@(%rax,%rdx,8) with GCC 12 -O2; whatever the
+    registers, the spec's base, index and scale come through."""
+    path = prog if which == "pie" else prog_nopie
+    [p] = expand(f"usdt:{path}:bstest:indexed")
+    [a] = p.usdt_args
+    [site] = [q for q in usdt.probes_of(path) if q.name == "indexed"]
+    [spec] = site.args
+    assert spec.kind == "mem" and spec.index is not None
+    assert (a.kind, a.size, a.signed, a.scale) == ("mem", 8, True, 8)
+    assert a.index == spec.index.pt_regs_offset
+    assert a.base == (spec.base.pt_regs_offset if spec.base else None)
 
 
 def test_constant_arg(prog):
@@ -242,8 +259,8 @@ def test_ambiguous_name_needs_the_provider(prog):
 def test_wildcards(prog):
     names = sorted({p.name for p in expand(f"usdt:{prog}:bstest:g*")})
     assert names == [f"usdt:{prog}:bstest:global", f"usdt:{prog}:bstest:guarded"]
-    assert len(expand(f"usdt:{prog}:*:*")) == 7  # every site
-    assert len(expand(f"usdt:{prog}:*")) == 7
+    assert len(expand(f"usdt:{prog}:*:*")) == 8  # every site
+    assert len(expand(f"usdt:{prog}:*")) == 8
     assert {p.name for p in expand(f"U:{prog}:oth*:tick")} == {f"usdt:{prog}:other:tick"}
 
 
@@ -338,7 +355,7 @@ int main(int argc, char **argv) {
 
 def test_listing(prog):
     everything = [f"usdt:{prog}:bstest:{n}"
-                  for n in ("constant", "global", "guarded", "multi", "tick")] + \
+                  for n in ("constant", "global", "guarded", "indexed", "multi", "tick")] + \
                  [f"usdt:{prog}:other:tick"]
     assert list_probes(f"usdt:{prog}") == everything
     assert list_probes(f"usdt:{prog}:*") == everything
