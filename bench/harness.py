@@ -287,7 +287,7 @@ def build_workload(build_dir: str) -> str:
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workload.c")
     os.makedirs(build_dir, exist_ok=True)
     exe = os.path.join(build_dir, "bpfbench_wl")
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", exe, src], check=True)
+    subprocess.run(["gcc", "-O2", "-Wall", "-fno-omit-frame-pointer", "-o", exe, src], check=True)
     return exe
 
 
@@ -296,3 +296,16 @@ def run_workload(exe: str, *args) -> float:
     r = subprocess.run([exe, *map(str, args)], capture_output=True, text=True, check=True)
     m = re.search(r"in ([\d.]+) seconds", r.stdout)
     return float(m.group(1)) if m else float("nan")
+
+
+def run_workload_cpu(exe: str, *args) -> tuple[float, float]:
+    """Run the workload to completion: its own reported duration, and the
+    user+sys CPU time of it and every child it waited for (wait4 rusage)."""
+    p = subprocess.Popen([exe, *map(str, args)], stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise RuntimeError(f"workload exited {p.returncode}")
+    m = re.search(r"in ([\d.]+) seconds", out)
+    return (float(m.group(1)) if m else float("nan")), ru.ru_utime + ru.ru_stime

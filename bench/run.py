@@ -31,13 +31,14 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import suites  # noqa: E402
 
-SUITES = ("startup", "compile", "cost", "rate", "bigmap")
+SUITES = ("startup", "compile", "cost", "rate", "bigmap", "profile")
 SUITE_TITLES = {
     "startup": "Start-up",
     "compile": "Compile time as scripts grow",
     "cost": "In-kernel cost per event",
     "rate": "Keeping up with printf output",
     "bigmap": "Printing a large map at exit",
+    "profile": "Profiler overhead on a busy machine",
 }
 
 
@@ -173,6 +174,38 @@ def annotate(results: list) -> None:
                            f"bpftrace {b:.0f} % (dropped events cost less)")
 
 
+def profile_derived(results: list) -> None:
+    """The profiler case's wall times are at the mercy of whatever else the
+    machine runs. Adds (1) to the slowdown row how much the two untraced runs
+    around a traced one differ (median over all calls, %), used by its
+    verdict, and (2) a best-of-all-rounds slowdown: the fastest traced run of
+    each tool against the fastest untraced run of the whole case (the
+    minimum is what a run gets with no interference; its verdict uses the
+    same noise threshold, since other load can land on either tool's runs)."""
+    prof = [r for r in results if r["suite"] == "profile"]
+    by = {r["metric"]: r for r in prof}
+    if "slowdown_pct" not in by:
+        return
+    spread = by.get("untraced_spread_pct")
+    if spread:
+        vs = spread["bpfscope"]["samples"] + spread["bpftrace"]["samples"]
+        if vs:
+            by["slowdown_pct"]["noise_pct"] = statistics.median(vs)
+    base_samples = (by["baseline_s"]["bpfscope"]["samples"] + by["baseline_s"]["bpftrace"]["samples"])
+    if not base_samples:
+        return
+    best_base = min(base_samples)
+    row = {"suite": "profile", "case": by["slowdown_pct"]["case"], "metric": "slowdown_best_pct",
+           "unit": "%", "lower_is_better": True, "noise_pct": by["slowdown_pct"].get("noise_pct", 0.0)}
+    for t in suites.TOOLS:
+        w = by["workload_s"][t]["samples"]
+        row[t] = {"median": 100.0 * (min(w) / best_base - 1) if w else None, "samples": [],
+                  "error": by["workload_s"][t]["error"]}
+    a, b = row["bpfscope"]["median"], row["bpftrace"]["median"]
+    row["ratio"] = a / b if (a is not None and b) else None
+    results.insert(results.index(by["slowdown_pct"]) + 1, row)
+
+
 def highest_lossless(results: list) -> list:
     """Derived rows: the highest rate with everything delivered and no loss
     reported, in every round."""
@@ -218,18 +251,44 @@ def verdict(row) -> str:
     r = row["ratio"]
     if row.get("note"):
         return row["note"]
-    if r is None:
-        errs = [f"{t} failed: {row[t]['error']}" for t in suites.TOOLS if row[t]["error"]]
-        return "; ".join(errs)
-    if row["metric"] in ("lines",):
-        return "same" if abs(r - 1) < 1e-9 else f"bpfscope printed {r:.2f}x as many"
-    if row["metric"] == "lost_reported":
-        return ""
+    if row["metric"] == "cpu_slowdown_pct":
+        a, b = row["bpfscope"]["median"], row["bpftrace"]["median"]
+        if a is None or b is None:
+            return "; ".join(f"{t} failed: {row[t]['error']}" for t in suites.TOOLS if row[t]["error"])
+        d = a - b
+        if abs(d) <= 1.0:
+            return f"about the same ({d:+.1f} points)"
+        return (f"**bpfscope costs it {d:.1f} points more**" if d > 0
+                else f"bpfscope costs it {-d:.1f} points less")
+    if row["metric"] in ("slowdown_pct", "slowdown_best_pct"):
+        # a ratio of two small percentages says little: compare the
+        # difference in points with the spread of the untraced runs
+        a, b = row["bpfscope"]["median"], row["bpftrace"]["median"]
+        if a is None or b is None:
+            return "; ".join(f"{t} failed: {row[t]['error']}" for t in suites.TOOLS if row[t]["error"])
+        noise = row.get("noise_pct", 0.0)
+        d = a - b
+        if abs(d) <= max(1.0, noise):
+            return (f"about the same ({d:+.1f} points; untraced runs vary by {noise:.1f} %)" if noise
+                    else f"about the same ({d:+.1f} points)")
+        return (f"**bpfscope slows it {d:.1f} points more**" if d > 0
+                else f"bpfscope slows it {-d:.1f} points less")
     if row["metric"] == "delivered_pct":
         a, b = row["bpfscope"]["median"], row["bpftrace"]["median"]
         if abs(a - b) < 0.5:
             return "about the same"
         return f"**bpfscope delivers less**" if a < b else "bpfscope delivers more"
+    if row["metric"] == "cpu_during_s" and row["bpftrace"]["median"] == 0 and row["bpfscope"]["median"]:
+        return "**bpfscope uses CPU while it profiles; bpftrace none measurable (10 ms ticks)**"
+    if r is None:
+        errs = [f"{t} failed: {row[t]['error']}" for t in suites.TOOLS if row[t]["error"]]
+        return "; ".join(errs)
+    if row["metric"] in ("lines",):
+        return "same" if abs(r - 1) < 1e-9 else f"bpfscope printed {r:.2f}x as many"
+    if row["metric"] in ("lost_reported", "untraced_spread_pct"):
+        return ""
+    if row["metric"] in ("samples", "stacks"):
+        return "about the same" if 0.9 <= r <= 1.1 else f"bpfscope {r:.2f}x as many"
     lower = row["lower_is_better"]
     if row["metric"] == "unaccounted" or r == 0:
         return ""
@@ -239,17 +298,20 @@ def verdict(row) -> str:
     x = r if r > 1 else 1 / r
     word = {"maxrss_mb": ("more memory", "less memory"),
             "insns": ("more instructions", "fewer instructions"),
+            "cpu_total_s": ("more CPU time", "less CPU time"),
+            "cpu_during_s": ("more CPU time", "less CPU time"),
             "delivered_pct": ("delivers less", "delivers more")}.get(
         row["metric"], ("slower", "faster"))
     return f"**bpfscope {x:.1f}x {word[0]}**" if worse else f"bpfscope {x:.1f}x {word[1]}"
 
 
-def markdown(info: dict, results: list, rounds: int, opts) -> str:
+def markdown(info: dict, results: list, rounds: int, opts, profile_rounds: int | None = None) -> str:
     lines = []
     lines.append(f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
                  f"Python {info['python']}; {info['bpftrace']}; bpfscope {info['bpfscope']}; "
                  f"bpf_jit_enable={info['bpf_jit_enable']}; {info['date']}.")
-    lines.append(f"Medians of {rounds} round(s); ratio = bpfscope / bpftrace.")
+    extra = f" (profiler case: {profile_rounds})" if profile_rounds and profile_rounds != rounds else ""
+    lines.append(f"Medians of {rounds} round(s){extra}; ratio = bpfscope / bpftrace.")
     lines.append("")
     lines.append("| suite | case | metric | bpfscope | bpftrace | ratio | verdict |")
     lines.append("|---|---|---|---:|---:|---:|---|")
@@ -257,6 +319,10 @@ def markdown(info: dict, results: list, rounds: int, opts) -> str:
         unit = r.get("unit", "")
         m = r["metric"] or "—"
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "—"
+        if m.endswith("slowdown_pct") or m == "slowdown_best_pct":
+            a, b = r["bpfscope"]["median"], r["bpftrace"]["median"]
+            if a is None or b is None or a <= 0 or b <= 0:
+                ratio = "—"  # a ratio of a gain and a loss means nothing
         lines.append(f"| {SUITE_TITLES[r['suite']]} | {r['case']} | {m} | "
                      f"{fmt(r['bpfscope']['median'], unit)} | {fmt(r['bpftrace']['median'], unit)} | "
                      f"{ratio} | {verdict(r)} |")
@@ -284,6 +350,10 @@ def main() -> int:
     ap.add_argument("--cost-events", type=int, default=None, help="syscalls per in-kernel cost run (default 200000)")
     ap.add_argument("--rate-seconds", type=float, default=1.0, help="seconds of events per output-rate case (default 1)")
     ap.add_argument("--map-keys", type=int, default=100000, help="keys in the large map (default 100000)")
+    ap.add_argument("--profile-rounds", type=int, default=None,
+                    help="rounds of the profiler case (default: max(rounds, 5); it is noisy)")
+    ap.add_argument("--spin-work", type=int, default=None,
+                    help="arithmetic rounds per process in the profiler case (default 2e9, about 3 s)")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--update-readme", action="store_true", help="write the table into bench/README.md")
     ap.add_argument("--bpfscope-src", default=None, metavar="DIR|REV",
@@ -341,10 +411,16 @@ def main() -> int:
         if "bigmap" in only:
             n = opts.map_keys // 10 if opts.quick else opts.map_keys
             run_suite("bigmap", {f"{n:,} keys": n}, suites.bigmap_case, ctx, rounds, results)
+        if "profile" in only:
+            work = opts.spin_work or (500_000_000 if opts.quick else 2_000_000_000)
+            case = f"profile:hz:99 {{ @[kstack, ustack, comm] = count(); }}, {os.cpu_count()} busy processes"
+            ctx.profile_rounds = prounds = opts.profile_rounds or (rounds if opts.quick else max(rounds, 5))
+            run_suite("profile", {case: work}, suites.profile_case, ctx, prounds, results)
+            profile_derived(results)
     elapsed = time.monotonic() - t0
     shutil.rmtree(ctx.build_dir, ignore_errors=True)
 
-    md = markdown(info, results, rounds, opts)
+    md = markdown(info, results, rounds, opts, getattr(ctx, "profile_rounds", None))
     os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
     with open(opts.json, "w") as f:
         json.dump({"machine": info, "rounds": rounds, "quick": opts.quick, "elapsed_s": elapsed,

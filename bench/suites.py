@@ -12,7 +12,7 @@ import os
 import time
 
 from harness import (SyscallPoker, TracerRun, adapt_script, run_workload,
-                     tool_env, xlated_insns)
+                     run_workload_cpu, tool_env, xlated_insns)
 
 TOOLS = ("bpfscope", "bpftrace")
 
@@ -30,6 +30,17 @@ METRICS = {
     "unaccounted": ("events", True, "caused - delivered - reported lost (silently missing; negative = over-reported loss)"),
     "print_s": ("s", True, "SIGINT to process exit, printing the map"),
     "lines": ("lines", False, "map entries printed"),
+    "slowdown_pct": ("%", True, "workload time with the profiler / without (mean of a run just before and just after) - 1"),
+    "slowdown_best_pct": ("%", True, "fastest traced run / fastest untraced run of all rounds - 1"),
+    "workload_s": ("s", True, "CPU-bound workload (2 processes) wall time with the profiler attached"),
+    "baseline_s": ("s", True, "the same workload without any tracer (mean of the runs before and after)"),
+    "cpu_slowdown_pct": ("%", True, "the workload's own user+sys CPU time with the profiler / without - 1 (insensitive to other load)"),
+    "untraced_spread_pct": ("%", True, "|before - after| / mean of the two untraced runs around a traced one"),
+    "cpu_during_s": ("s", True, "the tracer's own user+sys CPU time while the workload ran (/proc/PID/stat)"),
+    "cpu_total_s": ("s", True, "the tracer's own user+sys CPU time, launch to exit (wait4 rusage)"),
+    "ns_per_sample": ("ns", True, "in-kernel run_time_ns / run_cnt of the profile (perf_event) programs"),
+    "samples": ("samples", False, "run_cnt of the profile programs during the workload (all CPUs)"),
+    "stacks": ("keys", False, "map entries printed at exit"),
 }
 
 # Twenty syscall tracepoints for the 20-probe start-up script (19 plus the
@@ -247,3 +258,61 @@ def bigmap_case(tool: str, nkeys: int, ctx) -> dict:
         r.wait(300)
     lines = bytes(r.out.data).count(b"\n@m[")
     return {"print_s": r.end_at - t, "lines": lines, "maxrss_mb": r.maxrss_mb}
+
+
+# ------------------------------------------------------ profiler overhead
+
+PROFILE_SCRIPT = "profile:hz:99 { @[kstack, ustack, comm] = count(); }"
+PERF_EVENT_PROG_TYPE = 7
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """utime + stime of process ``pid`` (all its threads), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def profile_case(tool: str, work: int, ctx) -> dict:
+    """The CPU-bound workload (2 processes x ``work`` rounds) without a
+    tracer, with the tool's 99 Hz stack profiler attached, and without a
+    tracer again; slowdown against the mean of the two untraced runs."""
+    procs = os.cpu_count() or 2
+    base1, bcpu1 = run_workload_cpu(ctx.workload, "spin", work, procs)
+    r = TracerRun(tool, PROFILE_SCRIPT).start()
+    try:
+        if not r.wait_attached(60):
+            raise RuntimeError(f"{tool} did not attach: {r.stderr_text()[-500:]}")
+        time.sleep(0.3)  # bpftrace prints its message before attaching
+        before, cpu0 = r.progs(), _proc_cpu_s(r.proc.pid)
+        traced, tcpu = run_workload_cpu(ctx.workload, "spin", work, procs)
+        after, cpu1 = r.progs(), _proc_cpu_s(r.proc.pid)
+    finally:
+        t = r.interrupt()
+        r.wait(300)
+    base2, bcpu2 = run_workload_cpu(ctx.workload, "spin", work, procs)
+    if r.status != 0:
+        raise RuntimeError(f"{tool} exited {r.status}: {r.stderr_text()[-500:]}")
+    rt = cnt = 0
+    for pid, a in after.items():
+        if a.type != PERF_EVENT_PROG_TYPE:
+            continue
+        b = before.get(pid)
+        rt += a.run_time_ns - (b.run_time_ns if b else 0)
+        cnt += a.run_cnt - (b.run_cnt if b else 0)
+    if cnt == 0:
+        raise RuntimeError(f"{tool}: no perf_event program ran (bpf stats off?)")
+    base = (base1 + base2) / 2
+    ru = r.rusage
+    return {"slowdown_pct": 100.0 * (traced / base - 1), "workload_s": traced, "baseline_s": base,
+            "untraced_spread_pct": 100.0 * abs(base1 - base2) / base,
+            "cpu_slowdown_pct": 100.0 * (2 * tcpu / (bcpu1 + bcpu2) - 1),
+            "cpu_during_s": (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None,
+            "cpu_total_s": ru.ru_utime + ru.ru_stime,
+            "print_s": r.end_at - t,
+            "ns_per_sample": rt / cnt, "samples": cnt,
+            "stacks": bytes(r.out.data).count(b"@["),
+            "maxrss_mb": r.maxrss_mb}

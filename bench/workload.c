@@ -4,6 +4,9 @@
  *   workload getppid N [RATE]   N x syscall(SYS_getppid); RATE calls/s (0 = flat out)
  *   workload openat N           N x openat("/dev/null") + close
  *   workload wait               block on stdin until EOF, then exit (a probe-free child)
+ *   workload spin N [PROCS]     PROCS (default 2) processes, each doing N rounds of
+ *                               integer arithmetic (a fixed amount of CPU work, no
+ *                               system calls); the time is until the last one ends
  *
  * Prints "done N calls in S seconds" to stdout when finished.
  */
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,10 +27,35 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* CPU-bound work a few frames deep (built with frame pointers), so that
+ * a profiler's ustack has something to walk. */
+static volatile unsigned long sink;
+
+__attribute__((noinline)) static unsigned long spin_leaf(unsigned long x, long k)
+{
+    for (long i = 0; i < k; i++)
+        x = x * 6364136223846793005UL + 1442695040888963407UL + (x >> 29);
+    return x;
+}
+
+__attribute__((noinline)) static unsigned long spin_mid(unsigned long x, long k)
+{
+    return spin_leaf(x, k) ^ (unsigned long)k;
+}
+
+__attribute__((noinline)) static void spin_one(long n)
+{
+    unsigned long x = (unsigned long)getpid();
+    const long chunk = 100000;
+    for (long done = 0; done < n; done += chunk)
+        x = spin_mid(x, n - done < chunk ? n - done : chunk);
+    sink = x;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: workload getppid|openat N [RATE]\n");
+        fprintf(stderr, "usage: workload getppid|openat|spin N [RATE|PROCS]\n");
         return 2;
     }
     long n = argc > 2 ? atol(argv[2]) : 0;
@@ -64,6 +93,21 @@ int main(int argc, char **argv)
             if (fd >= 0)
                 close(fd);
         }
+    } else if (strcmp(argv[1], "spin") == 0) {
+        int procs = argc > 3 ? atoi(argv[3]) : 2;
+        for (int p = 0; p < procs; p++) {
+            pid_t c = fork();
+            if (c < 0) {
+                perror("fork");
+                return 1;
+            }
+            if (c == 0) {
+                spin_one(n);
+                _exit(0);
+            }
+        }
+        while (wait(NULL) > 0)
+            ;
     } else if (strcmp(argv[1], "wait") == 0) {
         char buf[64];
         while (read(0, buf, sizeof buf) > 0)
