@@ -42,6 +42,7 @@ PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
               "fentry": "tracing", "fexit": "tracing", "usdt": "kprobe"}
 
 BPF_ANY = 0
+USER_PROVIDERS = {"uprobe", "uretprobe", "usdt"}
 
 
 @dataclass
@@ -94,6 +95,7 @@ class ScriptCompiler:
         self.max_keys = int(analyzer.config["max_map_keys"])
         self.maps: dict[str, MapSpec] = {}
         self.events: dict[int, EventSpec] = {}
+        self.full_sites: list[tuple[str, object]] = []
         self.start_ns = time.monotonic_ns()
 
     def compile(self) -> CompiledScript:
@@ -101,6 +103,8 @@ class ScriptCompiler:
             self.maps[name] = map_spec(info, self.max_keys)
         pages = ring_pages(int(self.an.config.get("perf_rb_pages", 0)))
         self.maps[RINGBUF] = MapSpec(RINGBUF, "ringbuf", 0, 0, pages * 4096, "ringbuf")
+        # slot 0 counts lost records, slot i the failures of map_full_site i;
+        # max_entries is fixed once every program is lowered
         self.maps[LOST] = MapSpec(LOST, "percpu_array", 4, 8, 1, "lost")
         self.maps[EXIT] = MapSpec(EXIT, "array", 4, 16, 1, "exit")
         progs = []
@@ -117,7 +121,14 @@ class ScriptCompiler:
                     raise SemanticError(f"{exp.name}: {e.message}; use fewer or shorter "
                                         "strings (max_strlen) in one probe", exp.span) from None
                 progs.append(ProgSpec(exp, ptype, program, exp.name))
-        return CompiledScript(progs, self.maps, self.events, dict(self.an.config), self.start_ns)
+        self.maps[LOST].max_entries = 1 + len(self.full_sites)
+        return CompiledScript(progs, self.maps, self.events, dict(self.an.config), self.start_ns,
+                              self.full_sites)
+
+    def map_full_site(self, name: str, span) -> int:
+        """A LOST array slot counting failed updates at one place."""
+        self.full_sites.append((name, span))
+        return len(self.full_sites)
 
     def stack_map(self, kind: str) -> str:
         name = STACK_MAPS[kind]
@@ -350,7 +361,7 @@ class ProbeLowering:
             res = b.vreg()
             b.mov(res, R0)
             b.jcond("sge", res, 0, ok)
-            self.emit_event(self.sc.event("map_full", map=name, span=span), [])
+            self.count_lost(self.sc.map_full_site(name, span))
             b.place(ok)
 
     def assign_map(self, s: ast.AssignMap):
@@ -726,10 +737,12 @@ class ProbeLowering:
         self.count_lost()
         b.place(done)
 
-    def count_lost(self):
+    def count_lost(self, index: int = 0):
+        """Count one in slot ``index`` of the per-CPU LOST array: 0 counts
+        dropped records, others the failures of one map update site."""
         b = self.b
         slot = self.key_zero_slot()
-        b.st(4, R10, slot.off, 0)
+        b.st(4, R10, slot.off, index)
         p = self.lookup(LOST, Mem(R10, slot.off, 4))
         skip = b.label()
         b.jcond("eq", p, 0, skip)
@@ -882,7 +895,10 @@ class ProbeLowering:
         if len(e.args) == 2 and not isinstance(e.args[1], ast.Integer):
             raise SemanticError("str(): a non-constant length is not supported yet", e.args[1].span)
         ptr = self.int_expr(arg)
-        user = isinstance(arg.type, T.PointerType) and arg.type.user
+        # a plain integer is an address in the traced thread's memory: user
+        # memory for user-space probes, kernel memory otherwise
+        user = (arg.type.user if isinstance(arg.type, T.PointerType)
+                else self.probe.provider in USER_PROVIDERS)
         self.zero(dst)
         self.addr(R1, dst)
         b.mov(R2, n)
@@ -1151,6 +1167,13 @@ class ProbeLowering:
             b.mov(r, os.cpu_count() or 1)
         elif name in ("comm", "probe", "func", "kstack", "ustack"):
             return self.mem_expr(e)
+        elif name == "retval" and self.probe.arg("$retval") is not None:
+            f = self.probe.arg("$retval")  # fexit: after the arguments
+            b.ldx(8, r, self.ctx, f.offset)
+            if f.size < 8:
+                self.narrow(r, T.IntType(f.size * 8, f.signed))
+        elif self.probe.context == "record" and re.fullmatch(r"arg\d+", name):
+            b.ldx(8, r, self.ctx, 8 * int(name[3:]))  # fentry: u64 argument slots
         elif self.probe.context == "usdt" and re.fullmatch(r"arg\d+", name):
             self.usdt_arg(r, self.probe.usdt_args[int(name[3:])])
         elif name == "retval" or re.fullmatch(r"s?arg\d+", name):

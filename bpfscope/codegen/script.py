@@ -67,7 +67,6 @@ class EventSpec:
     map: str = ""
     top: int = 0
     div: int = 1
-    span: object = None  # where in the script (map_full warnings)
 
     @property
     def layout(self) -> T.TupleType:
@@ -89,6 +88,9 @@ class CompiledScript:
     events: dict[int, EventSpec]
     config: dict
     start_ns: int = 0
+    # (map name, span) of each map update that reports a full map; site i
+    # counts in slot i of the LOST array
+    full_sites: list = field(default_factory=list)
 
     @property
     def user_maps(self) -> list[MapSpec]:

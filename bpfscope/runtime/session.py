@@ -168,9 +168,7 @@ class Session:
 
     def finish(self):
         """Detach probes, run END, drain output and print the maps."""
-        for fd in self.attach_fds:
-            close_fd(fd)
-        self.attach_fds = []
+        self.detach()
         self.drain()
         for fd in self.end:
             prog_test_run(fd)
@@ -186,11 +184,21 @@ class Session:
         self.exiting = self.exiting or was
 
     def check_lost(self):
+        """Report dropped records, and each place whose map filled up (once)."""
         vals = self.maps[LOST].lookup(ZERO_KEY) or []
         total = sum(u64(v) for v in vals)
         if total > self._lost_seen:
             self.sink.lost_events(total - self._lost_seen)
             self._lost_seen = total
+        for i, (name, span) in enumerate(self.script.full_sites, 1):
+            if i in self._warned:
+                continue
+            if any(u64(v) for v in self.maps[LOST].lookup(i.to_bytes(4, "little")) or ()):
+                self._warned.add(i)
+                self.sink.warning_at(format_located(
+                    "WARNING", "Map full; can't update element. Try increasing max_map_keys "
+                    "config or manually setting the max entries in a map declaration e.g. "
+                    "`let @a = hash(5000)`", span, getattr(self.script, "source", None)))
 
     def preload_pids(self):
         """Read the mappings of processes whose user stacks were taken, and
@@ -238,13 +246,6 @@ class Session:
             self.sink.printf(formatter(decoder(data, 8) if ev.args else ()))
         elif kind == "exit":
             self.check_exit()
-        elif kind == "map_full":
-            if ev.id not in self._warned:
-                self._warned.add(ev.id)
-                self.sink.warning_at(format_located(
-                    "WARNING", "Map full; can't update element. Try increasing max_map_keys "
-                    "config or manually setting the max entries in a map declaration e.g. "
-                    "`let @a = hash(5000)`", ev.span, getattr(self.script, "source", None)))
         elif kind == "join":
             parts = decode(ev.layout, data, 8)
             self.sink.join(ev.fmt.join(p for p in itertools.takewhile(bool, parts)))
@@ -269,10 +270,15 @@ class Session:
 
     # ------------------------------------------------------------ cleanup
 
-    def close(self):
+    def detach(self):
         for fd in self.attach_fds:
             close_fd(fd)
+            # a tracefs kprobe also has its event to remove (attach.kprobe)
+            getattr(fd, "release", lambda: None)()
         self.attach_fds = []
+
+    def close(self):
+        self.detach()
         if self.ringbuf is not None:
             self.ringbuf.close()
             self.ringbuf = None

@@ -484,6 +484,15 @@ class Analyzer:
                 self.err(f"{self._probe.name} has {len(args)} argument"
                          f"{'' if len(args) == 1 else 's'}: {name} is not one of them", e.span)
             return T.IntType(args[n].size * 8, args[n].signed)
+        if name == "retval" and self._probe.arg("$retval") is not None:
+            f = self._probe.arg("$retval")  # fexit
+            return T.IntType(f.size * 8, f.signed) if f.kind == "int" else T.UINT64
+        if re.fullmatch(r"arg\d+", name) and self._probe.provider in ("fentry", "fexit"):
+            n = sum(1 for a in self._probe.args or () if a.name != "$retval")
+            if int(name[3:]) >= n:
+                self.err(f"{name}: {self._probe.func or self._probe.name} has {n} arguments",
+                         e.span)
+            return T.UINT64
         if re.fullmatch(r"s?arg\d+", name) or name == "retval":
             if self._probe.context != "regs":
                 self.err(f"The {name} builtin can not be used with "

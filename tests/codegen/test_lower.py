@@ -67,29 +67,18 @@ CASES = [
 8: (07) r3 += -16
 9: (b7) r4 = 0
 10: (85) call bpf_map_update_elem#2
-11: (75) if r0 s>= 0x0 goto pc+22
-12: (18) r1 = map[.events]
-14: (b7) r2 = 8
-15: (b7) r3 = 0
-16: (85) call bpf_ringbuf_reserve#131
-17: (15) if r0 == 0x0 goto pc+6
-18: (b7) r2 = 1
-19: (7b) *(u64 *)(r0 +0) = r2
-20: (bf) r1 = r0
-21: (b7) r2 = 0
-22: (85) call bpf_ringbuf_submit#132
-23: (05) goto pc+10
-24: (62) *(u32 *)(r10 -8) = 0
-25: (18) r1 = map[.lost]
-27: (bf) r2 = r10
-28: (07) r2 += -8
-29: (85) call bpf_map_lookup_elem#1
-30: (15) if r0 == 0x0 goto pc+3
-31: (79) r1 = *(u64 *)(r0 +0)
-32: (07) r1 += 1
-33: (7b) *(u64 *)(r0 +0) = r1
-34: (b7) r0 = 0
-35: (95) exit
+11: (75) if r0 s>= 0x0 goto pc+10
+12: (62) *(u32 *)(r10 -8) = 1
+13: (18) r1 = map[.lost]
+15: (bf) r2 = r10
+16: (07) r2 += -8
+17: (85) call bpf_map_lookup_elem#1
+18: (15) if r0 == 0x0 goto pc+3
+19: (79) r1 = *(u64 *)(r0 +0)
+20: (07) r1 += 1
+21: (7b) *(u64 *)(r0 +0) = r1
+22: (b7) r0 = 0
+23: (95) exit
 """),
     ('count', 'BEGIN { @ = count(); }', 24, """\
 0: (7a) *(u64 *)(r10 -16) = 0
@@ -101,7 +90,7 @@ CASES = [
 7: (79) r1 = *(u64 *)(r0 +0)
 8: (07) r1 += 1
 9: (7b) *(u64 *)(r0 +0) = r1
-10: (05) goto pc+32
+10: (05) goto pc+20
 11: (7a) *(u64 *)(r10 -24) = 1
 12: (18) r1 = map[@]
 14: (bf) r2 = r10
@@ -110,29 +99,18 @@ CASES = [
 17: (07) r3 += -24
 18: (b7) r4 = 0
 19: (85) call bpf_map_update_elem#2
-20: (75) if r0 s>= 0x0 goto pc+22
-21: (18) r1 = map[.events]
-23: (b7) r2 = 8
-24: (b7) r3 = 0
-25: (85) call bpf_ringbuf_reserve#131
-26: (15) if r0 == 0x0 goto pc+6
-27: (b7) r2 = 1
-28: (7b) *(u64 *)(r0 +0) = r2
-29: (bf) r1 = r0
-30: (b7) r2 = 0
-31: (85) call bpf_ringbuf_submit#132
-32: (05) goto pc+10
-33: (62) *(u32 *)(r10 -8) = 0
-34: (18) r1 = map[.lost]
-36: (bf) r2 = r10
-37: (07) r2 += -8
-38: (85) call bpf_map_lookup_elem#1
-39: (15) if r0 == 0x0 goto pc+3
-40: (79) r1 = *(u64 *)(r0 +0)
-41: (07) r1 += 1
-42: (7b) *(u64 *)(r0 +0) = r1
-43: (b7) r0 = 0
-44: (95) exit
+20: (75) if r0 s>= 0x0 goto pc+10
+21: (62) *(u32 *)(r10 -8) = 1
+22: (18) r1 = map[.lost]
+24: (bf) r2 = r10
+25: (07) r2 += -8
+26: (85) call bpf_map_lookup_elem#1
+27: (15) if r0 == 0x0 goto pc+3
+28: (79) r1 = *(u64 *)(r0 +0)
+29: (07) r1 += 1
+30: (7b) *(u64 *)(r0 +0) = r1
+31: (b7) r0 = 0
+32: (95) exit
 """),
     ('printf', 'BEGIN { printf("%d\\n", 5); }', 8, """\
 0: (b7) r6 = 5
@@ -163,7 +141,7 @@ CASES = [
     ('predicate', 'BEGIN /pid == 1/ { @x = 1; }', 24, """\
 0: (85) call bpf_get_current_pid_tgid#14
 1: (77) r0 >>= 32
-2: (55) if r0 != 0x1 goto pc+34
+2: (55) if r0 != 0x1 goto pc+22
 3: (b7) r0 = 1
 4: (7b) *(u64 *)(r10 -16) = r0
 5: (7a) *(u64 *)(r10 -24) = 0
@@ -174,29 +152,18 @@ CASES = [
 11: (07) r3 += -16
 12: (b7) r4 = 0
 13: (85) call bpf_map_update_elem#2
-14: (75) if r0 s>= 0x0 goto pc+22
-15: (18) r1 = map[.events]
-17: (b7) r2 = 8
-18: (b7) r3 = 0
-19: (85) call bpf_ringbuf_reserve#131
-20: (15) if r0 == 0x0 goto pc+6
-21: (b7) r2 = 1
-22: (7b) *(u64 *)(r0 +0) = r2
-23: (bf) r1 = r0
-24: (b7) r2 = 0
-25: (85) call bpf_ringbuf_submit#132
-26: (05) goto pc+10
-27: (62) *(u32 *)(r10 -8) = 0
-28: (18) r1 = map[.lost]
-30: (bf) r2 = r10
-31: (07) r2 += -8
-32: (85) call bpf_map_lookup_elem#1
-33: (15) if r0 == 0x0 goto pc+3
-34: (79) r1 = *(u64 *)(r0 +0)
-35: (07) r1 += 1
-36: (7b) *(u64 *)(r0 +0) = r1
-37: (b7) r0 = 0
-38: (95) exit
+14: (75) if r0 s>= 0x0 goto pc+10
+15: (62) *(u32 *)(r10 -8) = 1
+16: (18) r1 = map[.lost]
+18: (bf) r2 = r10
+19: (07) r2 += -8
+20: (85) call bpf_map_lookup_elem#1
+21: (15) if r0 == 0x0 goto pc+3
+22: (79) r1 = *(u64 *)(r0 +0)
+23: (07) r1 += 1
+24: (7b) *(u64 *)(r0 +0) = r1
+25: (b7) r0 = 0
+26: (95) exit
 """),
     ('sdiv', 'BEGIN { $x = 1 + 2; @ = $x / 3; }', 24, """\
 0: (b7) r0 = 0
@@ -217,29 +184,18 @@ CASES = [
 16: (07) r3 += -16
 17: (b7) r4 = 0
 18: (85) call bpf_map_update_elem#2
-19: (75) if r0 s>= 0x0 goto pc+22
-20: (18) r1 = map[.events]
-22: (b7) r2 = 8
-23: (b7) r3 = 0
-24: (85) call bpf_ringbuf_reserve#131
-25: (15) if r0 == 0x0 goto pc+6
-26: (b7) r2 = 1
-27: (7b) *(u64 *)(r0 +0) = r2
-28: (bf) r1 = r0
-29: (b7) r2 = 0
-30: (85) call bpf_ringbuf_submit#132
-31: (05) goto pc+10
-32: (62) *(u32 *)(r10 -8) = 0
-33: (18) r1 = map[.lost]
-35: (bf) r2 = r10
-36: (07) r2 += -8
-37: (85) call bpf_map_lookup_elem#1
-38: (15) if r0 == 0x0 goto pc+3
-39: (79) r1 = *(u64 *)(r0 +0)
-40: (07) r1 += 1
-41: (7b) *(u64 *)(r0 +0) = r1
-42: (b7) r0 = 0
-43: (95) exit
+19: (75) if r0 s>= 0x0 goto pc+10
+20: (62) *(u32 *)(r10 -8) = 1
+21: (18) r1 = map[.lost]
+23: (bf) r2 = r10
+24: (07) r2 += -8
+25: (85) call bpf_map_lookup_elem#1
+26: (15) if r0 == 0x0 goto pc+3
+27: (79) r1 = *(u64 *)(r0 +0)
+28: (07) r1 += 1
+29: (7b) *(u64 *)(r0 +0) = r1
+30: (b7) r0 = 0
+31: (95) exit
 """),
     ('udiv', 'BEGIN { $x = (uint64)1 + 2; @ = $x / 3; }', 24, """\
 0: (b7) r0 = 0
@@ -260,29 +216,18 @@ CASES = [
 16: (07) r3 += -16
 17: (b7) r4 = 0
 18: (85) call bpf_map_update_elem#2
-19: (75) if r0 s>= 0x0 goto pc+22
-20: (18) r1 = map[.events]
-22: (b7) r2 = 8
-23: (b7) r3 = 0
-24: (85) call bpf_ringbuf_reserve#131
-25: (15) if r0 == 0x0 goto pc+6
-26: (b7) r2 = 1
-27: (7b) *(u64 *)(r0 +0) = r2
-28: (bf) r1 = r0
-29: (b7) r2 = 0
-30: (85) call bpf_ringbuf_submit#132
-31: (05) goto pc+10
-32: (62) *(u32 *)(r10 -8) = 0
-33: (18) r1 = map[.lost]
-35: (bf) r2 = r10
-36: (07) r2 += -8
-37: (85) call bpf_map_lookup_elem#1
-38: (15) if r0 == 0x0 goto pc+3
-39: (79) r1 = *(u64 *)(r0 +0)
-40: (07) r1 += 1
-41: (7b) *(u64 *)(r0 +0) = r1
-42: (b7) r0 = 0
-43: (95) exit
+19: (75) if r0 s>= 0x0 goto pc+10
+20: (62) *(u32 *)(r10 -8) = 1
+21: (18) r1 = map[.lost]
+23: (bf) r2 = r10
+24: (07) r2 += -8
+25: (85) call bpf_map_lookup_elem#1
+26: (15) if r0 == 0x0 goto pc+3
+27: (79) r1 = *(u64 *)(r0 +0)
+28: (07) r1 += 1
+29: (7b) *(u64 *)(r0 +0) = r1
+30: (b7) r0 = 0
+31: (95) exit
 """),
     ('slt', 'BEGIN { $x = 1; @ = $x < 3; }', 24, """\
 0: (b7) r2 = 0
@@ -301,29 +246,18 @@ CASES = [
 14: (07) r3 += -16
 15: (b7) r4 = 0
 16: (85) call bpf_map_update_elem#2
-17: (75) if r0 s>= 0x0 goto pc+22
-18: (18) r1 = map[.events]
-20: (b7) r2 = 8
-21: (b7) r3 = 0
-22: (85) call bpf_ringbuf_reserve#131
-23: (15) if r0 == 0x0 goto pc+6
-24: (b7) r2 = 1
-25: (7b) *(u64 *)(r0 +0) = r2
-26: (bf) r1 = r0
-27: (b7) r2 = 0
-28: (85) call bpf_ringbuf_submit#132
-29: (05) goto pc+10
-30: (62) *(u32 *)(r10 -8) = 0
-31: (18) r1 = map[.lost]
-33: (bf) r2 = r10
-34: (07) r2 += -8
-35: (85) call bpf_map_lookup_elem#1
-36: (15) if r0 == 0x0 goto pc+3
-37: (79) r1 = *(u64 *)(r0 +0)
-38: (07) r1 += 1
-39: (7b) *(u64 *)(r0 +0) = r1
-40: (b7) r0 = 0
-41: (95) exit
+17: (75) if r0 s>= 0x0 goto pc+10
+18: (62) *(u32 *)(r10 -8) = 1
+19: (18) r1 = map[.lost]
+21: (bf) r2 = r10
+22: (07) r2 += -8
+23: (85) call bpf_map_lookup_elem#1
+24: (15) if r0 == 0x0 goto pc+3
+25: (79) r1 = *(u64 *)(r0 +0)
+26: (07) r1 += 1
+27: (7b) *(u64 *)(r0 +0) = r1
+28: (b7) r0 = 0
+29: (95) exit
 """),
     ('ult', 'BEGIN { $x = (uint64)1; @ = $x < 3; }', 24, """\
 0: (b7) r2 = 0
@@ -342,29 +276,18 @@ CASES = [
 14: (07) r3 += -16
 15: (b7) r4 = 0
 16: (85) call bpf_map_update_elem#2
-17: (75) if r0 s>= 0x0 goto pc+22
-18: (18) r1 = map[.events]
-20: (b7) r2 = 8
-21: (b7) r3 = 0
-22: (85) call bpf_ringbuf_reserve#131
-23: (15) if r0 == 0x0 goto pc+6
-24: (b7) r2 = 1
-25: (7b) *(u64 *)(r0 +0) = r2
-26: (bf) r1 = r0
-27: (b7) r2 = 0
-28: (85) call bpf_ringbuf_submit#132
-29: (05) goto pc+10
-30: (62) *(u32 *)(r10 -8) = 0
-31: (18) r1 = map[.lost]
-33: (bf) r2 = r10
-34: (07) r2 += -8
-35: (85) call bpf_map_lookup_elem#1
-36: (15) if r0 == 0x0 goto pc+3
-37: (79) r1 = *(u64 *)(r0 +0)
-38: (07) r1 += 1
-39: (7b) *(u64 *)(r0 +0) = r1
-40: (b7) r0 = 0
-41: (95) exit
+17: (75) if r0 s>= 0x0 goto pc+10
+18: (62) *(u32 *)(r10 -8) = 1
+19: (18) r1 = map[.lost]
+21: (bf) r2 = r10
+22: (07) r2 += -8
+23: (85) call bpf_map_lookup_elem#1
+24: (15) if r0 == 0x0 goto pc+3
+25: (79) r1 = *(u64 *)(r0 +0)
+26: (07) r1 += 1
+27: (7b) *(u64 *)(r0 +0) = r1
+28: (b7) r0 = 0
+29: (95) exit
 """),
     ('field_s32', 'tracepoint:t:p { @ = args.i32; }', 24, """\
 0: (61) r0 = *(u32 *)(r1 +40)
@@ -379,29 +302,18 @@ CASES = [
 10: (07) r3 += -16
 11: (b7) r4 = 0
 12: (85) call bpf_map_update_elem#2
-13: (75) if r0 s>= 0x0 goto pc+22
-14: (18) r1 = map[.events]
-16: (b7) r2 = 8
-17: (b7) r3 = 0
-18: (85) call bpf_ringbuf_reserve#131
-19: (15) if r0 == 0x0 goto pc+6
-20: (b7) r2 = 1
-21: (7b) *(u64 *)(r0 +0) = r2
-22: (bf) r1 = r0
-23: (b7) r2 = 0
-24: (85) call bpf_ringbuf_submit#132
-25: (05) goto pc+10
-26: (62) *(u32 *)(r10 -8) = 0
-27: (18) r1 = map[.lost]
-29: (bf) r2 = r10
-30: (07) r2 += -8
-31: (85) call bpf_map_lookup_elem#1
-32: (15) if r0 == 0x0 goto pc+3
-33: (79) r1 = *(u64 *)(r0 +0)
-34: (07) r1 += 1
-35: (7b) *(u64 *)(r0 +0) = r1
-36: (b7) r0 = 0
-37: (95) exit
+13: (75) if r0 s>= 0x0 goto pc+10
+14: (62) *(u32 *)(r10 -8) = 1
+15: (18) r1 = map[.lost]
+17: (bf) r2 = r10
+18: (07) r2 += -8
+19: (85) call bpf_map_lookup_elem#1
+20: (15) if r0 == 0x0 goto pc+3
+21: (79) r1 = *(u64 *)(r0 +0)
+22: (07) r1 += 1
+23: (7b) *(u64 *)(r0 +0) = r1
+24: (b7) r0 = 0
+25: (95) exit
 """),
     ('field_u16', 'tracepoint:t:p { @ = args.u16; }', 24, """\
 0: (69) r0 = *(u16 *)(r1 +44)
@@ -414,29 +326,18 @@ CASES = [
 8: (07) r3 += -16
 9: (b7) r4 = 0
 10: (85) call bpf_map_update_elem#2
-11: (75) if r0 s>= 0x0 goto pc+22
-12: (18) r1 = map[.events]
-14: (b7) r2 = 8
-15: (b7) r3 = 0
-16: (85) call bpf_ringbuf_reserve#131
-17: (15) if r0 == 0x0 goto pc+6
-18: (b7) r2 = 1
-19: (7b) *(u64 *)(r0 +0) = r2
-20: (bf) r1 = r0
-21: (b7) r2 = 0
-22: (85) call bpf_ringbuf_submit#132
-23: (05) goto pc+10
-24: (62) *(u32 *)(r10 -8) = 0
-25: (18) r1 = map[.lost]
-27: (bf) r2 = r10
-28: (07) r2 += -8
-29: (85) call bpf_map_lookup_elem#1
-30: (15) if r0 == 0x0 goto pc+3
-31: (79) r1 = *(u64 *)(r0 +0)
-32: (07) r1 += 1
-33: (7b) *(u64 *)(r0 +0) = r1
-34: (b7) r0 = 0
-35: (95) exit
+11: (75) if r0 s>= 0x0 goto pc+10
+12: (62) *(u32 *)(r10 -8) = 1
+13: (18) r1 = map[.lost]
+15: (bf) r2 = r10
+16: (07) r2 += -8
+17: (85) call bpf_map_lookup_elem#1
+18: (15) if r0 == 0x0 goto pc+3
+19: (79) r1 = *(u64 *)(r0 +0)
+20: (07) r1 += 1
+21: (7b) *(u64 *)(r0 +0) = r1
+22: (b7) r0 = 0
+23: (95) exit
 """),
     ('char_array16', 'tracepoint:t:p { @ = args.comm; }', 32, """\
 0: (79) r0 = *(u64 *)(r1 +48)
@@ -451,29 +352,18 @@ CASES = [
 10: (07) r3 += -24
 11: (b7) r4 = 0
 12: (85) call bpf_map_update_elem#2
-13: (75) if r0 s>= 0x0 goto pc+22
-14: (18) r1 = map[.events]
-16: (b7) r2 = 8
-17: (b7) r3 = 0
-18: (85) call bpf_ringbuf_reserve#131
-19: (15) if r0 == 0x0 goto pc+6
-20: (b7) r2 = 1
-21: (7b) *(u64 *)(r0 +0) = r2
-22: (bf) r1 = r0
-23: (b7) r2 = 0
-24: (85) call bpf_ringbuf_submit#132
-25: (05) goto pc+10
-26: (62) *(u32 *)(r10 -8) = 0
-27: (18) r1 = map[.lost]
-29: (bf) r2 = r10
-30: (07) r2 += -8
-31: (85) call bpf_map_lookup_elem#1
-32: (15) if r0 == 0x0 goto pc+3
-33: (79) r1 = *(u64 *)(r0 +0)
-34: (07) r1 += 1
-35: (7b) *(u64 *)(r0 +0) = r1
-36: (b7) r0 = 0
-37: (95) exit
+13: (75) if r0 s>= 0x0 goto pc+10
+14: (62) *(u32 *)(r10 -8) = 1
+15: (18) r1 = map[.lost]
+17: (bf) r2 = r10
+18: (07) r2 += -8
+19: (85) call bpf_map_lookup_elem#1
+20: (15) if r0 == 0x0 goto pc+3
+21: (79) r1 = *(u64 *)(r0 +0)
+22: (07) r1 += 1
+23: (7b) *(u64 *)(r0 +0) = r1
+24: (b7) r0 = 0
+25: (95) exit
 """),
     ('char_array5', 'tracepoint:t:p { @ = args.text; }', 24, """\
 0: (7a) *(u64 *)(r10 -16) = 0
@@ -489,29 +379,18 @@ CASES = [
 11: (07) r3 += -16
 12: (b7) r4 = 0
 13: (85) call bpf_map_update_elem#2
-14: (75) if r0 s>= 0x0 goto pc+22
-15: (18) r1 = map[.events]
-17: (b7) r2 = 8
-18: (b7) r3 = 0
-19: (85) call bpf_ringbuf_reserve#131
-20: (15) if r0 == 0x0 goto pc+6
-21: (b7) r2 = 1
-22: (7b) *(u64 *)(r0 +0) = r2
-23: (bf) r1 = r0
-24: (b7) r2 = 0
-25: (85) call bpf_ringbuf_submit#132
-26: (05) goto pc+10
-27: (62) *(u32 *)(r10 -8) = 0
-28: (18) r1 = map[.lost]
-30: (bf) r2 = r10
-31: (07) r2 += -8
-32: (85) call bpf_map_lookup_elem#1
-33: (15) if r0 == 0x0 goto pc+3
-34: (79) r1 = *(u64 *)(r0 +0)
-35: (07) r1 += 1
-36: (7b) *(u64 *)(r0 +0) = r1
-37: (b7) r0 = 0
-38: (95) exit
+14: (75) if r0 s>= 0x0 goto pc+10
+15: (62) *(u32 *)(r10 -8) = 1
+16: (18) r1 = map[.lost]
+18: (bf) r2 = r10
+19: (07) r2 += -8
+20: (85) call bpf_map_lookup_elem#1
+21: (15) if r0 == 0x0 goto pc+3
+22: (79) r1 = *(u64 *)(r0 +0)
+23: (07) r1 += 1
+24: (7b) *(u64 *)(r0 +0) = r1
+25: (b7) r0 = 0
+26: (95) exit
 """),
 ]
 
@@ -538,20 +417,21 @@ def test_exact_instruction_list_of_a_store():
         (0x07, 3, 0, 0, -16),
         (0xb7, 4, 0, 0, 0),
         (0x85, 0, 0, 0, 2),
-        # a failed update (a full map) jumps to a warning record
-        (0x75, 0, 0, 22, 0),
-    ] + [(i.code, i.dst, i.src, i.off, i.imm) for i in raw[11:]]
+        # a failed update (a full map) is counted in the LOST array's slot 1
+        (0x75, 0, 0, 10, 0),
+        (0x62, 10, 0, -8, 1),
+    ] + [(i.code, i.dst, i.src, i.off, i.imm) for i in raw[12:]]
     assert (raw[-2].code, raw[-1].code) == (0xb7, 0x95)  # r0 = 0; exit
-    assert prog.map_relocations == [(3, "@x"), (12, RINGBUF), (25, LOST)]
+    assert prog.map_relocations == [(3, "@x"), (13, LOST)]
     assert all(isinstance(i, Insn) for i in prog.insns)
-    assert [i.map_name for i in prog.insns if i.map_name] == ["@x", RINGBUF, LOST]
+    assert [i.map_name for i in prog.insns if i.map_name] == ["@x", LOST]
 
 
 def test_map_fds_are_patched_into_the_encoding():
     prog = listing("BEGIN { @x = 1; }")
     raw = prog.encode({"@x": 42, RINGBUF: 7, LOST: 8})
     assert raw[3 * 8:3 * 8 + 8] == bytes([0x18, 0x11, 0, 0, 42, 0, 0, 0])
-    assert len(raw) == prog.slot_count * 8 == 36 * 8
+    assert len(raw) == prog.slot_count * 8 == 24 * 8
 
 
 def test_division_and_modulo_choose_signed_or_unsigned_ops():
@@ -708,18 +588,16 @@ def test_other_event_specs():
                  'print((1, "a")); time(); time("%H\\n"); clear(@x); zero(@h); exit(); }'
                  ' END { exit(2); }')
     assert got == [
-        (1, "map_full", "", [], "@x", 0, 1),  # each update may find its map full
-        (2, "map_full", "", [], "@h", 0, 1),
-        (3, "print_map", "", [], "@x", 0, 1),
-        (4, "print_map", "", [], "@h", 5, 2),
-        (5, "print_value", "", [T.StringType(16)], "", 0, 1),
-        (6, "print_value", "", [T.TupleType((T.INT64, T.StringType(2)))], "", 0, 1),
-        (7, "time", "%H:%M:%S\n", [], "", 0, 1),
-        (8, "time", "%H\n", [], "", 0, 1),
-        (9, "clear", "", [], "@x", 0, 1),
-        (10, "zero", "", [], "@h", 0, 1),
-        (11, "exit", "", [], "", 0, 1),  # the code itself goes in the .exit map
-        (12, "exit", "", [], "", 0, 1),
+        (1, "print_map", "", [], "@x", 0, 1),
+        (2, "print_map", "", [], "@h", 5, 2),
+        (3, "print_value", "", [T.StringType(16)], "", 0, 1),
+        (4, "print_value", "", [T.TupleType((T.INT64, T.StringType(2)))], "", 0, 1),
+        (5, "time", "%H:%M:%S\n", [], "", 0, 1),
+        (6, "time", "%H\n", [], "", 0, 1),
+        (7, "clear", "", [], "@x", 0, 1),
+        (8, "zero", "", [], "@h", 0, 1),
+        (9, "exit", "", [], "", 0, 1),  # the code itself goes in the .exit map
+        (10, "exit", "", [], "", 0, 1),
     ]
 
 

@@ -31,8 +31,11 @@ def test_profile_user_stacks_resolve_after_the_process_exits(e2e, spin):
     r = e2e.run_prog("profile:hz:199 /pid == cpid/ { @[ustack] = count(); }", "-c", spin,
                      timeout=30)
     # maps are printed after the child has exited: its symbols were read in time
-    m = re.search(r"@\[\n {8}inner\+\d+\n {8}outer\+\d+\n {8}main\+\d+\n", r.stdout)
-    assert m, r.stdout
+    # (a sample may land in a prologue, where a frame is skipped; the
+    # point is that the program's own symbols resolve)
+    assert re.search(r"^ {8}inner\+\d+$", r.stdout, re.M), r.stdout
+    assert re.search(r"^ {8}outer\+\d+$", r.stdout, re.M), r.stdout
+    assert re.search(r"^ {8}main\+\d+$", r.stdout, re.M), r.stdout
     counts = [int(c) for c in re.findall(r"\]: (\d+)", r.stdout)]
     assert sum(counts) >= 3  # up to ~199 samples in its second of CPU time
 

@@ -154,10 +154,6 @@ def test_pointer_argument(e2e, prog):
     assert all(int(re.search(r"\[(\d+)\]", k).group(1)) > 0x1000 for k in got)
 
 
-@pytest.mark.xfail(strict=True, reason="codegen (lower.py store_str_call) reads str() "
-                   "of an integer with probe_read_kernel_str; usdt and uprobe arguments "
-                   "point into user memory (bpftrace picks the address space by probe "
-                   "type): remove this mark once it does")
 def test_str_of_a_string_argument(e2e, prog):
     got, _ = trace(e2e, f"usdt:{prog}:bstest:tick {{ @[str(arg2)] = count(); }}", f"{prog} 6")
     assert got == {"@[alpha]": "2", "@[beta]": "2", "@[gamma]": "1", "@[delta]": "1"}
