@@ -75,7 +75,7 @@ def _parser() -> _Parser:
         p.add_argument(f"--{fmt}", metavar="FILE")
     p.add_argument("-h", "--help", action="store_true")
     p.add_argument("-V", "--version", action="store_true")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.add_argument("args", nargs="*")
     return p
 
 
@@ -172,7 +172,14 @@ def _debug(script, stage: str):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    opts = _parser().parse_args(argv)
+    # Like bpftrace (getopt), options may follow the script file; after
+    # "--" everything is a parameter of the script.
+    after = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, after = argv[:i], argv[i + 1:]
+    opts = _parser().parse_intermixed_args(argv)
+    opts.args = list(opts.args) + after
     if opts.help:
         sys.stdout.write(USAGE)
         return 0

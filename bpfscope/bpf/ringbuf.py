@@ -95,30 +95,29 @@ class RingBuffer:
         n = 0
         cons = self._cons_pos.value
         view, mask, header = self._view, self._mask, _HEADER.unpack_from
-        while True:
-            prod = self._prod_pos.value
-            if cons >= prod:
-                return n
-            while cons < prod:
-                (length,) = header(view, cons & mask)
-                if length & BPF_RINGBUF_BUSY_BIT:
-                    self._cons_pos.value = cons
-                    return n
-                size = length & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)
-                start = cons + BPF_RINGBUF_HDR_SZ
-                cons = (start + size + 7) & ~7
-                if not length & BPF_RINGBUF_DISCARD_BIT:
-                    # the data area is mapped twice in a row, so a record
-                    # that wraps around is still one contiguous slice
-                    off = start & mask
-                    record = bytes(view[off:off + size])
-                    # Release the space before the callback runs, so a slow
-                    # or raising callback does not make the kernel drop.
-                    self._cons_pos.value = cons
-                    n += 1
-                    callback(record)
-                else:
-                    self._cons_pos.value = cons
+        # Only what was committed when we started: under a steady stream of
+        # events a caller must get control back to notice signals and exits.
+        prod = self._prod_pos.value
+        while cons < prod:
+            (length,) = header(view, cons & mask)
+            if length & BPF_RINGBUF_BUSY_BIT:
+                break
+            size = length & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)
+            start = cons + BPF_RINGBUF_HDR_SZ
+            cons = (start + size + 7) & ~7
+            if not length & BPF_RINGBUF_DISCARD_BIT:
+                # the data area is mapped twice in a row, so a record
+                # that wraps around is still one contiguous slice
+                off = start & mask
+                record = bytes(view[off:off + size])
+                # Release the space before the callback runs, so a slow
+                # or raising callback does not make the kernel drop.
+                self._cons_pos.value = cons
+                n += 1
+                callback(record)
+            else:
+                self._cons_pos.value = cons
+        return n
 
     def close(self) -> None:
         self._view = None  # no view may outlive the mapping
