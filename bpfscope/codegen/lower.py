@@ -770,8 +770,9 @@ class ProbeLowering:
                 return self.map_read_mem(e, dst, t)
             return self.copy(dst, self.mem_place(e), t.size)
         if isinstance(t, T.TupleType):
-            if isinstance(e, ast.Tuple):
-                for x, et, off in zip(e.elems, t.elems, t.offsets):
+            if isinstance(e, (ast.Tuple, ast.Record)):
+                elems = e.elems if isinstance(e, ast.Tuple) else [x for _, x in e.fields]
+                for x, et, off in zip(elems, t.elems, t.offsets):
                     self.store(x, dst.at(off, T.align8(et.size)), et)
                 return
             if isinstance(e, ast.Map):
@@ -998,7 +999,7 @@ class ProbeLowering:
             b.mov(r, v.reg)
             self.narrow(r, e.type)
             return Int(r)
-        if isinstance(e, (ast.Tuple, ast.String)) or (isinstance(e, ast.Call) and (
+        if isinstance(e, (ast.Tuple, ast.Record, ast.String)) or (isinstance(e, ast.Call) and (
                 e.type.is_string() or isinstance(e.type, T.StackType))):
             return self.mem_expr(e)
         if isinstance(e, ast.Sizeof):
@@ -1262,6 +1263,8 @@ class ProbeLowering:
         t = te.type
         if isinstance(te, ast.Tuple):
             return self.value(te.elems[i])
+        if isinstance(te, ast.Record):
+            return self.value(te.fields[i][1])
         src = self.mem_expr(te)
         et = t.elems[i]
         if et.is_int():

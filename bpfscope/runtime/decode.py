@@ -29,7 +29,8 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
         end = raw.find(b"\0")
         return (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")
     if isinstance(t, T.TupleType):
-        return tuple(decode(e, data, off + o, resolver) for e, o in zip(t.elems, t.offsets))
+        vals = tuple(decode(e, data, off + o, resolver) for e, o in zip(t.elems, t.offsets))
+        return dict(zip(t.names, vals)) if t.names else vals
     if t.is_int():
         v = int.from_bytes(data[off:off + 8], "little", signed=False)
         if isinstance(t, T.UsernameType):
@@ -38,6 +39,8 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
             return Symbolic(format_timestamp(t.fmt, v), v)
         if isinstance(t, T.SymbolicInt):
             return Symbolic(symbolic_text(t.what, to_int(v, t)), v)
+        if isinstance(t, T.BoolType):
+            return bool(v & 0xFF)
         return to_int(v, t)
     raise TypeError(f"cannot decode {t}")
 
@@ -82,7 +85,7 @@ def format_timestamp(fmt: str, mono_ns: int) -> str:
     return time.strftime(fmt.replace("%f", f"{ns // 1000:06d}"), time.localtime(secs))
 
 
-_SPECIAL_INTS = (T.UsernameType, T.TimestampType, T.SymbolicInt)
+_SPECIAL_INTS = (T.UsernameType, T.TimestampType, T.SymbolicInt, T.BoolType)
 
 
 def compile_decoder(layout: T.TupleType, resolver=None):

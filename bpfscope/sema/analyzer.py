@@ -432,6 +432,17 @@ class Analyzer:
                 if isinstance(t, (T.VoidType, T.AggType, T.ArgsType)):
                     self.err(f"Invalid tuple element type: {T.type_name(t)}", x.span)
             return T.TupleType(tuple(elems))
+        if isinstance(e, ast.Record):
+            names = [n for n, _ in e.fields]
+            if len(set(names)) != len(names):
+                self.err("Record fields must have different names", e.span)
+            elems = [self.expr(x) for _, x in e.fields]
+            if any(x is None for x in elems):
+                return None
+            for (_, x), t in zip(e.fields, elems):
+                if isinstance(t, (T.VoidType, T.AggType, T.ArgsType)):
+                    self.err(f"Invalid record field type: {T.type_name(t)}", x.span)
+            return T.TupleType(tuple(elems), tuple(names))
         if isinstance(e, ast.Call):
             return self.call(e, statement)
         if isinstance(e, ast.Sizeof):
