@@ -57,7 +57,8 @@ def _check_format_types(program: ast.Program):
 
 
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
-                   cpid: int | None = None, pid: int | None = None) -> CompiledScript:
+                   cpid: int | None = None, pid: int | None = None,
+                   uprobe_inlined: bool = False) -> CompiledScript:
     """Parse, check and compile ``text``; ``name`` is what errors call it;
     ``cpid`` is the pid of the -c child, the value of the ``cpid`` builtin;
     ``pid`` (-p) limits user-space probes to one process."""
@@ -65,7 +66,8 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     try:
         program = parse(source)
         _check_formats(program)
-        expand = providers.expander(providers.ProbeOptions(pid=pid if pid is not None else cpid))
+        expand = providers.expander(providers.ProbeOptions(
+            pid=pid if pid is not None else cpid, inlined=uprobe_inlined))
         analyzer = Analyzer(program, expand, params, config, cpid).run()
         _check_format_types(program)
         script = compile_program(analyzer)

@@ -35,6 +35,7 @@ OPTIONS:
     --info         print what the kernel and bpfscope support
     --no-warnings  do not print warnings
     -q             keep messages quiet
+    --uprobe-inlined  also put uprobes on inlined copies of the function (DWARF)
     -v             verbose messages (full verifier logs, disassembly)
     -V, --version  print bpfscope's version
 """
@@ -67,6 +68,7 @@ def _parser() -> _Parser:
     p.add_argument("-I", action="append")
     p.add_argument("--include", action="append")
     p.add_argument("--usdt-file-activation", action="store_true")
+    p.add_argument("--uprobe-inlined", action="store_true")
     p.add_argument("--no-feature", action="append")
     p.add_argument("--verify-llvm-ir", action="store_true")  # there is no LLVM
     p.add_argument("--emit-llvm", metavar="FILE")
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             config = {"unsafe": 1} if opts.unsafe else None
             script = api.compile_script(text, name, params=rest, config=config,
                                         cpid=child.pid if child else (0 if opts.cmd else None),
-                                        pid=opts.pid)
+                                        pid=opts.pid, uprobe_inlined=opts.uprobe_inlined)
             if opts.debug or opts.verbose:
                 _debug(script, opts.debug or "disasm")
             if opts.dry_run:

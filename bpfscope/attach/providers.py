@@ -123,8 +123,10 @@ def provider_name(ap) -> str:
 @dataclass(frozen=True)
 class ProbeOptions:
     """Command-line choices that change what a probe means: ``pid`` (-p)
-    limits user-space probes to one process."""
+    limits user-space probes to one process; ``inlined``
+    (--uprobe-inlined) also puts uprobes on a function's inlined copies."""
     pid: int | None = None
+    inlined: bool = False
 
 
 def expand(ap, options: ProbeOptions = ProbeOptions()) -> list[ExpandedProbe]:

@@ -42,6 +42,7 @@ from ..elf.demangle import strip_params
 from ..elf.ldcache import read_proc_maps, resolve_library
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
+from .inlined import check_function, describe_sites, inline_sites
 
 PMU_DIR = "/sys/bus/event_source/devices/uprobe"
 SUPPORTED_LANGS = ("cpp",)
@@ -56,6 +57,16 @@ class UprobeTarget:
     offset: int
     retprobe: bool
     pid: int | None = None
+    # For re-attaching when the file is replaced (attach.reattach): the
+    # symbol and the offset into it ('' for an address probe: vaddr then),
+    # the index of the inlined copy (-1: the symbol itself), and which
+    # file the offset was resolved in.
+    symbol: str = ""
+    sym_offset: int = 0
+    vaddr: int = 0
+    site: int = -1
+    dev: int = 0
+    ino: int = 0
 
 
 # ------------------------------------------------------------ spec parsing
@@ -228,6 +239,51 @@ def file_offset(elf: ElfFile, vaddr: int) -> int | None:
     return elf.vaddr_to_offset(vaddr)
 
 
+def file_identity(path: str) -> tuple[int, int]:
+    """(st_dev, st_ino) of path, (0, 0) if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (st.st_dev, st.st_ino)
+
+
+def _sym_value(st: SymbolTable, name: str) -> int:
+    sym = _func_symbol(st, name) if name else None
+    return sym.value if sym is not None else 0
+
+
+# ------------------------------------------------------------ inlining
+
+_inline_warned: set[tuple[str, str, str]] = set()
+
+
+def _warn_once(path: str, func: str, text: str) -> None:
+    key = (path, func, text)
+    if key not in _inline_warned:
+        _inline_warned.add(key)
+        sys.stderr.write(f"WARNING: {text}\n")
+
+
+def _inline_only(path: str, func: str, st: SymbolTable, ret: bool, inlined: bool,
+                 span) -> bool:
+    """func has no symbol in path: True if it has inlined copies and
+    --uprobe-inlined asks for them; a SemanticError saying the probe would
+    never fire if it has copies but the option is off; False otherwise
+    (the caller reports "No matches")."""
+    sites = inline_sites(path, func, st)
+    if not sites:
+        return False
+    if inlined and not ret:
+        for w in check_function(path, func, st, True):
+            _warn_once(path, func, w)
+        return True
+    msg = check_function(path, func, st, False)[-1]
+    if ret:
+        msg += "; uretprobes cannot probe inlined copies (they do not return)"
+    raise SemanticError(msg, span)
+
+
 # ------------------------------------------------------------ Go binaries
 
 _GO_SECTIONS = (".note.go.buildid", ".gopclntab", ".go.buildinfo")
@@ -262,10 +318,11 @@ class Uprobe:
             raise SemanticError(f"uprobe target file '{what}' does not exist or is not "
                                 f"executable", ap.span)
         out: list[ExpandedProbe] = []
+        inl = bool(getattr(options, "inlined", False))
         for path in paths:
             try:
                 out.extend(self._expand_path(ap, provider, spec, path, pid,
-                                             multi="*" in spec.target))
+                                             multi="*" in spec.target, inlined=inl))
             except ElfError as e:
                 raise SemanticError(f"{path}: {e}", ap.span) from None
         if not out:
@@ -273,22 +330,37 @@ class Uprobe:
                                 f"{spec.target or paths[0]}:{spec.func}.", ap.span)
         return out
 
-    def _expand_path(self, ap, provider, spec: Spec, path: str, pid, multi: bool):
+    def _expand_path(self, ap, provider, spec: Spec, path: str, pid, multi: bool,
+                     inlined: bool = False):
         st = symbols_of(path)
         elf = st.elf
         ret = provider == "uretprobe"
         if ret and is_go_binary(elf):
             _warn_go(path)
         lang = f":{spec.lang}" if spec.lang else ""
+        ident = file_identity(path)
 
-        def probe(sym_name: str, vaddr: int, name: str, func: str) -> ExpandedProbe:
+        def probe(sym_name: str, vaddr: int, name: str, func: str,
+                  site: int = -1) -> ExpandedProbe:
             off = file_offset(elf, vaddr)
             if off is None:
                 raise SemanticError(f"Could not resolve address: {path}:{vaddr:#x} "
                                     f"is not in a loaded segment", ap.span)
-            return ExpandedProbe(provider, name, UprobeTarget(path, off, ret, pid),
-                                 None, ap.span, func=func, context="regs",
-                                 is_return=ret)
+            t = UprobeTarget(path, off, ret, pid, sym_name, vaddr - _sym_value(st, sym_name),
+                             vaddr, site, *ident)
+            return ExpandedProbe(provider, name, t, None, ap.span, func=func,
+                                 context="regs", is_return=ret)
+
+        def inline_probes(n: str) -> list[ExpandedProbe]:
+            """--uprobe-inlined: one probe per inlined copy of n."""
+            sites = inline_sites(path, n, st) or []
+            if ret and sites:
+                _warn_once(path, n, f"{n} is inlined into {describe_sites(sites)}: "
+                                    f"uretprobes cannot probe inlined copies (they "
+                                    f"do not return)")
+                return []
+            return [probe(n, s.addr, f"{provider}:{path}{lang}:{n}", demangle(n), i)
+                    for i, s in enumerate(sites)]
 
         if spec.address is not None:
             hit = st.lookup_addr(spec.address)
@@ -305,12 +377,17 @@ class Uprobe:
         func = spec.func
         if "*" in func or spec.lang:
             names = match_functions(st, func, cpp=bool(spec.lang))
+            explicit = False
             if not names and not multi and "*" not in func:
                 raise SemanticError(f"No matches for {provider} {path}:{func}.", ap.span)
         else:
             sym = _func_symbol(st, func)
+            explicit = True
             if sym is not None:
                 names = [func]
+            elif spec.address is None and not spec.offset and \
+                    _inline_only(path, func, st, ret, inlined, ap.span):
+                return inline_probes(func)
             else:
                 names = match_functions(st, func)
                 if len(names) > 1:
@@ -336,6 +413,11 @@ class Uprobe:
             suffix = f"+{spec.offset}" if spec.offset else ""
             out.append(probe(n, sym.value + spec.offset,
                              f"{provider}:{path}{lang}:{n}{suffix}", demangle(n)))
+            if explicit and not spec.offset:
+                for w in check_function(path, n, st, inlined and not ret):
+                    _warn_once(path, n, w)
+                if inlined:
+                    out.extend(inline_probes(n))
         return out
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:

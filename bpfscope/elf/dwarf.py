@@ -1,0 +1,473 @@
+"""Where functions were inlined: a minimal DWARF reader.
+
+Only what the uprobe provider needs to say "compute was inlined into main
+at 0x1234": it walks ``.debug_info`` once (DWARF 2 to 5, 32- and 64-bit
+units, the forms GCC and clang emit), keeps
+
+* every ``DW_TAG_subprogram``'s name, linkage name and its
+  ``DW_AT_specification`` / ``DW_AT_abstract_origin`` reference, and
+* every ``DW_TAG_inlined_subroutine``'s abstract origin and entry address
+  (``DW_AT_entry_pc``, else ``DW_AT_low_pc``, else the lowest start of its
+  ``DW_AT_ranges`` from ``.debug_rnglists`` or ``.debug_ranges``),
+
+and skips everything else attribute by attribute (children of types with a
+``DW_AT_sibling`` in one jump). Names are then resolved through the
+reference chains, so :meth:`InlineIndex.sites` answers by function name.
+
+Debug info is looked for in the file itself, then in
+``/usr/lib/debug/.build-id/xx/yyyy.debug`` (Debian's -dbgsym packages).
+SHF_COMPRESSED (zlib) sections are inflated. Nothing else of DWARF (types,
+locations, line tables) is read.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from typing import NamedTuple
+
+from .reader import ElfError, ElfFile
+
+SHF_COMPRESSED = 0x800
+DEBUG_ROOT = "/usr/lib/debug"
+
+# tags
+_CU_TAGS = (0x11, 0x3C, 0x4A)          # compile, partial, skeleton unit
+TAG_SUBPROGRAM = 0x2E
+TAG_INLINED = 0x1D
+# struct/class/union/enum/array/subroutine types: nothing of ours inside
+_SKIP_TAGS = frozenset((0x13, 0x02, 0x17, 0x04, 0x01, 0x15))
+
+# attributes
+AT_SIBLING, AT_NAME, AT_LOW_PC = 0x01, 0x03, 0x11
+AT_ABSTRACT_ORIGIN, AT_SPECIFICATION = 0x31, 0x47
+AT_ENTRY_PC, AT_RANGES = 0x52, 0x55
+AT_LINKAGE_NAME, AT_MIPS_LINKAGE_NAME = 0x6E, 0x2007
+AT_STR_OFFSETS_BASE, AT_ADDR_BASE, AT_RNGLISTS_BASE = 0x72, 0x73, 0x74
+_WANTED = frozenset((AT_SIBLING, AT_NAME, AT_LOW_PC, AT_ABSTRACT_ORIGIN,
+                     AT_SPECIFICATION, AT_ENTRY_PC, AT_RANGES, AT_LINKAGE_NAME,
+                     AT_MIPS_LINKAGE_NAME, AT_STR_OFFSETS_BASE, AT_ADDR_BASE,
+                     AT_RNGLISTS_BASE))
+
+# forms of fixed size (0: offset size, 4 or 8; -1: address size)
+_FIXED = {0x01: -1, 0x05: 2, 0x06: 4, 0x07: 8, 0x0B: 1, 0x0C: 1, 0x0E: 0,
+          0x10: 0, 0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8, 0x17: 0, 0x19: 0,
+          0x1C: 4, 0x1D: 0, 0x1E: 16, 0x1F: 0, 0x20: 8, 0x21: 0, 0x24: 8,
+          0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4, 0x29: 1, 0x2A: 2, 0x2B: 3,
+          0x2C: 4, 0x1F20: 0, 0x1F21: 0}
+_ULEB_FORMS = frozenset((0x0F, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02))
+_BLOCK_ULEB = frozenset((0x09, 0x18))
+_CU_REFS = frozenset((0x11, 0x12, 0x13, 0x14, 0x15))
+_STRX = frozenset((0x1A, 0x25, 0x26, 0x27, 0x28, 0x1F02))
+_ADDRX = frozenset((0x1B, 0x29, 0x2A, 0x2B, 0x2C, 0x1F01))
+_CONST = frozenset((0x05, 0x06, 0x07, 0x0B, 0x0D, 0x0F, 0x21))
+
+
+class DwarfError(ElfError):
+    """Debug info this reader cannot make sense of."""
+
+
+class InlineSite(NamedTuple):
+    """One inlined copy: the address where it starts (an ELF virtual
+    address) and the DIE offset of the inlined_subroutine."""
+    addr: int
+    die: int
+
+
+def _uleb(d: bytes, p: int) -> tuple[int, int]:
+    b = d[p]
+    if b < 0x80:
+        return b, p + 1
+    v, shift = 0, 0
+    while True:
+        b = d[p]
+        p += 1
+        v |= (b & 0x7F) << shift
+        if b < 0x80:
+            return v, p
+        shift += 7
+
+
+def _sleb(d: bytes, p: int) -> tuple[int, int]:
+    v, shift = 0, 0
+    while True:
+        b = d[p]
+        p += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            if b & 0x40:
+                v -= 1 << shift
+            return v, p
+
+
+def _cstr(d: bytes, p: int) -> str:
+    e = d.index(b"\0", p)
+    return d[p:e].decode("utf-8", "replace")
+
+
+def section_bytes(elf: ElfFile, name: str) -> bytes:
+    """A section's contents, inflated if SHF_COMPRESSED (b'' if absent)."""
+    sec = elf.section(name)
+    if sec is None:
+        return b""
+    data = elf.section_data(sec)
+    if sec.flags & SHF_COMPRESSED:
+        ch_type, _res, size, _align = struct.unpack_from("<IIQQ", data, 0)
+        if ch_type != 1:
+            raise DwarfError(f"{elf.path}: {name} is compressed with zstd, "
+                             f"which this reader cannot inflate")
+        data = zlib.decompress(data[24:])
+        if len(data) != size:
+            raise DwarfError(f"{elf.path}: {name} inflates to the wrong size")
+    return data
+
+
+def debug_file(elf: ElfFile) -> str | None:
+    """The file holding elf's debug info: itself when it has .debug_info,
+    else /usr/lib/debug/.build-id/xx/yyyy.debug, else None."""
+    sec = elf.section(".debug_info")
+    if sec is not None and sec.size:
+        return elf.path
+    bid = elf.build_id
+    if bid and len(bid) > 2:
+        cand = os.path.join(DEBUG_ROOT, ".build-id", bid[:2], bid[2:] + ".debug")
+        if os.path.isfile(cand):
+            return cand
+    return None
+
+
+def _abbrevs(d: bytes, p: int) -> dict:
+    """code -> (tag, has_children, [(attr, form, implicit_const)])."""
+    out = {}
+    while True:
+        code, p = _uleb(d, p)
+        if code == 0:
+            return out
+        tag, p = _uleb(d, p)
+        children = d[p]
+        p += 1
+        specs = []
+        while True:
+            at, p = _uleb(d, p)
+            form, p = _uleb(d, p)
+            if at == 0 and form == 0:
+                break
+            ic = 0
+            if form == 0x21:
+                ic, p = _sleb(d, p)
+            specs.append((at, form, ic))
+        out[code] = (tag, bool(children), tuple(specs))
+
+
+class InlineIndex:
+    """Subprograms and inlined copies of one file's debug info."""
+
+    def __init__(self, path: str):
+        with ElfFile(path) as elf:
+            self.path = path
+            self.info = section_bytes(elf, ".debug_info")
+            self.abbrev = section_bytes(elf, ".debug_abbrev")
+            self.str = section_bytes(elf, ".debug_str")
+            self.line_str = section_bytes(elf, ".debug_line_str")
+            self.str_offsets = section_bytes(elf, ".debug_str_offsets")
+            self.addr = section_bytes(elf, ".debug_addr")
+            self.rnglists = section_bytes(elf, ".debug_rnglists")
+            self.ranges = section_bytes(elf, ".debug_ranges")
+        # DIE offset -> (name, linkage_name, reference or None)
+        self.subprograms: dict[int, tuple[str | None, str | None, int | None]] = {}
+        # abstract-origin DIE offset -> inlined copies
+        self.inlined: dict[int, list[InlineSite]] = {}
+        self._by_name: dict[str, list[InlineSite]] | None = None
+        try:
+            self._walk()
+        except (IndexError, struct.error, ValueError, KeyError) as e:
+            raise DwarfError(f"{path}: malformed DWARF in .debug_info ({e})") from None
+        self.info = b""  # keep only the index
+
+    # -- the walk ------------------------------------------------------
+
+    def _walk(self) -> None:
+        d = self.info
+        pos, end = 0, len(d)
+        abbrev_cache: dict[int, dict] = {}
+        while pos < end:
+            cu_off = pos
+            length = struct.unpack_from("<I", d, pos)[0]
+            pos += 4
+            off64 = length == 0xFFFFFFFF
+            if off64:
+                length = struct.unpack_from("<Q", d, pos)[0]
+                pos += 8
+            unit_end = pos + length
+            version = struct.unpack_from("<H", d, pos)[0]
+            pos += 2
+            osz = 8 if off64 else 4
+            ofmt = "<Q" if off64 else "<I"
+            if version >= 5:
+                utype, asz = d[pos], d[pos + 1]
+                pos += 2
+                aoff = struct.unpack_from(ofmt, d, pos)[0]
+                pos += osz
+                if utype in (0x02, 0x06):
+                    pos += 8 + osz     # type signature, type offset
+                elif utype in (0x04, 0x05):
+                    pos += 8           # dwo id
+            else:
+                aoff = struct.unpack_from(ofmt, d, pos)[0]
+                pos += osz
+                asz = d[pos]
+                pos += 1
+            if version < 2 or version > 5 or asz not in (4, 8):
+                pos = unit_end
+                continue
+            abbr = abbrev_cache.get(aoff)
+            if abbr is None:
+                abbr = abbrev_cache[aoff] = _abbrevs(self.abbrev, aoff)
+            self._unit(d, pos, unit_end, cu_off, version, asz, osz, abbr)
+            pos = unit_end
+
+    def _unit(self, d, pos, end, cu_off, version, asz, osz, abbr) -> None:
+        sizes = {f: (osz if s == 0 and f not in (0x19, 0x21) else asz if s == -1 else s)
+                 for f, s in _FIXED.items()}
+        if version == 2:
+            sizes[0x10] = asz
+        afmt = "<Q" if asz == 8 else "<I"
+        cu = {"base": 0, "addr_base": 8, "str_base": 8, "rng_base": 0,
+              "version": version, "asz": asz, "osz": osz}
+        first = True
+        pending: list[tuple[int, dict, dict]] = []   # inlined, before CU bases known
+        subprograms = self.subprograms
+        wanted = _WANTED
+        uleb = _uleb
+        while pos < end:
+            die = pos
+            code, pos = uleb(d, pos)
+            if code == 0:
+                continue
+            tag, children, specs = abbr[code]
+            keep = first or tag == TAG_SUBPROGRAM or tag == TAG_INLINED
+            vals: dict[int, tuple[int, object]] = {}
+            for at, form, ic in specs:
+                if form == 0x16:                                   # indirect
+                    form, pos = uleb(d, pos)
+                if (keep or at == AT_SIBLING) and at in wanted:
+                    vals[at] = (form, self._value(d, pos, form, ic, sizes, cu_off, afmt, osz))
+                n = sizes.get(form)
+                if n is not None:
+                    pos += n
+                elif form in _ULEB_FORMS:
+                    _, pos = uleb(d, pos)
+                elif form == 0x0D:
+                    _, pos = _sleb(d, pos)
+                elif form == 0x08:
+                    pos = d.index(b"\0", pos) + 1
+                elif form in _BLOCK_ULEB:
+                    n, pos = uleb(d, pos)
+                    pos += n
+                elif form == 0x0A:
+                    pos += 1 + d[pos]
+                elif form == 0x03:
+                    pos += 2 + struct.unpack_from("<H", d, pos)[0]
+                elif form == 0x04:
+                    pos += 4 + struct.unpack_from("<I", d, pos)[0]
+                else:
+                    raise ValueError(f"unknown form {form:#x}")
+            if first:
+                first = False
+                if tag in _CU_TAGS:
+                    for at, key in ((AT_ADDR_BASE, "addr_base"),
+                                    (AT_STR_OFFSETS_BASE, "str_base"),
+                                    (AT_RNGLISTS_BASE, "rng_base")):
+                        if at in vals:
+                            cu[key] = vals[at][1]
+                    cu["base"] = self._addr_of(vals.get(AT_LOW_PC), cu) or 0
+                continue
+            if tag == TAG_SUBPROGRAM:
+                name = self._str_of(vals.get(AT_NAME), cu)
+                link = self._str_of(vals.get(AT_LINKAGE_NAME) or
+                                    vals.get(AT_MIPS_LINKAGE_NAME), cu)
+                ref = vals.get(AT_ABSTRACT_ORIGIN) or vals.get(AT_SPECIFICATION)
+                subprograms[die] = (name, link, ref[1] if ref else None)
+            elif tag == TAG_INLINED:
+                origin = vals.get(AT_ABSTRACT_ORIGIN)
+                if origin is not None:
+                    addr = self._entry_of(vals, cu)
+                    if addr is not None:
+                        self.inlined.setdefault(origin[1], []).append(InlineSite(addr, die))
+            elif children and tag in _SKIP_TAGS and AT_SIBLING in vals:
+                target = vals[AT_SIBLING][1]
+                if pos < target <= end:
+                    pos = target
+
+    def _value(self, d, pos, form, ic, sizes, cu_off, afmt, osz):
+        """An attribute's raw value: an int for addresses, constants,
+        references (made section-relative) and offsets; a str for inline
+        strings; (kind, n) for indexed strings and addresses."""
+        if form == 0x01:
+            return struct.unpack_from(afmt, d, pos)[0]
+        if form == 0x08:
+            return _cstr(d, pos)
+        if form == 0x21:
+            return ic
+        if form in _ULEB_FORMS:
+            v = _uleb(d, pos)[0]
+        elif form == 0x0D:
+            v = _sleb(d, pos)[0]
+        else:
+            n = sizes.get(form)
+            if n is None:
+                return None
+            v = int.from_bytes(d[pos:pos + n], "little")
+        if form in _CU_REFS:
+            return cu_off + v
+        if form in _STRX:
+            return ("strx", v)
+        if form in _ADDRX:
+            return ("addrx", v)
+        return v
+
+    # -- value resolution ------------------------------------------------
+
+    def _str_of(self, fv, cu) -> str | None:
+        if fv is None:
+            return None
+        form, v = fv
+        if isinstance(v, str):
+            return v
+        if form in (0x0E, 0x1F):
+            data = self.line_str if form == 0x1F else self.str
+            return _cstr(data, v) if v < len(data) else None
+        if isinstance(v, tuple) and v[0] == "strx":
+            osz = cu["osz"]
+            o = cu["str_base"] + v[1] * osz
+            off = int.from_bytes(self.str_offsets[o:o + osz], "little")
+            return _cstr(self.str, off)
+        return None
+
+    def _addrx(self, idx: int, cu) -> int:
+        asz = cu["asz"]
+        o = cu["addr_base"] + idx * asz
+        return int.from_bytes(self.addr[o:o + asz], "little")
+
+    def _addr_of(self, fv, cu) -> int | None:
+        if fv is None:
+            return None
+        v = fv[1]
+        if isinstance(v, tuple):
+            return self._addrx(v[1], cu)
+        return v if isinstance(v, int) else None
+
+    def _entry_of(self, vals, cu) -> int | None:
+        low = self._addr_of(vals.get(AT_LOW_PC), cu)
+        ent = vals.get(AT_ENTRY_PC)
+        if ent is not None:
+            if ent[0] in _CONST:        # DWARF 5: an offset from low_pc
+                base = low if low is not None else self._first_range(vals, cu)
+                if base is not None:
+                    return base + ent[1]
+            else:
+                a = self._addr_of(ent, cu)
+                if a is not None:
+                    return a
+        if low is not None:
+            return low
+        return self._first_range(vals, cu)
+
+    def _first_range(self, vals, cu) -> int | None:
+        rv = vals.get(AT_RANGES)
+        if rv is None:
+            return None
+        form, v = rv
+        starts = self._range_starts(form, v, cu)
+        return min(starts) if starts else None
+
+    def _range_starts(self, form, v, cu) -> list[int]:
+        if cu["version"] < 5:
+            return self._ranges_v4(v, cu)
+        d = self.rnglists
+        if form == 0x23:                  # rnglistx: via the offsets table
+            osz = cu["osz"]
+            o = cu["rng_base"] + v * osz
+            v = cu["rng_base"] + int.from_bytes(d[o:o + osz], "little")
+        asz, base, out, p = cu["asz"], cu["base"], [], v
+        while p < len(d):
+            kind = d[p]
+            p += 1
+            if kind == 0:                                   # end_of_list
+                break
+            if kind == 1:                                   # base_addressx
+                i, p = _uleb(d, p)
+                base = self._addrx(i, cu)
+            elif kind in (2, 3):                            # startx_endx/length
+                i, p = _uleb(d, p)
+                _, p = _uleb(d, p)
+                out.append(self._addrx(i, cu))
+            elif kind == 4:                                 # offset_pair
+                a, p = _uleb(d, p)
+                b, p = _uleb(d, p)
+                if a != b:
+                    out.append(base + a)
+            elif kind == 5:                                 # base_address
+                base = int.from_bytes(d[p:p + asz], "little")
+                p += asz
+            elif kind == 6:                                 # start_end
+                out.append(int.from_bytes(d[p:p + asz], "little"))
+                p += 2 * asz
+            elif kind == 7:                                 # start_length
+                out.append(int.from_bytes(d[p:p + asz], "little"))
+                p += asz
+                _, p = _uleb(d, p)
+            else:
+                break
+        return out
+
+    def _ranges_v4(self, off: int, cu) -> list[int]:
+        d, asz, base, out = self.ranges, cu["asz"], cu["base"], []
+        top = (1 << (8 * asz)) - 1
+        p = off
+        while p + 2 * asz <= len(d):
+            a = int.from_bytes(d[p:p + asz], "little")
+            b = int.from_bytes(d[p + asz:p + 2 * asz], "little")
+            p += 2 * asz
+            if a == 0 and b == 0:
+                break
+            if a == top:
+                base = b
+            elif a != b:
+                out.append(base + a)
+        return out
+
+    # -- by name -----------------------------------------------------------
+
+    def _names(self, die: int) -> set[str]:
+        """Name and linkage name of subprogram die, through its
+        specification / abstract-origin chain."""
+        out: set[str] = set()
+        for _ in range(8):
+            ent = self.subprograms.get(die)
+            if ent is None:
+                break
+            name, link, ref = ent
+            if name:
+                out.add(name)
+            if link:
+                out.add(link)
+            if ref is None:
+                break
+            die = ref
+        return out
+
+    def sites(self, name: str) -> list[InlineSite]:
+        """Inlined copies of the function called name (its DWARF name or
+        linkage name), sorted by address."""
+        if self._by_name is None:
+            idx: dict[str, list[InlineSite]] = {}
+            for origin, sites in self.inlined.items():
+                for n in self._names(origin):
+                    idx.setdefault(n, []).extend(sites)
+            for v in idx.values():
+                v.sort()
+            self._by_name = idx
+        return list(self._by_name.get(name, ()))
