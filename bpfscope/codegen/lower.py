@@ -76,15 +76,20 @@ def ring_pages(asked: int) -> int:
 
 
 def map_spec(info, max_keys: int) -> MapSpec:
+    """The kernel map of a bpftrace map; a declaration (``let @a =
+    lruhash(N)``) picks LRU eviction and the number of entries."""
     v = info.value
     key_size = max(8, info.key.size if info.key else 0)
+    lru = info.decl_kind == "lruhash"
+    if info.decl_entries:
+        max_keys = info.decl_entries
     if isinstance(v, T.AggType):
+        kind = "lru_percpu_hash" if lru else "percpu_hash"
         if v.kind in ("hist", "lhist"):
-            return MapSpec(info.name, "percpu_hash", key_size + 8, 8, max_keys * 16,
-                           v.kind, info.key, v)
-        return MapSpec(info.name, "percpu_hash", key_size, v.size, max_keys, v.kind, info.key, v)
-    return MapSpec(info.name, "hash", key_size, max(8, T.align8(v.size)), max_keys,
-                   "plain", info.key, v)
+            return MapSpec(info.name, kind, key_size + 8, 8, max_keys * 16, v.kind, info.key, v)
+        return MapSpec(info.name, kind, key_size, v.size, max_keys, v.kind, info.key, v)
+    return MapSpec(info.name, "lru_hash" if lru else "hash", key_size,
+                   max(8, T.align8(v.size)), max_keys, "plain", info.key, v)
 
 
 class ScriptCompiler:
@@ -410,7 +415,7 @@ class ProbeLowering:
         spec = self.sc.maps[m.ident]
         b = self.b
         key = self.map_key(m)
-        if spec.map_type.startswith("percpu"):
+        if "percpu" in spec.map_type:
             return self.percpu_read(m.ident, spec, key)
         p = self.lookup(m.ident, key)
         out = b.vreg()

@@ -109,6 +109,8 @@ class MapInfo:
     value: T.Type | None = None
     span: Span | None = None
     assigned: bool = False
+    decl_kind: str = ""       # from `let @m = kind(N);`
+    decl_entries: int = 0
 
 
 @dataclass
@@ -158,7 +160,25 @@ class Analyzer:
     def max_strlen(self) -> int:
         return int(self.config["max_strlen"])
 
+    MAP_KINDS = ("hash", "lruhash")
+
+    def declare_maps(self):
+        for d in self.program.map_decls:
+            if d.kind not in self.MAP_KINDS:
+                self.err(f"Map kind '{d.kind}' is not supported yet; one of: "
+                         + ", ".join(self.MAP_KINDS), d.span)
+            if len(d.args) != 1:
+                self.err(f"{d.kind}() takes the number of entries", d.span)
+            n = self.const_int(d.args[0], d.kind)
+            if n <= 0:
+                self.err(f"{d.kind}(): the number of entries must be positive", d.args[0].span)
+            name = "@" + d.name
+            if name in self.maps:
+                self.err(f"Map {name} is declared twice", d.span)
+            self.maps[name] = MapInfo(name, span=d.span, decl_kind=d.kind, decl_entries=n)
+
     def run(self) -> "Analyzer":
+        self.declare_maps()
         for probe in self.program.probes:
             exps: list[ExpandedProbe] = []
             for ap in probe.attach_points:
