@@ -11,6 +11,10 @@ Two compiler habits hide calls from it:
   ``work.part.0``) or clones it (``work.isra.0``, ``work.constprop.0``);
   the symbol table shows those.
 
+Without debug info the check says it cannot tell, but only for files that
+show signs of optimization (split or cloned functions in the symbol table),
+so probes on -O0 programs and stripped distro libraries stay quiet.
+
 :func:`check_function` returns the warnings for one function (the uprobe
 provider prints each with ``WARNING:`` once); :func:`inline_sites` gives
 the addresses of the inlined copies for ``--uprobe-inlined``. Debug info is
@@ -104,6 +108,16 @@ def split_parts(st: SymbolTable, func: str) -> list[str]:
                    if p.value != start and not p.name.endswith(_SAME_CODE)})
 
 
+def looks_optimized(st: SymbolTable) -> bool:
+    """Does the symbol table show an optimizing compiler at work (split or
+    cloned functions: only GCC/clang -O1 and up make them)? Without debug
+    info this is the evidence that inlining may hide calls; a file without
+    it (-O0, or only .dynsym: a distro library's exported functions) gets no
+    "cannot tell" warning, which would otherwise come with every probe."""
+    return any(not p.name.endswith(_SAME_CODE)
+               for parts in st.split_parts().values() for p in parts)
+
+
 def describe_sites(sites: list[Site]) -> str:
     """'2 callers (main at 0x10f0, run at 0x1270)'."""
     callers = sorted({s.caller for s in sites})
@@ -131,8 +145,9 @@ def check_function(path: str, func: str, st: SymbolTable | None = None,
                    f"them runs outside {func} and a probe on {func} does not see it")
     sites = inline_sites(path, func, st)
     if sites is None:
-        reason = index_of(path, st).reason
-        out.append(f"cannot tell whether {func} is inlined: {reason}")
+        if looks_optimized(st):
+            reason = index_of(path, st).reason
+            out.append(f"cannot tell whether {func} is inlined: {reason}")
         return out
     if not sites:
         return out

@@ -17,6 +17,7 @@ import time
 from typing import Callable
 
 from ..attach import providers
+from ..attach.reattach import Watcher
 from ..bpf.consts import MapType, ProgType
 from ..bpf.maps import BpfMap
 from ..bpf.prog import ProgLoadError, load_program, prog_test_run
@@ -33,7 +34,8 @@ from .sink import OutputSink
 
 MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
              "percpu_array": MapType.PERCPU_ARRAY, "ringbuf": MapType.RINGBUF,
-             "array": MapType.ARRAY, "stack_trace": MapType.STACK_TRACE}
+             "array": MapType.ARRAY, "stack_trace": MapType.STACK_TRACE,
+             "lru_hash": MapType.LRU_HASH, "lru_percpu_hash": MapType.LRU_PERCPU_HASH}
 ZERO_KEY = b"\0\0\0\0"
 PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_TRACEPOINT,
               "perf_event": ProgType.PERF_EVENT, "kprobe": ProgType.KPROBE,
@@ -68,6 +70,7 @@ class Session:
         self._warned: set[int] = set()
         self.resolver = None  # set in load() once the stack maps exist
         self._pids_seen: dict[int, str] = {}  # pid -> executable when last read
+        self._watch: Watcher | None = None  # uprobe files replaced mid-trace
 
     # ------------------------------------------------------------ setup
 
@@ -113,17 +116,21 @@ class Session:
 
     def attach(self):
         """Attach every probe but BEGIN/END; all or nothing."""
+        attached = []
         for ps, fd in zip(self.script.programs, self.prog_fds):
             if ps.probe.provider in ("BEGIN", "END"):
                 continue
             try:
-                self.attach_fds.extend(providers.attach(ps.probe, fd))
+                fds = providers.attach(ps.probe, fd)
+                self.attach_fds.extend(fds)
+                attached.append((ps.probe, fd, fds))
             except OSError as e:
                 raise KernelError(f"Unable to attach probe: {ps.name}: {e.strerror or e}",
                                   ps.probe.span) from None
             except BpfscopeError as e:
                 e.span = e.span or ps.probe.span
                 raise
+        self._watch = Watcher(attached)
         self.sink.attached(len(self.script.programs))
 
     # ------------------------------------------------------------ running
@@ -155,6 +162,8 @@ class Session:
                 self.check_lost()
                 self.check_exit()
                 self.preload_pids()
+                if self._watch:
+                    self._watch.poll(self._replace_fds)
                 if deadline and time.monotonic() >= deadline:
                     break
                 if should_stop and should_stop():
@@ -270,7 +279,16 @@ class Session:
 
     # ------------------------------------------------------------ cleanup
 
+    def _replace_fds(self, old: list[int], new: list[int]):
+        """A probe was attached again (attach.reattach): own the new fds,
+        close the old ones."""
+        self.attach_fds.extend(new)
+        for fd in old:
+            self.attach_fds.remove(fd)
+            close_fd(fd)
+
     def detach(self):
+        self._watch = None
         for fd in self.attach_fds:
             close_fd(fd)
             # a tracefs kprobe also has its event to remove (attach.kprobe)

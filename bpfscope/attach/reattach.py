@@ -1,0 +1,150 @@
+"""Follow a uprobe's file when it is replaced while tracing.
+
+A uprobe hangs off an inode. When the file at the probe's path is replaced
+(a rebuild, a package upgrade: a new file renamed over the old path),
+processes started afterwards map the new inode and the probe no longer
+sees them. :class:`Watcher` notices: the session's event loop calls
+:meth:`Watcher.poll` often, and about once a second it ``os.stat``\\ s each
+distinct uprobe path (recorded with its ``st_dev``/``st_ino`` by the
+uprobe provider in :class:`~bpfscope.attach.uprobe.UprobeTarget`). For a
+path whose inode changed it resolves every probe of that path again in the
+new file (the symbol plus the offset into it, or the same inlined copy),
+opens a new uprobe perf event for the already loaded program, attaches it,
+and hands the old and new fds to the session, which closes the old ones
+(so the old inode's uprobe goes away). It says so on stderr::
+
+    Re-attached uprobe:/usr/lib/libfoo.so:f: /usr/lib/libfoo.so was replaced (inode 123 -> 456)
+
+A probe that cannot be resolved in the new file stays on the old one, with
+a warning; the watcher tries again when the path changes once more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Callable
+
+from ..elf import ElfError, SymbolTable
+from ..errors import BpfscopeError
+
+PROVIDERS = ("uprobe", "uretprobe")
+INTERVAL = 1.0
+
+
+class _Entry:
+    """One attached uprobe: its probe, the program, the fds holding it."""
+
+    def __init__(self, probe, prog_fd: int, fds: list[int]):
+        self.probe = probe
+        self.target = probe.target
+        self.prog_fd = prog_fd
+        self.fds = list(fds)
+
+
+class Watcher:
+    """Watches the files of attached uprobes; see the module docstring.
+    ``attached`` is [(probe, prog_fd, fds)] for every attached probe (others
+    than uprobes are ignored)."""
+
+    def __init__(self, attached, interval: float = INTERVAL,
+                 say: Callable[[str], None] | None = None):
+        self.entries: dict[str, list[_Entry]] = {}
+        self.ident: dict[str, tuple[int, int]] = {}
+        for probe, prog_fd, fds in attached:
+            t = probe.target
+            if probe.provider not in PROVIDERS or not getattr(t, "ino", 0):
+                continue
+            self.entries.setdefault(t.path, []).append(_Entry(probe, prog_fd, fds))
+            self.ident.setdefault(t.path, (t.dev, t.ino))
+        self.interval = interval
+        self.say = say or (lambda text: sys.stderr.write(text + "\n"))
+        self._next = time.monotonic() + interval
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def poll(self, replace: Callable[[list[int], list[int]], None],
+             force: bool = False) -> None:
+        """At most once per interval (or now with ``force``): re-attach the
+        probes of every replaced path; ``replace(old_fds, new_fds)`` lets
+        the caller swap the fds it owns (and close the old ones)."""
+        if not self.entries:
+            return
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        self._next = now + self.interval
+        for path, entries in self.entries.items():
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # gone for now (mid-upgrade): look again later
+            new = (st.st_dev, st.st_ino)
+            old = self.ident[path]
+            if new == old:
+                continue
+            self.ident[path] = new
+            self._reattach(path, entries, old, new, replace)
+
+    def _reattach(self, path, entries, old, new, replace) -> None:
+        from . import inlined, uprobe
+        uprobe._tables.pop(path, None)
+        inlined.forget(path)
+        why = f"{path} was replaced (inode {old[1]} -> {new[1]})"
+        try:
+            st = SymbolTable(path)
+        except (ElfError, OSError) as e:
+            self.say(f"WARNING: cannot re-attach the uprobes on {path}: {why} and "
+                     f"the new file cannot be read ({e}); they stay on the old file")
+            return
+        said = set()
+        for e in entries:
+            try:
+                fds, target = _attach_again(e, st, new)
+            except (BpfscopeError, OSError) as err:
+                self.say(f"WARNING: cannot re-attach {e.probe.name}: {why} and "
+                         f"{getattr(err, 'message', None) or err}; it stays on the old file")
+                continue
+            replace(e.fds, fds)
+            e.fds, e.target = fds, target
+            if e.probe.name not in said:
+                said.add(e.probe.name)
+                self.say(f"Re-attached {e.probe.name}: {why}")
+        st.close()
+
+
+def _resolve(t, st: SymbolTable) -> int:
+    """t's virtual address in the (new) file st."""
+    from .inlined import inline_sites
+    from .uprobe import _func_symbol
+    if t.site >= 0:
+        sites = inline_sites(st.path, t.symbol, st) or []
+        if len(sites) <= t.site:
+            raise BpfscopeError(f"the new file has {len(sites)} inlined copies of "
+                                f"{t.symbol}, not {t.site + 1}")
+        return sites[t.site].addr
+    if not t.symbol:
+        return t.vaddr
+    sym = _func_symbol(st, t.symbol)
+    if sym is None:
+        raise BpfscopeError(f"{t.symbol} is not in the new file")
+    if t.sym_offset and t.sym_offset >= max(sym.size, 1):
+        raise BpfscopeError(f"{t.symbol}+{t.sym_offset} is outside {t.symbol} "
+                            f"in the new file")
+    return sym.value + t.sym_offset
+
+
+def _attach_again(e: _Entry, st: SymbolTable, ident) -> tuple[list[int], object]:
+    from .providers import attach_to_perf_event
+    from .uprobe import open_uprobe
+    t = e.target
+    vaddr = _resolve(t, st)
+    off = st.elf.vaddr_to_offset(vaddr)
+    if off is None:
+        raise BpfscopeError(f"{vaddr:#x} is not in a loaded segment of the new file")
+    target = dataclasses.replace(t, offset=off, vaddr=vaddr, dev=ident[0], ino=ident[1])
+    pfd = open_uprobe(t.path, off, t.retprobe, t.pid)
+    return attach_to_perf_event(e.prog_fd, pfd), target
