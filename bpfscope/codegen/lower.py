@@ -31,7 +31,7 @@ from ..sema.analyzer import Analyzer
 from ..sema.probes import ExpandedProbe
 from .builder import Builder, StackOverflow
 from .insn import R0, R1, R2, R3, R4, R10, VReg
-from .script import (EXIT, LOST, RINGBUF, STACK_FRAMES, STACK_MAPS, USTACK_PIDS,
+from .script import (EXIT, LOST, RINGBUF, SCRATCH, STACK_FRAMES, STACK_MAPS, USTACK_PIDS,
                      CompiledScript, EventSpec, MapSpec, ProgSpec)
 
 PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
@@ -101,6 +101,7 @@ class ScriptCompiler:
         self.maps: dict[str, MapSpec] = {}
         self.events: dict[int, EventSpec] = {}
         self.full_sites: list[tuple[str, object]] = []
+        self.scratch_total = 0  # bytes of the per-CPU scratch value so far
         self.start_ns = time.monotonic_ns()
 
     def compile(self) -> CompiledScript:
@@ -127,6 +128,11 @@ class ScriptCompiler:
                                         "strings (max_strlen) in one probe", exp.span) from None
                 progs.append(ProgSpec(exp, ptype, program, exp.name))
         self.maps[LOST].max_entries = 1 + len(self.full_sites)
+        if self.scratch_total:
+            # one slot per CPU, indexed by the CPU's number: programs that
+            # nest on one CPU have regions of their own
+            self.maps[SCRATCH] = MapSpec(SCRATCH, "array", 4, self.scratch_total,
+                                         os.cpu_count() or 1, "scratch")
         return CompiledScript(progs, self.maps, self.events, dict(self.an.config), self.start_ns,
                               self.full_sites)
 
@@ -163,6 +169,8 @@ class ProbeLowering:
         self.b = Builder()
         self.vars: dict[str, object] = {}
         self.loops: list[tuple] = []  # (continue label, break label)
+        self.on_stack_limit = int(sc.an.config.get("on_stack_limit", 32))
+        self.scratch_used = self.scratch_high = 0
         self.exit_label = self.b.label("exit")
 
     # ------------------------------------------------------------ driver
@@ -171,12 +179,15 @@ class ProbeLowering:
         b = self.b
         self.ctx = b.vreg()
         b.mov(self.ctx, R1)
+        self.scratch = b.vreg()
         self.zero_slot = self.stack_mem(8)
         self.declare_vars(probe)
         if probe.predicate is not None:
             self.branch_false(probe.predicate, self.exit_label)
         self.block(probe.body)
         b.place(self.exit_label)
+        if self.scratch_high:
+            self.scratch_prologue()
         b.mov(R0, 0)
         b.exit_()
         return b.finish()
@@ -202,8 +213,34 @@ class ProbeLowering:
     # ------------------------------------------------------------ memory helpers
 
     def stack_mem(self, size: int) -> Mem:
+        """Room for a temporary: on the BPF stack when small, else in this
+        program's region of the per-CPU scratch map (the stack has 512
+        bytes; strings of max_strlen would not fit)."""
         size = T.align8(max(size, 1))
+        if size > self.on_stack_limit:
+            off = self.scratch_used
+            self.scratch_used += size
+            self.scratch_high = max(self.scratch_high, self.scratch_used)
+            return Mem(self.scratch, off, size)
         return Mem(R10, self.b.stack(size), size)
+
+    def scratch_prologue(self):
+        """Point ``self.scratch`` at this program's scratch region: emitted
+        last, moved to the start, and only when a temporary needed it."""
+        b = self.b
+        start = len(b.insns)
+        b.call("get_smp_processor_id")
+        cpu = b.vreg()
+        b.mov(cpu, R0)
+        b.stx(4, R10, self.zero_slot.off, cpu)
+        p = self.lookup(SCRATCH, Mem(R10, self.zero_slot.off, 4))
+        b.jcond("eq", p, 0, self.exit_label)
+        b.mov(self.scratch, p)
+        b.alu("add", self.scratch, self.sc.scratch_total)
+        code = b.insns[start:]
+        del b.insns[start:]
+        b.insns[1:1] = code  # right after the context is saved
+        self.sc.scratch_total += T.align8(self.scratch_high)
 
     def zero(self, m: Mem, start: int = 0):
         off = start
@@ -243,9 +280,10 @@ class ProbeLowering:
 
     def block(self, stmts):
         for s in stmts:
-            mark = self.b.stack_mark()
+            mark, scratch = self.b.stack_mark(), self.scratch_used
             self.stmt(s)
             self.b.stack_release(mark)
+            self.scratch_used = scratch
 
     def stmt(self, s):
         b = self.b
@@ -380,7 +418,7 @@ class ProbeLowering:
             self.arith(s.op[:-1], cur.reg, rhs.reg, s.map.type, v.type)
             key = self.map_key(s.map)
             val = self.stack_mem(8)
-            self.b.stx(8, R10, val.off, cur.reg)
+            self.b.stx(8, val.base, val.off, cur.reg)
             self.update(s.map.ident, key, val, span=s.map.span)
             return
         val = self.stack_mem(spec.value_size)
@@ -404,7 +442,7 @@ class ProbeLowering:
         b.alu("add", cur.reg, delta)
         key = self.map_key(target)
         val = self.stack_mem(8)
-        b.stx(8, R10, val.off, cur.reg)
+        b.stx(8, val.base, val.off, cur.reg)
         self.update(target.ident, key, val, span=target.span)
         return Int(old if e.postfix else cur.reg)
 
@@ -496,7 +534,7 @@ class ProbeLowering:
         key = self.map_key(m, extra=extra)
         if extra:
             idx = self.hist_index(arg.reg, call) if kind == "hist" else self.lhist_index(arg.reg, call)
-            b.stx(8, R10, key.off + key.size - 8, idx)
+            b.stx(8, key.base, key.off + key.size - 8, idx)
         p = self.lookup(m.ident, key)
         miss, done = b.label("miss"), b.label("done")
         b.jcond("eq", p, 0, miss)
@@ -533,15 +571,15 @@ class ProbeLowering:
         b.place(miss)
         val = self.stack_mem(spec.value_size)
         if kind in ("count", "hist", "lhist"):
-            b.st(8, R10, val.off, 1)
+            b.st(8, val.base, val.off, 1)
         elif kind == "sum":
-            b.stx(8, R10, val.off, arg.reg)
+            b.stx(8, val.base, val.off, arg.reg)
         elif kind in ("avg", "stats"):
-            b.st(8, R10, val.off, 1)
-            b.stx(8, R10, val.off + 8, arg.reg)
+            b.st(8, val.base, val.off, 1)
+            b.stx(8, val.base, val.off + 8, arg.reg)
         else:
-            b.stx(8, R10, val.off, arg.reg)
-            b.st(8, R10, val.off + 8, 1)
+            b.stx(8, val.base, val.off, arg.reg)
+            b.st(8, val.base, val.off + 8, 1)
         self.update(m.ident, key, val, span=m.span)
         b.place(done)
 

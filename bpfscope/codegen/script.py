@@ -19,6 +19,8 @@ LOST = ".lost"
 # exit() sets (1, code) here rather than only sending a record: a full ring
 # buffer must not be able to swallow the request to stop.
 EXIT = ".exit"
+# Temporaries too large for the BPF stack (codegen.lower.stack_mem).
+SCRATCH = ".scratch"
 # Stack-trace maps that kstack/ustack values index.
 STACK_MAPS = {"kernel": ".kstack", "user": ".ustack"}
 STACK_FRAMES = 127

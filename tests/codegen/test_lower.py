@@ -611,9 +611,22 @@ def test_event_ids_are_unique_across_probes_and_expansions():
 
 
 def test_stack_overflow_names_the_probe():
-    src = "config = { max_strlen = 200 } BEGIN { $a = str(0); $b = str(0); $c = str(0); }"
+    # strings stay on the stack when on_stack_limit says so (else they go
+    # to the scratch map and there is no overflow)
+    src = ("config = { max_strlen = 200; on_stack_limit = 4096 } "
+           "BEGIN { $a = str(0); $b = str(0); $c = str(0); }")
     with pytest.raises(SemanticError, match="BEGIN: BPF stack limit exceeded"):
         compile_src(src)
+
+
+def test_large_temporaries_go_to_the_scratch_map():
+    cs = compile_src("config = { max_strlen = 1024 } BEGIN { $a = str(0); $b = str(0); "
+                     "$c = str(0); @[$a, $b] = count(); }")
+    spec = cs.maps[".scratch"]
+    # three variables and a two-string key, all 1024 bytes, in one region
+    assert (spec.map_type, spec.key_size) == ("array", 4)
+    assert spec.value_size >= 5 * 1024
+    assert cs.programs[0].program.stack_size <= 512
 
 
 def test_break_outside_a_loop_is_an_error():

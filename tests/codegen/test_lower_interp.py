@@ -90,6 +90,8 @@ class FakeKernel:
     def helper(self, hid, args, mem):
         name = ID[hid]
         self.calls.append(name)
+        if name == "get_smp_processor_id":
+            return 0  # a one-CPU kernel
         if name == "map_lookup_percpu_elem":
             # a one-CPU kernel: CPU 0 holds the value, there are no others
             if args[2] != 0:
@@ -100,7 +102,7 @@ class FakeKernel:
             spec = self.script.maps[mname]
             key = _bytes(mem, args[1], spec.key_size)
             entries = self.maps[mname]
-            if mname in (".lost", ".exit") and key not in entries:
+            if mname in (".lost", ".exit", ".scratch") and key not in entries:
                 # array maps: every index exists from the start
                 entries[key] = bytearray(spec.value_size)
                 self.addr[(mname, key)] = self._alloc(entries[key])
