@@ -52,7 +52,7 @@ LATER = {
     "bswap", "pid", "tid", "debugf", "print_maps",
 }
 
-CONFIG_DEFAULTS = {"max_strlen": 64, "max_map_keys": 4096,
+CONFIG_DEFAULTS = {"max_strlen": 1024, "max_map_keys": 4096,
                    "print_maps_on_exit": 1, "perf_rb_pages": 0}  # 0: by memory
 
 

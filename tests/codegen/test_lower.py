@@ -572,7 +572,7 @@ def test_printf_event_specs():
     assert events('tracepoint:t:p { printf("%d %s %u\\n", args.i32, comm, pid); '
                   'printf("%s|%s\\n", args.text, str(args.name)); printf("plain\\n"); }') == [
         (1, "printf", "%d %s %u\n", [T.INT32, T.StringType(16), T.UINT32], "", 0, 1),
-        (2, "printf", "%s|%s\n", [T.StringType(5), T.StringType(64)], "", 0, 1),
+        (2, "printf", "%s|%s\n", [T.StringType(5), T.StringType(1024)], "", 0, 1),
         (3, "printf", "plain\n", [], "", 0, 1),
     ]
 

@@ -392,7 +392,7 @@ def test_char_array_field_copy_into_map_value():
 def test_data_loc_string_read():
     k = kernel("tracepoint:t:p { @s = args.name; }")
     k.run(ctx=make_ctx(name=b"/etc/passwd"))
-    assert bytes(k.maps["@s"][b"\0" * 8]) == b"/etc/passwd".ljust(64, b"\0")
+    assert bytes(k.maps["@s"][b"\0" * 8]) == b"/etc/passwd".ljust(1024, b"\0")
 
 
 def test_string_map_key_and_literal_padding():

@@ -29,7 +29,6 @@ def test_tool_compiles_by_name(e2e, tool):
 
 
 def test_opensnoop_shows_a_file_the_child_opens(e2e, helper):
-    # a short path: strings are cut at max_strlen (64) bytes
     target = Path(f"/tmp/bs-opensnoop-{os.getpid()}")
     r = e2e.run_cli("opensnoop", "-c", f"{helper} open {target} 2")
     assert r.returncode == 0, r.stderr

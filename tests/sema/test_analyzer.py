@@ -174,7 +174,7 @@ def test_tracepoint_args_field_types():
     assert ty("args.big", tp) == T.UINT64
     assert ty("args.filename", tp) == T.PointerType(target="const char", user=True)
     assert ty("args.comm", tp) == S(16)
-    assert ty("args.name", tp) == S(64)
+    assert ty("args.name", tp) == S(1024)
 
 
 def test_args_data_loc_string_follows_max_strlen():
@@ -184,14 +184,14 @@ def test_args_data_loc_string_follows_max_strlen():
 
 def test_str_types():
     tp = "tracepoint:a:b"
-    assert ty("str(args.filename)", tp) == S(64)
+    assert ty("str(args.filename)", tp) == S(1024)
     assert ty("str(args.filename, 10)", tp) == S(11)
-    assert ty("str(args.filename, 1000)", tp) == S(64)
+    assert ty("str(args.filename, 5000)", tp) == S(1024)
     assert ty("str(args.filename, 0)", tp) == S(1)
     assert ty("str(args.comm)", tp) == S(16)
     assert ty("str(args.comm, 4)", tp) == S(5)
     assert ty('str("abcdef", 2)') == S(3)
-    assert ty("str(0)") == S(64)
+    assert ty("str(0)") == S(1024)
 
 
 def test_void_calls():
@@ -219,7 +219,7 @@ def test_variable_declarations():
     an = analyze("BEGIN { let $a: uint16 = 1; let $s: string; let $b; $b = 3; $c = $a; }")
     probe, exps = an.expanded[0]
     scope = an.analyze_probe(probe, exps[0])
-    assert scope.vars == {"a": T.IntType(16, False), "s": S(64), "b": T.INT64,
+    assert scope.vars == {"a": T.IntType(16, False), "s": S(1024), "b": T.INT64,
                           "c": T.IntType(16, False)}
 
 
@@ -372,7 +372,7 @@ def test_config_argument_overrides_the_block():
 
 def test_default_config():
     an = analyze("BEGIN { }")
-    assert an.max_strlen == 64
+    assert an.max_strlen == 1024  # bpftrace 0.26
     assert an.config["max_map_keys"] == 4096
 
 
