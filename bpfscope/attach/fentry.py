@@ -63,8 +63,9 @@ def note_once(text: str) -> None:
 
 # ------------------------------------------------------------ spec parsing
 
-def parse_spec(ap, provider: str) -> tuple[str | None, str]:
-    """(module or None, function or glob) of ``fentry:[mod:]func``."""
+def module_and_function(ap, provider: str) -> tuple[str | None, str]:
+    """(module or None, function) of ``provider:[module:]function``, the
+    form kprobes and fentry share."""
     parts = list(ap.parts[1:])
     if len(parts) not in (1, 2):
         raise SemanticError(f"{provider} probe type requires 1 or 2 arguments, "
@@ -73,6 +74,12 @@ def parse_spec(ap, provider: str) -> tuple[str | None, str]:
     mod = parts[0] if len(parts) == 2 else None
     if not func or (mod is not None and not mod):
         raise SemanticError(f"{provider} should be attached to a function", ap.span)
+    return mod, func
+
+
+def parse_spec(ap, provider: str) -> tuple[str | None, str]:
+    """(module or None, function or glob) of ``fentry:[mod:]func``."""
+    mod, func = module_and_function(ap, provider)
     if "+" in func:
         raise SemanticError(f"{provider} probes cannot take an offset "
                             f"(use kprobe:{func})", ap.span)

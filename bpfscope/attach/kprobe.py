@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import errno
 import fnmatch
 import functools
 import os
@@ -70,14 +69,7 @@ class Spec:
 
 
 def parse_spec(ap, provider: str) -> Spec:
-    parts = list(ap.parts[1:])
-    if len(parts) not in (1, 2):
-        raise SemanticError(f"{provider} probe type requires 1 or 2 arguments, "
-                            f"found {len(parts)}", ap.span)
-    func = parts[-1]
-    mod = parts[0] if len(parts) == 2 else None
-    if not func or (mod is not None and not mod):
-        raise SemanticError(f"{provider} should be attached to a function", ap.span)
+    mod, func = fentry.module_and_function(ap, provider)
     spec = Spec(mod, func)
     if "+" in func:
         if provider == "kretprobe":

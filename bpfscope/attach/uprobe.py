@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from ..bpf import perf
 from ..elf import ElfError, ElfFile, SymbolTable, demangle
 from ..elf.demangle import strip_params
-from ..elf.ldcache import read_proc_maps, resolve_library
+from ..elf.ldcache import resolve_library
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from .inlined import check_function, describe_sites, inline_sites

@@ -706,9 +706,21 @@ class ProbeLowering:
         for a in args:
             if a.type.is_int():
                 pre[id(a)] = self.int_expr(a)
-        size = 8 + layout.size
+        rec, lost, done = self.reserve_record(ev)
+        for a, t, off in zip(args, layout.elems, layout.offsets):
+            dst = Mem(rec, 8 + off, T.align8(t.size))
+            if id(a) in pre:
+                b.stx(8, rec, 8 + off, pre[id(a)].reg)
+            else:
+                self.store(a, dst, t)
+        self.submit_record(rec, lost, done)
+
+    def reserve_record(self, ev: EventSpec):
+        """Reserve a record for ``ev`` and write its id; returns the record
+        pointer and the labels submit_record needs."""
+        b = self.b
         b.ld_map_fd(R1, RINGBUF)
-        b.mov(R2, size)
+        b.mov(R2, 8 + ev.layout.size)
         b.mov(R3, 0)
         b.call("ringbuf_reserve")
         rec = b.vreg()
@@ -718,12 +730,11 @@ class ProbeLowering:
         idr = b.vreg()
         b.mov(idr, ev.id)
         b.stx(8, rec, 0, idr)
-        for a, t, off in zip(args, layout.elems, layout.offsets):
-            dst = Mem(rec, 8 + off, T.align8(t.size))
-            if id(a) in pre:
-                b.stx(8, rec, 8 + off, pre[id(a)].reg)
-            else:
-                self.store(a, dst, t)
+        return rec, lost, done
+
+    def submit_record(self, rec, lost, done):
+        """Submit the record; a full ring buffer counts a lost record."""
+        b = self.b
         b.mov(R1, rec)
         b.mov(R2, 0)
         b.call("ringbuf_submit")
@@ -742,18 +753,8 @@ class ProbeLowering:
         delim = e.args[1].value if len(e.args) > 1 else " "
         ev = self.sc.event("join", fmt=delim, args=[T.StringType(slen)] * n)
         argv = self.int_expr(e.args[0])
-        size = 8 + ev.layout.size
-        b.ld_map_fd(R1, RINGBUF)
-        b.mov(R2, size)
-        b.mov(R3, 0)
-        b.call("ringbuf_reserve")
-        rec = b.vreg()
-        b.mov(rec, R0)
-        lost, done, end = b.label("lost"), b.label("sent"), b.label("joined")
-        b.jcond("eq", rec, 0, lost)
-        idr, ptr = b.vreg(), b.vreg()
-        b.mov(idr, ev.id)
-        b.stx(8, rec, 0, idr)
+        rec, lost, done = self.reserve_record(ev)
+        end, ptr = b.label("joined"), b.vreg()
         for i, off in enumerate(ev.layout.offsets):
             b.st(1, rec, 8 + off, 0)  # an empty string ends the list
         slot = self.stack_mem(8)
@@ -772,13 +773,7 @@ class ProbeLowering:
             b.mov(R3, ptr)
             b.call("probe_read_user_str")
         b.place(end)
-        b.mov(R1, rec)
-        b.mov(R2, 0)
-        b.call("ringbuf_submit")
-        b.ja(done)
-        b.place(lost)
-        self.count_lost()
-        b.place(done)
+        self.submit_record(rec, lost, done)
 
     def count_lost(self, index: int = 0):
         """Count one in slot ``index`` of the per-CPU LOST array: 0 counts
