@@ -801,6 +801,8 @@ class ProbeLowering:
             return
         if isinstance(t, T.StringType):
             return self.store_string(e, dst, t.length)
+        if isinstance(t, T.InetType) and isinstance(e, ast.Call):
+            return self.store_ntop(e, dst)
         if isinstance(t, T.StackType):
             if isinstance(e, (ast.Builtin, ast.Call)):
                 return self.store_stack(t, dst)
@@ -869,6 +871,27 @@ class ProbeLowering:
         if dst.size > n:
             self.zero(dst)
         self.copy(dst, src, n)
+
+    AF_INET, AF_INET6 = 2, 10
+
+    def store_ntop(self, e: ast.Call, dst: Mem):
+        """(family, 16 address bytes) for ntop([af,] addr): an address of
+        a tracepoint byte array, or an IPv4 address held in an integer."""
+        b = self.b
+        addr = e.args[-1]
+        self.zero(dst)
+        f = self.probe.arg(addr.field) if isinstance(addr, ast.FieldAccess) else None
+        if f is not None and f.kind == "array":
+            family = self.AF_INET if f.size == 4 else self.AF_INET6
+            self.copy_from_ctx(dst.at(8, 16), f.offset, f.size)
+        else:
+            family = self.AF_INET
+            v = self.int_expr(addr)
+            b.stx(4, dst.base, dst.off + 8, v.reg)
+        if len(e.args) == 2:
+            b.stx(8, dst.base, dst.off, self.int_expr(e.args[0]).reg)
+        else:
+            b.st(8, dst.base, dst.off, family)
 
     BPF_F_USER_STACK = 1 << 8
 
@@ -1038,7 +1061,7 @@ class ProbeLowering:
             self.narrow(r, e.type)
             return Int(r)
         if isinstance(e, (ast.Tuple, ast.Record, ast.String)) or (isinstance(e, ast.Call) and (
-                e.type.is_string() or isinstance(e.type, T.StackType))):
+                e.type.is_string() or isinstance(e.type, (T.StackType, T.InetType)))):
             return self.mem_expr(e)
         if isinstance(e, ast.Sizeof):
             r = b.vreg()

@@ -7,6 +7,7 @@ strings, tuples with 8-byte aligned elements.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import struct
 import pwd
@@ -24,6 +25,11 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
         if resolver is None:
             return Symbolic(f"[stack {sid}]", sid)
         return resolver.stack(t, sid, pid)
+    if isinstance(t, T.InetType):
+        family = int.from_bytes(data[off:off + 8], "little")
+        raw = data[off + 8:off + 24]
+        ip = ipaddress.IPv6Address(raw) if family == 10 else ipaddress.IPv4Address(raw[:4])
+        return Symbolic(str(ip), raw)
     if isinstance(t, T.StringType):
         raw = data[off:off + t.length]
         end = raw.find(b"\0")

@@ -698,6 +698,16 @@ class Analyzer:
                     self.err(f"{name}: the limit must be between 0 and {self.MAX_STACK}", a.span)
         return T.StackType("kernel" if name == "kstack" else "user", limit, mode)
 
+    def args_array_field(self, e: ast.Expr):
+        """The ArgField when ``e`` is ``args.x`` naming a byte array."""
+        if isinstance(e, ast.FieldAccess) and isinstance(e.expr, ast.Builtin) \
+                and e.expr.name == "args" and self._probe.args:
+            self.expr(e.expr)
+            f = self._probe.arg(e.field)
+            if f is not None and f.kind == "array":
+                return f
+        return None
+
     def string_arg(self, e: ast.Call, i: int) -> T.Type | None:
         t = self.expr(e.args[i])
         if t is not None and not t.is_string():
@@ -750,7 +760,8 @@ class Analyzer:
                 self.err("printf() expects a string literal as first argument", e.span)
             for a in e.args[1:]:
                 t = self.expr(a)
-                if t is not None and not (t.is_int() or t.is_string() or isinstance(t, T.TupleType)):
+                if t is not None and not (t.is_int() or t.is_string() or isinstance(
+                        t, (T.TupleType, T.StackType, T.InetType))):
                     self.err(f"printf: unsupported argument type '{T.type_name(t)}'", a.span)
             self.expr(e.args[0])
             return T.VOID
@@ -838,6 +849,19 @@ class Analyzer:
             else:
                 self.int_arg(e, 0)
             return T.VOID
+        if name == "ntop":
+            self.nargs(e, 1, 2)
+            if len(e.args) == 2:
+                self.int_arg(e, 0)
+            addr = e.args[-1]
+            f = self.args_array_field(addr)
+            if f is not None:
+                if f.size not in (4, 16):
+                    self.err("ntop() expects a 4 or 16 byte address", addr.span)
+                addr.type = T.UINT64
+            else:
+                self.int_arg(e, len(e.args) - 1)
+            return T.InetType()
         if name == "strerror":
             self.nargs(e, 1)
             self.int_arg(e, 0)

@@ -100,6 +100,16 @@ class SymbolicInt(IntType):
 
 
 @dataclass(frozen=True)
+class InetType(Type):
+    """An IP address from ntop(): the address family, then 16 bytes of
+    address (4 used for IPv4); printed as text in user space."""
+    size = 24
+
+    def __str__(self) -> str:
+        return "inet"
+
+
+@dataclass(frozen=True)
 class StringType(Type):
     """A NUL-terminated string in a buffer of ``length`` bytes."""
     length: int = 64

@@ -18,7 +18,7 @@ TOOLS = sorted(p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools"
 
 
 def test_the_tool_list_is_what_the_readme_promises():
-    assert {"execsnoop", "opensnoop", "biolatency", "runqlat", "syscount", "killsnoop",
+    assert {"execsnoop", "opensnoop", "biolatency", "runqlat", "syscount", "killsnoop", "tcpconnect",
             "offcputime", "offwaketime"} <= set(TOOLS)
 
 
@@ -58,3 +58,24 @@ def test_sigint_stops_a_trace_under_a_steady_event_stream(e2e, helper):
     finally:
         os.killpg(load.pid, signal.SIGKILL)
         load.wait()
+
+
+def test_tcpconnect_shows_a_local_connection(e2e):
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    try:
+        code = f"import socket; socket.create_connection(('127.0.0.1', {port})).close()"
+        r = e2e.run_cli("tcpconnect", "-c", f"{sys.executable} -c \"{code}\"")
+    finally:
+        srv.close()
+    assert r.returncode == 0, r.stderr
+    lines = [l.split() for l in r.stdout.splitlines() if l.split()[-1:] == [str(port)]]
+    assert lines and lines[0][3] == "127.0.0.1" and lines[0][5] == "127.0.0.1", r.stdout
+
+
+def test_ntop_of_integers(e2e):
+    r = e2e.run_prog('BEGIN { printf("%s %s\\n", ntop(0x0100007f), ntop(2, 0x0101a8c0)); exit(); }')
+    assert r.stdout == "127.0.0.1 192.168.1.1\n\n\n"
