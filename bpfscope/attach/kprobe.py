@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from ..errors import SemanticError
 from ..sema.probes import ArgField, ExpandedProbe
 from . import fentry
+from .specs import split_offset
 
 PMU_DIR = "/sys/bus/event_source/devices/kprobe"
 KALLSYMS = "/proc/kallsyms"
@@ -72,22 +73,9 @@ def parse_spec(ap, provider: str) -> Spec:
     mod, func = fentry.module_and_function(ap, provider)
     spec = Spec(mod, func)
     if "+" in func:
-        if provider == "kretprobe":
-            raise SemanticError("Offset not allowed", ap.span)
-        if func.count("+") != 1:
-            raise SemanticError("Cannot take more than one offset", ap.span)
-        name, off = func.split("+")
-        if not name or not off:
-            raise SemanticError("Invalid offset", ap.span)
-        if "*" in name:
+        spec.func, spec.offset = split_offset(func, provider, ap)
+        if "*" in spec.func:
             raise SemanticError("Cannot use wildcards with an offset", ap.span)
-        try:
-            val = int(off, 0)
-        except ValueError:
-            val = -1
-        if val < 0:
-            raise SemanticError(f"Invalid offset: {off}", ap.span)
-        spec.func, spec.offset = name, val
     return spec
 
 

@@ -43,6 +43,7 @@ from ..elf.ldcache import resolve_library
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from .inlined import check_function, describe_sites, inline_sites
+from .specs import split_offset, to_uint
 
 PMU_DIR = "/sys/bus/event_source/devices/uprobe"
 SUPPORTED_LANGS = ("cpp",)
@@ -80,14 +81,6 @@ class Spec:
     address: int | None = None
 
 
-def _to_uint(s: str) -> int | None:
-    try:
-        v = int(s, 0)
-    except ValueError:
-        return None
-    return v if v >= 0 else None
-
-
 def parse_spec(ap, provider: str, options) -> Spec:
     parts = list(ap.parts[1:])
     pid = getattr(options, "pid", None)
@@ -115,19 +108,9 @@ def parse_spec(ap, provider: str, options) -> Spec:
                             ap.span)
     spec = Spec(target, lang, func)
     if "+" in func:
-        if provider == "uretprobe":
-            raise SemanticError("Offset not allowed", ap.span)
-        if func.count("+") != 1:
-            raise SemanticError("Cannot take more than one offset", ap.span)
-        name, off = func.split("+")
-        if not name or not off:
-            raise SemanticError("Invalid offset", ap.span)
-        val = _to_uint(off)
-        if val is None:
-            raise SemanticError(f"Invalid offset: {off}", ap.span)
-        spec.func, spec.offset = name, val
+        spec.func, spec.offset = split_offset(func, provider, ap)
     else:
-        addr = _to_uint(func)
+        addr = to_uint(func)
         if addr is not None:
             if "*" in target:
                 raise SemanticError("Cannot use wildcards with absolute address", ap.span)
