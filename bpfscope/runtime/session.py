@@ -20,7 +20,7 @@ from ..attach import providers
 from ..attach.reattach import Watcher
 from ..bpf.consts import MapType, ProgType
 from ..bpf.maps import BpfMap
-from ..bpf.prog import ProgLoadError, load_program, prog_test_run
+from ..bpf.prog import ProgLoadError, load_program, prog_info, prog_test_run
 from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
 from ..codegen.script import EXIT, LOST, RINGBUF, STACK_MAPS, USTACK_PIDS, CompiledScript, EventSpec
@@ -183,9 +183,22 @@ class Session:
             prog_test_run(fd)
         self.drain()
         self.check_lost()
+        self.report_missed()
         if int(self.script.config.get("print_maps_on_exit", 1)):
             self.sink.maps_at_exit([self.read(spec.name) for spec in self.script.user_maps])
         self.sink.flush()
+
+    def report_missed(self):
+        """Events the trace did not see: the kernel skips a program that
+        would recurse on its CPU and counts it (bpf_prog_info)."""
+        for ps, fd in zip(self.script.programs, self.prog_fds):
+            try:
+                missed = prog_info(fd).recursion_misses
+            except OSError:
+                continue
+            if missed:
+                self.sink.warning(f"{ps.name}: {missed} events were missed: the "
+                                  "program was already running on their CPU")
 
     def drain(self):
         was = self.exiting
