@@ -803,6 +803,8 @@ class ProbeLowering:
             return self.store_string(e, dst, t.length)
         if isinstance(t, T.InetType) and isinstance(e, ast.Call):
             return self.store_ntop(e, dst)
+        if isinstance(t, T.UserSymType) and isinstance(e, ast.Call):
+            return self.store_usym(e, dst)
         if isinstance(t, T.StackType):
             if isinstance(e, (ast.Builtin, ast.Call)):
                 return self.store_stack(t, dst)
@@ -871,6 +873,20 @@ class ProbeLowering:
         if dst.size > n:
             self.zero(dst)
         self.copy(dst, src, n)
+
+    def store_usym(self, e: ast.Call, dst: Mem):
+        """(address, pid): the symbol is looked up in user space, in the
+        address space of the process that was running."""
+        b = self.b
+        addr = self.int_expr(e.args[0])
+        b.stx(8, dst.base, dst.off, addr.reg)
+        b.call("get_current_pid_tgid")
+        pid = b.vreg()
+        b.mov(pid, R0)
+        b.alu("rsh", pid, 32)
+        b.stx(8, dst.base, dst.off + 8, pid)
+        self.sc.stack_map("user")  # the map of pids whose symbols to keep
+        self.note_pid(pid)
 
     AF_INET, AF_INET6 = 2, 10
 
@@ -1061,7 +1077,8 @@ class ProbeLowering:
             self.narrow(r, e.type)
             return Int(r)
         if isinstance(e, (ast.Tuple, ast.Record, ast.String)) or (isinstance(e, ast.Call) and (
-                e.type.is_string() or isinstance(e.type, (T.StackType, T.InetType)))):
+                e.type.is_string() or isinstance(e.type, (T.StackType, T.InetType,
+                                                           T.UserSymType)))):
             return self.mem_expr(e)
         if isinstance(e, ast.Sizeof):
             r = b.vreg()

@@ -25,6 +25,11 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
         if resolver is None:
             return Symbolic(f"[stack {sid}]", sid)
         return resolver.stack(t, sid, pid)
+    if isinstance(t, T.UserSymType):
+        addr = int.from_bytes(data[off:off + 8], "little")
+        pid = int.from_bytes(data[off + 8:off + 16], "little")
+        from .usyms import user_symbols
+        return Symbolic(user_symbols().format(pid, addr, show_offset=False), addr)
     if isinstance(t, T.InetType):
         family = int.from_bytes(data[off:off + 8], "little")
         raw = data[off + 8:off + 24]

@@ -44,7 +44,7 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
-    "usym", "uaddr", "strstr",
+    "uaddr", "strstr",
     "buf", "ntop", "pton", "macaddr", "reg", "override",
     "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch",
     "len", "errorf", "warnf", "assert", "static_assert",
@@ -761,7 +761,7 @@ class Analyzer:
             for a in e.args[1:]:
                 t = self.expr(a)
                 if t is not None and not (t.is_int() or t.is_string() or isinstance(
-                        t, (T.TupleType, T.StackType, T.InetType))):
+                        t, (T.TupleType, T.StackType, T.InetType, T.UserSymType))):
                     self.err(f"printf: unsupported argument type '{T.type_name(t)}'", a.span)
             self.expr(e.args[0])
             return T.VOID
@@ -866,6 +866,10 @@ class Analyzer:
             self.nargs(e, 1)
             self.int_arg(e, 0)
             return T.SymbolicInt(what="strerror")
+        if name == "usym":
+            self.nargs(e, 1)
+            self.int_arg(e, 0)
+            return T.UserSymType()
         if name == "ksym":
             self.nargs(e, 1)
             self.int_arg(e, 0)

@@ -100,6 +100,16 @@ class SymbolicInt(IntType):
 
 
 @dataclass(frozen=True)
+class UserSymType(Type):
+    """usym(addr): an address in the current process and that process's
+    pid, printed as the symbol the address falls in."""
+    size = 16
+
+    def __str__(self) -> str:
+        return "usym"
+
+
+@dataclass(frozen=True)
 class InetType(Type):
     """An IP address from ntop(): the address family, then 16 bytes of
     address (4 used for IPv4); printed as text in user space."""

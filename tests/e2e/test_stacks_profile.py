@@ -4,6 +4,7 @@ known functions is profiled, and kernel stacks of a syscall are taken."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import shutil
 import subprocess
 
@@ -97,3 +98,12 @@ def test_profile_writes_flame_graph_folded_and_pprof(e2e, spin, tmp_path):
     text = svg.read_text()
     assert text.startswith("<?xml") and ">inner<" in text or "inner (" in text
     assert b"inner" in gzip.decompress(pb.read_bytes())
+
+
+def test_usym_names_a_function_pointer(e2e, tmp_path):
+    exe = tmp_path / "fnptr"
+    subprocess.run([shutil.which("gcc") or "gcc", "-O0", "-o", str(exe),
+                    str(Path(__file__).parent / "progs" / "fnptr.c")], check=True)
+    r = e2e.run_prog(f"uprobe:{exe}:call_it {{ @[usym(arg0)] = count(); }}", "-c", str(exe),
+                     timeout=30)
+    assert r.stdout.endswith("@[known_target]: 3\n"), r.stdout
