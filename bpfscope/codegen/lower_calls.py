@@ -1,0 +1,224 @@
+"""Builtins and functions that give a value: pid, comm, argN, ppid, USDT
+arguments, has_key, strlen, strncmp, strcontains, nsecs(clock), ...
+
+A mixin of codegen.lower.ProbeLowering: ``self`` is the lowering of one
+probe (``self.b`` its Builder, ``self.sc`` the script compiler).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ..errors import SemanticError
+from ..lang import ast
+from ..sema import types as T
+from .insn import R0, R1, R2, R3, R10, VReg
+from .loweringvalues import Int
+
+
+class CallLowering:
+    VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
+                   "strerror", "ksym", "kaddr"}
+
+    def call_strerror(self, e: ast.Call) -> Int:
+        return self.int_expr(e.args[0])  # printed as text in user space
+
+    call_ksym = call_strerror
+
+    def call_kaddr(self, e: ast.Call) -> Int:
+        from ..runtime.ksyms import kernel_symbols
+        name = e.args[0].value
+        try:
+            addr = kernel_symbols().lookup_name(name)
+        except OSError:
+            addr = None
+        if not addr:
+            raise SemanticError(f"Failed to resolve kernel symbol: {name}", e.span)
+        r = self.b.vreg()
+        self.b.mov(r, addr)
+        return Int(r)
+
+    def call_has_key(self, e: ast.Call) -> Int:
+        m = e.args[0]
+        keys = e.args[1:]
+        if len(keys) == 1 and isinstance(keys[0], ast.Tuple) and len(self.sc.maps[m.ident].key.elems) > 1:
+            keys = keys[0].elems
+        key = self.map_key(m, list(keys))
+        p = self.lookup(m.ident, key)
+        r = self.b.vreg()
+        self.b.mov(r, 1)
+        done = self.b.label()
+        self.b.jcond("ne", p, 0, done)
+        self.b.mov(r, 0)
+        self.b.place(done)
+        return Int(r)
+
+    def call_strlen(self, e: ast.Call) -> Int:
+        """Bytes before the first NUL, unrolled over the buffer."""
+        b = self.b
+        s = self.mem_expr(e.args[0])
+        n, x = b.vreg(), b.vreg()
+        done = b.label("strlen")
+        b.mov(n, 0)
+        for i in range(s.size):
+            b.ldx(1, x, s.base, s.off + i)
+            b.jcond("eq", x, 0, done)
+            b.alu("add", n, 1)
+        b.place(done)
+        return Int(n)
+
+    def call_strncmp(self, e: ast.Call) -> Int:
+        """0 when the first ``n`` bytes (up to a shared NUL) are equal, else 1."""
+        a, c = self.mem_expr(e.args[0]), self.mem_expr(e.args[1])
+        n = min(self.sc.an.const_int(e.args[2], "strncmp"), a.size, c.size)
+        return self.compare_bytes(a, c, n, 0, 1)
+
+    def call_strcontains(self, e: ast.Call) -> Int:
+        """Naive search for a literal needle at every start position."""
+        b = self.b
+        hay = self.mem_expr(e.args[0])
+        needle = e.args[1].value.encode()
+        r, x = b.vreg(), b.vreg()
+        yes, done = b.label("found"), b.label()
+        b.mov(r, 0)
+        if not needle:
+            b.ja(yes)
+        for start in range(0, hay.size - len(needle) + 1 if needle else 0):
+            nxt = b.label()
+            # a NUL before this position ends the haystack
+            if start:
+                b.ldx(1, x, hay.base, hay.off + start - 1)
+                b.jcond("eq", x, 0, done)
+            for j, ch in enumerate(needle):
+                b.ldx(1, x, hay.base, hay.off + start + j)
+                b.jcond("ne", x, ch, nxt)
+            b.ja(yes)
+            b.place(nxt)
+        b.ja(done)
+        b.place(yes)
+        b.mov(r, 1)
+        b.place(done)
+        return Int(r)
+
+    def call_nsecs(self, e: ast.Call) -> Int:
+        from ..sema.analyzer import CLOCKS
+        r = self.b.vreg()
+        self.b.call(CLOCKS[e.args[0].name] if e.args else "ktime_get_ns")
+        self.b.mov(r, R0)
+        return Int(r)
+
+    def call_strftime(self, e: ast.Call) -> Int:
+        return self.int_expr(e.args[1])
+
+    def builtin(self, e: ast.Builtin):
+        b = self.b
+        name = e.name
+        r = b.vreg()
+        simple = {"nsecs": "ktime_get_ns", "cpu": "get_smp_processor_id",
+                  "cgroup": "get_current_cgroup_id", "rand": "get_prandom_u32",
+                  "jiffies": "jiffies64", "curtask": "get_current_task",
+                  "numaid": "get_numa_node_id"}
+        if name in simple:
+            b.call(simple[name])
+            b.mov(r, R0)
+        elif name in ("pid", "tid"):
+            b.call("get_current_pid_tgid")
+            b.mov(r, R0)
+            if name == "pid":
+                b.alu("rsh", r, 32)
+            else:
+                b.mov(r, r, w=32)
+        elif name in ("uid", "gid", "username"):
+            b.call("get_current_uid_gid")
+            b.mov(r, R0)
+            if name == "gid":
+                b.alu("rsh", r, 32)
+            else:
+                b.mov(r, r, w=32)
+        elif name == "elapsed":
+            b.call("ktime_get_ns")
+            b.mov(r, R0)
+            start = b.vreg()
+            b.mov(start, self.sc.start_ns)
+            b.alu("sub", r, start)
+        elif name == "cpid":
+            b.mov(r, self.sc.an.cpid)
+        elif name == "ppid":
+            self.ppid(r, e)
+        elif name == "ncpus":
+            b.mov(r, os.cpu_count() or 1)
+        elif name in ("comm", "probe", "func", "kstack", "ustack"):
+            return self.mem_expr(e)
+        elif name == "retval" and self.probe.arg("$retval") is not None:
+            f = self.probe.arg("$retval")  # fexit: after the arguments
+            b.ldx(8, r, self.ctx, f.offset)
+            if f.size < 8:
+                self.narrow(r, T.IntType(f.size * 8, f.signed))
+        elif self.probe.context == "record" and re.fullmatch(r"arg\d+", name):
+            b.ldx(8, r, self.ctx, 8 * int(name[3:]))  # fentry: u64 argument slots
+        elif self.probe.context == "usdt" and re.fullmatch(r"arg\d+", name):
+            self.usdt_arg(r, self.probe.usdt_args[int(name[3:])])
+        elif name == "retval" or re.fullmatch(r"s?arg\d+", name):
+            from ..sema.analyzer import REGS_ARGS, REGS_RETVAL
+            off = REGS_RETVAL if name == "retval" else REGS_ARGS[int(name.lstrip("sarg"))]
+            b.ldx(8, r, self.ctx, off)
+        else:
+            raise SemanticError(f"Builtin '{name}' is not supported yet", e.span)
+        return Int(r)
+
+    def usdt_arg(self, r: VReg, a):
+        """A USDT argument from the registers of the traced thread."""
+        b = self.b
+        if a.kind == "const":
+            b.mov(r, a.value)
+            return
+        if a.kind == "reg":
+            b.ldx(8, r, self.ctx, a.reg)
+            if a.byte_off:
+                b.alu("rsh", r, 8 * a.byte_off)
+        else:
+            addr = b.vreg()
+            b.mov(addr, a.disp)
+            t = b.vreg()
+            if a.base is not None:
+                b.ldx(8, t, self.ctx, a.base)
+                b.alu("add", addr, t)
+            if a.index is not None:
+                b.ldx(8, t, self.ctx, a.index)
+                b.alu("mul", t, a.scale)
+                b.alu("add", addr, t)
+            tmp = self.stack_mem(8)
+            b.st(8, R10, tmp.off, 0)
+            self.addr(R1, tmp)
+            b.mov(R2, a.size)
+            b.mov(R3, addr)
+            b.call("probe_read_user")
+            b.ldx(8, r, R10, tmp.off)
+        if a.size < 8:
+            self.narrow(r, T.IntType(a.size * 8, a.signed))
+
+    def ppid(self, r: VReg, e: ast.Expr):
+        """current->real_parent->tgid, with the offsets the running kernel's
+        BTF gives."""
+        from ..btf import load_vmlinux
+        try:
+            btf = load_vmlinux()
+            parent_off = btf.offsetof("struct task_struct", "real_parent")
+            tgid_off = btf.offsetof("struct task_struct", "tgid")
+        except Exception as err:  # noqa: BLE001 - any BTF failure: say so
+            raise SemanticError(f"ppid needs the kernel's BTF: {err}", e.span) from None
+        b = self.b
+        tmp = self.stack_mem(8)
+        b.call("get_current_task")
+        task = b.vreg()
+        b.mov(task, R0)
+        for ptr, off, size in ((task, parent_off, 8), (None, tgid_off, 4)):
+            src = task if ptr is not None else r
+            b.st(8, R10, tmp.off, 0)
+            self.addr(R1, tmp)
+            b.mov(R2, size)
+            b.mov(R3, src)
+            b.alu("add", R3, off)
+            b.call("probe_read_kernel")
+            b.ldx(size, r, R10, tmp.off)

@@ -1,0 +1,228 @@
+"""Writing string, tuple, stack and other memory values where they are
+needed (map keys, records, variables) and finding where values already are.
+
+A mixin of codegen.lower.ProbeLowering: ``self`` is the lowering of one
+probe (``self.b`` its Builder, ``self.sc`` the script compiler).
+"""
+
+from __future__ import annotations
+
+
+from ..errors import SemanticError
+from ..lang import ast
+from ..sema import types as T
+from .insn import R0, R1, R2, R3
+from .loweringvalues import USER_PROVIDERS, Mem
+
+
+class StoreLowering:
+    def store(self, e: ast.Expr, dst: Mem, t: T.Type):
+        """Evaluate ``e`` into ``dst``, which holds a value of type ``t``."""
+        b = self.b
+        if t.is_int():
+            v = self.int_expr(e)
+            b.stx(8, dst.base, dst.off, v.reg)
+            return
+        if isinstance(t, T.StringType):
+            return self.store_string(e, dst, t.length)
+        if isinstance(t, T.InetType) and isinstance(e, ast.Call):
+            return self.store_ntop(e, dst)
+        if isinstance(t, T.UserSymType) and isinstance(e, ast.Call):
+            return self.store_usym(e, dst)
+        if isinstance(t, T.StackType):
+            if isinstance(e, (ast.Builtin, ast.Call)):
+                return self.store_stack(t, dst)
+            if isinstance(e, ast.Map):
+                return self.map_read_mem(e, dst, t)
+            return self.copy(dst, self.mem_place(e), t.size)
+        if isinstance(t, T.TupleType):
+            if isinstance(e, (ast.Tuple, ast.Record)):
+                elems = e.elems if isinstance(e, ast.Tuple) else [x for _, x in e.fields]
+                for x, et, off in zip(elems, t.elems, t.offsets):
+                    self.store(x, dst.at(off, T.align8(et.size)), et)
+                return
+            if isinstance(e, ast.Map):
+                return self.map_read_mem(e, dst, t)
+            if isinstance(e, ast.Ternary):
+                return self.store_branches(e, dst, t)
+            src = self.mem_place(e)
+            if e.type == t:
+                self.copy(dst, src, t.size)
+            else:
+                # same shape, wider strings: element by element
+                for et_src, et, so, do in zip(e.type.elems, t.elems, e.type.offsets, t.offsets):
+                    if et.is_int():
+                        self.copy(dst.at(do, 8), src.at(so, 8), 8)
+                    else:
+                        self.zero(dst.at(do, T.align8(et.size)))
+                        self.copy(dst.at(do, et.size), src.at(so, et_src.size),
+                                  min(et.size, et_src.size))
+            return
+        raise SemanticError(f"Cannot store a value of type {t}", e.span)
+
+    def store_string(self, e: ast.Expr, dst: Mem, length: int):
+        b = self.b
+        if isinstance(e, ast.String):
+            data = e.value.encode()[:length - 1]
+            data = data.ljust(dst.size, b"\0")
+            for off in range(0, dst.size - 3, 4):
+                b.st(4, dst.base, dst.off + off,
+                     int.from_bytes(data[off:off + 4], "little", signed=True))
+            return
+        if isinstance(e, ast.Builtin) and e.name == "comm":
+            self.zero(dst)
+            self.addr(R1, dst)
+            b.mov(R2, min(16, length))
+            b.call("get_current_comm")
+            return
+        if isinstance(e, ast.PositionalParam):
+            # str($1) is the parameter's text, whatever it looks like
+            params = self.sc.an.params
+            text = params[e.index - 1] if e.index <= len(params) else ""
+            return self.store_string(ast.String(e.span, text), dst, length)
+        if isinstance(e, ast.Builtin) and e.name in ("probe", "func"):
+            text = self.probe.name if e.name == "probe" else self.probe.func
+            return self.store_string(ast.String(e.span, text), dst, length)
+        if isinstance(e, ast.Call) and e.name == "str":
+            return self.store_str_call(e, dst, length)
+        if isinstance(e, ast.FieldAccess) and isinstance(e.expr.type, T.ArgsType):
+            return self.store_arg_string(e, dst, length)
+        if isinstance(e, ast.Map):
+            return self.map_read_mem(e, dst, e.type)
+        if isinstance(e, ast.Ternary):
+            return self.store_branches(e, dst, T.StringType(length))
+        src = self.mem_place(e)
+        # A shorter destination keeps its last byte for the terminating NUL.
+        n = min(src.size, length - 1 if src.size > length else length)
+        if dst.size > n:
+            self.zero(dst)
+        self.copy(dst, src, n)
+
+    def store_usym(self, e: ast.Call, dst: Mem):
+        """(address, pid): the symbol is looked up in user space, in the
+        address space of the process that was running."""
+        b = self.b
+        addr = self.int_expr(e.args[0])
+        b.stx(8, dst.base, dst.off, addr.reg)
+        b.call("get_current_pid_tgid")
+        pid = b.vreg()
+        b.mov(pid, R0)
+        b.alu("rsh", pid, 32)
+        b.stx(8, dst.base, dst.off + 8, pid)
+        self.sc.stack_map("user")  # the map of pids whose symbols to keep
+        self.note_pid(pid)
+
+    AF_INET, AF_INET6 = 2, 10
+
+    def store_ntop(self, e: ast.Call, dst: Mem):
+        """(family, 16 address bytes) for ntop([af,] addr): an address of
+        a tracepoint byte array, or an IPv4 address held in an integer."""
+        b = self.b
+        addr = e.args[-1]
+        self.zero(dst)
+        f = self.probe.arg(addr.field) if isinstance(addr, ast.FieldAccess) else None
+        if f is not None and f.kind == "array":
+            family = self.AF_INET if f.size == 4 else self.AF_INET6
+            self.copy_from_ctx(dst.at(8, 16), f.offset, f.size)
+        else:
+            family = self.AF_INET
+            v = self.int_expr(addr)
+            b.stx(4, dst.base, dst.off + 8, v.reg)
+        if len(e.args) == 2:
+            b.stx(8, dst.base, dst.off, self.int_expr(e.args[0]).reg)
+        else:
+            b.st(8, dst.base, dst.off, family)
+
+    BPF_F_USER_STACK = 1 << 8
+
+    def store_stack(self, t: T.StackType, dst: Mem):
+        """The stack id from bpf_get_stackid, and for a user stack the pid
+        whose address space gives its addresses meaning."""
+        b = self.b
+        b.mov(R1, self.ctx)
+        b.ld_map_fd(R2, self.sc.stack_map(t.kind))
+        b.mov(R3, self.BPF_F_USER_STACK if t.kind == "user" else 0)
+        b.call("get_stackid")
+        sid = b.vreg()
+        b.mov(sid, R0)
+        b.stx(8, dst.base, dst.off, sid)
+        if t.kind == "user":
+            b.call("get_current_pid_tgid")
+            pid = b.vreg()
+            b.mov(pid, R0)
+            b.alu("rsh", pid, 32)
+            b.stx(8, dst.base, dst.off + 8, pid)
+            self.note_pid(pid)
+
+    def store_branches(self, e: ast.Ternary, dst: Mem, t: T.Type):
+        b = self.b
+        els, end = b.label(), b.label()
+        self.branch_false(e.cond, els)
+        self.store(e.then, dst, t)
+        b.ja(end)
+        b.place(els)
+        self.store(e.orelse, dst, t)
+        b.place(end)
+
+    def mem_place(self, e: ast.Expr) -> Mem:
+        """Where a string or tuple value already is in memory: a variable or
+        an element of one. Anything else must be stored by a writer."""
+        if isinstance(e, (ast.Variable, ast.FieldAccess, ast.Index)):
+            v = self.value(e)
+            if isinstance(v, Mem):
+                return v
+        raise SemanticError(f"{type(e).__name__} of type '{e.type}' can not be used here yet",
+                            e.span)
+
+    def store_str_call(self, e: ast.Call, dst: Mem, length: int):
+        b = self.b
+        arg = e.args[0]
+        if arg.type.is_string() or isinstance(arg, ast.PositionalParam):
+            return self.store_string(arg, dst, length)
+        n = length
+        if len(e.args) == 2 and not isinstance(e.args[1], ast.Integer):
+            raise SemanticError("str(): a non-constant length is not supported yet", e.args[1].span)
+        ptr = self.int_expr(arg)
+        # a plain integer is an address in the traced thread's memory: user
+        # memory for user-space probes, kernel memory otherwise
+        user = (arg.type.user if isinstance(arg.type, T.PointerType)
+                else self.probe.provider in USER_PROVIDERS)
+        self.zero(dst)
+        self.addr(R1, dst)
+        b.mov(R2, n)
+        b.mov(R3, ptr.reg)
+        b.call("probe_read_user_str" if user else "probe_read_kernel_str")
+
+    def store_arg_string(self, e: ast.FieldAccess, dst: Mem, length: int):
+        b = self.b
+        f = self.probe.arg(e.field)
+        if f.kind == "char_array":
+            n = min(f.size, length - 1 if f.size > length else length)
+            if dst.size > n:
+                self.zero(dst)
+            self.copy_from_ctx(dst, f.offset, n)
+            return
+        # __data_loc: a u32 with the string's offset in the low 16 bits
+        loc = b.vreg()
+        b.ldx(4, loc, self.ctx, f.offset)
+        b.alu("and", loc, 0xFFFF)
+        p = b.vreg()
+        b.mov(p, self.ctx)
+        b.alu("add", p, loc)
+        self.zero(dst)
+        self.addr(R1, dst)
+        b.mov(R2, length)
+        b.mov(R3, p)
+        b.call("probe_read_kernel_str")
+
+    def copy_from_ctx(self, dst: Mem, off: int, n: int):
+        self.copy_chunks(dst, self.ctx, off, n)
+
+    def mem_expr(self, e: ast.Expr) -> Mem:
+        """A string or tuple value in memory (a variable, or a fresh temp)."""
+        if isinstance(e, (ast.Variable, ast.FieldAccess, ast.Index)) and \
+                not isinstance(getattr(e, "expr", None) and e.expr.type, T.ArgsType):
+            return self.mem_place(e)
+        m = self.stack_mem(e.type.size)
+        self.store(e, m, e.type)
+        return Mem(m.base, m.off, e.type.size)
