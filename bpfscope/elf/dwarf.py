@@ -237,7 +237,6 @@ class InlineIndex:
         cu = {"base": 0, "addr_base": 8, "str_base": 8, "rng_base": 0,
               "version": version, "asz": asz, "osz": osz}
         first = True
-        pending: list[tuple[int, dict, dict]] = []   # inlined, before CU bases known
         subprograms = self.subprograms
         wanted = _WANTED
         uleb = _uleb
