@@ -58,16 +58,18 @@ def _check_format_types(program: ast.Program):
 
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
                    cpid: int | None = None, pid: int | None = None,
-                   uprobe_inlined: bool = False) -> CompiledScript:
+                   uprobe_inlined: bool = False, cmd: str | None = None) -> CompiledScript:
     """Parse, check and compile ``text``; ``name`` is what errors call it;
     ``cpid`` is the pid of the -c child, the value of the ``cpid`` builtin;
-    ``pid`` (-p) limits user-space probes to one process."""
+    ``cmd`` the path of the program it runs (the target of uprobes that
+    name none); ``pid`` (-p) limits user-space probes to one process."""
     source = Source(text, name)
     try:
         program = parse(source)
         _check_formats(program)
         expand = providers.expander(providers.ProbeOptions(
-            pid=pid if pid is not None else cpid, inlined=uprobe_inlined))
+            pid=pid if pid is not None else cpid, inlined=uprobe_inlined,
+            cmd=cmd if pid is None else None))
         analyzer = Analyzer(program, expand, params, config, cpid).run()
         _check_format_types(program)
         script = compile_program(analyzer)

@@ -9,7 +9,7 @@ import sys
 from . import __version__, api
 from .attach import tracefs
 from .errors import BpfscopeError
-from .runtime.child import Child
+from .runtime.child import Child, command_path, process_alive
 
 USAGE = """\
 USAGE:
@@ -231,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             config = {"unsafe": 1} if opts.unsafe else None
             script = api.compile_script(text, name, params=rest, config=config,
                                         cpid=child.pid if child else (0 if opts.cmd else None),
-                                        pid=opts.pid, uprobe_inlined=opts.uprobe_inlined)
+                                        pid=opts.pid, uprobe_inlined=opts.uprobe_inlined,
+                                        cmd=child.path if child else (
+                                            command_path(opts.cmd) if opts.cmd else None))
             if opts.debug or opts.verbose:
                 _debug(script, opts.debug or "disasm")
             if opts.dry_run:
@@ -262,10 +264,14 @@ def _run(script, opts, child: Child | None) -> int:
         sink = _QuietSink(sink)
     if opts.no_warnings:
         sink = _NoWarnings(sink)
+    should_stop = child.exited if child else None
+    if child is None and opts.pid is not None:
+        # like bpftrace: the trace of a -p process ends when it does
+        should_stop = lambda: not process_alive(opts.pid)  # noqa: E731
     try:
         return api.run(script, sink, verbose=opts.verbose,
                        on_attached=child.release if child else None,
-                       should_stop=child.exited if child else None)
+                       should_stop=should_stop)
     finally:
         if out is not sys.stdout:
             out.close()

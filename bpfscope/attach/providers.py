@@ -123,10 +123,13 @@ def provider_name(ap) -> str:
 @dataclass(frozen=True)
 class ProbeOptions:
     """Command-line choices that change what a probe means: ``pid`` (-p)
-    limits user-space probes to one process; ``inlined``
-    (--uprobe-inlined) also puts uprobes on a function's inlined copies."""
+    limits user-space probes to one process; ``cmd`` is the path of the -c
+    program (its child's pid is ``pid``, but the child runs the program
+    only once the probes are attached); ``inlined`` (--uprobe-inlined)
+    also puts uprobes on a function's inlined copies."""
     pid: int | None = None
     inlined: bool = False
+    cmd: str | None = None
 
 
 def expand(ap, options: ProbeOptions = ProbeOptions()) -> list[ExpandedProbe]:

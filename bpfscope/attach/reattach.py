@@ -90,8 +90,9 @@ class Watcher:
             self._reattach(path, entries, old, new, replace)
 
     def _reattach(self, path, entries, old, new, replace) -> None:
-        from . import inlined, uprobe
-        uprobe._tables.pop(path, None)
+        from ..elf.symbols import forget
+        from . import inlined
+        forget(path)
         inlined.forget(path)
         why = f"{path} was replaced (inode {old[1]} -> {new[1]})"
         try:

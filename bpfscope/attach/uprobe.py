@@ -37,9 +37,9 @@ import sys
 from dataclasses import dataclass
 
 from ..bpf import perf
-from ..elf import ElfError, ElfFile, SymbolTable, demangle
+from ..elf import ElfError, ElfFile, SymbolTable, demangle, table_of
 from ..elf.demangle import strip_params
-from ..elf.ldcache import resolve_library
+from ..elf.ldcache import read_proc_maps, resolve_library
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from .inlined import check_function, describe_sites, inline_sites
@@ -84,13 +84,15 @@ class Spec:
 def parse_spec(ap, provider: str, options) -> Spec:
     parts = list(ap.parts[1:])
     pid = getattr(options, "pid", None)
+    if pid is None:
+        pid = getattr(options, "cmd", None)  # -c: its program is the target
     # An unquoted C++ name after the language keeps its '::':
     # uprobe:./app:cpp:ns::Klass::* is the function ns::Klass::*.
     for i in (0, 1):
         if len(parts) > i + 2 and parts[i] in SUPPORTED_LANGS:
             parts[i + 1:] = [":".join(parts[i + 1:])]
             break
-    # With a pid the target may be left out: uprobe:func, uprobe:cpp:func.
+    # With -p or -c the target may be left out: uprobe:func, uprobe:cpp:func.
     if pid is not None and (len(parts) == 1 or
                             (len(parts) == 2 and parts[0] in SUPPORTED_LANGS)):
         parts.insert(0, "")
@@ -143,11 +145,12 @@ def pid_exe(pid: int) -> str | None:
     return exe if os.path.exists(exe) or not os.path.exists(rooted) else rooted
 
 
-def resolve_target(target: str, pid: int | None) -> list[str]:
-    """Absolute paths the written target names ([] if none)."""
+def resolve_target(target: str, pid: int | None, cmd: str | None = None) -> list[str]:
+    """Absolute paths the written target names ([] if none). Left out, it
+    is the -c program ``cmd`` or the executable of process ``pid``."""
     if not target:
-        exe = pid_exe(pid) if pid is not None else None
-        return [exe] if exe else []
+        exe = cmd or (pid_exe(pid) if pid is not None else None)
+        return [os.path.abspath(exe)] if exe else []
     if "*" in target:
         import glob
         return sorted(os.path.abspath(p) for p in glob.glob(target)
@@ -164,15 +167,9 @@ def resolve_target(target: str, pid: int | None) -> list[str]:
 
 # ------------------------------------------------------------ symbols
 
-_tables: dict[str, SymbolTable] = {}
-
-
 def symbols_of(path: str) -> SymbolTable:
     """The (cached) symbol table of path."""
-    st = _tables.get(path)
-    if st is None:
-        st = _tables[path] = SymbolTable(path)
-    return st
+    return table_of(path)
 
 
 def _glob_rx(pattern: str) -> re.Pattern:
@@ -229,6 +226,30 @@ def file_identity(path: str) -> tuple[int, int]:
     except OSError:
         return (0, 0)
     return (st.st_dev, st.st_ino)
+
+
+def live_load_bias(elf: ElfFile, path: str, pid: int | None) -> int | None:
+    """What to add to path's ELF addresses to get run-time ones: 0 for a
+    fixed-address executable; for a position-independent file the bias of
+    its mapping in the running process pid (None if there is no such
+    process or it does not map the file)."""
+    if not elf.is_pie:
+        return 0
+    if pid is None:
+        return None
+    try:
+        maps = read_proc_maps(pid)
+    except ElfError:
+        return None
+    ino = file_identity(path)[1]
+    for m in maps:
+        if m.inode == ino and (m.path == path or os.path.realpath(m.path) ==
+                               os.path.realpath(path)):
+            try:
+                return elf.load_bias(m.start, m.offset)
+            except ElfError:
+                return None
+    return None
 
 
 def _sym_value(st: SymbolTable, name: str) -> int:
@@ -295,7 +316,11 @@ class Uprobe:
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         spec = parse_spec(ap, provider, options)
         pid = getattr(options, "pid", None)
-        paths = resolve_target(spec.target, pid)
+        cmd = getattr(options, "cmd", None)
+        # The -c child has not yet run its program: what it maps now is
+        # not what the program will map.
+        live = None if cmd else pid
+        paths = resolve_target(spec.target, live, cmd)
         if not paths:
             what = spec.target or f"of pid {pid}"
             raise SemanticError(f"uprobe target file '{what}' does not exist or is not "
@@ -305,7 +330,8 @@ class Uprobe:
         for path in paths:
             try:
                 out.extend(self._expand_path(ap, provider, spec, path, pid,
-                                             multi="*" in spec.target, inlined=inl))
+                                             multi="*" in spec.target, inlined=inl,
+                                             live_pid=live))
             except ElfError as e:
                 raise SemanticError(f"{path}: {e}", ap.span) from None
         if not out:
@@ -314,7 +340,7 @@ class Uprobe:
         return out
 
     def _expand_path(self, ap, provider, spec: Spec, path: str, pid, multi: bool,
-                     inlined: bool = False):
+                     inlined: bool = False, live_pid: int | None = None):
         st = symbols_of(path)
         elf = st.elf
         ret = provider == "uretprobe"
@@ -322,6 +348,7 @@ class Uprobe:
             _warn_go(path)
         lang = f":{spec.lang}" if spec.lang else ""
         ident = file_identity(path)
+        bias = live_load_bias(elf, path, live_pid)
 
         def probe(sym_name: str, vaddr: int, name: str, func: str,
                   site: int = -1) -> ExpandedProbe:
@@ -332,7 +359,8 @@ class Uprobe:
             t = UprobeTarget(path, off, ret, pid, sym_name, vaddr - _sym_value(st, sym_name),
                              vaddr, site, *ident)
             return ExpandedProbe(provider, name, t, None, ap.span, func=func,
-                                 context="regs", is_return=ret)
+                                 context="regs", is_return=ret, binary=path,
+                                 site_vaddr=None if ret else vaddr, load_bias=bias)
 
         def inline_probes(n: str) -> list[ExpandedProbe]:
             """--uprobe-inlined: one probe per inlined copy of n."""

@@ -45,10 +45,11 @@ from ..elf import ElfError, ElfFile
 from ..elf.ldcache import read_proc_maps
 from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_probes
 from ..errors import SemanticError
+from ..sema.analyzer import REGS_IP
 from ..sema.probes import ExpandedProbe, RegArg
 from .uprobe import open_uprobe, resolve_target, split_spec, symbols_of
 
-RIP = 128  # struct pt_regs offset of ip on x86-64
+RIP = REGS_IP  # struct pt_regs offset of ip
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,9 @@ class Usdt:
                 args = [convert_arg(path, elf, p, a, ap.span) for a in p.args]
                 sem = p.semaphore_offset or 0
                 out.append(ExpandedProbe("usdt", full, UsdtTarget(path, p.pc_offset, sem, pid),
-                                         None, ap.span, context="usdt", usdt_args=args))
+                                         None, ap.span, context="usdt", usdt_args=args,
+                                         binary=path, site_vaddr=p.pc,
+                                         load_bias=None if elf.is_pie else 0))
         return out
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:

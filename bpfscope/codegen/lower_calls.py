@@ -13,13 +13,14 @@ import re
 from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
+from ..sema.analyzer import REGS_IP
 from .insn import R0, R1, R2, R3, R10, VReg
 from .loweringvalues import Int
 
 
 class CallLowering:
     VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
-                   "strerror", "ksym", "kaddr"}
+                   "strerror", "ksym", "kaddr", "uaddr"}
 
     def call_strerror(self, e: ast.Call) -> Int:
         return self.int_expr(e.args[0])  # printed as text in user space
@@ -37,6 +38,17 @@ class CallLowering:
             raise SemanticError(f"Failed to resolve kernel symbol: {name}", e.span)
         r = self.b.vreg()
         self.b.mov(r, addr)
+        return Int(r)
+
+    def call_uaddr(self, e: ast.Call) -> Int:
+        """sema.uaddr decided how: a constant, or ip + a constant."""
+        how = e.uaddr
+        r = self.b.vreg()
+        if how.base == "ip":
+            self.b.ldx(8, r, self.ctx, REGS_IP)
+            self.b.alu("add", r, how.value)
+        else:
+            self.b.mov(r, how.value)
         return Int(r)
 
     def call_has_key(self, e: ast.Call) -> Int:

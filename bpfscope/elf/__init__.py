@@ -15,7 +15,7 @@ Modules:
 """
 
 from .reader import ElfError, ElfFile, Symbol, Segment, Section, Note
-from .symbols import SymbolTable, split_function_name
+from .symbols import SymbolTable, split_function_name, table_of
 from .demangle import demangle, DemangleError, find_mangled
 from .usdt import (UsdtProbe, UsdtArg, read_usdt_probes, find_usdt_probes,
                    parse_arg_spec)
@@ -23,7 +23,7 @@ from .ldcache import LdCache, Mapping, read_proc_maps, resolve_library
 
 __all__ = [
     "ElfError", "ElfFile", "Symbol", "Segment", "Section", "Note",
-    "SymbolTable", "split_function_name",
+    "SymbolTable", "split_function_name", "table_of",
     "demangle", "DemangleError", "find_mangled",
     "UsdtProbe", "UsdtArg", "read_usdt_probes", "find_usdt_probes",
     "parse_arg_spec",

@@ -245,6 +245,23 @@ class SymbolTable:
         return iter(self.symbols)
 
 
+_opened: dict[str, SymbolTable] = {}
+
+
+def table_of(path: str) -> SymbolTable:
+    """The symbol table of the file at path, opened once per process
+    (probe expansion and uaddr() ask for the same files again and again)."""
+    st = _opened.get(path)
+    if st is None:
+        st = _opened[path] = SymbolTable(path)
+    return st
+
+
+def forget(path: str) -> None:
+    """Drop the table table_of() holds for path (the file was replaced)."""
+    _opened.pop(path, None)
+
+
 _BIND_RANK = {"GLOBAL": 0, "WEAK": 1, "UNIQUE": 1}
 
 

@@ -1,4 +1,5 @@
-"""The -c child: started before compiling, released once probes are attached.
+"""The -c child: started before compiling, released once probes are attached;
+and whether a -p process still runs.
 
 bpftrace gives the child's pid to the script as ``cpid`` and must not let
 the child run before every probe is attached, so the child is forked first
@@ -15,10 +16,30 @@ import signal
 from ..errors import BpfscopeError
 
 
+def command_path(command: str) -> str | None:
+    """The absolute path of the program a -c command line runs (None when
+    it names none)."""
+    argv = shlex.split(command)
+    found = shutil.which(argv[0]) if argv else None
+    return os.path.abspath(found) if found else None
+
+
+def process_alive(pid: int) -> bool:
+    """True while process pid runs (a zombie waiting to be reaped has
+    ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+
+
 class Child:
     def __init__(self, command: str):
         argv = shlex.split(command)
-        if not argv or shutil.which(argv[0]) is None:
+        self.path = command_path(command)
+        if self.path is None:
             # found before anything is loaded, like bpftrace's failure to fork
             raise BpfscopeError(f"Failed to run child command '{command}': "
                                 f"{argv[0] if argv else '(empty)'}: command not found")

@@ -21,6 +21,7 @@ from ..errors import SemanticError, Span
 from ..lang import ast
 from . import types as T
 from .probes import ExpandedProbe, Expander
+from .uaddr import resolve as resolve_uaddr
 
 AGGREGATES = {"count", "sum", "avg", "min", "max", "stats", "hist", "lhist"}
 
@@ -36,6 +37,7 @@ BUILTIN_TYPES = {
 # value: arg0..arg5 are rdi, rsi, rdx, rcx, r8, r9.
 REGS_ARGS = (112, 104, 96, 88, 72, 64)
 REGS_RETVAL = 80
+REGS_IP = 128
 REGS_SP = 152
 
 # nsecs(clock): the clock names bpftrace accepts and the helper that reads each.
@@ -44,7 +46,7 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
-    "uaddr", "strstr",
+    "strstr",
     "buf", "ntop", "pton", "macaddr", "reg", "override",
     "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch",
     "len", "errorf", "warnf", "assert", "static_assert",
@@ -879,6 +881,15 @@ class Analyzer:
             if not isinstance(e.args[0], ast.String):
                 self.err("kaddr() expects a string literal", e.args[0].span)
             return T.UINT64
+        if name == "uaddr":
+            self.nargs(e, 1)
+            if not isinstance(e.args[0], ast.String):
+                t = self.expr(e.args[0])
+                self.err(f"uaddr() expects a string literal ({T.type_name(t)} provided)",
+                         e.span)
+            # per expanded probe: the code generator lowers right after
+            e.uaddr = resolve_uaddr(self._probe, e.args[0].value, e.span)
+            return e.uaddr.type
         if name == "has_key":
             if len(e.args) < 2:
                 self.err("has_key() requires a map and a key", e.span)

@@ -71,6 +71,15 @@ class ExpandedProbe:
     load: dict = field(default_factory=dict, compare=False)
     # context "usdt": where arg0..argN of this probe site are
     usdt_args: list[RegArg] = field(default_factory=list, compare=False)
+    # User-space probes: the probed file, where uaddr() looks symbols up.
+    # ``site_vaddr`` is the ELF address of the probed instruction when the
+    # instruction pointer is there as the program runs (uprobe, usdt; not
+    # uretprobe), so ip - site_vaddr is the file's load bias; ``load_bias``
+    # is that bias when known before running (0 for a fixed-address
+    # executable, or read from a running -p process's mappings).
+    binary: str = ""
+    site_vaddr: int | None = None
+    load_bias: int | None = None
 
     def arg(self, name: str) -> ArgField | None:
         for a in self.args or ():

@@ -1,0 +1,141 @@
+"""uaddr() end to end: a test program prints where its globals really are
+(PIE, so a new place every run); the trace must print the same addresses
+and read a string global through them. Also uprobes without a target
+under -c and -p."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+SRC = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+unsigned int counter = 0x1234;
+char greeting[] = "hello from uaddr";
+__attribute__((noinline)) int tick(int i) { asm volatile(""); counter += i; return counter; }
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 1;
+  if (argc > 2) {               /* wait for the tracer: pid, then a byte */
+    printf("%d\n", getpid());
+    fflush(stdout);
+    char c;
+    if (read(0, &c, 1) != 1) return 1;
+  }
+  printf("at %p %p\n", (void *)&counter, (void *)greeting);
+  fflush(stdout);
+  for (int i = 0; i < n; i++) tick(i);
+  return 0;
+}
+"""
+
+
+def _build(tmp_path_factory, *flags) -> str:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build the uaddr test program")
+    d = tmp_path_factory.mktemp("uaddr_e2e")
+    (d / "ua.c").write_text(SRC)
+    subprocess.run([gcc, "-O1", *flags, "-o", str(d / "ua"), str(d / "ua.c")],
+                   check=True, capture_output=True)
+    return str(d / "ua")
+
+
+@pytest.fixture(scope="module")
+def prog(tmp_path_factory, kernel) -> str:
+    return _build(tmp_path_factory, "-fPIE", "-pie")
+
+
+@pytest.fixture(scope="module")
+def prog_nopie(tmp_path_factory, kernel) -> str:
+    return _build(tmp_path_factory, "-fno-PIE", "-no-pie")
+
+
+def where(stdout: str) -> tuple[str, str]:
+    m = re.search(r"^at (0x[0-9a-f]+) (0x[0-9a-f]+)$", stdout, re.M)
+    assert m, stdout
+    return m.group(1), m.group(2)
+
+
+@pytest.mark.parametrize("which", ["pie", "nopie"])
+def test_uaddr_is_the_runtime_address(e2e, prog, prog_nopie, which, no_leaks):
+    p = prog if which == "pie" else prog_nopie
+    r = e2e.run_prog(f'uprobe:{p}:tick {{ printf("%p %p %s %d\\n", uaddr("counter"), '
+                     f'uaddr("greeting"), str(uaddr("greeting")), arg0); }}', "-c", f"{p} 3")
+    counter, greeting = where(r.stdout)
+    traced = [line for line in r.stdout.splitlines() if line and not line.startswith("at ")]
+    assert traced == [f"{counter} {greeting} hello from uaddr {i}" for i in range(3)]
+
+
+def test_uaddr_in_uretprobe_with_pid(e2e, prog):
+    """In a uretprobe of a PIE the bias comes from the -p process's maps."""
+    child = subprocess.Popen([prog, "2", "wait"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(child.stdout.readline())
+        t = e2e.Trace("-p", str(pid), "-e",
+                      f'uretprobe:{prog}:tick {{ printf("%p %d\\n", uaddr("counter"), '
+                      f'retval); }}')
+        child.stdin.write("g")
+        child.stdin.close()
+        counter, _ = where(child.stdout.read())
+        assert child.wait(10) == 0
+        out, err = t.finish()
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert t.returncode == 0, err
+    assert [line for line in out.splitlines() if line] == [f"{counter} {0x1234}",
+                                                          f"{counter} {0x1235}"]
+
+
+def test_uaddr_in_uretprobe_of_pie_needs_a_pid(e2e, prog):
+    r = e2e.run_cli("-e", f'uretprobe:{prog}:tick {{ print(uaddr("counter")); }}')
+    assert r.returncode == 1
+    assert "position independent" in r.stderr and "-p PID" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_uaddr_outside_user_probes(e2e):
+    r = e2e.run_cli("-e", 'BEGIN { print(uaddr("counter")); }')
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        'stdin:1:15-31: ERROR: uaddr can not be used with "BEGIN" probes',
+        'BEGIN { print(uaddr("counter")); }',
+        '              ~~~~~~~~~~~~~~~~']
+
+
+def test_target_left_out_with_c(e2e, prog):
+    """uprobe:func under -c means the -c program (not the tracer's child
+    before it ran the program)."""
+    r = e2e.run_prog('uprobe:tick { @[probe] = count(); } uretprobe:tick { @r = count(); }',
+                     "-c", f"{prog} 4")
+    assert f"@[uprobe:{prog}:tick]: 4" in r.stdout.splitlines()
+    assert "@r: 4" in r.stdout.splitlines()
+
+
+def test_target_left_out_with_p(e2e, prog):
+    child = subprocess.Popen([prog, "5", "wait"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(child.stdout.readline())
+        t = e2e.Trace("-p", str(pid), "-e", "uprobe:tick { @[func] = count(); }")
+        child.stdin.write("g")
+        child.stdin.close()
+        assert child.wait(10) == 0
+        out, err = t.finish()
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert t.returncode == 0, err
+    assert "@[tick]: 5" in out.splitlines()
+
+
+def test_target_left_out_without_c_or_p(e2e):
+    r = e2e.run_cli("-e", "uprobe:tick { }")
+    assert r.returncode == 1
+    assert "ERROR: uprobe probe type requires 2 or 3 arguments, found 1" in r.stderr
