@@ -12,8 +12,8 @@ The lexer is context sensitive in two places, like bpftrace's:
   an *attach point*, which is read raw up to the whitespace, ``,``, ``{`` or
   ``/`` that ends it. ``struct``/``union``/``enum`` definitions there are read
   raw into one ``cdef`` token.
-* At the top level a ``/`` followed by optional whitespace and ``{`` is the
-  ``endpred`` token that closes a predicate, so ``/ $x / 2 > 1 /`` parses.
+* At the top level a ``/`` followed by optional whitespace or comments and
+  ``{`` is the ``endpred`` token that closes a predicate, so ``/ $x / 2 > 1 /`` parses.
 """
 
 from __future__ import annotations
@@ -289,18 +289,32 @@ class _Lexer:
         op = m.group()
         end = m.end()
         kind = op
-        if op == "/" and self.depth == 0:
-            j = end
-            while j < self.n and text[j] in " \t\r\n":
-                j += 1
-            if j < self.n and text[j] == "{":
-                kind = ENDPRED
+        if op == "/" and self.depth == 0 and self._brace_follows(end):
+            kind = ENDPRED
         if op in _OPEN:
             self.depth += 1
         elif op in _CLOSE and self.depth:
             self.depth -= 1
         self._emit(kind, pos, end, op)
         self._advance_to(end)
+
+    def _brace_follows(self, j: int) -> bool:
+        """Is the next thing after offset j, past blanks and comments, a '{'?"""
+        text, n = self.text, self.n
+        while j < n:
+            m = _BLANKS_RE.match(text, j)
+            if m and m.end() > j:
+                j = m.end()
+            elif text[j] == "\n":
+                j += 1
+            elif text.startswith("/*", j):
+                close = text.find("*/", j + 2)
+                if close == -1:
+                    return False
+                j = close + 2
+            else:
+                break
+        return j < n and text[j] == "{"
 
     # ------------------------------------------------------------ literals
 

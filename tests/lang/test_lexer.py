@@ -146,3 +146,16 @@ def test_spans():
 def test_lexical_errors(text, message, span):
     err = tokenize(text)[-2]
     assert (err.kind, err.value, err.span) == ("error", message, span)
+
+
+@pytest.mark.parametrize("between", [
+    " // why\n ", " /* why */ ", "\n/* a\n b */\n// c\n",
+])
+def test_predicate_end_before_comments(between):
+    toks = tokenize(f"t:a:b /pid == 1/{between}{{ }}")
+    assert [t.kind for t in toks][1:7] == ["/", "ident", "==", "int", "endpred", "{"]
+
+
+def test_division_followed_by_comment_is_not_predicate_end():
+    toks = tokenize("t:a:b / 4 / // c\n 2 > 1 / { }")
+    assert [t.kind for t in toks][1:8] == ["/", "int", "/", "int", ">", "int", "endpred"]

@@ -165,3 +165,12 @@ def test_large_script_parses_fast():
     prog = parse(Source(text))
     assert len(prog.probes) == 1000
     assert time.perf_counter() - start < 1.0
+
+
+def test_comment_after_predicate():
+    text = ("tracepoint:syscalls:sys_enter_openat /pid == 1/ // why\n"
+            "{ exit(); }\n")
+    probe = parse(Source(text)).probes[0]
+    assert isinstance(probe.predicate, ast.Binop)
+    assert probe.predicate.span == Span(1, 39, 1, 47)
+    assert isinstance(probe.body[0], ast.ExprStmt)
