@@ -183,18 +183,18 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering):
         bpftrace variables read as zero before assignment, and the verifier
         rejects reads of uninitialised registers or stack."""
         for node in ast.walk(probe.body):
-            if isinstance(node, ast.Variable) and node.name not in self.vars:
-                t = self.sc.an._scope.vars.get(node.name)
+            if isinstance(node, ast.Variable) and node.key not in self.vars:
+                t = self.sc.an._scope.vars.get(node.key)
                 if t is None:
                     continue
                 if t.is_int():
                     r = self.b.vreg()
                     self.b.mov(r, 0)
-                    self.vars[node.name] = Int(r)
+                    self.vars[node.key] = Int(r)
                 else:
                     m = self.stack_mem(t.size)
                     self.zero(m)
-                    self.vars[node.name] = m
+                    self.vars[node.key] = m
 
     # ------------------------------------------------------------ memory helpers
 
@@ -282,6 +282,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering):
         elif isinstance(s, ast.VarDecl):
             if s.value is not None:
                 self.assign_var(s.var, s.value, "=")
+            else:
+                self.clear_var(s.var)
         elif isinstance(s, ast.If):
             els, end = b.label("else"), b.label("endif")
             self.branch_false(s.cond, els)
@@ -306,7 +308,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering):
             b.ja(top)
             b.place(end)
         elif isinstance(s, ast.ForRange):
-            i = self.vars[s.var.name].reg
+            i = self.vars[s.var.key].reg
             end = b.vreg()
             b.mov(i, self.int_expr(s.start).reg)
             b.mov(end, self.int_expr(s.end).reg)
@@ -331,8 +333,16 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering):
         else:
             raise SemanticError(f"{type(s).__name__} is not supported yet", s.span)
 
+    def clear_var(self, var: ast.Variable):
+        """``let $x;`` starts $x at zero, each time it runs (in a loop too)."""
+        slot = self.vars.get(var.key)
+        if isinstance(slot, Int):
+            self.b.mov(slot.reg, 0)
+        elif slot is not None:
+            self.zero(slot)
+
     def assign_var(self, var: ast.Variable, value: ast.Expr, op: str):
-        slot = self.vars[var.name]
+        slot = self.vars[var.key]
         if isinstance(slot, Int):
             v = self.int_expr(value)
             if op == "=":
@@ -340,7 +350,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering):
             else:
                 self.arith(op[:-1], slot.reg, v.reg, var.type, value.type)
         else:
-            self.store(value, slot, self.sc.an._scope.vars[var.name])
+            self.store(value, slot, self.sc.an._scope.vars[var.key])
 
     def effect(self, e: ast.Expr):
         if isinstance(e, ast.Call):
@@ -377,7 +387,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering):
                 return Int(r)
             return self.mem_expr(ast.String(e.span, self.sc.an.params[e.index - 1]))
         if isinstance(e, ast.Variable):
-            return self.vars[e.name]
+            return self.vars[e.key]
         if isinstance(e, ast.Builtin):
             return self.builtin(e)
         if isinstance(e, ast.Map):
@@ -418,6 +428,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering):
             r = b.vreg()
             b.mov(r, e.size)
             return Int(r)
+        if isinstance(e, ast.BlockExpr):
+            self.block(e.stmts)
+            return self.value(e.value)
         if isinstance(e, ast.Call):
             if e.name in self.VALUE_CALLS:
                 return getattr(self, "call_" + e.name)(e)

@@ -82,7 +82,7 @@ class MapLowering:
         b = self.b
         delta = 1 if e.op == "++" else -1
         if isinstance(target, ast.Variable):
-            slot = self.vars[target.name]
+            slot = self.vars[target.key]
             old = b.vreg()
             b.mov(old, slot.reg)
             b.alu("add", slot.reg, delta)

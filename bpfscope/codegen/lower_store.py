@@ -19,6 +19,9 @@ class StoreLowering:
     def store(self, e: ast.Expr, dst: Mem, t: T.Type):
         """Evaluate ``e`` into ``dst``, which holds a value of type ``t``."""
         b = self.b
+        if isinstance(e, ast.BlockExpr):
+            self.block(e.stmts)
+            return self.store(e.value, dst, t)
         if t.is_int():
             v = self.int_expr(e)
             b.stx(8, dst.base, dst.off, v.reg)

@@ -65,8 +65,17 @@ class PositionalCount(Expr):
 
 @dataclass(eq=False)
 class Variable(Expr):
-    """A scratch variable, ``$name`` (name stored without the '$')."""
+    """A scratch variable, ``$name`` (name stored without the '$').
+
+    ``binding`` tells variables of one name apart once macro hygiene and
+    block scopes are resolved (sema.scopes); storage and types are keyed on
+    :attr:`key`, messages use ``name``."""
     name: str
+    binding: str = field(default="", init=False, repr=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        return self.binding or self.name
 
 
 @dataclass(eq=False)

@@ -21,6 +21,7 @@ from ..errors import SemanticError, Span
 from ..lang import ast
 from . import types as T
 from .probes import ExpandedProbe, Expander
+from .scopes import resolve_scopes
 from .uaddr import resolve as resolve_uaddr
 
 AGGREGATES = {"count", "sum", "avg", "min", "max", "stats", "hist", "lhist"}
@@ -206,6 +207,7 @@ class Analyzer:
         self.final = final
         self._scope = ProbeScope()
         self._probe = exp
+        resolve_scopes(probe)
         if probe.predicate is not None:
             t = self.expr(probe.predicate)
             if t is not None and not t.is_int():
@@ -252,11 +254,11 @@ class Analyzer:
                 t = self.expr(bound)
                 if t is not None and not t.is_int():
                     self.err(f"Loop range requires an integer, got '{T.type_name(t)}'", bound.span)
-            old = self._scope.vars.get(s.var.name)
+            old = self._scope.vars.get(s.var.key)
             if old is not None and not old.is_int():
                 self.err(f"Loop variable ${s.var.name} already holds a "
                          f"'{T.type_name(old)}'", s.var.span)
-            self._scope.vars[s.var.name] = T.INT64
+            self._scope.vars[s.var.key] = T.INT64
             s.var.type = T.INT64
             self.block(s.body)
         elif isinstance(s, ast.Jump):
@@ -306,7 +308,7 @@ class Analyzer:
         m.type = info.value
 
     def assign_var(self, s):
-        name = s.var.name
+        name = s.var.key
         if isinstance(s, ast.VarDecl):
             declared = self.typespec(s.type_spec) if s.type_spec else None
             if s.value is None:
@@ -339,7 +341,7 @@ class Analyzer:
         else:
             u = T.unify(old, vt)
             if u is None:
-                self.err(f"Type mismatch for ${name}: trying to assign value of type "
+                self.err(f"Type mismatch for ${s.var.name}: trying to assign value of type "
                          f"'{T.type_name(vt)}' when variable already contains a value of type "
                          f"'{T.type_name(old)}'", s.span)
             self._scope.vars[name] = u
@@ -474,6 +476,9 @@ class Analyzer:
                 t = self.typespec(e.type_arg)
             e.size = 0 if t is None else sizeof(t)
             return T.UINT64
+        if isinstance(e, ast.BlockExpr):
+            self.block(e.stmts)
+            return self.expr(e.value, statement)
         if isinstance(e, ast.Identifier):
             self.err(f"Unknown identifier: '{e.name}'", e.span)
         self.err(f"{type(e).__name__} expressions are not supported yet", e.span)
@@ -546,11 +551,11 @@ class Analyzer:
         self.err(f"Builtin '{name}' is not supported yet", e.span)
 
     def var_read(self, v: ast.Variable) -> T.Type | None:
-        if v.name not in self._scope.vars:
+        if v.key not in self._scope.vars:
             if self.final:
                 self.err(f"Undefined or undeclared variable used: ${v.name}", v.span)
             return None
-        t = self._scope.vars[v.name]
+        t = self._scope.vars[v.key]
         if t is None and self.final:
             self.err(f"Variable used before it was assigned: ${v.name}", v.span)
         return t

@@ -350,8 +350,50 @@ def test_variable_widening_within_a_probe():
     assert an.analyze_probe(p, e[0]).vars == {"s": S(7), "i": T.INT64}
 
 
-def test_variable_assigned_in_a_branch_is_visible_after_it():
-    analyze("BEGIN { if (pid) { $x = 1; } $y = $x; }")
+def test_variable_assigned_only_in_a_branch_is_not_visible_after_it():
+    # bpftrace 0.26: scratch variables live in their lexical block
+    msg, span = err("BEGIN { if (pid) { $x = 1; } $y = $x; }")
+    assert msg == "Undefined or undeclared variable used: $x"
+    assert span == (1, 35, 37)
+
+
+def test_assignment_in_a_branch_updates_the_outer_variable():
+    an = analyze("BEGIN { $a = (int8)1; if (pid) { $a = 1000; } $b = $a; }")
+    p, e = an.expanded[0]
+    assert an.analyze_probe(p, e[0]).vars == {"a": T.INT64, "b": T.INT64}
+    # also when the outer assignment comes later in the text
+    an = analyze('BEGIN { if (pid) { $a = "x"; } $a = "abc"; }')
+    p, e = an.expanded[0]
+    assert an.analyze_probe(p, e[0]).vars == {"a": S(4)}
+
+
+def test_sibling_blocks_have_variables_of_their_own():
+    an = analyze('BEGIN { if (pid) { $v = 1; } else { $v = "str"; } '
+                 '{ let $w = 2; } { $w = "x"; } }')
+    p, e = an.expanded[0]
+    assert an.analyze_probe(p, e[0]).vars == {
+        "v": T.INT64, "v#1": S(4), "w": T.INT64, "w#1": S(2)}
+
+
+def test_let_shadowing_and_late_declaration_are_errors():
+    msg, span = err("BEGIN { let $a; if (1) { let $a = 2; } }")
+    assert msg == "Variable $a was already declared. Variable shadowing is not allowed."
+    assert span == (1, 26, 36)
+    msg, span = err("BEGIN { $a = 1; let $a = 2; }")
+    assert msg == ("Variable declarations need to occur before variable usage or "
+                   "assignment. Variable: $a")
+    assert span == (1, 17, 27)
+    # a declaration in a block that ended before is no shadowing
+    analyze("BEGIN { if (1) { let $x = 1; } let $x = 2; }")
+
+
+def test_block_expression_values_and_scope():
+    an = analyze('BEGIN { $x = { let $y = 2; $y * 3 }; $s = { "abc" }; }')
+    p, e = an.expanded[0]
+    assert an.analyze_probe(p, e[0]).vars == {"x": T.INT64, "y": T.INT64, "s": S(4)}
+    msg, span = err("BEGIN { $x = { let $y = 2; $y }; $z = $y; }")
+    assert msg == "Undefined or undeclared variable used: $y"
+    assert span == (1, 39, 41)
 
 
 # ------------------------------------------------------------------ config
