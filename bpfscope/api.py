@@ -19,6 +19,7 @@ from .codegen.lower import compile_program
 from .codegen.script import CompiledScript
 from .errors import BpfscopeError, SemanticError, Source
 from .lang import ast
+from .lang.macros import expand_macros
 from .lang.parser import parse
 from .output.text import TextOutput
 from .runtime.printf import Conversion, FormatError, check_arg_count, parse_format
@@ -65,7 +66,7 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     name none); ``pid`` (-p) limits user-space probes to one process."""
     source = Source(text, name)
     try:
-        program = parse(source)
+        program = expand_macros(parse(source))
         _check_formats(program)
         expand = providers.expander(providers.ProbeOptions(
             pid=pid if pid is not None else cpid, inlined=uprobe_inlined,

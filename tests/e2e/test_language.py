@@ -3,6 +3,8 @@ block scopes of scratch variables, macros, named parameters (getopt)."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -38,3 +40,61 @@ def test_variable_of_a_branch_is_gone_after_it(e2e):
     assert r.stderr == ("stdin:1:34-36: ERROR: Undefined or undeclared variable used: $b\n"
                         "BEGIN { if (1) { $b = 1; } print($b); }\n"
                         "                                 ~~\n")
+
+
+MACROS = r'''
+macro one() { 1 }
+macro add_one(x) { x + 1 }
+macro add_one_to_each($a, @b) {
+  $a += 1;
+  @b += 1;
+}
+macro side_effects(x) { x; x; x; }
+macro add_two(x) { add_one(x) + 1 }
+macro own() { let $t = 40; $t + 2 }
+
+BEGIN {
+  print(one());
+  print(one);
+  $a = 10;
+  print(add_one($a));
+  print(add_one(1 + 1));
+  @b = 5;
+  add_one_to_each($a, @b);
+  print($a + @b);
+  side_effects({ printf("hi") });
+  printf("\n");
+  print(add_two(1));
+  $t = "caller's";
+  printf("%d %s\n", own(), $t);
+  exit();
+}
+'''
+
+
+def test_macros_as_documented(e2e, tmp_path):
+    script = tmp_path / "macros.bt"
+    script.write_text(MACROS)
+    r = e2e.run_cli(str(script))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "1\n1\n11\n3\n17\nhihihi\n3\n42 caller's\n\n\n@b: 6\n"
+
+
+def test_macro_in_a_predicate_filters_real_events(e2e, helper):
+    # the helper calls getpid 7 times; only its calls pass the macro
+    t = e2e.Trace("-e", 'macro mine(name) { comm == name } '
+                  'tracepoint:syscalls:sys_enter_getpid /mine("bse2e")/ { @n = count(); } '
+                  'tracepoint:syscalls:sys_exit_getpid /mine("bse2e") && @n == 7/ { exit(); }')
+    subprocess.run([helper, "getpid", "7"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out == "\n\n@n: 7\n"
+
+
+def test_macro_misuse_is_reported_at_the_call(e2e):
+    r = e2e.run_cli("-e", "macro w($x) { $x++ } BEGIN { @x = 1; w(@x); }")
+    assert r.returncode == 1
+    assert r.stderr == (
+        "stdin:1:40-42: ERROR: Mismatched arg. w() expects a variable for arg $x but got a map.\n"
+        "macro w($x) { $x++ } BEGIN { @x = 1; w(@x); }\n"
+        "                                       ~~\n")
