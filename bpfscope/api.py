@@ -25,6 +25,7 @@ from .output.text import TextOutput
 from .runtime.printf import Conversion, FormatError, check_arg_count, parse_format
 from .runtime.session import Session
 from .sema.analyzer import Analyzer
+from .sema.named_params import resolve_getopt
 
 
 def _printf_calls(program: ast.Program):
@@ -59,14 +60,18 @@ def _check_format_types(program: ast.Program):
 
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
                    cpid: int | None = None, pid: int | None = None,
-                   uprobe_inlined: bool = False, cmd: str | None = None) -> CompiledScript:
+                   uprobe_inlined: bool = False, cmd: str | None = None,
+                   named: dict[str, str | None] | None = None) -> CompiledScript:
     """Parse, check and compile ``text``; ``name`` is what errors call it;
     ``cpid`` is the pid of the -c child, the value of the ``cpid`` builtin;
     ``cmd`` the path of the program it runs (the target of uprobes that
-    name none); ``pid`` (-p) limits user-space probes to one process."""
+    name none); ``pid`` (-p) limits user-space probes to one process;
+    ``named`` holds the named parameters (``--name=value``; None for a bare
+    ``--name``)."""
     source = Source(text, name)
     try:
         program = expand_macros(parse(source))
+        resolve_getopt(program, named or {})
         _check_formats(program)
         expand = providers.expander(providers.ProbeOptions(
             pid=pid if pid is not None else cpid, inlined=uprobe_inlined,

@@ -10,6 +10,7 @@ from . import __version__, api
 from .attach import tracefs
 from .errors import BpfscopeError
 from .runtime.child import Child, command_path, process_alive
+from .sema.named_params import split_named
 
 USAGE = """\
 USAGE:
@@ -38,6 +39,9 @@ OPTIONS:
     --uprobe-inlined  also put uprobes on inlined copies of the function (DWARF)
     -v             verbose messages (full verifier logs, disassembly)
     -V, --version  print bpfscope's version
+
+Parameters of the script follow it (or -e): positional ones ($1, $2 ...)
+and, after "--", named ones (--name=value, --flag) that getopt() reads.
 """
 
 
@@ -175,12 +179,14 @@ def _debug(script, stage: str):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Like bpftrace (getopt), options may follow the script file; after
-    # "--" everything is a parameter of the script.
+    # "--" everything is a parameter of the script: positional, or named
+    # (--name=value) for the script's getopt() calls.
     after = []
     if "--" in argv:
         i = argv.index("--")
         argv, after = argv[:i], argv[i + 1:]
     opts = _parser().parse_intermixed_args(argv)
+    after, named = split_named(after)
     opts.args = list(opts.args) + after
     if opts.help:
         sys.stdout.write(USAGE)
@@ -233,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                                         cpid=child.pid if child else (0 if opts.cmd else None),
                                         pid=opts.pid, uprobe_inlined=opts.uprobe_inlined,
                                         cmd=child.path if child else (
-                                            command_path(opts.cmd) if opts.cmd else None))
+                                            command_path(opts.cmd) if opts.cmd else None),
+                                        named=named)
             if opts.debug or opts.verbose:
                 _debug(script, opts.debug or "disasm")
             if opts.dry_run:

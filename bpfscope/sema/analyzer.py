@@ -51,7 +51,7 @@ LATER = {
     "buf", "ntop", "pton", "macaddr", "reg", "override",
     "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch",
     "len", "errorf", "warnf", "assert", "static_assert",
-    "getopt", "str_concat", "signal_name", "percpu_kaddr", "socket_cookie",
+    "str_concat", "signal_name", "percpu_kaddr", "socket_cookie",
     "bswap", "pid", "tid", "debugf", "print_maps",
 }
 

@@ -98,3 +98,40 @@ def test_macro_misuse_is_reported_at_the_call(e2e):
         "stdin:1:40-42: ERROR: Mismatched arg. w() expects a variable for arg $x but got a map.\n"
         "macro w($x) { $x++ } BEGIN { @x = 1; w(@x); }\n"
         "                                       ~~\n")
+
+
+def test_named_and_positional_parameters_after_double_dash(e2e, tmp_path):
+    prog = 'BEGIN { print(($1, $2, getopt("aa", 1), getopt("bb"), getopt("cc", "dflt"))); exit(); }'
+    r = e2e.run_prog(prog, "p1", "--", "--aa=20", "--bb", "p2")
+    assert r.stdout == "(p1, p2, 20, true, dflt)\n\n\n"
+    # a script file, parameters only after --
+    script = tmp_path / "opts.bt"
+    script.write_text(prog)
+    r = e2e.run_cli("-q", str(script), "--", "p1", "--cc=given", "p2", "--aa=-5")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "(p1, p2, -5, false, given)\n\n\n"
+
+
+def test_named_parameters_filter_real_events(e2e, helper):
+    # count the helper's getpid calls whose comm the script was told to
+    # watch, and stop at the number it was told to wait for
+    t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_getpid /comm == getopt("who", "none")/ '
+                  '{ @n = count(); } '
+                  'tracepoint:syscalls:sys_exit_getpid /comm == getopt("who", "none") && '
+                  '@n == getopt("stop", 0)/ { printf("saw %d\\n", getopt("stop", 0)); exit(); }',
+                  "--", "--who=bse2e", "--stop=5")
+    subprocess.run([helper, "getpid", "5"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out == "saw 5\n\n\n@n: 5\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--", "--aa=x"], "ERROR: Program option --aa expects an integer, got 'x'\n"),
+    (["--", "--zz"], "ERROR: Unexpected program command line option: --zz "
+                     "(the script has no getopt() of it)\n"),
+])
+def test_bad_named_parameters_load_nothing(e2e, no_leaks, args, message):
+    r = e2e.run_cli("-e", 'BEGIN { print(getopt("aa", 1)); exit(); }', *args)
+    assert r.returncode == 1
+    assert r.stderr == message

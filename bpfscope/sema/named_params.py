@@ -1,0 +1,140 @@
+"""Named program parameters: ``getopt("name"[, default])``.
+
+On the command line they follow ``--`` as ``--name=value`` (or ``--name``
+for a boolean); the default's type decides the parameter's: a string, an
+integer, or a boolean (no default means a boolean that is false unless
+given). Their values are known before anything is loaded, so each getopt()
+call is replaced by a literal of its value, which sema and codegen then
+treat like any other literal. A parameter the script never asks for, or a
+value of the wrong type, is an error, reported before anything is loaded.
+"""
+
+from __future__ import annotations
+
+from ..errors import BpfscopeError, SemanticError
+from ..lang import ast
+
+BOOL_WORDS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def split_named(args: list[str]) -> tuple[list[str], dict[str, str | None]]:
+    """Positional parameters and ``--name[=value]`` ones (value None when
+    there is no '='), as they follow ``--`` on the command line."""
+    positional: list[str] = []
+    named: dict[str, str | None] = {}
+    for a in args:
+        if a.startswith("--") and len(a) > 2:
+            name, eq, value = a[2:].partition("=")
+            named[name] = value if eq else None
+        else:
+            positional.append(a)
+    return positional, named
+
+
+def _default(call: ast.Call):
+    """The default value of a getopt() call, checked; its type is the
+    parameter's."""
+    if not call.args or len(call.args) > 2:
+        raise SemanticError(f"getopt() requires 1 or 2 arguments ({len(call.args)} provided)",
+                            call.span)
+    if not isinstance(call.args[0], ast.String):
+        raise SemanticError("First argument to 'getopt' must be a string literal.",
+                            call.args[0].span)
+    if len(call.args) == 1:
+        return False
+    d = call.args[1]
+    if isinstance(d, (ast.Bool, ast.String, ast.Integer)):
+        return d.value
+    if isinstance(d, ast.Unop) and d.op == "-" and isinstance(d.operand, ast.Integer):
+        return -d.operand.value
+    raise SemanticError("Second argument to 'getopt' must be a string literal, integer "
+                        "literal, or a boolean literal.", d.span)
+
+
+def _shown(v) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+def _value(name: str, given: str | None, default):
+    """The command line's text for ``--name`` as the default's type."""
+    if isinstance(default, bool):
+        if given is None:
+            return True
+        if given.lower() not in BOOL_WORDS:
+            raise BpfscopeError(f"Program option --{name} is a boolean: expected true or "
+                                f"false, got '{given}'")
+        return BOOL_WORDS[given.lower()]
+    if given is None:
+        raise BpfscopeError(f"Program option --{name} needs a value: --{name}=VALUE")
+    if isinstance(default, int):
+        try:
+            return int(given, 0)
+        except ValueError:
+            raise BpfscopeError(f"Program option --{name} expects an integer, "
+                                f"got '{given}'") from None
+    return given
+
+
+def _literal(span, v) -> ast.Expr:
+    if isinstance(v, bool):
+        return ast.Bool(span, v)
+    if isinstance(v, int):
+        return ast.Integer(span, v, str(v))
+    return ast.String(span, v)
+
+
+class _Replacer:
+    def __init__(self, named: dict[str, str | None]):
+        self.named = named
+        self.defaults: dict[str, object] = {}
+
+    def expr(self, e: ast.Expr) -> ast.Expr:
+        if isinstance(e, ast.Call) and e.name == "getopt":
+            default = _default(e)
+            name = e.args[0].value
+            prev = self.defaults.setdefault(name, default)
+            if prev != default or type(prev) is not type(default):
+                raise SemanticError(f"Command line option '{name}' needs to have the same "
+                                    "default value in all places it is used. Previous "
+                                    f"default value: {_shown(prev)}", e.span)
+            v = default if name not in self.named else _value(name, self.named[name], default)
+            return _literal(e.span, v)
+        self.children(e)
+        return e
+
+    def children(self, node):
+        for field in node.__dataclass_fields__:
+            if field in ("span", "type"):
+                continue
+            val = getattr(node, field)
+            if isinstance(val, ast.Expr):
+                setattr(node, field, self.expr(val))
+            elif isinstance(val, ast.Node):
+                self.children(val)
+            elif isinstance(val, list):
+                setattr(node, field, [self.item(x) for x in val])
+
+    def item(self, x):
+        if isinstance(x, ast.Expr):
+            return self.expr(x)
+        if isinstance(x, tuple):
+            return tuple(self.item(y) for y in x)
+        if isinstance(x, ast.Node):
+            self.children(x)
+        return x
+
+
+def resolve_getopt(program: ast.Program, named: dict[str, str | None]):
+    """Replace every getopt() of ``program`` by its value (in place)."""
+    r = _Replacer(named)
+    for probe in program.probes:
+        r.children(probe)
+    for sub in program.subprogs:
+        r.children(sub)
+    unknown = [n for n in named if n not in r.defaults]
+    if unknown:
+        raise BpfscopeError("Unexpected program command line option"
+                            + ("s" if len(unknown) > 1 else "") + ": "
+                            + ", ".join("--" + n for n in unknown)
+                            + " (the script has no getopt() of "
+                            + ("them" if len(unknown) > 1 else "it") + ")")
