@@ -144,7 +144,9 @@ def _listing(pattern: str, verbose: bool = False, pid: int | None = None) -> int
         return 0
     if pattern.startswith(("uprobe:", "uretprobe:", "u:", "ur:")):
         from .attach.uprobe import list_probes
-        lines = list_probes(pattern)
+        from .sema.analyzer import config_from_env
+        lines = list_probes(pattern, pid,
+                            demangle=bool(config_from_env(os.environ).get("cpp_demangle", 1)))
         if lines:
             sys.stdout.write("\n".join(lines) + "\n")
         return 0

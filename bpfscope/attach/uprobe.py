@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from ..bpf import perf
 from ..elf import ElfError, ElfFile, SymbolTable, demangle, table_of
+from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
 from ..elf.ldcache import read_proc_maps, resolve_library
 from ..errors import SemanticError
@@ -359,6 +360,7 @@ class Uprobe:
             t = UprobeTarget(path, off, ret, pid, sym_name, vaddr - _sym_value(st, sym_name),
                              vaddr, site, *ident)
             return ExpandedProbe(provider, name, t, None, ap.span, func=func,
+                                 mangled=sym_name if func != sym_name else "",
                                  context="regs", is_return=ret, binary=path,
                                  site_vaddr=None if ret else vaddr, load_bias=bias)
 
@@ -520,10 +522,11 @@ def split_spec(text: str) -> list[str]:
     return parts
 
 
-def list_probes(pattern: str, pid: int | None = None) -> list[str]:
+def list_probes(pattern: str, pid: int | None = None, demangle: bool = True) -> list[str]:
     """The lines `-l PATTERN` prints for a uprobe pattern
     ('uprobe:/bin/bash:read*', 'uprobe:./app:cpp:*'): sorted; raw symbol
-    names, or with cpp: the demangled names in quotes (bpftrace's form).
+    names, or with cpp: the demangled names in quotes (bpftrace's form),
+    unless demangle is off (cpp_demangle=0): then the mangled names.
     SemanticError (span None) for a bad pattern."""
     parts = split_spec(pattern)
     provider = {"u": "uprobe", "ur": "uretprobe"}.get(parts[0], parts[0])
@@ -550,8 +553,8 @@ def list_probes(pattern: str, pid: int | None = None) -> list[str]:
         except ElfError:
             continue
         for n in names:
-            if spec.lang:
-                out.append(f'{provider}:{path}:{spec.lang}:"{demangle(n)}"')
+            if spec.lang and demangle:
+                out.append(f'{provider}:{path}:{spec.lang}:"{demangle_name(n)}"')
             else:
                 out.append(f"{provider}:{path}:{n}")
     return sorted(set(out))

@@ -20,6 +20,7 @@ from ..attach import providers
 from ..attach.reattach import Watcher
 from ..bpf.consts import MapType, ProgType
 from ..bpf.maps import BpfMap
+from ..bpf.mmapevents import MmapEvents
 from ..bpf.prog import ProgLoadError, load_program, prog_info, prog_test_run
 from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
@@ -30,6 +31,7 @@ from .decode import compile_decoder, decode, u64
 from .mapread import read_map, zero_map
 from .printf import compile_format, render
 from .stackresolve import StackResolver
+from .usyms import user_symbols
 from .sink import OutputSink
 
 MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
@@ -71,6 +73,7 @@ class Session:
         self.resolver = None  # set in load() once the stack maps exist
         self._pids_seen: dict[int, str] = {}  # pid -> executable when last read
         self._watch: Watcher | None = None  # uprobe files replaced mid-trace
+        self._mmap_events: MmapEvents | None = None
 
     # ------------------------------------------------------------ setup
 
@@ -84,9 +87,13 @@ class Session:
         except BpfSyscallError as e:
             raise KernelError(f"Failed to create map: {e}") from None
         self.ringbuf = RingBuffer(self.maps[RINGBUF])
+        demangle = bool(int(self.script.config.get("cpp_demangle", 1)))
+        user_symbols().demangle = demangle  # usym() values
         self.resolver = StackResolver(
             {kind: self.maps[name] for kind, name in STACK_MAPS.items() if name in self.maps},
-            demangle=bool(int(self.script.config.get("cpp_demangle", 1))))
+            demangle=demangle)
+        if "user" in self.resolver.maps:  # ustack or usym: keep processes' mappings
+            self._record_mappings()
         fds = {name: m.fd for name, m in self.maps.items()}
         for ps in self.script.programs:
             code = ps.program.encode(fds)
@@ -103,6 +110,17 @@ class Session:
                 self.begin.append(fd)
             elif ps.probe.provider == "END":
                 self.end.append(fd)
+
+    def _record_mappings(self):
+        """Have the kernel record every executable mapping from now on, so
+        the stacks of processes that exit at once still resolve."""
+        try:
+            self._mmap_events = MmapEvents()
+        except OSError as e:
+            self.sink.warning(f"cannot record the mappings of new processes ({e}): "
+                              "stacks of processes that exit quickly may show addresses")
+            return
+        user_symbols().record_from(self._mmap_events.read)
 
     def _verifier_error(self, ps, e: ProgLoadError) -> VerifierError:
         lines = e.log.strip().splitlines()
@@ -162,6 +180,8 @@ class Session:
                 self.check_lost()
                 self.check_exit()
                 self.preload_pids()
+                if self._mmap_events is not None:
+                    user_symbols().take_records()
                 if self._watch:
                     self._watch.poll(self._replace_fds)
                 if deadline and time.monotonic() >= deadline:
@@ -310,6 +330,11 @@ class Session:
 
     def close(self):
         self.detach()
+        if self._mmap_events is not None:
+            user_symbols().take_records()  # what finish() left unread
+            user_symbols().record_from(None)
+            self._mmap_events.close()
+            self._mmap_events = None
         if self.ringbuf is not None:
             self.ringbuf.close()
             self.ringbuf = None

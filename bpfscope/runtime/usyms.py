@@ -27,6 +27,12 @@ ELF files of the executable mappings at once, through ``/proc/PID/root``
 misses in a live process re-reads its maps (libraries loaded later with
 ``dlopen``), at most once per :attr:`UserSymbols.refresh_interval`.
 
+A process may exit before any of that (a command that runs for a
+millisecond): :meth:`UserSymbols.record_from` hands the symbolizer the
+kernel's own record of executable mappings (bpf.mmapevents, written as
+each process maps its files), which stands in for /proc/PID/maps of a
+process that is gone.
+
 Also resolved: the vDSO (its image is read once from this process's own
 mapping: every process of one kernel and ABI maps the same one) and JIT
 code listed in ``/tmp/perf-PID.map``.
@@ -111,6 +117,51 @@ class UserSymbols:
         self._tables: dict[tuple, SymbolTable | None] = {}
         self._demangled: dict[str, str] = {}
         self._vdso: SymbolTable | None | bool = False  # False: not tried
+        # pid -> executable mappings since its last exec, from the kernel's
+        # mmap records (record_from)
+        self._recorded: dict[int, list[Mapping]] = {}
+        self._source = None
+
+    # -- the kernel's mmap records ----------------------------------------
+
+    MAX_RECORDED = 8192  # processes whose mappings are kept
+
+    def record_from(self, read) -> None:
+        """read() returns the mmap and exec records (bpf.mmapevents) written
+        since it was last called; they are pulled when a lookup needs them
+        and by :meth:`take_records`."""
+        self._source = read
+
+    def take_records(self) -> None:
+        """Pull the pending records (the session calls this often enough
+        for the kernel's buffers not to fill)."""
+        if self._source is None:
+            return
+        from ..bpf.mmapevents import Exec
+        rec = self._recorded
+        for r in self._source():
+            if isinstance(r, Exec):
+                rec.pop(r.pid, None)
+                rec[r.pid] = []
+                continue
+            lst = rec.get(r.pid)
+            if lst is None:
+                lst = rec[r.pid] = []
+            lst.append(Mapping(r.start, r.end, r.perms, r.offset, r.dev, r.inode,
+                               r.path))
+        while len(rec) > self.MAX_RECORDED:
+            rec.pop(next(iter(rec)))
+
+    def _from_records(self, pid: int) -> _Proc | None:
+        """pid's mappings as the kernel recorded them (it has exited)."""
+        self.take_records()
+        maps = self._recorded.get(pid)
+        if not maps:
+            return None
+        proc = _Proc(pid, [_Region(m) for m in maps
+                           if m.path.startswith("/") or m.path == "[vdso]"], "")
+        self._procs[pid] = proc
+        return proc
 
     # -- per-process maps -------------------------------------------------
 
@@ -143,6 +194,8 @@ class UserSymbols:
         old = self._procs.get(pid)
         regions = [_Region(m) for m in parse_maps(text)
                    if m.path.startswith("/") or m.path == "[vdso]"]
+        if not regions:
+            return None  # an exited process (a zombie) has no mappings left
         proc = _Proc(pid, regions, start)
         if old is not None and old.start_time == start:
             # Same process: keep what was already opened.
@@ -159,7 +212,7 @@ class UserSymbols:
     def _proc(self, pid: int) -> _Proc | None:
         proc = self._procs.get(pid)
         if proc is None:
-            proc = self._read(pid)
+            proc = self._read(pid) or self._from_records(pid)
         return proc
 
     # -- symbol tables ----------------------------------------------------

@@ -160,6 +160,11 @@ class Analyzer:
         return out
 
     @property
+    def cpp_demangle(self) -> bool:
+        """Whether C++ names print demangled (func, usym, ustack)."""
+        return bool(self.config.get("cpp_demangle", 1))
+
+    @property
     def max_strlen(self) -> int:
         return int(self.config["max_strlen"])
 
@@ -186,6 +191,9 @@ class Analyzer:
             exps: list[ExpandedProbe] = []
             for ap in probe.attach_points:
                 exps.extend(self.expander(ap))
+            if not self.cpp_demangle:
+                for exp in exps:
+                    exp.func = exp.mangled or exp.func
             self.expanded.append((probe, exps))
         for _ in range(8):
             self._changed = False

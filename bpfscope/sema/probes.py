@@ -61,6 +61,9 @@ class ExpandedProbe:
     span: Span | None = field(default=None, compare=False)
     # The traced function of kprobe/uprobe-like probes: the ``func`` builtin.
     func: str = ""
+    # The symbol as the file names it when ``func`` is its demangled C++
+    # form ('' otherwise): ``func`` with cpp_demangle off.
+    mangled: str = ""
     # What the context is: 'regs' (struct pt_regs: arg0..N, retval),
     # 'usdt' (pt_regs, arguments as usdt_args say), 'record' (a
     # tracepoint's raw record), 'none'.

@@ -277,3 +277,39 @@ def test_dlopen_after_first_read(tmp_path):
     h = ctypes.CDLL(so)
     addr = ctypes.cast(h.late_fn, ctypes.c_void_p).value
     assert u.resolve(pid, addr + 2) == ("late_fn", 2, so)
+
+
+def test_exited_process_resolves_through_mmap_records(pie_prog, spawn):
+    """A process never looked at while it ran: the kernel's mmap records
+    (bpf.mmapevents) stand in for its /proc/PID/maps."""
+    if os.geteuid() != 0:
+        pytest.skip("perf mmap records of other processes need root")
+    from bpfscope.bpf.mmapevents import MmapEvents
+    ev = MmapEvents()
+    try:
+        c = spawn(pie_prog)
+        target = c.addrs[0]
+        c.stop()
+        u = UserSymbols()
+        u.record_from(ev.read)
+        assert u.resolve(c.pid, target + 3) == ("usym_target", 3, pie_prog)
+        recs = u._recorded[c.pid]
+        assert {r.path for r in recs} >= {pie_prog, "[vdso]"}
+        assert all("x" in r.perms for r in recs)
+    finally:
+        ev.close()
+    # without the records the same lookup cannot be done
+    assert UserSymbols().resolve(c.pid, target) is None
+
+
+def test_decode_mmap2_record():
+    import struct
+    from bpfscope.bpf.mmapevents import (PERF_RECORD_COMM, PERF_RECORD_MISC_COMM_EXEC,
+                                         PERF_RECORD_MMAP2, Exec, MappedFile, decode_record)
+    body = struct.pack("<IIQQQIIQQII", 42, 43, 0x1000, 0x2000, 0x3000, 0xfe, 1, 777, 0,
+                       5, 2) + b"/usr/bin/x\0\0\0\0\0\0"
+    assert decode_record(PERF_RECORD_MMAP2, 0, body) == MappedFile(
+        42, 0x1000, 0x3000, 0x3000, "fe:01", 777, "r-xp", "/usr/bin/x")
+    comm = struct.pack("<II", 42, 42) + b"ls\0\0\0\0\0\0"
+    assert decode_record(PERF_RECORD_COMM, PERF_RECORD_MISC_COMM_EXEC, comm) == Exec(42, "ls")
+    assert decode_record(PERF_RECORD_COMM, 0, comm) is None  # a rename, not an exec
