@@ -142,6 +142,12 @@ def _listing(pattern: str, verbose: bool = False, pid: int | None = None) -> int
         if lines:
             sys.stdout.write("\n".join(lines) + "\n")
         return 0
+    if head in ("rawtracepoint", "rt"):
+        from .attach.rawtracepoint import list_probes as list_rt
+        lines = list_rt(pattern, verbose)
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+        return 0
     if pattern.startswith(("uprobe:", "uretprobe:", "u:", "ur:")):
         from .attach.uprobe import list_probes
         from .sema.analyzer import config_from_env

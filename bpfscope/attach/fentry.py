@@ -139,12 +139,13 @@ def _modules(mod: str | None) -> list[str]:
     return [mod]
 
 
-def match(mod: str | None, func: str) -> list[tuple[str, str, int]]:
+def match(mod: str | None, func: str, names=None) -> list[tuple[str, str, int]]:
     """(module, function, FUNC id) triples that ``[mod:]func`` names, sorted; a name
     without wildcards resolves to vmlinux first, then the first module
-    that has it."""
+    that has it. ``names`` (a blob -> {name: type id} function) matches
+    something else than the traceable functions: raw tracepoints."""
     wild = "*" in func or (mod is not None and "*" in mod)
-    avail = traceable()
+    avail = traceable() if names is None else None
     out = []
     for m in _modules(mod):
         try:
@@ -154,13 +155,13 @@ def match(mod: str | None, func: str) -> list[tuple[str, str, int]]:
                 raise
             continue
         if "*" in func:
-            funcs = own_funcs(kb)
+            funcs = (names or own_funcs)(kb)
             names = [n for n in funcs if fnmatch.fnmatchcase(n, func)]
             if avail is not None:
                 names = [n for n in names if n in avail]
             out.extend((m, n, funcs[n]) for n in sorted(names))
         else:
-            fid = own_func(kb, func)
+            fid = own_func(kb, func) if names is None else names(kb).get(func)
             if fid is not None:
                 out.append((m, func, fid))
                 if not wild:
@@ -284,16 +285,42 @@ def module_btf_fd(module: str) -> int:
 _TRIVIAL = bytes.fromhex("b700000000000000" "9500000000000000")  # r0 = 0; exit
 
 
+def try_tracing(attach_type: int, btf_id: int) -> OSError | None:
+    """Load a trivial BPF_PROG_TYPE_TRACING program of ``attach_type`` on
+    BTF type ``btf_id`` of vmlinux and attach it once: None when that
+    works, else the kernel's error."""
+    from ..bpf import link
+    from ..bpf.consts import ProgType
+    from ..bpf.prog import load_program
+    from ..bpf.sys import BpfSyscallError, close_fd
+    fd = lfd = None
+    try:
+        fd = load_program(ProgType.TRACING, _TRIVIAL, name="bpfscope_probe",
+                          expected_attach_type=attach_type, attach_btf_id=btf_id)
+        lfd = link.raw_tracepoint_open(None, fd)
+    except (BpfSyscallError, OSError) as e:
+        return e
+    finally:
+        close_fd(lfd)
+        close_fd(fd)
+    return None
+
+
+def refusal(what: str, e: OSError) -> str:
+    """Why the kernel refused a trial attach, as a phrase."""
+    code = errno.errorcode.get(e.errno, str(e.errno))
+    if e.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, 524):
+        return f"this kernel does not support {what} ({code})"
+    return f"{what} attach is refused ({code})"
+
+
 @functools.cache
 def fentry_status() -> str | None:
     """None when fentry programs load and attach on this kernel, else why
     not (a phrase: 'fentry attach is refused (EPERM)')."""
     if os.environ.get("BPFSCOPE_NO_FENTRY") == "1":
         return "fentry is switched off (BPFSCOPE_NO_FENTRY=1)"
-    from ..bpf import link
-    from ..bpf.consts import AttachType, ProgType
-    from ..bpf.prog import load_program
-    from ..bpf.sys import BpfSyscallError, close_fd
+    from ..bpf.consts import AttachType
     try:
         kb = btf.load_vmlinux()
     except btf.BtfError:
@@ -301,21 +328,8 @@ def fentry_status() -> str | None:
     fid = next((f for f in (kb.find(n, K.FUNC) for n in _PROBE_FUNCS) if f), None)
     if fid is None:
         return "no function to test fentry on was found in BTF"
-    fd = lfd = None
-    try:
-        fd = load_program(ProgType.TRACING, _TRIVIAL, name="bpfscope_probe",
-                          expected_attach_type=AttachType.TRACE_FENTRY,
-                          attach_btf_id=fid)
-        lfd = link.raw_tracepoint_open(None, fd)
-    except (BpfSyscallError, OSError) as e:
-        code = errno.errorcode.get(e.errno, str(e.errno))
-        if e.errno in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, 524):
-            return f"this kernel does not support fentry ({code})"
-        return f"fentry attach is refused ({code})"
-    finally:
-        close_fd(lfd)
-        close_fd(fd)
-    return None
+    e = try_tracing(AttachType.TRACE_FENTRY, fid)
+    return None if e is None else refusal("fentry", e)
 
 
 # ------------------------------------------------------------ the provider

@@ -19,6 +19,7 @@ from ..sema.probes import ArgField, ExpandedProbe
 from . import tracefs
 from .fentry import Fentry
 from .kprobe import Kprobe
+from .rawtracepoint import RawTracepoint
 from .uprobe import Uprobe
 from .usdt import Usdt
 from .sampling import SAMPLING, UNITS, parse_rate
@@ -31,7 +32,7 @@ ALIASES = {
     "begin": "BEGIN", "end": "END",
 }
 
-LATER = {"rawtracepoint", "watchpoint",
+LATER = {"watchpoint",
          "asyncwatchpoint", "iter", "self", "tp_btf"}
 
 
@@ -112,7 +113,7 @@ PROVIDERS = {"BEGIN": Special(), "END": Special(), "tracepoint": Tracepoint(),
              "interval": Interval(), **SAMPLING,
              "uprobe": Uprobe(), "uretprobe": Uprobe(), "usdt": Usdt(),
              "kprobe": Kprobe(), "kretprobe": Kprobe(),
-             "fentry": Fentry(), "fexit": Fentry()}
+             "fentry": Fentry(), "fexit": Fentry(), "rawtracepoint": RawTracepoint()}
 
 
 def provider_name(ap) -> str:

@@ -100,7 +100,7 @@ class ScriptCompiler:
         for probe, exps in self.an.expanded:
             for exp in exps:
                 self.an.analyze_probe(probe, exp, final=True)
-                ptype = PROG_TYPES.get(exp.provider)
+                ptype = exp.prog_type or PROG_TYPES.get(exp.provider)
                 if ptype is None:
                     raise SemanticError(f"{exp.provider} probes are not supported yet", exp.span)
                 lw = ProbeLowering(self, exp, ptype)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ..errors import SemanticError, Span
 from ..lang import ast
 from . import types as T
-from .probes import ExpandedProbe, Expander
+from .probes import MAX_RAW_ARGS, ExpandedProbe, Expander
 from .scopes import resolve_scopes
 from .uaddr import resolve as resolve_uaddr
 
@@ -533,8 +533,11 @@ class Analyzer:
         if name == "retval" and self._probe.arg("$retval") is not None:
             f = self._probe.arg("$retval")  # fexit
             return T.IntType(f.size * 8, f.signed) if f.kind == "int" else T.UINT64
-        if re.fullmatch(r"arg\d+", name) and self._probe.provider in ("fentry", "fexit"):
-            n = sum(1 for a in self._probe.args or () if a.name != "$retval")
+        if re.fullmatch(r"arg\d+", name) and self._probe.provider in (
+                "fentry", "fexit", "rawtracepoint"):
+            # a raw tracepoint without BTF: the kernel checks the count at attach
+            n = (MAX_RAW_ARGS if self._probe.args is None and self._probe.provider == "rawtracepoint"
+                 else sum(1 for a in self._probe.args or () if a.name != "$retval"))
             if int(name[3:]) >= n:
                 self.err(f"{name}: {self._probe.func or self._probe.name} has {n} arguments",
                          e.span)

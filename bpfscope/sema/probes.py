@@ -14,6 +14,10 @@ from typing import Callable
 from ..errors import Span
 
 
+# A raw tracepoint passes at most 12 u64 arguments (bpf_trace_run12).
+MAX_RAW_ARGS = 12
+
+
 @dataclass(frozen=True)
 class ArgField:
     """One field of a probe's ``args``: where it is in the context and what
@@ -83,6 +87,9 @@ class ExpandedProbe:
     binary: str = ""
     site_vaddr: int | None = None
     load_bias: int | None = None
+    # The program type where the provider has more than one (rawtracepoint:
+    # 'tracing' with BTF, 'raw_tracepoint' without); '' means the provider's.
+    prog_type: str = ""
 
     def arg(self, name: str) -> ArgField | None:
         for a in self.args or ():

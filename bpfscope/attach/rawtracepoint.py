@@ -1,0 +1,212 @@
+"""rawtracepoint (rt): programs on the kernel's tracepoints themselves.
+
+Spec forms, after the provider name (bpftrace 0.26's)::
+
+    rawtracepoint:sched_switch          vmlinux's, else the first module's
+    rawtracepoint:vmlinux:sched_switch  one blob's
+    rawtracepoint:sched_*               every match in vmlinux and modules
+    rawtracepoint:*:foo*
+
+A raw tracepoint sees the arguments the kernel passes to the tracepoint
+(``trace_sched_switch(preempt, prev, next, prev_state)``), not the
+record a ``tracepoint`` probe gets. With BTF, each tracepoint has a
+typedef ``btf_trace_<name>``: a pointer to a FUNC_PROTO whose first
+parameter is the tracepoint's ``void *__data`` and whose other
+parameters are the arguments. The program is then a tp_btf one
+(BPF_PROG_TYPE_TRACING, expected_attach_type BPF_TRACE_RAW_TP,
+attach_btf_id the typedef's id), whose context is the argument array
+without ``__data``, so ``args.<name>`` are typed exactly as fentry's
+parameters (:func:`.fentry.func_args`). The prototype has no parameter
+names; they come from a function with the same parameters
+(``__probestub_<name>``, ``__traceiter_<name>`` or ``__bpf_trace_<name>``).
+
+Without BTF, or where a tp_btf program cannot attach
+(:func:`tp_btf_status`, ``BPFSCOPE_NO_TP_BTF=1`` pretends so), the
+program is a BPF_PROG_TYPE_RAW_TRACEPOINT one attached by name; only
+``arg0``..``argN`` (u64) are available, and the names come from the
+tracefs event list. Either way the attach is BPF_RAW_TRACEPOINT_OPEN,
+which gives a BPF link.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+from dataclasses import dataclass
+
+from .. import btf
+from ..btf import kinds as K
+from ..errors import SemanticError
+from ..sema.probes import ExpandedProbe
+from . import fentry, tracefs
+
+PREFIX = "btf_trace_"
+# Functions whose parameters name a tracepoint's arguments, most specific first.
+_NAMED = ("__probestub_", "__traceiter_", "__bpf_trace_")
+# Event categories of tracefs that are not kernel tracepoints of their own
+# name (syscalls:sys_enter_* ride on the sys_enter raw tracepoint).
+_NOT_RAW = {"syscalls", "ftrace", "kprobes", "uprobes"}
+
+
+@dataclass(frozen=True)
+class RawTarget:
+    """What attach needs: the tracepoint's name and whether the program
+    is tp_btf (its target fixed at load time) or raw_tracepoint."""
+    module: str
+    event: str
+    btf_typed: bool
+
+
+@functools.cache
+def own_events(kb: btf.Btf) -> dict[str, int]:
+    """Tracepoint name -> its btf_trace_ typedef id, of one blob's own types."""
+    out = {}
+    kind, name_of = kb.kind, kb.name_of
+    for t in range(kb.start_id, kb.count):
+        if kind(t) == K.TYPEDEF:
+            n = name_of(t)
+            if n.startswith(PREFIX):
+                out.setdefault(n[len(PREFIX):], t)
+    return out
+
+
+def proto(kb: btf.Btf, tid: int) -> btf.FuncProto:
+    """The FUNC_PROTO of typedef ``tid``, with parameter names and without
+    ``__data``."""
+    p = kb.type(kb.resolve(kb.type(kb.resolve(tid, typedefs=True)).type, typedefs=True))
+    if p.kind != K.FUNC_PROTO or not p.params:
+        raise btf.BtfError(f"{kb.name_of(tid)} is not a tracepoint prototype in BTF")
+    event = kb.name_of(tid)[len(PREFIX):]
+    names = [q.name for q in p.params]
+    for prefix in _NAMED:
+        fid = fentry.own_func(kb, prefix + event)
+        if fid is None:
+            continue
+        named = kb.type(kb.type(fid).type).params
+        if [q.type for q in named] == [q.type for q in p.params]:
+            names = [q.name for q in named]
+            break
+    params = tuple(btf.Param(n, q.type) for n, q in zip(names[1:], p.params[1:]))
+    return btf.FuncProto(p.id, p.kind, p.name, p.ret, params, p.variadic)
+
+
+# ------------------------------------------------------------ does tp_btf work here?
+
+@functools.cache
+def tp_btf_status() -> str | None:
+    """None when tp_btf programs attach here, else why not (a phrase)."""
+    if os.environ.get("BPFSCOPE_NO_TP_BTF") == "1":
+        return "tp_btf is switched off (BPFSCOPE_NO_TP_BTF=1)"
+    from ..bpf.consts import AttachType
+    try:
+        kb = btf.load_vmlinux()
+    except btf.BtfError:
+        return "this kernel has no BTF (/sys/kernel/btf/vmlinux)"
+    events = own_events(kb)
+    tid = events.get("sched_switch") or next(iter(events.values()), None)
+    if tid is None:
+        return "BTF describes no tracepoints (no btf_trace_ types)"
+    e = fentry.try_tracing(AttachType.TRACE_RAW_TP, tid)
+    return None if e is None else fentry.refusal("tp_btf", e)
+
+
+# ------------------------------------------------------------ names without BTF
+
+def untyped_events() -> list[str]:
+    """Raw tracepoint names known from tracefs's event list."""
+    return sorted({e.split(":", 1)[1] for e in tracefs.list_tracepoints()
+                   if e.split(":", 1)[0] not in _NOT_RAW})
+
+
+# ------------------------------------------------------------ the provider
+
+def parse_spec(ap) -> tuple[str | None, str]:
+    parts = list(ap.parts[1:])
+    if len(parts) not in (1, 2) or not all(parts):
+        raise SemanticError("rawtracepoint probe type requires 1 or 2 arguments "
+                            "([module:]event)", ap.span)
+    return (parts[0] if len(parts) == 2 else None), parts[-1]
+
+
+def typed_probe(ap, module: str, event: str, tid: int) -> ExpandedProbe:
+    from ..bpf.consts import AttachType
+    kb = fentry.btf_of(module)
+    try:
+        args = fentry.func_args(kb, proto(kb, tid), False)
+    except btf.BtfError as e:
+        raise SemanticError(str(e), ap.span) from None
+    load = {"expected_attach_type": AttachType.TRACE_RAW_TP, "attach_btf_id": tid}
+    if module != "vmlinux":
+        try:
+            load["attach_btf_obj_fd"] = fentry.module_btf_fd(module)
+        except SemanticError as e:
+            raise SemanticError(e.message, ap.span) from None
+    return ExpandedProbe("rawtracepoint", f"rawtracepoint:{module}:{event}",
+                         RawTarget(module, event, True), args or None, ap.span,
+                         context="record", load=load, prog_type="tracing")
+
+
+def untyped_probes(ap, mod: str | None, event: str) -> list[ExpandedProbe]:
+    known = untyped_events()
+    names = [n for n in known if fnmatch.fnmatchcase(n, event)]
+    if not known and "*" not in event:
+        names = [event]  # no list to check against: the kernel decides at attach
+    where = mod if mod and "*" not in mod else None
+    return [ExpandedProbe("rawtracepoint",
+                          f"rawtracepoint:{where}:{n}" if where else f"rawtracepoint:{n}",
+                          RawTarget(where or "", n, False), None, ap.span,
+                          context="record", prog_type="raw_tracepoint")
+            for n in names]
+
+
+class RawTracepoint:
+    """The provider for "rawtracepoint"."""
+
+    def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
+        mod, event = parse_spec(ap)
+        if tp_btf_status() is not None:
+            out = untyped_probes(ap, mod, event)
+        else:
+            try:
+                found = fentry.match(mod, event, names=own_events)
+            except btf.BtfError as e:
+                raise SemanticError(str(e), ap.span) from None
+            out = [typed_probe(ap, m, n, tid) for m, n, tid in found]
+        if not out:
+            if "*" in event or (mod and "*" in mod):
+                raise SemanticError(f"No matches for {ap.raw}", ap.span)
+            where = f" in module {mod}" if mod else ""
+            raise SemanticError(f"raw tracepoint not found{where}: {event}", ap.span)
+        from .kprobe import check_limit
+        check_limit(ap, len(out))
+        return out
+
+    def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
+        from ..bpf import link
+        t: RawTarget = probe.target
+        return [link.raw_tracepoint_open(None if t.btf_typed else t.event, prog_fd)]
+
+
+def list_probes(pattern: str, verbose: bool = False) -> list[str]:
+    """``-l``/``-lv`` lines for a rawtracepoint pattern: with BTF
+    ``rawtracepoint:module:event`` and, verbose, the typed arguments."""
+    parts = pattern.split(":")
+    if len(parts) == 1:
+        parts.append("*")
+    if len(parts) > 3:
+        return []
+    mod = parts[1] if len(parts) == 3 else None
+    event = parts[-1] or "*"
+    try:
+        btf.load_vmlinux()
+    except btf.BtfError:
+        return [f"rawtracepoint:{n}" for n in untyped_events()
+                if fnmatch.fnmatchcase(n, event)]
+    out = []
+    for m, n, tid in sorted(fentry.match(mod, event, names=own_events)):
+        out.append(f"rawtracepoint:{m}:{n}")
+        if verbose:
+            kb = fentry.btf_of(m)
+            out.extend(fentry.listing_lines(kb, proto(kb, tid)))
+    return out
