@@ -58,20 +58,33 @@ def ring_pages(asked: int) -> int:
     return 1 << (asked.bit_length() - 1)
 
 
+# Kernel map types by declared kind (`let @a = kind(N);`, '' when not
+# declared): for plain values, and for aggregations, which are per-CPU
+# whatever the declaration says.
+DECLARED_MAP_TYPES = {
+    "": ("hash", "percpu_hash"), "hash": ("hash", "percpu_hash"),
+    "lruhash": ("lru_hash", "lru_percpu_hash"),
+    "percpuhash": ("percpu_hash", "percpu_hash"),
+    "percpulruhash": ("lru_percpu_hash", "lru_percpu_hash"),
+    "percpuarray": ("percpu_array", "percpu_array"),
+}
+
+
 def map_spec(info, max_keys: int) -> MapSpec:
     """The kernel map of a bpftrace map; a declaration (``let @a =
-    lruhash(N)``) picks LRU eviction and the number of entries."""
+    lruhash(N)``) picks the map type and the number of entries. Array
+    keys are u32 indexes: the low half of bpftrace's 8-byte integer key."""
     v = info.value
-    key_size = max(8, info.key.size if info.key else 0)
-    lru = info.decl_kind == "lruhash"
+    plain_type, agg_type = DECLARED_MAP_TYPES[info.decl_kind]
+    key_size = 4 if plain_type == "percpu_array" else max(8, info.key.size if info.key else 0)
     if info.decl_entries:
         max_keys = info.decl_entries
     if isinstance(v, T.AggType):
-        kind = "lru_percpu_hash" if lru else "percpu_hash"
         if v.kind in ("hist", "lhist"):
-            return MapSpec(info.name, kind, key_size + 8, 8, max_keys * 16, v.kind, info.key, v)
-        return MapSpec(info.name, kind, key_size, v.size, max_keys, v.kind, info.key, v)
-    return MapSpec(info.name, "lru_hash" if lru else "hash", key_size,
+            return MapSpec(info.name, agg_type, key_size + 8, 8, max_keys * 16, v.kind,
+                           info.key, v)
+        return MapSpec(info.name, agg_type, key_size, v.size, max_keys, v.kind, info.key, v)
+    return MapSpec(info.name, plain_type, key_size,
                    max(8, T.align8(v.size)), max_keys, "plain", info.key, v)
 
 

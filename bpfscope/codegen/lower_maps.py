@@ -100,11 +100,12 @@ class MapLowering:
     def map_read(self, m: ast.Map) -> Int:
         """Read an integer map value; a missing key reads as 0. Aggregations
         are per-CPU: their value is merged over every CPU, as user space
-        would print it."""
+        would print it. A plain value of a map declared per-CPU is this
+        CPU's own (the helpers' meaning), which ++ and += then update."""
         spec = self.sc.maps[m.ident]
         b = self.b
         key = self.map_key(m)
-        if "percpu" in spec.map_type:
+        if "percpu" in spec.map_type and spec.kind != "plain":
             return self.percpu_read(m.ident, spec, key)
         p = self.lookup(m.ident, key)
         out = b.vreg()

@@ -48,14 +48,30 @@ def read_map(spec: MapSpec, bpf_map, resolver=None) -> MapData:
                 entries.setdefault(key, {})[bucket] = entries.get(key, {}).get(bucket, 0) + n
     elif kind == "plain":
         for raw_key, val in items:
-            entries[decode_key(spec.key, raw_key, resolver)] = decode(spec.value, val, 0, resolver)
+            if isinstance(val, list):  # declared per-CPU: integers, added up
+                v = sum(decode(spec.value, x, 0, resolver) for x in val)
+            else:
+                v = decode(spec.value, val, 0, resolver)
+            entries[_key(spec, raw_key, resolver)] = v
     else:
         for raw_key, val in items:
-            entries[decode_key(spec.key, raw_key, resolver)] = _merge(spec, val)
+            entries[_key(spec, raw_key, resolver)] = _merge(spec, val)
+    if spec.map_type == "percpu_array":
+        # every index exists in an array: show those something was put in
+        entries = {k: v for k, v in entries.items() if not _untouched(v)}
     params = spec.params
     return MapData(spec.name, kind, list(entries.items()),
                    lhist=params if kind == "lhist" else None,
                    hist_k=params[0] if kind == "hist" and params else 0)
+
+
+def _key(spec: MapSpec, raw_key: bytes, resolver):
+    # an array's u32 index stands for bpftrace's 8-byte integer key
+    return decode_key(spec.key, raw_key.ljust(spec.user_key_size, b"\0"), resolver)
+
+
+def _untouched(v) -> bool:
+    return v == 0 or getattr(v, "count", None) == 0
 
 
 def zero_map(spec: MapSpec, bpf_map) -> None:

@@ -168,12 +168,12 @@ class Analyzer:
     def max_strlen(self) -> int:
         return int(self.config["max_strlen"])
 
-    MAP_KINDS = ("hash", "lruhash")
+    MAP_KINDS = ("hash", "lruhash", "percpuhash", "percpulruhash", "percpuarray")
 
     def declare_maps(self):
         for d in self.program.map_decls:
             if d.kind not in self.MAP_KINDS:
-                self.err(f"Map kind '{d.kind}' is not supported yet; one of: "
+                self.err(f"Unknown map kind '{d.kind}'; one of: "
                          + ", ".join(self.MAP_KINDS), d.span)
             if len(d.args) != 1:
                 self.err(f"{d.kind}() takes the number of entries", d.span)
@@ -208,7 +208,29 @@ class Analyzer:
         for m in self.maps.values():
             if m.value is None:
                 raise SemanticError(f"Undefined map: {m.name}", m.span)
+        self.check_map_kinds()
         return self
+
+    def check_map_kinds(self):
+        """What a map declared per-CPU can hold: each CPU keeps its own
+        value and user space adds them up, so integers and aggregations;
+        an array is indexed by one integer below its size."""
+        for m in self.maps.values():
+            kind, v = m.decl_kind, m.value
+            if not kind.startswith("percpu"):
+                continue
+            if isinstance(v, T.AggType):
+                if kind == "percpuarray" and v.kind in ("hist", "lhist"):
+                    self.err(f"{m.name} is a percpuarray: it can not hold {v.kind}() "
+                             "(its buckets need a hash map)", m.span)
+            elif type(v) is not T.IntType:
+                self.err(f"{m.name} is a {kind}: its per-CPU values must be integers or "
+                         f"aggregations, not '{T.type_name(v)}'", m.span)
+            if kind == "percpuarray" and m.key is not None and m.key.elems and (
+                    len(m.key.elems) > 1 or not m.key.elems[0].is_int()):
+                keys = ", ".join(T.type_name(e) for e in m.key.elems)
+                self.err(f"{m.name} is a percpuarray: its key must be one integer index "
+                         f"below {m.decl_entries}, not ({keys})", m.span)
 
     def analyze_probe(self, probe: ast.Probe, exp: ExpandedProbe,
                       final: bool = True) -> ProbeScope:
@@ -830,6 +852,9 @@ class Analyzer:
         if name == "delete":
             self.nargs(e, 1, 2)
             m = self.map_arg(e)
+            if self.maps[m.ident].decl_kind == "percpuarray":
+                self.err(f"delete() can not remove elements of a percpuarray map ({m.ident}); "
+                         "use zero() or clear()", e.span)
             if len(e.args) == 2:
                 if m.keys:
                     self.err("delete() with two arguments expects a map without a key", e.span)

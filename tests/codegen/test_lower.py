@@ -546,6 +546,32 @@ def test_aggregation_map_specs_are_per_cpu():
     assert m["@c"].params == ()
 
 
+def test_declared_map_kinds():
+    cs = compile_src("let @h = hash(5); let @l = lruhash(6); let @p = percpuhash(7); "
+                     "let @pl = percpulruhash(8); let @a = percpuarray(9); let @ac = percpuarray(1); "
+                     "let @lc = lruhash(3); let @pc = percpulruhash(4); "
+                     "BEGIN { @h[1] = 1; @l[1] = 1; @p[1] = 1; @pl[1] = 1; @a[1] = 1; "
+                     "@ac = count(); @lc[1] = count(); @pc[1] = hist(1); }")
+    m = cs.maps
+    assert spec_tuple(m["@h"]) == ("hash", 8, 8, 5, "plain")
+    assert spec_tuple(m["@l"]) == ("lru_hash", 8, 8, 6, "plain")
+    assert spec_tuple(m["@p"]) == ("percpu_hash", 8, 8, 7, "plain")
+    assert spec_tuple(m["@pl"]) == ("lru_percpu_hash", 8, 8, 8, "plain")
+    # array keys are u32 indexes
+    assert spec_tuple(m["@a"]) == ("percpu_array", 4, 8, 9, "plain")
+    assert spec_tuple(m["@ac"]) == ("percpu_array", 4, 8, 1, "count")
+    assert spec_tuple(m["@lc"]) == ("lru_percpu_hash", 8, 8, 3, "count")
+    assert spec_tuple(m["@pc"]) == ("lru_percpu_hash", 16, 8, 4 * 16, "hist")
+    assert m["@a"].user_key_size == 8
+
+
+def test_plain_per_cpu_values_are_this_cpus():
+    # ++ on a per-CPU map reads and updates this CPU's value: a plain
+    # lookup, not the merge over CPUs that aggregations get
+    text = compile_src("let @p = percpuhash(2); BEGIN { @p[1]++; }").programs[0].program.disasm()
+    assert "map_lookup_elem" in text and "map_lookup_percpu_elem" not in text
+
+
 def test_max_map_keys_config():
     cs = compile_src("config = { max_map_keys = 100 } BEGIN { @x = 1; @h = hist(1); }")
     assert cs.maps["@x"].max_entries == 100

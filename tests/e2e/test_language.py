@@ -3,11 +3,24 @@ block scopes of scratch variables, macros, named parameters (getopt)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 
 import pytest
 
 pytestmark = pytest.mark.usefixtures("kernel")
+
+# The helper under a name of its own: other tests run bse2e too, maybe at
+# the same time, and these count events by the process's name.
+COMM = "bslang"
+
+
+@pytest.fixture
+def own_helper(helper, tmp_path):
+    path = tmp_path / COMM
+    shutil.copy(helper, path)
+    return str(path)
 
 
 def test_block_expressions_and_scopes(e2e):
@@ -80,12 +93,12 @@ def test_macros_as_documented(e2e, tmp_path):
     assert r.stdout == "1\n1\n11\n3\n17\nhihihi\n3\n42 caller's\n\n\n@b: 6\n"
 
 
-def test_macro_in_a_predicate_filters_real_events(e2e, helper):
+def test_macro_in_a_predicate_filters_real_events(e2e, own_helper):
     # the helper calls getpid 7 times; only its calls pass the macro
     t = e2e.Trace("-e", 'macro mine(name) { comm == name } '
-                  'tracepoint:syscalls:sys_enter_getpid /mine("bse2e")/ { @n = count(); } '
-                  'tracepoint:syscalls:sys_exit_getpid /mine("bse2e") && @n == 7/ { exit(); }')
-    subprocess.run([helper, "getpid", "7"], check=True)
+                  f'tracepoint:syscalls:sys_enter_getpid /mine("{COMM}")/ {{ @n = count(); }} '
+                  f'tracepoint:syscalls:sys_exit_getpid /mine("{COMM}") && @n == 7/ {{ exit(); }}')
+    subprocess.run([own_helper, "getpid", "7"], check=True)
     out, err = t.finish()
     assert t.returncode == 0, err
     assert out == "\n\n@n: 7\n"
@@ -112,15 +125,15 @@ def test_named_and_positional_parameters_after_double_dash(e2e, tmp_path):
     assert r.stdout == "(p1, p2, -5, false, given)\n\n\n"
 
 
-def test_named_parameters_filter_real_events(e2e, helper):
+def test_named_parameters_filter_real_events(e2e, own_helper):
     # count the helper's getpid calls whose comm the script was told to
     # watch, and stop at the number it was told to wait for
     t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_getpid /comm == getopt("who", "none")/ '
                   '{ @n = count(); } '
                   'tracepoint:syscalls:sys_exit_getpid /comm == getopt("who", "none") && '
                   '@n == getopt("stop", 0)/ { printf("saw %d\\n", getopt("stop", 0)); exit(); }',
-                  "--", "--who=bse2e", "--stop=5")
-    subprocess.run([helper, "getpid", "5"], check=True)
+                  "--", f"--who={COMM}", "--stop=5")
+    subprocess.run([own_helper, "getpid", "5"], check=True)
     out, err = t.finish()
     assert t.returncode == 0, err
     assert out == "saw 5\n\n\n@n: 5\n"
@@ -131,7 +144,33 @@ def test_named_parameters_filter_real_events(e2e, helper):
     (["--", "--zz"], "ERROR: Unexpected program command line option: --zz "
                      "(the script has no getopt() of it)\n"),
 ])
-def test_bad_named_parameters_load_nothing(e2e, no_leaks, args, message):
+def test_bad_named_parameters_are_errors(e2e, args, message):
     r = e2e.run_cli("-e", 'BEGIN { print(getopt("aa", 1)); exit(); }', *args)
     assert r.returncode == 1
     assert r.stderr == message
+
+
+def _pinned(helper, cpu, *args):
+    subprocess.run([helper, *args], check=True,
+                   preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+
+
+def test_per_cpu_map_kinds_merge_over_cpus(e2e, own_helper):
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to run the helper on")
+    a, b = cpus[:2]
+    # each CPU counts its own getpid calls in its own slot; printed at
+    # exit, the slots add up. Reading and ++ act on this CPU's slot (had
+    # they read the sum, the second CPU would count from 3 and reach 10).
+    t = e2e.Trace("-e", 'let @n = percpuhash(4); let @c = percpuarray(8); let @h = percpulruhash(2); '
+                  f'tracepoint:syscalls:sys_enter_getpid /comm == "{COMM}"/ '
+                  '{ @n["calls"]++; @c[cpu] = count(); @h[1] = sum(10); } '
+                  f'tracepoint:syscalls:sys_enter_getppid /comm == "{COMM}"/ '
+                  '{ @own[cpu] = @n["calls"]; @p = count(); if (@p == 7) { exit(); } }')
+    _pinned(own_helper, a, "getpid", "3")
+    _pinned(own_helper, b, "getpid", "4")
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out == (f"\n\n@c[{a}]: 3\n@c[{b}]: 4\n@h[1]: 70\n@n[calls]: 7\n"
+                   f"@own[{a}]: 3\n@own[{b}]: 4\n@p: 7\n")

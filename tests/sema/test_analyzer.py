@@ -597,3 +597,43 @@ def test_map_only_printed_or_cleared_is_undefined(src):
     e = error(src)
     assert e.message == "Undefined map: @x"
     assert e.span == Span(1, src.index("@") + 1, 1, src.index("@") + 3)
+
+
+# ------------------------------------------------------------------ declared map kinds
+
+
+@pytest.mark.parametrize("src, message, span", [
+    ('let @a = percpuhash(10); BEGIN { @a[1] = "str"; }',
+     "@a is a percpuhash: its per-CPU values must be integers or aggregations, "
+     "not 'string[4]'", (1, 1, 25)),
+    ('let @a = percpulruhash(10); BEGIN { @a[1] = (1, 2); }',
+     "@a is a percpulruhash: its per-CPU values must be integers or aggregations, "
+     "not '(int64,int64)'", (1, 1, 28)),
+    ('let @a = percpuarray(10); BEGIN { @a["k"] = 1; }',
+     "@a is a percpuarray: its key must be one integer index below 10, not (string[2])",
+     (1, 1, 26)),
+    ('let @a = percpuarray(10); BEGIN { @a[1, 2] = 1; }',
+     "@a is a percpuarray: its key must be one integer index below 10, not (int64, int64)",
+     (1, 1, 26)),
+    ("let @a = percpuarray(10); BEGIN { @a[1] = hist(3); }",
+     "@a is a percpuarray: it can not hold hist() (its buckets need a hash map)", (1, 1, 26)),
+    ("let @a = percpuarray(10); BEGIN { @a[1] = 1; delete(@a, 1); }",
+     "delete() can not remove elements of a percpuarray map (@a); use zero() or clear()",
+     (1, 46, 59)),
+    ("let @a = array(10); BEGIN { @a[1] = 1; }",
+     "Unknown map kind 'array'; one of: hash, lruhash, percpuhash, percpulruhash, "
+     "percpuarray", (1, 1, 20)),
+    ("let @a = percpuhash(0); BEGIN { @a[1] = 1; }",
+     "percpuhash(): the number of entries must be positive", (1, 21, 22)),
+])
+def test_declared_map_kind_misuse(src, message, span):
+    assert err(src) == (message, span)
+
+
+def test_declared_map_kinds_accept_integers_and_aggregations():
+    an = analyze("let @a = percpuhash(4); let @b = percpulruhash(4); let @c = percpuarray(4); "
+                 "let @d = percpuarray(1); "
+                 "BEGIN { @a[comm] = 1; @b[1, 2] = count(); @c[cpu] = sum(5); @d = max(2); }")
+    assert {n: (m.decl_kind, m.decl_entries) for n, m in an.maps.items()} == {
+        "@a": ("percpuhash", 4), "@b": ("percpulruhash", 4), "@c": ("percpuarray", 4),
+        "@d": ("percpuarray", 1)}
