@@ -43,6 +43,7 @@ from ..elf.demangle import strip_params
 from ..elf.ldcache import read_proc_maps, resolve_library
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
+from . import ifunc
 from .inlined import check_function, describe_sites, inline_sites
 from .specs import split_offset, to_uint
 
@@ -244,8 +245,10 @@ def live_load_bias(elf: ElfFile, path: str, pid: int | None) -> int | None:
         return None
     ino = file_identity(path)[1]
     for m in maps:
-        if m.inode == ino and (m.path == path or os.path.realpath(m.path) ==
-                               os.path.realpath(path)):
+        # the loader's executable mapping (a process, bpfscope itself, may
+        # also map the file to read it)
+        if m.inode == ino and "x" in m.perms and (
+                m.path == path or os.path.realpath(m.path) == os.path.realpath(path)):
             try:
                 return elf.load_bias(m.start, m.offset)
             except ElfError:
@@ -424,7 +427,14 @@ class Uprobe:
                 raise SemanticError(f"Offset outside the function bounds ('{n}' size is "
                                     f"{sym.size})", ap.span)
             suffix = f"+{spec.offset}" if spec.offset else ""
-            out.append(probe(n, sym.value + spec.offset,
+            vaddr, sym_name = sym.value + spec.offset, n
+            if sym.type == "IFUNC" and not spec.offset:
+                impl = ifunc.implementation(elf, path, n, live_load_bias)
+                if impl is not None:
+                    vaddr, sym_name = impl, ""  # re-attached by address
+                elif explicit:
+                    _warn_once(path, n, ifunc.unresolved_warning(path, n, st))
+            out.append(probe(sym_name, vaddr,
                              f"{provider}:{path}{lang}:{n}{suffix}", demangle(n)))
             if explicit and not spec.offset:
                 for w in check_function(path, n, st, inlined and not ret):
