@@ -78,7 +78,7 @@ class Bash:
         os.close(self.master)
 
 
-def test_uretprobe_readline_prints_typed_lines(e2e, rl, no_leaks):
+def test_uretprobe_readline_prints_typed_lines(e2e, rl):
     bash = Bash()
     try:
         t = e2e.Trace("-p", str(bash.proc.pid), "-e",
