@@ -30,6 +30,7 @@ from ..sema.probes import ExpandedProbe
 from .builder import Builder, StackOverflow
 from .insn import R0, R1, R10, VReg
 from .loweringvalues import Int, Mem
+from .lower_bytes import BytesLowering
 from .lower_calls import CallLowering
 from .lower_events import EventLowering
 from .lower_maps import MapLowering
@@ -157,7 +158,7 @@ class _Return(Exception):
     pass
 
 
-class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering):
+class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, BytesLowering):
     """Lowers one expanded probe. Statements, integer expressions and
     conditions are here; maps, ring buffer events, memory values and
     value-giving builtins are in the lower_* mixins."""
@@ -435,7 +436,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering):
             return Int(r)
         if isinstance(e, (ast.Tuple, ast.Record, ast.String)) or (isinstance(e, ast.Call) and (
                 e.type.is_string() or isinstance(e.type, (T.StackType, T.InetType,
-                                                           T.UserSymType)))):
+                                                           T.UserSymType, T.BufferType)))):
             return self.mem_expr(e)
         if isinstance(e, ast.Sizeof):
             r = b.vreg()

@@ -32,6 +32,10 @@ class StoreLowering:
             return self.store_ntop(e, dst)
         if isinstance(t, T.UserSymType) and isinstance(e, ast.Call):
             return self.store_usym(e, dst)
+        if isinstance(t, T.BufferType):
+            if isinstance(e, ast.Call) and e.name == "buf":
+                return self.store_buf(e, dst, t)
+            return self.store_copy(e, dst, t)
         if isinstance(t, T.StackType):
             if isinstance(e, (ast.Builtin, ast.Call)):
                 return self.store_stack(t, dst)
@@ -157,6 +161,18 @@ class StoreLowering:
             b.stx(8, dst.base, dst.off + 8, pid)
             self.note_pid(pid)
 
+    def store_copy(self, e: ast.Expr, dst: Mem, t: T.Type):
+        """A value already made elsewhere (a variable, a map, a branch),
+        perhaps in less room than ``t`` has: the rest is zeroed."""
+        if isinstance(e, ast.Map):
+            return self.map_read_mem(e, dst, t)
+        if isinstance(e, ast.Ternary):
+            return self.store_branches(e, dst, t)
+        src = self.mem_place(e)
+        if src.size < t.size:
+            self.zero(dst)
+        self.copy(dst, src, min(src.size, t.size))
+
     def store_branches(self, e: ast.Ternary, dst: Mem, t: T.Type):
         b = self.b
         els, end = b.label(), b.label()
@@ -186,15 +202,19 @@ class StoreLowering:
         if len(e.args) == 2 and not isinstance(e.args[1], ast.Integer):
             raise SemanticError("str(): a non-constant length is not supported yet", e.args[1].span)
         ptr = self.int_expr(arg)
-        # a plain integer is an address in the traced thread's memory: user
-        # memory for user-space probes, kernel memory otherwise
-        user = (arg.type.user if isinstance(arg.type, T.PointerType)
-                else self.probe.provider in USER_PROVIDERS)
         self.zero(dst)
         self.addr(R1, dst)
         b.mov(R2, n)
         b.mov(R3, ptr.reg)
-        b.call("probe_read_user_str" if user else "probe_read_kernel_str")
+        b.call("probe_read_user_str" if self.reads_user(arg) else "probe_read_kernel_str")
+
+    def reads_user(self, ptr: ast.Expr) -> bool:
+        """Whether an address is in user memory: a pointer knows; a plain
+        integer is in the traced thread's memory, which is user memory for
+        user-space probes and kernel memory otherwise."""
+        if isinstance(ptr.type, T.PointerType):
+            return ptr.type.user
+        return self.probe.provider in USER_PROVIDERS
 
     def store_arg_string(self, e: ast.FieldAccess, dst: Mem, length: int):
         b = self.b

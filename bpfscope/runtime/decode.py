@@ -14,7 +14,7 @@ import pwd
 import time
 
 from ..sema import types as T
-from .values import Symbolic
+from .values import Buffer, Symbolic
 
 
 def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
@@ -35,6 +35,9 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
         raw = data[off + 8:off + 24]
         ip = ipaddress.IPv6Address(raw) if family == 10 else ipaddress.IPv4Address(raw[:4])
         return Symbolic(str(ip), raw)
+    if isinstance(t, T.BufferType):
+        n = min(u64(data, off), t.length)
+        return Buffer(bytes(data[off + 8:off + 8 + n]))
     if isinstance(t, T.StringType):
         raw = data[off:off + t.length]
         end = raw.find(b"\0")

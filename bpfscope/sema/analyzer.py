@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..errors import SemanticError, Span
 from ..lang import ast
 from . import types as T
+from .functions import FunctionChecks
 from .probes import MAX_RAW_ARGS, ExpandedProbe, Expander
 from .scopes import resolve_scopes
 from .uaddr import resolve as resolve_uaddr
@@ -48,7 +49,7 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
     "strstr",
-    "buf", "ntop", "pton", "macaddr", "reg", "override",
+    "ntop", "pton", "macaddr", "reg", "override",
     "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch",
     "len", "errorf", "warnf", "assert", "static_assert",
     "str_concat", "signal_name", "percpu_kaddr", "socket_cookie",
@@ -122,7 +123,7 @@ class ProbeScope:
     vars: dict[str, T.Type] = field(default_factory=dict)
 
 
-class Analyzer:
+class Analyzer(FunctionChecks):
     def __init__(self, program: ast.Program, expander: Expander,
                  params: list[str] | tuple = (), config: dict | None = None,
                  cpid: int | None = None):
@@ -801,7 +802,7 @@ class Analyzer:
             for a in e.args[1:]:
                 t = self.expr(a)
                 if t is not None and not (t.is_int() or t.is_string() or isinstance(
-                        t, (T.TupleType, T.StackType, T.InetType, T.UserSymType))):
+                        t, (T.TupleType, T.StackType, T.InetType, T.UserSymType, T.BufferType))):
                     self.err(f"printf: unsupported argument type '{T.type_name(t)}'", a.span)
             self.expr(e.args[0])
             return T.VOID
@@ -972,6 +973,9 @@ class Analyzer:
                 self.err("strftime() expects a string literal format", e.args[0].span)
             self.int_arg(e, 1)
             return T.TimestampType(fmt=e.args[0].value)
+        check = getattr(self, "check_" + name, None)
+        if check is not None:
+            return check(e)
         if name in LATER:
             self.err(f"{name}() is not supported yet", e.span)
         self.err(f"Unknown function: '{name}'", e.span)

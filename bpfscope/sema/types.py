@@ -120,6 +120,21 @@ class InetType(Type):
 
 
 @dataclass(frozen=True)
+class BufferType(Type):
+    """Raw bytes from buf(): an 8-byte count of the bytes read, then
+    ``length`` bytes of room for them; printed with non-text bytes as
+    ``\\xNN``."""
+    length: int = 64
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return 8 + self.length
+
+    def __str__(self) -> str:
+        return f"buffer[{self.length}]"
+
+
+@dataclass(frozen=True)
 class StringType(Type):
     """A NUL-terminated string in a buffer of ``length`` bytes."""
     length: int = 64
@@ -237,6 +252,8 @@ def unify(a: Type, b: Type) -> Type | None:
         return a
     if isinstance(a, StringType) and isinstance(b, StringType):
         return StringType(max(a.length, b.length))
+    if isinstance(a, BufferType) and isinstance(b, BufferType):
+        return BufferType(max(a.length, b.length))
     if a.is_int() and b.is_int() and not isinstance(a, AggType):
         if isinstance(a, PointerType) or isinstance(b, PointerType):
             return a if isinstance(a, PointerType) else b

@@ -1,0 +1,67 @@
+"""Type rules of bpftrace's byte and string functions: buf, strstr,
+str_concat, pton, macaddr, bswap, signal_name and the like.
+
+A mixin of sema.analyzer.Analyzer: ``self`` is the analyser (``self.expr``
+types an argument, ``self.err`` raises a located error). ``Analyzer.call``
+dispatches a call named ``f`` to ``check_f`` when this class has one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..lang import ast
+from . import types as T
+
+
+def literal_int(e: ast.Expr) -> int | None:
+    """The value of an integer literal (or a negated one), else None."""
+    if isinstance(e, ast.Integer):
+        return e.value
+    if isinstance(e, ast.Unop) and e.op == "-" and isinstance(e.operand, ast.Integer):
+        return -e.operand.value
+    return None
+
+
+def pton_bytes(text: str) -> bytes | None:
+    """The bytes of an IPv4 (``.``) or IPv6 (``:``) address, else None."""
+    try:
+        if ":" in text:
+            return ipaddress.IPv6Address(text).packed
+        return ipaddress.IPv4Address(text).packed
+    except ValueError:
+        return None
+
+
+class FunctionChecks:
+    def byte_source(self, e: ast.Call, i: int = 0) -> int | None:
+        """Type argument ``i`` read as bytes: a tracepoint array field or a
+        string (their size, which bounds the read), or a pointer (None)."""
+        a = e.args[i]
+        f = self.args_array_field(a)
+        if f is not None:
+            a.type = T.UINT64
+            return f.size
+        t = self.expr(a)
+        if t is None or t.is_int():
+            return None
+        if t.is_string():
+            return t.length
+        self.err(f"{e.name}() expects a pointer, an array or a string "
+                 f"('{T.type_name(t)}' provided)", a.span)
+
+    def check_buf(self, e: ast.Call) -> T.Type:
+        self.nargs(e, 1, 2)
+        size = self.byte_source(e)
+        cap = self.max_strlen
+        if len(e.args) == 1:
+            if size is None:
+                self.err("buf() needs a length when reading from a pointer", e.span)
+            return T.BufferType(min(size, cap))
+        self.int_arg(e, 1)
+        n = literal_int(e.args[1])
+        if n is None:  # computed at run time, limited to the room below
+            return T.BufferType(min(size or cap, cap))
+        if n <= 0:
+            self.err("buf() length must be positive", e.args[1].span)
+        return T.BufferType(min(n, cap, size or cap))

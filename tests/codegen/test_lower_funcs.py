@@ -1,0 +1,53 @@
+"""Lowering of the byte and string functions where the exact code
+matters: bounds the verifier must see, constants folded at compile time."""
+
+from bpfscope.codegen.lower import compile_program
+from bpfscope.errors import Source
+from bpfscope.lang.parser import parse
+from bpfscope.sema.analyzer import Analyzer
+from bpfscope.sema.probes import ArgField, ExpandedProbe
+
+ARGS = [ArgField("a", 8, 8, True, "int", "long"),
+        ArgField("ip", 16, 4, False, "array", "__u8[4]", 4)]
+
+
+def expander(ap):
+    if ap.parts[0] in ("BEGIN", "END"):
+        return [ExpandedProbe(ap.parts[0], ap.parts[0], (), None, ap.span)]
+    return [ExpandedProbe("tracepoint", "tracepoint:t:p", ("t", "p", 1), ARGS, ap.span)]
+
+
+def disasm(src, config=None) -> list[str]:
+    an = Analyzer(parse(Source(src)), expander, (), config).run()
+    return [line.split(": ", 1)[1] for line in
+            compile_program(an).programs[0].program.disasm().splitlines()]
+
+
+def test_buf_with_a_computed_length_bounds_it_before_the_read():
+    code = disasm('tracepoint:t:p { @ = buf(args.a, args.a); }', {"max_strlen": 16})
+    read = code.index("(85) call bpf_probe_read_kernel#113")
+    assert code[:read + 2] == [
+        "(7a) *(u64 *)(r10 -32) = 0",      # count and 16 bytes zeroed
+        "(7a) *(u64 *)(r10 -24) = 0",
+        "(7a) *(u64 *)(r10 -16) = 0",
+        "(79) r6 = *(u64 *)(r1 +8)",       # the length
+        "(b5) if r6 <= 0x10 goto pc+1",    # at most max_strlen
+        "(b7) r6 = 16",
+        "(79) r3 = *(u64 *)(r1 +8)",       # the address
+        "(bf) r1 = r10",
+        "(07) r1 += -24",
+        "(bf) r2 = r6",
+        "(85) call bpf_probe_read_kernel#113",
+        "(7b) *(u64 *)(r10 -32) = r6",     # the count is the bounded length
+    ]
+
+
+def test_buf_of_an_array_field_copies_from_the_context():
+    code = disasm('tracepoint:t:p { @ = buf(args.ip); }')
+    assert code[:5] == [
+        "(7a) *(u64 *)(r10 -24) = 0",
+        "(7a) *(u64 *)(r10 -16) = 0",
+        "(61) r0 = *(u32 *)(r1 +16)",      # the 4 bytes of the field
+        "(63) *(u32 *)(r10 -16) = r0",
+        "(7a) *(u64 *)(r10 -24) = 4",      # a count known at compile time
+    ]
