@@ -181,6 +181,18 @@ class Builder:
     def call(self, helper: str | int) -> None:
         self.emit(Insn(I.JMP | I.CALL, 0, 0, 0, helper_id(helper)))
 
+    def kfunc_call(self, btf_id: int) -> None:
+        """Call the kernel function with this id in vmlinux's BTF."""
+        self.emit(Insn(I.JMP | I.CALL, 0, I.PSEUDO_KFUNC_CALL, 0, btf_id))
+
+    def bswap(self, dst: Reg, bits: int) -> None:
+        """Reverse the low ``bits`` (16, 32 or 64) bits' bytes, zeroing the
+        rest: a conversion to big endian on this little-endian machine."""
+        _check_reg(dst, "destination")
+        if bits not in (16, 32, 64):
+            raise ValueError(f"bswap of {bits} bits")
+        self.emit(Insn(I.ALU | I.X | I.END, dst, 0, 0, bits))
+
     def ja(self, label: Label) -> None:
         self.emit(Insn(I.JMP | I.JA, 0, 0, 0, 0, target=label))
 

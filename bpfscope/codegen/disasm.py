@@ -52,6 +52,8 @@ def _text(ins: RawInsn, map_name: str | None) -> str:
         rhs = f"{p}{s}" if code & I.X else str(_s32(imm))
         return f"{p}{d} {sym} {rhs}"
     if cls in (I.JMP, I.JMP32):
+        if code == I.JMP | I.CALL and s == I.PSEUDO_KFUNC_CALL:
+            return f"call kernel-function#{imm}"
         if code == I.JMP | I.CALL:
             name = helper_name(imm)
             return f"call {'bpf_' + name if name else 'unknown'}#{imm}"

@@ -7,9 +7,10 @@ probe (``self.b`` its Builder, ``self.sc`` the script compiler).
 
 from __future__ import annotations
 
+from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
-from .insn import R1, R2, R3
+from .insn import R0, R1, R2, R3, R4
 from .loweringvalues import Int, Mem
 
 
@@ -64,3 +65,151 @@ class BytesLowering:
                 b.stx(8, dst.base, dst.off, n)
                 return
         b.st(8, dst.base, dst.off, cap)
+
+    # ------------------------------------------------------------ strings
+
+    @staticmethod
+    def kfunc_id(name: str) -> int | None:
+        """The BTF id of a kernel function BPF programs may call, if the
+        running kernel has it."""
+        from ..btf import load_vmlinux
+        try:
+            return load_vmlinux().find(name, "func")
+        except Exception:  # noqa: BLE001 - no BTF: no kernel functions
+            return None
+
+    # Without bpf_strnstr (Linux 6.17) the search is unrolled; this many
+    # (haystack x needle) byte pairs keep the program small enough.
+    UNROLLED_SEARCH = 64 * 64
+
+    def call_strstr(self, e: ast.Call) -> Int:
+        """Index of the needle in the haystack, -1 when it is not there."""
+        b = self.b
+        hay, needle = self.mem_expr(e.args[0]), self.mem_expr(e.args[1])
+        r = b.vreg()
+        kid = self.kfunc_id("bpf_strnstr")
+        if kid is not None:
+            self.addr(R1, hay)
+            self.addr(R2, needle)
+            b.mov(R3, hay.size)
+            b.kfunc_call(kid)
+            b.mov(r, R0)
+            # an int: sign-extend its 32 bits; any error means not found
+            b.alu("lsh", r, 32)
+            b.alu("arsh", r, 32)
+            found = b.label("found")
+            b.jcond("sge", r, 0, found)
+            b.mov(r, -1)
+            b.place(found)
+            return Int(r)
+        if hay.size * needle.size > self.UNROLLED_SEARCH:
+            raise SemanticError(
+                f"{e.name}(): searching a {hay.size}-byte string for a {needle.size}-byte "
+                "one needs the kernel's bpf_strnstr (Linux 6.17); use shorter strings "
+                "(str(p, N) or max_strlen)", e.span)
+        return self.unrolled_search(hay, needle)
+
+    def unrolled_search(self, hay: Mem, needle: Mem) -> Int:
+        """strstr with both strings known only at run time, as straight
+        code: every start position against every needle byte."""
+        b = self.b
+        r, x, y = b.vreg(), b.vreg(), b.vreg()
+        done = b.label("searched")
+        b.mov(r, -1)
+        for start in range(hay.size):
+            nxt, hit = b.label(), b.label()
+            for j in range(min(needle.size, hay.size - start + 1)):
+                b.ldx(1, y, needle.base, needle.off + j)
+                b.jcond("eq", y, 0, hit)  # the whole needle matched
+                if start + j >= hay.size:
+                    b.ja(nxt)
+                    break
+                b.ldx(1, x, hay.base, hay.off + start + j)
+                b.jcond("ne", x, y, nxt)
+            b.place(hit)
+            b.mov(r, start)
+            b.ja(done)
+            b.place(nxt)
+            # the haystack ends here: nothing further can match
+            b.ldx(1, x, hay.base, hay.off + start)
+            b.jcond("eq", x, 0, done)
+        b.place(done)
+        return Int(r)
+
+    def store_str_concat(self, e: ast.Call, dst: Mem, length: int):
+        """The first string, then the second from where the first ended, in
+        a temporary with room for both whole; then as much as fits in
+        ``dst``. Both copies are probe_read_kernel_str, whose result (bytes
+        copied, NUL included) the verifier knows to be bounded, so the
+        second copy starts at one unknown but bounded offset rather than
+        forking one verifier path per possible length."""
+        b = self.b
+        a, c = self.mem_expr(e.args[0]), self.mem_expr(e.args[1])
+        tmp = self.stack_mem(a.size + c.size)
+        self.addr(R1, tmp)
+        b.mov(R2, a.size)
+        self.addr(R3, a)
+        b.call("probe_read_kernel_str")
+        end = b.vreg()
+        b.mov(end, R0)
+        ok, inside = b.label(), b.label()
+        b.jcond("sgt", end, 0, ok)
+        b.mov(end, 1)
+        b.place(ok)
+        b.alu("sub", end, 1)
+        b.jcond("le", end, a.size - 1, inside)
+        b.mov(end, a.size - 1)
+        b.place(inside)
+        self.addr(R1, tmp)
+        b.alu("add", R1, end)
+        b.mov(R2, c.size)
+        self.addr(R3, c)
+        b.call("probe_read_kernel_str")
+        n = min(length, tmp.size, dst.size)
+        if dst.size > n:
+            self.zero(dst)
+        self.copy(dst, tmp, n)
+        b.st(1, dst.base, dst.off + n - 1, 0)  # cut short: still a C string
+
+    def call_bswap(self, e: ast.Call) -> Int:
+        v = self.int_expr(e.args[0])
+        r = self.b.vreg()
+        self.b.mov(r, v.reg)
+        if e.type.bits > 8:
+            self.b.bswap(r, e.type.bits)
+        else:
+            self.b.alu("and", r, 0xFF)
+        return Int(r)
+
+    def call_signal_name(self, e: ast.Call) -> Int:
+        return self.int_expr(e.args[0])  # named in user space
+
+    def call_len(self, e: ast.Call) -> Int:
+        """Entries of a map (the kernel's per-map element count), or the
+        frames of the current stack (bpf_get_stack's bytes / 8)."""
+        b = self.b
+        a = e.args[0]
+        r = b.vreg()
+        if isinstance(a, ast.Map):
+            kid = self.kfunc_id("bpf_map_sum_elem_count")
+            if kid is None:
+                raise SemanticError("len() of a map needs the kernel function "
+                                    "bpf_map_sum_elem_count (Linux 6.6)", e.span)
+            b.ld_map_fd(R1, a.ident)
+            b.kfunc_call(kid)
+            b.mov(r, R0)
+            return Int(r)
+        t = a.type
+        buf = self.stack_mem(8 * max(t.limit, 1))
+        b.mov(R1, self.ctx)
+        self.addr(R2, buf)
+        b.mov(R3, 8 * t.limit)
+        b.mov(R4, self.BPF_F_USER_STACK if t.kind == "user" else 0)
+        b.call("get_stack")
+        b.mov(r, R0)
+        ok = b.label()
+        b.jcond("sge", r, 0, ok)
+        b.mov(r, 0)
+        b.place(ok)
+        b.alu("rsh", r, 3)
+        return Int(r)

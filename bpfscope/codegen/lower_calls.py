@@ -20,7 +20,8 @@ from .loweringvalues import Int
 
 class CallLowering:
     VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
-                   "strerror", "ksym", "kaddr", "uaddr"}
+                   "strerror", "ksym", "kaddr", "uaddr", "strstr", "bswap", "signal_name",
+                   "len"}
 
     def call_strerror(self, e: ast.Call) -> Int:
         return self.int_expr(e.args[0])  # printed as text in user space
@@ -87,8 +88,14 @@ class CallLowering:
         return self.compare_bytes(a, c, n, 0, 1)
 
     def call_strcontains(self, e: ast.Call) -> Int:
-        """Naive search for a literal needle at every start position."""
+        """Naive search for a literal needle at every start position; a
+        computed needle goes through strstr."""
         b = self.b
+        if not isinstance(e.args[1], ast.String):
+            r = self.call_strstr(e).reg
+            b.alu("rsh", r, 63)     # 1 when -1 (not found), else 0
+            b.alu("xor", r, 1)
+            return Int(r)
         hay = self.mem_expr(e.args[0])
         needle = e.args[1].value.encode()
         r, x = b.vreg(), b.vreg()

@@ -92,6 +92,8 @@ class StoreLowering:
             return self.store_string(ast.String(e.span, text), dst, length)
         if isinstance(e, ast.Call) and e.name == "str":
             return self.store_str_call(e, dst, length)
+        if isinstance(e, ast.Call) and e.name == "str_concat":
+            return self.store_str_concat(e, dst, length)
         if isinstance(e, ast.FieldAccess) and isinstance(e.expr.type, T.ArgsType):
             return self.store_arg_string(e, dst, length)
         if isinstance(e, ast.Map):

@@ -130,9 +130,24 @@ def _cstr(raw: bytes) -> str:
     return (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")
 
 
+def signal_description(n: int) -> str:
+    """signal_name(): what strsignal(3) says of signal ``n`` (1..64), with
+    bpftrace's texts for the numbers libc reserves and "N/A" outside."""
+    import signal
+    if 1 <= n <= 31:
+        return signal.strsignal(n) or f"Unknown signal {n}"
+    if n in (0, 32, 33):
+        return f"Unknown signal {n}"
+    if 34 <= n <= 64:
+        return f"Real-time signal {n - 34}"
+    return "N/A"
+
+
 def symbolic_text(what: str, v: int) -> str:
     if what == "strerror":
         return os.strerror(v)
+    if what == "signal_name":
+        return signal_description(v)
     if what == "ksym":
         from .ksyms import kernel_symbols
         try:

@@ -48,12 +48,11 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
-    "strstr",
     "ntop", "pton", "macaddr", "reg", "override",
     "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch",
-    "len", "errorf", "warnf", "assert", "static_assert",
-    "str_concat", "signal_name", "percpu_kaddr", "socket_cookie",
-    "bswap", "pid", "tid", "debugf", "print_maps",
+    "errorf", "warnf", "assert", "static_assert",
+    "percpu_kaddr", "socket_cookie",
+    "pid", "tid", "debugf", "print_maps",
 }
 
 CONFIG_DEFAULTS = {"max_strlen": 1024, "max_map_keys": 4096,
@@ -953,14 +952,6 @@ class Analyzer(FunctionChecks):
             self.string_arg(e, 1)
             self.const_int(e.args[2], "strncmp")
             return T.INT64
-        if name == "strcontains":
-            self.nargs(e, 2)
-            self.string_arg(e, 0)
-            if not isinstance(e.args[1], ast.String):
-                self.err("strcontains() needs a string literal as its second argument "
-                         "(a computed needle is not supported yet)", e.args[1].span)
-            self.expr(e.args[1])
-            return T.BOOL
         if name == "nsecs":
             self.nargs(e, 0, 1)
             clock = e.args[0] if e.args else None

@@ -65,3 +65,49 @@ class FunctionChecks:
         if n <= 0:
             self.err("buf() length must be positive", e.args[1].span)
         return T.BufferType(min(n, cap, size or cap))
+
+    def check_strstr(self, e: ast.Call) -> T.Type:
+        self.nargs(e, 2)
+        self.string_arg(e, 0)
+        self.string_arg(e, 1)
+        return T.INT64
+
+    def check_strcontains(self, e: ast.Call) -> T.Type:
+        self.check_strstr(e)
+        return T.BOOL
+
+    def check_str_concat(self, e: ast.Call) -> T.Type:
+        """A new string with room for both (less one NUL), at most max_strlen."""
+        self.nargs(e, 2)
+        a, b = self.string_arg(e, 0), self.string_arg(e, 1)
+        if a is None or b is None:
+            return T.StringType(self.max_strlen)
+        return T.StringType(min(a.length + b.length - 1, self.max_strlen))
+
+    def check_len(self, e: ast.Call) -> T.Type:
+        self.nargs(e, 1)
+        a = e.args[0]
+        if isinstance(a, ast.Map) and not a.keys:
+            info = self.map_info(a)
+            if self.final and info.key is not None and not info.key.elems:
+                self.err("call to len() expects a map with explicit keys (non-scalar map)", a.span)
+            return T.INT64
+        t = self.expr(a)
+        if t is not None and not isinstance(t, T.StackType):
+            self.err("call to len() expects a map, ustack, or kstack", a.span)
+        if not (isinstance(a, ast.Builtin) or isinstance(a, ast.Call)) or \
+                a.name not in ("kstack", "ustack"):
+            self.err("len() of a stack needs kstack or ustack itself as its argument "
+                     "(a stack held in a variable or map is not supported yet)", a.span)
+        return T.INT64
+
+    def check_signal_name(self, e: ast.Call) -> T.Type:
+        self.nargs(e, 1)
+        self.int_arg(e, 0)
+        return T.SymbolicInt(what="signal_name")
+
+    def check_bswap(self, e: ast.Call) -> T.Type:
+        self.nargs(e, 1)
+        t = self.int_arg(e, 0)
+        bits = 64 if t is None or isinstance(t, T.PointerType) else max(t.bits, 8)
+        return T.IntType(bits, False)

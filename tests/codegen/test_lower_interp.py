@@ -571,3 +571,27 @@ def test_tuple_values_from_maps_ternaries_and_nesting(src, want):
     k = kernel(src)
     k.run()
     assert k.value("@r") == want
+
+
+# ------------------------------------------------------------------ byte functions
+
+@pytest.mark.parametrize("comm, needle, want", [
+    (b"bash", "as", 1), (b"bash", "bash", 0), (b"bash", "h", 3), (b"bash", "sh!", -1),
+    (b"bash", "", 0), (b"", "a", -1), (b"abab", "ba", 1),
+    (b"0123456789abcde", "cde", 12),   # up to the last byte of the field
+])
+def test_unrolled_strstr_without_the_kernel_function(monkeypatch, comm, needle, want):
+    from bpfscope.codegen.lower_bytes import BytesLowering
+    monkeypatch.setattr(BytesLowering, "kfunc_id", staticmethod(lambda name: None))
+    assert eval_tp(f'strstr(args.comm, "{needle}")', comm=comm) == want
+    assert eval_tp(f'strcontains(args.comm, str(args.text))', comm=comm,
+                   text=needle.encode()) == (want >= 0)
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("bswap((uint16)0x1234)", 0x3412), ("bswap((uint32)0x12345678)", 0x78563412),
+    ("bswap(0x0102030405060708)", 0x0807060504030201), ("bswap((uint8)0x1ff)", 0xFF),
+    ("bswap(args.u16)", 0x0201),
+])
+def test_bswap(expr, want):
+    assert eval_tp(expr, signed=False, u16=0x0102) == want

@@ -61,3 +61,34 @@ def test_buf_in_json(e2e, helper):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ['{"type": "value", "data": [47,116,109]}',
                                      '{"type": "map", "data": {"@b": [47,116]}}']
+
+
+def test_string_search_and_concat_on_a_traced_path(e2e, waiting):
+    path = tmp_name("strs")
+    out, _ = opened(e2e, waiting, path,
+                    '$f = str(args.filename); $c = comm; '
+                    'printf("%d %d %d %d|%s|%s\\n", strstr($f, "-strs-"), strstr($f, $c), '
+                    'strcontains($f, "strs"), strcontains($f, $c), str_concat($c, $f), '
+                    'str_concat(str_concat("<", $c), ">"));')
+    assert out == f"8 -1 1 0|bse2e{path}|<bse2e>\n\n\n"
+
+
+def test_len_counts_map_entries_and_stack_frames(e2e, waiting):
+    out, _ = opened(e2e, waiting, tmp_name("len"),
+                    '@seen[nsecs] = 1; @n = len(@seen); @k = len(kstack) > 2; '
+                    '@k1 = len(kstack(1)); @u0 = len(ustack(0));', n=3)
+    lines = out.splitlines()
+    assert [x for x in lines if not x.startswith("@seen[")] == [
+        "", "", "@k: true", "@k1: 1", "@n: 3", "@u0: 0"]
+    assert len([x for x in lines if x.startswith("@seen[")]) == 3
+
+
+def test_bswap_and_signal_name_of_real_values(e2e, helper):
+    r = e2e.run_cli("-q", "-c", f"{helper} getpid 1", "-e",
+                    'tracepoint:syscalls:sys_enter_getpid /pid == cpid/ { '
+                    'printf("%d %x %x %s|%s\\n", pid, bswap((uint16)pid), '
+                    'bswap((uint32)0x11223344), signal_name(9), signal_name(2 + 32)); }')
+    assert r.returncode == 0, r.stderr
+    pid, swapped, rest = r.stdout.splitlines()[0].split(" ", 2)
+    assert int(swapped, 16) == int.from_bytes((int(pid) & 0xFFFF).to_bytes(2, "little"), "big")
+    assert rest == "44332211 Killed|Real-time signal 0"

@@ -79,3 +79,46 @@ def test_buf_errors(src, msg, where):
 def test_buffers_of_different_sizes_share_a_map():
     an = analyze('tracepoint:a:b { @b = buf(args.filename, 4); @b = buf(args.filename, 8); }')
     assert an.maps["@b"].value == T.BufferType(8)
+
+
+@pytest.mark.parametrize("expr, want", [
+    ('strstr(str(args.filename), "x")', T.INT64),
+    ('strstr(args.comm, str(args.filename))', T.INT64),
+    ('strcontains(args.comm, str(args.filename))', T.BOOL),   # a computed needle
+    ('str_concat(args.comm, "abc")', T.StringType(19)),
+    ('str_concat(str(args.filename), "abc")', T.StringType(1024)),  # max_strlen
+    ('signal_name(args.n)', T.SymbolicInt(what="signal_name")),
+    ('bswap(args.n)', T.IntType(32, False)),
+    ('bswap((uint16)1)', T.IntType(16, False)),
+    ('bswap((uint8)1)', T.IntType(8, False)),
+    ('bswap(1)', T.UINT64),
+    ('len(ustack)', T.INT64),
+    ('len(kstack(3))', T.INT64),
+])
+def test_string_and_integer_function_types(expr, want):
+    assert ty(expr) == want
+
+
+def test_len_of_a_map_with_keys():
+    an = analyze('BEGIN { @m[1] = 1; @n = len(@m); }')
+    assert an.maps["@n"].value == T.INT64
+
+
+@pytest.mark.parametrize("src, msg, where", [
+    ('BEGIN { strstr("a", 1); }',
+     "strstr() expects a string for argument 2 ('int64' provided)", (1, 21, 22)),
+    ('BEGIN { strcontains(1, "a"); }',
+     "strcontains() expects a string for argument 1 ('int64' provided)", (1, 21, 22)),
+    ('BEGIN { str_concat("a"); }', "str_concat() requires 2 arguments (1 provided)", (1, 9, 24)),
+    ('BEGIN { bswap("a"); }',
+     "bswap() expects an integer for argument 1 ('string[2]' provided)", (1, 15, 18)),
+    ('BEGIN { signal_name(); }', "signal_name() requires 1 argument (0 provided)", (1, 9, 22)),
+    ('BEGIN { @s = 1; len(@s); }',
+     "call to len() expects a map with explicit keys (non-scalar map)", (1, 21, 23)),
+    ('BEGIN { len(1); }', "call to len() expects a map, ustack, or kstack", (1, 13, 14)),
+    ('BEGIN { $s = kstack; len($s); }',
+     "len() of a stack needs kstack or ustack itself as its argument (a stack held in "
+     "a variable or map is not supported yet)", (1, 26, 28)),
+])
+def test_string_and_integer_function_errors(src, msg, where):
+    assert err(src) == (msg, where)
