@@ -436,7 +436,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return Int(r)
         if isinstance(e, (ast.Tuple, ast.Record, ast.String)) or (isinstance(e, ast.Call) and (
                 e.type.is_string() or isinstance(e.type, (T.StackType, T.InetType,
-                                                           T.UserSymType, T.BufferType)))):
+                                                           T.UserSymType, T.BufferType,
+                                                           T.ArrayType, T.MacAddrType)))):
             return self.mem_expr(e)
         if isinstance(e, ast.Sizeof):
             r = b.vreg()
@@ -478,7 +479,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
     def field(self, e: ast.FieldAccess):
         base_t = e.expr.type
         if isinstance(base_t, T.ArgsType):
-            if e.type.is_string():
+            if not e.type.is_int():
                 return self.mem_expr(e)
             f = self.probe.arg(e.field)
             r = self.b.vreg()
@@ -542,7 +543,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         materialising a 0/1 value: predicates and ifs are on every event's
         path, so a comparison becomes one conditional jump."""
         b = self.b
-        if isinstance(e, ast.Binop) and e.op in self.CMP_OPS and not e.left.type.is_string():
+        if isinstance(e, ast.Binop) and e.op in self.CMP_OPS and e.left.type.is_int():
             left = self.int_expr(e.left)
             if isinstance(e.right, ast.Integer) and -(1 << 31) <= e.right.value < (1 << 31):
                 right = e.right.value
@@ -588,6 +589,10 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return Int(r)
         if e.left.type.is_string():
             return self.strcmp(e)
+        if isinstance(e.left.type, T.ArrayType):
+            a, c = self.mem_expr(e.left), self.mem_expr(e.right)
+            same = 1 if e.op == "==" else 0
+            return self.compare_bytes(a, c, a.size, same, 1 - same, nul_ends=False)
         left = self.int_expr(e.left)
         right = self.int_expr(e.right)
         r = b.vreg()
@@ -610,10 +615,11 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
                                   whole=True)
 
     def compare_bytes(self, a: Mem, c: Mem, n: int, if_equal: int, if_not: int,
-                      whole: bool = False) -> Int:
+                      whole: bool = False, nul_ends: bool = True) -> Int:
         """``if_equal`` when the first ``n`` bytes of two strings match up to
         a shared NUL, else ``if_not``. With ``whole``, a longer buffer must
-        also end where the shorter one did."""
+        also end where the shorter one did; without ``nul_ends`` (arrays)
+        every byte counts."""
         b = self.b
         r, x, y = b.vreg(), b.vreg(), b.vreg()
         eq, ne, done = b.label("streq"), b.label("strne"), b.label()
@@ -621,7 +627,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             b.ldx(1, x, a.base, a.off + i)
             b.ldx(1, y, c.base, c.off + i)
             b.jcond("ne", x, y, ne)
-            b.jcond("eq", x, 0, eq)
+            if nul_ends:
+                b.jcond("eq", x, 0, eq)
         if whole and a.size != c.size:
             longer = a if a.size > c.size else c
             b.ldx(1, x, longer.base, longer.off + n)

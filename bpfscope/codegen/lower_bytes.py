@@ -37,8 +37,7 @@ class BytesLowering:
         fixed = None if len(e.args) == 2 and not isinstance(e.args[1], ast.Integer) else cap
         self.zero(dst)
         data = dst.at(8, cap)
-        f = self.probe.arg(src.field) if isinstance(src, ast.FieldAccess) and \
-            isinstance(src.expr.type, T.ArgsType) else None
+        f = self.ctx_field(src)
         if fixed is not None and f is not None and f.kind == "array":
             self.copy_from_ctx(data, f.offset, cap)
         elif fixed is not None and src.type.is_string():
@@ -65,6 +64,47 @@ class BytesLowering:
                 b.stx(8, dst.base, dst.off, n)
                 return
         b.st(8, dst.base, dst.off, cap)
+
+    def store_array(self, e: ast.Expr, dst: Mem, t: T.ArrayType):
+        """A tracepoint array field, pton's constant bytes, or a copy."""
+        f = self.ctx_field(e)
+        if f is not None:
+            if dst.size > f.size:
+                self.zero(dst)
+            return self.copy_from_ctx(dst, f.offset, min(f.size, t.size))
+        if isinstance(e, ast.Call) and e.name == "pton":
+            from ..sema.functions import pton_bytes
+            return self.store_constant(pton_bytes(e.args[0].value), dst)
+        return self.store_copy(e, dst, t)
+
+    def store_constant(self, data: bytes, dst: Mem):
+        """Bytes known at compile time, the rest of ``dst`` zeroed."""
+        data = data.ljust(T.align8(dst.size), b"\0")
+        for off in range(0, dst.size, 4):
+            n = 4 if dst.size - off >= 4 else 1
+            for k in range(0, 4, n):
+                if off + k >= dst.size:
+                    break
+                self.b.st(n, dst.base, dst.off + off + k,
+                          int.from_bytes(data[off + k:off + k + n], "little", signed=True))
+
+    def store_macaddr(self, e: ast.Call, dst: Mem):
+        """Six bytes of an array field, an array or string value, or of the
+        memory a pointer points to."""
+        b = self.b
+        src = e.args[0]
+        f = self.ctx_field(src)
+        self.zero(dst)
+        if f is not None and not src.type.is_int():
+            self.copy_from_ctx(dst, f.offset, 6)
+        elif not src.type.is_int():
+            self.copy(dst, self.mem_expr(src), 6)
+        else:
+            ptr = self.int_expr(src)
+            self.addr(R1, dst)
+            b.mov(R2, 6)
+            b.mov(R3, ptr.reg)
+            b.call("probe_read_user" if self.reads_user(src) else "probe_read_kernel")
 
     # ------------------------------------------------------------ strings
 

@@ -32,6 +32,10 @@ class StoreLowering:
             return self.store_ntop(e, dst)
         if isinstance(t, T.UserSymType) and isinstance(e, ast.Call):
             return self.store_usym(e, dst)
+        if isinstance(t, T.ArrayType):
+            return self.store_array(e, dst, t)
+        if isinstance(t, T.MacAddrType):
+            return self.store_macaddr(e, dst)
         if isinstance(t, T.BufferType):
             if isinstance(e, ast.Call) and e.name == "buf":
                 return self.store_buf(e, dst, t)
@@ -129,10 +133,14 @@ class StoreLowering:
         b = self.b
         addr = e.args[-1]
         self.zero(dst)
-        f = self.probe.arg(addr.field) if isinstance(addr, ast.FieldAccess) else None
+        f = self.ctx_field(addr)
         if f is not None and f.kind == "array":
             family = self.AF_INET if f.size == 4 else self.AF_INET6
             self.copy_from_ctx(dst.at(8, 16), f.offset, f.size)
+        elif isinstance(addr.type, T.ArrayType):
+            n = addr.type.size
+            family = self.AF_INET if n == 4 else self.AF_INET6
+            self.copy(dst.at(8, 16), self.mem_expr(addr), n)
         else:
             family = self.AF_INET
             v = self.int_expr(addr)
@@ -141,6 +149,12 @@ class StoreLowering:
             b.stx(8, dst.base, dst.off, self.int_expr(e.args[0]).reg)
         else:
             b.st(8, dst.base, dst.off, family)
+
+    def ctx_field(self, e: ast.Expr):
+        """The ArgField when ``e`` is ``args.x``, else None."""
+        if isinstance(e, ast.FieldAccess) and isinstance(e.expr.type, T.ArgsType):
+            return self.probe.arg(e.field)
+        return None
 
     BPF_F_USER_STACK = 1 << 8
 

@@ -13,7 +13,7 @@ import struct
 from typing import NamedTuple
 
 from bpfscope.output.stream import StreamSink
-from bpfscope.runtime.values import (AvgValue, Formatted, MapData, StatsValue,
+from bpfscope.runtime.values import (Array, AvgValue, Formatted, MapData, StatsValue,
                                      hist_upper, int_div)
 
 BAR_WIDTH = 52
@@ -31,9 +31,9 @@ def format_value(v: object) -> str:
         return str(v)
     if isinstance(v, Formatted):
         return v.text
-    if isinstance(v, tuple):
+    if isinstance(v, tuple) and not isinstance(v, Array):
         return "(" + ", ".join(format_value(e) for e in v) + ")"
-    if isinstance(v, list):
+    if isinstance(v, (list, Array)):
         # bpftrace prints arrays without spaces, unlike tuples.
         return "[" + ",".join(format_value(e) for e in v) + "]"
     if isinstance(v, dict):

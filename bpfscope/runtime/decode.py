@@ -7,14 +7,14 @@ strings, tuples with 8-byte aligned elements.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
+import socket
 import struct
 import pwd
 import time
 
 from ..sema import types as T
-from .values import Buffer, Symbolic
+from .values import Array, Buffer, Symbolic
 
 
 def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
@@ -33,8 +33,17 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
     if isinstance(t, T.InetType):
         family = int.from_bytes(data[off:off + 8], "little")
         raw = data[off + 8:off + 24]
-        ip = ipaddress.IPv6Address(raw) if family == 10 else ipaddress.IPv4Address(raw[:4])
-        return Symbolic(str(ip), raw)
+        # inet_ntop's text, as bpftrace prints it (::ffff:1.2.3.4 included)
+        ip = socket.inet_ntop(socket.AF_INET6, raw) if family == 10 else \
+            socket.inet_ntop(socket.AF_INET, raw[:4])
+        return Symbolic(ip, raw)
+    if isinstance(t, T.ArrayType):
+        width = max(1, t.elem.bits // 8)
+        return Array(int.from_bytes(data[off + i:off + i + width], "little",
+                                    signed=t.elem.signed) for i in range(0, t.size, width))
+    if isinstance(t, T.MacAddrType):
+        raw = bytes(data[off:off + 6])
+        return Symbolic(":".join(f"{x:02X}" for x in raw), raw)
     if isinstance(t, T.BufferType):
         n = min(u64(data, off), t.length)
         return Buffer(bytes(data[off + 8:off + 8 + n]))

@@ -113,6 +113,13 @@ class Buffer(Formatted):
                        else f"\\x{b:02x}" for b in self.data)
 
 
+class Array(tuple):
+    """The elements of a C array value: a tuple, so that it can be part of a
+    map key, but printed as an array (``[1,2,3]``, no spaces)."""
+
+    __slots__ = ()
+
+
 Value = Union[int, str, tuple, Formatted]
 
 

@@ -48,7 +48,7 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
-    "ntop", "pton", "macaddr", "reg", "override",
+    "reg", "override",
     "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch",
     "errorf", "warnf", "assert", "static_assert",
     "percpu_kaddr", "socket_cookie",
@@ -602,6 +602,8 @@ class Analyzer(FunctionChecks):
                 return T.BOOL
             self.err(f"Invalid operands for '{e.op}': '{T.type_name(a)}' and "
                      f"'{T.type_name(b)}'", e.span)
+        if isinstance(a, T.ArrayType) and a == b and e.op in ("==", "!="):
+            return T.BOOL
         if not a.is_int() or not b.is_int():
             self.err(f"Invalid operands for '{e.op}': '{T.type_name(a)}' and "
                      f"'{T.type_name(b)}'", e.span)
@@ -675,6 +677,8 @@ class Analyzer(FunctionChecks):
             return T.StringType(f.size)
         if f.kind == "data_loc_string":
             return T.StringType(self.max_strlen)
+        if f.kind == "array" and f.array_len and f.size // f.array_len in (1, 2, 4, 8):
+            return T.ArrayType(T.IntType(f.size // f.array_len * 8, f.signed), f.array_len)
         self.err(f"Fields of type '{f.c_type}' are not supported yet", span)
 
     def typespec(self, ts: ast.TypeSpec) -> T.Type:
@@ -738,16 +742,6 @@ class Analyzer(FunctionChecks):
                     self.err(f"{name}: the limit must be between 0 and {self.MAX_STACK}", a.span)
         return T.StackType("kernel" if name == "kstack" else "user", limit, mode)
 
-    def args_array_field(self, e: ast.Expr):
-        """The ArgField when ``e`` is ``args.x`` naming a byte array."""
-        if isinstance(e, ast.FieldAccess) and isinstance(e.expr, ast.Builtin) \
-                and e.expr.name == "args" and self._probe.args:
-            self.expr(e.expr)
-            f = self._probe.arg(e.field)
-            if f is not None and f.kind == "array":
-                return f
-        return None
-
     def string_arg(self, e: ast.Call, i: int) -> T.Type | None:
         t = self.expr(e.args[i])
         if t is not None and not t.is_string():
@@ -801,7 +795,8 @@ class Analyzer(FunctionChecks):
             for a in e.args[1:]:
                 t = self.expr(a)
                 if t is not None and not (t.is_int() or t.is_string() or isinstance(
-                        t, (T.TupleType, T.StackType, T.InetType, T.UserSymType, T.BufferType))):
+                        t, (T.TupleType, T.StackType, T.InetType, T.UserSymType, T.BufferType,
+                           T.ArrayType, T.MacAddrType))):
                     self.err(f"printf: unsupported argument type '{T.type_name(t)}'", a.span)
             self.expr(e.args[0])
             return T.VOID
@@ -897,13 +892,13 @@ class Analyzer(FunctionChecks):
             if len(e.args) == 2:
                 self.int_arg(e, 0)
             addr = e.args[-1]
-            f = self.args_array_field(addr)
-            if f is not None:
-                if f.size not in (4, 16):
+            t = self.expr(addr)
+            if isinstance(t, T.ArrayType):
+                if t.size not in (4, 16):
                     self.err("ntop() expects a 4 or 16 byte address", addr.span)
-                addr.type = T.UINT64
-            else:
-                self.int_arg(e, len(e.args) - 1)
+            elif t is not None and not t.is_int():
+                self.err(f"ntop() expects an integer or an array for argument "
+                         f"{len(e.args)} ('{T.type_name(t)}' provided)", addr.span)
             return T.InetType()
         if name == "strerror":
             self.nargs(e, 1)

@@ -38,15 +38,13 @@ class FunctionChecks:
         """Type argument ``i`` read as bytes: a tracepoint array field or a
         string (their size, which bounds the read), or a pointer (None)."""
         a = e.args[i]
-        f = self.args_array_field(a)
-        if f is not None:
-            a.type = T.UINT64
-            return f.size
         t = self.expr(a)
         if t is None or t.is_int():
             return None
         if t.is_string():
             return t.length
+        if isinstance(t, T.ArrayType):
+            return t.size
         self.err(f"{e.name}() expects a pointer, an array or a string "
                  f"('{T.type_name(t)}' provided)", a.span)
 
@@ -111,3 +109,24 @@ class FunctionChecks:
         t = self.int_arg(e, 0)
         bits = 64 if t is None or isinstance(t, T.PointerType) else max(t.bits, 8)
         return T.IntType(bits, False)
+
+    def check_pton(self, e: ast.Call) -> T.Type:
+        """The bytes of an address literal, known at compile time."""
+        self.nargs(e, 1)
+        a = e.args[0]
+        if not isinstance(a, ast.String):
+            self.err("pton() expects a string literal", a.span)
+        self.expr(a)
+        data = pton_bytes(a.value)
+        if data is None:
+            self.err(f"pton() expects an IPv4 or IPv6 address, got '{a.value}'", a.span)
+        return T.ArrayType(T.UINT8, len(data))
+
+    def check_macaddr(self, e: ast.Call) -> T.Type:
+        """Six bytes from an array, a string or a pointer."""
+        self.nargs(e, 1)
+        a = e.args[0]
+        size = self.byte_source(e)
+        if size is not None and size < 6:
+            self.err(f"macaddr() expects 6 bytes ('{T.type_name(a.type)}' provided)", a.span)
+        return T.MacAddrType()

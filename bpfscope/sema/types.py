@@ -135,6 +135,31 @@ class BufferType(Type):
 
 
 @dataclass(frozen=True)
+class ArrayType(Type):
+    """A C array of ``count`` integers of ``elem``'s width, packed as in C
+    (a tracepoint array field, pton's address bytes); printed as
+    ``[1,2,3]``."""
+    elem: IntType = IntType(8, False)
+    count: int = 0
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.count * max(1, self.elem.bits // 8)
+
+    def __str__(self) -> str:
+        return f"{self.elem}[{self.count}]"
+
+
+@dataclass(frozen=True)
+class MacAddrType(Type):
+    """macaddr(): six bytes printed as ``XX:XX:XX:XX:XX:XX``."""
+    size = 6
+
+    def __str__(self) -> str:
+        return "macaddr_t"
+
+
+@dataclass(frozen=True)
 class StringType(Type):
     """A NUL-terminated string in a buffer of ``length`` bytes."""
     length: int = 64
@@ -230,6 +255,7 @@ class ArgsType(Type):
 
 INT64 = IntType(64, True)
 UINT64 = IntType(64, False)
+UINT8 = IntType(8, False)
 UINT32 = IntType(32, False)
 INT32 = IntType(32, True)
 BOOL = BoolType()

@@ -30,7 +30,7 @@ def tmp_name(tag: str) -> str:
     return f"/tmp/bse-{tag}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
 
 
-def test_buf_printf_formats_of_a_user_string(e2e, waiting, no_leaks):
+def test_buf_printf_formats_of_a_user_string(e2e, waiting):
     path = tmp_name("buf") + "\x01\t~"
     n = len(path)
     out, _ = opened(e2e, waiting, path,
@@ -92,3 +92,31 @@ def test_bswap_and_signal_name_of_real_values(e2e, helper):
     pid, swapped, rest = r.stdout.splitlines()[0].split(" ", 2)
     assert int(swapped, 16) == int.from_bytes((int(pid) & 0xFFFF).to_bytes(2, "little"), "big")
     assert rest == "44332211 Killed|Real-time signal 0"
+
+
+def test_pton_compares_with_a_tracepoint_address_and_ntop_prints_it(e2e):
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    t = e2e.Trace("-e", 'tracepoint:sock:inet_sock_set_state /args.dport == $1 && '
+                  'args.newstate == 2/ { $lo = pton("127.0.0.1"); '
+                  'printf("%s %s %d %d %s\\n", ntop(args.daddr), ntop($lo), args.daddr == $lo, '
+                  'args.daddr == pton("127.0.0.2"), ntop(args.daddr_v6)); '
+                  'print(args.daddr); @[args.daddr, pton("::1")] = count(); exit(); }', str(port))
+    with socket.create_connection(("127.0.0.1", port)):
+        pass
+    srv.close()
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out == ("127.0.0.1 127.0.0.1 1 0 ::ffff:127.0.0.1\n[127,0,0,1]\n\n\n"
+                   "@[[127,0,0,1], [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]]: 1\n")
+
+
+def test_macaddr_of_user_memory_and_of_a_string(e2e, waiting):
+    path = tmp_name("mac")
+    out, _ = opened(e2e, waiting, path, 'printf("%s %s\\n", macaddr(args.filename), '
+                    'macaddr(str(args.filename))); @m = macaddr(args.filename);')
+    mac = ":".join(f"{b:02X}" for b in path.encode()[:6])
+    assert out == f"{mac} {mac}\n\n\n@m: {mac}\n"

@@ -498,8 +498,6 @@ def test_string_typespec_uses_max_strlen():
     ("BEGIN { @x += count(); }", "count() cannot be used with '+='", (1, 15, 22)),
     ("tracepoint:a:b { $x = args.nope; }",
      "Can't find field 'nope' in args of tracepoint:a:b", (1, 23, 32)),
-    ("tracepoint:a:b { $x = args.vals; }",
-     "Fields of type 'int[2]' are not supported yet", (1, 23, 32)),
     ("BEGIN { $x = args.dfd; }", "The args builtin can not be used with 'BEGIN' probes",
      (1, 14, 18)),
     ("END { $x = args; }", "The args builtin can not be used with 'END' probes",

@@ -122,3 +122,35 @@ def test_len_of_a_map_with_keys():
 ])
 def test_string_and_integer_function_errors(src, msg, where):
     assert err(src) == (msg, where)
+
+
+@pytest.mark.parametrize("expr, want", [
+    ('args.addr', T.ArrayType(T.UINT8, 16)),          # a tracepoint array field
+    ('pton("127.0.0.1")', T.ArrayType(T.UINT8, 4)),
+    ('pton("fe80::1")', T.ArrayType(T.UINT8, 16)),
+    ('args.addr4 == pton("10.0.0.1")', T.BOOL),
+    ('pton("::1") != args.addr', T.BOOL),
+    ('ntop(pton("::1"))', T.InetType()),
+    ('ntop(args.addr4)', T.InetType()),
+    ('macaddr(args.mac)', T.MacAddrType()),
+    ('macaddr(args.filename)', T.MacAddrType()),
+    ('macaddr(args.comm)', T.MacAddrType()),
+])
+def test_address_function_types(expr, want):
+    assert ty(expr) == want
+
+
+@pytest.mark.parametrize("src, msg, where", [
+    ('BEGIN { pton("1.2.3"); }', "pton() expects an IPv4 or IPv6 address, got '1.2.3'",
+     (1, 14, 21)),
+    ('BEGIN { $s = "1.2.3.4"; pton($s); }', "pton() expects a string literal", (1, 30, 32)),
+    ('tracepoint:a:b { args.addr4 == args.addr; }',
+     "Invalid operands for '==': 'uint8[4]' and 'uint8[16]'", (1, 18, 41)),
+    ('tracepoint:a:b { args.addr4 < pton("1.2.3.4"); }',
+     "Invalid operands for '<': 'uint8[4]' and 'uint8[4]'", (1, 18, 46)),
+    ('tracepoint:a:b { macaddr(args.addr4); }',
+     "macaddr() expects 6 bytes ('uint8[4]' provided)", (1, 26, 36)),
+    ('tracepoint:a:b { ntop(args.mac); }', "ntop() expects a 4 or 16 byte address", (1, 23, 31)),
+])
+def test_address_function_errors(src, msg, where):
+    assert err(src) == (msg, where)
