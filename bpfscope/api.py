@@ -28,9 +28,12 @@ from .sema.analyzer import Analyzer
 from .sema.named_params import resolve_getopt
 
 
+PRINTF_LIKE = {"printf", "errorf", "warnf"}
+
+
 def _printf_calls(program: ast.Program):
     for node in ast.walk(program.probes):
-        if isinstance(node, ast.Call) and node.name == "printf" and node.args \
+        if isinstance(node, ast.Call) and node.name in PRINTF_LIKE and node.args \
                 and isinstance(node.args[0], ast.String):
             yield node
 
@@ -39,7 +42,7 @@ def _check_formats(program: ast.Program):
     """printf's format against its number of arguments, before typing."""
     for node in _printf_calls(program):
         try:
-            check_arg_count(node.args[0].value, len(node.args) - 1)
+            check_arg_count(node.args[0].value, len(node.args) - 1, node.name)
         except FormatError as e:
             raise SemanticError(str(e), node.span) from None
 
@@ -54,7 +57,7 @@ def _check_format_types(program: ast.Program):
         for spec, arg in zip(convs, node.args[1:]):
             t = arg.type
             if spec.conv in INT_CONVERSIONS and t is not None and not t.is_int():
-                raise SemanticError(f"printf: %{spec.conv} specifier expects a value of type "
+                raise SemanticError(f"{node.name}: %{spec.conv} specifier expects a value of type "
                                     f"integer ({t} supplied)", arg.span)
 
 

@@ -113,6 +113,9 @@ class _NoWarnings:
     def warning_at(self, text):
         pass
 
+    def warnf(self, *args):
+        pass
+
     def __getattr__(self, name):
         return getattr(self.inner, name)
 

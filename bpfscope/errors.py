@@ -69,15 +69,25 @@ class BpfscopeError(Exception):
         return self.format()
 
 
+def span_end(span: Span, src: Source) -> int:
+    """The exclusive end column shown for ``span`` on its first line."""
+    end = span.end_col if span.end_line == span.line else len(src.line_text(span.line)) + 1
+    return max(end, span.col + 1)
+
+
+def location(span: Span, src: Source) -> str:
+    """``name:L:C-C``, as bpftrace names a place in a script."""
+    return f"{src.name}:{span.line}:{span.col}-{span_end(span, src)}"
+
+
 def format_located(level: str, message: str, span: Span | None,
                    src: Source | None) -> str:
     """``name:L:C-C: LEVEL: message``, the source line and a ``~`` underline;
     just ``LEVEL: message`` without a place."""
     if span is None or src is None:
         return f"{level}: {message}"
-    end = span.end_col if span.end_line == span.line else len(src.line_text(span.line)) + 1
-    end = max(end, span.col + 1)
-    return (f"{src.name}:{span.line}:{span.col}-{end}: {level}: {message}\n"
+    end = span_end(span, src)
+    return (f"{location(span, src)}: {level}: {message}\n"
             + src.line_text(span.line) + "\n"
             + " " * (span.col - 1) + "~" * (end - span.col))
 

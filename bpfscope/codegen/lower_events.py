@@ -20,10 +20,23 @@ class EventLowering:
     def call_stmt(self, e: ast.Call):
         b = self.b
         name = e.name
-        if name == "printf":
+        if name in ("printf", "errorf", "warnf"):
             fmt = e.args[0].value
-            ev = self.sc.event("printf", fmt=fmt, args=[a.type for a in e.args[1:]])
+            ev = self.sc.event(name, fmt=fmt, args=[a.type for a in e.args[1:]], span=e.span)
             self.emit_event(ev, e.args[1:])
+        elif name == "assert":
+            # as bpftrace's macro: errorf("assert failed: %s", msg); exit(1)
+            held = b.label("assert_ok")
+            self.branch_true(e.args[0], held)
+            ev = self.sc.event("errorf", fmt="assert failed: %s", args=[e.args[1].type],
+                               span=e.span)
+            self.emit_event(ev, e.args[1:])
+            one = b.vreg()
+            b.mov(one, 1)
+            self.exit_program(one)
+            b.place(held)
+        elif name == "static_assert":
+            pass  # checked at compile time
         elif name == "print":
             a = e.args[0]
             if isinstance(a, ast.Map) and not a.keys:
@@ -35,19 +48,7 @@ class EventLowering:
                 ev = self.sc.event("print_value", args=[a.type])
                 self.emit_event(ev, [a])
         elif name == "exit":
-            code = self.int_expr(e.args[0]).reg if e.args else None
-            slot = self.key_zero_slot()
-            b.st(4, R10, slot.off, 0)
-            p = self.lookup(EXIT, Mem(R10, slot.off, 4))
-            sent = b.label()
-            b.jcond("eq", p, 0, sent)
-            if code is not None:
-                b.stx(8, p, 8, code)
-            b.st(8, p, 0, 1)
-            b.place(sent)
-            # A record too, so that user space wakes up at once.
-            self.emit_event(self.sc.event("exit"), [])
-            b.ja(self.exit_label)
+            self.exit_program(self.int_expr(e.args[0]).reg if e.args else None)
         elif name == "time":
             fmt = e.args[0].value if e.args else "%H:%M:%S\n"
             self.emit_event(self.sc.event("time", fmt=fmt), [])
@@ -77,6 +78,23 @@ class EventLowering:
             b.call("map_delete_elem")
         else:
             self.value(e)
+
+    def exit_program(self, code):
+        """exit([code]): ask user space to stop (with ``code``, a register
+        or None) and leave this program."""
+        b = self.b
+        slot = self.key_zero_slot()
+        b.st(4, R10, slot.off, 0)
+        p = self.lookup(EXIT, Mem(R10, slot.off, 4))
+        sent = b.label()
+        b.jcond("eq", p, 0, sent)
+        if code is not None:
+            b.stx(8, p, 8, code)
+        b.st(8, p, 0, 1)
+        b.place(sent)
+        # A record too, so that user space wakes up at once.
+        self.emit_event(self.sc.event("exit"), [])
+        b.ja(self.exit_label)
 
     def emit_event(self, ev: EventSpec, args: list[ast.Expr]):
         """Write one ring buffer record: the event id, then each argument.

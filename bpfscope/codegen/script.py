@@ -62,13 +62,14 @@ class EventSpec:
     8-byte boundary (see sema.types). ``map`` names the map of print,
     clear and zero; ``fmt`` is printf's or time()'s format string."""
     id: int
-    kind: str  # 'printf', 'print_map', 'print_value', 'exit', 'time', 'clear', 'zero'
+    kind: str  # 'printf', 'errorf', 'warnf', 'print_map', 'print_value', 'exit', 'time', ...
     # (an exit record only wakes user space; the code is in the EXIT map)
     fmt: str = ""
     args: list[T.Type] = field(default_factory=list)
     map: str = ""
     top: int = 0
     div: int = 1
+    span: object = None  # errorf/warnf: where in the script the call is
 
     @property
     def layout(self) -> T.TupleType:

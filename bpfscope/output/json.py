@@ -288,12 +288,14 @@ class JsonOutput(StreamSink):
             [("msg", json_string(msg)), ("helper", json_string(helper)),
              ("retcode", json_int(retcode))], filename, line, col))
 
-    def errorf(self, text: str, filename: str, line: int, col: int) -> None:
-        """errorf() output."""
+    def errorf(self, text: str, filename: str, line: int, col: int,
+               end_col: int = 0) -> None:
+        """errorf() output (JSON names the place by its start only)."""
         self.out.write(_located("errorf", [("msg", json_string(text))],
                                 filename, line, col))
 
-    def warnf(self, text: str, filename: str, line: int, col: int) -> None:
-        """warnf() output."""
+    def warnf(self, text: str, filename: str, line: int, col: int,
+              end_col: int = 0) -> None:
+        """warnf() output (JSON names the place by its start only)."""
         self.out.write(_located("warnf", [("msg", json_string(text))],
                                 filename, line, col))

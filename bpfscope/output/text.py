@@ -324,6 +324,13 @@ class TextOutput(StreamSink):
     def printf(self, text: str) -> None:
         self.out.write(text)
 
+    def errorf(self, text: str, filename: str, line: int, col: int, end_col: int) -> None:
+        """errorf(): the message at its place in the script, on stderr."""
+        self.err.write(f"{filename}:{line}:{col}-{end_col}: ERROR: {text}\n")
+
+    def warnf(self, text: str, filename: str, line: int, col: int, end_col: int) -> None:
+        self.err.write(f"{filename}:{line}:{col}-{end_col}: WARNING: {text}\n")
+
     def map(self, data: MapData, top: int = 0, div: int = 1) -> None:
         self.out.write(format_map(data, top, div))
 

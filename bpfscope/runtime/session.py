@@ -25,7 +25,7 @@ from ..bpf.prog import ProgLoadError, load_program, prog_info, prog_test_run
 from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
 from ..codegen.script import EXIT, LOST, RINGBUF, STACK_MAPS, USTACK_PIDS, CompiledScript, EventSpec
-from ..errors import BpfscopeError, KernelError, VerifierError, format_located
+from ..errors import BpfscopeError, KernelError, VerifierError, format_located, span_end
 from ..sema import types as T
 from .decode import compile_decoder, decode, u64
 from .mapread import read_map, zero_map
@@ -280,12 +280,11 @@ class Session:
     def handle(self, ev: EventSpec, data: bytes):
         kind = ev.kind
         if kind == "printf":
-            fast = self._printf.get(ev.id)
-            if fast is None:  # compiled once per printf, not once per event
-                fast = self._printf[ev.id] = (compile_decoder(ev.layout, self.resolver),
-                                              compile_format(ev.fmt))
-            decoder, formatter = fast
-            self.sink.printf(formatter(decoder(data, 8) if ev.args else ()))
+            self.sink.printf(self.formatted(ev, data))
+        elif kind in ("errorf", "warnf"):
+            src, span = self.script.source, ev.span
+            getattr(self.sink, kind)(self.formatted(ev, data), src.name, span.line, span.col,
+                                     span_end(span, src))
         elif kind == "exit":
             self.check_exit()
         elif kind == "join":
@@ -309,6 +308,15 @@ class Session:
             self.maps[ev.map].clear()
         elif kind == "zero":
             zero_map(self.script.maps[ev.map], self.maps[ev.map])
+
+    def formatted(self, ev: EventSpec, data: bytes) -> str:
+        """The text of a printf-like record."""
+        fast = self._printf.get(ev.id)
+        if fast is None:  # compiled once per printf, not once per event
+            fast = self._printf[ev.id] = (compile_decoder(ev.layout, self.resolver),
+                                          compile_format(ev.fmt))
+        decoder, formatter = fast
+        return formatter(decoder(data, 8) if ev.args else ())
 
     # ------------------------------------------------------------ cleanup
 

@@ -46,6 +46,12 @@ class OutputSink(Protocol):
     def time(self, text: str) -> None:
         """Text from time() (already strftime-formatted)."""
 
+    def errorf(self, text: str, filename: str, line: int, col: int, end_col: int) -> None:
+        """errorf() output: ``text`` at that place in the script."""
+
+    def warnf(self, text: str, filename: str, line: int, col: int, end_col: int) -> None:
+        """warnf() output (dropped under --no-warnings)."""
+
     def warning(self, msg: str) -> None:
         """A non-fatal problem (bpftrace's ``WARNING: ...``)."""
 

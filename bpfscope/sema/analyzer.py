@@ -50,7 +50,6 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 LATER = {
     "reg", "override",
     "kptr", "uptr", "cgroupid", "path", "skboutput", "unwatch",
-    "errorf", "warnf", "assert", "static_assert",
     "percpu_kaddr", "socket_cookie",
     "pid", "tid", "debugf", "print_maps",
 }
@@ -789,15 +788,15 @@ class Analyzer(FunctionChecks):
         name = e.name
         if name in AGGREGATES:
             self.err(f"{name}() must be assigned directly to a map", e.span)
-        if name == "printf":
+        if name in ("printf", "errorf", "warnf"):
             if not e.args or not isinstance(e.args[0], ast.String):
-                self.err("printf() expects a string literal as first argument", e.span)
+                self.err(f"{name}() expects a string literal as first argument", e.span)
             for a in e.args[1:]:
                 t = self.expr(a)
                 if t is not None and not (t.is_int() or t.is_string() or isinstance(
                         t, (T.TupleType, T.StackType, T.InetType, T.UserSymType, T.BufferType,
                            T.ArrayType, T.MacAddrType))):
-                    self.err(f"printf: unsupported argument type '{T.type_name(t)}'", a.span)
+                    self.err(f"{name}: unsupported argument type '{T.type_name(t)}'", a.span)
             self.expr(e.args[0])
             return T.VOID
         if name == "print":

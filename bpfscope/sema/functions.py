@@ -130,3 +130,59 @@ class FunctionChecks:
         if size is not None and size < 6:
             self.err(f"macaddr() expects 6 bytes ('{T.type_name(a.type)}' provided)", a.span)
         return T.MacAddrType()
+
+    def check_assert(self, e: ast.Call) -> T.Type:
+        """assert(condition, message): at run time, errorf and exit(1)."""
+        self.nargs(e, 2)
+        self.cond(e.args[0])
+        self.string_arg(e, 1)
+        return T.VOID
+
+    def check_static_assert(self, e: ast.Call) -> T.Type:
+        """A condition known at compile time; false fails the compile with
+        the message, at the static_assert."""
+        self.nargs(e, 2)
+        msg = e.args[1]
+        if not isinstance(msg, ast.String):
+            self.err("static_assert() expects a string literal message", msg.span)
+        self.expr(msg)
+        self.expr(e.args[0])
+        v = self.const_value(e.args[0])
+        if v is None:
+            self.err("unable to evaluate compile-time assert", e.args[0].span)
+        if not v:
+            self.err(msg.value, e.span)
+        return T.VOID
+
+    CONST_OPS = {
+        "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+        "/": lambda a, b: int(a / b) if b else 0, "%": lambda a, b: a - b * int(a / b) if b else 0,
+        "&": lambda a, b: a & b, "|": lambda a, b: a | b, "^": lambda a, b: a ^ b,
+        "<<": lambda a, b: a << b, ">>": lambda a, b: a >> b,
+        "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b),
+        "<": lambda a, b: int(a < b), "<=": lambda a, b: int(a <= b),
+        ">": lambda a, b: int(a > b), ">=": lambda a, b: int(a >= b),
+        "&&": lambda a, b: int(bool(a and b)), "||": lambda a, b: int(bool(a or b)),
+    }
+
+    def const_value(self, e: ast.Expr) -> int | None:
+        """The value of an integer expression made of literals, positional
+        parameters and sizeof, else None."""
+        if isinstance(e, (ast.Integer, ast.Bool)):
+            return int(e.value)
+        if isinstance(e, ast.PositionalParam):
+            return self.const_int(e, "static_assert") if e.type is not None and \
+                e.type.is_int() else None
+        if isinstance(e, ast.Sizeof):
+            return e.size
+        if isinstance(e, ast.Unop) and e.op in ("!", "-", "~", "+"):
+            v = self.const_value(e.operand)
+            if v is None:
+                return None
+            return {"!": int(not v), "-": -v, "~": ~v, "+": v}[e.op]
+        if isinstance(e, ast.Binop) and e.op in self.CONST_OPS:
+            a, b = self.const_value(e.left), self.const_value(e.right)
+            if a is None or b is None:
+                return None
+            return self.CONST_OPS[e.op](a, b)
+        return None

@@ -120,3 +120,45 @@ def test_macaddr_of_user_memory_and_of_a_string(e2e, waiting):
                     'macaddr(str(args.filename))); @m = macaddr(args.filename);')
     mac = ":".join(f"{b:02X}" for b in path.encode()[:6])
     assert out == f"{mac} {mac}\n\n\n@m: {mac}\n"
+
+
+def test_errorf_and_warnf_in_text_name_the_call(e2e, waiting):
+    path = tmp_name("errf")
+    body = 'errorf("opening %s", str(args.filename)); warnf("flags %d", args.flags);'
+    out, err = opened(e2e, waiting, path, body, n=2)
+    assert out == "\n\n"
+    col = len('tracepoint:syscalls:sys_enter_openat /pid == $1/ { ') + 1
+    e_end = col + len('errorf("opening %s", str(args.filename))')
+    w_col = e_end + 2
+    w_end = w_col + len('warnf("flags %d", args.flags)')
+    assert err == "Attached 2 probes\n" + (
+        f"stdin:1:{col}-{e_end}: ERROR: opening {path}\n"
+        f"stdin:1:{w_col}-{w_end}: WARNING: flags 0\n") * 2
+
+
+def test_errorf_and_warnf_in_json_and_no_warnings(e2e, helper):
+    path = tmp_name("errfjson")
+    prog = ('tracepoint:syscalls:sys_enter_openat /pid == cpid && '
+            'strcontains(str(args.filename), "errfjson")/ {\n'
+            '  errorf("bad %s", str(args.filename));\n  warnf("odd %d", 7);\n}')
+    r = e2e.run_cli("-q", "-f", "json", "-c", f"{helper} open {path} 1", "-e", prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        '{"type": "errorf", "msg": "bad ' + path + '", "filename": "stdin", "line": 2, "col": 3}',
+        '{"type": "warnf", "msg": "odd 7", "filename": "stdin", "line": 3, "col": 3}']
+    r = e2e.run_cli("-q", "--no-warnings", "-c", f"{helper} open {path} 1", "-e", prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == f"stdin:2:3-39: ERROR: bad {path}\n"
+
+
+def test_assert_failing_on_an_event_ends_the_trace_with_status_1(e2e, helper):
+    path = tmp_name("assert")
+    head = 'tracepoint:syscalls:sys_enter_openat /pid == cpid/ { '
+    call = 'assert(!strcontains(str(args.filename), "-assert-"), "no asserts")'
+    r = e2e.run_cli("-c", f"{helper} open {path} 3", "-e", head + call + '; @n = count(); }')
+    assert r.returncode == 1, r.stderr
+    col = len(head) + 1
+    assert r.stderr.splitlines()[1] == \
+        f"stdin:1:{col}-{col + len(call)}: ERROR: assert failed: no asserts"
+    # the loader's opens before the path held; the first open of it stopped the trace
+    assert r.stdout.startswith("\n\n@n: ")

@@ -182,3 +182,13 @@ def test_text_output_streams():
     assert out.getvalue() == "hi\nLost 4 events\n12:00:00\n@c: 2\n"
     assert err.getvalue() == ("Attached 1 probe\nAttached 3 probes\n"
                               "WARNING: careful\nERROR: broken\n")
+
+
+def test_errorf_and_warnf_name_their_place_on_stderr():
+    out, err = io.StringIO(), io.StringIO()
+    sink = TextOutput(out, err)
+    sink.errorf("Something bad with args: 10, arg2", "stdin", 1, 9, 62)
+    sink.warnf("hmm\n", "script.bt", 3, 5, 20)
+    assert out.getvalue() == ""
+    assert err.getvalue() == ("stdin:1:9-62: ERROR: Something bad with args: 10, arg2\n"
+                              "script.bt:3:5-20: WARNING: hmm\n\n")

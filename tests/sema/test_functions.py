@@ -154,3 +154,37 @@ def test_address_function_types(expr, want):
 ])
 def test_address_function_errors(src, msg, where):
     assert err(src) == (msg, where)
+
+
+def test_errorf_warnf_assert_and_static_assert_are_statements():
+    an = analyze('tracepoint:a:b { errorf("%d %s", args.n, comm); warnf("w"); '
+                  'assert(args.n > 1, "small"); static_assert(sizeof(int16) * 2 == 4, "no"); }')
+    assert [s.expr.type for s in an.program.probes[0].body] == [T.VOID] * 4
+
+
+@pytest.mark.parametrize("src, msg, where", [
+    ('BEGIN { errorf(1); }', "errorf() expects a string literal as first argument", (1, 9, 18)),
+    ('tracepoint:a:b { warnf("%d", args); }', "warnf: unsupported argument type 'args'",
+     (1, 30, 34)),
+    ('BEGIN { assert(1); }', "assert() requires 2 arguments (1 provided)", (1, 9, 18)),
+    ('BEGIN { assert(comm, "x"); }', "Invalid condition type: string[16]", (1, 16, 20)),
+    ('BEGIN { assert(1, 2); }',
+     "assert() expects a string for argument 2 ('int64' provided)", (1, 19, 20)),
+    ('BEGIN { static_assert(1 + 1 == 3, "one and one make two"); }',
+     "one and one make two", (1, 9, 58)),
+    ('BEGIN { static_assert(pid == 3, "x"); }',
+     "unable to evaluate compile-time assert", (1, 23, 31)),
+    ('BEGIN { $m = "x"; static_assert(1, $m); }',
+     "static_assert() expects a string literal message", (1, 36, 38)),
+])
+def test_errorf_and_assert_errors(src, msg, where):
+    assert err(src) == (msg, where)
+
+
+def test_static_assert_sees_positional_parameters():
+    an = Analyzer(parse(Source('BEGIN { static_assert($1 > 2, "need more"); }')), expander,
+                  ("5",)).run()
+    assert an.program.probes[0].body[0].expr.type == T.VOID
+    with pytest.raises(SemanticError, match="need more"):
+        Analyzer(parse(Source('BEGIN { static_assert($1 > 2, "need more"); }')), expander,
+                 ("1",)).run()
