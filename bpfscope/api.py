@@ -19,6 +19,7 @@ from .codegen.lower import compile_program
 from .codegen.script import CompiledScript
 from .errors import BpfscopeError, SemanticError, Source
 from .lang import ast
+from .lang.functions import inline_functions
 from .lang.macros import expand_macros
 from .lang.parser import parse
 from .output.text import TextOutput
@@ -73,7 +74,7 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     ``--name``)."""
     source = Source(text, name)
     try:
-        program = expand_macros(parse(source))
+        program = inline_functions(expand_macros(parse(source)))
         resolve_getopt(program, named or {})
         _check_formats(program)
         expand = providers.expander(providers.ProbeOptions(

@@ -169,6 +169,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         self.b = Builder()
         self.vars: dict[str, object] = {}
         self.loops: list[tuple] = []  # (continue label, break label)
+        # inlined user functions being lowered: (result, end label, type)
+        self.returns: list[tuple] = []
         self.on_stack_limit = int(sc.an.config.get("on_stack_limit", 32))
         self.scratch_used = self.scratch_high = 0
         self.exit_label = self.b.label("exit")
@@ -337,7 +339,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             b.ja(top)
             b.place(done)
         elif isinstance(s, ast.Jump):
-            if s.kind == "return":
+            if s.kind == "return" and self.returns:
+                self.fn_return(s)
+            elif s.kind == "return":
                 b.ja(self.exit_label)
             elif not self.loops:
                 raise SemanticError(f"'{s.kind}' used outside of a loop", s.span)
@@ -346,6 +350,48 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
                 b.ja(cont if s.kind == "continue" else brk)
         else:
             raise SemanticError(f"{type(s).__name__} is not supported yet", s.span)
+
+    def inline_call(self, e: ast.InlineCall):
+        """A user function's body in place: parameters set from the
+        arguments, then the body, whose ``return`` stores the result and
+        jumps past the rest of it."""
+        b = self.b
+        for (var, _), arg in zip(e.params, e.args):
+            self.assign_var(var, arg, "=")
+            slot = self.vars.get(var.key)
+            if isinstance(slot, Int):
+                self.narrow(slot.reg, var.type)
+        t = e.type
+        if isinstance(t, T.VoidType):
+            result = None
+        elif t.is_int():
+            result = Int(b.vreg())
+            b.mov(result.reg, 0)
+        else:
+            result = self.stack_mem(t.size)
+            self.zero(result)
+        end = b.label("fnend")
+        # break and continue in the body belong to its own loops
+        loops, self.loops = self.loops, []
+        self.returns.append((result, end, t))
+        self.block(e.body)
+        self.returns.pop()
+        self.loops = loops
+        b.place(end)
+        if result is None:
+            result = Int(b.vreg())
+            b.mov(result.reg, 0)
+        return result
+
+    def fn_return(self, s: ast.Jump):
+        result, end, t = self.returns[-1]
+        if s.value is not None:
+            if isinstance(result, Int):
+                self.b.mov(result.reg, self.int_expr(s.value).reg)
+                self.narrow(result.reg, t)
+            else:
+                self.store(s.value, result, t)
+        self.b.ja(end)
 
     def clear_var(self, var: ast.Variable):
         """``let $x;`` starts $x at zero, each time it runs (in a loop too)."""
@@ -446,6 +492,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         if isinstance(e, ast.BlockExpr):
             self.block(e.stmts)
             return self.value(e.value)
+        if isinstance(e, ast.InlineCall):
+            return self.inline_call(e)
         if isinstance(e, ast.Call):
             if e.name in self.VALUE_CALLS:
                 return getattr(self, "call_" + e.name)(e)

@@ -202,7 +202,7 @@ class StoreLowering:
     def mem_place(self, e: ast.Expr) -> Mem:
         """Where a string or tuple value already is in memory: a variable or
         an element of one. Anything else must be stored by a writer."""
-        if isinstance(e, (ast.Variable, ast.FieldAccess, ast.Index)):
+        if isinstance(e, (ast.Variable, ast.FieldAccess, ast.Index, ast.InlineCall)):
             v = self.value(e)
             if isinstance(v, Mem):
                 return v

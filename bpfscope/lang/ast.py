@@ -182,6 +182,19 @@ class BlockExpr(Expr):
 
 
 @dataclass(eq=False)
+class InlineCall(Expr):
+    """A call of a user function (``fn``) with the function's body pasted
+    in (lang.functions): ``params`` are variables set from ``args`` on
+    entry, then ``body`` runs; ``return v`` in it ends the call with v.
+    Prints back as the call that was written."""
+    name: str
+    args: list[Expr]
+    params: list[tuple["Variable", "TypeSpec"]]
+    return_type: Optional["TypeSpec"]
+    body: list["Stmt"]
+
+
+@dataclass(eq=False)
 class Identifier(Expr):
     """A bare name that is not a builtin (an enum value, a type name in
     sizeof, a macro parameter). Sema decides what it is."""
@@ -377,3 +390,24 @@ def walk(node: Any):
     elif isinstance(node, (list, tuple)):
         for item in node:
             yield from walk(item)
+
+
+def replace_exprs(node: Node, fn) -> None:
+    """Set each expression directly below ``node`` (in a field, a list or a
+    tuple, looking through statements and other nodes that are not
+    expressions) to ``fn(expr)``; ``fn`` decides whether to go deeper."""
+    for name in node.__dataclass_fields__:
+        if name not in ("span", "type"):
+            setattr(node, name, _replaced(getattr(node, name), fn))
+
+
+def _replaced(val, fn):
+    if isinstance(val, Expr):
+        return fn(val)
+    if isinstance(val, Node):
+        replace_exprs(val, fn)
+    elif isinstance(val, list):
+        return [_replaced(x, fn) for x in val]
+    elif isinstance(val, tuple):
+        return tuple(_replaced(x, fn) for x in val)
+    return val

@@ -142,6 +142,7 @@ _EXPR_PRINTERS = {
     ast.Variable: lambda e: "$" + e.name,
     ast.Map: _map,
     ast.Call: lambda e: f"{e.name}({_args(e.args)})",
+    ast.InlineCall: lambda e: f"{e.name}({_args(e.args)})",
     ast.Sizeof: _sizeof,
     ast.Offsetof: _offsetof,
     ast.Binop: _binop,

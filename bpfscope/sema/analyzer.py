@@ -142,6 +142,9 @@ class Analyzer(FunctionChecks):
         self._changed = False
         self._scope = ProbeScope()
         self._probe: ExpandedProbe | None = None
+        # the user functions being inlined around the current statement,
+        # with the type each returns
+        self._fns: list[tuple[ast.InlineCall, T.Type]] = []
 
     # ------------------------------------------------------------ driver
 
@@ -291,7 +294,9 @@ class Analyzer(FunctionChecks):
             s.var.type = T.INT64
             self.block(s.body)
         elif isinstance(s, ast.Jump):
-            if s.value is not None:
+            if s.kind == "return" and self._fns:
+                self.fn_return(s)
+            elif s.value is not None:
                 self.expr(s.value)
         else:
             self.err(f"{type(s).__name__.lower()} statements are not supported yet", s.span)
@@ -508,9 +513,57 @@ class Analyzer(FunctionChecks):
         if isinstance(e, ast.BlockExpr):
             self.block(e.stmts)
             return self.expr(e.value, statement)
+        if isinstance(e, ast.InlineCall):
+            return self.inline_call(e)
         if isinstance(e, ast.Identifier):
             self.err(f"Unknown identifier: '{e.name}'", e.span)
         self.err(f"{type(e).__name__} expressions are not supported yet", e.span)
+
+    # ------------------------------------------------------------ user functions
+
+    @staticmethod
+    def fits(got: T.Type, want: T.Type) -> bool:
+        """Can a value of type ``got`` be passed or returned as ``want``?
+        Integers convert to any integer type, strings to any string."""
+        if isinstance(got, (T.AggType, T.VoidType)):
+            return False
+        if want.is_int():
+            return got.is_int()
+        if isinstance(want, T.StringType):
+            return got.is_string()
+        return T.unify(got, want) == want
+
+    def inline_call(self, e: ast.InlineCall) -> T.Type:
+        for (var, ts), arg in zip(e.params, e.args):
+            want = self.typespec(ts)
+            got = self.expr(arg)
+            if got is not None and not self.fits(got, want):
+                self.err(f"Function {e.name}: ${var.name} is a '{T.type_name(want)}', "
+                         f"not '{T.type_name(got)}'", arg.span)
+            self._scope.vars[var.key] = var.type = want
+        rt = e.return_type
+        ret = T.VOID if rt is None or (rt.name == "void" and not rt.pointer_depth) \
+            else self.typespec(rt)
+        self._fns.append((e, ret))
+        try:
+            self.block(e.body)
+        finally:
+            self._fns.pop()
+        return ret
+
+    def fn_return(self, s: ast.Jump):
+        call, ret = self._fns[-1]
+        if s.value is None:
+            if not isinstance(ret, T.VoidType):
+                self.err(f"Function {call.name} must return a '{T.type_name(ret)}'", s.span)
+            return
+        t = self.expr(s.value)
+        if isinstance(ret, T.VoidType):
+            self.err(f"Function {call.name} returns nothing: 'return' can not have a value",
+                     s.value.span)
+        if t is not None and not self.fits(t, ret):
+            self.err(f"Function {call.name} returns '{T.type_name(ret)}', not "
+                     f"'{T.type_name(t)}'", s.value.span)
 
     def positional(self, e: ast.PositionalParam) -> T.Type:
         if e.index < 1 or e.index > len(self.params):

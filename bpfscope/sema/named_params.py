@@ -99,38 +99,15 @@ class _Replacer:
                                     f"default value: {_shown(prev)}", e.span)
             v = default if name not in self.named else _value(name, self.named[name], default)
             return _literal(e.span, v)
-        self.children(e)
+        ast.replace_exprs(e, self.expr)
         return e
-
-    def children(self, node):
-        for field in node.__dataclass_fields__:
-            if field in ("span", "type"):
-                continue
-            val = getattr(node, field)
-            if isinstance(val, ast.Expr):
-                setattr(node, field, self.expr(val))
-            elif isinstance(val, ast.Node):
-                self.children(val)
-            elif isinstance(val, list):
-                setattr(node, field, [self.item(x) for x in val])
-
-    def item(self, x):
-        if isinstance(x, ast.Expr):
-            return self.expr(x)
-        if isinstance(x, tuple):
-            return tuple(self.item(y) for y in x)
-        if isinstance(x, ast.Node):
-            self.children(x)
-        return x
 
 
 def resolve_getopt(program: ast.Program, named: dict[str, str | None]):
     """Replace every getopt() of ``program`` by its value (in place)."""
     r = _Replacer(named)
-    for probe in program.probes:
-        r.children(probe)
-    for sub in program.subprogs:
-        r.children(sub)
+    for node in program.probes + program.subprogs:
+        ast.replace_exprs(node, r.expr)
     unknown = [n for n in named if n not in r.defaults]
     if unknown:
         raise BpfscopeError("Unexpected program command line option"

@@ -1,7 +1,7 @@
 """Block scopes of scratch variables, as bpftrace 0.26 has them.
 
 Every ``{ }`` is a scope: a probe's body, the branches of an if, loop
-bodies, nested blocks and block expressions. A variable belongs to the
+bodies, nested blocks, block expressions and inlined function bodies. A variable belongs to the
 outermost enclosing scope whose own statements assign or declare it (before
 or after the use), so in ``$a = 1; if (c) { $a = 2; }`` both are one
 variable, while a variable only assigned inside a branch does not exist
@@ -137,6 +137,18 @@ class _Resolver:
         expressions); block expressions open scopes of their own."""
         if isinstance(node, ast.BlockExpr):
             self.scoped(node.stmts, value=node.value)
+        elif isinstance(node, ast.InlineCall):
+            # arguments belong to the caller; the body is a scope of its own
+            # whose parameters are declared on entry
+            self.expr(node.args)
+            params = [v for v, _ in node.params]
+            scope = _Scope(_owned(node.body) | {_ident(v) for v in params})
+            self.stack.append(scope)
+            for v in params:
+                self.declare(v, None)
+            for s in node.body:
+                self.stmt(s)
+            self.stack.pop()
         elif isinstance(node, ast.Variable):
             self.bind(node)
         elif isinstance(node, ast.Node):

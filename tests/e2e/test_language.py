@@ -174,3 +174,54 @@ def test_per_cpu_map_kinds_merge_over_cpus(e2e, own_helper):
     assert t.returncode == 0, err
     assert out == (f"\n\n@c[{a}]: 3\n@c[{b}]: 4\n@h[1]: 70\n@n[calls]: 7\n"
                    f"@own[{a}]: 3\n@own[{b}]: 4\n@p: 7\n")
+
+
+FUNCTIONS = r'''
+fn clamp($v: int64, $hi: int64): int64 {
+  if ($v > $hi) {
+    return $hi;
+  }
+  return $v;
+}
+fn same($s: string): string { $t = $s; return $t; }
+fn sumto($n: int64): int64 {
+  $acc = 0;
+  for ($i : 0..$n) {
+    if ($i == 3) { continue; }
+    $acc += $i;
+  }
+  return $acc;
+}
+fn hello(): void { printf("hello\n"); return; printf("never\n"); }
+fn narrow($b: uint8): int64 { return $b; }
+fn nested($x: int64): int64 { return clamp($x * 2, 100) + 1; }
+
+BEGIN {
+  $v = 7;
+  printf("%d %d %s %d\n", clamp(5, 3), clamp($v, 10), same("abc"), sumto(5));
+  hello();
+  printf("%d %d %d\n", narrow(300), nested(20), nested(clamp(90, 80)));
+  exit();
+}
+'''
+
+
+def test_user_functions_are_inlined(e2e, tmp_path):
+    script = tmp_path / "fns.bt"
+    script.write_text(FUNCTIONS)
+    r = e2e.run_cli("-q", str(script))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "3 7 abc 7\nhello\n44 41 101\n\n\n"
+
+
+def test_user_function_on_real_events(e2e, own_helper):
+    # a function of the probe's own builtins, called from a predicate and a body
+    t = e2e.Trace("-e", 'fn mine(): bool { return comm == "' + COMM + '"; } '
+                  'fn bucket($n: int64): int64 { return $n / 4 * 4; } '
+                  'tracepoint:syscalls:sys_enter_getpid /mine()/ { @n = count(); } '
+                  'tracepoint:syscalls:sys_enter_getppid /mine()/ '
+                  '{ @b[bucket(@n)] = count(); if (@b[8] == 9) { exit(); } }')
+    subprocess.run([own_helper, "getpid", "9"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out == "\n\n@b[8]: 9\n@n: 9\n"

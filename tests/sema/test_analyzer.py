@@ -10,6 +10,7 @@ import pytest
 
 from bpfscope.errors import BpfscopeError, SemanticError, Source, Span
 from bpfscope.lang import ast
+from bpfscope.lang.functions import inline_functions
 from bpfscope.lang.parser import parse
 from bpfscope.sema import types as T
 from bpfscope.sema.analyzer import Analyzer
@@ -635,3 +636,43 @@ def test_declared_map_kinds_accept_integers_and_aggregations():
     assert {n: (m.decl_kind, m.decl_entries) for n, m in an.maps.items()} == {
         "@a": ("percpuhash", 4), "@b": ("percpulruhash", 4), "@c": ("percpuarray", 4),
         "@d": ("percpuarray", 1)}
+
+
+# ------------------------------------------------------------------ user functions
+
+
+def analyze_fns(src):
+    return Analyzer(inline_functions(parse(Source(src))), expander).run()
+
+
+def test_inlined_function_types():
+    an = analyze_fns('fn f($a: uint8, $s: string[8]): string[8] { return $s; } '
+                     'fn g(): void { } BEGIN { $x = f(300, "abc"); g(); }')
+    p, e = an.expanded[0]
+    call = p.body[0].value
+    assert call.type == S(8)
+    assert an.analyze_probe(p, e[0]).vars == {"x": S(8), "a'fn f": T.IntType(8, False), "s'fn f": S(8)}
+    assert p.body[1].expr.type == T.VOID
+
+
+@pytest.mark.parametrize("src, message, span", [
+    ('fn f($a: int64): int64 { return $a; } BEGIN { $x = f("s"); }',
+     "Function f: $a is a 'int64', not 'string[2]'", (1, 54, 57)),
+    ('fn f($s: string): int64 { return 1; } BEGIN { $x = f(1); }',
+     "Function f: $s is a 'string[1024]', not 'int64'", (1, 54, 55)),
+    ('fn f($a: int64): int64 { return "s"; } BEGIN { $x = f(1); }',
+     "Function f returns 'int64', not 'string[2]'", (1, 33, 36)),
+    ("fn f($a: int64): void { return 1; } BEGIN { f(1); }",
+     "Function f returns nothing: 'return' can not have a value", (1, 32, 33)),
+    ("fn f($a: int64): int64 { return; } BEGIN { $x = f(1); }",
+     "Function f must return a 'int64'", (1, 26, 32)),
+    ("fn f(): int64 { return $y; } BEGIN { $y = 1; $x = f(); }",
+     "Undefined or undeclared variable used: $y", (1, 24, 26)),
+    ("fn f(): void { } BEGIN { $x = f(); }",
+     "Value of type 'none' cannot be assigned to a variable", (1, 31, 34)),
+])
+def test_inlined_function_misuse(src, message, span):
+    with pytest.raises(SemanticError) as ei:
+        analyze_fns(src)
+    sp = ei.value.span
+    assert (ei.value.message, (sp.line, sp.col, sp.end_col)) == (message, span)
