@@ -15,11 +15,12 @@ from ..bpf import link, perf
 from ..bpf.consts import PerfSwId, PerfType
 from ..bpf.sys import close_fd
 from ..errors import SemanticError
-from ..sema.probes import ArgField, ExpandedProbe
+from ..sema.probes import ExpandedProbe
 from . import tracefs
 from .fentry import Fentry
 from .kprobe import Kprobe
 from .rawtracepoint import RawTracepoint
+from .tracepoint_args import typed_args
 from .uprobe import Uprobe
 from .usdt import Usdt
 from .sampling import SAMPLING, UNITS, parse_rate
@@ -79,13 +80,8 @@ class Tracepoint:
                 fmt = tracefs.read_format(c, n)
             except SemanticError as e:
                 raise SemanticError(e.message, ap.span) from None
-            # syscall arguments point into the calling process's memory
-            user = c == "syscalls"
-            args = [ArgField(f.name, f.offset, f.size, f.signed, f.kind, f.c_type,
-                             f.array_len, user and f.kind == "pointer")
-                    for f in fmt.args]
             out.append(ExpandedProbe("tracepoint", f"tracepoint:{c}:{n}", (c, n, fmt.id),
-                                     args, ap.span, context="record"))
+                                     typed_args(fmt), ap.span, context="record"))
         return out
 
     def attach(self, probe, prog_fd):

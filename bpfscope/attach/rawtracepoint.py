@@ -61,13 +61,9 @@ class RawTarget:
 @functools.cache
 def own_events(kb: btf.Btf) -> dict[str, int]:
     """Tracepoint name -> its btf_trace_ typedef id, of one blob's own types."""
-    out = {}
-    kind, name_of = kb.kind, kb.name_of
-    for t in range(kb.start_id, kb.count):
-        if kind(t) == K.TYPEDEF:
-            n = name_of(t)
-            if n.startswith(PREFIX):
-                out.setdefault(n[len(PREFIX):], t)
+    out: dict[str, int] = {}
+    for t in kb.own_ids_prefixed(PREFIX, K.TYPEDEF):
+        out.setdefault(kb.name_of(t)[len(PREFIX):], t)
     return out
 
 

@@ -261,6 +261,26 @@ class Btf:
         self._find_memo[name] = ids
         return ids
 
+    def own_ids_prefixed(self, prefix: str, kind: int | str | None = None) -> list[int]:
+        """This blob's own type ids (not its base's) whose names start with
+        ``prefix`` (of ``kind`` if given), in id order. One scan of the
+        string section and one of the name index, no decoding."""
+        d, s0, s1 = self._data, self._s0, self._s1
+        raw = prefix.encode()
+        offs = set()
+        if raw and d.startswith(raw, s0, s1):
+            offs.add(self._str_base)
+        needle = b"\0" + raw
+        pos = d.find(needle, s0, s1)
+        while pos >= 0:
+            offs.add(self._str_base + pos + 1 - s0)
+            pos = d.find(needle, pos + 1, s1)
+        names = array.array("I")
+        names.frombytes(self._names_bytes)
+        k = None if kind is None else K.kind_of(kind)
+        return [self.start_id + i for i, off in enumerate(names)
+                if off in offs and (k is None or self.kind(self.start_id + i) == k)]
+
     def find_all(self, name: str, kind: int | str | tuple | None = None) -> list[int]:
         """All type ids named ``name`` (of ``kind`` if given), base first.
 
