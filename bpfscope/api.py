@@ -20,6 +20,7 @@ from .codegen.script import CompiledScript
 from .errors import BpfscopeError, SemanticError, Source
 from .lang import ast
 from .lang.functions import inline_functions
+from .lang.imports import resolve_imports
 from .lang.macros import expand_macros
 from .lang.parser import parse
 from .output.text import TextOutput
@@ -74,7 +75,8 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     ``--name``)."""
     source = Source(text, name)
     try:
-        program = inline_functions(expand_macros(parse(source)))
+        program = resolve_imports(parse(source), name)
+        program = inline_functions(expand_macros(program))
         resolve_getopt(program, named or {})
         _check_formats(program)
         expand = providers.expander(providers.ProbeOptions(

@@ -7,7 +7,7 @@ A ``Span`` ties a message to a place in a :class:`Source`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,17 +15,20 @@ class Span:
     """A source range: 1-based line and column; ``end_col`` is exclusive.
 
     ``end_line`` may be greater than ``line`` for constructs spanning lines;
-    the underline is then drawn to the end of the first line.
+    the underline is then drawn to the end of the first line. ``file`` is
+    the Source of code that came from another file than the script's own
+    (an import); messages then name and quote that file.
     """
 
     line: int
     col: int
     end_line: int
     end_col: int
+    file: "Source | None" = field(default=None, compare=False, repr=False)
 
     def to(self, other: "Span") -> "Span":
         """The span from the start of self to the end of other."""
-        return Span(self.line, self.col, other.end_line, other.end_col)
+        return Span(self.line, self.col, other.end_line, other.end_col, self.file)
 
 
 @dataclass
@@ -84,6 +87,8 @@ def format_located(level: str, message: str, span: Span | None,
                    src: Source | None) -> str:
     """``name:L:C-C: LEVEL: message``, the source line and a ``~`` underline;
     just ``LEVEL: message`` without a place."""
+    if span is not None and span.file is not None:
+        src = span.file
     if span is None or src is None:
         return f"{level}: {message}"
     end = span_end(span, src)

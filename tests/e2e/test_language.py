@@ -225,3 +225,37 @@ def test_user_function_on_real_events(e2e, own_helper):
     out, err = t.finish()
     assert t.returncode == 0, err
     assert out == "\n\n@b[8]: 9\n@n: 9\n"
+
+
+def test_imported_scripts_run_with_the_importer(e2e, own_helper, tmp_path):
+    os.chmod(tmp_path, 0o700)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "counting.bt").write_text(
+        'macro mine() { comm == "' + COMM + '" }\n'
+        "fn bucket($n: int64): int64 { return $n / 4 * 4; }\n"
+        'BEGIN { printf("lib begins\\n"); }\n'
+        "tracepoint:syscalls:sys_enter_getpid /mine()/ { @n = count(); }\n")
+    main = tmp_path / "main.bt"
+    main.write_text('import "lib/counting.bt";\n'
+                    'BEGIN { printf("main begins\\n"); }\n'
+                    "tracepoint:syscalls:sys_enter_getppid /mine()/ "
+                    "{ @b[bucket(@n)] = count(); if (@b[4] == 6) { exit(); } }\n")
+    t = e2e.Trace(str(main))
+    subprocess.run([own_helper, "getpid", "6"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert t.head == "Attached 4 probes\n"
+    assert out == "lib begins\nmain begins\n\n\n@b[4]: 6\n@n: 6\n"
+
+
+def test_error_in_an_imported_script_names_it(e2e, tmp_path):
+    os.chmod(tmp_path, 0o700)
+    lib = tmp_path / "lib.bt"
+    lib.write_text('BEGIN {\n  $x = "a" + 1;\n}\n')
+    main = tmp_path / "main.bt"
+    main.write_text('import "lib.bt";\nBEGIN { exit(); }\n')
+    r = e2e.run_cli(str(main))
+    assert r.returncode == 1
+    assert r.stderr == (f"{lib}:2:8-15: ERROR: Invalid operands for '+': 'string[2]' and 'int64'\n"
+                        '  $x = "a" + 1;\n'
+                        "       ~~~~~~~\n")
