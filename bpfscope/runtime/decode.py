@@ -17,8 +17,10 @@ from ..sema import types as T
 from .values import Array, Buffer, Symbolic
 
 
-def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
-    """``resolver`` turns stack ids into stacks (runtime.stackresolve)."""
+def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = ""):
+    """``resolver`` turns stack ids into stacks (runtime.stackresolve);
+    ``trailer`` ends a string that fills its whole buffer, as bpftrace
+    marks one it takes to be cut short (str_trunc_trailer)."""
     if isinstance(t, T.StackType):
         sid = int.from_bytes(data[off:off + 8], "little", signed=True)
         pid = int.from_bytes(data[off + 8:off + 16], "little") if t.kind == "user" else 0
@@ -50,9 +52,12 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None):
     if isinstance(t, T.StringType):
         raw = data[off:off + t.length]
         end = raw.find(b"\0")
-        return (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")
+        if end < 0:
+            return raw.decode("utf-8", errors="replace") + trailer
+        return raw[:end].decode("utf-8", errors="replace")
     if isinstance(t, T.TupleType):
-        vals = tuple(decode(e, data, off + o, resolver) for e, o in zip(t.elems, t.offsets))
+        vals = tuple(decode(e, data, off + o, resolver, trailer)
+                     for e, o in zip(t.elems, t.offsets))
         return dict(zip(t.names, vals)) if t.names else vals
     if t.is_int():
         v = int.from_bytes(data[off:off + 8], "little", signed=False)
@@ -77,11 +82,12 @@ def to_int(v: int, t: T.Type) -> int:
     return v
 
 
-def decode_key(key_t: T.TupleType | None, data: bytes, resolver=None) -> tuple:
+def decode_key(key_t: T.TupleType | None, data: bytes, resolver=None,
+               trailer: str = "") -> tuple:
     """A map key as the tuple of its elements (() for a map without keys)."""
     if key_t is None or not key_t.elems:
         return ()
-    return decode(key_t, data, 0, resolver)
+    return decode(key_t, data, 0, resolver, trailer)
 
 
 def s64(data: bytes, off: int = 0) -> int:

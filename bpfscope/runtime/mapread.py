@@ -32,16 +32,17 @@ def _merge(spec: MapSpec, per_cpu: list[bytes]):
     raise ValueError(kind)
 
 
-def read_map(spec: MapSpec, bpf_map, resolver=None) -> MapData:
+def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapData:
     """Every entry of one map, merged over CPUs; ``resolver`` symbolizes
-    stacks in keys and values."""
+    stacks in keys and values; ``trailer`` ends strings that fill their
+    buffer (str_trunc_trailer)."""
     items = bpf_map.items()
     kind = spec.kind
     ksize = spec.user_key_size
     entries: dict[tuple, object] = {}
     if kind in ("hist", "lhist"):
         for raw_key, val in items:
-            key = decode_key(spec.key, raw_key[:ksize], resolver)
+            key = decode_key(spec.key, raw_key[:ksize], resolver, trailer)
             bucket = u64(raw_key, ksize)
             n = _merge(spec, val)
             if n:
@@ -51,11 +52,11 @@ def read_map(spec: MapSpec, bpf_map, resolver=None) -> MapData:
             if isinstance(val, list):  # declared per-CPU: integers, added up
                 v = sum(decode(spec.value, x, 0, resolver) for x in val)
             else:
-                v = decode(spec.value, val, 0, resolver)
-            entries[_key(spec, raw_key, resolver)] = v
+                v = decode(spec.value, val, 0, resolver, trailer)
+            entries[_key(spec, raw_key, resolver, trailer)] = v
     else:
         for raw_key, val in items:
-            entries[_key(spec, raw_key, resolver)] = _merge(spec, val)
+            entries[_key(spec, raw_key, resolver, trailer)] = _merge(spec, val)
     if spec.map_type == "percpu_array":
         # every index exists in an array: show those something was put in
         entries = {k: v for k, v in entries.items() if not _untouched(v)}
@@ -65,9 +66,9 @@ def read_map(spec: MapSpec, bpf_map, resolver=None) -> MapData:
                    hist_k=params[0] if kind == "hist" and params else 0)
 
 
-def _key(spec: MapSpec, raw_key: bytes, resolver):
+def _key(spec: MapSpec, raw_key: bytes, resolver, trailer: str = ""):
     # an array's u32 index stands for bpftrace's 8-byte integer key
-    return decode_key(spec.key, raw_key.ljust(spec.user_key_size, b"\0"), resolver)
+    return decode_key(spec.key, raw_key.ljust(spec.user_key_size, b"\0"), resolver, trailer)
 
 
 def _untouched(v) -> bool:

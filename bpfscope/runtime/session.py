@@ -265,8 +265,13 @@ class Session:
             self.exiting = True
             self.exit_code = decode(T.INT64, val, 8)
 
+    @property
+    def trailer(self) -> str:
+        """What bpftrace appends to a string it takes to be cut short."""
+        return str(self.script.config.get("str_trunc_trailer", ".."))
+
     def read(self, name: str):
-        return read_map(self.script.maps[name], self.maps[name], self.resolver)
+        return read_map(self.script.maps[name], self.maps[name], self.resolver, self.trailer)
 
     # ------------------------------------------------------------ events
 
@@ -301,7 +306,7 @@ class Session:
         elif kind == "print_map":
             self.sink.map(self.read(ev.map), ev.top, ev.div)
         elif kind == "print_value":
-            self.sink.value(decode(ev.layout, data, 8, self.resolver)[0])
+            self.sink.value(decode(ev.layout, data, 8, self.resolver, self.trailer)[0])
         elif kind == "time":
             self.sink.time(time.strftime(ev.fmt))
         elif kind == "clear":
@@ -310,13 +315,24 @@ class Session:
             zero_map(self.script.maps[ev.map], self.maps[ev.map])
 
     def formatted(self, ev: EventSpec, data: bytes) -> str:
-        """The text of a printf-like record."""
+        """The text of a printf-like record. As bpftrace's printf, a string
+        argument one byte short of max_strlen (its NUL making it full) is
+        taken to be cut short and gets the trailer."""
         fast = self._printf.get(ev.id)
         if fast is None:  # compiled once per printf, not once per event
+            full = int(self.script.config.get("max_strlen", 1024)) - 1
+            strings = [(i, 8 + off, t.length) for i, (t, off) in
+                       enumerate(zip(ev.layout.elems, ev.layout.offsets))
+                       if isinstance(t, T.StringType) and t.length >= full]
             fast = self._printf[ev.id] = (compile_decoder(ev.layout, self.resolver),
-                                          compile_format(ev.fmt))
-        decoder, formatter = fast
-        return formatter(decoder(data, 8) if ev.args else ())
+                                          compile_format(ev.fmt), strings, full)
+        decoder, formatter, strings, full = fast
+        args = decoder(data, 8) if ev.args else ()
+        for i, off, length in strings:
+            nul = data.find(b"\0", off, off + length)
+            if (length if nul < 0 else nul - off) == full:
+                args = args[:i] + (args[i] + self.trailer,) + args[i + 1:]
+        return formatter(args)
 
     # ------------------------------------------------------------ cleanup
 

@@ -54,7 +54,7 @@ LATER = {
     "pid", "tid", "debugf", "print_maps",
 }
 
-CONFIG_DEFAULTS = {"max_strlen": 1024, "max_map_keys": 4096,
+CONFIG_DEFAULTS = {"max_strlen": 1024, "max_map_keys": 4096, "str_trunc_trailer": "..",
                    "print_maps_on_exit": 1, "perf_rb_pages": 0}  # 0: by memory
 
 

@@ -162,3 +162,21 @@ def test_assert_failing_on_an_event_ends_the_trace_with_status_1(e2e, helper):
         f"stdin:1:{col}-{col + len(call)}: ERROR: assert failed: no asserts"
     # the loader's opens before the path held; the first open of it stopped the trace
     assert r.stdout.startswith("\n\n@n: ")
+
+
+def test_printf_marks_a_string_cut_at_max_strlen(e2e, helper):
+    path = tmp_name("trailer") + "-long-enough-to-be-cut"
+    prog = ('config = { max_strlen = 16 } tracepoint:syscalls:sys_enter_openat '
+            '/pid == cpid && strncmp(str(args.filename), "/tmp/bse", 8) == 0/ { '
+            'printf("%s|%s|%s\\n", str(args.filename), str(args.filename, 5), "short"); '
+            '@[str(args.filename)] = count(); }')
+    r = e2e.run_cli("-q", "-c", f"{helper} open {path} 1", "-e", prog)
+    assert r.returncode == 0, r.stderr
+    # printf: 15 bytes and the NUL fill max_strlen, so the string was cut;
+    # str(p, 5) asked for less and the map's copy has its NUL: no trailer
+    first, short, rest = r.stdout.split("|", 2)
+    assert first == f"{path[:15]}.." and path.startswith(short) and len(short) < 6
+    assert rest == f"short\n\n\n@[{path[:15]}]: 1\n"
+    r = e2e.run_cli("-q", "-c", f"{helper} open {path} 1", "-e", prog.replace(
+        "max_strlen = 16", 'max_strlen = 16; str_trunc_trailer = "[more]"'))
+    assert r.stdout.splitlines()[0] == f"{path[:15]}[more]|{short}|short"

@@ -1,0 +1,31 @@
+"""Decoding kernel bytes into values: the string truncation trailer, byte
+buffers, arrays and MAC addresses."""
+
+from bpfscope.runtime.decode import decode, decode_key, signal_description
+from bpfscope.runtime.values import Array, Buffer
+from bpfscope.sema import types as T
+
+
+def test_a_string_filling_its_buffer_gets_the_trailer():
+    s8 = T.StringType(8)
+    assert decode(s8, b"abcdefgh", 0, trailer="..") == "abcdefgh.."
+    assert decode(s8, b"abcdefg\0", 0, trailer="..") == "abcdefg"   # NUL: whole
+    assert decode(s8, b"abcdefgh", 0) == "abcdefgh"                  # no trailer asked
+    key = T.TupleType((T.INT64, s8))
+    raw = (5).to_bytes(8, "little") + b"12345678"
+    assert decode_key(key, raw, trailer="<cut>") == (5, "12345678<cut>")
+
+
+def test_buffers_arrays_and_mac_addresses():
+    raw = (3).to_bytes(8, "little") + b"a\x01bzzz"
+    assert decode(T.BufferType(6), raw) == Buffer(b"a\x01b")
+    assert decode(T.ArrayType(T.UINT8, 4), bytes([127, 0, 0, 1])) == Array((127, 0, 0, 1))
+    assert decode(T.ArrayType(T.IntType(16, True), 2), b"\xff\xff\x02\x00") == Array((-1, 2))
+    assert decode(T.MacAddrType(), bytes([0x18, 0xc0, 0x4d, 8, 0x2e, 0xbb])).text == \
+        "18:C0:4D:08:2E:BB"
+
+
+def test_signal_descriptions():
+    assert [signal_description(n) for n in (0, 2, 9, 17, 32, 34, 64, 65, -1)] == [
+        "Unknown signal 0", "Interrupt", "Killed", "Child exited", "Unknown signal 32",
+        "Real-time signal 0", "Real-time signal 30", "N/A", "N/A"]
