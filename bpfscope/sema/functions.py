@@ -186,3 +186,36 @@ class FunctionChecks:
                 return None
             return self.CONST_OPS[e.op](a, b)
         return None
+
+    # ------------------------------------------------------------ addresses and ids
+
+    def check_kptr(self, e: ast.Call) -> T.Type:
+        """The same pointer, marked as one into kernel (kptr) or user (uptr)
+        memory: str() and buf() then read it with that space's helper."""
+        self.nargs(e, 1)
+        t = self.int_arg(e, 0)
+        target = t.target if isinstance(t, T.PointerType) else "void"
+        return T.PointerType(target=target, user=e.name == "uptr")
+
+    check_uptr = check_kptr
+
+    def check_cgroupid(self, e: ast.Call) -> T.Type:
+        self.nargs(e, 1)
+        if not isinstance(e.args[0], ast.String):
+            self.err("cgroupid() expects a string literal", e.args[0].span)
+        self.expr(e.args[0])
+        return T.UINT64
+
+    PID_NAMESPACES = ("curr_ns", "init")
+
+    def check_pid(self, e: ast.Call) -> T.Type:
+        """pid([curr_ns|init]) and tid(...): as seen from bpfscope's pid
+        namespace (the default) or from the initial one."""
+        self.nargs(e, 0, 1)
+        if e.args and not (isinstance(e.args[0], ast.Identifier)
+                           and e.args[0].name in self.PID_NAMESPACES):
+            self.err(f"{e.name}() expects one of: " + ", ".join(self.PID_NAMESPACES),
+                     e.args[0].span)
+        return T.UINT32
+
+    check_tid = check_pid

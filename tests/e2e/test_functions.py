@@ -180,3 +180,55 @@ def test_printf_marks_a_string_cut_at_max_strlen(e2e, helper):
     r = e2e.run_cli("-q", "-c", f"{helper} open {path} 1", "-e", prog.replace(
         "max_strlen = 16", 'max_strlen = 16; str_trunc_trailer = "[more]"'))
     assert r.stdout.splitlines()[0] == f"{path[:15]}[more]|{short}|short"
+
+
+def test_kptr_and_uptr_choose_the_read_helper(e2e, waiting):
+    path = tmp_name("uptr")
+    out, _ = opened(e2e, waiting, path, 'printf("[%s][%s][%s]\\n", str(kptr(args.filename)), '
+                    'str(uptr(args.filename)), str(uptr(kptr(args.filename))));')
+    # a user address read as kernel memory gives nothing (-EFAULT)
+    assert out == f"[][{path}][{path}]\n\n\n"
+
+
+def test_pid_and_tid_in_bpfscopes_own_pid_namespace(e2e):
+    import shutil
+    import subprocess
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) to make a pid namespace")
+    r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", *e2e.CLI, "-q", "-e",
+                        'BEGIN { printf("%d %d %d %d|%d %d\\n", pid, pid(), pid(curr_ns), '
+                        'tid(curr_ns), pid(init), tid(init)); exit(); }'],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode and "unshare" in r.stderr:
+        pytest.skip(f"cannot make a pid namespace here: {r.stderr.strip()}")
+    assert r.returncode == 0, r.stderr
+    # bpfscope is the namespace's first process; BEGIN runs in it
+    inside, outside = r.stdout.splitlines()[0].split("|")
+    assert inside == "1 1 1 1"
+    pid, tid = map(int, outside.split())
+    assert pid == tid and pid > 1
+
+
+def test_cgroupid_is_the_cgroup_of_a_process_put_in_it(e2e, waiting, tmp_path):
+    import subprocess
+    root = tmp_path / "cgroup2"
+    root.mkdir()
+    if subprocess.run(["mount", "-t", "cgroup2", "none", str(root)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a cgroup2 hierarchy here")
+    sub = root / "bse"
+    try:
+        sub.mkdir()
+        child = waiting("open", tmp_name("cgid"), "4")
+        (sub / "cgroup.procs").write_text(str(child.pid))
+        t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_openat '
+                      f'/cgroup == cgroupid("{sub}")/ {{ @[pid] = count(); }} ' + EXIT_ON_CHILD,
+                      str(child.pid))
+        assert child.go() == 0
+        out, err = t.finish()
+        assert t.returncode == 0, err
+        assert out == f"\n\n@[{child.pid}]: 4\n"
+    finally:
+        if sub.exists():
+            sub.rmdir()
+        subprocess.run(["umount", str(root)], check=True)

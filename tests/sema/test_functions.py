@@ -188,3 +188,25 @@ def test_static_assert_sees_positional_parameters():
     with pytest.raises(SemanticError, match="need more"):
         Analyzer(parse(Source('BEGIN { static_assert($1 > 2, "need more"); }')), expander,
                  ("1",)).run()
+
+
+@pytest.mark.parametrize("expr, want", [
+    ('kptr(args.filename)', T.PointerType(target="const char", user=False)),
+    ('uptr(args.n)', T.PointerType(target="void", user=True)),
+    ('cgroupid("/sys/fs/cgroup")', T.UINT64),
+    ('pid()', T.UINT32), ('pid(curr_ns)', T.UINT32), ('tid(init)', T.UINT32),
+])
+def test_pointer_and_id_function_types(expr, want):
+    assert ty(expr) == want
+
+
+@pytest.mark.parametrize("src, msg, where", [
+    ('BEGIN { kptr("a"); }', "kptr() expects an integer for argument 1 ('string[2]' provided)",
+     (1, 14, 17)),
+    ('BEGIN { $p = "/"; cgroupid($p); }', "cgroupid() expects a string literal", (1, 28, 30)),
+    ('BEGIN { tid(all); }', "tid() expects one of: curr_ns, init", (1, 13, 16)),
+    ('BEGIN { pid(init, 1); }', "pid() requires between 0 and 1 arguments (2 provided)",
+     (1, 9, 21)),
+])
+def test_pointer_and_id_function_errors(src, msg, where):
+    assert err(src) == (msg, where)
