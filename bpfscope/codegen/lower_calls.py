@@ -21,7 +21,7 @@ from .loweringvalues import Int
 class CallLowering:
     VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
                    "strerror", "ksym", "kaddr", "uaddr", "strstr", "bswap", "signal_name",
-                   "len", "cgroupid", "kptr", "uptr", "pid", "tid"}
+                   "len", "cgroupid", "kptr", "uptr", "pid", "tid", "reg"}
 
     def call_strerror(self, e: ast.Call) -> Int:
         return self.int_expr(e.args[0])  # printed as text in user space
@@ -63,6 +63,12 @@ class CallLowering:
                                 f"{err.strerror}", e.span) from None
         r = self.b.vreg()
         self.b.mov(r, cgid)
+        return Int(r)
+
+    def call_reg(self, e: ast.Call) -> Int:
+        from ..sema.functions import PT_REGS
+        r = self.b.vreg()
+        self.b.ldx(8, r, self.ctx, PT_REGS[e.args[0].value])
         return Int(r)
 
     def call_kptr(self, e: ast.Call) -> Int:

@@ -48,7 +48,7 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
-    "reg", "override", "path", "skboutput", "unwatch",
+    "override", "path", "skboutput", "unwatch",
     "percpu_kaddr", "socket_cookie", "debugf", "print_maps",
 }
 

@@ -10,8 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 
+from ..elf.usdt import PT_REGS_X86_64
 from ..lang import ast
 from . import types as T
+
+# reg()'s names: the fields of the kernel's struct pt_regs (x86-64), which
+# drop the r/e of the assembler's names for the legacy registers.
+PT_REGS = {name: PT_REGS_X86_64[asm] for name, asm in (
+    ("r15", "r15"), ("r14", "r14"), ("r13", "r13"), ("r12", "r12"), ("bp", "rbp"),
+    ("bx", "rbx"), ("r11", "r11"), ("r10", "r10"), ("r9", "r9"), ("r8", "r8"),
+    ("ax", "rax"), ("cx", "rcx"), ("dx", "rdx"), ("si", "rsi"), ("di", "rdi"),
+    ("orig_ax", "orig_rax"), ("ip", "rip"), ("cs", "cs"), ("flags", "eflags"),
+    ("sp", "rsp"), ("ss", "ss"))}
 
 
 def literal_int(e: ast.Expr) -> int | None:
@@ -219,3 +229,17 @@ class FunctionChecks:
         return T.UINT32
 
     check_tid = check_pid
+
+    def check_reg(self, e: ast.Call) -> T.Type:
+        """reg("name"): a register of the probed thread, by the name struct
+        pt_regs gives it (ip, sp, di, r8, ...); kprobes and uprobes."""
+        self.nargs(e, 1)
+        a = e.args[0]
+        if not isinstance(a, ast.String):
+            self.err("reg() expects a string literal", a.span)
+        self.expr(a)
+        if self._probe.context != "regs":
+            self.err(f"reg can not be used with \"{self._probe.provider}\" probes", e.span)
+        if a.value not in PT_REGS:
+            self.err(f"'{a.value}' is not a valid register on this architecture", a.span)
+        return T.UINT64

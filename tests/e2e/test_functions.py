@@ -232,3 +232,12 @@ def test_cgroupid_is_the_cgroup_of_a_process_put_in_it(e2e, waiting, tmp_path):
         if sub.exists():
             sub.rmdir()
         subprocess.run(["umount", str(root)], check=True)
+
+
+def test_reg_reads_the_probed_threads_registers(e2e, helper):
+    r = e2e.run_cli("-q", "-c", f"{helper} getpid 1", "-e",
+                    f'uprobe:{helper}:main {{ printf("%d %d %d %d\\n", reg("di"), '
+                    'reg("ip") == (uint64)uaddr("main"), reg("si") == arg1, reg("sp") != 0); }')
+    assert r.returncode == 0, r.stderr
+    # main(argc = 3, argv): the first two argument registers, at main itself
+    assert r.stdout.splitlines()[0] == "3 1 1 1"

@@ -23,6 +23,9 @@ def expander(ap):
     p = ap.parts
     if p[0] in ("BEGIN", "END"):
         return [ExpandedProbe(p[0], p[0], (), None, ap.span)]
+    if p[0] == "uprobe":
+        return [ExpandedProbe("uprobe", "uprobe:/bin/x:f", (), None, ap.span, func="f",
+                              context="regs")]
     return [ExpandedProbe("tracepoint", f"tracepoint:{p[1]}:{p[2]}", (), ARGS, ap.span)]
 
 
@@ -209,4 +212,20 @@ def test_pointer_and_id_function_types(expr, want):
      (1, 9, 21)),
 ])
 def test_pointer_and_id_function_errors(src, msg, where):
+    assert err(src) == (msg, where)
+
+
+def test_reg_reads_registers_of_kprobes_and_uprobes():
+    assert ty('reg("ip")', probe="uprobe:/bin/x:f") == T.UINT64
+    assert ty('reg("r15") + reg("flags")', probe="uprobe:/bin/x:f") == T.UINT64
+
+
+@pytest.mark.parametrize("src, msg, where", [
+    ('tracepoint:a:b { reg("ip"); }', 'reg can not be used with "tracepoint" probes',
+     (1, 18, 27)),
+    ('uprobe:/bin/x:f { reg("rip"); }', "'rip' is not a valid register on this architecture",
+     (1, 23, 28)),
+    ('uprobe:/bin/x:f { $r = "ip"; reg($r); }', "reg() expects a string literal", (1, 34, 36)),
+])
+def test_reg_errors(src, msg, where):
     assert err(src) == (msg, where)
