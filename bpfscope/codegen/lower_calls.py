@@ -83,8 +83,12 @@ class CallLowering:
         bpfscope's own when that is another (bpf_get_ns_current_pid_tgid)."""
         b = self.b
         r = b.vreg()
-        ns = os.stat("/proc/self/ns/pid")
-        if e.args and e.args[0].name == "init" or ns.st_ino == self.PROC_PID_INIT_INO:
+        try:
+            ns = os.stat("/proc/self/ns/pid")
+        except OSError:  # no /proc: take the namespace to be the initial one
+            ns = None
+        if e.args and e.args[0].name == "init" or ns is None or \
+                ns.st_ino == self.PROC_PID_INIT_INO:
             b.call("get_current_pid_tgid")
             b.mov(r, R0)
             if e.name == "pid":
