@@ -143,6 +143,12 @@ class Builder:
             raise ValueError(f"{value} does not fit in 64 bits")
         self.emit(Insn(I.LD_IMM64, dst, 0, 0, value & 0xFFFFFFFFFFFFFFFF))
 
+    def ld_btf_var(self, dst: Reg, btf_id: int) -> None:
+        """The address of the kernel variable with this id in vmlinux's BTF
+        (a per-CPU one gives a per-CPU pointer)."""
+        _check_reg(dst, "destination")
+        self.emit(Insn(I.LD_IMM64, dst, I.PSEUDO_BTF_ID, 0, btf_id))
+
     def ld_map_fd(self, dst: Reg, map_name: str) -> None:
         _check_reg(dst, "destination")
         self.emit(Insn(I.LD_IMM64, dst, I.PSEUDO_MAP_FD, 0, 0, map_name=map_name))

@@ -48,6 +48,8 @@ CMPXCHG = 0xF0 | FETCH
 PSEUDO_MAP_FD = 1
 # src_reg of CALL meaning "imm is the BTF id of a kernel function".
 PSEUDO_KFUNC_CALL = 2
+# src_reg of LD_IMM64 meaning "imm is the BTF id of a kernel variable".
+PSEUDO_BTF_ID = 3
 
 LD_IMM64 = LD | IMM | DW
 

@@ -21,7 +21,7 @@ from .loweringvalues import Int
 class CallLowering:
     VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
                    "strerror", "ksym", "kaddr", "uaddr", "strstr", "bswap", "signal_name",
-                   "len", "cgroupid", "kptr", "uptr", "pid", "tid", "reg"}
+                   "len", "cgroupid", "kptr", "uptr", "pid", "tid", "reg", "percpu_kaddr"}
 
     def call_strerror(self, e: ast.Call) -> Int:
         return self.int_expr(e.args[0])  # printed as text in user space
@@ -69,6 +69,39 @@ class CallLowering:
         from ..sema.functions import PT_REGS
         r = self.b.vreg()
         self.b.ldx(8, r, self.ctx, PT_REGS[e.args[0].value])
+        return Int(r)
+
+    def call_percpu_kaddr(self, e: ast.Call) -> Int:
+        """bpf_this_cpu_ptr, or bpf_per_cpu_ptr for a given CPU, of the
+        per-CPU variable's BTF id."""
+        from ..btf import load_vmlinux
+        b = self.b
+        name = e.args[0].value
+        try:
+            vid = load_vmlinux().find(name, "var")
+        except Exception:  # noqa: BLE001 - no BTF: say so below
+            vid = None
+        if vid is None:
+            raise SemanticError(f"percpu_kaddr: no per-CPU kernel variable named '{name}' "
+                                "in the kernel's BTF", e.span)
+        from ..runtime.ksyms import kernel_symbols
+        try:
+            listed = kernel_symbols().lookup_name(name) is not None
+        except OSError:
+            listed = False
+        if not listed:
+            # the verifier finds the variable through kallsyms
+            raise SemanticError(f"percpu_kaddr: '{name}' is not in /proc/kallsyms: this "
+                                "kernel lists no data symbols (CONFIG_KALLSYMS_ALL)", e.span)
+        cpu = self.int_expr(e.args[1]) if len(e.args) == 2 else None
+        b.ld_btf_var(R1, vid)
+        if cpu is None:
+            b.call("this_cpu_ptr")
+        else:
+            b.mov(R2, cpu.reg)
+            b.call("per_cpu_ptr")
+        r = b.vreg()
+        b.mov(r, R0)
         return Int(r)
 
     def call_kptr(self, e: ast.Call) -> Int:

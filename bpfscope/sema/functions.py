@@ -243,3 +243,14 @@ class FunctionChecks:
         if a.value not in PT_REGS:
             self.err(f"'{a.value}' is not a valid register on this architecture", a.span)
         return T.UINT64
+
+    def check_percpu_kaddr(self, e: ast.Call) -> T.Type:
+        """The address of a per-CPU kernel variable on this CPU, or on the
+        given one (0 when there is no such CPU)."""
+        self.nargs(e, 1, 2)
+        if not isinstance(e.args[0], ast.String):
+            self.err("percpu_kaddr() expects a string literal", e.args[0].span)
+        self.expr(e.args[0])
+        if len(e.args) == 2:
+            self.int_arg(e, 1)
+        return T.PointerType(target="uint64")

@@ -51,3 +51,39 @@ def test_buf_of_an_array_field_copies_from_the_context():
         "(63) *(u32 *)(r10 -16) = r0",
         "(7a) *(u64 *)(r10 -24) = 4",      # a count known at compile time
     ]
+
+
+def test_percpu_kaddr_loads_the_variables_btf_id_and_asks_for_a_cpus_copy(monkeypatch):
+    import types
+
+    import bpfscope.btf
+    import bpfscope.runtime.ksyms
+    btf = types.SimpleNamespace(find=lambda name, kind: 4242 if name == "runqueues" else None)
+    syms = types.SimpleNamespace(lookup_name=lambda name: 0x31bc0)
+    monkeypatch.setattr(bpfscope.btf, "load_vmlinux", lambda: btf)
+    monkeypatch.setattr(bpfscope.runtime.ksyms, "kernel_symbols", lambda: syms)
+    code = disasm('BEGIN { @a = percpu_kaddr("runqueues"); @b = percpu_kaddr("runqueues", 1); }')
+    assert code[:3] == ["(18) r1 = 0x1092",              # 4242, a BTF id (below)
+                        "(85) call bpf_this_cpu_ptr#154",
+                        "(7b) *(u64 *)(r10 -16) = r0"]
+    i = code.index("(85) call bpf_per_cpu_ptr#153")
+    assert code[i - 2:i + 2] == ["(b7) r2 = 1", "(18) r1 = 0x1092",
+                                 "(85) call bpf_per_cpu_ptr#153", "(7b) *(u64 *)(r10 -16) = r0"]
+    an = Analyzer(parse(Source('BEGIN { @a = percpu_kaddr("runqueues"); }')), expander).run()
+    script = compile_program(an)
+    raw = script.programs[0].program.encode({name: 3 for name in script.maps})
+    # LD_IMM64 with src_reg BPF_PSEUDO_BTF_ID and the id in imm
+    assert raw[0] == 0x18 and raw[1] >> 4 == 3 and int.from_bytes(raw[4:8], "little") == 4242
+
+
+def test_percpu_kaddr_of_a_variable_the_kernel_does_not_have(monkeypatch):
+    import types
+
+    import pytest
+
+    import bpfscope.btf
+    from bpfscope.errors import SemanticError
+    monkeypatch.setattr(bpfscope.btf, "load_vmlinux",
+                        lambda: types.SimpleNamespace(find=lambda name, kind: None))
+    with pytest.raises(SemanticError, match="no per-CPU kernel variable named 'nope'"):
+        disasm('BEGIN { @a = percpu_kaddr("nope"); }')

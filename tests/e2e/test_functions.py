@@ -241,3 +241,15 @@ def test_reg_reads_the_probed_threads_registers(e2e, helper):
     assert r.returncode == 0, r.stderr
     # main(argc = 3, argv): the first two argument registers, at main itself
     assert r.stdout.splitlines()[0] == "3 1 1 1"
+
+
+def test_percpu_kaddr_this_cpu_and_a_given_cpu_agree(e2e):
+    r = e2e.run_cli("-q", "-e", 'interval:ms:20 { printf("%d %d %d\\n", '
+                    'percpu_kaddr("runqueues") == percpu_kaddr("runqueues", cpu), '
+                    'percpu_kaddr("runqueues") != 0, '
+                    'percpu_kaddr("runqueues", 100000) == 0); exit(); }')
+    if "CONFIG_KALLSYMS_ALL" in r.stderr:
+        pytest.skip("this kernel lists no data symbols in /proc/kallsyms, which the "
+                    "verifier needs to find per-CPU variables")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "1 1 1"

@@ -229,3 +229,12 @@ def test_reg_reads_registers_of_kprobes_and_uprobes():
 ])
 def test_reg_errors(src, msg, where):
     assert err(src) == (msg, where)
+
+
+def test_percpu_kaddr_types_and_errors():
+    assert ty('percpu_kaddr("runqueues")') == T.PointerType(target="uint64")
+    assert ty('percpu_kaddr("runqueues", args.n)') == T.PointerType(target="uint64")
+    assert err('BEGIN { $v = "x"; percpu_kaddr($v); }') == (
+        "percpu_kaddr() expects a string literal", (1, 32, 34))
+    assert err('BEGIN { percpu_kaddr("x", "y"); }') == (
+        "percpu_kaddr() expects an integer for argument 2 ('string[2]' provided)", (1, 27, 30))
