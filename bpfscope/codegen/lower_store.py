@@ -12,7 +12,7 @@ from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
 from .insn import R0, R1, R2, R3
-from .loweringvalues import USER_PROVIDERS, Mem
+from .loweringvalues import USER_PROVIDERS, Int, Mem
 
 
 class StoreLowering:
@@ -216,11 +216,11 @@ class StoreLowering:
             return self.store_string(arg, dst, length)
         n = length
         if len(e.args) == 2 and not isinstance(e.args[1], ast.Integer):
-            raise SemanticError("str(): a non-constant length is not supported yet", e.args[1].span)
+            n = self.runtime_str_size(e.args[1], length)
         ptr = self.int_expr(arg)
         self.zero(dst)
         self.addr(R1, dst)
-        b.mov(R2, n)
+        b.mov(R2, n if isinstance(n, int) else n.reg)
         b.mov(R3, ptr.reg)
         b.call("probe_read_user_str" if self.reads_user(arg) else "probe_read_kernel_str")
 
@@ -231,6 +231,24 @@ class StoreLowering:
         if isinstance(ptr.type, T.PointerType):
             return ptr.type.user
         return self.probe.provider in USER_PROVIDERS
+
+    def runtime_str_size(self, e: ast.Expr, length: int) -> Int:
+        """str(p, len) with len computed as the probe runs (SSL_write's
+        arg2): len + 1 bytes with the NUL, clamped to [1, length] so the
+        verifier sees a bounded size (compared unsigned, so a negative len
+        below -1 reads the most)."""
+        b = self.b
+        n = b.vreg()
+        b.mov(n, self.int_expr(e).reg)
+        b.alu("add", n, 1)
+        fits, nonzero = b.label("str_fits"), b.label("str_nonzero")
+        b.jcond("le", n, length, fits)  # unsigned: a negative len is huge
+        b.mov(n, length)
+        b.place(fits)
+        b.jcond("ne", n, 0, nonzero)
+        b.mov(n, 1)
+        b.place(nonzero)
+        return Int(n)
 
     def store_arg_string(self, e: ast.FieldAccess, dst: Mem, length: int):
         b = self.b
