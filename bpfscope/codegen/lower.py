@@ -34,6 +34,7 @@ from .lower_bytes import BytesLowering
 from .lower_calls import CallLowering
 from .lower_events import EventLowering
 from .lower_maps import MapLowering
+from .lower_memory import MemoryLowering
 from .lower_store import StoreLowering
 from .script import (EXIT, LOST, RINGBUF, SCRATCH, STACK_FRAMES, STACK_MAPS, USTACK_PIDS,
                      CompiledScript, EventSpec, MapSpec, ProgSpec)
@@ -158,7 +159,8 @@ class _Return(Exception):
     pass
 
 
-class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, BytesLowering):
+class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, BytesLowering,
+                    MemoryLowering):
     """Lowers one expanded probe. Statements, integer expressions and
     conditions are here; maps, ring buffer events, memory values and
     value-giving builtins are in the lower_* mixins."""
@@ -431,10 +433,12 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
 
     def value(self, e: ast.Expr):
         b = self.b
-        if isinstance(e, (ast.Integer, ast.Bool)):
+        if isinstance(e, (ast.Integer, ast.Bool, ast.Identifier)):
             r = b.vreg()
             b.mov(r, int(e.value))
             return Int(r)
+        if self.is_typed_access(e):
+            return self.typed_value(e)
         if isinstance(e, ast.PositionalCount):
             r = b.vreg()
             b.mov(r, len(self.sc.an.params))
@@ -474,6 +478,10 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return self.field(e)
         if isinstance(e, ast.Index):
             return self.tuple_elem(e.expr, e.index.value, e)
+        if isinstance(e, ast.Cast) and isinstance(e.type, T.ArrayType):
+            return self.array_cast(e)
+        if isinstance(e, ast.Cast) and isinstance(e.expr.type, T.ArrayType):
+            return self.int_from_array(e)
         if isinstance(e, ast.Cast):
             v = self.int_expr(e.expr)
             r = b.vreg()
@@ -485,7 +493,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
                                                            T.UserSymType, T.BufferType,
                                                            T.ArrayType, T.MacAddrType)))):
             return self.mem_expr(e)
-        if isinstance(e, ast.Sizeof):
+        if isinstance(e, (ast.Sizeof, ast.Offsetof)):
             r = b.vreg()
             b.mov(r, e.size)
             return Int(r)
@@ -643,6 +651,11 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return self.compare_bytes(a, c, a.size, same, 1 - same, nul_ends=False)
         left = self.int_expr(e.left)
         right = self.int_expr(e.right)
+        if getattr(e, "scale", 1) > 1:
+            scaled = b.vreg()
+            b.mov(scaled, right.reg)
+            b.alu("mul", scaled, e.scale)
+            right = Int(scaled)
         r = b.vreg()
         if op in self.CMP_OPS:
             yes = b.label()

@@ -32,6 +32,13 @@ class StoreLowering:
             return self.store_ntop(e, dst)
         if isinstance(t, T.UserSymType) and isinstance(e, ast.Call):
             return self.store_usym(e, dst)
+        if isinstance(t, T.StructType) or isinstance(t, T.ArrayType) and (
+                self.is_typed_access(e) or isinstance(e, ast.Cast)):
+            if isinstance(e, ast.Map):
+                return self.map_read_mem(e, dst, t)
+            if isinstance(e, ast.Ternary):
+                return self.store_branches(e, dst, t)
+            return self.store_typed(e, dst, t)
         if isinstance(t, T.ArrayType):
             return self.store_array(e, dst, t)
         if isinstance(t, T.MacAddrType):
@@ -100,6 +107,8 @@ class StoreLowering:
             return self.store_str_concat(e, dst, length)
         if isinstance(e, ast.FieldAccess) and isinstance(e.expr.type, T.ArgsType):
             return self.store_arg_string(e, dst, length)
+        if self.is_typed_access(e):
+            return self.store_typed(e, dst, T.StringType(length))
         if isinstance(e, ast.Map):
             return self.map_read_mem(e, dst, e.type)
         if isinstance(e, ast.Ternary):

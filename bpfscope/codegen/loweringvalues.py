@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..sema.probes import USER_PROVIDERS  # noqa: F401 - shared with the mixins
 from .insn import VReg
 
 BPF_ANY = 0
-USER_PROVIDERS = {"uprobe", "uretprobe", "usdt"}
 
 
 @dataclass
@@ -25,3 +25,16 @@ class Mem:
 
     def at(self, delta: int, size: int) -> "Mem":
         return Mem(self.base, self.off + delta, size)
+
+
+@dataclass
+class Remote:
+    """``size`` bytes at the kernel (or, with ``user``, user-space) address
+    ``addr + off``: readable only through bpf_probe_read_*."""
+    addr: VReg
+    off: int
+    size: int
+    user: bool = False
+
+    def at(self, delta: int, size: int) -> "Remote":
+        return Remote(self.addr, self.off + delta, size, self.user)

@@ -39,10 +39,8 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = "
         ip = socket.inet_ntop(socket.AF_INET6, raw) if family == 10 else \
             socket.inet_ntop(socket.AF_INET, raw[:4])
         return Symbolic(ip, raw)
-    if isinstance(t, T.ArrayType):
-        width = max(1, t.elem.bits // 8)
-        return Array(int.from_bytes(data[off + i:off + i + width], "little",
-                                    signed=t.elem.signed) for i in range(0, t.size, width))
+    if isinstance(t, (T.StructType, T.ArrayType)):
+        return decode_c(t, data, off)
     if isinstance(t, T.MacAddrType):
         raw = bytes(data[off:off + 6])
         return Symbolic(":".join(f"{x:02X}" for x in raw), raw)
@@ -71,6 +69,26 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = "
             return bool(v & 0xFF)
         return to_int(v, t)
     raise TypeError(f"cannot decode {t}")
+
+
+def decode_c(t: T.Type, data: bytes, off: int, bit_offset: int = 0, bits: int = 0):
+    """A value in C layout (struct members, array elements): a struct as a
+    dict of its members, an array as a list, char arrays as strings."""
+    if isinstance(t, T.StructType):
+        from ..sema.typelib import members_of
+        return {m.name: decode_c(m.type, data, off + m.offset, m.bit_offset, m.bits)
+                for m in members_of(t)}
+    if isinstance(t, T.ArrayType):
+        return Array(decode_c(t.elem, data, off + i * t.elem_size) for i in range(t.count))
+    if isinstance(t, T.StringType):
+        return _cstr(data[off:off + t.length])
+    size = T.c_size(t)
+    if bits:
+        raw = int.from_bytes(data[off:off + (bit_offset + bits + 7) // 8], "little")
+        v = (raw >> bit_offset) & ((1 << bits) - 1)
+        return v - (1 << bits) if t.signed and v >> (bits - 1) else v
+    v = int.from_bytes(data[off:off + size], "little", signed=t.signed)
+    return bool(v) if isinstance(t, T.BoolType) else v
 
 
 def to_int(v: int, t: T.Type) -> int:

@@ -13,6 +13,7 @@ written on the AST are those of the probe being lowered.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ from ..errors import SemanticError, Span
 from ..lang import ast
 from . import types as T
 from .functions import FunctionChecks
-from .probes import MAX_RAW_ARGS, ExpandedProbe, Expander
+from .probes import MAX_RAW_ARGS, USER_PROVIDERS, ExpandedProbe, Expander
 from .scopes import resolve_scopes
+from .typelib import TypeLibrary
 from .uaddr import resolve as resolve_uaddr
 
 AGGREGATES = {"count", "sum", "avg", "min", "max", "stats", "hist", "lhist"}
@@ -31,7 +33,7 @@ BUILTIN_TYPES = {
     "pid": T.UINT32, "tid": T.UINT32, "uid": T.UINT32, "gid": T.UINT32,
     "cpu": T.UINT32, "nsecs": T.UINT64, "elapsed": T.UINT64,
     "comm": T.StringType(16), "cgroup": T.UINT64, "numaid": T.UINT32,
-    "rand": T.UINT32, "jiffies": T.UINT64, "curtask": T.UINT64,
+    "rand": T.UINT32, "jiffies": T.UINT64,
     "username": T.UsernameType(),
 }
 
@@ -99,7 +101,7 @@ def sizeof(t: T.Type) -> int:
         return max(1, t.bits // 8)
     if isinstance(t, T.TupleType):
         return sum(sizeof(e) for e in t.elems)
-    return t.size
+    return T.c_size(t)
 
 
 @dataclass
@@ -143,6 +145,7 @@ class Analyzer(FunctionChecks):
         # the user functions being inlined around the current statement,
         # with the type each returns
         self._fns: list[tuple[ast.InlineCall, T.Type]] = []
+        self.types = TypeLibrary()
 
     # ------------------------------------------------------------ driver
 
@@ -470,16 +473,9 @@ class Analyzer(FunctionChecks):
         if isinstance(e, ast.FieldAccess):
             return self.field(e)
         if isinstance(e, ast.Index):
-            base = self.expr(e.expr)
-            if isinstance(base, T.TupleType) and isinstance(e.index, ast.Integer):
-                return self.tuple_elem(base, e.index.value, e)
-            self.err("Indexing is not supported yet for this type", e.span)
+            return self.index(e)
         if isinstance(e, ast.Cast):
-            t = self.expr(e.expr)
-            target = self.typespec(e.type_spec)
-            if t is not None and not t.is_int():
-                self.err(f"Cannot cast from '{T.type_name(t)}' to '{T.type_name(target)}'", e.span)
-            return target
+            return self.cast(e)
         if isinstance(e, ast.Tuple):
             elems = [self.expr(x) for x in e.elems]
             if any(x is None for x in elems):
@@ -513,8 +509,14 @@ class Analyzer(FunctionChecks):
             return self.expr(e.value, statement)
         if isinstance(e, ast.InlineCall):
             return self.inline_call(e)
+        if isinstance(e, ast.Offsetof):
+            return self.offsetof(e)
         if isinstance(e, ast.Identifier):
-            self.err(f"Unknown identifier: '{e.name}'", e.span)
+            value = self.types.enumerator(e.name)
+            if value is None:
+                self.err(f"Unknown identifier: '{e.name}'", e.span)
+            e.value = value
+            return T.INT64
         self.err(f"{type(e).__name__} expressions are not supported yet", e.span)
 
     # ------------------------------------------------------------ user functions
@@ -584,6 +586,9 @@ class Analyzer(FunctionChecks):
             return T.UINT32
         if name == "ncpus":
             return T.UINT32
+        if name == "curtask":
+            t = self.types.named("struct task_struct *")
+            return t if t is not None and t.ref else T.UINT64
         if name == "ppid":
             return T.UINT32
         if name == "probe":
@@ -650,6 +655,8 @@ class Analyzer(FunctionChecks):
         if a.is_string() or b.is_string():
             if e.op in ("==", "!=") and a.is_string() and b.is_string():
                 return T.BOOL
+        if isinstance(a, T.ArrayType) and e.op in ("==", "!=") and a == b:
+            return T.BOOL
             self.err(f"Invalid operands for '{e.op}': '{T.type_name(a)}' and "
                      f"'{T.type_name(b)}'", e.span)
         if isinstance(a, T.ArrayType) and a == b and e.op in ("==", "!="):
@@ -659,6 +666,12 @@ class Analyzer(FunctionChecks):
                      f"'{T.type_name(b)}'", e.span)
         if e.op in ("==", "!=", "<", "<=", ">", ">=", "&&", "||"):
             return T.BOOL
+        if isinstance(a, T.PointerType) and e.op in ("+", "-") and \
+                not isinstance(b, T.PointerType):
+            # C's pointer arithmetic: steps of the pointed-to type's size
+            target = self.types.pointee(a)
+            e.scale = max(1, T.c_size(target)) if target is not None else 1
+            return a
         return T.IntType(64, a.signed and b.signed)
 
     def unop(self, e: ast.Unop) -> T.Type | None:
@@ -689,6 +702,8 @@ class Analyzer(FunctionChecks):
         t = self.expr(e.operand)
         if t is None:
             return T.INT64
+        if e.op == "*":
+            return self.deref(t, e)
         if not t.is_int():
             self.err(f"Invalid operand for '{e.op}': '{T.type_name(t)}'", e.span)
         if e.op == "!":
@@ -711,7 +726,95 @@ class Analyzer(FunctionChecks):
                 return base.elems[base.names.index(e.field)]
             if e.field.isdigit():
                 return self.tuple_elem(base, int(e.field), e)
+        st, user = base, getattr(base, "user", False)
+        if isinstance(base, T.PointerType):
+            # '.' on a pointer follows it, as '->' does (bpftrace 0.26)
+            st = self.types.pointee(base)
+        if isinstance(st, T.StructType):
+            m = self.types.member(st, e.field)
+            if m is None:
+                self.err(f"Struct/union of type '{st.name}' does not contain a field "
+                         f"named '{e.field}'", e.span)
+            e.member = m
+            return self.in_space(m.type, user)
         self.err(f"Can not access field '{e.field}' on type '{T.type_name(base)}'", e.span)
+
+    def in_space(self, t: T.Type, user: bool) -> T.Type:
+        """``t`` read from user memory: pointers in it point there too."""
+        if user and isinstance(t, (T.PointerType, T.StructType, T.ArrayType)) and not t.user:
+            return dataclasses.replace(t, user=True)
+        return t
+
+    def deref(self, t: T.Type, e: ast.Unop) -> T.Type | None:
+        if not isinstance(t, T.PointerType):
+            self.err(f"Can not dereference type '{T.type_name(t)}'", e.span)
+        target = self.types.pointee(t)
+        if target is None or (isinstance(target, T.StructType) and not target.size):
+            self.err(f"Can not dereference '{T.type_name(t)}': the pointed-to type "
+                     "is unknown or incomplete", e.span)
+        return self.in_space(target, t.user)
+
+    def index(self, e: ast.Index) -> T.Type | None:
+        base = self.expr(e.expr)
+        if isinstance(base, T.TupleType):
+            if isinstance(e.index, ast.Integer):
+                return self.tuple_elem(base, e.index.value, e)
+            self.err("The index of a tuple must be an integer literal", e.index.span)
+        it = self.expr(e.index)
+        if base is None:
+            return None
+        if it is not None and not it.is_int():
+            self.err(f"The index must be an integer, not '{T.type_name(it)}'", e.index.span)
+        if isinstance(base, T.ArrayType):
+            if isinstance(e.index, ast.Integer) and not 0 <= e.index.value < base.count:
+                self.err(f"Index {e.index.value} is out of bounds for an array of "
+                         f"{base.count} elements", e.index.span)
+            return self.in_space(base.elem, base.user)
+        if isinstance(base, T.PointerType):
+            target = self.types.pointee(base)
+            if target is None or not T.c_size(target):
+                self.err(f"Can not index '{T.type_name(base)}': the pointed-to type "
+                         "has no size", e.span)
+            return self.in_space(target, base.user)
+        self.err(f"The [] operator can not be used on type '{T.type_name(base)}'", e.span)
+
+    def cast(self, e: ast.Cast) -> T.Type | None:
+        t = self.expr(e.expr)
+        target = self.typespec(e.type_spec, e.expr.type if t is not None else None)
+        if isinstance(target, T.PointerType) and not target.user and \
+                self._probe.provider in USER_PROVIDERS:
+            target = dataclasses.replace(target, user=True)
+        if t is None:
+            return target
+        if isinstance(target, T.ArrayType) or isinstance(t, T.ArrayType):
+            if not (t.is_int() or isinstance(t, T.ArrayType)) or \
+                    isinstance(target, T.ArrayType) and not target.elem.is_int() or \
+                    sizeof(t) != sizeof(target):
+                self.err(f"Cannot cast from '{T.type_name(t)}' to '{T.type_name(target)}': "
+                         "an array cast needs integers of the same total size", e.span)
+            return target
+        if not t.is_int() or not target.is_int():
+            self.err(f"Cannot cast from '{T.type_name(t)}' to '{T.type_name(target)}'", e.span)
+        return target
+
+    def offsetof(self, e: ast.Offsetof) -> T.Type:
+        t = self.typespec(e.type_arg) if e.type_arg is not None else self.expr(e.expr)
+        off = 0
+        for name in e.fields:
+            if isinstance(t, T.PointerType) and e.expr is not None:
+                t = self.types.pointee(t)
+            if not isinstance(t, T.StructType):
+                self.err(f"offsetof() needs a struct or union, not '{T.type_name(t)}'", e.span)
+            m = self.types.member(t, name)
+            if m is None:
+                self.err(f"Struct/union of type '{t.name}' does not contain a field "
+                         f"named '{name}'", e.span)
+            if m.bits:
+                self.err(f"offsetof() of the bitfield '{name}'", e.span)
+            off += m.offset
+            t = m.type
+        e.size = off
+        return T.UINT64
 
     def tuple_elem(self, t: T.TupleType, i: int, e: ast.Expr) -> T.Type:
         if not 0 <= i < len(t.elems):
@@ -722,7 +825,9 @@ class Analyzer(FunctionChecks):
         if f.kind == "int":
             return T.IntType(f.size * 8, f.signed)
         if f.kind == "pointer":
-            return T.PointerType(target=f.c_type.rstrip(" *"), user=f.user)
+            t = self.types.named(f.c_type)
+            ref = t.ref if isinstance(t, T.PointerType) else ()
+            return T.PointerType(target=f.c_type[:-1].rstrip(), user=f.user, ref=ref)
         if f.kind == "char_array":
             return T.StringType(f.size)
         if f.kind == "data_loc_string":
@@ -731,15 +836,22 @@ class Analyzer(FunctionChecks):
             return T.ArrayType(T.IntType(f.size // f.array_len * 8, f.signed), f.array_len)
         self.err(f"Fields of type '{f.c_type}' are not supported yet", span)
 
-    def typespec(self, ts: ast.TypeSpec) -> T.Type:
-        if ts.pointer_depth:
-            return T.PointerType(target=ts.name)
-        it = T.int_type_named(ts.name)
-        if it is not None and ts.array_size is None:
-            return it
-        if ts.name == "string":
+    def typespec(self, ts: ast.TypeSpec, source: T.Type | None = None) -> T.Type:
+        """The type ``ts`` names; ``source`` is the value a cast converts,
+        which gives an array cast without a size its length."""
+        if ts.name == "string" and not ts.pointer_depth:
             return T.StringType(ts.array_size or self.max_strlen)
-        self.err(f"Type '{ts.name}' is not supported yet", ts.span)
+        t = self.types.named(ts.name + " *" * ts.pointer_depth)
+        if t is None and ts.pointer_depth:
+            t = T.PointerType(target=ts.name + " *" * (ts.pointer_depth - 1))
+        if t is None:
+            self.err(f"Unknown type: '{ts.name}'", ts.span)
+        if ts.array_size is not None or getattr(ts, "array_unsized", False):
+            n = ts.array_size
+            if n is None:
+                n = sizeof(source) // max(1, T.c_size(t)) if source is not None else 0
+            return T.ArrayType(t, n, T.c_size(t))
+        return t
 
     def const_int(self, e: ast.Expr, what: str) -> int:
         if isinstance(e, ast.Integer):

@@ -17,6 +17,9 @@ from ..errors import Span
 # A raw tracepoint passes at most 12 u64 arguments (bpf_trace_run12).
 MAX_RAW_ARGS = 12
 
+# Probes whose pointers point into the traced process's user memory.
+USER_PROVIDERS = frozenset({"uprobe", "uretprobe", "usdt"})
+
 
 @dataclass(frozen=True)
 class ArgField:

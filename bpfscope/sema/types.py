@@ -9,7 +9,7 @@ padded; tuples are their elements in order, each element starting on an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def align8(n: int) -> int:
@@ -60,6 +60,9 @@ class PointerType(IntType):
     signed: bool = False
     target: str = "void"
     user: bool = False
+    # (BTF object name, type id) of what it points to, when BTF said so;
+    # otherwise the target is looked up by name (sema.typelib).
+    ref: tuple = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.target} *"
@@ -135,22 +138,6 @@ class BufferType(Type):
 
 
 @dataclass(frozen=True)
-class ArrayType(Type):
-    """A C array of ``count`` integers of ``elem``'s width, packed as in C
-    (a tracepoint array field, pton's address bytes); printed as
-    ``[1,2,3]``."""
-    elem: IntType = IntType(8, False)
-    count: int = 0
-
-    @property
-    def size(self) -> int:  # type: ignore[override]
-        return self.count * max(1, self.elem.bits // 8)
-
-    def __str__(self) -> str:
-        return f"{self.elem}[{self.count}]"
-
-
-@dataclass(frozen=True)
 class MacAddrType(Type):
     """macaddr(): six bytes printed as ``XX:XX:XX:XX:XX:XX``."""
     size = 6
@@ -215,6 +202,72 @@ class StackType(Type):
 
     def __str__(self) -> str:
         return f"{'k' if self.kind == 'kernel' else 'u'}stack"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of a C struct or union: ``offset`` in bytes from the start
+    of the struct; a bitfield also has ``bit_offset`` (counted from
+    ``offset``) and ``bits`` (0 for an ordinary member)."""
+    name: str
+    offset: int
+    type: Type
+    bit_offset: int = 0
+    bits: int = 0
+
+
+@dataclass(frozen=True)
+class StructType(Type):
+    """A C struct or union (from the kernel's BTF or defined in the
+    script), laid out as C lays it out: values are the raw bytes.
+    ``ref`` is (BTF object name, type id) for kernel types; a struct the
+    script defines carries its ``members`` instead."""
+    name: str = ""
+    nbytes: int = 0
+    ref: tuple = ()
+    members: tuple = field(default=(), compare=False)
+    user: bool = field(default=False, compare=False)   # lives in user memory
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.nbytes
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class ArrayType(Type):
+    """A C array of ``count`` elements of ``elem``, each ``elem_size``
+    bytes, packed as C packs it (a struct member, a tracepoint array
+    field, pton's address bytes, an array cast); printed as ``[1,2,3]``.
+    ``elem_size`` defaults to the element's C size."""
+    elem: Type = IntType(8, False)
+    count: int = 0
+    elem_size: int = 0
+    user: bool = field(default=False, compare=False)   # lives in user memory
+
+    def __post_init__(self):
+        if not self.elem_size:
+            object.__setattr__(self, "elem_size", c_size(self.elem))
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.elem_size * self.count
+
+    def __str__(self) -> str:
+        return f"{self.elem}[{self.count}]"
+
+
+def c_size(t: Type) -> int:
+    """Bytes a value of ``t`` takes inside a C struct or array."""
+    if isinstance(t, BoolType):
+        return 1
+    if isinstance(t, PointerType):
+        return 8
+    if isinstance(t, IntType):
+        return t.bits // 8
+    return t.size
 
 
 @dataclass(frozen=True)

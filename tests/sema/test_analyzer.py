@@ -76,7 +76,7 @@ S = T.StringType
     ("pid", T.UINT32), ("tid", T.UINT32), ("uid", T.UINT32), ("gid", T.UINT32),
     ("cpu", T.UINT32), ("numaid", T.UINT32), ("rand", T.UINT32),
     ("nsecs", T.UINT64), ("elapsed", T.UINT64), ("cgroup", T.UINT64),
-    ("jiffies", T.UINT64), ("curtask", T.UINT64),
+    ("jiffies", T.UINT64),
     ("comm", S(16)),
 ])
 def test_builtin_types(name, want):

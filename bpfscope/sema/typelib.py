@@ -1,0 +1,192 @@
+"""The C types a script can name: kernel types from BTF and the structs,
+unions and enums the script defines, turned into language types.
+
+bpftrace's rules carry over: ``char[N]`` is a string, other arrays are
+arrays, enums are integers, a pointer remembers what it points to so that
+``.``/``->`` can follow it. Kernel types are looked up lazily, one name at
+a time, so a script that names ``struct task_struct`` decodes that struct
+and nothing else.
+"""
+
+from __future__ import annotations
+
+from ..btf import BtfError, kinds as K, load_module, load_vmlinux
+from ..errors import SemanticError
+from . import types as T
+
+_C_INTS = {
+    "char": (8, True), "signed char": (8, True), "unsigned char": (8, False),
+    "short": (16, True), "unsigned short": (16, False),
+    "int": (32, True), "unsigned int": (32, False), "unsigned": (32, False),
+    "long": (64, True), "unsigned long": (64, False),
+    "long long": (64, True), "unsigned long long": (64, False),
+}
+
+
+def _btf(name: str):
+    return load_vmlinux() if name in ("", "vmlinux") else load_module(name)
+
+
+def _skip_modifiers(kb, tid: int) -> tuple[int, bool]:
+    """Through typedefs and modifiers; also whether a __user tag was seen."""
+    user = False
+    for _ in range(64):
+        k = kb.kind(tid)
+        if k == K.TYPE_TAG and kb.type(tid).name == "user":
+            user = True
+        if k not in K.MODIFIERS and k != K.TYPEDEF:
+            return tid, user
+        tid = kb.type(tid).type
+    raise BtfError(f"BTF type chain from id {tid} is too deep (a cycle?)")
+
+
+def from_btf(kb, tid: int) -> T.Type | None:
+    """The language type of BTF type ``tid`` (None: void, functions,
+    floats — nothing a script can hold)."""
+    tid, _ = _skip_modifiers(kb, tid)
+    k = kb.kind(tid)
+    if k == K.FWD:
+        from ..btf.layout import complete
+        tid = complete(kb, tid)
+        k = kb.kind(tid)
+    t = kb.type(tid)
+    if k == K.INT:
+        if t.is_bool:
+            return T.BOOL
+        size = t.size if t.size in (1, 2, 4, 8) else 8
+        return T.IntType(size * 8, t.signed)
+    if k in (K.ENUM, K.ENUM64):
+        return T.IntType(t.size * 8, getattr(t, "signed", False))
+    if k == K.PTR:
+        target, user = _skip_modifiers(kb, t.type)
+        name = kb.type_name(t.type) if t.type else "void"
+        for tag in ("const ", "volatile "):
+            name = name.replace(tag, "")
+        return T.PointerType(target=name, user=user, ref=(kb.name, t.type))
+    if k in (K.STRUCT, K.UNION):
+        return T.StructType(name=kb.type_name(tid), nbytes=t.size, ref=(kb.name, tid))
+    if k == K.FWD:
+        return T.StructType(name=kb.type_name(tid), nbytes=0, ref=(kb.name, tid))
+    if k == K.ARRAY:
+        elem = from_btf(kb, t.type)
+        if elem is None:
+            return None
+        rid, _ = _skip_modifiers(kb, t.type)
+        if kb.kind(rid) == K.INT and kb.type(rid).size == 1 and not kb.type(rid).is_bool:
+            return T.StringType(max(t.nelems, 1))
+        return T.ArrayType(elem, t.nelems, kb.sizeof(t.type))
+    return None
+
+
+class TypeLibrary:
+    """Names to types for one script: its own definitions first (they are
+    what the author meant), then the kernel's BTF."""
+
+    def __init__(self, defs: dict[str, T.Type] | None = None,
+                 enums: dict[str, int] | None = None):
+        self.defs = dict(defs or {})
+        self.enums = dict(enums or {})
+        self._kernel = None
+
+    # ------------------------------------------------------------ lookups
+
+    def kernel(self):
+        """vmlinux BTF, or None when this kernel has none."""
+        if self._kernel is None:
+            try:
+                self._kernel = load_vmlinux()
+            except BtfError:
+                self._kernel = False
+        return self._kernel or None
+
+    def named(self, name: str) -> T.Type | None:
+        """The type a cast or sizeof names: 'struct task_struct', 'u32',
+        'int', 'struct foo *' ... None when nothing has that name."""
+        name = " ".join(w for w in name.split() if w not in ("const", "volatile"))
+        if name.endswith("*"):
+            inner = name[:-1].rstrip()
+            target = self.named(inner)
+            ref = target.ref if isinstance(target, T.StructType) else ()
+            return T.PointerType(target=inner, ref=ref)
+        it = T.int_type_named(name)
+        if it is not None:
+            return it
+        if name in self.defs:
+            return self.defs[name]
+        if name in _C_INTS:
+            bits, signed = _C_INTS[name]
+            return T.IntType(bits, signed)
+        kb = self.kernel()
+        if kb is None:
+            return None
+        tag, _, bare = name.partition(" ")
+        kinds = {"struct": (K.STRUCT, K.FWD), "union": (K.UNION, K.FWD),
+                 "enum": (K.ENUM, K.ENUM64)}.get(tag) if bare else None
+        if bare and kinds is None:
+            return None
+        tid = kb.find(bare, kinds) if kinds else kb.find(name, K.TYPEDEF)
+        if tid is None and not kinds:
+            tid = kb.find(name, (K.STRUCT, K.UNION, K.INT))
+        return None if tid is None else from_btf(kb, tid)
+
+    def pointee(self, p: T.PointerType) -> T.Type | None:
+        """What ``p`` points to (None for void or an unknown name)."""
+        if p.ref:
+            kb = _btf(p.ref[0])
+            return None if p.ref[1] == 0 else from_btf(kb, p.ref[1])
+        if p.target == "void":
+            return None
+        return self.named(p.target)
+
+    def enumerator(self, name: str) -> int | None:
+        """The value of an enum constant the script or the kernel defines."""
+        if name in self.enums:
+            return self.enums[name]
+        kb = self.kernel()
+        if kb is None:
+            return None
+        found = kb.find_enumerator(name)
+        return None if found is None else found[1]
+
+    # ------------------------------------------------------------ members
+
+    def member(self, st: T.StructType, name: str) -> T.Member | None:
+        """Member ``name`` of ``st`` (through anonymous members)."""
+        for m in self.members(st):
+            if m.name == name:
+                return m
+        return None
+
+    def members(self, st: T.StructType) -> tuple:
+        """Every named member of ``st`` in declaration order."""
+        if not st.ref:
+            return st.members
+        cached = _MEMBERS.get(st.ref)
+        if cached is not None:
+            return cached
+        kb = _btf(st.ref[0])
+        out = []
+        try:
+            fields = kb.members(st.ref[1])
+        except BtfError as e:
+            raise SemanticError(str(e)) from None
+        for f in fields:
+            t = from_btf(kb, f.type)
+            if t is None:
+                continue
+            byte, bit = divmod(f.bit_offset, 8)
+            if f.bitfield_size:
+                out.append(T.Member(f.name, byte, t, bit, f.bitfield_size))
+            else:
+                out.append(T.Member(f.name, byte, t))
+        _MEMBERS[st.ref] = tuple(out)
+        return _MEMBERS[st.ref]
+
+
+# Members of kernel structs by (BTF name, id): the same for every script.
+_MEMBERS: dict[tuple, tuple] = {}
+
+
+def members_of(st: T.StructType) -> tuple:
+    """Members of a struct value, for the run time that prints it."""
+    return TypeLibrary().members(st)
