@@ -209,7 +209,8 @@ class TypeSpec(Node):
     ``uint8[4]``, ``bool``, ``inet``.
 
     name: base name ('int32', 'struct task_struct', 'union u', 'enum e').
-    pointer_depth: number of '*'. array_size: for 'T[N]' forms, else None.
+    pointer_depth: number of '*'. array_size: for 'T[N]' forms, 0 for 'T[]'
+    (a cast that takes the size from its operand), else None.
     """
     name: str
     pointer_depth: int = 0

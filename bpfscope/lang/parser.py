@@ -398,7 +398,7 @@ class Parser:
             depth += 1
         size = None
         if self.accept("["):
-            size = self.expect(lx.INT).value
+            size = 0 if self.tok.kind == "]" else self.expect(lx.INT).value
             self.expect("]")
         return ast.TypeSpec(self.span_from(start), name, depth, size)
 

@@ -36,7 +36,7 @@ def type_source(t: ast.TypeSpec) -> str:
     if t.pointer_depth:
         text += " " + "*" * t.pointer_depth
     if t.array_size is not None:
-        text += f"[{t.array_size}]"
+        text += f"[{t.array_size or ''}]"
     return text
 
 

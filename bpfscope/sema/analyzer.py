@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SemanticError, Span
 from ..lang import ast
+from ..lang.cdecl import parse_definitions
 from . import types as T
 from .functions import FunctionChecks
 from .probes import MAX_RAW_ARGS, USER_PROVIDERS, ExpandedProbe, Expander
@@ -146,6 +147,8 @@ class Analyzer(FunctionChecks):
         # with the type each returns
         self._fns: list[tuple[ast.InlineCall, T.Type]] = []
         self.types = TypeLibrary()
+        for cdef in program.c_definitions:
+            self.types.define(parse_definitions(cdef.text, cdef.span), cdef.span)
 
     # ------------------------------------------------------------ driver
 
@@ -846,9 +849,9 @@ class Analyzer(FunctionChecks):
             t = T.PointerType(target=ts.name + " *" * (ts.pointer_depth - 1))
         if t is None:
             self.err(f"Unknown type: '{ts.name}'", ts.span)
-        if ts.array_size is not None or getattr(ts, "array_unsized", False):
+        if ts.array_size is not None:
             n = ts.array_size
-            if n is None:
+            if not n:
                 n = sizeof(source) // max(1, T.c_size(t)) if source is not None else 0
             return T.ArrayType(t, n, T.c_size(t))
         return t

@@ -87,6 +87,7 @@ class TypeLibrary:
         self.defs = dict(defs or {})
         self.enums = dict(enums or {})
         self._kernel = None
+        self._align: dict[str, int] = {}
 
     # ------------------------------------------------------------ lookups
 
@@ -147,6 +148,95 @@ class TypeLibrary:
             return None
         found = kb.find_enumerator(name)
         return None if found is None else found[1]
+
+    # ------------------------------------------------------------ definitions
+
+    def define(self, items: list, span=None):
+        """Add the script's own definitions (lang.cdecl objects), in order."""
+        from ..lang import cdecl as C
+        for d in items:
+            if isinstance(d, C.CStruct):
+                self.struct_from(d, span)
+            elif isinstance(d, C.CEnum):
+                for name, value in d.values:
+                    self.enums[name] = value
+                if d.name:
+                    self.defs["enum " + d.name] = T.IntType(32, True)
+            elif isinstance(d, C.CTypedef):
+                self.defs[d.name] = self.declared(d.member, span)
+            elif isinstance(d, C.CDefine) and isinstance(d.value, int):
+                self.enums[d.name] = d.value
+
+    def declared(self, m, span) -> T.Type:
+        """The type of one C declarator."""
+        from ..lang import cdecl as C
+        if isinstance(m.base, C.CStruct):
+            base = self.struct_from(m.base, span)
+            base_name = base.name
+        else:
+            base_name = m.base
+            base = None
+        if m.pointers:
+            target = base_name + " *" * (m.pointers - 1)
+            t: T.Type = T.PointerType(target=target)
+        else:
+            t = base if base is not None else self.named(base_name)
+            if t is None:
+                raise SemanticError(f"Unknown type '{base_name}' in the definition of "
+                                    f"'{m.name}'", span)
+        for n in reversed(m.dims):
+            if isinstance(t, T.IntType) and t.bits == 8 and not isinstance(t, T.PointerType):
+                t = T.StringType(n)
+            else:
+                t = T.ArrayType(t, n, T.c_size(t))
+        return t
+
+    def struct_from(self, d, span) -> T.StructType:
+        """Lay out a script-defined struct or union as C (x86-64) does."""
+        name = f"{d.kind} {d.name}" if d.name else f"{d.kind} (anonymous)"
+        if not d.members and name in self.defs:
+            return self.defs[name]
+        members, bitpos, size, align = [], 0, 0, 1
+        for m in d.members:
+            t = self.declared(m, span)
+            a, n = self.alignment(t), T.c_size(t)
+            align = max(align, a)
+            if d.kind == "union":
+                bitpos = 0
+            if m.bits is not None:
+                unit = n * 8
+                if m.bits == 0 or bitpos // unit != (bitpos + m.bits - 1) // unit:
+                    bitpos = -(-bitpos // unit) * unit
+                off = bitpos // unit * n
+                if m.name:
+                    members.append(T.Member(m.name, off, t, bitpos - off * 8, m.bits))
+                bitpos += m.bits
+            else:
+                bitpos = -(-bitpos // (a * 8)) * a * 8
+                if m.name:
+                    members.append(T.Member(m.name, bitpos // 8, t))
+                elif isinstance(t, T.StructType):   # anonymous: its members are ours
+                    members.extend(T.Member(x.name, x.offset + bitpos // 8, x.type,
+                                            x.bit_offset, x.bits) for x in t.members)
+                bitpos += n * 8
+            size = max(size, -(-bitpos // 8))
+        size = -(-size // align) * align
+        st = T.StructType(name=name, nbytes=size, members=tuple(members))
+        self._align[name] = align
+        if d.name:
+            self.defs[name] = st
+        return st
+
+    def alignment(self, t: T.Type) -> int:
+        if isinstance(t, T.ArrayType):
+            return self.alignment(t.elem)
+        if isinstance(t, T.StringType):
+            return 1
+        if isinstance(t, T.StructType):
+            if t.name in self._align:
+                return self._align[t.name]
+            return max((self.alignment(m.type) for m in self.members(t)), default=1)
+        return max(1, T.c_size(t))
 
     # ------------------------------------------------------------ members
 

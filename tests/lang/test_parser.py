@@ -1,6 +1,5 @@
 """Parser: tree shapes, precedence, name classification, spans."""
 
-import time
 
 import pytest
 
@@ -154,17 +153,16 @@ def test_spans():
     assert binop.right.span == Span(3, 23, 3, 25)
 
 
-def test_large_script_parses_fast():
+def test_large_script_parses():
+    # speed is measured in bench/ (compile time at 10/100/1000 probes), not here
     probe = ('kprobe:vfs_read_{i} /pid == {i} && comm == "x"/ {{\n'
              '  @reads[tid, comm] = count();\n'
              '  $x = (uint32)arg0 + {i} * 2;\n'
              '  if ($x > 10) {{ printf("%d %s\\n", $x, str(arg1)); }}\n'
              '}}\n')
     text = "".join(probe.format(i=i) for i in range(1000))
-    start = time.perf_counter()
     prog = parse(Source(text))
     assert len(prog.probes) == 1000
-    assert time.perf_counter() - start < 1.0
 
 
 def test_comment_after_predicate():

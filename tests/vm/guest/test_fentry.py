@@ -70,3 +70,14 @@ def test_listing_verbose(cli):
     assert lines[0] == "fentry:vmlinux:do_sys_openat2"
     assert lines[1:4] == ["    int dfd", "    const char * filename", "    struct open_how * how"]
     assert lines[4] == "    long int retval" or lines[4] == "    long retval"
+
+
+def test_struct_members_through_btf_typed_args(cli, bse2e):
+    """fentry's pointer args and kprobe casts follow kernel structs."""
+    r = run(cli, bse2e, 'fentry:do_sys_openat2 /comm == "bse2e"/ '
+                        '{ @f[args.how->resolve, args.how.mode, curtask->pid == tid] = count(); } '
+                        'kprobe:do_sys_openat2 /comm == "bse2e"/ '
+                        '{ @k[((struct open_how *)arg2)->resolve, curtask->tgid == pid] = count(); }')
+    assert r.returncode == 0, r.stderr
+    assert f"@f[0, 0, true]: {N}\n" in r.stdout
+    assert f"@k[0, true]: {N}\n" in r.stdout

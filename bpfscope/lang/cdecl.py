@@ -1,0 +1,248 @@
+"""The C a script's preamble may hold: struct, union and enum definitions,
+typedefs and simple ``#define NAME value`` lines.
+
+bpftrace hands these to clang; bpfscope reads the subset scripts use to
+describe data (members with pointers, arrays, bitfields, nested and
+anonymous structs) and keeps ``#include`` lines as no-ops, since kernel
+types come from BTF. Sizes and offsets are computed later (sema.typelib);
+this module only turns text into declarations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..errors import SyntaxErr
+
+_TOKEN = re.compile(r"\s*(?:(//[^\n]*|/\*.*?\*/)|([A-Za-z_]\w*)|(0[xX][0-9a-fA-F]+|\d+)[uUlL]*"
+                    r"|(\"(?:[^\"\\]|\\.)*\")|(.))", re.S)
+
+
+@dataclass
+class CMember:
+    """One declarator: ``base`` is the type written before it (a name such
+    as 'unsigned int' / 'struct foo', or a nested CStruct), ``pointers``
+    the number of '*', ``dims`` the array sizes, ``bits`` a bitfield
+    width (None: not a bitfield)."""
+    name: str
+    base: object
+    pointers: int = 0
+    dims: list[int] = field(default_factory=list)
+    bits: int | None = None
+
+
+@dataclass
+class CStruct:
+    kind: str                    # 'struct' or 'union'
+    name: str                    # '' when anonymous
+    members: list[CMember] = field(default_factory=list)
+
+
+@dataclass
+class CEnum:
+    name: str
+    values: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class CTypedef:
+    name: str
+    member: CMember              # the aliased type, as a declarator
+
+
+@dataclass
+class CDefine:
+    name: str
+    value: int | str
+
+
+def _tokens(text: str) -> list[str]:
+    out, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        pos = m.end()
+        if m.group(1) is None and m.group(0).strip():
+            out.append(m.group(0).strip())
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str, span):
+        self.toks = _tokens(text)
+        self.i = 0
+        self.span = span
+
+    def error(self, msg: str):
+        return SyntaxErr(f"{msg} in C definition", self.span)
+
+    @property
+    def tok(self) -> str:
+        return self.toks[self.i] if self.i < len(self.toks) else ""
+
+    def take(self, want: str | None = None) -> str:
+        t = self.tok
+        if want is not None and t != want:
+            raise self.error(f"expected '{want}', found '{t or 'end'}'")
+        if not t:
+            raise self.error("unexpected end")
+        self.i += 1
+        return t
+
+    def number(self) -> int:
+        neg = self.tok == "-"
+        if neg:
+            self.take()
+        t = self.take()
+        try:
+            v = int(re.sub(r"[uUlL]+$", "", t), 0)
+        except ValueError:
+            raise self.error(f"expected a number, found '{t}'") from None
+        return -v if neg else v
+
+    def definitions(self) -> list:
+        out = []
+        while self.tok:
+            if self.tok == ";":
+                self.take()
+                continue
+            if self.tok == "typedef":
+                self.take()
+                m = self.declaration()[0]
+                out.append(CTypedef(m.name, m))
+            elif self.tok == "enum":
+                out.append(self.enum())
+            elif self.tok in ("struct", "union"):
+                st = self.struct()
+                if isinstance(st, CStruct):
+                    out.append(st)
+            else:
+                raise self.error(f"unexpected '{self.tok}'")
+        return out
+
+    def struct(self) -> CStruct | str:
+        kind = self.take()
+        name = self.take() if self.tok not in ("{", "") else ""
+        st = CStruct(kind, name)
+        if self.tok != "{":
+            return f"{kind} {name}"         # a reference, not a definition
+        self.take("{")
+        while self.tok != "}":
+            st.members.extend(self.declaration())
+        self.take("}")
+        return st
+
+    def enum(self) -> CEnum:
+        self.take("enum")
+        en = CEnum(self.take() if self.tok != "{" else "")
+        self.take("{")
+        nxt = 0
+        while self.tok != "}":
+            name = self.take()
+            if self.tok == "=":
+                self.take()
+                nxt = self.number()
+            en.values.append((name, nxt))
+            nxt += 1
+            if self.tok == ",":
+                self.take()
+        self.take("}")
+        return en
+
+    def base_type(self):
+        if self.tok in ("struct", "union"):
+            return self.struct()
+        if self.tok == "enum":
+            self.take()
+            if self.tok == "{":
+                self.i -= 1
+                self.enum()
+                return "int"
+            return "enum " + self.take()
+        words = []
+        while self.tok and re.fullmatch(r"[A-Za-z_]\w*", self.tok):
+            w = self.take()
+            if w not in ("const", "volatile", "static", "restrict", "__user"):
+                words.append(w)
+            # a declarator name follows a complete type: stop before it
+            if words and self.tok and re.fullmatch(r"[A-Za-z_]\w*", self.tok) and \
+                    not _continues_type(words, self.tok):
+                break
+        if not words:
+            raise self.error(f"expected a type, found '{self.tok or 'end'}'")
+        return " ".join(words)
+
+    def declaration(self) -> list[CMember]:
+        """``type declarator[, declarator]... ;``"""
+        base = self.base_type()
+        out = []
+        if self.tok == ";":               # an anonymous struct/union member
+            self.take()
+            return [CMember("", base)]
+        while True:
+            out.append(self.declarator(base))
+            if self.tok != ",":
+                break
+            self.take()
+        self.take(";")
+        return out
+
+    def declarator(self, base) -> CMember:
+        ptrs = 0
+        while self.tok in ("*", "const", "volatile"):
+            ptrs += self.take() == "*"
+        if self.tok == "(":              # a function pointer: int (*fn)(...)
+            self.take()
+            while self.tok == "*":
+                self.take()
+                ptrs = 1
+            name = self.take()
+            self.take(")")
+            depth = 0
+            while True:
+                t = self.take()
+                depth += (t == "(") - (t == ")")
+                if depth == 0:
+                    break
+            return CMember(name, "void", max(ptrs, 1))
+        name = self.take()
+        if not re.fullmatch(r"[A-Za-z_]\w*", name):
+            raise self.error(f"expected a member name, found '{name}'")
+        m = CMember(name, base, ptrs)
+        while self.tok == "[":
+            self.take()
+            m.dims.append(self.number())
+            self.take("]")
+        if self.tok == ":":
+            self.take()
+            m.bits = self.number()
+        return m
+
+
+_MULTIWORD = {"unsigned", "signed", "short", "long", "int", "char"}
+
+
+def _continues_type(words: list[str], nxt: str) -> bool:
+    """'unsigned' 'long' 'int' go together; 'u32' 'x' do not."""
+    return words[-1] in _MULTIWORD and nxt in _MULTIWORD
+
+
+def parse_definitions(text: str, span=None) -> list:
+    """CStruct / CEnum / CTypedef / CDefine for one preamble item, or []
+    for lines that need nothing (#include, other preprocessor lines)."""
+    s = text.strip()
+    if s.startswith("#"):
+        m = re.fullmatch(r"#\s*define\s+([A-Za-z_]\w*)\s+(.+?)\s*", s, re.S)
+        if m is None:
+            return []
+        value = m.group(2)
+        num = re.fullmatch(r"(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*", value)
+        if num:
+            return [CDefine(m.group(1), int(num.group(1), 0))]
+        if re.fullmatch(r"\"(?:[^\"\\]|\\.)*\"", value):
+            raw = value[1:-1].encode().decode("unicode_escape")
+            return [CDefine(m.group(1), raw)]
+        return []
+    return _Parser(s, span).definitions()

@@ -1,0 +1,45 @@
+"""The C preamble reader: struct/union/enum definitions, typedefs and
+#define constants, as declarations (layout is sema's job)."""
+
+import pytest
+
+from bpfscope.errors import SyntaxErr
+from bpfscope.lang.cdecl import (CDefine, CEnum, CMember, CStruct, CTypedef,
+                                 parse_definitions)
+
+
+def test_struct_members_pointers_arrays_bitfields():
+    (st,) = parse_definitions("struct Foo { int a; unsigned long b[2][3]; "
+                              "struct Foo *next, **pp; unsigned int f:3, g:5; "
+                              "const char *s; int (*fn)(int, char *); };")
+    assert st == CStruct("struct", "Foo", [
+        CMember("a", "int"), CMember("b", "unsigned long", 0, [2, 3]),
+        CMember("next", "struct Foo", 1), CMember("pp", "struct Foo", 2),
+        CMember("f", "unsigned int", bits=3), CMember("g", "unsigned int", bits=5),
+        CMember("s", "char", 1), CMember("fn", "void", 1)])
+
+
+def test_nested_and_anonymous_members():
+    (st,) = parse_definitions("union U { struct { short x; } in; union { int i; char c; }; }")
+    assert st.kind == "union" and st.name == "U"
+    inner, anon = st.members
+    assert inner.name == "in" and inner.base == CStruct("struct", "", [CMember("x", "short")])
+    assert anon.name == "" and [m.name for m in anon.base.members] == ["i", "c"]
+
+
+def test_enum_values_count_on_from_the_last_given():
+    assert parse_definitions("enum E { A, B = 5, C, D = -1 };") == [
+        CEnum("E", [("A", 0), ("B", 5), ("C", 6), ("D", -1)])]
+
+
+def test_typedef_and_defines():
+    assert parse_definitions("typedef unsigned long long u64x;") == [
+        CTypedef("u64x", CMember("u64x", "unsigned long long"))]
+    assert parse_definitions("#define N 0x10") == [CDefine("N", 16)]
+    assert parse_definitions('#define RED "\\033[31m"') == [CDefine("RED", "\x1b[31m")]
+    assert parse_definitions("#include <linux/sched.h>") == []
+
+
+def test_bad_definition_is_a_syntax_error():
+    with pytest.raises(SyntaxErr, match="in C definition"):
+        parse_definitions("struct Foo { int a }")

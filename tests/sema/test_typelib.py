@@ -1,0 +1,145 @@
+"""Kernel types from BTF and script definitions as language types: names,
+members, C layout of script structs (checked against what gcc lays out
+for the same definitions on x86-64), and the analyser's typing of member,
+element and dereference expressions."""
+
+import os
+
+import pytest
+
+from bpfscope.errors import SemanticError, Source
+from bpfscope.lang.cdecl import parse_definitions
+from bpfscope.lang.parser import parse
+from bpfscope.sema import types as T
+from bpfscope.sema.analyzer import Analyzer
+from bpfscope.sema.probes import ExpandedProbe
+from bpfscope.sema.typelib import TypeLibrary
+
+HAVE_BTF = os.access("/sys/kernel/btf/vmlinux", os.R_OK)
+needs_btf = pytest.mark.skipif(not HAVE_BTF, reason="no readable /sys/kernel/btf/vmlinux")
+
+FOO = """
+struct Inner { short s; char tag[3]; };
+struct Foo {
+  int a;
+  char name[8];
+  struct Foo *next;
+  unsigned int f:3, g:5;
+  int neg:4;
+  struct Inner in;
+  long arr[2];
+  union { int u1; char u2; };
+};
+"""
+
+
+def lib(text=FOO):
+    tl = TypeLibrary()
+    tl.define(parse_definitions(text))
+    return tl
+
+
+def test_script_struct_layout_matches_gcc():
+    tl = lib()
+    foo = tl.named("struct Foo")
+    # gcc -O0 x86-64: sizeof 56; next 16, in 26 (in.tag 28), arr 32, u1 48
+    assert foo.size == 56
+    got = {m.name: (m.offset, m.bit_offset, m.bits) for m in tl.members(foo)}
+    assert got == {"a": (0, 0, 0), "name": (4, 0, 0), "next": (16, 0, 0),
+                   "f": (24, 0, 3), "g": (24, 3, 5), "neg": (24, 8, 4),
+                   "in": (26, 0, 0), "arr": (32, 0, 0), "u1": (48, 0, 0), "u2": (48, 0, 0)}
+    types = {m.name: m.type for m in tl.members(foo)}
+    assert types["name"] == T.StringType(8)
+    assert types["arr"] == T.ArrayType(T.IntType(64, True), 2, 8)
+    assert types["next"] == T.PointerType(target="struct Foo")
+    assert tl.pointee(types["next"]) == foo
+
+
+def test_union_size_is_its_largest_member_aligned():
+    tl = lib("union U { char c[5]; int i; };")
+    assert tl.named("union U").size == 8
+
+
+def test_enums_and_defines_are_constants():
+    tl = TypeLibrary()
+    tl.define(parse_definitions("enum Color { RED, GREEN = 5, BLUE };"))
+    tl.define(parse_definitions("#define MAGIC 42"))
+    assert (tl.enumerator("GREEN"), tl.enumerator("BLUE"), tl.enumerator("MAGIC")) == (5, 6, 42)
+
+
+@needs_btf
+def test_kernel_types_by_name():
+    tl = TypeLibrary()
+    task = tl.named("struct task_struct")
+    assert isinstance(task, T.StructType) and task.size > 1000
+    assert tl.member(task, "comm").type == T.StringType(16)
+    parent = tl.member(task, "parent").type
+    assert isinstance(parent, T.PointerType) and tl.pointee(parent) == task
+    assert tl.named("u32") == T.UINT32
+    assert tl.named("const char *") == T.PointerType(target="char")
+    assert tl.enumerator("TASK_COMM_LEN") == 16
+
+
+def _analyze(src, provider="BEGIN"):
+    def expander(ap):
+        return [ExpandedProbe(provider, ap.parts[0], (), None, ap.span,
+                              context="regs" if provider == "uprobe" else "none")]
+    return Analyzer(parse(Source(src)), expander).run()
+
+
+def _type_of_print(src):
+    an = _analyze(FOO + src)
+    call = an.program.probes[0].body[-1].expr
+    return call.args[0].type
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("$p->a", T.IntType(32, True)),
+    ("$p.a", T.IntType(32, True)),           # '.' follows the pointer too
+    ("$p->next->next", T.PointerType(target="struct Foo")),
+    ("$p->in.tag", T.StringType(3)),
+    ("$p->arr[1]", T.IntType(64, True)),
+    ("$p->f", T.IntType(32, False)),
+    ("(*$p).in.s", T.IntType(16, True)),
+    ("$p[1].a", T.IntType(32, True)),
+    ("$p + 1", T.PointerType(target="struct Foo")),
+    ("sizeof(struct Foo)", T.UINT64),
+    ("(uint8[4])(uint32)7", T.ArrayType(T.IntType(8, False), 4, 1)),
+    ("(uint8[])(uint32)7", T.ArrayType(T.IntType(8, False), 4, 1)),
+])
+def test_member_element_and_deref_types(expr, want):
+    assert _type_of_print(f"BEGIN {{ $p = (struct Foo *)0; print({expr}); }}") == want
+
+
+def test_pointer_arithmetic_steps_by_the_pointee_size():
+    an = _analyze(FOO + "BEGIN { $p = (struct Foo *)0; print($p + 2); }")
+    assert an.program.probes[0].body[-1].expr.args[0].scale == 56
+
+
+def test_casts_in_user_probes_make_user_pointers():
+    an = _analyze(FOO + "u { $p = (struct Foo *)arg0; print($p->next); }", provider="uprobe")
+    t = an.program.probes[0].body[-1].expr.args[0].type
+    assert isinstance(t, T.PointerType) and t.user
+
+
+@pytest.mark.parametrize("src, msg", [
+    ("BEGIN { $p = (struct Foo *)0; print($p->nope); }",
+     "Struct/union of type 'struct Foo' does not contain a field named 'nope'"),
+    ("BEGIN { $x = 1; print(*$x); }", "Can not dereference type 'int64'"),
+    ("BEGIN { $x = 1; print($x[0]); }", "The [] operator can not be used on type 'int64'"),
+    ("BEGIN { print((struct Nope *)0); }", None),
+    ("BEGIN { print((uint8[3])(uint32)1); }", "an array cast needs integers of the same total size"),
+    ("BEGIN { $p = (struct Foo *)0; print($p->arr[2]); }", "Index 2 is out of bounds"),
+])
+def test_type_errors(src, msg):
+    if msg is None:   # a pointer to an unknown struct is fine until followed
+        _analyze(FOO + src)
+        return
+    with pytest.raises(SemanticError, match=msg.replace("[", r"\[").replace("(", r"\(")
+                       .replace(")", r"\)").replace("*", r"\*")):
+        _analyze(FOO + src)
+
+
+def test_unknown_type_name_is_an_error():
+    with pytest.raises(SemanticError, match="Unknown type: 'struct Nope'"):
+        _analyze("BEGIN { print(sizeof(struct Nope)); }")
