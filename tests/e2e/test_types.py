@@ -100,3 +100,10 @@ def test_a_missing_member_is_a_located_error(e2e):
     assert "Traceback" not in r.stderr
     assert r.stderr.startswith("stdin:1:15-37: ERROR: Struct/union of type 'struct task_struct' "
                                "does not contain a field named 'no_such_thing'")
+
+
+def test_rawtracepoint_args_are_btf_typed_pointers(e2e):
+    r = e2e.run_prog('rawtracepoint:sched_process_exec /args.p->tgid == cpid/ '
+                     '{ printf("%d %s\\n", args.p.pid == pid, args.p->comm); exit(); }',
+                     "-c", "/bin/true")
+    assert r.stdout == "1 true\n\n\n"
