@@ -226,7 +226,10 @@ class Stmt(Node):
 
 @dataclass(eq=False)
 class ExprStmt(Stmt):
+    """An expression evaluated for its effect; ``discard`` when written
+    ``_ = expr;`` (bpftrace's way to drop a value without a warning)."""
     expr: Expr
+    discard: bool = False
 
 
 @dataclass(eq=False)

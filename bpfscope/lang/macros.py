@@ -132,7 +132,8 @@ class Expander:
         return [self.stmt(s) for s in stmts]
 
     def stmt(self, s: ast.Stmt) -> ast.Stmt:
-        if isinstance(s, ast.ExprStmt) and isinstance(s.expr, (ast.Call, ast.Identifier)):
+        if isinstance(s, ast.ExprStmt) and isinstance(s.expr, (ast.Call, ast.Identifier)) \
+                and not s.discard:
             body = self.call(s.expr, statement=True)
             if body is not None:
                 return body

@@ -322,6 +322,10 @@ class Parser:
 
     def assignment(self, target: ast.Expr) -> ast.Stmt:
         op = self.tok.kind
+        if isinstance(target, ast.Identifier) and target.name == "_" and op == "=":
+            self.advance()
+            value = self.expr()
+            return ast.ExprStmt(target.span.to(value.span), value, discard=True)
         if not isinstance(target, (ast.Map, ast.Variable)):
             raise self.error(("}",))
         self.advance()

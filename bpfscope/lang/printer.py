@@ -163,6 +163,8 @@ def _simple_stmt(s: ast.Stmt) -> str | None:
     """Text of a statement that ends with ';' (without it), else None."""
     if isinstance(s, ast.ExprStmt):
         text = expr_source(s.expr)
+        if s.discard:
+            return "_ = " + text
         # A leading '{' would read back as a block statement.
         return f"({text})" if text.startswith("{") else text
     if isinstance(s, ast.AssignMap):

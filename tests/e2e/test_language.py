@@ -32,9 +32,11 @@ def test_block_expressions_and_scopes(e2e):
         $a = 1;
         if ($x > 0) { $a = 2; }
         printf("%d %d\n", $a, { $a + 40 });
+        @k[1] = 1;
+        _ = has_key(@k, 1);
         exit();
     }''')
-    assert r.stdout == "6 ab\n1\n2 42\n\n\n"
+    assert r.stdout == "6 ab\n1\n2 42\n\n\n@k[1]: 1\n"
 
 
 def test_let_starts_at_zero_each_time_it_runs(e2e):

@@ -172,3 +172,11 @@ def test_comment_after_predicate():
     assert isinstance(probe.predicate, ast.Binop)
     assert probe.predicate.span == Span(1, 39, 1, 47)
     assert isinstance(probe.body[0], ast.ExprStmt)
+
+
+def test_discard_expression():
+    prog = parse(Source("BEGIN { _ = has_key(@a, 1); }"))
+    stmt = prog.probes[0].body[0]
+    assert isinstance(stmt, ast.ExprStmt) and stmt.discard
+    assert isinstance(stmt.expr, ast.Call) and stmt.expr.name == "has_key"
+    assert stmt.span == Span(1, 9, 1, 27)

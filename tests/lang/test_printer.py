@@ -79,3 +79,8 @@ def test_expression_round_trip_keeps_text():
 def test_quote_string():
     assert quote_string('a"b\\c\n\t\r\x01é') == '"a\\"b\\\\c\\n\\t\\r\\001é"'
     assert parse_expr(quote_string("\x01" + "7é")).value == "\x017é"
+
+
+def test_discard_prints_back():
+    text = "BEGIN {\n    _ = has_key(@a, 1);\n    _ = { 1 };\n}\n"
+    assert to_source(parse(Source(text))) == text
