@@ -28,6 +28,12 @@ Attaching, most preferred first:
   returned fd is released (:meth:`TracefsKprobe.release`) or, failing
   that, at interpreter exit.
 
+Missed hits (the kernel's nmissed: a kprobe that fired while another
+kprobe ran on its CPU, a kretprobe out of instances) are read at exit by
+:meth:`Kprobe.missed`: from the link's bpf_link_info (Linux 6.7+, every
+attach way with a BPF link), else for tracefs events from
+``kprobe_profile``.
+
 ``BPFSCOPE_KPROBE_ATTACH=multi|pmu|tracefs`` forces one way (tests);
 ``BPFSCOPE_NO_KPROBES=1`` pretends kprobes are missing.
 
@@ -308,6 +314,36 @@ class Kprobe:
         except BaseException:
             ev.release()
             raise
+
+
+    def missed(self, probe: ExpandedProbe, fds: list[int]) -> int | None:
+        """Hits the probe's kprobe missed so far (None: the kernel does
+        not say). Read before detaching: the counts go with the links."""
+        from ..bpf import link
+        counts = []
+        for fd in fds:
+            n = link.kprobe_missed(fd)
+            if not n and isinstance(fd, TracefsKprobe):
+                n = profile_missed(fd.event.split("/", 1)[1])
+            if n is not None:
+                counts.append(n)
+        return max(counts, default=None)
+
+
+def profile_missed(event: str, text: str | None = None) -> int | None:
+    """nmissed of tracefs kprobe event ``event`` (its name without the
+    group) in kprobe_profile (lines: name, hits, misses)."""
+    if text is None:
+        from . import tracefs
+        data = _read(os.path.join(tracefs.tracefs_root(), "kprobe_profile"))
+        if data is None:
+            return None
+        text = data.decode(errors="replace")
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == event and parts[2].isdigit():
+            return int(parts[2])
+    return None
 
 
 # ------------------------------------------------------------ fallbacks

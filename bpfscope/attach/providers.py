@@ -146,3 +146,10 @@ def expander(options: ProbeOptions):
 
 def attach(probe: ExpandedProbe, prog_fd: int) -> list[int]:
     return PROVIDERS[probe.provider].attach(probe, prog_fd)
+
+
+def missed(probe: ExpandedProbe, fds: list[int]) -> int | None:
+    """Hits the kernel hook of an attached probe missed (kprobes' nmissed),
+    None where the probe type or the kernel does not count them."""
+    count = getattr(PROVIDERS[probe.provider], "missed", None)
+    return count(probe, fds) if count is not None else None

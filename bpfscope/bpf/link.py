@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import struct
 
 from .attrs import InfoByFdAttr, LinkCreateAttr, LinkInfo, RawTracepointOpenAttr
-from .consts import AttachType, Cmd
+from .consts import AttachType, Cmd, LinkType
 from .perf import ioctl_enable, ioctl_set_bpf
 from .sys import BpfSyscallError, addr, bpf
 
@@ -66,3 +67,37 @@ def link_info(fd: int) -> tuple[int, int, int]:
         InfoByFdAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=addr(info)),
         detail=f"link fd {fd}")
     return info.type, info.id, info.prog_id
+
+
+# struct bpf_link_info: the per-type union starts at byte 16. Linux 6.7
+# added the missed counts of kprobe links (kprobe_multi.missed,
+# perf_event.kprobe.missed); older kernels leave them 0.
+KPROBE_MULTI_MISSED = 32
+PERF_EVENT_TYPE = 16
+PERF_EVENT_KPROBE_MISSED = 48
+PERF_EVENT_KPROBE, PERF_EVENT_KRETPROBE = 3, 4   # enum bpf_perf_event_type
+
+
+def kprobe_missed_of(raw: bytes) -> int | None:
+    """The kprobe missed count in a bpf_link_info, None when the link is
+    no kprobe link."""
+    ltype = struct.unpack_from("=I", raw, 0)[0]
+    if ltype == LinkType.KPROBE_MULTI:
+        return struct.unpack_from("=Q", raw, KPROBE_MULTI_MISSED)[0]
+    if (ltype == LinkType.PERF_EVENT and struct.unpack_from("=I", raw, PERF_EVENT_TYPE)[0]
+            in (PERF_EVENT_KPROBE, PERF_EVENT_KRETPROBE)):
+        return struct.unpack_from("=Q", raw, PERF_EVENT_KPROBE_MISSED)[0]
+    return None
+
+
+def kprobe_missed(fd: int) -> int | None:
+    """How many hits the kernel's kprobe behind link ``fd`` missed (a
+    kprobe that fired while another ran on its CPU, a kretprobe out of
+    instances); None for other links and for fds that are no links."""
+    info = LinkInfo()
+    try:
+        bpf(Cmd.OBJ_GET_INFO_BY_FD,
+            InfoByFdAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=addr(info)))
+    except BpfSyscallError:
+        return None
+    return kprobe_missed_of(bytes(info))

@@ -19,6 +19,13 @@ have no spaces (``[1,2]``).  The types:
 ``attached_probes`` / ``lost_events``
     ``{"type": "attached_probes", "count": N, "data": {"probes": N}}`` and
     ``{"type": "lost_events", "count": N, "data": {"events": N}}``.
+``missed_events`` (bpfscope's own; bpftrace 0.26 has no such record)
+    ``{"type": "missed_events", "count": N, "data": {"probe": "kprobe:f",
+    "events": N, "reason": "kprobe"}}`` at exit, one per probe whose events
+    the kernel skipped: ``reason`` is ``recursion`` (its program was
+    already running on that CPU: bpf_prog_info's recursion_misses) or
+    ``kprobe`` (the kprobe's own nmissed). The text output says the same
+    as a ``WARNING:`` on stderr.
 ``runtime_error`` / ``helper_error`` / ``errorf`` / ``warnf``
     ``msg`` (and for helper errors ``helper`` and ``retcode``) plus the
     source location as ``filename``, ``line``, ``col``; no ``data``.
@@ -255,6 +262,11 @@ class JsonOutput(StreamSink):
     def lost_events(self, n: int) -> None:
         self.out.write(f'{{"type": "lost_events", "count": {n}, '
                        f'"data": {{"events": {n}}}}}\n')
+
+    def missed_events(self, probe: str, n: int, reason: str) -> None:
+        self.out.write(f'{{"type": "missed_events", "count": {n}, "data": '
+                       f'{{"probe": {json_string(probe)}, "events": {n}, '
+                       f'"reason": {json_string(reason)}}}}}\n')
 
     def time(self, text: str) -> None:
         self._emit("time", json_string(text))

@@ -73,6 +73,8 @@ class Session:
         self.resolver = None  # set in load() once the stack maps exist
         self._pids_seen: dict[int, str] = {}  # pid -> executable when last read
         self._watch: Watcher | None = None  # uprobe files replaced mid-trace
+        self._attached: list[tuple] = []  # (probe, the fds attaching it)
+        self._hook_missed: list[tuple[str, int]] = []  # read before detaching
         self._mmap_events: MmapEvents | None = None
 
     # ------------------------------------------------------------ setup
@@ -149,6 +151,7 @@ class Session:
                 e.span = e.span or ps.probe.span
                 raise
         self._watch = Watcher(attached)
+        self._attached = [(probe, fds) for probe, _, fds in attached]
         self.sink.attached(len(self.script.programs))
 
     # ------------------------------------------------------------ running
@@ -197,6 +200,7 @@ class Session:
 
     def finish(self):
         """Detach probes, run END, drain output and print the maps."""
+        self._hook_missed = self.hook_misses()
         self.detach()
         self.drain()
         for fd in self.end:
@@ -208,17 +212,30 @@ class Session:
             self.sink.maps_at_exit([self.read(spec.name) for spec in self.script.user_maps])
         self.sink.flush()
 
+    def hook_misses(self) -> list[tuple[str, int]]:
+        """(probe name, count) of the probes whose kernel hook missed hits
+        (kprobes' nmissed); the counts live in the links, so this is read
+        while they are attached."""
+        out = []
+        for probe, fds in self._attached:
+            n = providers.missed(probe, fds)
+            if n:
+                out.append((probe.name, n))
+        return out
+
     def report_missed(self):
         """Events the trace did not see: the kernel skips a program that
-        would recurse on its CPU and counts it (bpf_prog_info)."""
+        would recurse on its CPU and counts it (bpf_prog_info), and a
+        kprobe counts the hits it missed itself."""
         for ps, fd in zip(self.script.programs, self.prog_fds):
             try:
                 missed = prog_info(fd).recursion_misses
             except OSError:
                 continue
             if missed:
-                self.sink.warning(f"{ps.name}: {missed} events were missed: the "
-                                  "program was already running on their CPU")
+                self.sink.missed_events(ps.name, missed, "recursion")
+        for name, n in self._hook_missed:
+            self.sink.missed_events(name, n, "kprobe")
 
     def drain(self):
         was = self.exiting
@@ -340,6 +357,7 @@ class Session:
         """A probe was attached again (attach.reattach): own the new fds,
         close the old ones."""
         self.attach_fds.extend(new)
+        self._attached = [(p, new if fds == old else fds) for p, fds in self._attached]
         for fd in old:
             self.attach_fds.remove(fd)
             close_fd(fd)

@@ -43,6 +43,11 @@ class OutputSink(Protocol):
     def lost_events(self, n: int) -> None:
         """``n`` events were dropped because the ring buffer was full."""
 
+    def missed_events(self, probe: str, n: int, reason: str) -> None:
+        """The kernel skipped ``n`` events of ``probe``: ``reason`` is
+        'recursion' (its program was already running on that CPU) or
+        'kprobe' (the kprobe itself missed them)."""
+
     def time(self, text: str) -> None:
         """Text from time() (already strftime-formatted)."""
 
