@@ -52,7 +52,7 @@ class BytesLowering:
                 where, helper, off = m.base, "probe_read_kernel", m.off
             else:
                 where = self.int_expr(src).reg
-                helper = "probe_read_user" if self.reads_user(src) else "probe_read_kernel"
+                helper = self.read_helper(src.type)
                 off = 0
             self.addr(R1, data)
             b.mov(R2, n)
@@ -104,7 +104,7 @@ class BytesLowering:
             self.addr(R1, dst)
             b.mov(R2, 6)
             b.mov(R3, ptr.reg)
-            b.call("probe_read_user" if self.reads_user(src) else "probe_read_kernel")
+            b.call(self.read_helper(src.type))
 
     # ------------------------------------------------------------ strings
 

@@ -4,7 +4,7 @@
 A struct or array value is either already in BPF memory (a variable, a
 map value: ``Mem``) or somewhere in kernel or user memory (``Remote``: an
 address in a register). Member and element access only moves the place;
-bytes are read with bpf_probe_read_kernel/_user when an integer, a string
+bytes are read with bpf_probe_read[_user] when an integer, a string
 or a whole value is finally needed, so ``curtask->parent->pid`` reads two
 pointers and one int, never a task_struct.
 
@@ -134,8 +134,7 @@ class MemoryLowering:
         b.mov(R3, src.addr)
         if src.off:
             b.alu("add", R3, src.off)
-        helper = "probe_read_user" if src.user else "probe_read_kernel"
-        b.call(helper + ("_str" if string else ""))
+        b.call(self.read_helper(T.PointerType(user=src.user), string))
 
     def read_into(self, dst: Mem, p, t: T.Type):
         """Copy the value at place ``p`` (of type ``t``) to ``dst``."""

@@ -231,15 +231,19 @@ class StoreLowering:
         self.addr(R1, dst)
         b.mov(R2, n if isinstance(n, int) else n.reg)
         b.mov(R3, ptr.reg)
-        b.call("probe_read_user_str" if self.reads_user(arg) else "probe_read_kernel_str")
+        b.call(self.read_helper(arg.type, string=True))
 
-    def reads_user(self, ptr: ast.Expr) -> bool:
-        """Whether an address is in user memory: a pointer knows; a plain
-        integer is in the traced thread's memory, which is user memory for
-        user-space probes and kernel memory otherwise."""
-        if isinstance(ptr.type, T.PointerType):
-            return ptr.type.user
-        return self.probe.provider in USER_PROVIDERS
+    def read_helper(self, ptr_type: T.Type, string: bool = False) -> str:
+        """The helper that reads what an address points to. User memory in
+        user-space probes and through pointers known to be user pointers;
+        elsewhere the address itself decides: a kprobe's or fentry's
+        ``char *`` argument may point into the caller's user memory (a
+        syscall's path) or into the kernel, and bpf_probe_read[_str] picks
+        by the address on x86-64, whose address spaces do not overlap."""
+        user = ptr_type.user if isinstance(ptr_type, T.PointerType) else False
+        name = "probe_read_user" if user or self.probe.provider in USER_PROVIDERS \
+            else "probe_read"
+        return name + "_str" if string else name
 
     def runtime_str_size(self, e: ast.Expr, length: int) -> Int:
         """str(p, len) with len computed as the probe runs (SSL_write's

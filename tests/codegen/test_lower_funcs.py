@@ -25,7 +25,7 @@ def disasm(src, config=None) -> list[str]:
 
 def test_buf_with_a_computed_length_bounds_it_before_the_read():
     code = disasm('tracepoint:t:p { @ = buf(args.a, args.a); }', {"max_strlen": 16})
-    read = code.index("(85) call bpf_probe_read_kernel#113")
+    read = code.index("(85) call bpf_probe_read#4")
     assert code[:read + 2] == [
         "(7a) *(u64 *)(r10 -32) = 0",      # count and 16 bytes zeroed
         "(7a) *(u64 *)(r10 -24) = 0",
@@ -37,7 +37,7 @@ def test_buf_with_a_computed_length_bounds_it_before_the_read():
         "(bf) r1 = r10",
         "(07) r1 += -24",
         "(bf) r2 = r6",
-        "(85) call bpf_probe_read_kernel#113",
+        "(85) call bpf_probe_read#4",
         "(7b) *(u64 *)(r10 -32) = r6",     # the count is the bounded length
     ]
 

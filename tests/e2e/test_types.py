@@ -107,3 +107,11 @@ def test_rawtracepoint_args_are_btf_typed_pointers(e2e):
                      '{ printf("%d %s\\n", args.p.pid == pid, args.p->comm); exit(); }',
                      "-c", "/bin/true")
     assert r.stdout == "1 true\n\n\n"
+
+
+def test_str_of_a_user_address_in_a_kernel_probe(e2e, helper):
+    # pt_regs->si of openat is the caller's path, in user memory
+    r = e2e.run_prog('rawtracepoint:sys_enter /args.id == 257 && comm == "bse2e"/ '
+                     '{ @[str(args.regs->si)] = count(); }',
+                     "-c", f"{helper} open /nonexistent/bpfscope-types 3")
+    assert "@[/nonexistent/bpfscope-types]: 3\n" in r.stdout

@@ -81,3 +81,13 @@ def test_struct_members_through_btf_typed_args(cli, bse2e):
     assert r.returncode == 0, r.stderr
     assert f"@f[0, 0, true]: {N}\n" in r.stdout
     assert f"@k[0, true]: {N}\n" in r.stdout
+
+
+def test_str_of_user_pointer_args(cli, bse2e):
+    """A syscall's path reaches kprobes and fentry as a plain char *: the
+    read must still find it in user memory."""
+    r = run(cli, bse2e, 'fentry:do_sys_openat2 /comm == "bse2e"/ { @f[str(args.filename)] = count(); } '
+                        'kprobe:do_sys_openat2 /comm == "bse2e"/ { @k[str(arg1)] = count(); }')
+    assert r.returncode == 0, r.stderr
+    assert f"@f[{NOPE}]: {N}\n" in r.stdout
+    assert f"@k[{NOPE}]: {N}\n" in r.stdout
