@@ -240,9 +240,13 @@ class StoreLowering:
         ``char *`` argument may point into the caller's user memory (a
         syscall's path) or into the kernel, and bpf_probe_read[_str] picks
         by the address on x86-64, whose address spaces do not overlap."""
-        user = ptr_type.user if isinstance(ptr_type, T.PointerType) else False
-        name = "probe_read_user" if user or self.probe.provider in USER_PROVIDERS \
-            else "probe_read"
+        user = isinstance(ptr_type, T.PointerType) and ptr_type.user
+        if isinstance(ptr_type, T.PointerType) and ptr_type.kernel:
+            name = "probe_read_kernel"
+        elif user or self.probe.provider in USER_PROVIDERS:
+            name = "probe_read_user"
+        else:
+            name = "probe_read"
         return name + "_str" if string else name
 
     def runtime_str_size(self, e: ast.Expr, length: int) -> Int:

@@ -205,7 +205,7 @@ class FunctionChecks:
         self.nargs(e, 1)
         t = self.int_arg(e, 0)
         target = t.target if isinstance(t, T.PointerType) else "void"
-        return T.PointerType(target=target, user=e.name == "uptr")
+        return T.PointerType(target=target, user=e.name == "uptr", kernel=e.name == "kptr")
 
     check_uptr = check_kptr
 

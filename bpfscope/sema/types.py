@@ -60,6 +60,9 @@ class PointerType(IntType):
     signed: bool = False
     target: str = "void"
     user: bool = False
+    # kptr(): known to point into kernel memory (user=False alone means
+    # "not known to be a user pointer")
+    kernel: bool = field(default=False, compare=False)
     # (BTF object name, type id) of what it points to, when BTF said so;
     # otherwise the target is looked up by name (sema.typelib).
     ref: tuple = field(default=(), compare=False)
