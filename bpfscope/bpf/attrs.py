@@ -63,6 +63,23 @@ class ProgLoadAttr(ctypes.Structure):
     ]
 
 
+class BtfLoadAttr(ctypes.Structure):
+    """BPF_BTF_LOAD."""
+
+    _fields_ = [
+        ("btf", u64), ("btf_log_buf", u64), ("btf_size", u32),
+        ("btf_log_size", u32), ("btf_log_level", u32),
+        ("btf_log_true_size", u32),
+    ]
+
+
+class FuncInfo(ctypes.Structure):
+    """struct bpf_func_info: where a function starts (in instructions) and
+    its FUNC type in the program's BTF."""
+
+    _fields_ = [("insn_off", u32), ("type_id", u32)]
+
+
 class TestRunAttr(ctypes.Structure):
     """BPF_PROG_TEST_RUN."""
 

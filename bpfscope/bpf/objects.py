@@ -38,6 +38,10 @@ def link_ids() -> list[int]:
     return object_ids(Cmd.LINK_GET_NEXT_ID)
 
 
+def btf_ids() -> list[int]:
+    return object_ids(Cmd.BTF_GET_NEXT_ID)
+
+
 def count_kernel_objects() -> tuple[int, int, int]:
     """(programs, maps, links) alive in the kernel right now."""
     return len(prog_ids()), len(map_ids()), len(link_ids())

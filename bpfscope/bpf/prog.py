@@ -12,8 +12,9 @@ from typing import Sequence
 from .attrs import (EnableStatsAttr, GetNextIdAttr, InfoByFdAttr, ProgInfoStruct,
                     ProgLoadAttr, TestRunAttr)
 from .consts import BPF_STATS_RUN_TIME, Cmd, ProgType
+from .btfload import func_infos, load_btf
 from .maps import sanitize_name
-from .sys import BpfSyscallError, addr, bpf
+from .sys import BpfSyscallError, addr, bpf, close_fd
 
 INSN_SIZE = 8
 _LOG_START = 1 << 20
@@ -53,12 +54,33 @@ def load_program(prog_type: int, insns: bytes, license: str = "GPL",
                  name: str = "", log_level: int = 0,
                  expected_attach_type: int = 0, attach_btf_id: int = 0,
                  kern_version: int = 0, attach_btf_obj_fd: int = 0,
-                 prog_flags: int = 0) -> int:
+                 prog_flags: int = 0,
+                 functions: Sequence[tuple[int, str, tuple[str, ...]]] = ()) -> int:
     """Load ``insns`` (8 bytes per instruction) and return the program fd.
 
     If the load fails it is repeated with the verifier log on, so the error
     carries the reason. The log buffer grows while the kernel says ENOSPC.
+    ``functions`` lists (first instruction, name, argument names) of
+    each function when there are several: they are described in program
+    BTF, which the verifier needs for callbacks.
     """
+    if len(functions) > 1:
+        btf_data, infos = func_infos(functions)
+        btf_fd = load_btf(btf_data)
+        try:
+            return _load(prog_type, insns, license, name, log_level, expected_attach_type,
+                         attach_btf_id, kern_version, attach_btf_obj_fd, prog_flags,
+                         dict(prog_btf_fd=btf_fd, func_info=addr(infos),
+                              func_info_rec_size=ctypes.sizeof(infos[0]),
+                              func_info_cnt=len(infos)))
+        finally:
+            close_fd(btf_fd)  # the loaded program holds its own reference
+    return _load(prog_type, insns, license, name, log_level, expected_attach_type,
+                 attach_btf_id, kern_version, attach_btf_obj_fd, prog_flags, {})
+
+
+def _load(prog_type, insns, license, name, log_level, expected_attach_type,
+          attach_btf_id, kern_version, attach_btf_obj_fd, prog_flags, btf_attrs) -> int:
     if len(insns) % INSN_SIZE:
         raise ValueError(f"program is {len(insns)} bytes, not a multiple of 8")
     name = sanitize_name(name)
@@ -75,7 +97,8 @@ def load_program(prog_type: int, insns: bytes, license: str = "GPL",
             kern_version=kern_version, prog_flags=prog_flags,
             prog_name=name.encode(),
             expected_attach_type=expected_attach_type,
-            attach_btf_id=attach_btf_id, attach_btf_obj_fd=attach_btf_obj_fd)
+            attach_btf_id=attach_btf_id, attach_btf_obj_fd=attach_btf_obj_fd,
+            **btf_attrs)
         try:
             return bpf(Cmd.PROG_LOAD, attr, detail=detail), None
         except BpfSyscallError as e:

@@ -3,6 +3,7 @@ socket filters and raw tracepoint programs, and program info."""
 
 import errno
 import struct
+import time
 
 import pytest
 
@@ -85,3 +86,67 @@ def test_socket_filter_increments_map(no_leaks, asm):
 def test_odd_length_rejected():
     with pytest.raises(ValueError):
         load_program(ProgType.RAW_TRACEPOINT, b"\0" * 12)
+
+
+def _sum_with_callback(asm, map_fd: int) -> tuple[bytes, int]:
+    """main: bpf_for_each_map_elem(map, cb, &sum, 0), return sum; cb adds
+    each u64 value to *ctx. Returns the code and the callback's start."""
+    cb_start = 11
+    main = b"".join([
+        asm.insn(0x7A, 10, 0, -8, 0),                      # *(u64 *)(r10 - 8) = 0
+        asm.ld_map_fd(1, map_fd),
+        asm.ld_imm64(2, cb_start - 4, src=4),              # BPF_PSEUDO_FUNC, pc-relative
+        asm.mov_reg(3, 10), asm.add_imm(3, -8),
+        asm.mov_imm(4, 0),
+        asm.call(164),                                     # bpf_for_each_map_elem
+        asm.ldx_dw(0, 10, -8),
+        asm.exit(),
+    ])
+    cb = b"".join([
+        asm.ldx_dw(0, 3, 0), asm.ldx_dw(1, 4, 0),
+        asm.insn(0x0F, 1, 0),                              # r1 += r0
+        asm.stx_dw(4, 1, 0),
+        asm.mov_imm(0, 0), asm.exit(),
+    ])
+    assert len(main) == 8 * cb_start
+    return main + cb, cb_start
+
+
+def test_callback_needs_and_gets_program_btf(no_leaks, asm):
+    from bpfscope.bpf.objects import btf_ids
+    m = no_leaks.map(BpfMap.create(MapType.HASH, 8, 8, 8))
+    try:
+        for k in (1, 2, 3):
+            m.update(struct.pack("<Q", k), struct.pack("<Q", 100 * k))
+        code, cb = _sum_with_callback(asm, m.fd)
+        with pytest.raises(ProgLoadError) as ei:
+            load_program(ProgType.RAW_TRACEPOINT, code)
+        assert ei.value.reason == "missing btf func_info"
+        before = set(btf_ids())
+        fd = no_leaks.prog(load_program(
+            ProgType.RAW_TRACEPOINT, code, name="foreach",
+            functions=[(0, "main", ("ctx",)), (cb, "cb", ("map", "key", "value", "ctx"))]))
+        try:
+            assert prog_test_run(fd, ctx_in=[0]) == 600
+            # the program's BTF, now held by the program alone
+            ours = set(btf_ids()) - before
+            assert len(ours) == 1
+        finally:
+            close_fd(fd)
+    finally:
+        m.close()
+    deadline = time.monotonic() + 3
+    while ours & set(btf_ids()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not ours & set(btf_ids()), "program BTF outlived its program"
+
+
+def test_bad_btf_error_has_the_kernel_log(kernel):
+    from bpfscope.bpf.btfload import BtfLoadError, load_btf
+    from bpfscope.btf.encode import BtfWriter
+    w = BtfWriter()
+    w.add_func("f", 7)  # no type 7
+    with pytest.raises(BtfLoadError) as ei:
+        load_btf(w.blob())
+    assert ei.value.errno == errno.EINVAL
+    assert "Invalid type_id" in ei.value.log
