@@ -1,8 +1,15 @@
 """Assembly: label resolution, encoding, and map fd relocation.
 
 Jump offsets count 8-byte slots from the instruction after the jump, so an
-LD_IMM64 in between counts twice.  Map loads are encoded with fd 0 and
-listed in ``map_relocations``; ``encode(map_fds)`` patches in real fds.
+LD_IMM64 in between counts twice; the load of a function's address (an
+LD_IMM64 with src PSEUDO_FUNC) counts the same way, in its imm.  Map loads
+are encoded with fd 0 and listed in ``map_relocations``;
+``encode(map_fds)`` patches in real fds.
+
+A program may hold several functions, one after another: the probe's own
+code first, then the callbacks it passes to helpers. ``functions`` says
+where each starts, its name and its arguments' names (the loader describes
+them in BTF for the verifier).
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from bpfscope.codegen.disasm import disassemble
-from bpfscope.codegen.insn import Insn, Label, encode, is_jump
+from bpfscope.codegen.insn import LD_IMM64, PSEUDO_FUNC, Insn, Label, encode, is_jump
 
 
 class AssemblyError(ValueError):
@@ -23,6 +30,9 @@ class Program:
 
     insns: list[Insn]
     stack_size: int = 0
+    # (first slot, name, argument names) of each function; the first is main
+    functions: list[tuple[int, str, tuple[str, ...]]] = field(
+        default_factory=lambda: [(0, "main", ("ctx",))])
     map_relocations: list[tuple[int, str]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,11 +64,30 @@ class Program:
         return self.encode({})
 
     def disasm(self) -> str:
-        return disassemble(self.insns)
+        """The instructions; with several functions each opens with a
+        ``name:`` line and loads of a function's address name it."""
+        if len(self.functions) == 1:
+            return disassemble(self.insns)
+        names = {start: name for start, name, _ in self.functions}
+        lines = disassemble(self.insns, func_names=names).splitlines()
+        out = []
+        for line in lines:
+            slot = int(line.split(":", 1)[0])
+            if slot in names:
+                out.append(f"{names[slot]}:")
+            out.append(line)
+        return "\n".join(out)
 
 
-def assemble(stream: list[Insn | Label], stack_size: int = 0) -> Program:
-    """Resolve the labels in a stream of physical instructions."""
+def is_func_load(ins: Insn) -> bool:
+    return ins.code == LD_IMM64 and ins.src == PSEUDO_FUNC
+
+
+def assemble(stream: list[Insn | Label], stack_size: int = 0,
+             functions: list[tuple[Label, str, tuple[str, ...]]] | None = None) -> Program:
+    """Resolve the labels in a stream of physical instructions; with
+    ``functions``, (entry label, name, argument names) of each function
+    in the stream."""
     where: dict[int, int] = {}
     slot = 0
     for item in stream:
@@ -72,13 +101,18 @@ def assemble(stream: list[Insn | Label], stack_size: int = 0) -> Program:
         if isinstance(item, Label):
             continue
         ins = item
-        if is_jump(ins) and ins.target is not None:
+        if ins.target is not None and (is_jump(ins) or is_func_load(ins)):
             if ins.target.id not in where:
                 raise AssemblyError(f"jump to label {ins.target!r} that was never placed")
             off = where[ins.target.id] - (slot + 1)
-            if not -(1 << 15) <= off < (1 << 15):
-                raise AssemblyError(f"jump offset {off} does not fit in 16 bits")
-            ins = replace(ins, off=off, target=None)
+            if is_func_load(ins):
+                ins = replace(ins, imm=off, target=None)
+            else:
+                if not -(1 << 15) <= off < (1 << 15):
+                    raise AssemblyError(f"jump offset {off} does not fit in 16 bits")
+                ins = replace(ins, off=off, target=None)
         out.append(ins)
         slot += ins.slots
-    return Program(out, stack_size)
+    if not functions:
+        return Program(out, stack_size)
+    return Program(out, stack_size, [(where[lab.id], name, args) for lab, name, args in functions])

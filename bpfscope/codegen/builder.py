@@ -5,6 +5,13 @@ physical registers of the calling convention, see the contract in
 regalloc.py) to a linear stream in which placed :class:`Label` objects mark
 jump targets.  ``finish()`` allocates registers, resolves labels and returns
 an assembled :class:`Program`.
+
+A program may have more functions than its main one: :meth:`function`
+gives the Builder of a callback (its own stream, registers and frame), and
+:meth:`ld_func` loads its address for a helper such as
+bpf_for_each_map_elem.  Every function is allocated on its own and placed
+after main.  The verifier counts the frames of a call chain together
+against the 512-byte limit, each rounded up to 32 bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from bpfscope.codegen.insn import Insn, Label, PReg, Reg, VReg
 from bpfscope.codegen.deadcode import remove_dead_code
 from bpfscope.codegen.regalloc import allocate
 from bpfscope.codegen.stack import MAX_STACK, StackOverflow, align_up
+
+FRAME_ALIGN = 32  # the verifier rounds each frame of a call chain up to this
 
 __all__ = ["Builder", "Program", "StackOverflow"]
 
@@ -34,12 +43,37 @@ def _check_reg(r, what: str) -> None:
 class Builder:
     """Emits a linear instruction stream; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "main", args: tuple[str, ...] = ("ctx",),
+                 parent: "Builder | None" = None, max_stack: int = MAX_STACK) -> None:
         self.insns: list[Insn | Label] = []
         self._vregs = count()
         self._stack_used = 0
         self._stack_high = 0
         self._placed: set[int] = set()
+        self.name = name
+        self.args = args
+        self.parent = parent
+        self.max_stack = max_stack
+        self.entry = Label(name)
+        self.functions: list[Builder] = []  # the callbacks, kept by main only
+
+    # -- functions ----------------------------------------------------------
+
+    def function(self, name: str, args: tuple[str, ...]) -> "Builder":
+        """A new function called from this one (through a helper); its
+        arguments arrive in r1.. at entry, its frame is its own."""
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        fn = Builder(name, args, self,
+                     self.max_stack - align_up(self._stack_high, FRAME_ALIGN))
+        root.functions.append(fn)
+        return fn
+
+    def ld_func(self, dst: Reg, fn: "Builder") -> None:
+        """Load the address of function ``fn`` (a callback argument)."""
+        _check_reg(dst, "destination")
+        self.emit(Insn(I.LD_IMM64, dst, I.PSEUDO_FUNC, 0, 0, target=fn.entry))
 
     # -- registers, labels, stack -------------------------------------------
 
@@ -60,9 +94,9 @@ class Builder:
         if size <= 0 or align <= 0 or align & (align - 1):
             raise ValueError(f"bad stack request: size={size} align={align}")
         end = align_up(self._stack_used + size, align)
-        if end > MAX_STACK:
+        if end > self.max_stack:
             raise StackOverflow(
-                f"BPF stack limit exceeded: {end} bytes needed, {MAX_STACK} available")
+                f"BPF stack limit exceeded: {end} bytes needed, {self.max_stack} available")
         self._stack_used = end
         self._stack_high = max(self._stack_high, end)
         return -end
@@ -220,7 +254,30 @@ class Builder:
 
     # -- result -------------------------------------------------------------
 
+    def _allocate(self) -> tuple[list[Insn | Label], int]:
+        return allocate(remove_dead_code(self.insns), self._stack_high,
+                        nargs=len(self.args), max_stack=self.max_stack)
+
     def finish(self) -> Program:
-        """Allocate registers, resolve labels and encode."""
-        stream, stack_size = allocate(remove_dead_code(self.insns), self._stack_high)
-        return assemble(stream, stack_size)
+        """Allocate registers, resolve labels and encode (the main Builder
+        does this for every function of the program)."""
+        stream, stack_size = self._allocate()
+        if not self.functions:
+            return assemble(stream, stack_size)
+        frames = {id(self): stack_size}
+        code = [self.entry, *stream]
+        for fn in self.functions:
+            fstream, fsize = fn._allocate()
+            frames[id(fn)] = fsize
+            code += [fn.entry, *fstream]
+        for fn in self.functions:
+            chain, f = 0, fn
+            while f is not None:
+                chain += align_up(max(frames[id(f)], 1), FRAME_ALIGN)
+                f = f.parent
+            if chain > MAX_STACK:
+                raise StackOverflow(
+                    f"BPF stack limit exceeded: {chain} bytes needed by {fn.name} and "
+                    f"the functions it is called from, {MAX_STACK} available")
+        return assemble(code, stack_size,
+                        [(f.entry, f.name, f.args) for f in (self, *self.functions)])

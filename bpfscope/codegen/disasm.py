@@ -4,7 +4,9 @@ Lines look like ``bpftool prog dump xlated`` and the verifier's log:
 ``5: (85) call bpf_map_lookup_elem#1`` -- the slot index, the opcode byte in
 hex, then a C-like rendering (``w`` registers for 32-bit operations, ``s``
 prefixes for signed operators).  LD_IMM64 takes two slots, so the numbering
-skips one after it.
+skips one after it.  The load of a callback's address reads
+``r2 = func[pc+N]`` (the offset counts from the next slot, like a jump's),
+or ``r2 = func[name]`` when the function's name is known.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _s32(v: int) -> int:
     return I._s32(v)
 
 
-def _text(ins: RawInsn, map_name: str | None) -> str:
+def _text(ins: RawInsn, map_name: str | None, func_name: str | None = None) -> str:
     code, cls, op = ins.code, I.op_class(ins.code), I.op_code(ins.code)
     d, s, off, imm = ins.dst, ins.src, ins.off, ins.imm
     if cls in (I.ALU, I.ALU64):
@@ -66,6 +68,8 @@ def _text(ins: RawInsn, map_name: str | None) -> str:
         return f"if {p}{d} {_JMP_SYM.get(op, '?')} {rhs} goto pc{off:+d}"
     mode = code & 0xE0
     if code == I.LD_IMM64:
+        if s == I.PSEUDO_FUNC:
+            return f"r{d} = func[{func_name or f'pc{_s32(imm):+d}'}]"
         if s == I.PSEUDO_MAP_FD:
             return f"r{d} = map[{map_name}]" if map_name else f"r{d} = map[id:{imm}]"
         return f"r{d} = 0x{imm & 0xFFFFFFFFFFFFFFFF:x}"
@@ -101,13 +105,16 @@ def _raw(ins: Insn) -> RawInsn:
 
 
 def disassemble(insns_or_bytes: bytes | Iterable[Insn],
-                map_names: Mapping[int, str] | Iterable[tuple[int, str]] | None = None) -> str:
+                map_names: Mapping[int, str] | Iterable[tuple[int, str]] | None = None,
+                func_names: Mapping[int, str] | None = None) -> str:
     """One numbered line per instruction.
 
     ``map_names`` maps slot indices of map loads to names (a dict or a
     Program's ``map_relocations``).  A list of Insn carries its own names.
+    ``func_names`` maps the first slot of each function to its name.
     """
     names = dict(map_names or {})
+    funcs = dict(func_names or {})
     if isinstance(insns_or_bytes, (bytes, bytearray, memoryview)):
         raw = decode(bytes(insns_or_bytes))
         own: list[str | None] = [None] * len(raw)
@@ -117,7 +124,9 @@ def disassemble(insns_or_bytes: bytes | Iterable[Insn],
         own = [i.map_name for i in insns]
     lines, slot = [], 0
     for ins, name in zip(raw, own):
-        text = _text(ins, names.get(slot, name))
+        func = funcs.get(slot + 1 + _s32(ins.imm)) \
+            if ins.code == I.LD_IMM64 and ins.src == I.PSEUDO_FUNC else None
+        text = _text(ins, names.get(slot, name), func)
         lines.append(f"{slot}: ({ins.code:02x}) {text}")
         slot += ins.slots
     return "\n".join(lines)

@@ -7,7 +7,8 @@ specification (Documentation/bpf/standardization/instruction-set.rst):
 ALU and jump instructions.
 
 An :class:`Insn` may name virtual registers (before allocation) and a
-:class:`Label` target (before assembly).  LD_IMM64 is a single Insn whose
+:class:`Label` target (before assembly): a jump's, or for an LD_IMM64 with
+``src == PSEUDO_FUNC`` the first instruction of the function it loads.  LD_IMM64 is a single Insn whose
 ``imm`` holds the whole 64-bit value; it occupies two slots when encoded.
 """
 
@@ -50,6 +51,9 @@ PSEUDO_MAP_FD = 1
 PSEUDO_KFUNC_CALL = 2
 # src_reg of LD_IMM64 meaning "imm is the BTF id of a kernel variable".
 PSEUDO_BTF_ID = 3
+# src_reg of LD_IMM64 meaning "imm is the offset of a function (a callback),
+# counted in slots from the next instruction".
+PSEUDO_FUNC = 4
 
 LD_IMM64 = LD | IMM | DW
 

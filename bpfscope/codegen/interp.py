@@ -6,6 +6,11 @@ a :class:`Memory` made of byte-array regions at fake addresses.  r10 points
 at the top of a 512-byte stack region.  Helper calls go to a callback; after
 each call r1..r5 are overwritten with junk, as the kernel does not preserve
 them, so code that wrongly relies on them fails here too.
+
+Loading a function's address (LD_IMM64 with src PSEUDO_FUNC) gives a fake
+address; a helper that takes a callback (bpf_for_each_map_elem) runs it
+with :meth:`Interpreter.call_function`, in a frame of its own with its own
+stack, r6..r9 of the caller kept, as the kernel does.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from bpfscope.codegen.stack import MAX_STACK
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
 STACK_BASE = 0x7F00_0000_0000
+FRAME_STRIDE = 0x1_0000  # stacks of nested frames, one above the other
+FUNC_BASE = 0x6F00_0000_0000  # fake address of the function at slot 0
 CLOBBER = 0xDEAD_BEEF_DEAD_BEEF
 
 
@@ -134,19 +141,41 @@ class Interpreter:
         self.max_steps = max_steps
         self.regs = [0] * 11
         self.steps = 0
+        self.depth = 0
         self._index: dict[int, int] = {}
-        slot = 0
+        self._slots = [0]
         for i, ins in enumerate(self.insns):
-            self._index[slot] = i
-            slot += ins.slots
+            self._index[self._slots[-1]] = i
+            self._slots.append(self._slots[-1] + ins.slots)
 
     def run(self, ctx: int = 0) -> int:
         r = self.regs
         r[1], r[10] = ctx & M64, STACK_BASE + MAX_STACK
-        slots = [0]
-        for ins in self.insns:
-            slots.append(slots[-1] + ins.slots)
-        pc = 0
+        return self._exec(0)
+
+    def call_function(self, addr: int, args: list[int]) -> int:
+        """Run the function whose address a PSEUDO_FUNC load gave, with
+        ``args`` in r1.., in a new frame; returns its r0."""
+        slot = addr - FUNC_BASE
+        if slot not in self._index:
+            raise InterpError(f"call of {addr:#x}, not a function of this program")
+        saved = list(self.regs)
+        self.depth += 1
+        try:
+            base = STACK_BASE + self.depth * FRAME_STRIDE
+            if not any(b == base for b, _ in self.memory.regions):
+                self.memory.add(base, bytearray(MAX_STACK))
+            self.regs[1:1 + len(args)] = [a & M64 for a in args]
+            self.regs[10] = base + MAX_STACK
+            ret = self._exec(self._index[slot])
+        finally:
+            self.depth -= 1
+            self.regs[:] = saved
+        return ret
+
+    def _exec(self, pc: int) -> int:
+        r = self.regs
+        slots = self._slots
         while True:
             self.steps += 1
             if self.steps > self.max_steps:
@@ -186,6 +215,8 @@ class Interpreter:
                     b = r[ins.src] if code & I.X else ins.imm & M64
                     if _cond(op, r[ins.dst], b, bits):
                         nxt = self._target(slots[pc] + 1 + ins.off)
+            elif code == I.LD_IMM64 and ins.src == I.PSEUDO_FUNC:
+                r[ins.dst] = FUNC_BASE + slots[pc] + 1 + I._s32(ins.imm)
             elif code == I.LD_IMM64:
                 r[ins.dst] = ins.imm & M64
             elif cls == I.LDX:

@@ -30,9 +30,11 @@ Method: graph colouring in the style of Chaitin and Briggs.
 5. Registers are substituted and ``mov rX, rX`` is dropped.
 
 Calling convention assumed of the input (the lowering obeys it): r1..r5
-are written only to set up a call's arguments right before it (and r1 is
-read once at entry for the context); r0 is read only right after a call
-and written only right before exit; r10 only appears as a base or source.
+are written only to set up a call's arguments right before it (and the
+function's arguments, r1 for a program's context, r1..r4 for a callback,
+are read once at entry); r0 is read only right after a call and written
+only right before exit; r10 only appears as a base or source. Each
+function of a program is allocated on its own: it has its own frame.
 """
 
 from __future__ import annotations
@@ -100,13 +102,14 @@ def successors(code: list[Insn | Label]) -> list[list[int]]:
     return succ
 
 
-def _pending_args(code, succ, num: _Numbering) -> list[int]:
+def _pending_args(code, succ, num: _Numbering, nargs: int) -> list[int]:
     """For each point, the argument registers written since the last call.
 
     Forward data flow: a write to r1..r5 makes it pending, a read of it
-    (the context copy at entry) or a call consumes it.  r1 is pending at
-    entry because it holds the context.
+    (the copy of an argument at entry) or a call consumes it.  The
+    function's ``nargs`` argument registers are pending at entry.
     """
+    entry = sum(1 << r.n for r in I.ARG_REGS[:nargs])
     n = len(code)
     preds: list[list[int]] = [[] for _ in range(n)]
     for i, ss in enumerate(succ):
@@ -125,7 +128,7 @@ def _pending_args(code, succ, num: _Numbering) -> list[int]:
     while changed:
         changed = False
         for i in range(n):
-            x = 1 << 1 if i == 0 else 0
+            x = entry if i == 0 else 0
             for p in preds[i]:
                 x |= pout[p]
             o = (x & ~kill[i]) | gen[i]
@@ -134,10 +137,10 @@ def _pending_args(code, succ, num: _Numbering) -> list[int]:
     return pin
 
 
-def _liveness(code, num: _Numbering):
+def _liveness(code, num: _Numbering, nargs: int):
     """Per item: (use mask, def mask, live-out mask)."""
     succ = successors(code)
-    pending = _pending_args(code, succ, num)
+    pending = _pending_args(code, succ, num, nargs)
     n = len(code)
     use, dfn = [0] * n, [0] * n
     for i, item in enumerate(code):
@@ -161,8 +164,8 @@ def _liveness(code, num: _Numbering):
     return use, dfn, live_out
 
 
-def _interference(code, num: _Numbering):
-    use, dfn, live_out = _liveness(code, num)
+def _interference(code, num: _Numbering, nargs: int):
+    use, dfn, live_out = _liveness(code, num, nargs)
     nodes = NUM_COLORS + len(num.vregs)
     adj: list[set[int]] = [set() for _ in range(nodes)]
     partners: list[list[int]] = [[] for _ in range(nodes)]
@@ -285,11 +288,13 @@ def _rewrite_spills(code, slots: dict[VReg, int], new_vreg) -> tuple[list, set[V
     return out, temps
 
 
-def allocate(stream: list[Insn | Label], frame_size: int) -> tuple[list[Insn | Label], int]:
+def allocate(stream: list[Insn | Label], frame_size: int, nargs: int = 1,
+             max_stack: int = MAX_STACK) -> tuple[list[Insn | Label], int]:
     """Allocate registers; returns the physical stream and the stack size.
 
     ``frame_size`` is the number of bytes the Builder reserved below r10;
-    spill slots go after them.
+    spill slots go after them, up to ``max_stack`` bytes in all. ``nargs``
+    argument registers hold the function's arguments at entry.
     """
     code = list(stream)
     ids = count(1 + max((r.id for it in code if isinstance(it, Insn)
@@ -299,7 +304,7 @@ def allocate(stream: list[Insn | Label], frame_size: int) -> tuple[list[Insn | L
     temps: set[VReg] = set()
     for _ in range(MAX_ROUNDS):
         num = _Numbering()
-        adj, partners, occurrences = _interference(code, num)
+        adj, partners, occurrences = _interference(code, num, nargs)
         never = {num.index[t] for t in temps if t in num.index}
         color, spilled = _color(num, adj, partners, occurrences, never)
         if not spilled:
@@ -311,10 +316,10 @@ def allocate(stream: list[Insn | Label], frame_size: int) -> tuple[list[Insn | L
                 raise RuntimeError(f"register allocator could not place temporary {v!r}")
             new_slots[v] = -(spill_base + 8 * (len(slots) + len(new_slots) + 1))
         slots.update(new_slots)
-        if spill_base + 8 * len(slots) > MAX_STACK:
+        if spill_base + 8 * len(slots) > max_stack:
             raise StackOverflow(
                 f"BPF stack limit exceeded: {spill_base} bytes of variables and "
-                f"{8 * len(slots)} bytes of register spills, {MAX_STACK} available")
+                f"{8 * len(slots)} bytes of register spills, {max_stack} available")
         code, new_temps = _rewrite_spills(code, new_slots, lambda: VReg(next(ids)))
         temps |= new_temps
     else:
