@@ -33,6 +33,7 @@ from .loweringvalues import Int, Mem
 from .lower_bytes import BytesLowering
 from .lower_calls import CallLowering
 from .lower_events import EventLowering
+from .lower_formap import ForMapLowering
 from .lower_maps import MapLowering
 from .lower_memory import MemoryLowering
 from .lower_store import StoreLowering
@@ -160,10 +161,10 @@ class _Return(Exception):
 
 
 class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, BytesLowering,
-                    MemoryLowering):
+                    MemoryLowering, ForMapLowering):
     """Lowers one expanded probe. Statements, integer expressions and
-    conditions are here; maps, ring buffer events, memory values and
-    value-giving builtins are in the lower_* mixins."""
+    conditions are here; maps, ring buffer events, memory values,
+    value-giving builtins and for-map loops are in the lower_* mixins."""
     def __init__(self, sc: ScriptCompiler, probe: ExpandedProbe, prog_type: str):
         self.sc = sc
         self.probe = probe
@@ -176,6 +177,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         self.on_stack_limit = int(sc.an.config.get("on_stack_limit", 32))
         self.scratch_used = self.scratch_high = 0
         self.exit_label = self.b.label("exit")
+        self.n_callbacks = 0
 
     # ------------------------------------------------------------ driver
 
@@ -185,7 +187,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         b.mov(self.ctx, R1)
         self.scratch = b.vreg()
         self.zero_slot = self.stack_mem(8)
-        self.declare_vars(probe)
+        self.declare_vars(self.probe_var_names(probe))
         if probe.predicate is not None:
             self.branch_false(probe.predicate, self.exit_label)
         self.block(probe.body)
@@ -196,23 +198,24 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         b.exit_()
         return b.finish()
 
-    def declare_vars(self, probe: ast.Probe):
-        """Give every scratch variable its storage and a zero value up front:
+    def declare_vars(self, names):
+        """Give scratch variables their storage and a zero value up front:
         bpftrace variables read as zero before assignment, and the verifier
         rejects reads of uninitialised registers or stack."""
-        for node in ast.walk(probe.body):
-            if isinstance(node, ast.Variable) and node.key not in self.vars:
-                t = self.sc.an._scope.vars.get(node.key)
-                if t is None:
-                    continue
-                if t.is_int():
-                    r = self.b.vreg()
-                    self.b.mov(r, 0)
-                    self.vars[node.key] = Int(r)
-                else:
-                    m = self.stack_mem(t.size)
-                    self.zero(m)
-                    self.vars[node.key] = m
+        for name in names:
+            if name in self.vars:
+                continue
+            t = self.sc.an._scope.vars.get(name)
+            if t is None:
+                continue
+            if t.is_int():
+                r = self.b.vreg()
+                self.b.mov(r, 0)
+                self.vars[name] = Int(r)
+            else:
+                m = self.stack_mem(t.size)
+                self.zero(m)
+                self.vars[name] = m
 
     # ------------------------------------------------------------ memory helpers
 
@@ -340,6 +343,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             b.alu("add", i, 1)
             b.ja(top)
             b.place(done)
+        elif isinstance(s, ast.ForMap):
+            self.for_map(s)
         elif isinstance(s, ast.Jump):
             if s.kind == "return" and self.returns:
                 self.fn_return(s)

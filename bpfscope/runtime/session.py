@@ -101,7 +101,7 @@ class Session:
             code = ps.program.encode(fds)
             try:
                 fd = load_program(PROG_TYPES[ps.prog_type], code, name=_prog_name(ps.name),
-                                  **ps.probe.load)
+                                  functions=ps.program.functions, **ps.probe.load)
             except ProgLoadError as e:
                 raise self._verifier_error(ps, e) from None
             except BpfSyscallError as e:

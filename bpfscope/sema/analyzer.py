@@ -297,6 +297,8 @@ class Analyzer(FunctionChecks):
             self._scope.vars[s.var.key] = T.INT64
             s.var.type = T.INT64
             self.block(s.body)
+        elif isinstance(s, ast.ForMap):
+            self.for_map(s)
         elif isinstance(s, ast.Jump):
             if s.kind == "return" and self._fns:
                 self.fn_return(s)
@@ -304,6 +306,41 @@ class Analyzer(FunctionChecks):
                 self.expr(s.value)
         else:
             self.err(f"{type(s).__name__.lower()} statements are not supported yet", s.span)
+
+    # Builtins that read the probe's context, which bpftrace does not hand
+    # to the body of a for-map loop (it runs as a callback of its own).
+    NOT_IN_LOOP = re.compile(r"s?arg\d+|retval|args")
+
+    def for_map(self, s: ast.ForMap):
+        """``for ($kv : @map)``: $kv is (key, value), a tuple key for a map
+        of several keys; it exists only in the loop's body (sema.scopes)."""
+        for node in ast.walk(s.body):
+            if isinstance(node, ast.Jump) and node.kind == "return":
+                self.err("'return' statement is not allowed in a for-loop", node.span)
+            if isinstance(node, ast.Builtin) and self.NOT_IN_LOOP.fullmatch(node.name):
+                self.err(f"'{node.name}' builtin is not allowed in a for-loop", node.span)
+        info = self.map_info(s.map)
+        vt = None
+        if info.value is None:
+            if self.final:
+                self.err(f"Undefined map: {s.map.ident}", s.map.span)
+        elif info.key is not None and not info.key.elems:
+            self.err(f"{s.map.ident} has no explicit keys (scalar map), and cannot be "
+                     "used for iteration", s.map.span)
+        elif isinstance(info.value, T.AggType) and info.value.kind in ("hist", "lhist", "stats"):
+            self.err(f"Loop expression does not support type: {T.type_name(info.value)}",
+                     s.map.span)
+        elif info.key is not None:
+            key = info.key.elems[0] if len(info.key.elems) == 1 else info.key
+            value = info.value
+            if isinstance(value, T.AggType):
+                value = T.IntType(64, value.signed)
+            vt = T.TupleType((key, value))
+        s.map.type = info.value
+        s.var.type = vt
+        if vt is not None:
+            self._scope.vars[s.var.key] = vt
+        self.block(s.body)
 
     def cond(self, e: ast.Expr):
         t = self.expr(e)

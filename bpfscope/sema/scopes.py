@@ -125,6 +125,9 @@ class _Resolver:
             self.expr(s.end)
             self.scoped(s.body, extra=s.var)
         elif isinstance(s, ast.ForMap):
+            if any(_ident(s.var) in scope.seen for scope in self.stack):
+                raise SemanticError(f"Loop declaration shadows existing variable: "
+                                    f"${s.var.name}", s.var.span)
             self.expr(s.map)
             self.scoped(s.body, extra=s.var)
         elif isinstance(s, ast.Block):

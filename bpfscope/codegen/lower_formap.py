@@ -1,0 +1,212 @@
+"""``for ($kv : @map) { ... }``: the loop body as a callback of
+bpf_for_each_map_elem.
+
+The kernel calls the callback once per element with (map, key, value,
+ctx) in r1..r4; it returns 0 to go on and 1 to stop (break). The body is
+lowered into a function of its own (Builder.function) with its own frame,
+so what it shares with the code around the loop travels through ``ctx``: a
+pointer to an area on the caller's stack holding
+
+- the probe's context pointer and the scratch region pointer, stored only
+  when the body needs them (helpers such as get_stackid take the context);
+- the value of each integer variable the body shares with the code around
+  it, loaded at the callback's entry and stored back at its exit, then
+  read back by the caller after the call;
+- the base pointer of shared memory variables that are neither on the
+  caller's own stack (those are reached at a fixed distance from ctx) nor
+  in the scratch region (same offsets, same region).
+
+A variable is shared when it appears both in the body and outside it
+(sema.scopes has told variables of one name in different blocks apart);
+one local to the body starts from zero in each iteration.
+
+A mixin of codegen.lower.ProbeLowering: ``self`` is the lowering of one
+probe (``self.b`` its Builder, ``self.sc`` the script compiler).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..lang import ast
+from ..sema import types as T
+from .insn import R0, R1, R2, R3, R4, R10, Insn, VReg
+from .loweringvalues import Int, Mem
+
+CALLBACK_ARGS = ("map", "key", "value", "ctx")
+CTX_SLOT, SCRATCH_SLOT = 0, 8  # offsets in the shared area
+
+
+def var_names(node) -> list[str]:
+    """The variables under ``node`` (their keys: a binding of a name in
+    one block scope), in first-seen order, with repeats (a Counter of
+    them tells where else a variable occurs)."""
+    return [n.key for n in ast.walk(node) if isinstance(n, ast.Variable)]
+
+
+def direct_nodes(stmts):
+    """The nodes of ``stmts`` outside the bodies of for-map loops, and
+    those loops."""
+    todo = list(stmts)[::-1]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node[::-1])
+            continue
+        if not isinstance(node, ast.Node):
+            continue
+        yield node
+        if isinstance(node, ast.ForMap):
+            continue
+        for name in node.__dataclass_fields__:
+            if name not in ("span", "type"):
+                child = getattr(node, name)
+                if isinstance(child, (ast.Node, list)):
+                    todo.append(child)
+
+
+class ForMapLowering:
+    def probe_var_names(self, probe: ast.Probe) -> list[str]:
+        self._probe_vars = Counter(var_names(probe.body))
+        return self.frame_var_names(probe.body)
+
+    def frame_var_names(self, stmts) -> list[str]:
+        """The variables code outside for-map bodies holds: its own and
+        those the loops it contains share with it."""
+        names: dict[str, None] = {}
+        for node in direct_nodes(stmts):
+            if isinstance(node, ast.ForMap):
+                names.update(dict.fromkeys(self.shared_names(node)))
+            elif isinstance(node, ast.Variable):
+                names[node.key] = None
+        return list(names)
+
+    def shared_names(self, s: ast.ForMap) -> list[str]:
+        inside = var_names(s.body)
+        here = Counter(inside)
+        return [n for n in dict.fromkeys(inside)
+                if n != s.var.key and self._probe_vars[n] > here[n]]
+
+    def for_map(self, s: ast.ForMap):
+        b = self.b
+        shared = [n for n in self.shared_names(s) if n in self.vars]
+        ints = [n for n in shared if isinstance(self.vars[n], Int)]
+        foreign = list(dict.fromkeys(
+            self.vars[n].base for n in shared if isinstance(self.vars[n], Mem)
+            and self.vars[n].base not in (R10, self.scratch)))
+        area = Mem(R10, b.stack(16 + 8 * (len(ints) + len(foreign))), 0)
+        slot = {n: 16 + 8 * i for i, n in enumerate(ints)}
+        base_slot = {r: 16 + 8 * (len(ints) + i) for i, r in enumerate(foreign)}
+
+        self.n_callbacks += 1
+        cb = b.function(f"for_map_{self.n_callbacks}", CALLBACK_ARGS)
+        saved = (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
+                 self.exit_label)
+        try:
+            uses_ctx, uses_scratch = self.callback(cb, s, area, slot, base_slot)
+        finally:
+            (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
+             self.exit_label) = saved
+
+        if uses_ctx:
+            b.stx(8, R10, area.off + CTX_SLOT, self.ctx)
+        if uses_scratch:
+            b.stx(8, R10, area.off + SCRATCH_SLOT, self.scratch)
+        for n in ints:
+            b.stx(8, R10, area.off + slot[n], self.vars[n].reg)
+        for r in foreign:
+            b.stx(8, R10, area.off + base_slot[r], r)
+        b.ld_map_fd(R1, s.map.ident)
+        b.ld_func(R2, cb)
+        self.addr(R3, area)
+        b.mov(R4, 0)
+        b.call("for_each_map_elem")
+        for n in ints:
+            b.ldx(8, self.vars[n].reg, R10, area.off + slot[n])
+
+    def callback(self, cb, s: ast.ForMap, area: Mem, slot, base_slot):
+        """Lower the body into ``cb``; says whether it needs the probe's
+        context and the scratch pointer from the caller."""
+        outer, outer_scratch = self.vars, self.scratch
+        key, value, ctxp = cb.vreg(), cb.vreg(), cb.vreg()
+        cb.mov(key, R2)
+        cb.mov(value, R3)
+        cb.mov(ctxp, R4)
+        entry = len(cb.insns)
+        self.b = cb
+        self.ctx, self.scratch = cb.vreg(), cb.vreg()
+        self.zero_slot = self.stack_mem(8)
+        cont, brk = cb.label("next"), cb.label("stop")
+        self.loops = [(cont, brk)]
+        self.exit_label = brk  # exit() ends the iteration too
+        self.vars = {}
+        for n, v in outer.items():
+            if n in slot:
+                r = cb.vreg()
+                cb.ldx(8, r, ctxp, slot[n])
+                self.vars[n] = Int(r)
+        bases: dict[VReg, VReg] = {}
+        for n in self.shared_names(s):
+            v = outer.get(n)
+            if not isinstance(v, Mem):
+                continue
+            if v.base == R10:
+                self.vars[n] = Mem(ctxp, v.off - area.off, v.size)
+            elif v.base == outer_scratch:
+                self.vars[n] = Mem(self.scratch, v.off, v.size)
+            else:
+                if v.base not in bases:
+                    bases[v.base] = cb.vreg()
+                    cb.ldx(8, bases[v.base], ctxp, base_slot[v.base])
+                self.vars[n] = Mem(bases[v.base], v.off, v.size)
+        self.declare_vars(n for n in self.frame_var_names(s.body)
+                          if n not in self.vars and n != s.var.key)
+        if s.var.key in var_names(s.body):
+            self.vars[s.var.key] = self.loop_pair(s, key, value)
+        self.block(s.body)
+
+        ret = cb.vreg()
+        done = cb.label("done")
+        cb.place(cont)
+        cb.mov(ret, 0)
+        cb.ja(done)
+        cb.place(brk)
+        cb.mov(ret, 1)
+        cb.place(done)
+        for n, off in slot.items():
+            cb.stx(8, ctxp, off, self.vars[n].reg)
+        cb.mov(R0, ret)
+        cb.exit_()
+
+        def used(r) -> bool:
+            return any(isinstance(i, Insn) and r in (i.dst, i.src) for i in cb.insns)
+        # The context and scratch pointers are loaded at entry only when
+        # the body turned out to use them.
+        uses_ctx, uses_scratch = used(self.ctx), used(self.scratch)
+        start = len(cb.insns)
+        if uses_ctx:
+            cb.ldx(8, self.ctx, ctxp, CTX_SLOT)
+        if uses_scratch:
+            cb.ldx(8, self.scratch, ctxp, SCRATCH_SLOT)
+        code = cb.insns[start:]
+        del cb.insns[start:]
+        cb.insns[entry:entry] = code
+        return uses_ctx, uses_scratch
+
+    def loop_pair(self, s: ast.ForMap, key: VReg, value: VReg) -> Mem:
+        """$kv: the element's key and value copied into a (key, value)
+        tuple; the value of a per-CPU aggregation merged over CPUs."""
+        t: T.TupleType = s.var.type
+        spec = self.sc.maps[s.map.ident]
+        kv = self.stack_mem(t.size)
+        koff, voff = t.offsets
+        self.copy(kv.at(koff, T.align8(t.elems[0].size)), Mem(key, 0, spec.user_key_size),
+                  T.align8(t.elems[0].size))
+        if "percpu" in spec.map_type:
+            v = self.percpu_read(s.map.ident, spec, Mem(key, 0, spec.user_key_size))
+            self.b.stx(8, kv.base, kv.off + voff, v.reg)
+        else:
+            n = T.align8(t.elems[1].size)
+            self.copy(kv.at(voff, n), Mem(value, 0, n), n)
+        return kv
+
