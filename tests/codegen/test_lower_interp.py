@@ -117,6 +117,18 @@ class FakeKernel:
                 entries[key] = bytearray(val)
                 self.addr[(mname, key)] = self._alloc(entries[key])
             return 0
+        if name == "for_each_map_elem":
+            # each element once, in insertion order, until the callback says 1
+            mname = self.names[args[0]]
+            spec = self.script.maps[mname]
+            n = 0
+            for key in list(self.maps[mname]):
+                n += 1
+                kaddr = self._alloc(bytearray(key.ljust(spec.key_size, b"\0")))
+                if self.vm.call_function(args[1], [args[0], kaddr, self.addr[(mname, key)],
+                                                   args[2]]) == 1:
+                    break
+            return n
         if name == "ringbuf_reserve":
             buf = bytearray(args[1])
             a = self._alloc(buf)
@@ -160,7 +172,7 @@ class FakeKernel:
             region = next(buf for b, buf in mem.regions if b == CTX_ADDR)
             region[:] = ctx
             ctx_addr = CTX_ADDR
-        vm = Interpreter(prog.encode(self.fds), self.helper, mem)
+        vm = self.vm = Interpreter(prog.encode(self.fds), self.helper, mem)
         try:
             return vm.run(ctx_addr)
         finally:
@@ -595,3 +607,46 @@ def test_unrolled_strstr_without_the_kernel_function(monkeypatch, comm, needle, 
 ])
 def test_bswap(expr, want):
     assert eval_tp(expr, signed=False, u16=0x0102) == want
+
+
+# ------------------------------------------------------------------ for ($kv : @map)
+
+def test_for_map_shares_integers_with_the_probe():
+    k = kernel("BEGIN { @m[1] = 10; @m[2] = 20; @m[3] = 30; $n = 0; $s = 0; "
+               "for ($kv : @m) { $n++; $s += $kv.0 * $kv.1; } @n = $n; @s = $s; }")
+    k.run()
+    assert k.value("@n") == 3
+    assert k.value("@s") == 1 * 10 + 2 * 20 + 3 * 30
+
+
+def test_for_map_break_and_continue():
+    k = kernel("BEGIN { @m[1] = 1; @m[2] = 2; @m[3] = 3; @m[4] = 4; $s = 0; "
+               "for ($kv : @m) { if ($kv.0 == 2) { continue; } if ($kv.0 == 4) { break; } "
+               "$s += $kv.1; } @s = $s; }")
+    k.run()
+    assert k.value("@s") == 1 + 3
+    assert k.calls.count("for_each_map_elem") == 1
+
+
+def test_for_map_body_locals_start_at_zero_each_iteration():
+    k = kernel("BEGIN { @m[1] = 5; @m[2] = 7; "
+               "for ($kv : @m) { if ($kv.0 == 1) { $t = $kv.1; } @last[$kv.0] = $t; } }")
+    k.run()
+    assert k.value("@last", struct.pack("<Q", 1)) == 5
+    assert k.value("@last", struct.pack("<Q", 2)) == 0
+
+
+def test_for_map_strings_shared_in_place_and_multi_keys():
+    k = kernel('BEGIN { @m[1, "a"] = "x"; @m[2, "b"] = "y"; $w = "start"; '
+               'for ($kv : @m) { $w = $kv.1; @k[$kv.0.0] = $kv.0.1; } @w = $w; }')
+    k.run()
+    assert bytes(k.maps["@w"][b"\0" * 8]).rstrip(b"\0") == b"y"
+    assert bytes(k.maps["@k"][struct.pack("<Q", 1)]).rstrip(b"\0") == b"a"
+    assert bytes(k.maps["@k"][struct.pack("<Q", 2)]).rstrip(b"\0") == b"b"
+
+
+def test_for_map_nested_sees_outer_pair_and_probe_variables():
+    k = kernel("BEGIN { @a[1] = 2; @a[3] = 4; @b[10] = 1; @b[20] = 2; $acc = 0; "
+               "for ($x : @a) { for ($y : @b) { $acc += $x.1 * $y.0; } } @acc = $acc; }")
+    k.run()
+    assert k.value("@acc") == (2 + 4) * (10 + 20)

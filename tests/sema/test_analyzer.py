@@ -676,3 +676,58 @@ def test_inlined_function_misuse(src, message, span):
         analyze_fns(src)
     sp = ei.value.span
     assert (ei.value.message, (sp.line, sp.col, sp.end_col)) == (message, span)
+
+
+# ------------------------------------------------------------------ for ($kv : @map)
+
+def loop_var_type(src):
+    an = analyze(src)
+    loop = next(n for n in ast.walk(an.program.probes) if isinstance(n, ast.ForMap))
+    return loop.var.type
+
+
+def test_for_map_pair_types():
+    assert loop_var_type("BEGIN { @m[1] = 2; for ($kv : @m) { } }") == \
+        T.TupleType((T.INT64, T.INT64))
+    assert loop_var_type('BEGIN { @m[1, "ab"] = "c"; for ($kv : @m) { } }') == \
+        T.TupleType((T.TupleType((T.INT64, S(3))), S(2)))
+    # aggregations read as their merged integer
+    assert loop_var_type("BEGIN { @m[comm] = count(); for ($kv : @m) { } }") == \
+        T.TupleType((S(16), T.INT64))
+    # the map may get its type later in the script
+    assert loop_var_type("BEGIN { for ($kv : @m) { } } END { @m[1] = 2; }") == \
+        T.TupleType((T.INT64, T.INT64))
+
+
+def test_for_map_var_is_scoped_to_the_body():
+    an = analyze("BEGIN { @m[1] = 2; for ($kv : @m) { $x = $kv.1; } "
+                 "for ($kv : @m) { $y = $kv.0; } $kv = 3; }")
+    loops = [n for n in ast.walk(an.program.probes) if isinstance(n, ast.ForMap)]
+    after = an.program.probes[0].body[-1].var
+    keys = {loops[0].var.key, loops[1].var.key, after.key}
+    assert len(keys) == 3
+    assert an._scope.vars[loops[0].var.key] == T.TupleType((T.INT64, T.INT64))
+    assert an._scope.vars[after.key] == T.INT64
+
+
+@pytest.mark.parametrize("src, msg, span", [
+    ("BEGIN { @h[1] = lhist(1, 0, 10, 1); for ($x : @h) { } }",
+     "Loop expression does not support type: lhist_t", (1, 47, 49)),
+    ("BEGIN { @h[1] = stats(1); for ($x : @h) { } }",
+     "Loop expression does not support type: stats_t", (1, 37, 39)),
+    ("BEGIN { @a = 1; for ($x : @a) { } }",
+     "@a has no explicit keys (scalar map), and cannot be used for iteration", (1, 27, 29)),
+    ("BEGIN { for ($x : @a) { } }", "Undefined map: @a", (1, 19, 21)),
+    ("BEGIN { @a[1] = 1; for ($x : @a) { if (1) { return; } } }",
+     "'return' statement is not allowed in a for-loop", (1, 45, 51)),
+    ("BEGIN { $x = 1; @a[1] = 1; for ($x : @a) { } }",
+     "Loop declaration shadows existing variable: $x", (1, 33, 35)),
+    ("tracepoint:t:p { @a[1] = 1; for ($x : @a) { @b = args.dfd; } }",
+     "'args' builtin is not allowed in a for-loop", (1, 50, 54)),
+    ("BEGIN { @a[1] = 1; for ($x : @a) { @b = retval; } }",
+     "'retval' builtin is not allowed in a for-loop", (1, 41, 47)),
+    ("BEGIN { @a[1] = 1; for ($x : @a) { } print($x); }",
+     "Undefined or undeclared variable used: $x", (1, 44, 46)),
+])
+def test_for_map_errors(src, msg, span):
+    assert err(src) == (msg, span)
