@@ -46,6 +46,9 @@ class _Scope:
         # scope has seen assigned or declared so far, and declared so far.
         self.seen: set[str] = set()
         self.declared: set[str] = set()
+        # The variable a for loop declares: inside its body the name means
+        # it, even when an enclosing block assigns the same name later.
+        self.loop_var: str | None = None
 
 
 class _Resolver:
@@ -63,6 +66,10 @@ class _Resolver:
 
     def bind(self, v: ast.Variable):
         ident = _ident(v)
+        for scope in reversed(self.stack):
+            if scope.loop_var == ident:
+                v.binding = self.binding(scope, ident)
+                return
         for scope in self.stack:
             if ident in scope.owned:
                 v.binding = self.binding(scope, ident)
@@ -76,6 +83,7 @@ class _Resolver:
         scope = _Scope(_owned(stmts))
         if extra is not None:
             scope.owned.add(_ident(extra))
+            scope.loop_var = _ident(extra)
         self.stack.append(scope)
         if extra is not None:
             self.declare(extra, None)

@@ -628,12 +628,13 @@ def test_for_map_break_and_continue():
     assert k.calls.count("for_each_map_elem") == 1
 
 
-def test_for_map_body_locals_start_at_zero_each_iteration():
+def test_for_map_body_variable_is_not_the_one_after_the_loop():
     k = kernel("BEGIN { @m[1] = 5; @m[2] = 7; "
-               "for ($kv : @m) { if ($kv.0 == 1) { $t = $kv.1; } @last[$kv.0] = $t; } }")
+               "for ($kv : @m) { $t = $kv.1 * 2; @in[$kv.0] = $t; } $t = 99; @after = $t; }")
     k.run()
-    assert k.value("@last", struct.pack("<Q", 1)) == 5
-    assert k.value("@last", struct.pack("<Q", 2)) == 0
+    assert k.value("@in", struct.pack("<Q", 1)) == 10
+    assert k.value("@in", struct.pack("<Q", 2)) == 14
+    assert k.value("@after") == 99
 
 
 def test_for_map_strings_shared_in_place_and_multi_keys():
