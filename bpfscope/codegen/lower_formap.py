@@ -195,14 +195,21 @@ class ForMapLowering:
 
     def loop_pair(self, s: ast.ForMap, key: VReg, value: VReg) -> Mem:
         """$kv: the element's key and value copied into a (key, value)
-        tuple; the value of a per-CPU aggregation merged over CPUs."""
+        tuple; the value of an aggregation merged over CPUs, a plain value
+        of a per-CPU map this CPU's own (as reading it elsewhere gives)."""
         t: T.TupleType = s.var.type
         spec = self.sc.maps[s.map.ident]
         kv = self.stack_mem(t.size)
         koff, voff = t.offsets
-        self.copy(kv.at(koff, T.align8(t.elems[0].size)), Mem(key, 0, spec.user_key_size),
-                  T.align8(t.elems[0].size))
-        if "percpu" in spec.map_type:
+        ksize = T.align8(t.elems[0].size)
+        if spec.key_size < ksize:
+            # an array's u32 index standing for bpftrace's integer key
+            k = self.b.vreg()
+            self.b.ldx(spec.key_size, k, key, 0)
+            self.b.stx(8, kv.base, kv.off + koff, k)
+        else:
+            self.copy(kv.at(koff, ksize), Mem(key, 0, spec.user_key_size), ksize)
+        if "percpu" in spec.map_type and spec.kind != "plain":
             v = self.percpu_read(s.map.ident, spec, Mem(key, 0, spec.user_key_size))
             self.b.stx(8, kv.base, kv.off + voff, v.reg)
         else:
