@@ -101,12 +101,12 @@ class ForMapLowering:
         self.n_callbacks += 1
         cb = b.function(f"for_map_{self.n_callbacks}", CALLBACK_ARGS)
         saved = (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
-                 self.exit_label)
+                 self.exit_label, self.returns)
         try:
             uses_ctx, uses_scratch = self.callback(cb, s, area, slot, base_slot)
         finally:
             (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
-             self.exit_label) = saved
+             self.exit_label, self.returns) = saved
 
         if uses_ctx:
             b.stx(8, R10, area.off + CTX_SLOT, self.ctx)
@@ -138,6 +138,7 @@ class ForMapLowering:
         self.zero_slot = self.stack_mem(8)
         cont, brk = cb.label("next"), cb.label("stop")
         self.loops = [(cont, brk)]
+        self.returns = []  # user functions called in the body return within it
         self.exit_label = brk  # exit() ends the iteration too
         self.vars = {}
         for n, v in outer.items():

@@ -314,8 +314,11 @@ class Analyzer(FunctionChecks):
     def for_map(self, s: ast.ForMap):
         """``for ($kv : @map)``: $kv is (key, value), a tuple key for a map
         of several keys; it exists only in the loop's body (sema.scopes)."""
+        inlined = {id(n) for c in ast.walk(s.body) if isinstance(c, ast.InlineCall)
+                   for n in ast.walk(c.body)}
         for node in ast.walk(s.body):
-            if isinstance(node, ast.Jump) and node.kind == "return":
+            # a user function's return ends the call, not the probe
+            if isinstance(node, ast.Jump) and node.kind == "return" and id(node) not in inlined:
                 self.err("'return' statement is not allowed in a for-loop", node.span)
             if isinstance(node, ast.Builtin) and self.NOT_IN_LOOP.fullmatch(node.name):
                 self.err(f"'{node.name}' builtin is not allowed in a for-loop", node.span)

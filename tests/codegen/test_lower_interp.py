@@ -651,3 +651,13 @@ def test_for_map_nested_sees_outer_pair_and_probe_variables():
                "for ($x : @a) { for ($y : @b) { $acc += $x.1 * $y.0; } } @acc = $acc; }")
     k.run()
     assert k.value("@acc") == (2 + 4) * (10 + 20)
+
+
+def test_for_map_user_function_return_stays_in_the_call():
+    from bpfscope.lang.functions import inline_functions
+    src = ("fn dbl($x: int64): int64 { if ($x > 10) { return 0; } return $x * 2; } "
+               "BEGIN { @m[1] = 5; @m[2] = 70; @m[3] = 6; $s = 0; "
+               "for ($kv : @m) { $s += dbl($kv.1); } @s = $s; }")
+    k = FakeKernel(compile_program(Analyzer(inline_functions(parse(Source(src))), expander).run()))
+    k.run()
+    assert k.value("@s") == 10 + 0 + 12

@@ -115,7 +115,7 @@ def test_disassembly_shows_the_callback(e2e):
     ("BEGIN { @a = 1; for ($x : @a) { } }",
      "@a has no explicit keys (scalar map), and cannot be used for iteration", "~~"),
 ])
-def test_refused_like_bpftrace(e2e, no_leaks, prog, message, marks):
+def test_refused_like_bpftrace(e2e, prog, message, marks):
     r = e2e.run_cli("-e", prog)
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
