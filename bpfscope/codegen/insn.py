@@ -8,8 +8,9 @@ ALU and jump instructions.
 
 An :class:`Insn` may name virtual registers (before allocation) and a
 :class:`Label` target (before assembly): a jump's, or for an LD_IMM64 with
-``src == PSEUDO_FUNC`` the first instruction of the function it loads.  LD_IMM64 is a single Insn whose
-``imm`` holds the whole 64-bit value; it occupies two slots when encoded.
+``src == PSEUDO_FUNC`` the first instruction of the function it loads.
+LD_IMM64 is a single Insn whose ``imm`` holds the whole 64-bit value; it
+occupies two slots when encoded.
 """
 
 from __future__ import annotations
