@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from ..elf import ElfError, SymbolTable
+from ..elf import ElfError, SymbolTable, demangle
 from ..elf.dwarf import InlineIndex, debug_file
 
 # Clone kinds that are the same code at the same address: nothing missed.
@@ -95,7 +95,7 @@ def inline_sites(path: str, func: str, st: SymbolTable) -> list[Site] | None:
     out = []
     for s in idx.sites(func):
         hit = st.lookup_addr(s.addr)
-        out.append(Site(s.addr, hit.name if hit else "?"))
+        out.append(Site(s.addr, demangle(hit.name) if hit else "?"))
     return out
 
 

@@ -37,7 +37,7 @@ import sys
 from dataclasses import dataclass
 
 from ..bpf import perf
-from ..elf import ElfError, ElfFile, SymbolTable, demangle, table_of
+from ..elf import ElfError, ElfFile, SymbolTable, demangle, split_function_name, table_of
 from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
 from ..elf.ldcache import read_proc_maps, resolve_library
@@ -99,8 +99,12 @@ def parse_spec(ap, provider: str, options) -> Spec:
                             (len(parts) == 2 and parts[0] in SUPPORTED_LANGS)):
         parts.insert(0, "")
     if len(parts) not in (2, 3):
+        hint = ""
+        if "::" in ":".join(parts[1:]):
+            hint = ("; a C++ name with '::' must be quoted (\"ns::f\") or follow "
+                    "cpp: (cpp:ns::f)")
         raise SemanticError(f"{provider} probe type requires 2 or 3 arguments, "
-                            f"found {len(parts)}", ap.span)
+                            f"found {len(parts)}{hint}", ap.span)
     target, func = parts[0], parts[-1]
     lang = parts[1] if len(parts) == 3 else ""
     if lang and lang not in SUPPORTED_LANGS:
@@ -261,6 +265,29 @@ def _sym_value(st: SymbolTable, name: str) -> int:
     return sym.value if sym is not None else 0
 
 
+# ------------------------------------------------------------ compiler clones
+
+def _is_clone(name: str) -> bool:
+    return split_function_name(name) is not None or "[clone " in demangle(name)
+
+
+def _warn_clones(path: str, func: str, names: list[str]) -> None:
+    """A name that matched only GCC clones (f.isra.0, f.constprop.0, the
+    C++ '[clone .isra.0]' forms): their parameters are not the source's."""
+    if names and func not in names and all(_is_clone(n) for n in names):
+        shown = ", ".join(demangle(n) for n in names)
+        _warn_once(path, func, f"{func} exists in {path} only as a compiler clone "
+                               f"({shown}): the compiler removed or replaced some of "
+                               f"its parameters (ISRA, constprop), so arg0..argN may "
+                               f"not be the arguments of the source")
+
+
+def _whole_clones(st: SymbolTable, func: str) -> list[str]:
+    """func's clones that are whole functions (not .part/.cold pieces)."""
+    return sorted(p.name for p in st.parts_of(func)
+                  if ".part." not in p.name and not p.name.endswith(".cold"))
+
+
 # ------------------------------------------------------------ inlining
 
 _inline_warned: set[tuple[str, str, str]] = set()
@@ -396,6 +423,8 @@ class Uprobe:
             explicit = False
             if not names and not multi and "*" not in func:
                 raise SemanticError(f"No matches for {provider} {path}:{func}.", ap.span)
+            if "*" not in func:
+                _warn_clones(path, func, names)
         else:
             sym = _func_symbol(st, func)
             explicit = True
@@ -414,10 +443,14 @@ class Uprobe:
                         f"{provider}:{path}:cpp:\"...\" or by its mangled name:\n{cands}",
                         ap.span)
                 if not names:
+                    names = _whole_clones(st, func)  # f.isra.0 when f is gone
+                if not names:
                     if multi:
                         return []
                     raise SemanticError(f"No matches for {provider} {path}:{func}.",
                                         ap.span)
+        if "*" not in func:
+            _warn_clones(path, func, names)
         out = []
         for n in names:
             sym = _func_symbol(st, n)

@@ -27,6 +27,7 @@ import struct
 import zlib
 from typing import NamedTuple
 
+from .demangle import demangle, strip_params
 from .reader import ElfError, ElfFile
 
 SHF_COMPRESSED = 0x800
@@ -36,6 +37,7 @@ DEBUG_ROOT = "/usr/lib/debug"
 _CU_TAGS = (0x11, 0x3C, 0x4A)          # compile, partial, skeleton unit
 TAG_SUBPROGRAM = 0x2E
 TAG_INLINED = 0x1D
+TAG_NAMESPACE = 0x39
 # struct/class/union/enum/array/subroutine types: nothing of ours inside
 _SKIP_TAGS = frozenset((0x13, 0x02, 0x17, 0x04, 0x01, 0x15))
 
@@ -175,8 +177,9 @@ class InlineIndex:
             self.addr = section_bytes(elf, ".debug_addr")
             self.rnglists = section_bytes(elf, ".debug_rnglists")
             self.ranges = section_bytes(elf, ".debug_ranges")
-        # DIE offset -> (name, linkage_name, reference or None)
-        self.subprograms: dict[int, tuple[str | None, str | None, int | None]] = {}
+        # DIE offset -> (name, linkage_name, reference or None, the name
+        # qualified by its enclosing namespaces or None)
+        self.subprograms: dict[int, tuple] = {}
         # abstract-origin DIE offset -> inlined copies
         self.inlined: dict[int, list[InlineSite]] = {}
         self._by_name: dict[str, list[InlineSite]] | None = None
@@ -240,13 +243,20 @@ class InlineIndex:
         subprograms = self.subprograms
         wanted = _WANTED
         uleb = _uleb
+        # names of the namespaces around the current DIE (None: another
+        # DIE with children), for C++ static functions without a linkage
+        # name: 'helper' in namespace shop is 'shop::helper'
+        scopes: list[str | None] = []
         while pos < end:
             die = pos
             code, pos = uleb(d, pos)
             if code == 0:
+                if scopes:
+                    scopes.pop()
                 continue
             tag, children, specs = abbr[code]
-            keep = first or tag == TAG_SUBPROGRAM or tag == TAG_INLINED
+            keep = first or tag == TAG_SUBPROGRAM or tag == TAG_INLINED or \
+                tag == TAG_NAMESPACE
             vals: dict[int, tuple[int, object]] = {}
             for at, form, ic in specs:
                 if form == 0x16:                                   # indirect
@@ -275,6 +285,8 @@ class InlineIndex:
                     raise ValueError(f"unknown form {form:#x}")
             if first:
                 first = False
+                if children:
+                    scopes.append(None)
                 if tag in _CU_TAGS:
                     for at, key in ((AT_ADDR_BASE, "addr_base"),
                                     (AT_STR_OFFSETS_BASE, "str_base"),
@@ -288,17 +300,22 @@ class InlineIndex:
                 link = self._str_of(vals.get(AT_LINKAGE_NAME) or
                                     vals.get(AT_MIPS_LINKAGE_NAME), cu)
                 ref = vals.get(AT_ABSTRACT_ORIGIN) or vals.get(AT_SPECIFICATION)
-                subprograms[die] = (name, link, ref[1] if ref else None)
+                qual = None
+                if name and any(scopes):
+                    qual = "::".join(n for n in scopes if n) + "::" + name
+                subprograms[die] = (name, link, ref[1] if ref else None, qual)
             elif tag == TAG_INLINED:
                 origin = vals.get(AT_ABSTRACT_ORIGIN)
                 if origin is not None:
                     addr = self._entry_of(vals, cu)
                     if addr is not None:
                         self.inlined.setdefault(origin[1], []).append(InlineSite(addr, die))
-            elif children and tag in _SKIP_TAGS and AT_SIBLING in vals:
-                target = vals[AT_SIBLING][1]
-                if pos < target <= end:
-                    pos = target
+            if children and tag in _SKIP_TAGS and AT_SIBLING in vals and \
+                    pos < vals[AT_SIBLING][1] <= end:
+                pos = vals[AT_SIBLING][1]  # the whole subtree, its end too
+            elif children:
+                scopes.append(self._str_of(vals.get(AT_NAME), cu)
+                              if tag == TAG_NAMESPACE else None)
 
     def _value(self, d, pos, form, ic, sizes, cu_off, afmt, osz):
         """An attribute's raw value: an int for addresses, constants,
@@ -448,11 +465,19 @@ class InlineIndex:
             ent = self.subprograms.get(die)
             if ent is None:
                 break
-            name, link, ref = ent
+            name, link, ref, qual = ent
             if name:
                 out.add(name)
+            if qual:
+                out.add(qual)
             if link:
                 out.add(link)
+                if link.startswith("_Z"):
+                    # C++: also the qualified names users write,
+                    # 'ns::helper(int)' and 'ns::helper'
+                    full = demangle(link)
+                    if full != link:
+                        out.update((full, strip_params(full)))
             if ref is None:
                 break
             die = ref
