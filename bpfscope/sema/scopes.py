@@ -6,7 +6,8 @@ outermost enclosing scope whose own statements assign or declare it (before
 or after the use), so in ``$a = 1; if (c) { $a = 2; }`` both are one
 variable, while a variable only assigned inside a branch does not exist
 after it. ``let`` may not declare a name an enclosing scope has already
-declared (no shadowing), nor one already assigned before it.
+declared (no shadowing), nor one already assigned before it; a for loop's
+variable is the loop's own and may not reuse a name already in use.
 
 Resolution gives each distinct variable its own ``Variable.binding`` (the
 name itself for the first of that name in a probe), so the analyser and the
@@ -82,8 +83,12 @@ class _Resolver:
                value: ast.Expr | None = None):
         scope = _Scope(_owned(stmts))
         if extra is not None:
-            scope.owned.add(_ident(extra))
-            scope.loop_var = _ident(extra)
+            ident = _ident(extra)
+            if any(ident in s.seen for s in self.stack):
+                raise SemanticError(f"Loop declaration shadows existing variable: "
+                                    f"${extra.name}", extra.span)
+            scope.owned.add(ident)
+            scope.loop_var = ident
         self.stack.append(scope)
         if extra is not None:
             self.declare(extra, None)
@@ -133,9 +138,6 @@ class _Resolver:
             self.expr(s.end)
             self.scoped(s.body, extra=s.var)
         elif isinstance(s, ast.ForMap):
-            if any(_ident(s.var) in scope.seen for scope in self.stack):
-                raise SemanticError(f"Loop declaration shadows existing variable: "
-                                    f"${s.var.name}", s.var.span)
             self.expr(s.map)
             self.scoped(s.body, extra=s.var)
         elif isinstance(s, ast.Block):

@@ -388,6 +388,16 @@ def test_let_shadowing_and_late_declaration_are_errors():
     analyze("BEGIN { if (1) { let $x = 1; } let $x = 2; }")
 
 
+def test_for_loop_variables_are_the_loops_own():
+    msg, span = err("BEGIN { $i = 1; for ($i : 0..3) { } }")
+    assert msg == "Loop declaration shadows existing variable: $i"
+    assert span == (1, 22, 24)
+    # two loops, and a later variable of the same name, are three variables
+    an = analyze('BEGIN { for ($i : 0..3) { } for ($i : 5..7) { } $i = "s"; }')
+    p, e = an.expanded[0]
+    assert an.analyze_probe(p, e[0]).vars == {"i": T.INT64, "i#1": T.INT64, "i#2": S(2)}
+
+
 def test_block_expression_values_and_scope():
     an = analyze('BEGIN { $x = { let $y = 2; $y * 3 }; $s = { "abc" }; }')
     p, e = an.expanded[0]
