@@ -206,7 +206,8 @@ def arg_field(kb, name: str, tid: int, offset: int) -> tuple[ArgField, int]:
         return ArgField(name, offset, 8, False, "pointer", c_type,
                         user=_is_user_pointer(kb, tid)), 1
     if t.kind == K.INT:
-        return ArgField(name, offset, t.size, t.signed, "int", c_type), 1
+        return ArgField(name, offset, t.size, t.signed, "bool" if t.is_bool else "int",
+                        c_type), 1
     if t.kind in (K.ENUM, K.ENUM64):
         return ArgField(name, offset, t.size, t.signed, "int", c_type), 1
     size = kb.sizeof(tid) if t.kind != K.UNKN else 8

@@ -385,7 +385,7 @@ def fentry_as_kprobe(ap, provider: str, mod: str | None, func: str,
         out = []
         for a in fentry.func_args(kb, proto, False):
             slot = a.offset // 8
-            if a.kind in ("int", "pointer") and slot < len(REGS_ARGS):
+            if a.kind in ("int", "bool", "pointer") and slot < len(REGS_ARGS):
                 out.append(ArgField(a.name, REGS_ARGS[slot], 8 if a.size > 8 else a.size,
                                     a.signed, a.kind, a.c_type, user=a.user))
         return out or None

@@ -14,7 +14,7 @@ struct of the same first name word whose member names and offsets are
 the format's fields (a ``__data_loc`` field is member
 ``__data_loc_<name>``).
 
-Where a struct is found, integer and pointer fields whose member has the
+Where a struct is found, integer, bool and pointer fields whose member has the
 same offset and size take kind, signedness, C type and the __user tag
 from BTF exactly as fentry types a parameter
 (:func:`.fentry.arg_field`); arrays and ``__data_loc`` strings keep the
@@ -108,7 +108,7 @@ def typed_args(fmt: Format) -> list[ArgField]:
         m = members.get(a.offset)
         if a.kind in ("int", "pointer") and m is not None and m.name == a.name:
             typed, _ = fentry.arg_field(kb, a.name, m.type, a.offset)
-            if typed.kind in ("int", "pointer") and typed.size == a.size:
+            if typed.kind in ("int", "bool", "pointer") and typed.size == a.size:
                 a = typed
         out.append(a)
     return out

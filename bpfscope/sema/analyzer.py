@@ -652,6 +652,8 @@ class Analyzer(FunctionChecks):
             return T.IntType(args[n].size * 8, args[n].signed)
         if name == "retval" and self._probe.arg("$retval") is not None:
             f = self._probe.arg("$retval")  # fexit
+            if f.kind == "bool":
+                return T.BOOL
             return T.IntType(f.size * 8, f.signed) if f.kind == "int" else T.UINT64
         if re.fullmatch(r"arg\d+", name) and self._probe.provider in (
                 "fentry", "fexit", "rawtracepoint"):
@@ -867,10 +869,15 @@ class Analyzer(FunctionChecks):
     def arg_field_type(self, f, span) -> T.Type:
         if f.kind == "int":
             return T.IntType(f.size * 8, f.signed)
+        if f.kind == "bool":
+            return T.BOOL
         if f.kind == "pointer":
             t = self.types.named(f.c_type)
             ref = t.ref if isinstance(t, T.PointerType) else ()
-            return T.PointerType(target=f.c_type[:-1].rstrip(), user=f.user, ref=ref)
+            # a typedef of a pointer (fl_owner_t) names no '*' of its own
+            target = (f.c_type[:-1].rstrip() if f.c_type.endswith("*") else
+                      t.target if isinstance(t, T.PointerType) else "void")
+            return T.PointerType(target=target, user=f.user, ref=ref)
         if f.kind == "char_array":
             return T.StringType(f.size)
         if f.kind == "data_loc_string":

@@ -24,7 +24,7 @@ USER_PROVIDERS = frozenset({"uprobe", "uretprobe", "usdt"})
 @dataclass(frozen=True)
 class ArgField:
     """One field of a probe's ``args``: where it is in the context and what
-    it holds. ``kind`` is 'int', 'pointer', 'char_array', 'data_loc_string'
+    it holds. ``kind`` is 'int', 'bool', 'pointer', 'char_array', 'data_loc_string'
     or 'array'; ``user`` marks pointers into user memory."""
     name: str
     offset: int

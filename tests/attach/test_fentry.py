@@ -85,7 +85,7 @@ def test_args_typed_from_the_prototype(kb):
         ArgField("p", 0, 16, False, "struct", "struct pair"),
         ArgField("name", 16, 8, False, "pointer", "const char *", user=True),
         ArgField("m", 24, 4, False, "int", "enum mode"),
-        ArgField("b", 32, 1, False, "int", "bool"),
+        ArgField("b", 32, 1, False, "bool", "bool"),
         ArgField("n", 40, 8, True, "int", "long"),
     ]
     ret = fentry.func_args(kb, proto, retprobe=True)

@@ -110,7 +110,7 @@ def test_expand_typed_from_the_running_kernel(tp_btf_ok):
     assert p.load == {"expected_attach_type": AttachType.TRACE_RAW_TP,
                       "attach_btf_id": kb.find("btf_trace_sched_switch", "typedef")}
     assert [(a.name, a.offset, a.size, a.kind) for a in p.args] == [
-        ("preempt", 0, 1, "int"), ("prev", 8, 8, "pointer"), ("next", 16, 8, "pointer"),
+        ("preempt", 0, 1, "bool"), ("prev", 8, 8, "pointer"), ("next", 16, 8, "pointer"),
         ("prev_state", 24, 4, "int")]
     [q] = providers.expand(ap_of("rt:vmlinux:sys_enter"))
     assert [(a.name, a.c_type, a.signed) for a in q.args] == [

@@ -135,3 +135,11 @@ def test_running_kernel_define_event():
     assert [(a.name, a.kind, a.signed) for a in ta.typed_args(f)] == [
         ("comm", "char_array", False), ("pid", "int", True), ("prio", "int", True),
         ("target_cpu", "int", True)]
+
+
+def test_typedef_pointer_type_in_scripts():
+    real("filelock", "generic_add_lease")
+    from bpfscope import api
+    from bpfscope.errors import SemanticError
+    with pytest.raises(SemanticError, match="Can not access field 'foo' on type 'void \\*'"):
+        api.compile_script("tracepoint:filelock:generic_add_lease { @ = args.owner->foo; }")

@@ -4,6 +4,8 @@ used without BTF (forced with BPFSCOPE_NO_TP_BTF=1)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bpfscope import btf
@@ -71,6 +73,18 @@ def test_fork_pointer_args(e2e, helper, tp_btf, no_leaks):
                      'args.child != curtask, arg0 == (uint64)args.parent); }',
                      "-c", f"sh -c '{helper} getpid 1; true'")
     assert r.stdout == "1 1 1\n\n\n"
+
+
+def test_bool_argument(e2e, waiting, tp_btf, no_leaks):
+    # the helper sleeping is a voluntary switch: preempt is false
+    child = waiting("sleep", "20")
+    t = e2e.Trace("-e", 'rawtracepoint:sched_switch /args.prev->pid == $1/ '
+                  '{ @[args.preempt] = count(); } ' + EXIT_ON_CHILD, str(child.pid))
+    assert child.go() == 0
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    keys = set(re.findall(r"^@\[(.*)\]: \d+$", out, re.M))
+    assert "false" in keys and keys <= {"false", "true"}, out
 
 
 def test_module_tracepoint(e2e, tp_btf):
