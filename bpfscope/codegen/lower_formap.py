@@ -9,6 +9,8 @@ pointer to an area on the caller's stack holding
 
 - the probe's context pointer and the scratch region pointer, stored only
   when the body needs them (helpers such as get_stackid take the context);
+- when the body calls exit(), a flag: the callback sets it and stops the
+  iteration, the caller then ends the probe (or its own iteration);
 - the value of each integer variable the body shares with the code around
   it, loaded at the callback's entry and stored back at its exit, then
   read back by the caller after the call;
@@ -34,7 +36,7 @@ from .insn import R0, R1, R2, R3, R4, R10, Insn, VReg
 from .loweringvalues import Int, Mem
 
 CALLBACK_ARGS = ("map", "key", "value", "ctx")
-CTX_SLOT, SCRATCH_SLOT = 0, 8  # offsets in the shared area
+CTX_SLOT, SCRATCH_SLOT, EXIT_SLOT = 0, 8, 16  # offsets in the shared area
 
 
 def var_names(node) -> list[str]:
@@ -94,16 +96,19 @@ class ForMapLowering:
         foreign = list(dict.fromkeys(
             self.vars[n].base for n in shared if isinstance(self.vars[n], Mem)
             and self.vars[n].base not in (R10, self.scratch)))
-        area = Mem(R10, b.stack(16 + 8 * (len(ints) + len(foreign))), 0)
-        slot = {n: 16 + 8 * i for i, n in enumerate(ints)}
-        base_slot = {r: 16 + 8 * (len(ints) + i) for i, r in enumerate(foreign)}
+        # exit() in the body sets a flag that ends the probe after the call
+        exits = any(isinstance(n, ast.Call) and n.name == "exit" for n in ast.walk(s.body))
+        first = 24 if exits else 16
+        area = Mem(R10, b.stack(first + 8 * (len(ints) + len(foreign))), 0)
+        slot = {n: first + 8 * i for i, n in enumerate(ints)}
+        base_slot = {r: first + 8 * (len(ints) + i) for i, r in enumerate(foreign)}
 
         self.n_callbacks += 1
         cb = b.function(f"for_map_{self.n_callbacks}", CALLBACK_ARGS)
         saved = (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
                  self.exit_label, self.returns)
         try:
-            uses_ctx, uses_scratch = self.callback(cb, s, area, slot, base_slot)
+            uses_ctx, uses_scratch = self.callback(cb, s, area, slot, base_slot, exits)
         finally:
             (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
              self.exit_label, self.returns) = saved
@@ -116,6 +121,8 @@ class ForMapLowering:
             b.stx(8, R10, area.off + slot[n], self.vars[n].reg)
         for r in foreign:
             b.stx(8, R10, area.off + base_slot[r], r)
+        if exits:
+            b.st(8, R10, area.off + EXIT_SLOT, 0)
         b.ld_map_fd(R1, s.map.ident)
         b.ld_func(R2, cb)
         self.addr(R3, area)
@@ -123,8 +130,12 @@ class ForMapLowering:
         b.call("for_each_map_elem")
         for n in ints:
             b.ldx(8, self.vars[n].reg, R10, area.off + slot[n])
+        if exits:
+            flag = b.vreg()
+            b.ldx(8, flag, R10, area.off + EXIT_SLOT)
+            b.jcond("ne", flag, 0, self.exit_label)
 
-    def callback(self, cb, s: ast.ForMap, area: Mem, slot, base_slot):
+    def callback(self, cb, s: ast.ForMap, area: Mem, slot, base_slot, exits: bool):
         """Lower the body into ``cb``; says whether it needs the probe's
         context and the scratch pointer from the caller."""
         outer, outer_scratch = self.vars, self.scratch
@@ -136,10 +147,10 @@ class ForMapLowering:
         self.b = cb
         self.ctx, self.scratch = cb.vreg(), cb.vreg()
         self.zero_slot = self.stack_mem(8)
-        cont, brk = cb.label("next"), cb.label("stop")
+        cont, brk, ended = cb.label("next"), cb.label("stop"), cb.label("exited")
         self.loops = [(cont, brk)]
         self.returns = []  # user functions called in the body return within it
-        self.exit_label = brk  # exit() ends the iteration too
+        self.exit_label = ended
         self.vars = {}
         for n, v in outer.items():
             if n in slot:
@@ -171,6 +182,9 @@ class ForMapLowering:
         cb.place(cont)
         cb.mov(ret, 0)
         cb.ja(done)
+        if exits:
+            cb.place(ended)
+            cb.st(8, ctxp, EXIT_SLOT, 1)
         cb.place(brk)
         cb.mov(ret, 1)
         cb.place(done)

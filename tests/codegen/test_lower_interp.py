@@ -661,3 +661,13 @@ def test_for_map_user_function_return_stays_in_the_call():
     k = FakeKernel(compile_program(Analyzer(inline_functions(parse(Source(src))), expander).run()))
     k.run()
     assert k.value("@s") == 10 + 0 + 12
+
+
+def test_for_map_exit_in_the_body_ends_the_probe():
+    k = kernel("BEGIN { @m[1] = 1; @m[2] = 2; @n[7] = 1; $seen = 0; "
+               "for ($kv : @m) { for ($x : @n) { $seen++; exit(); } @outer = 1; } "
+               "@after = $seen; }")
+    k.run()
+    assert k.value("@outer") is None and k.value("@after") is None
+    assert k.value(".exit", b"\0" * 4) == 1   # exit requested
+    assert k.calls.count("for_each_map_elem") == 2   # the outer loop's and one inner

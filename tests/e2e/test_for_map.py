@@ -123,3 +123,14 @@ def test_refused_like_bpftrace(e2e, prog, message, marks):
     assert head.startswith("stdin:1:") and head.endswith(f"ERROR: {message}")
     assert line == prog
     assert underline.strip() == marks
+
+
+def test_exit_in_the_body_ends_the_probe(e2e, no_leaks):
+    r = e2e.run_prog("""
+        BEGIN {
+            @m[1] = 1; @m[2] = 2; @m[3] = 3;
+            $n = 0;
+            for ($kv : @m) { $n++; printf("in %d\\n", $n); exit(); }
+            printf("not reached\\n");
+        }""")
+    assert r.stdout == "in 1\n\n\n@m[1]: 1\n@m[2]: 2\n@m[3]: 3\n"
