@@ -71,24 +71,32 @@ def test_uaddr_is_the_runtime_address(e2e, prog, prog_nopie, which, no_leaks):
     assert traced == [f"{counter} {greeting} hello from uaddr {i}" for i in range(3)]
 
 
-def test_uaddr_in_uretprobe_with_pid(e2e, prog):
-    """In a uretprobe of a PIE the bias comes from the -p process's maps."""
-    child = subprocess.Popen([prog, "2", "wait"], stdin=subprocess.PIPE,
+def trace_pid(e2e, prog: str, n: int, script: str) -> tuple[str, str]:
+    """Start prog (waiting), trace it with -p, let it run n ticks; the
+    program's stdout and the trace's. The trace ends with the process."""
+    child = subprocess.Popen([prog, str(n), "wait"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     try:
         pid = int(child.stdout.readline())
-        t = e2e.Trace("-p", str(pid), "-e",
-                      f'uretprobe:{prog}:tick {{ printf("%p %d\\n", uaddr("counter"), '
-                      f'retval); }}')
+        t = e2e.Trace("-p", str(pid), "-e", script)
         child.stdin.write("g")
         child.stdin.close()
-        counter, _ = where(child.stdout.read())
+        prog_out = child.stdout.read()
         assert child.wait(10) == 0
         out, err = t.finish()
     finally:
         if child.poll() is None:
             child.kill()
+        child.stdout.close()
     assert t.returncode == 0, err
+    return prog_out, out
+
+
+def test_uaddr_in_uretprobe_with_pid(e2e, prog):
+    """In a uretprobe of a PIE the bias comes from the -p process's maps."""
+    prog_out, out = trace_pid(e2e, prog, 2, f'uretprobe:{prog}:tick {{ printf("%p %d\\n", '
+                                            f'uaddr("counter"), retval); }}')
+    counter, _ = where(prog_out)
     assert [line for line in out.splitlines() if line] == [f"{counter} {0x1234}",
                                                           f"{counter} {0x1235}"]
 
@@ -119,19 +127,7 @@ def test_target_left_out_with_c(e2e, prog):
 
 
 def test_target_left_out_with_p(e2e, prog):
-    child = subprocess.Popen([prog, "5", "wait"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-    try:
-        pid = int(child.stdout.readline())
-        t = e2e.Trace("-p", str(pid), "-e", "uprobe:tick { @[func] = count(); }")
-        child.stdin.write("g")
-        child.stdin.close()
-        assert child.wait(10) == 0
-        out, err = t.finish()
-    finally:
-        if child.poll() is None:
-            child.kill()
-    assert t.returncode == 0, err
+    _, out = trace_pid(e2e, prog, 5, "uprobe:tick { @[func] = count(); }")
     assert "@[tick]: 5" in out.splitlines()
 
 
