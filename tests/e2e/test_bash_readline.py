@@ -81,8 +81,12 @@ class Bash:
 def test_uretprobe_readline_prints_typed_lines(e2e, rl):
     bash = Bash()
     try:
+        # bash's own PS1 variable, read through uaddr() as in bpftrace's
+        # documentation, where readline is linked into bash
+        ps1 = ('printf("PS1 %s\\n", str(*uaddr("ps1_prompt")));'
+               if SymbolTable(rl).lookup_one("ps1_prompt", functions_only=False) else "")
         t = e2e.Trace("-p", str(bash.proc.pid), "-e",
-                      f'uprobe:{rl}:readline {{ printf("prompt %s\\n", str(arg0)); }} '
+                      f'uprobe:{rl}:readline {{ printf("prompt %s\\n", str(arg0)); {ps1} }} '
                       f'uretprobe:{rl}:readline {{ printf("%s\\n", str(retval)); }}')
         # bash sat in readline before the probes were there: that call
         # ends without its return probe; the next one is seen whole
@@ -96,5 +100,6 @@ def test_uretprobe_readline_prints_typed_lines(e2e, rl):
     finally:
         bash.close()
     assert t.returncode == 0, err
+    prompt = ["prompt rl> "] + (["PS1 rl> "] if ps1 else [])
     assert [line for line in out.splitlines() if line] == [
-        "prompt rl> ", "echo one two", "prompt rl> ", "exit"]
+        *prompt, "echo one two", *prompt, "exit"]

@@ -64,11 +64,14 @@ def where(stdout: str) -> tuple[str, str]:
 @pytest.mark.parametrize("which", ["pie", "nopie"])
 def test_uaddr_is_the_runtime_address(e2e, prog, prog_nopie, which, no_leaks):
     p = prog if which == "pie" else prog_nopie
-    r = e2e.run_prog(f'uprobe:{p}:tick {{ printf("%p %p %s %d\\n", uaddr("counter"), '
-                     f'uaddr("greeting"), str(uaddr("greeting")), arg0); }}', "-c", f"{p} 3")
+    r = e2e.run_prog(f'uprobe:{p}:tick {{ printf("%p %p %s %d %d\\n", uaddr("counter"), '
+                     f'uaddr("greeting"), str(uaddr("greeting")), *uaddr("counter"), arg0); }}',
+                     "-c", f"{p} 3")
     counter, greeting = where(r.stdout)
     traced = [line for line in r.stdout.splitlines() if line and not line.startswith("at ")]
-    assert traced == [f"{counter} {greeting} hello from uaddr {i}" for i in range(3)]
+    # tick(i) adds i to counter (0x1234) after the probe has read it
+    assert traced == [f"{counter} {greeting} hello from uaddr {v} {i}"
+                      for i, v in enumerate((0x1234, 0x1234, 0x1235))]
 
 
 def trace_pid(e2e, prog: str, n: int, script: str) -> tuple[str, str]:
