@@ -42,15 +42,49 @@ class CallLowering:
         return Int(r)
 
     def call_uaddr(self, e: ast.Call) -> Int:
-        """sema.uaddr decided how: a constant, or ip + a constant."""
+        """sema.uaddr decided how: a constant, ip + a constant, or the
+        running program's start of code + a constant."""
         how = e.uaddr
-        r = self.b.vreg()
+        b = self.b
+        r = b.vreg()
         if how.base == "ip":
-            self.b.ldx(8, r, self.ctx, REGS_IP)
-            self.b.alu("add", r, how.value)
+            b.ldx(8, r, self.ctx, REGS_IP)
+            b.alu("add", r, how.value)
+        elif how.base == "exe":
+            self.program_address(r, how)
         else:
-            self.b.mov(r, how.value)
+            b.mov(r, how.value)
         return Int(r)
+
+    def program_address(self, r: VReg, how) -> None:
+        """r = current->mm->start_code + how.value if current->mm->exe_file
+        is the file (inode how.inode), else 0."""
+        b = self.b
+        mm_off, start_off, exe_off, inode_off, ino_off = how.kernel
+        tmp = self.stack_mem(8)
+
+        def read(dst, src, off):
+            b.st(8, tmp.base, tmp.off, 0)
+            self.addr(R1, tmp)
+            b.mov(R2, 8)
+            b.mov(R3, src)
+            b.alu("add", R3, off)
+            b.call("probe_read_kernel")
+            b.ldx(8, dst, tmp.base, tmp.off)
+
+        done = b.label("uaddr_done")
+        b.call("get_current_task")
+        mm, p = b.vreg(), b.vreg()
+        b.mov(p, R0)
+        read(mm, p, mm_off)
+        read(p, mm, exe_off)
+        read(p, p, inode_off)
+        read(p, p, ino_off)
+        b.mov(r, 0)
+        b.jcond("ne", p, how.inode, done)
+        read(r, mm, start_off)
+        b.alu("add", r, how.value)
+        b.place(done)
 
     def call_cgroupid(self, e: ast.Call) -> Int:
         """The cgroup v2 id of a directory: its inode number (kernfs ids

@@ -104,10 +104,19 @@ def test_uaddr_in_uretprobe_with_pid(e2e, prog):
                                                           f"{counter} {0x1235}"]
 
 
-def test_uaddr_in_uretprobe_of_pie_needs_a_pid(e2e, prog):
-    r = e2e.run_cli("-e", f'uretprobe:{prog}:tick {{ print(uaddr("counter")); }}')
+def test_uaddr_in_uretprobe_of_a_program(e2e, prog, no_leaks):
+    """No -p: the running program's start of code gives the bias."""
+    r = e2e.run_prog(f'uretprobe:{prog}:tick {{ printf("%p %d\\n", uaddr("counter"), '
+                     f'*uaddr("counter")); }}', "-c", f"{prog} 2")
+    counter, _ = where(r.stdout)
+    traced = [line for line in r.stdout.splitlines() if line and not line.startswith("at ")]
+    assert traced == [f"{counter} {0x1234}", f"{counter} {0x1235}"]
+
+
+def test_uaddr_in_uretprobe_of_a_library_needs_a_pid(e2e):
+    r = e2e.run_cli("-e", 'uretprobe:libc:getpid { print(uaddr("environ")); }')
     assert r.returncode == 1
-    assert "position independent" in r.stderr and "-p PID" in r.stderr
+    assert "position-independent library" in r.stderr and "-p PID" in r.stderr
     assert "Traceback" not in r.stderr
 
 

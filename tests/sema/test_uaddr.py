@@ -112,5 +112,30 @@ def test_errors(pie):
     assert e.message == f"Could not resolve symbol: {pie}:nosuch"
     e = error('uprobe:x:tick { $a = uaddr(comm); }', pie)
     assert e.message == "uaddr() expects a string literal (string[16] provided)"
-    e = error('uprobe:x:tick { $a = uaddr("b4"); }', pie, ret=True)
-    assert "position independent" in e.message and "-p PID" in e.message
+
+
+
+def test_uretprobe_of_a_program_uses_its_start_of_code(pie):
+    from bpfscope.elf import ElfFile
+    e = uaddr_of('uaddr("b4")', pie, ret=True)
+    code = min(s.vaddr for s in ElfFile(pie).load_segments if s.flags & 1)
+    assert (e.uaddr.base, e.uaddr.value) == ("exe", symbol(pie, "b4") - code)
+    assert e.uaddr.inode == __import__("os").stat(pie).st_ino
+    assert len(e.uaddr.kernel) == 5
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build the uaddr test library")
+    d = tmp_path_factory.mktemp("uaddr_lib")
+    (d / "l.c").write_text(SRC.replace("int main(void) { return tick(0); }", ""))
+    subprocess.run([gcc, "-O1", "-shared", "-fPIC", "-o", str(d / "libl.so"), str(d / "l.c")],
+                   check=True, capture_output=True)
+    return str(d / "libl.so")
+
+
+def test_uretprobe_of_a_library_needs_a_pid(lib):
+    e = error('uprobe:x:tick { $a = uaddr("b4"); }', lib, ret=True)
+    assert "position-independent library" in e.message and "-p PID" in e.message
