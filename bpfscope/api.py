@@ -19,7 +19,7 @@ from .codegen.lower import compile_program
 from .codegen.script import CompiledScript
 from .errors import BpfscopeError, SemanticError, Source
 from .lang import ast
-from .lang.functions import inline_functions
+from .lang.userfuncs import inline_functions
 from .lang.imports import resolve_imports
 from .lang.macros import expand_macros
 from .lang.parser import parse

@@ -184,7 +184,7 @@ class BlockExpr(Expr):
 @dataclass(eq=False)
 class InlineCall(Expr):
     """A call of a user function (``fn``) with the function's body pasted
-    in (lang.functions): ``params`` are variables set from ``args`` on
+    in (lang.userfuncs): ``params`` are variables set from ``args`` on
     entry, then ``body`` runs; ``return v`` in it ends the call with v.
     Prints back as the call that was written."""
     name: str

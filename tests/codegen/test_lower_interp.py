@@ -654,7 +654,7 @@ def test_for_map_nested_sees_outer_pair_and_probe_variables():
 
 
 def test_for_map_user_function_return_stays_in_the_call():
-    from bpfscope.lang.functions import inline_functions
+    from bpfscope.lang.userfuncs import inline_functions
     src = ("fn dbl($x: int64): int64 { if ($x > 10) { return 0; } return $x * 2; } "
                "BEGIN { @m[1] = 5; @m[2] = 70; @m[3] = 6; $s = 0; "
                "for ($kv : @m) { $s += dbl($kv.1); } @s = $s; }")

@@ -10,7 +10,7 @@ import pytest
 
 from bpfscope.errors import BpfscopeError, SemanticError, Source, Span
 from bpfscope.lang import ast
-from bpfscope.lang.functions import inline_functions
+from bpfscope.lang.userfuncs import inline_functions
 from bpfscope.lang.parser import parse
 from bpfscope.sema import types as T
 from bpfscope.sema.analyzer import Analyzer

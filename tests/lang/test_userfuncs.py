@@ -5,7 +5,7 @@ import pytest
 
 from bpfscope.errors import SemanticError, Source
 from bpfscope.lang import ast
-from bpfscope.lang.functions import inline_functions
+from bpfscope.lang.userfuncs import inline_functions
 from bpfscope.lang.parser import parse
 from bpfscope.lang.printer import to_source
 

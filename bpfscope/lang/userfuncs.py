@@ -1,4 +1,5 @@
-"""User functions (``fn``), inlined where they are called.
+"""User functions (``fn``) of a script, inlined where they are called (the
+builtin functions are typed in sema.functions).
 
 ::
 
