@@ -261,3 +261,10 @@ def test_error_in_an_imported_script_names_it(e2e, tmp_path):
     assert r.stderr == (f"{lib}:2:8-15: ERROR: Invalid operands for '+': 'string[2]' and 'int64'\n"
                         '  $x = "a" + 1;\n'
                         "       ~~~~~~~\n")
+
+
+def test_per_cpu_maps_in_json(e2e):
+    r = e2e.run_prog('let @a = percpuhash(4); let @c = percpuarray(4); '
+                     'BEGIN { @a[1]++; @a[1]++; @c[2] = count(); exit(); }', "-f", "json")
+    assert r.stdout == ('{"type": "map", "data": {"@a": {"1": 2}}}\n'
+                        '{"type": "map", "data": {"@c": {"2": 1}}}\n')
