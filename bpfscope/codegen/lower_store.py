@@ -221,6 +221,9 @@ class StoreLowering:
     def store_str_call(self, e: ast.Call, dst: Mem, length: int):
         b = self.b
         arg = e.args[0]
+        # a variable or map may hold wider strings than this str() makes:
+        # its limit still holds
+        length = min(length, e.type.length)
         if arg.type.is_string() or isinstance(arg, ast.PositionalParam):
             return self.store_string(arg, dst, length)
         n = length

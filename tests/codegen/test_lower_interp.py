@@ -671,3 +671,11 @@ def test_for_map_exit_in_the_body_ends_the_probe():
     assert k.value("@outer") is None and k.value("@after") is None
     assert k.value(".exit", b"\0" * 4) == 1   # exit requested
     assert k.calls.count("for_each_map_elem") == 2   # the outer loop's and one inner
+
+
+def test_str_with_a_length_keeps_it_in_a_wider_map_value():
+    # @m holds string[16] (the second str()), yet str(comm, 2) stays short
+    k = kernel('tracepoint:t:p { @m[1] = str(args.comm, 2); @m[2] = str(args.comm); }')
+    k.run(ctx=make_ctx(comm=b"hello"))
+    key = (1).to_bytes(8, "little")
+    assert bytes(k.maps["@m"][key])[:4] == b"he\0\0"
