@@ -21,7 +21,8 @@ from .loweringvalues import Int
 class CallLowering:
     VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
                    "strerror", "ksym", "kaddr", "uaddr", "strstr", "bswap", "signal_name",
-                   "len", "cgroupid", "kptr", "uptr", "pid", "tid", "reg", "percpu_kaddr"}
+                   "len", "cgroupid", "kptr", "uptr", "pid", "tid", "reg", "percpu_kaddr",
+                   "socket_cookie"}
 
     def call_strerror(self, e: ast.Call) -> Int:
         return self.int_expr(e.args[0])  # printed as text in user space
@@ -136,6 +137,14 @@ class CallLowering:
             b.call("per_cpu_ptr")
         r = b.vreg()
         b.mov(r, R0)
+        return Int(r)
+
+    def call_socket_cookie(self, e: ast.Call) -> Int:
+        sk = self.int_expr(e.args[0])  # still the verifier's typed pointer
+        self.b.mov(R1, sk.reg)
+        self.b.call("get_socket_cookie")
+        r = self.b.vreg()
+        self.b.mov(r, R0)
         return Int(r)
 
     def call_kptr(self, e: ast.Call) -> Int:

@@ -52,7 +52,7 @@ CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
     "override", "path", "skboutput", "unwatch",
-    "socket_cookie", "debugf", "print_maps",
+    "debugf", "print_maps",
 }
 
 CONFIG_DEFAULTS = {"max_strlen": 1024, "max_map_keys": 4096, "str_trunc_trailer": "..",

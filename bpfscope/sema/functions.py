@@ -254,3 +254,14 @@ class FunctionChecks:
         if len(e.args) == 2:
             self.int_arg(e, 1)
         return T.PointerType(target="uint64")
+
+    def check_socket_cookie(self, e: ast.Call) -> T.Type:
+        """The kernel's cookie of a struct sock: a BTF-typed pointer the
+        verifier knows, so only in probes whose arguments are typed from
+        BTF (rawtracepoint with BTF, fentry/fexit)."""
+        self.nargs(e, 1)
+        self.int_arg(e, 0)
+        if self._probe.prog_type != "tracing" and self._probe.provider not in ("fentry", "fexit"):
+            self.err("socket_cookie() needs a struct sock pointer typed from BTF: use it in "
+                     "rawtracepoint (with BTF) or fentry/fexit probes", e.span)
+        return T.UINT64

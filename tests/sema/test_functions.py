@@ -238,3 +238,9 @@ def test_percpu_kaddr_types_and_errors():
         "percpu_kaddr() expects a string literal", (1, 32, 34))
     assert err('BEGIN { percpu_kaddr("x", "y"); }') == (
         "percpu_kaddr() expects an integer for argument 2 ('string[2]' provided)", (1, 27, 30))
+
+
+def test_socket_cookie_needs_btf_typed_arguments():
+    assert err('tracepoint:a:b { socket_cookie(args.filename); }') == (
+        "socket_cookie() needs a struct sock pointer typed from BTF: use it in rawtracepoint "
+        "(with BTF) or fentry/fexit probes", (1, 18, 46))
