@@ -87,3 +87,19 @@ def test_percpu_kaddr_of_a_variable_the_kernel_does_not_have(monkeypatch):
                         lambda: types.SimpleNamespace(find=lambda name, kind: None))
     with pytest.raises(SemanticError, match="no per-CPU kernel variable named 'nope'"):
         disasm('BEGIN { @a = percpu_kaddr("nope"); }')
+
+
+def test_strstr_calls_bpf_strnstr_and_makes_every_error_minus_one(monkeypatch):
+    from bpfscope.codegen.lower_bytes import BytesLowering
+    monkeypatch.setattr(BytesLowering, "kfunc_id", staticmethod(lambda name: 777))
+    code = disasm('BEGIN { $a = "abc"; $b = "b"; @ = strstr($a, $b); }')
+    call = code.index("(85) call kernel-function#777")
+    assert code[call - 5:call + 6] == [
+        "(bf) r1 = r10", "(07) r1 += -16",           # the haystack
+        "(bf) r2 = r10", "(07) r2 += -24",           # the needle
+        "(b7) r3 = 8",                               # the haystack's room
+        "(85) call kernel-function#777",
+        "(67) r0 <<= 32", "(c7) r0 s>>= 32",         # an int: sign-extended
+        "(75) if r0 s>= 0x0 goto pc+1",
+        "(b7) r0 = -1",                              # -ENOENT, -E2BIG, ...: not found
+        "(7b) *(u64 *)(r10 -32) = r0"]
