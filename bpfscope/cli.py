@@ -243,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if rest and rest[0] == "--":
             rest = rest[1:]
+        if opts.pid is not None and not process_alive(opts.pid):
+            sys.stderr.write(f"ERROR: -p {opts.pid}: no such process\n")
+            return 1
         child = Child(opts.cmd) if opts.cmd and not opts.dry_run else None
         try:
             config = {"unsafe": 1} if opts.unsafe else None

@@ -147,3 +147,9 @@ def test_target_left_out_without_c_or_p(e2e):
     r = e2e.run_cli("-e", "uprobe:tick { }")
     assert r.returncode == 1
     assert "ERROR: uprobe probe type requires 2 or 3 arguments, found 1" in r.stderr
+
+
+def test_p_of_a_process_that_does_not_exist(e2e):
+    r = e2e.run_cli("-p", "999999999", "-e", "tracepoint:syscalls:sys_enter_getpid { }")
+    assert r.returncode == 1
+    assert r.stderr == "ERROR: -p 999999999: no such process\n"
