@@ -40,7 +40,7 @@ from ..bpf import perf
 from ..elf import ElfError, ElfFile, SymbolTable, demangle, split_function_name, table_of
 from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
-from ..elf.ldcache import read_proc_maps, resolve_library
+from ..elf.ldcache import library_of_program, read_proc_maps, resolve_library
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from . import ifunc
@@ -163,7 +163,9 @@ def resolve_target(target: str, pid: int | None, cmd: str | None = None) -> list
                       if _is_exec_or_lib(p))
     if "/" not in target:
         if target.startswith("lib"):
-            hit = resolve_library(target, pid)
+            # the -c program's own library (its RUNPATH) before the system's
+            hit = (library_of_program(cmd, target) if cmd else None) or \
+                resolve_library(target, pid)
             if hit:
                 return [os.path.abspath(hit)]
         found = shutil.which(target)

@@ -232,6 +232,26 @@ def find_in_maps(maps: list[Mapping], name: str) -> str | None:
     return None
 
 
+def library_of_program(program: str, name: str) -> str | None:
+    """The library called name ('libfoo', 'libfoo.so.1') that program
+    links against and finds through its own DT_RUNPATH/DT_RPATH (a
+    directory ld.so.cache does not know: a build tree, $ORIGIN/../lib);
+    None when it names no such library there."""
+    from .reader import ElfFile
+    try:
+        with ElfFile(program) as elf:
+            needed, dirs = elf.dependencies()
+    except (ElfError, OSError):
+        return None
+    for lib in needed:
+        if lib == name or _soname_matches(lib, name):
+            for d in dirs:
+                path = os.path.join(d, lib)
+                if os.path.exists(path):
+                    return os.path.normpath(path)
+    return None
+
+
 _cache: LdCache | None = None
 
 

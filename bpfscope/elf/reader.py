@@ -40,6 +40,7 @@ EM_X86_64 = 62
 EM_AARCH64 = 183
 # p_type
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
+DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
 # p_flags
 PF_X, PF_W, PF_R = 1, 2, 4
 # sh_type
@@ -306,6 +307,41 @@ class ElfFile:
             if s.type == PT_INTERP:
                 return self.read(s.offset, s.filesz).rstrip(b"\0").decode()
         return None
+
+    def dynamic(self) -> list[tuple[int, int]]:
+        """(d_tag, d_val) entries of the PT_DYNAMIC segment, up to DT_NULL."""
+        seg = next((s for s in self.segments if s.type == PT_DYNAMIC), None)
+        if seg is None:
+            return []
+        raw = self.read(seg.offset, seg.filesz)
+        out = []
+        for i in range(0, len(raw) - 15, 16):
+            tag, val = struct.unpack_from("<qQ", raw, i)
+            if tag == 0:
+                break
+            out.append((tag, val))
+        return out
+
+    def dependencies(self) -> tuple[list[str], list[str]]:
+        """(DT_NEEDED names, search directories) of a dynamically linked
+        file: DT_RUNPATH, else DT_RPATH, with $ORIGIN expanded."""
+        dyn = self.dynamic()
+        strtab = next((v for t, v in dyn if t == DT_STRTAB), None)
+        if strtab is None:
+            return [], []
+        off = self.vaddr_to_offset(strtab)
+        if off is None:
+            return [], []
+
+        def string(i: int) -> str:
+            return _cstr(bytes(self._data[off + i:off + i + 4096]), 0)
+        needed = [string(v) for t, v in dyn if t == DT_NEEDED]
+        runpath = [string(v) for t, v in dyn if t == DT_RUNPATH] or \
+            [string(v) for t, v in dyn if t == DT_RPATH]
+        origin = os.path.dirname(os.path.abspath(self.path))
+        dirs = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin)
+                for rp in runpath for d in rp.split(":") if d]
+        return needed, dirs
 
     def vaddr_to_offset(self, addr: int) -> int | None:
         """The file offset holding virtual address addr, or None.

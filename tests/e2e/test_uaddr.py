@@ -1,7 +1,7 @@
 """uaddr() end to end: a test program prints where its globals really are
 (PIE, so a new place every run); the trace must print the same addresses
 and read a string global through them. Also uprobes without a target
-under -c and -p."""
+under -c and -p, and the -c program's own libraries."""
 
 from __future__ import annotations
 
@@ -153,3 +153,31 @@ def test_p_of_a_process_that_does_not_exist(e2e):
     r = e2e.run_cli("-p", "999999999", "-e", "tracepoint:syscalls:sys_enter_getpid { }")
     assert r.returncode == 1
     assert r.stderr == "ERROR: -p 999999999: no such process\n"
+
+
+def test_library_of_the_c_program_through_its_runpath(e2e, tmp_path, kernel):
+    """uprobe:libfoo:f under -c finds the libfoo the program loads from its
+    own RUNPATH ($ORIGIN/lib), a directory ld.so.cache does not list."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build the library test")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "foo.c").write_text(
+        '__attribute__((noinline)) int foo_work(int x) { asm volatile(""); return 2 * x; }\n')
+    (tmp_path / "app.c").write_text(
+        "#include <stdlib.h>\nint foo_work(int);\n"
+        "int main(int c, char **v) { int n = atoi(v[1]), s = 0;\n"
+        "  for (int i = 0; i < n; i++) s += foo_work(i); return s == -1; }\n")
+    lib = tmp_path / "lib" / "libbsfoo.so.1"
+    subprocess.run([gcc, "-O1", "-shared", "-fPIC", "-Wl,-soname,libbsfoo.so.1", "-o", str(lib),
+                    str(tmp_path / "foo.c")], check=True, capture_output=True)
+    (tmp_path / "lib" / "libbsfoo.so").symlink_to("libbsfoo.so.1")
+    app = tmp_path / "app"
+    subprocess.run([gcc, "-O1", "-o", str(app), str(tmp_path / "app.c"), f"-L{lib.parent}",
+                    "-lbsfoo", "-Wl,-rpath,$ORIGIN/lib"], check=True, capture_output=True)
+    from bpfscope.elf import ElfFile
+    with ElfFile(str(app)) as elf:
+        needed, dirs = elf.dependencies()
+    assert "libbsfoo.so.1" in needed and dirs == [str(tmp_path / "lib")]
+    r = e2e.run_prog("uprobe:libbsfoo:foo_work { @[probe] = count(); }", "-c", f"{app} 4")
+    assert f"@[uprobe:{lib}:foo_work]: 4" in r.stdout.splitlines()
