@@ -143,6 +143,8 @@ class Analyzer(FunctionChecks):
         self._changed = False
         self._scope = ProbeScope()
         self._probe: ExpandedProbe | None = None
+        self._var_memo: dict[tuple, dict] = {}  # variable types of each probe's last pass
+        self._widest: dict = {}
         # the user functions being inlined around the current statement,
         # with the type each returns
         self._fns: list[tuple[ast.InlineCall, T.Type]] = []
@@ -243,12 +245,19 @@ class Analyzer(FunctionChecks):
         self.final = final
         self._scope = ProbeScope()
         self._probe = exp
+        # A variable's type may widen further down the probe ($s = "ab";
+        # ... $s = "longer"): a read before that, in a loop body that runs
+        # again, must already see the widest type, which the previous pass
+        # over this probe found.
+        memo = (id(probe), exp.name)
+        self._widest = self._var_memo.get(memo, {})
         resolve_scopes(probe)
         if probe.predicate is not None:
             t = self.expr(probe.predicate)
             if t is not None and not t.is_int():
                 self.err(f"Invalid type for predicate: {T.type_name(t)}", probe.predicate.span)
         self.block(probe.body)
+        self._var_memo[memo] = dict(self._scope.vars)
         return self._scope
 
     def err(self, msg: str, span: Span | None):
@@ -691,6 +700,9 @@ class Analyzer(FunctionChecks):
         t = self._scope.vars[v.key]
         if t is None and self.final:
             self.err(f"Variable used before it was assigned: ${v.name}", v.span)
+        wide = self._widest.get(v.key)
+        if t is not None and wide is not None and wide != t:
+            t = T.unify(t, wide) or t
         return t
 
     def binop(self, e: ast.Binop) -> T.Type | None:

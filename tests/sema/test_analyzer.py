@@ -741,3 +741,14 @@ def test_for_map_var_is_scoped_to_the_body():
 ])
 def test_for_map_errors(src, msg, span):
     assert err(src) == (msg, span)
+
+
+def test_read_in_a_loop_sees_the_type_a_later_assignment_widens_to():
+    """The loop body runs again after '$s = "changed"': the read before
+    it (printf's argument) must carry 8 bytes, not the 6 of "hello"."""
+    for loop in ("while ($i < 2) { $i++;", "@m[1] = 1; for ($kv : @m) {"):
+        an = analyze(f'BEGIN {{ $s = "hello"; $i = 0; {loop} printf("%s", $s); '
+                     '$s = "changed"; } }')
+        call = next(n for n in ast.walk(an.program.probes)
+                    if isinstance(n, ast.Call) and n.name == "printf")
+        assert call.args[1].type == S(8)
