@@ -52,7 +52,8 @@ class MemoryLowering:
                 return Remote(self.int_expr(e.expr).reg, m.offset, size, base_t.user)
             return self.place(e.expr).at(m.offset, size)
         if isinstance(e, ast.Unop) and e.op == "*":
-            return Remote(self.int_expr(e.operand).reg, 0, size, e.operand.type.user)
+            return Remote(self.int_expr(e.operand).reg, 0, size,
+                          getattr(e.operand.type, "user", False))
         if isinstance(e, ast.Index) and not isinstance(e.expr.type, T.TupleType):
             return self.element_place(e, size)
         if isinstance(e, ast.Cast) and isinstance(e.type, T.ArrayType):

@@ -803,6 +803,8 @@ class Analyzer(FunctionChecks):
         return t
 
     def deref(self, t: T.Type, e: ast.Unop) -> T.Type | None:
+        if t.is_int() and not isinstance(t, T.PointerType):
+            return T.INT64   # as bpftrace: an integer address holds an int64
         if not isinstance(t, T.PointerType):
             self.err(f"Can not dereference type '{T.type_name(t)}'", e.span)
         target = self.types.pointee(t)

@@ -23,6 +23,25 @@ _C_INTS = {
 }
 
 
+# Constants scripts take from kernel headers (``#include <linux/sched.h>``
+# and the like) that are preprocessor macros, so BTF does not carry them;
+# bpftrace reads the headers with clang, bpfscope knows these few by value
+# (the UAPI/x86-64 values, stable across kernels).
+HEADER_MACROS = {
+    "TASK_RUNNING": 0, "TASK_INTERRUPTIBLE": 1, "TASK_UNINTERRUPTIBLE": 2,
+    "__TASK_STOPPED": 4, "__TASK_TRACED": 8, "EXIT_DEAD": 16, "EXIT_ZOMBIE": 32,
+    "TASK_PARKED": 0x40, "TASK_DEAD": 0x80, "TASK_WAKEKILL": 0x100,
+    "TASK_NOLOAD": 0x400, "TASK_IDLE": 0x402, "PF_KTHREAD": 0x00200000,
+    "AF_UNSPEC": 0, "AF_UNIX": 1, "AF_LOCAL": 1, "AF_INET": 2, "AF_INET6": 10,
+    "AF_NETLINK": 16, "AF_PACKET": 17,
+    "SOCK_STREAM": 1, "SOCK_DGRAM": 2, "SOCK_RAW": 3,
+    "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_CREAT": 0o100, "O_EXCL": 0o200,
+    "O_TRUNC": 0o1000, "O_APPEND": 0o2000, "O_NONBLOCK": 0o4000,
+    "O_DIRECTORY": 0o200000, "O_CLOEXEC": 0o2000000,
+    "PAGE_SIZE": 4096, "PAGE_SHIFT": 12,
+}
+
+
 def _btf(name: str):
     return load_vmlinux() if name in ("", "vmlinux") else load_module(name)
 
@@ -72,7 +91,8 @@ def from_btf(kb, tid: int) -> T.Type | None:
         if elem is None:
             return None
         rid, _ = _skip_modifiers(kb, t.type)
-        if kb.kind(rid) == K.INT and kb.type(rid).size == 1 and not kb.type(rid).is_bool:
+        if kb.kind(rid) == K.INT and kb.type(rid).name == "char":
+            # char[N] is a string as in bpftrace; u8[N] (unsigned char) bytes
             return T.StringType(max(t.nelems, 1))
         return T.ArrayType(elem, t.nelems, kb.sizeof(t.type))
     return None
@@ -144,10 +164,10 @@ class TypeLibrary:
         if name in self.enums:
             return self.enums[name]
         kb = self.kernel()
-        if kb is None:
-            return None
-        found = kb.find_enumerator(name)
-        return None if found is None else found[1]
+        found = kb.find_enumerator(name) if kb is not None else None
+        if found is not None:
+            return found[1]
+        return HEADER_MACROS.get(name)
 
     # ------------------------------------------------------------ definitions
 

@@ -125,7 +125,7 @@ def test_casts_in_user_probes_make_user_pointers():
 @pytest.mark.parametrize("src, msg", [
     ("BEGIN { $p = (struct Foo *)0; print($p->nope); }",
      "Struct/union of type 'struct Foo' does not contain a field named 'nope'"),
-    ("BEGIN { $x = 1; print(*$x); }", "Can not dereference type 'int64'"),
+    ("BEGIN { $x = \"s\"; print(*$x); }", "Can not dereference type 'string[2]'"),
     ("BEGIN { $x = 1; print($x[0]); }", "The [] operator can not be used on type 'int64'"),
     ("BEGIN { print((struct Nope *)0); }", None),
     ("BEGIN { print((uint8[3])(uint32)1); }", "an array cast needs integers of the same total size"),
@@ -143,3 +143,25 @@ def test_type_errors(src, msg):
 def test_unknown_type_name_is_an_error():
     with pytest.raises(SemanticError, match="Unknown type: 'struct Nope'"):
         _analyze("BEGIN { print(sizeof(struct Nope)); }")
+
+
+def test_header_macros_bpftrace_tools_use_are_known():
+    # runqlat.bt compares with TASK_RUNNING, tcpdrop.bt with AF_INET/AF_INET6
+    tl = TypeLibrary()
+    assert (tl.enumerator("TASK_RUNNING"), tl.enumerator("AF_INET"),
+            tl.enumerator("AF_INET6")) == (0, 2, 10)
+
+
+def test_deref_of_an_integer_reads_an_int64():
+    # loads.bt: $avenrun = kaddr("avenrun"); $load1 = *$avenrun;
+    an = _analyze("BEGIN { $a = 1000; print(*($a + 8)); }")
+    assert an.program.probes[0].body[-1].expr.args[0].type == T.INT64
+
+
+@needs_btf
+def test_char_arrays_are_strings_and_u8_arrays_are_bytes():
+    tl = TypeLibrary()
+    in6 = tl.named("struct in6_addr")
+    u = tl.member(in6, "in6_u").type
+    assert tl.member(u, "u6_addr8").type == T.ArrayType(T.IntType(8, False), 16, 1)
+    assert tl.member(tl.named("struct task_struct"), "comm").type == T.StringType(16)
