@@ -76,6 +76,9 @@ class StoreLowering:
                         self.copy(dst.at(do, et.size), src.at(so, et_src.size),
                                   min(et.size, et_src.size))
             return
+        if isinstance(e, (ast.Variable, ast.Map, ast.Ternary, ast.FieldAccess, ast.Index)):
+            # a value some writer already made (ntop/usym/... in a variable)
+            return self.store_copy(e, dst, t)
         raise SemanticError(f"Cannot store a value of type {t}", e.span)
 
     def store_string(self, e: ast.Expr, dst: Mem, length: int):

@@ -115,3 +115,10 @@ def test_str_of_a_user_address_in_a_kernel_probe(e2e, helper):
                      '{ @[str(args.regs->si)] = count(); }',
                      "-c", f"{helper} open /nonexistent/bpfscope-types 3")
     assert "@[/nonexistent/bpfscope-types]: 3\n" in r.stdout
+
+
+def test_values_made_by_functions_kept_in_variables(e2e):
+    # tcpaccept.bt and friends keep ntop() results in variables for printf
+    r = e2e.run_prog('BEGIN { $x = ntop(0x0100007f); $y = $x; '
+                     'printf("%s|%s\\n", $x, $y); @m[$y] = 1; exit(); }')
+    assert r.stdout == "127.0.0.1|127.0.0.1\n\n\n@m[127.0.0.1]: 1\n"
