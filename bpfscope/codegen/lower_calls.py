@@ -221,10 +221,11 @@ class CallLowering:
         return self.compare_bytes(a, c, n, 0, 1)
 
     def call_strcontains(self, e: ast.Call) -> Int:
-        """Naive search for a literal needle at every start position; a
-        computed needle goes through strstr."""
+        """strstr(...) >= 0 where the kernel has bpf_strnstr or the needle
+        is computed; else a naive search for the literal needle at every
+        start position (straight code: 9 instructions a byte of haystack)."""
         b = self.b
-        if not isinstance(e.args[1], ast.String):
+        if not isinstance(e.args[1], ast.String) or self.kfunc_id("bpf_strnstr") is not None:
             r = self.call_strstr(e).reg
             b.alu("rsh", r, 63)     # 1 when -1 (not found), else 0
             b.alu("xor", r, 1)

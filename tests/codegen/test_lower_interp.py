@@ -598,6 +598,7 @@ def test_unrolled_strstr_without_the_kernel_function(monkeypatch, comm, needle, 
     assert eval_tp(f'strstr(args.comm, "{needle}")', comm=comm) == want
     assert eval_tp(f'strcontains(args.comm, str(args.text))', comm=comm,
                    text=needle.encode()) == (want >= 0)
+    assert eval_tp(f'strcontains(args.comm, "{needle}")', comm=comm) == (want >= 0)
 
 
 @pytest.mark.parametrize("expr, want", [
