@@ -139,11 +139,12 @@ def _modules(mod: str | None) -> list[str]:
     return [mod]
 
 
-def match(mod: str | None, func: str, names=None) -> list[tuple[str, str, int]]:
+def match(mod: str | None, func: str, names=None, one=None) -> list[tuple[str, str, int]]:
     """(module, function, FUNC id) triples that ``[mod:]func`` names, sorted; a name
     without wildcards resolves to vmlinux first, then the first module
-    that has it. ``names`` (a blob -> {name: type id} function) matches
-    something else than the traceable functions: raw tracepoints."""
+    that has it. ``names`` (a blob -> {name: type id} function) and
+    ``one`` (blob, name -> type id or None, for a name without wildcards)
+    match something else than the traceable functions: raw tracepoints."""
     wild = "*" in func or (mod is not None and "*" in mod)
     avail = traceable() if names is None else None
     out = []
@@ -161,7 +162,7 @@ def match(mod: str | None, func: str, names=None) -> list[tuple[str, str, int]]:
                 names = [n for n in names if n in avail]
             out.extend((m, n, funcs[n]) for n in sorted(names))
         else:
-            fid = own_func(kb, func) if names is None else names(kb).get(func)
+            fid = own_func(kb, func) if names is None else one(kb, func)
             if fid is not None:
                 out.append((m, func, fid))
                 if not wild:

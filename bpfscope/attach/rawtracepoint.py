@@ -67,6 +67,13 @@ def own_events(kb: btf.Btf) -> dict[str, int]:
     return out
 
 
+def own_event(kb: btf.Btf, event: str) -> int | None:
+    """The btf_trace_ typedef of one tracepoint in the blob itself (a
+    lookup in BTF's name index, without building :func:`own_events`)."""
+    return next((t for t in kb.find_all(PREFIX + event, K.TYPEDEF) if t >= kb.start_id),
+                None)
+
+
 def proto(kb: btf.Btf, tid: int) -> btf.FuncProto:
     """The FUNC_PROTO of typedef ``tid``, with parameter names and without
     ``__data``."""
@@ -99,8 +106,7 @@ def tp_btf_status() -> str | None:
         kb = btf.load_vmlinux()
     except btf.BtfError:
         return "this kernel has no BTF (/sys/kernel/btf/vmlinux)"
-    events = own_events(kb)
-    tid = events.get("sched_switch") or next(iter(events.values()), None)
+    tid = own_event(kb, "sched_switch") or next(iter(own_events(kb).values()), None)
     if tid is None:
         return "BTF describes no tracepoints (no btf_trace_ types)"
     e = fentry.try_tracing(AttachType.TRACE_RAW_TP, tid)
@@ -165,7 +171,7 @@ class RawTracepoint:
             out = untyped_probes(ap, mod, event)
         else:
             try:
-                found = fentry.match(mod, event, names=own_events)
+                found = fentry.match(mod, event, names=own_events, one=own_event)
             except btf.BtfError as e:
                 raise SemanticError(str(e), ap.span) from None
             out = [typed_probe(ap, m, n, tid) for m, n, tid in found]
@@ -200,7 +206,7 @@ def list_probes(pattern: str, verbose: bool = False) -> list[str]:
         return [f"rawtracepoint:{n}" for n in untyped_events()
                 if fnmatch.fnmatchcase(n, event)]
     out = []
-    for m, n, tid in sorted(fentry.match(mod, event, names=own_events)):
+    for m, n, tid in sorted(fentry.match(mod, event, names=own_events, one=own_event)):
         out.append(f"rawtracepoint:{m}:{n}")
         if verbose:
             kb = fentry.btf_of(m)

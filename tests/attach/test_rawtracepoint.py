@@ -61,6 +61,8 @@ def kb():
 
 def test_events_of_a_blob(kb):
     assert sorted(rt.own_events(kb)) == ["ev_bare", "ev_named"]
+    assert rt.own_event(kb, "ev_named") == rt.own_events(kb)["ev_named"]
+    assert rt.own_event(kb, "not_a_tracepoint") is None
 
 
 def test_args_named_from_the_probestub(kb):
