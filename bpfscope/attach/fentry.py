@@ -157,10 +157,10 @@ def match(mod: str | None, func: str, names=None, one=None) -> list[tuple[str, s
             continue
         if "*" in func:
             funcs = (names or own_funcs)(kb)
-            names = [n for n in funcs if fnmatch.fnmatchcase(n, func)]
+            hits = [n for n in funcs if fnmatch.fnmatchcase(n, func)]
             if avail is not None:
-                names = [n for n in names if n in avail]
-            out.extend((m, n, funcs[n]) for n in sorted(names))
+                hits = [n for n in hits if n in avail]
+            out.extend((m, n, funcs[n]) for n in sorted(hits))
         else:
             fid = own_func(kb, func) if names is None else one(kb, func)
             if fid is not None:

@@ -202,3 +202,21 @@ def test_switched_off(monkeypatch):
         assert fentry.fentry_status() == "fentry is switched off (BPFSCOPE_NO_FENTRY=1)"
     finally:
         fentry.fentry_status.cache_clear()
+
+
+def test_wildcard_match_runs_over_several_blobs(monkeypatch):
+    """A wildcard looks in vmlinux and every module: the second blob must
+    be searched with the same lookup as the first (a regression: the
+    list of hits once replaced the lookup function)."""
+    from bpfscope.attach import fentry as F
+
+    class Blob:
+        def __init__(self, name):
+            self.name = name
+
+    blobs = {"vmlinux": Blob("vmlinux"), "mod1": Blob("mod1")}
+    table = {"vmlinux": {"do_a": 1, "do_b": 2, "other": 3}, "mod1": {"do_c": 7}}
+    monkeypatch.setattr(F, "_modules", lambda mod: ["vmlinux", "mod1"])
+    monkeypatch.setattr(F, "btf_of", lambda m: blobs[m])
+    got = F.match(None, "do_*", names=lambda kb: table[kb.name], one=None)
+    assert got == [("vmlinux", "do_a", 1), ("vmlinux", "do_b", 2), ("mod1", "do_c", 7)]
