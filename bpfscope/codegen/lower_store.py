@@ -34,10 +34,8 @@ class StoreLowering:
             return self.store_usym(e, dst)
         if isinstance(t, T.StructType) or isinstance(t, T.ArrayType) and (
                 self.is_typed_access(e) or isinstance(e, ast.Cast)):
-            if isinstance(e, ast.Map):
-                return self.map_read_mem(e, dst, t)
-            if isinstance(e, ast.Ternary):
-                return self.store_branches(e, dst, t)
+            if isinstance(e, (ast.Map, ast.Ternary)):
+                return self.store_copy(e, dst, t)
             return self.store_typed(e, dst, t)
         if isinstance(t, T.ArrayType):
             return self.store_array(e, dst, t)
