@@ -37,8 +37,8 @@ from .lower_formap import ForMapLowering
 from .lower_maps import MapLowering
 from .lower_memory import MemoryLowering
 from .lower_store import StoreLowering
-from .script import (EXIT, LOST, RINGBUF, SCRATCH, STACK_FRAMES, STACK_MAPS, USTACK_PIDS,
-                     CompiledScript, EventSpec, MapSpec, ProgSpec)
+from .script import (EXIT, LOST, RINGBUF, SCRATCH, USTACK_PIDS,
+                     CompiledScript, DropSite, EventSpec, MapSpec, ProgSpec)
 
 PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
               "tracepoint": "tracepoint", "interval": "perf_event",
@@ -99,7 +99,7 @@ class ScriptCompiler:
         self.max_keys = int(analyzer.config["max_map_keys"])
         self.maps: dict[str, MapSpec] = {}
         self.events: dict[int, EventSpec] = {}
-        self.full_sites: list[tuple[str, object]] = []
+        self.drop_sites: list[DropSite] = []
         self.scratch_total = 0  # bytes of the per-CPU scratch value so far
         self.start_ns = time.monotonic_ns()
 
@@ -108,7 +108,7 @@ class ScriptCompiler:
             self.maps[name] = map_spec(info, self.max_keys)
         pages = ring_pages(int(self.an.config.get("perf_rb_pages", 0)))
         self.maps[RINGBUF] = MapSpec(RINGBUF, "ringbuf", 0, 0, pages * 4096, "ringbuf")
-        # slot 0 counts lost records, slot i the failures of map_full_site i;
+        # slot 0 counts lost records, slot i the drops of drop_site i;
         # max_entries is fixed once every program is lowered
         self.maps[LOST] = MapSpec(LOST, "percpu_array", 4, 8, 1, "lost")
         self.maps[EXIT] = MapSpec(EXIT, "array", 4, 16, 1, "exit")
@@ -126,29 +126,25 @@ class ScriptCompiler:
                     raise SemanticError(f"{exp.name}: {e.message}; use fewer or shorter "
                                         "strings (max_strlen) in one probe", exp.span) from None
                 progs.append(ProgSpec(exp, ptype, program, exp.name))
-        self.maps[LOST].max_entries = 1 + len(self.full_sites)
+        self.maps[LOST].max_entries = 1 + len(self.drop_sites)
         if self.scratch_total:
             # one slot per CPU, indexed by the CPU's number: programs that
             # nest on one CPU have regions of their own
             self.maps[SCRATCH] = MapSpec(SCRATCH, "array", 4, self.scratch_total,
                                          os.cpu_count() or 1, "scratch")
         return CompiledScript(progs, self.maps, self.events, dict(self.an.config), self.start_ns,
-                              self.full_sites)
+                              self.drop_sites)
 
-    def map_full_site(self, name: str, span) -> int:
-        """A LOST array slot counting failed updates at one place."""
-        self.full_sites.append((name, span))
-        return len(self.full_sites)
+    def drop_site(self, kind: str, name: str, span) -> int:
+        """A LOST array slot counting the drops of one place (DropSite)."""
+        self.drop_sites.append(DropSite(kind, name, span))
+        return len(self.drop_sites)
 
-    def stack_map(self, kind: str) -> str:
-        name = STACK_MAPS[kind]
-        if name not in self.maps:
-            self.maps[name] = MapSpec(name, "stack_trace", 4, 8 * STACK_FRAMES,
-                                      self.max_keys, "stack")
-            if kind == "user":
-                self.maps[USTACK_PIDS] = MapSpec(USTACK_PIDS, "hash", 4, 8, 4 * self.max_keys,
-                                                 "pids")
-        return name
+    def user_addresses(self):
+        """User addresses are taken (ustack, usym): keep the map of pids
+        whose mappings user space reads while they run."""
+        if USTACK_PIDS not in self.maps:
+            self.maps[USTACK_PIDS] = MapSpec(USTACK_PIDS, "hash", 4, 8, 4 * self.max_keys, "pids")
 
     def event(self, kind: str, **kw) -> EventSpec:
         ev = EventSpec(len(self.events) + 1, kind, **kw)

@@ -55,7 +55,7 @@ class MapLowering:
             res = b.vreg()
             b.mov(res, R0)
             b.jcond("sge", res, 0, ok)
-            self.count_lost(self.sc.map_full_site(name, span))
+            self.count_lost(self.sc.drop_site("full", name, span))
             b.place(ok)
 
     def assign_map(self, s: ast.AssignMap):

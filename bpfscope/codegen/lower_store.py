@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
-from .insn import R0, R1, R2, R3
+from .insn import R0, R1, R2, R3, R4
 from .loweringvalues import USER_PROVIDERS, Int, Mem
 
 
@@ -47,7 +47,7 @@ class StoreLowering:
             return self.store_copy(e, dst, t)
         if isinstance(t, T.StackType):
             if isinstance(e, (ast.Builtin, ast.Call)):
-                return self.store_stack(t, dst)
+                return self.store_stack(t, dst, e.span)
             if isinstance(e, ast.Map):
                 return self.map_read_mem(e, dst, t)
             return self.copy(dst, self.mem_place(e), t.size)
@@ -132,7 +132,7 @@ class StoreLowering:
         b.mov(pid, R0)
         b.alu("rsh", pid, 32)
         b.stx(8, dst.base, dst.off + 8, pid)
-        self.sc.stack_map("user")  # the map of pids whose symbols to keep
+        self.sc.user_addresses()
         self.note_pid(pid)
 
     AF_INET, AF_INET6 = 2, 10
@@ -168,23 +168,36 @@ class StoreLowering:
 
     BPF_F_USER_STACK = 1 << 8
 
-    def store_stack(self, t: T.StackType, dst: Mem):
-        """The stack id from bpf_get_stackid, and for a user stack the pid
-        whose address space gives its addresses meaning."""
+    def store_stack(self, t: T.StackType, dst: Mem, span=None):
+        """The frames from bpf_get_stack, at most ``t.limit`` of them (the
+        kernel walks no further and zeroes the rest), after their count
+        and, for a user stack, the pid whose address space gives them
+        meaning (see sema.types.StackType). A failed walk leaves an empty
+        stack and is counted at its place in the script."""
         b = self.b
-        b.mov(R1, self.ctx)
-        b.ld_map_fd(R2, self.sc.stack_map(t.kind))
-        b.mov(R3, self.BPF_F_USER_STACK if t.kind == "user" else 0)
-        b.call("get_stackid")
-        sid = b.vreg()
-        b.mov(sid, R0)
-        b.stx(8, dst.base, dst.off, sid)
+        nr = b.vreg()
+        b.mov(nr, 0)
+        if t.limit:
+            b.mov(R1, self.ctx)
+            self.addr(R2, dst.at(t.header, 8 * t.limit))
+            b.mov(R3, 8 * t.limit)
+            b.mov(R4, self.BPF_F_USER_STACK if t.kind == "user" else 0)
+            b.call("get_stack")
+            b.mov(nr, R0)
+            ok = b.label("stack_ok")
+            b.jcond("sge", nr, 0, ok)
+            b.mov(nr, 0)  # the kernel zeroed the frames
+            self.count_lost(self.sc.drop_site("stack", str(t), span))
+            b.place(ok)
+            b.alu("rsh", nr, 3)
+        b.stx(8, dst.base, dst.off, nr)
         if t.kind == "user":
             b.call("get_current_pid_tgid")
             pid = b.vreg()
             b.mov(pid, R0)
             b.alu("rsh", pid, 32)
             b.stx(8, dst.base, dst.off + 8, pid)
+            self.sc.user_addresses()
             self.note_pid(pid)
 
     def store_copy(self, e: ast.Expr, dst: Mem, t: T.Type):

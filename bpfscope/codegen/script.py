@@ -21,12 +21,21 @@ LOST = ".lost"
 EXIT = ".exit"
 # Temporaries too large for the BPF stack (codegen.lower.stack_mem).
 SCRATCH = ".scratch"
-# Stack-trace maps that kstack/ustack values index.
-STACK_MAPS = {"kernel": ".kstack", "user": ".ustack"}
-STACK_FRAMES = 127
 # Pids whose user stacks were taken: user space reads their mappings while
 # they run, so their stacks still resolve after they exit.
 USTACK_PIDS = ".upids"
+
+
+@dataclass
+class DropSite:
+    """A place in the script whose losses one slot of the LOST array counts
+    (slot 0 counts ring buffer records that did not fit). ``kind``:
+    'full' (a map update failed: the map is full), 'stack' (bpf_get_stack
+    failed and the stack was left empty), 'strcut' (str() cut a string at
+    max_strlen). ``name`` is the map, 'kstack'/'ustack', or the function."""
+    kind: str
+    name: str
+    span: object = None
 
 
 @dataclass
@@ -91,9 +100,9 @@ class CompiledScript:
     events: dict[int, EventSpec]
     config: dict
     start_ns: int = 0
-    # (map name, span) of each map update that reports a full map; site i
-    # counts in slot i of the LOST array
-    full_sites: list = field(default_factory=list)
+    # the places whose drops are counted: site i counts in slot i + 1 of
+    # the LOST array
+    drop_sites: list[DropSite] = field(default_factory=list)
 
     @property
     def user_maps(self) -> list[MapSpec]:

@@ -26,6 +26,15 @@ have no spaces (``[1,2]``).  The types:
     already running on that CPU: bpf_prog_info's recursion_misses) or
     ``kprobe`` (the kprobe's own nmissed). The text output says the same
     as a ``WARNING:`` on stderr.
+``stack_errors`` / ``truncated_strings`` (bpfscope's own, shaped the same way)
+    at exit, one per place in the script that dropped something:
+    ``{"type": "stack_errors", "count": N, "data": {"stack": "ustack",
+    "stacks": N, "filename": "stdin", "line": 1, "col": 20}}`` for stacks
+    bpf_get_stack could not read (kept as empty stacks), and
+    ``{"type": "truncated_strings", "count": N, "data": {"function": "str",
+    "strings": N, "max_strlen": 64, "filename": ..., "line": ..., "col":
+    ...}}`` for strings str() cut at max_strlen. A full map is a
+    ``helper_error`` of ``map_update_elem`` (retcode -7), once per place.
 ``runtime_error`` / ``helper_error`` / ``errorf`` / ``warnf``
     ``msg`` (and for helper errors ``helper`` and ``retcode``) plus the
     source location as ``filename``, ``line``, ``col``; no ``data``.
@@ -267,6 +276,21 @@ class JsonOutput(StreamSink):
         self.out.write(f'{{"type": "missed_events", "count": {n}, "data": '
                        f'{{"probe": {json_string(probe)}, "events": {n}, '
                        f'"reason": {json_string(reason)}}}}}\n')
+
+    def map_full(self, text: str, filename: str, line: int, col: int) -> None:
+        """As bpftrace 0.26: the failed map_update_elem as a helper error."""
+        self.helper_error("Argument list too long", "map_update_elem", -7, filename, line, col)
+
+    def dropped(self, kind: str, n: int, what: str, max_strlen: int, filename: str,
+                line: int, col: int, end_col: int = 0) -> None:
+        place = (f'"filename": {json_string(filename)}, "line": {line}, "col": {col}')
+        if kind == "stack":
+            self.out.write(f'{{"type": "stack_errors", "count": {n}, "data": {{"stack": '
+                           f'{json_string(what)}, "stacks": {n}, {place}}}}}\n')
+        else:
+            self.out.write(f'{{"type": "truncated_strings", "count": {n}, "data": '
+                           f'{{"function": {json_string(what)}, "strings": {n}, '
+                           f'"max_strlen": {max_strlen}, {place}}}}}\n')
 
     def time(self, text: str) -> None:
         self._emit("time", json_string(text))

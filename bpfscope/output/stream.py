@@ -31,6 +31,27 @@ class StreamSink:
     def missed_events(self, probe: str, n: int, reason: str) -> None:
         self.warning(f"{probe}: {n} events were missed: {MISSED_WHY[reason]}")
 
+    def lost_events(self, n: int) -> None:
+        self.err.write(f"Lost {n} events\n")  # bpftrace 0.26's words, on stderr
+
+    def map_full(self, text: str, filename: str, line: int, col: int) -> None:
+        """A map update failed because the map is full: ``text`` is the
+        warning laid out at its place in the script."""
+        self.warning_at(text)
+
+    def dropped(self, kind: str, n: int, what: str, max_strlen: int, filename: str,
+                line: int, col: int, end_col: int) -> None:
+        """At exit, ``n`` drops of one place in the script: ``kind``
+        'stack' (bpf_get_stack failed for ``what``, kstack or ustack) or
+        'strcut' (``what``, str(), cut strings at ``max_strlen``)."""
+        if kind == "stack":
+            msg = (f"{what}: {n} stacks could not be read (bpf_get_stack failed) "
+                   "and were counted as empty stacks")
+        else:
+            msg = (f"{what}(): {n} strings were cut at max_strlen ({max_strlen} bytes); "
+                   "raise max_strlen to keep them whole")
+        self.err.write(f"{filename}:{line}:{col}-{end_col}: WARNING: {msg}\n")
+
     def error(self, msg: str) -> None:
         self.err.write(f"ERROR: {msg}\n")
 

@@ -347,9 +347,6 @@ class TextOutput(StreamSink):
         """print() of a single value."""
         self.out.write(format_value(v) + "\n")
 
-    def lost_events(self, n: int) -> None:
-        self.out.write(f"Lost {n} events\n")
-
     def time(self, text: str) -> None:
         self.out.write(text)
 

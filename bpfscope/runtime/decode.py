@@ -18,15 +18,16 @@ from .values import Array, Buffer, Symbolic
 
 
 def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = ""):
-    """``resolver`` turns stack ids into stacks (runtime.stackresolve);
+    """``resolver`` turns stack frames into stacks (runtime.stackresolve);
     ``trailer`` ends a string that fills its whole buffer, as bpftrace
     marks one it takes to be cut short (str_trunc_trailer)."""
     if isinstance(t, T.StackType):
-        sid = int.from_bytes(data[off:off + 8], "little", signed=True)
+        nr = min(int.from_bytes(data[off:off + 8], "little"), t.limit)
         pid = int.from_bytes(data[off + 8:off + 16], "little") if t.kind == "user" else 0
+        frames = bytes(data[off + t.header:off + t.header + 8 * nr])
         if resolver is None:
-            return Symbolic(f"[stack {sid}]", sid)
-        return resolver.stack(t, sid, pid)
+            return Symbolic(f"[stack of {nr} frames]", frames)
+        return resolver.stack(t, frames, pid)
     if isinstance(t, T.UserSymType):
         addr = int.from_bytes(data[off:off + 8], "little")
         pid = int.from_bytes(data[off + 8:off + 16], "little")

@@ -24,7 +24,7 @@ from ..bpf.mmapevents import MmapEvents
 from ..bpf.prog import ProgLoadError, load_program, prog_info, prog_test_run
 from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
-from ..codegen.script import EXIT, LOST, RINGBUF, STACK_MAPS, USTACK_PIDS, CompiledScript, EventSpec
+from ..codegen.script import EXIT, LOST, RINGBUF, USTACK_PIDS, CompiledScript, EventSpec
 from ..errors import BpfscopeError, KernelError, VerifierError, format_located, span_end
 from ..sema import types as T
 from .decode import compile_decoder, decode, u64
@@ -44,6 +44,9 @@ PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_
               "tracing": ProgType.TRACING}
 
 VERIFIER_TAIL = 5
+# bpftrace 0.26's warning for a map update that failed with E2BIG
+MAP_FULL = ("Map full; can't update element. Try increasing max_map_keys config or manually "
+            "setting the max entries in a map declaration e.g. `let @a = hash(5000)`")
 
 
 def _map_kernel_name(name: str) -> str:
@@ -91,10 +94,8 @@ class Session:
         self.ringbuf = RingBuffer(self.maps[RINGBUF])
         demangle = bool(int(self.script.config.get("cpp_demangle", 1)))
         user_symbols().demangle = demangle  # usym() values
-        self.resolver = StackResolver(
-            {kind: self.maps[name] for kind, name in STACK_MAPS.items() if name in self.maps},
-            demangle=demangle)
-        if "user" in self.resolver.maps:  # ustack or usym: keep processes' mappings
+        self.resolver = StackResolver(USTACK_PIDS in self.maps, demangle=demangle)
+        if self.resolver.user:  # ustack or usym: keep processes' mappings
             self._record_mappings()
         fds = {name: m.fd for name, m in self.maps.items()}
         for ps in self.script.programs:
@@ -208,6 +209,7 @@ class Session:
         self.drain()
         self.check_lost()
         self.report_missed()
+        self.report_drops()
         if int(self.script.config.get("print_maps_on_exit", 1)):
             self.sink.maps_at_exit([self.read(spec.name) for spec in self.script.user_maps])
         self.sink.flush()
@@ -244,20 +246,35 @@ class Session:
 
     def check_lost(self):
         """Report dropped records, and each place whose map filled up (once)."""
-        vals = self.maps[LOST].lookup(ZERO_KEY) or []
-        total = sum(u64(v) for v in vals)
+        total = self._lost_count(0)
         if total > self._lost_seen:
             self.sink.lost_events(total - self._lost_seen)
             self._lost_seen = total
-        for i, (name, span) in enumerate(self.script.full_sites, 1):
-            if i in self._warned:
-                continue
-            if any(u64(v) for v in self.maps[LOST].lookup(i.to_bytes(4, "little")) or ()):
+        for i, site in enumerate(self.script.drop_sites, 1):
+            if site.kind == "full" and i not in self._warned and self._lost_count(i):
                 self._warned.add(i)
-                self.sink.warning_at(format_located(
-                    "WARNING", "Map full; can't update element. Try increasing max_map_keys "
-                    "config or manually setting the max entries in a map declaration e.g. "
-                    "`let @a = hash(5000)`", span, getattr(self.script, "source", None)))
+                self.sink.map_full(format_located("WARNING", MAP_FULL, site.span, getattr(
+                    self.script, "source", None)), *self._place(site.span)[:3])
+
+    def report_drops(self):
+        """At exit: per place in the script, the stacks the kernel could
+        not walk and the strings str() cut at max_strlen."""
+        strlen = int(self.script.config.get("max_strlen", 1024))
+        for i, site in enumerate(self.script.drop_sites, 1):
+            n = self._lost_count(i) if site.kind != "full" else 0
+            if n:
+                self.sink.dropped(site.kind, n, site.name, strlen, *self._place(site.span))
+
+    def _lost_count(self, slot: int) -> int:
+        """Slot ``slot`` of the per-CPU LOST array, summed over CPUs."""
+        return sum(u64(v) for v in self.maps[LOST].lookup(slot.to_bytes(4, "little")) or ())
+
+    def _place(self, span) -> tuple:
+        """(file name, line, column, end column) of a span of the script."""
+        src = getattr(span, "file", None) or getattr(self.script, "source", None)
+        if span is None or src is None:
+            return "stdin", 0, 0, 0
+        return src.name, span.line, span.col, span_end(span, src)
 
     def preload_pids(self):
         """Read the mappings of processes whose user stacks were taken, and

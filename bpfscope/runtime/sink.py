@@ -48,6 +48,16 @@ class OutputSink(Protocol):
         'recursion' (its program was already running on that CPU) or
         'kprobe' (the kprobe itself missed them)."""
 
+    def map_full(self, text: str, filename: str, line: int, col: int) -> None:
+        """A map update at that place failed: the map is full (once per
+        place; ``text`` is the warning laid out with the source line)."""
+
+    def dropped(self, kind: str, n: int, what: str, max_strlen: int, filename: str,
+                line: int, col: int, end_col: int) -> None:
+        """At exit, ``n`` drops of one place: ``kind`` 'stack' (stacks
+        bpf_get_stack could not read) or 'strcut' (strings str() cut at
+        ``max_strlen``)."""
+
     def time(self, text: str) -> None:
         """Text from time() (already strftime-formatted)."""
 

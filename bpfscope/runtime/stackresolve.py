@@ -1,11 +1,10 @@
-"""Stack ids from the kernel -> runtime.stacks.Stack values.
+"""kstack/ustack values from the kernel -> runtime.stacks.Stack values.
 
-A kstack/ustack value in a map key, map value or event record is an id
-into a BPF stack-trace map (plus, for user stacks, the pid). The resolver
-reads the frames from that map and symbolizes them, loading the kernel's
-and a process's symbols only when a stack first needs them. Resolved
-stacks are cached by id: the same id always names the same frames while
-the map holds them.
+A kstack/ustack value in a map key, map value or event record holds its
+frames (and, for user stacks, the pid: see sema.types.StackType). The
+resolver symbolizes them, loading the kernel's and a process's symbols
+only when a stack first needs them. Resolved stacks are cached by their
+frames and pid.
 """
 
 from __future__ import annotations
@@ -17,8 +16,11 @@ from .usyms import user_symbols
 
 
 class StackResolver:
-    def __init__(self, stack_maps: dict, demangle: bool = True):
-        self.maps = stack_maps          # 'kernel'/'user' -> BpfMap
+    """``user``: the script takes user addresses (ustack, usym), so
+    processes' mappings are read while they run."""
+
+    def __init__(self, user: bool = False, demangle: bool = True):
+        self.user = user
         self.demangle = demangle
         self._cache: dict[tuple, Stack] = {}
         self._ksyms = None
@@ -34,22 +36,21 @@ class StackResolver:
     def note_pid(self, pid: int):
         """Read a process's mappings while it runs, so that its stacks still
         resolve after it exits."""
-        if "user" in self.maps:
+        if self.user:
             usyms = user_symbols()
             usyms.forget(pid)  # it may have exec'd: read it afresh
             usyms.preload(pid)
 
-    def stack(self, t: StackType, sid: int, pid: int = 0) -> Stack:
-        key = (t.kind, t.mode, t.limit, sid, pid)
+    def stack(self, t: StackType, frames: bytes, pid: int = 0) -> Stack:
+        """The stack of ``frames`` (little-endian u64 addresses, leaf first)."""
+        key = (t.kind, t.mode, t.limit, frames, pid)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        raw = self.maps[t.kind].lookup(sid.to_bytes(4, "little")) if sid >= 0 else None
-        addrs = raw or b""
         if t.kind == "kernel":
-            st = make_kernel_stack(addrs, self.ksyms(), t.mode, limit=t.limit)
+            st = make_kernel_stack(frames, self.ksyms(), t.mode, len(frames) // 8)
         else:
-            st = make_user_stack(pid, addrs, user_symbols(), t.mode, limit=t.limit,
+            st = make_user_stack(pid, frames, user_symbols(), t.mode, len(frames) // 8,
                                  demangle=self.demangle)
         self._cache[key] = st
         return st

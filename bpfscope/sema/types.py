@@ -192,16 +192,26 @@ class TupleType(Type):
 
 @dataclass(frozen=True)
 class StackType(Type):
-    """kstack/ustack: a stack-trace map id (and, for user stacks, the pid
-    whose address space it belongs to), symbolized in user space.
+    """kstack/ustack: the frames themselves, as bpf_get_stack wrote them
+    (at most ``limit``, leaf first, the rest zero), after a header: the
+    number of frames, and for user stacks the pid whose address space
+    gives them meaning. Keeping the frames in the value (not an id into a
+    stack-trace map, whose buckets collide and which stores whole stacks)
+    makes equal stacks equal keys, so ``@[ustack(2)] = count()`` adds up
+    every call whose first two frames agree. Symbolized in user space.
     ``mode`` is bpftrace's stack mode (bpftrace, perf, raw)."""
     kind: str = "kernel"
     limit: int = 127
     mode: str = "bpftrace"
 
     @property
-    def size(self) -> int:  # type: ignore[override]
+    def header(self) -> int:
+        """Bytes before the frames: the frame count (and the pid)."""
         return 16 if self.kind == "user" else 8
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.header + 8 * self.limit
 
     def __str__(self) -> str:
         return f"{'k' if self.kind == 'kernel' else 'u'}stack"
