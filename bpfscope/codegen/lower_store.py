@@ -249,6 +249,30 @@ class StoreLowering:
         b.mov(R2, n if isinstance(n, int) else n.reg)
         b.mov(R3, ptr.reg)
         b.call(self.read_helper(arg.type, string=True))
+        if n == self.sc.an.max_strlen:  # not a length the script asked for
+            self.count_cut(ptr, n, arg.type, e.span)
+
+    def count_cut(self, ptr, n: int, ptr_type: T.Type, span):
+        """After a string read of ``n`` bytes: when it filled the buffer
+        and the source has a byte other than NUL where the NUL went, the
+        string was cut, and its place in the script counts one."""
+        b = self.b
+        res = b.vreg()
+        b.mov(res, R0)
+        whole = b.label("str_whole")
+        b.jcond("ne", res, n, whole)
+        byte = self.stack_mem(8)
+        b.st(8, byte.base, byte.off, 0)
+        self.addr(R1, byte)
+        b.mov(R2, 1)
+        b.mov(R3, ptr.reg)
+        b.alu("add", R3, n - 1)
+        b.call(self.read_helper(ptr_type))
+        c = b.vreg()
+        b.ldx(1, c, byte.base, byte.off)
+        b.jcond("eq", c, 0, whole)
+        self.count_lost(self.sc.drop_site("strcut", "str", span))
+        b.place(whole)
 
     def read_helper(self, ptr_type: T.Type, string: bool = False) -> str:
         """The helper that reads what an address points to. User memory in

@@ -80,6 +80,7 @@ class FakeKernel:
         self.pid, self.tid, self.comm = pid, tid, comm
         self.ns = 1000
         self.mem = Memory()
+        self.stack = []  # what get_stack walks: addresses, or an error code
 
     def _alloc(self, buf):
         a = self.next_addr
@@ -149,7 +150,7 @@ class FakeKernel:
             for i, c in enumerate(data):
                 mem.write(args[0] + i, 1, c)
             return 0
-        if name in ("probe_read_kernel_str", "probe_read_user_str"):
+        if name in ("probe_read_kernel_str", "probe_read_user_str", "probe_read_str"):
             dst, n, src = args[0], args[1], args[2]
             out = b""
             while len(out) < n - 1:
@@ -160,6 +161,19 @@ class FakeKernel:
             for i, c in enumerate(out + b"\0"):
                 mem.write(dst + i, 1, c)
             return len(out) + 1
+        if name == "get_stack":
+            # as the kernel: at most size/8 frames, the rest of buf zeroed,
+            # all of it zeroed on an error
+            dst, size = args[1], args[2]
+            frames = [] if isinstance(self.stack, int) else self.stack[:size // 8]
+            data = b"".join(struct.pack("<Q", a) for a in frames).ljust(size, b"\0")
+            for i, c in enumerate(data):
+                mem.write(dst + i, 1, c)
+            return self.stack if isinstance(self.stack, int) else 8 * len(frames)
+        if name in ("probe_read_kernel", "probe_read_user", "probe_read"):
+            for i in range(args[1]):
+                mem.write(args[0] + i, 1, mem.read(args[2] + i, 1))
+            return 0
         raise AssertionError(f"unexpected helper {name}")
 
     def run(self, prog_index=0, ctx=None):
@@ -680,3 +694,51 @@ def test_str_with_a_length_keeps_it_in_a_wider_map_value():
     k.run(ctx=make_ctx(comm=b"hello"))
     key = (1).to_bytes(8, "little")
     assert bytes(k.maps["@m"][key])[:4] == b"he\0\0"
+
+
+# ------------------------------------------------------------------ stacks and drops
+
+def drops(k, kind):
+    """The count of the LOST slots of the drop sites of ``kind``."""
+    return [k.value(".lost", i.to_bytes(4, "little")) or 0
+            for i, site in enumerate(k.script.drop_sites, 1) if site.kind == kind]
+
+
+def test_a_stack_keeps_at_most_its_limit_of_frames_and_their_count():
+    k = kernel("tracepoint:t:p { @[kstack(3)] = count(); }")
+    for top in (0x10, 0x11):  # differ only below frame 3: one key
+        k.stack = [0xA, 0xB, 0xC, top, 0xE]
+        k.run(ctx=make_ctx())
+    (key, val), = k.maps["@"].items()
+    assert key == struct.pack("<4Q", 3, 0xA, 0xB, 0xC)
+    assert int.from_bytes(val, "little") == 2
+    assert drops(k, "stack") == [0]
+
+
+def test_a_user_stack_has_its_pid_after_the_count():
+    k = kernel("tracepoint:t:p { @[ustack(2)] = count(); }", pid=77)
+    k.stack = [0x401000]
+    k.run(ctx=make_ctx())
+    (key, _), = k.maps["@"].items()
+    assert key == struct.pack("<4Q", 1, 77, 0x401000, 0)
+
+
+def test_a_failed_stack_walk_is_an_empty_stack_counted_at_its_place():
+    k = kernel("tracepoint:t:p { @[kstack] = count(); @n = count(); }")
+    k.stack = -14  # -EFAULT: no callchain buffer
+    k.run(ctx=make_ctx())
+    k.stack = [0xA]
+    k.run(ctx=make_ctx())
+    keys = sorted(k.maps["@"])
+    assert keys[0] == bytes(8 + 8 * 127) and keys[1][:16] == struct.pack("<2Q", 1, 0xA)
+    assert [s.name for s in k.script.drop_sites if s.kind == "stack"] == ["kstack"]
+    assert drops(k, "stack") == [1]
+
+
+def test_str_counts_the_strings_it_cuts_at_max_strlen_only():
+    k = kernel("config = { max_strlen = 8 } tracepoint:t:p "
+               "{ @[str(args.ua)] = count(); @s = str(args.ua, 4); }")
+    assert len(drops(k, "strcut")) == 1  # not str(p, 4)
+    for text, cut in ((b"1234567", 0), (b"12345678", 1), (b"123456789abc", 2), (b"", 2)):
+        k.run(ctx=make_ctx(ua=k._alloc(bytearray(text + b"\0"))))
+        assert drops(k, "strcut") == [cut], text
