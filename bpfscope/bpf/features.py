@@ -3,28 +3,19 @@ creates a throwaway object and reports whether the kernel accepted it."""
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import functools
 import os
 import struct
 
-from .attrs import MapBatchAttr
-from .consts import (ARRAY_MAP_TYPES, AttachType, Cmd,
-                     MapType, PerfSwId, PerfType, ProgType)
+from .consts import AttachType, MapType, PerfSwId, PerfType, ProgType
 from .link import link_create
-from .maps import BpfMap
+from .maps import BpfMap, has_batch_ops  # noqa: F401 - maps.py needs it itself
 from .perf import PerfEventError, perf_event_open
 from .prog import load_program
-from .sys import BpfSyscallError, addr, bpf, close_fd, page_size
+from .sys import BpfSyscallError, close_fd, page_size
 
 # r0 = 0; exit
 _RETURN_ZERO = struct.pack("<BBhi", 0xB7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)
-
-# Map types whose batch support is worth probing (the ones tracers use).
-_BATCH_PROBE_TYPES = frozenset({MapType.HASH, MapType.PERCPU_HASH,
-                                MapType.LRU_HASH, MapType.LRU_PERCPU_HASH}
-                               ) | ARRAY_MAP_TYPES
 
 
 @functools.cache
@@ -39,31 +30,6 @@ def has_ringbuf() -> bool:
         BpfMap.create(MapType.RINGBUF, 0, 0, page_size()).close()
     except BpfSyscallError:
         return False
-    return True
-
-
-@functools.cache
-def has_batch_ops(map_type: int) -> bool:
-    """Whether BPF_MAP_LOOKUP_BATCH works on maps of ``map_type``."""
-    if map_type not in _BATCH_PROBE_TYPES:
-        return False
-    value_size = 8
-    try:
-        m = BpfMap.create(map_type, 4, value_size, 4)
-    except BpfSyscallError:
-        return False
-    with m:
-        n = 4
-        keys = ctypes.create_string_buffer(4 * n)
-        vals = ctypes.create_string_buffer(m.value_buf_size * n)
-        cursor = ctypes.create_string_buffer(8)
-        attr = MapBatchAttr(out_batch=addr(cursor), keys=addr(keys),
-                            values=addr(vals), count=n, map_fd=m.fd)
-        try:
-            bpf(Cmd.MAP_LOOKUP_BATCH, attr)
-        except BpfSyscallError as e:
-            # ENOENT: the walk reached the end (of an empty hash map).
-            return e.errno == errno.ENOENT
     return True
 
 

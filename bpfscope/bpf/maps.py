@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import re
 from dataclasses import dataclass
 
@@ -177,8 +178,6 @@ class BpfMap:
     def items(self) -> list[tuple[bytes, bytes | list[bytes]]]:
         """All (key, value) pairs: one batch syscall per few hundred
         elements where the kernel supports it, else key by key."""
-        from .features import has_batch_ops  # features builds maps itself
-
         if has_batch_ops(self.map_type):
             try:
                 return self._items_batch()
@@ -290,3 +289,34 @@ def _describe(map_type: int, name: str) -> str:
 def map_get_fd_by_id(map_id: int) -> int:
     """An fd for the map with kernel id ``map_id``."""
     return bpf(Cmd.MAP_GET_FD_BY_ID, GetNextIdAttr(start_id=map_id))
+
+
+# Map types whose batch support is worth probing (the ones tracers use).
+_BATCH_PROBE_TYPES = frozenset({MapType.HASH, MapType.PERCPU_HASH,
+                                MapType.LRU_HASH, MapType.LRU_PERCPU_HASH}
+                               ) | ARRAY_MAP_TYPES
+
+
+@functools.cache
+def has_batch_ops(map_type: int) -> bool:
+    """Whether BPF_MAP_LOOKUP_BATCH works on maps of ``map_type``."""
+    if map_type not in _BATCH_PROBE_TYPES:
+        return False
+    value_size = 8
+    try:
+        m = BpfMap.create(map_type, 4, value_size, 4)
+    except BpfSyscallError:
+        return False
+    with m:
+        n = 4
+        keys = ctypes.create_string_buffer(4 * n)
+        vals = ctypes.create_string_buffer(m.value_buf_size * n)
+        cursor = ctypes.create_string_buffer(8)
+        attr = MapBatchAttr(out_batch=addr(cursor), keys=addr(keys),
+                            values=addr(vals), count=n, map_fd=m.fd)
+        try:
+            bpf(Cmd.MAP_LOOKUP_BATCH, attr)
+        except BpfSyscallError as e:
+            # ENOENT: the walk reached the end (of an empty hash map).
+            return e.errno == errno.ENOENT
+    return True

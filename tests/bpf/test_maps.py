@@ -55,8 +55,7 @@ def test_wrong_sizes_rejected(kernel):
 @pytest.mark.parametrize("batched", [True, False])
 def test_items_and_keys_of_hash(kernel, monkeypatch, batched):
     if not batched:
-        from bpfscope.bpf import features
-        monkeypatch.setattr(features, "has_batch_ops", lambda t: False)
+        monkeypatch.setattr(maps_mod, "has_batch_ops", lambda t: False)
     with BpfMap.create(MapType.HASH, 4, 8, 1024) as m:
         # More than one batch (256) so the cursor is exercised.
         for i in range(700):
