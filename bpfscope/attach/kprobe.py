@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from ..errors import SemanticError
 from ..sema.probes import ArgField, ExpandedProbe
 from . import fentry
+from .perfattach import attach_to_perf_event
 from .specs import split_offset
 
 PMU_DIR = "/sys/bus/event_source/devices/kprobe"
@@ -300,7 +301,6 @@ class Kprobe:
         return kprobe_probes(ap, provider, spec, pairs)
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
-        from .providers import attach_to_perf_event
         t: KprobeTarget = probe.target
         if t.mode == "multi":
             return [kprobe_multi_link(prog_fd, [t.symbol], t.retprobe)]

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..bpf import link, perf
+from ..bpf import perf
 from ..bpf.consts import PerfSwId, PerfType
-from ..bpf.sys import close_fd
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from . import tracefs
 from .fentry import Fentry
 from .kprobe import Kprobe
+from .perfattach import attach_to_perf_event
 from .rawtracepoint import RawTracepoint
 from .tracepoint_args import typed_args
 from .uprobe import Uprobe
@@ -35,16 +35,6 @@ ALIASES = {
 
 LATER = {"watchpoint",
          "asyncwatchpoint", "iter", "self", "tp_btf"}
-
-
-def attach_to_perf_event(prog_fd: int, pfd: int) -> list[int]:
-    """Attach to an opened perf event; the fds to close to detach."""
-    try:
-        lfd = link.attach_perf_event(prog_fd, pfd)
-    except BaseException:
-        close_fd(pfd)
-        raise
-    return [lfd, pfd] if lfd != pfd else [pfd]
 
 
 class Special:

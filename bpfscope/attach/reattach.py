@@ -29,6 +29,7 @@ from typing import Callable
 
 from ..elf import ElfError, SymbolTable
 from ..errors import BpfscopeError
+from .perfattach import attach_to_perf_event
 
 PROVIDERS = ("uprobe", "uretprobe")
 INTERVAL = 1.0
@@ -139,7 +140,6 @@ def _resolve(t, st: SymbolTable) -> int:
 
 
 def _attach_again(e: _Entry, st: SymbolTable, ident) -> tuple[list[int], object]:
-    from .providers import attach_to_perf_event
     from .uprobe import open_uprobe
     t = e.target
     vaddr = _resolve(t, st)

@@ -15,6 +15,7 @@ from ..bpf.consts import PerfHwId, PerfSwId, PerfType
 from ..bpf.sys import close_fd
 from ..errors import KernelError, SemanticError
 from ..sema.probes import ExpandedProbe
+from .perfattach import attach_to_perf_event
 
 UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
@@ -95,7 +96,6 @@ class _PerCpu:
     """Attach one program to every CPU's event of ``probe.target``."""
 
     def attach(self, probe, prog_fd):
-        from .providers import attach_to_perf_event
         ptype, config, how, n = probe.target
         out: list[int] = []
         try:

@@ -45,6 +45,7 @@ from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from . import ifunc
 from .inlined import check_function, describe_sites, inline_sites
+from .perfattach import attach_to_perf_event
 from .specs import split_offset, to_uint
 
 PMU_DIR = "/sys/bus/event_source/devices/uprobe"
@@ -479,7 +480,6 @@ class Uprobe:
         return out
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
-        from .providers import attach_to_perf_event
         t: UprobeTarget = probe.target
         pfd = open_uprobe(t.path, t.offset, t.retprobe, t.pid)
         return attach_to_perf_event(prog_fd, pfd)

@@ -47,6 +47,7 @@ from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_pr
 from ..errors import SemanticError
 from ..sema.analyzer import REGS_IP
 from ..sema.probes import ExpandedProbe, RegArg
+from .perfattach import attach_to_perf_event
 from .uprobe import open_uprobe, resolve_target, split_spec, symbols_of
 
 RIP = REGS_IP  # struct pt_regs offset of ip
@@ -281,7 +282,6 @@ class Usdt:
         return out
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
-        from .providers import attach_to_perf_event
         t: UsdtTarget = probe.target
         pfd = open_uprobe(t.path, t.offset, False, t.pid, ref_ctr_offset=t.semaphore)
         return attach_to_perf_event(prog_fd, pfd)
