@@ -55,14 +55,14 @@ from dataclasses import dataclass
 
 from ..errors import SemanticError
 from ..sema.probes import ArgField, ExpandedProbe
-from . import fentry
+from . import fentry, kfuncs
+from .kfuncs import check_limit
 from .perfattach import attach_to_perf_event
 from .specs import split_offset
 
 PMU_DIR = "/sys/bus/event_source/devices/kprobe"
 KALLSYMS = "/proc/kallsyms"
 BLACKLIST = "/sys/kernel/debug/kprobes/blacklist"
-MAX_PROBES = 1024
 BPF_F_KPROBE_MULTI_RETURN = 1
 REGS_ARGS = (112, 104, 96, 88, 72, 64)   # pt_regs offsets of arg0..arg5 (x86-64)
 
@@ -77,7 +77,7 @@ class Spec:
 
 
 def parse_spec(ap, provider: str) -> Spec:
-    mod, func = fentry.module_and_function(ap, provider)
+    mod, func = kfuncs.module_and_function(ap, provider)
     spec = Spec(mod, func)
     if "+" in func:
         spec.func, spec.offset = split_offset(func, provider, ap)
@@ -104,7 +104,7 @@ _KSYM_RE = re.compile(rb"^[0-9a-fA-F]+ [tTwW] (\S+)(?:\t\[(\S+)\])?$", re.M)
 def kernel_functions() -> tuple[tuple[str, str], ...]:
     """(module, name) of every kernel function, 'vmlinux' for the kernel
     itself, sorted, without duplicates."""
-    data = _read(fentry._AVAILABLE)
+    data = _read(kfuncs._AVAILABLE)
     rx = _AFF_RE
     if data is None:
         data, rx = _read(KALLSYMS) or b"", _KSYM_RE
@@ -146,13 +146,6 @@ def match(mod: str | None, func: str) -> list[tuple[str, str]]:
     return [(m, n) for m, n in funcs
             if (mod is None or fnmatch.fnmatchcase(m, mod))
             and fnmatch.fnmatchcase(n, func) and _wildcard_ok(n)]
-
-
-def check_limit(ap, n: int) -> None:
-    if n > MAX_PROBES:
-        raise SemanticError(
-            f"Can't attach to {n} probes because it exceeds the current limit of "
-            f"{MAX_PROBES} probes.", ap.span)
 
 
 # ------------------------------------------------------------ what this kernel has
@@ -217,7 +210,7 @@ def kprobe_multi_ok() -> bool:
         return False
     fd = lfd = None
     try:
-        fd = load_program(ProgType.KPROBE, fentry._TRIVIAL, name="bpfscope_probe",
+        fd = load_program(ProgType.KPROBE, kfuncs._TRIVIAL, name="bpfscope_probe",
                           expected_attach_type=AttachType.TRACE_KPROBE_MULTI)
         lfd = kprobe_multi_link(fd, [target], False)
         return True
@@ -380,10 +373,10 @@ def fentry_as_kprobe(ap, provider: str, mod: str | None, func: str,
     def args_of(m: str, f: str) -> list[ArgField] | None:
         if provider == "fexit":
             return None
-        kb = fentry.btf_of(m)
-        proto = fentry.signature(kb, fids[(m, f)])
+        kb = kfuncs.btf_of(m)
+        proto = kfuncs.signature(kb, fids[(m, f)])
         out = []
-        for a in fentry.func_args(kb, proto, False):
+        for a in kfuncs.func_args(kb, proto, False):
             slot = a.offset // 8
             if a.kind in ("int", "bool", "pointer") and slot < len(REGS_ARGS):
                 out.append(ArgField(a.name, REGS_ARGS[slot], 8 if a.size > 8 else a.size,

@@ -16,7 +16,7 @@ parameters are the arguments. The program is then a tp_btf one
 (BPF_PROG_TYPE_TRACING, expected_attach_type BPF_TRACE_RAW_TP,
 attach_btf_id the typedef's id), whose context is the argument array
 without ``__data``, so ``args.<name>`` are typed exactly as fentry's
-parameters (:func:`.fentry.func_args`). The prototype has no parameter
+parameters (:func:`.kfuncs.func_args`). The prototype has no parameter
 names; they come from a function with the same parameters
 (``__probestub_<name>``, ``__traceiter_<name>`` or ``__bpf_trace_<name>``).
 
@@ -39,7 +39,7 @@ from .. import btf
 from ..btf import kinds as K
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
-from . import fentry, tracefs
+from . import kfuncs, tracefs
 
 PREFIX = "btf_trace_"
 # Functions whose parameters name a tracepoint's arguments, most specific first.
@@ -83,7 +83,7 @@ def proto(kb: btf.Btf, tid: int) -> btf.FuncProto:
     event = kb.name_of(tid)[len(PREFIX):]
     names = [q.name for q in p.params]
     for prefix in _NAMED:
-        fid = fentry.own_func(kb, prefix + event)
+        fid = kfuncs.own_func(kb, prefix + event)
         if fid is None:
             continue
         named = kb.type(kb.type(fid).type).params
@@ -109,8 +109,8 @@ def tp_btf_status() -> str | None:
     tid = own_event(kb, "sched_switch") or next(iter(own_events(kb).values()), None)
     if tid is None:
         return "BTF describes no tracepoints (no btf_trace_ types)"
-    e = fentry.try_tracing(AttachType.TRACE_RAW_TP, tid)
-    return None if e is None else fentry.refusal("tp_btf", e)
+    e = kfuncs.try_tracing(AttachType.TRACE_RAW_TP, tid)
+    return None if e is None else kfuncs.refusal("tp_btf", e)
 
 
 # ------------------------------------------------------------ names without BTF
@@ -133,15 +133,15 @@ def parse_spec(ap) -> tuple[str | None, str]:
 
 def typed_probe(ap, module: str, event: str, tid: int) -> ExpandedProbe:
     from ..bpf.consts import AttachType
-    kb = fentry.btf_of(module)
+    kb = kfuncs.btf_of(module)
     try:
-        args = fentry.func_args(kb, proto(kb, tid), False)
+        args = kfuncs.func_args(kb, proto(kb, tid), False)
     except btf.BtfError as e:
         raise SemanticError(str(e), ap.span) from None
     load = {"expected_attach_type": AttachType.TRACE_RAW_TP, "attach_btf_id": tid}
     if module != "vmlinux":
         try:
-            load["attach_btf_obj_fd"] = fentry.module_btf_fd(module)
+            load["attach_btf_obj_fd"] = kfuncs.module_btf_fd(module)
         except SemanticError as e:
             raise SemanticError(e.message, ap.span) from None
     return ExpandedProbe("rawtracepoint", f"rawtracepoint:{module}:{event}",
@@ -171,7 +171,7 @@ class RawTracepoint:
             out = untyped_probes(ap, mod, event)
         else:
             try:
-                found = fentry.match(mod, event, names=own_events, one=own_event)
+                found = kfuncs.match(mod, event, names=own_events, one=own_event)
             except btf.BtfError as e:
                 raise SemanticError(str(e), ap.span) from None
             out = [typed_probe(ap, m, n, tid) for m, n, tid in found]
@@ -180,8 +180,7 @@ class RawTracepoint:
                 raise SemanticError(f"No matches for {ap.raw}", ap.span)
             where = f" in module {mod}" if mod else ""
             raise SemanticError(f"raw tracepoint not found{where}: {event}", ap.span)
-        from .kprobe import check_limit
-        check_limit(ap, len(out))
+        kfuncs.check_limit(ap, len(out))
         return out
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
@@ -206,9 +205,9 @@ def list_probes(pattern: str, verbose: bool = False) -> list[str]:
         return [f"rawtracepoint:{n}" for n in untyped_events()
                 if fnmatch.fnmatchcase(n, event)]
     out = []
-    for m, n, tid in sorted(fentry.match(mod, event, names=own_events, one=own_event)):
+    for m, n, tid in sorted(kfuncs.match(mod, event, names=own_events, one=own_event)):
         out.append(f"rawtracepoint:{m}:{n}")
         if verbose:
-            kb = fentry.btf_of(m)
-            out.extend(fentry.listing_lines(kb, proto(kb, tid)))
+            kb = kfuncs.btf_of(m)
+            out.extend(kfuncs.listing_lines(kb, proto(kb, tid)))
     return out

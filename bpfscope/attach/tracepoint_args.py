@@ -17,7 +17,7 @@ the format's fields (a ``__data_loc`` field is member
 Where a struct is found, integer, bool and pointer fields whose member has the
 same offset and size take kind, signedness, C type and the __user tag
 from BTF exactly as fentry types a parameter
-(:func:`.fentry.arg_field`); arrays and ``__data_loc`` strings keep the
+(:func:`.kfuncs.arg_field`); arrays and ``__data_loc`` strings keep the
 format's description. Syscall tracepoints have no such struct (their
 records are built by the syscall tracer) and stay as the format says.
 Only vmlinux's BTF is searched.
@@ -30,7 +30,7 @@ import functools
 from .. import btf
 from ..btf import kinds as K
 from ..sema.probes import ArgField
-from . import fentry
+from . import kfuncs
 from .tracefs import Format
 
 PREFIX = "trace_event_raw_"
@@ -107,7 +107,7 @@ def typed_args(fmt: Format) -> list[ArgField]:
     for a in args:
         m = members.get(a.offset)
         if a.kind in ("int", "pointer") and m is not None and m.name == a.name:
-            typed, _ = fentry.arg_field(kb, a.name, m.type, a.offset)
+            typed, _ = kfuncs.arg_field(kb, a.name, m.type, a.offset)
             if typed.kind in ("int", "bool", "pointer") and typed.size == a.size:
                 a = typed
         out.append(a)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bpfscope import btf
-from bpfscope.attach import fentry, providers
+from bpfscope.attach import fentry, kfuncs, providers
 from bpfscope.bpf.consts import AttachType
 from bpfscope.btf import kinds as K
 from bpfscope.errors import SemanticError
@@ -79,7 +79,7 @@ def kb():
 
 
 def test_args_typed_from_the_prototype(kb):
-    proto = fentry.signature(kb, fentry.own_func(kb, "f"))
+    proto = fentry.signature(kb, kfuncs.own_func(kb, "f"))
     args = fentry.func_args(kb, proto, retprobe=False)
     assert args == [
         ArgField("p", 0, 16, False, "struct", "struct pair"),
@@ -94,25 +94,25 @@ def test_args_typed_from_the_prototype(kb):
 
 
 def test_void_function_has_no_retval(kb):
-    proto = fentry.signature(kb, fentry.own_func(kb, "g"))
+    proto = fentry.signature(kb, kfuncs.own_func(kb, "g"))
     assert [a.name for a in fentry.func_args(kb, proto, retprobe=True)] == ["x"]
     assert fentry.listing_lines(kb, proto) == ["    int x"]
 
 
 def test_listing_lines(kb):
-    proto = fentry.signature(kb, fentry.own_func(kb, "f"))
+    proto = fentry.signature(kb, kfuncs.own_func(kb, "f"))
     assert fentry.listing_lines(kb, proto) == [
         "    struct pair p", "    const char * name", "    enum mode m", "    bool b",
         "    long n", "    int retval"]
 
 
 def test_own_funcs(kb):
-    assert fentry.own_funcs(kb) == {"f": fentry.own_func(kb, "f"), "g": fentry.own_func(kb, "g")}
+    assert kfuncs.own_funcs(kb) == {"f": kfuncs.own_func(kb, "f"), "g": kfuncs.own_func(kb, "g")}
 
 
 def test_vfs_read_from_the_running_kernel():
     kb = vmlinux()
-    fid = fentry.own_func(kb, "vfs_read")
+    fid = kfuncs.own_func(kb, "vfs_read")
     if fid is None:
         pytest.skip("no vfs_read in this kernel's BTF")
     args = fentry.func_args(kb, fentry.signature(kb, fid), retprobe=True)
@@ -137,7 +137,7 @@ def test_expand_fentry(fentry_ok):
     assert (p.provider, p.name, p.func, p.context, p.is_return) == \
         ("fentry", "fentry:vmlinux:vfs_read", "vfs_read", "record", False)
     assert p.load == {"expected_attach_type": AttachType.TRACE_FENTRY,
-                      "attach_btf_id": fentry.own_func(kb, "vfs_read")}
+                      "attach_btf_id": kfuncs.own_func(kb, "vfs_read")}
     assert p.arg("count").kind == "int" and p.arg("$retval") is None
     [r] = providers.expand(ap_of("kretfunc:vfs_read"))
     assert (r.provider, r.name, r.is_return) == ("fexit", "fexit:vmlinux:vfs_read", True)
@@ -146,7 +146,7 @@ def test_expand_fentry(fentry_ok):
 
 
 def test_expand_wildcard(fentry_ok, monkeypatch):
-    monkeypatch.setattr(fentry, "traceable", lambda: frozenset({"vfs_read", "vfs_write"}))
+    monkeypatch.setattr(kfuncs, "traceable", lambda: frozenset({"vfs_read", "vfs_write"}))
     names = [p.name for p in providers.expand(ap_of("fentry:vfs_*"))]
     assert names == ["fentry:vmlinux:vfs_read", "fentry:vmlinux:vfs_write"]
 
@@ -208,7 +208,7 @@ def test_wildcard_match_runs_over_several_blobs(monkeypatch):
     """A wildcard looks in vmlinux and every module: the second blob must
     be searched with the same lookup as the first (a regression: the
     list of hits once replaced the lookup function)."""
-    from bpfscope.attach import fentry as F
+    from bpfscope.attach import kfuncs as F
 
     class Blob:
         def __init__(self, name):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bpfscope.attach import fentry, kprobe, providers
+from bpfscope.attach import fentry, kfuncs, kprobe, providers
 from bpfscope.bpf.consts import AttachType
 from bpfscope.errors import SemanticError
 from bpfscope.lang.parser import parse
@@ -93,7 +93,7 @@ def test_functions_from_kallsyms(fake_kernel):
 
 
 def test_functions_from_available_filter_functions(fake_kernel):
-    fake_kernel[fentry._AVAILABLE] = b"vfs_read\nvfs_write\next4_file_open [ext4]\n"
+    fake_kernel[kfuncs._AVAILABLE] = b"vfs_read\nvfs_write\next4_file_open [ext4]\n"
     assert kprobe.kernel_functions() == (("ext4", "ext4_file_open"),
                                          ("vmlinux", "vfs_read"), ("vmlinux", "vfs_write"))
 
@@ -128,9 +128,9 @@ def test_listing(fake_kernel):
 
 
 def test_probe_limit():
-    kprobe.check_limit(ap_of("kprobe:x"), kprobe.MAX_PROBES)
+    kfuncs.check_limit(ap_of("kprobe:x"), kfuncs.MAX_PROBES)
     with pytest.raises(SemanticError, match="Can't attach to 1025 probes"):
-        kprobe.check_limit(ap_of("kprobe:x"), kprobe.MAX_PROBES + 1)
+        kfuncs.check_limit(ap_of("kprobe:x"), kfuncs.MAX_PROBES + 1)
 
 
 # ------------------------------------------------------------ kprobes present
