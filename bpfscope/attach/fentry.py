@@ -25,16 +25,15 @@ trivial fentry program once (cached) and says why fentry cannot be used
 (no BTF, refused with EPERM, ...). When fentry is unusable but kprobes
 work, ``fentry:f``/``fexit:f`` run as kprobe/kretprobe (args of the
 first six parameters stay typed, read from registers; fexit keeps only
-``retval``), saying so once on stderr. The reverse (kprobe as fentry) is
-in :mod:`.kprobe`. ``BPFSCOPE_NO_FENTRY=1`` pretends fentry is missing
-(for tests of that fallback).
+``retval``), saying so once on stderr; that fallback and the reverse
+(kprobe as fentry) are in :mod:`.fallback`. ``BPFSCOPE_NO_FENTRY=1``
+pretends fentry is missing (for tests of that fallback).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import sys
 from dataclasses import dataclass
 
 from .. import btf
@@ -49,16 +48,6 @@ from .kfuncs import (btf_of, check_limit, func_args, listing_lines, match,
 # harmless function to try an fentry attach on.
 _PROBE_FUNCS = ("bpf_fentry_test1", "bpf_fentry_test2", "vfs_read")
 MAX_SLOTS = 12   # x86-64 trampolines take up to 12 argument slots (6.1: 6)
-
-_notes: set[str] = set()
-
-
-def note_once(text: str) -> None:
-    """Print a note to stderr once per process."""
-    if text not in _notes:
-        _notes.add(text)
-        sys.stderr.write(text + "\n")
-
 
 # ------------------------------------------------------------ spec parsing
 
@@ -143,15 +132,10 @@ class Fentry:
     """The provider for "fentry" and "fexit"."""
 
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
-        mod, func = parse_spec(ap, provider)
-        why = fentry_status()
-        if why is not None:
-            from . import kprobe
-            kwhy = kprobe.kprobe_status()
-            if kwhy is not None:
-                raise SemanticError(f"{ap.raw} cannot be attached: {why} and {kwhy}",
-                                    ap.span)
-            return kprobe.fentry_as_kprobe(ap, provider, mod, func, why)
+        return self.probes(ap, provider, *parse_spec(ap, provider))
+
+    def probes(self, ap, provider: str, mod: str | None, func: str) -> list[ExpandedProbe]:
+        """The probes of a parsed spec, on a kernel where fentry works."""
         pairs = expand_functions(ap, provider, mod, func)
         check_limit(ap, len(pairs))
         return [make_probe(ap, provider, m, f, fid) for m, f, fid in pairs]

@@ -40,7 +40,7 @@ attach way with a BPF link), else for tracefs events from
 The kernel at hand decides between kprobe and fentry: on a kernel without
 kprobes, ``kprobe:f``/``kretprobe:f`` run as fentry/fexit when BTF has the
 function and fentry works (said once on stderr); without either the error
-says why in one sentence.
+says why in one sentence. That choice is :mod:`.fallback`'s.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ import re
 from dataclasses import dataclass
 
 from ..errors import SemanticError
-from ..sema.probes import ArgField, ExpandedProbe
-from . import fentry, kfuncs
+from ..sema.probes import ExpandedProbe
+from . import kfuncs
 from .kfuncs import check_limit
 from .perfattach import attach_to_perf_event
 from .specs import split_offset
@@ -242,7 +242,7 @@ class KprobeTarget:
     mode: str
 
 
-def _probe_name(provider: str, module: str, func: str, offset: int) -> str:
+def probe_name(provider: str, module: str, func: str, offset: int) -> str:
     where = func if module == "vmlinux" else f"{module}:{func}"
     return f"{provider}:{where}" + (f"+{offset}" if offset else "")
 
@@ -262,7 +262,7 @@ def kprobe_probes(ap, provider: str, spec: Spec, pairs, args_of=None,
         load = {"expected_attach_type": AttachType.TRACE_KPROBE_MULTI} if m_mode == "multi" else {}
         symbol = f if m == "vmlinux" else f"{m}:{f}"
         out.append(ExpandedProbe(
-            provider, names[i] if names else _probe_name(provider, m, f, spec.offset),
+            provider, names[i] if names else probe_name(provider, m, f, spec.offset),
             KprobeTarget(symbol, spec.offset, ret, m_mode),
             args_of(m, f) if args_of else None, ap.span, func=f, context="regs",
             is_return=ret, load=load))
@@ -273,14 +273,10 @@ class Kprobe:
     """The provider for "kprobe" and "kretprobe"."""
 
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
-        spec = parse_spec(ap, provider)
-        why = kprobe_status()
-        if why is not None:
-            fwhy = fentry.fentry_status()
-            if fwhy is not None:
-                raise SemanticError(f"{ap.raw} cannot be attached: {why} and {fwhy}",
-                                    ap.span)
-            return kprobe_as_fentry(ap, provider, spec, why)
+        return self.probes(ap, provider, parse_spec(ap, provider))
+
+    def probes(self, ap, provider: str, spec: Spec) -> list[ExpandedProbe]:
+        """The probes of a parsed spec, on a kernel with kprobes."""
         pairs = match(spec.module, spec.func)
         if not pairs:
             if "*" in spec.func or (spec.module and "*" in spec.module):
@@ -337,56 +333,6 @@ def profile_missed(event: str, text: str | None = None) -> int | None:
         if len(parts) == 3 and parts[0] == event and parts[2].isdigit():
             return int(parts[2])
     return None
-
-
-# ------------------------------------------------------------ fallbacks
-
-def kprobe_as_fentry(ap, provider: str, spec: Spec, why: str) -> list[ExpandedProbe]:
-    """kprobe/kretprobe on a kernel without kprobes: fentry/fexit."""
-    fprov = "fexit" if provider == "kretprobe" else "fentry"
-    if spec.offset:
-        raise SemanticError(f"{ap.raw} cannot be attached: {why} and fentry, which "
-                            "runs instead, cannot take an offset", ap.span)
-    try:
-        triples = fentry.expand_functions(ap, fprov, spec.module, spec.func)
-    except SemanticError as e:
-        raise SemanticError(f"{ap.raw} cannot be attached: {why} and fentry, which "
-                            f"would run instead, fails: {e.message}", ap.span) from None
-    check_limit(ap, len(triples))
-    fentry.note_once(f"{why}: {provider} probes run as {fprov} probes")
-    return [fentry.make_probe(ap, fprov, m, f, fid,
-                              name=_probe_name(provider, m, f, 0))
-            for m, f, fid in triples]
-
-
-def fentry_as_kprobe(ap, provider: str, mod: str | None, func: str,
-                     why: str) -> list[ExpandedProbe]:
-    """fentry/fexit on a kernel where fentry does not work: kprobe/kretprobe,
-    with BTF-typed args (fentry: the first six parameters, from registers;
-    fexit: none, only retval)."""
-    kprov = "kretprobe" if provider == "fexit" else "kprobe"
-    triples = fentry.expand_functions(ap, provider, mod, func)
-    check_limit(ap, len(triples))
-    fentry.note_once(f"{why}: {provider} probes run as {kprov} probes")
-    fids = {(m, f): fid for m, f, fid in triples}
-
-    def args_of(m: str, f: str) -> list[ArgField] | None:
-        if provider == "fexit":
-            return None
-        kb = kfuncs.btf_of(m)
-        proto = kfuncs.signature(kb, fids[(m, f)])
-        out = []
-        for a in kfuncs.func_args(kb, proto, False):
-            slot = a.offset // 8
-            if a.kind in ("int", "bool", "pointer") and slot < len(REGS_ARGS):
-                out.append(ArgField(a.name, REGS_ARGS[slot], 8 if a.size > 8 else a.size,
-                                    a.signed, a.kind, a.c_type, user=a.user))
-        return out or None
-
-    spec = Spec(mod, func)
-    pairs = [(m, f) for m, f, _ in triples]
-    names = [f"{provider}:{m}:{f}" for m, f in pairs]
-    return kprobe_probes(ap, kprov, spec, pairs, args_of, names)
 
 
 # ------------------------------------------------------------ the PMU
@@ -499,4 +445,4 @@ def list_probes(pattern: str) -> list[str]:
     pairs = [(m, n) for m, n in kernel_functions()
              if (mod is None or fnmatch.fnmatchcase(m, mod))
              and fnmatch.fnmatchcase(n, func) and ("*" not in func or _wildcard_ok(n))]
-    return sorted({_probe_name(provider, m, n, 0) for m, n in pairs})
+    return sorted({probe_name(provider, m, n, 0) for m, n in pairs})

@@ -16,8 +16,7 @@ from ..bpf.consts import PerfSwId, PerfType
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from . import tracefs
-from .fentry import Fentry
-from .kprobe import Kprobe
+from .fallback import FentryOrKprobe, KprobeOrFentry
 from .perfattach import attach_to_perf_event
 from .rawtracepoint import RawTracepoint
 from .tracepoint_args import typed_args
@@ -98,8 +97,8 @@ class Interval:
 PROVIDERS = {"BEGIN": Special(), "END": Special(), "tracepoint": Tracepoint(),
              "interval": Interval(), **SAMPLING,
              "uprobe": Uprobe(), "uretprobe": Uprobe(), "usdt": Usdt(),
-             "kprobe": Kprobe(), "kretprobe": Kprobe(),
-             "fentry": Fentry(), "fexit": Fentry(), "rawtracepoint": RawTracepoint()}
+             "kprobe": KprobeOrFentry(), "kretprobe": KprobeOrFentry(),
+             "fentry": FentryOrKprobe(), "fexit": FentryOrKprobe(), "rawtracepoint": RawTracepoint()}
 
 
 def provider_name(ap) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bpfscope.attach import fentry, kfuncs, kprobe, providers
+from bpfscope.attach import fallback, fentry, kfuncs, kprobe, providers
 from bpfscope.bpf.consts import AttachType
 from bpfscope.errors import SemanticError
 from bpfscope.lang.parser import parse
@@ -193,7 +193,7 @@ def test_kprobe_runs_as_fentry_without_kprobes(monkeypatch, capsys):
     pytest.importorskip("bpfscope.btf").load_vmlinux()
     monkeypatch.setattr(kprobe, "kprobe_status", lambda: "kprobes are not built into this kernel")
     monkeypatch.setattr(fentry, "fentry_status", lambda: None)
-    monkeypatch.setattr(fentry, "_notes", set())
+    monkeypatch.setattr(fallback, "_notes", set())
     [p] = expand("kprobe:vfs_read")
     [r] = expand("kretprobe:vfs_read")
     expand("kprobe:vfs_read")
@@ -213,7 +213,7 @@ def test_kprobe_runs_as_fentry_without_kprobes(monkeypatch, capsys):
 def test_fentry_runs_as_kprobe_without_fentry(monkeypatch, with_kprobes, capsys):
     pytest.importorskip("bpfscope.btf").load_vmlinux()
     monkeypatch.setattr(fentry, "fentry_status", lambda: "fentry attach is refused (EPERM)")
-    monkeypatch.setattr(fentry, "_notes", set())
+    monkeypatch.setattr(fallback, "_notes", set())
     [p] = expand("fentry:vfs_read")
     [r] = expand("fexit:vfs_read")
     assert (p.provider, p.name, p.context, p.target.mode) == \
