@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import sys
 
+from ..arch.x86_64 import REGS_ARGS
 from ..errors import SemanticError
 from ..sema.probes import ArgField, ExpandedProbe
 from . import fentry, kfuncs, kprobe
 from .kfuncs import check_limit
-from .kprobe import REGS_ARGS, Spec, kprobe_probes, probe_name
+from .kprobe import Spec, kprobe_probes, probe_name
 
 _notes: set[str] = set()
 

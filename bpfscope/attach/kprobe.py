@@ -64,7 +64,6 @@ PMU_DIR = "/sys/bus/event_source/devices/kprobe"
 KALLSYMS = "/proc/kallsyms"
 BLACKLIST = "/sys/kernel/debug/kprobes/blacklist"
 BPF_F_KPROBE_MULTI_RETURN = 1
-REGS_ARGS = (112, 104, 96, 88, 72, 64)   # pt_regs offsets of arg0..arg5 (x86-64)
 
 
 # ------------------------------------------------------------ spec parsing

@@ -41,11 +41,11 @@ import fnmatch
 import os
 from dataclasses import dataclass
 
+from ..arch.x86_64 import REGS_IP
 from ..elf import ElfError, ElfFile
 from ..elf.ldcache import read_proc_maps
 from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_probes
 from ..errors import SemanticError
-from ..sema.analyzer import REGS_IP
 from ..sema.probes import ExpandedProbe, RegArg
 from .perfattach import attach_to_perf_event
 from .uprobe import open_uprobe, resolve_target, split_spec, symbols_of

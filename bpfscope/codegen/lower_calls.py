@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 
+from ..arch.x86_64 import PT_REGS, REGS_ARGS, REGS_IP, REGS_RETVAL
 from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
-from ..sema.analyzer import REGS_IP
 from .insn import R0, R1, R2, R3, R4, R10, VReg
 from .loweringvalues import Int
 
@@ -101,7 +101,6 @@ class CallLowering:
         return Int(r)
 
     def call_reg(self, e: ast.Call) -> Int:
-        from ..sema.functions import PT_REGS
         r = self.b.vreg()
         self.b.ldx(8, r, self.ctx, PT_REGS[e.args[0].value])
         return Int(r)
@@ -308,7 +307,6 @@ class CallLowering:
         elif self.probe.context == "usdt" and re.fullmatch(r"arg\d+", name):
             self.usdt_arg(r, self.probe.usdt_args[int(name[3:])])
         elif name == "retval" or re.fullmatch(r"s?arg\d+", name):
-            from ..sema.analyzer import REGS_ARGS, REGS_RETVAL
             off = REGS_RETVAL if name == "retval" else REGS_ARGS[int(name.lstrip("sarg"))]
             b.ldx(8, r, self.ctx, off)
         else:

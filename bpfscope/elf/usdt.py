@@ -29,50 +29,10 @@ import re
 import struct
 from dataclasses import dataclass, field
 
+from ..arch.x86_64 import PT_REGS_X86_64, X86_64_REGISTERS
 from .reader import ElfError, ElfFile
 
 NT_STAPSDT = 3
-
-# struct pt_regs on x86-64 (arch/x86/include/asm/ptrace.h), in order.
-PT_REGS_X86_64 = {
-    "r15": 0, "r14": 8, "r13": 16, "r12": 24, "rbp": 32, "rbx": 40,
-    "r11": 48, "r10": 56, "r9": 64, "r8": 72, "rax": 80, "rcx": 88,
-    "rdx": 96, "rsi": 104, "rdi": 112, "orig_rax": 120, "rip": 128,
-    "cs": 136, "eflags": 144, "rsp": 152, "ss": 160,
-}
-
-
-def _x86_register_table() -> dict[str, tuple[str, int, int]]:
-    """Every x86-64 integer register name -> (64-bit register, width in
-    bytes, byte offset within it); ``ah`` is byte 1 of ``rax``."""
-    t: dict[str, tuple[str, int, int]] = {}
-    for x in "abcd":
-        full = f"r{x}x"
-        t[full] = (full, 8, 0)
-        t[f"e{x}x"] = (full, 4, 0)
-        t[f"{x}x"] = (full, 2, 0)
-        t[f"{x}l"] = (full, 1, 0)
-        t[f"{x}h"] = (full, 1, 1)
-    for x in ("si", "di", "bp", "sp"):
-        full = f"r{x}"
-        t[full] = (full, 8, 0)
-        t[f"e{x}"] = (full, 4, 0)
-        t[x] = (full, 2, 0)
-        t[f"{x}l"] = (full, 1, 0)
-    for n in range(8, 16):
-        full = f"r{n}"
-        t[full] = (full, 8, 0)
-        t[f"r{n}d"] = (full, 4, 0)
-        t[f"r{n}w"] = (full, 2, 0)
-        t[f"r{n}b"] = (full, 1, 0)
-        t[f"r{n}l"] = (full, 1, 0)
-    t["rip"] = ("rip", 8, 0)
-    t["eip"] = ("rip", 4, 0)
-    return t
-
-
-X86_64_REGISTERS = _x86_register_table()
-
 
 @dataclass(frozen=True)
 class Register:

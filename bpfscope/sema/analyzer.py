@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from ..arch.x86_64 import REGS_ARGS
 from ..errors import SemanticError, Span
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
@@ -37,13 +38,6 @@ BUILTIN_TYPES = {
     "rand": T.UINT32, "jiffies": T.UINT64,
     "username": T.UsernameType(),
 }
-
-# struct pt_regs offsets (x86-64) of the argument registers and the return
-# value: arg0..arg5 are rdi, rsi, rdx, rcx, r8, r9.
-REGS_ARGS = (112, 104, 96, 88, 72, 64)
-REGS_RETVAL = 80
-REGS_IP = 128
-REGS_SP = 152
 
 # nsecs(clock): the clock names bpftrace accepts and the helper that reads each.
 CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",

@@ -10,19 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..elf.usdt import PT_REGS_X86_64
+from ..arch.x86_64 import PT_REGS
 from ..lang import ast
 from . import types as T
-
-# reg()'s names: the fields of the kernel's struct pt_regs (x86-64), which
-# drop the r/e of the assembler's names for the legacy registers.
-PT_REGS = {name: PT_REGS_X86_64[asm] for name, asm in (
-    ("r15", "r15"), ("r14", "r14"), ("r13", "r13"), ("r12", "r12"), ("bp", "rbp"),
-    ("bx", "rbx"), ("r11", "r11"), ("r10", "r10"), ("r9", "r9"), ("r8", "r8"),
-    ("ax", "rax"), ("cx", "rcx"), ("dx", "rdx"), ("si", "rsi"), ("di", "rdi"),
-    ("orig_ax", "orig_rax"), ("ip", "rip"), ("cs", "cs"), ("flags", "eflags"),
-    ("sp", "rsp"), ("ss", "ss"))}
-
 
 def literal_int(e: ast.Expr) -> int | None:
     """The value of an integer literal (or a negated one), else None."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bpfscope.arch import x86_64
 from bpfscope.attach import fallback, fentry, kfuncs, kprobe, providers
 from bpfscope.bpf.consts import AttachType
 from bpfscope.errors import SemanticError
@@ -220,8 +221,8 @@ def test_fentry_runs_as_kprobe_without_fentry(monkeypatch, with_kprobes, capsys)
         ("kprobe", "fentry:vmlinux:vfs_read", "regs", "pmu")
     # typed args, read from the argument registers
     assert [(a.name, a.offset, a.kind) for a in p.args] == [
-        ("file", kprobe.REGS_ARGS[0], "pointer"), ("buf", kprobe.REGS_ARGS[1], "pointer"),
-        ("count", kprobe.REGS_ARGS[2], "int"), ("pos", kprobe.REGS_ARGS[3], "pointer")]
+        ("file", x86_64.REGS_ARGS[0], "pointer"), ("buf", x86_64.REGS_ARGS[1], "pointer"),
+        ("count", x86_64.REGS_ARGS[2], "int"), ("pos", x86_64.REGS_ARGS[3], "pointer")]
     assert (r.provider, r.is_return, r.args) == ("kretprobe", True, None)
     assert "fentry attach is refused (EPERM): fentry probes run as kprobe probes\n" \
         in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Architecture facts: registers and instruction encoding of x86-64."""
