@@ -30,7 +30,7 @@ class CallLowering:
     call_ksym = call_strerror
 
     def call_kaddr(self, e: ast.Call) -> Int:
-        from ..runtime.ksyms import kernel_symbols
+        from ..ksyms import kernel_symbols
         name = e.args[0].value
         try:
             addr = kernel_symbols().lookup_name(name)
@@ -118,7 +118,7 @@ class CallLowering:
         if vid is None:
             raise SemanticError(f"percpu_kaddr: no per-CPU kernel variable named '{name}' "
                                 "in the kernel's BTF", e.span)
-        from ..runtime.ksyms import kernel_symbols
+        from ..ksyms import kernel_symbols
         try:
             listed = kernel_symbols().lookup_name(name) is not None
         except OSError:

@@ -183,7 +183,7 @@ def symbolic_text(what: str, v: int) -> str:
     if what == "signal_name":
         return signal_description(v)
     if what == "ksym":
-        from .ksyms import kernel_symbols
+        from ..ksyms import kernel_symbols
         try:
             return kernel_symbols().format(v, offset=False)
         except OSError:

@@ -9,8 +9,8 @@ frames and pid.
 
 from __future__ import annotations
 
+from ..ksyms import kernel_symbols
 from ..sema.types import StackType
-from .ksyms import kernel_symbols
 from .stacks import Stack, make_kernel_stack, make_user_stack
 from .usyms import user_symbols
 

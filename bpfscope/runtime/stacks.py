@@ -42,7 +42,7 @@ from __future__ import annotations
 import struct
 from typing import Iterable, Sequence
 
-from .ksyms import hex_address
+from ..ksyms import hex_address
 from .values import Formatted
 
 STACK_MODES = ("bpftrace", "perf", "raw")

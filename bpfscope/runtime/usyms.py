@@ -47,7 +47,7 @@ from typing import NamedTuple
 
 from ..elf import ElfError, ElfFile, SymbolTable, demangle as _demangle
 from ..elf.ldcache import Mapping, parse_maps
-from .ksyms import hex_address
+from ..ksyms import hex_address
 
 
 class UserSymbol(NamedTuple):

@@ -57,11 +57,11 @@ def test_percpu_kaddr_loads_the_variables_btf_id_and_asks_for_a_cpus_copy(monkey
     import types
 
     import bpfscope.btf
-    import bpfscope.runtime.ksyms
+    import bpfscope.ksyms
     btf = types.SimpleNamespace(find=lambda name, kind: 4242 if name == "runqueues" else None)
     syms = types.SimpleNamespace(lookup_name=lambda name: 0x31bc0)
     monkeypatch.setattr(bpfscope.btf, "load_vmlinux", lambda: btf)
-    monkeypatch.setattr(bpfscope.runtime.ksyms, "kernel_symbols", lambda: syms)
+    monkeypatch.setattr(bpfscope.ksyms, "kernel_symbols", lambda: syms)
     code = disasm('BEGIN { @a = percpu_kaddr("runqueues"); @b = percpu_kaddr("runqueues", 1); }')
     assert code[:3] == ["(18) r1 = 0x1092",              # 4242, a BTF id (below)
                         "(85) call bpf_this_cpu_ptr#154",

@@ -4,8 +4,8 @@
 
 import pytest
 
-from bpfscope.runtime import ksyms as ksyms_mod
-from bpfscope.runtime.ksyms import KernelSymbols, hex_address, kernel_symbols
+from bpfscope import ksyms as ksyms_mod
+from bpfscope.ksyms import KernelSymbols, hex_address, kernel_symbols
 
 # Out of order on purpose (modules and BPF programs follow vmlinux in the
 # real file, and are not sorted among themselves), with duplicate

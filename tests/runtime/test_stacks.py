@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from bpfscope.runtime.ksyms import KernelSymbols
+from bpfscope.ksyms import KernelSymbols
 from bpfscope.runtime.stacks import (Stack, make_kernel_stack,
                                      make_user_stack, stack_addresses)
 from bpfscope.runtime.usyms import UserSymbols
@@ -212,7 +212,7 @@ def test_real_user_stack(tmp_path):
 
 
 def test_real_kernel_stack():
-    from bpfscope.runtime.ksyms import kernel_symbols
+    from bpfscope.ksyms import kernel_symbols
     try:
         ks = kernel_symbols()
     except OSError:

@@ -1,4 +1,9 @@
-"""Kernel symbols from /proc/kallsyms: address -> ``name+offset``.
+"""Kernel symbols from /proc/kallsyms: address -> ``name+offset``, and
+name -> address.
+
+A leaf library like btf/ and elf/ (it imports nothing else of bpfscope):
+the compiler looks up the addresses kaddr() and percpu_kaddr() name, the
+runtime symbolizes kernel addresses.
 
 What kstack, ksym() and perf-mode stacks print for a kernel address, the
 way bpftrace prints it (through bcc's kernel symbol cache):
