@@ -329,8 +329,10 @@ class Probe(Node):
 @dataclass(eq=False)
 class ConfigBlock(Node):
     """``config = { key = value; ... }``: values are Integer, String, Bool
-    or Identifier nodes."""
+    or Identifier nodes; ``spans[i]`` covers item i's ``key = value``
+    (for errors that name a key)."""
     items: list[tuple[str, Expr]]
+    spans: list = field(default_factory=list)
 
 
 @dataclass(eq=False)

@@ -174,14 +174,16 @@ class Parser:
         self.expect("=")
         self.expect("{")
         items: list[tuple[str, ast.Expr]] = []
+        spans = []
         while self.tok.kind != "}":
-            name = self.expect(lx.IDENT, "}").text
+            key = self.expect(lx.IDENT, "}")
             self.expect("=")
-            items.append((name, self.expr()))
+            items.append((key.text, self.expr()))
+            spans.append(self.span_from(key.span))
             if not self.accept(";") and self.tok.kind != "}":
                 raise self.error(("}",))
         self.advance()
-        return ast.ConfigBlock(self.span_from(start), items)
+        return ast.ConfigBlock(self.span_from(start), items, spans)
 
     def import_stmt(self) -> ast.Import:
         start = self.advance().span

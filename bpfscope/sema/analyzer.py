@@ -81,6 +81,12 @@ KNOWN_CONFIG = {"max_map_keys", "max_strlen", "print_maps_on_exit", "perf_rb_pag
                 "show_debug_info", "unstable_map_decl", "unstable_tseries", "unstable_addr"}
 
 
+# bpftrace's names that only its environment sets (read elsewhere than the
+# config); a config block naming one is told so.
+ENV_ONLY_CONFIG = {"btf", "debug_output", "kernel_build", "kernel_source", "max_ast_nodes",
+                   "verify_llvm_ir", "vmlinux"}
+
+
 def signal_number(name: str) -> int | None:
     """SIGKILL, KILL or 9 -> 9; None when it names no signal."""
     import signal
@@ -153,8 +159,16 @@ class Analyzer(FunctionChecks):
         blk = self.program.config
         if blk is None:
             return out
-        for key, val in blk.items:
-            key = config_key(key)
+        spans = blk.spans or [blk.span] * len(blk.items)
+        for (name, val), span in zip(blk.items, spans):
+            key = config_key(name)
+            # As bpftrace: only its config variables; `unsafe` is none of
+            # them, so a script cannot allow system()/signal() itself
+            # (only --unsafe on the command line does).
+            if key in ENV_ONLY_CONFIG:
+                self.err(f"{key}: can only be set as an environment variable", span)
+            if key not in KNOWN_CONFIG:
+                self.err(f"{name}: not a known configuration option", span)
             if isinstance(val, (ast.Integer, ast.Bool)):
                 out[key] = int(val.value)
             elif isinstance(val, (ast.String, ast.Identifier)):
