@@ -332,7 +332,7 @@ class ConfigBlock(Node):
     or Identifier nodes; ``spans[i]`` covers item i's ``key = value``
     (for errors that name a key)."""
     items: list[tuple[str, Expr]]
-    spans: list = field(default_factory=list)
+    spans: list = field(default_factory=list, repr=False, compare=False)
 
 
 @dataclass(eq=False)
