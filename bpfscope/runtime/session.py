@@ -171,11 +171,15 @@ class Session:
             for s in old:
                 signal.signal(s, stop)
             self.load()
+            # As bpftrace: BEGIN runs before any other probe is attached, so
+            # no event sees the maps before BEGIN set them, and BEGIN's
+            # records come first in the ring buffer (printed below, after
+            # "Attached N probes", as bpftrace prints them).
+            for fd in self.begin:
+                prog_test_run(fd)
             self.attach()
             if on_attached:
                 on_attached()
-            for fd in self.begin:
-                prog_test_run(fd)
             self.drain()
             self.check_exit()
             deadline = time.monotonic() + duration if duration else None
@@ -203,6 +207,7 @@ class Session:
         """Detach probes, run END, drain output and print the maps."""
         self._hook_missed = self.hook_misses()
         self.detach()
+        _quiesce()
         self.drain()
         for fd in self.end:
             prog_test_run(fd)
@@ -412,6 +417,21 @@ class Session:
 
 
 MAX_CAT_BYTES = 10240
+
+
+def _quiesce():
+    """Wait out programs still running on other CPUs after their probes
+    were detached: closing a perf event or link unhooks the program, but
+    one already running finishes under RCU. membarrier(MEMBARRIER_CMD_GLOBAL)
+    is a synchronize_rcu(), so after it nothing detached can still write
+    records, and END's output is the last. Best effort: without it (nohz_full
+    CPUs, old kernels) the window is that of one program run."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall(324, 1, 0, 0)  # SYS_membarrier (x86-64), MEMBARRIER_CMD_GLOBAL
+    except (OSError, AttributeError):
+        pass
 
 
 def read_for_cat(path: str) -> str:
