@@ -243,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if rest and rest[0] == "--":
             rest = rest[1:]
+        if not opts.dry_run:
+            from .privileges import missing_privileges
+            why = missing_privileges()
+            if why:  # before compiling: that reads tracefs, which says less
+                sys.stderr.write(f"ERROR: {why}\n")
+                return 1
         if opts.pid is not None and not process_alive(opts.pid):
             sys.stderr.write(f"ERROR: -p {opts.pid}: no such process\n")
             return 1
