@@ -94,6 +94,18 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     return script
 
 
+def check_syntax(text: str, name: str = "stdin") -> None:
+    """Parse only (no tracefs, BTF or kernel): raises the located syntax
+    error compile_script would."""
+    source = Source(text, name)
+    try:
+        parse(source)
+    except BpfscopeError as e:
+        if e.source is None:
+            e.source = source
+        raise
+
+
 def run(script: CompiledScript, sink=None, duration: float | None = None,
         verbose: bool = False, on_attached=None, should_stop=None) -> int:
     """Run a compiled script until exit(), a signal, ``duration`` seconds or

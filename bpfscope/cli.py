@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             from .privileges import missing_privileges
             why = missing_privileges()
             if why:  # before compiling: that reads tracefs, which says less
+                api.check_syntax(text, name)  # a syntax error is still told as one
                 sys.stderr.write(f"ERROR: {why}\n")
                 return 1
         if opts.pid is not None and not process_alive(opts.pid):

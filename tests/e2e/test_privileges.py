@@ -61,6 +61,13 @@ def test_unprivileged_dry_run_works():
     assert r.stderr.startswith("AST:\n")
 
 
+def test_unprivileged_syntax_error_is_told_as_such():
+    r = as_nobody("-e", "BEGIN { @x = ; }")
+    assert r.returncode == 1
+    assert r.stderr.startswith("stdin:1:"), r.stderr
+    assert "ERROR" in r.stderr and MESSAGE not in r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.usefixtures("kernel")
 @pytest.mark.parametrize("config, call", [
     ("unsafe = 1", 'system("touch {path}")'),
