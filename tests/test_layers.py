@@ -32,7 +32,7 @@ LEAVES = {
     "elf": {"errors", "arch"},  # ELF, DWARF, USDT notes, demangling
 }
 
-SHELL = {"api", "cli", "info"}
+SHELL = {"api", "cli", "info", "privileges"}  # privileges: the CLI's up-front capability check
 
 
 def module_files() -> dict[str, Path]:
