@@ -81,7 +81,8 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
         _check_formats(program)
         expand = providers.expander(providers.ProbeOptions(
             pid=pid if pid is not None else cpid, inlined=uprobe_inlined,
-            cmd=cmd if pid is None else None))
+            cmd=cmd if pid is None else None,
+            unsafe=bool((config or {}).get("unsafe"))))
         analyzer = Analyzer(program, expand, params, config, cpid).run()
         _check_format_types(program)
         script = compile_program(analyzer)

@@ -112,10 +112,12 @@ class ProbeOptions:
     limits user-space probes to one process; ``cmd`` is the path of the -c
     program (its child's pid is ``pid``, but the child runs the program
     only once the probes are attached); ``inlined`` (--uprobe-inlined)
-    also puts uprobes on a function's inlined copies."""
+    also puts uprobes on a function's inlined copies; ``unsafe`` (--unsafe)
+    lets uprobes sit inside an instruction or on one the kernel mishandles."""
     pid: int | None = None
     inlined: bool = False
     cmd: str | None = None
+    unsafe: bool = False
 
 
 def expand(ap, options: ProbeOptions = ProbeOptions()) -> list[ExpandedProbe]:

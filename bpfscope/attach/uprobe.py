@@ -43,6 +43,7 @@ from ..elf.demangle import strip_params
 from ..elf.ldcache import library_of_program, read_proc_maps, resolve_library
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
+from ..arch import x86_insn
 from . import ifunc
 from .inlined import check_function, describe_sites, inline_sites
 from .perfattach import attach_to_perf_event
@@ -322,6 +323,107 @@ def _inline_only(path: str, func: str, st: SymbolTable, ret: bool, inlined: bool
     raise SemanticError(msg, span)
 
 
+# ------------------------------------------------------------ instruction check
+
+_EM_X86_64 = 62
+_MAX_REGION = 256 * 1024  # how far an unsized function is decoded
+
+
+def _function_code(st: SymbolTable, vaddr: int) -> tuple[int, bytes] | None:
+    """(start, code) of the function holding vaddr: its symbol's bytes, or
+    for code no sized symbol covers (an IFUNC implementation in a library
+    with only .dynsym) everything up to the next symbol, which holds the
+    function and maybe others after it (more branch targets: safer)."""
+    elf = st.elf
+    hit = st.lookup_addr(vaddr)
+    if hit is not None and hit.symbol.size and hit.symbol.type in _FUNC_TYPES + ("NOTYPE",):
+        start, size = hit.symbol.value, hit.symbol.size
+    else:
+        start = vaddr
+        st._addr_index()
+        import bisect
+        nxt = bisect.bisect_right(st._starts, vaddr)
+        end = st._starts[nxt] if nxt < len(st._starts) else vaddr + _MAX_REGION
+        size = min(end - vaddr, _MAX_REGION)
+    for s in elf.segments:
+        if s.type == 1 and s.vaddr <= start < s.vaddr + s.filesz:
+            size = min(size, s.vaddr + s.filesz - start)
+            break
+    try:
+        return start, elf.read_vaddr(start, size)
+    except ElfError:
+        return None
+
+
+def _decodable_prefix(code: bytes, start: int) -> bytes:
+    """code up to its first byte that does not decode (padding, data)."""
+    pos = 0
+    while pos < len(code):
+        try:
+            pos += x86_insn.decode(code, pos, start + pos).length
+        except x86_insn.DecodeError:
+            break
+    return code[:pos]
+
+
+def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool,
+               unsafe: bool, span, provider: str = "uprobe") -> int:
+    """The address to attach a uprobe meant for vaddr (label names it in
+    messages, 'strlen' or 'leaf+12'): vaddr itself, or past hazardous
+    entry instructions that only write vector registers (``movable``), with
+    a warning. SemanticError for an address inside an instruction or an
+    instruction the kernel mishandles (see bpfscope.arch.x86_insn), unless
+    ``unsafe`` (then a warning)."""
+    if st.elf.e_machine != _EM_X86_64:
+        return vaddr
+    fc = _function_code(st, vaddr)
+    if fc is None:
+        return vaddr
+    start, code = fc
+    code = _decodable_prefix(code, start)
+    if not start <= vaddr < start + len(code):
+        return vaddr
+    try:
+        pl = x86_insn.placement(code, start, vaddr - start, movable)
+    except x86_insn.DecodeError:
+        return vaddr
+    except x86_insn.Unsafe as e:
+        ins = e.insn
+        if e.reason == "middle":
+            msg = f"Could not add {provider} into middle of instruction: {path}:{label}"
+            if not unsafe:
+                raise SemanticError(msg + " (use --unsafe to force it)", span) from None
+            _warn_once(path, label, f"Unsafe {provider} in the middle of the instruction: "
+                                    f"{path}:{label}")
+            return vaddr
+        what = (f"{x86_insn.ENCODINGS[ins.encoding]} instruction {ins.hex} at "
+                f"{label} in {path}")
+        why = x86_insn.describe_hazard(ins)
+        if unsafe:
+            _warn_once(path, label, f"{what}: {why}; attached anyway (--unsafe)")
+            return vaddr
+        if e.reason == "target":
+            how = ("the next instruction is a branch target inside the function, "
+                   "so the probe cannot move there")
+        elif movable:
+            how = ("the instructions after it do not leave the arguments and the "
+                   "stack alone, so the probe cannot move past them")
+        else:
+            how = "a probe at an explicit offset is not moved"
+        raise SemanticError(f"Cannot attach {provider} to the {what}: {why}; {how}. "
+                            f"Probe a caller, or another instruction of the function "
+                            f"(func+offset on an instruction boundary after it)", span) from None
+    if pl.skipped:
+        first = pl.skipped[0]
+        names = ", ".join(f"{x86_insn.ENCODINGS[i.encoding]} {i.hex}" for i in pl.skipped)
+        _warn_once(path, label, f"{provider} on {label} in {path} placed at +{pl.addr - vaddr} "
+                                f"(after {names}): {x86_insn.describe_hazard(first)} at "
+                                f"the entry; the skipped instructions write only vector "
+                                f"registers, so arguments, stack and return address are "
+                                f"those of the entry")
+    return pl.addr
+
+
 # ------------------------------------------------------------ Go binaries
 
 _GO_SECTIONS = (".note.go.buildid", ".gopclntab", ".go.buildinfo")
@@ -365,7 +467,8 @@ class Uprobe:
             try:
                 out.extend(self._expand_path(ap, provider, spec, path, pid,
                                              multi="*" in spec.target, inlined=inl,
-                                             live_pid=live))
+                                             live_pid=live,
+                                             unsafe=bool(getattr(options, "unsafe", False))))
             except ElfError as e:
                 raise SemanticError(f"{path}: {e}", ap.span) from None
         if not out:
@@ -374,7 +477,8 @@ class Uprobe:
         return out
 
     def _expand_path(self, ap, provider, spec: Spec, path: str, pid, multi: bool,
-                     inlined: bool = False, live_pid: int | None = None):
+                     inlined: bool = False, live_pid: int | None = None,
+                     unsafe: bool = False):
         st = symbols_of(path)
         elf = st.elf
         ret = provider == "uretprobe"
@@ -385,7 +489,9 @@ class Uprobe:
         bias = live_load_bias(elf, path, live_pid)
 
         def probe(sym_name: str, vaddr: int, name: str, func: str,
-                  site: int = -1) -> ExpandedProbe:
+                  site: int = -1, label: str = "", movable: bool = True) -> ExpandedProbe:
+            vaddr = check_site(st, path, vaddr, label or func, movable, unsafe, ap.span,
+                               provider)
             off = file_offset(elf, vaddr)
             if off is None:
                 raise SemanticError(f"Could not resolve address: {path}:{vaddr:#x} "
@@ -405,7 +511,8 @@ class Uprobe:
                                     f"uretprobes cannot probe inlined copies (they "
                                     f"do not return)")
                 return []
-            return [probe(n, s.addr, f"{provider}:{path}{lang}:{n}", demangle(n), i)
+            return [probe(n, s.addr, f"{provider}:{path}{lang}:{n}", demangle(n), i,
+                          label=f"{n} inlined into {s.caller} at {s.addr:#x}")
                     for i, s in enumerate(sites)]
 
         if spec.address is not None:
@@ -418,7 +525,9 @@ class Uprobe:
                     f"uretprobes cannot be attached at function offset. (address "
                     f"resolved to: {hit.symbol.name}+{hit.offset})", ap.span)
             return [probe(hit.symbol.name, spec.address,
-                          f"{provider}:{path}:{spec.address}", demangle(hit.symbol.name))]
+                          f"{provider}:{path}:{spec.address}", demangle(hit.symbol.name),
+                          label=f"{spec.address:#x} ({hit.symbol.name}+{hit.offset})",
+                          movable=False)]
 
         func = spec.func
         if "*" in func or spec.lang:
@@ -470,8 +579,10 @@ class Uprobe:
                     vaddr, sym_name = impl, ""  # re-attached by address
                 elif explicit:
                     _warn_once(path, n, ifunc.unresolved_warning(path, n, st))
+            label = f"{n}{suffix}" if sym_name else f"{n} (its implementation at {vaddr:#x})"
             out.append(probe(sym_name, vaddr,
-                             f"{provider}:{path}{lang}:{n}{suffix}", demangle(n)))
+                             f"{provider}:{path}{lang}:{n}{suffix}", demangle(n),
+                             label=label, movable=not spec.offset))
             if explicit and not spec.offset:
                 for w in check_function(path, n, st, inlined and not ret):
                     _warn_once(path, n, w)
