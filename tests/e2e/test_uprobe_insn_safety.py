@@ -178,3 +178,17 @@ def test_other_processes_printf_correct_while_traced(caller):
     assert out == "test 1 2 three\n"
     assert out2 == "test 1 2 three\nbad 0\n"
     assert "@c: " in tout and "@l: " in tout
+
+
+def test_uretprobe_on_hazardous_entry_is_moved_too(insn_prog):
+    """The kernel puts a uretprobe's breakpoint at the entry as well; past
+    a vector-only instruction the return address is still at the stack
+    top, so the moved probe returns the right values."""
+    if not _has_avx512():
+        pytest.skip("the CPU lacks AVX-512 (no avx512f in /proc/cpuinfo)")
+    r = run_cli("-e", f"uretprobe:{insn_prog}:evex_kcmp {{ @[retval > 0xffff] = count(); }}",
+                "-c", f"{insn_prog} evex_kcmp 400", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "evex_kcmp ok 400" in r.stdout, r.stdout
+    assert "@[true]: 400" in r.stdout, r.stdout
+    assert "uretprobe on evex_kcmp" in r.stderr and "placed at +6" in r.stderr
