@@ -42,8 +42,15 @@ kernel refuses as one-byte opcodes (in/out/ins/outs 6C-6F E4-E7 EC-EF, hlt,
 int, and the opcodes invalid in 64-bit mode) make it refuse the probe
 without telling anyone. :data:`EMULATED_AS_LEGACY` and
 :data:`REFUSED_AS_LEGACY` hold those bytes; legacy-encoded instructions are
-unaffected. The VM lane's kernels (Debian 6.1, 6.12 under QEMU -cpu max) are
-recorded in tests/vm/guest/test_insn_entry_vm.py's docstring.
+unaffected.
+
+The VM lane's kernels (Debian 6.1 and 6.12, `tests/vm/vmlane.py run`)
+run under QEMU's TCG with -cpu max, which has AVX2 but no AVX-512
+(/proc/cpuinfo in the guest: avx2, no avx512f), so only the VEX, SSE and
+legacy classes could be run there. Debian 6.12.117: the same as 6.18 (VEX
+vpshufd 0F 70 and vpor 0F EB corrupt; vmovd 0F 6E and vmovdqu 0F 6F never
+fire; VEX 0F38 58, bzhi, vxorps, SSE, legacy, push, RIP-relative correct).
+Debian 6.1.0-57: identical to 6.12. The EVEX rows are from 6.18 only.
 
 :func:`placement` moves a probe whose entry instruction is hazardous to the
 next instruction when the skipped ones only write vector or mask registers
@@ -337,8 +344,7 @@ def writes_only_vector(ins: Insn) -> bool:
         return False
     if (ins.map, ins.opcode) not in _VECTOR_DEST_ONLY:
         return False
-    # The map-1 forms above all have the destination in ModRM.reg, except
-    # 0F 90 kmov with a memory destination? No: 0F 90 loads; 0F 91 stores.
+    # all forms listed write ModRM.reg (0F 90 kmov loads; the store is 0F 91)
     return True
 
 
