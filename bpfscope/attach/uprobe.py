@@ -376,6 +376,15 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
     ``unsafe`` (then a warning)."""
     if st.elf.e_machine != _EM_X86_64:
         return vaddr
+    if movable:
+        # a function's start is an instruction boundary: only a hazard there
+        # needs the whole function (wildcards over big libraries stay cheap)
+        try:
+            first = x86_insn.decode(st.elf.read_vaddr(vaddr, 15), 0, vaddr)
+        except (ElfError, x86_insn.DecodeError):
+            first = None
+        if first is not None and x86_insn.kernel_hazard(first) is None:
+            return vaddr
     fc = _function_code(st, vaddr)
     if fc is None:
         return vaddr
@@ -580,9 +589,16 @@ class Uprobe:
                 elif explicit:
                     _warn_once(path, n, ifunc.unresolved_warning(path, n, st))
             label = f"{n}{suffix}" if sym_name else f"{n} (its implementation at {vaddr:#x})"
-            out.append(probe(sym_name, vaddr,
-                             f"{provider}:{path}{lang}:{n}{suffix}", demangle(n),
-                             label=label, movable=not spec.offset))
+            try:
+                out.append(probe(sym_name, vaddr,
+                                 f"{provider}:{path}{lang}:{n}{suffix}", demangle(n),
+                                 label=label, movable=not spec.offset))
+            except SemanticError as e:
+                if "*" not in func:
+                    raise
+                # one unsafe function does not sink a whole wildcard
+                _warn_once(path, n, f"{e.message}; {n} is left out")
+                continue
             if explicit and not spec.offset:
                 for w in check_function(path, n, st, inlined and not ret):
                     _warn_once(path, n, w)

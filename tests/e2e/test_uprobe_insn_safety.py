@@ -192,3 +192,15 @@ def test_uretprobe_on_hazardous_entry_is_moved_too(insn_prog):
     assert "evex_kcmp ok 400" in r.stdout, r.stdout
     assert "@[true]: 400" in r.stdout, r.stdout
     assert "uretprobe on evex_kcmp" in r.stderr and "placed at +6" in r.stderr
+
+
+def test_wildcard_leaves_out_an_unsafe_function(insn_prog):
+    """evex_ymm17 cannot be probed safely: a wildcard naming it warns and
+    probes the rest instead of failing."""
+    if not _has_avx512():
+        pytest.skip("the CPU lacks AVX-512 (no avx512f in /proc/cpuinfo)")
+    r = run_cli("-e", f"uprobe:{insn_prog}:evex_* {{ @[probe] = count(); }}",
+                "-c", f"{insn_prog} evex_kcmp 50", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "evex_ymm17 is left out" in r.stderr
+    assert f"@[uprobe:{insn_prog}:evex_kcmp]: 50" in r.stdout, r.stdout
