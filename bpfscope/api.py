@@ -16,6 +16,7 @@ import sys
 
 from .attach import providers
 from .codegen.lower import compile_program
+from .codegen.assemble import AssemblyError
 from .codegen.script import CompiledScript
 from .errors import BpfscopeError, SemanticError, Source
 from .lang import ast
@@ -31,6 +32,8 @@ from .sema.named_params import resolve_getopt
 
 
 PRINTF_LIKE = {"printf", "errorf", "warnf"}
+# bpfscope's bound: every argument is one record field, type-checked one by one
+MAX_PRINTF_ARGS = 128
 
 
 def _printf_calls(program: ast.Program):
@@ -43,6 +46,9 @@ def _printf_calls(program: ast.Program):
 def _check_formats(program: ast.Program):
     """printf's format against its number of arguments, before typing."""
     for node in _printf_calls(program):
+        if len(node.args) - 1 > MAX_PRINTF_ARGS:
+            raise SemanticError(f"{node.name}: too many arguments ({len(node.args) - 1}), "
+                                f"at most {MAX_PRINTF_ARGS}", node.span)
         try:
             check_arg_count(node.args[0].value, len(node.args) - 1, node.name)
         except FormatError as e:
@@ -90,6 +96,12 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
         if e.source is None:
             e.source = source
         raise
+    except AssemblyError as e:
+        raise SemanticError(f"program too large for BPF: {e}", source=source) from None
+    except RecursionError:
+        # last resort: the parser and expansion limits keep scripts shallow,
+        # but no pass may turn deep input into a traceback
+        raise SemanticError("program nests too deeply to compile", source=source) from None
     script.source = source
     script.ast = program
     return script

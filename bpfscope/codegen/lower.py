@@ -170,7 +170,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         self.loops: list[tuple] = []  # (continue label, break label)
         # inlined user functions being lowered: (result, end label, type)
         self.returns: list[tuple] = []
-        self.on_stack_limit = int(sc.an.config.get("on_stack_limit", 32))
+        self.on_stack_limit = _config_int(sc.an.config, "on_stack_limit", 32)
         self.scratch_used = self.scratch_high = 0
         self.exit_label = self.b.label("exit")
         self.n_callbacks = 0
@@ -723,6 +723,13 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         elif e.op != "+":
             raise SemanticError(f"unary '{e.op}' is not supported yet", e.span)
         return Int(r)
+
+
+def _config_int(config: dict, key: str, default: int) -> int:
+    try:
+        return int(config.get(key, default))
+    except (TypeError, ValueError):
+        raise SemanticError(f"Invalid value for {key}: {config.get(key)!r}, expected an integer") from None
 
 
 def compile_program(analyzer: Analyzer) -> CompiledScript:

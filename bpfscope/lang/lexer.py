@@ -117,12 +117,28 @@ def parse_int_literal(text: str) -> int:
     if rest in DURATION_UNITS:
         return int(digits, 10) * DURATION_UNITS[rest]
     if rest[:1] in ("e", "E") and rest[1:].isdigit() and rest[1:].isascii():
-        return int(digits, 10) * 10 ** int(rest[1:])
+        return _scientific(digits, rest[1:])
     if rest and _strip_c_suffix(rest.lower()) != "":
         raise ValueError(text)
     if len(digits) > 1 and digits[0] == "0":
         return int(digits, 8)
     return int(digits, 10)
+
+
+def _scientific(coeff: str, exp: str) -> int:
+    """``<c>e<n>``, refused as bpftrace does before any power is computed
+    (10**n of a huge n would never finish)."""
+    c, e = int(coeff, 10), int(exp, 10)
+    if c > 9:
+        raise LiteralError("Coefficient part of scientific literal must be in range (0,9), "
+                           f"got: {coeff}")
+    if e > 16:
+        raise LiteralError(f"Exponent will overflow integer range: {exp}")
+    return c * 10 ** e
+
+
+class LiteralError(ValueError):
+    """An integer literal refused with a message of its own."""
 
 
 def _strip_c_suffix(low: str) -> str:
@@ -326,6 +342,8 @@ class _Lexer:
         lit = text[pos:end]
         try:
             value = parse_int_literal(lit)
+        except LiteralError as e:
+            raise LexError(str(e), pos, end)
         except ValueError:
             raise LexError(f"invalid integer literal '{lit}'", pos, end)
         if value > MAX_U64:

@@ -49,6 +49,11 @@ LATER = {
     "debugf", "print_maps",
 }
 
+# bpfscope's own bound: a literal is copied into the program instruction by instruction
+MAX_STRING_LITERAL = 65536
+# bpfscope's bound on the product of nested unroll() counts (one unroll allows 100)
+MAX_UNROLLED = 1000
+
 CONFIG_DEFAULTS = {"max_strlen": 1024, "max_map_keys": 4096, "str_trunc_trailer": "..",
                    "print_maps_on_exit": 1, "perf_rb_pages": 0}  # 0: by memory
 
@@ -298,7 +303,15 @@ class Analyzer(FunctionChecks):
             n = self.const_int(s.count, "unroll")
             if not 1 <= n <= 100:
                 self.err("unroll() count must be between 1 and 100", s.count.span)
-            self.block(s.body)
+            outer = getattr(self, "_unrolled", 1)
+            if outer * n > MAX_UNROLLED:
+                self.err(f"Nested unroll() would copy this body {outer * n} times, "
+                         f"at most {MAX_UNROLLED}", s.span)
+            self._unrolled = outer * n
+            try:
+                self.block(s.body)
+            finally:
+                self._unrolled = outer
         elif isinstance(s, ast.While):
             self.cond(s.cond)
             self.block(s.body)
@@ -505,7 +518,14 @@ class Analyzer(FunctionChecks):
         if isinstance(e, ast.Bool):
             return T.BOOL
         if isinstance(e, ast.String):
-            return T.StringType(len(e.value.encode()) + 1)
+            if len(e.value) > MAX_STRING_LITERAL:
+                self.err(f"String literal too long: {len(e.value)} characters, at most "
+                         f"{MAX_STRING_LITERAL}", e.span)
+            try:
+                return T.StringType(len(e.value.encode()) + 1)
+            except UnicodeEncodeError:
+                # a lone surrogate: invalid UTF-8 in the script (or a \u escape of one)
+                self.err("invalid UTF-8 in string literal", e.span)
         if isinstance(e, ast.PositionalParam):
             return self.positional(e)
         if isinstance(e, ast.PositionalCount):
@@ -575,6 +595,8 @@ class Analyzer(FunctionChecks):
             value = self.types.enumerator(e.name)
             if value is None:
                 self.err(f"Unknown identifier: '{e.name}'", e.span)
+            if not -(1 << 63) <= value < (1 << 64):
+                self.err(f"Enum value of {e.name} does not fit in 64 bits: {value}", e.span)
             e.value = value
             return T.INT64
         self.err(f"{type(e).__name__} expressions are not supported yet", e.span)
@@ -933,7 +955,7 @@ class Analyzer(FunctionChecks):
         if isinstance(e, ast.PositionalParam):
             t = self.positional(e)
             if t.is_int():
-                return int(self.params[e.index - 1], 0) if e.index <= len(self.params) else 0
+                return int(self.params[e.index - 1], 0) if 0 < e.index <= len(self.params) else 0
         self.err(f"{what}: expected an integer literal", e.span)
 
     # ------------------------------------------------------------ functions
