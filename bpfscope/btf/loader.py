@@ -49,7 +49,10 @@ def from_bytes(data: bytes, name: str = "", base: Btf | None = None,
     if use_cache and len(data) >= CACHE_MIN_BYTES:
         index = cache.load(name or "btf", data, cache_dir)
     btf = Btf(data, base=base, name=name, index=index)
-    if use_cache and index is None and len(data) >= CACHE_MIN_BYTES:
+    # No file, or one whose index did not fit the blob (Btf rebuilt it):
+    # write the good one.
+    rebuilt = index is None or btf._offs is not index[0]
+    if use_cache and rebuilt and len(data) >= CACHE_MIN_BYTES:
         cache.store(name or "btf", data, (btf._offs, btf._names_bytes), cache_dir)
     return btf
 

@@ -1,6 +1,7 @@
 """The index disk cache and the sysfs loader, with temporary files."""
 
 import os
+import zlib
 
 import pytest
 
@@ -139,3 +140,152 @@ def test_group_writable_cache_is_not_trusted(blob, tmp_path):
     assert cache.load("vmlinux", blob, str(tmp_path)) is not None
     path.chmod(0o666)
     assert cache.load("vmlinux", blob, str(tmp_path)) is None
+
+
+# -- hostile cache directories: bpfscope runs as root with a user's $HOME
+
+
+def _index(blob):
+    return reader.build_index(reader.Btf(blob)._w)
+
+
+def test_symlinked_cache_dir_is_not_followed(blob, tmp_path, monkeypatch):
+    """$XDG_CACHE_HOME/bpfscope is a symlink to another directory: nothing
+    is written there and nothing there is deleted, not even files named
+    like old indexes."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "btf").mkdir()
+    planted = victim / "btf" / "vmlinux-1-0123456789abcdef.idx"
+    planted.write_bytes(b"precious")
+    (victim / "btf" / "passwd").write_text("root:x:0:0")
+    home = tmp_path / "cache"
+    home.mkdir()
+    (home / "bpfscope").symlink_to(victim)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    assert cache.store("vmlinux", blob, _index(blob)) is False
+    assert cache.load("vmlinux", blob) is None
+    assert sorted(os.listdir(victim / "btf")) == ["passwd", planted.name]
+    assert planted.read_bytes() == b"precious"
+
+
+def test_symlinked_btf_dir_is_not_followed(blob, tmp_path, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / "cache" / "bpfscope").mkdir(parents=True)
+    (tmp_path / "cache" / "bpfscope" / "btf").symlink_to(victim)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cache.store("vmlinux", blob, _index(blob)) is False
+    assert os.listdir(victim) == []
+
+
+def test_foreign_owned_or_open_cache_dir_is_not_used(blob, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    d = tmp_path / "bpfscope" / "btf"
+    d.mkdir(parents=True)
+    d.chmod(0o777)
+    assert cache.store("vmlinux", blob, _index(blob)) is False
+    assert os.listdir(d) == []
+    if os.geteuid() == 0:
+        d.chmod(0o700)
+        os.chown(d, 65534, 65534)
+        assert cache.store("vmlinux", blob, _index(blob)) is False
+        assert os.listdir(d) == []
+
+
+def test_default_dir_is_created_private(blob, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "new"))
+    assert cache.store("vmlinux", blob, _index(blob))
+    assert cache.load("vmlinux", blob) is not None
+    for d in (tmp_path / "new" / "bpfscope", tmp_path / "new" / "bpfscope" / "btf"):
+        assert d.stat().st_mode & 0o777 == 0o700
+
+
+def test_symlinked_cache_file_is_not_read_or_written_through(blob, tmp_path):
+    idx = _index(blob)
+    assert cache.store("vmlinux", blob, idx, str(tmp_path))
+    name = os.listdir(tmp_path)[0]
+    real = tmp_path.parent / f"{tmp_path.name}-target"
+    os.replace(tmp_path / name, real)
+    (tmp_path / name).symlink_to(real)
+    assert cache.load("vmlinux", blob, str(tmp_path)) is None   # valid content, via a link
+    before = real.read_bytes()
+    assert cache.store("vmlinux", blob, idx, str(tmp_path))
+    assert real.read_bytes() == before                          # the link was replaced
+    assert not (tmp_path / name).is_symlink()
+    assert cache.load("vmlinux", blob, str(tmp_path)) is not None
+    real.unlink()
+
+
+def test_fifo_or_directory_in_place_of_the_file(blob, tmp_path):
+    name = f"vmlinux-{cache.key(blob)}.idx"
+    os.mkfifo(tmp_path / name)
+    assert cache.load("vmlinux", blob, str(tmp_path)) is None   # returns at once
+    os.unlink(tmp_path / name)
+    (tmp_path / name).mkdir()
+    assert cache.load("vmlinux", blob, str(tmp_path)) is None
+    assert cache.store("vmlinux", blob, _index(blob), str(tmp_path)) is False
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")] == []
+
+
+def test_foreign_files_in_the_cache_dir_survive(blob, enc, tmp_path):
+    """Only this name's older indexes go; other names, near-miss names,
+    symlinks and files of other owners stay."""
+    keep = {
+        "notes.txt": b"mine", "vmlinux.idx": b"x", "vmlinux-zz-0123456789abcdef.idx": b"x",
+        "vmlinux-1-0123456789abcdef.idx.bak": b"x", "vmlinux_mod-1-0123456789abcdef.idx": b"x",
+        "other-1-0123456789abcdef.idx": b"x",
+    }
+    for n, data in keep.items():
+        (tmp_path / n).write_bytes(data)
+    (tmp_path / "sub").mkdir()
+    target = tmp_path / "notes.txt"
+    (tmp_path / "vmlinux-2-0123456789abcdef.idx").symlink_to(target)
+    old = tmp_path / "vmlinux-3-0123456789abcdef.idx"
+    old.write_bytes(b"an old index of ours")
+    foreign = tmp_path / "vmlinux-4-0123456789abcdef.idx"
+    foreign.write_bytes(b"someone else's")
+    if os.geteuid() == 0:
+        os.chown(foreign, 65534, 65534)
+    assert cache.store("vmlinux", blob, _index(blob), str(tmp_path))
+    left = set(os.listdir(tmp_path))
+    assert set(keep) | {"sub", "vmlinux-2-0123456789abcdef.idx"} <= left
+    assert (foreign.name in left) == (os.geteuid() == 0)
+    assert old.name not in left
+    assert f"vmlinux-{cache.key(blob)}.idx" in left
+    assert target.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("damage", ["crc", "count", "huge_count", "order", "oversized",
+                                    "shuffled_offsets"])
+def test_corrupt_cache_is_rebuilt_with_correct_results(blob, tmp_path, monkeypatch, damage):
+    """Every kind of bad file is ignored, the index rebuilt, the lookups
+    right, and the file replaced by a good one."""
+    monkeypatch.setattr(loader, "CACHE_MIN_BYTES", 0)
+    good = loader.from_bytes(blob, "vmlinux", cache_dir=str(tmp_path))
+    path = tmp_path / os.listdir(tmp_path)[0]
+    data = bytearray(path.read_bytes())
+    head = cache._HEAD
+    magic, little, n, crc = head.unpack_from(data)
+    if damage == "crc":
+        data[-1] ^= 0xFF
+    elif damage == "count":
+        head.pack_into(data, 0, magic, little, n + 1, crc)
+    elif damage == "huge_count":
+        head.pack_into(data, 0, magic, little, 0xFFFFFFFF, crc)
+    elif damage == "order":
+        head.pack_into(data, 0, magic, 1 - little, n, crc)
+    elif damage == "oversized":
+        data += bytes(len(blob) * 2)
+    else:   # offsets swapped and the CRC made to fit: the spot check catches it
+        offs = data[head.size:head.size + 4 * n]
+        offs[0:4], offs[4:8] = offs[4:8], offs[0:4]
+        data[head.size:head.size + 4 * n] = offs
+        head.pack_into(data, 0, magic, little, n, zlib.crc32(data[head.size:]))
+    path.write_bytes(bytes(data))
+    assert cache.load("vmlinux", blob, str(tmp_path)) is None or damage == "shuffled_offsets"
+    b = loader.from_bytes(blob, "vmlinux", cache_dir=str(tmp_path))
+    assert list(b._offs) == list(good._offs) and b._names_bytes == good._names_bytes
+    assert b.offsetof("task_struct", "tgid") == 4
+    again = cache.load("vmlinux", blob, str(tmp_path))   # rewritten by the rebuild
+    assert again is not None and list(again[0]) == list(good._offs)
