@@ -35,13 +35,17 @@ process that is gone.
 
 Also resolved: the vDSO (its image is read once from this process's own
 mapping: every process of one kernel and ABI maps the same one) and JIT
-code listed in ``/tmp/perf-PID.map``.
+code listed in ``/tmp/perf-PID.map`` (read only when it passes perf's
+checks, see :func:`read_perf_map`).
 """
 
 from __future__ import annotations
 
 import bisect
+import errno
 import os
+import stat
+import sys
 import time
 from typing import NamedTuple
 
@@ -317,11 +321,12 @@ class UserSymbols:
         path = os.path.join(self.perf_map_dir, f"perf-{proc.pid}.map")
         pm = proc.perf_map
         try:
-            mtime = os.stat(path).st_mtime_ns
+            st = os.lstat(path)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         except OSError:
-            mtime = None
-        if mtime is not None and (pm is None or pm[0] != mtime):
-            pm = proc.perf_map = (mtime, *_read_perf_map(path))
+            stamp = None
+        if stamp is not None and (pm is None or pm[0] != stamp):
+            pm = proc.perf_map = (stamp, *read_perf_map(path, proc.pid))
         if not pm:
             return None
         _, starts, entries = pm
@@ -360,22 +365,76 @@ def _start_time(pid: int) -> str:
     return rest[19].decode() if len(rest) > 19 else ""
 
 
-def _read_perf_map(path: str) -> tuple[list[int], list[tuple[int, int, str]]]:
-    """Entries 'START SIZE name' (hex) of a perf map file, sorted."""
-    entries = []
+# A JIT's map grows with the code it compiles; big Java services write a
+# few MB. Past this the file is not read at all (a symlink to /dev/zero or
+# a hostile giant must not eat the tracer's memory).
+PERF_MAP_MAX_BYTES = 64 << 20
+_perf_map_warned: set[str] = set()
+
+
+def _proc_uid(pid: int) -> int | None:
     try:
-        with open(path, errors="replace") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(" ", 2)
-                if len(parts) < 3:
-                    continue
-                try:
-                    entries.append((int(parts[0], 16), int(parts[1], 16),
-                                    parts[2]))
-                except ValueError:
-                    continue
+        return os.stat(f"/proc/{pid}").st_uid
     except OSError:
+        return None
+
+
+def _refuse(path: str, why: str) -> tuple[list[int], list]:
+    if path not in _perf_map_warned:
+        _perf_map_warned.add(path)
+        sys.stderr.write(f"WARNING: ignoring {path}: {why}\n")
+    return [], []
+
+
+def read_perf_map(path: str, pid: int) -> tuple[list[int], list[tuple[int, int, str]]]:
+    """Entries 'START SIZE name' (hex) of the perf map of process ``pid``,
+    sorted; none when the file is not one to trust.
+
+    /tmp is writable by everyone, so the file's names are believed only
+    under perf's rules (tools/perf/util/symbol.c ignores a /tmp/perf-PID.map
+    "not owned by current user or root"), with the owner compared to the
+    traced process's user (the owner of /proc/PID), as the JIT that writes
+    the map runs as that user: a regular file, not a symlink (O_NOFOLLOW),
+    opened O_NONBLOCK and checked with fstat so that a FIFO never blocks,
+    owned by root or that user, at most PERF_MAP_MAX_BYTES."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
         return [], []
+    except OSError as e:
+        return _refuse(path, "a symbolic link" if e.errno == errno.ELOOP else e.strerror)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return _refuse(path, "not a regular file")
+        owner = _proc_uid(pid)
+        if st.st_uid != 0 and st.st_uid != owner:
+            return _refuse(path, f"owned by uid {st.st_uid}, neither root nor the "
+                                 f"user of process {pid}")
+        if st.st_size > PERF_MAP_MAX_BYTES:
+            return _refuse(path, f"bigger than {PERF_MAP_MAX_BYTES >> 20} MB")
+        chunks, left = [], PERF_MAP_MAX_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        if left <= 0:  # grew past the limit since the fstat
+            return _refuse(path, f"bigger than {PERF_MAP_MAX_BYTES >> 20} MB")
+    except OSError as e:
+        return _refuse(path, e.strerror)
+    finally:
+        os.close(fd)
+    entries = []
+    for line in b"".join(chunks).decode(errors="replace").split("\n"):
+        parts = line.rstrip("\r").split(" ", 2)
+        if len(parts) < 3:
+            continue
+        try:
+            entries.append((int(parts[0], 16), int(parts[1], 16), parts[2]))
+        except ValueError:
+            continue
     entries.sort()
     return [e[0] for e in entries], entries
 

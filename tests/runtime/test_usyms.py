@@ -313,3 +313,92 @@ def test_decode_mmap2_record():
     comm = struct.pack("<II", 42, 42) + b"ls\0\0\0\0\0\0"
     assert decode_record(PERF_RECORD_COMM, PERF_RECORD_MISC_COMM_EXEC, comm) == Exec(42, "ls")
     assert decode_record(PERF_RECORD_COMM, 0, comm) is None  # a rename, not an exec
+
+
+# -- hostile perf maps: /tmp is everyone's, the tracer is root
+
+
+def _resolve_within(u, pid, addr, timeout=10.0):
+    """u.resolve(pid, addr) in a thread; fails the test (rather than
+    hanging it) when it does not return in time."""
+    import threading
+    out = []
+    t = threading.Thread(target=lambda: out.append(u.resolve(pid, addr)), daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "the perf map read blocked"
+    return out[0]
+
+
+def _map_text(n=1):
+    return "".join(f"{0x1000 * (i + 1):x} 40 jitted_{i}\n" for i in range(n))
+
+
+def test_perf_map_fifo_does_not_block(tmp_path, capsys):
+    pid = os.getpid()
+    os.mkfifo(tmp_path / f"perf-{pid}.map")
+    u = UserSymbols(perf_map_dir=str(tmp_path), refresh_interval=3600)
+    assert _resolve_within(u, pid, 0x1004) is None
+    assert "not a regular file" in capsys.readouterr().err
+
+
+def test_perf_map_symlink_is_not_followed(tmp_path, capsys):
+    """A link to /dev/zero (endless), or to a good map: neither is read."""
+    pid = os.getpid()
+    good = tmp_path / "elsewhere.map"
+    good.write_text(_map_text())
+    for target in ("/dev/zero", str(good)):
+        link = tmp_path / f"perf-{pid}.map"
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(target)
+        u = UserSymbols(perf_map_dir=str(tmp_path), refresh_interval=3600)
+        assert _resolve_within(u, pid, 0x1004) is None
+    assert "a symbolic link" in capsys.readouterr().err
+
+
+def test_perf_map_of_a_foreign_owner_is_ignored(tmp_path, capsys):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the file another owner")
+    pid = os.getpid()
+    path = tmp_path / f"perf-{pid}.map"
+    path.write_text(_map_text())
+    os.chown(path, 65534, 65534)       # planted by nobody for a root process
+    u = UserSymbols(perf_map_dir=str(tmp_path), refresh_interval=3600)
+    assert _resolve_within(u, pid, 0x1004) is None
+    assert "owned by uid 65534" in capsys.readouterr().err
+    os.chown(path, 0, 0)               # root's file: trusted (mtime kept, inode same)
+    os.utime(path, ns=(1, 1))
+    assert _resolve_within(u, pid, 0x1004) == ("jitted_0", 4, str(path))
+
+
+def test_perf_map_owned_by_the_process_user_is_read(tmp_path):
+    """A JIT running as nobody writes its own map: believed for that
+    process, and a map of a third user is not."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a process as another user")
+    from bpfscope.runtime.usyms import read_perf_map
+    child = subprocess.Popen(["sleep", "30"], user=65534, group=65534)
+    try:
+        path = tmp_path / f"perf-{child.pid}.map"
+        path.write_text(_map_text(3))
+        os.chown(path, 65534, 65534)
+        starts, entries = read_perf_map(str(path), child.pid)
+        assert starts == [0x1000, 0x2000, 0x3000] and entries[2][2] == "jitted_2"
+        os.chown(path, 4242, 4242)
+        assert read_perf_map(str(path), child.pid) == ([], [])
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_oversized_perf_map_is_ignored(tmp_path, monkeypatch, capsys):
+    from bpfscope.runtime import usyms
+    monkeypatch.setattr(usyms, "PERF_MAP_MAX_BYTES", 1000)
+    pid = os.getpid()
+    path = tmp_path / f"perf-{pid}.map"
+    path.write_text(_map_text(100))    # ~1.6 kB
+    assert usyms.read_perf_map(str(path), pid) == ([], [])
+    assert "bigger than" in capsys.readouterr().err
+    path.write_text(_map_text(10))
+    assert len(usyms.read_perf_map(str(path), pid)[0]) == 10
