@@ -9,12 +9,16 @@ process against the running kernel.
 - ``run_cli``: run ``python -m bpfscope.cli ARGS`` to completion.
 - ``Trace``: start the CLI, wait until it reports its probes attached,
   then let the test cause events.
-- ``no_leaks``: the BPF programs, maps and links that appeared during the
-  test must all be gone at its end.
+- ``no_leaks``: every BPF program, map, link and BTF object a tracer of
+  the test made (its own ids, logged by owned_ids.py as it creates them)
+  must be gone at the test's end. Objects of anything else on the machine
+  are not counted.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import os
 import select
 import shutil
@@ -27,6 +31,28 @@ import pytest
 
 PROGS = Path(__file__).parent / "progs"
 CLI = [sys.executable, "-m", "bpfscope.cli"]
+# run_cli and Trace start the CLI through owned_ids.py, which logs the ids
+# of the objects it creates (the module docstring says how)
+_OWNED = Path(__file__).parent / "owned_ids.py"
+_spec = importlib.util.spec_from_file_location("bpfscope_test_owned_ids", _OWNED)
+owned_ids = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(owned_ids)
+LOGGED_CLI = [sys.executable, str(_OWNED)]
+_LOG_DIR: list[str] = []
+_LOGS: list[str] = []          # id logs of every tracer started so far
+_serial = itertools.count()
+
+
+def _id_log_env() -> dict:
+    """The environment of a new tracer process, with a log of its own."""
+    if not _LOG_DIR:
+        import atexit
+        import tempfile
+        _LOG_DIR.append(tempfile.mkdtemp(prefix="bpfscope-ids-"))
+        atexit.register(shutil.rmtree, _LOG_DIR[0], True)
+    path = os.path.join(_LOG_DIR[0], f"{os.getpid()}-{next(_serial)}.ids")
+    _LOGS.append(path)
+    return {**os.environ, owned_ids.ENV: path}
 
 
 def _bpf_usable() -> str | None:
@@ -62,8 +88,8 @@ def helper(tmp_path_factory, kernel) -> str:
 
 def run_cli(*args: str, input: str | None = None, timeout: float = 20,
             cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True,
-                          input=input, timeout=timeout, cwd=cwd)
+    return subprocess.run([*LOGGED_CLI, *args], capture_output=True, text=True,
+                          input=input, timeout=timeout, cwd=cwd, env=_id_log_env())
 
 
 def run_prog(prog: str, *args: str, **kw) -> subprocess.CompletedProcess:
@@ -95,11 +121,17 @@ class Trace:
     """``bpfscope ARGS`` started in the background; construction returns
     once it has printed 'Attached N probe(s)' on stderr."""
 
-    def __init__(self, *args: str, timeout: float = 15):
-        self.proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
+    def __init__(self, *args: str, timeout: float = 15, wait_attached: bool = True):
+        env = _id_log_env()
+        self.id_log = env[owned_ids.ENV]
+        self.proc = subprocess.Popen([*LOGGED_CLI, *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
         self.head = ""
+        if wait_attached:
+            self.wait_attached(timeout)
+
+    def wait_attached(self, timeout: float = 15):
+        deadline = time.monotonic() + timeout
         while True:
             line = _readline(self.proc.stderr, deadline)
             self.head += line
@@ -122,6 +154,14 @@ class Trace:
     @property
     def returncode(self):
         return self.proc.returncode
+
+    def held(self) -> dict[str, set[int]]:
+        """Ids of the BPF objects the tracer holds fds of right now."""
+        return owned_ids.pid_ids(self.proc.pid)
+
+    def created(self) -> dict[str, set[int]]:
+        """Ids of every BPF object the tracer has created so far."""
+        return owned_ids.read_log(self.id_log)
 
 
 class Waiting:
@@ -158,29 +198,51 @@ def waiting(helper):
         w.kill()
 
 
-def bpf_ids() -> tuple[set, set, set]:
-    from bpfscope.bpf import objects
-    return set(objects.prog_ids()), set(objects.map_ids()), set(objects.link_ids())
+def bpf_ids() -> int:
+    """A mark: tracers started after it are the ones
+    :func:`assert_no_new_objects` checks."""
+    return len(_LOGS)
 
 
-def assert_no_new_objects(before, wait: float = 5.0):
-    """No program/map/link id absent from ``before`` is still alive. The
-    kernel frees objects asynchronously (RCU), so poll for a while."""
-    deadline = time.monotonic() + wait
-    while True:
-        now = bpf_ids()
-        new = [sorted(n - b) for n, b in zip(now, before)]
-        if not any(new) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert new == [[], [], []], f"left behind (progs, maps, links): {new}"
+def created_since(mark: int) -> dict[str, set[int]]:
+    """Ids of the objects made by the tracers started since ``mark``."""
+    out = {k: set() for k in owned_ids.KINDS}
+    for path in _LOGS[mark:]:
+        for k, ids in owned_ids.read_log(path).items():
+            out[k] |= ids
+    return out
+
+
+def assert_gone(ids: dict[str, set[int]], wait: float = 5.0):
+    """Every id of ``ids`` is gone from the kernel (polled for a while:
+    the kernel frees objects after an RCU grace period)."""
+    left = owned_ids.still_alive(ids, wait)
+    assert not left, f"left behind by the tracer under test: {left}"
+
+
+def assert_no_new_objects(mark: int, wait: float = 5.0):
+    """No object of a tracer started since ``mark`` (:func:`bpf_ids`) is
+    still alive."""
+    assert_gone(created_since(mark), wait)
 
 
 @pytest.fixture
 def no_leaks(kernel):
-    before = bpf_ids()
-    yield before
-    assert_no_new_objects(before)
+    """Objects made during the test by the tracers it starts (run_cli,
+    Trace) and by this process itself (a session run through the API) are
+    all gone at its end."""
+    from bpfscope.bpf import sys as bpfsys
+    mine = {k: set() for k in owned_ids.KINDS}
+    real = owned_ids.install(lambda kind, oid: mine[kind].add(oid), bpfsys)
+    mark = bpf_ids()
+    try:
+        yield mine
+    finally:
+        bpfsys.raw_syscall = real
+    ids = created_since(mark)
+    for k in owned_ids.KINDS:
+        ids[k] |= mine[k]
+    assert_gone(ids)
 
 
 @pytest.fixture(scope="session")
@@ -189,5 +251,7 @@ def e2e():
     under --import-mode=importlib)."""
     import types
     return types.SimpleNamespace(run_cli=run_cli, run_prog=run_prog, Trace=Trace,
-                                 bpf_ids=bpf_ids, CLI=CLI,
-                                 assert_no_new_objects=assert_no_new_objects)
+                                 bpf_ids=bpf_ids, CLI=CLI, LOGGED_CLI=LOGGED_CLI,
+                                 assert_no_new_objects=assert_no_new_objects,
+                                 assert_gone=assert_gone, owned_ids=owned_ids,
+                                 created_since=created_since)

@@ -3,7 +3,6 @@ outlives a run, whether it ended normally or with an error."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -17,34 +16,19 @@ PROG = ('BEGIN { printf("begin\\n"); @b = 1; } interval:ms:10 { @n = count(); } 
         'END { printf("end\\n"); }')
 
 
-def _owned_bpf_ids(pid):
-    """Program and link ids behind the fds of process ``pid``."""
-    progs, links = set(), set()
-    fdinfo = f"/proc/{pid}/fdinfo"
-    for fd in os.listdir(fdinfo):
-        try:
-            with open(f"{fdinfo}/{fd}") as f:
-                text = f.read()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        if "link_id" in fields:
-            links.add(int(fields["link_id"]))
-        elif "prog_id" in fields and "link_type" not in fields:
-            progs.add(int(fields["prog_id"]))
-    return progs, links
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_runs_end_prints_maps_and_cleans_up(e2e, sig):
-    before = e2e.bpf_ids()
     t = e2e.Trace("-e", PROG)
     time.sleep(0.2)
     # 4 programs and their links are really there while it runs: counted
-    # from the tracer's own fds, as other tests or tools may load BPF too
-    progs, links = _owned_bpf_ids(t.proc.pid)
-    assert len(progs) == 4
-    assert len(links) >= 1
+    # from the tracer's own fds (/proc/PID/fdinfo), as other tests or tools
+    # may load BPF too; and the id log owned_ids.py keeps saw each of them
+    held = t.held()
+    assert len(held["prog"]) == 4
+    assert len(held["link"]) >= 1
+    made = t.created()
+    for kind in ("prog", "map", "link"):
+        assert held[kind] and held[kind] <= made[kind], kind
     t.proc.send_signal(sig)
     out, err = t.finish()
     assert t.returncode == 0
@@ -53,15 +37,18 @@ def test_signal_runs_end_prints_maps_and_cleans_up(e2e, sig):
     lines = out.split("\n")
     assert lines[-2].startswith("@n: ") and int(lines[-2][4:]) >= 3
     assert lines[-1] == ""
-    e2e.assert_no_new_objects(before)
+    e2e.assert_gone(t.created())
 
 
 def test_killed_process_leaves_nothing(e2e):
-    before = e2e.bpf_ids()
     t = e2e.Trace("-e", PROG)
+    held = t.held()
+    assert len(held["prog"]) == 4
     t.proc.kill()
     t.proc.wait(10)
-    e2e.assert_no_new_objects(before)
+    made = t.created()
+    assert held["prog"] <= made["prog"] and held["map"] <= made["map"]
+    e2e.assert_gone(made)
 
 
 def test_normal_exit_leaves_nothing(e2e, helper, no_leaks):
@@ -149,3 +136,33 @@ def test_api_session_cleans_up_on_exception(no_leaks):
     script = api.compile_script('BEGIN { @a = 1; } interval:ms:10 { printf("tick\\n"); }')
     with pytest.raises(Boom):
         api.run(script, Sink(), duration=5)
+
+
+FOREIGN = ("import sys, time\n"
+           "from bpfscope.bpf.consts import MapType\n"
+           "from bpfscope.bpf.maps import BpfMap\n"
+           "m = BpfMap.create(MapType.ARRAY, 4, 4, 1, name='bs_foreign')\n"
+           "print(m.info().id, flush=True)\n"
+           "sys.stdin.read()\n")
+
+
+def test_leak_check_counts_the_tracer_only(e2e, helper):
+    """Another BPF user's object (named like ours, even) made and kept
+    while a tracer runs is not counted against the tracer, and the check
+    does see an object that is still alive."""
+    mark = e2e.bpf_ids()
+    other = subprocess.Popen([*e2e.CLI[:1], "-c", FOREIGN], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        foreign = int(other.stdout.readline())
+        r = e2e.run_cli("-c", f"{helper} getpid 2", "-e",
+                        'tracepoint:syscalls:sys_enter_getppid { @ = count(); }')
+        assert r.returncode == 0, r.stderr
+        made = e2e.created_since(mark)
+        assert made["prog"] and made["map"] and foreign not in made["map"]
+        e2e.assert_no_new_objects(mark)
+        with pytest.raises(AssertionError, match="left behind"):
+            e2e.assert_gone({"map": {foreign}}, wait=0.2)
+    finally:
+        other.stdin.close()
+        other.wait(10)

@@ -1,0 +1,197 @@
+"""SIGKILL at the worst moments of a uprobe wildcard: in the middle of
+attaching 250 functions, and in the middle of detaching them after Ctrl-C.
+Whatever the tracer had made must be gone afterwards, checked three ways,
+all hermetic (only this tracer's objects, only this test's program):
+
+- the ids of every BPF object the tracer created (logged as they were
+  made, see owned_ids.py) are gone from the kernel;
+- no breakpoint is left in the program's code: a process running the test's
+  own program shows, in /proc/PID/mem, the bytes of its 250 functions as
+  they were before the trace (a uprobe rewrites them while it exists);
+- tracefs uprobe_events names no bpfscope event (bpfscope's uprobes are
+  perf_event_open PMU events, which vanish with their fd; a tracefs one
+  would outlive the process).
+
+The program is the test's own (generated C), never the system libc. On this
+kernel one uprobe costs about 0.1 s to attach and as much to detach, so the
+detach case traces 20 of the functions and the attach case is killed after
+its first few.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+NFUNCS = 250
+UPROBE_EVENTS = "/sys/kernel/tracing/uprobe_events"
+
+
+def _source() -> str:
+    lines = ["#include <stdio.h>", "#include <unistd.h>"]
+    lines += [f"__attribute__((noinline)) int bs_f{i:03d}(int x) "
+              f"{{ return x * {i + 3} + {i}; }}" for i in range(NFUNCS)]
+    lines.append("int (*const table[])(int) = {"
+                 + ", ".join(f"bs_f{i:03d}" for i in range(NFUNCS)) + "};")
+    lines.append("""
+int main(void) {
+    char c;
+    for (unsigned i = 0; i < sizeof table / sizeof *table; i++)
+        printf("%lx\\n", (unsigned long)table[i]);
+    fflush(stdout);
+    while (read(0, &c, 1) == 1) {
+        long s = 0;
+        for (unsigned i = 0; i < sizeof table / sizeof *table; i++)
+            s += table[i](c);
+        printf("%ld\\n", s);
+        fflush(stdout);
+    }
+    return 0;
+}""")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory) -> str:
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler to build the 250-function program")
+    d = tmp_path_factory.mktemp("kill_leaks")
+    (d / "many.c").write_text(_source())
+    out = d / "many"
+    subprocess.run([gcc, "-O1", "-fno-inline", "-fcf-protection=none", "-o", str(out),
+                    str(d / "many.c")], check=True, capture_output=True)
+    return str(out)
+
+
+class Target:
+    """The program running, waiting on stdin; .code() reads the first
+    bytes of each of its functions from its memory."""
+
+    def __init__(self, path: str):
+        self.proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.addrs = [int(self.proc.stdout.readline(), 16) for _ in range(NFUNCS)]
+
+    def code(self) -> list[bytes]:
+        fd = os.open(f"/proc/{self.proc.pid}/mem", os.O_RDONLY)
+        try:
+            return [os.pread(fd, 4, a) for a in self.addrs]
+        finally:
+            os.close(fd)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def target(many):
+    t = Target(many)
+    yield t
+    t.stop()
+
+
+def _perf_fds(pid: int) -> int:
+    n = 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in fds:
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[perf_event]"
+        except OSError:
+            pass
+    return n
+
+
+def _wait_for(cond, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def _compute(target) -> int:
+    target.proc.stdin.write(b"a")
+    target.proc.stdin.flush()
+    return int(target.proc.stdout.readline())
+
+
+def _assert_nothing_left(e2e, t, target, base: list[bytes], many: str, allowed: int = 0):
+    """``allowed``: breakpoints the kernel itself may leak (see the detach
+    test)."""
+    made = t.created()
+    assert made["prog"] and made["map"], "the tracer had loaded its program"
+    e2e.assert_gone(made)
+    deadline = time.monotonic() + 10
+    while target.code() != base and time.monotonic() < deadline:
+        time.sleep(0.05)
+    now = target.code()
+    changed = [f"bs_f{i:03d}" for i, (a, b) in enumerate(zip(now, base)) if a != b]
+    assert len(changed) <= allowed, f"breakpoints left in {changed[:5]}"
+    if os.path.exists(UPROBE_EVENTS):
+        with open(UPROBE_EVENTS) as f:
+            events = f.read()
+        assert "bpfscope" not in events and many not in events, events
+
+
+def test_sigkill_during_attach_of_a_250_function_wildcard(e2e, many, target):
+    base = target.code()
+    t = e2e.Trace("-e", f"uprobe:{many}:bs_f* {{ @[probe] = count(); }}",
+                  wait_attached=False)
+    try:
+        # a few of the 250 uprobes exist, the rest not yet
+        _wait_for(lambda: _perf_fds(t.proc.pid) >= 5 or t.proc.poll() is not None,
+                  60, "the first uprobes")
+        probed = sum(a != b for a, b in zip(target.code(), base))
+        t.proc.send_signal(signal.SIGKILL)
+        t.proc.wait(30)
+    finally:
+        if t.proc.poll() is None:
+            t.proc.kill()
+    err = t.head + t.proc.stderr.read().decode()
+    assert "Attached" not in err, "killed too late: attach had finished"
+    assert t.returncode == -signal.SIGKILL
+    assert 0 < probed < NFUNCS      # the check below sees breakpoints when there are some
+    _assert_nothing_left(e2e, t, target, base, many)
+
+
+def test_sigkill_during_detach_after_ctrl_c(e2e, many, target):
+    base = target.code()
+    t = e2e.Trace("-e", f"uprobe:{many}:bs_f00*,uprobe:{many}:bs_f01* {{ @ = count(); }}",
+                  timeout=60)
+    try:
+        assert t.head == "Attached 20 probes\n"
+        right = _compute(target)
+        full = _perf_fds(t.proc.pid)
+        assert full >= 20
+        assert sum(a != b for a, b in zip(target.code(), base)) == 20
+        t.proc.send_signal(signal.SIGINT)
+        # some uprobes are detached, others not yet
+        _wait_for(lambda: _perf_fds(t.proc.pid) < full - 2 or t.proc.poll() is not None,
+                  30, "the detach to begin")
+        left = _perf_fds(t.proc.pid)
+        t.proc.send_signal(signal.SIGKILL)
+        t.proc.wait(30)
+    finally:
+        if t.proc.poll() is None:
+            t.proc.kill()
+    assert t.returncode == -signal.SIGKILL, "killed too late: the tracer had ended"
+    assert 0 < left < full
+    # Linux 6.18 measured: the uprobe whose unregister the SIGKILL
+    # interrupts stays ("uprobe: python:PID failed to unregister, leaking
+    # uprobe" in dmesg; get_user_pages fails with EINTR under a fatal
+    # signal), and its int3 stays in processes that map the file now. No
+    # user-space tracer can prevent that; the kernel single-steps the
+    # original instruction, so the program still computes what it did.
+    _assert_nothing_left(e2e, t, target, base, many, allowed=1)
+    assert _compute(target) == right
