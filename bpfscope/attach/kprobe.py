@@ -290,6 +290,7 @@ class Kprobe:
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
         t: KprobeTarget = probe.target
+        sweep_stale_once()
         if t.mode == "multi":
             return [kprobe_multi_link(prog_fd, [t.symbol], t.retprobe)]
         if t.mode == "pmu":
@@ -420,6 +421,56 @@ def _remove(event: str) -> None:
         _write_events(f"-:{event}")
     except OSError:
         pass
+
+
+_STALE_RE = re.compile(r"^[pr](?:\d*):(bpfscope_(\d+))/(\S+)\s", re.M)
+
+
+def stale_events(text: str, alive=None) -> list[str]:
+    """``group/event`` of the bpfscope events in a kprobe_events or
+    uprobe_events text whose creating tracer (the pid in the group name)
+    is dead: left by a run that was killed before it could remove them.
+    Events of live tracers are someone else's and stay."""
+    if alive is None:
+        alive = lambda pid: os.path.exists(f"/proc/{pid}")  # noqa: E731
+    return [f"{m.group(1)}/{m.group(3)}" for m in _STALE_RE.finditer(text)
+            if int(m.group(2)) != os.getpid() and not alive(int(m.group(2)))]
+
+
+def sweep_stale(root: str) -> list[str]:
+    """Remove the stale events of both files under tracefs ``root``;
+    the ones removed."""
+    removed = []
+    for name in ("kprobe_events", "uprobe_events"):
+        path = os.path.join(root, name)
+        data = _read(path)
+        if not data:
+            continue
+        for ev in stale_events(data.decode(errors="replace")):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+                try:
+                    os.write(fd, f"-:{ev}\n".encode())
+                finally:
+                    os.close(fd)
+                removed.append(ev)
+            except OSError:
+                pass
+    return removed
+
+
+@functools.cache
+def sweep_stale_once() -> None:
+    """At the first kprobe attach: tracefs events outlive a SIGKILLed
+    tracer, so remove those of dead bpfscope runs, saying so in one line."""
+    if not os.path.isdir("/sys/kernel/tracing/events"):
+        return  # not mounted: nothing can be left there, and no mount for this
+    removed = sweep_stale("/sys/kernel/tracing")
+    if removed:
+        import sys
+        sys.stderr.write(f"Removed {len(removed)} stale tracefs probe event"
+                         f"{'s' if len(removed) > 1 else ''} left by killed bpfscope "
+                         f"runs: {', '.join(removed)}\n")
 
 
 @atexit.register
