@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import signal
 import sys
 
 from . import __version__, api
@@ -187,6 +189,71 @@ def _debug(script, stage: str):
             sys.stderr.write(ps.program.disasm().rstrip("\n") + "\n")
 
 
+def _std_streams() -> set[int]:
+    """Put /dev/null on whichever of fds 0-2 the caller closed, so that no
+    map or program fd takes that number (a printf would write into it) and
+    the streams exist; returns the closed ones."""
+    closed = set()
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.add(fd)
+            got = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if got != fd:  # lower numbers were closed too and got theirs first
+                os.dup2(got, fd)
+                os.close(got)
+    for fd in closed:
+        name = ("stdin", "stdout", "stderr")[fd]
+        setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))
+    return closed
+
+
+class _SigPipe(BaseException):
+    """SIGPIPE arrived; not an OSError, so that no ``except OSError`` on
+    the way (a /proc read, say) takes it for its own failure."""
+
+
+def _broken_pipe(signum, frame):
+    # like a write to a pipe nobody reads: end the run (the session closes
+    # everything on the way out), and only once
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    raise _SigPipe()
+
+
+def _exit_paths(main):
+    """Every way out of the command ends without a traceback: a reader
+    that went away (EPIPE, SIGPIPE) ends the run quietly and, as bpftrace,
+    by SIGPIPE once everything is detached; ^C before the trace runs
+    exits 1."""
+    @functools.wraps(main)
+    def wrapper(argv=None):
+        _CLOSED.update(_std_streams())
+        old = signal.signal(signal.SIGPIPE, _broken_pipe)
+        try:
+            code = main(argv)
+            sys.stdout.flush()  # a pipe's buffer: EPIPE here, not at exit
+            sys.stderr.flush()
+            return code
+        except (BrokenPipeError, _SigPipe):
+            pass
+        except KeyboardInterrupt:
+            return 1
+        finally:
+            signal.signal(signal.SIGPIPE, old)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)  # what is still buffered goes nowhere
+        os.dup2(null, 2)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+        return 128 + signal.SIGPIPE
+    return wrapper
+
+
+_CLOSED: set[int] = set()  # the standard fds closed when bpfscope started
+
+
+@_exit_paths
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Like bpftrace (getopt), options may follow the script file; after
@@ -228,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         elif rest:
             path = rest.pop(0)
             if path == "-":
+                if 0 in _CLOSED:
+                    sys.stderr.write("ERROR: failed to read the program from stdin: "
+                                     "stdin is closed\n")
+                    return 1
                 text, name = sys.stdin.read(), "stdin"
             else:
                 path = _bundled_tool(path)
