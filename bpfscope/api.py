@@ -15,58 +15,13 @@ from __future__ import annotations
 import sys
 
 from .attach import providers
-from .codegen.lower import compile_program
 from .codegen.assemble import AssemblyError
 from .codegen.script import CompiledScript
 from .errors import BpfscopeError, SemanticError, Source
-from .lang import ast
-from .lang.userfuncs import inline_functions
-from .lang.imports import resolve_imports
-from .lang.macros import expand_macros
 from .lang.parser import parse
 from .output.text import TextOutput
-from .runtime.printf import Conversion, FormatError, check_arg_count, parse_format
+from .passes import CompileState, run_passes
 from .runtime.session import Session
-from .sema.analyzer import Analyzer
-from .sema.named_params import resolve_getopt
-
-
-PRINTF_LIKE = {"printf", "errorf", "warnf"}
-# bpfscope's bound: every argument is one record field, type-checked one by one
-MAX_PRINTF_ARGS = 128
-
-
-def _printf_calls(program: ast.Program):
-    for node in ast.walk(program.probes):
-        if isinstance(node, ast.Call) and node.name in PRINTF_LIKE and node.args \
-                and isinstance(node.args[0], ast.String):
-            yield node
-
-
-def _check_formats(program: ast.Program):
-    """printf's format against its number of arguments, before typing."""
-    for node in _printf_calls(program):
-        if len(node.args) - 1 > MAX_PRINTF_ARGS:
-            raise SemanticError(f"{node.name}: too many arguments ({len(node.args) - 1}), "
-                                f"at most {MAX_PRINTF_ARGS}", node.span)
-        try:
-            check_arg_count(node.args[0].value, len(node.args) - 1, node.name)
-        except FormatError as e:
-            raise SemanticError(str(e), node.span) from None
-
-
-INT_CONVERSIONS = set("diuxXoc")
-
-
-def _check_format_types(program: ast.Program):
-    """printf's conversions against the types sema gave its arguments."""
-    for node in _printf_calls(program):
-        convs = [s for s in parse_format(node.args[0].value) if isinstance(s, Conversion)]
-        for spec, arg in zip(convs, node.args[1:]):
-            t = arg.type
-            if spec.conv in INT_CONVERSIONS and t is not None and not t.is_int():
-                raise SemanticError(f"{node.name}: %{spec.conv} specifier expects a value of type "
-                                    f"integer ({t} supplied)", arg.span)
 
 
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
@@ -80,18 +35,12 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     ``named`` holds the named parameters (``--name=value``; None for a bare
     ``--name``)."""
     source = Source(text, name)
+    options = providers.ProbeOptions(
+        pid=pid if pid is not None else cpid, inlined=uprobe_inlined,
+        cmd=cmd if pid is None else None, unsafe=bool((config or {}).get("unsafe")))
     try:
-        program = resolve_imports(parse(source), name)
-        program = inline_functions(expand_macros(program))
-        resolve_getopt(program, named or {})
-        _check_formats(program)
-        expand = providers.expander(providers.ProbeOptions(
-            pid=pid if pid is not None else cpid, inlined=uprobe_inlined,
-            cmd=cmd if pid is None else None,
-            unsafe=bool((config or {}).get("unsafe"))))
-        analyzer = Analyzer(program, expand, params, config, cpid).run()
-        _check_format_types(program)
-        script = compile_program(analyzer)
+        st = run_passes(CompileState(source, name, params, config, cpid, options,
+                                     named or {}))
     except BpfscopeError as e:
         if e.source is None:
             e.source = source
@@ -102,8 +51,9 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
         # last resort: the parser and expansion limits keep scripts shallow,
         # but no pass may turn deep input into a traceback
         raise SemanticError("program nests too deeply to compile", source=source) from None
+    script = st.script
     script.source = source
-    script.ast = program
+    script.ast = st.program
     return script
 
 

@@ -105,6 +105,14 @@ class SemanticError(BpfscopeError):
     """Names, types or arguments are wrong."""
 
 
+class InternalError(BpfscopeError):
+    """bpfscope broke one of its own invariants (a bug to report), said
+    in one line instead of a traceback or a silently wrong program."""
+
+    def __init__(self, message: str, **kw):
+        super().__init__(f"internal error: {message}", **kw)
+
+
 class KernelError(BpfscopeError):
     """The kernel refused something (a load, an attach, a map)."""
 

@@ -32,7 +32,7 @@ LEAVES = {
     "elf": {"errors", "arch"},  # ELF, DWARF, USDT notes, demangling
 }
 
-SHELL = {"api", "cli", "info", "privileges"}  # privileges: the CLI's up-front capability check
+SHELL = {"api", "cli", "info", "passes", "privileges"}  # passes: the compile passes in order; privileges: the CLI's up-front capability check
 
 
 def module_files() -> dict[str, Path]:

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..arch.x86_64 import REGS_ARGS
-from ..errors import SemanticError, Span
+from ..errors import InternalError, SemanticError, Span
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from . import types as T
@@ -216,13 +216,23 @@ class Analyzer(FunctionChecks):
                 for exp in exps:
                     exp.func = exp.mangled or exp.func
             self.expanded.append((probe, exps))
-        for _ in range(8):
+        # Map types only widen (unify), so this converges; a map read
+        # before the statement that types it needs one more pass per link
+        # of such a chain. Not converging is a bug in the analyser, never
+        # a reason to go on with half-typed maps.
+        passes = 0
+        while True:
             self._changed = False
             for probe, exps in self.expanded:
                 for exp in exps:
                     self.analyze_probe(probe, exp, final=False)
+            passes += 1
             if not self._changed:
                 break
+            # each map and variable can widen only a few times
+            names = len(self.maps) + sum(len(v) for v in self._var_memo.values())
+            if passes > 8 + 8 * names:
+                raise InternalError(f"type analysis did not converge after {passes} passes")
         for probe, exps in self.expanded:
             for exp in exps:
                 self.analyze_probe(probe, exp, final=True)
