@@ -12,12 +12,13 @@ Every user-facing failure is a :class:`bpfscope.errors.BpfscopeError` whose
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from .attach import providers
 from .codegen.assemble import AssemblyError
 from .codegen.script import CompiledScript
-from .errors import BpfscopeError, SemanticError, Source
+from .errors import BpfscopeError, SemanticError, Source, WarningLog, collecting
 from .lang.parser import parse
 from .output.text import TextOutput
 from .passes import CompileState, run_passes
@@ -38,12 +39,16 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     options = providers.ProbeOptions(
         pid=pid if pid is not None else cpid, inlined=uprobe_inlined,
         cmd=cmd if pid is None else None, unsafe=bool((config or {}).get("unsafe")))
+    log = WarningLog()
     try:
-        st = run_passes(CompileState(source, name, params, config, cpid, options,
-                                     named or {}))
+        with collecting(log):
+            st = run_passes(CompileState(source, name, params, config, cpid, options,
+                                         named or {}))
     except BpfscopeError as e:
         if e.source is None:
             e.source = source
+        # what was found before the error is still worth saying
+        e.warnings = log.items
         raise
     except AssemblyError as e:
         raise SemanticError(f"program too large for BPF: {e}", source=source) from None
@@ -52,6 +57,7 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
         # but no pass may turn deep input into a traceback
         raise SemanticError("program nests too deeply to compile", source=source) from None
     script = st.script
+    script.warnings = [dataclasses.replace(w, source=source) for w in log.items]
     script.source = source
     script.ast = st.program
     return script

@@ -10,7 +10,7 @@ import sys
 
 from . import __version__, api
 from .attach import tracefs
-from .errors import BpfscopeError
+from .errors import BpfscopeError, WarningLog, collecting
 from .runtime.child import Child, command_path, process_alive
 from .sema.named_params import split_named
 
@@ -117,6 +117,10 @@ class _NoWarnings:
 
     def warnf(self, *args):
         pass
+
+    def script_warning(self, w):
+        if w.note:
+            self.inner.script_warning(w)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -283,6 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     rest = list(opts.args)
     if rest and rest[0] == "--":
         rest = rest[1:]
+    # warnings outside a compile or a session (listing, start-up) go
+    # straight to stderr; those have logs of their own
+    with collecting(WarningLog(forward=lambda w: _show_warnings([w], opts))):
+        return _main(opts, rest, named)
+
+
+def _main(opts, rest, named) -> int:
     try:
         if opts.list is not None:
             # -lv PATTERN parses as -l "v"; -l -v PATTERN leaves it in rest
@@ -336,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             if opts.debug or opts.verbose:
                 _debug(script, opts.debug or "disasm")
             if opts.dry_run:
+                _show_warnings(script.warnings, opts)
                 return 0
             return _run(script, opts, child)
         finally:
@@ -343,10 +355,18 @@ def main(argv: list[str] | None = None) -> int:
                 child.close()
     except BpfscopeError as e:
         sys.stdout.flush()
+        _show_warnings(e.warnings, opts)
         sys.stderr.write(e.format() + "\n")
         return 1
     except KeyboardInterrupt:
         return 1
+
+
+def _show_warnings(warnings, opts) -> None:
+    """Warnings of a compile that runs nothing (an error, --dry-run)."""
+    for w in warnings:
+        if w.note or not opts.no_warnings:
+            sys.stderr.write(w.format() + "\n")
 
 
 def _run(script, opts, child: Child | None) -> int:

@@ -58,6 +58,8 @@ class BpfscopeError(Exception):
         self.notes = notes or []
         # Printed after the underlined source line (a verifier log, say).
         self.detail = detail
+        # ScriptWarnings found before the error, said before it
+        self.warnings: list = []
 
     def format(self, source: Source | None = None) -> str:
         """bpftrace's layout: ``name:L:C-C: ERROR: msg``, the line, an underline."""
@@ -123,3 +125,81 @@ class VerifierError(KernelError):
     def __init__(self, message: str, log: str = "", **kw):
         super().__init__(message, **kw)
         self.log = log
+
+
+# ------------------------------------------------------------ warnings
+
+@dataclass(frozen=True)
+class ScriptWarning:
+    """A non-fatal problem found while compiling, attaching or running,
+    kept as data: the CLI lays it out as text (``WARNING: ...``, located
+    when it has a span) or as a JSON record."""
+    message: str
+    span: Span | None = None
+    source: Source | None = None
+    # a note is said as it is, without "WARNING: " (what bpfscope did for
+    # the user: a fallback it took, stale events it removed)
+    note: bool = False
+
+    def format(self) -> str:
+        if self.note:
+            return self.message
+        if self.span is not None and self.source is not None:
+            return format_located("WARNING", self.message, self.span, self.source)
+        return f"WARNING: {self.message}"
+
+
+class WarningLog:
+    """The warnings of one compile or one session. A warning given twice
+    with the same ``key`` is kept once (a wildcard over a library names
+    the same problem for many probes); ``forward``, when set, receives
+    each new warning as it comes (a running session shows them at once)."""
+
+    def __init__(self, forward=None):
+        self.items: list[ScriptWarning] = []
+        self._keys: set = set()
+        self.forward = forward
+
+    def add(self, w: ScriptWarning, key=None) -> None:
+        key = w.message if key is None else key
+        if key in self._keys:
+            return
+        self._keys.add(key)
+        self.items.append(w)
+        if self.forward is not None:
+            self.forward(w)
+
+
+_logs: list[WarningLog] = []
+
+
+class collecting:
+    """``with collecting(log):`` sends :func:`warn` calls made inside to
+    ``log`` (the innermost one when nested)."""
+
+    def __init__(self, log: WarningLog):
+        self.log = log
+
+    def __enter__(self) -> WarningLog:
+        _logs.append(self.log)
+        return self.log
+
+    def __exit__(self, *exc) -> None:
+        _logs.remove(self.log)
+
+
+def warn(message: str, span: Span | None = None, key=None, note: bool = False) -> None:
+    """Report a warning to whoever is collecting them. Library code calls
+    this instead of printing. api.compile_script and the session always
+    collect; a caller of lower layers that set up no collection gets them
+    on stderr, once each, as before there were logs."""
+    w = ScriptWarning(message, span, note=note)
+    (_logs[-1] if _logs else _STDERR).add(w, key)
+
+
+def _to_stderr(w: ScriptWarning) -> None:
+    import sys
+    sys.stderr.write(w.format() + "\n")
+
+
+_STDERR = WarningLog(forward=_to_stderr)

@@ -14,23 +14,17 @@ of the first six parameters read from registers (fexit keeps only
 
 from __future__ import annotations
 
-import sys
 
 from ..arch.x86_64 import REGS_ARGS
-from ..errors import SemanticError
+from ..errors import SemanticError, warn
 from ..sema.probes import ArgField, ExpandedProbe
 from . import fentry, kfuncs, kprobe
 from .kfuncs import check_limit
 from .kprobe import Spec, kprobe_probes, probe_name
 
-_notes: set[str] = set()
-
-
 def note_once(text: str) -> None:
-    """Print a note to stderr once per process."""
-    if text not in _notes:
-        _notes.add(text)
-        sys.stderr.write(text + "\n")
+    """A note for the user, once per compile or session."""
+    warn(text, note=True)
 
 
 class KprobeOrFentry(kprobe.Kprobe):

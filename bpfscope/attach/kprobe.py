@@ -53,7 +53,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from ..errors import SemanticError
+from ..errors import SemanticError, warn
 from ..sema.probes import ExpandedProbe
 from . import kfuncs
 from .kfuncs import check_limit
@@ -467,10 +467,9 @@ def sweep_stale_once() -> None:
         return  # not mounted: nothing can be left there, and no mount for this
     removed = sweep_stale("/sys/kernel/tracing")
     if removed:
-        import sys
-        sys.stderr.write(f"Removed {len(removed)} stale tracefs probe event"
-                         f"{'s' if len(removed) > 1 else ''} left by killed bpfscope "
-                         f"runs: {', '.join(removed)}\n")
+        warn(f"Removed {len(removed)} stale tracefs probe event"
+             f"{'s' if len(removed) > 1 else ''} left by killed bpfscope "
+             f"runs: {', '.join(removed)}", note=True)
 
 
 @atexit.register

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from typing import Callable
 
 from ..elf import ElfError, SymbolTable
-from ..errors import BpfscopeError
+from ..errors import BpfscopeError, warn
 from .perfattach import attach_to_perf_event
 
 PROVIDERS = ("uprobe", "uretprobe")
@@ -61,7 +60,7 @@ class Watcher:
             self.entries.setdefault(t.path, []).append(_Entry(probe, prog_fd, fds))
             self.ident.setdefault(t.path, (t.dev, t.ino))
         self.interval = interval
-        self.say = say or (lambda text: sys.stderr.write(text + "\n"))
+        self.say = say or (lambda text: warn(text, note=True))
         self._next = time.monotonic() + interval
 
     def __bool__(self) -> bool:

@@ -33,7 +33,6 @@ import ctypes
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass
 
 from ..bpf import perf
@@ -41,7 +40,7 @@ from ..elf import ElfError, ElfFile, SymbolTable, demangle, split_function_name,
 from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
 from ..elf.ldcache import library_of_program, read_proc_maps, resolve_library
-from ..errors import SemanticError
+from ..errors import SemanticError, warn
 from ..sema.probes import ExpandedProbe
 from ..arch import x86_insn
 from . import ifunc
@@ -294,14 +293,8 @@ def _whole_clones(st: SymbolTable, func: str) -> list[str]:
 
 # ------------------------------------------------------------ inlining
 
-_inline_warned: set[tuple[str, str, str]] = set()
-
-
 def _warn_once(path: str, func: str, text: str) -> None:
-    key = (path, func, text)
-    if key not in _inline_warned:
-        _inline_warned.add(key)
-        sys.stderr.write(f"WARNING: {text}\n")
+    warn(text, key=(path, func, text))
 
 
 def _inline_only(path: str, func: str, st: SymbolTable, ret: bool, inlined: bool,
@@ -436,7 +429,6 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
 # ------------------------------------------------------------ Go binaries
 
 _GO_SECTIONS = (".note.go.buildid", ".gopclntab", ".go.buildinfo")
-_go_warned: set[str] = set()
 
 
 def is_go_binary(elf: ElfFile) -> bool:
@@ -444,13 +436,9 @@ def is_go_binary(elf: ElfFile) -> bool:
 
 
 def _warn_go(path: str) -> None:
-    if path in _go_warned:
-        return
-    _go_warned.add(path)
-    sys.stderr.write(
-        f"WARNING: {path} is a Go program: uretprobes may crash it, because "
-        f"the Go runtime moves goroutine stacks and the return address a "
-        f"uretprobe rewrites moves with them\n")
+    warn(f"{path} is a Go program: uretprobes may crash it, because "
+         f"the Go runtime moves goroutine stacks and the return address a "
+         f"uretprobe rewrites moves with them", key=("go", path))
 
 
 # ------------------------------------------------------------ the provider

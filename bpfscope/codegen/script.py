@@ -103,6 +103,9 @@ class CompiledScript:
     # the places whose drops are counted: site i counts in slot i + 1 of
     # the LOST array
     drop_sites: list[DropSite] = field(default_factory=list)
+    # ScriptWarnings found while compiling (a wildcard leaving functions
+    # out, a probe placed past an instruction): the session shows them
+    warnings: list = field(default_factory=list)
 
     @property
     def user_maps(self) -> list[MapSpec]:

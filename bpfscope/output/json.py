@@ -330,6 +330,16 @@ class JsonOutput(StreamSink):
         self.out.write(_located("errorf", [("msg", json_string(text))],
                                 filename, line, col))
 
+    def script_warning(self, w) -> None:
+        """bpfscope's own warnings and notes, as records of their own
+        (``warning``/``note``), located like warnf's when they have a place."""
+        kind = "note" if w.note else "warning"
+        if w.span is not None and w.source is not None:
+            self.out.write(_located(kind, [("msg", json_string(w.message))],
+                                    w.source.name, w.span.line, w.span.col))
+        else:
+            self.out.write(f'{{"type": "{kind}", "msg": {json_string(w.message)}}}\n')
+
     def warnf(self, text: str, filename: str, line: int, col: int,
               end_col: int = 0) -> None:
         """warnf() output (JSON names the place by its start only)."""

@@ -24,6 +24,9 @@ class StreamSink:
     def warning(self, msg: str) -> None:
         self.err.write(f"WARNING: {msg}\n")
 
+    def script_warning(self, w) -> None:
+        self.err.write(w.format() + "\n")
+
     def warning_at(self, text: str) -> None:
         """A warning already laid out with its place in the script."""
         self.err.write(text + "\n")

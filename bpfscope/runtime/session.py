@@ -25,7 +25,8 @@ from ..bpf.prog import ProgLoadError, load_program, prog_info, prog_test_run
 from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
 from ..codegen.script import EXIT, LOST, RINGBUF, USTACK_PIDS, CompiledScript, EventSpec
-from ..errors import BpfscopeError, KernelError, VerifierError, format_located, span_end
+from ..errors import (BpfscopeError, KernelError, VerifierError, WarningLog, collecting,
+                      format_located, span_end)
 from ..sema import types as T
 from .decode import compile_decoder, decode, u64
 from .mapread import read_map, zero_map
@@ -157,6 +158,13 @@ class Session:
 
     # ------------------------------------------------------------ running
 
+    def _warning(self, w) -> None:
+        show = getattr(self.sink, "script_warning", None)
+        if show is not None:
+            show(w)
+        else:   # a sink of the API's users, written before warnings were data
+            self.sink.warning(w.message)
+
     def run(self, duration: float | None = None,
             on_attached: Callable[[], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> int:
@@ -167,7 +175,13 @@ class Session:
         def stop(signum, frame):
             self.exiting = True
 
+        # warnings of attach and run time are shown as they come; those of
+        # the compile, which printed nothing, first
+        warnings = collecting(WarningLog(forward=self._warning))
+        warnings.__enter__()
         try:
+            for w in getattr(self.script, "warnings", ()):
+                self._warning(w)
             for s in old:
                 signal.signal(s, stop)
             self.load()
@@ -201,6 +215,7 @@ class Session:
             self.close()
             for s, h in old.items():
                 signal.signal(s, h)
+            warnings.__exit__()
         return self.exit_code
 
     def finish(self):

@@ -70,6 +70,10 @@ class OutputSink(Protocol):
     def warning(self, msg: str) -> None:
         """A non-fatal problem (bpftrace's ``WARNING: ...``)."""
 
+    def script_warning(self, w) -> None:
+        """A :class:`~bpfscope.errors.ScriptWarning` from compiling,
+        attaching or running the script (or a note, ``w.note``)."""
+
     def error(self, msg: str) -> None:
         """A fatal problem (bpftrace's ``ERROR: ...``)."""
 

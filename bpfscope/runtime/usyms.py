@@ -45,12 +45,12 @@ import bisect
 import errno
 import os
 import stat
-import sys
 import time
 from typing import NamedTuple
 
 from ..elf import ElfError, ElfFile, SymbolTable, demangle as _demangle
 from ..elf.ldcache import Mapping, parse_maps
+from ..errors import warn
 from ..ksyms import hex_address
 
 
@@ -369,7 +369,6 @@ def _start_time(pid: int) -> str:
 # few MB. Past this the file is not read at all (a symlink to /dev/zero or
 # a hostile giant must not eat the tracer's memory).
 PERF_MAP_MAX_BYTES = 64 << 20
-_perf_map_warned: set[str] = set()
 
 
 def _proc_uid(pid: int) -> int | None:
@@ -380,9 +379,7 @@ def _proc_uid(pid: int) -> int | None:
 
 
 def _refuse(path: str, why: str) -> tuple[list[int], list]:
-    if path not in _perf_map_warned:
-        _perf_map_warned.add(path)
-        sys.stderr.write(f"WARNING: ignoring {path}: {why}\n")
+    warn(f"ignoring {path}: {why}", key=("perf map", path))
     return [], []
 
 

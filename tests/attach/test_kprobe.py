@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from bpfscope.arch import x86_64
-from bpfscope.attach import fallback, fentry, kfuncs, kprobe, providers
+from bpfscope.attach import fentry, kfuncs, kprobe, providers
 from bpfscope.bpf.consts import AttachType
+from bpfscope import errors
 from bpfscope.errors import SemanticError
 from bpfscope.lang.parser import parse
 
@@ -194,7 +195,7 @@ def test_kprobe_runs_as_fentry_without_kprobes(monkeypatch, capsys):
     pytest.importorskip("bpfscope.btf").load_vmlinux()
     monkeypatch.setattr(kprobe, "kprobe_status", lambda: "kprobes are not built into this kernel")
     monkeypatch.setattr(fentry, "fentry_status", lambda: None)
-    monkeypatch.setattr(fallback, "_notes", set())
+    monkeypatch.setattr(errors, "_STDERR", errors.WarningLog(forward=errors._to_stderr))
     [p] = expand("kprobe:vfs_read")
     [r] = expand("kretprobe:vfs_read")
     expand("kprobe:vfs_read")
@@ -214,7 +215,7 @@ def test_kprobe_runs_as_fentry_without_kprobes(monkeypatch, capsys):
 def test_fentry_runs_as_kprobe_without_fentry(monkeypatch, with_kprobes, capsys):
     pytest.importorskip("bpfscope.btf").load_vmlinux()
     monkeypatch.setattr(fentry, "fentry_status", lambda: "fentry attach is refused (EPERM)")
-    monkeypatch.setattr(fallback, "_notes", set())
+    monkeypatch.setattr(errors, "_STDERR", errors.WarningLog(forward=errors._to_stderr))
     [p] = expand("fentry:vfs_read")
     [r] = expand("fexit:vfs_read")
     assert (p.provider, p.name, p.context, p.target.mode) == \

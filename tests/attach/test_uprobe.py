@@ -15,6 +15,7 @@ from bpfscope.attach import providers, uprobe
 from bpfscope.attach.uprobe import UprobeTarget, list_probes, parse_spec
 from bpfscope.elf import ElfFile
 from bpfscope.errors import SemanticError
+from bpfscope import errors
 from bpfscope.lang.parser import parse
 
 C_SRC = r"""
@@ -313,7 +314,7 @@ def test_go_binary_warning(cprog, tmp_path, capsys, monkeypatch):
     gobin = tmp_path / "gobin"
     subprocess.run([objcopy, "--add-section", f".note.go.buildid={note}", cprog, str(gobin)],
                    check=True, capture_output=True)
-    monkeypatch.setattr(uprobe, "_go_warned", set())
+    monkeypatch.setattr(errors, "_STDERR", errors.WarningLog(forward=errors._to_stderr))
     assert uprobe.is_go_binary(ElfFile(str(gobin)))
     assert not uprobe.is_go_binary(ElfFile(cprog))
     expand(f"uprobe:{gobin}:known_func")

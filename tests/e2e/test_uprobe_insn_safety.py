@@ -6,6 +6,7 @@ tests/attach/progs/insn_entry.S + .c, whose functions check their results."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -204,3 +205,25 @@ def test_wildcard_leaves_out_an_unsafe_function(insn_prog):
     assert r.returncode == 0, r.stderr
     assert "evex_ymm17 is left out" in r.stderr
     assert f"@[uprobe:{insn_prog}:evex_kcmp]: 50" in r.stdout, r.stdout
+
+
+def test_placement_warning_is_data_text_json_and_no_warnings(insn_prog):
+    """The compile's warning is kept on the compiled script and shown by
+    the CLI once: as text on stderr, as a JSON record in -f json, not at
+    all under --no-warnings, and also when --dry-run runs nothing."""
+    prog = f"uprobe:{insn_prog}:vex_por {{ @n = count(); }}"
+    cmd = f"{insn_prog} vex_por 20"
+    text = run_cli("-e", prog, "-c", cmd, timeout=60)
+    assert text.returncode == 0, text.stderr
+    warned = [x for x in text.stderr.splitlines() if x.startswith("WARNING: ")]
+    assert len(warned) == 1 and "vex_por" in warned[0] and "placed at +4" in warned[0]
+    j = run_cli("-f", "json", "-e", prog, "-c", cmd, timeout=60)
+    assert j.returncode == 0, j.stderr
+    records = [json.loads(x) for x in j.stdout.splitlines() if x.startswith("{")]
+    [w] = [r for r in records if r["type"] == "warning"]
+    assert w["msg"] == warned[0][len("WARNING: "):]
+    assert "WARNING" not in j.stderr
+    quiet = run_cli("--no-warnings", "-e", prog, "-c", cmd, timeout=60)
+    assert quiet.returncode == 0 and "WARNING" not in quiet.stderr
+    dry = run_cli("--dry-run", "-e", prog)
+    assert dry.returncode == 0 and warned[0] in dry.stderr.splitlines()
