@@ -359,6 +359,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         arguments, then the body, whose ``return`` stores the result and
         jumps past the rest of it."""
         b = self.b
+        # a parameter the body never reads is in no statement, so nothing
+        # declared it with the probe's variables
+        self.declare_vars(var.key for var, _ in e.params)
         for (var, _), arg in zip(e.params, e.args):
             self.assign_var(var, arg, "=")
             slot = self.vars.get(var.key)

@@ -216,6 +216,14 @@ def test_user_functions_are_inlined(e2e, tmp_path):
     assert r.stdout == "3 7 abc 7\nhello\n44 41 101\n\n\n"
 
 
+def test_user_function_with_an_unused_parameter(e2e):
+    # the parameter is in no statement of the body (a KeyError in codegen once)
+    r = e2e.run_prog("fn second($a: int64, $b: int64): int64 { return $b; } "
+                     "fn none($s: string): void { return; } "
+                     'BEGIN { none("x"); printf("%d\\n", second(1, 2)); exit(); }')
+    assert r.stdout == "2\n\n\n"
+
+
 def test_user_function_on_real_events(e2e, own_helper):
     # a function of the probe's own builtins, called from a predicate and a body
     t = e2e.Trace("-e", 'fn mine(): bool { return comm == "' + COMM + '"; } '
