@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from .. import btf
 from ..btf import kinds as K
 from ..errors import SemanticError
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import BTF_SLOTS, ExpandedProbe
 from .kfuncs import (btf_of, check_limit, func_args, listing_lines, match,
                      module_and_function, module_btf_fd, refusal, signature,
                      try_tracing)
@@ -110,7 +110,7 @@ def make_probe(ap, provider: str, module: str, func: str, fid: int,
     return ExpandedProbe(provider, name or f"{provider}:{module}:{func}",
                          FentryTarget(module, func, fid, ret),
                          func_args(kb, sig, ret) or None, ap.span, func=func,
-                         context="record", is_return=ret, load=load)
+                         layout=BTF_SLOTS, is_return=ret, load=load)
 
 
 def expand_functions(ap, provider: str, mod: str | None, func: str

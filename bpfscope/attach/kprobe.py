@@ -54,7 +54,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import SemanticError
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import PT_REGS, ExpandedProbe
 from . import kfuncs
 from .kfuncs import check_limit
 from .perfattach import attach_to_perf_event
@@ -263,7 +263,7 @@ def kprobe_probes(ap, provider: str, spec: Spec, pairs, args_of=None,
         out.append(ExpandedProbe(
             provider, names[i] if names else probe_name(provider, m, f, spec.offset),
             KprobeTarget(symbol, spec.offset, ret, m_mode),
-            args_of(m, f) if args_of else None, ap.span, func=f, context="regs",
+            args_of(m, f) if args_of else None, ap.span, func=f, layout=PT_REGS,
             is_return=ret, load=load))
     return out
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..bpf import perf
 from ..bpf.consts import PerfSwId, PerfType
 from ..errors import SemanticError
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import RECORD, ExpandedProbe
 from . import tracefs
 from .fallback import FentryOrKprobe, KprobeOrFentry
 from .perfattach import attach_to_perf_event
@@ -70,7 +70,7 @@ class Tracepoint:
             except SemanticError as e:
                 raise SemanticError(e.message, ap.span) from None
             out.append(ExpandedProbe("tracepoint", f"tracepoint:{c}:{n}", (c, n, fmt.id),
-                                     typed_args(fmt), ap.span, context="record"))
+                                     typed_args(fmt), ap.span, layout=RECORD))
         return out
 
     def attach(self, probe, prog_fd):

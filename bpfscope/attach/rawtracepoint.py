@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from .. import btf
 from ..btf import kinds as K
 from ..errors import SemanticError
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import RAW_SLOTS, ExpandedProbe
 from . import kfuncs, tracefs
 
 PREFIX = "btf_trace_"
@@ -146,7 +146,7 @@ def typed_probe(ap, module: str, event: str, tid: int) -> ExpandedProbe:
             raise SemanticError(e.message, ap.span) from None
     return ExpandedProbe("rawtracepoint", f"rawtracepoint:{module}:{event}",
                          RawTarget(module, event, True), args or None, ap.span,
-                         context="record", load=load, prog_type="tracing")
+                         layout=RAW_SLOTS, load=load, prog_type="tracing")
 
 
 def untyped_probes(ap, mod: str | None, event: str) -> list[ExpandedProbe]:
@@ -158,7 +158,7 @@ def untyped_probes(ap, mod: str | None, event: str) -> list[ExpandedProbe]:
     return [ExpandedProbe("rawtracepoint",
                           f"rawtracepoint:{where}:{n}" if where else f"rawtracepoint:{n}",
                           RawTarget(where or "", n, False), None, ap.span,
-                          context="record", prog_type="raw_tracepoint")
+                          layout=RAW_SLOTS, prog_type="raw_tracepoint")
             for n in names]
 
 

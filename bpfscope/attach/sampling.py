@@ -14,7 +14,7 @@ from ..bpf import perf
 from ..bpf.consts import PerfHwId, PerfSwId, PerfType
 from ..bpf.sys import close_fd
 from ..errors import KernelError, SemanticError
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import PT_REGS, ExpandedProbe
 from .perfattach import attach_to_perf_event
 
 UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
@@ -114,7 +114,7 @@ class Profile(_PerCpu):
         count = n if how == "freq" else n // UNITS.get(unit, 1)
         return [ExpandedProbe("profile", f"profile:{unit}:{count}",
                               (PerfType.SOFTWARE, PerfSwId.CPU_CLOCK, how, n), None, ap.span,
-                              context="regs")]
+                              layout=PT_REGS)]
 
 
 class Counter(_PerCpu):
@@ -141,7 +141,7 @@ class Counter(_PerCpu):
             raise SemanticError(f"Invalid count of {self.kind} probe: {parts[1]}", ap.span)
         return [ExpandedProbe(self.kind, f"{self.kind}:{name}:{count}",
                               (self.ptype, config, "period", count), None, ap.span,
-                              context="regs")]
+                              layout=PT_REGS)]
 
 
 SAMPLING = {"profile": Profile(),

@@ -42,7 +42,7 @@ from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
 from ..elf.ldcache import library_of_program, read_proc_maps, resolve_library
 from ..errors import SemanticError
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import USER_REGS, ExpandedProbe
 from ..arch import x86_insn
 from . import ifunc
 from .inlined import check_function, describe_sites, inline_sites
@@ -509,7 +509,7 @@ class Uprobe:
                              vaddr, site, *ident)
             return ExpandedProbe(provider, name, t, None, ap.span, func=func,
                                  mangled=sym_name if func != sym_name else "",
-                                 context="regs", is_return=ret, binary=path,
+                                 layout=USER_REGS, is_return=ret, binary=path,
                                  site_vaddr=None if ret else vaddr, load_bias=bias)
 
         def inline_probes(n: str) -> list[ExpandedProbe]:

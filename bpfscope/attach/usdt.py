@@ -46,7 +46,7 @@ from ..elf import ElfError, ElfFile
 from ..elf.ldcache import read_proc_maps
 from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_probes
 from ..errors import SemanticError
-from ..sema.probes import ExpandedProbe, RegArg
+from ..sema.probes import USDT_OPERANDS, ExpandedProbe, RegArg
 from .perfattach import attach_to_perf_event
 from .uprobe import open_uprobe, resolve_target, split_spec, symbols_of
 
@@ -276,7 +276,7 @@ class Usdt:
                 args = [convert_arg(path, elf, p, a, ap.span) for a in p.args]
                 sem = p.semaphore_offset or 0
                 out.append(ExpandedProbe("usdt", full, UsdtTarget(path, p.pc_offset, sem, pid),
-                                         None, ap.span, context="usdt", usdt_args=args,
+                                         None, ap.span, layout=USDT_OPERANDS, usdt_args=args,
                                          binary=path, site_vaddr=p.pc,
                                          load_bias=None if elf.is_pie else 0))
         return out
