@@ -40,6 +40,7 @@ from ..btf import kinds as K
 from ..errors import SemanticError
 from ..sema.probes import RAW_SLOTS, ExpandedProbe
 from . import kfuncs, tracefs
+from .provider import Provider
 
 PREFIX = "btf_trace_"
 # Functions whose parameters name a tracepoint's arguments, most specific first.
@@ -162,8 +163,19 @@ def untyped_probes(ap, mod: str | None, event: str) -> list[ExpandedProbe]:
             for n in names]
 
 
-class RawTracepoint:
+class RawTracepoint(Provider):
     """The provider for "rawtracepoint"."""
+
+    names = ("rawtracepoint",)
+    aliases = {"rt": "rawtracepoint"}
+    prog_type = "raw_tracepoint"  # "tracing" where BTF types the event (tp_btf)
+
+    def list(self, pattern: str, verbose: bool, options) -> list[str]:
+        return list_probes(pattern, verbose)
+
+    def info(self) -> list[tuple[str, str]]:
+        return [("rawtracepoint", "tp_btf (typed args)" if tp_btf_status() is None
+                 else "raw_tracepoint (arg0..argN)")]
 
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         mod, event = parse_spec(ap)

@@ -48,6 +48,7 @@ from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_pr
 from ..errors import SemanticError
 from ..sema.probes import USDT_OPERANDS, ExpandedProbe, RegArg
 from .perfattach import attach_to_perf_event
+from .provider import Provider
 from .uprobe import open_uprobe, resolve_target, split_spec, symbols_of
 
 RIP = REGS_IP  # struct pt_regs offset of ip
@@ -224,7 +225,17 @@ def convert_arg(path: str, elf: ElfFile, probe: UsdtProbe, a: UsdtArg, span=None
 
 # ------------------------------------------------------------ the provider
 
-class Usdt:
+class Usdt(Provider):
+    """The provider for "usdt"."""
+
+    names = ("usdt",)
+    aliases = {"U": "usdt"}
+    prog_type = "kprobe"
+
+    def list(self, pattern: str, verbose: bool, options) -> list[str] | None:
+        # a bare "usdt" names no file
+        return list_probes(pattern, options.pid) if ":" in pattern else None
+
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         spec = parse_spec(list(ap.parts[1:]), ap.span)
         pid = getattr(options, "pid", None)
