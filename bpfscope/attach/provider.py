@@ -48,11 +48,12 @@ class Provider:
       after aliases, picks the provider.
     - ``aliases``: short name -> canonical name (``{"k": "kprobe"}``),
       the only place an alias is defined.
-    - ``prog_type``: the BPF program type its programs load as
-      ('kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint',
-      'tracing'); a probe may name another in ``ExpandedProbe.prog_type``.
-      The expected attach type, where one is needed, goes in
-      ``ExpandedProbe.load`` with the other load attributes.
+    - ``prog_type``: the BPF program type its programs load as, the
+      kernel's name in lower case (bpf.consts.ProgType: 'kprobe',
+      'tracepoint', 'perf_event', 'raw_tracepoint', 'tracing', ...); a
+      probe may name another in ``ExpandedProbe.prog_type``. The expected
+      attach type, where one is needed, goes in ``ExpandedProbe.load``
+      with the other load attributes.
     - ``fallback``: canonical name -> the canonical name of the probe
       type that runs instead on a kernel where :meth:`status` says this
       one does not work (``{"kprobe": "fentry"}``). The registry then

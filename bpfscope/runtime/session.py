@@ -39,9 +39,6 @@ MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
              "array": MapType.ARRAY, "stack_trace": MapType.STACK_TRACE,
              "lru_hash": MapType.LRU_HASH, "lru_percpu_hash": MapType.LRU_PERCPU_HASH}
 ZERO_KEY = b"\0\0\0\0"
-PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_TRACEPOINT,
-              "perf_event": ProgType.PERF_EVENT, "kprobe": ProgType.KPROBE,
-              "tracing": ProgType.TRACING}
 
 VERIFIER_TAIL = 5
 # bpftrace 0.26's warning for a map update that failed with E2BIG
@@ -101,7 +98,7 @@ class Session:
         for ps in self.script.programs:
             code = ps.program.encode(fds)
             try:
-                fd = load_program(PROG_TYPES[ps.prog_type], code, name=_prog_name(ps.name),
+                fd = load_program(ProgType[ps.prog_type.upper()], code, name=_prog_name(ps.name),
                                   functions=ps.program.functions, **ps.probe.load)
             except ProgLoadError as e:
                 raise self._verifier_error(ps, e) from None
