@@ -22,6 +22,8 @@ from bpfscope.errors import SemanticError
 from bpfscope.output.text import TextOutput
 from bpfscope.sema.probes import RECORD, ExpandedProbe
 
+pytestmark = pytest.mark.usefixtures("kernel")  # root: tracefs and bpf(2)
+
 
 class Syscall(Provider):
     names = ("syscall",)
@@ -67,7 +69,7 @@ def _have_syscall_tracepoints():
     return bool(tracefs.list_tracepoints("syscalls:sys_enter_getppid"))
 
 
-def test_toy_provider_runs_end_to_end(kernel, no_leaks, syscall_provider):
+def test_toy_provider_runs_end_to_end(no_leaks, syscall_provider):
     if not _have_syscall_tracepoints():
         pytest.skip("this kernel has no syscalls tracepoints (CONFIG_FTRACE_SYSCALLS)")
     script = api.compile_script(
