@@ -59,6 +59,11 @@ class Provider:
       one does not work (``{"kprobe": "fentry"}``). The registry then
       calls the other provider's :meth:`expand_instead`.
 
+    - ``run_once``: canonical name -> 'begin' or 'end', for probe types
+      whose programs attach nothing and that the session runs once with
+      BPF_PROG_TEST_RUN: 'begin' before any other probe is attached,
+      'end' at exit (BEGIN and END).
+
     Methods to implement: :meth:`expand` and :meth:`attach`; the others
     have defaults that do nothing.
     """
@@ -67,6 +72,7 @@ class Provider:
     aliases: dict[str, str] = {}
     prog_type: str = ""
     fallback: dict[str, str] = {}
+    run_once: dict[str, str] = {}
 
     def expand(self, ap, provider: str, options: ProbeOptions) -> list[ExpandedProbe]:
         """The concrete probes attach point ``ap`` (an ast.AttachPoint:

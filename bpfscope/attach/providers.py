@@ -26,7 +26,7 @@ from .uprobe import Uprobe
 from .usdt import Usdt
 
 __all__ = ["ProbeOptions", "Provider", "register", "unregister", "expand", "expander",
-           "attach", "missed", "listing", "info_lines"]
+           "attach", "missed", "run_once", "listing", "info_lines"]
 
 # In --info order.
 BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), Uprobe(), Usdt(),
@@ -94,6 +94,13 @@ def missed(probe: ExpandedProbe, fds: list[int]) -> int | None:
     """Hits the kernel hook of an attached probe missed (kprobes' nmissed),
     None where the probe type or the kernel does not count them."""
     return PROVIDERS[probe.provider].missed(probe, fds)
+
+
+def run_once(probe: ExpandedProbe) -> str:
+    """'begin' or 'end' for a probe the session runs once instead of
+    attaching it (BEGIN, END), else ''."""
+    prov = PROVIDERS.get(probe.provider)
+    return prov.run_once.get(probe.provider, "") if prov is not None else ""
 
 
 def listing(pattern: str, verbose: bool = False,

@@ -18,6 +18,7 @@ class Special(Provider):
     names = ("BEGIN", "END")
     aliases = {"begin": "BEGIN", "end": "END"}
     prog_type = "raw_tracepoint"
+    run_once = {"BEGIN": "begin", "END": "end"}
 
     def expand(self, ap, provider: str, options):
         if len(ap.parts) != 1:

@@ -106,9 +106,10 @@ class Session:
                 raise KernelError(f"Failed to load the program for {ps.name}: {e}",
                                   ps.probe.span) from None
             self.prog_fds.append(fd)
-            if ps.probe.provider == "BEGIN":
+            when = providers.run_once(ps.probe)
+            if when == "begin":
                 self.begin.append(fd)
-            elif ps.probe.provider == "END":
+            elif when == "end":
                 self.end.append(fd)
 
     def _record_mappings(self):
@@ -133,10 +134,10 @@ class Session:
                              span=ps.probe.span, detail=detail)
 
     def attach(self):
-        """Attach every probe but BEGIN/END; all or nothing."""
+        """Attach every probe but those run once (BEGIN/END); all or nothing."""
         attached = []
         for ps, fd in zip(self.script.programs, self.prog_fds):
-            if ps.probe.provider in ("BEGIN", "END"):
+            if providers.run_once(ps.probe):
                 continue
             try:
                 fds = providers.attach(ps.probe, fd)
