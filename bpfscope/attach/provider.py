@@ -57,15 +57,16 @@ class Provider:
     - ``fallback``: canonical name -> the canonical name of the probe
       type that runs instead on a kernel where :meth:`status` says this
       one does not work (``{"kprobe": "fentry"}``). The registry then
-      calls the other provider's :meth:`expand_instead`.
-
+      calls this provider's :meth:`parse_spec`, :meth:`status` and
+      :meth:`probes`, or the other one's :meth:`expand_instead`, instead
+      of :meth:`expand`.
     - ``run_once``: canonical name -> 'begin' or 'end', for probe types
       whose programs attach nothing and that the session runs once with
       BPF_PROG_TEST_RUN: 'begin' before any other probe is attached,
       'end' at exit (BEGIN and END).
 
-    Methods to implement: :meth:`expand` and :meth:`attach`; the others
-    have defaults that do nothing.
+    Methods to implement: :meth:`expand` and :meth:`attach` (BEGIN/END:
+    attach nothing); the others have defaults that do nothing.
     """
 
     names: tuple[str, ...] = ()
