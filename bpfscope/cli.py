@@ -9,7 +9,7 @@ import signal
 import sys
 
 from . import __version__, api
-from .attach import tracefs
+from .attach import providers
 from .errors import BpfscopeError, WarningLog, collecting
 from .runtime.child import Child, command_path, process_alive
 from .sema.named_params import split_named
@@ -139,47 +139,9 @@ def _bundled_tool(path: str) -> str:
 
 
 def _listing(pattern: str, verbose: bool = False, pid: int | None = None) -> int:
-    head = pattern.split(":", 1)[0]
-    if head in ("kprobe", "kretprobe", "k", "kr", "fentry", "fexit", "f", "fr",
-                "kfunc", "kretfunc"):
-        if head in ("kprobe", "kretprobe", "k", "kr"):
-            from .attach.kprobe import list_probes as list_k
-            lines = list_k(pattern)
-        else:
-            from .attach.fentry import list_probes as list_f
-            lines = list_f(pattern, verbose)
-        if lines:
-            sys.stdout.write("\n".join(lines) + "\n")
-        return 0
-    if head in ("rawtracepoint", "rt"):
-        from .attach.rawtracepoint import list_probes as list_rt
-        lines = list_rt(pattern, verbose)
-        if lines:
-            sys.stdout.write("\n".join(lines) + "\n")
-        return 0
-    if pattern.startswith(("uprobe:", "uretprobe:", "u:", "ur:")):
-        from .attach.uprobe import list_probes
-        from .sema.analyzer import config_from_env
-        lines = list_probes(pattern, pid,
-                            demangle=bool(config_from_env(os.environ).get("cpp_demangle", 1)))
-        if lines:
-            sys.stdout.write("\n".join(lines) + "\n")
-        return 0
-    if pattern.startswith(("usdt:", "U:")):
-        from .attach.usdt import list_probes as list_usdt
-        lines = list_usdt(pattern, pid)
-        if lines:
-            sys.stdout.write("\n".join(lines) + "\n")
-        return 0
-    if pattern in ("*", "tracepoint:*", "t:*"):
-        pattern = "tracepoint:*:*"
-    if not pattern.startswith(("tracepoint:", "t:")):
-        if ":" in pattern:
-            return 0  # other providers come with later probe types
-        pattern = "tracepoint:" + pattern
-    text = tracefs.format_listing(pattern, verbose=verbose)
-    if text:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    lines = providers.listing(pattern, verbose, providers.ProbeOptions(pid=pid))
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 

@@ -44,20 +44,7 @@ def info_text() -> str:
 
 
 def probe_type_lines() -> list[str]:
-    """Which ways of attaching work here, each tried once (as root the
-    checks load and attach a trivial program)."""
-    from .attach import fentry, kprobe, rawtracepoint
-
-    def why_not(status) -> str:
-        why = status()
-        return "yes" if why is None else f"no ({why})"
-    kp = kprobe.kprobe_status()
-    rows = [
-        ("kprobe", why_not(kprobe.kprobe_status)),
-        ("kprobe_multi", "yes" if kp is None and kprobe.kprobe_multi_ok() else "no"),
-        ("tracepoint", _exists("/sys/kernel/tracing/events")),
-        ("fentry", why_not(fentry.fentry_status)),
-        ("rawtracepoint", "tp_btf (typed args)" if rawtracepoint.tp_btf_status() is None
-         else "raw_tracepoint (arg0..argN)"),
-    ]
-    return [f"  {name}: {value}" for name, value in rows]
+    """Which ways of attaching work here, each probe type asked once (as
+    root the checks load and attach a trivial program)."""
+    from .attach import providers
+    return providers.info_lines()

@@ -26,7 +26,8 @@ trivial fentry program once (cached) and says why fentry cannot be used
 work, ``fentry:f``/``fexit:f`` run as kprobe/kretprobe (args of the
 first six parameters stay typed, read from registers; fexit keeps only
 ``retval``), saying so once on stderr; that fallback and the reverse
-(kprobe as fentry) are in :mod:`.fallback`. ``BPFSCOPE_NO_FENTRY=1``
+(kprobe as fentry, :meth:`Fentry.expand_instead`) are applied by
+:mod:`.fallback`. ``BPFSCOPE_NO_FENTRY=1``
 pretends fentry is missing (for tests of that fallback).
 """
 
@@ -39,10 +40,12 @@ from dataclasses import dataclass
 from .. import btf
 from ..btf import kinds as K
 from ..errors import SemanticError
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import BTF_SLOTS, ExpandedProbe
+from .fallback import note_once
 from .kfuncs import (btf_of, check_limit, func_args, listing_lines, match,
-                     module_and_function, module_btf_fd, refusal, signature,
+                     module_and_function, module_btf_fd, probe_name, refusal, signature,
                      try_tracing)
+from .provider import Provider, why_not
 
 # The kernel's test target for trampolines (net/bpf/test_run.c): a
 # harmless function to try an fentry attach on.
@@ -110,7 +113,7 @@ def make_probe(ap, provider: str, module: str, func: str, fid: int,
     return ExpandedProbe(provider, name or f"{provider}:{module}:{func}",
                          FentryTarget(module, func, fid, ret),
                          func_args(kb, sig, ret) or None, ap.span, func=func,
-                         context="record", is_return=ret, load=load)
+                         layout=BTF_SLOTS, is_return=ret, load=load)
 
 
 def expand_functions(ap, provider: str, mod: str | None, func: str
@@ -128,17 +131,52 @@ def expand_functions(ap, provider: str, mod: str | None, func: str
     return pairs
 
 
-class Fentry:
+class Fentry(Provider):
     """The provider for "fentry" and "fexit"."""
 
-    def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
-        return self.probes(ap, provider, *parse_spec(ap, provider))
+    names = ("fentry", "fexit")
+    aliases = {"f": "fentry", "fr": "fexit", "kfunc": "fentry", "kretfunc": "fexit"}
+    prog_type = "tracing"
+    fallback = {"fentry": "kprobe", "fexit": "kretprobe"}
 
-    def probes(self, ap, provider: str, mod: str | None, func: str) -> list[ExpandedProbe]:
+    def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
+        return self.probes(ap, provider, parse_spec(ap, provider))
+
+    def parse_spec(self, ap, provider: str) -> tuple[str | None, str]:
+        return parse_spec(ap, provider)
+
+    def probes(self, ap, provider: str, spec) -> list[ExpandedProbe]:
         """The probes of a parsed spec, on a kernel where fentry works."""
+        mod, func = spec
         pairs = expand_functions(ap, provider, mod, func)
         check_limit(ap, len(pairs))
         return [make_probe(ap, provider, m, f, fid) for m, f, fid in pairs]
+
+    def status(self) -> str | None:
+        return fentry_status()
+
+    def info(self) -> list[tuple[str, str]]:
+        return [("fentry", why_not(fentry_status()))]
+
+    def list(self, pattern: str, verbose: bool, options) -> list[str]:
+        return list_probes(pattern, verbose)
+
+    def expand_instead(self, ap, provider: str, spec, why: str) -> list[ExpandedProbe]:
+        """kprobe/kretprobe on a kernel without kprobes: fentry/fexit;
+        ``spec`` is kprobe's (module, function, offset)."""
+        fprov = "fexit" if provider == "kretprobe" else "fentry"
+        if spec.offset:
+            raise SemanticError(f"{ap.raw} cannot be attached: {why} and fentry, which "
+                                "runs instead, cannot take an offset", ap.span)
+        try:
+            triples = expand_functions(ap, fprov, spec.module, spec.func)
+        except SemanticError as e:
+            raise SemanticError(f"{ap.raw} cannot be attached: {why} and fentry, which "
+                                f"would run instead, fails: {e.message}", ap.span) from None
+        check_limit(ap, len(triples))
+        note_once(f"{why}: {provider} probes run as {fprov} probes")
+        return [make_probe(ap, fprov, m, f, fid, name=probe_name(provider, m, f, 0))
+                for m, f, fid in triples]
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
         from ..bpf import link
@@ -148,8 +186,7 @@ class Fentry:
 def list_probes(pattern: str, verbose: bool = False) -> list[str]:
     """``-l``/``-lv`` lines for an fentry/fexit pattern."""
     parts = pattern.split(":")
-    provider = {"f": "fentry", "fr": "fexit", "kfunc": "fentry",
-                "kretfunc": "fexit"}.get(parts[0], parts[0])
+    provider = Fentry.aliases.get(parts[0], parts[0])
     if len(parts) == 1:
         parts.append("*")
     if len(parts) > 3:

@@ -46,6 +46,12 @@ def module_and_function(ap, provider: str) -> tuple[str | None, str]:
 
 
 
+def probe_name(provider: str, module: str, func: str, offset: int) -> str:
+    """A kernel function probe's full name, the ``probe`` builtin's value."""
+    where = func if module == "vmlinux" else f"{module}:{func}"
+    return f"{provider}:{where}" + (f"+{offset}" if offset else "")
+
+
 def check_limit(ap, n: int) -> None:
     if n > MAX_PROBES:
         raise SemanticError(

@@ -40,7 +40,8 @@ attach way with a BPF link), else for tracefs events from
 The kernel at hand decides between kprobe and fentry: on a kernel without
 kprobes, ``kprobe:f``/``kretprobe:f`` run as fentry/fexit when BTF has the
 function and fentry works (said once on stderr); without either the error
-says why in one sentence. That choice is :mod:`.fallback`'s.
+says why in one sentence. :mod:`.fallback` applies that choice; fentry
+as kprobe is :meth:`Kprobe.expand_instead`.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ import re
 from dataclasses import dataclass
 
 from ..errors import SemanticError, warn
-from ..sema.probes import ExpandedProbe
-from . import kfuncs
-from .kfuncs import check_limit
+from ..sema.probes import PT_REGS, ArgField, ExpandedProbe
+from ..arch.x86_64 import REGS_ARGS
+from . import fentry, kfuncs
+from .fallback import note_once
+from .kfuncs import check_limit, probe_name
+from .provider import Provider, why_not
 from .perfattach import attach_to_perf_event
 from .specs import split_offset
 
@@ -241,11 +245,6 @@ class KprobeTarget:
     mode: str
 
 
-def probe_name(provider: str, module: str, func: str, offset: int) -> str:
-    where = func if module == "vmlinux" else f"{module}:{func}"
-    return f"{provider}:{where}" + (f"+{offset}" if offset else "")
-
-
 def kprobe_probes(ap, provider: str, spec: Spec, pairs, args_of=None,
                   names=None) -> list[ExpandedProbe]:
     """The kprobe/kretprobe probes of (module, function) pairs."""
@@ -263,16 +262,64 @@ def kprobe_probes(ap, provider: str, spec: Spec, pairs, args_of=None,
         out.append(ExpandedProbe(
             provider, names[i] if names else probe_name(provider, m, f, spec.offset),
             KprobeTarget(symbol, spec.offset, ret, m_mode),
-            args_of(m, f) if args_of else None, ap.span, func=f, context="regs",
+            args_of(m, f) if args_of else None, ap.span, func=f, layout=PT_REGS,
             is_return=ret, load=load))
     return out
 
 
-class Kprobe:
+class Kprobe(Provider):
     """The provider for "kprobe" and "kretprobe"."""
+
+    names = ("kprobe", "kretprobe")
+    aliases = {"k": "kprobe", "kr": "kretprobe"}
+    prog_type = "kprobe"
+    fallback = {"kprobe": "fentry", "kretprobe": "fexit"}
 
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         return self.probes(ap, provider, parse_spec(ap, provider))
+
+    def parse_spec(self, ap, provider: str) -> Spec:
+        return parse_spec(ap, provider)
+
+    def status(self) -> str | None:
+        return kprobe_status()
+
+    def info(self) -> list[tuple[str, str]]:
+        ok = kprobe_status() is None
+        return [("kprobe", why_not(kprobe_status())),
+                ("kprobe_multi", "yes" if ok and kprobe_multi_ok() else "no")]
+
+    def list(self, pattern: str, verbose: bool, options) -> list[str]:
+        return list_probes(pattern)
+
+    def expand_instead(self, ap, provider: str, spec, why: str) -> list[ExpandedProbe]:
+        """fentry/fexit on a kernel where fentry does not work:
+        kprobe/kretprobe, with BTF-typed args (fentry: the first six
+        parameters, from registers; fexit: none, only retval); ``spec``
+        is fentry's (module, function)."""
+        mod, func = spec
+        kprov = "kretprobe" if provider == "fexit" else "kprobe"
+        triples = fentry.expand_functions(ap, provider, mod, func)
+        check_limit(ap, len(triples))
+        note_once(f"{why}: {provider} probes run as {kprov} probes")
+        fids = {(m, f): fid for m, f, fid in triples}
+
+        def args_of(m: str, f: str) -> list[ArgField] | None:
+            if provider == "fexit":
+                return None
+            kb = kfuncs.btf_of(m)
+            proto = kfuncs.signature(kb, fids[(m, f)])
+            out = []
+            for a in kfuncs.func_args(kb, proto, False):
+                slot = a.offset // 8
+                if a.kind in ("int", "bool", "pointer") and slot < len(REGS_ARGS):
+                    out.append(ArgField(a.name, REGS_ARGS[slot], 8 if a.size > 8 else a.size,
+                                        a.signed, a.kind, a.c_type, user=a.user))
+            return out or None
+
+        pairs = [(m, f) for m, f, _ in triples]
+        names = [f"{provider}:{m}:{f}" for m, f in pairs]
+        return kprobe_probes(ap, kprov, Spec(mod, func), pairs, args_of, names)
 
     def probes(self, ap, provider: str, spec: Spec) -> list[ExpandedProbe]:
         """The probes of a parsed spec, on a kernel with kprobes."""
@@ -484,7 +531,7 @@ def _release_all() -> None:
 def list_probes(pattern: str) -> list[str]:
     """``-l`` lines for a kprobe/kretprobe pattern."""
     parts = pattern.split(":")
-    provider = {"k": "kprobe", "kr": "kretprobe"}.get(parts[0], parts[0])
+    provider = Kprobe.aliases.get(parts[0], parts[0])
     if len(parts) == 1:
         parts.append("*")
     if len(parts) > 3:

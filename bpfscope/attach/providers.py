@@ -1,123 +1,67 @@
-"""Probe providers: expand written attach points, attach loaded programs.
+"""The registry of probe types: one :class:`~.provider.Provider` per
+module of attach/, looked up by canonical name or alias.
 
-A provider is a small object with ``expand(ap) -> [ExpandedProbe]`` (the
-concrete probes an attach point names, wildcards resolved) and
-``attach(probe, prog_fd) -> [fd]`` (the kernel objects that keep the
-program attached; closing them detaches it). BEGIN and END attach nothing:
-the session runs them once with BPF_PROG_TEST_RUN.
+Everything that depends on the probe type goes through here: expanding a
+written attach point (:func:`expand`, with the declared fallbacks
+applied), attaching (:func:`attach`), missed-hit counts (:func:`missed`),
+``-l``/``-lv`` (:func:`listing`) and the "Probe types" lines of
+``--info`` (:func:`info_lines`). A new probe type is one module with a
+Provider subclass, added to ``BUILTIN`` here (or, from outside
+bpfscope, passed to :func:`register`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..bpf import perf
-from ..bpf.consts import PerfSwId, PerfType
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
-from . import tracefs
-from .fallback import FentryOrKprobe, KprobeOrFentry
-from .perfattach import attach_to_perf_event
+from . import fallback
+from .fentry import Fentry
+from .kprobe import Kprobe
+from .provider import ProbeOptions, Provider
 from .rawtracepoint import RawTracepoint
-from .tracepoint_args import typed_args
+from .sampling import PROVIDERS as SAMPLING
+from .special import Special
+from .tracepoint import Tracepoint
 from .uprobe import Uprobe
 from .usdt import Usdt
-from .sampling import SAMPLING, UNITS, parse_rate
 
-ALIASES = {
-    "t": "tracepoint", "i": "interval", "p": "profile", "s": "software",
-    "h": "hardware", "k": "kprobe", "kr": "kretprobe", "u": "uprobe",
-    "ur": "uretprobe", "U": "usdt", "rt": "rawtracepoint", "f": "fentry",
-    "fr": "fexit", "kfunc": "fentry", "kretfunc": "fexit",
-    "begin": "BEGIN", "end": "END",
-}
+__all__ = ["ProbeOptions", "Provider", "register", "unregister", "expand", "expander",
+           "attach", "missed", "run_once", "listing", "info_lines"]
 
-LATER = {"watchpoint",
-         "asyncwatchpoint", "iter", "self", "tp_btf"}
+# In --info order.
+BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), Uprobe(), Usdt(),
+           *SAMPLING)
 
+# Probe types bpftrace has that bpfscope does not yet.
+LATER = {"watchpoint", "asyncwatchpoint", "iter", "self", "tp_btf"}
 
-class Special:
-    """BEGIN and END."""
-
-    def expand(self, ap, provider: str, options: ProbeOptions):
-        if len(ap.parts) != 1:
-            raise SemanticError(f"{provider} probes take no arguments", ap.span)
-        return [ExpandedProbe(provider, provider, (), None, ap.span)]
-
-    def attach(self, probe, prog_fd):
-        return []
+PROVIDERS: dict[str, Provider] = {}   # canonical name -> provider
+ALIASES: dict[str, str] = {}          # alias -> canonical name
 
 
-class Tracepoint:
-    def expand(self, ap, provider: str, options: ProbeOptions):
-        parts = ap.parts[1:]
-        if len(parts) != 2:
-            raise SemanticError(f"tracepoint probe type requires 2 arguments, found {len(parts)}",
-                                ap.span)
-        cat, name = parts
-        try:
-            pairs = tracefs.expand(cat, name)
-        except SemanticError as e:
-            raise SemanticError(e.message, ap.span) from None
-        if not pairs:
-            if tracefs.has_wildcard(cat + name):
-                raise SemanticError(f"No tracepoints match {ap.raw}", ap.span)
-            raise SemanticError(f"tracepoint not found: {cat}:{name}", ap.span)
-        out = []
-        for c, n in pairs:
-            try:
-                fmt = tracefs.read_format(c, n)
-            except SemanticError as e:
-                raise SemanticError(e.message, ap.span) from None
-            out.append(ExpandedProbe("tracepoint", f"tracepoint:{c}:{n}", (c, n, fmt.id),
-                                     typed_args(fmt), ap.span, context="record"))
-        return out
-
-    def attach(self, probe, prog_fd):
-        pfd = perf.perf_event_open(PerfType.TRACEPOINT, probe.target[2], pid=-1, cpu=0)
-        return attach_to_perf_event(prog_fd, pfd)
+def register(provider: Provider) -> None:
+    """Make ``provider`` serve its ``names`` and ``aliases``."""
+    for name in provider.names:
+        PROVIDERS[name] = provider
+    ALIASES.update(provider.aliases)
 
 
-class Interval:
-    """interval:s:1, interval:ms:100, interval:hz:5, interval:1s: a timer
-    on one CPU (a cpu-clock perf event)."""
-
-    def expand(self, ap, provider: str, options: ProbeOptions):
-        unit, how, n = parse_rate("interval", ap.parts[1:], ap.span)
-        count = n if how == "freq" else n // UNITS[unit]
-        return [ExpandedProbe("interval", f"interval:{unit}:{count}", (how, n), None, ap.span)]
-
-    def attach(self, probe, prog_fd):
-        how, n = probe.target
-        kw = {"sample_freq": n} if how == "freq" else {"sample_period": n}
-        pfd = perf.perf_event_open(PerfType.SOFTWARE, PerfSwId.CPU_CLOCK, pid=-1, cpu=0, **kw)
-        return attach_to_perf_event(prog_fd, pfd)
+def unregister(provider: Provider) -> None:
+    for name in provider.names:
+        if PROVIDERS.get(name) is provider:
+            del PROVIDERS[name]
+    for alias in provider.aliases:
+        if ALIASES.get(alias) in provider.names:
+            del ALIASES[alias]
 
 
-PROVIDERS = {"BEGIN": Special(), "END": Special(), "tracepoint": Tracepoint(),
-             "interval": Interval(), **SAMPLING,
-             "uprobe": Uprobe(), "uretprobe": Uprobe(), "usdt": Usdt(),
-             "kprobe": KprobeOrFentry(), "kretprobe": KprobeOrFentry(),
-             "fentry": FentryOrKprobe(), "fexit": FentryOrKprobe(), "rawtracepoint": RawTracepoint()}
+for _p in BUILTIN:
+    register(_p)
 
 
 def provider_name(ap) -> str:
     head = ap.parts[0] if ap.parts else ap.raw
     return ALIASES.get(head, head)
-
-
-@dataclass(frozen=True)
-class ProbeOptions:
-    """Command-line choices that change what a probe means: ``pid`` (-p)
-    limits user-space probes to one process; ``cmd`` is the path of the -c
-    program (its child's pid is ``pid``, but the child runs the program
-    only once the probes are attached); ``inlined`` (--uprobe-inlined)
-    also puts uprobes on a function's inlined copies; ``unsafe`` (--unsafe)
-    lets uprobes sit inside an instruction or on one the kernel mishandles."""
-    pid: int | None = None
-    inlined: bool = False
-    cmd: str | None = None
-    unsafe: bool = False
 
 
 def expand(ap, options: ProbeOptions = ProbeOptions()) -> list[ExpandedProbe]:
@@ -128,7 +72,14 @@ def expand(ap, options: ProbeOptions = ProbeOptions()) -> list[ExpandedProbe]:
         if name in LATER:
             raise SemanticError(f"{name} probes are not supported yet", ap.span)
         raise SemanticError(f"Invalid probe type: {name}", ap.span)
-    return prov.expand(ap, name, options)
+    if name in prov.fallback:
+        out = fallback.expand(prov, name, ap, PROVIDERS.__getitem__)
+    else:
+        out = prov.expand(ap, name, options)
+    for p in out:
+        if not p.prog_type:
+            p.prog_type = PROVIDERS[p.provider].prog_type
+    return out
 
 
 def expander(options: ProbeOptions):
@@ -142,5 +93,33 @@ def attach(probe: ExpandedProbe, prog_fd: int) -> list[int]:
 def missed(probe: ExpandedProbe, fds: list[int]) -> int | None:
     """Hits the kernel hook of an attached probe missed (kprobes' nmissed),
     None where the probe type or the kernel does not count them."""
-    count = getattr(PROVIDERS[probe.provider], "missed", None)
-    return count(probe, fds) if count is not None else None
+    return PROVIDERS[probe.provider].missed(probe, fds)
+
+
+def run_once(probe: ExpandedProbe) -> str:
+    """'begin' or 'end' for a probe the session runs once instead of
+    attaching it (BEGIN, END), else ''."""
+    prov = PROVIDERS.get(probe.provider)
+    return prov.run_once.get(probe.provider, "") if prov is not None else ""
+
+
+def listing(pattern: str, verbose: bool = False,
+            options: ProbeOptions = ProbeOptions()) -> list[str]:
+    """The ``-l PATTERN`` lines: the probe type the pattern's first word
+    names lists them; a pattern without ':' it does not list names
+    tracepoints."""
+    head = pattern.split(":", 1)[0]
+    prov = PROVIDERS.get(ALIASES.get(head, head))
+    lines = prov.list(pattern, verbose, options) if prov is not None else None
+    if lines is not None:
+        return lines
+    if ":" in pattern:
+        return []
+    return PROVIDERS["tracepoint"].list("tracepoint:" + pattern, verbose, options)
+
+
+def info_lines() -> list[str]:
+    """The "Probe types" lines of ``--info``: which ways of attaching work
+    here (as root the checks load and attach a trivial program)."""
+    rows = [row for prov in dict.fromkeys(PROVIDERS.values()) for row in prov.info()]
+    return [f"  {name}: {value}" for name, value in rows]

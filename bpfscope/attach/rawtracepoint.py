@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from .. import btf
 from ..btf import kinds as K
 from ..errors import SemanticError
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import RAW_SLOTS, ExpandedProbe
 from . import kfuncs, tracefs
+from .provider import Provider
 
 PREFIX = "btf_trace_"
 # Functions whose parameters name a tracepoint's arguments, most specific first.
@@ -146,7 +147,7 @@ def typed_probe(ap, module: str, event: str, tid: int) -> ExpandedProbe:
             raise SemanticError(e.message, ap.span) from None
     return ExpandedProbe("rawtracepoint", f"rawtracepoint:{module}:{event}",
                          RawTarget(module, event, True), args or None, ap.span,
-                         context="record", load=load, prog_type="tracing")
+                         layout=RAW_SLOTS, load=load, prog_type="tracing")
 
 
 def untyped_probes(ap, mod: str | None, event: str) -> list[ExpandedProbe]:
@@ -158,12 +159,23 @@ def untyped_probes(ap, mod: str | None, event: str) -> list[ExpandedProbe]:
     return [ExpandedProbe("rawtracepoint",
                           f"rawtracepoint:{where}:{n}" if where else f"rawtracepoint:{n}",
                           RawTarget(where or "", n, False), None, ap.span,
-                          context="record", prog_type="raw_tracepoint")
+                          layout=RAW_SLOTS, prog_type="raw_tracepoint")
             for n in names]
 
 
-class RawTracepoint:
+class RawTracepoint(Provider):
     """The provider for "rawtracepoint"."""
+
+    names = ("rawtracepoint",)
+    aliases = {"rt": "rawtracepoint"}
+    prog_type = "raw_tracepoint"  # "tracing" where BTF types the event (tp_btf)
+
+    def list(self, pattern: str, verbose: bool, options) -> list[str]:
+        return list_probes(pattern, verbose)
+
+    def info(self) -> list[tuple[str, str]]:
+        return [("rawtracepoint", "tp_btf (typed args)" if tp_btf_status() is None
+                 else "raw_tracepoint (arg0..argN)")]
 
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         mod, event = parse_spec(ap)

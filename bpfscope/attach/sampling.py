@@ -1,8 +1,9 @@
-"""Sampling probes on perf events: profile, software and hardware.
+"""Timer and counter probes on perf events: interval, profile, software
+and hardware.
 
-Each fires on every online CPU, so one program is attached to one perf
-event per CPU. interval (one CPU) lives in providers.py; the rate syntax
-is shared.
+interval is a timer on one CPU; the others fire on every online CPU, so
+one program is attached to one perf event per CPU. The rate syntax is
+shared.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from ..bpf import perf
 from ..bpf.consts import PerfHwId, PerfSwId, PerfType
 from ..bpf.sys import close_fd
 from ..errors import KernelError, SemanticError
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import NO_CONTEXT, PT_REGS, ExpandedProbe
 from .perfattach import attach_to_perf_event
+from .provider import Provider
 
 UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
@@ -92,8 +94,31 @@ def open_per_cpu(ptype: int, config: int, how: str, n: int, what: str) -> list[i
     return fds
 
 
-class _PerCpu:
+class Interval(Provider):
+    """interval:s:1, interval:ms:100, interval:hz:5, interval:1s: a timer
+    on one CPU (a cpu-clock perf event)."""
+
+    names = ("interval",)
+    aliases = {"i": "interval"}
+    prog_type = "perf_event"
+
+    def expand(self, ap, provider: str, options):
+        unit, how, n = parse_rate("interval", ap.parts[1:], ap.span)
+        count = n if how == "freq" else n // UNITS[unit]
+        return [ExpandedProbe("interval", f"interval:{unit}:{count}", (how, n), None, ap.span,
+                              layout=NO_CONTEXT)]
+
+    def attach(self, probe, prog_fd):
+        how, n = probe.target
+        kw = {"sample_freq": n} if how == "freq" else {"sample_period": n}
+        pfd = perf.perf_event_open(PerfType.SOFTWARE, PerfSwId.CPU_CLOCK, pid=-1, cpu=0, **kw)
+        return attach_to_perf_event(prog_fd, pfd)
+
+
+class _PerCpu(Provider):
     """Attach one program to every CPU's event of ``probe.target``."""
+
+    prog_type = "perf_event"
 
     def attach(self, probe, prog_fd):
         ptype, config, how, n = probe.target
@@ -109,12 +134,17 @@ class _PerCpu:
 
 
 class Profile(_PerCpu):
+    """profile:hz:99, profile:ms:10, ...: a cpu-clock timer on every CPU."""
+
+    names = ("profile",)
+    aliases = {"p": "profile"}
+
     def expand(self, ap, provider, options):
         unit, how, n = parse_rate("profile", ap.parts[1:], ap.span)
         count = n if how == "freq" else n // UNITS.get(unit, 1)
         return [ExpandedProbe("profile", f"profile:{unit}:{count}",
                               (PerfType.SOFTWARE, PerfSwId.CPU_CLOCK, how, n), None, ap.span,
-                              context="regs")]
+                              layout=PT_REGS)]
 
 
 class Counter(_PerCpu):
@@ -122,6 +152,7 @@ class Counter(_PerCpu):
 
     def __init__(self, kind: str, ptype: int, events: dict):
         self.kind, self.ptype, self.events = kind, ptype, events
+        self.names, self.aliases = (kind,), {kind[0]: kind}
 
     def expand(self, ap, provider, options):
         parts = ap.parts[1:]
@@ -141,9 +172,8 @@ class Counter(_PerCpu):
             raise SemanticError(f"Invalid count of {self.kind} probe: {parts[1]}", ap.span)
         return [ExpandedProbe(self.kind, f"{self.kind}:{name}:{count}",
                               (self.ptype, config, "period", count), None, ap.span,
-                              context="regs")]
+                              layout=PT_REGS)]
 
 
-SAMPLING = {"profile": Profile(),
-            "software": Counter("software", PerfType.SOFTWARE, SOFTWARE),
-            "hardware": Counter("hardware", PerfType.HARDWARE, HARDWARE)}
+PROVIDERS = (Interval(), Profile(), Counter("software", PerfType.SOFTWARE, SOFTWARE),
+             Counter("hardware", PerfType.HARDWARE, HARDWARE))

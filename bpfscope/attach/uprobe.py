@@ -41,11 +41,12 @@ from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
 from ..elf.ldcache import library_of_program, read_proc_maps, resolve_library
 from ..errors import SemanticError, warn
-from ..sema.probes import ExpandedProbe
+from ..sema.probes import USER_REGS, ExpandedProbe
 from ..arch import x86_insn
 from . import ifunc
 from .inlined import check_function, describe_sites, inline_sites
 from .perfattach import attach_to_perf_event
+from .provider import Provider
 from .specs import split_offset, to_uint
 
 PMU_DIR = "/sys/bus/event_source/devices/uprobe"
@@ -443,8 +444,19 @@ def _warn_go(path: str) -> None:
 
 # ------------------------------------------------------------ the provider
 
-class Uprobe:
+class Uprobe(Provider):
     """The provider for both "uprobe" and "uretprobe"."""
+
+    names = ("uprobe", "uretprobe")
+    aliases = {"u": "uprobe", "ur": "uretprobe"}
+    prog_type = "kprobe"
+
+    def list(self, pattern: str, verbose: bool, options) -> list[str] | None:
+        if ":" not in pattern:
+            return None  # a bare "uprobe" names no file
+        from ..sema.analyzer import config_from_env
+        demangle = bool(config_from_env(os.environ).get("cpp_demangle", 1))
+        return list_probes(pattern, options.pid, demangle=demangle)
 
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         spec = parse_spec(ap, provider, options)
@@ -497,7 +509,7 @@ class Uprobe:
                              vaddr, site, *ident)
             return ExpandedProbe(provider, name, t, None, ap.span, func=func,
                                  mangled=sym_name if func != sym_name else "",
-                                 context="regs", is_return=ret, binary=path,
+                                 layout=USER_REGS, is_return=ret, binary=path,
                                  site_vaddr=None if ret else vaddr, load_bias=bias)
 
         def inline_probes(n: str) -> list[ExpandedProbe]:
@@ -689,7 +701,7 @@ def list_probes(pattern: str, pid: int | None = None, demangle: bool = True) -> 
     unless demangle is off (cpp_demangle=0): then the mangled names.
     SemanticError (span None) for a bad pattern."""
     parts = split_spec(pattern)
-    provider = {"u": "uprobe", "ur": "uretprobe"}.get(parts[0], parts[0])
+    provider = Uprobe.aliases.get(parts[0], parts[0])
     if len(parts) == 2 and pid is None:
         parts.append("*")  # uprobe:/bin/bash lists all functions
 

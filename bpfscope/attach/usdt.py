@@ -46,8 +46,9 @@ from ..elf import ElfError, ElfFile
 from ..elf.ldcache import read_proc_maps
 from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_probes
 from ..errors import SemanticError
-from ..sema.probes import ExpandedProbe, RegArg
+from ..sema.probes import USDT_OPERANDS, ExpandedProbe, RegArg
 from .perfattach import attach_to_perf_event
+from .provider import Provider
 from .uprobe import open_uprobe, resolve_target, split_spec, symbols_of
 
 RIP = REGS_IP  # struct pt_regs offset of ip
@@ -224,7 +225,17 @@ def convert_arg(path: str, elf: ElfFile, probe: UsdtProbe, a: UsdtArg, span=None
 
 # ------------------------------------------------------------ the provider
 
-class Usdt:
+class Usdt(Provider):
+    """The provider for "usdt"."""
+
+    names = ("usdt",)
+    aliases = {"U": "usdt"}
+    prog_type = "kprobe"
+
+    def list(self, pattern: str, verbose: bool, options) -> list[str] | None:
+        # a bare "usdt" names no file
+        return list_probes(pattern, options.pid) if ":" in pattern else None
+
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         spec = parse_spec(list(ap.parts[1:]), ap.span)
         pid = getattr(options, "pid", None)
@@ -276,7 +287,7 @@ class Usdt:
                 args = [convert_arg(path, elf, p, a, ap.span) for a in p.args]
                 sem = p.semaphore_offset or 0
                 out.append(ExpandedProbe("usdt", full, UsdtTarget(path, p.pc_offset, sem, pid),
-                                         None, ap.span, context="usdt", usdt_args=args,
+                                         None, ap.span, layout=USDT_OPERANDS, usdt_args=args,
                                          binary=path, site_vaddr=p.pc,
                                          load_bias=None if elf.is_pie else 0))
         return out

@@ -40,12 +40,6 @@ from .lower_store import StoreLowering
 from .script import (EXIT, LOST, RINGBUF, SCRATCH, USTACK_PIDS,
                      CompiledScript, DropSite, EventSpec, MapSpec, ProgSpec)
 
-PROG_TYPES = {"BEGIN": "raw_tracepoint", "END": "raw_tracepoint",
-              "tracepoint": "tracepoint", "interval": "perf_event",
-              "profile": "perf_event", "software": "perf_event",
-              "hardware": "perf_event", "uprobe": "kprobe", "uretprobe": "kprobe",
-              "kprobe": "kprobe", "kretprobe": "kprobe",
-              "fentry": "tracing", "fexit": "tracing", "usdt": "kprobe"}
 
 def ring_pages(asked: int) -> int:
     """Pages of the ring buffer: as asked, else by memory as bpftrace 0.26
@@ -116,8 +110,8 @@ class ScriptCompiler:
         for probe, exps in self.an.expanded:
             for exp in exps:
                 self.an.analyze_probe(probe, exp, final=True)
-                ptype = exp.prog_type or PROG_TYPES.get(exp.provider)
-                if ptype is None:
+                ptype = exp.program_type()
+                if not ptype:
                     raise SemanticError(f"{exp.provider} probes are not supported yet", exp.span)
                 lw = ProbeLowering(self, exp, ptype)
                 try:

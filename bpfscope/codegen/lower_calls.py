@@ -302,9 +302,9 @@ class CallLowering:
             b.ldx(8, r, self.ctx, f.offset)
             if f.size < 8:
                 self.narrow(r, T.IntType(f.size * 8, f.signed))
-        elif self.probe.context == "record" and re.fullmatch(r"arg\d+", name):
-            b.ldx(8, r, self.ctx, 8 * int(name[3:]))  # fentry: u64 argument slots
-        elif self.probe.context == "usdt" and re.fullmatch(r"arg\d+", name):
+        elif self.probe.layout.args == "slots" and re.fullmatch(r"arg\d+", name):
+            b.ldx(8, r, self.ctx, 8 * int(name[3:]))  # u64 argument slots
+        elif self.probe.layout.args == "usdt" and re.fullmatch(r"arg\d+", name):
             self.usdt_arg(r, self.probe.usdt_args[int(name[3:])])
         elif name == "retval" or re.fullmatch(r"s?arg\d+", name):
             off = REGS_RETVAL if name == "retval" else REGS_ARGS[int(name.lstrip("sarg"))]

@@ -12,7 +12,7 @@ from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4
-from .loweringvalues import USER_PROVIDERS, Int, Mem
+from .loweringvalues import Int, Mem
 
 
 class StoreLowering:
@@ -284,7 +284,7 @@ class StoreLowering:
         user = isinstance(ptr_type, T.PointerType) and ptr_type.user
         if isinstance(ptr_type, T.PointerType) and ptr_type.kernel:
             name = "probe_read_kernel"
-        elif user or self.probe.provider in USER_PROVIDERS:
+        elif user or self.probe.layout.user:
             name = "probe_read_user"
         else:
             name = "probe_read"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..sema.probes import USER_PROVIDERS  # noqa: F401 - shared with the mixins
 from .insn import VReg
 
 BPF_ANY = 0

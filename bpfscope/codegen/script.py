@@ -88,7 +88,7 @@ class EventSpec:
 @dataclass
 class ProgSpec:
     probe: ExpandedProbe
-    prog_type: str  # 'tracepoint', 'raw_tracepoint', 'perf_event'
+    prog_type: str  # the kernel's name in lower case: 'tracepoint', 'perf_event', ...
     program: object  # codegen.assemble.Program
     name: str = ""
 

@@ -40,9 +40,6 @@ MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
              "array": MapType.ARRAY, "stack_trace": MapType.STACK_TRACE,
              "lru_hash": MapType.LRU_HASH, "lru_percpu_hash": MapType.LRU_PERCPU_HASH}
 ZERO_KEY = b"\0\0\0\0"
-PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_TRACEPOINT,
-              "perf_event": ProgType.PERF_EVENT, "kprobe": ProgType.KPROBE,
-              "tracing": ProgType.TRACING}
 
 VERIFIER_TAIL = 5
 # bpftrace 0.26's warning for a map update that failed with E2BIG
@@ -102,7 +99,7 @@ class Session:
         for ps in self.script.programs:
             code = ps.program.encode(fds)
             try:
-                fd = load_program(PROG_TYPES[ps.prog_type], code, name=_prog_name(ps.name),
+                fd = load_program(ProgType[ps.prog_type.upper()], code, name=_prog_name(ps.name),
                                   functions=ps.program.functions, **ps.probe.load)
             except ProgLoadError as e:
                 raise self._verifier_error(ps, e) from None
@@ -110,9 +107,10 @@ class Session:
                 raise KernelError(f"Failed to load the program for {ps.name}: {e}",
                                   ps.probe.span) from None
             self.prog_fds.append(fd)
-            if ps.probe.provider == "BEGIN":
+            when = providers.run_once(ps.probe)
+            if when == "begin":
                 self.begin.append(fd)
-            elif ps.probe.provider == "END":
+            elif when == "end":
                 self.end.append(fd)
 
     def _record_mappings(self):
@@ -137,10 +135,10 @@ class Session:
                              span=ps.probe.span, detail=detail)
 
     def attach(self):
-        """Attach every probe but BEGIN/END; all or nothing."""
+        """Attach every probe but those run once (BEGIN/END); all or nothing."""
         attached = []
         for ps, fd in zip(self.script.programs, self.prog_fds):
-            if ps.probe.provider in ("BEGIN", "END"):
+            if providers.run_once(ps.probe):
                 continue
             try:
                 fds = providers.attach(ps.probe, fd)

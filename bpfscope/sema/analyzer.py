@@ -24,7 +24,7 @@ from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from . import types as T
 from .functions import FunctionChecks
-from .probes import MAX_RAW_ARGS, USER_PROVIDERS, ExpandedProbe, Expander
+from .probes import ExpandedProbe, Expander
 from .scopes import resolve_scopes
 from .typelib import TypeLibrary
 from .uaddr import resolve as resolve_uaddr
@@ -692,7 +692,8 @@ class Analyzer(FunctionChecks):
                 self.err(f"The func builtin can not be used with '{self._probe.provider}' probes",
                          e.span)
             return T.StringType(len(self._probe.func.encode()) + 1)
-        if re.fullmatch(r"arg\d+", name) and self._probe.context == "usdt":
+        layout = self._probe.layout
+        if re.fullmatch(r"arg\d+", name) and layout.args == "usdt":
             n = int(name[3:])
             args = self._probe.usdt_args
             if n >= len(args):
@@ -704,17 +705,16 @@ class Analyzer(FunctionChecks):
             if f.kind == "bool":
                 return T.BOOL
             return T.IntType(f.size * 8, f.signed) if f.kind == "int" else T.UINT64
-        if re.fullmatch(r"arg\d+", name) and self._probe.provider in (
-                "fentry", "fexit", "rawtracepoint"):
-            # a raw tracepoint without BTF: the kernel checks the count at attach
-            n = (MAX_RAW_ARGS if self._probe.args is None and self._probe.provider == "rawtracepoint"
-                 else sum(1 for a in self._probe.args or () if a.name != "$retval"))
+        if re.fullmatch(r"arg\d+", name) and layout.args == "slots":
+            # untyped (a raw tracepoint without BTF): the kernel checks the count at attach
+            n = (layout.max_args if self._probe.args is None
+                 else sum(1 for a in self._probe.args if a.name != "$retval"))
             if int(name[3:]) >= n:
                 self.err(f"{name}: {self._probe.func or self._probe.name} has {n} arguments",
                          e.span)
             return T.UINT64
         if re.fullmatch(r"s?arg\d+", name) or name == "retval":
-            if self._probe.context != "regs":
+            if layout.args != "regs":
                 self.err(f"The {name} builtin can not be used with "
                          f"'{self._probe.provider}' probes", e.span)
             if name == "retval" and not self._probe.is_return:
@@ -881,7 +881,7 @@ class Analyzer(FunctionChecks):
         t = self.expr(e.expr)
         target = self.typespec(e.type_spec, e.expr.type if t is not None else None)
         if isinstance(target, T.PointerType) and not target.user and \
-                self._probe.provider in USER_PROVIDERS:
+                self._probe.layout.user:
             target = dataclasses.replace(target, user=True)
         if t is None:
             return target

@@ -3,11 +3,15 @@
 The attach layer expands each written attach point (wildcards, aliases) into
 ``ExpandedProbe`` values; sema and codegen use them without importing
 attach/, which keeps the layers of DESIGN.md: the wiring in api.py hands an
-expander function down.
+expander function down. What a probe's context gives the builtins (argN,
+sargN, retval, reg()) travels as a :class:`ContextLayout` on each probe:
+the provider declares it, sema and codegen read it, and neither looks at
+the provider's name for it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,8 +21,53 @@ from ..errors import Span
 # A raw tracepoint passes at most 12 u64 arguments (bpf_trace_run12).
 MAX_RAW_ARGS = 12
 
-# Probes whose pointers point into the traced process's user memory.
+# Probes whose pointers point into the traced process's user memory (for
+# probes built without a layout; see ContextLayout.user).
 USER_PROVIDERS = frozenset({"uprobe", "uretprobe", "usdt"})
+
+
+@dataclass(frozen=True)
+class ContextLayout:
+    """How a probe's context (the program's first argument) gives arg0..N,
+    sargN, retval and reg(), declared by the provider.
+
+    ``args`` says how argN is read: 'regs' from struct pt_regs, the
+    argument registers of arch/x86_64.py (sargN, retval and reg() read
+    pt_regs too); 'slots' from u64 slots at 8*N (raw tracepoints, fentry
+    trampolines), as many as the probe's typed ``args`` (fexit's
+    ``$retval`` aside) or ``max_args`` when it has none; 'usdt' the probe
+    site's operands (``ExpandedProbe.usdt_args``), from pt_regs; '' none.
+    The ``args`` builtin reads the probe's ArgFields at their offsets
+    whatever the layout. ``user``: pointers the probe reads point into the
+    traced process's memory (uprobe, usdt). ``name`` is the probe's
+    ``context`` string ('regs', 'usdt', 'record', 'none'), kept for code
+    that reads that."""
+    name: str
+    args: str = ""
+    max_args: int = 0
+    user: bool = False
+
+
+# The layouts of bpfscope's probe types.
+NO_CONTEXT = ContextLayout("none")                   # BEGIN, END, interval
+PT_REGS = ContextLayout("regs", args="regs")         # kprobe, profile, software, hardware
+USER_REGS = ContextLayout("regs", args="regs", user=True)   # uprobe, uretprobe
+USDT_OPERANDS = ContextLayout("usdt", args="usdt", user=True)
+RECORD = ContextLayout("record")                     # a tracepoint's record: args only
+BTF_SLOTS = ContextLayout("record", args="slots")    # fentry, fexit
+RAW_SLOTS = ContextLayout("record", args="slots", max_args=MAX_RAW_ARGS)  # rawtracepoint
+
+# Probes built without a layout or program type (tests, embedding code):
+# what the ``context`` string and the provider's name give. Providers
+# declare both, so expanded probes never need these.
+_LEGACY_LAYOUTS = {"none": NO_CONTEXT, "regs": PT_REGS, "usdt": USDT_OPERANDS,
+                   "record": RECORD}
+DEFAULT_PROG_TYPES = {
+    "BEGIN": "raw_tracepoint", "END": "raw_tracepoint", "tracepoint": "tracepoint",
+    "interval": "perf_event", "profile": "perf_event", "software": "perf_event",
+    "hardware": "perf_event", "uprobe": "kprobe", "uretprobe": "kprobe",
+    "kprobe": "kprobe", "kretprobe": "kprobe", "fentry": "tracing", "fexit": "tracing",
+    "usdt": "kprobe"}
 
 
 @dataclass(frozen=True)
@@ -71,9 +120,8 @@ class ExpandedProbe:
     # The symbol as the file names it when ``func`` is its demangled C++
     # form ('' otherwise): ``func`` with cpp_demangle off.
     mangled: str = ""
-    # What the context is: 'regs' (struct pt_regs: arg0..N, retval),
-    # 'usdt' (pt_regs, arguments as usdt_args say), 'record' (a
-    # tracepoint's raw record), 'none'.
+    # The name of ``layout`` ('regs', 'usdt', 'record', 'none'); a probe
+    # built with a name and no layout gets the layout of that name.
     context: str = "none"
     is_return: bool = False
     # Extra BPF_PROG_LOAD attributes the probe type needs, e.g.
@@ -93,6 +141,21 @@ class ExpandedProbe:
     # The program type where the provider has more than one (rawtracepoint:
     # 'tracing' with BTF, 'raw_tracepoint' without); '' means the provider's.
     prog_type: str = ""
+    # What the context gives the builtins (see ContextLayout).
+    layout: ContextLayout | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if self.layout is None:
+            layout = _LEGACY_LAYOUTS.get(self.context, NO_CONTEXT)
+            if self.provider in USER_PROVIDERS:
+                layout = dataclasses.replace(layout, user=True)
+            self.layout = layout
+        else:
+            self.context = self.layout.name
+
+    def program_type(self) -> str:
+        """The program type to load ('' when the probe type has none yet)."""
+        return self.prog_type or DEFAULT_PROG_TYPES.get(self.provider, "")
 
     def arg(self, name: str) -> ArgField | None:
         for a in self.args or ():

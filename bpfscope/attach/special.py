@@ -1,0 +1,29 @@
+"""BEGIN and END: programs that run once, at start and at exit.
+
+They attach nothing: the session runs them with BPF_PROG_TEST_RUN (raw
+tracepoint programs, as ply does), BEGIN before any other probe is
+attached and END after the last event.
+"""
+
+from __future__ import annotations
+
+from ..errors import SemanticError
+from ..sema.probes import NO_CONTEXT, ExpandedProbe
+from .provider import Provider
+
+
+class Special(Provider):
+    """The provider for "BEGIN" and "END"."""
+
+    names = ("BEGIN", "END")
+    aliases = {"begin": "BEGIN", "end": "END"}
+    prog_type = "raw_tracepoint"
+    run_once = {"BEGIN": "begin", "END": "end"}
+
+    def expand(self, ap, provider: str, options):
+        if len(ap.parts) != 1:
+            raise SemanticError(f"{provider} probes take no arguments", ap.span)
+        return [ExpandedProbe(provider, provider, (), None, ap.span, layout=NO_CONTEXT)]
+
+    def attach(self, probe, prog_fd):
+        return []
