@@ -366,14 +366,26 @@ def _decodable_prefix(code: bytes, start: int) -> bytes:
     return code[:pos]
 
 
+def _unchecked(provider: str, path: str, place: str, why: str, unsafe: bool,
+               span) -> None:
+    """An address whose instruction cannot be decoded: bpftrace's 'Failed
+    to check' error (with the reason), or with --unsafe its warning."""
+    if not unsafe:
+        raise SemanticError(f"Failed to check if {provider} is in proper place: "
+                            f"{path}:{place}: {why} (--unsafe attaches it unchecked)",
+                            span)
+    _warn_once(path, place, f"Unchecked {provider}: {path}:{place} ({why})")
+
+
 def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool,
                unsafe: bool, span, provider: str = "uprobe") -> int:
     """The address to attach a uprobe meant for vaddr (label names it in
     messages, 'strlen' or 'leaf+12'): vaddr itself, or past hazardous
     entry instructions that only write vector registers (``movable``), with
-    a warning. SemanticError for an address inside an instruction or an
-    instruction the kernel mishandles (see bpfscope.arch.x86_insn), unless
-    ``unsafe`` (then a warning)."""
+    a warning. SemanticError for an address inside an instruction, an
+    instruction the kernel mishandles (see bpfscope.arch.x86_insn), or code
+    that cannot be read or decoded (nothing says the address is safe),
+    unless ``unsafe`` (then a warning)."""
     if st.elf.e_machine != _EM_X86_64:
         return vaddr
     if movable:
@@ -387,14 +399,22 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
             return vaddr
     fc = _function_code(st, vaddr)
     if fc is None:
+        _unchecked(provider, path, label, f"its code at {vaddr:#x} cannot be read "
+                   f"from the file", unsafe, span)
         return vaddr
     start, code = fc
     code = _decodable_prefix(code, start)
     if not start <= vaddr < start + len(code):
+        bad = start + len(code)
+        _unchecked(provider, path, label,
+                   f"the bytes at {bad:#x} ({_code_hex(st, bad)}) are not an x86-64 "
+                   f"instruction bpfscope can decode", unsafe, span)
         return vaddr
     try:
         pl = x86_insn.placement(code, start, vaddr - start, movable)
-    except x86_insn.DecodeError:
+    except x86_insn.DecodeError as e:
+        _unchecked(provider, path, label, f"its code cannot be decoded ({e})",
+                   unsafe, span)
         return vaddr
     except x86_insn.Unsafe as e:
         ins = e.insn
@@ -431,6 +451,16 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
                                 f"registers, so arguments, stack and return address are "
                                 f"those of the entry")
     return pl.addr
+
+
+def _code_hex(st: SymbolTable, vaddr: int, n: int = 8) -> str:
+    """Up to n bytes of code at vaddr, in hex ('?' if unreadable)."""
+    for k in range(n, 0, -1):
+        try:
+            return " ".join(f"{b:02x}" for b in st.elf.read_vaddr(vaddr, k))
+        except ElfError:
+            continue
+    return "?"
 
 
 # ------------------------------------------------------------ Go binaries
