@@ -366,6 +366,12 @@ def _decodable_prefix(code: bytes, start: int) -> bytes:
     return code[:pos]
 
 
+def _bpftrace_place(st: SymbolTable, vaddr: int, label: str) -> str:
+    """vaddr as bpftrace names it in its alignment messages: SYMBOL+OFFSET."""
+    hit = st.lookup_addr(vaddr)
+    return f"{hit.symbol.name}+{hit.offset}" if hit is not None else label
+
+
 def _unchecked(provider: str, path: str, place: str, why: str, unsafe: bool,
                span) -> None:
     """An address whose instruction cannot be decoded: bpftrace's 'Failed
@@ -419,11 +425,12 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
     except x86_insn.Unsafe as e:
         ins = e.insn
         if e.reason == "middle":
-            msg = f"Could not add {provider} into middle of instruction: {path}:{label}"
+            place = _bpftrace_place(st, vaddr, label)
             if not unsafe:
-                raise SemanticError(msg + " (use --unsafe to force it)", span) from None
-            _warn_once(path, label, f"Unsafe {provider} in the middle of the instruction: "
-                                    f"{path}:{label}")
+                raise SemanticError(f"Could not add {provider} into middle of "
+                                    f"instruction: {path}:{place}", span) from None
+            _warn_once(path, place, f"Unsafe {provider} in the middle of the "
+                                    f"instruction: {path}:{place}")
             return vaddr
         what = (f"{x86_insn.ENCODINGS[ins.encoding]} instruction {ins.hex} at "
                 f"{label} in {path}")

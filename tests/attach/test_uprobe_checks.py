@@ -92,3 +92,23 @@ def test_wildcard_leaves_an_undecodable_function_out(prog, capsys):
     err = capsys.readouterr().err
     assert "WARNING: Failed to check if uprobe is in proper place" in err
     assert "bad_entry is left out" in err
+
+
+def test_middle_of_instruction_wording_is_bpftrace_s(prog, capsys):
+    # good_riprel: mov konst(%rip),%rax (7 bytes); +3 and its address + 2
+    with pytest.raises(SemanticError) as e:
+        _expand(f"uprobe:{prog}:good_riprel+3")
+    assert e.value.message == (f"Could not add uprobe into middle of instruction: "
+                               f"{prog}:good_riprel+3")
+    at = _addr(prog, "good_riprel")
+    with pytest.raises(SemanticError) as e:
+        _expand(f"uprobe:{prog}:{at + 2:#x}")
+    assert e.value.message == (f"Could not add uprobe into middle of instruction: "
+                               f"{prog}:good_riprel+2")
+    capsys.readouterr()
+    (p,) = _expand(f"uprobe:{prog}:good_riprel+3", unsafe=True)
+    assert p.target.vaddr == at + 3
+    assert (f"WARNING: Unsafe uprobe in the middle of the instruction: "
+            f"{prog}:good_riprel+3\n") in capsys.readouterr().err
+    (p,) = _expand(f"uprobe:{prog}:good_riprel+7")
+    assert p.target.vaddr == at + 7
