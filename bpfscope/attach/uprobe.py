@@ -439,8 +439,12 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
             _warn_once(path, label, f"{what}: {why}; attached anyway (--unsafe)")
             return vaddr
         if e.reason == "target":
-            how = ("the next instruction is a branch target inside the function, "
-                   "so the probe cannot move there")
+            how = ("a branch inside the function lands on the instructions after "
+                   "it, so the probe cannot move past it")
+        elif e.reason == "indirect":
+            how = (f"the function has an indirect jump ({e.other.hex} at "
+                   f"{e.other.addr:#x}: a jump table or computed goto) that may land "
+                   f"after it, so the probe cannot move past it")
         elif movable:
             how = ("the instructions after it do not leave the arguments and the "
                    "stack alone, so the probe cannot move past them")
