@@ -15,8 +15,13 @@ and hands the old and new fds to the session, which closes the old ones
 
     Re-attached uprobe:/usr/lib/libfoo.so:f: /usr/lib/libfoo.so was replaced (inode 123 -> 456)
 
-A probe that cannot be resolved in the new file stays on the old one, with
-a warning; the watcher tries again when the path changes once more.
+The new file's code at the probe's address goes through the same checks
+as at the start (:func:`bpfscope.attach.uprobe.check_site`): an entry that
+is now hazardous is skipped past or refused, one that no longer is gets the
+probe back at the entry, an address that is no longer an instruction
+boundary is refused. A probe that cannot be resolved or placed in the new
+file stays on the old one, with a warning; the watcher tries again when
+the path changes once more.
 """
 
 from __future__ import annotations
@@ -114,12 +119,14 @@ class Watcher:
             e.fds, e.target = fds, target
             if e.probe.name not in said:
                 said.add(e.probe.name)
-                self.say(f"Re-attached {e.probe.name}: {why}")
+                moved = target.vaddr - target.requested if target.requested else 0
+                where = f" (placed at +{moved}, past its hazardous entry)" if moved else ""
+                self.say(f"Re-attached {e.probe.name}{where}: {why}")
         st.close()
 
 
 def _resolve(t, st: SymbolTable) -> int:
-    """t's virtual address in the (new) file st."""
+    """The virtual address t asked for, in the (new) file st."""
     from .inlined import inline_sites
     from .uprobe import _func_symbol
     if t.site >= 0:
@@ -129,7 +136,7 @@ def _resolve(t, st: SymbolTable) -> int:
                                 f"{t.symbol}, not {t.site + 1}")
         return sites[t.site].addr
     if not t.symbol:
-        return t.vaddr
+        return t.requested or t.vaddr
     sym = _func_symbol(st, t.symbol)
     if sym is None:
         raise BpfscopeError(f"{t.symbol} is not in the new file")
@@ -139,13 +146,27 @@ def _resolve(t, st: SymbolTable) -> int:
     return sym.value + t.sym_offset
 
 
+def _label(t, want: int) -> str:
+    """How check_site names the probe's place in its messages."""
+    if t.site >= 0:
+        return f"{t.symbol} (inlined copy {t.site + 1}) at {want:#x}"
+    if not t.symbol:
+        return f"{want:#x}"
+    return t.symbol + (f"+{t.sym_offset}" if t.sym_offset else "")
+
+
 def _attach_again(e: _Entry, st: SymbolTable, ident) -> tuple[list[int], object]:
-    from .uprobe import open_uprobe
+    from .uprobe import check_site, open_uprobe
     t = e.target
-    vaddr = _resolve(t, st)
+    want = _resolve(t, st)
+    # the new file's code at that address is checked as the first one was:
+    # its entry may have become hazardous, or stopped being so
+    vaddr = check_site(st, t.path, want, _label(t, want), t.movable, t.unsafe, None,
+                       e.probe.provider)
     off = st.elf.vaddr_to_offset(vaddr)
     if off is None:
         raise BpfscopeError(f"{vaddr:#x} is not in a loaded segment of the new file")
-    target = dataclasses.replace(t, offset=off, vaddr=vaddr, dev=ident[0], ino=ident[1])
+    target = dataclasses.replace(t, offset=off, vaddr=vaddr, requested=want,
+                                 dev=ident[0], ino=ident[1])
     pfd = open_uprobe(t.path, off, t.retprobe, t.pid)
     return attach_to_perf_event(e.prog_fd, pfd), target

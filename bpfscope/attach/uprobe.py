@@ -65,13 +65,20 @@ class UprobeTarget:
     # For re-attaching when the file is replaced (attach.reattach): the
     # symbol and the offset into it ('' for an address probe: vaddr then),
     # the index of the inlined copy (-1: the symbol itself), and which
-    # file the offset was resolved in.
+    # file the offset was resolved in. vaddr is where the probe sits,
+    # sym_offset and ``requested`` where it was asked for (before
+    # check_site moved it past hazardous entry instructions), ``movable``
+    # and ``unsafe`` how check_site placed it: the new file is checked
+    # the same way.
     symbol: str = ""
     sym_offset: int = 0
     vaddr: int = 0
     site: int = -1
     dev: int = 0
     ino: int = 0
+    requested: int = 0
+    movable: bool = True
+    unsafe: bool = False
 
 
 # ------------------------------------------------------------ spec parsing
@@ -540,14 +547,16 @@ class Uprobe:
 
         def probe(sym_name: str, vaddr: int, name: str, func: str,
                   site: int = -1, label: str = "", movable: bool = True) -> ExpandedProbe:
+            want = vaddr
             vaddr = check_site(st, path, vaddr, label or func, movable, unsafe, ap.span,
                                provider)
             off = file_offset(elf, vaddr)
             if off is None:
                 raise SemanticError(f"Could not resolve address: {path}:{vaddr:#x} "
                                     f"is not in a loaded segment", ap.span)
-            t = UprobeTarget(path, off, ret, pid, sym_name, vaddr - _sym_value(st, sym_name),
-                             vaddr, site, *ident)
+            t = UprobeTarget(path, off, ret, pid, sym_name, want - _sym_value(st, sym_name),
+                             vaddr, site, *ident, requested=want, movable=movable,
+                             unsafe=unsafe)
             return ExpandedProbe(provider, name, t, None, ap.span, func=func,
                                  mangled=sym_name if func != sym_name else "",
                                  context="regs", is_return=ret, binary=path,

@@ -1,0 +1,160 @@
+"""Re-attaching after a library is replaced (bpfscope.attach.reattach)
+checks the new file's code as the first attach did: a test-built shared
+library is replaced by versions whose function entries became hazardous
+(moved past, or refused: the probe stays on the old file) or safe again
+(back at the entry), and whose func+offset fell inside an instruction.
+No kernel: the uprobe perf event is stubbed and its offset recorded."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from bpfscope.attach import providers, reattach, uprobe
+from bpfscope.elf import SymbolTable
+
+HEAD = """#define FN(name) .globl name; .type name,@function; .align 16; name:
+#define END(name) .size name, .-name
+	.text
+"""
+TAIL = '\t.section .note.GNU-stack,"",@progbits\n'
+
+# lf: a plain entry; lg: a plain entry; lh+3: the add after a 3-byte mov
+PLAIN = HEAD + """
+FN(lf)
+	lea (%rdi,%rsi,1), %rax
+	ret
+END(lf)
+FN(lg)
+	mov %rsi, %rax
+	ret
+END(lg)
+FN(lh)
+	mov %rsi, %rax
+	add %rdi, %rax
+	ret
+END(lh)
+""" + TAIL
+
+# lf: vpor (VEX 0F EB, emulated as a jmp) then integer code: moved by 4;
+# lg: vpshufd then vpextrq into %rax: cannot move; lh+3 is inside the lea
+HAZARD = HEAD + """
+FN(lf)
+	vpor %xmm3, %xmm3, %xmm4
+	lea (%rdi,%rsi,1), %rax
+	ret
+END(lf)
+FN(lg)
+	vpshufd $0x44, %xmm7, %xmm1
+	vpextrq $1, %xmm1, %rax
+	ret
+END(lg)
+FN(lh)
+	lea (%rdi,%rsi,1), %rax
+	add %rdi, %rax
+	ret
+END(lh)
+""" + TAIL
+
+
+@pytest.fixture(scope="module")
+def libs(tmp_path_factory) -> dict[str, str]:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build the test libraries")
+    d = tmp_path_factory.mktemp("reattach")
+    out = {}
+    for name, src in (("plain", PLAIN), ("hazard", HAZARD)):
+        (d / f"{name}.S").write_text(src)
+        so = d / f"lib{name}.so"
+        subprocess.run([gcc, "-shared", "-o", str(so), str(d / f"{name}.S")], check=True,
+                       capture_output=True)
+        out[name] = str(so)
+    return out
+
+
+class _AP:
+    def __init__(self, text):
+        self.raw = text
+        self.parts = uprobe.split_spec(text)
+        self.span = None
+
+
+def _expand(text):
+    return providers.expand(_AP(text), providers.ProbeOptions())
+
+
+def _offset(path, name, plus=0):
+    st = SymbolTable(path)
+    return st.elf.vaddr_to_offset(st.lookup_one(name).value + plus)
+
+
+class Lane:
+    """A Watcher over probes on one path, with the perf event stubbed."""
+
+    def __init__(self, monkeypatch, path, specs):
+        self.path = path
+        self.opened, self.said, self.swaps = [], [], []
+        monkeypatch.setattr(uprobe, "open_uprobe", self._open)
+        monkeypatch.setattr(reattach, "attach_to_perf_event", lambda prog, pfd: [pfd])
+        self.probes = [p for s in specs for p in _expand(f"uprobe:{path}:{s}")]
+        self.w = reattach.Watcher([(p, 7, [50 + i]) for i, p in enumerate(self.probes)],
+                                  say=self.said.append)
+
+    def _open(self, p, off, ret, pid):
+        self.opened.append(off)
+        return 100 + len(self.opened)
+
+    def replace_with(self, src):
+        shutil.copy(src, self.path + ".new")
+        os.rename(self.path + ".new", self.path)
+        self.opened.clear()
+        self.said.clear()
+        self.w.poll(lambda old, new: self.swaps.append((old, new)), force=True)
+
+
+def test_entry_that_became_hazardous_is_moved_or_refused(tmp_path, libs, monkeypatch,
+                                                         capsys):
+    path = str(tmp_path / "libt.so")
+    shutil.copy(libs["plain"], path)
+    lane = Lane(monkeypatch, path, ["lf", "lg", "lh+3"])
+    assert [p.target.offset for p in lane.probes] == [
+        _offset(path, "lf"), _offset(path, "lg"), _offset(path, "lh", 3)]
+    lane.replace_with(libs["hazard"])
+    # lf: past the vpor, as a first attach would place it
+    assert lane.opened == [_offset(path, "lf", 4)]
+    assert lane.said[0].startswith(f"Re-attached uprobe:{path}:lf (placed at +4, past "
+                                   f"its hazardous entry): {path} was replaced")
+    e = lane.w.entries[path]
+    assert e[0].target.vaddr - e[0].target.requested == 4
+    # lg and lh+3 cannot be placed in the new file: they stay on the old one
+    assert re.match(rf"WARNING: cannot re-attach uprobe:{re.escape(path)}:lg: "
+                    rf"{re.escape(path)} was replaced \(inode \d+ -> \d+\) and Cannot "
+                    rf"attach uprobe to the VEX-encoded instruction c5 f9 70 cf 44 at lg "
+                    rf"in ", lane.said[1]), lane.said[1]
+    assert lane.said[1].endswith("it stays on the old file")
+    assert lane.said[2].startswith(f"WARNING: cannot re-attach uprobe:{path}:lh+3: ")
+    assert (f"Could not add uprobe into middle of instruction: {path}:lh+3; it stays "
+            f"on the old file") in lane.said[2]
+    assert len(lane.said) == 3
+    assert [old for old, _ in lane.swaps] == [[50]]
+    assert "placed at +4 (after VEX-encoded c5 e1 eb e3)" in capsys.readouterr().err
+
+
+def test_entry_that_became_safe_gets_the_probe_back(tmp_path, libs, monkeypatch):
+    path = str(tmp_path / "libt.so")
+    shutil.copy(libs["hazard"], path)
+    lane = Lane(monkeypatch, path, ["lf"])
+    assert lane.probes[0].target.offset == _offset(path, "lf", 4)
+    lane.replace_with(libs["plain"])
+    # the requested place (the entry) is resolved again, not the moved one
+    assert lane.opened == [_offset(path, "lf")]
+    assert lane.said == [f"Re-attached uprobe:{path}:lf: {path} was replaced "
+                         f"(inode {lane.said[0].split('(inode ')[1]}"]
+    # and back to the hazardous version: moved again
+    lane.replace_with(libs["hazard"])
+    assert lane.opened == [_offset(path, "lf", 4)]
