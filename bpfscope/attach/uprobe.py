@@ -455,6 +455,10 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
         elif movable:
             how = ("the instructions after it do not leave the arguments and the "
                    "stack alone, so the probe cannot move past them")
+        elif provider == "usdt":
+            raise SemanticError(f"Cannot attach usdt to the {what}: {why}; a USDT site "
+                                f"is the assembler's nop, so this file's .note.stapsdt "
+                                f"does not point at one and is not to be trusted", span) from None
         else:
             how = "a probe at an explicit offset is not moved"
         raise SemanticError(f"Cannot attach {provider} to the {what}: {why}; {how}. "

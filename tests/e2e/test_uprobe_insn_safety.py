@@ -206,3 +206,22 @@ def test_wildcard_leaves_out_an_unsafe_function(insn_prog):
     assert r.returncode == 0, r.stderr
     assert "evex_ymm17 is left out" in r.stderr
     assert f"@[uprobe:{insn_prog}:evex_kcmp]: 50" in r.stdout, r.stdout
+
+
+def test_usdt_wildcard_fires_on_nop_sites_and_leaves_bad_ones_out(kernel, tmp_path):
+    """tests/attach/progs/usdt_sites.S: two real sites on nops, two notes
+    pointing at a VEX instruction and inside an instruction."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build the USDT site program")
+    prog = str(tmp_path / "usdt_sites")
+    subprocess.run([gcc, "-O1", "-o", prog, str(PROGS / "usdt_sites.c"),
+                    str(PROGS / "usdt_sites.S")], check=True, capture_output=True)
+    r = run_cli("-e", f"usdt:{prog}:bst:* {{ @[probe] = count(); @s = sum(arg0); }}",
+                "-c", f"{prog} 5", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"@[usdt:{prog}:bst:nop_site]: 5" in r.stdout, r.stdout
+    assert f"@[usdt:{prog}:bst:long_nop_site]: 5" in r.stdout, r.stdout
+    assert "@s: 20" in r.stdout, r.stdout  # arg0 = 0..4 at both sites
+    assert r.stderr.count("that site is left out") == 2, r.stderr
+    assert "Attached 2 probes" in r.stderr
