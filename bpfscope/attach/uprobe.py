@@ -401,9 +401,11 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
     unless ``unsafe`` (then a warning)."""
     if st.elf.e_machine != _EM_X86_64:
         return vaddr
-    if movable:
+    hit = st.lookup_addr(vaddr)
+    if movable and (hit is None or hit.offset == 0):
         # a function's start is an instruction boundary: only a hazard there
-        # needs the whole function (wildcards over big libraries stay cheap)
+        # needs the whole function (wildcards over big libraries stay cheap);
+        # an inlined copy's address inside its caller is checked in full
         try:
             first = x86_insn.decode(st.elf.read_vaddr(vaddr, 15), 0, vaddr)
         except (ElfError, x86_insn.DecodeError):
