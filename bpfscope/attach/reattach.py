@@ -128,7 +128,7 @@ class Watcher:
 def _resolve(t, st: SymbolTable) -> int:
     """The virtual address t asked for, in the (new) file st."""
     from .inlined import inline_sites
-    from .uprobe import _func_symbol
+    from .uprobe import _func_symbol, code_at
     if t.site >= 0:
         sites = inline_sites(st.path, t.symbol, st) or []
         if len(sites) <= t.site:
@@ -136,7 +136,14 @@ def _resolve(t, st: SymbolTable) -> int:
                                 f"{t.symbol}, not {t.site + 1}")
         return sites[t.site].addr
     if not t.symbol:
-        return t.requested or t.vaddr
+        # nothing names the place: the same address is only the same code
+        # if the bytes are (an IFUNC's implementation moves between builds
+        # of a library, and a probe on other code could corrupt it)
+        addr = t.requested or t.vaddr
+        if t.code and code_at(st, addr, len(t.code)) != t.code:
+            raise BpfscopeError(f"the code at {addr:#x} is not the same in the new "
+                                f"file, so the probed function cannot be found there")
+        return addr
     sym = _func_symbol(st, t.symbol)
     if sym is None:
         raise BpfscopeError(f"{t.symbol} is not in the new file")

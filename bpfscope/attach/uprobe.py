@@ -79,6 +79,9 @@ class UprobeTarget:
     requested: int = 0
     movable: bool = True
     unsafe: bool = False
+    # a probe found by address (no symbol: an address probe, an IFUNC's
+    # implementation): the code there, which the new file must repeat
+    code: bytes = b""
 
 
 # ------------------------------------------------------------ spec parsing
@@ -477,6 +480,16 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
     return pl.addr
 
 
+def code_at(st: SymbolTable, vaddr: int, n: int = 32) -> bytes:
+    """Up to n bytes of code at vaddr (fewer at the end of the file)."""
+    for k in (n, 16, 8, 1):
+        try:
+            return st.elf.read_vaddr(vaddr, k)
+        except ElfError:
+            continue
+    return b""
+
+
 def _code_hex(st: SymbolTable, vaddr: int, n: int = 8) -> str:
     """Up to n bytes of code at vaddr, in hex ('?' if unreadable)."""
     for k in range(n, 0, -1):
@@ -562,7 +575,7 @@ class Uprobe:
                                     f"is not in a loaded segment", ap.span)
             t = UprobeTarget(path, off, ret, pid, sym_name, want - _sym_value(st, sym_name),
                              vaddr, site, *ident, requested=want, movable=movable,
-                             unsafe=unsafe)
+                             unsafe=unsafe, code=b"" if sym_name else code_at(st, want))
             return ExpandedProbe(provider, name, t, None, ap.span, func=func,
                                  mangled=sym_name if func != sym_name else "",
                                  context="regs", is_return=ret, binary=path,

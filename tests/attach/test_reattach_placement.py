@@ -158,3 +158,50 @@ def test_entry_that_became_safe_gets_the_probe_back(tmp_path, libs, monkeypatch)
     # and back to the hazardous version: moved again
     lane.replace_with(libs["hazard"])
     assert lane.opened == [_offset(path, "lf", 4)]
+
+
+IFUNC_SRC = r"""
+__attribute__((noinline)) static int impl_a(int x) { asm volatile(""); return x + %d; }
+__attribute__((noinline)) static int impl_b(int x) { asm volatile(""); return x * 2; }
+static void *resolve_pick(void) { return %s ? (void *)impl_a : (void *)impl_b; }
+int pick(int) __attribute__((ifunc("resolve_pick")));
+"""
+
+
+def _ifunc_lib(d, name, add):
+    src = d / f"{name}.c"
+    src.write_text(IFUNC_SRC % (add, "1"))
+    so = d / f"{name}.so"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(so), str(src)], check=True,
+                   capture_output=True)
+    return str(so)
+
+
+def test_ifunc_implementation_follows_only_the_same_code(tmp_path, monkeypatch):
+    """An IFUNC's implementation has no name to find it by in the new file
+    (it is re-attached by address): only where the new file has the same
+    code there."""
+    import ctypes
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc to build the test libraries")
+    same = _ifunc_lib(tmp_path, "same", 1)
+    other = _ifunc_lib(tmp_path, "other", 1000)
+    path = str(tmp_path / "libpick.so")
+    shutil.copy(same, path)
+    ctypes.CDLL(path)  # loaded here, so ifunc.implementation can ask the resolver
+    lane = Lane(monkeypatch, path, ["pick"])
+    t = lane.probes[0].target
+    st = SymbolTable(path)
+    assert t.symbol == "" and t.vaddr != st.lookup_one("pick").value  # the implementation
+    assert t.code and t.code == st.elf.read_vaddr(t.vaddr, len(t.code))
+    # the same library again (a reinstall): re-attached at the address
+    lane.replace_with(same)
+    assert lane.opened == [st.elf.vaddr_to_offset(t.vaddr)]
+    assert lane.said[0].startswith(f"Re-attached uprobe:{path}:pick: ")
+    # another build: the implementation is not known, it stays on the old file
+    lane.replace_with(other)
+    assert lane.opened == []
+    assert lane.said[0].startswith(f"WARNING: cannot re-attach uprobe:{path}:pick: ")
+    assert lane.said[0].endswith(f"the code at {t.vaddr:#x} is not the same in the new "
+                                 f"file, so the probed function cannot be found there; "
+                                 f"it stays on the old file")
