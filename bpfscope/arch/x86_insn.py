@@ -51,6 +51,10 @@ legacy classes could be run there. Debian 6.12.117: the same as 6.18 (VEX
 vpshufd 0F 70 and vpor 0F EB corrupt; vmovd 0F 6E and vmovdqu 0F 6F never
 fire; VEX 0F38 58, bzhi, vxorps, SSE, legacy, push, RIP-relative correct).
 Debian 6.1.0-57: identical to 6.12. The EVEX rows are from 6.18 only.
+tests/vm/guest/test_uprobe_insn_classes.py repeats the experiment in the
+lane (and on any AVX-512 host with the EVEX group): the same on all three.
+VEX vzeroupper (0F 77) is 'emulated' too, but its test function's result
+does not depend on it, so the experiment cannot see the difference.
 
 :func:`placement` moves a probe whose entry instruction is hazardous to the
 next instruction when the skipped ones only write vector or mask registers
