@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from bpfscope.attach import providers, reattach, uprobe
+from bpfscope.attach import reattach, uprobe
 from bpfscope.elf import SymbolTable
 
 HEAD = """#define FN(name) .globl name; .type name,@function; .align 16; name:
@@ -77,17 +77,6 @@ def libs(tmp_path_factory) -> dict[str, str]:
     return out
 
 
-class _AP:
-    def __init__(self, text):
-        self.raw = text
-        self.parts = uprobe.split_spec(text)
-        self.span = None
-
-
-def _expand(text):
-    return providers.expand(_AP(text), providers.ProbeOptions())
-
-
 def _offset(path, name, plus=0):
     st = SymbolTable(path)
     return st.elf.vaddr_to_offset(st.lookup_one(name).value + plus)
@@ -96,12 +85,12 @@ def _offset(path, name, plus=0):
 class Lane:
     """A Watcher over probes on one path, with the perf event stubbed."""
 
-    def __init__(self, monkeypatch, path, specs):
+    def __init__(self, expand, monkeypatch, path, specs):
         self.path = path
         self.opened, self.said, self.swaps = [], [], []
         monkeypatch.setattr(uprobe, "open_uprobe", self._open)
         monkeypatch.setattr(reattach, "attach_to_perf_event", lambda prog, pfd: [pfd])
-        self.probes = [p for s in specs for p in _expand(f"uprobe:{path}:{s}")]
+        self.probes = [p for s in specs for p in expand(f"uprobe:{path}:{s}")]
         self.w = reattach.Watcher([(p, 7, [50 + i]) for i, p in enumerate(self.probes)],
                                   say=self.said.append)
 
@@ -118,10 +107,10 @@ class Lane:
 
 
 def test_entry_that_became_hazardous_is_moved_or_refused(tmp_path, libs, monkeypatch,
-                                                         capsys):
+                                                         capsys, expand_spec):
     path = str(tmp_path / "libt.so")
     shutil.copy(libs["plain"], path)
-    lane = Lane(monkeypatch, path, ["lf", "lg", "lh+3"])
+    lane = Lane(expand_spec, monkeypatch, path, ["lf", "lg", "lh+3"])
     assert [p.target.offset for p in lane.probes] == [
         _offset(path, "lf"), _offset(path, "lg"), _offset(path, "lh", 3)]
     lane.replace_with(libs["hazard"])
@@ -145,10 +134,11 @@ def test_entry_that_became_hazardous_is_moved_or_refused(tmp_path, libs, monkeyp
     assert "placed at +4 (after VEX-encoded c5 e1 eb e3)" in capsys.readouterr().err
 
 
-def test_entry_that_became_safe_gets_the_probe_back(tmp_path, libs, monkeypatch):
+def test_entry_that_became_safe_gets_the_probe_back(tmp_path, libs, monkeypatch,
+                                                   expand_spec):
     path = str(tmp_path / "libt.so")
     shutil.copy(libs["hazard"], path)
-    lane = Lane(monkeypatch, path, ["lf"])
+    lane = Lane(expand_spec, monkeypatch, path, ["lf"])
     assert lane.probes[0].target.offset == _offset(path, "lf", 4)
     lane.replace_with(libs["plain"])
     # the requested place (the entry) is resolved again, not the moved one
@@ -177,7 +167,8 @@ def _ifunc_lib(d, name, add):
     return str(so)
 
 
-def test_ifunc_implementation_follows_only_the_same_code(tmp_path, monkeypatch):
+def test_ifunc_implementation_follows_only_the_same_code(tmp_path, monkeypatch,
+                                                        expand_spec):
     """An IFUNC's implementation has no name to find it by in the new file
     (it is re-attached by address): only where the new file has the same
     code there."""
@@ -189,7 +180,7 @@ def test_ifunc_implementation_follows_only_the_same_code(tmp_path, monkeypatch):
     path = str(tmp_path / "libpick.so")
     shutil.copy(same, path)
     ctypes.CDLL(path)  # loaded here, so ifunc.implementation can ask the resolver
-    lane = Lane(monkeypatch, path, ["pick"])
+    lane = Lane(expand_spec, monkeypatch, path, ["pick"])
     t = lane.probes[0].target
     st = SymbolTable(path)
     assert t.symbol == "" and t.vaddr != st.lookup_one("pick").value  # the implementation

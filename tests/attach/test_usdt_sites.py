@@ -6,55 +6,31 @@ hand-written notes in tests/attach/progs/usdt_sites.S; no kernel needed."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
-from bpfscope.attach import providers, uprobe
 from bpfscope.elf import SymbolTable
 from bpfscope.errors import SemanticError
 
-PROGS = Path(__file__).parent / "progs"
-
 
 @pytest.fixture(scope="module")
-def prog(tmp_path_factory) -> str:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("no gcc to build the USDT site program")
-    out = tmp_path_factory.mktemp("usdt_sites") / "usdt_sites"
-    subprocess.run([gcc, "-O1", "-o", str(out), str(PROGS / "usdt_sites.c"),
-                    str(PROGS / "usdt_sites.S")], check=True, capture_output=True)
-    return str(out)
-
-
-class _AP:
-    def __init__(self, text):
-        self.raw = text
-        self.parts = uprobe.split_spec(text)
-        self.span = None
-
-
-def _expand(text, **opts):
-    return providers.expand(_AP(text), providers.ProbeOptions(**opts))
+def prog(build_prog) -> str:
+    return build_prog("usdt_sites", ("-O1",), "usdt_sites.c", "usdt_sites.S")
 
 
 def _at(prog, name):
     return SymbolTable(prog).lookup_one(name).value
 
 
-def test_nop_sites_are_accepted(prog):
-    (p,) = _expand(f"usdt:{prog}:bst:nop_site")
+def test_nop_sites_are_accepted(prog, expand_spec):
+    (p,) = expand_spec(f"usdt:{prog}:bst:nop_site")
     assert p.site_vaddr == _at(prog, "good_sites")
-    (p,) = _expand(f"usdt:{prog}:bst:long_nop_site")
+    (p,) = expand_spec(f"usdt:{prog}:bst:long_nop_site")
     assert p.site_vaddr == _at(prog, "good_sites") + 1
 
 
-def test_site_on_a_hazardous_instruction_is_refused(prog):
+def test_site_on_a_hazardous_instruction_is_refused(prog, expand_spec):
     with pytest.raises(SemanticError) as e:
-        _expand(f"usdt:{prog}:bst:vex_site")
+        expand_spec(f"usdt:{prog}:bst:vex_site")
     assert e.value.message.startswith(
         f"Cannot attach usdt to the VEX-encoded instruction c5 e1 eb e3 at bst:vex_site "
         f"(site {_at(prog, 'bad_sites'):#x}) in {prog}: the kernel mistakes it for a "
@@ -62,25 +38,25 @@ def test_site_on_a_hazardous_instruction_is_refused(prog):
     assert "does not point at one and is not to be trusted" in e.value.message
 
 
-def test_site_inside_an_instruction_is_refused(prog):
+def test_site_inside_an_instruction_is_refused(prog, expand_spec):
     with pytest.raises(SemanticError) as e:
-        _expand(f"usdt:{prog}:bst:inside_site")
+        expand_spec(f"usdt:{prog}:bst:inside_site")
     # bpftrace's wording; the site is 3 bytes into bad_sites' 7-byte mov
     assert e.value.message == (f"Could not add usdt into middle of instruction: "
                                f"{prog}:bad_sites+7")
 
 
-def test_wildcard_leaves_bad_sites_out(prog, capsys):
+def test_wildcard_leaves_bad_sites_out(prog, capsys, expand_spec):
     capsys.readouterr()
-    probes = _expand(f"usdt:{prog}:bst:*")
+    probes = expand_spec(f"usdt:{prog}:bst:*")
     assert sorted(p.name.rsplit(":", 1)[1] for p in probes) == ["long_nop_site",
                                                                 "nop_site"]
     err = capsys.readouterr().err
     assert err.count("that site is left out") == 2, err
 
 
-def test_unsafe_attaches_bad_sites_with_a_warning(prog, capsys):
+def test_unsafe_attaches_bad_sites_with_a_warning(prog, capsys, expand_spec):
     capsys.readouterr()
-    (p,) = _expand(f"usdt:{prog}:bst:vex_site", unsafe=True)
+    (p,) = expand_spec(f"usdt:{prog}:bst:vex_site", unsafe=True)
     assert p.site_vaddr == _at(prog, "bad_sites")
     assert "attached anyway (--unsafe)" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 /* Functions whose code bpfscope cannot check, for tests/attach/
    test_uprobe_checks.py: an opcode invalid in 64-bit mode at the entry and
    in the middle, a FUNC symbol in .bss (no bytes in the file), and one
-   plain function.  Never run: main does nothing. */
+   plain function.  Never run (main_nothing.c). */
 #define FN(name) .globl name; .type name,@function; .align 16; name:
 #define END(name) .size name, .-name
 	.text
