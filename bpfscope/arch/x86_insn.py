@@ -383,11 +383,13 @@ def is_indirect_jump(ins: Insn) -> bool:
 _FLOW_ENDS = frozenset({0xC2, 0xC3, 0xCA, 0xCB, 0xCF, 0xF4, 0xCC, 0xE9, 0xEB})
 
 
-def reachable(insns: list[Insn], k: int) -> set[int]:
+def reachable(insns: list[Insn], k: int, outside: set[int] | None = None) -> set[int]:
     """Indices of the instructions of insns (decoded in address order) that
     control can reach from insns[k] by falling through and taking relative
     jumps (calls return: their fall-through counts, their targets are other
-    functions). An over-estimate where a call never returns."""
+    functions). An over-estimate where a call never returns. ``outside``
+    collects the addresses control reaches that are no instruction of
+    insns (jump targets elsewhere, the fall-through past the last one)."""
     starts = {ins.addr: j for j, ins in enumerate(insns)}
     seen: set[int] = set()
     todo = [k]
@@ -398,23 +400,29 @@ def reachable(insns: list[Insn], k: int) -> set[int]:
             ins = insns[j]
             legacy0 = ins.encoding == "legacy" and ins.map == 0
             is_call = legacy0 and ins.opcode == 0xE8
-            if ins.target is not None and not is_call and ins.target in starts:
-                todo.append(starts[ins.target])
+            if ins.target is not None and not is_call:
+                if ins.target in starts:
+                    todo.append(starts[ins.target])
+                elif outside is not None:
+                    outside.add(ins.target)
             if is_indirect_jump(ins) or (legacy0 and ins.opcode in _FLOW_ENDS) or \
                     (ins.encoding == "legacy" and ins.map == 1 and ins.opcode == 0x0B):
                 break  # ret, jmp, hlt, int3, ud2: no fall-through
             j += 1
+            if j == len(insns) and outside is not None:
+                outside.add(ins.addr + ins.length)
     return seen
 
 
 def placement(code: bytes, addr: int, offset: int = 0, movable: bool = True,
-              max_skip: int = 4) -> Placement:
+              max_skip: int = 4, end: int | None = None) -> Placement:
     """Where to put a uprobe for the instruction at code[offset] (code holds
     the whole function, starting at address addr). ``movable``: the probe
     may move past hazardous entry instructions (function-entry probes); a
-    func+offset probe may not. Unsafe if offset is not an instruction
-    boundary or no safe placement exists; DecodeError when the bytes do not
-    decode."""
+    func+offset probe may not. ``end``: where the function really ends when
+    code is only the part of it that decodes (the rest cannot be searched
+    for branches). Unsafe if offset is not an instruction boundary or no
+    safe placement exists; DecodeError when the bytes do not decode."""
     insns = decode_all(code, addr)
     starts = {ins.addr: k for k, ins in enumerate(insns)}
     want = addr + offset
@@ -452,8 +460,14 @@ def placement(code: bytes, addr: int, offset: int = 0, movable: bool = True,
     # Only jumps the probed code can reach count: code without symbol sizes
     # (an IFUNC implementation in a stripped library) is decoded up to the
     # next symbol, which may cover other functions and their jump tables.
-    ind = next((insns[j] for j in sorted(reachable(insns, k))
+    outside: set[int] = set()
+    ind = next((insns[j] for j in sorted(reachable(insns, k, outside))
                 if is_indirect_jump(insns[j])), None)
     if ind is not None:
         raise Unsafe(first, "indirect", ind)
+    # Code of the function that does not decode may hold such branches too;
+    # it matters only where the function can get there.
+    stop = addr + len(code)
+    if end is not None and any(stop <= a < end for a in outside):
+        raise Unsafe(first, "undecoded")
     return Placement(new, tuple(skipped))

@@ -421,6 +421,7 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
                    f"from the file", unsafe, span)
         return vaddr
     start, code = fc
+    end = start + len(code)
     code = _decodable_prefix(code, start)
     if not start <= vaddr < start + len(code):
         bad = start + len(code)
@@ -429,7 +430,7 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
                    f"instruction bpfscope can decode", unsafe, span)
         return vaddr
     try:
-        pl = x86_insn.placement(code, start, vaddr - start, movable)
+        pl = x86_insn.placement(code, start, vaddr - start, movable, end=end)
     except x86_insn.DecodeError as e:
         _unchecked(provider, path, label, f"its code cannot be decoded ({e})",
                    unsafe, span)
@@ -453,6 +454,10 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
         if e.reason == "target":
             how = ("a branch inside the function lands on the instructions after "
                    "it, so the probe cannot move past it")
+        elif e.reason == "undecoded":
+            how = (f"the function goes on into code at {start + len(code):#x} that "
+                   f"bpfscope cannot decode, which may branch back past it, so the "
+                   f"probe cannot move past it")
         elif e.reason == "indirect":
             how = (f"the function has an indirect jump ({e.other.hex} at "
                    f"{e.other.addr:#x}: a jump table or computed goto) that may land "

@@ -241,3 +241,17 @@ def test_placement_refuses_a_branch_into_the_skipped_instructions():
     code = two + bytes.fromhex("85ff") + bytes.fromhex("75f4") + b"\xc3"
     assert decode(code, 10, 0x100A).target == 0x1000
     assert placement(code, 0x1000).addr == 0x1008
+
+
+def test_placement_refuses_when_the_function_reaches_code_that_does_not_decode():
+    # vpor; test; jz +1 (over the ret, into a byte that does not decode)
+    body = VPOR + bytes.fromhex("85ff" "7401" "c3")
+    full = body + b"\x06\xc3"
+    with pytest.raises(DecodeError):
+        decode_all(full)
+    with pytest.raises(Unsafe) as e:
+        placement(body, 0x1000, end=0x1000 + len(full))
+    assert e.value.reason == "undecoded"
+    # undecodable bytes the function cannot reach (padding after its ret)
+    body = VPOR + bytes.fromhex("89f8" "c3")
+    assert placement(body, 0x1000, end=0x1000 + len(body) + 2).addr == 0x1004
