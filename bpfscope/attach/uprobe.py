@@ -79,8 +79,8 @@ class UprobeTarget:
     requested: int = 0
     movable: bool = True
     unsafe: bool = False
-    # a probe found by address (no symbol: an address probe, an IFUNC's
-    # implementation): the code there, which the new file must repeat
+    # a probe without a symbol (an IFUNC's implementation, found through
+    # this process's resolver): the code there, which the new file must repeat
     code: bytes = b""
 
 
@@ -487,7 +487,7 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
 
 def code_at(st: SymbolTable, vaddr: int, n: int = 32) -> bytes:
     """Up to n bytes of code at vaddr (fewer at the end of the file)."""
-    for k in (n, 16, 8, 1):
+    for k in range(n, 0, -1):
         try:
             return st.elf.read_vaddr(vaddr, k)
         except ElfError:
@@ -497,12 +497,7 @@ def code_at(st: SymbolTable, vaddr: int, n: int = 32) -> bytes:
 
 def _code_hex(st: SymbolTable, vaddr: int, n: int = 8) -> str:
     """Up to n bytes of code at vaddr, in hex ('?' if unreadable)."""
-    for k in range(n, 0, -1):
-        try:
-            return " ".join(f"{b:02x}" for b in st.elf.read_vaddr(vaddr, k))
-        except ElfError:
-            continue
-    return "?"
+    return " ".join(f"{b:02x}" for b in code_at(st, vaddr, n)) or "?"
 
 
 # ------------------------------------------------------------ Go binaries
