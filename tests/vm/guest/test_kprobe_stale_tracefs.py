@@ -1,8 +1,7 @@
 """Issue 17 point 7 on a real kernel: a kprobe bpfscope creates through
 tracefs kprobe_events (group bpfscope_PID) outlives a SIGKILLed tracer; the
 next bpfscope that attaches a kprobe removes it, saying so in one line,
-and leaves the events of a tracer that is still running alone (they are
-removed when that one exits)."""
+and leaves the events of a tracer that is still running alone."""
 
 from __future__ import annotations
 
@@ -45,50 +44,54 @@ def _start(script: str) -> tuple[subprocess.Popen, str]:
     return proc, head
 
 
+def _append(line: str) -> None:
+    fd = os.open(EVENTS, os.O_WRONLY | os.O_APPEND)  # tracefs refuses a seek
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
 def test_killed_tracers_kprobe_is_swept_and_a_live_ones_stays():
     if not EVENTS.exists():
         pytest.skip("no tracefs kprobe_events on this kernel")
     before = _groups()
-    killed, _ = _start("kprobe:vfs_read { @ = count(); }")
-    killed_group = f"bpfscope_{killed.pid}"
-    live = None
+    # a live tracer's event, as bpfscope names them: group bpfscope_PID of
+    # a running process (a sleep stands in for that tracer: the sweep goes
+    # by the pid alone, and one Python start less keeps the lane fast)
+    live = subprocess.Popen(["sleep", "600"])
+    live_event = f"bpfscope_{live.pid}/p_vfs_write_1"
+    _append(f"p:{live_event} vfs_write")
+    killed = None
     try:
+        killed, _ = _start("kprobe:vfs_read { @ = count(); }")
+        killed_group = f"bpfscope_{killed.pid}"
         assert killed_group in _groups()
         killed.send_signal(signal.SIGKILL)
         killed.communicate(timeout=30)
         # the tracer is gone, its tracefs event is not
-        assert killed_group in _groups()
         assert not Path(f"/proc/{killed.pid}").exists()
-
         event = re.search(rf"^[pr]\d*:({killed_group}/\S+)", EVENTS.read_text(),
                           re.M).group(1)
-        live, head = _start("kprobe:vfs_write { @ = count(); }")
-        live_group = f"bpfscope_{live.pid}"
-        assert live_group in _groups()
-        # the new tracer swept the killed one's event at its first attach,
-        # in one line naming it
-        assert killed_group not in _groups()
-        assert [ln for ln in head.splitlines() if "stale" in ln] == [
-            f"Removed 1 stale tracefs probe event left by killed bpfscope runs: "
-            f"{event}"], head
 
-        # a third run sees only a live tracer's events: nothing to remove
+        # the next bpfscope removes it at its first kprobe attach, in one
+        # line naming it, and leaves the live one's alone
         r = subprocess.run([sys.executable, "-m", "bpfscope.cli", "-e",
                             "kprobe:vfs_read { exit(); }"], capture_output=True,
                            text=True, cwd=ROOT, env=ENV, timeout=120)
         assert r.returncode == 0, r.stderr
-        assert "stale" not in r.stderr, r.stderr
-        assert live_group in _groups()
+        assert [ln for ln in r.stderr.splitlines() if "stale" in ln] == [
+            f"Removed 1 stale tracefs probe event left by killed bpfscope runs: "
+            f"{event}"], r.stderr
+        groups = _groups()
+        assert killed_group not in groups
+        assert f"bpfscope_{live.pid}" in groups
     finally:
-        if killed.poll() is None:
+        if killed is not None and killed.poll() is None:
             killed.kill()
             killed.communicate()
-        if live is not None:
-            live.send_signal(signal.SIGINT)
-            try:
-                live.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                live.kill()
-                live.communicate()
-    # and the live one removed its own on the way out
+        _append(f"-:{live_event}")
+        live.kill()
+        live.wait()
+    # and the run that swept removed its own events on the way out
     assert _groups() - before == set(), EVENTS.read_text()
