@@ -426,7 +426,8 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
     if not start <= vaddr < start + len(code):
         bad = start + len(code)
         _unchecked(provider, path, label,
-                   f"the bytes at {bad:#x} ({_code_hex(st, bad)}) are not an x86-64 "
+                   f"the bytes at {bad:#x} ({_code_hex(st, bad, min(8, end - bad))}) "
+                   f"are not an x86-64 "
                    f"instruction bpfscope can decode", unsafe, span)
         return vaddr
     try:

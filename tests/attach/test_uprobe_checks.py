@@ -29,7 +29,7 @@ def test_undecodable_entry_is_refused(prog, expand_spec):
     at = _addr(prog, "bad_entry")
     assert e.value.message.startswith(
         f"Failed to check if uprobe is in proper place: {prog}:bad_entry: the bytes "
-        f"at {at:#x} (06 c3")
+        f"at {at:#x} (06 c3) ")
     assert "are not an x86-64 instruction bpfscope can decode" in e.value.message
 
 
