@@ -51,12 +51,18 @@ legacy classes could be run there. Debian 6.12.117: the same as 6.18 (VEX
 vpshufd 0F 70 and vpor 0F EB corrupt; vmovd 0F 6E and vmovdqu 0F 6F never
 fire; VEX 0F38 58, bzhi, vxorps, SSE, legacy, push, RIP-relative correct).
 Debian 6.1.0-57: identical to 6.12. The EVEX rows are from 6.18 only.
+tests/vm/guest/test_uprobe_insn_classes.py repeats the experiment in the
+lane (and on any AVX-512 host with the EVEX group): the same on all three.
+VEX vzeroupper (0F 77) is 'emulated' too, but its test function's result
+does not depend on it, so the experiment cannot see the difference.
 
 :func:`placement` moves a probe whose entry instruction is hazardous to the
 next instruction when the skipped ones only write vector or mask registers
 (never a general register, memory, the stack or flags, never a branch) and
-the new address is not a branch target inside the function, so arg0..argN,
-the stack and the return address are what they were at entry.
+no branch inside the function lands on the new address or the skipped
+instructions (nor can an indirect jump, which could land anywhere: a
+function with one is not moved), so arg0..argN, the stack and the return
+address are what they were at entry.
 """
 
 from __future__ import annotations
@@ -357,22 +363,66 @@ class Placement:
 
 
 class Unsafe(Exception):
-    """A probe address no placement makes safe; ``insn`` is the culprit."""
+    """A probe address no placement makes safe; ``insn`` is the culprit,
+    ``other`` (reason 'indirect') the indirect jump that forbids moving."""
 
-    def __init__(self, insn: Insn, reason: str):
+    def __init__(self, insn: Insn, reason: str, other: Insn | None = None):
         super().__init__(reason)
         self.insn = insn
         self.reason = reason
+        self.other = other
+
+
+def is_indirect_jump(ins: Insn) -> bool:
+    """jmp through a register or memory (FF /4, FF /5; notrack is a 3E
+    prefix on the same opcode): a jump table, a computed goto, a tail call."""
+    return ins.encoding == "legacy" and ins.map == 0 and ins.opcode == 0xFF and \
+        ins.reg in (4, 5)
+
+
+_FLOW_ENDS = frozenset({0xC2, 0xC3, 0xCA, 0xCB, 0xCF, 0xF4, 0xCC, 0xE9, 0xEB})
+
+
+def reachable(insns: list[Insn], k: int, outside: set[int] | None = None) -> set[int]:
+    """Indices of the instructions of insns (decoded in address order) that
+    control can reach from insns[k] by falling through and taking relative
+    jumps (calls return: their fall-through counts, their targets are other
+    functions). An over-estimate where a call never returns. ``outside``
+    collects the addresses control reaches that are no instruction of
+    insns (jump targets elsewhere, the fall-through past the last one)."""
+    starts = {ins.addr: j for j, ins in enumerate(insns)}
+    seen: set[int] = set()
+    todo = [k]
+    while todo:
+        j = todo.pop()
+        while j < len(insns) and j not in seen:
+            seen.add(j)
+            ins = insns[j]
+            legacy0 = ins.encoding == "legacy" and ins.map == 0
+            is_call = legacy0 and ins.opcode == 0xE8
+            if ins.target is not None and not is_call:
+                if ins.target in starts:
+                    todo.append(starts[ins.target])
+                elif outside is not None:
+                    outside.add(ins.target)
+            if is_indirect_jump(ins) or (legacy0 and ins.opcode in _FLOW_ENDS) or \
+                    (ins.encoding == "legacy" and ins.map == 1 and ins.opcode == 0x0B):
+                break  # ret, jmp, hlt, int3, ud2: no fall-through
+            j += 1
+            if j == len(insns) and outside is not None:
+                outside.add(ins.addr + ins.length)
+    return seen
 
 
 def placement(code: bytes, addr: int, offset: int = 0, movable: bool = True,
-              max_skip: int = 4) -> Placement:
+              max_skip: int = 4, end: int | None = None) -> Placement:
     """Where to put a uprobe for the instruction at code[offset] (code holds
     the whole function, starting at address addr). ``movable``: the probe
     may move past hazardous entry instructions (function-entry probes); a
-    func+offset probe may not. Unsafe if offset is not an instruction
-    boundary or no safe placement exists; DecodeError when the bytes do not
-    decode."""
+    func+offset probe may not. ``end``: where the function really ends when
+    code is only the part of it that decodes (the rest cannot be searched
+    for branches). Unsafe if offset is not an instruction boundary or no
+    safe placement exists; DecodeError when the bytes do not decode."""
     insns = decode_all(code, addr)
     starts = {ins.addr: k for k, ins in enumerate(insns)}
     want = addr + offset
@@ -398,6 +448,26 @@ def placement(code: bytes, addr: int, offset: int = 0, movable: bool = True,
     if k >= len(insns):
         raise Unsafe(first, "hazard")
     new = insns[k].addr
-    if new in targets:
+    # A branch landing on the new address, or between it and the entry,
+    # would make the moved probe fire without an entry (or with other
+    # arguments); a branch to the entry itself runs the skipped
+    # instructions and reaches the probe just as a call does.
+    if any(want < t <= new for t in targets):
         raise Unsafe(first, "target")
+    # Where an indirect jump lands cannot be read from the code (a jump
+    # table's entries are data, a computed goto's a register), so a
+    # function with one may branch into the skipped range: do not move.
+    # Only jumps the probed code can reach count: code without symbol sizes
+    # (an IFUNC implementation in a stripped library) is decoded up to the
+    # next symbol, which may cover other functions and their jump tables.
+    outside: set[int] = set()
+    ind = next((insns[j] for j in sorted(reachable(insns, k, outside))
+                if is_indirect_jump(insns[j])), None)
+    if ind is not None:
+        raise Unsafe(first, "indirect", ind)
+    # Code of the function that does not decode may hold such branches too;
+    # it matters only where the function can get there.
+    stop = addr + len(code)
+    if end is not None and any(stop <= a < end for a in outside):
+        raise Unsafe(first, "undecoded")
     return Placement(new, tuple(skipped))

@@ -15,8 +15,13 @@ and hands the old and new fds to the session, which closes the old ones
 
     Re-attached uprobe:/usr/lib/libfoo.so:f: /usr/lib/libfoo.so was replaced (inode 123 -> 456)
 
-A probe that cannot be resolved in the new file stays on the old one, with
-a warning; the watcher tries again when the path changes once more.
+The new file's code at the probe's address goes through the same checks
+as at the start (:func:`bpfscope.attach.uprobe.check_site`): an entry that
+is now hazardous is skipped past or refused, one that no longer is gets the
+probe back at the entry, an address that is no longer an instruction
+boundary is refused. A probe that cannot be resolved or placed in the new
+file stays on the old one, with a warning; the watcher tries again when
+the path changes once more.
 """
 
 from __future__ import annotations
@@ -113,14 +118,16 @@ class Watcher:
             e.fds, e.target = fds, target
             if e.probe.name not in said:
                 said.add(e.probe.name)
-                self.say(f"Re-attached {e.probe.name}: {why}")
+                moved = target.vaddr - target.requested if target.requested else 0
+                where = f" (placed at +{moved}, past its hazardous entry)" if moved else ""
+                self.say(f"Re-attached {e.probe.name}{where}: {why}")
         st.close()
 
 
 def _resolve(t, st: SymbolTable) -> int:
-    """t's virtual address in the (new) file st."""
+    """The virtual address t asked for, in the (new) file st."""
     from .inlined import inline_sites
-    from .uprobe import _func_symbol
+    from .uprobe import _func_symbol, code_at
     if t.site >= 0:
         sites = inline_sites(st.path, t.symbol, st) or []
         if len(sites) <= t.site:
@@ -128,7 +135,14 @@ def _resolve(t, st: SymbolTable) -> int:
                                 f"{t.symbol}, not {t.site + 1}")
         return sites[t.site].addr
     if not t.symbol:
-        return t.vaddr
+        # nothing names the place: the same address is only the same code
+        # if the bytes are (an IFUNC's implementation moves between builds
+        # of a library, and a probe on other code could corrupt it)
+        addr = t.requested or t.vaddr
+        if t.code and code_at(st, addr, len(t.code)) != t.code:
+            raise BpfscopeError(f"the code at {addr:#x} is not the same in the new "
+                                f"file, so the probed function cannot be found there")
+        return addr
     sym = _func_symbol(st, t.symbol)
     if sym is None:
         raise BpfscopeError(f"{t.symbol} is not in the new file")
@@ -138,13 +152,27 @@ def _resolve(t, st: SymbolTable) -> int:
     return sym.value + t.sym_offset
 
 
+def _label(t, want: int) -> str:
+    """How check_site names the probe's place in its messages."""
+    if t.site >= 0:
+        return f"{t.symbol} (inlined copy {t.site + 1}) at {want:#x}"
+    if not t.symbol:
+        return f"{want:#x}"
+    return t.symbol + (f"+{t.sym_offset}" if t.sym_offset else "")
+
+
 def _attach_again(e: _Entry, st: SymbolTable, ident) -> tuple[list[int], object]:
-    from .uprobe import open_uprobe
+    from .uprobe import check_site, open_uprobe
     t = e.target
-    vaddr = _resolve(t, st)
+    want = _resolve(t, st)
+    # the new file's code at that address is checked as the first one was:
+    # its entry may have become hazardous, or stopped being so
+    vaddr = check_site(st, t.path, want, _label(t, want), t.movable, t.unsafe, None,
+                       e.probe.provider)
     off = st.elf.vaddr_to_offset(vaddr)
     if off is None:
         raise BpfscopeError(f"{vaddr:#x} is not in a loaded segment of the new file")
-    target = dataclasses.replace(t, offset=off, vaddr=vaddr, dev=ident[0], ino=ident[1])
+    target = dataclasses.replace(t, offset=off, vaddr=vaddr, requested=want,
+                                 dev=ident[0], ino=ident[1])
     pfd = open_uprobe(t.path, off, t.retprobe, t.pid)
     return attach_to_perf_event(e.prog_fd, pfd), target

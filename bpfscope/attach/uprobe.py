@@ -65,13 +65,23 @@ class UprobeTarget:
     # For re-attaching when the file is replaced (attach.reattach): the
     # symbol and the offset into it ('' for an address probe: vaddr then),
     # the index of the inlined copy (-1: the symbol itself), and which
-    # file the offset was resolved in.
+    # file the offset was resolved in. vaddr is where the probe sits,
+    # sym_offset and ``requested`` where it was asked for (before
+    # check_site moved it past hazardous entry instructions), ``movable``
+    # and ``unsafe`` how check_site placed it: the new file is checked
+    # the same way.
     symbol: str = ""
     sym_offset: int = 0
     vaddr: int = 0
     site: int = -1
     dev: int = 0
     ino: int = 0
+    requested: int = 0
+    movable: bool = True
+    unsafe: bool = False
+    # a probe without a symbol (an IFUNC's implementation, found through
+    # this process's resolver): the code there, which the new file must repeat
+    code: bytes = b""
 
 
 # ------------------------------------------------------------ spec parsing
@@ -360,19 +370,39 @@ def _decodable_prefix(code: bytes, start: int) -> bytes:
     return code[:pos]
 
 
+def _bpftrace_place(st: SymbolTable, vaddr: int, label: str) -> str:
+    """vaddr as bpftrace names it in its alignment messages: SYMBOL+OFFSET."""
+    hit = st.lookup_addr(vaddr)
+    return f"{hit.symbol.name}+{hit.offset}" if hit is not None else label
+
+
+def _unchecked(provider: str, path: str, place: str, why: str, unsafe: bool,
+               span) -> None:
+    """An address whose instruction cannot be decoded: bpftrace's 'Failed
+    to check' error (with the reason), or with --unsafe its warning."""
+    if not unsafe:
+        raise SemanticError(f"Failed to check if {provider} is in proper place: "
+                            f"{path}:{place}: {why} (--unsafe attaches it unchecked)",
+                            span)
+    _warn_once(path, place, f"Unchecked {provider}: {path}:{place} ({why})")
+
+
 def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool,
                unsafe: bool, span, provider: str = "uprobe") -> int:
     """The address to attach a uprobe meant for vaddr (label names it in
     messages, 'strlen' or 'leaf+12'): vaddr itself, or past hazardous
     entry instructions that only write vector registers (``movable``), with
-    a warning. SemanticError for an address inside an instruction or an
-    instruction the kernel mishandles (see bpfscope.arch.x86_insn), unless
-    ``unsafe`` (then a warning)."""
+    a warning. SemanticError for an address inside an instruction, an
+    instruction the kernel mishandles (see bpfscope.arch.x86_insn), or code
+    that cannot be read or decoded (nothing says the address is safe),
+    unless ``unsafe`` (then a warning)."""
     if st.elf.e_machine != _EM_X86_64:
         return vaddr
-    if movable:
+    hit = st.lookup_addr(vaddr)
+    if movable and (hit is None or hit.offset == 0):
         # a function's start is an instruction boundary: only a hazard there
-        # needs the whole function (wildcards over big libraries stay cheap)
+        # needs the whole function (wildcards over big libraries stay cheap);
+        # an inlined copy's address inside its caller is checked in full
         try:
             first = x86_insn.decode(st.elf.read_vaddr(vaddr, 15), 0, vaddr)
         except (ElfError, x86_insn.DecodeError):
@@ -381,23 +411,34 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
             return vaddr
     fc = _function_code(st, vaddr)
     if fc is None:
+        _unchecked(provider, path, label, f"its code at {vaddr:#x} cannot be read "
+                   f"from the file", unsafe, span)
         return vaddr
     start, code = fc
+    end = start + len(code)
     code = _decodable_prefix(code, start)
     if not start <= vaddr < start + len(code):
+        bad = start + len(code)
+        _unchecked(provider, path, label,
+                   f"the bytes at {bad:#x} ({_code_hex(st, bad, min(8, end - bad))}) "
+                   f"are not an x86-64 "
+                   f"instruction bpfscope can decode", unsafe, span)
         return vaddr
     try:
-        pl = x86_insn.placement(code, start, vaddr - start, movable)
-    except x86_insn.DecodeError:
+        pl = x86_insn.placement(code, start, vaddr - start, movable, end=end)
+    except x86_insn.DecodeError as e:
+        _unchecked(provider, path, label, f"its code cannot be decoded ({e})",
+                   unsafe, span)
         return vaddr
     except x86_insn.Unsafe as e:
         ins = e.insn
         if e.reason == "middle":
-            msg = f"Could not add {provider} into middle of instruction: {path}:{label}"
+            place = _bpftrace_place(st, vaddr, label)
             if not unsafe:
-                raise SemanticError(msg + " (use --unsafe to force it)", span) from None
-            _warn_once(path, label, f"Unsafe {provider} in the middle of the instruction: "
-                                    f"{path}:{label}")
+                raise SemanticError(f"Could not add {provider} into middle of "
+                                    f"instruction: {path}:{place}", span) from None
+            _warn_once(path, place, f"Unsafe {provider} in the middle of the "
+                                    f"instruction: {path}:{place}")
             return vaddr
         what = (f"{x86_insn.ENCODINGS[ins.encoding]} instruction {ins.hex} at "
                 f"{label} in {path}")
@@ -406,11 +447,23 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
             _warn_once(path, label, f"{what}: {why}; attached anyway (--unsafe)")
             return vaddr
         if e.reason == "target":
-            how = ("the next instruction is a branch target inside the function, "
-                   "so the probe cannot move there")
+            how = ("a branch inside the function lands on the instructions after "
+                   "it, so the probe cannot move past it")
+        elif e.reason == "undecoded":
+            how = (f"the function goes on into code at {start + len(code):#x} that "
+                   f"bpfscope cannot decode, which may branch back past it, so the "
+                   f"probe cannot move past it")
+        elif e.reason == "indirect":
+            how = (f"the function has an indirect jump ({e.other.hex} at "
+                   f"{e.other.addr:#x}: a jump table or computed goto) that may land "
+                   f"after it, so the probe cannot move past it")
         elif movable:
             how = ("the instructions after it do not leave the arguments and the "
                    "stack alone, so the probe cannot move past them")
+        elif provider == "usdt":
+            raise SemanticError(f"Cannot attach usdt to the {what}: {why}; a USDT site "
+                                f"is the assembler's nop, so this file's .note.stapsdt "
+                                f"does not point at one and is not to be trusted", span) from None
         else:
             how = "a probe at an explicit offset is not moved"
         raise SemanticError(f"Cannot attach {provider} to the {what}: {why}; {how}. "
@@ -425,6 +478,21 @@ def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool
                                 f"registers, so arguments, stack and return address are "
                                 f"those of the entry")
     return pl.addr
+
+
+def code_at(st: SymbolTable, vaddr: int, n: int = 32) -> bytes:
+    """Up to n bytes of code at vaddr (fewer at the end of the file)."""
+    for k in range(n, 0, -1):
+        try:
+            return st.elf.read_vaddr(vaddr, k)
+        except ElfError:
+            continue
+    return b""
+
+
+def _code_hex(st: SymbolTable, vaddr: int, n: int = 8) -> str:
+    """Up to n bytes of code at vaddr, in hex ('?' if unreadable)."""
+    return " ".join(f"{b:02x}" for b in code_at(st, vaddr, n)) or "?"
 
 
 # ------------------------------------------------------------ Go binaries
@@ -499,14 +567,16 @@ class Uprobe(Provider):
 
         def probe(sym_name: str, vaddr: int, name: str, func: str,
                   site: int = -1, label: str = "", movable: bool = True) -> ExpandedProbe:
+            want = vaddr
             vaddr = check_site(st, path, vaddr, label or func, movable, unsafe, ap.span,
                                provider)
             off = file_offset(elf, vaddr)
             if off is None:
                 raise SemanticError(f"Could not resolve address: {path}:{vaddr:#x} "
                                     f"is not in a loaded segment", ap.span)
-            t = UprobeTarget(path, off, ret, pid, sym_name, vaddr - _sym_value(st, sym_name),
-                             vaddr, site, *ident)
+            t = UprobeTarget(path, off, ret, pid, sym_name, want - _sym_value(st, sym_name),
+                             vaddr, site, *ident, requested=want, movable=movable,
+                             unsafe=unsafe, code=b"" if sym_name else code_at(st, want))
             return ExpandedProbe(provider, name, t, None, ap.span, func=func,
                                  mangled=sym_name if func != sym_name else "",
                                  layout=USER_REGS, is_return=ret, binary=path,

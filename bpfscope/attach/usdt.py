@@ -27,6 +27,11 @@ address is ``ip - site + symbol`` (link-time addresses on the right). That
 works for programs, PIE programs and shared libraries alike, without
 knowing where the file was loaded.
 
+Each site's address is checked as a uprobe's (:func:`uprobe.check_site`:
+on an instruction boundary and not an instruction the kernel mishandles;
+the probe is never moved, a real site is a legacy nop); a bad site is an
+error, or with wildcards left out with a warning.
+
 Attaching opens one perf event of the kernel's uprobe PMU per site (as
 uprobe does, :func:`uprobe.open_uprobe`): ``config2`` is the file offset of
 the site and, for a probe guarded by a semaphore, ``config``'s
@@ -45,11 +50,11 @@ from ..arch.x86_64 import REGS_IP
 from ..elf import ElfError, ElfFile
 from ..elf.ldcache import read_proc_maps
 from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_probes
-from ..errors import SemanticError
+from ..errors import SemanticError, warn
 from ..sema.probes import USDT_OPERANDS, ExpandedProbe, RegArg
 from .perfattach import attach_to_perf_event
 from .provider import Provider
-from .uprobe import open_uprobe, resolve_target, split_spec, symbols_of
+from .uprobe import check_site, open_uprobe, resolve_target, split_spec, symbols_of
 
 RIP = REGS_IP  # struct pt_regs offset of ip
 
@@ -270,12 +275,18 @@ class Usdt(Provider):
                     detail="INFO: please specify a unique namespace or use '*' to attach "
                            "to all matched probes")
         out = []
+        unsafe = bool(getattr(options, "unsafe", False))
         for path, sites in found:
-            out.extend(self._sites(ap, path, sites, pid))
+            out.extend(self._sites(ap, path, sites, pid, unsafe, wild))
+        if not out:
+            raise SemanticError(f"No usdt probe site of {written} can be attached safely "
+                                f"(see the warnings)", ap.span)
         return out
 
-    def _sites(self, ap, path: str, sites: list[UsdtProbe], pid) -> list[ExpandedProbe]:
+    def _sites(self, ap, path: str, sites: list[UsdtProbe], pid, unsafe: bool = False,
+               wild: bool = False) -> list[ExpandedProbe]:
         out = []
+        st = symbols_of(path)
         with ElfFile(path) as elf:
             for p in sites:
                 full = f"usdt:{path}:{p.provider}:{p.name}"
@@ -284,6 +295,17 @@ class Usdt(Provider):
                                         f"loaded segment", ap.span)
                 if p.args is None:
                     raise SemanticError(f"{full}: {p.arg_str}", ap.span)
+                # The site is the assembler's nop, but the note is data anyone
+                # can write: its address gets the uprobe checks (an instruction
+                # boundary, not one the kernel mishandles), never moved.
+                try:
+                    check_site(st, path, p.pc, f"{p.provider}:{p.name} (site {p.pc:#x})",
+                               False, unsafe, ap.span, "usdt")
+                except SemanticError as e:
+                    if not wild:
+                        raise
+                    warn(f"{e.message}; that site is left out")
+                    continue
                 args = [convert_arg(path, elf, p, a, ap.span) for a in p.args]
                 sem = p.semaphore_offset or 0
                 out.append(ExpandedProbe("usdt", full, UsdtTarget(path, p.pc_offset, sem, pid),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bpfscope.arch.x86_insn import (DecodeError, Unsafe, decode, decode_all,
+from bpfscope.arch.x86_insn import (DecodeError, Unsafe, decode, decode_all, is_indirect_jump,
                                     kernel_hazard, placement, writes_only_vector)
 from bpfscope.elf import ElfFile
 
@@ -187,3 +187,71 @@ def test_placement_skips_several_and_stops_at_the_limit():
     assert placement(two + b"\xc3", 0).addr == len(two)
     with pytest.raises(Unsafe):
         placement(two + b"\xc3", 0, max_skip=1)
+
+
+# ------------------------------------------------------------ indirect jumps
+
+VPOR = bytes.fromhex("c5e1ebe3")          # vpor %xmm3,%xmm3,%xmm4 (VEX 0F EB: taken for jmp)
+JMP_RAX = bytes.fromhex("ffe0")           # jmp *%rax
+NOTRACK_JMP = bytes.fromhex("3effe0")     # notrack jmp *%rax (GCC's switch with CET)
+
+
+def test_placement_refuses_a_function_with_a_reachable_jump_table():
+    # vpor; lea 0(%rip),%rax; cmp $3,%edi; ja +2; jmp *%rax; ret: a switch
+    # whose table may name any address of the function, the skipped ones too
+    for jmp in (JMP_RAX, NOTRACK_JMP):
+        code = VPOR + bytes.fromhex("488d0500000000" "83ff03" "7702") + jmp + b"\xc3"
+        assert is_indirect_jump(decode(jmp))
+        with pytest.raises(Unsafe) as e:
+            placement(code, 0x1000)
+        assert e.value.reason == "indirect" and e.value.insn.addr == 0x1000
+        assert e.value.other.raw == jmp
+
+
+def test_placement_ignores_indirect_jumps_the_function_cannot_reach():
+    # the function returns before the next one (its jump table) starts, as
+    # when an IFUNC implementation without a symbol size is decoded up to
+    # the next symbol
+    code = VPOR + bytes.fromhex("89f8" "c3") + JMP_RAX + b"\xc3"
+    pl = placement(code, 0x1000)
+    assert pl.addr == 0x1004
+    # ... but reached by a jump, it counts
+    code = VPOR + bytes.fromhex("85ff" "7401" "c3") + JMP_RAX
+    with pytest.raises(Unsafe) as e:
+        placement(code, 0x1000)
+    assert e.value.reason == "indirect"
+
+
+def test_a_call_is_not_an_indirect_jump():
+    assert not is_indirect_jump(decode(bytes.fromhex("ffd0")))      # call *%rax
+    code = VPOR + bytes.fromhex("ffd0" "c3")
+    assert placement(code, 0x1000).addr == 0x1004
+
+
+def test_placement_refuses_a_branch_into_the_skipped_instructions():
+    # vpor; vpor; ...; jne back to the second vpor: that path would reach
+    # the moved probe without passing the entry
+    two = VPOR + VPOR
+    code = two + bytes.fromhex("85ff") + bytes.fromhex("75f8") + b"\xc3"
+    assert decode(code, 10, 0x100A).target == 0x1004
+    with pytest.raises(Unsafe) as e:
+        placement(code, 0x1000)
+    assert e.value.reason == "target"
+    # a loop back to the entry itself runs the skipped ones again: fine
+    code = two + bytes.fromhex("85ff") + bytes.fromhex("75f4") + b"\xc3"
+    assert decode(code, 10, 0x100A).target == 0x1000
+    assert placement(code, 0x1000).addr == 0x1008
+
+
+def test_placement_refuses_when_the_function_reaches_code_that_does_not_decode():
+    # vpor; test; jz +1 (over the ret, into a byte that does not decode)
+    body = VPOR + bytes.fromhex("85ff" "7401" "c3")
+    full = body + b"\x06\xc3"
+    with pytest.raises(DecodeError):
+        decode_all(full)
+    with pytest.raises(Unsafe) as e:
+        placement(body, 0x1000, end=0x1000 + len(full))
+    assert e.value.reason == "undecoded"
+    # undecodable bytes the function cannot reach (padding after its ret)
+    body = VPOR + bytes.fromhex("89f8" "c3")
+    assert placement(body, 0x1000, end=0x1000 + len(body) + 2).addr == 0x1004

@@ -83,7 +83,7 @@ def test_middle_of_instruction_is_refused(insn_prog):
     r = run_cli("-e", f"uprobe:{insn_prog}:legacy_riprel+3 {{ @n = count(); }}", timeout=30)
     assert r.returncode == 1
     assert (f"ERROR: Could not add uprobe into middle of instruction: "
-            f"{insn_prog}:legacy_riprel+3") in r.stderr
+            f"{insn_prog}:legacy_riprel+3\n") in r.stderr  # bpftrace's words, no more
     assert "Traceback" not in r.stderr
 
 
@@ -93,7 +93,9 @@ def test_address_inside_instruction_is_refused(insn_prog):
                 if ln.endswith(" legacy_riprel"))
     r = run_cli("-e", f"uprobe:{insn_prog}:{addr + 2:#x} {{ @n = count(); }}", timeout=30)
     assert r.returncode == 1
-    assert "Could not add uprobe into middle of instruction" in r.stderr
+    # named as bpftrace names it: the symbol and the offset into it
+    assert (f"Could not add uprobe into middle of instruction: "
+            f"{insn_prog}:legacy_riprel+2\n") in r.stderr
 
 
 CALLER = r"""
@@ -227,3 +229,22 @@ def test_placement_warning_is_data_text_json_and_no_warnings(insn_prog):
     assert quiet.returncode == 0 and "WARNING" not in quiet.stderr
     dry = run_cli("--dry-run", "-e", prog)
     assert dry.returncode == 0 and warned[0] in dry.stderr.splitlines()
+
+
+def test_usdt_wildcard_fires_on_nop_sites_and_leaves_bad_ones_out(kernel, tmp_path):
+    """tests/attach/progs/usdt_sites.S: two real sites on nops, two notes
+    pointing at a VEX instruction and inside an instruction."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build the USDT site program")
+    prog = str(tmp_path / "usdt_sites")
+    subprocess.run([gcc, "-O1", "-o", prog, str(PROGS / "usdt_sites.c"),
+                    str(PROGS / "usdt_sites.S")], check=True, capture_output=True)
+    r = run_cli("-e", f"usdt:{prog}:bst:* {{ @[probe] = count(); @s = sum(arg0); }}",
+                "-c", f"{prog} 5", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"@[usdt:{prog}:bst:nop_site]: 5" in r.stdout, r.stdout
+    assert f"@[usdt:{prog}:bst:long_nop_site]: 5" in r.stdout, r.stdout
+    assert "@s: 20" in r.stdout, r.stdout  # arg0 = 0..4 at both sites
+    assert r.stderr.count("that site is left out") == 2, r.stderr
+    assert "Attached 2 probes" in r.stderr

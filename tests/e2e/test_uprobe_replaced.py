@@ -98,3 +98,57 @@ def test_replaced_library_is_traced_again(e2e, libdir, no_leaks):
     assert "Traceback" not in err
     maps = dict(re.findall(r"^(@\S+): (\d+)$", out, re.M))
     assert maps == {"@calls": "7", "@ret[1]": "3", "@ret[2]": "4"}, out
+
+
+# f() = 5 only if its first instruction runs: vpcmpeqd (VEX 0F 76, which
+# the kernel would emulate as a jbe) sets xmm4 to all ones, which reaches
+# eax through the red zone (vmovups is VEX 0F 11: not a hazard) and + 6.
+HAZARD_S = """\t.text
+\t.globl f
+\t.type f,@function
+f:
+\tvpcmpeqd %xmm4, %xmm4, %xmm4
+\tvmovups %xmm4, -24(%rsp)
+\tmov -24(%rsp), %eax
+\tadd $6, %eax
+\tret
+\t.size f, .-f
+\t.section .note.GNU-stack,"",@progbits
+"""
+
+
+def test_replacement_with_a_hazardous_entry_is_placed_again(e2e, libdir, no_leaks):
+    """The new library's f starts with vpcmpeqd (VEX 0F 76, which the kernel
+    would emulate as a jbe instead of running it): the re-attached probe
+    goes past it, as a first attach would place it, so the callers still
+    get the right value (a probe reusing the entry makes f return 6)."""
+    if " avx " not in open("/proc/cpuinfo").read().replace("\n", " "):
+        pytest.skip("the CPU has no AVX: the library's vpor would fault")
+    d, build_lib = libdir
+    lib = str(d / "libbsv.so")
+    proc = subprocess.Popen([*e2e.CLI, "-e", f"uprobe:{lib}:f {{ @calls = count(); }}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        err = _wait_stderr(proc, r"Attached 1 probe\n", timeout=15)
+        _call(d, 2, 1)
+        src = d / "hazard.S"
+        src.write_text(HAZARD_S)
+        subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(d / "libbsv.so.new"),
+                        str(src)], check=True, capture_output=True)
+        from bpfscope.elf import SymbolTable
+        st = SymbolTable(str(d / "libbsv.so.new"))
+        entry = st.elf.read_vaddr(st.lookup_one("f").value, 4)
+        assert entry == bytes.fromhex("c5d976e4"), entry.hex()
+        os.rename(str(d / "libbsv.so.new"), lib)
+        err += _wait_stderr(proc, r"Re-attached uprobe:.*\n", timeout=10)
+        _call(d, 3, 5)
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err += rest.decode()
+    assert proc.returncode == 0, err
+    assert f"Re-attached uprobe:{lib}:f (placed at +4, past its hazardous entry)" in err
+    assert re.search(r"^@calls: 5$", out.decode(), re.M), out
