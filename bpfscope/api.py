@@ -19,6 +19,7 @@ from .codegen.lower import compile_program
 from .codegen.assemble import AssemblyError
 from .codegen.script import CompiledScript
 from .errors import BpfscopeError, SemanticError, Source
+from . import functions  # noqa: F401 - registers the builtin functions (sema.registry)
 from .lang import ast
 from .lang.userfuncs import inline_functions
 from .lang.imports import resolve_imports

@@ -24,6 +24,7 @@ import time
 
 from ..errors import SemanticError
 from ..lang import ast
+from ..sema import registry
 from ..sema import types as T
 from ..sema.analyzer import Analyzer
 from ..sema.probes import ExpandedProbe
@@ -504,6 +505,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         if isinstance(e, ast.InlineCall):
             return self.inline_call(e)
         if isinstance(e, ast.Call):
+            f = registry.lookup(e.name)
+            if f is not None and f.lower is not None:
+                return f.lower(self, e)
             if e.name in self.VALUE_CALLS:
                 return getattr(self, "call_" + e.name)(e)
             self.call_stmt(e)

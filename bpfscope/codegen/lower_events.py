@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..errors import SemanticError
 from ..lang import ast
+from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R10
 from .loweringvalues import Mem
@@ -18,6 +19,9 @@ from .script import EXIT, LOST, RINGBUF, EventSpec
 
 class EventLowering:
     def call_stmt(self, e: ast.Call):
+        f = registry.lookup(e.name)
+        if f is not None and f.emit is not None:
+            return f.emit(self, e)
         b = self.b
         name = e.name
         if name in ("printf", "errorf", "warnf"):

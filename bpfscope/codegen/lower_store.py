@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..errors import SemanticError
 from ..lang import ast
+from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4
 from .loweringvalues import USER_PROVIDERS, Int, Mem
@@ -22,6 +23,9 @@ class StoreLowering:
         if isinstance(e, ast.BlockExpr):
             self.block(e.stmts)
             return self.store(e.value, dst, t)
+        f = registry.lookup(e.name) if isinstance(e, ast.Call) else None
+        if f is not None and f.store is not None and not t.is_int():
+            return f.store(self, e, dst, t)
         if t.is_int():
             v = self.int_expr(e)
             b.stx(8, dst.base, dst.off, v.reg)

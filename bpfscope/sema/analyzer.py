@@ -22,6 +22,7 @@ from ..arch.x86_64 import REGS_ARGS
 from ..errors import SemanticError, Span
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
+from . import registry
 from . import types as T
 from .functions import FunctionChecks
 from .probes import MAX_RAW_ARGS, USER_PROVIDERS, ExpandedProbe, Expander
@@ -1045,6 +1046,9 @@ class Analyzer(FunctionChecks):
         name = e.name
         if name in AGGREGATES:
             self.err(f"{name}() must be assigned directly to a map", e.span)
+        f = registry.lookup(name)
+        if f is not None:
+            return f.check(self, e)
         if name in ("printf", "errorf", "warnf"):
             if not e.args or not isinstance(e.args[0], ast.String):
                 self.err(f"{name}() expects a string literal as first argument", e.span)

@@ -1,0 +1,67 @@
+"""A function registered by the test itself (sema.registry) is checked by
+sema and lowered by codegen with no other module knowing its name."""
+
+import pytest
+
+from bpfscope.codegen.lower import compile_program
+from bpfscope.errors import SemanticError, Source
+from bpfscope.lang.parser import parse
+from bpfscope.sema import registry
+from bpfscope.sema import types as T
+from bpfscope.sema.analyzer import Analyzer
+from bpfscope.sema.probes import ExpandedProbe
+
+
+def check_triple(an, e):
+    an.nargs(e, 1)
+    an.int_arg(e, 0)
+    return T.UINT64
+
+
+def lower_triple(lw, e):
+    v = lw.int_expr(e.args[0])
+    r = lw.b.vreg()
+    lw.b.mov(r, v.reg)
+    lw.b.alu("mul", r, 3)
+    return type(v)(r)
+
+
+@pytest.fixture
+def triple():
+    registry.register(registry.Function("toy_triple", check_triple, lower=lower_triple))
+    yield
+    registry.unregister("toy_triple")
+
+
+def expander(ap):
+    return [ExpandedProbe(ap.parts[0], ap.parts[0], (), None, ap.span)]
+
+
+def analyse(src):
+    return Analyzer(parse(Source(src)), expander).run()
+
+
+def test_a_registered_function_is_typed_and_lowered(triple):
+    an = analyse("BEGIN { @a = toy_triple(14); }")
+    call = an.program.probes[0].body[0].value
+    assert call.type == T.UINT64
+    code = [line.split(": ", 1)[1] for line in
+            compile_program(an).programs[0].program.disasm().splitlines()]
+    assert code[:3] == ["(b7) r0 = 14", "(27) r0 *= 3", "(7b) *(u64 *)(r10 -16) = r0"]
+
+
+def test_its_check_gives_located_errors(triple):
+    with pytest.raises(SemanticError, match=r"toy_triple\(\) requires 1 argument \(2 provided\)"):
+        analyse("BEGIN { @a = toy_triple(1, 2); }")
+    with pytest.raises(SemanticError, match=r"toy_triple\(\) expects an integer"):
+        analyse('BEGIN { @a = toy_triple("x"); }')
+
+
+def test_unregistered_it_is_unknown():
+    with pytest.raises(SemanticError, match="Unknown function: 'toy_triple'"):
+        analyse("BEGIN { @a = toy_triple(14); }")
+
+
+def test_a_name_registered_twice_is_refused(triple):
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register(registry.Function("toy_triple", check_triple))
