@@ -221,9 +221,6 @@ class BytesLowering:
             self.b.alu("and", r, 0xFF)
         return Int(r)
 
-    def call_signal_name(self, e: ast.Call) -> Int:
-        return self.int_expr(e.args[0])  # named in user space
-
     def call_len(self, e: ast.Call) -> Int:
         """Entries of a map (the kernel's per-map element count), or the
         frames of the current stack (bpf_get_stack's bytes / 8)."""

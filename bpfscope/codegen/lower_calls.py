@@ -13,6 +13,7 @@ import re
 from ..arch.x86_64 import PT_REGS, REGS_ARGS, REGS_IP, REGS_RETVAL
 from ..errors import SemanticError
 from ..lang import ast
+from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4, R10, VReg
 from .loweringvalues import Int
@@ -20,14 +21,12 @@ from .loweringvalues import Int
 
 class CallLowering:
     VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
-                   "strerror", "ksym", "kaddr", "uaddr", "strstr", "bswap", "signal_name",
-                   "len", "cgroupid", "kptr", "uptr", "pid", "tid", "reg", "percpu_kaddr",
+                   "ksym", "kaddr", "uaddr", "strstr", "bswap",
+                   "len", "kptr", "uptr", "reg", "percpu_kaddr",
                    "socket_cookie"}
 
-    def call_strerror(self, e: ast.Call) -> Int:
+    def call_ksym(self, e: ast.Call) -> Int:
         return self.int_expr(e.args[0])  # printed as text in user space
-
-    call_ksym = call_strerror
 
     def call_kaddr(self, e: ast.Call) -> Int:
         from ..ksyms import kernel_symbols
@@ -87,19 +86,6 @@ class CallLowering:
         b.alu("add", r, how.value)
         b.place(done)
 
-    def call_cgroupid(self, e: ast.Call) -> Int:
-        """The cgroup v2 id of a directory: its inode number (kernfs ids
-        are the inode numbers on 64-bit kernels)."""
-        path = e.args[0].value
-        try:
-            cgid = os.stat(path).st_ino
-        except OSError as err:
-            raise SemanticError(f"cgroupid: Failed to get cgroup id for path '{path}': "
-                                f"{err.strerror}", e.span) from None
-        r = self.b.vreg()
-        self.b.mov(r, cgid)
-        return Int(r)
-
     def call_reg(self, e: ast.Call) -> Int:
         r = self.b.vreg()
         self.b.ldx(8, r, self.ctx, PT_REGS[e.args[0].value])
@@ -150,39 +136,6 @@ class CallLowering:
         return self.int_expr(e.args[0])  # only the type says where it points
 
     call_uptr = call_kptr
-
-    PROC_PID_INIT_INO = 0xEFFFFFFC  # the initial pid namespace's inode
-
-    def call_pid(self, e: ast.Call) -> Int:
-        """pid()/tid() as seen from the initial pid namespace, or from
-        bpfscope's own when that is another (bpf_get_ns_current_pid_tgid)."""
-        b = self.b
-        r = b.vreg()
-        try:
-            ns = os.stat("/proc/self/ns/pid")
-        except OSError:  # no /proc: take the namespace to be the initial one
-            ns = None
-        if e.args and e.args[0].name == "init" or ns is None or \
-                ns.st_ino == self.PROC_PID_INIT_INO:
-            b.call("get_current_pid_tgid")
-            b.mov(r, R0)
-            if e.name == "pid":
-                b.alu("rsh", r, 32)
-            else:
-                b.mov(r, r, w=32)
-            return Int(r)
-        buf = self.stack_mem(8)
-        b.st(8, R10, buf.off, 0)
-        b.mov(R1, ns.st_dev)
-        b.mov(R2, ns.st_ino)
-        self.addr(R3, buf)
-        b.mov(R4, 8)
-        b.call("get_ns_current_pid_tgid")
-        # struct bpf_pidns_info { u32 pid; u32 tgid; }: tgid is bpftrace's pid
-        b.ldx(4, r, R10, buf.off + (4 if e.name == "pid" else 0))
-        return Int(r)
-
-    call_tid = call_pid
 
     def call_has_key(self, e: ast.Call) -> Int:
         m = e.args[0]
@@ -275,7 +228,7 @@ class CallLowering:
             b.call(simple[name])
             b.mov(r, R0)
         elif name in ("pid", "tid"):
-            return self.call_pid(ast.Call(e.span, name))
+            return registry.lookup(name).lower(self, ast.Call(e.span, name))
         elif name in ("uid", "gid", "username"):
             b.call("get_current_uid_gid")
             b.mov(r, R0)

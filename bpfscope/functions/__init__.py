@@ -11,3 +11,5 @@ tests/conftest.py import it, which fills the table before any compile.
 """
 
 from __future__ import annotations
+
+from . import process  # noqa: F401

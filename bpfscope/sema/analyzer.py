@@ -1160,10 +1160,6 @@ class Analyzer(FunctionChecks):
                 self.err(f"ntop() expects an integer or an array for argument "
                          f"{len(e.args)} ('{T.type_name(t)}' provided)", addr.span)
             return T.InetType()
-        if name == "strerror":
-            self.nargs(e, 1)
-            self.int_arg(e, 0)
-            return T.SymbolicInt(what="strerror")
         if name == "usym":
             self.nargs(e, 1)
             self.int_arg(e, 0)

@@ -99,11 +99,6 @@ class FunctionChecks:
                      "(a stack held in a variable or map is not supported yet)", a.span)
         return T.INT64
 
-    def check_signal_name(self, e: ast.Call) -> T.Type:
-        self.nargs(e, 1)
-        self.int_arg(e, 0)
-        return T.SymbolicInt(what="signal_name")
-
     def check_bswap(self, e: ast.Call) -> T.Type:
         self.nargs(e, 1)
         t = self.int_arg(e, 0)
@@ -198,27 +193,6 @@ class FunctionChecks:
         return T.PointerType(target=target, user=e.name == "uptr", kernel=e.name == "kptr")
 
     check_uptr = check_kptr
-
-    def check_cgroupid(self, e: ast.Call) -> T.Type:
-        self.nargs(e, 1)
-        if not isinstance(e.args[0], ast.String):
-            self.err("cgroupid() expects a string literal", e.args[0].span)
-        self.expr(e.args[0])
-        return T.UINT64
-
-    PID_NAMESPACES = ("curr_ns", "init")
-
-    def check_pid(self, e: ast.Call) -> T.Type:
-        """pid([curr_ns|init]) and tid(...): as seen from bpfscope's pid
-        namespace (the default) or from the initial one."""
-        self.nargs(e, 0, 1)
-        if e.args and not (isinstance(e.args[0], ast.Identifier)
-                           and e.args[0].name in self.PID_NAMESPACES):
-            self.err(f"{e.name}() expects one of: " + ", ".join(self.PID_NAMESPACES),
-                     e.args[0].span)
-        return T.UINT32
-
-    check_tid = check_pid
 
     def check_reg(self, e: ast.Call) -> T.Type:
         """reg("name"): a register of the probed thread, by the name struct
