@@ -10,119 +10,19 @@ from __future__ import annotations
 import os
 import re
 
-from ..arch.x86_64 import PT_REGS, REGS_ARGS, REGS_IP, REGS_RETVAL
+from ..arch.x86_64 import REGS_ARGS, REGS_RETVAL
 from ..errors import SemanticError
 from ..lang import ast
 from ..sema import registry
 from ..sema import types as T
-from .insn import R0, R1, R2, R3, R4, R10, VReg
+from .insn import R0, R1, R2, R3, R10, VReg
 from .loweringvalues import Int
 
 
 class CallLowering:
     VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
-                   "ksym", "kaddr", "uaddr", "strstr", "bswap",
-                   "len", "kptr", "uptr", "reg", "percpu_kaddr",
+                   "strstr", "bswap", "len",
                    "socket_cookie"}
-
-    def call_ksym(self, e: ast.Call) -> Int:
-        return self.int_expr(e.args[0])  # printed as text in user space
-
-    def call_kaddr(self, e: ast.Call) -> Int:
-        from ..ksyms import kernel_symbols
-        name = e.args[0].value
-        try:
-            addr = kernel_symbols().lookup_name(name)
-        except OSError:
-            addr = None
-        if not addr:
-            raise SemanticError(f"Failed to resolve kernel symbol: {name}", e.span)
-        r = self.b.vreg()
-        self.b.mov(r, addr)
-        return Int(r)
-
-    def call_uaddr(self, e: ast.Call) -> Int:
-        """sema.uaddr decided how: a constant, ip + a constant, or the
-        running program's start of code + a constant."""
-        how = e.uaddr
-        b = self.b
-        r = b.vreg()
-        if how.base == "ip":
-            b.ldx(8, r, self.ctx, REGS_IP)
-            b.alu("add", r, how.value)
-        elif how.base == "exe":
-            self.program_address(r, how)
-        else:
-            b.mov(r, how.value)
-        return Int(r)
-
-    def program_address(self, r: VReg, how) -> None:
-        """r = current->mm->start_code + how.value if current->mm->exe_file
-        is the file (inode how.inode), else 0."""
-        b = self.b
-        mm_off, start_off, exe_off, inode_off, ino_off = how.kernel
-        tmp = self.stack_mem(8)
-
-        def read(dst, src, off):
-            b.st(8, tmp.base, tmp.off, 0)
-            self.addr(R1, tmp)
-            b.mov(R2, 8)
-            b.mov(R3, src)
-            b.alu("add", R3, off)
-            b.call("probe_read_kernel")
-            b.ldx(8, dst, tmp.base, tmp.off)
-
-        done = b.label("uaddr_done")
-        b.call("get_current_task")
-        mm, p = b.vreg(), b.vreg()
-        b.mov(p, R0)
-        read(mm, p, mm_off)
-        read(p, mm, exe_off)
-        read(p, p, inode_off)
-        read(p, p, ino_off)
-        b.mov(r, 0)
-        b.jcond("ne", p, how.inode, done)
-        read(r, mm, start_off)
-        b.alu("add", r, how.value)
-        b.place(done)
-
-    def call_reg(self, e: ast.Call) -> Int:
-        r = self.b.vreg()
-        self.b.ldx(8, r, self.ctx, PT_REGS[e.args[0].value])
-        return Int(r)
-
-    def call_percpu_kaddr(self, e: ast.Call) -> Int:
-        """bpf_this_cpu_ptr, or bpf_per_cpu_ptr for a given CPU, of the
-        per-CPU variable's BTF id."""
-        from ..btf import load_vmlinux
-        b = self.b
-        name = e.args[0].value
-        try:
-            vid = load_vmlinux().find(name, "var")
-        except Exception:  # noqa: BLE001 - no BTF: say so below
-            vid = None
-        if vid is None:
-            raise SemanticError(f"percpu_kaddr: no per-CPU kernel variable named '{name}' "
-                                "in the kernel's BTF", e.span)
-        from ..ksyms import kernel_symbols
-        try:
-            listed = kernel_symbols().lookup_name(name) is not None
-        except OSError:
-            listed = False
-        if not listed:
-            # the verifier finds the variable through kallsyms
-            raise SemanticError(f"percpu_kaddr: '{name}' is not in /proc/kallsyms: this "
-                                "kernel lists no data symbols (CONFIG_KALLSYMS_ALL)", e.span)
-        cpu = self.int_expr(e.args[1]) if len(e.args) == 2 else None
-        b.ld_btf_var(R1, vid)
-        if cpu is None:
-            b.call("this_cpu_ptr")
-        else:
-            b.mov(R2, cpu.reg)
-            b.call("per_cpu_ptr")
-        r = b.vreg()
-        b.mov(r, R0)
-        return Int(r)
 
     def call_socket_cookie(self, e: ast.Call) -> Int:
         sk = self.int_expr(e.args[0])  # still the verifier's typed pointer
@@ -131,11 +31,6 @@ class CallLowering:
         r = self.b.vreg()
         self.b.mov(r, R0)
         return Int(r)
-
-    def call_kptr(self, e: ast.Call) -> Int:
-        return self.int_expr(e.args[0])  # only the type says where it points
-
-    call_uptr = call_kptr
 
     def call_has_key(self, e: ast.Call) -> Int:
         m = e.args[0]

@@ -34,8 +34,6 @@ class StoreLowering:
             return self.store_string(e, dst, t.length)
         if isinstance(t, T.InetType) and isinstance(e, ast.Call):
             return self.store_ntop(e, dst)
-        if isinstance(t, T.UserSymType) and isinstance(e, ast.Call):
-            return self.store_usym(e, dst)
         if isinstance(t, T.StructType) or isinstance(t, T.ArrayType) and (
                 self.is_typed_access(e) or isinstance(e, ast.Cast)):
             if isinstance(e, (ast.Map, ast.Ternary)):
@@ -50,7 +48,7 @@ class StoreLowering:
                 return self.store_buf(e, dst, t)
             return self.store_copy(e, dst, t)
         if isinstance(t, T.StackType):
-            if isinstance(e, (ast.Builtin, ast.Call)):
+            if isinstance(e, ast.Builtin):
                 return self.store_stack(t, dst, e.span)
             if isinstance(e, ast.Map):
                 return self.map_read_mem(e, dst, t)
@@ -124,20 +122,6 @@ class StoreLowering:
         if dst.size > n:
             self.zero(dst)
         self.copy(dst, src, n)
-
-    def store_usym(self, e: ast.Call, dst: Mem):
-        """(address, pid): the symbol is looked up in user space, in the
-        address space of the process that was running."""
-        b = self.b
-        addr = self.int_expr(e.args[0])
-        b.stx(8, dst.base, dst.off, addr.reg)
-        b.call("get_current_pid_tgid")
-        pid = b.vreg()
-        b.mov(pid, R0)
-        b.alu("rsh", pid, 32)
-        b.stx(8, dst.base, dst.off + 8, pid)
-        self.sc.user_addresses()
-        self.note_pid(pid)
 
     AF_INET, AF_INET6 = 2, 10
 

@@ -12,6 +12,7 @@ from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
 from ..sema.registry import Function, register
+from .common import lower_argument
 
 PID_NAMESPACES = ("curr_ns", "init")
 PROC_PID_INIT_INO = 0xEFFFFFFC  # the initial pid namespace's inode
@@ -88,11 +89,6 @@ def named_number(what: str):
         an.int_arg(e, 0)
         return T.SymbolicInt(what=what)
     return check
-
-
-def lower_argument(lw, e: ast.Call) -> Int:
-    """The integer argument itself: the type says how it prints."""
-    return lw.int_expr(e.args[0])
 
 
 register(

@@ -28,7 +28,6 @@ from .functions import FunctionChecks
 from .probes import MAX_RAW_ARGS, USER_PROVIDERS, ExpandedProbe, Expander
 from .scopes import resolve_scopes
 from .typelib import TypeLibrary
-from .uaddr import resolve as resolve_uaddr
 
 AGGREGATES = {"count", "sum", "avg", "min", "max", "stats", "hist", "lhist"}
 
@@ -1118,8 +1117,6 @@ class Analyzer(FunctionChecks):
             else:
                 self.map_key(m)
             return T.VOID
-        if name in ("kstack", "ustack"):
-            return self.stack_type(name, e.args, e)
         if name == "join":
             self.nargs(e, 1, 2)
             self.int_arg(e, 0)
@@ -1160,28 +1157,6 @@ class Analyzer(FunctionChecks):
                 self.err(f"ntop() expects an integer or an array for argument "
                          f"{len(e.args)} ('{T.type_name(t)}' provided)", addr.span)
             return T.InetType()
-        if name == "usym":
-            self.nargs(e, 1)
-            self.int_arg(e, 0)
-            return T.UserSymType()
-        if name == "ksym":
-            self.nargs(e, 1)
-            self.int_arg(e, 0)
-            return T.SymbolicInt(bits=64, signed=False, what="ksym")
-        if name == "kaddr":
-            self.nargs(e, 1)
-            if not isinstance(e.args[0], ast.String):
-                self.err("kaddr() expects a string literal", e.args[0].span)
-            return T.UINT64
-        if name == "uaddr":
-            self.nargs(e, 1)
-            if not isinstance(e.args[0], ast.String):
-                t = self.expr(e.args[0])
-                self.err(f"uaddr() expects a string literal ({T.type_name(t)} provided)",
-                         e.span)
-            # per expanded probe: the code generator lowers right after
-            e.uaddr = resolve_uaddr(self._probe, e.args[0].value, e.span)
-            return e.uaddr.type
         if name == "has_key":
             if len(e.args) < 2:
                 self.err("has_key() requires a map and a key", e.span)

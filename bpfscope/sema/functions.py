@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..arch.x86_64 import PT_REGS
 from ..lang import ast
 from . import types as T
 
@@ -181,43 +180,6 @@ class FunctionChecks:
                 return None
             return self.CONST_OPS[e.op](a, b)
         return None
-
-    # ------------------------------------------------------------ addresses and ids
-
-    def check_kptr(self, e: ast.Call) -> T.Type:
-        """The same pointer, marked as one into kernel (kptr) or user (uptr)
-        memory: str() and buf() then read it with that space's helper."""
-        self.nargs(e, 1)
-        t = self.int_arg(e, 0)
-        target = t.target if isinstance(t, T.PointerType) else "void"
-        return T.PointerType(target=target, user=e.name == "uptr", kernel=e.name == "kptr")
-
-    check_uptr = check_kptr
-
-    def check_reg(self, e: ast.Call) -> T.Type:
-        """reg("name"): a register of the probed thread, by the name struct
-        pt_regs gives it (ip, sp, di, r8, ...); kprobes and uprobes."""
-        self.nargs(e, 1)
-        a = e.args[0]
-        if not isinstance(a, ast.String):
-            self.err("reg() expects a string literal", a.span)
-        self.expr(a)
-        if self._probe.context != "regs":
-            self.err(f"reg can not be used with \"{self._probe.provider}\" probes", e.span)
-        if a.value not in PT_REGS:
-            self.err(f"'{a.value}' is not a valid register on this architecture", a.span)
-        return T.UINT64
-
-    def check_percpu_kaddr(self, e: ast.Call) -> T.Type:
-        """The address of a per-CPU kernel variable on this CPU, or on the
-        given one (0 when there is no such CPU)."""
-        self.nargs(e, 1, 2)
-        if not isinstance(e.args[0], ast.String):
-            self.err("percpu_kaddr() expects a string literal", e.args[0].span)
-        self.expr(e.args[0])
-        if len(e.args) == 2:
-            self.int_arg(e, 1)
-        return T.PointerType(target="uint64")
 
     def check_socket_cookie(self, e: ast.Call) -> T.Type:
         """The kernel's cookie of a struct sock: a BTF-typed pointer the
