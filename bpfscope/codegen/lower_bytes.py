@@ -72,9 +72,6 @@ class BytesLowering:
             if dst.size > f.size:
                 self.zero(dst)
             return self.copy_from_ctx(dst, f.offset, min(f.size, t.size))
-        if isinstance(e, ast.Call) and e.name == "pton":
-            from ..sema.functions import pton_bytes
-            return self.store_constant(pton_bytes(e.args[0].value), dst)
         return self.store_copy(e, dst, t)
 
     def store_constant(self, data: bytes, dst: Mem):
@@ -87,24 +84,6 @@ class BytesLowering:
                     break
                 self.b.st(n, dst.base, dst.off + off + k,
                           int.from_bytes(data[off + k:off + k + n], "little", signed=True))
-
-    def store_macaddr(self, e: ast.Call, dst: Mem):
-        """Six bytes of an array field, an array or string value, or of the
-        memory a pointer points to."""
-        b = self.b
-        src = e.args[0]
-        f = self.ctx_field(src)
-        self.zero(dst)
-        if f is not None and not src.type.is_int():
-            self.copy_from_ctx(dst, f.offset, 6)
-        elif not src.type.is_int():
-            self.copy(dst, self.mem_expr(src), 6)
-        else:
-            ptr = self.int_expr(src)
-            self.addr(R1, dst)
-            b.mov(R2, 6)
-            b.mov(R3, ptr.reg)
-            b.call(self.read_helper(src.type))
 
     # ------------------------------------------------------------ strings
 
@@ -210,16 +189,6 @@ class BytesLowering:
             self.zero(dst)
         self.copy(dst, tmp, n)
         b.st(1, dst.base, dst.off + n - 1, 0)  # cut short: still a C string
-
-    def call_bswap(self, e: ast.Call) -> Int:
-        v = self.int_expr(e.args[0])
-        r = self.b.vreg()
-        self.b.mov(r, v.reg)
-        if e.type.bits > 8:
-            self.b.bswap(r, e.type.bits)
-        else:
-            self.b.alu("and", r, 0xFF)
-        return Int(r)
 
     def call_len(self, e: ast.Call) -> Int:
         """Entries of a map (the kernel's per-map element count), or the

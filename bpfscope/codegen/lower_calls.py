@@ -21,16 +21,7 @@ from .loweringvalues import Int
 
 class CallLowering:
     VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
-                   "strstr", "bswap", "len",
-                   "socket_cookie"}
-
-    def call_socket_cookie(self, e: ast.Call) -> Int:
-        sk = self.int_expr(e.args[0])  # still the verifier's typed pointer
-        self.b.mov(R1, sk.reg)
-        self.b.call("get_socket_cookie")
-        r = self.b.vreg()
-        self.b.mov(r, R0)
-        return Int(r)
+                   "strstr", "len"}
 
     def call_has_key(self, e: ast.Call) -> Int:
         m = e.args[0]

@@ -32,8 +32,6 @@ class StoreLowering:
             return
         if isinstance(t, T.StringType):
             return self.store_string(e, dst, t.length)
-        if isinstance(t, T.InetType) and isinstance(e, ast.Call):
-            return self.store_ntop(e, dst)
         if isinstance(t, T.StructType) or isinstance(t, T.ArrayType) and (
                 self.is_typed_access(e) or isinstance(e, ast.Cast)):
             if isinstance(e, (ast.Map, ast.Ternary)):
@@ -41,8 +39,6 @@ class StoreLowering:
             return self.store_typed(e, dst, t)
         if isinstance(t, T.ArrayType):
             return self.store_array(e, dst, t)
-        if isinstance(t, T.MacAddrType):
-            return self.store_macaddr(e, dst)
         if isinstance(t, T.BufferType):
             if isinstance(e, ast.Call) and e.name == "buf":
                 return self.store_buf(e, dst, t)
@@ -122,31 +118,6 @@ class StoreLowering:
         if dst.size > n:
             self.zero(dst)
         self.copy(dst, src, n)
-
-    AF_INET, AF_INET6 = 2, 10
-
-    def store_ntop(self, e: ast.Call, dst: Mem):
-        """(family, 16 address bytes) for ntop([af,] addr): an address of
-        a tracepoint byte array, or an IPv4 address held in an integer."""
-        b = self.b
-        addr = e.args[-1]
-        self.zero(dst)
-        f = self.ctx_field(addr)
-        if f is not None and f.kind == "array":
-            family = self.AF_INET if f.size == 4 else self.AF_INET6
-            self.copy_from_ctx(dst.at(8, 16), f.offset, f.size)
-        elif isinstance(addr.type, T.ArrayType):
-            n = addr.type.size
-            family = self.AF_INET if n == 4 else self.AF_INET6
-            self.copy(dst.at(8, 16), self.mem_expr(addr), n)
-        else:
-            family = self.AF_INET
-            v = self.int_expr(addr)
-            b.stx(4, dst.base, dst.off + 8, v.reg)
-        if len(e.args) == 2:
-            b.stx(8, dst.base, dst.off, self.int_expr(e.args[0]).reg)
-        else:
-            b.st(8, dst.base, dst.off, family)
 
     def ctx_field(self, e: ast.Expr):
         """The ArgField when ``e`` is ``args.x``, else None."""

@@ -1144,19 +1144,6 @@ class Analyzer(FunctionChecks):
             else:
                 self.int_arg(e, 0)
             return T.VOID
-        if name == "ntop":
-            self.nargs(e, 1, 2)
-            if len(e.args) == 2:
-                self.int_arg(e, 0)
-            addr = e.args[-1]
-            t = self.expr(addr)
-            if isinstance(t, T.ArrayType):
-                if t.size not in (4, 16):
-                    self.err("ntop() expects a 4 or 16 byte address", addr.span)
-            elif t is not None and not t.is_int():
-                self.err(f"ntop() expects an integer or an array for argument "
-                         f"{len(e.args)} ('{T.type_name(t)}' provided)", addr.span)
-            return T.InetType()
         if name == "has_key":
             if len(e.args) < 2:
                 self.err("has_key() requires a map and a key", e.span)

@@ -8,8 +8,6 @@ dispatches a call named ``f`` to ``check_f`` when this class has one.
 
 from __future__ import annotations
 
-import ipaddress
-
 from ..lang import ast
 from . import types as T
 
@@ -20,16 +18,6 @@ def literal_int(e: ast.Expr) -> int | None:
     if isinstance(e, ast.Unop) and e.op == "-" and isinstance(e.operand, ast.Integer):
         return -e.operand.value
     return None
-
-
-def pton_bytes(text: str) -> bytes | None:
-    """The bytes of an IPv4 (``.``) or IPv6 (``:``) address, else None."""
-    try:
-        if ":" in text:
-            return ipaddress.IPv6Address(text).packed
-        return ipaddress.IPv4Address(text).packed
-    except ValueError:
-        return None
 
 
 class FunctionChecks:
@@ -98,33 +86,6 @@ class FunctionChecks:
                      "(a stack held in a variable or map is not supported yet)", a.span)
         return T.INT64
 
-    def check_bswap(self, e: ast.Call) -> T.Type:
-        self.nargs(e, 1)
-        t = self.int_arg(e, 0)
-        bits = 64 if t is None or isinstance(t, T.PointerType) else max(t.bits, 8)
-        return T.IntType(bits, False)
-
-    def check_pton(self, e: ast.Call) -> T.Type:
-        """The bytes of an address literal, known at compile time."""
-        self.nargs(e, 1)
-        a = e.args[0]
-        if not isinstance(a, ast.String):
-            self.err("pton() expects a string literal", a.span)
-        self.expr(a)
-        data = pton_bytes(a.value)
-        if data is None:
-            self.err(f"pton() expects an IPv4 or IPv6 address, got '{a.value}'", a.span)
-        return T.ArrayType(T.UINT8, len(data))
-
-    def check_macaddr(self, e: ast.Call) -> T.Type:
-        """Six bytes from an array, a string or a pointer."""
-        self.nargs(e, 1)
-        a = e.args[0]
-        size = self.byte_source(e)
-        if size is not None and size < 6:
-            self.err(f"macaddr() expects 6 bytes ('{T.type_name(a.type)}' provided)", a.span)
-        return T.MacAddrType()
-
     def check_assert(self, e: ast.Call) -> T.Type:
         """assert(condition, message): at run time, errorf and exit(1)."""
         self.nargs(e, 2)
@@ -180,14 +141,3 @@ class FunctionChecks:
                 return None
             return self.CONST_OPS[e.op](a, b)
         return None
-
-    def check_socket_cookie(self, e: ast.Call) -> T.Type:
-        """The kernel's cookie of a struct sock: a BTF-typed pointer the
-        verifier knows, so only in probes whose arguments are typed from
-        BTF (rawtracepoint with BTF, fentry/fexit)."""
-        self.nargs(e, 1)
-        self.int_arg(e, 0)
-        if self._probe.prog_type != "tracing" and self._probe.provider not in ("fentry", "fexit"):
-            self.err("socket_cookie() needs a struct sock pointer typed from BTF: use it in "
-                     "rawtracepoint (with BTF) or fentry/fexit probes", e.span)
-        return T.UINT64
