@@ -20,8 +20,7 @@ from .loweringvalues import Int
 
 
 class CallLowering:
-    VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "nsecs", "strftime",
-                   "strstr", "len"}
+    VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "strstr", "len"}
 
     def call_has_key(self, e: ast.Call) -> Int:
         m = e.args[0]
@@ -91,16 +90,6 @@ class CallLowering:
         b.mov(r, 1)
         b.place(done)
         return Int(r)
-
-    def call_nsecs(self, e: ast.Call) -> Int:
-        from ..sema.analyzer import CLOCKS
-        r = self.b.vreg()
-        self.b.call(CLOCKS[e.args[0].name] if e.args else "ktime_get_ns")
-        self.b.mov(r, R0)
-        return Int(r)
-
-    def call_strftime(self, e: ast.Call) -> Int:
-        return self.int_expr(e.args[1])
 
     def builtin(self, e: ast.Builtin):
         b = self.b

@@ -53,9 +53,6 @@ class EventLowering:
                 self.emit_event(ev, [a])
         elif name == "exit":
             self.exit_program(self.int_expr(e.args[0]).reg if e.args else None)
-        elif name == "time":
-            fmt = e.args[0].value if e.args else "%H:%M:%S\n"
-            self.emit_event(self.sc.event("time", fmt=fmt), [])
         elif name in ("clear", "zero"):
             self.emit_event(self.sc.event(name, map=e.args[0].ident), [])
         elif name in ("cat", "system"):

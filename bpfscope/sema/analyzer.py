@@ -39,10 +39,6 @@ BUILTIN_TYPES = {
     "username": T.UsernameType(),
 }
 
-# nsecs(clock): the clock names bpftrace accepts and the helper that reads each.
-CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
-          "tai": "ktime_get_tai_ns", "sw_tai": "ktime_get_tai_ns"}
-
 # Functions bpftrace has whose code generation comes with a later issue.
 LATER = {
     "override", "path", "skboutput", "unwatch",
@@ -1076,11 +1072,6 @@ class Analyzer(FunctionChecks):
             if e.args:
                 self.int_arg(e, 0)
             return T.VOID
-        if name == "time":
-            self.nargs(e, 0, 1)
-            if e.args and not isinstance(e.args[0], ast.String):
-                self.err("time() expects a string literal", e.args[0].span)
-            return T.VOID
         if name == "str":
             self.nargs(e, 1, 2)
             t = self.expr(e.args[0])
@@ -1165,18 +1156,6 @@ class Analyzer(FunctionChecks):
             self.string_arg(e, 1)
             self.const_int(e.args[2], "strncmp")
             return T.INT64
-        if name == "nsecs":
-            self.nargs(e, 0, 1)
-            clock = e.args[0] if e.args else None
-            if clock is not None and not (isinstance(clock, ast.Identifier) and clock.name in CLOCKS):
-                self.err("nsecs() expects one of: " + ", ".join(CLOCKS), clock.span)
-            return T.UINT64
-        if name == "strftime":
-            self.nargs(e, 2)
-            if not isinstance(e.args[0], ast.String):
-                self.err("strftime() expects a string literal format", e.args[0].span)
-            self.int_arg(e, 1)
-            return T.TimestampType(fmt=e.args[0].value)
         check = getattr(self, "check_" + name, None)
         if check is not None:
             return check(e)
