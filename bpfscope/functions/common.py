@@ -4,9 +4,31 @@ from __future__ import annotations
 
 from ..codegen.loweringvalues import Int
 from ..lang import ast
+from ..sema import types as T
 
 
 def lower_argument(lw, e: ast.Call) -> Int:
     """The integer argument itself: the type the check gave says how user
     space prints it (a symbol, an errno's text, a kernel pointer...)."""
     return lw.int_expr(e.args[0])
+
+
+def check_format(an, e: ast.Call) -> None:
+    """The first argument of cat() and system(): a string literal format."""
+    if not e.args or not isinstance(e.args[0], ast.String):
+        an.err(f"{e.name}() expects a string literal format as first argument", e.span)
+
+
+def check_format_args(an, e: ast.Call) -> T.Type:
+    """The values a cat() or system() format takes: integers and strings."""
+    for a in e.args[1:]:
+        t = an.expr(a)
+        if t is not None and not (t.is_int() or t.is_string()):
+            an.err(f"{e.name}: unsupported argument type '{T.type_name(t)}'", a.span)
+    return T.VOID
+
+
+def emit_format_event(lw, e: ast.Call) -> None:
+    """A record of the format's arguments, formatted by user space."""
+    ev = lw.sc.event(e.name, fmt=e.args[0].value, args=[a.type for a in e.args[1:]])
+    lw.emit_event(ev, e.args[1:])

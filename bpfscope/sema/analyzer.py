@@ -88,15 +88,6 @@ ENV_ONLY_CONFIG = {"btf", "debug_output", "kernel_build", "kernel_source", "max_
                    "verify_llvm_ir", "vmlinux"}
 
 
-def signal_number(name: str) -> int | None:
-    """SIGKILL, KILL or 9 -> 9; None when it names no signal."""
-    import signal
-    if name.isdigit():
-        return int(name)
-    sig = getattr(signal, name if name.startswith("SIG") else "SIG" + name, None)
-    return int(sig) if isinstance(sig, signal.Signals) else None
-
-
 def sizeof(t: T.Type) -> int:
     """bpftrace's sizeof: integers by their width, not their 8-byte slot."""
     if isinstance(t, T.IntType):
@@ -1044,34 +1035,6 @@ class Analyzer(FunctionChecks):
         f = registry.lookup(name)
         if f is not None:
             return f.check(self, e)
-        if name in ("printf", "errorf", "warnf"):
-            if not e.args or not isinstance(e.args[0], ast.String):
-                self.err(f"{name}() expects a string literal as first argument", e.span)
-            for a in e.args[1:]:
-                t = self.expr(a)
-                if t is not None and not (t.is_int() or t.is_string() or isinstance(
-                        t, (T.TupleType, T.StackType, T.InetType, T.UserSymType, T.BufferType,
-                           T.ArrayType, T.MacAddrType))):
-                    self.err(f"{name}: unsupported argument type '{T.type_name(t)}'", a.span)
-            self.expr(e.args[0])
-            return T.VOID
-        if name == "print":
-            self.nargs(e, 1, 3)
-            if isinstance(e.args[0], ast.Map) and not e.args[0].keys:
-                self.map_info(e.args[0])
-                for i in range(1, len(e.args)):
-                    self.const_int(e.args[i], "print")
-            else:
-                self.nargs(e, 1)
-                t = self.expr(e.args[0])
-                if isinstance(t, (T.VoidType, T.ArgsType)):
-                    self.err(f"print() can not print a value of type '{T.type_name(t)}'", e.span)
-            return T.VOID
-        if name == "exit":
-            self.nargs(e, 0, 1)
-            if e.args:
-                self.int_arg(e, 0)
-            return T.VOID
         if name == "str":
             self.nargs(e, 1, 2)
             t = self.expr(e.args[0])
@@ -1107,33 +1070,6 @@ class Analyzer(FunctionChecks):
                 self.map_key(tmp)
             else:
                 self.map_key(m)
-            return T.VOID
-        if name == "join":
-            self.nargs(e, 1, 2)
-            self.int_arg(e, 0)
-            if len(e.args) == 2 and not isinstance(e.args[1], ast.String):
-                self.err("join() expects a string literal as delimiter", e.args[1].span)
-            return T.VOID
-        if name in ("cat", "system"):
-            if not e.args or not isinstance(e.args[0], ast.String):
-                self.err(f"{name}() expects a string literal format as first argument", e.span)
-            if name == "system" and not self.config.get("unsafe"):
-                self.err("system() is an unsafe function, use --unsafe to allow it", e.span)
-            for a in e.args[1:]:
-                t = self.expr(a)
-                if t is not None and not (t.is_int() or t.is_string()):
-                    self.err(f"{name}: unsupported argument type '{T.type_name(t)}'", a.span)
-            return T.VOID
-        if name == "signal":
-            self.nargs(e, 1)
-            if not self.config.get("unsafe"):
-                self.err("signal() is an unsafe function, use --unsafe to allow it", e.span)
-            a = e.args[0]
-            if isinstance(a, ast.String):
-                if signal_number(a.value) is None:
-                    self.err(f"Invalid signal: {a.value}", a.span)
-            else:
-                self.int_arg(e, 0)
             return T.VOID
         if name == "has_key":
             if len(e.args) < 2:

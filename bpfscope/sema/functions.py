@@ -86,29 +86,6 @@ class FunctionChecks:
                      "(a stack held in a variable or map is not supported yet)", a.span)
         return T.INT64
 
-    def check_assert(self, e: ast.Call) -> T.Type:
-        """assert(condition, message): at run time, errorf and exit(1)."""
-        self.nargs(e, 2)
-        self.cond(e.args[0])
-        self.string_arg(e, 1)
-        return T.VOID
-
-    def check_static_assert(self, e: ast.Call) -> T.Type:
-        """A condition known at compile time; false fails the compile with
-        the message, at the static_assert."""
-        self.nargs(e, 2)
-        msg = e.args[1]
-        if not isinstance(msg, ast.String):
-            self.err("static_assert() expects a string literal message", msg.span)
-        self.expr(msg)
-        self.expr(e.args[0])
-        v = self.const_value(e.args[0])
-        if v is None:
-            self.err("unable to evaluate compile-time assert", e.args[0].span)
-        if not v:
-            self.err(msg.value, e.span)
-        return T.VOID
-
     CONST_OPS = {
         "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
         "/": lambda a, b: int(a / b) if b else 0, "%": lambda a, b: a - b * int(a / b) if b else 0,
