@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
-from .insn import R0, R1, R2, R3, R4
+from .insn import R0, R1, R2, R3
 from .loweringvalues import Int, Mem
 
 
@@ -189,33 +189,3 @@ class BytesLowering:
             self.zero(dst)
         self.copy(dst, tmp, n)
         b.st(1, dst.base, dst.off + n - 1, 0)  # cut short: still a C string
-
-    def call_len(self, e: ast.Call) -> Int:
-        """Entries of a map (the kernel's per-map element count), or the
-        frames of the current stack (bpf_get_stack's bytes / 8)."""
-        b = self.b
-        a = e.args[0]
-        r = b.vreg()
-        if isinstance(a, ast.Map):
-            kid = self.kfunc_id("bpf_map_sum_elem_count")
-            if kid is None:
-                raise SemanticError("len() of a map needs the kernel function "
-                                    "bpf_map_sum_elem_count (Linux 6.6)", e.span)
-            b.ld_map_fd(R1, a.ident)
-            b.kfunc_call(kid)
-            b.mov(r, R0)
-            return Int(r)
-        t = a.type
-        buf = self.stack_mem(8 * max(t.limit, 1))
-        b.mov(R1, self.ctx)
-        self.addr(R2, buf)
-        b.mov(R3, 8 * t.limit)
-        b.mov(R4, self.BPF_F_USER_STACK if t.kind == "user" else 0)
-        b.call("get_stack")
-        b.mov(r, R0)
-        ok = b.label()
-        b.jcond("sge", r, 0, ok)
-        b.mov(r, 0)
-        b.place(ok)
-        b.alu("rsh", r, 3)
-        return Int(r)

@@ -20,22 +20,7 @@ from .loweringvalues import Int
 
 
 class CallLowering:
-    VALUE_CALLS = {"has_key", "strlen", "strncmp", "strcontains", "strstr", "len"}
-
-    def call_has_key(self, e: ast.Call) -> Int:
-        m = e.args[0]
-        keys = e.args[1:]
-        if len(keys) == 1 and isinstance(keys[0], ast.Tuple) and len(self.sc.maps[m.ident].key.elems) > 1:
-            keys = keys[0].elems
-        key = self.map_key(m, list(keys))
-        p = self.lookup(m.ident, key)
-        r = self.b.vreg()
-        self.b.mov(r, 1)
-        done = self.b.label()
-        self.b.jcond("ne", p, 0, done)
-        self.b.mov(r, 0)
-        self.b.place(done)
-        return Int(r)
+    VALUE_CALLS = {"strlen", "strncmp", "strcontains", "strstr"}
 
     def call_strlen(self, e: ast.Call) -> Int:
         """Bytes before the first NUL, unrolled over the buffer."""

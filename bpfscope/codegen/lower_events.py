@@ -8,7 +8,6 @@ probe (``self.b`` its Builder, ``self.sc`` the script compiler).
 from __future__ import annotations
 
 
-from ..errors import SemanticError
 from ..lang import ast
 from ..sema import registry
 from ..sema import types as T
@@ -22,21 +21,7 @@ class EventLowering:
         f = registry.lookup(e.name)
         if f is not None and f.emit is not None:
             return f.emit(self, e)
-        b = self.b
-        name = e.name
-        if name in ("clear", "zero"):
-            self.emit_event(self.sc.event(name, map=e.args[0].ident), [])
-        elif name == "delete":
-            m = e.args[0]
-            spec = self.sc.maps[m.ident]
-            if spec.kind in ("hist", "lhist"):
-                raise SemanticError("delete() of a histogram entry is not supported yet", e.span)
-            key = self.map_key(m, [e.args[1]] if len(e.args) == 2 else None)
-            b.ld_map_fd(R1, m.ident)
-            self.addr(R2, key)
-            b.call("map_delete_elem")
-        else:
-            self.value(e)
+        self.value(e)
 
     def exit_program(self, code):
         """exit([code]): ask user space to stop (with ``code``, a register

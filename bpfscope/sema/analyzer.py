@@ -1053,35 +1053,6 @@ class Analyzer(FunctionChecks):
             if t is not None and t.is_string():
                 return T.StringType(min(t.length, n)) if len(e.args) == 2 else t
             return T.StringType(n)
-        if name in ("clear", "zero"):
-            self.nargs(e, 1)
-            self.map_arg(e)
-            return T.VOID
-        if name == "delete":
-            self.nargs(e, 1, 2)
-            m = self.map_arg(e)
-            if self.maps[m.ident].decl_kind == "percpuarray":
-                self.err(f"delete() can not remove elements of a percpuarray map ({m.ident}); "
-                         "use zero() or clear()", e.span)
-            if len(e.args) == 2:
-                if m.keys:
-                    self.err("delete() with two arguments expects a map without a key", e.span)
-                tmp = ast.Map(m.span, m.name, [e.args[1]], True)
-                self.map_key(tmp)
-            else:
-                self.map_key(m)
-            return T.VOID
-        if name == "has_key":
-            if len(e.args) < 2:
-                self.err("has_key() requires a map and a key", e.span)
-            m = self.map_arg(e)
-            if m.keys:
-                self.err("has_key() expects a map without a key as first argument", m.span)
-            keys = e.args[1:]
-            if len(keys) == 1 and isinstance(keys[0], ast.Tuple):
-                keys = keys[0].elems
-            self.map_key(ast.Map(m.span, m.name, list(keys), True))
-            return T.BOOL
         if name == "strlen":
             self.nargs(e, 1)
             self.string_arg(e, 0)

@@ -69,23 +69,6 @@ class FunctionChecks:
             return T.StringType(self.max_strlen)
         return T.StringType(min(a.length + b.length - 1, self.max_strlen))
 
-    def check_len(self, e: ast.Call) -> T.Type:
-        self.nargs(e, 1)
-        a = e.args[0]
-        if isinstance(a, ast.Map) and not a.keys:
-            info = self.map_info(a)
-            if self.final and info.key is not None and not info.key.elems:
-                self.err("call to len() expects a map with explicit keys (non-scalar map)", a.span)
-            return T.INT64
-        t = self.expr(a)
-        if t is not None and not isinstance(t, T.StackType):
-            self.err("call to len() expects a map, ustack, or kstack", a.span)
-        if not (isinstance(a, ast.Builtin) or isinstance(a, ast.Call)) or \
-                a.name not in ("kstack", "ustack"):
-            self.err("len() of a stack needs kstack or ustack itself as its argument "
-                     "(a stack held in a variable or map is not supported yet)", a.span)
-        return T.INT64
-
     CONST_OPS = {
         "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
         "/": lambda a, b: int(a / b) if b else 0, "%": lambda a, b: a - b * int(a / b) if b else 0,
