@@ -508,8 +508,6 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             f = registry.lookup(e.name)
             if f is not None and f.lower is not None:
                 return f.lower(self, e)
-            if e.name in self.VALUE_CALLS:
-                return getattr(self, "call_" + e.name)(e)
             self.call_stmt(e)
             r = b.vreg()
             b.mov(r, 0)

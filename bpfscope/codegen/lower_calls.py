@@ -20,62 +20,6 @@ from .loweringvalues import Int
 
 
 class CallLowering:
-    VALUE_CALLS = {"strlen", "strncmp", "strcontains", "strstr"}
-
-    def call_strlen(self, e: ast.Call) -> Int:
-        """Bytes before the first NUL, unrolled over the buffer."""
-        b = self.b
-        s = self.mem_expr(e.args[0])
-        n, x = b.vreg(), b.vreg()
-        done = b.label("strlen")
-        b.mov(n, 0)
-        for i in range(s.size):
-            b.ldx(1, x, s.base, s.off + i)
-            b.jcond("eq", x, 0, done)
-            b.alu("add", n, 1)
-        b.place(done)
-        return Int(n)
-
-    def call_strncmp(self, e: ast.Call) -> Int:
-        """0 when the first ``n`` bytes (up to a shared NUL) are equal, else 1."""
-        a, c = self.mem_expr(e.args[0]), self.mem_expr(e.args[1])
-        n = min(self.sc.an.const_int(e.args[2], "strncmp"), a.size, c.size)
-        return self.compare_bytes(a, c, n, 0, 1)
-
-    def call_strcontains(self, e: ast.Call) -> Int:
-        """strstr(...) >= 0 where the kernel has bpf_strnstr or the needle
-        is computed; else a naive search for the literal needle at every
-        start position (straight code: 9 instructions a byte of haystack)."""
-        b = self.b
-        if not isinstance(e.args[1], ast.String) or self.kfunc_id("bpf_strnstr") is not None:
-            r = self.call_strstr(e).reg
-            b.alu("rsh", r, 63)     # 1 when -1 (not found), else 0
-            b.alu("xor", r, 1)
-            return Int(r)
-        hay = self.mem_expr(e.args[0])
-        needle = e.args[1].value.encode()
-        r, x = b.vreg(), b.vreg()
-        yes, done = b.label("found"), b.label()
-        b.mov(r, 0)
-        if not needle:
-            b.ja(yes)
-        for start in range(0, hay.size - len(needle) + 1 if needle else 0):
-            nxt = b.label()
-            # a NUL before this position ends the haystack
-            if start:
-                b.ldx(1, x, hay.base, hay.off + start - 1)
-                b.jcond("eq", x, 0, done)
-            for j, ch in enumerate(needle):
-                b.ldx(1, x, hay.base, hay.off + start + j)
-                b.jcond("ne", x, ch, nxt)
-            b.ja(yes)
-            b.place(nxt)
-        b.ja(done)
-        b.place(yes)
-        b.mov(r, 1)
-        b.place(done)
-        return Int(r)
-
     def builtin(self, e: ast.Builtin):
         b = self.b
         name = e.name

@@ -40,8 +40,6 @@ class StoreLowering:
         if isinstance(t, T.ArrayType):
             return self.store_array(e, dst, t)
         if isinstance(t, T.BufferType):
-            if isinstance(e, ast.Call) and e.name == "buf":
-                return self.store_buf(e, dst, t)
             return self.store_copy(e, dst, t)
         if isinstance(t, T.StackType):
             if isinstance(e, ast.Builtin):
@@ -100,10 +98,9 @@ class StoreLowering:
         if isinstance(e, ast.Builtin) and e.name in ("probe", "func"):
             text = self.probe.name if e.name == "probe" else self.probe.func
             return self.store_string(ast.String(e.span, text), dst, length)
-        if isinstance(e, ast.Call) and e.name == "str":
-            return self.store_str_call(e, dst, length)
-        if isinstance(e, ast.Call) and e.name == "str_concat":
-            return self.store_str_concat(e, dst, length)
+        f = registry.lookup(e.name) if isinstance(e, ast.Call) else None
+        if f is not None and f.store is not None:  # str(), str_concat()
+            return f.store(self, e, dst, T.StringType(length))
         if isinstance(e, ast.FieldAccess) and isinstance(e.expr.type, T.ArgsType):
             return self.store_arg_string(e, dst, length)
         if self.is_typed_access(e):
@@ -190,26 +187,6 @@ class StoreLowering:
                 return v
         raise SemanticError(f"{type(e).__name__} of type '{e.type}' can not be used here yet",
                             e.span)
-
-    def store_str_call(self, e: ast.Call, dst: Mem, length: int):
-        b = self.b
-        arg = e.args[0]
-        # a variable or map may hold wider strings than this str() makes:
-        # its limit still holds
-        length = min(length, e.type.length)
-        if arg.type.is_string() or isinstance(arg, ast.PositionalParam):
-            return self.store_string(arg, dst, length)
-        n = length
-        if len(e.args) == 2 and not isinstance(e.args[1], ast.Integer):
-            n = self.runtime_str_size(e.args[1], length)
-        ptr = self.int_expr(arg)
-        self.zero(dst)
-        self.addr(R1, dst)
-        b.mov(R2, n if isinstance(n, int) else n.reg)
-        b.mov(R3, ptr.reg)
-        b.call(self.read_helper(arg.type, string=True))
-        if n == self.sc.an.max_strlen:  # not a length the script asked for
-            self.count_cut(ptr, n, arg.type, e.span)
 
     def count_cut(self, ptr, n: int, ptr_type: T.Type, span):
         """After a string read of ``n`` bytes: when it filled the buffer

@@ -12,4 +12,4 @@ tests/conftest.py import it, which fills the table before any compile.
 
 from __future__ import annotations
 
-from . import maps, net, output, process, symbols, time, unsafe  # noqa: F401
+from . import maps, net, output, process, strings, symbols, time, unsafe  # noqa: F401

@@ -32,3 +32,19 @@ def emit_format_event(lw, e: ast.Call) -> None:
     """A record of the format's arguments, formatted by user space."""
     ev = lw.sc.event(e.name, fmt=e.args[0].value, args=[a.type for a in e.args[1:]])
     lw.emit_event(ev, e.args[1:])
+
+
+def byte_source(an, e: ast.Call, i: int = 0) -> int | None:
+    """Type argument ``i`` read as bytes (buf, macaddr): a tracepoint
+    array field or a string (their size, which bounds the read), or a
+    pointer (None)."""
+    a = e.args[i]
+    t = an.expr(a)
+    if t is None or t.is_int():
+        return None
+    if t.is_string():
+        return t.length
+    if isinstance(t, T.ArrayType):
+        return t.size
+    an.err(f"{e.name}() expects a pointer, an array or a string "
+           f"('{T.type_name(t)}' provided)", a.span)

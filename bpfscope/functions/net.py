@@ -10,6 +10,7 @@ from ..codegen.loweringvalues import Int, Mem
 from ..lang import ast
 from ..sema import types as T
 from ..sema.registry import Function, register
+from .common import byte_source
 
 AF_INET, AF_INET6 = 2, 10
 
@@ -84,7 +85,7 @@ def check_macaddr(an, e: ast.Call) -> T.Type:
     """Six bytes from an array, a string or a pointer."""
     an.nargs(e, 1)
     a = e.args[0]
-    size = an.byte_source(e)
+    size = byte_source(an, e)
     if size is not None and size < 6:
         an.err(f"macaddr() expects 6 bytes ('{T.type_name(a.type)}' provided)", a.span)
     return T.MacAddrType()

@@ -24,7 +24,7 @@ from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from . import registry
 from . import types as T
-from .functions import FunctionChecks
+from .constexpr import ConstValues
 from .probes import MAX_RAW_ARGS, USER_PROVIDERS, ExpandedProbe, Expander
 from .scopes import resolve_scopes
 from .typelib import TypeLibrary
@@ -114,7 +114,7 @@ class ProbeScope:
     vars: dict[str, T.Type] = field(default_factory=dict)
 
 
-class Analyzer(FunctionChecks):
+class Analyzer(ConstValues):
     def __init__(self, program: ast.Program, expander: Expander,
                  params: list[str] | tuple = (), config: dict | None = None,
                  cpid: int | None = None):
@@ -1035,34 +1035,6 @@ class Analyzer(FunctionChecks):
         f = registry.lookup(name)
         if f is not None:
             return f.check(self, e)
-        if name == "str":
-            self.nargs(e, 1, 2)
-            t = self.expr(e.args[0])
-            if isinstance(e.args[0], ast.PositionalParam):
-                # bpftrace reads a positional parameter in str() as its text
-                idx = e.args[0].index
-                text = self.params[idx - 1] if idx <= len(self.params) else ""
-                t = e.args[0].type = T.StringType(len(text.encode()) + 1)
-            n = self.max_strlen
-            if len(e.args) == 2:
-                self.int_arg(e, 1)
-                if isinstance(e.args[1], ast.Integer):
-                    n = max(1, min(e.args[1].value + 1, self.max_strlen))
-            if t is not None and not (t.is_int() or t.is_string()):
-                self.err(f"str() expects a string or a pointer ('{T.type_name(t)}' provided)", e.span)
-            if t is not None and t.is_string():
-                return T.StringType(min(t.length, n)) if len(e.args) == 2 else t
-            return T.StringType(n)
-        if name == "strlen":
-            self.nargs(e, 1)
-            self.string_arg(e, 0)
-            return T.UINT64
-        if name == "strncmp":
-            self.nargs(e, 3)
-            self.string_arg(e, 0)
-            self.string_arg(e, 1)
-            self.const_int(e.args[2], "strncmp")
-            return T.INT64
         check = getattr(self, "check_" + name, None)
         if check is not None:
             return check(e)
