@@ -1,5 +1,6 @@
-"""Builtins and functions that give a value: pid, comm, argN, ppid, USDT
-arguments, has_key, strlen, strncmp, strcontains, nsecs(clock), ...
+"""Builtins (values without parentheses): pid, comm, argN, retval, ppid,
+USDT arguments, ...; functions are lowered by their records
+(bpfscope.functions).
 
 A mixin of codegen.lower.ProbeLowering: ``self`` is the lowering of one
 probe (``self.b`` its Builder, ``self.sc`` the script compiler).

@@ -1,5 +1,6 @@
-"""Calls that talk to user space through the ring buffer: printf, print,
-exit, time, clear/zero, join, cat, system, and the count of lost records.
+"""Talking to user space through the ring buffer: records (reserve, write,
+submit), exit, and the count of lost records; the functions that send
+records (printf, print, join, time, ...) are in bpfscope.functions.
 
 A mixin of codegen.lower.ProbeLowering: ``self`` is the lowering of one
 probe (``self.b`` its Builder, ``self.sc`` the script compiler).
@@ -8,6 +9,7 @@ probe (``self.b`` its Builder, ``self.sc`` the script compiler).
 from __future__ import annotations
 
 
+from ..errors import SemanticError
 from ..lang import ast
 from ..sema import registry
 from ..sema import types as T
@@ -18,9 +20,12 @@ from .script import EXIT, LOST, RINGBUF, EventSpec
 
 class EventLowering:
     def call_stmt(self, e: ast.Call):
+        """A call whose value, if it has one, is not used."""
         f = registry.lookup(e.name)
         if f is not None and f.emit is not None:
             return f.emit(self, e)
+        if f is None or f.lower is None and f.store is None:
+            raise SemanticError(f"{e.name}() has no lowering", e.span)
         self.value(e)
 
     def exit_program(self, code):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..codegen.loweringvalues import Int
 from ..lang import ast
 from ..sema import types as T
+from ..sema.registry import Function
 
 
 def lower_argument(lw, e: ast.Call) -> Int:
@@ -48,3 +49,12 @@ def byte_source(an, e: ast.Call, i: int = 0) -> int | None:
         return t.size
     an.err(f"{e.name}() expects a pointer, an array or a string "
            f"('{T.type_name(t)}' provided)", a.span)
+
+
+def unsupported(name: str) -> Function:
+    """A function bpftrace has whose lowering comes with a later issue:
+    known, so a script using it is told so rather than that it does not
+    exist."""
+    def check(an, e: ast.Call) -> T.Type:
+        an.err(f"{e.name}() is not supported yet", e.span)
+    return Function(name, check)

@@ -10,7 +10,7 @@ from ..codegen.loweringvalues import Int, Mem
 from ..lang import ast
 from ..sema import types as T
 from ..sema.registry import Function, register
-from .common import byte_source
+from .common import byte_source, unsupported
 
 AF_INET, AF_INET6 = 2, 10
 
@@ -155,4 +155,5 @@ register(
     Function("macaddr", check_macaddr, store=store_macaddr),
     Function("socket_cookie", check_socket_cookie, lower=lower_socket_cookie),
     Function("bswap", check_bswap, lower=lower_bswap),
+    unsupported("skboutput"),
 )

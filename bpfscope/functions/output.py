@@ -8,7 +8,7 @@ from ..codegen.insn import R1, R2, R3, R10
 from ..lang import ast
 from ..sema import types as T
 from ..sema.registry import Function, register
-from .common import check_format, check_format_args, emit_format_event
+from .common import check_format, check_format_args, emit_format_event, unsupported
 
 # what printf's conversions can format (besides integers and strings)
 PRINTF_TYPES = (T.TupleType, T.StackType, T.InetType, T.UserSymType, T.BufferType,
@@ -169,4 +169,6 @@ register(
     Function("join", check_join, emit=emit_join),
     Function("assert", check_assert, emit=emit_assert),
     Function("static_assert", check_static_assert, emit=emit_nothing),
+    unsupported("debugf"),
+    unsupported("print_maps"),
 )

@@ -9,7 +9,7 @@ from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
 from ..sema.registry import Function, register
-from .common import byte_source
+from .common import byte_source, unsupported
 
 
 def literal_int(e: ast.Expr) -> int | None:
@@ -339,4 +339,5 @@ register(
     Function("strcontains", check_strcontains, lower=lower_strcontains),
     Function("str_concat", check_str_concat, store=store_str_concat),
     Function("buf", check_buf, store=store_buf),
+    unsupported("path"),
 )

@@ -18,7 +18,7 @@ from ..lang import ast
 from ..sema import types as T
 from ..sema.registry import Function, register
 from ..sema.uaddr import resolve as resolve_uaddr
-from .common import lower_argument
+from .common import lower_argument, unsupported
 
 
 def check_stack(an, e: ast.Call) -> T.Type:
@@ -229,4 +229,5 @@ register(
     Function("kptr", check_kptr, lower=lower_argument),
     Function("uptr", check_kptr, lower=lower_argument),
     Function("reg", check_reg, lower=lower_reg),
+    unsupported("unwatch"),  # watchpoints
 )

@@ -9,7 +9,7 @@ from ..codegen.insn import R1
 from ..lang import ast
 from ..sema import types as T
 from ..sema.registry import Function, register
-from .common import check_format, check_format_args, emit_format_event
+from .common import check_format, check_format_args, emit_format_event, unsupported
 
 
 def allowed(an, e: ast.Call) -> None:
@@ -55,4 +55,5 @@ def emit_signal(lw, e: ast.Call) -> None:
 register(
     Function("system", check_system, emit=emit_format_event),
     Function("signal", check_signal, emit=emit_signal),
+    unsupported("override"),
 )

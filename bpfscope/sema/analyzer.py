@@ -39,12 +39,6 @@ BUILTIN_TYPES = {
     "username": T.UsernameType(),
 }
 
-# Functions bpftrace has whose code generation comes with a later issue.
-LATER = {
-    "override", "path", "skboutput", "unwatch",
-    "debugf", "print_maps",
-}
-
 # bpfscope's own bound: a literal is copied into the program instruction by instruction
 MAX_STRING_LITERAL = 65536
 # bpfscope's bound on the product of nested unroll() counts (one unroll allows 100)
@@ -1035,9 +1029,4 @@ class Analyzer(ConstValues):
         f = registry.lookup(name)
         if f is not None:
             return f.check(self, e)
-        check = getattr(self, "check_" + name, None)
-        if check is not None:
-            return check(e)
-        if name in LATER:
-            self.err(f"{name}() is not supported yet", e.span)
         self.err(f"Unknown function: '{name}'", e.span)
