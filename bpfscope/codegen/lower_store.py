@@ -148,13 +148,19 @@ class StoreLowering:
             b.alu("rsh", nr, 3)
         b.stx(8, dst.base, dst.off, nr)
         if t.kind == "user":
-            b.call("get_current_pid_tgid")
-            pid = b.vreg()
-            b.mov(pid, R0)
-            b.alu("rsh", pid, 32)
-            b.stx(8, dst.base, dst.off + 8, pid)
-            self.sc.user_addresses()
-            self.note_pid(pid)
+            self.store_user_pid(dst.at(8, 8))
+
+    def store_user_pid(self, dst: Mem):
+        """The current process's pid, whose address space gives the user
+        addresses stored beside it (a user stack, usym) their meaning."""
+        b = self.b
+        b.call("get_current_pid_tgid")
+        pid = b.vreg()
+        b.mov(pid, R0)
+        b.alu("rsh", pid, 32)
+        b.stx(8, dst.base, dst.off, pid)
+        self.sc.user_addresses()
+        self.note_pid(pid)
 
     def store_copy(self, e: ast.Expr, dst: Mem, t: T.Type):
         """A value already made elsewhere (a variable, a map, a branch),

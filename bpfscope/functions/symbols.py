@@ -44,16 +44,9 @@ def check_usym(an, e: ast.Call) -> T.Type:
 def store_usym(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
     """(address, pid): the symbol is looked up in user space, in the
     address space of the process that was running."""
-    b = lw.b
     addr = lw.int_expr(e.args[0])
-    b.stx(8, dst.base, dst.off, addr.reg)
-    b.call("get_current_pid_tgid")
-    pid = b.vreg()
-    b.mov(pid, R0)
-    b.alu("rsh", pid, 32)
-    b.stx(8, dst.base, dst.off + 8, pid)
-    lw.sc.user_addresses()
-    lw.note_pid(pid)
+    lw.b.stx(8, dst.base, dst.off, addr.reg)
+    lw.store_user_pid(dst.at(8, 8))
 
 
 def check_kaddr(an, e: ast.Call) -> T.Type:

@@ -13,27 +13,30 @@ from bpfscope.sema import types as T
 pytestmark = pytest.mark.usefixtures("kernel")
 
 
-def check_triple(an, e):
-    an.nargs(e, 1)
-    an.int_arg(e, 0)
-    return T.UINT64
+def check_digits(an, e):
+    """toy_digits(tens, ones): tens * 10 + ones."""
+    an.nargs(e, 2)
+    for i in range(2):
+        an.int_arg(e, i)
+    return T.INT64
 
 
-def lower_triple(lw, e):
-    v = lw.int_expr(e.args[0])
+def lower_digits(lw, e):
+    tens, ones = (lw.int_expr(a) for a in e.args)
     r = lw.b.vreg()
-    lw.b.mov(r, v.reg)
-    lw.b.alu("mul", r, 3)
-    return type(v)(r)
+    lw.b.mov(r, tens.reg)
+    lw.b.alu("mul", r, 10)
+    lw.b.alu("add", r, ones.reg)
+    return type(tens)(r)
 
 
 def test_a_toy_function_runs_in_a_script(no_leaks):
-    registry.register(registry.Function("toy_triple", check_triple, lower=lower_triple))
+    registry.register(registry.Function("toy_digits", check_digits, lower=lower_digits))
     try:
-        script = api.compile_script('BEGIN { $n = 14; printf("%d %d\\n", toy_triple($n), '
-                                    'toy_triple(toy_triple(1))); exit(); }')
+        script = api.compile_script('BEGIN { $n = 4; printf("%d %d\\n", toy_digits($n, 2), '
+                                    'toy_digits(toy_digits(1, 2), -3)); exit(); }')
     finally:
-        registry.unregister("toy_triple")
+        registry.unregister("toy_digits")
     out, err = io.StringIO(), io.StringIO()
     assert api.run(script, TextOutput(out, err), duration=5) == 0
-    assert out.getvalue() == "42 9\n\n\n"  # then the end-of-run lines
+    assert out.getvalue() == "42 117\n\n\n"  # then the end-of-run lines
