@@ -491,9 +491,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             self.narrow(r, e.type)
             return Int(r)
         if isinstance(e, (ast.Tuple, ast.Record, ast.String)) or (isinstance(e, ast.Call) and (
-                e.type.is_string() or isinstance(e.type, (T.StackType, T.InetType,
-                                                           T.UserSymType, T.BufferType,
-                                                           T.ArrayType, T.MacAddrType)))):
+                not e.type.is_int() and not isinstance(e.type, T.VoidType))):
+            # a function's value held in memory: its record stores it
             return self.mem_expr(e)
         if isinstance(e, (ast.Sizeof, ast.Offsetof)):
             r = b.vreg()
