@@ -65,3 +65,21 @@ def test_unregistered_it_is_unknown():
 def test_a_name_registered_twice_is_refused(triple):
     with pytest.raises(ValueError, match="registered twice"):
         registry.register(registry.Function("toy_triple", check_triple))
+
+
+def test_every_registered_function_is_lowered_one_way_or_said_to_be_unsupported():
+    assert len(registry.FUNCTIONS) > 50  # bpfscope.functions filled the table (conftest)
+    for name, f in sorted(registry.FUNCTIONS.items()):
+        ways = [w for w in ("lower", "store", "emit") if getattr(f, w) is not None]
+        if ways:
+            assert len(ways) == 1, (name, ways)
+            continue
+        with pytest.raises(SemanticError, match=rf"{name}\(\) is not supported yet"):
+            analyse(f"BEGIN {{ {name}(); }}")
+
+
+def test_a_record_without_lowering_fails_the_compile_not_the_run(triple):
+    registry.unregister("toy_triple")
+    registry.register(registry.Function("toy_triple", check_triple))
+    with pytest.raises(SemanticError, match=r"toy_triple\(\) has no lowering"):
+        compile_program(analyse("BEGIN { toy_triple(1); }"))
