@@ -1,6 +1,6 @@
 """The import structure of bpfscope/: no import cycles, and the layer order
-of DESIGN.md (lang -> sema -> codegen -> functions -> bpf -> attach ->
-runtime -> output), read from the source with ``ast``.
+of DESIGN.md (lang -> sema -> codegen -> bpf -> attach -> runtime ->
+functions -> output), read from the source with ``ast``.
 
 Every import counts, at module level or inside a function, absolute or
 relative; ``from . import x`` is an import of submodule ``x`` when there
@@ -20,7 +20,7 @@ import pytest
 PKG = "bpfscope"
 ROOT = Path(__file__).resolve().parents[1] / PKG
 
-LAYERS = ["lang", "sema", "codegen", "functions", "bpf", "attach", "runtime", "output"]
+LAYERS = ["lang", "sema", "codegen", "bpf", "attach", "runtime", "functions", "output"]
 
 # Leaf libraries -> the leaves each may import (nothing else of bpfscope).
 LEAVES = {

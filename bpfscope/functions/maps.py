@@ -7,6 +7,7 @@ from ..codegen.insn import R0, R1, R2, R3, R4
 from ..codegen.loweringvalues import Int
 from ..errors import SemanticError
 from ..lang import ast
+from ..runtime.mapread import zero_map
 from ..sema import types as T
 from ..sema.registry import Function, register
 
@@ -49,6 +50,14 @@ def check_clear(an, e: ast.Call) -> T.Type:
 
 def emit_clear(lw, e: ast.Call) -> None:
     lw.emit_event(lw.sc.event(e.name, map=e.args[0].ident), [])
+
+
+def on_clear(session, ev, data: bytes) -> None:
+    session.maps[ev.map].clear()
+
+
+def on_zero(session, ev, data: bytes) -> None:
+    zero_map(session.script.maps[ev.map], session.maps[ev.map])
 
 
 def check_delete(an, e: ast.Call) -> T.Type:
@@ -129,8 +138,8 @@ def lower_len(lw, e: ast.Call) -> Int:
 
 register(
     Function("has_key", check_has_key, lower=lower_has_key),
-    Function("clear", check_clear, emit=emit_clear),
-    Function("zero", check_clear, emit=emit_clear),
+    Function("clear", check_clear, emit=emit_clear, on_record={"clear": on_clear}),
+    Function("zero", check_clear, emit=emit_clear, on_record={"zero": on_zero}),
     Function("delete", check_delete, emit=emit_delete),
     Function("len", check_len, lower=lower_len),
 )

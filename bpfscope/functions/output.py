@@ -1,11 +1,17 @@
 """The output family: printf, errorf, warnf, print, cat, join, exit,
 assert and static_assert, which talk to user space through ring buffer
-records (codegen.lower_events writes them)."""
+records (codegen.lower_events writes them; each record's ``on_record``
+handler says what the session does with them)."""
 
 from __future__ import annotations
 
+import itertools
+
 from ..codegen.insn import R1, R2, R3, R10
+from ..errors import span_end
 from ..lang import ast
+from ..runtime.decode import decode
+from ..runtime.printf import render
 from ..sema import types as T
 from ..sema.registry import Function, register
 from .common import check_format, check_format_args, emit_format_event, unsupported
@@ -30,6 +36,17 @@ def emit_printf(lw, e: ast.Call) -> None:
     ev = lw.sc.event(e.name, fmt=e.args[0].value, args=[a.type for a in e.args[1:]],
                      span=e.span)
     lw.emit_event(ev, e.args[1:])
+
+
+def on_printf(session, ev, data: bytes) -> None:
+    session.sink.printf(session.formatted(ev, data))
+
+
+def on_message(session, ev, data: bytes) -> None:
+    """errorf and warnf: the text, located at the call in the script."""
+    src, span = session.script.source, ev.span
+    getattr(session.sink, ev.kind)(session.formatted(ev, data), src.name, span.line,
+                                   span.col, span_end(span, src))
 
 
 def check_print(an, e: ast.Call) -> T.Type:
@@ -59,9 +76,34 @@ def emit_print(lw, e: ast.Call) -> None:
         lw.emit_event(ev, [a])
 
 
+def on_print_map(session, ev, data: bytes) -> None:
+    session.sink.map(session.read(ev.map), ev.top, ev.div)
+
+
+def on_print_value(session, ev, data: bytes) -> None:
+    session.sink.value(decode(ev.layout, data, 8, session.resolver, session.trailer)[0])
+
+
 def check_cat(an, e: ast.Call) -> T.Type:
     check_format(an, e)
     return check_format_args(an, e)
+
+
+MAX_CAT_BYTES = 10240
+
+
+def read_for_cat(path: str) -> str:
+    """cat(): a file's text, as much as bpftrace's max_cat_bytes allows."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(MAX_CAT_BYTES)
+    except OSError as e:
+        return f"ERROR: failed to open file '{path}': {e.strerror}\n"
+
+
+def on_cat(session, ev, data: bytes) -> None:
+    args = decode(ev.layout, data, 8, session.resolver) if ev.args else ()
+    session.sink.cat(read_for_cat(render(ev.fmt, args)))
 
 
 def check_exit(an, e: ast.Call) -> T.Type:
@@ -73,6 +115,11 @@ def check_exit(an, e: ast.Call) -> T.Type:
 
 def emit_exit(lw, e: ast.Call) -> None:
     lw.exit_program(lw.int_expr(e.args[0]).reg if e.args else None)
+
+
+def on_exit(session, ev, data: bytes) -> None:
+    """The record only wakes user space up: the exit code is in a map."""
+    session.check_exit()
 
 
 def check_join(an, e: ast.Call) -> T.Type:
@@ -115,6 +162,11 @@ def emit_join(lw, e: ast.Call) -> None:
         b.call("probe_read_user_str")
     b.place(end)
     lw.submit_record(rec, lost, done)
+
+
+def on_join(session, ev, data: bytes) -> None:
+    parts = decode(ev.layout, data, 8)
+    session.sink.join(ev.fmt.join(p for p in itertools.takewhile(bool, parts)))
 
 
 def check_assert(an, e: ast.Call) -> T.Type:
@@ -160,13 +212,14 @@ def emit_nothing(lw, e: ast.Call) -> None:
 
 
 register(
-    Function("printf", check_printf, emit=emit_printf),
-    Function("errorf", check_printf, emit=emit_printf),
-    Function("warnf", check_printf, emit=emit_printf),
-    Function("print", check_print, emit=emit_print),
-    Function("cat", check_cat, emit=emit_format_event),
-    Function("exit", check_exit, emit=emit_exit),
-    Function("join", check_join, emit=emit_join),
+    Function("printf", check_printf, emit=emit_printf, on_record={"printf": on_printf}),
+    Function("errorf", check_printf, emit=emit_printf, on_record={"errorf": on_message}),
+    Function("warnf", check_printf, emit=emit_printf, on_record={"warnf": on_message}),
+    Function("print", check_print, emit=emit_print,
+             on_record={"print_map": on_print_map, "print_value": on_print_value}),
+    Function("cat", check_cat, emit=emit_format_event, on_record={"cat": on_cat}),
+    Function("exit", check_exit, emit=emit_exit, on_record={"exit": on_exit}),
+    Function("join", check_join, emit=emit_join, on_record={"join": on_join}),
     Function("assert", check_assert, emit=emit_assert),
     Function("static_assert", check_static_assert, emit=emit_nothing),
     unsupported("debugf"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ..codegen.insn import R0
 from ..codegen.loweringvalues import Int
 from ..lang import ast
@@ -53,8 +55,12 @@ def emit_time(lw, e: ast.Call) -> None:
     lw.emit_event(lw.sc.event("time", fmt=fmt), [])
 
 
+def on_time(session, ev, data: bytes) -> None:
+    session.sink.time(time.strftime(ev.fmt))
+
+
 register(
     Function("nsecs", check_nsecs, lower=lower_nsecs),
     Function("strftime", check_strftime, lower=lower_strftime),
-    Function("time", check_time, emit=emit_time),
+    Function("time", check_time, emit=emit_time, on_record={"time": on_time}),
 )

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 
 from ..codegen.insn import R1
 from ..lang import ast
+from ..runtime.decode import decode
+from ..runtime.printf import render
 from ..sema import types as T
 from ..sema.registry import Function, register
 from .common import check_format, check_format_args, emit_format_event, unsupported
@@ -31,6 +34,14 @@ def check_system(an, e: ast.Call) -> T.Type:
     return check_format_args(an, e)
 
 
+def on_system(session, ev, data: bytes) -> None:
+    """Runs the command, its output in order with the trace's."""
+    cmd = render(ev.fmt, decode(ev.layout, data, 8, session.resolver) if ev.args else ())
+    session.sink.flush()
+    out = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    session.sink.printf(out.stdout)
+
+
 def check_signal(an, e: ast.Call) -> T.Type:
     an.nargs(e, 1)
     allowed(an, e)
@@ -53,7 +64,7 @@ def emit_signal(lw, e: ast.Call) -> None:
 
 
 register(
-    Function("system", check_system, emit=emit_format_event),
+    Function("system", check_system, emit=emit_format_event, on_record={"system": on_system}),
     Function("signal", check_signal, emit=emit_signal),
     unsupported("override"),
 )
