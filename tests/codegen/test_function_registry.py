@@ -83,3 +83,30 @@ def test_a_record_without_lowering_fails_the_compile_not_the_run(triple):
     registry.register(registry.Function("toy_triple", check_triple))
     with pytest.raises(SemanticError, match=r"toy_triple\(\) has no lowering"):
         compile_program(analyse("BEGIN { toy_triple(1); }"))
+
+
+def test_a_statement_function_sends_a_record_its_own_handler_takes():
+    import types
+
+    from bpfscope.runtime.session import Session
+
+    def check(an, e):
+        an.nargs(e, 0)
+        return T.VOID
+
+    def emit(lw, e):
+        lw.emit_event(lw.sc.event("toy_hello"), [])
+
+    seen = []
+    registry.register(registry.Function("toy_hello", check, emit=emit,
+                                        on_record={"toy_hello": lambda s, ev, data: seen.append(
+                                            (s, ev.kind, data))}))
+    try:
+        script = compile_program(analyse("BEGIN { toy_hello(); }"))
+        (ev,) = [ev for ev in script.events.values() if ev.kind == "toy_hello"]
+        session = types.SimpleNamespace()
+        Session.handle(session, ev, b"record")
+        assert seen == [(session, "toy_hello", b"record")]
+    finally:
+        registry.unregister("toy_hello")
+    assert registry.event_handler("toy_hello") is None
