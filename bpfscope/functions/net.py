@@ -116,7 +116,7 @@ def check_socket_cookie(an, e: ast.Call) -> T.Type:
     BTF (rawtracepoint with BTF, fentry/fexit)."""
     an.nargs(e, 1)
     an.int_arg(e, 0)
-    if an._probe.prog_type != "tracing" and an._probe.provider not in ("fentry", "fexit"):
+    if an.probe.prog_type != "tracing" and an.probe.provider not in ("fentry", "fexit"):
         an.err("socket_cookie() needs a struct sock pointer typed from BTF: use it in "
                "rawtracepoint (with BTF) or fentry/fexit probes", e.span)
     return T.UINT64

@@ -79,7 +79,7 @@ def check_uaddr(an, e: ast.Call) -> T.Type:
         t = an.expr(e.args[0])
         an.err(f"uaddr() expects a string literal ({T.type_name(t)} provided)", e.span)
     # per expanded probe: the code generator lowers right after
-    e.uaddr = resolve_uaddr(an._probe, e.args[0].value, e.span)
+    e.uaddr = resolve_uaddr(an.probe, e.args[0].value, e.span)
     return e.uaddr.type
 
 
@@ -198,8 +198,8 @@ def check_reg(an, e: ast.Call) -> T.Type:
     if not isinstance(a, ast.String):
         an.err("reg() expects a string literal", a.span)
     an.expr(a)
-    if an._probe.context != "regs":
-        an.err(f"reg can not be used with \"{an._probe.provider}\" probes", e.span)
+    if an.probe.context != "regs":
+        an.err(f"reg can not be used with \"{an.probe.provider}\" probes", e.span)
     if a.value not in PT_REGS:
         an.err(f"'{a.value}' is not a valid register on this architecture", a.span)
     return T.UINT64

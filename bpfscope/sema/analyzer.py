@@ -170,6 +170,12 @@ class Analyzer(ConstValues):
     def max_strlen(self) -> int:
         return int(self.config["max_strlen"])
 
+    @property
+    def probe(self) -> ExpandedProbe | None:
+        """The expanded probe being analysed (what a function's check may
+        depend on: its provider, its context)."""
+        return self._probe
+
     MAP_KINDS = ("hash", "lruhash", "percpuhash", "percpulruhash", "percpuarray")
 
     def declare_maps(self):
