@@ -16,9 +16,14 @@ from ..sema import types as T
 from ..sema.registry import Function, register
 from .common import check_format, check_format_args, emit_format_event, unsupported
 
-# what printf's conversions can format (besides integers and strings)
-PRINTF_TYPES = (T.TupleType, T.StackType, T.InetType, T.UserSymType, T.BufferType,
-                T.ArrayType, T.MacAddrType)
+# what printf's conversions can format besides integers, strings and the
+# types that print themselves as text (Type.show_bytes)
+PRINTF_TYPES = (T.TupleType, T.StackType, T.UserSymType, T.BufferType, T.ArrayType)
+
+
+def printable(t: T.Type) -> bool:
+    return (t.is_int() or t.is_string() or isinstance(t, PRINTF_TYPES)
+            or type(t).show_bytes is not T.Type.show_bytes)
 
 
 def check_printf(an, e: ast.Call) -> T.Type:
@@ -26,7 +31,7 @@ def check_printf(an, e: ast.Call) -> T.Type:
         an.err(f"{e.name}() expects a string literal as first argument", e.span)
     for a in e.args[1:]:
         t = an.expr(a)
-        if t is not None and not (t.is_int() or t.is_string() or isinstance(t, PRINTF_TYPES)):
+        if t is not None and not printable(t):
             an.err(f"{e.name}: unsupported argument type '{T.type_name(t)}'", a.span)
     an.expr(e.args[0])
     return T.VOID

@@ -110,3 +110,38 @@ def test_a_statement_function_sends_a_record_its_own_handler_takes():
     finally:
         registry.unregister("toy_hello")
     assert registry.event_handler("toy_hello") is None
+
+
+def test_a_function_with_a_value_type_of_its_own_prints_it():
+    from dataclasses import dataclass
+
+    from bpfscope.runtime.decode import decode
+
+    @dataclass(frozen=True)
+    class Hex(T.Type):
+        size = 8
+
+        def show_bytes(self, data, off):
+            raw = bytes(data[off:off + 8])
+            return hex(int.from_bytes(raw, "little")), raw
+
+        def __str__(self):
+            return "hex"
+
+    def check(an, e):
+        an.nargs(e, 1)
+        an.int_arg(e, 0)
+        return Hex()
+
+    def store(lw, e, dst, t):
+        lw.b.stx(8, dst.base, dst.off, lw.int_expr(e.args[0]).reg)
+
+    registry.register(registry.Function("toy_hex", check, store=store))
+    try:
+        script = compile_program(analyse('BEGIN { printf("%s\\n", toy_hex(255)); @h = toy_hex(16); }'))
+    finally:
+        registry.unregister("toy_hex")
+    (ev,) = [ev for ev in script.events.values() if ev.kind == "printf"]
+    assert ev.layout.elems == (Hex(),)
+    assert decode(Hex(), (255).to_bytes(8, "little")).text == "0xff"
+    assert isinstance(script.maps["@h"].value, Hex)
