@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import functions  # noqa: F401 - fills the function table (sema.registry) analysis reads
 from .attach import providers
 from .codegen.lower import compile_program
 from .codegen.script import CompiledScript

@@ -24,6 +24,7 @@ import time
 
 from ..errors import SemanticError
 from ..lang import ast
+from ..sema import registry
 from ..sema import types as T
 from ..sema.analyzer import Analyzer
 from ..sema.probes import ExpandedProbe
@@ -487,9 +488,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             self.narrow(r, e.type)
             return Int(r)
         if isinstance(e, (ast.Tuple, ast.Record, ast.String)) or (isinstance(e, ast.Call) and (
-                e.type.is_string() or isinstance(e.type, (T.StackType, T.InetType,
-                                                           T.UserSymType, T.BufferType,
-                                                           T.ArrayType, T.MacAddrType)))):
+                not e.type.is_int() and not isinstance(e.type, T.VoidType))):
+            # a function's value held in memory: its record stores it
             return self.mem_expr(e)
         if isinstance(e, (ast.Sizeof, ast.Offsetof)):
             r = b.vreg()
@@ -501,8 +501,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         if isinstance(e, ast.InlineCall):
             return self.inline_call(e)
         if isinstance(e, ast.Call):
-            if e.name in self.VALUE_CALLS:
-                return getattr(self, "call_" + e.name)(e)
+            f = registry.lookup(e.name)
+            if f is not None and f.lower is not None:
+                return f.lower(self, e)
             self.call_stmt(e)
             r = b.vreg()
             b.mov(r, 0)

@@ -1,5 +1,6 @@
-"""Calls that talk to user space through the ring buffer: printf, print,
-exit, time, clear/zero, join, cat, system, and the count of lost records.
+"""Talking to user space through the ring buffer: records (reserve, write,
+submit), exit, and the count of lost records; the functions that send
+records (printf, print, join, time, ...) are in bpfscope.functions.
 
 A mixin of codegen.lower.ProbeLowering: ``self`` is the lowering of one
 probe (``self.b`` its Builder, ``self.sc`` the script compiler).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from ..errors import SemanticError
 from ..lang import ast
+from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R10
 from .loweringvalues import Mem
@@ -18,66 +20,13 @@ from .script import EXIT, LOST, RINGBUF, EventSpec
 
 class EventLowering:
     def call_stmt(self, e: ast.Call):
-        b = self.b
-        name = e.name
-        if name in ("printf", "errorf", "warnf"):
-            fmt = e.args[0].value
-            ev = self.sc.event(name, fmt=fmt, args=[a.type for a in e.args[1:]], span=e.span)
-            self.emit_event(ev, e.args[1:])
-        elif name == "assert":
-            # as bpftrace's macro: errorf("assert failed: %s", msg); exit(1)
-            held = b.label("assert_ok")
-            self.branch_true(e.args[0], held)
-            ev = self.sc.event("errorf", fmt="assert failed: %s", args=[e.args[1].type],
-                               span=e.span)
-            self.emit_event(ev, e.args[1:])
-            one = b.vreg()
-            b.mov(one, 1)
-            self.exit_program(one)
-            b.place(held)
-        elif name == "static_assert":
-            pass  # checked at compile time
-        elif name == "print":
-            a = e.args[0]
-            if isinstance(a, ast.Map) and not a.keys:
-                top = self.sc.an.const_int(e.args[1], "print") if len(e.args) > 1 else 0
-                div = self.sc.an.const_int(e.args[2], "print") if len(e.args) > 2 else 1
-                ev = self.sc.event("print_map", map=a.ident, top=top, div=div)
-                self.emit_event(ev, [])
-            else:
-                ev = self.sc.event("print_value", args=[a.type])
-                self.emit_event(ev, [a])
-        elif name == "exit":
-            self.exit_program(self.int_expr(e.args[0]).reg if e.args else None)
-        elif name == "time":
-            fmt = e.args[0].value if e.args else "%H:%M:%S\n"
-            self.emit_event(self.sc.event("time", fmt=fmt), [])
-        elif name in ("clear", "zero"):
-            self.emit_event(self.sc.event(name, map=e.args[0].ident), [])
-        elif name in ("cat", "system"):
-            ev = self.sc.event(name, fmt=e.args[0].value, args=[a.type for a in e.args[1:]])
-            self.emit_event(ev, e.args[1:])
-        elif name == "join":
-            self.join(e)
-        elif name == "signal":
-            a = e.args[0]
-            if isinstance(a, ast.String):
-                from ..sema.analyzer import signal_number
-                b.mov(R1, signal_number(a.value))
-            else:
-                b.mov(R1, self.int_expr(a).reg)
-            b.call("send_signal")
-        elif name == "delete":
-            m = e.args[0]
-            spec = self.sc.maps[m.ident]
-            if spec.kind in ("hist", "lhist"):
-                raise SemanticError("delete() of a histogram entry is not supported yet", e.span)
-            key = self.map_key(m, [e.args[1]] if len(e.args) == 2 else None)
-            b.ld_map_fd(R1, m.ident)
-            self.addr(R2, key)
-            b.call("map_delete_elem")
-        else:
-            self.value(e)
+        """A call whose value, if it has one, is not used."""
+        f = registry.lookup(e.name)
+        if f is not None and f.emit is not None:
+            return f.emit(self, e)
+        if f is None or f.lower is None and f.store is None:
+            raise SemanticError(f"{e.name}() has no lowering", e.span)
+        self.value(e)
 
     def exit_program(self, code):
         """exit([code]): ask user space to stop (with ``code``, a register
@@ -142,38 +91,6 @@ class EventLowering:
         b.place(lost)
         self.count_lost()
         b.place(done)
-
-    JOIN_ARGS = 16
-
-    def join(self, e: ast.Call):
-        """join(argv [, delim]): up to JOIN_ARGS strings of a NULL-ended
-        array of user pointers, read straight into one record."""
-        b = self.b
-        n, slen = self.JOIN_ARGS, self.sc.an.max_strlen
-        delim = e.args[1].value if len(e.args) > 1 else " "
-        ev = self.sc.event("join", fmt=delim, args=[T.StringType(slen)] * n)
-        argv = self.int_expr(e.args[0])
-        rec, lost, done = self.reserve_record(ev)
-        end, ptr = b.label("joined"), b.vreg()
-        for i, off in enumerate(ev.layout.offsets):
-            b.st(1, rec, 8 + off, 0)  # an empty string ends the list
-        slot = self.stack_mem(8)
-        for i, off in enumerate(ev.layout.offsets):
-            self.addr(R1, slot)
-            b.mov(R2, 8)
-            b.mov(R3, argv.reg)
-            if i:
-                b.alu("add", R3, 8 * i)
-            b.call("probe_read_user")
-            b.ldx(8, ptr, R10, slot.off)
-            b.jcond("eq", ptr, 0, end)
-            b.mov(R1, rec)
-            b.alu("add", R1, 8 + off)
-            b.mov(R2, slen)
-            b.mov(R3, ptr)
-            b.call("probe_read_user_str")
-        b.place(end)
-        self.submit_record(rec, lost, done)
 
     def count_lost(self, index: int = 0):
         """Count one in slot ``index`` of the per-CPU LOST array: 0 counts

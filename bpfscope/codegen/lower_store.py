@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..errors import SemanticError
 from ..lang import ast
+from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4
 from .loweringvalues import Int, Mem
@@ -22,16 +23,15 @@ class StoreLowering:
         if isinstance(e, ast.BlockExpr):
             self.block(e.stmts)
             return self.store(e.value, dst, t)
+        f = registry.lookup(e.name) if isinstance(e, ast.Call) else None
+        if f is not None and f.store is not None and not t.is_int():
+            return f.store(self, e, dst, t)
         if t.is_int():
             v = self.int_expr(e)
             b.stx(8, dst.base, dst.off, v.reg)
             return
         if isinstance(t, T.StringType):
             return self.store_string(e, dst, t.length)
-        if isinstance(t, T.InetType) and isinstance(e, ast.Call):
-            return self.store_ntop(e, dst)
-        if isinstance(t, T.UserSymType) and isinstance(e, ast.Call):
-            return self.store_usym(e, dst)
         if isinstance(t, T.StructType) or isinstance(t, T.ArrayType) and (
                 self.is_typed_access(e) or isinstance(e, ast.Cast)):
             if isinstance(e, (ast.Map, ast.Ternary)):
@@ -39,14 +39,10 @@ class StoreLowering:
             return self.store_typed(e, dst, t)
         if isinstance(t, T.ArrayType):
             return self.store_array(e, dst, t)
-        if isinstance(t, T.MacAddrType):
-            return self.store_macaddr(e, dst)
         if isinstance(t, T.BufferType):
-            if isinstance(e, ast.Call) and e.name == "buf":
-                return self.store_buf(e, dst, t)
             return self.store_copy(e, dst, t)
         if isinstance(t, T.StackType):
-            if isinstance(e, (ast.Builtin, ast.Call)):
+            if isinstance(e, ast.Builtin):
                 return self.store_stack(t, dst, e.span)
             if isinstance(e, ast.Map):
                 return self.map_read_mem(e, dst, t)
@@ -102,10 +98,9 @@ class StoreLowering:
         if isinstance(e, ast.Builtin) and e.name in ("probe", "func"):
             text = self.probe.name if e.name == "probe" else self.probe.func
             return self.store_string(ast.String(e.span, text), dst, length)
-        if isinstance(e, ast.Call) and e.name == "str":
-            return self.store_str_call(e, dst, length)
-        if isinstance(e, ast.Call) and e.name == "str_concat":
-            return self.store_str_concat(e, dst, length)
+        f = registry.lookup(e.name) if isinstance(e, ast.Call) else None
+        if f is not None and f.store is not None:  # str(), str_concat()
+            return f.store(self, e, dst, T.StringType(length))
         if isinstance(e, ast.FieldAccess) and isinstance(e.expr.type, T.ArgsType):
             return self.store_arg_string(e, dst, length)
         if self.is_typed_access(e):
@@ -120,45 +115,6 @@ class StoreLowering:
         if dst.size > n:
             self.zero(dst)
         self.copy(dst, src, n)
-
-    def store_usym(self, e: ast.Call, dst: Mem):
-        """(address, pid): the symbol is looked up in user space, in the
-        address space of the process that was running."""
-        b = self.b
-        addr = self.int_expr(e.args[0])
-        b.stx(8, dst.base, dst.off, addr.reg)
-        b.call("get_current_pid_tgid")
-        pid = b.vreg()
-        b.mov(pid, R0)
-        b.alu("rsh", pid, 32)
-        b.stx(8, dst.base, dst.off + 8, pid)
-        self.sc.user_addresses()
-        self.note_pid(pid)
-
-    AF_INET, AF_INET6 = 2, 10
-
-    def store_ntop(self, e: ast.Call, dst: Mem):
-        """(family, 16 address bytes) for ntop([af,] addr): an address of
-        a tracepoint byte array, or an IPv4 address held in an integer."""
-        b = self.b
-        addr = e.args[-1]
-        self.zero(dst)
-        f = self.ctx_field(addr)
-        if f is not None and f.kind == "array":
-            family = self.AF_INET if f.size == 4 else self.AF_INET6
-            self.copy_from_ctx(dst.at(8, 16), f.offset, f.size)
-        elif isinstance(addr.type, T.ArrayType):
-            n = addr.type.size
-            family = self.AF_INET if n == 4 else self.AF_INET6
-            self.copy(dst.at(8, 16), self.mem_expr(addr), n)
-        else:
-            family = self.AF_INET
-            v = self.int_expr(addr)
-            b.stx(4, dst.base, dst.off + 8, v.reg)
-        if len(e.args) == 2:
-            b.stx(8, dst.base, dst.off, self.int_expr(e.args[0]).reg)
-        else:
-            b.st(8, dst.base, dst.off, family)
 
     def ctx_field(self, e: ast.Expr):
         """The ArgField when ``e`` is ``args.x``, else None."""
@@ -192,13 +148,19 @@ class StoreLowering:
             b.alu("rsh", nr, 3)
         b.stx(8, dst.base, dst.off, nr)
         if t.kind == "user":
-            b.call("get_current_pid_tgid")
-            pid = b.vreg()
-            b.mov(pid, R0)
-            b.alu("rsh", pid, 32)
-            b.stx(8, dst.base, dst.off + 8, pid)
-            self.sc.user_addresses()
-            self.note_pid(pid)
+            self.store_user_pid(dst.at(8, 8))
+
+    def store_user_pid(self, dst: Mem):
+        """The current process's pid, whose address space gives the user
+        addresses stored beside it (a user stack, usym) their meaning."""
+        b = self.b
+        b.call("get_current_pid_tgid")
+        pid = b.vreg()
+        b.mov(pid, R0)
+        b.alu("rsh", pid, 32)
+        b.stx(8, dst.base, dst.off, pid)
+        self.sc.user_addresses()
+        self.note_pid(pid)
 
     def store_copy(self, e: ast.Expr, dst: Mem, t: T.Type):
         """A value already made elsewhere (a variable, a map, a branch),
@@ -231,26 +193,6 @@ class StoreLowering:
                 return v
         raise SemanticError(f"{type(e).__name__} of type '{e.type}' can not be used here yet",
                             e.span)
-
-    def store_str_call(self, e: ast.Call, dst: Mem, length: int):
-        b = self.b
-        arg = e.args[0]
-        # a variable or map may hold wider strings than this str() makes:
-        # its limit still holds
-        length = min(length, e.type.length)
-        if arg.type.is_string() or isinstance(arg, ast.PositionalParam):
-            return self.store_string(arg, dst, length)
-        n = length
-        if len(e.args) == 2 and not isinstance(e.args[1], ast.Integer):
-            n = self.runtime_str_size(e.args[1], length)
-        ptr = self.int_expr(arg)
-        self.zero(dst)
-        self.addr(R1, dst)
-        b.mov(R2, n if isinstance(n, int) else n.reg)
-        b.mov(R3, ptr.reg)
-        b.call(self.read_helper(arg.type, string=True))
-        if n == self.sc.an.max_strlen:  # not a length the script asked for
-            self.count_cut(ptr, n, arg.type, e.span)
 
     def count_cut(self, ptr, n: int, ptr_type: T.Type, span):
         """After a string read of ``n`` bytes: when it filled the buffer

@@ -1,5 +1,5 @@
 """User functions (``fn``) of a script, inlined where they are called (the
-builtin functions are typed in sema.functions).
+builtin functions are typed by their records in bpfscope.functions).
 
 ::
 

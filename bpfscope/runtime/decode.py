@@ -1,19 +1,17 @@
 """Bytes from the kernel -> Python values, by bpftrace type.
 
 The layout is the one sema.types defines: 8-byte integers, NUL-padded
-strings, tuples with 8-byte aligned elements.
+strings, tuples with 8-byte aligned elements. A type that prints as text
+(a user name, a symbol, an address) says which itself (``show``,
+``show_bytes``).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import socket
 import struct
-import pwd
-import time
 
 from ..sema import types as T
+from ..sema.valuetext import signal_description  # noqa: F401 - its home before sema.valuetext
 from .values import Array, Buffer, Symbolic
 
 
@@ -33,18 +31,11 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = "
         pid = int.from_bytes(data[off + 8:off + 16], "little")
         from .usyms import user_symbols
         return Symbolic(user_symbols().format(pid, addr, show_offset=False), addr)
-    if isinstance(t, T.InetType):
-        family = int.from_bytes(data[off:off + 8], "little")
-        raw = data[off + 8:off + 24]
-        # inet_ntop's text, as bpftrace prints it (::ffff:1.2.3.4 included)
-        ip = socket.inet_ntop(socket.AF_INET6, raw) if family == 10 else \
-            socket.inet_ntop(socket.AF_INET, raw[:4])
-        return Symbolic(ip, raw)
+    shown = t.show_bytes(data, off)
+    if shown is not None:  # ntop's addresses, macaddr's
+        return Symbolic(*shown)
     if isinstance(t, (T.StructType, T.ArrayType)):
         return decode_c(t, data, off)
-    if isinstance(t, T.MacAddrType):
-        raw = bytes(data[off:off + 6])
-        return Symbolic(":".join(f"{x:02X}" for x in raw), raw)
     if isinstance(t, T.BufferType):
         n = min(u64(data, off), t.length)
         return Buffer(bytes(data[off + 8:off + 8 + n]))
@@ -60,12 +51,9 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = "
         return dict(zip(t.names, vals)) if t.names else vals
     if t.is_int():
         v = int.from_bytes(data[off:off + 8], "little", signed=False)
-        if isinstance(t, T.UsernameType):
-            return Symbolic(username(v), v)
-        if isinstance(t, T.TimestampType):
-            return Symbolic(format_timestamp(t.fmt, v), v)
-        if isinstance(t, T.SymbolicInt):
-            return Symbolic(symbolic_text(t.what, to_int(v, t)), v)
+        text = t.show(v)
+        if text is not None:  # username, strftime, strerror, ksym, ...
+            return Symbolic(text, v)
         if isinstance(t, T.BoolType):
             return bool(v & 0xFF)
         return to_int(v, t)
@@ -117,22 +105,6 @@ def u64(data: bytes, off: int = 0) -> int:
     return int.from_bytes(data[off:off + 8], "little", signed=False)
 
 
-@functools.lru_cache(maxsize=1024)
-def username(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def format_timestamp(fmt: str, mono_ns: int) -> str:
-    """strftime() of a CLOCK_MONOTONIC timestamp in local time; ``%f`` is
-    the microseconds, as bpftrace has it."""
-    wall_ns = time.time_ns() - time.monotonic_ns() + mono_ns
-    secs, ns = divmod(wall_ns, 1_000_000_000)
-    return time.strftime(fmt.replace("%f", f"{ns // 1000:06d}"), time.localtime(secs))
-
-
 _SPECIAL_INTS = (T.UsernameType, T.TimestampType, T.SymbolicInt, T.BoolType)
 
 
@@ -162,30 +134,3 @@ def compile_decoder(layout: T.TupleType, resolver=None):
 def _cstr(raw: bytes) -> str:
     end = raw.find(b"\0")
     return (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")
-
-
-def signal_description(n: int) -> str:
-    """signal_name(): what strsignal(3) says of signal ``n`` (1..64), with
-    bpftrace's texts for the numbers libc reserves and "N/A" outside."""
-    import signal
-    if 1 <= n <= 31:
-        return signal.strsignal(n) or f"Unknown signal {n}"
-    if n in (0, 32, 33):
-        return f"Unknown signal {n}"
-    if 34 <= n <= 64:
-        return f"Real-time signal {n - 34}"
-    return "N/A"
-
-
-def symbolic_text(what: str, v: int) -> str:
-    if what == "strerror":
-        return os.strerror(v)
-    if what == "signal_name":
-        return signal_description(v)
-    if what == "ksym":
-        from ..ksyms import kernel_symbols
-        try:
-            return kernel_symbols().format(v, offset=False)
-        except OSError:
-            return hex(v)
-    return str(v)

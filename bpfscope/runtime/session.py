@@ -9,10 +9,8 @@ process leaves nothing behind either.
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
-import subprocess
 import time
 from typing import Callable
 
@@ -27,10 +25,11 @@ from ..bpf.sys import BpfSyscallError, close_fd
 from ..codegen.script import EXIT, LOST, RINGBUF, USTACK_PIDS, CompiledScript, EventSpec
 from ..errors import (BpfscopeError, KernelError, VerifierError, WarningLog, collecting,
                       format_located, span_end)
+from ..sema import registry
 from ..sema import types as T
 from .decode import compile_decoder, decode, u64
-from .mapread import read_map, zero_map
-from .printf import compile_format, render
+from .mapread import read_map
+from .printf import compile_format
 from .stackresolve import StackResolver
 from .usyms import user_symbols
 from .sink import OutputSink
@@ -335,36 +334,11 @@ class Session:
         self.handle(ev, data)
 
     def handle(self, ev: EventSpec, data: bytes):
-        kind = ev.kind
-        if kind == "printf":
-            self.sink.printf(self.formatted(ev, data))
-        elif kind in ("errorf", "warnf"):
-            src, span = self.script.source, ev.span
-            getattr(self.sink, kind)(self.formatted(ev, data), src.name, span.line, span.col,
-                                     span_end(span, src))
-        elif kind == "exit":
-            self.check_exit()
-        elif kind == "join":
-            parts = decode(ev.layout, data, 8)
-            self.sink.join(ev.fmt.join(p for p in itertools.takewhile(bool, parts)))
-        elif kind == "cat":
-            self.sink.cat(read_for_cat(render(ev.fmt, decode(ev.layout, data, 8, self.resolver)
-                                              if ev.args else ())))
-        elif kind == "system":
-            cmd = render(ev.fmt, decode(ev.layout, data, 8, self.resolver) if ev.args else ())
-            self.sink.flush()
-            out = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-            self.sink.printf(out.stdout)
-        elif kind == "print_map":
-            self.sink.map(self.read(ev.map), ev.top, ev.div)
-        elif kind == "print_value":
-            self.sink.value(decode(ev.layout, data, 8, self.resolver, self.trailer)[0])
-        elif kind == "time":
-            self.sink.time(time.strftime(ev.fmt))
-        elif kind == "clear":
-            self.maps[ev.map].clear()
-        elif kind == "zero":
-            zero_map(self.script.maps[ev.map], self.maps[ev.map])
+        """What the function that sent the record does in user space (its
+        record's on_record handler, sema.registry)."""
+        on = registry.event_handler(ev.kind)
+        if on is not None:
+            on(self, ev, data)
 
     def formatted(self, ev: EventSpec, data: bytes) -> str:
         """The text of a printf-like record. As bpftrace's printf, a string
@@ -429,9 +403,6 @@ class Session:
         self.close()
 
 
-MAX_CAT_BYTES = 10240
-
-
 def _quiesce():
     """Wait out programs still running on other CPUs after their probes
     were detached: closing a perf event or link unhooks the program, but
@@ -445,15 +416,6 @@ def _quiesce():
         libc.syscall(324, 1, 0, 0)  # SYS_membarrier (x86-64), MEMBARRIER_CMD_GLOBAL
     except (OSError, AttributeError):
         pass
-
-
-def read_for_cat(path: str) -> str:
-    """cat(): a file's text, as much as bpftrace's max_cat_bytes allows."""
-    try:
-        with open(path, errors="replace") as f:
-            return f.read(MAX_CAT_BYTES)
-    except OSError as e:
-        return f"ERROR: failed to open file '{path}': {e.strerror}\n"
 
 
 def _prog_name(name: str) -> str:

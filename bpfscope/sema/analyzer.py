@@ -22,12 +22,12 @@ from ..arch.x86_64 import REGS_ARGS
 from ..errors import InternalError, SemanticError, Span
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
+from . import registry
 from . import types as T
-from .functions import FunctionChecks
+from .constexpr import ConstValues
 from .probes import ExpandedProbe, Expander
 from .scopes import resolve_scopes
 from .typelib import TypeLibrary
-from .uaddr import resolve as resolve_uaddr
 
 AGGREGATES = {"count", "sum", "avg", "min", "max", "stats", "hist", "lhist"}
 
@@ -37,16 +37,6 @@ BUILTIN_TYPES = {
     "comm": T.StringType(16), "cgroup": T.UINT64, "numaid": T.UINT32,
     "rand": T.UINT32, "jiffies": T.UINT64,
     "username": T.UsernameType(),
-}
-
-# nsecs(clock): the clock names bpftrace accepts and the helper that reads each.
-CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
-          "tai": "ktime_get_tai_ns", "sw_tai": "ktime_get_tai_ns"}
-
-# Functions bpftrace has whose code generation comes with a later issue.
-LATER = {
-    "override", "path", "skboutput", "unwatch",
-    "debugf", "print_maps",
 }
 
 # bpfscope's own bound: a literal is copied into the program instruction by instruction
@@ -92,15 +82,6 @@ ENV_ONLY_CONFIG = {"btf", "debug_output", "kernel_build", "kernel_source", "max_
                    "verify_llvm_ir", "vmlinux"}
 
 
-def signal_number(name: str) -> int | None:
-    """SIGKILL, KILL or 9 -> 9; None when it names no signal."""
-    import signal
-    if name.isdigit():
-        return int(name)
-    sig = getattr(signal, name if name.startswith("SIG") else "SIG" + name, None)
-    return int(sig) if isinstance(sig, signal.Signals) else None
-
-
 def sizeof(t: T.Type) -> int:
     """bpftrace's sizeof: integers by their width, not their 8-byte slot."""
     if isinstance(t, T.IntType):
@@ -127,7 +108,7 @@ class ProbeScope:
     vars: dict[str, T.Type] = field(default_factory=dict)
 
 
-class Analyzer(FunctionChecks):
+class Analyzer(ConstValues):
     def __init__(self, program: ast.Program, expander: Expander,
                  params: list[str] | tuple = (), config: dict | None = None,
                  cpid: int | None = None):
@@ -188,6 +169,12 @@ class Analyzer(FunctionChecks):
     @property
     def max_strlen(self) -> int:
         return int(self.config["max_strlen"])
+
+    @property
+    def probe(self) -> ExpandedProbe | None:
+        """The expanded probe being analysed (what a function's check may
+        depend on: its provider, its context)."""
+        return self._probe
 
     MAP_KINDS = ("hash", "lruhash", "percpuhash", "percpulruhash", "percpuarray")
 
@@ -1055,179 +1042,7 @@ class Analyzer(FunctionChecks):
         name = e.name
         if name in AGGREGATES:
             self.err(f"{name}() must be assigned directly to a map", e.span)
-        if name in ("printf", "errorf", "warnf"):
-            if not e.args or not isinstance(e.args[0], ast.String):
-                self.err(f"{name}() expects a string literal as first argument", e.span)
-            for a in e.args[1:]:
-                t = self.expr(a)
-                if t is not None and not (t.is_int() or t.is_string() or isinstance(
-                        t, (T.TupleType, T.StackType, T.InetType, T.UserSymType, T.BufferType,
-                           T.ArrayType, T.MacAddrType))):
-                    self.err(f"{name}: unsupported argument type '{T.type_name(t)}'", a.span)
-            self.expr(e.args[0])
-            return T.VOID
-        if name == "print":
-            self.nargs(e, 1, 3)
-            if isinstance(e.args[0], ast.Map) and not e.args[0].keys:
-                self.map_info(e.args[0])
-                for i in range(1, len(e.args)):
-                    self.const_int(e.args[i], "print")
-            else:
-                self.nargs(e, 1)
-                t = self.expr(e.args[0])
-                if isinstance(t, (T.VoidType, T.ArgsType)):
-                    self.err(f"print() can not print a value of type '{T.type_name(t)}'", e.span)
-            return T.VOID
-        if name == "exit":
-            self.nargs(e, 0, 1)
-            if e.args:
-                self.int_arg(e, 0)
-            return T.VOID
-        if name == "time":
-            self.nargs(e, 0, 1)
-            if e.args and not isinstance(e.args[0], ast.String):
-                self.err("time() expects a string literal", e.args[0].span)
-            return T.VOID
-        if name == "str":
-            self.nargs(e, 1, 2)
-            t = self.expr(e.args[0])
-            if isinstance(e.args[0], ast.PositionalParam):
-                # bpftrace reads a positional parameter in str() as its text
-                idx = e.args[0].index
-                text = self.params[idx - 1] if idx <= len(self.params) else ""
-                t = e.args[0].type = T.StringType(len(text.encode()) + 1)
-            n = self.max_strlen
-            if len(e.args) == 2:
-                self.int_arg(e, 1)
-                if isinstance(e.args[1], ast.Integer):
-                    n = max(1, min(e.args[1].value + 1, self.max_strlen))
-            if t is not None and not (t.is_int() or t.is_string()):
-                self.err(f"str() expects a string or a pointer ('{T.type_name(t)}' provided)", e.span)
-            if t is not None and t.is_string():
-                return T.StringType(min(t.length, n)) if len(e.args) == 2 else t
-            return T.StringType(n)
-        if name in ("clear", "zero"):
-            self.nargs(e, 1)
-            self.map_arg(e)
-            return T.VOID
-        if name == "delete":
-            self.nargs(e, 1, 2)
-            m = self.map_arg(e)
-            if self.maps[m.ident].decl_kind == "percpuarray":
-                self.err(f"delete() can not remove elements of a percpuarray map ({m.ident}); "
-                         "use zero() or clear()", e.span)
-            if len(e.args) == 2:
-                if m.keys:
-                    self.err("delete() with two arguments expects a map without a key", e.span)
-                tmp = ast.Map(m.span, m.name, [e.args[1]], True)
-                self.map_key(tmp)
-            else:
-                self.map_key(m)
-            return T.VOID
-        if name in ("kstack", "ustack"):
-            return self.stack_type(name, e.args, e)
-        if name == "join":
-            self.nargs(e, 1, 2)
-            self.int_arg(e, 0)
-            if len(e.args) == 2 and not isinstance(e.args[1], ast.String):
-                self.err("join() expects a string literal as delimiter", e.args[1].span)
-            return T.VOID
-        if name in ("cat", "system"):
-            if not e.args or not isinstance(e.args[0], ast.String):
-                self.err(f"{name}() expects a string literal format as first argument", e.span)
-            if name == "system" and not self.config.get("unsafe"):
-                self.err("system() is an unsafe function, use --unsafe to allow it", e.span)
-            for a in e.args[1:]:
-                t = self.expr(a)
-                if t is not None and not (t.is_int() or t.is_string()):
-                    self.err(f"{name}: unsupported argument type '{T.type_name(t)}'", a.span)
-            return T.VOID
-        if name == "signal":
-            self.nargs(e, 1)
-            if not self.config.get("unsafe"):
-                self.err("signal() is an unsafe function, use --unsafe to allow it", e.span)
-            a = e.args[0]
-            if isinstance(a, ast.String):
-                if signal_number(a.value) is None:
-                    self.err(f"Invalid signal: {a.value}", a.span)
-            else:
-                self.int_arg(e, 0)
-            return T.VOID
-        if name == "ntop":
-            self.nargs(e, 1, 2)
-            if len(e.args) == 2:
-                self.int_arg(e, 0)
-            addr = e.args[-1]
-            t = self.expr(addr)
-            if isinstance(t, T.ArrayType):
-                if t.size not in (4, 16):
-                    self.err("ntop() expects a 4 or 16 byte address", addr.span)
-            elif t is not None and not t.is_int():
-                self.err(f"ntop() expects an integer or an array for argument "
-                         f"{len(e.args)} ('{T.type_name(t)}' provided)", addr.span)
-            return T.InetType()
-        if name == "strerror":
-            self.nargs(e, 1)
-            self.int_arg(e, 0)
-            return T.SymbolicInt(what="strerror")
-        if name == "usym":
-            self.nargs(e, 1)
-            self.int_arg(e, 0)
-            return T.UserSymType()
-        if name == "ksym":
-            self.nargs(e, 1)
-            self.int_arg(e, 0)
-            return T.SymbolicInt(bits=64, signed=False, what="ksym")
-        if name == "kaddr":
-            self.nargs(e, 1)
-            if not isinstance(e.args[0], ast.String):
-                self.err("kaddr() expects a string literal", e.args[0].span)
-            return T.UINT64
-        if name == "uaddr":
-            self.nargs(e, 1)
-            if not isinstance(e.args[0], ast.String):
-                t = self.expr(e.args[0])
-                self.err(f"uaddr() expects a string literal ({T.type_name(t)} provided)",
-                         e.span)
-            # per expanded probe: the code generator lowers right after
-            e.uaddr = resolve_uaddr(self._probe, e.args[0].value, e.span)
-            return e.uaddr.type
-        if name == "has_key":
-            if len(e.args) < 2:
-                self.err("has_key() requires a map and a key", e.span)
-            m = self.map_arg(e)
-            if m.keys:
-                self.err("has_key() expects a map without a key as first argument", m.span)
-            keys = e.args[1:]
-            if len(keys) == 1 and isinstance(keys[0], ast.Tuple):
-                keys = keys[0].elems
-            self.map_key(ast.Map(m.span, m.name, list(keys), True))
-            return T.BOOL
-        if name == "strlen":
-            self.nargs(e, 1)
-            self.string_arg(e, 0)
-            return T.UINT64
-        if name == "strncmp":
-            self.nargs(e, 3)
-            self.string_arg(e, 0)
-            self.string_arg(e, 1)
-            self.const_int(e.args[2], "strncmp")
-            return T.INT64
-        if name == "nsecs":
-            self.nargs(e, 0, 1)
-            clock = e.args[0] if e.args else None
-            if clock is not None and not (isinstance(clock, ast.Identifier) and clock.name in CLOCKS):
-                self.err("nsecs() expects one of: " + ", ".join(CLOCKS), clock.span)
-            return T.UINT64
-        if name == "strftime":
-            self.nargs(e, 2)
-            if not isinstance(e.args[0], ast.String):
-                self.err("strftime() expects a string literal format", e.args[0].span)
-            self.int_arg(e, 1)
-            return T.TimestampType(fmt=e.args[0].value)
-        check = getattr(self, "check_" + name, None)
-        if check is not None:
-            return check(e)
-        if name in LATER:
-            self.err(f"{name}() is not supported yet", e.span)
+        f = registry.lookup(name)
+        if f is not None:
+            return f.check(self, e)
         self.err(f"Unknown function: '{name}'", e.span)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import valuetext
+
 
 def align8(n: int) -> int:
     return (n + 7) & ~7
@@ -28,6 +30,12 @@ class Type:
     def is_string(self) -> bool:
         return False
 
+    def show_bytes(self, data: bytes, off: int) -> tuple[str, bytes] | None:
+        """The text a value of this type prints as and its raw bytes, for
+        the types that print as text; None for the others, which
+        runtime.decode decodes by their layout."""
+        return None
+
 
 @dataclass(frozen=True)
 class IntType(Type):
@@ -38,6 +46,11 @@ class IntType(Type):
 
     def is_int(self) -> bool:
         return True
+
+    def show(self, v: int) -> str | None:
+        """The text the raw 64-bit slot ``v`` prints as, for integers that
+        print as text (a user name, a time, a symbol); None for numbers."""
+        return None
 
     def __str__(self) -> str:
         return f"{'' if self.signed else 'u'}int{self.bits}"
@@ -77,6 +90,9 @@ class UsernameType(IntType):
     bits: int = 32
     signed: bool = False
 
+    def show(self, v: int) -> str:
+        return valuetext.username(v)
+
     def __str__(self) -> str:
         return "username"
 
@@ -89,6 +105,9 @@ class TimestampType(IntType):
     signed: bool = False
     fmt: str = ""
 
+    def show(self, v: int) -> str:
+        return valuetext.format_timestamp(self.fmt, v)
+
     def __str__(self) -> str:
         return "timestamp"
 
@@ -100,6 +119,12 @@ class SymbolicInt(IntType):
     bits: int = 64
     signed: bool = True
     what: str = ""
+
+    def show(self, v: int) -> str:
+        v &= (1 << self.bits) - 1
+        if self.signed and v >> (self.bits - 1):
+            v -= 1 << self.bits
+        return valuetext.symbolic_text(self.what, v)
 
     def __str__(self) -> str:
         return self.what
@@ -120,6 +145,11 @@ class InetType(Type):
     """An IP address from ntop(): the address family, then 16 bytes of
     address (4 used for IPv4); printed as text in user space."""
     size = 24
+
+    def show_bytes(self, data: bytes, off: int) -> tuple[str, bytes]:
+        family = int.from_bytes(data[off:off + 8], "little")
+        raw = data[off + 8:off + 24]
+        return valuetext.inet_text(family, raw), raw
 
     def __str__(self) -> str:
         return "inet"
@@ -144,6 +174,10 @@ class BufferType(Type):
 class MacAddrType(Type):
     """macaddr(): six bytes printed as ``XX:XX:XX:XX:XX:XX``."""
     size = 6
+
+    def show_bytes(self, data: bytes, off: int) -> tuple[str, bytes]:
+        raw = bytes(data[off:off + 6])
+        return valuetext.mac_text(raw), raw
 
     def __str__(self) -> str:
         return "macaddr_t"

@@ -1,0 +1,145 @@
+"""The map family: has_key, delete, clear, zero and len (of a map, or of
+the current stack)."""
+
+from __future__ import annotations
+
+from ..codegen.insn import R0, R1, R2, R3, R4
+from ..codegen.loweringvalues import Int
+from ..errors import SemanticError
+from ..lang import ast
+from ..runtime.mapread import zero_map
+from ..sema import types as T
+from ..sema.registry import Function, register
+
+
+def check_has_key(an, e: ast.Call) -> T.Type:
+    if len(e.args) < 2:
+        an.err("has_key() requires a map and a key", e.span)
+    m = an.map_arg(e)
+    if m.keys:
+        an.err("has_key() expects a map without a key as first argument", m.span)
+    keys = e.args[1:]
+    if len(keys) == 1 and isinstance(keys[0], ast.Tuple):
+        keys = keys[0].elems
+    an.map_key(ast.Map(m.span, m.name, list(keys), True))
+    return T.BOOL
+
+
+def lower_has_key(lw, e: ast.Call) -> Int:
+    m = e.args[0]
+    keys = e.args[1:]
+    if len(keys) == 1 and isinstance(keys[0], ast.Tuple) and len(lw.sc.maps[m.ident].key.elems) > 1:
+        keys = keys[0].elems
+    key = lw.map_key(m, list(keys))
+    p = lw.lookup(m.ident, key)
+    r = lw.b.vreg()
+    lw.b.mov(r, 1)
+    done = lw.b.label()
+    lw.b.jcond("ne", p, 0, done)
+    lw.b.mov(r, 0)
+    lw.b.place(done)
+    return Int(r)
+
+
+def check_clear(an, e: ast.Call) -> T.Type:
+    """clear(@m) and zero(@m): done by user space, on a record's word."""
+    an.nargs(e, 1)
+    an.map_arg(e)
+    return T.VOID
+
+
+def emit_clear(lw, e: ast.Call) -> None:
+    lw.emit_event(lw.sc.event(e.name, map=e.args[0].ident), [])
+
+
+def on_clear(session, ev, data: bytes) -> None:
+    session.maps[ev.map].clear()
+
+
+def on_zero(session, ev, data: bytes) -> None:
+    zero_map(session.script.maps[ev.map], session.maps[ev.map])
+
+
+def check_delete(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 1, 2)
+    m = an.map_arg(e)
+    if an.maps[m.ident].decl_kind == "percpuarray":
+        an.err(f"delete() can not remove elements of a percpuarray map ({m.ident}); "
+               "use zero() or clear()", e.span)
+    if len(e.args) == 2:
+        if m.keys:
+            an.err("delete() with two arguments expects a map without a key", e.span)
+        tmp = ast.Map(m.span, m.name, [e.args[1]], True)
+        an.map_key(tmp)
+    else:
+        an.map_key(m)
+    return T.VOID
+
+
+def emit_delete(lw, e: ast.Call) -> None:
+    m = e.args[0]
+    spec = lw.sc.maps[m.ident]
+    if spec.kind in ("hist", "lhist"):
+        raise SemanticError("delete() of a histogram entry is not supported yet", e.span)
+    key = lw.map_key(m, [e.args[1]] if len(e.args) == 2 else None)
+    lw.b.ld_map_fd(R1, m.ident)
+    lw.addr(R2, key)
+    lw.b.call("map_delete_elem")
+
+
+def check_len(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 1)
+    a = e.args[0]
+    if isinstance(a, ast.Map) and not a.keys:
+        info = an.map_info(a)
+        if an.final and info.key is not None and not info.key.elems:
+            an.err("call to len() expects a map with explicit keys (non-scalar map)", a.span)
+        return T.INT64
+    t = an.expr(a)
+    if t is not None and not isinstance(t, T.StackType):
+        an.err("call to len() expects a map, ustack, or kstack", a.span)
+    if not (isinstance(a, ast.Builtin) or isinstance(a, ast.Call)) or \
+            a.name not in ("kstack", "ustack"):
+        an.err("len() of a stack needs kstack or ustack itself as its argument "
+               "(a stack held in a variable or map is not supported yet)", a.span)
+    return T.INT64
+
+
+def lower_len(lw, e: ast.Call) -> Int:
+    """Entries of a map (the kernel's per-map element count), or the
+    frames of the current stack (bpf_get_stack's bytes / 8)."""
+    b = lw.b
+    a = e.args[0]
+    r = b.vreg()
+    if isinstance(a, ast.Map):
+        kid = lw.kfunc_id("bpf_map_sum_elem_count")
+        if kid is None:
+            raise SemanticError("len() of a map needs the kernel function "
+                                "bpf_map_sum_elem_count (Linux 6.6)", e.span)
+        b.ld_map_fd(R1, a.ident)
+        b.kfunc_call(kid)
+        b.mov(r, R0)
+        return Int(r)
+    t = a.type
+    buf = lw.stack_mem(8 * max(t.limit, 1))
+    b.mov(R1, lw.ctx)
+    lw.addr(R2, buf)
+    b.mov(R3, 8 * t.limit)
+    b.mov(R4, lw.BPF_F_USER_STACK if t.kind == "user" else 0)
+    b.call("get_stack")
+    b.mov(r, R0)
+    ok = b.label()
+    b.jcond("sge", r, 0, ok)
+    b.mov(r, 0)
+    b.place(ok)
+    b.alu("rsh", r, 3)
+    return Int(r)
+
+
+register(
+    Function("has_key", check_has_key, lower=lower_has_key),
+    Function("clear", check_clear, emit=emit_clear, on_record={"clear": on_clear}),
+    Function("zero", check_clear, emit=emit_clear, on_record={"zero": on_zero}),
+    Function("delete", check_delete, emit=emit_delete),
+    Function("len", check_len, lower=lower_len),
+)

@@ -1,0 +1,232 @@
+"""The output family: printf, errorf, warnf, print, cat, join, exit,
+assert and static_assert, which talk to user space through ring buffer
+records (codegen.lower_events writes them; each record's ``on_record``
+handler says what the session does with them)."""
+
+from __future__ import annotations
+
+import itertools
+
+from ..codegen.insn import R1, R2, R3, R10
+from ..errors import span_end
+from ..lang import ast
+from ..runtime.decode import decode
+from ..runtime.printf import render
+from ..sema import types as T
+from ..sema.registry import Function, register
+from .common import check_format, check_format_args, emit_format_event, unsupported
+
+# what printf's conversions can format besides integers, strings and the
+# types that print themselves as text (Type.show_bytes)
+PRINTF_TYPES = (T.TupleType, T.StackType, T.UserSymType, T.BufferType, T.ArrayType)
+
+
+def printable(t: T.Type) -> bool:
+    return (t.is_int() or t.is_string() or isinstance(t, PRINTF_TYPES)
+            or type(t).show_bytes is not T.Type.show_bytes)
+
+
+def check_printf(an, e: ast.Call) -> T.Type:
+    if not e.args or not isinstance(e.args[0], ast.String):
+        an.err(f"{e.name}() expects a string literal as first argument", e.span)
+    for a in e.args[1:]:
+        t = an.expr(a)
+        if t is not None and not printable(t):
+            an.err(f"{e.name}: unsupported argument type '{T.type_name(t)}'", a.span)
+    an.expr(e.args[0])
+    return T.VOID
+
+
+def emit_printf(lw, e: ast.Call) -> None:
+    ev = lw.sc.event(e.name, fmt=e.args[0].value, args=[a.type for a in e.args[1:]],
+                     span=e.span)
+    lw.emit_event(ev, e.args[1:])
+
+
+def on_printf(session, ev, data: bytes) -> None:
+    session.sink.printf(session.formatted(ev, data))
+
+
+def on_message(session, ev, data: bytes) -> None:
+    """errorf and warnf: the text, located at the call in the script."""
+    src, span = session.script.source, ev.span
+    getattr(session.sink, ev.kind)(session.formatted(ev, data), src.name, span.line,
+                                   span.col, span_end(span, src))
+
+
+def check_print(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 1, 3)
+    if isinstance(e.args[0], ast.Map) and not e.args[0].keys:
+        an.map_info(e.args[0])
+        for i in range(1, len(e.args)):
+            an.const_int(e.args[i], "print")
+    else:
+        an.nargs(e, 1)
+        t = an.expr(e.args[0])
+        if isinstance(t, (T.VoidType, T.ArgsType)):
+            an.err(f"print() can not print a value of type '{T.type_name(t)}'", e.span)
+    return T.VOID
+
+
+def emit_print(lw, e: ast.Call) -> None:
+    """print(@map [, top [, div]]) or print(value)."""
+    a = e.args[0]
+    if isinstance(a, ast.Map) and not a.keys:
+        top = lw.sc.an.const_int(e.args[1], "print") if len(e.args) > 1 else 0
+        div = lw.sc.an.const_int(e.args[2], "print") if len(e.args) > 2 else 1
+        ev = lw.sc.event("print_map", map=a.ident, top=top, div=div)
+        lw.emit_event(ev, [])
+    else:
+        ev = lw.sc.event("print_value", args=[a.type])
+        lw.emit_event(ev, [a])
+
+
+def on_print_map(session, ev, data: bytes) -> None:
+    session.sink.map(session.read(ev.map), ev.top, ev.div)
+
+
+def on_print_value(session, ev, data: bytes) -> None:
+    session.sink.value(decode(ev.layout, data, 8, session.resolver, session.trailer)[0])
+
+
+def check_cat(an, e: ast.Call) -> T.Type:
+    check_format(an, e)
+    return check_format_args(an, e)
+
+
+MAX_CAT_BYTES = 10240
+
+
+def read_for_cat(path: str) -> str:
+    """cat(): a file's text, as much as bpftrace's max_cat_bytes allows."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(MAX_CAT_BYTES)
+    except OSError as e:
+        return f"ERROR: failed to open file '{path}': {e.strerror}\n"
+
+
+def on_cat(session, ev, data: bytes) -> None:
+    args = decode(ev.layout, data, 8, session.resolver) if ev.args else ()
+    session.sink.cat(read_for_cat(render(ev.fmt, args)))
+
+
+def check_exit(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 0, 1)
+    if e.args:
+        an.int_arg(e, 0)
+    return T.VOID
+
+
+def emit_exit(lw, e: ast.Call) -> None:
+    lw.exit_program(lw.int_expr(e.args[0]).reg if e.args else None)
+
+
+def on_exit(session, ev, data: bytes) -> None:
+    """The record only wakes user space up: the exit code is in a map."""
+    session.check_exit()
+
+
+def check_join(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 1, 2)
+    an.int_arg(e, 0)
+    if len(e.args) == 2 and not isinstance(e.args[1], ast.String):
+        an.err("join() expects a string literal as delimiter", e.args[1].span)
+    return T.VOID
+
+
+JOIN_ARGS = 16
+
+
+def emit_join(lw, e: ast.Call) -> None:
+    """join(argv [, delim]): up to JOIN_ARGS strings of a NULL-ended
+    array of user pointers, read straight into one record."""
+    b = lw.b
+    n, slen = JOIN_ARGS, lw.sc.an.max_strlen
+    delim = e.args[1].value if len(e.args) > 1 else " "
+    ev = lw.sc.event("join", fmt=delim, args=[T.StringType(slen)] * n)
+    argv = lw.int_expr(e.args[0])
+    rec, lost, done = lw.reserve_record(ev)
+    end, ptr = b.label("joined"), b.vreg()
+    for i, off in enumerate(ev.layout.offsets):
+        b.st(1, rec, 8 + off, 0)  # an empty string ends the list
+    slot = lw.stack_mem(8)
+    for i, off in enumerate(ev.layout.offsets):
+        lw.addr(R1, slot)
+        b.mov(R2, 8)
+        b.mov(R3, argv.reg)
+        if i:
+            b.alu("add", R3, 8 * i)
+        b.call("probe_read_user")
+        b.ldx(8, ptr, R10, slot.off)
+        b.jcond("eq", ptr, 0, end)
+        b.mov(R1, rec)
+        b.alu("add", R1, 8 + off)
+        b.mov(R2, slen)
+        b.mov(R3, ptr)
+        b.call("probe_read_user_str")
+    b.place(end)
+    lw.submit_record(rec, lost, done)
+
+
+def on_join(session, ev, data: bytes) -> None:
+    parts = decode(ev.layout, data, 8)
+    session.sink.join(ev.fmt.join(p for p in itertools.takewhile(bool, parts)))
+
+
+def check_assert(an, e: ast.Call) -> T.Type:
+    """assert(condition, message): at run time, errorf and exit(1)."""
+    an.nargs(e, 2)
+    an.cond(e.args[0])
+    an.string_arg(e, 1)
+    return T.VOID
+
+
+def emit_assert(lw, e: ast.Call) -> None:
+    # as bpftrace's macro: errorf("assert failed: %s", msg); exit(1)
+    b = lw.b
+    held = b.label("assert_ok")
+    lw.branch_true(e.args[0], held)
+    ev = lw.sc.event("errorf", fmt="assert failed: %s", args=[e.args[1].type], span=e.span)
+    lw.emit_event(ev, e.args[1:])
+    one = b.vreg()
+    b.mov(one, 1)
+    lw.exit_program(one)
+    b.place(held)
+
+
+def check_static_assert(an, e: ast.Call) -> T.Type:
+    """A condition known at compile time; false fails the compile with
+    the message, at the static_assert."""
+    an.nargs(e, 2)
+    msg = e.args[1]
+    if not isinstance(msg, ast.String):
+        an.err("static_assert() expects a string literal message", msg.span)
+    an.expr(msg)
+    an.expr(e.args[0])
+    v = an.const_value(e.args[0])
+    if v is None:
+        an.err("unable to evaluate compile-time assert", e.args[0].span)
+    if not v:
+        an.err(msg.value, e.span)
+    return T.VOID
+
+
+def emit_nothing(lw, e: ast.Call) -> None:
+    """Checked at compile time: no code."""
+
+
+register(
+    Function("printf", check_printf, emit=emit_printf, on_record={"printf": on_printf}),
+    Function("errorf", check_printf, emit=emit_printf, on_record={"errorf": on_message}),
+    Function("warnf", check_printf, emit=emit_printf, on_record={"warnf": on_message}),
+    Function("print", check_print, emit=emit_print,
+             on_record={"print_map": on_print_map, "print_value": on_print_value}),
+    Function("cat", check_cat, emit=emit_format_event, on_record={"cat": on_cat}),
+    Function("exit", check_exit, emit=emit_exit, on_record={"exit": on_exit}),
+    Function("join", check_join, emit=emit_join, on_record={"join": on_join}),
+    Function("assert", check_assert, emit=emit_assert),
+    Function("static_assert", check_static_assert, emit=emit_nothing),
+    unsupported("debugf"),
+    unsupported("print_maps"),
+)

@@ -1,0 +1,100 @@
+"""The process family: pid(), tid() (in bpfscope's or the initial pid
+namespace), cgroupid(), and the numbers user space names (strerror,
+signal_name)."""
+
+from __future__ import annotations
+
+import os
+
+from ..codegen.insn import R0, R1, R2, R3, R4, R10
+from ..codegen.loweringvalues import Int
+from ..errors import SemanticError
+from ..lang import ast
+from ..sema import types as T
+from ..sema.registry import Function, register
+from .common import lower_argument
+
+PID_NAMESPACES = ("curr_ns", "init")
+PROC_PID_INIT_INO = 0xEFFFFFFC  # the initial pid namespace's inode
+
+
+def check_pid(an, e: ast.Call) -> T.Type:
+    """pid([curr_ns|init]) and tid(...): as seen from bpfscope's pid
+    namespace (the default) or from the initial one."""
+    an.nargs(e, 0, 1)
+    if e.args and not (isinstance(e.args[0], ast.Identifier)
+                       and e.args[0].name in PID_NAMESPACES):
+        an.err(f"{e.name}() expects one of: " + ", ".join(PID_NAMESPACES), e.args[0].span)
+    return T.UINT32
+
+
+def lower_pid(lw, e: ast.Call) -> Int:
+    """pid()/tid() as seen from the initial pid namespace, or from
+    bpfscope's own when that is another (bpf_get_ns_current_pid_tgid).
+    The builtins pid and tid are lowered here too."""
+    b = lw.b
+    r = b.vreg()
+    try:
+        ns = os.stat("/proc/self/ns/pid")
+    except OSError:  # no /proc: take the namespace to be the initial one
+        ns = None
+    if e.args and e.args[0].name == "init" or ns is None or \
+            ns.st_ino == PROC_PID_INIT_INO:
+        b.call("get_current_pid_tgid")
+        b.mov(r, R0)
+        if e.name == "pid":
+            b.alu("rsh", r, 32)
+        else:
+            b.mov(r, r, w=32)
+        return Int(r)
+    buf = lw.stack_mem(8)
+    b.st(8, R10, buf.off, 0)
+    b.mov(R1, ns.st_dev)
+    b.mov(R2, ns.st_ino)
+    lw.addr(R3, buf)
+    b.mov(R4, 8)
+    b.call("get_ns_current_pid_tgid")
+    # struct bpf_pidns_info { u32 pid; u32 tgid; }: tgid is bpftrace's pid
+    b.ldx(4, r, R10, buf.off + (4 if e.name == "pid" else 0))
+    return Int(r)
+
+
+def check_cgroupid(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 1)
+    if not isinstance(e.args[0], ast.String):
+        an.err("cgroupid() expects a string literal", e.args[0].span)
+    an.expr(e.args[0])
+    return T.UINT64
+
+
+def lower_cgroupid(lw, e: ast.Call) -> Int:
+    """The cgroup v2 id of a directory: its inode number (kernfs ids
+    are the inode numbers on 64-bit kernels)."""
+    path = e.args[0].value
+    try:
+        cgid = os.stat(path).st_ino
+    except OSError as err:
+        raise SemanticError(f"cgroupid: Failed to get cgroup id for path '{path}': "
+                            f"{err.strerror}", e.span) from None
+    r = lw.b.vreg()
+    lw.b.mov(r, cgid)
+    return Int(r)
+
+
+def named_number(what: str):
+    """The check of a function whose integer argument user space prints
+    as a name (strerror: the errno's text, signal_name: SIGxxx)."""
+    def check(an, e: ast.Call) -> T.Type:
+        an.nargs(e, 1)
+        an.int_arg(e, 0)
+        return T.SymbolicInt(what=what)
+    return check
+
+
+register(
+    Function("pid", check_pid, lower=lower_pid),
+    Function("tid", check_pid, lower=lower_pid),
+    Function("cgroupid", check_cgroupid, lower=lower_cgroupid),
+    Function("strerror", named_number("strerror"), lower=lower_argument),
+    Function("signal_name", named_number("signal_name"), lower=lower_argument),
+)

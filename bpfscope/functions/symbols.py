@@ -1,0 +1,226 @@
+"""The stacks and symbols family: kstack, ustack, ksym, usym, kaddr,
+uaddr, percpu_kaddr, kptr, uptr and reg.
+
+kaddr's address is looked up in /proc/kallsyms by the check, in the
+analyser's final pass, and written on the call node for the lowering to
+read. percpu_kaddr's BTF id is looked up when its call is lowered (so
+sema's unit tests need neither BTF nor kallsyms), by this module, not by
+codegen, which talks to neither.
+"""
+
+from __future__ import annotations
+
+from ..arch.x86_64 import PT_REGS, REGS_IP
+from ..codegen.insn import R0, R1, R2, R3, VReg
+from ..codegen.loweringvalues import Int, Mem
+from ..errors import SemanticError
+from ..lang import ast
+from ..sema import types as T
+from ..sema.registry import Function, register
+from ..sema.uaddr import resolve as resolve_uaddr
+from .common import lower_argument, unsupported
+
+
+def check_stack(an, e: ast.Call) -> T.Type:
+    return an.stack_type(e.name, e.args, e)
+
+
+def store_stack(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
+    lw.store_stack(t, dst, e.span)
+
+
+def check_ksym(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 1)
+    an.int_arg(e, 0)
+    return T.SymbolicInt(bits=64, signed=False, what="ksym")
+
+
+def check_usym(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 1)
+    an.int_arg(e, 0)
+    return T.UserSymType()
+
+
+def store_usym(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
+    """(address, pid): the symbol is looked up in user space, in the
+    address space of the process that was running."""
+    addr = lw.int_expr(e.args[0])
+    lw.b.stx(8, dst.base, dst.off, addr.reg)
+    lw.store_user_pid(dst.at(8, 8))
+
+
+def check_kaddr(an, e: ast.Call) -> T.Type:
+    """The address of a kernel symbol, from /proc/kallsyms: ``e.kaddr``."""
+    an.nargs(e, 1)
+    if not isinstance(e.args[0], ast.String):
+        an.err("kaddr() expects a string literal", e.args[0].span)
+    if an.final:
+        from ..ksyms import kernel_symbols
+        name = e.args[0].value
+        try:
+            addr = kernel_symbols().lookup_name(name)
+        except OSError:
+            addr = None
+        if not addr:
+            an.err(f"Failed to resolve kernel symbol: {name}", e.span)
+        e.kaddr = addr
+    return T.UINT64
+
+
+def lower_kaddr(lw, e: ast.Call) -> Int:
+    r = lw.b.vreg()
+    lw.b.mov(r, e.kaddr)
+    return Int(r)
+
+
+def check_uaddr(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 1)
+    if not isinstance(e.args[0], ast.String):
+        t = an.expr(e.args[0])
+        an.err(f"uaddr() expects a string literal ({T.type_name(t)} provided)", e.span)
+    # per expanded probe: the code generator lowers right after
+    e.uaddr = resolve_uaddr(an.probe, e.args[0].value, e.span)
+    return e.uaddr.type
+
+
+def lower_uaddr(lw, e: ast.Call) -> Int:
+    """sema.uaddr decided how: a constant, ip + a constant, or the
+    running program's start of code + a constant."""
+    how = e.uaddr
+    b = lw.b
+    r = b.vreg()
+    if how.base == "ip":
+        b.ldx(8, r, lw.ctx, REGS_IP)
+        b.alu("add", r, how.value)
+    elif how.base == "exe":
+        program_address(lw, r, how)
+    else:
+        b.mov(r, how.value)
+    return Int(r)
+
+
+def program_address(lw, r: VReg, how) -> None:
+    """r = current->mm->start_code + how.value if current->mm->exe_file
+    is the file (inode how.inode), else 0."""
+    b = lw.b
+    mm_off, start_off, exe_off, inode_off, ino_off = how.kernel
+    tmp = lw.stack_mem(8)
+
+    def read(dst, src, off):
+        b.st(8, tmp.base, tmp.off, 0)
+        lw.addr(R1, tmp)
+        b.mov(R2, 8)
+        b.mov(R3, src)
+        b.alu("add", R3, off)
+        b.call("probe_read_kernel")
+        b.ldx(8, dst, tmp.base, tmp.off)
+
+    done = b.label("uaddr_done")
+    b.call("get_current_task")
+    mm, p = b.vreg(), b.vreg()
+    b.mov(p, R0)
+    read(mm, p, mm_off)
+    read(p, mm, exe_off)
+    read(p, p, inode_off)
+    read(p, p, ino_off)
+    b.mov(r, 0)
+    b.jcond("ne", p, how.inode, done)
+    read(r, mm, start_off)
+    b.alu("add", r, how.value)
+    b.place(done)
+
+
+def check_percpu_kaddr(an, e: ast.Call) -> T.Type:
+    """The address of a per-CPU kernel variable on this CPU, or on the
+    given one (0 when there is no such CPU)."""
+    an.nargs(e, 1, 2)
+    if not isinstance(e.args[0], ast.String):
+        an.err("percpu_kaddr() expects a string literal", e.args[0].span)
+    an.expr(e.args[0])
+    if len(e.args) == 2:
+        an.int_arg(e, 1)
+    return T.PointerType(target="uint64")
+
+
+def percpu_var(e: ast.Call, name: str) -> int:
+    """The variable's BTF id, once it is known the verifier will find it."""
+    from ..btf import load_vmlinux
+    try:
+        vid = load_vmlinux().find(name, "var")
+    except Exception:  # noqa: BLE001 - no BTF: say so below
+        vid = None
+    if vid is None:
+        raise SemanticError(f"percpu_kaddr: no per-CPU kernel variable named '{name}' "
+                            "in the kernel's BTF", e.span)
+    from ..ksyms import kernel_symbols
+    try:
+        listed = kernel_symbols().lookup_name(name) is not None
+    except OSError:
+        listed = False
+    if not listed:
+        # the verifier finds the variable through kallsyms
+        raise SemanticError(f"percpu_kaddr: '{name}' is not in /proc/kallsyms: this "
+                            "kernel lists no data symbols (CONFIG_KALLSYMS_ALL)", e.span)
+    return vid
+
+
+def lower_percpu_kaddr(lw, e: ast.Call) -> Int:
+    """bpf_this_cpu_ptr, or bpf_per_cpu_ptr for a given CPU, of the
+    per-CPU variable's BTF id."""
+    b = lw.b
+    vid = percpu_var(e, e.args[0].value)
+    cpu = lw.int_expr(e.args[1]) if len(e.args) == 2 else None
+    b.ld_btf_var(R1, vid)
+    if cpu is None:
+        b.call("this_cpu_ptr")
+    else:
+        b.mov(R2, cpu.reg)
+        b.call("per_cpu_ptr")
+    r = b.vreg()
+    b.mov(r, R0)
+    return Int(r)
+
+
+def check_kptr(an, e: ast.Call) -> T.Type:
+    """The same pointer, marked as one into kernel (kptr) or user (uptr)
+    memory: str() and buf() then read it with that space's helper."""
+    an.nargs(e, 1)
+    t = an.int_arg(e, 0)
+    target = t.target if isinstance(t, T.PointerType) else "void"
+    return T.PointerType(target=target, user=e.name == "uptr", kernel=e.name == "kptr")
+
+
+def check_reg(an, e: ast.Call) -> T.Type:
+    """reg("name"): a register of the probed thread, by the name struct
+    pt_regs gives it (ip, sp, di, r8, ...); kprobes and uprobes."""
+    an.nargs(e, 1)
+    a = e.args[0]
+    if not isinstance(a, ast.String):
+        an.err("reg() expects a string literal", a.span)
+    an.expr(a)
+    if an.probe.context != "regs":
+        an.err(f"reg can not be used with \"{an.probe.provider}\" probes", e.span)
+    if a.value not in PT_REGS:
+        an.err(f"'{a.value}' is not a valid register on this architecture", a.span)
+    return T.UINT64
+
+
+def lower_reg(lw, e: ast.Call) -> Int:
+    r = lw.b.vreg()
+    lw.b.ldx(8, r, lw.ctx, PT_REGS[e.args[0].value])
+    return Int(r)
+
+
+register(
+    Function("kstack", check_stack, store=store_stack),
+    Function("ustack", check_stack, store=store_stack),
+    Function("ksym", check_ksym, lower=lower_argument),
+    Function("usym", check_usym, store=store_usym),
+    Function("kaddr", check_kaddr, lower=lower_kaddr),
+    Function("uaddr", check_uaddr, lower=lower_uaddr),
+    Function("percpu_kaddr", check_percpu_kaddr, lower=lower_percpu_kaddr),
+    Function("kptr", check_kptr, lower=lower_argument),
+    Function("uptr", check_kptr, lower=lower_argument),
+    Function("reg", check_reg, lower=lower_reg),
+    unsupported("unwatch"),  # watchpoints
+)

@@ -1,0 +1,73 @@
+"""The table of builtin functions: one :class:`Function` record per name.
+
+A record says everything bpfscope knows about one function: how its
+arguments are checked and what type the call has (``check``, run by the
+analyser), and how it is lowered (``lower`` for a value in a register,
+``store`` for a value written into memory, ``emit`` for a statement that
+gives no value, all run by codegen), and what user space does with the
+ring buffer records it sends (``on_record``, run by runtime.session). How
+a value decodes and prints is the business of the type ``check`` returns
+(sema.types).
+
+The records live in the family modules of :mod:`bpfscope.functions`, a
+unit placed after runtime in the layer order, so a record may use codegen
+and runtime while sema, codegen and runtime only ever see it through this
+table (the callables are opaque to them). Importing
+:mod:`bpfscope.functions` registers every family; api.compile_script does
+so, and so does tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    # (analyzer, call) -> Type: checks the arguments (raising a located
+    # SemanticError) and gives the type of the call
+    check: Callable
+    # (lowering, call) -> codegen Int: the value in a register
+    lower: Callable | None = None
+    # (lowering, call, dst Mem, type) -> None: writes a value held in memory
+    store: Callable | None = None
+    # (lowering, call) -> None: lowered as a statement; the call has no value
+    emit: Callable | None = None
+    # event kind -> (session, EventSpec, record bytes) -> None: what user
+    # space does with a ring buffer record of that kind the lowering sent
+    on_record: Mapping[str, Callable] = field(default_factory=dict, compare=False)
+
+
+FUNCTIONS: dict[str, Function] = {}
+EVENTS: dict[str, Callable] = {}
+
+
+def register(*records: Function) -> None:
+    """Add records to the table; a name or event kind registered twice is
+    a bug."""
+    for f in records:
+        if f.name in FUNCTIONS and FUNCTIONS[f.name] is not f:
+            raise ValueError(f"function {f.name}() is registered twice")
+        for kind, handler in f.on_record.items():
+            if EVENTS.get(kind, handler) is not handler:
+                raise ValueError(f"event kind {kind!r} of {f.name}() is registered twice")
+        FUNCTIONS[f.name] = f
+        EVENTS.update(f.on_record)
+
+
+def unregister(name: str) -> None:
+    """Remove a record (tests that register a toy function of their own)."""
+    f = FUNCTIONS.pop(name, None)
+    for kind in f.on_record if f is not None else ():
+        EVENTS.pop(kind, None)
+
+
+def lookup(name: str) -> Function | None:
+    return FUNCTIONS.get(name)
+
+
+def event_handler(kind: str) -> Callable | None:
+    """The user-space half of the function that sends records of ``kind``."""
+    return EVENTS.get(kind)
