@@ -23,6 +23,7 @@ from ..errors import SemanticError, Span
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from . import types as T
+from .config_values import check_config_value
 from .functions import FunctionChecks
 from .probes import MAX_RAW_ARGS, USER_PROVIDERS, ExpandedProbe, Expander
 from .scopes import resolve_scopes
@@ -139,7 +140,8 @@ class Analyzer(FunctionChecks):
         # BPFTRACE_* environment, then what the caller forces (CLI flags)
         self.config = dict(CONFIG_DEFAULTS)
         self.config.update(self._config_block())
-        self.config.update(config_from_env(os.environ))
+        for key, value in config_from_env(os.environ).items():
+            self.config[key] = check_config_value(key, "BPFTRACE_" + key.upper(), value)
         if config:
             self.config.update(config)
         self.maps: dict[str, MapInfo] = {}
@@ -175,9 +177,14 @@ class Analyzer(FunctionChecks):
             if key not in KNOWN_CONFIG:
                 self.err(f"{name}: not a known configuration option", span)
             if isinstance(val, (ast.Integer, ast.Bool)):
-                out[key] = int(val.value)
+                value = int(val.value)
             elif isinstance(val, (ast.String, ast.Identifier)):
-                out[key] = config_value(val.value if isinstance(val, ast.String) else val.name)
+                value = config_value(val.value if isinstance(val, ast.String) else val.name)
+            elif isinstance(val, ast.Unop) and val.op == "-" and isinstance(val.operand, ast.Integer):
+                value = -val.operand.value
+            else:
+                self.err(f"Assignment for {name} must be literal.", span)
+            out[key] = check_config_value(key, name, value, span)
         return out
 
     @property

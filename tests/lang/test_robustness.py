@@ -103,7 +103,8 @@ CASES = [
     ("enum_64", "enum { ONE = 18446744073709551616 } begin { ONE }",
      "Enum value of ONE does not fit in 64 bits"),
     ("on_stack_limit", 'config = { on_stack_limit = f } begin { ((1,(2,""))) }',
-     "on_stack_limit"),
+     "stdin:1:12-30: ERROR: Invalid type for on_stack_limit. Type: string. "
+     "Expected Type: integer"),
     ("lhist_dollar0", "BEGIN { @ = lhist(1, $0, 7, l) }", "lhist"),
     ("surrogate", 'begin { ("\udcff") }', "invalid UTF-8 in string literal"),
     ("bad_conv", 'begin { printf("%q", 1); }', "Unknown format string token"),

@@ -54,3 +54,35 @@ def test_unsafe_functions_need_the_caller(monkeypatch):
     for call in ('system("id")', "signal(9)"):
         assert "is an unsafe function, use --unsafe" in error_of(f"BEGIN {{ {call}; }}")
         api.compile_script(f"BEGIN {{ {call}; }}", config={"unsafe": 1})
+
+
+@pytest.mark.parametrize("item, message", [
+    # what used to be an unlocated ValueError or a silent default
+    ("on_stack_limit = f", "Invalid type for on_stack_limit. Type: string. Expected Type: integer"),
+    ("max_strlen = f", "Invalid type for max_strlen. Type: string. Expected Type: integer"),
+    ('BPFTRACE_MAX_PROBES = "hello"',
+     "Invalid type for BPFTRACE_MAX_PROBES. Type: string. Expected Type: integer"),
+    ("perf_rb_pages = f", "Invalid type for perf_rb_pages. Type: string. Expected Type: integer"),
+    ("on_stack_limit = -1", "Invalid value for on_stack_limit: -1"),
+    ("on_stack_limit = (1 + 2)", "Assignment for on_stack_limit must be literal."),
+    ("cpp_demangle = 7", "Invalid value for cpp_demangle. Needs to be 0 or 1. Value: 7"),
+    ("print_maps_on_exit = f", "Invalid type for print_maps_on_exit. Type: string. "
+     "Expected Type: bool"),
+])
+def test_value_of_the_wrong_type_is_located_at_its_item(item, message):
+    text = f'config = {{ {item} }} begin {{ print((1, (2, ""))); }}'
+    assert error_of(text) == (f"stdin:1:12-{12 + len(item)}: ERROR: {message}\n{text}\n"
+                              f"{' ' * 11}{'~' * len(item)}")
+
+
+def test_environment_value_of_the_wrong_type_names_the_variable(monkeypatch):
+    monkeypatch.setenv("BPFTRACE_MAX_STRLEN", "f")
+    assert error_of("begin { print(1); }") == (
+        "ERROR: Invalid type for BPFTRACE_MAX_STRLEN. Type: string. Expected Type: integer")
+
+
+def test_values_of_the_right_type_are_taken():
+    script = api.compile_script("config = { on_stack_limit = 64; print_maps_on_exit = false; "
+                                "cpp_demangle = 1 } begin { exit(); }")
+    assert (script.config["on_stack_limit"], script.config["print_maps_on_exit"],
+            script.config["cpp_demangle"]) == (64, 0, 1)
