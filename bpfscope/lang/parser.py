@@ -88,7 +88,8 @@ def _expected_name(kind: str) -> str:
 class Parser:
     def __init__(self, source: Source):
         self.source = source
-        self.toks = lx.tokenize(source.text)
+        self.stream = lx.token_stream(source.text)
+        self.toks = [next(self.stream)]
         self.i = 0
         self.tok = self.toks[0]
         self.prev = self.tok
@@ -103,11 +104,21 @@ class Parser:
             raise SyntaxErr(tok.value, tok.span)
         self.prev = tok
         self.i += 1
+        if self.i == len(self.toks):
+            self.lex_to(self.i)
         if self.i < len(self.toks):
             self.tok = self.toks[self.i]
         return tok
 
+    def lex_to(self, j: int):
+        """Lex as far as token j (or the end): the lexer runs only as far
+        as the parser reads."""
+        toks = self.toks
+        while len(toks) <= j and toks[-1].kind != lx.EOF:
+            toks.append(next(self.stream))
+
     def peek(self, k: int = 1) -> Token:
+        self.lex_to(self.i + k)
         j = min(self.i + k, len(self.toks) - 1)
         return self.toks[j]
 
