@@ -12,6 +12,7 @@ Every user-facing failure is a :class:`bpfscope.errors.BpfscopeError` whose
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .attach import providers
@@ -27,7 +28,7 @@ from .lang.parser import parse
 from .output.text import TextOutput
 from .runtime.printf import Conversion, FormatError, check_arg_count, parse_format
 from .runtime.session import Session
-from .sema.analyzer import Analyzer
+from .sema.analyzer import Analyzer, config_key, config_value
 from .sema.named_params import resolve_getopt
 
 
@@ -69,6 +70,21 @@ def _check_format_types(program: ast.Program):
                                     f"integer ({t} supplied)", arg.span)
 
 
+def _probe_inline(program: ast.Program) -> bool:
+    """bpftrace's probe_inline config (what --uprobe-inlined asks for), from
+    BPFTRACE_PROBE_INLINE or else the config block; sema checks its value.
+    Probes are expanded before sema reads the config, hence this look."""
+    env = os.environ.get("BPFTRACE_PROBE_INLINE")
+    if env is not None:
+        return config_value(env) == 1
+    for name, val in program.config.items if program.config else ():
+        if config_key(name) == "probe_inline":
+            if isinstance(val, (ast.String, ast.Identifier)):
+                return config_value(val.value if isinstance(val, ast.String) else val.name) == 1
+            return isinstance(val, (ast.Integer, ast.Bool)) and int(val.value) == 1
+    return False
+
+
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
                    cpid: int | None = None, pid: int | None = None,
                    uprobe_inlined: bool = False, cmd: str | None = None,
@@ -86,7 +102,8 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
         resolve_getopt(program, named or {})
         _check_formats(program)
         expand = providers.expander(providers.ProbeOptions(
-            pid=pid if pid is not None else cpid, inlined=uprobe_inlined,
+            pid=pid if pid is not None else cpid,
+            inlined=uprobe_inlined or _probe_inline(program),
             cmd=cmd if pid is None else None,
             unsafe=bool((config or {}).get("unsafe"))))
         analyzer = Analyzer(program, expand, params, config, cpid).run()

@@ -85,7 +85,13 @@ KNOWN_CONFIG = {"max_map_keys", "max_strlen", "print_maps_on_exit", "perf_rb_pag
                 "stack_mode", "cpp_demangle", "lazy_symbolication", "missing_probes",
                 "max_probes", "max_bpf_progs", "max_cat_bytes", "log_size", "license",
                 "on_stack_limit", "str_trunc_trailer", "cache_user_symbols",
-                "show_debug_info", "unstable_map_decl", "unstable_tseries", "unstable_addr"}
+                "show_debug_info", "unstable_map_decl", "unstable_tseries", "unstable_addr",
+                # what --uprobe-inlined asks for (read by api before sema runs)
+                "probe_inline",
+                # accepted, no effect here: BTF gives whole types at once (no
+                # resolution rounds), symbols come from bpfscope's own ELF and
+                # DWARF readers (no blazesym, one source), imports need no flag
+                "max_type_res_iterations", "symbol_source", "use_blazesym", "unstable_import"}
 
 
 # bpftrace's names that only its environment sets (read elsewhere than the

@@ -86,3 +86,30 @@ def test_values_of_the_right_type_are_taken():
                                 "cpp_demangle = 1 } begin { exit(); }")
     assert (script.config["on_stack_limit"], script.config["print_maps_on_exit"],
             script.config["cpp_demangle"]) == (64, 0, 1)
+
+
+@pytest.mark.parametrize("item", [
+    "max_type_res_iterations = 3", "BPFTRACE_MAX_TYPE_RES_ITERATIONS = 0",
+    "probe_inline = 0", "probe_inline = true", 'symbol_source = "dwarf"',
+    "symbol_source = symbol_table", "use_blazesym = 1", "USE_BLAZESYM = false",
+    "unstable_import = enable",
+])
+def test_every_config_variable_of_bpftrace_is_accepted(item):
+    script = api.compile_script(f"config = {{ {item} }} begin {{ exit(); }}")
+    key = item.split(" = ")[0].lower().removeprefix("bpftrace_")
+    assert key in script.config
+
+
+@pytest.mark.parametrize("item, message", [
+    ("use_blazesym = 2", "Invalid value for use_blazesym. Needs to be 0 or 1. Value: 2"),
+    ("probe_inline = yes", "Invalid type for probe_inline. Type: string. Expected Type: bool"),
+    ("symbol_source = elf", "Invalid value for symbol_source: 'elf'. Valid values: dwarf, "
+     "symbol_table"),
+    ("max_type_res_iterations = x", "Invalid type for max_type_res_iterations. Type: string. "
+     "Expected Type: integer"),
+    ("probe_inlined = 1", "probe_inlined: not a known configuration option"),
+    ("blazesym = 1", "blazesym: not a known configuration option"),
+])
+def test_their_values_are_checked_and_other_names_still_refused(item, message):
+    assert error_of(f"config = {{ {item} }} begin {{ }}").startswith(
+        f"stdin:1:12-{12 + len(item)}: ERROR: {message}\n")
