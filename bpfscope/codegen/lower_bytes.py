@@ -15,15 +15,18 @@ from .loweringvalues import Int, Mem
 
 
 class BytesLowering:
-    def bounded_length(self, e: ast.Expr, cap: int) -> Int:
+    def bounded_length(self, e: ast.Expr, cap: int, site: int = 0) -> Int:
         """A length computed at run time, made at most ``cap`` (unsigned, so
         a negative one is ``cap`` too): the verifier must see the bound
-        before the length reaches a read helper."""
+        before the length reaches a read helper. Each cut counts in drop
+        ``site`` when one is given."""
         b = self.b
         n = b.vreg()
         b.mov(n, self.int_expr(e).reg)
         ok = b.label("len_ok")
         b.jcond("le", n, cap, ok)
+        if site:
+            self.count_lost(site)
         b.mov(n, cap)
         b.place(ok)
         return Int(n)
@@ -38,12 +41,13 @@ class BytesLowering:
         self.zero(dst)
         data = dst.at(8, cap)
         f = self.ctx_field(src)
+        site = self.buf_cut_site(e, f, cap, fixed is None)
         if fixed is not None and f is not None and f.kind == "array":
             self.copy_from_ctx(data, f.offset, cap)
         elif fixed is not None and src.type.is_string():
             self.copy(data, self.mem_expr(src), cap)
         else:
-            n = self.bounded_length(e.args[1], cap).reg if fixed is None else cap
+            n = self.bounded_length(e.args[1], cap, site).reg if fixed is None else cap
             if f is not None and f.kind == "array":
                 where, helper = self.ctx, "probe_read_kernel"
                 off = f.offset
@@ -64,6 +68,26 @@ class BytesLowering:
                 b.stx(8, dst.base, dst.off, n)
                 return
         b.st(8, dst.base, dst.off, cap)
+
+    def buf_cut_site(self, e: ast.Call, f, cap: int, runtime: bool) -> int:
+        """The drop site counting buf() values cut at max_strlen (0: none
+        can be). A fixed length or source larger than max_strlen cuts every
+        value, counted here; a run-time length is counted when it is cut."""
+        strlen = self.sc.an.max_strlen
+        if cap != strlen:
+            return 0
+        src = e.args[0]
+        sizes = [e.args[1].value] if len(e.args) == 2 and not runtime else []
+        if f is not None and f.kind == "array":
+            sizes.append(f.size)
+        elif src.type.is_string():
+            sizes.append(src.type.size)
+        if not runtime and not (sizes and min(sizes) > strlen):
+            return 0
+        site = self.sc.drop_site("strcut", "buf", e.span)
+        if not runtime:
+            self.count_lost(site)
+        return site
 
     def store_array(self, e: ast.Expr, dst: Mem, t: T.ArrayType):
         """A tracepoint array field, pton's constant bytes, or a copy."""

@@ -12,7 +12,7 @@ from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R10
-from .loweringvalues import Mem
+from .loweringvalues import Int, Mem
 from .script import EXIT, LOST, RINGBUF, EventSpec
 
 
@@ -158,6 +158,7 @@ class EventLowering:
         for i, off in enumerate(ev.layout.offsets):
             b.st(1, rec, 8 + off, 0)  # an empty string ends the list
         slot = self.stack_mem(8)
+        site = self.sc.drop_site("strcut", "join", e.span)
         for i, off in enumerate(ev.layout.offsets):
             self.addr(R1, slot)
             b.mov(R2, 8)
@@ -172,6 +173,7 @@ class EventLowering:
             b.mov(R2, slen)
             b.mov(R3, ptr)
             b.call("probe_read_user_str")
+            self.count_cut(Int(ptr), slen, T.PointerType(user=True), site, slot)
         b.place(end)
         self.submit_record(rec, lost, done)
 

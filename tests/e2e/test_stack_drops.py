@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -133,3 +134,64 @@ def test_strings_cut_at_max_strlen_are_counted(e2e, paths, length, cut):
 def test_counters_do_not_leak_objects(e2e, paths, no_leaks):
     e2e.run_prog(CUT % paths + f" uprobe:{paths}:leaf {{ @s[ustack(3)] = count(); }}",
                  "-c", f"{paths} strs 2 40")
+
+
+
+def cuts(e2e, prog: str, *args: str) -> tuple[list, list]:
+    """The cut-string warnings of a run, as (col, what, count, noun), and
+    the truncated_strings records of the same run with -f json, as
+    (col, function, count)."""
+    r = e2e.run_prog(prog, *args)
+    warn = [(int(c), w, int(n), noun) for c, w, n, noun in re.findall(
+        r"^stdin:1:(\d+)-\d+: WARNING: (\S+): (\d+) (strings|buffers) were cut at "
+        r"max_strlen \(16 bytes\)", r.stderr, re.M)]
+    j = records(e2e.run_prog(prog, "-f", "json", *args).stdout, "truncated_strings")
+    assert all(x["data"]["max_strlen"] == 16 and x["data"]["strings"] == x["count"] for x in j)
+    return warn, [(x["data"]["col"], x["data"]["function"], x["count"]) for x in j]
+
+
+@pytest.mark.parametrize("length, cut", [("40", 3), ("$n", 3), ("$m", 0)])
+def test_buffers_cut_at_max_strlen_are_counted(e2e, paths, length, cut):
+    # buf() copies bytes, not a string: asking for more than max_strlen cuts
+    # every value, whatever the string (a fixed length, or one computed as
+    # the probe runs)
+    prog = ("config = { max_strlen = 16 } uprobe:%s:named "
+            "{ $n = 40; $m = 8; @[buf(arg0, %s)] = count(); }" % (paths, length))
+    col = prog.index("buf(") + 1
+    warn, recs = cuts(e2e, prog, "-c", f"{paths} strs 3 5")
+    assert warn == ([(col, "buf()", cut, "buffers")] if cut else [])
+    assert recs == ([(col, "buf", cut)] if cut else [])
+
+
+@pytest.fixture
+def short_dir():
+    """/tmp/XXXXXXXX: 13 bytes, so a program in it has a path of known length."""
+    d = tempfile.mkdtemp(dir="/tmp", prefix="")
+    yield d
+    shutil.rmtree(d)
+
+
+@pytest.mark.parametrize("name, cut", [("t", 0), ("tt", 1), ("a_long_name", 1)])
+def test_tracepoint_strings_cut_at_max_strlen_are_counted(e2e, short_dir, name, cut):
+    # sched_process_exec's filename is a __data_loc string: the path of the
+    # -c program, whole up to 15 bytes with max_strlen 16 (/tmp/XXXXXXXX/t)
+    prog = f"{short_dir}/{name}"
+    shutil.copy("/bin/true", prog)
+    script = ("config = { max_strlen = 16 } tracepoint:sched:sched_process_exec "
+              "/pid == cpid/ { @[args.filename] = count(); }")
+    col = script.index("args.filename") + 1
+    warn, recs = cuts(e2e, script, "-c", str(prog))
+    assert warn == ([(col, "args.filename", cut, "strings")] if cut else [])
+    assert recs == ([(col, "args.filename", cut)] if cut else [])
+
+
+def test_join_strings_cut_at_max_strlen_are_counted(e2e, tmp_path):
+    prog = tmp_path / "a_program_with_a_long_name"
+    shutil.copy("/bin/true", prog)
+    script = ("config = { max_strlen = 16 } tracepoint:syscalls:sys_enter_execve "
+              "/pid == cpid/ { join(args.argv); }")
+    col = script.index("join(") + 1
+    # argv: the long path and "x" * 20 are cut, "short" is whole
+    warn, recs = cuts(e2e, script, "-c", f"{prog} {'x' * 20} short")
+    assert warn == [(col, "join()", 2, "strings")]
+    assert recs == [(col, "join", 2)]
