@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..errors import SemanticError
 from ..lang import ast
+from ..lang.printer import expr_source
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4
 from .loweringvalues import USER_PROVIDERS, Int, Mem
@@ -331,7 +332,7 @@ class StoreLowering:
         b.mov(R3, p)
         b.call("probe_read_kernel_str")
         if length == self.sc.an.max_strlen:
-            site = self.sc.drop_site("strcut", f"args.{e.field}", e.span)
+            site = self.sc.drop_site("strcut", expr_source(e), e.span)
             self.count_cut(Int(p), length, T.PointerType(kernel=True), site)
 
     def copy_from_ctx(self, dst: Mem, off: int, n: int):

@@ -49,7 +49,7 @@ class StreamSink:
             msg = (f"{what}: {n} stacks could not be read (bpf_get_stack failed) "
                    "and were counted as empty stacks")
         else:
-            label = what if "." in what else f"{what}()"  # args.filename, str()
+            label = f"{what}()" if what.isidentifier() else what  # str(), args.filename
             noun = "buffers" if what == "buf" else "strings"
             msg = (f"{label}: {n} {noun} were cut at max_strlen ({max_strlen} bytes); "
                    "raise max_strlen to keep them whole")
