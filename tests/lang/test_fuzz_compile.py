@@ -44,8 +44,9 @@ def compile_inproc(text: str, codegen: bool = True):
         an = Analyzer(program, expander, (), None).run()
         if codegen:
             compile_program(an)
-    except (AssemblyError, RecursionError) as e:
-        # api.compile_script turns these into located errors
+    except AssemblyError as e:
+        # api.compile_script turns this into a user error; a RecursionError
+        # is a failure: the nesting limits (lang.nesting) must come first
         raise SemanticError(str(e)) from None
 
 

@@ -137,3 +137,9 @@ def test_percent_format_compiles_or_fails_cleanly():
 def test_limits_leave_ordinary_scripts_alone():
     api.compile_script("begin { $x = 0; unroll(10) { unroll(100) { $x++; } } print(9e16); }")
     api.compile_script('begin { printf("' + "%d " * 32 + '\\n"' + ", 1" * 32 + "); }")
+
+
+def test_function_with_an_unused_parameter_compiles():
+    # found by the fuzzer (seed 104): the parameter had no storage (KeyError)
+    api.compile_script("fn add($a: int64, $b: int64): int64 { return $b; } "
+                       "begin { print(add(1, 2)); }")
