@@ -230,6 +230,14 @@ class BytesLowering:
         self.addr(R3, c)
         b.call("probe_read_kernel_str")
         n = min(length, tmp.size, dst.size)
+        if n == self.sc.an.max_strlen and tmp.size > n:
+            # end + the second's bytes with its NUL: more than n is cut
+            total, whole = b.vreg(), b.label("concat_whole")
+            b.mov(total, R0)
+            b.alu("add", total, end)
+            b.jcond("sle", total, n, whole)
+            self.count_lost(self.sc.drop_site("strcut", e.name, e.span))
+            b.place(whole)
         if dst.size > n:
             self.zero(dst)
         self.copy(dst, tmp, n)

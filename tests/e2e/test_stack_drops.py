@@ -195,3 +195,14 @@ def test_join_strings_cut_at_max_strlen_are_counted(e2e, tmp_path):
     warn, recs = cuts(e2e, script, "-c", f"{prog} {'x' * 20} short")
     assert warn == [(col, "join()", 2, "strings")]
     assert recs == [(col, "join", 2)]
+
+
+@pytest.mark.parametrize("second, cut", [("abcdefgh", 0), ("abcdefghi", 1)])
+def test_concatenations_cut_at_max_strlen_are_counted(e2e, second, cut):
+    # 7 + 8 bytes fit in max_strlen 16 with the NUL; 7 + 9 do not
+    prog = ('config = { max_strlen = 16 } begin { $a = "0123456"; $b = "%s"; '
+            "print(str_concat($a, $b)); exit(); }" % second)
+    col = prog.index("str_concat(") + 1
+    warn, recs = cuts(e2e, prog)
+    assert warn == ([(col, "str_concat()", cut, "strings")] if cut else [])
+    assert recs == ([(col, "str_concat", cut)] if cut else [])
