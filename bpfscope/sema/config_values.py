@@ -15,8 +15,14 @@ INT_CONFIG = frozenset(("log_size", "max_bpf_progs", "max_cat_bytes", "max_map_k
                         "on_stack_limit", "perf_rb_pages"))
 BOOL_CONFIG = frozenset(("cpp_demangle", "lazy_symbolication", "print_maps_on_exit",
                          "probe_inline", "show_debug_info", "use_blazesym"))
-# names taking one of a few words (the others of this kind are checked where used)
-CHOICE_CONFIG = {"symbol_source": ("dwarf", "symbol_table")}
+_UNSTABLE = ("error", "warn", "enable", "0", "1")
+# names taking one of a few words (in any case)
+CHOICE_CONFIG = {"symbol_source": ("dwarf", "symbol_table"),
+                 "stack_mode": ("bpftrace", "perf", "raw"),
+                 "missing_probes": ("error", "warn", "ignore"),
+                 "cache_user_symbols": ("per_pid", "per_program", "none"),
+                 "unstable_map_decl": _UNSTABLE, "unstable_tseries": _UNSTABLE,
+                 "unstable_addr": _UNSTABLE, "unstable_import": _UNSTABLE}
 
 
 def _type_name(value) -> str:
@@ -39,7 +45,9 @@ def check_config_value(key: str, name: str, value, span: Span | None = None):
                                     f"Value: {value}", span)
             raise SemanticError(f"Invalid type for {name}. Type: string. "
                                 "Expected Type: bool", span)
-    elif key in CHOICE_CONFIG and str(value).lower() not in CHOICE_CONFIG[key]:
-        raise SemanticError(f"Invalid value for {name}: {value!r}. Valid values: "
-                            + ", ".join(CHOICE_CONFIG[key]), span)
+    elif key in CHOICE_CONFIG:
+        if str(value).lower() not in CHOICE_CONFIG[key]:
+            raise SemanticError(f"Invalid value for {name}: {value!r}. Valid values: "
+                                + ", ".join(CHOICE_CONFIG[key]), span)
+        return str(value).lower()
     return value

@@ -113,3 +113,30 @@ def test_every_config_variable_of_bpftrace_is_accepted(item):
 def test_their_values_are_checked_and_other_names_still_refused(item, message):
     assert error_of(f"config = {{ {item} }} begin {{ }}").startswith(
         f"stdin:1:12-{12 + len(item)}: ERROR: {message}\n")
+
+
+@pytest.mark.parametrize("item, message", [
+    # stack_mode = bogus used to end in a ValueError traceback when printing stacks
+    ("stack_mode = bogus", "Invalid value for stack_mode: 'bogus'. Valid values: bpftrace, "
+     "perf, raw"),
+    ('missing_probes = "sometimes"', "Invalid value for missing_probes: 'sometimes'. "
+     "Valid values: error, warn, ignore"),
+    ("unstable_addr = maybe", "Invalid value for unstable_addr: 'maybe'. Valid values: "
+     "error, warn, enable, 0, 1"),
+])
+def test_words_outside_a_variables_choices_are_refused(item, message):
+    assert error_of(f"config = {{ {item} }} begin {{ @[kstack] = count(); }}").startswith(
+        f"stdin:1:12-{12 + len(item)}: ERROR: {message}\n")
+
+
+def test_choices_are_taken_in_any_case():
+    script = api.compile_script('config = { stack_mode = PERF; cache_user_symbols = '
+                                '"PER_PROGRAM"; unstable_map_decl = 1 } begin { exit(); }')
+    assert script.config["stack_mode"] == "perf"
+
+
+def test_environment_choice_names_the_variable(monkeypatch):
+    monkeypatch.setenv("BPFTRACE_STACK_MODE", "bogus")
+    assert error_of("begin { print(1); }") == (
+        "ERROR: Invalid value for BPFTRACE_STACK_MODE: 'bogus'. Valid values: bpftrace, "
+        "perf, raw")
