@@ -220,7 +220,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         program's region of the per-CPU scratch map (the stack has 512
         bytes; strings of max_strlen would not fit)."""
         size = T.align8(max(size, 1))
-        if size > self.on_stack_limit:
+        # 8 bytes stay on the stack whatever on_stack_limit says: the scratch
+        # map's own key and other helper slots are read from R10
+        if size > max(self.on_stack_limit, 8):
             off = self.scratch_used
             self.scratch_used += size
             self.scratch_high = max(self.scratch_high, self.scratch_used)
