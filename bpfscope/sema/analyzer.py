@@ -23,7 +23,7 @@ from ..errors import SemanticError, Span
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from . import types as T
-from .config_values import check_config_value
+from .config_values import STR_CONFIG, check_config_value
 from .functions import FunctionChecks
 from .probes import MAX_RAW_ARGS, USER_PROVIDERS, ExpandedProbe, Expander
 from .scopes import resolve_scopes
@@ -183,8 +183,12 @@ class Analyzer(FunctionChecks):
                 self.err(f"{key}: can only be set as an environment variable", span)
             if key not in KNOWN_CONFIG:
                 self.err(f"{name}: not a known configuration option", span)
+            if key in STR_CONFIG and isinstance(val, (ast.Integer, ast.Bool)):
+                self.err(f"Invalid type for {name}. Type: integer. Expected Type: string", span)
             if isinstance(val, (ast.Integer, ast.Bool)):
                 value = int(val.value)
+            elif key in STR_CONFIG and isinstance(val, ast.String):
+                value = val.value  # as written: "12" stays text
             elif isinstance(val, (ast.String, ast.Identifier)):
                 value = config_value(val.value if isinstance(val, ast.String) else val.name)
             elif isinstance(val, ast.Unop) and val.op == "-" and isinstance(val.operand, ast.Integer):

@@ -15,6 +15,8 @@ INT_CONFIG = frozenset(("log_size", "max_bpf_progs", "max_cat_bytes", "max_map_k
                         "on_stack_limit", "perf_rb_pages"))
 BOOL_CONFIG = frozenset(("cpp_demangle", "lazy_symbolication", "print_maps_on_exit",
                          "probe_inline", "show_debug_info", "use_blazesym"))
+# text as written (a config block's "12" stays a string)
+STR_CONFIG = frozenset(("license", "str_trunc_trailer"))
 _UNSTABLE = ("error", "warn", "enable", "0", "1")
 # names taking one of a few words (in any case)
 CHOICE_CONFIG = {"symbol_source": ("dwarf", "symbol_table"),
@@ -45,6 +47,8 @@ def check_config_value(key: str, name: str, value, span: Span | None = None):
                                     f"Value: {value}", span)
             raise SemanticError(f"Invalid type for {name}. Type: string. "
                                 "Expected Type: bool", span)
+    elif key in STR_CONFIG:
+        return str(value)
     elif key in CHOICE_CONFIG:
         if str(value).lower() not in CHOICE_CONFIG[key]:
             raise SemanticError(f"Invalid value for {name}: {value!r}. Valid values: "

@@ -68,6 +68,9 @@ def test_unsafe_functions_need_the_caller(monkeypatch):
     ("cpp_demangle = 7", "Invalid value for cpp_demangle. Needs to be 0 or 1. Value: 7"),
     ("print_maps_on_exit = f", "Invalid type for print_maps_on_exit. Type: string. "
      "Expected Type: bool"),
+    ("license = 5", "Invalid type for license. Type: integer. Expected Type: string"),
+    ("str_trunc_trailer = 12", "Invalid type for str_trunc_trailer. Type: integer. "
+     "Expected Type: string"),
 ])
 def test_value_of_the_wrong_type_is_located_at_its_item(item, message):
     text = f'config = {{ {item} }} begin {{ print((1, (2, ""))); }}'
@@ -140,3 +143,8 @@ def test_environment_choice_names_the_variable(monkeypatch):
     assert error_of("begin { print(1); }") == (
         "ERROR: Invalid value for BPFTRACE_STACK_MODE: 'bogus'. Valid values: bpftrace, "
         "perf, raw")
+
+
+def test_a_string_value_stays_text():
+    script = api.compile_script('config = { str_trunc_trailer = "12" } begin { exit(); }')
+    assert script.config["str_trunc_trailer"] == "12"
