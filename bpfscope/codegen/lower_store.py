@@ -250,8 +250,10 @@ class StoreLowering:
         b.mov(R2, n if isinstance(n, int) else n.reg)
         b.mov(R3, ptr.reg)
         b.call(self.read_helper(arg.type, string=True))
-        if n == self.sc.an.max_strlen:  # not a length the script asked for
-            self.count_cut(ptr, n, arg.type, self.sc.drop_site("strcut", "str", e.span))
+        # a length computed as the probe runs is cut at max_strlen too: the
+        # read filled max_strlen bytes only when it asked for that many
+        if length == self.sc.an.max_strlen and (n == length or isinstance(n, Int)):
+            self.count_cut(ptr, length, arg.type, self.sc.drop_site("strcut", "str", e.span))
 
     def count_cut(self, ptr, n: int, ptr_type: T.Type, site: int, byte: Mem | None = None):
         """After a string read of ``n`` bytes: when it filled the buffer

@@ -206,3 +206,16 @@ def test_concatenations_cut_at_max_strlen_are_counted(e2e, second, cut):
     warn, recs = cuts(e2e, prog)
     assert warn == ([(col, "str_concat()", cut, "strings")] if cut else [])
     assert recs == ([(col, "str_concat", cut)] if cut else [])
+
+
+@pytest.mark.parametrize("ask, length, cut", [(100, 15, 0), (100, 40, 3), (4, 40, 0)])
+def test_str_with_a_length_computed_as_it_runs_is_counted_when_max_strlen_cuts(
+        e2e, paths, ask, length, cut):
+    # str(p, $n): $n above max_strlen is cut to it (as SSL_write's length
+    # often is); a smaller $n is the script's own choice
+    prog = ("config = { max_strlen = 16 } uprobe:%s:named "
+            "{ $n = %d; @[str(arg0, $n)] = count(); }" % (paths, ask))
+    col = prog.index("str(") + 1
+    warn, recs = cuts(e2e, prog, "-c", f"{paths} strs 3 {length}")
+    assert warn == ([(col, "str()", cut, "strings")] if cut else [])
+    assert recs == ([(col, "str", cut)] if cut else [])
