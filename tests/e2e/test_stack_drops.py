@@ -150,17 +150,24 @@ def cuts(e2e, prog: str, *args: str) -> tuple[list, list]:
     return warn, [(x["data"]["col"], x["data"]["function"], x["count"]) for x in j]
 
 
-@pytest.mark.parametrize("length, cut", [("40", 3), ("$n", 3), ("$m", 0)])
-def test_buffers_cut_at_max_strlen_are_counted(e2e, paths, length, cut):
+@pytest.mark.parametrize("expr, length, cut", [
     # buf() copies bytes, not a string: asking for more than max_strlen cuts
     # every value, whatever the string (a fixed length, or one computed as
     # the probe runs)
+    ("buf(arg0, 40)", 5, 3), ("buf(arg0, $n)", 5, 3), ("buf(arg0, $m)", 5, 0),
+    # str(p, $n): $n above max_strlen is cut to it (as SSL_write's length
+    # often is); a smaller $n is the script's own choice
+    ("str(arg0, $n)", 15, 0), ("str(arg0, $n)", 40, 3), ("str(arg0, $m)", 40, 0),
+])
+def test_reads_with_a_length_cut_at_max_strlen_are_counted(e2e, paths, expr, length, cut):
     prog = ("config = { max_strlen = 16 } uprobe:%s:named "
-            "{ $n = 40; $m = 8; @[buf(arg0, %s)] = count(); }" % (paths, length))
-    col = prog.index("buf(") + 1
-    warn, recs = cuts(e2e, prog, "-c", f"{paths} strs 3 5")
-    assert warn == ([(col, "buf()", cut, "buffers")] if cut else [])
-    assert recs == ([(col, "buf", cut)] if cut else [])
+            "{ $n = 100; $m = 8; @[%s] = count(); }" % (paths, expr))
+    col = prog.index(expr) + 1
+    what = expr[:3]
+    noun = "buffers" if what == "buf" else "strings"
+    warn, recs = cuts(e2e, prog, "-c", f"{paths} strs 3 {length}")
+    assert warn == ([(col, f"{what}()", cut, noun)] if cut else [])
+    assert recs == ([(col, what, cut)] if cut else [])
 
 
 @pytest.fixture
@@ -207,15 +214,3 @@ def test_concatenations_cut_at_max_strlen_are_counted(e2e, second, cut):
     assert warn == ([(col, "str_concat()", cut, "strings")] if cut else [])
     assert recs == ([(col, "str_concat", cut)] if cut else [])
 
-
-@pytest.mark.parametrize("ask, length, cut", [(100, 15, 0), (100, 40, 3), (4, 40, 0)])
-def test_str_with_a_length_computed_as_it_runs_is_counted_when_max_strlen_cuts(
-        e2e, paths, ask, length, cut):
-    # str(p, $n): $n above max_strlen is cut to it (as SSL_write's length
-    # often is); a smaller $n is the script's own choice
-    prog = ("config = { max_strlen = 16 } uprobe:%s:named "
-            "{ $n = %d; @[str(arg0, $n)] = count(); }" % (paths, ask))
-    col = prog.index("str(") + 1
-    warn, recs = cuts(e2e, prog, "-c", f"{paths} strs 3 {length}")
-    assert warn == ([(col, "str()", cut, "strings")] if cut else [])
-    assert recs == ([(col, "str", cut)] if cut else [])
