@@ -19,6 +19,8 @@ calls the passes. The order matters:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -33,7 +35,7 @@ from .lang.macros import expand_macros
 from .lang.parser import parse as parse_source
 from .lang.userfuncs import inline_functions
 from .runtime.printf import Conversion, FormatError, check_arg_count, parse_format
-from .sema.analyzer import Analyzer
+from .sema.analyzer import Analyzer, config_key, config_value
 from .sema.named_params import resolve_getopt
 from .sema.scopes import resolve_scopes
 
@@ -104,8 +106,26 @@ def printf_arity(st: CompileState):
             raise SemanticError(str(e), node.span) from None
 
 
+def _probe_inline(program: ast.Program) -> bool:
+    """bpftrace's probe_inline config (what --uprobe-inlined asks for), from
+    BPFTRACE_PROBE_INLINE or else the config block; sema checks its value.
+    Probes are expanded before sema reads the config, hence this look."""
+    env = os.environ.get("BPFTRACE_PROBE_INLINE")
+    if env is not None:
+        return config_value(env) == 1
+    for name, val in program.config.items if program.config else ():
+        if config_key(name) == "probe_inline":
+            if isinstance(val, (ast.String, ast.Identifier)):
+                return config_value(val.value if isinstance(val, ast.String) else val.name) == 1
+            return isinstance(val, (ast.Integer, ast.Bool)) and int(val.value) == 1
+    return False
+
+
 def analysis(st: CompileState):
-    st.analyzer = Analyzer(st.program, providers.expander(st.options), st.params,
+    options = st.options
+    if not options.inlined and _probe_inline(st.program):
+        options = dataclasses.replace(options, inlined=True)
+    st.analyzer = Analyzer(st.program, providers.expander(options), st.params,
                            st.config, st.cpid).run()
 
 

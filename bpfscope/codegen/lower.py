@@ -215,7 +215,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         program's region of the per-CPU scratch map (the stack has 512
         bytes; strings of max_strlen would not fit)."""
         size = T.align8(max(size, 1))
-        if size > self.on_stack_limit:
+        # 8 bytes stay on the stack whatever on_stack_limit says: the scratch
+        # map's own key and other helper slots are read from R10
+        if size > max(self.on_stack_limit, 8):
             off = self.scratch_used
             self.scratch_used += size
             self.scratch_high = max(self.scratch_high, self.scratch_used)
@@ -354,9 +356,6 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         arguments, then the body, whose ``return`` stores the result and
         jumps past the rest of it."""
         b = self.b
-        # a parameter the body never reads is in no statement, so nothing
-        # declared it with the probe's variables
-        self.declare_vars(var.key for var, _ in e.params)
         for (var, _), arg in zip(e.params, e.args):
             self.assign_var(var, arg, "=")
             slot = self.vars.get(var.key)

@@ -14,7 +14,7 @@ from ..lang import ast
 from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R10
-from .loweringvalues import Mem
+from .loweringvalues import Int, Mem
 from .script import EXIT, LOST, RINGBUF, EventSpec
 
 

@@ -52,7 +52,7 @@ def direct_nodes(stmts):
     todo = list(stmts)[::-1]
     while todo:
         node = todo.pop()
-        if isinstance(node, list):
+        if isinstance(node, (list, tuple)):  # tuples: a user function's parameters
             todo.extend(node[::-1])
             continue
         if not isinstance(node, ast.Node):
@@ -63,7 +63,7 @@ def direct_nodes(stmts):
         for name in node.__dataclass_fields__:
             if name not in ("span", "type"):
                 child = getattr(node, name)
-                if isinstance(child, (ast.Node, list)):
+                if isinstance(child, (ast.Node, list, tuple)):
                     todo.append(child)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..errors import SemanticError
 from ..lang import ast
+from ..lang.printer import expr_source
 from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4
@@ -194,16 +195,17 @@ class StoreLowering:
         raise SemanticError(f"{type(e).__name__} of type '{e.type}' can not be used here yet",
                             e.span)
 
-    def count_cut(self, ptr, n: int, ptr_type: T.Type, span):
+    def count_cut(self, ptr, n: int, ptr_type: T.Type, site: int, byte: Mem | None = None):
         """After a string read of ``n`` bytes: when it filled the buffer
         and the source has a byte other than NUL where the NUL went, the
-        string was cut, and its place in the script counts one."""
+        string was cut, and its place in the script (drop ``site``)
+        counts one. ``byte``: an 8-byte stack slot free for the check."""
         b = self.b
         res = b.vreg()
         b.mov(res, R0)
         whole = b.label("str_whole")
         b.jcond("ne", res, n, whole)
-        byte = self.stack_mem(8)
+        byte = byte or self.stack_mem(8)
         b.st(8, byte.base, byte.off, 0)
         self.addr(R1, byte)
         b.mov(R2, 1)
@@ -213,7 +215,7 @@ class StoreLowering:
         c = b.vreg()
         b.ldx(1, c, byte.base, byte.off)
         b.jcond("eq", c, 0, whole)
-        self.count_lost(self.sc.drop_site("strcut", "str", span))
+        self.count_lost(site)
         b.place(whole)
 
     def read_helper(self, ptr_type: T.Type, string: bool = False) -> str:
@@ -271,6 +273,9 @@ class StoreLowering:
         b.mov(R2, length)
         b.mov(R3, p)
         b.call("probe_read_kernel_str")
+        if length == self.sc.an.max_strlen:
+            site = self.sc.drop_site("strcut", expr_source(e), e.span)
+            self.count_cut(Int(p), length, T.PointerType(kernel=True), site)
 
     def copy_from_ctx(self, dst: Mem, off: int, n: int):
         self.copy_chunks(dst, self.ctx, off, n)

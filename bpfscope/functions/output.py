@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 
 from ..codegen.insn import R1, R2, R3, R10
+from ..codegen.loweringvalues import Int
 from ..errors import span_end
 from ..lang import ast
 from ..runtime.decode import decode
@@ -151,6 +152,7 @@ def emit_join(lw, e: ast.Call) -> None:
     for i, off in enumerate(ev.layout.offsets):
         b.st(1, rec, 8 + off, 0)  # an empty string ends the list
     slot = lw.stack_mem(8)
+    site = lw.sc.drop_site("strcut", "join", e.span)
     for i, off in enumerate(ev.layout.offsets):
         lw.addr(R1, slot)
         b.mov(R2, 8)
@@ -165,6 +167,7 @@ def emit_join(lw, e: ast.Call) -> None:
         b.mov(R2, slen)
         b.mov(R3, ptr)
         b.call("probe_read_user_str")
+        lw.count_cut(Int(ptr), slen, T.PointerType(user=True), site, slot)
     b.place(end)
     lw.submit_record(rec, lost, done)
 

@@ -60,8 +60,10 @@ def store_str(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
     b.mov(R2, n if isinstance(n, int) else n.reg)
     b.mov(R3, ptr.reg)
     b.call(lw.read_helper(arg.type, string=True))
-    if n == lw.sc.an.max_strlen:  # not a length the script asked for
-        lw.count_cut(ptr, n, arg.type, e.span)
+    # a length computed as the probe runs is cut at max_strlen too: the
+    # read filled max_strlen bytes only when it asked for that many
+    if length == lw.sc.an.max_strlen and (n == length or isinstance(n, Int)):
+        lw.count_cut(ptr, length, arg.type, lw.sc.drop_site("strcut", "str", e.span))
 
 
 # ------------------------------------------------------------ strlen, strncmp
@@ -254,6 +256,14 @@ def store_str_concat(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
     lw.addr(R3, c)
     b.call("probe_read_kernel_str")
     n = min(length, tmp.size, dst.size)
+    if n == lw.sc.an.max_strlen and tmp.size > n:
+        # end + the second's bytes with its NUL: more than n is cut
+        total, whole = b.vreg(), b.label("concat_whole")
+        b.mov(total, R0)
+        b.alu("add", total, end)
+        b.jcond("sle", total, n, whole)
+        lw.count_lost(lw.sc.drop_site("strcut", e.name, e.span))
+        b.place(whole)
     if dst.size > n:
         lw.zero(dst)
     lw.copy(dst, tmp, n)
@@ -279,15 +289,18 @@ def check_buf(an, e: ast.Call) -> T.Type:
     return T.BufferType(min(n, cap, size or cap))
 
 
-def bounded_length(lw, e: ast.Expr, cap: int) -> Int:
+def bounded_length(lw, e: ast.Expr, cap: int, site: int = 0) -> Int:
     """A length computed at run time, made at most ``cap`` (unsigned, so
     a negative one is ``cap`` too): the verifier must see the bound
-    before the length reaches a read helper."""
+    before the length reaches a read helper. Each cut counts in drop
+    ``site`` when one is given."""
     b = lw.b
     n = b.vreg()
     b.mov(n, lw.int_expr(e).reg)
     ok = b.label("len_ok")
     b.jcond("le", n, cap, ok)
+    if site:
+        lw.count_lost(site)
     b.mov(n, cap)
     b.place(ok)
     return Int(n)
@@ -303,12 +316,13 @@ def store_buf(lw, e: ast.Call, dst: Mem, t: T.BufferType) -> None:
     lw.zero(dst)
     data = dst.at(8, cap)
     f = lw.ctx_field(src)
+    site = buf_cut_site(lw, e, f, cap, fixed is None)
     if fixed is not None and f is not None and f.kind == "array":
         lw.copy_from_ctx(data, f.offset, cap)
     elif fixed is not None and src.type.is_string():
         lw.copy(data, lw.mem_expr(src), cap)
     else:
-        n = bounded_length(lw, e.args[1], cap).reg if fixed is None else cap
+        n = bounded_length(lw, e.args[1], cap, site).reg if fixed is None else cap
         if f is not None and f.kind == "array":
             where, helper = lw.ctx, "probe_read_kernel"
             off = f.offset
@@ -329,6 +343,27 @@ def store_buf(lw, e: ast.Call, dst: Mem, t: T.BufferType) -> None:
             b.stx(8, dst.base, dst.off, n)
             return
     b.st(8, dst.base, dst.off, cap)
+
+
+def buf_cut_site(lw, e: ast.Call, f, cap: int, runtime: bool) -> int:
+    """The drop site counting buf() values cut at max_strlen (0: none
+    can be). A fixed length or source larger than max_strlen cuts every
+    value, counted here; a run-time length is counted when it is cut."""
+    strlen = lw.sc.an.max_strlen
+    if cap != strlen:
+        return 0
+    src = e.args[0]
+    sizes = [e.args[1].value] if len(e.args) == 2 and not runtime else []
+    if f is not None and f.kind == "array":
+        sizes.append(f.size)
+    elif src.type.is_string():
+        sizes.append(src.type.size)
+    if not runtime and not (sizes and min(sizes) > strlen):
+        return 0
+    site = lw.sc.drop_site("strcut", "buf", e.span)
+    if not runtime:
+        lw.count_lost(site)
+    return site
 
 
 register(

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import SyntaxErr
+from .nesting import MAX_DEPTH
 
 _TOKEN = re.compile(r"\s*(?:(//[^\n]*|/\*.*?\*/)|([A-Za-z_]\w*)|(0[xX][0-9a-fA-F]+|\d+)[uUlL]*"
                     r"|(\"(?:[^\"\\]|\\.)*\")|(.))", re.S)
@@ -74,6 +75,7 @@ class _Parser:
         self.toks = _tokens(text)
         self.i = 0
         self.span = span
+        self.depth = 0  # structs open around the current token
 
     def error(self, msg: str):
         return SyntaxErr(f"{msg} in C definition", self.span)
@@ -129,9 +131,13 @@ class _Parser:
         if self.tok != "{":
             return f"{kind} {name}"         # a reference, not a definition
         self.take("{")
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"structs nest too deeply (more than {MAX_DEPTH} levels)")
         while self.tok != "}":
             st.members.extend(self.declaration())
         self.take("}")
+        self.depth -= 1
         return st
 
     def enum(self) -> CEnum:
@@ -193,6 +199,8 @@ class _Parser:
         ptrs = 0
         while self.tok in ("*", "const", "volatile"):
             ptrs += self.take() == "*"
+        if ptrs > MAX_DEPTH:
+            raise self.error(f"more than {MAX_DEPTH} levels of pointers")
         if self.tok == "(":              # a function pointer: int (*fn)(...)
             self.take()
             while self.tok == "*":

@@ -28,6 +28,7 @@ import stat
 
 from ..errors import BpfscopeError, SemanticError, Source
 from . import ast
+from .nesting import MAX_EXPANSION
 from .parser import parse
 
 C_KINDS = (".h", ".bpf.c", ".bpf.o")
@@ -46,6 +47,7 @@ class Importer:
         self.paths = paths
         self.names: set[str] = set()
         self.files: set[str] = set()
+        self.depth = 0  # imports being read, one inside the other
 
     def resolve(self, program: ast.Program) -> ast.Program:
         """``program`` with what its imports bring in front of its own."""
@@ -91,6 +93,9 @@ class Importer:
         if real in self.files:
             return ast.Program(imp.span)
         self.files.add(real)
+        if self.depth >= MAX_EXPANSION:
+            raise SemanticError(f"imports nest too deeply (more than {MAX_EXPANSION} levels)",
+                                imp.span)
         try:
             with open(path) as f:
                 text = f.read()
@@ -106,7 +111,10 @@ class Importer:
             node.span = dataclasses.replace(node.span, file=src)
         if prog.config is not None and prog.config.items:
             raise SemanticError("invalid `config` within import", prog.config.span)
-        return self.resolve(prog)
+        self.depth += 1
+        prog = self.resolve(prog)
+        self.depth -= 1
+        return prog
 
 
 def resolve_imports(program: ast.Program, script_name: str,

@@ -67,6 +67,8 @@ _C_SUFFIXES = ("ull", "llu", "ul", "lu", "ll", "u", "l")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"',
                    "'": "'", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 _HEX = frozenset("0123456789abcdefABCDEF")
+# the characters of a string literal up to its end or next escape
+_STRING_RUN_RE = re.compile(r'[^"\\\n]*')
 _OCT = frozenset("01234567")
 
 MAX_U64 = (1 << 64) - 1
@@ -203,10 +205,16 @@ class _Lexer:
     # ------------------------------------------------------------ main loop
 
     def run(self) -> list[Token]:
+        return list(self.stream())
+
+    def stream(self):
+        """The tokens one at a time: a parser that stops at an early error
+        leaves the rest of a long script unread."""
         text, n = self.text, self.n
         if text.startswith("#!"):
             end = text.find("\n")
             self._advance_to(n if end == -1 else end)
+        done = 0
         while True:
             try:
                 self._skip_trivia()
@@ -222,8 +230,12 @@ class _Lexer:
                 # The rest of the script cannot be trusted after a lexical
                 # error; the parser stops at the error token anyway.
                 break
+            tokens = self.tokens
+            while done < len(tokens):
+                yield tokens[done]
+                done += 1
         self._emit(EOF, self.pos, self.pos, text="")
-        return self.tokens
+        yield from self.tokens[done:]
 
     def _error(self, e: LexError) -> None:
         tok = self._emit(ERROR, e.start, max(e.end, e.start), e.message)
@@ -362,9 +374,7 @@ class _Lexer:
         out: list[str] = []
         i = pos + 1
         while True:
-            j = i
-            while j < n and text[j] not in '"\\\n':
-                j += 1
+            j = _STRING_RUN_RE.match(text, i).end()
             out.append(text[i:j])
             if j >= n or text[j] == "\n":
                 raise LexError("unterminated string", pos, j)
@@ -541,3 +551,8 @@ def split_attach_point(raw: str) -> list[str]:
 def tokenize(text: str) -> list[Token]:
     """All tokens of text, ending with an ``eof`` token (see module doc)."""
     return _Lexer(text).run()
+
+
+def token_stream(text: str):
+    """The tokens of text as an iterator, lexed as they are taken."""
+    return _Lexer(text).stream()

@@ -16,7 +16,8 @@ expression expands to a block expression and can be used as a value; one
 whose body is only statements expands to a block and can only stand as a
 statement. A macro with no parameters may be called without parentheses.
 Several macros may share a name when their parameter kinds differ; a call
-takes the one whose kinds match its arguments. Recursion is refused.
+takes the one whose kinds match its arguments. Recursion is refused, and so
+are chains of more than ``nesting.MAX_EXPANSION`` macros expanding macros.
 
 Expanded code keeps the spans it was written with: an error inside a
 macro's body points into the body, one in an argument at the call.
@@ -28,6 +29,8 @@ import copy
 
 from ..errors import SemanticError
 from . import ast
+from .nesting import (MAX_DEPTH, MAX_EXPANSION, body_height, check_height,
+                      expansion_too_deep, program_too_deep)
 
 
 def _kind(param: str) -> str:
@@ -100,8 +103,9 @@ class MacroTable:
 class _Expansion:
     """What the body of one macro call sees: its arguments by parameter."""
 
-    def __init__(self, macro: ast.Macro, args: list[ast.Expr]):
+    def __init__(self, macro: ast.Macro, args: list[ast.Expr], height: int):
         self.macro = macro
+        self.height = height  # of the macro's body
         self.vars: dict[str, ast.Variable] = {}
         self.maps: dict[str, str] = {}
         self.exprs: dict[str, ast.Expr] = {}
@@ -222,8 +226,14 @@ class Expander:
                     "the macro body.", site.span)
         else:
             stmts, value = macro.body.stmts, macro.body.value
+        if len(self.stack) >= MAX_EXPANSION:
+            raise expansion_too_deep("Macro calls", chain + [name], site.span)
+        # bodies pasted into bodies: keep the tree the expansion walks shallow
+        height = body_height(macro.body)
+        if height + sum(x.height for x in self.stack) > MAX_DEPTH:
+            raise program_too_deep(site.span)
         stmts, value = copy.deepcopy((stmts, value))
-        self.stack.append(_Expansion(macro, args))
+        self.stack.append(_Expansion(macro, args, height))
         try:
             stmts = self.stmts(stmts)
             if value is not None:
@@ -249,4 +259,5 @@ def expand_macros(program: ast.Program) -> ast.Program:
         probe.body = ex.stmts(probe.body)
     for sub in program.subprogs:
         sub.body = ex.stmts(sub.body)
+    check_height(program)
     return program

@@ -17,6 +17,7 @@ import re
 from ..errors import Source, Span, SyntaxErr
 from . import ast
 from . import lexer as lx
+from .nesting import MAX_DEPTH, check_height, parse_too_deep
 from .lexer import Token
 
 # Higher binds tighter; all binary operators are left associative.
@@ -87,10 +88,13 @@ def _expected_name(kind: str) -> str:
 class Parser:
     def __init__(self, source: Source):
         self.source = source
-        self.toks = lx.tokenize(source.text)
+        self.stream = lx.token_stream(source.text)
+        self.toks = [next(self.stream)]
         self.i = 0
         self.tok = self.toks[0]
         self.prev = self.tok
+        # blocks and expressions open around the current token
+        self.depth = 0
 
     # ------------------------------------------------------------ helpers
 
@@ -100,11 +104,21 @@ class Parser:
             raise SyntaxErr(tok.value, tok.span)
         self.prev = tok
         self.i += 1
+        if self.i == len(self.toks):
+            self.lex_to(self.i)
         if self.i < len(self.toks):
             self.tok = self.toks[self.i]
         return tok
 
+    def lex_to(self, j: int):
+        """Lex as far as token j (or the end): the lexer runs only as far
+        as the parser reads."""
+        toks = self.toks
+        while len(toks) <= j and toks[-1].kind != lx.EOF:
+            toks.append(next(self.stream))
+
     def peek(self, k: int = 1) -> Token:
+        self.lex_to(self.i + k)
         j = min(self.i + k, len(self.toks) - 1)
         return self.toks[j]
 
@@ -135,6 +149,12 @@ class Parser:
         if self.accept(","):
             return False
         raise self.error((close, ","))
+
+    def deeper(self, what: str):
+        """One more level open (undone with ``self.depth -= 1``)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise parse_too_deep(what, self.tok.span)
 
     def span_from(self, start: Span) -> Span:
         end = self.prev.span
@@ -270,6 +290,7 @@ class Parser:
               ) -> tuple[list[ast.Stmt], ast.Expr | None]:
         """``{ stmts }``. With allow_value, a last expression without ';'
         is returned separately as the block's value."""
+        self.deeper("blocks nest")
         self.expect("{")
         stmts: list[ast.Stmt] = []
         value = None
@@ -285,6 +306,7 @@ class Parser:
                     break
             stmts.append(stmt)
         self.expect("}")
+        self.depth -= 1
         return stmts, value
 
     def statement(self) -> tuple[ast.Stmt, bool]:
@@ -346,7 +368,10 @@ class Parser:
         orelse = None
         if self.accept("else"):
             if self.tok.kind == "if":
+                # each `else if` is an If inside the one before
+                self.deeper("else-if chain nests")
                 orelse = [self.if_stmt()]
+                self.depth -= 1
             elif self.tok.kind == "{":
                 orelse, _ = self.block()
             else:
@@ -400,8 +425,11 @@ class Parser:
         else:
             name = self.expect(lx.IDENT).text
         depth = 0
-        while self.accept("*"):
+        while self.tok.kind == "*":
             depth += 1
+            if depth > MAX_DEPTH:
+                raise SyntaxErr(f"more than {MAX_DEPTH} levels of pointers", self.tok.span)
+            self.advance()
         size = None
         if self.accept("["):
             size = 0 if self.tok.kind == "]" else self.expect(lx.INT).value
@@ -432,44 +460,61 @@ class Parser:
     # ------------------------------------------------------------ expressions
 
     def expr(self) -> ast.Expr:
+        self.deeper("expression nests")
         cond = self.binary(BINARY_PRECEDENCE["||"])
         if self.tok.kind != "?":
+            self.depth -= 1
             return cond
         self.advance()
         then = self.expr()
         self.expect(":")
         orelse = self.expr()
+        self.depth -= 1
         return ast.Ternary(cond.span.to(orelse.span), cond, then, orelse)
 
     def binary(self, min_prec: int) -> ast.Expr:
         left = self.unary()
         prec_of = BINARY_PRECEDENCE
+        # each operator of a left-associative chain adds a level above `left`
+        depth = self.depth
         while True:
             op = self.tok.kind
             prec = prec_of.get(op)
             if prec is None or prec < min_prec:
                 return left
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise parse_too_deep("expression nests", self.tok.span)
             self.advance()
             right = self.binary(prec + 1)
             left = ast.Binop(left.span.to(right.span), op, left, right)
 
     def unary(self) -> ast.Expr:
         kind = self.tok.kind
-        if kind in PREFIX_OPS:
+        if kind in PREFIX_OPS or (kind == "(" and self.cast_ahead()):
+            self.deeper("expression nests")
             start = self.advance().span
-            operand = self.unary()
-            return ast.Unop(start.to(operand.span), kind, operand)
-        if kind == "(" and self.cast_ahead():
-            start = self.advance().span
-            type_spec = self.type_spec()
-            self.expect(")")
-            operand = self.unary()
-            return ast.Cast(start.to(operand.span), type_spec, operand)
+            if kind != "(":
+                operand = self.unary()
+                node = ast.Unop(start.to(operand.span), kind, operand)
+            else:
+                type_spec = self.type_spec()
+                self.expect(")")
+                operand = self.unary()
+                node = ast.Cast(start.to(operand.span), type_spec, operand)
+            self.depth -= 1
+            return node
         return self.postfix(self.primary())
 
     def postfix(self, expr: ast.Expr) -> ast.Expr:
+        depth = self.depth
         while True:
             kind = self.tok.kind
+            if kind in ("[", ".", "->", "++", "--"):
+                # each one is a level above `expr`
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise parse_too_deep("expression nests", self.tok.span)
             if kind == "[":
                 self.advance()
                 index = self.expr()
@@ -625,9 +670,12 @@ def parse(source: Source | str) -> ast.Program:
     if isinstance(source, str):
         source = Source(source)
     try:
-        return Parser(source).program()
+        program = Parser(source).program()
     except RecursionError:
         raise SyntaxErr("program nests too deeply to parse") from None
+    # the parser counts what it opens; chains inside chains can still add up
+    check_height(program, SyntaxErr)
+    return program
 
 
 def parse_expr(text: str) -> ast.Expr:

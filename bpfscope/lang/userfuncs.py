@@ -14,7 +14,8 @@ only its parameters and its own variables, renamed here so that they never
 meet the caller's, and the maps, which are global. Pasting the body rather
 than emitting a BPF subprogram keeps codegen one function per probe and
 lets a body use the probe's builtins. A function calling itself, directly
-or not, is refused, as are calls with the wrong number of arguments.
+or not, is refused, as are calls with the wrong number of arguments and
+chains of more than ``nesting.MAX_EXPANSION`` functions calling functions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import copy
 
 from ..errors import SemanticError
 from . import ast
+from .nesting import (MAX_DEPTH, MAX_EXPANSION, body_height, check_height,
+                      expansion_too_deep, program_too_deep)
 
 
 class Inliner:
@@ -39,6 +42,7 @@ class Inliner:
                 seen.add(name)
             self.fns[f.name] = f
         self.stack: list[ast.Subprog] = []
+        self.heights: dict[str, int] = {}  # of each function's body
 
     def expr(self, e: ast.Expr) -> ast.Expr:
         """``e`` with the calls below it replaced."""
@@ -61,6 +65,14 @@ class Inliner:
             raise SemanticError(f"Function {fn.name} takes {len(fn.params)} argument"
                                 f"{'' if len(fn.params) == 1 else 's'} "
                                 f"({len(call.args)} provided)", call.span)
+        if len(self.stack) >= MAX_EXPANSION:
+            raise expansion_too_deep("Function calls",
+                                     [f.name for f in self.stack] + [fn.name], call.span)
+        # bodies pasted into bodies: keep the tree inlining walks shallow
+        if fn.name not in self.heights:
+            self.heights[fn.name] = body_height(fn.body)
+        if sum(self.heights[f.name] for f in self.stack + [fn]) > MAX_DEPTH:
+            raise program_too_deep(call.span)
         body = copy.deepcopy(fn.body)
         params = [(ast.Variable(ts.span, name), copy.deepcopy(ts)) for name, ts in fn.params]
         self.stack.append(fn)
@@ -82,4 +94,5 @@ def inline_functions(program: ast.Program) -> ast.Program:
     inliner = Inliner(program.subprogs)
     for probe in program.probes:
         ast.replace_exprs(probe, inliner.expr)
+    check_height(program)
     return program

@@ -33,7 +33,8 @@ have no spaces (``[1,2]``).  The types:
     bpf_get_stack could not read (kept as empty stacks), and
     ``{"type": "truncated_strings", "count": N, "data": {"function": "str",
     "strings": N, "max_strlen": 64, "filename": ..., "line": ..., "col":
-    ...}}`` for strings str() cut at max_strlen. A full map is a
+    ...}}`` for strings str() cut at max_strlen (likewise ``join``, ``buf``
+    and tracepoint string fields such as ``args.filename``). A full map is a
     ``helper_error`` of ``map_update_elem`` (retcode -7), once per place.
 ``runtime_error`` / ``helper_error`` / ``errorf`` / ``warnf``
     ``msg`` (and for helper errors ``helper`` and ``retcode``) plus the

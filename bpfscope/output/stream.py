@@ -46,12 +46,15 @@ class StreamSink:
                 line: int, col: int, end_col: int) -> None:
         """At exit, ``n`` drops of one place in the script: ``kind``
         'stack' (bpf_get_stack failed for ``what``, kstack or ustack) or
-        'strcut' (``what``, str(), cut strings at ``max_strlen``)."""
+        'strcut' (``what``: str, join, buf or a tracepoint field such as
+        args.filename, cut at ``max_strlen``)."""
         if kind == "stack":
             msg = (f"{what}: {n} stacks could not be read (bpf_get_stack failed) "
                    "and were counted as empty stacks")
         else:
-            msg = (f"{what}(): {n} strings were cut at max_strlen ({max_strlen} bytes); "
+            label = f"{what}()" if what.isidentifier() else what  # str(), args.filename
+            noun = "buffers" if what == "buf" else "strings"
+            msg = (f"{label}: {n} {noun} were cut at max_strlen ({max_strlen} bytes); "
                    "raise max_strlen to keep them whole")
         self.err.write(f"{filename}:{line}:{col}-{end_col}: WARNING: {msg}\n")
 

@@ -275,7 +275,8 @@ class Session:
 
     def report_drops(self):
         """At exit: per place in the script, the stacks the kernel could
-        not walk and the strings str() cut at max_strlen."""
+        not walk and the strings (str, join, buf, tracepoint fields) cut
+        at max_strlen."""
         strlen = int(self.script.config.get("max_strlen", 1024))
         for i, site in enumerate(self.script.drop_sites, 1):
             n = self._lost_count(i) if site.kind != "full" else 0

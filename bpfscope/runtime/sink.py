@@ -55,8 +55,8 @@ class OutputSink(Protocol):
     def dropped(self, kind: str, n: int, what: str, max_strlen: int, filename: str,
                 line: int, col: int, end_col: int) -> None:
         """At exit, ``n`` drops of one place: ``kind`` 'stack' (stacks
-        bpf_get_stack could not read) or 'strcut' (strings str() cut at
-        ``max_strlen``)."""
+        bpf_get_stack could not read) or 'strcut' (strings or buffers
+        ``what`` cut at ``max_strlen``: str, join, buf, args.field)."""
 
     def time(self, text: str) -> None:
         """Text from time() (already strftime-formatted)."""

@@ -24,6 +24,7 @@ from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from . import registry
 from . import types as T
+from .config_values import STR_CONFIG, check_config_value
 from .constexpr import ConstValues
 from .probes import ExpandedProbe, Expander
 from .scopes import resolve_scopes
@@ -65,7 +66,8 @@ def config_value(text: str):
 
 
 def config_from_env(env) -> dict:
-    return {config_key(k): config_value(v) for k, v in env.items()
+    # only the BPFTRACE_ names' values are read (decoding them all is slow)
+    return {config_key(k): config_value(env[k]) for k in env
             if k.startswith("BPFTRACE_") and config_key(k) in KNOWN_CONFIG}
 
 
@@ -73,7 +75,13 @@ KNOWN_CONFIG = {"max_map_keys", "max_strlen", "print_maps_on_exit", "perf_rb_pag
                 "stack_mode", "cpp_demangle", "lazy_symbolication", "missing_probes",
                 "max_probes", "max_bpf_progs", "max_cat_bytes", "log_size", "license",
                 "on_stack_limit", "str_trunc_trailer", "cache_user_symbols",
-                "show_debug_info", "unstable_map_decl", "unstable_tseries", "unstable_addr"}
+                "show_debug_info", "unstable_map_decl", "unstable_tseries", "unstable_addr",
+                # what --uprobe-inlined asks for (read by api before sema runs)
+                "probe_inline",
+                # accepted, no effect here: BTF gives whole types at once (no
+                # resolution rounds), symbols come from bpfscope's own ELF and
+                # DWARF readers (no blazesym, one source), imports need no flag
+                "max_type_res_iterations", "symbol_source", "use_blazesym", "unstable_import"}
 
 
 # bpftrace's names that only its environment sets (read elsewhere than the
@@ -120,7 +128,8 @@ class Analyzer(ConstValues):
         # BPFTRACE_* environment, then what the caller forces (CLI flags)
         self.config = dict(CONFIG_DEFAULTS)
         self.config.update(self._config_block())
-        self.config.update(config_from_env(os.environ))
+        for key, value in config_from_env(os.environ).items():
+            self.config[key] = check_config_value(key, "BPFTRACE_" + key.upper(), value)
         if config:
             self.config.update(config)
         self.maps: dict[str, MapInfo] = {}
@@ -155,10 +164,19 @@ class Analyzer(ConstValues):
                 self.err(f"{key}: can only be set as an environment variable", span)
             if key not in KNOWN_CONFIG:
                 self.err(f"{name}: not a known configuration option", span)
+            if key in STR_CONFIG and isinstance(val, (ast.Integer, ast.Bool)):
+                self.err(f"Invalid type for {name}. Type: integer. Expected Type: string", span)
             if isinstance(val, (ast.Integer, ast.Bool)):
-                out[key] = int(val.value)
+                value = int(val.value)
+            elif key in STR_CONFIG and isinstance(val, ast.String):
+                value = val.value  # as written: "12" stays text
             elif isinstance(val, (ast.String, ast.Identifier)):
-                out[key] = config_value(val.value if isinstance(val, ast.String) else val.name)
+                value = config_value(val.value if isinstance(val, ast.String) else val.name)
+            elif isinstance(val, ast.Unop) and val.op == "-" and isinstance(val.operand, ast.Integer):
+                value = -val.operand.value
+            else:
+                self.err(f"Assignment for {name} must be literal.", span)
+            out[key] = check_config_value(key, name, value, span)
         return out
 
     @property

@@ -276,3 +276,13 @@ def test_per_cpu_maps_in_json(e2e):
                      'BEGIN { @a[1]++; @a[1]++; @c[2] = count(); exit(); }', "-f", "json")
     assert r.stdout == ('{"type": "map", "data": {"@a": {"1": 2}}}\n'
                         '{"type": "map", "data": {"@c": {"2": 1}}}\n')
+
+
+@pytest.mark.parametrize("limit", [0, 1, 8])
+def test_a_tiny_on_stack_limit_still_loads(e2e, limit):
+    # the scratch map's key and other 8-byte helper slots stay on the stack
+    # (with on_stack_limit 0 the verifier refused every program)
+    r = e2e.run_prog(f"config = {{ on_stack_limit = {limit} }} "
+                     'BEGIN { @[str("ab")] = count(); $t = (1, "xy"); print($t); '
+                     'printf("%s %d\\n", str("abc"), 5); exit(); }')
+    assert r.stdout.split() == ["(1,", "xy)", "abc", "5", "@[ab]:", "1"]

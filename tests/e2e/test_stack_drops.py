@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -133,3 +134,83 @@ def test_strings_cut_at_max_strlen_are_counted(e2e, paths, length, cut):
 def test_counters_do_not_leak_objects(e2e, paths, no_leaks):
     e2e.run_prog(CUT % paths + f" uprobe:{paths}:leaf {{ @s[ustack(3)] = count(); }}",
                  "-c", f"{paths} strs 2 40")
+
+
+
+def cuts(e2e, prog: str, *args: str) -> tuple[list, list]:
+    """The cut-string warnings of a run, as (col, what, count, noun), and
+    the truncated_strings records of the same run with -f json, as
+    (col, function, count)."""
+    r = e2e.run_prog(prog, *args)
+    warn = [(int(c), w, int(n), noun) for c, w, n, noun in re.findall(
+        r"^stdin:1:(\d+)-\d+: WARNING: (\S+): (\d+) (strings|buffers) were cut at "
+        r"max_strlen \(16 bytes\)", r.stderr, re.M)]
+    j = records(e2e.run_prog(prog, "-f", "json", *args).stdout, "truncated_strings")
+    assert all(x["data"]["max_strlen"] == 16 and x["data"]["strings"] == x["count"] for x in j)
+    return warn, [(x["data"]["col"], x["data"]["function"], x["count"]) for x in j]
+
+
+@pytest.mark.parametrize("expr, length, cut", [
+    # buf() copies bytes, not a string: asking for more than max_strlen cuts
+    # every value, whatever the string (a fixed length, or one computed as
+    # the probe runs)
+    ("buf(arg0, 40)", 5, 3), ("buf(arg0, $n)", 5, 3), ("buf(arg0, $m)", 5, 0),
+    # str(p, $n): $n above max_strlen is cut to it (as SSL_write's length
+    # often is); a smaller $n is the script's own choice
+    ("str(arg0, $n)", 15, 0), ("str(arg0, $n)", 40, 3), ("str(arg0, $m)", 40, 0),
+])
+def test_reads_with_a_length_cut_at_max_strlen_are_counted(e2e, paths, expr, length, cut):
+    prog = ("config = { max_strlen = 16 } uprobe:%s:named "
+            "{ $n = 100; $m = 8; @[%s] = count(); }" % (paths, expr))
+    col = prog.index(expr) + 1
+    what = expr[:3]
+    noun = "buffers" if what == "buf" else "strings"
+    warn, recs = cuts(e2e, prog, "-c", f"{paths} strs 3 {length}")
+    assert warn == ([(col, f"{what}()", cut, noun)] if cut else [])
+    assert recs == ([(col, what, cut)] if cut else [])
+
+
+@pytest.fixture
+def short_dir():
+    """/tmp/XXXXXXXX: 13 bytes, so a program in it has a path of known length."""
+    d = tempfile.mkdtemp(dir="/tmp", prefix="")
+    yield d
+    shutil.rmtree(d)
+
+
+@pytest.mark.parametrize("name, cut", [("t", 0), ("tt", 1), ("a_long_name", 1)])
+def test_tracepoint_strings_cut_at_max_strlen_are_counted(e2e, short_dir, name, cut):
+    # sched_process_exec's filename is a __data_loc string: the path of the
+    # -c program, whole up to 15 bytes with max_strlen 16 (/tmp/XXXXXXXX/t)
+    prog = f"{short_dir}/{name}"
+    shutil.copy("/bin/true", prog)
+    script = ("config = { max_strlen = 16 } tracepoint:sched:sched_process_exec "
+              "/pid == cpid/ { @[args.filename] = count(); }")
+    col = script.index("args.filename") + 1
+    warn, recs = cuts(e2e, script, "-c", str(prog))
+    assert warn == ([(col, "args.filename", cut, "strings")] if cut else [])
+    assert recs == ([(col, "args.filename", cut)] if cut else [])
+
+
+def test_join_strings_cut_at_max_strlen_are_counted(e2e, tmp_path):
+    prog = tmp_path / "a_program_with_a_long_name"
+    shutil.copy("/bin/true", prog)
+    script = ("config = { max_strlen = 16 } tracepoint:syscalls:sys_enter_execve "
+              "/pid == cpid/ { join(args.argv); }")
+    col = script.index("join(") + 1
+    # argv: the long path and "x" * 20 are cut, "short" is whole
+    warn, recs = cuts(e2e, script, "-c", f"{prog} {'x' * 20} short")
+    assert warn == [(col, "join()", 2, "strings")]
+    assert recs == [(col, "join", 2)]
+
+
+@pytest.mark.parametrize("second, cut", [("abcdefgh", 0), ("abcdefghi", 1)])
+def test_concatenations_cut_at_max_strlen_are_counted(e2e, second, cut):
+    # 7 + 8 bytes fit in max_strlen 16 with the NUL; 7 + 9 do not
+    prog = ('config = { max_strlen = 16 } begin { $a = "0123456"; $b = "%s"; '
+            "print(str_concat($a, $b)); exit(); }" % second)
+    col = prog.index("str_concat(") + 1
+    warn, recs = cuts(e2e, prog)
+    assert warn == ([(col, "str_concat()", cut, "strings")] if cut else [])
+    assert recs == ([(col, "str_concat", cut)] if cut else [])
+

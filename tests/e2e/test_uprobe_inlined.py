@@ -71,3 +71,16 @@ def test_fully_inlined_function_is_an_error(e2e, builds):
     assert r.returncode != 0
     assert "so a probe on it would never fire" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("how", ["block", "env"])
+def test_probe_inline_config_does_what_the_option_does(e2e, builds, how, monkeypatch):
+    prog = builds["o2g"]
+    script = _script(prog)
+    if how == "block":
+        script = "config = { probe_inline = 1 } " + script
+    else:
+        monkeypatch.setenv("BPFTRACE_PROBE_INLINE", "1")
+    r = e2e.run_cli("-e", script, "-c", f"{prog} 7")
+    assert r.returncode == 0, r.stderr
+    assert _counts(r.stdout) == {"@compute": "8", "@helper": "2"}

@@ -44,8 +44,9 @@ def compile_inproc(text: str, codegen: bool = True):
         an = Analyzer(program, expander, (), None).run()
         if codegen:
             compile_program(an)
-    except (AssemblyError, RecursionError) as e:
-        # api.compile_script turns these into located errors
+    except AssemblyError as e:
+        # api.compile_script turns this into a user error; a RecursionError
+        # is a failure: the nesting limits (lang.nesting) must come first
         raise SemanticError(str(e)) from None
 
 
@@ -80,7 +81,9 @@ def mutate(rng: random.Random, text: str) -> str:
         elif op == 6:
             toks.insert(i, rng.choice(toks))
         elif op == 7:
-            toks.insert(i, "->parent" * rng.choice((10, 500)))
+            # chains: each link is a level of the tree without a bracket
+            link = rng.choice(("->parent", " + 1", " || 1", "[0]", " ? 1 : 0", " else if (1) { }"))
+            toks.insert(i, link * rng.choice((10, 60, 500)))
         else:
             toks.insert(i, rng.choice(["\udcff", "\x00", "\udc80\udcfe", "%" * 300, "\\x"]))
         if not toks:
