@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..errors import SemanticError
 from ..lang import ast
+from ..lang.names import unique_names
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R10
 from .loweringvalues import Mem
@@ -22,7 +23,8 @@ class EventLowering:
         name = e.name
         if name in ("printf", "errorf", "warnf"):
             fmt = e.args[0].value
-            ev = self.sc.event(name, fmt=fmt, args=[a.type for a in e.args[1:]], span=e.span)
+            ev = self.sc.event(name, fmt=fmt, args=[a.type for a in e.args[1:]], span=e.span,
+                               names=unique_names(e.args[1:], "arg"))
             self.emit_event(ev, e.args[1:])
         elif name == "assert":
             # as bpftrace's macro: errorf("assert failed: %s", msg); exit(1)

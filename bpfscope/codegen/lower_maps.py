@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ..lang import ast
+from ..lang.names import unique_names
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4, R10, VReg
 from .loweringvalues import BPF_ANY, Int, Mem
@@ -28,6 +29,8 @@ class MapLowering:
             self.zero(mem)
             return mem
         kt = spec.key
+        if spec.key_names is None:
+            spec.key_names = unique_names(keys, "key")
         for i, (k, off) in enumerate(zip(keys, kt.offsets)):
             self.store(k, mem.at(off, T.align8(kt.elems[i].size)), kt.elems[i])
         return mem

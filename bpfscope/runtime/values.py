@@ -190,3 +190,20 @@ def lhist_index(value: int, lo: int, hi: int, step: int) -> int:
 def lhist_bucket_count(lo: int, hi: int, step: int) -> int:
     """Number of buckets ``lhist(v, lo, hi, step)`` needs."""
     return (hi - lo) // step + 2
+
+
+def bucket_bounds(data: MapData, index: int) -> tuple[int | None, int | None]:
+    """``[low, high)`` of bucket ``index`` of a hist/lhist entry of
+    ``data``; None for the open end of the negatives (log2), below the
+    range or at and above it (lhist)."""
+    if data.kind == "lhist":
+        lo, hi, step = data.lhist
+        last = (hi - lo) // step + 1
+        if index == 0:
+            return None, lo
+        if index >= last:
+            return hi, None
+        return lo + (index - 1) * step, lo + index * step
+    if index == 0:
+        return None, 0
+    return hist_upper(index - 1, data.hist_k), hist_upper(index, data.hist_k)
