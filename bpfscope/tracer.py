@@ -149,13 +149,16 @@ class _Recorder:
 
     def __init__(self, inner=None, max_events: int = 100_000):
         self.inner = inner
-        self.events: queue.Queue[Event] = queue.Queue(max_events)
+        self.keep = max_events > 0
+        self.events: queue.Queue[Event] = queue.Queue(max(max_events, 1))
         self.events_dropped = 0
         self.warnings: list[ScriptWarning] = []
         self.probes = 0
         self.lost = 0
 
     def _put(self, ev: Event) -> None:
+        if not self.keep:
+            return
         try:
             self.events.put_nowait(ev)
         except queue.Full:
@@ -166,7 +169,8 @@ class _Recorder:
         self._on("attached", n)
 
     def printf_event(self, ev, args, text: str) -> None:
-        self._put(Event(ev.kind, text, ev.names, args))
+        if self.keep:
+            self._put(Event(ev.kind, text, ev.names, args))
 
     def errorf(self, text, *where) -> None:
         self._put(Event("errorf", text))
@@ -198,6 +202,16 @@ class _Recorder:
         if self.inner is not None:
             return getattr(self.inner, name)
         return lambda *a, **k: None
+
+
+class _Discard:
+    """A text stream that keeps nothing (the side of the output not asked for)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 class _Session(Session):
@@ -335,7 +349,7 @@ class Tracer:
     def health(self) -> dict[str, Any]:
         """What the tracer knows of itself: probes attached, events lost
         (ring buffer full) and missed (the kernel skipped a program), map
-        updates that failed on a full map (per place), events the Python
+        updates that failed on a full map (per map), events the Python
         side dropped because nobody took them."""
         s = self._session
         out: dict[str, Any] = {"probes": self._sink.probes, "lost": self._sink.lost,
@@ -347,10 +361,10 @@ class Tracer:
             missed = s.recursion_misses() + s.hook_misses()
             for probe, n in missed:
                 out["missed"][probe] = out["missed"].get(probe, 0) + n
+            full = out["map_full"]
             for i, site in enumerate(self.script.drop_sites, 1):
-                if site.kind == "full":
-                    place = s._place(site.span)
-                    out["map_full"][f"{place[0]}:{place[1]}:{place[2]}"] = s._lost_count(i)
+                if site.kind == "full":  # a count per place; told per map
+                    full[site.name] = full.get(site.name, 0) + s._lost_count(i)
         return out
 
 
@@ -388,7 +402,8 @@ def trace(script: str, *, name: str = "stdin", params=(), named: dict | None = N
     ``config`` sets config variables (``{"max_strlen": 128}``); ``pid``
     limits user-space probes to one process; ``output`` (and ``errors``)
     receive bpftrace's text output, which is not written otherwise;
-    ``max_events`` bounds the events kept for :meth:`Tracer.events`.
+    ``max_events`` bounds the events kept for :meth:`Tracer.events` (0:
+    none are kept).
     Raises :class:`~bpfscope.errors.BpfscopeError` for a mistake in the
     script."""
     cfg = dict(config or {})
@@ -399,10 +414,8 @@ def trace(script: str, *, name: str = "stdin", params=(), named: dict | None = N
                                   uprobe_inlined=uprobe_inlined, named=named)
     inner = None
     if output is not None or errors is not None:
-        import io
-
         from .output.text import TextOutput
-        inner = TextOutput(output or io.StringIO(), errors or io.StringIO())
+        inner = TextOutput(output or _Discard(), errors or _Discard())
     sink = _Recorder(inner, max_events)
     return Tracer(compiled, sink, verbose=verbose)
 
