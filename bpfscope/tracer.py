@@ -256,8 +256,12 @@ class Tracer:
             return self
         self._thread = threading.Thread(target=self._run, name="bpfscope-trace", daemon=True)
         self._thread.start()
-        self._ready.wait()
-        if self._error is not None and not self._session.attach_fds and not self.running:
+        try:
+            self._ready.wait()
+        except BaseException:  # ^C while loading: nothing stays attached
+            self.stop()
+            raise
+        if self._error is not None and not self.running:
             err, self._error = self._error, None
             raise err
         return self

@@ -52,6 +52,7 @@ TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 PREFIX = "bpfscope_"
 RESERVED_LABELS = {"le", "quantile", "script", "map"}
+HIST_RANGES = 100_000  # hist series whose bucket range is remembered
 
 _BAD_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -191,6 +192,8 @@ def _hist_samples(data: MapData, counts: dict[int, int], labels, hist_range, nam
         present = [i for i, n in counts.items() if n] or [hist_index(0, data.hist_k)]
         first, last = min(present), max(present)
         if hist_range is not None:
+            if len(hist_range) > HIST_RANGES:  # keys come and go: forget the old
+                hist_range.clear()
             seen = hist_range.get((name, tuple(labels)))
             if seen:
                 first, last = min(first, seen[0]), max(last, seen[1])
