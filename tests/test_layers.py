@@ -33,8 +33,9 @@ LEAVES = {
 
 SHELL = {"api", "cli", "info", "passes", "privileges"}  # passes: the compile passes in order; privileges: the CLI's up-front capability check
 # __init__: the package's front door re-exports bpfscope.trace (tracer:
-# the Python API's context manager); serve: the Prometheus exporter
-SHELL |= {"__init__", "tracer", "serve"}
+# the Python API's context manager); serve: the Prometheus exporter;
+# notebook: pandas/matplotlib helpers over tracer
+SHELL |= {"__init__", "tracer", "serve", "notebook"}
 
 
 def module_files() -> dict[str, Path]:
