@@ -8,6 +8,7 @@ A scrape reads maps with bpf() lookups and takes no lock the event loops
 wait for, so scraping never holds up event delivery; the one lock is
 against a trace closing its maps under a read.
 
+The scripts are files, directories (every ``*.bt`` in one) and ``-e``.
 ADDR is ``PORT``, ``:PORT``, ``HOST:PORT`` or ``[IPv6]:PORT``; without a
 host it is 127.0.0.1: binding to another address must be asked for.
 With several scripts every sample has a ``script`` label (the file's
@@ -149,13 +150,18 @@ class MetricsServer:
 
 
 def _scripts(opts, rest) -> list[tuple[str, str]]:
-    """(name, text) of every script to serve: -e's and each file."""
+    """(name, text) of every script to serve: -e's, each file, and every
+    ``*.bt`` of a directory (in name order)."""
     out = []
     if opts.program is not None:
         out.append(("stdin", opts.program))
     for path in rest:
-        with open(path) as f:
-            out.append((path, f.read()))
+        paths = [path]
+        if os.path.isdir(path):
+            paths = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".bt"))
+        for p in paths:
+            with open(p) as f:
+                out.append((p, f.read()))
     return out
 
 

@@ -144,13 +144,17 @@ def test_scrapes_in_a_loop_miss_no_event(e2e, kernel):
     assert tr.proc.returncode == 0
 
 
-def test_several_scripts_in_one_process(e2e, kernel, tmp_path):
+@pytest.mark.parametrize("form", ["files", "directory"])
+def test_several_scripts_in_one_process(e2e, kernel, tmp_path, form):
     a = tmp_path / "ppid.bt"
     a.write_text(f"tracepoint:syscalls:sys_enter_getppid /pid == {ME}/ {{ @n = count(); }}\n")
     b = tmp_path / "pgid.bt"
     b.write_text(f"tracepoint:syscalls:sys_enter_getpgid /pid == {ME}/ {{ @n = count(); }}\n")
+    (tmp_path / "notes.txt").write_text("not a script")
     mark = e2e.bpf_ids()
-    tr = e2e.Trace("--serve", "127.0.0.1:0", str(a), str(b), wait_attached=False)
+    # a directory: its *.bt, in name order
+    scripts = [str(b), str(a)] if form == "files" else [str(tmp_path)]
+    tr = e2e.Trace("--serve", "127.0.0.1:0", *scripts, wait_attached=False)
     base = _serving(tr)
     try:
         for _ in range(7):
@@ -162,6 +166,7 @@ def test_several_scripts_in_one_process(e2e, kernel, tmp_path):
         assert sample(text, "bpfscope_n_total", script="pgid.bt") == 3
         assert sample(text, "bpfscope_probes_attached", script="pgid.bt") == 1
         assert text.count("# TYPE bpfscope_n_total counter") == 1
+        assert text.index('script="pgid.bt"') < text.index('script="ppid.bt"')
     finally:
         assert stop(tr) == 0
     e2e.assert_no_new_objects(mark)
