@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -121,11 +122,16 @@ def _handler(exporter: Exporter):
     return Handler
 
 
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class MetricsServer:
     """``exporter`` served over HTTP from a thread (``with`` or start/stop)."""
 
     def __init__(self, exporter: Exporter, host: str = DEFAULT_HOST, port: int = 0):
-        self.httpd = ThreadingHTTPServer((host, port), _handler(exporter))
+        server = _Server6 if ":" in host else ThreadingHTTPServer
+        self.httpd = server((host, port), _handler(exporter))
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="bpfscope-http",
                                         daemon=True)

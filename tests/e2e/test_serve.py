@@ -181,3 +181,33 @@ def test_several_scripts_in_one_process(e2e, kernel, tmp_path, form):
 def test_mistakes_are_one_error(e2e, kernel, args, message):
     r = e2e.run_cli(*args)
     assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_script_that_exits_keeps_its_last_values(e2e, kernel, tmp_path):
+    """One of two scripts calls exit(): its series stay, with
+    bpfscope_up 0, while the other runs on; the exporter ends when both
+    have ended."""
+    a = tmp_path / "a.bt"
+    a.write_text(f"tracepoint:syscalls:sys_enter_getppid /pid == {ME}/ {{ @n = count(); }}\n"
+                 f"tracepoint:syscalls:sys_enter_getpgid /pid == {ME}/ {{ exit(); }}\n")
+    b = tmp_path / "b.bt"
+    b.write_text(f"tracepoint:syscalls:sys_enter_getppid /pid == {ME}/ {{ @m = count(); }}\n"
+                 f"tracepoint:syscalls:sys_enter_getsid /pid == {ME}/ {{ exit(); }}\n")
+    tr = e2e.Trace("--serve", "0", str(a), str(b), wait_attached=False)
+    base = _serving(tr)
+    for _ in range(5):
+        os.getppid()
+    os.getpgid(0)
+    deadline = time.monotonic() + 10
+    while sample(scrape(base)[0], "bpfscope_up", script="a.bt") != 0:
+        assert time.monotonic() < deadline, "a.bt did not end"
+        time.sleep(0.05)
+    for _ in range(5):
+        os.getppid()
+    text, _ = scrape(base)
+    assert sample(text, "bpfscope_n_total", script="a.bt") == 5  # as it ended
+    assert sample(text, "bpfscope_m_total", script="b.bt") == 10
+    assert sample(text, "bpfscope_up", script="b.bt") == 1
+    os.getsid(0)
+    tr.proc.communicate(timeout=20)
+    assert tr.proc.returncode == 0
