@@ -198,6 +198,10 @@ class MapLowering:
             b.ldx(8, t, p, 0)
             b.alu("add", t, 1)
             b.stx(8, p, 0, t)
+            if extra:  # the bucket's total
+                b.ldx(8, t, p, 8)
+                b.alu("add", t, arg.reg)
+                b.stx(8, p, 8, t)
         elif kind == "sum":
             b.ldx(8, t, p, 0)
             b.alu("add", t, arg.reg)
@@ -227,6 +231,8 @@ class MapLowering:
         val = self.stack_mem(spec.value_size)
         if kind in ("count", "hist", "lhist"):
             b.st(8, val.base, val.off, 1)
+            if extra:
+                b.stx(8, val.base, val.off + 8, arg.reg)
         elif kind == "sum":
             b.stx(8, val.base, val.off, arg.reg)
         elif kind in ("avg", "stats"):

@@ -20,8 +20,9 @@ hold become ``_``):
     negatives ``le="-1"``); ``+Inf`` ends it, and ``_count`` is the
     total. ``hist()`` buckets run from the lowest to the highest bucket
     seen so far in the exporter's life, so a series keeps its buckets
-    from one scrape to the next; ``lhist()`` has all its buckets. There is
-    no ``_sum``: bpftrace's histograms keep no total of the values.
+    from one scrape to the next; ``lhist()`` has all its buckets.
+    ``_sum`` is the total of the values counted: bpfscope keeps one per
+    bucket beside its count (bpftrace keeps only the count).
 other values (strings, stacks, tuples as values)
     not exported.
 
@@ -179,6 +180,8 @@ def map_families(data: MapData, key_names: list[str] | None = None,
             fam.samples.append(("_count", labels, v.count))
         elif kind in ("hist", "lhist"):
             fam.samples.extend(_hist_samples(data, v, labels, hist_range, name))
+            if key in data.sums or not v:
+                fam.samples.append(("_sum", labels, data.sums.get(key, 0)))
         else:
             fam.samples.append(("", labels, v))
     return [fam], dropped

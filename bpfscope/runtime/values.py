@@ -31,7 +31,7 @@ Linear histogram, ``lhist(v, min, max, step)``: index 0 is below ``min``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 MAP_KINDS = ("plain", "count", "sum", "min", "max", "avg", "stats",
@@ -130,7 +130,9 @@ class MapData:
     ``entries`` are ``(key, value)`` pairs; ``key`` is a tuple of the map's
     key values (``()`` for a map without keys).  ``lhist`` is
     ``(min, max, step)`` for lhist maps; ``hist_k`` is the ``k`` of
-    ``hist(v, k)``.  For hist/lhist each value is ``{bucket index: count}``.
+    ``hist(v, k)``.  For hist/lhist each value is ``{bucket index: count}``
+    and ``sums`` holds, per key, the total of the values counted (when
+    the map was read from the kernel).
     """
 
     name: str
@@ -138,6 +140,7 @@ class MapData:
     entries: list[tuple[tuple, object]]
     lhist: tuple[int, int, int] | None = None
     hist_k: int = 0
+    sums: dict[tuple, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in MAP_KINDS:

@@ -174,6 +174,9 @@ def test_prometheus_sees_what_the_workload_did(e2e, kernel, tmp_path):
         assert 850 <= p90 <= 899 and 450 <= p50 <= 499, (p50, p90)
         p90_log = prom.value("histogram_quantile(0.9, rate(bpfscope_log_bucket[4s]))")
         assert 511 <= p90_log <= 1023, p90_log
+        # _sum / _count: the mean of the values, exactly (every tick sends them all)
+        mean = prom.value("rate(bpfscope_pgid_sum[4s]) / rate(bpfscope_pgid_count[4s])")
+        assert abs(mean - sum(VALUES) / len(VALUES)) < 1, mean
     finally:
         stop.set()
         if th.is_alive():

@@ -86,6 +86,8 @@ def test_metrics_follow_the_workload(e2e, kernel):
         assert sample(text, "bpfscope_size_bucket", le="127") == 100
         assert sample(text, "bpfscope_size_bucket", le="+Inf") == 100
         assert sample(text, "bpfscope_size_count") == 100
+        assert sample(text, "bpfscope_size_sum") == sum(range(100))
+        assert sample(text, "bpfscope_lin_sum") == sum(range(100))
         assert sample(text, "bpfscope_lin_bucket", le="49") == 50
         assert sample(text, "bpfscope_lin_bucket", le="99") == 100
         assert sample(text, "bpfscope_avg_sum") == sum(range(100))

@@ -95,6 +95,17 @@ def test_hist_buckets_are_cumulative_with_integer_le():
                      'bpfscope_h_count 6']
 
 
+def test_hist_sum_is_the_total_the_kernel_kept():
+    data = MapData("@h", "hist", [(("a",), _hist([1, 2, 300])), (("b",), _hist([4]))],
+                   sums={("a",): 303, ("b",): 4})
+    text, _ = _render(data, ["k"])
+    assert 'bpfscope_h_count{k="a"} 3\nbpfscope_h_sum{k="a"} 303\n' in text
+    assert 'bpfscope_h_sum{k="b"} 4\n' in text
+    # a map read without totals (not from the kernel) has none to give
+    text, _ = _render(MapData("@h", "hist", [((), _hist([1]))]))
+    assert "_sum" not in text
+
+
 def test_hist_keeps_the_buckets_it_has_shown():
     seen: dict = {}
     _render(MapData("@h", "hist", [((), _hist([1, 1000]))]), hist_range=seen)
