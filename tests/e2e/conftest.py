@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -255,3 +256,27 @@ def e2e():
                                  assert_no_new_objects=assert_no_new_objects,
                                  assert_gone=assert_gone, owned_ids=owned_ids,
                                  created_since=created_since)
+
+
+def _exporter_url(proc, timeout: float = 20) -> str:
+    """``http://host:port`` from a started ``bpfscope --serve``'s
+    'Serving metrics' line on stderr; kills it and fails when the line
+    does not come."""
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while True:
+        line = _readline(proc.stderr, deadline)
+        seen += line
+        m = re.match(r"Serving metrics of \d+ scripts? at (http://\S+)/metrics\n", line)
+        if m:
+            return m.group(1)
+        if not line:
+            break
+    proc.kill()
+    raise AssertionError(f"the exporter did not start: {seen}")
+
+
+@pytest.fixture(scope="session")
+def exporter_url():
+    """The exporter tests' reader of the URL a ``--serve`` announces."""
+    return _exporter_url

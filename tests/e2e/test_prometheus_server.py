@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -53,23 +52,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _serving(proc, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([proc.stderr], [], [], 0.2)
-        if r:
-            chunk = os.read(proc.stderr.fileno(), 4096)
-            if not chunk:
-                break
-            buf += chunk
-            m = re.search(rb"at http://(\S+)/metrics\n", buf)
-            if m:
-                return m.group(1).decode()
-    proc.kill()
-    raise AssertionError(f"the exporter did not start: {buf.decode()}")
 
 
 class Prometheus:
@@ -131,7 +113,7 @@ RATE = 400       # getppid calls per second
 VALUES = [10 * k for k in range(100)]  # getpgid arguments, each tick: uniform over 0..990
 
 
-def test_prometheus_sees_what_the_workload_did(e2e, kernel, tmp_path):
+def test_prometheus_sees_what_the_workload_did(e2e, kernel, tmp_path, exporter_url):
     binary = _prometheus()
     mark = e2e.bpf_ids()
     tr = e2e.Trace("--serve", "127.0.0.1:0", "-e", SCRIPT, wait_attached=False)
@@ -157,7 +139,7 @@ def test_prometheus_sees_what_the_workload_did(e2e, kernel, tmp_path):
             time.sleep(max(0.0, nxt - time.monotonic()))
     th = threading.Thread(target=workload)
     try:
-        target = _serving(tr.proc)
+        target = exporter_url(tr.proc).removeprefix("http://")
         prom = Prometheus(binary, target, tmp_path)
         # two scrapes of the exporter before the workload starts
         prom.wait('count_over_time(bpfscope_up{job="bpfscope"}[1m])', lambda v: v >= 2)

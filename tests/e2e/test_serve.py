@@ -6,7 +6,6 @@ SIGINT ends it with nothing left attached."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
@@ -15,25 +14,6 @@ import urllib.request
 import pytest
 
 ME = os.getpid()
-
-
-def _serving(tr, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    buf = b""
-    fd = tr.proc.stderr.fileno()
-    import select
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([fd], [], [], 0.2)
-        if r:
-            ch = os.read(fd, 4096)
-            if not ch:
-                break
-            buf += ch
-            m = re.search(rb"Serving metrics of \d+ scripts? at (http://\S+)/metrics\n", buf)
-            if m:
-                return m.group(1).decode()
-    tr.proc.kill()
-    raise AssertionError(f"the exporter did not start: {buf.decode()}")
 
 
 def scrape(base: str, accept: str | None = None) -> tuple[str, str]:
@@ -63,10 +43,10 @@ SCRIPT = (f"tracepoint:syscalls:sys_enter_getppid /pid == {ME}/ "
           f"@lin = lhist(@i, 0, 100, 50); @avg = avg(@i); @i++; }}")
 
 
-def test_metrics_follow_the_workload(e2e, kernel):
+def test_metrics_follow_the_workload(e2e, kernel, exporter_url):
     mark = e2e.bpf_ids()
     tr = e2e.Trace("--serve", "0", "-e", SCRIPT, wait_attached=False)
-    base = _serving(tr)
+    base = exporter_url(tr.proc)
     try:
         assert base.startswith("http://127.0.0.1:")  # a bare port binds to loopback
         text, ctype = scrape(base)
@@ -108,7 +88,7 @@ def test_metrics_follow_the_workload(e2e, kernel):
     e2e.assert_no_new_objects(mark)
 
 
-def test_scrapes_in_a_loop_miss_no_event(e2e, kernel):
+def test_scrapes_in_a_loop_miss_no_event(e2e, kernel, exporter_url):
     """Scrapes as fast as they come while the workload runs: every call is
     counted, and exit() from the script (an event the loop handles) still
     ends the exporter."""
@@ -117,7 +97,7 @@ def test_scrapes_in_a_loop_miss_no_event(e2e, kernel):
               f"tracepoint:syscalls:sys_enter_getpgid /pid == {ME}/ {{ exit(); }}")
     tr = e2e.Trace("--serve", "0", "--serve-max-series", "100", "-e", script,
                    wait_attached=False)
-    base = _serving(tr)
+    base = exporter_url(tr.proc)
     done = threading.Event()
     scrapes = []
 
@@ -147,7 +127,7 @@ def test_scrapes_in_a_loop_miss_no_event(e2e, kernel):
 
 
 @pytest.mark.parametrize("form", ["files", "directory"])
-def test_several_scripts_in_one_process(e2e, kernel, tmp_path, form):
+def test_several_scripts_in_one_process(e2e, kernel, exporter_url, tmp_path, form):
     a = tmp_path / "ppid.bt"
     a.write_text(f"tracepoint:syscalls:sys_enter_getppid /pid == {ME}/ {{ @n = count(); }}\n")
     b = tmp_path / "pgid.bt"
@@ -157,7 +137,7 @@ def test_several_scripts_in_one_process(e2e, kernel, tmp_path, form):
     # a directory: its *.bt, in name order
     scripts = [str(b), str(a)] if form == "files" else [str(tmp_path)]
     tr = e2e.Trace("--serve", "127.0.0.1:0", *scripts, wait_attached=False)
-    base = _serving(tr)
+    base = exporter_url(tr.proc)
     try:
         for _ in range(7):
             os.getppid()
@@ -185,7 +165,7 @@ def test_mistakes_are_one_error(e2e, kernel, args, message):
     assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
 
 
-def test_a_script_that_exits_keeps_its_last_values(e2e, kernel, tmp_path):
+def test_a_script_that_exits_keeps_its_last_values(e2e, kernel, exporter_url, tmp_path):
     """One of two scripts calls exit(): its series stay, with
     bpfscope_up 0, while the other runs on; the exporter ends when both
     have ended."""
@@ -196,7 +176,7 @@ def test_a_script_that_exits_keeps_its_last_values(e2e, kernel, tmp_path):
     b.write_text(f"tracepoint:syscalls:sys_enter_getppid /pid == {ME}/ {{ @m = count(); }}\n"
                  f"tracepoint:syscalls:sys_enter_getsid /pid == {ME}/ {{ exit(); }}\n")
     tr = e2e.Trace("--serve", "0", str(a), str(b), wait_attached=False)
-    base = _serving(tr)
+    base = exporter_url(tr.proc)
     for _ in range(5):
         os.getppid()
     os.getpgid(0)
