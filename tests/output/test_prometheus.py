@@ -6,6 +6,7 @@ package) lints the text when it is installed."""
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 import subprocess
 
 import pytest
@@ -20,12 +21,8 @@ def _render(data, names=None, om=False, **kw):
     return prom.render(fams, om), dropped
 
 
-def _hist(values, k=0):
-    counts = {}
-    for v in values:
-        i = hist_index(v, k)
-        counts[i] = counts.get(i, 0) + 1
-    return counts
+def _hist(values, k=0) -> dict[int, int]:
+    return dict(Counter(hist_index(v, k) for v in values))
 
 
 def test_count_is_a_counter_named_after_the_map():
