@@ -8,7 +8,7 @@ by the CLI. ``examples/trace.ipynb`` shows them at work.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from .output.flamegraph import render_svg
 from .output.folded import samples_from_map
@@ -53,12 +53,14 @@ def to_dataframe(source: Tracer | Any, name: str | None = None):
     a ``value`` column (``count``/``sum``/``avg`` for stats)."""
     pd = _need("pandas")
     tracer = source if isinstance(source, Tracer) else None
-    value = source.maps[name] if tracer is not None else source
+    if tracer is not None and name is None:
+        raise TypeError("to_dataframe(tracer, name): which map?")
+    value = tracer.maps[name] if tracer is not None and name is not None else source
     if not isinstance(value, dict):
         value = {(): value}
-    rows = []
+    rows: list[dict[str, Any]] = []
     width = 0
-    spec = tracer.script.maps.get(_at(name)) if tracer is not None else None
+    spec = tracer.script.maps.get(_at(name)) if tracer is not None and name else None
     # one key element that is itself a tuple (a stack's frames, a tuple key)
     single = spec is not None and spec.key is not None and len(spec.key.elems) == 1
     for key, v in value.items():
@@ -96,7 +98,7 @@ def _bpftrace_labels(tracer: Tracer, name: str, key) -> list[str] | None:
     data = tracer.read(name)
     for k, counts in data.entries:
         if k == () or _key(k) == key:
-            layout = bucket_layout(data, counts, 1)
+            layout = bucket_layout(data, cast(dict, counts), 1)
             if layout is None:
                 return None
             lows = [layout.lower] + layout.labels
@@ -121,6 +123,8 @@ def plot_hist(source: Tracer | list[Bucket], name: str | None = None, key=None,
     import matplotlib.pyplot as plt
     labels = None
     if isinstance(source, Tracer):
+        if name is None:
+            raise TypeError("plot_hist(tracer, name): which map?")
         value = source.maps[name]
         if isinstance(value, dict):
             value = value[key]

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TextIO, cast
 
 from .errors import BpfscopeError
 from .output import prometheus as prom
@@ -138,7 +139,8 @@ class MetricsServer:
 
     @property
     def address(self) -> tuple[str, int]:
-        return self.httpd.server_address[:2]
+        host, port = self.httpd.server_address[:2]
+        return str(host), int(port)
 
     def start(self) -> "MetricsServer":
         self._thread.start()
@@ -197,7 +199,7 @@ def serve_main(opts, rest: list[str], named: dict) -> int:
         for name, text in scripts:
             t = trace(text, name=name, named=named, unsafe=opts.unsafe, pid=opts.pid,
                       verbose=opts.verbose, max_events=0,
-                      errors=None if opts.quiet else _Warnings(err, opts.no_warnings))
+                      errors=None if opts.quiet else cast(TextIO, _Warnings(err, opts.no_warnings)))
             tracers.append((os.path.basename(name), t))
         exporter = Exporter(tracers, opts.serve_max_series or DEFAULT_MAX_SERIES)
         server = MetricsServer(exporter, host, port)
@@ -208,7 +210,8 @@ def serve_main(opts, rest: list[str], named: dict) -> int:
         err.write(f"ERROR: --serve {opts.serve}: {e.strerror or e}\n")
         return 1
     done = threading.Event()
-    old = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {signum: signal.signal(signum, lambda *_: done.set())
+           for signum in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     started: list[Tracer] = []
     try:
@@ -234,8 +237,8 @@ def serve_main(opts, rest: list[str], named: dict) -> int:
             except BpfscopeError as e:
                 err.write(e.format() + "\n")
                 code = 1
-        for s, h in old.items():
-            signal.signal(s, h)
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
     return code
 
 

@@ -36,7 +36,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple, TextIO, cast
 
 from . import api
 from .errors import ScriptWarning
@@ -53,13 +53,13 @@ class Bucket(NamedTuple):
 
     low: int | None
     high: int | None
-    count: int
+    count: int  # type: ignore[assignment]  # the field, not tuple.count
 
 
 class Stats(NamedTuple):
     """A ``stats()`` entry: how many values, their total and average."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # the field, not tuple.count
     sum: int
     avg: int
 
@@ -395,8 +395,8 @@ class MapsView(Mapping):
 
 def trace(script: str, *, name: str = "stdin", params=(), named: dict | None = None,
           config: dict | None = None, pid: int | None = None, unsafe: bool = False,
-          uprobe_inlined: bool = False, output: IO[str] | None = None,
-          errors: IO[str] | None = None, verbose: bool = False,
+          uprobe_inlined: bool = False, output: TextIO | None = None,
+          errors: TextIO | None = None, verbose: bool = False,
           max_events: int = 100_000) -> Tracer:
     """Compile ``script`` (bpftrace's language) and return a
     :class:`Tracer` to start with ``with`` (or ``.start()``).
@@ -419,7 +419,8 @@ def trace(script: str, *, name: str = "stdin", params=(), named: dict | None = N
     inner = None
     if output is not None or errors is not None:
         from .output.text import TextOutput
-        inner = TextOutput(output or _Discard(), errors or _Discard())
+        inner = TextOutput(output or cast(TextIO, _Discard()),
+                           errors or cast(TextIO, _Discard()))
     sink = _Recorder(inner, max_events)
     return Tracer(compiled, sink, verbose=verbose)
 

@@ -48,7 +48,8 @@ def unique_names(exprs, prefix: str) -> list[str]:
     names = [expr_name(e) for e in exprs]
     out = []
     for i, n in enumerate(names):
-        clash = n is None or names.count(n) > 1 or (
-            n.startswith(prefix) and n[len(prefix):].isdigit())
-        out.append(f"{prefix}{i}" if clash else n)
+        if n is None or names.count(n) > 1 or (n.startswith(prefix)
+                                               and n[len(prefix):].isdigit()):
+            n = f"{prefix}{i}"
+        out.append(n)
     return out

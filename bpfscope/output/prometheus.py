@@ -100,7 +100,7 @@ def escape(v: str) -> str:
 
 
 def _labels(key: tuple, names: list[str]) -> list[tuple[str, str]]:
-    out = []
+    out: list[tuple[str, str]] = []
     for i, elem in enumerate(key):
         name = names[i] if i < len(names) else f"key{i}"
         if isinstance(elem, tuple) and not isinstance(elem, Formatted):
@@ -188,7 +188,7 @@ def map_families(data: MapData, key_names: list[str] | None = None,
 
 
 def _hist_samples(data: MapData, counts: dict[int, int], labels, hist_range, name):
-    if data.kind == "lhist":
+    if data.lhist is not None:
         lo, hi, step = data.lhist
         first, last = 0, (hi - lo) // step + 1
     else:
@@ -282,4 +282,4 @@ def render(families: list[Family], openmetrics: bool = False) -> str:
 
 def wants_openmetrics(accept: str | None) -> bool:
     """Does an Accept header ask for OpenMetrics?"""
-    return bool(accept) and "application/openmetrics-text" in accept
+    return accept is not None and "application/openmetrics-text" in accept
