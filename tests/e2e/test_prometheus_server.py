@@ -3,8 +3,9 @@ exporter that traces a workload this test causes; the query API's rate()
 and histogram_quantile() of the exported series must say what the
 workload did.
 
-The package is installed with apt-get when missing (.ci/run installs it
-too); where it cannot be, the test skips and says why. Prometheus runs on
+The package is installed with apt-get when missing (the debian_tool
+fixture; .ci/run installs it too); where it cannot be, the test skips and
+says why. Prometheus runs on
 127.0.0.1 with its data in the test's tmp dir and scrapes every second.
 """
 
@@ -25,27 +26,6 @@ import urllib.request
 import pytest
 
 ME = os.getpid()
-
-
-def _prometheus() -> str:
-    """The prometheus binary, installed from Debian's package if need be."""
-    path = shutil.which("prometheus")
-    if path:
-        return path
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("prometheus is not installed and apt-get cannot install it here")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    r = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                        "prometheus"], capture_output=True, text=True, env=env, timeout=600)
-    if r.returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, timeout=600)
-        r = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                            "prometheus"], capture_output=True, text=True, env=env, timeout=600)
-    path = shutil.which("prometheus")
-    if not path:
-        pytest.skip(f"Debian's prometheus package could not be installed: "
-                    f"{(r.stderr or r.stdout).strip()[-300:]}")
-    return path
 
 
 def _free_port() -> int:
@@ -113,8 +93,9 @@ RATE = 400       # getppid calls per second
 VALUES = [10 * k for k in range(100)]  # getpgid arguments, each tick: uniform over 0..990
 
 
-def test_prometheus_sees_what_the_workload_did(e2e, kernel, tmp_path, exporter_url):
-    binary = _prometheus()
+def test_prometheus_sees_what_the_workload_did(e2e, kernel, tmp_path, exporter_url,
+                                               debian_tool):
+    binary = debian_tool("prometheus", "prometheus")
     mark = e2e.bpf_ids()
     tr = e2e.Trace("--serve", "127.0.0.1:0", "-e", SCRIPT, wait_attached=False)
     prom = None
