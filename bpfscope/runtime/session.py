@@ -81,6 +81,8 @@ class Session:
         self._attached: list[tuple] = []  # (probe, the fds attaching it)
         self._hook_missed: list[tuple[str, int]] = []  # read before detaching
         self._mmap_events: MmapEvents | None = None
+        # a sink that wants printf's values too, not only its text (bpfscope.trace)
+        self._printf_event = getattr(sink, "printf_event", None)
 
     # ------------------------------------------------------------ setup
 
@@ -353,9 +355,8 @@ class Session:
         if kind == "printf":
             args, text = self.printf_parts(ev, data)
             self.sink.printf(text)
-            typed = getattr(self.sink, "printf_event", None)
-            if typed is not None:  # a sink that wants the values too (bpfscope.trace)
-                typed(ev, args, text)
+            if self._printf_event is not None:
+                self._printf_event(ev, args, text)
         elif kind in ("errorf", "warnf"):
             src, span = self.script.source, ev.span
             getattr(self.sink, kind)(self.formatted(ev, data), src.name, span.line, span.col,
