@@ -383,8 +383,8 @@ class MapsView(Mapping):
         if not name.startswith("@"):
             name = "@" + name
         spec = self._t.script.maps.get(name)
-        return map_value(self._t.read(name), keyless=spec is not None and not spec.key_names
-                         and (spec.key is None or not spec.key.elems))
+        return map_value(self._t.read(name),
+                         keyless=spec is not None and not (spec.key and spec.key.elems))
 
     def __iter__(self):
         return iter(self._t.map_names())
