@@ -193,3 +193,20 @@ def test_a_script_that_exits_keeps_its_last_values(e2e, kernel, exporter_url, tm
     os.getsid(0)
     tr.proc.communicate(timeout=20)
     assert tr.proc.returncode == 0
+
+
+def test_a_full_map_is_counted(e2e, kernel, exporter_url):
+    script = (f"let @m = hash(2); tracepoint:syscalls:sys_enter_getppid /pid == {ME}/ "
+              f"{{ @m[@i++] = 1; }}")
+    tr = e2e.Trace("--serve", "0", "-e", script, wait_attached=False)
+    base = exporter_url(tr.proc)
+    try:
+        for _ in range(10):
+            os.getppid()
+        text, _ = scrape(base)
+        assert sample(text, "bpfscope_map_full_total", map="@m") == 8
+        assert len([r for r in text.splitlines() if r.startswith("bpfscope_m{")]) == 2
+    finally:
+        tr.proc.send_signal(signal.SIGINT)
+        _, err = tr.proc.communicate(timeout=20)
+    assert b"Map full" in err  # the warning, once, as the CLI gives it
