@@ -38,8 +38,10 @@ OPTIONS:
     --info         print what the kernel and bpfscope support
     --no-warnings  do not print warnings
     -q             keep messages quiet
-    --serve ADDR   serve the maps of the scripts (-e, files) as Prometheus metrics at
-                   http://ADDR/metrics (ADDR: PORT or HOST:PORT; host 127.0.0.1 unless given)
+    --serve ADDR   serve the maps of the scripts (-e, files, directories) as
+                   Prometheus metrics at http://ADDR/metrics (ADDR: PORT or
+                   HOST:PORT; the host is 127.0.0.1 unless given);
+                   --serve-max-series N: at most N series a map (1000)
     --uprobe-inlined  also put uprobes on inlined copies of the function (DWARF)
     -v             verbose messages (full verifier logs, disassembly)
     -V, --version  print bpfscope's version
