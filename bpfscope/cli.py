@@ -38,6 +38,10 @@ OPTIONS:
     --info         print what the kernel and bpfscope support
     --no-warnings  do not print warnings
     -q             keep messages quiet
+    --serve ADDR   serve the maps of the scripts (-e, files, directories) as
+                   Prometheus metrics at http://ADDR/metrics (ADDR: PORT or
+                   HOST:PORT; the host is 127.0.0.1 unless given);
+                   --serve-max-series N: at most N series a map (1000)
     --uprobe-inlined  also put uprobes on inlined copies of the function (DWARF)
     -v             verbose messages (full verifier logs, disassembly)
     -V, --version  print bpfscope's version
@@ -69,6 +73,8 @@ def _parser() -> _Parser:
     p.add_argument("-B", dest="buffering", choices=("line", "full", "none"))
     p.add_argument("--info", action="store_true")
     p.add_argument("--no-warnings", action="store_true")
+    p.add_argument("--serve", metavar="ADDR")  # bpfscope.serve
+    p.add_argument("--serve-max-series", type=int, metavar="N")
     # accepted for bpftrace compatibility; nothing here needs them
     p.add_argument("-k", action="count")
     p.add_argument("-I", action="append")
@@ -263,6 +269,9 @@ def _main(opts, rest, named) -> int:
             pattern = opts.list if opts.list not in ("*", "v") else (
                 opts.program or (rest[0] if rest else "*"))
             return _listing(pattern, verbose, opts.pid)
+        if opts.serve is not None:  # a long-lived exporter of one or more scripts
+            from .serve import serve_main
+            return serve_main(opts, rest, named)
         if opts.program is not None:
             text, name = opts.program, "stdin"
         elif rest:

@@ -7,6 +7,7 @@ A ``Span`` ties a message to a place in a :class:`Source`.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 
@@ -170,22 +171,29 @@ class WarningLog:
             self.forward(w)
 
 
-_logs: list[WarningLog] = []
+class _Logs(threading.local):
+    # per thread: sessions running side by side (bpfscope.trace, the
+    # exporter) each see their own warnings
+    def __init__(self):
+        self.stack: list[WarningLog] = []
+
+
+_logs = _Logs()
 
 
 class collecting:
     """``with collecting(log):`` sends :func:`warn` calls made inside to
-    ``log`` (the innermost one when nested)."""
+    ``log`` (the innermost one of this thread when nested)."""
 
     def __init__(self, log: WarningLog):
         self.log = log
 
     def __enter__(self) -> WarningLog:
-        _logs.append(self.log)
+        _logs.stack.append(self.log)
         return self.log
 
     def __exit__(self, *exc) -> None:
-        _logs.remove(self.log)
+        _logs.stack.remove(self.log)
 
 
 def warn(message: str, span: Span | None = None, key=None, note: bool = False) -> None:
@@ -194,7 +202,8 @@ def warn(message: str, span: Span | None = None, key=None, note: bool = False) -
     collect; a caller of lower layers that set up no collection gets them
     on stderr, once each, as before there were logs."""
     w = ScriptWarning(message, span, note=note)
-    (_logs[-1] if _logs else _STDERR).add(w, key)
+    logs = _logs.stack
+    (logs[-1] if logs else _STDERR).add(w, key)
 
 
 def _to_stderr(w: ScriptWarning) -> None:

@@ -24,7 +24,6 @@ LAYERS = ["lang", "sema", "codegen", "bpf", "attach", "runtime", "functions", "o
 
 # Leaf libraries -> the leaves each may import (nothing else of bpfscope).
 LEAVES = {
-    "__init__": set(),
     "errors": set(),
     "arch": {"errors"},       # x86-64 registers and instructions
     "ksyms": set(),           # /proc/kallsyms
@@ -33,6 +32,10 @@ LEAVES = {
 }
 
 SHELL = {"api", "cli", "info", "passes", "privileges"}  # passes: the compile passes in order; privileges: the CLI's up-front capability check
+# __init__: the package's front door re-exports bpfscope.trace (tracer:
+# the Python API's context manager); serve: the Prometheus exporter;
+# notebook: pandas/matplotlib helpers over tracer
+SHELL |= {"__init__", "tracer", "serve", "notebook"}
 
 
 def module_files() -> dict[str, Path]:

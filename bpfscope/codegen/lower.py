@@ -79,7 +79,9 @@ def map_spec(info, max_keys: int) -> MapSpec:
         max_keys = info.decl_entries
     if isinstance(v, T.AggType):
         if v.kind in ("hist", "lhist"):
-            return MapSpec(info.name, agg_type, key_size + 8, 8, max_keys * 16, v.kind,
+            # per bucket: the count, then the total of its values (the
+            # exporter's histogram _sum; bpftrace keeps only the count)
+            return MapSpec(info.name, agg_type, key_size + 8, 16, max_keys * 16, v.kind,
                            info.key, v)
         return MapSpec(info.name, agg_type, key_size, v.size, max_keys, v.kind, info.key, v)
     return MapSpec(info.name, plain_type, key_size,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ..lang import ast
+from ..lang.names import unique_names
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4, R10, VReg
 from .loweringvalues import BPF_ANY, Int, Mem
@@ -28,6 +29,8 @@ class MapLowering:
             self.zero(mem)
             return mem
         kt = spec.key
+        if spec.key_names is None:
+            spec.key_names = unique_names(keys, "key")
         for i, (k, off) in enumerate(zip(keys, kt.offsets)):
             self.store(k, mem.at(off, T.align8(kt.elems[i].size)), kt.elems[i])
         return mem
@@ -195,6 +198,10 @@ class MapLowering:
             b.ldx(8, t, p, 0)
             b.alu("add", t, 1)
             b.stx(8, p, 0, t)
+            if extra:  # the bucket's total
+                b.ldx(8, t, p, 8)
+                b.alu("add", t, arg.reg)
+                b.stx(8, p, 8, t)
         elif kind == "sum":
             b.ldx(8, t, p, 0)
             b.alu("add", t, arg.reg)
@@ -224,6 +231,8 @@ class MapLowering:
         val = self.stack_mem(spec.value_size)
         if kind in ("count", "hist", "lhist"):
             b.st(8, val.base, val.off, 1)
+            if extra:
+                b.stx(8, val.base, val.off + 8, arg.reg)
         elif kind == "sum":
             b.stx(8, val.base, val.off, arg.reg)
         elif kind in ("avg", "stats"):

@@ -53,6 +53,9 @@ class MapSpec:
     kind: str = "plain"
     key: T.TupleType | None = None
     value: T.Type | None = None
+    # one name per key element, from the script (lang.names): the labels
+    # of the exporter's series
+    key_names: list[str] | None = None
 
     @property
     def user_key_size(self) -> int:
@@ -79,6 +82,7 @@ class EventSpec:
     top: int = 0
     div: int = 1
     span: object = None  # errorf/warnf: where in the script the call is
+    names: list[str] = field(default_factory=list)  # printf: a name per argument (lang.names)
 
     @property
     def layout(self) -> T.TupleType:

@@ -11,6 +11,7 @@ from ..codegen.insn import R1, R2, R3, R10
 from ..codegen.loweringvalues import Int
 from ..errors import span_end
 from ..lang import ast
+from ..lang.names import unique_names
 from ..runtime.decode import decode
 from ..runtime.printf import render
 from ..sema import types as T
@@ -39,13 +40,17 @@ def check_printf(an, e: ast.Call) -> T.Type:
 
 
 def emit_printf(lw, e: ast.Call) -> None:
+    # the arguments' names let the Python API give an event's fields by name
     ev = lw.sc.event(e.name, fmt=e.args[0].value, args=[a.type for a in e.args[1:]],
-                     span=e.span)
+                     span=e.span, names=unique_names(e.args[1:], "arg"))
     lw.emit_event(ev, e.args[1:])
 
 
 def on_printf(session, ev, data: bytes) -> None:
-    session.sink.printf(session.formatted(ev, data))
+    args, text = session.printf_parts(ev, data)
+    session.sink.printf(text)
+    if session._printf_event is not None:
+        session._printf_event(ev, args, text)
 
 
 def on_message(session, ev, data: bytes) -> None:

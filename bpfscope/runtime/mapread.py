@@ -40,6 +40,7 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
     kind = spec.kind
     ksize = spec.user_key_size
     entries: dict[tuple, object] = {}
+    sums: dict[tuple, int] = {}
     if kind in ("hist", "lhist"):
         for raw_key, val in items:
             key = decode_key(spec.key, raw_key[:ksize], resolver, trailer)
@@ -47,6 +48,8 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
             n = _merge(spec, val)
             if n:
                 entries.setdefault(key, {})[bucket] = entries.get(key, {}).get(bucket, 0) + n
+                if len(val[0]) >= 16:  # each bucket's total of its values after its count
+                    sums[key] = sums.get(key, 0) + sum(s64(v, 8) for v in val)
     elif kind == "plain":
         for raw_key, val in items:
             if isinstance(val, list):  # declared per-CPU: integers, added up
@@ -63,7 +66,7 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
     params = spec.params
     return MapData(spec.name, kind, list(entries.items()),
                    lhist=params if kind == "lhist" else None,
-                   hist_k=params[0] if kind == "hist" and params else 0)
+                   hist_k=params[0] if kind == "hist" and params else 0, sums=sums)
 
 
 def _key(spec: MapSpec, raw_key: bytes, resolver, trailer: str = ""):

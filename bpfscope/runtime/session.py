@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from typing import Callable
 
@@ -76,6 +77,8 @@ class Session:
         self._attached: list[tuple] = []  # (probe, the fds attaching it)
         self._hook_missed: list[tuple[str, int]] = []  # read before detaching
         self._mmap_events: MmapEvents | None = None
+        # a sink that wants printf's values too, not only its text (bpfscope.trace)
+        self._printf_event = getattr(sink, "printf_event", None)
 
     # ------------------------------------------------------------ setup
 
@@ -167,7 +170,10 @@ class Session:
             should_stop: Callable[[], bool] | None = None) -> int:
         """Load, attach, run BEGIN, process events until exit()/signal/
         ``should_stop``, run END, print maps. Returns the exit code."""
-        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        # signals are the main thread's: a session run in another thread
+        # (bpfscope.trace, the exporter) is ended through should_stop
+        old = ({s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+               if threading.current_thread() is threading.main_thread() else {})
 
         def stop(signum, frame):
             self.exiting = True
@@ -246,15 +252,23 @@ class Session:
         """Events the trace did not see: the kernel skips a program that
         would recurse on its CPU and counts it (bpf_prog_info), and a
         kprobe counts the hits it missed itself."""
+        for name, missed in self.recursion_misses():
+            self.sink.missed_events(name, missed, "recursion")
+        for name, n in self._hook_missed:
+            self.sink.missed_events(name, n, "kprobe")
+
+    def recursion_misses(self) -> list[tuple[str, int]]:
+        """(probe name, count) of the programs the kernel skipped because
+        they were already running on the CPU (bpf_prog_info)."""
+        out = []
         for ps, fd in zip(self.script.programs, self.prog_fds):
             try:
                 missed = prog_info(fd).recursion_misses
             except OSError:
                 continue
             if missed:
-                self.sink.missed_events(ps.name, missed, "recursion")
-        for name, n in self._hook_missed:
-            self.sink.missed_events(name, n, "kprobe")
+                out.append((ps.name, missed))
+        return out
 
     def drain(self):
         was = self.exiting
@@ -342,7 +356,11 @@ class Session:
             on(self, ev, data)
 
     def formatted(self, ev: EventSpec, data: bytes) -> str:
-        """The text of a printf-like record. As bpftrace's printf, a string
+        """The text of a printf-like record."""
+        return self.printf_parts(ev, data)[1]
+
+    def printf_parts(self, ev: EventSpec, data: bytes) -> tuple[tuple, str]:
+        """The arguments of a printf-like record and its text. As bpftrace's printf, a string
         argument one byte short of max_strlen (its NUL making it full) is
         taken to be cut short and gets the trailer."""
         fast = self._printf.get(ev.id)
@@ -359,7 +377,7 @@ class Session:
             nul = data.find(b"\0", off, off + length)
             if (length if nul < 0 else nul - off) == full:
                 args = args[:i] + (args[i] + self.trailer,) + args[i + 1:]
-        return formatter(args)
+        return args, formatter(args)
 
     # ------------------------------------------------------------ cleanup
 

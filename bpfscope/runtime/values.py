@@ -31,7 +31,7 @@ Linear histogram, ``lhist(v, min, max, step)``: index 0 is below ``min``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 MAP_KINDS = ("plain", "count", "sum", "min", "max", "avg", "stats",
@@ -130,7 +130,9 @@ class MapData:
     ``entries`` are ``(key, value)`` pairs; ``key`` is a tuple of the map's
     key values (``()`` for a map without keys).  ``lhist`` is
     ``(min, max, step)`` for lhist maps; ``hist_k`` is the ``k`` of
-    ``hist(v, k)``.  For hist/lhist each value is ``{bucket index: count}``.
+    ``hist(v, k)``.  For hist/lhist each value is ``{bucket index: count}``
+    and ``sums`` holds, per key, the total of the values counted (when
+    the map was read from the kernel).
     """
 
     name: str
@@ -138,6 +140,7 @@ class MapData:
     entries: list[tuple[tuple, object]]
     lhist: tuple[int, int, int] | None = None
     hist_k: int = 0
+    sums: dict[tuple, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in MAP_KINDS:
@@ -190,3 +193,20 @@ def lhist_index(value: int, lo: int, hi: int, step: int) -> int:
 def lhist_bucket_count(lo: int, hi: int, step: int) -> int:
     """Number of buckets ``lhist(v, lo, hi, step)`` needs."""
     return (hi - lo) // step + 2
+
+
+def bucket_bounds(data: MapData, index: int) -> tuple[int | None, int | None]:
+    """``[low, high)`` of bucket ``index`` of a hist/lhist entry of
+    ``data``; None for the open end of the negatives (log2), below the
+    range or at and above it (lhist)."""
+    if data.kind == "lhist":
+        lo, hi, step = data.lhist
+        last = (hi - lo) // step + 1
+        if index == 0:
+            return None, lo
+        if index >= last:
+            return hi, None
+        return lo + (index - 1) * step, lo + index * step
+    if index == 0:
+        return None, 0
+    return hist_upper(index - 1, data.hist_k), hist_upper(index, data.hist_k)

@@ -537,9 +537,9 @@ def test_aggregation_map_specs_are_per_cpu():
     assert spec_tuple(m["@a"]) == ("percpu_hash", 8, 16, 4096, "avg")
     assert spec_tuple(m["@st"]) == ("percpu_hash", 8, 16, 4096, "stats")
     # hist/lhist keys carry 8 extra bytes: the bucket index
-    assert spec_tuple(m["@h"]) == ("percpu_hash", 16, 8, 4096 * 16, "hist")
-    assert spec_tuple(m["@l"]) == ("percpu_hash", 16, 8, 4096 * 16, "lhist")
-    assert spec_tuple(m["@hk"]) == ("percpu_hash", 24, 8, 4096 * 16, "hist")
+    assert spec_tuple(m["@h"]) == ("percpu_hash", 16, 16, 4096 * 16, "hist")
+    assert spec_tuple(m["@l"]) == ("percpu_hash", 16, 16, 4096 * 16, "lhist")
+    assert spec_tuple(m["@hk"]) == ("percpu_hash", 24, 16, 4096 * 16, "hist")
     assert m["@hk"].user_key_size == 16
     assert m["@h"].params == (2,)
     assert m["@l"].params == (0, 10, 1)
@@ -561,7 +561,7 @@ def test_declared_map_kinds():
     assert spec_tuple(m["@a"]) == ("percpu_array", 4, 8, 9, "plain")
     assert spec_tuple(m["@ac"]) == ("percpu_array", 4, 8, 1, "count")
     assert spec_tuple(m["@lc"]) == ("lru_percpu_hash", 8, 8, 3, "count")
-    assert spec_tuple(m["@pc"]) == ("lru_percpu_hash", 16, 8, 4 * 16, "hist")
+    assert spec_tuple(m["@pc"]) == ("lru_percpu_hash", 16, 16, 4 * 16, "hist")
     assert m["@a"].user_key_size == 8
 
 

@@ -201,7 +201,12 @@ class FakeKernel:
 
     def hist(self, mname):
         """{bucket index: count} of a keyless hist/lhist map."""
-        return {int.from_bytes(k[-8:], "little"): int.from_bytes(v, "little")
+        return {int.from_bytes(k[-8:], "little"): int.from_bytes(v[:8], "little")
+                for k, v in self.maps[mname].items()}
+
+    def hist_sums(self, mname):
+        """{bucket index: total of its values} (after each bucket's count)."""
+        return {int.from_bytes(k[-8:], "little"): int.from_bytes(v[8:16], "little", signed=True)
                 for k, v in self.maps[mname].items()}
 
 
@@ -253,7 +258,17 @@ def test_hist_with_a_key_puts_the_bucket_after_the_key():
     kern.run(ctx=make_ctx(a=100, b=7))
     (key, val), = kern.maps["@h"].items()
     assert key == struct.pack("<qQ", 7, hist_index(100))
-    assert int.from_bytes(val, "little") == 1
+    assert val == struct.pack("<qq", 1, 100)  # the count, then the total
+
+
+def test_hist_buckets_keep_the_total_of_their_values():
+    kern = kernel("tracepoint:t:p { @h = hist(args.a); @l = lhist(args.a, 0, 100, 50); }")
+    for v in (-3, 5, 6, 7, 60, 1000):
+        kern.run(ctx=make_ctx(a=v))
+    assert kern.hist_sums("@h") == {hist_index(-3): -3, hist_index(5): 18, hist_index(60): 60,
+                                    hist_index(1000): 1000}
+    assert kern.hist("@h")[hist_index(5)] == 3
+    assert kern.hist_sums("@l") == {0: -3, 1: 18, 2: 60, 3: 1000}
 
 
 LHIST_PARAMS = [(0, 100, 10), (-50, 50, 7), (1, 2, 1), (-1000, -10, 33), (0, 1000, 1)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -255,3 +256,55 @@ def e2e():
                                  assert_no_new_objects=assert_no_new_objects,
                                  assert_gone=assert_gone, owned_ids=owned_ids,
                                  created_since=created_since)
+
+
+def _exporter_url(proc, timeout: float = 20) -> str:
+    """``http://host:port`` from a started ``bpfscope --serve``'s
+    'Serving metrics' line on stderr; kills it and fails when the line
+    does not come."""
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while True:
+        line = _readline(proc.stderr, deadline)
+        seen += line
+        m = re.match(r"Serving metrics of \d+ scripts? at (http://\S+)/metrics\n", line)
+        if m:
+            return m.group(1)
+        if not line:
+            break
+    proc.kill()
+    raise AssertionError(f"the exporter did not start: {seen}")
+
+
+@pytest.fixture(scope="session")
+def exporter_url():
+    """The exporter tests' reader of the URL a ``--serve`` announces."""
+    return _exporter_url
+
+
+def _debian_tool(command: str, package: str) -> str:
+    """The path of ``command``, installed from Debian's ``package`` with
+    apt-get (no recommends) when missing; skips the test saying why when
+    it cannot be."""
+    path = shutil.which(command)
+    if path:
+        return path
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip(f"{command} is not installed and apt-get cannot install {package} here")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]
+    r = subprocess.run(install, capture_output=True, text=True, env=env, timeout=900)
+    if r.returncode != 0:  # an old package list: once more after an update
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, timeout=900)
+        r = subprocess.run(install, capture_output=True, text=True, env=env, timeout=900)
+    path = shutil.which(command)
+    if not path:
+        pytest.skip(f"Debian's {package} package could not be installed: "
+                    f"{(r.stderr or r.stdout).strip()[-300:]}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def debian_tool():
+    """``debian_tool(command, package)``: see :func:`_debian_tool`."""
+    return _debian_tool
