@@ -50,7 +50,7 @@ def test_profile_stacks_with_comm_and_perf_mode(e2e, spin):
 
 
 def test_kernel_stack_of_a_syscall(e2e, helper):
-    r = e2e.run_prog('tracepoint:syscalls:sys_enter_getppid /comm == "bse2e"/ '
+    r = e2e.run_prog('tracepoint:syscalls:sys_enter_getppid /pid == cpid/ '
                      '{ @[kstack] = count(); }', "-c", f"{helper} getpid 5", timeout=30)
     # the tracepoint fires inside the syscall path; exactly 5 calls
     assert re.search(r"\n {8}do_syscall_64\+\d+\n", r.stdout), r.stdout
@@ -58,7 +58,7 @@ def test_kernel_stack_of_a_syscall(e2e, helper):
 
 
 def test_kstack_limit_and_raw_mode(e2e, helper):
-    r = e2e.run_prog('tracepoint:syscalls:sys_enter_getppid /comm == "bse2e"/ '
+    r = e2e.run_prog('tracepoint:syscalls:sys_enter_getppid /pid == cpid/ '
                      '{ @[kstack(raw, 2)] = count(); }', "-c", f"{helper} getpid 3", timeout=30)
     frames = re.findall(r"^([0-9a-f]+)$", r.stdout, re.M)
     assert len(frames) == 2 and all(int(f, 16) > 0xffff000000000000 for f in frames), r.stdout

@@ -85,7 +85,7 @@ def test_exit_tracepoint_return_value(e2e, waiting):
 
 def test_data_loc_string_field_sched_process_exec(e2e, helper):
     t = e2e.Trace("-c", f"{helper} getpid 1", "-e",
-                  'tracepoint:sched:sched_process_exec /comm == "bse2e"/ '
+                  'tracepoint:sched:sched_process_exec /comm == "bse2e" && pid == cpid/ '
                   '{ printf("exec %s %d\\n", str(args.filename), args.pid == pid); }')
     out, err = t.finish()
     assert t.returncode == 0, err
