@@ -1,4 +1,16 @@
-"""Fills the builtin function table (sema.registry) for every test, as
-api.compile_script does for the CLI: tests build the Analyzer directly."""
+"""Shared by every test: the builtin function table (sema.registry) is
+filled, as the compile passes fill it for the CLI (tests build the
+Analyzer directly), and ``fresh_warnings`` for tests of warnings said
+outside any collection."""
+
+import pytest
 
 import bpfscope.functions  # noqa: F401
+from bpfscope import errors
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """A new process-wide log for warnings said outside any collection
+    (once per process): this test hears them even if an earlier one did."""
+    monkeypatch.setattr(errors, "_STDERR", errors.WarningLog(forward=errors._to_stderr))

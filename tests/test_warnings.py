@@ -4,7 +4,7 @@ printed by no library layer; outside any collection they go to stderr."""
 
 import pytest
 
-from bpfscope import api, errors, passes
+from bpfscope import api, passes
 from bpfscope.errors import ScriptWarning, SemanticError, WarningLog, collecting, warn
 
 
@@ -50,8 +50,7 @@ def test_collections_nest_and_forward():
     assert inner.items[0].format() == "b"
 
 
-def test_without_a_collection_a_warning_goes_to_stderr_once(monkeypatch, capsys):
-    monkeypatch.setattr(errors, "_STDERR", WarningLog(forward=errors._to_stderr))
+def test_without_a_collection_a_warning_goes_to_stderr_once(capsys, fresh_warnings):
     warn("careful", key=1)
     warn("careful", key=1)
     assert capsys.readouterr().err == "WARNING: careful\n"

@@ -15,7 +15,6 @@ import pytest
 from bpfscope.arch import x86_64
 from bpfscope.attach import fentry, kfuncs, kprobe, providers
 from bpfscope.bpf.consts import AttachType
-from bpfscope import errors
 from bpfscope.errors import SemanticError
 from bpfscope.lang.parser import parse
 
@@ -191,11 +190,10 @@ def test_expand_errors(with_kprobes, fake_kernel, text, msg):
 
 # ------------------------------------------------------------ the kernel decides
 
-def test_kprobe_runs_as_fentry_without_kprobes(monkeypatch, capsys):
+def test_kprobe_runs_as_fentry_without_kprobes(monkeypatch, capsys, fresh_warnings):
     pytest.importorskip("bpfscope.btf").load_vmlinux()
     monkeypatch.setattr(kprobe, "kprobe_status", lambda: "kprobes are not built into this kernel")
     monkeypatch.setattr(fentry, "fentry_status", lambda: None)
-    monkeypatch.setattr(errors, "_STDERR", errors.WarningLog(forward=errors._to_stderr))
     [p] = expand("kprobe:vfs_read")
     [r] = expand("kretprobe:vfs_read")
     expand("kprobe:vfs_read")
@@ -212,10 +210,9 @@ def test_kprobe_runs_as_fentry_without_kprobes(monkeypatch, capsys):
         expand("kprobe:nope_nope")
 
 
-def test_fentry_runs_as_kprobe_without_fentry(monkeypatch, with_kprobes, capsys):
+def test_fentry_runs_as_kprobe_without_fentry(monkeypatch, with_kprobes, capsys, fresh_warnings):
     pytest.importorskip("bpfscope.btf").load_vmlinux()
     monkeypatch.setattr(fentry, "fentry_status", lambda: "fentry attach is refused (EPERM)")
-    monkeypatch.setattr(errors, "_STDERR", errors.WarningLog(forward=errors._to_stderr))
     [p] = expand("fentry:vfs_read")
     [r] = expand("fexit:vfs_read")
     assert (p.provider, p.name, p.context, p.target.mode) == \

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from bpfscope import errors
 from bpfscope.attach import providers
 from bpfscope.attach.provider import Provider
 from bpfscope.errors import SemanticError
@@ -71,8 +70,7 @@ class Once(Provider):
 
 
 @pytest.fixture
-def toys(monkeypatch):
-    monkeypatch.setattr(errors, "_STDERR", errors.WarningLog(forward=errors._to_stderr))
+def toys(monkeypatch, fresh_warnings):
     made = [Alpha(), Beta(), Once()]
     for p in made:
         providers.register(p)

@@ -15,7 +15,6 @@ from bpfscope.attach import providers, uprobe
 from bpfscope.attach.uprobe import UprobeTarget, list_probes, parse_spec
 from bpfscope.elf import ElfFile
 from bpfscope.errors import SemanticError
-from bpfscope import errors
 from bpfscope.lang.parser import parse
 
 C_SRC = r"""
@@ -305,7 +304,7 @@ def test_list_cpp(cxxprog):
 
 # ------------------------------------------------------------ Go binaries
 
-def test_go_binary_warning(cprog, tmp_path, capsys, monkeypatch):
+def test_go_binary_warning(cprog, tmp_path, capsys, monkeypatch, fresh_warnings):
     objcopy = shutil.which("objcopy")
     if objcopy is None:
         pytest.skip("no objcopy to fake a Go binary")
@@ -314,7 +313,6 @@ def test_go_binary_warning(cprog, tmp_path, capsys, monkeypatch):
     gobin = tmp_path / "gobin"
     subprocess.run([objcopy, "--add-section", f".note.go.buildid={note}", cprog, str(gobin)],
                    check=True, capture_output=True)
-    monkeypatch.setattr(errors, "_STDERR", errors.WarningLog(forward=errors._to_stderr))
     assert uprobe.is_go_binary(ElfFile(str(gobin)))
     assert not uprobe.is_go_binary(ElfFile(cprog))
     expand(f"uprobe:{gobin}:known_func")
