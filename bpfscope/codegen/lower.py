@@ -651,7 +651,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return self.compare_bytes(a, c, a.size, same, 1 - same, nul_ends=False)
         left = self.int_expr(e.left)
         right = self.int_expr(e.right)
-        if getattr(e, "scale", 1) > 1:
+        if e.scale > 1:
             scaled = b.vreg()
             b.mov(scaled, right.reg)
             b.alu("mul", scaled, e.scale)

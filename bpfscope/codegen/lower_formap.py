@@ -60,11 +60,10 @@ def direct_nodes(stmts):
         yield node
         if isinstance(node, ast.ForMap):
             continue
-        for name in node.__dataclass_fields__:
-            if name not in ("span", "type"):
-                child = getattr(node, name)
-                if isinstance(child, (ast.Node, list, tuple)):
-                    todo.append(child)
+        for name in ast.syntax_fields(node):
+            child = getattr(node, name)
+            if isinstance(child, (ast.Node, list, tuple)):
+                todo.append(child)
 
 
 class ForMapLowering:

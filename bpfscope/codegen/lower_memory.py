@@ -35,7 +35,7 @@ class MemoryLowering:
     def is_typed_access(self, e: ast.Expr) -> bool:
         """Is ``e`` a struct member, element or dereference this mixin reads?"""
         if isinstance(e, ast.FieldAccess):
-            return getattr(e, "member", None) is not None
+            return e.member is not None
         if isinstance(e, ast.Index):
             return not isinstance(e.expr.type, T.TupleType)
         return isinstance(e, ast.Unop) and e.op == "*"
@@ -45,7 +45,7 @@ class MemoryLowering:
     def place(self, e: ast.Expr):
         """Where the value of ``e`` is: Mem or Remote, ``e.type.size`` bytes."""
         size = T.c_size(e.type)
-        if isinstance(e, ast.FieldAccess) and getattr(e, "member", None) is not None:
+        if isinstance(e, ast.FieldAccess) and e.member is not None:
             m = e.member
             base_t = e.expr.type
             if isinstance(base_t, T.PointerType):
@@ -99,7 +99,7 @@ class MemoryLowering:
         t = e.type
         p = self.place(e)
         if t.is_int():
-            m = getattr(e, "member", None)
+            m = e.member if isinstance(e, ast.FieldAccess) else None
             return self.load_scalar(p, t, m.bit_offset if m else 0, m.bits if m else 0)
         if isinstance(p, Mem):
             return p

@@ -1,18 +1,41 @@
 """AST node classes for the bpftrace language.
 
 Every node carries a :class:`~bpfscope.errors.Span`. Nodes are plain
-dataclasses; later passes (sema) attach extra attributes such as ``type`` to
-expression nodes, so ``Expr`` declares ``type`` with a default of ``None``.
+dataclasses. What later passes find out about a node (its type, a resolved
+struct member, a symbol's address...) is declared here too, as an
+:func:`annotation` field: not syntax, so walkers (:func:`syntax_fields`),
+the printer and comparisons leave it alone.
 
 The printer in :mod:`bpfscope.lang.printer` turns a tree back into source.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import Span
+
+
+def annotation(default=None):
+    """A field a pass after parsing fills in (scopes, sema): not set by the
+    constructor, not compared, not printed, not walked."""
+    return field(default=default, init=False, repr=False, compare=False,
+                 metadata={"annotation": True})
+
+
+@functools.cache
+def _syntax_fields(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls)
+                 if f.name != "span" and not f.metadata.get("annotation"))
+
+
+def syntax_fields(node) -> tuple[str, ...]:
+    """The names of ``node``'s fields that hold the script itself (not its
+    span, not annotations), in declaration order."""
+    return _syntax_fields(type(node))
 
 
 @dataclass(eq=False)
@@ -25,7 +48,7 @@ class Node:
 @dataclass(eq=False)
 class Expr(Node):
     # Filled in by sema: a bpfscope.sema.types.Type.
-    type: Any = field(default=None, init=False, repr=False, compare=False)
+    type: Any = annotation()
 
 
 @dataclass(eq=False)
@@ -71,7 +94,7 @@ class Variable(Expr):
     block scopes are resolved (sema.scopes); storage and types are keyed on
     :attr:`key`, messages use ``name``."""
     name: str
-    binding: str = field(default="", init=False, repr=False, compare=False)
+    binding: str = annotation("")
 
     @property
     def key(self) -> str:
@@ -100,6 +123,9 @@ class Call(Expr):
     """``name(args)``: printf, count, str, hist ... and user fns."""
     name: str
     args: list[Expr] = field(default_factory=list)
+    # sema: kaddr()'s address, uaddr()'s resolution (sema.uaddr)
+    kaddr: Optional[int] = annotation()
+    uaddr: Any = annotation()
 
 
 @dataclass(eq=False)
@@ -107,6 +133,7 @@ class Sizeof(Expr):
     """sizeof(type) or sizeof(expr): exactly one of the two is set."""
     type_arg: Optional["TypeSpec"] = None
     expr: Optional[Expr] = None
+    size: int = annotation(0)  # sema: the size in bytes
 
 
 @dataclass(eq=False)
@@ -115,6 +142,7 @@ class Offsetof(Expr):
     type_arg: Optional["TypeSpec"]
     expr: Optional[Expr]
     fields: list[str]
+    size: int = annotation(0)  # sema: the offset in bytes
 
 
 @dataclass(eq=False)
@@ -123,6 +151,8 @@ class Binop(Expr):
     op: str
     left: Expr
     right: Expr
+    # sema: pointer + int steps by the pointed-to type's size
+    scale: int = annotation(1)
 
 
 @dataclass(eq=False)
@@ -148,6 +178,7 @@ class FieldAccess(Expr):
     expr: Expr
     field: str
     arrow: bool = False
+    member: Any = annotation()  # sema: the struct member (btf), when it is one
 
 
 @dataclass(eq=False)
@@ -199,6 +230,7 @@ class Identifier(Expr):
     """A bare name that is not a builtin (an enum value, a type name in
     sizeof, a macro parameter). Sema decides what it is."""
     name: str
+    value: Optional[int] = annotation()  # sema: an enum value's
 
 
 # ---------------------------------------------------------------- types
@@ -324,6 +356,7 @@ class Probe(Node):
     attach_points: list[AttachPoint]
     predicate: Optional[Expr]
     body: list[Stmt]
+    scopes_resolved: bool = annotation(False)  # sema.scopes ran on it
 
 
 @dataclass(eq=False)
@@ -389,9 +422,7 @@ def walk(node: Any):
     """Yield node and every Node below it, depth first, in field order."""
     if isinstance(node, Node):
         yield node
-        for name in node.__dataclass_fields__:
-            if name in ("span", "type"):
-                continue
+        for name in syntax_fields(node):
             yield from walk(getattr(node, name))
     elif isinstance(node, (list, tuple)):
         for item in node:
@@ -402,9 +433,8 @@ def replace_exprs(node: Node, fn) -> None:
     """Set each expression directly below ``node`` (in a field, a list or a
     tuple, looking through statements and other nodes that are not
     expressions) to ``fn(expr)``; ``fn`` decides whether to go deeper."""
-    for name in node.__dataclass_fields__:
-        if name not in ("span", "type"):
-            setattr(node, name, _replaced(getattr(node, name), fn))
+    for name in syntax_fields(node):
+        setattr(node, name, _replaced(getattr(node, name), fn))
 
 
 def _replaced(val, fn):

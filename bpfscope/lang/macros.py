@@ -177,9 +177,7 @@ class Expander:
 
     def fields(self, node: ast.Node):
         """Expand inside every child of ``node``, replacing them in place."""
-        for name in node.__dataclass_fields__:
-            if name in ("span", "type"):
-                continue
+        for name in ast.syntax_fields(node):
             val = getattr(node, name)
             if isinstance(val, ast.Expr):
                 setattr(node, name, self.expr(val))

@@ -14,6 +14,7 @@ nest about ten levels; the bundled tools at most eleven.
 from __future__ import annotations
 
 from ..errors import SemanticError, Span, SyntaxErr
+from . import ast
 
 # Nested blocks, parentheses, operators and ->/[] chains, as the AST's height.
 MAX_DEPTH = 100
@@ -36,9 +37,7 @@ def expansion_too_deep(what: str, chain: list[str], span: Span) -> SemanticError
 
 def _children(node) -> list:
     out = []
-    for name in node.__dataclass_fields__:
-        if name in ("span", "type"):
-            continue
+    for name in ast.syntax_fields(node):
         stack = [getattr(node, name)]
         while stack:
             val = stack.pop()

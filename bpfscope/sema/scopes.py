@@ -165,9 +165,8 @@ class _Resolver:
         elif isinstance(node, ast.Variable):
             self.bind(node)
         elif isinstance(node, ast.Node):
-            for name in node.__dataclass_fields__:
-                if name not in ("span", "type"):
-                    self.expr(getattr(node, name))
+            for name in ast.syntax_fields(node):
+                self.expr(getattr(node, name))
         elif isinstance(node, (list, tuple)):
             for item in node:
                 self.expr(item)
@@ -175,7 +174,7 @@ class _Resolver:
 
 def resolve_scopes(probe: ast.Probe):
     """Give every variable of ``probe`` its binding (once per probe)."""
-    if getattr(probe, "scopes_resolved", False):
+    if probe.scopes_resolved:
         return
     r = _Resolver()
     # The predicate sees the body's scope (it can only read).
