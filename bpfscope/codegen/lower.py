@@ -26,8 +26,7 @@ from ..errors import SemanticError
 from ..lang import ast
 from ..sema import registry
 from ..sema import types as T
-from ..sema.analyzer import Analyzer
-from ..sema.probes import ExpandedProbe
+from ..sema.analyzer import Analyzer, TypedProbe
 from .builder import Builder, StackOverflow
 from .insn import R0, R1, R10, VReg
 from .loweringvalues import Int, Mem
@@ -110,19 +109,18 @@ class ScriptCompiler:
         self.maps[LOST] = MapSpec(LOST, "percpu_array", 4, 8, 1, "lost")
         self.maps[EXIT] = MapSpec(EXIT, "array", 4, 16, 1, "exit")
         progs = []
-        for probe, exps in self.an.expanded:
-            for exp in exps:
-                self.an.analyze_probe(probe, exp, final=True)
-                ptype = exp.program_type()
-                if not ptype:
-                    raise SemanticError(f"{exp.provider} probes are not supported yet", exp.span)
-                lw = ProbeLowering(self, exp, ptype)
-                try:
-                    program = lw.lower(probe)
-                except StackOverflow as e:
-                    raise SemanticError(f"{exp.name}: {e.message}; use fewer or shorter "
-                                        "strings (max_strlen) in one probe", exp.span) from None
-                progs.append(ProgSpec(exp, ptype, program, exp.name))
+        for tp in self.an.typed_probes():
+            exp = tp.exp
+            ptype = exp.program_type()
+            if not ptype:
+                raise SemanticError(f"{exp.provider} probes are not supported yet", exp.span)
+            lw = ProbeLowering(self, tp, ptype)
+            try:
+                program = lw.lower(tp.probe)
+            except StackOverflow as e:
+                raise SemanticError(f"{exp.name}: {e.message}; use fewer or shorter "
+                                    "strings (max_strlen) in one probe", exp.span) from None
+            progs.append(ProgSpec(exp, ptype, program, exp.name))
         self.maps[LOST].max_entries = 1 + len(self.drop_sites)
         if self.scratch_total:
             # one slot per CPU, indexed by the CPU's number: programs that
@@ -158,9 +156,10 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
     """Lowers one expanded probe. Statements, integer expressions and
     conditions are here; maps, ring buffer events, memory values,
     value-giving builtins and for-map loops are in the lower_* mixins."""
-    def __init__(self, sc: ScriptCompiler, probe: ExpandedProbe, prog_type: str):
+    def __init__(self, sc: ScriptCompiler, typed: TypedProbe, prog_type: str):
         self.sc = sc
-        self.probe = probe
+        self.probe = typed.exp
+        self.var_types = typed.vars  # what sema found for each scratch variable
         self.prog_type = prog_type
         self.b = Builder()
         self.vars: dict[str, object] = {}
@@ -198,7 +197,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         for name in names:
             if name in self.vars:
                 continue
-            t = self.sc.an._scope.vars.get(name)
+            t = self.var_types.get(name)
             if t is None:
                 continue
             if t.is_int():
@@ -412,7 +411,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             else:
                 self.arith(op[:-1], slot.reg, v.reg, var.type, value.type)
         else:
-            self.store(value, slot, self.sc.an._scope.vars[var.key])
+            self.store(value, slot, self.var_types[var.key])
 
     def effect(self, e: ast.Expr):
         if isinstance(e, ast.Call):

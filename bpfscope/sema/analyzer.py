@@ -17,6 +17,7 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from ..arch.x86_64 import REGS_ARGS
 from ..errors import InternalError, SemanticError, Span
@@ -114,6 +115,17 @@ class MapInfo:
 class ProbeScope:
     """Variable types of one expanded probe."""
     vars: dict[str, T.Type] = field(default_factory=dict)
+
+
+@dataclass
+class TypedProbe:
+    """What sema hands codegen for one expanded probe: the probe's tree,
+    typed for this expansion (the expansions of one probe share the tree,
+    so its annotations hold until the next expansion is typed), the
+    expansion itself, and the types of its scratch variables by key."""
+    probe: ast.Probe
+    exp: ExpandedProbe
+    vars: dict[str, T.Type]
 
 
 class Analyzer(ConstValues):
@@ -246,6 +258,14 @@ class Analyzer(ConstValues):
                 raise SemanticError(f"Undefined map: {m.name}", m.span)
         self.check_map_kinds()
         return self
+
+    def typed_probes(self) -> Iterator[TypedProbe]:
+        """Each expanded probe, typed for itself, in order; codegen lowers
+        one before asking for the next (see TypedProbe)."""
+        for probe, exps in self.expanded:
+            for exp in exps:
+                scope = self.analyze_probe(probe, exp, final=True)
+                yield TypedProbe(probe, exp, dict(scope.vars))
 
     def check_map_kinds(self):
         """What a map declared per-CPU can hold: each CPU keeps its own
