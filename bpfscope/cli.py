@@ -352,12 +352,20 @@ def main(argv: list[str] | None = None) -> int:
 def _run(script, opts, child: Child | None) -> int:
     from .output.json import JsonOutput
     from .output.text import TextOutput
-    out = open(opts.output, "w") if opts.output else sys.stdout
-    sink = (JsonOutput if opts.format == "json" else TextOutput)(out, sys.stderr)
+    from .output.stackfiles import ProfileFiles, check_writable
     files = {fmt: getattr(opts, fmt) for fmt in ("flamegraph", "folded", "speedscope", "pprof")
              if getattr(opts, fmt)}
+    # as bpftrace: output files are opened after compiling, before anything
+    # is loaded or attached (profiles are written at exit, checked now)
+    try:
+        for path in files.values():
+            check_writable(path)
+        out = open(opts.output, "w") if opts.output else sys.stdout
+    except OSError as e:
+        sys.stderr.write(f'ERROR: Failed to open output file: "{e.filename}": {e.strerror}\n')
+        return 1
+    sink = (JsonOutput if opts.format == "json" else TextOutput)(out, sys.stderr)
     if files:
-        from .output.stackfiles import ProfileFiles
         sink = ProfileFiles(sink, files)
     if opts.quiet:
         sink = _QuietSink(sink)

@@ -5,9 +5,12 @@ bpftrace's exit code, and leaves nothing in the kernel."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+
+import pytest
 
 CLI = [sys.executable, "-m", "bpfscope.cli"]  # as conftest's run_cli
 
@@ -56,3 +59,91 @@ def test_stdout_closed_before_start(no_leaks, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr == b"Attached 1 probe\n"
     assert mark.exists()
+
+
+# ---------------------------------------------------------------- output files
+
+UNWRITTEN = 'tracepoint:syscalls:sys_enter_getppid { @n = count(); } BEGIN { exit(); }'
+
+
+def _refused(r, path: str, why: str):
+    """bpftrace's -o error, exit 1, and nothing loaded or attached."""
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == f'ERROR: Failed to open output file: "{path}": {why}\n'
+    assert r.stdout == ""
+
+
+
+# ---------------------------------------------------------------- output files
+
+UNWRITTEN = 'tracepoint:syscalls:sys_enter_getppid { @n = count(); } BEGIN { exit(); }'
+
+
+def _refused(e2e, r, mark: int, path: str, why: str):
+    """bpftrace's -o error and exit code, and not one BPF object made:
+    the file is checked before anything is loaded."""
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == f'ERROR: Failed to open output file: "{path}": {why}\n'
+    assert r.stdout == ""
+    assert not any(e2e.created_since(mark).values()), e2e.created_since(mark)
+
+
+def _ro_run(e2e, tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """The CLI in a mount namespace of its own where ``tmp_path/ro`` is a
+    read-only tmpfs (root ignores file modes, not a read-only mount);
+    returns the run and the ids of the BPF objects it made."""
+    log = tmp_path / "ids"
+    r = subprocess.run(["unshare", "-m", "sh", "-c",
+                        f'mount -t tmpfs -o ro none "{tmp_path}/ro" && exec "$@"', "sh",
+                        *e2e.LOGGED_CLI, *args], capture_output=True, text=True,
+                       timeout=20, env={**os.environ, e2e.owned_ids.ENV: str(log)})
+    if "mount" in r.stderr and r.returncode != 1:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {r.stderr}")
+    return r, e2e.owned_ids.read_log(str(log))
+
+
+@pytest.mark.parametrize("option", ["-o", "--flamegraph", "--folded", "--speedscope",
+                                    "--pprof"])
+def test_output_file_in_missing_directory(e2e, no_leaks, tmp_path, option):
+    path = str(tmp_path / "missing" / "out")
+    mark = e2e.bpf_ids()
+    r = e2e.run_cli(option, path, "-e", UNWRITTEN)
+    _refused(e2e, r, mark, path, "No such file or directory")
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("option", ["-o", "--flamegraph", "--pprof"])
+def test_output_file_is_a_directory(e2e, no_leaks, tmp_path, option):
+    mark = e2e.bpf_ids()
+    r = e2e.run_cli(option, str(tmp_path), "-e", UNWRITTEN)
+    _refused(e2e, r, mark, str(tmp_path), "Is a directory")
+
+
+def test_output_file_under_a_file(e2e, no_leaks, tmp_path):
+    (tmp_path / "f").write_text("keep")
+    path = str(tmp_path / "f" / "out.svg")
+    mark = e2e.bpf_ids()
+    r = e2e.run_cli("-q", "--flamegraph", path, "-e", UNWRITTEN)
+    _refused(e2e, r, mark, path, "Not a directory")
+    assert (tmp_path / "f").read_text() == "keep"
+
+
+@pytest.mark.parametrize("option", ["-o", "--flamegraph", "--speedscope"])
+def test_output_file_on_read_only_mount(e2e, kernel, tmp_path, option):
+    (tmp_path / "ro").mkdir()
+    path = f"{tmp_path}/ro/out"
+    r, ids = _ro_run(e2e, tmp_path, option, path, "-e", UNWRITTEN)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == f'ERROR: Failed to open output file: "{path}": Read-only file system\n'
+    assert not any(ids.values()), ids
+
+
+def test_output_file_written_as_bpftrace_o(e2e, no_leaks, tmp_path):
+    """The check does not get in the way: an existing file is truncated,
+    a new one created, and the trace's output goes there."""
+    out = tmp_path / "out.txt"
+    out.write_text("old contents that are longer than the new ones\n" * 10)
+    r = e2e.run_cli("-o", str(out), "-e", 'BEGIN { printf("hi\\n"); @x = 3; exit(); }')
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "Attached 1 probe\n"
+    assert out.read_text() == "hi\n\n\n@x: 3\n"
