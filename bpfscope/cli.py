@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
-import functools
-import os
 import signal
-import sys
 
-from . import __version__, api
-from .attach import tracefs
-from .errors import BpfscopeError
-from .runtime.child import Child, command_path, process_alive
-from .sema.named_params import split_named
+# ^C while the modules below load (a fifth of a second) ends the command
+# by SIGINT's default action, as bpftrace's ^C before it loads anything,
+# instead of a KeyboardInterrupt traceback; the handler is put back after
+# for programs that import this module.
+try:
+    _PY_SIGINT = signal.signal(signal.SIGINT, signal.SIG_DFL)
+except ValueError:  # imported by a thread other than the main one
+    _PY_SIGINT = None
+
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from . import __version__, api  # noqa: E402
+from .attach import tracefs  # noqa: E402
+from .errors import BpfscopeError  # noqa: E402
+from .runtime.child import Child, command_path, process_alive  # noqa: E402
+from .sema.named_params import split_named  # noqa: E402
+
+if _PY_SIGINT is not None:
+    signal.signal(signal.SIGINT, _PY_SIGINT)
 
 USAGE = """\
 USAGE:
@@ -221,11 +234,20 @@ def _broken_pipe(signum, frame):
     raise _SigPipe()
 
 
+def _die_by(signum: int) -> int:
+    """End the process by ``signum``'s default action (its exit status
+    says which signal), as bpftrace ends by those it leaves alone."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # not reached
+
+
 def _exit_paths(main):
     """Every way out of the command ends without a traceback: a reader
     that went away (EPIPE, SIGPIPE) ends the run quietly and, as bpftrace,
-    by SIGPIPE once everything is detached; ^C before the trace runs
-    exits 1."""
+    by SIGPIPE once everything is detached; ^C before the session takes
+    SIGINT over (parsing, compiling) ends by SIGINT, as bpftrace's default
+    action does there, once the -c child is reaped."""
     @functools.wraps(main)
     def wrapper(argv=None):
         _CLOSED.update(_std_streams())
@@ -238,15 +260,13 @@ def _exit_paths(main):
         except (BrokenPipeError, _SigPipe):
             pass
         except KeyboardInterrupt:
-            return 1
+            return _die_by(signal.SIGINT)
         finally:
             signal.signal(signal.SIGPIPE, old)
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)  # what is still buffered goes nowhere
         os.dup2(null, 2)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGPIPE)
-        return 128 + signal.SIGPIPE
+        return _die_by(signal.SIGPIPE)
     return wrapper
 
 
@@ -344,8 +364,6 @@ def main(argv: list[str] | None = None) -> int:
     except BpfscopeError as e:
         sys.stdout.flush()
         sys.stderr.write(e.format() + "\n")
-        return 1
-    except KeyboardInterrupt:
         return 1
 
 

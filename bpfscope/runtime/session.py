@@ -44,6 +44,7 @@ PROG_TYPES = {"tracepoint": ProgType.TRACEPOINT, "raw_tracepoint": ProgType.RAW_
               "tracing": ProgType.TRACING}
 
 VERIFIER_TAIL = 5
+INTERRUPTED = 255  # the exit code of a run stopped by a signal while attaching
 # bpftrace 0.26's warning for a map update that failed with E2BIG
 MAP_FULL = ("Map full; can't update element. Try increasing max_map_keys config or manually "
             "setting the max entries in a map declaration e.g. `let @a = hash(5000)`")
@@ -135,12 +136,16 @@ class Session:
                              f"rejected it ({e.strerror})", log=e.log,
                              span=ps.probe.span, detail=detail)
 
-    def attach(self):
-        """Attach every probe but BEGIN/END; all or nothing."""
+    def attach(self) -> bool:
+        """Attach every probe but BEGIN/END; all or nothing. False when
+        SIGINT/SIGTERM came before the last one (as bpftrace, the
+        attaching stops there, and close() detaches what was attached)."""
         attached = []
         for ps, fd in zip(self.script.programs, self.prog_fds):
             if ps.probe.provider in ("BEGIN", "END"):
                 continue
+            if self.exiting:
+                return False
             try:
                 fds = providers.attach(ps.probe, fd)
                 self.attach_fds.extend(fds)
@@ -154,6 +159,7 @@ class Session:
         self._watch = Watcher(attached)
         self._attached = [(probe, fds) for probe, _, fds in attached]
         self.sink.attached(len(self.script.programs))
+        return True
 
     # ------------------------------------------------------------ running
 
@@ -177,7 +183,10 @@ class Session:
             # "Attached N probes", as bpftrace prints them).
             for fd in self.begin:
                 prog_test_run(fd)
-            self.attach()
+            if not self.attach():
+                # bpftrace 0.26 returns -1 from its attach loop: no END, no
+                # maps, nothing of the ring buffer printed, exit status 255
+                return INTERRUPTED
             if on_attached:
                 on_attached()
             self.drain()

@@ -147,3 +147,26 @@ def test_output_file_written_as_bpftrace_o(e2e, no_leaks, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr == "Attached 1 probe\n"
     assert out.read_text() == "hi\n\n\n@x: 3\n"
+
+
+# ---------------------------------------------------------------- signals at start-up
+
+def test_sigint_while_compiling(e2e, no_leaks, tmp_path):
+    """^C before anything is loaded (here: an import still being read):
+    bpftrace dies by SIGINT's default action there; so does bpfscope,
+    without a KeyboardInterrupt traceback."""
+    fifo = tmp_path / "slow.bt"
+    os.mkfifo(fifo)
+    script = tmp_path / "main.bt"
+    script.write_text(f'import "{fifo}";\nBEGIN {{ printf("ran\\n"); exit(); }}\n')
+    mark = e2e.bpf_ids()
+    t = e2e.Trace(str(script), wait_attached=False)
+    # opening the writer end waits for the tracer to open its end: from
+    # then on it waits in read(), in the middle of compiling
+    with open(fifo, "w"):
+        t.proc.send_signal(signal.SIGINT)
+        t.proc.wait(20)
+    out, err = t.finish()
+    assert t.returncode == -signal.SIGINT, err
+    assert (out, err) == ("", "")
+    assert not any(e2e.created_since(mark).values())
