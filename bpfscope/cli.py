@@ -234,6 +234,18 @@ def _broken_pipe(signum, frame):
     raise _SigPipe()
 
 
+class _HangUp(BaseException):
+    """SIGHUP arrived (as _SigPipe, not an exception a caller handles)."""
+
+
+def _hung_up(signum, frame):
+    # bpftrace leaves SIGHUP at its default action and dies at once; the
+    # kernel objects go with its fds. bpfscope dies by it too, but first
+    # unwinds: a tracefs kprobe event is not an fd and must be removed.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise _HangUp()
+
+
 def _die_by(signum: int) -> int:
     """End the process by ``signum``'s default action (its exit status
     says which signal), as bpftrace ends by those it leaves alone."""
@@ -252,6 +264,11 @@ def _exit_paths(main):
     def wrapper(argv=None):
         _CLOSED.update(_std_streams())
         old = signal.signal(signal.SIGPIPE, _broken_pipe)
+        # under nohup (SIGHUP ignored when started) a hang-up stays ignored
+        old_hup = signal.getsignal(signal.SIGHUP)
+        hup = old_hup not in (signal.SIG_IGN, None)  # None: set outside Python
+        if hup:
+            signal.signal(signal.SIGHUP, _hung_up)
         try:
             code = main(argv)
             sys.stdout.flush()  # a pipe's buffer: EPIPE here, not at exit
@@ -261,8 +278,12 @@ def _exit_paths(main):
             pass
         except KeyboardInterrupt:
             return _die_by(signal.SIGINT)
+        except _HangUp:
+            return _die_by(signal.SIGHUP)  # what is buffered is lost, as bpftrace's
         finally:
             signal.signal(signal.SIGPIPE, old)
+            if hup:
+                signal.signal(signal.SIGHUP, old_hup)
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)  # what is still buffered goes nowhere
         os.dup2(null, 2)

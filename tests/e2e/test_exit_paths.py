@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -170,3 +171,55 @@ def test_sigint_while_compiling(e2e, no_leaks, tmp_path):
     assert t.returncode == -signal.SIGINT, err
     assert (out, err) == ("", "")
     assert not any(e2e.created_since(mark).values())
+
+
+# ---------------------------------------------------------------- SIGHUP
+
+HUP = ('BEGIN { printf("begin\\n"); } tracepoint:syscalls:sys_enter_getppid { @n = count(); } '
+       'interval:ms:10 { @i = count(); } END { printf("end\\n"); }')
+
+
+def test_sighup_ends_as_bpftrace(e2e, no_leaks):
+    """bpftrace leaves SIGHUP at its default action: it dies at once, by
+    SIGHUP, without END or maps. bpfscope too, after closing everything."""
+    t = e2e.Trace("-e", HUP)
+    assert t.proc.stdout.readline() == b"begin\n"
+    assert len(t.held()["prog"]) == 4
+    t.proc.send_signal(signal.SIGHUP)
+    out, err = t.finish()
+    assert t.returncode == -signal.SIGHUP, err
+    assert err == "Attached 4 probes\n"
+    assert out == ""
+
+
+def test_sighup_while_compiling(e2e, no_leaks, tmp_path):
+    fifo = tmp_path / "slow.bt"
+    os.mkfifo(fifo)
+    mark = e2e.bpf_ids()
+    t = e2e.Trace("-e", f'import "{fifo}"; BEGIN {{ exit(); }}', wait_attached=False)
+    with open(fifo, "w"):
+        t.proc.send_signal(signal.SIGHUP)
+        t.proc.wait(20)
+    out, err = t.finish()
+    assert t.returncode == -signal.SIGHUP, err
+    assert (out, err) == ("", "")
+    assert not any(e2e.created_since(mark).values())
+
+
+def test_sighup_ignored_under_nohup(no_leaks):
+    """Started with SIGHUP ignored (nohup), the trace keeps running."""
+    p = subprocess.Popen(["sh", "-c", 'trap "" HUP; exec "$@"', "sh", *CLI, "-e", HUP],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"begin\n"
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        assert p.poll() is None
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert out.startswith(b"end\n\n\n@i: ")
+    assert err == b"Attached 4 probes\n"
