@@ -219,7 +219,20 @@ def _std_streams() -> set[int]:
     for fd in closed:
         name = ("stdin", "stdout", "stderr")[fd]
         setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        _raw_bytes(stream)
     return closed
+
+
+def _raw_bytes(stream):
+    """Bytes that are no UTF-8 (a script's, "\\xff" escapes, str() of
+    kernel or user memory) pass through as they are, as in bpftrace, which
+    writes and reads bytes: each is one surrogate in between (see
+    lang.ast.raw_byte), whatever the locale."""
+    try:
+        stream.reconfigure(encoding="utf-8", errors="surrogateescape")
+    except (AttributeError, ValueError):  # not a TextIOWrapper, or already read
+        pass
 
 
 class _SigPipe(BaseException):
@@ -344,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 path = _bundled_tool(path)
                 try:
-                    with open(path) as f:
+                    with open(path, encoding="utf-8", errors="surrogateescape") as f:
                         text = f.read()
                 except OSError as e:
                     sys.stderr.write(f"ERROR: failed to open file '{path}': {e.strerror}\n")
@@ -399,7 +412,8 @@ def _run(script, opts, child: Child | None) -> int:
     try:
         for path in files.values():
             check_writable(path)
-        out = open(opts.output, "w") if opts.output else sys.stdout
+        out = open(opts.output, "w", encoding="utf-8", errors="surrogateescape") \
+            if opts.output else sys.stdout
     except OSError as e:
         sys.stderr.write(f'ERROR: Failed to open output file: "{e.filename}": {e.strerror}\n')
         return 1

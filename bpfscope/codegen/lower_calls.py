@@ -230,7 +230,7 @@ class CallLowering:
             b.alu("xor", r, 1)
             return Int(r)
         hay = self.mem_expr(e.args[0])
-        needle = e.args[1].value.encode()
+        needle = ast.string_bytes(e.args[1].value)
         r, x = b.vreg(), b.vreg()
         yes, done = b.label("found"), b.label()
         b.mov(r, 0)

@@ -349,7 +349,9 @@ class Session:
         elif kind == "system":
             cmd = render(ev.fmt, decode(ev.layout, data, 8, self.resolver) if ev.args else ())
             self.sink.flush()
-            out = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+            # its output's bytes go out as they are, as bpftrace's (see decode)
+            out = subprocess.run(cmd, shell=True, capture_output=True,
+                                 encoding="utf-8", errors="surrogateescape")
             self.sink.printf(out.stdout)
         elif kind == "print_map":
             self.sink.map(self.read(ev.map), ev.top, ev.div)
@@ -446,7 +448,7 @@ def _quiesce():
 def read_for_cat(path: str) -> str:
     """cat(): a file's text, as much as bpftrace's max_cat_bytes allows."""
     try:
-        with open(path, errors="replace") as f:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
             return f.read(MAX_CAT_BYTES)
     except OSError as e:
         return f"ERROR: failed to open file '{path}': {e.strerror}\n"

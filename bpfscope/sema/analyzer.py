@@ -522,9 +522,9 @@ class Analyzer(FunctionChecks):
                 self.err(f"String literal too long: {len(e.value)} characters, at most "
                          f"{MAX_STRING_LITERAL}", e.span)
             try:
-                return T.StringType(len(e.value.encode()) + 1)
+                return T.StringType(len(ast.string_bytes(e.value)) + 1)
             except UnicodeEncodeError:
-                # a lone surrogate: invalid UTF-8 in the script (or a \u escape of one)
+                # a surrogate that stands for no raw byte (U+D800..U+DC7F)
                 self.err("invalid UTF-8 in string literal", e.span)
         if isinstance(e, ast.PositionalParam):
             return self.positional(e)
@@ -656,7 +656,7 @@ class Analyzer(FunctionChecks):
             int(v, 0)
             return T.INT64
         except ValueError:
-            return T.StringType(len(v.encode()) + 1)
+            return T.StringType(len(ast.string_bytes(v)) + 1)
 
     def builtin(self, e: ast.Builtin) -> T.Type:
         name = e.name
@@ -1085,7 +1085,7 @@ class Analyzer(FunctionChecks):
                 # bpftrace reads a positional parameter in str() as its text
                 idx = e.args[0].index
                 text = self.params[idx - 1] if idx <= len(self.params) else ""
-                t = e.args[0].type = T.StringType(len(text.encode()) + 1)
+                t = e.args[0].type = T.StringType(len(ast.string_bytes(text)) + 1)
             n = self.max_strlen
             if len(e.args) == 2:
                 self.int_arg(e, 1)

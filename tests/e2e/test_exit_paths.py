@@ -223,3 +223,42 @@ def test_sighup_ignored_under_nohup(no_leaks):
     assert p.returncode == 0, err
     assert out.startswith(b"end\n\n\n@i: ")
     assert err == b"Attached 4 probes\n"
+
+
+# ---------------------------------------------------------------- raw bytes
+
+def test_printf_escapes_above_0x7f_are_raw_bytes(e2e, no_leaks, tmp_path):
+    """As bpftrace: "\\xff" and "\\376" write bytes ff and fe, %c of 200
+    the byte c8, a string literal's bytes reach the kernel and come back as
+    they were (not UTF-8 encoded: c3 bf ...), to stdout and to -o."""
+    prog = ('BEGIN { printf("\\xff\\376|%s|%c|\\303\\251\\n", "\\x80z", 200); '
+            '@m["\\xfe"] = 1; exit(); }')
+    want = b"\xff\xfe|\x80z|\xc8|\xc3\xa9\n\n\n@m[\xfe]: 1\n"
+    r = subprocess.run([*e2e.LOGGED_CLI, "-q", "-e", prog], capture_output=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == want
+    out = tmp_path / "out"
+    r = e2e.run_cli("-q", "-o", str(out), "-e", prog)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == want
+
+
+def test_str_of_memory_that_is_no_utf8(e2e, no_leaks, tmp_path):
+    """str() of user memory holding bytes that are no UTF-8 prints them
+    raw, as bpftrace does (no U+FFFD replacement), in printf and map keys."""
+    name = bytes(tmp_path) + b"/\xff\xfe-\x80"
+    t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_openat /pid == $1/ '
+                  '{ printf("<%s>\\n", str(args.filename)); @[str(args.filename)] = count(); }',
+                  str(os.getpid()))
+    for _ in range(2):
+        try:
+            os.open(name, os.O_RDONLY)
+        except FileNotFoundError:
+            pass
+    time.sleep(0.3)
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.proc.communicate(timeout=20)
+    assert t.proc.returncode == 0, err
+    assert out.count(b"<" + name + b">\n") == 2, out
+    assert b"@[" + name + b"]: 2\n" in out
+    assert b"\xef\xbf\xbd" not in out
