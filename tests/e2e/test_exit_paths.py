@@ -89,18 +89,29 @@ def _refused(e2e, r, mark: int, path: str, why: str):
     assert not any(e2e.created_since(mark).values()), e2e.created_since(mark)
 
 
-def _ro_run(e2e, tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
-    """The CLI in a mount namespace of its own where ``tmp_path/ro`` is a
-    read-only tmpfs (root ignores file modes, not a read-only mount);
-    returns the run and the ids of the BPF objects it made."""
-    log = tmp_path / "ids"
-    r = subprocess.run(["unshare", "-m", "sh", "-c",
-                        f'mount -t tmpfs -o ro none "{tmp_path}/ro" && exec "$@"', "sh",
-                        *e2e.LOGGED_CLI, *args], capture_output=True, text=True,
-                       timeout=20, env={**os.environ, e2e.owned_ids.ENV: str(log)})
-    if "mount" in r.stderr and r.returncode != 1:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {r.stderr}")
+def _logged_sh(e2e, tmp_path, shell: str, *args: str, cwd=None, prefix=()):
+    """``sh -c SHELL`` (run by ``prefix``) where SHELL ends by exec'ing the
+    CLI with ``args`` ("$@"); returns the run and the ids of every BPF
+    object the tracer made."""
+    log = tmp_path / f"ids-{len(list(tmp_path.glob('ids-*')))}"
+    r = subprocess.run([*prefix, "sh", "-c", shell, "sh", *e2e.LOGGED_CLI, *args],
+                       capture_output=True, timeout=30, cwd=cwd,
+                       env={**os.environ, e2e.owned_ids.ENV: str(log)})
     return r, e2e.owned_ids.read_log(str(log))
+
+
+def _ro_run(e2e, tmp_path, *args: str, cd: bool = False):
+    """The CLI in a mount namespace of its own where ``tmp_path/ro`` is a
+    read-only tmpfs (root ignores file modes, not a read-only mount), and
+    its working directory when ``cd``."""
+    ro = tmp_path / "ro"
+    ro.mkdir(exist_ok=True)
+    r, ids = _logged_sh(e2e, tmp_path, f'mount -t tmpfs -o ro none "{ro}" && '
+                        + (f'cd "{ro}" && ' if cd else "") + 'exec "$@"', *args,
+                        prefix=("unshare", "-m"))
+    if b"mount" in r.stderr and not ids["map"] and r.returncode != 1:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {r.stderr}")
+    return r, ids
 
 
 @pytest.mark.parametrize("option", ["-o", "--flamegraph", "--folded", "--speedscope",
@@ -131,11 +142,11 @@ def test_output_file_under_a_file(e2e, no_leaks, tmp_path):
 
 @pytest.mark.parametrize("option", ["-o", "--flamegraph", "--speedscope"])
 def test_output_file_on_read_only_mount(e2e, kernel, tmp_path, option):
-    (tmp_path / "ro").mkdir()
     path = f"{tmp_path}/ro/out"
     r, ids = _ro_run(e2e, tmp_path, option, path, "-e", UNWRITTEN)
     assert r.returncode == 1, r.stderr
-    assert r.stderr == f'ERROR: Failed to open output file: "{path}": Read-only file system\n'
+    assert r.stderr.decode() == (f'ERROR: Failed to open output file: "{path}": '
+                                 'Read-only file system\n')
     assert not any(ids.values()), ids
 
 
@@ -262,3 +273,58 @@ def test_str_of_memory_that_is_no_utf8(e2e, no_leaks, tmp_path):
     assert out.count(b"<" + name + b">\n") == 2, out
     assert b"@[" + name + b"]: 2\n" in out
     assert b"\xef\xbf\xbd" not in out
+
+
+# ---------------------------------------------------------------- closed streams, working directory
+
+RUNS = ('BEGIN { printf("begin\\n"); } interval:ms:20 { @n = 3; exit(); } '
+        'END { printf("end\\n"); }')
+RAN = b"begin\nend\n\n\n@n: 3\n"
+
+
+def test_stderr_closed_the_trace_runs(e2e, kernel, tmp_path):
+    """``2>&-``: bpftrace runs the trace (its messages go nowhere); so does
+    bpfscope, with the same output and exit code."""
+    r, ids = _logged_sh(e2e, tmp_path, 'exec "$@" 2>&-', "-e", RUNS)
+    assert r.returncode == 0
+    assert r.stdout == RAN
+    assert ids["prog"] and ids["link"]
+    e2e.assert_gone(ids)
+
+
+def test_stderr_closed_an_error_still_exits_1(e2e, kernel, tmp_path):
+    r, ids = _logged_sh(e2e, tmp_path, 'exec "$@" 2>&-', "-e", 'BEGIN { @x = 1; @x = "s"; }')
+    assert r.returncode == 1
+    assert r.stdout == b""
+
+
+def test_stdin_closed_the_trace_runs(e2e, kernel, tmp_path):
+    r, ids = _logged_sh(e2e, tmp_path, 'exec "$@" <&-', "-e", RUNS)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == RAN
+    assert r.stderr == b"Attached 3 probes\n"
+    e2e.assert_gone(ids)
+
+
+def test_read_only_working_directory(e2e, kernel, tmp_path):
+    """Nothing bpfscope writes goes to the working directory: a read-only
+    one changes nothing; a relative -o there is bpftrace's -o error."""
+    r, ids = _ro_run(e2e, tmp_path, "-e", RUNS, cd=True)
+    assert r.returncode == 0, r.stderr
+    assert (r.stdout, r.stderr) == (RAN, b"Attached 3 probes\n")
+    assert ids["prog"]
+    e2e.assert_gone(ids)
+    r, ids = _ro_run(e2e, tmp_path, "-o", "out", "-e", RUNS, cd=True)
+    assert r.returncode == 1
+    assert r.stderr == b'ERROR: Failed to open output file: "out": Read-only file system\n'
+    assert not any(ids.values())
+
+
+def test_deleted_working_directory(e2e, kernel, tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    r, ids = _logged_sh(e2e, tmp_path, f'cd "{gone}" && rmdir "{gone}" && exec "$@"',
+                        "-e", RUNS)
+    assert r.returncode == 0, r.stderr
+    assert (r.stdout, r.stderr) == (RAN, b"Attached 3 probes\n")
+    e2e.assert_gone(ids)
