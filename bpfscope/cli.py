@@ -429,6 +429,11 @@ def _run(script, opts, child: Child | None) -> int:
         # like bpftrace: the trace of a -p process ends when it does
         should_stop = lambda: not process_alive(opts.pid)  # noqa: E731
     try:
+        if not script.programs:
+            # bpftrace 0.26 (BPFtrace::prerun): on stdout, not in -o's file
+            if not opts.quiet:
+                sys.stdout.write("No probes to attach\n")
+            return 1
         return api.run(script, sink, verbose=opts.verbose,
                        on_attached=child.release if child else None,
                        should_stop=should_stop)

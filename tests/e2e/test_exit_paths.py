@@ -328,3 +328,30 @@ def test_deleted_working_directory(e2e, kernel, tmp_path):
     assert r.returncode == 0, r.stderr
     assert (r.stdout, r.stderr) == (RAN, b"Attached 3 probes\n")
     e2e.assert_gone(ids)
+
+
+# ---------------------------------------------------------------- no probes
+
+@pytest.mark.parametrize("prog", ["", "  \n", "// a comment only",
+                                  "config = { max_map_keys = 10 }", "macro m() { 1 }"],
+                         ids=["empty", "blank", "comment", "config", "macro"])
+def test_no_probes(e2e, no_leaks, prog):
+    """bpftrace 0.26 (BPFtrace::prerun): "No probes to attach" on stdout,
+    exit 1, nothing loaded (here it ran for ever, "Attached 0 probes")."""
+    mark = e2e.bpf_ids()
+    r = e2e.run_cli("-e", prog, timeout=20)
+    assert (r.returncode, r.stdout, r.stderr) == (1, "No probes to attach\n", "")
+    assert not any(e2e.created_since(mark).values())
+
+
+def test_no_probes_quiet_and_o(e2e, no_leaks, tmp_path):
+    r = e2e.run_cli("-q", "-e", "")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "")
+    # the message is bpftrace's std::cout, not its -o stream; the file was
+    # opened (created) before, as there
+    out = tmp_path / "out"
+    script = tmp_path / "empty.bt"
+    script.write_text("")
+    r = e2e.run_cli("-o", str(out), str(script))
+    assert (r.returncode, r.stdout, r.stderr) == (1, "No probes to attach\n", "")
+    assert out.read_text() == ""
