@@ -71,6 +71,9 @@ class Session:
         self.end: list[int] = []
         self.exiting = False
         self.exit_code = 0
+        # an exit record was read: as bpftrace (finalize_), every record
+        # after it is dropped until END runs
+        self._finalized = False
         self._lost_seen = 0
         self._printf: dict[int, tuple] = {}
         self._warned: set[int] = set()
@@ -218,6 +221,7 @@ class Session:
         self.detach()
         _quiesce()
         self.drain()
+        self._finalized = False  # END's records are printed
         for fd in self.end:
             prog_test_run(fd)
         self.drain()
@@ -324,6 +328,8 @@ class Session:
     # ------------------------------------------------------------ events
 
     def on_record(self, data: bytes):
+        if self._finalized:
+            return
         ev = self.script.events.get(u64(data))
         if ev is None:
             self.sink.warning(f"unknown event id {u64(data)}")
@@ -340,6 +346,7 @@ class Session:
                                      span_end(span, src))
         elif kind == "exit":
             self.check_exit()
+            self._finalized = True
         elif kind == "join":
             parts = decode(ev.layout, data, 8)
             self.sink.join(ev.fmt.join(p for p in itertools.takewhile(bool, parts)))
