@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import signal
+import _signal
 
 # ^C while the modules below load (a fifth of a second) ends the command
 # by SIGINT's default action, as bpftrace's ^C before it loads anything,
 # instead of a KeyboardInterrupt traceback; the handler is put back after
-# for programs that import this module.
+# for programs that import this module. _signal, the C module, because
+# importing signal itself takes milliseconds (it builds its enums).
 try:
-    _PY_SIGINT = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _PY_SIGINT = _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
 except ValueError:  # imported by a thread other than the main one
     _PY_SIGINT = None
 
 import argparse  # noqa: E402
 import functools  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 
 from . import __version__, api  # noqa: E402
@@ -25,7 +27,7 @@ from .runtime.child import Child, command_path, process_alive  # noqa: E402
 from .sema.named_params import split_named  # noqa: E402
 
 if _PY_SIGINT is not None:
-    signal.signal(signal.SIGINT, _PY_SIGINT)
+    _signal.signal(_signal.SIGINT, _PY_SIGINT)
 
 USAGE = """\
 USAGE:
