@@ -171,14 +171,18 @@ class Session:
             should_stop: Callable[[], bool] | None = None) -> int:
         """Load, attach, run BEGIN, process events until exit()/signal/
         ``should_stop``, run END, print maps. Returns the exit code."""
-        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM,
+                                                signal.SIGUSR1)}
 
         def stop(signum, frame):
             self.exiting = True
 
+        def usr1(signum, frame):
+            pass  # bpftrace runs its self:signal probes here; without them, nothing
+
         try:
             for s in old:
-                signal.signal(s, stop)
+                signal.signal(s, usr1 if s == signal.SIGUSR1 else stop)
             self.load()
             # As bpftrace: BEGIN runs before any other probe is attached, so
             # no event sees the maps before BEGIN set them, and BEGIN's

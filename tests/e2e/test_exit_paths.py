@@ -342,3 +342,18 @@ def test_no_probes_quiet_and_o(e2e, no_leaks, tmp_path):
     r = e2e.run_cli("-o", str(out), str(script))
     assert (r.returncode, r.stdout, r.stderr) == (1, "No probes to attach\n", "")
     assert out.read_text() == ""
+
+
+def test_sigusr1_does_not_end_the_trace(e2e, no_leaks):
+    """bpftrace takes SIGUSR1 over while it traces (for self:signal
+    probes); a script without them runs on. The default action would kill
+    the tracer."""
+    t = e2e.Trace("-e", HUP)
+    assert t.proc.stdout.readline() == b"begin\n"
+    t.proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.3)
+    assert t.proc.poll() is None
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out.startswith("end\n\n\n@i: ")
