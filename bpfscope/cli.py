@@ -278,6 +278,8 @@ def _exit_paths(main):
     @functools.wraps(main)
     def wrapper(argv=None):
         _CLOSED.update(_std_streams())
+        stdout = sys.stdout
+        sys.stdout = _Output(stdout, None)
         old = signal.signal(signal.SIGPIPE, _broken_pipe)
         # under nohup (SIGHUP ignored when started) a hang-up stays ignored
         old_hup = signal.getsignal(signal.SIGHUP)
@@ -289,6 +291,9 @@ def _exit_paths(main):
             sys.stdout.flush()  # a pipe's buffer: EPIPE here, not at exit
             sys.stderr.flush()
             return code
+        except BpfscopeError as e:  # stdout failed where main() does not catch it
+            sys.stderr.write(e.format() + "\n")
+            return 1
         except (BrokenPipeError, _SigPipe):
             pass
         except KeyboardInterrupt:
@@ -296,6 +301,7 @@ def _exit_paths(main):
         except _HangUp:
             return _die_by(signal.SIGHUP)  # what is buffered is lost, as bpftrace's
         finally:
+            sys.stdout = stdout
             signal.signal(signal.SIGPIPE, old)
             if hup:
                 signal.signal(signal.SIGHUP, old_hup)
@@ -403,6 +409,44 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+class _Output:
+    """The stream the trace's output goes to (stdout or -o's file). A write
+    that fails other than by EPIPE (ENOSPC, EIO: a full disk, /dev/full)
+    ends the run with one error line and exit 1; bpftrace's streams would
+    drop the output and trace on. The fd is pointed at /dev/null first, so
+    that what is still buffered cannot fail again at close or exit."""
+
+    def __init__(self, stream, path: str | None):
+        self.stream = stream
+        self.path = path
+
+    def write(self, text: str):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise  # the reader went away: _exit_paths
+        except OSError as e:
+            self._failed(e)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            self._failed(e)
+
+    def _failed(self, e: OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self.stream.fileno())
+        os.close(null)
+        where = f'output file: "{self.path}"' if self.path else "stdout"
+        raise BpfscopeError(f"Failed to write to {where}: {e.strerror}") from None
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def _run(script, opts, child: Child | None) -> int:
     from .output.json import JsonOutput
     from .output.text import TextOutput
@@ -419,7 +463,8 @@ def _run(script, opts, child: Child | None) -> int:
     except OSError as e:
         sys.stderr.write(f'ERROR: Failed to open output file: "{e.filename}": {e.strerror}\n')
         return 1
-    sink = (JsonOutput if opts.format == "json" else TextOutput)(out, sys.stderr)
+    sink = (JsonOutput if opts.format == "json" else TextOutput)(
+        _Output(out, opts.output) if opts.output else out, sys.stderr)
     if files:
         sink = ProfileFiles(sink, files)
     if opts.quiet:

@@ -357,3 +357,37 @@ def test_sigusr1_does_not_end_the_trace(e2e, no_leaks):
     out, err = t.finish()
     assert t.returncode == 0, err
     assert out.startswith("end\n\n\n@i: ")
+
+
+# ---------------------------------------------------------------- output that cannot be written
+
+FULL = ('BEGIN { printf("begin\\n"); } interval:ms:10 { printf("tick\\n"); @n = count(); } '
+        'interval:ms:200 { exit(); }')
+
+
+def test_output_file_full(e2e, kernel, tmp_path):
+    """-o on a full device (/dev/full: every write fails with ENOSPC): one
+    error line, exit 1, everything detached. (bpftrace's stream would drop
+    the output and trace on without a word.)"""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    r, ids = _logged_sh(e2e, tmp_path, 'exec "$@"', "-o", "/dev/full", "-e", FULL)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == (b'Attached 3 probes\n'
+                        b'ERROR: Failed to write to output file: "/dev/full": '
+                        b'No space left on device\n')
+    assert ids["prog"]
+    e2e.assert_gone(ids)
+
+
+@pytest.mark.parametrize("args", [("-e", FULL), ("-f", "json", "-e", FULL), ("-e", ""),
+                                  ("-l", "tracepoint:syscalls:sys_enter_getppid"), ("-h",)],
+                         ids=["trace", "json", "no-probes", "listing", "help"])
+def test_stdout_full(e2e, kernel, tmp_path, args):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    r, ids = _logged_sh(e2e, tmp_path, 'exec "$@" >/dev/full', *args)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.endswith(b"ERROR: Failed to write to stdout: No space left on device\n")
+    assert b"Traceback" not in r.stderr and r.stderr.count(b"\n") <= 2, r.stderr
+    e2e.assert_gone(ids)
