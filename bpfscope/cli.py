@@ -278,8 +278,9 @@ def _exit_paths(main):
     @functools.wraps(main)
     def wrapper(argv=None):
         _CLOSED.update(_std_streams())
-        stdout = sys.stdout
+        stdout, stderr = sys.stdout, sys.stderr
         sys.stdout = _Output(stdout, None)
+        sys.stderr = _Output(stderr, None, fatal=False)
         old = signal.signal(signal.SIGPIPE, _broken_pipe)
         # under nohup (SIGHUP ignored when started) a hang-up stays ignored
         old_hup = signal.getsignal(signal.SIGHUP)
@@ -301,7 +302,7 @@ def _exit_paths(main):
         except _HangUp:
             return _die_by(signal.SIGHUP)  # what is buffered is lost, as bpftrace's
         finally:
-            sys.stdout = stdout
+            sys.stdout, sys.stderr = stdout, stderr
             signal.signal(signal.SIGPIPE, old)
             if hup:
                 signal.signal(signal.SIGHUP, old_hup)
@@ -414,11 +415,14 @@ class _Output:
     that fails other than by EPIPE (ENOSPC, EIO: a full disk, /dev/full)
     ends the run with one error line and exit 1; bpftrace's streams would
     drop the output and trace on. The fd is pointed at /dev/null first, so
-    that what is still buffered cannot fail again at close or exit."""
+    that what is still buffered cannot fail again at close or exit. On
+    stderr (not ``fatal``) the messages are lost and the trace runs on, as
+    bpftrace's std::cerr does."""
 
-    def __init__(self, stream, path: str | None):
+    def __init__(self, stream, path: str | None, fatal: bool = True):
         self.stream = stream
         self.path = path
+        self.fatal = fatal
 
     def write(self, text: str):
         try:
@@ -440,6 +444,8 @@ class _Output:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, self.stream.fileno())
         os.close(null)
+        if not self.fatal:
+            return
         where = f'output file: "{self.path}"' if self.path else "stdout"
         raise BpfscopeError(f"Failed to write to {where}: {e.strerror}") from None
 

@@ -269,18 +269,26 @@ RUNS = ('BEGIN { printf("begin\\n"); } interval:ms:20 { @n = 3; exit(); } '
 RAN = b"begin\nend\n\n\n@n: 3\n"
 
 
-def test_stderr_closed_the_trace_runs(e2e, kernel, tmp_path):
-    """``2>&-``: bpftrace runs the trace (its messages go nowhere); so does
-    bpfscope, with the same output and exit code."""
-    r, ids = _logged_sh(e2e, tmp_path, 'exec "$@" 2>&-', "-e", RUNS)
+STDERR_GONE = pytest.mark.parametrize("redirect", ["2>&-", "2>/dev/full"],
+                                      ids=["closed", "full"])
+
+
+@STDERR_GONE
+def test_stderr_closed_the_trace_runs(e2e, kernel, tmp_path, redirect):
+    """``2>&-`` or a stderr every write to fails: bpftrace runs the trace
+    (its messages go nowhere); so does bpfscope, with the same output and
+    exit code."""
+    r, ids = _logged_sh(e2e, tmp_path, f'exec "$@" {redirect}', "-e", RUNS)
     assert r.returncode == 0
     assert r.stdout == RAN
     assert ids["prog"] and ids["link"]
     e2e.assert_gone(ids)
 
 
-def test_stderr_closed_an_error_still_exits_1(e2e, kernel, tmp_path):
-    r, ids = _logged_sh(e2e, tmp_path, 'exec "$@" 2>&-', "-e", 'BEGIN { @x = 1; @x = "s"; }')
+@STDERR_GONE
+def test_stderr_closed_an_error_still_exits_1(e2e, kernel, tmp_path, redirect):
+    r, ids = _logged_sh(e2e, tmp_path, f'exec "$@" {redirect}', "-e",
+                        'BEGIN { @x = 1; @x = "s"; }')
     assert r.returncode == 1
     assert r.stdout == b""
 
