@@ -8,10 +8,24 @@ import _signal
 # by SIGINT's default action, as bpftrace's ^C before it loads anything,
 # instead of a KeyboardInterrupt traceback; the handler is put back after
 # for programs that import this module. _signal, the C module, because
-# importing signal itself takes milliseconds (it builds its enums).
-try:
-    _PY_SIGINT = _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
-except ValueError:  # imported by a thread other than the main one
+# importing signal itself takes milliseconds (it builds its enums). An
+# ignored SIGINT (a background job of sh) stays ignored.
+
+
+def _default_action(signum, frame):
+    # not SIG_DFL itself: a ^C already caught by Python's C handler and
+    # not yet handed to a Python one would be dropped by the switch
+    _signal.signal(signum, _signal.SIG_DFL)
+    _signal.raise_signal(signum)
+
+
+_PY_SIGINT = _signal.getsignal(_signal.SIGINT)
+if _PY_SIGINT is _signal.default_int_handler:
+    try:
+        _signal.signal(_signal.SIGINT, _default_action)
+    except ValueError:  # imported by a thread other than the main one
+        _PY_SIGINT = None
+else:
     _PY_SIGINT = None
 
 import argparse  # noqa: E402
