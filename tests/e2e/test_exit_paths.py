@@ -399,3 +399,34 @@ def test_stdout_full(e2e, kernel, tmp_path, args):
     assert r.stderr.endswith(b"ERROR: Failed to write to stdout: No space left on device\n")
     assert b"Traceback" not in r.stderr and r.stderr.count(b"\n") <= 2, r.stderr
     e2e.assert_gone(ids)
+
+
+def test_sigint_at_any_moment_of_start_up(kernel):
+    """^C at moments spread over start-up (imports, compiling 360
+    tracepoints, loading, attaching): the run always ends at once, by
+    SIGINT (before the session), with 255 (while attaching) or, once
+    attached, as any ^C (END, maps, 0); never with a traceback from
+    bpfscope's code and never running on. (A ^C inside the interpreter's
+    own site imports, before bpfscope runs, is left out.)"""
+    prog = 'tracepoint:syscalls:sys_enter_* { @[probe] = count(); } END { printf("end\\n"); }'
+    ends = set()
+    for delay in (0.03, 0.06, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0):
+        p = subprocess.Popen([*CLI, "-e", prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            pytest.fail(f"^C after {delay} s was lost: the trace ran on")
+        text = err.decode(errors="replace")
+        if "init_import_site" in text:
+            continue  # the interpreter was still starting: not bpfscope's
+        assert "/bpfscope/" not in text, (delay, text)
+        if "Attached" in text:
+            assert p.returncode == 0 and out.startswith(b"end\n"), (delay, text)
+        else:
+            assert p.returncode in (-signal.SIGINT, 255) and out == b"", (delay, text)
+        ends.add(p.returncode)
+    assert -signal.SIGINT in ends, ends  # the early ones came before the session
