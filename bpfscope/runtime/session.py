@@ -74,6 +74,7 @@ class Session:
         # an exit record was read: as bpftrace (finalize_), every record
         # after it is dropped until END runs
         self._finalized = False
+        self._sigint = None  # the SIGINT handler run() found, given back before the maps print
         self._lost_seen = 0
         self._printf: dict[int, tuple] = {}
         self._warned: set[int] = set()
@@ -180,6 +181,7 @@ class Session:
         def usr1(signum, frame):
             pass  # bpftrace runs its self:signal probes here; without them, nothing
 
+        self._sigint = old[signal.SIGINT]
         try:
             for s in old:
                 signal.signal(s, usr1 if s == signal.SIGUSR1 else stop)
@@ -232,6 +234,11 @@ class Session:
         self.check_lost()
         self.report_missed()
         self.report_drops()
+        # as bpftrace once END has run: another ^C is the caller's again
+        # (a KeyboardInterrupt, for the CLI the end), not lost while a
+        # large map prints
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
         if int(self.script.config.get("print_maps_on_exit", 1)):
             self.sink.maps_at_exit([self.read(spec.name) for spec in self.script.user_maps])
         self.sink.flush()
