@@ -1,7 +1,10 @@
-"""The ways out of a run other than exit() and ^C: a reader that goes away,
-closed standard streams, signals, output files that cannot be written,
-and the working directory. Each ends without a Python traceback, with
-bpftrace's exit code, and leaves nothing in the kernel."""
+"""The ways out of a run other than exit() and a ^C while tracing: a reader
+that goes away, closed or full standard streams, signals (^C while
+compiling, SIGHUP, SIGUSR1), output files that cannot be opened or
+written, a program without probes, and the working directory; and the
+bytes that reach the output (raw, as bpftrace writes them). Each ends
+without a Python traceback, with bpftrace's exit code, and leaves nothing
+in the kernel."""
 
 from __future__ import annotations
 
