@@ -244,6 +244,18 @@ def test_printf_escapes_above_0x7f_are_raw_bytes(e2e, no_leaks, tmp_path):
     assert out.read_bytes() == want
 
 
+def test_raw_bytes_in_the_kernel(e2e, no_leaks):
+    """A "\\xff" is one byte in the program too: strlen counts it once,
+    == and strcontains see the same byte written as "\\377", and a
+    positional parameter's bytes that are no UTF-8 pass through."""
+    r = subprocess.run([*e2e.LOGGED_CLI, "-q", "-e",
+                        'BEGIN { $s = "a\\xffb"; printf("%d %d %d|%s|\\n", strlen($s), '
+                        '$s == "a\\377b", strcontains($s, "\\377"), str($1)); exit(); }',
+                        b"x\xfey"], capture_output=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"3 1 1|x\xfey|\n\n\n"
+
+
 def test_str_of_memory_that_is_no_utf8(e2e, no_leaks, tmp_path):
     """str() of user memory holding bytes that are no UTF-8 prints them
     raw, as bpftrace does (no U+FFFD replacement), in printf and map keys."""
