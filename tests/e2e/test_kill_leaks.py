@@ -211,14 +211,13 @@ def test_signal_during_attach_stops_attaching(e2e, many, target, sig):
         _wait_for(lambda: _perf_fds(t.proc.pid) >= 5 or t.proc.poll() is not None,
                   60, "the first uprobes")
         t.proc.send_signal(sig)
-        started = time.monotonic()
-        out, err = t.finish(timeout=30)
+        out, err = t.finish(timeout=60)  # each detach waits an RCU grace period
     finally:
         if t.proc.poll() is None:
             t.proc.kill()
     assert t.returncode == 255, err
     assert err == "", err        # no traceback, no "Attached"
     assert out == ""             # no END, no maps, no BEGIN output
-    # the rest of the 250 (0.1 s each here) were not attached
-    assert time.monotonic() - started < 10
+    # the rest of the 250 were never attached (one link per uprobe)
+    assert 0 < len(t.created()["link"]) < NFUNCS - 50, t.created()["link"]
     _assert_nothing_left(e2e, t, target, base, many)
