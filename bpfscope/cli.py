@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
-import argparse
-import functools
-import os
-import signal
-import sys
+import _signal
 
-from . import __version__, api
-from .attach import providers
-from .errors import BpfscopeError, WarningLog, collecting
-from .runtime.child import Child, command_path, process_alive
-from .sema.named_params import split_named
+# ^C while the modules below load (a fifth of a second) ends the command
+# by SIGINT's default action, as bpftrace's ^C before it loads anything,
+# instead of a KeyboardInterrupt traceback; the handler is put back after
+# for programs that import this module. _signal, the C module, because
+# importing signal itself takes milliseconds (it builds its enums). An
+# ignored SIGINT (a background job of sh) stays ignored.
+
+
+def _default_action(signum, frame):
+    # not SIG_DFL itself: a ^C already caught by Python's C handler and
+    # not yet handed to a Python one would be dropped by the switch
+    _signal.signal(signum, _signal.SIG_DFL)
+    _signal.raise_signal(signum)
+
+
+_PY_SIGINT = _signal.getsignal(_signal.SIGINT)
+if _PY_SIGINT is _signal.default_int_handler:
+    try:
+        _signal.signal(_signal.SIGINT, _default_action)
+    except ValueError:  # imported by a thread other than the main one
+        _PY_SIGINT = None
+else:
+    _PY_SIGINT = None
+
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+from . import __version__, api  # noqa: E402
+from .attach import providers  # noqa: E402
+from .errors import BpfscopeError, WarningLog, collecting  # noqa: E402
+from .runtime.child import Child, command_path, process_alive  # noqa: E402
+from .sema.named_params import split_named  # noqa: E402
+
+if _PY_SIGINT is not None:
+    _signal.signal(_signal.SIGINT, _PY_SIGINT)
 
 USAGE = """\
 USAGE:
@@ -178,7 +207,20 @@ def _std_streams() -> set[int]:
     for fd in closed:
         name = ("stdin", "stdout", "stderr")[fd]
         setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        _raw_bytes(stream)
     return closed
+
+
+def _raw_bytes(stream):
+    """Bytes that are no UTF-8 (a script's, "\\xff" escapes, str() of
+    kernel or user memory) pass through as they are, as in bpftrace, which
+    writes and reads bytes: each is one surrogate in between (see
+    lang.ast.raw_byte), whatever the locale."""
+    try:
+        stream.reconfigure(encoding="utf-8", errors="surrogateescape")
+    except (AttributeError, ValueError):  # not a TextIOWrapper, or already read
+        pass
 
 
 class _SigPipe(BaseException):
@@ -193,32 +235,67 @@ def _broken_pipe(signum, frame):
     raise _SigPipe()
 
 
+class _HangUp(BaseException):
+    """SIGHUP arrived (as _SigPipe, not an exception a caller handles)."""
+
+
+def _hung_up(signum, frame):
+    # bpftrace leaves SIGHUP at its default action and dies at once; the
+    # kernel objects go with its fds. bpfscope dies by it too, but first
+    # unwinds: a tracefs kprobe event is not an fd and must be removed.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise _HangUp()
+
+
+def _die_by(signum: int) -> int:
+    """End the process by ``signum``'s default action (its exit status
+    says which signal), as bpftrace ends by those it leaves alone."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # not reached
+
+
 def _exit_paths(main):
     """Every way out of the command ends without a traceback: a reader
     that went away (EPIPE, SIGPIPE) ends the run quietly and, as bpftrace,
-    by SIGPIPE once everything is detached; ^C before the trace runs
-    exits 1."""
+    by SIGPIPE once everything is detached; ^C before the session takes
+    SIGINT over (parsing, compiling) ends by SIGINT, as bpftrace's default
+    action does there, once the -c child is reaped."""
     @functools.wraps(main)
     def wrapper(argv=None):
         _CLOSED.update(_std_streams())
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout = _Output(stdout, None)
+        sys.stderr = _Output(stderr, None, fatal=False)
         old = signal.signal(signal.SIGPIPE, _broken_pipe)
+        # under nohup (SIGHUP ignored when started) a hang-up stays ignored
+        old_hup = signal.getsignal(signal.SIGHUP)
+        hup = old_hup not in (signal.SIG_IGN, None)  # None: set outside Python
+        if hup:
+            signal.signal(signal.SIGHUP, _hung_up)
         try:
             code = main(argv)
             sys.stdout.flush()  # a pipe's buffer: EPIPE here, not at exit
             sys.stderr.flush()
             return code
+        except BpfscopeError as e:  # stdout failed where main() does not catch it
+            sys.stderr.write(e.format() + "\n")
+            return 1
         except (BrokenPipeError, _SigPipe):
             pass
         except KeyboardInterrupt:
-            return 1
+            return _die_by(signal.SIGINT)
+        except _HangUp:
+            return _die_by(signal.SIGHUP)  # what is buffered is lost, as bpftrace's
         finally:
+            sys.stdout, sys.stderr = stdout, stderr
             signal.signal(signal.SIGPIPE, old)
+            if hup:
+                signal.signal(signal.SIGHUP, old_hup)
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)  # what is still buffered goes nowhere
         os.dup2(null, 2)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGPIPE)
-        return 128 + signal.SIGPIPE
+        return _die_by(signal.SIGPIPE)
     return wrapper
 
 
@@ -285,7 +362,7 @@ def _main(opts, rest, named) -> int:
             else:
                 path = _bundled_tool(path)
                 try:
-                    with open(path) as f:
+                    with open(path, encoding="utf-8", errors="surrogateescape") as f:
                         text = f.read()
                 except OSError as e:
                     sys.stderr.write(f"ERROR: failed to open file '{path}': {e.strerror}\n")
@@ -329,8 +406,49 @@ def _main(opts, rest, named) -> int:
         _show_warnings(e.warnings, opts)
         sys.stderr.write(e.format() + "\n")
         return 1
-    except KeyboardInterrupt:
-        return 1
+
+
+class _Output:
+    """The stream the trace's output goes to (stdout or -o's file). A write
+    that fails other than by EPIPE (ENOSPC, EIO: a full disk, /dev/full)
+    ends the run with one error line and exit 1; bpftrace's streams would
+    drop the output and trace on. The fd is pointed at /dev/null first, so
+    that what is still buffered cannot fail again at close or exit. On
+    stderr (not ``fatal``) the messages are lost and the trace runs on, as
+    bpftrace's std::cerr does."""
+
+    def __init__(self, stream, path: str | None, fatal: bool = True):
+        self.stream = stream
+        self.path = path
+        self.fatal = fatal
+
+    def write(self, text: str):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise  # the reader went away: _exit_paths
+        except OSError as e:
+            self._failed(e)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            self._failed(e)
+
+    def _failed(self, e: OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self.stream.fileno())
+        os.close(null)
+        if not self.fatal:
+            return
+        where = f'output file: "{self.path}"' if self.path else "stdout"
+        raise BpfscopeError(f"Failed to write to {where}: {e.strerror}") from None
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def _show_warnings(warnings, opts) -> None:
@@ -343,12 +461,22 @@ def _show_warnings(warnings, opts) -> None:
 def _run(script, opts, child: Child | None) -> int:
     from .output.json import JsonOutput
     from .output.text import TextOutput
-    out = open(opts.output, "w") if opts.output else sys.stdout
-    sink = (JsonOutput if opts.format == "json" else TextOutput)(out, sys.stderr)
+    from .output.stackfiles import ProfileFiles, check_writable
     files = {fmt: getattr(opts, fmt) for fmt in ("flamegraph", "folded", "speedscope", "pprof")
              if getattr(opts, fmt)}
+    # as bpftrace: output files are opened after compiling, before anything
+    # is loaded or attached (profiles are written at exit, checked now)
+    try:
+        for path in files.values():
+            check_writable(path)
+        out = open(opts.output, "w", encoding="utf-8", errors="surrogateescape") \
+            if opts.output else sys.stdout
+    except OSError as e:
+        sys.stderr.write(f'ERROR: Failed to open output file: "{e.filename}": {e.strerror}\n')
+        return 1
+    sink = (JsonOutput if opts.format == "json" else TextOutput)(
+        _Output(out, opts.output) if opts.output else out, sys.stderr)
     if files:
-        from .output.stackfiles import ProfileFiles
         sink = ProfileFiles(sink, files)
     if opts.quiet:
         sink = _QuietSink(sink)
@@ -359,6 +487,11 @@ def _run(script, opts, child: Child | None) -> int:
         # like bpftrace: the trace of a -p process ends when it does
         should_stop = lambda: not process_alive(opts.pid)  # noqa: E731
     try:
+        if not script.programs:
+            # bpftrace 0.26 (BPFtrace::prerun): on stdout, not in -o's file
+            if not opts.quiet:
+                sys.stdout.write("No probes to attach\n")
+            return 1
         return api.run(script, sink, verbose=opts.verbose,
                        on_attached=child.release if child else None,
                        should_stop=should_stop)

@@ -79,7 +79,7 @@ class StoreLowering:
     def store_string(self, e: ast.Expr, dst: Mem, length: int):
         b = self.b
         if isinstance(e, ast.String):
-            data = e.value.encode()[:length - 1]
+            data = ast.string_bytes(e.value)[:length - 1]
             data = data.ljust(dst.size, b"\0")
             for off in range(0, dst.size - 3, 4):
                 b.st(4, dst.base, dst.off + off,

@@ -106,7 +106,7 @@ MAX_CAT_BYTES = 10240
 def read_for_cat(path: str) -> str:
     """cat(): a file's text, as much as bpftrace's max_cat_bytes allows."""
     try:
-        with open(path, errors="replace") as f:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
             return f.read(MAX_CAT_BYTES)
     except OSError as e:
         return f"ERROR: failed to open file '{path}': {e.strerror}\n"
@@ -129,8 +129,10 @@ def emit_exit(lw, e: ast.Call) -> None:
 
 
 def on_exit(session, ev, data: bytes) -> None:
-    """The record only wakes user space up: the exit code is in a map."""
+    """The record only wakes user space up: the exit code is in a map. As
+    bpftrace (finalize_), the records after it are dropped until END runs."""
     session.check_exit()
+    session.finalize()
 
 
 def check_join(an, e: ast.Call) -> T.Type:

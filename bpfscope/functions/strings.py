@@ -30,7 +30,7 @@ def check_str(an, e: ast.Call) -> T.Type:
         # bpftrace reads a positional parameter in str() as its text
         idx = e.args[0].index
         text = an.params[idx - 1] if idx <= len(an.params) else ""
-        t = e.args[0].type = T.StringType(len(text.encode()) + 1)
+        t = e.args[0].type = T.StringType(len(ast.string_bytes(text)) + 1)
     n = an.max_strlen
     if len(e.args) == 2:
         an.int_arg(e, 1)
@@ -190,7 +190,7 @@ def lower_strcontains(lw, e: ast.Call) -> Int:
         b.alu("xor", r, 1)
         return Int(r)
     hay = lw.mem_expr(e.args[0])
-    needle = e.args[1].value.encode()
+    needle = ast.string_bytes(e.args[1].value)
     r, x = b.vreg(), b.vreg()
     yes, done = b.label("found"), b.label()
     b.mov(r, 0)

@@ -38,7 +38,9 @@ def on_system(session, ev, data: bytes) -> None:
     """Runs the command, its output in order with the trace's."""
     cmd = render(ev.fmt, decode(ev.layout, data, 8, session.resolver) if ev.args else ())
     session.sink.flush()
-    out = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    # its output's bytes go out as they are, as bpftrace's (see decode)
+    out = subprocess.run(cmd, shell=True, capture_output=True,
+                         encoding="utf-8", errors="surrogateescape")
     session.sink.printf(out.stdout)
 
 

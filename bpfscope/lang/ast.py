@@ -61,7 +61,20 @@ class Integer(Expr):
 
 @dataclass(eq=False)
 class String(Expr):
-    value: str  # escapes already decoded
+    value: str  # escapes already decoded; a raw byte >= 0x80 as a surrogate
+
+
+def raw_byte(b: int) -> str:
+    """The character a string holds for byte ``b``: itself below 0x80,
+    else the surrogate that surrogateescape writes back as that one byte
+    (``"\\xff"`` is the byte 0xff, as in bpftrace, not UTF-8's c3 bf)."""
+    return chr(b) if b < 0x80 else chr(0xDC00 + b)
+
+
+def string_bytes(value: str) -> bytes:
+    """The bytes of a string value: UTF-8, raw bytes kept raw
+    (UnicodeEncodeError for a surrogate that stands for no byte)."""
+    return value.encode("utf-8", "surrogateescape")
 
 
 @dataclass(eq=False)

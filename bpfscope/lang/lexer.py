@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from ..errors import Span
+from . import ast
 
 # Token kinds. Operators and keywords use their own text as kind.
 INT, STR, IDENT, VAR, PARAM, PARAMCOUNT, MAP = (
@@ -394,13 +395,13 @@ class _Lexer:
             while k < n and k < j + 4 and text[k] in _HEX:
                 k += 1
             if k > j + 2:
-                out.append(chr(int(text[j + 2:k], 16)))
+                out.append(ast.raw_byte(int(text[j + 2:k], 16)))
                 return k
         elif e in _OCT:
             k = j + 1
             while k < n and k < j + 4 and text[k] in _OCT:
                 k += 1
-            out.append(chr(int(text[j + 1:k], 8) & 0xFF))
+            out.append(ast.raw_byte(int(text[j + 1:k], 8) & 0xFF))
             return k
         if e in ("", "\n"):
             raise LexError("unterminated string", start, j + 1)

@@ -23,7 +23,7 @@ def quote_string(value: str) -> str:
     for c in value:
         if c in _ESCAPES:
             out.append(_ESCAPES[c])
-        elif c >= " " and c != "\x7f":
+        elif c >= " " and c != "\x7f" and not "\udc80" <= c <= "\udcff":
             out.append(c)
         else:
             # Three octal digits, so that a following digit is not absorbed.

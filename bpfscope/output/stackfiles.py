@@ -10,6 +10,7 @@ its extension (``out.svg`` -> ``out.offcpu.svg``).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 
@@ -38,6 +39,26 @@ def _path_for(path: str, data: MapData, several: bool) -> str:
         return path
     root, ext = os.path.splitext(path)
     return f"{root}.{data.name.lstrip('@') or 'map'}{ext}"
+
+
+def check_writable(path: str) -> None:
+    """Raise the OSError that writing ``path`` at exit would raise, now,
+    before anything is attached, without creating or truncating it (with
+    several stack maps the names written differ from ``path``)."""
+    def fail(code: int):
+        raise OSError(code, os.strerror(code), path)
+    if os.path.lexists(path):
+        if os.path.isdir(path):
+            fail(errno.EISDIR)
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # EACCES, EROFS...
+        return
+    folder = os.path.dirname(path) or "."
+    if not os.path.exists(folder):
+        fail(errno.ENOENT)
+    if not os.path.isdir(folder):
+        fail(errno.ENOTDIR)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        fail(errno.EROFS if os.statvfs(folder).f_flag & os.ST_RDONLY else errno.EACCES)
 
 
 def write_profiles(maps: list[MapData], files: dict[str, str]) -> list[str]:
@@ -72,8 +93,12 @@ class ProfileFiles:
 
     def maps_at_exit(self, maps: list[MapData]) -> None:
         self.inner.maps_at_exit(maps)
-        for path in write_profiles(maps, self.files):
-            self.inner.err.write(f"Wrote {path}\n")
+        try:
+            for path in write_profiles(maps, self.files):
+                self.inner.err.write(f"Wrote {path}\n")
+        except OSError as e:  # checked at start, but the disk may fill up
+            self.inner.err.write(f'ERROR: Failed to write output file: "{e.filename}": '
+                                 f'{e.strerror}\n')
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

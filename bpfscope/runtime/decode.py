@@ -43,8 +43,8 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = "
         raw = data[off:off + t.length]
         end = raw.find(b"\0")
         if end < 0:
-            return raw.decode("utf-8", errors="replace") + trailer
-        return raw[:end].decode("utf-8", errors="replace")
+            return raw.decode("utf-8", errors="surrogateescape") + trailer
+        return raw[:end].decode("utf-8", errors="surrogateescape")
     if isinstance(t, T.TupleType):
         vals = tuple(decode(e, data, off + o, resolver, trailer)
                      for e, o in zip(t.elems, t.offsets))
@@ -133,4 +133,4 @@ def compile_decoder(layout: T.TupleType, resolver=None):
 
 def _cstr(raw: bytes) -> str:
     end = raw.find(b"\0")
-    return (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")
+    return (raw if end < 0 else raw[:end]).decode("utf-8", errors="surrogateescape")

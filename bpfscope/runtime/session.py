@@ -42,6 +42,7 @@ MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
 ZERO_KEY = b"\0\0\0\0"
 
 VERIFIER_TAIL = 5
+INTERRUPTED = 255  # the exit code of a run stopped by a signal while attaching
 # bpftrace 0.26's warning for a map update that failed with E2BIG
 MAP_FULL = ("Map full; can't update element. Try increasing max_map_keys config or manually "
             "setting the max entries in a map declaration e.g. `let @a = hash(5000)`")
@@ -68,6 +69,10 @@ class Session:
         self.end: list[int] = []
         self.exiting = False
         self.exit_code = 0
+        # an exit record was read: as bpftrace (finalize_), every record
+        # after it is dropped until END runs
+        self._finalized = False
+        self._sigint = None  # the SIGINT handler run() found, given back before the maps print
         self._lost_seen = 0
         self._printf: dict[int, tuple] = {}
         self._warned: set[int] = set()
@@ -136,12 +141,16 @@ class Session:
                              f"rejected it ({e.strerror})", log=e.log,
                              span=ps.probe.span, detail=detail)
 
-    def attach(self):
-        """Attach every probe but those run once (BEGIN/END); all or nothing."""
+    def attach(self) -> bool:
+        """Attach every probe but those run once (BEGIN/END); all or nothing.
+        False when SIGINT/SIGTERM came before the last one (as bpftrace, the
+        attaching stops there, and close() detaches what was attached)."""
         attached = []
         for ps, fd in zip(self.script.programs, self.prog_fds):
             if providers.run_once(ps.probe):
                 continue
+            if self.exiting:
+                return False
             try:
                 fds = providers.attach(ps.probe, fd)
                 self.attach_fds.extend(fds)
@@ -155,6 +164,7 @@ class Session:
         self._watch = Watcher(attached)
         self._attached = [(probe, fds) for probe, _, fds in attached]
         self.sink.attached(len(self.script.programs))
+        return True
 
     # ------------------------------------------------------------ running
 
@@ -172,7 +182,8 @@ class Session:
         ``should_stop``, run END, print maps. Returns the exit code."""
         # signals are the main thread's: a session run in another thread
         # (bpfscope.trace, the exporter) is ended through should_stop
-        old = ({s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = ({s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM,
+                                                 signal.SIGUSR1)}
                if threading.current_thread() is threading.main_thread() else {})
 
         def stop(signum, frame):
@@ -182,11 +193,16 @@ class Session:
         # the compile, which printed nothing, first
         warnings = collecting(WarningLog(forward=self._warning))
         warnings.__enter__()
+
+        def usr1(signum, frame):
+            pass  # bpftrace runs its self:signal probes here; without them, nothing
+
+        self._sigint = old.get(signal.SIGINT)
         try:
             for w in getattr(self.script, "warnings", ()):
                 self._warning(w)
             for s in old:
-                signal.signal(s, stop)
+                signal.signal(s, usr1 if s == signal.SIGUSR1 else stop)
             self.load()
             # As bpftrace: BEGIN runs before any other probe is attached, so
             # no event sees the maps before BEGIN set them, and BEGIN's
@@ -194,7 +210,10 @@ class Session:
             # "Attached N probes", as bpftrace prints them).
             for fd in self.begin:
                 prog_test_run(fd)
-            self.attach()
+            if not self.attach():
+                # bpftrace 0.26 returns -1 from its attach loop: no END, no
+                # maps, nothing of the ring buffer printed, exit status 255
+                return INTERRUPTED
             if on_attached:
                 on_attached()
             self.drain()
@@ -227,12 +246,18 @@ class Session:
         self.detach()
         _quiesce()
         self.drain()
+        self._finalized = False  # END's records are printed
         for fd in self.end:
             prog_test_run(fd)
         self.drain()
         self.check_lost()
         self.report_missed()
         self.report_drops()
+        # as bpftrace once END has run: another ^C is the caller's again
+        # (a KeyboardInterrupt, for the CLI the end), not lost while a
+        # large map prints
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
         if int(self.script.config.get("print_maps_on_exit", 1)):
             self.sink.maps_at_exit([self.read(spec.name) for spec in self.script.user_maps])
         self.sink.flush()
@@ -341,7 +366,13 @@ class Session:
 
     # ------------------------------------------------------------ events
 
+    def finalize(self) -> None:
+        """exit() was called: drop every record that follows until END."""
+        self._finalized = True
+
     def on_record(self, data: bytes):
+        if self._finalized:
+            return
         ev = self.script.events.get(u64(data))
         if ev is None:
             self.sink.warning(f"unknown event id {u64(data)}")

@@ -557,9 +557,9 @@ class Analyzer(ConstValues):
                 self.err(f"String literal too long: {len(e.value)} characters, at most "
                          f"{MAX_STRING_LITERAL}", e.span)
             try:
-                return T.StringType(len(e.value.encode()) + 1)
+                return T.StringType(len(ast.string_bytes(e.value)) + 1)
             except UnicodeEncodeError:
-                # a lone surrogate: invalid UTF-8 in the script (or a \u escape of one)
+                # a surrogate that stands for no raw byte (U+D800..U+DC7F)
                 self.err("invalid UTF-8 in string literal", e.span)
         if isinstance(e, ast.PositionalParam):
             return self.positional(e)
@@ -691,7 +691,7 @@ class Analyzer(ConstValues):
             int(v, 0)
             return T.INT64
         except ValueError:
-            return T.StringType(len(v.encode()) + 1)
+            return T.StringType(len(ast.string_bytes(v)) + 1)
 
     def builtin(self, e: ast.Builtin) -> T.Type:
         name = e.name

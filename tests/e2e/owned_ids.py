@@ -126,7 +126,10 @@ def main() -> None:
     if path:
         install(append_to(path))
     import runpy
-    sys.path[0] = os.getcwd()  # as with -m: the working directory, not this one's
+    try:
+        sys.path[0] = os.getcwd()  # as with -m: the working directory, not this one's
+    except FileNotFoundError:
+        del sys.path[0]  # deleted: -m leaves it out
     runpy.run_module("bpfscope.cli", run_name="__main__", alter_sys=True)
 
 

@@ -52,3 +52,20 @@ def test_end_runs_after_every_probe_is_detached(e2e, busy):
     at_end = int(after.split("\n", 1)[0])
     # the count END saw is the count printed at exit: nothing ran after END
     assert re.search(r"^@c: (\d+)$", after, re.M).group(1) == str(at_end)
+
+
+def test_records_after_exit_are_dropped(e2e, busy):
+    """As bpftrace 0.26 (perf_event_printer returns early once exit() was
+    read, finalize_): what probes emit after the exit record, until END
+    runs, is not printed; END's output and the maps are. The traced
+    process keeps calling getpid, so records follow the exit record."""
+    t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_getpid /pid == $1/ { '
+                  '@n++; printf("event %d\\n", @n); if (@n == 3) { exit(); } } '
+                  'END { printf("end\\n"); }', str(busy))
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    lines = out.split("\n")
+    assert lines[:4] == ["event 1", "event 2", "event 3", "end"], out[:300]
+    assert "event 4" not in out
+    n = int(re.search(r"^@n: (\d+)$", out, re.M).group(1))
+    assert n > 3   # the probe did run on until detached: its records were dropped

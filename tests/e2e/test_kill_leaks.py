@@ -195,3 +195,29 @@ def test_sigkill_during_detach_after_ctrl_c(e2e, many, target):
     # original instruction, so the program still computes what it did.
     _assert_nothing_left(e2e, t, target, base, many, allowed=1)
     assert _compute(target) == right
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_attach_stops_attaching(e2e, many, target, sig):
+    """^C (or SIGTERM) while the 250 uprobes are being attached: as
+    bpftrace 0.26, attaching stops at the next probe, what was attached is
+    detached, END does not run, no map and nothing BEGIN printed is shown,
+    and the exit status is 255; no traceback."""
+    base = target.code()
+    t = e2e.Trace("-e", f'BEGIN {{ printf("begin\\n"); }} '
+                  f'uprobe:{many}:bs_f* {{ @[probe] = count(); }} '
+                  f'END {{ printf("end\\n"); }}', wait_attached=False)
+    try:
+        _wait_for(lambda: _perf_fds(t.proc.pid) >= 5 or t.proc.poll() is not None,
+                  60, "the first uprobes")
+        t.proc.send_signal(sig)
+        out, err = t.finish(timeout=60)  # each detach waits an RCU grace period
+    finally:
+        if t.proc.poll() is None:
+            t.proc.kill()
+    assert t.returncode == 255, err
+    assert err == "", err        # no traceback, no "Attached"
+    assert out == ""             # no END, no maps, no BEGIN output
+    # the rest of the 250 were never attached (one link per uprobe)
+    assert 0 < len(t.created()["link"]) < NFUNCS - 50, t.created()["link"]
+    _assert_nothing_left(e2e, t, target, base, many)

@@ -166,3 +166,28 @@ def test_leak_check_counts_the_tracer_only(e2e, helper):
     finally:
         other.stdin.close()
         other.wait(10)
+
+
+def test_ctrl_c_while_the_maps_print_is_not_lost(no_leaks):
+    """Once END has run, bpftrace gives SIGINT back to its default action,
+    so a second ^C during a long map printout ends it. The session gives
+    back the handler it found: here Python's, a KeyboardInterrupt (the CLI
+    then ends by SIGINT); before, the ^C was swallowed."""
+    import io
+    import os
+    from bpfscope import api
+    from bpfscope.output.text import TextOutput
+
+    class Printing(TextOutput):
+        def maps_at_exit(self, maps):
+            os.kill(os.getpid(), signal.SIGINT)  # the ^C, while the maps print
+            for _ in range(1000):  # Python runs handlers between bytecodes
+                pass
+            super().maps_at_exit(maps)
+
+    script = api.compile_script('BEGIN { @a = 1; exit(); } END { printf("end\\n"); }')
+    out = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        api.run(script, Printing(out, io.StringIO()))
+    assert out.getvalue() == "end\n"  # END ran first, then the ^C came
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
