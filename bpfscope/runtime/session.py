@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from ..attach import providers
@@ -423,11 +424,16 @@ class Session:
 
     def detach(self):
         self._watch = None
-        for fd in self.attach_fds:
-            close_fd(fd)
-            # a tracefs kprobe also has its event to remove (attach.kprobe)
-            getattr(fd, "release", lambda: None)()
-        self.attach_fds = []
+        fds, self.attach_fds = self.attach_fds, []
+        if len(fds) < DETACH_THREADS:
+            for fd in fds:
+                _detach_one(fd)
+            return
+        # The kernel waits out a grace period in each perf event's release
+        # (about 70 ms here: 360 tracepoints took 26 s, as with bpftrace
+        # 0.17); closes from several threads wait together (11 s).
+        with ThreadPoolExecutor(DETACH_THREADS) as pool:
+            list(pool.map(_detach_one, fds))
 
     def close(self):
         self.detach()
@@ -451,6 +457,15 @@ class Session:
 
     def __exit__(self, *exc):
         self.close()
+
+
+DETACH_THREADS = 32
+
+
+def _detach_one(fd) -> None:
+    close_fd(fd)
+    # a tracefs kprobe also has its event to remove (attach.kprobe)
+    getattr(fd, "release", lambda: None)()
 
 
 def _quiesce():
