@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import struct
 
 from .consts import AttachType, MapType, PerfSwId, PerfType, ProgType
@@ -55,3 +56,54 @@ def has_link_perf_event() -> bool:
         close_fd(pfd)
         close_fd(prog)
 
+
+
+# Helpers bpfscope may call that are younger than Linux 5.8 (its floor):
+# id -> (name, the release that brought it, what of a script needs it).
+HELPER_SINCE = {
+    147: ("bpf_d_path", "5.10", "path()"),
+    148: ("bpf_copy_from_user", "5.10", ""),
+    153: ("bpf_per_cpu_ptr", "5.10", ""),
+    154: ("bpf_this_cpu_ptr", "5.10", ""),
+    158: ("bpf_get_current_task_btf", "5.11", ""),
+    160: ("bpf_ktime_get_coarse_ns", "5.11", ""),
+    164: ("bpf_for_each_map_elem", "5.13", "for ($kv : @map)"),
+    165: ("bpf_snprintf", "5.13", ""),
+    173: ("bpf_get_func_ip", "5.15", ""),
+    174: ("bpf_get_attach_cookie", "5.15", ""),
+    175: ("bpf_task_pt_regs", "5.15", ""),
+    176: ("bpf_get_branch_snapshot", "5.16", ""),
+    180: ("bpf_find_vma", "5.17", ""),
+    181: ("bpf_loop", "5.17", ""),
+    182: ("bpf_strncmp", "5.17", ""),
+    183: ("bpf_get_func_arg", "5.17", ""),
+    184: ("bpf_get_func_ret", "5.17", ""),
+    185: ("bpf_get_func_arg_cnt", "5.17", ""),
+    186: ("bpf_get_retval", "5.18", ""),
+    195: ("bpf_map_lookup_percpu_elem", "5.19", "reading a per-CPU map (count(), sum() ...) in a probe"),
+    208: ("bpf_ktime_get_tai_ns", "6.1", "nsecs(tai)"),
+}
+
+_UNKNOWN_HELPER = re.compile(r"\binvalid func unknown#(\d+)"
+                             r"|\b(?:unknown func|program of this type cannot use helper) (bpf_\w+)#(\d+)")
+
+
+def missing_helper(log: str) -> str | None:
+    """What the verifier's log says is missing, as a sentence naming the
+    kernel release that brings it; None when the log is about something else.
+
+    The verifier writes ``invalid func unknown#164`` for a helper id it has
+    never heard of and ``unknown func bpf_x#N`` (``program of this type
+    cannot use helper bpf_x#N`` since 6.x) for one it has that this program
+    type may not call."""
+    m = _UNKNOWN_HELPER.search(log)
+    if not m:
+        return None
+    hid = int(m.group(1) or m.group(3))
+    name, since, use = HELPER_SINCE.get(hid, (m.group(2) or f"helper #{hid}", "", ""))
+    need = f" ({use} needs it)" if use else ""
+    if m.group(1):
+        when = f"; Linux {since} brings it" if since else ""
+        return (f"this kernel (Linux {kernel_release()}) has no {name} helper{need}{when}")
+    when = f" (Linux {since} has it)" if since else ""
+    return f"this kernel (Linux {kernel_release()}) does not let this program type call {name}{need}{when}"

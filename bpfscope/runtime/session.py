@@ -19,6 +19,7 @@ from typing import Callable
 from ..attach import providers
 from ..attach.reattach import Watcher
 from ..bpf.consts import MapType, ProgType
+from ..bpf.features import missing_helper
 from ..bpf.maps import BpfMap
 from ..bpf.mmapevents import MmapEvents
 from ..bpf.prog import ProgLoadError, load_program, prog_info, prog_test_run
@@ -132,6 +133,11 @@ class Session:
         detail = "\n".join(shown)
         if not self.verbose:
             detail += "\n(run with -v for the full verifier log)"
+        missing = missing_helper(e.log)
+        if missing:
+            return VerifierError(f"Error loading BPF program for {ps.name}: {missing}",
+                                 log=e.log, span=ps.probe.span,
+                                 detail=detail if self.verbose else "")
         return VerifierError(f"Error loading BPF program for {ps.name}: the verifier "
                              f"rejected it ({e.strerror})", log=e.log,
                              span=ps.probe.span, detail=detail)
