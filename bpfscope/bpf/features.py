@@ -3,6 +3,7 @@ creates a throwaway object and reports whether the kernel accepted it."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -107,3 +108,19 @@ def missing_helper(log: str) -> str | None:
         return (f"this kernel (Linux {kernel_release()}) has no {name} helper{need}{when}")
     when = f" (Linux {since} has it)" if since else ""
     return f"this kernel (Linux {kernel_release()}) does not let this program type call {name}{need}{when}"
+
+
+_HASH_MAPS = frozenset({MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH,
+                        MapType.LRU_PERCPU_HASH})
+MAX_OLD_HASH_KEY = 512  # MAX_BPF_STACK: the hash map key limit before Linux 5.11
+
+
+def map_create_hint(map_type: int, key_size: int, err: int) -> str | None:
+    """Why the kernel refused a map bpfscope asked for, when a release
+    tells: before Linux 5.11 a hash map key had to fit the BPF stack
+    (E2BIG), so str() keys of the default max_strlen do not fit."""
+    if err == errno.E2BIG and map_type in _HASH_MAPS and key_size > MAX_OLD_HASH_KEY:
+        return (f"its keys are {key_size} bytes and this kernel (Linux {kernel_release()}) "
+                f"takes hash map keys of at most {MAX_OLD_HASH_KEY} bytes (Linux 5.11 lifts "
+                "the limit); shorten the key, e.g. a lower max_strlen or str(x, N)")
+    return None

@@ -19,7 +19,7 @@ from typing import Callable
 from ..attach import providers
 from ..attach.reattach import Watcher
 from ..bpf.consts import MapType, ProgType
-from ..bpf.features import missing_helper
+from ..bpf.features import map_create_hint, missing_helper
 from ..bpf.maps import BpfMap
 from ..bpf.mmapevents import MmapEvents
 from ..bpf.prog import ProgLoadError, load_program, prog_info, prog_test_run
@@ -92,7 +92,8 @@ class Session:
                     MAP_TYPES[spec.map_type], spec.key_size, spec.value_size,
                     spec.max_entries, name=_map_kernel_name(spec.name))
         except BpfSyscallError as e:
-            raise KernelError(f"Failed to create map: {e}") from None
+            hint = map_create_hint(MAP_TYPES[spec.map_type], spec.key_size, e.errno)
+            raise KernelError(f"Failed to create map: {e}" + (f": {hint}" if hint else "")) from None
         self.ringbuf = RingBuffer(self.maps[RINGBUF])
         demangle = bool(int(self.script.config.get("cpp_demangle", 1)))
         user_symbols().demangle = demangle  # usym() values

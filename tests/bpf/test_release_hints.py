@@ -1,8 +1,8 @@
-"""bpf/features.missing_helper: a verifier log that names an unknown or
-forbidden helper becomes a sentence naming the kernel release that brings it
-(the lane's 5.10 guest sees it for real with for-over-map; here the host's
-verifier refuses a helper id no kernel has and a helper the program type
-may not call)."""
+"""bpf/features' release hints. missing_helper: a verifier log that names
+an unknown or forbidden helper becomes a sentence naming the kernel release
+that brings it (the lane's 5.10 guest sees it for real with for-over-map;
+here the host's verifier refuses a helper id no kernel has and a helper the
+program type may not call). map_create_hint: the hash key limit before 5.11."""
 
 from __future__ import annotations
 
@@ -54,3 +54,15 @@ def test_real_verifier_logs(kernel, asm):
         f"this kernel (Linux {RELEASE}) has no helper #900 helper"
     assert features.missing_helper(refused(ProgType.SOCKET_FILTER, 58)) == \
         f"this kernel (Linux {RELEASE}) does not let this program type call bpf_override_return"
+
+
+def test_map_create_hint_for_big_hash_keys():
+    import errno
+    from bpfscope.bpf.consts import MapType
+    assert features.map_create_hint(MapType.PERCPU_HASH, 1024, errno.E2BIG) == (
+        f"its keys are 1024 bytes and this kernel (Linux {RELEASE}) takes hash map keys of "
+        "at most 512 bytes (Linux 5.11 lifts the limit); shorten the key, e.g. a lower "
+        "max_strlen or str(x, N)")
+    assert features.map_create_hint(MapType.HASH, 512, errno.E2BIG) is None
+    assert features.map_create_hint(MapType.ARRAY, 1024, errno.E2BIG) is None
+    assert features.map_create_hint(MapType.HASH, 1024, errno.EPERM) is None
