@@ -122,5 +122,5 @@ def map_create_hint(map_type: int, key_size: int, err: int) -> str | None:
     if err == errno.E2BIG and map_type in _HASH_MAPS and key_size > MAX_OLD_HASH_KEY:
         return (f"its keys are {key_size} bytes and this kernel (Linux {kernel_release()}) "
                 f"takes hash map keys of at most {MAX_OLD_HASH_KEY} bytes (Linux 5.11 lifts "
-                "the limit); shorten the key, e.g. a lower max_strlen or str(x, N)")
+                "the limit); shorten the key, e.g. a lower max_strlen, str(x, N) or kstack(N)")
     return None

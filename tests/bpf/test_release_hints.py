@@ -62,7 +62,7 @@ def test_map_create_hint_for_big_hash_keys():
     assert features.map_create_hint(MapType.PERCPU_HASH, 1024, errno.E2BIG) == (
         f"its keys are 1024 bytes and this kernel (Linux {RELEASE}) takes hash map keys of "
         "at most 512 bytes (Linux 5.11 lifts the limit); shorten the key, e.g. a lower "
-        "max_strlen or str(x, N)")
+        "max_strlen, str(x, N) or kstack(N)")
     assert features.map_create_hint(MapType.HASH, 512, errno.E2BIG) is None
     assert features.map_create_hint(MapType.ARRAY, 1024, errno.E2BIG) is None
     assert features.map_create_hint(MapType.HASH, 1024, errno.EPERM) is None

@@ -320,3 +320,17 @@ def test_boot_failure_is_reported(tmp_path):
     r = vmlane.boot(vmlane.Kit("6.1", tmp_path, "bogus"), "true", timeout=60)
     assert r.exit_code == vmlane.FAILED
     assert r.error and r.error.startswith("qemu exited with 1"), r.error
+
+
+def test_oldest_and_newest_run_every_guest_test(monkeypatch):
+    import test_vm_lane
+    monkeypatch.delenv("BPFSCOPE_VMLANE_FULL", raising=False)
+    assert vmlane.SERIES[0] == "5.10" and vmlane.SERIES[-1] == "sid"
+    assert [test_vm_lane.full_suite(s) for s in vmlane.SERIES] == [True, False, False, True]
+    monkeypatch.setenv("BPFSCOPE_VMLANE_FULL", "1")
+    assert all(test_vm_lane.full_suite(s) for s in vmlane.SERIES)
+    full, quick = test_vm_lane.guest_command(True), test_vm_lane.guest_command(False)
+    assert full.endswith(" tests/vm/guest")
+    assert quick.split()[-3:] == [f"tests/vm/guest/{n}" for n in test_vm_lane.QUICK]
+    for name in test_vm_lane.QUICK:
+        assert (test_vm_lane.GUEST / name).exists()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # guestlib
 CLI = [sys.executable, "-m", "bpfscope.cli"]
 
 

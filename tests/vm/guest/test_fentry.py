@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from guestlib import SMALL_HASH_KEYS
+
 pytestmark = pytest.mark.vmlane
 
 N = 5
@@ -86,8 +88,11 @@ def test_struct_members_through_btf_typed_args(cli, bse2e):
 def test_str_of_user_pointer_args(cli, bse2e):
     """A syscall's path reaches kprobes and fentry as a plain char *: the
     read must still find it in user memory."""
-    r = run(cli, bse2e, 'fentry:do_sys_openat2 /comm == "bse2e"/ { @f[str(args.filename)] = count(); } '
-                        'kprobe:do_sys_openat2 /comm == "bse2e"/ { @k[str(arg1)] = count(); }')
+    prog = ('fentry:do_sys_openat2 /comm == "bse2e"/ { @f[str(args.filename)] = count(); } '
+            'kprobe:do_sys_openat2 /comm == "bse2e"/ { @k[str(arg1)] = count(); }')
+    if SMALL_HASH_KEYS:     # 1024-byte str() keys do not fit before 5.11; 64 do
+        prog = prog.replace("(args.filename)", "(args.filename, 64)").replace("(arg1)", "(arg1, 64)")
+    r = run(cli, bse2e, prog)
     assert r.returncode == 0, r.stderr
     assert f"@f[{NOPE}]: {N}\n" in r.stdout
     assert f"@k[{NOPE}]: {N}\n" in r.stdout
