@@ -13,7 +13,7 @@ from .consts import AttachType, MapType, PerfSwId, PerfType, ProgType
 from .link import link_create
 from .maps import BpfMap, has_batch_ops  # noqa: F401 - maps.py needs it itself
 from .perf import PerfEventError, perf_event_open
-from .prog import load_program
+from .prog import ProgLoadError, load_program
 from .sys import BpfSyscallError, close_fd, page_size
 
 # r0 = 0; exit
@@ -84,6 +84,43 @@ HELPER_SINCE = {
     195: ("bpf_map_lookup_percpu_elem", "5.19", "reading a per-CPU map (count(), sum() ...) in a probe"),
     208: ("bpf_ktime_get_tai_ns", "6.1", "nsecs(tai)"),
 }
+
+@functools.cache
+def has_helper(helper_id: int) -> bool:
+    """Whether the kernel knows helper ``helper_id`` at all: a socket filter
+    calling it is refused with ``invalid func unknown#N`` only when it does
+    not (any other refusal is about this program, not the helper)."""
+    call = struct.pack("<BBhi", 0x85, 0, 0, helper_id)
+    try:
+        close_fd(load_program(ProgType.SOCKET_FILTER, call + _RETURN_ZERO))
+    except ProgLoadError as e:
+        return f"invalid func unknown#{helper_id}" not in e.log
+    except BpfSyscallError:
+        pass
+    return True
+
+
+def called_helpers(insns: bytes) -> list[int]:
+    """The helper ids a program's instructions call, in order, once each."""
+    ids: dict[int, None] = {}
+    for off in range(0, len(insns) - 7, 8):
+        code, regs, _, imm = struct.unpack_from("<BBhi", insns, off)
+        if code == 0x85 and regs >> 4 == 0:     # BPF_CALL of a helper (src 0)
+            ids.setdefault(imm)
+    return list(ids)
+
+
+def missing_helper_of(insns: bytes) -> str | None:
+    """The first helper of HELPER_SINCE that the program calls and the
+    kernel lacks, as missing_helper says it. Older verifiers may refuse
+    such a program for another reason first (5.10 counts the callback of
+    bpf_for_each_map_elem as no subprogram and complains about func_info),
+    so the program is asked, not the log."""
+    for hid in called_helpers(insns):
+        if hid in HELPER_SINCE and not has_helper(hid):
+            return missing_helper(f"invalid func unknown#{hid}")
+    return None
+
 
 _UNKNOWN_HELPER = re.compile(r"\binvalid func unknown#(\d+)"
                              r"|\b(?:unknown func|program of this type cannot use helper) (bpf_\w+)#(\d+)")

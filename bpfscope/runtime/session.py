@@ -19,7 +19,7 @@ from typing import Callable
 from ..attach import providers
 from ..attach.reattach import Watcher
 from ..bpf.consts import MapType, ProgType
-from ..bpf.features import map_create_hint, missing_helper
+from ..bpf.features import map_create_hint, missing_helper, missing_helper_of
 from ..bpf.maps import BpfMap
 from ..bpf.mmapevents import MmapEvents
 from ..bpf.prog import ProgLoadError, load_program, prog_info, prog_test_run
@@ -107,7 +107,7 @@ class Session:
                 fd = load_program(PROG_TYPES[ps.prog_type], code, name=_prog_name(ps.name),
                                   functions=ps.program.functions, **ps.probe.load)
             except ProgLoadError as e:
-                raise self._verifier_error(ps, e) from None
+                raise self._verifier_error(ps, e, code) from None
             except BpfSyscallError as e:
                 raise KernelError(f"Failed to load the program for {ps.name}: {e}",
                                   ps.probe.span) from None
@@ -128,13 +128,13 @@ class Session:
             return
         user_symbols().record_from(self._mmap_events.read)
 
-    def _verifier_error(self, ps, e: ProgLoadError) -> VerifierError:
+    def _verifier_error(self, ps, e: ProgLoadError, code: bytes = b"") -> VerifierError:
         lines = e.log.strip().splitlines()
         shown = lines if self.verbose else lines[-VERIFIER_TAIL:]
         detail = "\n".join(shown)
         if not self.verbose:
             detail += "\n(run with -v for the full verifier log)"
-        missing = missing_helper(e.log)
+        missing = missing_helper(e.log) or missing_helper_of(code)
         if missing:
             return VerifierError(f"Error loading BPF program for {ps.name}: {missing}",
                                  log=e.log, span=ps.probe.span,

@@ -66,3 +66,23 @@ def test_map_create_hint_for_big_hash_keys():
     assert features.map_create_hint(MapType.HASH, 512, errno.E2BIG) is None
     assert features.map_create_hint(MapType.ARRAY, 1024, errno.E2BIG) is None
     assert features.map_create_hint(MapType.HASH, 1024, errno.EPERM) is None
+
+
+def test_called_helpers(asm):
+    code = (asm.call(164) + asm.mov_imm(1, 0) + asm.call(14) + asm.call(164)
+            + asm.ld_imm64(2, 5) + asm.insn(0x85, 0, 1, 0, 3) + asm.exit())  # 3: a bpf-to-bpf call
+    assert features.called_helpers(code) == [164, 14]
+
+
+def test_has_helper_and_missing_helper_of(kernel, asm):
+    assert features.has_helper(asm.MAP_LOOKUP_ELEM)
+    assert not features.has_helper(900)
+    # every helper this kernel knows is not reported; one it lacks would be
+    known = [h for h in features.HELPER_SINCE if features.has_helper(h)]
+    assert features.missing_helper_of(b"".join(asm.call(h) for h in known) + asm.exit()) is None
+    features.HELPER_SINCE[900] = ("bpf_future", "9.9", "")
+    try:
+        assert features.missing_helper_of(asm.call(1) + asm.call(900) + asm.exit()) == (
+            f"this kernel (Linux {RELEASE}) has no bpf_future helper; Linux 9.9 brings it")
+    finally:
+        del features.HELPER_SINCE[900]

@@ -43,12 +43,32 @@ def full_suite(series: str) -> bool:
     return series in (vmlane.SERIES[0], vmlane.SERIES[-1])
 
 
-def guest_command(full: bool = True) -> str:
-    """The guest's pytest run: every test under tests/vm/guest/, or QUICK."""
+def guest_command(full: bool = True, bse2e: str | None = None) -> str:
+    """The guest's pytest run: every test under tests/vm/guest/, or QUICK;
+    ``bse2e`` is the helper program built on the host."""
     where = GUEST.relative_to(ROOT)
     paths = [where] if full else [where / name for name in QUICK]
-    return (f"exec {shlex.quote(sys.executable)} -m pytest -q -rA -p no:cacheprovider "
+    env = f"BPFSCOPE_VMLANE_BSE2E={shlex.quote(bse2e)} " if bse2e else ""
+    return (f"{env}exec {shlex.quote(sys.executable)} -m pytest -q -rA -p no:cacheprovider "
             + " ".join(shlex.quote(str(p)) for p in paths))
+
+
+def build_bse2e() -> str | None:
+    """tests/e2e/progs/bse2e.c built static on the host, once for every
+    kernel (gcc under emulation takes some 20 s); None without a compiler."""
+    import shutil
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        return None
+    out = vmlane.cache_dir() / "progs" / "bse2e"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"bse2e.{os.getpid()}")
+    r = subprocess.run([gcc, "-O1", "-static", "-o", str(tmp), str(ROOT / "tests/e2e/progs/bse2e.c")],
+                       capture_output=True, timeout=120)
+    if r.returncode != 0:
+        return None
+    tmp.rename(out)
+    return str(out)
 
 
 def pytest_summary(output: str) -> str:
@@ -76,6 +96,7 @@ def lane_packages():
     except vmlane.LaneUnavailable as e:
         pytest.skip(str(e))
     precompile()
+    return build_bse2e()
 
 
 @pytest.mark.parametrize("series", vmlane.SERIES)
@@ -87,7 +108,7 @@ def test_guest_tests(series, lane_packages, record_property):
     record_property("kernel", kit.kver)
     full = full_suite(series)
     record_property("suite", "all guest tests" if full else "quick guest tests")
-    r = vmlane.boot(kit, guest_command(full), cwd=str(ROOT), timeout=TIMEOUT)
+    r = vmlane.boot(kit, guest_command(full, lane_packages), cwd=str(ROOT), timeout=TIMEOUT)
     record_property("seconds", f"{r.seconds:.1f}")
     record_property("start", f"{r.start:.1f}" if r.start is not None else "?")
     if r.error:

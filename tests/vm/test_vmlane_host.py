@@ -331,6 +331,7 @@ def test_oldest_and_newest_run_every_guest_test(monkeypatch):
     assert all(test_vm_lane.full_suite(s) for s in vmlane.SERIES)
     full, quick = test_vm_lane.guest_command(True), test_vm_lane.guest_command(False)
     assert full.endswith(" tests/vm/guest")
+    assert test_vm_lane.guest_command(True, "/c/bse2e").startswith("BPFSCOPE_VMLANE_BSE2E=/c/bse2e exec ")
     assert quick.split()[-3:] == [f"tests/vm/guest/{n}" for n in test_vm_lane.QUICK]
     for name in test_vm_lane.QUICK:
         assert (test_vm_lane.GUEST / name).exists()
