@@ -39,7 +39,8 @@ def opens(bse2e):
 PROBES = [
     ("kprobe", 'kprobe:do_sys_openat2 /comm == "bse2e"/ { @[probe] = count(); }',
      ["@[kprobe:do_sys_openat2]: {N}"]),
-    ("kretprobe", 'kretprobe:do_sys_openat2 /comm == "bse2e"/ { @[retval] = count(); }',
+    # the whole return register: (int32) for 7.x, where do_sys_openat2 returns int
+    ("kretprobe", 'kretprobe:do_sys_openat2 /comm == "bse2e"/ { @[(int32)retval] = count(); }',
      ["@[-2]: {N}"]),
     ("fentry", 'fentry:do_sys_openat2 /comm == "bse2e"/ { @[args.dfd] = count(); }',
      ["@[-100]: {N}"]),
