@@ -80,3 +80,20 @@ def test_btf_kinds_of_this_kernel():
     assert b.find("task_struct", "struct") is not None
     assert b.find("do_sys_openat2", "func") is not None
 
+
+
+def test_per_cpu_map_read_in_a_probe(bse2e):
+    """count() read back inside a probe sums the CPUs' values with
+    bpf_map_lookup_percpu_elem (5.19); before, the error names it."""
+    script = OPENAT + ' { @c = count(); if (@c > 0) { @seen = count(); } }'
+    if release() < (5, 19):
+        from bpfscope.errors import BpfscopeError
+        with pytest.raises(BpfscopeError) as e:
+            trace(script, ["/bin/true"])
+        msg = e.value.format()
+        assert "no bpf_map_lookup_percpu_elem helper" in msg and "Linux 5.19 brings it" in msg, msg
+        return
+    code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
+    assert code == 0, err
+    # each call counts first, then reads the count back (1, 2, ...)
+    assert {f"@c: {N}", f"@seen: {N}"} <= set(out.splitlines()), out
