@@ -335,3 +335,25 @@ def test_oldest_and_newest_run_every_guest_test(monkeypatch):
     assert quick.split()[-3:] == [f"tests/vm/guest/{n}" for n in test_vm_lane.QUICK]
     for name in test_vm_lane.QUICK:
         assert (test_vm_lane.GUEST / name).exists()
+
+
+def test_stale_private_lists_are_refreshed_once(monkeypatch, tmp_path):
+    monkeypatch.setenv("BPFSCOPE_VMLANE_CACHE", str(tmp_path))
+    monkeypatch.setattr(vmlane.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(vmlane, "_private_updated", False)
+    calls = []
+
+    def fetch(series):
+        calls.append(series)
+        if len(calls) == 1:
+            raise vmlane.LaneUnavailable("apt-get download linux-image-7.2.12+deb14-amd64 failed (404)")
+        return [tmp_path / "new.deb"]
+    monkeypatch.setattr(vmlane, "_fetch_kernel_debs", fetch)
+    monkeypatch.setattr(vmlane, "_private_apt_update", lambda: calls.append("update"))
+    assert vmlane.fetch_kernel_debs("sid") == [tmp_path / "new.deb"]
+    assert calls == ["sid", "update", "sid"]
+    # the machine's own series are not the lane's to refresh
+    calls.clear()
+    with pytest.raises(vmlane.LaneUnavailable):
+        vmlane.fetch_kernel_debs("6.1")
+    assert calls == ["6.1"]

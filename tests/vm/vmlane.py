@@ -294,7 +294,19 @@ def split_image_parts(image: str, depends: str) -> list[str]:
 
 
 def fetch_kernel_debs(series: str) -> list[Path]:
-    """The kernel's .deb files, the image first, fetched into the cache."""
+    """The kernel's .deb files, the image first, fetched into the cache.
+    The private lists may be older than the mirror (sid moves daily): a
+    failed download refreshes them and tries again, once."""
+    try:
+        return _fetch_kernel_debs(series)
+    except LaneUnavailable:
+        if series not in SUITES or _private_updated or os.geteuid() != 0:
+            raise
+        _private_apt_update()
+        return _fetch_kernel_debs(series)
+
+
+def _fetch_kernel_debs(series: str) -> list[Path]:
     name = find_kernel_package(series)
     debs = cache_dir() / "debs"
     debs.mkdir(parents=True, exist_ok=True)
