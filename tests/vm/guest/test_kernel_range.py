@@ -97,3 +97,19 @@ def test_per_cpu_map_read_in_a_probe(bse2e):
     assert code == 0, err
     # each call counts first, then reads the count back (1, 2, ...)
     assert {f"@c: {N}", f"@seen: {N}"} <= set(out.splitlines()), out
+
+
+def test_strstr_of_long_strings(bse2e):
+    """strstr() in a 1024-byte string calls the kernel's bpf_strnstr (6.17);
+    before, searches that big are refused naming it (shorter ones are
+    unrolled)."""
+    script = OPENAT + ' { @[strstr(str(args.filename), "oneliner")] = count(); }'
+    if release() < (6, 17):
+        from bpfscope.errors import BpfscopeError
+        with pytest.raises(BpfscopeError) as e:
+            trace(script, ["/bin/true"])
+        assert "bpf_strnstr (Linux 6.17)" in e.value.format()
+        return
+    code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
+    assert code == 0, err
+    assert f"@[{NOPE.index('oneliner')}]: {N}" in out.splitlines(), out
