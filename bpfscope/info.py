@@ -31,7 +31,12 @@ def info_text() -> str:
         ("kprobes", lambda: os.path.exists("/sys/bus/event_source/devices/kprobe")),
         ("uprobes", lambda: os.path.exists("/sys/bus/event_source/devices/uprobe")),
         ("hardware counters (PMU)", lambda: os.path.exists("/sys/bus/event_source/devices/cpu")),
+        ("module BTF (Linux 5.11)", lambda: any(
+            n != "vmlinux" for n in os.listdir("/sys/kernel/btf"))),
     ]
+    # the helpers whose absence a script would meet, each with its release
+    checks += [(f"{name} ({use}, Linux {since})", lambda hid=hid: features.has_helper(hid))
+               for hid, (name, since, use) in sorted(features.HELPER_SINCE.items()) if use]
     for name, check in checks:
         try:
             ok = check()

@@ -3,15 +3,17 @@ creates a throwaway object and reports whether the kernel accepted it."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import re
 import struct
 
 from .consts import AttachType, MapType, PerfSwId, PerfType, ProgType
 from .link import link_create
 from .maps import BpfMap, has_batch_ops  # noqa: F401 - maps.py needs it itself
 from .perf import PerfEventError, perf_event_open
-from .prog import load_program
+from .prog import ProgLoadError, load_program
 from .sys import BpfSyscallError, close_fd, page_size
 
 # r0 = 0; exit
@@ -55,3 +57,107 @@ def has_link_perf_event() -> bool:
         close_fd(pfd)
         close_fd(prog)
 
+
+
+# Helpers bpfscope may call that are younger than Linux 5.8 (its floor):
+# id -> (name, the release that brought it, what of a script needs it).
+HELPER_SINCE = {
+    147: ("bpf_d_path", "5.10", "path()"),
+    148: ("bpf_copy_from_user", "5.10", ""),
+    153: ("bpf_per_cpu_ptr", "5.10", ""),
+    154: ("bpf_this_cpu_ptr", "5.10", ""),
+    158: ("bpf_get_current_task_btf", "5.11", ""),
+    160: ("bpf_ktime_get_coarse_ns", "5.11", ""),
+    164: ("bpf_for_each_map_elem", "5.13", "for ($kv : @map)"),
+    165: ("bpf_snprintf", "5.13", ""),
+    173: ("bpf_get_func_ip", "5.15", ""),
+    174: ("bpf_get_attach_cookie", "5.15", ""),
+    175: ("bpf_task_pt_regs", "5.15", ""),
+    176: ("bpf_get_branch_snapshot", "5.16", ""),
+    180: ("bpf_find_vma", "5.17", ""),
+    181: ("bpf_loop", "5.17", ""),
+    182: ("bpf_strncmp", "5.17", ""),
+    183: ("bpf_get_func_arg", "5.17", ""),
+    184: ("bpf_get_func_ret", "5.17", ""),
+    185: ("bpf_get_func_arg_cnt", "5.17", ""),
+    186: ("bpf_get_retval", "5.18", ""),
+    195: ("bpf_map_lookup_percpu_elem", "5.19", "reading a per-CPU map (count(), sum() ...) in a probe"),
+    208: ("bpf_ktime_get_tai_ns", "6.1", "nsecs(tai)"),
+}
+
+@functools.cache
+def has_helper(helper_id: int) -> bool:
+    """Whether the kernel knows helper ``helper_id`` at all: a socket filter
+    calling it is refused with ``invalid func unknown#N`` only when it does
+    not (any other refusal is about this program, not the helper)."""
+    call = struct.pack("<BBhi", 0x85, 0, 0, helper_id)
+    try:
+        close_fd(load_program(ProgType.SOCKET_FILTER, call + _RETURN_ZERO))
+    except ProgLoadError as e:
+        return f"invalid func unknown#{helper_id}" not in e.log
+    except BpfSyscallError:
+        pass
+    return True
+
+
+def called_helpers(insns: bytes) -> list[int]:
+    """The helper ids a program's instructions call, in order, once each."""
+    ids: dict[int, None] = {}
+    for off in range(0, len(insns) - 7, 8):
+        code, regs, _, imm = struct.unpack_from("<BBhi", insns, off)
+        if code == 0x85 and regs >> 4 == 0:     # BPF_CALL of a helper (src 0)
+            ids.setdefault(imm)
+    return list(ids)
+
+
+def missing_helper_of(insns: bytes) -> str | None:
+    """The first helper of HELPER_SINCE that the program calls and the
+    kernel lacks, as missing_helper says it. Older verifiers may refuse
+    such a program for another reason first (5.10 counts the callback of
+    bpf_for_each_map_elem as no subprogram and complains about func_info),
+    so the program is asked, not the log."""
+    for hid in called_helpers(insns):
+        if hid in HELPER_SINCE and not has_helper(hid):
+            return missing_helper(f"invalid func unknown#{hid}")
+    return None
+
+
+_UNKNOWN_HELPER = re.compile(r"\binvalid func unknown#(\d+)"
+                             r"|\b(?:unknown func|program of this type cannot use helper) (bpf_\w+)#(\d+)")
+
+
+def missing_helper(log: str) -> str | None:
+    """What the verifier's log says is missing, as a sentence naming the
+    kernel release that brings it; None when the log is about something else.
+
+    The verifier writes ``invalid func unknown#164`` for a helper id it has
+    never heard of and ``unknown func bpf_x#N`` (``program of this type
+    cannot use helper bpf_x#N`` since 6.x) for one it has that this program
+    type may not call."""
+    m = _UNKNOWN_HELPER.search(log)
+    if not m:
+        return None
+    hid = int(m.group(1) or m.group(3))
+    name, since, use = HELPER_SINCE.get(hid, (m.group(2) or f"helper #{hid}", "", ""))
+    need = f" ({use} needs it)" if use else ""
+    if m.group(1):
+        when = f"; Linux {since} brings it" if since else ""
+        return (f"this kernel (Linux {kernel_release()}) has no {name} helper{need}{when}")
+    when = f" (Linux {since} has it)" if since else ""
+    return f"this kernel (Linux {kernel_release()}) does not let this program type call {name}{need}{when}"
+
+
+_HASH_MAPS = frozenset({MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH,
+                        MapType.LRU_PERCPU_HASH})
+MAX_OLD_HASH_KEY = 512  # MAX_BPF_STACK: the hash map key limit before Linux 5.11
+
+
+def map_create_hint(map_type: int, key_size: int, err: int) -> str | None:
+    """Why the kernel refused a map bpfscope asked for, when a release
+    tells: before Linux 5.11 a hash map key had to fit the BPF stack
+    (E2BIG), so str() keys of the default max_strlen do not fit."""
+    if err == errno.E2BIG and map_type in _HASH_MAPS and key_size > MAX_OLD_HASH_KEY:
+        return (f"its keys are {key_size} bytes and this kernel (Linux {kernel_release()}) "
+                f"takes hash map keys of at most {MAX_OLD_HASH_KEY} bytes (Linux 5.11 lifts "
+                "the limit); shorten the key, e.g. a lower max_strlen, str(x, N) or kstack(N)")
+    return None

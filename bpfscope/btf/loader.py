@@ -24,6 +24,16 @@ _lock = threading.Lock()
 _loaded: dict[tuple[str, str], Btf] = {}
 
 
+def _has_module_btf(btf_dir: str) -> bool:
+    """False when the kernel cannot have module BTF: it is older than 5.11
+    and lists nothing but vmlinux in ``btf_dir``."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+        return (major, minor) >= (5, 11) or any(n != "vmlinux" for n in os.listdir(btf_dir))
+    except (OSError, ValueError):
+        return True
+
+
 def _read(path: str, what: str) -> bytes:
     try:
         with open(path, "rb") as f:
@@ -33,6 +43,10 @@ def _read(path: str, what: str) -> bytes:
             raise BtfError(
                 f"the kernel has no BTF ({path} is missing); bpfscope needs a "
                 "kernel built with CONFIG_DEBUG_INFO_BTF=y") from None
+        if not _has_module_btf(os.path.dirname(path)):
+            raise BtfError(f"module {what!r} has no BTF: this kernel has no module BTF "
+                           "at all (Linux 5.11 brings it, with "
+                           "CONFIG_DEBUG_INFO_BTF_MODULES)") from None
         raise BtfError(f"module {what!r} has no BTF ({path} is missing); "
                        "is the module loaded?") from None
     except PermissionError:

@@ -25,17 +25,19 @@ from typing import Iterator
 from bpfscope.btf import cache, cname, decode, kinds as K, layout, symbols
 from bpfscope.btf.errors import BtfError
 from bpfscope.btf.types import Type, Void
+from bpfscope.errors import warn
 
 _HDR = "HBBIIIII"
 
 
-def build_index(words) -> tuple[array.array, bytes]:
+def build_index(words, name: str = "") -> tuple[array.array, bytes]:
     """One pass over the type section: start word and name_off per record
     (the latter as packed native uint32 bytes).
 
     This is the only loop over every type; keep it tight (locals only, one
     append per record). The name offsets are gathered afterwards with map(),
-    which runs at C speed.
+    which runs at C speed. A kind newer than bpfscope leaves the loop for
+    :func:`_walk_unknown`.
     """
     fixed = K.FIXED_WORDS
     per = K.PER_VLEN_WORDS
@@ -49,12 +51,60 @@ def build_index(words) -> tuple[array.array, bytes]:
         k = (info >> 24) & 31
         f = fixed[k]
         if f < 0:
-            raise BtfError(f"BTF type {len(offs)} has unknown kind {k}")
+            offs.pop()
+            offs.extend(_walk_unknown(words, i, name, len(offs) + 1))
+            i = n
+            break
         i += 3 + f + per[k] * (info & 0xFFFF)
     if i != n:
         raise BtfError("BTF type section ends inside a type record")
     names = array.array("I", map(words.__getitem__, offs))
     return offs, names.tobytes()
+
+
+# (fixed words, words per vlen) a kind unknown to bpfscope may have, likeliest
+# first: every kind so far is one of these shapes.
+_GUESSES = ((0, 0), (1, 0), (0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (2, 0), (1, 3), (2, 1))
+
+
+def _walk(words, i: int, kind: int, extra: int, per_vlen: int) -> array.array | None:
+    """Record starts from word ``i`` to the end if records of ``kind`` are
+    ``3 + extra + per_vlen * vlen`` words long; None if that does not end
+    exactly where the section does (or meets another unknown kind)."""
+    fixed, per = K.FIXED_WORDS, K.PER_VLEN_WORDS
+    offs = array.array("I")
+    n = len(words)
+    while i < n:
+        if i + 3 > n:
+            return None
+        offs.append(i)
+        info = words[i + 1]
+        k = (info >> 24) & 31
+        if k == kind:
+            i += 3 + extra + per_vlen * (info & 0xFFFF)
+        elif k == K.UNKN or fixed[k] < 0:  # no real record has kind 0
+            return None
+        else:
+            i += 3 + fixed[k] + per[k] * (info & 0xFFFF)
+    return offs if i == n else None
+
+
+def _walk_unknown(words, i: int, name: str, tid: int) -> array.array:
+    """The record starts from an unknown kind's first record at word ``i``
+    (type ``tid``) on. Its size cannot be read from the record, so every
+    shape a kind has had so far is tried; when exactly one way of stepping
+    over such records ends where the section ends, its types are kept as
+    records bpfscope cannot decode, else the types from ``tid`` on are
+    dropped. Either way a warning says so."""
+    kind = (words[i + 1] >> 24) & 31
+    what = f"BTF of {name or 'a blob'}: type {tid} has kind {kind}, which bpfscope does not know"
+    walks = [w for w in (_walk(words, i, kind, e, p) for e, p in _GUESSES) if w is not None]
+    if walks and all(w == walks[0] for w in walks):
+        warn(f"{what}; types of that kind are skipped (a kernel newer than bpfscope?)")
+        return walks[0]
+    warn(f"{what} and cannot step over; the types from {tid} on are not read "
+         "(a kernel newer than bpfscope?)")
+    return array.array("I")
 
 
 class Btf:
@@ -114,7 +164,7 @@ class Btf:
             if not cache.plausible(index, words):
                 index = None
         if index is None:
-            index = build_index(words)
+            index = build_index(words, name)
         # offs: array of each record's first word; names: the records'
         # name_off values packed as native uint32 bytes (searched with find).
         self._offs, self._names_bytes = index

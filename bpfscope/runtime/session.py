@@ -19,6 +19,7 @@ from typing import Callable
 from ..attach import providers
 from ..attach.reattach import Watcher
 from ..bpf.consts import MapType, ProgType
+from ..bpf.features import map_create_hint, missing_helper, missing_helper_of
 from ..bpf.maps import BpfMap
 from ..bpf.mmapevents import MmapEvents
 from ..bpf.prog import ProgLoadError, load_program, prog_info, prog_test_run
@@ -96,7 +97,8 @@ class Session:
                     MAP_TYPES[spec.map_type], spec.key_size, spec.value_size,
                     spec.max_entries, name=_map_kernel_name(spec.name))
         except BpfSyscallError as e:
-            raise KernelError(f"Failed to create map: {e}") from None
+            hint = map_create_hint(MAP_TYPES[spec.map_type], spec.key_size, e.errno)
+            raise KernelError(f"Failed to create map: {e}" + (f": {hint}" if hint else "")) from None
         self.ringbuf = RingBuffer(self.maps[RINGBUF])
         demangle = bool(int(self.script.config.get("cpp_demangle", 1)))
         user_symbols().demangle = demangle  # usym() values
@@ -110,7 +112,7 @@ class Session:
                 fd = load_program(ProgType[ps.prog_type.upper()], code, name=_prog_name(ps.name),
                                   functions=ps.program.functions, **ps.probe.load)
             except ProgLoadError as e:
-                raise self._verifier_error(ps, e) from None
+                raise self._verifier_error(ps, e, code) from None
             except BpfSyscallError as e:
                 raise KernelError(f"Failed to load the program for {ps.name}: {e}",
                                   ps.probe.span) from None
@@ -132,12 +134,17 @@ class Session:
             return
         user_symbols().record_from(self._mmap_events.read)
 
-    def _verifier_error(self, ps, e: ProgLoadError) -> VerifierError:
+    def _verifier_error(self, ps, e: ProgLoadError, code: bytes = b"") -> VerifierError:
         lines = e.log.strip().splitlines()
         shown = lines if self.verbose else lines[-VERIFIER_TAIL:]
         detail = "\n".join(shown)
         if not self.verbose:
             detail += "\n(run with -v for the full verifier log)"
+        missing = missing_helper(e.log) or missing_helper_of(code)
+        if missing:
+            return VerifierError(f"Error loading BPF program for {ps.name}: {missing}",
+                                 log=e.log, span=ps.probe.span,
+                                 detail=detail if self.verbose else "")
         return VerifierError(f"Error loading BPF program for {ps.name}: the verifier "
                              f"rejected it ({e.strerror})", log=e.log,
                              span=ps.probe.span, detail=detail)

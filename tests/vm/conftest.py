@@ -66,7 +66,8 @@ def pytest_terminal_summary(terminalreporter):
             reason = reason.removeprefix("Skipped: ")
             tr.write_line(f"VM test lane: {kernel}: did not run: {reason}")
         elif rep.passed:
-            tr.write_line(f"VM test lane: {kernel}: ran, guest tests: {props.get('summary', '?')}"
+            tr.write_line(f"VM test lane: {kernel}: ran, {props.get('suite', 'guest tests')}: "
+                          f"{props.get('summary', '?')}"
                           f" (boot to command {props.get('start', '?')} s,"
                           f" {props.get('seconds', '?')} s in all)")
         else:

@@ -33,6 +33,98 @@ def test_kernel_package_name_picks_newest_generic_image():
     assert vmlane.kernel_package_name("6.12", ["linux-image-6.1.0-56-amd64"]) is None
 
 
+def test_kernel_package_name_of_5_10_and_of_any_series():
+    names = ["linux-image-5.10.0-30-amd64", "linux-image-5.10.0-32-amd64",
+             "linux-image-5.10.0-32-cloud-amd64", "linux-image-5.10.0-32-amd64-unsigned",
+             "linux-image-7.2.13+deb14-amd64", "linux-image-7.2.13+deb14-rt-amd64",
+             "linux-image-7.10.1+deb14-amd64-dbg", "linux-image-6.18.9+deb14-amd64"]
+    assert vmlane.kernel_package_name("5.10", names) == "linux-image-5.10.0-32-amd64"
+    # None: the newest of every series, compared as numbers (7.2 > 6.18)
+    assert vmlane.kernel_package_name(None, names) == "linux-image-7.2.13+deb14-amd64"
+    assert vmlane.kernel_package_name(None, names + ["linux-image-7.10.1+deb14-amd64"]) == \
+        "linux-image-7.10.1+deb14-amd64"
+
+
+def test_debian_mirror_from_machine_sources():
+    deb822 = ("Types: deb\n# http://snapshot.debian.org/archive/debian/2025\n"
+              "URIs: http://mirror.example/debian/\nSuites: bookworm\n\n"
+              "Types: deb\nURIs: http://mirror.example/debian-security\n")
+    assert vmlane.debian_mirror([deb822]) == "http://mirror.example/debian"
+    oneline = ("deb https://packages.cloud.google.com/apt cloud-sdk main\n"
+               "deb [arch=amd64 signed-by=/k.gpg] http://ftp.de.debian.org/debian bookworm main\n")
+    assert vmlane.debian_mirror(["", oneline]) == "http://ftp.de.debian.org/debian"
+    assert vmlane.debian_mirror(["deb http://security.debian.org/debian-security x main"]) == \
+        vmlane.DEFAULT_MIRROR
+
+
+def test_private_apt_is_the_lanes_own(monkeypatch, tmp_path):
+    monkeypatch.setenv("BPFSCOPE_VMLANE_CACHE", str(tmp_path))
+    text = vmlane.private_sources_list("http://m/debian", ["bullseye", "sid"])
+    assert [ln.split()[-3:] for ln in text.splitlines()] == \
+        [["http://m/debian", "bullseye", "main"], ["http://m/debian", "sid", "main"]]
+    assert vmlane.apt_options("6.1") == []
+    opts = vmlane.apt_options("5.10")
+    assert opts == vmlane.apt_options("sid")
+    values = dict(o.split("=", 1) for o in opts[1::2])
+    assert values == {"Dir::Etc::sourcelist": f"{tmp_path}/apt/sources.list",
+                      "Dir::Etc::sourceparts": "-",
+                      "Dir::State::Lists": f"{tmp_path}/apt/lists",
+                      "Dir::Cache": f"{tmp_path}/apt/cache"}
+
+
+def test_split_image_parts():
+    depends = ("dracut | initramfs-tools (>= 0.120+deb8u2) | linux-initramfs-tool, "
+               "linux-base-7.2.13+deb14-amd64 (= 7.2.13-1), linux-binary-7.2.13+deb14-amd64 "
+               "(= 7.2.13-1), linux-modules-7.2.13+deb14-amd64 (= 7.2.13-1), linux-base (>= 4)")
+    assert vmlane.split_image_parts("linux-image-7.2.13+deb14-amd64", depends) == \
+        ["linux-base-7.2.13+deb14-amd64", "linux-binary-7.2.13+deb14-amd64",
+         "linux-modules-7.2.13+deb14-amd64"]
+    assert vmlane.split_image_parts("linux-image-5.10.0-32-amd64",
+                                    "kmod, linux-base (>= 4.3~), initramfs-tools") == []
+
+
+def fake_deb(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
+    root = tmp_path / f"{name}.root"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN/control").write_text(f"Package: {name}\nVersion: 1\nArchitecture: amd64\n"
+                                         "Maintainer: t <t@t>\nDescription: test\n")
+    for path, data in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    deb = tmp_path / f"{name}_1_amd64.deb"
+    subprocess.run(["dpkg-deb", "-b", "-Zgzip", str(root), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None or shutil.which("busybox") is None,
+                    reason="needs dpkg-deb and busybox")
+@pytest.mark.parametrize("split", [False, True], ids=["one-deb", "split-debs"])
+def test_build_kit_from_one_or_split_debs(tmp_path, split):
+    r = "7.2.13+deb14-amd64"
+    if not vmlane.is_static_elf(Path(shutil.which("busybox")).read_bytes()):
+        pytest.skip("busybox is not the static one")
+    mods = {f"usr/lib/modules/{r}/kernel/{n}.ko": modinfo(d) for n, d in
+            (("9pnet", ""), ("9pnet_virtio", "9pnet"), ("9p", "9pnet"), ("overlay", ""))}
+    mods[f"usr/lib/modules/{r}/modules.builtin"] = b"kernel/drivers/virtio/virtio_pci.ko\n"
+    if split:
+        boot = {f"usr/lib/modules/{r}/vmlinuz": b"MZ" + gzip.compress(ELF),
+                f"usr/lib/modules/{r}/config": b"CONFIG_BPF=y\n"}
+        debs = [fake_deb(tmp_path, "image", {}), fake_deb(tmp_path, "binary", boot),
+                fake_deb(tmp_path, "modules", mods)]
+    else:
+        boot = {f"boot/vmlinuz-{r}": b"MZ" + gzip.compress(ELF), f"boot/config-{r}": b"CONFIG_BPF=y\n"}
+        debs = [fake_deb(tmp_path, "image", {**boot, **mods})]
+    (tmp_path / "kits").mkdir()
+    kit = vmlane.build_kit(debs, tmp_path / "kits" / "sid", "sid")
+    assert kit.kver == r
+    assert kit.vmlinux.read_bytes() == ELF
+    assert (kit.path / "config").read_text() == "CONFIG_BPF=y\n"
+    files = vmlane.read_newc(kit.initramfs.read_bytes())
+    assert files["modules/order"][1].split() == [b"9pnet.ko", b"9pnet_virtio.ko", b"9p.ko",
+                                                 b"overlay.ko"]
+    assert (kit.path / "deb").read_text().split() == [d.name for d in debs]
+
+
 @pytest.mark.parametrize("compress", [lzma.compress, gzip.compress], ids=["xz", "gzip"])
 def test_extract_vmlinux_finds_the_elf_stream(compress):
     # a decoy stream of the same kind that is not an ELF file comes first
@@ -228,3 +320,40 @@ def test_boot_failure_is_reported(tmp_path):
     r = vmlane.boot(vmlane.Kit("6.1", tmp_path, "bogus"), "true", timeout=60)
     assert r.exit_code == vmlane.FAILED
     assert r.error and r.error.startswith("qemu exited with 1"), r.error
+
+
+def test_every_kernel_runs_every_guest_test_unless_quick(monkeypatch):
+    import test_vm_lane
+    monkeypatch.delenv("BPFSCOPE_VMLANE_QUICK", raising=False)
+    assert vmlane.SERIES[0] == "5.10" and vmlane.SERIES[-1] == "sid"
+    assert all(test_vm_lane.full_suite(s) for s in vmlane.SERIES)
+    monkeypatch.setenv("BPFSCOPE_VMLANE_QUICK", "1")
+    assert [test_vm_lane.full_suite(s) for s in vmlane.SERIES] == [True, False, False, True]
+    full, quick = test_vm_lane.guest_command(True), test_vm_lane.guest_command(False)
+    assert full.endswith(" tests/vm/guest")
+    assert test_vm_lane.guest_command(True, "/c/bse2e").startswith("BPFSCOPE_VMLANE_BSE2E=/c/bse2e exec ")
+    assert quick.split()[-3:] == [f"tests/vm/guest/{n}" for n in test_vm_lane.QUICK]
+    for name in test_vm_lane.QUICK:
+        assert (test_vm_lane.GUEST / name).exists()
+
+
+def test_stale_private_lists_are_refreshed_once(monkeypatch, tmp_path):
+    monkeypatch.setenv("BPFSCOPE_VMLANE_CACHE", str(tmp_path))
+    monkeypatch.setattr(vmlane.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(vmlane, "_private_updated", False)
+    calls = []
+
+    def fetch(series):
+        calls.append(series)
+        if len(calls) == 1:
+            raise vmlane.LaneUnavailable("apt-get download linux-image-7.2.12+deb14-amd64 failed (404)")
+        return [tmp_path / "new.deb"]
+    monkeypatch.setattr(vmlane, "_fetch_kernel_debs", fetch)
+    monkeypatch.setattr(vmlane, "_private_apt_update", lambda: calls.append("update"))
+    assert vmlane.fetch_kernel_debs("sid") == [tmp_path / "new.deb"]
+    assert calls == ["sid", "update", "sid"]
+    # the machine's own series are not the lane's to refresh
+    calls.clear()
+    with pytest.raises(vmlane.LaneUnavailable):
+        vmlane.fetch_kernel_debs("6.1")
+    assert calls == ["6.1"]

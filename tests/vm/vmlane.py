@@ -1,15 +1,23 @@
 """The VM test lane: boot Debian's generic kernels under QEMU and run a command.
 
 The development and CI machines run a kernel without kprobes, where fentry
-attach fails. Debian's own generic kernels (6.1 and 6.12) have both, with
-BTF, and boot under QEMU's software emulation (TCG) in about two seconds.
-This module turns that into a test lane, in five steps:
+attach fails. Debian's own generic kernels have both, with BTF, and boot
+under QEMU's software emulation (TCG) in about two seconds. The lane boots
+four of them (SERIES): bullseye's 5.10 (the oldest Debian still ships),
+bookworm's 6.1 and 6.12, and the newest kernel in sid ("sid", 7.2 when this
+was written). This module turns that into a test lane, in five steps:
 
 1. ``ensure_packages``: qemu-system-x86, kmod, busybox-static, cpio, xz-utils
    and zstd, installed with apt-get when a tool is missing.
-2. ``fetch_kernel_deb``: the newest ``linux-image-<series>...-amd64`` package
+2. ``fetch_kernel_debs``: the newest ``linux-image-<series>...-amd64`` package
    that ``apt-cache search`` lists (the generic flavour: the cloud one has no
-   9p), fetched with ``apt-get download`` into the cache.
+   9p), fetched with ``apt-get download`` into the cache, with the
+   ``linux-binary``/``linux-modules``/``linux-base`` packages that hold its
+   files since Debian 14. 6.1 and 6.12 come from the machine's apt sources;
+   5.10 and sid from the lane's private sources list (SUITES: bullseye and
+   sid on the machine's Debian mirror, lists in the lane's cache, passed to
+   apt with ``-o Dir::Etc::sourcelist=...``), so the machine's apt
+   configuration is never changed.
 3. ``build_kit``: from the .deb, the uncompressed ``vmlinux`` (QEMU boots it
    directly through PVH, so the guest does not spend emulated time
    decompressing itself), and an initramfs written here in the newc cpio
@@ -25,7 +33,7 @@ This module turns that into a test lane, in five steps:
 5. The pytest entry point is ``tests/vm/test_vm_lane.py``.
 
 The cache (``$BPFSCOPE_VMLANE_CACHE``, else /var/cache/bpfscope-vmlane for
-root, else ~/.cache/bpfscope-vmlane) holds ``debs/`` and ``kits/<series>/``;
+root, else ~/.cache/bpfscope-vmlane) holds ``apt/``, ``debs/`` and ``kits/<series>/``;
 a kit found there is used without asking apt anything, so repeated runs
 work offline. Delete a kit directory to rebuild it from the newest package.
 
@@ -55,7 +63,13 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-SERIES = ("6.1", "6.12")
+SERIES = ("5.10", "6.1", "6.12", "sid")
+# Kernels the machine's own apt sources may not list come through the lane's
+# private sources list (cache_dir()/apt), never through the machine's. "sid"
+# stands for the newest kernel in Debian unstable, whatever its version.
+SUITES = {"5.10": "bullseye", "sid": "sid"}
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 PACKAGES = ("qemu-system-x86", "kmod", "busybox-static", "cpio", "xz-utils", "zstd")
 # tool -> the package that provides it; the lane needs the tool, not the name
 TOOLS = {
@@ -149,53 +163,156 @@ def ensure_packages() -> None:
         raise LaneUnavailable(f"{missing[0]} is missing and apt-get could not install it ({last})")
 
 
-def kernel_package_name(series: str, names: list[str]) -> str | None:
-    """The newest generic amd64 image of a series among package names.
+def kernel_package_name(series: str | None, names: list[str]) -> str | None:
+    """The newest generic amd64 image of a series among package names (of
+    any series for None).
 
     Debian names them ``linux-image-6.1.0-56-amd64`` and
     ``linux-image-6.12.117+deb12-amd64``; the -unsigned, -dbg, cloud and rt
     flavours and the meta-packages are left out.
     """
-    pat = re.compile(r"linux-image-" + re.escape(series)
-                     + r"\.(\d+)(?:-(\d+)|\+deb(\d+))-amd64")
+    ser = re.escape(series) if series else r"\d+\.\d+"
+    pat = re.compile(r"linux-image-(" + ser + r")\.(\d+)(?:-(\d+)|\+deb(\d+))-amd64")
     best, best_key = None, None
     for name in names:
         m = pat.fullmatch(name.strip())
         if m:
-            key = (int(m.group(1)), int(m.group(2) or 0))
+            key = (*map(int, m.group(1).split(".")), int(m.group(2)), int(m.group(3) or 0))
             if best_key is None or key > best_key:
                 best, best_key = name.strip(), key
     return best
 
 
+def debian_mirror(sources: list[str]) -> str:
+    """The Debian mirror the machine's apt sources use (one-line
+    sources.list or deb822 .sources texts), else deb.debian.org."""
+    for text in sources:
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("URIs:"):
+                uris = line[5:].split()
+            elif line.startswith("deb "):
+                uris = [w for w in re.sub(r"\[[^]]*\]", " ", line).split()[1:2]]
+            else:
+                continue
+            for uri in uris:
+                if uri.rstrip("/").endswith("/debian") and "security" not in uri:
+                    return uri.rstrip("/")
+    return DEFAULT_MIRROR
+
+
+def machine_sources() -> list[str]:
+    texts = []
+    for p in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        if p.suffix in (".list", ".sources"):
+            with contextlib.suppress(OSError):
+                texts.append(p.read_text())
+    return texts
+
+
+def private_sources_list(mirror: str, suites) -> str:
+    signed = f"[signed-by={KEYRING}] " if os.path.exists(KEYRING) else ""
+    return "".join(f"deb {signed}{mirror} {suite} main\n" for suite in suites)
+
+
+def apt_options(series: str) -> list[str]:
+    """apt-get/apt-cache options: the lane's private sources, lists and
+    package cache for the series that need them, nothing for the others."""
+    if series not in SUITES:
+        return []
+    d = cache_dir() / "apt"
+    return ["-o", f"Dir::Etc::sourcelist={d / 'sources.list'}", "-o", "Dir::Etc::sourceparts=-",
+            "-o", f"Dir::State::Lists={d / 'lists'}", "-o", f"Dir::Cache={d / 'cache'}"]
+
+
+_private_updated = False
+
+
+def _private_apt_update() -> None:
+    """Write the private sources list (the machine's mirror, the suites of
+    SUITES) and fetch its package lists, once per process."""
+    global _private_updated
+    if _private_updated:
+        return
+    d = cache_dir() / "apt"
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    (d / "sources.list").write_text(
+        private_sources_list(debian_mirror(machine_sources()), sorted(set(SUITES.values()))))
+    r = _run(["apt-get", *apt_options(next(iter(SUITES))), "update", "-qq"])
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LaneUnavailable(f"apt-get update of the lane's own sources failed ({last})")
+    _private_updated = True
+
+
 def find_kernel_package(series: str) -> str:
+    private = series in SUITES
+    want = None if series == "sid" else series
+
     def search() -> str | None:
-        r = _run(["apt-cache", "search", "--names-only", "^linux-image-" + re.escape(series) + r"\."])
-        return kernel_package_name(series, [ln.split(" - ")[0] for ln in r.stdout.splitlines()])
+        r = _run(["apt-cache", *apt_options(series), "search", "--names-only",
+                  "^linux-image-" + (re.escape(want) + r"\." if want else r"[0-9]")])
+        return kernel_package_name(want, [ln.split(" - ")[0] for ln in r.stdout.splitlines()])
     if shutil.which("apt-cache") is None:
         raise LaneUnavailable(f"no kit for Linux {series} is cached and there is no apt-cache to find one")
-    name = search()
+    name = search() if not private or (cache_dir() / "apt/lists").is_dir() else None
     if name is None and os.geteuid() == 0:
-        _apt_update()
+        _private_apt_update() if private else _apt_update()
         name = search()
     if name is None:
-        raise LaneUnavailable(f"apt-cache lists no generic linux-image-{series} package for amd64")
+        where = f" in Debian {SUITES[series]}" if private else ""
+        raise LaneUnavailable(f"apt-cache lists no generic linux-image-{want or ''} package "
+                              f"for amd64{where}")
     return name
 
 
-def fetch_kernel_deb(series: str) -> Path:
-    name = find_kernel_package(series)
-    debs = cache_dir() / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
+def _download(series: str, name: str, debs: Path) -> Path:
     have = sorted(debs.glob(f"{name}_*_amd64.deb"))
     if have:
         return have[-1]
-    r = _run(["apt-get", "download", "-qq", name], cwd=debs)
+    r = _run(["apt-get", *apt_options(series), "download", "-qq", name], cwd=debs)
     have = sorted(debs.glob(f"{name}_*_amd64.deb"))
     if r.returncode != 0 or not have:
         last = (r.stderr.strip().splitlines() or ["no output"])[-1]
         raise LaneUnavailable(f"apt-get download {name} failed ({last})")
     return have[-1]
+
+
+def split_image_parts(image: str, depends: str) -> list[str]:
+    """The packages a split kernel image depends on that carry its release
+    in their name: since Debian 14 ``linux-image-R`` holds no files and
+    ``linux-binary-R`` (vmlinuz), ``linux-modules-R`` and ``linux-base-R``
+    (config) do."""
+    release = image.removeprefix("linux-image-")
+    parts = []
+    for alt in depends.split(","):
+        name = alt.split("|")[0].split("(")[0].strip()
+        if name != image and name.startswith("linux-") and name.endswith("-" + release):
+            parts.append(name)
+    return parts
+
+
+def fetch_kernel_debs(series: str) -> list[Path]:
+    """The kernel's .deb files, the image first, fetched into the cache.
+    The private lists may be older than the mirror (sid moves daily): a
+    failed download refreshes them and tries again, once."""
+    try:
+        return _fetch_kernel_debs(series)
+    except LaneUnavailable:
+        if series not in SUITES or _private_updated or os.geteuid() != 0:
+            raise
+        _private_apt_update()
+        return _fetch_kernel_debs(series)
+
+
+def _fetch_kernel_debs(series: str) -> list[Path]:
+    name = find_kernel_package(series)
+    debs = cache_dir() / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    image = _download(series, name, debs)
+    r = _run(["dpkg-deb", "-f", str(image), "Depends"])
+    return [image] + [_download(series, part, debs) for part in split_image_parts(name, r.stdout)]
 
 
 # --------------------------------------------------------------------------
@@ -441,7 +558,7 @@ def kit_stamp() -> str:
     return h.hexdigest()[:16]
 
 
-def build_kit(deb: Path, kitdir: Path, series: str) -> Kit:
+def build_kit(debs: list[Path], kitdir: Path, series: str) -> Kit:
     busybox = shutil.which("busybox")
     if busybox is None:
         raise LaneUnavailable("busybox is missing")
@@ -451,13 +568,19 @@ def build_kit(deb: Path, kitdir: Path, series: str) -> Kit:
     tmp = Path(tempfile.mkdtemp(prefix="kit.", dir=kitdir.parent))
     try:
         x = tmp / "x"
-        r = _run(["dpkg-deb", "-x", str(deb), str(x)])
-        if r.returncode != 0:
-            raise LaneUnavailable(f"dpkg-deb could not unpack {deb.name} ({r.stderr.strip()})")
+        for deb in debs:
+            r = _run(["dpkg-deb", "-x", str(deb), str(x)])
+            if r.returncode != 0:
+                raise LaneUnavailable(f"dpkg-deb could not unpack {deb.name} ({r.stderr.strip()})")
         modroot = x / "lib/modules" if (x / "lib/modules").is_dir() else x / "usr/lib/modules"
         kver = sorted(p.name for p in modroot.iterdir())[0]
         mdir = modroot / kver
-        vmlinux = extract_vmlinux((x / "boot" / f"vmlinuz-{kver}").read_bytes())
+
+        def boot_file(name: str) -> Path:
+            # /boot/NAME-R up to Debian 13, /usr/lib/modules/R/NAME after
+            old = x / "boot" / f"{name}-{kver}"
+            return old if old.exists() else mdir / name
+        vmlinux = extract_vmlinux(boot_file("vmlinuz").read_bytes())
         files = {module_name(str(p)): p for p in (mdir / "kernel").rglob("*.ko*")}
         builtin = set()
         if (mdir / "modules.builtin").exists():
@@ -484,9 +607,9 @@ def build_kit(deb: Path, kitdir: Path, series: str) -> Kit:
         out.mkdir()
         (out / "vmlinux").write_bytes(vmlinux)
         (out / "initramfs.cpio").write_bytes(newc_archive(entries))
-        shutil.copy(x / "boot" / f"config-{kver}", out / "config")
+        shutil.copy(boot_file("config"), out / "config")
         (out / "kver").write_text(kver + "\n")
-        (out / "deb").write_text(deb.name + "\n")
+        (out / "deb").write_text("".join(deb.name + "\n" for deb in debs))
         (out / "stamp").write_text(kit_stamp() + "\n")
         if kitdir.exists():
             shutil.rmtree(kitdir)
@@ -520,11 +643,11 @@ def ensure_kit(series: str) -> Kit:
         kit = cached_kit(series)
         if kit:
             return kit
-        deb = fetch_kernel_deb(series)
+        debs = fetch_kernel_debs(series)
         try:
-            return build_kit(deb, kits / series, series)
+            return build_kit(debs, kits / series, series)
         except (ValueError, OSError) as e:
-            raise LaneUnavailable(f"no kit could be built from {deb.name} ({e})") from None
+            raise LaneUnavailable(f"no kit could be built from {debs[0].name} ({e})") from None
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""What differs between the lane's kernels (5.10 to the newest), each
+fallback tested on the kernel that needs it and the feature on those that
+have it: perf-event programs attached with PERF_EVENT_IOC_SET_BPF before
+BPF links for perf events (5.15), no module BTF before 5.11, BTF without DECL_TAG
+(5.16), TYPE_TAG (5.17) and ENUM64 (6.0) read all the same, and feature
+errors naming the release that brings the feature. Scripts run in-process
+(guestlib.trace), as a new Python costs seconds under emulation.
+kprobe_multi: test_kprobe.py; for over maps before 5.13: test_oneliners.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bpfscope.bpf import features, link
+from bpfscope.btf import kinds as K
+
+from guestlib import N, NOPE, OPENAT, release, trace
+
+pytestmark = pytest.mark.vmlane
+
+
+def test_perf_event_programs_attach_with_links_or_ioctl(bse2e, monkeypatch):
+    """A tracepoint, a kprobe and a uprobe all count exactly; the attach
+    returns a BPF link from 5.15 on and the perf event fd itself (attached
+    with PERF_EVENT_IOC_SET_BPF) before."""
+    has_links = release() >= (5, 15)
+    assert features.has_link_perf_event() == has_links
+    seen = []
+    real = link.attach_perf_event
+
+    def spy(prog_fd, perf_fd, cookie=0):
+        fd = real(prog_fd, perf_fd, cookie)
+        seen.append(fd == perf_fd)
+        return fd
+    monkeypatch.setattr(link, "attach_perf_event", spy)
+    code, out, err = trace(OPENAT + ' { @t = count(); } '
+                           'kprobe:do_sys_openat2 /comm == "bse2e"/ { @k = count(); } '
+                           f'uprobe:{bse2e}:main {{ @u = count(); }}',
+                           [bse2e, "open", NOPE, str(N)])
+    assert code == 0, err
+    assert {f"@t: {N}", f"@k: {N}", "@u: 1"} <= set(out.splitlines()), out
+    assert seen == [not has_links] * 3
+
+
+def test_module_btf(bse2e):
+    """fentry on a function of the overlay module (the guest's / is an
+    overlay): from 5.11 it attaches with the module's BTF; before, the
+    error says the kernel has no module BTF and which release brings it."""
+    script = 'fentry:overlay:ovl_getattr /comm == "cat"/ { @ = count(); }'
+    has = Path("/sys/kernel/btf/overlay").exists()
+    assert has == (release() >= (5, 11))
+    if not has:
+        from bpfscope.errors import BpfscopeError
+        with pytest.raises(BpfscopeError) as e:
+            trace(script, ["/bin/true"])
+        assert "no module BTF at all (Linux 5.11 brings it" in e.value.format()
+        return
+    code, out, err = trace(script, ["/bin/cat", "/etc/hostname"])
+    assert code == 0, err
+    assert any(ln.startswith("@: ") and int(ln.split()[1]) > 0 for ln in out.splitlines()), out
+
+
+def test_btf_kinds_of_this_kernel():
+    """The reader takes every kernel's BTF, whichever of the later kinds it
+    has (none of them before 5.16), without a warning about kinds."""
+    from bpfscope.btf import load_vmlinux
+    from bpfscope.errors import WarningLog, collecting
+    log = WarningLog()
+    with collecting(log):
+        b = load_vmlinux()
+        kinds = {b.kind(i) for i in range(1, len(b))}
+    assert not [w for w in log.items if "does not know" in w.message]
+    later = {K.DECL_TAG, K.TYPE_TAG, K.ENUM64}
+    if release() < (5, 16):
+        assert not kinds & later
+    elif release() >= (7, 0):      # built with a pahole that writes them all
+        assert later <= kinds
+    assert b.find("task_struct", "struct") is not None
+    assert b.find("do_sys_openat2", "func") is not None
+
+
+
+def test_per_cpu_map_read_in_a_probe(bse2e):
+    """count() read back inside a probe sums the CPUs' values with
+    bpf_map_lookup_percpu_elem (5.19); before, the error names it."""
+    script = OPENAT + ' { @c = count(); if (@c > 0) { @seen = count(); } }'
+    if release() < (5, 19):
+        from bpfscope.errors import BpfscopeError
+        with pytest.raises(BpfscopeError) as e:
+            trace(script, ["/bin/true"])
+        msg = e.value.format()
+        assert "no bpf_map_lookup_percpu_elem helper" in msg and "Linux 5.19 brings it" in msg, msg
+        return
+    code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
+    assert code == 0, err
+    # each call counts first, then reads the count back (1, 2, ...)
+    assert {f"@c: {N}", f"@seen: {N}"} <= set(out.splitlines()), out
+
+
+def test_strstr_of_long_strings(bse2e):
+    """strstr() in a 1024-byte string calls the kernel's bpf_strnstr (6.17);
+    before, searches that big are refused naming it (shorter ones are
+    unrolled)."""
+    script = OPENAT + ' { @[strstr(str(args.filename), "oneliner")] = count(); }'
+    if release() < (6, 17):
+        from bpfscope.errors import BpfscopeError
+        with pytest.raises(BpfscopeError) as e:
+            trace(script, ["/bin/true"])
+        assert "bpf_strnstr (Linux 6.17)" in e.value.format()
+        return
+    code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
+    assert code == 0, err
+    assert f"@[{NOPE.index('oneliner')}]: {N}" in out.splitlines(), out

@@ -1,0 +1,123 @@
+"""End-to-end one-liners in each of the lane's kernels: every probe type the
+guest offers, every map kind and aggregation, stacks, strings and ``for``
+over maps, each checked against what a helper process it starts did.
+
+They run in this pytest process (guestlib.trace), not through the CLI:
+under emulation each new Python process costs seconds of imports, a
+script run in-process well under one. Where a kernel lacks what a one-liner needs
+(``for`` over maps before 5.13), the one-liner checks the error names the
+release that brings it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bpfscope.errors import BpfscopeError
+
+from guestlib import N, NOPE, OPENAT, release, trace
+
+pytestmark = pytest.mark.vmlane
+
+SYS_OPENAT = 257        # x86-64
+
+
+@pytest.fixture
+def opens(bse2e):
+    """A runner for scripts while the helper opens NOPE N times."""
+    def run(script: str) -> str:
+        code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
+        assert code == 0, err
+        return out
+    return run
+
+
+# (id, script, lines the output must hold); ``{N}``, ``{NOPE}``, ``{BSE2E}``
+# are filled in
+PROBES = [
+    ("kprobe", 'kprobe:do_sys_openat2 /comm == "bse2e"/ { @[probe] = count(); }',
+     ["@[kprobe:do_sys_openat2]: {N}"]),
+    # the whole return register: (int32) for 7.x, where do_sys_openat2 returns int
+    ("kretprobe", 'kretprobe:do_sys_openat2 /comm == "bse2e"/ { @[(int32)retval] = count(); }',
+     ["@[-2]: {N}"]),
+    ("fentry", 'fentry:do_sys_openat2 /comm == "bse2e"/ { @[args.dfd] = count(); }',
+     ["@[-100]: {N}"]),
+    ("fexit", 'fexit:do_sys_openat2 /comm == "bse2e"/ { @ = sum(retval); }',
+     ["@: -{2N}"]),
+    ("tracepoint", OPENAT + ' { @[(int32)args.dfd] = count(); }', ["@[-100]: {N}"]),
+    ("rawtracepoint", f'rawtracepoint:sys_enter /comm == "bse2e" && args.id == {SYS_OPENAT}/ '
+     '{ @ = count(); }', ["@: {N}"]),
+    ("uprobe", 'uprobe:{BSE2E}:main { @u = count(); } uretprobe:{BSE2E}:main { @r = retval; }',
+     ["@u: 1", "@r: 0"]),
+    ("software", 'software:page-faults:1 /comm == "bse2e"/ { @ = count(); }', ["@: *"]),
+    ("profile-interval", 'profile:hz:997 /comm == "bse2e"/ { @p = 1; } '
+     'interval:ms:1 { @i = 1; }', ["@i: 1"]),
+    ("begin-end", 'BEGIN { @b = 1; } END { @e = 2; }', ["@b: 1", "@e: 2"]),
+]
+
+MAPS = [
+    ("scalar-and-keys", OPENAT + ' { @s = 7; @k[(int32)args.dfd, comm] = 1; @n[3] = 2; }',
+     ["@s: 7", "@k[-100, bse2e]: 1", "@n[3]: 2"]),
+    ("declared-kinds", 'let @h = hash(8); let @l = lruhash(8); let @p = percpuhash(8); '
+     'let @pl = percpulruhash(8); let @a = percpuarray(1); '
+     + OPENAT + ' { @h[1] = 1; @l[2] = 2; @p[3] = count(); @pl[4] = count(); @a[0] = count(); }',
+     ["@h[1]: 1", "@l[2]: 2", "@p[3]: {N}", "@pl[4]: {N}", "@a[0]: {N}"]),
+    ("aggregations", OPENAT + ' { @c = count(); @s = sum(5); @a = avg(3); @mn = min(2); '
+     '@mx = max(9); @st = stats(4); }',
+     ["@c: {N}", "@s: {5N}", "@a: 3", "@mn: 2", "@mx: 9", "@st: { .count = {N}, .average = 4, .total = {4N} }"]),
+    ("histograms", OPENAT + ' { @h = hist(5); @l = lhist(3, 0, 10, 1); }',
+     [r"re:^\[4, 8\)\s+{N} \|@+\|$", r"re:^\[3\]\s+{N} \|@+\|$"]),
+    ("delete-and-clear", OPENAT + ' { @a[1] = 1; @a[2] = 2; delete(@a, 1); @g = 1; } '
+     'END { clear(@g); }', ["@a[2]: 2"]),
+]
+
+OTHER = [
+    ("kstack", 'kprobe:do_sys_openat2 /comm == "bse2e"/ { @[kstack(1)] = count(); }',
+     [r"re:^\s+do_sys_openat2\+?\d*$", "]: {N}"]),
+    ("ustack", 'uprobe:{BSE2E}:main { @[ustack(1)] = count(); }', [r"re:^\s+main\+?\d*$", "]: 1"]),
+    ("strings", OPENAT + ' { @[comm, str(args.filename, 64)] = count(); '
+     'if (strcontains(str(args.filename, 64), "oneliner")) { @hit = count(); } }',
+     ["@[bse2e, {NOPE}]: {N}", "@hit: {N}"]),
+    ("printf", OPENAT + ' { printf("%s %d\\n", comm, (int32)args.dfd); }', ["bse2e -100"]),
+]
+
+
+def expand(text: str, bse2e: str) -> str:
+    return (text.replace("{BSE2E}", bse2e).replace("{NOPE}", NOPE).replace("{2N}", str(2 * N))
+            .replace("{4N}", str(4 * N)).replace("{5N}", str(5 * N)).replace("{N}", str(N)))
+
+
+def check(out: str, wanted: list[str], bse2e: str) -> None:
+    lines = out.splitlines()
+    for w in wanted:
+        w = expand(w, bse2e)
+        if w.startswith("re:"):
+            assert any(re.search(w[3:], ln) for ln in lines), f"no line matching {w[3:]!r}:\n{out}"
+        elif w.endswith(": *"):
+            assert any(ln.startswith(w[:-1]) and int(ln.split()[-1]) > 0 for ln in lines), out
+        elif w.startswith("]: "):
+            assert any(ln.startswith(w) for ln in lines), f"no {w!r} line:\n{out}"
+        else:
+            assert w in lines, f"no {w!r} line:\n{out}"
+
+
+@pytest.mark.parametrize("script,wanted", [c[1:] for c in PROBES + MAPS + OTHER],
+                         ids=[c[0] for c in PROBES + MAPS + OTHER])
+def test_oneliner(opens, bse2e, script, wanted):
+    check(opens(expand(script, bse2e)), wanted, bse2e)
+
+
+FOR_MAP = OPENAT + ' { @m[(int32)args.dfd] = count(); } END { for ($kv : @m) { printf("k=%d v=%d\\n", $kv.0, $kv.1); } }'
+
+
+def test_for_over_a_map(opens):
+    if release() < (5, 13):
+        with pytest.raises(BpfscopeError) as e:
+            opens(FOR_MAP)
+        msg = e.value.format()
+        assert "bpf_for_each_map_elem" in msg and "Linux 5.13 brings it" in msg, msg
+        assert "for ($kv : @map)" in msg, msg
+        return
+    assert f"k=-100 v={N}" in opens(FOR_MAP).splitlines()
