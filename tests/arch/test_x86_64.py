@@ -29,8 +29,9 @@ def test_every_register_name_maps_into_pt_regs():
 def test_the_users_share_the_one_table():
     from bpfscope.attach import usdt
     from bpfscope.elf import usdt as elf_usdt
-    from bpfscope.sema import analyzer, functions
+    from bpfscope.functions import symbols
+    from bpfscope.sema import analyzer
     assert elf_usdt.PT_REGS_X86_64 is X.PT_REGS_X86_64
-    assert functions.PT_REGS is X.PT_REGS
+    assert symbols.PT_REGS is X.PT_REGS  # reg()
     assert analyzer.REGS_ARGS is X.REGS_ARGS
     assert usdt.RIP == X.REGS_IP
