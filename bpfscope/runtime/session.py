@@ -432,7 +432,7 @@ class Session:
     def detach(self):
         self._watch = None
         fds, self.attach_fds = self.attach_fds, []
-        if len(fds) < DETACH_THREADS:
+        if len(fds) < DETACH_IN_PARALLEL:
             for fd in fds:
                 _detach_one(fd)
             return
@@ -467,6 +467,7 @@ class Session:
 
 
 DETACH_THREADS = 32
+DETACH_IN_PARALLEL = 64  # fds; fewer close in a few seconds one by one
 
 
 def _detach_one(fd) -> None:
