@@ -170,8 +170,8 @@ class MapLowering:
         b = self.b
         agg = registry.aggregation(spec.kind)
         arg = self.int_expr(call.args[0]) if call.args else None
-        key = self.map_key(m, extra=8 if agg.bucket is not None else 0)
-        if agg.bucket is not None:
+        key = self.map_key(m, extra=8 if agg.bucketed else 0)
+        if agg.bucketed:
             idx = agg.bucket(self, arg.reg, spec.params)
             b.stx(8, key.base, key.off + key.size - 8, idx)
         p = self.lookup(m.ident, key)

@@ -274,7 +274,7 @@ class Analyzer(ConstValues):
             if not kind.startswith("percpu"):
                 continue
             if isinstance(v, T.AggType):
-                if kind == "percpuarray" and v.kind in ("hist", "lhist"):
+                if kind == "percpuarray" and registry.aggregation(v.kind).bucketed:
                     self.err(f"{m.name} is a percpuarray: it can not hold {v.kind}() "
                              "(its buckets need a hash map)", m.span)
             elif type(v) is not T.IntType:
@@ -392,7 +392,8 @@ class Analyzer(ConstValues):
         elif info.key is not None and not info.key.elems:
             self.err(f"{s.map.ident} has no explicit keys (scalar map), and cannot be "
                      "used for iteration", s.map.span)
-        elif isinstance(info.value, T.AggType) and info.value.kind in ("hist", "lhist", "stats"):
+        elif (isinstance(info.value, T.AggType)
+              and not registry.aggregation(info.value.kind).readable):
             self.err(f"Loop expression does not support type: {T.type_name(info.value)}",
                      s.map.span)
         elif info.key is not None:
@@ -532,7 +533,7 @@ class Analyzer(ConstValues):
                 self.err(f"Undefined map: {m.ident}", m.span)
             return None
         if isinstance(v, T.AggType):
-            if v.kind in ("hist", "lhist", "stats"):
+            if not registry.aggregation(v.kind).readable:
                 self.err(f"Reading a {v.kind}() map is not supported: {m.ident}", m.span)
             return T.IntType(64, v.signed)
         return v

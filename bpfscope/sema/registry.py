@@ -69,6 +69,11 @@ class Aggregation:
     finish: Callable | None = None
 
     @property
+    def bucketed(self) -> bool:
+        """Whether the map holds one entry per bucket (a histogram)."""
+        return self.bucket is not None
+
+    @property
     def readable(self) -> bool:
         """Whether a script may read the entry as an integer."""
         return self.merge is not None
