@@ -77,7 +77,7 @@ def map_spec(info, max_keys: int) -> MapSpec:
     if info.decl_entries:
         max_keys = info.decl_entries
     if isinstance(v, T.AggType):
-        if v.kind in ("hist", "lhist"):
+        if registry.aggregation(v.kind).bucketed:
             # per bucket: the count, then the total of its values (the
             # exporter's histogram _sum; bpftrace keeps only the count)
             return MapSpec(info.name, agg_type, key_size + 8, 16, max_keys * 16, v.kind,

@@ -1,5 +1,6 @@
-"""Maps in the kernel: keys, lookups and updates, the per-CPU
-aggregations and their histogram buckets, merged reads.
+"""Maps in the kernel: keys, lookups and updates, the shared update and
+merged read of the per-CPU aggregations (whose entries the records in
+functions.aggregates describe).
 
 A mixin of codegen.lower.ProbeLowering: ``self`` is the lowering of one
 probe (``self.b`` its Builder, ``self.sc`` the script compiler).
@@ -11,6 +12,7 @@ import os
 
 from ..lang import ast
 from ..lang.names import unique_names
+from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4, R10, VReg
 from .loweringvalues import BPF_ANY, Int, Mem
@@ -120,12 +122,13 @@ class MapLowering:
         return Int(out)
 
     def percpu_read(self, name: str, spec: MapSpec, key: Mem) -> Int:
+        """The aggregation's entry merged over every CPU by its record."""
         b = self.b
-        kind = spec.kind
+        agg = registry.aggregation(spec.kind)
         signed = getattr(spec.value, "signed", True)
         acc, aux, cpu, t = b.vreg(), b.vreg(), b.vreg(), b.vreg()
         b.mov(acc, 0)
-        b.mov(aux, 0)  # avg: the count; min/max: whether acc is set
+        b.mov(aux, 0)
         b.mov(cpu, 0)
         top, nxt, done = b.label("cpus"), b.label("nextcpu"), b.label("cpusdone")
         b.place(top)
@@ -137,34 +140,13 @@ class MapLowering:
         p = b.vreg()
         b.mov(p, R0)
         b.jcond("eq", p, 0, nxt)
-        if kind in ("count", "sum"):
-            b.ldx(8, t, p, 0)
-            b.alu("add", acc, t)
-        elif kind == "avg":
-            b.ldx(8, t, p, 0)
-            b.alu("add", aux, t)
-            b.ldx(8, t, p, 8)
-            b.alu("add", acc, t)
-        else:  # min, max: (value, is-set)
-            b.ldx(8, t, p, 8)
-            b.jcond("eq", t, 0, nxt)
-            b.ldx(8, t, p, 0)
-            take = b.label("take")
-            b.jcond("eq", aux, 0, take)
-            op = ("sge" if signed else "ge") if kind == "min" else ("sle" if signed else "le")
-            b.jcond(op, t, acc, nxt)
-            b.place(take)
-            b.mov(acc, t)
-            b.mov(aux, 1)
+        agg.merge(self, p, acc, aux, t, nxt, signed)
         b.place(nxt)
         b.alu("add", cpu, 1)
         b.ja(top)
         b.place(done)
-        if kind == "avg":
-            zero = b.label()
-            b.jcond("eq", aux, 0, zero)
-            b.alu("sdiv" if signed else "div", acc, aux)
-            b.place(zero)
+        if agg.finish is not None:
+            agg.finish(self, acc, aux, signed)
         return Int(acc)
 
     def map_read_mem(self, m: ast.Map, dst: Mem, t: T.Type):
@@ -182,117 +164,26 @@ class MapLowering:
         b.place(done)
 
     def aggregate(self, m: ast.Map, call: ast.Call, spec: MapSpec):
+        """``@m[k] = agg(x)``: look the entry up (its bucket's, for a
+        histogram); the aggregation's record adds ``x`` into the entry
+        found, or writes the first value of a new one, which is stored."""
         b = self.b
-        kind = spec.kind
+        agg = registry.aggregation(spec.kind)
         arg = self.int_expr(call.args[0]) if call.args else None
-        extra = 8 if kind in ("hist", "lhist") else 0
-        key = self.map_key(m, extra=extra)
-        if extra:
-            idx = self.hist_index(arg.reg, call) if kind == "hist" else self.lhist_index(arg.reg, call)
+        key = self.map_key(m, extra=8 if agg.bucketed else 0)
+        if agg.bucketed:
+            idx = agg.bucket(self, arg.reg, spec.params)
             b.stx(8, key.base, key.off + key.size - 8, idx)
         p = self.lookup(m.ident, key)
         miss, done = b.label("miss"), b.label("done")
         b.jcond("eq", p, 0, miss)
-        t = b.vreg()
-        if kind in ("count", "hist", "lhist"):
-            b.ldx(8, t, p, 0)
-            b.alu("add", t, 1)
-            b.stx(8, p, 0, t)
-            if extra:  # the bucket's total
-                b.ldx(8, t, p, 8)
-                b.alu("add", t, arg.reg)
-                b.stx(8, p, 8, t)
-        elif kind == "sum":
-            b.ldx(8, t, p, 0)
-            b.alu("add", t, arg.reg)
-            b.stx(8, p, 0, t)
-        elif kind in ("avg", "stats"):
-            b.ldx(8, t, p, 0)
-            b.alu("add", t, 1)
-            b.stx(8, p, 0, t)
-            b.ldx(8, t, p, 8)
-            b.alu("add", t, arg.reg)
-            b.stx(8, p, 8, t)
-        elif kind in ("min", "max"):
-            skip = b.label()
-            b.ldx(8, t, p, 8)
-            set_ = b.label()
-            b.jcond("eq", t, 0, set_)
-            b.ldx(8, t, p, 0)
-            signed = spec.value.signed
-            op = ("sle" if signed else "le") if kind == "min" else ("sge" if signed else "ge")
-            b.jcond(op, t, arg.reg, skip)
-            b.place(set_)
-            b.stx(8, p, 0, arg.reg)
-            b.st(8, p, 8, 1)
-            b.place(skip)
+        agg.add(self, p, arg, b.vreg(), spec)
         b.ja(done)
         b.place(miss)
         val = self.stack_mem(spec.value_size)
-        if kind in ("count", "hist", "lhist"):
-            b.st(8, val.base, val.off, 1)
-            if extra:
-                b.stx(8, val.base, val.off + 8, arg.reg)
-        elif kind == "sum":
-            b.stx(8, val.base, val.off, arg.reg)
-        elif kind in ("avg", "stats"):
-            b.st(8, val.base, val.off, 1)
-            b.stx(8, val.base, val.off + 8, arg.reg)
-        else:
-            b.stx(8, val.base, val.off, arg.reg)
-            b.st(8, val.base, val.off + 8, 1)
+        agg.first(self, val, arg, spec)
         self.update(m.ident, key, val, span=m.span)
         b.place(done)
-
-    def hist_index(self, v: VReg, call: ast.Call) -> VReg:
-        """runtime.values.hist_index in BPF: 0 for negatives, v+1 below 2**k,
-        else 1 + (e-k)*2**k + (v >> (e-k)) with e = floor(log2 v)."""
-        b = self.b
-        k = self.sc.an.const_int(call.args[1], "hist") if len(call.args) > 1 else 0
-        idx, x, e, t = b.vreg(), b.vreg(), b.vreg(), b.vreg()
-        done, small = b.label("hdone"), b.label("hsmall")
-        b.mov(idx, 0)
-        b.jcond("slt", v, 0, done)
-        b.mov(idx, v)
-        b.alu("add", idx, 1)
-        b.jcond("lt", v, 1 << k, done)
-        b.mov(x, v)
-        b.mov(e, 0)
-        for s in (32, 16, 8, 4, 2, 1):
-            nxt = b.label()
-            b.mov(t, x)
-            b.alu("rsh", t, s)
-            b.jcond("eq", t, 0, nxt)
-            b.mov(x, t)
-            b.alu("add", e, s)
-            b.place(nxt)
-        # idx = 1 + (e - k) * 2**k + (v >> (e - k))
-        b.alu("sub", e, k)
-        b.mov(idx, v)
-        b.alu("rsh", idx, e)
-        b.alu("lsh", e, k)
-        b.alu("add", idx, e)
-        b.alu("add", idx, 1)
-        b.place(small)
-        b.place(done)
-        return idx
-
-    def lhist_index(self, v: VReg, call: ast.Call) -> VReg:
-        b = self.b
-        lo, hi, step = (self.sc.an.const_int(a, "lhist") for a in call.args[1:])
-        n = (hi - lo) // step
-        idx = b.vreg()
-        done = b.label("ldone")
-        b.mov(idx, 0)
-        b.jcond("slt", v, lo, done)
-        b.mov(idx, n + 1)
-        b.jcond("sge", v, hi, done)
-        b.mov(idx, v)
-        b.alu("sub", idx, lo)
-        b.alu("div", idx, step)
-        b.alu("add", idx, 1)
-        b.place(done)
-        return idx
 
     def note_pid(self, pid: VReg):
         """Add ``pid`` to USTACK_PIDS unless it is there: a lookup is

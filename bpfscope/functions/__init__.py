@@ -14,4 +14,4 @@ any compile.
 
 from __future__ import annotations
 
-from . import maps, net, output, process, strings, symbols, time, unsafe  # noqa: F401
+from . import aggregates, maps, net, output, process, strings, symbols, time, unsafe  # noqa: F401

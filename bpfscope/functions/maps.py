@@ -9,7 +9,7 @@ from ..errors import SemanticError
 from ..lang import ast
 from ..runtime.mapread import zero_map
 from ..sema import types as T
-from ..sema.registry import Function, register
+from ..sema.registry import Function, aggregation, register
 
 
 def check_has_key(an, e: ast.Call) -> T.Type:
@@ -79,7 +79,8 @@ def check_delete(an, e: ast.Call) -> T.Type:
 def emit_delete(lw, e: ast.Call) -> None:
     m = e.args[0]
     spec = lw.sc.maps[m.ident]
-    if spec.kind in ("hist", "lhist"):
+    agg = aggregation(spec.kind)
+    if agg is not None and agg.bucketed:
         raise SemanticError("delete() of a histogram entry is not supported yet", e.span)
     key = lw.map_key(m, [e.args[1]] if len(e.args) == 2 else None)
     lw.b.ld_map_fd(R1, m.ident)

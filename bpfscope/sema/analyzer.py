@@ -31,8 +31,6 @@ from .probes import ExpandedProbe, Expander
 from .scopes import resolve_scopes
 from .typelib import TypeLibrary
 
-AGGREGATES = {"count", "sum", "avg", "min", "max", "stats", "hist", "lhist"}
-
 BUILTIN_TYPES = {
     "pid": T.UINT32, "tid": T.UINT32, "uid": T.UINT32, "gid": T.UINT32,
     "cpu": T.UINT32, "nsecs": T.UINT64, "elapsed": T.UINT64,
@@ -276,7 +274,7 @@ class Analyzer(ConstValues):
             if not kind.startswith("percpu"):
                 continue
             if isinstance(v, T.AggType):
-                if kind == "percpuarray" and v.kind in ("hist", "lhist"):
+                if kind == "percpuarray" and registry.aggregation(v.kind).bucketed:
                     self.err(f"{m.name} is a percpuarray: it can not hold {v.kind}() "
                              "(its buckets need a hash map)", m.span)
             elif type(v) is not T.IntType:
@@ -320,8 +318,7 @@ class Analyzer(ConstValues):
     def stmt(self, s: ast.Stmt):
         if isinstance(s, ast.ExprStmt):
             e = s.expr
-            if isinstance(e, ast.Call) and e.name in AGGREGATES:
-                self.err(f"{e.name}() must be assigned directly to a map", e.span)
+            self.not_aggregation(e)
             self.expr(e, statement=True)
         elif isinstance(s, ast.AssignMap):
             self.assign_map(s)
@@ -395,7 +392,8 @@ class Analyzer(ConstValues):
         elif info.key is not None and not info.key.elems:
             self.err(f"{s.map.ident} has no explicit keys (scalar map), and cannot be "
                      "used for iteration", s.map.span)
-        elif isinstance(info.value, T.AggType) and info.value.kind in ("hist", "lhist", "stats"):
+        elif (isinstance(info.value, T.AggType)
+              and not registry.aggregation(info.value.kind).readable):
             self.err(f"Loop expression does not support type: {T.type_name(info.value)}",
                      s.map.span)
         elif info.key is not None:
@@ -418,10 +416,11 @@ class Analyzer(ConstValues):
     def assign_map(self, s: ast.AssignMap):
         m = s.map
         v = s.value
-        if isinstance(v, ast.Call) and v.name in AGGREGATES:
+        agg = registry.aggregation(v.name) if isinstance(v, ast.Call) else None
+        if agg is not None:
             if s.op != "=":
                 self.err(f"{v.name}() cannot be used with '{s.op}'", v.span)
-            vt = self.aggregate(v)
+            vt = agg.check(self, v)
         else:
             vt = self.expr(v)
             if s.op != "=":
@@ -465,8 +464,7 @@ class Analyzer(ConstValues):
                 vt = declared
             op = "="
         else:
-            if isinstance(s.value, ast.Call) and s.value.name in AGGREGATES:
-                self.err(f"{s.value.name}() must be assigned directly to a map", s.value.span)
+            self.not_aggregation(s.value)
             vt = self.expr(s.value)
             op = s.op
         if op != "=":
@@ -535,7 +533,7 @@ class Analyzer(ConstValues):
                 self.err(f"Undefined map: {m.ident}", m.span)
             return None
         if isinstance(v, T.AggType):
-            if v.kind in ("hist", "lhist", "stats"):
+            if not registry.aggregation(v.kind).readable:
                 self.err(f"Reading a {v.kind}() map is not supported: {m.ident}", m.span)
             return T.IntType(64, v.signed)
         return v
@@ -1047,39 +1045,14 @@ class Analyzer(ConstValues):
         self.map_info(a)
         return a
 
-    def aggregate(self, e: ast.Call) -> T.Type | None:
-        k = e.name
-        if k == "count":
-            self.nargs(e, 0)
-            return T.AggType("count", True)
-        if k in ("sum", "avg", "min", "max", "stats"):
-            self.nargs(e, 1)
-            t = self.int_arg(e, 0)
-            return T.AggType(k, True if t is None else (t.signed or t.bits < 64))
-        if k == "hist":
-            self.nargs(e, 1, 2)
-            self.int_arg(e, 0)
-            bits = self.const_int(e.args[1], "hist") if len(e.args) == 2 else 0
-            if not 0 <= bits <= 5:
-                self.err("hist: bits must be between 0 and 5", e.args[1].span)
-            return T.AggType("hist", True, (bits,))
-        if k == "lhist":
-            self.nargs(e, 4)
-            self.int_arg(e, 0)
-            lo, hi, step = (self.const_int(a, "lhist") for a in e.args[1:])
-            if step <= 0:
-                self.err("lhist: step must be positive", e.args[3].span)
-            if hi <= lo:
-                self.err("lhist: max must be greater than min", e.args[2].span)
-            if (hi - lo) // step > 1000:
-                self.err("lhist: too many buckets, max is 1000", e.span)
-            return T.AggType("lhist", True, (lo, hi, step))
-        raise AssertionError(k)
+    def not_aggregation(self, e: ast.Expr):
+        """count(), hist() ... update a map entry: they have no value."""
+        if isinstance(e, ast.Call) and registry.aggregation(e.name) is not None:
+            self.err(f"{e.name}() must be assigned directly to a map", e.span)
 
     def call(self, e: ast.Call, statement: bool) -> T.Type | None:
         name = e.name
-        if name in AGGREGATES:
-            self.err(f"{name}() must be assigned directly to a map", e.span)
+        self.not_aggregation(e)
         f = registry.lookup(name)
         if f is not None:
             return f.check(self, e)

@@ -9,6 +9,11 @@ ring buffer records it sends (``on_record``, run by runtime.session). How
 a value decodes and prints is the business of the type ``check`` returns
 (sema.types).
 
+An aggregation (``@m[k] = count()``, ``sum``, ``hist`` ...) is not a value
+but an update of a per-CPU map entry: it is an :class:`Aggregation`
+record, in the same table's second half, whose lowering pieces
+codegen.lower_maps runs inside its shared lookup-then-update sequence.
+
 The records live in the family modules of :mod:`bpfscope.functions`, a
 unit placed after runtime in the layer order, so a record may use codegen
 and runtime while sema, codegen and runtime only ever see it through this
@@ -40,16 +45,54 @@ class Function:
     on_record: Mapping[str, Callable] = field(default_factory=dict, compare=False)
 
 
+@dataclass(frozen=True)
+class Aggregation:
+    """``@m[k] = name(args)``: what the map entry holds and how one event
+    updates it. codegen evaluates the first argument (``arg``, an Int or
+    None), looks the entry up, and calls ``add`` when it is there and
+    ``first`` when it is not; ``spec`` is the codegen MapSpec."""
+    name: str
+    # (analyzer, call) -> AggType: checks the arguments, types the entry
+    check: Callable
+    # (lowering, entry pointer VReg, arg, scratch VReg, spec) -> None
+    add: Callable
+    # (lowering, value Mem, arg, spec) -> None: the entry's first value
+    first: Callable
+    # (lowering, arg VReg, AggType params) -> VReg: an index appended to
+    # the kernel key, one entry per bucket (hist, lhist)
+    bucket: Callable | None = None
+    # reading the entry in BPF (``@m[k]`` in an expression), merged over
+    # the CPUs: (lowering, entry pointer, accumulator, aux, scratch, label
+    # of the next CPU, signed) folds one CPU's entry in; ``aux`` starts at 0
+    merge: Callable | None = None
+    # (lowering, accumulator, aux, signed) -> None: after the last CPU
+    finish: Callable | None = None
+
+    @property
+    def bucketed(self) -> bool:
+        """Whether the map holds one entry per bucket (a histogram)."""
+        return self.bucket is not None
+
+    @property
+    def readable(self) -> bool:
+        """Whether a script may read the entry as an integer."""
+        return self.merge is not None
+
+
 FUNCTIONS: dict[str, Function] = {}
+AGGREGATIONS: dict[str, Aggregation] = {}
 EVENTS: dict[str, Callable] = {}
 
 
-def register(*records: Function) -> None:
+def register(*records: Function | Aggregation) -> None:
     """Add records to the table; a name or event kind registered twice is
     a bug."""
     for f in records:
-        if f.name in FUNCTIONS and FUNCTIONS[f.name] is not f:
+        if FUNCTIONS.get(f.name, f) is not f or AGGREGATIONS.get(f.name, f) is not f:
             raise ValueError(f"function {f.name}() is registered twice")
+        if isinstance(f, Aggregation):
+            AGGREGATIONS[f.name] = f
+            continue
         for kind, handler in f.on_record.items():
             if EVENTS.get(kind, handler) is not handler:
                 raise ValueError(f"event kind {kind!r} of {f.name}() is registered twice")
@@ -59,6 +102,7 @@ def register(*records: Function) -> None:
 
 def unregister(name: str) -> None:
     """Remove a record (tests that register a toy function of their own)."""
+    AGGREGATIONS.pop(name, None)
     f = FUNCTIONS.pop(name, None)
     for kind in f.on_record if f is not None else ():
         EVENTS.pop(kind, None)
@@ -66,6 +110,10 @@ def unregister(name: str) -> None:
 
 def lookup(name: str) -> Function | None:
     return FUNCTIONS.get(name)
+
+
+def aggregation(name: str) -> Aggregation | None:
+    return AGGREGATIONS.get(name)
 
 
 def event_handler(kind: str) -> Callable | None:

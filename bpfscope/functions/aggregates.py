@@ -1,0 +1,228 @@
+"""The aggregations: count, sum, avg, min, max, stats, hist and lhist.
+
+Each is assigned to a map (``@m[k] = hist($x)``) and updates its entry in
+place on every event; the entries are per-CPU and user space merges them
+(runtime.mapread). The lookup, the miss path and the update are
+codegen.lower_maps' (``aggregate``); a record here says what the entry
+holds: its first value, how an event adds into it, its bucket index, and
+how a script's read of it merges the CPUs.
+"""
+
+from __future__ import annotations
+
+from ..lang import ast
+from ..sema import types as T
+from ..sema.registry import Aggregation, register
+
+
+def check_count(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 0)
+    return T.AggType("count", True)
+
+
+def check_value(an, e: ast.Call) -> T.Type:
+    """sum, avg, min, max, stats: one integer, whose signedness the entry
+    keeps (a narrower unsigned one fits in a signed 64-bit total)."""
+    an.nargs(e, 1)
+    t = an.int_arg(e, 0)
+    return T.AggType(e.name, True if t is None else (t.signed or t.bits < 64))
+
+
+def check_hist(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 1, 2)
+    an.int_arg(e, 0)
+    bits = an.const_int(e.args[1], "hist") if len(e.args) == 2 else 0
+    if not 0 <= bits <= 5:
+        an.err("hist: bits must be between 0 and 5", e.args[1].span)
+    return T.AggType("hist", True, (bits,))
+
+
+def check_lhist(an, e: ast.Call) -> T.Type:
+    an.nargs(e, 4)
+    an.int_arg(e, 0)
+    lo, hi, step = (an.const_int(a, "lhist") for a in e.args[1:])
+    if step <= 0:
+        an.err("lhist: step must be positive", e.args[3].span)
+    if hi <= lo:
+        an.err("lhist: max must be greater than min", e.args[2].span)
+    if (hi - lo) // step > 1000:
+        an.err("lhist: too many buckets, max is 1000", e.span)
+    return T.AggType("lhist", True, (lo, hi, step))
+
+
+# ---------------------------------------------------------------- entries
+# count: the number of events. sum: the total. avg, stats: (count,
+# total). min, max: (value, is-set). hist, lhist: per bucket (count,
+# total of the bucket's values: the exporter's histogram _sum).
+
+
+def add_one(lw, p, arg, t, spec) -> None:
+    b = lw.b
+    b.ldx(8, t, p, 0)
+    b.alu("add", t, 1)
+    b.stx(8, p, 0, t)
+
+
+def add_to(lw, p, arg, t, spec, off: int = 0) -> None:
+    b = lw.b
+    b.ldx(8, t, p, off)
+    b.alu("add", t, arg.reg)
+    b.stx(8, p, off, t)
+
+
+def add_counted(lw, p, arg, t, spec) -> None:
+    add_one(lw, p, arg, t, spec)
+    add_to(lw, p, arg, t, spec, 8)
+
+
+def first_one(lw, val, arg, spec) -> None:
+    lw.b.st(8, val.base, val.off, 1)
+
+
+def first_value(lw, val, arg, spec) -> None:
+    lw.b.stx(8, val.base, val.off, arg.reg)
+
+
+def first_counted(lw, val, arg, spec) -> None:
+    first_one(lw, val, arg, spec)
+    lw.b.stx(8, val.base, val.off + 8, arg.reg)
+
+
+def first_extreme(lw, val, arg, spec) -> None:
+    first_value(lw, val, arg, spec)
+    lw.b.st(8, val.base, val.off + 8, 1)
+
+
+def beats(kind: str, signed: bool) -> str:
+    """The jump taken when the left operand is already the ``kind`` of the
+    two (ties keep it)."""
+    if kind == "min":
+        return "sle" if signed else "le"
+    return "sge" if signed else "ge"
+
+
+# ---------------------------------------------------------------- buckets
+
+
+def hist_index(lw, v, params: tuple):
+    """runtime.values.hist_index in BPF: 0 for negatives, v+1 below 2**k,
+    else 1 + (e-k)*2**k + (v >> (e-k)) with e = floor(log2 v)."""
+    b = lw.b
+    k = params[0]
+    idx, x, e, t = b.vreg(), b.vreg(), b.vreg(), b.vreg()
+    done, small = b.label("hdone"), b.label("hsmall")
+    b.mov(idx, 0)
+    b.jcond("slt", v, 0, done)
+    b.mov(idx, v)
+    b.alu("add", idx, 1)
+    b.jcond("lt", v, 1 << k, done)
+    b.mov(x, v)
+    b.mov(e, 0)
+    for s in (32, 16, 8, 4, 2, 1):
+        nxt = b.label()
+        b.mov(t, x)
+        b.alu("rsh", t, s)
+        b.jcond("eq", t, 0, nxt)
+        b.mov(x, t)
+        b.alu("add", e, s)
+        b.place(nxt)
+    # idx = 1 + (e - k) * 2**k + (v >> (e - k))
+    b.alu("sub", e, k)
+    b.mov(idx, v)
+    b.alu("rsh", idx, e)
+    b.alu("lsh", e, k)
+    b.alu("add", idx, e)
+    b.alu("add", idx, 1)
+    b.place(small)
+    b.place(done)
+    return idx
+
+
+def lhist_index(lw, v, params: tuple):
+    """runtime.values.lhist_index in BPF: 0 below min, n+1 from max on."""
+    b = lw.b
+    lo, hi, step = params
+    n = (hi - lo) // step
+    idx = b.vreg()
+    done = b.label("ldone")
+    b.mov(idx, 0)
+    b.jcond("slt", v, lo, done)
+    b.mov(idx, n + 1)
+    b.jcond("sge", v, hi, done)
+    b.mov(idx, v)
+    b.alu("sub", idx, lo)
+    b.alu("div", idx, step)
+    b.alu("add", idx, 1)
+    b.place(done)
+    return idx
+
+
+# ---------------------------------------------------------------- reads
+
+
+def merge_total(lw, p, acc, aux, t, nxt, signed) -> None:
+    lw.b.ldx(8, t, p, 0)
+    lw.b.alu("add", acc, t)
+
+
+def merge_avg(lw, p, acc, aux, t, nxt, signed) -> None:
+    """aux: the count."""
+    b = lw.b
+    b.ldx(8, t, p, 0)
+    b.alu("add", aux, t)
+    b.ldx(8, t, p, 8)
+    b.alu("add", acc, t)
+
+
+def finish_avg(lw, acc, aux, signed) -> None:
+    b = lw.b
+    zero = b.label()
+    b.jcond("eq", aux, 0, zero)
+    b.alu("sdiv" if signed else "div", acc, aux)
+    b.place(zero)
+
+
+def extreme(kind: str) -> Aggregation:
+    """min, max: the entry is (value, is-set); an event's value replaces
+    it unless it is set and beats that value."""
+    def add(lw, p, arg, t, spec) -> None:
+        b = lw.b
+        skip = b.label()
+        b.ldx(8, t, p, 8)
+        set_ = b.label()
+        b.jcond("eq", t, 0, set_)
+        b.ldx(8, t, p, 0)
+        b.jcond(beats(kind, spec.value.signed), t, arg.reg, skip)
+        b.place(set_)
+        b.stx(8, p, 0, arg.reg)
+        b.st(8, p, 8, 1)
+        b.place(skip)
+
+    def merge(lw, p, acc, aux, t, nxt, signed) -> None:
+        """aux: whether acc holds a CPU's value yet."""
+        b = lw.b
+        b.ldx(8, t, p, 8)
+        b.jcond("eq", t, 0, nxt)
+        b.ldx(8, t, p, 0)
+        take = b.label("take")
+        b.jcond("eq", aux, 0, take)
+        # this CPU's value loses when it is the other extreme of the two
+        b.jcond(beats("max" if kind == "min" else "min", signed), t, acc, nxt)
+        b.place(take)
+        b.mov(acc, t)
+        b.mov(aux, 1)
+
+    return Aggregation(kind, check_value, add, first_extreme, merge=merge)
+
+
+register(
+    Aggregation("count", check_count, add_one, first_one, merge=merge_total),
+    Aggregation("sum", check_value, add_to, first_value, merge=merge_total),
+    Aggregation("avg", check_value, add_counted, first_counted,
+                merge=merge_avg, finish=finish_avg),
+    extreme("min"),
+    extreme("max"),
+    Aggregation("stats", check_value, add_counted, first_counted),
+    Aggregation("hist", check_hist, add_counted, first_counted, bucket=hist_index),
+    Aggregation("lhist", check_lhist, add_counted, first_counted, bucket=lhist_index),
+)
