@@ -1,0 +1,78 @@
+"""The syscall and scheduler tools (naptime, statsnoop, setuids, syncsnoop,
+pidpersec, threadsnoop) report the events their own child causes, in
+bpftrace's layout."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+HHMMSS = r"\d\d:\d\d:\d\d"
+
+
+def py(code: str) -> str:
+    """A -c command running CODE in this Python (its comm is python3...)."""
+    return f"{sys.executable} -c {shlex.quote(code)}"
+
+
+def tool(e2e, name: str, code: str) -> list[str]:
+    r = e2e.run_cli(name, "-c", py(code))
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    return r.stdout.splitlines()
+
+
+def test_naptime_shows_the_requested_nanosleep(e2e):
+    code = "import ctypes; ts = (ctypes.c_long * 2)(1, 250000000); ctypes.CDLL(None).syscall(35, ts, None)"
+    out = tool(e2e, "naptime", code)
+    assert out[:2] == ["Tracing sleeps. Hit Ctrl-C to end.",
+                       "TIME     PPID   PCOMM            PID    COMM             SECONDS"], out
+    lines = [l for l in out if l.endswith(" 1.250")]
+    assert len(lines) == 1 and re.match(HHMMSS + r" \d+ +\S+ +\d+ +python", lines[0]), out
+
+
+def test_statsnoop_shows_paths_and_errnos(e2e):
+    out = tool(e2e, "statsnoop", "import os; os.path.exists('/bs-no-such-file'); os.stat('/tmp')")
+    assert out[1] == "PID    COMM             ERR PATH", out
+    missing = [l.split() for l in out if l.endswith(" /bs-no-such-file")]
+    assert missing and missing[0][2] == "2", out
+    assert any(l.split()[2:] == ["0", "/tmp"] and "python" in l for l in out), out
+
+
+def test_setuids_shows_each_call_with_its_arguments(e2e):
+    code = "import os, ctypes; os.setresuid(-1, 0, -1); os.setuid(0); ctypes.CDLL(None).setfsuid(0)"
+    out = tool(e2e, "setuids", code)
+    assert out[1] == "TIME     PID    COMM             UID    SYSCALL   ARGS (RET)", out
+    calls = [l[9:].split(None, 3)[2:] for l in out[2:] if re.match(HHMMSS + " ", l)]
+    assert ["0", "setresuid ruid=-1 euid=0 suid=-1 (0)"] in calls, out
+    assert ["0", "setuid    uid=0 (0)"] in calls, out
+    assert ["0", "setfsuid  uid=0 (prevuid=0)"] in calls, out
+
+
+def test_syncsnoop_names_the_sync_calls(e2e, tmp_path):
+    f = tmp_path / "f"
+    out = tool(e2e, "syncsnoop", f"import os; os.sync(); fd = os.open('{f}', os.O_CREAT | os.O_WRONLY); os.fsync(fd)")
+    assert out[1] == "TIME      PID    COMM             EVENT", out
+    events = [l.split()[-1] for l in out if "python" in l]
+    assert events == ["tracepoint:syscalls:sys_enter_sync", "tracepoint:syscalls:sys_enter_fsync"], out
+
+
+def test_pidpersec_counts_forks_each_second(e2e):
+    code = "import os, time\nfor _ in range(30):\n    if os.fork() == 0: os._exit(0)\n    os.wait()\ntime.sleep(1.5)"
+    out = tool(e2e, "pidpersec", code)
+    assert out[0] == "Tracing new processes... Hit Ctrl-C to end.", out
+    counts = [int(m.group(1)) for l in out if (m := re.match(HHMMSS + r" PIDs/sec: @: (\d+)$", l))]
+    assert counts and sum(counts) >= 30, out
+
+
+def test_threadsnoop_shows_the_thread_start_function(e2e):
+    out = tool(e2e, "threadsnoop", "import threading; t = threading.Thread(target=print); t.start(); t.join()")
+    assert out[0] == "TIME                PID COMM             FUNC", out
+    assert any(re.match(HHMMSS + r"\.\d{6} +\d+ python\S* +\S+", l) for l in out[1:]), out
