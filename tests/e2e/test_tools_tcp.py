@@ -1,0 +1,88 @@
+"""The TCP tools (tcplife, tcpaccept, tcpretrans) on connections over
+127.0.0.1 and ::1 that the test's child makes, checked line by line."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+# A server thread accepts one connection, reads 300000 bytes, answers with
+# 100000 and closes; the script prints both ports on stderr.
+EXCHANGE = """
+import socket, sys, threading
+host = sys.argv[1]
+srv = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
+srv.bind((host, 0)); srv.listen()
+port = srv.getsockname()[1]
+def serve():
+    c, _ = srv.accept()
+    n = 0
+    while n < 300000:
+        d = c.recv(65536)
+        if not d: break
+        n += len(d)
+    c.sendall(b"y" * 100000)
+    c.close()
+t = threading.Thread(target=serve); t.start()
+s = socket.create_connection((host, port))
+s.sendall(b"x" * 300000)
+while s.recv(65536): pass
+client = s.getsockname()[1]
+s.close(); t.join()
+print("PORTS", port, client, file=sys.stderr)
+"""
+
+# The listener's accept queue (backlog 0) holds the first connection; the
+# second one's SYN is dropped and sent again after a second.
+RETRANSMIT = """
+import socket, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(0)
+port = srv.getsockname()[1]
+first = socket.create_connection(("127.0.0.1", port))
+time.sleep(0.1)
+late = socket.socket(); late.setblocking(False)
+late.connect_ex(("127.0.0.1", port))
+time.sleep(1.5)
+print("PORTS", port, late.getsockname()[1], file=sys.stderr)
+"""
+
+
+def run(e2e, tmp_path, tool: str, script: str, *args: str) -> tuple[list[str], int, int]:
+    path = tmp_path / "work.py"
+    path.write_text(script)
+    r = e2e.run_cli(tool, "-c", " ".join([sys.executable, str(path), *args]))
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"PORTS (\d+) (\d+)", r.stderr)
+    assert m, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.strip()]
+    return lines, int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_tcplife_shows_both_ends_with_their_bytes(e2e, tmp_path, host):
+    out, port, client = run(e2e, tmp_path, "tcplife", EXCHANGE, host)
+    assert out[0].split() == ["PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT", "TX_KB", "RX_KB", "MS"], out
+    rows = {(int(f[3]), int(f[5])): f for f in (l.split() for l in out[1:]) if len(f) == 9}
+    client_row, server_row = rows.get((client, port)), rows.get((port, client))
+    assert client_row and server_row, out
+    assert client_row[2] == client_row[4] == host
+    # 300000 bytes is 292 KiB and 100000 is 97 KiB
+    assert client_row[6:8] == ["292", "97"] and server_row[6:8] == ["97", "292"], out
+
+
+def test_tcpaccept_shows_the_accepted_connection(e2e, tmp_path):
+    out, port, client = run(e2e, tmp_path, "tcpaccept", EXCHANGE, "127.0.0.1")
+    assert out[1].split() == ["TIME", "PID", "COMM", "RADDR", "RPORT", "LADDR", "LPORT", "BL"], out
+    rows = [l.split()[2:] for l in out[2:]]
+    assert [rows[0][0][:6]] + rows[0][1:] == ["python", "127.0.0.1", str(client), "127.0.0.1", str(port), "0/128"], out
+
+
+def test_tcpretrans_shows_a_resent_syn(e2e, tmp_path):
+    out, port, client = run(e2e, tmp_path, "tcpretrans", RETRANSMIT)
+    assert out[1].split() == ["TIME", "PID", "LADDR:LPORT", "RADDR:RPORT", "STATE"], out
+    rows = [l.split()[2:] for l in out[2:]]
+    assert [f"127.0.0.1:{client}", f"127.0.0.1:{port}", "SYN_SENT"] in rows, out
