@@ -1,5 +1,5 @@
 """The syscall and scheduler tools (naptime, statsnoop, setuids, syncsnoop,
-pidpersec, threadsnoop) report the events their own child causes, in
+pidpersec, threadsnoop, capable) report the events their own child causes, in
 bpftrace's layout."""
 
 from __future__ import annotations
@@ -76,3 +76,13 @@ def test_threadsnoop_shows_the_thread_start_function(e2e):
     out = tool(e2e, "threadsnoop", "import threading; t = threading.Thread(target=print); t.start(); t.join()")
     assert out[0] == "TIME                PID COMM             FUNC", out
     assert any(re.match(HHMMSS + r"\.\d{6} +\d+ python\S* +\S+", l) for l in out[1:]), out
+
+
+def test_capable_names_the_capability_checked(e2e, tmp_path):
+    f = tmp_path / "owned"
+    f.touch()
+    # a comm of its own: other python3 processes check capabilities too
+    out = tool(e2e, "capable", f"import ctypes, os; ctypes.CDLL(None).prctl(15, b'bscapable'); os.chown('{f}', 1234, 1234)")
+    assert out[1] == "TIME      UID    PID    COMM             CAP  NAME                 RET", out
+    rows = [l.split()[1:] for l in out if " bscapable " in l]
+    assert ["0", str(rows[0][1]), "bscapable", "0", "CAP_CHOWN", "0"] in rows, out

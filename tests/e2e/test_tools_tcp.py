@@ -1,4 +1,4 @@
-"""The TCP tools (tcplife, tcpaccept, tcpretrans) on connections over
+"""The TCP tools (tcplife, tcpaccept, tcpretrans, tcpdrop) on connections over
 127.0.0.1 and ::1 that the test's child makes, checked line by line."""
 
 from __future__ import annotations
@@ -50,6 +50,27 @@ time.sleep(1.5)
 print("PORTS", port, late.getsockname()[1], file=sys.stderr)
 """
 
+# A raw socket sends the server's socket a segment far outside its receive
+# window, which TCP drops (TCP_INVALID_SEQUENCE).
+OUT_OF_WINDOW = """
+import socket, struct, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+port = srv.getsockname()[1]
+c = socket.create_connection(("127.0.0.1", port))
+a, _ = srv.accept()
+cport = c.getsockname()[1]
+def csum(b):
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+hdr = struct.pack("!HHIIBBHHH", cport, port, 12345, 1, 5 << 4, 0x10, 1024, 0, 0)
+pseudo = socket.inet_aton("127.0.0.1") * 2 + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(hdr))
+hdr = hdr[:16] + struct.pack("!H", csum(pseudo + hdr)) + hdr[18:]
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).sendto(hdr, ("127.0.0.1", 0))
+time.sleep(0.2)
+print("PORTS", port, cport, file=sys.stderr)
+"""
+
 
 def run(e2e, tmp_path, tool: str, script: str, *args: str) -> tuple[list[str], int, int]:
     path = tmp_path / "work.py"
@@ -86,3 +107,12 @@ def test_tcpretrans_shows_a_resent_syn(e2e, tmp_path):
     assert out[1].split() == ["TIME", "PID", "LADDR:LPORT", "RADDR:RPORT", "STATE"], out
     rows = [l.split()[2:] for l in out[2:]]
     assert [f"127.0.0.1:{client}", f"127.0.0.1:{port}", "SYN_SENT"] in rows, out
+
+
+def test_tcpdrop_shows_the_dropping_socket_and_stack(e2e, tmp_path):
+    out, port, client = run(e2e, tmp_path, "tcpdrop", OUT_OF_WINDOW)
+    assert out[1].split() == ["TIME", "PID", "COMM", "SADDR:SPORT", "DADDR:DPORT", "STATE"], out
+    at = [i for i, l in enumerate(out) if l.split()[-3:] == [f"127.0.0.1:{port}", f"127.0.0.1:{client}", "ESTABLISHED"]]
+    assert at, out
+    stack = [l.strip() for l in out[at[0] + 1:at[0] + 8]]
+    assert any(f.startswith("tcp_validate_incoming+") for f in stack), out
