@@ -1,14 +1,16 @@
 """The syscall and scheduler tools (naptime, statsnoop, setuids, syncsnoop,
-pidpersec, threadsnoop, capable) report the events their own child causes, in
+pidpersec, threadsnoop, capable, gethostlatency, cpuwalk, runqlen,
+bashreadline) report the events their own child causes, in
 bpftrace's layout."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import shlex
-import signal
 import sys
-import time
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +88,71 @@ def test_capable_names_the_capability_checked(e2e, tmp_path):
     assert out[1] == "TIME      UID    PID    COMM             CAP  NAME                 RET", out
     rows = [l.split()[1:] for l in out if " bscapable " in l]
     assert ["0", str(rows[0][1]), "bscapable", "0", "CAP_CHOWN", "0"] in rows, out
+
+
+def test_gethostlatency_shows_a_lookup(e2e):
+    out = tool(e2e, "gethostlatency", "import ctypes, socket; ctypes.CDLL(None).prctl(15, b'bslookup'); "
+               "socket.getaddrinfo('localhost', 80)")
+    assert out[1] == "TIME      PID    COMM              LATms HOST", out
+    rows = [l.split()[2:] for l in out if " bslookup " in l]
+    assert len(rows) == 1 and rows[0][0] == "bslookup" and rows[0][1].isdigit() and rows[0][2] == "localhost", out
+
+
+def histogram(out: list[str], name: str) -> dict[int, int]:
+    """The lhist buckets of map NAME: {bucket's low bound: count}."""
+    at = out.index(f"{name}:")
+    buckets = {}
+    for l in out[at + 1:]:
+        m = re.match(r"\[(\d+)(?:, \d+\))?\]?\s+(\d+) \|", l)
+        if not m:
+            break
+        buckets[int(m.group(1))] = int(m.group(2))
+    return buckets
+
+
+BUSY = "import os, time\n{fork}os.sched_setaffinity(0, {{{cpu}}})\nend = time.time() + 1.5\nwhile time.time() < end: pass"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_cpuwalk_sees_a_task_spinning_on_one_cpu(e2e):
+    cpu = max(os.sched_getaffinity(0))
+    out = tool(e2e, "cpuwalk", BUSY.format(fork="", cpu=cpu))
+    assert out[0] == "Sampling CPU at 99hz... Hit Ctrl-C to end.", out
+    # 1.5 s at 99 Hz: about 150 samples on that CPU, whatever else runs
+    assert histogram(out, "@cpu").get(cpu, 0) >= 100, out
+
+
+def test_runqlen_sees_tasks_queued_on_one_cpu(e2e):
+    cpu = min(os.sched_getaffinity(0))
+    # four spinning processes on one CPU: three wait while one runs
+    out = tool(e2e, "runqlen", BUSY.format(fork="os.fork(); os.fork()\n", cpu=cpu))
+    assert out[0] == "Sampling run queue length at 99 Hertz... Hit Ctrl-C to end.", out
+    buckets = histogram(out, "@runqlen")
+    assert sum(n for q, n in buckets.items() if q >= 2) >= 50, out
+
+
+def test_bashreadline_shows_typed_commands(e2e):
+    # the interactive bash on a pty that the readline uprobe test drives
+    spec = importlib.util.spec_from_file_location("bs_readline", Path(__file__).with_name("test_bash_readline.py"))
+    readline_test = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(readline_test)
+    Bash, readline_file = readline_test.Bash, readline_test.readline_file
+    if readline_file() != os.path.realpath("/bin/bash"):
+        pytest.skip("readline is not in /bin/bash here")
+    bash = Bash()
+    try:
+        t = e2e.Trace("bashreadline", "-p", str(bash.proc.pid))
+        bash.type("")  # ends the readline call that began before the probe
+        bash.wait_for(b"rl> ")
+        bash.type("echo bs-typed")
+        bash.wait_for(b"bs-typed\r\nrl> ")
+        bash.type("exit")
+        assert bash.proc.wait(10) == 0
+        out, err = t.finish()
+    finally:
+        bash.close()
+    assert t.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[1] == "TIME      PID    COMMAND", lines
+    rows = [l.split(None, 2)[1:] for l in lines[2:] if re.match(HHMMSS + "  ", l)]
+    assert [str(bash.proc.pid), "echo bs-typed"] in rows and [str(bash.proc.pid), "exit"] in rows, lines
