@@ -1,5 +1,5 @@
 """The block I/O tools (biosnoop, bitesize) see O_DIRECT writes that the
-test's child makes to a file on a real disk."""
+test's child makes to a file on a real disk; writeback sees its sync."""
 
 from __future__ import annotations
 
@@ -69,3 +69,21 @@ def test_bitesize_has_a_histogram_for_the_writer(e2e, writes):
             break
         buckets[m.group(1)] = int(m.group(3))
     assert buckets.get("64K", 0) >= 4, out
+
+
+def test_writeback_shows_the_sync_of_dirty_pages(e2e, writes, tmp_path):
+    _, dev = writes
+    script = tmp_path / "dirty.py"
+    path = f"/var/tmp/bs-wb-{os.getpid()}"
+    script.write_text(f"import os\nwith open({path!r}, 'wb') as f: f.write(b'q' * 1000000)\nos.sync()\n")
+    try:
+        r = e2e.run_cli("writeback", "-c", f"{sys.executable} {script}")
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[1] == "TIME      DEVICE   PAGES    REASON           ms", out
+    rows = [l.split() for l in out[2:] if re.match(r"\d\d:\d\d:\d\d  ", l)]
+    bdi = f"{os.major(dev)}:{os.minor(dev)}"
+    assert any(r[1] == bdi and r[3] == "sync" and re.fullmatch(r"\d+\.\d{3}", r[4]) for r in rows), out
