@@ -1,4 +1,4 @@
-"""The block I/O tools (biosnoop, bitesize) see O_DIRECT writes that the
+"""The block I/O tools (biosnoop, bitesize, biostacks) see O_DIRECT writes that the
 test's child makes to a file on a real disk; writeback sees its sync."""
 
 from __future__ import annotations
@@ -87,3 +87,16 @@ def test_writeback_shows_the_sync_of_dirty_pages(e2e, writes, tmp_path):
     rows = [l.split() for l in out[2:] if re.match(r"\d\d:\d\d:\d\d  ", l)]
     bdi = f"{os.major(dev)}:{os.minor(dev)}"
     assert any(r[1] == bdi and r[3] == "sync" and re.fullmatch(r"\d+\.\d{3}", r[4]) for r in rows), out
+
+
+def test_biostacks_has_the_pwrite_stack_of_the_writes(e2e, writes):
+    cmd, _ = writes
+    r = e2e.run_cli("biostacks", "-c", cmd)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Tracing block I/O with init stacks. Hit Ctrl-C to end.\n"), r.stdout
+    counts = 0
+    for entry in r.stdout.split("@usecs[\n")[1:]:
+        stack, _, hist = entry.partition("]:\n")
+        if "pwrite64" in stack:  # the child's writes; flushes and journal have other stacks
+            counts += sum(int(m.group(1)) for m in re.finditer(r"^\[\S+, \S+\)\s+(\d+) \|", hist, re.M))
+    assert counts >= 4, r.stdout
