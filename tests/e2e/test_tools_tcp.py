@@ -1,4 +1,4 @@
-"""The TCP tools (tcplife, tcpaccept, tcpretrans, tcpdrop) on connections over
+"""The TCP tools (tcplife, tcpaccept, tcpretrans, tcpdrop, tcpsynbl) on connections over
 127.0.0.1 and ::1 that the test's child makes, checked line by line."""
 
 from __future__ import annotations
@@ -116,3 +116,17 @@ def test_tcpdrop_shows_the_dropping_socket_and_stack(e2e, tmp_path):
     assert at, out
     stack = [l.strip() for l in out[at[0] + 1:at[0] + 8]]
     assert any(f.startswith("tcp_validate_incoming+") for f in stack), out
+
+
+def test_tcpsynbl_shows_the_queue_filling(e2e):
+    # a queue limit of its own (37) tells this listener from others
+    code = ("import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(37); "
+            "c = [socket.create_connection(s.getsockname()) for _ in range(3)]")
+    r = e2e.run_cli("tcpsynbl", "-c", f"{sys.executable} -c \"{code}\"")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Tracing SYN backlog size. Ctrl-C to end.\n"), r.stdout
+    assert "\n@backlog[backlog limit]: histogram of backlog size\n" in r.stdout
+    hist = r.stdout.split("@backlog[37]:\n")[1].split("\n\n")[0].splitlines()
+    # the connections found 0, 1 and 2 others waiting to be accepted
+    rows = [re.match(r"(\[.*?[)\]])\s+(\d+) \|", l).groups() for l in hist]
+    assert rows == [("[0]", "1"), ("[1]", "1"), ("[2, 4)", "1")], r.stdout
