@@ -25,9 +25,16 @@ def _kernel_has_symbol(name: str) -> bool:
 
 # Tools whose hook a kernel may lack: whether this one has it, and what the
 # tool says when it does not.
+def _kprobes() -> bool:
+    return os.path.exists("/sys/kernel/tracing/kprobe_events")
+
+
 HOOKS = {
-    "mdflush": (lambda: os.path.exists("/sys/kernel/tracing/kprobe_events"),
-                "kprobe:md_flush_request cannot be attached: kprobes are not built into this kernel"),
+    "mdflush": (_kprobes, "kprobe:md_flush_request cannot be attached: kprobes are not built into this kernel"),
+    "vfscount": (_kprobes, "kprobe:vfs_* cannot be attached: kprobes are not built into this kernel"),
+    "vfsstat": (_kprobes, "kprobe:vfs_read* cannot be attached: kprobes are not built into this kernel"),
+    "swapin": (_kprobes, "kprobe:swap_read_folio cannot be attached: kprobes are not built into this kernel"),
+    "dcsnoop": (_kprobes, "kprobe:lookup_fast cannot be attached: kprobes are not built into this kernel"),
     "loads": (lambda: _kernel_has_symbol("avenrun"), "ERROR: Failed to resolve kernel symbol: avenrun"),
 }
 
