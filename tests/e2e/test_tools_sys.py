@@ -1,6 +1,6 @@
 """The syscall and scheduler tools (naptime, statsnoop, setuids, syncsnoop,
 pidpersec, threadsnoop, capable, gethostlatency, cpuwalk, runqlen,
-bashreadline) report the events their own child causes, in
+bashreadline, undump) report the events their own child causes, in
 bpftrace's layout."""
 
 from __future__ import annotations
@@ -156,3 +156,15 @@ def test_bashreadline_shows_typed_commands(e2e):
     assert lines[1] == "TIME      PID    COMMAND", lines
     rows = [l.split(None, 2)[1:] for l in lines[2:] if re.match(HHMMSS + "  ", l)]
     assert [str(bash.proc.pid), "echo bs-typed"] in rows and [str(bash.proc.pid), "exit"] in rows, lines
+
+
+def test_undump_shows_unix_socket_packets(e2e):
+    code = ("import ctypes, socket; ctypes.CDLL(None).prctl(15, b'bsundump'); a, b = socket.socketpair(); "
+            "a.send(b'Hello, world\\n'); b.recv(100); "
+            "c, d = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM); c.send(b'123abc'); d.recv(10)")
+    out = tool(e2e, "undump", code)
+    assert out[:2] == ["Dump UNIX socket packages RX. Ctrl-C to end",
+                       "TIME     COMM             PID      SIZE     DATA"], out
+    rows = [l.split(None, 4)[1:] for l in out if " bsundump " in l]
+    assert [[r[0], r[2], r[3]] for r in rows] == [["bsundump", "13", "Hello, world\\x0a"],
+                                                 ["bsundump", "6", "123abc"]], out
