@@ -34,6 +34,7 @@ HOOKS = {
     "vfscount": (_kprobes, "kprobe:vfs_* cannot be attached: kprobes are not built into this kernel"),
     "vfsstat": (_kprobes, "kprobe:vfs_read* cannot be attached: kprobes are not built into this kernel"),
     "swapin": (_kprobes, "kprobe:swap_read_folio cannot be attached: kprobes are not built into this kernel"),
+    "xfsdist": (_kprobes, "kprobe:xfs_file_read_iter cannot be attached: kprobes are not built into this kernel"),
     "dcsnoop": (_kprobes, "kprobe:lookup_fast cannot be attached: kprobes are not built into this kernel"),
     "loads": (lambda: _kernel_has_symbol("avenrun"), "ERROR: Failed to resolve kernel symbol: avenrun"),
 }
