@@ -42,7 +42,7 @@ def writes(tmp_path):
 
 def test_biosnoop_shows_each_write_with_its_disk(e2e, writes):
     cmd, dev = writes
-    r = e2e.run_cli("biosnoop", "-c", cmd)
+    r = e2e.run_cli("biosnoop", "-c", cmd, timeout=60)
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
     assert out[:2] == ["TIME(ms)     DISK ID        COMM             PID    LAT(ms)",
@@ -56,7 +56,7 @@ def test_biosnoop_shows_each_write_with_its_disk(e2e, writes):
 
 def test_bitesize_has_a_histogram_for_the_writer(e2e, writes):
     cmd, _ = writes
-    r = e2e.run_cli("bitesize", "-c", cmd)
+    r = e2e.run_cli("bitesize", "-c", cmd, timeout=60)
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
     assert out[0] == "Tracing block device I/O... Hit Ctrl-C to end.", out
@@ -77,7 +77,7 @@ def test_writeback_shows_the_sync_of_dirty_pages(e2e, writes, tmp_path):
     path = f"/var/tmp/bs-wb-{os.getpid()}"
     script.write_text(f"import os\nwith open({path!r}, 'wb') as f: f.write(b'q' * 1000000)\nos.sync()\n")
     try:
-        r = e2e.run_cli("writeback", "-c", f"{sys.executable} {script}")
+        r = e2e.run_cli("writeback", "-c", f"{sys.executable} {script}", timeout=60)
     finally:
         if os.path.exists(path):
             os.unlink(path)
@@ -91,7 +91,7 @@ def test_writeback_shows_the_sync_of_dirty_pages(e2e, writes, tmp_path):
 
 def test_biostacks_has_the_pwrite_stack_of_the_writes(e2e, writes):
     cmd, _ = writes
-    r = e2e.run_cli("biostacks", "-c", cmd)
+    r = e2e.run_cli("biostacks", "-c", cmd, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("Tracing block I/O with init stacks. Hit Ctrl-C to end.\n"), r.stdout
     counts = 0

@@ -25,7 +25,7 @@ def py(code: str) -> str:
 
 
 def tool(e2e, name: str, code: str) -> list[str]:
-    r = e2e.run_cli(name, "-c", py(code))
+    r = e2e.run_cli(name, "-c", py(code), timeout=60)  # the machine may be busy
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     return r.stdout.splitlines()
@@ -143,7 +143,7 @@ def test_bashreadline_shows_typed_commands(e2e):
         pytest.skip("readline is not in /bin/bash here")
     bash = Bash()
     try:
-        t = e2e.Trace("bashreadline", "-p", str(bash.proc.pid))
+        t = e2e.Trace("bashreadline", "-p", str(bash.proc.pid), timeout=60)
         bash.type("")  # ends the readline call that began before the probe
         bash.wait_for(b"rl> ")
         bash.type("echo bs-typed")

@@ -75,7 +75,7 @@ print("PORTS", port, cport, file=sys.stderr)
 def run(e2e, tmp_path, tool: str, script: str, *args: str) -> tuple[list[str], int, int]:
     path = tmp_path / "work.py"
     path.write_text(script)
-    r = e2e.run_cli(tool, "-c", " ".join([sys.executable, str(path), *args]))
+    r = e2e.run_cli(tool, "-c", " ".join([sys.executable, str(path), *args]), timeout=60)
     assert r.returncode == 0, r.stderr
     m = re.search(r"PORTS (\d+) (\d+)", r.stderr)
     assert m, r.stderr
@@ -122,7 +122,7 @@ def test_tcpsynbl_shows_the_queue_filling(e2e):
     # a queue limit of its own (37) tells this listener from others
     code = ("import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(37); "
             "c = [socket.create_connection(s.getsockname()) for _ in range(3)]")
-    r = e2e.run_cli("tcpsynbl", "-c", f"{sys.executable} -c \"{code}\"")
+    r = e2e.run_cli("tcpsynbl", "-c", f"{sys.executable} -c \"{code}\"", timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("Tracing SYN backlog size. Ctrl-C to end.\n"), r.stdout
     assert "\n@backlog[backlog limit]: histogram of backlog size\n" in r.stdout
