@@ -95,11 +95,12 @@ def test_tcplife_shows_both_ends_with_their_bytes(e2e, tmp_path, host):
     assert client_row[6:8] == ["292", "97"] and server_row[6:8] == ["97", "292"], out
 
 
-def test_tcpaccept_shows_the_accepted_connection(e2e, tmp_path):
-    out, port, client = run(e2e, tmp_path, "tcpaccept", EXCHANGE, "127.0.0.1")
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_tcpaccept_shows_the_accepted_connection(e2e, tmp_path, host):
+    out, port, client = run(e2e, tmp_path, "tcpaccept", EXCHANGE, host)
     assert out[1].split() == ["TIME", "PID", "COMM", "RADDR", "RPORT", "LADDR", "LPORT", "BL"], out
     rows = [l.split()[2:] for l in out[2:]]
-    assert [rows[0][0][:6]] + rows[0][1:] == ["python", "127.0.0.1", str(client), "127.0.0.1", str(port), "0/128"], out
+    assert [rows[0][0][:6]] + rows[0][1:] == ["python", host, str(client), host, str(port), "0/128"], out
 
 
 def test_tcpretrans_shows_a_resent_syn(e2e, tmp_path):
