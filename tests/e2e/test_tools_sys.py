@@ -40,6 +40,16 @@ def test_naptime_shows_the_requested_nanosleep(e2e):
     assert len(lines) == 1 and re.match(HHMMSS + r" \d+ +\S+ +\d+ +python", lines[0]), out
 
 
+def test_naptime_shows_a_relative_clock_nanosleep_only(e2e):
+    # a relative sleep (coreutils' sleep makes these), then one until a time
+    # (Python's time.sleep does that): now, so that it does not wait
+    code = ("import ctypes; libc = ctypes.CDLL(None); ts = (ctypes.c_long * 2)(0, 375000000); "
+            "libc.clock_nanosleep(1, 0, ts, None); libc.clock_gettime(1, ts); libc.clock_nanosleep(1, 1, ts, None)")
+    out = tool(e2e, "naptime", code)
+    lines = [l for l in out[2:] if "python" in l]
+    assert len(lines) == 1 and lines[0].endswith(" 0.375"), out
+
+
 def test_statsnoop_shows_paths_and_errnos(e2e):
     out = tool(e2e, "statsnoop", "import os; os.path.exists('/bs-no-such-file'); os.stat('/tmp')")
     assert out[1] == "PID    COMM             ERR PATH", out
