@@ -17,6 +17,29 @@ pytestmark = pytest.mark.usefixtures("kernel")
 TOOLS = sorted(p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools").glob("*.bt"))
 
 
+
+def _kernel_has_symbol(name: str) -> bool:
+    with open("/proc/kallsyms") as f:
+        return any(line.split()[2] == name for line in f)
+
+
+# Tools whose hook a kernel may lack: whether this one has it, and what the
+# tool says when it does not.
+def _kprobes() -> bool:
+    return os.path.exists("/sys/kernel/tracing/kprobe_events")
+
+
+HOOKS = {
+    "mdflush": (_kprobes, "kprobe:md_flush_request cannot be attached: kprobes are not built into this kernel"),
+    "vfscount": (_kprobes, "kprobe:vfs_* cannot be attached: kprobes are not built into this kernel"),
+    "vfsstat": (_kprobes, "kprobe:vfs_read* cannot be attached: kprobes are not built into this kernel"),
+    "swapin": (_kprobes, "kprobe:swap_read_folio cannot be attached: kprobes are not built into this kernel"),
+    "xfsdist": (_kprobes, "kprobe:xfs_file_read_iter cannot be attached: kprobes are not built into this kernel"),
+    "dcsnoop": (_kprobes, "kprobe:lookup_fast cannot be attached: kprobes are not built into this kernel"),
+    "loads": (lambda: _kernel_has_symbol("avenrun"), "ERROR: Failed to resolve kernel symbol: avenrun"),
+}
+
+
 def test_the_tool_list_is_what_the_readme_promises():
     assert {"execsnoop", "opensnoop", "biolatency", "runqlat", "syscount", "killsnoop", "tcpconnect",
             "offcputime", "offwaketime"} <= set(TOOLS)
@@ -24,8 +47,21 @@ def test_the_tool_list_is_what_the_readme_promises():
 
 @pytest.mark.parametrize("tool", TOOLS)
 def test_tool_compiles_by_name(e2e, tool):
+    if tool in HOOKS and not HOOKS[tool][0]():
+        pytest.skip(f"{tool}'s hook is missing here")
     r = e2e.run_cli("--dry-run", tool)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("tool", sorted(HOOKS))
+def test_a_tool_without_its_hook_says_so(e2e, tool):
+    has_hook, message = HOOKS[tool]
+    if has_hook():
+        pytest.skip(f"this kernel has {tool}'s hook")
+    r = e2e.run_cli(tool)
+    assert r.returncode != 0 and r.stdout == "", r
+    errors = [l for l in r.stderr.splitlines() if "ERROR" in l]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in r.stderr, r.stderr
 
 
 def test_opensnoop_shows_a_file_the_child_opens(e2e, helper):
