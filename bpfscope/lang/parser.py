@@ -317,9 +317,7 @@ class Parser:
             return self.if_stmt(), False
         if kind in ("while", "unroll"):
             self.advance()
-            self.expect("(")
-            cond = self.expr()
-            self.expect(")")
+            cond = self.condition()
             body, _ = self.block()
             cls = ast.While if kind == "while" else ast.Unroll
             return cls(self.span_from(start), cond, body), False
@@ -359,11 +357,17 @@ class Parser:
             return ast.AssignMap(span, target, value, op)
         return ast.AssignVar(span, target, value, op)
 
+    def condition(self) -> ast.Expr:
+        """The condition of if/while/unroll: bpftrace 0.26 takes any
+        expression before the block (`if $x { }`); the parentheses of
+        `if ($x) { }` are then those of a parenthesised expression."""
+        if self.tok.kind == "{":
+            raise self.error(("(",))
+        return self.expr()
+
     def if_stmt(self) -> ast.If:
         start = self.advance().span
-        self.expect("(")
-        cond = self.expr()
-        self.expect(")")
+        cond = self.condition()
         then, _ = self.block()
         orelse = None
         if self.accept("else"):
@@ -380,18 +384,21 @@ class Parser:
 
     def for_stmt(self) -> ast.Stmt:
         start = self.advance().span
-        self.expect("(")
+        # bpftrace 0.26: the parentheses around `$v : ...` are optional
+        close = ")" if self.accept("(") else "{"
         var = self.variable()
         self.expect(":")
-        if self.tok.kind == lx.MAP and self.peek().kind == ")":
+        if self.tok.kind == lx.MAP and self.peek().kind == close:
             target = self.map_expr()
-            self.expect(")")
+            if close == ")":
+                self.expect(")")
             body, _ = self.block()
             return ast.ForMap(self.span_from(start), var, target, body)
         first = self.unary()
         self.expect("..")
         last = self.unary()
-        self.expect(")")
+        if close == ")":
+            self.expect(")")
         body, _ = self.block()
         return ast.ForRange(self.span_from(start), var, first, last, body)
 
@@ -466,7 +473,12 @@ class Parser:
             self.depth -= 1
             return cond
         self.advance()
-        then = self.expr()
+        if self.tok.kind == ":":
+            # `a ?: b`, GNU C's form that bpftrace 0.26 takes: a when a is
+            # true, else b; codegen sees the shared node and evaluates a once
+            then = cond
+        else:
+            then = self.expr()
         self.expect(":")
         orelse = self.expr()
         self.depth -= 1

@@ -368,6 +368,18 @@ def test_ternary_values():
     assert eval_tp("args.a > 0 ? args.b : -args.b", a=-1, b=4) == -4
 
 
+@pytest.mark.parametrize("a, want", [(0, 20), (7, 7), (-3, -3)])
+def test_empty_middle_operand_gives_the_condition(a, want):
+    assert eval_tp("args.a ?: 20", a=a) == want
+
+
+@pytest.mark.parametrize("a, calls", [(0, 1), (5, 1)])
+def test_empty_middle_operand_is_evaluated_once(a, calls):
+    k = kernel("tracepoint:t:p { @r = (nsecs * args.a) ?: 3; }")
+    k.run(ctx=make_ctx(a=a))
+    assert k.calls.count("ktime_get_ns") == calls
+
+
 # ------------------------------------------------------------------ logic
 
 

@@ -286,3 +286,32 @@ def test_a_tiny_on_stack_limit_still_loads(e2e, limit):
                      'BEGIN { @[str("ab")] = count(); $t = (1, "xy"); print($t); '
                      'printf("%s %d\\n", str("abc"), 5); exit(); }')
     assert r.stdout.split() == ["(1,", "xy)", "abc", "5", "@[ab]:", "1"]
+
+
+def test_conditions_and_loops_without_parentheses(e2e):
+    r = e2e.run_prog('begin { $x = 2; if $x > 1 { printf("if "); } else if $x { printf("no "); } '
+                     '$i = 0; while $i < 3 { $i++; printf("w%d ", $i); } '
+                     'for $j : 1..3 { printf("f%d ", $j); } '
+                     '@m[7] = 8; for $kv : @m { printf("k%d=%d\\n", $kv.0, $kv.1); } '
+                     'clear(@m); exit(); }')
+    assert r.stdout.splitlines()[0] == "if w1 w2 w3 f1 f2 k7=8"
+
+
+def test_empty_middle_operand_and_nested_ternaries(e2e):
+    # `a ?: b` evaluates a once: @n++ runs twice in all, not three times
+    r = e2e.run_prog('begin { $z = 0; $f = 5; @n = 0; '
+                     '$a = @n++ ?: 9; $b = @n++ ?: 9; '
+                     'printf("%d %d %d %d %d\\n", $z ?: 7, $f ?: 7, $a, $b, @n); '
+                     'printf("%d %d\\n", $z ? 1 : $f ? 2 : 3, $f ? $z ? 1 : 4 : 3); '
+                     'clear(@n); exit(); }')
+    assert r.stdout.splitlines()[:2] == ["7 5 9 1 2", "2 4"]
+
+
+def test_bare_condition_filters_real_events(e2e, own_helper):
+    # the helper calls getpid 5 times; the third call ends the trace
+    t = e2e.Trace("-e", f'tracepoint:syscalls:sys_enter_getpid {{ if comm == "{COMM}" '
+                  '{ @n = count(); if @n == 3 { exit(); } } }')
+    subprocess.run([own_helper, "getpid", "5"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out == "\n\n@n: 3\n"
