@@ -881,9 +881,14 @@ class Analyzer(ConstValues):
     def index(self, e: ast.Index) -> T.Type | None:
         base = self.expr(e.expr)
         if isinstance(base, T.TupleType):
-            if isinstance(e.index, ast.Integer):
-                return self.tuple_elem(base, e.index.value, e)
-            self.err("The index of a tuple must be an integer literal", e.index.span)
+            if not isinstance(e.index, ast.Integer):
+                # bpftrace 0.26: any index known at compile time, `$t[1 - 1]`
+                self.expr(e.index)
+                value = self.const_value(e.index)
+                if value is None:
+                    self.err("The index of a tuple must be an integer literal", e.index.span)
+                e.index = ast.Integer(e.index.span, value, str(value))
+            return self.tuple_elem(base, e.index.value, e)
         it = self.expr(e.index)
         if base is None:
             return None
@@ -894,6 +899,12 @@ class Analyzer(ConstValues):
                 self.err(f"Index {e.index.value} is out of bounds for an array of "
                          f"{base.count} elements", e.index.span)
             return self.in_space(base.elem, base.user)
+        if isinstance(base, T.StringType):
+            # bpftrace 0.26 indexes strings as the char arrays they are
+            if isinstance(e.index, ast.Integer) and not 0 <= e.index.value < base.length:
+                self.err(f"Index {e.index.value} is out of bounds for a string of "
+                         f"{base.length} bytes", e.index.span)
+            return T.IntType(8, True)
         if isinstance(base, T.PointerType):
             target = self.types.pointee(base)
             if target is None or not T.c_size(target):

@@ -769,3 +769,13 @@ def test_str_counts_the_strings_it_cuts_at_max_strlen_only():
     for text, cut in ((b"1234567", 0), (b"12345678", 1), (b"123456789abc", 2), (b"", 2)):
         k.run(ctx=make_ctx(ua=k._alloc(bytearray(text + b"\0"))))
         assert drops(k, "strcut") == [cut], text
+
+
+@pytest.mark.parametrize("a, want", [(0, ord("x")), (2, ord("z")), (3, 0), (40, 0), (-1, 0)])
+def test_string_indexed_at_run_time_is_zero_past_its_end(a, want):
+    assert eval_tp('{ let $s = "xyz"; $s[args.a] }', a=a) == want
+
+
+def test_string_bytes_are_signed_chars():
+    assert eval_tp('{ let $s = str(args.comm); $s[1] }', comm=b"a\xffb") == -1
+    assert eval_tp("str(args.comm)[2]", comm=b"a\xffb") == ord("b")

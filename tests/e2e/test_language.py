@@ -315,3 +315,20 @@ def test_bare_condition_filters_real_events(e2e, own_helper):
     out, err = t.finish()
     assert t.returncode == 0, err
     assert out == "\n\n@n: 3\n"
+
+
+def test_strings_and_tuples_indexed_with_brackets(e2e):
+    r = e2e.run_prog('begin { $s = "hey"; $t = (1, "two", 3); $i = 0; $n = 0; '
+                     'while $i < 4 { $n += $s[$i]; $i++; } '
+                     'printf("%c%c %d %d %s %d\\n", $s[0], $s[2], $n, $s[3], $t[1], $t[3 - 1]); '
+                     'exit(); }')
+    assert r.stdout.splitlines()[0] == f"hy {ord('h') + ord('e') + ord('y')} 0 two 3"
+
+
+def test_comm_indexed_in_real_events(e2e, own_helper):
+    t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_getpid '
+                  f'/comm == "{COMM}"/ {{ $i = 5; printf("%c%c\\n", comm[0], comm[$i]); exit(); }}')
+    subprocess.run([own_helper, "getpid", "3"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out.splitlines()[0] == COMM[0] + COMM[5]

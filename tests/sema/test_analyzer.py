@@ -148,6 +148,26 @@ def test_tuple_types_and_access():
     assert ty('(1, ("a", 2))') == T.TupleType((T.INT64, T.TupleType((S(2), T.INT64))))
 
 
+def test_tuple_index_known_at_compile_time_as_bpftrace_026():
+    assert ty('$t[1]', pre='$t = (1, "ab", pid);') == S(3)
+    assert ty('(1, "hello")[1 - 1]') == T.INT64
+    assert ty('$t[$1 + 1]', params=("1",), pre='$t = (1, "ab", pid);') == T.UINT32
+    assert err('BEGIN { $t = (1, 2); $i = 0; $y = $t[$i]; }') == (
+        "The index of a tuple must be an integer literal", (1, 38, 40))
+    assert err('BEGIN { $t = (1, 2); $y = $t[1 + 1]; }')[0] == \
+        "Invalid tuple index: 2. Found 2 elements in tuple."
+
+
+def test_strings_index_as_char_arrays_as_bpftrace_026():
+    assert ty('$s[0]', pre='$s = "abc";') == T.IntType(8, True)
+    assert ty("comm[15]") == T.IntType(8, True)
+    assert ty('$s[$i]', pre='$s = "abc"; $i = 1;') == T.IntType(8, True)
+    assert err('BEGIN { $s = "abc"; $c = $s[4]; }') == (
+        "Index 4 is out of bounds for a string of 4 bytes", (1, 29, 30))
+    assert err('BEGIN { $c = comm["a"]; }')[0] == \
+        "The index must be an integer, not 'string[2]'"
+
+
 def test_tuple_size_and_offsets_follow_the_8_byte_rule():
     t = T.TupleType((T.INT64, S(3), T.UINT32, S(9)))
     assert t.offsets == [0, 8, 16, 24]
