@@ -619,11 +619,14 @@ class Parser:
         start = self.advance().span
         if self.tok.kind == lx.IDENT and self.peek().kind == "=":
             return self.record(start)
+        if self.accept(")"):
+            return ast.Tuple(self.span_from(start), [])  # `()`, as bpftrace 0.26
         first = self.expr()
         if self.accept(")"):
             return first
         elems = [first]
-        while self.accept(","):
+        # a trailing comma is allowed, and makes `(1,)` a tuple of one
+        while self.accept(",") and self.tok.kind != ")":
             elems.append(self.expr())
         self.expect(")", ",")
         return ast.Tuple(self.span_from(start), elems)

@@ -534,6 +534,23 @@ def test_delete_removes_the_entry():
     assert list(k.maps["@m"]) == [struct.pack("<q", 2)]
 
 
+def test_delete_says_whether_it_deleted():
+    k = kernel("tracepoint:t:p { @m[args.a] = 1; @r = delete(@m, args.b) + 2 * delete(@m[args.a]); }")
+    k.run(ctx=make_ctx(a=1, b=1))
+    assert k.value("@r") == 1  # the first delete took it, the second found nothing
+    k.run(ctx=make_ctx(a=1, b=2))
+    assert k.value("@r") == 2
+
+
+def test_a_tuple_is_the_keys_of_a_multi_key_map():
+    k = kernel("tracepoint:t:p { @m[args.a, args.b] = 7; $t = (args.a, args.b); "
+               "@r = has_key(@m, (args.a, args.b)) + has_key(@m, $t) + @m[$t] "
+               "+ 10 * delete(@m, $t) + 100 * has_key(@m, args.a, args.b); }")
+    k.run(ctx=make_ctx(a=4, b=-5))
+    assert k.value("@r") == 1 + 1 + 7 + 10
+    assert not k.maps["@m"]
+
+
 def test_tuple_value_in_a_map():
     k = kernel('tracepoint:t:p { @t = (args.a, args.comm, args.i32); }')
     k.run(ctx=make_ctx(a=-9, comm=b"zsh", i32=-2))

@@ -332,3 +332,11 @@ def test_comm_indexed_in_real_events(e2e, own_helper):
     out, err = t.finish()
     assert t.returncode == 0, err
     assert out.splitlines()[0] == COMM[0] + COMM[5]
+
+
+def test_delete_result_and_tuple_keys_of_multi_key_maps(e2e):
+    r = e2e.run_prog('begin { @m[1, 2] = 3; @m[(4, 5)] = 6; $t = (4, 5); '
+                     'printf("%d %d %d ", has_key(@m, (1, 2)), has_key(@m, $t), @m[$t]); '
+                     'printf("%d %d %d\\n", delete(@m, (1, 2)), delete(@m, (1, 2)), '
+                     'has_key(@m, 1, 2)); @k[(7,)] = 1; exit(); }')
+    assert r.stdout == "1 1 6 1 0 0\n\n\n@k[7]: 1\n@m[4, 5]: 6\n"

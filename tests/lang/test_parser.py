@@ -222,3 +222,13 @@ def test_nested_ternaries(text, expected):
 def test_for_parentheses_come_in_pairs(text):
     with pytest.raises(SyntaxErr):
         _body(text)
+
+
+@pytest.mark.parametrize("text,n,back", [
+    ("(1,)", 1, "(1,)"), ("()", 0, "()"), ("(1, 2,)", 2, "(1, 2)"), ("(1)", None, "1"),
+])
+def test_tuples_of_one_and_none_and_a_trailing_comma(text, n, back):
+    e = parse_expr(text)
+    assert (len(e.elems) if isinstance(e, ast.Tuple) else None) == n
+    assert to_source(e) == back
+    assert to_source(parse_expr(to_source(e))) == back

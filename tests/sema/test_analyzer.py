@@ -168,6 +168,17 @@ def test_strings_index_as_char_arrays_as_bpftrace_026():
         "The index must be an integer, not 'string[2]'"
 
 
+def test_delete_gives_a_bool():
+    assert ty("delete(@m, 1)", pre="@m[1] = 2;") == T.BOOL
+    assert ty("delete(@m[1])", pre="@m[1] = 2;") == T.BOOL
+
+
+def test_a_tuple_key_and_the_same_values_as_keys_are_one_key_type():
+    an = analyze('BEGIN { @m[(1, "a")] = 1; @m[2, "bc"] = 2; $t = (3, "d"); @m[$t] = 3; '
+                 '$h = has_key(@m, (1, "a")); $d = delete(@m, $t); }')
+    assert an.maps["@m"].key == T.TupleType((T.INT64, S(3)))
+
+
 def test_tuple_size_and_offsets_follow_the_8_byte_rule():
     t = T.TupleType((T.INT64, S(3), T.UINT32, S(9)))
     assert t.offsets == [0, 8, 16, 24]
@@ -253,7 +264,8 @@ def test_map_value_and_key_types():
     assert an.maps["@a"].value == T.INT64
     assert an.maps["@b"].key == T.TupleType((T.UINT32, S(16)))
     assert an.maps["@b"].value == S(2)
-    assert an.maps["@c"].key == T.TupleType((T.TupleType((T.INT64, S(2))),))
+    # `@c[(1, "a")]` is `@c[1, "a"]` (bpftrace 0.26's language.md, Map Keys)
+    assert an.maps["@c"].key == T.TupleType((T.INT64, S(2)))
     assert an.maps["@c"].value == T.UINT64
     assert an.maps["@"].value == S(16)
 
