@@ -500,7 +500,8 @@ class _Lexer:
                 continue
             if c == "/":
                 seg = text[seg_start:i]
-                if not (i == seg_start or seg[:1] in ("/", ".")):
+                if not (i == seg_start or seg[:1] in ("/", ".")) and \
+                        not (seen_colon and self._path_to_colon(i)):
                     break
             elif c == ":":
                 seen_colon = True
@@ -511,6 +512,16 @@ class _Lexer:
         raw = text[pos:i]
         self._emit(ATTACH, pos, i, split_attach_point(raw))
         self._advance_to(i)
+
+    def _path_to_colon(self, i: int) -> bool:
+        """Is the '/' at i inside a relative path that a ':' ends
+        (`uprobe:testprogs/prog:f`), as bpftrace lexes a path between two
+        colons? Otherwise it opens a predicate (`kprobe:f/pid/`)."""
+        text, n = self.text, self.n
+        j = i
+        while j < n and (text[j] in _IDENT_CHARS or text[j] in "-./"):
+            j += 1
+        return j < n and text[j] == ":"
 
     def _brace_group_end(self, i: int) -> int:
         """Offset of the '}' closing a ``{a,b}`` alternation at i, or -1."""

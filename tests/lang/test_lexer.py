@@ -88,6 +88,7 @@ def test_comments_are_skipped():
     "usdt:/usr/lib/x.so:prov:probe", "interval:1s", "software:page-faults:100",
     "watchpoint:0x10000000:8:rw", 'uprobe:./app:cpp:"ns::Klass::method"',
     "kprobe:vfs_{read,write}", "kprobe:f?o", "uprobe:$1:main",
+    "uprobe:testprogs/prog:f", "uretprobe:a/b-c.d/e:f", "usdt:lib/x.so:prov:probe",
 ])
 def test_attach_point_raw_text(raw):
     toks = tokenize(raw + " { }")
@@ -100,6 +101,9 @@ def test_attach_point_ends_at_brace_slash_and_comma():
     assert [t.kind for t in tokenize("kprobe:f/pid/{}")][:5] == [
         "attach", "/", "ident", "endpred", "{"]
     assert [t.text for t in tokenize("k:a,k:b{}")][:3] == ["k:a", ",", "k:b"]
+    # a '/' not in a path that a ':' ends opens the predicate
+    assert [t.kind for t in tokenize("uprobe:a:f/pid/{}")][:5] == [
+        "attach", "/", "ident", "endpred", "{"]
 
 
 def test_attach_point_parts():
