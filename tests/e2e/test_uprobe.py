@@ -164,4 +164,4 @@ def test_relative_path_with_a_slash(e2e, cprog):
     r = e2e.run_cli("-q", "-e", f"uprobe:{rel}:known_func {{ @[probe] = count(); }}",
                     "-c", f"{cprog} 3", cwd=os.path.dirname(d))
     assert r.returncode == 0, r.stderr
-    assert maps_of(r.stdout) == {f"@[uprobe:{rel}:known_func]": "3"}
+    assert maps_of(r.stdout) == {f"@[uprobe:{rel}:known_func]": "3"}  # as written
