@@ -57,7 +57,8 @@ _DIGITS = frozenset("0123456789")
 _IDENT_CHARS = _IDENT_START | _DIGITS
 # Characters an attach point may contain besides quoted parts and braces.
 _ATTACH_CHARS = _IDENT_CHARS | frozenset("-.*?+:/[]$@~")
-_ATTACH_START = _IDENT_START | frozenset("*?")
+# "$": a probe given whole by a positional parameter (`$1 { }`)
+_ATTACH_START = _IDENT_START | frozenset("*?$")
 _BRACE_GROUP_CHARS = _IDENT_CHARS | frozenset(",*?.-")
 
 DURATION_UNITS = {

@@ -23,6 +23,7 @@ from ..arch.x86_64 import REGS_ARGS
 from ..errors import InternalError, SemanticError, Span
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
+from ..lang.lexer import split_attach_point
 from . import registry
 from . import types as T
 from .config_values import STR_CONFIG, check_config_value
@@ -223,11 +224,26 @@ class Analyzer(ConstValues):
                 self.err(f"Map {name} is declared twice", d.span)
             self.maps[name] = MapInfo(name, span=d.span, decl_kind=d.kind, decl_entries=n)
 
+    _PARAM_IN_ATTACH = re.compile(r"\$([0-9]+)")
+
+    def positional_in_attach_point(self, ap: ast.AttachPoint) -> None:
+        """`interval:s:$1`, `BEG$1`, a whole probe from `$1`: bpftrace 0.26
+        puts the parameters' text in the attach point (a missing one is
+        empty, as in a string context) before the provider reads it."""
+        if "$" not in ap.raw:
+            return
+        def text(m: re.Match) -> str:
+            i = int(m.group(1))
+            return self.params[i - 1] if 0 < i <= len(self.params) else ""
+        ap.raw = self._PARAM_IN_ATTACH.sub(text, ap.raw)
+        ap.parts = split_attach_point(ap.raw)
+
     def run(self) -> "Analyzer":
         self.declare_maps()
         for probe in self.program.probes:
             exps: list[ExpandedProbe] = []
             for ap in probe.attach_points:
+                self.positional_in_attach_point(ap)
                 exps.extend(self.expander(ap))
             if not self.cpp_demangle:
                 for exp in exps:

@@ -340,3 +340,12 @@ def test_delete_result_and_tuple_keys_of_multi_key_maps(e2e):
                      'printf("%d %d %d\\n", delete(@m, (1, 2)), delete(@m, (1, 2)), '
                      'has_key(@m, 1, 2)); @k[(7,)] = 1; exit(); }')
     assert r.stdout == "1 1 6 1 0 0\n\n\n@k[7]: 1\n@m[4, 5]: 6\n"
+
+
+@pytest.mark.parametrize("prog, arg", [
+    ('interval:ms:$1 { printf("tick\\n"); exit(); }', "5"),
+    ('BEG$1 { printf("tick\\n"); exit(); }', "IN"),
+    ('$1 { printf("tick\\n"); exit(); }', "begin"),
+])
+def test_positional_parameters_in_attach_points(e2e, prog, arg):
+    assert e2e.run_prog(prog, arg).stdout.splitlines()[0] == "tick"

@@ -784,3 +784,20 @@ def test_read_in_a_loop_sees_the_type_a_later_assignment_widens_to():
         call = next(n for n in ast.walk(an.program.probes)
                     if isinstance(n, ast.Call) and n.name == "printf")
         assert call.args[1].type == S(8)
+
+
+@pytest.mark.parametrize("src, params, parts", [
+    ("tracepoint:$1:$2 { }", ("syscalls", "sys_enter_read"),
+     ["tracepoint", "syscalls", "sys_enter_read"]),
+    ("BEG$1 { }", ("IN",), ["BEGIN"]),
+    ("$1 { }", ("tracepoint:a:b",), ["tracepoint", "a", "b"]),
+    ("tracepoint:a:b$3 { }", ("x",), ["tracepoint", "a", "b"]),  # missing: empty
+])
+def test_positional_parameters_in_attach_points(src, params, parts):
+    seen = []
+
+    def spy(ap):
+        seen.append(list(ap.parts))
+        return expander(ap)
+    Analyzer(parse(Source(src)), spy, params).run()
+    assert seen == [parts]
