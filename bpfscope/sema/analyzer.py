@@ -782,9 +782,14 @@ class Analyzer(ConstValues):
                 self.err(f"Undefined or undeclared variable used: ${v.name}", v.span)
             return None
         t = self._scope.vars[v.key]
-        if t is None and self.final:
-            self.err(f"Variable used before it was assigned: ${v.name}", v.span)
         wide = self._widest.get(v.key)
+        if t is None:
+            # declared by `let $x;` and read before any assignment: bpftrace
+            # 0.26 reads 0, of the type a later assignment gives (the last
+            # pass's), else an integer
+            if wide is None and not self.final:
+                return None
+            t = self._scope.vars[v.key] = wide or T.INT64
         if t is not None and wide is not None and wide != t:
             t = T.unify(t, wide) or t
         return t

@@ -796,3 +796,7 @@ def test_string_indexed_at_run_time_is_zero_past_its_end(a, want):
 def test_string_bytes_are_signed_chars():
     assert eval_tp('{ let $s = str(args.comm); $s[1] }', comm=b"a\xffb") == -1
     assert eval_tp("str(args.comm)[2]", comm=b"a\xffb") == ord("b")
+
+
+def test_a_declared_variable_reads_zero_before_its_assignment():
+    assert eval_tp("{ let $v; let $w = $v; $v = args.a; $w * 100 + $v }", a=5) == 5

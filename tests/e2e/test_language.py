@@ -349,3 +349,9 @@ def test_delete_result_and_tuple_keys_of_multi_key_maps(e2e):
 ])
 def test_positional_parameters_in_attach_points(e2e, prog, arg):
     assert e2e.run_prog(prog, arg).stdout.splitlines()[0] == "tick"
+
+
+def test_late_declarations_read_zero_until_assigned(e2e):
+    r = e2e.run_prog('begin { let $x; let $s; printf("%d [%s] ", $x, $s); $x = 4; $s = "ab"; '
+                     'printf("%d [%s]\\n", $x, $s); exit(); }')
+    assert r.stdout.splitlines()[0] == "0 [] 4 [ab]"
