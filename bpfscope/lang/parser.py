@@ -18,6 +18,7 @@ from ..errors import Source, Span, SyntaxErr
 from . import ast
 from . import lexer as lx
 from .nesting import MAX_DEPTH, check_height, parse_too_deep
+from .preproc import Conditionals
 from .lexer import Token
 
 # Higher binds tighter; all binary operators are left associative.
@@ -95,6 +96,7 @@ class Parser:
         self.prev = self.tok
         # blocks and expressions open around the current token
         self.depth = 0
+        self.cpp = Conditionals()
 
     # ------------------------------------------------------------ helpers
 
@@ -169,7 +171,11 @@ class Parser:
             kind = self.tok.kind
             if kind in (lx.CPP, lx.CDEF):
                 tok = self.advance()
-                prog.c_definitions.append(ast.CDefinition(tok.span, tok.value))
+                if kind == lx.CPP and self.cpp.line(tok.value, tok.span):
+                    continue
+                # what an #if leaves out is C (structs, includes) in scripts
+                if self.cpp.active:
+                    prog.c_definitions.append(ast.CDefinition(tok.span, tok.value))
             elif kind == "config":
                 if prog.config is not None:
                     raise SyntaxErr("duplicate config block", self.tok.span)
@@ -186,6 +192,7 @@ class Parser:
                 prog.probes.append(self.probe())
             else:
                 raise self.error()
+        self.cpp.finish(self.tok.span)
         prog.span = self.span_from(start) if self.i else start
         return prog
 
@@ -592,6 +599,8 @@ class Parser:
             return ast.Bool(tok.span, text == "true")
         if is_builtin_name(text):
             return ast.Builtin(tok.span, text)
+        if text in self.cpp.strings:
+            return ast.String(tok.span, self.cpp.strings[text])
         return ast.Identifier(tok.span, text)
 
     def call_args(self) -> list[ast.Expr]:

@@ -355,3 +355,16 @@ def test_late_declarations_read_zero_until_assigned(e2e):
     r = e2e.run_prog('begin { let $x; let $s; printf("%d [%s] ", $x, $s); $x = 4; $s = "ab"; '
                      'printf("%d [%s]\\n", $x, $s); exit(); }')
     assert r.stdout.splitlines()[0] == "0 [] 4 [ab]"
+
+
+def test_ifndef_btf_blocks_are_skipped_as_in_bpftrace_tools(e2e, tmp_path):
+    # the tools' pattern: their own struct for kernels without BTF, which
+    # would read wrong offsets if kept
+    script = tmp_path / "t.bt"
+    script.write_text('#ifndef BPFTRACE_HAVE_BTF\n#include <linux/sched.h>\n'
+                      'struct task_struct { int tgid; };\n#endif\n'
+                      '#define LABEL "same"\n'
+                      'begin { printf("%s %d\\n", LABEL, curtask->tgid == pid); exit(); }\n')
+    r = e2e.run_cli("-q", str(script))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "same 1"
