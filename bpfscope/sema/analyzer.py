@@ -632,7 +632,12 @@ class Analyzer(ConstValues):
         if isinstance(e, ast.Call):
             return self.call(e, statement)
         if isinstance(e, ast.Sizeof):
-            if e.expr is not None:
+            named = self.types.named(e.expr.name) if isinstance(e.expr, ast.Identifier) \
+                and self.types.enumerator(e.expr.name) is None else None
+            if named is not None:
+                # sizeof(uint32_t): a typedef name the parser took for a value
+                t = named
+            elif e.expr is not None:
                 t = self.expr(e.expr)
             else:
                 t = self.typespec(e.type_arg)

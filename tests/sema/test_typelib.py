@@ -165,3 +165,12 @@ def test_char_arrays_are_strings_and_u8_arrays_are_bytes():
     u = tl.member(in6, "in6_u").type
     assert tl.member(u, "u6_addr8").type == T.ArrayType(T.IntType(8, False), 16, 1)
     assert tl.member(tl.named("struct task_struct"), "comm").type == T.StringType(16)
+
+
+@needs_btf
+def test_sizeof_of_a_typedef_name_written_as_a_value():
+    # sizeof(uint32_t) parses as sizeof of an identifier; it names a type
+    an = _analyze("enum e { CONST = 1 };\n"
+                  "BEGIN { print(sizeof(uint32_t)); print(sizeof(u16)); print(sizeof(CONST)); }")
+    sizes = [s.expr.args[0].size for s in an.program.probes[0].body]
+    assert sizes == [4, 2, 8]
