@@ -451,13 +451,10 @@ class _Lexer:
     def _cdef(self, pos: int, word_end: int) -> bool:
         """Read ``struct X { ... };`` raw; False if no '{' follows the name."""
         text, n = self.text, self.n
-        i = word_end
-        while i < n and text[i] in " \t\r\n":
-            i += 1
+        i = self._after_attributes(word_end)
         while i < n and text[i] in _IDENT_CHARS:
             i += 1
-        while i < n and text[i] in " \t\r\n":
-            i += 1
+        i = self._after_attributes(i)
         if i >= n or text[i] != "{":
             return False
         depth = 0
@@ -473,7 +470,9 @@ class _Lexer:
         if i >= n:
             raise LexError("unterminated definition", pos, word_end)
         end = i + 1
-        j = end
+        j = self._after_attributes(end)
+        if j > end and text[end:j].strip():
+            end = j   # `} __attribute__((packed))`
         while j < n and text[j] in " \t":
             j += 1
         if j < n and text[j] == ";":
@@ -482,6 +481,27 @@ class _Lexer:
         self._emit(CDEF, pos, end, raw)
         self._advance_to(end)
         return True
+
+    def _after_attributes(self, i: int) -> int:
+        """Past blanks and GNU `__attribute__((...))` groups from i."""
+        text, n = self.text, self.n
+        while True:
+            while i < n and text[i] in " \t\r\n":
+                i += 1
+            if not text.startswith("__attribute__", i):
+                return i
+            j = i + len("__attribute__")
+            while j < n and text[j] in " \t\r\n":
+                j += 1
+            if j >= n or text[j] != "(":
+                return i
+            depth = 0
+            while j < n:
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+                j += 1
+                if depth == 0:
+                    break
+            i = j
 
     def _attach_point(self, pos: int) -> None:
         text, n = self.text, self.n

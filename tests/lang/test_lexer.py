@@ -163,3 +163,13 @@ def test_predicate_end_before_comments(between):
 def test_division_followed_by_comment_is_not_predicate_end():
     toks = tokenize("t:a:b / 4 / // c\n 2 > 1 / { }")
     assert [t.kind for t in toks][1:8] == ["/", "int", "/", "int", ">", "int", "endpred"]
+
+
+@pytest.mark.parametrize("text", [
+    "struct S { int a; } __attribute__((packed));",
+    "struct __attribute__((packed)) S { int a; };",
+])
+def test_struct_with_attributes_is_one_definition(text):
+    toks = tokenize(text + " BEGIN { }")
+    assert (toks[0].kind, toks[0].text) == ("cdef", text)
+    assert toks[1].kind == "attach"

@@ -55,6 +55,13 @@ def test_script_struct_layout_matches_gcc():
     assert tl.pointee(types["next"]) == foo
 
 
+def test_packed_struct_has_no_padding():
+    tl = lib("struct P { char a; int b; short c; } __attribute__((packed));")
+    p = tl.named("struct P")
+    assert p.size == 7
+    assert [m.offset for m in tl.members(p)] == [0, 1, 5]
+
+
 def test_union_size_is_its_largest_member_aligned():
     tl = lib("union U { char c[5]; int i; };")
     assert tl.named("union U").size == 8
