@@ -284,6 +284,9 @@ class _Lexer:
             if self._at_toplevel_item():
                 if word in ("struct", "union", "enum") and self._cdef(pos, end):
                     return
+                if word == "typedef":
+                    self._typedef(pos)
+                    return
                 if word not in TOPLEVEL_WORDS:
                     self._attach_point(pos)
                     return
@@ -481,6 +484,18 @@ class _Lexer:
         self._emit(CDEF, pos, end, raw)
         self._advance_to(end)
         return True
+
+    def _typedef(self, pos: int) -> None:
+        """Read ``typedef ... NAME;`` raw, to its ';' outside braces."""
+        text, n = self.text, self.n
+        depth, i = 0, pos
+        while i < n and not (text[i] == ";" and depth == 0):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if i >= n:
+            raise LexError("unterminated typedef", pos, pos + len("typedef"))
+        self._emit(CDEF, pos, i + 1, text[pos:i + 1])
+        self._advance_to(i + 1)
 
     def _after_attributes(self, i: int) -> int:
         """Past blanks and GNU `__attribute__((...))` groups from i."""

@@ -173,3 +173,11 @@ def test_struct_with_attributes_is_one_definition(text):
     toks = tokenize(text + " BEGIN { }")
     assert (toks[0].kind, toks[0].text) == ("cdef", text)
     assert toks[1].kind == "attach"
+
+
+def test_top_level_typedef_is_one_definition():
+    text = "typedef struct { int a; long b; } pair_t;"
+    toks = tokenize(text + "\ntypedef unsigned short u16x; BEGIN { }")
+    assert [(t.kind, t.text) for t in toks[:3]] == [
+        ("cdef", text), ("cdef", "typedef unsigned short u16x;"), ("attach", "BEGIN")]
+    assert tokenize("typedef int x BEGIN { }")[0].kind == "error"

@@ -55,6 +55,15 @@ def test_script_struct_layout_matches_gcc():
     assert tl.pointee(types["next"]) == foo
 
 
+def test_typedefs_of_the_script_name_types():
+    an = _analyze("typedef unsigned short myu16;\ntypedef struct { int a; long b; } pair_t;\n"
+                  "BEGIN { print(sizeof(myu16)); print(sizeof(pair_t)); "
+                  "$p = (pair_t *)0; print($p->b); }")
+    body = an.program.probes[0].body
+    assert [s.expr.args[0].size for s in body[:2]] == [2, 16]
+    assert body[-1].expr.args[0].type == T.IntType(64, True)
+
+
 def test_packed_struct_has_no_padding():
     tl = lib("struct P { char a; int b; short c; } __attribute__((packed));")
     p = tl.named("struct P")
