@@ -458,6 +458,20 @@ def _show_warnings(warnings, opts) -> None:
             sys.stderr.write(w.format() + "\n")
 
 
+NOTIFY_ATTACHED = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
+
+
+def _attached(child: Child | None):
+    """Every probe is attached: start the -c child, then, as bpftrace 0.26
+    does for test harnesses and wrappers that wait for it, print the
+    notify line on stdout (not in -o's file) when the environment asks."""
+    if child:
+        child.release()
+    if os.environ.get(NOTIFY_ATTACHED) is not None:
+        sys.stdout.write(NOTIFY_ATTACHED + "\n")
+        sys.stdout.flush()
+
+
 def _run(script, opts, child: Child | None) -> int:
     from .output.json import JsonOutput
     from .output.text import TextOutput
@@ -493,7 +507,7 @@ def _run(script, opts, child: Child | None) -> int:
                 sys.stdout.write("No probes to attach\n")
             return 1
         return api.run(script, sink, verbose=opts.verbose,
-                       on_attached=child.release if child else None,
+                       on_attached=lambda: _attached(child),
                        should_stop=should_stop)
     finally:
         if out is not sys.stdout:

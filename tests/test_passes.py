@@ -29,7 +29,7 @@ def test_compile_script_runs_exactly_the_listed_passes(monkeypatch):
     monkeypatch.setattr(passes, "PASSES", wrapped)
     script = api.compile_script('BEGIN { printf("%d\\n", 1); exit(); }')
     assert seen == [name for name, _ in wrapped]
-    assert [p.name for p in script.programs] == ["BEGIN"]
+    assert [p.name for p in script.programs] == ["begin"]
 
 
 def test_a_pass_added_to_the_list_sees_the_program(monkeypatch):

@@ -23,7 +23,9 @@ class Special(Provider):
     def expand(self, ap, provider: str, options):
         if len(ap.parts) != 1:
             raise SemanticError(f"{provider} probes take no arguments", ap.span)
-        return [ExpandedProbe(provider, provider, (), None, ap.span, layout=NO_CONTEXT)]
+        # bpftrace 0.26 names them in lower case (the `probe` builtin gives
+        # "begin" for a probe written BEGIN)
+        return [ExpandedProbe(provider, provider.lower(), (), None, ap.span, layout=NO_CONTEXT)]
 
     def attach(self, probe, prog_fd):
         return []

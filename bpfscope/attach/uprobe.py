@@ -163,6 +163,14 @@ def pid_exe(pid: int) -> str | None:
     return exe if os.path.exists(exe) or not os.path.exists(rooted) else rooted
 
 
+def _shown_path(target: str, path: str) -> str | None:
+    """A relative path written with a '/' names its probes as written
+    (bpftrace 0.26: uprobe:./testprogs/prog:f); the attach uses ``path``."""
+    if "/" in target and "*" not in target and not os.path.isabs(target):
+        return target
+    return None
+
+
 def resolve_target(target: str, pid: int | None, cmd: str | None = None) -> list[str]:
     """Absolute paths the written target names ([] if none). Left out, it
     is the -c program ``cmd`` or the executable of process ``pid``."""
@@ -545,7 +553,8 @@ class Uprobe(Provider):
                 out.extend(self._expand_path(ap, provider, spec, path, pid,
                                              multi="*" in spec.target, inlined=inl,
                                              live_pid=live,
-                                             unsafe=bool(getattr(options, "unsafe", False))))
+                                             unsafe=bool(getattr(options, "unsafe", False)),
+                                             shown=_shown_path(spec.target, path)))
             except ElfError as e:
                 raise SemanticError(f"{path}: {e}", ap.span) from None
         if not out:
@@ -555,7 +564,8 @@ class Uprobe(Provider):
 
     def _expand_path(self, ap, provider, spec: Spec, path: str, pid, multi: bool,
                      inlined: bool = False, live_pid: int | None = None,
-                     unsafe: bool = False):
+                     unsafe: bool = False, shown: str | None = None):
+        named = shown or path  # the path in the probes' names
         st = symbols_of(path)
         elf = st.elf
         ret = provider == "uretprobe"
@@ -590,7 +600,7 @@ class Uprobe(Provider):
                                     f"uretprobes cannot probe inlined copies (they "
                                     f"do not return)")
                 return []
-            return [probe(n, s.addr, f"{provider}:{path}{lang}:{n}", demangle(n), i,
+            return [probe(n, s.addr, f"{provider}:{named}{lang}:{n}", demangle(n), i,
                           label=f"{n} inlined into {s.caller} at {s.addr:#x}")
                     for i, s in enumerate(sites)]
 
@@ -604,7 +614,7 @@ class Uprobe(Provider):
                     f"uretprobes cannot be attached at function offset. (address "
                     f"resolved to: {hit.symbol.name}+{hit.offset})", ap.span)
             return [probe(hit.symbol.name, spec.address,
-                          f"{provider}:{path}:{spec.address}", demangle(hit.symbol.name),
+                          f"{provider}:{named}:{spec.address}", demangle(hit.symbol.name),
                           label=f"{spec.address:#x} ({hit.symbol.name}+{hit.offset})",
                           movable=False)]
 
@@ -661,7 +671,7 @@ class Uprobe(Provider):
             label = f"{n}{suffix}" if sym_name else f"{n} (its implementation at {vaddr:#x})"
             try:
                 out.append(probe(sym_name, vaddr,
-                                 f"{provider}:{path}{lang}:{n}{suffix}", demangle(n),
+                                 f"{provider}:{named}{lang}:{n}{suffix}", demangle(n),
                                  label=label, movable=not spec.offset))
             except SemanticError as e:
                 if "*" not in func:

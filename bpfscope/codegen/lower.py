@@ -466,6 +466,13 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
                 return self.mem_expr(e)
             r = b.vreg()
             els, end = b.label(), b.label()
+            if e.then is e.cond:
+                # `a ?: b` (the parser shares the node): a is evaluated once
+                b.mov(r, self.int_expr(e.cond).reg)
+                b.jcond("ne", r, 0, end)
+                b.mov(r, self.int_expr(e.orelse).reg)
+                b.place(end)
+                return Int(r)
             self.branch_false(e.cond, els)
             b.mov(r, self.int_expr(e.then).reg)
             b.ja(end)

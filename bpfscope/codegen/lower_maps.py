@@ -31,6 +31,13 @@ class MapLowering:
             self.zero(mem)
             return mem
         kt = spec.key
+        if len(keys) == 1 and isinstance(keys[0].type, T.TupleType) and keys[0].type.elems:
+            # a tuple is the keys of a multi-key map (sema.map_key)
+            if isinstance(keys[0], ast.Tuple):
+                keys = list(keys[0].elems)
+            else:
+                self.store(keys[0], mem.at(0, size), kt)
+                return mem
         if spec.key_names is None:
             spec.key_names = unique_names(keys, "key")
         for i, (k, off) in enumerate(zip(keys, kt.offsets)):

@@ -97,6 +97,10 @@ class MemoryLowering:
         """The value of a member/element/dereference: Int for scalars,
         Mem (copied out of kernel or user memory when needed) otherwise."""
         t = e.type
+        if isinstance(e, ast.Index) and not isinstance(e.index, ast.Integer) and t.is_int():
+            held = self.held_element(e)
+            if held is not None:
+                return held
         p = self.place(e)
         if t.is_int():
             m = e.member if isinstance(e, ast.FieldAccess) else None
@@ -106,6 +110,32 @@ class MemoryLowering:
         dst = self.stack_mem(t.size)
         self.read_into(dst, p, t)
         return Mem(dst.base, dst.off, t.size)
+
+    def held_element(self, e: ast.Index) -> Int | None:
+        """An integer element at a run-time index of a string or array held
+        in a variable or map value (`$s[$i]`): 0 past its end, and the
+        bounds check gives the verifier the range of the offset."""
+        base_t = e.expr.type
+        count = base_t.length if isinstance(base_t, T.StringType) else \
+            getattr(base_t, "count", None)
+        if count is None or isinstance(base_t, T.PointerType):
+            return None
+        base = self.place(e.expr)
+        if not isinstance(base, Mem):
+            return None
+        b = self.b
+        size = T.c_size(e.type)
+        out, done = b.vreg(), b.label()
+        r = b.vreg()
+        b.mov(r, self.int_expr(e.index).reg)
+        b.mov(out, 0)
+        b.jcond("ge", r, count, done)
+        if size != 1:
+            b.alu("mul", r, size)
+        b.alu("add", r, base.base)
+        b.mov(out, self.load_scalar(Mem(r, base.off, size), e.type).reg)
+        b.place(done)
+        return Int(out)
 
     def load_scalar(self, p, t: T.Type, bit_offset: int = 0, bits: int = 0) -> Int:
         b = self.b

@@ -12,25 +12,34 @@ from ..sema import types as T
 from ..sema.registry import Function, aggregation, register
 
 
+def _check_key_args(an, m: ast.Map, keys: list[ast.Expr]) -> None:
+    """The keys of has_key(@m, k...) / delete(@m, k): a tuple literal and
+    the same values as a multi-key are one key type, as in bpftrace 0.26
+    (`@m[1, 2]` is `has_key(@m, (1, 2))`)."""
+    if len(keys) == 1 and isinstance(keys[0], ast.Tuple):
+        keys = keys[0].elems
+    an.map_key(ast.Map(m.span, m.name, list(keys), True))
+
+
+def _key_args(lw, m: ast.Map, keys: list[ast.Expr]) -> list[ast.Expr]:
+    if len(keys) == 1 and isinstance(keys[0], ast.Tuple) and len(lw.sc.maps[m.ident].key.elems) > 1:
+        return list(keys[0].elems)
+    return list(keys)
+
+
 def check_has_key(an, e: ast.Call) -> T.Type:
     if len(e.args) < 2:
         an.err("has_key() requires a map and a key", e.span)
     m = an.map_arg(e)
     if m.keys:
         an.err("has_key() expects a map without a key as first argument", m.span)
-    keys = e.args[1:]
-    if len(keys) == 1 and isinstance(keys[0], ast.Tuple):
-        keys = keys[0].elems
-    an.map_key(ast.Map(m.span, m.name, list(keys), True))
+    _check_key_args(an, m, e.args[1:])
     return T.BOOL
 
 
 def lower_has_key(lw, e: ast.Call) -> Int:
     m = e.args[0]
-    keys = e.args[1:]
-    if len(keys) == 1 and isinstance(keys[0], ast.Tuple) and len(lw.sc.maps[m.ident].key.elems) > 1:
-        keys = keys[0].elems
-    key = lw.map_key(m, list(keys))
+    key = lw.map_key(m, _key_args(lw, m, e.args[1:]))
     p = lw.lookup(m.ident, key)
     r = lw.b.vreg()
     lw.b.mov(r, 1)
@@ -69,23 +78,31 @@ def check_delete(an, e: ast.Call) -> T.Type:
     if len(e.args) == 2:
         if m.keys:
             an.err("delete() with two arguments expects a map without a key", e.span)
-        tmp = ast.Map(m.span, m.name, [e.args[1]], True)
-        an.map_key(tmp)
+        _check_key_args(an, m, e.args[1:])
     else:
         an.map_key(m)
-    return T.VOID
+    # bpftrace 0.26: whether there was an element to delete
+    return T.BOOL
 
 
-def emit_delete(lw, e: ast.Call) -> None:
+def lower_delete(lw, e: ast.Call) -> Int:
     m = e.args[0]
     spec = lw.sc.maps[m.ident]
     agg = aggregation(spec.kind)
     if agg is not None and agg.bucketed:
         raise SemanticError("delete() of a histogram entry is not supported yet", e.span)
-    key = lw.map_key(m, [e.args[1]] if len(e.args) == 2 else None)
-    lw.b.ld_map_fd(R1, m.ident)
+    key = lw.map_key(m, _key_args(lw, m, e.args[1:]) if len(e.args) == 2 else None)
+    b = lw.b
+    b.ld_map_fd(R1, m.ident)
     lw.addr(R2, key)
-    lw.b.call("map_delete_elem")
+    b.call("map_delete_elem")
+    r = b.vreg()
+    b.mov(r, 1)
+    done = b.label()
+    b.jcond("eq", R0, 0, done)
+    b.mov(r, 0)
+    b.place(done)
+    return Int(r)
 
 
 def check_len(an, e: ast.Call) -> T.Type:
@@ -141,6 +158,6 @@ register(
     Function("has_key", check_has_key, lower=lower_has_key),
     Function("clear", check_clear, emit=emit_clear, on_record={"clear": on_clear}),
     Function("zero", check_clear, emit=emit_clear, on_record={"zero": on_zero}),
-    Function("delete", check_delete, emit=emit_delete),
+    Function("delete", check_delete, lower=lower_delete),
     Function("len", check_len, lower=lower_len),
 )

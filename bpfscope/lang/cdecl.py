@@ -38,6 +38,7 @@ class CStruct:
     kind: str                    # 'struct' or 'union'
     name: str                    # '' when anonymous
     members: list[CMember] = field(default_factory=list)
+    packed: bool = False         # __attribute__((packed)): no padding
 
 
 @dataclass
@@ -126,8 +127,10 @@ class _Parser:
 
     def struct(self) -> CStruct | str:
         kind = self.take()
+        packed = self.attributes()
         name = self.take() if self.tok not in ("{", "") else ""
-        st = CStruct(kind, name)
+        packed = self.attributes() or packed
+        st = CStruct(kind, name, packed=packed)
         if self.tok != "{":
             return f"{kind} {name}"         # a reference, not a definition
         self.take("{")
@@ -137,8 +140,24 @@ class _Parser:
         while self.tok != "}":
             st.members.extend(self.declaration())
         self.take("}")
+        st.packed = self.attributes() or st.packed
         self.depth -= 1
         return st
+
+    def attributes(self) -> bool:
+        """Skip `__attribute__((...))` groups; True if one says packed
+        (the others, aligned(N) and such, change nothing here)."""
+        packed = False
+        while self.tok == "__attribute__":
+            self.take()
+            depth = 0
+            while True:
+                t = self.take()
+                depth += {"(": 1, ")": -1}.get(t, 0)
+                packed = packed or t in ("packed", "__packed__")
+                if depth == 0:
+                    break
+        return packed
 
     def enum(self) -> CEnum:
         self.take("enum")

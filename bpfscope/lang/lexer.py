@@ -57,7 +57,8 @@ _DIGITS = frozenset("0123456789")
 _IDENT_CHARS = _IDENT_START | _DIGITS
 # Characters an attach point may contain besides quoted parts and braces.
 _ATTACH_CHARS = _IDENT_CHARS | frozenset("-.*?+:/[]$@~")
-_ATTACH_START = _IDENT_START | frozenset("*?")
+# "$": a probe given whole by a positional parameter (`$1 { }`)
+_ATTACH_START = _IDENT_START | frozenset("*?$")
 _BRACE_GROUP_CHARS = _IDENT_CHARS | frozenset(",*?.-")
 
 DURATION_UNITS = {
@@ -283,6 +284,9 @@ class _Lexer:
             if self._at_toplevel_item():
                 if word in ("struct", "union", "enum") and self._cdef(pos, end):
                     return
+                if word == "typedef":
+                    self._typedef(pos)
+                    return
                 if word not in TOPLEVEL_WORDS:
                     self._attach_point(pos)
                     return
@@ -450,13 +454,10 @@ class _Lexer:
     def _cdef(self, pos: int, word_end: int) -> bool:
         """Read ``struct X { ... };`` raw; False if no '{' follows the name."""
         text, n = self.text, self.n
-        i = word_end
-        while i < n and text[i] in " \t\r\n":
-            i += 1
+        i = self._after_attributes(word_end)
         while i < n and text[i] in _IDENT_CHARS:
             i += 1
-        while i < n and text[i] in " \t\r\n":
-            i += 1
+        i = self._after_attributes(i)
         if i >= n or text[i] != "{":
             return False
         depth = 0
@@ -472,7 +473,9 @@ class _Lexer:
         if i >= n:
             raise LexError("unterminated definition", pos, word_end)
         end = i + 1
-        j = end
+        j = self._after_attributes(end)
+        if j > end and text[end:j].strip():
+            end = j   # `} __attribute__((packed))`
         while j < n and text[j] in " \t":
             j += 1
         if j < n and text[j] == ";":
@@ -481,6 +484,39 @@ class _Lexer:
         self._emit(CDEF, pos, end, raw)
         self._advance_to(end)
         return True
+
+    def _typedef(self, pos: int) -> None:
+        """Read ``typedef ... NAME;`` raw, to its ';' outside braces."""
+        text, n = self.text, self.n
+        depth, i = 0, pos
+        while i < n and not (text[i] == ";" and depth == 0):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if i >= n:
+            raise LexError("unterminated typedef", pos, pos + len("typedef"))
+        self._emit(CDEF, pos, i + 1, text[pos:i + 1])
+        self._advance_to(i + 1)
+
+    def _after_attributes(self, i: int) -> int:
+        """Past blanks and GNU `__attribute__((...))` groups from i."""
+        text, n = self.text, self.n
+        while True:
+            while i < n and text[i] in " \t\r\n":
+                i += 1
+            if not text.startswith("__attribute__", i):
+                return i
+            j = i + len("__attribute__")
+            while j < n and text[j] in " \t\r\n":
+                j += 1
+            if j >= n or text[j] != "(":
+                return i
+            depth = 0
+            while j < n:
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+                j += 1
+                if depth == 0:
+                    break
+            i = j
 
     def _attach_point(self, pos: int) -> None:
         text, n = self.text, self.n
@@ -500,7 +536,8 @@ class _Lexer:
                 continue
             if c == "/":
                 seg = text[seg_start:i]
-                if not (i == seg_start or seg[:1] in ("/", ".")):
+                if not (i == seg_start or seg[:1] in ("/", ".")) and \
+                        not (seen_colon and self._path_to_colon(i)):
                     break
             elif c == ":":
                 seen_colon = True
@@ -511,6 +548,16 @@ class _Lexer:
         raw = text[pos:i]
         self._emit(ATTACH, pos, i, split_attach_point(raw))
         self._advance_to(i)
+
+    def _path_to_colon(self, i: int) -> bool:
+        """Is the '/' at i inside a relative path that a ':' ends
+        (`uprobe:testprogs/prog:f`), as bpftrace lexes a path between two
+        colons? Otherwise it opens a predicate (`kprobe:f/pid/`)."""
+        text, n = self.text, self.n
+        j = i
+        while j < n and (text[j] in _IDENT_CHARS or text[j] in "-./"):
+            j += 1
+        return j < n and text[j] == ":"
 
     def _brace_group_end(self, i: int) -> int:
         """Offset of the '}' closing a ``{a,b}`` alternation at i, or -1."""

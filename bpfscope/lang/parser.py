@@ -18,6 +18,7 @@ from ..errors import Source, Span, SyntaxErr
 from . import ast
 from . import lexer as lx
 from .nesting import MAX_DEPTH, check_height, parse_too_deep
+from .preproc import Conditionals
 from .lexer import Token
 
 # Higher binds tighter; all binary operators are left associative.
@@ -95,6 +96,7 @@ class Parser:
         self.prev = self.tok
         # blocks and expressions open around the current token
         self.depth = 0
+        self.cpp = Conditionals()
 
     # ------------------------------------------------------------ helpers
 
@@ -169,7 +171,11 @@ class Parser:
             kind = self.tok.kind
             if kind in (lx.CPP, lx.CDEF):
                 tok = self.advance()
-                prog.c_definitions.append(ast.CDefinition(tok.span, tok.value))
+                if kind == lx.CPP and self.cpp.line(tok.value, tok.span):
+                    continue
+                # what an #if leaves out is C (structs, includes) in scripts
+                if self.cpp.active:
+                    prog.c_definitions.append(ast.CDefinition(tok.span, tok.value))
             elif kind == "config":
                 if prog.config is not None:
                     raise SyntaxErr("duplicate config block", self.tok.span)
@@ -186,6 +192,7 @@ class Parser:
                 prog.probes.append(self.probe())
             else:
                 raise self.error()
+        self.cpp.finish(self.tok.span)
         prog.span = self.span_from(start) if self.i else start
         return prog
 
@@ -317,9 +324,7 @@ class Parser:
             return self.if_stmt(), False
         if kind in ("while", "unroll"):
             self.advance()
-            self.expect("(")
-            cond = self.expr()
-            self.expect(")")
+            cond = self.condition()
             body, _ = self.block()
             cls = ast.While if kind == "while" else ast.Unroll
             return cls(self.span_from(start), cond, body), False
@@ -359,11 +364,17 @@ class Parser:
             return ast.AssignMap(span, target, value, op)
         return ast.AssignVar(span, target, value, op)
 
+    def condition(self) -> ast.Expr:
+        """The condition of if/while/unroll: bpftrace 0.26 takes any
+        expression before the block (`if $x { }`); the parentheses of
+        `if ($x) { }` are then those of a parenthesised expression."""
+        if self.tok.kind == "{":
+            raise self.error(("(",))
+        return self.expr()
+
     def if_stmt(self) -> ast.If:
         start = self.advance().span
-        self.expect("(")
-        cond = self.expr()
-        self.expect(")")
+        cond = self.condition()
         then, _ = self.block()
         orelse = None
         if self.accept("else"):
@@ -380,18 +391,21 @@ class Parser:
 
     def for_stmt(self) -> ast.Stmt:
         start = self.advance().span
-        self.expect("(")
+        # bpftrace 0.26: the parentheses around `$v : ...` are optional
+        close = ")" if self.accept("(") else "{"
         var = self.variable()
         self.expect(":")
-        if self.tok.kind == lx.MAP and self.peek().kind == ")":
+        if self.tok.kind == lx.MAP and self.peek().kind == close:
             target = self.map_expr()
-            self.expect(")")
+            if close == ")":
+                self.expect(")")
             body, _ = self.block()
             return ast.ForMap(self.span_from(start), var, target, body)
         first = self.unary()
         self.expect("..")
         last = self.unary()
-        self.expect(")")
+        if close == ")":
+            self.expect(")")
         body, _ = self.block()
         return ast.ForRange(self.span_from(start), var, first, last, body)
 
@@ -466,7 +480,12 @@ class Parser:
             self.depth -= 1
             return cond
         self.advance()
-        then = self.expr()
+        if self.tok.kind == ":":
+            # `a ?: b`, GNU C's form that bpftrace 0.26 takes: a when a is
+            # true, else b; codegen sees the shared node and evaluates a once
+            then = cond
+        else:
+            then = self.expr()
         self.expect(":")
         orelse = self.expr()
         self.depth -= 1
@@ -580,6 +599,8 @@ class Parser:
             return ast.Bool(tok.span, text == "true")
         if is_builtin_name(text):
             return ast.Builtin(tok.span, text)
+        if text in self.cpp.strings:
+            return ast.String(tok.span, self.cpp.strings[text])
         return ast.Identifier(tok.span, text)
 
     def call_args(self) -> list[ast.Expr]:
@@ -607,11 +628,14 @@ class Parser:
         start = self.advance().span
         if self.tok.kind == lx.IDENT and self.peek().kind == "=":
             return self.record(start)
+        if self.accept(")"):
+            return ast.Tuple(self.span_from(start), [])  # `()`, as bpftrace 0.26
         first = self.expr()
         if self.accept(")"):
             return first
         elems = [first]
-        while self.accept(","):
+        # a trailing comma is allowed, and makes `(1,)` a tuple of one
+        while self.accept(",") and self.tok.kind != ")":
             elems.append(self.expr())
         self.expect(")", ",")
         return ast.Tuple(self.span_from(start), elems)

@@ -108,7 +108,8 @@ def _map(e: ast.Map) -> str:
 
 
 def _tuple(e: ast.Tuple) -> str:
-    return f"({_args(e.elems)})"
+    # a tuple of one keeps its comma, or it would read back as its element
+    return f"({_args(e.elems)}{',' if len(e.elems) == 1 else ''})"
 
 
 def _record(e: ast.Record) -> str:

@@ -23,6 +23,7 @@ from ..arch.x86_64 import REGS_ARGS
 from ..errors import InternalError, SemanticError, Span
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
+from ..lang.lexer import split_attach_point
 from . import registry
 from . import types as T
 from .config_values import STR_CONFIG, check_config_value
@@ -221,11 +222,26 @@ class Analyzer(ConstValues):
                 self.err(f"Map {name} is declared twice", d.span)
             self.maps[name] = MapInfo(name, span=d.span, decl_kind=d.kind, decl_entries=n)
 
+    _PARAM_IN_ATTACH = re.compile(r"\$([0-9]+)")
+
+    def positional_in_attach_point(self, ap: ast.AttachPoint) -> None:
+        """`interval:s:$1`, `BEG$1`, a whole probe from `$1`: bpftrace 0.26
+        puts the parameters' text in the attach point (a missing one is
+        empty, as in a string context) before the provider reads it."""
+        if "$" not in ap.raw:
+            return
+        def text(m: re.Match) -> str:
+            i = int(m.group(1))
+            return self.params[i - 1] if 0 < i <= len(self.params) else ""
+        ap.raw = self._PARAM_IN_ATTACH.sub(text, ap.raw)
+        ap.parts = split_attach_point(ap.raw)
+
     def run(self) -> "Analyzer":
         self.declare_maps()
         for probe in self.program.probes:
             exps: list[ExpandedProbe] = []
             for ap in probe.attach_points:
+                self.positional_in_attach_point(ap)
                 exps.extend(self.expander(ap))
             if not self.cpp_demangle:
                 for exp in exps:
@@ -507,6 +523,9 @@ class Analyzer(ConstValues):
             if isinstance(kt, (T.VoidType, T.AggType, T.ArgsType)):
                 self.err(f"Invalid map key type: {T.type_name(kt)}", k.span)
             elems.append(kt)
+        if len(elems) == 1 and isinstance(elems[0], T.TupleType) and elems[0].elems:
+            # bpftrace 0.26: `@m[(1, 2)]` and `@m[1, 2]` are one key type
+            elems = list(elems[0].elems)
         key = T.TupleType(tuple(elems))
         if info.key is None:
             info.key = key
@@ -611,7 +630,12 @@ class Analyzer(ConstValues):
         if isinstance(e, ast.Call):
             return self.call(e, statement)
         if isinstance(e, ast.Sizeof):
-            if e.expr is not None:
+            named = self.types.named(e.expr.name) if isinstance(e.expr, ast.Identifier) \
+                and self.types.enumerator(e.expr.name) is None else None
+            if named is not None:
+                # sizeof(uint32_t): a typedef name the parser took for a value
+                t = named
+            elif e.expr is not None:
                 t = self.expr(e.expr)
             else:
                 t = self.typespec(e.type_arg)
@@ -761,9 +785,14 @@ class Analyzer(ConstValues):
                 self.err(f"Undefined or undeclared variable used: ${v.name}", v.span)
             return None
         t = self._scope.vars[v.key]
-        if t is None and self.final:
-            self.err(f"Variable used before it was assigned: ${v.name}", v.span)
         wide = self._widest.get(v.key)
+        if t is None:
+            # declared by `let $x;` and read before any assignment: bpftrace
+            # 0.26 reads 0, of the type a later assignment gives (the last
+            # pass's), else an integer
+            if wide is None and not self.final:
+                return None
+            t = self._scope.vars[v.key] = wide or T.INT64
         if t is not None and wide is not None and wide != t:
             t = T.unify(t, wide) or t
         return t
@@ -879,9 +908,14 @@ class Analyzer(ConstValues):
     def index(self, e: ast.Index) -> T.Type | None:
         base = self.expr(e.expr)
         if isinstance(base, T.TupleType):
-            if isinstance(e.index, ast.Integer):
-                return self.tuple_elem(base, e.index.value, e)
-            self.err("The index of a tuple must be an integer literal", e.index.span)
+            if not isinstance(e.index, ast.Integer):
+                # bpftrace 0.26: any index known at compile time, `$t[1 - 1]`
+                self.expr(e.index)
+                value = self.const_value(e.index)
+                if value is None:
+                    self.err("The index of a tuple must be an integer literal", e.index.span)
+                e.index = ast.Integer(e.index.span, value, str(value))
+            return self.tuple_elem(base, e.index.value, e)
         it = self.expr(e.index)
         if base is None:
             return None
@@ -892,6 +926,12 @@ class Analyzer(ConstValues):
                 self.err(f"Index {e.index.value} is out of bounds for an array of "
                          f"{base.count} elements", e.index.span)
             return self.in_space(base.elem, base.user)
+        if isinstance(base, T.StringType):
+            # bpftrace 0.26 indexes strings as the char arrays they are
+            if isinstance(e.index, ast.Integer) and not 0 <= e.index.value < base.length:
+                self.err(f"Index {e.index.value} is out of bounds for a string of "
+                         f"{base.length} bytes", e.index.span)
+            return T.IntType(8, True)
         if isinstance(base, T.PointerType):
             target = self.types.pointee(base)
             if target is None or not T.c_size(target):

@@ -219,7 +219,7 @@ class TypeLibrary:
         members, bitpos, size, align = [], 0, 0, 1
         for m in d.members:
             t = self.declared(m, span)
-            a, n = self.alignment(t), T.c_size(t)
+            a, n = 1 if d.packed else self.alignment(t), T.c_size(t)
             align = max(align, a)
             if d.kind == "union":
                 bitpos = 0

@@ -118,3 +118,9 @@ def test_unknown_and_later_probe_types():
         providers.expand(_AP("nosuch:x"))
     with pytest.raises(SemanticError, match="watchpoint probes are not supported yet"):
         providers.expand(_AP("watchpoint:0x1:8:w"))
+
+
+@pytest.mark.parametrize("written", ["BEGIN", "begin", "END", "end"])
+def test_begin_and_end_are_named_in_lower_case_as_bpftrace_026(written):
+    (p,) = providers.expand(_AP(written))
+    assert (p.provider, p.name) == (written.upper(), written.lower())

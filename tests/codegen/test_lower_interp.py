@@ -368,6 +368,18 @@ def test_ternary_values():
     assert eval_tp("args.a > 0 ? args.b : -args.b", a=-1, b=4) == -4
 
 
+@pytest.mark.parametrize("a, want", [(0, 20), (7, 7), (-3, -3)])
+def test_empty_middle_operand_gives_the_condition(a, want):
+    assert eval_tp("args.a ?: 20", a=a) == want
+
+
+@pytest.mark.parametrize("a, calls", [(0, 1), (5, 1)])
+def test_empty_middle_operand_is_evaluated_once(a, calls):
+    k = kernel("tracepoint:t:p { @r = (nsecs * args.a) ?: 3; }")
+    k.run(ctx=make_ctx(a=a))
+    assert k.calls.count("ktime_get_ns") == calls
+
+
 # ------------------------------------------------------------------ logic
 
 
@@ -520,6 +532,23 @@ def test_delete_removes_the_entry():
     k.run(ctx=make_ctx(a=1, b=2))
     k.run(ctx=make_ctx(a=2, b=1))
     assert list(k.maps["@m"]) == [struct.pack("<q", 2)]
+
+
+def test_delete_says_whether_it_deleted():
+    k = kernel("tracepoint:t:p { @m[args.a] = 1; @r = delete(@m, args.b) + 2 * delete(@m[args.a]); }")
+    k.run(ctx=make_ctx(a=1, b=1))
+    assert k.value("@r") == 1  # the first delete took it, the second found nothing
+    k.run(ctx=make_ctx(a=1, b=2))
+    assert k.value("@r") == 2
+
+
+def test_a_tuple_is_the_keys_of_a_multi_key_map():
+    k = kernel("tracepoint:t:p { @m[args.a, args.b] = 7; $t = (args.a, args.b); "
+               "@r = has_key(@m, (args.a, args.b)) + has_key(@m, $t) + @m[$t] "
+               "+ 10 * delete(@m, $t) + 100 * has_key(@m, args.a, args.b); }")
+    k.run(ctx=make_ctx(a=4, b=-5))
+    assert k.value("@r") == 1 + 1 + 7 + 10
+    assert not k.maps["@m"]
 
 
 def test_tuple_value_in_a_map():
@@ -757,3 +786,17 @@ def test_str_counts_the_strings_it_cuts_at_max_strlen_only():
     for text, cut in ((b"1234567", 0), (b"12345678", 1), (b"123456789abc", 2), (b"", 2)):
         k.run(ctx=make_ctx(ua=k._alloc(bytearray(text + b"\0"))))
         assert drops(k, "strcut") == [cut], text
+
+
+@pytest.mark.parametrize("a, want", [(0, ord("x")), (2, ord("z")), (3, 0), (40, 0), (-1, 0)])
+def test_string_indexed_at_run_time_is_zero_past_its_end(a, want):
+    assert eval_tp('{ let $s = "xyz"; $s[args.a] }', a=a) == want
+
+
+def test_string_bytes_are_signed_chars():
+    assert eval_tp('{ let $s = str(args.comm); $s[1] }', comm=b"a\xffb") == -1
+    assert eval_tp("str(args.comm)[2]", comm=b"a\xffb") == ord("b")
+
+
+def test_a_declared_variable_reads_zero_before_its_assignment():
+    assert eval_tp("{ let $v; let $w = $v; $v = args.a; $w * 100 + $v }", a=5) == 5

@@ -220,14 +220,14 @@ def test_builtins_in_begin(e2e):
     r = e2e.run_prog('BEGIN { printf("%s|%d|%d|%d|%d\\n", probe, pid == tid, uid, gid, '
                      'elapsed < 10000000000); printf("%s\\n", comm); exit(); }')
     lines = r.stdout.split("\n")
-    assert lines[0] == f"BEGIN|1|{os.geteuid()}|{os.getegid()}|1"
+    assert lines[0] == f"begin|1|{os.geteuid()}|{os.getegid()}|1"
     assert lines[1].startswith("python")
 
 
 def test_probe_builtin_in_end_and_map_key(e2e):
     r = e2e.run_prog('BEGIN { @[probe] = count(); @[probe] = count(); exit(); } '
                      'END { @[probe] = count(); }')
-    assert r.stdout == "\n\n@[END]: 1\n@[BEGIN]: 2\n"
+    assert r.stdout == "\n\n@[end]: 1\n@[begin]: 2\n"
 
 
 def test_positional_parameters(e2e):

@@ -157,7 +157,7 @@ def test_verifier_rejection(e2e, kernel):
     assert r.returncode == 1
     assert r.stdout == ""
     lines = r.stderr.splitlines()
-    assert lines[0] == ("stdin:1:1-6: ERROR: Error loading BPF program for BEGIN: the verifier "
+    assert lines[0] == ("stdin:1:1-6: ERROR: Error loading BPF program for begin: the verifier "
                         "rejected it (Argument list too long (E2BIG))")
     assert lines[1] == prog
     assert lines[2] == "~~~~~"

@@ -286,3 +286,91 @@ def test_a_tiny_on_stack_limit_still_loads(e2e, limit):
                      'BEGIN { @[str("ab")] = count(); $t = (1, "xy"); print($t); '
                      'printf("%s %d\\n", str("abc"), 5); exit(); }')
     assert r.stdout.split() == ["(1,", "xy)", "abc", "5", "@[ab]:", "1"]
+
+
+def test_conditions_and_loops_without_parentheses(e2e):
+    r = e2e.run_prog('begin { $x = 2; if $x > 1 { printf("if "); } else if $x { printf("no "); } '
+                     '$i = 0; while $i < 3 { $i++; printf("w%d ", $i); } '
+                     'for $j : 1..3 { printf("f%d ", $j); } '
+                     '@m[7] = 8; for $kv : @m { printf("k%d=%d\\n", $kv.0, $kv.1); } '
+                     'clear(@m); exit(); }')
+    assert r.stdout.splitlines()[0] == "if w1 w2 w3 f1 f2 k7=8"
+
+
+def test_empty_middle_operand_and_nested_ternaries(e2e):
+    # `a ?: b` evaluates a once: @n++ runs twice in all, not three times
+    r = e2e.run_prog('begin { $z = 0; $f = 5; @n = 0; '
+                     '$a = @n++ ?: 9; $b = @n++ ?: 9; '
+                     'printf("%d %d %d %d %d\\n", $z ?: 7, $f ?: 7, $a, $b, @n); '
+                     'printf("%d %d\\n", $z ? 1 : $f ? 2 : 3, $f ? $z ? 1 : 4 : 3); '
+                     'clear(@n); exit(); }')
+    assert r.stdout.splitlines()[:2] == ["7 5 9 1 2", "2 4"]
+
+
+def test_bare_condition_filters_real_events(e2e, own_helper):
+    # the helper calls getpid 3 times; the third call ends the trace
+    t = e2e.Trace("-e", f'tracepoint:syscalls:sys_enter_getpid {{ if comm == "{COMM}" '
+                  '{ @n = count(); if @n == 3 { exit(); } } }')
+    subprocess.run([own_helper, "getpid", "3"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out == "\n\n@n: 3\n"
+
+
+def test_strings_and_tuples_indexed_with_brackets(e2e):
+    r = e2e.run_prog('begin { $s = "hey"; $t = (1, "two", 3); $i = 0; $n = 0; '
+                     'while $i < 4 { $n += $s[$i]; $i++; } '
+                     'printf("%c%c %d %d %s %d\\n", $s[0], $s[2], $n, $s[3], $t[1], $t[3 - 1]); '
+                     'exit(); }')
+    assert r.stdout.splitlines()[0] == f"hy {ord('h') + ord('e') + ord('y')} 0 two 3"
+
+
+def test_comm_indexed_in_real_events(e2e, own_helper):
+    t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_getpid '
+                  f'/comm == "{COMM}"/ {{ $i = 5; printf("%c%c\\n", comm[0], comm[$i]); exit(); }}')
+    subprocess.run([own_helper, "getpid", "3"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out.splitlines()[0] == COMM[0] + COMM[5]
+
+
+def test_delete_result_and_tuple_keys_of_multi_key_maps(e2e):
+    r = e2e.run_prog('begin { @m[1, 2] = 3; @m[(4, 5)] = 6; $t = (4, 5); '
+                     'printf("%d %d %d ", has_key(@m, (1, 2)), has_key(@m, $t), @m[$t]); '
+                     'printf("%d %d %d\\n", delete(@m, (1, 2)), delete(@m, (1, 2)), '
+                     'has_key(@m, 1, 2)); @k[(7,)] = 1; exit(); }')
+    assert r.stdout == "1 1 6 1 0 0\n\n\n@k[7]: 1\n@m[4, 5]: 6\n"
+
+
+@pytest.mark.parametrize("prog, arg", [
+    ('interval:ms:$1 { printf("tick\\n"); exit(); }', "5"),
+    ('BEG$1 { printf("tick\\n"); exit(); }', "IN"),
+    ('$1 { printf("tick\\n"); exit(); }', "begin"),
+])
+def test_positional_parameters_in_attach_points(e2e, prog, arg):
+    assert e2e.run_prog(prog, arg).stdout.splitlines()[0] == "tick"
+
+
+def test_late_declarations_read_zero_until_assigned(e2e):
+    r = e2e.run_prog('begin { let $x; let $s; printf("%d [%s] ", $x, $s); $x = 4; $s = "ab"; '
+                     'printf("%d [%s]\\n", $x, $s); exit(); }')
+    assert r.stdout.splitlines()[0] == "0 [] 4 [ab]"
+
+
+@pytest.mark.parametrize("text, want", [
+    # the tools' pattern: their own struct for kernels without BTF, which
+    # would read wrong offsets if kept
+    ('#ifndef BPFTRACE_HAVE_BTF\n#include <linux/sched.h>\nstruct task_struct { int tgid; };\n'
+     '#endif\n#define LABEL "same"\n'
+     'begin { printf("%s %d\\n", LABEL, curtask->tgid == pid); exit(); }\n', "same 1"),
+    ("struct P { char a; int b; } __attribute__((packed));\n"
+     "typedef struct { char a; long b; } pair_t;\n"
+     'begin { printf("%d %d %d %d\\n", sizeof(struct P), offsetof(struct P, b), '
+     "sizeof(pair_t), sizeof(uint32_t)); exit(); }\n", "5 1 16 4"),
+])
+def test_c_preamble_of_bpftrace_tools(e2e, tmp_path, text, want):
+    script = tmp_path / "t.bt"
+    script.write_text(text)
+    r = e2e.run_cli("-q", str(script))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == want

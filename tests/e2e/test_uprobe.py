@@ -4,6 +4,7 @@ seen and counts are exact."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -153,3 +154,14 @@ def test_error_no_such_function(e2e, cprog):
     assert r.returncode == 1
     assert f"ERROR: No matches for uprobe {cprog}:nosuch." in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_relative_path_with_a_slash(e2e, cprog):
+    # `uprobe:dir/prog:f`, as bpftrace's tests write testprogs/...: the
+    # path is relative to the working directory
+    d = os.path.dirname(cprog)
+    rel = os.path.join(os.path.basename(d), os.path.basename(cprog))
+    r = e2e.run_cli("-q", "-e", f"uprobe:{rel}:known_func {{ @[probe] = count(); }}",
+                    "-c", f"{cprog} 3", cwd=os.path.dirname(d))
+    assert r.returncode == 0, r.stderr
+    assert maps_of(r.stdout) == {f"@[uprobe:{rel}:known_func]": "3"}  # as written

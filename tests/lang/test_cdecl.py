@@ -43,3 +43,13 @@ def test_typedef_and_defines():
 def test_bad_definition_is_a_syntax_error():
     with pytest.raises(SyntaxErr, match="in C definition"):
         parse_definitions("struct Foo { int a }")
+
+
+@pytest.mark.parametrize("text, packed", [
+    ("struct P { char a; int b; } __attribute__((packed));", True),
+    ("struct __attribute__((__packed__)) P { char a; int b; };", True),
+    ("struct P { char a; int b; } __attribute__((aligned(8), unused));", False),
+])
+def test_attributes_are_read_and_packed_is_kept(text, packed):
+    (st,) = parse_definitions(text)
+    assert (st.name, [m.name for m in st.members], st.packed) == ("P", ["a", "b"], packed)

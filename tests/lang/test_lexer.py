@@ -88,6 +88,7 @@ def test_comments_are_skipped():
     "usdt:/usr/lib/x.so:prov:probe", "interval:1s", "software:page-faults:100",
     "watchpoint:0x10000000:8:rw", 'uprobe:./app:cpp:"ns::Klass::method"',
     "kprobe:vfs_{read,write}", "kprobe:f?o", "uprobe:$1:main",
+    "uprobe:testprogs/prog:f", "uretprobe:a/b-c.d/e:f", "usdt:lib/x.so:prov:probe",
 ])
 def test_attach_point_raw_text(raw):
     toks = tokenize(raw + " { }")
@@ -100,6 +101,9 @@ def test_attach_point_ends_at_brace_slash_and_comma():
     assert [t.kind for t in tokenize("kprobe:f/pid/{}")][:5] == [
         "attach", "/", "ident", "endpred", "{"]
     assert [t.text for t in tokenize("k:a,k:b{}")][:3] == ["k:a", ",", "k:b"]
+    # a '/' not in a path that a ':' ends opens the predicate
+    assert [t.kind for t in tokenize("uprobe:a:f/pid/{}")][:5] == [
+        "attach", "/", "ident", "endpred", "{"]
 
 
 def test_attach_point_parts():
@@ -159,3 +163,21 @@ def test_predicate_end_before_comments(between):
 def test_division_followed_by_comment_is_not_predicate_end():
     toks = tokenize("t:a:b / 4 / // c\n 2 > 1 / { }")
     assert [t.kind for t in toks][1:8] == ["/", "int", "/", "int", ">", "int", "endpred"]
+
+
+@pytest.mark.parametrize("text", [
+    "struct S { int a; } __attribute__((packed));",
+    "struct __attribute__((packed)) S { int a; };",
+])
+def test_struct_with_attributes_is_one_definition(text):
+    toks = tokenize(text + " BEGIN { }")
+    assert (toks[0].kind, toks[0].text) == ("cdef", text)
+    assert toks[1].kind == "attach"
+
+
+def test_top_level_typedef_is_one_definition():
+    text = "typedef struct { int a; long b; } pair_t;"
+    toks = tokenize(text + "\ntypedef unsigned short u16x; BEGIN { }")
+    assert [(t.kind, t.text) for t in toks[:3]] == [
+        ("cdef", text), ("cdef", "typedef unsigned short u16x;"), ("attach", "BEGIN")]
+    assert tokenize("typedef int x BEGIN { }")[0].kind == "error"

@@ -3,7 +3,7 @@
 
 import pytest
 
-from bpfscope.errors import Source, Span
+from bpfscope.errors import Source, Span, SyntaxErr
 from bpfscope.lang import ast
 from bpfscope.lang.parser import parse, parse_expr
 from bpfscope.lang.printer import to_source
@@ -180,3 +180,55 @@ def test_discard_expression():
     assert isinstance(stmt, ast.ExprStmt) and stmt.discard
     assert isinstance(stmt.expr, ast.Call) and stmt.expr.name == "has_key"
     assert stmt.span == Span(1, 9, 1, 27)
+
+
+def _body(text):
+    return parse(Source("BEGIN { " + text + " }")).probes[0].body
+
+
+@pytest.mark.parametrize("bare,paren", [
+    ("if $x > 1 { a } else if $y { b }", "if ($x > 1) { a } else if ($y) { b }"),
+    ("while $i < 3 { $i++ }", "while ($i < 3) { $i++ }"),
+    ("for $i : 0..3 { a }", "for ($i : 0..3) { a }"),
+    ("for $kv : @m { a }", "for ($kv : @m) { a }"),
+])
+def test_conditions_without_parentheses_as_bpftrace_026(bare, paren):
+    assert to_source(_body(bare)[0]) == to_source(_body(paren)[0])
+
+
+def test_parentheses_of_a_condition_are_an_expression_of_its_own():
+    (stmt,) = _body("if ($a) && ($b) { x }")
+    assert shape(stmt.cond) == "($a && $b)"
+    (stmt,) = _body("if ($a) { x }")
+    assert stmt.cond.span == Span(1, 13, 1, 15)  # $a, as before
+
+
+def test_empty_middle_operand_takes_the_condition():
+    e = parse_expr("$a ?: $b ?: 3")
+    assert shape(e) == "($a ? $a : ($b ? $b : 3))"
+    assert e.then is e.cond
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("$a ? $b ? 1 : 2 : 3", "($a ? ($b ? 1 : 2) : 3)"),
+    ("$a ? 1 : $b ? 2 : $c ? 3 : 4", "($a ? 1 : ($b ? 2 : ($c ? 3 : 4)))"),
+    ("($a ? 1 : 2) ? 3 : 4", "(($a ? 1 : 2) ? 3 : 4)"),
+])
+def test_nested_ternaries(text, expected):
+    assert shape(parse_expr(text)) == expected
+
+
+@pytest.mark.parametrize("text", ["for $i : 0..3 ) { }", "for ($i : 0..3 { }"])
+def test_for_parentheses_come_in_pairs(text):
+    with pytest.raises(SyntaxErr):
+        _body(text)
+
+
+@pytest.mark.parametrize("text,n,back", [
+    ("(1,)", 1, "(1,)"), ("()", 0, "()"), ("(1, 2,)", 2, "(1, 2)"), ("(1)", None, "1"),
+])
+def test_tuples_of_one_and_none_and_a_trailing_comma(text, n, back):
+    e = parse_expr(text)
+    assert (len(e.elems) if isinstance(e, ast.Tuple) else None) == n
+    assert to_source(e) == back
+    assert to_source(parse_expr(to_source(e))) == back

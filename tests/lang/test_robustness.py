@@ -43,8 +43,9 @@ DEEP = [
      "stdin:1:408-409: ERROR: expression nests too deeply "
      "(more than 100 levels)"),
     ("else_if", "begin { if (pid) { }" + " else if (pid) { }" * 3000 + " }",
-     # the condition of the 99th `else if`
-     "stdin:1:1795-1798: ERROR: expression nests too deeply "
+     # the condition of the 98th `else if` (its parentheses are an
+     # expression level of their own since conditions need none)
+     "stdin:1:1777-1780: ERROR: expression nests too deeply "
      "(more than 100 levels)"),
     ("pointer_type", "begin { $x = (int8" + "*" * 5000 + ")0; }",
      "stdin:1:119-120: ERROR: more than 100 levels of pointers"),

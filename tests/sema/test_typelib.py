@@ -55,6 +55,22 @@ def test_script_struct_layout_matches_gcc():
     assert tl.pointee(types["next"]) == foo
 
 
+def test_typedefs_of_the_script_name_types():
+    an = _analyze("typedef unsigned short myu16;\ntypedef struct { int a; long b; } pair_t;\n"
+                  "BEGIN { print(sizeof(myu16)); print(sizeof(pair_t)); "
+                  "$p = (pair_t *)0; print($p->b); }")
+    body = an.program.probes[0].body
+    assert [s.expr.args[0].size for s in body[:2]] == [2, 16]
+    assert body[-1].expr.args[0].type == T.IntType(64, True)
+
+
+def test_packed_struct_has_no_padding():
+    tl = lib("struct P { char a; int b; short c; } __attribute__((packed));")
+    p = tl.named("struct P")
+    assert p.size == 7
+    assert [m.offset for m in tl.members(p)] == [0, 1, 5]
+
+
 def test_union_size_is_its_largest_member_aligned():
     tl = lib("union U { char c[5]; int i; };")
     assert tl.named("union U").size == 8
@@ -165,3 +181,12 @@ def test_char_arrays_are_strings_and_u8_arrays_are_bytes():
     u = tl.member(in6, "in6_u").type
     assert tl.member(u, "u6_addr8").type == T.ArrayType(T.IntType(8, False), 16, 1)
     assert tl.member(tl.named("struct task_struct"), "comm").type == T.StringType(16)
+
+
+@needs_btf
+def test_sizeof_of_a_typedef_name_written_as_a_value():
+    # sizeof(uint32_t) parses as sizeof of an identifier; it names a type
+    an = _analyze("enum e { CONST = 1 };\n"
+                  "BEGIN { print(sizeof(uint32_t)); print(sizeof(u16)); print(sizeof(CONST)); }")
+    sizes = [s.expr.args[0].size for s in an.program.probes[0].body]
+    assert sizes == [4, 2, 8]
