@@ -199,19 +199,23 @@ def test_sigkill_during_detach_after_ctrl_c(e2e, many, target, monkeypatch):
         right = _compute(target)
         full = _perf_fds(t.proc.pid)
         assert full >= 20
-        assert sum(a != b for a, b in zip(target.code(), base)) == 20
+        def breakpoints() -> int:
+            return sum(a != b for a, b in zip(target.code(), base))
+        assert breakpoints() == 20
         t.proc.send_signal(signal.SIGINT)
-        # some uprobes are detached, others not yet
-        _wait_for(lambda: _perf_fds(t.proc.pid) < full - 2 or t.proc.poll() is not None,
+        # some uprobes are detached, others not yet: counted by their
+        # breakpoints, as the detach threads take the fds out at once and
+        # wait in their release
+        _wait_for(lambda: breakpoints() < 18 or t.proc.poll() is not None,
                   30, "the detach to begin")
-        left = _perf_fds(t.proc.pid)
+        left = breakpoints()
         t.proc.send_signal(signal.SIGKILL)
         t.proc.wait(30)
     finally:
         if t.proc.poll() is None:
             t.proc.kill()
     assert t.returncode == -signal.SIGKILL, "killed too late: the tracer had ended"
-    assert 0 < left < full
+    assert 0 < left < 20
     # Linux 6.18 measured: the uprobe whose unregister the SIGKILL
     # interrupts stays ("uprobe: python:PID failed to unregister, leaking
     # uprobe" in dmesg; get_user_pages fails with EINTR under a fatal
