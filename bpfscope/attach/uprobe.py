@@ -18,7 +18,14 @@ that is not a symbol but is the demangled name (parameters dropped) of
 exactly one C++ symbol means that symbol; several such symbols make an
 error that lists them.
 
-Attaching opens one perf event of the kernel's uprobe PMU per probe:
+On a kernel with uprobe_multi links (Linux 6.6+, bpf.features) the
+programs are loaded for them (expected_attach_type TRACE_UPROBE_MULTI):
+the probes of one file and entry/return whose programs are the same code
+(the session finds them, :meth:`Uprobe.group_key`) share one program and
+one link holding all their checked offsets; any other probe gets a link
+of its own offset. Closing a link removes its uprobes after one grace
+period, where each perf event waits one. ``BPFSCOPE_NO_UPROBE_MULTI=1``
+takes the older way: one perf event of the kernel's uprobe PMU per probe:
 ``config1`` points at the path, ``config2`` is the file offset of the
 instruction (the symbol's virtual address mapped through its PT_LOAD
 segment), the ``retprobe`` format bit marks return probes. Without a pid
