@@ -690,6 +690,9 @@ class Uprobe(Provider):
         t: UprobeTarget = probe.target
         return attach_at(probe, prog_fd, t.offset)
 
+    def info(self) -> list[tuple[str, str]]:
+        return [("uprobe_multi", "yes" if features.has_uprobe_multi() else "no")]
+
     def group_key(self, probe: ExpandedProbe):
         if not probe.load:
             return None
