@@ -87,6 +87,17 @@ class Provider:
         keep it attached (all or none: on failure close what was opened)."""
         raise NotImplementedError
 
+    def group_key(self, probe: ExpandedProbe):
+        """Probes with the same key (None: none) whose programs are the
+        same code may share one loaded program attached once through
+        :meth:`attach_group` (a uprobe wildcard's uprobe_multi link)."""
+        return None
+
+    def attach_group(self, probes: list[ExpandedProbe], prog_fd: int) -> list[int]:
+        """Attach one program to every probe of ``probes`` (same
+        :meth:`group_key`): the fds that keep them all attached."""
+        raise NotImplementedError
+
     def missed(self, probe: ExpandedProbe, fds: list[int]) -> int | None:
         """Hits the probe's kernel hook missed (kprobes' nmissed), read
         while attached; None where the probe type does not count them."""

@@ -90,6 +90,19 @@ def attach(probe: ExpandedProbe, prog_fd: int) -> list[int]:
     return PROVIDERS[probe.provider].attach(probe, prog_fd)
 
 
+def group_key(probe: ExpandedProbe):
+    """What probes must share to be attached together (None: alone)."""
+    prov = PROVIDERS.get(probe.provider)
+    key = prov.group_key(probe) if prov is not None else None
+    return None if key is None else (probe.provider, key)
+
+
+def attach_group(probes: list[ExpandedProbe], prog_fd: int) -> list[int]:
+    if len(probes) == 1:
+        return attach(probes[0], prog_fd)
+    return PROVIDERS[probes[0].provider].attach_group(probes, prog_fd)
+
+
 def missed(probe: ExpandedProbe, fds: list[int]) -> int | None:
     """Hits the kernel hook of an attached probe missed (kprobes' nmissed),
     None where the probe type or the kernel does not count them."""

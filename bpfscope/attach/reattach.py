@@ -33,7 +33,6 @@ from typing import Callable
 
 from ..elf import ElfError, SymbolTable
 from ..errors import BpfscopeError, warn
-from .perfattach import attach_to_perf_event
 
 PROVIDERS = ("uprobe", "uretprobe")
 INTERVAL = 1.0
@@ -162,7 +161,7 @@ def _label(t, want: int) -> str:
 
 
 def _attach_again(e: _Entry, st: SymbolTable, ident) -> tuple[list[int], object]:
-    from .uprobe import check_site, open_uprobe
+    from .uprobe import attach_at, check_site
     t = e.target
     want = _resolve(t, st)
     # the new file's code at that address is checked as the first one was:
@@ -174,5 +173,4 @@ def _attach_again(e: _Entry, st: SymbolTable, ident) -> tuple[list[int], object]
         raise BpfscopeError(f"{vaddr:#x} is not in a loaded segment of the new file")
     target = dataclasses.replace(t, offset=off, vaddr=vaddr, requested=want,
                                  dev=ident[0], ino=ident[1])
-    pfd = open_uprobe(t.path, off, t.retprobe, t.pid)
-    return attach_to_perf_event(e.prog_fd, pfd), target
+    return attach_at(e.probe, e.prog_fd, off), target

@@ -18,7 +18,14 @@ that is not a symbol but is the demangled name (parameters dropped) of
 exactly one C++ symbol means that symbol; several such symbols make an
 error that lists them.
 
-Attaching opens one perf event of the kernel's uprobe PMU per probe:
+On a kernel with uprobe_multi links (Linux 6.6+, bpf.features) the
+programs are loaded for them (expected_attach_type TRACE_UPROBE_MULTI):
+the probes of one file and entry/return whose programs are the same code
+(the session finds them, :meth:`Uprobe.group_key`) share one program and
+one link holding all their checked offsets; any other probe gets a link
+of its own offset. Closing a link removes its uprobes after one grace
+period, where each perf event waits one. ``BPFSCOPE_NO_UPROBE_MULTI=1``
+takes the older way: one perf event of the kernel's uprobe PMU per probe:
 ``config1`` points at the path, ``config2`` is the file offset of the
 instruction (the symbol's virtual address mapped through its PT_LOAD
 segment), the ``retprobe`` format bit marks return probes. Without a pid
@@ -35,7 +42,8 @@ import re
 import shutil
 from dataclasses import dataclass
 
-from ..bpf import perf
+from ..bpf import features, link, perf
+from ..bpf.consts import AttachType
 from ..elf import ElfError, ElfFile, SymbolTable, demangle, split_function_name, table_of
 from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
@@ -574,6 +582,7 @@ class Uprobe(Provider):
         lang = f":{spec.lang}" if spec.lang else ""
         ident = file_identity(path)
         bias = live_load_bias(elf, path, live_pid)
+        multi_load = multi_mode()
 
         def probe(sym_name: str, vaddr: int, name: str, func: str,
                   site: int = -1, label: str = "", movable: bool = True) -> ExpandedProbe:
@@ -590,7 +599,8 @@ class Uprobe(Provider):
             return ExpandedProbe(provider, name, t, None, ap.span, func=func,
                                  mangled=sym_name if func != sym_name else "",
                                  layout=USER_REGS, is_return=ret, binary=path,
-                                 site_vaddr=None if ret else vaddr, load_bias=bias)
+                                 site_vaddr=None if ret else vaddr, load_bias=bias,
+                                 load=multi_load)
 
         def inline_probes(n: str) -> list[ExpandedProbe]:
             """--uprobe-inlined: one probe per inlined copy of n."""
@@ -688,8 +698,40 @@ class Uprobe(Provider):
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
         t: UprobeTarget = probe.target
-        pfd = open_uprobe(t.path, t.offset, t.retprobe, t.pid)
-        return attach_to_perf_event(prog_fd, pfd)
+        return attach_at(probe, prog_fd, t.offset)
+
+    def info(self) -> list[tuple[str, str]]:
+        return [("uprobe_multi", "yes" if features.has_uprobe_multi() else "no")]
+
+    def group_key(self, probe: ExpandedProbe):
+        if not probe.load:
+            return None
+        t: UprobeTarget = probe.target
+        return (t.path, t.retprobe, t.pid)
+
+    def attach_group(self, probes: list[ExpandedProbe], prog_fd: int) -> list[int]:
+        t: UprobeTarget = probes[0].target
+        # the offsets check_site placed, as for one probe
+        return [link.uprobe_multi_link(prog_fd, t.path, [p.target.offset for p in probes],
+                                       t.retprobe, t.pid)]
+
+
+def multi_mode() -> dict:
+    """The load attributes of uprobe programs: for uprobe_multi links
+    where the kernel has them, else none (one perf event per probe)."""
+    if features.has_uprobe_multi():
+        return {"expected_attach_type": AttachType.TRACE_UPROBE_MULTI}
+    return {}
+
+
+def attach_at(probe: ExpandedProbe, prog_fd: int, offset: int) -> list[int]:
+    """Attach probe's program at file offset ``offset`` of its file: a
+    uprobe_multi link of one offset for a program loaded for those (its
+    ``load``), else a perf event of the uprobe PMU."""
+    t: UprobeTarget = probe.target
+    if probe.load:
+        return [link.uprobe_multi_link(prog_fd, t.path, [offset], t.retprobe, t.pid)]
+    return attach_to_perf_event(prog_fd, open_uprobe(t.path, offset, t.retprobe, t.pid))
 
 
 # ------------------------------------------------------------ the PMU

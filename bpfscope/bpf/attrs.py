@@ -121,6 +121,18 @@ class LinkCreateAttr(ctypes.Structure):
     ]
 
 
+class UprobeMultiAttr(ctypes.Structure):
+    """BPF_LINK_CREATE for BPF_TRACE_UPROBE_MULTI (Linux 6.6+): the
+    link_create.uprobe_multi union after the four common u32s."""
+
+    _fields_ = [
+        ("prog_fd", u32), ("target_fd", u32), ("attach_type", u32),
+        ("flags", u32), ("path", u64), ("offsets", u64),
+        ("ref_ctr_offsets", u64), ("cookies", u64), ("cnt", u32),
+        ("uflags", u32), ("pid", u32),
+    ]
+
+
 class EnableStatsAttr(ctypes.Structure):
     """BPF_ENABLE_STATS."""
 

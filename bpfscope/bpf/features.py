@@ -10,7 +10,7 @@ import re
 import struct
 
 from .consts import AttachType, MapType, PerfSwId, PerfType, ProgType
-from .link import link_create
+from .link import link_create, uprobe_multi_link
 from .maps import BpfMap, has_batch_ops  # noqa: F401 - maps.py needs it itself
 from .perf import PerfEventError, perf_event_open
 from .prog import ProgLoadError, load_program
@@ -57,6 +57,32 @@ def has_link_perf_event() -> bool:
         close_fd(pfd)
         close_fd(prog)
 
+
+
+def has_uprobe_multi() -> bool:
+    """Whether uprobe_multi links work (Linux 6.6+);
+    ``BPFSCOPE_NO_UPROBE_MULTI=1`` pretends they do not (tests of the
+    one-perf-event-per-probe path)."""
+    return os.environ.get("BPFSCOPE_NO_UPROBE_MULTI") != "1" and _uprobe_multi_works()
+
+
+@functools.cache
+def _uprobe_multi_works() -> bool:
+    # A kernel that has them refuses "/" as the file (EBADF: no regular
+    # file) after accepting the attach type; one that has not refuses the
+    # attach type (EINVAL).
+    try:
+        prog = load_program(ProgType.KPROBE, _RETURN_ZERO,
+                            expected_attach_type=AttachType.TRACE_UPROBE_MULTI)
+    except BpfSyscallError:
+        return False
+    try:
+        close_fd(uprobe_multi_link(prog, "/", [0], False))
+        return True  # cannot happen; if it does, the kernel took it
+    except BpfSyscallError as e:
+        return e.errno == errno.EBADF
+    finally:
+        close_fd(prog)
 
 
 # Helpers bpfscope may call that are younger than Linux 5.8 (its floor):

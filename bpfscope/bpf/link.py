@@ -1,5 +1,5 @@
 """Attaching programs: BPF links (LINK_CREATE), perf-event attachment with
-its pre-link fallback, and raw tracepoints."""
+its pre-link fallback, uprobe_multi links, and raw tracepoints."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import ctypes
 import errno
 import struct
 
-from .attrs import InfoByFdAttr, LinkCreateAttr, LinkInfo, RawTracepointOpenAttr
+from .attrs import (InfoByFdAttr, LinkCreateAttr, LinkInfo, RawTracepointOpenAttr,
+                    UprobeMultiAttr)
 from .consts import AttachType, Cmd, LinkType
 from .perf import ioctl_enable, ioctl_set_bpf
 from .sys import BpfSyscallError, addr, bpf
@@ -49,6 +50,27 @@ def attach_perf_event(prog_fd: int, perf_fd: int, cookie: int = 0) -> int:
         return perf_fd
     ioctl_enable(perf_fd)
     return fd
+
+
+BPF_F_UPROBE_MULTI_RETURN = 1
+
+
+def uprobe_multi_link(prog_fd: int, path: str, offsets: list[int], retprobe: bool,
+                      pid: int | None = None) -> int:
+    """One link putting program ``prog_fd`` (loaded with expected_attach_type
+    TRACE_UPROBE_MULTI) on every file offset of ``offsets`` in ``path``, at
+    entry or (``retprobe``) return, in every process or only in ``pid``.
+    Closing it removes all of them with one grace period, where separate
+    perf events wait one each."""
+    n = len(offsets)
+    buf = ctypes.create_string_buffer(path.encode())
+    offs = (ctypes.c_uint64 * n)(*offsets)
+    attr = UprobeMultiAttr(prog_fd=prog_fd, attach_type=AttachType.TRACE_UPROBE_MULTI,
+                           path=addr(buf), offsets=ctypes.addressof(offs), cnt=n,
+                           uflags=BPF_F_UPROBE_MULTI_RETURN if retprobe else 0,
+                           pid=pid or 0)
+    return bpf(Cmd.LINK_CREATE, attr,
+               detail=f"uprobe_multi link of {n} offsets in {path}, program fd {prog_fd}")
 
 
 def raw_tracepoint_open(name: str | None, prog_fd: int) -> int:

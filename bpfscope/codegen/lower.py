@@ -96,6 +96,7 @@ class ScriptCompiler:
         self.maps: dict[str, MapSpec] = {}
         self.events: dict[int, EventSpec] = {}
         self.drop_sites: list[DropSite] = []
+        self._same_events: dict[str, EventSpec] = {}
         self.scratch_total = 0  # bytes of the per-CPU scratch value so far
         self.start_ns = time.monotonic_ns()
 
@@ -132,7 +133,13 @@ class ScriptCompiler:
 
     def drop_site(self, kind: str, name: str, span) -> int:
         """A LOST array slot counting the drops of one place (DropSite)."""
-        self.drop_sites.append(DropSite(kind, name, span))
+        site = DropSite(kind, name, span)
+        # the expansions of a wildcard share the place's slot: their drops
+        # are reported once, and their programs can be the same code (one
+        # program, one uprobe_multi link)
+        if site in self.drop_sites:
+            return self.drop_sites.index(site) + 1
+        self.drop_sites.append(site)
         return len(self.drop_sites)
 
     def user_addresses(self):
@@ -142,8 +149,14 @@ class ScriptCompiler:
             self.maps[USTACK_PIDS] = MapSpec(USTACK_PIDS, "hash", 4, 8, 4 * self.max_keys, "pids")
 
     def event(self, kind: str, **kw) -> EventSpec:
-        ev = EventSpec(len(self.events) + 1, kind, **kw)
-        self.events[ev.id] = ev
+        # the same record from each expansion of a wildcard is one kind
+        # (so their programs can be the same code: one program, one link)
+        key = repr((kind, sorted(kw.items())))
+        ev = self._same_events.get(key)
+        if ev is None:
+            ev = EventSpec(len(self.events) + 1, kind, **kw)
+            self.events[ev.id] = ev
+            self._same_events[key] = ev
         return ev
 
 

@@ -82,6 +82,9 @@ class Session:
         self._pids_seen: dict[int, str] = {}  # pid -> executable when last read
         self._watch: Watcher | None = None  # uprobe files replaced mid-trace
         self._attached: list[tuple] = []  # (probe, the fds attaching it)
+        # index of a program -> the later ones that share it (load): they
+        # are attached together, by one link
+        self.groups: dict[int, list[int]] = {}
         self._hook_missed: list[tuple[str, int]] = []  # read before detaching
         self._mmap_events: MmapEvents | None = None
         # a sink that wants printf's values too, not only its text (bpfscope.trace)
@@ -106,8 +109,20 @@ class Session:
         if self.resolver.user:  # ustack or usym: keep processes' mappings
             self._record_mappings()
         fds = {name: m.fd for name, m in self.maps.items()}
-        for ps in self.script.programs:
+        shared: dict = {}  # (group key, program) -> index of its first probe
+        for i, ps in enumerate(self.script.programs):
             code = ps.program.encode(fds)
+            key = providers.group_key(ps.probe)
+            if key is not None:
+                # the same code for probes one link can hold: one program
+                # (a wildcard whose probes do not use probe/func)
+                key = (key, ps.prog_type, code, repr(ps.program.functions),
+                       repr(sorted(ps.probe.load.items())))
+                first = shared.setdefault(key, i)
+                if first != i:
+                    self.groups.setdefault(first, []).append(i)
+                    self.prog_fds.append(os.dup(self.prog_fds[first]))
+                    continue
             try:
                 fd = load_program(ProgType[ps.prog_type.upper()], code, name=_prog_name(ps.name),
                                   functions=ps.program.functions, **ps.probe.load)
@@ -154,15 +169,20 @@ class Session:
         False when SIGINT/SIGTERM came before the last one (as bpftrace, the
         attaching stops there, and close() detaches what was attached)."""
         attached = []
-        for ps, fd in zip(self.script.programs, self.prog_fds):
-            if providers.run_once(ps.probe):
+        followers = {j for js in self.groups.values() for j in js}
+        progs = self.script.programs
+        for i, (ps, fd) in enumerate(zip(progs, self.prog_fds)):
+            if providers.run_once(ps.probe) or i in followers:
                 continue
             if self.exiting:
                 return False
             try:
-                fds = providers.attach(ps.probe, fd)
+                group = [i] + self.groups.get(i, [])
+                fds = providers.attach_group([progs[j].probe for j in group], fd)
                 self.attach_fds.extend(fds)
-                attached.append((ps.probe, fd, fds))
+                # the link is the first probe's; the others hold no fds
+                attached.extend((progs[j].probe, self.prog_fds[j], fds if j == i else [])
+                                for j in group)
             except OSError as e:
                 raise KernelError(f"Unable to attach probe: {ps.name}: {e.strerror or e}",
                                   ps.probe.span) from None
@@ -294,7 +314,10 @@ class Session:
         """(probe name, count) of the programs the kernel skipped because
         they were already running on the CPU (bpf_prog_info)."""
         out = []
-        for ps, fd in zip(self.script.programs, self.prog_fds):
+        followers = {j for js in self.groups.values() for j in js}
+        for i, (ps, fd) in enumerate(zip(self.script.programs, self.prog_fds)):
+            if i in followers:
+                continue  # counted with the first probe of its program
             try:
                 missed = prog_info(fd).recursion_misses
             except OSError:
@@ -424,7 +447,9 @@ class Session:
         """A probe was attached again (attach.reattach): own the new fds,
         close the old ones."""
         self.attach_fds.extend(new)
-        self._attached = [(p, new if fds == old else fds) for p, fds in self._attached]
+        # (a probe sharing another's link holds no fds: it keeps none)
+        self._attached = [(p, new if old and fds == old else fds)
+                          for p, fds in self._attached]
         for fd in old:
             self.attach_fds.remove(fd)
             close_fd(fd)

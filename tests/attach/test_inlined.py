@@ -188,6 +188,7 @@ def test_watcher_reattaches_on_a_new_inode(tmp_path, o0g, monkeypatch):
     from bpfscope.attach import reattach
     path = str(tmp_path / "prog")
     shutil.copy(o0g, path)
+    monkeypatch.setenv("BPFSCOPE_NO_UPROBE_MULTI", "1")  # the perf-event path, stubbed
     (probe,) = _expand(f"uprobe:{path}:run")
     opened = []
 
@@ -195,7 +196,7 @@ def test_watcher_reattaches_on_a_new_inode(tmp_path, o0g, monkeypatch):
         opened.append((p, off))
         return 100 + len(opened)
     monkeypatch.setattr(uprobe, "open_uprobe", fake_open)
-    monkeypatch.setattr(reattach, "attach_to_perf_event", lambda prog, pfd: [pfd])
+    monkeypatch.setattr(uprobe, "attach_to_perf_event", lambda prog, pfd: [pfd])
     said, swaps = [], []
     w = reattach.Watcher([(probe, 7, [50])], say=said.append)
     w.poll(lambda old, new: swaps.append((old, new)), force=True)

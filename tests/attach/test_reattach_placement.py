@@ -89,7 +89,8 @@ class Lane:
         self.path = path
         self.opened, self.said, self.swaps = [], [], []
         monkeypatch.setattr(uprobe, "open_uprobe", self._open)
-        monkeypatch.setattr(reattach, "attach_to_perf_event", lambda prog, pfd: [pfd])
+        monkeypatch.setattr(uprobe, "attach_to_perf_event", lambda prog, pfd: [pfd])
+        monkeypatch.setenv("BPFSCOPE_NO_UPROBE_MULTI", "1")  # the perf-event path, stubbed
         self.probes = [p for s in specs for p in expand(f"uprobe:{path}:{s}")]
         self.w = reattach.Watcher([(p, 7, [50 + i]) for i, p in enumerate(self.probes)],
                                   say=self.said.append)

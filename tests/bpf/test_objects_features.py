@@ -54,3 +54,26 @@ def test_probes_leave_no_fd_open(kernel):
     features.has_link_perf_event()
     features.has_batch_ops(MapType.HASH)
     assert set(os.listdir("/proc/self/fd")) == before
+
+
+def test_uprobe_multi_probe(kernel, monkeypatch):
+    features._uprobe_multi_works.cache_clear()
+    before = set(os.listdir("/proc/self/fd"))
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    # Linux 6.6 brought uprobe_multi links
+    assert features.has_uprobe_multi() is ((major, minor) >= (6, 6))
+    assert set(os.listdir("/proc/self/fd")) == before
+    monkeypatch.setenv("BPFSCOPE_NO_UPROBE_MULTI", "1")
+    assert features.has_uprobe_multi() is False
+
+
+def test_uprobe_multi_attr_layout():
+    """link_create.uprobe_multi as include/uapi/linux/bpf.h lays it out:
+    path, offsets, ref_ctr_offsets, cookies (u64s) from byte 16, then
+    cnt, flags, pid."""
+    import ctypes
+    from bpfscope.bpf.attrs import UprobeMultiAttr as A
+    assert [getattr(A, f).offset for f in ("path", "offsets", "ref_ctr_offsets", "cookies",
+                                           "cnt", "uflags", "pid")] == \
+        [16, 24, 32, 40, 48, 52, 56]
+    assert ctypes.sizeof(A) == 64

@@ -623,8 +623,7 @@ def test_other_event_specs():
         (7, "clear", "", [], "@x", 0, 1),
         (8, "zero", "", [], "@h", 0, 1),
         (9, "exit", "", [], "", 0, 1),  # the code itself goes in the .exit map
-        (10, "exit", "", [], "", 0, 1),
-    ]
+    ]  # END's exit record is the same kind as BEGIN's: one spec
 
 
 def test_event_ids_are_unique_across_probes_and_expansions():

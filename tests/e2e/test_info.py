@@ -1,11 +1,12 @@
 """``--info`` on this machine: its probe types section says what the
-attach layer itself decides (kprobes, fentry, tp_btf)."""
+attach layer itself decides (kprobes, fentry, tp_btf, uprobe_multi)."""
 
 from __future__ import annotations
 
 import pytest
 
 from bpfscope.attach import fentry, kprobe, rawtracepoint
+from bpfscope.bpf.features import has_uprobe_multi
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -21,4 +22,5 @@ def test_probe_types(e2e):
         "tp_btf (typed args)" if rawtracepoint.tp_btf_status() is None
         else "raw_tracepoint (arg0..argN)")
     assert [line.split(":")[0].strip() for line in section] == [
-        "kprobe", "kprobe_multi", "tracepoint", "fentry", "rawtracepoint"]
+        "kprobe", "kprobe_multi", "tracepoint", "fentry", "rawtracepoint", "uprobe_multi"]
+    assert section[5] == "  uprobe_multi: " + ("yes" if has_uprobe_multi() else "no")

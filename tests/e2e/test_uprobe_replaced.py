@@ -152,3 +152,59 @@ def test_replacement_with_a_hazardous_entry_is_placed_again(e2e, libdir, no_leak
     assert proc.returncode == 0, err
     assert f"Re-attached uprobe:{lib}:f (placed at +4, past its hazardous entry)" in err
     assert re.search(r"^@calls: 5$", out.decode(), re.M), out
+
+
+PAIR_SRC = ("int bs_f(void) {{ asm volatile(\"\"); return {ret}; }}\n"
+            "int bs_g(void) {{ asm volatile(\"\"); return {ret} + 10; }}\n")
+PAIR_MAIN = r"""
+#include <stdio.h>
+int bs_f(void); int bs_g(void);
+int main(void) { printf("%d %d\n", bs_f(), bs_g()); return 0; }
+"""
+
+
+def test_replaced_library_under_one_shared_link(e2e, tmp_path, kernel, no_leaks):
+    """Two uretprobes of one wildcard with the same code: on this kernel
+    one program and one uprobe_multi link (or, without those, two perf
+    events); both are attached again in the new file."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build the test library")
+    lib = str(tmp_path / "libbsp.so")
+
+    def build(ret: int, out: str):
+        (tmp_path / "pair.c").write_text(PAIR_SRC.format(ret=ret))
+        subprocess.run([gcc, "-O2", "-shared", "-fPIC", "-o", out, str(tmp_path / "pair.c")],
+                       check=True, capture_output=True)
+
+    def call(n: int, want: str):
+        for _ in range(n):
+            r = subprocess.run([str(tmp_path / "caller")], capture_output=True, text=True,
+                               check=True)
+            assert r.stdout.strip() == want
+
+    build(1, lib)
+    (tmp_path / "caller.c").write_text(PAIR_MAIN)
+    subprocess.run([gcc, "-O2", "-o", str(tmp_path / "caller"), str(tmp_path / "caller.c"),
+                    f"-L{tmp_path}", "-lbsp", f"-Wl,-rpath,{tmp_path}"],
+                   check=True, capture_output=True)
+    proc = subprocess.Popen([*e2e.CLI, "-e", f"uretprobe:{lib}:bs_* {{ @ret[retval] = count(); }}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        err = _wait_stderr(proc, r"Attached 2 probes\n", timeout=15)
+        call(3, "1 11")
+        build(2, lib + ".new")
+        os.rename(lib + ".new", lib)
+        err += _wait_stderr(proc, r"(Re-attached uretprobe:.*\n.*){2}", timeout=10)
+        call(4, "2 12")
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out, err = out.decode(), err + rest.decode()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    maps = dict(re.findall(r"^(@\S+): (\d+)$", out, re.M))
+    assert maps == {"@ret[1]": "3", "@ret[11]": "3", "@ret[2]": "4", "@ret[12]": "4"}, out

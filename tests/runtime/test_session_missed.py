@@ -27,7 +27,7 @@ def session(monkeypatch, sink, recursion: dict, hook: dict):
               SimpleNamespace(name="kretprobe:b", provider="kretprobe")]
     sess = S.Session.__new__(S.Session)
     sess.script = SimpleNamespace(programs=[SimpleNamespace(name=p.name) for p in probes])
-    sess.prog_fds, sess.sink = [10, 11], sink
+    sess.prog_fds, sess.sink, sess.groups = [10, 11], sink, {}
     sess._attached = [(probes[0], [100]), (probes[1], [101])]
     sess._hook_missed = sess.hook_misses()
     return sess
