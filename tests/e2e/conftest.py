@@ -122,7 +122,7 @@ class Trace:
     """``bpfscope ARGS`` started in the background; construction returns
     once it has printed 'Attached N probe(s)' on stderr."""
 
-    def __init__(self, *args: str, timeout: float = 15, wait_attached: bool = True):
+    def __init__(self, *args: str, timeout: float = 40, wait_attached: bool = True):
         env = _id_log_env()
         self.id_log = env[owned_ids.ENV]
         self.proc = subprocess.Popen([*LOGGED_CLI, *args], stdout=subprocess.PIPE,
@@ -131,7 +131,7 @@ class Trace:
         if wait_attached:
             self.wait_attached(timeout)
 
-    def wait_attached(self, timeout: float = 15):
+    def wait_attached(self, timeout: float = 40):
         deadline = time.monotonic() + timeout
         while True:
             line = _readline(self.proc.stderr, deadline)
