@@ -24,7 +24,8 @@ pytestmark = pytest.mark.vmlane
 def test_perf_event_programs_attach_with_links_or_ioctl(bse2e, monkeypatch):
     """A tracepoint, a kprobe and a uprobe all count exactly; the attach
     returns a BPF link from 5.15 on and the perf event fd itself (attached
-    with PERF_EVENT_IOC_SET_BPF) before."""
+    with PERF_EVENT_IOC_SET_BPF) before. From 6.6 the uprobe takes a
+    uprobe_multi link instead of a perf event."""
     has_links = release() >= (5, 15)
     assert features.has_link_perf_event() == has_links
     seen = []
@@ -41,7 +42,9 @@ def test_perf_event_programs_attach_with_links_or_ioctl(bse2e, monkeypatch):
                            [bse2e, "open", NOPE, str(N)])
     assert code == 0, err
     assert {f"@t: {N}", f"@k: {N}", "@u: 1"} <= set(out.splitlines()), out
-    assert seen == [not has_links] * 3
+    perf_events = 2 if features.has_uprobe_multi() else 3
+    assert features.has_uprobe_multi() == (release() >= (6, 6))
+    assert seen == [not has_links] * perf_events
 
 
 def test_module_btf(bse2e):
