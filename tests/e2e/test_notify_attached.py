@@ -6,25 +6,15 @@ its events only then; and ``probe`` names BEGIN/END in lower case."""
 from __future__ import annotations
 
 import os
-import select
 import time
+
+from .conftest import _readline
 
 LINE = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
 
 
 def _stdout_line(proc, timeout=15.0) -> str:
-    deadline = time.monotonic() + timeout
-    buf = b""
-    fd = proc.stdout.fileno()
-    while not buf.endswith(b"\n") and time.monotonic() < deadline:
-        r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
-            break
-        ch = os.read(fd, 1)
-        if not ch:
-            break
-        buf += ch
-    return buf.decode()
+    return _readline(proc.stdout, time.monotonic() + timeout)
 
 
 def test_line_comes_before_the_events_it_announces(e2e, kernel, monkeypatch):
