@@ -131,6 +131,9 @@ class _QuietSink:
     def attached(self, n):
         pass
 
+    def progress(self, line):
+        pass
+
     def __getattr__(self, name):
         return getattr(self.inner, name)
 

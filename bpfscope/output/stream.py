@@ -34,6 +34,12 @@ class StreamSink:
     def missed_events(self, probe: str, n: int, reason: str) -> None:
         self.warning(f"{probe}: {n} events were missed: {MISSED_WHY[reason]}")
 
+    def progress(self, line: str) -> None:
+        """How far a long attach or detach is (runtime.progress), on stderr
+        in every format: it is for the person waiting, not for a parser."""
+        self.err.write(line + "\n")
+        self.err.flush()
+
     def lost_events(self, n: int) -> None:
         self.err.write(f"Lost {n} events\n")  # bpftrace 0.26's words, on stderr
 

@@ -33,6 +33,7 @@ from ..sema import types as T
 from .decode import compile_decoder, decode, u64
 from .mapread import read_map
 from .printf import compile_format
+from .progress import Progress
 from .stackresolve import StackResolver
 from .usyms import user_symbols
 from .sink import OutputSink
@@ -171,11 +172,14 @@ class Session:
         attached = []
         followers = {j for js in self.groups.values() for j in js}
         progs = self.script.programs
+        progress = Progress("Attaching probes",
+                            sum(not providers.run_once(ps.probe) for ps in progs), self._progress)
         for i, (ps, fd) in enumerate(zip(progs, self.prog_fds)):
             if providers.run_once(ps.probe) or i in followers:
                 continue
             if self.exiting:
                 return False
+            progress.update(len(attached))
             try:
                 group = [i] + self.groups.get(i, [])
                 fds = providers.attach_group([progs[j].probe for j in group], fd)
@@ -457,15 +461,46 @@ class Session:
     def detach(self):
         self._watch = None
         fds, self.attach_fds = self.attach_fds, []
+        jobs = self._detach_jobs(fds)
+        progress = Progress("Detaching probes", sum(n for n, _ in jobs), self._progress)
+        done = 0
         if len(fds) < DETACH_IN_PARALLEL:
-            for fd in fds:
-                _detach_one(fd)
-            return
-        # The kernel waits out a grace period in each perf event's release
-        # (about 70 ms here: 360 tracepoints took 26 s, as with bpftrace
-        # 0.17); closes from several threads wait together (11 s).
-        with ThreadPoolExecutor(DETACH_THREADS) as pool:
-            list(pool.map(_detach_one, fds))
+            for n, job in jobs:
+                progress.update(done)
+                _detach_all(job)
+                done += n
+        else:
+            # The kernel waits out a grace period in each perf event's release
+            # (about 70 ms here: 360 tracepoints took 26 s, as with bpftrace
+            # 0.17); closes from several threads wait together (11 s).
+            progress.update(0)
+            with ThreadPoolExecutor(DETACH_THREADS) as pool:
+                for (n, _), _ in zip(jobs, pool.map(_detach_all, [job for _, job in jobs])):
+                    done += n
+                    progress.update(done)
+        progress.finish("Detached")
+
+    def _detach_jobs(self, fds: list) -> list[tuple[int, list]]:
+        """The fds by probe, for the progress line: (probes, their fds); a
+        probe sharing its group's link counts with the probe holding it."""
+        jobs: list[tuple[int, list]] = []
+        owned = set(fds)
+        for _, pfds in self._attached:
+            mine = [fd for fd in pfds if fd in owned]
+            if mine or not pfds:
+                if mine or not jobs:
+                    jobs.append((1, mine))
+                else:
+                    jobs[-1] = (jobs[-1][0] + 1, jobs[-1][1])
+                owned -= set(mine)
+        rest = [fd for fd in fds if fd in owned]
+        jobs.extend((0, [fd]) for fd in rest)
+        return [(n, job) for n, job in jobs if job or n]
+
+    def _progress(self, line: str) -> None:
+        show = getattr(self.sink, "progress", None)
+        if show is not None:
+            show(line)
 
     def close(self):
         self.detach()
@@ -499,6 +534,11 @@ def _detach_one(fd) -> None:
     close_fd(fd)
     # a tracefs kprobe also has its event to remove (attach.kprobe)
     getattr(fd, "release", lambda: None)()
+
+
+def _detach_all(fds) -> None:
+    for fd in fds:
+        _detach_one(fd)
 
 
 def _quiesce():

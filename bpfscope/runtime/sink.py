@@ -19,6 +19,8 @@ class OutputSink(Protocol):
     def attached(self, n_probes: int) -> None:
         """All probes are attached (bpftrace: ``Attached N probes``)."""
 
+    # optional: progress(line), how far a long attach or detach is
+
     def printf(self, text: str) -> None:
         """Already formatted text from printf()/print of a value."""
 

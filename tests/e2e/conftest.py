@@ -138,7 +138,7 @@ class Trace:
             self.head += line
             if line.startswith("Attached") or not line:
                 break
-        if not self.head.startswith("Attached"):
+        if not line.startswith("Attached"):  # progress lines may come first
             out, err = self.finish(timeout=5)
             raise AssertionError(f"trace did not attach: {self.head}{err}")
 

@@ -19,6 +19,7 @@ from .test_kill_leaks import (HOOK_FDS, NFUNCS, Target, _assert_nothing_left, _p
 
 pytestmark = pytest.mark.usefixtures("kernel")
 CALLS = 3
+PROGRESS = re.compile(r"(Attaching|Detaching) probes: \d+ of \d+ \(\d+ s\)$|Detached \d+ probes? in [\d.]+ s$")
 
 
 @pytest.fixture
@@ -49,7 +50,9 @@ def _run(e2e, target, script: str):
     out, err = t.finish(timeout=60)
     detach_s = time.monotonic() - started
     assert t.returncode == 0, err
-    assert err == f"Attached {NFUNCS} probes\n", err
+    # a detach of over a second says how far it is (runtime.progress)
+    assert [ln for ln in err.splitlines() if not PROGRESS.match(ln)] == [
+        f"Attached {NFUNCS} probes"], err
     counts = {m.group(1): int(m.group(2))
               for m in re.finditer(r"^@\[(.*)\]: (\d+)$", out, re.M)}
     _assert_nothing_left(e2e, t, target, base, target.proc.args[0])
@@ -85,3 +88,21 @@ def test_probe_builtin_keeps_a_program_per_function(e2e, many, target, attach_wa
         assert (len(held["link"]), hooks, perf) == (NFUNCS, NFUNCS, 0)
     else:
         assert perf == NFUNCS
+
+
+def test_progress_lines_while_attaching_and_detaching_one_by_one(e2e, many, target, monkeypatch):  # noqa: F811
+    """With the threshold at 0 s (BPFSCOPE_PROGRESS_AFTER) the perf-event
+    path, a uprobe at a time, shows where it is in both phases."""
+    monkeypatch.setenv("BPFSCOPE_NO_UPROBE_MULTI", "1")
+    monkeypatch.setenv("BPFSCOPE_PROGRESS_AFTER", "0")
+    t = e2e.Trace("-e", f"uprobe:{many}:bs_f* {{ @ = count(); }}", timeout=60)
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.finish(timeout=60)
+    assert t.returncode == 0, err
+    lines = err.splitlines()
+    assert lines[0] == f"Attaching probes: 0 of {NFUNCS} (0 s)", err
+    at = lines.index(f"Attached {NFUNCS} probes")
+    assert all(ln.startswith("Attaching probes: ") for ln in lines[:at]), err
+    assert lines[at + 1] == f"Detaching probes: 0 of {NFUNCS} (0 s)", err
+    assert re.fullmatch(rf"Detached {NFUNCS} probes in [\d.]+ s", lines[-1]), err
+    assert all(PROGRESS.match(ln) for ln in lines[at + 1:]), err
