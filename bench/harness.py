@@ -33,34 +33,46 @@ ATTACH_RE = {
 LOST_RE = re.compile(rb"Lost (\d+) events")
 
 
-# Where bpfscope is imported from: None = the installed `bpfscope` command
-# (the editable checkout), else a directory holding a bpfscope/ package
-# (run.py --bpfscope-src), run with `python -m bpfscope.cli`.
-BPFSCOPE_SRC: str | None = None
+# The bpfscope command measured: what a user runs, the package installed
+# with `pip install` into a virtual environment of the bench's own (so its
+# modules are byte-compiled and nothing is found through the source tree).
+# install_bpfscope() sets it; until then the `bpfscope` on PATH.
+BPFSCOPE_EXE: str | None = None
+
+
+def install_bpfscope(src: str, build_dir: str) -> str:
+    """pip install SRC (a directory with pyproject.toml) into a fresh venv
+    under build_dir; returns its bpfscope command."""
+    venv = os.path.join(build_dir, "venv")
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q",
+                    "--disable-pip-version-check", src], check=True)
+    exe = os.path.join(venv, "bin", "bpfscope")
+    # the first run writes no cache a later one would find: pip compiled
+    # the modules, and the BTF cache is warmed here, once, not in round 1
+    subprocess.run([exe, "--dry-run", "-e", "BEGIN { exit() }"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return exe
 
 
 def tool_command(tool: str) -> list[str]:
     if tool == "bpftrace":
         return [shutil.which("bpftrace") or "bpftrace"]
-    if BPFSCOPE_SRC:
-        return [sys.executable, "-m", "bpfscope.cli"]
-    exe = shutil.which("bpfscope")
-    if exe:
-        return [exe]
-    return [sys.executable, "-m", "bpfscope.cli"]
+    return [BPFSCOPE_EXE or shutil.which("bpfscope") or "bpfscope"]
 
 
 def tool_env(tool: str, map_keys: int | None = None,
              max_probes: int | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
     if tool == "bpftrace":
         if map_keys:
             env["BPFTRACE_MAP_KEYS_MAX"] = str(map_keys)
         if max_probes:
             env["BPFTRACE_MAX_PROBES"] = str(max_probes)
             env["BPFTRACE_MAX_BPF_PROGS"] = str(max_probes)
-    else:
-        env["PYTHONPATH"] = BPFSCOPE_SRC or REPO
+    elif max_probes:
+        env["BPFTRACE_MAX_PROBES"] = str(max_probes)
     return env
 
 
@@ -249,6 +261,11 @@ class TracerRun:
     def maxrss_mb(self) -> float | None:
         return self.rusage.ru_maxrss / 1024 if self.rusage else None
 
+    @property
+    def cpu_s(self) -> float | None:
+        """user + system CPU time of the tracer, launch to exit."""
+        return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else None
+
     def since_start(self, t: float | None) -> float | None:
         return None if t is None else t - self.t0
 
@@ -288,6 +305,21 @@ def build_workload(build_dir: str) -> str:
     os.makedirs(build_dir, exist_ok=True)
     exe = os.path.join(build_dir, "bpfbench_wl")
     subprocess.run(["gcc", "-O2", "-Wall", "-fno-omit-frame-pointer", "-o", exe, src], check=True)
+    return exe
+
+
+def build_many(build_dir: str, n: int) -> str:
+    """A program with n functions bm_f0000.. (distinct bodies, not inlined)
+    that sleeps until its stdin closes: the target of the attach suite."""
+    src = os.path.join(build_dir, "many.c")
+    with open(src, "w") as f:
+        f.write("#include <unistd.h>\n")
+        for i in range(n):
+            f.write(f"__attribute__((noinline)) int bm_f{i:04d}(int x) {{ return x * {i + 3} + {i}; }}\n")
+        f.write("int (*volatile keep[])(int) = {" + ", ".join(f"bm_f{i:04d}" for i in range(n)) + "};\n")
+        f.write("int main(void) { char c; while (read(0, &c, 1) > 0) keep[c %% %d](c); return 0; }\n" % n)
+    exe = os.path.join(build_dir, "many")
+    subprocess.run(["gcc", "-O1", "-o", exe, src], check=True)
     return exe
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import suites  # noqa: E402
 
-SUITES = ("startup", "compile", "cost", "rate", "bigmap", "profile")
+SUITES = ("startup", "compile", "cost", "rate", "bigmap", "profile", "attach")
 SUITE_TITLES = {
     "startup": "Start-up",
     "compile": "Compile time as scripts grow",
@@ -39,6 +39,7 @@ SUITE_TITLES = {
     "rate": "Keeping up with printf output",
     "bigmap": "Printing a large map at exit",
     "profile": "Profiler overhead on a busy machine",
+    "attach": "Attach and detach at scale",
 }
 
 
@@ -82,8 +83,6 @@ def machine_info(snapshot_rev: str | None = None) -> dict:
     dirty = out(["git", "status", "--porcelain", "--", "bpfscope"])
     if snapshot_rev:
         rev, dirty = snapshot_rev, ""
-    elif harness.BPFSCOPE_SRC:
-        rev, dirty = harness.BPFSCOPE_SRC, ""
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -354,11 +353,13 @@ def main() -> int:
                     help="rounds of the profiler case (default: max(rounds, 5); it is noisy)")
     ap.add_argument("--spin-work", type=int, default=None,
                     help="arithmetic rounds per process in the profiler case (default 2e9, about 3 s)")
+    ap.add_argument("--uprobes", type=int, default=None,
+                    help="functions in the attach-at-scale binary (default 1000; --quick: 200)")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--update-readme", action="store_true", help="write the table into bench/README.md")
     ap.add_argument("--bpfscope-src", default=None, metavar="DIR|REV",
-                    help="benchmark bpfscope from this directory (holding bpfscope/) or this git "
-                         "revision (exported with git archive); default: the installed command / working tree")
+                    help="benchmark bpfscope installed from this directory (holding pyproject.toml) or "
+                         "this git revision (exported with git archive); default: the working tree")
     ap.add_argument("--no-install", action="store_true", help="do not apt-get install bpftrace")
     ap.add_argument("-v", "--verbose", action="store_true")
     opts = ap.parse_args()
@@ -375,19 +376,24 @@ def main() -> int:
     ctx.verbose = opts.verbose
     ctx.build_dir = tempfile.mkdtemp(prefix="bpfscope-bench-")
     ctx.workload = harness.build_workload(ctx.build_dir)
+    # what is measured is the package installed as a user installs it
+    src = harness.REPO
     if opts.bpfscope_src:
         src = opts.bpfscope_src
-        if not os.path.isdir(os.path.join(src, "bpfscope")):
+        if not os.path.isfile(os.path.join(src, "pyproject.toml")):
             rev = subprocess.run(["git", "rev-parse", "--short", src], capture_output=True, text=True,
                                  check=True, cwd=harness.REPO).stdout.strip()
             dest = os.path.join(ctx.build_dir, "bpfscope-src")
             os.makedirs(dest)
-            arch = subprocess.run(["git", "archive", rev, "bpfscope"], capture_output=True,
+            arch = subprocess.run(["git", "archive", rev], capture_output=True,
                                   check=True, cwd=harness.REPO).stdout
             subprocess.run(["tar", "-x", "-C", dest], input=arch, check=True)
             ctx.bpfscope_rev = rev
             src = dest
-        harness.BPFSCOPE_SRC = os.path.abspath(src)
+        else:
+            ctx.bpfscope_rev = os.path.abspath(src)
+    print(f"installing bpfscope from {src} into a venv ...", file=sys.stderr)
+    harness.BPFSCOPE_EXE = harness.install_bpfscope(os.path.abspath(src), ctx.build_dir)
     ctx.bpfscope_rev = getattr(ctx, "bpfscope_rev", None)
     ctx.cost_events = opts.cost_events or (50000 if opts.quick else 200000)
     info = machine_info(ctx.bpfscope_rev)
@@ -417,6 +423,10 @@ def main() -> int:
             ctx.profile_rounds = prounds = opts.profile_rounds or (rounds if opts.quick else max(rounds, 5))
             run_suite("profile", {case: work}, suites.profile_case, ctx, prounds, results)
             profile_derived(results)
+        if "attach" in only:
+            n = opts.uprobes or (200 if opts.quick else 1000)
+            ctx.many = harness.build_many(ctx.build_dir, n)
+            run_suite("attach", suites.attach_cases(n), suites.attach_case, ctx, rounds, results)
     elapsed = time.monotonic() - t0
     shutil.rmtree(ctx.build_dir, ignore_errors=True)
 

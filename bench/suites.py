@@ -9,6 +9,7 @@ a smaller number is better.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from harness import (SyscallPoker, TracerRun, adapt_script, run_workload,
@@ -41,6 +42,8 @@ METRICS = {
     "ns_per_sample": ("ns", True, "in-kernel run_time_ns / run_cnt of the profile (perf_event) programs"),
     "samples": ("samples", False, "run_cnt of the profile programs during the workload (all CPUs)"),
     "stacks": ("keys", False, "map entries printed at exit"),
+    "detach_s": ("s", True, "SIGINT to process exit: every probe detached, the map printed"),
+    "attached": ("probes", False, "probes the attach message counted"),
 }
 
 # Twenty syscall tracepoints for the 20-probe start-up script (19 plus the
@@ -84,7 +87,8 @@ def startup_case(tool: str, script: str, ctx) -> dict:
     if r.status != 0:
         raise RuntimeError(f"{tool} exited {r.status}: {r.stderr_text()[-500:]}")
     exit_s = r.since_start(r.end_at)
-    res = {"attach_msg_s": r.since_start(r.attach_at), "maxrss_mb": r.maxrss_mb}
+    res = {"attach_msg_s": r.since_start(r.attach_at), "maxrss_mb": r.maxrss_mb,
+           "cpu_total_s": r.cpu_s}
     if script.startswith("BEGIN"):
         res["exit_s"] = exit_s
     else:
@@ -127,7 +131,7 @@ def compile_case(tool: str, script: str, ctx) -> dict:
     r.wait(300)
     if r.status != 0:
         raise RuntimeError(f"{tool} exited {r.status}: {r.stderr_text()[-500:]}")
-    return {"compile_s": r.since_start(r.end_at), "maxrss_mb": r.maxrss_mb}
+    return {"compile_s": r.since_start(r.end_at), "cpu_total_s": r.cpu_s, "maxrss_mb": r.maxrss_mb}
 
 
 # --------------------------------------------------------- in-kernel cost
@@ -316,3 +320,55 @@ def profile_case(tool: str, work: int, ctx) -> dict:
             "ns_per_sample": rt / cnt, "samples": cnt,
             "stacks": bytes(r.out.data).count(b"@["),
             "maxrss_mb": r.maxrss_mb}
+
+
+# ------------------------------------------------------ attach at scale
+
+def attach_cases(n: int) -> dict[str, int]:
+    return {f"uprobe wildcard over {n:,} functions": n}
+
+
+def attach_case(tool: str, n: int, ctx) -> dict:
+    """Launch to the attach message and SIGINT to exit for a wildcard over
+    the n functions of the bench's own program (bpfscope: one uprobe_multi
+    link where the kernel has them; bpftrace 0.17: a perf event each)."""
+    import subprocess
+    target = subprocess.Popen([ctx.many], stdin=subprocess.PIPE)
+    try:
+        env = tool_env(tool, max_probes=2 * n + 16)
+        r = TracerRun(tool, f"uprobe:{ctx.many}:bm_f* {{ @ = count(); }}", env=env).start()
+        if not r.wait_attached(600):
+            r.interrupt()
+            r.wait(60)
+            raise RuntimeError(f"{tool} did not attach: {r.stderr_text()[-300:]}")
+        m = re.search(rb"Attach(?:ed|ing) (\d+) probe", bytes(r.err.data if tool == "bpfscope" else r.out.data))
+        if tool == "bpftrace":
+            # it prints its message before attaching: wait for its n perf events
+            deadline = time.monotonic() + 900
+            while _perf_events(r.proc.pid) < n and time.monotonic() < deadline and r.alive():
+                time.sleep(0.01)
+            attached = time.monotonic() - r.t0
+        else:
+            attached = r.since_start(r.attach_at)
+        t = r.interrupt()
+        r.wait(900)
+        if r.status != 0:
+            raise RuntimeError(f"{tool} exited {r.status}: {r.stderr_text()[-300:]}")
+        return {"attach_msg_s": attached, "detach_s": r.end_at - t,
+                "attached": int(m.group(1)) if m else None}
+    finally:
+        target.stdin.close()
+        target.wait()
+
+
+def _perf_events(pid: int) -> int:
+    n = 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                n += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[perf_event]"
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return n
