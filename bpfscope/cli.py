@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import _signal
+from .launch import default_sigint
 
-# ^C while the modules below load (a fifth of a second) ends the command
-# by SIGINT's default action, as bpftrace's ^C before it loads anything,
-# instead of a KeyboardInterrupt traceback; the handler is put back after
-# for programs that import this module. _signal, the C module, because
-# importing signal itself takes milliseconds (it builds its enums). An
-# ignored SIGINT (a background job of sh) stays ignored.
+# the console script enters through bpfscope.launch; `python -m
+# bpfscope.cli` and programs importing this module are covered here
+with default_sigint():
+    import argparse
+    import functools
+    import os
+    import signal
+    import sys
 
-
-def _default_action(signum, frame):
-    # not SIG_DFL itself: a ^C already caught by Python's C handler and
-    # not yet handed to a Python one would be dropped by the switch
-    _signal.signal(signum, _signal.SIG_DFL)
-    _signal.raise_signal(signum)
-
-
-_PY_SIGINT = _signal.getsignal(_signal.SIGINT)
-if _PY_SIGINT is _signal.default_int_handler:
-    try:
-        _signal.signal(_signal.SIGINT, _default_action)
-    except ValueError:  # imported by a thread other than the main one
-        _PY_SIGINT = None
-else:
-    _PY_SIGINT = None
-
-import argparse  # noqa: E402
-import functools  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-
-from . import __version__, api  # noqa: E402
-from .attach import providers  # noqa: E402
-from .errors import BpfscopeError, WarningLog, collecting  # noqa: E402
-from .runtime.child import Child, command_path, process_alive  # noqa: E402
-from .sema.named_params import split_named  # noqa: E402
-
-if _PY_SIGINT is not None:
-    _signal.signal(_signal.SIGINT, _PY_SIGINT)
+    from . import __version__, api
+    from .attach import providers
+    from .errors import BpfscopeError, WarningLog, collecting
+    from .runtime.child import Child, command_path, process_alive
+    from .sema.named_params import split_named
 
 USAGE = """\
 USAGE:

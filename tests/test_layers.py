@@ -35,7 +35,7 @@ SHELL = {"api", "cli", "info", "passes", "privileges"}  # passes: the compile pa
 # __init__: the package's front door re-exports bpfscope.trace (tracer:
 # the Python API's context manager); serve: the Prometheus exporter;
 # notebook: pandas/matplotlib helpers over tracer
-SHELL |= {"__init__", "tracer", "serve", "notebook"}
+SHELL |= {"__init__", "tracer", "serve", "notebook", "launch"}  # launch: the console script's tiny entry
 
 
 def module_files() -> dict[str, Path]:

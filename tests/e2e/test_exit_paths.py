@@ -8,6 +8,7 @@ in the kernel."""
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import subprocess
@@ -447,3 +448,49 @@ def test_sigint_at_any_moment_of_start_up(kernel):
             assert p.returncode in (-signal.SIGINT, 255) and out == b"", (delay, text)
         ends.add(p.returncode)
     assert -signal.SIGINT in ends, ends  # the early ones came before the session
+
+
+@pytest.fixture(scope="module")
+def installed_command(tmp_path_factory) -> str:
+    """bpfscope pip-installed (not editable: the checkout's editable
+    finder imports pathlib on the first import of bpfscope) into a venv
+    of the test's own; its bpfscope command."""
+    venv = tmp_path_factory.mktemp("installed") / "venv"
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps",
+                        "--disable-pip-version-check", repo], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"pip could not install the checkout: {r.stderr.strip()[-300:]}")
+    return str(venv / "bin" / "bpfscope")
+
+
+def test_sigint_in_the_first_milliseconds_of_the_installed_command(installed_command):
+    """The installed `bpfscope` command (scripts/bpfscope, through
+    bpfscope.launch) gives ^C its default action before it loads anything
+    of the tracer: a ^C at any of the first 40 ms ends it by SIGINT with
+    no traceback, but for one inside the interpreter's own start-up
+    (CPython's "Fatal Python error: init_..." or "Failed checking if
+    argv[0] is an import path entry", or the signal CPython finds pending
+    as it starts the script, "line 0", before its first line).
+    pip's generated console script imported re first: a third of these
+    runs printed a traceback from the script's imports."""
+    exe = installed_command
+    ends, ours = collections.Counter(), []
+    for i in range(80):
+        p = subprocess.Popen([exe, "--dry-run", "-e", "BEGIN { exit() }"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep((i % 40) / 1000)
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=60)[1].decode(errors="replace")
+        frames = [ln for ln in err.splitlines() if ln.startswith("  File ")]
+        if ("Fatal Python error: init_" in err or "Failed checking if argv[0]" in err
+                or (len(frames) == 1 and frames[0].endswith("line 0, in <module>"))):
+            ends["interpreter start-up"] += 1
+            continue
+        if "Traceback" in err or "KeyboardInterrupt" in err:
+            ours.append(err)
+        ends[p.returncode] += 1
+    assert not ours, ours[0]
+    assert ends[-signal.SIGINT] > 0, ends
+    assert set(ends) <= {-signal.SIGINT, 0, "interpreter start-up"}, ends
