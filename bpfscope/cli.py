@@ -454,9 +454,10 @@ def _attached(child: Child | None):
 def _run(script, opts, child: Child | None) -> int:
     from .output.json import JsonOutput
     from .output.text import TextOutput
-    from .output.stackfiles import ProfileFiles, check_writable
     files = {fmt: getattr(opts, fmt) for fmt in ("flamegraph", "folded", "speedscope", "pprof")
              if getattr(opts, fmt)}
+    if files:  # the writers of profiles load only when one is asked for
+        from .output.stackfiles import ProfileFiles, check_writable
     # as bpftrace: output files are opened after compiling, before anything
     # is loaded or attached (profiles are written at exit, checked now)
     try:

@@ -41,7 +41,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
-from xml.sax.saxutils import escape
 
 from bpfscope.output.folded import Sample, merge_samples, sanitize_frame
 
@@ -128,7 +127,8 @@ def _text(s: str) -> str:
     written as ``\\xNN``/``\\uNNNN``."""
     s = _XML_BAD.sub(lambda m: f"\\u{ord(m.group()):04x}"
                      if ord(m.group()) > 0xff else f"\\x{ord(m.group()):02x}", s)
-    return escape(s, {'"': "&quot;"})
+    # by hand: xml.sax.saxutils imports urllib.request (15 ms at start-up)
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def _num(x: float) -> str:
