@@ -42,7 +42,7 @@ from ..btf import kinds as K
 from ..errors import SemanticError
 from ..sema.probes import BTF_SLOTS, ExpandedProbe
 from .fallback import note_once
-from .kfuncs import (btf_of, check_limit, func_args, listing_lines, match,
+from .kfuncs import (btf_of, func_args, listing_lines, match,
                      module_and_function, module_btf_fd, probe_name, refusal, signature,
                      try_tracing)
 from .provider import Provider, why_not
@@ -149,7 +149,6 @@ class Fentry(Provider):
         """The probes of a parsed spec, on a kernel where fentry works."""
         mod, func = spec
         pairs = expand_functions(ap, provider, mod, func)
-        check_limit(ap, len(pairs))
         return [make_probe(ap, provider, m, f, fid) for m, f, fid in pairs]
 
     def status(self) -> str | None:
@@ -173,7 +172,6 @@ class Fentry(Provider):
         except SemanticError as e:
             raise SemanticError(f"{ap.raw} cannot be attached: {why} and fentry, which "
                                 f"would run instead, fails: {e.message}", ap.span) from None
-        check_limit(ap, len(triples))
         note_once(f"{why}: {provider} probes run as {fprov} probes")
         return [make_probe(ap, fprov, m, f, fid, name=probe_name(provider, m, f, 0))
                 for m, f, fid in triples]

@@ -26,9 +26,6 @@ from ..errors import SemanticError
 from ..sema.probes import ArgField
 
 _AVAILABLE = "/sys/kernel/tracing/available_filter_functions"
-MAX_PROBES = 1024
-
-
 # ------------------------------------------------------------ spec parsing
 
 def module_and_function(ap, provider: str) -> tuple[str | None, str]:
@@ -50,13 +47,6 @@ def probe_name(provider: str, module: str, func: str, offset: int) -> str:
     """A kernel function probe's full name, the ``probe`` builtin's value."""
     where = func if module == "vmlinux" else f"{module}:{func}"
     return f"{provider}:{where}" + (f"+{offset}" if offset else "")
-
-
-def check_limit(ap, n: int) -> None:
-    if n > MAX_PROBES:
-        raise SemanticError(
-            f"Can't attach to {n} probes because it exceeds the current limit of "
-            f"{MAX_PROBES} probes.", ap.span)
 
 
 # ------------------------------------------------------------ BTF lookups

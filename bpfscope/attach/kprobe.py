@@ -59,7 +59,7 @@ from ..sema.probes import PT_REGS, ArgField, ExpandedProbe
 from ..arch.x86_64 import REGS_ARGS
 from . import fentry, kfuncs
 from .fallback import note_once
-from .kfuncs import check_limit, probe_name
+from .kfuncs import probe_name
 from .provider import Provider, why_not
 from .perfattach import attach_to_perf_event
 from .specs import split_offset
@@ -300,7 +300,6 @@ class Kprobe(Provider):
         mod, func = spec
         kprov = "kretprobe" if provider == "fexit" else "kprobe"
         triples = fentry.expand_functions(ap, provider, mod, func)
-        check_limit(ap, len(triples))
         note_once(f"{why}: {provider} probes run as {kprov} probes")
         fids = {(m, f): fid for m, f, fid in triples}
 
@@ -332,7 +331,6 @@ class Kprobe(Provider):
         if spec.func in blacklist() and "*" not in spec.func:
             raise SemanticError(f"{spec.func} is on the kernel's kprobe blacklist: it "
                                 "cannot be probed", ap.span)
-        check_limit(ap, len(pairs))
         return kprobe_probes(ap, provider, spec, pairs)
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:

@@ -192,7 +192,6 @@ class RawTracepoint(Provider):
                 raise SemanticError(f"No matches for {ap.raw}", ap.span)
             where = f" in module {mod}" if mod else ""
             raise SemanticError(f"raw tracepoint not found{where}: {event}", ap.span)
-        kfuncs.check_limit(ap, len(out))
         return out
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:

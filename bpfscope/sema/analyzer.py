@@ -46,7 +46,8 @@ MAX_STRING_LITERAL = 65536
 MAX_UNROLLED = 1000
 
 CONFIG_DEFAULTS = {"max_strlen": 1024, "max_map_keys": 4096, "str_trunc_trailer": "..",
-                   "print_maps_on_exit": 1, "perf_rb_pages": 0}  # 0: by memory
+                   "print_maps_on_exit": 1, "perf_rb_pages": 0,  # 0: by memory
+                   "max_probes": 1024}
 
 
 def config_key(name: str) -> str:
@@ -236,6 +237,19 @@ class Analyzer(ConstValues):
         ap.raw = self._PARAM_IN_ATTACH.sub(text, ap.raw)
         ap.parts = split_attach_point(ap.raw)
 
+    def check_probe_limit(self) -> None:
+        """max_probes (BPFTRACE_MAX_PROBES) bounds the probes of the whole
+        script, of every provider: a wildcard over a big binary's symbol
+        table would otherwise attach tens of thousands of uprobes. The
+        error points at the attach point that crossed the limit."""
+        limit = self.config.get("max_probes", CONFIG_DEFAULTS["max_probes"])
+        total = sum(len(exps) for _, exps in self.expanded)
+        if total <= limit:
+            return
+        crossing = [e for _, exps in self.expanded for e in exps][limit]
+        raise SemanticError(f"Can't attach to {total} probes because it exceeds the current limit "
+                            f"of {limit} probes.", crossing.span or self.expanded[-1][0].span)
+
     def run(self) -> "Analyzer":
         self.declare_maps()
         for probe in self.program.probes:
@@ -247,6 +261,7 @@ class Analyzer(ConstValues):
                 for exp in exps:
                     exp.func = exp.mangled or exp.func
             self.expanded.append((probe, exps))
+        self.check_probe_limit()
         # Map types only widen (unify), so this converges; a map read
         # before the statement that types it needs one more pass per link
         # of such a chain. Not converging is a bug in the analyser, never

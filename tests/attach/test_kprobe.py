@@ -128,12 +128,6 @@ def test_listing(fake_kernel):
     assert kprobe.list_probes("kprobe:vfs_read") == ["kprobe:fakemod:vfs_read", "kprobe:vfs_read"]
 
 
-def test_probe_limit():
-    kfuncs.check_limit(ap_of("kprobe:x"), kfuncs.MAX_PROBES)
-    with pytest.raises(SemanticError, match="Can't attach to 1025 probes"):
-        kfuncs.check_limit(ap_of("kprobe:x"), kfuncs.MAX_PROBES + 1)
-
-
 # ------------------------------------------------------------ kprobes present
 
 @pytest.fixture

@@ -106,3 +106,24 @@ def test_progress_lines_while_attaching_and_detaching_one_by_one(e2e, many, targ
     assert lines[at + 1] == f"Detaching probes: 0 of {NFUNCS} (0 s)", err
     assert re.fullmatch(rf"Detached {NFUNCS} probes in [\d.]+ s", lines[-1]), err
     assert all(PROGRESS.match(ln) for ln in lines[at + 1:]), err
+
+
+def test_max_probes_bounds_a_uprobe_wildcard(e2e, many, monkeypatch):  # noqa: F811
+    """BPFTRACE_MAX_PROBES (max_probes) is obeyed by uprobe wildcards too:
+    over it, a located error and nothing loaded or attached; a config
+    block can raise it."""
+    monkeypatch.setenv("BPFTRACE_MAX_PROBES", "100")
+    mark = e2e.bpf_ids()
+    r = e2e.run_cli("-e", f"uprobe:{many}:bs_f* {{ @ = count(); }}")
+    assert r.returncode == 1, r.stderr
+    assert f"ERROR: Can't attach to {NFUNCS} probes because it exceeds the current limit of 100 probes." \
+        in r.stderr, r.stderr
+    assert r.stderr.startswith("stdin:1:1-"), r.stderr  # at the wildcard
+    assert "Traceback" not in r.stderr
+    made = e2e.created_since(mark)  # at most the kernel's feature probes, gone
+    assert not made["link"] and not made["map"], made
+    e2e.assert_gone(made)
+    monkeypatch.delenv("BPFTRACE_MAX_PROBES")
+    r = e2e.run_cli("-e", f"config = {{ max_probes = {NFUNCS + 1} }} uprobe:{many}:bs_f* {{ @ = count(); }} "
+                          "interval:ms:100 { exit(); }")
+    assert r.returncode == 0, r.stderr
