@@ -160,6 +160,27 @@ def _is_exec_or_lib(path: str) -> bool:
         return False
 
 
+def in_process_view(path: str, pid: int | None) -> str:
+    """``path`` as process ``pid`` sees it: through /proc/PID/root when the
+    process lives in another mount namespace (a container) where the path
+    is another file, or where only it has the path."""
+    if pid is None or not path.startswith("/"):
+        return path
+    rooted = f"/proc/{pid}/root{path}"
+    try:
+        r = os.stat(rooted)
+    except OSError:
+        return path
+    try:
+        h = os.stat(path)
+    except OSError:
+        return rooted
+    return path if (h.st_dev, h.st_ino) == (r.st_dev, r.st_ino) else rooted
+
+
+_ROOTED = re.compile(r"/proc/\d+/root(?=/)")
+
+
 def pid_exe(pid: int) -> str | None:
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
@@ -167,16 +188,34 @@ def pid_exe(pid: int) -> str | None:
         return None
     if exe.endswith(" (deleted)"):
         exe = exe[:-len(" (deleted)")]
-    rooted = f"/proc/{pid}/root{exe}"
-    return exe if os.path.exists(exe) or not os.path.exists(rooted) else rooted
+    return in_process_view(exe, pid)
+
+
+def pid_files(pid: int) -> list[str]:
+    """The ELF files process pid has mapped executable, in map order, as
+    it sees them (in_process_view)."""
+    try:
+        maps = read_proc_maps(pid)
+    except ElfError:
+        return []
+    out: list[str] = []
+    for m in maps:
+        if m.path.startswith("/") and m.executable:
+            path = in_process_view(m.path, pid)
+            if path not in out:
+                out.append(path)
+    return out
 
 
 def _shown_path(target: str, path: str) -> str | None:
     """A relative path written with a '/' names its probes as written
-    (bpftrace 0.26: uprobe:./testprogs/prog:f); the attach uses ``path``."""
+    (bpftrace 0.26: uprobe:./testprogs/prog:f); a file reached through
+    /proc/PID/root by the path the process knows it by. The attach uses
+    ``path``."""
     if "/" in target and "*" not in target and not os.path.isabs(target):
         return target
-    return None
+    m = _ROOTED.match(path)
+    return path[m.end():] if m else None
 
 
 def resolve_target(target: str, pid: int | None, cmd: str | None = None) -> list[str]:
@@ -185,6 +224,8 @@ def resolve_target(target: str, pid: int | None, cmd: str | None = None) -> list
     if not target:
         exe = cmd or (pid_exe(pid) if pid is not None else None)
         return [os.path.abspath(exe)] if exe else []
+    if target == "*" and pid is not None:
+        return pid_files(pid)  # every file the process runs code from
     if "*" in target:
         import glob
         return sorted(os.path.abspath(p) for p in glob.glob(target)
@@ -198,7 +239,8 @@ def resolve_target(target: str, pid: int | None, cmd: str | None = None) -> list
                 return [os.path.abspath(hit)]
         found = shutil.which(target)
         return [os.path.abspath(found)] if found else []
-    return [os.path.abspath(target)] if _is_exec_or_lib(target) else []
+    path = in_process_view(os.path.abspath(target), pid)
+    return [path] if _is_exec_or_lib(path) else []
 
 
 # ------------------------------------------------------------ symbols

@@ -48,13 +48,12 @@ from dataclasses import dataclass
 
 from ..arch.x86_64 import REGS_IP
 from ..elf import ElfError, ElfFile
-from ..elf.ldcache import read_proc_maps
 from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_probes
 from ..errors import SemanticError, warn
 from ..sema.probes import USDT_OPERANDS, ExpandedProbe, RegArg
 from .perfattach import attach_to_perf_event
 from .provider import Provider
-from .uprobe import check_site, open_uprobe, resolve_target, split_spec, symbols_of
+from .uprobe import check_site, open_uprobe, pid_files, resolve_target, split_spec, symbols_of
 
 RIP = REGS_IP  # struct pt_regs offset of ip
 
@@ -97,23 +96,6 @@ def _has_wildcard(s: str | None) -> bool:
 
 
 # ------------------------------------------------------------ target files
-
-def pid_files(pid: int) -> list[str]:
-    """The ELF files process pid has mapped executable, in map order."""
-    try:
-        maps = read_proc_maps(pid)
-    except ElfError:
-        return []
-    out: list[str] = []
-    for m in maps:
-        if not m.path.startswith("/") or not m.executable or m.path in out:
-            continue
-        path = m.path
-        if not os.path.exists(path) and os.path.exists(f"/proc/{pid}/root{path}"):
-            path = f"/proc/{pid}/root{path}"
-        out.append(path)
-    return out
-
 
 def resolve_targets(target: str, pid: int | None, span=None) -> list[str]:
     if target == "*":
