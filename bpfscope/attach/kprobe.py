@@ -56,7 +56,7 @@ from dataclasses import dataclass
 
 from ..errors import SemanticError, warn
 from ..sema.probes import PT_REGS, ArgField, ExpandedProbe
-from ..arch.x86_64 import REGS_ARGS
+from ..arch.x86_64 import REGS_ARGS, REGS_RETVAL
 from . import fentry, kfuncs
 from .fallback import note_once
 from .kfuncs import probe_name
@@ -295,7 +295,8 @@ class Kprobe(Provider):
     def expand_instead(self, ap, provider: str, spec, why: str) -> list[ExpandedProbe]:
         """fentry/fexit on a kernel where fentry does not work:
         kprobe/kretprobe, with BTF-typed args (fentry: the first six
-        parameters, from registers; fexit: none, only retval); ``spec``
+        parameters, from registers; fexit: none, only retval, typed by the
+        BTF return type); ``spec``
         is fentry's (module, function)."""
         mod, func = spec
         kprov = "kretprobe" if provider == "fexit" else "kprobe"
@@ -304,10 +305,15 @@ class Kprobe(Provider):
         fids = {(m, f): fid for m, f, fid in triples}
 
         def args_of(m: str, f: str) -> list[ArgField] | None:
-            if provider == "fexit":
-                return None
             kb = kfuncs.btf_of(m)
             proto = kfuncs.signature(kb, fids[(m, f)])
+            if provider == "fexit":
+                # retval typed by the function's BTF return type, as fexit
+                # types it, read from the return register
+                if not proto.ret:
+                    return None
+                ret = kfuncs.arg_field(kb, "$retval", proto.ret, REGS_RETVAL)[0]
+                return [ret] if ret.kind in ("int", "bool", "pointer") else None
             out = []
             for a in kfuncs.func_args(kb, proto, False):
                 slot = a.offset // 8

@@ -215,7 +215,10 @@ def test_fentry_runs_as_kprobe_without_fentry(monkeypatch, with_kprobes, capsys,
     assert [(a.name, a.offset, a.kind) for a in p.args] == [
         ("file", x86_64.REGS_ARGS[0], "pointer"), ("buf", x86_64.REGS_ARGS[1], "pointer"),
         ("count", x86_64.REGS_ARGS[2], "int"), ("pos", x86_64.REGS_ARGS[3], "pointer")]
-    assert (r.provider, r.is_return, r.args) == ("kretprobe", True, None)
+    # retval typed as fexit types it (vfs_read returns ssize_t), from rax
+    assert (r.provider, r.is_return) == ("kretprobe", True)
+    assert [(a.name, a.offset, a.size, a.signed, a.kind) for a in r.args] == [
+        ("$retval", x86_64.REGS_RETVAL, 8, True, "int")]
     assert "fentry attach is refused (EPERM): fentry probes run as kprobe probes\n" \
         in capsys.readouterr().err
 
