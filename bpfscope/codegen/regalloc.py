@@ -288,8 +288,81 @@ def _rewrite_spills(code, slots: dict[VReg, int], new_vreg) -> tuple[list, set[V
     return out, temps
 
 
+# A wildcard over a thousand functions lowers a thousand identical
+# programs; allocation, most of the compile time, is done once for them.
+# The key is the whole input (instructions with labels numbered by first
+# appearance), so a hit is the very result allocation would compute.
+_MEMO: dict[tuple, tuple[tuple, int]] = {}
+_MEMO_MAX = 4096
+
+
+def _canonical(stream, labels: dict[int, int]) -> tuple:
+    def reg(r):
+        if isinstance(r, PReg):
+            return ("p", r.n)
+        if isinstance(r, VReg):
+            return ("v", r.id)
+        return r
+
+    def label(lab):
+        if lab is None:
+            return None
+        return labels.setdefault(lab.id, len(labels))
+
+    out = []
+    for item in stream:
+        if isinstance(item, Label):
+            out.append(("L", label(item)))
+        else:
+            out.append((item.code, reg(item.dst), reg(item.src), item.off, item.imm,
+                        item.map_name, label(item.target)))
+    return tuple(out)
+
+
+def _from_canonical(items: tuple, by_index: list[Label]) -> list[Insn | Label]:
+    def reg(r):
+        if isinstance(r, tuple):
+            return PReg(r[1]) if r[0] == "p" else VReg(r[1])
+        return r
+
+    out: list[Insn | Label] = []
+    for it in items:
+        if it[0] == "L":
+            out.append(by_index[it[1]])
+        else:
+            code, dst, src, off, imm, map_name, target = it
+            out.append(Insn(code, reg(dst), reg(src), off, imm, map_name,
+                            None if target is None else by_index[target]))
+    return out
+
+
 def allocate(stream: list[Insn | Label], frame_size: int, nargs: int = 1,
              max_stack: int = MAX_STACK) -> tuple[list[Insn | Label], int]:
+    """Allocate registers; returns the physical stream and the stack size
+    (remembered for streams seen before: see _MEMO)."""
+    labels: dict[int, int] = {}
+    key = (_canonical(stream, labels), frame_size, nargs, max_stack)
+    by_index: list[Label] = [None] * len(labels)  # type: ignore[list-item]
+    for item in stream:
+        for lab in (item,) if isinstance(item, Label) else (item.target,):
+            if lab is not None:
+                by_index[labels[lab.id]] = lab
+    hit = _MEMO.get(key)
+    if hit is None:
+        result, stack_size = _allocate(stream, frame_size, nargs, max_stack)
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        # the result's labels are the stream's, numbered the same way
+        numbered = dict(labels)
+        canon = _canonical(result, numbered)
+        if len(numbered) == len(labels):
+            _MEMO[key] = (canon, stack_size)
+        return result, stack_size
+    return _from_canonical(hit[0], by_index), hit[1]
+
+
+def _allocate(stream: list[Insn | Label], frame_size: int, nargs: int = 1,
+              max_stack: int = MAX_STACK) -> tuple[list[Insn | Label], int]:
     """Allocate registers; returns the physical stream and the stack size.
 
     ``frame_size`` is the number of bytes the Builder reserved below r10;
