@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .launch import default_sigint
+from .startsignal import default_sigint
 
 # the console script enters through bpfscope.launch; `python -m
 # bpfscope.cli` and programs importing this module are covered here

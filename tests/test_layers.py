@@ -29,6 +29,7 @@ LEAVES = {
     "ksyms": set(),           # /proc/kallsyms
     "btf": {"errors"},        # the kernel's BTF
     "elf": {"errors", "arch"},  # ELF, DWARF, USDT notes, demangling
+    "startsignal": set(),     # SIGINT's default action while modules load
 }
 
 SHELL = {"api", "cli", "info", "passes", "privileges"}  # passes: the compile passes in order; privileges: the CLI's up-front capability check
