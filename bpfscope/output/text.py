@@ -52,6 +52,10 @@ def format_key(key: tuple) -> str:
     bpftrace prints the key as a tuple and strips one pair of outer
     parentheses, so ``@m[(1, 2)]`` and ``@m[1, 2]`` print the same.
     """
+    if all(type(e) is int or type(e) is str for e in key):  # the common case, fast
+        s = ", ".join(map(str, key))
+        if len(key) > 1 or not (s[:1] == "(" and s[-1:] == ")"):
+            return s
     s = format_value(key[0]) if len(key) == 1 else format_value(key)
     if len(s) >= 2 and s[0] == "(" and s[-1] == ")":
         s = s[1:-1]

