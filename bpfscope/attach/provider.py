@@ -64,6 +64,9 @@ class Provider:
       whose programs attach nothing and that the session runs once with
       BPF_PROG_TEST_RUN: 'begin' before any other probe is attached,
       'end' at exit (BEGIN and END).
+    - ``reattaches``: the canonical names whose probes follow their file
+      when it is replaced while tracing (attach.reattach: uprobes; the
+      probe's ``target`` has the file's ``path``, ``dev`` and ``ino``).
 
     Methods to implement: :meth:`expand` and :meth:`attach` (BEGIN/END:
     attach nothing); the others have defaults that do nothing.
@@ -74,6 +77,7 @@ class Provider:
     prog_type: str = ""
     fallback: dict[str, str] = {}
     run_once: dict[str, str] = {}
+    reattaches: frozenset[str] = frozenset()
 
     def expand(self, ap, provider: str, options: ProbeOptions) -> list[ExpandedProbe]:
         """The concrete probes attach point ``ap`` (an ast.AttachPoint:

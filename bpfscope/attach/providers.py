@@ -109,6 +109,12 @@ def missed(probe: ExpandedProbe, fds: list[int]) -> int | None:
     return PROVIDERS[probe.provider].missed(probe, fds)
 
 
+def reattaches(probe: ExpandedProbe) -> bool:
+    """Whether the probe follows its file when the file is replaced."""
+    prov = PROVIDERS.get(probe.provider)
+    return prov is not None and probe.provider in prov.reattaches
+
+
 def run_once(probe: ExpandedProbe) -> str:
     """'begin' or 'end' for a probe the session runs once instead of
     attaching it (BEGIN, END), else ''."""

@@ -34,7 +34,6 @@ from typing import Callable
 from ..elf import ElfError, SymbolTable
 from ..errors import BpfscopeError, warn
 
-PROVIDERS = ("uprobe", "uretprobe")
 INTERVAL = 1.0
 
 
@@ -50,16 +49,18 @@ class _Entry:
 
 class Watcher:
     """Watches the files of attached uprobes; see the module docstring.
-    ``attached`` is [(probe, prog_fd, fds)] for every attached probe (others
-    than uprobes are ignored)."""
+    ``attached`` is [(probe, prog_fd, fds)] for every attached probe; those
+    ``follows(probe)`` declines are ignored (the session asks the probe's
+    provider: Provider.reattaches)."""
 
     def __init__(self, attached, interval: float = INTERVAL,
-                 say: Callable[[str], None] | None = None):
+                 say: Callable[[str], None] | None = None,
+                 follows: Callable[[object], bool] = lambda probe: True):
         self.entries: dict[str, list[_Entry]] = {}
         self.ident: dict[str, tuple[int, int]] = {}
         for probe, prog_fd, fds in attached:
             t = probe.target
-            if probe.provider not in PROVIDERS or not getattr(t, "ino", 0):
+            if not follows(probe) or not getattr(t, "ino", 0):
                 continue
             self.entries.setdefault(t.path, []).append(_Entry(probe, prog_fd, fds))
             self.ident.setdefault(t.path, (t.dev, t.ino))

@@ -412,25 +412,14 @@ def clear_caches() -> None:
 # -l / -lv
 
 
-_PROVIDER_PREFIXES = ("tracepoint:", "t:")
-
-
 def _listing_glob(pattern: str | None) -> str:
-    """Turn a -l argument into a glob over ``category:name``.
+    """Turn what follows ``tracepoint:`` in a -l argument into a glob over
+    ``category:name`` (the provider strips its own name or alias).
 
     Like bpftrace, ``tracepoint:*foo*`` (one part, with a wildcard) means
     any category: people usually search by event name.
     """
-    if pattern is None:
-        return "*:*"
-    for prefix in _PROVIDER_PREFIXES:
-        if pattern.startswith(prefix):
-            pattern = pattern[len(prefix):]
-            break
-    else:
-        if pattern in ("tracepoint", "t"):
-            pattern = ""
-    if pattern == "":
+    if not pattern or pattern == "*":
         return "*:*"
     parts = pattern.split(":")
     if len(parts) == 1 and has_wildcard(parts[0]):
@@ -442,7 +431,8 @@ def _listing_glob(pattern: str | None) -> str:
 
 
 def format_listing(pattern: str | None = None, verbose: bool = False) -> str:
-    """What ``bpftrace -l``/``-lv`` prints for tracepoints matching ``pattern``.
+    """What ``bpftrace -l``/``-lv`` prints for tracepoints matching
+    ``pattern``, the part after ``tracepoint:`` (None: every one).
 
     ``pattern`` may carry the ``tracepoint:`` (or ``t:``) prefix.  Each match
     is a ``tracepoint:cat:name`` line; with ``verbose``, each non-common field

@@ -59,9 +59,9 @@ class Tracepoint(Provider):
         return attach_to_perf_event(prog_fd, pfd)
 
     def list(self, pattern: str, verbose: bool, options) -> list[str]:
-        if pattern in ("tracepoint:*", "t:*"):
-            pattern = "tracepoint:*:*"
-        return tracefs.format_listing(pattern, verbose=verbose).splitlines()
+        # the registry routed it here by its first word, our name or alias
+        rest = pattern.partition(":")[2]
+        return tracefs.format_listing(rest, verbose=verbose).splitlines()
 
     def info(self) -> list[tuple[str, str]]:
         return [("tracepoint", "yes" if os.path.exists(EVENTS_DIR) else "no")]

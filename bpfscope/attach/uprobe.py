@@ -574,6 +574,7 @@ class Uprobe(Provider):
     """The provider for both "uprobe" and "uretprobe"."""
 
     names = ("uprobe", "uretprobe")
+    reattaches = frozenset(names)
     aliases = {"u": "uprobe", "ur": "uretprobe"}
     prog_type = "kprobe"
 

@@ -193,7 +193,7 @@ class Session:
             except BpfscopeError as e:
                 e.span = e.span or ps.probe.span
                 raise
-        self._watch = Watcher(attached)
+        self._watch = Watcher(attached, follows=providers.reattaches)
         self._attached = [(probe, fds) for probe, _, fds in attached]
         self.sink.attached(len(self.script.programs))
         return True

@@ -30,7 +30,6 @@ from ..errors import SemanticError, Span
 from . import types as T
 from .probes import ExpandedProbe
 
-USER_PROBES = ("uprobe", "uretprobe", "usdt")
 _WIDTHS = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64"}
 
 
@@ -50,7 +49,7 @@ class UserAddress:
 
 
 def resolve(probe: ExpandedProbe, name: str, span: Span | None) -> UserAddress:
-    if probe.provider not in USER_PROBES:
+    if not probe.layout.user:  # the provider's declaration (uprobe, usdt)
         raise SemanticError(f'uaddr can not be used with "{probe.provider}" probes', span)
     try:
         sym = table_of(probe.binary).lookup_one(name, functions_only=False)

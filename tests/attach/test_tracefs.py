@@ -165,16 +165,16 @@ def test_glob_match_rules():
 
 def test_listing_glob():
     lg = tracefs._listing_glob
-    assert lg(None) == "*:*"
-    assert lg("tracepoint:*") == "*:*"
-    assert lg("tracepoint:sched*") == "*:sched*"
-    assert lg("t:sched:sched_switch") == "sched:sched_switch"
+    assert lg(None) == lg("") == "*:*"
+    assert lg("*") == "*:*"
+    assert lg("sched*") == "*:sched*"
+    assert lg("sched:sched_switch") == "sched:sched_switch"
     assert lg("sched:*") == "sched:*"
     with pytest.raises(SemanticError) as ei:
-        lg("tracepoint:sched")
+        lg("sched")
     assert ei.value.message == "tracepoint probe type requires 2 arguments, found 1"
     with pytest.raises(SemanticError):
-        lg("tracepoint:a:b:c")
+        lg("a:b:c")
 
 
 def test_root_fallbacks(monkeypatch):
@@ -312,21 +312,21 @@ def test_unknown_tracepoint_errors():
 
 def test_format_listing():
     _need_event("sched", "sched_switch")
-    assert tracefs.format_listing("tracepoint:sched:sched_switch") == (
+    assert tracefs.format_listing("sched:sched_switch") == (
         "tracepoint:sched:sched_switch\n")
-    assert tracefs.format_listing("tracepoint:sched:nonexistent") == ""
+    assert tracefs.format_listing("sched:nonexistent") == ""
     fmt = tracefs.read_format("sched", "sched_switch")
     want = "tracepoint:sched:sched_switch\n" + "".join(
         f"    {f.declaration}\n" for f in fmt.args)
-    assert tracefs.format_listing("t:sched:sched_switch", verbose=True) == want
+    assert tracefs.format_listing("sched:sched_switch", verbose=True) == want
     assert "    char prev_comm[16]\n" in want
-    out = tracefs.format_listing("tracepoint:*sched_switch")
+    out = tracefs.format_listing("*sched_switch")
     assert "tracepoint:sched:sched_switch\n" in out.splitlines(keepends=True)
 
 
 def test_format_listing_irq_data_loc():
     _need_event("irq", "irq_handler_entry")
-    assert tracefs.format_listing("tracepoint:irq:irq_handler_entry", True) == (
+    assert tracefs.format_listing("irq:irq_handler_entry", True) == (
         "tracepoint:irq:irq_handler_entry\n"
         "    int irq\n"
         "    __data_loc char[] name\n")
@@ -334,5 +334,5 @@ def test_format_listing_irq_data_loc():
 
 def test_listing_all_names_every_tracepoint():
     _need_tracefs()
-    out = tracefs.format_listing("tracepoint:*")
+    out = tracefs.format_listing("*")
     assert out.count("\n") == len(tracefs.list_tracepoints())
