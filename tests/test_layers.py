@@ -13,6 +13,7 @@ nothing else uses.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -174,7 +175,7 @@ def test_layers_import_only_earlier_layers_and_leaves():
 def test_codegen_does_not_talk_to_the_kernel_through_runtime_or_attach():
     graph = import_graph()
     bad = [f"{m} imports {d}" for m, deps in graph.items() if unit(m) == "codegen"
-           for d in deps if unit(d) in ("runtime", "attach", "bpf")]
+           for d in deps if unit(d) in ("runtime", "attach", "bpf", "btf", "ksyms")]
     assert bad == []
 
 
@@ -182,8 +183,8 @@ def test_codegen_does_not_talk_to_the_kernel_through_runtime_or_attach():
 
 def test_the_graph_sees_function_level_and_relative_imports():
     graph = import_graph()
-    # function level: codegen.lower_bytes imports btf inside kfunc_id
-    assert "bpfscope.btf" in graph["bpfscope.codegen.lower_bytes"]
+    # function level: sema.analyzer imports btf inside kernel_function
+    assert "bpfscope.btf" in graph["bpfscope.sema.analyzer"]
     # "from . import kfuncs, tracefs" names two submodules
     assert {"bpfscope.attach.kfuncs", "bpfscope.attach.tracefs"} <= \
         graph["bpfscope.attach.rawtracepoint"]
@@ -220,3 +221,18 @@ def test_import_resolution(tmp_path, source, want):
                "bpfscope.lang.sibling", "bpfscope.sema", "bpfscope.sema.types",
                "bpfscope.runtime", "bpfscope.runtime.child"}
     assert imported("bpfscope.lang.mod", path, modules) == want
+
+
+def test_codegen_reads_sema_results_without_calling_the_analyser():
+    """Lowering consumes what sema declared (Analyzer.typed_probes, node
+    annotations such as const_value and kfunc, data such as config): no
+    analyser method is called from codegen or from a function's lowering."""
+    calls = re.compile(r"\ban\.(\w+)\(")
+    bad = []
+    for path in sorted((ROOT / "codegen").glob("*.py")) + sorted((ROOT / "functions").glob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            for m in calls.finditer(line):
+                in_lowering = path.parent.name == "codegen" or "lw.sc.an." in line
+                if in_lowering and m.group(1) != "typed_probes":
+                    bad.append(f"{path.relative_to(ROOT)}:{n}: an.{m.group(1)}()")
+    assert bad == []

@@ -324,7 +324,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         elif isinstance(s, ast.Block):
             self.block(s.stmts)
         elif isinstance(s, ast.Unroll):
-            for _ in range(self.sc.an.const_int(s.count, "unroll")):
+            for _ in range(s.count.const_value):  # sema: the count
                 self.block(s.body)
         elif isinstance(s, ast.While):
             top, end = b.label("while"), b.label("endwhile")

@@ -1,6 +1,5 @@
-"""Byte arrays: a tracepoint array field or a copy of one, bytes known at
-compile time (pton's), and the kernel functions a program may call
-(kfunc_id: bpf_strnstr, bpf_map_sum_elem_count).
+"""Byte arrays: a tracepoint array field or a copy of one, and bytes known
+at compile time (pton's).
 
 A mixin of codegen.lower.ProbeLowering: ``self`` is the lowering of one
 probe (``self.b`` its Builder, ``self.sc`` the script compiler).
@@ -36,12 +35,3 @@ class BytesLowering:
 
     # ------------------------------------------------------------ strings
 
-    @staticmethod
-    def kfunc_id(name: str) -> int | None:
-        """The BTF id of a kernel function BPF programs may call, if the
-        running kernel has it."""
-        from ..btf import load_vmlinux
-        try:
-            return load_vmlinux().find(name, "func")
-        except Exception:  # noqa: BLE001 - no BTF: no kernel functions
-            return None

@@ -105,13 +105,7 @@ class CallLowering:
     def ppid(self, r: VReg, e: ast.Expr):
         """current->real_parent->tgid, with the offsets the running kernel's
         BTF gives."""
-        from ..btf import load_vmlinux
-        try:
-            btf = load_vmlinux()
-            parent_off = btf.offsetof("struct task_struct", "real_parent")
-            tgid_off = btf.offsetof("struct task_struct", "tgid")
-        except Exception as err:  # noqa: BLE001 - any BTF failure: say so
-            raise SemanticError(f"ppid needs the kernel's BTF: {err}", e.span) from None
+        parent_off, tgid_off = e.kernel  # sema: from the kernel's BTF
         b = self.b
         tmp = self.stack_mem(8)
         b.call("get_current_task")

@@ -112,6 +112,10 @@ def check_len(an, e: ast.Call) -> T.Type:
         info = an.map_info(a)
         if an.final and info.key is not None and not info.key.elems:
             an.err("call to len() expects a map with explicit keys (non-scalar map)", a.span)
+        e.kfunc = an.kernel_function("bpf_map_sum_elem_count")
+        if an.final and e.kfunc is None:
+            an.err("len() of a map needs the kernel function "
+                   "bpf_map_sum_elem_count (Linux 6.6)", e.span)
         return T.INT64
     t = an.expr(a)
     if t is not None and not isinstance(t, T.StackType):
@@ -130,12 +134,8 @@ def lower_len(lw, e: ast.Call) -> Int:
     a = e.args[0]
     r = b.vreg()
     if isinstance(a, ast.Map):
-        kid = lw.kfunc_id("bpf_map_sum_elem_count")
-        if kid is None:
-            raise SemanticError("len() of a map needs the kernel function "
-                                "bpf_map_sum_elem_count (Linux 6.6)", e.span)
         b.ld_map_fd(R1, a.ident)
-        b.kfunc_call(kid)
+        b.kfunc_call(e.kfunc)
         b.mov(r, R0)
         return Int(r)
     t = a.type

@@ -78,8 +78,8 @@ def emit_print(lw, e: ast.Call) -> None:
     """print(@map [, top [, div]]) or print(value)."""
     a = e.args[0]
     if isinstance(a, ast.Map) and not a.keys:
-        top = lw.sc.an.const_int(e.args[1], "print") if len(e.args) > 1 else 0
-        div = lw.sc.an.const_int(e.args[2], "print") if len(e.args) > 2 else 1
+        top = e.args[1].const_value if len(e.args) > 1 else 0
+        div = e.args[2].const_value if len(e.args) > 2 else 1
         ev = lw.sc.event("print_map", map=a.ident, top=top, div=div)
         lw.emit_event(ev, [])
     else:

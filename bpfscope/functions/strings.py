@@ -100,7 +100,7 @@ def check_strncmp(an, e: ast.Call) -> T.Type:
 def lower_strncmp(lw, e: ast.Call) -> Int:
     """0 when the first ``n`` bytes (up to a shared NUL) are equal, else 1."""
     a, c = lw.mem_expr(e.args[0]), lw.mem_expr(e.args[1])
-    n = min(lw.sc.an.const_int(e.args[2], "strncmp"), a.size, c.size)
+    n = min(e.args[2].const_value, a.size, c.size)
     return lw.compare_bytes(a, c, n, 0, 1)
 
 
@@ -110,6 +110,7 @@ def check_strstr(an, e: ast.Call) -> T.Type:
     an.nargs(e, 2)
     an.string_arg(e, 0)
     an.string_arg(e, 1)
+    e.kfunc = an.kernel_function("bpf_strnstr")
     return T.INT64
 
 
@@ -123,7 +124,7 @@ def lower_strstr(lw, e: ast.Call) -> Int:
     b = lw.b
     hay, needle = lw.mem_expr(e.args[0]), lw.mem_expr(e.args[1])
     r = b.vreg()
-    kid = lw.kfunc_id("bpf_strnstr")
+    kid = e.kfunc
     if kid is not None:
         lw.addr(R1, hay)
         lw.addr(R2, needle)
@@ -184,7 +185,7 @@ def lower_strcontains(lw, e: ast.Call) -> Int:
     is computed; else a naive search for the literal needle at every
     start position (straight code: 9 instructions a byte of haystack)."""
     b = lw.b
-    if not isinstance(e.args[1], ast.String) or lw.kfunc_id("bpf_strnstr") is not None:
+    if not isinstance(e.args[1], ast.String) or e.kfunc is not None:
         r = lower_strstr(lw, e).reg
         b.alu("rsh", r, 63)     # 1 when -1 (not found), else 0
         b.alu("xor", r, 1)

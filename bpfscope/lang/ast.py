@@ -49,6 +49,9 @@ class Node:
 class Expr(Node):
     # Filled in by sema: a bpfscope.sema.types.Type.
     type: Any = annotation()
+    # sema: the value, where an integer constant was required (print's top
+    # and div, strncmp's n, unroll's count, hist's bits ...)
+    const_value: Optional[int] = annotation()
 
 
 @dataclass(eq=False)
@@ -86,6 +89,9 @@ class Bool(Expr):
 class Builtin(Expr):
     """pid, tid, comm, nsecs, args, retval, arg0, probe, curtask, $# ..."""
     name: str
+    # sema: the kernel structure offsets it reads (ppid: task_struct's
+    # real_parent and tgid, from the running kernel's BTF)
+    kernel: tuple = annotation(())
 
 
 @dataclass(eq=False)
@@ -139,6 +145,9 @@ class Call(Expr):
     # sema: kaddr()'s address, uaddr()'s resolution (sema.uaddr)
     kaddr: Optional[int] = annotation()
     uaddr: Any = annotation()
+    # sema: the BTF id of the kernel function it calls (strstr's
+    # bpf_strnstr, len()'s bpf_map_sum_elem_count); None: the kernel has none
+    kfunc: Optional[int] = annotation()
 
 
 @dataclass(eq=False)

@@ -744,6 +744,8 @@ class Analyzer(ConstValues):
             t = self.types.named("struct task_struct *")
             return t if t is not None and t.ref else T.UINT64
         if name == "ppid":
+            e.kernel = self.kernel_offsets(e, "ppid", ("struct task_struct", "real_parent"),
+                                           ("struct task_struct", "tgid"))
             return T.UINT32
         if name == "probe":
             return T.StringType(len(self._probe.name.encode()) + 1)
@@ -1035,7 +1037,31 @@ class Analyzer(ConstValues):
             return T.ArrayType(t, n, T.c_size(t))
         return t
 
+    def kernel_function(self, name: str) -> int | None:
+        """The BTF id of a kernel function BPF programs may call, if the
+        running kernel has it (codegen emits the call with this id)."""
+        from ..btf import load_vmlinux
+        try:
+            return load_vmlinux().find(name, "func")
+        except Exception:  # noqa: BLE001 - no BTF: no kernel functions
+            return None
+
+    def kernel_offsets(self, e: ast.Node, what: str, *members: tuple[str, str]) -> tuple:
+        """Offsets of kernel struct members in the running kernel's BTF."""
+        from ..btf import load_vmlinux
+        try:
+            kb = load_vmlinux()
+            return tuple(kb.offsetof(struct, member) for struct, member in members)
+        except Exception as err:  # noqa: BLE001 - any BTF failure: say so
+            self.err(f"{what} needs the kernel's BTF: {err}", e.span)
+
     def const_int(self, e: ast.Expr, what: str) -> int:
+        """The value of an integer literal (or -literal, or integer $N)
+        where one is required, kept on the node for codegen."""
+        e.const_value = self._const_int(e, what)
+        return e.const_value
+
+    def _const_int(self, e: ast.Expr, what: str) -> int:
         if isinstance(e, ast.Integer):
             return e.value
         if isinstance(e, ast.Unop) and e.op == "-" and isinstance(e.operand, ast.Integer):

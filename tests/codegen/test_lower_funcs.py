@@ -100,8 +100,7 @@ def test_percpu_kaddr_of_a_variable_the_kernel_does_not_have(monkeypatch):
 
 
 def test_strstr_calls_bpf_strnstr_and_makes_every_error_minus_one(monkeypatch):
-    from bpfscope.codegen.lower_bytes import BytesLowering
-    monkeypatch.setattr(BytesLowering, "kfunc_id", staticmethod(lambda name: 777))
+    monkeypatch.setattr(Analyzer, "kernel_function", lambda self, name: 777)
     code = disasm('BEGIN { $a = "abc"; $b = "b"; @ = strstr($a, $b); }')
     call = code.index("(85) call kernel-function#777")
     assert code[call - 5:call + 6] == [

@@ -651,8 +651,7 @@ def test_tuple_values_from_maps_ternaries_and_nesting(src, want):
     (b"0123456789abcde", "cde", 12),   # up to the last byte of the field
 ])
 def test_unrolled_strstr_without_the_kernel_function(monkeypatch, comm, needle, want):
-    from bpfscope.codegen.lower_bytes import BytesLowering
-    monkeypatch.setattr(BytesLowering, "kfunc_id", staticmethod(lambda name: None))
+    monkeypatch.setattr(Analyzer, "kernel_function", lambda self, name: None)
     assert eval_tp(f'strstr(args.comm, "{needle}")', comm=comm) == want
     assert eval_tp(f'strcontains(args.comm, str(args.text))', comm=comm,
                    text=needle.encode()) == (want >= 0)
