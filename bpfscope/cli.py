@@ -482,6 +482,7 @@ def _run(script, opts, child: Child | None) -> int:
         should_stop = lambda: not process_alive(opts.pid)  # noqa: E731
     try:
         if not script.programs:
+            _show_warnings(script.warnings, opts)  # the skipped probes, say
             # bpftrace 0.26 (BPFtrace::prerun): on stdout, not in -o's file
             if not opts.quiet:
                 sys.stdout.write("No probes to attach\n")

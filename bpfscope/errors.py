@@ -108,6 +108,12 @@ class SemanticError(BpfscopeError):
     """Names, types or arguments are wrong."""
 
 
+class MissingProbe(SemanticError):
+    """An attach point names nothing that exists here (a function, a
+    tracepoint, a file): the missing_probes setting decides whether that
+    is an error, a warning or nothing (sema.analyzer)."""
+
+
 class InternalError(BpfscopeError):
     """bpfscope broke one of its own invariants (a bug to report), said
     in one line instead of a traceback or a silently wrong program."""

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from .. import btf
 from ..btf import kinds as K
-from ..errors import SemanticError
+from ..errors import MissingProbe, SemanticError
 from ..sema.probes import BTF_SLOTS, ExpandedProbe
 from .fallback import note_once
 from .kfuncs import (btf_of, func_args, listing_lines, match,
@@ -124,9 +124,9 @@ def expand_functions(ap, provider: str, mod: str | None, func: str
         raise SemanticError(str(e), ap.span) from None
     if not pairs:
         if "*" in func or (mod and "*" in mod):
-            raise SemanticError(f"No matches for {ap.raw}", ap.span)
+            raise MissingProbe(f"No matches for {ap.raw}", ap.span)
         where = f"module {mod}" if mod else "BTF"
-        raise SemanticError(f"function {func} not found in {where}: {ap.raw} needs "
+        raise MissingProbe(f"function {func} not found in {where}: {ap.raw} needs "
                             f"its BTF type information", ap.span)
     return pairs
 

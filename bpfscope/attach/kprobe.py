@@ -54,7 +54,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from ..errors import SemanticError, warn
+from ..errors import MissingProbe, SemanticError, warn
 from ..sema.probes import PT_REGS, ArgField, ExpandedProbe
 from ..arch.x86_64 import REGS_ARGS, REGS_RETVAL
 from . import fentry, kfuncs
@@ -331,9 +331,9 @@ class Kprobe(Provider):
         pairs = match(spec.module, spec.func)
         if not pairs:
             if "*" in spec.func or (spec.module and "*" in spec.module):
-                raise SemanticError(f"No matches for {ap.raw}", ap.span)
+                raise MissingProbe(f"No matches for {ap.raw}", ap.span)
             where = f" in module {spec.module}" if spec.module else ""
-            raise SemanticError(f"kernel function not found{where}: {spec.func}", ap.span)
+            raise MissingProbe(f"kernel function not found{where}: {spec.func}", ap.span)
         if spec.func in blacklist() and "*" not in spec.func:
             raise SemanticError(f"{spec.func} is on the kernel's kprobe blacklist: it "
                                 "cannot be probed", ap.span)

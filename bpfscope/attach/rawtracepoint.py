@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from .. import btf
 from ..btf import kinds as K
-from ..errors import SemanticError
+from ..errors import MissingProbe, SemanticError
 from ..sema.probes import RAW_SLOTS, ExpandedProbe
 from . import kfuncs, tracefs
 from .provider import Provider
@@ -189,9 +189,9 @@ class RawTracepoint(Provider):
             out = [typed_probe(ap, m, n, tid) for m, n, tid in found]
         if not out:
             if "*" in event or (mod and "*" in mod):
-                raise SemanticError(f"No matches for {ap.raw}", ap.span)
+                raise MissingProbe(f"No matches for {ap.raw}", ap.span)
             where = f" in module {mod}" if mod else ""
-            raise SemanticError(f"raw tracepoint not found{where}: {event}", ap.span)
+            raise MissingProbe(f"raw tracepoint not found{where}: {event}", ap.span)
         return out
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:

@@ -13,7 +13,7 @@ import os
 
 from ..bpf import perf
 from ..bpf.consts import PerfType
-from ..errors import SemanticError
+from ..errors import MissingProbe, SemanticError
 from ..sema.probes import RECORD, ExpandedProbe
 from . import tracefs
 from .perfattach import attach_to_perf_event
@@ -39,11 +39,11 @@ class Tracepoint(Provider):
         try:
             pairs = tracefs.expand(cat, name)
         except SemanticError as e:
-            raise SemanticError(e.message, ap.span) from None
+            raise type(e)(e.message, ap.span) from None
         if not pairs:
             if tracefs.has_wildcard(cat + name):
-                raise SemanticError(f"No tracepoints match {ap.raw}", ap.span)
-            raise SemanticError(f"tracepoint not found: {cat}:{name}", ap.span)
+                raise MissingProbe(f"No tracepoints match {ap.raw}", ap.span)
+            raise MissingProbe(f"tracepoint not found: {cat}:{name}", ap.span)
         out = []
         for c, n in pairs:
             try:

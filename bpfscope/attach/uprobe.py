@@ -48,7 +48,7 @@ from ..elf import ElfError, ElfFile, SymbolTable, demangle, split_function_name,
 from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
 from ..elf.ldcache import library_of_program, read_proc_maps, resolve_library
-from ..errors import SemanticError, warn
+from ..errors import MissingProbe, SemanticError, warn
 from ..sema.probes import USER_REGS, ExpandedProbe
 from ..arch import x86_insn
 from . import ifunc
@@ -595,7 +595,7 @@ class Uprobe(Provider):
         paths = resolve_target(spec.target, live, cmd)
         if not paths:
             what = spec.target or f"of pid {pid}"
-            raise SemanticError(f"uprobe target file '{what}' does not exist or is not "
+            raise MissingProbe(f"uprobe target file '{what}' does not exist or is not "
                                 f"executable", ap.span)
         out: list[ExpandedProbe] = []
         inl = bool(getattr(options, "inlined", False))
@@ -609,7 +609,7 @@ class Uprobe(Provider):
             except ElfError as e:
                 raise SemanticError(f"{path}: {e}", ap.span) from None
         if not out:
-            raise SemanticError(f"No matches for {provider} "
+            raise MissingProbe(f"No matches for {provider} "
                                 f"{spec.target or paths[0]}:{spec.func}.", ap.span)
         return out
 
@@ -676,7 +676,7 @@ class Uprobe(Provider):
             names = match_functions(st, func, cpp=bool(spec.lang))
             explicit = False
             if not names and not multi and "*" not in func:
-                raise SemanticError(f"No matches for {provider} {path}:{func}.", ap.span)
+                raise MissingProbe(f"No matches for {provider} {path}:{func}.", ap.span)
             if "*" not in func:
                 _warn_clones(path, func, names)
         else:
@@ -701,7 +701,7 @@ class Uprobe(Provider):
                 if not names:
                     if multi:
                         return []
-                    raise SemanticError(f"No matches for {provider} {path}:{func}.",
+                    raise MissingProbe(f"No matches for {provider} {path}:{func}.",
                                         ap.span)
         if "*" not in func:
             _warn_clones(path, func, names)

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from ..arch.x86_64 import REGS_IP
 from ..elf import ElfError, ElfFile
 from ..elf.usdt import NT_STAPSDT, UsdtArg, UsdtProbe, decode_note, read_usdt_probes
-from ..errors import SemanticError, warn
+from ..errors import MissingProbe, SemanticError, warn
 from ..sema.probes import USDT_OPERANDS, ExpandedProbe, RegArg
 from .perfattach import attach_to_perf_event
 from .provider import Provider
@@ -246,7 +246,7 @@ class Usdt(Provider):
                            + [spec.name])
         if not found:
             if wild:
-                raise SemanticError(f"No matches for usdt {written}.", ap.span)
+                raise MissingProbe(f"No matches for usdt {written}.", ap.span)
             raise SemanticError(f"Failed to find usdt probe: usdt:{written}", ap.span)
         if spec.ns is None and not _has_wildcard(spec.name):
             names = sorted({(path, p.provider, p.name) for path, sites in found for p in sites})

@@ -9,6 +9,7 @@ process leaves nothing behind either.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -27,7 +28,7 @@ from ..bpf.ringbuf import RingBuffer
 from ..bpf.sys import BpfSyscallError, close_fd
 from ..codegen.script import EXIT, LOST, RINGBUF, USTACK_PIDS, CompiledScript, EventSpec
 from ..errors import (BpfscopeError, KernelError, VerifierError, WarningLog, collecting,
-                      format_located, span_end)
+                      format_located, span_end, warn)
 from ..sema import registry
 from ..sema import types as T
 from .decode import compile_decoder, decode, u64
@@ -170,6 +171,7 @@ class Session:
         False when SIGINT/SIGTERM came before the last one (as bpftrace, the
         attaching stops there, and close() detaches what was attached)."""
         attached = []
+        skipped = 0
         followers = {j for js in self.groups.values() for j in js}
         progs = self.script.programs
         progress = Progress("Attaching probes",
@@ -188,19 +190,28 @@ class Session:
                 attached.extend((progs[j].probe, self.prog_fds[j], fds if j == i else [])
                                 for j in group)
             except OSError as e:
-                raise KernelError(f"Unable to attach probe: {ps.name}: {e.strerror or e}",
-                                  ps.probe.span) from None
+                # missing_probes: 'warn' and 'ignore' go on without it
+                policy = self.script.config.get("missing_probes", "error")
+                text = f"Unable to attach probe: {ps.name}: {e.strerror or e}"
+                if policy == "error":
+                    raise KernelError(f"{text}. If this is expected, set the 'missing_probes' "
+                                      "config variable to 'warn'.", ps.probe.span) from None
+                if policy == "warn":
+                    warn(f"{text}, skipping probe.", ps.probe.span)
+                skipped += 1 + len(self.groups.get(i, []))
             except BpfscopeError as e:
                 e.span = e.span or ps.probe.span
                 raise
         self._watch = Watcher(attached, follows=providers.reattaches)
         self._attached = [(probe, fds) for probe, _, fds in attached]
-        self.sink.attached(len(self.script.programs))
+        self.sink.attached(len(self.script.programs) - skipped)
         return True
 
     # ------------------------------------------------------------ running
 
     def _warning(self, w) -> None:
+        if w.span is not None and w.source is None:  # laid out at its place in the script
+            w = dataclasses.replace(w, source=getattr(self.script, "source", None))
         show = getattr(self.sink, "script_warning", None)
         if show is not None:
             show(w)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..arch.x86_64 import REGS_ARGS
-from ..errors import InternalError, SemanticError, Span
+from ..errors import InternalError, MissingProbe, SemanticError, Span, warn
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from ..lang.lexer import split_attach_point
@@ -237,6 +237,22 @@ class Analyzer(ConstValues):
         ap.raw = self._PARAM_IN_ATTACH.sub(text, ap.raw)
         ap.parts = split_attach_point(ap.raw)
 
+    def missing_probes(self, exps: list[ExpandedProbe], missing) -> None:
+        """Attach points naming nothing that exists, as missing_probes
+        says: 'error' (the default) stops, but for a wildcard matching
+        nothing in a probe whose other attach points match (bpftrace 0.26
+        drops it); 'warn' says so and goes on; 'ignore' goes on."""
+        policy = self.config.get("missing_probes", "error")
+        for ap, e in missing:
+            if policy == "ignore":
+                continue
+            if policy == "warn":
+                warn(f"{e.message}, skipping probe.", e.span or ap.span)
+                continue
+            if exps and "*" in ap.raw:
+                continue
+            raise e
+
     def check_probe_limit(self) -> None:
         """max_probes (BPFTRACE_MAX_PROBES) bounds the probes of the whole
         script, of every provider: a wildcard over a big binary's symbol
@@ -254,9 +270,14 @@ class Analyzer(ConstValues):
         self.declare_maps()
         for probe in self.program.probes:
             exps: list[ExpandedProbe] = []
+            missing: list[tuple[ast.AttachPoint, MissingProbe]] = []
             for ap in probe.attach_points:
                 self.positional_in_attach_point(ap)
-                exps.extend(self.expander(ap))
+                try:
+                    exps.extend(self.expander(ap))
+                except MissingProbe as e:
+                    missing.append((ap, e))
+            self.missing_probes(exps, missing)
             if not self.cpp_demangle:
                 for exp in exps:
                     exp.func = exp.mangled or exp.func

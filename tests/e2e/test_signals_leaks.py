@@ -3,6 +3,8 @@ outlives a run, whether it ended normally or with an error."""
 
 from __future__ import annotations
 
+import os
+
 import signal
 import subprocess
 import time
@@ -191,3 +193,40 @@ def test_ctrl_c_while_the_maps_print_is_not_lost(no_leaks):
         api.run(script, Printing(out, io.StringIO()))
     assert out.getvalue() == "end\n"  # END ran first, then the ^C came
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("policy", ["warn", "ignore"])
+def test_missing_probes_lets_a_probe_that_fails_to_attach_go(no_leaks, monkeypatch, policy):
+    """missing_probes = warn|ignore: a probe the kernel refuses is left out
+    (with a located warning under warn) and the others trace on."""
+    import io
+
+    from bpfscope import api
+    from bpfscope.attach import providers
+    from bpfscope.output.text import TextOutput
+    real = providers.attach
+
+    def refuse_getpid(probe, fd):
+        if probe.name.endswith("sys_enter_getpid"):
+            raise OSError(16, "Device or resource busy")
+        return real(probe, fd)
+
+    monkeypatch.setattr(providers, "attach", refuse_getpid)
+    script = api.compile_script(f'config = {{ missing_probes = "{policy}" }} '
+                                f'tracepoint:syscalls:sys_enter_getppid /pid == {os.getpid()}/ '
+                                '{ @a = count(); } '
+                                'tracepoint:syscalls:sys_enter_getpid { @b = count(); } '
+                                'interval:ms:300 { exit(); }')
+    out, err = io.StringIO(), io.StringIO()
+    code = api.run(script, TextOutput(out, err), duration=5, on_attached=lambda: os.getppid())
+    assert code == 0, err.getvalue()
+    lines = err.getvalue().splitlines()
+    warned = [ln for ln in lines if "Unable to attach probe" in ln]
+    if policy == "warn":
+        assert len(warned) == 1 and warned[0].endswith(
+            ": WARNING: Unable to attach probe: tracepoint:syscalls:sys_enter_getpid: "
+            "Device or resource busy, skipping probe."), lines  # located: stdin:L:C-C
+    else:
+        assert warned == [], lines
+    assert "Attached 2 probes" in lines, lines
+    assert "@a: 1" in out.getvalue(), out.getvalue()

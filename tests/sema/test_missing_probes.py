@@ -1,0 +1,42 @@
+"""missing_probes: attach points that name nothing that exists."""
+
+from __future__ import annotations
+
+import pytest
+
+from bpfscope.errors import MissingProbe, SemanticError, WarningLog, collecting
+from bpfscope.lang.parser import parse
+from bpfscope.sema.analyzer import Analyzer
+from bpfscope.sema.probes import ExpandedProbe
+
+
+def expand(ap):
+    if "nope" in ap.raw:
+        raise MissingProbe(f"No matches for {ap.raw}", ap.span)
+    return [ExpandedProbe(provider="tracepoint", name=ap.raw, span=ap.span)]
+
+
+def names(src):
+    log = WarningLog()
+    with collecting(log):
+        an = Analyzer(parse(src), expand, []).run()
+    return [e.name for _, exps in an.expanded for e in exps], [w.message for w in log.items]
+
+
+def test_error_by_default():
+    with pytest.raises(MissingProbe, match="No matches for t:a:nope") as e:
+        names("t:a:b, t:a:nope { }")
+    assert e.value.span.col == 8
+
+
+def test_a_wildcard_that_matches_nothing_is_dropped_when_others_match():
+    assert names("t:a:b, t:a:nope* { }") == (["t:a:b"], [])
+    with pytest.raises(SemanticError, match="No matches for t:a:nope"):
+        names("t:a:nope* { }")   # alone it is still an error
+
+
+def test_warn_and_ignore():
+    assert names('config = { missing_probes = "warn" } t:a:b, t:a:nope { } t:a:nope2 { }') == (
+        ["t:a:b"], ["No matches for t:a:nope, skipping probe.",
+                    "No matches for t:a:nope2, skipping probe."])
+    assert names('config = { missing_probes = "ignore" } t:a:b, t:a:nope { }') == (["t:a:b"], [])
