@@ -411,7 +411,8 @@ def main() -> int:
             annotate(results)
         if "rate" in only:
             rates = (10000, 20000, 50000, 100000, 200000, 500000, 0)
-            cases = suites.rate_cases(rates, 0.25 if opts.quick else opts.rate_seconds)
+            cases = suites.rate_cases(rates, 0.25 if opts.quick else opts.rate_seconds,
+                                      burst=100_000 if opts.quick else 1_000_000)
             run_suite("rate", cases, suites.rate_case, ctx, rounds, results)
             results += highest_lossless(results)
         if "bigmap" in only:

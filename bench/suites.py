@@ -42,6 +42,8 @@ METRICS = {
     "ns_per_sample": ("ns", True, "in-kernel run_time_ns / run_cnt of the profile (perf_event) programs"),
     "samples": ("samples", False, "run_cnt of the profile programs during the workload (all CPUs)"),
     "stacks": ("keys", False, "map entries printed at exit"),
+    "traced_workload_s": ("s", True, "how long the workload's syscalls took while traced (a tracer that "
+                          "keeps up by slowing the workload down shows here)"),
     "detach_s": ("s", True, "SIGINT to process exit: every probe detached, the map printed"),
     "attached": ("probes", False, "probes the attach message counted"),
 }
@@ -214,13 +216,15 @@ RATE_SCRIPT = ('tracepoint:syscalls:sys_enter_getppid /comm == "bpfbench_wl"/ '
                '{ printf("EV %d\\n", tid); }')
 
 
-def rate_cases(rates, seconds) -> dict[str, tuple[int, int]]:
+def rate_cases(rates, seconds, burst: int = 0) -> dict[str, tuple[int, int]]:
     cases = {}
     for rate in rates:
         if rate == 0:
             cases["flat out"] = (0, int(max(rates) * seconds))
         else:
             cases[f"{rate:,}/s"] = (rate, int(rate * seconds))
+    if burst:
+        cases[f"burst of {burst:,} syscalls"] = (0, burst)
     return cases
 
 
@@ -231,14 +235,14 @@ def rate_case(tool: str, spec, ctx) -> dict:
         if not r.wait_attached(60):
             raise RuntimeError(f"{tool} did not attach: {r.stderr_text()[-500:]}")
         time.sleep(0.3)
-        run_workload(ctx.workload, "getppid", n, rate)
+        took = run_workload(ctx.workload, "getppid", n, rate)
         drain(r, n)
     finally:
         r.interrupt()
         r.wait(60)
     lost = r.lost()
     return {"delivered_pct": 100.0 * r.out.markers / n, "lost_reported": lost,
-            "unaccounted": n - r.out.markers - lost}
+            "unaccounted": n - r.out.markers - lost, "traced_workload_s": took}
 
 
 # ------------------------------------------------------------ large maps
