@@ -42,19 +42,19 @@ from .script import (EXIT, LOST, RINGBUF, SCRATCH, USTACK_PIDS,
 
 
 def ring_pages(asked: int) -> int:
-    """Pages of the ring buffer: as asked, else by memory: 1/512 of it, 64
-    pages at least and 16384 (64 MiB) at most, rounded down to a power of
-    two as the kernel requires. bpftrace 0.26 takes 1/1024 and at most 4096
-    pages; twice its share and a higher cap let a burst of a million
-    printf records (24 MiB) wait in the kernel instead of being lost while
-    the reader catches up."""
+    """Pages of the ring buffer: as asked, else by memory as bpftrace 0.26
+    does (1/1024 of it, 64 pages at least, 4096 at most), rounded down to a
+    power of two as the kernel requires. A bigger default absorbs bigger
+    bursts but makes a ^C under a steady stream wait for all that is queued
+    to be printed (32 MiB took 14 s here): perf_rb_pages=8192 is the choice
+    for a burst of a million printf records."""
     if asked <= 0:
         try:
             with open("/proc/meminfo") as f:
                 kib = int(f.readline().split()[1])
         except (OSError, ValueError, IndexError):
             kib = 0
-        asked = max(64, min(16384, kib // 2048))  # 1/512 of memory, in 4 KiB pages
+        asked = max(64, min(4096, kib // 4096))  # 1/1024 of memory, in 4 KiB pages
     return 1 << (asked.bit_length() - 1)
 
 

@@ -495,12 +495,12 @@ def spec_tuple(m):
 def test_runtime_maps_always_exist():
     cs = compile_src("BEGIN { }")
     assert list(cs.maps) == [RINGBUF, LOST, EXIT]
-    # by default 1/512 of memory, between 64 and 16384 pages, a power of two
+    # by default 1/1024 of memory, between 64 and 4096 pages, a power of two
     pages = cs.maps[RINGBUF].max_entries // 4096
-    assert 64 <= pages <= 16384 and pages & (pages - 1) == 0
+    assert 64 <= pages <= 4096 and pages & (pages - 1) == 0
     with open("/proc/meminfo") as f:
         kib = int(f.readline().split()[1])
-    want = max(64, min(16384, kib // 2048))
+    want = max(64, min(4096, kib // 4096))
     assert pages <= want < 2 * pages
     assert spec_tuple(cs.maps[RINGBUF]) == ("ringbuf", 0, 0, pages * 4096, "ringbuf")
     assert spec_tuple(cs.maps[LOST]) == ("percpu_array", 4, 8, 1, "lost")
