@@ -180,6 +180,8 @@ class Session:
             if providers.run_once(ps.probe) or i in followers:
                 continue
             if self.exiting:
+                # close() detaches these, counting them on its progress line
+                self._attached = [(probe, fds) for probe, _, fds in attached]
                 return False
             progress.update(len(attached))
             try:

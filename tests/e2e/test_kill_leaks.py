@@ -21,6 +21,7 @@ its first few.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -255,7 +256,12 @@ def test_signal_during_attach_stops_attaching(e2e, many, target, sig, monkeypatc
         if t.proc.poll() is None:
             t.proc.kill()
     assert t.returncode == 255, err
-    assert err == "", err        # no traceback, no "Attached"
+    # no traceback, no "Attached"; only, when closing took long (each
+    # uprobe's perf event waits out a grace period), how far it was
+    said = [line for line in err.splitlines()
+            if not re.fullmatch(r"(At|De)taching probes: \d+ of [1-9]\d* \(\d+ s\)"
+                                r"|Detached [1-9]\d* probes? in [\d.]+ s", line)]
+    assert said == [], err
     assert out == ""             # no END, no maps, no BEGIN output
     # the rest of the 250 were never attached (one link per uprobe)
     assert 0 < len(t.created()["link"]) < NFUNCS - 50, t.created()["link"]
