@@ -5,12 +5,15 @@ place on every event; the entries are per-CPU and user space merges them
 (runtime.mapread). The lookup, the miss path and the update are
 codegen.lower_maps' (``aggregate``); a record here says what the entry
 holds: its first value, how an event adds into it, its bucket index, and
-how a script's read of it merges the CPUs.
+how a script's read of it (in BPF) and user space's (``combine``) merge
+the CPUs.
 """
 
 from __future__ import annotations
 
 from ..lang import ast
+from ..runtime.decode import s64, u64
+from ..runtime.values import AvgValue, StatsValue
 from ..sema import types as T
 from ..sema.registry import Aggregation, register
 
@@ -212,17 +215,39 @@ def extreme(kind: str) -> Aggregation:
         b.mov(acc, t)
         b.mov(aux, 1)
 
-    return Aggregation(kind, check_value, add, first_extreme, merge=merge)
+    def combine(per_cpu: list[bytes], signed: bool) -> int:
+        num = s64 if signed else u64
+        vals = [num(v) for v in per_cpu if u64(v, 8)]
+        return (min if kind == "min" else max)(vals) if vals else 0
+
+    return Aggregation(kind, check_value, add, first_extreme, merge=merge, combine=combine)
+
+
+def combine_counts(per_cpu: list[bytes], signed: bool) -> int:
+    """count, and a histogram bucket's count: unsigned, whatever the values."""
+    return sum(u64(v) for v in per_cpu)
+
+
+def counted(make):
+    """avg, stats: the entry is (count, total); ``make(count, total)``
+    gives the value the printers take."""
+    def combine(per_cpu: list[bytes], signed: bool):
+        num = s64 if signed else u64
+        return make(sum(u64(v) for v in per_cpu), sum(num(v, 8) for v in per_cpu))
+    return combine
 
 
 register(
-    Aggregation("count", check_count, add_one, first_one, merge=merge_total),
+    Aggregation("count", check_count, add_one, first_one, merge=merge_total,
+                combine=combine_counts),
     Aggregation("sum", check_value, add_to, first_value, merge=merge_total),
     Aggregation("avg", check_value, add_counted, first_counted,
-                merge=merge_avg, finish=finish_avg),
+                merge=merge_avg, finish=finish_avg, combine=counted(lambda n, total: AvgValue(total, n))),
     extreme("min"),
     extreme("max"),
-    Aggregation("stats", check_value, add_counted, first_counted),
-    Aggregation("hist", check_hist, add_counted, first_counted, bucket=hist_index),
-    Aggregation("lhist", check_lhist, add_counted, first_counted, bucket=lhist_index),
+    Aggregation("stats", check_value, add_counted, first_counted, combine=counted(StatsValue)),
+    Aggregation("hist", check_hist, add_counted, first_counted, bucket=hist_index,
+                combine=combine_counts),
+    Aggregation("lhist", check_lhist, add_counted, first_counted, bucket=lhist_index,
+                combine=combine_counts),
 )

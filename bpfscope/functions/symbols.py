@@ -15,6 +15,9 @@ from ..codegen.insn import R0, R1, R2, R3, VReg
 from ..codegen.loweringvalues import Int, Mem
 from ..errors import SemanticError
 from ..lang import ast
+from ..runtime.decode import decoder
+from ..runtime.usyms import user_symbols
+from ..runtime.values import Symbolic
 from ..sema import types as T
 from ..sema.registry import Function, register
 from ..sema.uaddr import resolve as resolve_uaddr
@@ -47,6 +50,15 @@ def store_usym(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
     addr = lw.int_expr(e.args[0])
     lw.b.stx(8, dst.base, dst.off, addr.reg)
     lw.store_user_pid(dst.at(8, 8))
+
+
+@decoder(T.UserSymType)
+def decode_usym(t: T.UserSymType, data: bytes, off: int, ctx) -> Symbolic:
+    """The symbol of (address, pid), in that process's address space as
+    user space knows it (runtime.usyms), or the address."""
+    addr = int.from_bytes(data[off:off + 8], "little")
+    pid = int.from_bytes(data[off + 8:off + 16], "little")
+    return Symbolic(user_symbols().format(pid, addr, show_offset=False), addr)
 
 
 def check_kaddr(an, e: ast.Call) -> T.Type:

@@ -1,63 +1,140 @@
 """Bytes from the kernel -> Python values, by bpftrace type.
 
 The layout is the one sema.types defines: 8-byte integers, NUL-padded
-strings, tuples with 8-byte aligned elements. A type that prints as text
-(a user name, a symbol, an address) says which itself (``show``,
-``show_bytes``).
+strings, tuples with 8-byte aligned elements. Decoding dispatches on the
+type's class through one table (:func:`decoder` registers an entry); a
+type that prints as text (a user name, a symbol, an address) says which
+itself (``show``, ``show_bytes``), and the values decoded carry their own
+text form (runtime.values.Formatted) for the printers.
 """
 
 from __future__ import annotations
 
 import struct
+from typing import Callable, NamedTuple
 
 from ..sema import types as T
 from ..sema.valuetext import signal_description  # noqa: F401 - its home before sema.valuetext
 from .values import Array, Buffer, Symbolic
 
 
+class Context(NamedTuple):
+    """What a decoder may need beyond the bytes: ``resolver`` turns stack
+    frames into stacks (runtime.stackresolve); ``trailer`` ends a string
+    that fills its whole buffer, as bpftrace marks one it takes to be cut
+    short (str_trunc_trailer)."""
+    resolver: object = None
+    trailer: str = ""
+
+
+Decoder = Callable[[T.Type, bytes, int, Context], object]
+
+# By type class; a class without an entry takes its nearest base's
+_DECODERS: dict[type, Decoder] = {}
+_FOUND: dict[type, Decoder] = {}
+
+
+def decoder(*classes: type) -> Callable[[Decoder], Decoder]:
+    """Register the decorated function as the decoder of values of these
+    sema.types classes. The core types are registered below; a function
+    family whose value needs user-space work to decode (usym's symbol
+    lookup) registers its own type's next to its record."""
+    def add(fn: Decoder) -> Decoder:
+        for cls in classes:
+            if _DECODERS.get(cls, fn) is not fn:
+                raise ValueError(f"{cls.__name__} has a decoder already")
+            _DECODERS[cls] = fn
+        _FOUND.clear()
+        return fn
+    return add
+
+
 def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = ""):
-    """``resolver`` turns stack frames into stacks (runtime.stackresolve);
-    ``trailer`` ends a string that fills its whole buffer, as bpftrace
-    marks one it takes to be cut short (str_trunc_trailer)."""
-    if isinstance(t, T.StackType):
-        nr = min(int.from_bytes(data[off:off + 8], "little"), t.limit)
-        pid = int.from_bytes(data[off + 8:off + 16], "little") if t.kind == "user" else 0
-        frames = bytes(data[off + t.header:off + t.header + 8 * nr])
-        if resolver is None:
-            return Symbolic(f"[stack of {nr} frames]", frames)
-        return resolver.stack(t, frames, pid)
-    if isinstance(t, T.UserSymType):
-        addr = int.from_bytes(data[off:off + 8], "little")
-        pid = int.from_bytes(data[off + 8:off + 16], "little")
-        from .usyms import user_symbols
-        return Symbolic(user_symbols().format(pid, addr, show_offset=False), addr)
+    """The Python value of the ``t`` at ``data[off:]``."""
+    return decode_in(t, data, off, Context(resolver, trailer))
+
+
+def decode_in(t: T.Type, data: bytes, off: int, ctx: Context):
+    fn = _decoder_of(type(t))
+    if fn is None:
+        raise TypeError(f"cannot decode {t}")
+    return fn(t, data, off, ctx)
+
+
+def _decoder_of(cls: type) -> Decoder | None:
+    fn = _FOUND.get(cls)
+    if fn is None:
+        fn = next((_DECODERS[c] for c in cls.__mro__ if c in _DECODERS), None)
+        if fn is not None:
+            _FOUND[cls] = fn
+    return fn
+
+
+def is_plain_int(t: T.Type) -> bool:
+    """Whether values of ``t`` decode as bare numbers (no text form, no
+    decoder of their own): the test of the struct-based fast paths."""
+    return (t.is_int() and _decoder_of(type(t)) is _int
+            and type(t).show is T.IntType.show)
+
+
+@decoder(T.Type)
+def _text_type(t: T.Type, data: bytes, off: int, ctx: Context):
+    """A type that prints as text (ntop's addresses, macaddr's) says so
+    itself."""
     shown = t.show_bytes(data, off)
-    if shown is not None:  # ntop's addresses, macaddr's
-        return Symbolic(*shown)
-    if isinstance(t, (T.StructType, T.ArrayType)):
-        return decode_c(t, data, off)
-    if isinstance(t, T.BufferType):
-        n = min(u64(data, off), t.length)
-        return Buffer(bytes(data[off + 8:off + 8 + n]))
-    if isinstance(t, T.StringType):
-        raw = data[off:off + t.length]
-        end = raw.find(b"\0")
-        if end < 0:
-            return raw.decode("utf-8", errors="surrogateescape") + trailer
-        return raw[:end].decode("utf-8", errors="surrogateescape")
-    if isinstance(t, T.TupleType):
-        vals = tuple(decode(e, data, off + o, resolver, trailer)
-                     for e, o in zip(t.elems, t.offsets))
-        return dict(zip(t.names, vals)) if t.names else vals
-    if t.is_int():
-        v = int.from_bytes(data[off:off + 8], "little", signed=False)
-        text = t.show(v)
-        if text is not None:  # username, strftime, strerror, ksym, ...
-            return Symbolic(text, v)
-        if isinstance(t, T.BoolType):
-            return bool(v & 0xFF)
-        return to_int(v, t)
-    raise TypeError(f"cannot decode {t}")
+    if shown is None:
+        raise TypeError(f"cannot decode {t}")
+    return Symbolic(*shown)
+
+
+@decoder(T.StackType)
+def _stack(t: T.StackType, data: bytes, off: int, ctx: Context):
+    nr = min(int.from_bytes(data[off:off + 8], "little"), t.limit)
+    pid = int.from_bytes(data[off + 8:off + 16], "little") if t.kind == "user" else 0
+    frames = bytes(data[off + t.header:off + t.header + 8 * nr])
+    if ctx.resolver is None:
+        return Symbolic(f"[stack of {nr} frames]", frames)
+    return ctx.resolver.stack(t, frames, pid)
+
+
+@decoder(T.StructType, T.ArrayType)
+def _c_layout(t: T.Type, data: bytes, off: int, ctx: Context):
+    return decode_c(t, data, off)
+
+
+@decoder(T.BufferType)
+def _buffer(t: T.BufferType, data: bytes, off: int, ctx: Context):
+    n = min(u64(data, off), t.length)
+    return Buffer(bytes(data[off + 8:off + 8 + n]))
+
+
+@decoder(T.StringType)
+def _string(t: T.StringType, data: bytes, off: int, ctx: Context):
+    raw = data[off:off + t.length]
+    end = raw.find(b"\0")
+    if end < 0:
+        return raw.decode("utf-8", errors="surrogateescape") + ctx.trailer
+    return raw[:end].decode("utf-8", errors="surrogateescape")
+
+
+@decoder(T.TupleType)
+def _tuple(t: T.TupleType, data: bytes, off: int, ctx: Context):
+    vals = tuple(decode_in(e, data, off + o, ctx) for e, o in zip(t.elems, t.offsets))
+    return dict(zip(t.names, vals)) if t.names else vals
+
+
+@decoder(T.IntType)
+def _int(t: T.IntType, data: bytes, off: int, ctx: Context):
+    v = int.from_bytes(data[off:off + 8], "little", signed=False)
+    text = t.show(v)
+    if text is not None:  # username, strftime, strerror, ksym, ...
+        return Symbolic(text, v)
+    return to_int(v, t)
+
+
+@decoder(T.BoolType)
+def _bool(t: T.BoolType, data: bytes, off: int, ctx: Context):
+    return bool(data[off] & 0xFF)
 
 
 def decode_c(t: T.Type, data: bytes, off: int, bit_offset: int = 0, bits: int = 0):
@@ -105,9 +182,6 @@ def u64(data: bytes, off: int = 0) -> int:
     return int.from_bytes(data[off:off + 8], "little", signed=False)
 
 
-_SPECIAL_INTS = (T.UsernameType, T.TimestampType, T.SymbolicInt, T.BoolType)
-
-
 def compile_decoder(layout: T.TupleType, resolver=None):
     """A function ``(data, off) -> tuple`` equal to ``decode(layout, ...)``
     but built on one struct.Struct when every element is a plain integer
@@ -118,7 +192,7 @@ def compile_decoder(layout: T.TupleType, resolver=None):
         if isinstance(t, T.StringType):
             fields.append(f"{t.length}s{size - t.length}x")
             fixups.append(_cstr)
-        elif t.is_int() and not isinstance(t, _SPECIAL_INTS) and not isinstance(t, T.TupleType):
+        elif is_plain_int(t):
             bits = getattr(t, "bits", 64)
             fields.append("q" if t.signed else "Q")
             fixups.append(None if bits == 64 else (lambda v, t=t: to_int(v, t)))

@@ -8,29 +8,22 @@ bucket.
 from __future__ import annotations
 
 from ..codegen.script import MapSpec
+from ..sema import registry
 from ..sema import types as T
-from .decode import _SPECIAL_INTS, compile_decoder, decode, decode_key, s64, to_int, u64
-from .values import AvgValue, MapData, StatsValue
+from .decode import compile_decoder, decode, decode_key, is_plain_int, s64, to_int, u64
+from .values import MapData
 
 
 def _merge(spec: MapSpec, per_cpu: list[bytes]):
-    kind = spec.kind
+    """One aggregation entry merged over the CPUs, as its record says."""
     signed = getattr(spec.value, "signed", True)
+    agg = registry.aggregation(spec.kind)
+    if agg is None:
+        raise ValueError(f"no aggregation {spec.kind!r}")
+    if agg.combine is not None:
+        return agg.combine(per_cpu, signed)
     num = s64 if signed else u64
-    if kind in ("count", "hist", "lhist"):
-        return sum(u64(v) for v in per_cpu)
-    if kind == "sum":
-        return sum(num(v) for v in per_cpu)
-    if kind in ("avg", "stats"):
-        count = sum(u64(v) for v in per_cpu)
-        total = sum(num(v, 8) for v in per_cpu)
-        return AvgValue(total, count) if kind == "avg" else StatsValue(count, total)
-    if kind in ("min", "max"):
-        vals = [num(v) for v in per_cpu if u64(v, 8)]
-        if not vals:
-            return 0
-        return min(vals) if kind == "min" else max(vals)
-    raise ValueError(kind)
+    return sum(num(v) for v in per_cpu)
 
 
 def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapData:
@@ -94,7 +87,7 @@ def _key_decoder(spec: MapSpec, resolver, trailer: str):
 
 def _plain_int(t):
     """raw value -> int for a plain integer value (None for other types)."""
-    if type(t) not in (T.IntType,):  # subclasses print as text or bools
+    if not is_plain_int(t):
         return None
     bits, signed = getattr(t, "bits", 64), getattr(t, "signed", False)
     if bits == 64:

@@ -7,7 +7,8 @@ analyser), and how it is lowered (``lower`` for a value in a register,
 gives no value, all run by codegen), and what user space does with the
 ring buffer records it sends (``on_record``, run by runtime.session). How
 a value decodes and prints is the business of the type ``check`` returns
-(sema.types).
+(sema.types), and of the decoder runtime.decode holds for that type's
+class.
 
 An aggregation (``@m[k] = count()``, ``sum``, ``hist`` ...) is not a value
 but an update of a per-CPU map entry: it is an :class:`Aggregation`
@@ -67,6 +68,9 @@ class Aggregation:
     merge: Callable | None = None
     # (lowering, accumulator, aux, signed) -> None: after the last CPU
     finish: Callable | None = None
+    # (the CPUs' entry bytes, signed) -> value: user space's merge of an
+    # entry read back (runtime.mapread); None adds up their first 8 bytes
+    combine: Callable | None = None
 
     @property
     def bucketed(self) -> bool:

@@ -81,3 +81,22 @@ def test_bpftrace_aggregations_are_registered():
     assert {n for n, a in registry.AGGREGATIONS.items() if a.bucketed} >= {"hist", "lhist"}
     assert not {"hist", "lhist", "stats"} & {n for n, a in registry.AGGREGATIONS.items()
                                              if a.readable}
+
+
+def test_user_space_merges_the_cpus_copies_as_the_record_says():
+    """runtime.mapread takes the record's ``combine`` (min keeps the least
+    of the CPUs that set their copy); without one, the copies add up."""
+    from bpfscope.codegen.script import MapSpec
+    from bpfscope.runtime.mapread import _merge
+
+    def copy(value, is_set=1):
+        return value.to_bytes(8, "little", signed=True) + is_set.to_bytes(8, "little")
+
+    spec = MapSpec("@m", "percpu_hash", 8, 16, 1, kind="min", value=T.AggType("min", True))
+    assert _merge(spec, [copy(5), copy(-3), copy(-9, is_set=0)]) == -3
+    registry.register(registry.Aggregation("toy_mark", check_mark, add_mark, first_mark))
+    try:
+        spec = MapSpec("@m", "percpu_hash", 8, 8, 1, kind="toy_mark", value=T.AggType("toy_mark", True))
+        assert _merge(spec, [copy(77)[:8], copy(99)[:8]]) == 176
+    finally:
+        registry.unregister("toy_mark")

@@ -145,3 +145,4 @@ def test_a_function_with_a_value_type_of_its_own_prints_it():
     assert ev.layout.elems == (Hex(),)
     assert decode(Hex(), (255).to_bytes(8, "little")).text == "0xff"
     assert isinstance(script.maps["@h"].value, Hex)
+

@@ -1,6 +1,8 @@
 """Decoding kernel bytes into values: the string truncation trailer, byte
 buffers, arrays and MAC addresses."""
 
+import pytest
+
 from bpfscope.runtime.decode import decode, decode_key, signal_description
 from bpfscope.runtime.values import Array, Buffer
 from bpfscope.sema import types as T
@@ -29,3 +31,36 @@ def test_signal_descriptions():
     assert [signal_description(n) for n in (0, 2, 9, 17, 32, 34, 64, 65, -1)] == [
         "Unknown signal 0", "Interrupt", "Killed", "Child exited", "Unknown signal 32",
         "Real-time signal 0", "Real-time signal 30", "N/A", "N/A"]
+
+
+def test_a_value_type_decoded_by_a_decoder_of_its_own():
+    """A type whose value needs user-space work to become a Python value
+    registers its decoder (runtime.decode.decoder), as usym's family does;
+    its subclasses take it, inside tuples too, until they have their own."""
+    from dataclasses import dataclass
+
+    from bpfscope.runtime import decode as D
+
+    @dataclass(frozen=True)
+    class Celsius(T.Type):
+        size = 8
+
+    @dataclass(frozen=True)
+    class Kelvin(Celsius):
+        pass
+
+    @D.decoder(Celsius)
+    def decode_celsius(t, data, off, ctx):
+        return int.from_bytes(data[off:off + 8], "little") / 10
+
+    try:
+        raw = (215).to_bytes(8, "little")
+        assert D.decode(Celsius(), raw) == 21.5
+        assert D.decode(T.TupleType((T.INT64, Kelvin())), (7).to_bytes(8, "little") + raw) == (7, 21.5)
+        with pytest.raises(ValueError, match="Celsius has a decoder already"):
+            D.decoder(Celsius)(lambda t, data, off, ctx: 0)
+    finally:
+        del D._DECODERS[Celsius]
+        D._FOUND.clear()
+    with pytest.raises(TypeError, match="cannot decode"):
+        D.decode(Celsius(), raw)
