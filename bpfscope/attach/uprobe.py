@@ -52,6 +52,7 @@ from ..errors import MissingProbe, SemanticError, warn
 from ..sema.probes import USER_REGS, ExpandedProbe
 from ..arch import x86_insn
 from . import ifunc
+from .dwarfargs import DebugArgs
 from .inlined import check_function, describe_sites, inline_sites
 from .perfattach import attach_to_perf_event
 from .provider import Provider
@@ -583,7 +584,7 @@ class Uprobe(Provider):
             return None  # a bare "uprobe" names no file
         from ..sema.analyzer import config_from_env
         demangle = bool(config_from_env(os.environ).get("cpp_demangle", 1))
-        return list_probes(pattern, options.pid, demangle=demangle)
+        return list_probes(pattern, options.pid, demangle=demangle, verbose=verbose)
 
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         spec = parse_spec(ap, provider, options)
@@ -639,11 +640,15 @@ class Uprobe(Provider):
             t = UprobeTarget(path, off, ret, pid, sym_name, want - _sym_value(st, sym_name),
                              vaddr, site, *ident, requested=want, movable=movable,
                              unsafe=unsafe, code=b"" if sym_name else code_at(st, want))
+            # at a function's entry (or its return), DWARF says what the
+            # argument registers (or rax) hold
+            entry = bool(sym_name) and site < 0 and want == _sym_value(st, sym_name)
             return ExpandedProbe(provider, name, t, None, ap.span, func=func,
                                  mangled=sym_name if func != sym_name else "",
                                  layout=USER_REGS, is_return=ret, binary=path,
                                  site_vaddr=None if ret else vaddr, load_bias=bias,
-                                 load=multi_load)
+                                 load=multi_load,
+                                 debuginfo=DebugArgs(path, want, ret) if entry else None)
 
         def inline_probes(n: str) -> list[ExpandedProbe]:
             """--uprobe-inlined: one probe per inlined copy of n."""
@@ -859,12 +864,15 @@ def split_spec(text: str) -> list[str]:
     return parts
 
 
-def list_probes(pattern: str, pid: int | None = None, demangle: bool = True) -> list[str]:
+def list_probes(pattern: str, pid: int | None = None, demangle: bool = True,
+                verbose: bool = False) -> list[str]:
     """The lines `-l PATTERN` prints for a uprobe pattern
     ('uprobe:/bin/bash:read*', 'uprobe:./app:cpp:*'): sorted; raw symbol
     names, or with cpp: the demangled names in quotes (bpftrace's form),
     unless demangle is off (cpp_demangle=0): then the mangled names.
-    SemanticError (span None) for a bad pattern."""
+    ``verbose`` (-lv): each function's parameters from its debug
+    information under it ('    int argc'). SemanticError (span None) for
+    a bad pattern."""
     parts = split_spec(pattern)
     provider = Uprobe.aliases.get(parts[0], parts[0])
     if len(parts) == 2 and pid is None:
@@ -891,7 +899,12 @@ def list_probes(pattern: str, pid: int | None = None, demangle: bool = True) -> 
             continue
         for n in names:
             if spec.lang and demangle:
-                out.append(f'{provider}:{path}:{spec.lang}:"{demangle_name(n)}"')
+                line = f'{provider}:{path}:{spec.lang}:"{demangle_name(n)}"'
             else:
-                out.append(f"{provider}:{path}:{n}")
-    return sorted(set(out))
+                line = f"{provider}:{path}:{n}"
+            params = None
+            if verbose and provider == "uprobe":
+                params = DebugArgs(path, _sym_value(st, n), False).declarations()
+            out.append((line, params or []))
+    return [line + "".join(f"\n    {p}" for p in params)
+            for line, params in sorted(dict(out).items())]

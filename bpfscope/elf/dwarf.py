@@ -140,6 +140,56 @@ def debug_file(elf: ElfFile) -> str | None:
     return None
 
 
+class UnitHeader(NamedTuple):
+    """A unit of .debug_info: where it ends, its DWARF version, unit type
+    (DW_UT_*; 1, a compile unit, before DWARF 5), address and offset
+    sizes, its abbreviation table, and where its first DIE is."""
+    end: int
+    version: int
+    unit_type: int
+    addr_size: int
+    offset_size: int
+    abbrev_offset: int
+    dies: int
+
+
+def unit_header(d: bytes, pos: int) -> UnitHeader:
+    length = struct.unpack_from("<I", d, pos)[0]
+    pos += 4
+    osz = 4
+    if length == 0xFFFFFFFF:
+        length, osz = struct.unpack_from("<Q", d, pos)[0], 8
+        pos += 8
+    end = pos + length
+    version = struct.unpack_from("<H", d, pos)[0]
+    pos += 2
+    utype = 0x01
+    if version >= 5:
+        utype, asz = d[pos], d[pos + 1]
+        pos += 2
+        aoff = int.from_bytes(d[pos:pos + osz], "little")
+        pos += osz
+        if utype in (0x02, 0x06):
+            pos += 8 + osz     # type signature, type offset
+        elif utype in (0x04, 0x05):
+            pos += 8           # dwo id
+    else:
+        aoff = int.from_bytes(d[pos:pos + osz], "little")
+        pos += osz
+        asz = d[pos]
+        pos += 1
+    return UnitHeader(end, version, utype, asz, osz, aoff, pos)
+
+
+def form_sizes(version: int, asz: int, osz: int) -> dict[int, int]:
+    """Bytes of each fixed-size form in a unit of these sizes."""
+    sizes = {f: (osz if s == 0 and f not in (0x19, 0x21) else asz if s == -1 else s)
+             for f, s in _FIXED.items()}
+    if version == 2:
+        sizes[0x10] = asz  # DW_FORM_ref_addr was address-sized in DWARF 2
+    return sizes
+
+
 def _abbrevs(d: bytes, p: int) -> dict:
     """code -> (tag, has_children, [(attr, form, implicit_const)])."""
     out = {}
@@ -196,46 +246,18 @@ class InlineIndex:
         pos, end = 0, len(d)
         abbrev_cache: dict[int, dict] = {}
         while pos < end:
-            cu_off = pos
-            length = struct.unpack_from("<I", d, pos)[0]
-            pos += 4
-            off64 = length == 0xFFFFFFFF
-            if off64:
-                length = struct.unpack_from("<Q", d, pos)[0]
-                pos += 8
-            unit_end = pos + length
-            version = struct.unpack_from("<H", d, pos)[0]
-            pos += 2
-            osz = 8 if off64 else 4
-            ofmt = "<Q" if off64 else "<I"
-            if version >= 5:
-                utype, asz = d[pos], d[pos + 1]
-                pos += 2
-                aoff = struct.unpack_from(ofmt, d, pos)[0]
-                pos += osz
-                if utype in (0x02, 0x06):
-                    pos += 8 + osz     # type signature, type offset
-                elif utype in (0x04, 0x05):
-                    pos += 8           # dwo id
-            else:
-                aoff = struct.unpack_from(ofmt, d, pos)[0]
-                pos += osz
-                asz = d[pos]
-                pos += 1
-            if version < 2 or version > 5 or asz not in (4, 8):
-                pos = unit_end
+            h = unit_header(d, pos)
+            if h.version < 2 or h.version > 5 or h.addr_size not in (4, 8):
+                pos = h.end
                 continue
-            abbr = abbrev_cache.get(aoff)
+            abbr = abbrev_cache.get(h.abbrev_offset)
             if abbr is None:
-                abbr = abbrev_cache[aoff] = _abbrevs(self.abbrev, aoff)
-            self._unit(d, pos, unit_end, cu_off, version, asz, osz, abbr)
-            pos = unit_end
+                abbr = abbrev_cache[h.abbrev_offset] = _abbrevs(self.abbrev, h.abbrev_offset)
+            self._unit(d, h.dies, h.end, pos, h.version, h.addr_size, h.offset_size, abbr)
+            pos = h.end
 
     def _unit(self, d, pos, end, cu_off, version, asz, osz, abbr) -> None:
-        sizes = {f: (osz if s == 0 and f not in (0x19, 0x21) else asz if s == -1 else s)
-                 for f, s in _FIXED.items()}
-        if version == 2:
-            sizes[0x10] = asz
+        sizes = form_sizes(version, asz, osz)
         afmt = "<Q" if asz == 8 else "<I"
         cu = {"base": 0, "addr_base": 8, "str_base": 8, "rng_base": 0,
               "version": version, "asz": asz, "osz": osz}

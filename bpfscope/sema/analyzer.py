@@ -343,6 +343,7 @@ class Analyzer(ConstValues):
         self.final = final
         self._scope = ProbeScope()
         self._probe = exp
+        self.types.program = exp.debuginfo  # the traced program's own types
         # A variable's type may widen further down the probe ($s = "ab";
         # ... $s = "longer"): a read before that, in a loop body that runs
         # again, must already see the widest type, which the previous pass
@@ -785,6 +786,8 @@ class Analyzer(ConstValues):
                 self.err(f"{self._probe.name} has {len(args)} argument"
                          f"{'' if len(args) == 1 else 's'}: {name} is not one of them", e.span)
             return T.IntType(args[n].size * 8, args[n].signed)
+        if name in ("args", "retval"):
+            self.debug_args()
         if name == "retval" and self._probe.arg("$retval") is not None:
             f = self._probe.arg("$retval")  # fexit
             if f.kind == "bool":
@@ -816,6 +819,13 @@ class Analyzer(ConstValues):
                          e.span)
             return T.ArgsType(self._probe.name)
         self.err(f"Builtin '{name}' is not supported yet", e.span)
+
+    def debug_args(self) -> None:
+        """A uprobe's ``args`` (a uretprobe's typed ``retval``) from the
+        program's debug information, read the first time a probe asks."""
+        exp = self._probe
+        if exp.args is None and exp.debuginfo is not None:
+            exp.args = exp.debuginfo.args()
 
     def var_read(self, v: ast.Variable) -> T.Type | None:
         if v.key not in self._scope.vars:

@@ -143,6 +143,10 @@ class ExpandedProbe:
     prog_type: str = ""
     # What the context gives the builtins (see ContextLayout).
     layout: ContextLayout | None = field(default=None, compare=False)
+    # The probed function's debug information, read when a script first
+    # asks (attach.dwarfargs.DebugArgs): ``args()`` -> the ArgFields of
+    # ``args`` or None, ``type_named(name)`` -> the program's own type.
+    debuginfo: object | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if self.layout is None:

@@ -108,6 +108,9 @@ class TypeLibrary:
         self.enums = dict(enums or {})
         self._kernel = None
         self._align: dict[str, int] = {}
+        # the probe's traced program (ExpandedProbe.debuginfo): its own
+        # types come after the script's and before the kernel's
+        self.program = None
 
     # ------------------------------------------------------------ lookups
 
@@ -134,6 +137,10 @@ class TypeLibrary:
             return it
         if name in self.defs:
             return self.defs[name]
+        if self.program is not None:
+            t = self.program.type_named(name)
+            if t is not None:
+                return t
         if name in _C_INTS:
             bits, signed = _C_INTS[name]
             return T.IntType(bits, signed)

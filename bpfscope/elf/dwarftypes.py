@@ -1,0 +1,392 @@
+"""A function's parameters and the C types they use, from DWARF.
+
+What ``args`` in a uprobe needs: for the function at one address, the
+names and types of its ``DW_TAG_formal_parameter`` children, and the
+struct, union, enum, array and pointer types those (and casts such as
+``(struct Foo *)arg0``) name. Only the compile unit holding the address is
+read: ``.debug_aranges`` says which one, and without it the units are
+tried one after another, each parsed only as far as its first DIE's
+address ranges. Types come out in a small neutral model (:class:`CType`),
+which the uprobe provider turns into the tracer's own types; this module
+knows nothing of them.
+
+It shares the attribute forms, abbreviation tables and section reading of
+:mod:`.dwarf` (DWARF 2 to 5, 32- and 64-bit units, compressed sections).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from dataclasses import dataclass, field
+
+from .dwarf import (_ADDRX, _BLOCK_ULEB, _CU_REFS, _CU_TAGS, _STRX, _ULEB_FORMS,
+                    DwarfError, _abbrevs, _cstr, _sleb, _uleb, debug_file, form_sizes,
+                    section_bytes, unit_header)
+from .reader import ElfFile
+
+# tags
+TAG_ARRAY, TAG_ENUM, TAG_MEMBER, TAG_POINTER, TAG_REFERENCE = 0x01, 0x04, 0x0D, 0x0F, 0x10
+TAG_PARAM, TAG_STRUCT, TAG_SUBROUTINE, TAG_TYPEDEF, TAG_UNION = 0x05, 0x13, 0x15, 0x16, 0x17
+TAG_CLASS, TAG_SUBRANGE, TAG_BASE, TAG_CONST, TAG_SUBPROGRAM = 0x02, 0x21, 0x24, 0x26, 0x2E
+TAG_VOLATILE, TAG_RESTRICT, TAG_RVALUE_REF, TAG_ATOMIC = 0x35, 0x37, 0x42, 0x47
+_QUALIFIERS = frozenset((TAG_CONST, TAG_VOLATILE, TAG_RESTRICT, TAG_ATOMIC))
+
+# attributes
+AT_NAME, AT_BYTE_SIZE, AT_BIT_OFFSET, AT_BIT_SIZE, AT_LOW_PC = 0x03, 0x0B, 0x0C, 0x0D, 0x11
+AT_UPPER_BOUND, AT_ABSTRACT_ORIGIN, AT_COUNT, AT_DATA_MEMBER_LOCATION = 0x2F, 0x31, 0x37, 0x38
+AT_DECLARATION, AT_ENCODING, AT_SPECIFICATION, AT_TYPE, AT_RANGES = 0x3C, 0x3E, 0x47, 0x49, 0x55
+AT_DATA_BIT_OFFSET, AT_LINKAGE_NAME, AT_ARTIFICIAL = 0x6B, 0x6E, 0x34
+AT_STR_OFFSETS_BASE, AT_ADDR_BASE = 0x72, 0x73
+
+# DW_ATE_*: base type encodings
+_ATE_BOOL, _ATE_FLOAT, _ATE_SIGNED, _ATE_SIGNED_CHAR = 0x02, 0x04, 0x05, 0x06
+_ATE_UNSIGNED, _ATE_UNSIGNED_CHAR, _ATE_UTF = 0x08, 0x08, 0x10
+
+
+@dataclass
+class CType:
+    """A C type: ``kind`` is 'int', 'bool', 'float', 'pointer', 'struct',
+    'union', 'enum', 'array', 'void' or 'function'. ``name`` is the C name
+    ('int', 'struct Foo', 'char*'); ``target`` what a pointer points to
+    and an array holds; ``members`` (name, byte offset, type, bit offset,
+    bits) of a struct or union, filled once the whole type is read."""
+    kind: str
+    name: str
+    size: int = 0
+    signed: bool = False
+    target: "CType | None" = None
+    count: int = 0
+    members: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: CType
+
+
+_VOID = CType("void", "void")
+
+
+class FunctionInfo:
+    """The debug information of one function: its parameters, its return
+    type, and every named struct, union and enum type of its compile unit."""
+
+    def __init__(self, params: list[Param], types: dict[str, CType], returns: CType):
+        self.params, self.types, self.returns = params, types, returns
+
+
+def function_info(path: str, vaddr: int, debug_path: str | None = None) -> FunctionInfo | None:
+    """The function starting at ``vaddr`` in ``path`` (its ELF address),
+    from the file's debug info (or ``debug_path``'s); None when there is
+    none or it does not describe that function."""
+    key = (path, vaddr, debug_path)
+    if key in _CACHE:
+        return _CACHE[key]
+    info = None
+    with ElfFile(path) as elf:
+        dpath = debug_path or debug_file(elf)
+    if dpath is not None:
+        try:
+            reader = _READERS.get(dpath)
+            if reader is None:
+                reader = _READERS[dpath] = _Reader(dpath)
+            info = reader.function_at(vaddr)
+        except (IndexError, struct.error, ValueError, KeyError) as e:
+            raise DwarfError(f"{dpath}: malformed DWARF in .debug_info ({e})") from None
+    _CACHE[key] = info
+    return info
+
+
+_CACHE: dict[tuple, FunctionInfo | None] = {}
+# the sections of each debug file read, and its units parsed last: the
+# functions of a wildcard mostly share a few units
+_READERS: dict[str, "_Reader"] = {}
+_UNITS_KEPT = 4
+
+
+class _Die:
+    __slots__ = ("tag", "attrs", "children", "offset")
+
+    def __init__(self, offset: int, tag: int, attrs: dict):
+        self.offset, self.tag, self.attrs, self.children = offset, tag, attrs, []
+
+
+class _Reader:
+    def __init__(self, path: str):
+        self.path = path
+        with ElfFile(path) as elf:
+            for attr in ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "aranges"):
+                setattr(self, attr, section_bytes(elf, f".debug_{attr}"))
+        self._units: dict[int, tuple] = {}
+        self._cu: dict = {}
+
+    # -- finding the unit --------------------------------------------------
+
+    def function_at(self, vaddr: int) -> FunctionInfo | None:
+        for cu_off in self._units_for(vaddr):
+            dies = self._unit(cu_off)
+            if dies is None:
+                continue
+            info = self._function(dies, vaddr)
+            if info is not None:
+                return info
+        return None
+
+    def _units_for(self, vaddr: int) -> list[int]:
+        """Offsets of the units that may hold vaddr: the one .debug_aranges
+        names, else every unit."""
+        d, pos = self.aranges, 0
+        while pos + 16 <= len(d):
+            length = struct.unpack_from("<I", d, pos)[0]
+            hdr = 4
+            if length == 0xFFFFFFFF:
+                length, hdr = struct.unpack_from("<Q", d, pos + 4)[0], 12
+            end = pos + hdr + length
+            p = pos + hdr + 2
+            osz = 8 if hdr == 12 else 4
+            cu = int.from_bytes(d[p:p + osz], "little")
+            asz = d[p + osz]
+            p += osz + 2
+            p += -(p - pos) % (2 * asz)  # tuples start at a multiple of their size
+            while p + 2 * asz <= end:
+                start = int.from_bytes(d[p:p + asz], "little")
+                size = int.from_bytes(d[p + asz:p + 2 * asz], "little")
+                p += 2 * asz
+                if start == 0 and size == 0:
+                    break
+                if start <= vaddr < start + size:
+                    return [cu]
+            pos = end
+        out, pos = [], 0
+        while pos + 4 <= len(self.info):
+            out.append(pos)
+            pos = unit_header(self.info, pos).end
+        return out
+
+    # -- one unit ---------------------------------------------------------
+
+    def _unit(self, cu_off: int) -> dict[int, _Die] | None:
+        """Every DIE of the unit at cu_off, by offset (None if it is of a
+        version or kind this reader does not read)."""
+        if cu_off in self._units:
+            dies, self._cu = self._units[cu_off]
+            return dies
+        dies = self._parse_unit(cu_off)
+        if len(self._units) >= _UNITS_KEPT:
+            del self._units[next(iter(self._units))]
+        self._units[cu_off] = (dies, self._cu)
+        return dies
+
+    def _parse_unit(self, cu_off: int) -> dict[int, _Die] | None:
+        d = self.info
+        h = unit_header(d, cu_off)
+        version, asz, osz, pos, end = h.version, h.addr_size, h.offset_size, h.dies, h.end
+        # compile and partial units only, of the versions this reader knows
+        if not 2 <= version <= 5 or h.unit_type not in (0x01, 0x03) or asz not in (4, 8):
+            return None
+        aoff = h.abbrev_offset
+        abbr = _abbrevs(self.abbrev, aoff)
+        sizes = form_sizes(version, asz, osz)
+        self._cu = {"addr_base": 8, "str_base": 8, "asz": asz, "osz": osz}
+        dies: dict[int, _Die] = {}
+        stack: list[_Die] = []
+        while pos < end:
+            off = pos
+            code, pos = _uleb(d, pos)
+            if code == 0:
+                if stack:
+                    stack.pop()
+                continue
+            tag, children, specs = abbr[code]
+            attrs = {}
+            for at, form, ic in specs:
+                if form == 0x16:
+                    form, pos = _uleb(d, pos)
+                attrs[at], pos = self._value(d, pos, form, ic, sizes, cu_off, asz)
+            die = _Die(off, tag, attrs)
+            dies[off] = die
+            if stack:
+                stack[-1].children.append(die)
+            elif tag in _CU_TAGS:
+                for at, key in ((AT_ADDR_BASE, "addr_base"), (AT_STR_OFFSETS_BASE, "str_base")):
+                    if isinstance(attrs.get(at), int):
+                        self._cu[key] = attrs[at]
+            if children:
+                stack.append(die)
+        return dies
+
+    def _value(self, d, pos, form, ic, sizes, cu_off, asz):
+        """(value, next position): ints for constants, addresses, offsets and
+        references (made section-relative); str for strings; bytes for
+        blocks and expressions."""
+        if form == 0x08:
+            e = d.index(b"\0", pos)
+            return d[pos:e].decode("utf-8", "replace"), e + 1
+        if form == 0x21:
+            return ic, pos
+        if form == 0x19:                                   # flag_present
+            return 1, pos
+        if form in _BLOCK_ULEB:
+            n, pos = _uleb(d, pos)
+            return bytes(d[pos:pos + n]), pos + n
+        if form == 0x0A:
+            n = d[pos]
+            return bytes(d[pos + 1:pos + 1 + n]), pos + 1 + n
+        if form == 0x03:
+            n = struct.unpack_from("<H", d, pos)[0]
+            return bytes(d[pos + 2:pos + 2 + n]), pos + 2 + n
+        if form == 0x04:
+            n = struct.unpack_from("<I", d, pos)[0]
+            return bytes(d[pos + 4:pos + 4 + n]), pos + 4 + n
+        if form in _ULEB_FORMS:
+            v, pos = _uleb(d, pos)
+        elif form == 0x0D:
+            v, pos = _sleb(d, pos)
+        else:
+            n = sizes.get(form)
+            if n is None:
+                raise ValueError(f"unknown form {form:#x}")
+            v = int.from_bytes(d[pos:pos + n], "little")
+            pos += n
+        if form in _CU_REFS:
+            return cu_off + v, pos
+        if form in (0x0E, 0x1F):
+            data = self.line_str if form == 0x1F else self.str
+            return (_cstr(data, v) if v < len(data) else ""), pos
+        if form in _STRX:
+            return ("strx", v), pos
+        if form in _ADDRX:
+            return ("addrx", v), pos
+        return v, pos
+
+    def _attr(self, die: _Die, at: int):
+        v = die.attrs.get(at)
+        if isinstance(v, tuple):
+            kind, idx = v
+            cu = self._cu
+            if kind == "strx":
+                o = cu["str_base"] + idx * cu["osz"]
+                return _cstr(self.str, int.from_bytes(self.str_offsets[o:o + cu["osz"]], "little"))
+            o = cu["addr_base"] + idx * cu["asz"]
+            return int.from_bytes(self.addr[o:o + cu["asz"]], "little")
+        return v
+
+    # -- the function and its types ----------------------------------------
+
+    def _function(self, dies: dict[int, _Die], vaddr: int) -> FunctionInfo | None:
+        for die in dies.values():
+            if die.tag != TAG_SUBPROGRAM or self._attr(die, AT_LOW_PC) != vaddr:
+                continue
+            types = _Types(self, dies)
+            params = []
+            for child in die.children:
+                if child.tag != TAG_PARAM:
+                    continue
+                src = self._origin(dies, child)
+                name = self._attr(src, AT_NAME) or f"arg{len(params)}"
+                params.append(Param(name, types.of(src.attrs.get(AT_TYPE))))
+            named = {}
+            for d in dies.values():
+                if d.tag in (TAG_STRUCT, TAG_CLASS, TAG_UNION, TAG_ENUM) and \
+                        self._attr(d, AT_NAME) and not d.attrs.get(AT_DECLARATION):
+                    t = types.of(d.offset)
+                    named.setdefault(t.name, t)
+            return FunctionInfo(params, named, types.of(self._origin(dies, die).attrs.get(AT_TYPE)))
+        return None
+
+    def _origin(self, dies, die: _Die) -> _Die:
+        """A concrete DIE's abstract origin, whose name and type it takes."""
+        seen = 0
+        while AT_NAME not in die.attrs and seen < 8:
+            ref = die.attrs.get(AT_ABSTRACT_ORIGIN, die.attrs.get(AT_SPECIFICATION))
+            if ref not in dies:
+                break
+            die, seen = dies[ref], seen + 1
+        return die
+
+
+class _Types:
+    """DIE offsets -> CType, each type built once (so recursive structs end)."""
+
+    def __init__(self, reader: _Reader, dies: dict[int, _Die]):
+        self.r, self.dies, self.done = reader, dies, {}
+
+    def of(self, ref) -> CType:
+        if ref is None or ref not in self.dies:
+            return _VOID
+        if ref in self.done:
+            return self.done[ref]
+        die = self.dies[ref]
+        r, tag = self.r, die.tag
+        name = r._attr(die, AT_NAME) or ""
+        size = r._attr(die, AT_BYTE_SIZE) or 0
+        if tag in _QUALIFIERS or tag == TAG_TYPEDEF:
+            inner = self.of(die.attrs.get(AT_TYPE))
+            if tag == TAG_CONST and inner.kind != "pointer":
+                return dataclasses.replace(inner, name=f"const {inner.name}")
+            if tag != TAG_TYPEDEF or inner.kind not in ("int", "bool", "float"):
+                return inner
+            t = CType(inner.kind, name or inner.name, inner.size, inner.signed)
+        elif tag == TAG_BASE:
+            enc = r._attr(die, AT_ENCODING)
+            kind = "bool" if enc == _ATE_BOOL else "float" if enc == _ATE_FLOAT else "int"
+            t = CType(kind, name, size, enc in (_ATE_SIGNED, _ATE_SIGNED_CHAR))
+        elif tag in (TAG_POINTER, TAG_REFERENCE, TAG_RVALUE_REF):
+            t = CType("pointer", "", 8)
+            self.done[ref] = t
+            t.target = self.of(die.attrs.get(AT_TYPE))
+            t.name = f"{t.target.name}*"
+        elif tag in (TAG_STRUCT, TAG_CLASS, TAG_UNION):
+            kw = "union" if tag == TAG_UNION else "struct"
+            t = CType("union" if tag == TAG_UNION else "struct",
+                      f"{kw} {name}" if name else f"{kw} (anonymous)", size)
+            self.done[ref] = t
+            for m in die.children:
+                if m.tag != TAG_MEMBER:
+                    continue
+                mt = self.of(m.attrs.get(AT_TYPE))
+                loc = m.attrs.get(AT_DATA_MEMBER_LOCATION, 0)
+                off = loc if isinstance(loc, int) else _const_location(loc)
+                bits = r._attr(m, AT_BIT_SIZE) or 0
+                bit_off = 0
+                if bits and AT_DATA_BIT_OFFSET in m.attrs:      # DWARF 4+: from the start
+                    unit = max(mt.size, 1)
+                    whole = r._attr(m, AT_DATA_BIT_OFFSET)
+                    off = whole // (8 * unit) * unit
+                    bit_off = whole - off * 8
+                elif bits and AT_BIT_OFFSET in m.attrs:         # DWARF 2/3: from the top bit
+                    unit = r._attr(m, AT_BYTE_SIZE) or max(mt.size, 1)
+                    bit_off = unit * 8 - r._attr(m, AT_BIT_OFFSET) - bits
+                t.members.append((r._attr(m, AT_NAME) or "", off, mt, bit_off, bits))
+            return t
+        elif tag == TAG_ENUM:
+            t = CType("enum", f"enum {name}" if name else "enum (anonymous)", size or 4,
+                      signed=True)
+        elif tag == TAG_ARRAY:
+            elem = self.of(die.attrs.get(AT_TYPE))
+            counts = []
+            for sub in die.children:
+                if sub.tag == TAG_SUBRANGE:
+                    n = r._attr(sub, AT_COUNT)
+                    if n is None:
+                        ub = r._attr(sub, AT_UPPER_BOUND)
+                        n = ub + 1 if isinstance(ub, int) else 0
+                    counts.append(n)
+            t = elem
+            for n in reversed(counts or [0]):
+                t = CType("array", f"{t.name}[{n}]", t.size * n, target=t, count=n)
+        elif tag == TAG_SUBROUTINE:
+            t = CType("function", "void (*)()", 0)
+        else:
+            t = _VOID
+        self.done[ref] = t
+        return t
+
+
+def _const_location(expr: bytes) -> int:
+    """A member offset given as a DWARF expression (DW_OP_plus_uconst n)."""
+    if expr and expr[0] == 0x23:
+        return _uleb(expr, 1)[0]
+    return 0

@@ -1,0 +1,112 @@
+"""uprobe ``args`` by name and type from the traced program's DWARF, as
+bpftrace 0.26 gives them: scalars, pointers dereferenced with ``->`` or
+``.``, struct members that are strings, arrays and bitfields, casts to
+the program's own structs (a struct the script defines wins), typed
+``retval`` in uretprobes, and ``-lv`` listing the parameters. The program
+(tests/elf/progs/dwargs.c, built with -g) is run by the test under the
+trace."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+SRC = os.path.join(os.path.dirname(__file__), "..", "elf", "progs", "dwargs.c")
+
+
+@pytest.fixture(scope="module")
+def prog(tmp_path_factory):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    out = str(tmp_path_factory.mktemp("dwargs") / "dwargs")
+    subprocess.run(["gcc", "-g", "-O1", "-o", out, SRC], check=True)
+    return out
+
+
+def traced(e2e, prog, script, *flags):
+    """The trace's output once the program ran under it (the script exits)."""
+    t = e2e.Trace(*flags, "-e", script)
+    try:
+        run = subprocess.run([prog, "50"], capture_output=True, timeout=30)
+        assert run.returncode == 0
+        out, err = t.finish(timeout=20)
+    finally:
+        if t.proc.poll() is None:
+            t.proc.kill()
+    assert t.returncode == 0, err
+    return out.strip()
+
+
+def test_scalars_and_a_pointer_by_name(e2e, prog):
+    out = traced(e2e, prog, f'uprobe:{prog}:takes_ptr {{ printf("c = %c, n = %d\\n", '
+                            f'args.c, *(args.n)); exit(); }}')
+    assert out == "c = x, n = 13"
+    out = traced(e2e, prog, f'uprobe:{prog}:takes_scalars {{ printf("%d %d %d %s %d\\n", '
+                            f'args.count, args.sh, args.ok, str(args.s), args.small); exit(); }}')
+    assert out == "9 5 1 s -2"
+
+
+def test_struct_members_through_pointers(e2e, prog):
+    out = traced(e2e, prog, f'uprobe:{prog}:takes_nodes {{ '
+                            f'printf("%d %s %d\\n", args.first.a, args.first->b, args.second->a); '
+                            f'print(args.first.c); print(args.first->next->b); '
+                            f'printf("%d %d\\n", args.first->flag, args.first->more); exit(); }}')
+    assert out.splitlines() == ["123 hello 7", "[1,2,3]", "two", "1 5"]
+
+
+def test_arrays_of_pointers_and_a_declared_variable_of_their_type(e2e, prog):
+    out = traced(e2e, prog, f'uprobe:{prog}:takes_pair {{ let $x: struct Node *[2] = '
+                            f'args.pair->nodes; printf("%d %d\\n", $x[0]->a, $x[1]->c[2]); '
+                            f'exit(); }}')
+    assert out == "123 6"
+
+
+def test_casts_to_the_programs_structs_and_the_scripts_own_win(e2e, prog):
+    out = traced(e2e, prog, f'uprobe:{prog}:takes_nodes {{ '
+                            f'printf("%d\\n", ((struct Node *)arg0)->a); exit(); }}')
+    assert out == "123"
+    out = traced(e2e, prog, f'struct Node {{ int b; }} uprobe:{prog}:takes_nodes {{ '
+                            f'printf("%d\\n", ((struct Node *)arg0)->b); exit(); }}')
+    assert out == "123"  # the script's struct Node: b at offset 0
+
+
+def test_registers_past_a_double_and_a_struct_by_value(e2e, prog):
+    out = traced(e2e, prog, f'uprobe:{prog}:after_float {{ printf("%d %d\\n", args.k, args.m); '
+                            f'exit(); }}')
+    assert out == "11 12"
+
+
+def test_a_parameter_in_an_sse_register_is_not_offered(e2e, prog):
+    r = e2e.run_cli("--dry-run", "-e", f'uprobe:{prog}:after_float {{ print(args.d); }}')
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert f"ERROR: Can't find field 'd' in args of uprobe:{prog}:after_float" in r.stderr
+
+
+def test_uretprobe_retval_is_typed(e2e, prog):
+    out = traced(e2e, prog, f'uretprobe:{prog}:takes_scalars {{ printf("%d\\n", retval); '
+                            f'exit(); }}')
+    assert out == "128"
+
+
+def test_list_parameters(e2e, prog):
+    r = e2e.run_cli("-lv", f"uprobe:{prog}:takes_*")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        f"uprobe:{prog}:takes_nodes", "    struct Node* first", "    struct Node* second",
+        f"uprobe:{prog}:takes_pair", "    struct Pair* pair",
+        f"uprobe:{prog}:takes_ptr", "    int* n", "    char c",
+        f"uprobe:{prog}:takes_scalars", "    counter_t count", "    enum shade sh",
+        "    _Bool ok", "    const char* s", "    short int small"]
+    r = e2e.run_cli("-l", f"uprobe:{prog}:takes_ptr")
+    assert r.stdout.splitlines() == [f"uprobe:{prog}:takes_ptr"]
+
+
+def test_without_debug_information_args_are_refused(e2e, prog, tmp_path):
+    bare = str(tmp_path / "bare")
+    subprocess.run(["gcc", "-O1", "-o", bare, SRC], check=True)
+    r = e2e.run_cli("--dry-run", "-e", f'uprobe:{bare}:takes_ptr {{ print(args.c); }}')
+    assert r.returncode != 0
+    assert "The args builtin can not be used with 'uprobe' probes" in r.stderr, r.stderr

@@ -1,0 +1,69 @@
+"""elf.dwarftypes: a function's parameters and the types they use, read
+from the DWARF gcc writes (DWARF 4 and 5, compressed sections, and a file
+without .debug_aranges, where every unit is tried)."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from bpfscope.elf import SymbolTable
+from bpfscope.elf.dwarftypes import function_info
+
+from .conftest import _build
+
+
+@pytest.fixture(scope="module", params=["-gdwarf-5", "-gdwarf-4", "-gz", "no-aranges"])
+def dwargs(request, tmp_path_factory):
+    flag = request.param
+    flags = {"-gz": ["-g", "-gz"], "no-aranges": ["-g"]}.get(flag, [flag])
+    path = _build(tmp_path_factory, "gcc", "dwargs.c", "dwargs", "-O1", *flags)
+    if flag == "no-aranges":
+        if shutil.which("objcopy") is None:
+            pytest.skip("objcopy is not installed")
+        subprocess.run(["objcopy", "--remove-section=.debug_aranges", path], check=True)
+    return path
+
+
+def info_of(path, name):
+    with SymbolTable(path) as st:
+        addr = st.lookup_one(name).value
+    return function_info(path, addr)
+
+
+def params(path, name):
+    return [(p.name, p.type.name, p.type.kind, p.type.size) for p in info_of(path, name).params]
+
+
+def test_parameters_by_name_and_type(dwargs):
+    assert params(dwargs, "main") == [("argc", "int", "int", 4), ("argv", "char**", "pointer", 8)]
+    assert params(dwargs, "takes_ptr") == [("n", "int*", "pointer", 8), ("c", "char", "int", 1)]
+    assert params(dwargs, "takes_scalars") == [
+        ("count", "counter_t", "int", 8), ("sh", "enum shade", "enum", 4),
+        ("ok", "_Bool", "bool", 1), ("s", "const char*", "pointer", 8),
+        ("small", "short int", "int", 2)]
+    assert params(dwargs, "after_float") == [
+        ("d", "double", "float", 8), ("p", "struct Point", "struct", 8),
+        ("k", "int", "int", 4), ("m", "long int", "int", 8)]
+    info = info_of(dwargs, "takes_scalars")
+    assert [p.type.signed for p in info.params] == [False, True, False, False, True]
+    assert info.returns.name == "long int"
+    assert info_of(dwargs, "returns_big").returns.size == 32
+
+
+def test_struct_layout_with_arrays_bitfields_and_self_pointers(dwargs):
+    node = info_of(dwargs, "takes_nodes").types["struct Node"]
+    assert node.size == 40
+    assert [(n, off, t.name, bo, bits) for n, off, t, bo, bits in node.members] == [
+        ("a", 0, "int", 0, 0), ("b", 4, "char[10]", 0, 0), ("c", 16, "int[3]", 0, 0),
+        ("flag", 28, "unsigned int", 0, 1), ("more", 28, "unsigned int", 1, 3),
+        ("next", 32, "struct Node*", 0, 0)]
+    assert node.members[-1][2].target is node  # the type pointing to itself, once
+    pair = info_of(dwargs, "takes_pair").types["struct Pair"]
+    (name, _, arr, _, _), = pair.members
+    assert (name, arr.kind, arr.count, arr.target.target.name) == ("nodes", "array", 2, "struct Node")
+
+
+def test_no_debug_information_is_none(tmp_path_factory):
+    path = _build(tmp_path_factory, "gcc", "dwargs.c", "dwargs_nodebug", "-O1")
+    assert info_of(path, "takes_ptr") is None
