@@ -47,6 +47,7 @@ from ..bpf.consts import AttachType
 from ..elf import ElfError, ElfFile, SymbolTable, demangle, split_function_name, table_of
 from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
+from ..elf.dwarflines import line_table
 from ..elf.ldcache import library_of_program, read_proc_maps, resolve_library
 from ..errors import MissingProbe, SemanticError, warn
 from ..sema.probes import USER_REGS, ExpandedProbe
@@ -102,6 +103,7 @@ class Spec:
     func: str            # function name or glob ('' for an address)
     offset: int = 0      # func+offset
     address: int | None = None
+    source: tuple[str, int] | None = None   # PATH@FILE:LINE: (FILE, LINE)
 
 
 def parse_spec(ap, provider: str, options) -> Spec:
@@ -136,6 +138,16 @@ def parse_spec(ap, provider: str, options) -> Spec:
         raise SemanticError(f"{provider} should be attached to a function and/or address",
                             ap.span)
     spec = Spec(target, lang, func)
+    if "@" in target and not lang and not os.path.exists(target):
+        # uprobe:./prog@prog.c:22: the code of a source line
+        spec.target, _, file = target.rpartition("@")
+        if not file or not func.isdigit() or int(func) == 0:
+            raise SemanticError(f"{provider}: a source location is FILE:LINE with a line "
+                                f"number ('{file}:{func}')", ap.span)
+        if provider == "uretprobe":
+            raise SemanticError("uretprobes cannot be attached to a source line", ap.span)
+        spec.func, spec.source = "", (file, int(func))
+        return spec
     if "+" in func:
         spec.func, spec.offset = split_offset(func, provider, ap)
     else:
@@ -662,6 +674,13 @@ class Uprobe(Provider):
                           label=f"{n} inlined into {s.caller} at {s.addr:#x}")
                     for i, s in enumerate(sites)]
 
+        if spec.source is not None:
+            file, line = spec.source
+            return [probe(sym, addr, f"{provider}:{named}@{file}:{line}", demangle(sym),
+                          label=f"{file}:{line} ({sym}+{addr - _sym_value(st, sym):#x})",
+                          movable=False)
+                    for sym, addr in source_line_sites(st, path, file, line, ap.span)]
+
         if spec.address is not None:
             hit = st.lookup_addr(spec.address)
             if hit is None or hit.symbol.type not in _FUNC_TYPES:
@@ -862,6 +881,35 @@ def split_spec(text: str) -> list[str]:
             cur.append(ch)
     parts.append("".join(cur))
     return parts
+
+
+def source_line_sites(st, path: str, file: str, line: int, span) -> list[tuple[str, int]]:
+    """(function symbol, address) where the code of ``file:line`` starts,
+    from the line table: one site, the lowest address that begins a
+    statement of that line (bpftrace 0.26 attaches one probe per source
+    location). A located error when the file has no line table or the
+    line has no code."""
+    try:
+        table = line_table(path)
+    except ElfError as e:
+        raise SemanticError(f"{path}: {e}", span) from None
+    if not table.has_lines:
+        raise SemanticError(f"{path} has no DWARF line table: it cannot be probed by source "
+                            f"line (build it with -g, or install its debug file)", span)
+    addrs = table.addresses(file, line)
+    if not addrs:
+        known = sorted(table.lines_of(file))
+        if not known:
+            raise MissingProbe(f"No source file {file} in the line table of {path}", span)
+        near = min(known, key=lambda n: (abs(n - line), n))
+        raise MissingProbe(f"No code for {file}:{line} in {path} (the nearest line with "
+                           f"code is {near})", span)
+    addr = addrs[0]
+    hit = st.lookup_addr(addr)
+    if hit is None or hit.symbol.type not in _FUNC_TYPES:
+        raise SemanticError(f"{file}:{line} is at {addr:#x} in {path}, which is in no "
+                            f"function of its symbol table", span)
+    return [(hit.symbol.name, addr)]
 
 
 def list_probes(pattern: str, pid: int | None = None, demangle: bool = True,

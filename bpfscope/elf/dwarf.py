@@ -153,16 +153,21 @@ class UnitHeader(NamedTuple):
     dies: int
 
 
-def unit_header(d: bytes, pos: int) -> UnitHeader:
+def unit_start(d: bytes, pos: int) -> tuple[int, int, int, int]:
+    """(end, offset size, version, position after the version) of the
+    unit or line program at pos: its initial length (32- or 64-bit DWARF)
+    and its version number."""
     length = struct.unpack_from("<I", d, pos)[0]
     pos += 4
     osz = 4
     if length == 0xFFFFFFFF:
         length, osz = struct.unpack_from("<Q", d, pos)[0], 8
         pos += 8
-    end = pos + length
-    version = struct.unpack_from("<H", d, pos)[0]
-    pos += 2
+    return pos + length, osz, struct.unpack_from("<H", d, pos)[0], pos + 2
+
+
+def unit_header(d: bytes, pos: int) -> UnitHeader:
+    end, osz, version, pos = unit_start(d, pos)
     utype = 0x01
     if version >= 5:
         utype, asz = d[pos], d[pos + 1]

@@ -110,3 +110,34 @@ def test_without_debug_information_args_are_refused(e2e, prog, tmp_path):
     r = e2e.run_cli("--dry-run", "-e", f'uprobe:{bare}:takes_ptr {{ print(args.c); }}')
     assert r.returncode != 0
     assert "The args builtin can not be used with 'uprobe' probes" in r.stderr, r.stderr
+
+
+def _line(text):
+    with open(SRC) as f:
+        return next(n for n, line in enumerate(f, 1) if text in line)
+
+
+def test_a_source_line_is_probed_where_its_code_starts(e2e, prog):
+    """bpftrace 0.26's uprobe:PATH@FILE:LINE: a function's first line is
+    the address of the function's probe; a line in the loop fires once a
+    round, and several source probes attach together."""
+    first = _line("int takes_ptr(")
+    loop = _line("usleep(20000)")
+    out = traced(e2e, prog, f'uprobe:{prog}@dwargs.c:{first} {{ @a = reg("ip"); }} '
+                            f'uprobe:{prog}:takes_ptr {{ @b = reg("ip"); }} '
+                            f'uprobe:{prog}@dwargs.c:{loop} {{ @n = count(); if (@n == 5) {{ '
+                            f'printf("%d %d\\n", @a == @b, @a != 0); exit(); }} }} '
+                            f'END {{ clear(@a); clear(@b); clear(@n); }}')
+    assert out == "1 1"
+
+
+def test_source_lines_without_code_are_located_errors(e2e, prog):
+    blank = _line("#include <unistd.h>") + 1
+    r = e2e.run_cli("--dry-run", "-e", f"uprobe:{prog}@dwargs.c:{blank} {{ }}")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert f"ERROR: No code for dwargs.c:{blank} in {prog} (the nearest line with code is" \
+        in r.stderr, r.stderr
+    r = e2e.run_cli("--dry-run", "-e", f"uprobe:{prog}@nothere.c:3 {{ }}")
+    assert f"ERROR: No source file nothere.c in the line table of {prog}" in r.stderr
+    r = e2e.run_cli("--dry-run", "-e", f"uretprobe:{prog}@dwargs.c:{blank} {{ }}")
+    assert "ERROR: uretprobes cannot be attached to a source line" in r.stderr
