@@ -20,7 +20,8 @@ from .common import check_format, check_format_args, emit_format_event, unsuppor
 
 # what printf's conversions can format besides integers, strings and the
 # types that print themselves as text (Type.show_bytes)
-PRINTF_TYPES = (T.TupleType, T.StackType, T.UserSymType, T.BufferType, T.ArrayType)
+PRINTF_TYPES = (T.TupleType, T.StackType, T.DwStackType, T.UserSymType, T.BufferType,
+                T.ArrayType)
 
 
 def printable(t: T.Type) -> bool:

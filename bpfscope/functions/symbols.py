@@ -10,12 +10,13 @@ codegen, which talks to neither.
 
 from __future__ import annotations
 
-from ..arch.x86_64 import PT_REGS, REGS_IP
+from ..arch.x86_64 import PT_REGS, PT_REGS_X86_64, REGS_IP
 from ..codegen.insn import R0, R1, R2, R3, VReg
 from ..codegen.loweringvalues import Int, Mem
 from ..errors import SemanticError
 from ..lang import ast
 from ..runtime.decode import decoder
+from ..runtime.unwind import RECORD_REGS, unwind
 from ..runtime.usyms import user_symbols
 from ..runtime.values import Symbolic
 from ..sema import types as T
@@ -30,6 +31,80 @@ def check_stack(an, e: ast.Call) -> T.Type:
 
 def store_stack(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
     lw.store_stack(t, dst, e.span)
+
+
+def check_dw_ustack(an, e: ast.Call) -> T.Type:
+    st = an.stack_type(e.name, e.args, e)
+    if not an.probe.layout.user and an.probe.provider not in _TASK_REGS_PROBES:
+        an.err(f"dw_ustack() can not be used with '{an.probe.provider}' probes", e.span)
+    return T.DwStackType(st.limit, st.mode)
+
+
+# probes whose context holds kernel registers, where dw_ustack() takes the
+# thread's user registers from its task (bpf_task_pt_regs, Linux 5.15)
+_TASK_REGS_PROBES = {"profile", "interval", "software", "hardware", "tracepoint",
+                     "rawtracepoint", "kprobe", "kretprobe", "fentry", "fexit"}
+# the stack copy is tried at these sizes, largest first: a read that runs
+# past the top of the thread's stack mapping fails whole
+_COPY_TRIES = 6
+
+
+def store_dw_ustack(lw, e: ast.Call, dst: Mem, t: T.DwStackType) -> None:
+    """(pid, bytes copied, rip rsp rbp rbx r12 r13 r14 r15, stack copy)."""
+    b = lw.b
+    lw.store_user_pid(dst.at(0, 8))
+    regs = dst.at(16, 64)
+    copy = dst.at(T.DwStackType.HEADER, t.copy)
+    names = ("rip", "rsp", "rbp", "rbx", "r12", "r13", "r14", "r15")
+    v = b.vreg()
+    if lw.probe.layout.user:
+        for i, name in enumerate(names):    # the context is the user registers
+            b.ldx(8, v, lw.ctx, PT_REGS_X86_64[name])
+            b.stx(8, regs.base, regs.off + 8 * i, v)
+    else:
+        # the thread's user registers, read into the copy's room first
+        b.call("get_current_task_btf")
+        b.mov(R1, R0)
+        b.call("task_pt_regs")
+        b.mov(R3, R0)
+        lw.addr(R1, copy)
+        b.mov(R2, 168)
+        b.call("probe_read_kernel")
+        for i, name in enumerate(names):
+            b.ldx(8, v, copy.base, copy.off + PT_REGS_X86_64[name])
+            b.stx(8, regs.base, regs.off + 8 * i, v)
+    n = b.vreg()
+    b.mov(n, 0)
+    done = b.label("dw_copied")
+    size = t.copy
+    for _ in range(_COPY_TRIES):
+        lw.addr(R1, copy)
+        b.mov(R2, size)
+        b.ldx(8, R3, regs.base, regs.off + 8)     # rsp
+        b.call("probe_read_user")
+        nxt = b.label("dw_smaller")
+        b.jcond("ne", R0, 0, nxt)
+        b.mov(n, size)
+        b.ja(done)
+        b.place(nxt)
+        size //= 2
+    b.place(done)
+    b.stx(8, dst.base, dst.off + 8, n)
+
+
+@decoder(T.DwStackType)
+def decode_dw_ustack(t: T.DwStackType, data: bytes, off: int, ctx):
+    """Unwound here, then symbolized as ustack of its mode and limit."""
+    pid = int.from_bytes(data[off:off + 8], "little")
+    n = min(int.from_bytes(data[off + 8:off + 16], "little"), t.copy)
+    regs = {r: int.from_bytes(data[off + 16 + 8 * i:off + 24 + 8 * i], "little")
+            for i, r in enumerate(RECORD_REGS)}
+    base = off + T.DwStackType.HEADER
+    frames = unwind(pid, regs, bytes(data[base:base + n]), t.limit)
+    raw = b"".join(f.to_bytes(8, "little") for f in frames)
+    if ctx.resolver is None:
+        return Symbolic(f"[stack of {len(frames)} frames]", raw)
+    return ctx.resolver.stack(T.StackType("user", t.limit, t.mode), raw, pid)
 
 
 def check_ksym(an, e: ast.Call) -> T.Type:
@@ -226,6 +301,7 @@ def lower_reg(lw, e: ast.Call) -> Int:
 register(
     Function("kstack", check_stack, store=store_stack),
     Function("ustack", check_stack, store=store_stack),
+    Function("dw_ustack", check_dw_ustack, store=store_dw_ustack),
     Function("ksym", check_ksym, lower=lower_argument),
     Function("usym", check_usym, store=store_usym),
     Function("kaddr", check_kaddr, lower=lower_kaddr),

@@ -289,6 +289,18 @@ class UserSymbols:
         return UserSymbol(self._name(hit.symbol.name, demangle), hit.offset,
                           r.path)
 
+    def module_at(self, pid: int, addr: int) -> tuple[ElfFile, int] | None:
+        """(the mapped ELF file, its load bias) holding ``addr`` in process
+        pid, for reading more than symbols from it (unwinding tables)."""
+        proc = self._proc(pid)
+        r = proc.find(addr) if proc is not None else None
+        if r is None:
+            return None
+        table = self._open(pid, r)
+        if table is None or r.bias is None:
+            return None
+        return table.elf, r.bias
+
     def format(self, pid: int, addr: int, show_offset: bool = True,
                show_module: bool = False,
                demangle: bool | None = None) -> str:

@@ -483,6 +483,8 @@ class Analyzer(ConstValues):
                 vt = T.INT64 if vt is None else T.IntType(64, vt.signed)
             elif isinstance(vt, T.VoidType):
                 self.err("Value of type 'none' cannot be assigned to a map", v.span)
+            elif isinstance(vt, T.DwStackType):
+                self.no_dw_stack_in_map("value", v.span)
         self.map_key(m)
         info = self.maps[m.ident]
         info.assigned = True
@@ -559,6 +561,8 @@ class Analyzer(ConstValues):
                 return None
             if isinstance(kt, (T.VoidType, T.AggType, T.ArgsType)):
                 self.err(f"Invalid map key type: {T.type_name(kt)}", k.span)
+            if isinstance(kt, T.DwStackType):
+                self.no_dw_stack_in_map("key", k.span)
             elems.append(kt)
         if len(elems) == 1 and isinstance(elems[0], T.TupleType) and elems[0].elems:
             # bpftrace 0.26: `@m[(1, 2)]` and `@m[1, 2]` are one key type
@@ -579,6 +583,12 @@ class Analyzer(ConstValues):
                 info.key = u
                 self._changed = True
         return info.key
+
+    def no_dw_stack_in_map(self, what: str, span) -> None:
+        self.err(f"dw_ustack() can not be a map {what}: it holds a copy of the thread's "
+                 "stack, which differs at every event (and takes 8 KB an entry); print "
+                 "it (printf, print), or use ustack where the program keeps frame "
+                 "pointers", span)
 
     def map_value_read(self, m: ast.Map) -> T.Type | None:
         self.map_key(m)

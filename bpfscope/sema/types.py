@@ -264,6 +264,27 @@ class Member:
 
 
 @dataclass(frozen=True)
+class DwStackType(Type):
+    """dw_ustack(): what unwinding a user stack by DWARF call frame
+    information needs, unwound in user space (runtime.unwind): the pid,
+    the number of stack bytes copied, the registers the walk starts from
+    (rip, rsp, rbp, rbx, r12-r15) and ``copy`` bytes of the stack from rsp
+    up. Printed as ``ustack`` of that ``mode`` and ``limit`` prints."""
+    limit: int = 127
+    mode: str = "bpftrace"
+    copy: int = 8192
+
+    HEADER = 16 + 8 * 8
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.HEADER + self.copy
+
+    def __str__(self) -> str:
+        return "dw_ustack"
+
+
+@dataclass(frozen=True)
 class StructType(Type):
     """A C struct or union (from the kernel's BTF or defined in the
     script), laid out as C lays it out: values are the raw bytes.

@@ -1,0 +1,40 @@
+"""dw_ustack()'s lowering: the registers from a uprobe's context or, in a
+profile probe, from the thread's task (bpf_task_pt_regs), then the stack
+copy tried at halving sizes until a read succeeds."""
+
+import re
+
+from bpfscope.codegen.lower import compile_program
+from bpfscope.errors import Source
+from bpfscope.lang.parser import parse
+from bpfscope.sema import types as T
+from bpfscope.sema.analyzer import Analyzer
+from bpfscope.sema.probes import PT_REGS, USER_REGS, ExpandedProbe
+
+
+def compiled(src, layout):
+    def expander(ap):
+        return [ExpandedProbe(ap.parts[0], ap.raw, (), None, ap.span, context="regs",
+                              layout=layout)]
+    an = Analyzer(parse(Source(src)), expander).run()
+    return an, compile_program(an).programs[0].program.disasm()
+
+
+def test_a_uprobe_reads_the_registers_from_its_context():
+    an, code = compiled('uprobe:x { printf("%s", dw_ustack(perf, 9)); }', USER_REGS)
+    (ev,) = [ev for ev in compile_program(an).events.values() if ev.kind == "printf"]
+    assert ev.layout.elems == (T.DwStackType(9, "perf"),)
+    ctx = re.search(r"\(bf\) (r\d+) = r1", code).group(1)   # where the context is kept
+    assert f"= *(u64 *)({ctx} +128)" in code and f"= *(u64 *)({ctx} +152)" in code  # rip, rsp
+    assert "task_pt_regs" not in code
+    sizes = [int(line.split("= ")[1]) for line in code.splitlines()
+             if line.split(": ", 1)[1].startswith("(b7) r2 = ")]
+    assert [s for s in sizes if s >= 256][-6:] == [8192, 4096, 2048, 1024, 512, 256]
+    assert code.count("call bpf_probe_read_user#112") == 6
+
+
+def test_a_profile_probe_takes_the_threads_user_registers():
+    _, code = compiled('profile:hz:99 { printf("%s", dw_ustack()); }', PT_REGS)
+    assert "call bpf_get_current_task_btf#158" in code
+    assert "call bpf_task_pt_regs#175" in code
+    assert "call bpf_probe_read_kernel#113" in code
