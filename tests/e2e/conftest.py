@@ -53,7 +53,10 @@ def _id_log_env() -> dict:
         atexit.register(shutil.rmtree, _LOG_DIR[0], True)
     path = os.path.join(_LOG_DIR[0], f"{os.getpid()}-{next(_serial)}.ids")
     _LOGS.append(path)
-    return {**os.environ, owned_ids.ENV: path}
+    # No progress lines ("Attaching probes: 1 of 2 (2 s)") unless a test
+    # asks for them: on a loaded machine a slow attach would add them to
+    # the stderr that tests compare whole
+    return {"BPFSCOPE_PROGRESS_AFTER": "600", **os.environ, owned_ids.ENV: path}
 
 
 def _bpf_usable() -> str | None:
