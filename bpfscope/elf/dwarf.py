@@ -14,24 +14,21 @@ and skips everything else attribute by attribute (children of types with a
 ``DW_AT_sibling`` in one jump). Names are then resolved through the
 reference chains, so :meth:`InlineIndex.sites` answers by function name.
 
-Debug info is looked for in the file itself, then in
-``/usr/lib/debug/.build-id/xx/yyyy.debug`` (Debian's -dbgsym packages).
-SHF_COMPRESSED (zlib) sections are inflated. Nothing else of DWARF (types,
-locations, line tables) is read.
+Debug info is looked for in the file itself, then in its separate debug
+file, found as gdb finds it (:mod:`bpfscope.elf.debugfile`: build-id,
+``.gnu_debuglink``, ``/usr/lib/debug/<path>``, ``--debuginfo`` directories).
+Compressed sections are inflated by the ELF reader. Nothing else of DWARF
+(types, locations, line tables) is read.
 """
 
 from __future__ import annotations
 
-import os
 import struct
-import zlib
 from typing import NamedTuple
 
 from .demangle import demangle, strip_params
-from .reader import ElfError, ElfFile
-
-SHF_COMPRESSED = 0x800
-DEBUG_ROOT = "/usr/lib/debug"
+from .debugfile import find_debug_file
+from .reader import SHT_NOBITS, ElfError, ElfFile
 
 # tags
 _CU_TAGS = (0x11, 0x3C, 0x4A)          # compile, partial, skeleton unit
@@ -110,34 +107,26 @@ def _cstr(d: bytes, p: int) -> str:
 
 
 def section_bytes(elf: ElfFile, name: str) -> bytes:
-    """A section's contents, inflated if SHF_COMPRESSED (b'' if absent)."""
-    sec = elf.section(name)
-    if sec is None:
-        return b""
-    data = elf.section_data(sec)
-    if sec.flags & SHF_COMPRESSED:
-        ch_type, _res, size, _align = struct.unpack_from("<IIQQ", data, 0)
-        if ch_type != 1:
-            raise DwarfError(f"{elf.path}: {name} is compressed with zstd, "
-                             f"which this reader cannot inflate")
-        data = zlib.decompress(data[24:])
-        if len(data) != size:
-            raise DwarfError(f"{elf.path}: {name} inflates to the wrong size")
-    return data
+    """A section's contents, inflated if compressed (b'' if absent)."""
+    return elf.section_bytes(name)
 
 
 def debug_file(elf: ElfFile) -> str | None:
     """The file holding elf's debug info: itself when it has .debug_info,
-    else /usr/lib/debug/.build-id/xx/yyyy.debug, else None."""
-    sec = elf.section(".debug_info")
-    if sec is not None and sec.size:
+    else its separate debug file (:mod:`bpfscope.elf.debugfile`) when that
+    has it, else None."""
+    if _has_debug_info(elf):
         return elf.path
-    bid = elf.build_id
-    if bid and len(bid) > 2:
-        cand = os.path.join(DEBUG_ROOT, ".build-id", bid[:2], bid[2:] + ".debug")
-        if os.path.isfile(cand):
-            return cand
-    return None
+    path = find_debug_file(elf)
+    if path is None:
+        return None
+    with ElfFile(path) as dbg:
+        return path if _has_debug_info(dbg) else None
+
+
+def _has_debug_info(elf: ElfFile) -> bool:
+    sec = elf.section(".debug_info") or elf.section(".zdebug_info")
+    return sec is not None and sec.size > 0 and sec.type != SHT_NOBITS
 
 
 class UnitHeader(NamedTuple):
