@@ -170,3 +170,19 @@ def test_libc_start_thread_through_libc6_dbg(e2e, prog):
     assert f[0] == "dbg_leaf+0" and f[1].startswith("dbg_mid+"), f
     assert f[2].startswith("dbg_thread+"), f
     assert re.fullmatch(r"start_thread\+\d+", f[3]), f
+
+
+def test_api_debuginfo(prog):
+    from bpfscope import api
+    from bpfscope.elf import set_search_dirs
+    from bpfscope.errors import BpfscopeError
+    stripped, root, _ = prog
+    text = f"uprobe:{stripped}:dbg_leaf {{ }}"
+    try:
+        set_search_dirs(())
+        with pytest.raises(BpfscopeError, match="No matches"):
+            api.compile_script(text)
+        script = api.compile_script(text, debuginfo=[root])
+        assert [p.probe.name for p in script.programs] == [f"uprobe:{stripped}:dbg_leaf"]
+    finally:
+        set_search_dirs(())
