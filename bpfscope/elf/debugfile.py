@@ -114,7 +114,7 @@ def _build_id_of(path: str) -> str | None:
 def candidates(elf: ElfFile) -> list[tuple[str, str]]:
     """(path, how) for every place the debug file of elf may be, in
     search order; ``how`` is 'build-id', 'debuglink' or 'path'."""
-    path = elf.path
+    path = os.path.abspath(elf.path)
     m = _ROOTED.match(path)
     prefix, inner = (path[:m.end()], path[m.end():]) if m else ("", path)
     roots = _roots(prefix)
@@ -124,12 +124,10 @@ def candidates(elf: ElfFile) -> list[tuple[str, str]]:
         out += [(os.path.join(r, ".build-id", bid[:2], bid[2:] + ".debug"), "build-id")
                 for r in roots]
     link = debuglink(elf)
-    dirs = [os.path.dirname(inner)]
-    real = os.path.realpath(path)
-    rdir = os.path.dirname(real[len(prefix):] if prefix and real.startswith(prefix)
-                           else real)
-    if rdir not in dirs:
-        dirs.append(rdir)
+    # the file as named and as its symbolic links resolve (/lib -> usr/lib);
+    # inside another root, /proc/PID/root resolves to the host's view: as named
+    paths = [inner] if prefix else list(dict.fromkeys((path, os.path.realpath(path))))
+    dirs = list(dict.fromkeys(os.path.dirname(p) for p in paths))
     if link is not None:
         name = link[0]
         for d in dirs:
@@ -140,7 +138,7 @@ def candidates(elf: ElfFile) -> list[tuple[str, str]]:
                 out.append((r + os.path.join(d, name), "debuglink"))
             out.append((os.path.join(r, name), "debuglink"))
     for r in roots:
-        for p in dict.fromkeys((inner, real[len(prefix):] if prefix else real)):
+        for p in paths:
             out += [(r + p, "path"), (r + p + ".debug", "path")]
     seen, uniq = set(), []
     for c in out:

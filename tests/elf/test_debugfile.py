@@ -162,6 +162,20 @@ def test_debuglink_under_a_root_by_directory_and_flat(split, tmp_path):
     _same_symbols(split.full, split.linked)
 
 
+def test_debuglink_beside_the_file_a_symlink_points_to(split, tmp_path):
+    (tmp_path / "lib").mkdir()
+    link = tmp_path / "lib" / "prog"
+    link.symlink_to(split.linked)
+    with ElfFile(str(link)) as e:
+        assert find_debug_file(e) == split.debug
+
+
+def test_relative_path(split, monkeypatch):
+    monkeypatch.chdir(split.dir)
+    with ElfFile("linked") as e:
+        assert find_debug_file(e) == split.debug
+
+
 def test_debuglink_with_a_wrong_crc_is_refused(split):
     # another file of the linked name: the CRC tells it is not the one
     with open(split.debug, "ab") as f:
