@@ -19,6 +19,11 @@ come from the original file.
 3. ``ROOT/<path of the file>`` and ``ROOT/<path>.debug`` (accepted when
    its build-id, if both files have one, is the same).
 
+Split DWARF (gcc -gsplit-dwarf) keeps a skeleton unit in the binary and
+the rest in a ``.dwo`` per compilation unit, or all of them in one
+``.dwp`` package: :func:`dwo_candidates` and :func:`dwp_candidates` say
+where those are looked for.
+
 A file opened through ``/proc/PID/root/...`` (a process in another mount
 namespace) is looked up under that root's ``/usr/lib/debug`` too. Results
 are cached per file identity and search list, CRCs per debug file.
@@ -191,3 +196,32 @@ def forget() -> None:
     """Drop what was found (debug files were added or removed)."""
     _found.clear()
     _crcs.clear()
+
+
+def dwo_candidates(dwo_name: str, comp_dir: str | None, binary: str) -> list[str]:
+    """Where a split-DWARF unit's ``.dwo`` file may be, as gdb looks: its
+    DW_AT_dwo_name as is (absolute) or under DW_AT_comp_dir, then by
+    its base name beside the binary and in the ``--debuginfo``
+    directories."""
+    out = []
+    if os.path.isabs(dwo_name):
+        out.append(dwo_name)
+    elif comp_dir:
+        out.append(os.path.join(comp_dir, dwo_name))
+    base = os.path.basename(dwo_name)
+    out.append(os.path.join(os.path.dirname(os.path.abspath(binary)), base))
+    out += [os.path.join(d, base) for d in _extra]
+    return list(dict.fromkeys(out))
+
+
+def dwp_candidates(binary: str, debug: str | None = None) -> list[str]:
+    """Where the DWARF package (``.dwp``) of binary may be: ``BINARY.dwp``
+    beside it (and beside its symbolic links' target), beside its debug
+    file (``prog.debug`` -> ``prog.dwp``), and by that name in the
+    ``--debuginfo`` directories."""
+    path = os.path.abspath(binary)
+    out = [path + ".dwp", os.path.realpath(path) + ".dwp"]
+    if debug:
+        out.append((debug[:-6] if debug.endswith(".debug") else debug) + ".dwp")
+    out += [os.path.join(d, os.path.basename(path) + ".dwp") for d in _extra]
+    return list(dict.fromkeys(out))

@@ -17,17 +17,20 @@ reference chains, so :meth:`InlineIndex.sites` answers by function name.
 Debug info is looked for in the file itself, then in its separate debug
 file, found as gdb finds it (:mod:`bpfscope.elf.debugfile`: build-id,
 ``.gnu_debuglink``, ``/usr/lib/debug/<path>``, ``--debuginfo`` directories).
-Compressed sections are inflated by the ELF reader. Nothing else of DWARF
-(types, locations, line tables) is read.
+Split DWARF is followed from each skeleton unit to its unit in the
+binary's ``.dwp`` package (``.debug_cu_index``, DWARF 5 or GNU's version
+2) or in its ``.dwo`` file. Compressed sections are inflated by the ELF
+reader. Nothing else of DWARF (types, locations, line tables) is read.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import NamedTuple
 
 from .demangle import demangle, strip_params
-from .debugfile import find_debug_file
+from .debugfile import dwo_candidates, dwp_candidates, find_debug_file
 from .reader import SHT_NOBITS, ElfError, ElfFile
 
 # tags
@@ -44,10 +47,19 @@ AT_ABSTRACT_ORIGIN, AT_SPECIFICATION = 0x31, 0x47
 AT_ENTRY_PC, AT_RANGES = 0x52, 0x55
 AT_LINKAGE_NAME, AT_MIPS_LINKAGE_NAME = 0x6E, 0x2007
 AT_STR_OFFSETS_BASE, AT_ADDR_BASE, AT_RNGLISTS_BASE = 0x72, 0x73, 0x74
+# split DWARF: the skeleton unit's pointer to its .dwo (DWARF 5, and the
+# GNU extension of DWARF 4)
+AT_COMP_DIR, AT_DWO_NAME = 0x1B, 0x76
+AT_GNU_DWO_NAME, AT_GNU_DWO_ID, AT_GNU_RANGES_BASE, AT_GNU_ADDR_BASE = \
+    0x2130, 0x2131, 0x2132, 0x2133
 _WANTED = frozenset((AT_SIBLING, AT_NAME, AT_LOW_PC, AT_ABSTRACT_ORIGIN,
                      AT_SPECIFICATION, AT_ENTRY_PC, AT_RANGES, AT_LINKAGE_NAME,
                      AT_MIPS_LINKAGE_NAME, AT_STR_OFFSETS_BASE, AT_ADDR_BASE,
-                     AT_RNGLISTS_BASE))
+                     AT_RNGLISTS_BASE, AT_COMP_DIR, AT_DWO_NAME, AT_GNU_DWO_NAME,
+                     AT_GNU_DWO_ID, AT_GNU_RANGES_BASE, AT_GNU_ADDR_BASE))
+# .debug_cu_index section ids (DWARF 5 DW_SECT_*, GNU's version 2 in [])
+_SECT_INFO, _SECT_ABBREV, _SECT_STR_OFFSETS = 1, 3, 6
+_SECT_RNGLISTS = 8
 
 # forms of fixed size (0: offset size, 4 or 8; -1: address size)
 _FIXED = {0x01: -1, 0x05: 2, 0x06: 4, 0x07: 8, 0x0B: 1, 0x0C: 1, 0x0E: 0,
@@ -65,6 +77,18 @@ _CONST = frozenset((0x05, 0x06, 0x07, 0x0B, 0x0D, 0x0F, 0x21))
 
 class DwarfError(ElfError):
     """Debug info this reader cannot make sense of."""
+
+
+class Skeleton(NamedTuple):
+    """A split-DWARF skeleton unit: where its .dwo is and what the .dwo's
+    units need from it (address base, base address, DWARF 4 ranges base)."""
+    dwo_name: str
+    comp_dir: str | None
+    dwo_id: int | None
+    version: int
+    addr_base: int
+    base: int
+    ranges_base: int
 
 
 class InlineSite(NamedTuple):
@@ -140,6 +164,7 @@ class UnitHeader(NamedTuple):
     offset_size: int
     abbrev_offset: int
     dies: int
+    dwo_id: int | None = None  # a skeleton or split unit's (DWARF 5)
 
 
 def unit_start(d: bytes, pos: int) -> tuple[int, int, int, int]:
@@ -157,7 +182,7 @@ def unit_start(d: bytes, pos: int) -> tuple[int, int, int, int]:
 
 def unit_header(d: bytes, pos: int) -> UnitHeader:
     end, osz, version, pos = unit_start(d, pos)
-    utype = 0x01
+    utype, dwo_id = 0x01, None
     if version >= 5:
         utype, asz = d[pos], d[pos + 1]
         pos += 2
@@ -166,13 +191,14 @@ def unit_header(d: bytes, pos: int) -> UnitHeader:
         if utype in (0x02, 0x06):
             pos += 8 + osz     # type signature, type offset
         elif utype in (0x04, 0x05):
-            pos += 8           # dwo id
+            dwo_id = int.from_bytes(d[pos:pos + 8], "little")
+            pos += 8
     else:
         aoff = int.from_bytes(d[pos:pos + osz], "little")
         pos += osz
         asz = d[pos]
         pos += 1
-    return UnitHeader(end, version, utype, asz, osz, aoff, pos)
+    return UnitHeader(end, version, utype, asz, osz, aoff, pos, dwo_id)
 
 
 def form_sizes(version: int, asz: int, osz: int) -> dict[int, int]:
@@ -182,6 +208,13 @@ def form_sizes(version: int, asz: int, osz: int) -> dict[int, int]:
     if version == 2:
         sizes[0x10] = asz  # DW_FORM_ref_addr was address-sized in DWARF 2
     return sizes
+
+
+def _split_id(info: bytes) -> int | None:
+    """The dwo_id in the header of a DWARF 5 split unit, or None."""
+    if len(info) < 20:
+        return None
+    return unit_header(info, 0).dwo_id
 
 
 def _abbrevs(d: bytes, p: int) -> dict:
@@ -210,7 +243,11 @@ def _abbrevs(d: bytes, p: int) -> dict:
 class InlineIndex:
     """Subprograms and inlined copies of one file's debug info."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, binary: str | None = None):
+        """path: the file with the debug info; binary: the program or
+        library it describes (itself by default), beside which .dwo and
+        .dwp files are also looked for."""
+        self.binary = binary or path
         with ElfFile(path) as elf:
             self.path = path
             self.info = section_bytes(elf, ".debug_info")
@@ -227,16 +264,25 @@ class InlineIndex:
         # abstract-origin DIE offset -> inlined copies
         self.inlined: dict[int, list[InlineSite]] = {}
         self._by_name: dict[str, list[InlineSite]] | None = None
+        # split DWARF: the skeleton units seen, the .dwo/.dwp files read,
+        # and the skeletons whose unit was found nowhere
+        self.skeletons: list[Skeleton] = []
+        self.split_files: list[str] = []
+        self.missing_dwo: list[str] = []
+        self._bias = 0
         try:
-            self._walk()
+            self._walk(self.info, self.abbrev)
         except (IndexError, struct.error, ValueError, KeyError) as e:
             raise DwarfError(f"{path}: malformed DWARF in .debug_info ({e})") from None
+        if self.skeletons:
+            self._split_units(path)
         self.info = b""  # keep only the index
 
     # -- the walk ------------------------------------------------------
 
-    def _walk(self) -> None:
-        d = self.info
+    def _walk(self, d: bytes, abbrev: bytes, skel: Skeleton | None = None) -> None:
+        """Every unit of d (a .debug_info, or a split unit's
+        .debug_info.dwo with skel its skeleton)."""
         pos, end = 0, len(d)
         abbrev_cache: dict[int, dict] = {}
         while pos < end:
@@ -246,15 +292,27 @@ class InlineIndex:
                 continue
             abbr = abbrev_cache.get(h.abbrev_offset)
             if abbr is None:
-                abbr = abbrev_cache[h.abbrev_offset] = _abbrevs(self.abbrev, h.abbrev_offset)
-            self._unit(d, h.dies, h.end, pos, h.version, h.addr_size, h.offset_size, abbr)
+                abbr = abbrev_cache[h.abbrev_offset] = _abbrevs(abbrev, h.abbrev_offset)
+            self._unit(d, h.dies, h.end, pos, h.version, h.addr_size, h.offset_size, abbr,
+                       h.dwo_id, skel)
             pos = h.end
 
-    def _unit(self, d, pos, end, cu_off, version, asz, osz, abbr) -> None:
+    def _unit(self, d, pos, end, cu_off, version, asz, osz, abbr,
+              dwo_id=None, skel: Skeleton | None = None) -> None:
         sizes = form_sizes(version, asz, osz)
         afmt = "<Q" if asz == 8 else "<I"
         cu = {"base": 0, "addr_base": 8, "str_base": 8, "rng_base": 0,
-              "version": version, "asz": asz, "osz": osz}
+              "version": version, "asz": asz, "osz": osz, "ranges_base": 0}
+        if skel is not None:
+            # a split unit: addresses are the skeleton's; its string
+            # offsets and range lists start after their section headers
+            # (DWARF 5) or at 0 (GNU's DWARF 4)
+            cu.update(addr_base=skel.addr_base, base=skel.base,
+                      ranges_base=skel.ranges_base,
+                      str_base=8 if version >= 5 else 0,
+                      rng_base=12 if version >= 5 else 0)
+        bias = self._bias
+        cu_ref = cu_off + bias
         first = True
         subprograms = self.subprograms
         wanted = _WANTED
@@ -264,7 +322,7 @@ class InlineIndex:
         # name: 'helper' in namespace shop is 'shop::helper'
         scopes: list[str | None] = []
         while pos < end:
-            die = pos
+            die = pos + bias
             code, pos = uleb(d, pos)
             if code == 0:
                 if scopes:
@@ -278,7 +336,7 @@ class InlineIndex:
                 if form == 0x16:                                   # indirect
                     form, pos = uleb(d, pos)
                 if (keep or at == AT_SIBLING) and at in wanted:
-                    vals[at] = (form, self._value(d, pos, form, ic, sizes, cu_off, afmt, osz))
+                    vals[at] = (form, self._value(d, pos, form, ic, sizes, cu_ref, afmt, osz))
                 n = sizes.get(form)
                 if n is not None:
                     pos += n
@@ -305,11 +363,23 @@ class InlineIndex:
                     scopes.append(None)
                 if tag in _CU_TAGS:
                     for at, key in ((AT_ADDR_BASE, "addr_base"),
+                                    (AT_GNU_ADDR_BASE, "addr_base"),
                                     (AT_STR_OFFSETS_BASE, "str_base"),
                                     (AT_RNGLISTS_BASE, "rng_base")):
                         if at in vals:
                             cu[key] = vals[at][1]
-                    cu["base"] = self._addr_of(vals.get(AT_LOW_PC), cu) or 0
+                    low = self._addr_of(vals.get(AT_LOW_PC), cu)
+                    if low is not None or skel is None:
+                        cu["base"] = low or 0
+                    dwo = vals.get(AT_DWO_NAME) or vals.get(AT_GNU_DWO_NAME)
+                    if dwo is not None and skel is None:
+                        comp = self._str_of(vals.get(AT_COMP_DIR), cu)
+                        if AT_GNU_DWO_ID in vals:
+                            dwo_id = vals[AT_GNU_DWO_ID][1]
+                        rb = vals.get(AT_GNU_RANGES_BASE)
+                        self.skeletons.append(Skeleton(
+                            self._str_of(dwo, cu) or "", comp, dwo_id, version,
+                            cu["addr_base"], cu["base"], rb[1] if rb else 0))
                 continue
             if tag == TAG_SUBPROGRAM:
                 name = self._str_of(vals.get(AT_NAME), cu)
@@ -327,8 +397,8 @@ class InlineIndex:
                     if addr is not None:
                         self.inlined.setdefault(origin[1], []).append(InlineSite(addr, die))
             if children and tag in _SKIP_TAGS and AT_SIBLING in vals and \
-                    pos < vals[AT_SIBLING][1] <= end:
-                pos = vals[AT_SIBLING][1]  # the whole subtree, its end too
+                    pos < vals[AT_SIBLING][1] - bias <= end:
+                pos = vals[AT_SIBLING][1] - bias  # the whole subtree, its end too
             elif children:
                 scopes.append(self._str_of(vals.get(AT_NAME), cu)
                               if tag == TAG_NAMESPACE else None)
@@ -354,6 +424,8 @@ class InlineIndex:
             v = int.from_bytes(d[pos:pos + n], "little")
         if form in _CU_REFS:
             return cu_off + v
+        if form == 0x10:                                  # ref_addr
+            return v + self._bias
         if form in _STRX:
             return ("strx", v)
         if form in _ADDRX:
@@ -458,7 +530,7 @@ class InlineIndex:
     def _ranges_v4(self, off: int, cu) -> list[int]:
         d, asz, base, out = self.ranges, cu["asz"], cu["base"], []
         top = (1 << (8 * asz)) - 1
-        p = off
+        p = off + cu["ranges_base"]
         while p + 2 * asz <= len(d):
             a = int.from_bytes(d[p:p + asz], "little")
             b = int.from_bytes(d[p + asz:p + 2 * asz], "little")
@@ -469,6 +541,105 @@ class InlineIndex:
                 base = b
             elif a != b:
                 out.append(base + a)
+        return out
+
+    # -- split DWARF -------------------------------------------------------
+
+    def _split_units(self, path: str) -> None:
+        """Walk the .dwo unit of every skeleton: from the binary's .dwp
+        package when there is one holding it, else from its .dwo file.
+        Each file's DIE offsets are moved past the others' (_bias) so that
+        references stay unique; .debug_addr and (DWARF 4) .debug_ranges
+        stay the skeleton file's."""
+        own = (self.str, self.str_offsets, self.rnglists)
+        units = {}
+        for dwp in dwp_candidates(self.binary, path if path != self.binary else None):
+            if os.path.isfile(dwp):
+                units = self._dwp_units(dwp)
+                if units:
+                    self.split_files.append(dwp)
+                    break
+        try:
+            for n, skel in enumerate(self.skeletons, 1):
+                self._bias = n << 40
+                unit = units.get(skel.dwo_id) if skel.dwo_id is not None else None
+                if unit is None:
+                    unit = self._dwo_unit(skel)
+                if unit is None:
+                    self.missing_dwo.append(skel.dwo_name)
+                    continue
+                info, abbrev, self.str, self.str_offsets, self.rnglists = unit
+                try:
+                    self._walk(info, abbrev, skel)
+                except (IndexError, struct.error, ValueError, KeyError) as e:
+                    raise DwarfError(f"{skel.dwo_name}: malformed DWARF in "
+                                     f".debug_info.dwo ({e})") from None
+        finally:
+            self.str, self.str_offsets, self.rnglists = own
+            self._bias = 0
+
+    def _dwo_unit(self, skel: Skeleton):
+        for cand in dwo_candidates(skel.dwo_name, skel.comp_dir, self.binary):
+            if not os.path.isfile(cand):
+                continue
+            try:
+                with ElfFile(cand) as dwo:
+                    unit = tuple(section_bytes(dwo, n) for n in (
+                        ".debug_info.dwo", ".debug_abbrev.dwo", ".debug_str.dwo",
+                        ".debug_str_offsets.dwo", ".debug_rnglists.dwo"))
+            except ElfError:
+                continue
+            if skel.dwo_id is not None and skel.version >= 5 and \
+                    _split_id(unit[0]) not in (None, skel.dwo_id):
+                continue  # a .dwo of another build
+            if cand not in self.split_files:
+                self.split_files.append(cand)
+            return unit
+        return None
+
+    def _dwp_units(self, dwp: str) -> dict:
+        """dwo_id -> (info, abbrev, str, str_offsets, rnglists) of every
+        compile unit in a DWARF package (.debug_cu_index, DWARF 5 or GNU's
+        version 2)."""
+        try:
+            with ElfFile(dwp) as e:
+                index = section_bytes(e, ".debug_cu_index")
+                secs = {n: section_bytes(e, n) for n in (
+                    ".debug_info.dwo", ".debug_abbrev.dwo", ".debug_str.dwo",
+                    ".debug_str_offsets.dwo", ".debug_rnglists.dwo")}
+        except ElfError:
+            return {}
+        if len(index) < 16:
+            return {}
+        version = struct.unpack_from("<H", index, 0)[0]
+        ncols, nunits, nslots = struct.unpack_from("<III", index, 4)
+        if version not in (2, 5) or 16 + nslots * 12 + ncols * 4 * (1 + 2 * nunits) > len(index):
+            return {}
+        sigs = struct.unpack_from(f"<{nslots}Q", index, 16)
+        rows = struct.unpack_from(f"<{nslots}I", index, 16 + 8 * nslots)
+        p = 16 + 12 * nslots
+        cols = struct.unpack_from(f"<{ncols}I", index, p)
+        offs_at = p + 4 * ncols
+        sizes_at = offs_at + 4 * ncols * nunits
+        rng = _SECT_RNGLISTS if version == 5 else None
+        out = {}
+        for sig, row in zip(sigs, rows):
+            if not row or row > nunits:
+                continue
+            offs = struct.unpack_from(f"<{ncols}I", index, offs_at + 4 * ncols * (row - 1))
+            lens = struct.unpack_from(f"<{ncols}I", index, sizes_at + 4 * ncols * (row - 1))
+            part = {c: (o, n) for c, o, n in zip(cols, offs, lens)}
+
+            def piece(sect, name):
+                if sect not in part:
+                    return b""
+                o, n = part[sect]
+                return secs[name][o:o + n]
+            out[sig] = (piece(_SECT_INFO, ".debug_info.dwo"),
+                        piece(_SECT_ABBREV, ".debug_abbrev.dwo"),
+                        secs[".debug_str.dwo"],
+                        piece(_SECT_STR_OFFSETS, ".debug_str_offsets.dwo"),
+                        piece(rng, ".debug_rnglists.dwo"))
         return out
 
     # -- by name -----------------------------------------------------------
