@@ -108,3 +108,41 @@ def test_dwp_package(tmp_path):
     assert got.split_files == [prog + ".dwp"] and got.missing_dwo == []
     for f in ("compute", "helper"):
         assert _addrs(got, f) and _addrs(got, f) == _addrs(InlineIndex(plain), f), f
+
+
+def test_dwarf5_dwp_package(tmp_path):
+    # no tool here packs DWARF 5 (binutils' dwp crashes on it): a
+    # one-unit package is the .dwo plus a .debug_cu_index whose one row
+    # points at the whole of each of its sections
+    import struct
+
+    from bpfscope.elf import ElfFile
+    if shutil.which("objcopy") is None:
+        pytest.skip("objcopy is not installed")
+    plain = str(tmp_path / "plain")
+    _gcc(plain, "-gdwarf-5", cwd=str(tmp_path))
+    d = tmp_path / "split"
+    d.mkdir()
+    prog = str(d / "prog")
+    _gcc(prog, "-gdwarf-5", "-gsplit-dwarf", cwd=str(d))
+    dwo = next(str(d / f) for f in os.listdir(d) if f.endswith(".dwo"))
+    skel = InlineIndex(prog).skeletons[0]
+    with ElfFile(dwo) as e:
+        cols = [(1, ".debug_info.dwo"), (3, ".debug_abbrev.dwo"),
+                (6, ".debug_str_offsets.dwo"), (8, ".debug_rnglists.dwo")]
+        cols = [(c, e.section(n).size) for c, n in cols if e.section(n) is not None]
+    n = len(cols)
+    index = struct.pack("<HHIII", 5, 0, n, 1, 2)
+    index += struct.pack("<QQ", 0x1234, skel.dwo_id)   # the unit in slot 1
+    index += struct.pack("<II", 0, 1)
+    index += struct.pack(f"<{n}I", *(c for c, _ in cols))
+    index += struct.pack(f"<{n}I", *([0] * n))
+    index += struct.pack(f"<{n}I", *(size for _, size in cols))
+    (tmp_path / "index").write_bytes(index)
+    subprocess.run(["objcopy", f"--add-section=.debug_cu_index={tmp_path / 'index'}",
+                    dwo, prog + ".dwp"], check=True, capture_output=True)
+    os.unlink(dwo)
+    got = InlineIndex(prog)
+    assert got.split_files == [prog + ".dwp"] and got.missing_dwo == []
+    for f in ("compute", "helper"):
+        assert _addrs(got, f) and _addrs(got, f) == _addrs(InlineIndex(plain), f), f
