@@ -24,6 +24,10 @@ the rest in a ``.dwo`` per compilation unit, or all of them in one
 ``.dwp`` package: :func:`dwo_candidates` and :func:`dwp_candidates` say
 where those are looked for.
 
+Without a debug file, a stripped file's MiniDebugInfo (``.gnu_debugdata``,
+an xz-compressed ELF file of symbols) gives its symbol table
+(:func:`mini_debug_symbols`).
+
 A file opened through ``/proc/PID/root/...`` (a process in another mount
 namespace) is looked up under that root's ``/usr/lib/debug`` too. Results
 are cached per file identity and search list, CRCs per debug file.
@@ -190,6 +194,32 @@ def find_debug_file(elf: ElfFile) -> str | None:
         break
     _found[key] = hit
     return hit
+
+
+def mini_debug_symbols(elf: ElfFile) -> list:
+    """The .symtab of elf's MiniDebugInfo (``.gnu_debugdata``: an
+    xz-compressed ELF file holding the symbols of a stripped binary, as
+    Fedora ships them), or [] if it has none that can be read."""
+    sec = elf.section(".gnu_debugdata")
+    if sec is None:
+        return []
+    import lzma
+    try:
+        image = lzma.decompress(elf.section_data(sec))
+    except (lzma.LZMAError, ElfError):
+        return []
+    try:
+        fd = os.memfd_create("bpfscope-minidebuginfo")
+    except (OSError, AttributeError):
+        return []
+    try:
+        os.write(fd, image)
+        with ElfFile(f"/proc/self/fd/{fd}") as mini:
+            return mini.symbols(".symtab")
+    except (OSError, ElfError):
+        return []
+    finally:
+        os.close(fd)
 
 
 def forget() -> None:

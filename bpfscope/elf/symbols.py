@@ -121,20 +121,25 @@ class SymbolTable:
 
     def _symtab(self) -> list[Symbol]:
         """The file's .symtab; a stripped file's comes from its separate
-        debug file (same addresses; offsets stay the original's)."""
+        debug file (same addresses; offsets stay the original's), else
+        from its MiniDebugInfo."""
         if self.elf.has_symtab:
             syms = self.elf.symbols(".symtab")
         else:
-            path = find_debug_file(self.elf)
-            if path is None:
-                return []
-            try:
-                with ElfFile(path) as dbg:
-                    syms = dbg.symbols(".symtab")
-            except ElfError:
-                return []  # an unreadable debug file: the .dynsym still serves
-            self.debug_path = path
+            syms = self._debug_symtab()
         return [_versioned(s) if "@" in s.name else s for s in syms]
+
+    def _debug_symtab(self) -> list[Symbol]:
+        path = find_debug_file(self.elf)
+        if path is None:
+            return debugfile.mini_debug_symbols(self.elf)
+        try:
+            with ElfFile(path) as dbg:
+                syms = dbg.symbols(".symtab")
+        except ElfError:
+            return []  # an unreadable debug file: the .dynsym still serves
+        self.debug_path = path
+        return syms
 
     def _name_index(self) -> dict[str, list[Symbol]]:
         if self._by_name is None:

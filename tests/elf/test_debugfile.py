@@ -5,7 +5,8 @@ debug file placed by build-id, by .gnu_debuglink (next to the file, in
 ``--debuginfo`` would (never under the real /usr/lib/debug); the stripped
 file's symbols, offsets and DWARF then come out as the unstripped one's.
 Compressed debug sections (gcc -gz, objcopy's zlib, zlib-gnu and zstd)
-are read or refused by name."""
+are read or refused by name; MiniDebugInfo (.gnu_debugdata) gives symbols
+too."""
 
 from __future__ import annotations
 
@@ -319,3 +320,16 @@ def test_libc_start_thread_from_libc6_dbg():
     assert sym is not None and st.debug_path == dbg
     assert st.symbolize(sym.value + 5) == "start_thread+5"
     assert st.elf.vaddr_to_offset(sym.value) is not None
+
+
+def test_minidebuginfo(split, tmp_path):
+    # Fedora's MiniDebugInfo: the symbols as an xz-compressed ELF file in
+    # the stripped binary's .gnu_debugdata
+    import lzma
+    xz = tmp_path / "mini.xz"
+    xz.write_bytes(lzma.compress(open(split.debug, "rb").read()))
+    mini = str(tmp_path / "mini")
+    _run("objcopy", f"--add-section=.gnu_debugdata={xz}", split.stripped, mini)
+    st = _same_symbols(split.full, mini)
+    assert st.debug_path is None
+    assert st.symbolize(st.lookup_one("dbg_static").value + 2) == "dbg_static+2"
