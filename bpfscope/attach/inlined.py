@@ -75,7 +75,10 @@ def index_of(path: str, st: SymbolTable | None = None) -> InlineIndex | NoDebugI
             res: InlineIndex | NoDebugInfo = NoDebugInfo(f"{path} has no debug info")
         else:
             res = InlineIndex(dbg, binary=path)
-            if res.skeletons and len(res.missing_dwo) == len(res.skeletons):
+            if res.missing_alt is not None:
+                res = NoDebugInfo(f"its dwz supplementary file {res.missing_alt} "
+                                  "is not found")
+            elif res.skeletons and len(res.missing_dwo) == len(res.skeletons):
                 res = NoDebugInfo(f"its split DWARF ({res.missing_dwo[0]}"
                                   f"{' ...' if len(res.missing_dwo) > 1 else ''}) "
                                   "is not found")

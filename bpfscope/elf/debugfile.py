@@ -24,6 +24,9 @@ the rest in a ``.dwo`` per compilation unit, or all of them in one
 ``.dwp`` package: :func:`dwo_candidates` and :func:`dwp_candidates` say
 where those are looked for.
 
+DWARF that dwz moved to a supplementary file shared by several binaries
+(Debian's ``/usr/lib/debug/.dwz/...``) is found by :func:`find_alt_file`.
+
 Without a debug file, a stripped file's MiniDebugInfo (``.gnu_debugdata``,
 an xz-compressed ELF file of symbols) gives its symbol table
 (:func:`mini_debug_symbols`).
@@ -220,6 +223,58 @@ def mini_debug_symbols(elf: ElfFile) -> list:
         return []
     finally:
         os.close(fd)
+
+
+def altlink(elf: ElfFile) -> tuple[str, str] | None:
+    """(file name, build-id in hex) of the supplementary file dwz moved
+    elf's shared DWARF to: ``.gnu_debugaltlink``, or DWARF 5's
+    ``.debug_sup``; None if there is none."""
+    sec = elf.section(".gnu_debugaltlink")
+    if sec is not None:
+        data = elf.section_data(sec)
+        end = data.find(b"\0")
+        if end <= 0:
+            return None
+        return data[:end].decode("utf-8", "surrogateescape"), data[end + 1:].hex()
+    sec = elf.section(".debug_sup")
+    if sec is None:
+        return None
+    data = elf.section_data(sec)
+    if len(data) < 4 or data[2] != 0:  # 0: this file uses a supplement
+        return None
+    end = data.find(b"\0", 3)
+    if end <= 3:
+        return None
+    n, p, shift = 0, end + 1, 0
+    while p < len(data):        # the checksum's length (ULEB128)
+        b = data[p]
+        p += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            break
+    return data[3:end].decode("utf-8", "surrogateescape"), data[p:p + n].hex()
+
+
+def find_alt_file(elf: ElfFile) -> str | None:
+    """The dwz supplementary file of elf (see :func:`altlink`): by its name
+    (absolute, or beside elf), by its build-id under the debug roots, by
+    its base name in the ``--debuginfo`` directories; accepted when its
+    build-id is the one the link gives."""
+    link = altlink(elf)
+    if link is None:
+        return None
+    name, bid = link
+    here = os.path.dirname(os.path.abspath(elf.path))
+    cands = [name if os.path.isabs(name) else os.path.join(here, name)]
+    if len(bid) > 2:
+        cands += [os.path.join(r, ".build-id", bid[:2], bid[2:] + ".debug")
+                  for r in _roots("")]
+    cands += [os.path.join(d, os.path.basename(name)) for d in _extra]
+    for cand in dict.fromkeys(cands):
+        if os.path.isfile(cand) and (not bid or _build_id_of(cand) == bid):
+            return cand
+    return None
 
 
 def forget() -> None:

@@ -30,7 +30,8 @@ import struct
 from typing import NamedTuple
 
 from .demangle import demangle, strip_params
-from .debugfile import dwo_candidates, dwp_candidates, find_debug_file
+from .debugfile import (altlink, dwo_candidates, dwp_candidates, find_alt_file,
+                        find_debug_file)
 from .reader import SHT_NOBITS, ElfError, ElfFile
 
 # tags
@@ -57,6 +58,11 @@ _WANTED = frozenset((AT_SIBLING, AT_NAME, AT_LOW_PC, AT_ABSTRACT_ORIGIN,
                      AT_MIPS_LINKAGE_NAME, AT_STR_OFFSETS_BASE, AT_ADDR_BASE,
                      AT_RNGLISTS_BASE, AT_COMP_DIR, AT_DWO_NAME, AT_GNU_DWO_NAME,
                      AT_GNU_DWO_ID, AT_GNU_RANGES_BASE, AT_GNU_ADDR_BASE))
+# dwz: references into the supplementary file (GNU_ref_alt, ref_sup4/8),
+# whose DIE offsets the index moves past _ALT_BIAS
+_ALT_REFS = frozenset((0x1F20, 0x1C, 0x24))
+_ALT_BIAS = 1 << 56
+_OTHER_SECTIONS = ("str", "line_str", "str_offsets", "addr", "rnglists", "ranges")
 # .debug_cu_index section ids (DWARF 5 DW_SECT_*, GNU's version 2 in [])
 _SECT_INFO, _SECT_ABBREV, _SECT_STR_OFFSETS = 1, 3, 6
 _SECT_RNGLISTS = 8
@@ -210,6 +216,19 @@ def form_sizes(version: int, asz: int, osz: int) -> dict[int, int]:
     return sizes
 
 
+def _unit_sections(elf: ElfFile) -> tuple[bytes, bytes]:
+    return section_bytes(elf, ".debug_info"), section_bytes(elf, ".debug_abbrev")
+
+
+def _other_sections(elf: ElfFile) -> dict[str, bytes]:
+    """The sections the walk resolves values in, by attribute name."""
+    return {k: section_bytes(elf, ".debug_" + k) for k in _OTHER_SECTIONS}
+
+
+def _other_sections_of(idx) -> dict[str, bytes]:
+    return {k: getattr(idx, k) for k in _OTHER_SECTIONS}
+
+
 def _split_id(info: bytes) -> int | None:
     """The dwo_id in the header of a DWARF 5 split unit, or None."""
     if len(info) < 20:
@@ -248,16 +267,15 @@ class InlineIndex:
         library it describes (itself by default), beside which .dwo and
         .dwp files are also looked for."""
         self.binary = binary or path
+        self.path = path
         with ElfFile(path) as elf:
-            self.path = path
-            self.info = section_bytes(elf, ".debug_info")
-            self.abbrev = section_bytes(elf, ".debug_abbrev")
-            self.str = section_bytes(elf, ".debug_str")
-            self.line_str = section_bytes(elf, ".debug_line_str")
-            self.str_offsets = section_bytes(elf, ".debug_str_offsets")
-            self.addr = section_bytes(elf, ".debug_addr")
-            self.rnglists = section_bytes(elf, ".debug_rnglists")
-            self.ranges = section_bytes(elf, ".debug_ranges")
+            self.info, self.abbrev = _unit_sections(elf)
+            self.__dict__.update(_other_sections(elf))
+            link = altlink(elf)
+            self.alt_file = find_alt_file(elf) if link else None
+        # the dwz supplement named but not found
+        self.missing_alt = link[0] if link and self.alt_file is None else None
+        self.alt_str = b""  # the dwz supplement's .debug_str
         # DIE offset -> (name, linkage_name, reference or None, the name
         # qualified by its enclosing namespaces or None)
         self.subprograms: dict[int, tuple] = {}
@@ -270,6 +288,8 @@ class InlineIndex:
         self.split_files: list[str] = []
         self.missing_dwo: list[str] = []
         self._bias = 0
+        if self.alt_file is not None:
+            self._alt_units(self.alt_file)
         try:
             self._walk(self.info, self.abbrev)
         except (IndexError, struct.error, ValueError, KeyError) as e:
@@ -426,6 +446,8 @@ class InlineIndex:
             return cu_off + v
         if form == 0x10:                                  # ref_addr
             return v + self._bias
+        if form in _ALT_REFS:
+            return v + _ALT_BIAS
         if form in _STRX:
             return ("strx", v)
         if form in _ADDRX:
@@ -440,8 +462,9 @@ class InlineIndex:
         form, v = fv
         if isinstance(v, str):
             return v
-        if form in (0x0E, 0x1F):
-            data = self.line_str if form == 0x1F else self.str
+        if form in (0x0E, 0x1F, 0x1F21, 0x1D):
+            data = self.line_str if form == 0x1F else self.str if form == 0x0E \
+                else self.alt_str
             return _cstr(data, v) if v < len(data) else None
         if isinstance(v, tuple) and v[0] == "strx":
             osz = cu["osz"]
@@ -542,6 +565,27 @@ class InlineIndex:
             elif a != b:
                 out.append(base + a)
         return out
+
+    # -- dwz supplementary files -------------------------------------------
+
+    def _alt_units(self, alt: str) -> None:
+        """Walk the units dwz moved to the supplementary file (abstract
+        subprograms the inlined copies refer to, with DW_FORM_GNU_ref_alt
+        or DW_FORM_ref_sup), its DIE offsets moved past _ALT_BIAS, its
+        strings kept for DW_FORM_GNU_strp_alt / DW_FORM_strp_sup."""
+        own = _other_sections_of(self)
+        try:
+            with ElfFile(alt) as e:
+                info, abbrev = _unit_sections(e)
+                self.__dict__.update(_other_sections(e))
+            self.alt_str = self.str
+            self._bias = _ALT_BIAS
+            self._walk(info, abbrev)
+        except (IndexError, struct.error, ValueError, KeyError) as e:
+            raise DwarfError(f"{alt}: malformed DWARF in .debug_info ({e})") from None
+        finally:
+            self.__dict__.update(own)
+            self._bias = 0
 
     # -- split DWARF -------------------------------------------------------
 

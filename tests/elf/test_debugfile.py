@@ -35,15 +35,6 @@ def _run(*cmd, cwd=None):
     assert r.returncode == 0, f"{cmd}: {r.stderr}"
 
 
-@pytest.fixture(autouse=True)
-def fresh_search():
-    debugfile.set_search_dirs(())
-    debugfile.forget()
-    yield
-    debugfile.set_search_dirs(())
-    debugfile.forget()
-
-
 class Split:
     """full: the program as built; stripped: without any symbols or debug
     info; debug: the --only-keep-debug file; linked: stripped plus a

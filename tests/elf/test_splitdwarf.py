@@ -12,18 +12,10 @@ import subprocess
 
 import pytest
 
-from bpfscope.attach import inlined
-from bpfscope.elf import SymbolTable, debugfile
+from bpfscope.elf import debugfile
 from bpfscope.elf.dwarf import InlineIndex
 
 SRC = os.path.join(os.path.dirname(__file__), "..", "attach", "progs", "inlined.c")
-
-
-@pytest.fixture(autouse=True)
-def fresh_search():
-    debugfile.set_search_dirs(())
-    yield
-    debugfile.set_search_dirs(())
 
 
 def _gcc(out: str, *flags: str, cwd: str):
@@ -38,10 +30,8 @@ def _addrs(idx: InlineIndex, func: str) -> list[int]:
     return [s.addr for s in idx.sites(func)]
 
 
-@pytest.fixture(params=[4, 5], ids=["dwarf4", "dwarf5"])
-def built(request, tmp_path):
-    """(plain binary, split binary, its .dwo, DWARF version)."""
-    v = request.param
+def _pair(tmp_path, v: int):
+    """(plain binary, split binary, its .dwo, DWARF version) of inlined.c."""
     plain = str(tmp_path / "plain")
     _gcc(plain, f"-gdwarf-{v}", cwd=str(tmp_path))
     d = tmp_path / "split"
@@ -53,14 +43,23 @@ def built(request, tmp_path):
     return plain, prog, str(d / dwos[0]), v
 
 
+@pytest.fixture(params=[4, 5], ids=["dwarf4", "dwarf5"])
+def built(request, tmp_path):
+    return _pair(tmp_path, request.param)
+
+
+def _same_sites(got: InlineIndex, plain: str):
+    want = InlineIndex(plain)
+    for f in ("compute", "helper"):
+        assert _addrs(got, f) and _addrs(got, f) == _addrs(want, f), f
+
+
 def test_dwo_beside_the_binary(built):
     plain, prog, dwo, _ = built
-    want = InlineIndex(plain)
     got = InlineIndex(prog)
     assert got.split_files == [dwo] and got.missing_dwo == []
     assert len(got.skeletons) == 1
-    for f in ("compute", "helper"):
-        assert _addrs(got, f) and _addrs(got, f) == _addrs(want, f), f
+    _same_sites(got, plain)
 
 
 def test_dwo_by_name_in_a_debuginfo_dir(built, tmp_path):
@@ -76,38 +75,24 @@ def test_dwo_by_name_in_a_debuginfo_dir(built, tmp_path):
     assert _addrs(got, "compute") == _addrs(InlineIndex(plain), "compute")
 
 
-def test_missing_dwo_cannot_tell(built, tmp_path):
+def test_missing_dwo_cannot_tell(built, assert_cannot_tell):
     _, prog, dwo, _ = built
-    os.unlink(dwo)
-    inlined.forget(prog)
-    idx = inlined.index_of(prog)
-    assert isinstance(idx, inlined.NoDebugInfo)
-    assert idx.reason == f"its split DWARF ({dwo}) is not found"
-    w = inlined.check_function(prog, "compute", SymbolTable(prog))
-    assert any("cannot tell whether compute is inlined: its split DWARF" in x for x in w), w
+    assert_cannot_tell(prog, dwo, f"its split DWARF ({dwo}) is not found")
 
 
 def test_dwp_package(tmp_path):
     # binutils' dwp packs DWARF 4 split units (it fails on DWARF 5 here)
     if shutil.which("dwp") is None:
         pytest.skip("dwp (binutils) is not installed")
-    plain = str(tmp_path / "plain")
-    _gcc(plain, "-gdwarf-4", cwd=str(tmp_path))
-    d = tmp_path / "split"
-    d.mkdir()
-    prog = str(d / "prog")
-    _gcc(prog, "-gdwarf-4", "-gsplit-dwarf", cwd=str(d))
+    plain, prog, dwo, _ = _pair(tmp_path, 4)
     r = subprocess.run(["dwp", "-e", prog, "-o", prog + ".dwp"], capture_output=True,
                        text=True, timeout=60)
     if r.returncode != 0:
         pytest.skip(f"dwp failed: {r.stderr.strip()[-200:]}")
-    for f in os.listdir(d):
-        if f.endswith(".dwo"):
-            os.unlink(d / f)
+    os.unlink(dwo)
     got = InlineIndex(prog)
     assert got.split_files == [prog + ".dwp"] and got.missing_dwo == []
-    for f in ("compute", "helper"):
-        assert _addrs(got, f) and _addrs(got, f) == _addrs(InlineIndex(plain), f), f
+    _same_sites(got, plain)
 
 
 def test_dwarf5_dwp_package(tmp_path):
@@ -119,13 +104,7 @@ def test_dwarf5_dwp_package(tmp_path):
     from bpfscope.elf import ElfFile
     if shutil.which("objcopy") is None:
         pytest.skip("objcopy is not installed")
-    plain = str(tmp_path / "plain")
-    _gcc(plain, "-gdwarf-5", cwd=str(tmp_path))
-    d = tmp_path / "split"
-    d.mkdir()
-    prog = str(d / "prog")
-    _gcc(prog, "-gdwarf-5", "-gsplit-dwarf", cwd=str(d))
-    dwo = next(str(d / f) for f in os.listdir(d) if f.endswith(".dwo"))
+    plain, prog, dwo, _ = _pair(tmp_path, 5)
     skel = InlineIndex(prog).skeletons[0]
     with ElfFile(dwo) as e:
         cols = [(1, ".debug_info.dwo"), (3, ".debug_abbrev.dwo"),
@@ -144,5 +123,4 @@ def test_dwarf5_dwp_package(tmp_path):
     os.unlink(dwo)
     got = InlineIndex(prog)
     assert got.split_files == [prog + ".dwp"] and got.missing_dwo == []
-    for f in ("compute", "helper"):
-        assert _addrs(got, f) and _addrs(got, f) == _addrs(InlineIndex(plain), f), f
+    _same_sites(got, plain)
