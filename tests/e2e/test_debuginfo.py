@@ -3,7 +3,8 @@ a test program built with -g, split with ``objcopy --only-keep-debug`` and
 ``strip --strip-all``, its debug file put in a temporary directory given
 with ``--debuginfo`` (by build-id) or named by ``.gnu_debuglink`` next to
 it; uprobes by function name and wildcard attach and fire, ustack frames
-and usym() are symbolized as for the unstripped program. And Debian's
+and usym() are symbolized as for the unstripped program, args by name and
+source-line probes read its DWARF there. And Debian's
 libc6-dbg: ``start_thread`` (only in the debug file's .symtab) is probed
 in a thread the test program creates, and a stack through libc shows
 ``start_thread+N``."""
@@ -117,6 +118,17 @@ def test_wildcard_through_the_debug_file(e2e, prog):
                      "--debuginfo", root, "-c", f"{stripped} 2")
     assert entries(r.stdout) == {f"uprobe:{stripped}:dbg_leaf": 2,
                                  f"uprobe:{stripped}:dbg_mid": 2}
+
+
+def test_args_and_source_line_through_the_debug_file(e2e, prog):
+    # DWARF of the stripped program comes from the debug file too
+    stripped, root, _ = prog
+    line = next(i for i, ln in enumerate(SRC.splitlines(), 1) if "dbg_leaf(int v)" in ln)
+    r = e2e.run_prog(f"uprobe:{stripped}:dbg_leaf {{ @[args.v] = count(); }} "
+                     f"uprobe:{stripped}@dbgprog.c:{line} {{ @l = count(); }}",
+                     "--debuginfo", root, "-c", f"{stripped} 3")
+    assert entries(r.stdout) == {"0": 1, "1": 1, "2": 1}
+    assert "@l: 3" in r.stdout
 
 
 def test_listing_through_the_debug_file(e2e, prog):
