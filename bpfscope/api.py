@@ -18,6 +18,7 @@ import sys
 from .attach import providers
 from .codegen.assemble import AssemblyError
 from .codegen.script import CompiledScript
+from .elf import set_search_dirs
 from .errors import BpfscopeError, SemanticError, Source, WarningLog, collecting
 from .lang.parser import parse
 from .output.text import TextOutput
@@ -28,13 +29,17 @@ from .runtime.session import Session
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
                    cpid: int | None = None, pid: int | None = None,
                    uprobe_inlined: bool = False, cmd: str | None = None,
-                   named: dict[str, str | None] | None = None) -> CompiledScript:
+                   named: dict[str, str | None] | None = None,
+                   debuginfo=None) -> CompiledScript:
     """Parse, check and compile ``text``; ``name`` is what errors call it;
     ``cpid`` is the pid of the -c child, the value of the ``cpid`` builtin;
     ``cmd`` the path of the program it runs (the target of uprobes that
     name none); ``pid`` (-p) limits user-space probes to one process;
     ``named`` holds the named parameters (``--name=value``; None for a bare
-    ``--name``)."""
+    ``--name``); ``debuginfo``, when given, the directories searched first
+    for separate debug files (``--debuginfo``; for the whole process)."""
+    if debuginfo is not None:
+        set_search_dirs(debuginfo)
     source = Source(text, name)
     options = providers.ProbeOptions(
         pid=pid if pid is not None else cpid, inlined=uprobe_inlined,

@@ -15,6 +15,7 @@ with default_sigint():
 
     from . import __version__, api
     from .attach import providers
+    from .elf import set_search_dirs
     from .errors import BpfscopeError, WarningLog, collecting
     from .runtime.child import Child, command_path, process_alive
     from .sema.named_params import split_named
@@ -27,6 +28,9 @@ USAGE:
 
 OPTIONS:
     -c CMD         run CMD and enable its pid for the trace; exit when it exits
+    --debuginfo DIR  look for separate debug files (symbols, DWARF of stripped
+                   programs) in DIR first, as under /usr/lib/debug: by
+                   build-id, .gnu_debuglink or path; may be repeated
     -d STAGE       print debug output (all, ast, codegen/disasm) to stderr
     --dry-run      compile, print what -d asks for, but load nothing
     -e 'program'   execute this program
@@ -86,6 +90,7 @@ def _parser() -> _Parser:
     p.add_argument("--include", action="append")
     p.add_argument("--usdt-file-activation", action="store_true")
     p.add_argument("--uprobe-inlined", action="store_true")
+    p.add_argument("--debuginfo", action="append", metavar="DIR")
     p.add_argument("--no-feature", action="append")
     p.add_argument("--verify-llvm-ir", action="store_true")  # there is no LLVM
     p.add_argument("--emit-llvm", metavar="FILE")
@@ -319,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(opts, rest, named) -> int:
     try:
+        if opts.debuginfo:
+            bad = next((d for d in opts.debuginfo if not os.path.isdir(d)), None)
+            if bad is not None:
+                sys.stderr.write(f"ERROR: --debuginfo {bad}: no such directory\n")
+                return 1
+            set_search_dirs(opts.debuginfo)
         if opts.list is not None:
             # -lv PATTERN parses as -l "v"; -l -v PATTERN leaves it in rest
             verbose = opts.verbose or opts.list == "v"

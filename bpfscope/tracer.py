@@ -397,7 +397,7 @@ def trace(script: str, *, name: str = "stdin", params=(), named: dict | None = N
           config: dict | None = None, pid: int | None = None, unsafe: bool = False,
           uprobe_inlined: bool = False, output: TextIO | None = None,
           errors: TextIO | None = None, verbose: bool = False,
-          max_events: int = 100_000) -> Tracer:
+          max_events: int = 100_000, debuginfo=None) -> Tracer:
     """Compile ``script`` (bpftrace's language) and return a
     :class:`Tracer` to start with ``with`` (or ``.start()``).
 
@@ -407,7 +407,8 @@ def trace(script: str, *, name: str = "stdin", params=(), named: dict | None = N
     limits user-space probes to one process; ``output`` (and ``errors``)
     receive bpftrace's text output, which is not written otherwise;
     ``max_events`` bounds the events kept for :meth:`Tracer.events` (0:
-    none are kept).
+    none are kept); ``debuginfo``: directories searched first for separate
+    debug files, as the CLI's ``--debuginfo``.
     Raises :class:`~bpfscope.errors.BpfscopeError` for a mistake in the
     script."""
     cfg = dict(config or {})
@@ -415,7 +416,8 @@ def trace(script: str, *, name: str = "stdin", params=(), named: dict | None = N
         cfg["unsafe"] = 1
     compiled = api.compile_script(script, name, params=[str(p) for p in params],
                                   config=cfg or None, pid=pid,
-                                  uprobe_inlined=uprobe_inlined, named=named)
+                                  uprobe_inlined=uprobe_inlined, named=named,
+                                  debuginfo=debuginfo)
     inner = None
     if output is not None or errors is not None:
         from .output.text import TextOutput

@@ -74,7 +74,14 @@ def index_of(path: str, st: SymbolTable | None = None) -> InlineIndex | NoDebugI
         if dbg is None:
             res: InlineIndex | NoDebugInfo = NoDebugInfo(f"{path} has no debug info")
         else:
-            res = InlineIndex(dbg)
+            res = InlineIndex(dbg, binary=path)
+            if res.missing_alt is not None:
+                res = NoDebugInfo(f"its dwz supplementary file {res.missing_alt} "
+                                  "is not found")
+            elif res.skeletons and len(res.missing_dwo) == len(res.skeletons):
+                res = NoDebugInfo(f"its split DWARF ({res.missing_dwo[0]}"
+                                  f"{' ...' if len(res.missing_dwo) > 1 else ''}) "
+                                  "is not found")
     except ElfError as e:
         res = NoDebugInfo(f"its debug info cannot be read: {e}")
     _indexes[path] = (ident, res)

@@ -9,12 +9,14 @@ symbolizer can all build on it.
 Modules:
   reader    ElfFile: mmap-backed ELF64 little-endian reader
   symbols   SymbolTable: name/glob/address lookup, compiler-split functions
+  debugfile separate debug files: build-id, .gnu_debuglink, /usr/lib/debug
   demangle  demangle(), Itanium C++ ABI
   usdt      .note.stapsdt probes and x86-64 argument specs
   ldcache   /etc/ld.so.cache, library short names, /proc/PID/maps
 """
 
 from .reader import ElfError, ElfFile, Symbol, Segment, Section, Note
+from .debugfile import find_debug_file, set_search_dirs
 from .symbols import SymbolTable, split_function_name, table_of
 from .demangle import demangle, DemangleError, find_mangled
 from .usdt import (UsdtProbe, UsdtArg, read_usdt_probes, find_usdt_probes,
@@ -23,6 +25,7 @@ from .ldcache import LdCache, Mapping, read_proc_maps, resolve_library
 
 __all__ = [
     "ElfError", "ElfFile", "Symbol", "Segment", "Section", "Note",
+    "find_debug_file", "set_search_dirs",
     "SymbolTable", "split_function_name", "table_of",
     "demangle", "DemangleError", "find_mangled",
     "UsdtProbe", "UsdtArg", "read_usdt_probes", "find_usdt_probes",

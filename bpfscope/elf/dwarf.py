@@ -14,24 +14,25 @@ and skips everything else attribute by attribute (children of types with a
 ``DW_AT_sibling`` in one jump). Names are then resolved through the
 reference chains, so :meth:`InlineIndex.sites` answers by function name.
 
-Debug info is looked for in the file itself, then in
-``/usr/lib/debug/.build-id/xx/yyyy.debug`` (Debian's -dbgsym packages).
-SHF_COMPRESSED (zlib) sections are inflated. Nothing else of DWARF (types,
-locations, line tables) is read.
+Debug info is looked for in the file itself, then in its separate debug
+file, found as gdb finds it (:mod:`bpfscope.elf.debugfile`: build-id,
+``.gnu_debuglink``, ``/usr/lib/debug/<path>``, ``--debuginfo`` directories).
+Split DWARF is followed from each skeleton unit to its unit in the
+binary's ``.dwp`` package (``.debug_cu_index``, DWARF 5 or GNU's version
+2) or in its ``.dwo`` file. Compressed sections are inflated by the ELF
+reader. Nothing else of DWARF (types, locations, line tables) is read.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-import zlib
 from typing import NamedTuple
 
 from .demangle import demangle, strip_params
-from .reader import ElfError, ElfFile
-
-SHF_COMPRESSED = 0x800
-DEBUG_ROOT = "/usr/lib/debug"
+from .debugfile import (altlink, dwo_candidates, dwp_candidates, find_alt_file,
+                        find_debug_file)
+from .reader import SHT_NOBITS, ElfError, ElfFile
 
 # tags
 _CU_TAGS = (0x11, 0x3C, 0x4A)          # compile, partial, skeleton unit
@@ -47,10 +48,24 @@ AT_ABSTRACT_ORIGIN, AT_SPECIFICATION = 0x31, 0x47
 AT_ENTRY_PC, AT_RANGES = 0x52, 0x55
 AT_LINKAGE_NAME, AT_MIPS_LINKAGE_NAME = 0x6E, 0x2007
 AT_STR_OFFSETS_BASE, AT_ADDR_BASE, AT_RNGLISTS_BASE = 0x72, 0x73, 0x74
+# split DWARF: the skeleton unit's pointer to its .dwo (DWARF 5, and the
+# GNU extension of DWARF 4)
+AT_COMP_DIR, AT_DWO_NAME = 0x1B, 0x76
+AT_GNU_DWO_NAME, AT_GNU_DWO_ID, AT_GNU_RANGES_BASE, AT_GNU_ADDR_BASE = \
+    0x2130, 0x2131, 0x2132, 0x2133
 _WANTED = frozenset((AT_SIBLING, AT_NAME, AT_LOW_PC, AT_ABSTRACT_ORIGIN,
                      AT_SPECIFICATION, AT_ENTRY_PC, AT_RANGES, AT_LINKAGE_NAME,
                      AT_MIPS_LINKAGE_NAME, AT_STR_OFFSETS_BASE, AT_ADDR_BASE,
-                     AT_RNGLISTS_BASE))
+                     AT_RNGLISTS_BASE, AT_COMP_DIR, AT_DWO_NAME, AT_GNU_DWO_NAME,
+                     AT_GNU_DWO_ID, AT_GNU_RANGES_BASE, AT_GNU_ADDR_BASE))
+# dwz: references into the supplementary file (GNU_ref_alt, ref_sup4/8),
+# whose DIE offsets the index moves past _ALT_BIAS
+_ALT_REFS = frozenset((0x1F20, 0x1C, 0x24))
+_ALT_BIAS = 1 << 56
+_OTHER_SECTIONS = ("str", "line_str", "str_offsets", "addr", "rnglists", "ranges")
+# .debug_cu_index section ids (DWARF 5 DW_SECT_*, GNU's version 2 in [])
+_SECT_INFO, _SECT_ABBREV, _SECT_STR_OFFSETS = 1, 3, 6
+_SECT_RNGLISTS = 8
 
 # forms of fixed size (0: offset size, 4 or 8; -1: address size)
 _FIXED = {0x01: -1, 0x05: 2, 0x06: 4, 0x07: 8, 0x0B: 1, 0x0C: 1, 0x0E: 0,
@@ -68,6 +83,18 @@ _CONST = frozenset((0x05, 0x06, 0x07, 0x0B, 0x0D, 0x0F, 0x21))
 
 class DwarfError(ElfError):
     """Debug info this reader cannot make sense of."""
+
+
+class Skeleton(NamedTuple):
+    """A split-DWARF skeleton unit: where its .dwo is and what the .dwo's
+    units need from it (address base, base address, DWARF 4 ranges base)."""
+    dwo_name: str
+    comp_dir: str | None
+    dwo_id: int | None
+    version: int
+    addr_base: int
+    base: int
+    ranges_base: int
 
 
 class InlineSite(NamedTuple):
@@ -110,34 +137,26 @@ def _cstr(d: bytes, p: int) -> str:
 
 
 def section_bytes(elf: ElfFile, name: str) -> bytes:
-    """A section's contents, inflated if SHF_COMPRESSED (b'' if absent)."""
-    sec = elf.section(name)
-    if sec is None:
-        return b""
-    data = elf.section_data(sec)
-    if sec.flags & SHF_COMPRESSED:
-        ch_type, _res, size, _align = struct.unpack_from("<IIQQ", data, 0)
-        if ch_type != 1:
-            raise DwarfError(f"{elf.path}: {name} is compressed with zstd, "
-                             f"which this reader cannot inflate")
-        data = zlib.decompress(data[24:])
-        if len(data) != size:
-            raise DwarfError(f"{elf.path}: {name} inflates to the wrong size")
-    return data
+    """A section's contents, inflated if compressed (b'' if absent)."""
+    return elf.section_bytes(name)
 
 
 def debug_file(elf: ElfFile) -> str | None:
     """The file holding elf's debug info: itself when it has .debug_info,
-    else /usr/lib/debug/.build-id/xx/yyyy.debug, else None."""
-    sec = elf.section(".debug_info")
-    if sec is not None and sec.size:
+    else its separate debug file (:mod:`bpfscope.elf.debugfile`) when that
+    has it, else None."""
+    if _has_debug_info(elf):
         return elf.path
-    bid = elf.build_id
-    if bid and len(bid) > 2:
-        cand = os.path.join(DEBUG_ROOT, ".build-id", bid[:2], bid[2:] + ".debug")
-        if os.path.isfile(cand):
-            return cand
-    return None
+    path = find_debug_file(elf)
+    if path is None:
+        return None
+    with ElfFile(path) as dbg:
+        return path if _has_debug_info(dbg) else None
+
+
+def _has_debug_info(elf: ElfFile) -> bool:
+    sec = elf.section(".debug_info") or elf.section(".zdebug_info")
+    return sec is not None and sec.size > 0 and sec.type != SHT_NOBITS
 
 
 class UnitHeader(NamedTuple):
@@ -151,6 +170,7 @@ class UnitHeader(NamedTuple):
     offset_size: int
     abbrev_offset: int
     dies: int
+    dwo_id: int | None = None  # a skeleton or split unit's (DWARF 5)
 
 
 def unit_start(d: bytes, pos: int) -> tuple[int, int, int, int]:
@@ -168,7 +188,7 @@ def unit_start(d: bytes, pos: int) -> tuple[int, int, int, int]:
 
 def unit_header(d: bytes, pos: int) -> UnitHeader:
     end, osz, version, pos = unit_start(d, pos)
-    utype = 0x01
+    utype, dwo_id = 0x01, None
     if version >= 5:
         utype, asz = d[pos], d[pos + 1]
         pos += 2
@@ -177,13 +197,14 @@ def unit_header(d: bytes, pos: int) -> UnitHeader:
         if utype in (0x02, 0x06):
             pos += 8 + osz     # type signature, type offset
         elif utype in (0x04, 0x05):
-            pos += 8           # dwo id
+            dwo_id = int.from_bytes(d[pos:pos + 8], "little")
+            pos += 8
     else:
         aoff = int.from_bytes(d[pos:pos + osz], "little")
         pos += osz
         asz = d[pos]
         pos += 1
-    return UnitHeader(end, version, utype, asz, osz, aoff, pos)
+    return UnitHeader(end, version, utype, asz, osz, aoff, pos, dwo_id)
 
 
 def form_sizes(version: int, asz: int, osz: int) -> dict[int, int]:
@@ -193,6 +214,26 @@ def form_sizes(version: int, asz: int, osz: int) -> dict[int, int]:
     if version == 2:
         sizes[0x10] = asz  # DW_FORM_ref_addr was address-sized in DWARF 2
     return sizes
+
+
+def _unit_sections(elf: ElfFile) -> tuple[bytes, bytes]:
+    return section_bytes(elf, ".debug_info"), section_bytes(elf, ".debug_abbrev")
+
+
+def _other_sections(elf: ElfFile) -> dict[str, bytes]:
+    """The sections the walk resolves values in, by attribute name."""
+    return {k: section_bytes(elf, ".debug_" + k) for k in _OTHER_SECTIONS}
+
+
+def _other_sections_of(idx) -> dict[str, bytes]:
+    return {k: getattr(idx, k) for k in _OTHER_SECTIONS}
+
+
+def _split_id(info: bytes) -> int | None:
+    """The dwo_id in the header of a DWARF 5 split unit, or None."""
+    if len(info) < 20:
+        return None
+    return unit_header(info, 0).dwo_id
 
 
 def _abbrevs(d: bytes, p: int) -> dict:
@@ -221,33 +262,47 @@ def _abbrevs(d: bytes, p: int) -> dict:
 class InlineIndex:
     """Subprograms and inlined copies of one file's debug info."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, binary: str | None = None):
+        """path: the file with the debug info; binary: the program or
+        library it describes (itself by default), beside which .dwo and
+        .dwp files are also looked for."""
+        self.binary = binary or path
+        self.path = path
         with ElfFile(path) as elf:
-            self.path = path
-            self.info = section_bytes(elf, ".debug_info")
-            self.abbrev = section_bytes(elf, ".debug_abbrev")
-            self.str = section_bytes(elf, ".debug_str")
-            self.line_str = section_bytes(elf, ".debug_line_str")
-            self.str_offsets = section_bytes(elf, ".debug_str_offsets")
-            self.addr = section_bytes(elf, ".debug_addr")
-            self.rnglists = section_bytes(elf, ".debug_rnglists")
-            self.ranges = section_bytes(elf, ".debug_ranges")
+            self.info, self.abbrev = _unit_sections(elf)
+            self.__dict__.update(_other_sections(elf))
+            link = altlink(elf)
+            self.alt_file = find_alt_file(elf) if link else None
+        # the dwz supplement named but not found
+        self.missing_alt = link[0] if link and self.alt_file is None else None
+        self.alt_str = b""  # the dwz supplement's .debug_str
         # DIE offset -> (name, linkage_name, reference or None, the name
         # qualified by its enclosing namespaces or None)
         self.subprograms: dict[int, tuple] = {}
         # abstract-origin DIE offset -> inlined copies
         self.inlined: dict[int, list[InlineSite]] = {}
         self._by_name: dict[str, list[InlineSite]] | None = None
+        # split DWARF: the skeleton units seen, the .dwo/.dwp files read,
+        # and the skeletons whose unit was found nowhere
+        self.skeletons: list[Skeleton] = []
+        self.split_files: list[str] = []
+        self.missing_dwo: list[str] = []
+        self._bias = 0
+        if self.alt_file is not None:
+            self._alt_units(self.alt_file)
         try:
-            self._walk()
+            self._walk(self.info, self.abbrev)
         except (IndexError, struct.error, ValueError, KeyError) as e:
             raise DwarfError(f"{path}: malformed DWARF in .debug_info ({e})") from None
+        if self.skeletons:
+            self._split_units(path)
         self.info = b""  # keep only the index
 
     # -- the walk ------------------------------------------------------
 
-    def _walk(self) -> None:
-        d = self.info
+    def _walk(self, d: bytes, abbrev: bytes, skel: Skeleton | None = None) -> None:
+        """Every unit of d (a .debug_info, or a split unit's
+        .debug_info.dwo with skel its skeleton)."""
         pos, end = 0, len(d)
         abbrev_cache: dict[int, dict] = {}
         while pos < end:
@@ -257,15 +312,27 @@ class InlineIndex:
                 continue
             abbr = abbrev_cache.get(h.abbrev_offset)
             if abbr is None:
-                abbr = abbrev_cache[h.abbrev_offset] = _abbrevs(self.abbrev, h.abbrev_offset)
-            self._unit(d, h.dies, h.end, pos, h.version, h.addr_size, h.offset_size, abbr)
+                abbr = abbrev_cache[h.abbrev_offset] = _abbrevs(abbrev, h.abbrev_offset)
+            self._unit(d, h.dies, h.end, pos, h.version, h.addr_size, h.offset_size, abbr,
+                       h.dwo_id, skel)
             pos = h.end
 
-    def _unit(self, d, pos, end, cu_off, version, asz, osz, abbr) -> None:
+    def _unit(self, d, pos, end, cu_off, version, asz, osz, abbr,
+              dwo_id=None, skel: Skeleton | None = None) -> None:
         sizes = form_sizes(version, asz, osz)
         afmt = "<Q" if asz == 8 else "<I"
         cu = {"base": 0, "addr_base": 8, "str_base": 8, "rng_base": 0,
-              "version": version, "asz": asz, "osz": osz}
+              "version": version, "asz": asz, "osz": osz, "ranges_base": 0}
+        if skel is not None:
+            # a split unit: addresses are the skeleton's; its string
+            # offsets and range lists start after their section headers
+            # (DWARF 5) or at 0 (GNU's DWARF 4)
+            cu.update(addr_base=skel.addr_base, base=skel.base,
+                      ranges_base=skel.ranges_base,
+                      str_base=8 if version >= 5 else 0,
+                      rng_base=12 if version >= 5 else 0)
+        bias = self._bias
+        cu_ref = cu_off + bias
         first = True
         subprograms = self.subprograms
         wanted = _WANTED
@@ -275,7 +342,7 @@ class InlineIndex:
         # name: 'helper' in namespace shop is 'shop::helper'
         scopes: list[str | None] = []
         while pos < end:
-            die = pos
+            die = pos + bias
             code, pos = uleb(d, pos)
             if code == 0:
                 if scopes:
@@ -289,7 +356,7 @@ class InlineIndex:
                 if form == 0x16:                                   # indirect
                     form, pos = uleb(d, pos)
                 if (keep or at == AT_SIBLING) and at in wanted:
-                    vals[at] = (form, self._value(d, pos, form, ic, sizes, cu_off, afmt, osz))
+                    vals[at] = (form, self._value(d, pos, form, ic, sizes, cu_ref, afmt, osz))
                 n = sizes.get(form)
                 if n is not None:
                     pos += n
@@ -316,11 +383,23 @@ class InlineIndex:
                     scopes.append(None)
                 if tag in _CU_TAGS:
                     for at, key in ((AT_ADDR_BASE, "addr_base"),
+                                    (AT_GNU_ADDR_BASE, "addr_base"),
                                     (AT_STR_OFFSETS_BASE, "str_base"),
                                     (AT_RNGLISTS_BASE, "rng_base")):
                         if at in vals:
                             cu[key] = vals[at][1]
-                    cu["base"] = self._addr_of(vals.get(AT_LOW_PC), cu) or 0
+                    low = self._addr_of(vals.get(AT_LOW_PC), cu)
+                    if low is not None or skel is None:
+                        cu["base"] = low or 0
+                    dwo = vals.get(AT_DWO_NAME) or vals.get(AT_GNU_DWO_NAME)
+                    if dwo is not None and skel is None:
+                        comp = self._str_of(vals.get(AT_COMP_DIR), cu)
+                        if AT_GNU_DWO_ID in vals:
+                            dwo_id = vals[AT_GNU_DWO_ID][1]
+                        rb = vals.get(AT_GNU_RANGES_BASE)
+                        self.skeletons.append(Skeleton(
+                            self._str_of(dwo, cu) or "", comp, dwo_id, version,
+                            cu["addr_base"], cu["base"], rb[1] if rb else 0))
                 continue
             if tag == TAG_SUBPROGRAM:
                 name = self._str_of(vals.get(AT_NAME), cu)
@@ -338,8 +417,8 @@ class InlineIndex:
                     if addr is not None:
                         self.inlined.setdefault(origin[1], []).append(InlineSite(addr, die))
             if children and tag in _SKIP_TAGS and AT_SIBLING in vals and \
-                    pos < vals[AT_SIBLING][1] <= end:
-                pos = vals[AT_SIBLING][1]  # the whole subtree, its end too
+                    pos < vals[AT_SIBLING][1] - bias <= end:
+                pos = vals[AT_SIBLING][1] - bias  # the whole subtree, its end too
             elif children:
                 scopes.append(self._str_of(vals.get(AT_NAME), cu)
                               if tag == TAG_NAMESPACE else None)
@@ -365,6 +444,10 @@ class InlineIndex:
             v = int.from_bytes(d[pos:pos + n], "little")
         if form in _CU_REFS:
             return cu_off + v
+        if form == 0x10:                                  # ref_addr
+            return v + self._bias
+        if form in _ALT_REFS:
+            return v + _ALT_BIAS
         if form in _STRX:
             return ("strx", v)
         if form in _ADDRX:
@@ -379,8 +462,9 @@ class InlineIndex:
         form, v = fv
         if isinstance(v, str):
             return v
-        if form in (0x0E, 0x1F):
-            data = self.line_str if form == 0x1F else self.str
+        if form in (0x0E, 0x1F, 0x1F21, 0x1D):
+            data = self.line_str if form == 0x1F else self.str if form == 0x0E \
+                else self.alt_str
             return _cstr(data, v) if v < len(data) else None
         if isinstance(v, tuple) and v[0] == "strx":
             osz = cu["osz"]
@@ -469,7 +553,7 @@ class InlineIndex:
     def _ranges_v4(self, off: int, cu) -> list[int]:
         d, asz, base, out = self.ranges, cu["asz"], cu["base"], []
         top = (1 << (8 * asz)) - 1
-        p = off
+        p = off + cu["ranges_base"]
         while p + 2 * asz <= len(d):
             a = int.from_bytes(d[p:p + asz], "little")
             b = int.from_bytes(d[p + asz:p + 2 * asz], "little")
@@ -480,6 +564,126 @@ class InlineIndex:
                 base = b
             elif a != b:
                 out.append(base + a)
+        return out
+
+    # -- dwz supplementary files -------------------------------------------
+
+    def _alt_units(self, alt: str) -> None:
+        """Walk the units dwz moved to the supplementary file (abstract
+        subprograms the inlined copies refer to, with DW_FORM_GNU_ref_alt
+        or DW_FORM_ref_sup), its DIE offsets moved past _ALT_BIAS, its
+        strings kept for DW_FORM_GNU_strp_alt / DW_FORM_strp_sup."""
+        own = _other_sections_of(self)
+        try:
+            with ElfFile(alt) as e:
+                info, abbrev = _unit_sections(e)
+                self.__dict__.update(_other_sections(e))
+            self.alt_str = self.str
+            self._bias = _ALT_BIAS
+            self._walk(info, abbrev)
+        except (IndexError, struct.error, ValueError, KeyError) as e:
+            raise DwarfError(f"{alt}: malformed DWARF in .debug_info ({e})") from None
+        finally:
+            self.__dict__.update(own)
+            self._bias = 0
+
+    # -- split DWARF -------------------------------------------------------
+
+    def _split_units(self, path: str) -> None:
+        """Walk the .dwo unit of every skeleton: from the binary's .dwp
+        package when there is one holding it, else from its .dwo file.
+        Each file's DIE offsets are moved past the others' (_bias) so that
+        references stay unique; .debug_addr and (DWARF 4) .debug_ranges
+        stay the skeleton file's."""
+        own = (self.str, self.str_offsets, self.rnglists)
+        units = {}
+        for dwp in dwp_candidates(self.binary, path if path != self.binary else None):
+            if os.path.isfile(dwp):
+                units = self._dwp_units(dwp)
+                if units:
+                    self.split_files.append(dwp)
+                    break
+        try:
+            for n, skel in enumerate(self.skeletons, 1):
+                self._bias = n << 40
+                unit = units.get(skel.dwo_id) if skel.dwo_id is not None else None
+                if unit is None:
+                    unit = self._dwo_unit(skel)
+                if unit is None:
+                    self.missing_dwo.append(skel.dwo_name)
+                    continue
+                info, abbrev, self.str, self.str_offsets, self.rnglists = unit
+                try:
+                    self._walk(info, abbrev, skel)
+                except (IndexError, struct.error, ValueError, KeyError) as e:
+                    raise DwarfError(f"{skel.dwo_name}: malformed DWARF in "
+                                     f".debug_info.dwo ({e})") from None
+        finally:
+            self.str, self.str_offsets, self.rnglists = own
+            self._bias = 0
+
+    def _dwo_unit(self, skel: Skeleton):
+        for cand in dwo_candidates(skel.dwo_name, skel.comp_dir, self.binary):
+            if not os.path.isfile(cand):
+                continue
+            try:
+                with ElfFile(cand) as dwo:
+                    unit = tuple(section_bytes(dwo, n) for n in (
+                        ".debug_info.dwo", ".debug_abbrev.dwo", ".debug_str.dwo",
+                        ".debug_str_offsets.dwo", ".debug_rnglists.dwo"))
+            except ElfError:
+                continue
+            if skel.dwo_id is not None and skel.version >= 5 and \
+                    _split_id(unit[0]) not in (None, skel.dwo_id):
+                continue  # a .dwo of another build
+            if cand not in self.split_files:
+                self.split_files.append(cand)
+            return unit
+        return None
+
+    def _dwp_units(self, dwp: str) -> dict:
+        """dwo_id -> (info, abbrev, str, str_offsets, rnglists) of every
+        compile unit in a DWARF package (.debug_cu_index, DWARF 5 or GNU's
+        version 2)."""
+        try:
+            with ElfFile(dwp) as e:
+                index = section_bytes(e, ".debug_cu_index")
+                secs = {n: section_bytes(e, n) for n in (
+                    ".debug_info.dwo", ".debug_abbrev.dwo", ".debug_str.dwo",
+                    ".debug_str_offsets.dwo", ".debug_rnglists.dwo")}
+        except ElfError:
+            return {}
+        if len(index) < 16:
+            return {}
+        version = struct.unpack_from("<H", index, 0)[0]
+        ncols, nunits, nslots = struct.unpack_from("<III", index, 4)
+        if version not in (2, 5) or 16 + nslots * 12 + ncols * 4 * (1 + 2 * nunits) > len(index):
+            return {}
+        sigs = struct.unpack_from(f"<{nslots}Q", index, 16)
+        rows = struct.unpack_from(f"<{nslots}I", index, 16 + 8 * nslots)
+        p = 16 + 12 * nslots
+        cols = struct.unpack_from(f"<{ncols}I", index, p)
+        offs_at = p + 4 * ncols
+        sizes_at = offs_at + 4 * ncols * nunits
+        rng = _SECT_RNGLISTS if version == 5 else None
+        out = {}
+        for sig, row in zip(sigs, rows):
+            if not row or row > nunits:
+                continue
+            offs = struct.unpack_from(f"<{ncols}I", index, offs_at + 4 * ncols * (row - 1))
+            lens = struct.unpack_from(f"<{ncols}I", index, sizes_at + 4 * ncols * (row - 1))
+            part = {c: (o, n) for c, o, n in zip(cols, offs, lens)}
+
+            def piece(sect, name):
+                if sect not in part:
+                    return b""
+                o, n = part[sect]
+                return secs[name][o:o + n]
+            out[sig] = (piece(_SECT_INFO, ".debug_info.dwo"),
+                        piece(_SECT_ABBREV, ".debug_abbrev.dwo"),
+                        secs[".debug_str.dwo"],
+                        piece(_SECT_STR_OFFSETS, ".debug_str_offsets.dwo"),
+                        piece(rng, ".debug_rnglists.dwo"))
         return out
 
     # -- by name -----------------------------------------------------------

@@ -12,6 +12,11 @@ knows nothing of them.
 
 It shares the attribute forms, abbreviation tables and section reading of
 :mod:`.dwarf` (DWARF 2 to 5, 32- and 64-bit units, compressed sections).
+A reference to a DIE of another unit (``DW_FORM_ref_addr``, dwz's partial
+units) is followed by parsing that unit too, and one into dwz's
+supplementary file (``DW_FORM_GNU_ref_alt``, ``DW_FORM_ref_sup``, with
+``DW_FORM_GNU_strp_alt`` strings) by reading that file's units the same way,
+their offsets moved past ``_ALT_BIAS``.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ import dataclasses
 import struct
 from dataclasses import dataclass, field
 
-from .dwarf import (_ADDRX, _BLOCK_ULEB, _CU_REFS, _CU_TAGS, _STRX, _ULEB_FORMS,
-                    DwarfError, _abbrevs, _cstr, _sleb, _uleb, debug_file, form_sizes,
-                    section_bytes, unit_header)
+import bisect
+
+from .debugfile import find_alt_file
+from .dwarf import (_ADDRX, _ALT_BIAS, _ALT_REFS, _BLOCK_ULEB, _CU_REFS, _CU_TAGS, _STRX,
+                    _ULEB_FORMS, DwarfError, _abbrevs, _cstr, _sleb, _uleb, debug_file,
+                    form_sizes, section_bytes, unit_header)
 from .reader import ElfFile
 
 # tags
@@ -30,6 +38,7 @@ TAG_ARRAY, TAG_ENUM, TAG_MEMBER, TAG_POINTER, TAG_REFERENCE = 0x01, 0x04, 0x0D, 
 TAG_PARAM, TAG_STRUCT, TAG_SUBROUTINE, TAG_TYPEDEF, TAG_UNION = 0x05, 0x13, 0x15, 0x16, 0x17
 TAG_CLASS, TAG_SUBRANGE, TAG_BASE, TAG_CONST, TAG_SUBPROGRAM = 0x02, 0x21, 0x24, 0x26, 0x2E
 TAG_VOLATILE, TAG_RESTRICT, TAG_RVALUE_REF, TAG_ATOMIC = 0x35, 0x37, 0x42, 0x47
+TAG_IMPORTED_UNIT = 0x3D
 _QUALIFIERS = frozenset((TAG_CONST, TAG_VOLATILE, TAG_RESTRICT, TAG_ATOMIC))
 
 # attributes
@@ -37,7 +46,7 @@ AT_NAME, AT_BYTE_SIZE, AT_BIT_OFFSET, AT_BIT_SIZE, AT_LOW_PC = 0x03, 0x0B, 0x0C,
 AT_UPPER_BOUND, AT_ABSTRACT_ORIGIN, AT_COUNT, AT_DATA_MEMBER_LOCATION = 0x2F, 0x31, 0x37, 0x38
 AT_DECLARATION, AT_ENCODING, AT_SPECIFICATION, AT_TYPE, AT_RANGES = 0x3C, 0x3E, 0x47, 0x49, 0x55
 AT_DATA_BIT_OFFSET, AT_LINKAGE_NAME, AT_ARTIFICIAL = 0x6B, 0x6E, 0x34
-AT_STR_OFFSETS_BASE, AT_ADDR_BASE = 0x72, 0x73
+AT_STR_OFFSETS_BASE, AT_ADDR_BASE, AT_IMPORT = 0x72, 0x73, 0x18
 
 # DW_ATE_*: base type encodings
 _ATE_BOOL, _ATE_FLOAT, _ATE_SIGNED, _ATE_SIGNED_CHAR = 0x02, 0x04, 0x05, 0x06
@@ -107,20 +116,25 @@ _UNITS_KEPT = 4
 
 
 class _Die:
-    __slots__ = ("tag", "attrs", "children", "offset")
+    __slots__ = ("tag", "attrs", "children", "offset", "cu")
 
-    def __init__(self, offset: int, tag: int, attrs: dict):
+    def __init__(self, offset: int, tag: int, attrs: dict, cu: dict):
         self.offset, self.tag, self.attrs, self.children = offset, tag, attrs, []
+        self.cu = cu  # its unit's bases and sizes, and the reader ('r')
 
 
 class _Reader:
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, bias: int = 0):
+        """bias: what this file's DIE offsets are moved by (_ALT_BIAS for
+        a dwz supplementary file, 0 for the debug file itself)."""
+        self.path, self.bias = path, bias
         with ElfFile(path) as elf:
             for attr in ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "aranges"):
                 setattr(self, attr, section_bytes(elf, f".debug_{attr}"))
-        self._units: dict[int, tuple] = {}
-        self._cu: dict = {}
+            alt = find_alt_file(elf) if bias == 0 else None
+        self._alt_path, self._alt = alt, None
+        self._units: dict[int, dict[int, _Die] | None] = {}
+        self._starts: list[int] | None = None
 
     # -- finding the unit --------------------------------------------------
 
@@ -159,11 +173,42 @@ class _Reader:
                 if start <= vaddr < start + size:
                     return [cu]
             pos = end
-        out, pos = [], 0
-        while pos + 4 <= len(self.info):
-            out.append(pos)
-            pos = unit_header(self.info, pos).end
-        return out
+        return list(self._unit_starts())
+
+    def _unit_starts(self) -> list[int]:
+        if self._starts is None:
+            out, pos = [], 0
+            while pos + 4 <= len(self.info):
+                out.append(pos)
+                pos = unit_header(self.info, pos).end
+            self._starts = out
+        return self._starts
+
+    def _alt_reader(self) -> "_Reader | None":
+        if self._alt is None and self._alt_path is not None:
+            self._alt = _Reader(self._alt_path, _ALT_BIAS)
+        return self._alt
+
+    def die_at(self, off: int) -> _Die | None:
+        """The DIE at (biased) offset off, of any unit of this file or of
+        its dwz supplement."""
+        if off >= _ALT_BIAS and self.bias == 0:
+            alt = self._alt_reader()
+            return alt.die_at(off) if alt is not None else None
+        local = off - self.bias
+        starts = self._unit_starts()
+        i = bisect.bisect_right(starts, local) - 1
+        if i < 0:
+            return None
+        dies = self._unit(starts[i])
+        return dies.get(off) if dies else None
+
+    def lookup(self, dies: dict[int, _Die], ref) -> _Die | None:
+        """The DIE ref names: in dies (the unit at hand) or elsewhere."""
+        if ref is None or isinstance(ref, (str, bytes, tuple)):
+            return None
+        die = dies.get(ref)
+        return die if die is not None else self.die_at(ref)
 
     # -- one unit ---------------------------------------------------------
 
@@ -171,12 +216,11 @@ class _Reader:
         """Every DIE of the unit at cu_off, by offset (None if it is of a
         version or kind this reader does not read)."""
         if cu_off in self._units:
-            dies, self._cu = self._units[cu_off]
-            return dies
+            return self._units[cu_off]
         dies = self._parse_unit(cu_off)
         if len(self._units) >= _UNITS_KEPT:
             del self._units[next(iter(self._units))]
-        self._units[cu_off] = (dies, self._cu)
+        self._units[cu_off] = dies
         return dies
 
     def _parse_unit(self, cu_off: int) -> dict[int, _Die] | None:
@@ -189,8 +233,10 @@ class _Reader:
         aoff = h.abbrev_offset
         abbr = _abbrevs(self.abbrev, aoff)
         sizes = form_sizes(version, asz, osz)
-        self._cu = {"addr_base": 8, "str_base": 8, "asz": asz, "osz": osz}
         dies: dict[int, _Die] = {}
+        cu = {"addr_base": 8, "str_base": 8, "asz": asz, "osz": osz, "r": self,
+              "dies": dies}
+        bias = self.bias
         stack: list[_Die] = []
         while pos < end:
             off = pos
@@ -205,14 +251,14 @@ class _Reader:
                 if form == 0x16:
                     form, pos = _uleb(d, pos)
                 attrs[at], pos = self._value(d, pos, form, ic, sizes, cu_off, asz)
-            die = _Die(off, tag, attrs)
-            dies[off] = die
+            die = _Die(off + bias, tag, attrs, cu)
+            dies[off + bias] = die
             if stack:
                 stack[-1].children.append(die)
             elif tag in _CU_TAGS:
                 for at, key in ((AT_ADDR_BASE, "addr_base"), (AT_STR_OFFSETS_BASE, "str_base")):
                     if isinstance(attrs.get(at), int):
-                        self._cu[key] = attrs[at]
+                        cu[key] = attrs[at]
             if children:
                 stack.append(die)
         return dies
@@ -251,9 +297,17 @@ class _Reader:
             v = int.from_bytes(d[pos:pos + n], "little")
             pos += n
         if form in _CU_REFS:
-            return cu_off + v, pos
-        if form in (0x0E, 0x1F):
-            data = self.line_str if form == 0x1F else self.str
+            return cu_off + v + self.bias, pos
+        if form == 0x10:                                   # ref_addr
+            return v + self.bias, pos
+        if form in _ALT_REFS:
+            return v + _ALT_BIAS, pos
+        if form in (0x0E, 0x1F, 0x1F21, 0x1D):
+            if form in (0x0E, 0x1F):
+                data = self.line_str if form == 0x1F else self.str
+            else:                                          # dwz's strp_alt/strp_sup
+                alt = self._alt_reader()
+                data = alt.str if alt is not None else b""
             return (_cstr(data, v) if v < len(data) else ""), pos
         if form in _STRX:
             return ("strx", v), pos
@@ -265,12 +319,13 @@ class _Reader:
         v = die.attrs.get(at)
         if isinstance(v, tuple):
             kind, idx = v
-            cu = self._cu
+            cu = die.cu
+            r = cu["r"]
             if kind == "strx":
                 o = cu["str_base"] + idx * cu["osz"]
-                return _cstr(self.str, int.from_bytes(self.str_offsets[o:o + cu["osz"]], "little"))
+                return _cstr(r.str, int.from_bytes(r.str_offsets[o:o + cu["osz"]], "little"))
             o = cu["addr_base"] + idx * cu["asz"]
-            return int.from_bytes(self.addr[o:o + cu["asz"]], "little")
+            return int.from_bytes(r.addr[o:o + cu["asz"]], "little")
         return v
 
     # -- the function and its types ----------------------------------------
@@ -288,7 +343,7 @@ class _Reader:
                 name = self._attr(src, AT_NAME) or f"arg{len(params)}"
                 params.append(Param(name, types.of(src.attrs.get(AT_TYPE))))
             named = {}
-            for d in dies.values():
+            for d in self._with_imports(dies):
                 if d.tag in (TAG_STRUCT, TAG_CLASS, TAG_UNION, TAG_ENUM) and \
                         self._attr(d, AT_NAME) and not d.attrs.get(AT_DECLARATION):
                     t = types.of(d.offset)
@@ -296,14 +351,30 @@ class _Reader:
             return FunctionInfo(params, named, types.of(self._origin(dies, die).attrs.get(AT_TYPE)))
         return None
 
+    def _with_imports(self, dies: dict[int, _Die]):
+        """The DIEs of a unit, then those of the partial units it imports
+        (DW_TAG_imported_unit: where dwz moved shared types)."""
+        todo, seen = [dies], set()
+        while todo:
+            unit = todo.pop()
+            yield from unit.values()
+            for d in unit.values():
+                if d.tag != TAG_IMPORTED_UNIT:
+                    continue
+                root = self.lookup(unit, d.attrs.get(AT_IMPORT))
+                if root is not None and root.offset not in seen:
+                    seen.add(root.offset)
+                    todo.append(root.cu["dies"])
+
     def _origin(self, dies, die: _Die) -> _Die:
         """A concrete DIE's abstract origin, whose name and type it takes."""
         seen = 0
         while AT_NAME not in die.attrs and seen < 8:
             ref = die.attrs.get(AT_ABSTRACT_ORIGIN, die.attrs.get(AT_SPECIFICATION))
-            if ref not in dies:
+            nxt = self.lookup(dies, ref)
+            if nxt is None:
                 break
-            die, seen = dies[ref], seen + 1
+            die, seen = nxt, seen + 1
         return die
 
 
@@ -314,11 +385,11 @@ class _Types:
         self.r, self.dies, self.done = reader, dies, {}
 
     def of(self, ref) -> CType:
-        if ref is None or ref not in self.dies:
-            return _VOID
         if ref in self.done:
             return self.done[ref]
-        die = self.dies[ref]
+        die = self.r.lookup(self.dies, ref)
+        if die is None:
+            return _VOID
         r, tag = self.r, die.tag
         name = r._attr(die, AT_NAME) or ""
         size = r._attr(die, AT_BYTE_SIZE) or 0

@@ -15,6 +15,10 @@ Besides decoding, it answers the questions uprobes ask:
 * :meth:`ElfFile.load_bias` -- for a mapping seen in /proc/PID/maps, what to
   add to an ELF virtual address to get the runtime address (0 for ET_EXEC).
 
+Compressed sections (``SHF_COMPRESSED`` with zlib; zstd when this Python
+has a zstd module; GNU's older ``.zdebug_*``) are inflated by
+:meth:`ElfFile.section_data` and :meth:`ElfFile.section_bytes`.
+
 Anything that is not an ELF64 little-endian file, or is truncated, raises
 :class:`ElfError` with the path and one sentence.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import zlib
 from typing import Iterator, NamedTuple
 
 from ..errors import BpfscopeError
@@ -47,6 +52,9 @@ PF_X, PF_W, PF_R = 1, 2, 4
 SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB = 0, 1, 2, 3
 SHT_NOTE, SHT_NOBITS, SHT_DYNSYM = 7, 8, 11
 SHT_GNU_VERDEF, SHT_GNU_VERSYM = 0x6FFFFFFD, 0x6FFFFFFF
+# sh_flags; Elf64_Chdr's ch_type
+SHF_COMPRESSED = 0x800
+ELFCOMPRESS_ZLIB, ELFCOMPRESS_ZSTD = 1, 2
 # special section indexes
 SHN_UNDEF, SHN_ABS, SHN_COMMON, SHN_XINDEX = 0, 0xFFF1, 0xFFF2, 0xFFFF
 PN_XNUM = 0xFFFF
@@ -72,6 +80,7 @@ _SHDR = struct.Struct("<IIQQQQIIQQ")
 _PHDR = struct.Struct("<IIQQQQQQ")
 _SYM = struct.Struct("<IBBHQQ")
 _NHDR = struct.Struct("<III")
+_CHDR = struct.Struct("<IIQQ")
 
 
 class Section(NamedTuple):
@@ -283,9 +292,61 @@ class ElfFile:
         return None
 
     def section_data(self, sec: Section) -> bytes:
+        """A section's contents, inflated if it is SHF_COMPRESSED (b'' for
+        SHT_NOBITS: the code sections of a separate debug file)."""
         if sec.type == SHT_NOBITS:
             return b""
-        return self.read(sec.offset, sec.size)
+        data = self.read(sec.offset, sec.size)
+        if sec.flags & SHF_COMPRESSED:
+            return self._inflate(sec, data)
+        return data
+
+    def section_bytes(self, name: str) -> bytes:
+        """The contents of the section called name, inflated (b'' if there
+        is none); a ``.debug_*`` section may also be GNU's older
+        ``.zdebug_*`` form (zlib-gnu)."""
+        sec = self.section(name)
+        if sec is not None:
+            return self.section_data(sec)
+        if name.startswith(".debug_"):
+            sec = self.section(".z" + name[1:])
+            if sec is not None and sec.type != SHT_NOBITS:
+                data = self.read(sec.offset, sec.size)
+                if data[:4] != b"ZLIB" or len(data) < 12:
+                    return data
+                size = struct.unpack_from(">Q", data, 4)[0]
+                return self._check_size(sec, _zlib_inflate(self, sec, data[12:]), size)
+        return b""
+
+    def _inflate(self, sec: Section, data: bytes) -> bytes:
+        """An SHF_COMPRESSED section's bytes after its Elf64_Chdr."""
+        if len(data) < _CHDR.size:
+            raise ElfError(f"{self.path}: compressed section {sec.name} is truncated")
+        ch_type, _res, size, _align = _CHDR.unpack_from(data, 0)
+        body = data[_CHDR.size:]
+        if ch_type == ELFCOMPRESS_ZLIB:
+            out = _zlib_inflate(self, sec, body)
+        elif ch_type == ELFCOMPRESS_ZSTD:
+            inflate = _zstd_decompressor()
+            if inflate is None:
+                raise ElfError(f"{self.path}: zstd-compressed section {sec.name} cannot "
+                               "be read: this Python has no zstd decompressor (Python "
+                               "3.14's compression.zstd or the zstandard package)")
+            try:
+                out = inflate(body, size)
+            except Exception as e:  # noqa: BLE001 - each library has its own
+                raise ElfError(f"{self.path}: zstd-compressed section {sec.name} is "
+                               f"corrupt ({e})") from None
+        else:
+            raise ElfError(f"{self.path}: section {sec.name} is compressed with an "
+                           f"unknown method ({ch_type})")
+        return self._check_size(sec, out, size)
+
+    def _check_size(self, sec: Section, data: bytes, size: int) -> bytes:
+        if len(data) != size:
+            raise ElfError(f"{self.path}: compressed section {sec.name} inflates to "
+                           f"{len(data)} bytes, not the {size} its header says")
+        return data
 
     # -- segments -----------------------------------------------------------
 
@@ -542,6 +603,30 @@ class ElfFile:
 
     def __repr__(self) -> str:
         return f"ElfFile({self.path!r}, {self.type_name})"
+
+
+def _zlib_inflate(elf: ElfFile, sec: Section, body: bytes) -> bytes:
+    try:
+        return zlib.decompress(body)
+    except zlib.error as e:
+        raise ElfError(f"{elf.path}: zlib-compressed section {sec.name} is "
+                       f"corrupt ({e})") from None
+
+
+def _zstd_decompressor():
+    """A function (data, size) -> bytes from the zstd module this Python
+    has (3.14's compression.zstd, or the zstandard package), or None."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found]
+        return lambda data, size: zstd.decompress(data)
+    except ImportError:
+        pass
+    try:
+        import zstandard  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return lambda data, size: zstandard.ZstdDecompressor().decompress(
+        data, max_output_size=size)
 
 
 def _cstr(buf: bytes, off: int) -> str:

@@ -2,7 +2,8 @@
 
 :class:`SymbolTable` merges ``.symtab`` and ``.dynsym`` (a stripped library
 has only the latter; an unstripped one has both, mostly duplicated), and
-builds two indexes on first use:
+builds two indexes on first use (a stripped file's ``.symtab`` is read from
+its separate debug file, :mod:`bpfscope.elf.debugfile`):
 
 * name -> symbols (several: versioned libc symbols, static functions of the
   same name in different files);
@@ -25,7 +26,9 @@ import fnmatch
 import re
 from typing import Iterable, NamedTuple
 
-from .reader import ElfFile, Symbol
+from . import debugfile
+from .debugfile import find_debug_file
+from .reader import ElfError, ElfFile, Symbol
 
 # Types that name code or data at an address (SECTION/FILE/TLS do not).
 _ADDR_TYPES = frozenset(("FUNC", "IFUNC", "OBJECT", "NOTYPE"))
@@ -77,6 +80,8 @@ class SymbolTable:
         else:
             self.elf = ElfFile(path_or_elf)
         self.path = self.elf.path
+        # the separate debug file the .symtab came from, once read
+        self.debug_path: str | None = None
         self._all: list[Symbol] | None = None
         self._by_name: dict[str, list[Symbol]] | None = None
         self._starts: list[int] | None = None
@@ -98,15 +103,43 @@ class SymbolTable:
     @property
     def symbols(self) -> list[Symbol]:
         """Defined symbols, .symtab first, .dynsym entries that duplicate a
-        .symtab one (same name and address) dropped."""
+        .symtab one (same name and address) dropped; an unversioned .symtab
+        entry takes the version of its .dynsym twin."""
         if self._all is None:
-            st = [s for s in self.elf.symbols(".symtab") if s.shndx and s.name
+            st = [s for s in self._symtab() if s.shndx and s.name
                   and s.type in _ADDR_TYPES]
+            dynsym = [s for s in self.elf.symbols(".dynsym") if s.shndx and s.name
+                      and s.type in _ADDR_TYPES]
+            versions = {(s.name, s.value): s for s in dynsym if s.version}
+            if versions:
+                st = [_with_version(s, versions.get((s.name, s.value)))
+                      if not s.version else s for s in st]
             seen = {(s.name, s.value) for s in st}
-            dyn = [s for s in self.elf.symbols(".dynsym") if s.shndx and s.name
-                   and s.type in _ADDR_TYPES and (s.name, s.value) not in seen]
+            dyn = [s for s in dynsym if (s.name, s.value) not in seen]
             self._all = st + dyn
         return self._all
+
+    def _symtab(self) -> list[Symbol]:
+        """The file's .symtab; a stripped file's comes from its separate
+        debug file (same addresses; offsets stay the original's), else
+        from its MiniDebugInfo."""
+        if self.elf.has_symtab:
+            syms = self.elf.symbols(".symtab")
+        else:
+            syms = self._debug_symtab()
+        return [_versioned(s) if "@" in s.name else s for s in syms]
+
+    def _debug_symtab(self) -> list[Symbol]:
+        path = find_debug_file(self.elf)
+        if path is None:
+            return debugfile.mini_debug_symbols(self.elf)
+        try:
+            with ElfFile(path) as dbg:
+                syms = dbg.symbols(".symtab")
+        except ElfError:
+            return []  # an unreadable debug file: the .dynsym still serves
+        self.debug_path = path
+        return syms
 
     def _name_index(self) -> dict[str, list[Symbol]]:
         if self._by_name is None:
@@ -245,21 +278,39 @@ class SymbolTable:
         return iter(self.symbols)
 
 
-_opened: dict[str, SymbolTable] = {}
+_opened: dict[str, tuple[tuple, SymbolTable]] = {}
 
 
 def table_of(path: str) -> SymbolTable:
     """The symbol table of the file at path, opened once per process
-    (probe expansion and uaddr() ask for the same files again and again)."""
-    st = _opened.get(path)
-    if st is None:
-        st = _opened[path] = SymbolTable(path)
-    return st
+    (probe expansion and uaddr() ask for the same files again and again)
+    and again when the ``--debuginfo`` directories change."""
+    dirs = debugfile.search_dirs()
+    hit = _opened.get(path)
+    if hit is None or hit[0] != dirs:
+        hit = _opened[path] = (dirs, SymbolTable(path))
+    return hit[1]
 
 
 def forget(path: str) -> None:
     """Drop the table table_of() holds for path (the file was replaced)."""
     _opened.pop(path, None)
+
+
+def _versioned(s: Symbol) -> Symbol:
+    """A .symtab entry 'memcpy@@GLIBC_2.14' (ld writes versioned
+    definitions so) as 'memcpy' of that version, as .dynsym has it."""
+    base, _, ver = s.name.partition("@")
+    if not base:
+        return s
+    return s._replace(name=base, version=ver.lstrip("@"),
+                      default_version=ver.startswith("@"))
+
+
+def _with_version(s: Symbol, twin: Symbol | None) -> Symbol:
+    if twin is None or s.bind == "LOCAL":
+        return s
+    return s._replace(version=twin.version, default_version=twin.default_version)
 
 
 _BIND_RANK = {"GLOBAL": 0, "WEAK": 1, "UNIQUE": 1}

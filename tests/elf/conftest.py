@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from bpfscope.elf import debugfile
+
 PROGS = os.path.join(os.path.dirname(__file__), "progs")
 
 
@@ -82,3 +84,31 @@ def nm_symbols(path, dynamic=False):
 @pytest.fixture
 def nm():
     return nm_symbols
+
+
+@pytest.fixture(autouse=True)
+def fresh_debug_search():
+    """No --debuginfo directories and nothing remembered of debug files,
+    before and after each test (tests set their own)."""
+    debugfile.set_search_dirs(())
+    debugfile.forget()
+    yield
+    debugfile.set_search_dirs(())
+    debugfile.forget()
+
+
+@pytest.fixture
+def assert_cannot_tell():
+    """check(prog, gone, reason): with file ``gone`` removed, the inline
+    checker has no index of prog, for ``reason``, and says so."""
+    from bpfscope.attach import inlined
+    from bpfscope.elf import SymbolTable
+
+    def check(prog, gone, reason):
+        os.unlink(gone)
+        inlined.forget(prog)
+        idx = inlined.index_of(prog)
+        assert isinstance(idx, inlined.NoDebugInfo) and idx.reason == reason
+        w = inlined.check_function(prog, "compute", SymbolTable(prog))
+        assert f"cannot tell whether compute is inlined: {reason}" in w, w
+    return check

@@ -1,6 +1,7 @@
 """elf.dwarftypes: a function's parameters and the types they use, read
-from the DWARF gcc writes (DWARF 4 and 5, compressed sections, and a file
-without .debug_aranges, where every unit is tried)."""
+from the DWARF gcc writes (DWARF 4 and 5, compressed sections, a file
+without .debug_aranges, where every unit is tried, and one whose types dwz
+moved to a supplementary file)."""
 
 import shutil
 import subprocess
@@ -13,15 +14,24 @@ from bpfscope.elf.dwarftypes import function_info
 from .conftest import _build
 
 
-@pytest.fixture(scope="module", params=["-gdwarf-5", "-gdwarf-4", "-gz", "no-aranges"])
+@pytest.fixture(scope="module", params=["-gdwarf-5", "-gdwarf-4", "-gz", "no-aranges", "dwz"])
 def dwargs(request, tmp_path_factory):
     flag = request.param
-    flags = {"-gz": ["-g", "-gz"], "no-aranges": ["-g"]}.get(flag, [flag])
+    flags = {"-gz": ["-g", "-gz"], "no-aranges": ["-g"], "dwz": ["-g"]}.get(flag, [flag])
     path = _build(tmp_path_factory, "gcc", "dwargs.c", "dwargs", "-O1", *flags)
     if flag == "no-aranges":
         if shutil.which("objcopy") is None:
             pytest.skip("objcopy is not installed")
         subprocess.run(["objcopy", "--remove-section=.debug_aranges", path], check=True)
+    if flag == "dwz":
+        # dwz -m moves the types two programs share to a supplementary
+        # file (Debian's -dbgsym packages have them so)
+        if shutil.which("dwz") is None:
+            pytest.skip("dwz is not installed")
+        other = _build(tmp_path_factory, "gcc", "dwargs.c", "dwargs", "-O1", *flags)
+        common = path + ".dwz"
+        subprocess.run(["dwz", "-m", common, "-M", common, path, other], check=True,
+                       capture_output=True)
     return path
 
 
