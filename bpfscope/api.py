@@ -63,6 +63,21 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     return script
 
 
+def format_script(text: str, name: str = "stdin") -> str:
+    """The script as canonical source (``--fmt``): parsed only, so a
+    syntax error is raised located, and nothing else is looked up."""
+    from .lang.printer import to_source
+    source = Source(text, name)
+    try:
+        program = parse(source)
+    except BpfscopeError as e:
+        if e.source is None:
+            e.source = source
+        raise
+    out = to_source(program)
+    return out if out.endswith("\n") else out + "\n"
+
+
 def check_syntax(text: str, name: str = "stdin") -> None:
     """Parse only (no tracefs, BTF or kernel): raises the located syntax
     error compile_script would."""
