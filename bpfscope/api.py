@@ -78,6 +78,19 @@ def format_script(text: str, name: str = "stdin") -> str:
     return out if out.endswith("\n") else out + "\n"
 
 
+def attach_points(text: str, name: str = "stdin") -> list:
+    """The attach points of a script as written (``-l -e 'program'``),
+    parsed only."""
+    source = Source(text, name)
+    try:
+        program = parse(source)
+    except BpfscopeError as e:
+        if e.source is None:
+            e.source = source
+        raise
+    return [ap for probe in program.probes for ap in probe.attach_points]
+
+
 def check_syntax(text: str, name: str = "stdin") -> None:
     """Parse only (no tracefs, BTF or kernel): raises the located syntax
     error compile_script would."""

@@ -298,9 +298,27 @@ def _bundled_tool(path: str) -> str:
 
 
 def _listing(pattern: str, verbose: bool = False, pid: int | None = None) -> int:
+    if "." in pattern and not any(c in pattern for c in ":*"):
+        sys.stderr.write(f"WARNING: It appears that '{pattern}' is a filename but the file "
+                         f"does not exist. Treating '{pattern}' as a search pattern.\n")
     lines = providers.listing(pattern, verbose, providers.ProbeOptions(pid=pid))
     if lines:
         sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _list_program(text: str, name: str, verbose: bool, pid: int | None) -> int:
+    """-l with a program (-e or a file): each of its attach points listed
+    as a pattern; BEGIN/END by their 0.26 names."""
+    lines = []
+    options = providers.ProbeOptions(pid=pid)
+    for ap in api.attach_points(text, name):
+        if providers.run_once_name(ap):
+            lines.append(ap.parts[0].lower())
+        else:
+            lines += providers.listing(ap.raw, verbose, options)
+    if lines:
+        sys.stdout.write("\n".join(dict.fromkeys(lines)) + "\n")
     return 0
 
 
@@ -523,8 +541,17 @@ def _main(opts, rest, named) -> int:
         if opts.list is not None:
             # -lv PATTERN parses as -l "v"; -l -v PATTERN leaves it in rest
             verbose = opts.verbose or opts.list == "v"
-            pattern = opts.list if opts.list not in ("*", "v") else (
-                opts.program or (rest[0] if rest else "*"))
+            pattern = opts.list if opts.list not in ("*", "v") else (rest[0] if rest else "*")
+            if opts.program is not None:  # -l -e 'program': the probes it attaches
+                return _list_program(opts.program, "stdin", verbose, opts.pid)
+            if pattern != "*" and os.path.isfile(pattern):  # -l script.bt
+                try:
+                    with open(pattern, encoding="utf-8", errors="surrogateescape") as f:
+                        text = f.read()
+                except OSError as e:
+                    sys.stderr.write(f"ERROR: failed to open file '{pattern}': {e.strerror}\n")
+                    return 1
+                return _list_program(text, pattern, verbose, opts.pid)
             return _listing(pattern, verbose, opts.pid)
         if opts.serve is not None:  # a long-lived exporter of one or more scripts
             from .serve import serve_main
