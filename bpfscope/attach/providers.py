@@ -192,8 +192,12 @@ def type_listing(pattern: str, verbose: bool) -> list[str]:
     return out
 
 
+def info_rows() -> list[tuple[str, str]]:
+    """The providers' (label, value) rows for "Probe types" in ``--info``:
+    which ways of attaching work here (as root the checks load and attach
+    a trivial program)."""
+    return [row for prov in dict.fromkeys(PROVIDERS.values()) for row in prov.info()]
+
+
 def info_lines() -> list[str]:
-    """The "Probe types" lines of ``--info``: which ways of attaching work
-    here (as root the checks load and attach a trivial program)."""
-    rows = [row for prov in dict.fromkeys(PROVIDERS.values()) for row in prov.info()]
-    return [f"  {name}: {value}" for name, value in rows]
+    return [f"  {name}: {value}" for name, value in info_rows()]
