@@ -307,6 +307,17 @@ def _listing(pattern: str, verbose: bool = False, pid: int | None = None) -> int
     return 0
 
 
+def _read_script(path: str) -> str | None:
+    """A script file's text; None (after bpftrace's error line) when it
+    cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError as e:
+        sys.stderr.write(f"ERROR: failed to open file '{path}': {e.strerror}\n")
+        return None
+
+
 def _list_program(text: str, name: str, verbose: bool, pid: int | None) -> int:
     """-l with a program (-e or a file): each of its attach points listed
     as a pattern; BEGIN/END by their 0.26 names."""
@@ -545,11 +556,8 @@ def _main(opts, rest, named) -> int:
             if opts.program is not None:  # -l -e 'program': the probes it attaches
                 return _list_program(opts.program, "stdin", verbose, opts.pid)
             if pattern != "*" and os.path.isfile(pattern):  # -l script.bt
-                try:
-                    with open(pattern, encoding="utf-8", errors="surrogateescape") as f:
-                        text = f.read()
-                except OSError as e:
-                    sys.stderr.write(f"ERROR: failed to open file '{pattern}': {e.strerror}\n")
+                text = _read_script(pattern)
+                if text is None:
                     return 1
                 return _list_program(text, pattern, verbose, opts.pid)
             return _listing(pattern, verbose, opts.pid)
@@ -568,11 +576,8 @@ def _main(opts, rest, named) -> int:
                 text, name = sys.stdin.read(), "stdin"
             else:
                 path = _bundled_tool(path)
-                try:
-                    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                        text = f.read()
-                except OSError as e:
-                    sys.stderr.write(f"ERROR: failed to open file '{path}': {e.strerror}\n")
+                text = _read_script(path)
+                if text is None:
                     return 1
                 name = path
         else:
