@@ -173,3 +173,9 @@ def test_version_keeps_bpfscope_name(e2e):
     for flag in ("-V", "--version"):
         r = e2e.run_cli(flag)
         assert r.returncode == 0 and r.stdout.startswith("bpfscope v")
+
+
+def test_no_feature_switches_uprobe_multi_off(e2e, kernel):
+    r = e2e.run_cli("--no-feature", "uprobe_multi", "--info")
+    assert r.returncode == 0, r.stderr
+    assert "\n  uprobe_multi: no\n" in r.stdout
