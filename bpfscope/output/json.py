@@ -40,6 +40,10 @@ have no spaces (``[1,2]``).  The types:
     ``msg`` (and for helper errors ``helper`` and ``retcode``) plus the
     source location as ``filename``, ``line``, ``col``; no ``data``.
 
+Warnings and notes of the compile or the attach (a skipped probe, a
+uprobe placed after its first instruction) are no records: as bpftrace
+0.26 they go to stderr as text, so stdout holds only the records above.
+
 Values: integers a double cannot hold exactly are strings
 (``"18446744073709551615"``); tuples and arrays are JSON arrays, records
 are objects, ``buf()`` values are arrays of signed byte values, and a
@@ -330,16 +334,6 @@ class JsonOutput(StreamSink):
         """errorf() output (JSON names the place by its start only)."""
         self.out.write(_located("errorf", [("msg", json_string(text))],
                                 filename, line, col))
-
-    def script_warning(self, w) -> None:
-        """bpfscope's own warnings and notes, as records of their own
-        (``warning``/``note``), located like warnf's when they have a place."""
-        kind = "note" if w.note else "warning"
-        if w.span is not None and w.source is not None:
-            self.out.write(_located(kind, [("msg", json_string(w.message))],
-                                    w.source.name, w.span.line, w.span.col))
-        else:
-            self.out.write(f'{{"type": "{kind}", "msg": {json_string(w.message)}}}\n')
 
     def warnf(self, text: str, filename: str, line: int, col: int,
               end_col: int = 0) -> None:

@@ -95,3 +95,14 @@ def test_cat_of_a_missing_file(e2e, tmp_path):
     assert r.stdout.splitlines() == ['{"type": "cat", "data": ""}',
                                      '{"type": "printf", "data": "after\\n"}']
     assert r.stderr == message
+
+
+def test_warnings_stay_on_stderr_in_json(e2e):
+    # bpftrace 0.26 writes no JSON record for a warning: stdout keeps only
+    # its records (its json-output test 'warning_stderr')
+    prog = ('config = { missing_probes = "warn" } tracepoint:nosuch:x, BEGIN { @a = 1; '
+            'exit(); }')
+    r = e2e.run_prog(prog, "-f", "json")
+    assert r.stdout == '{"type": "map", "data": {"@a": 1}}\n'
+    assert r.stderr == ("stdin:1:38-57: WARNING: tracepoint not found: nosuch:x, skipping probe.\n"
+                        + prog + "\n" + " " * 37 + "~" * 19 + "\n")
