@@ -68,16 +68,33 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     return script
 
 
-def check_syntax(text: str, name: str = "stdin") -> None:
-    """Parse only (no tracefs, BTF or kernel): raises the located syntax
-    error compile_script would."""
+def _parsed(text: str, name: str):
+    """The AST of ``text``, parsed only (no tracefs, BTF or kernel); a
+    syntax error is raised located in ``name``."""
     source = Source(text, name)
     try:
-        parse(source)
+        return parse(source)
     except BpfscopeError as e:
         if e.source is None:
             e.source = source
         raise
+
+
+def format_script(text: str, name: str = "stdin") -> str:
+    """The script as canonical source (``--fmt``)."""
+    from .lang.printer import to_source
+    out = to_source(_parsed(text, name))
+    return out if out.endswith("\n") else out + "\n"
+
+
+def attach_points(text: str, name: str = "stdin") -> list:
+    """The attach points of a script as written (``-l -e 'program'``)."""
+    return [ap for probe in _parsed(text, name).probes for ap in probe.attach_points]
+
+
+def check_syntax(text: str, name: str = "stdin") -> None:
+    """Parse only: raises the located syntax error compile_script would."""
+    _parsed(text, name)
 
 
 def run(script: CompiledScript, sink=None, duration: float | None = None,

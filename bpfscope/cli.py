@@ -25,39 +25,176 @@ USAGE:
     bpfscope [options] filename
     bpfscope [options] - <stdin input>
     bpfscope [options] -e 'program'
+    use -- after filename/-e 'program' for named script parameters
 
 OPTIONS:
-    -c CMD         run CMD and enable its pid for the trace; exit when it exits
+    -e 'program'   execute this program
+    -l, --list [search|filename]
+                   list kernel probes or probes in a program
+    -v, --verbose  enable verbose messages; with -l, also show probe arguments
+                   (and full verifier logs, disassembly)
+    -h, --help     show this help message
+    -V, --version  print bpfscope's version
+    --info         print what the kernel and bpfscope support
+
+    -p, --pid PID  filter actions and enable USDT probes on PID; uprobes only
+                   fire in PID
+    -c, --cmd CMD  run CMD and enable its pid for the trace; exit when it exits
+    --dwarf-pid PID
+                   accepted for bpftrace compatibility (dw_ustack() unwinds
+                   the stacks of every process by their own DWARF)
+    --usdt-file-activation
+                   activate usdt semaphores based on file path
+    --uprobe-inlined
+                   also put uprobes on inlined copies of the function (DWARF)
     --debuginfo DIR  look for separate debug files (symbols, DWARF of stripped
                    programs) in DIR first, as under /usr/lib/debug: by
                    build-id, .gnu_debuglink or path; may be repeated
-    -d STAGE       print debug output (all, ast, codegen/disasm) to stderr
-    --dry-run      compile, print what -d asks for, but load nothing
-    -e 'program'   execute this program
+
+    -o, --output FILE
+                   redirect program output to FILE
+    -f FORMAT      output format ('text', 'json')
+    -B MODE        output buffering mode ('line', 'full', 'none')
+    -q, --quiet    keep messages quiet
+    -k, --warnings emit a warning when probe read helpers return an error
+    --no-warnings  disable all warning messages
     --flamegraph FILE, --folded FILE, --speedscope FILE, --pprof FILE
                    at exit, also write each map keyed by stacks as an SVG
                    flame graph, folded stacks, speedscope JSON or gzip pprof
-    -f FORMAT      output format ('text', 'json')
-    -h, --help     show this help message
-    -l [search]    list probes matching a glob (-lv: with their args)
-    -o file        redirect program output to file
-    -p PID         enable USDT probes on PID; uprobes only fire in PID
-    -B MODE        output buffering: line, full or none
-    --unsafe       allow unsafe functions (system, signal)
-    --info         print what the kernel and bpfscope support
-    --no-warnings  do not print warnings
-    -q             keep messages quiet
     --serve ADDR   serve the maps of the scripts (-e, files, directories) as
                    Prometheus metrics at http://ADDR/metrics (ADDR: PORT or
                    HOST:PORT; the host is 127.0.0.1 unless given);
                    --serve-max-series N: at most N series a map (1000)
-    --uprobe-inlined  also put uprobes on inlined copies of the function (DWARF)
-    -v             verbose messages (full verifier logs, disassembly)
-    -V, --version  print bpfscope's version
+
+    -I DIR         add the directory to the include search path
+    --include FILE add an #include file before preprocessing
+    --traceable-functions FILE
+                   load the list of traceable kernel functions from FILE
+
+    --unsafe       allow unsafe functions (system, signal)
+    --no-feature FEATURE[,FEATURE]
+                   disable use of detected features ('kprobe_multi',
+                   'kprobe_session', 'uprobe_multi')
+
+DEVELOPER OPTIONS:
+    --mode MODE    'codegen' (compile only), 'format' (print the script);
+                   'compiler-bench', 'bench' and 'test' are not supported yet
+    --fmt          format the input script and print it (same as --mode format)
+    --probe-filter REGEX
+                   only run test: and bench: probes whose name matches REGEX
+
+TROUBLESHOOTING OPTIONS:
+    --dry-run      compile, print what -d asks for, but load nothing
+    -d, --debug STAGE
+                   print debug output to stderr ('all', 'ast', 'codegen',
+                   'disasm'; comma separated)
 
 Parameters of the script follow it (or -e): positional ones ($1, $2 ...)
 and, after "--", named ones (--name=value, --flag) that getopt() reads.
 """
+
+# bpftrace 0.26's -d stages; bpfscope prints the AST and the disassembly
+DEBUG_STAGES = ("all", "ast", "types", "parse", "codegen", "codegen-opt", "dis", "disasm",
+                "libbpf", "verifier", "verbose")
+MODES = ("codegen", "compiler-bench", "bench", "test", "format")
+FEATURES = ("kprobe_multi", "kprobe_session", "uprobe_multi")
+PID_MAX = 0x400000  # bpftrace's sanity bound: the nominal maximum on 64-bit
+
+
+class UsageError(Exception):
+    """A bad command line, told as bpftrace's ``ERROR: USAGE: ...``."""
+
+
+def parse_uint(text: str) -> int:
+    """An unsigned integer as bpftrace reads numbers on the command line
+    (0x, 0b and 0 prefixes, '_' separators, 1e3, C suffixes); ValueError
+    with bpftrace's wording when it is none."""
+    n = text.replace("_", "")
+    base, digits = 10, n
+    if len(n) >= 2 and n[:2].lower() == "0x":
+        base, digits = 16, n[2:]
+    elif len(n) >= 2 and n[:2].lower() == "0b":
+        base, digits = 2, n[2:]
+    elif len(n) >= 2 and n[0] == "0" and "0" <= n[1] <= "7":
+        base, digits = 8, n[1:]
+    alphabet = "0123456789abcdef"[:base]
+    i = 0
+    while i < len(digits) and digits[i].lower() in alphabet:
+        i += 1
+    if i == 0:
+        raise ValueError(f"invalid integer: {text}")
+    value, rest = int(digits[:i], base), digits[i:]
+    if len(rest) >= 2 and rest[0] in "eE" and "1" <= rest[1] <= "9":
+        if not 0 < value < 10:
+            raise ValueError(f"coefficient part of scientific literal must be 1-9: {text}")
+        j = 1
+        while j < len(rest) and rest[j].isdigit():
+            j += 1
+        value, rest = value * 10 ** int(rest[1:j]), rest[j:]
+    limits = {"": 2**64 - 1, "u": 2**32 - 1, "ul": 2**64 - 1, "ull": 2**64 - 1,
+              "l": 2**63 - 1, "ll": 2**63 - 1}
+    suffix = rest.lower() if set(rest) <= set("uUlL") else rest
+    if suffix not in limits:
+        raise ValueError(f"invalid trailing bytes: {text}")
+    if value > limits[suffix]:
+        raise ValueError(f"overflow error, maximum value is {limits[suffix]}: {text}")
+    return value
+
+
+def parse_pid(text: str) -> int:
+    """-p/--pid/--dwarf-pid's value, with bpftrace's messages."""
+    try:
+        pid = parse_uint(text)
+    except ValueError as e:
+        raise BpfscopeError(f"Failed to parse pid: {e}") from None
+    if pid > PID_MAX:
+        raise BpfscopeError(f"Pid out of range: {pid}")
+    return pid
+
+
+def check_options(opts) -> None:
+    """The checks bpftrace's getopt loop makes, in its words."""
+    if opts.buffering is not None and opts.buffering not in ("line", "full", "none"):
+        raise UsageError("-B must be either 'line', 'full', or 'none'.")
+    for stage in ",".join(opts.debug or []).split(","):
+        if stage and stage not in DEBUG_STAGES:
+            raise UsageError(f"invalid option for -d: {stage}")
+    for feature in ",".join(opts.no_feature or []).split(","):
+        if feature and feature not in FEATURES:
+            raise UsageError("--no-feature can only have values "
+                             "'kprobe_multi,kprobe_session,uprobe_multi'.")
+    if opts.warnings and opts.no_warnings:
+        raise UsageError("-k, --warnings conflicts with --no-warnings")
+    mode = None
+    for flag in opts.modes or []:
+        if flag.startswith("--mode="):
+            value = flag[len("--mode="):]
+            if value not in MODES:
+                raise UsageError("--mode can only be 'codegen', 'compiler-bench', "
+                                 "'bench', 'test' or 'format'.")
+            mode = value
+            continue
+        if mode is not None:
+            raise UsageError(f"{flag} conflicts with existing --mode")
+        mode = {"--test": "test", "--bench": "bench", "--fmt": "format"}[flag]
+    opts.mode = mode
+    if opts.cmd and opts.pid_text is not None:
+        raise UsageError("Cannot use both -c and -p.")
+    if opts.probe_filter is not None:
+        import re
+        try:
+            re.compile(opts.probe_filter)
+        except re.error as e:
+            raise UsageError(f"--probe-filter: invalid regular expression: {e}") from None
+
+
+class _Mode(argparse.Action):
+    """--mode MODE, --test, --bench, --fmt: kept in order, checked after."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, self.dest) or [])
+        items.append(f"--mode={values}" if option_string == "--mode" else option_string)
+        setattr(namespace, self.dest, items)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,23 +206,31 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> _Parser:
     p = _Parser(prog="bpfscope", add_help=False, usage=USAGE)
     p.add_argument("-e", dest="program")
-    p.add_argument("-l", dest="list", nargs="?", const="*", default=None)
-    p.add_argument("-d", dest="debug", default=None)
-    p.add_argument("-v", dest="verbose", action="store_true")
-    p.add_argument("-q", dest="quiet", action="store_true")
-    p.add_argument("-o", dest="output")
-    p.add_argument("-f", dest="format", choices=("text", "json"), default="text")
-    p.add_argument("-c", dest="cmd")
+    p.add_argument("-l", "--list", dest="list", nargs="?", const="*", default=None)
+    p.add_argument("-d", "--debug", dest="debug", action="append")
+    p.add_argument("-v", "--verbose", dest="verbose", action="store_true")
+    p.add_argument("-q", "--quiet", dest="quiet", action="store_true")
+    p.add_argument("-o", "--output", dest="output")
+    p.add_argument("-f", dest="format", default="text")  # checked after compiling, as 0.26
+    p.add_argument("-c", "--cmd", dest="cmd")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--unsafe", action="store_true")
-    p.add_argument("-p", dest="pid", type=int)
-    p.add_argument("-B", dest="buffering", choices=("line", "full", "none"))
+    p.add_argument("-p", "--pid", dest="pid_text")
+    p.add_argument("--dwarf-pid", dest="dwarf_pids", action="append")
+    p.add_argument("-B", dest="buffering")
     p.add_argument("--info", action="store_true")
     p.add_argument("--no-warnings", action="store_true")
+    p.add_argument("-k", "--warnings", dest="warnings", action="count")
     p.add_argument("--serve", metavar="ADDR")  # bpfscope.serve
     p.add_argument("--serve-max-series", type=int, metavar="N")
+    p.add_argument("--mode", dest="modes", action=_Mode)
+    for flag in ("--test", "--bench", "--fmt"):
+        p.add_argument(flag, dest="modes", action=_Mode, nargs=0)
+    p.add_argument("--probe-filter", metavar="REGEX")
+    p.add_argument("--traceable-functions", metavar="FILE")
+    p.add_argument("--aot", metavar="FILE")
     # accepted for bpftrace compatibility; nothing here needs them
-    p.add_argument("-k", action="count")
+    p.add_argument("-b", "--btf", action="store_true")  # BTF is always used
     p.add_argument("-I", action="append")
     p.add_argument("--include", action="append")
     p.add_argument("--usdt-file-activation", action="store_true")
@@ -158,17 +303,49 @@ def _bundled_tool(path: str) -> str:
 
 
 def _listing(pattern: str, verbose: bool = False, pid: int | None = None) -> int:
+    if "." in pattern and not any(c in pattern for c in ":*"):
+        sys.stderr.write(f"WARNING: It appears that '{pattern}' is a filename but the file "
+                         f"does not exist. Treating '{pattern}' as a search pattern.\n")
     lines = providers.listing(pattern, verbose, providers.ProbeOptions(pid=pid))
     if lines:
         sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
-def _debug(script, stage: str):
-    if stage in ("all", "ast"):
+def _read_script(path: str) -> str | None:
+    """A script file's text; None (after bpftrace's error line) when it
+    cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError as e:
+        sys.stderr.write(f"ERROR: failed to open file '{path}': {e.strerror}\n")
+        return None
+
+
+def _list_program(text: str, name: str, verbose: bool, pid: int | None) -> int:
+    """-l with a program (-e or a file): each of its attach points listed
+    as a pattern; BEGIN/END by their 0.26 names."""
+    lines = []
+    options = providers.ProbeOptions(pid=pid)
+    for ap in api.attach_points(text, name):
+        if providers.run_once_name(ap):
+            lines.append(ap.parts[0].lower())
+        else:
+            lines += providers.listing(ap.raw, verbose, options)
+    if lines:
+        sys.stdout.write("\n".join(dict.fromkeys(lines)) + "\n")
+    return 0
+
+
+def _debug(script, stages: set[str]):
+    """-d's stages: the AST as source; the programs' disassembly for the
+    stages of code (bpfscope has no LLVM IR, and no separate verifier or
+    libbpf logs: -v prints the verifier's)."""
+    if stages & {"all", "ast", "parse", "types"}:
         from .lang.printer import to_source
         sys.stderr.write("AST:\n" + to_source(script.ast) + "\n")
-    if stage in ("all", "codegen", "disasm", "verbose"):
+    if stages & {"all", "codegen", "codegen-opt", "dis", "disasm", "verbose"}:
         for ps in script.programs:
             sys.stderr.write(f"\n{ps.name} ({ps.prog_type}, {ps.program.stack_size} bytes of stack):\n")
             sys.stderr.write(ps.program.disasm().rstrip("\n") + "\n")
@@ -296,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, after = argv[:i], argv[i + 1:]
+    if not argv and not after:  # as bpftrace: nothing asked, the usage on stderr
+        sys.stderr.write(USAGE)
+        return 1
     opts = _parser().parse_intermixed_args(argv)
     after, named = split_named(after)
     opts.args = list(opts.args) + after
@@ -305,10 +485,37 @@ def main(argv: list[str] | None = None) -> int:
     if opts.version:
         sys.stdout.write(f"bpfscope v{__version__}\n")
         return 0
+    try:
+        check_options(opts)
+    except UsageError as e:
+        sys.stderr.write(f"ERROR: USAGE: {e}\n")
+        if opts.cmd and opts.pid_text is not None:
+            sys.stderr.write(USAGE)
+        return 1
+    _apply_features(opts)
     if opts.info:
         from .info import info_text
         sys.stdout.write(info_text())
         return 0
+    try:
+        opts.pid = parse_pid(opts.pid_text) if opts.pid_text is not None else None
+        for text in opts.dwarf_pids or []:
+            parse_pid(text)  # checked as 0.26 does; nothing here unwinds by DWARF
+    except BpfscopeError as e:
+        sys.stderr.write(e.format() + "\n")
+        return 1
+    if opts.aot is not None:
+        sys.stderr.write("ERROR: --aot is not supported: bpfscope compiles and loads "
+                         "its programs itself, with no ahead-of-time build\n")
+        return 1
+    if opts.traceable_functions is not None:
+        try:
+            with open(opts.traceable_functions, "rb"):
+                pass
+        except OSError as e:
+            sys.stderr.write("ERROR: Failed to open kernel function info: "
+                             f"'{opts.traceable_functions}': {e.strerror}\n")
+            return 1
     if opts.buffering:
         # line: flush each line (the default on a terminal), none: each write
         sys.stdout.reconfigure(line_buffering=opts.buffering != "full",
@@ -322,6 +529,29 @@ def main(argv: list[str] | None = None) -> int:
         return _main(opts, rest, named)
 
 
+def _apply_features(opts) -> None:
+    """--no-feature and --traceable-functions reach the providers through
+    the environment they already read."""
+    from .attach import kfuncs, kprobe
+    off = set(",".join(opts.no_feature or []).split(","))
+    if "uprobe_multi" in off:
+        os.environ["BPFSCOPE_NO_UPROBE_MULTI"] = "1"
+    if "kprobe_multi" in off:
+        os.environ[kprobe.NO_MULTI_ENV] = "1"
+    # kprobe_session: bpfscope attaches a kprobe and a kretprobe apart anyway
+    if opts.traceable_functions is not None:
+        os.environ[kfuncs.TRACEABLE_ENV] = os.path.abspath(opts.traceable_functions)
+
+
+def _check_format(opts) -> bool:
+    """-f's value, checked once the script compiled, as bpftrace 0.26 does."""
+    if opts.format in ("text", "json"):
+        return True
+    sys.stderr.write(f'ERROR: Invalid output format "{opts.format}"\n'
+                     "Valid formats: 'text', 'json'\n")
+    return False
+
+
 def _main(opts, rest, named) -> int:
     try:
         if opts.debuginfo:
@@ -333,8 +563,14 @@ def _main(opts, rest, named) -> int:
         if opts.list is not None:
             # -lv PATTERN parses as -l "v"; -l -v PATTERN leaves it in rest
             verbose = opts.verbose or opts.list == "v"
-            pattern = opts.list if opts.list not in ("*", "v") else (
-                opts.program or (rest[0] if rest else "*"))
+            pattern = opts.list if opts.list not in ("*", "v") else (rest[0] if rest else "*")
+            if opts.program is not None:  # -l -e 'program': the probes it attaches
+                return _list_program(opts.program, "stdin", verbose, opts.pid)
+            if pattern != "*" and os.path.isfile(pattern):  # -l script.bt
+                text = _read_script(pattern)
+                if text is None:
+                    return 1
+                return _list_program(text, pattern, verbose, opts.pid)
             return _listing(pattern, verbose, opts.pid)
         if opts.serve is not None:  # a long-lived exporter of one or more scripts
             from .serve import serve_main
@@ -351,18 +587,31 @@ def _main(opts, rest, named) -> int:
                 text, name = sys.stdin.read(), "stdin"
             else:
                 path = _bundled_tool(path)
-                try:
-                    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                        text = f.read()
-                except OSError as e:
-                    sys.stderr.write(f"ERROR: failed to open file '{path}': {e.strerror}\n")
+                text = _read_script(path)
+                if text is None:
                     return 1
                 name = path
         else:
-            sys.stderr.write(f"ERROR: No program specified\n{USAGE}")
+            sys.stderr.write("ERROR: USAGE: filename or -e 'program' required.\n")
             return 1
         if rest and rest[0] == "--":
             rest = rest[1:]
+        if opts.mode == "format":  # parsing only: no privileges, no kernel
+            formatted = api.format_script(text, name)
+            if opts.output:
+                try:
+                    with open(opts.output, "w", encoding="utf-8", errors="surrogateescape") as f:
+                        f.write(formatted)
+                except OSError as e:
+                    sys.stderr.write(f"ERROR: failed to open file '{opts.output}': "
+                                     f"{e.strerror}\n")
+                    return 1
+            else:
+                sys.stdout.write(formatted)
+            return 0
+        if opts.mode in ("compiler-bench", "bench", "test"):
+            sys.stderr.write(f"ERROR: --mode {opts.mode} is not supported yet\n")
+            return 1
         if not opts.dry_run:
             from .privileges import missing_privileges
             why = missing_privileges()
@@ -382,8 +631,14 @@ def _main(opts, rest, named) -> int:
                                         cmd=child.path if child else (
                                             command_path(opts.cmd) if opts.cmd else None),
                                         named=named)
-            if opts.debug or opts.verbose:
-                _debug(script, opts.debug or "disasm")
+            stages = set(",".join(opts.debug or []).split(",")) - {""}
+            if stages or opts.verbose:
+                _debug(script, stages or {"disasm"})
+            if opts.mode == "codegen":  # compiled: nothing is loaded
+                _show_warnings(script.warnings, opts)
+                return 0
+            if not _check_format(opts):
+                return 1
             if opts.dry_run:
                 _show_warnings(script.warnings, opts)
                 return 0

@@ -1,4 +1,6 @@
-"""``bpfscope --info``: what this kernel offers and what bpfscope uses."""
+"""``bpfscope --info``: what this kernel offers and what bpfscope uses,
+in bpftrace 0.26's sections and rows (System, Build, Kernel features,
+Map types, Probe types), each followed by bpfscope's own rows."""
 
 from __future__ import annotations
 
@@ -7,49 +9,103 @@ import platform
 
 from . import __version__
 
+# bpftrace 0.26's "Probe types" rows, in its order; the providers' own
+# --info rows fill those they share and follow
+PROBE_ROWS = ("kprobe", "tracepoint", "perf_event", "fentry", "kprobe_multi", "kprobe_session",
+              "uprobe_multi", "raw_tp_special", "iter")
+
 
 def _exists(path: str) -> str:
     return "yes" if os.path.exists(path) else "no"
 
 
+def _yes(ok) -> str:
+    return "yes" if ok else "no"
+
+
+def _check(fn) -> bool:
+    try:
+        return bool(fn())
+    except OSError:
+        return False
+
+
 def info_text() -> str:
     from .bpf import features
+    from .bpf.consts import MapType
+    from .bpf.maps import has_batch_ops
     lines = [
         "System",
         f"  OS: {platform.system()} {platform.release()} {platform.version()}",
         f"  Arch: {platform.machine()}",
         "",
         "Build",
-        f"  bpfscope: v{__version__} (pure Python {platform.python_version()}, no LLVM)",
+        f"  version: bpfscope v{__version__}",
+        f"  bpfscope: pure Python {platform.python_version()}, no LLVM",
         "",
         "Kernel features",
+        f"  Instruction limit: {features.instruction_limit()}",
+        f"  btf: {_exists('/sys/kernel/btf/vmlinux')}",
+        "  module btf: " + _yes(_check(lambda: any(
+            n != "vmlinux" for n in os.listdir("/sys/kernel/btf")))),
+        f"  map batch: {_yes(_check(lambda: has_batch_ops(MapType.HASH)))}",
     ]
     checks = [
-        ("ring buffer", lambda: features.has_ringbuf()),
         ("BPF link for perf events", lambda: features.has_link_perf_event()),
-        ("BTF", lambda: os.path.exists("/sys/kernel/btf/vmlinux")),
         ("kprobes", lambda: os.path.exists("/sys/bus/event_source/devices/kprobe")),
         ("uprobes", lambda: os.path.exists("/sys/bus/event_source/devices/uprobe")),
         ("hardware counters (PMU)", lambda: os.path.exists("/sys/bus/event_source/devices/cpu")),
-        ("module BTF (Linux 5.11)", lambda: any(
-            n != "vmlinux" for n in os.listdir("/sys/kernel/btf"))),
     ]
     # the helpers whose absence a script would meet, each with its release
     checks += [(f"{name} ({use}, Linux {since})", lambda hid=hid: features.has_helper(hid))
                for hid, (name, since, use) in sorted(features.HELPER_SINCE.items()) if use]
-    for name, check in checks:
-        try:
-            ok = check()
-        except OSError:
-            ok = False
-        lines.append(f"  {name}: {'yes' if ok else 'no'}")
+    lines += [f"  {name}: {_yes(_check(check))}" for name, check in checks]
     lines.append(f"  tracefs: {_exists('/sys/kernel/tracing/events')}")
+    lines += ["", "Map types"]
+    for name, mt in (("hash", MapType.HASH), ("percpu hash", MapType.PERCPU_HASH),
+                     ("array", MapType.ARRAY), ("percpu array", MapType.PERCPU_ARRAY),
+                     ("stack_trace", MapType.STACK_TRACE),
+                     ("perf_event_array", MapType.PERF_EVENT_ARRAY),
+                     ("ringbuf", MapType.RINGBUF)):
+        lines.append(f"  {name}: {_yes(_check(lambda mt=mt: features.has_map_type(mt)))}")
     lines += ["", "Probe types", *probe_type_lines()]
     return "\n".join(lines) + "\n"
 
 
 def probe_type_lines() -> list[str]:
-    """Which ways of attaching work here, each probe type asked once (as
-    root the checks load and attach a trivial program)."""
+    """Which ways of attaching work here: 0.26's rows in its order, the
+    attach layer's answer where a provider gives one (as root the checks
+    load and attach a trivial program), then the providers' other rows."""
     from .attach import providers
-    return providers.info_lines()
+    rows = dict(providers.info_rows())
+    for name, value in _kernel_probe_rows(rows).items():
+        rows.setdefault(name, value)
+    ordered = [n for n in PROBE_ROWS if n in rows] + [n for n in rows if n not in PROBE_ROWS]
+    return [f"  {name}: {rows[name]}" for name in ordered]
+
+
+def _kernel_probe_rows(rows: dict[str, str]) -> dict[str, str]:
+    """0.26's rows no provider answers: asked of the kernel here."""
+    from .bpf import features
+    from .bpf.consts import AttachType, ProgType
+    out = {}
+    out["perf_event"] = _yes(_check(lambda: features.has_prog_type(ProgType.PERF_EVENT)))
+    multi = rows.get("kprobe_multi", "no") == "yes"
+    out["kprobe_session"] = _yes(multi and _check(lambda: features.has_prog_type(
+        ProgType.KPROBE, AttachType.TRACE_KPROBE_SESSION))) + (
+        "" if not multi else " (bpfscope attaches kprobe and kretprobe apart)")
+    out["raw_tp_special"] = _yes(_check(features.has_raw_tp_special))
+    out["iter"] = _iter_row()
+    return out
+
+
+def _iter_row() -> str:
+    from . import btf
+    from .attach.iter import iterators
+    try:
+        found = iterators(btf.load_vmlinux())
+    except btf.BtfError:
+        found = {}
+    if not found:
+        return "no"
+    return "yes (listed; bpfscope does not run iter probes yet)"

@@ -19,6 +19,7 @@ import ctypes
 import errno
 import fnmatch
 import functools
+import os
 
 from .. import btf
 from ..btf import kinds as K
@@ -26,6 +27,14 @@ from ..errors import SemanticError
 from ..sema.probes import ArgField
 
 _AVAILABLE = "/sys/kernel/tracing/available_filter_functions"
+# --traceable-functions FILE: read the list of hookable functions from FILE
+TRACEABLE_ENV = "BPFSCOPE_TRACEABLE_FUNCTIONS"
+
+
+def available_path() -> str:
+    """Where the functions ftrace can hook are listed: tracefs'
+    available_filter_functions, or the file --traceable-functions named."""
+    return os.environ.get(TRACEABLE_ENV) or _AVAILABLE
 # ------------------------------------------------------------ spec parsing
 
 def module_and_function(ap, provider: str) -> tuple[str | None, str]:
@@ -85,7 +94,7 @@ def signature(kb: btf.Btf, fid: int):
 def traceable() -> frozenset[str] | None:
     """The functions ftrace can hook (None when the list is unreadable)."""
     try:
-        with open(_AVAILABLE, "rb") as f:
+        with open(available_path(), "rb") as f:
             data = f.read()
     except OSError:
         return None

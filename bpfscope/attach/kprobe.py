@@ -107,7 +107,7 @@ _KSYM_RE = re.compile(rb"^[0-9a-fA-F]+ [tTwW] (\S+)(?:\t\[(\S+)\])?$", re.M)
 def kernel_functions() -> tuple[tuple[str, str], ...]:
     """(module, name) of every kernel function, 'vmlinux' for the kernel
     itself, sorted, without duplicates."""
-    data = _read(kfuncs._AVAILABLE)
+    data = _read(kfuncs.available_path())
     rx = _AFF_RE
     if data is None:
         data, rx = _read(KALLSYMS) or b"", _KSYM_RE
@@ -224,11 +224,14 @@ def kprobe_multi_ok() -> bool:
         close_fd(fd)
 
 
+NO_MULTI_ENV = "BPFSCOPE_NO_KPROBE_MULTI"  # --no-feature kprobe_multi
+
+
 def attach_mode(multi_wanted: bool) -> str:
     forced = os.environ.get("BPFSCOPE_KPROBE_ATTACH")
     if forced in ("multi", "pmu", "tracefs"):
         return forced
-    if multi_wanted and kprobe_multi_ok():
+    if multi_wanted and os.environ.get(NO_MULTI_ENV) != "1" and kprobe_multi_ok():
         return "multi"
     return "pmu" if _pmu_type() is not None else "tracefs"
 

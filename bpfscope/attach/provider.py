@@ -67,6 +67,11 @@ class Provider:
     - ``reattaches``: the canonical names whose probes follow their file
       when it is replaced while tracing (attach.reattach: uprobes; the
       probe's ``target`` has the file's ``path``, ``dev`` and ``ino``).
+    - ``listed``: the canonical name ``-l`` asks when the probe type in a
+      pattern is a wildcard (``-l '*:*sleep*'``, ``-l 'h*:*'``), or ''
+      for types that need a target first (uprobes, USDT) or have nothing
+      to list (BEGIN/END). bpftrace lists kernel probe types this way,
+      without their return kinds.
 
     Methods to implement: :meth:`expand` and :meth:`attach` (BEGIN/END:
     attach nothing); the others have defaults that do nothing.
@@ -78,6 +83,10 @@ class Provider:
     fallback: dict[str, str] = {}
     run_once: dict[str, str] = {}
     reattaches: frozenset[str] = frozenset()
+
+    @property
+    def listed(self) -> str:
+        return self.names[0] if self.names else ""
 
     def expand(self, ap, provider: str, options: ProbeOptions) -> list[ExpandedProbe]:
         """The concrete probes attach point ``ap`` (an ast.AttachPoint:

@@ -12,15 +12,19 @@ bpfscope, passed to :func:`register`).
 
 from __future__ import annotations
 
+import fnmatch
+
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from . import fallback
 from .fentry import Fentry
+from .iter import Iter
 from .kprobe import Kprobe
 from .provider import ProbeOptions, Provider
 from .rawtracepoint import RawTracepoint
 from .sampling import PROVIDERS as SAMPLING
 from .special import Special
+from .tracefs import has_wildcard
 from .tracepoint import Tracepoint
 from .uprobe import Uprobe
 from .usdt import Usdt
@@ -30,10 +34,10 @@ __all__ = ["ProbeOptions", "Provider", "register", "unregister", "expand", "expa
 
 # In --info order.
 BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), Uprobe(), Usdt(),
-           *SAMPLING)
+           *SAMPLING, Iter())
 
 # Probe types bpftrace has that bpfscope does not yet.
-LATER = {"watchpoint", "asyncwatchpoint", "iter", "self", "tp_btf"}
+LATER = {"watchpoint", "asyncwatchpoint", "self", "tp_btf"}
 
 PROVIDERS: dict[str, Provider] = {}   # canonical name -> provider
 ALIASES: dict[str, str] = {}          # alias -> canonical name
@@ -115,6 +119,14 @@ def reattaches(probe: ExpandedProbe) -> bool:
     return prov is not None and probe.provider in prov.reattaches
 
 
+def run_once_name(ap) -> str:
+    """'begin' or 'end' for an attach point of a run-once probe type as
+    written (BEGIN, end), else ''."""
+    name = provider_name(ap)
+    prov = PROVIDERS.get(name)
+    return prov.run_once.get(name, "") if prov is not None else ""
+
+
 def run_once(probe: ExpandedProbe) -> str:
     """'begin' or 'end' for a probe the session runs once instead of
     attaching it (BEGIN, END), else ''."""
@@ -122,23 +134,70 @@ def run_once(probe: ExpandedProbe) -> str:
     return prov.run_once.get(probe.provider, "") if prov is not None else ""
 
 
+TYPE_KEYWORDS = ("struct ", "union ", "enum ")
+
+
 def listing(pattern: str, verbose: bool = False,
             options: ProbeOptions = ProbeOptions()) -> list[str]:
-    """The ``-l PATTERN`` lines: the probe type the pattern's first word
-    names lists them; a pattern without ':' it does not list names
-    tracepoints."""
-    head = pattern.split(":", 1)[0]
-    prov = PROVIDERS.get(ALIASES.get(head, head))
-    lines = prov.list(pattern, verbose, options) if prov is not None else None
-    if lines is not None:
-        return lines
-    if ":" in pattern:
+    """The ``-l PATTERN`` lines, as bpftrace 0.26 lists: each of the
+    comma-separated patterns in turn; ``struct X``, ``union X``, ``enum X``
+    (with wildcards) name kernel types (``-lv``: their definitions); a
+    pattern without ':' is ``*:PATTERN``; a probe type with wildcards
+    (``*``, ``h*``) stands for each kernel probe type it matches (each
+    provider's ``listed`` name)."""
+    lines: list[str] = []
+    for part in pattern.split(","):
+        part = " ".join(part.split()) or "*:*"
+        if part.startswith(TYPE_KEYWORDS):
+            lines += type_listing(part, verbose)
+            continue
+        if ":" not in part:
+            part = "*:" + part
+        head, _, rest = part.partition(":")
+        if has_wildcard(head):
+            for prov in dict.fromkeys(PROVIDERS.values()):
+                if prov.listed and fnmatch.fnmatchcase(prov.listed, head):
+                    lines += prov.list(f"{prov.listed}:{rest}", verbose, options) or []
+            continue
+        prov = PROVIDERS.get(ALIASES.get(head, head))
+        if prov is not None:
+            lines += prov.list(part, verbose, options) or []
+    return lines
+
+
+def type_listing(pattern: str, verbose: bool) -> list[str]:
+    """``-l 'struct task_*'``: the kernel's struct, union and enum names
+    the glob matches, sorted; ``-lv``: each one's C definition and a blank
+    line."""
+    from .. import btf
+    from ..btf import kinds as K
+    from ..btf.cname import definition
+    try:
+        kb = btf.load_vmlinux()
+    except btf.BtfError:
         return []
-    return PROVIDERS["tracepoint"].list("tracepoint:" + pattern, verbose, options)
+    found: dict[str, int] = {}
+    for kind, word in ((K.STRUCT, "struct"), (K.UNION, "union"), (K.ENUM, "enum"),
+                       (K.ENUM64, "enum")):
+        for tid in kb.ids(kind):
+            name = kb.name_of(tid)
+            full = f"{word} {name}"
+            if name and full not in found and fnmatch.fnmatchcase(full, pattern):
+                found[full] = tid
+    if not verbose:
+        return sorted(found)
+    out: list[str] = []
+    for full in sorted(found):
+        out += [*definition(kb, found[full]).split("\n"), ""]
+    return out
+
+
+def info_rows() -> list[tuple[str, str]]:
+    """The providers' (label, value) rows for "Probe types" in ``--info``:
+    which ways of attaching work here (as root the checks load and attach
+    a trivial program)."""
+    return [row for prov in dict.fromkeys(PROVIDERS.values()) for row in prov.info()]
 
 
 def info_lines() -> list[str]:
-    """The "Probe types" lines of ``--info``: which ways of attaching work
-    here (as root the checks load and attach a trivial program)."""
-    rows = [row for prov in dict.fromkeys(PROVIDERS.values()) for row in prov.info()]
-    return [f"  {name}: {value}" for name, value in rows]
+    return [f"  {name}: {value}" for name, value in info_rows()]

@@ -9,6 +9,7 @@ shared.
 from __future__ import annotations
 
 import errno
+import fnmatch
 import re
 
 from ..bpf import perf
@@ -108,11 +109,29 @@ class Interval(Provider):
         return [ExpandedProbe("interval", f"interval:{unit}:{count}", (how, n), None, ap.span,
                               layout=NO_CONTEXT)]
 
+    def list(self, pattern: str, verbose: bool, options) -> list[str]:
+        return list_units("interval", pattern)
+
     def attach(self, probe, prog_fd):
         how, n = probe.target
         kw = {"sample_freq": n} if how == "freq" else {"sample_period": n}
         pfd = perf.perf_event_open(PerfType.SOFTWARE, PerfSwId.CPU_CLOCK, pid=-1, cpu=0, **kw)
         return attach_to_perf_event(prog_fd, pfd)
+
+
+RATE_UNITS = ("hz", "ms", "ns", "s", "us")
+
+
+def _listed(kind: str, entries, pattern: str) -> list[str]:
+    """bpftrace's -l lines of a fixed list: ``kind:ENTRY:`` for each entry
+    the pattern's first part (after ``kind:``) matches, sorted."""
+    glob = pattern.partition(":")[2].split(":", 1)[0] or "*"
+    return [f"{kind}:{e}:" for e in sorted(entries, key=lambda e: e + ":")
+            if fnmatch.fnmatchcase(e, glob)]
+
+
+def list_units(kind: str, pattern: str) -> list[str]:
+    return _listed(kind, RATE_UNITS, pattern)
 
 
 class _PerCpu(Provider):
@@ -147,6 +166,10 @@ class Profile(_PerCpu):
                               layout=PT_REGS)]
 
 
+    def list(self, pattern: str, verbose: bool, options) -> list[str]:
+        return list_units("profile", pattern)
+
+
 class Counter(_PerCpu):
     """software:event[:count] and hardware:event[:count]."""
 
@@ -173,6 +196,10 @@ class Counter(_PerCpu):
         return [ExpandedProbe(self.kind, f"{self.kind}:{name}:{count}",
                               (self.ptype, config, "period", count), None, ap.span,
                               layout=PT_REGS)]
+
+    def list(self, pattern: str, verbose: bool, options) -> list[str]:
+        # every event and alias, as bpftrace lists them
+        return _listed(self.kind, self.events, pattern)
 
 
 PROVIDERS = (Interval(), Profile(), Counter("software", PerfType.SOFTWARE, SOFTWARE),

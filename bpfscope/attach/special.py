@@ -15,6 +15,7 @@ from .provider import Provider
 class Special(Provider):
     """The provider for "BEGIN" and "END"."""
 
+    listed = ""  # -l with a wildcard type lists no BEGIN/END
     names = ("BEGIN", "END")
     aliases = {"begin": "BEGIN", "end": "END"}
     prog_type = "raw_tracepoint"

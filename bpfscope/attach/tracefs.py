@@ -416,13 +416,13 @@ def _listing_glob(pattern: str | None) -> str:
     """Turn what follows ``tracepoint:`` in a -l argument into a glob over
     ``category:name`` (the provider strips its own name or alias).
 
-    Like bpftrace, ``tracepoint:*foo*`` (one part, with a wildcard) means
-    any category: people usually search by event name.
+    Like bpftrace, ``tracepoint:foo`` (one part) means any category:
+    people usually search by event name.
     """
     if not pattern or pattern == "*":
         return "*:*"
     parts = pattern.split(":")
-    if len(parts) == 1 and has_wildcard(parts[0]):
+    if len(parts) == 1:  # -l sched_switch, -l '*:sched_switch': any category
         parts.insert(0, "*")
     if len(parts) != 2:
         raise SemanticError("tracepoint probe type requires 2 arguments, "

@@ -586,6 +586,7 @@ def _warn_go(path: str) -> None:
 class Uprobe(Provider):
     """The provider for both "uprobe" and "uretprobe"."""
 
+    listed = ""  # -l with a wildcard type lists no uprobes (they need a file)
     names = ("uprobe", "uretprobe")
     reattaches = frozenset(names)
     aliases = {"u": "uprobe", "ur": "uretprobe"}

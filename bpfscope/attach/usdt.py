@@ -215,6 +215,7 @@ def convert_arg(path: str, elf: ElfFile, probe: UsdtProbe, a: UsdtArg, span=None
 class Usdt(Provider):
     """The provider for "usdt"."""
 
+    listed = ""  # -l with a wildcard type lists no USDT probes (they need a file or pid)
     names = ("usdt",)
     aliases = {"U": "usdt"}
     prog_type = "kprobe"

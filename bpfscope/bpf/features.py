@@ -187,3 +187,59 @@ def map_create_hint(map_type: int, key_size: int, err: int) -> str | None:
                 f"takes hash map keys of at most {MAX_OLD_HASH_KEY} bytes (Linux 5.11 lifts "
                 "the limit); shorten the key, e.g. a lower max_strlen, str(x, N) or kstack(N)")
     return None
+
+
+# ------------------------------------------------------------ --info's rows
+
+@functools.cache
+def has_map_type(map_type: int) -> bool:
+    """Whether the kernel creates a map of ``map_type`` (a small one)."""
+    key, value, entries = 4, 8, 1
+    if map_type == MapType.RINGBUF:
+        key, value, entries = 0, 0, page_size()
+    elif map_type == MapType.PERF_EVENT_ARRAY:
+        value = 4
+    try:
+        BpfMap.create(map_type, key, value, entries).close()
+    except BpfSyscallError:
+        return False
+    return True
+
+
+@functools.cache
+def has_prog_type(prog_type: int, expected_attach_type: int = 0) -> bool:
+    """Whether the kernel loads a trivial program of ``prog_type`` (with
+    ``expected_attach_type``)."""
+    try:
+        close_fd(load_program(prog_type, _RETURN_ZERO,
+                              expected_attach_type=expected_attach_type))
+    except BpfSyscallError:
+        return False
+    return True
+
+
+@functools.cache
+def has_raw_tp_special() -> bool:
+    """Whether a raw_tracepoint program runs by BPF_PROG_TEST_RUN, the way
+    BEGIN and END probes run (bpftrace's 'raw_tp_special')."""
+    from .prog import prog_test_run
+    try:
+        fd = load_program(ProgType.RAW_TRACEPOINT, _RETURN_ZERO)
+    except BpfSyscallError:
+        return False
+    try:
+        prog_test_run(fd, ctx_in=b"\0" * 8)
+        return True
+    except (BpfSyscallError, OSError):
+        return False
+    finally:
+        close_fd(fd)
+
+
+def instruction_limit() -> int:
+    """How many instructions the verifier walks per program: 1,000,000
+    for a program root loads since Linux 5.2 (BPF_COMPLEXITY_LIMIT_INSNS),
+    4,096 otherwise."""
+    major, minor = (int(x) for x in re.match(r"(\d+)\.(\d+)", kernel_release()).groups())
+    privileged = os.geteuid() == 0
+    return 1_000_000 if privileged and (major, minor) >= (5, 2) else 4096

@@ -105,17 +105,24 @@ MAX_CAT_BYTES = 10240
 
 
 def read_for_cat(path: str) -> str:
-    """cat(): a file's text, as much as bpftrace's max_cat_bytes allows."""
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            return f.read(MAX_CAT_BYTES)
-    except OSError as e:
-        return f"ERROR: failed to open file '{path}': {e.strerror}\n"
+    """cat(): a file's text, as much as bpftrace's max_cat_bytes allows;
+    OSError when it cannot be read."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        return f.read(MAX_CAT_BYTES)
 
 
 def on_cat(session, ev, data: bytes) -> None:
+    """As bpftrace 0.26: a file that cannot be read is an error line on
+    stderr, and the output gets what was read (nothing; in JSON an empty
+    cat record); the trace goes on."""
     args = decode(ev.layout, data, 8, session.resolver) if ev.args else ()
-    session.sink.cat(read_for_cat(render(ev.fmt, args)))
+    path = render(ev.fmt, args)
+    try:
+        text = read_for_cat(path)
+    except OSError as e:
+        session.sink.error(f"failed to open file '{path}': {e.strerror}")
+        text = ""
+    session.sink.cat(text)
 
 
 def check_exit(an, e: ast.Call) -> T.Type:

@@ -40,6 +40,13 @@ have no spaces (``[1,2]``).  The types:
     ``msg`` (and for helper errors ``helper`` and ``retcode``) plus the
     source location as ``filename``, ``line``, ``col``; no ``data``.
 
+Warnings and notes of the compile or the attach (a skipped probe, a
+uprobe placed after its first instruction) are not among stdout's
+records: bpftrace 0.26 has none for them, so stdout holds only the
+records above. They go to stderr, as bpftrace writes them there, but as
+records of their own (``warning``/``note``, located like warnf's when
+they have a place) so a program reading -f json output reads them too.
+
 Values: integers a double cannot hold exactly are strings
 (``"18446744073709551615"``); tuples and arrays are JSON arrays, records
 are objects, ``buf()`` values are arrays of signed byte values, and a
@@ -332,14 +339,12 @@ class JsonOutput(StreamSink):
                                 filename, line, col))
 
     def script_warning(self, w) -> None:
-        """bpfscope's own warnings and notes, as records of their own
-        (``warning``/``note``), located like warnf's when they have a place."""
         kind = "note" if w.note else "warning"
         if w.span is not None and w.source is not None:
-            self.out.write(_located(kind, [("msg", json_string(w.message))],
+            self.err.write(_located(kind, [("msg", json_string(w.message))],
                                     w.source.name, w.span.line, w.span.col))
         else:
-            self.out.write(f'{{"type": "{kind}", "msg": {json_string(w.message)}}}\n')
+            self.err.write(f'{{"type": "{kind}", "msg": {json_string(w.message)}}}\n')
 
     def warnf(self, text: str, filename: str, line: int, col: int,
               end_col: int = 0) -> None:

@@ -97,7 +97,9 @@ def sorted_entries(data: MapData) -> list[tuple[tuple, object]]:
     """
     kind, entries = data.kind, list(data.entries)
     if kind in ("hist", "lhist"):
-        return sorted(entries, key=lambda e: sum(e[1].values()))
+        # histograms with the same total follow their keys (0.26's
+        # print(@h, 2) of three single-value histograms shows the last two)
+        return sorted(entries, key=lambda e: (sum(e[1].values()), _key_order(e[0])))
     if kind in ("count", "sum") or (
             kind == "plain" and entries and _is_int(entries[0][1])):
         return sorted(entries, key=lambda e: e[1])
@@ -106,8 +108,11 @@ def sorted_entries(data: MapData) -> list[tuple[tuple, object]]:
         return sorted(entries, key=lambda e: e[1] & U64_MASK)
     if kind in ("avg", "stats"):
         return sorted(entries, key=lambda e: e[1].average)
-    return sorted(entries, key=lambda e: tuple(
-        _field_order(f) for f in _key_fields(e[0])))
+    return sorted(entries, key=lambda e: _key_order(e[0]))
+
+
+def _key_order(key: tuple) -> tuple:
+    return tuple(_field_order(f) for f in _key_fields(key))
 
 
 def _top(entries: list, top: int) -> list:

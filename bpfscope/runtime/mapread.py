@@ -40,8 +40,9 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
             key = decode_key(spec.key, raw_key[:ksize], resolver, trailer)
             bucket = u64(raw_key, ksize)
             n = _merge(spec, val)
+            buckets = entries.setdefault(key, {})  # a zeroed key stays, empty
             if n:
-                entries.setdefault(key, {})[bucket] = entries.get(key, {}).get(bucket, 0) + n
+                buckets[bucket] = buckets.get(bucket, 0) + n
                 if len(val[0]) >= 16:  # each bucket's total of its values after its count
                     sums[key] = sums.get(key, 0) + sum(s64(v, 8) for v in val)
     elif kind == "plain":
@@ -62,10 +63,30 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
     if spec.map_type == "percpu_array":
         # every index exists in an array: show those something was put in
         entries = {k: v for k, v in entries.items() if not _untouched(v)}
+    if not entries and keyless(spec):
+        # as bpftrace 0.26, a map without keys always has its one value:
+        # never set, deleted or cleared, it prints as zero ('@: 0')
+        entries[()] = zero_value(spec, resolver, trailer)
     params = spec.params
     return MapData(spec.name, kind, list(entries.items()),
                    lhist=params if kind == "lhist" else None,
                    hist_k=params[0] if kind == "hist" and params else 0, sums=sums)
+
+
+def keyless(spec: MapSpec) -> bool:
+    """Whether the map has no bpftrace key (``@x = ...``, ``@ = count()``)."""
+    return spec.key is None or not spec.key.elems
+
+
+def zero_value(spec: MapSpec, resolver=None, trailer: str = ""):
+    """The value of a map entry nothing was stored in: 0, an empty string,
+    a tuple or record of those, an empty histogram, empty stats."""
+    kind = spec.kind
+    if kind in ("hist", "lhist"):
+        return {}
+    if kind != "plain":  # the aggregation's merge of one CPU's empty entry
+        return _merge(spec, [b"\0" * max(spec.value_size, 16)])
+    return decode(spec.value, b"\0" * max(spec.value_size, 8), 0, resolver, trailer)
 
 
 def _key(spec: MapSpec, raw_key: bytes, resolver, trailer: str = ""):

@@ -116,3 +116,71 @@ def test_kind_names():
     assert K.kind_of("struct") == K.STRUCT and K.kind_of(K.ENUM64) == K.ENUM64
     with pytest.raises(ValueError):
         K.kind_of("nope")
+
+
+# ------------------------------------------------------------ definitions
+
+def test_definition_of_a_struct(enc):
+    from bpfscope.btf.cname import definition
+    e = enc
+    i = e.int("int", 4, signed=True)
+    u = e.int("unsigned int", 4)
+    c = e.int("char", 1, signed=True, char=True)
+    lng = e.int("long int", 8, signed=True)
+    inner = e.struct("", 8, [("a", i, 0), ("b", i, 32)])
+    un = e.union("", 8, [("l", lng, 0), ("s", inner, 0)])
+    named_anon = e.struct("", 4, [("x", i, 0)])
+    s = e.struct("demo", 48, [
+        ("flag", c, 0),                     # then a gap the next int closes by itself
+        ("n", i, 32),
+        ("lo", u, 64, 3), ("hi", u, 67, 2),  # bitfields, then a hole inside the word
+        ("far", u, 96, 1),
+        ("", un, 128),                       # an unnamed union, written in place
+        ("in", named_anon, 192),
+        ("p", e.ptr(i), 256),                # 32 bits after 'in': natural alignment
+        ("comm", e.array(c, 8), 320),
+    ])                                       # 384 = 48 bytes: no tail
+    b = e.btf()
+    assert definition(b, s) == (
+        "struct demo {\n"
+        "\tchar flag;\n"
+        "\tint n;\n"
+        "\tunsigned int lo: 3;\n"
+        "\tunsigned int hi: 2;\n"
+        "\tint: 27;\n"
+        "\tunsigned int far: 1;\n"
+        "\tunion {\n"
+        "\t\tlong int l;\n"
+        "\t\tstruct {\n"
+        "\t\t\tint a;\n"
+        "\t\t\tint b;\n"
+        "\t\t} s;\n"
+        "\t};\n"
+        "\tstruct {\n"
+        "\t\tint x;\n"
+        "\t} in;\n"
+        "\tint *p;\n"
+        "\tchar comm[8];\n"
+        "};")
+
+
+def test_definition_pads_gaps_alignment_does_not_close(enc):
+    from bpfscope.btf.cname import definition
+    e = enc
+    c = e.int("char", 1, signed=True, char=True)
+    lng = e.int("long int", 8, signed=True)
+    empty = e.struct("stats", 0, [])
+    s = e.struct("t", 32, [("c", c, 0), ("st", empty, 128), ("last", lng, 128)])
+    b = e.btf()
+    # 'st' has no alignment of its own: the gap is written out; then the
+    # tail (the 8 bytes after 'last') as a whole long
+    assert definition(b, s).splitlines()[1:] == [
+        "\tchar c;", "\tlong: 64;", "\tstruct stats st;", "\tlong int last;",
+        "\tlong: 64;", "};"]
+
+
+def test_definition_of_an_enum(enc):
+    from bpfscope.btf.cname import definition
+    e = enc
+    en = e.enum("pid_type", [("PIDTYPE_PID", 0), ("PIDTYPE_MAX", 4)])
+    assert definition(e.btf(), en) == "enum pid_type {\n\tPIDTYPE_PID = 0,\n\tPIDTYPE_MAX = 4,\n};"

@@ -124,10 +124,15 @@ def test_missing_script_file(e2e, tmp_path):
     _check(r, f"ERROR: failed to open file '{tmp_path / 'nope.bt'}': No such file or directory\n")
 
 
-def test_no_program(e2e):
+def test_no_arguments_print_the_usage(e2e):
     r = e2e.run_cli()
-    assert r.returncode == 1
-    assert r.stderr.startswith("ERROR: No program specified\nUSAGE:")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr.startswith("USAGE:\n")
+
+
+def test_no_program(e2e):
+    r = e2e.run_cli("-q")
+    _check(r, "ERROR: USAGE: filename or -e 'program' required.\n")
 
 
 def test_unknown_option(e2e):

@@ -64,7 +64,8 @@ def test_iterate_in_a_probe_sum_is_seen_after_the_loop_and_break(e2e, waiting):
     assert child.go() == 0
     out, err = t.finish()
     assert t.returncode == 0, err
-    assert out == "1 1 some\n2 1 some\n3 1 some\n4 1 some\n5 1 some\n\n\n"
+    # @i has no keys: deleted, it prints as zero (bpftrace 0.26)
+    assert out == "1 1 some\n2 1 some\n3 1 some\n4 1 some\n5 1 some\n\n\n@i: 0\n"
 
 
 def test_continue_and_string_keys_from_events(e2e, helper):

@@ -8,7 +8,7 @@ after ``@h:``, stats as a record, no blank line after non-histogram maps.
 import io
 
 from bpfscope.output.text import (TextOutput, format_hist, format_lhist,
-                                  format_map, format_maps_at_exit)
+                                  format_map, format_maps_at_exit, print_entries)
 from bpfscope.runtime.sink import OutputSink
 from bpfscope.runtime.values import AvgValue, MapData, StatsValue, hist_index
 
@@ -148,6 +148,14 @@ def test_keyed_histograms_sorted_by_total_with_blank_lines():
         "@hh[b]:\n" + row("[2, 4)", 1, FULL) + "\n"
         "@hh[a]:\n" + row("[1]", 2, FULL) + "\n")
     assert format_map(data, top=1) == "@hh[a]:\n" + row("[1]", 2, FULL) + "\n"
+
+
+def test_histograms_with_equal_totals_follow_their_keys():
+    # bpftrace 0.26's json-output 'print_hist_with_top_arg': three maps of
+    # one value each, print(@, 2) shows @[2] and @[3]
+    data = MapData("@", "hist", [((3,), hist_of(30)), ((1,), hist_of(10)),
+                                 ((2,), hist_of(20))])
+    assert [k for k, _ in print_entries(data, 2)] == [(2,), (3,)]
 
 
 def test_empty_maps_print_nothing():
