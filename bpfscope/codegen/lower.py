@@ -79,6 +79,10 @@ def map_spec(info, max_keys: int) -> MapSpec:
     key_size = 4 if plain_type == "percpu_array" else max(8, info.key.size if info.key else 0)
     if info.decl_entries:
         max_keys = info.decl_entries
+    if info.user_space:  # no kernel map: runtime.usermap keeps it
+        kind = v.kind if isinstance(v, T.AggType) else "plain"
+        return MapSpec(info.name, "user", key_size, max(8, T.align8(v.size)), max_keys, kind,
+                       info.key, v)
     if isinstance(v, T.AggType):
         if registry.aggregation(v.kind).bucketed:
             # per bucket: the count, then the total of its values (the

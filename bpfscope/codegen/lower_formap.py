@@ -122,6 +122,7 @@ class ForMapLowering:
             b.stx(8, R10, area.off + base_slot[r], r)
         if exits:
             b.st(8, R10, area.off + EXIT_SLOT, 0)
+        self.kernel_map(s.map.ident)
         b.ld_map_fd(R1, s.map.ident)
         b.ld_func(R2, cb)
         self.addr(R3, area)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from ..errors import SemanticError
 from ..lang import ast
 from ..lang.names import unique_names
 from ..sema import registry
@@ -44,7 +45,33 @@ class MapLowering:
             self.store(k, mem.at(off, T.align8(kt.elems[i].size)), kt.elems[i])
         return mem
 
+    def user_map_update(self, s: ast.AssignMap, spec: MapSpec):
+        """A map kept in user space (runtime.usermap): one record with
+        the key parts and the value (the aggregation's argument; none for
+        count())."""
+        keys = list(s.map.keys)
+        if len(keys) == 1 and isinstance(keys[0], ast.Tuple) and \
+                isinstance(keys[0].type, T.TupleType) and len(spec.key.elems) > 1:
+            keys = list(keys[0].elems)
+        v = s.value
+        if isinstance(v, ast.Call) and spec.kind != "plain":
+            values, vtypes = v.args[:1], [T.INT64] * len(v.args[:1])
+        else:
+            values, vtypes = [v], [spec.value]
+        ev = self.sc.event("usermap", map=s.map.ident, args=[*spec.key.elems, *vtypes])
+        self.emit_event(ev, [*keys, *values])
+
+    def kernel_map(self, name: str) -> None:
+        """Refuse to touch a map kept in user space from BPF (sema lets
+        only updates through; has_key, delete and the like come here)."""
+        spec = self.sc.maps.get(name)
+        if spec is not None and spec.map_type == "user":
+            raise SemanticError(f"{name} is kept in user space (its key holds dw_ustack()): "
+                                "a probe can update, print, clear and zero it, not look "
+                                "in it", self.probe.span)
+
     def lookup(self, name: str, key: Mem) -> VReg:
+        self.kernel_map(name)
         b = self.b
         b.ld_map_fd(R1, name)
         self.addr(R2, key)
@@ -56,6 +83,7 @@ class MapLowering:
     def update(self, name: str, key: Mem, val: Mem, flags: int = BPF_ANY, span=None):
         """map_update_elem; with ``span``, a full map is reported to user
         space (one record, only on the failure path)."""
+        self.kernel_map(name)
         b = self.b
         b.ld_map_fd(R1, name)
         self.addr(R2, key)
@@ -73,6 +101,8 @@ class MapLowering:
     def assign_map(self, s: ast.AssignMap):
         spec = self.sc.maps[s.map.ident]
         v = s.value
+        if spec.map_type == "user":
+            return self.user_map_update(s, spec)
         if isinstance(v, ast.Call) and spec.kind != "plain":
             return self.aggregate(s.map, v, spec)
         if s.op != "=":

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from ..lang import ast
 from ..runtime.decode import s64, u64
-from ..runtime.values import AvgValue, StatsValue
+from ..runtime.usermap import on_usermap_record
+from ..runtime.values import AvgValue, StatsValue, hist_index, lhist_index
 from ..sema import types as T
-from ..sema.registry import Aggregation, register
+from ..sema.registry import Aggregation, register, register_event
 
 
 def check_count(an, e: ast.Call) -> T.Type:
@@ -107,7 +108,7 @@ def beats(kind: str, signed: bool) -> str:
 # ---------------------------------------------------------------- buckets
 
 
-def hist_index(lw, v, params: tuple):
+def hist_index_code(lw, v, params: tuple):
     """runtime.values.hist_index in BPF: 0 for negatives, v+1 below 2**k,
     else 1 + (e-k)*2**k + (v >> (e-k)) with e = floor(log2 v)."""
     b = lw.b
@@ -141,7 +142,7 @@ def hist_index(lw, v, params: tuple):
     return idx
 
 
-def lhist_index(lw, v, params: tuple):
+def lhist_index_code(lw, v, params: tuple):
     """runtime.values.lhist_index in BPF: 0 below min, n+1 from max on."""
     b = lw.b
     lo, hi, step = params
@@ -220,7 +221,11 @@ def extreme(kind: str) -> Aggregation:
         vals = [num(v) for v in per_cpu if u64(v, 8)]
         return (min if kind == "min" else max)(vals) if vals else 0
 
-    return Aggregation(kind, check_value, add, first_extreme, merge=merge, combine=combine)
+    def fold(old, arg: int, params) -> int:
+        return arg if old is None else (min if kind == "min" else max)(old, arg)
+
+    return Aggregation(kind, check_value, add, first_extreme, merge=merge, combine=combine,
+                       fold=fold)
 
 
 def combine_counts(per_cpu: list[bytes], signed: bool) -> int:
@@ -237,17 +242,47 @@ def counted(make):
     return combine
 
 
+# user space's updates of an entry kept there (runtime.usermap)
+def fold_count(old, arg, params) -> int:
+    return (old or 0) + 1
+
+
+def fold_sum(old, arg: int, params) -> int:
+    return (old or 0) + arg
+
+
+def fold_avg(old, arg: int, params) -> AvgValue:
+    return AvgValue(arg, 1) if old is None else AvgValue(old.total + arg, old.count + 1)
+
+
+def fold_stats(old, arg: int, params) -> StatsValue:
+    return StatsValue(1, arg) if old is None else StatsValue(old.count + 1, old.total + arg)
+
+
+def bucket_fold(index):
+    """hist, lhist: the entry is {bucket index: count}."""
+    def fold(old, arg: int, params) -> dict:
+        out = dict(old or {})
+        i = index(arg, *params)
+        out[i] = out.get(i, 0) + 1
+        return out
+    return fold
+
+
 register(
     Aggregation("count", check_count, add_one, first_one, merge=merge_total,
-                combine=combine_counts),
-    Aggregation("sum", check_value, add_to, first_value, merge=merge_total),
+                combine=combine_counts, fold=fold_count),
+    Aggregation("sum", check_value, add_to, first_value, merge=merge_total, fold=fold_sum),
     Aggregation("avg", check_value, add_counted, first_counted,
-                merge=merge_avg, finish=finish_avg, combine=counted(lambda n, total: AvgValue(total, n))),
+                merge=merge_avg, finish=finish_avg,
+                combine=counted(lambda n, total: AvgValue(total, n)), fold=fold_avg),
     extreme("min"),
     extreme("max"),
-    Aggregation("stats", check_value, add_counted, first_counted, combine=counted(StatsValue)),
-    Aggregation("hist", check_hist, add_counted, first_counted, bucket=hist_index,
-                combine=combine_counts),
-    Aggregation("lhist", check_lhist, add_counted, first_counted, bucket=lhist_index,
-                combine=combine_counts),
+    Aggregation("stats", check_value, add_counted, first_counted, combine=counted(StatsValue),
+                fold=fold_stats),
+    Aggregation("hist", check_hist, add_counted, first_counted, bucket=hist_index_code,
+                combine=combine_counts, fold=bucket_fold(hist_index)),
+    Aggregation("lhist", check_lhist, add_counted, first_counted, bucket=lhist_index_code,
+                combine=combine_counts, fold=bucket_fold(lhist_index)),
 )
+register_event("usermap", on_usermap_record)

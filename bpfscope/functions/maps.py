@@ -8,6 +8,7 @@ from ..codegen.loweringvalues import Int
 from ..errors import SemanticError
 from ..lang import ast
 from ..runtime.mapread import zero_map
+from ..runtime.usermap import UserMap
 from ..sema import types as T
 from ..sema.registry import Function, aggregation, register
 
@@ -66,7 +67,11 @@ def on_clear(session, ev, data: bytes) -> None:
 
 
 def on_zero(session, ev, data: bytes) -> None:
-    zero_map(session.script.maps[ev.map], session.maps[ev.map])
+    m = session.maps[ev.map]
+    if isinstance(m, UserMap):
+        m.zero()
+    else:
+        zero_map(session.script.maps[ev.map], m)
 
 
 def check_delete(an, e: ast.Call) -> T.Type:
@@ -93,6 +98,7 @@ def lower_delete(lw, e: ast.Call) -> Int:
         raise SemanticError("delete() of a histogram entry is not supported yet", e.span)
     key = lw.map_key(m, _key_args(lw, m, e.args[1:]) if len(e.args) == 2 else None)
     b = lw.b
+    lw.kernel_map(m.ident)
     b.ld_map_fd(R1, m.ident)
     lw.addr(R2, key)
     b.call("map_delete_elem")
@@ -134,6 +140,7 @@ def lower_len(lw, e: ast.Call) -> Int:
     a = e.args[0]
     r = b.vreg()
     if isinstance(a, ast.Map):
+        lw.kernel_map(a.ident)
         b.ld_map_fd(R1, a.ident)
         b.kfunc_call(e.kfunc)
         b.mov(r, R0)

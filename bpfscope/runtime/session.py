@@ -35,6 +35,7 @@ from .decode import compile_decoder, decode, u64
 from .mapread import read_map
 from .printf import compile_format
 from .progress import Progress
+from .usermap import UserMap
 from .stackresolve import StackResolver
 from .usyms import user_symbols
 from .sink import OutputSink
@@ -98,6 +99,9 @@ class Session:
         """Create maps and load programs; raises VerifierError naming the probe."""
         try:
             for spec in self.script.maps.values():
+                if spec.map_type == "user":   # updated by records (runtime.usermap)
+                    self.maps[spec.name] = UserMap(spec)
+                    continue
                 self.maps[spec.name] = BpfMap.create(
                     MAP_TYPES[spec.map_type], spec.key_size, spec.value_size,
                     spec.max_entries, name=_map_kernel_name(spec.name))
@@ -363,12 +367,16 @@ class Session:
     def report_drops(self):
         """At exit: per place in the script, the stacks the kernel could
         not walk and the strings (str, join, buf, tracepoint fields) cut
-        at max_strlen."""
+        at max_strlen; the updates a full user-space map dropped."""
         strlen = int(self.script.config.get("max_strlen", 1024))
         for i, site in enumerate(self.script.drop_sites, 1):
             n = self._lost_count(i) if site.kind != "full" else 0
             if n:
                 self.sink.dropped(site.kind, n, site.name, strlen, *self._place(site.span))
+        for m in self.maps.values():
+            if isinstance(m, UserMap) and m.dropped:
+                self.sink.warning(f"{m.spec.name}: {m.dropped} updates of new keys were "
+                                  f"dropped: it held {m.spec.max_entries} keys, its most")
 
     def _lost_count(self, slot: int) -> int:
         """Slot ``slot`` of the per-CPU LOST array, summed over CPUs."""
@@ -410,7 +418,10 @@ class Session:
         return str(self.script.config.get("str_trunc_trailer", ".."))
 
     def read(self, name: str):
-        return read_map(self.script.maps[name], self.maps[name], self.resolver, self.trailer)
+        m = self.maps[name]
+        if isinstance(m, UserMap):
+            return m.data()
+        return read_map(self.script.maps[name], m, self.resolver, self.trailer)
 
     # ------------------------------------------------------------ events
 

@@ -109,6 +109,9 @@ class MapInfo:
     assigned: bool = False
     decl_kind: str = ""       # from `let @m = kind(N);`
     decl_entries: int = 0
+    # keyed by what only user space makes a key of (dw_ustack()): kept
+    # there, updated by records (runtime.usermap)
+    user_space: bool = False
 
 
 @dataclass
@@ -488,6 +491,8 @@ class Analyzer(ConstValues):
         self.map_key(m)
         info = self.maps[m.ident]
         info.assigned = True
+        if info.user_space:
+            self.user_space_update(m, s, agg)
         if vt is None:
             return
         if info.value is None:
@@ -561,8 +566,10 @@ class Analyzer(ConstValues):
                 return None
             if isinstance(kt, (T.VoidType, T.AggType, T.ArgsType)):
                 self.err(f"Invalid map key type: {T.type_name(kt)}", k.span)
-            if isinstance(kt, T.DwStackType):
-                self.no_dw_stack_in_map("key", k.span)
+            if isinstance(kt, T.DwStackType) or (
+                    isinstance(kt, T.TupleType) and any(isinstance(e, T.DwStackType)
+                                                        for e in kt.elems)):
+                info.user_space = True
             elems.append(kt)
         if len(elems) == 1 and isinstance(elems[0], T.TupleType) and elems[0].elems:
             # bpftrace 0.26: `@m[(1, 2)]` and `@m[1, 2]` are one key type
@@ -587,11 +594,26 @@ class Analyzer(ConstValues):
     def no_dw_stack_in_map(self, what: str, span) -> None:
         self.err(f"dw_ustack() can not be a map {what}: it holds a copy of the thread's "
                  "stack, which differs at every event (and takes 8 KB an entry); print "
-                 "it (printf, print), or use ustack where the program keeps frame "
-                 "pointers", span)
+                 "it (printf, print), or key a map by it", span)
+
+    def user_space_update(self, m: ast.Map, s: ast.AssignMap, agg) -> None:
+        """What a map kept in user space (keyed by dw_ustack()) can take:
+        plain assignments and the aggregations user space can fold."""
+        if s.op != "=":
+            self.err(f"{m.ident} is kept in user space (its key holds dw_ustack()): "
+                     f"'{s.op}' would read it in the probe; use count() or sum()", s.span)
+        if agg is not None and agg.fold is None:
+            self.err(f"{agg.name}() can not update {m.ident}, which is kept in user space "
+                     "(its key holds dw_ustack())", s.value.span)
+
+    def no_user_space_read(self, m: ast.Map) -> None:
+        if self.maps[m.ident].user_space:
+            self.err(f"{m.ident} is kept in user space (its key holds dw_ustack()): a probe "
+                     "can update, print, clear and zero it, not read it", m.span)
 
     def map_value_read(self, m: ast.Map) -> T.Type | None:
         self.map_key(m)
+        self.no_user_space_read(m)
         info = self.maps[m.ident]
         v = info.value
         if v is None:

@@ -71,6 +71,10 @@ class Aggregation:
     # (the CPUs' entry bytes, signed) -> value: user space's merge of an
     # entry read back (runtime.mapread); None adds up their first 8 bytes
     combine: Callable | None = None
+    # (entry value or None, the argument, AggType params) -> value: one
+    # update of an entry kept in user space (runtime.usermap: a map keyed
+    # by dw_ustack()); None: such a map cannot hold this aggregation
+    fold: Callable | None = None
 
     @property
     def bucketed(self) -> bool:
@@ -102,6 +106,14 @@ def register(*records: Function | Aggregation) -> None:
                 raise ValueError(f"event kind {kind!r} of {f.name}() is registered twice")
         FUNCTIONS[f.name] = f
         EVENTS.update(f.on_record)
+
+
+def register_event(kind: str, handler: Callable) -> None:
+    """A record kind user space handles that no one function sends (the
+    updates of a map kept in user space, which any aggregation makes)."""
+    if EVENTS.get(kind, handler) is not handler:
+        raise ValueError(f"event kind {kind!r} is registered twice")
+    EVENTS[kind] = handler
 
 
 def unregister(name: str) -> None:

@@ -73,11 +73,41 @@ def test_profile_samples_unwind_the_threads_user_stack(e2e, nofp):
     assert len(whole) >= len(stacks) * 3 // 4, stacks
 
 
-def test_dw_ustack_is_refused_in_maps_and_where_no_thread_runs(e2e, nofp):
-    for script, what in ((f"uprobe:{nofp}:leaf {{ @[dw_ustack()] = count(); }}", "key"),
-                         (f"uprobe:{nofp}:leaf {{ @s = dw_ustack(); }}", "value")):
+def test_a_map_keyed_by_dw_ustack_counts_each_call_chain(e2e, nofp, tmp_path):
+    """@[dw_ustack()] = count() is kept in user space, each update merged
+    by the unwound stack: the totals of every chain add up to the samples
+    counted in the kernel, and --folded writes the chains."""
+    folded = tmp_path / "out.folded"
+    out = run(e2e, nofp, f'profile:hz:499 /comm == "nofp"/ {{ @[dw_ustack()] = count(); '
+                         f'@n = count(); @s[dw_ustack(perf, 2), comm] = sum(2); '
+                         f'if (@n == 40) {{ exit(); }} }}', "600", "spin")
+    counts = [int(x) for x in re.findall(r"^\]: (\d+)$", out, re.M)]
+    assert int(re.search(r"^@n: (\d+)$", out, re.M).group(1)) >= 40
+    blocks = out.split("@s[")[0].split("@[")[1:]
+    assert sum(counts[:len(blocks)]) == int(re.search(r"^@n: (\d+)$", out, re.M).group(1))
+    assert all(functions(b)[:5] == CHAIN for b in blocks), blocks
+    frames = [b.split("]:")[0] for b in blocks]
+    assert len(set(frames)) == len(frames)  # one entry per unwound stack
+    r = e2e.run_cli("--folded", str(folded), "-e",
+                    f'uprobe:{nofp}:leaf {{ @[dw_ustack()] = count(); @n = count(); '
+                    f'if (@n == 5) {{ exit(); }} }}', "-c", f"{nofp} 50", timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = folded.read_text().splitlines()
+    assert [ln.rsplit(" ", 1)[1] for ln in lines] == ["5"], lines
+    assert ";".join(reversed(CHAIN)) in lines[0], lines
+
+
+def test_dw_ustack_maps_are_not_read_in_probes(e2e, nofp):
+    r = e2e.run_cli("--dry-run", "-e", f"uprobe:{nofp}:leaf {{ @[dw_ustack()] = count(); "
+                                       f"if (@[dw_ustack()] > 1) {{ exit(); }} }}")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert ("ERROR: @ is kept in user space (its key holds dw_ustack()): a probe can "
+            "update, print, clear and zero it, not read it") in r.stderr, r.stderr
+    for script in (f"uprobe:{nofp}:leaf {{ @[dw_ustack()] = count(); delete(@, dw_ustack()); }}",
+                   f"uprobe:{nofp}:leaf {{ @[dw_ustack()] = count(); print(len(@)); }}"):
         r = e2e.run_cli("--dry-run", "-e", script)
-        assert r.returncode != 0 and "Traceback" not in r.stderr
-        assert f"ERROR: dw_ustack() can not be a map {what}" in r.stderr, r.stderr
+        assert "ERROR: @ is kept in user space" in r.stderr and "Traceback" not in r.stderr
+    r = e2e.run_cli("--dry-run", "-e", f"uprobe:{nofp}:leaf {{ @s = dw_ustack(); }}")
+    assert "ERROR: dw_ustack() can not be a map value" in r.stderr, r.stderr
     r = e2e.run_cli("--dry-run", "-e", "BEGIN { print(dw_ustack()); }")
     assert "ERROR: dw_ustack() can not be used with 'BEGIN' probes" in r.stderr
