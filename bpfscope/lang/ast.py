@@ -321,6 +321,8 @@ class If(Stmt):
 class Unroll(Stmt):
     count: Expr
     body: list[Stmt]
+    # parser: `unroll (N)` without the body, where errors about N point
+    head: Optional[Span] = annotation()
 
 
 @dataclass(eq=False)

@@ -325,9 +325,13 @@ class Parser:
         if kind in ("while", "unroll"):
             self.advance()
             cond = self.condition()
+            head = self.span_from(start)
             body, _ = self.block()
-            cls = ast.While if kind == "while" else ast.Unroll
-            return cls(self.span_from(start), cond, body), False
+            if kind == "while":
+                return ast.While(self.span_from(start), cond, body), False
+            node = ast.Unroll(self.span_from(start), cond, body)
+            node.head = head
+            return node, False
         if kind == "for":
             return self.for_stmt(), False
         if kind == "{":

@@ -386,7 +386,9 @@ class Analyzer(ConstValues):
         elif isinstance(s, ast.Unroll):
             n = self.const_int(s.count, "unroll")
             if not 1 <= n <= 100:
-                self.err("unroll() count must be between 1 and 100", s.count.span)
+                # bpftrace 0.26's words, at `unroll (N)`
+                self.err("unroll maximum value is 100" if n > 100 else
+                         "unroll minimum value is 1", s.head or s.count.span)
             outer = getattr(self, "_unrolled", 1)
             if outer * n > MAX_UNROLLED:
                 self.err(f"Nested unroll() would copy this body {outer * n} times, "
