@@ -31,8 +31,9 @@ class MapLowering:
             self.zero(mem)
             return mem
         kt = spec.key
-        if len(keys) == 1 and isinstance(keys[0].type, T.TupleType) and keys[0].type.elems:
-            # a tuple is the keys of a multi-key map (sema.map_key)
+        if (len(keys) == 1 and isinstance(keys[0].type, T.TupleType) and keys[0].type.elems
+                and not keys[0].type.names):
+            # a tuple is the keys of a multi-key map, a record one key (sema.map_key)
             if isinstance(keys[0], ast.Tuple):
                 keys = list(keys[0].elems)
             else:

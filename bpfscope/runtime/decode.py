@@ -12,7 +12,7 @@ import struct
 
 from ..sema import types as T
 from ..sema.valuetext import signal_description  # noqa: F401 - its home before sema.valuetext
-from .values import Array, Buffer, Symbolic
+from .values import Array, Buffer, Fields, Symbolic
 
 
 def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = ""):
@@ -48,7 +48,7 @@ def decode(t: T.Type, data: bytes, off: int = 0, resolver=None, trailer: str = "
     if isinstance(t, T.TupleType):
         vals = tuple(decode(e, data, off + o, resolver, trailer)
                      for e, o in zip(t.elems, t.offsets))
-        return dict(zip(t.names, vals)) if t.names else vals
+        return Fields(zip(t.names, vals)) if t.names else vals
     if t.is_int():
         v = int.from_bytes(data[off:off + 8], "little", signed=False)
         text = t.show(v)
@@ -65,8 +65,8 @@ def decode_c(t: T.Type, data: bytes, off: int, bit_offset: int = 0, bits: int = 
     dict of its members, an array as a list, char arrays as strings."""
     if isinstance(t, T.StructType):
         from ..sema.typelib import members_of
-        return {m.name: decode_c(m.type, data, off + m.offset, m.bit_offset, m.bits)
-                for m in members_of(t)}
+        return Fields((m.name, decode_c(m.type, data, off + m.offset, m.bit_offset, m.bits))
+                      for m in members_of(t))
     if isinstance(t, T.ArrayType):
         return Array(decode_c(t.elem, data, off + i * t.elem_size) for i in range(t.count))
     if isinstance(t, T.StringType):

@@ -561,8 +561,10 @@ class Analyzer(ConstValues):
             if isinstance(kt, (T.VoidType, T.AggType, T.ArgsType)):
                 self.err(f"Invalid map key type: {T.type_name(kt)}", k.span)
             elems.append(kt)
-        if len(elems) == 1 and isinstance(elems[0], T.TupleType) and elems[0].elems:
+        if (len(elems) == 1 and isinstance(elems[0], T.TupleType) and elems[0].elems
+                and not elems[0].names):
             # bpftrace 0.26: `@m[(1, 2)]` and `@m[1, 2]` are one key type
+            # (a record stays one key: `@m[(a=1, b=2)]`)
             elems = list(elems[0].elems)
         key = T.TupleType(tuple(elems))
         if info.key is None:

@@ -374,3 +374,17 @@ def test_c_preamble_of_bpftrace_tools(e2e, tmp_path, text, want):
     r = e2e.run_cli("-q", str(script))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == want
+
+
+def test_structs_and_records_as_map_keys(e2e):
+    # a struct or record key printed whole, alone or among other keys
+    r = e2e.run_prog('struct P { int a; int b; } '
+                     'begin { $r = (a=1, b=2); @m[$r] = 1; @m[(a=3, b=4)] = 2; '
+                     '@n[(a=5, b="x"), 6] = 3; $p = (struct P *)curtask; @s[*$p] = 4; '
+                     'printf("%d %d\\n", has_key(@m, (a=1, b=2)), @m[(a=3, b=4)]); exit(); }')
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "1 2"
+    assert lines[3:6] == ["@m[{ .a = 1, .b = 2 }]: 1", "@m[{ .a = 3, .b = 4 }]: 2",
+                          "@n[{ .a = 5, .b = x }, 6]: 3"]
+    assert lines[6].startswith("@s[{ .a = ") and lines[6].endswith(" }]: 4")

@@ -2,7 +2,7 @@
 buffers, arrays and MAC addresses."""
 
 from bpfscope.runtime.decode import decode, decode_key, signal_description
-from bpfscope.runtime.values import Array, Buffer
+from bpfscope.runtime.values import Array, Buffer, Fields
 from bpfscope.sema import types as T
 
 
@@ -23,6 +23,16 @@ def test_buffers_arrays_and_mac_addresses():
     assert decode(T.ArrayType(T.IntType(16, True), 2), b"\xff\xff\x02\x00") == Array((-1, 2))
     assert decode(T.MacAddrType(), bytes([0x18, 0xc0, 0x4d, 8, 0x2e, 0xbb])).text == \
         "18:C0:4D:08:2E:BB"
+
+
+def test_structs_and_records_decode_to_hashable_fields():
+    # map keys are dict keys: a struct or record in one must hash
+    rec = T.TupleType((T.INT64, T.StringType(4)), ("a", "b"))
+    raw = (7).to_bytes(8, "little") + b"xy\0\0" + bytes(4)
+    key = decode_key(T.TupleType((rec, T.INT64)), raw + (9).to_bytes(8, "little"))
+    assert key == ({"a": 7, "b": "xy"}, 9)
+    assert {key: 1}[(Fields(a=7, b="xy"), 9)] == 1
+    assert list(key[0]) == ["a", "b"]
 
 
 def test_signal_descriptions():

@@ -179,6 +179,15 @@ def test_a_tuple_key_and_the_same_values_as_keys_are_one_key_type():
     assert an.maps["@m"].key == T.TupleType((T.INT64, S(3)))
 
 
+def test_a_record_key_stays_one_key():
+    # unlike a tuple, a record is not the keys of a multi-key map
+    rec = T.TupleType((T.INT64, T.INT64), ("a", "b"))
+    an = analyze('BEGIN { @m[(a=1, b=2)] = 1; $r = (a=3, b=4); @m[$r] = 2; '
+                 '@n[(a=1, b=2), 3] = 1; }')
+    assert an.maps["@m"].key == T.TupleType((rec,))
+    assert an.maps["@n"].key == T.TupleType((rec, T.INT64))
+
+
 def test_tuple_size_and_offsets_follow_the_8_byte_rule():
     t = T.TupleType((T.INT64, S(3), T.UINT32, S(9)))
     assert t.offsets == [0, 8, 16, 24]
