@@ -430,10 +430,28 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             self.store(value, slot, self.var_types[var.key])
 
     def effect(self, e: ast.Expr):
+        """``e`` evaluated for what it does, its value dropped."""
         if isinstance(e, ast.Call):
             self.call_stmt(e)
         elif isinstance(e, ast.Unop) and e.op in ("++", "--"):
             self.incdec(e)
+        elif isinstance(e, ast.Ternary):
+            # `c ? printf("a") : exit()`, an if-else whose branches end in
+            # values: only the branch taken runs, and nothing is stored
+            b = self.b
+            els, end = b.label("else"), b.label("endif")
+            if e.then is e.cond:  # `a ?: b`
+                b.jcond("ne", self.int_expr(e.cond).reg, 0, end)
+            else:
+                self.branch_false(e.cond, els)
+                self.effect(e.then)
+                b.ja(end)
+            b.place(els)
+            self.effect(e.orelse)
+            b.place(end)
+        elif isinstance(e, ast.BlockExpr):
+            self.block(e.stmts)
+            self.effect(e.value)
         else:
             self.value(e)
 

@@ -315,6 +315,9 @@ class If(Stmt):
     cond: Expr
     then: list[Stmt]
     orelse: Optional[list[Stmt]] = None  # an 'else if' is a list of one If
+    # parser: which branches end in an expression without ';' (the value
+    # of the branch when the if is used as a value: parser.if_value)
+    valued: tuple[bool, bool] = annotation((False, False))
 
 
 @dataclass(eq=False)

@@ -311,6 +311,11 @@ class Parser:
                 if allow_value and isinstance(stmt, ast.ExprStmt):
                     value = stmt.expr
                     break
+            if allow_value and self.tok.kind == "}" and isinstance(stmt, ast.If):
+                # a block's last `if c { a } else { b }` is its value
+                value = if_as_value(stmt)
+                if value is not None:
+                    break
             stmts.append(stmt)
         self.expect("}")
         self.depth -= 1
@@ -379,19 +384,40 @@ class Parser:
     def if_stmt(self) -> ast.If:
         start = self.advance().span
         cond = self.condition()
-        then, _ = self.block()
-        orelse = None
+        then, then_value = self.branch()
+        orelse, else_value = None, False
         if self.accept("else"):
             if self.tok.kind == "if":
                 # each `else if` is an If inside the one before
                 self.deeper("else-if chain nests")
                 orelse = [self.if_stmt()]
+                else_value = all(orelse[0].valued)
                 self.depth -= 1
             elif self.tok.kind == "{":
-                orelse, _ = self.block()
+                orelse, else_value = self.branch()
             else:
                 raise self.error(("{", "if"))
-        return ast.If(self.span_from(start), cond, then, orelse)
+        node = ast.If(self.span_from(start), cond, then, orelse)
+        node.valued = (then_value, else_value)
+        return node
+
+    def branch(self) -> tuple[list[ast.Stmt], bool]:
+        """A block of an if, and whether it ends in an expression without
+        ';' (kept as its last statement)."""
+        stmts, value = self.block(allow_value=True)
+        if value is None:
+            return stmts, False
+        return stmts + [ast.ExprStmt(value.span, value)], True
+
+    def if_value(self) -> ast.Expr:
+        """``if c { ...; a } else { ...; b }`` used as a value (bpftrace
+        0.26): the ternary ``c ? { ...; a } : { ...; b }``."""
+        node = self.if_stmt()
+        value = if_as_value(node)
+        if value is None:
+            raise SyntaxErr("an if used as a value needs an else, and each of its "
+                            "blocks must end with an expression", node.span)
+        return value
 
     def for_stmt(self) -> ast.Stmt:
         start = self.advance().span
@@ -586,6 +612,8 @@ class Parser:
             return self.paren()
         if kind == "{":
             return self.block_expr()
+        if kind == "if":
+            return self.if_value()
         if kind == "sizeof":
             return self.sizeof()
         if kind == "offsetof":
@@ -691,6 +719,22 @@ class Parser:
         if self.tok.kind != lx.IDENT and self.tok.kind not in lx.KEYWORDS:
             raise self.error((lx.IDENT,))
         return self.advance().text
+
+
+def if_as_value(node: ast.If) -> ast.Expr | None:
+    """The ternary an if statement stands for when each branch ends in a
+    value (``if c { a } else if d { b } else { e }``), else None. The
+    branches become block expressions: their variables stay theirs."""
+    if not all(node.valued):
+        return None
+
+    def block(stmts: list[ast.Stmt]) -> ast.Expr:
+        if len(stmts) == 1 and isinstance(stmts[0], ast.If):
+            return if_as_value(stmts[0])
+        last = stmts[-1]
+        return ast.BlockExpr(stmts[0].span.to(last.span), stmts[:-1], last.expr)
+
+    return ast.Ternary(node.span, node.cond, block(node.then), block(node.orelse))
 
 
 def parse(source: Source | str) -> ast.Program:

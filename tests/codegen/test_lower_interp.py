@@ -567,6 +567,21 @@ def test_scratch_variables_loops_and_unroll():
     assert k.value("@u") == 8
 
 
+def test_if_values_and_ternaries_run_only_the_branch_taken():
+    k = kernel("BEGIN { $a = 2; $b = 1; $c = 0; "
+               "@v = if $a > 1 { 10 } else if $a { 20 } else { 30 }; "
+               "@v += if $b > 1 { 10 } else if $b { 20 } else { 30 }; "
+               "@v += if $c > 1 { 10 } else if $c { 20 } else { 30 }; "
+               "@n = 0; if $a { @n += 1 } else { @n += 100 } if $c { @n += 1 } else { @n += 100 } "
+               "$c ? printf(\"x\") : printf(\"y\"); "
+               "@w = if $c { let $t = 5; $t } else { 6 }; }")
+    k.run()
+    assert k.value("@v") == 60
+    assert k.value("@n") == 101
+    assert k.value("@w") == 6
+    assert len(k.events) == 1  # the one printf taken
+
+
 # ------------------------------------------------------------------ events
 
 

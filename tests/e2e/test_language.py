@@ -388,3 +388,17 @@ def test_structs_and_records_as_map_keys(e2e):
     assert lines[3:6] == ["@m[{ .a = 1, .b = 2 }]: 1", "@m[{ .a = 3, .b = 4 }]: 2",
                           "@n[{ .a = 5, .b = x }, 6]: 3"]
     assert lines[6].startswith("@s[{ .a = ") and lines[6].endswith(" }]: 4")
+
+
+def test_if_used_as_a_value(e2e):
+    # bpftrace 0.26's regression case, else-if chains, macros whose body is
+    # an if, and a ternary or if-else of statements run for their effect
+    r = e2e.run_prog('macro pick($x) { if $x > 1 { "big" } else if $x { "one" } else { "none" } } '
+                     'macro say($x) { if $x { printf("yes ") } else { printf("no ") } } '
+                     'begin { let $x=1; let $y=2; let $z=3; '
+                     'print(if ($x) { if ($y) { if ($z) { $x } else { $y } } else { $z } } else { 0 }); '
+                     '$a = 2; $b = 0; printf("%s %s %d\\n", pick($a), pick($b), '
+                     'if $a == 2 { let $t = 40; $t + 2 } else { 0 }); '
+                     'say($a); say($b); $b ? printf("t\\n") : printf("f\\n"); exit(); }')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:3] == ["1", "big none 42", "yes no f"]
