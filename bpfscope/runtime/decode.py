@@ -105,7 +105,7 @@ def u64(data: bytes, off: int = 0) -> int:
     return int.from_bytes(data[off:off + 8], "little", signed=False)
 
 
-_SPECIAL_INTS = (T.UsernameType, T.TimestampType, T.SymbolicInt, T.BoolType)
+_SPECIAL_INTS = (T.UsernameType, T.TimestampType, T.SymbolicInt, T.BoolType, T.EnumType)
 
 
 def compile_decoder(layout: T.TupleType, resolver=None):

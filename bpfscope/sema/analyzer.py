@@ -695,7 +695,7 @@ class Analyzer(ConstValues):
             if not -(1 << 63) <= value < (1 << 64):
                 self.err(f"Enum value of {e.name} does not fit in 64 bits: {value}", e.span)
             e.value = value
-            return T.INT64
+            return self.types.enumerator_type(e.name)
         self.err(f"{type(e).__name__} expressions are not supported yet", e.span)
 
     # ------------------------------------------------------------ user functions

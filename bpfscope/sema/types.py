@@ -131,6 +131,31 @@ class SymbolicInt(IntType):
 
 
 @dataclass(frozen=True)
+class EnumType(IntType):
+    """A value of an enum (an enumerator, a variable or map holding one, a
+    cast to ``enum NAME``): an integer that prints as the name of the
+    enumerator holding it, or as the number when none does (bpftrace 0.26:
+    ``print(ONE)``, ``printf("%s", ONE)``, ``@[ONE]``). Arithmetic on it
+    gives a plain integer."""
+    bits: int = 64
+    signed: bool = True
+    name: str = ""         # the enum's tag; "" for an anonymous enum
+    values: tuple = ()     # (enumerator, value) pairs, in declaration order
+
+    def show(self, v: int) -> str | None:
+        v &= (1 << self.bits) - 1
+        if self.signed and v >> (self.bits - 1):
+            v -= 1 << self.bits
+        for name, value in self.values:
+            if value == v:
+                return name
+        return None
+
+    def __str__(self) -> str:
+        return f"enum {self.name}" if self.name else IntType.__str__(self)
+
+
+@dataclass(frozen=True)
 class UserSymType(Type):
     """usym(addr): an address in the current process and that process's
     pid, printed as the symbol the address falls in."""

@@ -402,3 +402,15 @@ def test_if_used_as_a_value(e2e):
                      'say($a); say($b); $b ? printf("t\\n") : printf("f\\n"); exit(); }')
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[:3] == ["1", "big none 42", "yes no f"]
+
+
+def test_enums_print_by_name(e2e):
+    # bpftrace 0.26's cases: maps, keys, tuples, variables, casts, printf
+    r = e2e.run_prog('enum BAZ { FOO = 333, BAR }; enum { ONE = 1, TWO = 2 }; '
+                     'BEGIN { @[ONE] = 11; @k[ONE, TWO, ONE] = -1; @v = (ONE, TWO); '
+                     '@n[ONE + 1] = TWO - 1; $f = FOO; print($f); print((enum BAZ)333); '
+                     '$x = 444; print((enum BAZ)$x); printf("%s %d %s\\n", BAR, BAR, (enum BAZ)$x); '
+                     'exit(); }')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("FOO\nFOO\n444\nBAR 334 444\n\n\n"
+                        "@[ONE]: 11\n@k[ONE, TWO, ONE]: -1\n@n[2]: 1\n@v: (ONE, TWO)\n")

@@ -39,3 +39,11 @@ def test_signal_descriptions():
     assert [signal_description(n) for n in (0, 2, 9, 17, 32, 34, 64, 65, -1)] == [
         "Unknown signal 0", "Interrupt", "Killed", "Child exited", "Unknown signal 32",
         "Real-time signal 0", "Real-time signal 30", "N/A", "N/A"]
+
+
+def test_enum_values_decode_to_their_names():
+    e = T.EnumType(64, True, "E", (("ONE", 1), ("TWO", 2)))
+    one, other = decode(e, (1).to_bytes(8, "little")), decode(e, (9).to_bytes(8, "little"))
+    assert (one.text, one.raw, other) == ("ONE", 1, 9)
+    key = decode_key(T.TupleType((e, T.INT64)), (2).to_bytes(8, "little") * 2)
+    assert (key[0].text, key[1]) == ("TWO", 2)

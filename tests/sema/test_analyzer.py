@@ -819,3 +819,22 @@ def test_positional_parameters_in_attach_points(src, params, parts):
 ])
 def test_a_declared_variable_reads_before_its_assignment(pre, want):
     assert ty("$x", pre=pre) == want
+
+
+def test_enum_values_keep_their_enum_until_arithmetic():
+    an = analyze("enum E { ONE = 1, TWO }; enum { LONE = 7 }; "
+                 "BEGIN { $a = ONE; @m[TWO] = LONE; $b = ONE + 1; $c = (enum E)$b; "
+                 "$d = 1 ? ONE : TWO; $e = (ONE, 2); }")
+    e = T.EnumType(64, True, "E", (("ONE", 1), ("TWO", 2)))
+    body = an.program.probes[0].body
+    types = [s.var.type for s in body if isinstance(s, ast.AssignVar)]
+    assert types == [e, T.INT64, T.EnumType(32, True, "E", e.values), e,
+                     T.TupleType((e, T.INT64))]
+    assert an.maps["@m"].key == T.TupleType((e,))
+    assert an.maps["@m"].value == T.EnumType(64, True, "", (("LONE", 7),))
+    assert str(e) == "enum E" and str(an.maps["@m"].value) == "int64"
+
+
+def test_an_enum_prints_as_its_enumerator_or_its_number():
+    e = T.EnumType(32, True, "E", (("NEG", -1), ("ONE", 1)))
+    assert [e.show(v) for v in (1, 0xFFFFFFFF, (1 << 64) - 1, 2)] == ["ONE", "NEG", "NEG", None]
