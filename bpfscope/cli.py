@@ -17,7 +17,7 @@ with default_sigint():
     from .attach import providers
     from .errors import BpfscopeError, WarningLog, collecting
     from .runtime.child import Child, command_path, process_alive
-    from .sema.named_params import split_named
+    from .sema.named_params import ProgramHelp, split_named
 
 USAGE = """\
 USAGE:
@@ -380,6 +380,9 @@ def _main(opts, rest, named) -> int:
         finally:
             if child is not None:
                 child.close()
+    except ProgramHelp as h:  # -- --help: the script's named parameters
+        sys.stdout.write(h.message)
+        return 0
     except BpfscopeError as e:
         sys.stdout.flush()
         _show_warnings(e.warnings, opts)

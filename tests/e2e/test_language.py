@@ -143,8 +143,8 @@ def test_named_parameters_filter_real_events(e2e, own_helper):
 
 @pytest.mark.parametrize("args, message", [
     (["--", "--aa=x"], "ERROR: Program option --aa expects an integer, got 'x'\n"),
-    (["--", "--zz"], "ERROR: Unexpected program command line option: --zz "
-                     "(the script has no getopt() of it)\n"),
+    (["--", "--zz"], "ERROR: unexpected program command line options: --zz\n"
+                     "HINT: expected program options: --aa\n"),
 ])
 def test_bad_named_parameters_are_errors(e2e, args, message):
     r = e2e.run_cli("-e", 'BEGIN { print(getopt("aa", 1)); exit(); }', *args)
@@ -414,3 +414,13 @@ def test_enums_print_by_name(e2e):
     assert r.returncode == 0, r.stderr
     assert r.stdout == ("FOO\nFOO\n444\nBAR 334 444\n\n\n"
                         "@[ONE]: 11\n@k[ONE, TWO, ONE]: -1\n@n[2]: 1\n@v: (ONE, TWO)\n")
+
+
+def test_getopt_descriptions_and_help(e2e):
+    prog = 'begin { print((getopt("aa", 10, "Description of aa"), getopt("bb", 1))); exit(); }'
+    assert e2e.run_prog(prog, "--", "--aa=22", "--bb=2").stdout.splitlines()[0] == "(22, 2)"
+    r = e2e.run_cli("-e", prog, "--", "--help")
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == ("HINT: expected program options: --aa, --bb\n"
+                        "    --aa=NUM  Description of aa (default: 10)\n"
+                        "    --bb=NUM  (default: 1)\n")
