@@ -424,3 +424,14 @@ def test_getopt_descriptions_and_help(e2e):
     assert r.stdout == ("HINT: expected program options: --aa, --bb\n"
                         "    --aa=NUM  Description of aa (default: 10)\n"
                         "    --bb=NUM  (default: 1)\n")
+
+
+def test_unreachable_statements_are_warned_about(e2e):
+    # bpftrace 0.26's "exit exits immediately" case, with its warning
+    prog = "BEGIN { @++; exit(); @++ }"
+    r = e2e.run_cli("-q", "-e", prog)
+    assert (r.returncode, r.stdout) == (0, "\n\n@: 1\n")
+    assert r.stderr == ("stdin:1:22-25: WARNING: Unreachable statement.\n"
+                        f"{prog}\n" + " " * 21 + "~~~\n")
+    r = e2e.run_cli("-q", "--no-warnings", "-e", prog)
+    assert (r.returncode, r.stderr) == (0, "")
