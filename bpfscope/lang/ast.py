@@ -92,6 +92,9 @@ class Builtin(Expr):
     # sema: the kernel structure offsets it reads (ppid: task_struct's
     # real_parent and tgid, from the running kernel's BTF)
     kernel: tuple = annotation(())
+    # parser: written ``__builtin_NAME`` (bpftrace 0.26's own name for it,
+    # which no user macro called NAME replaces)
+    raw: bool = annotation(False)
 
 
 @dataclass(eq=False)

@@ -58,6 +58,15 @@ def _mismatch(macro: ast.Macro, kinds: list[str]) -> int:
     return n + sum(1 for p, k in zip(macro.params, kinds) if _kind(p) not in ("expr", k))
 
 
+def _may_call(e: ast.Expr) -> bool:
+    """Could ``e`` be a call of a macro? A call, a bare name, or a builtin's
+    name (a script's own ``macro comm() {...}`` replaces bpftrace's, as in
+    0.26, whose comm is a macro of its standard library), but not one
+    written ``__builtin_NAME``."""
+    return isinstance(e, (ast.Call, ast.Identifier)) or (
+        isinstance(e, ast.Builtin) and not e.raw)
+
+
 _KIND_WORDS = {"var": "a variable", "map": "a map", "expr": "an expression"}
 
 
@@ -136,8 +145,7 @@ class Expander:
         return [self.stmt(s) for s in stmts]
 
     def stmt(self, s: ast.Stmt) -> ast.Stmt:
-        if isinstance(s, ast.ExprStmt) and isinstance(s.expr, (ast.Call, ast.Identifier)) \
-                and not s.discard:
+        if isinstance(s, ast.ExprStmt) and _may_call(s.expr) and not s.discard:
             body = self.call(s.expr, statement=True)
             if body is not None:
                 return body
@@ -153,7 +161,7 @@ class Expander:
         if isinstance(e, ast.Identifier) and inside and e.name in inside.exprs:
             # already expanded where the caller wrote it: pasted as it is
             return copy.deepcopy(inside.exprs[e.name])
-        if isinstance(e, (ast.Call, ast.Identifier)):
+        if _may_call(e):
             body = self.call(e, statement=False)
             if body is not None:
                 return body

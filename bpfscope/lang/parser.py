@@ -42,6 +42,11 @@ _BUILTIN_NAMES = frozenset((
     "probe", "username", "cgroup", "cpid", "args", "jiffies", "usermode", "ppid",
 ))
 _NUMBERED_BUILTIN = re.compile(r"s?arg[0-9]+\Z")
+# Builtins that 0.26 also takes as calls without arguments (`comm()`,
+# `cpu()`: its standard library defines them as macros); the others are
+# functions too (pid(), nsecs(), kstack() ...), which take the call.
+_CALLABLE_BUILTINS = _BUILTIN_NAMES - {"pid", "tid", "nsecs", "kstack", "ustack"}
+BUILTIN_PREFIX = "__builtin_"
 
 # Type names that can only be types, so '(' NAME ')' is surely a cast.
 INT_TYPES = frozenset(("int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -67,7 +72,7 @@ _KIND_NAMES = {
 
 def is_builtin_name(name: str) -> bool:
     """True for the names the parser turns into ast.Builtin."""
-    return (name in _BUILTIN_NAMES or name.startswith("__builtin_")
+    return (name in _BUILTIN_NAMES or name.startswith(BUILTIN_PREFIX)
             or _NUMBERED_BUILTIN.match(name) is not None)
 
 
@@ -623,14 +628,28 @@ class Parser:
     def name(self) -> ast.Expr:
         tok = self.advance()
         text = tok.text
+        rest = text[len(BUILTIN_PREFIX):]
+        raw = text.startswith(BUILTIN_PREFIX) and (
+            self.tok.kind == "(" or rest in _BUILTIN_NAMES
+            or _NUMBERED_BUILTIN.match(rest) is not None)
+        if raw:
+            # `__builtin_comm`, `__builtin_kstack(perf)`: bpftrace 0.26's
+            # names under its standard library's macros
+            text = text[len(BUILTIN_PREFIX):]
         if self.tok.kind == "(":
             self.advance()
             args = self.call_args()
+            if not args and text in _CALLABLE_BUILTINS:
+                node = ast.Builtin(self.span_from(tok.span), text)
+                node.raw = raw
+                return node
             return ast.Call(self.span_from(tok.span), text, args)
-        if text in ("true", "false"):
+        if text in ("true", "false") and not raw:
             return ast.Bool(tok.span, text == "true")
         if is_builtin_name(text):
-            return ast.Builtin(tok.span, text)
+            node = ast.Builtin(tok.span, text)
+            node.raw = raw
+            return node
         if text in self.cpp.strings:
             return ast.String(tok.span, self.cpp.strings[text])
         return ast.Identifier(tok.span, text)

@@ -435,3 +435,10 @@ def test_unreachable_statements_are_warned_about(e2e):
                         f"{prog}\n" + " " * 21 + "~~~\n")
     r = e2e.run_cli("-q", "--no-warnings", "-e", prog)
     assert (r.returncode, r.stderr) == (0, "")
+
+
+def test_builtins_by_their_0_26_names_and_macros_replacing_them(e2e):
+    r = e2e.run_prog('macro cpu() { __builtin_cpu + 1000 } '
+                     'begin { printf("%d %d %d %d\\n", comm() == comm, __builtin_pid == pid, '
+                     'cpu >= 1000, cpu() == __builtin_cpu + 1000); exit(); }')
+    assert r.stdout.splitlines()[0] == "1 1 1 1"

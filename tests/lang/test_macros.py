@@ -117,3 +117,12 @@ def test_non_macro_calls_are_left_alone():
 ])
 def test_misuse_is_a_located_error(text, message, span):
     assert err(text) == (message, span)
+
+
+def test_a_scripts_macro_replaces_a_builtin_of_that_name():
+    # as in 0.26, where comm is a macro of the standard library over
+    # __builtin_comm: a script's macro comm() is used for comm and comm()
+    assert body('macro comm() { "mine" } macro cpu() { __builtin_cpu + 1 } '
+                "BEGIN { $a = comm; $b = comm(); $c = __builtin_comm; $d = cpu; $e = pid; }") == [
+        '$a = { "mine" };', '$b = { "mine" };', "$c = __builtin_comm;",
+        "$d = { __builtin_cpu + 1 };", "$e = pid;"]

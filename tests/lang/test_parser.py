@@ -263,3 +263,23 @@ def test_an_if_statement_keeps_its_statements():
     (s,) = parse("BEGIN { if $x { 1 } else { printf(\"a\") } }").probes[0].body
     assert isinstance(s, ast.If) and s.valued == (True, True)
     assert [type(t).__name__ for t in s.then + s.orelse] == ["ExprStmt", "ExprStmt"]
+
+
+@pytest.mark.parametrize("text, name, raw", [
+    ("__builtin_comm", "comm", True),
+    ("__builtin_arg0", "arg0", True),
+    ("comm()", "comm", False),
+    ("cpu()", "cpu", False),
+    ("__builtin_cpu()", "cpu", True),
+])
+def test_builtins_by_0_26s_names_and_as_calls(text, name, raw):
+    e = parse_expr(text)
+    assert isinstance(e, ast.Builtin) and (e.name, e.raw) == (name, raw)
+    assert to_source(e) == ("__builtin_" if raw else "") + name
+
+
+def test_builtins_that_are_also_functions_stay_calls():
+    for text, name, args in (("pid()", "pid", 0), ("__builtin_kstack(perf)", "kstack", 1),
+                             ("nsecs(boot)", "nsecs", 1)):
+        e = parse_expr(text)
+        assert isinstance(e, ast.Call) and (e.name, len(e.args)) == (name, args)
