@@ -636,6 +636,8 @@ class Parser:
             # `__builtin_comm`, `__builtin_kstack(perf)`: bpftrace 0.26's
             # names under its standard library's macros
             text = text[len(BUILTIN_PREFIX):]
+        if text == "container_of" and self.tok.kind == "(":
+            return self.container_of(tok.span)
         if self.tok.kind == "(":
             self.advance()
             args = self.call_args()
@@ -653,6 +655,27 @@ class Parser:
         if text in self.cpp.strings:
             return ast.String(tok.span, self.cpp.strings[text])
         return ast.Identifier(tok.span, text)
+
+    def container_of(self, start: Span) -> ast.Expr:
+        """``container_of(ptr, struct T, member.sub)``, the kernel's macro:
+        the address of the struct T whose ``member`` ``ptr`` points to,
+        ``(struct T *)((uint64)ptr - offsetof(struct T, member.sub))``."""
+        self.advance()
+        ptr = self.expr()
+        self.expect(",")
+        if not (self.starts_type() or self.tok.kind == lx.IDENT):  # or a typedef name
+            raise self.error(("struct",))
+        t = self.type_spec()
+        self.expect(",")
+        fields = [self.field_name()]
+        while self.accept("."):
+            fields.append(self.field_name())
+        self.expect(")", ".")
+        span = self.span_from(start)
+        offset = ast.Offsetof(span, t, None, fields)
+        address = ast.Cast(ptr.span, ast.TypeSpec(ptr.span, "uint64"), ptr)
+        target = ast.TypeSpec(t.span, t.name, t.pointer_depth + 1)
+        return ast.Cast(span, target, ast.Binop(span, "-", address, offset))
 
     def call_args(self) -> list[ast.Expr]:
         """Arguments after '(' up to and including ')'."""

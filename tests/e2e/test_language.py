@@ -442,3 +442,12 @@ def test_builtins_by_their_0_26_names_and_macros_replacing_them(e2e):
                      'begin { printf("%d %d %d %d\\n", comm() == comm, __builtin_pid == pid, '
                      'cpu >= 1000, cpu() == __builtin_cpu + 1000); exit(); }')
     assert r.stdout.splitlines()[0] == "1 1 1 1"
+
+
+def test_container_of_finds_the_containing_struct(e2e):
+    r = e2e.run_prog('begin { $t = container_of(curtask->tasks.next, struct task_struct, tasks); '
+                     '$b = container_of($t->tasks.prev, struct task_struct, tasks); '
+                     '$s = container_of((uint64)curtask + offsetof(struct task_struct, se.load), '
+                     'struct task_struct, se.load); '
+                     'printf("%d %d\\n", $b == curtask, $s->pid == curtask->pid); exit(); }')
+    assert r.stdout.splitlines()[0] == "1 1"

@@ -283,3 +283,14 @@ def test_builtins_that_are_also_functions_stay_calls():
                              ("nsecs(boot)", "nsecs", 1)):
         e = parse_expr(text)
         assert isinstance(e, ast.Call) and (e.name, len(e.args)) == (name, args)
+
+
+def test_container_of_is_the_kernels_macro():
+    e = parse_expr("container_of($p->list.next, struct task_struct, se.group_node)")
+    assert to_source(e) == ("(struct task_struct *)((uint64)$p->list.next - "
+                            "offsetof(struct task_struct, se.group_node))")
+    assert to_source(parse_expr("container_of(arg0, pair_t, b)")) == \
+        "(pair_t *)((uint64)arg0 - offsetof(pair_t, b))"
+    with pytest.raises(SyntaxErr) as e:
+        parse_expr("container_of(arg0, 1, b)")
+    assert e.value.message == "syntax error, unexpected integer, expecting struct"
