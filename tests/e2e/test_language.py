@@ -451,3 +451,10 @@ def test_container_of_finds_the_containing_struct(e2e):
                      'struct task_struct, se.load); '
                      'printf("%d %d\\n", $b == curtask, $s->pid == curtask->pid); exit(); }')
     assert r.stdout.splitlines()[0] == "1 1"
+
+
+def test_standard_library_ppid_of_a_task(e2e):
+    r = e2e.run_prog('begin { printf("%d %d\\n", ppid(curtask) == ppid, '
+                     'ppid(curtask->real_parent) == curtask->real_parent->real_parent->pid); '
+                     'exit(); }')
+    assert r.stdout.splitlines()[0] == "1 1"

@@ -126,3 +126,10 @@ def test_a_scripts_macro_replaces_a_builtin_of_that_name():
                 "BEGIN { $a = comm; $b = comm(); $c = __builtin_comm; $d = cpu; $e = pid; }") == [
         '$a = { "mine" };', '$b = { "mine" };', "$c = __builtin_comm;",
         "$d = { __builtin_cpu + 1 };", "$e = pid;"]
+
+
+def test_the_standard_librarys_macros_and_a_script_replacing_them():
+    # ppid(task) is bpftrace 0.26's library macro; bare ppid stays the builtin
+    assert body("BEGIN { $a = ppid(curtask); $b = ppid; }") == [
+        "$a = { curtask->real_parent->pid };", "$b = ppid;"]
+    assert body("macro ppid(t) { 7 } BEGIN { $a = ppid(curtask); }") == ["$a = { 7 };"]
