@@ -411,8 +411,11 @@ def unify(a: Type, b: Type) -> Type | None:
         bits = max(a.bits, b.bits)
         return IntType(bits, a.signed and b.signed) if a.signed == b.signed else IntType(bits, a.signed or b.signed)
     if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elems) == len(b.elems) \
-            and a.names == b.names:
-        elems = [unify(x, y) for x, y in zip(a.elems, b.elems)]
+            and (a.names == b.names or a.names and b.names and set(a.names) == set(b.names)):
+        # records with the same fields in another order are one type, in
+        # the order of the first (bpftrace 0.26)
+        order = [b.names.index(n) for n in a.names] if a.names else range(len(b.elems))
+        elems = [unify(x, b.elems[i]) for x, i in zip(a.elems, order)]
         if all(e is not None for e in elems):
             return TupleType(tuple(elems), a.names)
     if isinstance(a, AggType) and isinstance(b, AggType) and a.kind == b.kind and a.params == b.params:

@@ -458,3 +458,13 @@ def test_standard_library_ppid_of_a_task(e2e):
                      'ppid(curtask->real_parent) == curtask->real_parent->real_parent->pid); '
                      'exit(); }')
     assert r.stdout.splitlines()[0] == "1 1"
+
+
+def test_record_evaluation_order(e2e):
+    # bpftrace 0.26's case: fields run as written, stored by name
+    r = e2e.run_prog('begin { $a = (foo={ printf("hello"); 1 }, bar={ printf("world"); 2 }); '
+                     '$a = (bar={ printf("hello"); 1 }, foo={ printf("world\\n"); 2 }); '
+                     'print($a); $b = (s="longer", x=5); $c = (x=1, s="ab"); $c = $b; '
+                     'print($c); exit(); }')
+    assert r.stdout.splitlines()[:3] == ["helloworldhelloworld", "{ .foo = 2, .bar = 1 }",
+                                         "{ .x = 5, .s = longer }"]

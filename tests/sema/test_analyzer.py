@@ -838,3 +838,14 @@ def test_enum_values_keep_their_enum_until_arithmetic():
 def test_an_enum_prints_as_its_enumerator_or_its_number():
     e = T.EnumType(32, True, "E", (("NEG", -1), ("ONE", 1)))
     assert [e.show(v) for v in (1, 0xFFFFFFFF, (1 << 64) - 1, 2)] == ["ONE", "NEG", "NEG", None]
+
+
+def test_records_with_the_same_fields_in_another_order_are_one_type():
+    ab = T.TupleType((T.INT64, S(3)), ("a", "b"))
+    ba = T.TupleType((S(5), T.INT64), ("b", "a"))
+    assert T.unify(ab, ba) == T.TupleType((T.INT64, S(5)), ("a", "b"))
+    assert T.unify(ab, T.TupleType((T.INT64, S(3)), ("a", "c"))) is None
+    an = analyze('BEGIN { $r = (a=1, b="xy"); $r = (b="long", a=2); @m = (x=1, y=2); '
+                 '@m = (y=3, x=4); }')
+    assert an.program.probes[0].body[1].var.type == T.TupleType((T.INT64, S(5)), ("a", "b"))
+    assert an.maps["@m"].value == T.TupleType((T.INT64, T.INT64), ("x", "y"))
