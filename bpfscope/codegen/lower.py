@@ -746,6 +746,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         b = self.b
         if e.op in ("++", "--"):
             return self.incdec(e)
+        if e.op == "&":
+            return self.address_of(e.operand)
         v = self.int_expr(e.operand)
         r = b.vreg()
         b.mov(r, v.reg)
@@ -761,6 +763,16 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             b.place(yes)
         elif e.op != "+":
             raise SemanticError(f"unary '{e.op}' is not supported yet", e.span)
+        return Int(r)
+
+    def address_of(self, x: ast.Expr) -> Int:
+        """``&x``: where a member/element/dereferenced value lies, or where
+        the program holds a value in memory (sema.address_of)."""
+        place = self.place(x) if self.is_typed_access(x) else self.mem_expr(x)
+        r = self.b.vreg()
+        self.b.mov(r, place.base if isinstance(place, Mem) else place.addr)
+        if place.off:
+            self.b.alu("add", r, place.off)
         return Int(r)
 
 

@@ -890,6 +890,8 @@ class Analyzer(ConstValues):
                     self.err(f"'{e.op}' needs an integer variable", e.span)
                 return t
             self.err(f"'{e.op}' can only be applied to a map or a variable", e.span)
+        if e.op == "&":
+            return self.address_of(e)
         t = self.expr(e.operand)
         if t is None:
             return T.INT64
@@ -935,6 +937,33 @@ class Analyzer(ConstValues):
         if user and isinstance(t, (T.PointerType, T.StructType, T.ArrayType)) and not t.user:
             return dataclasses.replace(t, user=True)
         return t
+
+    def address_of(self, e: ast.Unop) -> T.Type | None:
+        """``&x`` (bpftrace 0.26's unstable_addr): the address of a struct
+        member, array element or dereferenced value (where it lies, in
+        kernel or user memory), or of a value held in memory in the
+        program (a string, tuple, record or struct variable, a literal)."""
+        x = e.operand
+        if isinstance(x, ast.Map):
+            self.err("The address of a map is not supported yet", e.span)
+        t = self.expr(x)
+        if t is None:
+            return None
+        if isinstance(x, ast.FieldAccess) and x.member is not None and x.member.bits:
+            self.err(f"Can not take the address of the bitfield '{x.field}'", e.span)
+        typed = isinstance(x, (ast.FieldAccess, ast.Index, ast.Unop)) and (
+            getattr(x, "member", None) is not None or isinstance(x, ast.Unop) and x.op == "*"
+            or isinstance(x, ast.Index) and not isinstance(x.expr.type, T.TupleType))
+        if typed:
+            base = x.operand if isinstance(x, ast.Unop) else x.expr
+            return pointer_to(t, getattr(base.type, "user", False))
+        if t.is_int():
+            what = f"the variable ${x.name}" if isinstance(x, ast.Variable) else "an integer value"
+            self.err(f"The address of {what} is not supported yet: bpfscope keeps "
+                     "integers in registers", e.span)
+        if isinstance(t, (T.VoidType, T.AggType, T.ArgsType)):
+            self.err(f"Invalid operand for '&': '{T.type_name(t)}'", e.span)
+        return pointer_to(t, False)
 
     def deref(self, t: T.Type, e: ast.Unop) -> T.Type | None:
         if t.is_int() and not isinstance(t, T.PointerType):
@@ -1163,3 +1192,22 @@ class Analyzer(ConstValues):
         if f is not None:
             return f.check(self, e)
         self.err(f"Unknown function: '{name}'", e.span)
+
+
+def pointer_to(t: T.Type, user: bool) -> T.PointerType:
+    """A pointer to a value of type ``t`` (what ``&x`` gives): to the
+    struct, the integer, the first element of an array or string; to void
+    for a tuple or record, which have no C type."""
+    if isinstance(t, T.StructType):
+        return T.PointerType(target=t.name, user=user, ref=t.ref)
+    if isinstance(t, T.PointerType):
+        return T.PointerType(target=t.target + " *", user=user)
+    if isinstance(t, T.StringType):
+        return T.PointerType(target="int8", user=user)
+    if isinstance(t, T.ArrayType):
+        return pointer_to(t.elem, user)
+    if isinstance(t, T.BoolType):
+        return T.PointerType(target="bool", user=user)
+    if t.is_int():
+        return T.PointerType(target=f"{'' if t.signed else 'u'}int{t.bits}", user=user)
+    return T.PointerType(target="void", user=user)

@@ -814,3 +814,9 @@ def test_string_bytes_are_signed_chars():
 
 def test_a_declared_variable_reads_zero_before_its_assignment():
     assert eval_tp("{ let $v; let $w = $v; $v = args.a; $w * 100 + $v }", a=5) == 5
+
+
+def test_address_of_a_string_variable_points_at_its_bytes():
+    k = kernel('BEGIN { $s = "hey"; $p = &$s; @c = *($p + 1); @d = *$p; }')
+    k.run()
+    assert (k.value("@c"), k.value("@d")) == (ord("e"), ord("h"))

@@ -468,3 +468,15 @@ def test_record_evaluation_order(e2e):
                      'print($c); exit(); }')
     assert r.stdout.splitlines()[:3] == ["helloworldhelloworld", "{ .foo = 2, .bar = 1 }",
                                          "{ .x = 5, .s = longer }"]
+
+
+def test_address_of_members_strings_and_tuples(e2e):
+    r = e2e.run_prog('config = { unstable_addr = enable } '
+                     'begin { $p = &curtask->pid; $s = "hello"; $q = &$s; $t = (1, "ab"); '
+                     '$e = &curtask->cpus_mask.bits[1]; $c = &curtask->comm; '
+                     'printf("%d %d %s %c %d %d %d\\n", *$p == pid, '
+                     '(uint64)$p == (uint64)curtask + offsetof(struct task_struct, pid), '
+                     'str($q), *($q + 1), &$t != 0, str($c) == comm, '
+                     '(uint64)$e == (uint64)curtask + offsetof(struct task_struct, cpus_mask) + 8); '
+                     'exit(); }')
+    assert r.stdout.splitlines()[0] == "1 1 hello e 1 1 1"

@@ -849,3 +849,33 @@ def test_records_with_the_same_fields_in_another_order_are_one_type():
                  '@m = (y=3, x=4); }')
     assert an.program.probes[0].body[1].var.type == T.TupleType((T.INT64, S(5)), ("a", "b"))
     assert an.maps["@m"].value == T.TupleType((T.INT64, T.INT64), ("x", "y"))
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("&curtask->pid", T.PointerType(target="int32")),
+    ("&curtask->comm", T.PointerType(target="int8")),
+    ('&"ab"', T.PointerType(target="int8")),
+    ("&(1, 2)", T.PointerType(target="void")),
+    ("&*curtask", T.PointerType(target="struct task_struct")),
+])
+def test_address_of_types(expr, want):
+    t = ty(expr)
+    assert isinstance(t, T.PointerType) and t.target == want.target and not t.user
+
+
+def test_address_of_a_string_variable_and_of_what_a_user_pointer_points_to():
+    an = analyze('tracepoint:a:b { $s = "abc"; $p = &$s; $q = &args.filename[1]; }')
+    body = an.program.probes[0].body
+    assert body[1].var.type == T.PointerType(target="int8")
+    assert body[2].var.type.user and body[2].var.type.target == "int8"
+
+
+@pytest.mark.parametrize("src, message", [
+    ("BEGIN { $x = 1; $p = &$x; }",
+     "The address of the variable $x is not supported yet: bpfscope keeps integers in registers"),
+    ("BEGIN { @x = 1; $p = &@x; }", "The address of a map is not supported yet"),
+    ("struct B { int a:3; } BEGIN { $p = &((struct B *)0)->a; }",
+     "Can not take the address of the bitfield 'a'"),
+])
+def test_address_of_what_is_not_in_memory(src, message):
+    assert error(src).message == message
