@@ -80,8 +80,8 @@ def _parser() -> _Parser:
     p.add_argument("--no-warnings", action="store_true")
     p.add_argument("--serve", metavar="ADDR")  # bpfscope.serve
     p.add_argument("--serve-max-series", type=int, metavar="N")
+    p.add_argument("-k", action="count")  # run-time checks of helpers (lookup, delete)
     # accepted for bpftrace compatibility; nothing here needs them
-    p.add_argument("-k", action="count")
     p.add_argument("-I", action="append")
     p.add_argument("--include", action="append")
     p.add_argument("--usdt-file-activation", action="store_true")
@@ -364,7 +364,10 @@ def _main(opts, rest, named) -> int:
             return 1
         child = Child(opts.cmd) if opts.cmd and not opts.dry_run else None
         try:
-            config = {"unsafe": 1} if opts.unsafe else None
+            config = {"unsafe": 1} if opts.unsafe else {}
+            if opts.k:  # bpftrace's -k: report helpers that failed at run time
+                config["helper_check"] = 1
+            config = config or None
             script = api.compile_script(text, name, params=rest, config=config,
                                         cpid=child.pid if child else (0 if opts.cmd else None),
                                         pid=opts.pid, uprobe_inlined=opts.uprobe_inlined,

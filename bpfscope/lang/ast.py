@@ -151,6 +151,9 @@ class Call(Expr):
     # sema: the BTF id of the kernel function it calls (strstr's
     # bpf_strnstr, len()'s bpf_map_sum_elem_count); None: the kernel has none
     kfunc: Optional[int] = annotation()
+    # sema: the call is a statement of its own, its value dropped
+    # (delete()'s failure is then worth a -k warning)
+    discarded: bool = annotation(False)
 
 
 @dataclass(eq=False)

@@ -1187,6 +1187,7 @@ class Analyzer(ConstValues):
 
     def call(self, e: ast.Call, statement: bool) -> T.Type | None:
         name = e.name
+        e.discarded = statement
         self.not_aggregation(e)
         f = registry.lookup(name)
         if f is not None:

@@ -820,3 +820,19 @@ def test_address_of_a_string_variable_points_at_its_bytes():
     k = kernel('BEGIN { $s = "hey"; $p = &$s; @c = *($p + 1); @d = *$p; }')
     k.run()
     assert (k.value("@c"), k.value("@d")) == (ord("e"), ord("h"))
+
+
+def test_with_k_lookups_and_deletes_that_find_nothing_are_counted_per_place():
+    src = ('tracepoint:t:p { @m[1] = 1; $a = @m[2]; $b = @m[1]; delete(@m, 3); '
+           '$d = delete(@m, 4); @n++; @o += 1; @s[1] = "x"; $t = @s[2]; }')
+    an = Analyzer(parse(Source(src)), expander, (), {"helper_check": 1}).run()
+    k = FakeKernel(compile_program(an))
+    for _ in range(2):
+        k.run(ctx=make_ctx())
+    assert [(s.kind, s.name) for s in k.script.drop_sites if s.kind != "full"] == [
+        ("lookup", "@m"), ("lookup", "@m"), ("delete", "@m"), ("lookup", "@s")]
+    # @m[2] missed twice, @m[1] found; delete(@m, 3) twice (delete(@m, 4)'s
+    # result is used: no warning); @n++ and @o += 1 are no lookups to check
+    assert drops(k, "lookup") == [2, 0, 2] and drops(k, "delete") == [2]
+    # without -k nothing is counted
+    assert [s for s in kernel(src).script.drop_sites if s.kind != "full"] == []

@@ -480,3 +480,22 @@ def test_address_of_members_strings_and_tuples(e2e):
                      '(uint64)$e == (uint64)curtask + offsetof(struct task_struct, cpus_mask) + 8); '
                      'exit(); }')
     assert r.stdout.splitlines()[0] == "1 1 hello e 1 1 1"
+
+
+@pytest.mark.parametrize("prog, message, helper, under", [
+    # bpftrace 0.26's runtime_error_check cases
+    ('i:ms:100 { @[1] = 1; delete(@, 2); exit(); }',
+     "Can't delete map element because it does not exist.",
+     "helper: map_delete_elem, retcode: -2", (22, 34)),
+    ('i:ms:100 { @[1] = 1; printf("%d\\n", @[2]); exit(); }',
+     "Can't lookup map element because it does not exist.",
+     "helper: map_lookup_elem, retcode: 0", (37, 41)),
+])
+def test_run_time_checks_of_helpers_with_k(e2e, prog, message, helper, under):
+    r = e2e.run_cli("-q", "-k", "-e", prog)
+    assert r.returncode == 0, r.stderr
+    col, end = under
+    assert r.stderr == (f"stdin:1:{col}-{end}: WARNING: {message}\n"
+                        f"Additional Info - {helper}\n{prog}\n"
+                        + " " * (col - 1) + "~" * (end - col) + "\n")
+    assert e2e.run_cli("-q", "-e", prog).stderr == ""  # only with -k
