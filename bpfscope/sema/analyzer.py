@@ -1056,6 +1056,11 @@ class Analyzer(ConstValues):
 
     def arg_field_type(self, f, span) -> T.Type:
         if f.kind == "int":
+            if f.c_type.startswith("enum "):
+                # a tracepoint's enum field prints as its enumerator (0.26)
+                t = self.types.named(f.c_type)
+                if isinstance(t, T.EnumType):
+                    return dataclasses.replace(t, bits=f.size * 8, signed=f.signed)
             return T.IntType(f.size * 8, f.signed)
         if f.kind == "bool":
             return T.BOOL

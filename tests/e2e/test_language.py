@@ -499,3 +499,13 @@ def test_run_time_checks_of_helpers_with_k(e2e, prog, message, helper, under):
                         f"Additional Info - {helper}\n{prog}\n"
                         + " " * (col - 1) + "~" * (end - col) + "\n")
     assert e2e.run_cli("-q", "-e", prog).stderr == ""  # only with -k
+
+
+def test_tracepoint_enum_fields_print_by_name(e2e, own_helper):
+    # hrtimer_start's `enum hrtimer_mode mode`: the helper's nanosleep is relative
+    t = e2e.Trace("-e", f'tracepoint:timer:hrtimer_start /comm == "{COMM}"/ '
+                  '{ printf("%s %d\\n", args.mode, args.mode); exit(); }')
+    subprocess.run([own_helper, "sleep", "10"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out.splitlines()[0] == "HRTIMER_MODE_REL 1"
