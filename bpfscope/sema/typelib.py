@@ -243,7 +243,8 @@ class TypeLibrary:
         members, bitpos, size, align = [], 0, 0, 1
         for m in d.members:
             t = self.declared(m, span)
-            a, n = 1 if d.packed else self.alignment(t), T.c_size(t)
+            a, n = 1 if d.packed or m.packed else self.alignment(t), T.c_size(t)
+            a = max(a, m.aligned)
             align = max(align, a)
             if d.kind == "union":
                 bitpos = 0
@@ -264,6 +265,7 @@ class TypeLibrary:
                                             x.bit_offset, x.bits) for x in t.members)
                 bitpos += n * 8
             size = max(size, -(-bitpos // 8))
+        align = max(align, d.aligned)
         size = -(-size // align) * align
         st = T.StructType(name=name, nbytes=size, members=tuple(members))
         self._align[name] = align

@@ -509,3 +509,12 @@ def test_tracepoint_enum_fields_print_by_name(e2e, own_helper):
     out, err = t.finish()
     assert t.returncode == 0, err
     assert out.splitlines()[0] == "HRTIMER_MODE_REL 1"
+
+
+def test_aligned_and_packed_attributes_lay_structs_out_as_gcc(e2e):
+    r = e2e.run_prog('struct S { char a; int b __attribute__((aligned(8))); } '
+                     'struct T { char a; int b; } __attribute__((aligned(16))); '
+                     'struct Q { char a; int __attribute__((packed)) b; } '
+                     'begin { printf("%d %d %d %d %d\\n", sizeof(struct S), offsetof(struct S, b), '
+                     'sizeof(struct T), sizeof(struct Q), offsetof(struct Q, b)); exit(); }')
+    assert r.stdout.splitlines()[0] == "16 8 16 5 1"
