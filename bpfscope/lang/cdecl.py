@@ -224,6 +224,8 @@ class _Parser:
             if self.tok != ",":
                 break
             self.take()
+        if self.tok == "}" and self.depth:
+            return out  # the last member's ';' left out, as C compilers allow
         self.take(";")
         return out
 

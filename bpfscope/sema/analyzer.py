@@ -929,6 +929,10 @@ class Analyzer(ConstValues):
                 self.err(f"Struct/union of type '{st.name}' does not contain a field "
                          f"named '{e.field}'", e.span)
             e.member = m
+            if m.bits and m.type.is_int() and m.type.signed:
+                # bpftrace 0.26 reads bitfields unsigned (`short b:8` of 217
+                # prints 217, its bitfield_access_2 case)
+                return dataclasses.replace(m.type, signed=False)
             return self.in_space(m.type, user)
         self.err(f"Can not access field '{e.field}' on type '{T.type_name(base)}'", e.span)
 

@@ -518,3 +518,18 @@ def test_aligned_and_packed_attributes_lay_structs_out_as_gcc(e2e):
                      'begin { printf("%d %d %d %d %d\\n", sizeof(struct S), offsetof(struct S, b), '
                      'sizeof(struct T), sizeof(struct Q), offsetof(struct Q, b)); exit(); }')
     assert r.stdout.splitlines()[0] == "16 8 16 5 1"
+
+
+@pytest.mark.parametrize("struct, raw, reads, want", [
+    # bpftrace 0.26's bitfield cases, on bytes of the script's own
+    ("struct Foo { unsigned int a:4, b:8, c:3, d:1, e:16; }", r"\x21\x50\xff\xff",
+     "a b c d e", "1 2 5 0 65535"),
+    ("struct Foo { short a:4, b:8, c:3, d:1; int e:9, f:15, g:1, h:2, i:5 }",
+     r"\x91\xdd\xf4\x01\x8d\xf9\x6e\x00", "a b c d e f g h i", "1 217 5 1 500 31117 1 2 27"),
+])
+def test_bitfields(e2e, struct, raw, reads, want):
+    fields = reads.split()
+    r = e2e.run_prog(f'{struct} begin {{ $s = "{raw}"; $p = (struct Foo *)&$s; '
+                     f'printf("{" ".join(["%d"] * len(fields))}\\n", '
+                     + ", ".join(f"$p->{f}" for f in fields) + "); exit(); }")
+    assert r.stdout.splitlines()[0] == want

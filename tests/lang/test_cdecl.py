@@ -42,7 +42,13 @@ def test_typedef_and_defines():
 
 def test_bad_definition_is_a_syntax_error():
     with pytest.raises(SyntaxErr, match="in C definition"):
-        parse_definitions("struct Foo { int a }")
+        parse_definitions("struct Foo { int a b; }")
+
+
+def test_the_last_members_semicolon_may_be_left_out():
+    # as clang takes it (bpftrace 0.26's bitfield_access_2 case)
+    (st,) = parse_definitions("struct Bar { short a:4, b:8; int e:9, f:15 }")
+    assert [(m.name, m.bits) for m in st.members] == [("a", 4), ("b", 8), ("e", 9), ("f", 15)]
 
 
 @pytest.mark.parametrize("text, packed", [

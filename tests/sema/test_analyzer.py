@@ -879,3 +879,10 @@ def test_address_of_a_string_variable_and_of_what_a_user_pointer_points_to():
 ])
 def test_address_of_what_is_not_in_memory(src, message):
     assert error(src).message == message
+
+
+def test_bitfields_read_unsigned_as_in_bpftrace():
+    an = analyze("struct B { short a:4; int e:9; unsigned f:3; } "
+                 "BEGIN { $p = (struct B *)0; $a = $p->a; $e = $p->e; $f = $p->f; }")
+    types = [s.var.type for s in an.program.probes[0].body[1:]]
+    assert types == [T.IntType(16, False), T.IntType(32, False), T.IntType(32, False)]
