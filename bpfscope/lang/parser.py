@@ -667,10 +667,7 @@ class Parser:
             raise self.error(("struct",))
         t = self.type_spec()
         self.expect(",")
-        fields = [self.field_name()]
-        while self.accept("."):
-            fields.append(self.field_name())
-        self.expect(")", ".")
+        fields = self.field_path()
         span = self.span_from(start)
         offset = ast.Offsetof(span, t, None, fields)
         address = ast.Cast(ptr.span, ast.TypeSpec(ptr.span, "uint64"), ptr)
@@ -751,11 +748,16 @@ class Parser:
         else:
             expr = self.expr()
         self.expect(",")
+        fields = self.field_path()
+        return ast.Offsetof(self.span_from(start), type_arg, expr, fields)
+
+    def field_path(self) -> list[str]:
+        """``a.b.c)`` of offsetof and container_of, up to and with ')'."""
         fields = [self.field_name()]
         while self.accept("."):
             fields.append(self.field_name())
         self.expect(")", ".")
-        return ast.Offsetof(self.span_from(start), type_arg, expr, fields)
+        return fields
 
     def field_name(self) -> str:
         if self.tok.kind != lx.IDENT and self.tok.kind not in lx.KEYWORDS:

@@ -307,13 +307,20 @@ def test_empty_middle_operand_and_nested_ternaries(e2e):
     assert r.stdout.splitlines()[:2] == ["7 5 9 1 2", "2 4"]
 
 
-def test_bare_condition_filters_real_events(e2e, own_helper):
-    # the helper calls getpid 3 times; the third call ends the trace
-    t = e2e.Trace("-e", f'tracepoint:syscalls:sys_enter_getpid {{ if comm == "{COMM}" '
-                  '{ @n = count(); if @n == 3 { exit(); } } }')
-    subprocess.run([own_helper, "getpid", "3"], check=True)
+def traced(e2e, prog, helper, *args):
+    """What ``prog`` prints, traced while the helper runs ``args``; it must
+    end well."""
+    t = e2e.Trace("-e", prog)
+    subprocess.run([helper, *args], check=True)
     out, err = t.finish()
     assert t.returncode == 0, err
+    return out
+
+
+def test_bare_condition_filters_real_events(e2e, own_helper):
+    # the helper calls getpid 3 times; the third call ends the trace
+    out = traced(e2e, f'tracepoint:syscalls:sys_enter_getpid {{ if comm == "{COMM}" '
+                 '{ @n = count(); if @n == 3 { exit(); } } }', own_helper, "getpid", "3")
     assert out == "\n\n@n: 3\n"
 
 
@@ -437,27 +444,7 @@ def test_unreachable_statements_are_warned_about(e2e):
     assert (r.returncode, r.stderr) == (0, "")
 
 
-def test_builtins_by_their_0_26_names_and_macros_replacing_them(e2e):
-    r = e2e.run_prog('macro cpu() { __builtin_cpu + 1000 } '
-                     'begin { printf("%d %d %d %d\\n", comm() == comm, __builtin_pid == pid, '
-                     'cpu >= 1000, cpu() == __builtin_cpu + 1000); exit(); }')
-    assert r.stdout.splitlines()[0] == "1 1 1 1"
 
-
-def test_container_of_finds_the_containing_struct(e2e):
-    r = e2e.run_prog('begin { $t = container_of(curtask->tasks.next, struct task_struct, tasks); '
-                     '$b = container_of($t->tasks.prev, struct task_struct, tasks); '
-                     '$s = container_of((uint64)curtask + offsetof(struct task_struct, se.load), '
-                     'struct task_struct, se.load); '
-                     'printf("%d %d\\n", $b == curtask, $s->pid == curtask->pid); exit(); }')
-    assert r.stdout.splitlines()[0] == "1 1"
-
-
-def test_standard_library_ppid_of_a_task(e2e):
-    r = e2e.run_prog('begin { printf("%d %d\\n", ppid(curtask) == ppid, '
-                     'ppid(curtask->real_parent) == curtask->real_parent->real_parent->pid); '
-                     'exit(); }')
-    assert r.stdout.splitlines()[0] == "1 1"
 
 
 def test_record_evaluation_order(e2e):
@@ -469,17 +456,6 @@ def test_record_evaluation_order(e2e):
     assert r.stdout.splitlines()[:3] == ["helloworldhelloworld", "{ .foo = 2, .bar = 1 }",
                                          "{ .x = 5, .s = longer }"]
 
-
-def test_address_of_members_strings_and_tuples(e2e):
-    r = e2e.run_prog('config = { unstable_addr = enable } '
-                     'begin { $p = &curtask->pid; $s = "hello"; $q = &$s; $t = (1, "ab"); '
-                     '$e = &curtask->cpus_mask.bits[1]; $c = &curtask->comm; '
-                     'printf("%d %d %s %c %d %d %d\\n", *$p == pid, '
-                     '(uint64)$p == (uint64)curtask + offsetof(struct task_struct, pid), '
-                     'str($q), *($q + 1), &$t != 0, str($c) == comm, '
-                     '(uint64)$e == (uint64)curtask + offsetof(struct task_struct, cpus_mask) + 8); '
-                     'exit(); }')
-    assert r.stdout.splitlines()[0] == "1 1 hello e 1 1 1"
 
 
 @pytest.mark.parametrize("prog, message, helper, under", [
@@ -503,21 +479,11 @@ def test_run_time_checks_of_helpers_with_k(e2e, prog, message, helper, under):
 
 def test_tracepoint_enum_fields_print_by_name(e2e, own_helper):
     # hrtimer_start's `enum hrtimer_mode mode`: the helper's nanosleep is relative
-    t = e2e.Trace("-e", f'tracepoint:timer:hrtimer_start /comm == "{COMM}"/ '
-                  '{ printf("%s %d\\n", args.mode, args.mode); exit(); }')
-    subprocess.run([own_helper, "sleep", "10"], check=True)
-    out, err = t.finish()
-    assert t.returncode == 0, err
+    out = traced(e2e, f'tracepoint:timer:hrtimer_start /comm == "{COMM}"/ '
+                 '{ printf("%s %d\\n", args.mode, args.mode); exit(); }',
+                 own_helper, "sleep", "10")
     assert out.splitlines()[0] == "HRTIMER_MODE_REL 1"
 
-
-def test_aligned_and_packed_attributes_lay_structs_out_as_gcc(e2e):
-    r = e2e.run_prog('struct S { char a; int b __attribute__((aligned(8))); } '
-                     'struct T { char a; int b; } __attribute__((aligned(16))); '
-                     'struct Q { char a; int __attribute__((packed)) b; } '
-                     'begin { printf("%d %d %d %d %d\\n", sizeof(struct S), offsetof(struct S, b), '
-                     'sizeof(struct T), sizeof(struct Q), offsetof(struct Q, b)); exit(); }')
-    assert r.stdout.splitlines()[0] == "16 8 16 5 1"
 
 
 @pytest.mark.parametrize("struct, raw, reads, want", [
@@ -533,3 +499,36 @@ def test_bitfields(e2e, struct, raw, reads, want):
                      f'printf("{" ".join(["%d"] * len(fields))}\\n", '
                      + ", ".join(f"$p->{f}" for f in fields) + "); exit(); }")
     assert r.stdout.splitlines()[0] == want
+
+
+@pytest.mark.parametrize("prog, want", [
+    pytest.param('macro cpu() { __builtin_cpu + 1000 } '
+                 'begin { printf("%d %d %d %d\\n", comm() == comm, __builtin_pid == pid, '
+                 'cpu >= 1000, cpu() == __builtin_cpu + 1000); exit(); }', "1 1 1 1",
+                 id="builtins by 0.26's names, a macro replacing one"),
+    pytest.param('begin { $t = container_of(curtask->tasks.next, struct task_struct, tasks); '
+                 '$b = container_of($t->tasks.prev, struct task_struct, tasks); '
+                 '$s = container_of((uint64)curtask + offsetof(struct task_struct, se.load), '
+                 'struct task_struct, se.load); '
+                 'printf("%d %d\\n", $b == curtask, $s->pid == curtask->pid); exit(); }', "1 1",
+                 id="container_of"),
+    pytest.param('begin { printf("%d %d\\n", ppid(curtask) == ppid, '
+                 'ppid(curtask->real_parent) == curtask->real_parent->real_parent->pid); '
+                 'exit(); }', "1 1", id="the standard library's ppid(task)"),
+    pytest.param('struct S { char a; int b __attribute__((aligned(8))); } '
+                 'struct T { char a; int b; } __attribute__((aligned(16))); '
+                 'struct Q { char a; int __attribute__((packed)) b; } '
+                 'begin { printf("%d %d %d %d %d\\n", sizeof(struct S), offsetof(struct S, b), '
+                 'sizeof(struct T), sizeof(struct Q), offsetof(struct Q, b)); exit(); }',
+                 "16 8 16 5 1", id="aligned and packed laid out as gcc does"),
+    pytest.param('config = { unstable_addr = enable } '
+                 'begin { $p = &curtask->pid; $s = "hello"; $q = &$s; $t = (1, "ab"); '
+                 '$e = &curtask->cpus_mask.bits[1]; $c = &curtask->comm; '
+                 'printf("%d %d %s %c %d %d %d\\n", *$p == pid, '
+                 '(uint64)$p == (uint64)curtask + offsetof(struct task_struct, pid), '
+                 'str($q), *($q + 1), &$t != 0, str($c) == comm, '
+                 '(uint64)$e == (uint64)curtask + offsetof(struct task_struct, cpus_mask) + 8); '
+                 'exit(); }', "1 1 hello e 1 1 1", id="address-of members, strings, tuples"),
+])
+def test_one_liners(e2e, prog, want):
+    assert e2e.run_prog(prog).stdout.splitlines()[0] == want
