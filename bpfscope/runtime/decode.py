@@ -74,8 +74,8 @@ def decode_c(t: T.Type, data: bytes, off: int, bit_offset: int = 0, bits: int = 
     size = T.c_size(t)
     if bits:
         raw = int.from_bytes(data[off:off + (bit_offset + bits + 7) // 8], "little")
-        v = (raw >> bit_offset) & ((1 << bits) - 1)
-        return v - (1 << bits) if t.signed and v >> (bits - 1) else v
+        # unsigned whatever the type, as bpftrace 0.26 reads bitfields
+        return (raw >> bit_offset) & ((1 << bits) - 1)
     v = int.from_bytes(data[off:off + size], "little", signed=t.signed)
     return bool(v) if isinstance(t, T.BoolType) else v
 
