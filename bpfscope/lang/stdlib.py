@@ -11,6 +11,7 @@ and parameter kinds replaces the library's, as in 0.26.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from ..errors import Source
@@ -26,5 +27,11 @@ macro ppid(task) {
 
 @functools.cache
 def stdlib_macros() -> tuple[ast.Macro, ...]:
+    """The library's macros; their spans carry the library's Source, so an
+    error inside one names and quotes it (as an import's code does)."""
     from .parser import parse
-    return tuple(parse(Source(STDLIB, "stdlib/base.bt")).macros)
+    src = Source(STDLIB, "stdlib/base.bt")
+    prog = parse(src)
+    for node in ast.walk(prog):
+        node.span = dataclasses.replace(node.span, file=src)
+    return tuple(prog.macros)

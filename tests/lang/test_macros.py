@@ -133,3 +133,11 @@ def test_the_standard_librarys_macros_and_a_script_replacing_them():
     assert body("BEGIN { $a = ppid(curtask); $b = ppid; }") == [
         "$a = { curtask->real_parent->pid };", "$b = ppid;"]
     assert body("macro ppid(t) { 7 } BEGIN { $a = ppid(curtask); }") == ["$a = { 7 };"]
+
+
+def test_the_standard_librarys_code_names_its_own_file():
+    prog = expand("BEGIN { $a = ppid(curtask); }")
+    nodes = list(ast.walk(prog.probes[0].body[0].value.value))
+    # the library's code names its file; the argument pasted in is the script's
+    assert [n.span.file.name if n.span.file else "script" for n in nodes] == [
+        "stdlib/base.bt", "stdlib/base.bt", "script"]
