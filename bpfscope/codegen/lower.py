@@ -768,7 +768,13 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
     def address_of(self, x: ast.Expr) -> Int:
         """``&x``: where a member/element/dereferenced value lies, or where
         the program holds a value in memory (sema.address_of)."""
-        place = self.place(x) if self.is_typed_access(x) else self.mem_expr(x)
+        if isinstance(x, (ast.FieldAccess, ast.Index)) and isinstance(x.expr.type, T.TupleType):
+            t = x.expr.type
+            i = (t.names.index(x.field) if t.names and x.field in t.names else int(x.field)) \
+                if isinstance(x, ast.FieldAccess) else x.index.value
+            place = self.mem_expr(x.expr).at(t.offsets[i], T.align8(t.elems[i].size))
+        else:
+            place = self.place(x) if self.is_typed_access(x) else self.mem_expr(x)
         r = self.b.vreg()
         self.b.mov(r, place.base if isinstance(place, Mem) else place.addr)
         if place.off:

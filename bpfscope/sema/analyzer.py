@@ -961,6 +961,8 @@ class Analyzer(ConstValues):
         if typed:
             base = x.operand if isinstance(x, ast.Unop) else x.expr
             return pointer_to(t, getattr(base.type, "user", False))
+        if isinstance(x, (ast.FieldAccess, ast.Index)) and isinstance(x.expr.type, T.TupleType):
+            return pointer_to(t, False)  # &$t.0: an element of a tuple in memory
         if t.is_int():
             what = f"the variable ${x.name}" if isinstance(x, ast.Variable) else "an integer value"
             self.err(f"The address of {what} is not supported yet: bpfscope keeps "

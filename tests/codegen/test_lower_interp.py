@@ -817,9 +817,11 @@ def test_a_declared_variable_reads_zero_before_its_assignment():
 
 
 def test_address_of_a_string_variable_points_at_its_bytes():
-    k = kernel('BEGIN { $s = "hey"; $p = &$s; @c = *($p + 1); @d = *$p; }')
+    k = kernel('BEGIN { $s = "hey"; $p = &$s; @c = *($p + 1); @d = *$p; '
+               '$t = (7, "ab", 9); $q = &$t[2]; @e = *$q; $r = (x=3, y=4); @f = *(&$r.y); }')
     k.run()
     assert (k.value("@c"), k.value("@d")) == (ord("e"), ord("h"))
+    assert (k.value("@e"), k.value("@f")) == (9, 4)
 
 
 def test_with_k_lookups_and_deletes_that_find_nothing_are_counted_per_place():

@@ -857,9 +857,11 @@ def test_records_with_the_same_fields_in_another_order_are_one_type():
     ('&"ab"', T.PointerType(target="int8")),
     ("&(1, 2)", T.PointerType(target="void")),
     ("&*curtask", T.PointerType(target="struct task_struct")),
+    ("&$t.1", T.PointerType(target="int8")),
+    ("&$t[0]", T.PointerType(target="int64")),
 ])
 def test_address_of_types(expr, want):
-    t = ty(expr)
+    t = ty(expr, pre='$t = (1, "ab");')
     assert isinstance(t, T.PointerType) and t.target == want.target and not t.user
 
 
