@@ -18,7 +18,7 @@ with default_sigint():
     from .elf import set_search_dirs
     from .errors import BpfscopeError, WarningLog, collecting
     from .runtime.child import Child, command_path, process_alive
-    from .sema.named_params import split_named
+    from .sema.named_params import ProgramHelp, split_named
 
 USAGE = """\
 USAGE:
@@ -624,7 +624,10 @@ def _main(opts, rest, named) -> int:
             return 1
         child = Child(opts.cmd) if opts.cmd and not opts.dry_run else None
         try:
-            config = {"unsafe": 1} if opts.unsafe else None
+            config = {"unsafe": 1} if opts.unsafe else {}
+            if opts.warnings:  # bpftrace's -k: report helpers that failed at run time
+                config["helper_check"] = 1
+            config = config or None
             script = api.compile_script(text, name, params=rest, config=config,
                                         cpid=child.pid if child else (0 if opts.cmd else None),
                                         pid=opts.pid, uprobe_inlined=opts.uprobe_inlined,
@@ -646,6 +649,9 @@ def _main(opts, rest, named) -> int:
         finally:
             if child is not None:
                 child.close()
+    except ProgramHelp as h:  # -- --help: the script's named parameters
+        sys.stdout.write(h.message)
+        return 0
     except BpfscopeError as e:
         sys.stdout.flush()
         _show_warnings(e.warnings, opts)

@@ -10,6 +10,8 @@ calls the passes. The order matters:
   expands to may call a user function;
 - scopes before anything reads a variable: they give each ``$x`` its
   binding;
+- unreachable statements are warned about after macros and functions
+  are expanded;
 - named parameters (``getopt``) before printf's arity check and analysis,
   which see the resolved defaults;
 - printf's argument count before typing (a clearer error than a type one),
@@ -36,6 +38,7 @@ from .lang.parser import parse as parse_source
 from .lang.userfuncs import inline_functions
 from .runtime.printf import Conversion, FormatError, check_arg_count, parse_format
 from .sema.analyzer import Analyzer, config_key, config_value
+from .sema.controlflow import warn_unreachable
 from .sema.named_params import resolve_getopt
 from .sema.scopes import resolve_scopes
 
@@ -88,6 +91,10 @@ def user_functions(st: CompileState):
 def scopes(st: CompileState):
     for probe in st.program.probes:
         resolve_scopes(probe)
+
+
+def unreachable(st: CompileState):
+    warn_unreachable(st.program)
 
 
 def named_params(st: CompileState):
@@ -150,6 +157,7 @@ PASSES: list[tuple[str, Callable[[CompileState], None]]] = [
     ("macros", macros),
     ("user functions", user_functions),
     ("scopes", scopes),
+    ("unreachable", unreachable),
     ("named params", named_params),
     ("printf arity", printf_arity),
     ("analysis", analysis),

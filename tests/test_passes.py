@@ -18,7 +18,7 @@ def begin_only(ap):
 
 def test_the_passes_run_in_the_documented_order():
     assert [name for name, _ in passes.PASSES] == [
-        "parse", "imports", "macros", "user functions", "scopes", "named params",
+        "parse", "imports", "macros", "user functions", "scopes", "unreachable", "named params",
         "printf arity", "analysis", "printf types", "codegen"]
 
 

@@ -434,10 +434,28 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             self.store(value, slot, self.var_types[var.key])
 
     def effect(self, e: ast.Expr):
+        """``e`` evaluated for what it does, its value dropped."""
         if isinstance(e, ast.Call):
             self.call_stmt(e)
         elif isinstance(e, ast.Unop) and e.op in ("++", "--"):
             self.incdec(e)
+        elif isinstance(e, ast.Ternary):
+            # `c ? printf("a") : exit()`, an if-else whose branches end in
+            # values: only the branch taken runs, and nothing is stored
+            b = self.b
+            els, end = b.label("else"), b.label("endif")
+            if e.then is e.cond:  # `a ?: b`
+                b.jcond("ne", self.int_expr(e.cond).reg, 0, end)
+            else:
+                self.branch_false(e.cond, els)
+                self.effect(e.then)
+                b.ja(end)
+            b.place(els)
+            self.effect(e.orelse)
+            b.place(end)
+        elif isinstance(e, ast.BlockExpr):
+            self.block(e.stmts)
+            self.effect(e.value)
         else:
             self.value(e)
 
@@ -732,6 +750,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         b = self.b
         if e.op in ("++", "--"):
             return self.incdec(e)
+        if e.op == "&":
+            return self.address_of(e.operand)
         v = self.int_expr(e.operand)
         r = b.vreg()
         b.mov(r, v.reg)
@@ -747,6 +767,22 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             b.place(yes)
         elif e.op != "+":
             raise SemanticError(f"unary '{e.op}' is not supported yet", e.span)
+        return Int(r)
+
+    def address_of(self, x: ast.Expr) -> Int:
+        """``&x``: where a member/element/dereferenced value lies, or where
+        the program holds a value in memory (sema.address_of)."""
+        if isinstance(x, (ast.FieldAccess, ast.Index)) and isinstance(x.expr.type, T.TupleType):
+            t = x.expr.type
+            i = (t.names.index(x.field) if t.names and x.field in t.names else int(x.field)) \
+                if isinstance(x, ast.FieldAccess) else x.index.value
+            place = self.mem_expr(x.expr).at(t.offsets[i], T.align8(t.elems[i].size))
+        else:
+            place = self.place(x) if self.is_typed_access(x) else self.mem_expr(x)
+        r = self.b.vreg()
+        self.b.mov(r, place.base if isinstance(place, Mem) else place.addr)
+        if place.off:
+            self.b.alu("add", r, place.off)
         return Int(r)
 
 

@@ -32,8 +32,9 @@ class MapLowering:
             self.zero(mem)
             return mem
         kt = spec.key
-        if len(keys) == 1 and isinstance(keys[0].type, T.TupleType) and keys[0].type.elems:
-            # a tuple is the keys of a multi-key map (sema.map_key)
+        if (len(keys) == 1 and isinstance(keys[0].type, T.TupleType) and keys[0].type.elems
+                and not keys[0].type.names):
+            # a tuple is the keys of a multi-key map, a record one key (sema.map_key)
             if isinstance(keys[0], ast.Tuple):
                 keys = list(keys[0].elems)
             else:
@@ -106,7 +107,7 @@ class MapLowering:
         if isinstance(v, ast.Call) and spec.kind != "plain":
             return self.aggregate(s.map, v, spec)
         if s.op != "=":
-            cur = self.map_read(s.map)
+            cur = self.map_read(s.map, checked=False)  # a missing key is 0
             rhs = self.int_expr(v)
             self.arith(s.op[:-1], cur.reg, rhs.reg, s.map.type, v.type)
             key = self.map_key(s.map)
@@ -129,7 +130,7 @@ class MapLowering:
             b.mov(old, slot.reg)
             b.alu("add", slot.reg, delta)
             return Int(old if e.postfix else slot.reg)
-        cur = self.map_read(target)
+        cur = self.map_read(target, checked=False)
         old = b.vreg()
         b.mov(old, cur.reg)
         b.alu("add", cur.reg, delta)
@@ -139,11 +140,12 @@ class MapLowering:
         self.update(target.ident, key, val, span=target.span)
         return Int(old if e.postfix else cur.reg)
 
-    def map_read(self, m: ast.Map) -> Int:
+    def map_read(self, m: ast.Map, checked: bool = True) -> Int:
         """Read an integer map value; a missing key reads as 0. Aggregations
         are per-CPU: their value is merged over every CPU, as user space
         would print it. A plain value of a map declared per-CPU is this
-        CPU's own (the helpers' meaning), which ++ and += then update."""
+        CPU's own (the helpers' meaning), which ++ and += then update (not
+        ``checked``: their missing key is no mistake for -k to report)."""
         spec = self.sc.maps[m.ident]
         b = self.b
         key = self.map_key(m)
@@ -153,10 +155,22 @@ class MapLowering:
         out = b.vreg()
         b.mov(out, 0)
         miss = b.label("miss")
-        b.jcond("eq", p, 0, miss)
+        if checked and self.helper_checks():
+            found = b.label("found")
+            b.jcond("ne", p, 0, found)
+            self.count_lost(self.sc.drop_site("lookup", m.ident, m.span))
+            b.ja(miss)
+            b.place(found)
+        else:
+            b.jcond("eq", p, 0, miss)
         b.ldx(8, out, p, 0)
         b.place(miss)
         return Int(out)
+
+    def helper_checks(self) -> bool:
+        """-k: count the map lookups and deletes that find no element, per
+        place, for user space to warn about (bpftrace's run-time checks)."""
+        return bool(self.sc.an.config.get("helper_check"))
 
     def percpu_read(self, name: str, spec: MapSpec, key: Mem) -> Int:
         """The aggregation's entry merged over every CPU by its record."""
@@ -197,6 +211,8 @@ class MapLowering:
         self.copy(dst, Mem(p, 0, spec.value.size), min(dst.size, spec.value.size))
         b.ja(done)
         b.place(miss)
+        if self.helper_checks():
+            self.count_lost(self.sc.drop_site("lookup", m.ident, m.span))
         self.zero(dst)
         b.place(done)
 

@@ -49,10 +49,16 @@ class StoreLowering:
                 return self.map_read_mem(e, dst, t)
             return self.copy(dst, self.mem_place(e), t.size)
         if isinstance(t, T.TupleType):
-            if isinstance(e, (ast.Tuple, ast.Record)):
-                elems = e.elems if isinstance(e, ast.Tuple) else [x for _, x in e.fields]
-                for x, et, off in zip(elems, t.elems, t.offsets):
+            if isinstance(e, ast.Tuple):
+                for x, et, off in zip(e.elems, t.elems, t.offsets):
                     self.store(x, dst.at(off, T.align8(et.size)), et)
+                return
+            if isinstance(e, ast.Record):
+                # fields evaluated as written, each stored where the type
+                # (perhaps another order of the same fields) has it
+                for i, (name, x) in enumerate(e.fields):
+                    j = t.names.index(name) if t.names else i
+                    self.store(x, dst.at(t.offsets[j], T.align8(t.elems[j].size)), t.elems[j])
                 return
             if isinstance(e, ast.Map):
                 return self.map_read_mem(e, dst, t)
@@ -62,8 +68,13 @@ class StoreLowering:
             if e.type == t:
                 self.copy(dst, src, t.size)
             else:
-                # same shape, wider strings: element by element
-                for et_src, et, so, do in zip(e.type.elems, t.elems, e.type.offsets, t.offsets):
+                # same shape, wider strings, or a record's fields in another
+                # order: element by element
+                st = e.type
+                order = [st.names.index(n) for n in t.names] if t.names and st.names \
+                    else range(len(t.elems))
+                for i, et, do in zip(order, t.elems, t.offsets):
+                    et_src, so = st.elems[i], st.offsets[i]
                     if et.is_int():
                         self.copy(dst.at(do, 8), src.at(so, 8), 8)
                     else:

@@ -32,7 +32,8 @@ class DropSite:
     (slot 0 counts ring buffer records that did not fit). ``kind``:
     'full' (a map update failed: the map is full), 'stack' (bpf_get_stack
     failed and the stack was left empty), 'strcut' (str() cut a string at
-    max_strlen). ``name`` is the map, 'kstack'/'ustack', or the function."""
+    max_strlen), 'lookup'/'delete' (with -k: a map read or a delete found
+    no element). ``name`` is the map, 'kstack'/'ustack', or the function."""
     kind: str
     name: str
     span: object = None

@@ -107,6 +107,10 @@ def lower_delete(lw, e: ast.Call) -> Int:
     done = b.label()
     b.jcond("eq", R0, 0, done)
     b.mov(r, 0)
+    if e.discarded and lw.helper_checks():
+        # -k: a delete whose result nobody looks at and that found nothing
+        # is counted for user space's warning (bpftrace 0.26)
+        lw.count_lost(lw.sc.drop_site("delete", m.ident, e.span))
     b.place(done)
     return Int(r)
 

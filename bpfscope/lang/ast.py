@@ -92,6 +92,9 @@ class Builtin(Expr):
     # sema: the kernel structure offsets it reads (ppid: task_struct's
     # real_parent and tgid, from the running kernel's BTF)
     kernel: tuple = annotation(())
+    # parser: written ``__builtin_NAME`` (bpftrace 0.26's own name for it,
+    # which no user macro called NAME replaces)
+    raw: bool = annotation(False)
 
 
 @dataclass(eq=False)
@@ -148,6 +151,9 @@ class Call(Expr):
     # sema: the BTF id of the kernel function it calls (strstr's
     # bpf_strnstr, len()'s bpf_map_sum_elem_count); None: the kernel has none
     kfunc: Optional[int] = annotation()
+    # sema: the call is a statement of its own, its value dropped
+    # (delete()'s failure is then worth a -k warning)
+    discarded: bool = annotation(False)
 
 
 @dataclass(eq=False)
@@ -315,12 +321,17 @@ class If(Stmt):
     cond: Expr
     then: list[Stmt]
     orelse: Optional[list[Stmt]] = None  # an 'else if' is a list of one If
+    # parser: which branches end in an expression without ';' (the value
+    # of the branch when the if is used as a value: parser.if_value)
+    valued: tuple[bool, bool] = annotation((False, False))
 
 
 @dataclass(eq=False)
 class Unroll(Stmt):
     count: Expr
     body: list[Stmt]
+    # parser: `unroll (N)` without the body, where errors about N point
+    head: Optional[Span] = annotation()
 
 
 @dataclass(eq=False)

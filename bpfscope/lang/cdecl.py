@@ -31,6 +31,8 @@ class CMember:
     pointers: int = 0
     dims: list[int] = field(default_factory=list)
     bits: int | None = None
+    aligned: int = 0             # __attribute__((aligned(N))): at least N
+    packed: bool = False         # __attribute__((packed)): alignment 1
 
 
 @dataclass
@@ -39,6 +41,7 @@ class CStruct:
     name: str                    # '' when anonymous
     members: list[CMember] = field(default_factory=list)
     packed: bool = False         # __attribute__((packed)): no padding
+    aligned: int = 0             # __attribute__((aligned(N))): at least N
 
 
 @dataclass
@@ -127,10 +130,10 @@ class _Parser:
 
     def struct(self) -> CStruct | str:
         kind = self.take()
-        packed = self.attributes()
+        packed, aligned = self.attributes()
         name = self.take() if self.tok not in ("{", "") else ""
-        packed = self.attributes() or packed
-        st = CStruct(kind, name, packed=packed)
+        p2, a2 = self.attributes()
+        st = CStruct(kind, name, packed=packed or p2, aligned=max(aligned, a2))
         if self.tok != "{":
             return f"{kind} {name}"         # a reference, not a definition
         self.take("{")
@@ -140,24 +143,34 @@ class _Parser:
         while self.tok != "}":
             st.members.extend(self.declaration())
         self.take("}")
-        st.packed = self.attributes() or st.packed
+        packed, aligned = self.attributes()
+        st.packed = packed or st.packed
+        st.aligned = max(st.aligned, aligned)
         self.depth -= 1
         return st
 
-    def attributes(self) -> bool:
-        """Skip `__attribute__((...))` groups; True if one says packed
-        (the others, aligned(N) and such, change nothing here)."""
-        packed = False
-        while self.tok == "__attribute__":
+    def attributes(self) -> tuple[bool, int]:
+        """Read `__attribute__((...))` groups: whether one says packed, and
+        the largest aligned(N) (bare `aligned`: 16, x86-64's largest);
+        the other attributes change no layout and are skipped."""
+        packed, aligned = False, 0
+        while self.tok in ("__attribute__", "__attribute"):
             self.take()
             depth = 0
             while True:
                 t = self.take()
                 depth += {"(": 1, ")": -1}.get(t, 0)
                 packed = packed or t in ("packed", "__packed__")
+                if t in ("aligned", "__aligned__"):
+                    if self.tok == "(":
+                        self.take()
+                        aligned = max(aligned, self.number())
+                        self.take(")")
+                    else:
+                        aligned = max(aligned, 16)
                 if depth == 0:
                     break
-        return packed
+        return packed, aligned
 
     def enum(self) -> CEnum:
         self.take("enum")
@@ -211,6 +224,8 @@ class _Parser:
             if self.tok != ",":
                 break
             self.take()
+        if self.tok == "}" and self.depth:
+            return out  # the last member's ';' left out, as C compilers allow
         self.take(";")
         return out
 
@@ -234,6 +249,7 @@ class _Parser:
                 if depth == 0:
                     break
             return CMember(name, "void", max(ptrs, 1))
+        packed, aligned = self.attributes()   # int __attribute__((aligned(8))) x;
         name = self.take()
         if not re.fullmatch(r"[A-Za-z_]\w*", name):
             raise self.error(f"expected a member name, found '{name}'")
@@ -245,6 +261,8 @@ class _Parser:
         if self.tok == ":":
             self.take()
             m.bits = self.number()
+        p2, a2 = self.attributes()            # int x __attribute__((packed));
+        m.packed, m.aligned = packed or p2, max(aligned, a2)
         return m
 
 

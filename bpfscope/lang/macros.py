@@ -29,6 +29,7 @@ import copy
 
 from ..errors import SemanticError
 from . import ast
+from .stdlib import stdlib_macros
 from .nesting import (MAX_DEPTH, MAX_EXPANSION, body_height, check_height,
                       expansion_too_deep, program_too_deep)
 
@@ -58,13 +59,22 @@ def _mismatch(macro: ast.Macro, kinds: list[str]) -> int:
     return n + sum(1 for p, k in zip(macro.params, kinds) if _kind(p) not in ("expr", k))
 
 
+def _may_call(e: ast.Expr) -> bool:
+    """Could ``e`` be a call of a macro? A call, a bare name, or a builtin's
+    name (a script's own ``macro comm() {...}`` replaces bpftrace's, as in
+    0.26, whose comm is a macro of its standard library), but not one
+    written ``__builtin_NAME``."""
+    return isinstance(e, (ast.Call, ast.Identifier)) or (
+        isinstance(e, ast.Builtin) and not e.raw)
+
+
 _KIND_WORDS = {"var": "a variable", "map": "a map", "expr": "an expression"}
 
 
 class MacroTable:
     """The macros of a program by name, checked."""
 
-    def __init__(self, macros: list[ast.Macro]):
+    def __init__(self, macros: list[ast.Macro], library=()):
         self.by_name: dict[str, list[ast.Macro]] = {}
         for m in macros:
             seen = set()
@@ -79,6 +89,12 @@ class MacroTable:
                 if _accepts(old, kinds):
                     raise SemanticError(f"Redefinition of macro: {m.name}", m.span)
             self.by_name.setdefault(m.name, []).append(m)
+        for m in library:
+            # the library's macros, where the script has none of that
+            # name taking the same kinds of arguments
+            kinds = [_kind(p) for p in m.params]
+            if not any(_accepts(old, kinds) for old in self.by_name.get(m.name, ())):
+                self.by_name.setdefault(m.name, []).append(m)
 
     def lookup(self, name: str, args: list[ast.Expr], site: ast.Expr) -> ast.Macro | None:
         """The macro a call means, None when no macro has that name."""
@@ -136,8 +152,7 @@ class Expander:
         return [self.stmt(s) for s in stmts]
 
     def stmt(self, s: ast.Stmt) -> ast.Stmt:
-        if isinstance(s, ast.ExprStmt) and isinstance(s.expr, (ast.Call, ast.Identifier)) \
-                and not s.discard:
+        if isinstance(s, ast.ExprStmt) and _may_call(s.expr) and not s.discard:
             body = self.call(s.expr, statement=True)
             if body is not None:
                 return body
@@ -153,7 +168,7 @@ class Expander:
         if isinstance(e, ast.Identifier) and inside and e.name in inside.exprs:
             # already expanded where the caller wrote it: pasted as it is
             return copy.deepcopy(inside.exprs[e.name])
-        if isinstance(e, (ast.Call, ast.Identifier)):
+        if _may_call(e):
             body = self.call(e, statement=False)
             if body is not None:
                 return body
@@ -206,6 +221,8 @@ class Expander:
         args = site.args if isinstance(site, ast.Call) else []
         if name not in self.table.by_name:
             return None
+        if isinstance(site, ast.Builtin) and all(m.params for m in self.table.by_name[name]):
+            return None  # `ppid`: the builtin, `ppid(curtask)` the macro
         args = [self.expr(a) for a in args]
         if isinstance(site, ast.Call):
             site.args = args
@@ -248,9 +265,7 @@ class Expander:
 def expand_macros(program: ast.Program) -> ast.Program:
     """Replace every macro call in ``program`` (in place); raises
     SemanticError at the first misuse."""
-    if not program.macros:
-        return program
-    ex = Expander(MacroTable(program.macros))
+    ex = Expander(MacroTable(program.macros, stdlib_macros()))
     for probe in program.probes:
         if probe.predicate is not None:
             probe.predicate = ex.expr(probe.predicate)

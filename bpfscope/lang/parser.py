@@ -42,6 +42,11 @@ _BUILTIN_NAMES = frozenset((
     "probe", "username", "cgroup", "cpid", "args", "jiffies", "usermode", "ppid",
 ))
 _NUMBERED_BUILTIN = re.compile(r"s?arg[0-9]+\Z")
+# Builtins that 0.26 also takes as calls without arguments (`comm()`,
+# `cpu()`: its standard library defines them as macros); the others are
+# functions too (pid(), nsecs(), kstack() ...), which take the call.
+_CALLABLE_BUILTINS = _BUILTIN_NAMES - {"pid", "tid", "nsecs", "kstack", "ustack"}
+BUILTIN_PREFIX = "__builtin_"
 
 # Type names that can only be types, so '(' NAME ')' is surely a cast.
 INT_TYPES = frozenset(("int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -67,7 +72,7 @@ _KIND_NAMES = {
 
 def is_builtin_name(name: str) -> bool:
     """True for the names the parser turns into ast.Builtin."""
-    return (name in _BUILTIN_NAMES or name.startswith("__builtin_")
+    return (name in _BUILTIN_NAMES or name.startswith(BUILTIN_PREFIX)
             or _NUMBERED_BUILTIN.match(name) is not None)
 
 
@@ -311,6 +316,11 @@ class Parser:
                 if allow_value and isinstance(stmt, ast.ExprStmt):
                     value = stmt.expr
                     break
+            if allow_value and self.tok.kind == "}" and isinstance(stmt, ast.If):
+                # a block's last `if c { a } else { b }` is its value
+                value = if_as_value(stmt)
+                if value is not None:
+                    break
             stmts.append(stmt)
         self.expect("}")
         self.depth -= 1
@@ -325,9 +335,13 @@ class Parser:
         if kind in ("while", "unroll"):
             self.advance()
             cond = self.condition()
+            head = self.span_from(start)
             body, _ = self.block()
-            cls = ast.While if kind == "while" else ast.Unroll
-            return cls(self.span_from(start), cond, body), False
+            if kind == "while":
+                return ast.While(self.span_from(start), cond, body), False
+            node = ast.Unroll(self.span_from(start), cond, body)
+            node.head = head
+            return node, False
         if kind == "for":
             return self.for_stmt(), False
         if kind == "{":
@@ -375,19 +389,40 @@ class Parser:
     def if_stmt(self) -> ast.If:
         start = self.advance().span
         cond = self.condition()
-        then, _ = self.block()
-        orelse = None
+        then, then_value = self.branch()
+        orelse, else_value = None, False
         if self.accept("else"):
             if self.tok.kind == "if":
                 # each `else if` is an If inside the one before
                 self.deeper("else-if chain nests")
                 orelse = [self.if_stmt()]
+                else_value = all(orelse[0].valued)
                 self.depth -= 1
             elif self.tok.kind == "{":
-                orelse, _ = self.block()
+                orelse, else_value = self.branch()
             else:
                 raise self.error(("{", "if"))
-        return ast.If(self.span_from(start), cond, then, orelse)
+        node = ast.If(self.span_from(start), cond, then, orelse)
+        node.valued = (then_value, else_value)
+        return node
+
+    def branch(self) -> tuple[list[ast.Stmt], bool]:
+        """A block of an if, and whether it ends in an expression without
+        ';' (kept as its last statement)."""
+        stmts, value = self.block(allow_value=True)
+        if value is None:
+            return stmts, False
+        return stmts + [ast.ExprStmt(value.span, value)], True
+
+    def if_value(self) -> ast.Expr:
+        """``if c { ...; a } else { ...; b }`` used as a value (bpftrace
+        0.26): the ternary ``c ? { ...; a } : { ...; b }``."""
+        node = self.if_stmt()
+        value = if_as_value(node)
+        if value is None:
+            raise SyntaxErr("an if used as a value needs an else, and each of its "
+                            "blocks must end with an expression", node.span)
+        return value
 
     def for_stmt(self) -> ast.Stmt:
         start = self.advance().span
@@ -582,6 +617,8 @@ class Parser:
             return self.paren()
         if kind == "{":
             return self.block_expr()
+        if kind == "if":
+            return self.if_value()
         if kind == "sizeof":
             return self.sizeof()
         if kind == "offsetof":
@@ -591,17 +628,51 @@ class Parser:
     def name(self) -> ast.Expr:
         tok = self.advance()
         text = tok.text
+        rest = text[len(BUILTIN_PREFIX):]
+        raw = text.startswith(BUILTIN_PREFIX) and (
+            self.tok.kind == "(" or rest in _BUILTIN_NAMES
+            or _NUMBERED_BUILTIN.match(rest) is not None)
+        if raw:
+            # `__builtin_comm`, `__builtin_kstack(perf)`: bpftrace 0.26's
+            # names under its standard library's macros
+            text = text[len(BUILTIN_PREFIX):]
+        if text == "container_of" and self.tok.kind == "(":
+            return self.container_of(tok.span)
         if self.tok.kind == "(":
             self.advance()
             args = self.call_args()
+            if not args and text in _CALLABLE_BUILTINS:
+                node = ast.Builtin(self.span_from(tok.span), text)
+                node.raw = raw
+                return node
             return ast.Call(self.span_from(tok.span), text, args)
-        if text in ("true", "false"):
+        if text in ("true", "false") and not raw:
             return ast.Bool(tok.span, text == "true")
         if is_builtin_name(text):
-            return ast.Builtin(tok.span, text)
+            node = ast.Builtin(tok.span, text)
+            node.raw = raw
+            return node
         if text in self.cpp.strings:
             return ast.String(tok.span, self.cpp.strings[text])
         return ast.Identifier(tok.span, text)
+
+    def container_of(self, start: Span) -> ast.Expr:
+        """``container_of(ptr, struct T, member.sub)``, the kernel's macro:
+        the address of the struct T whose ``member`` ``ptr`` points to,
+        ``(struct T *)((uint64)ptr - offsetof(struct T, member.sub))``."""
+        self.advance()
+        ptr = self.expr()
+        self.expect(",")
+        if not (self.starts_type() or self.tok.kind == lx.IDENT):  # or a typedef name
+            raise self.error(("struct",))
+        t = self.type_spec()
+        self.expect(",")
+        fields = self.field_path()
+        span = self.span_from(start)
+        offset = ast.Offsetof(span, t, None, fields)
+        address = ast.Cast(ptr.span, ast.TypeSpec(ptr.span, "uint64"), ptr)
+        target = ast.TypeSpec(t.span, t.name, t.pointer_depth + 1)
+        return ast.Cast(span, target, ast.Binop(span, "-", address, offset))
 
     def call_args(self) -> list[ast.Expr]:
         """Arguments after '(' up to and including ')'."""
@@ -677,16 +748,37 @@ class Parser:
         else:
             expr = self.expr()
         self.expect(",")
+        fields = self.field_path()
+        return ast.Offsetof(self.span_from(start), type_arg, expr, fields)
+
+    def field_path(self) -> list[str]:
+        """``a.b.c)`` of offsetof and container_of, up to and with ')'."""
         fields = [self.field_name()]
         while self.accept("."):
             fields.append(self.field_name())
         self.expect(")", ".")
-        return ast.Offsetof(self.span_from(start), type_arg, expr, fields)
+        return fields
 
     def field_name(self) -> str:
         if self.tok.kind != lx.IDENT and self.tok.kind not in lx.KEYWORDS:
             raise self.error((lx.IDENT,))
         return self.advance().text
+
+
+def if_as_value(node: ast.If) -> ast.Expr | None:
+    """The ternary an if statement stands for when each branch ends in a
+    value (``if c { a } else if d { b } else { e }``), else None. The
+    branches become block expressions: their variables stay theirs."""
+    if not all(node.valued):
+        return None
+
+    def block(stmts: list[ast.Stmt]) -> ast.Expr:
+        if len(stmts) == 1 and isinstance(stmts[0], ast.If):
+            return if_as_value(stmts[0])
+        last = stmts[-1]
+        return ast.BlockExpr(stmts[0].span.to(last.span), stmts[:-1], last.expr)
+
+    return ast.Ternary(node.span, node.cond, block(node.then), block(node.orelse))
 
 
 def parse(source: Source | str) -> ast.Program:

@@ -136,7 +136,7 @@ _EXPR_PRINTERS = {
     ast.Integer: lambda e: e.text or str(e.value),
     ast.String: lambda e: quote_string(e.value),
     ast.Bool: lambda e: "true" if e.value else "false",
-    ast.Builtin: lambda e: e.name,
+    ast.Builtin: lambda e: ("__builtin_" if e.raw else "") + e.name,
     ast.Identifier: lambda e: e.name,
     ast.PositionalParam: lambda e: f"${e.index}",
     ast.PositionalCount: lambda e: "$#",

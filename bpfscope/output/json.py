@@ -289,6 +289,11 @@ class JsonOutput(StreamSink):
         """As bpftrace 0.26: the failed map_update_elem as a helper error."""
         self.helper_error("Argument list too long", "map_update_elem", -7, filename, line, col)
 
+    def helper_failed(self, text: str, msg: str, helper: str, retcode: int,
+                      filename: str, line: int, col: int) -> None:
+        """-k: the failed helper call as a helper error."""
+        self.helper_error(msg, helper, retcode, filename, line, col)
+
     def dropped(self, kind: str, n: int, what: str, max_strlen: int, filename: str,
                 line: int, col: int, end_col: int = 0) -> None:
         place = (f'"filename": {json_string(filename)}, "line": {line}, "col": {col}')

@@ -48,6 +48,11 @@ class StreamSink:
         warning laid out at its place in the script."""
         self.warning_at(text)
 
+    def helper_failed(self, text: str, msg: str, helper: str, retcode: int,
+                      filename: str, line: int, col: int) -> None:
+        """-k: a helper found no element; ``text`` is bpftrace 0.26's warning."""
+        self.warning_at(text)
+
     def dropped(self, kind: str, n: int, what: str, max_strlen: int, filename: str,
                 line: int, col: int, end_col: int) -> None:
         """At exit, ``n`` drops of one place in the script: ``kind``

@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 
 from ..sema import types as T
 from ..sema.valuetext import signal_description  # noqa: F401 - its home before sema.valuetext
-from .values import Array, Buffer, Symbolic
+from .values import Array, Buffer, Fields, Symbolic
 
 
 class Context(NamedTuple):
@@ -120,7 +120,7 @@ def _string(t: T.StringType, data: bytes, off: int, ctx: Context):
 @decoder(T.TupleType)
 def _tuple(t: T.TupleType, data: bytes, off: int, ctx: Context):
     vals = tuple(decode_in(e, data, off + o, ctx) for e, o in zip(t.elems, t.offsets))
-    return dict(zip(t.names, vals)) if t.names else vals
+    return Fields(zip(t.names, vals)) if t.names else vals
 
 
 @decoder(T.IntType)
@@ -142,8 +142,8 @@ def decode_c(t: T.Type, data: bytes, off: int, bit_offset: int = 0, bits: int = 
     dict of its members, an array as a list, char arrays as strings."""
     if isinstance(t, T.StructType):
         from ..sema.typelib import members_of
-        return {m.name: decode_c(m.type, data, off + m.offset, m.bit_offset, m.bits)
-                for m in members_of(t)}
+        return Fields((m.name, decode_c(m.type, data, off + m.offset, m.bit_offset, m.bits))
+                      for m in members_of(t))
     if isinstance(t, T.ArrayType):
         return Array(decode_c(t.elem, data, off + i * t.elem_size) for i in range(t.count))
     if isinstance(t, T.StringType):
@@ -151,8 +151,8 @@ def decode_c(t: T.Type, data: bytes, off: int, bit_offset: int = 0, bits: int = 
     size = T.c_size(t)
     if bits:
         raw = int.from_bytes(data[off:off + (bit_offset + bits + 7) // 8], "little")
-        v = (raw >> bit_offset) & ((1 << bits) - 1)
-        return v - (1 << bits) if t.signed and v >> (bits - 1) else v
+        # unsigned whatever the type, as bpftrace 0.26 reads bitfields
+        return (raw >> bit_offset) & ((1 << bits) - 1)
     v = int.from_bytes(data[off:off + size], "little", signed=t.signed)
     return bool(v) if isinstance(t, T.BoolType) else v
 

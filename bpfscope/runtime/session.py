@@ -49,6 +49,11 @@ ZERO_KEY = b"\0\0\0\0"
 VERIFIER_TAIL = 5
 INTERRUPTED = 255  # the exit code of a run stopped by a signal while attaching
 # bpftrace 0.26's warning for a map update that failed with E2BIG
+# the -k checks (DropSite kinds): message, helper, its return code
+HELPER_CHECKS = {
+    "lookup": ("Can't lookup map element because it does not exist.", "map_lookup_elem", 0),
+    "delete": ("Can't delete map element because it does not exist.", "map_delete_elem", -2),
+}
 MAP_FULL = ("Map full; can't update element. Try increasing max_map_keys config or manually "
             "setting the max entries in a map declaration e.g. `let @a = hash(5000)`")
 
@@ -363,6 +368,15 @@ class Session:
                 self._warned.add(i)
                 self.sink.map_full(format_located("WARNING", MAP_FULL, site.span, getattr(
                     self.script, "source", None)), *self._place(site.span)[:3])
+            elif site.kind in HELPER_CHECKS and i not in self._warned and self._lost_count(i):
+                # -k: once per place, in bpftrace 0.26's words
+                self._warned.add(i)
+                msg, helper, retcode = HELPER_CHECKS[site.kind]
+                head, _, rest = format_located("WARNING", msg, site.span, getattr(
+                    self.script, "source", None)).partition("\n")
+                info = f"Additional Info - helper: {helper}, retcode: {retcode}"
+                self.sink.helper_failed("\n".join(x for x in (head, info, rest) if x), msg,
+                                        helper, retcode, *self._place(site.span)[:3])
 
     def report_drops(self):
         """At exit: per place in the script, the stacks the kernel could
@@ -370,7 +384,7 @@ class Session:
         at max_strlen; the updates a full user-space map dropped."""
         strlen = int(self.script.config.get("max_strlen", 1024))
         for i, site in enumerate(self.script.drop_sites, 1):
-            n = self._lost_count(i) if site.kind != "full" else 0
+            n = self._lost_count(i) if site.kind in ("stack", "strcut") else 0
             if n:
                 self.sink.dropped(site.kind, n, site.name, strlen, *self._place(site.span))
         for m in self.maps.values():

@@ -54,6 +54,12 @@ class OutputSink(Protocol):
         """A map update at that place failed: the map is full (once per
         place; ``text`` is the warning laid out with the source line)."""
 
+    def helper_failed(self, text: str, msg: str, helper: str, retcode: int,
+                      filename: str, line: int, col: int) -> None:
+        """-k: a helper call at that place failed (a map lookup or delete
+        that found no element; once per place; ``text`` is the warning
+        laid out with the source line)."""
+
     def dropped(self, kind: str, n: int, what: str, max_strlen: int, filename: str,
                 line: int, col: int, end_col: int) -> None:
         """At exit, ``n`` drops of one place: ``kind`` 'stack' (stacks

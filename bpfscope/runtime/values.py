@@ -120,6 +120,17 @@ class Array(tuple):
     __slots__ = ()
 
 
+class Fields(dict):
+    """The members of a struct or record value, by name in their order: a
+    dict that can be part of a map key (``@m[*$task]``, ``@m[(a=1, b=2)]``),
+    so it is hashed by its items and must not be changed once made."""
+
+    __slots__ = ()
+
+    def __hash__(self):
+        return hash(tuple(self.items()))
+
+
 Value = Union[int, str, tuple, Formatted]
 
 

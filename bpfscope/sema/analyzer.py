@@ -390,7 +390,9 @@ class Analyzer(ConstValues):
         elif isinstance(s, ast.Unroll):
             n = self.const_int(s.count, "unroll")
             if not 1 <= n <= 100:
-                self.err("unroll() count must be between 1 and 100", s.count.span)
+                # bpftrace 0.26's words, at `unroll (N)`
+                self.err("unroll maximum value is 100" if n > 100 else
+                         "unroll minimum value is 1", s.head or s.count.span)
             outer = getattr(self, "_unrolled", 1)
             if outer * n > MAX_UNROLLED:
                 self.err(f"Nested unroll() would copy this body {outer * n} times, "
@@ -571,8 +573,10 @@ class Analyzer(ConstValues):
                                                         for e in kt.elems)):
                 info.user_space = True
             elems.append(kt)
-        if len(elems) == 1 and isinstance(elems[0], T.TupleType) and elems[0].elems:
+        if (len(elems) == 1 and isinstance(elems[0], T.TupleType) and elems[0].elems
+                and not elems[0].names):
             # bpftrace 0.26: `@m[(1, 2)]` and `@m[1, 2]` are one key type
+            # (a record stays one key: `@m[(a=1, b=2)]`)
             elems = list(elems[0].elems)
         key = T.TupleType(tuple(elems))
         if info.key is None:
@@ -724,7 +728,7 @@ class Analyzer(ConstValues):
             if not -(1 << 63) <= value < (1 << 64):
                 self.err(f"Enum value of {e.name} does not fit in 64 bits: {value}", e.span)
             e.value = value
-            return T.INT64
+            return self.types.enumerator_type(e.name)
         self.err(f"{type(e).__name__} expressions are not supported yet", e.span)
 
     # ------------------------------------------------------------ user functions
@@ -928,6 +932,8 @@ class Analyzer(ConstValues):
                     self.err(f"'{e.op}' needs an integer variable", e.span)
                 return t
             self.err(f"'{e.op}' can only be applied to a map or a variable", e.span)
+        if e.op == "&":
+            return self.address_of(e)
         t = self.expr(e.operand)
         if t is None:
             return T.INT64
@@ -965,6 +971,10 @@ class Analyzer(ConstValues):
                 self.err(f"Struct/union of type '{st.name}' does not contain a field "
                          f"named '{e.field}'", e.span)
             e.member = m
+            if m.bits and m.type.is_int() and m.type.signed:
+                # bpftrace 0.26 reads bitfields unsigned (`short b:8` of 217
+                # prints 217, its bitfield_access_2 case)
+                return dataclasses.replace(m.type, signed=False)
             return self.in_space(m.type, user)
         self.err(f"Can not access field '{e.field}' on type '{T.type_name(base)}'", e.span)
 
@@ -973,6 +983,35 @@ class Analyzer(ConstValues):
         if user and isinstance(t, (T.PointerType, T.StructType, T.ArrayType)) and not t.user:
             return dataclasses.replace(t, user=True)
         return t
+
+    def address_of(self, e: ast.Unop) -> T.Type | None:
+        """``&x`` (bpftrace 0.26's unstable_addr): the address of a struct
+        member, array element or dereferenced value (where it lies, in
+        kernel or user memory), or of a value held in memory in the
+        program (a string, tuple, record or struct variable, a literal)."""
+        x = e.operand
+        if isinstance(x, ast.Map):
+            self.err("The address of a map is not supported yet", e.span)
+        t = self.expr(x)
+        if t is None:
+            return None
+        if isinstance(x, ast.FieldAccess) and x.member is not None and x.member.bits:
+            self.err(f"Can not take the address of the bitfield '{x.field}'", e.span)
+        typed = isinstance(x, (ast.FieldAccess, ast.Index, ast.Unop)) and (
+            getattr(x, "member", None) is not None or isinstance(x, ast.Unop) and x.op == "*"
+            or isinstance(x, ast.Index) and not isinstance(x.expr.type, T.TupleType))
+        if typed:
+            base = x.operand if isinstance(x, ast.Unop) else x.expr
+            return pointer_to(t, getattr(base.type, "user", False))
+        if isinstance(x, (ast.FieldAccess, ast.Index)) and isinstance(x.expr.type, T.TupleType):
+            return pointer_to(t, False)  # &$t.0: an element of a tuple in memory
+        if t.is_int():
+            what = f"the variable ${x.name}" if isinstance(x, ast.Variable) else "an integer value"
+            self.err(f"The address of {what} is not supported yet: bpfscope keeps "
+                     "integers in registers", e.span)
+        if isinstance(t, (T.VoidType, T.AggType, T.ArgsType)):
+            self.err(f"Invalid operand for '&': '{T.type_name(t)}'", e.span)
+        return pointer_to(t, False)
 
     def deref(self, t: T.Type, e: ast.Unop) -> T.Type | None:
         if t.is_int() and not isinstance(t, T.PointerType):
@@ -1065,6 +1104,11 @@ class Analyzer(ConstValues):
 
     def arg_field_type(self, f, span) -> T.Type:
         if f.kind == "int":
+            if f.c_type.startswith("enum "):
+                # a tracepoint's enum field prints as its enumerator (0.26)
+                t = self.types.named(f.c_type)
+                if isinstance(t, T.EnumType):
+                    return dataclasses.replace(t, bits=f.size * 8, signed=f.signed)
             return T.IntType(f.size * 8, f.signed)
         if f.kind == "bool":
             return T.BOOL
@@ -1196,8 +1240,28 @@ class Analyzer(ConstValues):
 
     def call(self, e: ast.Call, statement: bool) -> T.Type | None:
         name = e.name
+        e.discarded = statement
         self.not_aggregation(e)
         f = registry.lookup(name)
         if f is not None:
             return f.check(self, e)
         self.err(f"Unknown function: '{name}'", e.span)
+
+
+def pointer_to(t: T.Type, user: bool) -> T.PointerType:
+    """A pointer to a value of type ``t`` (what ``&x`` gives): to the
+    struct, the integer, the first element of an array or string; to void
+    for a tuple or record, which have no C type."""
+    if isinstance(t, T.StructType):
+        return T.PointerType(target=t.name, user=user, ref=t.ref)
+    if isinstance(t, T.PointerType):
+        return T.PointerType(target=t.target + " *", user=user)
+    if isinstance(t, T.StringType):
+        return T.PointerType(target="int8", user=user)
+    if isinstance(t, T.ArrayType):
+        return pointer_to(t.elem, user)
+    if isinstance(t, T.BoolType):
+        return T.PointerType(target="bool", user=user)
+    if t.is_int():
+        return T.PointerType(target=f"{'' if t.signed else 'u'}int{t.bits}", user=user)
+    return T.PointerType(target="void", user=user)

@@ -1,4 +1,4 @@
-"""Named program parameters: ``getopt("name"[, default])``.
+"""Named program parameters: ``getopt("name"[, default[, description]])``.
 
 On the command line they follow ``--`` as ``--name=value`` (or ``--name``
 for a boolean); the default's type decides the parameter's: a string, an
@@ -7,6 +7,8 @@ given). Their values are known before anything is loaded, so each getopt()
 call is replaced by a literal of its value, which sema and codegen then
 treat like any other literal. A parameter the script never asks for, or a
 value of the wrong type, is an error, reported before anything is loaded.
+``-- --help`` lists the script's parameters, with their defaults and
+descriptions, instead of running it (bpftrace 0.26).
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ def split_named(args: list[str]) -> tuple[list[str], dict[str, str | None]]:
 def _default(call: ast.Call):
     """The default value of a getopt() call, checked; its type is the
     parameter's."""
-    if not call.args or len(call.args) > 2:
-        raise SemanticError(f"getopt() requires 1 or 2 arguments ({len(call.args)} provided)",
+    if not call.args or len(call.args) > 3:
+        raise SemanticError(f"getopt() requires 1 to 3 arguments ({len(call.args)} provided)",
                             call.span)
     if not isinstance(call.args[0], ast.String):
         raise SemanticError("First argument to 'getopt' must be a string literal.",
                             call.args[0].span)
+    if len(call.args) == 3 and not isinstance(call.args[2], ast.String):
+        raise SemanticError("Third argument to 'getopt' (its description) must be a "
+                            "string literal.", call.args[2].span)
     if len(call.args) == 1:
         return False
     d = call.args[1]
@@ -83,10 +88,37 @@ def _literal(span, v) -> ast.Expr:
     return ast.String(span, v)
 
 
+class ProgramHelp(BpfscopeError):
+    """``-- --help``: ``message`` is the text listing the script's named
+    parameters, for standard output; nothing runs."""
+
+
+def _expected(defaults: dict[str, object]) -> str:
+    if not defaults:
+        return "no custom program options defined."
+    return "expected program options: " + ", ".join("--" + n for n in defaults)
+
+
+def help_text(defaults: dict[str, object], described: dict[str, str]) -> str:
+    """bpftrace 0.26's hint line, then one line a parameter: how to give
+    it, its description and its default."""
+    lines = ["HINT: " + _expected(defaults)]
+    rows = []
+    for name, d in defaults.items():
+        form = f"--{name}" if isinstance(d, bool) else \
+            f"--{name}=" + ("NUM" if isinstance(d, int) else "STRING")
+        rows.append((form, " ".join(x for x in (described.get(name, ""),
+                                                 f"(default: {_shown(d)})") if x)))
+    width = max((len(f) for f, _ in rows), default=0)
+    lines += [f"    {f.ljust(width)}  {text}" for f, text in rows]
+    return "\n".join(lines) + "\n"
+
+
 class _Replacer:
     def __init__(self, named: dict[str, str | None]):
         self.named = named
         self.defaults: dict[str, object] = {}
+        self.described: dict[str, str] = {}
 
     def expr(self, e: ast.Expr) -> ast.Expr:
         if isinstance(e, ast.Call) and e.name == "getopt":
@@ -97,6 +129,8 @@ class _Replacer:
                 raise SemanticError(f"Command line option '{name}' needs to have the same "
                                     "default value in all places it is used. Previous "
                                     f"default value: {_shown(prev)}", e.span)
+            if len(e.args) == 3:
+                self.described.setdefault(name, e.args[2].value)
             v = default if name not in self.named else _value(name, self.named[name], default)
             return _literal(e.span, v)
         ast.replace_exprs(e, self.expr)
@@ -108,10 +142,11 @@ def resolve_getopt(program: ast.Program, named: dict[str, str | None]):
     r = _Replacer(named)
     for node in program.probes + program.subprogs:
         ast.replace_exprs(node, r.expr)
-    unknown = [n for n in named if n not in r.defaults]
+    unknown = [n for n in named if n not in r.defaults and n != "help"]
     if unknown:
-        raise BpfscopeError("Unexpected program command line option"
-                            + ("s" if len(unknown) > 1 else "") + ": "
-                            + ", ".join("--" + n for n in unknown)
-                            + " (the script has no getopt() of "
-                            + ("them" if len(unknown) > 1 else "it") + ")")
+        # bpftrace 0.26's words, with its hint of what the script takes
+        raise BpfscopeError("unexpected program command line options: "
+                            + ", ".join("--" + n for n in unknown),
+                            notes=[_expected(r.defaults)])
+    if "help" in named and "help" not in r.defaults:
+        raise ProgramHelp(help_text(r.defaults, r.described))

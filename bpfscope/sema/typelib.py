@@ -75,7 +75,7 @@ def from_btf(kb, tid: int) -> T.Type | None:
         size = t.size if t.size in (1, 2, 4, 8) else 8
         return T.IntType(size * 8, t.signed)
     if k in (K.ENUM, K.ENUM64):
-        return T.IntType(t.size * 8, getattr(t, "signed", False))
+        return enum_from_btf(kb, tid, t.size * 8)
     if k == K.PTR:
         target, user = _skip_modifiers(kb, t.type)
         name = kb.type_name(t.type) if t.type else "void"
@@ -98,6 +98,14 @@ def from_btf(kb, tid: int) -> T.Type | None:
     return None
 
 
+def enum_from_btf(kb, tid: int, bits: int) -> T.EnumType:
+    """The kernel's enum ``tid`` as a language type (its values print as
+    the enumerators' names)."""
+    t = kb.type(tid)
+    return T.EnumType(bits, getattr(t, "signed", False), getattr(t, "name", "") or "",
+                      tuple((v.name, v.value) for v in t.values))
+
+
 class TypeLibrary:
     """Names to types for one script: its own definitions first (they are
     what the author meant), then the kernel's BTF."""
@@ -106,6 +114,8 @@ class TypeLibrary:
                  enums: dict[str, int] | None = None):
         self.defs = dict(defs or {})
         self.enums = dict(enums or {})
+        # the script's enumerators' types (sema.types.EnumType), by name
+        self._enum_of: dict[str, T.Type] = {}
         self._kernel = None
         self._align: dict[str, int] = {}
         # the probe's traced program (ExpandedProbe.debuginfo): its own
@@ -176,6 +186,17 @@ class TypeLibrary:
             return found[1]
         return HEADER_MACROS.get(name)
 
+    def enumerator_type(self, name: str) -> T.Type:
+        """The type of the constant ``name`` (an enumerator, prints as its
+        name; a #define or a header macro, a plain integer)."""
+        if name in self.enums:
+            return self._enum_of.get(name, T.INT64)
+        kb = self.kernel()
+        found = kb.find_enumerator(name) if kb is not None else None
+        if found is not None:
+            return enum_from_btf(kb, found[0], 64)
+        return T.INT64
+
     # ------------------------------------------------------------ definitions
 
     def define(self, items: list, span=None):
@@ -185,14 +206,17 @@ class TypeLibrary:
             if isinstance(d, C.CStruct):
                 self.struct_from(d, span)
             elif isinstance(d, C.CEnum):
-                for name, value in d.values:
+                values = tuple(d.values)
+                for name, value in values:
                     self.enums[name] = value
+                    self._enum_of[name] = T.EnumType(64, True, d.name, values)
                 if d.name:
-                    self.defs["enum " + d.name] = T.IntType(32, True)
+                    self.defs["enum " + d.name] = T.EnumType(32, True, d.name, values)
             elif isinstance(d, C.CTypedef):
                 self.defs[d.name] = self.declared(d.member, span)
             elif isinstance(d, C.CDefine) and isinstance(d.value, int):
                 self.enums[d.name] = d.value
+                self._enum_of.pop(d.name, None)
 
     def declared(self, m, span) -> T.Type:
         """The type of one C declarator."""
@@ -226,7 +250,8 @@ class TypeLibrary:
         members, bitpos, size, align = [], 0, 0, 1
         for m in d.members:
             t = self.declared(m, span)
-            a, n = 1 if d.packed else self.alignment(t), T.c_size(t)
+            a, n = 1 if d.packed or m.packed else self.alignment(t), T.c_size(t)
+            a = max(a, m.aligned)
             align = max(align, a)
             if d.kind == "union":
                 bitpos = 0
@@ -247,6 +272,7 @@ class TypeLibrary:
                                             x.bit_offset, x.bits) for x in t.members)
                 bitpos += n * 8
             size = max(size, -(-bitpos // 8))
+        align = max(align, d.aligned)
         size = -(-size // align) * align
         st = T.StructType(name=name, nbytes=size, members=tuple(members))
         self._align[name] = align

@@ -131,6 +131,31 @@ class SymbolicInt(IntType):
 
 
 @dataclass(frozen=True)
+class EnumType(IntType):
+    """A value of an enum (an enumerator, a variable or map holding one, a
+    cast to ``enum NAME``): an integer that prints as the name of the
+    enumerator holding it, or as the number when none does (bpftrace 0.26:
+    ``print(ONE)``, ``printf("%s", ONE)``, ``@[ONE]``). Arithmetic on it
+    gives a plain integer."""
+    bits: int = 64
+    signed: bool = True
+    name: str = ""         # the enum's tag; "" for an anonymous enum
+    values: tuple = ()     # (enumerator, value) pairs, in declaration order
+
+    def show(self, v: int) -> str | None:
+        v &= (1 << self.bits) - 1
+        if self.signed and v >> (self.bits - 1):
+            v -= 1 << self.bits
+        for name, value in self.values:
+            if value == v:
+                return name
+        return None
+
+    def __str__(self) -> str:
+        return f"enum {self.name}" if self.name else IntType.__str__(self)
+
+
+@dataclass(frozen=True)
 class UserSymType(Type):
     """usym(addr): an address in the current process and that process's
     pid, printed as the symbol the address falls in."""
@@ -407,8 +432,11 @@ def unify(a: Type, b: Type) -> Type | None:
         bits = max(a.bits, b.bits)
         return IntType(bits, a.signed and b.signed) if a.signed == b.signed else IntType(bits, a.signed or b.signed)
     if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.elems) == len(b.elems) \
-            and a.names == b.names:
-        elems = [unify(x, y) for x, y in zip(a.elems, b.elems)]
+            and (a.names == b.names or a.names and b.names and set(a.names) == set(b.names)):
+        # records with the same fields in another order are one type, in
+        # the order of the first (bpftrace 0.26)
+        order = [b.names.index(n) for n in a.names] if a.names else range(len(b.elems))
+        elems = [unify(x, b.elems[i]) for x, i in zip(a.elems, order)]
         if all(e is not None for e in elems):
             return TupleType(tuple(elems), a.names)
     if isinstance(a, AggType) and isinstance(b, AggType) and a.kind == b.kind and a.params == b.params:

@@ -567,6 +567,21 @@ def test_scratch_variables_loops_and_unroll():
     assert k.value("@u") == 8
 
 
+def test_if_values_and_ternaries_run_only_the_branch_taken():
+    k = kernel("BEGIN { $a = 2; $b = 1; $c = 0; "
+               "@v = if $a > 1 { 10 } else if $a { 20 } else { 30 }; "
+               "@v += if $b > 1 { 10 } else if $b { 20 } else { 30 }; "
+               "@v += if $c > 1 { 10 } else if $c { 20 } else { 30 }; "
+               "@n = 0; if $a { @n += 1 } else { @n += 100 } if $c { @n += 1 } else { @n += 100 } "
+               "$c ? printf(\"x\") : printf(\"y\"); "
+               "@w = if $c { let $t = 5; $t } else { 6 }; }")
+    k.run()
+    assert k.value("@v") == 60
+    assert k.value("@n") == 101
+    assert k.value("@w") == 6
+    assert len(k.events) == 1  # the one printf taken
+
+
 # ------------------------------------------------------------------ events
 
 
@@ -799,3 +814,27 @@ def test_string_bytes_are_signed_chars():
 
 def test_a_declared_variable_reads_zero_before_its_assignment():
     assert eval_tp("{ let $v; let $w = $v; $v = args.a; $w * 100 + $v }", a=5) == 5
+
+
+def test_address_of_a_string_variable_points_at_its_bytes():
+    k = kernel('BEGIN { $s = "hey"; $p = &$s; @c = *($p + 1); @d = *$p; '
+               '$t = (7, "ab", 9); $q = &$t[2]; @e = *$q; $r = (x=3, y=4); @f = *(&$r.y); }')
+    k.run()
+    assert (k.value("@c"), k.value("@d")) == (ord("e"), ord("h"))
+    assert (k.value("@e"), k.value("@f")) == (9, 4)
+
+
+def test_with_k_lookups_and_deletes_that_find_nothing_are_counted_per_place():
+    src = ('tracepoint:t:p { @m[1] = 1; $a = @m[2]; $b = @m[1]; delete(@m, 3); '
+           '$d = delete(@m, 4); @n++; @o += 1; @s[1] = "x"; $t = @s[2]; }')
+    an = Analyzer(parse(Source(src)), expander, (), {"helper_check": 1}).run()
+    k = FakeKernel(compile_program(an))
+    for _ in range(2):
+        k.run(ctx=make_ctx())
+    assert [(s.kind, s.name) for s in k.script.drop_sites if s.kind != "full"] == [
+        ("lookup", "@m"), ("lookup", "@m"), ("delete", "@m"), ("lookup", "@s")]
+    # @m[2] missed twice, @m[1] found; delete(@m, 3) twice (delete(@m, 4)'s
+    # result is used: no warning); @n++ and @o += 1 are no lookups to check
+    assert drops(k, "lookup") == [2, 0, 2] and drops(k, "delete") == [2]
+    # without -k nothing is counted
+    assert [s for s in kernel(src).script.drop_sites if s.kind != "full"] == []

@@ -4,6 +4,7 @@ block scopes of scratch variables, macros, named parameters (getopt)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -143,8 +144,8 @@ def test_named_parameters_filter_real_events(e2e, own_helper):
 
 @pytest.mark.parametrize("args, message", [
     (["--", "--aa=x"], "ERROR: Program option --aa expects an integer, got 'x'\n"),
-    (["--", "--zz"], "ERROR: Unexpected program command line option: --zz "
-                     "(the script has no getopt() of it)\n"),
+    (["--", "--zz"], "ERROR: unexpected program command line options: --zz\n"
+                     "HINT: expected program options: --aa\n"),
 ])
 def test_bad_named_parameters_are_errors(e2e, args, message):
     r = e2e.run_cli("-e", 'BEGIN { print(getopt("aa", 1)); exit(); }', *args)
@@ -307,13 +308,20 @@ def test_empty_middle_operand_and_nested_ternaries(e2e):
     assert r.stdout.splitlines()[:2] == ["7 5 9 1 2", "2 4"]
 
 
-def test_bare_condition_filters_real_events(e2e, own_helper):
-    # the helper calls getpid 3 times; the third call ends the trace
-    t = e2e.Trace("-e", f'tracepoint:syscalls:sys_enter_getpid {{ if comm == "{COMM}" '
-                  '{ @n = count(); if @n == 3 { exit(); } } }')
-    subprocess.run([own_helper, "getpid", "3"], check=True)
+def traced(e2e, prog, helper, *args):
+    """What ``prog`` prints, traced while the helper runs ``args``; it must
+    end well."""
+    t = e2e.Trace("-e", prog)
+    subprocess.run([helper, *args], check=True)
     out, err = t.finish()
     assert t.returncode == 0, err
+    return out
+
+
+def test_bare_condition_filters_real_events(e2e, own_helper):
+    # the helper calls getpid 3 times; the third call ends the trace
+    out = traced(e2e, f'tracepoint:syscalls:sys_enter_getpid {{ if comm == "{COMM}" '
+                 '{ @n = count(); if @n == 3 { exit(); } } }', own_helper, "getpid", "3")
     assert out == "\n\n@n: 3\n"
 
 
@@ -374,3 +382,157 @@ def test_c_preamble_of_bpftrace_tools(e2e, tmp_path, text, want):
     r = e2e.run_cli("-q", str(script))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == want
+
+
+def test_structs_and_records_as_map_keys(e2e):
+    # a struct or record key printed whole, alone or among other keys
+    r = e2e.run_prog('struct P { int a; int b; } '
+                     'begin { $r = (a=1, b=2); @m[$r] = 1; @m[(a=3, b=4)] = 2; '
+                     '@n[(a=5, b="x"), 6] = 3; $p = (struct P *)curtask; @s[*$p] = 4; '
+                     'printf("%d %d\\n", has_key(@m, (a=1, b=2)), @m[(a=3, b=4)]); exit(); }')
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "1 2"
+    assert lines[3:6] == ["@m[{ .a = 1, .b = 2 }]: 1", "@m[{ .a = 3, .b = 4 }]: 2",
+                          "@n[{ .a = 5, .b = x }, 6]: 3"]
+    assert lines[6].startswith("@s[{ .a = ") and lines[6].endswith(" }]: 4")
+
+
+def test_if_used_as_a_value(e2e):
+    # bpftrace 0.26's regression case, else-if chains, macros whose body is
+    # an if, and a ternary or if-else of statements run for their effect
+    r = e2e.run_prog('macro pick($x) { if $x > 1 { "big" } else if $x { "one" } else { "none" } } '
+                     'macro say($x) { if $x { printf("yes ") } else { printf("no ") } } '
+                     'begin { let $x=1; let $y=2; let $z=3; '
+                     'print(if ($x) { if ($y) { if ($z) { $x } else { $y } } else { $z } } else { 0 }); '
+                     '$a = 2; $b = 0; printf("%s %s %d\\n", pick($a), pick($b), '
+                     'if $a == 2 { let $t = 40; $t + 2 } else { 0 }); '
+                     'say($a); say($b); $b ? printf("t\\n") : printf("f\\n"); exit(); }')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:3] == ["1", "big none 42", "yes no f"]
+
+
+def test_enums_print_by_name(e2e):
+    # bpftrace 0.26's cases: maps, keys, tuples, variables, casts, printf
+    r = e2e.run_prog('enum BAZ { FOO = 333, BAR }; enum { ONE = 1, TWO = 2 }; '
+                     'BEGIN { @[ONE] = 11; @k[ONE, TWO, ONE] = -1; @v = (ONE, TWO); '
+                     '@n[ONE + 1] = TWO - 1; $f = FOO; print($f); print((enum BAZ)333); '
+                     '$x = 444; print((enum BAZ)$x); printf("%s %d %s\\n", BAR, BAR, (enum BAZ)$x); '
+                     'exit(); }')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("FOO\nFOO\n444\nBAR 334 444\n\n\n"
+                        "@[ONE]: 11\n@k[ONE, TWO, ONE]: -1\n@n[2]: 1\n@v: (ONE, TWO)\n")
+
+
+def test_getopt_descriptions_and_help(e2e):
+    prog = 'begin { print((getopt("aa", 10, "Description of aa"), getopt("bb", 1))); exit(); }'
+    assert e2e.run_prog(prog, "--", "--aa=22", "--bb=2").stdout.splitlines()[0] == "(22, 2)"
+    r = e2e.run_cli("-e", prog, "--", "--help")
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == ("HINT: expected program options: --aa, --bb\n"
+                        "    --aa=NUM  Description of aa (default: 10)\n"
+                        "    --bb=NUM  (default: 1)\n")
+
+
+def test_unreachable_statements_are_warned_about(e2e):
+    # bpftrace 0.26's "exit exits immediately" case, with its warning
+    prog = "BEGIN { @++; exit(); @++ }"
+    r = e2e.run_cli("-q", "-e", prog)
+    assert (r.returncode, r.stdout) == (0, "\n\n@: 1\n")
+    assert r.stderr == ("stdin:1:22-25: WARNING: Unreachable statement.\n"
+                        f"{prog}\n" + " " * 21 + "~~~\n")
+    r = e2e.run_cli("-q", "--no-warnings", "-e", prog)
+    assert (r.returncode, r.stderr) == (0, "")
+
+
+
+
+
+def test_record_evaluation_order(e2e):
+    # bpftrace 0.26's case: fields run as written, stored by name
+    r = e2e.run_prog('begin { $a = (foo={ printf("hello"); 1 }, bar={ printf("world"); 2 }); '
+                     '$a = (bar={ printf("hello"); 1 }, foo={ printf("world\\n"); 2 }); '
+                     'print($a); $b = (s="longer", x=5); $c = (x=1, s="ab"); $c = $b; '
+                     'print($c); exit(); }')
+    assert r.stdout.splitlines()[:3] == ["helloworldhelloworld", "{ .foo = 2, .bar = 1 }",
+                                         "{ .x = 5, .s = longer }"]
+
+
+
+@pytest.mark.parametrize("prog, message, helper, under", [
+    # bpftrace 0.26's runtime_error_check cases
+    ('i:ms:100 { @[1] = 1; delete(@, 2); exit(); }',
+     "Can't delete map element because it does not exist.",
+     "helper: map_delete_elem, retcode: -2", (22, 34)),
+    ('i:ms:100 { @[1] = 1; printf("%d\\n", @[2]); exit(); }',
+     "Can't lookup map element because it does not exist.",
+     "helper: map_lookup_elem, retcode: 0", (37, 41)),
+])
+def test_run_time_checks_of_helpers_with_k(e2e, prog, message, helper, under):
+    r = e2e.run_cli("-q", "-k", "-e", prog)
+    assert r.returncode == 0, r.stderr
+    col, end = under
+    assert r.stderr == (f"stdin:1:{col}-{end}: WARNING: {message}\n"
+                        f"Additional Info - {helper}\n{prog}\n"
+                        + " " * (col - 1) + "~" * (end - col) + "\n")
+    assert e2e.run_cli("-q", "-e", prog).stderr == ""  # only with -k
+
+
+def test_tracepoint_enum_fields_print_by_name(e2e, own_helper):
+    # hrtimer_start's `enum hrtimer_mode mode`: the helper's nanosleep is relative
+    # (other timers of the process may start first: each line names its value)
+    out = traced(e2e, f'tracepoint:timer:hrtimer_start /comm == "{COMM}"/ '
+                 '{ printf("%s %d\\n", args.mode, args.mode); '
+                 'if (args.mode == 1) { exit(); } }', own_helper, "sleep", "10")
+    lines = out.split("\n\n")[0].splitlines()
+    assert lines[-1] == "HRTIMER_MODE_REL 1"
+    assert all(re.fullmatch(r"HRTIMER_MODE_[A-Z_]+ \d+", x) for x in lines), lines
+
+
+
+@pytest.mark.parametrize("struct, raw, reads, want", [
+    # bpftrace 0.26's bitfield cases, on bytes of the script's own
+    ("struct Foo { unsigned int a:4, b:8, c:3, d:1, e:16; }", r"\x21\x50\xff\xff",
+     "a b c d e", "1 2 5 0 65535"),
+    ("struct Foo { short a:4, b:8, c:3, d:1; int e:9, f:15, g:1, h:2, i:5 }",
+     r"\x91\xdd\xf4\x01\x8d\xf9\x6e\x00", "a b c d e f g h i", "1 217 5 1 500 31117 1 2 27"),
+])
+def test_bitfields(e2e, struct, raw, reads, want):
+    fields = reads.split()
+    r = e2e.run_prog(f'{struct} begin {{ $s = "{raw}"; $p = (struct Foo *)&$s; '
+                     f'printf("{" ".join(["%d"] * len(fields))}\\n", '
+                     + ", ".join(f"$p->{f}" for f in fields) + "); exit(); }")
+    assert r.stdout.splitlines()[0] == want
+
+
+@pytest.mark.parametrize("prog, want", [
+    pytest.param('macro cpu() { __builtin_cpu + 1000 } '
+                 'begin { printf("%d %d %d %d\\n", comm() == comm, __builtin_pid == pid, '
+                 'cpu >= 1000, cpu() == __builtin_cpu + 1000); exit(); }', "1 1 1 1",
+                 id="builtins by 0.26's names, a macro replacing one"),
+    pytest.param('begin { $t = container_of(curtask->tasks.next, struct task_struct, tasks); '
+                 '$b = container_of($t->tasks.prev, struct task_struct, tasks); '
+                 '$s = container_of((uint64)curtask + offsetof(struct task_struct, se.load), '
+                 'struct task_struct, se.load); '
+                 'printf("%d %d\\n", $b == curtask, $s->pid == curtask->pid); exit(); }', "1 1",
+                 id="container_of"),
+    pytest.param('begin { printf("%d %d\\n", ppid(curtask) == ppid, '
+                 'ppid(curtask->real_parent) == curtask->real_parent->real_parent->pid); '
+                 'exit(); }', "1 1", id="the standard library's ppid(task)"),
+    pytest.param('struct S { char a; int b __attribute__((aligned(8))); } '
+                 'struct T { char a; int b; } __attribute__((aligned(16))); '
+                 'struct Q { char a; int __attribute__((packed)) b; } '
+                 'begin { printf("%d %d %d %d %d\\n", sizeof(struct S), offsetof(struct S, b), '
+                 'sizeof(struct T), sizeof(struct Q), offsetof(struct Q, b)); exit(); }',
+                 "16 8 16 5 1", id="aligned and packed laid out as gcc does"),
+    pytest.param('config = { unstable_addr = enable } '
+                 'begin { $p = &curtask->pid; $s = "hello"; $q = &$s; $t = (1, "ab"); '
+                 '$e = &curtask->cpus_mask.bits[1]; $c = &curtask->comm; '
+                 'printf("%d %d %s %c %d %d %d\\n", *$p == pid, '
+                 '(uint64)$p == (uint64)curtask + offsetof(struct task_struct, pid), '
+                 'str($q), *($q + 1), &$t != 0, str($c) == comm, '
+                 '(uint64)$e == (uint64)curtask + offsetof(struct task_struct, cpus_mask) + 8); '
+                 'exit(); }', "1 1 hello e 1 1 1", id="address-of members, strings, tuples"),
+])
+def test_one_liners(e2e, prog, want):
+    assert e2e.run_prog(prog).stdout.splitlines()[0] == want

@@ -42,7 +42,13 @@ def test_typedef_and_defines():
 
 def test_bad_definition_is_a_syntax_error():
     with pytest.raises(SyntaxErr, match="in C definition"):
-        parse_definitions("struct Foo { int a }")
+        parse_definitions("struct Foo { int a b; }")
+
+
+def test_the_last_members_semicolon_may_be_left_out():
+    # as clang takes it (bpftrace 0.26's bitfield_access_2 case)
+    (st,) = parse_definitions("struct Bar { short a:4, b:8; int e:9, f:15 }")
+    assert [(m.name, m.bits) for m in st.members] == [("a", 4), ("b", 8), ("e", 9), ("f", 15)]
 
 
 @pytest.mark.parametrize("text, packed", [
@@ -53,3 +59,12 @@ def test_bad_definition_is_a_syntax_error():
 def test_attributes_are_read_and_packed_is_kept(text, packed):
     (st,) = parse_definitions(text)
     assert (st.name, [m.name for m in st.members], st.packed) == ("P", ["a", "b"], packed)
+
+
+def test_member_attributes_and_alignment_are_read():
+    (st,) = parse_definitions("struct S { char a; int b __attribute__((aligned(8))); "
+                              "long __attribute__((packed)) c; short d __attribute__((unused)); }"
+                              " __attribute__((aligned));")
+    assert [(m.name, m.aligned, m.packed) for m in st.members] == [
+        ("a", 0, False), ("b", 8, False), ("c", 0, True), ("d", 0, False)]
+    assert (st.aligned, st.packed) == (16, False)

@@ -117,3 +117,27 @@ def test_non_macro_calls_are_left_alone():
 ])
 def test_misuse_is_a_located_error(text, message, span):
     assert err(text) == (message, span)
+
+
+def test_a_scripts_macro_replaces_a_builtin_of_that_name():
+    # as in 0.26, where comm is a macro of the standard library over
+    # __builtin_comm: a script's macro comm() is used for comm and comm()
+    assert body('macro comm() { "mine" } macro cpu() { __builtin_cpu + 1 } '
+                "BEGIN { $a = comm; $b = comm(); $c = __builtin_comm; $d = cpu; $e = pid; }") == [
+        '$a = { "mine" };', '$b = { "mine" };', "$c = __builtin_comm;",
+        "$d = { __builtin_cpu + 1 };", "$e = pid;"]
+
+
+def test_the_standard_librarys_macros_and_a_script_replacing_them():
+    # ppid(task) is bpftrace 0.26's library macro; bare ppid stays the builtin
+    assert body("BEGIN { $a = ppid(curtask); $b = ppid; }") == [
+        "$a = { curtask->real_parent->pid };", "$b = ppid;"]
+    assert body("macro ppid(t) { 7 } BEGIN { $a = ppid(curtask); }") == ["$a = { 7 };"]
+
+
+def test_the_standard_librarys_code_names_its_own_file():
+    prog = expand("BEGIN { $a = ppid(curtask); }")
+    nodes = list(ast.walk(prog.probes[0].body[0].value.value))
+    # the library's code names its file; the argument pasted in is the script's
+    assert [n.span.file.name if n.span.file else "script" for n in nodes] == [
+        "stdlib/base.bt", "stdlib/base.bt", "script"]

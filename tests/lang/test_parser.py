@@ -232,3 +232,65 @@ def test_tuples_of_one_and_none_and_a_trailing_comma(text, n, back):
     assert (len(e.elems) if isinstance(e, ast.Tuple) else None) == n
     assert to_source(e) == back
     assert to_source(parse_expr(to_source(e))) == back
+
+
+@pytest.mark.parametrize("text,expected", [
+    # an if used as a value is a ternary of its branches' block expressions
+    ("$y = if $x { 1 } else { 2 }", "$y = $x ? { 1 } : { 2 };"),
+    ("$y = if ($x) { let $a = 1; $a } else if $z { 2 } else { 3 }",
+     "$y = $x ? { let $a = 1; $a } : $z ? { 2 } : { 3 };"),
+    ("print(if $x { if $y { 1 } else { 2 } } else { 3 })",
+     "print($x ? { $y ? { 1 } : { 2 } } : { 3 });"),
+])
+def test_if_used_as_a_value(text, expected):
+    body = parse(f"BEGIN {{ {text} }}").probes[0].body
+    assert len(body) == 1 and to_source(body[0]) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "$y = if $x { 1 };",            # no else
+    "$y = if $x { 1; } else { 2 };",  # a branch without a value
+    "$y = if $x { 1 } else if $z { 2 };",
+])
+def test_if_as_a_value_needs_values_on_every_branch(text):
+    with pytest.raises(SyntaxErr) as e:
+        parse(f"BEGIN {{ {text} }}")
+    assert e.value.message.startswith("an if used as a value needs an else")
+    assert e.value.span.col == 14
+
+
+def test_an_if_statement_keeps_its_statements():
+    (s,) = parse("BEGIN { if $x { 1 } else { printf(\"a\") } }").probes[0].body
+    assert isinstance(s, ast.If) and s.valued == (True, True)
+    assert [type(t).__name__ for t in s.then + s.orelse] == ["ExprStmt", "ExprStmt"]
+
+
+@pytest.mark.parametrize("text, name, raw", [
+    ("__builtin_comm", "comm", True),
+    ("__builtin_arg0", "arg0", True),
+    ("comm()", "comm", False),
+    ("cpu()", "cpu", False),
+    ("__builtin_cpu()", "cpu", True),
+])
+def test_builtins_by_0_26s_names_and_as_calls(text, name, raw):
+    e = parse_expr(text)
+    assert isinstance(e, ast.Builtin) and (e.name, e.raw) == (name, raw)
+    assert to_source(e) == ("__builtin_" if raw else "") + name
+
+
+def test_builtins_that_are_also_functions_stay_calls():
+    for text, name, args in (("pid()", "pid", 0), ("__builtin_kstack(perf)", "kstack", 1),
+                             ("nsecs(boot)", "nsecs", 1)):
+        e = parse_expr(text)
+        assert isinstance(e, ast.Call) and (e.name, len(e.args)) == (name, args)
+
+
+def test_container_of_is_the_kernels_macro():
+    e = parse_expr("container_of($p->list.next, struct task_struct, se.group_node)")
+    assert to_source(e) == ("(struct task_struct *)((uint64)$p->list.next - "
+                            "offsetof(struct task_struct, se.group_node))")
+    assert to_source(parse_expr("container_of(arg0, pair_t, b)")) == \
+        "(pair_t *)((uint64)arg0 - offsetof(pair_t, b))"
+    with pytest.raises(SyntaxErr) as e:
+        parse_expr("container_of(arg0, 1, b)")
+    assert e.value.message == "syntax error, unexpected integer, expecting struct"

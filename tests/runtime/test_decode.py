@@ -4,7 +4,7 @@ buffers, arrays and MAC addresses."""
 import pytest
 
 from bpfscope.runtime.decode import decode, decode_key, signal_description
-from bpfscope.runtime.values import Array, Buffer
+from bpfscope.runtime.values import Array, Buffer, Fields
 from bpfscope.sema import types as T
 
 
@@ -25,6 +25,16 @@ def test_buffers_arrays_and_mac_addresses():
     assert decode(T.ArrayType(T.IntType(16, True), 2), b"\xff\xff\x02\x00") == Array((-1, 2))
     assert decode(T.MacAddrType(), bytes([0x18, 0xc0, 0x4d, 8, 0x2e, 0xbb])).text == \
         "18:C0:4D:08:2E:BB"
+
+
+def test_structs_and_records_decode_to_hashable_fields():
+    # map keys are dict keys: a struct or record in one must hash
+    rec = T.TupleType((T.INT64, T.StringType(4)), ("a", "b"))
+    raw = (7).to_bytes(8, "little") + b"xy\0\0" + bytes(4)
+    key = decode_key(T.TupleType((rec, T.INT64)), raw + (9).to_bytes(8, "little"))
+    assert key == ({"a": 7, "b": "xy"}, 9)
+    assert {key: 1}[(Fields(a=7, b="xy"), 9)] == 1
+    assert list(key[0]) == ["a", "b"]
 
 
 def test_signal_descriptions():
@@ -64,3 +74,11 @@ def test_a_value_type_decoded_by_a_decoder_of_its_own():
         D._FOUND.clear()
     with pytest.raises(TypeError, match="cannot decode"):
         D.decode(Celsius(), raw)
+
+
+def test_enum_values_decode_to_their_names():
+    e = T.EnumType(64, True, "E", (("ONE", 1), ("TWO", 2)))
+    one, other = decode(e, (1).to_bytes(8, "little")), decode(e, (9).to_bytes(8, "little"))
+    assert (one.text, one.raw, other) == ("ONE", 1, 9)
+    key = decode_key(T.TupleType((e, T.INT64)), (2).to_bytes(8, "little") * 2)
+    assert (key[0].text, key[1]) == ("TWO", 2)

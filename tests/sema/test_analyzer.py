@@ -179,6 +179,15 @@ def test_a_tuple_key_and_the_same_values_as_keys_are_one_key_type():
     assert an.maps["@m"].key == T.TupleType((T.INT64, S(3)))
 
 
+def test_a_record_key_stays_one_key():
+    # unlike a tuple, a record is not the keys of a multi-key map
+    rec = T.TupleType((T.INT64, T.INT64), ("a", "b"))
+    an = analyze('BEGIN { @m[(a=1, b=2)] = 1; $r = (a=3, b=4); @m[$r] = 2; '
+                 '@n[(a=1, b=2), 3] = 1; }')
+    assert an.maps["@m"].key == T.TupleType((rec,))
+    assert an.maps["@n"].key == T.TupleType((rec, T.INT64))
+
+
 def test_tuple_size_and_offsets_follow_the_8_byte_rule():
     t = T.TupleType((T.INT64, S(3), T.UINT32, S(9)))
     assert t.offsets == [0, 8, 16, 24]
@@ -560,8 +569,9 @@ def test_string_typespec_uses_max_strlen():
     ('BEGIN { $x = (1, 2); $y = $x.5; }',
      "Invalid tuple index: 5. Found 2 elements in tuple.", (1, 27, 31)),
     ('BEGIN { $y = comm.x; }', "Can not access field 'x' on type 'string[16]'", (1, 14, 20)),
-    ("BEGIN { unroll(0) {} }", "unroll() count must be between 1 and 100", (1, 16, 17)),
-    ("BEGIN { unroll(101) {} }", "unroll() count must be between 1 and 100", (1, 16, 19)),
+    ("BEGIN { unroll(0) {} }", "unroll minimum value is 1", (1, 9, 18)),
+    ("BEGIN { unroll(101) {} }", "unroll maximum value is 100", (1, 9, 20)),
+    ("BEGIN { unroll (-1) {} }", "unroll minimum value is 1", (1, 9, 20)),
     ('BEGIN { $x = printf("a"); }',
      "Value of type 'none' cannot be assigned to a variable", (1, 14, 25)),
     ('BEGIN { @x = printf("a"); }',
@@ -809,3 +819,72 @@ def test_positional_parameters_in_attach_points(src, params, parts):
 ])
 def test_a_declared_variable_reads_before_its_assignment(pre, want):
     assert ty("$x", pre=pre) == want
+
+
+def test_enum_values_keep_their_enum_until_arithmetic():
+    an = analyze("enum E { ONE = 1, TWO }; enum { LONE = 7 }; "
+                 "BEGIN { $a = ONE; @m[TWO] = LONE; $b = ONE + 1; $c = (enum E)$b; "
+                 "$d = 1 ? ONE : TWO; $e = (ONE, 2); }")
+    e = T.EnumType(64, True, "E", (("ONE", 1), ("TWO", 2)))
+    body = an.program.probes[0].body
+    types = [s.var.type for s in body if isinstance(s, ast.AssignVar)]
+    assert types == [e, T.INT64, T.EnumType(32, True, "E", e.values), e,
+                     T.TupleType((e, T.INT64))]
+    assert an.maps["@m"].key == T.TupleType((e,))
+    assert an.maps["@m"].value == T.EnumType(64, True, "", (("LONE", 7),))
+    assert str(e) == "enum E" and str(an.maps["@m"].value) == "int64"
+
+
+def test_an_enum_prints_as_its_enumerator_or_its_number():
+    e = T.EnumType(32, True, "E", (("NEG", -1), ("ONE", 1)))
+    assert [e.show(v) for v in (1, 0xFFFFFFFF, (1 << 64) - 1, 2)] == ["ONE", "NEG", "NEG", None]
+
+
+def test_records_with_the_same_fields_in_another_order_are_one_type():
+    ab = T.TupleType((T.INT64, S(3)), ("a", "b"))
+    ba = T.TupleType((S(5), T.INT64), ("b", "a"))
+    assert T.unify(ab, ba) == T.TupleType((T.INT64, S(5)), ("a", "b"))
+    assert T.unify(ab, T.TupleType((T.INT64, S(3)), ("a", "c"))) is None
+    an = analyze('BEGIN { $r = (a=1, b="xy"); $r = (b="long", a=2); @m = (x=1, y=2); '
+                 '@m = (y=3, x=4); }')
+    assert an.program.probes[0].body[1].var.type == T.TupleType((T.INT64, S(5)), ("a", "b"))
+    assert an.maps["@m"].value == T.TupleType((T.INT64, T.INT64), ("x", "y"))
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("&curtask->pid", T.PointerType(target="int32")),
+    ("&curtask->comm", T.PointerType(target="int8")),
+    ('&"ab"', T.PointerType(target="int8")),
+    ("&(1, 2)", T.PointerType(target="void")),
+    ("&*curtask", T.PointerType(target="struct task_struct")),
+    ("&$t.1", T.PointerType(target="int8")),
+    ("&$t[0]", T.PointerType(target="int64")),
+])
+def test_address_of_types(expr, want):
+    t = ty(expr, pre='$t = (1, "ab");')
+    assert isinstance(t, T.PointerType) and t.target == want.target and not t.user
+
+
+def test_address_of_a_string_variable_and_of_what_a_user_pointer_points_to():
+    an = analyze('tracepoint:a:b { $s = "abc"; $p = &$s; $q = &args.filename[1]; }')
+    body = an.program.probes[0].body
+    assert body[1].var.type == T.PointerType(target="int8")
+    assert body[2].var.type.user and body[2].var.type.target == "int8"
+
+
+@pytest.mark.parametrize("src, message", [
+    ("BEGIN { $x = 1; $p = &$x; }",
+     "The address of the variable $x is not supported yet: bpfscope keeps integers in registers"),
+    ("BEGIN { @x = 1; $p = &@x; }", "The address of a map is not supported yet"),
+    ("struct B { int a:3; } BEGIN { $p = &((struct B *)0)->a; }",
+     "Can not take the address of the bitfield 'a'"),
+])
+def test_address_of_what_is_not_in_memory(src, message):
+    assert error(src).message == message
+
+
+def test_bitfields_read_unsigned_as_in_bpftrace():
+    an = analyze("struct B { short a:4; int e:9; unsigned f:3; } "
+                 "BEGIN { $p = (struct B *)0; $a = $p->a; $e = $p->e; $f = $p->f; }")
+    types = [s.var.type for s in an.program.probes[0].body[1:]]
+    assert types == [T.IntType(16, False), T.IntType(32, False), T.IntType(32, False)]

@@ -244,3 +244,11 @@ def test_socket_cookie_needs_btf_typed_arguments():
     assert err('tracepoint:a:b { socket_cookie(args.filename); }') == (
         "socket_cookie() needs a struct sock pointer typed from BTF: use it in rawtracepoint "
         "(with BTF) or fentry/fexit probes", (1, 18, 46))
+
+
+def test_builtins_taken_as_calls_are_those_no_function_has():
+    # `comm()` is the builtin; `pid()` the function (lang.parser's list)
+    from bpfscope.lang import parser
+    from bpfscope.sema import registry
+    both = set(registry.FUNCTIONS) & parser._BUILTIN_NAMES
+    assert parser._CALLABLE_BUILTINS == parser._BUILTIN_NAMES - both

@@ -7,7 +7,7 @@ import pytest
 from bpfscope.errors import BpfscopeError, SemanticError, Source
 from bpfscope.lang import ast
 from bpfscope.lang.parser import parse
-from bpfscope.sema.named_params import resolve_getopt, split_named
+from bpfscope.sema.named_params import ProgramHelp, resolve_getopt, split_named
 
 
 def resolved(text, named):
@@ -61,7 +61,10 @@ def test_getopt_misuse_is_located():
         "Command line option 'a' needs to have the same default value in all places it "
         "is used. Previous default value: false", (1, 29, 43))
     assert located('BEGIN { print(getopt()); }') == (
-        "getopt() requires 1 or 2 arguments (0 provided)", (1, 15, 23))
+        "getopt() requires 1 to 3 arguments (0 provided)", (1, 15, 23))
+    assert located('BEGIN { print(getopt("a", 1, 2)); }') == (
+        "Third argument to 'getopt' (its description) must be a string literal.",
+        (1, 30, 31))
 
 
 @pytest.mark.parametrize("call, named, message", [
@@ -70,12 +73,38 @@ def test_getopt_misuse_is_located():
     ('getopt("s", "")', {"s": None}, "Program option --s needs a value: --s=VALUE"),
     ('getopt("b")', {"b": "maybe"},
      "Program option --b is a boolean: expected true or false, got 'maybe'"),
-    ('getopt("b")', {"c": "1"},
-     "Unexpected program command line option: --c (the script has no getopt() of it)"),
-    ('1', {"c": "1", "d": None},
-     "Unexpected program command line options: --c, --d (the script has no getopt() of them)"),
+    ('getopt("b")', {"c": "1"}, "unexpected program command line options: --c"),
+    ('1', {"c": "1", "d": None, "help": None},
+     "unexpected program command line options: --c, --d"),
 ])
 def test_bad_command_line_values(call, named, message):
     with pytest.raises(BpfscopeError) as ei:
         resolved(f"BEGIN {{ print({call}); }}", named)
     assert ei.value.message == message and ei.value.span is None
+
+
+@pytest.mark.parametrize("call, hint", [
+    ('getopt("b") + getopt("n", 2)', "expected program options: --b, --n"),
+    ('1', "no custom program options defined."),
+])
+def test_unknown_parameters_hint_at_those_the_script_takes(call, hint):
+    # bpftrace 0.26's hint after the error
+    with pytest.raises(BpfscopeError) as ei:
+        resolved(f"BEGIN {{ print({call}); }}", {"zz": "1"})
+    assert ei.value.notes == [hint]
+
+
+def test_help_lists_the_parameters_with_descriptions():
+    with pytest.raises(ProgramHelp) as ei:
+        resolved('BEGIN { print((getopt("aa", 10, "Description of aa"), getopt("bb", "x"), '
+                 'getopt("cc"), getopt("aa", 10))); }', {"help": None})
+    assert ei.value.message == (
+        "HINT: expected program options: --aa, --bb, --cc\n"
+        "    --aa=NUM     Description of aa (default: 10)\n"
+        "    --bb=STRING  (default: x)\n"
+        "    --cc         (default: false)\n")
+
+
+def test_a_description_changes_nothing_else():
+    lit = resolved('BEGIN { print(getopt("aa", 10, "AA")); }', {"aa": "22"})
+    assert type(lit) is ast.Integer and lit.value == 22

@@ -190,3 +190,20 @@ def test_sizeof_of_a_typedef_name_written_as_a_value():
                   "BEGIN { print(sizeof(uint32_t)); print(sizeof(u16)); print(sizeof(CONST)); }")
     sizes = [s.expr.args[0].size for s in an.program.probes[0].body]
     assert sizes == [4, 2, 8]
+
+
+@pytest.mark.parametrize("text, name, size, offsets", [
+    # what gcc lays out on x86-64
+    ("struct S { char a; int b __attribute__((aligned(8))); };", "struct S", 16, [0, 8]),
+    ("struct S { char a; int b; } __attribute__((aligned(16)));", "struct S", 16, [0, 4]),
+    ("struct S { char a; int b; } __attribute__((aligned(16))); "
+     "struct T { char c; struct S s; };", "struct T", 32, [0, 16]),
+    ("struct Q { char a; int __attribute__((packed)) b; };", "struct Q", 5, [0, 1]),
+    ("struct P { char a; int b; long c __attribute__((packed)); } __attribute__((packed));",
+     "struct P", 13, [0, 1, 5]),
+])
+def test_aligned_and_packed_members_and_structs(text, name, size, offsets):
+    tl = lib(text)
+    st = tl.named(name)
+    assert st.size == size
+    assert [m.offset for m in tl.members(st)] == offsets
