@@ -35,7 +35,8 @@ def test_signal_runs_end_prints_maps_and_cleans_up(e2e, sig):
     out, err = t.finish()
     assert t.returncode == 0
     assert err == "Attached 4 probes\n"
-    assert out.startswith("begin\nend\n\n\n@b: 1\n@n: ")
+    # @g, a keyless map never set, prints as 0.26 prints it: @g: 0
+    assert out.startswith("begin\nend\n\n\n@b: 1\n@g: 0\n@n: ")
     lines = out.split("\n")
     assert lines[-2].startswith("@n: ") and int(lines[-2][4:]) >= 3
     assert lines[-1] == ""

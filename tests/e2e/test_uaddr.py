@@ -150,9 +150,15 @@ def test_target_left_out_without_c_or_p(e2e):
 
 
 def test_p_of_a_process_that_does_not_exist(e2e):
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid, free now (and not taken again this soon)
+    r = e2e.run_cli("-p", str(gone.pid), "-e", "tracepoint:syscalls:sys_enter_getpid { }")
+    assert r.returncode == 1
+    assert r.stderr == f"ERROR: -p {gone.pid}: no such process\n"
+    # past the kernel's pid_max: bpftrace 0.26's message
     r = e2e.run_cli("-p", "999999999", "-e", "tracepoint:syscalls:sys_enter_getpid { }")
     assert r.returncode == 1
-    assert r.stderr == "ERROR: -p 999999999: no such process\n"
+    assert r.stderr == "ERROR: Pid out of range: 999999999\n"
 
 
 def test_library_of_the_c_program_through_its_runpath(e2e, tmp_path, kernel):
