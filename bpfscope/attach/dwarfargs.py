@@ -96,6 +96,10 @@ class DebugArgs:
             return None if et is None else T.ArrayType(et, c.count, elem.size, user=True)
         if c.kind == "pointer":
             return T.PointerType(target=_target_name(c.target), user=True)
+        if c.kind == "enum" and c.size in (1, 2, 4, 8):
+            # prints as its enumerator's name (bpftrace 0.26)
+            return T.EnumType(c.size * 8, c.signed, c.name.removeprefix("enum "),
+                              tuple(c.enumerators))
         return _scalar(c)
 
 

@@ -29,11 +29,14 @@ import functools
 
 from .. import btf
 from ..btf import kinds as K
+from ..sema import types as T
 from ..sema.probes import ArgField
+from ..sema.typelib import TypeLibrary
 from . import kfuncs
 from .tracefs import Format
 
 PREFIX = "trace_event_raw_"
+_TYPES = TypeLibrary()
 _DYN = ("__data_loc_", "__rel_loc_")
 _HEADER = ("ent", "__data")   # struct trace_entry; the dynamic data after the fields
 
@@ -82,11 +85,30 @@ def record_struct(kb: btf.Btf, fmt: Format) -> int | None:
 
 
 def from_format(fmt: Format) -> list[ArgField]:
-    """The args as the format file alone describes them."""
+    """The args as the format file alone describes them. A syscall's
+    arguments sit in 8-byte slots that the format calls unsigned
+    (``int dfd; size:8; signed:0``); as bpftrace, an integer is read as
+    its C type says (``int``: the slot's low 4 bytes, signed: -100, not
+    4294967196)."""
     user = fmt.category == "syscalls"   # syscall arguments point into user memory
-    return [ArgField(f.name, f.offset, f.size, f.signed, f.kind, f.c_type,
-                     f.array_len, user and f.kind == "pointer")
-            for f in fmt.args]
+    out = []
+    for f in fmt.args:
+        size, signed = f.size, f.signed
+        if user and f.kind == "int":
+            size, signed = _c_int(f.c_type) or (size, signed)
+        out.append(ArgField(f.name, f.offset, size, signed, f.kind, f.c_type,
+                            f.array_len, user and f.kind == "pointer"))
+    return out
+
+
+@functools.cache
+def _c_int(c_type: str) -> tuple[int, bool] | None:
+    """(bytes, signed) of a C integer type name (typedefs through BTF)."""
+    t = _TYPES.named(c_type)
+    if isinstance(t, T.IntType) and not isinstance(t, (T.PointerType, T.BoolType)) \
+            and t.bits in (8, 16, 32, 64):
+        return t.bits // 8, t.signed
+    return None
 
 
 def typed_args(fmt: Format) -> list[ArgField]:

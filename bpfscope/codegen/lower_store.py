@@ -49,6 +49,10 @@ class StoreLowering:
                 return self.map_read_mem(e, dst, t)
             return self.copy(dst, self.mem_place(e), t.size)
         if isinstance(t, T.TupleType):
+            if isinstance(e, ast.Builtin) and e.record:   # args as a value
+                for fa, et, off in zip(e.record, t.elems, t.offsets):
+                    self.store(fa, dst.at(off, T.align8(et.size)), et)
+                return
             if isinstance(e, ast.Tuple):
                 for x, et, off in zip(e.elems, t.elems, t.offsets):
                     self.store(x, dst.at(off, T.align8(et.size)), et)

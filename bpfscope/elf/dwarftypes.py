@@ -38,6 +38,7 @@ TAG_ARRAY, TAG_ENUM, TAG_MEMBER, TAG_POINTER, TAG_REFERENCE = 0x01, 0x04, 0x0D, 
 TAG_PARAM, TAG_STRUCT, TAG_SUBROUTINE, TAG_TYPEDEF, TAG_UNION = 0x05, 0x13, 0x15, 0x16, 0x17
 TAG_CLASS, TAG_SUBRANGE, TAG_BASE, TAG_CONST, TAG_SUBPROGRAM = 0x02, 0x21, 0x24, 0x26, 0x2E
 TAG_VOLATILE, TAG_RESTRICT, TAG_RVALUE_REF, TAG_ATOMIC = 0x35, 0x37, 0x42, 0x47
+TAG_ENUMERATOR, AT_CONST_VALUE = 0x28, 0x1C
 TAG_IMPORTED_UNIT = 0x3D
 _QUALIFIERS = frozenset((TAG_CONST, TAG_VOLATILE, TAG_RESTRICT, TAG_ATOMIC))
 
@@ -67,6 +68,7 @@ class CType:
     target: "CType | None" = None
     count: int = 0
     members: list = field(default_factory=list)
+    enumerators: tuple = ()   # an enum's (name, value) pairs
 
 
 @dataclass(frozen=True)
@@ -433,8 +435,12 @@ class _Types:
                 t.members.append((r._attr(m, AT_NAME) or "", off, mt, bit_off, bits))
             return t
         elif tag == TAG_ENUM:
+            values = tuple((r._attr(c, AT_NAME) or "", r._attr(c, AT_CONST_VALUE) or 0)
+                           for c in die.children if c.tag == TAG_ENUMERATOR)
+            signed = any(v < 0 for _, v in values) or r._attr(die, AT_ENCODING) in (
+                _ATE_SIGNED, _ATE_SIGNED_CHAR) or AT_TYPE not in die.attrs
             t = CType("enum", f"enum {name}" if name else "enum (anonymous)", size or 4,
-                      signed=True)
+                      signed=signed, enumerators=values)
         elif tag == TAG_ARRAY:
             elem = self.of(die.attrs.get(AT_TYPE))
             counts = []

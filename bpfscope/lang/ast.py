@@ -95,6 +95,9 @@ class Builtin(Expr):
     # parser: written ``__builtin_NAME`` (bpftrace 0.26's own name for it,
     # which no user macro called NAME replaces)
     raw: bool = annotation(False)
+    # sema: ``args`` used as a value (print(args), @[args]): its fields,
+    # each a typed ``args.NAME``, in the order of the record type
+    record: tuple = annotation(())
 
 
 @dataclass(eq=False)

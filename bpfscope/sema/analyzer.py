@@ -853,8 +853,26 @@ class Analyzer(ConstValues):
             if not self._probe.args:
                 self.err(f"The args builtin can not be used with '{self._probe.provider}' probes",
                          e.span)
-            return T.ArgsType(self._probe.name)
+            if getattr(self, "_args_field", None) is e:
+                self._args_field = None
+                return T.ArgsType(self._probe.name)
+            return self.args_record(e)
         self.err(f"Builtin '{name}' is not supported yet", e.span)
+
+    def args_record(self, e: ast.Builtin) -> T.TupleType:
+        """``args`` as a value (print(args), @[args], ($x = args)): the
+        record of its fields, as bpftrace 0.26 prints it; each field is
+        read as ``args.NAME`` reads it."""
+        fields = []
+        inner = ast.Builtin(e.span, "args")  # typed as args of fields, as in args.x
+        for f in self._probe.args or ():
+            if f.name.startswith("$"):   # fexit's $retval is no argument
+                continue
+            fa = ast.FieldAccess(e.span, inner, f.name)
+            fa.type = self.expr(fa)
+            fields.append(fa)
+        e.record = tuple(fields)
+        return T.TupleType(tuple(fa.type for fa in fields), tuple(fa.field for fa in fields))
 
     def debug_args(self) -> None:
         """A uprobe's ``args`` (a uretprobe's typed ``retval``) from the
@@ -948,6 +966,8 @@ class Analyzer(ConstValues):
         self.err(f"Unary '{e.op}' is not supported yet", e.span)
 
     def field(self, e: ast.FieldAccess) -> T.Type | None:
+        if isinstance(e.expr, ast.Builtin) and e.expr.name == "args":
+            self._args_field = e.expr  # args.x: a field, not args as a value
         base = self.expr(e.expr)
         if base is None:
             return None

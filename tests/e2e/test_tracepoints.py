@@ -43,6 +43,26 @@ def test_openat_args_integer_fields(e2e, waiting):
     assert out == f"-100 0 {path}\n" * 3 + "\n\n"
 
 
+def test_args_as_a_record_in_print_and_map_keys(e2e, waiting):
+    """print(args) and @[args] take the whole record, as bpftrace 0.26;
+    an int argument in its 8-byte syscall slot reads as int (-100)."""
+    path = unique_path("record")
+    child = waiting("open", path, "2")
+    t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_openat /pid == $1/ '
+                  '{ print(args); @[args.flags, args] = count(); print(args.dfd); } '
+                  + EXIT_ON_CHILD, str(child.pid))
+    child.go()
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    rec = re.compile(r"\{ \.__syscall_nr = 257, \.dfd = -100, \.filename = (\d+), "
+                     r"\.flags = 0, \.mode = \d+ \}")  # mode: whatever the caller's register held
+    lines = out.splitlines()
+    assert [bool(rec.fullmatch(x)) for x in lines[:4]] == [True, False, True, False], out
+    assert lines[1] == lines[3] == "-100", out
+    keys = [x for x in lines if x.startswith("@[0, {")]
+    assert len(keys) in (1, 2) and sum(int(k.rsplit(": ", 1)[1]) for k in keys) == 2, out
+
+
 def test_wildcard_tracepoint_and_probe_builtin(e2e, waiting):
     child = waiting("getpid", "5")
     t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_get*pid /pid == $1/ '

@@ -7,6 +7,7 @@ the program's own structs (a struct the script defines wins), typed
 trace."""
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -47,6 +48,15 @@ def test_scalars_and_a_pointer_by_name(e2e, prog):
     out = traced(e2e, prog, f'uprobe:{prog}:takes_scalars {{ printf("%d %d %d %s %d\\n", '
                             f'args.count, args.sh, args.ok, str(args.s), args.small); exit(); }}')
     assert out == "9 5 1 s -2"
+
+
+def test_args_as_a_record_with_enum_names(e2e, prog):
+    out = traced(e2e, prog, f'uprobe:{prog}:takes_scalars {{ print(args); @[args.sh] = count(); '
+                            f'exit(); }}')
+    first, *rest = out.splitlines()
+    assert re.fullmatch(r"\{ \.count = 9, \.sh = DARK, \.ok = true, \.s = \d+, "
+                        r"\.small = -2 \}", first), out
+    assert "@[DARK]: 1" in rest, out
 
 
 def test_struct_members_through_pointers(e2e, prog):

@@ -56,7 +56,8 @@ def test_parameters_by_name_and_type(dwargs):
         ("d", "double", "float", 8), ("p", "struct Point", "struct", 8),
         ("k", "int", "int", 4), ("m", "long int", "int", 8)]
     info = info_of(dwargs, "takes_scalars")
-    assert [p.type.signed for p in info.params] == [False, True, False, False, True]
+    assert [p.type.signed for p in info.params][2:] == [False, False, True]
+    assert info.params[1].type.enumerators == (("LIGHT", 0), ("DARK", 5))
     assert info.returns.name == "long int"
     assert info_of(dwargs, "returns_big").returns.size == 32
 
