@@ -50,6 +50,8 @@ OPTIONS:
     --uprobe-inlined  also put uprobes on inlined copies of the function (DWARF)
     -v             verbose messages (full verifier logs, disassembly)
     -V, --version  print bpfscope's version
+    --list-tools   list the tools bpfscope ships (also: bpfscope tools);
+                   run one by name: bpfscope TOOL [options], TOOL -h for its help
 
 Parameters of the script follow it (or -e): positional ones ($1, $2 ...)
 and, after "--", named ones (--name=value, --flag) that getopt() reads.
@@ -94,7 +96,11 @@ def _parser() -> _Parser:
         p.add_argument(f"--{fmt}", metavar="FILE")
     p.add_argument("-h", "--help", action="store_true")
     p.add_argument("-V", "--version", action="store_true")
+    p.add_argument("--list-tools", action="store_true")
     p.add_argument("args", nargs="*")
+    # what a tool with options sets (_tool_main): its name in messages, the
+    # wrapper of the sink that lays out its maps
+    p.set_defaults(program_name="stdin", wrap_sink=None)
     return p
 
 
@@ -284,6 +290,13 @@ _CLOSED: set[int] = set()  # the standard fds closed when bpfscope started
 @_exit_paths
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "tools" and not os.path.exists("tools"):
+        argv = ["--list-tools", *argv[1:]]
+    if argv and not argv[0].startswith("-") and not os.path.exists(argv[0]):
+        from . import toolcmds
+        tool = toolcmds.find(argv[0])
+        if tool is not None:
+            return _tool_main(tool, argv[1:])
     # Like bpftrace (getopt), options may follow the script file; after
     # "--" everything is a parameter of the script: positional, or named
     # (--name=value) for the script's getopt() calls.
@@ -299,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if opts.version:
         sys.stdout.write(f"bpfscope v{__version__}\n")
+        return 0
+    if opts.list_tools:
+        from .toolcmds import listing
+        sys.stdout.write(listing())
         return 0
     if opts.info:
         from .info import info_text
@@ -317,6 +334,35 @@ def main(argv: list[str] | None = None) -> int:
         return _main(opts, rest, named)
 
 
+def _tool_main(tool, argv: list[str]) -> int:
+    """``bpfscope TOOL ARGS``: the tool (bpfscope.toolcmds) parses its
+    options and makes a script, which runs as a ``-e`` program would."""
+    from .toolcmds.common import ToolError, ToolSink
+    name = tool.__name__.rsplit(".", 1)[1]
+    try:
+        topts = tool.parser().parse_args(argv)
+        plan = tool.build(topts)
+        if plan.run is not None:
+            return plan.run()
+    except SystemExit as e:  # -h, or a usage error argparse printed
+        return e.code if isinstance(e.code, int) else 1
+    except ToolError as e:
+        sys.stderr.write(f"ERROR: {name}: {e}\n")
+        return 1
+    except BpfscopeError as e:
+        sys.stderr.write(e.format() + "\n")
+        return 1
+    args = ["-f", "json"] if plan.json else []
+    if plan.pid is not None:
+        args += ["-p", str(plan.pid)]
+    opts = _parser().parse_args(args)
+    opts.program, opts.program_name = plan.text, name
+    if not plan.json:
+        opts.wrap_sink = lambda sink: ToolSink(sink, plan)
+    with collecting(WarningLog(forward=lambda w: _show_warnings([w], opts))):
+        return _main(opts, [], {})
+
+
 def _main(opts, rest, named) -> int:
     try:
         if opts.list is not None:
@@ -329,7 +375,7 @@ def _main(opts, rest, named) -> int:
             from .serve import serve_main
             return serve_main(opts, rest, named)
         if opts.program is not None:
-            text, name = opts.program, "stdin"
+            text, name = opts.program, opts.program_name
         elif rest:
             path = rest.pop(0)
             if path == "-":
@@ -472,6 +518,8 @@ def _run(script, opts, child: Child | None) -> int:
         _Output(out, opts.output) if opts.output else out, sys.stderr)
     if files:
         sink = ProfileFiles(sink, files)
+    if opts.wrap_sink is not None:
+        sink = opts.wrap_sink(sink)
     if opts.quiet:
         sink = _QuietSink(sink)
     if opts.no_warnings:

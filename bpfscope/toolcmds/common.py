@@ -1,0 +1,155 @@
+"""What the tools with options share: their argument parser, the common
+options, the plan a tool hands to the CLI, and the sink that lays out the
+maps the tool prints.
+
+A tool does not run anything itself: ``build(opts)`` returns a
+:class:`Plan`, the bpftrace script made from the options plus how its
+output is shown, and the CLI compiles and runs that script exactly as it
+runs ``-e`` (same errors, same Ctrl-C and exit handling, same ``-f json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..runtime.values import MapData
+
+
+class ToolError(Exception):
+    """Bad input a tool found after parsing its options (a pattern that
+    matches nothing, a library that does not exist): one ``ERROR:`` line."""
+
+
+@dataclass
+class Plan:
+    """What the CLI runs for a tool.
+
+    ``text`` is the bpftrace script; ``pid`` becomes bpfscope's ``-p``
+    (uprobes and USDT probes fire only in that process, and the trace ends
+    with it; other probes filter on it in the script); ``json`` selects ``-f json``. In text output ``banner`` is
+    printed once every probe is attached, and ``formats`` gives, for map
+    names, the function that turns a ``print(@name)`` into the tool's own
+    layout. ``run`` is set instead of ``text`` by a tool that traces
+    nothing (tplist): the CLI calls it and exits with what it returns.
+    """
+
+    text: str = ""
+    pid: int | None = None
+    json: bool = False
+    banner: str | None = None
+    formats: dict[str, Callable[[MapData], str]] = field(default_factory=dict)
+    run: Callable[[], int] | None = None
+
+
+class ToolSink:
+    """A text sink wrapped so that the tool's maps print in its layout and
+    its banner follows the 'Attached' message."""
+
+    def __init__(self, inner, plan: Plan):
+        self.inner = inner
+        self.plan = plan
+
+    def attached(self, n_probes: int) -> None:
+        self.inner.attached(n_probes)
+        if self.plan.banner:
+            self.inner.printf(self.plan.banner)
+
+    def map(self, data: MapData, top: int = 0, div: int = 1) -> None:
+        fmt = self.plan.formats.get(data.name)
+        if fmt is None:
+            self.inner.map(data, top, div)
+        else:
+            self.inner.printf(fmt(data))
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+class ToolParser(argparse.ArgumentParser):
+    """argparse with the tool's usage, description and examples in ``-h``;
+    a usage error is printed and exits 2, as bcc's tools do."""
+
+    def __init__(self, name: str, description: str, examples: str):
+        super().__init__(prog=f"bpfscope {name}", description=description,
+                         epilog="examples:\n" + examples.rstrip("\n"),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"ERROR: {self.prog}: {message}\n")
+        sys.exit(2)
+
+
+def positive_int(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be greater than 0")
+    return n
+
+
+def add_pid(p: argparse.ArgumentParser, what: str = "trace this PID only") -> None:
+    p.add_argument("-p", "--pid", type=positive_int, metavar="PID", help=what)
+
+
+def add_interval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--interval", type=positive_int, metavar="INTERVAL",
+                   help="summary interval, seconds")
+
+
+def add_duration(p: argparse.ArgumentParser, *flags: str) -> None:
+    p.add_argument(*(flags or ("-d", "--duration")), dest="duration", type=positive_int,
+                   metavar="DURATION", help="total duration of trace, seconds")
+
+
+def add_timestamp(p: argparse.ArgumentParser, help: str = "include timestamp on output") -> None:
+    p.add_argument("-T", "--timestamp", action="store_true", help=help)
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-j", "--json", action="store_true",
+                   help="print bpfscope's JSON output (as -f json)")
+
+
+def pid_filter(pid: int | None) -> str:
+    """The predicate limiting a probe to one process ('' for all)."""
+    return f" /pid == {pid}/" if pid else ""
+
+
+def intervals(interval: int | None, duration: int | None, report: str,
+              json: bool) -> str:
+    """The probes that print ``report`` (statements) every ``interval``
+    seconds and end the trace after ``duration`` (bcc's loop: with only a
+    duration the interval is the duration; the last report is END's)."""
+    if duration and not interval:
+        interval = duration
+    if not interval:
+        return ""
+    ticks = -(-duration // interval) if duration else 0
+    body = f"  {report}\n"
+    if ticks:
+        body = (f"  @__ticks = @__ticks + 1;\n"
+                f"  if (@__ticks >= {ticks}) {{ exit(); }} else {{\n  {report}\n  }}\n")
+    return f"interval:s:{interval} {{\n{body}}}\n"
+
+
+def quote(name: str) -> str:
+    """A probe's part, quoted when bpftrace's lexer needs it."""
+    if name and all(c.isalnum() or c in "_*" for c in name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# the script's first line: the tool prints its maps itself
+CONFIG = "config = { print_maps_on_exit = 0 }\n"
+
+
+def printf(text: str) -> str:
+    """A printf() statement printing ``text`` as it is."""
+    esc = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("%", "%%")
+    return f'printf("{esc}");'

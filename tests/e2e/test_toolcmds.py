@@ -1,0 +1,196 @@
+"""The tools with options (bpfscope.toolcmds) run by name on workloads the
+tests cause with tests/e2e/progs/toolwork.c: user functions (uprobes),
+syscall tracepoints and USDT probes. Kernel functions need kprobes or
+fentry, which this machine lacks: those tests skip saying so."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+PROGS = Path(__file__).parent / "progs"
+
+
+@pytest.fixture(scope="session")
+def toolwork(tmp_path_factory, kernel) -> str:
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler to build the workload")
+    out = tmp_path_factory.mktemp("toolwork") / "toolwork"
+    r = subprocess.run([gcc, "-O1", "-g", "-fno-omit-frame-pointer", "-o", str(out),
+                        str(PROGS / "toolwork.c")], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"the workload does not build here (sys/sdt.h?): {r.stderr[-200:]}")
+    return str(out)
+
+
+class Work:
+    """toolwork started with -w: it printed its pid and waits for go()."""
+
+    def __init__(self, path: str, *steps: str):
+        self.proc = subprocess.Popen([path, "-w", *steps], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+        self.pid = int(self.proc.stdout.readline())
+
+    def go(self, timeout: float = 30) -> int:
+        self.proc.stdin.write(b"g")
+        self.proc.stdin.close()
+        return self.proc.wait(timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def work(toolwork):
+    started = []
+
+    def start(*steps: str) -> Work:
+        w = Work(toolwork, *steps)
+        started.append(w)
+        return w
+    yield start
+    for w in started:
+        w.kill()
+
+
+def traced(e2e, work_steps, *tool_args, toolwork_pid_arg=True, start=None):
+    """Run a tool on a waiting toolwork process until that process exits;
+    returns (stdout, stderr, returncode)."""
+    w = start(*work_steps)
+    args = [a.replace("PID", str(w.pid)) for a in tool_args]
+    t = e2e.Trace(*args)
+    assert w.go() == 0
+    out, err = t.finish(timeout=30)
+    return out, err, t.returncode
+
+
+def _kernel_functions() -> str | None:
+    """Why kernel functions cannot be traced here (None: they can)."""
+    if not os.path.exists("/sys/kernel/tracing/kprobe_events"):
+        return "kprobes are not built into this kernel (and fentry is refused)"
+    return None
+
+
+def table(out: str) -> list[dict[str, int]]:
+    """funccount's FUNC/COUNT tables, in order."""
+    tables = []
+    for line in out.splitlines():
+        if re.match(r"FUNC\s+COUNT$", line):
+            tables.append({})
+        elif tables and (m := re.match(r"(\S+)\s+(\d+)$", line)):
+            tables[-1][m.group(1)] = int(m.group(2))
+    return tables
+
+
+# ------------------------------------------------------------------ funccount
+
+def test_funccount_user_functions_of_one_process(e2e, work, toolwork, no_leaks):
+    out, err, rc = traced(e2e, ["alpha", "3", "beta", "5", "stack", "2"],
+                          "funccount", "-p", "PID", f"{toolwork}:tw_*", start=work)
+    assert rc == 0, err
+    assert out.startswith(f'Tracing 7 functions for "{toolwork}:tw_*"... Hit Ctrl-C to end.\n'), out
+    assert table(out) == [{"tw_alpha": 3, "tw_beta": 5, "tw_top": 2, "tw_mid": 2, "tw_leaf": 2}], out
+    rows = [l.split()[0] for l in out.splitlines() if l.startswith("tw_")]
+    counts = [table(out)[0][r] for r in rows]
+    assert counts == sorted(counts)          # bcc's order: smallest first
+    assert out.endswith("Detaching...\n") and "Traceback" not in err
+
+
+def test_funccount_regex_and_tracepoints(e2e, work, toolwork):
+    out, err, rc = traced(e2e, ["alpha", "4", "beta", "1"], "funccount", "-r", "-p", "PID",
+                          f"p:{toolwork}:tw_(alpha|beta)$", start=work)
+    assert rc == 0 and table(out) == [{"tw_alpha": 4, "tw_beta": 1}], (out, err)
+    out, err, rc = traced(e2e, ["getppid", "7"], "funccount", "-p", "PID",
+                          "t:syscalls:sys_enter_getpp*", start=work)
+    assert rc == 0 and table(out) == [{"syscalls:sys_enter_getppid": 7}], (out, err)
+
+
+def test_funccount_usdt(e2e, work, toolwork):
+    out, err, rc = traced(e2e, ["usdt", "6"], "funccount", "-p", "PID", f"u:{toolwork}:tick",
+                          start=work)
+    assert rc == 0 and table(out) == [{"tick": 6}], (out, err)
+    out, err, rc = traced(e2e, ["usdt", "2"], "funccount", "-p", "PID",
+                          f"usdt:{toolwork}:toolwork:*", start=work)
+    assert rc == 0 and table(out) == [{"toolwork:tick": 2}], (out, err)
+
+
+def test_funccount_interval_and_duration_with_timestamps(e2e, toolwork):
+    start = time.monotonic()
+    r = e2e.run_cli("funccount", "-T", "-i", "1", "-d", "2", f"{toolwork}:tw_alpha")
+    took = time.monotonic() - start
+    assert r.returncode == 0, r.stderr
+    assert len(table(r.stdout)) == 2 and took < 15, r.stdout
+    stamps = [l for l in r.stdout.splitlines() if re.fullmatch(r"\d\d:\d\d:\d\d", l)]
+    assert len(stamps) == 2 and r.stdout.endswith("Detaching...\n"), r.stdout
+
+
+def test_funccount_ends_on_ctrl_c_with_its_table(e2e, work, toolwork):
+    w = work("usdt", "3")
+    t = e2e.Trace("funccount", f"u:{toolwork}:tick")
+    w.go()
+    time.sleep(0.5)
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert table(out) == [{"tick": 3}] and out.endswith("Detaching...\n"), out
+
+
+def json_traced(e2e, w, *args):
+    """A tool with -j on a waiting toolwork: JSON output says it attached
+    on stdout, not on stderr."""
+    t = e2e.Trace(*args, wait_attached=False)
+    first = t.proc.stdout.readline().decode()
+    assert json.loads(first)["type"] == "attached_probes", first
+    assert w.go() == 0
+    out, err = t.finish(timeout=30)
+    assert t.returncode == 0, err
+    return first + out
+
+
+def test_funccount_json(e2e, work, toolwork):
+    w = work("beta", "9")
+    out = json_traced(e2e, w, "funccount", "-j", "-p", str(w.pid), f"{toolwork}:tw_beta")
+    maps = [json.loads(l) for l in out.splitlines() if '"type": "map"' in l]
+    assert maps and maps[-1]["data"]["@"] == {f"uprobe:{toolwork}:tw_beta": 9}, out
+
+
+def test_funccount_bad_input_is_one_error(e2e):
+    for args, message in ((["nosuchlib:f"], "can't resolve library 'nosuchlib'"),
+                          (["t:nosuchcat:*"], "no functions matched by pattern 't:nosuchcat:*'")):
+        r = e2e.run_cli("funccount", *args)
+        assert r.returncode == 1 and r.stdout == "", r
+        assert r.stderr == f"ERROR: funccount: {message}\n"
+    r = e2e.run_cli("funccount", "-d", "x", "f")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "usage:" in r.stderr
+
+
+def test_funccount_kernel_functions(e2e):
+    why = _kernel_functions()
+    r = e2e.run_cli("funccount", "-d", "1", "vfs_read")
+    if why:
+        assert r.returncode == 1 and "kprobes are not built into this kernel" in r.stderr, r
+        pytest.skip(f"kernel functions cannot be traced here: {why}")
+    assert r.returncode == 0 and "vfs_read" in r.stdout, r
+
+
+def test_tools_are_listed(e2e):
+    for args in (["--list-tools"], ["tools"]):
+        r = e2e.run_cli(*args)
+        assert r.returncode == 0, r.stderr
+        names = {l.split()[0] for l in r.stdout.splitlines()}
+        assert {"funccount", "opensnoop", "biolatency"} <= names
+    line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
+    assert "count" in line.lower()
