@@ -194,3 +194,45 @@ def test_tools_are_listed(e2e):
         assert {"funccount", "opensnoop", "biolatency"} <= names
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count" in line.lower()
+
+
+# ------------------------------------------------------------------ funclatency
+
+def hist_rows(out: str) -> dict[tuple[int, int], int]:
+    """bcc log2 histogram rows: (low, high) -> count, of every histogram."""
+    rows = {}
+    for m in re.finditer(r"^\s*(\d+) -> (\d+)\s*: (\d+)\s+\|", out, re.M):
+        key = (int(m.group(1)), int(m.group(2)))
+        rows[key] = rows.get(key, 0) + int(m.group(3))
+    return rows
+
+
+def test_funclatency_milliseconds(e2e, work, toolwork, no_leaks):
+    out, err, rc = traced(e2e, ["slow", "40", "3", "slow", "5", "2"], "funclatency", "-m",
+                          "-p", "PID", f"{toolwork}:tw_slow", start=work)
+    assert rc == 0, err
+    assert "     msecs               : count     distribution\n" in out, out
+    rows = hist_rows(out)
+    assert rows[(4, 7)] == 2 and rows[(32, 63)] == 3 and sum(rows.values()) == 5, out
+    m = re.search(r"avg = (\d+) msecs, total: (\d+) msecs, count: 5\n", out)
+    assert m and 130 <= int(m.group(2)) <= 160 and 26 <= int(m.group(1)) <= 32, out
+    assert out.endswith("Detaching...\n")
+
+
+def test_funclatency_per_function_microseconds(e2e, work, toolwork):
+    out, err, rc = traced(e2e, ["alpha", "6", "slow", "2", "4"], "funclatency", "-u", "-F",
+                          "-p", "PID", f"{toolwork}:tw_(alpha|slow)", "-r", start=work)
+    assert rc == 0, err
+    sections = re.split(r"\nFunction = (\w+)\n", out)[1:]
+    got = {name: sum(hist_rows(body).values()) for name, body in zip(sections[::2], sections[1::2])}
+    assert got == {"tw_alpha": 6, "tw_slow": 4}, out
+    assert "     usecs               : count" in out
+    slow = hist_rows(sections[sections.index("tw_slow") + 1])
+    assert sum(n for (lo, hi), n in slow.items() if lo >= 1024) == 4, out  # 2 ms each
+
+
+def test_funclatency_json(e2e, work, toolwork):
+    w = work("slow", "1", "3")
+    out = json_traced(e2e, w, "funclatency", "-j", "-m", "-p", str(w.pid), f"{toolwork}:tw_slow")
+    hists = [json.loads(l) for l in out.splitlines() if '"type": "hist"' in l]
+    assert hists and sum(b["count"] for b in hists[-1]["data"]["@"]) == 3, out
