@@ -261,3 +261,34 @@ def test_stackcount_folded_tracepoint_per_process(e2e, work, toolwork):
     assert lines and all(l.startswith("toolwork;") for l in lines), out
     assert sum(int(l.rsplit(" ", 1)[1]) for l in lines) == 4, out
     assert any("do_syscall_64" in l for l in lines), out     # the kernel half
+
+
+# ------------------------------------------------------------------ profile
+
+def test_profile_folded_user_stacks_of_a_spinning_process(e2e, work, toolwork, no_leaks):
+    w = work("spin", "2500")
+    t = e2e.Trace("profile", "-f", "-U", "-F", "99", "-p", str(w.pid), "10")
+    w.go()
+    out, err = t.finish(timeout=30)       # ends with the process
+    assert t.returncode == 0, err
+    lines = [l for l in out.splitlines() if l]
+    counts = {l.rsplit(" ", 1)[0]: int(l.rsplit(" ", 1)[1]) for l in lines}
+    spin = sum(n for stack, n in counts.items() if stack.endswith(";main;tw_spin"))
+    assert all(s.startswith("toolwork;") for s in counts), out
+    assert spin >= 50 and spin >= 0.8 * sum(counts.values()), out   # ~99 a second for 2.5 s
+
+
+def test_profile_duration_and_multi_line_layout(e2e, toolwork):
+    proc = subprocess.Popen([toolwork, "spin", "4000"])
+    try:
+        start = time.monotonic()
+        r = e2e.run_cli("profile", "-F", "49", "-p", str(proc.pid), "1")
+        took = time.monotonic() - start
+    finally:
+        proc.kill()
+        proc.wait()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"Sampling at 49 Hertz of PID {proc.pid} by user + kernel stack "
+                               "for 1 secs.\n"), r.stdout
+    assert f"    -                toolwork ({proc.pid})\n" in r.stdout and "    tw_spin\n" in r.stdout
+    assert took < 3.9, took       # the duration ended it, not the process
