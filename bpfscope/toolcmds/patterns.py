@@ -56,7 +56,7 @@ class Match:
     display: str
 
 
-def _library(name: str, pid: int | None) -> str:
+def library(name: str, pid: int | None) -> str:
     paths = resolve_target(name, pid)
     if not paths and "/" not in name and not name.startswith("lib"):
         paths = resolve_target("lib" + name, pid)   # bcc: "c" is libc
@@ -77,14 +77,14 @@ def parse(text: str, pid: int | None = None, kinds=("kernel", "user", "tracepoin
         if head in KERNEL_WORDS:
             pat = Pattern("kernel", "", parts[1], text=text)
         else:
-            pat = Pattern("user", _library(head, pid), parts[1], text=text)
+            pat = Pattern("user", library(head, pid), parts[1], text=text)
     elif len(parts) == 3 and head in TRACEPOINT_WORDS:
         pat = Pattern("tracepoint", "", f"{parts[1]}:{parts[2]}", text=text)
     elif len(parts) == 3 and head in USER_WORDS:
-        pat = Pattern("user", _library(parts[1], pid), parts[2], text=text)
+        pat = Pattern("user", library(parts[1], pid), parts[2], text=text)
     elif len(parts) in (3, 4) and head in USDT_WORDS:
         provider = parts[2] if len(parts) == 4 else None
-        pat = Pattern("usdt", _library(parts[1], pid), parts[-1], provider,
+        pat = Pattern("usdt", library(parts[1], pid), parts[-1], provider,
                       fallback=head == "u" and len(parts) == 3, text=text)
     elif len(parts) == 3:
         raise ToolError(f"pattern '{text}': type must be 'p', 't', 'u' or a probe type "

@@ -292,3 +292,28 @@ def test_profile_duration_and_multi_line_layout(e2e, toolwork):
                                "for 1 secs.\n"), r.stdout
     assert f"    -                toolwork ({proc.pid})\n" in r.stdout and "    tw_spin\n" in r.stdout
     assert took < 3.9, took       # the duration ended it, not the process
+
+
+# ------------------------------------------------------------------ tplist
+
+def test_tplist_tracepoints(e2e):
+    r = e2e.run_cli("tplist", "syscalls:sys_enter_getpp*")
+    assert r.returncode == 0 and r.stdout == "syscalls:sys_enter_getppid\n", r
+    r = e2e.run_cli("tplist", "-v", "syscalls:sys_enter_openat")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "syscalls:sys_enter_openat"
+    assert "    const char * filename;" in r.stdout.splitlines(), r.stdout
+
+
+def test_tplist_usdt_of_a_file_and_a_process(e2e, work, toolwork):
+    r = e2e.run_cli("tplist", "-l", toolwork)
+    assert r.returncode == 0 and r.stdout == f"{toolwork} toolwork:tick\n", r
+    r = e2e.run_cli("tplist", "-l", toolwork, "-v")
+    assert r.stdout.splitlines() == [f"{toolwork} toolwork:tick [sema 0x0]",
+                                     "  1 location(s)", "  1 argument(s)"], r.stdout
+    assert e2e.run_cli("tplist", "-l", toolwork, "nomatch*").stdout == ""
+    w = work("usdt", "1")
+    r = e2e.run_cli("tplist", "-p", str(w.pid), "toolwork:*")
+    assert r.returncode == 0 and r.stdout == f"{toolwork} toolwork:tick\n", r
+    r = e2e.run_cli("tplist", "-l", "/nonexistent/file")
+    assert r.returncode == 1 and r.stderr == "ERROR: tplist: can't resolve library '/nonexistent/file'\n"
