@@ -357,8 +357,7 @@ def _tool_main(tool, argv: list[str]) -> int:
         args += ["-p", str(plan.pid)]
     opts = _parser().parse_args(args)
     opts.program, opts.program_name = plan.text, name
-    if not plan.json:
-        opts.wrap_sink = lambda sink: ToolSink(sink, plan)
+    opts.wrap_sink = lambda sink: ToolSink(sink, plan)
     with collecting(WarningLog(forward=lambda w: _show_warnings([w], opts))):
         return _main(opts, [], {})
 

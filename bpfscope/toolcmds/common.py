@@ -41,7 +41,38 @@ class Plan:
     json: bool = False
     banner: str | None = None
     formats: dict[str, Callable[[MapData], str]] = field(default_factory=dict)
+    records: dict[str, "Record"] = field(default_factory=dict)
     run: Callable[[], int] | None = None
+
+
+RS, US = "\x1e", "\x1f"   # a record's start and its field separator
+
+
+@dataclass
+class Record:
+    """Per-event output a tool lays out itself (exitsnoop's lines): the
+    script's :func:`record` printf sends the values, ``fields`` names them
+    (a name ending in ``#`` is an integer, the ``#`` dropped), and ``text``
+    turns them into the tool's text ('' to print nothing yet). In JSON
+    output each is one ``{"type": TAG, "data": {fields}}`` line."""
+    fields: tuple[str, ...]
+    text: Callable[[dict], str]
+
+    def values(self, parts: list[str]) -> dict:
+        out = {}
+        for name, raw in zip(self.fields, parts):
+            if name.endswith("#"):
+                out[name[:-1]] = int(raw)
+            else:
+                out[name] = raw
+        return out
+
+
+def record(tag: str, values: list[tuple[str, str]]) -> str:
+    """The printf() statement that sends record ``tag``: ``values`` are
+    (printf conversion, expression) pairs."""
+    fmt = "\\x1e" + tag + "".join("\\x1f" + conv for conv, _ in values) + "\\n"
+    return f'printf("{fmt}", {", ".join(e for _, e in values)});'
 
 
 class ToolSink:
@@ -54,15 +85,32 @@ class ToolSink:
 
     def attached(self, n_probes: int) -> None:
         self.inner.attached(n_probes)
-        if self.plan.banner:
+        if self.plan.banner and not self.plan.json:
             self.inner.printf(self.plan.banner)
 
     def map(self, data: MapData, top: int = 0, div: int = 1) -> None:
         fmt = self.plan.formats.get(data.name)
-        if fmt is None:
+        if fmt is None or self.plan.json:
             self.inner.map(data, top, div)
         else:
             self.inner.printf(fmt(data))
+
+    def printf(self, text: str) -> None:
+        if not text.startswith(RS):
+            return self.inner.printf(text)
+        tag, *parts = text[1:].rstrip("\n").split(US)
+        rec = self.plan.records[tag]
+        values = rec.values(parts)
+        if self.plan.json:
+            from ..output.json import json_int, json_record, json_string
+            body = ", ".join(f"{json_string(k)}: " + (json_int(v) if isinstance(v, int)
+                                                       else json_string(v))
+                             for k, v in values.items())
+            self.inner.out.write(json_record(tag, "{" + body + "}"))
+        else:
+            line = rec.text(values)
+            if line:
+                self.inner.printf(line)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

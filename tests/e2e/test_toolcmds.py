@@ -317,3 +317,45 @@ def test_tplist_usdt_of_a_file_and_a_process(e2e, work, toolwork):
     assert r.returncode == 0 and r.stdout == f"{toolwork} toolwork:tick\n", r
     r = e2e.run_cli("tplist", "-l", "/nonexistent/file")
     assert r.returncode == 1 and r.stderr == "ERROR: tplist: can't resolve library '/nonexistent/file'\n"
+
+
+# ------------------------------------------------------------------ exitsnoop
+
+def _columns(out: str) -> list[list[str]]:
+    return [l.split(None, 5) for l in out.splitlines()[1:] if l.strip()]
+
+
+def test_exitsnoop_exit_codes_and_signals(e2e, work, no_leaks):
+    t = e2e.Trace("exitsnoop", "-x")
+    w = work("fork", "2")
+    victim = subprocess.Popen(["sleep", "60"])
+    assert w.go() == 0
+    victim.kill()
+    victim.wait()
+    time.sleep(1.0)
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.finish(timeout=30)
+    assert t.returncode == 0, err
+    assert out.splitlines()[0].split() == ["PCOMM", "PID", "PPID", "TID", "AGE(s)", "EXIT_CODE"]
+    rows = _columns(out)
+    children = [r for r in rows if r[2] == str(w.pid)]
+    assert len(children) == 2 and all(r[0] == "toolwork" and r[5] == "code 7" and r[1] == r[3]
+                                      for r in children), out
+    assert not [r for r in rows if r[1] == str(w.pid)], out      # exit(0): left out by -x
+    killed = [r for r in rows if r[1] == str(victim.pid)]
+    assert killed and killed[0][0] == "sleep" and killed[0][5] == "signal 9 (KILL)", out
+
+
+def test_exitsnoop_age_and_json(e2e, work, toolwork):
+    t = e2e.Trace("exitsnoop", "-j", wait_attached=False)
+    first = t.proc.stdout.readline().decode()
+    assert json.loads(first)["type"] == "attached_probes", first
+    w = work("slow", "300", "1")
+    assert w.go() == 0
+    time.sleep(1.0)
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.finish(timeout=30)
+    mine = [json.loads(l)["data"] for l in out.splitlines() if '"type": "exit"' in l
+            and json.loads(l)["data"]["pid"] == w.pid]
+    assert len(mine) == 1 and mine[0]["exit_code"] == 0 and mine[0]["comm"] == "toolwork", out
+    assert 0.3e9 <= mine[0]["age_ns"] < 5e9, mine
