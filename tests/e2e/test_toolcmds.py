@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -359,3 +360,24 @@ def test_exitsnoop_age_and_json(e2e, work, toolwork):
             and json.loads(l)["data"]["pid"] == w.pid]
     assert len(mine) == 1 and mine[0]["exit_code"] == 0 and mine[0]["comm"] == "toolwork", out
     assert 0.3e9 <= mine[0]["age_ns"] < 5e9, mine
+
+
+# ------------------------------------------------------------------ mountsnoop
+
+def test_mountsnoop_failed_mount_and_umount(e2e, no_leaks):
+    code = ("import ctypes; l = ctypes.CDLL(None, use_errno=True); "
+            "l.mount(b'bpfs-src', b'/nonexistent/bpfs-x', b'tmpfs', ctypes.c_ulong(1 | 4096), b'size=1m'); "
+            "l.umount2(b'/nonexistent/bpfs-y', 2)")
+    t = e2e.Trace("mountsnoop")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    time.sleep(1.0)
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.finish(timeout=30)
+    assert t.returncode == 0, err
+    assert out.splitlines()[0].split() == ["COMM", "PID", "TID", "MNT_NS", "CALL"]
+    mine = [l for l in out.splitlines() if "bpfs-" in l]
+    ns = os.stat("/proc/self/ns/mnt").st_ino
+    assert len(mine) == 2, out
+    assert mine[0].split()[3] == str(ns) and mine[0].endswith(
+        'mount("bpfs-src", "/nonexistent/bpfs-x", "tmpfs", MS_RDONLY|MS_BIND, "size=1m") = -ENOENT'), out
+    assert mine[1].endswith('umount("/nonexistent/bpfs-y", MNT_DETACH) = -ENOENT'), out
