@@ -20,7 +20,7 @@ import importlib
 import os
 import re
 
-NAMES = ("funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop", "mountsnoop")
+NAMES = ("funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs")
 
 TOOLS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools")
 

@@ -201,3 +201,27 @@ def printf(text: str) -> str:
     """A printf() statement printing ``text`` as it is."""
     esc = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("%", "%%")
     return f'printf("{esc}");'
+
+
+def add_interval_count(p: argparse.ArgumentParser, count_name: str = "count") -> None:
+    """bcc's positional ``[interval] [count]``: report every interval
+    seconds, count times."""
+    p.add_argument("interval", nargs="?", type=positive_int,
+                   help="output interval, in seconds")
+    p.add_argument(count_name, nargs="?", type=positive_int, help="number of outputs")
+
+
+def every(opts, report: str, count_name: str = "count") -> str:
+    """The interval probe of ``[interval] [count]`` options ('' for none)."""
+    count = getattr(opts, count_name)
+    return intervals(opts.interval, opts.interval * count if opts.interval and count else None,
+                     report, opts.json)
+
+
+def report(opts, *before: str) -> str:
+    """Statements that print ``@`` in a tool's report: a blank line and
+    with -T the time first (text output), then the map, cleared."""
+    if opts.json:
+        return "print(@); clear(@);"
+    stamp = 'time("%H:%M:%S\\n");' if getattr(opts, "timestamp", False) else ""
+    return printf("\n") + stamp + "".join(before) + "print(@); clear(@);"

@@ -381,3 +381,88 @@ def test_mountsnoop_failed_mount_and_umount(e2e, no_leaks):
     assert mine[0].split()[3] == str(ns) and mine[0].endswith(
         'mount("bpfs-src", "/nonexistent/bpfs-x", "tmpfs", MS_RDONLY|MS_BIND, "size=1m") = -ENOENT'), out
     assert mine[1].endswith('umount("/nonexistent/bpfs-y", MNT_DETACH) = -ENOENT'), out
+
+
+# ------------------------------------------------------------------ cpudist, softirqs, hardirqs
+
+def test_cpudist_off_cpu_sleeps(e2e, work, no_leaks):
+    out, err, rc = traced(e2e, ["slow", "100", "3"], "cpudist", "-O", "-m", "-p", "PID",
+                          start=work)
+    assert rc == 0, err
+    assert out.startswith("Tracing off-CPU time... Hit Ctrl-C to end.\n"), out
+    rows = hist_rows(out)
+    assert rows.get((64, 127), 0) + rows.get((128, 255), 0) >= 3, out   # the three 100 ms sleeps
+
+
+def test_cpudist_on_cpu_time_per_thread(e2e, work):
+    w = work("spin", "400")
+    out, err, rc = traced(e2e, [], "cpudist", "-L", "-p", str(w.pid), start=lambda *a: w)
+    assert rc == 0, err
+    sections = re.split(r"\ntid = (\d+) (\S+)\n", out)[1:]
+    mine = [body for tid, comm, body in zip(sections[::3], sections[1::3], sections[2::3])
+            if tid == str(w.pid) and comm == "toolwork"]
+    assert len(mine) == 1, out
+    # the lower bounds of the buckets: at least half of each slice's time
+    on_cpu_us = sum(lo * n for (lo, hi), n in hist_rows(mine[0]).items())
+    assert on_cpu_us >= 100_000, out
+
+
+def test_softirqs_sees_loopback_receive(e2e, no_leaks):
+    import socket
+    t = e2e.Trace("softirqs")
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(500):
+        tx.sendto(b"x" * 64, rx.getsockname())
+    tx.close()
+    rx.close()
+    time.sleep(0.5)
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.finish(timeout=30)
+    assert t.returncode == 0, err
+    rows = dict(l.split() for l in out.splitlines()[3:] if len(l.split()) == 2)
+    assert out.splitlines()[2].split() == ["SOFTIRQ", "TOTAL_usecs"], out
+    assert "net_rx" in rows and all(v.isdigit() for v in rows.values()), out
+
+
+def _interrupts() -> dict[str, int]:
+    """/proc/interrupts: handler name -> count over all CPUs."""
+    out: dict[str, int] = {}
+    with open("/proc/interrupts") as f:
+        ncpu = len(f.readline().split())
+        for line in f:
+            parts = line.split()
+            if not parts or not parts[0].rstrip(":").isdigit():
+                continue
+            counts = sum(int(p) for p in parts[1:1 + ncpu] if p.isdigit())
+            name = parts[-1]
+            out[name] = out.get(name, 0) + counts
+    return out
+
+
+def test_hardirqs_counts_agree_with_proc_interrupts(e2e, tmp_path, no_leaks):
+    before = _interrupts()
+    t = e2e.Trace("hardirqs", "-C")
+    path = tmp_path / "direct"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_DIRECT", 0))
+    import mmap
+    buf = mmap.mmap(-1, 4096)
+    buf.write(b"b" * 4096)
+    try:
+        for i in range(20):
+            os.pwrite(fd, buf, i * 4096)
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    time.sleep(0.5)
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.finish(timeout=30)
+    after = _interrupts()
+    assert t.returncode == 0, err
+    assert out.splitlines()[2].split() == ["HARDIRQ", "TOTAL_count"], out
+    rows = {l.split()[0]: int(l.split()[1]) for l in out.splitlines()[3:] if l.strip()}
+    assert rows and sum(rows.values()) >= 20, out       # the disk's completions at least
+    for name, n in rows.items():
+        if name in after:        # never more than the kernel's own counters say
+            assert n <= after[name] - before.get(name, 0), (name, n, before, after)
