@@ -11,7 +11,11 @@ shows, and:
 ``bpfscope NAME ARGS...`` parses ARGS with the tool's parser, and the CLI
 compiles and runs the plan's script as any other (cli._tool_main).
 The .bt scripts in bpfscope/tools/ are the other kind of tool, run by name
-as files; :func:`catalog` lists both.
+as files; :func:`catalog` lists both, with whether this kernel can run
+them: a tool module's ``HOOKS`` names the probes it attaches (the probe
+types' ``status()`` and the tracepoints' presence decide), ``HOOKS =
+None`` says the user's pattern decides (funccount and the like); a .bt
+script's probes are read from its text.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from __future__ import annotations
 import importlib
 import os
 import re
+
+from ..attach import providers
+from ..attach.tracepoint import EVENTS_DIR
 
 NAMES = ("funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs")
 
@@ -52,20 +59,73 @@ def bt_summary(path: str) -> str:
     return text[:end.start() + 1] if end else text
 
 
-def catalog() -> list[tuple[str, str, str]]:
-    """(name, kind, description) of every tool: the .bt scripts and the
-    tools with options, sorted by name."""
+_PROBE = re.compile(r"(?:^|,)\s*([A-Za-z]+:[^\s{/,]*)", re.M)
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
+def bt_hooks(path: str) -> list[str]:
+    """The attach points a .bt script names (outside comments and strings
+    is good enough: probes start a line or follow a comma)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = _COMMENT.sub("", f.read())
+    return [m.group(1) for m in _PROBE.finditer(text)
+            if m.group(1).split(":", 1)[0] in providers.PROVIDERS or
+            m.group(1).split(":", 1)[0] in providers.ALIASES]
+
+
+def hook_status(specs) -> str | None:
+    """Why this kernel cannot attach ``specs`` (None: it can). A kprobe
+    may run as fentry, so it fails only when both do."""
+    for spec in specs:
+        word, _, rest = spec.partition(":")
+        name = providers.ALIASES.get(word, word)
+        prov = providers.PROVIDERS.get(name)
+        if prov is None:
+            continue
+        why = prov.status()
+        if why and name in ("kprobe", "kretprobe"):
+            alt = providers.PROVIDERS["fentry"].status()
+            why = None if alt is None else f"{why} and {alt}"
+        if why:
+            return why
+        if name == "tracepoint" and "*" not in rest and \
+                not os.path.isdir(os.path.join(EVENTS_DIR, *rest.split(":", 1))):
+            return f"this kernel has no tracepoint {rest}"
+    return None
+
+
+def _module_status(module) -> str | None:
+    hooks = getattr(module, "HOOKS", ())
+    if hooks is None:   # the pattern decides: kernel functions may not work
+        why = hook_status(["kprobe:x"])
+        return f"kernel functions: {why}" if why else None
+    return hook_status(hooks)
+
+
+def catalog() -> list[tuple[str, str, str, str | None]]:
+    """(name, kind, description, why it cannot run here or None) of every
+    tool: the .bt scripts and the tools with options, sorted by name."""
     out = []
     for entry in sorted(os.listdir(TOOLS_DIR)):
         if entry.endswith(".bt"):
-            out.append((entry[:-3], "script", bt_summary(os.path.join(TOOLS_DIR, entry))))
+            path = os.path.join(TOOLS_DIR, entry)
+            out.append((entry[:-3], "script", bt_summary(path), hook_status(bt_hooks(path))))
     for name in NAMES:
-        out.append((name, "options", summary(find(name))))
+        module = find(name)
+        out.append((name, "options", summary(module), _module_status(module)))
     return sorted(out)
 
 
 def listing() -> str:
-    """The text of ``bpfscope --list-tools``."""
+    """The text of ``bpfscope --list-tools``: name, whether it runs here
+    and its description (a tool whose pattern decides says 'yes' and what
+    part of it cannot)."""
     rows = catalog()
-    width = max(len(n) for n, _, _ in rows)
-    return "".join(f"{n:<{width}}  {d}\n" for n, _, d in rows)
+    width = max(len(n) for n, _, _, _ in rows)
+    lines = [f"{'TOOL':<{width}}  HERE  DESCRIPTION\n"]
+    for name, _, desc, why in rows:
+        partial = why is not None and why.startswith("kernel functions:")
+        here = "yes" if why is None or partial else "no"
+        note = f" [{why}]" if why else ""
+        lines.append(f"{name:<{width}}  {here:<4}  {desc}{note}\n")
+    return "".join(lines)

@@ -13,6 +13,8 @@ from . import bccfmt
 from .common import (CONFIG, Plan, ToolParser, add_interval_count, add_json, add_pid,
                      add_timestamp, every, printf, report)
 
+HOOKS = ("tracepoint:sched:sched_switch",)
+
 EXAMPLES = """\
     bpfscope cpudist              # summarize on-CPU time as a histogram
     bpfscope cpudist -O           # summarize off-CPU time as a histogram

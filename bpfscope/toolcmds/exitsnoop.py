@@ -14,6 +14,8 @@ import time
 
 from .common import CONFIG, Plan, Record, ToolParser, add_json, add_pid, record
 
+HOOKS = ("tracepoint:sched:sched_process_exit",)
+
 EXAMPLES = """\
     bpfscope exitsnoop                # trace all process termination
     bpfscope exitsnoop -x             # trace only fails, exclude exit(0)

@@ -13,6 +13,8 @@ from .common import (CONFIG, Plan, ToolParser, add_duration, add_interval, add_j
                      add_timestamp, intervals, pid_filter, printf)
 
 DESCRIPTION = "Count functions, tracepoints and USDT probes"
+HOOKS = None   # the pattern names them
+
 EXAMPLES = """\
     bpfscope funccount 'vfs_*'                  # kernel functions starting with "vfs_"
     bpfscope funccount -r '^vfs_(read|write)$'  # the same with a regular expression

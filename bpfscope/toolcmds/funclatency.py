@@ -13,6 +13,8 @@ from . import bccfmt, patterns
 from .common import (CONFIG, Plan, ToolParser, add_duration, add_interval, add_json, add_pid,
                      add_timestamp, intervals, pid_filter, printf)
 
+HOOKS = None   # the pattern names them
+
 EXAMPLES = """\
     bpfscope funclatency do_sys_open        # time the do_sys_open() kernel function
     bpfscope funclatency c:read             # time the read() C library function

@@ -13,6 +13,8 @@ from . import bccfmt
 from .common import (CONFIG, Plan, ToolParser, add_interval_count, add_json, add_timestamp,
                      every, printf, report)
 
+HOOKS = ("tracepoint:irq:irq_handler_entry", "tracepoint:irq:irq_handler_exit")
+
 EXAMPLES = """\
     bpfscope hardirqs            # sum hard irq event time
     bpfscope hardirqs -d         # show hard irq event time as histograms

@@ -13,6 +13,8 @@ import errno
 
 from .common import CONFIG, Plan, Record, ToolParser, add_json, record
 
+HOOKS = ("tracepoint:syscalls:sys_enter_mount", "tracepoint:syscalls:sys_exit_umount")
+
 EXAMPLES = """\
     bpfscope mountsnoop      # trace mount() and umount() calls system wide
     bpfscope mountsnoop -j   # the same, as JSON records

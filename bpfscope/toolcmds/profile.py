@@ -14,6 +14,8 @@ import argparse
 from . import bccfmt
 from .common import CONFIG, Plan, ToolParser, add_json, positive_int, printf
 
+HOOKS = ("profile:hz:49",)
+
 EXAMPLES = """\
     bpfscope profile               # profile stack traces at 49 Hertz until Ctrl-C
     bpfscope profile -F 99         # profile stack traces at 99 Hertz

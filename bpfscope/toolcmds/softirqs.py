@@ -13,6 +13,8 @@ from . import bccfmt
 from .common import (CONFIG, Plan, ToolParser, add_interval_count, add_json, add_timestamp,
                      every, printf, report)
 
+HOOKS = ("tracepoint:irq:softirq_entry", "tracepoint:irq:softirq_exit")
+
 EXAMPLES = """\
     bpfscope softirqs            # sum soft irq event time
     bpfscope softirqs -d         # show soft irq event time as histograms

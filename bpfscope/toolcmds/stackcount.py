@@ -12,6 +12,8 @@ from . import bccfmt, patterns
 from .common import (CONFIG, Plan, ToolParser, add_duration, add_interval, add_json, add_pid,
                      add_timestamp, intervals, pid_filter, printf)
 
+HOOKS = None   # the pattern names them
+
 EXAMPLES = """\
     bpfscope stackcount submit_bio          # kernel stacks that lead to submit_bio()
     bpfscope stackcount -d ip_output        # with "--" between kernel and user stacks

@@ -187,14 +187,31 @@ def test_funccount_kernel_functions(e2e):
     assert r.returncode == 0 and "vfs_read" in r.stdout, r
 
 
-def test_tools_are_listed(e2e):
+def test_tools_are_listed_with_whether_they_run_here(e2e):
     for args in (["--list-tools"], ["tools"]):
         r = e2e.run_cli(*args)
         assert r.returncode == 0, r.stderr
-        names = {l.split()[0] for l in r.stdout.splitlines()}
-        assert {"funccount", "opensnoop", "biolatency"} <= names
+        rows = {l.split()[0]: l.split()[1] for l in r.stdout.splitlines()[1:]}
+        assert r.stdout.splitlines()[0].split() == ["TOOL", "HERE", "DESCRIPTION"]
+        bt = {p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools").glob("*.bt")}
+        assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
+                     "mountsnoop", "cpudist", "softirqs", "hardirqs"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
-    assert "count" in line.lower()
+    assert "count calls" in line
+    assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
+    if _kernel_functions():
+        assert rows["vfscount"] == "no" and "kprobes are not built" in \
+            next(l for l in r.stdout.splitlines() if l.startswith("vfscount "))
+
+
+@pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
+                                  "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs"])
+def test_every_tool_has_help_with_examples(e2e, tool):
+    r = e2e.run_cli(tool, "-h")
+    assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r
+    assert "\nexamples:\n" in r.stdout and f"    bpfscope {tool}" in r.stdout
+    r = e2e.run_cli(tool, "--no-such-option")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "ERROR:" in r.stderr
 
 
 # ------------------------------------------------------------------ funclatency
