@@ -27,7 +27,8 @@ import re
 from ..attach import providers
 from ..attach.tracepoint import EVENTS_DIR
 
-NAMES = ("funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs")
+NAMES = ("funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
+         "mountsnoop", "cpudist", "softirqs", "hardirqs")
 
 TOOLS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools")
 

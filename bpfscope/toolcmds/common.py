@@ -29,11 +29,13 @@ class Plan:
 
     ``text`` is the bpftrace script; ``pid`` becomes bpfscope's ``-p``
     (uprobes and USDT probes fire only in that process, and the trace ends
-    with it; other probes filter on it in the script); ``json`` selects ``-f json``. In text output ``banner`` is
-    printed once every probe is attached, and ``formats`` gives, for map
-    names, the function that turns a ``print(@name)`` into the tool's own
-    layout. ``run`` is set instead of ``text`` by a tool that traces
-    nothing (tplist): the CLI calls it and exits with what it returns.
+    with it; other probes filter on it in the script); ``json`` selects
+    ``-f json``. In text output ``banner`` is printed once every probe is
+    attached, and ``formats`` gives, for map names, the function that
+    turns a ``print(@name)`` into the tool's own layout; ``records`` lay
+    out the per-event records the script sends (:class:`Record`). ``run``
+    is set instead of ``text`` by a tool that traces nothing (tplist): the
+    CLI calls it and exits with what it returns.
     """
 
     text: str = ""
@@ -159,6 +161,57 @@ def add_timestamp(p: argparse.ArgumentParser, help: str = "include timestamp on 
     p.add_argument("-T", "--timestamp", action="store_true", help=help)
 
 
+def add_flags(p, *flags: tuple[str, str, str]) -> None:
+    """On/off options: (short, long, help) each."""
+    for short, long, help in flags:
+        p.add_argument(short, long, action="store_true", help=help)
+
+
+def add_regexp(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-r", "--regexp", action="store_true",
+                   help='use regular expressions. Default is "*" wildcards only.')
+
+
+def add_stack_only(p: argparse.ArgumentParser) -> None:
+    """bcc's -U / -K: user or kernel stacks only (default: both)."""
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("-U", "--user-stacks-only", action="store_true",
+                      help="show stacks from user space only (no kernel space stacks)")
+    only.add_argument("-K", "--kernel-stacks-only", action="store_true",
+                      help="show stacks from kernel space only (no user space stacks)")
+
+
+def pattern_parser(name: str, description: str, examples: str, add_options,
+                   duration=("-d", "--duration"), what: str = "events") -> ToolParser:
+    """The parser of a tool tracing a bcc pattern (funccount, funclatency,
+    stackcount): -p, -i, the duration, -T, -r, the tool's own options, -j
+    and the pattern."""
+    p = ToolParser(name, description, examples)
+    add_pid(p)
+    add_interval(p)
+    add_duration(p, *duration)
+    add_timestamp(p)
+    add_regexp(p)
+    add_options(p)
+    add_json(p)
+    p.add_argument("pattern", help=f"search expression for {what}")
+    return p
+
+
+def tracing_banner(n: int, pattern: str) -> str:
+    return f'Tracing {n} functions for "{pattern}"... Hit Ctrl-C to end.\n'
+
+
+def summary_script(probes: str, opts, rep: str, end: str = "", detach: bool = True) -> str:
+    """A script that aggregates in ``probes`` (text with bodies), prints
+    with ``rep`` every ``opts.interval`` seconds for ``opts.duration``, and
+    at the end once more (then bcc's 'Detaching...' in text output) and
+    runs ``end``."""
+    tail = printf("Detaching...\n") if detach and not opts.json else ""
+    return (CONFIG + probes + intervals(opts.interval, opts.duration, rep, opts.json)
+            + "END {\n  " + rep + tail + end + "\n}\n")
+
+
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("-j", "--json", action="store_true",
                    help="print bpfscope's JSON output (as -f json)")
@@ -218,10 +271,10 @@ def every(opts, report: str, count_name: str = "count") -> str:
                      report, opts.json)
 
 
-def report(opts, *before: str) -> str:
+def report(opts, *before: str, blank: bool = True) -> str:
     """Statements that print ``@`` in a tool's report: a blank line and
     with -T the time first (text output), then the map, cleared."""
     if opts.json:
         return "print(@); clear(@);"
     stamp = 'time("%H:%M:%S\\n");' if getattr(opts, "timestamp", False) else ""
-    return printf("\n") + stamp + "".join(before) + "print(@); clear(@);"
+    return (printf("\n") if blank else "") + stamp + "".join(before) + "print(@); clear(@);"

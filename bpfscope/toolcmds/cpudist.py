@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import bccfmt
 from .common import (CONFIG, Plan, ToolParser, add_interval_count, add_json, add_pid,
-                     add_timestamp, every, printf, report)
+                     add_timestamp, every, report)
 
 HOOKS = ("tracepoint:sched:sched_switch",)
 

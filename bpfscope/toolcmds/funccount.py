@@ -1,4 +1,4 @@
-"""funccount: count calls of kernel or user functions, tracepoints or USDT probes matching a pattern.
+"""funccount: count calls of functions, tracepoints or USDT probes matching a pattern.
 
 bcc's funccount: ``FUNC COUNT`` tables, smallest count first, at the end
 (Ctrl-C or ``-d``) or every ``-i`` seconds, then ``Detaching...``. Each
@@ -9,8 +9,8 @@ their probe type.
 from __future__ import annotations
 
 from . import bccfmt, patterns
-from .common import (CONFIG, Plan, ToolParser, add_duration, add_interval, add_json, add_pid,
-                     add_timestamp, intervals, pid_filter, printf)
+from .common import (Plan, ToolParser, pattern_parser, pid_filter, printf, report,
+                     summary_script, tracing_banner)
 
 DESCRIPTION = "Count functions, tracepoints and USDT probes"
 HOOKS = None   # the pattern names them
@@ -29,40 +29,21 @@ EXAMPLES = """\
 
 
 def parser() -> ToolParser:
-    p = ToolParser("funccount", "Count functions, tracepoints, and USDT probes", EXAMPLES)
-    add_pid(p)
-    add_interval(p)
-    add_duration(p)
-    add_timestamp(p)
-    p.add_argument("-r", "--regexp", action="store_true",
-                   help='use regular expressions. Default is "*" wildcards only.')
-    add_json(p)
-    p.add_argument("pattern", help="search expression for events")
-    return p
+    return pattern_parser("funccount", "Count functions, tracepoints, and USDT probes",
+                          EXAMPLES, lambda p: None)
 
 
 def build(opts) -> Plan:
     pat = patterns.parse(opts.pattern, opts.pid)
     matches = patterns.expand(pat, opts.regexp, opts.pid)
     names = patterns.display_names(matches)
-    if opts.json:
-        report = "print(@); clear(@);"
-    else:
-        stamp = 'time("%H:%M:%S\\n");' if opts.timestamp else ""
-        report = printf("\n") + stamp + printf(f"{'FUNC':<36} {'COUNT':>8}\n") + \
-            "print(@); clear(@);"
-    text = (CONFIG + patterns.probe_list(matches) + pid_filter(opts.pid)
-            + " {\n  @[probe] = count();\n}\n"
-            + intervals(opts.interval, opts.duration, report, opts.json)
-            + "END {\n  " + report + ("" if opts.json else printf("Detaching...\n"))
-            + "\n}\n")
+    rep = report(opts, printf(f"{'FUNC':<36} {'COUNT':>8}\n"))
+    text = summary_script(patterns.probe_list(matches) + pid_filter(opts.pid)
+                          + " {\n  @[probe] = count();\n}\n", opts, rep)
 
     def table(data) -> str:
         return "".join(f"{names.get(k[0], k[0].rsplit(':', 1)[-1]):<36} {v:>8}\n"
                        for k, v in bccfmt.by_count(data))
 
-    return Plan(text=text, pid=opts.pid,
-                json=opts.json,
-                banner=f'Tracing {len(matches)} functions for "{opts.pattern}"... '
-                       "Hit Ctrl-C to end.\n",
-                formats={"@": table})
+    return Plan(text=text, pid=opts.pid, json=opts.json,
+                banner=tracing_banner(len(matches), opts.pattern), formats={"@": table})

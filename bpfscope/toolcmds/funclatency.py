@@ -10,8 +10,8 @@ trace starts is not counted.
 from __future__ import annotations
 
 from . import bccfmt, patterns
-from .common import (CONFIG, Plan, ToolParser, add_duration, add_interval, add_json, add_pid,
-                     add_timestamp, intervals, pid_filter, printf)
+from .common import (Plan, ToolParser, add_flags, pattern_parser, pid_filter, report,
+                     summary_script, tracing_banner)
 
 HOOKS = None   # the pattern names them
 
@@ -31,24 +31,15 @@ EXAMPLES = """\
 UNITS = {"nsecs": 1, "usecs": 1000, "msecs": 1000000}
 
 
+def _options(p) -> None:
+    add_flags(p.add_mutually_exclusive_group(), ("-u", "--microseconds", "microsecond histogram"),
+              ("-m", "--milliseconds", "millisecond histogram"))
+    add_flags(p, ("-F", "--function", "show a separate histogram per function"))
+
+
 def parser() -> ToolParser:
-    p = ToolParser("funclatency", "Time functions and print latency as a histogram", EXAMPLES)
-    add_pid(p)
-    add_interval(p)
-    add_duration(p)
-    add_timestamp(p)
-    unit = p.add_mutually_exclusive_group()
-    unit.add_argument("-u", "--microseconds", action="store_true",
-                      help="microsecond histogram")
-    unit.add_argument("-m", "--milliseconds", action="store_true",
-                      help="millisecond histogram")
-    p.add_argument("-F", "--function", action="store_true",
-                   help="show a separate histogram per function")
-    p.add_argument("-r", "--regexp", action="store_true",
-                   help='use regular expressions. Default is "*" wildcards only.')
-    add_json(p)
-    p.add_argument("pattern", help="search expression for functions")
-    return p
+    return pattern_parser("funclatency", "Time functions and print latency as a histogram",
+                          EXAMPLES, _options, what="functions")
 
 
 def build(opts) -> Plan:
@@ -62,18 +53,12 @@ def build(opts) -> Plan:
     names = patterns.display_names(returns)
     key = "[probe]" if opts.function else ""
     scaled = "(nsecs - @__start[tid])" + (f" / {div}" if div > 1 else "")
-    if opts.json:
-        report = "print(@); clear(@);"
-    else:
-        stamp = 'time("%H:%M:%S\\n");' if opts.timestamp else ""
-        report = printf("\n") + stamp + "print(@); clear(@);"
-    text = (CONFIG + patterns.probe_list(matches) + pid_filter(opts.pid)
-            + " {\n  @__start[tid] = nsecs;\n}\n"
-            + patterns.probe_list(returns) + " /@__start[tid]/ {\n"
-            + f"  @{key} = hist({scaled});\n  delete(@__start[tid]);\n}}\n"
-            + intervals(opts.interval, opts.duration, report, opts.json)
-            + "END {\n  " + report + ("" if opts.json else printf("Detaching...\n"))
-            + "\n  clear(@__start);\n}\n")
+    text = summary_script(
+        patterns.probe_list(matches) + pid_filter(opts.pid)
+        + " {\n  @__start[tid] = nsecs;\n}\n"
+        + patterns.probe_list(returns) + " /@__start[tid]/ {\n"
+        + f"  @{key} = hist({scaled});\n  delete(@__start[tid]);\n}}\n",
+        opts, report(opts), end="\n  clear(@__start);")
 
     def histograms(data) -> str:
         out = []
@@ -91,6 +76,4 @@ def build(opts) -> Plan:
         return "".join(out)
 
     return Plan(text=text, pid=opts.pid, json=opts.json,
-                banner=f'Tracing {len(matches)} functions for "{opts.pattern}"... '
-                       "Hit Ctrl-C to end.\n",
-                formats={"@": histograms})
+                banner=tracing_banner(len(matches), opts.pattern), formats={"@": histograms})

@@ -4,14 +4,13 @@ bcc's hardirqs: ``HARDIRQ TOTAL_usecs`` per handler name (``-C``:
 ``TOTAL_count``), or with ``-d`` one log2 histogram each, every
 ``interval`` seconds, ``outputs`` times. The hooks are the
 irq:irq_handler_entry and irq:irq_handler_exit tracepoints; the entry's
-handler name and time are kept per CPU until the exit.
+handler name is kept per CPU with its time until the exit (irqtime.py).
 """
 
 from __future__ import annotations
 
-from . import bccfmt
-from .common import (CONFIG, Plan, ToolParser, add_interval_count, add_json, add_timestamp,
-                     every, printf, report)
+from . import irqtime
+from .common import Plan, ToolParser
 
 HOOKS = ("tracepoint:irq:irq_handler_entry", "tracepoint:irq:irq_handler_exit")
 
@@ -25,46 +24,32 @@ EXAMPLES = """\
 """
 
 
-def parser() -> ToolParser:
-    p = ToolParser("hardirqs", "Summarize hard irq event time as histograms", EXAMPLES)
-    add_timestamp(p)
-    p.add_argument("-N", "--nanoseconds", action="store_true", help="output in nanoseconds")
+def _options(p) -> None:
     how = p.add_mutually_exclusive_group()
     how.add_argument("-C", "--count", action="store_true",
                      help="show event counts instead of timing")
     how.add_argument("-d", "--dist", action="store_true", help="show distributions as histograms")
-    p.add_argument("-c", "--cpu", type=int, metavar="CPU", help="trace this CPU only")
-    add_json(p)
-    add_interval_count(p, "outputs")
-    return p
+
+
+def parser() -> ToolParser:
+    return irqtime.parser("hardirqs", "Summarize hard irq event time as histograms",
+                          EXAMPLES, _options, "outputs")
 
 
 def build(opts) -> Plan:
-    label, div = ("nsecs", 1) if opts.nanoseconds else ("usecs", 1000)
+    label, div = irqtime.unit(opts)
+    entry = "tracepoint:irq:irq_handler_entry"
     if opts.count:
-        label = "count"
-    pred = f" /cpu == {opts.cpu}/" if opts.cpu is not None else ""
-    if opts.count:
-        probes = f"tracepoint:irq:irq_handler_entry{pred} {{\n  @[str(args.name)] = count();\n}}\n"
+        label, div = "count", 1
+        probes = f"{entry}{irqtime.cpu_filter(opts)} {{\n  @[str(args.name)] = count();\n}}\n"
+        end = ""
     else:
-        delta = "(nsecs - @__start[cpu])" + (f" / {div}" if opts.dist and div > 1 else "")
-        agg = f"hist({delta})" if opts.dist else f"sum({delta})"
-        probes = (f"tracepoint:irq:irq_handler_entry{pred} {{\n"
-                  "  @__start[cpu] = nsecs;\n  @__name[cpu] = str(args.name);\n}\n"
-                  "tracepoint:irq:irq_handler_exit /@__start[cpu]/ {\n"
-                  f"  @[@__name[cpu]] = {agg};\n  delete(@__start[cpu]);\n}}\n")
-    rep = report(opts, "" if opts.dist else printf(f"{'HARDIRQ':<26} {'TOTAL_' + label:>11}\n"))
-    text = (CONFIG + probes + every(opts, rep, "outputs") + "END {\n  " + rep
-            + ("" if opts.count else "\n  clear(@__start); clear(@__name);") + "\n}\n")
-    scale = 1 if opts.count else div
-
-    def table(data) -> str:
-        if opts.dist:
-            return "".join(f"\nhardirq = {k[0]}\n" + bccfmt.log2_hist(b, label)
-                           for k, b in sorted(data.entries))
-        return "".join(f"{k[0]:<26} {v // scale:>11}\n" for k, v in bccfmt.by_count(data))
-
+        probes = irqtime.timed(opts, entry, "tracepoint:irq:irq_handler_exit", "@__name[cpu]",
+                               stash="\n  @__name[cpu] = str(args.name);")
+        end = "\n  clear(@__start); clear(@__name);"
+    text = irqtime.script(opts, probes, "HARDIRQ", 26, label, "outputs", end)
     what = "events" if opts.count else "event time"
     return Plan(text=text, json=opts.json,
                 banner=f"Tracing hard irq {what}... Hit Ctrl-C to end.\n",
-                formats={"@": table})
+                formats={"@": lambda data: irqtime.table(opts, data, "hardirq", str, 26,
+                                                         label, div)})

@@ -65,7 +65,8 @@ def library(name: str, pid: int | None) -> str:
     return paths[0]
 
 
-def parse(text: str, pid: int | None = None, kinds=("kernel", "user", "tracepoint", "usdt")) -> Pattern:
+def parse(text: str, pid: int | None = None,
+          kinds=("kernel", "user", "tracepoint", "usdt")) -> Pattern:
     """The pattern ``text`` means; a form outside ``kinds`` is an error."""
     parts = text.split(":")
     head = parts[0]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 
 from . import bccfmt
-from .common import CONFIG, Plan, ToolParser, add_json, positive_int, printf
+from .common import (CONFIG, Plan, ToolParser, add_flags, add_json, add_stack_only,
+                     positive_int, printf)
 
 HOOKS = ("profile:hz:49",)
 
@@ -46,24 +47,16 @@ def parser() -> ToolParser:
                      help="profile process with one or more comma separated PIDs only")
     who.add_argument("-L", "--tid", type=id_list, metavar="TID",
                      help="profile thread with one or more comma separated TIDs only")
-    only = p.add_mutually_exclusive_group()
-    only.add_argument("-U", "--user-stacks-only", action="store_true",
-                      help="show stacks from user space only (no kernel space stacks)")
-    only.add_argument("-K", "--kernel-stacks-only", action="store_true",
-                      help="show stacks from kernel space only (no user space stacks)")
+    add_stack_only(p)
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("-F", "--frequency", type=positive_int, metavar="FREQUENCY",
                       help="sample frequency, Hertz")
     rate.add_argument("-c", "--count", type=positive_int, metavar="COUNT",
                       help="sample period, number of events")
-    p.add_argument("-d", "--delimited", action="store_true",
-                   help="insert delimiter between kernel/user stacks")
-    p.add_argument("-a", "--annotations", action="store_true",
-                   help="add _[k] annotations to kernel frames")
-    p.add_argument("-I", "--include-idle", action="store_true",
-                   help="include CPU idle stacks")
-    p.add_argument("-f", "--folded", action="store_true",
-                   help="output folded format, one line per stack (for flame graphs)")
+    add_flags(p, ("-d", "--delimited", "insert delimiter between kernel/user stacks"),
+              ("-a", "--annotations", "add _[k] annotations to kernel frames"),
+              ("-I", "--include-idle", "include CPU idle stacks"),
+              ("-f", "--folded", "output folded format, one line per stack (for flame graphs)"))
     p.add_argument("-C", "--cpu", type=int, metavar="CPU", help="cpu number to run profile on")
     add_json(p)
     p.add_argument("duration", nargs="?", type=positive_int,

@@ -9,8 +9,8 @@ flame graphs. The stacks are the map's keys (``kstack``, ``ustack``).
 from __future__ import annotations
 
 from . import bccfmt, patterns
-from .common import (CONFIG, Plan, ToolParser, add_duration, add_interval, add_json, add_pid,
-                     add_timestamp, intervals, pid_filter, printf)
+from .common import (Plan, ToolParser, add_flags, add_stack_only, pattern_parser, pid_filter,
+                     report, summary_script, tracing_banner)
 
 HOOKS = None   # the pattern names them
 
@@ -31,29 +31,18 @@ EXAMPLES = """\
 """
 
 
+def _options(p) -> None:
+    add_flags(p, ("-s", "--offset", "show address offsets"),
+              ("-P", "--perpid", "display stacks separately for each process"))
+    add_stack_only(p)
+    add_flags(p, ("-v", "--verbose", "show raw addresses"),
+              ("-d", "--delimited", "insert delimiter between kernel/user stacks"),
+              ("-f", "--folded", "output folded format"))
+
+
 def parser() -> ToolParser:
-    p = ToolParser("stackcount", "Count events and their stack traces", EXAMPLES)
-    add_pid(p)
-    add_interval(p)
-    add_duration(p, "-D", "--duration")
-    add_timestamp(p)
-    p.add_argument("-r", "--regexp", action="store_true",
-                   help='use regular expressions. Default is "*" wildcards only.')
-    p.add_argument("-s", "--offset", action="store_true", help="show address offsets")
-    p.add_argument("-P", "--perpid", action="store_true",
-                   help="display stacks separately for each process")
-    only = p.add_mutually_exclusive_group()
-    only.add_argument("-K", "--kernel-stacks-only", action="store_true",
-                      help="kernel stack only")
-    only.add_argument("-U", "--user-stacks-only", action="store_true",
-                      help="user stack only")
-    p.add_argument("-v", "--verbose", action="store_true", help="show raw addresses")
-    p.add_argument("-d", "--delimited", action="store_true",
-                   help="insert delimiter between kernel/user stacks")
-    p.add_argument("-f", "--folded", action="store_true", help="output folded format")
-    add_json(p)
-    p.add_argument("pattern", help="search expression for events")
-    return p
+    return pattern_parser("stackcount", "Count events and their stack traces", EXAMPLES,
+                          _options, duration=("-D", "--duration"))
 
 
 def stack_key(kernel: bool, user: bool, perpid: bool) -> list[str]:
@@ -68,16 +57,9 @@ def build(opts) -> Plan:
     kernel, user = not opts.user_stacks_only, not opts.kernel_stacks_only
     keys = stack_key(kernel, user, opts.perpid)
     delimit = opts.delimited and kernel and user
-    if opts.json:
-        report = "print(@); clear(@);"
-    else:
-        stamp = 'time("%H:%M:%S\\n");' if opts.timestamp else ""
-        report = (printf("\n") + stamp if not opts.folded else "") + "print(@); clear(@);"
-    text = (CONFIG + patterns.probe_list(matches) + pid_filter(opts.pid)
-            + f" {{\n  @[{', '.join(keys)}] = count();\n}}\n"
-            + intervals(opts.interval, opts.duration, report, opts.json)
-            + "END {\n  " + report
-            + ("" if opts.json or opts.folded else printf("Detaching...\n")) + "\n}\n")
+    text = summary_script(patterns.probe_list(matches) + pid_filter(opts.pid)
+                          + f" {{\n  @[{', '.join(keys)}] = count();\n}}\n",
+                          opts, report(opts, blank=not opts.folded), detach=not opts.folded)
 
     def frame(addr: int, name: str) -> str:
         return (f"{addr:<16x} " if opts.verbose else "") + name
@@ -103,7 +85,6 @@ def build(opts) -> Plan:
             out.append(f"    {count}\n\n")
         return "".join(out)
 
-    banner = None if opts.folded else (f'Tracing {len(matches)} functions for '
-                                       f'"{opts.pattern}"... Hit Ctrl-C to end.\n')
+    banner = None if opts.folded else tracing_banner(len(matches), opts.pattern)
     return Plan(text=text, pid=opts.pid, json=opts.json, banner=banner,
                 formats={"@": stacks})

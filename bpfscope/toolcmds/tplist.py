@@ -36,7 +36,8 @@ def parser() -> ToolParser:
                    help="List USDT probes in the specified library or executable")
     p.add_argument("-v", dest="verbosity", action="count", default=0,
                    help="Increase verbosity level (print variables, arguments, etc.)")
-    p.add_argument("filter", nargs="?", help="A filter that specifies which probes/tracepoints to print")
+    p.add_argument("filter", nargs="?",
+                   help="A filter that specifies which probes/tracepoints to print")
     return p
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,47 +18,21 @@ import pytest
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
-PROGS = Path(__file__).parent / "progs"
-
-
 @pytest.fixture(scope="session")
-def toolwork(tmp_path_factory, kernel) -> str:
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        pytest.skip("no C compiler to build the workload")
-    out = tmp_path_factory.mktemp("toolwork") / "toolwork"
-    r = subprocess.run([gcc, "-O1", "-g", "-fno-omit-frame-pointer", "-o", str(out),
-                        str(PROGS / "toolwork.c")], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"the workload does not build here (sys/sdt.h?): {r.stderr[-200:]}")
-    return str(out)
-
-
-class Work:
-    """toolwork started with -w: it printed its pid and waits for go()."""
-
-    def __init__(self, path: str, *steps: str):
-        self.proc = subprocess.Popen([path, "-w", *steps], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE)
-        self.pid = int(self.proc.stdout.readline())
-
-    def go(self, timeout: float = 30) -> int:
-        self.proc.stdin.write(b"g")
-        self.proc.stdin.close()
-        return self.proc.wait(timeout)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+def toolwork(build_prog) -> str:
+    """progs/toolwork.c with frame pointers, for the stack tools (it
+    needs sys/sdt.h: the tests skip without it)."""
+    return build_prog("toolwork.c", "-g", "-fno-omit-frame-pointer", optional=True)
 
 
 @pytest.fixture
-def work(toolwork):
+def work(e2e, toolwork):
+    """``work(STEP...)``: toolwork started with -w (e2e.Waiting), killed
+    at the test's end if it is still there."""
     started = []
 
-    def start(*steps: str) -> Work:
-        w = Work(toolwork, *steps)
+    def start(*steps: str):
+        w = e2e.Waiting(toolwork, *steps)
         started.append(w)
         return w
     yield start
@@ -67,7 +40,7 @@ def work(toolwork):
         w.kill()
 
 
-def traced(e2e, work_steps, *tool_args, toolwork_pid_arg=True, start=None):
+def traced(e2e, work_steps, *tool_args, start=None):
     """Run a tool on a waiting toolwork process until that process exits;
     returns (stdout, stderr, returncode)."""
     w = start(*work_steps)
@@ -76,6 +49,16 @@ def traced(e2e, work_steps, *tool_args, toolwork_pid_arg=True, start=None):
     assert w.go() == 0
     out, err = t.finish(timeout=30)
     return out, err, t.returncode
+
+
+def interrupted(t, settle: float = 1.0) -> str:
+    """Ctrl-C a Trace once what the test caused has been read; its stdout
+    (the exit status must be 0)."""
+    time.sleep(settle)
+    t.proc.send_signal(signal.SIGINT)
+    out, err = t.finish(timeout=30)
+    assert t.returncode == 0, err
+    return out
 
 
 def _kernel_functions() -> str | None:
@@ -142,10 +125,7 @@ def test_funccount_ends_on_ctrl_c_with_its_table(e2e, work, toolwork):
     w = work("usdt", "3")
     t = e2e.Trace("funccount", f"u:{toolwork}:tick")
     w.go()
-    time.sleep(0.5)
-    t.proc.send_signal(signal.SIGINT)
-    out, err = t.finish()
-    assert t.returncode == 0, err
+    out = interrupted(t, 0.5)
     assert table(out) == [{"tick": 3}] and out.endswith("Detaching...\n"), out
 
 
@@ -350,10 +330,7 @@ def test_exitsnoop_exit_codes_and_signals(e2e, work, no_leaks):
     assert w.go() == 0
     victim.kill()
     victim.wait()
-    time.sleep(1.0)
-    t.proc.send_signal(signal.SIGINT)
-    out, err = t.finish(timeout=30)
-    assert t.returncode == 0, err
+    out = interrupted(t)
     assert out.splitlines()[0].split() == ["PCOMM", "PID", "PPID", "TID", "AGE(s)", "EXIT_CODE"]
     rows = _columns(out)
     children = [r for r in rows if r[2] == str(w.pid)]
@@ -370,9 +347,7 @@ def test_exitsnoop_age_and_json(e2e, work, toolwork):
     assert json.loads(first)["type"] == "attached_probes", first
     w = work("slow", "300", "1")
     assert w.go() == 0
-    time.sleep(1.0)
-    t.proc.send_signal(signal.SIGINT)
-    out, err = t.finish(timeout=30)
+    out = interrupted(t)
     mine = [json.loads(l)["data"] for l in out.splitlines() if '"type": "exit"' in l
             and json.loads(l)["data"]["pid"] == w.pid]
     assert len(mine) == 1 and mine[0]["exit_code"] == 0 and mine[0]["comm"] == "toolwork", out
@@ -387,10 +362,7 @@ def test_mountsnoop_failed_mount_and_umount(e2e, no_leaks):
             "l.umount2(b'/nonexistent/bpfs-y', 2)")
     t = e2e.Trace("mountsnoop")
     subprocess.run([sys.executable, "-c", code], check=True)
-    time.sleep(1.0)
-    t.proc.send_signal(signal.SIGINT)
-    out, err = t.finish(timeout=30)
-    assert t.returncode == 0, err
+    out = interrupted(t)
     assert out.splitlines()[0].split() == ["COMM", "PID", "TID", "MNT_NS", "CALL"]
     mine = [l for l in out.splitlines() if "bpfs-" in l]
     ns = os.stat("/proc/self/ns/mnt").st_ino
@@ -434,10 +406,7 @@ def test_softirqs_sees_loopback_receive(e2e, no_leaks):
         tx.sendto(b"x" * 64, rx.getsockname())
     tx.close()
     rx.close()
-    time.sleep(0.5)
-    t.proc.send_signal(signal.SIGINT)
-    out, err = t.finish(timeout=30)
-    assert t.returncode == 0, err
+    out = interrupted(t, 0.5)
     rows = dict(l.split() for l in out.splitlines()[3:] if len(l.split()) == 2)
     assert out.splitlines()[2].split() == ["SOFTIRQ", "TOTAL_usecs"], out
     assert "net_rx" in rows and all(v.isdigit() for v in rows.values()), out
@@ -472,11 +441,8 @@ def test_hardirqs_counts_agree_with_proc_interrupts(e2e, tmp_path, no_leaks):
             os.fsync(fd)
     finally:
         os.close(fd)
-    time.sleep(0.5)
-    t.proc.send_signal(signal.SIGINT)
-    out, err = t.finish(timeout=30)
+    out = interrupted(t, 0.5)
     after = _interrupts()
-    assert t.returncode == 0, err
     assert out.splitlines()[2].split() == ["HARDIRQ", "TOTAL_count"], out
     rows = {l.split()[0]: int(l.split()[1]) for l in out.splitlines()[3:] if l.strip()}
     assert rows and sum(rows.values()) >= 20, out       # the disk's completions at least

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "waitgo.h"
+
 volatile long tw_sink;
 
 __attribute__((noinline)) void tw_alpha(void) { tw_sink++; asm volatile(""); }
@@ -58,15 +60,9 @@ __attribute__((noinline)) void tw_spin(int ms)
 
 int main(int argc, char **argv)
 {
-    int i = 1;
-    if (argc > 1 && strcmp(argv[1], "-w") == 0) {
-        char c;
-        printf("%d\n", (int)getpid());
-        fflush(stdout);
-        if (read(0, &c, 1) != 1)
-            return 3;
-        i++;
-    }
+    int i = wait_for_go(argc, argv);
+    if (i < 0)
+        return 3;
     while (i + 1 < argc) {
         const char *step = argv[i];
         int n = atoi(argv[i + 1]);
