@@ -53,11 +53,11 @@ def traced(e2e, work_steps, *tool_args, start=None):
 
 def interrupted(t, settle: float = 1.0) -> str:
     """Ctrl-C a Trace once what the test caused has been read; its stdout
-    (the exit status must be 0)."""
+    (the exit status must be 0; ``t.err`` is then its stderr)."""
     time.sleep(settle)
     t.proc.send_signal(signal.SIGINT)
-    out, err = t.finish(timeout=30)
-    assert t.returncode == 0, err
+    out, t.err = t.finish(timeout=30)
+    assert t.returncode == 0, t.err
     return out
 
 
@@ -449,3 +449,47 @@ def test_hardirqs_counts_agree_with_proc_interrupts(e2e, tmp_path, no_leaks):
     for name, n in rows.items():
         if name in after:        # never more than the kernel's own counters say
             assert n <= after[name] - before.get(name, 0), (name, n, before, after)
+
+
+# ------------------------------------------------------------------ all tools
+
+CTRL_C = {
+    "funccount": ["t:syscalls:sys_enter_getppid"],
+    "funclatency": ["TOOLWORK:tw_slow"],
+    "stackcount": ["t:syscalls:sys_enter_getppid"],
+    "profile": ["-F", "19"],
+    "exitsnoop": [],
+    "mountsnoop": [],
+    "cpudist": [],
+    "softirqs": [],
+    "hardirqs": ["-C"],
+}
+
+
+@pytest.mark.parametrize("tool", sorted(CTRL_C))
+def test_every_tracing_tool_ends_cleanly_on_ctrl_c(e2e, tool, toolwork, no_leaks):
+    args = [a.replace("TOOLWORK", toolwork) for a in CTRL_C[tool]]
+    t = e2e.Trace(tool, *args)
+    start = time.monotonic()
+    out = interrupted(t, 0.3)
+    assert time.monotonic() - start < 15
+    assert "Traceback" not in t.err and "ERROR" not in t.err, t.err
+    assert out.strip(), out          # its banner or header, at least
+
+
+@pytest.mark.parametrize("tool, pattern", [("funclatency", "vfs_read"),
+                                           ("stackcount", "vfs_read")])
+def test_kernel_function_patterns(e2e, tool, pattern):
+    why = _kernel_functions()
+    r = e2e.run_cli(tool, "-D" if tool == "stackcount" else "-d", "1", pattern)
+    if why:
+        assert r.returncode == 1 and "kprobes are not built into this kernel" in r.stderr, r
+        assert "Traceback" not in r.stderr
+        pytest.skip(f"kernel functions cannot be traced here: {why}")
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_file_of_the_same_name_is_a_script(e2e, tmp_path):
+    (tmp_path / "tplist").write_text('BEGIN { printf("the file\\n"); exit(); }\n')
+    r = e2e.run_cli("tplist", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("the file\n"), r
