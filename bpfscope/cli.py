@@ -297,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         tool = toolcmds.find(argv[0])
         if tool is not None:
             return _tool_main(tool, argv[1:])
+        if argv[1:] in (["-h"], ["--help"]) and toolcmds.bt_help(argv[0]) is not None:
+            sys.stdout.write(toolcmds.bt_help(argv[0]))
+            return 0
     # Like bpftrace (getopt), options may follow the script file; after
     # "--" everything is a parameter of the script: positional, or named
     # (--name=value) for the script's getopt() calls.

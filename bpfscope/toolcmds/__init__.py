@@ -46,6 +46,38 @@ def summary(module) -> str:
     return first.split(": ", 1)[1] if ": " in first else first
 
 
+def bt_comment(path: str) -> str:
+    """The text of the comment a .bt tool opens with, without its stars."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        head = f.read(4000)
+    m = re.search(r"/\*(.*?)\*/", head, re.S)
+    if not m:
+        return ""
+    lines = [re.sub(r"^\s*\* ?", "", line).rstrip() for line in m.group(1).splitlines()]
+    return "\n".join(lines).strip("\n")
+
+
+def bt_help(name: str) -> str | None:
+    """``bpfscope NAME -h`` for a .bt tool: its comment, and how bpfscope's
+    own options apply to it (None: no such tool)."""
+    path = os.path.join(TOOLS_DIR, name + ".bt")
+    if not os.path.isfile(path):
+        return None
+    return (f"usage: bpfscope [options] {name} [script parameters]\n\n"
+            f"{bt_comment(path)}\n\n"
+            "options: bpfscope's own (bpfscope -h), among them:\n"
+            "  -c CMD      run CMD and trace while it runs\n"
+            "  -p PID      uprobes and USDT probes fire only in PID; the trace ends with it\n"
+            "  -f json     JSON output\n"
+            "  -o FILE     write the output to FILE\n"
+            "  -q          no 'Attached' message\n\n"
+            "examples:\n"
+            f"    bpfscope {name}                  # trace until Ctrl-C\n"
+            f"    bpfscope {name} -c 'sleep 1'     # trace while a command runs\n"
+            f"    bpfscope -f json {name}          # the same, as JSON records\n"
+            f"    bpfscope -o {name}.out {name}    # write what it prints to a file\n")
+
+
 def bt_summary(path: str) -> str:
     """The description a .bt tool opens with (its comment's first
     sentence, after 'name: ')."""

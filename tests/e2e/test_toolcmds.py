@@ -489,6 +489,12 @@ def test_kernel_function_patterns(e2e, tool, pattern):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_bt_tool_has_help_too(e2e):
+    r = e2e.run_cli("opensnoop", "-h")
+    assert r.returncode == 0 and r.stdout.startswith("usage: bpfscope [options] opensnoop"), r
+    assert "opensnoop: files opened" in r.stdout and "\nexamples:\n" in r.stdout
+
+
 def test_a_file_of_the_same_name_is_a_script(e2e, tmp_path):
     (tmp_path / "tplist").write_text('BEGIN { printf("the file\\n"); exit(); }\n')
     r = e2e.run_cli("tplist", cwd=tmp_path)

@@ -43,3 +43,11 @@ def test_every_tool_module_is_documented_and_listed():
         assert module.__doc__.startswith(f"{name}: ") and module.parser().epilog
         assert toolcmds.summary(module)
     assert toolcmds.find("opensnoop") is None      # a .bt script, run as a file
+
+
+def test_help_of_a_bt_tool_is_its_comment_and_bpfscopes_options():
+    text = toolcmds.bt_help("syscount")
+    assert text.startswith("usage: bpfscope [options] syscount [script parameters]\n\n"
+                           "syscount: system calls by process name, and the busiest syscall ids.\n\n")
+    assert "  -c CMD " in text and "\nexamples:\n    bpfscope syscount " in text
+    assert toolcmds.bt_help("nosuchtool") is None
