@@ -167,6 +167,14 @@ def add_flags(p, *flags: tuple[str, str, str]) -> None:
         p.add_argument(short, long, action="store_true", help=help)
 
 
+def add_either(p, *options: tuple[str, str, str, str], type=None) -> None:
+    """Valued options of which one may be given: (short, long, METAVAR,
+    help) each."""
+    group = p.add_mutually_exclusive_group()
+    for short, long, metavar, help in options:
+        group.add_argument(short, long, type=type or positive_int, metavar=metavar, help=help)
+
+
 def add_regexp(p: argparse.ArgumentParser) -> None:
     p.add_argument("-r", "--regexp", action="store_true",
                    help='use regular expressions. Default is "*" wildcards only.')

@@ -47,9 +47,7 @@ def build(opts) -> Plan:
     matches = patterns.expand(pat, opts.regexp, opts.pid)
     label = "msecs" if opts.milliseconds else "usecs" if opts.microseconds else "nsecs"
     div = UNITS[label]
-    returns = [patterns.Match(m.spec.replace("kprobe:", "kretprobe:", 1)
-                              .replace("uprobe:", "uretprobe:", 1), m.display)
-               for m in matches]
+    returns = patterns.returns(matches)
     names = patterns.display_names(returns)
     key = "[probe]" if opts.function else ""
     scaled = "(nsecs - @__start[tid])" + (f" / {div}" if div > 1 else "")

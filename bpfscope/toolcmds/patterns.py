@@ -160,6 +160,12 @@ def _user(library: str, ok, pid: int | None) -> list[Match]:
     return out
 
 
+def returns(matches: list[Match]) -> list[Match]:
+    """The return probes of function probes (kretprobe, uretprobe)."""
+    return [Match(m.spec.replace("kprobe:", "kretprobe:", 1).replace("uprobe:", "uretprobe:", 1),
+                  m.display) for m in matches]
+
+
 def display_names(matches: list[Match]) -> dict[str, str]:
     """The value of the ``probe`` builtin -> the name the tool prints."""
     out = {}

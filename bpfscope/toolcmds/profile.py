@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from . import bccfmt
-from .common import (CONFIG, Plan, ToolParser, add_flags, add_json, add_stack_only,
+from .common import (CONFIG, Plan, ToolParser, add_either, add_flags, add_json, add_stack_only,
                      positive_int, printf)
 
 HOOKS = ("profile:hz:49",)
@@ -42,17 +42,13 @@ def id_list(text: str) -> list[int]:
 
 def parser() -> ToolParser:
     p = ToolParser("profile", "Profile CPU stack traces at a timed interval", EXAMPLES)
-    who = p.add_mutually_exclusive_group()
-    who.add_argument("-p", "--pid", type=id_list, metavar="PID",
-                     help="profile process with one or more comma separated PIDs only")
-    who.add_argument("-L", "--tid", type=id_list, metavar="TID",
-                     help="profile thread with one or more comma separated TIDs only")
+    add_either(p,
+               ("-p", "--pid", "PID", "profile process with one or more comma separated PIDs only"),
+               ("-L", "--tid", "TID", "profile thread with one or more comma separated TIDs only"),
+               type=id_list)
     add_stack_only(p)
-    rate = p.add_mutually_exclusive_group()
-    rate.add_argument("-F", "--frequency", type=positive_int, metavar="FREQUENCY",
-                      help="sample frequency, Hertz")
-    rate.add_argument("-c", "--count", type=positive_int, metavar="COUNT",
-                      help="sample period, number of events")
+    add_either(p, ("-F", "--frequency", "FREQUENCY", "sample frequency, Hertz"),
+               ("-c", "--count", "COUNT", "sample period, number of events"))
     add_flags(p, ("-d", "--delimited", "insert delimiter between kernel/user stacks"),
               ("-a", "--annotations", "add _[k] annotations to kernel frames"),
               ("-I", "--include-idle", "include CPU idle stacks"),

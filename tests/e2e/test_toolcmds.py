@@ -175,7 +175,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
         assert r.stdout.splitlines()[0].split() == ["TOOL", "HERE", "DESCRIPTION"]
         bt = {p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools").glob("*.bt")}
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
-                     "mountsnoop", "cpudist", "softirqs", "hardirqs"} == set(rows)
+                     "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
@@ -185,7 +185,8 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
 
 
 @pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
-                                  "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs"])
+                                  "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs",
+                                  "funcslower"])
 def test_every_tool_has_help_with_examples(e2e, tool):
     r = e2e.run_cli(tool, "-h")
     assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r
@@ -456,6 +457,7 @@ def test_hardirqs_counts_agree_with_proc_interrupts(e2e, tmp_path, no_leaks):
 CTRL_C = {
     "funccount": ["t:syscalls:sys_enter_getppid"],
     "funclatency": ["TOOLWORK:tw_slow"],
+    "funcslower": ["TOOLWORK:tw_slow"],
     "stackcount": ["t:syscalls:sys_enter_getppid"],
     "profile": ["-F", "19"],
     "exitsnoop": [],
@@ -499,3 +501,27 @@ def test_a_file_of_the_same_name_is_a_script(e2e, tmp_path):
     (tmp_path / "tplist").write_text('BEGIN { printf("the file\\n"); exit(); }\n')
     r = e2e.run_cli("tplist", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.startswith("the file\n"), r
+
+
+# ------------------------------------------------------------------ funcslower
+
+def test_funcslower_shows_only_the_slow_calls_with_arguments(e2e, work, toolwork, no_leaks):
+    out, err, rc = traced(e2e, ["slow", "40", "2", "slow", "1", "3", "alpha", "5"], "funcslower",
+                          "-m", "20", "-a", "1", "-p", "PID", f"{toolwork}:tw_slow",
+                          f"{toolwork}:tw_alpha", start=work)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "Tracing function calls slower than 20 ms... Ctrl+C to quit."
+    assert lines[1].split() == ["COMM", "PID", "LAT(ms)", "RVAL", "FUNC", "ARGS"]
+    rows = [l.split() for l in lines[2:] if l.strip()]
+    assert len(rows) == 2, out                      # the 1 ms calls and tw_alpha are faster
+    for comm, pid, lat, rval, func, arg in rows:
+        assert comm == "toolwork" and func == "tw_slow" and arg == "0x28", out   # tw_slow(40)
+        assert 40 <= float(lat) < 200, out
+
+
+def test_funcslower_json(e2e, work, toolwork):
+    w = work("slow", "30", "1")
+    out = json_traced(e2e, w, "funcslower", "-j", "-p", str(w.pid), f"{toolwork}:tw_slow")
+    recs = [json.loads(l)["data"] for l in out.splitlines() if '"type": "slow"' in l]
+    assert len(recs) == 1 and recs[0]["pid"] == w.pid and recs[0]["dur"] >= 30_000_000, out
