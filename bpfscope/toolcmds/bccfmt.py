@@ -69,6 +69,28 @@ def hist_count_total(data: MapData, key: tuple) -> tuple[int, int]:
     return sum(value.values()), data.sums.get(key, 0)
 
 
+def hist_sections(data: MapData, label: str, header=None, order=None) -> tuple[str, int, int]:
+    """Every histogram of a hist map, each after ``header(key)`` (a line
+    such as ``\\nFunction = vfs_read\\n``; None: no header), in key order
+    (or ``order``'s); with the count and total of all their values."""
+    out = []
+    count = total = 0
+    for k, buckets in sorted(data.entries, key=order or (lambda e: e[0])):
+        if header is not None:
+            out.append(header(k))
+        out.append(log2_hist(buckets, label))
+        n, t = hist_count_total(data, k)
+        count, total = count + n, total + t
+    return "".join(out), count, total
+
+
+def avg_line(count: int, total: int, label: str) -> str:
+    """bcc's summary line after a latency histogram ('' for no values)."""
+    if not count:
+        return ""
+    return f"\navg = {total // count} {label}, total: {total} {label}, count: {count}\n"
+
+
 _OFFSET = re.compile(r"\+(0x)?[0-9a-fA-F]+$")
 
 

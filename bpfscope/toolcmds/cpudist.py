@@ -63,12 +63,8 @@ def build(opts) -> Plan:
     section = "tid" if opts.tids else "pid" if opts.pids else None
 
     def histograms(data) -> str:
-        out = []
-        for k, buckets in sorted(data.entries, key=lambda e: e[0]):
-            if section:
-                out.append(f"\n{section} = {k[0]} {k[1]}\n")
-            out.append(bccfmt.log2_hist(buckets, label))
-        return "".join(out)
+        header = (lambda k: f"\n{section} = {k[0]} {k[1]}\n") if section else None
+        return bccfmt.hist_sections(data, label, header)[0]
 
     what = "off" if opts.offcpu else "on"
     return Plan(text=text, pid=opts.pid, json=opts.json,

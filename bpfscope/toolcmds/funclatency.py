@@ -59,19 +59,10 @@ def build(opts) -> Plan:
         opts, report(opts), end="\n  clear(@__start);")
 
     def histograms(data) -> str:
-        out = []
-        count = total = 0
-        for k, buckets in sorted(data.entries, key=lambda e: str(e[0])):
-            if opts.function:
-                name = names.get(k[0], k[0].rsplit(":", 1)[-1])
-                out.append(f"\nFunction = {name}\n")
-            out.append(bccfmt.log2_hist(buckets, label))
-            n, t = bccfmt.hist_count_total(data, k)
-            count, total = count + n, total + t
-        if count:
-            out.append(f"\navg = {total // count} {label}, total: {total} {label}, "
-                       f"count: {count}\n\n")
-        return "".join(out)
+        header = (lambda k: f"\nFunction = {names.get(k[0], k[0].rsplit(':', 1)[-1])}\n") \
+            if opts.function else None
+        text, count, total = bccfmt.hist_sections(data, label, header, order=lambda e: str(e[0]))
+        return text + (bccfmt.avg_line(count, total, label) + "\n" if count else "")
 
     return Plan(text=text, pid=opts.pid, json=opts.json,
                 banner=tracing_banner(len(matches), opts.pattern), formats={"@": histograms})

@@ -54,6 +54,5 @@ def table(opts, data, section: str, name_of, width: int, label: str, div: int) -
     """bcc's report: a histogram per key under '<section> = NAME' with -d,
     else NAME and its total, smallest first."""
     if opts.dist:
-        return "".join(f"\n{section} = {name_of(k[0])}\n" + bccfmt.log2_hist(b, label)
-                       for k, b in sorted(data.entries))
+        return bccfmt.hist_sections(data, label, lambda k: f"\n{section} = {name_of(k[0])}\n")[0]
     return "".join(f"{name_of(k[0]):<{width}} {v // div:>11}\n" for k, v in bccfmt.by_count(data))

@@ -113,10 +113,10 @@ def test_funccount_usdt(e2e, work, toolwork):
 
 def test_funccount_interval_and_duration_with_timestamps(e2e, toolwork):
     start = time.monotonic()
-    r = e2e.run_cli("funccount", "-T", "-i", "1", "-d", "2", f"{toolwork}:tw_alpha")
+    r = e2e.run_cli("funccount", "-T", "-i", "1", "-d", "2", f"{toolwork}:tw_alpha", timeout=60)
     took = time.monotonic() - start
     assert r.returncode == 0, r.stderr
-    assert len(table(r.stdout)) == 2 and took < 15, r.stdout
+    assert len(table(r.stdout)) == 2 and took < 40, r.stdout
     stamps = [l for l in r.stdout.splitlines() if re.fullmatch(r"\d\d:\d\d:\d\d", l)]
     assert len(stamps) == 2 and r.stdout.endswith("Detaching...\n"), r.stdout
 
@@ -151,16 +151,16 @@ def test_funccount_json(e2e, work, toolwork):
 def test_funccount_bad_input_is_one_error(e2e):
     for args, message in ((["nosuchlib:f"], "can't resolve library 'nosuchlib'"),
                           (["t:nosuchcat:*"], "no functions matched by pattern 't:nosuchcat:*'")):
-        r = e2e.run_cli("funccount", *args)
+        r = e2e.run_cli("funccount", *args, timeout=60)
         assert r.returncode == 1 and r.stdout == "", r
         assert r.stderr == f"ERROR: funccount: {message}\n"
-    r = e2e.run_cli("funccount", "-d", "x", "f")
+    r = e2e.run_cli("funccount", "-d", "x", "f", timeout=60)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "usage:" in r.stderr
 
 
 def test_funccount_kernel_functions(e2e):
     why = _kernel_functions()
-    r = e2e.run_cli("funccount", "-d", "1", "vfs_read")
+    r = e2e.run_cli("funccount", "-d", "1", "vfs_read", timeout=60)
     if why:
         assert r.returncode == 1 and "kprobes are not built into this kernel" in r.stderr, r
         pytest.skip(f"kernel functions cannot be traced here: {why}")
@@ -169,13 +169,14 @@ def test_funccount_kernel_functions(e2e):
 
 def test_tools_are_listed_with_whether_they_run_here(e2e):
     for args in (["--list-tools"], ["tools"]):
-        r = e2e.run_cli(*args)
+        r = e2e.run_cli(*args, timeout=60)
         assert r.returncode == 0, r.stderr
         rows = {l.split()[0]: l.split()[1] for l in r.stdout.splitlines()[1:]}
         assert r.stdout.splitlines()[0].split() == ["TOOL", "HERE", "DESCRIPTION"]
         bt = {p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools").glob("*.bt")}
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
-                     "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower"} == set(rows)
+                     "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower",
+                     "tcprtt"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
@@ -186,7 +187,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
 
 @pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
                                   "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs",
-                                  "funcslower"])
+                                  "funcslower", "tcprtt"])
 def test_every_tool_has_help_with_examples(e2e, tool):
     r = e2e.run_cli(tool, "-h")
     assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r
@@ -278,10 +279,10 @@ def test_profile_folded_user_stacks_of_a_spinning_process(e2e, work, toolwork, n
 
 
 def test_profile_duration_and_multi_line_layout(e2e, toolwork):
-    proc = subprocess.Popen([toolwork, "spin", "4000"])
+    proc = subprocess.Popen([toolwork, "spin", "30000"])
     try:
         start = time.monotonic()
-        r = e2e.run_cli("profile", "-F", "49", "-p", str(proc.pid), "1")
+        r = e2e.run_cli("profile", "-F", "49", "-p", str(proc.pid), "1", timeout=60)
         took = time.monotonic() - start
     finally:
         proc.kill()
@@ -290,7 +291,7 @@ def test_profile_duration_and_multi_line_layout(e2e, toolwork):
     assert r.stdout.startswith(f"Sampling at 49 Hertz of PID {proc.pid} by user + kernel stack "
                                "for 1 secs.\n"), r.stdout
     assert f"    -                toolwork ({proc.pid})\n" in r.stdout and "    tw_spin\n" in r.stdout
-    assert took < 3.9, took       # the duration ended it, not the process
+    assert took < 25, took        # the duration ended it, not the process (30 s)
 
 
 # ------------------------------------------------------------------ tplist
@@ -465,6 +466,7 @@ CTRL_C = {
     "cpudist": [],
     "softirqs": [],
     "hardirqs": ["-C"],
+    "tcprtt": [],
 }
 
 
@@ -474,7 +476,7 @@ def test_every_tracing_tool_ends_cleanly_on_ctrl_c(e2e, tool, toolwork, no_leaks
     t = e2e.Trace(tool, *args)
     start = time.monotonic()
     out = interrupted(t, 0.3)
-    assert time.monotonic() - start < 15
+    assert time.monotonic() - start < 30
     assert "Traceback" not in t.err and "ERROR" not in t.err, t.err
     assert out.strip(), out          # its banner or header, at least
 
@@ -483,7 +485,7 @@ def test_every_tracing_tool_ends_cleanly_on_ctrl_c(e2e, tool, toolwork, no_leaks
                                            ("stackcount", "vfs_read")])
 def test_kernel_function_patterns(e2e, tool, pattern):
     why = _kernel_functions()
-    r = e2e.run_cli(tool, "-D" if tool == "stackcount" else "-d", "1", pattern)
+    r = e2e.run_cli(tool, "-D" if tool == "stackcount" else "-d", "1", pattern, timeout=60)
     if why:
         assert r.returncode == 1 and "kprobes are not built into this kernel" in r.stderr, r
         assert "Traceback" not in r.stderr
@@ -525,3 +527,30 @@ def test_funcslower_json(e2e, work, toolwork):
     out = json_traced(e2e, w, "funcslower", "-j", "-p", str(w.pid), f"{toolwork}:tw_slow")
     recs = [json.loads(l)["data"] for l in out.splitlines() if '"type": "slow"' in l]
     assert len(recs) == 1 and recs[0]["pid"] == w.pid and recs[0]["dur"] >= 30_000_000, out
+
+
+# ------------------------------------------------------------------ tcprtt
+
+def test_tcprtt_on_a_loopback_connection(e2e, no_leaks):
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    t = e2e.Trace("tcprtt", "-p", str(port), "-b", "-e")
+    cli = socket.create_connection(("127.0.0.1", port))
+    conn, _ = srv.accept()
+    for _ in range(20):          # the server's socket receives 20 segments at least
+        cli.send(b"x" * 100)
+        conn.recv(100)
+        conn.send(b"y")
+        cli.recv(1)
+    for s in (cli, conn, srv):
+        s.close()
+    out = interrupted(t, 0.5)
+    assert "\nLocal Address = 127.0.0.1\n     usecs               : count     distribution\n" in out, out
+    rows = hist_rows(out)
+    m = re.search(r"avg = (\d+) usecs, total: \d+ usecs, count: (\d+)\n", out)
+    assert m and int(m.group(2)) == sum(rows.values()) >= 20, out
+    assert int(m.group(1)) < 100_000, out     # loopback: well under 100 ms
+    assert out.endswith("Detaching...\n")
