@@ -127,6 +127,12 @@ class ToolParser(argparse.ArgumentParser):
                          epilog="examples:\n" + examples.rstrip("\n"),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
+    def parse_args(self, args=None, namespace=None):
+        opts = super().parse_args(args, namespace)
+        if getattr(opts, "output_format", None) == "json":
+            opts.json = True
+        return opts
+
     def error(self, message):
         self.print_usage(sys.stderr)
         sys.stderr.write(f"ERROR: {self.prog}: {message}\n")
@@ -221,8 +227,13 @@ def summary_script(probes: str, opts, rep: str, end: str = "", detach: bool = Tr
 
 
 def add_json(p: argparse.ArgumentParser) -> None:
+    """-j/--json, and bpfscope's own -f json where the tool has no -f of
+    its own (stackcount's and profile's -f is bcc's folded output)."""
     p.add_argument("-j", "--json", action="store_true",
                    help="print bpfscope's JSON output (as -f json)")
+    if "-f" not in p._option_string_actions:
+        p.add_argument("-f", dest="output_format", choices=("text", "json"), metavar="FORMAT",
+                       help="output format, text or json (as bpfscope -f)")
 
 
 def pid_filter(pid: int | None) -> str:

@@ -62,3 +62,10 @@ def test_usage_errors(tool_plan, capsys, argv, message):
     with pytest.raises(SystemExit) as e:
         tool_plan("funccount", *argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_bpfscopes_f_json_where_the_tool_has_no_f_of_its_own(tool_plan):
+    assert tool_plan("funccount", "-f", "json", "vfs_read").json
+    assert not tool_plan("funccount", "-f", "text", "vfs_read").json
+    plan = tool_plan("stackcount", "-f", "vfs_read")      # bcc's folded output there
+    assert not plan.json and plan.banner is None
