@@ -176,7 +176,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
         bt = {p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools").glob("*.bt")}
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
                      "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower",
-                     "tcprtt"} == set(rows)
+                     "tcprtt", "wakeuptime"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
@@ -187,7 +187,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
 
 @pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
                                   "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs",
-                                  "funcslower", "tcprtt"])
+                                  "funcslower", "tcprtt", "wakeuptime"])
 def test_every_tool_has_help_with_examples(e2e, tool):
     r = e2e.run_cli(tool, "-h")
     assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r
@@ -467,6 +467,7 @@ CTRL_C = {
     "softirqs": [],
     "hardirqs": ["-C"],
     "tcprtt": [],
+    "wakeuptime": [],
 }
 
 
@@ -554,3 +555,27 @@ def test_tcprtt_on_a_loopback_connection(e2e, no_leaks):
     assert m and int(m.group(2)) == sum(rows.values()) >= 20, out
     assert int(m.group(1)) < 100_000, out     # loopback: well under 100 ms
     assert out.endswith("Detaching...\n")
+
+
+# ------------------------------------------------------------------ wakeuptime
+
+def test_wakeuptime_sums_the_sleeps_by_waker(e2e, work, no_leaks):
+    out, err, rc = traced(e2e, ["slow", "100", "3"], "wakeuptime", "-p", "PID", "-m", "50000",
+                          start=work)
+    assert rc == 0, err
+    assert out.startswith("Tracing blocked time (us) by kernel stack... Hit Ctrl-C to end.\n")
+    blocks = [b for b in out.split("\n\n") if "target:" in b]
+    mine = [b.splitlines() for b in blocks if b.split("target:", 1)[1].split()[0] == "toolwork"]
+    assert mine, out
+    total = sum(int(lines[-1]) for lines in mine)
+    assert 300_000 <= total < 1_000_000, out        # three 100 ms sleeps
+    assert all(any(l.strip().startswith("waker:") for l in lines) for lines in mine), out
+    assert any("try_to_wake_up" in l for lines in mine for l in lines), out
+
+
+def test_wakeuptime_folded(e2e, work):
+    out, err, rc = traced(e2e, ["slow", "60", "2"], "wakeuptime", "-f", "-p", "PID", "-m", "30000",
+                          start=work)
+    assert rc == 0, err
+    mine = [l for l in out.splitlines() if l.rsplit(" ", 1)[0].endswith(";toolwork")]
+    assert mine and sum(int(l.rsplit(" ", 1)[1]) for l in mine) >= 120_000, out
