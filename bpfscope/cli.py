@@ -358,6 +358,8 @@ def _tool_main(tool, argv: list[str]) -> int:
     args = ["-f", "json"] if plan.json else []
     if plan.pid is not None:
         args += ["-p", str(plan.pid)]
+    if plan.cmd is not None:
+        args += ["-c", plan.cmd]
     opts = _parser().parse_args(args)
     opts.program, opts.program_name = plan.text, name
     opts.wrap_sink = lambda sink: ToolSink(sink, plan)

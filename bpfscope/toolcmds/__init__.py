@@ -28,7 +28,8 @@ from ..attach import providers
 from ..attach.tracepoint import EVENTS_DIR
 
 NAMES = ("funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
-         "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower", "tcprtt", "wakeuptime")
+         "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower", "tcprtt", "wakeuptime",
+         "memleak")
 
 TOOLS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools")
 

@@ -29,7 +29,8 @@ class Plan:
 
     ``text`` is the bpftrace script; ``pid`` becomes bpfscope's ``-p``
     (uprobes and USDT probes fire only in that process, and the trace ends
-    with it; other probes filter on it in the script); ``json`` selects
+    with it; other probes filter on it in the script), ``cmd`` its ``-c``
+    (the script filters on ``cpid``); ``json`` selects
     ``-f json``. In text output ``banner`` is printed once every probe is
     attached, and ``formats`` gives, for map names, the function that
     turns a ``print(@name)`` into the tool's own layout; ``records`` lay
@@ -40,6 +41,7 @@ class Plan:
 
     text: str = ""
     pid: int | None = None
+    cmd: str | None = None
     json: bool = False
     banner: str | None = None
     formats: dict[str, Callable[[MapData], str]] = field(default_factory=dict)
@@ -74,7 +76,7 @@ def record(tag: str, values: list[tuple[str, str]]) -> str:
     """The printf() statement that sends record ``tag``: ``values`` are
     (printf conversion, expression) pairs."""
     fmt = "\\x1e" + tag + "".join("\\x1f" + conv for conv, _ in values) + "\\n"
-    return f'printf("{fmt}", {", ".join(e for _, e in values)});'
+    return f'printf("{fmt}"' + "".join(f", {e}" for _, e in values) + ");"
 
 
 class ToolSink:

@@ -176,7 +176,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
         bt = {p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools").glob("*.bt")}
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
                      "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower",
-                     "tcprtt", "wakeuptime"} == set(rows)
+                     "tcprtt", "wakeuptime", "memleak"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
@@ -187,7 +187,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
 
 @pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
                                   "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs",
-                                  "funcslower", "tcprtt", "wakeuptime"])
+                                  "funcslower", "tcprtt", "wakeuptime", "memleak"])
 def test_every_tool_has_help_with_examples(e2e, tool):
     r = e2e.run_cli(tool, "-h")
     assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r
@@ -468,6 +468,7 @@ CTRL_C = {
     "hardirqs": ["-C"],
     "tcprtt": [],
     "wakeuptime": [],
+    "memleak": ["1"],
 }
 
 
@@ -579,3 +580,50 @@ def test_wakeuptime_folded(e2e, work):
     assert rc == 0, err
     mine = [l for l in out.splitlines() if l.rsplit(" ", 1)[0].endswith(";toolwork")]
     assert mine and sum(int(l.rsplit(" ", 1)[1]) for l in mine) >= 120_000, out
+
+
+# ------------------------------------------------------------------ memleak
+
+def _reports(out: str) -> list[list[tuple[int, int, list[str]]]]:
+    """memleak's reports: (bytes, allocations, frames) of each stack."""
+    reports = []
+    for block in re.split(r"^\[\d\d:\d\d:\d\d\] Top \d+ stacks with outstanding allocations:\n",
+                          out, flags=re.M)[1:]:
+        stacks = []
+        for m in re.finditer(r"^\t(\d+) bytes in (\d+) allocations from stack\n((?:\t\t.*\n)*)",
+                             block, re.M):
+            frames = [l.split("\t")[-1] for l in m.group(3).splitlines()]
+            stacks.append((int(m.group(1)), int(m.group(2)), frames))
+        reports.append(stacks)
+    return reports
+
+
+def test_memleak_of_a_process_shows_what_it_did_not_free(e2e, work, no_leaks):
+    # the spin keeps it alive for reports whose user stacks can be symbolized
+    out, err, rc = traced(e2e, ["leak", "5", "100", "churn", "50", "leak", "3", "4000",
+                                "spin", "2500"], "memleak", "-p", "PID", "1", start=work)
+    assert rc == 0, err
+    assert out.startswith("Attaching to pid "), out
+    reports = _reports(out)
+    leaks = [(b, n) for rep in reports for b, n, f in rep if f and f[0].startswith("tw_leak")]
+    assert leaks and set(leaks) == {(12500, 8)}, out
+    assert reports[-1] and reports[-1][-1][:2] == (12500, 8), out   # at the end too
+    assert not [s for rep in reports for s in rep if any("tw_churn" in f for f in s[2])], out
+
+
+def test_memleak_of_a_command(e2e, toolwork, no_leaks):
+    r = e2e.run_cli("memleak", "-c", f"{toolwork} leak 4 1000 churn 10 spin 2500", "1",
+                    timeout=60)
+    assert r.returncode == 0, r.stderr
+    leaks = {(b, n) for rep in _reports(r.stdout) for b, n, f in rep
+             if f and f[0].startswith("tw_leak")}
+    assert leaks == {(4000, 4)}, r.stdout
+
+
+def test_memleak_of_the_kernel_runs(e2e):
+    r = e2e.run_cli("memleak", "-T", "3", "1", "1", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Attaching to kernel allocators, Ctrl+C to quit.\n"), r.stdout
+    reports = _reports(r.stdout)
+    assert reports and all(len(rep) <= 3 for rep in reports), r.stdout
+    assert all(b > 0 and n > 0 and frames for rep in reports for b, n, frames in rep), r.stdout

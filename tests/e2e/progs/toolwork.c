@@ -11,6 +11,8 @@
  *     getppid N     the getppid() syscall N times
  *     spin MS       burn the CPU in tw_spin() for MS milliseconds
  *     fork N        fork N children that exit(7) at once, and reap them
+ *     leak N SIZE   malloc(SIZE) N times in tw_leak() and never free it
+ *     churn N       malloc(64) and free it again, N times
  *
  * With -w it first prints its pid and waits for one byte on stdin, so a
  * test can attach a trace before anything happens.
@@ -42,6 +44,18 @@ __attribute__((noinline)) void tw_slow(int ms)
 __attribute__((noinline)) void tw_leaf(void) { tw_sink += 3; asm volatile(""); }
 __attribute__((noinline)) void tw_mid(void) { tw_leaf(); asm volatile(""); }
 __attribute__((noinline)) void tw_top(void) { tw_mid(); asm volatile(""); }
+
+__attribute__((noinline)) void *tw_leak(size_t size)
+{
+    void *volatile p = malloc(size);
+    return p;
+}
+
+__attribute__((noinline)) void tw_churn(void)
+{
+    void *volatile p = malloc(64);
+    free(p);
+}
 
 static double now(void)
 {
@@ -82,6 +96,11 @@ int main(int argc, char **argv)
             for (int k = 0; k < n; k++) syscall(SYS_getppid);
         } else if (strcmp(step, "spin") == 0) {
             tw_spin(n);
+        } else if (strcmp(step, "leak") == 0 && i < argc) {
+            size_t size = (size_t)atol(argv[i++]);
+            for (int k = 0; k < n; k++) tw_leak(size);
+        } else if (strcmp(step, "churn") == 0) {
+            for (int k = 0; k < n; k++) tw_churn();
         } else if (strcmp(step, "fork") == 0) {
             for (int k = 0; k < n; k++) {
                 pid_t c = fork();
