@@ -177,7 +177,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
         bt = {p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools").glob("*.bt")}
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
                      "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower",
-                     "tcprtt", "wakeuptime", "memleak"} == set(rows)
+                     "tcprtt", "wakeuptime", "memleak", "biotop"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
@@ -188,7 +188,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
 
 @pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
                                   "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs",
-                                  "funcslower", "tcprtt", "wakeuptime", "memleak"])
+                                  "funcslower", "tcprtt", "wakeuptime", "memleak", "biotop"])
 def test_every_tool_has_help_with_examples(e2e, tool):
     r = e2e.run_cli(tool, "-h")
     assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r
@@ -470,6 +470,7 @@ CTRL_C = {
     "tcprtt": [],
     "wakeuptime": [],
     "memleak": ["1"],
+    "biotop": ["-C"],
 }
 
 
@@ -628,3 +629,23 @@ def test_memleak_of_the_kernel_runs(e2e):
     reports = _reports(r.stdout)
     assert reports and all(len(rep) <= 3 for rep in reports), r.stdout
     assert all(b > 0 and n > 0 and frames for rep in reports for b, n, frames in rep), r.stdout
+
+
+# ------------------------------------------------------------------ biotop
+
+def test_biotop_shows_a_process_writing_with_o_direct(e2e, tmp_path, no_leaks):
+    t = e2e.Trace("biotop", "-C", "1")
+    writer = ("import mmap, os, sys\n"
+              "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_DIRECT)\n"
+              "buf = mmap.mmap(-1, 65536); buf.write(b'z' * 65536)\n"
+              "for i in range(10): os.pwrite(fd, buf, i * 65536)\n"
+              "os.fsync(fd); os.close(fd)\n")
+    proc = subprocess.Popen([sys.executable, "-c", writer, str(tmp_path / "direct")])
+    assert proc.wait(30) == 0
+    out = interrupted(t, 1.5)
+    assert out.splitlines()[0].startswith("Tracing... Output every 1 secs."), out
+    writes = [l.split() for l in out.splitlines() if l.split()[:1] == [str(proc.pid)]
+              and l.split()[2] == "W"]
+    # ten 64 KiB writes at least (the file system adds its own)
+    assert sum(int(r[6]) for r in writes) >= 10 and sum(int(r[7]) for r in writes) >= 640, out
+    assert all(r[5] != "?" for r in writes), out       # the disk's name from /sys/dev/block
