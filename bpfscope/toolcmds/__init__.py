@@ -29,8 +29,9 @@ from ..attach.tracepoint import EVENTS_DIR
 
 NAMES = ("funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
          "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower", "tcprtt", "wakeuptime",
-         "memleak", "biotop")
+         "memleak", "biotop", "llcstat")
 
+PMU_DIR = "/sys/bus/event_source/devices/cpu"
 TOOLS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools")
 
 
@@ -122,6 +123,8 @@ def hook_status(specs) -> str | None:
             why = None if alt is None else f"{why} and {alt}"
         if why:
             return why
+        if name == "hardware" and not os.path.exists(PMU_DIR):   # as --info tells it
+            return "this machine has no hardware performance counters"
         if name == "tracepoint" and "*" not in rest and \
                 not os.path.isdir(os.path.join(EVENTS_DIR, *rest.split(":", 1))):
             return f"this kernel has no tracepoint {rest}"

@@ -177,7 +177,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
         bt = {p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools").glob("*.bt")}
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
                      "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower",
-                     "tcprtt", "wakeuptime", "memleak", "biotop"} == set(rows)
+                     "tcprtt", "wakeuptime", "memleak", "biotop", "llcstat"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
@@ -188,7 +188,8 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
 
 @pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
                                   "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs",
-                                  "funcslower", "tcprtt", "wakeuptime", "memleak", "biotop"])
+                                  "funcslower", "tcprtt", "wakeuptime", "memleak", "biotop",
+                                  "llcstat"])
 def test_every_tool_has_help_with_examples(e2e, tool):
     r = e2e.run_cli(tool, "-h")
     assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r
@@ -649,3 +650,23 @@ def test_biotop_shows_a_process_writing_with_o_direct(e2e, tmp_path, no_leaks):
     # ten 64 KiB writes at least (the file system adds its own)
     assert sum(int(r[6]) for r in writes) >= 10 and sum(int(r[7]) for r in writes) >= 640, out
     assert all(r[5] != "?" for r in writes), out       # the disk's name from /sys/dev/block
+
+
+# ------------------------------------------------------------------ llcstat
+
+def test_llcstat_counts_a_spinning_process_or_says_there_is_no_pmu(e2e, toolwork):
+    proc = subprocess.Popen([toolwork, "spin", "4000"])
+    try:
+        r = e2e.run_cli("llcstat", "-c", "1000", "2", timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    if not os.path.exists("/sys/bus/event_source/devices/cpu"):
+        errors = [l for l in r.stderr.splitlines() if "ERROR" in l]
+        assert r.returncode == 1 and len(errors) == 1 and "Traceback" not in r.stderr, r
+        assert "no hardware performance counters" in errors[0]
+        pytest.skip("no hardware performance counters (PMU) on this machine")
+    assert r.returncode == 0, r.stderr
+    rows = [l.split() for l in r.stdout.splitlines() if l.split()[:1] == [str(proc.pid)]]
+    assert rows and sum(int(row[3]) for row in rows) > 0, r.stdout
+    assert "Total References: " in r.stdout
