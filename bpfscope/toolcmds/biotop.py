@@ -14,7 +14,7 @@ import os
 import time
 
 from .common import (CONFIG, Plan, Record, ToolParser, add_flags, add_interval_count, add_json,
-                     add_pid, every, positive_int, record)
+                     add_pid, every, joined, positive_int, record)
 
 HOOKS = ("tracepoint:block:block_io_start", "tracepoint:block:block_io_done")
 
@@ -82,17 +82,9 @@ def build(opts) -> Plan:
     rep = ("" if opts.json else record("top", [])) + \
         " print(@io); print(@bytes); print(@us); clear(@io); clear(@bytes); clear(@us);"
     text += every(opts, rep) + "END {\n " + rep + "\n}\n"
-    seen: dict[str, dict] = {}
     disks = disk_names()
 
-    def keep(name):
-        def fmt(data) -> str:
-            seen[name] = dict(data.entries)
-            return rows() if name == "us" else ""
-        return fmt
-
-    def rows() -> str:
-        io, nbytes, us = seen.get("io", {}), seen.get("bytes", {}), seen.get("us", {})
+    def rows(io: dict, nbytes: dict, us: dict) -> str:
         out = []
         for k in sorted(io, key=lambda k: nbytes.get(k, 0), reverse=True)[:opts.maxrows]:
             pid, comm, w, major, minor = k
@@ -115,5 +107,5 @@ def build(opts) -> Plan:
 
     return Plan(text=text, pid=opts.pid, json=opts.json,
                 banner="Tracing... Output every %d secs. Hit Ctrl-C to end\n" % opts.interval,
-                formats={"@io": keep("io"), "@bytes": keep("bytes"), "@us": keep("us")},
+                formats=joined(["@io", "@bytes", "@us"], rows),
                 records={"top": Record((), top)})

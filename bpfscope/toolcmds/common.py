@@ -79,6 +79,20 @@ def record(tag: str, values: list[tuple[str, str]]) -> str:
     return f'printf("{fmt}"' + "".join(f", {e}" for _, e in values) + ");"
 
 
+def joined(names: list[str], render: Callable[..., str]) -> dict[str, Callable[[MapData], str]]:
+    """``Plan.formats`` for maps the script prints one after another (in
+    ``names``' order) that make one table: each is kept, as {key: value},
+    until the last arrives; then ``render(first, second, ...)`` draws it."""
+    kept: dict[str, dict] = {}
+
+    def keep(name: str):
+        def fmt(data: MapData) -> str:
+            kept[name] = dict(data.entries)
+            return render(*(kept.get(n, {}) for n in names)) if name == names[-1] else ""
+        return fmt
+    return {n: keep(n) for n in names}
+
+
 class ToolSink:
     """A text sink wrapped so that the tool's maps print in its layout and
     its banner follows the 'Attached' message."""

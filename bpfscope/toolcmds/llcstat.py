@@ -9,7 +9,7 @@ hardware counters (most virtual machines) cannot run it: bpfscope says so.
 
 from __future__ import annotations
 
-from .common import (CONFIG, Plan, ToolParser, add_flags, add_json, positive_int, printf)
+from .common import CONFIG, Plan, ToolParser, add_flags, add_json, joined, positive_int, printf
 
 HOOKS = ("hardware:cache-references:100", "hardware:cache-misses:100")
 
@@ -40,15 +40,7 @@ def build(opts) -> Plan:
             + f"hardware:cache-misses:{n} {{ @miss[{key}] = sum({n}); }}\n"
             + f"interval:s:{opts.duration} {{ exit(); }}\n"
             + "END {\n  " + ("" if opts.json else printf("\n")) + "print(@ref); print(@miss);\n}\n")
-    refs: dict = {}
-
-    def keep(data) -> str:
-        refs.clear()
-        refs.update(data.entries)
-        return ""
-
-    def table(data) -> str:
-        misses = dict(data.entries)
+    def table(refs: dict, misses: dict) -> str:
         if opts.tid:
             out = [f"{'PID':<8} {'TID':<8} {'NAME':<16} {'CPU':<4} {'REFERENCE':>12} "
                    f"{'MISS':>12} {'HIT%':>7}\n"]
@@ -69,4 +61,4 @@ def build(opts) -> Plan:
 
     return Plan(text=text, json=opts.json,
                 banner=f"Running for {opts.duration} seconds or hit Ctrl-C to end.\n",
-                formats={"@ref": keep, "@miss": table})
+                formats=joined(["@ref", "@miss"], table))

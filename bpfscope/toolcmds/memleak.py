@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 
 from . import bccfmt
-from .common import (CONFIG, Plan, Record, ToolParser, add_json, add_pid, every, positive_int,
-                     printf, record)
+from .common import (CONFIG, Plan, Record, ToolParser, add_json, add_pid, every, joined,
+                     positive_int, record)
 from .patterns import library
 
 HOOKS = ("tracepoint:kmem:kmalloc", "tracepoint:kmem:kfree")
@@ -107,15 +107,8 @@ def build(opts) -> Plan:
             + every(opts, rep) + "END {\n  " + rep
             + "\n  clear(@__size); clear(@__stack);" + (" clear(@__req);" if user else "")
             + "\n}\n")
-    counts: dict = {}
-
-    def allocs(data) -> str:
-        counts.clear()
-        counts.update(data.entries)
-        return ""
-
-    def outstanding(data) -> str:
-        rows = sorted(((v, counts.get(k, 0), k[0]) for k, v in data.entries if v > 0),
+    def outstanding(counts: dict, sizes: dict) -> str:
+        rows = sorted(((v, counts.get(k, 0), k[0]) for k, v in sizes.items() if v > 0),
                       key=lambda r: r[0])[-opts.top:]
         out = []
         for size, n, stack in rows:
@@ -132,5 +125,5 @@ def build(opts) -> Plan:
               "Attaching to the command, Ctrl+C to quit.\n" if opts.command else
               "Attaching to kernel allocators, Ctrl+C to quit.\n")
     return Plan(text=text, pid=opts.pid, cmd=opts.command, json=opts.json, banner=banner,
-                formats={"@allocs": allocs, "@bytes": outstanding},
+                formats=joined(["@allocs", "@bytes"], outstanding),
                 records={"top": Record((), top)})

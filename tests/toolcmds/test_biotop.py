@@ -4,29 +4,25 @@ from __future__ import annotations
 
 import io
 
-from bpfscope import api, toolcmds
+from bpfscope import api
 from bpfscope.output.text import TextOutput
 from bpfscope.runtime.values import MapData
 from bpfscope.toolcmds.common import ToolSink
 
 
-def plan(*argv):
-    tool = toolcmds.find("biotop")
-    return tool.build(tool.parser().parse_args(list(argv)))
 
-
-def test_requests_are_followed_from_start_to_done():
-    p = plan("-p", "9", "2", "3")
+def test_requests_are_followed_from_start_to_done(tool_plan):
+    p = tool_plan("biotop", "-p", "9", "2", "3")
     assert "tracepoint:block:block_io_start /pid == 9/ {" in p.text
     assert "@io[@__pid[$k], @__comm[$k], @__w[$k], args.dev >> 20, args.dev & 0xfffff] = count();" in p.text
     assert "if (@__ticks >= 3)" in p.text and p.pid == 9
     assert p.banner == "Tracing... Output every 2 secs. Hit Ctrl-C to end\n"
     api.check_syntax(p.text)
-    assert "interval:s:1 {" in plan().text        # bcc's default interval
+    assert "interval:s:1 {" in tool_plan("biotop").text        # bcc's default interval
 
 
-def test_rows_most_bytes_first(monkeypatch):
-    p = plan("-C", "-r", "2")
+def test_rows_most_bytes_first(monkeypatch, tool_plan):
+    p = tool_plan("biotop", "-C", "-r", "2")
     out = io.StringIO()
     sink = ToolSink(TextOutput(out, io.StringIO()), p)
     keys = [(10, "dd", 1, 254, 0), (11, "cat", 0, 254, 0), (12, "ls", 0, 8, 1)]

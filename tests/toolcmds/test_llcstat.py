@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import io
 
-from bpfscope import api, toolcmds
+from bpfscope import api
 from bpfscope.output.text import TextOutput
 from bpfscope.runtime.values import MapData
 from bpfscope.toolcmds.common import ToolSink
 
 
-def plan(*argv):
-    tool = toolcmds.find("llcstat")
-    return tool.build(tool.parser().parse_args(list(argv)))
 
-
-def test_samples_stand_for_their_period():
-    p = plan("-c", "1000", "-t", "3")
+def test_samples_stand_for_their_period(tool_plan):
+    p = tool_plan("llcstat", "-c", "1000", "-t", "3")
     assert "hardware:cache-references:1000 { @ref[pid, tid, comm, cpu] = sum(1000); }" in p.text
     assert "hardware:cache-misses:1000 { @miss[pid, tid, comm, cpu] = sum(1000); }" in p.text
     assert "interval:s:3 { exit(); }" in p.text
-    assert plan().banner == "Running for 10 seconds or hit Ctrl-C to end.\n"
+    assert tool_plan("llcstat").banner == "Running for 10 seconds or hit Ctrl-C to end.\n"
     api.check_syntax(p.text)
 
 
-def test_table_and_totals():
-    p = plan()
+def test_table_and_totals(tool_plan):
+    p = tool_plan("llcstat")
     out = io.StringIO()
     sink = ToolSink(TextOutput(out, io.StringIO()), p)
     sink.map(MapData("@ref", "sum", [((5, "app", 0), 1000), ((6, "sh", 1), 200)]))
