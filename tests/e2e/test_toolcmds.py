@@ -177,7 +177,8 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
         bt = {p.stem for p in (Path(__file__).parents[2] / "bpfscope" / "tools").glob("*.bt")}
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
                      "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower",
-                     "tcprtt", "wakeuptime", "memleak", "biotop", "llcstat"} == set(rows)
+                     "tcprtt", "wakeuptime", "memleak", "biotop", "llcstat",
+                     "ucalls"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
@@ -189,7 +190,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
 @pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
                                   "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs",
                                   "funcslower", "tcprtt", "wakeuptime", "memleak", "biotop",
-                                  "llcstat"])
+                                  "llcstat", "ucalls"])
 def test_every_tool_has_help_with_examples(e2e, tool):
     r = e2e.run_cli(tool, "-h")
     assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r
@@ -670,3 +671,56 @@ def test_llcstat_counts_a_spinning_process_or_says_there_is_no_pmu(e2e, toolwork
     rows = [l.split() for l in r.stdout.splitlines() if l.split()[:1] == [str(proc.pid)]]
     assert rows and sum(int(row[3]) for row in rows) > 0, r.stdout
     assert "Total References: " in r.stdout
+
+
+# ------------------------------------------------------------------ ucalls
+
+PY_WAIT = """\
+import os, sys
+print(os.getpid(), flush=True)
+sys.stdin.read(1)
+def tw_foo(): return 1
+def tw_bar(): return tw_foo()
+for i in range(7): tw_foo()
+for i in range(3): tw_bar()
+"""
+
+
+def _python_with_usdt() -> str:
+    """A python whose binary or library has CPython's USDT probes (Debian's
+    /usr/bin/python3.x is built --with-dtrace); skips without one."""
+    import glob
+    from bpfscope.attach import usdt
+    for path in sorted(glob.glob("/usr/bin/python3.[0-9]*")):
+        if path.endswith("-config"):
+            continue
+        try:
+            if usdt.match(path, "python", "function__entry"):
+                return path
+        except Exception:  # noqa: BLE001 - not an ELF file, no notes
+            continue
+    pytest.skip("no python built with USDT probes (--with-dtrace) here")
+
+
+@pytest.mark.parametrize("latency", [False, True])
+def test_ucalls_counts_a_python_processs_calls(e2e, tmp_path, latency):
+    script = tmp_path / "pyw.py"
+    script.write_text(PY_WAIT)
+    proc = subprocess.Popen([_python_with_usdt(), str(script)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    try:
+        pid = int(proc.stdout.readline())
+        t = e2e.Trace("ucalls", *(["-L"] if latency else []), str(pid))
+        proc.stdin.write(b"g")
+        proc.stdin.close()
+        assert proc.wait(30) == 0
+        out, err = t.finish(timeout=30)      # ends with the process
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert t.returncode == 0, err
+    assert out.startswith(f"Tracing calls in process {pid} (language: python)... Ctrl-C to quit.")
+    rows = {l.split()[0]: l.split()[1:] for l in out.splitlines() if l.startswith(str(script))}
+    assert rows[f"{script}.tw_foo"][0] == "10" and rows[f"{script}.tw_bar"][0] == "3", out
+    if latency:
+        assert float(rows[f"{script}.tw_bar"][1]) > 0, out
