@@ -65,6 +65,13 @@ def python_files(pid: int) -> list[str]:
     return out
 
 
+def switch_on(files: list[str]) -> str:
+    """The empty python:line probe whose semaphore makes CPython 3.11+
+    take the path where its function probes fire ('' without one)."""
+    lines = ",\n".join(f"usdt:{f}:python:line" for f in files if usdt.match(f, "python", "line"))
+    return f"{lines} /0/ {{ }}\n" if lines else ""
+
+
 def build(opts) -> Plan:
     files = python_files(opts.pid)
     entry = ",\n".join(f"usdt:{f}:python:function__entry" for f in files)
@@ -86,10 +93,7 @@ def build(opts) -> Plan:
     else:
         probes = f"{entry} /pid == {opts.pid}/ {{\n  @[{key}] = count();\n}}\n"
         rep = report(opts)
-    lines = ",\n".join(f"usdt:{f}:python:line" for f in files if usdt.match(f, "python", "line"))
-    if lines:
-        probes += f"{lines} /0/ {{ }}\n"
-    text = (CONFIG + probes + intervals(opts.interval, None, rep, opts.json)
+    text = (CONFIG + probes + switch_on(files) + intervals(opts.interval, None, rep, opts.json)
             + "END {\n  " + rep + "\n}\n")
     counts: dict = {}
 

@@ -178,7 +178,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
                      "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower",
                      "tcprtt", "wakeuptime", "memleak", "biotop", "llcstat",
-                     "ucalls"} == set(rows)
+                     "ucalls", "uflow"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
@@ -190,7 +190,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
 @pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
                                   "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs",
                                   "funcslower", "tcprtt", "wakeuptime", "memleak", "biotop",
-                                  "llcstat", "ucalls"])
+                                  "llcstat", "ucalls", "uflow"])
 def test_every_tool_has_help_with_examples(e2e, tool):
     r = e2e.run_cli(tool, "-h")
     assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r
@@ -702,15 +702,14 @@ def _python_with_usdt() -> str:
     pytest.skip("no python built with USDT probes (--with-dtrace) here")
 
 
-@pytest.mark.parametrize("latency", [False, True])
-def test_ucalls_counts_a_python_processs_calls(e2e, tmp_path, latency):
-    script = tmp_path / "pyw.py"
-    script.write_text(PY_WAIT)
+def _python_traced(e2e, script, *tool_args) -> tuple[str, int]:
+    """A tool on a python process running ``script`` (it waits for a byte
+    first); the tool's stdout once the process ended, and the pid."""
     proc = subprocess.Popen([_python_with_usdt(), str(script)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE)
     try:
         pid = int(proc.stdout.readline())
-        t = e2e.Trace("ucalls", *(["-L"] if latency else []), str(pid))
+        t = e2e.Trace(*tool_args, str(pid))
         proc.stdin.write(b"g")
         proc.stdin.close()
         assert proc.wait(30) == 0
@@ -719,8 +718,30 @@ def test_ucalls_counts_a_python_processs_calls(e2e, tmp_path, latency):
         if proc.poll() is None:
             proc.kill()
     assert t.returncode == 0, err
+    return out, pid
+
+
+@pytest.mark.parametrize("latency", [False, True])
+def test_ucalls_counts_a_python_processs_calls(e2e, tmp_path, latency):
+    script = tmp_path / "pyw.py"
+    script.write_text(PY_WAIT)
+    out, pid = _python_traced(e2e, script, "ucalls", *(["-L"] if latency else []))
     assert out.startswith(f"Tracing calls in process {pid} (language: python)... Ctrl-C to quit.")
     rows = {l.split()[0]: l.split()[1:] for l in out.splitlines() if l.startswith(str(script))}
     assert rows[f"{script}.tw_foo"][0] == "10" and rows[f"{script}.tw_bar"][0] == "3", out
     if latency:
         assert float(rows[f"{script}.tw_bar"][1]) > 0, out
+
+
+def test_uflow_shows_the_nesting_of_calls(e2e, tmp_path):
+    script = tmp_path / "pyw.py"
+    script.write_text(PY_WAIT)
+    out, pid = _python_traced(e2e, script, "uflow", "-C", str(script))
+    lines = out.splitlines()
+    assert lines[1].split() == ["CPU", "PID", "TID", "TIME(us)", "METHOD"], out
+    # METHOD starts at column 27 (CPU 3, PID 6, TID 6, TIME 8, a space after each)
+    flow = [l[27:] for l in lines[2:] if l.split()[1:2] == [str(pid)]]
+    assert flow.count(f"-> {script}.tw_foo") == 7 and flow.count(f"<- {script}.tw_foo") == 7
+    nested = [f"-> {script}.tw_bar", f"  -> {script}.tw_foo", f"  <- {script}.tw_foo",
+              f"<- {script}.tw_bar"]
+    assert flow[-12:] == nested * 3, out       # tw_bar calls tw_foo, one level deeper

@@ -55,3 +55,18 @@ def test_a_process_without_python_probes(monkeypatch):
     monkeypatch.setattr(ucalls.usdt, "match", lambda path, ns, name: [])
     with pytest.raises(ToolError, match="has no Python USDT probes"):
         plan("42")
+
+
+def test_uflow_records_calls_and_returns_with_their_depth(python_process):
+    from bpfscope.toolcmds import uflow
+    p = uflow.build(uflow.parser().parse_args(["-M", "tw_", "42"]))
+    assert "@__depth[tid] = @__depth[tid] + 1;\n  printf(\"\\x1ecall" in p.text
+    assert "printf(\"\\x1ereturn" in p.text and "python:line /0/ { }" in p.text
+    api.check_syntax(p.text)
+    out = io.StringIO()
+    sink = ToolSink(TextOutput(out, io.StringIO()), p)
+    sink.printf("\x1ecall\x1f1\x1f42\x1f43\x1f2500000\x1f2\x1fa.py\x1ftw_f\n")
+    sink.printf("\x1ecall\x1f1\x1f42\x1f43\x1f2600000\x1f3\x1fa.py\x1fother\n")   # -M drops it
+    sink.printf("\x1ereturn\x1f1\x1f42\x1f43\x1f3000000\x1f2\x1fa.py\x1ftw_f\n")
+    assert out.getvalue() == ("1   42     43     0.003      -> a.py.tw_f\n"
+                              "1   42     43     0.003      <- a.py.tw_f\n")
