@@ -355,6 +355,12 @@ def _tool_main(tool, argv: list[str]) -> int:
     except BpfscopeError as e:
         sys.stderr.write(e.format() + "\n")
         return 1
+    except BrokenPipeError:
+        raise  # the reader went away (tplist | head): _exit_paths
+    except OSError as e:  # a file the tool reads (a library, /proc) failed
+        where = f" '{e.filename}'" if e.filename else ""
+        sys.stderr.write(f"ERROR: {name}:{where} {e.strerror or e}\n")
+        return 1
     args = ["-f", "json"] if plan.json else []
     if plan.pid is not None:
         args += ["-p", str(plan.pid)]

@@ -745,3 +745,13 @@ def test_uflow_shows_the_nesting_of_calls(e2e, tmp_path):
     nested = [f"-> {script}.tw_bar", f"  -> {script}.tw_foo", f"  <- {script}.tw_foo",
               f"<- {script}.tw_bar"]
     assert flow[-12:] == nested * 3, out       # tw_bar calls tw_foo, one level deeper
+
+
+def test_tplist_into_a_closed_pipe_ends_quietly(e2e):
+    import subprocess as sp
+    proc = sp.Popen([*e2e.LOGGED_CLI, "tplist"], stdout=sp.PIPE, stderr=sp.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()               # the reader goes away, as `| head -1` does
+    err = proc.stderr.read().decode()
+    proc.wait(30)
+    assert "Traceback" not in err and "ERROR" not in err, err
