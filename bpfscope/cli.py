@@ -35,6 +35,8 @@ OPTIONS:
                    (and full verifier logs, disassembly)
     -h, --help     show this help message
     -V, --version  print bpfscope's version
+    --list-tools   list the tools bpfscope ships (also: bpfscope tools);
+                   run one by name: bpfscope TOOL [options], TOOL -h for its help
     --info         print what the kernel and bpfscope support
 
     -p, --pid PID  filter actions and enable USDT probes on PID; uprobes only
@@ -244,7 +246,11 @@ def _parser() -> _Parser:
         p.add_argument(f"--{fmt}", metavar="FILE")
     p.add_argument("-h", "--help", action="store_true")
     p.add_argument("-V", "--version", action="store_true")
+    p.add_argument("--list-tools", action="store_true")
     p.add_argument("args", nargs="*")
+    # what a tool with options sets (_tool_main): its name in messages, the
+    # wrapper of the sink that lays out its maps
+    p.set_defaults(program_name="stdin", wrap_sink=None)
     return p
 
 
@@ -466,6 +472,16 @@ _CLOSED: set[int] = set()  # the standard fds closed when bpfscope started
 @_exit_paths
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "tools" and not os.path.exists("tools"):
+        argv = ["--list-tools", *argv[1:]]
+    if argv and not argv[0].startswith("-") and not os.path.exists(argv[0]):
+        from . import toolcmds
+        tool = toolcmds.find(argv[0])
+        if tool is not None:
+            return _tool_main(tool, argv[1:])
+        if argv[1:] in (["-h"], ["--help"]) and toolcmds.bt_help(argv[0]) is not None:
+            sys.stdout.write(toolcmds.bt_help(argv[0]))
+            return 0
     # Like bpftrace (getopt), options may follow the script file; after
     # "--" everything is a parameter of the script: positional, or named
     # (--name=value) for the script's getopt() calls.
@@ -493,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(USAGE)
         return 1
     _apply_features(opts)
+    if opts.list_tools:
+        from .toolcmds import listing
+        sys.stdout.write(listing())
+        return 0
     if opts.info:
         from .info import info_text
         sys.stdout.write(info_text())
@@ -552,6 +572,51 @@ def _check_format(opts) -> bool:
     return False
 
 
+def _tool_main(tool, argv: list[str]) -> int:
+    """``bpfscope TOOL ARGS``: the tool (bpfscope.toolcmds) parses its
+    options and makes a script, which runs as a ``-e`` program would."""
+    from .toolcmds.common import ToolError, ToolSink
+    name = tool.__name__.rsplit(".", 1)[1]
+    try:
+        topts = tool.parser().parse_args(argv)
+        plan = tool.build(topts)
+        if plan.run is not None:
+            return plan.run()
+    except SystemExit as e:  # -h, or a usage error argparse printed
+        return e.code if isinstance(e.code, int) else 1
+    except ToolError as e:
+        sys.stderr.write(f"ERROR: {name}: {e}\n")
+        return 1
+    except BpfscopeError as e:
+        sys.stderr.write(e.format() + "\n")
+        return 1
+    except BrokenPipeError:
+        raise  # the reader went away (tplist | head): _exit_paths
+    except OSError as e:  # a file the tool reads (a library, /proc) failed
+        where = f" '{e.filename}'" if e.filename else ""
+        sys.stderr.write(f"ERROR: {name}:{where} {e.strerror or e}\n")
+        return 1
+    args = ["-f", "json"] if plan.json else []
+    if plan.pid is not None:
+        args += ["-p", str(plan.pid)]
+    if plan.cmd is not None:
+        args += ["-c", plan.cmd]
+    opts = _parser().parse_args(args)
+    try:  # what main() makes of the options, for the tool's own
+        check_options(opts)
+        opts.pid = parse_pid(opts.pid_text) if opts.pid_text is not None else None
+    except UsageError as e:
+        sys.stderr.write(f"ERROR: {name}: {e}\n")
+        return 1
+    except BpfscopeError as e:
+        sys.stderr.write(e.format() + "\n")
+        return 1
+    opts.program, opts.program_name = plan.text, name
+    opts.wrap_sink = lambda sink: ToolSink(sink, plan)
+    with collecting(WarningLog(forward=lambda w: _show_warnings([w], opts))):
+        return _main(opts, [], {})
+
+
 def _main(opts, rest, named) -> int:
     try:
         if opts.debuginfo:
@@ -576,7 +641,7 @@ def _main(opts, rest, named) -> int:
             from .serve import serve_main
             return serve_main(opts, rest, named)
         if opts.program is not None:
-            text, name = opts.program, "stdin"
+            text, name = opts.program, opts.program_name
         elif rest:
             path = rest.pop(0)
             if path == "-":
@@ -744,6 +809,8 @@ def _run(script, opts, child: Child | None) -> int:
         _Output(out, opts.output) if opts.output else out, sys.stderr)
     if files:
         sink = ProfileFiles(sink, files)
+    if opts.wrap_sink is not None:
+        sink = opts.wrap_sink(sink)
     if opts.quiet:
         sink = _QuietSink(sink)
     if opts.no_warnings:

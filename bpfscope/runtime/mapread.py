@@ -22,8 +22,10 @@ def _merge(spec: MapSpec, per_cpu: list[bytes]):
         raise ValueError(f"no aggregation {spec.kind!r}")
     if agg.combine is not None:
         return agg.combine(per_cpu, signed)
-    num = s64 if signed else u64
-    return sum(num(v) for v in per_cpu)
+    # the CPUs' parts add up as one 64-bit counter would (an unsigned sum
+    # of +x on one CPU and -x on another is 0, not 2**64)
+    total = sum(s64(v) for v in per_cpu)
+    return to_int(total, T.IntType(64, signed))
 
 
 def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapData:

@@ -78,16 +78,35 @@ def kernel():
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def helper(tmp_path_factory, kernel) -> str:
-    """Path of the compiled bse2e helper (its comm is 'bse2e')."""
+def _build_prog(tmp_path_factory, source: str, *flags: str, optional: bool = False) -> str:
+    """progs/SOURCE compiled with gcc -O1 FLAGS into a tmp dir (the
+    program's name is the source's stem); skips the test saying why when
+    there is no compiler, or when an ``optional`` program does not build
+    (a header missing here: sys/sdt.h); other failures fail the test."""
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
-        pytest.skip("no C compiler to build the e2e helper")
-    out = tmp_path_factory.mktemp("progs") / "bse2e"
-    subprocess.run([gcc, "-O1", "-o", str(out), str(PROGS / "bse2e.c")],
-                   check=True, capture_output=True)
+        pytest.skip(f"no C compiler to build {source}")
+    out = tmp_path_factory.mktemp("progs") / Path(source).stem
+    r = subprocess.run([gcc, "-O1", *flags, "-o", str(out), str(PROGS / source)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        if optional:
+            pytest.skip(f"{source} does not build here: {r.stderr[-300:]}")
+        raise AssertionError(f"{source} does not build: {r.stderr}")
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def build_prog(tmp_path_factory, kernel):
+    """``build_prog(SOURCE, *FLAGS, optional=False)``: see :func:`_build_prog`."""
+    return lambda source, *flags, optional=False: _build_prog(tmp_path_factory, source, *flags,
+                                                              optional=optional)
+
+
+@pytest.fixture(scope="session")
+def helper(build_prog) -> str:
+    """Path of the compiled bse2e helper (its comm is 'bse2e')."""
+    return build_prog("bse2e.c")
 
 
 def run_cli(*args: str, input: str | None = None, timeout: float = 20,
@@ -169,8 +188,9 @@ class Trace:
 
 
 class Waiting:
-    """The helper started with -w: it has printed its pid and waits for
-    ``go()`` before it acts."""
+    """The helper (or another program of progs/ that includes waitgo.h)
+    started with -w: it has printed its pid and waits for ``go()`` before
+    it acts."""
 
     def __init__(self, helper: str, *args: str):
         self.proc = subprocess.Popen([helper, "-w", *args], stdin=subprocess.PIPE,
@@ -254,7 +274,7 @@ def e2e():
     """The helpers above, for test modules (conftest is not importable
     under --import-mode=importlib)."""
     import types
-    return types.SimpleNamespace(run_cli=run_cli, run_prog=run_prog, Trace=Trace,
+    return types.SimpleNamespace(run_cli=run_cli, run_prog=run_prog, Trace=Trace, Waiting=Waiting,
                                  bpf_ids=bpf_ids, CLI=CLI, LOGGED_CLI=LOGGED_CLI,
                                  assert_no_new_objects=assert_no_new_objects,
                                  assert_gone=assert_gone, owned_ids=owned_ids,

@@ -18,17 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "waitgo.h"
+
 int main(int argc, char **argv)
 {
-    int i = 1;
-    if (argc > 1 && strcmp(argv[1], "-w") == 0) {
-        char c;
-        printf("%d\n", (int)getpid());
-        fflush(stdout);
-        if (read(0, &c, 1) != 1)
-            return 3;
-        i++;
-    }
+    int i = wait_for_go(argc, argv);
+    if (i < 0)
+        return 3;
     if (argc < i + 2)
         return 2;
     const char *mode = argv[i];

@@ -1,0 +1,72 @@
+"""cpudist: how long tasks run on a CPU (or, with -O, wait off it) before switching, as a histogram.
+
+bcc's cpudist: a log2 histogram of on-CPU (``-O``: off-CPU) times in
+``usecs`` (``-m``: ``msecs``), one per process (``-P``) or thread (``-L``),
+every ``interval`` seconds, ``count`` times. The hook is the
+sched:sched_switch tracepoint: a task's time starts when it is switched
+in (out) and ends when it is switched out (in). The idle task is left out.
+"""
+
+from __future__ import annotations
+
+from . import bccfmt
+from .common import (CONFIG, Plan, ToolParser, add_interval_count, add_json, add_pid,
+                     add_timestamp, every, report)
+
+HOOKS = ("tracepoint:sched:sched_switch",)
+
+EXAMPLES = """\
+    bpfscope cpudist              # summarize on-CPU time as a histogram
+    bpfscope cpudist -O           # summarize off-CPU time as a histogram
+    bpfscope cpudist 1 10         # print 1 second summaries, 10 times
+    bpfscope cpudist -mT 1        # 1s summaries, milliseconds, and timestamps
+    bpfscope cpudist -P           # show each PID separately
+    bpfscope cpudist -p 185       # trace PID 185 only
+"""
+
+
+def parser() -> ToolParser:
+    p = ToolParser("cpudist", "Summarize on- and off-CPU time per task as a histogram.",
+                   EXAMPLES)
+    p.add_argument("-O", "--offcpu", action="store_true", help="measure off-CPU time")
+    add_timestamp(p)
+    p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
+    p.add_argument("-P", "--pids", action="store_true", help="print a histogram per process ID")
+    p.add_argument("-L", "--tids", action="store_true", help="print a histogram per thread ID")
+    add_pid(p)
+    add_json(p)
+    add_interval_count(p)
+    return p
+
+
+def build(opts) -> Plan:
+    label, div = ("msecs", 1000000) if opts.milliseconds else ("usecs", 1000)
+    flt = f" && pid == {opts.pid}" if opts.pid else ""
+    if opts.offcpu:
+        key = ("[args.next_pid, args.next_comm]" if opts.tids else
+               "[@__tgid[args.next_pid], args.next_comm]" if opts.pids else "")
+        body = (f"  if (args.prev_pid != 0{flt}) {{\n"
+                "    @__ts[args.prev_pid] = nsecs; @__tgid[args.prev_pid] = pid;\n  }\n"
+                "  if (@__ts[args.next_pid]) {\n"
+                f"    @{key} = hist((nsecs - @__ts[args.next_pid]) / {div});\n"
+                "    delete(@__ts[args.next_pid]); delete(@__tgid[args.next_pid]);\n  }\n")
+    else:
+        key = "[args.prev_pid, comm]" if opts.tids else "[pid, comm]" if opts.pids else ""
+        body = (f"  if (@__ts[args.prev_pid]{flt}) {{\n"
+                f"    @{key} = hist((nsecs - @__ts[args.prev_pid]) / {div});\n  }}\n"
+                "  delete(@__ts[args.prev_pid]);\n"
+                "  if (args.next_pid != 0) { @__ts[args.next_pid] = nsecs; }\n")
+    rep = report(opts)
+    text = (CONFIG + "tracepoint:sched:sched_switch {\n" + body + "}\n" + every(opts, rep)
+            + "END {\n  " + rep + "\n  clear(@__ts);"
+            + (" clear(@__tgid);" if opts.offcpu else "") + "\n}\n")
+    section = "tid" if opts.tids else "pid" if opts.pids else None
+
+    def histograms(data) -> str:
+        header = (lambda k: f"\n{section} = {k[0]} {k[1]}\n") if section else None
+        return bccfmt.hist_sections(data, label, header)[0]
+
+    what = "off" if opts.offcpu else "on"
+    return Plan(text=text, pid=opts.pid, json=opts.json,
+                banner=f"Tracing {what}-CPU time... Hit Ctrl-C to end.\n",
+                formats={"@": histograms})
