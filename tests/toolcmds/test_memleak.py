@@ -19,7 +19,7 @@ def test_user_allocators_of_one_process(tool_plan):
     # realloc frees the old block first
     assert "uprobe:/lib/libc.so.6:realloc /pid == 7/ {\n  if (@__size[arg0]) {" in t
     assert "uretprobe:/lib/libc.so.6:malloc,\nuretprobe:/lib/libc.so.6:calloc," in t
-    assert "@bytes[ustack] = sum(@__req[tid]); @allocs[ustack] = sum(1);" in t
+    assert "@bytes[ustack] = sum((int64)(@__req[tid])); @allocs[ustack] = sum(1);" in t
     assert "@bytes[@__stack[arg0]] = sum(-@__size[arg0]);" in t
     assert "if (@__ticks >= 3)" in t and "max_map_keys = 1000000" in t
     assert plan.pid == 7 and plan.banner == "Attaching to pid 7, Ctrl+C to quit.\n"
@@ -31,7 +31,7 @@ def test_a_command_and_the_kernel(tool_plan):
     assert plan.cmd == "./app" and "/pid == cpid/" in plan.text
     kernel = tool_plan("memleak")
     assert "tracepoint:kmem:kmalloc, tracepoint:kmem:kmem_cache_alloc {" in kernel.text
-    assert "@bytes[kstack] = sum(args.bytes_alloc)" in kernel.text and kernel.pid is None
+    assert "@bytes[kstack] = sum((int64)(args.bytes_alloc))" in kernel.text and kernel.pid is None
     api.check_syntax(kernel.text)
 
 
