@@ -1,6 +1,6 @@
 """The process family: pid(), tid() (in bpfscope's or the initial pid
 namespace), cgroupid(), and the numbers user space names (strerror,
-signal_name)."""
+signal_name, syscall_name)."""
 
 from __future__ import annotations
 
@@ -97,4 +97,5 @@ register(
     Function("cgroupid", check_cgroupid, lower=lower_cgroupid),
     Function("strerror", named_number("strerror"), lower=lower_argument),
     Function("signal_name", named_number("signal_name"), lower=lower_argument),
+    Function("syscall_name", named_number("syscall_name"), lower=lower_argument),
 )

@@ -50,6 +50,9 @@ def symbolic_text(what: str, v: int) -> str:
         return os.strerror(v)
     if what == "signal_name":
         return signal_description(v)
+    if what == "syscall_name":
+        from ..arch.syscalls_x86_64 import SYSCALLS
+        return SYSCALLS.get(v, str(v))
     if what == "ksym":
         from ..ksyms import kernel_symbols
         try:

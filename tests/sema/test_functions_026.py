@@ -1,0 +1,47 @@
+"""Types of the functions and constants bpftrace 0.26 has that issue 12
+point 3 added: syscall_name, errno names, __NR_* numbers (pcomm is
+the standard library's macro: tests/lang/test_macros.py)."""
+
+import pytest
+
+from bpfscope.sema import types as T
+from bpfscope.sema.valuetext import symbolic_text
+
+from .test_functions import analyze, err, ty
+
+
+@pytest.mark.parametrize("expr, want", [
+    ('syscall_name(args.n)', T.SymbolicInt(what="syscall_name")),
+    ('syscall_name(__NR_read)', T.SymbolicInt(what="syscall_name")),
+    ('EPERM', T.INT64),
+    ('__NR_openat', T.INT64),
+])
+def test_types(expr, want):
+    assert ty(expr) == want
+
+
+@pytest.mark.parametrize("name, value", [
+    ("EPERM", 1), ("ENOENT", 2), ("EAGAIN", 11), ("EWOULDBLOCK", 11),
+    ("__NR_read", 0), ("__NR_write", 1), ("__NR_openat", 257), ("__NR_clone3", 435),
+])
+def test_header_constants(name, value):
+    an = analyze(f"BEGIN {{ $x = {name}; }}")
+    assert an.program.probes[0].body[-1].value.value == value
+
+
+def test_syscall_name_text():
+    assert symbolic_text("syscall_name", 0) == "read"
+    assert symbolic_text("syscall_name", 59) == "execve"
+    assert symbolic_text("syscall_name", 99999) == "99999"   # past the table: the number
+
+
+def test_syscall_name_errors():
+    assert err('BEGIN { syscall_name(); }') == (
+        "syscall_name() requires 1 argument (0 provided)", (1, 9, 23))
+    assert err('BEGIN { syscall_name("read"); }')[0].startswith("syscall_name()")
+
+
+def test_unknown_errno_like_names_stay_errors():
+    assert err('BEGIN { $x = ENOTANERRNO; }') == (
+        "Unknown identifier: 'ENOTANERRNO'", (1, 14, 25))
+
