@@ -95,6 +95,10 @@ class Builtin(Expr):
     # parser: written ``__builtin_NAME`` (bpftrace 0.26's own name for it,
     # which no user macro called NAME replaces)
     raw: bool = annotation(False)
+    # sema: how usermode is known in this probe: 'regs' (the saved cs in
+    # the context's pt_regs), 'user' (always: BEGIN/END run from bpfscope's
+    # own system call), 'kernel' (never: a tracepoint, fentry)
+    mode: str = annotation("")
 
 
 @dataclass(eq=False)

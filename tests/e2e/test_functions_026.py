@@ -54,3 +54,37 @@ def test_pcomm_is_the_process_name_in_a_renamed_thread(e2e, tmp_path):
     lines = r.stdout.splitlines()
     name = __import__("os").path.basename(sys.executable)[:15]
     assert lines[0] == f"bse-worker {name} {name}"
+
+
+PROG = r"""
+#include <unistd.h>
+volatile long bse_sink;
+__attribute__((noipa)) long bse_work(long n) { long s = 0; for (long i = 0; i < n; i++) s += i ^ (s >> 3); return s; }
+int main(void) { for (int i = 0; i < 3; i++) bse_sink += bse_work(1000 + i); syscall(39); return 0; }
+"""
+
+
+@pytest.fixture(scope="module")
+def uprog(tmp_path_factory, kernel) -> str:
+    import shutil
+    import subprocess
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler to build the uprobe target")
+    d = tmp_path_factory.mktemp("funcs026")
+    (d / "p.c").write_text(PROG)
+    subprocess.run([gcc, "-O1", "-o", str(d / "bse026"), str(d / "p.c")], check=True,
+                   capture_output=True)
+    return str(d / "bse026")
+
+
+def test_usermode_in_begin_end_uprobe_and_tracepoint(e2e, uprog):
+    r = e2e.run_cli("-q", "-c", uprog, "-e",
+                    'BEGIN { printf("begin %d\\n", usermode); } '
+                    f'uprobe:{uprog}:bse_work {{ @u[usermode] = count(); }} '
+                    'tracepoint:syscalls:sys_enter_getpid /pid == cpid/ { @t[usermode()] = count(); } '
+                    'END { printf("end %d\\n", usermode); }')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("begin 1\n")
+    assert "end 1\n" in r.stdout
+    assert "@u[1]: 3\n" in r.stdout and "@t[0]: 1\n" in r.stdout

@@ -45,3 +45,14 @@ def test_unknown_errno_like_names_stay_errors():
     assert err('BEGIN { $x = ENOTANERRNO; }') == (
         "Unknown identifier: 'ENOTANERRNO'", (1, 14, 25))
 
+
+
+@pytest.mark.parametrize("probe, mode", [
+    ("BEGIN", "user"),                   # run from bpfscope's own system call
+    ("uprobe:/bin/x:f", "regs"),         # the saved cs says
+    ("tracepoint:a:b", "kernel"),
+])
+def test_usermode_by_probe(probe, mode):
+    an = analyze(f"{probe} {{ $m = usermode; }}")
+    e = an.program.probes[0].body[-1].value
+    assert e.type == T.UINT8 and e.mode == mode
