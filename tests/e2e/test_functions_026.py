@@ -88,3 +88,43 @@ def test_usermode_in_begin_end_uprobe_and_tracepoint(e2e, uprog):
     assert r.stdout.startswith("begin 1\n")
     assert "end 1\n" in r.stdout
     assert "@u[1]: 3\n" in r.stdout and "@t[0]: 1\n" in r.stdout
+
+
+WRITE_PROG = r"""
+#include <stdio.h>
+char bse_buf[32] = "original text";
+__attribute__((noipa)) void bse_touch(char *p, long *n) { __asm__ volatile("" ::: "memory"); }
+int main(void) { long n = 7; bse_touch(bse_buf, &n); printf("%s %ld\n", bse_buf, n); return 0; }
+"""
+
+
+@pytest.fixture(scope="module")
+def wprog(tmp_path_factory, kernel) -> str:
+    import shutil
+    import subprocess
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler to build the write_user target")
+    d = tmp_path_factory.mktemp("writeuser")
+    (d / "w.c").write_text(WRITE_PROG)
+    subprocess.run([gcc, "-O1", "-o", str(d / "bsewu"), str(d / "w.c")], check=True,
+                   capture_output=True)
+    return str(d / "bsewu")
+
+
+def test_write_user_is_refused_without_unsafe(e2e, wprog):
+    r = e2e.run_cli("-e", f'uprobe:{wprog}:bse_touch {{ write_user(arg0, "x", 2); }}')
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("stdin:1:")
+    assert "ERROR: write_user() is unsafe. To use you need the --unsafe flag" in r.stderr
+
+
+def test_write_user_changes_the_traced_programs_memory(e2e, wprog):
+    r = e2e.run_cli("-q", "--unsafe", "-c", wprog, "-e",
+                    f'uprobe:{wprog}:bse_touch {{ $s = "patched!"; '
+                    'printf("%d %d\\n", write_user(arg0, $s, 9), write_user(arg1, (int64)42, 8)); }')
+    if "does not let this program type call bpf_probe_write_user" in r.stderr:
+        # the kernel gives the helper only to CAP_SYS_ADMIN outside lockdown
+        pytest.skip(r.stderr.splitlines()[0])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:2] == ["1 1", "patched! 42"]

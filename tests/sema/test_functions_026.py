@@ -56,3 +56,25 @@ def test_usermode_by_probe(probe, mode):
     an = analyze(f"{probe} {{ $m = usermode; }}")
     e = an.program.probes[0].body[-1].value
     assert e.type == T.UINT8 and e.mode == mode
+
+
+def test_write_user_needs_unsafe():
+    assert err('uprobe:/bin/x:f { write_user(arg0, "ab", 2); }') == (
+        "write_user() is unsafe. To use you need the --unsafe flag", (1, 19, 44))
+
+
+def unsafe(src):
+    return analyze(src, {"unsafe": True})
+
+
+def test_write_user_type_and_errors():
+    an = unsafe('uprobe:/bin/x:f { $s = "abc"; $ok = write_user(arg0, $s, 4); }')
+    assert an.program.probes[0].body[-1].value.type == T.BOOL
+    with pytest.raises(Exception, match=r"length 5 is not between 1 and the size of the value \(4 bytes\)"):
+        unsafe('uprobe:/bin/x:f { write_user(arg0, "abc", 5); }')
+    with pytest.raises(Exception, match="not memory a pointer points to"):
+        unsafe('uprobe:/bin/x:f { write_user(arg0, (int8 *)arg1, 1); }')
+    with pytest.raises(Exception, match="expects an address for argument 1"):
+        unsafe('uprobe:/bin/x:f { write_user("x", 1, 1); }')
+    with pytest.raises(Exception, match="write_user: "):
+        unsafe('uprobe:/bin/x:f { $n = 2; write_user(arg0, "abc", $n); }')
