@@ -128,3 +128,31 @@ def test_write_user_changes_the_traced_programs_memory(e2e, wprog):
         pytest.skip(r.stderr.splitlines()[0])
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[:2] == ["1 1", "patched! 42"]
+
+
+def _trace_file() -> str | None:
+    import os
+    for d in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        if os.path.exists(d + "/trace"):
+            return d + "/trace"
+    return None
+
+
+def test_debugf_writes_to_the_kernels_trace_buffer(e2e, helper):
+    import os
+    import time
+    trace = _trace_file()
+    if trace is None:
+        pytest.skip("tracefs is not mounted: no trace buffer to read debugf() lines from")
+    mark = f"bse-debugf-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+    r = e2e.run_cli("-q", "-c", f"{helper} getpid 2", "-e",
+                    'tracepoint:syscalls:sys_enter_getpid /pid == cpid/ { '
+                    f'debugf("{mark} %d %s %lx\\n", pid, comm, 255); }}')
+    assert r.returncode == 0, r.stderr
+    assert "WARNING: The debugf() builtin is not recommended for production use." in r.stderr
+    # the trace file is read, not consumed: other tracers' lines stay
+    with open(trace, errors="replace") as f:
+        lines = [ln.split("bpf_trace_printk: ", 1)[1] for ln in f if mark in ln]
+    assert len(lines) == 2 and r.stdout.strip() == ""
+    pid = lines[0].split()[1]
+    assert lines == [f"{mark} {pid} bse2e ff\n"] * 2

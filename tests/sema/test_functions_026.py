@@ -78,3 +78,26 @@ def test_write_user_type_and_errors():
         unsafe('uprobe:/bin/x:f { write_user("x", 1, 1); }')
     with pytest.raises(Exception, match="write_user: "):
         unsafe('uprobe:/bin/x:f { $n = 2; write_user(arg0, "abc", $n); }')
+
+
+@pytest.mark.parametrize("src, msg", [
+    ('BEGIN { debugf("%d %d\\n", 1); }',
+     "debugf: Not enough arguments for format string (1 supplied, 2 expected)"),
+    ('BEGIN { debugf("%d %d %d %d\\n", 1, 2, 3, 4); }',
+     "debugf: Cannot use more than 3 conversion specifiers"),
+    ('BEGIN { debugf("%r\\n", 1); }', "debugf: Unknown format string token: %r"),
+    ('BEGIN { debugf("%hd\\n", 1); }', "debugf: Unknown format string token: %hd"),
+    ('BEGIN { debugf("%s\\n", 1); }',
+     "debugf: %s specifier expects a value of type string (int64 supplied)"),
+    ('BEGIN { debugf("%d\\n", "a"); }',
+     "debugf: %d specifier expects a value of type integer (string[2] supplied)"),
+    ('BEGIN { $f = "x"; debugf($f); }',
+     "debugf() expects a string literal format as first argument"),
+])
+def test_debugf_errors(src, msg):
+    assert err(src)[0] == msg
+
+
+def test_debugf_accepts_what_bpf_trace_printk_formats():
+    an = analyze('BEGIN { debugf("%d %lu %s 100%%\\n", 1, 2, comm); debugf("plain\\n"); }')
+    assert an.program.probes[0].body[0].expr.type == T.VOID
