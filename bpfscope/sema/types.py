@@ -131,6 +131,22 @@ class SymbolicInt(IntType):
 
 
 @dataclass(frozen=True)
+class CgroupPathType(IntType):
+    """cgroup_path(id[, filter]): a cgroup id that user space prints as its
+    path in each mounted hierarchy whose name matches ``filter``
+    (``unified:/user.slice,memory:/user.slice``), looked up when printed."""
+    bits: int = 64
+    signed: bool = False
+    filter: str = "*"
+
+    def show(self, v: int) -> str:
+        return valuetext.cgroup_path_text(v & ((1 << 64) - 1), self.filter)
+
+    def __str__(self) -> str:
+        return "cgroup_path_t"
+
+
+@dataclass(frozen=True)
 class EnumType(IntType):
     """A value of an enum (an enumerator, a variable or map holding one, a
     cast to ``enum NAME``): an integer that prints as the name of the

@@ -156,3 +156,44 @@ def test_debugf_writes_to_the_kernels_trace_buffer(e2e, helper):
     assert len(lines) == 2 and r.stdout.strip() == ""
     pid = lines[0].split()[1]
     assert lines == [f"{mark} {pid} bse2e ff\n"] * 2
+
+
+def _cgroup2_root() -> str | None:
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "cgroup2":
+                return parts[1]
+    return None
+
+
+def test_cgroup_path_of_a_cgroup_the_test_makes(e2e, helper):
+    import os
+    root = _cgroup2_root()
+    if root is None:
+        pytest.skip("no cgroup2 hierarchy is mounted")
+    name = f"bse-cgpath-{os.getpid()}"
+    cg = os.path.join(root, name)
+    try:
+        os.mkdir(cg)
+    except OSError as err:
+        pytest.skip(f"cannot make a cgroup under {root}: {err.strerror}")
+    ino = os.stat(cg).st_ino
+    try:
+        cmd = f"/bin/sh -c 'echo $$ > {cg}/cgroup.procs && exec {helper} getpid 1'"
+        r = e2e.run_cli("-q", "-c", cmd, "-e",
+                        # the shell's own getpid (for $$) comes before the move
+                        'tracepoint:syscalls:sys_enter_getpid /pid == cpid && comm == "bse2e"/ { '
+                        'printf("%d %s|%s\\n", cgroup, cgroup_path(cgroup, "unified"), '
+                        'cgroup_path(cgroup)); @[cgroup_path(cgroup, "uni*")] = count(); }')
+    finally:
+        os.rmdir(cg)
+    assert r.returncode == 0, r.stderr
+    first, maps = r.stdout.split("\n\n\n")
+    cgid, rest = first.split(" ", 1)
+    want = f"unified:/{name}"
+    assert int(cgid) == ino             # a cgroup's id is its directory's inode
+    only, every = rest.split("|")
+    assert only == want
+    assert every.split(",")[0] == want
+    assert maps == f"@[{want}]: 1\n"

@@ -101,3 +101,32 @@ def test_debugf_errors(src, msg):
 def test_debugf_accepts_what_bpf_trace_printk_formats():
     an = analyze('BEGIN { debugf("%d %lu %s 100%%\\n", 1, 2, comm); debugf("plain\\n"); }')
     assert an.program.probes[0].body[0].expr.type == T.VOID
+
+
+def test_cgroup_path_types_and_errors():
+    assert ty('cgroup_path(args.n)') == T.CgroupPathType(filter="*")
+    assert ty('cgroup_path(args.n, "uni*")') == T.CgroupPathType(filter="uni*")
+    assert err('BEGIN { $f = "x"; cgroup_path(1, $f); }')[0].startswith(
+        "cgroup_path() expects a string literal as its second argument")
+    assert err('BEGIN { cgroup_path("x"); }')[0].startswith(
+        "cgroup_path() expects an integer for argument 1")
+
+
+def test_cgroup_path_text_over_fake_hierarchies(tmp_path, monkeypatch):
+    import os
+    from bpfscope.sema import valuetext
+    v2, mem = tmp_path / "unified", tmp_path / "memory"
+    (v2 / "a" / "b").mkdir(parents=True)
+    (mem / "m").mkdir(parents=True)
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"cgroup {mem} cgroup rw,memory 0 0\n"
+                      f"cgroup2 {v2} cgroup2 rw 0 0\n"
+                      f"tmpfs {tmp_path} tmpfs rw 0 0\n")
+    monkeypatch.setattr(valuetext, "cgroup_roots",
+                        lambda m=str(mounts), f=valuetext.cgroup_roots: f(m))
+    b = os.stat(v2 / "a" / "b").st_ino
+    assert valuetext.cgroup_path_text(b) == "unified:/a/b"
+    assert T.CgroupPathType(filter="mem*").show(b) == ""           # not in that one
+    m = os.stat(mem / "m").st_ino
+    assert valuetext.cgroup_path_text(m, "memory") == "memory:/m"
+    assert valuetext.cgroup_path_text(os.stat(v2).st_ino, "unified") == "unified:/"
