@@ -197,3 +197,27 @@ def test_cgroup_path_of_a_cgroup_the_test_makes(e2e, helper):
     assert only == want
     assert every.split(",")[0] == want
     assert maps == f"@[{want}]: 1\n"
+
+
+def test_printf_gr_names_the_gfp_flags_of_real_allocations(e2e, helper):
+    from bpfscope.runtime import gfpflags
+    if not gfpflags.kernel_table():
+        pytest.skip("no kmem tracepoint format with a GFP flags table on this kernel")
+    r = e2e.run_cli("-q", "-c", f"{helper} open /tmp/bse-gr-nonexistent 3", "-e",
+                    'tracepoint:kmem:kmalloc /pid == cpid/ { '
+                    'printf("%x;%gr;%-12gr;\\n", args.gfp_flags, args.gfp_flags, 0xcc0); }')
+    if "kmem" in r.stderr and r.returncode != 0:
+        pytest.skip(r.stderr.splitlines()[0])
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln]
+    assert lines, "the helper's openat calls allocate"
+    for ln in lines:
+        flags, text, kernel, _ = ln.split(";")
+        # each name's bits are set in the flags, and together they make them up
+        table = dict((n, m) for m, n in gfpflags.kernel_table())
+        bits = 0
+        for name in text.split("|"):
+            bits |= int(name, 16) if name.startswith("0x") else table[name]
+        assert bits == int(flags, 16)
+        assert kernel == "GFP_KERNEL  "
+    assert any("GFP_" in ln.split(";")[1] for ln in lines)
