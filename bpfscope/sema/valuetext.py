@@ -24,10 +24,18 @@ def username(uid: int) -> str:
         return str(uid)
 
 
+@functools.cache
+def monotonic_to_wall_ns() -> int:
+    """What to add to a CLOCK_MONOTONIC time to make it wall-clock time:
+    taken once, so timestamps keep their differences to the microsecond
+    (bpftrace, too, reads the boot time once)."""
+    return time.time_ns() - time.monotonic_ns()
+
+
 def format_timestamp(fmt: str, mono_ns: int) -> str:
     """strftime() of a CLOCK_MONOTONIC timestamp in local time; ``%f`` is
     the microseconds, as bpftrace has it."""
-    wall_ns = time.time_ns() - time.monotonic_ns() + mono_ns
+    wall_ns = monotonic_to_wall_ns() + mono_ns
     secs, ns = divmod(wall_ns, 1_000_000_000)
     return time.strftime(fmt.replace("%f", f"{ns // 1000:06d}"), time.localtime(secs))
 

@@ -221,3 +221,12 @@ def test_printf_gr_names_the_gfp_flags_of_real_allocations(e2e, helper):
         assert bits == int(flags, 16)
         assert kernel == "GFP_KERNEL  "
     assert any("GFP_" in ln.split(";")[1] for ln in lines)
+
+
+def test_strftime_f_is_microseconds(e2e):
+    # 0.26's runtime cases: 123 us apart, within a second and across 1000 s
+    r = e2e.run_cli("-q", "-e", 'BEGIN { printf("%s %s %s\\n", strftime("1%f", 1000123000), '
+                    'strftime("1%f", 1000000123000), strftime("1%f", 0)); exit(); }')
+    assert r.returncode == 0, r.stderr
+    a, b, zero = (int(x) for x in r.stdout.split())
+    assert (a - zero) % 1_000_000 == 123 and (b - zero) % 1_000_000 == 123

@@ -130,3 +130,11 @@ def test_cgroup_path_text_over_fake_hierarchies(tmp_path, monkeypatch):
     m = os.stat(mem / "m").st_ino
     assert valuetext.cgroup_path_text(m, "memory") == "memory:/m"
     assert valuetext.cgroup_path_text(os.stat(v2).st_ino, "unified") == "unified:/"
+
+
+def test_strftime_microseconds_keep_their_differences():
+    from bpfscope.sema.valuetext import format_timestamp
+    for ns in (1_000_123_000, 1_000_000_123_000, 999_000):   # whole microseconds
+        a = int("1" + format_timestamp("%f", ns))
+        b = int("1" + format_timestamp("%f", 0))
+        assert (a - b) % 1_000_000 == (ns // 1000) % 1_000_000
