@@ -10,7 +10,7 @@ from ..codegen.loweringvalues import Int, Mem
 from ..lang import ast
 from ..sema import types as T
 from ..sema.registry import Function, register
-from .common import byte_source, unsupported
+from .common import byte_source
 
 AF_INET, AF_INET6 = 2, 10
 
@@ -149,11 +149,30 @@ def lower_bswap(lw, e: ast.Call) -> Int:
     return Int(r)
 
 
+def check_skboutput(an, e: ast.Call) -> T.Type:
+    """skboutput(path, skb, len, offset): packets to a pcap file through
+    bpf_skb_output, which only programs given a BTF-typed sk_buff may call
+    (fentry/fexit). Checked, then refused with the reason: bpfscope has no
+    reader yet for the perf event array the helper writes to."""
+    an.nargs(e, 4)
+    if not isinstance(e.args[0], ast.String):
+        an.err("skboutput() expects a string literal path as first argument", e.args[0].span)
+    an.expr(e.args[0])
+    for i in (1, 2):
+        an.int_arg(e, i)
+    an.const_int(e.args[3], "skboutput")
+    if an.probe.prog_type != "tracing" and an.probe.provider not in ("fentry", "fexit"):
+        an.err("skboutput() needs a struct sk_buff pointer typed from BTF: the kernel "
+               "lets only fentry/fexit programs call bpf_skb_output", e.span)
+    an.err("skboutput() is not supported yet: bpfscope has no reader for the perf "
+           "event array bpf_skb_output writes packets to", e.span)
+
+
 register(
+    Function("skboutput", check_skboutput),
     Function("ntop", check_ntop, store=store_ntop),
     Function("pton", check_pton, store=store_pton),
     Function("macaddr", check_macaddr, store=store_macaddr),
     Function("socket_cookie", check_socket_cookie, lower=lower_socket_cookie),
     Function("bswap", check_bswap, lower=lower_bswap),
-    unsupported("skboutput"),
 )

@@ -138,3 +138,12 @@ def test_strftime_microseconds_keep_their_differences():
         a = int("1" + format_timestamp("%f", ns))
         b = int("1" + format_timestamp("%f", 0))
         assert (a - b) % 1_000_000 == (ns // 1000) % 1_000_000
+
+
+def test_skboutput_says_why_it_cannot_run():
+    msg = err('tracepoint:a:b { skboutput("/tmp/p.pcap", args.filename, 10, 0); }')[0]
+    assert msg.startswith("skboutput() needs a struct sk_buff pointer typed from BTF")
+    assert err('tracepoint:a:b { skboutput(args.filename, 1, 10, 0); }')[0] == \
+        "skboutput() expects a string literal path as first argument"
+    assert err('tracepoint:a:b { skboutput("p", 1, 10); }')[0].startswith(
+        "skboutput() requires 4 arguments")
