@@ -90,6 +90,19 @@ def helper(tmp_path_factory, kernel) -> str:
     return str(out)
 
 
+def build_c(tmp_path_factory, src: str, name: str) -> str:
+    """``src`` compiled with gcc -O1 into a program of the test's own, in
+    a tmp dir; skips when there is no C compiler."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip(f"no C compiler to build {name}")
+    d = tmp_path_factory.mktemp(name)
+    (d / f"{name}.c").write_text(src)
+    subprocess.run([gcc, "-O1", "-o", str(d / name), str(d / f"{name}.c")], check=True,
+                   capture_output=True)
+    return str(d / name)
+
+
 def run_cli(*args: str, input: str | None = None, timeout: float = 20,
             cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([*LOGGED_CLI, *args], capture_output=True, text=True,
@@ -254,7 +267,7 @@ def e2e():
     """The helpers above, for test modules (conftest is not importable
     under --import-mode=importlib)."""
     import types
-    return types.SimpleNamespace(run_cli=run_cli, run_prog=run_prog, Trace=Trace,
+    return types.SimpleNamespace(run_cli=run_cli, run_prog=run_prog, Trace=Trace, build_c=build_c,
                                  bpf_ids=bpf_ids, CLI=CLI, LOGGED_CLI=LOGGED_CLI,
                                  assert_no_new_objects=assert_no_new_objects,
                                  assert_gone=assert_gone, owned_ids=owned_ids,

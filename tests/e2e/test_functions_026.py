@@ -1,6 +1,7 @@
 """bpftrace 0.26's functions and constants of issue 12 point 3, over
 events each test causes itself: syscall_name and __NR_* numbers on
-raw_syscalls, strerror of errno names, pcomm of a renamed thread."""
+raw_syscalls, strerror of errno names, pcomm of a renamed thread,
+usermode, write_user, debugf, cgroup_path, printf %gr and strftime %f."""
 
 from __future__ import annotations
 
@@ -11,25 +12,29 @@ import pytest
 pytestmark = pytest.mark.usefixtures("kernel")
 
 
-def test_syscall_name_and_nr_numbers_of_the_helpers_calls(e2e, helper):
-    r = e2e.run_cli("-q", "-c", f"{helper} getpid 2", "-e",
-                    'tracepoint:raw_syscalls:sys_enter /pid == cpid && '
-                    '(args.id == __NR_getpid || args.id == __NR_getppid)/ { '
-                    'printf("%d %s\\n", args.id, syscall_name(args.id)); '
-                    '@[syscall_name(args.id)] = count(); }')
+def traced(e2e, helper, prog: str, n: int = 1) -> str:
+    """stdout of ``prog`` run while the helper calls getpid and getppid
+    ``n`` times each."""
+    r = e2e.run_cli("-q", "-c", f"{helper} getpid {n}", "-e", prog)
     assert r.returncode == 0, r.stderr
-    head, maps = r.stdout.split("\n\n\n")
+    return r.stdout
+
+
+def test_syscall_name_and_nr_numbers_of_the_helpers_calls(e2e, helper):
+    out = traced(e2e, helper, 'tracepoint:raw_syscalls:sys_enter /pid == cpid && '
+                 '(args.id == __NR_getpid || args.id == __NR_getppid)/ { '
+                 'printf("%d %s\\n", args.id, syscall_name(args.id)); '
+                 '@[syscall_name(args.id)] = count(); }', n=2)
+    head, maps = out.split("\n\n\n")
     assert head == "39 getpid\n39 getpid\n110 getppid\n110 getppid"
     assert sorted(maps.splitlines()) == ["@[getpid]: 2", "@[getppid]: 2"]
 
 
 def test_strerror_of_errno_names(e2e, helper):
-    r = e2e.run_cli("-q", "-c", f"{helper} getpid 1", "-e",
-                    '#include <errno.h>\n'
-                    'tracepoint:syscalls:sys_enter_getpid /pid == cpid/ { '
-                    'printf("%s|%s|%d\\n", strerror(EPERM), strerror(ENOENT), EAGAIN); }')
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == "Operation not permitted|No such file or directory|11"
+    out = traced(e2e, helper, '#include <errno.h>\n'
+                 'tracepoint:syscalls:sys_enter_getpid /pid == cpid/ { '
+                 'printf("%s|%s|%d\\n", strerror(EPERM), strerror(ENOENT), EAGAIN); }')
+    assert out.splitlines()[0] == "Operation not permitted|No such file or directory|11"
 
 
 THREAD = """
@@ -65,17 +70,8 @@ int main(void) { for (int i = 0; i < 3; i++) bse_sink += bse_work(1000 + i); sys
 
 
 @pytest.fixture(scope="module")
-def uprog(tmp_path_factory, kernel) -> str:
-    import shutil
-    import subprocess
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        pytest.skip("no C compiler to build the uprobe target")
-    d = tmp_path_factory.mktemp("funcs026")
-    (d / "p.c").write_text(PROG)
-    subprocess.run([gcc, "-O1", "-o", str(d / "bse026"), str(d / "p.c")], check=True,
-                   capture_output=True)
-    return str(d / "bse026")
+def uprog(tmp_path_factory, kernel, e2e) -> str:
+    return e2e.build_c(tmp_path_factory, PROG, "bse026")
 
 
 def test_usermode_in_begin_end_uprobe_and_tracepoint(e2e, uprog):
@@ -99,17 +95,8 @@ int main(void) { long n = 7; bse_touch(bse_buf, &n); printf("%s %ld\n", bse_buf,
 
 
 @pytest.fixture(scope="module")
-def wprog(tmp_path_factory, kernel) -> str:
-    import shutil
-    import subprocess
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        pytest.skip("no C compiler to build the write_user target")
-    d = tmp_path_factory.mktemp("writeuser")
-    (d / "w.c").write_text(WRITE_PROG)
-    subprocess.run([gcc, "-O1", "-o", str(d / "bsewu"), str(d / "w.c")], check=True,
-                   capture_output=True)
-    return str(d / "bsewu")
+def wprog(tmp_path_factory, kernel, e2e) -> str:
+    return e2e.build_c(tmp_path_factory, WRITE_PROG, "bsewu")
 
 
 def test_write_user_is_refused_without_unsafe(e2e, wprog):
@@ -158,18 +145,10 @@ def test_debugf_writes_to_the_kernels_trace_buffer(e2e, helper):
     assert lines == [f"{mark} {pid} bse2e ff\n"] * 2
 
 
-def _cgroup2_root() -> str | None:
-    with open("/proc/mounts") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 3 and parts[2] == "cgroup2":
-                return parts[1]
-    return None
-
-
 def test_cgroup_path_of_a_cgroup_the_test_makes(e2e, helper):
     import os
-    root = _cgroup2_root()
+    from bpfscope.sema.valuetext import cgroup_roots
+    root = next((mount for name, mount in cgroup_roots() if name == "unified"), None)
     if root is None:
         pytest.skip("no cgroup2 hierarchy is mounted")
     name = f"bse-cgpath-{os.getpid()}"
