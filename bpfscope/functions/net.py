@@ -151,21 +151,10 @@ def lower_bswap(lw, e: ast.Call) -> Int:
 
 def check_skboutput(an, e: ast.Call) -> T.Type:
     """skboutput(path, skb, len, offset): packets to a pcap file through
-    bpf_skb_output, which only programs given a BTF-typed sk_buff may call
-    (fentry/fexit). Checked, then refused with the reason: bpfscope has no
-    reader yet for the perf event array the helper writes to."""
-    an.nargs(e, 4)
-    if not isinstance(e.args[0], ast.String):
-        an.err("skboutput() expects a string literal path as first argument", e.args[0].span)
-    an.expr(e.args[0])
-    for i in (1, 2):
-        an.int_arg(e, i)
-    an.const_int(e.args[3], "skboutput")
-    if an.probe.prog_type != "tracing" and an.probe.provider not in ("fentry", "fexit"):
-        an.err("skboutput() needs a struct sk_buff pointer typed from BTF: the kernel "
-               "lets only fentry/fexit programs call bpf_skb_output", e.span)
-    an.err("skboutput() is not supported yet: bpfscope has no reader for the perf "
-           "event array bpf_skb_output writes packets to", e.span)
+    bpf_skb_output. Refused, with the reasons."""
+    an.err("skboutput() is not supported yet: only fentry/fexit programs (given a BTF "
+           "sk_buff pointer) may call bpf_skb_output, and bpfscope has no reader for the "
+           "perf event array it writes packets to", e.span)
 
 
 register(
