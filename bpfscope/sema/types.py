@@ -43,6 +43,9 @@ class IntType(Type):
     signed: bool = True
 
     size = 8
+    # JSON writes a value that prints as text as its number, unless the
+    # type is a string in bpftrace 0.26 (syscall_name, cgroup_path)
+    json_text = False
 
     def is_int(self) -> bool:
         return True
@@ -126,6 +129,10 @@ class SymbolicInt(IntType):
             v -= 1 << self.bits
         return valuetext.symbolic_text(self.what, v)
 
+    @property
+    def json_text(self) -> bool:
+        return self.what == "syscall_name"   # a string in 0.26
+
     def __str__(self) -> str:
         return self.what
 
@@ -138,6 +145,7 @@ class CgroupPathType(IntType):
     bits: int = 64
     signed: bool = False
     filter: str = "*"
+    json_text = True
 
     def show(self, v: int) -> str:
         return valuetext.cgroup_path_text(v & ((1 << 64) - 1), self.filter)

@@ -209,3 +209,17 @@ def test_strftime_f_is_microseconds(e2e):
     assert r.returncode == 0, r.stderr
     a, b, zero = (int(x) for x in r.stdout.split())
     assert (a - zero) % 1_000_000 == 123 and (b - zero) % 1_000_000 == 123
+
+
+def test_syscall_name_and_cgroup_path_are_strings_in_json(e2e, helper):
+    import json
+    r = e2e.run_cli("-q", "-f", "json", "-c", f"{helper} getpid 1", "-e",
+                    'tracepoint:syscalls:sys_enter_getpid /pid == cpid/ { '
+                    'print(syscall_name(__NR_getpid)); @[syscall_name(args.__syscall_nr)] = 1; '
+                    '@c = cgroup_path(cgroup, "unified"); }')
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert {"type": "value", "data": "getpid"} in recs
+    assert {"type": "map", "data": {"@": {"getpid": 1}}} in recs
+    cg = next(x["data"]["@c"] for x in recs if x["type"] == "map" and "@c" in x["data"])
+    assert isinstance(cg, str) and cg.startswith("unified:/")
