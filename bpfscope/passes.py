@@ -142,7 +142,7 @@ def printf_types(st: CompileState):
         convs = [s for s in parse_format(node.args[0].value) if isinstance(s, Conversion)]
         for spec, arg in zip(convs, node.args[1:]):
             t = arg.type
-            if spec.conv in INT_CONVERSIONS and t is not None and not t.is_int():
+            if (spec.conv in INT_CONVERSIONS or spec.conv == "gr") and t is not None and not t.is_int():
                 raise SemanticError(f"{node.name}: %{spec.conv} specifier expects a value of type "
                                     f"integer ({t} supplied)", arg.span)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..arch.x86_64 import REGS_ARGS, REGS_RETVAL
+from ..arch.x86_64 import PT_REGS_X86_64, REGS_ARGS, REGS_RETVAL
 from ..errors import SemanticError
 from ..lang import ast
 from ..sema import registry
@@ -53,6 +53,15 @@ class CallLowering:
             self.ppid(r, e)
         elif name == "ncpus":
             b.mov(r, os.cpu_count() or 1)
+        elif name == "usermode":
+            if e.mode == "regs":
+                # the privilege level in the saved cs: 3 is user mode
+                b.ldx(8, r, self.ctx, PT_REGS_X86_64["cs"])
+                b.alu("and", r, 3)
+                b.alu("add", r, 1)
+                b.alu("rsh", r, 2)       # (cs & 3) == 3
+            else:
+                b.mov(r, 1 if e.mode == "user" else 0)
         elif name in ("comm", "probe", "func", "kstack", "ustack"):
             return self.mem_expr(e)
         elif name == "retval" and self.probe.arg("$retval") is not None:

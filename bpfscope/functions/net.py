@@ -10,7 +10,7 @@ from ..codegen.loweringvalues import Int, Mem
 from ..lang import ast
 from ..sema import types as T
 from ..sema.registry import Function, register
-from .common import byte_source, unsupported
+from .common import byte_source
 
 AF_INET, AF_INET6 = 2, 10
 
@@ -149,11 +149,19 @@ def lower_bswap(lw, e: ast.Call) -> Int:
     return Int(r)
 
 
+def check_skboutput(an, e: ast.Call) -> T.Type:
+    """skboutput(path, skb, len, offset): packets to a pcap file through
+    bpf_skb_output. Refused, with the reasons."""
+    an.err("skboutput() is not supported yet: only fentry/fexit programs (given a BTF "
+           "sk_buff pointer) may call bpf_skb_output, and bpfscope has no reader for the "
+           "perf event array it writes packets to", e.span)
+
+
 register(
+    Function("skboutput", check_skboutput),
     Function("ntop", check_ntop, store=store_ntop),
     Function("pton", check_pton, store=store_pton),
     Function("macaddr", check_macaddr, store=store_macaddr),
     Function("socket_cookie", check_socket_cookie, lower=lower_socket_cookie),
     Function("bswap", check_bswap, lower=lower_bswap),
-    unsupported("skboutput"),
 )

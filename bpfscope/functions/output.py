@@ -1,15 +1,17 @@
 """The output family: printf, errorf, warnf, print, cat, join, exit,
 assert and static_assert, which talk to user space through ring buffer
 records (codegen.lower_events writes them; each record's ``on_record``
-handler says what the session does with them)."""
+handler says what the session does with them); and debugf, which the
+kernel prints to the trace pipe itself (bpf_trace_printk)."""
 
 from __future__ import annotations
 
 import itertools
+import re
 
-from ..codegen.insn import R1, R2, R3, R10
-from ..codegen.loweringvalues import Int
-from ..errors import span_end
+from ..codegen.insn import R1, R2, R3, R4, R5, R10
+from ..codegen.loweringvalues import Int, Mem
+from ..errors import span_end, warn
 from ..lang import ast
 from ..lang.names import unique_names
 from ..runtime.decode import decode
@@ -234,7 +236,71 @@ def emit_nothing(lw, e: ast.Call) -> None:
     """Checked at compile time: no code."""
 
 
+# what bpf_trace_printk formats: %d %i %u %x %X %p %s %c, with l or ll
+# before the integer ones; at most three arguments
+_DEBUGF_SPEC = re.compile(r"%%|%(-?[0-9]*(?:\.[0-9]+)?)((?:ll|l)?[diuxX]|p|s|c)?")
+DEBUGF_MAX_ARGS = 3
+
+
+def check_debugf(an, e: ast.Call) -> T.Type:
+    """debugf(fmt, args...): printf to the kernel's trace pipe
+    (/sys/kernel/tracing/trace_pipe) through bpf_trace_printk."""
+    if not e.args or not isinstance(e.args[0], ast.String):
+        an.err("debugf() expects a string literal format as first argument", e.span)
+    fmt = e.args[0].value
+    specs = []
+    for m in _DEBUGF_SPEC.finditer(fmt):
+        if m.group(0) == "%%":
+            continue
+        if m.group(2) is None:
+            bad = re.match(r"%[-0-9.]*[a-zA-Z]*", fmt[m.start():]).group(0)
+            an.err(f"debugf: Unknown format string token: {bad}", e.args[0].span)
+        specs.append(m.group(2))
+    args = e.args[1:]
+    if len(args) != len(specs):
+        many = "Not enough" if len(args) < len(specs) else "Too many"
+        an.err(f"debugf: {many} arguments for format string ({len(args)} supplied, "
+               f"{len(specs)} expected)", e.span)
+    if len(args) > DEBUGF_MAX_ARGS:
+        an.err(f"debugf: Cannot use more than {DEBUGF_MAX_ARGS} conversion specifiers",
+               e.span)
+    for spec, a in zip(specs, args):
+        t = an.expr(a)
+        if t is None:
+            continue
+        want_str = spec == "s"
+        if want_str != t.is_string() or not (t.is_int() or t.is_string()):
+            an.err(f"debugf: %{spec} specifier expects a value of type "
+                   f"{'string' if want_str else 'integer'} ({T.type_name(t)} supplied)",
+                   a.span)
+    an.expr(e.args[0])
+    if an.final:
+        warn("The debugf() builtin is not recommended for production use. For more "
+             "information see bpf_trace_printk in bpf-helpers(7).", e.span,
+             key=("debugf", e.span))
+    return T.VOID
+
+
+def emit_debugf(lw, e: ast.Call) -> None:
+    """bpf_trace_printk(fmt, size of fmt with its NUL, up to three
+    arguments): integers by value, strings by their address."""
+    b = lw.b
+    fmt = lw.mem_expr(e.args[0])
+    vals = []
+    for a in e.args[1:]:
+        vals.append(lw.mem_expr(a) if a.type.is_string() else lw.int_expr(a).reg)
+    lw.addr(R1, fmt)
+    b.mov(R2, len(e.args[0].value.encode()) + 1)
+    for preg, v in zip((R3, R4, R5), vals):
+        if isinstance(v, Mem):
+            lw.addr(preg, v)
+        else:
+            b.mov(preg, v)
+    b.call("trace_printk")
+
+
 register(
+    Function("debugf", check_debugf, emit=emit_debugf),
     Function("printf", check_printf, emit=emit_printf, on_record={"printf": on_printf}),
     Function("errorf", check_printf, emit=emit_printf, on_record={"errorf": on_message}),
     Function("warnf", check_printf, emit=emit_printf, on_record={"warnf": on_message}),
@@ -245,6 +311,5 @@ register(
     Function("join", check_join, emit=emit_join, on_record={"join": on_join}),
     Function("assert", check_assert, emit=emit_assert),
     Function("static_assert", check_static_assert, emit=emit_nothing),
-    unsupported("debugf"),
     unsupported("print_maps"),
 )

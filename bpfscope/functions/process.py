@@ -1,6 +1,6 @@
 """The process family: pid(), tid() (in bpfscope's or the initial pid
 namespace), cgroupid(), and the numbers user space names (strerror,
-signal_name)."""
+signal_name, syscall_name) or paths (cgroup_path)."""
 
 from __future__ import annotations
 
@@ -91,10 +91,26 @@ def named_number(what: str):
     return check
 
 
+def check_cgroup_path(an, e: ast.Call) -> T.Type:
+    """cgroup_path(id[, filter]): the id's paths, found when printed."""
+    an.nargs(e, 1, 2)
+    an.int_arg(e, 0)
+    pattern = "*"
+    if len(e.args) == 2:
+        if not isinstance(e.args[1], ast.String):
+            an.err("cgroup_path() expects a string literal as its second argument "
+                   "(the hierarchies to look in, a wildcard)", e.args[1].span)
+        an.expr(e.args[1])
+        pattern = e.args[1].value
+    return T.CgroupPathType(filter=pattern)
+
+
 register(
+    Function("cgroup_path", check_cgroup_path, lower=lower_argument),
     Function("pid", check_pid, lower=lower_pid),
     Function("tid", check_pid, lower=lower_pid),
     Function("cgroupid", check_cgroupid, lower=lower_cgroupid),
     Function("strerror", named_number("strerror"), lower=lower_argument),
     Function("signal_name", named_number("signal_name"), lower=lower_argument),
+    Function("syscall_name", named_number("syscall_name"), lower=lower_argument),
 )

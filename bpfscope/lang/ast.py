@@ -98,6 +98,10 @@ class Builtin(Expr):
     # sema: ``args`` used as a value (print(args), @[args]): its fields,
     # each a typed ``args.NAME``, in the order of the record type
     record: tuple = annotation(())
+    # sema: how usermode is known in this probe: 'regs' (the saved cs in
+    # the context's pt_regs), 'user' (always: BEGIN/END run from bpfscope's
+    # own system call), 'kernel' (never: a tracepoint, fentry)
+    mode: str = annotation("")
 
 
 @dataclass(eq=False)

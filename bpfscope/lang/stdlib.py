@@ -22,6 +22,16 @@ STDLIB = """\
 macro ppid(task) {
   task->real_parent->pid
 }
+
+// the name of the process (its thread group leader's comm) of task
+macro pcomm(task) {
+  task->group_leader->comm
+}
+
+// the name of the current process
+macro pcomm() {
+  curtask->group_leader->comm
+}
 """
 
 

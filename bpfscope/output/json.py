@@ -139,7 +139,7 @@ def json_value(v: object) -> str:
         return "[" + ",".join(str(b - 256 if b >= 128 else b)
                               for b in v.data) + "]"
     if isinstance(v, Symbolic) and isinstance(v.raw, int) \
-            and not isinstance(v.raw, bool):
+            and not isinstance(v.raw, bool) and not v.json_text:
         return json_int(v.raw % U64)
     if isinstance(v, Formatted):
         return json_string(v.text)

@@ -128,7 +128,7 @@ def _int(t: T.IntType, data: bytes, off: int, ctx: Context):
     v = int.from_bytes(data[off:off + 8], "little", signed=False)
     text = t.show(v)
     if text is not None:  # username, strftime, strerror, ksym, ...
-        return Symbolic(text, v)
+        return Symbolic(text, v, t.json_text)
     return to_int(v, t)
 
 

@@ -2,7 +2,7 @@
 
 bpftrace recognises a conversion as ``%``, an optional ``-``, width digits
 (a leading ``0`` pads with zeros), an optional ``.precision``, then one of
-``c s r rx rh`` or a length modifier (``hh h l ll j z t``) followed by
+``c s r rx rh gr`` or a length modifier (``hh h l ll j z t``) followed by
 ``d u o x X p``.  It cuts the format after each conversion and hands each
 piece to C's snprintf with the argument cast to the C type the length
 modifier names, so:
@@ -12,6 +12,7 @@ modifier names, so:
   print the same bits unsigned, so ``%x`` of -1 is ``ffffffff``;
 * ``%c`` prints the low byte; a zero byte ends that piece of output;
 * ``%p`` prints ``0x...`` or ``(nil)`` for zero;
+* ``%gr`` prints GFP flags by the kernel's names (runtime.gfpflags);
 * ``%%`` before a conversion prints ``%``, but text after the last
   conversion (or the whole format when there is none) is printed as
   written, so ``printf("%d%%\\n", 5)`` prints ``5%%``.
@@ -31,7 +32,7 @@ from bpfscope.runtime.values import Buffer, Formatted
 
 _TOKEN = re.compile(
     r"%(?P<left>-?)(?P<width>[0-9]*)(?:\.(?P<prec>[0-9]+))?"
-    r"(?:(?P<len>hh|h|ll|l|j|z|t)?(?P<int>[duoxXp])|(?P<other>[cs]|r[xh]?))")
+    r"(?:(?P<len>hh|h|ll|l|j|z|t)?(?P<int>[duoxXp])|(?P<other>[cs]|r[xh]?|gr))")
 # Something meant as a conversion that bpftrace would not accept.  A space
 # is left out so that prose like "100% sure" stays literal text.
 _BAD = re.compile(r"%[-+#0-9.]*(?:hh|h|ll|l|j|z|t|L|q)?[a-zA-Z]")
@@ -209,6 +210,9 @@ def format_arg(spec: Conversion, value: object) -> str:
         return _char(spec, _as_int(value))
     if spec.conv == "p":
         return _pointer(spec, _as_int(value))
+    if spec.conv == "gr":
+        from bpfscope.runtime.gfpflags import gfp_text
+        return _pad(spec, gfp_text(_as_int(value)))
     return _integer(spec, _as_int(value))
 
 

@@ -88,6 +88,8 @@ class Symbolic(Formatted):
 
     text_: str
     raw: object = None
+    # JSON writes the text, not ``raw`` (see IntType.json_text)
+    json_text: bool = False
 
     @property
     def text(self) -> str:

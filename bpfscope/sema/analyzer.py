@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import re
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -28,7 +29,7 @@ from . import registry
 from . import types as T
 from .config_values import STR_CONFIG, check_config_value
 from .constexpr import ConstValues
-from .probes import ExpandedProbe, Expander
+from .probes import DEFAULT_PROG_TYPES, ExpandedProbe, Expander
 from .scopes import resolve_scopes
 from .typelib import TypeLibrary
 
@@ -798,6 +799,16 @@ class Analyzer(ConstValues):
             return T.UINT32
         if name == "ncpus":
             return T.UINT32
+        if name == "usermode":
+            if platform.machine() != "x86_64":
+                self.err("'usermode' builtin is only supported on x86_64", e.span)
+            p = self._probe
+            if p.context in ("regs", "usdt") or \
+                    (p.prog_type or DEFAULT_PROG_TYPES.get(p.provider)) == "perf_event":
+                e.mode = "regs"   # pt_regs (perf_event data starts with them)
+            else:
+                e.mode = "user" if p.provider in ("BEGIN", "END") else "kernel"
+            return T.UINT8
         if name == "curtask":
             t = self.types.named("struct task_struct *")
             return t if t is not None and t.ref else T.UINT64

@@ -10,6 +10,9 @@ and nothing else.
 
 from __future__ import annotations
 
+import errno as _errno
+
+from ..arch.syscalls_x86_64 import NUMBERS as _SYSCALL_NUMBERS
 from ..btf import BtfError, kinds as K, load_module, load_vmlinux
 from ..errors import SemanticError
 from . import types as T
@@ -39,6 +42,10 @@ HEADER_MACROS = {
     "O_TRUNC": 0o1000, "O_APPEND": 0o2000, "O_NONBLOCK": 0o4000,
     "O_DIRECTORY": 0o200000, "O_CLOEXEC": 0o2000000,
     "PAGE_SIZE": 4096, "PAGE_SHIFT": 12,
+    # <errno.h>: EPERM, ENOENT... (Linux's numbers, as Python's errno has them)
+    **{n: getattr(_errno, n) for n in dir(_errno) if n[:1] == "E" and n.isupper()},
+    # <syscall.h>, <asm/unistd.h>: __NR_read, __NR_openat...
+    **{f"__NR_{n}": nr for n, nr in _SYSCALL_NUMBERS.items()},
 }
 
 

@@ -43,6 +43,9 @@ class IntType(Type):
     signed: bool = True
 
     size = 8
+    # JSON writes a value that prints as text as its number, unless the
+    # type is a string in bpftrace 0.26 (syscall_name, cgroup_path)
+    json_text = False
 
     def is_int(self) -> bool:
         return True
@@ -126,8 +129,29 @@ class SymbolicInt(IntType):
             v -= 1 << self.bits
         return valuetext.symbolic_text(self.what, v)
 
+    @property
+    def json_text(self) -> bool:
+        return self.what == "syscall_name"   # a string in 0.26
+
     def __str__(self) -> str:
         return self.what
+
+
+@dataclass(frozen=True)
+class CgroupPathType(IntType):
+    """cgroup_path(id[, filter]): a cgroup id that user space prints as its
+    path in each mounted hierarchy whose name matches ``filter``
+    (``unified:/user.slice,memory:/user.slice``), looked up when printed."""
+    bits: int = 64
+    signed: bool = False
+    filter: str = "*"
+    json_text = True
+
+    def show(self, v: int) -> str:
+        return valuetext.cgroup_path_text(v & ((1 << 64) - 1), self.filter)
+
+    def __str__(self) -> str:
+        return "cgroup_path_t"
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,19 @@ def helper(build_prog) -> str:
     return build_prog("bse2e.c")
 
 
+def build_c(tmp_path_factory, src: str, name: str) -> str:
+    """``src`` compiled with gcc -O1 into a program of the test's own, in
+    a tmp dir; skips when there is no C compiler."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip(f"no C compiler to build {name}")
+    d = tmp_path_factory.mktemp(name)
+    (d / f"{name}.c").write_text(src)
+    subprocess.run([gcc, "-O1", "-o", str(d / name), str(d / f"{name}.c")], check=True,
+                   capture_output=True)
+    return str(d / name)
+
+
 def run_cli(*args: str, input: str | None = None, timeout: float = 20,
             cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([*LOGGED_CLI, *args], capture_output=True, text=True,
@@ -275,6 +288,7 @@ def e2e():
     under --import-mode=importlib)."""
     import types
     return types.SimpleNamespace(run_cli=run_cli, run_prog=run_prog, Trace=Trace, Waiting=Waiting,
+                                 build_c=build_c,
                                  bpf_ids=bpf_ids, CLI=CLI, LOGGED_CLI=LOGGED_CLI,
                                  assert_no_new_objects=assert_no_new_objects,
                                  assert_gone=assert_gone, owned_ids=owned_ids,

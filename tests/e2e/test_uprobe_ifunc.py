@@ -5,8 +5,6 @@ implementations."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 
 import pytest
 
@@ -40,25 +38,14 @@ int main(void) { return myfn(1) == 2 ? 0 : 1; }
 """
 
 
-def _build(tmp_path_factory, src: str, name: str) -> str:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("no gcc to build the IFUNC test programs")
-    d = tmp_path_factory.mktemp("ifunc")
-    (d / f"{name}.c").write_text(src)
-    subprocess.run([gcc, "-O1", "-o", str(d / name), str(d / f"{name}.c")], check=True,
-                   capture_output=True)
-    return str(d / name)
+@pytest.fixture(scope="module")
+def caller(tmp_path_factory, kernel, e2e) -> str:
+    return e2e.build_c(tmp_path_factory, CALLER, "strlen_caller")
 
 
 @pytest.fixture(scope="module")
-def caller(tmp_path_factory, kernel) -> str:
-    return _build(tmp_path_factory, CALLER, "strlen_caller")
-
-
-@pytest.fixture(scope="module")
-def own(tmp_path_factory, kernel) -> str:
-    return _build(tmp_path_factory, OWN_IFUNC, "own_ifunc")
+def own(tmp_path_factory, kernel, e2e) -> str:
+    return e2e.build_c(tmp_path_factory, OWN_IFUNC, "own_ifunc")
 
 
 @pytest.fixture(scope="module")

@@ -135,6 +135,12 @@ def test_the_standard_librarys_macros_and_a_script_replacing_them():
     assert body("macro ppid(t) { 7 } BEGIN { $a = ppid(curtask); }") == ["$a = { 7 };"]
 
 
+def test_pcomm_is_the_librarys_macro_over_the_group_leader():
+    assert body("BEGIN { $a = pcomm; $b = pcomm(curtask); $c = pcomm(); }") == [
+        "$a = { curtask->group_leader->comm };", "$b = { curtask->group_leader->comm };",
+        "$c = { curtask->group_leader->comm };"]
+
+
 def test_the_standard_librarys_code_names_its_own_file():
     prog = expand("BEGIN { $a = ppid(curtask); }")
     nodes = list(ast.walk(prog.probes[0].body[0].value.value))

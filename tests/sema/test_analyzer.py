@@ -481,7 +481,7 @@ def test_string_typespec_uses_max_strlen():
 
 @pytest.mark.parametrize("src, msg, span", [
     ("BEGIN { foo(); }", "Unknown function: 'foo'", (1, 9, 14)),
-    ("BEGIN { skboutput(1); }", "skboutput() is not supported yet", (1, 9, 21)),
+    ("BEGIN { unwatch(1); }", "unwatch() is not supported yet", (1, 9, 19)),
     ("BEGIN { $x = foo; }", "Unknown identifier: 'foo'", (1, 14, 17)),
     ("BEGIN { exit(1, 2); }",
      "exit() requires between 0 and 1 arguments (2 provided)", (1, 9, 19)),
