@@ -19,9 +19,11 @@ class StackResolver:
     """``user``: the script takes user addresses (ustack, usym), so
     processes' mappings are read while they run."""
 
-    def __init__(self, user: bool = False, demangle: bool = True):
+    def __init__(self, user: bool = False, demangle: bool = True,
+                 debug_info: bool = True):
         self.user = user
         self.demangle = demangle
+        self.debug_info = debug_info  # show_debug_info
         self._cache: dict[tuple, Stack] = {}
         self._ksyms = None
 
@@ -51,6 +53,6 @@ class StackResolver:
             st = make_kernel_stack(frames, self.ksyms(), t.mode, len(frames) // 8)
         else:
             st = make_user_stack(pid, frames, user_symbols(), t.mode, len(frames) // 8,
-                                 demangle=self.demangle)
+                                 demangle=self.demangle, debug_info=self.debug_info)
         self._cache[key] = st
         return st

@@ -52,16 +52,23 @@ DEFAULT_INDENT = 8
 class Stack(Formatted):
     """A symbolized kernel or user stack (leaf first)."""
 
-    __slots__ = ("kind", "mode", "addrs", "frames", "pid", "indent", "_text")
+    __slots__ = ("kind", "mode", "addrs", "frames", "pid", "indent", "_text",
+                 "frame_addrs")
 
     def __init__(self, kind: str, addrs: Sequence[int], frames: Sequence[str],
                  mode: str = "bpftrace", pid: int | None = None,
-                 indent: int = DEFAULT_INDENT):
+                 indent: int = DEFAULT_INDENT,
+                 frame_addrs: Sequence[int] | None = None):
+        """frames: the lines printed, one per address unless frame_addrs
+        gives each frame's address (an address inside inlined code stands
+        for several frames: show_debug_info)."""
         if kind not in ("kernel", "user"):
             raise ValueError(f"unknown stack kind {kind!r}")
         if mode not in STACK_MODES:
             raise ValueError(f"unknown stack mode {mode!r}")
-        if len(frames) != len(addrs):
+        if frame_addrs is None:
+            frame_addrs = addrs
+        if len(frames) != len(frame_addrs):
             raise ValueError("one frame per address")
         self.kind = kind
         self.mode = mode
@@ -69,19 +76,20 @@ class Stack(Formatted):
         self.frames = list(frames)
         self.pid = pid if kind == "user" else None
         self.indent = indent
+        self.frame_addrs = tuple(frame_addrs)
         self._text: str | None = None
 
     @property
     def text(self) -> str:
         if self._text is None:
             self._text = _layout(self.mode, self.addrs, self.frames,
-                                 self.indent)
+                                 self.indent, self.frame_addrs)
         return self._text
 
     def with_indent(self, indent: int) -> "Stack":
         """The same stack printed with another indent (bpftrace mode)."""
         return Stack(self.kind, self.addrs, self.frames, self.mode, self.pid,
-                     indent)
+                     indent, self.frame_addrs)
 
     def __len__(self) -> int:
         return len(self.addrs)
@@ -107,12 +115,12 @@ class Stack(Formatted):
 
 
 def _layout(mode: str, addrs: Sequence[int], frames: Sequence[str],
-            indent: int) -> str:
+            indent: int, frame_addrs: Sequence[int]) -> str:
     if mode == "bpftrace":
         pad = " " * indent
         body = "".join(f"{pad}{f}\n" for f in frames)
     elif mode == "perf":
-        body = "".join(f"\t{a:x} {f}\n" for a, f in zip(addrs, frames))
+        body = "".join(f"\t{a:x} {f}\n" for a, f in zip(frame_addrs, frames))
     else:
         body = "".join(f"{a:x}\n" for a in addrs)
     return "\n" + body
@@ -160,11 +168,21 @@ def make_kernel_stack(addrs, ksyms, mode: str = "bpftrace",
 def make_user_stack(pid: int, addrs, usyms, mode: str = "bpftrace",
                     length: int | None = None, limit: int | None = None,
                     demangle: bool | None = None,
-                    indent: int = DEFAULT_INDENT) -> Stack:
+                    indent: int = DEFAULT_INDENT,
+                    debug_info: bool = False) -> Stack:
     """A user Stack of process pid from raw addresses; usyms is a
-    UserSymbols (or None: every frame prints as hex)."""
+    UserSymbols (or None: every frame prints as hex). debug_info
+    (``show_debug_info``): frames with their source lines and inlined
+    calls, where the files have debug info."""
     vals = stack_addresses(addrs, length, limit)
     perf = mode == "perf"
+    if mode != "raw" and usyms is not None and debug_info:
+        frames, where = [], []
+        for i, a in enumerate(vals):
+            got = usyms.format_frames(pid, a, perf, demangle, return_address=i > 0)
+            frames += got
+            where += [a] * len(got)
+        return Stack("user", vals, frames, mode, pid, indent, where)
     if mode == "raw":
         frames = [f"{a:x}" for a in vals]
     elif usyms is None:
