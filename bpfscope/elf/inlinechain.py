@@ -19,11 +19,12 @@ the enclosing (real) function, the call site of the outermost copy.
 from __future__ import annotations
 
 import bisect
+import os
 from typing import NamedTuple
 
 from .dwarf import (AT_CALL_FILE, AT_CALL_LINE, AT_HIGH_PC, AT_LOW_PC, AT_RANGES,
                     _CONST, DwarfError, InlineIndex, debug_file)
-from .dwarflines import LineTable, line_table
+from .dwarflines import LineTable
 from .reader import ElfError, ElfFile
 
 
@@ -120,7 +121,7 @@ class SourceInfo:
     """Line table and inlined copies of one ELF file (its debug file's)."""
 
     def __init__(self, path: str):
-        self.lines = line_table(path)
+        self.lines = LineTable(path)
         self.chain: InlineChain | None = None
         try:
             with ElfFile(path) as elf:
@@ -149,18 +150,24 @@ class SourceInfo:
 
 
 def source_info(path: str) -> SourceInfo | None:
-    """The (cached) SourceInfo of path, or None when it has no debug info
-    this reader can use."""
-    if path in _INFO:
-        return _INFO[path]
+    """The SourceInfo of path, or None when it has no debug info this
+    reader can use; cached while the file is the same (device, inode,
+    modification time)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (path, st.st_dev, st.st_ino, st.st_mtime_ns)
+    if key in _INFO:
+        return _INFO[key]
     try:
         info: SourceInfo | None = SourceInfo(path)
         if info.empty:
             info = None
     except (ElfError, DwarfError, OSError):
         info = None
-    _INFO[path] = info
+    _INFO[key] = info
     return info
 
 
-_INFO: dict[str, SourceInfo | None] = {}
+_INFO: dict[tuple, SourceInfo | None] = {}
