@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..ksyms import kernel_symbols
 from ..sema.types import StackType
-from .stacks import Stack, make_kernel_stack, make_user_stack
+from .stacks import Stack, make_build_id_stack, make_kernel_stack, make_user_stack
 from .usyms import user_symbols
 
 
@@ -49,7 +49,9 @@ class StackResolver:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        if t.kind == "kernel":
+        if t.mode == "build_id":
+            st = make_build_id_stack(pid, frames)
+        elif t.kind == "kernel":
             st = make_kernel_stack(frames, self.ksyms(), t.mode, len(frames) // 8)
         else:
             st = make_user_stack(pid, frames, user_symbols(), t.mode, len(frames) // 8,

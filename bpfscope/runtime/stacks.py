@@ -23,7 +23,12 @@ Modes (``kstack(perf)``, ``ustack(raw, 5)``, the ``stack_mode`` config):
     frames carry their file, ``func+off (/path)`` or ``0x... ([unknown])``;
     kernel frames do not (bpftrace never prints the kernel module);
 ``raw``
-    ``<hex addr>`` per line, no indent, no symbols.
+    ``<hex addr>`` per line, no indent, no symbols;
+``build_id`` (user stacks)
+    ``<build id in hex> 0x<offset>`` per line, no indent: the kernel names
+    each frame by its file's build id and the offset into the file
+    (``bpf_stack_build_id``), for symbolizing later elsewhere; a frame
+    whose file has no build id the kernel could read is its ``<hex ip>``.
 
 An empty stack prints as a single newline (bpftrace 0.26 prints the
 opening newline for zero frames too).
@@ -45,7 +50,7 @@ from typing import Iterable, Sequence
 from ..ksyms import hex_address
 from .values import Formatted
 
-STACK_MODES = ("bpftrace", "perf", "raw")
+STACK_MODES = ("bpftrace", "perf", "raw", "build_id")
 DEFAULT_INDENT = 8
 
 
@@ -95,6 +100,8 @@ class Stack(Formatted):
         return len(self.addrs)
 
     def _key(self) -> tuple:
+        if self.mode == "build_id":  # offsets into different files
+            return (self.kind, self.mode, self.pid, tuple(self.frames))
         return (self.kind, self.mode, self.pid, self.addrs)
 
     def __eq__(self, other) -> bool:
@@ -121,6 +128,8 @@ def _layout(mode: str, addrs: Sequence[int], frames: Sequence[str],
         body = "".join(f"{pad}{f}\n" for f in frames)
     elif mode == "perf":
         body = "".join(f"\t{a:x} {f}\n" for a, f in zip(frame_addrs, frames))
+    elif mode == "build_id":
+        body = "".join(f"{f}\n" for f in frames)
     else:
         body = "".join(f"{a:x}\n" for a in addrs)
     return "\n" + body
@@ -192,3 +201,23 @@ def make_user_stack(pid: int, addrs, usyms, mode: str = "bpftrace",
         frames = [usyms.format(pid, a, show_offset=True, show_module=perf,
                                demangle=demangle) for a in vals]
     return Stack("user", vals, frames, mode, pid, indent)
+
+
+BUILD_ID_VALID = 1  # bpf_stack_build_id.status: the build id was read
+_BUILD_ID = struct.Struct("<i20sQ")
+
+
+def make_build_id_stack(pid: int, raw: bytes) -> Stack:
+    """A build_id-mode user Stack from the kernel's ``bpf_stack_build_id``
+    entries (32 bytes each: status, the 20-byte build id, the offset or,
+    when the build id could not be read, the ip), as bpftrace 0.26 prints
+    them: ``<build id> 0x<offset>``, or the ip in hex."""
+    addrs, frames = [], []
+    for i in range(len(raw) // _BUILD_ID.size):
+        status, bid, val = _BUILD_ID.unpack_from(raw, i * _BUILD_ID.size)
+        addrs.append(val)
+        if status == BUILD_ID_VALID:
+            frames.append(f"{bid.hex()} 0x{val:02x}")
+        else:
+            frames.append(f"{val:x}")
+    return Stack("user", addrs, frames, "build_id", pid)

@@ -282,3 +282,18 @@ def test_stack_keys_and_indent_keep_inlined_frames():
     with pytest.raises(ValueError):
         Stack("user", [1, 2], ["a", "b", "c"])
     assert Stack("user", [1], ["a", "b"], frame_addrs=[1, 1]).frames == ["a", "b"]
+
+
+def test_build_id_frames():
+    from bpfscope.runtime.stacks import make_build_id_stack
+    bid = bytes(range(1, 21))
+    raw = (struct.pack("<i20sQ", 1, bid, 0x1149) +
+           struct.pack("<i20sQ", 2, bytes(20), 0x7f0012345678) +   # ip only
+           struct.pack("<i20sQ", 1, bid, 0x5))
+    st = make_build_id_stack(7, raw)
+    assert st.text == ("\n0102030405060708090a0b0c0d0e0f1011121314 0x1149\n"
+                       "7f0012345678\n"
+                       "0102030405060708090a0b0c0d0e0f1011121314 0x05\n")
+    assert st.mode == "build_id" and st.pid == 7 and len(st) == 3
+    other = make_build_id_stack(7, raw[:32] + struct.pack("<i20sQ", 1, bytes(20), 0x1149))
+    assert st != make_build_id_stack(7, raw[:64]) and other != make_build_id_stack(7, raw[:32] * 2)
