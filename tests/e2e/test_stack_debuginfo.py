@@ -9,7 +9,7 @@ pointer is not pushed yet)."""
 from __future__ import annotations
 
 import gzip
-import os
+import json
 import re
 import shutil
 import subprocess
@@ -93,7 +93,9 @@ def test_show_debug_info_off_prints_as_before(e2e, prog, how, monkeypatch):
 
 def test_profiles_keep_lines_and_pprof_groups_inlined_lines(e2e, prog, tmp_path):
     folded, pprof = tmp_path / "out.folded", tmp_path / "out.pb.gz"
-    r = e2e.run_cli("-q", "--folded", str(folded), "--pprof", str(pprof), "-e",
+    svg, speed = tmp_path / "out.svg", tmp_path / "out.speedscope.json"
+    r = e2e.run_cli("-q", "--folded", str(folded), "--pprof", str(pprof),
+                    "--flamegraph", str(svg), "--speedscope", str(speed), "-e",
                     f"uprobe:{prog}:leaf {{ @[ustack(2)] = count(); }}", "-c", f"{prog} 4")
     assert r.returncode == 0, r.stderr
     (line,) = folded.read_text().splitlines()
@@ -103,6 +105,10 @@ def test_profiles_keep_lines_and_pprof_groups_inlined_lines(e2e, prog, tmp_path)
     assert [re.sub(r"@.*", "", p) for p in parts] == \
         ["main", "[inlined] outer", "[inlined] myclock", "leaf"], parts
     assert parts[0].endswith(f"/{SRC.name}:{line_of('MAIN_CALL')}")
+    # ustack(2): two addresses, four frames
+    names = [f["name"] for f in json.loads(speed.read_text())["shared"]["frames"]]
+    assert names == parts, names
+    assert "[inlined] myclock@" in svg.read_text()
     data = gzip.decompress(pprof.read_bytes())
     from tests.output.test_pprof import PROFILE, decode
     p = decode(data, PROFILE)
