@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from .dwarf import (AT_CALL_FILE, AT_CALL_LINE, AT_HIGH_PC, AT_LOW_PC, AT_RANGES,
                     _CONST, DwarfError, InlineIndex, debug_file)
+from .demangle import demangle
 from .dwarflines import LineTable
 from .reader import ElfError, ElfFile
 
@@ -90,19 +91,27 @@ class InlineChain(InlineIndex):
             self._pending.append((lo, hi, depth, origin, cu.get("stmt_list"),
                                   cf[1] if cf else None, cl[1] if cl else 0))
 
-    def name_of(self, die: int) -> str:
-        """The plain name of subprogram die (through its origin chain)."""
+    def name_of(self, die: int, demangled: bool = True) -> str:
+        """The name of subprogram die, through its origin and specification
+        chain: its linkage name (demangled unless ``demangled`` is false, as
+        the symbol table's names are: 'shop::Cart::add(int)'), else its name
+        qualified by its namespaces ('shop::add'), else its bare name when
+        the chain leads into a class, which the index skips."""
+        name = qual = link = None
+        whole = True
         for _ in range(8):
             ent = self.subprograms.get(die)
             if ent is None:
+                whole = False
                 break
-            name, _link, ref, qual = ent
-            if qual or name:
-                return qual or name
+            n, lk, ref, q = ent
+            name, qual, link = name or n, qual or q, link or lk
             if ref is None:
                 break
             die = ref
-        return "[unknown]"
+        if link:
+            return demangle(link) if demangled and link.startswith("_Z") else link
+        return (qual if whole else None) or name or "[unknown]"
 
     def at(self, addr: int) -> list[InlinedCopy]:
         """The inlined copies containing addr, outermost first."""
@@ -135,7 +144,7 @@ class SourceInfo:
     def empty(self) -> bool:
         return not self.lines.has_lines and not (self.chain and self.chain._copies)
 
-    def frames(self, addr: int) -> list[SourceFrame]:
+    def frames(self, addr: int, demangled: bool = True) -> list[SourceFrame]:
         """The frames of ELF virtual address addr, innermost first; the
         last is the enclosing function's (function None)."""
         here = self.lines.at(addr)
@@ -143,7 +152,8 @@ class SourceInfo:
         copies = self.chain.at(addr) if self.chain is not None else []
         out = []
         for c in reversed(copies):
-            out.append(SourceFrame(self.chain.name_of(c.origin), True, file, line))
+            out.append(SourceFrame(self.chain.name_of(c.origin, demangled), True,
+                                   file, line))
             file, line = c.call_file, c.call_line
         out.append(SourceFrame(None, False, file, line))
         return out

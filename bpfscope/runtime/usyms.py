@@ -335,7 +335,8 @@ class UserSymbols:
             return [self.format(pid, addr, show_offset=True, show_module=perf,
                                 demangle=demangle)]
         out = []
-        for f in info.frames(addr - mod[1] - (1 if return_address else 0)):
+        wanted = self.demangle if demangle is None else demangle
+        for f in info.frames(addr - mod[1] - (1 if return_address else 0), wanted):
             if f.inlined:
                 text = f"{f.function} (inlined)" if perf else f"[inlined] {f.function}"
             else:

@@ -104,3 +104,19 @@ def test_a_file_without_debug_info_has_none(tmp_path_factory):
 def test_source_frame_fields():
     f = SourceFrame("f", True, "a.c", 3)
     assert f.function == "f" and f.inlined and f.file == "a.c" and f.line == 3
+
+
+def test_cxx_inlined_methods_are_named_as_the_symbol_table_names(tmp_path_factory):
+    prog = _build(tmp_path_factory, "g++", "inlstack.cpp", "inlstack_cxx", "-O1", "-g")
+    info = source_info(prog)
+    (copy,) = {c.origin: c for c in info.chain._copies}.values()
+    assert info.chain.name_of(copy.origin) == "shop::Cart::add(int)"
+    assert info.chain.name_of(copy.origin, demangled=False) == "_ZN4shop4Cart3addEi"
+    a = copy.low
+    with open(os.path.join(PROGS, "inlstack.cpp")) as f:
+        src = f.read().splitlines()
+    main_call = next(n for n, ln in enumerate(src, 1) if "MAIN_CALL" in ln)
+    f = info.frames(a)
+    assert f[0].function == "shop::Cart::add(int)" and f[0].inlined
+    assert (f[-1].function, f[-1].line) == (None, main_call)
+    assert info.frames(a, demangled=False)[0].function == "_ZN4shop4Cart3addEi"
