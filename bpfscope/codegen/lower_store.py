@@ -139,6 +139,15 @@ class StoreLowering:
         return None
 
     BPF_F_USER_STACK = 1 << 8
+    BPF_F_USER_BUILD_ID = 1 << 11
+
+    def stack_flags(self, t: T.StackType) -> int:
+        """bpf_get_stack's flags for a stack of type t."""
+        if t.kind != "user":
+            return 0
+        if t.mode == "build_id":
+            return self.BPF_F_USER_STACK | self.BPF_F_USER_BUILD_ID
+        return self.BPF_F_USER_STACK
 
     def store_stack(self, t: T.StackType, dst: Mem, span=None):
         """The frames from bpf_get_stack, at most ``t.limit`` of them (the
@@ -151,9 +160,9 @@ class StoreLowering:
         b.mov(nr, 0)
         if t.limit:
             b.mov(R1, self.ctx)
-            self.addr(R2, dst.at(t.header, 8 * t.limit))
-            b.mov(R3, 8 * t.limit)
-            b.mov(R4, self.BPF_F_USER_STACK if t.kind == "user" else 0)
+            self.addr(R2, dst.at(t.header, t.elem * t.limit))
+            b.mov(R3, t.elem * t.limit)
+            b.mov(R4, self.stack_flags(t))
             b.call("get_stack")
             b.mov(nr, R0)
             ok = b.label("stack_ok")
@@ -161,7 +170,7 @@ class StoreLowering:
             b.mov(nr, 0)  # the kernel zeroed the frames
             self.count_lost(self.sc.drop_site("stack", str(t), span))
             b.place(ok)
-            b.alu("rsh", nr, 3)
+            b.alu("rsh", nr, t.elem.bit_length() - 1)
         b.stx(8, dst.base, dst.off, nr)
         if t.kind == "user":
             self.store_user_pid(dst.at(8, 8))

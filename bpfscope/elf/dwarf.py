@@ -53,15 +53,22 @@ AT_STR_OFFSETS_BASE, AT_ADDR_BASE, AT_RNGLISTS_BASE = 0x72, 0x73, 0x74
 AT_COMP_DIR, AT_DWO_NAME = 0x1B, 0x76
 AT_GNU_DWO_NAME, AT_GNU_DWO_ID, AT_GNU_RANGES_BASE, AT_GNU_ADDR_BASE = \
     0x2130, 0x2131, 0x2132, 0x2133
+# where an inlined copy spans and where it was called from (read for
+# subclasses that want them: elf.inlinechain)
+AT_STMT_LIST, AT_HIGH_PC, AT_CALL_FILE, AT_CALL_LINE = 0x10, 0x12, 0x58, 0x59
 _WANTED = frozenset((AT_SIBLING, AT_NAME, AT_LOW_PC, AT_ABSTRACT_ORIGIN,
                      AT_SPECIFICATION, AT_ENTRY_PC, AT_RANGES, AT_LINKAGE_NAME,
                      AT_MIPS_LINKAGE_NAME, AT_STR_OFFSETS_BASE, AT_ADDR_BASE,
                      AT_RNGLISTS_BASE, AT_COMP_DIR, AT_DWO_NAME, AT_GNU_DWO_NAME,
-                     AT_GNU_DWO_ID, AT_GNU_RANGES_BASE, AT_GNU_ADDR_BASE))
+                     AT_GNU_DWO_ID, AT_GNU_RANGES_BASE, AT_GNU_ADDR_BASE,
+                     AT_STMT_LIST, AT_HIGH_PC, AT_CALL_FILE, AT_CALL_LINE))
 # dwz: references into the supplementary file (GNU_ref_alt, ref_sup4/8),
 # whose DIE offsets the index moves past _ALT_BIAS
 _ALT_REFS = frozenset((0x1F20, 0x1C, 0x24))
 _ALT_BIAS = 1 << 56
+# the scopes entry of an inlined copy's children: it is no namespace, and
+# counting them gives an inlined copy's nesting depth
+_INLINED_SCOPE = ""
 _OTHER_SECTIONS = ("str", "line_str", "str_offsets", "addr", "rnglists", "ranges")
 # .debug_cu_index section ids (DWARF 5 DW_SECT_*, GNU's version 2 in [])
 _SECT_INFO, _SECT_ABBREV, _SECT_STR_OFFSETS = 1, 3, 6
@@ -384,6 +391,7 @@ class InlineIndex:
                 if tag in _CU_TAGS:
                     for at, key in ((AT_ADDR_BASE, "addr_base"),
                                     (AT_GNU_ADDR_BASE, "addr_base"),
+                                    (AT_STMT_LIST, "stmt_list"),
                                     (AT_STR_OFFSETS_BASE, "str_base"),
                                     (AT_RNGLISTS_BASE, "rng_base")):
                         if at in vals:
@@ -416,12 +424,21 @@ class InlineIndex:
                     addr = self._entry_of(vals, cu)
                     if addr is not None:
                         self.inlined.setdefault(origin[1], []).append(InlineSite(addr, die))
+                    self._inlined_copy(die, origin[1], vals, cu,
+                                       scopes.count(_INLINED_SCOPE))
             if children and tag in _SKIP_TAGS and AT_SIBLING in vals and \
                     pos < vals[AT_SIBLING][1] - bias <= end:
                 pos = vals[AT_SIBLING][1] - bias  # the whole subtree, its end too
             elif children:
                 scopes.append(self._str_of(vals.get(AT_NAME), cu)
-                              if tag == TAG_NAMESPACE else None)
+                              if tag == TAG_NAMESPACE else
+                              _INLINED_SCOPE if tag == TAG_INLINED else None)
+
+    def _inlined_copy(self, die: int, origin: int, vals: dict, cu: dict,
+                      depth: int) -> None:
+        """Called for every inlined_subroutine DIE with its attributes;
+        depth: how many inlined copies enclose it. The index keeps only
+        entry addresses; a subclass may keep more."""
 
     def _value(self, d, pos, form, ic, sizes, cu_off, afmt, osz):
         """An attribute's raw value: an int for addresses, constants,
@@ -511,6 +528,10 @@ class InlineIndex:
         return min(starts) if starts else None
 
     def _range_starts(self, form, v, cu) -> list[int]:
+        return [lo for lo, _ in self._range_pairs(form, v, cu)]
+
+    def _range_pairs(self, form, v, cu) -> list[tuple[int, int]]:
+        """The [low, high) address ranges of a DW_AT_ranges value."""
         if cu["version"] < 5:
             return self._ranges_v4(v, cu)
         d = self.rnglists
@@ -527,30 +548,38 @@ class InlineIndex:
             if kind == 1:                                   # base_addressx
                 i, p = _uleb(d, p)
                 base = self._addrx(i, cu)
-            elif kind in (2, 3):                            # startx_endx/length
+            elif kind == 2:                                 # startx_endx
                 i, p = _uleb(d, p)
-                _, p = _uleb(d, p)
-                out.append(self._addrx(i, cu))
+                j, p = _uleb(d, p)
+                out.append((self._addrx(i, cu), self._addrx(j, cu)))
+            elif kind == 3:                                 # startx_length
+                i, p = _uleb(d, p)
+                n, p = _uleb(d, p)
+                lo = self._addrx(i, cu)
+                out.append((lo, lo + n))
             elif kind == 4:                                 # offset_pair
                 a, p = _uleb(d, p)
                 b, p = _uleb(d, p)
                 if a != b:
-                    out.append(base + a)
+                    out.append((base + a, base + b))
             elif kind == 5:                                 # base_address
                 base = int.from_bytes(d[p:p + asz], "little")
                 p += asz
             elif kind == 6:                                 # start_end
-                out.append(int.from_bytes(d[p:p + asz], "little"))
+                a = int.from_bytes(d[p:p + asz], "little")
+                b = int.from_bytes(d[p + asz:p + 2 * asz], "little")
+                out.append((a, b))
                 p += 2 * asz
             elif kind == 7:                                 # start_length
-                out.append(int.from_bytes(d[p:p + asz], "little"))
+                a = int.from_bytes(d[p:p + asz], "little")
                 p += asz
-                _, p = _uleb(d, p)
+                n, p = _uleb(d, p)
+                out.append((a, a + n))
             else:
                 break
         return out
 
-    def _ranges_v4(self, off: int, cu) -> list[int]:
+    def _ranges_v4(self, off: int, cu) -> list[tuple[int, int]]:
         d, asz, base, out = self.ranges, cu["asz"], cu["base"], []
         top = (1 << (8 * asz)) - 1
         p = off + cu["ranges_base"]
@@ -563,7 +592,7 @@ class InlineIndex:
             if a == top:
                 base = b
             elif a != b:
-                out.append(base + a)
+                out.append((base + a, base + b))
         return out
 
     # -- dwz supplementary files -------------------------------------------

@@ -39,6 +39,9 @@ class LineTable:
         with ElfFile(path) as elf:
             dpath = debug_file(elf)
         self.rows: list[Row] = []
+        # each program's file names by its offset in .debug_line (a unit's
+        # DW_AT_stmt_list): what DW_AT_call_file numbers
+        self.file_names: dict[int, list[str]] = {}
         if dpath is None:
             return
         with ElfFile(dpath) as elf:
@@ -74,6 +77,13 @@ class LineTable:
     def lines_of(self, file: str) -> set[int]:
         return {r.line for r in self.rows if not r.end and _same_file(r.file, file)}
 
+    def file_name(self, stmt_list: int, index: int) -> str | None:
+        """File number ``index`` of the program at ``stmt_list``."""
+        names = self.file_names.get(stmt_list)
+        if names is None or not 0 <= index < len(names):
+            return None
+        return names[index] or None
+
     def at(self, addr: int) -> tuple[str, int] | None:
         """(file, line) of the code at ``addr``, or None outside every
         sequence."""
@@ -89,6 +99,7 @@ class LineTable:
 
     def _program(self, pos: int) -> int:
         d = self.data
+        start = pos
         end, osz, version, pos = unit_start(d, pos)
         if not 2 <= version <= 5:
             return end
@@ -126,6 +137,7 @@ class LineTable:
                 _, pos = _uleb(d, pos)
                 _, pos = _uleb(d, pos)
                 files.append(_join(dirs, name, di))
+        self.file_names[start] = files
         self._run(prog, end, files, min_len, default_stmt, line_base, line_range,
                   opcode_base, lengths)
         return end

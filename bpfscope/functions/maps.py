@@ -150,18 +150,18 @@ def lower_len(lw, e: ast.Call) -> Int:
         b.mov(r, R0)
         return Int(r)
     t = a.type
-    buf = lw.stack_mem(8 * max(t.limit, 1))
+    buf = lw.stack_mem(t.elem * max(t.limit, 1))
     b.mov(R1, lw.ctx)
     lw.addr(R2, buf)
-    b.mov(R3, 8 * t.limit)
-    b.mov(R4, lw.BPF_F_USER_STACK if t.kind == "user" else 0)
+    b.mov(R3, t.elem * t.limit)
+    b.mov(R4, lw.stack_flags(t))
     b.call("get_stack")
     b.mov(r, R0)
     ok = b.label()
     b.jcond("sge", r, 0, ok)
     b.mov(r, 0)
     b.place(ok)
-    b.alu("rsh", r, 3)
+    b.alu("rsh", r, t.elem.bit_length() - 1)
     return Int(r)
 
 

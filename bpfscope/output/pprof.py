@@ -16,11 +16,20 @@ text, so every distinct frame name is one ``Function`` and one ``Location``
 (a single ``Line`` pointing at the function, no address, no mapping), both
 with ids counting from 1 in order of first appearance.  The string table
 starts with ``""`` as the format requires.
+
+Frames with debug info (``show_debug_info``) are read back into pprof's
+tables: ``func@file.c:12`` is the ``Function`` ``func`` of ``filename``
+``file.c`` and a ``Line`` 12; frames ``[inlined] f@file.c:7`` on the leaf
+side of a frame are inlined into it, so they share its ``Location``, one
+``Line`` each, the innermost first and the caller last, as pprof orders
+them.  A function is one per (name, file), a location one per chain of
+lines.
 """
 
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Iterable
 from typing import BinaryIO
 
@@ -31,6 +40,34 @@ VARINT = 0
 LEN = 2
 
 U64 = (1 << 64) - 1
+
+INLINED = "[inlined] "
+_SOURCE = re.compile(r"^(.*)@(.+):(\d+)$")
+
+
+def frame_parts(frame: str) -> tuple[str, bool, str, int]:
+    """(function, inlined, file, line) of a frame name: 'f', '[inlined]
+    f@a.c:7', 'main@a.c:33' (file '' and line 0 where it has none)."""
+    inlined = frame.startswith(INLINED)
+    if inlined:
+        frame = frame[len(INLINED):]
+    m = _SOURCE.match(frame)
+    if m is None:
+        return frame, inlined, "", 0
+    return m.group(1), inlined, m.group(2), int(m.group(3))
+
+
+def _location_groups(stack: list[str]) -> list[list[tuple[str, bool, str, int]]]:
+    """Root-first frames grouped into locations: each frame with the
+    inlined frames after it (nearer the leaf), root first."""
+    groups: list[list] = []
+    for frame in stack:
+        parts = frame_parts(frame)
+        if parts[1] and groups:
+            groups[-1].append(parts)
+        else:
+            groups.append([parts])
+    return groups
 
 
 def encode_varint(n: int) -> bytes:
@@ -110,24 +147,35 @@ def encode_profile(samples: Iterable[Sample],
     out = bytearray()
     out += field_bytes(1, _value_type(strings, sample_type))
 
-    func_ids: dict[str, int] = {}
+    func_ids: dict[tuple[str, str], int] = {}
+    loc_ids: dict[tuple, int] = {}
     functions: list[bytes] = []
     locations: list[bytes] = []
 
-    def location(name: str) -> int:
-        fid = func_ids.get(name)
+    def function(name: str, file: str) -> int:
+        fid = func_ids.get((name, file))
         if fid is None:
-            fid = func_ids[name] = len(func_ids) + 1
+            fid = func_ids[(name, file)] = len(func_ids) + 1
             functions.append(field_varint(1, fid) +
                              field_varint(2, strings(name)) +
-                             field_varint(3, strings(name)))
-            # Location ids equal function ids: one location per function.
-            line = field_varint(1, fid)
-            locations.append(field_varint(1, fid) + field_bytes(4, line))
+                             field_varint(3, strings(name)) +
+                             field_varint(4, strings(file)))
         return fid
 
+    def location(group: list) -> int:
+        # the innermost inlined function first, its caller last
+        lines = tuple((function(name, file), line)
+                      for name, _, file, line in reversed(group))
+        lid = loc_ids.get(lines)
+        if lid is None:
+            lid = loc_ids[lines] = len(loc_ids) + 1
+            body = b"".join(field_bytes(4, field_varint(1, f) + field_varint(2, n))
+                            for f, n in lines)
+            locations.append(field_varint(1, lid) + body)
+        return lid
+
     for stack, count in merge_samples(samples):
-        ids = [location(name) for name in stack]
+        ids = [location(g) for g in _location_groups(stack)]
         ids.reverse()                               # leaf first
         out += field_bytes(2, field_packed(1, ids) + field_packed(2, [count]))
     for loc in locations:

@@ -4,7 +4,8 @@
 ``--pprof FILE`` wrap the normal output sink: the maps are printed as
 usual, and every map whose keys hold stacks is also written in the asked
 formats. Frames lose their ``+offset`` so that samples of one function
-merge. With several stack maps, each file name gets the map's name before
+merge (``main+33@prog.c:40`` becomes ``main@prog.c:40``: with debug info a
+frame keeps its source line, so one function's samples merge by line). With several stack maps, each file name gets the map's name before
 its extension (``out.svg`` -> ``out.offcpu.svg``).
 """
 
@@ -21,7 +22,7 @@ from .pprof import write_pprof
 from .speedscope import write_speedscope
 
 FORMATS = ("flamegraph", "folded", "speedscope", "pprof")
-_OFFSET = re.compile(r"\+\d+$")
+_OFFSET = re.compile(r"\+\d+(?=@[^@]+:\d+$|$)")
 
 
 def _has_stack(data: MapData) -> bool:

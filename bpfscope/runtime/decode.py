@@ -91,7 +91,7 @@ def _text_type(t: T.Type, data: bytes, off: int, ctx: Context):
 def _stack(t: T.StackType, data: bytes, off: int, ctx: Context):
     nr = min(int.from_bytes(data[off:off + 8], "little"), t.limit)
     pid = int.from_bytes(data[off + 8:off + 16], "little") if t.kind == "user" else 0
-    frames = bytes(data[off + t.header:off + t.header + 8 * nr])
+    frames = bytes(data[off + t.header:off + t.header + t.elem * nr])
     if ctx.resolver is None:
         return Symbolic(f"[stack of {nr} frames]", frames)
     return ctx.resolver.stack(t, frames, pid)

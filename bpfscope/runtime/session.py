@@ -116,7 +116,11 @@ class Session:
         self.ringbuf = RingBuffer(self.maps[RINGBUF])
         demangle = bool(int(self.script.config.get("cpp_demangle", 1)))
         user_symbols().demangle = demangle  # usym() values
-        self.resolver = StackResolver(USTACK_PIDS in self.maps, demangle=demangle)
+        # show_debug_info: on by default, as in bpftrace 0.26 built with
+        # blazesym (its release builds)
+        debug_info = bool(int(self.script.config.get("show_debug_info", 1)))
+        self.resolver = StackResolver(USTACK_PIDS in self.maps, demangle=demangle,
+                                      debug_info=debug_info)
         if self.resolver.user:  # ustack or usym: keep processes' mappings
             self._record_mappings()
         fds = {name: m.fd for name, m in self.maps.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..ksyms import kernel_symbols
 from ..sema.types import StackType
-from .stacks import Stack, make_kernel_stack, make_user_stack
+from .stacks import Stack, make_build_id_stack, make_kernel_stack, make_user_stack
 from .usyms import user_symbols
 
 
@@ -19,9 +19,11 @@ class StackResolver:
     """``user``: the script takes user addresses (ustack, usym), so
     processes' mappings are read while they run."""
 
-    def __init__(self, user: bool = False, demangle: bool = True):
+    def __init__(self, user: bool = False, demangle: bool = True,
+                 debug_info: bool = True):
         self.user = user
         self.demangle = demangle
+        self.debug_info = debug_info  # show_debug_info
         self._cache: dict[tuple, Stack] = {}
         self._ksyms = None
 
@@ -47,10 +49,12 @@ class StackResolver:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        if t.kind == "kernel":
+        if t.mode == "build_id":
+            st = make_build_id_stack(pid, frames)
+        elif t.kind == "kernel":
             st = make_kernel_stack(frames, self.ksyms(), t.mode, len(frames) // 8)
         else:
             st = make_user_stack(pid, frames, user_symbols(), t.mode, len(frames) // 8,
-                                 demangle=self.demangle)
+                                 demangle=self.demangle, debug_info=self.debug_info)
         self._cache[key] = st
         return st

@@ -23,7 +23,12 @@ Modes (``kstack(perf)``, ``ustack(raw, 5)``, the ``stack_mode`` config):
     frames carry their file, ``func+off (/path)`` or ``0x... ([unknown])``;
     kernel frames do not (bpftrace never prints the kernel module);
 ``raw``
-    ``<hex addr>`` per line, no indent, no symbols.
+    ``<hex addr>`` per line, no indent, no symbols;
+``build_id`` (user stacks)
+    ``<build id in hex> 0x<offset>`` per line, no indent: the kernel names
+    each frame by its file's build id and the offset into the file
+    (``bpf_stack_build_id``), for symbolizing later elsewhere; a frame
+    whose file has no build id the kernel could read is its ``<hex ip>``.
 
 An empty stack prints as a single newline (bpftrace 0.26 prints the
 opening newline for zero frames too).
@@ -45,23 +50,30 @@ from typing import Iterable, Sequence
 from ..ksyms import hex_address
 from .values import Formatted
 
-STACK_MODES = ("bpftrace", "perf", "raw")
+STACK_MODES = ("bpftrace", "perf", "raw", "build_id")
 DEFAULT_INDENT = 8
 
 
 class Stack(Formatted):
     """A symbolized kernel or user stack (leaf first)."""
 
-    __slots__ = ("kind", "mode", "addrs", "frames", "pid", "indent", "_text")
+    __slots__ = ("kind", "mode", "addrs", "frames", "pid", "indent", "_text",
+                 "frame_addrs")
 
     def __init__(self, kind: str, addrs: Sequence[int], frames: Sequence[str],
                  mode: str = "bpftrace", pid: int | None = None,
-                 indent: int = DEFAULT_INDENT):
+                 indent: int = DEFAULT_INDENT,
+                 frame_addrs: Sequence[int] | None = None):
+        """frames: the lines printed, one per address unless frame_addrs
+        gives each frame's address (an address inside inlined code stands
+        for several frames: show_debug_info)."""
         if kind not in ("kernel", "user"):
             raise ValueError(f"unknown stack kind {kind!r}")
         if mode not in STACK_MODES:
             raise ValueError(f"unknown stack mode {mode!r}")
-        if len(frames) != len(addrs):
+        if frame_addrs is None:
+            frame_addrs = addrs
+        if len(frames) != len(frame_addrs):
             raise ValueError("one frame per address")
         self.kind = kind
         self.mode = mode
@@ -69,24 +81,27 @@ class Stack(Formatted):
         self.frames = list(frames)
         self.pid = pid if kind == "user" else None
         self.indent = indent
+        self.frame_addrs = tuple(frame_addrs)
         self._text: str | None = None
 
     @property
     def text(self) -> str:
         if self._text is None:
             self._text = _layout(self.mode, self.addrs, self.frames,
-                                 self.indent)
+                                 self.indent, self.frame_addrs)
         return self._text
 
     def with_indent(self, indent: int) -> "Stack":
         """The same stack printed with another indent (bpftrace mode)."""
         return Stack(self.kind, self.addrs, self.frames, self.mode, self.pid,
-                     indent)
+                     indent, self.frame_addrs)
 
     def __len__(self) -> int:
         return len(self.addrs)
 
     def _key(self) -> tuple:
+        if self.mode == "build_id":  # offsets into different files
+            return (self.kind, self.mode, self.pid, tuple(self.frames))
         return (self.kind, self.mode, self.pid, self.addrs)
 
     def __eq__(self, other) -> bool:
@@ -107,12 +122,14 @@ class Stack(Formatted):
 
 
 def _layout(mode: str, addrs: Sequence[int], frames: Sequence[str],
-            indent: int) -> str:
+            indent: int, frame_addrs: Sequence[int]) -> str:
     if mode == "bpftrace":
         pad = " " * indent
         body = "".join(f"{pad}{f}\n" for f in frames)
     elif mode == "perf":
-        body = "".join(f"\t{a:x} {f}\n" for a, f in zip(addrs, frames))
+        body = "".join(f"\t{a:x} {f}\n" for a, f in zip(frame_addrs, frames))
+    elif mode == "build_id":
+        body = "".join(f"{f}\n" for f in frames)
     else:
         body = "".join(f"{a:x}\n" for a in addrs)
     return "\n" + body
@@ -160,11 +177,21 @@ def make_kernel_stack(addrs, ksyms, mode: str = "bpftrace",
 def make_user_stack(pid: int, addrs, usyms, mode: str = "bpftrace",
                     length: int | None = None, limit: int | None = None,
                     demangle: bool | None = None,
-                    indent: int = DEFAULT_INDENT) -> Stack:
+                    indent: int = DEFAULT_INDENT,
+                    debug_info: bool = False) -> Stack:
     """A user Stack of process pid from raw addresses; usyms is a
-    UserSymbols (or None: every frame prints as hex)."""
+    UserSymbols (or None: every frame prints as hex). debug_info
+    (``show_debug_info``): frames with their source lines and inlined
+    calls, where the files have debug info."""
     vals = stack_addresses(addrs, length, limit)
     perf = mode == "perf"
+    if mode != "raw" and usyms is not None and debug_info:
+        frames, where = [], []
+        for i, a in enumerate(vals):
+            got = usyms.format_frames(pid, a, perf, demangle, return_address=i > 0)
+            frames += got
+            where += [a] * len(got)
+        return Stack("user", vals, frames, mode, pid, indent, where)
     if mode == "raw":
         frames = [f"{a:x}" for a in vals]
     elif usyms is None:
@@ -174,3 +201,23 @@ def make_user_stack(pid: int, addrs, usyms, mode: str = "bpftrace",
         frames = [usyms.format(pid, a, show_offset=True, show_module=perf,
                                demangle=demangle) for a in vals]
     return Stack("user", vals, frames, mode, pid, indent)
+
+
+BUILD_ID_VALID = 1  # bpf_stack_build_id.status: the build id was read
+_BUILD_ID = struct.Struct("<i20sQ")
+
+
+def make_build_id_stack(pid: int, raw: bytes) -> Stack:
+    """A build_id-mode user Stack from the kernel's ``bpf_stack_build_id``
+    entries (32 bytes each: status, the 20-byte build id, the offset or,
+    when the build id could not be read, the ip), as bpftrace 0.26 prints
+    them: ``<build id> 0x<offset>``, or the ip in hex."""
+    addrs, frames = [], []
+    for i in range(len(raw) // _BUILD_ID.size):
+        status, bid, val = _BUILD_ID.unpack_from(raw, i * _BUILD_ID.size)
+        addrs.append(val)
+        if status == BUILD_ID_VALID:
+            frames.append(f"{bid.hex()} 0x{val:02x}")
+        else:
+            frames.append(f"{val:x}")
+    return Stack("user", addrs, frames, "build_id", pid)

@@ -49,6 +49,7 @@ import time
 from typing import NamedTuple
 
 from ..elf import ElfError, ElfFile, SymbolTable, demangle as _demangle
+from ..elf.inlinechain import source_info
 from ..elf.ldcache import Mapping, parse_maps
 from ..errors import warn
 from ..ksyms import hex_address
@@ -314,6 +315,37 @@ class UserSymbols:
         out = f"{s.name}+{s.offset}" if show_offset else s.name
         if show_module:
             out += f" ({s.path})"
+        return out
+
+    def format_frames(self, pid: int, addr: int, perf: bool = False,
+                      demangle: bool | None = None,
+                      return_address: bool = False) -> list[str]:
+        """The frames of addr with its debug info (``show_debug_info``),
+        innermost first, as bpftrace 0.26 prints them: each function inlined
+        there as ``[inlined] name@file:line`` (perf mode: ``name
+        (inlined)``), then ``func+off@file:line`` (perf mode: ``func+off
+        (/path)``); without debug info, the one frame :meth:`format` gives.
+        return_address: addr is a caller's frame, the address after its
+        call, so its lines are looked up at addr - 1 (the call itself: the
+        return address may already be past the inlined code or the line)."""
+        s = self.resolve(pid, addr, demangle)
+        mod = self.module_at(pid, addr) if s is not None else None
+        info = source_info(mod[0].path) if mod is not None else None
+        if info is None:
+            return [self.format(pid, addr, show_offset=True, show_module=perf,
+                                demangle=demangle)]
+        out = []
+        wanted = self.demangle if demangle is None else demangle
+        for f in info.frames(addr - mod[1] - (1 if return_address else 0), wanted):
+            if f.inlined:
+                text = f"{f.function} (inlined)" if perf else f"[inlined] {f.function}"
+            else:
+                text = f"{s.name}+{s.offset}"
+                if perf:
+                    text += f" ({s.path})"
+            if not perf and f.file:
+                text += f"@{f.file}:{f.line}"
+            out.append(text)
         return out
 
     def _name(self, name: str, demangle: bool | None) -> str:

@@ -1229,7 +1229,7 @@ class Analyzer(ConstValues):
                      f"('{T.type_name(t)}' provided)", e.args[i].span)
         return t
 
-    STACK_MODES = ("bpftrace", "perf", "raw")
+    STACK_MODES = ("bpftrace", "perf", "raw", "build_id")
     MAX_STACK = 127  # the kernel's default perf_event_max_stack
 
     def stack_type(self, name: str, args: list, e) -> T.Type:
@@ -1248,6 +1248,11 @@ class Analyzer(ConstValues):
                 limit = self.const_int(a, name)
                 if not 0 <= limit <= self.MAX_STACK:
                     self.err(f"{name}: the limit must be between 0 and {self.MAX_STACK}", a.span)
+        if mode == "build_id" and name == "kstack":
+            if self.final:
+                warn("'build_id' stack mode can only be used for ustack. "
+                     "Falling back to 'raw' mode.", e.span)
+            mode = "raw"
         return T.StackType("kernel" if name == "kstack" else "user", limit, mode)
 
     def string_arg(self, e: ast.Call, i: int) -> T.Type | None:

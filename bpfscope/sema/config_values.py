@@ -20,7 +20,7 @@ STR_CONFIG = frozenset(("license", "str_trunc_trailer"))
 _UNSTABLE = ("error", "warn", "enable", "0", "1")
 # names taking one of a few words (in any case)
 CHOICE_CONFIG = {"symbol_source": ("dwarf", "symbol_table"),
-                 "stack_mode": ("bpftrace", "perf", "raw"),
+                 "stack_mode": ("bpftrace", "perf", "raw", "build_id"),
                  "missing_probes": ("error", "warn", "ignore"),
                  "cache_user_symbols": ("per_pid", "per_program", "none"),
                  "unstable_map_decl": _UNSTABLE, "unstable_tseries": _UNSTABLE,

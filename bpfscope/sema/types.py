@@ -282,10 +282,19 @@ class StackType(Type):
     stack-trace map, whose buckets collide and which stores whole stacks)
     makes equal stacks equal keys, so ``@[ustack(2)] = count()`` adds up
     every call whose first two frames agree. Symbolized in user space.
-    ``mode`` is bpftrace's stack mode (bpftrace, perf, raw)."""
+    ``mode`` is bpftrace's stack mode (bpftrace, perf, raw, build_id: the
+    kernel writes each frame as a ``struct bpf_stack_build_id``, its
+    file's build id and the offset into it, ``elem`` bytes a frame)."""
     kind: str = "kernel"
     limit: int = 127
     mode: str = "bpftrace"
+
+    BUILD_ID_FRAME = 32  # struct bpf_stack_build_id
+
+    @property
+    def elem(self) -> int:
+        """Bytes of one frame."""
+        return self.BUILD_ID_FRAME if self.mode == "build_id" else 8
 
     @property
     def header(self) -> int:
@@ -294,7 +303,7 @@ class StackType(Type):
 
     @property
     def size(self) -> int:  # type: ignore[override]
-        return self.header + 8 * self.limit
+        return self.header + self.elem * self.limit
 
     def __str__(self) -> str:
         return f"{'k' if self.kind == 'kernel' else 'u'}stack"

@@ -164,12 +164,16 @@ class FakeKernel:
         if name == "get_stack":
             # as the kernel: at most size/8 frames, the rest of buf zeroed,
             # all of it zeroed on an error
+            # (BPF_F_USER_BUILD_ID: 32-byte bpf_stack_build_id frames, here
+            # all with build id BID and the address as the offset)
             dst, size = args[1], args[2]
-            frames = [] if isinstance(self.stack, int) else self.stack[:size // 8]
-            data = b"".join(struct.pack("<Q", a) for a in frames).ljust(size, b"\0")
+            elem = 32 if args[3] & (1 << 11) else 8
+            frames = [] if isinstance(self.stack, int) else self.stack[:size // elem]
+            data = b"".join(struct.pack("<i20sQ", 1, BID, a) if elem == 32 else
+                            struct.pack("<Q", a) for a in frames).ljust(size, b"\0")
             for i, c in enumerate(data):
                 mem.write(dst + i, 1, c)
-            return self.stack if isinstance(self.stack, int) else 8 * len(frames)
+            return self.stack if isinstance(self.stack, int) else elem * len(frames)
         if name in ("probe_read_kernel", "probe_read_user", "probe_read"):
             for i in range(args[1]):
                 mem.write(args[0] + i, 1, mem.read(args[2] + i, 1))
@@ -779,6 +783,20 @@ def test_a_user_stack_has_its_pid_after_the_count():
     k.run(ctx=make_ctx())
     (key, _), = k.maps["@"].items()
     assert key == struct.pack("<4Q", 1, 77, 0x401000, 0)
+
+
+BID = bytes(range(20))
+
+
+def test_a_build_id_stack_asks_for_build_ids_and_holds_32_bytes_a_frame():
+    k = kernel("tracepoint:t:p { @[ustack(build_id, 2)] = count(); "
+               "@n = len(ustack(build_id)); }", pid=77)
+    k.stack = [0x1149, 0x1188, 0x2724a]
+    k.run(ctx=make_ctx())
+    (key, _), = k.maps["@"].items()
+    assert key == struct.pack("<2Q", 2, 77) + struct.pack("<i20sQ", 1, BID, 0x1149) + \
+        struct.pack("<i20sQ", 1, BID, 0x1188)
+    assert k.value("@n") == 3
 
 
 def test_a_failed_stack_walk_is_an_empty_stack_counted_at_its_place():

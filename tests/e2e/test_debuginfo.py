@@ -89,7 +89,14 @@ def entries(text: str, name: str = "@") -> dict[str, int]:
 
 
 def frames(key: str) -> list[str]:
-    return [ln.strip() for ln in key.splitlines() if ln.strip()]
+    """The frames of a printed stack without their source lines (the
+    debug info found gives them: show_debug_info is on by default)."""
+    return [ln.strip().split("@", 1)[0] for ln in key.splitlines() if ln.strip()]
+
+
+def lines_of(key: str) -> list[str]:
+    """The source file and line of each frame ('' where none)."""
+    return [ln.strip().partition("@")[2] for ln in key.splitlines() if ln.strip()]
 
 
 def test_stripped_program_alone_has_no_such_function(e2e, prog):
@@ -109,6 +116,11 @@ def test_probe_by_name_and_ustack_through_build_id(e2e, prog):
     f = frames(next(iter(got)))
     assert f[:3] == ["dbg_leaf+0", "dbg_mid+" + f[1].split("+")[1], f[2]]
     assert re.fullmatch(r"dbg_mid\+\d+", f[1]) and re.fullmatch(r"main\+\d+", f[2]), f
+    # the program's source lines come from its debug file too
+    where = lines_of(next(iter(got)))[:3]
+    assert all(re.fullmatch(r".*/dbgprog\.c:\d+", w) for w in where), where
+    leaf = next(i for i, ln in enumerate(SRC.splitlines(), 1) if "dbg_leaf(int v)" in ln)
+    assert int(where[0].rsplit(":", 1)[1]) in (leaf, leaf + 1), where
     assert entries(r.stdout, "@u") == {"dbg_leaf": 3}
 
 

@@ -182,3 +182,34 @@ def test_write_and_reproducible(tmp_path):
 def test_int64_round_trip(n):
     raw = encode_profile([], time_nanos=n)
     assert decode(raw, PROFILE).get("time_nanos", 0) == n
+
+
+def test_frames_with_source_lines_fill_function_and_line_tables():
+    from bpfscope.output.pprof import frame_parts
+    assert frame_parts("main@/src/p.c:40") == ("main", False, "/src/p.c", 40)
+    assert frame_parts("[inlined] myclock@p.c:12") == ("myclock", True, "p.c", 12)
+    assert frame_parts("leaf") == ("leaf", False, "", 0)
+    assert frame_parts("a@b") == ("a@b", False, "", 0)
+    # root first: main, with outer and myclock inlined into it, calls mid
+    samples = [(["main@p.c:40", "[inlined] outer@p.c:28",
+                 "[inlined] myclock@p.c:22", "mid@p.c:15", "leaf@p.c:10"], 5),
+               (["main@p.c:41", "leaf@p.c:10"], 1)]
+    p = load(to_pprof(samples))
+    st = p["string_table"]
+    funcs = {f["id"]: (st[f["name"]], st[f.get("filename", 0)]) for f in p["function"]}
+    assert sorted(funcs.values()) == [("leaf", "p.c"), ("main", "p.c"), ("mid", "p.c"),
+                                      ("myclock", "p.c"), ("outer", "p.c")]
+    locs = {l["id"]: [(funcs[ln["function_id"]][0], ln["line"]) for ln in l["line"]]
+            for l in p["location"]}
+    stacks = {tuple(tuple(locs[i]) for i in s["location_id"]): s["value"][0]
+              for s in p["sample"]}
+    deep = ((("leaf", 10),), (("mid", 15),),
+            (("myclock", 22), ("outer", 28), ("main", 40)))
+    assert stacks == {deep: 5, ((("leaf", 10),), (("main", 41),)): 1}
+    # main is one function in two locations: the inlined chain, line 41
+    assert len(p["function"]) == 5 and len(p["location"]) == 4
+
+
+def test_an_inlined_frame_at_the_root_has_a_location_of_its_own():
+    p = load(to_pprof([(["[inlined] f@a.c:1", "g@a.c:2"], 1)]))
+    assert len(p["location"]) == 2

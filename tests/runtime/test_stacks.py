@@ -224,3 +224,76 @@ def test_real_kernel_stack():
         pytest.skip("do_sys_openat2 not in this kernel")
     st = make_kernel_stack([addr + 136], ks)
     assert st.text == "\n        do_sys_openat2+136\n"
+
+
+class FakeDebugUsyms(FakeUsyms):
+    """Frames with debug info: 0x1024 is in main at an inlined call of
+    myclock; the rest as FakeUsyms prints them. Records the lookups."""
+
+    def __init__(self):
+        self.asked = []
+
+    def format_frames(self, pid, addr, perf=False, demangle=None,
+                      return_address=False):
+        self.asked.append((addr, return_address))
+        if addr == 0x1024:
+            if perf:
+                return ["myclock (inlined)", "main+36 (/usr/bin/prog)"]
+            return ["[inlined] myclock@/src/prog.c:12", "main+36@/src/prog.c:40"]
+        return [self.format(pid, addr, True, perf, demangle)]
+
+
+def test_user_debug_info_frames_bpftrace_mode():
+    us = FakeDebugUsyms()
+    st = make_user_stack(42, U, us, debug_info=True)
+    assert st.text == ("\n        read+16\n"
+                       "        [inlined] myclock@/src/prog.c:12\n"
+                       "        main+36@/src/prog.c:40\n"
+                       "        0x7f00dead\n")
+    assert st.frames[1:3] == ["[inlined] myclock@/src/prog.c:12",
+                              "main+36@/src/prog.c:40"]
+    assert len(st) == 3  # addresses, not frames (len(ustack))
+    # the leaf is where the probe fired; callers are return addresses
+    assert us.asked == [(0x2010, False), (0x1024, True), (0x7f00dead, True)]
+
+
+def test_user_debug_info_frames_perf_mode_repeat_the_address():
+    st = make_user_stack(42, U, FakeDebugUsyms(), mode="perf", debug_info=True)
+    assert st.text == (
+        "\n"
+        "\t2010 read+16 (/usr/lib/x86_64-linux-gnu/libc.so.6)\n"
+        "\t1024 myclock (inlined)\n"
+        "\t1024 main+36 (/usr/bin/prog)\n"
+        "\t7f00dead 0x7f00dead ([unknown])\n")
+
+
+def test_user_debug_info_off_and_raw_mode_print_as_before():
+    assert make_user_stack(42, U, FakeDebugUsyms()).text == \
+        make_user_stack(42, U, FakeUsyms()).text
+    assert make_user_stack(42, U, FakeDebugUsyms(), mode="raw", debug_info=True).text \
+        == "\n2010\n1024\n7f00dead\n"
+
+
+def test_stack_keys_and_indent_keep_inlined_frames():
+    a = make_user_stack(42, U, FakeDebugUsyms(), debug_info=True)
+    b = make_user_stack(42, U, FakeUsyms())
+    assert a == b and hash(a) == hash(b)  # the same addresses and pid
+    assert a.with_indent(4).text.startswith("\n    read+16\n    [inlined] myclock")
+    with pytest.raises(ValueError):
+        Stack("user", [1, 2], ["a", "b", "c"])
+    assert Stack("user", [1], ["a", "b"], frame_addrs=[1, 1]).frames == ["a", "b"]
+
+
+def test_build_id_frames():
+    from bpfscope.runtime.stacks import make_build_id_stack
+    bid = bytes(range(1, 21))
+    raw = (struct.pack("<i20sQ", 1, bid, 0x1149) +
+           struct.pack("<i20sQ", 2, bytes(20), 0x7f0012345678) +   # ip only
+           struct.pack("<i20sQ", 1, bid, 0x5))
+    st = make_build_id_stack(7, raw)
+    assert st.text == ("\n0102030405060708090a0b0c0d0e0f1011121314 0x1149\n"
+                       "7f0012345678\n"
+                       "0102030405060708090a0b0c0d0e0f1011121314 0x05\n")
+    assert st.mode == "build_id" and st.pid == 7 and len(st) == 3
+    other = make_build_id_stack(7, raw[:32] + struct.pack("<i20sQ", 1, bytes(20), 0x1149))
+    assert st != make_build_id_stack(7, raw[:64]) and other != make_build_id_stack(7, raw[:32] * 2)

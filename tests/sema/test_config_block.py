@@ -121,7 +121,7 @@ def test_their_values_are_checked_and_other_names_still_refused(item, message):
 @pytest.mark.parametrize("item, message", [
     # stack_mode = bogus used to end in a ValueError traceback when printing stacks
     ("stack_mode = bogus", "Invalid value for stack_mode: 'bogus'. Valid values: bpftrace, "
-     "perf, raw"),
+     "perf, raw, build_id"),
     ('missing_probes = "sometimes"', "Invalid value for missing_probes: 'sometimes'. "
      "Valid values: error, warn, ignore"),
     ("unstable_addr = maybe", "Invalid value for unstable_addr: 'maybe'. Valid values: "
@@ -142,7 +142,7 @@ def test_environment_choice_names_the_variable(monkeypatch):
     monkeypatch.setenv("BPFTRACE_STACK_MODE", "bogus")
     assert error_of("begin { print(1); }") == (
         "ERROR: Invalid value for BPFTRACE_STACK_MODE: 'bogus'. Valid values: bpftrace, "
-        "perf, raw")
+        "perf, raw, build_id")
 
 
 def test_a_string_value_stays_text():

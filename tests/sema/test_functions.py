@@ -252,3 +252,21 @@ def test_builtins_taken_as_calls_are_those_no_function_has():
     from bpfscope.sema import registry
     both = set(registry.FUNCTIONS) & parser._BUILTIN_NAMES
     assert parser._CALLABLE_BUILTINS == parser._BUILTIN_NAMES - both
+
+
+def test_build_id_stack_mode():
+    t = ty("ustack(build_id, 5)", probe="uprobe:/bin/x:f")
+    assert t == T.StackType("user", 5, "build_id")
+    assert t.elem == 32 and t.size == 16 + 32 * 5  # bpf_stack_build_id frames
+    assert ty("ustack", probe="uprobe:/bin/x:f",
+              config={"stack_mode": "build_id"}).mode == "build_id"
+    assert T.StackType("user", 5, "perf").size == 16 + 8 * 5
+
+
+def test_build_id_kstack_falls_back_to_raw_with_a_warning():
+    from bpfscope.errors import WarningLog, collecting
+    with collecting(WarningLog()) as log:
+        t = ty("kstack(build_id)")
+    assert t == T.StackType("kernel", 127, "raw")
+    assert [w.message for w in log.items] == [
+        "'build_id' stack mode can only be used for ustack. Falling back to 'raw' mode."]
