@@ -281,8 +281,9 @@ def quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-# the script's first line: the tool prints its maps itself
-CONFIG = "config = { print_maps_on_exit = 0 }\n"
+# the script's first line: the tool prints its maps itself, and its stacks
+# as bcc does, by function name without source lines or inlined frames
+CONFIG = "config = { print_maps_on_exit = 0; show_debug_info = 0 }\n"
 
 
 def printf(text: str) -> str:

@@ -11,7 +11,7 @@ from bpfscope.runtime.values import MapData
 def test_script_counts_each_probe_and_reports_at_end(tool_plan):
     plan = tool_plan("funccount", "vfs_*")
     assert plan.text == (
-        "config = { print_maps_on_exit = 0 }\n"
+        "config = { print_maps_on_exit = 0; show_debug_info = 0 }\n"
         "kprobe:vfs_read,\nkprobe:vfs_write {\n  @[probe] = count();\n}\n"
         'END {\n  printf("\\n");printf("FUNC                                    COUNT\\n");'
         'print(@); clear(@);printf("Detaching...\\n");\n}\n')

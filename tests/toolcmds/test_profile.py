@@ -11,7 +11,7 @@ from bpfscope.runtime.values import MapData
 
 def test_defaults_sample_at_49_hertz_without_the_idle_task(tool_plan):
     plan = tool_plan("profile")
-    assert plan.text.startswith("config = { print_maps_on_exit = 0 }\n"
+    assert plan.text.startswith("config = { print_maps_on_exit = 0; show_debug_info = 0 }\n"
                                 "profile:hz:49 /pid != 0/ {\n  @[kstack, ustack, comm, pid] = count();")
     assert "interval" not in plan.text and plan.pid is None
     assert plan.banner == "Sampling at 49 Hertz of all threads by user + kernel stack... Hit Ctrl-C to end.\n"
