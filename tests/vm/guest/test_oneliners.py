@@ -121,3 +121,19 @@ def test_for_over_a_map(opens):
         assert "for ($kv : @map)" in msg, msg
         return
     assert f"k=-100 v={N}" in opens(FOR_MAP).splitlines()
+
+
+LEN = OPENAT + ' { @seen[nsecs] = 1; @n = len(@seen); }'
+
+
+def test_len_of_a_map(opens):
+    """len(@map): the kfunc bpf_map_sum_elem_count from 6.6, else
+    bpf_for_each_map_elem's count of the elements it visited (6.1); 5.10
+    has neither, and the error names the helper and its release."""
+    if release() < (5, 13):
+        with pytest.raises(BpfscopeError) as e:
+            opens(LEN)
+        msg = e.value.format()
+        assert "bpf_for_each_map_elem" in msg and "5.13" in msg, msg
+        return
+    assert f"@n: {N}" in opens(LEN).splitlines()
