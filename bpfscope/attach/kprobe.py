@@ -205,10 +205,9 @@ def kprobe_multi_link(prog_fd: int, syms: list[str], retprobe: bool,
                detail=f"{what} link of {len(syms)} functions ({syms[0]}...)")
 
 
-@functools.cache
-def kprobe_multi_ok() -> bool:
-    """Whether kprobe_multi links work: a trivial program attached to a
-    harmless function once."""
+def _trial_link(session: bool) -> bool:
+    """Whether a trivial program attaches to a harmless function with a
+    kprobe_multi link (``session``: a kprobe_session one)."""
     from ..bpf.consts import AttachType, ProgType
     from ..bpf.prog import load_program
     from ..bpf.sys import close_fd
@@ -216,17 +215,24 @@ def kprobe_multi_ok() -> bool:
     target = next((n for n in ("bpf_fentry_test1", "vfs_read") if n in names), None)
     if target is None:
         return False
+    kind = AttachType.TRACE_KPROBE_SESSION if session else AttachType.TRACE_KPROBE_MULTI
     fd = lfd = None
     try:
         fd = load_program(ProgType.KPROBE, kfuncs._TRIVIAL, name="bpfscope_probe",
-                          expected_attach_type=AttachType.TRACE_KPROBE_MULTI)
-        lfd = kprobe_multi_link(fd, [target], False)
+                          expected_attach_type=kind)
+        lfd = kprobe_multi_link(fd, [target], False, session=session)
         return True
     except OSError:
         return False
     finally:
         close_fd(lfd)
         close_fd(fd)
+
+
+@functools.cache
+def kprobe_multi_ok() -> bool:
+    """Whether kprobe_multi links work (tried once)."""
+    return _trial_link(False)
 
 
 NO_MULTI_ENV = "BPFSCOPE_NO_KPROBE_MULTI"  # --no-feature kprobe_multi
@@ -236,29 +242,12 @@ NO_SESSION_ENV = "BPFSCOPE_NO_KPROBE_SESSION"  # --no-feature kprobe_session
 @functools.cache
 def session_is_return_id() -> int | None:
     """The BTF id of the kernel function bpf_session_is_return (Linux
-    6.10, with kprobe_session links) when kprobe_session links work here:
-    a trivial session program attached to a harmless function once."""
-    from ..bpf.consts import AttachType, ProgType
-    from ..bpf.prog import load_program
-    from ..bpf.sys import close_fd
+    6.10, with kprobe_session links) when kprobe_session links work here
+    (tried once)."""
     if not kprobe_multi_ok():
         return None
     kid = kfuncs.kernel_func_id("bpf_session_is_return")
-    names = {n for m, n in kernel_functions() if m == "vmlinux"}
-    target = next((n for n in ("bpf_fentry_test1", "vfs_read") if n in names), None)
-    if kid is None or target is None:
-        return None
-    fd = lfd = None
-    try:
-        fd = load_program(ProgType.KPROBE, kfuncs._TRIVIAL, name="bpfscope_probe",
-                          expected_attach_type=AttachType.TRACE_KPROBE_SESSION)
-        lfd = kprobe_multi_link(fd, [target], False, session=True)
-        return kid
-    except OSError:
-        return None
-    finally:
-        close_fd(lfd)
-        close_fd(fd)
+    return kid if kid is not None and _trial_link(True) else None
 
 
 def session_pairs(probes: list[ExpandedProbe]) -> list[tuple[int, int]]:
