@@ -558,7 +558,8 @@ def _apply_features(opts) -> None:
         os.environ["BPFSCOPE_NO_UPROBE_MULTI"] = "1"
     if "kprobe_multi" in off:
         os.environ[kprobe.NO_MULTI_ENV] = "1"
-    # kprobe_session: bpfscope attaches a kprobe and a kretprobe apart anyway
+    if "kprobe_session" in off:
+        os.environ[kprobe.NO_SESSION_ENV] = "1"
     if opts.traceable_functions is not None:
         os.environ[kfuncs.TRACEABLE_ENV] = os.path.abspath(opts.traceable_functions)
 

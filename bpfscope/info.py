@@ -92,8 +92,7 @@ def _kernel_probe_rows(rows: dict[str, str]) -> dict[str, str]:
     out["perf_event"] = _yes(_check(lambda: features.has_prog_type(ProgType.PERF_EVENT)))
     multi = rows.get("kprobe_multi", "no") == "yes"
     out["kprobe_session"] = _yes(multi and _check(lambda: features.has_prog_type(
-        ProgType.KPROBE, AttachType.TRACE_KPROBE_SESSION))) + (
-        "" if not multi else " (bpfscope attaches kprobe and kretprobe apart)")
+        ProgType.KPROBE, AttachType.TRACE_KPROBE_SESSION)))
     out["raw_tp_special"] = _yes(_check(features.has_raw_tp_special))
     out["iter"] = _iter_row()
     return out

@@ -64,6 +64,15 @@ def btf_of(module: str) -> btf.Btf:
     return btf.load_vmlinux() if module == "vmlinux" else btf.load_module(module)
 
 
+def kernel_func_id(name: str) -> int | None:
+    """The vmlinux BTF id of the function ``name`` (a kfunc to call), None
+    without BTF or without the function."""
+    try:
+        return btf.load_vmlinux().find(name, "func")
+    except Exception:  # noqa: BLE001 - no BTF: no kernel functions
+        return None
+
+
 @functools.cache
 def own_funcs(kb: btf.Btf) -> dict[str, int]:
     """Name -> FUNC id of one blob's own functions (a module's, not its

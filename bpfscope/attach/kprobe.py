@@ -188,22 +188,26 @@ class KprobeMultiAttr(ctypes.Structure):
                 ("cookies", ctypes.c_uint64)]
 
 
-def kprobe_multi_link(prog_fd: int, syms: list[str], retprobe: bool) -> int:
+def kprobe_multi_link(prog_fd: int, syms: list[str], retprobe: bool,
+                      session: bool = False) -> int:
+    """A kprobe_multi link (``session``: a kprobe_session one, entry and
+    return in one program) of the functions ``syms``."""
     from ..bpf.consts import AttachType, Cmd
     from ..bpf.sys import bpf
     bufs = [ctypes.create_string_buffer(s.encode()) for s in syms]
     arr = (ctypes.c_uint64 * len(syms))(*(ctypes.addressof(b) for b in bufs))
-    attr = KprobeMultiAttr(prog_fd=prog_fd, attach_type=AttachType.TRACE_KPROBE_MULTI,
+    kind = AttachType.TRACE_KPROBE_SESSION if session else AttachType.TRACE_KPROBE_MULTI
+    attr = KprobeMultiAttr(prog_fd=prog_fd, attach_type=kind,
                            kflags=BPF_F_KPROBE_MULTI_RETURN if retprobe else 0,
                            cnt=len(syms), syms=ctypes.addressof(arr))
+    what = "kprobe_session" if session else "kprobe_multi"
     return bpf(Cmd.LINK_CREATE, attr,
-               detail=f"kprobe_multi link of {len(syms)} functions ({syms[0]}...)")
+               detail=f"{what} link of {len(syms)} functions ({syms[0]}...)")
 
 
-@functools.cache
-def kprobe_multi_ok() -> bool:
-    """Whether kprobe_multi links work: a trivial program attached to a
-    harmless function once."""
+def _trial_link(session: bool) -> bool:
+    """Whether a trivial program attaches to a harmless function with a
+    kprobe_multi link (``session``: a kprobe_session one)."""
     from ..bpf.consts import AttachType, ProgType
     from ..bpf.prog import load_program
     from ..bpf.sys import close_fd
@@ -211,11 +215,12 @@ def kprobe_multi_ok() -> bool:
     target = next((n for n in ("bpf_fentry_test1", "vfs_read") if n in names), None)
     if target is None:
         return False
+    kind = AttachType.TRACE_KPROBE_SESSION if session else AttachType.TRACE_KPROBE_MULTI
     fd = lfd = None
     try:
         fd = load_program(ProgType.KPROBE, kfuncs._TRIVIAL, name="bpfscope_probe",
-                          expected_attach_type=AttachType.TRACE_KPROBE_MULTI)
-        lfd = kprobe_multi_link(fd, [target], False)
+                          expected_attach_type=kind)
+        lfd = kprobe_multi_link(fd, [target], False, session=session)
         return True
     except OSError:
         return False
@@ -224,7 +229,47 @@ def kprobe_multi_ok() -> bool:
         close_fd(fd)
 
 
+@functools.cache
+def kprobe_multi_ok() -> bool:
+    """Whether kprobe_multi links work (tried once)."""
+    return _trial_link(False)
+
+
 NO_MULTI_ENV = "BPFSCOPE_NO_KPROBE_MULTI"  # --no-feature kprobe_multi
+NO_SESSION_ENV = "BPFSCOPE_NO_KPROBE_SESSION"  # --no-feature kprobe_session
+
+
+@functools.cache
+def session_is_return_id() -> int | None:
+    """The BTF id of the kernel function bpf_session_is_return (Linux
+    6.10, with kprobe_session links) when kprobe_session links work here
+    (tried once)."""
+    if not kprobe_multi_ok():
+        return None
+    kid = kfuncs.kernel_func_id("bpf_session_is_return")
+    return kid if kid is not None and _trial_link(True) else None
+
+
+def session_pairs(probes: list[ExpandedProbe]) -> list[tuple[int, int]]:
+    """(kprobe, kretprobe) indexes of ``probes`` that one kprobe_session
+    program can serve: the same kernel function, no offset, each paired
+    once. None on a kernel without kprobe_session links, with
+    --no-feature kprobe_session, or when the attach way is forced."""
+    if os.environ.get(NO_SESSION_ENV) == "1" or os.environ.get(NO_MULTI_ENV) == "1" \
+            or os.environ.get("BPFSCOPE_KPROBE_ATTACH"):
+        return []
+    entries: dict[str, list[int]] = {}
+    rets: dict[str, list[int]] = {}
+    for i, p in enumerate(probes):
+        t = p.target
+        if p.provider not in ("kprobe", "kretprobe") or not isinstance(t, KprobeTarget) \
+                or t.offset or ":" in t.symbol:
+            continue
+        (rets if t.retprobe else entries).setdefault(t.symbol, []).append(i)
+    pairs = [(e, r) for sym, es in entries.items() for e, r in zip(es, rets.get(sym, ()))]
+    if pairs and session_is_return_id() is None:
+        return []
+    return sorted(pairs)
 
 
 def attach_mode(multi_wanted: bool) -> str:
@@ -341,6 +386,25 @@ class Kprobe(Provider):
             raise SemanticError(f"{spec.func} is on the kernel's kprobe blacklist: it "
                                 "cannot be probed", ap.span)
         return kprobe_probes(ap, provider, spec, pairs)
+
+    def sessions(self, probes: list[ExpandedProbe], programs: list) -> dict:
+        """kprobe_session programs for the kprobe/kretprobe pairs of
+        ``probes`` (their compiled ``programs``): {first index: (the
+        other index, the merged program, its load arguments)}."""
+        from ..bpf.consts import AttachType
+        from ..codegen.assemble import session_program
+        out = {}
+        for e, r in session_pairs(probes):
+            merged = session_program(programs[e], programs[r], session_is_return_id())
+            if merged is not None:
+                out[min(e, r)] = (max(e, r), merged,
+                                  {"expected_attach_type": AttachType.TRACE_KPROBE_SESSION})
+        return out
+
+    def attach_group(self, probes: list[ExpandedProbe], prog_fd: int) -> list[int]:
+        """A kprobe_session pair (:meth:`sessions`): one link for both."""
+        sweep_stale_once()
+        return [kprobe_multi_link(prog_fd, [probes[0].target.symbol], False, session=True)]
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
         t: KprobeTarget = probe.target

@@ -111,6 +111,11 @@ class Provider:
         :meth:`group_key`): the fds that keep them all attached."""
         raise NotImplementedError
 
+    def sessions(self, probes: list[ExpandedProbe], programs: list) -> dict:
+        """Pairs of ``probes`` one merged program serves (see
+        providers.sessions); none unless the provider says so."""
+        return {}
+
     def missed(self, probe: ExpandedProbe, fds: list[int]) -> int | None:
         """Hits the probe's kernel hook missed (kprobes' nmissed), read
         while attached; None where the probe type does not count them."""

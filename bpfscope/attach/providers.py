@@ -107,6 +107,17 @@ def attach_group(probes: list[ExpandedProbe], prog_fd: int) -> list[int]:
     return PROVIDERS[probes[0].provider].attach_group(probes, prog_fd)
 
 
+def sessions(probes: list[ExpandedProbe], programs: list) -> dict:
+    """Probes one program serves together (kprobe_session): {index of the
+    first: (index of the other, merged program, load arguments)}; the
+    session loads the merged program once and attaches it through
+    :func:`attach_group` of both."""
+    out: dict = {}
+    for prov in {id(p): p for p in (PROVIDERS.get(x.provider) for x in probes) if p}.values():
+        out.update(prov.sessions(probes, programs))
+    return out
+
+
 def missed(probe: ExpandedProbe, fds: list[int]) -> int | None:
     """Hits the kernel hook of an attached probe missed (kprobes' nmissed),
     None where the probe type or the kernel does not count them."""

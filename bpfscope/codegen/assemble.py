@@ -116,3 +116,26 @@ def assemble(stream: list[Insn | Label], stack_size: int = 0,
     if not functions:
         return Program(out, stack_size)
     return Program(out, stack_size, [(where[lab.id], name, args) for lab, name, args in functions])
+
+
+def session_program(entry: Program, ret: Program, is_return_id: int) -> Program | None:
+    """One kprobe_session program from a kprobe's and a kretprobe's: a
+    call of the kernel function bpf_session_is_return (BTF id
+    ``is_return_id``) picks the body, the entry's first, the return's
+    after it. The entry body returns 0, which keeps the return half armed.
+    None when either holds callbacks (they would split the main function).
+
+    Both bodies are label-free already, so their jumps, map loads and
+    stack offsets stay as they are: only one of them runs per call."""
+    if len(entry.functions) != 1 or len(ret.functions) != 1:
+        return None
+    from bpfscope.codegen import insn as I
+    head = [
+        Insn(I.ALU64 | I.X | I.MOV, I.R6, I.R1),      # the context, past the call
+        Insn(I.JMP | I.CALL, 0, I.PSEUDO_KFUNC_CALL, 0, is_return_id),  # r1 = ctx too
+        Insn(I.ALU64 | I.X | I.MOV, I.R1, I.R6),
+        Insn(I.ALU64 | I.K | I.AND, I.R0, 0, 0, 0xFF),  # a bool: its low byte
+        Insn(I.JMP | I.K | I.JNE, I.R0, 0, entry.slot_count, 0),
+    ]
+    return Program(head + list(entry.insns) + list(ret.insns),
+                   max(entry.stack_size, ret.stack_size))

@@ -4,6 +4,7 @@ the current stack)."""
 from __future__ import annotations
 
 from ..codegen.insn import R0, R1, R2, R3, R4
+from ..codegen.lower_formap import CALLBACK_ARGS
 from ..codegen.loweringvalues import Int
 from ..errors import SemanticError
 from ..lang import ast
@@ -122,10 +123,8 @@ def check_len(an, e: ast.Call) -> T.Type:
         info = an.map_info(a)
         if an.final and info.key is not None and not info.key.elems:
             an.err("call to len() expects a map with explicit keys (non-scalar map)", a.span)
+        # without it (before 6.6) bpf_for_each_map_elem counts (5.13)
         e.kfunc = an.kernel_function("bpf_map_sum_elem_count")
-        if an.final and e.kfunc is None:
-            an.err("len() of a map needs the kernel function "
-                   "bpf_map_sum_elem_count (Linux 6.6)", e.span)
         return T.INT64
     t = an.expr(a)
     if t is not None and not isinstance(t, T.StackType):
@@ -145,8 +144,23 @@ def lower_len(lw, e: ast.Call) -> Int:
     r = b.vreg()
     if isinstance(a, ast.Map):
         lw.kernel_map(a.ident)
+        spec = lw.sc.maps.get(a.ident)
         b.ld_map_fd(R1, a.ident)
-        b.kfunc_call(e.kfunc)
+        if e.kfunc is not None and (spec is None or "array" not in spec.map_type):
+            b.kfunc_call(e.kfunc)
+        else:
+            # bpf_for_each_map_elem returns how many elements it visited:
+            # a callback that goes on to the next is all it takes (as
+            # bpftrace 0.26 does before 6.6, and for arrays, whose count
+            # the kernel does not keep)
+            lw.n_callbacks += 1
+            cb = b.function(f"map_len_{lw.n_callbacks}", CALLBACK_ARGS)
+            cb.mov(R0, 0)
+            cb.exit_()
+            b.ld_func(R2, cb)
+            b.mov(R3, 0)
+            b.mov(R4, 0)
+            b.call("for_each_map_elem")
         b.mov(r, R0)
         return Int(r)
     t = a.type

@@ -71,14 +71,30 @@ def store_str(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
 def check_strlen(an, e: ast.Call) -> T.Type:
     an.nargs(e, 1)
     an.string_arg(e, 0)
+    e.kfunc = an.kernel_function("bpf_strnlen")
     return T.UINT64
 
 
 def lower_strlen(lw, e: ast.Call) -> Int:
-    """Bytes before the first NUL, unrolled over the buffer."""
+    """Bytes before the first NUL: the kernel's bpf_strnlen (Linux 6.17)
+    where it has it, as bpftrace 0.26 does, else unrolled over the buffer."""
     b = lw.b
     s = lw.mem_expr(e.args[0])
     n, x = b.vreg(), b.vreg()
+    if e.kfunc is not None:
+        lw.addr(R1, s)
+        b.mov(R2, s.size)
+        b.kfunc_call(e.kfunc)
+        b.mov(n, R0)
+        # an int, the buffer's size when it holds no NUL; an error
+        # (it cannot fault on the program's own memory) counts as empty
+        b.alu("lsh", n, 32)
+        b.alu("arsh", n, 32)
+        ok = b.label("strlen")
+        b.jcond("sge", n, 0, ok)
+        b.mov(n, 0)
+        b.place(ok)
+        return Int(n)
     done = b.label("strlen")
     b.mov(n, 0)
     for i in range(s.size):

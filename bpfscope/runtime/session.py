@@ -125,7 +125,22 @@ class Session:
             self._record_mappings()
         fds = {name: m.fd for name, m in self.maps.items()}
         shared: dict = {}  # (group key, program) -> index of its first probe
-        for i, ps in enumerate(self.script.programs):
+        progs = self.script.programs
+        # kprobe_session: a kprobe and a kretprobe of one function in one
+        # program, loaded at the first of the two, shared by the other
+        merged = providers.sessions([ps.probe for ps in progs], [ps.program for ps in progs])
+        for i, ps in enumerate(progs):
+            leader = next((k for k, v in merged.items() if v[0] == i), None)
+            if leader is not None:
+                self.groups.setdefault(leader, []).append(i)
+                self.prog_fds.append(os.dup(self.prog_fds[leader]))
+                continue
+            if i in merged:
+                fd = self._load_session(ps, merged[i][1], merged[i][2], fds)
+                if fd is not None:
+                    self.prog_fds.append(fd)
+                    continue
+                del merged[i]   # the verifier said no: each half on its own
             code = ps.program.encode(fds)
             key = providers.group_key(ps.probe)
             if key is not None:
@@ -152,6 +167,15 @@ class Session:
                 self.begin.append(fd)
             elif when == "end":
                 self.end.append(fd)
+
+    def _load_session(self, ps, program, load: dict, fds: dict) -> int | None:
+        """The fd of a merged kprobe_session program, None when the kernel
+        refuses it (the pair then loads and attaches apart)."""
+        try:
+            return load_program(ProgType[ps.prog_type.upper()], program.encode(fds),
+                                name=_prog_name(ps.name), functions=program.functions, **load)
+        except (ProgLoadError, BpfSyscallError):
+            return None
 
     def _record_mappings(self):
         """Have the kernel record every executable mapping from now on, so

@@ -47,8 +47,10 @@ def test_missed_kprobe_hits_are_reported(cli, bse2e, mode):
         pytest.skip("bpf_link_info has no kprobe missed count before Linux 6.7")
     r = run(cli, bse2e, mode)
     assert r.returncode == 0, r.stderr
-    # the inner kprobe never ran its program: every hit was missed
-    assert "@inner" not in r.stdout
+    # the inner kprobe never ran its program: every hit was missed (its
+    # scalar count map prints as 0, or not at all)
+    assert all(ln in ("", "@inner: 0") for ln in r.stdout.splitlines()
+               if ln.startswith("@inner")), r.stdout
     assert r.stderr == "Attached 2 probes\n" + WARNING
 
 

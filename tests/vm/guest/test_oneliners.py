@@ -78,15 +78,17 @@ OTHER = [
      [r"re:^\s+do_sys_openat2\+?\d*$", "]: {N}"]),
     ("ustack", 'uprobe:{BSE2E}:main { @[ustack(1)] = count(); }', [r"re:^\s+main\+?\d*$", "]: 1"]),
     ("strings", OPENAT + ' { @[comm, str(args.filename, 64)] = count(); '
-     'if (strcontains(str(args.filename, 64), "oneliner")) { @hit = count(); } }',
-     ["@[bse2e, {NOPE}]: {N}", "@hit: {N}"]),
+     'if (strcontains(str(args.filename, 64), "oneliner")) { @hit = count(); } '
+     '@len[strlen(str(args.filename, 64))] = count(); }',
+     ["@[bse2e, {NOPE}]: {N}", "@hit: {N}", "@len[{LEN}]: {N}"]),
     ("printf", OPENAT + ' { printf("%s %d\\n", comm, (int32)args.dfd); }', ["bse2e -100"]),
 ]
 
 
 def expand(text: str, bse2e: str) -> str:
     return (text.replace("{BSE2E}", bse2e).replace("{NOPE}", NOPE).replace("{2N}", str(2 * N))
-            .replace("{4N}", str(4 * N)).replace("{5N}", str(5 * N)).replace("{N}", str(N)))
+            .replace("{4N}", str(4 * N)).replace("{5N}", str(5 * N))
+            .replace("{LEN}", str(len(NOPE))).replace("{N}", str(N)))
 
 
 def check(out: str, wanted: list[str], bse2e: str) -> None:
@@ -121,3 +123,19 @@ def test_for_over_a_map(opens):
         assert "for ($kv : @map)" in msg, msg
         return
     assert f"k=-100 v={N}" in opens(FOR_MAP).splitlines()
+
+
+LEN = OPENAT + ' { @seen[nsecs] = 1; @n = len(@seen); }'
+
+
+def test_len_of_a_map(opens):
+    """len(@map): the kfunc bpf_map_sum_elem_count from 6.6, else
+    bpf_for_each_map_elem's count of the elements it visited (6.1); 5.10
+    has neither, and the error names the helper and its release."""
+    if release() < (5, 13):
+        with pytest.raises(BpfscopeError) as e:
+            opens(LEN)
+        msg = e.value.format()
+        assert "bpf_for_each_map_elem" in msg and "5.13" in msg, msg
+        return
+    assert f"@n: {N}" in opens(LEN).splitlines()
