@@ -111,6 +111,14 @@ class Provider:
         :meth:`group_key`): the fds that keep them all attached."""
         raise NotImplementedError
 
+    def fire(self, probe: ExpandedProbe, fds: list[int], say) -> bool:
+        """Probe types whose hook the session itself sets off once every
+        probe is attached (iter: read the iterator to its end): do it,
+        ``say(line)`` printing a line of output, and return True when the
+        session then ends (as bpftrace does after an iterator); False (the
+        default) for hooks the kernel fires."""
+        return False
+
     def missed(self, probe: ExpandedProbe, fds: list[int]) -> int | None:
         """Hits the probe's kernel hook missed (kprobes' nmissed), read
         while attached; None where the probe type does not count them."""

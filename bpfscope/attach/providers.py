@@ -107,6 +107,13 @@ def attach_group(probes: list[ExpandedProbe], prog_fd: int) -> list[int]:
     return PROVIDERS[probes[0].provider].attach_group(probes, prog_fd)
 
 
+def fire(probe: ExpandedProbe, fds: list[int], say) -> bool:
+    """Set off a probe whose provider fires it itself (iter); True when the
+    session ends after it."""
+    prov = PROVIDERS.get(probe.provider)
+    return prov is not None and prov.fire(probe, fds, say)
+
+
 def missed(probe: ExpandedProbe, fds: list[int]) -> int | None:
     """Hits the kernel hook of an attached probe missed (kprobes' nmissed),
     None where the probe type or the kernel does not count them."""

@@ -7,8 +7,8 @@ import ctypes
 import errno
 import struct
 
-from .attrs import (InfoByFdAttr, LinkCreateAttr, LinkInfo, RawTracepointOpenAttr,
-                    UprobeMultiAttr)
+from .attrs import (InfoByFdAttr, IterCreateAttr, LinkCreateAttr, LinkInfo, ObjPinAttr,
+                    RawTracepointOpenAttr, UprobeMultiAttr)
 from .consts import AttachType, Cmd, LinkType
 from .perf import ioctl_enable, ioctl_set_bpf
 from .sys import BpfSyscallError, addr, bpf
@@ -30,6 +30,25 @@ def link_create(prog_fd: int, target_fd: int, attach_type: int,
     return bpf(Cmd.LINK_CREATE, attr,
                detail=f"attach type {name}, program fd {prog_fd}, "
                       f"target fd {target_fd}")
+
+
+def iter_link(prog_fd: int) -> int:
+    """A BPF iterator link for program ``prog_fd`` (loaded as a tracing
+    program with expected_attach_type TRACE_ITER on FUNC bpf_iter_NAME)."""
+    return link_create(prog_fd, 0, AttachType.TRACE_ITER)
+
+
+def iter_create(link_fd: int) -> int:
+    """BPF_ITER_CREATE: a new iterator of ``link_fd``; each read() of it
+    runs the program on the next objects, 0 bytes at the end."""
+    return bpf(Cmd.ITER_CREATE, IterCreateAttr(link_fd=link_fd), detail=f"link fd {link_fd}")
+
+
+def obj_pin(fd: int, path: str) -> None:
+    """BPF_OBJ_PIN: pin a program, map or link at ``path`` (in a bpffs)."""
+    name = path.encode() + b"\0"
+    buf = ctypes.create_string_buffer(name, len(name))
+    bpf(Cmd.OBJ_PIN, ObjPinAttr(pathname=addr(buf), bpf_fd=fd), detail=f"pin {path}")
 
 
 def attach_perf_event(prog_fd: int, perf_fd: int, cookie: int = 0) -> int:

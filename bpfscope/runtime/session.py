@@ -271,6 +271,7 @@ class Session:
             if on_attached:
                 on_attached()
             self.drain()
+            self.fire()
             self.check_exit()
             deadline = time.monotonic() + duration if duration else None
             while not self.exiting:
@@ -293,6 +294,19 @@ class Session:
                 signal.signal(s, h)
             warnings.__exit__()
         return self.exit_code
+
+    def fire(self) -> None:
+        """Set off the probes the session fires itself (iterators), printing
+        what their programs sent; the session ends when one says so."""
+        for probe, fds in self._attached:
+            try:
+                ends = providers.fire(probe, fds, lambda line: self.sink.printf(line + "\n"))
+            except OSError as e:
+                raise KernelError(f"Failed to run {probe.name}: {e.strerror or e}",
+                                  probe.span) from None
+            if ends:
+                self.drain()
+                self.exiting = True
 
     def finish(self):
         """Detach probes, run END, drain output and print the maps."""
