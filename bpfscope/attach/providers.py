@@ -28,16 +28,17 @@ from .tracefs import has_wildcard
 from .tracepoint import Tracepoint
 from .uprobe import Uprobe
 from .usdt import Usdt
+from .watchpoint import Watchpoint
 
 __all__ = ["ProbeOptions", "Provider", "register", "unregister", "expand", "expander",
            "attach", "missed", "run_once", "listing", "info_lines"]
 
 # In --info order.
 BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), Uprobe(), Usdt(),
-           *SAMPLING, Iter())
+           *SAMPLING, Iter(), Watchpoint())
 
 # Probe types bpftrace has that bpfscope does not yet.
-LATER = {"watchpoint", "asyncwatchpoint", "self", "tp_btf"}
+LATER = {"self", "tp_btf"}
 
 PROVIDERS: dict[str, Provider] = {}   # canonical name -> provider
 ALIASES: dict[str, str] = {}          # alias -> canonical name
