@@ -329,8 +329,10 @@ def _list_program(text: str, name: str, verbose: bool, pid: int | None) -> int:
     lines = []
     options = providers.ProbeOptions(pid=pid)
     for ap in api.attach_points(text, name):
-        if providers.run_once_name(ap):
+        if providers.run_once_name(ap) in ("begin", "end"):
             lines.append(ap.parts[0].lower())
+        elif providers.run_once_name(ap):
+            lines.append(":".join(ap.parts))
         else:
             lines += providers.listing(ap.raw, verbose, options)
     if lines:

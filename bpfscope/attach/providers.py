@@ -23,6 +23,7 @@ from .kprobe import Kprobe
 from .provider import ProbeOptions, Provider
 from .rawtracepoint import RawTracepoint
 from .sampling import PROVIDERS as SAMPLING
+from .selfprobe import SelfProbe
 from .special import Special
 from .tracefs import has_wildcard
 from .tracepoint import Tracepoint
@@ -35,10 +36,10 @@ __all__ = ["ProbeOptions", "Provider", "register", "unregister", "expand", "expa
 
 # In --info order.
 BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), Uprobe(), Usdt(),
-           *SAMPLING, Iter(), Watchpoint())
+           *SAMPLING, Iter(), Watchpoint(), SelfProbe())
 
 # Probe types bpftrace has that bpfscope does not yet.
-LATER = {"self", "tp_btf"}
+LATER = {"tp_btf"}
 
 PROVIDERS: dict[str, Provider] = {}   # canonical name -> provider
 ALIASES: dict[str, str] = {}          # alias -> canonical name
@@ -128,7 +129,7 @@ def reattaches(probe: ExpandedProbe) -> bool:
 
 
 def run_once_name(ap) -> str:
-    """'begin' or 'end' for an attach point of a run-once probe type as
+    """'begin', 'end' or 'signal' for an attach point of a run-once probe type as
     written (BEGIN, end), else ''."""
     name = provider_name(ap)
     prov = PROVIDERS.get(name)
@@ -136,7 +137,7 @@ def run_once_name(ap) -> str:
 
 
 def run_once(probe: ExpandedProbe) -> str:
-    """'begin' or 'end' for a probe the session runs once instead of
+    """'begin', 'end' or 'signal' for a probe the session runs instead of
     attaching it (BEGIN, END), else ''."""
     prov = PROVIDERS.get(probe.provider)
     return prov.run_once.get(probe.provider, "") if prov is not None else ""

@@ -77,6 +77,8 @@ class Session:
         self.ringbuf: RingBuffer | None = None
         self.begin: list[int] = []
         self.end: list[int] = []
+        self.on_signal: dict[str, list[int]] = {}   # self:signal:NAME programs
+        self._signals_pending: list[str] = []
         self.exiting = False
         self.exit_code = 0
         # an exit record was read: as bpftrace (finalize_), every record
@@ -148,6 +150,8 @@ class Session:
                 self.begin.append(fd)
             elif when == "end":
                 self.end.append(fd)
+            elif when == "signal":
+                self.on_signal.setdefault(ps.probe.target[1], []).append(fd)
 
     def _record_mappings(self):
         """Have the kernel record every executable mapping from now on, so
@@ -249,7 +253,8 @@ class Session:
         warnings.__enter__()
 
         def usr1(signum, frame):
-            pass  # bpftrace runs its self:signal probes here; without them, nothing
+            # self:signal:SIGUSR1 probes run from the loop below
+            self._signals_pending.append("SIGUSR1")
 
         self._sigint = old.get(signal.SIGINT)
         try:
@@ -275,6 +280,7 @@ class Session:
             self.check_exit()
             deadline = time.monotonic() + duration if duration else None
             while not self.exiting:
+                self.run_signal_probes()
                 self.ringbuf.poll(100, self.on_record)
                 self.check_lost()
                 self.check_exit()
@@ -294,6 +300,14 @@ class Session:
                 signal.signal(s, h)
             warnings.__exit__()
         return self.exit_code
+
+    def run_signal_probes(self) -> None:
+        """Run the self:signal programs of the signals that came since the
+        last turn of the loop, once per signal received."""
+        while self._signals_pending:
+            name = self._signals_pending.pop(0)
+            for fd in self.on_signal.get(name, ()):
+                prog_test_run(fd)
 
     def fire(self) -> None:
         """Set off the probes the session fires itself (iterators), printing
