@@ -611,7 +611,7 @@ def _main(opts, rest, named) -> int:
             else:
                 sys.stdout.write(formatted)
             return 0
-        if opts.mode in ("compiler-bench", "bench", "test"):
+        if opts.mode in ("compiler-bench", "test"):
             sys.stderr.write(f"ERROR: --mode {opts.mode} is not supported yet\n")
             return 1
         if not opts.dry_run:
@@ -763,7 +763,8 @@ def _run(script, opts, child: Child | None) -> int:
             return 1
         return api.run(script, sink, verbose=opts.verbose,
                        on_attached=lambda: _attached(child),
-                       should_stop=should_stop)
+                       should_stop=should_stop, mode=opts.mode,
+                       probe_filter=opts.probe_filter)
     finally:
         if out is not sys.stdout:
             out.close()

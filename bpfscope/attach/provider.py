@@ -60,12 +60,13 @@ class Provider:
       calls this provider's :meth:`parse_spec`, :meth:`status` and
       :meth:`probes`, or the other one's :meth:`expand_instead`, instead
       of :meth:`expand`.
-    - ``run_once``: canonical name -> 'begin', 'end' or 'signal', for
+    - ``run_once``: canonical name -> 'begin', 'end', 'signal' or 'bench', for
       probe types whose programs attach nothing and that the session runs
       with BPF_PROG_TEST_RUN: 'begin' before any other probe is attached,
       'end' at exit (BEGIN and END), 'signal' each time the tracer gets
       the signal named by the probe's ``target`` ('signal', 'SIGUSR1')
-      (self:signal:SIGUSR1).
+      (self:signal:SIGUSR1), 'bench' many times over in bench mode (the
+      target is ('bench', NAME)).
     - ``reattaches``: the canonical names whose probes follow their file
       when it is replaced while tracing (attach.reattach: uprobes; the
       probe's ``target`` has the file's ``path``, ``dev`` and ``ino``).

@@ -17,6 +17,7 @@ import fnmatch
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from . import fallback
+from .bench import Bench
 from .fentry import Fentry
 from .iter import Iter
 from .kprobe import Kprobe
@@ -36,7 +37,7 @@ __all__ = ["ProbeOptions", "Provider", "register", "unregister", "expand", "expa
 
 # In --info order.
 BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), Uprobe(), Usdt(),
-           *SAMPLING, Iter(), Watchpoint(), SelfProbe())
+           *SAMPLING, Iter(), Watchpoint(), SelfProbe(), Bench())
 
 # Probe types bpftrace has that bpfscope does not yet.
 LATER = {"tp_btf"}

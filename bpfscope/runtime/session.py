@@ -67,8 +67,13 @@ class Session:
     errors; ``on_attached`` is called once every probe is attached (the
     CLI starts a ``-c`` child there)."""
 
-    def __init__(self, script: CompiledScript, sink: OutputSink, verbose: bool = False):
+    def __init__(self, script: CompiledScript, sink: OutputSink, verbose: bool = False,
+                 mode: str | None = None, probe_filter: str | None = None):
         self.script = script
+        # 'bench' (--mode bench) runs the bench: probes, which --probe-filter selects
+        self.mode = mode
+        self.probe_filter = probe_filter
+        self.bench: list[tuple[str, str, int]] = []   # (benchmark, probe name, fd)
         self.sink = sink
         self.verbose = verbose
         self.maps: dict[str, BpfMap] = {}
@@ -152,6 +157,8 @@ class Session:
                 self.end.append(fd)
             elif when == "signal":
                 self.on_signal.setdefault(ps.probe.target[1], []).append(fd)
+            elif when == "bench":
+                self.bench.append((ps.probe.target[1], ps.name, fd))
 
     def _record_mappings(self):
         """Have the kernel record every executable mapping from now on, so
@@ -277,6 +284,8 @@ class Session:
                 on_attached()
             self.drain()
             self.fire()
+            if self.mode == "bench":
+                self.run_benchmarks()
             self.check_exit()
             deadline = time.monotonic() + duration if duration else None
             while not self.exiting:
@@ -300,6 +309,17 @@ class Session:
                 signal.signal(s, h)
             warnings.__exit__()
         return self.exit_code
+
+    def run_benchmarks(self) -> None:
+        """--mode bench: time each selected bench: program and report the
+        results; the session then ends, without printing maps."""
+        from . import bench
+        results = bench.measure(bench.selected(self.bench, self.probe_filter))
+        self.drain()
+        show = getattr(self.sink, "benchmark_results", None)
+        if show is not None:
+            show(results)
+        self.exiting = True
 
     def run_signal_probes(self) -> None:
         """Run the self:signal programs of the signals that came since the
@@ -340,7 +360,7 @@ class Session:
         # large map prints
         if self._sigint is not None:
             signal.signal(signal.SIGINT, self._sigint)
-        if int(self.script.config.get("print_maps_on_exit", 1)):
+        if int(self.script.config.get("print_maps_on_exit", 1)) and self.mode != "bench":
             self.sink.maps_at_exit([self.read(spec.name) for spec in self.script.user_maps])
         self.sink.flush()
 
