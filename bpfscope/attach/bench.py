@@ -14,15 +14,13 @@ from __future__ import annotations
 
 from ..errors import SemanticError
 from ..sema.probes import NO_CONTEXT, ExpandedProbe
-from .provider import Provider
+from .special import RunByTracer
 
 
-class Bench(Provider):
+class Bench(RunByTracer):
     """The provider for "bench"."""
 
-    listed = ""   # -l lists no bench probes
     names = ("bench",)
-    prog_type = "raw_tracepoint"
     run_once = {"bench": "bench"}
 
     def expand(self, ap, provider: str, options):
@@ -30,6 +28,3 @@ class Bench(Provider):
             raise SemanticError("bench probe type requires 1 argument (bench:NAME)", ap.span)
         return [ExpandedProbe("bench", f"bench:{ap.parts[1]}", ("bench", ap.parts[1]), None,
                               ap.span, layout=NO_CONTEXT)]
-
-    def attach(self, probe, prog_fd):
-        return []

@@ -16,3 +16,19 @@ def attach_to_perf_event(prog_fd: int, pfd: int) -> list[int]:
         close_fd(pfd)
         raise
     return [lfd, pfd] if lfd != pfd else [pfd]
+
+
+def attach_to_perf_events(prog_fd: int, pfds: list[int]) -> list[int]:
+    """Attach to every opened perf event of ``pfds`` (one per CPU, say):
+    the fds to close to detach, all or none (on failure every fd of
+    ``pfds`` and every link made is closed)."""
+    out: list[int] = []
+    pending = list(pfds)
+    try:
+        while pending:
+            out.extend(attach_to_perf_event(prog_fd, pending.pop(0)))
+    except BaseException:
+        for fd in out + pending:
+            close_fd(fd)
+        raise
+    return out

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from ..errors import SemanticError
 from ..sema.probes import NO_CONTEXT, ExpandedProbe
-from .provider import Provider
+from .special import RunByTracer
 
 SIGNALS = ("SIGUSR1",)
 
 
-class SelfProbe(Provider):
+class SelfProbe(RunByTracer):
     """The provider for "self"."""
 
-    listed = ""   # -l lists no self probes
     names = ("self",)
-    prog_type = "raw_tracepoint"
     run_once = {"self": "signal"}
 
     def expand(self, ap, provider: str, options):
@@ -38,6 +36,3 @@ class SelfProbe(Provider):
                                 f"(supported: {', '.join(SIGNALS)})", ap.span)
         return [ExpandedProbe("self", ":".join(parts), ("signal", parts[2]), None, ap.span,
                               layout=NO_CONTEXT)]
-
-    def attach(self, probe, prog_fd):
-        return []

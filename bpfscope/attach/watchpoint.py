@@ -31,7 +31,7 @@ from ..bpf.consts import PerfType
 from ..bpf.sys import close_fd
 from ..errors import KernelError, SemanticError
 from ..sema.probes import PT_REGS, USER_REGS, ExpandedProbe
-from .perfattach import attach_to_perf_event
+from .perfattach import attach_to_perf_events
 from .provider import Provider
 
 # HW_BREAKPOINT_R, _W, _X (linux/hw_breakpoint.h)
@@ -120,12 +120,4 @@ class Watchpoint(Provider):
                               layout=USER_REGS if t.pid is not None else PT_REGS)]
 
     def attach(self, probe, prog_fd):
-        out: list[int] = []
-        try:
-            for pfd in open_events(probe.target, probe.name):
-                out.extend(attach_to_perf_event(prog_fd, pfd))
-        except BaseException:
-            for fd in out:
-                close_fd(fd)
-            raise
-        return out
+        return attach_to_perf_events(prog_fd, open_events(probe.target, probe.name))

@@ -35,19 +35,23 @@ def test_task_iterator_walks_the_helper(e2e, waiting, iterators, no_leaks):
     assert r.stdout == f"bse2e:{child.pid} iter:task\n\n\n@tasks: 1\n", r.stdout
 
 
+def lines_for(e2e, child, script: str) -> list[str]:
+    """The output lines of iterator ``script`` run with the helper's pid as $1."""
+    r = e2e.run_cli("-q", "-e", script, str(child.pid))
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split("\n\n")[0].splitlines()
+
+
 def test_task_file_gives_the_helpers_fds(e2e, waiting, iterators, no_leaks):
     child = waiting("sleep", "1")
     try:
         want = sorted((int(fd), os.stat(f"/proc/{child.pid}/fd/{fd}").st_ino)
                       for fd in os.listdir(f"/proc/{child.pid}/fd"))
-        r = e2e.run_cli("-q", "-e", 'iter:task_file /ctx.task.pid == $1/ '
-                        '{ printf("%d %d\\n", ctx.fd, ctx.file.f_inode.i_ino); }',
-                        str(child.pid))
+        got = lines_for(e2e, child, 'iter:task_file /ctx.task.pid == $1/ '
+                        '{ printf("%d %d\\n", ctx.fd, ctx.file.f_inode.i_ino); }')
     finally:
         child.kill()
-    assert r.returncode == 0, r.stderr
-    got = sorted(tuple(map(int, line.split())) for line in r.stdout.split("\n\n")[0].splitlines())
-    assert got == want
+    assert sorted(tuple(map(int, line.split())) for line in got) == want
 
 
 def test_task_vma_gives_the_helpers_mappings(e2e, waiting, iterators, no_leaks):
@@ -55,13 +59,10 @@ def test_task_vma_gives_the_helpers_mappings(e2e, waiting, iterators, no_leaks):
     try:
         with open(f"/proc/{child.pid}/maps") as f:
             want = [line.split()[0] for line in f]
-        r = e2e.run_cli("-q", "-e", 'iter:task_vma /ctx.task.pid == $1/ '
-                        '{ printf("%lx-%lx\\n", ctx.vma.vm_start, ctx.vma.vm_end); }',
-                        str(child.pid))
+        got = lines_for(e2e, child, 'iter:task_vma /ctx.task.pid == $1/ '
+                        '{ printf("%lx-%lx\\n", ctx.vma.vm_start, ctx.vma.vm_end); }')
     finally:
         child.kill()
-    assert r.returncode == 0, r.stderr
-    got = r.stdout.split("\n\n")[0].splitlines()
     # /proc prints at least 8 hex digits; the vsyscall page is no vma
     assert [f"{int(a, 16):08x}-{int(b, 16):08x}" for a, b in
             (g.split("-") for g in got)] == [w for w in want if not w.startswith("ffffffffff600000")]

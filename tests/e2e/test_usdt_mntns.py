@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 
 import pytest
 
@@ -46,31 +45,13 @@ def loop(tmp_path_factory):
 
 
 @pytest.fixture
-def contained(loop, tmp_path):
+def contained(loop, tmp_path, e2e):
     """(pid, path inside) of the loop running in a mount namespace of its
     own, where a bind mount puts it at a path that is empty outside."""
-    if not shutil.which("unshare"):
-        pytest.skip("needs unshare (util-linux)")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    path = str(mnt / "loop")
-    p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                          f"mount --bind {os.path.dirname(loop)} {mnt} && exec {path}"])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if os.readlink(f"/proc/{p.pid}/exe") == path:
-                break
-        except OSError:
-            pass
-        time.sleep(0.02)
-    else:
-        p.kill()
-        pytest.skip("the mount namespace could not be set up")
-    assert not os.path.exists(path)
-    yield p.pid, path
-    p.kill()
-    p.wait()
+    with e2e.in_mount_namespace(os.path.dirname(loop), mnt, "loop") as contained:
+        yield contained
 
 
 def _counts(e2e, *args):
