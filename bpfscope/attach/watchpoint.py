@@ -6,7 +6,9 @@ MODE is what fires the probe: ``r`` read, ``w`` write, ``x`` execute, in
 the combinations the CPU allows (``w``, ``rw``, ``x``; x86 has no
 read-only breakpoint). With ``-p PID`` or ``-c CMD`` the address is one of
 that process (a user-space watchpoint, ``user`` pointers); without, a
-kernel address, watched on every online CPU.
+kernel address, watched on every online CPU. The -c child is watched
+from its exec of the command on (enable_on_exec): before, it is still a
+copy of the tracer, whose own writes would count.
 
 Each is a perf event of type PERF_TYPE_BREAKPOINT (bp_type, bp_addr,
 bp_len; sample period 1) with a perf_event program attached; the program's
@@ -27,7 +29,7 @@ import re
 from dataclasses import dataclass
 
 from ..bpf import perf
-from ..bpf.consts import PerfType
+from ..bpf.consts import PerfAttrFlag, PerfType
 from ..bpf.sys import close_fd
 from ..errors import KernelError, SemanticError
 from ..sema.probes import PT_REGS, USER_REGS, ExpandedProbe
@@ -45,6 +47,7 @@ class WatchTarget:
     length: int
     bp_type: int
     pid: int | None     # None: a kernel address, on every CPU
+    on_exec: bool = False   # the -c child, not yet exec'd: watch from its exec on
 
 
 def parse_mode(mode: str, span) -> int:
@@ -56,7 +59,7 @@ def parse_mode(mode: str, span) -> int:
     return bits
 
 
-def parse_spec(ap, provider: str, pid: int | None) -> WatchTarget:
+def parse_spec(ap, provider: str, pid: int | None, on_exec: bool = False) -> WatchTarget:
     parts = ap.parts
     if len(parts) != 4:
         raise SemanticError(f"{provider} probe type requires 3 arguments "
@@ -78,7 +81,7 @@ def parse_spec(ap, provider: str, pid: int | None) -> WatchTarget:
     if addr % length:
         raise SemanticError(f"watchpoint address {addr_text} is not aligned to its "
                             f"length ({length})", ap.span)
-    return WatchTarget(addr, length, parse_mode(mode, ap.span), pid)
+    return WatchTarget(addr, length, parse_mode(mode, ap.span), pid, on_exec and pid is not None)
 
 
 def open_events(t: WatchTarget, what: str) -> list[int]:
@@ -87,9 +90,10 @@ def open_events(t: WatchTarget, what: str) -> list[int]:
     fds: list[int] = []
     try:
         for pid, cpu in where:
-            fds.append(perf.perf_event_open(PerfType.BREAKPOINT, 0, sample_period=1,
-                                            pid=pid, cpu=cpu, bp_type=t.bp_type,
-                                            config1=t.addr, config2=t.length))
+            fds.append(perf.perf_event_open(
+                PerfType.BREAKPOINT, 0, sample_period=1, pid=pid, cpu=cpu,
+                bp_type=t.bp_type, config1=t.addr, config2=t.length, disabled=t.on_exec,
+                attr_flags=PerfAttrFlag.ENABLE_ON_EXEC if t.on_exec else 0))
     except OSError as e:
         for fd in fds:
             close_fd(fd)
@@ -113,11 +117,12 @@ class Watchpoint(Provider):
     listed = ""   # nothing to list: any address
 
     def expand(self, ap, provider: str, options):
-        t = parse_spec(ap, provider, options.pid)
+        t = parse_spec(ap, provider, options.pid, on_exec=bool(options.cmd))
         mode = "".join(c for c in "rwx" if t.bp_type & MODE_BITS[c])
         name = f"{provider}:0x{t.addr:x}:{t.length}:{mode}"
         return [ExpandedProbe(provider, name, t, None, ap.span,
                               layout=USER_REGS if t.pid is not None else PT_REGS)]
 
     def attach(self, probe, prog_fd):
-        return attach_to_perf_events(prog_fd, open_events(probe.target, probe.name))
+        t = probe.target
+        return attach_to_perf_events(prog_fd, open_events(t, probe.name), enable=not t.on_exec)

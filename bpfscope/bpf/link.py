@@ -51,13 +51,14 @@ def obj_pin(fd: int, path: str) -> None:
     bpf(Cmd.OBJ_PIN, ObjPinAttr(pathname=addr(buf), bpf_fd=fd), detail=f"pin {path}")
 
 
-def attach_perf_event(prog_fd: int, perf_fd: int, cookie: int = 0) -> int:
+def attach_perf_event(prog_fd: int, perf_fd: int, cookie: int = 0, enable: bool = True) -> int:
     """Attach a program to an open perf event and enable the event.
 
     Returns a link fd whose closing detaches the program; on kernels without
     perf-event links the program is attached with PERF_EVENT_IOC_SET_BPF and
     ``perf_fd`` itself is returned (closing it detaches). Either way the
-    caller still owns ``perf_fd``.
+    caller still owns ``perf_fd``. ``enable`` False leaves a disabled event
+    as it is (one opened with enable_on_exec, say).
     """
     try:
         fd = link_create(prog_fd, perf_fd, AttachType.PERF_EVENT, extra=cookie)
@@ -65,9 +66,11 @@ def attach_perf_event(prog_fd: int, perf_fd: int, cookie: int = 0) -> int:
         if e.errno not in _NO_PERF_LINK:
             raise
         ioctl_set_bpf(perf_fd, prog_fd)
-        ioctl_enable(perf_fd)
+        if enable:
+            ioctl_enable(perf_fd)
         return perf_fd
-    ioctl_enable(perf_fd)
+    if enable:
+        ioctl_enable(perf_fd)
     return fd
 
 

@@ -66,6 +66,25 @@ def test_writes_and_reads_of_a_process_global(e2e, watched, no_leaks):
     assert "@rw: 10\n" in out, out   # 7 writes and 3 reads
 
 
+def test_the_c_child_is_watched_from_its_exec(e2e, watched, tmp_path, no_leaks):
+    """-c: a program of fixed addresses; the forked tracer copy that execs
+    it is not watched. The ELF loader zeroing .bss during exec writes the
+    global too: those hits have a kernel stack, the program's own none."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    exe = tmp_path / "watched_np"
+    subprocess.run([gcc, "-O1", "-no-pie", "-fno-pie", "-o", str(exe),
+                    os.path.join(PROGS, "watched.c")], check=True, capture_output=True)
+    nm = subprocess.run(["nm", str(exe)], capture_output=True, text=True)
+    if nm.returncode != 0:
+        pytest.skip("needs nm (binutils)")
+    addr = next(line.split()[0] for line in nm.stdout.splitlines()
+                if line.endswith(" watched_value"))
+    r = e2e.run_cli("-c", f"{exe} 6 2", "-e",
+                    f"watchpoint:0x{addr}:8:w {{ @[kstack(1)] = count(); }}", input="g")
+    assert r.returncode == 0, r.stderr
+    assert "@[\n]: 6\n" in r.stdout, r.stdout   # the 6 writes of the program itself
+
+
 def test_kernel_address_without_pid(e2e, watched, no_leaks):
     with open("/proc/kallsyms") as f:
         jiffies = next((line.split()[0] for line in f if line.split()[2:3] == ["jiffies"]),
