@@ -99,12 +99,15 @@ def check_syntax(text: str, name: str = "stdin") -> None:
 
 def run(script: CompiledScript, sink=None, duration: float | None = None,
         verbose: bool = False, on_attached=None, should_stop=None,
-        session: Session | None = None) -> int:
+        session: Session | None = None, mode: str | None = None,
+        probe_filter: str | None = None) -> int:
     """Run a compiled script until exit(), a signal, ``duration`` seconds or
     ``should_stop()``; returns the exit code. ``session`` is a Session of
-    ``script`` made by the caller (bpfscope.trace reads its maps)."""
+    ``script`` made by the caller (bpfscope.trace reads its maps); ``mode``
+    'bench' runs the bench: probes (those ``probe_filter`` matches)."""
     sink = sink or TextOutput(sys.stdout, sys.stderr)
-    session = session or Session(script, sink, verbose=verbose)
+    session = session or Session(script, sink, verbose=verbose, mode=mode,
+                                 probe_filter=probe_filter)
     try:
         return session.run(duration, on_attached=on_attached, should_stop=should_stop)
     except BpfscopeError as e:

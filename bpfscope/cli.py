@@ -335,8 +335,10 @@ def _list_program(text: str, name: str, verbose: bool, pid: int | None) -> int:
     lines = []
     options = providers.ProbeOptions(pid=pid)
     for ap in api.attach_points(text, name):
-        if providers.run_once_name(ap):
+        if providers.run_once_name(ap) in ("begin", "end"):
             lines.append(ap.parts[0].lower())
+        elif providers.run_once_name(ap):
+            lines.append(":".join(ap.parts))
         else:
             lines += providers.listing(ap.raw, verbose, options)
     if lines:
@@ -675,7 +677,7 @@ def _main(opts, rest, named) -> int:
             else:
                 sys.stdout.write(formatted)
             return 0
-        if opts.mode in ("compiler-bench", "bench", "test"):
+        if opts.mode in ("compiler-bench", "test"):
             sys.stderr.write(f"ERROR: --mode {opts.mode} is not supported yet\n")
             return 1
         if not opts.dry_run:
@@ -829,7 +831,8 @@ def _run(script, opts, child: Child | None) -> int:
             return 1
         return api.run(script, sink, verbose=opts.verbose,
                        on_attached=lambda: _attached(child),
-                       should_stop=should_stop)
+                       should_stop=should_stop, mode=opts.mode,
+                       probe_filter=opts.probe_filter)
     finally:
         if out is not sys.stdout:
             out.close()

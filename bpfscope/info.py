@@ -99,12 +99,6 @@ def _kernel_probe_rows(rows: dict[str, str]) -> dict[str, str]:
 
 
 def _iter_row() -> str:
-    from . import btf
-    from .attach.iter import iterators
-    try:
-        found = iterators(btf.load_vmlinux())
-    except btf.BtfError:
-        found = {}
-    if not found:
-        return "no"
-    return "yes (listed; bpfscope does not run iter probes yet)"
+    from .attach.iter import iter_status
+    from .attach.provider import why_not
+    return why_not(iter_status())

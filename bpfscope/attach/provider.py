@@ -60,10 +60,13 @@ class Provider:
       calls this provider's :meth:`parse_spec`, :meth:`status` and
       :meth:`probes`, or the other one's :meth:`expand_instead`, instead
       of :meth:`expand`.
-    - ``run_once``: canonical name -> 'begin' or 'end', for probe types
-      whose programs attach nothing and that the session runs once with
-      BPF_PROG_TEST_RUN: 'begin' before any other probe is attached,
-      'end' at exit (BEGIN and END).
+    - ``run_once``: canonical name -> 'begin', 'end', 'signal' or 'bench', for
+      probe types whose programs attach nothing and that the session runs
+      with BPF_PROG_TEST_RUN: 'begin' before any other probe is attached,
+      'end' at exit (BEGIN and END), 'signal' each time the tracer gets
+      the signal named by the probe's ``target`` ('signal', 'SIGUSR1')
+      (self:signal:SIGUSR1), 'bench' many times over in bench mode (the
+      target is ('bench', NAME)).
     - ``reattaches``: the canonical names whose probes follow their file
       when it is replaced while tracing (attach.reattach: uprobes; the
       probe's ``target`` has the file's ``path``, ``dev`` and ``ino``).
@@ -115,6 +118,14 @@ class Provider:
         """Pairs of ``probes`` one merged program serves (see
         providers.sessions); none unless the provider says so."""
         return {}
+
+    def fire(self, probe: ExpandedProbe, fds: list[int], say) -> bool:
+        """Probe types whose hook the session itself sets off once every
+        probe is attached (iter: read the iterator to its end): do it,
+        ``say(line)`` printing a line of output, and return True when the
+        session then ends (as bpftrace does after an iterator); False (the
+        default) for hooks the kernel fires."""
+        return False
 
     def missed(self, probe: ExpandedProbe, fds: list[int]) -> int | None:
         """Hits the probe's kernel hook missed (kprobes' nmissed), read

@@ -17,27 +17,30 @@ import fnmatch
 from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from . import fallback
+from .bench import Bench
 from .fentry import Fentry
 from .iter import Iter
 from .kprobe import Kprobe
 from .provider import ProbeOptions, Provider
 from .rawtracepoint import RawTracepoint
 from .sampling import PROVIDERS as SAMPLING
+from .selfprobe import SelfProbe
 from .special import Special
 from .tracefs import has_wildcard
 from .tracepoint import Tracepoint
 from .uprobe import Uprobe
 from .usdt import Usdt
+from .watchpoint import Watchpoint
 
 __all__ = ["ProbeOptions", "Provider", "register", "unregister", "expand", "expander",
            "attach", "missed", "run_once", "listing", "info_lines"]
 
 # In --info order.
 BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), Uprobe(), Usdt(),
-           *SAMPLING, Iter())
+           *SAMPLING, Iter(), Watchpoint(), SelfProbe(), Bench())
 
 # Probe types bpftrace has that bpfscope does not yet.
-LATER = {"watchpoint", "asyncwatchpoint", "self", "tp_btf"}
+LATER = {"tp_btf"}
 
 PROVIDERS: dict[str, Provider] = {}   # canonical name -> provider
 ALIASES: dict[str, str] = {}          # alias -> canonical name
@@ -117,6 +120,12 @@ def sessions(probes: list[ExpandedProbe], programs: list) -> dict:
         out.update(prov.sessions(probes, programs))
     return out
 
+def fire(probe: ExpandedProbe, fds: list[int], say) -> bool:
+    """Set off a probe whose provider fires it itself (iter); True when the
+    session ends after it."""
+    prov = PROVIDERS.get(probe.provider)
+    return prov is not None and prov.fire(probe, fds, say)
+
 
 def missed(probe: ExpandedProbe, fds: list[int]) -> int | None:
     """Hits the kernel hook of an attached probe missed (kprobes' nmissed),
@@ -131,7 +140,7 @@ def reattaches(probe: ExpandedProbe) -> bool:
 
 
 def run_once_name(ap) -> str:
-    """'begin' or 'end' for an attach point of a run-once probe type as
+    """'begin', 'end' or 'signal' for an attach point of a run-once probe type as
     written (BEGIN, end), else ''."""
     name = provider_name(ap)
     prov = PROVIDERS.get(name)
@@ -139,7 +148,7 @@ def run_once_name(ap) -> str:
 
 
 def run_once(probe: ExpandedProbe) -> str:
-    """'begin' or 'end' for a probe the session runs once instead of
+    """'begin', 'end' or 'signal' for a probe the session runs instead of
     attaching it (BEGIN, END), else ''."""
     prov = PROVIDERS.get(probe.provider)
     return prov.run_once.get(probe.provider, "") if prov is not None else ""

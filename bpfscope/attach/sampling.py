@@ -17,7 +17,7 @@ from ..bpf.consts import PerfHwId, PerfSwId, PerfType
 from ..bpf.sys import close_fd
 from ..errors import KernelError, SemanticError
 from ..sema.probes import NO_CONTEXT, PT_REGS, ExpandedProbe
-from .perfattach import attach_to_perf_event
+from .perfattach import attach_to_perf_event, attach_to_perf_events
 from .provider import Provider
 
 UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
@@ -141,15 +141,7 @@ class _PerCpu(Provider):
 
     def attach(self, probe, prog_fd):
         ptype, config, how, n = probe.target
-        out: list[int] = []
-        try:
-            for pfd in open_per_cpu(ptype, config, how, n, probe.name):
-                out.extend(attach_to_perf_event(prog_fd, pfd))
-        except BaseException:
-            for fd in out:
-                close_fd(fd)
-            raise
-        return out
+        return attach_to_perf_events(prog_fd, open_per_cpu(ptype, config, how, n, probe.name))
 
 
 class Profile(_PerCpu):

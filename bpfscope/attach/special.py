@@ -12,13 +12,23 @@ from ..sema.probes import NO_CONTEXT, ExpandedProbe
 from .provider import Provider
 
 
-class Special(Provider):
+class RunByTracer(Provider):
+    """A probe type whose raw tracepoint programs attach nothing: the
+    session runs them itself with BPF_PROG_TEST_RUN, when its
+    ``run_once`` says (BEGIN, END, self:signal, bench:). -l lists none."""
+
+    listed = ""
+    prog_type = "raw_tracepoint"
+
+    def attach(self, probe, prog_fd):
+        return []
+
+
+class Special(RunByTracer):
     """The provider for "BEGIN" and "END"."""
 
-    listed = ""  # -l with a wildcard type lists no BEGIN/END
     names = ("BEGIN", "END")
     aliases = {"begin": "BEGIN", "end": "END"}
-    prog_type = "raw_tracepoint"
     run_once = {"BEGIN": "begin", "END": "end"}
 
     def expand(self, ap, provider: str, options):
@@ -27,6 +37,3 @@ class Special(Provider):
         # bpftrace 0.26 names them in lower case (the `probe` builtin gives
         # "begin" for a probe written BEGIN)
         return [ExpandedProbe(provider, provider.lower(), (), None, ap.span, layout=NO_CONTEXT)]
-
-    def attach(self, probe, prog_fd):
-        return []

@@ -220,7 +220,7 @@ def pid_files(pid: int) -> list[str]:
     return out
 
 
-def _shown_path(target: str, path: str) -> str | None:
+def shown_path(target: str, path: str) -> str | None:
     """A relative path written with a '/' names its probes as written
     (bpftrace 0.26: uprobe:./testprogs/prog:f); a file reached through
     /proc/PID/root by the path the process knows it by. The attach uses
@@ -229,6 +229,19 @@ def _shown_path(target: str, path: str) -> str | None:
         return target
     m = _ROOTED.match(path)
     return path[m.end():] if m else None
+
+
+def glob_targets(target: str, pid: int | None) -> list[str]:
+    """The executables and libraries a target with '*' names, sorted; with
+    a pid, the files its process sees (through /proc/PID/root, each named
+    as :func:`in_process_view` names it)."""
+    import glob
+    target = os.path.abspath(target)
+    if pid is None:
+        return sorted(p for p in glob.glob(target) if _is_exec_or_lib(p))
+    root = f"/proc/{pid}/root"
+    found = (in_process_view(p[len(root):], pid) for p in glob.glob(root + target))
+    return sorted({p for p in found if _is_exec_or_lib(p)})
 
 
 def resolve_target(target: str, pid: int | None, cmd: str | None = None) -> list[str]:
@@ -240,9 +253,7 @@ def resolve_target(target: str, pid: int | None, cmd: str | None = None) -> list
     if target == "*" and pid is not None:
         return pid_files(pid)  # every file the process runs code from
     if "*" in target:
-        import glob
-        return sorted(os.path.abspath(p) for p in glob.glob(target)
-                      if _is_exec_or_lib(p))
+        return glob_targets(target, pid)
     if "/" not in target:
         if target.startswith("lib"):
             # the -c program's own library (its RUNPATH) before the system's
@@ -619,7 +630,7 @@ class Uprobe(Provider):
                                              multi="*" in spec.target, inlined=inl,
                                              live_pid=live,
                                              unsafe=bool(getattr(options, "unsafe", False)),
-                                             shown=_shown_path(spec.target, path)))
+                                             shown=shown_path(spec.target, path)))
             except ElfError as e:
                 raise SemanticError(f"{path}: {e}", ap.span) from None
         if not out:

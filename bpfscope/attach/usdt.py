@@ -8,7 +8,13 @@ Spec forms (bpftrace's), after the provider name::
     usdt:/path/to/bin:prov*:na*         wildcards in provider and name
     usdt:libfoo:provider:name           a library by short name
     usdt:*:provider:name                with -p PID: every file the
-                                        process has mapped
+    usdt::provider:name                 process has mapped
+    usdt:/path/lib*.so:provider:name    every file the glob names (with -p
+                                        PID, as that process sees them)
+
+With -p PID, paths are the process's: a process of another mount
+namespace (a container) is reached through /proc/PID/root, its probes
+named by the path it knows.
 
 The target is found as for uprobes (:func:`uprobe.resolve_target`): made
 absolute, a name starting with "lib" looked up in /proc/PID/maps (with a
@@ -53,7 +59,8 @@ from ..errors import MissingProbe, SemanticError, warn
 from ..sema.probes import USDT_OPERANDS, ExpandedProbe, RegArg
 from .perfattach import attach_to_perf_event
 from .provider import Provider
-from .uprobe import check_site, open_uprobe, pid_files, resolve_target, split_spec, symbols_of
+from .uprobe import (check_site, open_uprobe, pid_files, resolve_target, shown_path, split_spec,
+                     symbols_of)
 
 RIP = REGS_IP  # struct pt_regs offset of ip
 
@@ -84,8 +91,6 @@ def parse_spec(parts: list[str], span=None) -> Spec:
                             span)
     target, name = parts[0], parts[-1]
     ns = parts[1] if len(parts) == 3 else None
-    if not target:
-        raise SemanticError("usdt probe type should have a target", span)
     if not name:
         raise SemanticError("usdt probe type should have a probe name", span)
     return Spec(target, ns, name)
@@ -98,6 +103,12 @@ def _has_wildcard(s: str | None) -> bool:
 # ------------------------------------------------------------ target files
 
 def resolve_targets(target: str, pid: int | None, span=None) -> list[str]:
+    """The files a target names. Left out (usdt::NS:NAME) with -p, as
+    ``*``: every file the process has mapped."""
+    if not target:
+        if pid is None:
+            raise SemanticError("usdt probe type should have a target", span)
+        return pid_files(pid)
     if target == "*":
         if pid is None:
             raise SemanticError("usdt:* needs -p PID (or -c CMD): the files the "
@@ -231,7 +242,7 @@ class Usdt(Provider):
         if not paths:
             raise SemanticError(f"usdt target file '{spec.target}' does not exist or is "
                                 f"not executable", ap.span)
-        wild = spec.target == "*" or _has_wildcard(spec.target) or \
+        wild = spec.target in ("*", "") or _has_wildcard(spec.target) or \
             _has_wildcard(spec.ns) or _has_wildcard(spec.name)
         found: list[tuple[str, list[UsdtProbe]]] = []
         for path in paths:
@@ -270,9 +281,11 @@ class Usdt(Provider):
                wild: bool = False) -> list[ExpandedProbe]:
         out = []
         st = symbols_of(path)
+        # a file of another mount namespace by the path its process knows
+        shown = shown_path(ap.parts[1] if len(ap.parts) > 1 else "", path) or path
         with ElfFile(path) as elf:
             for p in sites:
-                full = f"usdt:{path}:{p.provider}:{p.name}"
+                full = f"usdt:{shown}:{p.provider}:{p.name}"
                 if p.pc_offset is None:
                     raise SemanticError(f"{full}: the probe site {p.pc:#x} is not in a "
                                         f"loaded segment", ap.span)
@@ -319,7 +332,7 @@ def list_probes(pattern: str, pid: int | None = None) -> list[str]:
     for path in resolve_targets(spec.target, pid):
         try:
             for p in match(path, spec.ns, spec.name):
-                out.add(f"usdt:{path}:{p.provider}:{p.name}")
+                out.add(f"usdt:{shown_path(spec.target, path) or path}:{p.provider}:{p.name}")
         except ElfError:
             continue
     return sorted(out)

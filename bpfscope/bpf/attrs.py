@@ -203,3 +203,15 @@ class PerfEventAttr(ctypes.Structure):
         ("aux_sample_size", u32), ("aux_action", u32), ("sig_data", u64),
         ("config3", u64),
     ]
+
+
+class ObjPinAttr(ctypes.Structure):
+    """BPF_OBJ_PIN."""
+
+    _fields_ = [("pathname", u64), ("bpf_fd", u32), ("file_flags", u32)]
+
+
+class IterCreateAttr(ctypes.Structure):
+    """BPF_ITER_CREATE."""
+
+    _fields_ = [("link_fd", u32), ("flags", u32)]

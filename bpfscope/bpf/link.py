@@ -7,8 +7,8 @@ import ctypes
 import errno
 import struct
 
-from .attrs import (InfoByFdAttr, LinkCreateAttr, LinkInfo, RawTracepointOpenAttr,
-                    UprobeMultiAttr)
+from .attrs import (InfoByFdAttr, IterCreateAttr, LinkCreateAttr, LinkInfo, ObjPinAttr,
+                    RawTracepointOpenAttr, UprobeMultiAttr)
 from .consts import AttachType, Cmd, LinkType
 from .perf import ioctl_enable, ioctl_set_bpf
 from .sys import BpfSyscallError, addr, bpf
@@ -32,13 +32,33 @@ def link_create(prog_fd: int, target_fd: int, attach_type: int,
                       f"target fd {target_fd}")
 
 
-def attach_perf_event(prog_fd: int, perf_fd: int, cookie: int = 0) -> int:
+def iter_link(prog_fd: int) -> int:
+    """A BPF iterator link for program ``prog_fd`` (loaded as a tracing
+    program with expected_attach_type TRACE_ITER on FUNC bpf_iter_NAME)."""
+    return link_create(prog_fd, 0, AttachType.TRACE_ITER)
+
+
+def iter_create(link_fd: int) -> int:
+    """BPF_ITER_CREATE: a new iterator of ``link_fd``; each read() of it
+    runs the program on the next objects, 0 bytes at the end."""
+    return bpf(Cmd.ITER_CREATE, IterCreateAttr(link_fd=link_fd), detail=f"link fd {link_fd}")
+
+
+def obj_pin(fd: int, path: str) -> None:
+    """BPF_OBJ_PIN: pin a program, map or link at ``path`` (in a bpffs)."""
+    name = path.encode() + b"\0"
+    buf = ctypes.create_string_buffer(name, len(name))
+    bpf(Cmd.OBJ_PIN, ObjPinAttr(pathname=addr(buf), bpf_fd=fd), detail=f"pin {path}")
+
+
+def attach_perf_event(prog_fd: int, perf_fd: int, cookie: int = 0, enable: bool = True) -> int:
     """Attach a program to an open perf event and enable the event.
 
     Returns a link fd whose closing detaches the program; on kernels without
     perf-event links the program is attached with PERF_EVENT_IOC_SET_BPF and
     ``perf_fd`` itself is returned (closing it detaches). Either way the
-    caller still owns ``perf_fd``.
+    caller still owns ``perf_fd``. ``enable`` False leaves a disabled event
+    as it is (one opened with enable_on_exec, say).
     """
     try:
         fd = link_create(prog_fd, perf_fd, AttachType.PERF_EVENT, extra=cookie)
@@ -46,9 +66,11 @@ def attach_perf_event(prog_fd: int, perf_fd: int, cookie: int = 0) -> int:
         if e.errno not in _NO_PERF_LINK:
             raise
         ioctl_set_bpf(perf_fd, prog_fd)
-        ioctl_enable(perf_fd)
+        if enable:
+            ioctl_enable(perf_fd)
         return perf_fd
-    ioctl_enable(perf_fd)
+    if enable:
+        ioctl_enable(perf_fd)
     return fd
 
 

@@ -200,6 +200,11 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         self.scratch = b.vreg()
         self.zero_slot = self.stack_mem(8)
         self.declare_vars(self.probe_var_names(probe))
+        guard = self.probe.layout.guard
+        if guard is not None:   # an iterator's last call: no object
+            g = b.vreg()
+            b.ldx(8, g, self.ctx, guard)
+            b.jcond("eq", g, 0, self.exit_label)
         if probe.predicate is not None:
             self.branch_false(probe.predicate, self.exit_label)
         self.block(probe.body)

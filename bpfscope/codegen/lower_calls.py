@@ -49,6 +49,8 @@ class CallLowering:
             b.alu("sub", r, start)
         elif name == "cpid":
             b.mov(r, self.sc.an.cpid)
+        elif name == "ctx":
+            b.mov(r, self.ctx)
         elif name == "ppid":
             self.ppid(r, e)
         elif name == "ncpus":

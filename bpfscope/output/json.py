@@ -272,6 +272,11 @@ class JsonOutput(StreamSink):
     def maps_at_exit(self, maps: list[MapData]) -> None:
         self.out.write("".join(format_map(m) for m in exit_order(maps)))
 
+    def benchmark_results(self, results: list[tuple[str, int]]) -> None:
+        """bpftrace 0.26: {"type": "benchmark_results", "data": {NAME: NS, ...}}."""
+        self._emit("benchmark_results",
+                   "{" + ", ".join(f"{json_string(n)}: {ns}" for n, ns in results) + "}")
+
     def value(self, v: object) -> None:
         """print() of a single value."""
         self._emit("value", json_value(v))

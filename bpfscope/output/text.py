@@ -346,6 +346,10 @@ class TextOutput(StreamSink):
     def maps_at_exit(self, maps: list[MapData]) -> None:
         self.out.write(format_maps_at_exit(maps))
 
+    def benchmark_results(self, results: list[tuple[str, int]]) -> None:
+        from ..runtime.bench import table
+        self.out.write("\n\n" + table(results))
+
     def join(self, text: str) -> None:
         self.out.write(text + "\n")
 

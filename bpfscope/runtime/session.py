@@ -67,8 +67,13 @@ class Session:
     errors; ``on_attached`` is called once every probe is attached (the
     CLI starts a ``-c`` child there)."""
 
-    def __init__(self, script: CompiledScript, sink: OutputSink, verbose: bool = False):
+    def __init__(self, script: CompiledScript, sink: OutputSink, verbose: bool = False,
+                 mode: str | None = None, probe_filter: str | None = None):
         self.script = script
+        # 'bench' (--mode bench) runs the bench: probes, which --probe-filter selects
+        self.mode = mode
+        self.probe_filter = probe_filter
+        self.bench: list[tuple[str, str, int]] = []   # (benchmark, probe name, fd)
         self.sink = sink
         self.verbose = verbose
         self.maps: dict[str, BpfMap] = {}
@@ -77,6 +82,8 @@ class Session:
         self.ringbuf: RingBuffer | None = None
         self.begin: list[int] = []
         self.end: list[int] = []
+        self.on_signal: dict[str, list[int]] = {}   # self:signal:NAME programs
+        self._signals_pending: list[str] = []
         self.exiting = False
         self.exit_code = 0
         # an exit record was read: as bpftrace (finalize_), every record
@@ -167,6 +174,10 @@ class Session:
                 self.begin.append(fd)
             elif when == "end":
                 self.end.append(fd)
+            elif when == "signal":
+                self.on_signal.setdefault(ps.probe.target[1], []).append(fd)
+            elif when == "bench":
+                self.bench.append((ps.probe.target[1], ps.name, fd))
 
     def _load_session(self, ps, program, load: dict, fds: dict) -> int | None:
         """The fd of a merged kprobe_session program, None when the kernel
@@ -277,7 +288,8 @@ class Session:
         warnings.__enter__()
 
         def usr1(signum, frame):
-            pass  # bpftrace runs its self:signal probes here; without them, nothing
+            # self:signal:SIGUSR1 probes run from the loop below
+            self._signals_pending.append("SIGUSR1")
 
         self._sigint = old.get(signal.SIGINT)
         try:
@@ -299,9 +311,13 @@ class Session:
             if on_attached:
                 on_attached()
             self.drain()
+            self.fire()
+            if self.mode == "bench":
+                self.run_benchmarks()
             self.check_exit()
             deadline = time.monotonic() + duration if duration else None
             while not self.exiting:
+                self.run_signal_probes()
                 self.ringbuf.poll(100, self.on_record)
                 self.check_lost()
                 self.check_exit()
@@ -322,6 +338,38 @@ class Session:
             warnings.__exit__()
         return self.exit_code
 
+    def run_benchmarks(self) -> None:
+        """--mode bench: time each selected bench: program and report the
+        results; the session then ends, without printing maps."""
+        from . import bench
+        results = bench.measure(bench.selected(self.bench, self.probe_filter))
+        self.drain()
+        show = getattr(self.sink, "benchmark_results", None)
+        if show is not None:
+            show(results)
+        self.exiting = True
+
+    def run_signal_probes(self) -> None:
+        """Run the self:signal programs of the signals that came since the
+        last turn of the loop, once per signal received."""
+        while self._signals_pending:
+            name = self._signals_pending.pop(0)
+            for fd in self.on_signal.get(name, ()):
+                prog_test_run(fd)
+
+    def fire(self) -> None:
+        """Set off the probes the session fires itself (iterators), printing
+        what their programs sent; the session ends when one says so."""
+        for probe, fds in self._attached:
+            try:
+                ends = providers.fire(probe, fds, lambda line: self.sink.printf(line + "\n"))
+            except OSError as e:
+                raise KernelError(f"Failed to run {probe.name}: {e.strerror or e}",
+                                  probe.span) from None
+            if ends:
+                self.drain()
+                self.exiting = True
+
     def finish(self):
         """Detach probes, run END, drain output and print the maps."""
         self._hook_missed = self.hook_misses()
@@ -340,7 +388,7 @@ class Session:
         # large map prints
         if self._sigint is not None:
             signal.signal(signal.SIGINT, self._sigint)
-        if int(self.script.config.get("print_maps_on_exit", 1)):
+        if int(self.script.config.get("print_maps_on_exit", 1)) and self.mode != "bench":
             self.sink.maps_at_exit([self.read(spec.name) for spec in self.script.user_maps])
         self.sink.flush()
 

@@ -19,7 +19,8 @@ class OutputSink(Protocol):
     def attached(self, n_probes: int) -> None:
         """All probes are attached (bpftrace: ``Attached N probes``)."""
 
-    # optional: progress(line), how far a long attach or detach is
+    # optional: progress(line), how far a long attach or detach is;
+    # benchmark_results(results), bench mode's [(name, nanoseconds)]
 
     def printf(self, text: str) -> None:
         """Already formatted text from printf()/print of a value."""

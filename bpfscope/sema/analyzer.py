@@ -270,6 +270,14 @@ class Analyzer(ConstValues):
         raise SemanticError(f"Can't attach to {total} probes because it exceeds the current limit "
                             f"of {limit} probes.", crossing.span or self.expanded[-1][0].span)
 
+    def check_alone(self) -> None:
+        """A probe whose provider says it runs alone (an iterator) with any
+        other probe in the script: an error at the first such probe."""
+        every = [e for _, exps in self.expanded for e in exps]
+        for e in every:
+            if e.alone and len(every) > 1:
+                raise SemanticError(e.alone, e.span)
+
     def run(self) -> "Analyzer":
         self.declare_maps()
         for probe in self.program.probes:
@@ -287,6 +295,7 @@ class Analyzer(ConstValues):
                     exp.func = exp.mangled or exp.func
             self.expanded.append((probe, exps))
         self.check_probe_limit()
+        self.check_alone()
         # Map types only widen (unify), so this converges; a map read
         # before the statement that types it needs one more pass per link
         # of such a chain. Not converging is a bug in the analyser, never
@@ -826,6 +835,13 @@ class Analyzer(ConstValues):
                          e.span)
             return T.StringType(len(self._probe.func.encode()) + 1)
         layout = self._probe.layout
+        if name == "ctx":
+            t = self.types.named(layout.ctx_type) if layout.ctx_type else None
+            if t is None:
+                self.err(f"The ctx builtin can not be used with '{self._probe.provider}' probes",
+                         e.span)
+                return T.UINT64
+            return t
         if re.fullmatch(r"arg\d+", name) and layout.args == "usdt":
             n = int(name[3:])
             args = self._probe.usdt_args

@@ -41,11 +41,17 @@ class ContextLayout:
     whatever the layout. ``user``: pointers the probe reads point into the
     traced process's memory (uprobe, usdt). ``name`` is the probe's
     ``context`` string ('regs', 'usdt', 'record', 'none'), kept for code
-    that reads that."""
+    that reads that. ``ctx_type``: the C type of the ``ctx`` builtin, the
+    context itself ('struct bpf_iter__task *' for iter:task), '' where
+    scripts cannot use ``ctx``. ``guard``: the offset of a pointer in the
+    context; the program does nothing when it is NULL (an iterator's last
+    call, which has no object), None for none."""
     name: str
     args: str = ""
     max_args: int = 0
     user: bool = False
+    ctx_type: str = ""
+    guard: int | None = None
 
 
 # The layouts of bpfscope's probe types.
@@ -147,6 +153,9 @@ class ExpandedProbe:
     # asks (attach.dwarfargs.DebugArgs): ``args()`` -> the ArgFields of
     # ``args`` or None, ``type_named(name)`` -> the program's own type.
     debuginfo: object | None = field(default=None, compare=False)
+    # Why this probe cannot share a script with any other probe (an
+    # iterator's), '' where it can.
+    alone: str = field(default="", compare=False)
 
     def __post_init__(self):
         if self.layout is None:

@@ -116,8 +116,8 @@ def test_listing_info_and_run_once(toys):
 def test_unknown_and_later_probe_types():
     with pytest.raises(SemanticError, match="Invalid probe type: nosuch"):
         providers.expand(_AP("nosuch:x"))
-    with pytest.raises(SemanticError, match="watchpoint probes are not supported yet"):
-        providers.expand(_AP("watchpoint:0x1:8:w"))
+    with pytest.raises(SemanticError, match="tp_btf probes are not supported yet"):
+        providers.expand(_AP("tp_btf:sched:sched_switch"))
 
 
 @pytest.mark.parametrize("written", ["BEGIN", "begin", "END", "end"])

@@ -123,12 +123,20 @@ def test_parse_spec(parts, want):
 @pytest.mark.parametrize("parts, msg", [
     (["/bin/x"], "usdt probe type requires 2 or 3 arguments, found 1"),
     (["/bin/x", "a", "b", "c"], "usdt probe type requires 2 or 3 arguments, found 4"),
-    (["", "a"], "should have a target"),
     (["/bin/x", "a", ""], "should have a probe name"),
 ])
 def test_parse_spec_errors(parts, msg):
     with pytest.raises(SemanticError, match=msg):
         parse_spec(parts)
+
+
+def test_no_target_is_every_file_of_the_pid_or_an_error(monkeypatch):
+    from bpfscope.attach import usdt
+    monkeypatch.setattr(usdt, "pid_files", lambda pid: [f"/proc/{pid}/root/bin/x", "/lib/y.so"])
+    assert parse_spec(["", "a"]).target == ""
+    assert usdt.resolve_targets("", 42) == ["/proc/42/root/bin/x", "/lib/y.so"]
+    with pytest.raises(SemanticError, match="usdt probe type should have a target"):
+        usdt.resolve_targets("", None)
 
 
 def test_usdt_is_no_longer_later():
@@ -429,3 +437,13 @@ def test_kernel_without_reference_counters(prog, monkeypatch):
 def test_probes_of_is_cached(prog):
     assert usdt.probes_of(prog) is usdt.probes_of(prog)
     assert all(isinstance(p, UsdtProbe) for p in usdt.probes_of(prog))
+
+
+def test_glob_targets_through_the_process_root(tmp_path):
+    for name in ("prog1", "prog2", "notes.txt"):
+        (tmp_path / name).write_bytes(b"\x7fELF" if name.startswith("prog") else b"text")
+        (tmp_path / name).chmod(0o755 if name.startswith("prog") else 0o644)
+    want = [str(tmp_path / "prog1"), str(tmp_path / "prog2")]
+    assert uprobe.glob_targets(str(tmp_path / "*"), None) == want
+    # our own /proc/PID/root is the host's root: the same files, by their paths
+    assert uprobe.glob_targets(str(tmp_path / "prog*"), os.getpid()) == want

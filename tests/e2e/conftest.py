@@ -17,6 +17,7 @@ process against the running kernel.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import os
@@ -282,6 +283,37 @@ def no_leaks(kernel):
     assert_gone(ids)
 
 
+@contextlib.contextmanager
+def in_mount_namespace(directory, mnt, name: str):
+    """Run ``directory/name`` in a mount namespace of its own, where a bind
+    mount puts ``directory`` at ``mnt`` (empty outside): gives (its pid, the
+    program's path inside) once it runs, kills it after; skips where that
+    cannot be set up."""
+    if not shutil.which("unshare"):
+        pytest.skip("needs unshare (util-linux)")
+    path = os.path.join(str(mnt), name)
+    p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          f"mount --bind {directory} {mnt} && exec {path}"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{p.pid}/exe") == path:
+                break
+        except OSError:
+            pass
+        time.sleep(0.02)
+    else:
+        p.kill()
+        p.wait()
+        pytest.skip("the mount namespace could not be set up")
+    try:
+        assert not os.path.exists(path)  # outside, the mount point is empty
+        yield p.pid, path
+    finally:
+        p.kill()
+        p.wait()
+
+
 @pytest.fixture(scope="session")
 def e2e():
     """The helpers above, for test modules (conftest is not importable
@@ -292,7 +324,8 @@ def e2e():
                                  bpf_ids=bpf_ids, CLI=CLI, LOGGED_CLI=LOGGED_CLI,
                                  assert_no_new_objects=assert_no_new_objects,
                                  assert_gone=assert_gone, owned_ids=owned_ids,
-                                 created_since=created_since)
+                                 created_since=created_since,
+                                 in_mount_namespace=in_mount_namespace)
 
 
 def _exporter_url(proc, timeout: float = 20) -> str:

@@ -68,12 +68,13 @@ CASES = [
      'stdin:1:9-29: ERROR: printf: Too many arguments for format string (2 supplied, 1 expected)\n'
      'BEGIN { printf("%d\\n", 1, 2); }\n'
      '        ~~~~~~~~~~~~~~~~~~~~\n'),
-    ('iter:task { }',
-     'stdin:1:1-10: ERROR: iter probes are not supported yet\n'
-     'iter:task { }\n'
-     '~~~~~~~~~\n'),
+    ('iter:nosuch { }',
+     "stdin:1:1-12: ERROR: iter:nosuch: this kernel has no iterator named nosuch "
+     "(bpfscope -l 'iter:*' lists them)\n"
+     'iter:nosuch { }\n'
+     '~~~~~~~~~~~\n'),
     ('BEGIN { print(ctx); }',
-     "stdin:1:15-18: ERROR: Builtin 'ctx' is not supported yet\n"
+     "stdin:1:15-18: ERROR: The ctx builtin can not be used with 'BEGIN' probes\n"
      'BEGIN { print(ctx); }\n'
      '              ~~~\n'),
 ]

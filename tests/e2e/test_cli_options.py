@@ -73,7 +73,6 @@ def test_pid_validation(e2e, flag, value, message):
     (["--mode", "codegen", "--test"], "ERROR: USAGE: --test conflicts with existing --mode\n"),
     (["--fmt", "--bench"], "ERROR: USAGE: --bench conflicts with existing --mode\n"),
     (["--mode", "test"], "ERROR: --mode test is not supported yet\n"),
-    (["--bench"], "ERROR: --mode bench is not supported yet\n"),
     (["--aot", "x"], "ERROR: --aot is not supported: bpfscope compiles and loads its "
                      "programs itself, with no ahead-of-time build\n"),
     (["--traceable-functions", "/no/such/list"],

@@ -6,11 +6,9 @@ program at a path that does not exist outside."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import time
 
 import pytest
 
@@ -25,34 +23,18 @@ int main(void) { for (;;) { sink = mntns_target(sink & 7); usleep(10000); } }
 
 
 @pytest.fixture
-def contained(tmp_path):
+def contained(tmp_path, e2e):
     """(pid, path inside the namespace) of a program running in a mount
     namespace of its own, where only it sees that path."""
-    if not shutil.which("gcc") or not shutil.which("unshare"):
-        pytest.skip("needs gcc and unshare (util-linux)")
+    if not shutil.which("gcc"):
+        pytest.skip("needs gcc")
     inside, mnt = tmp_path / "inside", tmp_path / "mnt"
     inside.mkdir()
     mnt.mkdir()
     (inside / "prog.c").write_text(C_SRC)
     subprocess.run(["gcc", "-O1", "-o", str(inside / "prog"), str(inside / "prog.c")], check=True)
-    path = str(mnt / "prog")
-    p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                          f"mount --bind {inside} {mnt} && exec {path}"])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if os.readlink(f"/proc/{p.pid}/exe") == path:
-                break
-        except OSError:
-            pass
-        time.sleep(0.02)
-    else:
-        p.kill()
-        pytest.skip("the mount namespace could not be set up")
-    assert not os.path.exists(path)  # outside, the mount point is empty
-    yield p.pid, path
-    p.kill()
-    p.wait()
+    with e2e.in_mount_namespace(inside, mnt, "prog") as contained:
+        yield contained
 
 
 def _counts(e2e, *args):

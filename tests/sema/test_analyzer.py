@@ -576,7 +576,7 @@ def test_string_typespec_uses_max_strlen():
      "Value of type 'none' cannot be assigned to a variable", (1, 14, 25)),
     ('BEGIN { @x = printf("a"); }',
      "Value of type 'none' cannot be assigned to a map", (1, 14, 25)),
-    ("BEGIN { $x = ctx; }", "Builtin 'ctx' is not supported yet", (1, 14, 17)),
+    ("BEGIN { $x = ctx; }", "The ctx builtin can not be used with 'BEGIN' probes", (1, 14, 17)),
     ('BEGIN { $s = "a"; $s++; }', "'++' needs an integer variable", (1, 19, 23)),
     ("BEGIN { @x = count(); @x++; }", "'++' needs an integer map: @x", (1, 23, 27)),
     ("BEGIN { @x = hist(1); $y = @x; }", "Reading a hist() map is not supported: @x",
