@@ -661,3 +661,23 @@ def test_large_temporaries_go_to_the_scratch_map():
 def test_break_outside_a_loop_is_an_error():
     with pytest.raises(SemanticError, match="'break' used outside of a loop"):
         compile_src("BEGIN { break; }")
+
+
+def test_large_buffers_are_zeroed_by_one_failing_read():
+    # str() of a pointer into a 1024-byte key: the key is zeroed by
+    # bpf_probe_read_kernel(key, 1024, NULL), which memsets it on the fault,
+    # and then read; no per-8-byte stores
+    text = listing("tracepoint:t:p { @[str(args.ua)] = count(); }").disasm()
+    lines = [l.split(": ", 1)[1] for l in text.splitlines()]
+    assert not any(l.startswith("(7a)") and "(r6 +" in l for l in lines)
+    i = lines.index("(85) call bpf_probe_read_kernel#113")
+    assert lines[i - 3:i] == ["(bf) r1 = r6", "(b7) r2 = 1024", "(b7) r3 = 0"]
+    assert lines[i + 1:i + 4] == ["(bf) r1 = r6", "(b7) r2 = 1024", "(bf) r3 = r7"]
+    assert lines[i + 4].startswith("(85) call bpf_probe_read")
+
+
+def test_small_buffers_are_zeroed_by_stores():
+    # 16 bytes: two 8-byte stores stay cheaper than a helper call
+    text = listing("tracepoint:t:p { @[str(args.ua, 16)] = count(); }").disasm()
+    assert "bpf_probe_read_kernel#113" not in text
+    assert text.count("= 0\n") >= 2
