@@ -297,8 +297,12 @@ class Session:
     def finish(self):
         """Detach probes, run END, drain output and print the maps."""
         self._hook_missed = self.hook_misses()
+        attached = bool(self.attach_fds)
         self.detach()
-        _quiesce()
+        if attached:
+            # a grace period (about 100 ms): only detached programs need it,
+            # not a script of BEGIN and END alone
+            _quiesce()
         self.drain()
         self._finalized = False  # END's records are printed
         for fd in self.end:

@@ -133,7 +133,7 @@ def test_parse_spec_errors(parts, msg):
 
 def test_usdt_is_no_longer_later():
     assert "usdt" not in providers.LATER
-    assert isinstance(providers.PROVIDERS["usdt"], usdt.Usdt)
+    assert isinstance(providers.PROVIDERS["usdt"].real(), usdt.Usdt)
 
 
 # ------------------------------------------------------------ expansion
