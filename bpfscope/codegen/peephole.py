@@ -27,7 +27,7 @@ from dataclasses import replace
 from . import insn as I
 from .deadcode import remove_dead_code
 from .insn import Insn, Label, PReg, defs, uses
-from .regalloc import successors
+from .regalloc import live_out_masks, successors
 
 _IDENTITY_ZERO = {I.ADD, I.SUB, I.OR, I.XOR, I.LSH, I.RSH, I.ARSH}
 _CALL_CLOBBERS = tuple(r.n for r in I.CALLER_SAVED)
@@ -131,28 +131,10 @@ def _drop_dead_writes(code):
         if isinstance(it, Insn):
             use[i] = _mask(uses(it))
             dfn[i] = _mask(defs(it))
-    live_in = [0] * n
-    changed = True
-    while changed:
-        changed = False
-        for i in range(n - 1, -1, -1):
-            out = 0
-            for s in succ[i]:
-                out |= live_in[s]
-            new = use[i] | (out & ~dfn[i])
-            if new != live_in[i]:
-                live_in[i] = new
-                changed = True
-    kept = []
-    for i, it in enumerate(code):
-        if isinstance(it, Insn) and _is_pure_def(it) and dfn[i]:
-            out = 0
-            for s in succ[i]:
-                out |= live_in[s]
-            if not out & dfn[i]:
-                continue
-        kept.append(it)
-    return kept
+    live_out = live_out_masks(use, dfn, succ)
+    return [it for i, it in enumerate(code)
+            if not (isinstance(it, Insn) and _is_pure_def(it) and dfn[i]
+                    and not live_out[i] & dfn[i])]
 
 
 def _thread_jumps(code):

@@ -150,6 +150,13 @@ def _liveness(code, num: _Numbering, nargs: int):
             else:
                 use[i] = num.mask(uses(item))
             dfn[i] = num.mask(defs(item))
+    return use, dfn, live_out_masks(use, dfn, succ)
+
+
+def live_out_masks(use: list[int], dfn: list[int], succ: list[list[int]]) -> list[int]:
+    """Backward iterative liveness: per item, the registers (bit masks of
+    its use and def masks' numbering) live after it."""
+    n = len(use)
     live_in, live_out = [0] * n, [0] * n
     changed = True
     while changed:
@@ -161,7 +168,7 @@ def _liveness(code, num: _Numbering, nargs: int):
             x = use[i] | (o & ~dfn[i])
             if x != live_in[i] or o != live_out[i]:
                 live_in[i], live_out[i], changed = x, o, True
-    return use, dfn, live_out
+    return live_out
 
 
 def _interference(code, num: _Numbering, nargs: int):
