@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from ..attach import providers
@@ -515,6 +514,7 @@ class Session:
             # The kernel waits out a grace period in each perf event's release
             # (about 70 ms here: 360 tracepoints took 26 s, as with bpftrace
             # 0.17); closes from several threads wait together (11 s).
+            from concurrent.futures import ThreadPoolExecutor  # imports logging
             progress.update(0)
             with ThreadPoolExecutor(DETACH_THREADS) as pool:
                 for (n, _), _ in zip(jobs, pool.map(_detach_all, [job for _, job in jobs])):
