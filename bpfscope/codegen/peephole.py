@@ -13,7 +13,8 @@ exit values) and only drops or retargets instructions:
   ``mov rX, K`` where rX already holds K;
 - dead register writes: an ALU operation, a load or an LD_IMM64 whose
   register no path reads before writing it again (backward liveness over
-  the control-flow graph; a call reads r1..r5, exit reads r0);
+  the control-flow graph, where a dead write reads nothing, so chains of
+  them go at once; a call reads r1..r5, exit reads r0);
 - branch threading: a jump to an unconditional jump goes to its target;
 - a conditional jump to the instruction right after it is dropped, and
   then deadcode's rules (code no path reaches, unconditional jumps to
@@ -35,15 +36,16 @@ _CALL_CLOBBERS = tuple(r.n for r in I.CALLER_SAVED)
 
 def peephole(code: list[Insn | Label]) -> list[Insn | Label]:
     while True:
-        new = _thread_jumps(code)
-        new = _drop_identities(new)
-        new = _drop_known_moves(new)
-        new = _drop_dead_writes(new)
-        new = remove_dead_code(_drop_cond_jumps_to_next(new))
-        if len(new) == len(code) and all(
-                a is b for a, b in zip(new, code)):
+        code, threaded = _thread_jumps(code)
+        code = _drop_identities(code)
+        code = _drop_known_moves(code)
+        code = _drop_dead_writes(code)
+        new = _drop_cond_jumps_to_next(code)
+        if not threaded and len(new) == len(code):
             return new
-        code = new
+        # a jump went or moved: code may have become unreachable, and
+        # the blocks it joined may hold more to drop
+        code = remove_dead_code(new)
 
 
 def is_identity(ins: Insn) -> bool:
@@ -122,19 +124,28 @@ def _mask(regs) -> int:
     return m
 
 
+_MASKS: dict[tuple, tuple[int, int, bool]] = {}  # (code, dst, src, imm) -> use, def, pure
+
+
 def _drop_dead_writes(code):
     succ = successors(code)
     n = len(code)
     use = [0] * n
     dfn = [0] * n
+    pure = [False] * n
     for i, it in enumerate(code):
         if isinstance(it, Insn):
-            use[i] = _mask(uses(it))
-            dfn[i] = _mask(defs(it))
-    live_out = live_out_masks(use, dfn, succ)
+            key = (it.code, it.dst, it.src, it.imm)
+            m = _MASKS.get(key)
+            if m is None:
+                if len(_MASKS) > 1 << 16:
+                    _MASKS.clear()
+                u, d = _mask(uses(it)), _mask(defs(it))
+                m = _MASKS[key] = (u, d, _is_pure_def(it) and d != 0)
+            use[i], dfn[i], pure[i] = m
+    live_out = live_out_masks(use, dfn, succ, pure)
     return [it for i, it in enumerate(code)
-            if not (isinstance(it, Insn) and _is_pure_def(it) and dfn[i]
-                    and not live_out[i] & dfn[i])]
+            if not (pure[i] and not live_out[i] & dfn[i])]
 
 
 def _thread_jumps(code):
@@ -149,7 +160,7 @@ def _thread_jumps(code):
         for lid in pending:
             first_after[lid] = it
         pending = []
-    out = []
+    out, changed = [], False
     for it in code:
         if isinstance(it, Insn) and I.is_jump(it) and it.target is not None:
             target, seen = it.target, set()
@@ -162,8 +173,9 @@ def _thread_jumps(code):
                 target = nxt.target
             if target is not it.target:
                 it = replace(it, target=target)
+                changed = True
         out.append(it)
-    return out
+    return out, changed
 
 
 def _drop_cond_jumps_to_next(code):

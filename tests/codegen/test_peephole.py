@@ -155,3 +155,10 @@ def test_a_conditional_jump_to_the_next_instruction_is_dropped():
     l = Label()
     code = [jeq(R1, 0, l), l, mov(R0, 0), EXIT]
     assert text(peephole(code)) == ["0: (b7) r0 = 0", "1: (95) exit"]
+
+
+def test_a_chain_of_dead_computations_goes_in_one_pass():
+    # r2 feeds only r1, which nothing reads: both go
+    code = [mov(R2, R6), alu(I.ADD, R2, 4), mov(R1, R2), alu(I.LSH, R1, 3),
+            mov(R0, 0), EXIT]
+    assert text(peephole(code)) == ["0: (b7) r0 = 0", "1: (95) exit"]
