@@ -28,16 +28,46 @@ from .selfprobe import SelfProbe
 from .special import Special
 from .tracefs import has_wildcard
 from .tracepoint import Tracepoint
-from .uprobe import Uprobe
-from .usdt import Usdt
 from .watchpoint import Watchpoint
 
 __all__ = ["ProbeOptions", "Provider", "register", "unregister", "expand", "expander",
            "attach", "missed", "run_once", "listing", "info_lines"]
 
+
+class LazyProvider(Provider):
+    """A provider whose module is imported the first time it is used
+    (expanding, attaching, listing...): what the registry needs is
+    declared here, and a test checks it against the real class. Keeps
+    the ELF and DWARF readers out of scripts that use no such probe."""
+
+    def __init__(self, module: str, cls: str, names, aliases, prog_type,
+                 reattaches=frozenset()):
+        self._where = (module, cls)
+        self._real = None
+        self.names, self.aliases, self.prog_type = tuple(names), dict(aliases), prog_type
+        self.reattaches = frozenset(reattaches)
+
+    def real(self) -> Provider:
+        if self._real is None:
+            import importlib
+            module, cls = self._where
+            self._real = getattr(importlib.import_module(module, __package__), cls)()
+        return self._real
+
+    def __getattribute__(self, name):
+        if name.startswith("_") or name in ("names", "aliases", "prog_type", "fallback",
+                                            "run_once", "reattaches", "real"):
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "real")(), name)
+
+
 # In --info order.
-BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), Uprobe(), Usdt(),
-           *SAMPLING, Iter(), Watchpoint(), SelfProbe(), Bench())
+BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(),
+           LazyProvider(".uprobe", "Uprobe", ("uprobe", "uretprobe"),
+                        {"u": "uprobe", "ur": "uretprobe"}, "kprobe",
+                        reattaches=("uprobe", "uretprobe")),
+           LazyProvider(".usdt", "Usdt", ("usdt",), {"U": "usdt"}, "kprobe"),
+           *SAMPLING, Iter())
 
 # Probe types bpftrace has that bpfscope does not yet.
 LATER = {"tp_btf"}

@@ -179,6 +179,11 @@ def list_tracepoints(pattern: str | None = None) -> list[str]:
 
 def expand(category_glob: str, name_glob: str) -> list[tuple[str, str]]:
     """The (category, name) pairs matching both globs, sorted."""
+    if "*" not in category_glob and "*" not in name_glob \
+            and tracepoint_exists(category_glob, name_glob):
+        # one event named in full: its directory says it exists, without
+        # reading the list of every event (about 10 ms a probe)
+        return [(category_glob, name_glob)]
     out = set()
     for ev in _all_events():
         cat, _, name = ev.partition(":")

@@ -7,7 +7,6 @@ import ctypes
 import errno as errno_mod
 import functools
 import os
-import platform
 import resource
 
 from .attrs import (  # noqa: F401  (re-exported: the attr layouts live there)
@@ -28,7 +27,7 @@ _libc.syscall.restype = ctypes.c_long
 
 def syscall_number(name: str) -> int:
     """The number of system call ``name`` on this machine's architecture."""
-    arch = platform.machine()
+    arch = os.uname().machine
     try:
         return _SYSCALL_NUMBERS[arch][name]
     except KeyError:

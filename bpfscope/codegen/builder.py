@@ -23,6 +23,7 @@ from bpfscope.codegen.assemble import Program, assemble
 from bpfscope.codegen.helpers import helper_id
 from bpfscope.codegen.insn import Insn, Label, PReg, Reg, VReg
 from bpfscope.codegen.deadcode import remove_dead_code
+from bpfscope.codegen.peephole import peephole
 from bpfscope.codegen.regalloc import allocate
 from bpfscope.codegen.stack import MAX_STACK, StackOverflow, align_up
 
@@ -255,8 +256,9 @@ class Builder:
     # -- result -------------------------------------------------------------
 
     def _allocate(self) -> tuple[list[Insn | Label], int]:
-        return allocate(remove_dead_code(self.insns), self._stack_high,
-                        nargs=len(self.args), max_stack=self.max_stack)
+        stream, size = allocate(remove_dead_code(self.insns), self._stack_high,
+                                nargs=len(self.args), max_stack=self.max_stack)
+        return peephole(stream), size
 
     def finish(self) -> Program:
         """Allocate registers, resolve labels and encode (the main Builder

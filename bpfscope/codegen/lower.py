@@ -28,7 +28,7 @@ from ..sema import registry
 from ..sema import types as T
 from ..sema.analyzer import Analyzer, TypedProbe
 from .builder import Builder, StackOverflow
-from .insn import R0, R1, R10, VReg
+from .insn import R0, R1, R2, R3, R10, VReg
 from .loweringvalues import Int, Mem
 from .lower_bytes import BytesLowering
 from .lower_calls import CallLowering
@@ -268,7 +268,20 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         b.insns[1:1] = code  # right after the context is saved
         self.sc.scratch_total += T.align8(self.scratch_high)
 
+    # Above this many bytes a buffer is zeroed by one helper call instead
+    # of one store per 8 bytes: bpf_probe_read_kernel(dst, n, NULL) fails
+    # and, failing, memsets dst (the kernel always does, since the verifier
+    # counts dst as written after the call), in 5 instructions whatever n.
+    ZERO_BY_CALL = 128
+
     def zero(self, m: Mem, start: int = 0):
+        if m.size - start > self.ZERO_BY_CALL:
+            part = Mem(m.base, m.off + start, m.size - start)
+            self.addr(R1, part)
+            self.b.mov(R2, part.size)
+            self.b.mov(R3, 0)
+            self.b.call("probe_read_kernel")
+            return
         off = start
         while off < m.size:
             n = 8 if m.size - off >= 8 and (m.off + off) % 8 == 0 else \

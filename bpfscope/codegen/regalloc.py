@@ -82,23 +82,36 @@ class _Numbering:
         return m
 
 
+_FALL, _EXIT, _GOTO, _BRANCH = range(4)
+_FLOW: dict[int, int] = {}  # opcode -> how control leaves it
+
+
+def _flow(code: int) -> int:
+    kind = _FLOW.get(code)
+    if kind is None:
+        probe = Insn(code)
+        kind = _FLOW[code] = (_EXIT if I.is_exit(probe) else
+                              (_GOTO if I.op_code(code) == I.JA else _BRANCH)
+                              if I.is_jump(probe) else _FALL)
+    return kind
+
+
 def successors(code: list[Insn | Label]) -> list[list[int]]:
     pos = {item.id: i for i, item in enumerate(code) if isinstance(item, Label)}
     n = len(code)
     succ = []
     for i, item in enumerate(code):
         nxt = [i + 1] if i + 1 < n else []
-        if isinstance(item, Label):
+        kind = _FALL if isinstance(item, Label) else _flow(item.code)
+        if kind == _FALL or (kind != _EXIT and item.target is None):
             succ.append(nxt)
-        elif I.is_exit(item):
+        elif kind == _EXIT:
             succ.append([])
-        elif I.is_jump(item) and item.target is not None:
+        else:
             if item.target.id not in pos:
                 raise ValueError(f"jump to label {item.target!r} that was never placed")
             t = pos[item.target.id]
-            succ.append([t] if I.op_code(item.code) == I.JA else nxt + [t])
-        else:
-            succ.append(nxt)
+            succ.append([t] if kind == _GOTO else nxt + [t])
     return succ
 
 
@@ -150,6 +163,16 @@ def _liveness(code, num: _Numbering, nargs: int):
             else:
                 use[i] = num.mask(uses(item))
             dfn[i] = num.mask(defs(item))
+    return use, dfn, live_out_masks(use, dfn, succ)
+
+
+def live_out_masks(use: list[int], dfn: list[int], succ: list[list[int]],
+                   pure: list[bool] | None = None) -> list[int]:
+    """Backward iterative liveness: per item, the registers (bit masks of
+    its use and def masks' numbering) live after it. With ``pure``, an
+    item marked so whose definitions are all dead reads nothing (faint
+    values: a chain of dead computations is found in one solve)."""
+    n = len(use)
     live_in, live_out = [0] * n, [0] * n
     changed = True
     while changed:
@@ -158,10 +181,13 @@ def _liveness(code, num: _Numbering, nargs: int):
             o = 0
             for s in succ[i]:
                 o |= live_in[s]
-            x = use[i] | (o & ~dfn[i])
+            if pure is not None and pure[i] and not o & dfn[i]:
+                x = o
+            else:
+                x = use[i] | (o & ~dfn[i])
             if x != live_in[i] or o != live_out[i]:
                 live_in[i], live_out[i], changed = x, o, True
-    return use, dfn, live_out
+    return live_out
 
 
 def _interference(code, num: _Numbering, nargs: int):

@@ -21,7 +21,6 @@ the load bias (see :meth:`ElfFile.load_bias`).
 from __future__ import annotations
 
 import os
-import platform
 import struct
 from dataclasses import dataclass
 
@@ -88,7 +87,7 @@ class LdCache:
 
     def lookup(self, soname: str, arch: str | None = None) -> list[CacheEntry]:
         """Entries whose soname is exactly soname."""
-        arch = arch or platform.machine()
+        arch = arch or os.uname().machine
         return [e for e in self.entries
                 if e.soname == soname and e.matches_arch(arch)]
 
@@ -96,7 +95,7 @@ class LdCache:
         """The path for a short name ('c', 'libc', 'libc.so.6'), as bcc
         does: 'lib<name>.so' as a prefix of a soname, ending there or at a
         '.'; entries without hwcap requirements first."""
-        arch = arch or platform.machine()
+        arch = arch or os.uname().machine
         hits = [e for e in self.entries
                 if _soname_matches(e.soname, name) and e.matches_arch(arch)]
         if not hits:

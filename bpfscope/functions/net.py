@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 
 from ..codegen.insn import R0, R1, R2, R3
 from ..codegen.loweringvalues import Int, Mem
@@ -56,6 +55,7 @@ def store_ntop(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
 
 def pton_bytes(text: str) -> bytes | None:
     """The bytes of an IPv4 (``.``) or IPv6 (``:``) address, else None."""
+    import ipaddress  # here, not at start-up: only pton() needs it
     try:
         if ":" in text:
             return ipaddress.IPv6Address(text).packed

@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from ..attach import providers
@@ -373,8 +372,12 @@ class Session:
     def finish(self):
         """Detach probes, run END, drain output and print the maps."""
         self._hook_missed = self.hook_misses()
+        attached = bool(self.attach_fds)
         self.detach()
-        _quiesce()
+        if attached:
+            # a grace period (about 100 ms): only detached programs need it,
+            # not a script of BEGIN and END alone
+            _quiesce()
         self.drain()
         self._finalized = False  # END's records are printed
         for fd in self.end:
@@ -587,6 +590,7 @@ class Session:
             # The kernel waits out a grace period in each perf event's release
             # (about 70 ms here: 360 tracepoints took 26 s, as with bpftrace
             # 0.17); closes from several threads wait together (11 s).
+            from concurrent.futures import ThreadPoolExecutor  # imports logging
             progress.update(0)
             with ThreadPoolExecutor(DETACH_THREADS) as pool:
                 for (n, _), _ in zip(jobs, pool.map(_detach_all, [job for _, job in jobs])):

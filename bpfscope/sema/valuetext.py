@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import os
 import pwd
-import socket
 import time
 
 
@@ -129,6 +128,7 @@ def cgroup_path_text(cgid: int, pattern: str = "*") -> str:
 
 def inet_text(family: int, raw: bytes) -> str:
     """inet_ntop's text, as bpftrace prints it (::ffff:1.2.3.4 included)."""
+    import socket  # here, not at start-up: few scripts print addresses
     if family == 10:
         return socket.inet_ntop(socket.AF_INET6, raw)
     return socket.inet_ntop(socket.AF_INET, raw[:4])

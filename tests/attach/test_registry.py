@@ -124,3 +124,24 @@ def test_unknown_and_later_probe_types():
 def test_begin_and_end_are_named_in_lower_case_as_bpftrace_026(written):
     (p,) = providers.expand(_AP(written))
     assert (p.provider, p.name) == (written.upper(), written.lower())
+
+
+def test_lazy_providers_declare_what_their_classes_do():
+    # the registry reads these without importing the module
+    for prov in providers.BUILTIN:
+        if isinstance(prov, providers.LazyProvider):
+            real = prov.real()
+            for attr in ("names", "aliases", "prog_type", "fallback", "run_once", "reattaches"):
+                assert getattr(prov, attr) == getattr(real, attr), (real, attr)
+            assert prov.info() == real.info()
+
+
+def test_a_begin_script_does_not_import_the_uprobe_provider():
+    import subprocess
+    import sys
+    code = ("import sys, bpfscope.api, bpfscope.cli; "
+            "from bpfscope.attach import providers; "
+            "providers.expand; "
+            "print('bpfscope.attach.uprobe' in sys.modules, 'bpfscope.attach.usdt' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "False False\n"

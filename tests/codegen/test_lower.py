@@ -166,128 +166,122 @@ CASES = [
 26: (95) exit
 """),
     ('sdiv', 'BEGIN { $x = 1 + 2; @ = $x / 3; }', 24, """\
-0: (b7) r0 = 0
-1: (b7) r0 = 1
-2: (b7) r1 = 2
-3: (0f) r0 += r1
-4: (b7) r1 = 3
-5: (55) if r1 != 0x0 goto pc+2
-6: (b7) r0 = 0
-7: (05) goto pc+1
-8: (3f) r0 s/= r1
-9: (7b) *(u64 *)(r10 -16) = r0
-10: (7a) *(u64 *)(r10 -24) = 0
-11: (18) r1 = map[@]
-13: (bf) r2 = r10
-14: (07) r2 += -24
-15: (bf) r3 = r10
-16: (07) r3 += -16
-17: (b7) r4 = 0
-18: (85) call bpf_map_update_elem#2
-19: (75) if r0 s>= 0x0 goto pc+10
-20: (62) *(u32 *)(r10 -8) = 1
-21: (18) r1 = map[.lost]
-23: (bf) r2 = r10
-24: (07) r2 += -8
-25: (85) call bpf_map_lookup_elem#1
-26: (15) if r0 == 0x0 goto pc+3
-27: (79) r1 = *(u64 *)(r0 +0)
-28: (07) r1 += 1
-29: (7b) *(u64 *)(r0 +0) = r1
-30: (b7) r0 = 0
-31: (95) exit
+0: (b7) r0 = 1
+1: (b7) r1 = 2
+2: (0f) r0 += r1
+3: (b7) r1 = 3
+4: (55) if r1 != 0x0 goto pc+2
+5: (b7) r0 = 0
+6: (05) goto pc+1
+7: (3f) r0 s/= r1
+8: (7b) *(u64 *)(r10 -16) = r0
+9: (7a) *(u64 *)(r10 -24) = 0
+10: (18) r1 = map[@]
+12: (bf) r2 = r10
+13: (07) r2 += -24
+14: (bf) r3 = r10
+15: (07) r3 += -16
+16: (b7) r4 = 0
+17: (85) call bpf_map_update_elem#2
+18: (75) if r0 s>= 0x0 goto pc+10
+19: (62) *(u32 *)(r10 -8) = 1
+20: (18) r1 = map[.lost]
+22: (bf) r2 = r10
+23: (07) r2 += -8
+24: (85) call bpf_map_lookup_elem#1
+25: (15) if r0 == 0x0 goto pc+3
+26: (79) r1 = *(u64 *)(r0 +0)
+27: (07) r1 += 1
+28: (7b) *(u64 *)(r0 +0) = r1
+29: (b7) r0 = 0
+30: (95) exit
 """),
     ('udiv', 'BEGIN { $x = (uint64)1 + 2; @ = $x / 3; }', 24, """\
-0: (b7) r0 = 0
-1: (b7) r0 = 1
-2: (b7) r1 = 2
-3: (0f) r0 += r1
-4: (b7) r1 = 3
-5: (55) if r1 != 0x0 goto pc+2
-6: (b7) r0 = 0
-7: (05) goto pc+1
-8: (3f) r0 /= r1
-9: (7b) *(u64 *)(r10 -16) = r0
-10: (7a) *(u64 *)(r10 -24) = 0
-11: (18) r1 = map[@]
-13: (bf) r2 = r10
-14: (07) r2 += -24
-15: (bf) r3 = r10
-16: (07) r3 += -16
-17: (b7) r4 = 0
-18: (85) call bpf_map_update_elem#2
-19: (75) if r0 s>= 0x0 goto pc+10
-20: (62) *(u32 *)(r10 -8) = 1
-21: (18) r1 = map[.lost]
-23: (bf) r2 = r10
-24: (07) r2 += -8
-25: (85) call bpf_map_lookup_elem#1
-26: (15) if r0 == 0x0 goto pc+3
-27: (79) r1 = *(u64 *)(r0 +0)
-28: (07) r1 += 1
-29: (7b) *(u64 *)(r0 +0) = r1
-30: (b7) r0 = 0
-31: (95) exit
+0: (b7) r0 = 1
+1: (b7) r1 = 2
+2: (0f) r0 += r1
+3: (b7) r1 = 3
+4: (55) if r1 != 0x0 goto pc+2
+5: (b7) r0 = 0
+6: (05) goto pc+1
+7: (3f) r0 /= r1
+8: (7b) *(u64 *)(r10 -16) = r0
+9: (7a) *(u64 *)(r10 -24) = 0
+10: (18) r1 = map[@]
+12: (bf) r2 = r10
+13: (07) r2 += -24
+14: (bf) r3 = r10
+15: (07) r3 += -16
+16: (b7) r4 = 0
+17: (85) call bpf_map_update_elem#2
+18: (75) if r0 s>= 0x0 goto pc+10
+19: (62) *(u32 *)(r10 -8) = 1
+20: (18) r1 = map[.lost]
+22: (bf) r2 = r10
+23: (07) r2 += -8
+24: (85) call bpf_map_lookup_elem#1
+25: (15) if r0 == 0x0 goto pc+3
+26: (79) r1 = *(u64 *)(r0 +0)
+27: (07) r1 += 1
+28: (7b) *(u64 *)(r0 +0) = r1
+29: (b7) r0 = 0
+30: (95) exit
 """),
     ('slt', 'BEGIN { $x = 1; @ = $x < 3; }', 24, """\
-0: (b7) r2 = 0
-1: (b7) r0 = 1
-2: (bf) r2 = r0
-3: (b7) r1 = 3
-4: (b7) r0 = 1
-5: (cd) if r2 s< r1 goto pc+1
-6: (b7) r0 = 0
-7: (7b) *(u64 *)(r10 -16) = r0
-8: (7a) *(u64 *)(r10 -24) = 0
-9: (18) r1 = map[@]
-11: (bf) r2 = r10
-12: (07) r2 += -24
-13: (bf) r3 = r10
-14: (07) r3 += -16
-15: (b7) r4 = 0
-16: (85) call bpf_map_update_elem#2
-17: (75) if r0 s>= 0x0 goto pc+10
-18: (62) *(u32 *)(r10 -8) = 1
-19: (18) r1 = map[.lost]
-21: (bf) r2 = r10
-22: (07) r2 += -8
-23: (85) call bpf_map_lookup_elem#1
-24: (15) if r0 == 0x0 goto pc+3
-25: (79) r1 = *(u64 *)(r0 +0)
-26: (07) r1 += 1
-27: (7b) *(u64 *)(r0 +0) = r1
-28: (b7) r0 = 0
-29: (95) exit
+0: (b7) r0 = 1
+1: (bf) r2 = r0
+2: (b7) r1 = 3
+3: (cd) if r2 s< r1 goto pc+1
+4: (b7) r0 = 0
+5: (7b) *(u64 *)(r10 -16) = r0
+6: (7a) *(u64 *)(r10 -24) = 0
+7: (18) r1 = map[@]
+9: (bf) r2 = r10
+10: (07) r2 += -24
+11: (bf) r3 = r10
+12: (07) r3 += -16
+13: (b7) r4 = 0
+14: (85) call bpf_map_update_elem#2
+15: (75) if r0 s>= 0x0 goto pc+10
+16: (62) *(u32 *)(r10 -8) = 1
+17: (18) r1 = map[.lost]
+19: (bf) r2 = r10
+20: (07) r2 += -8
+21: (85) call bpf_map_lookup_elem#1
+22: (15) if r0 == 0x0 goto pc+3
+23: (79) r1 = *(u64 *)(r0 +0)
+24: (07) r1 += 1
+25: (7b) *(u64 *)(r0 +0) = r1
+26: (b7) r0 = 0
+27: (95) exit
 """),
     ('ult', 'BEGIN { $x = (uint64)1; @ = $x < 3; }', 24, """\
-0: (b7) r2 = 0
-1: (b7) r0 = 1
-2: (bf) r2 = r0
-3: (b7) r1 = 3
-4: (b7) r0 = 1
-5: (ad) if r2 < r1 goto pc+1
-6: (b7) r0 = 0
-7: (7b) *(u64 *)(r10 -16) = r0
-8: (7a) *(u64 *)(r10 -24) = 0
-9: (18) r1 = map[@]
-11: (bf) r2 = r10
-12: (07) r2 += -24
-13: (bf) r3 = r10
-14: (07) r3 += -16
-15: (b7) r4 = 0
-16: (85) call bpf_map_update_elem#2
-17: (75) if r0 s>= 0x0 goto pc+10
-18: (62) *(u32 *)(r10 -8) = 1
-19: (18) r1 = map[.lost]
-21: (bf) r2 = r10
-22: (07) r2 += -8
-23: (85) call bpf_map_lookup_elem#1
-24: (15) if r0 == 0x0 goto pc+3
-25: (79) r1 = *(u64 *)(r0 +0)
-26: (07) r1 += 1
-27: (7b) *(u64 *)(r0 +0) = r1
-28: (b7) r0 = 0
-29: (95) exit
+0: (b7) r0 = 1
+1: (bf) r2 = r0
+2: (b7) r1 = 3
+3: (ad) if r2 < r1 goto pc+1
+4: (b7) r0 = 0
+5: (7b) *(u64 *)(r10 -16) = r0
+6: (7a) *(u64 *)(r10 -24) = 0
+7: (18) r1 = map[@]
+9: (bf) r2 = r10
+10: (07) r2 += -24
+11: (bf) r3 = r10
+12: (07) r3 += -16
+13: (b7) r4 = 0
+14: (85) call bpf_map_update_elem#2
+15: (75) if r0 s>= 0x0 goto pc+10
+16: (62) *(u32 *)(r10 -8) = 1
+17: (18) r1 = map[.lost]
+19: (bf) r2 = r10
+20: (07) r2 += -8
+21: (85) call bpf_map_lookup_elem#1
+22: (15) if r0 == 0x0 goto pc+3
+23: (79) r1 = *(u64 *)(r0 +0)
+24: (07) r1 += 1
+25: (7b) *(u64 *)(r0 +0) = r1
+26: (b7) r0 = 0
+27: (95) exit
 """),
     ('field_s32', 'tracepoint:t:p { @ = args.i32; }', 24, """\
 0: (61) r0 = *(u32 *)(r1 +40)
@@ -661,3 +655,23 @@ def test_large_temporaries_go_to_the_scratch_map():
 def test_break_outside_a_loop_is_an_error():
     with pytest.raises(SemanticError, match="'break' used outside of a loop"):
         compile_src("BEGIN { break; }")
+
+
+def test_large_buffers_are_zeroed_by_one_failing_read():
+    # str() of a pointer into a 1024-byte key: the key is zeroed by
+    # bpf_probe_read_kernel(key, 1024, NULL), which memsets it on the fault,
+    # and then read; no per-8-byte stores
+    text = listing("tracepoint:t:p { @[str(args.ua)] = count(); }").disasm()
+    lines = [l.split(": ", 1)[1] for l in text.splitlines()]
+    assert not any(l.startswith("(7a)") and "(r6 +" in l for l in lines)
+    i = lines.index("(85) call bpf_probe_read_kernel#113")
+    assert lines[i - 3:i] == ["(bf) r1 = r6", "(b7) r2 = 1024", "(b7) r3 = 0"]
+    assert lines[i + 1:i + 4] == ["(bf) r1 = r6", "(b7) r2 = 1024", "(bf) r3 = r7"]
+    assert lines[i + 4].startswith("(85) call bpf_probe_read")
+
+
+def test_small_buffers_are_zeroed_by_stores():
+    # 16 bytes: two 8-byte stores stay cheaper than a helper call
+    text = listing("tracepoint:t:p { @[str(args.ua, 16)] = count(); }").disasm()
+    assert "bpf_probe_read_kernel#113" not in text
+    assert text.count("= 0\n") >= 2

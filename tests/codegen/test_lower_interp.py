@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from bpfscope.codegen.helpers import HELPERS
-from bpfscope.codegen.interp import Interpreter, Memory
+from bpfscope.codegen.interp import InterpError, Interpreter, Memory
 from bpfscope.codegen.lower import compile_program
 from bpfscope.errors import Source
 from bpfscope.lang.parser import parse
@@ -175,9 +175,17 @@ class FakeKernel:
                 mem.write(dst + i, 1, c)
             return self.stack if isinstance(self.stack, int) else elem * len(frames)
         if name in ("probe_read_kernel", "probe_read_user", "probe_read"):
-            for i in range(args[1]):
-                mem.write(args[0] + i, 1, mem.read(args[2] + i, 1))
-            return 0
+            # as the kernel: a read that faults zeroes dst (codegen zeroes
+            # large buffers by reading from address 0)
+            try:
+                data = [mem.read(args[2] + i, 1) for i in range(args[1])]
+            except InterpError:
+                data, ret = [0] * args[1], -14
+            else:
+                ret = 0
+            for i, c in enumerate(data):
+                mem.write(args[0] + i, 1, c)
+            return ret
         raise AssertionError(f"unexpected helper {name}")
 
     def run(self, prog_index=0, ctx=None):

@@ -31,6 +31,23 @@ def test_openat_counted_exactly(e2e, waiting, no_leaks):
     assert out == f"\n\n@[{path}]: 17\n"
 
 
+def test_string_keys_equal_after_a_longer_string_in_the_buffer(e2e, helper):
+    # the key buffer is reused by every event: the bytes a long path left
+    # after a short path's NUL must not make a second key for the short one
+    long_path = unique_path("long" + "x" * 200)
+    short_path = unique_path("s")
+    script = (f"{helper} open {long_path} 3; {helper} open {short_path} 2; "
+              f"{helper} open {long_path} 1; {helper} open {short_path} 4")
+    t = e2e.Trace("-c", f"sh -c '{script}'", "-e",
+                  'tracepoint:syscalls:sys_enter_openat /comm == "bse2e"/ '
+                  '{ @[str(args.filename)] = count(); }')
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert f"@[{long_path}]: 4\n" in out
+    assert f"@[{short_path}]: 6\n" in out
+    assert out.count(short_path) == 1 and out.count(long_path) == 1
+
+
 def test_openat_args_integer_fields(e2e, waiting):
     path = unique_path("flags")
     child = waiting("open", path, "3")

@@ -1,0 +1,192 @@
+"""A peephole pass over one function's allocated code.
+
+Runs after register allocation on physical registers and labels, until
+nothing changes. Each rule keeps every path's effects (stores, calls,
+exit values) and only drops or retargets instructions:
+
+- identity ALU: a 64-bit ``add``/``sub``/``or``/``xor``/``lsh``/``rsh``/
+  ``arsh`` of the constant 0 (the 32-bit forms zero the upper half, so
+  they stay);
+- redundant moves and known constants: within a straight run of code
+  (knowledge is dropped at every label, and a call forgets r0..r5), a
+  64-bit ``mov rX, rY`` where rX already holds rY's value, or
+  ``mov rX, K`` where rX already holds K;
+- dead register writes: an ALU operation, a load or an LD_IMM64 whose
+  register no path reads before writing it again (backward liveness over
+  the control-flow graph, where a dead write reads nothing, so chains of
+  them go at once; a call reads r1..r5, exit reads r0);
+- branch threading: a jump to an unconditional jump goes to its target;
+- a conditional jump to the instruction right after it is dropped, and
+  then deadcode's rules (code no path reaches, unconditional jumps to
+  the next instruction) run again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import insn as I
+from .deadcode import remove_dead_code
+from .insn import Insn, Label, PReg, defs, uses
+from .regalloc import live_out_masks, successors
+
+_IDENTITY_ZERO = {I.ADD, I.SUB, I.OR, I.XOR, I.LSH, I.RSH, I.ARSH}
+_CALL_CLOBBERS = tuple(r.n for r in I.CALLER_SAVED)
+
+
+def peephole(code: list[Insn | Label]) -> list[Insn | Label]:
+    while True:
+        code, threaded = _thread_jumps(code)
+        code = _drop_identities(code)
+        code = _drop_known_moves(code)
+        code = _drop_dead_writes(code)
+        new = _drop_cond_jumps_to_next(code)
+        if not threaded and len(new) == len(code):
+            return new
+        # a jump went or moved: code may have become unreachable, and
+        # the blocks it joined may hold more to drop
+        code = remove_dead_code(new)
+
+
+def is_identity(ins: Insn) -> bool:
+    return (ins.code & 0x0F) == (I.ALU64 | I.K) and ins.imm == 0 and ins.off == 0 \
+        and I.op_code(ins.code) in _IDENTITY_ZERO
+
+
+def _drop_identities(code):
+    return [it for it in code if not (isinstance(it, Insn) and is_identity(it))]
+
+
+def _regn(r) -> int | None:
+    return r.n if isinstance(r, PReg) and r.n != 10 else None
+
+
+def _drop_known_moves(code):
+    """Forward scan: ``val[r]`` is a token for what r holds, equal tokens
+    meaning equal values (a constant, or the value another register was
+    copied from)."""
+    out = []
+    val: dict[int, object] = {}
+    fresh = 0
+    for it in code:
+        if isinstance(it, Label):
+            val.clear()
+            out.append(it)
+            continue
+        if I.is_call(it):
+            for n in _CALL_CLOBBERS:
+                val.pop(n, None)
+            out.append(it)
+            continue
+        if I.is_jump(it) or I.is_exit(it):
+            if I.is_exit(it) or I.op_code(it.code) == I.JA:
+                val.clear()
+            out.append(it)
+            continue
+        if it.code == I.ALU64 | I.K | I.MOV and it.off == 0:
+            d = _regn(it.dst)
+            tok = ("k", it.imm)
+            if d is not None and val.get(d) == tok:
+                continue
+            val[d] = tok
+            out.append(it)
+            continue
+        if I.is_reg_move(it):
+            d, s = _regn(it.dst), _regn(it.src)
+            if d is not None and s is not None:
+                if s not in val:
+                    fresh += 1
+                    val[s] = ("v", fresh)
+                if val.get(d) == val[s]:
+                    continue
+                val[d] = val[s]
+                out.append(it)
+                continue
+        for r in defs(it):
+            n = _regn(r)
+            if n is not None:
+                val.pop(n, None)
+        out.append(it)
+    return out
+
+
+def _is_pure_def(ins: Insn) -> bool:
+    cls = I.op_class(ins.code)
+    return cls in (I.ALU, I.ALU64, I.LDX) or ins.code == I.LD_IMM64
+
+
+def _mask(regs) -> int:
+    m = 0
+    for r in regs:
+        n = _regn(r)
+        if n is not None:
+            m |= 1 << n
+    return m
+
+
+_MASKS: dict[tuple, tuple[int, int, bool]] = {}  # (code, dst, src, imm) -> use, def, pure
+
+
+def _drop_dead_writes(code):
+    succ = successors(code)
+    n = len(code)
+    use = [0] * n
+    dfn = [0] * n
+    pure = [False] * n
+    for i, it in enumerate(code):
+        if isinstance(it, Insn):
+            key = (it.code, it.dst, it.src, it.imm)
+            m = _MASKS.get(key)
+            if m is None:
+                if len(_MASKS) > 1 << 16:
+                    _MASKS.clear()
+                u, d = _mask(uses(it)), _mask(defs(it))
+                m = _MASKS[key] = (u, d, _is_pure_def(it) and d != 0)
+            use[i], dfn[i], pure[i] = m
+    live_out = live_out_masks(use, dfn, succ, pure)
+    return [it for i, it in enumerate(code)
+            if not (pure[i] and not live_out[i] & dfn[i])]
+
+
+def _thread_jumps(code):
+    """Retarget jumps whose target label leads (past other labels) to an
+    unconditional jump."""
+    first_after: dict[int, Insn] = {}
+    pending: list[int] = []
+    for it in code:
+        if isinstance(it, Label):
+            pending.append(it.id)
+            continue
+        for lid in pending:
+            first_after[lid] = it
+        pending = []
+    out, changed = [], False
+    for it in code:
+        if isinstance(it, Insn) and I.is_jump(it) and it.target is not None:
+            target, seen = it.target, set()
+            while True:
+                nxt = first_after.get(target.id)
+                if (nxt is None or I.op_code(nxt.code) != I.JA or not I.is_jump(nxt)
+                        or nxt.target is None or target.id in seen):
+                    break
+                seen.add(target.id)
+                target = nxt.target
+            if target is not it.target:
+                it = replace(it, target=target)
+                changed = True
+        out.append(it)
+    return out, changed
+
+
+def _drop_cond_jumps_to_next(code):
+    out = []
+    for i, it in enumerate(code):
+        if isinstance(it, Insn) and I.is_cond_jump(it) and it.target is not None:
+            j, labels = i + 1, set()
+            while j < len(code) and isinstance(code[j], Label):
+                labels.add(code[j].id)
+                j += 1
+            if it.target.id in labels:
+                continue
+        out.append(it)
+    return out

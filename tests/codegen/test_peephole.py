@@ -1,0 +1,164 @@
+"""The peephole pass, rule by rule: exact instructions before and after."""
+
+from __future__ import annotations
+
+from bpfscope.codegen import insn as I
+from bpfscope.codegen.disasm import disassemble
+from bpfscope.codegen.insn import R0, R1, R2, R3, R6, R10, Insn, Label
+from bpfscope.codegen.peephole import peephole
+
+
+def mov(d, s):
+    return Insn(I.ALU64 | (I.X if isinstance(s, I.PReg) else I.K) | I.MOV,
+                d, s if isinstance(s, I.PReg) else 0, 0, 0 if isinstance(s, I.PReg) else s)
+
+
+def alu(op, d, k, cls=I.ALU64):
+    return Insn(cls | I.K | op, d, 0, 0, k)
+
+
+def jeq(r, k, label):
+    return Insn(I.JMP | I.K | I.JEQ, r, 0, 0, k, target=label)
+
+
+def ja(label):
+    return Insn(I.JMP | I.JA, target=label)
+
+
+def call(n):
+    return Insn(I.JMP | I.CALL, imm=n)
+
+
+def stx(base, off, src):
+    return Insn(I.STX | I.MEM | I.DW, base, src, off)
+
+
+EXIT = Insn(I.JMP | I.EXIT)
+
+
+def text(code):
+    labels, slot = {}, 0
+    for it in code:
+        if isinstance(it, Label):
+            labels[it.id] = slot
+        else:
+            slot += it.slots
+    out, slot = [], 0
+    for it in code:
+        if isinstance(it, Label):
+            continue
+        if it.target is not None:
+            it = Insn(it.code, it.dst, it.src, labels[it.target.id] - slot - 1, it.imm)
+        out.append(it)
+        slot += it.slots
+    return disassemble(out).splitlines()
+
+
+def test_64_bit_identities_of_zero_go_32_bit_ones_stay():
+    code = [mov(R0, R1), alu(I.ADD, R0, 0), alu(I.SUB, R0, 0), alu(I.LSH, R0, 0),
+            alu(I.OR, R0, 0, cls=I.ALU), alu(I.MUL, R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (bf) r0 = r1",
+        "1: (44) w0 |= 0",
+        "2: (27) r0 *= 0",
+        "3: (95) exit",
+    ]
+
+
+def test_a_constant_already_held_is_not_loaded_again():
+    code = [mov(R0, 1), stx(R10, -8, R0), mov(R0, 1), stx(R10, -16, R0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (b7) r0 = 1",
+        "1: (7b) *(u64 *)(r10 -8) = r0",
+        "2: (7b) *(u64 *)(r10 -16) = r0",
+        "3: (95) exit",
+    ]
+
+
+def test_a_copy_back_of_an_unchanged_copy_is_dropped():
+    code = [mov(R2, R6), stx(R10, -8, R2), mov(R6, R2), stx(R10, -16, R6),
+            mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (bf) r2 = r6",
+        "1: (7b) *(u64 *)(r10 -8) = r2",
+        "2: (7b) *(u64 *)(r10 -16) = r6",
+        "3: (b7) r0 = 0",
+        "4: (95) exit",
+    ]
+
+
+def test_knowledge_is_dropped_at_labels_and_calls():
+    l = Label()
+    code = [mov(R6, 1), stx(R10, -8, R6), jeq(R0, 0, l), l, mov(R6, 1),
+            mov(R1, 1), stx(R10, -16, R1), call(5), mov(R1, 1), mov(R6, 1),
+            stx(R10, -24, R6), stx(R10, -32, R1), mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (b7) r6 = 1",
+        "1: (7b) *(u64 *)(r10 -8) = r6",
+        "2: (b7) r6 = 1",             # after a label: kept
+        "3: (b7) r1 = 1",
+        "4: (7b) *(u64 *)(r10 -16) = r1",
+        "5: (85) call bpf_ktime_get_ns#5",
+        "6: (b7) r1 = 1",             # r1 is clobbered by the call: kept
+        "7: (7b) *(u64 *)(r10 -24) = r6",  # r6 survives it: its load went
+        "8: (7b) *(u64 *)(r10 -32) = r1",
+        "9: (b7) r0 = 0",
+        "10: (95) exit",
+    ]
+
+
+def test_dead_register_writes_and_the_jump_they_leave_behind():
+    # a delete()'s unused result: r1 = 1; if r0 == 0 goto +1; r1 = 0
+    l = Label()
+    code = [call(3), mov(R1, 1), jeq(R0, 0, l), mov(R1, 0), l, mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (85) call bpf_map_delete_elem#3",
+        "1: (b7) r0 = 0",
+        "2: (95) exit",
+    ]
+
+
+def test_writes_read_by_a_call_or_exit_or_on_one_path_stay():
+    l = Label()
+    code = [mov(R1, R6), mov(R2, 8), mov(R3, 0), call(113), mov(R2, 7),
+            jeq(R0, 0, l), mov(R0, R2), EXIT, l, mov(R0, 1), EXIT]
+    assert text(peephole(code)) == [
+        "0: (bf) r1 = r6",
+        "1: (b7) r2 = 8",
+        "2: (b7) r3 = 0",
+        "3: (85) call bpf_probe_read_kernel#113",
+        "4: (b7) r2 = 7",
+        "5: (15) if r0 == 0x0 goto pc+2",
+        "6: (bf) r0 = r2",
+        "7: (95) exit",
+        "8: (b7) r0 = 1",
+        "9: (95) exit",
+    ]
+
+
+def test_jumps_to_unconditional_jumps_are_threaded():
+    a, b, c = Label(), Label(), Label()
+    code = [jeq(R1, 0, a), stx(R10, -8, R1), ja(b), a, ja(c), b, stx(R10, -16, R1),
+            c, mov(R0, 0), EXIT]
+    # straight to c; the jump at a is then unreachable, and the one to b
+    # goes to the next instruction
+    assert text(peephole(code)) == [
+        "0: (15) if r1 == 0x0 goto pc+2",
+        "1: (7b) *(u64 *)(r10 -8) = r1",
+        "2: (7b) *(u64 *)(r10 -16) = r1",
+        "3: (b7) r0 = 0",
+        "4: (95) exit",
+    ]
+
+
+def test_a_conditional_jump_to_the_next_instruction_is_dropped():
+    l = Label()
+    code = [jeq(R1, 0, l), l, mov(R0, 0), EXIT]
+    assert text(peephole(code)) == ["0: (b7) r0 = 0", "1: (95) exit"]
+
+
+def test_a_chain_of_dead_computations_goes_in_one_pass():
+    # r2 feeds only r1, which nothing reads: both go
+    code = [mov(R2, R6), alu(I.ADD, R2, 4), mov(R1, R2), alu(I.LSH, R1, 3),
+            mov(R0, 0), EXIT]
+    assert text(peephole(code)) == ["0: (b7) r0 = 0", "1: (95) exit"]
