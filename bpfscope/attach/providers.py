@@ -67,7 +67,7 @@ BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(),
                         {"u": "uprobe", "ur": "uretprobe"}, "kprobe",
                         reattaches=("uprobe", "uretprobe")),
            LazyProvider(".usdt", "Usdt", ("usdt",), {"U": "usdt"}, "kprobe"),
-           *SAMPLING, Iter())
+           *SAMPLING, Iter(), Watchpoint(), SelfProbe(), Bench())
 
 # Probe types bpftrace has that bpfscope does not yet.
 LATER = {"tp_btf"}

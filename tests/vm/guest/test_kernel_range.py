@@ -31,8 +31,8 @@ def test_perf_event_programs_attach_with_links_or_ioctl(bse2e, monkeypatch):
     seen = []
     real = link.attach_perf_event
 
-    def spy(prog_fd, perf_fd, cookie=0):
-        fd = real(prog_fd, perf_fd, cookie)
+    def spy(prog_fd, perf_fd, *args, **kw):
+        fd = real(prog_fd, perf_fd, *args, **kw)
         seen.append(fd == perf_fd)
         return fd
     monkeypatch.setattr(link, "attach_perf_event", spy)
