@@ -89,7 +89,10 @@ def test_a_map_keyed_by_dw_ustack_counts_each_call_chain(e2e, nofp, tmp_path):
     assert int(re.search(r"^@n: (\d+)$", out, re.M).group(1)) >= 40
     blocks = out.split("@s[")[0].split("@[")[1:]
     assert sum(counts[:len(blocks)]) == int(re.search(r"^@n: (\d+)$", out, re.M).group(1))
-    assert all(functions(b)[:5] == CHAIN for b in blocks), blocks
+    # (a sample may land in the dynamic loader while the process starts:
+    # those stacks are not the chain)
+    leaves = [b for b in blocks if functions(b)[:1] == ["leaf"]]
+    assert leaves and all(functions(b)[:5] == CHAIN for b in leaves), blocks
     frames = [b.split("]:")[0] for b in blocks]
     assert len(set(frames)) == len(frames)  # one entry per unwound stack
     r = e2e.run_cli("--folded", str(folded), "-e",
