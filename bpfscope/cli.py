@@ -585,9 +585,17 @@ def _tool_main(tool, argv: list[str]) -> int:
         plan = tool.build(topts)
         if plan.run is not None:
             return plan.run()
+        args = ["-f", "json"] if plan.json else []
+        if plan.pid is not None:
+            args += ["-p", str(plan.pid)]
+        if plan.cmd is not None:
+            args += ["-c", plan.cmd]
+        opts = _parser().parse_args(args)
+        check_options(opts)  # what main() makes of the options, for the tool's own
+        opts.pid = parse_pid(opts.pid_text) if opts.pid_text is not None else None
     except SystemExit as e:  # -h, or a usage error argparse printed
         return e.code if isinstance(e.code, int) else 1
-    except ToolError as e:
+    except (ToolError, UsageError) as e:
         sys.stderr.write(f"ERROR: {name}: {e}\n")
         return 1
     except BpfscopeError as e:
@@ -598,21 +606,6 @@ def _tool_main(tool, argv: list[str]) -> int:
     except OSError as e:  # a file the tool reads (a library, /proc) failed
         where = f" '{e.filename}'" if e.filename else ""
         sys.stderr.write(f"ERROR: {name}:{where} {e.strerror or e}\n")
-        return 1
-    args = ["-f", "json"] if plan.json else []
-    if plan.pid is not None:
-        args += ["-p", str(plan.pid)]
-    if plan.cmd is not None:
-        args += ["-c", plan.cmd]
-    opts = _parser().parse_args(args)
-    try:  # what main() makes of the options, for the tool's own
-        check_options(opts)
-        opts.pid = parse_pid(opts.pid_text) if opts.pid_text is not None else None
-    except UsageError as e:
-        sys.stderr.write(f"ERROR: {name}: {e}\n")
-        return 1
-    except BpfscopeError as e:
-        sys.stderr.write(e.format() + "\n")
         return 1
     opts.program, opts.program_name = plan.text, name
     opts.wrap_sink = lambda sink: ToolSink(sink, plan)
