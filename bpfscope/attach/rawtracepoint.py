@@ -139,7 +139,7 @@ def typed_probe(ap, module: str, event: str, tid: int,
     try:
         args = kfuncs.func_args(kb, proto(kb, tid), False)
     except btf.BtfError as e:
-        raise SemanticError(str(e), ap.span) from None
+        raise SemanticError(e.message, ap.span) from None
     load = {"expected_attach_type": AttachType.TRACE_RAW_TP, "attach_btf_id": tid}
     if module != "vmlinux":
         try:
@@ -195,7 +195,7 @@ def typed_probes(ap, mod: str | None, event: str, provider: str) -> list[Expande
     try:
         found = kfuncs.match(mod, event, names=own_events, one=own_event)
     except btf.BtfError as e:
-        raise SemanticError(str(e), ap.span) from None
+        raise SemanticError(e.message, ap.span) from None
     return found_or_missing(ap, mod, event,
                             [typed_probe(ap, m, n, tid, provider) for m, n, tid in found])
 

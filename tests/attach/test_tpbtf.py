@@ -96,6 +96,13 @@ def test_missing_names(ok):
     assert ei.value.message == "raw tracepoint not found in module vmlinux: bpfscope_nope"
 
 
+def test_module_without_btf_said_once(ok):
+    with pytest.raises(SemanticError) as ei:
+        providers.expand(ap_of("tp_btf:bpfscope_nomod:sched_switch"))
+    assert ei.value.message == ("module 'bpfscope_nomod' has no BTF (/sys/kernel/btf/"
+                                "bpfscope_nomod is missing); is the module loaded?")
+
+
 def test_refused_where_tp_btf_does_not_work(monkeypatch):
     monkeypatch.setattr(rt, "tp_btf_status", lambda: "this kernel has no BTF "
                         "(/sys/kernel/btf/vmlinux)")
