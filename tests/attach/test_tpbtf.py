@@ -3,14 +3,12 @@ expansion to BPF_TRACE_RAW_TP programs on the btf_trace_ typedef (the
 running kernel's BTF and a hand-built module blob), wildcards, the
 missing-probe errors, missing_probes and max_probes, the refusal where
 tp_btf cannot work, -l/-lv and --info. Real runs are in
-tests/e2e/test_tpbtf.py."""
+tests/e2e/test_rawtracepoint.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,15 +19,11 @@ from bpfscope.errors import MissingProbe, SemanticError
 from bpfscope.lang.parser import parse
 from bpfscope.sema.probes import RAW_SLOTS, ArgField
 
-ROOT = Path(__file__).resolve().parents[2]
-
-_spec = importlib.util.spec_from_file_location("btf_encoder", ROOT / "tests/btf/conftest.py")
-_enc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_enc)
-
 
 def ap_of(text: str):
-    return parse(text + " {}").probes[0].attach_points[0]
+    """The attach point of ``TEXT {}`` as the parser makes it."""
+    (probe,) = parse(text + " {}").probes
+    return probe.attach_points[0]
 
 
 @pytest.fixture
@@ -118,10 +112,10 @@ def test_refused_where_tp_btf_does_not_work(monkeypatch):
 
 
 @pytest.fixture
-def fake_module(monkeypatch):
+def fake_module(monkeypatch, btf_enc):
     """A loaded module 'bsmod' whose BTF has tracepoint bsmod_ev (typed
     args named by its __probestub_), and tp_btf taken to work."""
-    e = _enc.Enc()
+    e = btf_enc.Enc()
     i64 = e.int("long", 8, signed=True)
     void_p = e.ptr(0)
     task_p = e.ptr(e.struct("task", 8, [("pid", e.int("int", 4, signed=True), 0)]))
@@ -130,7 +124,7 @@ def fake_module(monkeypatch):
     e.func("__probestub_bsmod_ev",
            e.func_proto(0, [("__data", void_p), ("t", task_p), ("n", i64)]))
     kb = e.btf()
-    vm = _enc.Enc().btf()   # a vmlinux without that tracepoint
+    vm = btf_enc.Enc().btf()   # a vmlinux without that tracepoint
     monkeypatch.setattr(btf, "load_vmlinux", lambda: vm)
     monkeypatch.setattr(btf, "list_modules", lambda: ["bsmod"])
     monkeypatch.setattr(btf, "load_module", lambda m: kb if m == "bsmod" else None)
@@ -183,7 +177,7 @@ def test_cli_listing():
     if rt.tp_btf_status() is not None:
         pytest.skip(f"tp_btf does not work here: {rt.tp_btf_status()}")
     run = lambda *a: subprocess.run([sys.executable, "-m", "bpfscope.cli", *a],  # noqa: E731
-                                    capture_output=True, text=True, cwd=ROOT, timeout=60)
+                                    capture_output=True, text=True, timeout=60)
     r = run("-lv", "tp_btf:sched_process_fork")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
