@@ -27,6 +27,7 @@ from .sampling import PROVIDERS as SAMPLING
 from .selfprobe import SelfProbe
 from .special import Special
 from .tracefs import has_wildcard
+from .tpbtf import TpBtf
 from .tracepoint import Tracepoint
 from .watchpoint import Watchpoint
 
@@ -62,15 +63,12 @@ class LazyProvider(Provider):
 
 
 # In --info order.
-BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(),
+BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), TpBtf(),
            LazyProvider(".uprobe", "Uprobe", ("uprobe", "uretprobe"),
                         {"u": "uprobe", "ur": "uretprobe"}, "kprobe",
                         reattaches=("uprobe", "uretprobe")),
            LazyProvider(".usdt", "Usdt", ("usdt",), {"U": "usdt"}, "kprobe"),
            *SAMPLING, Iter(), Watchpoint(), SelfProbe(), Bench())
-
-# Probe types bpftrace has that bpfscope does not yet.
-LATER = {"tp_btf"}
 
 PROVIDERS: dict[str, Provider] = {}   # canonical name -> provider
 ALIASES: dict[str, str] = {}          # alias -> canonical name
@@ -106,8 +104,6 @@ def expand(ap, options: ProbeOptions = ProbeOptions()) -> list[ExpandedProbe]:
     name = provider_name(ap)
     prov = PROVIDERS.get(name)
     if prov is None:
-        if name in LATER:
-            raise SemanticError(f"{name} probes are not supported yet", ap.span)
         raise SemanticError(f"Invalid probe type: {name}", ap.span)
     if name in prov.fallback:
         out = fallback.expand(prov, name, ap, PROVIDERS.__getitem__)

@@ -124,28 +124,29 @@ def untyped_events() -> list[str]:
 
 # ------------------------------------------------------------ the provider
 
-def parse_spec(ap) -> tuple[str | None, str]:
+def parse_spec(ap, provider: str = "rawtracepoint") -> tuple[str | None, str]:
     parts = list(ap.parts[1:])
     if len(parts) not in (1, 2) or not all(parts):
-        raise SemanticError("rawtracepoint probe type requires 1 or 2 arguments "
+        raise SemanticError(f"{provider} probe type requires 1 or 2 arguments "
                             "([module:]event)", ap.span)
     return (parts[0] if len(parts) == 2 else None), parts[-1]
 
 
-def typed_probe(ap, module: str, event: str, tid: int) -> ExpandedProbe:
+def typed_probe(ap, module: str, event: str, tid: int,
+                provider: str = "rawtracepoint") -> ExpandedProbe:
     from ..bpf.consts import AttachType
     kb = kfuncs.btf_of(module)
     try:
         args = kfuncs.func_args(kb, proto(kb, tid), False)
     except btf.BtfError as e:
-        raise SemanticError(str(e), ap.span) from None
+        raise SemanticError(e.message, ap.span) from None
     load = {"expected_attach_type": AttachType.TRACE_RAW_TP, "attach_btf_id": tid}
     if module != "vmlinux":
         try:
             load["attach_btf_obj_fd"] = kfuncs.module_btf_fd(module)
         except SemanticError as e:
             raise SemanticError(e.message, ap.span) from None
-    return ExpandedProbe("rawtracepoint", f"rawtracepoint:{module}:{event}",
+    return ExpandedProbe(provider, f"{provider}:{module}:{event}",
                          RawTarget(module, event, True), args or None, ap.span,
                          layout=RAW_SLOTS, load=load, prog_type="tracing")
 
@@ -180,19 +181,8 @@ class RawTracepoint(Provider):
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         mod, event = parse_spec(ap)
         if tp_btf_status() is not None:
-            out = untyped_probes(ap, mod, event)
-        else:
-            try:
-                found = kfuncs.match(mod, event, names=own_events, one=own_event)
-            except btf.BtfError as e:
-                raise SemanticError(str(e), ap.span) from None
-            out = [typed_probe(ap, m, n, tid) for m, n, tid in found]
-        if not out:
-            if "*" in event or (mod and "*" in mod):
-                raise MissingProbe(f"No matches for {ap.raw}", ap.span)
-            where = f" in module {mod}" if mod else ""
-            raise MissingProbe(f"raw tracepoint not found{where}: {event}", ap.span)
-        return out
+            return found_or_missing(ap, mod, event, untyped_probes(ap, mod, event))
+        return typed_probes(ap, mod, event, "rawtracepoint")
 
     def attach(self, probe: ExpandedProbe, prog_fd: int) -> list[int]:
         from ..bpf import link
@@ -200,9 +190,32 @@ class RawTracepoint(Provider):
         return [link.raw_tracepoint_open(None if t.btf_typed else t.event, prog_fd)]
 
 
-def list_probes(pattern: str, verbose: bool = False) -> list[str]:
+def typed_probes(ap, mod: str | None, event: str, provider: str) -> list[ExpandedProbe]:
+    """The tp_btf probes ``[mod:]event`` (globs) names, for ``provider``."""
+    try:
+        found = kfuncs.match(mod, event, names=own_events, one=own_event)
+    except btf.BtfError as e:
+        raise SemanticError(e.message, ap.span) from None
+    return found_or_missing(ap, mod, event,
+                            [typed_probe(ap, m, n, tid, provider) for m, n, tid in found])
+
+
+def found_or_missing(ap, mod: str | None, event: str, out: list[ExpandedProbe]
+                     ) -> list[ExpandedProbe]:
+    """``out``, or the MissingProbe error when it is empty."""
+    if not out:
+        if "*" in event or (mod and "*" in mod):
+            raise MissingProbe(f"No matches for {ap.raw}", ap.span)
+        where = f" in module {mod}" if mod else ""
+        raise MissingProbe(f"raw tracepoint not found{where}: {event}", ap.span)
+    return out
+
+
+def list_probes(pattern: str, verbose: bool = False, provider: str = "rawtracepoint",
+                typed_only: bool = False) -> list[str]:
     """``-l``/``-lv`` lines for a rawtracepoint pattern: with BTF
-    ``rawtracepoint:module:event`` and, verbose, the typed arguments."""
+    ``rawtracepoint:module:event`` and, verbose, the typed arguments
+    (``provider`` names the lines; ``typed_only``: nothing without BTF)."""
     parts = pattern.split(":")
     if len(parts) == 1:
         parts.append("*")
@@ -213,11 +226,13 @@ def list_probes(pattern: str, verbose: bool = False) -> list[str]:
     try:
         btf.load_vmlinux()
     except btf.BtfError:
+        if typed_only:
+            return []
         return [f"rawtracepoint:{n}" for n in untyped_events()
                 if fnmatch.fnmatchcase(n, event)]
     out = []
     for m, n, tid in sorted(kfuncs.match(mod, event, names=own_events, one=own_event)):
-        out.append(f"rawtracepoint:{m}:{n}")
+        out.append(f"{provider}:{m}:{n}")
         if verbose:
             kb = kfuncs.btf_of(m)
             out.extend(kfuncs.listing_lines(kb, proto(kb, tid)))

@@ -29,6 +29,17 @@ def expand_spec():
     return expand
 
 
+@pytest.fixture(scope="session")
+def btf_enc():
+    """tests/btf/conftest.py as a module: its ``Enc`` builds BTF blobs by hand."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "btf_encoder", Path(__file__).parents[1] / "btf" / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 PROGS = Path(__file__).parent / "progs"
 
 

@@ -57,7 +57,7 @@ def test_aliases_route_here():
     for alias, name in (("k", "kprobe"), ("kr", "kretprobe"), ("f", "fentry"),
                         ("fr", "fexit"), ("kfunc", "fentry"), ("kretfunc", "fexit")):
         assert providers.provider_name(ap_of(f"{alias}:vfs_read")) == name
-        assert name in providers.PROVIDERS and name not in providers.LATER
+        assert name in providers.PROVIDERS
 
 
 # ------------------------------------------------------------ the function list

@@ -113,11 +113,9 @@ def test_listing_info_and_run_once(toys):
     assert (providers.run_once(start), providers.run_once(beta)) == ("begin", "")
 
 
-def test_unknown_and_later_probe_types():
+def test_unknown_probe_type():
     with pytest.raises(SemanticError, match="Invalid probe type: nosuch"):
         providers.expand(_AP("nosuch:x"))
-    with pytest.raises(SemanticError, match="tp_btf probes are not supported yet"):
-        providers.expand(_AP("tp_btf:sched:sched_switch"))
 
 
 @pytest.mark.parametrize("written", ["BEGIN", "begin", "END", "end"])

@@ -22,10 +22,12 @@ def test_probe_types(e2e):
     assert section["rawtracepoint"] == (
         "tp_btf (typed args)" if rawtracepoint.tp_btf_status() is None
         else "raw_tracepoint (arg0..argN)")
+    twhy = rawtracepoint.tp_btf_status()
+    assert section["tp_btf"] == ("yes" if twhy is None else f"no ({twhy})")
     # bpftrace 0.26's rows in its order, then the attach layer's others
     assert list(section) == ["kprobe", "tracepoint", "perf_event", "fentry", "kprobe_multi",
                              "kprobe_session", "uprobe_multi", "raw_tp_special", "iter",
-                             "rawtracepoint"]
+                             "rawtracepoint", "tp_btf"]
     assert section["uprobe_multi"] == ("yes" if has_uprobe_multi() else "no")
     assert section["perf_event"] == "yes"      # profile and interval probes run here
     assert section["raw_tp_special"] == "yes"  # so do BEGIN and END

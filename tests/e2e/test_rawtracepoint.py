@@ -1,6 +1,8 @@
-"""rawtracepoint probes against real events each test makes itself: tp_btf
-programs with ``args`` typed from BTF, and the raw_tracepoint programs
-used without BTF (forced with BPFSCOPE_NO_TP_BTF=1)."""
+"""rawtracepoint and tp_btf probes against real events each test makes
+itself: tp_btf programs with ``args`` typed from BTF (``->`` into the
+test's own child's struct task_struct and struct linux_binprm), and the
+raw_tracepoint programs rawtracepoint uses without BTF (forced with
+BPFSCOPE_NO_TP_BTF=1)."""
 
 from __future__ import annotations
 
@@ -87,15 +89,67 @@ def test_bool_argument(e2e, waiting, tp_btf, no_leaks):
     assert "false" in keys and keys <= {"false", "true"}, out
 
 
-def test_module_tracepoint(e2e, tp_btf):
+@pytest.mark.parametrize("provider", ["rawtracepoint", "tp_btf"])
+def test_module_tracepoint(e2e, tp_btf, provider):
     mods = [m for m in btf.list_modules() if rt.own_events(btf.load_module(m))]
     if not mods:
         pytest.skip("no loaded kernel module with tracepoints in its BTF")
     m = mods[0]
     event = sorted(rt.own_events(btf.load_module(m)))[0]
-    r = e2e.run_cli("-l", f"rawtracepoint:{m}:{event}")
-    assert r.stdout == f"rawtracepoint:{m}:{event}\n"
+    r = e2e.run_cli("-l", f"{provider}:{m}:{event}")
+    assert r.stdout == f"{provider}:{m}:{event}\n"
     # it loads and attaches with the module's BTF object
-    r = e2e.run_cli("-e", f"rawtracepoint:{m}:{event} {{ @ = count(); }} "
+    r = e2e.run_cli("-e", f"{provider}:{m}:{event} {{ @ = count(); }} "
                     "interval:ms:100 { exit(); }")
     assert r.returncode == 0, r.stderr
+
+
+# ------------------------------------------------------------ tp_btf:
+
+@pytest.mark.parametrize("prog, cmd, expected", [
+    ('tp_btf:sched_process_exec /args.old_pid == cpid/ '
+     '{ printf("%d %d %s %s %d %s\\n", args->p->pid == cpid, args.p->tgid == pid, '
+     'args->p->comm, comm, arg0 == (uint64)args.p, str(args->bprm->filename)); }',
+     "{helper} getpid 1", "1 1 bse2e bse2e 1 {helper}\n"),
+    # sh forks to run the helper (the '; true' keeps it from exec'ing it)
+    ('tp_btf:sched_process_fork /pid == cpid/ '
+     '{ printf("%d %d %s %d\\n", args->parent->pid == cpid, args->child->pid != cpid, '
+     'args->child->comm, args->child->real_parent == args.parent); }',
+     "sh -c '{helper} getpid 1; true'", "1 1 sh 1\n"),
+], ids=["exec", "fork"])
+def test_tp_btf_task_args_of_its_own_child(e2e, helper, tp_btf, no_leaks, prog, cmd, expected):
+    r = e2e.run_prog(prog, "-c", cmd.format(helper=helper))
+    assert r.stdout == expected.format(helper=helper) + "\n\n"
+
+
+def test_tp_btf_wildcard_names_each_probe(e2e, helper, tp_btf, no_leaks):
+    r = e2e.run_cli("-e", 'tp_btf:sched_process_e* /pid == cpid/ { @[probe] = count(); }',
+                    "-c", f"{helper} getpid 1")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "Attached 2 probes\n"
+    assert "@[tp_btf:vmlinux:sched_process_exec]: 1\n" in r.stdout, r.stdout
+    assert "@[tp_btf:vmlinux:sched_process_exit]: 1\n" in r.stdout, r.stdout
+
+
+def test_tp_btf_sys_enter(e2e, waiting, tp_btf, no_leaks):
+    out, _ = syscalls_of(e2e, waiting, 'tp_btf:sys_enter /pid == $1/ '
+                         '{ @[args.id, arg1 == args.id, probe] = count(); }')
+    assert f"@[{SYS_GETPPID}, true, tp_btf:vmlinux:sys_enter]: 6\n" in out, out
+
+
+def test_tp_btf_missing_probe_warned_and_left_out(e2e, helper, tp_btf, no_leaks):
+    r = e2e.run_cli("-e", 'config = { missing_probes = "warn" } '
+                    'tp_btf:bpfscope_nope, tp_btf:sched_process_exec /pid == cpid/ '
+                    '{ printf("exec\\n"); }', "-c", f"{helper} getpid 1")
+    assert r.returncode == 0, r.stderr
+    assert "raw tracepoint not found: bpfscope_nope, skipping probe." in r.stderr
+    assert "Attached 1 probe\n" in r.stderr
+    assert r.stdout.startswith("exec\n"), r.stdout
+
+
+def test_tp_btf_unknown_name_is_a_located_error(e2e, tp_btf):
+    r = e2e.run_cli("-e", "tp_btf:bpfscope_nope { }")
+    assert r.returncode == 1
+    assert r.stderr == ("stdin:1:1-21: ERROR: raw tracepoint not found: bpfscope_nope\n"
+                        "tp_btf:bpfscope_nope { }\n"
+                        "~~~~~~~~~~~~~~~~~~~~\n")
