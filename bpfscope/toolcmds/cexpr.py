@@ -147,7 +147,7 @@ def signature(text: str, spec: str, base: int) -> list[tuple[str, str]]:
 
 
 BUILTINS = {"$pid": "tid", "$tgid": "pid", "$uid": "uid", "$gid": "gid", "$cpu": "cpu",
-            "$task": "curtask", "$retval": "retval", "$PID": "((pid << 32) | tid)"}
+            "$task": "curtask", "$retval": "retval", "$PID": "(((uint64)pid << 32) | tid)"}
 
 
 def closing(toks: list, i: int) -> int:

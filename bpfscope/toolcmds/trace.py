@@ -121,6 +121,8 @@ def _head(raw: str, pid: int | None) -> Probe:
     if len(parts) == 1:
         parts = ["p", "", parts[0]]
     elif len(parts) == 2:
+        if parts[0] in ("t", "u"):
+            raise SpecError(f"{parts[0]}: needs two more ':'-separated parts", raw, 0, len(spec))
         parts = ["p", parts[0], parts[1]]
     kind = parts[0] or "p"
     if kind not in TYPES:
