@@ -298,7 +298,8 @@ def _body(s: Spec, pid: int | None) -> str:
     if s.entry:
         clear = "".join(f"\n  delete(@__e{n}_{name}[tid]);" for name in s.saved)
         clear += f"\n  delete(@__lat_{n}[tid]);" if s.latency else ""
-    return out + f"{s.probe}{pred} {{\n{params}  {update}{clear}\n}}\n"
+    return (cexpr.mark(s.raw) + out
+            + f"{s.probe}{pred} {{\n{params}  {update}{clear}\n}}\n")
 
 
 def build(opts) -> Plan:
@@ -323,6 +324,7 @@ def build(opts) -> Plan:
     text += f"interval:s:{opts.interval} {{\n  {report}\n{ticks}}}\n"
     if opts.verbose:
         sys.stdout.write(text + "\n")
+    cexpr.check_script(text, "argdist", [s.raw for s in specs], opts.pid)
     return Plan(text=text, pid=opts.pid, json=opts.json, formats=formats)
 
 

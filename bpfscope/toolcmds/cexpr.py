@@ -280,3 +280,50 @@ def split_top(text: str, base: int = 0) -> list[tuple[str, int]]:
         i += 1
     out.append((text[start:], base + start))
     return out
+
+
+PROBE_MARK = "// probe: "    # the comment before a specifier's probes in a tool's script
+
+
+def mark(raw: str) -> str:
+    """The comment line naming specifier ``raw`` in a tool's script."""
+    return PROBE_MARK + " ".join(raw.splitlines()) + "\n"
+
+
+def check_script(text: str, name: str, raws: list[str], pid: int | None = None) -> None:
+    """Compile a tool's script (each specifier's probes after a
+    ``PROBE_MARK`` comment naming it): an error the compiler finds in a
+    specifier's probes is told as that specifier's, under the place in it
+    (the identifier the compiler did not know), not at the script's line."""
+    from .. import api
+    from ..errors import BpfscopeError
+    try:
+        api.compile_script(text, name, pid=pid)
+    except BpfscopeError as e:
+        located = _in_spec(e, text, raws)
+        if located is None:
+            raise
+        raise located from None
+
+
+def _in_spec(e, text: str, raws: list[str]) -> SpecError | None:
+    if e.span is None or e.span.file is not None:
+        return None
+    lines = text.splitlines()
+    named = {mark(r).rstrip("\n"): r for r in raws}
+    which = None
+    for line in lines[:e.span.line]:
+        if line.startswith(PROBE_MARK):
+            which = named.get(line)
+        elif line.startswith("interval:"):
+            which = None
+    if which is None:
+        return None
+    line = lines[e.span.line - 1]
+    bad = line[e.span.col - 1:e.span.end_col - 1] if e.span.end_line == e.span.line else ""
+    head = len(re.match(r"[^\s(]*", which).group(0))
+    for word in (bad, bad.lstrip("$")):
+        at = which.find(word, head) if word else -1
+        if word and at >= 0:
+            return SpecError(e.message, which, at, at + len(word))
+    return SpecError(e.message, which)

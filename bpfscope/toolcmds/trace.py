@@ -360,7 +360,7 @@ def program(probes: list[Probe], opts) -> str:
             body.append(f"  if ({p.predicate}) {{\n    {send}\n  }}")
         else:
             body.append("  " + send)
-        out.append(f"// {p.raw}\n{p.spec}" + (f" /{pred}/" if pred else "")
+        out.append(cexpr.mark(p.raw) + p.spec + (f" /{pred}/" if pred else "")
                    + " {\n" + "\n".join(body) + "\n}\n")
     return "".join(out)
 
@@ -386,6 +386,7 @@ def build(opts) -> Plan:
     text = program(probes, opts)
     if opts.verbose:
         sys.stdout.write(text + "\n")
+    cexpr.check_script(text, "trace", [p.raw for p in probes], opts.pid)
     first_ns, first_real = time.monotonic_ns(), time.time()
     state = {"events": 0, "agg": {}}
 

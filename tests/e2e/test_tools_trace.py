@@ -152,8 +152,12 @@ def test_trace_bad_specifiers(e2e, argwork):
     assert "unmatched end of predicate" in r.stderr and "    ~~~" in r.stderr, r.stderr
     r = e2e.run_cli("trace", f"{argwork}:no_such_function")
     assert r.returncode == 1 and f"no function no_such_function in {argwork}" in r.stderr
-    r = e2e.run_cli("trace", f'{argwork}:aw_size "%d", nosuch')     # compiled: located there
-    assert r.returncode == 1 and "Unknown identifier: 'nosuch'" in r.stderr, r.stderr
+    spec = f'{argwork}:aw_size "%d", 1 + nosuch'      # the compiler's error, at the spec
+    r = e2e.run_cli("trace", spec)
+    assert r.returncode == 1, r
+    assert r.stderr.splitlines()[-3:] == [
+        f"ERROR: trace: error in probe '{spec}': Unknown identifier: 'nosuch'",
+        f"    {spec}", "    " + " " * spec.index("nosuch") + "~~~~~~"], r.stderr
     assert "Traceback" not in r.stderr
 
 

@@ -8,10 +8,18 @@ import os
 import pytest
 
 from bpfscope import api
+from bpfscope.errors import BpfscopeError
 from bpfscope.output.text import TextOutput
 from bpfscope.toolcmds import trace
+from bpfscope.toolcmds import cexpr
 from bpfscope.toolcmds.cexpr import SpecError
 from bpfscope.toolcmds.common import ToolError, ToolSink
+
+
+@pytest.fixture(autouse=True)
+def uncompiled(monkeypatch):
+    """The scripts name fake files: build() does not compile them here."""
+    monkeypatch.setattr(cexpr, "check_script", lambda *a, **k: None)
 
 
 @pytest.fixture
@@ -146,3 +154,18 @@ def test_aggregate_prints_counts_at_the_end(tool_plan):
     out = sink(plan, rec("t0", 1, 1, "a"), rec("t0", 1, 1, "a"), rec("t0", 2, 2, "b"))
     assert out == ("1       1       a               malloc           \n-->COUNT 2\n\n"
                    "2       2       b               malloc           \n-->COUNT 1\n\n")
+
+
+def test_compile_errors_are_told_at_their_specifier(monkeypatch):
+    monkeypatch.undo()          # the real check_script
+    raw = 'c:malloc "%d", 1 + nosuch'
+    text = cexpr.mark("other") + "BEGIN { }\n" + cexpr.mark(raw) + \
+        'BEGIN { printf("%d", 1 + nosuch); }\n'
+    with pytest.raises(SpecError) as e:
+        cexpr.check_script(text, "trace", ["other", raw])
+    assert str(e.value).splitlines() == [
+        f"error in probe '{raw}': Unknown identifier: 'nosuch'", f"    {raw}",
+        "                       ~~~~~~"]
+    with pytest.raises(BpfscopeError) as e:
+        cexpr.check_script("BEGIN { printf(\"%d\", nosuch); }", "trace", [raw])
+    assert not isinstance(e.value, SpecError)        # outside the specifiers: as it is
