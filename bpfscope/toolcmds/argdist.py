@@ -1,7 +1,8 @@
-"""argdist: show the distribution of function arguments or return values, as a histogram or a frequency count.
+"""argdist: distributions of function arguments or return values, as histograms or frequency counts.
 
 bcc's argdist. Each ``-C`` (count) or ``-H`` (histogram) specifier is
-``{p,r,t,u}:{[library],category}:function(signature)[:type[,type...]:expr[,expr...][:filter]][#label]``.
+``{p,r,t,u}:{[library],category}:function(signature)``, then
+``[:type[,type...]:expr[,expr...][:filter]][#label]``.
 A count keeps one entry per distinct tuple of the expressions' values
 (``@[(type)expr, ...] = count()``, ``char*`` values as strings), a
 histogram the log2 distribution of its one expression. Without
@@ -15,15 +16,14 @@ unless ``-c``; ``-n`` outputs, then it ends.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass, field
 
-from ..attach.tracepoint import EVENTS_DIR
 from . import bccfmt, cexpr, patterns
 from .cexpr import SpecError
-from .common import CONFIG, Plan, ToolError, ToolParser, add_flags, positive_int, printf, quote
+from .common import (CONFIG, Plan, ToolError, ToolParser, add_flags, add_pid, positive_int,
+                     printf, quote)
 
 HOOKS = None   # the specifiers decide
 
@@ -94,26 +94,7 @@ class Spec:
 def _parts(raw: str) -> list[tuple[str, int]]:
     """The ':'-separated parts of the specifier before '#', with their
     offsets; parens and strings may hold ':'."""
-    out = []
-    depth = 0
-    start = 0
-    i = 0
-    body = raw.split("#", 1)[0]
-    while i < len(body):
-        c = body[i]
-        if c in "\"'":
-            end = body.find(c, i + 1)
-            i = end if end > 0 else len(body)
-        elif c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == ":" and depth == 0:
-            out.append((body[start:i], start))
-            start = i + 1
-        i += 1
-    out.append((body[start:], start))
-    return out
+    return cexpr.split_top(raw.split("#", 1)[0], 0, ":")
 
 
 def parse(raw: str, kind: str, pid: int | None = None, strlen: int = 80, index: int = 0) -> Spec:
@@ -217,7 +198,7 @@ def _probe(s: Spec, lib: str, func: str, raw: str, lib_at: int, pid) -> str:
     if s.ptype == "t":
         if not lib:
             raise SpecError("a tracepoint needs its category", raw, lib_at)
-        if not os.path.isdir(os.path.join(EVENTS_DIR, lib, func)):
+        if not cexpr.tracepoint_exists(lib, func):
             raise SpecError(f"this kernel has no tracepoint {lib}:{func}", raw, 2)
         return f"tracepoint:{lib}:{func}"
     if not lib:
@@ -250,7 +231,7 @@ def _key(ctype: str, expr: str, strlen: int) -> str:
 def parser() -> ToolParser:
     p = ToolParser("argdist", "Trace a function and display a summary of its parameter values.",
                    EXAMPLES)
-    p.add_argument("-p", "--pid", type=positive_int, help="id of the process to trace (optional)")
+    add_pid(p, "id of the process to trace (optional)")
     p.add_argument("-z", "--string-size", default=80, type=positive_int,
                    help="maximum string size to read from char* arguments")
     p.add_argument("-i", "--interval", default=1, type=positive_int,

@@ -21,9 +21,11 @@ Errors are :class:`SpecError`: the message, the specifier and where in it
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Callable
 
+from ..attach.tracepoint import EVENTS_DIR
 from .common import ToolError
 
 
@@ -206,7 +208,8 @@ def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None
             lit = args[0][0][1]
             sub_start = args[1][0][2]
             sub_end = args[1][-1][2] + len(args[1][-1][1])
-            inner = rewrite(text[sub_start - base:sub_end - base], spec, sub_start, params, dollars, strlen)
+            inner = rewrite(text[sub_start - base:sub_end - base], spec, sub_start, params,
+                            dollars, strlen)
             out.append(f"(str({inner}, {len(lit)}) == {lit})")
             i = j
         elif kind == "var":
@@ -256,9 +259,18 @@ def _join(words: list[str]) -> str:
     return out
 
 
-def split_top(text: str, base: int = 0) -> list[tuple[str, int]]:
-    """``text`` split at the commas outside parens, brackets and strings:
-    (piece, its offset) each."""
+def string_end(text: str, i: int) -> int:
+    """The index of the quote closing the string (or char) opened at
+    ``text[i]``, escapes skipped (-1: it is not closed)."""
+    end = text.find(text[i], i + 1)
+    while end > 0 and text[end - 1] == "\\":
+        end = text.find(text[i], end + 1)
+    return end
+
+
+def split_top(text: str, base: int = 0, sep: str = ",") -> list[tuple[str, int]]:
+    """``text`` split at each ``sep`` outside parens, brackets and
+    strings: (piece, its offset + ``base``) each."""
     out = []
     depth = 0
     start = 0
@@ -266,20 +278,22 @@ def split_top(text: str, base: int = 0) -> list[tuple[str, int]]:
     while i < len(text):
         c = text[i]
         if c in "\"'":
-            end = text.find(c, i + 1)
-            while end > 0 and text[end - 1] == "\\":
-                end = text.find(c, end + 1)
+            end = string_end(text, i)
             i = end if end > 0 else len(text)
         elif c in "([":
             depth += 1
         elif c in ")]":
             depth -= 1
-        elif c == "," and depth == 0:
+        elif c == sep and depth == 0:
             out.append((text[start:i], base + start))
             start = i + 1
         i += 1
     out.append((text[start:], base + start))
     return out
+
+
+def tracepoint_exists(category: str, event: str) -> bool:
+    return os.path.isdir(os.path.join(EVENTS_DIR, category, event))
 
 
 PROBE_MARK = "// probe: "    # the comment before a specifier's probes in a tool's script

@@ -1,4 +1,4 @@
-"""trace: print a line for each call of functions, tracepoints or USDT probes, with a message made of their arguments.
+"""trace: a line per call of functions, tracepoints or USDT probes, with a message of their arguments.
 
 bcc's trace. Each probe is ``[{p,r,t,u}]:[library]:function[(signature)]
 [(predicate)] ["format", args...]``: ``func`` is ``p::func`` (a kernel
@@ -20,10 +20,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ..attach.tracepoint import EVENTS_DIR
 from . import cexpr, patterns
 from .cexpr import SpecError
-from .common import CONFIG, Plan, Record, ToolError, ToolParser, add_flags, positive_int, quote, record
+from .common import (CONFIG, Plan, Record, ToolError, ToolParser, add_flags, add_pid,
+                     positive_int, quote, record)
 
 HOOKS = None   # the probes named decide
 
@@ -95,16 +95,11 @@ def _balanced(text: str, i: int) -> int:
     while i < len(text):
         c = text[i]
         if c in "\"'":
-            end = text.find(c, i + 1)
-            while end > 0 and text[end - 1] == "\\":
-                end = text.find(c, end + 1)
-            if end < 0:
+            i = cexpr.string_end(text, i)
+            if i < 0:
                 return -1
-            i = end
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
+        elif c in "()":
+            depth += 1 if c == "(" else -1
             if depth == 0:
                 return i
         i += 1
@@ -133,7 +128,7 @@ def _head(raw: str, pid: int | None) -> Probe:
         if len(parts) != 3 or not parts[1] or not parts[2]:
             raise SpecError("a tracepoint is t:category:event", raw, 0, len(spec))
         p.function = f"{parts[1]}:{parts[2]}"
-        if not os.path.isdir(os.path.join(EVENTS_DIR, parts[1], parts[2])):
+        if not cexpr.tracepoint_exists(parts[1], parts[2]):
             raise SpecError(f"this kernel has no tracepoint {p.function}", raw, 2, len(spec))
         p.spec, p.display = f"tracepoint:{p.function}", parts[2]
         return p
@@ -289,8 +284,7 @@ def sent(conv: str, expr: str, strlen: int) -> tuple[str, str]:
 
 def parser() -> ToolParser:
     p = ToolParser("trace", "Attach to functions and print trace messages.", EXAMPLES)
-    p.add_argument("-p", "--pid", type=positive_int, metavar="PID",
-                   help="id of the process to trace (optional)")
+    add_pid(p, "id of the process to trace (optional)")
     p.add_argument("-L", "--tid", type=positive_int, metavar="TID",
                    help="id of the thread to trace (optional)")
     p.add_argument("--uid", type=int, metavar="UID", help="id of the user to trace (optional)")

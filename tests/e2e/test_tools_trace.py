@@ -5,6 +5,7 @@ which this machine may lack: that test skips saying so."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,20 +23,20 @@ MISSING = "/nonexistent/bpfscope-trace-test"
 
 @pytest.fixture(scope="session")
 def argwork(build_prog) -> str:
-    return build_prog("argwork.c", "-g", "-fno-omit-frame-pointer", *(["-DHAVE_SDT"] if SDT else []))
+    sdt = ["-DHAVE_SDT"] if SDT else []
+    return build_prog("argwork.c", "-g", "-fno-omit-frame-pointer", *sdt)
 
 
 @pytest.fixture
 def work(e2e, argwork):
-    started = []
-
-    def start(*steps: str):
-        w = e2e.Waiting(argwork, *steps)
-        started.append(w)
-        return w
-    yield start
-    for w in started:
-        w.kill()
+    """``work(STEP...)``: argwork waiting for go (e2e.Waiting), killed at
+    the test's end if it is still there."""
+    with contextlib.ExitStack() as started:
+        def start(*steps: str):
+            w = e2e.Waiting(argwork, *steps)
+            started.callback(w.kill)
+            return w
+        yield start
 
 
 def traced(e2e, w, *args: str) -> tuple[str, str, int]:

@@ -6,22 +6,10 @@ import pytest
 
 from bpfscope import api
 from bpfscope.runtime.values import MapData
-from bpfscope.toolcmds import argdist
-from bpfscope.toolcmds import cexpr
 from bpfscope.toolcmds.cexpr import SpecError
 from bpfscope.toolcmds.common import ToolError
 
-
-@pytest.fixture(autouse=True)
-def uncompiled(monkeypatch):
-    """The scripts name fake files: build() does not compile them here."""
-    monkeypatch.setattr(cexpr, "check_script", lambda *a, **k: None)
-
-
-@pytest.fixture
-def events(tmp_path, monkeypatch):
-    (tmp_path / "syscalls" / "sys_enter_openat").mkdir(parents=True)
-    monkeypatch.setattr(argdist, "EVENTS_DIR", str(tmp_path))
+pytestmark = pytest.mark.usefixtures("offline_specs")
 
 
 def test_count_of_a_parameter_with_a_filter(tool_plan):
@@ -51,7 +39,7 @@ def test_histogram_of_latency_per_byte(tool_plan):
     assert hist.splitlines()[-1].startswith("         4 -> 7          : 3 ")
 
 
-def test_defaults_strings_and_several_values(tool_plan, events):
+def test_defaults_strings_and_several_values(tool_plan):
     plan = tool_plan("argdist", "-z", "20", "-T", "1", "-c", "-i", "5", "-n", "3", "-C",
                      "p:c:free()#frees", "r:c:malloc()",
                      "t:syscalls:sys_enter_openat():char*,int:args->filename,$PID")
@@ -60,7 +48,8 @@ def test_defaults_strings_and_several_values(tool_plan, events):
         in plan.text
     assert "clear(" not in plan.text and "interval:s:5 {" in plan.text
     assert "if (@__ticks >= 3) { exit(); }" in plan.text
-    assert plan.formats["@__c0"](MapData("@__c0", "count", [((), 4)])) == "\t4          total calls\n"
+    total = plan.formats["@__c0"](MapData("@__c0", "count", [((), 4)]))
+    assert total == "\t4          total calls\n"
     assert plan.formats["@__c1"](MapData("@__c1", "count", [((0,), 1), ((-1,), 2)])) == \
         "\t2          retval = -1\n"          # -T 1: the top one
     assert plan.formats["@__c2"](MapData("@__c2", "count", [(("/etc", 9), 3)])) == \
@@ -81,7 +70,7 @@ def test_defaults_strings_and_several_values(tool_plan, events):
     ("t:syscalls:sys_enter_openat(int x)", "take no signature"),
     ("p:c:malloc(size_t size):u64:size:a:b", "extraneous ':'-separated parts"),
 ])
-def test_bad_specifiers_are_located(tool_plan, events, spec, message):
+def test_bad_specifiers_are_located(tool_plan, spec, message):
     with pytest.raises(SpecError) as e:
         tool_plan("argdist", "-C", spec)
     assert message in e.value.message

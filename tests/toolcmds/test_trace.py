@@ -10,23 +10,11 @@ import pytest
 from bpfscope import api
 from bpfscope.errors import BpfscopeError
 from bpfscope.output.text import TextOutput
-from bpfscope.toolcmds import trace
 from bpfscope.toolcmds import cexpr
 from bpfscope.toolcmds.cexpr import SpecError
 from bpfscope.toolcmds.common import ToolError, ToolSink
 
-
-@pytest.fixture(autouse=True)
-def uncompiled(monkeypatch):
-    """The scripts name fake files: build() does not compile them here."""
-    monkeypatch.setattr(cexpr, "check_script", lambda *a, **k: None)
-
-
-@pytest.fixture
-def events(tmp_path, monkeypatch):
-    """A tracefs events directory with syscalls:sys_enter_openat only."""
-    (tmp_path / "syscalls" / "sys_enter_openat").mkdir(parents=True)
-    monkeypatch.setattr(trace, "EVENTS_DIR", str(tmp_path))
+pytestmark = pytest.mark.usefixtures("offline_specs")
 
 
 def sink(plan, *records: str) -> str:
@@ -59,7 +47,7 @@ def test_return_with_a_predicate(tool_plan):
         "5       5       ls              do_sys_openat2   failed -2\n"
 
 
-def test_tracepoint_field(tool_plan, events):
+def test_tracepoint_field(tool_plan):
     plan = tool_plan("trace", "-p", "42", 't:syscalls:sys_enter_openat "%s", args->filename')
     assert "tracepoint:syscalls:sys_enter_openat /pid == 42/ {" in plan.text
     assert "str(args->filename, 80)" in plan.text and plan.pid == 42

@@ -45,13 +45,12 @@ __attribute__((noinline)) long aw_size(unsigned long n)
 
 int main(int argc, char **argv)
 {
-    int i = wait_for_go(argc, argv);
-    if (i < 0)
+    int first = wait_for_go(argc, argv);
+    if (first < 0)
         return 3;
-    while (i + 1 < argc) {
-        const char *step = argv[i];
-        int n = atoi(argv[i + 1]);
-        i += 2;
+    for (int i = first; i + 1 < argc;) {
+        const char *step = argv[i++];
+        int n = atoi(argv[i++]);
         if (strcmp(step, "open") == 0 && i < argc) {
             const char *name = argv[i++];
             aw_sink += (long)strlen(name);   /* the string's page is resident */
