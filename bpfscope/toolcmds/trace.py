@@ -196,6 +196,10 @@ def parse(raw: str, pid: int | None = None, strlen: int = 80) -> Probe:
         if p.kind in ("t", "u"):
             raise SpecError("USDT and tracepoint probes can't have a function signature; "
                             "use arg1, arg2, ... instead", raw, i, end + 1)
+        if p.kind == "r" and raw[i + 1:end].strip():
+            raise SpecError("a return probe can't read the parameters of a signature (only "
+                            "retval); trace the entry with p:, or use argdist's $entry(param)",
+                            raw, i, end + 1)
         p.params = cexpr.signature(raw[i + 1:end], raw, i + 1)
         i = end + 1
     names = {n for n, _ in p.params}

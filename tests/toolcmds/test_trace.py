@@ -119,6 +119,7 @@ def test_c_expressions(tool_plan):
     ("t:syscalls", "needs two more", "~~~~~~~~~~"),
     ("c:malloc(foo_t x)", "unknown type 'foo_t'", "         ~~~~~"),
     ("r::vfs_read+4", "a return probe takes no offset", "           ~~"),
+    ("r::vfs_read(int fd)", "a return probe can't read the parameters", "           ~~~~~~~~"),
     ("c:mall*", "no wildcards", "~~~~~~~"),
 ])
 def test_bad_specifiers_are_located(tool_plan, spec, message, mark):
