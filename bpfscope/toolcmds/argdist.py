@@ -88,6 +88,7 @@ class Spec:
     saved: list = field(default_factory=list)       # $entry() params kept at entry
     latency: bool = False
     index: int = 0             # its number in the script: @__c<index>, @__h<index>
+    retval: str = "retval"     # what retval is in bpftrace
     strlen: int = 80
 
 
@@ -125,6 +126,8 @@ def parse(raw: str, kind: str, pid: int | None = None, strlen: int = 80, index: 
                         "arg1, arg2, ...", raw, fat + m.start(2), fat + m.end(2))
     s.params = cexpr.signature(sig, raw, fat + m.start(2))
     s.probe = _probe(s, lib.strip(), func, raw, lib_at, pid)
+    if ptype == "r" and not lib.strip():
+        s.retval = cexpr.kernel_retval(func)
     names = {n for n, _ in s.params}
     if len(parts) < 5:
         if len(parts) == 4:
@@ -135,7 +138,7 @@ def parse(raw: str, kind: str, pid: int | None = None, strlen: int = 80, index: 
         s.default = True
         s.types = ["u64" if ptype != "r" else "int"]
         s.shown = ["1" if ptype != "r" else "$retval"]
-        s.exprs = ["1" if ptype != "r" else "retval"]
+        s.exprs = ["1" if ptype != "r" else s.retval]
     else:
         types, tat = parts[3]
         exprs, eat = parts[4]
@@ -157,10 +160,11 @@ def parse(raw: str, kind: str, pid: int | None = None, strlen: int = 80, index: 
             if not text.strip():
                 raise SpecError("empty expression", raw, at)
             s.shown.append(text.strip())
-            s.exprs.append(cexpr.rewrite(text, raw, at, names, _dollars(s, raw), strlen))
+            s.exprs.append(cexpr.rewrite(text, raw, at, names, _dollars(s, raw), strlen,
+                                         s.retval))
     if len(parts) == 6:
         text, at = parts[5]
-        s.filter = cexpr.rewrite(text, raw, at, names, _dollars(s, raw), strlen)
+        s.filter = cexpr.rewrite(text, raw, at, names, _dollars(s, raw), strlen, s.retval)
     if (s.saved or s.latency) and ptype != "r":
         raise SpecError("$entry() and $latency are for return probes (r:)", raw)
     if s.saved or s.latency:

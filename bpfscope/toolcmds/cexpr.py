@@ -180,11 +180,12 @@ def _cast(toks: list, i: int) -> tuple[str, int] | None:
 
 
 def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None = None,
-            strlen: int = 80) -> str:
+            strlen: int = 80, retval: str = "retval") -> str:
     """bcc expression ``text`` (at ``base`` in ``spec``) in bpftrace.
     ``params``: the signature's names; ``dollars(word, toks, i)`` may
     rewrite a ``$word`` at ``toks[i]`` the caller knows, returning (text,
-    index of the last token used) or None."""
+    index of the last token used) or None; ``retval`` (and ``$retval``)
+    become ``retval`` (:func:`kernel_retval` of the function, say)."""
     toks = tokens(text, spec, base)
     out: list[str] = []
     i = 0
@@ -199,6 +200,8 @@ def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None
             raise SpecError("arguments are numbered from arg1", spec, at, at + 4)
         elif kind == "id" and tok in params:
             out.append("$" + tok)
+        elif kind == "id" and tok == "retval":
+            out.append(retval)
         elif kind == "id" and tok == "STRCMP" and nxt == "(":
             j = closing(toks, i + 1)
             args = _split(toks[i + 2:j]) if j > 0 else []
@@ -209,7 +212,7 @@ def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None
             sub_start = args[1][0][2]
             sub_end = args[1][-1][2] + len(args[1][-1][1])
             inner = rewrite(text[sub_start - base:sub_end - base], spec, sub_start, params,
-                            dollars, strlen)
+                            dollars, strlen, retval)
             out.append(f"(str({inner}, {len(lit)}) == {lit})")
             i = j
         elif kind == "var":
@@ -217,6 +220,8 @@ def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None
             if done is not None:
                 out.append(done[0])
                 i = done[1]
+            elif tok == "$retval":
+                out.append(retval)
             elif tok in BUILTINS:
                 out.append(BUILTINS[tok])
             else:
@@ -290,6 +295,26 @@ def split_top(text: str, base: int = 0, sep: str = ",") -> list[tuple[str, int]]
         i += 1
     out.append((text[start:], base + start))
     return out
+
+
+def kernel_retval(func: str) -> str:
+    """``retval`` of kernel function ``func`` at its return, as wide as
+    its BTF return type says: a kretprobe's retval is the whole register,
+    so an ``int`` returning -2 (do_sys_openat2 in 7.x) would read as
+    4294967294 and fail bcc's ``retval < 0``. Without BTF: ``retval``."""
+    from ..attach import kfuncs
+    try:
+        kb = kfuncs.btf_of("vmlinux")
+        fid = kb.find(func, "func")
+        if fid is None:
+            return "retval"
+        ret = kfuncs.signature(kb, fid).ret
+        field = kfuncs.arg_field(kb, "$retval", ret, 0)[0] if ret else None
+    except Exception:  # noqa: BLE001 - no BTF here: the register as it is
+        return "retval"
+    if field is None or field.kind not in ("int", "bool") or field.size >= 8:
+        return "retval"
+    return f"(({'' if field.signed else 'u'}int{8 * field.size})retval)"
 
 
 def tracepoint_exists(category: str, event: str) -> bool:

@@ -84,6 +84,7 @@ class Probe:
     values: list = field(default_factory=list)     # (bcc conversion, bpftrace expr)
     spec: str = ""                  # the bpftrace probe
     display: str = ""               # FUNC
+    retval: str = "retval"          # what retval is in bpftrace
 
     def trivial(self) -> bool:
         return not self.fmt
@@ -159,6 +160,8 @@ def _head(raw: str, pid: int | None) -> Probe:
     off = f"+{p.offset}" if p.offset else ""
     if not p.library:
         p.spec = f"{'kretprobe' if kind == 'r' else 'kprobe'}:{quote(func)}{off}"
+        if kind == "r":
+            p.retval = cexpr.kernel_retval(func)
         return p
     pat = patterns.Pattern("user", _library(p.library, pid, raw), func, text=spec)
     entry = _one(pat, raw, spec, f"no function {func} in {p.library}", pid)
@@ -209,7 +212,8 @@ def parse(raw: str, pid: int | None = None, strlen: int = 80) -> Probe:
         end = _balanced(raw, i)
         if end < 0:
             raise SpecError("unmatched end of predicate", raw, i, len(raw))
-        p.predicate = cexpr.rewrite(raw[i + 1:end], raw, i + 1, names, strlen=strlen)
+        p.predicate = cexpr.rewrite(raw[i + 1:end], raw, i + 1, names, strlen=strlen,
+                                    retval=p.retval)
         i = end + 1
         while raw[i:i + 1].isspace():
             i += 1
@@ -262,7 +266,7 @@ def _action(p: Probe, raw: str, i: int, names, strlen: int) -> None:
     for conv, (text, at) in zip(convs, args):
         if not text.strip():
             raise SpecError("empty argument", raw, at, at + 1)
-        expr = cexpr.rewrite(text, raw, at, names, strlen=strlen)
+        expr = cexpr.rewrite(text, raw, at, names, strlen=strlen, retval=p.retval)
         p.values.append((conv, expr))
 
 

@@ -39,6 +39,14 @@ def test_histogram_of_latency_per_byte(tool_plan):
     assert hist.splitlines()[-1].startswith("         4 -> 7          : 3 ")
 
 
+def test_kernel_return_values_are_as_wide_as_their_type(tool_plan):
+    plan = tool_plan("argdist", "-C", "r::do_sys_openat2()", "r::do_sys_openat2():int:$retval",
+                     "r::vfs_read():long:$retval:$retval < 0")
+    assert "kretprobe:do_sys_openat2 {\n  @__c0[(int32)(((int32)retval))] = count();" in plan.text
+    assert "@__c1[(int32)(((int32)retval))] = count();" in plan.text
+    assert "  if (retval < 0) {\n    @__c2[(int64)(retval)] = count();" in plan.text
+
+
 def test_defaults_strings_and_several_values(tool_plan):
     plan = tool_plan("argdist", "-z", "20", "-T", "1", "-c", "-i", "5", "-n", "3", "-C",
                      "p:c:free()#frees", "r:c:malloc()",

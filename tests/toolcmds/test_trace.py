@@ -41,8 +41,9 @@ def test_kernel_function_with_a_string_argument(tool_plan):
 
 def test_return_with_a_predicate(tool_plan):
     plan = tool_plan("trace", "-S", 'r::do_sys_openat2 (retval < 0) "failed %d", retval')
-    assert "kretprobe:do_sys_openat2 {\n  if (retval < 0) {\n" in plan.text
-    assert ", (int32)(retval));" in plan.text
+    # retval as wide as the function's BTF return type (an int)
+    assert "kretprobe:do_sys_openat2 {\n  if (((int32)retval) < 0) {\n" in plan.text
+    assert ", (int32)(((int32)retval)));" in plan.text
     assert sink(plan, rec("t0", 5, 5, "ls", -2)) == \
         "5       5       ls              do_sys_openat2   failed -2\n"
 
