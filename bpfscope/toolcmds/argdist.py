@@ -129,6 +129,7 @@ def parse(raw: str, kind: str, pid: int | None = None, strlen: int = 80, index: 
     if ptype == "r" and not lib.strip():
         s.retval = cexpr.kernel_retval(func)
     names = {n for n, _ in s.params}
+    gone = names if ptype == "r" else ()
     if len(parts) < 5:
         if len(parts) == 4:
             raise SpecError("types need expressions: type[,type...]:expr[,expr...]", raw,
@@ -161,10 +162,11 @@ def parse(raw: str, kind: str, pid: int | None = None, strlen: int = 80, index: 
                 raise SpecError("empty expression", raw, at)
             s.shown.append(text.strip())
             s.exprs.append(cexpr.rewrite(text, raw, at, names, _dollars(s, raw), strlen,
-                                         s.retval))
+                                         s.retval, gone))
     if len(parts) == 6:
         text, at = parts[5]
-        s.filter = cexpr.rewrite(text, raw, at, names, _dollars(s, raw), strlen, s.retval)
+        s.filter = cexpr.rewrite(text, raw, at, names, _dollars(s, raw), strlen, s.retval,
+                                 gone)
     if (s.saved or s.latency) and ptype != "r":
         raise SpecError("$entry() and $latency are for return probes (r:)", raw)
     if s.saved or s.latency:
@@ -179,7 +181,7 @@ def _dollars(s: Spec, raw: str):
     def word(tok: str, toks, i):
         if tok == "$latency":
             s.latency = True
-            return f"(nsecs - @__lat_{_n(s)}[tid])", i
+            return f"(nsecs - @__lat_{s.index}[tid])", i
         if tok == "$entry":
             if i + 3 >= len(toks) or toks[i + 1][1] != "(" or toks[i + 3][1] != ")":
                 raise SpecError("$entry takes a parameter name: $entry(param)", raw, toks[i][2])
@@ -189,13 +191,9 @@ def _dollars(s: Spec, raw: str):
                                 toks[i + 3][2] + 1)
             if name not in s.saved:
                 s.saved.append(name)
-            return f"@__e{_n(s)}_{name}[tid]", i + 3
+            return f"@__e{s.index}_{name}[tid]", i + 3
         return None
     return word
-
-
-def _n(s: Spec) -> int:
-    return s.index
 
 
 def _probe(s: Spec, lib: str, func: str, raw: str, lib_at: int, pid) -> str:
@@ -260,7 +258,10 @@ def _body(s: Spec, pid: int | None) -> str:
     """The probes of one spec (the entry probe first when it needs one)."""
     n = s.index
     pred = f" /pid == {pid}/" if pid else ""
+    # the parameters are read at the entry (a return probe's are gone: $entry())
     params = "".join(f"  ${name} = ({t})arg{k};\n" for k, (name, t) in enumerate(s.params))
+    if s.ptype == "r" and not s.entry:
+        params = ""
     out = ""
     if s.entry:
         keep = "".join(f"  @__e{n}_{name}[tid] = ${name};\n" for name in s.saved)

@@ -180,12 +180,13 @@ def _cast(toks: list, i: int) -> tuple[str, int] | None:
 
 
 def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None = None,
-            strlen: int = 80, retval: str = "retval") -> str:
+            strlen: int = 80, retval: str = "retval", gone=()) -> str:
     """bcc expression ``text`` (at ``base`` in ``spec``) in bpftrace.
     ``params``: the signature's names; ``dollars(word, toks, i)`` may
     rewrite a ``$word`` at ``toks[i]`` the caller knows, returning (text,
     index of the last token used) or None; ``retval`` (and ``$retval``)
-    become ``retval`` (:func:`kernel_retval` of the function, say)."""
+    become ``retval`` (:func:`kernel_retval` of the function, say);
+    ``gone``: parameters that cannot be read here (at a return)."""
     toks = tokens(text, spec, base)
     out: list[str] = []
     i = 0
@@ -198,6 +199,9 @@ def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None
                 i += 2     # arg2@user: bpfscope reads user pointers by the probe type
         elif kind == "id" and tok == "arg0":
             raise SpecError("arguments are numbered from arg1", spec, at, at + 4)
+        elif kind == "id" and tok in params and tok in gone:
+            raise SpecError(f"parameter '{tok}' is gone at the return: use $entry({tok})",
+                            spec, at, at + len(tok))
         elif kind == "id" and tok in params:
             out.append("$" + tok)
         elif kind == "id" and tok == "retval":
@@ -212,7 +216,7 @@ def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None
             sub_start = args[1][0][2]
             sub_end = args[1][-1][2] + len(args[1][-1][1])
             inner = rewrite(text[sub_start - base:sub_end - base], spec, sub_start, params,
-                            dollars, strlen, retval)
+                            dollars, strlen, retval, gone)
             out.append(f"(str({inner}, {len(lit)}) == {lit})")
             i = j
         elif kind == "var":

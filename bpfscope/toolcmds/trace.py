@@ -57,15 +57,13 @@ EXAMPLES = """\
 """
 
 TYPES = ("p", "r", "t", "u")
-MAX_ARGS = 6
 
 # a conversion of bcc's formats: flags, width, precision, length, conversion
 _CONV = re.compile(r"%([-+ #0]*\d*(?:\.\d+)?)(hh|h|ll|l|z)?([diouxXcsKUp%])")
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "r": "\r", "0": "\0"}
-# bcc's conversion -> (bpftrace cast, printf conversion that sends it)
-_SENT = {"d": ("int32", "%d"), "i": ("int32", "%d"), "u": ("uint32", "%u"),
-         "x": ("uint32", "%u"), "X": ("uint32", "%u"), "o": ("uint32", "%u"),
-         "c": ("uint8", "%u")}
+# bcc's integer conversions -> the cast of the value sent (by its length: none, l, h)
+_INT = {"d": "int32", "i": "int32", "u": "uint32", "x": "uint32", "X": "uint32", "o": "uint32",
+        "c": "uint8"}
 _LONG = {"d": "int64", "i": "int64", "u": "uint64", "x": "uint64", "X": "uint64", "o": "uint64"}
 _SHORT = {"d": "int16", "i": "int16", "u": "uint16", "x": "uint16", "X": "uint16", "o": "uint16"}
 
@@ -286,7 +284,7 @@ def sent(conv: str, expr: str, strlen: int) -> tuple[str, str]:
     elif conv.startswith("h") and base in _SHORT:
         cast = _SHORT[base] if conv != "hh" + base else _SHORT[base].replace("16", "8")
     else:
-        cast = _SENT[base][0]
+        cast = _INT[base]
     return ("%lld" if cast.startswith("int") else "%llu"), f"({cast})({expr})"
 
 

@@ -73,6 +73,7 @@ def test_defaults_strings_and_several_values(tool_plan):
     ("p:c:malloc(size_t size):foo_t:size", "unknown type 'foo_t'"),
     ("p:c:malloc(size_t size):u64:$entry(size)", "are for return probes"),
     ("r:c:malloc():u64:$entry(size)", "$entry(size): no such param"),
+    ("r:c:malloc(size_t size):u64:size", "parameter 'size' is gone at the return"),
     ("p:c:nothere()", "no function nothere in c"),
     ("p:nolib:f()", "unable to find library nolib"),
     ("t:syscalls:sys_enter_openat(int x)", "take no signature"),
