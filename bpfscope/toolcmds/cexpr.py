@@ -10,7 +10,8 @@ module turns those pieces into bpftrace text:
 - :func:`signature`: the parameters, each read from its ``argN``;
 - :func:`rewrite`: an expression, token by token: bcc's 1-based
   ``arg1..arg9`` become bpftrace's ``arg0..``, parameter names become
-  ``$name`` variables, bcc's ``$pid``/``$tgid``/``$uid``/... become
+  ``$name`` variables, ``arg2@user`` (a user pointer) ``uptr(arg1)``,
+  bcc's ``$pid``/``$tgid``/``$uid``/... become
   bpftrace's builtins, casts to C types are re-spelt, ``STRCMP("s", e)``
   becomes ``str(e) == "s"``; the caller maps its own ``$words`` (argdist's
   ``$latency``, ``$entry(p)``).
@@ -194,9 +195,11 @@ def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None
         kind, tok, at = toks[i]
         nxt = toks[i + 1][1] if i + 1 < len(toks) else ""
         if kind == "id" and re.fullmatch(r"arg[1-9]", tok):
-            out.append(f"arg{int(tok[3]) - 1}")
             if nxt == "@" and i + 2 < len(toks) and toks[i + 2][1] == "user":
-                i += 2     # arg2@user: bpfscope reads user pointers by the probe type
+                out.append(f"uptr(arg{int(tok[3]) - 1})")     # bcc's arg2@user
+                i += 2
+            else:
+                out.append(f"arg{int(tok[3]) - 1}")
         elif kind == "id" and tok == "arg0":
             raise SpecError("arguments are numbered from arg1", spec, at, at + 4)
         elif kind == "id" and tok in params and tok in gone:

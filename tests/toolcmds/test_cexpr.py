@@ -29,6 +29,7 @@ def test_types(c, bt):
     ("$uid == 0 && $cpu", "uid == 0 && cpu"),
     ('STRCMP("ab", arg1)', '(str(arg0, 4) == "ab")'),
     ("retval < 0", "((int32)retval) < 0"),
+    ("arg2@user", "uptr(arg1)"),
     ("'a' == 97UL", "'a' == 97"),
 ])
 def test_expressions(c, bpftrace):

@@ -105,7 +105,7 @@ def test_c_expressions(tool_plan):
                      '(STRCMP("bash", buf) && $tgid != 1) "%d %d", f->f_flags, (int)arg2@user')
     assert "$f = (struct file *)arg0;\n  $buf = (int8 *)arg1;" in plan.text
     assert 'if ((str($buf, 6) == "bash") && pid != 1) {' in plan.text
-    assert "(int32)($f->f_flags), (int32)((int32) arg1));" in plan.text
+    assert "(int32)($f->f_flags), (int32)((int32) uptr(arg1)));" in plan.text
 
 
 @pytest.mark.parametrize("spec, message, mark", [
