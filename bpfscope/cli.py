@@ -815,6 +815,10 @@ def _run(script, opts, child: Child | None) -> int:
     if child is None and opts.pid is not None:
         # like bpftrace: the trace of a -p process ends when it does
         should_stop = lambda: not process_alive(opts.pid)  # noqa: E731
+    tool_done = getattr(sink, "tool_done", None)   # a tool's own end (trace -M)
+    if tool_done is not None:
+        outer = should_stop
+        should_stop = lambda: tool_done() or bool(outer and outer())  # noqa: E731
     try:
         if not script.programs:
             _show_warnings(script.warnings, opts)  # the skipped probes, say

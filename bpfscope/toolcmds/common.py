@@ -36,7 +36,8 @@ class Plan:
     turns a ``print(@name)`` into the tool's own layout; ``records`` lay
     out the per-event records the script sends (:class:`Record`). ``run``
     is set instead of ``text`` by a tool that traces nothing (tplist): the
-    CLI calls it and exits with what it returns.
+    CLI calls it and exits with what it returns. ``stop``, when set, is
+    asked as the trace runs whether the tool is done (trace's ``-M``).
     """
 
     text: str = ""
@@ -47,6 +48,7 @@ class Plan:
     formats: dict[str, Callable[[MapData], str]] = field(default_factory=dict)
     records: dict[str, "Record"] = field(default_factory=dict)
     run: Callable[[], int] | None = None
+    stop: Callable[[], bool] | None = None
 
 
 RS, US = "\x1e", "\x1f"   # a record's start and its field separator
@@ -58,9 +60,11 @@ class Record:
     script's :func:`record` printf sends the values, ``fields`` names them
     (a name ending in ``#`` is an integer, the ``#`` dropped), and ``text``
     turns them into the tool's text ('' to print nothing yet). In JSON
-    output each is one ``{"type": TAG, "data": {fields}}`` line."""
+    output each is one ``{"type": TAG, "data": {fields}}`` line. ``keep``,
+    when set, says whether a record is shown at all (in both outputs)."""
     fields: tuple[str, ...]
     text: Callable[[dict], str]
+    keep: Callable[[dict], bool] | None = None
 
     def values(self, parts: list[str]) -> dict:
         out = {}
@@ -106,6 +110,10 @@ class ToolSink:
         if self.plan.banner and not self.plan.json:
             self.inner.printf(self.plan.banner)
 
+    def tool_done(self) -> bool:
+        """Whether the tool has seen all it wanted (Plan.stop)."""
+        return self.plan.stop is not None and self.plan.stop()
+
     def map(self, data: MapData, top: int = 0, div: int = 1) -> None:
         fmt = self.plan.formats.get(data.name)
         if fmt is None or self.plan.json:
@@ -119,6 +127,8 @@ class ToolSink:
         tag, *parts = text[1:].rstrip("\n").split(US)
         rec = self.plan.records[tag]
         values = rec.values(parts)
+        if rec.keep is not None and not rec.keep(values):
+            return None
         if self.plan.json:
             from ..output.json import json_int, json_record, json_string
             body = ", ".join(f"{json_string(k)}: " + (json_int(v) if isinstance(v, int)

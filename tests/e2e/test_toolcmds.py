@@ -178,7 +178,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
                      "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower",
                      "tcprtt", "wakeuptime", "memleak", "biotop", "llcstat",
-                     "ucalls", "uflow"} == set(rows)
+                     "ucalls", "uflow", "trace", "argdist"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
@@ -190,7 +190,7 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
 @pytest.mark.parametrize("tool", ["funccount", "funclatency", "stackcount", "profile", "tplist",
                                   "exitsnoop", "mountsnoop", "cpudist", "softirqs", "hardirqs",
                                   "funcslower", "tcprtt", "wakeuptime", "memleak", "biotop",
-                                  "llcstat", "ucalls", "uflow"])
+                                  "llcstat", "ucalls", "uflow", "trace", "argdist"])
 def test_every_tool_has_help_with_examples(e2e, tool):
     r = e2e.run_cli(tool, "-h")
     assert r.returncode == 0 and r.stdout.startswith(f"usage: bpfscope {tool} "), r

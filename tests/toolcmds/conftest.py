@@ -30,3 +30,17 @@ def tool_plan(fake_probes):
         tool = toolcmds.find(name)
         return tool.build(tool.parser().parse_args(list(argv)))
     return plan
+
+
+@pytest.fixture
+def offline_specs(monkeypatch):
+    """trace's and argdist's specifiers without the machine: their scripts
+    (naming the fake files above) are not compiled, the only tracepoint
+    is syscalls:sys_enter_openat, and the only kernel function whose BTF
+    return type is known is do_sys_openat2 (an int)."""
+    from bpfscope.toolcmds import cexpr
+    monkeypatch.setattr(cexpr, "check_script", lambda *a, **k: None)
+    monkeypatch.setattr(cexpr, "tracepoint_exists",
+                        lambda cat, event: (cat, event) == ("syscalls", "sys_enter_openat"))
+    monkeypatch.setattr(cexpr, "kernel_retval",
+                        lambda f: "((int32)retval)" if f == "do_sys_openat2" else "retval")
