@@ -21,6 +21,9 @@ Split DWARF is followed from each skeleton unit to its unit in the
 binary's ``.dwp`` package (``.debug_cu_index``, DWARF 5 or GNU's version
 2) or in its ``.dwo`` file. Compressed sections are inflated by the ELF
 reader. Nothing else of DWARF (types, locations, line tables) is read.
+
+:meth:`InlineIndex.cached` is the index as the tracer gets it: kept on
+disk by :mod:`.dwarfcache` after the first walk of a debug file.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import os
 import struct
 from typing import NamedTuple
 
+from . import dwarfcache
 from .demangle import demangle, strip_params
 from .debugfile import (altlink, dwo_candidates, dwp_candidates, find_alt_file,
                         find_debug_file)
@@ -714,6 +718,49 @@ class InlineIndex:
                         piece(_SECT_STR_OFFSETS, ".debug_str_offsets.dwo"),
                         piece(rng, ".debug_rnglists.dwo"))
         return out
+
+    # -- the disk cache (elf.dwarfcache) ---------------------------------
+
+    CACHE_KIND = "inline"
+
+    @classmethod
+    def cached(cls, path: str, binary: str | None = None, **kw) -> "InlineIndex":
+        """The index of path as the constructor builds it, from the disk
+        cache when it holds it, stored there when not."""
+        def restore(state):
+            obj = cls.__new__(cls)
+            obj.restore_state(path, binary, state, **kw)
+            return obj
+        return dwarfcache.cached(cls.CACHE_KIND, path, lambda: cls(path, binary, **kw),
+                                 cls.cache_state, restore,
+                                 extra=(os.path.abspath(binary or path),))
+
+    def cache_state(self):
+        """(state, files read besides the debug file) for the disk cache,
+        or None when a file it needed was missing (it may appear later)."""
+        if self.missing_alt or self.missing_dwo:
+            return None
+        files = ([self.alt_file] if self.alt_file else []) + self.split_files
+        state = {"subprograms": self.subprograms,
+                 "inlined": {k: [tuple(s) for s in v] for k, v in self.inlined.items()},
+                 "skeletons": [tuple(s) for s in self.skeletons],
+                 "split_files": self.split_files, "alt_file": self.alt_file}
+        return state, [dwarfcache.dependency(f) for f in files]
+
+    def restore_state(self, path: str, binary: str | None, state: dict) -> None:
+        """Become the index cache_state described (no section is kept)."""
+        self.binary, self.path = binary or path, path
+        self.subprograms = {int(k): tuple(v) for k, v in state["subprograms"].items()}
+        self.inlined = {int(k): [InlineSite(a, d) for a, d in v]
+                        for k, v in state["inlined"].items()}
+        self.skeletons = [Skeleton(*s) for s in state["skeletons"]]
+        self.split_files = list(state["split_files"])
+        self.alt_file = state["alt_file"]
+        self.missing_alt, self.missing_dwo = None, []
+        self._by_name, self._bias = None, 0
+        self.info = self.abbrev = self.alt_str = b""
+        for k in _OTHER_SECTIONS:
+            setattr(self, k, b"")
 
     # -- by name -----------------------------------------------------------
 

@@ -17,6 +17,9 @@ units) is followed by parsing that unit too, and one into dwz's
 supplementary file (``DW_FORM_GNU_ref_alt``, ``DW_FORM_ref_sup``, with
 ``DW_FORM_GNU_strp_alt`` strings) by reading that file's units the same way,
 their offsets moved past ``_ALT_BIAS``.
+
+What :func:`function_info` finds is kept on disk (:mod:`.dwarfcache`),
+one entry per function, so a second start reads no DWARF for it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 
 import bisect
 
+from . import dwarfcache
 from .debugfile import find_alt_file
 from .dwarf import (_ADDRX, _ALT_BIAS, _ALT_REFS, _BLOCK_ULEB, _CU_REFS, _CU_TAGS, _STRX,
                     _ULEB_FORMS, DwarfError, _abbrevs, _cstr, _sleb, _uleb, debug_file,
@@ -99,15 +103,70 @@ def function_info(path: str, vaddr: int, debug_path: str | None = None) -> Funct
     with ElfFile(path) as elf:
         dpath = debug_path or debug_file(elf)
     if dpath is not None:
-        try:
-            reader = _READERS.get(dpath)
-            if reader is None:
-                reader = _READERS[dpath] = _Reader(dpath)
-            info = reader.function_at(vaddr)
-        except (IndexError, struct.error, ValueError, KeyError) as e:
-            raise DwarfError(f"{dpath}: malformed DWARF in .debug_info ({e})") from None
+        info = dwarfcache.cached("func", dpath, lambda: _read_function(dpath, vaddr),
+                                 lambda i: _dump_info(i, dpath), _restore_info, extra=(vaddr,))
     _CACHE[key] = info
     return info
+
+
+def _read_function(dpath: str, vaddr: int) -> FunctionInfo | None:
+    try:
+        reader = _READERS.get(dpath)
+        if reader is None:
+            reader = _READERS[dpath] = _Reader(dpath)
+        return reader.function_at(vaddr)
+    except (IndexError, struct.error, ValueError, KeyError) as e:
+        raise DwarfError(f"{dpath}: malformed DWARF in .debug_info ({e})") from None
+
+
+# -- the disk cache (elf.dwarfcache): a FunctionInfo as plain values --------
+
+def _dump_info(info: FunctionInfo | None, dpath: str):
+    """(state, deps): the types as a table, each referring to the others
+    by their row (so recursive structs stay finite); deps: the dwz
+    supplement its types may come from."""
+    reader = _READERS.get(dpath)
+    alt = reader._alt_path if reader is not None else None
+    deps = [dwarfcache.dependency(alt)] if alt else []
+    if info is None:
+        return ("none",), deps
+    rows: list = []
+    number: dict[int, int] = {}
+
+    def ref(t: CType | None) -> int:
+        if t is None:
+            return -1
+        if id(t) in number:
+            return number[id(t)]
+        number[id(t)] = i = len(rows)
+        rows.append(None)
+        rows[i] = (t.kind, t.name, t.size, t.signed, ref(t.target), t.count,
+                   [(m[0], m[1], ref(m[2]), m[3], m[4]) for m in t.members],
+                   tuple(t.enumerators))
+        return i
+    params = [(p.name, ref(p.type)) for p in info.params]
+    types = {n: ref(t) for n, t in info.types.items()}
+    return ("info", rows, params, types, ref(info.returns)), deps
+
+
+def _restore_info(state) -> FunctionInfo | None:
+    if state[0] == "none":
+        return None
+    _, rows, params, types, returns = state
+    made = [CType(kind, name, size, signed, None, count, [], tuple(map(tuple, enums)))
+            for kind, name, size, signed, _, count, _, enums in rows]
+
+    def of(i: int) -> CType | None:
+        if i == -1:
+            return None
+        if not 0 <= i < len(made):
+            raise IndexError("no such type")
+        return made[i]
+    for t, row in zip(made, rows):
+        t.target = of(row[4])
+        t.members = [(m[0], m[1], of(m[2]), m[3], m[4]) for m in row[6]]
+    return FunctionInfo([Param(n, of(i)) for n, i in params],
+                        {n: of(i) for n, i in types.items()}, of(returns))
 
 
 _CACHE: dict[tuple, FunctionInfo | None] = {}
