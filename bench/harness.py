@@ -278,17 +278,18 @@ class TracerRun:
 
 
 class SyscallPoker:
-    """Calls getppid every ``period`` seconds from this process until stopped,
-    so a probe filtered on our pid fires as soon as it is attached."""
+    """Calls getppid (or ``call``) every ``period`` seconds from this process
+    until stopped, so a probe filtered on our pid fires as soon as it is
+    attached."""
 
-    def __init__(self, period: float = 0.001):
-        self.period = period
+    def __init__(self, period: float = 0.001, call=os.getppid):
+        self.period, self.call = period, call
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            os.getppid()
+            self.call()
             time.sleep(self.period)
 
     def __enter__(self):

@@ -365,6 +365,58 @@ def attach_case(tool: str, n: int, ctx) -> dict:
         target.wait()
 
 
+# ------------------------------------------- uprobe args from a debug file
+
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def _build_id(path: str) -> str | None:
+    import subprocess
+    r = subprocess.run(["readelf", "-n", path], capture_output=True, text=True)
+    m = re.search(r"Build ID: ([0-9a-f]+)", r.stdout)
+    return m.group(1) if m else None
+
+
+def debuginfo_cases() -> dict[str, tuple[str, bool]]:
+    """libc with libc6-dbg's debug file (found by build-id), cold (no
+    DWARF index cached) and warm; nothing when the debug file is missing."""
+    bid = _build_id(LIBC) if os.path.exists(LIBC) else None
+    if not bid or not os.path.isfile(f"/usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]}.debug"):
+        return {}
+    me = os.getpid()
+    script = f"uprobe:{LIBC}:getpriority /pid == {me}/ {{ print(args); exit(); }}"
+    return {f"uprobe:libc:getpriority {{ print(args) }}, {k}": (script, k == "warm")
+            for k in ("cold", "warm")}
+
+
+def debuginfo_case(tool: str, spec, ctx) -> dict:
+    """Launch to the attach message and to exit (the probe fired on this
+    process's getpriority, print(args) printed) with libc's DWARF in its
+    separate debug file. bpfscope: cold runs get an empty DWARF cache
+    ($BPFSCOPE_DWARF_CACHE), warm ones the one a first, untimed run filled.
+    bpftrace 0.17 has no such cache (and reads no separate debug file)."""
+    import shutil
+    script, warm = spec
+    env = tool_env(tool)
+    cache = os.path.join(ctx.build_dir, "dwarf-warm" if warm else "dwarf-cold")
+    if tool == "bpfscope":
+        env["BPFSCOPE_DWARF_CACHE"] = cache
+        if not warm:
+            shutil.rmtree(cache, ignore_errors=True)
+    runs = 2 if tool == "bpfscope" and warm and not os.path.isdir(cache) else 1
+    for _ in range(runs):
+        r = TracerRun(tool, script, env=env).start()
+        with SyscallPoker(0.001, call=lambda: os.getpriority(os.PRIO_PROCESS, 0)):
+            r.wait_attached(120)
+            r.wait(120)
+        if r.status != 0:
+            raise RuntimeError(f"{tool} exited {r.status}: {r.stderr_text()[-500:]}")
+    if b"which" not in bytes(r.out.data):
+        raise RuntimeError(f"{tool} printed no args: {bytes(r.out.data)[:200]!r}")
+    return {"attach_msg_s": r.since_start(r.attach_at), "live_s": r.since_start(r.end_at),
+            "cpu_total_s": r.cpu_s, "maxrss_mb": r.maxrss_mb}
+
+
 def _perf_events(pid: int) -> int:
     n = 0
     try:
