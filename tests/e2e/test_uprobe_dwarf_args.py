@@ -150,3 +150,18 @@ def test_source_lines_without_code_are_located_errors(e2e, prog):
     assert f"ERROR: No source file nothere.c in the line table of {prog}" in r.stderr
     r = e2e.run_cli("--dry-run", "-e", f"uretprobe:{prog}@dwargs.c:{blank} {{ }}")
     assert "ERROR: uretprobes cannot be attached to a source line" in r.stderr
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_args_from_split_dwarf(e2e, tmp_path, version):
+    # gcc -gsplit-dwarf: the program holds skeleton units, the types are
+    # in the .dwo beside it
+    out = str(tmp_path / "split")
+    subprocess.run(["gcc", "-g", f"-gdwarf-{version}", "-gsplit-dwarf", "-O1", "-o", out, SRC],
+                   check=True, cwd=str(tmp_path))
+    assert any(f.endswith(".dwo") for f in os.listdir(tmp_path))
+    got = traced(e2e, out, f'uprobe:{out}:takes_scalars {{ print(args); exit(); }}')
+    assert re.fullmatch(r"\{ \.count = 9, \.sh = DARK, \.ok = true, \.s = \d+, "
+                        r"\.small = -2 \}", got), got
+    r = e2e.run_cli("-lv", f"uprobe:{out}:takes_ptr")
+    assert r.stdout.splitlines()[1:] == ["    int* n", "    char c"], r.stdout
