@@ -309,6 +309,16 @@ def build_workload(build_dir: str) -> str:
     return exe
 
 
+def build_workload_nofp(build_dir: str) -> str:
+    """The same workload built -O2 -fomit-frame-pointer (as distributions
+    build): frame-pointer stack walks stop early in it."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workload.c")
+    os.makedirs(build_dir, exist_ok=True)
+    exe = os.path.join(build_dir, "bpfbench_nofp")
+    subprocess.run(["gcc", "-O2", "-Wall", "-fomit-frame-pointer", "-o", exe, src], check=True)
+    return exe
+
+
 def build_many(build_dir: str, n: int) -> str:
     """A program with n functions bm_f0000.. (distinct bodies, not inlined)
     that sleeps until its stdin closes: the target of the attach suite."""

@@ -40,10 +40,7 @@ def check_dw_ustack(an, e: ast.Call) -> T.Type:
     return T.DwStackType(st.limit, st.mode)
 
 
-# probes whose context holds kernel registers, where dw_ustack() takes the
-# thread's user registers from its task (bpf_task_pt_regs, Linux 5.15)
-_TASK_REGS_PROBES = {"profile", "interval", "software", "hardware", "tracepoint",
-                     "rawtracepoint", "kprobe", "kretprobe", "fentry", "fexit"}
+_TASK_REGS_PROBES = T.DW_TASK_REGS_PROBES
 # the stack copy is tried at these sizes, largest first: a read that runs
 # past the top of the thread's stack mapping fails whole
 _COPY_TRIES = 6

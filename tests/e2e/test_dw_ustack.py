@@ -119,3 +119,15 @@ def test_dw_ustack_maps_are_not_read_in_probes(e2e, nofp):
     assert "ERROR: dw_ustack() can not be a map value" in r.stderr, r.stderr
     r = e2e.run_cli("--dry-run", "-e", "BEGIN { print(dw_ustack()); }")
     assert "ERROR: dw_ustack() can not be used with 'BEGIN' probes" in r.stderr
+
+
+def test_config_ustack_unwind_dwarf_makes_ustack_complete(e2e, nofp):
+    # bpfscope's own config: ustack in probes that can unwind becomes dw_ustack
+    out = run(e2e, nofp, 'config = { ustack_unwind = dwarf } '
+                         f'profile:hz:499 /comm == "nofp"/ {{ printf("%s===\\n", ustack); '
+                         f'@n = count(); if (@n == 20) {{ exit(); }} }} END {{ clear(@n); }}',
+              "600", "spin")
+    stacks = [functions(b) for b in out.split("===") if b.strip()]
+    assert len(stacks) >= 10, out
+    whole = [s for s in stacks if s[:5] == CHAIN]
+    assert len(whole) >= len(stacks) * 3 // 4, stacks
