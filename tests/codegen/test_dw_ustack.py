@@ -65,3 +65,17 @@ def test_config_ustack_unwind_takes_two_words():
     from bpfscope.errors import SemanticError
     with pytest.raises(SemanticError, match="Valid values: frame_pointer, dwarf"):
         _types('config = { ustack_unwind = lbr } profile:hz:99 { ustack; }', PT_REGS)
+
+
+def test_unstable_dw_ustack_error_refuses_it_in_bpftrace_026s_words():
+    import pytest
+    from bpfscope.errors import SemanticError
+    with pytest.raises(SemanticError, match=r"dw_ustack \(DWARF stack unwinding\) feature is "
+                       r"not enabled by default\. To enable this unstable feature, set the "
+                       r"config flag to enable\. unstable_dw_ustack=enable"):
+        _types('config = { unstable_dw_ustack = error } profile:hz:99 { dw_ustack(); }',
+               PT_REGS)
+    for flag in ("warn", "enable"):
+        (t,) = _types(f'config = {{ unstable_dw_ustack = {flag} }} profile:hz:99 '
+                      '{ dw_ustack(); }', PT_REGS)
+        assert isinstance(t, T.DwStackType)
