@@ -278,17 +278,18 @@ class TracerRun:
 
 
 class SyscallPoker:
-    """Calls getppid every ``period`` seconds from this process until stopped,
-    so a probe filtered on our pid fires as soon as it is attached."""
+    """Calls getppid (or ``call``) every ``period`` seconds from this process
+    until stopped, so a probe filtered on our pid fires as soon as it is
+    attached."""
 
-    def __init__(self, period: float = 0.001):
-        self.period = period
+    def __init__(self, period: float = 0.001, call=os.getppid):
+        self.period, self.call = period, call
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            os.getppid()
+            self.call()
             time.sleep(self.period)
 
     def __enter__(self):
@@ -305,6 +306,16 @@ def build_workload(build_dir: str) -> str:
     os.makedirs(build_dir, exist_ok=True)
     exe = os.path.join(build_dir, "bpfbench_wl")
     subprocess.run(["gcc", "-O2", "-Wall", "-fno-omit-frame-pointer", "-o", exe, src], check=True)
+    return exe
+
+
+def build_workload_nofp(build_dir: str) -> str:
+    """The same workload built -O2 -fomit-frame-pointer (as distributions
+    build): frame-pointer stack walks stop early in it."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workload.c")
+    os.makedirs(build_dir, exist_ok=True)
+    exe = os.path.join(build_dir, "bpfbench_nofp")
+    subprocess.run(["gcc", "-O2", "-Wall", "-fomit-frame-pointer", "-o", exe, src], check=True)
     return exe
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import suites  # noqa: E402
 
-SUITES = ("startup", "compile", "cost", "rate", "bigmap", "profile", "attach")
+SUITES = ("startup", "compile", "cost", "rate", "bigmap", "profile", "attach", "debuginfo", "unwind")
 SUITE_TITLES = {
     "startup": "Start-up",
     "compile": "Compile time as scripts grow",
@@ -40,6 +40,8 @@ SUITE_TITLES = {
     "bigmap": "Printing a large map at exit",
     "profile": "Profiler overhead on a busy machine",
     "attach": "Attach and detach at scale",
+    "debuginfo": "uprobe args from a separate debug file",
+    "unwind": "User stacks without frame pointers",
 }
 
 
@@ -428,6 +430,15 @@ def main() -> int:
             n = opts.uprobes or (200 if opts.quick else 1000)
             ctx.many = harness.build_many(ctx.build_dir, n)
             run_suite("attach", suites.attach_cases(n), suites.attach_case, ctx, rounds, results)
+        if "debuginfo" in only:
+            cases = suites.debuginfo_cases()
+            if not cases:
+                print("== debuginfo: skipped (no libc6-dbg debug file for libc)", file=sys.stderr)
+            run_suite("debuginfo", cases, suites.debuginfo_case, ctx, rounds, results)
+        if "unwind" in only:
+            ctx.nofp = harness.build_workload_nofp(ctx.build_dir)
+            work = opts.spin_work or (300_000_000 if opts.quick else 1_000_000_000)
+            run_suite("unwind", suites.unwind_cases(work), suites.unwind_case, ctx, rounds, results)
     elapsed = time.monotonic() - t0
     shutil.rmtree(ctx.build_dir, ignore_errors=True)
 

@@ -46,6 +46,9 @@ METRICS = {
                           "keeps up by slowing the workload down shows here)"),
     "detach_s": ("s", True, "SIGINT to process exit: every probe detached, the map printed"),
     "attached": ("probes", False, "probes the attach message counted"),
+    "user_samples": ("samples", False, "profile samples of the workload counted in the map"),
+    "cpu_per_sample_us": ("us", True, "the tracer's own CPU while the workload ran / samples counted"),
+    "full_stacks_pct": ("%", False, "samples whose stack reaches main (the whole chain)"),
 }
 
 # Twenty syscall tracepoints for the 20-probe start-up script (19 plus the
@@ -363,6 +366,111 @@ def attach_case(tool: str, n: int, ctx) -> dict:
     finally:
         target.stdin.close()
         target.wait()
+
+
+# ------------------------------------- user stacks without frame pointers
+
+def unwind_cases(work: int) -> dict[str, tuple[str, int]]:
+    return {f"profile:hz:999 {{ @[{k}] = count(); }}, -O2 -fomit-frame-pointer workload": (k, work)
+            for k in ("ustack", "dw_ustack()")}
+
+
+def _stack_entries(text: str):
+    """(stack text, count) of each entry of a map printed as bpftrace does."""
+    for m in re.finditer(r"@\[\n(.*?)\]: (\d+)", text, re.S):
+        yield m.group(1), int(m.group(2))
+
+
+def unwind_case(tool: str, spec, ctx) -> dict:
+    """The spin workload built without frame pointers, profiled at 999 Hz
+    with its user stacks counted: by frame pointer (ustack) or by DWARF
+    call frame information (dw_ustack, which bpftrace 0.17 lacks). The
+    tracer's CPU per counted sample, and how many stacks reach main."""
+    kind, work = spec
+    procs = os.cpu_count() or 2
+    script = f'profile:hz:999 /comm == "bpfbench_nofp"/ {{ @[{kind}] = count(); }}'
+    r = TracerRun(tool, script).start()
+    try:
+        if not r.wait_attached(60):
+            raise RuntimeError(f"{tool} did not attach: {r.stderr_text()[-500:]}")
+        time.sleep(0.3)
+        before, cpu0 = r.progs(), _proc_cpu_s(r.proc.pid)
+        run_workload_cpu(ctx.nofp, "spin", work, procs)
+        time.sleep(0.2)   # the last records reach user space
+        after, cpu1 = r.progs(), _proc_cpu_s(r.proc.pid)
+    finally:
+        r.interrupt()
+        r.wait(300)
+    if r.status != 0:
+        raise RuntimeError(f"{tool} exited {r.status}: {r.stderr_text()[-500:]}")
+    entries = list(_stack_entries(bytes(r.out.data).decode(errors="replace")))
+    samples = sum(n for _, n in entries)
+    if not samples:
+        raise RuntimeError(f"{tool}: no stack counted")
+    full = sum(n for text, n in entries if re.search(r"^\s*main\b", text, re.M))
+    rt = cnt = 0
+    for pid, a in after.items():
+        b = before.get(pid)
+        if a.type == PERF_EVENT_PROG_TYPE:
+            rt += a.run_time_ns - (b.run_time_ns if b else 0)
+            cnt += a.run_cnt - (b.run_cnt if b else 0)
+    during = (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
+    return {"user_samples": samples,
+            "cpu_per_sample_us": 1e6 * during / samples if during is not None else None,
+            "cpu_during_s": during, "full_stacks_pct": 100.0 * full / samples,
+            "ns_per_sample": rt / cnt if cnt else None, "maxrss_mb": r.maxrss_mb}
+
+
+# ------------------------------------------- uprobe args from a debug file
+
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def _build_id(path: str) -> str | None:
+    import subprocess
+    r = subprocess.run(["readelf", "-n", path], capture_output=True, text=True)
+    m = re.search(r"Build ID: ([0-9a-f]+)", r.stdout)
+    return m.group(1) if m else None
+
+
+def debuginfo_cases() -> dict[str, tuple[str, bool]]:
+    """libc with libc6-dbg's debug file (found by build-id), cold (no
+    DWARF index cached) and warm; nothing when the debug file is missing."""
+    bid = _build_id(LIBC) if os.path.exists(LIBC) else None
+    if not bid or not os.path.isfile(f"/usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]}.debug"):
+        return {}
+    me = os.getpid()
+    script = f"uprobe:{LIBC}:getpriority /pid == {me}/ {{ print(args); exit(); }}"
+    return {f"uprobe:libc:getpriority {{ print(args) }}, {k}": (script, k == "warm")
+            for k in ("cold", "warm")}
+
+
+def debuginfo_case(tool: str, spec, ctx) -> dict:
+    """Launch to the attach message and to exit (the probe fired on this
+    process's getpriority, print(args) printed) with libc's DWARF in its
+    separate debug file. bpfscope: cold runs get an empty DWARF cache
+    ($BPFSCOPE_DWARF_CACHE), warm ones the one a first, untimed run filled.
+    bpftrace 0.17 has no such cache (and reads no separate debug file)."""
+    import shutil
+    script, warm = spec
+    env = tool_env(tool)
+    cache = os.path.join(ctx.build_dir, "dwarf-warm" if warm else "dwarf-cold")
+    if tool == "bpfscope":
+        env["BPFSCOPE_DWARF_CACHE"] = cache
+        if not warm:
+            shutil.rmtree(cache, ignore_errors=True)
+    runs = 2 if tool == "bpfscope" and warm and not os.path.isdir(cache) else 1
+    for _ in range(runs):
+        r = TracerRun(tool, script, env=env).start()
+        with SyscallPoker(0.001, call=lambda: os.getpriority(os.PRIO_PROCESS, 0)):
+            r.wait_attached(120)
+            r.wait(120)
+        if r.status != 0:
+            raise RuntimeError(f"{tool} exited {r.status}: {r.stderr_text()[-500:]}")
+    if b"which" not in bytes(r.out.data):
+        raise RuntimeError(f"{tool} printed no args: {bytes(r.out.data)[:200]!r}")
+    return {"attach_msg_s": r.since_start(r.attach_at), "live_s": r.since_start(r.end_at),
+            "cpu_total_s": r.cpu_s, "maxrss_mb": r.maxrss_mb}
 
 
 def _perf_events(pid: int) -> int:

@@ -3,6 +3,8 @@ filled, as the compile passes fill it for the CLI (tests build the
 Analyzer directly), and ``fresh_warnings`` for tests of warnings said
 outside any collection."""
 
+import os
+
 import pytest
 
 import bpfscope.functions  # noqa: F401
@@ -14,3 +16,16 @@ def fresh_warnings(monkeypatch):
     """A new process-wide log for warnings said outside any collection
     (once per process): this test hears them even if an earlier one did."""
     monkeypatch.setattr(errors, "_STDERR", errors.WarningLog(forward=errors._to_stderr))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_dwarf_cache(tmp_path_factory):
+    """DWARF indexes of the programs tests build go to a directory of the
+    session (and the tracers it starts), not to ~/.cache."""
+    old = os.environ.get("BPFSCOPE_DWARF_CACHE")
+    os.environ["BPFSCOPE_DWARF_CACHE"] = str(tmp_path_factory.mktemp("dwarfcache"))
+    yield
+    if old is None:
+        os.environ.pop("BPFSCOPE_DWARF_CACHE", None)
+    else:
+        os.environ["BPFSCOPE_DWARF_CACHE"] = old

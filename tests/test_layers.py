@@ -28,8 +28,9 @@ LEAVES = {
     "errors": set(),
     "arch": {"errors"},       # x86-64 registers and instructions
     "ksyms": set(),           # /proc/kallsyms
-    "btf": {"errors"},        # the kernel's BTF
-    "elf": {"errors", "arch"},  # ELF, DWARF, USDT notes, demangling
+    "btf": {"errors", "cachedir"},        # the kernel's BTF
+    "elf": {"errors", "arch", "cachedir"},  # ELF, DWARF, USDT notes, demangling
+    "cachedir": set(),        # private directories under ~/.cache/bpfscope
     "startsignal": set(),     # SIGINT's default action while modules load
 }
 

@@ -74,7 +74,7 @@ def index_of(path: str, st: SymbolTable | None = None) -> InlineIndex | NoDebugI
         if dbg is None:
             res: InlineIndex | NoDebugInfo = NoDebugInfo(f"{path} has no debug info")
         else:
-            res = InlineIndex(dbg, binary=path)
+            res = InlineIndex.cached(dbg, binary=path)
             if res.missing_alt is not None:
                 res = NoDebugInfo(f"its dwz supplementary file {res.missing_alt} "
                                   "is not found")

@@ -67,10 +67,13 @@ class FrameTable:
 
     def __init__(self, elf: ElfFile):
         self.fdes: list[_Fde] = []
+        # whether the file has a section of either kind at all
+        self.has_sections = False
         for name, eh in ((".eh_frame", True), (".debug_frame", False)):
             sec = elf.section(name)
             if sec is None or not sec.size:
                 continue
+            self.has_sections = True
             data = section_bytes(elf, name)
             try:
                 self._read(data, sec.addr if eh else 0, eh)

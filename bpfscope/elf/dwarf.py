@@ -21,6 +21,9 @@ Split DWARF is followed from each skeleton unit to its unit in the
 binary's ``.dwp`` package (``.debug_cu_index``, DWARF 5 or GNU's version
 2) or in its ``.dwo`` file. Compressed sections are inflated by the ELF
 reader. Nothing else of DWARF (types, locations, line tables) is read.
+
+:meth:`InlineIndex.cached` is the index as the tracer gets it: kept on
+disk by :mod:`.dwarfcache` after the first walk of a debug file.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import os
 import struct
 from typing import NamedTuple
 
+from . import dwarfcache
 from .demangle import demangle, strip_params
 from .debugfile import (altlink, dwo_candidates, dwp_candidates, find_alt_file,
                         find_debug_file)
@@ -625,19 +629,17 @@ class InlineIndex:
         references stay unique; .debug_addr and (DWARF 4) .debug_ranges
         stay the skeleton file's."""
         own = (self.str, self.str_offsets, self.rnglists)
-        units = {}
-        for dwp in dwp_candidates(self.binary, path if path != self.binary else None):
-            if os.path.isfile(dwp):
-                units = self._dwp_units(dwp)
-                if units:
-                    self.split_files.append(dwp)
-                    break
+        dwp, units = find_dwp(self.binary, path)
+        if dwp is not None:
+            self.split_files.append(dwp)
         try:
             for n, skel in enumerate(self.skeletons, 1):
                 self._bias = n << 40
                 unit = units.get(skel.dwo_id) if skel.dwo_id is not None else None
                 if unit is None:
-                    unit = self._dwo_unit(skel)
+                    unit, found = find_dwo_unit(skel, self.binary)
+                    if found is not None and found not in self.split_files:
+                        self.split_files.append(found)
                 if unit is None:
                     self.missing_dwo.append(skel.dwo_name)
                     continue
@@ -651,69 +653,48 @@ class InlineIndex:
             self.str, self.str_offsets, self.rnglists = own
             self._bias = 0
 
-    def _dwo_unit(self, skel: Skeleton):
-        for cand in dwo_candidates(skel.dwo_name, skel.comp_dir, self.binary):
-            if not os.path.isfile(cand):
-                continue
-            try:
-                with ElfFile(cand) as dwo:
-                    unit = tuple(section_bytes(dwo, n) for n in (
-                        ".debug_info.dwo", ".debug_abbrev.dwo", ".debug_str.dwo",
-                        ".debug_str_offsets.dwo", ".debug_rnglists.dwo"))
-            except ElfError:
-                continue
-            if skel.dwo_id is not None and skel.version >= 5 and \
-                    _split_id(unit[0]) not in (None, skel.dwo_id):
-                continue  # a .dwo of another build
-            if cand not in self.split_files:
-                self.split_files.append(cand)
-            return unit
-        return None
+    # -- the disk cache (elf.dwarfcache) ---------------------------------
 
-    def _dwp_units(self, dwp: str) -> dict:
-        """dwo_id -> (info, abbrev, str, str_offsets, rnglists) of every
-        compile unit in a DWARF package (.debug_cu_index, DWARF 5 or GNU's
-        version 2)."""
-        try:
-            with ElfFile(dwp) as e:
-                index = section_bytes(e, ".debug_cu_index")
-                secs = {n: section_bytes(e, n) for n in (
-                    ".debug_info.dwo", ".debug_abbrev.dwo", ".debug_str.dwo",
-                    ".debug_str_offsets.dwo", ".debug_rnglists.dwo")}
-        except ElfError:
-            return {}
-        if len(index) < 16:
-            return {}
-        version = struct.unpack_from("<H", index, 0)[0]
-        ncols, nunits, nslots = struct.unpack_from("<III", index, 4)
-        if version not in (2, 5) or 16 + nslots * 12 + ncols * 4 * (1 + 2 * nunits) > len(index):
-            return {}
-        sigs = struct.unpack_from(f"<{nslots}Q", index, 16)
-        rows = struct.unpack_from(f"<{nslots}I", index, 16 + 8 * nslots)
-        p = 16 + 12 * nslots
-        cols = struct.unpack_from(f"<{ncols}I", index, p)
-        offs_at = p + 4 * ncols
-        sizes_at = offs_at + 4 * ncols * nunits
-        rng = _SECT_RNGLISTS if version == 5 else None
-        out = {}
-        for sig, row in zip(sigs, rows):
-            if not row or row > nunits:
-                continue
-            offs = struct.unpack_from(f"<{ncols}I", index, offs_at + 4 * ncols * (row - 1))
-            lens = struct.unpack_from(f"<{ncols}I", index, sizes_at + 4 * ncols * (row - 1))
-            part = {c: (o, n) for c, o, n in zip(cols, offs, lens)}
+    CACHE_KIND = "inline"
 
-            def piece(sect, name):
-                if sect not in part:
-                    return b""
-                o, n = part[sect]
-                return secs[name][o:o + n]
-            out[sig] = (piece(_SECT_INFO, ".debug_info.dwo"),
-                        piece(_SECT_ABBREV, ".debug_abbrev.dwo"),
-                        secs[".debug_str.dwo"],
-                        piece(_SECT_STR_OFFSETS, ".debug_str_offsets.dwo"),
-                        piece(rng, ".debug_rnglists.dwo"))
-        return out
+    @classmethod
+    def cached(cls, path: str, binary: str | None = None, **kw) -> "InlineIndex":
+        """The index of path as the constructor builds it, from the disk
+        cache when it holds it, stored there when not."""
+        def restore(state):
+            obj = cls.__new__(cls)
+            obj.restore_state(path, binary, state, **kw)
+            return obj
+        return dwarfcache.cached(cls.CACHE_KIND, path, lambda: cls(path, binary, **kw),
+                                 cls.cache_state, restore,
+                                 extra=(os.path.abspath(binary or path),))
+
+    def cache_state(self):
+        """(state, files read besides the debug file) for the disk cache,
+        or None when a file it needed was missing (it may appear later)."""
+        if self.missing_alt or self.missing_dwo:
+            return None
+        files = ([self.alt_file] if self.alt_file else []) + self.split_files
+        state = {"subprograms": self.subprograms,
+                 "inlined": {k: [tuple(s) for s in v] for k, v in self.inlined.items()},
+                 "skeletons": [tuple(s) for s in self.skeletons],
+                 "split_files": self.split_files, "alt_file": self.alt_file}
+        return state, [dwarfcache.dependency(f) for f in files]
+
+    def restore_state(self, path: str, binary: str | None, state: dict) -> None:
+        """Become the index cache_state described (no section is kept)."""
+        self.binary, self.path = binary or path, path
+        self.subprograms = {int(k): tuple(v) for k, v in state["subprograms"].items()}
+        self.inlined = {int(k): [InlineSite(a, d) for a, d in v]
+                        for k, v in state["inlined"].items()}
+        self.skeletons = [Skeleton(*s) for s in state["skeletons"]]
+        self.split_files = list(state["split_files"])
+        self.alt_file = state["alt_file"]
+        self.missing_alt, self.missing_dwo = None, []
+        self._by_name, self._bias = None, 0
+        self.info = self.abbrev = self.alt_str = b""
+        for k in _OTHER_SECTIONS:
+            setattr(self, k, b"")
 
     # -- by name -----------------------------------------------------------
 
@@ -755,3 +736,80 @@ class InlineIndex:
                 v.sort()
             self._by_name = idx
         return list(self._by_name.get(name, ()))
+
+
+def find_dwo_unit(skel: Skeleton, binary: str):
+    """(unit, path) of skel's split unit in its .dwo file, (None, None)
+    when no .dwo of this build is found; unit is (info, abbrev, str,
+    str_offsets, rnglists)."""
+    for cand in dwo_candidates(skel.dwo_name, skel.comp_dir, binary):
+        if not os.path.isfile(cand):
+            continue
+        try:
+            with ElfFile(cand) as dwo:
+                unit = tuple(section_bytes(dwo, n) for n in (
+                    ".debug_info.dwo", ".debug_abbrev.dwo", ".debug_str.dwo",
+                    ".debug_str_offsets.dwo", ".debug_rnglists.dwo"))
+        except ElfError:
+            continue
+        if skel.dwo_id is not None and skel.version >= 5 and \
+                _split_id(unit[0]) not in (None, skel.dwo_id):
+            continue  # a .dwo of another build
+        return unit, cand
+    return None, None
+
+
+def dwp_units(dwp: str) -> dict:
+    """dwo_id -> (info, abbrev, str, str_offsets, rnglists) of every
+    compile unit in a DWARF package (.debug_cu_index, DWARF 5 or GNU's
+    version 2)."""
+    try:
+        with ElfFile(dwp) as e:
+            index = section_bytes(e, ".debug_cu_index")
+            secs = {n: section_bytes(e, n) for n in (
+                ".debug_info.dwo", ".debug_abbrev.dwo", ".debug_str.dwo",
+                ".debug_str_offsets.dwo", ".debug_rnglists.dwo")}
+    except ElfError:
+        return {}
+    if len(index) < 16:
+        return {}
+    version = struct.unpack_from("<H", index, 0)[0]
+    ncols, nunits, nslots = struct.unpack_from("<III", index, 4)
+    if version not in (2, 5) or 16 + nslots * 12 + ncols * 4 * (1 + 2 * nunits) > len(index):
+        return {}
+    sigs = struct.unpack_from(f"<{nslots}Q", index, 16)
+    rows = struct.unpack_from(f"<{nslots}I", index, 16 + 8 * nslots)
+    p = 16 + 12 * nslots
+    cols = struct.unpack_from(f"<{ncols}I", index, p)
+    offs_at = p + 4 * ncols
+    sizes_at = offs_at + 4 * ncols * nunits
+    rng = _SECT_RNGLISTS if version == 5 else None
+    out = {}
+    for sig, row in zip(sigs, rows):
+        if not row or row > nunits:
+            continue
+        offs = struct.unpack_from(f"<{ncols}I", index, offs_at + 4 * ncols * (row - 1))
+        lens = struct.unpack_from(f"<{ncols}I", index, sizes_at + 4 * ncols * (row - 1))
+        part = {c: (o, n) for c, o, n in zip(cols, offs, lens)}
+
+        def piece(sect, name):
+            if sect not in part:
+                return b""
+            o, n = part[sect]
+            return secs[name][o:o + n]
+        out[sig] = (piece(_SECT_INFO, ".debug_info.dwo"),
+                    piece(_SECT_ABBREV, ".debug_abbrev.dwo"),
+                    secs[".debug_str.dwo"],
+                    piece(_SECT_STR_OFFSETS, ".debug_str_offsets.dwo"),
+                    piece(rng, ".debug_rnglists.dwo"))
+    return out
+
+
+def find_dwp(binary: str, debug: str) -> tuple[str | None, dict]:
+    """(path, dwp_units) of binary's .dwp package, (None, {}) without one."""
+    for dwp in dwp_candidates(binary, debug if debug != binary else None):
+        if os.path.isfile(dwp):
+            units = dwp_units(dwp)
+            if units:
+                return dwp, units
+    return None, {}

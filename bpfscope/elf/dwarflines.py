@@ -10,11 +10,13 @@ address.
 
 from __future__ import annotations
 
+import array
 import bisect
 import os
 import struct
 from typing import NamedTuple
 
+from . import dwarfcache
 from .dwarf import DwarfError, _cstr, _sleb, _uleb, debug_file, section_bytes, unit_start
 from .reader import ElfFile
 
@@ -33,49 +35,115 @@ class Row(NamedTuple):
 
 class LineTable:
     """Every row of every line-number program of one file (its debug
-    file's, when it has one)."""
+    file's, when it has one), held as columns: addresses, lines, file
+    numbers into ``files``, and flags (1: is_stmt, 2: end of sequence).
+    :meth:`cached` keeps them on disk (:mod:`.dwarfcache`)."""
 
-    def __init__(self, path: str):
-        with ElfFile(path) as elf:
-            dpath = debug_file(elf)
-        self.rows: list[Row] = []
-        # each program's file names by its offset in .debug_line (a unit's
-        # DW_AT_stmt_list): what DW_AT_call_file numbers
-        self.file_names: dict[int, list[str]] = {}
+    def __init__(self, path: str, dpath: str | None | bool = False):
+        """dpath: the debug file, when the caller knows it (None: none)."""
+        if dpath is False:
+            with ElfFile(path) as elf:
+                dpath = debug_file(elf)
+        self._set_columns([], {})
         if dpath is None:
             return
         with ElfFile(dpath) as elf:
             self.data = section_bytes(elf, ".debug_line")
             self.str = section_bytes(elf, ".debug_str")
             self.line_str = section_bytes(elf, ".debug_line_str")
+        rows: list[Row] = []
+        self._out = rows
+        names: dict[int, list[str]] = {}
+        self.file_names = names
         try:
             pos = 0
             while pos + 4 <= len(self.data):
                 pos = self._program(pos)
         except (IndexError, struct.error, ValueError, KeyError) as e:
             raise DwarfError(f"{dpath}: malformed DWARF in .debug_line ({e})") from None
-        self.data = b""
-        self.rows.sort(key=lambda r: (r.addr, not r.end))
-        self._addrs = [r.addr for r in self.rows]
+        self.data = self.str = self.line_str = b""
+        del self._out
+        rows.sort(key=lambda r: (r.addr, not r.end))
+        self._set_columns(rows, names)
+
+    def _set_columns(self, rows: list[Row], file_names: dict[int, list[str]]) -> None:
+        # each program's file names by its offset in .debug_line (a unit's
+        # DW_AT_stmt_list): what DW_AT_call_file numbers
+        self.file_names = file_names
+        number: dict[str, int] = {}
+        self.files: list[str] = []
+        for r in rows:
+            if r.file not in number:
+                number[r.file] = len(self.files)
+                self.files.append(r.file)
+        self._addrs = array.array("Q", [r.addr for r in rows])
+        self._lines = array.array("q", [r.line for r in rows])
+        self._fnum = array.array("I", [number[r.file] for r in rows])
+        self._flags = array.array("B", [r.is_stmt | r.end << 1 for r in rows])
+        self._rows = rows or None
+
+    @classmethod
+    def cached(cls, path: str) -> "LineTable":
+        """The line table of path, from the disk cache when it holds it."""
+        with ElfFile(path) as elf:
+            dpath = debug_file(elf)
+        if dpath is None:
+            return cls(path, None)
+
+        def restore(state):
+            t = cls.__new__(cls)
+            t.file_names = {int(k): list(v) for k, v in state["file_names"].items()}
+            t.files = list(state["files"])
+            cols = []
+            for code, key in (("Q", "addrs"), ("q", "lines"), ("I", "fnum"), ("B", "flags")):
+                a = array.array(code)
+                a.frombytes(state[key])
+                cols.append(a)
+            if len({len(a) for a in cols}) != 1 or max(cols[2], default=-1) >= len(t.files):
+                raise ValueError("columns of different lengths")
+            t._addrs, t._lines, t._fnum, t._flags = cols
+            t._rows = None
+            return t
+
+        def dump(t):
+            return {"file_names": t.file_names, "files": t.files,
+                    "addrs": t._addrs.tobytes(), "lines": t._lines.tobytes(),
+                    "fnum": t._fnum.tobytes(), "flags": t._flags.tobytes()}, []
+        return dwarfcache.cached("lines", dpath, lambda: cls(path, dpath), dump, restore)
+
+    @property
+    def rows(self) -> list[Row]:
+        if self._rows is None:
+            files = self.files
+            self._rows = [Row(a, files[f], ln, bool(fl & 1), bool(fl & 2)) for a, ln, f, fl
+                          in zip(self._addrs, self._lines, self._fnum, self._flags)]
+        return self._rows
 
     @property
     def has_lines(self) -> bool:
-        return bool(self.rows)
+        return len(self._addrs) > 0
+
+    def _numbers_of(self, file: str) -> set[int]:
+        return {i for i, f in enumerate(self.files) if _same_file(f, file)}
 
     def addresses(self, file: str, line: int) -> list[int]:
         """The lowest address of each run of rows of ``file:line`` that
         starts a statement, in address order; ``file`` matches a file name
         by its last path components ('prog.c', 'src/prog.c')."""
         out, prev = [], None
-        for r in self.rows:
-            hit = not r.end and r.line == line and r.is_stmt and _same_file(r.file, file)
+        want = self._numbers_of(file)
+        for a, ln, f, fl in zip(self._addrs, self._lines, self._fnum, self._flags):
+            end = fl & 2
+            hit = not end and ln == line and fl & 1 and f in want
             if hit and prev is not True:
-                out.append(r.addr)
-            prev = hit if not r.end else None
+                out.append(a)
+            prev = bool(hit) if not end else None
         return out
 
     def lines_of(self, file: str) -> set[int]:
-        return {r.line for r in self.rows if not r.end and _same_file(r.file, file)}
+        want = self._numbers_of(file)
+        return {ln for ln, f, fl in zip(self._lines, self._fnum, self._flags)
+                if not fl & 2 and f in want}
 
     def file_name(self, stmt_list: int, index: int) -> str | None:
         """File number ``index`` of the program at ``stmt_list``."""
@@ -88,12 +156,9 @@ class LineTable:
         """(file, line) of the code at ``addr``, or None outside every
         sequence."""
         i = bisect.bisect_right(self._addrs, addr) - 1
-        if i < 0:
+        if i < 0 or self._flags[i] & 2 or self._lines[i] == 0:
             return None
-        r = self.rows[i]
-        if r.end or r.line == 0:
-            return None
-        return r.file, r.line
+        return self.files[self._fnum[i]], self._lines[i]
 
     # -- one line-number program -------------------------------------------
 
@@ -180,7 +245,7 @@ class LineTable:
 
     def _run(self, pos, end, files, min_len, default_stmt, line_base, line_range,
              opcode_base, lengths) -> None:
-        d, rows = self.data, self.rows
+        d, rows = self.data, self._out
         nfiles = len(files)
 
         def name(i: int) -> str:
@@ -243,7 +308,7 @@ def line_table(path: str) -> LineTable:
     """The (cached) line table of ``path``."""
     t = _TABLES.get(path)
     if t is None:
-        t = _TABLES[path] = LineTable(path)
+        t = _TABLES[path] = LineTable.cached(path)
     return t
 
 

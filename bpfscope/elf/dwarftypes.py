@@ -17,6 +17,14 @@ units) is followed by parsing that unit too, and one into dwz's
 supplementary file (``DW_FORM_GNU_ref_alt``, ``DW_FORM_ref_sup``, with
 ``DW_FORM_GNU_strp_alt`` strings) by reading that file's units the same way,
 their offsets moved past ``_ALT_BIAS``.
+
+Split DWARF (gcc -gsplit-dwarf): a skeleton unit is followed to its split
+unit, in the binary's ``.dwp`` package or its ``.dwo`` file (found as
+:mod:`.dwarf` finds them for the inline index), read with the skeleton's
+address base and the binary's ``.debug_addr``.
+
+What :func:`function_info` finds is kept on disk (:mod:`.dwarfcache`),
+one entry per function, so a second start reads no DWARF for it.
 """
 
 from __future__ import annotations
@@ -27,7 +35,10 @@ from dataclasses import dataclass, field
 
 import bisect
 
+from . import dwarfcache
 from .debugfile import find_alt_file
+from .dwarf import (AT_COMP_DIR, AT_DWO_NAME, AT_GNU_ADDR_BASE, AT_GNU_DWO_ID,
+                    AT_GNU_DWO_NAME, Skeleton, find_dwo_unit, find_dwp)
 from .dwarf import (_ADDRX, _ALT_BIAS, _ALT_REFS, _BLOCK_ULEB, _CU_REFS, _CU_TAGS, _STRX,
                     _ULEB_FORMS, DwarfError, _abbrevs, _cstr, _sleb, _uleb, debug_file,
                     form_sizes, section_bytes, unit_header)
@@ -99,15 +110,71 @@ def function_info(path: str, vaddr: int, debug_path: str | None = None) -> Funct
     with ElfFile(path) as elf:
         dpath = debug_path or debug_file(elf)
     if dpath is not None:
-        try:
-            reader = _READERS.get(dpath)
-            if reader is None:
-                reader = _READERS[dpath] = _Reader(dpath)
-            info = reader.function_at(vaddr)
-        except (IndexError, struct.error, ValueError, KeyError) as e:
-            raise DwarfError(f"{dpath}: malformed DWARF in .debug_info ({e})") from None
+        info = dwarfcache.cached("func", dpath, lambda: _read_function(dpath, vaddr, path),
+                                 lambda i: _dump_info(i, dpath), _restore_info, extra=(vaddr,))
     _CACHE[key] = info
     return info
+
+
+def _read_function(dpath: str, vaddr: int, binary: str) -> FunctionInfo | None:
+    try:
+        reader = _READERS.get(dpath)
+        if reader is None:
+            reader = _READERS[dpath] = _Reader(dpath, binary=binary)
+        return reader.function_at(vaddr)
+    except (IndexError, struct.error, ValueError, KeyError) as e:
+        raise DwarfError(f"{dpath}: malformed DWARF in .debug_info ({e})") from None
+
+
+# -- the disk cache (elf.dwarfcache): a FunctionInfo as plain values --------
+
+def _dump_info(info: FunctionInfo | None, dpath: str):
+    """(state, deps): the types as a table, each referring to the others
+    by their row (so recursive structs stay finite); deps: the dwz
+    supplement its types may come from."""
+    reader = _READERS.get(dpath)
+    alt = reader._alt_path if reader is not None else None
+    deps = [dwarfcache.dependency(f) for f in ([alt] if alt else []) +
+            (reader.split_files if reader is not None else [])]
+    if info is None:
+        return ("none",), deps
+    rows: list = []
+    number: dict[int, int] = {}
+
+    def ref(t: CType | None) -> int:
+        if t is None:
+            return -1
+        if id(t) in number:
+            return number[id(t)]
+        number[id(t)] = i = len(rows)
+        rows.append(None)
+        rows[i] = (t.kind, t.name, t.size, t.signed, ref(t.target), t.count,
+                   [(m[0], m[1], ref(m[2]), m[3], m[4]) for m in t.members],
+                   tuple(t.enumerators))
+        return i
+    params = [(p.name, ref(p.type)) for p in info.params]
+    types = {n: ref(t) for n, t in info.types.items()}
+    return ("info", rows, params, types, ref(info.returns)), deps
+
+
+def _restore_info(state) -> FunctionInfo | None:
+    if state[0] == "none":
+        return None
+    _, rows, params, types, returns = state
+    made = [CType(kind, name, size, signed, None, count, [], tuple(map(tuple, enums)))
+            for kind, name, size, signed, _, count, _, enums in rows]
+
+    def of(i: int) -> CType | None:
+        if i == -1:
+            return None
+        if not 0 <= i < len(made):
+            raise IndexError("no such type")
+        return made[i]
+    for t, row in zip(made, rows):
+        t.target = of(row[4])
+        t.members = [(m[0], m[1], of(m[2]), m[3], m[4]) for m in row[6]]
+    return FunctionInfo([Param(n, of(i)) for n, i in params],
+                        {n: of(i) for n, i in types.items()}, of(returns))
 
 
 _CACHE: dict[tuple, FunctionInfo | None] = {}
@@ -126,10 +193,11 @@ class _Die:
 
 
 class _Reader:
-    def __init__(self, path: str, bias: int = 0):
+    def __init__(self, path: str, bias: int = 0, binary: str | None = None):
         """bias: what this file's DIE offsets are moved by (_ALT_BIAS for
-        a dwz supplementary file, 0 for the debug file itself)."""
-        self.path, self.bias = path, bias
+        a dwz supplementary file, 0 for the debug file itself); binary:
+        the program it describes, beside which .dwo and .dwp files are."""
+        self.path, self.bias, self.binary = path, bias, binary or path
         with ElfFile(path) as elf:
             for attr in ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "aranges"):
                 setattr(self, attr, section_bytes(elf, f".debug_{attr}"))
@@ -137,6 +205,10 @@ class _Reader:
         self._alt_path, self._alt = alt, None
         self._units: dict[int, dict[int, _Die] | None] = {}
         self._starts: list[int] | None = None
+        # split DWARF: the .dwo/.dwp files read, the package's units
+        self.split_files: list[str] = []
+        self._dwp: tuple | None = None
+        self._split_bases: dict | None = None   # set on a split unit's reader
 
     # -- finding the unit --------------------------------------------------
 
@@ -229,8 +301,10 @@ class _Reader:
         d = self.info
         h = unit_header(d, cu_off)
         version, asz, osz, pos, end = h.version, h.addr_size, h.offset_size, h.dies, h.end
-        # compile and partial units only, of the versions this reader knows
-        if not 2 <= version <= 5 or h.unit_type not in (0x01, 0x03) or asz not in (4, 8):
+        # compile, partial and skeleton units (split ones in a .dwo), of
+        # the versions this reader knows
+        kinds = (0x01, 0x05) if self._split_bases is not None else (0x01, 0x03, 0x04)
+        if not 2 <= version <= 5 or h.unit_type not in kinds or asz not in (4, 8):
             return None
         aoff = h.abbrev_offset
         abbr = _abbrevs(self.abbrev, aoff)
@@ -238,6 +312,8 @@ class _Reader:
         dies: dict[int, _Die] = {}
         cu = {"addr_base": 8, "str_base": 8, "asz": asz, "osz": osz, "r": self,
               "dies": dies}
+        if self._split_bases is not None:
+            cu.update(self._split_bases)
         bias = self.bias
         stack: list[_Die] = []
         while pos < end:
@@ -258,12 +334,52 @@ class _Reader:
             if stack:
                 stack[-1].children.append(die)
             elif tag in _CU_TAGS:
-                for at, key in ((AT_ADDR_BASE, "addr_base"), (AT_STR_OFFSETS_BASE, "str_base")):
+                for at, key in ((AT_ADDR_BASE, "addr_base"), (AT_GNU_ADDR_BASE, "addr_base"),
+                                (AT_STR_OFFSETS_BASE, "str_base")):
                     if isinstance(attrs.get(at), int):
                         cu[key] = attrs[at]
             if children:
                 stack.append(die)
+        root = dies.get(h.dies + bias)
+        if root is not None and self._split_bases is None and \
+                (AT_DWO_NAME in root.attrs or AT_GNU_DWO_NAME in root.attrs):
+            return self._split_unit(h, root, cu)
         return dies
+
+    # -- split DWARF ---------------------------------------------------------
+
+    def _split_unit(self, h, root: _Die, cu: dict) -> dict[int, _Die] | None:
+        """The DIEs of a skeleton unit's split unit, from the binary's .dwp
+        or its .dwo (None when neither is found), read with the skeleton's
+        address base and this file's .debug_addr; their offsets are moved
+        past every other file's."""
+        name = self._attr(root, AT_DWO_NAME) or self._attr(root, AT_GNU_DWO_NAME) or ""
+        dwo_id = h.dwo_id if h.dwo_id is not None else root.attrs.get(AT_GNU_DWO_ID)
+        low = self._attr(root, AT_LOW_PC)
+        skel = Skeleton(name, self._attr(root, AT_COMP_DIR), dwo_id, h.version,
+                        cu["addr_base"] if h.version >= 5 or AT_GNU_ADDR_BASE in root.attrs
+                        else 0, low if isinstance(low, int) else 0, 0)
+        if self._dwp is None:
+            self._dwp = find_dwp(self.binary, self.path)
+        dwp, units = self._dwp
+        unit, found = (units.get(dwo_id), dwp) if dwo_id in units else (None, None)
+        if unit is None:
+            unit, found = find_dwo_unit(skel, self.binary)
+        if unit is None:
+            return None
+        if found not in self.split_files:
+            self.split_files.append(found)
+        sub = _Reader.__new__(_Reader)
+        sub.path, sub.binary = found, self.binary
+        self._nsplit = getattr(self, "_nsplit", 0) + 1
+        sub.bias = self._nsplit << 40
+        sub.info, sub.abbrev, sub.str, sub.str_offsets = unit[:4]
+        sub.line_str, sub.addr, sub.aranges = b"", self.addr, b""
+        sub._alt_path, sub._alt, sub._units, sub._starts = None, None, {}, None
+        sub.split_files, sub._dwp = [], None
+        sub._split_bases = {"addr_base": skel.addr_base,
+                            "str_base": 8 if h.version >= 5 else 0}
+        return sub._parse_unit(0)
 
     def _value(self, d, pos, form, ic, sizes, cu_off, asz):
         """(value, next position): ints for constants, addresses, offsets and

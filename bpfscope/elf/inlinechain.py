@@ -63,6 +63,9 @@ class InlineChain(InlineIndex):
                 name = lines.file_name(stmt, cfile)
             self._copies.append(InlinedCopy(low, high, depth, origin, name, cline))
         self._pending = []
+        self._index_copies()
+
+    def _index_copies(self) -> None:
         self._copies.sort()
         self._lows = [c.low for c in self._copies]
         # the widest copy's end up to each index: a lookup stops looking
@@ -72,6 +75,21 @@ class InlineChain(InlineIndex):
         for c in self._copies:
             top = max(top, c.high)
             self._reach.append(top)
+
+    CACHE_KIND = "chain"
+
+    def cache_state(self):
+        kept = super().cache_state()
+        if kept is None or self._lines is None:  # call sites without file names
+            return None
+        kept[0]["copies"] = [tuple(c) for c in self._copies]
+        return kept
+
+    def restore_state(self, path, binary, state, lines=None) -> None:
+        super().restore_state(path, binary, state)
+        self._lines, self._pending = lines, []
+        self._copies = [InlinedCopy(*c) for c in state["copies"]]
+        self._index_copies()
 
     def _inlined_copy(self, die, origin, vals, cu, depth) -> None:
         low = self._addr_of(vals.get(AT_LOW_PC), cu)
@@ -130,13 +148,13 @@ class SourceInfo:
     """Line table and inlined copies of one ELF file (its debug file's)."""
 
     def __init__(self, path: str):
-        self.lines = LineTable(path)
+        self.lines = LineTable.cached(path)
         self.chain: InlineChain | None = None
         try:
             with ElfFile(path) as elf:
                 dpath = debug_file(elf)
             if dpath is not None:
-                self.chain = InlineChain(dpath, path, self.lines)
+                self.chain = InlineChain.cached(dpath, path, lines=self.lines)
         except (ElfError, OSError):
             self.chain = None
 

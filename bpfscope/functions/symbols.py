@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..arch.x86_64 import PT_REGS, PT_REGS_X86_64, REGS_IP
 from ..codegen.insn import R0, R1, R2, R3, VReg
 from ..codegen.loweringvalues import Int, Mem
-from ..errors import SemanticError
+from ..errors import SemanticError, warn
 from ..lang import ast
 from ..runtime.decode import decoder
 from ..runtime.unwind import RECORD_REGS, unwind
@@ -33,17 +33,27 @@ def store_stack(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
     lw.store_stack(t, dst, e.span)
 
 
+_DW_FEATURE = "dw_ustack (DWARF stack unwinding)"
+
+
 def check_dw_ustack(an, e: ast.Call) -> T.Type:
     st = an.stack_type(e.name, e.args, e)
     if not an.probe.layout.user and an.probe.provider not in _TASK_REGS_PROBES:
         an.err(f"dw_ustack() can not be used with '{an.probe.provider}' probes", e.span)
+    # bpftrace 0.26's feature flag, in its words; unlike 0.26 (default
+    # warn), no warning unless asked: bpfscope's dw_ustack is not unstable
+    flag = str(an.config.get("unstable_dw_ustack", "enable"))
+    if flag in ("error", "0"):
+        an.err(f"{_DW_FEATURE} feature is not enabled by default. To enable this unstable "
+               "feature, set the config flag to enable. unstable_dw_ustack=enable", e.span)
+    elif flag == "warn" and an.final:
+        warn(f"Script is using an unstable feature: {_DW_FEATURE}. To prevent this warning "
+             "you must explicitly enable it in the config e.g. unstable_dw_ustack=enable",
+             key="unstable_dw_ustack")
     return T.DwStackType(st.limit, st.mode)
 
 
-# probes whose context holds kernel registers, where dw_ustack() takes the
-# thread's user registers from its task (bpf_task_pt_regs, Linux 5.15)
-_TASK_REGS_PROBES = {"profile", "interval", "software", "hardware", "tracepoint",
-                     "rawtracepoint", "kprobe", "kretprobe", "fentry", "fexit"}
+_TASK_REGS_PROBES = T.DW_TASK_REGS_PROBES
 # the stack copy is tried at these sizes, largest first: a read that runs
 # past the top of the thread's stack mapping fails whole
 _COPY_TRIES = 6

@@ -8,7 +8,10 @@ caller is found with the FDE of the module its instruction pointer is in
 registers and return addresses from that copy. Where a module has no FDE
 for an address, the frame pointer chain is tried for that step. The walk
 ends at an undefined return address (the outermost frame), outside the
-copy, when the stack stops growing, or at ``limit`` frames.
+copy, when the stack stops growing, or at ``limit`` frames. A module
+without any FDE is said once, in bpftrace 0.26's words ("object F does
+not contain a .eh_frame or .debug_frame section, can't extract information
+for stack walking"), and walked by frame pointer.
 """
 
 from __future__ import annotations
@@ -46,7 +49,10 @@ def unwind(pid: int, regs: dict[int, int], stack: bytes, limit: int) -> list[int
         if mod is not None:
             elf, bias = mod
             try:
-                row = frame_table(elf).row_at(lookup - bias)
+                table = frame_table(elf)
+                if not table.fdes:
+                    _warn_no_cfi(elf.path, table.has_sections)
+                row = table.row_at(lookup - bias)
             except (CfiError, ElfError) as e:
                 _warn_module(elf.path, e)
                 row = None
@@ -77,3 +83,14 @@ def _frame_pointer_step(regs: dict[int, int], read) -> dict[int, int] | None:
 def _warn_module(path: str, e: Exception) -> None:
     warn(f"{path}: its call frame information cannot be read ({e}); its frames "
          f"are unwound by frame pointer", key=("cfi", path))
+
+
+def _warn_no_cfi(path: str, has_sections: bool) -> None:
+    """bpftrace 0.26's words for a module without unwind data (once per
+    module); its frames are then unwound by frame pointer."""
+    if has_sections:
+        warn(f"object {path} does not contain information for stack walking",
+             key=("cfi", path))
+    else:
+        warn(f"object {path} does not contain a .eh_frame or .debug_frame section, "
+             f"can't extract information for stack walking", key=("cfi", path))

@@ -78,6 +78,9 @@ KNOWN_CONFIG = {"max_map_keys", "max_strlen", "print_maps_on_exit", "perf_rb_pag
                 "max_probes", "max_bpf_progs", "max_cat_bytes", "log_size", "license",
                 "on_stack_limit", "str_trunc_trailer", "cache_user_symbols",
                 "show_debug_info", "unstable_map_decl", "unstable_tseries", "unstable_addr",
+                "unstable_dw_ustack",
+                # bpfscope's own: ustack unwound as dw_ustack() (frame_pointer, dwarf)
+                "ustack_unwind",
                 # what --uprobe-inlined asks for (read by api before sema runs)
                 "probe_inline",
                 # accepted, no effect here: BTF gives whole types at once (no
@@ -294,6 +297,11 @@ class Analyzer(ConstValues):
                 for exp in exps:
                     exp.func = exp.mangled or exp.func
             self.expanded.append((probe, exps))
+        if self.config.get("ustack_unwind") == "dwarf":
+            for probe, exps in self.expanded:
+                if exps and all(x.layout.user or x.provider in T.DW_TASK_REGS_PROBES
+                                for x in exps):
+                    _ustack_by_dwarf(probe)
         self.check_probe_limit()
         self.check_alone()
         # Map types only widen (unify), so this converges; a map read
@@ -1317,3 +1325,17 @@ def pointer_to(t: T.Type, user: bool) -> T.PointerType:
     if t.is_int():
         return T.PointerType(target=f"{'' if t.signed else 'u'}int{t.bits}", user=user)
     return T.PointerType(target="void", user=user)
+
+
+def _ustack_by_dwarf(probe: ast.Probe) -> None:
+    """config ustack_unwind = dwarf: every ``ustack`` and ``ustack(...)``
+    of the probe becomes ``dw_ustack(...)`` (unwound by the modules' call
+    frame information, so complete in code built without frame pointers)."""
+    def fn(x):
+        if isinstance(x, ast.Builtin) and x.name == "ustack":
+            x = ast.Call(span=x.span, name="dw_ustack", args=[])
+        elif isinstance(x, ast.Call) and x.name == "ustack":
+            x.name = "dw_ustack"
+        ast.replace_exprs(x, fn)
+        return x
+    ast.replace_exprs(probe, fn)

@@ -24,7 +24,9 @@ CHOICE_CONFIG = {"symbol_source": ("dwarf", "symbol_table"),
                  "missing_probes": ("error", "warn", "ignore"),
                  "cache_user_symbols": ("per_pid", "per_program", "none"),
                  "unstable_map_decl": _UNSTABLE, "unstable_tseries": _UNSTABLE,
-                 "unstable_addr": _UNSTABLE, "unstable_import": _UNSTABLE}
+                 "unstable_addr": _UNSTABLE, "unstable_import": _UNSTABLE,
+                 "unstable_dw_ustack": _UNSTABLE,
+                 "ustack_unwind": ("frame_pointer", "dwarf")}
 
 
 def _type_name(value) -> str:

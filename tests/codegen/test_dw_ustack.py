@@ -38,3 +38,44 @@ def test_a_profile_probe_takes_the_threads_user_registers():
     assert "call bpf_get_current_task_btf#158" in code
     assert "call bpf_task_pt_regs#175" in code
     assert "call bpf_probe_read_kernel#113" in code
+
+
+def _types(src, layout, provider_of=lambda p: p):
+    def expander(ap):
+        return [ExpandedProbe(provider_of(ap.parts[0]), ap.raw, (), None, ap.span,
+                              context="regs", layout=layout)]
+    an = Analyzer(parse(Source(src)), expander).run()
+    return [s.expr.type for p in an.program.probes for s in p.body]
+
+
+def test_config_ustack_unwind_dwarf_turns_ustack_into_dw_ustack():
+    src = 'config = { ustack_unwind = dwarf } profile:hz:99 { ustack; ustack(perf, 4); kstack; }'
+    bare, limited, kernel = _types(src, PT_REGS)
+    assert isinstance(bare, T.DwStackType) and bare.mode == "bpftrace"
+    assert limited == T.DwStackType(4, "perf")
+    assert isinstance(kernel, T.StackType) and kernel.kind == "kernel"
+    # frame pointers by default, and where dw_ustack() cannot unwind (BEGIN)
+    assert isinstance(_types('profile:hz:99 { ustack; }', PT_REGS)[0], T.StackType)
+    begin = 'config = { ustack_unwind = dwarf } BEGIN { ustack; }'
+    assert isinstance(_types(begin, PT_REGS)[0], T.StackType)
+
+
+def test_config_ustack_unwind_takes_two_words():
+    import pytest
+    from bpfscope.errors import SemanticError
+    with pytest.raises(SemanticError, match="Valid values: frame_pointer, dwarf"):
+        _types('config = { ustack_unwind = lbr } profile:hz:99 { ustack; }', PT_REGS)
+
+
+def test_unstable_dw_ustack_error_refuses_it_in_bpftrace_026s_words():
+    import pytest
+    from bpfscope.errors import SemanticError
+    with pytest.raises(SemanticError, match=r"dw_ustack \(DWARF stack unwinding\) feature is "
+                       r"not enabled by default\. To enable this unstable feature, set the "
+                       r"config flag to enable\. unstable_dw_ustack=enable"):
+        _types('config = { unstable_dw_ustack = error } profile:hz:99 { dw_ustack(); }',
+               PT_REGS)
+    for flag in ("warn", "enable"):
+        (t,) = _types(f'config = {{ unstable_dw_ustack = {flag} }} profile:hz:99 '
+                      '{ dw_ustack(); }', PT_REGS)
+        assert isinstance(t, T.DwStackType)

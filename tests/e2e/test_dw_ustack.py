@@ -46,6 +46,14 @@ def functions(block):
     return [m.group(1) for m in re.finditer(r"^\s+(?:[0-9a-f]+ )?([A-Za-z_]\w*)\+\d+", block, re.M)]
 
 
+def assert_whole_chains(out):
+    """Most of the printed stacks (=== after each) are the whole chain."""
+    stacks = [functions(b) for b in out.split("===") if b.strip()]
+    assert len(stacks) >= 10, out
+    whole = [s for s in stacks if s[:5] == CHAIN]
+    assert len(whole) >= len(stacks) * 3 // 4, stacks
+
+
 def test_a_uprobe_stack_through_frames_without_frame_pointers(e2e, nofp):
     out = run(e2e, nofp, f'uprobe:{nofp}:leaf {{ printf("%s---%s", dw_ustack(), ustack()); '
                          f'exit(); }}', "50")
@@ -67,10 +75,7 @@ def test_profile_samples_unwind_the_threads_user_stack(e2e, nofp):
     out = run(e2e, nofp, f'profile:hz:499 /comm == "nofp"/ {{ printf("%s===\\n", dw_ustack()); '
                          f'@n = count(); if (@n == 20) {{ exit(); }} }} END {{ clear(@n); }}',
               "600", "spin")
-    stacks = [functions(b) for b in out.split("===") if b.strip()]
-    assert len(stacks) >= 10, out
-    whole = [s for s in stacks if s[:5] == CHAIN]
-    assert len(whole) >= len(stacks) * 3 // 4, stacks
+    assert_whole_chains(out)
 
 
 def test_a_map_keyed_by_dw_ustack_counts_each_call_chain(e2e, nofp, tmp_path):
@@ -119,3 +124,12 @@ def test_dw_ustack_maps_are_not_read_in_probes(e2e, nofp):
     assert "ERROR: dw_ustack() can not be a map value" in r.stderr, r.stderr
     r = e2e.run_cli("--dry-run", "-e", "BEGIN { print(dw_ustack()); }")
     assert "ERROR: dw_ustack() can not be used with 'BEGIN' probes" in r.stderr
+
+
+def test_config_ustack_unwind_dwarf_makes_ustack_complete(e2e, nofp):
+    # bpfscope's own config: ustack in probes that can unwind becomes dw_ustack
+    out = run(e2e, nofp, 'config = { ustack_unwind = dwarf } '
+                         f'profile:hz:499 /comm == "nofp"/ {{ printf("%s===\\n", ustack); '
+                         f'@n = count(); if (@n == 20) {{ exit(); }} }} END {{ clear(@n); }}',
+              "600", "spin")
+    assert_whole_chains(out)

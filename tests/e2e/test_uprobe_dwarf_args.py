@@ -2,7 +2,8 @@
 bpftrace 0.26 gives them: scalars, pointers dereferenced with ``->`` or
 ``.``, struct members that are strings, arrays and bitfields, casts to
 the program's own structs (a struct the script defines wins), typed
-``retval`` in uretprobes, and ``-lv`` listing the parameters. The program
+``retval`` in uretprobes, ``-lv`` listing the parameters, from split
+DWARF too, and from the DWARF cache on a second run. The program
 (tests/elf/progs/dwargs.c, built with -g) is run by the test under the
 trace."""
 
@@ -12,6 +13,8 @@ import shutil
 import subprocess
 
 import pytest
+
+from bpfscope.elf import ElfFile
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -150,3 +153,61 @@ def test_source_lines_without_code_are_located_errors(e2e, prog):
     assert f"ERROR: No source file nothere.c in the line table of {prog}" in r.stderr
     r = e2e.run_cli("--dry-run", "-e", f"uretprobe:{prog}@dwargs.c:{blank} {{ }}")
     assert "ERROR: uretprobes cannot be attached to a source line" in r.stderr
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_args_from_split_dwarf(e2e, tmp_path, version):
+    # gcc -gsplit-dwarf: the program holds skeleton units, the types are
+    # in the .dwo beside it
+    out = str(tmp_path / "split")
+    subprocess.run(["gcc", "-g", f"-gdwarf-{version}", "-gsplit-dwarf", "-O1", "-o", out, SRC],
+                   check=True, cwd=str(tmp_path))
+    assert any(f.endswith(".dwo") for f in os.listdir(tmp_path))
+    got = traced(e2e, out, f'uprobe:{out}:takes_scalars {{ print(args); exit(); }}')
+    assert re.fullmatch(r"\{ \.count = 9, \.sh = DARK, \.ok = true, \.s = \d+, "
+                        r"\.small = -2 \}", got), got
+    r = e2e.run_cli("-lv", f"uprobe:{out}:takes_ptr")
+    assert r.stdout.splitlines()[1:] == ["    int* n", "    char c"], r.stdout
+
+
+def wipe_debug_info(path):
+    """Zero .debug_info in place, keeping the file's size and mtime."""
+    st = os.stat(path)
+    with ElfFile(path) as e:
+        sec = e.section(".debug_info")
+        off, size = sec.offset, sec.size
+    with open(path, "r+b") as f:
+        f.seek(off)
+        f.write(b"\0" * size)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_the_second_run_reads_args_from_the_cache(e2e, tmp_path, monkeypatch):
+    """The DWARF disk cache: a first trace indexes the program's DWARF and
+    keeps it (elf.dwarfcache); a second one, with .debug_info wiped out
+    (same size and mtime, so the same cache key), can only name and type
+    args, list them with -lv and find the inlined copies from the cache."""
+    prog = str(tmp_path / "dwargs")
+    subprocess.run(["gcc", "-g", "-O1", "-o", prog, SRC], check=True)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BPFSCOPE_DWARF_CACHE", str(cache))
+    script = (f'uprobe:{prog}:takes_scalars {{ print(args); printf("%d %s\\n", args.small, '
+              f'str(args.s)); exit(); }}')
+    first = traced(e2e, prog, script)
+    assert re.fullmatch(r"\{ \.count = 9, \.sh = DARK, \.ok = true, \.s = \d+, "
+                        r"\.small = -2 \}\n-2 s", first), first
+    listed = e2e.run_cli("-lv", f"uprobe:{prog}:takes_scalars")
+    assert listed.returncode == 0, listed.stderr
+    kinds = {n.split("-")[0] for n in os.listdir(cache)}
+    assert {"func", "inline"} <= kinds, kinds
+
+    wipe_debug_info(prog)
+    second = traced(e2e, prog, script)
+    assert re.sub(r"\.s = \d+", "", second) == re.sub(r"\.s = \d+", "", first)
+    again = e2e.run_cli("-lv", f"uprobe:{prog}:takes_scalars")
+    assert again.stdout == listed.stdout and "counter_t count" in again.stdout
+
+    # without the cache the wiped DWARF has no args to give
+    monkeypatch.setenv("BPFSCOPE_DWARF_CACHE", str(tmp_path / "empty"))
+    r = e2e.run_cli("-lv", f"uprobe:{prog}:takes_scalars")
+    assert "counter_t count" not in r.stdout

@@ -1,24 +1,42 @@
 """elf.dwarftypes: a function's parameters and the types they use, read
 from the DWARF gcc writes (DWARF 4 and 5, compressed sections, a file
-without .debug_aranges, where every unit is tried, and one whose types dwz
-moved to a supplementary file)."""
+without .debug_aranges, where every unit is tried, one whose types dwz
+moved to a supplementary file, and split DWARF: gcc -gsplit-dwarf's .dwo
+beside the program, DWARF 4 and 5, and a .dwp package made by dwp)."""
 
+import os
 import shutil
 import subprocess
 
 import pytest
 
-from bpfscope.elf import SymbolTable
+from bpfscope.elf import ElfFile, SymbolTable
 from bpfscope.elf.dwarftypes import function_info
 
 from .conftest import _build
 
 
-@pytest.fixture(scope="module", params=["-gdwarf-5", "-gdwarf-4", "-gz", "no-aranges", "dwz"])
+@pytest.fixture(scope="module", params=["-gdwarf-5", "-gdwarf-4", "-gz", "no-aranges", "dwz",
+                                        "split4", "split5", "dwp"])
 def dwargs(request, tmp_path_factory):
     flag = request.param
-    flags = {"-gz": ["-g", "-gz"], "no-aranges": ["-g"], "dwz": ["-g"]}.get(flag, [flag])
+    flags = {"-gz": ["-g", "-gz"], "no-aranges": ["-g"], "dwz": ["-g"],
+             "split4": ["-gdwarf-4", "-gsplit-dwarf"], "split5": ["-gdwarf-5", "-gsplit-dwarf"],
+             "dwp": ["-gdwarf-4", "-gsplit-dwarf"]}.get(flag, [flag])
     path = _build(tmp_path_factory, "gcc", "dwargs.c", "dwargs", "-O1", *flags)
+    if flag.startswith("split") or flag == "dwp":
+        dwos = [f for f in os.listdir(os.path.dirname(path)) if f.endswith(".dwo")]
+        assert len(dwos) == 1, dwos
+        with ElfFile(path) as e:
+            assert e.section(".debug_info").size < 200   # a skeleton only
+    if flag == "dwp":
+        # the .dwo packed into prog.dwp (binutils packs DWARF 4 only), and
+        # gone: only the package serves
+        if shutil.which("dwp") is None:
+            pytest.skip("dwp is not installed")
+        dwo = os.path.join(os.path.dirname(path), dwos[0])
+        subprocess.run(["dwp", "-e", path, "-o", path + ".dwp"], check=True)
+        os.unlink(dwo)
     if flag == "no-aranges":
         if shutil.which("objcopy") is None:
             pytest.skip("objcopy is not installed")
@@ -78,3 +96,14 @@ def test_struct_layout_with_arrays_bitfields_and_self_pointers(dwargs):
 def test_no_debug_information_is_none(tmp_path_factory):
     path = _build(tmp_path_factory, "gcc", "dwargs.c", "dwargs_nodebug", "-O1")
     assert info_of(path, "takes_ptr") is None
+
+
+def test_split_dwarf_without_its_dwo_is_none(tmp_path_factory):
+    path = _build(tmp_path_factory, "gcc", "dwargs.c", "dwargs", "-O1", "-gsplit-dwarf")
+    d = os.path.dirname(path)
+    for f in os.listdir(d):
+        if f.endswith(".dwo"):
+            os.unlink(os.path.join(d, f))
+    with SymbolTable(path) as st:
+        addr = st.lookup_one("takes_scalars").value
+    assert function_info(path, addr) is None
