@@ -1,5 +1,6 @@
 """The stacks and symbols family: kstack, ustack, ksym, usym, kaddr,
-uaddr, percpu_kaddr, kptr, uptr and reg.
+uaddr, percpu_kaddr, kptr, uptr and reg; the builtin variables kstack,
+ustack and func (the traced function's name).
 
 kaddr's address is looked up in /proc/kallsyms by the check, in the
 analyser's final pass, and written on the call node for the lowering to
@@ -20,9 +21,9 @@ from ..runtime.unwind import RECORD_REGS, unwind
 from ..runtime.usyms import user_symbols
 from ..runtime.values import Symbolic
 from ..sema import types as T
-from ..sema.registry import Function, register
+from ..sema.registry import BuiltinVar, Function, register
 from ..sema.uaddr import resolve as resolve_uaddr
-from .common import lower_argument, unsupported
+from .common import lower_argument, store_text, unsupported
 
 
 def check_stack(an, e: ast.Call) -> T.Type:
@@ -31,6 +32,18 @@ def check_stack(an, e: ast.Call) -> T.Type:
 
 def store_stack(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
     lw.store_stack(t, dst, e.span)
+
+
+def check_stack_builtin(an, e: ast.Builtin) -> T.Type:
+    """kstack and ustack: kstack() and ustack() in the default mode."""
+    return an.stack_type(e.name, [], e)
+
+
+def check_func(an, e: ast.Builtin) -> T.Type:
+    p = an.probe
+    if not p.func:
+        an.err(f"The func builtin can not be used with '{p.provider}' probes", e.span)
+    return T.StringType(len(p.func.encode()) + 1)
 
 
 def check_dw_ustack(an, e: ast.Call) -> T.Type:
@@ -297,6 +310,12 @@ def lower_reg(lw, e: ast.Call) -> Int:
     lw.b.ldx(8, r, lw.ctx, PT_REGS[e.args[0].value])
     return Int(r)
 
+
+register(
+    BuiltinVar("kstack", check_stack_builtin, store=store_stack),
+    BuiltinVar("ustack", check_stack_builtin, store=store_stack),
+    BuiltinVar("func", check_func, store=store_text(lambda probe: probe.func)),
+)
 
 register(
     Function("kstack", check_stack, store=store_stack),
