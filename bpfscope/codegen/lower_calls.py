@@ -22,4 +22,4 @@ class CallLowering:
             return v.lower(self, e)
         if v is not None and v.store is not None:
             return self.mem_expr(e)
-        raise SemanticError(f"Builtin '{e.name}' is not supported yet", e.span)
+        raise SemanticError(f"Builtin '{e.name}' has no lowering", e.span)

@@ -795,7 +795,7 @@ class Analyzer(ConstValues):
         """A builtin variable: its record's check (bpfscope.functions)."""
         v = registry.builtin(e.name)
         if v is None:
-            self.err(f"Builtin '{e.name}' is not supported yet", e.span)
+            self.err(f"Unknown builtin variable: '{e.name}'", e.span)  # bpftrace's words
         return v.check(self, e)
 
     def args_record(self, e: ast.Builtin) -> T.TupleType:

@@ -97,3 +97,19 @@ def test_every_builtin_of_the_language_has_a_record_lowered_one_way():
         assert v is not None, name
         ways = [w for w in ("lower", "store") if getattr(v, w) is not None]
         assert len(ways) == 1, (name, ways)
+
+
+def test_a_builtin_without_a_record_is_unknown_at_its_place():
+    with pytest.raises(SemanticError, match="Unknown builtin variable: '__builtin_nope'") as err:
+        analyse("BEGIN { @a = __builtin_nope; }")
+    span = err.value.span
+    assert (span.line, span.col, span.end_col) == (1, 14, 28)
+
+
+def test_a_record_without_lowering_fails_the_compile_not_the_run():
+    registry.register(registry.BuiltinVar("toy_answer", check_answer))
+    try:
+        with pytest.raises(SemanticError, match="Builtin 'toy_answer' has no lowering"):
+            compile_program(analyse("BEGIN { @a = toy_answer; }"))
+    finally:
+        registry.unregister("toy_answer")
