@@ -11,6 +11,8 @@ codegen, which talks to neither.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..arch.x86_64 import PT_REGS, PT_REGS_X86_64, REGS_IP
 from ..codegen.insn import R0, R1, R2, R3, VReg
 from ..codegen.loweringvalues import Int, Mem
@@ -23,7 +25,7 @@ from ..runtime.values import Symbolic
 from ..sema import types as T
 from ..sema.registry import BuiltinVar, Function, register
 from ..sema.uaddr import resolve as resolve_uaddr
-from .common import lower_argument, store_text, unsupported
+from .common import lower_argument, unsupported
 
 
 def check_stack(an, e: ast.Call) -> T.Type:
@@ -39,11 +41,47 @@ def check_stack_builtin(an, e: ast.Builtin) -> T.Type:
     return an.stack_type(e.name, [], e)
 
 
+@dataclass(frozen=True)
+class FuncType(T.Type):
+    """``func``: a ksym in probes of kernel functions, a usym in probes of
+    user-space ones, as bpftrace 0.26 types it. Each expanded probe traces
+    one function, known when the script compiles, so the value is the
+    index of its name in ``names`` (the functions of every probe of the
+    script of that kind, the same type for all of them) and prints as that
+    name, the text the traced function's symbol has (demangled unless
+    cpp_demangle is off)."""
+    kind: str  # "ksym" or "usym"
+    names: tuple[str, ...] = ()
+
+    size = 8
+
+    def show_bytes(self, data: bytes, off: int) -> tuple[str, bytes]:
+        i = int.from_bytes(data[off:off + 8], "little")
+        return self.names[i], bytes(data[off:off + 8])
+
+    def __str__(self) -> str:
+        return self.kind
+
+
+@decoder(FuncType)
+def decode_func(t: FuncType, data: bytes, off: int, ctx) -> str:
+    """The traced function's name, as plain text: it prints, sorts and
+    goes into JSON as the function's name always has."""
+    return t.show_bytes(data, off)[0]
+
+
 def check_func(an, e: ast.Builtin) -> T.Type:
     p = an.probe
     if not p.func:
         an.err(f"The func builtin can not be used with '{p.provider}' probes", e.span)
-    return T.StringType(len(p.func.encode()) + 1)
+    user = p.layout.user
+    names = sorted({x.func for _, exps in an.expanded for x in exps
+                    if x.func and x.layout.user == user})
+    return FuncType("usym" if user else "ksym", tuple(names))
+
+
+def store_func(lw, e: ast.Builtin, dst: Mem, t: T.Type) -> None:
+    lw.b.st(8, dst.base, dst.off, e.type.names.index(lw.probe.func))
 
 
 def check_dw_ustack(an, e: ast.Call) -> T.Type:
@@ -314,7 +352,7 @@ def lower_reg(lw, e: ast.Call) -> Int:
 register(
     BuiltinVar("kstack", check_stack_builtin, store=store_stack),
     BuiltinVar("ustack", check_stack_builtin, store=store_stack),
-    BuiltinVar("func", check_func, store=store_text(lambda probe: probe.func)),
+    BuiltinVar("func", check_func, store=store_func),
 )
 
 register(
