@@ -42,13 +42,7 @@ def lower_pid(lw, e: ast.Call) -> Int:
         ns = None
     if e.args and e.args[0].name == "init" or ns is None or \
             ns.st_ino == PROC_PID_INIT_INO:
-        b.call("get_current_pid_tgid")
-        b.mov(r, R0)
-        if e.name == "pid":
-            b.alu("rsh", r, 32)
-        else:
-            b.mov(r, r, w=32)
-        return Int(r)
+        return helper_half(lw, r, "get_current_pid_tgid", high=e.name == "pid")
     buf = lw.stack_mem(8)
     b.st(8, R10, buf.off, 0)
     b.mov(R1, ns.st_dev)
@@ -112,18 +106,22 @@ def lower_pid_builtin(lw, e: ast.Builtin) -> Int:
     return lower_pid(lw, ast.Call(e.span, e.name))
 
 
-def lower_uid_gid(lw, e: ast.Builtin) -> Int:
-    """uid and username (printed as its name) are the low half of
-    bpf_get_current_uid_gid, gid the high half."""
+def helper_half(lw, r, helper: str, high: bool) -> Int:
+    """The high or the low 32 bits of a helper's u64 result, in ``r``."""
     b = lw.b
-    r = b.vreg()
-    b.call("get_current_uid_gid")
+    b.call(helper)
     b.mov(r, R0)
-    if e.name == "gid":
+    if high:
         b.alu("rsh", r, 32)
     else:
         b.mov(r, r, w=32)
     return Int(r)
+
+
+def lower_uid_gid(lw, e: ast.Builtin) -> Int:
+    """uid and username (printed as its name) are the low half of
+    bpf_get_current_uid_gid, gid the high half."""
+    return helper_half(lw, lw.b.vreg(), "get_current_uid_gid", high=e.name == "gid")
 
 
 def store_comm(lw, e: ast.Builtin, dst, t: T.Type) -> None:
