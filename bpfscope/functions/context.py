@@ -198,10 +198,11 @@ def lower_usermode(lw, e: ast.Builtin) -> Int:
 
 register(
     BuiltinVar("ctx", check_ctx, lower=lower_ctx),
-    BuiltinVar(r"arg\d+", check_arg, lower=lower_arg, pattern=True),
-    BuiltinVar(r"sarg\d+", check_regs, lower=lower_sarg, pattern=True),
-    BuiltinVar("retval", check_retval, lower=lower_retval),
-    BuiltinVar("args", check_args, store=store_args),
+    BuiltinVar(r"arg\d+", check_arg, lower=lower_arg, pattern=True, reads_args=True),
+    BuiltinVar(r"sarg\d+", check_regs, lower=lower_sarg, pattern=True,
+               reads_args=True),
+    BuiltinVar("retval", check_retval, lower=lower_retval, reads_args=True),
+    BuiltinVar("args", check_args, store=store_args, reads_args=True),
     BuiltinVar("probe", check_probe, store=store_text(lambda probe: probe.name)),
     BuiltinVar("usermode", check_usermode, lower=lower_usermode),
 )

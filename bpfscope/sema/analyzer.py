@@ -430,10 +430,6 @@ class Analyzer(ConstValues):
         else:
             self.err(f"{type(s).__name__.lower()} statements are not supported yet", s.span)
 
-    # Builtins that read the probe's context, which bpftrace does not hand
-    # to the body of a for-map loop (it runs as a callback of its own).
-    NOT_IN_LOOP = re.compile(r"s?arg\d+|retval|args")
-
     def for_map(self, s: ast.ForMap):
         """``for ($kv : @map)``: $kv is (key, value), a tuple key for a map
         of several keys; it exists only in the loop's body (sema.scopes)."""
@@ -443,7 +439,9 @@ class Analyzer(ConstValues):
             # a user function's return ends the call, not the probe
             if isinstance(node, ast.Jump) and node.kind == "return" and id(node) not in inlined:
                 self.err("'return' statement is not allowed in a for-loop", node.span)
-            if isinstance(node, ast.Builtin) and self.NOT_IN_LOOP.fullmatch(node.name):
+            # the body runs as a callback of its own, without the probe's context
+            if isinstance(node, ast.Builtin) and getattr(registry.builtin(node.name),
+                                                         "reads_args", False):
                 self.err(f"'{node.name}' builtin is not allowed in a for-loop", node.span)
         info = self.map_info(s.map)
         vt = None

@@ -111,6 +111,9 @@ class BuiltinVar:
     # in memory (a string, a stack, a record)
     store: Callable | None = None
     pattern: bool = False
+    # reads the probe's arguments from its context, which bpftrace does not
+    # hand to the body of a for-map loop (argN, sargN, retval, args)
+    reads_args: bool = False
 
 
 FUNCTIONS: dict[str, Function] = {}
