@@ -11,6 +11,7 @@ codegen, which talks to neither.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from ..arch.x86_64 import PT_REGS, PT_REGS_X86_64, REGS_IP
@@ -70,14 +71,21 @@ def decode_func(t: FuncType, data: bytes, off: int, ctx) -> str:
     return t.show_bytes(data, off)[0]
 
 
+# analyser -> {user: the FuncType of its script's probes of that kind}
+_FUNC_TYPES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def check_func(an, e: ast.Builtin) -> T.Type:
     p = an.probe
     if not p.func:
         an.err(f"The func builtin can not be used with '{p.provider}' probes", e.span)
     user = p.layout.user
-    names = sorted({x.func for _, exps in an.expanded for x in exps
-                    if x.func and x.layout.user == user})
-    return FuncType("usym" if user else "ksym", tuple(names))
+    types = _FUNC_TYPES.setdefault(an, {})
+    if user not in types:  # the probes are all expanded before any is typed
+        names = sorted({x.func for _, exps in an.expanded for x in exps
+                        if x.func and x.layout.user == user})
+        types[user] = FuncType("usym" if user else "ksym", tuple(names))
+    return types[user]
 
 
 def store_func(lw, e: ast.Builtin, dst: Mem, t: T.Type) -> None:
