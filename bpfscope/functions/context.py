@@ -83,10 +83,19 @@ def lower_arg(lw, e: ast.Builtin) -> Int:
 
 
 def lower_sarg(lw, e: ast.Builtin) -> Int:
-    """sargN as bpfscope has read it so far: from argN's pt_regs slot
-    (bpftrace reads the Nth stack slot above the return address)."""
-    r = lw.b.vreg()
-    lw.b.ldx(8, r, lw.ctx, REGS_ARGS[int(e.name[4:])])
+    """sargN: the Nth 8-byte stack slot above the return address, where
+    the x86-64 calling convention passes the arguments after the sixth
+    (read from the traced thread's stack: user memory in user probes)."""
+    b = lw.b
+    r = b.vreg()
+    tmp = lw.stack_mem(8)
+    b.st(8, R10, tmp.off, 0)
+    lw.addr(R1, tmp)
+    b.mov(R2, 8)
+    b.ldx(8, R3, lw.ctx, PT_REGS_X86_64["rsp"])
+    b.alu("add", R3, 8 * (int(e.name[4:]) + 1))
+    b.call("probe_read_user" if lw.probe.layout.user else "probe_read_kernel")
+    b.ldx(8, r, R10, tmp.off)
     return Int(r)
 
 

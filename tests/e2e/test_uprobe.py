@@ -193,3 +193,20 @@ def test_func_is_not_a_string(e2e, cprog):
     r = e2e.run_cli("-e", f'uprobe:{cprog}:known_func {{ $f = func; $f = "x"; }}')
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "'usym'" in r.stderr and "string" in r.stderr, r.stderr
+
+
+STACK_ARGS_SRC = r"""
+#include <stdio.h>
+__attribute__((noinline)) long eight(long a, long b, long c, long d, long e, long f,
+                                     long g, long h) { asm volatile(""); return a + h; }
+int main(void) { printf("%ld\n", eight(1, 2, 3, 4, 5, 6, 70, 80)); return 0; }
+"""
+
+
+def test_sargs_are_the_arguments_passed_on_the_stack(e2e, tmp_path_factory):
+    """x86-64 passes six arguments in registers and the rest on the stack,
+    above the return address: sarg0 and sarg1 are the 7th and 8th."""
+    prog = _compile(tmp_path_factory, "gcc", STACK_ARGS_SRC, "stackargs")
+    r = e2e.run_prog(f'uprobe:{prog}:eight {{ printf("%d %d %d %d\\n", arg0, arg5, '
+                     'sarg0, sarg1); }', "-c", prog)
+    assert "1 6 70 80" in r.stdout.splitlines(), r.stdout
