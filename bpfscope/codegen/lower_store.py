@@ -24,8 +24,8 @@ class StoreLowering:
         if isinstance(e, ast.BlockExpr):
             self.block(e.stmts)
             return self.store(e.value, dst, t)
-        f = registry.lookup(e.name) if isinstance(e, ast.Call) else None
-        if f is not None and f.store is not None and not t.is_int():
+        f = self.store_record(e)
+        if f is not None and not t.is_int():
             return f.store(self, e, dst, t)
         if t.is_int():
             v = self.int_expr(e)
@@ -43,16 +43,10 @@ class StoreLowering:
         if isinstance(t, T.BufferType):
             return self.store_copy(e, dst, t)
         if isinstance(t, T.StackType):
-            if isinstance(e, ast.Builtin):
-                return self.store_stack(t, dst, e.span)
             if isinstance(e, ast.Map):
                 return self.map_read_mem(e, dst, t)
             return self.copy(dst, self.mem_place(e), t.size)
         if isinstance(t, T.TupleType):
-            if isinstance(e, ast.Builtin) and e.record:   # args as a value
-                for fa, et, off in zip(e.record, t.elems, t.offsets):
-                    self.store(fa, dst.at(off, T.align8(et.size)), et)
-                return
             if isinstance(e, ast.Tuple):
                 for x, et, off in zip(e.elems, t.elems, t.offsets):
                     self.store(x, dst.at(off, T.align8(et.size)), et)
@@ -91,6 +85,18 @@ class StoreLowering:
             return self.store_copy(e, dst, t)
         raise SemanticError(f"Cannot store a value of type {t}", e.span)
 
+    @staticmethod
+    def store_record(e: ast.Expr):
+        """The record of the function or builtin variable ``e`` when it
+        writes its value into memory itself (bpfscope.functions)."""
+        if isinstance(e, ast.Call):
+            f = registry.lookup(e.name)
+        elif isinstance(e, ast.Builtin):
+            f = registry.builtin(e.name)
+        else:
+            return None
+        return f if f is not None and f.store is not None else None
+
     def store_string(self, e: ast.Expr, dst: Mem, length: int):
         b = self.b
         if isinstance(e, ast.String):
@@ -100,22 +106,13 @@ class StoreLowering:
                 b.st(4, dst.base, dst.off + off,
                      int.from_bytes(data[off:off + 4], "little", signed=True))
             return
-        if isinstance(e, ast.Builtin) and e.name == "comm":
-            self.zero(dst)
-            self.addr(R1, dst)
-            b.mov(R2, min(16, length))
-            b.call("get_current_comm")
-            return
         if isinstance(e, ast.PositionalParam):
             # str($1) is the parameter's text, whatever it looks like
             params = self.sc.an.params
             text = params[e.index - 1] if e.index <= len(params) else ""
             return self.store_string(ast.String(e.span, text), dst, length)
-        if isinstance(e, ast.Builtin) and e.name in ("probe", "func"):
-            text = self.probe.name if e.name == "probe" else self.probe.func
-            return self.store_string(ast.String(e.span, text), dst, length)
-        f = registry.lookup(e.name) if isinstance(e, ast.Call) else None
-        if f is not None and f.store is not None:  # str(), str_concat()
+        f = self.store_record(e)
+        if f is not None:  # str(), str_concat(), comm, probe
             return f.store(self, e, dst, T.StringType(length))
         if isinstance(e, ast.FieldAccess) and isinstance(e.expr.type, T.ArgsType):
             return self.store_arg_string(e, dst, length)

@@ -14,4 +14,5 @@ any compile.
 
 from __future__ import annotations
 
-from . import aggregates, maps, net, output, process, strings, symbols, time, unsafe  # noqa: F401
+from . import (aggregates, context, maps, net, output, process, strings,  # noqa: F401
+               symbols, system, time, unsafe)

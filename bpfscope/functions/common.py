@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..codegen.insn import R0
 from ..codegen.loweringvalues import Int
 from ..lang import ast
 from ..sema import types as T
@@ -12,6 +13,31 @@ def lower_argument(lw, e: ast.Call) -> Int:
     """The integer argument itself: the type the check gave says how user
     space prints it (a symbol, an errno's text, a kernel pointer...)."""
     return lw.int_expr(e.args[0])
+
+
+def of_type(t: T.Type):
+    """The check of a builtin variable that any probe may read: its type."""
+    def check(an, e: ast.Builtin) -> T.Type:
+        return t
+    return check
+
+
+def helper_value(helper: str):
+    """The lowering of a builtin variable that is a BPF helper's result."""
+    def lower(lw, e: ast.Builtin) -> Int:
+        r = lw.b.vreg()
+        lw.b.call(helper)
+        lw.b.mov(r, R0)
+        return Int(r)
+    return lower
+
+
+def store_text(text):
+    """The store of a builtin variable whose value the probe knows when it
+    is compiled (probe, func): ``text(probe)`` written as a string."""
+    def store(lw, e: ast.Builtin, dst, t: T.Type) -> None:
+        lw.store_string(ast.String(e.span, text(lw.probe)), dst, t.length)
+    return store
 
 
 def check_format(an, e: ast.Call) -> None:

@@ -1,6 +1,8 @@
 """The process family: pid(), tid() (in bpfscope's or the initial pid
 namespace), cgroupid(), and the numbers user space names (strerror,
-signal_name, syscall_name) or paths (cgroup_path)."""
+signal_name, syscall_name) or paths (cgroup_path); and the builtin
+variables of the current task: pid, tid, uid, gid, username, comm, ppid,
+curtask, cgroup, cpid."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from ..codegen.loweringvalues import Int
 from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
-from ..sema.registry import Function, register
-from .common import lower_argument
+from ..sema.registry import BuiltinVar, Function, register
+from .common import helper_value, lower_argument, of_type
 
 PID_NAMESPACES = ("curr_ns", "init")
 PROC_PID_INIT_INO = 0xEFFFFFFC  # the initial pid namespace's inode
@@ -40,13 +42,7 @@ def lower_pid(lw, e: ast.Call) -> Int:
         ns = None
     if e.args and e.args[0].name == "init" or ns is None or \
             ns.st_ino == PROC_PID_INIT_INO:
-        b.call("get_current_pid_tgid")
-        b.mov(r, R0)
-        if e.name == "pid":
-            b.alu("rsh", r, 32)
-        else:
-            b.mov(r, r, w=32)
-        return Int(r)
+        return helper_half(lw, r, "get_current_pid_tgid", high=e.name == "pid")
     buf = lw.stack_mem(8)
     b.st(8, R10, buf.off, 0)
     b.mov(R1, ns.st_dev)
@@ -104,6 +100,95 @@ def check_cgroup_path(an, e: ast.Call) -> T.Type:
         pattern = e.args[1].value
     return T.CgroupPathType(filter=pattern)
 
+
+def lower_pid_builtin(lw, e: ast.Builtin) -> Int:
+    """pid and tid are pid() and tid()."""
+    return lower_pid(lw, ast.Call(e.span, e.name))
+
+
+def helper_half(lw, r, helper: str, high: bool) -> Int:
+    """The high or the low 32 bits of a helper's u64 result, in ``r``."""
+    b = lw.b
+    b.call(helper)
+    b.mov(r, R0)
+    if high:
+        b.alu("rsh", r, 32)
+    else:
+        b.mov(r, r, w=32)
+    return Int(r)
+
+
+def lower_uid_gid(lw, e: ast.Builtin) -> Int:
+    """uid and username (printed as its name) are the low half of
+    bpf_get_current_uid_gid, gid the high half."""
+    return helper_half(lw, lw.b.vreg(), "get_current_uid_gid", high=e.name == "gid")
+
+
+def store_comm(lw, e: ast.Builtin, dst, t: T.Type) -> None:
+    b = lw.b
+    lw.zero(dst)
+    lw.addr(R1, dst)
+    b.mov(R2, min(16, t.length))
+    b.call("get_current_comm")
+
+
+def check_ppid(an, e: ast.Builtin) -> T.Type:
+    e.kernel = an.kernel_offsets(e, "ppid", ("struct task_struct", "real_parent"),
+                                 ("struct task_struct", "tgid"))
+    return T.UINT32
+
+
+def lower_ppid(lw, e: ast.Builtin) -> Int:
+    """current->real_parent->tgid, with the offsets the running kernel's
+    BTF gives."""
+    parent_off, tgid_off = e.kernel  # the check: from the kernel's BTF
+    b = lw.b
+    r = b.vreg()
+    tmp = lw.stack_mem(8)
+    b.call("get_current_task")
+    task = b.vreg()
+    b.mov(task, R0)
+    for ptr, off, size in ((task, parent_off, 8), (None, tgid_off, 4)):
+        src = task if ptr is not None else r
+        b.st(8, R10, tmp.off, 0)
+        lw.addr(R1, tmp)
+        b.mov(R2, size)
+        b.mov(R3, src)
+        b.alu("add", R3, off)
+        b.call("probe_read_kernel")
+        b.ldx(size, r, R10, tmp.off)
+    return Int(r)
+
+
+def check_curtask(an, e: ast.Builtin) -> T.Type:
+    t = an.types.named("struct task_struct *")
+    return t if t is not None and t.ref else T.UINT64
+
+
+def check_cpid(an, e: ast.Builtin) -> T.Type:
+    if an.cpid is None:
+        an.err("cpid cannot be used without child command", e.span)
+    return T.UINT32
+
+
+def lower_cpid(lw, e: ast.Builtin) -> Int:
+    r = lw.b.vreg()
+    lw.b.mov(r, lw.sc.an.cpid)
+    return Int(r)
+
+
+register(
+    BuiltinVar("pid", of_type(T.UINT32), lower=lower_pid_builtin),
+    BuiltinVar("tid", of_type(T.UINT32), lower=lower_pid_builtin),
+    BuiltinVar("uid", of_type(T.UINT32), lower=lower_uid_gid),
+    BuiltinVar("gid", of_type(T.UINT32), lower=lower_uid_gid),
+    BuiltinVar("username", of_type(T.UsernameType()), lower=lower_uid_gid),
+    BuiltinVar("comm", of_type(T.StringType(16)), store=store_comm),
+    BuiltinVar("ppid", check_ppid, lower=lower_ppid),
+    BuiltinVar("curtask", check_curtask, lower=helper_value("get_current_task")),
+    BuiltinVar("cgroup", of_type(T.UINT64), lower=helper_value("get_current_cgroup_id")),
+    BuiltinVar("cpid", check_cpid, lower=lower_cpid),
+)
 
 register(
     Function("cgroup_path", check_cgroup_path, lower=lower_argument),

@@ -1,5 +1,6 @@
 """The stacks and symbols family: kstack, ustack, ksym, usym, kaddr,
-uaddr, percpu_kaddr, kptr, uptr and reg.
+uaddr, percpu_kaddr, kptr, uptr and reg; the builtin variables kstack,
+ustack and func (the traced function's name).
 
 kaddr's address is looked up in /proc/kallsyms by the check, in the
 analyser's final pass, and written on the call node for the lowering to
@@ -9,6 +10,9 @@ codegen, which talks to neither.
 """
 
 from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
 
 from ..arch.x86_64 import PT_REGS, PT_REGS_X86_64, REGS_IP
 from ..codegen.insn import R0, R1, R2, R3, VReg
@@ -20,7 +24,7 @@ from ..runtime.unwind import RECORD_REGS, unwind
 from ..runtime.usyms import user_symbols
 from ..runtime.values import Symbolic
 from ..sema import types as T
-from ..sema.registry import Function, register
+from ..sema.registry import BuiltinVar, Function, register
 from ..sema.uaddr import resolve as resolve_uaddr
 from .common import lower_argument, unsupported
 
@@ -34,6 +38,60 @@ def store_stack(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
 
 
 _DW_FEATURE = "dw_ustack (DWARF stack unwinding)"
+
+def check_stack_builtin(an, e: ast.Builtin) -> T.Type:
+    """kstack and ustack: kstack() and ustack() in the default mode."""
+    return an.stack_type(e.name, [], e)
+
+
+@dataclass(frozen=True)
+class FuncType(T.Type):
+    """``func``: a ksym in probes of kernel functions, a usym in probes of
+    user-space ones, as bpftrace 0.26 types it. Each expanded probe traces
+    one function, known when the script compiles, so the value is the
+    index of its name in ``names`` (the functions of every probe of the
+    script of that kind, the same type for all of them) and prints as that
+    name, the text the traced function's symbol has (demangled unless
+    cpp_demangle is off)."""
+    kind: str  # "ksym" or "usym"
+    names: tuple[str, ...] = ()
+
+    size = 8
+
+    def show_bytes(self, data: bytes, off: int) -> tuple[str, bytes]:
+        i = int.from_bytes(data[off:off + 8], "little")
+        return self.names[i], bytes(data[off:off + 8])
+
+    def __str__(self) -> str:
+        return self.kind
+
+
+@decoder(FuncType)
+def decode_func(t: FuncType, data: bytes, off: int, ctx) -> str:
+    """The traced function's name, as plain text: it prints, sorts and
+    goes into JSON as the function's name always has."""
+    return t.show_bytes(data, off)[0]
+
+
+# analyser -> {user: the FuncType of its script's probes of that kind}
+_FUNC_TYPES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def check_func(an, e: ast.Builtin) -> T.Type:
+    p = an.probe
+    if not p.func:
+        an.err(f"The func builtin can not be used with '{p.provider}' probes", e.span)
+    user = p.layout.user
+    types = _FUNC_TYPES.setdefault(an, {})
+    if user not in types:  # the probes are all expanded before any is typed
+        names = sorted({x.func for _, exps in an.expanded for x in exps
+                        if x.func and x.layout.user == user})
+        types[user] = FuncType("usym" if user else "ksym", tuple(names))
+    return types[user]
+
+
+def store_func(lw, e: ast.Builtin, dst: Mem, t: T.Type) -> None:
+    lw.b.st(8, dst.base, dst.off, e.type.names.index(lw.probe.func))
 
 
 def check_dw_ustack(an, e: ast.Call) -> T.Type:
@@ -307,6 +365,12 @@ def lower_reg(lw, e: ast.Call) -> Int:
     lw.b.ldx(8, r, lw.ctx, PT_REGS[e.args[0].value])
     return Int(r)
 
+
+register(
+    BuiltinVar("kstack", check_stack_builtin, store=store_stack),
+    BuiltinVar("ustack", check_stack_builtin, store=store_stack),
+    BuiltinVar("func", check_func, store=store_func),
+)
 
 register(
     Function("kstack", check_stack, store=store_stack),

@@ -1,4 +1,6 @@
-"""The time family: nsecs(clock), strftime and time()."""
+"""The time family: nsecs(clock), strftime and time(); the builtin
+variables nsecs, elapsed (since bpfscope compiled the script) and
+jiffies."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from ..codegen.insn import R0
 from ..codegen.loweringvalues import Int
 from ..lang import ast
 from ..sema import types as T
-from ..sema.registry import Function, register
+from ..sema.registry import BuiltinVar, Function, register
+from .common import helper_value, of_type
 
 # nsecs(clock): the clock names bpftrace accepts and the helper that reads each.
 CLOCKS = {"monotonic": "ktime_get_ns", "boot": "ktime_get_boot_ns",
@@ -58,6 +61,23 @@ def emit_time(lw, e: ast.Call) -> None:
 def on_time(session, ev, data: bytes) -> None:
     session.sink.time(time.strftime(ev.fmt))
 
+
+def lower_elapsed(lw, e: ast.Builtin) -> Int:
+    b = lw.b
+    r = b.vreg()
+    b.call("ktime_get_ns")
+    b.mov(r, R0)
+    start = b.vreg()
+    b.mov(start, lw.sc.start_ns)
+    b.alu("sub", r, start)
+    return Int(r)
+
+
+register(
+    BuiltinVar("nsecs", of_type(T.UINT64), lower=helper_value("ktime_get_ns")),
+    BuiltinVar("elapsed", of_type(T.UINT64), lower=lower_elapsed),
+    BuiltinVar("jiffies", of_type(T.UINT64), lower=helper_value("jiffies64")),
+)
 
 register(
     Function("nsecs", check_nsecs, lower=lower_nsecs),

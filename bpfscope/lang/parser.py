@@ -47,6 +47,9 @@ _NUMBERED_BUILTIN = re.compile(r"s?arg[0-9]+\Z")
 # functions too (pid(), nsecs(), kstack() ...), which take the call.
 _CALLABLE_BUILTINS = _BUILTIN_NAMES - {"pid", "tid", "nsecs", "kstack", "ustack"}
 BUILTIN_PREFIX = "__builtin_"
+# Builtin variables beyond the language's own words that sema.registry
+# holds records of (add_builtin_name): the parser makes builtins of them too.
+_REGISTERED_NAMES: set[str] = set()
 
 # Type names that can only be types, so '(' NAME ')' is surely a cast.
 INT_TYPES = frozenset(("int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -73,7 +76,17 @@ _KIND_NAMES = {
 def is_builtin_name(name: str) -> bool:
     """True for the names the parser turns into ast.Builtin."""
     return (name in _BUILTIN_NAMES or name.startswith(BUILTIN_PREFIX)
-            or _NUMBERED_BUILTIN.match(name) is not None)
+            or _NUMBERED_BUILTIN.match(name) is not None or name in _REGISTERED_NAMES)
+
+
+def add_builtin_name(name: str) -> None:
+    """Parse ``name`` as a builtin variable (sema.registry registers one)."""
+    if name not in _BUILTIN_NAMES:
+        _REGISTERED_NAMES.add(name)
+
+
+def remove_builtin_name(name: str) -> None:
+    _REGISTERED_NAMES.discard(name)
 
 
 def token_description(tok: Token) -> str:
@@ -630,7 +643,7 @@ class Parser:
         text = tok.text
         rest = text[len(BUILTIN_PREFIX):]
         raw = text.startswith(BUILTIN_PREFIX) and (
-            self.tok.kind == "(" or rest in _BUILTIN_NAMES
+            self.tok.kind == "(" or rest in _BUILTIN_NAMES or rest in _REGISTERED_NAMES
             or _NUMBERED_BUILTIN.match(rest) is not None)
         if raw:
             # `__builtin_comm`, `__builtin_kstack(perf)`: bpftrace 0.26's

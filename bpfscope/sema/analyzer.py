@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..arch.x86_64 import REGS_ARGS
 from ..errors import InternalError, MissingProbe, SemanticError, Span, warn
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
@@ -29,17 +27,9 @@ from . import registry
 from . import types as T
 from .config_values import STR_CONFIG, check_config_value
 from .constexpr import ConstValues
-from .probes import DEFAULT_PROG_TYPES, ExpandedProbe, Expander
+from .probes import ExpandedProbe, Expander
 from .scopes import resolve_scopes
 from .typelib import TypeLibrary
-
-BUILTIN_TYPES = {
-    "pid": T.UINT32, "tid": T.UINT32, "uid": T.UINT32, "gid": T.UINT32,
-    "cpu": T.UINT32, "nsecs": T.UINT64, "elapsed": T.UINT64,
-    "comm": T.StringType(16), "cgroup": T.UINT64, "numaid": T.UINT32,
-    "rand": T.UINT32, "jiffies": T.UINT64,
-    "username": T.UsernameType(),
-}
 
 # bpfscope's own bound: a literal is copied into the program instruction by instruction
 MAX_STRING_LITERAL = 65536
@@ -162,6 +152,9 @@ class Analyzer(ConstValues):
         # the user functions being inlined around the current statement,
         # with the type each returns
         self._fns: list[tuple[ast.InlineCall, T.Type]] = []
+        # the ``args`` of the ``args.NAME`` being typed (a field, not args
+        # as a value): its builtin's check reads and clears it
+        self.args_field: ast.Builtin | None = None
         self.types = TypeLibrary()
         for cdef in program.c_definitions:
             self.types.define(parse_definitions(cdef.text, cdef.span), cdef.span)
@@ -445,10 +438,6 @@ class Analyzer(ConstValues):
         else:
             self.err(f"{type(s).__name__.lower()} statements are not supported yet", s.span)
 
-    # Builtins that read the probe's context, which bpftrace does not hand
-    # to the body of a for-map loop (it runs as a callback of its own).
-    NOT_IN_LOOP = re.compile(r"s?arg\d+|retval|args")
-
     def for_map(self, s: ast.ForMap):
         """``for ($kv : @map)``: $kv is (key, value), a tuple key for a map
         of several keys; it exists only in the loop's body (sema.scopes)."""
@@ -458,7 +447,9 @@ class Analyzer(ConstValues):
             # a user function's return ends the call, not the probe
             if isinstance(node, ast.Jump) and node.kind == "return" and id(node) not in inlined:
                 self.err("'return' statement is not allowed in a for-loop", node.span)
-            if isinstance(node, ast.Builtin) and self.NOT_IN_LOOP.fullmatch(node.name):
+            # the body runs as a callback of its own, without the probe's context
+            if isinstance(node, ast.Builtin) and getattr(registry.builtin(node.name),
+                                                         "reads_args", False):
                 self.err(f"'{node.name}' builtin is not allowed in a for-loop", node.span)
         info = self.map_info(s.map)
         vt = None
@@ -807,92 +798,11 @@ class Analyzer(ConstValues):
             return T.StringType(len(ast.string_bytes(v)) + 1)
 
     def builtin(self, e: ast.Builtin) -> T.Type:
-        name = e.name
-        if name in BUILTIN_TYPES:
-            return BUILTIN_TYPES[name]
-        if name == "cpid":
-            if self.cpid is None:
-                self.err("cpid cannot be used without child command", e.span)
-            return T.UINT32
-        if name == "ncpus":
-            return T.UINT32
-        if name == "usermode":
-            if platform.machine() != "x86_64":
-                self.err("'usermode' builtin is only supported on x86_64", e.span)
-            p = self._probe
-            if p.context in ("regs", "usdt") or \
-                    (p.prog_type or DEFAULT_PROG_TYPES.get(p.provider)) == "perf_event":
-                e.mode = "regs"   # pt_regs (perf_event data starts with them)
-            else:
-                e.mode = "user" if p.provider in ("BEGIN", "END") else "kernel"
-            return T.UINT8
-        if name == "curtask":
-            t = self.types.named("struct task_struct *")
-            return t if t is not None and t.ref else T.UINT64
-        if name == "ppid":
-            e.kernel = self.kernel_offsets(e, "ppid", ("struct task_struct", "real_parent"),
-                                           ("struct task_struct", "tgid"))
-            return T.UINT32
-        if name == "probe":
-            return T.StringType(len(self._probe.name.encode()) + 1)
-        if name in ("kstack", "ustack"):
-            return self.stack_type(name, [], e)
-        if name == "func":
-            if not self._probe.func:
-                self.err(f"The func builtin can not be used with '{self._probe.provider}' probes",
-                         e.span)
-            return T.StringType(len(self._probe.func.encode()) + 1)
-        layout = self._probe.layout
-        if name == "ctx":
-            t = self.types.named(layout.ctx_type) if layout.ctx_type else None
-            if t is None:
-                self.err(f"The ctx builtin can not be used with '{self._probe.provider}' probes",
-                         e.span)
-                return T.UINT64
-            return t
-        if re.fullmatch(r"arg\d+", name) and layout.args == "usdt":
-            n = int(name[3:])
-            args = self._probe.usdt_args
-            if n >= len(args):
-                self.err(f"{self._probe.name} has {len(args)} argument"
-                         f"{'' if len(args) == 1 else 's'}: {name} is not one of them", e.span)
-            return T.IntType(args[n].size * 8, args[n].signed)
-        if name in ("args", "retval"):
-            self.debug_args()
-        if name == "retval" and self._probe.arg("$retval") is not None:
-            f = self._probe.arg("$retval")  # fexit
-            if f.kind == "bool":
-                return T.BOOL
-            return T.IntType(f.size * 8, f.signed) if f.kind == "int" else T.UINT64
-        if re.fullmatch(r"arg\d+", name) and layout.args == "slots":
-            # untyped (a raw tracepoint without BTF): the kernel checks the count at attach
-            n = (layout.max_args if self._probe.args is None
-                 else sum(1 for a in self._probe.args if a.name != "$retval"))
-            if int(name[3:]) >= n:
-                self.err(f"{name}: {self._probe.func or self._probe.name} has {n} arguments",
-                         e.span)
-            return T.UINT64
-        if re.fullmatch(r"s?arg\d+", name) or name == "retval":
-            if layout.args != "regs":
-                self.err(f"The {name} builtin can not be used with "
-                         f"'{self._probe.provider}' probes", e.span)
-            if name == "retval" and not self._probe.is_return:
-                self.err("The retval builtin can only be used with return probes", e.span)
-            if name != "retval" and self._probe.is_return:
-                self.err(f"The {name} builtin can not be used with return probes", e.span)
-            if name.startswith("arg") and int(name[3:]) >= len(REGS_ARGS):
-                self.err(f"{name}: only arg0 to arg{len(REGS_ARGS) - 1} are passed in "
-                         "registers", e.span)
-            return T.INT64 if name == "retval" else T.UINT64
-        if name == "args":
-            if not self._probe.args:
-                self.err(f"The args builtin can not be used with '{self._probe.provider}' probes",
-                         e.span)
-            if getattr(self, "_args_field", None) is e:
-                self._args_field = None
-                return T.ArgsType(self._probe.name)
-            return self.args_record(e)
-        self.err(f"Builtin '{name}' is not supported yet", e.span)
+        """A builtin variable: its record's check (bpfscope.functions)."""
+        v = registry.builtin(e.name)
+        if v is None:
+            self.err(f"Unknown builtin variable: '{e.name}'", e.span)  # bpftrace's words
+        return v.check(self, e)
 
     def args_record(self, e: ast.Builtin) -> T.TupleType:
         """``args`` as a value (print(args), @[args], ($x = args)): the
@@ -1002,7 +912,7 @@ class Analyzer(ConstValues):
 
     def field(self, e: ast.FieldAccess) -> T.Type | None:
         if isinstance(e.expr, ast.Builtin) and e.expr.name == "args":
-            self._args_field = e.expr  # args.x: a field, not args as a value
+            self.args_field = e.expr  # args.x: a field, not args as a value
         base = self.expr(e.expr)
         if base is None:
             return None

@@ -15,6 +15,11 @@ but an update of a per-CPU map entry: it is an :class:`Aggregation`
 record, in the same table's second half, whose lowering pieces
 codegen.lower_maps runs inside its shared lookup-then-update sequence.
 
+A builtin variable (a value written without parentheses: ``pid``,
+``comm``, ``arg0``, ``retval``) is a :class:`BuiltinVar` record: its check
+and type, and its lowering, which sema's and codegen's ``builtin()`` find
+by the name (or by a pattern, ``arg\\d+``).
+
 The records live in the family modules of :mod:`bpfscope.functions`, a
 unit placed after runtime in the layer order, so a record may use codegen
 and runtime while sema, codegen and runtime only ever see it through this
@@ -25,8 +30,11 @@ so, and so does tests/conftest.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
+
+from ..lang import parser
 
 
 @dataclass(frozen=True)
@@ -87,15 +95,42 @@ class Aggregation:
         return self.merge is not None
 
 
+@dataclass(frozen=True)
+class BuiltinVar:
+    """A builtin variable: ``pid``, ``comm``, ``retval``, or with
+    ``pattern`` every name the regular expression ``name`` matches whole
+    (``arg\\d+``). The parser makes an ``ast.Builtin`` of the names of
+    bpftrace's language; registering another name adds it to them."""
+    name: str
+    # (analyzer, ast.Builtin) -> Type: checks the variable may be used in
+    # this probe (raising a located SemanticError) and gives its type
+    check: Callable
+    # (lowering, ast.Builtin) -> codegen Int: the value in a register
+    lower: Callable | None = None
+    # (lowering, ast.Builtin, dst Mem, type) -> None: writes a value held
+    # in memory (a string, a stack, a record)
+    store: Callable | None = None
+    pattern: bool = False
+    # reads the probe's arguments from its context, which bpftrace does not
+    # hand to the body of a for-map loop (argN, sargN, retval, args)
+    reads_args: bool = False
+
+
 FUNCTIONS: dict[str, Function] = {}
 AGGREGATIONS: dict[str, Aggregation] = {}
 EVENTS: dict[str, Callable] = {}
+BUILTINS: dict[str, BuiltinVar] = {}
+# (compiled pattern, record), in the order registered
+BUILTIN_PATTERNS: list[tuple[re.Pattern, BuiltinVar]] = []
 
 
-def register(*records: Function | Aggregation) -> None:
+def register(*records: Function | Aggregation | BuiltinVar) -> None:
     """Add records to the table; a name or event kind registered twice is
     a bug."""
     for f in records:
+        if isinstance(f, BuiltinVar):
+            _register_builtin(f)
+            continue
         if FUNCTIONS.get(f.name, f) is not f or AGGREGATIONS.get(f.name, f) is not f:
             raise ValueError(f"function {f.name}() is registered twice")
         if isinstance(f, Aggregation):
@@ -108,6 +143,18 @@ def register(*records: Function | Aggregation) -> None:
         EVENTS.update(f.on_record)
 
 
+def _register_builtin(v: BuiltinVar) -> None:
+    if v.pattern:
+        if any(p.pattern == v.name for p, _ in BUILTIN_PATTERNS):
+            raise ValueError(f"builtin {v.name} is registered twice")
+        BUILTIN_PATTERNS.append((re.compile(v.name), v))
+        return
+    if BUILTINS.get(v.name, v) is not v:
+        raise ValueError(f"builtin {v.name} is registered twice")
+    BUILTINS[v.name] = v
+    parser.add_builtin_name(v.name)
+
+
 def register_event(kind: str, handler: Callable) -> None:
     """A record kind user space handles that no one function sends (the
     updates of a map kept in user space, which any aggregation makes)."""
@@ -117,8 +164,12 @@ def register_event(kind: str, handler: Callable) -> None:
 
 
 def unregister(name: str) -> None:
-    """Remove a record (tests that register a toy function of their own)."""
+    """Remove a record (tests that register a toy function or builtin
+    variable of their own)."""
     AGGREGATIONS.pop(name, None)
+    if BUILTINS.pop(name, None) is not None:
+        parser.remove_builtin_name(name)
+    BUILTIN_PATTERNS[:] = [(p, v) for p, v in BUILTIN_PATTERNS if v.name != name]
     f = FUNCTIONS.pop(name, None)
     for kind in f.on_record if f is not None else ():
         EVENTS.pop(kind, None)
@@ -126,6 +177,15 @@ def unregister(name: str) -> None:
 
 def lookup(name: str) -> Function | None:
     return FUNCTIONS.get(name)
+
+
+def builtin(name: str) -> BuiltinVar | None:
+    """The record of the builtin variable ``name``: by its name, else the
+    first pattern that matches it whole."""
+    v = BUILTINS.get(name)
+    if v is None:
+        v = next((v for p, v in BUILTIN_PATTERNS if p.fullmatch(name)), None)
+    return v
 
 
 def aggregation(name: str) -> Aggregation | None:

@@ -74,3 +74,34 @@ def test_a_toy_value_type_prints_itself_in_printf_and_maps(no_leaks):
     out = run_with(registry.Function("toy_bits", check, store=store),
                    'BEGIN { printf("<%s>\\n", toy_bits(5)); @b = toy_bits(160); exit(); }')
     assert out == "<00000101>\n\n\n@b: 10100000\n"
+
+
+def test_a_toy_builtin_variable_runs_in_a_script(no_leaks):
+    """``toy_tgid`` (an integer from a helper) and ``toy_word`` (a string
+    it writes into memory) are registered by the test, read in BEGIN,
+    which runs from this process, and printed by printf and as map keys."""
+    import os
+
+    from bpfscope.codegen.insn import R0
+    from bpfscope.codegen.loweringvalues import Int
+    from bpfscope.lang import ast
+
+    def lower_tgid(lw, e):
+        r = lw.b.vreg()
+        lw.b.call("get_current_pid_tgid")
+        lw.b.mov(r, R0)
+        lw.b.alu("rsh", r, 32)
+        return Int(r)
+
+    def store_word(lw, e, dst, t):
+        lw.store_string(ast.String(e.span, "toy"), dst, t.length)
+
+    registry.register(registry.BuiltinVar("toy_word", lambda an, e: T.StringType(4),
+                                          store=store_word))
+    try:
+        out = run_with(registry.BuiltinVar("toy_tgid", lambda an, e: T.UINT32, lower=lower_tgid),
+                       'BEGIN { printf("%d %s\\n", toy_tgid, toy_word); '
+                       '@[toy_word, toy_tgid == pid] = count(); exit(); }')
+    finally:
+        registry.unregister("toy_word")
+    assert out == f"{os.getpid()} toy\n\n\n@[toy, true]: 1\n"

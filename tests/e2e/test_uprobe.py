@@ -165,3 +165,48 @@ def test_relative_path_with_a_slash(e2e, cprog):
                     "-c", f"{cprog} 3", cwd=os.path.dirname(d))
     assert r.returncode == 0, r.stderr
     assert maps_of(r.stdout) == {f"@[uprobe:{rel}:known_func]": "3"}  # as written
+
+
+def test_func_is_a_usym_printed_as_the_function_name(e2e, cprog):
+    """func is typed usym (0.26) and prints as the probed function's name
+    in printf, map keys, print() and JSON, for uprobes and uretprobes;
+    one 8-byte type serves every probe of the script."""
+    prog = (f"uprobe:{cprog}:known_*, uretprobe:{cprog}:known_other "
+            '{ printf("<%s|%-12s>\\n", func, func); @[func, probe] = count(); '
+            '@last = func; @n[func] = count(); }')
+    r = e2e.run_prog(prog, "-c", f"{cprog} 2")
+    lines = r.stdout.splitlines()
+    assert lines.count("<known_func|known_func  >") == 2, r.stdout
+    assert lines.count("<known_other|known_other >") == 2, r.stdout
+    assert maps_of(r.stdout) == {
+        f"@[known_func, uprobe:{cprog}:known_func]": "2",
+        f"@[known_other, uprobe:{cprog}:known_other]": "1",
+        f"@[known_other, uretprobe:{cprog}:known_other]": "1",
+        "@last": "known_other", "@n[known_func]": "2", "@n[known_other]": "2"}
+    r = e2e.run_prog(f'uprobe:{cprog}:known_other {{ @[func] = count(); print(func); }}',
+                     "-f", "json", "-c", f"{cprog} 1")
+    assert '{"type": "value", "data": "known_other"}' in r.stdout, r.stdout
+    assert '"data": {"@": {"known_other": 1}}' in r.stdout, r.stdout
+
+
+def test_func_is_not_a_string(e2e, cprog):
+    r = e2e.run_cli("-e", f'uprobe:{cprog}:known_func {{ $f = func; $f = "x"; }}')
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "'usym'" in r.stderr and "string" in r.stderr, r.stderr
+
+
+STACK_ARGS_SRC = r"""
+#include <stdio.h>
+__attribute__((noinline)) long eight(long a, long b, long c, long d, long e, long f,
+                                     long g, long h) { asm volatile(""); return a + h; }
+int main(void) { printf("%ld\n", eight(1, 2, 3, 4, 5, 6, 70, 80)); return 0; }
+"""
+
+
+def test_sargs_are_the_arguments_passed_on_the_stack(e2e, tmp_path_factory):
+    """x86-64 passes six arguments in registers and the rest on the stack,
+    above the return address: sarg0 and sarg1 are the 7th and 8th."""
+    prog = _compile(tmp_path_factory, "gcc", STACK_ARGS_SRC, "stackargs")
+    r = e2e.run_prog(f'uprobe:{prog}:eight {{ printf("%d %d %d %d\\n", arg0, arg5, '
+                     'sarg0, sarg1); }', "-c", prog)
+    assert "1 6 70 80" in r.stdout.splitlines(), r.stdout
