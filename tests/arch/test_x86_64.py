@@ -30,8 +30,8 @@ def test_the_users_share_the_one_table():
     from bpfscope.attach import usdt
     from bpfscope.elf import usdt as elf_usdt
     from bpfscope.functions import symbols
-    from bpfscope.sema import analyzer
+    from bpfscope.functions import context
     assert elf_usdt.PT_REGS_X86_64 is X.PT_REGS_X86_64
     assert symbols.PT_REGS is X.PT_REGS  # reg()
-    assert analyzer.REGS_ARGS is X.REGS_ARGS
+    assert context.REGS_ARGS is X.REGS_ARGS
     assert usdt.RIP == X.REGS_IP
