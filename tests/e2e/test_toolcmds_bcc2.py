@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
-TOOLS = ["drsnoop"]
+TOOLS = ["drsnoop", "biosnoop"]
 
 
 def interrupted(t, settle: float = 1.0) -> str:
@@ -62,3 +62,52 @@ def test_drsnoop_verbose_without_the_counters_is_one_error(e2e):
         pytest.skip("this kernel has vm_zone_stat in kallsyms: -v runs")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r
     assert r.stderr.startswith("ERROR: drsnoop: -v needs vm_zone_stat"), r
+
+
+# ------------------------------------------------------------------ biosnoop -Q
+
+@pytest.fixture
+def direct_writes(tmp_path):
+    """dd's four 64 KiB O_DIRECT writes to a file on a real disk: the -c
+    command and the disk's name."""
+    target = "/var/tmp" if os.path.isdir("/var/tmp") else str(tmp_path)
+    dev = os.stat(target).st_dev
+    if os.major(dev) == 0:
+        pytest.skip(f"{target} is not on a block device")
+    path = os.path.join(target, f"bs-q-{os.getpid()}")
+    part = os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+    disk = os.path.basename(os.path.dirname(part)) if os.path.exists(
+        os.path.join(part, "partition")) else os.path.basename(part)
+    yield (f"dd if=/dev/zero of={path} bs=64k count=4 oflag=direct conv=fsync status=none",
+           disk)
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+def test_biosnoop_queued_time_of_each_write(e2e, direct_writes, no_leaks):
+    cmd, disk = direct_writes
+    r = e2e.run_cli("biosnoop", "-Q", "-d", disk, "-c", cmd, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0].split() == ["TIME(s)", "COMM", "PID", "DISK", "T", "SECTOR", "BYTES",
+                              "QUE(ms)", "LAT(ms)"], out
+    rows = [l.split() for l in out[1:] if l.split()[1:2] == ["dd"]]
+    writes = [r for r in rows if r[4] == "W" and r[6] == "65536"]
+    assert len(writes) == 4, out
+    for t, comm, pid, d, rw, sector, size, que, lat in writes:
+        assert d == disk and float(que) >= 0 and float(lat) > 0, out
+    assert len({r[5] for r in writes}) == 4, out           # four requests, four sectors
+
+
+def test_biosnoop_without_options_keeps_bpftraces_layout(e2e, direct_writes):
+    cmd, _ = direct_writes
+    r = e2e.run_cli("biosnoop", "-c", cmd, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("TIME(ms)     DISK ID        COMM             PID    LAT(ms)\n")
+    assert sum(1 for l in r.stdout.splitlines() if " dd " in l) >= 4, r.stdout
+
+
+def test_biosnoop_unknown_disk_is_one_error(e2e):
+    r = e2e.run_cli("biosnoop", "-Q", "-d", "nosuchdisk", timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r
+    assert r.stderr == "ERROR: biosnoop: -d nosuchdisk: no such disk (see /sys/class/block)\n"
