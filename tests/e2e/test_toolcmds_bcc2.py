@@ -6,15 +6,18 @@ exits 1; its real run is in the VM lane (tests/vm)."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
-TOOLS = ["drsnoop", "biosnoop"]
+TOOLS = ["drsnoop", "biosnoop", "offcputime"]
 
 
 def interrupted(t, settle: float = 1.0) -> str:
@@ -111,3 +114,54 @@ def test_biosnoop_unknown_disk_is_one_error(e2e):
     r = e2e.run_cli("biosnoop", "-Q", "-d", "nosuchdisk", timeout=60)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r
     assert r.stderr == "ERROR: biosnoop: -d nosuchdisk: no such disk (see /sys/class/block)\n"
+
+
+# ------------------------------------------------------------------ offcputime
+
+SLEEPS = "import sys, time\nsys.stdin.read(1)\nfor _ in range(3):\n    time.sleep(0.2)\n"
+
+
+def sleeper_traced(e2e, *args):
+    """Trace a python child with ``-p`` while, once told, it sleeps three
+    times 200 ms and exits (which ends the trace): its stdout and stderr."""
+    child = subprocess.Popen([sys.executable, "-c", SLEEPS], stdin=subprocess.PIPE)
+    try:
+        t = e2e.Trace("offcputime", *args, "-p", str(child.pid))
+        child.stdin.write(b"g")
+        child.stdin.close()
+        child.wait(30)
+        out, err = t.finish(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+    assert t.returncode == 0 and "Traceback" not in err, err
+    return out, child.pid
+
+
+def test_offcputime_folded_kernel_stacks_of_sleeps(e2e, no_leaks):
+    out, _ = sleeper_traced(e2e, "-K", "-f", "-m", "100000")
+    lines = out.splitlines()
+    assert lines and all(re.fullmatch(r"\S+ \d+", l) for l in lines), out   # no banner
+    naps = [l for l in lines if ";do_nanosleep;" in l]
+    assert len(naps) == 1, out              # -m: only the three long sleeps, one stack
+    frames, us = naps[0].rsplit(" ", 1)
+    assert frames.startswith("python"), out          # the child's comm, then its frames
+    assert 3 * 200_000 <= int(us) < 3_000_000, out
+    assert all(int(l.rsplit(" ", 1)[1]) >= 100_000 for l in lines), out
+
+
+def test_offcputime_multi_line_layout_with_thread_ids(e2e):
+    out, pid = sleeper_traced(e2e, "-d", "-M", "1000000")
+    assert out.startswith(f"Tracing off-CPU time (us) of PID {pid} by user + kernel stack... "
+                          "Hit Ctrl-C to end.\n"), out
+    ends = re.findall(r"^    -                (\S+) \((\d+)\)\n        (\d+)$", out, re.M)
+    assert ends and all(int(tid) == pid for _, tid, _ in ends), out   # one thread
+    assert "    do_nanosleep\n" in out and "    --\n" in out, out
+    assert all(int(us) <= 1_000_000 for _, _, us in ends), out
+
+
+def test_offcputime_without_options_is_the_bt_tool(e2e, no_leaks):
+    t = e2e.Trace("offcputime")
+    out = interrupted(t, 0.5)
+    assert out.startswith("Tracing off-CPU time... Hit Ctrl-C to end.\n"), out
+    assert "@offcpu[" in out, out[:2000]
