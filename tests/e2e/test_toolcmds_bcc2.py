@@ -15,9 +15,11 @@ import time
 
 import pytest
 
+from bpfscope.elf import SymbolTable, resolve_library
+
 pytestmark = pytest.mark.usefixtures("kernel")
 
-TOOLS = ["drsnoop", "biosnoop", "offcputime"]
+TOOLS = ["drsnoop", "biosnoop", "offcputime", "sslsniff"]
 
 
 def interrupted(t, settle: float = 1.0) -> str:
@@ -165,3 +167,95 @@ def test_offcputime_without_options_is_the_bt_tool(e2e, no_leaks):
     out = interrupted(t, 0.5)
     assert out.startswith("Tracing off-CPU time... Hit Ctrl-C to end.\n"), out
     assert "@offcpu[" in out, out[:2000]
+
+
+# ------------------------------------------------------------------ sslsniff
+
+# a client that has loaded libssl (import ssl), waits for a byte on stdin,
+# then asks the server for a page over TLS and reads all of it
+TLS_CLIENT = """
+import socket, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+sys.stdin.read(1)
+with ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])))) as s:
+    s.sendall(b"GET /bpfscope-sslsniff HTTP/1.0\\r\\n\\r\\n")
+    while s.recv(65536):
+        pass
+"""
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory, kernel):
+    """``openssl s_server -www`` on a free 127.0.0.1 port: its port."""
+    import shutil
+    import socket
+    openssl = shutil.which("openssl")
+    lib = resolve_library("libssl", None)
+    if openssl is None or lib is None or SymbolTable(lib).lookup_one("SSL_read_ex") is None:
+        pytest.skip("needs the openssl command and libssl with SSL_read_ex")
+    d = tmp_path_factory.mktemp("sslsniff")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(d / "key.pem"), "-out", str(d / "cert.pem"), "-days", "1",
+                    "-subj", "/CN=localhost"], check=True, capture_output=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = subprocess.Popen([openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-www",
+                            "-cert", str(d / "cert.pem"), "-key", str(d / "key.pem")],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    try:
+        while not srv.stdout.readline().startswith("ACCEPT"):   # listening
+            assert srv.poll() is None, "openssl s_server ended"
+        yield port
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def sniffed(e2e, port, *args) -> tuple[str, int]:
+    """sslsniff ``-p`` on a TLS_CLIENT that fetches a page from the server:
+    its stdout and the client's pid (the trace ends with the client)."""
+    client = subprocess.Popen([sys.executable, "-c", TLS_CLIENT, str(port)],
+                              stdin=subprocess.PIPE)
+    try:
+        t = e2e.Trace("sslsniff", "-p", str(client.pid), *args)
+        client.stdin.write(b"g")
+        client.stdin.close()
+        assert client.wait(30) == 0
+        out, err = t.finish(timeout=30)
+    finally:
+        client.kill()
+        client.wait()
+    assert t.returncode == 0 and "Traceback" not in err, err
+    return out, client.pid
+
+
+def test_sslsniff_shows_the_request_and_the_page(e2e, tls_server, no_leaks):
+    out, pid = sniffed(e2e, tls_server, "-x", "-l", "--handshake")
+    assert out.startswith("FUNC         TIME(s)            COMM             PID     TID     "
+                          "UID     LEN    LAT(ms)\n"), out
+    heads = re.findall(r"^(\S+) +(\d+\.\d{9}) +(\S+) +(\d+) +(\d+) +(\d+) +(-?\d+) +"
+                       r"(\d+\.\d{3}) *$", out, re.M)
+    assert heads and all(int(h[3]) == pid for h in heads), out
+    assert [h[0] for h in heads][:1] == ["HANDSHAKE"], out
+    assert "WRITE/SEND" in [h[0] for h in heads] and "READ/RECV" in [h[0] for h in heads], out
+    blocks = re.findall(r"^----- DATA -----\n(.*?)\n----- END DATA(.*?)-----$", out, re.M | re.S)
+    assert blocks[0][0] == "GET /bpfscope-sslsniff HTTP/1.0\r\n\r\n", out
+    assert any(b.startswith("HTTP/1.0 200 ok\r\n") for b, _ in blocks), out
+    sent = next(h for h in heads if h[0] == "WRITE/SEND")
+    assert int(sent[6]) == len("GET /bpfscope-sslsniff HTTP/1.0\r\n\r\n"), out
+
+
+def test_sslsniff_hexdump_and_truncation(e2e, tls_server):
+    out, _ = sniffed(e2e, tls_server, "--hexdump", "--max-buffer-size", "20")
+    blocks = re.findall(r"^----- DATA -----\n(.*?)\n----- END DATA(.*?)-----$", out, re.M | re.S)
+    assert blocks and blocks[0][0] == b"GET /bpfscope-sslsniff HTTP/1.0"[:20].hex()[:32] + \
+        "\n" + b"GET /bpfscope-sslsniff HTTP/1.0"[:20].hex()[32:], out
+    assert blocks[0][1] == " (TRUNCATED, 15 bytes lost) ", out
+
+
+def test_sslsniff_without_a_library_is_one_error(e2e):
+    r = e2e.run_cli("sslsniff", "-o", "-g", "-n", timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r
+    assert r.stderr.startswith("ERROR: sslsniff: none of the TLS libraries"), r
