@@ -19,7 +19,7 @@ from bpfscope.elf import SymbolTable, resolve_library
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
-TOOLS = ["drsnoop", "biosnoop", "offcputime", "sslsniff"]
+TOOLS = ["drsnoop", "biosnoop", "offcputime", "sslsniff", "tcptop"]
 
 
 def interrupted(t, settle: float = 1.0) -> str:
@@ -259,3 +259,82 @@ def test_sslsniff_without_a_library_is_one_error(e2e):
     r = e2e.run_cli("sslsniff", "-o", "-g", "-n", timeout=60)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r
     assert r.stderr.startswith("ERROR: sslsniff: none of the TLS libraries"), r
+
+
+# ------------------------------------------------------------------ tcptop
+
+# one loopback connection of the child's own: once told, 640 KiB from the
+# client to the server and 3000 bytes back; prints the two ports
+TCP_TRAFFIC = """
+import socket, sys
+family, host = (socket.AF_INET6, "::1") if sys.argv[1] == "6" else (socket.AF_INET, "127.0.0.1")
+srv = socket.socket(family); srv.bind((host, 0)); srv.listen()
+cli = socket.create_connection((host, srv.getsockname()[1])); conn, _ = srv.accept()
+print(srv.getsockname()[1], cli.getsockname()[1], flush=True)
+sys.stdin.read(1)
+got = 0
+for i in range(10):
+    cli.sendall(b"x" * 65536)
+    while got < (i + 1) * 65536:
+        got += len(conn.recv(65536))
+conn.sendall(b"y" * 3000)
+n = 0
+while n < 3000:
+    n += len(cli.recv(4096))
+"""
+
+
+def tcptop_rows(e2e, family: str, *args) -> tuple[dict, int, int, int]:
+    """tcptop -C -S -p on a child's TCP_TRAFFIC: its rows summed over the
+    reports, {(laddr, raddr): [rx_kb, tx_kb]}, the child's pid and ports."""
+    child = subprocess.Popen([sys.executable, "-c", TCP_TRAFFIC, family],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        sport, cport = map(int, child.stdout.readline().split())
+        t = e2e.Trace("tcptop", "-C", "-S", "-p", str(child.pid), *args)
+        child.stdin.write("g")
+        child.stdin.close()
+        assert child.wait(30) == 0
+        out, err = t.finish(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+    assert t.returncode == 0 and "Traceback" not in err, err
+    assert out.startswith("Tracing... Output every 1 secs. Hit Ctrl-C to end\n"), out
+    rows: dict = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 6 and f[0].isdigit():
+            assert int(f[0]) == child.pid, out
+            r = rows.setdefault((f[2], f[3]), [0, 0])
+            r[0] += int(f[4])
+            r[1] += int(f[5])
+    return rows, out, sport, cport
+
+
+def test_tcptop_loopback_bytes_each_way(e2e, no_leaks):
+    rows, out, sport, cport = tcptop_rows(e2e, "4")
+    assert "PID    COMM         LADDR                 RADDR                  RX_KB  TX_KB" in out
+    client, server = (f"127.0.0.1:{cport}", f"127.0.0.1:{sport}"), \
+        (f"127.0.0.1:{sport}", f"127.0.0.1:{cport}")
+    assert set(rows) == {client, server}, out
+    assert rows[client] == [2, 640] and rows[server] == [640, 2], out   # 3000 bytes: 2 KB
+
+
+def test_tcptop_ipv6_only(e2e):
+    if not socket_has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    rows, out, sport, cport = tcptop_rows(e2e, "6", "-6")
+    assert "LADDR6" in out and rows[(f"::1:{cport}", f"::1:{sport}")] == [2, 640], out
+    rows, out, _, _ = tcptop_rows(e2e, "6", "-4")
+    assert not rows, out
+
+
+def socket_has_ipv6_loopback() -> bool:
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
