@@ -19,7 +19,7 @@ from bpfscope.elf import SymbolTable, resolve_library
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
-TOOLS = ["drsnoop", "biosnoop", "offcputime", "sslsniff", "tcptop"]
+TOOLS = ["drsnoop", "biosnoop", "offcputime", "sslsniff", "tcptop", "filetop"]
 
 
 def interrupted(t, settle: float = 1.0) -> str:
@@ -338,3 +338,68 @@ def socket_has_ipv6_loopback() -> bool:
         return True
     except OSError:
         return False
+
+
+# ------------------------------------------------------------------ filetop
+
+# once told: 300000 bytes written to a fresh file and read back in 64 KiB
+# reads; 100 bytes through a FIFO (argv[2]) written and read back
+FILE_IO = """
+import os, sys
+path, fifo = sys.argv[1:3]
+sys.stdin.read(1)
+with open(path, "wb") as f:
+    f.write(b"a" * 300000)
+with open(path, "rb", buffering=0) as f:
+    while f.read(65536):
+        pass
+fd = os.open(fifo, os.O_RDWR)
+os.write(fd, b"f" * 100)
+os.read(fd, 100)
+os.close(fd)
+"""
+
+
+def filetop_rows(e2e, tmp_path, *args) -> tuple[dict, str, str]:
+    """filetop -C -p on a child's FILE_IO: {file: (T, reads, writes, R_Kb,
+    W_Kb)} summed over the reports of the child's thread, the output and
+    the file's name."""
+    name = f"filetop-{os.getpid()}.dat"
+    fifo = tmp_path / "filetop.fifo"
+    os.mkfifo(fifo)
+    child = subprocess.Popen([sys.executable, "-c", FILE_IO, str(tmp_path / name), str(fifo)],
+                             stdin=subprocess.PIPE)
+    try:
+        t = e2e.Trace("filetop", "-C", "-p", str(child.pid), *args)
+        child.stdin.write(b"g")
+        child.stdin.close()
+        assert child.wait(30) == 0
+        out, err = t.finish(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+    assert t.returncode == 0 and "Traceback" not in err, err
+    assert out.startswith("Tracing... Output every 1 secs. Hit Ctrl-C to end\n"), out
+    assert out.endswith("Detaching...\n"), out
+    rows: dict = {}
+    for line in out.splitlines():
+        f = line.split(None, 7)
+        if len(f) == 8 and f[0] == str(child.pid):
+            old = rows.get(f[7], (f[6], 0, 0, 0, 0))
+            rows[f[7]] = (f[6], *(a + int(b) for a, b in zip(old[1:], f[2:6])))
+    return rows, out, name
+
+
+def test_filetop_reads_and_writes_of_a_fresh_file(e2e, tmp_path, no_leaks):
+    rows, out, name = filetop_rows(e2e, tmp_path)
+    assert "TID    COMM             READS  WRITES R_Kb    W_Kb    T FILE\n" in out
+    kind, reads, writes, rkb, wkb = rows[name]
+    assert kind == "R" and writes >= 1 and wkb == 300000 // 1024, out
+    assert reads >= 5 and rkb == 300000 // 1024, out      # 5 reads of data, then EOF
+    assert "filetop.fifo" not in rows, out                # regular files only
+
+
+def test_filetop_all_files_shows_the_fifo(e2e, tmp_path):
+    rows, out, name = filetop_rows(e2e, tmp_path, "-a", "-s", "writes")
+    assert rows["filetop.fifo"] == ("O", 1, 1, 0, 0), out
+    assert rows[name][0] == "R", out
