@@ -19,7 +19,7 @@ from bpfscope.elf import SymbolTable, resolve_library
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
-TOOLS = ["drsnoop", "biosnoop", "offcputime", "sslsniff", "tcptop", "filetop"]
+TOOLS = ["drsnoop", "biosnoop", "offcputime", "sslsniff", "tcptop", "filetop", "cachestat"]
 
 
 def interrupted(t, settle: float = 1.0) -> str:
@@ -403,3 +403,54 @@ def test_filetop_all_files_shows_the_fifo(e2e, tmp_path):
     rows, out, name = filetop_rows(e2e, tmp_path, "-a", "-s", "writes")
     assert rows["filetop.fifo"] == ("O", 1, 1, 0, 0), out
     assert rows[name][0] == "R", out
+
+
+# ------------------------------------------------------------------ cachestat
+
+# once told: a fresh 1 MiB file written and synced, its own pages dropped
+# from the cache (only this file's), then read twice: 256 misses, then
+# 256 hits
+CACHE_IO = """
+import os, sys
+path = sys.argv[1]
+sys.stdin.read(1)
+with open(path, "wb") as f:
+    f.write(b"c" * (256 * 4096))
+    f.flush()
+    os.fsync(f.fileno())
+    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+for _ in range(2):
+    with open(path, "rb", buffering=0) as f:
+        while f.read(65536):
+            pass
+os.unlink(path)
+"""
+
+
+def test_cachestat_misses_then_hits_of_a_fresh_file(e2e, no_leaks):
+    if os.sysconf("SC_PAGE_SIZE") != 4096:
+        pytest.skip("the test counts 4 KiB pages")
+    target = "/var/tmp" if os.path.isdir("/var/tmp") else "/tmp"
+    path = os.path.join(target, f"cachestat-{os.getpid()}.dat")
+    child = subprocess.Popen([sys.executable, "-c", CACHE_IO, path], stdin=subprocess.PIPE)
+    try:
+        t = e2e.Trace("cachestat", "-T", "-p", str(child.pid))
+        child.stdin.write(b"g")
+        child.stdin.close()
+        assert child.wait(30) == 0
+        out, err = t.finish(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+        if os.path.exists(path):
+            os.unlink(path)
+    assert t.returncode == 0 and "Traceback" not in err, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["TIME", "HITS", "MISSES", "DIRTIES", "HITRATIO", "BUFFERS_MB",
+                                "CACHED_MB"], out
+    rows = [l.split() for l in lines[1:]]
+    assert rows and all(re.fullmatch(r"\d\d:\d\d:\d\d", r[0]) and r[4].endswith("%")
+                        for r in rows), out
+    hits, misses, dirties = (sum(int(r[i]) for r in rows) for i in (1, 2, 3))
+    assert 256 <= misses < 256 + 64, out       # the first read, and little else
+    assert hits >= 256 and dirties >= 1, out   # the second read; the write dirtied folios
