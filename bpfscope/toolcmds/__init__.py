@@ -29,7 +29,7 @@ from ..attach.tracepoint import EVENTS_DIR
 
 NAMES = ("funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
          "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower", "tcprtt", "wakeuptime",
-         "memleak", "biotop", "llcstat", "ucalls", "uflow", "drsnoop", "biosnoop", "offcputime", "sslsniff", "tcptop", "filetop", "cachestat")
+         "memleak", "biotop", "llcstat", "ucalls", "uflow", "drsnoop", "biosnoop", "offcputime", "sslsniff", "tcptop", "filetop", "cachestat", "ext4slower", "xfsslower", "fileslower")
 
 PMU_DIR = "/sys/bus/event_source/devices/cpu"
 TOOLS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools")

@@ -19,7 +19,7 @@ from bpfscope.elf import SymbolTable, resolve_library
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
-TOOLS = ["drsnoop", "biosnoop", "offcputime", "sslsniff", "tcptop", "filetop", "cachestat"]
+TOOLS = ["drsnoop", "biosnoop", "offcputime", "sslsniff", "tcptop", "filetop", "cachestat", "ext4slower", "xfsslower", "fileslower"]
 
 
 def interrupted(t, settle: float = 1.0) -> str:
@@ -454,3 +454,153 @@ def test_cachestat_misses_then_hits_of_a_fresh_file(e2e, no_leaks):
     hits, misses, dirties = (sum(int(r[i]) for r in rows) for i in (1, 2, 3))
     assert 256 <= misses < 256 + 64, out       # the first read, and little else
     assert hits >= 256 and dirties >= 1, out   # the second read; the write dirtied folios
+
+
+# ------------------------------------------------------- ext4slower, xfsslower
+
+# once told: a file created, 5000 bytes written and synced, reopened and
+# 100 bytes read at offset 4096
+FS_OPS = """
+import os, sys
+path = sys.argv[1]
+sys.stdin.read(1)
+fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+os.write(fd, b"w" * 5000)
+os.fsync(fd)
+os.close(fd)
+fd = os.open(path, os.O_RDONLY)
+os.pread(fd, 100, 4096)
+os.close(fd)
+os.unlink(path)
+"""
+
+
+def child_traced(e2e, code: str, child_args: list[str], *tool_args: str) -> tuple[str, int]:
+    """A tool run with ``-p`` on a python child running ``code`` once
+    told; its stdout and the child's pid (the trace ends with the child)."""
+    child = subprocess.Popen([sys.executable, "-c", code, *child_args], stdin=subprocess.PIPE)
+    try:
+        t = e2e.Trace(*tool_args, "-p", str(child.pid))
+        child.stdin.write(b"g")
+        child.stdin.close()
+        assert child.wait(30) == 0
+        out, err = t.finish(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+    assert t.returncode == 0 and "Traceback" not in err, err
+    return out, child.pid
+
+
+def fs_rows(out: str, name: str) -> list[list[str]]:
+    return [l.split() for l in out.splitlines() if l.endswith(" " + name)]
+
+
+def check_fs_ops(e2e, tool: str, directory: str, fs: str):
+    name = f"{tool}-{os.getpid()}.dat"
+    out, pid = child_traced(e2e, FS_OPS, [os.path.join(directory, name)], tool, "0")
+    assert out.startswith(f"Tracing {fs} operations\nTIME     COMM           PID     T BYTES   "
+                          "OFF_KB   LAT(ms) FILENAME\n"), out
+    rows = fs_rows(out, name)
+    assert all(r[2] == str(pid) and re.fullmatch(r"\d+\.\d\d", r[6]) for r in rows), out
+    assert [(r[3], r[4], r[5]) for r in rows] == [("O", "0", "0"), ("W", "5000", "0"),
+                                                   ("S", "0", "0"), ("O", "0", "0"),
+                                                   ("R", "100", "4")], out
+    out, _ = child_traced(e2e, FS_OPS, [os.path.join(directory, name)], tool, "-j", "0")
+    assert out.startswith("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE\n"), out
+    csv = [l.split(",") for l in out.splitlines()[1:] if l.endswith("," + name)]
+    assert [(c[3], c[4], c[5]) for c in csv][-1] == ("R", "100", "4096"), out
+
+
+def test_ext4slower_sees_each_operation(e2e, tmp_path, no_leaks):
+    target = "/var/tmp" if os.path.isdir("/var/tmp") else str(tmp_path)
+    if _fs_type(target) != "ext4":
+        pytest.skip(f"{target} is not on ext4 here")
+    check_fs_ops(e2e, "ext4slower", target, "ext4")
+
+
+def _fs_type(path: str) -> str:
+    """The type of the filesystem mounted at or above ``path``."""
+    best, kind = "", ""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, mnt, fstype = line.split()[:3]
+            if (path + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
+                best, kind = mnt, fstype
+    return kind
+
+
+@pytest.fixture
+def xfs_dir(tmp_path):
+    """A 300 MB XFS image of the test's own, loop-mounted on a tmp dir
+    (unmounted and its loop device freed at the end)."""
+    import shutil
+    with open("/proc/filesystems") as f:
+        if not any(l.split()[-1:] == ["xfs"] for l in f):
+            pytest.skip("this kernel has no XFS")
+    if shutil.which("mkfs.xfs") is None:
+        pytest.skip("needs mkfs.xfs (xfsprogs) to make an XFS image")
+    image, mnt = tmp_path / "xfs.img", tmp_path / "mnt"
+    with open(image, "wb") as f:
+        f.truncate(300 << 20)
+    subprocess.run(["mkfs.xfs", "-q", str(image)], check=True, capture_output=True)
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], capture_output=True,
+                       text=True)
+    if r.returncode:
+        pytest.skip(f"cannot loop-mount an XFS image here: {r.stderr.strip()}")
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_xfsslower_sees_each_operation(e2e, xfs_dir, no_leaks):
+    check_fs_ops(e2e, "xfsslower", xfs_dir, "xfs")
+
+
+def test_xfsslower_leaves_other_filesystems_out(e2e, tmp_path):
+    with open("/proc/filesystems") as f:
+        has_xfs = any(l.split()[-1:] == ["xfs"] for l in f)
+    name = f"notxfs-{os.getpid()}.dat"
+    if not has_xfs:
+        r = e2e.run_cli("xfsslower", timeout=60)
+        assert r.returncode == 1 and r.stderr.startswith(
+            "ERROR: xfsslower: this kernel has no xfs filesystem"), r
+        return
+    if _fs_type(str(tmp_path)) == "xfs":
+        pytest.skip("the tmp dir is on XFS")
+    out, _ = child_traced(e2e, FS_OPS, [str(tmp_path / name)], "xfsslower", "0")
+    assert not fs_rows(out, name), out
+
+
+# ------------------------------------------------------------------ fileslower
+
+# once told: a read of a FIFO that a thread writes 10 bytes to 300 ms later
+FIFO_WAIT = """
+import os, sys, threading, time
+fifo = sys.argv[1]
+sys.stdin.read(1)
+def later():
+    time.sleep(0.3)
+    w = os.open(fifo, os.O_WRONLY)
+    os.write(w, b"z" * 10)
+    os.close(w)
+threading.Thread(target=later).start()
+r = os.open(fifo, os.O_RDWR)
+os.read(r, 10)
+"""
+
+
+def test_fileslower_shows_the_slow_fifo_read(e2e, tmp_path, no_leaks):
+    fifo = tmp_path / "slow.fifo"
+    os.mkfifo(fifo)
+    out, pid = child_traced(e2e, FIFO_WAIT, [str(fifo)], "fileslower", "-a", "100")
+    assert out.startswith("Tracing sync read/writes slower than 100 ms\n"
+                          "TIME(s)  COMM           TID    D BYTES   LAT(ms) FILENAME\n"), out
+    rows = fs_rows(out, "slow.fifo")
+    assert len(rows) == 1, out            # the write took no 100 ms
+    t, comm, tid, d, size, lat, _ = rows[0]
+    assert int(tid) == pid and d == "R" and size == "10" and float(lat) >= 300, out
+    out, _ = child_traced(e2e, FIFO_WAIT, [str(fifo)], "fileslower", "100")
+    assert not fs_rows(out, "slow.fifo"), out        # a FIFO is no regular file
