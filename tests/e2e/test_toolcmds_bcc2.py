@@ -45,6 +45,25 @@ def test_help_and_bad_options(e2e, tool):
     assert r.returncode == 2 and "'zero' is not a number" in r.stderr, r
 
 
+CTRL_C = {
+    "drsnoop": ["-T"], "biosnoop": ["-Q"], "offcputime": ["-f"], "sslsniff": [],
+    "tcptop": ["-C"], "filetop": ["-C"], "cachestat": ["-T"], "ext4slower": [],
+    "xfsslower": [], "fileslower": [],
+}
+
+
+@pytest.mark.parametrize("tool", sorted(CTRL_C))
+def test_each_ends_cleanly_on_ctrl_c(e2e, tool, no_leaks):
+    if tool == "xfsslower":
+        with open("/proc/filesystems") as f:
+            if not any(l.split()[-1:] == ["xfs"] for l in f):
+                pytest.skip("this kernel has no XFS")
+    t = e2e.Trace(tool, *CTRL_C[tool])
+    out = interrupted(t, 0.3)
+    assert "ERROR" not in t.err, t.err
+    assert out.strip() or tool == "offcputime", out    # its header, at least (-f has none)
+
+
 # ------------------------------------------------------------------ drsnoop
 
 def test_drsnoop_attaches_and_prints_its_header(e2e, no_leaks):
