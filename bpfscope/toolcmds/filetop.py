@@ -14,9 +14,7 @@ through these calls (mmap, sendfile, splice, io_uring) is not counted.
 
 from __future__ import annotations
 
-import time
-
-from .biotop import CLEAR
+from .biotop import CLEAR, loadavg_line
 from .common import (CONFIG, Plan, Record, ToolParser, add_flags, add_interval_count, add_json,
                      add_pid, every, joined, positive_int, printf, record)
 
@@ -104,13 +102,7 @@ def build(opts) -> Plan:
         return "".join(out)
 
     def top(_: dict) -> str:
-        try:
-            with open("/proc/loadavg") as f:
-                load = f.read()
-        except OSError:
-            load = "?\n"
-        return ("\n" if opts.noclear else CLEAR) + \
-            f"{time.strftime('%H:%M:%S'):<8} loadavg: {load}\n" + \
+        return ("\n" if opts.noclear else CLEAR) + loadavg_line() + "\n" + \
             f"{'TID':<6} {'COMM':<16} {'READS':<6} {'WRITES':<6} {'R_Kb':<7} {'W_Kb':<7} T FILE\n"
 
     return Plan(text=text, pid=opts.pid, json=opts.json,

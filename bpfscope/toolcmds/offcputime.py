@@ -87,19 +87,14 @@ def build(opts) -> Plan:
     if not _bcc_options(opts):
         with open(os.path.join(TOOLS_DIR, "offcputime.bt")) as f:
             return Plan(text=f.read(), json=opts.json)
-    conds = ["args.prev_pid != 0"]
-    if opts.pid:
-        conds.append(f"pid == {opts.pid}")          # the thread leaving is the current one
-    if opts.tid:
-        conds.append(f"args.prev_pid == {opts.tid}")
-    if opts.user_threads_only:
-        conds.append(f"(curtask->flags & {PF_KTHREAD:#x}) == 0")
-    if opts.kernel_threads_only:
-        conds.append(f"(curtask->flags & {PF_KTHREAD:#x}) != 0")
-    if opts.state == 0:
-        conds.append("args.prev_state == 0")
-    elif opts.state is not None:
-        conds.append(f"(args.prev_state & {opts.state}) != 0")
+    # the thread leaving the CPU is the current one (pid, curtask)
+    conds = ["args.prev_pid != 0"] + [cond for on, cond in (
+        (opts.pid, f"pid == {opts.pid}"),
+        (opts.tid, f"args.prev_pid == {opts.tid}"),
+        (opts.user_threads_only, f"(curtask->flags & {PF_KTHREAD:#x}) == 0"),
+        (opts.kernel_threads_only, f"(curtask->flags & {PF_KTHREAD:#x}) != 0"),
+        (opts.state == 0, "args.prev_state == 0"),
+        (opts.state, f"(args.prev_state & {opts.state}) != 0")) if on]
     kernel, user = not opts.user_stacks_only, not opts.kernel_stacks_only
     keep = ["nsecs"] + (["kstack"] if kernel else []) + (["ustack"] if user else []) + ["comm"]
     names = ["__start"] + (["__kst"] if kernel else []) + (["__ust"] if user else []) + \
@@ -135,16 +130,8 @@ def build(opts) -> Plan:
             parts = dict(zip(fields, k))
             kf = bccfmt.frames(parts["kstack"]) if kernel else []
             uf = bccfmt.frames(parts["ustack"]) if user else []
-            if opts.folded:
-                line = [parts["comm"]] + uf[::-1] + (["-"] if delimit and kf and uf else []) \
-                    + kf[::-1]
-                out.append(f"{';'.join(line)} {us}\n")
-                continue
-            out += [f"    {f}\n" for f in kf]
-            if delimit and kf and uf:
-                out.append("    --\n")
-            out += [f"    {f}\n" for f in uf]
-            out.append(f"    {'-':<16} {parts['comm']} ({parts['tid']})\n        {us}\n\n")
+            out.append(bccfmt.stack_entry(kf, uf, delimit, parts["comm"], parts["tid"], us,
+                                          opts.folded))
         return "".join(out)
 
     banner = None

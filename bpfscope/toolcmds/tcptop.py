@@ -12,9 +12,7 @@ the process's name when the row is printed (its PID once it has ended).
 
 from __future__ import annotations
 
-import time
-
-from .biotop import CLEAR
+from .biotop import CLEAR, loadavg_line
 from .common import (CONFIG, Plan, Record, ToolParser, add_flags, add_interval_count, add_json,
                      add_pid, every, joined, record)
 
@@ -104,12 +102,7 @@ def build(opts) -> Plan:
     def top(_: dict) -> str:
         head = "\n" if opts.noclear else CLEAR
         if not opts.nosummary:
-            try:
-                with open("/proc/loadavg") as f:
-                    load = f.read()
-            except OSError:
-                load = "?\n"
-            head += f"{time.strftime('%H:%M:%S'):<8} loadavg: {load}\n"
+            head += loadavg_line() + "\n"
         return head
 
     return Plan(text=text, pid=opts.pid, json=opts.json,
