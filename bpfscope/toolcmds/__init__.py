@@ -29,7 +29,9 @@ from ..attach.tracepoint import EVENTS_DIR
 
 NAMES = ("funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
          "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower", "tcprtt", "wakeuptime",
-         "memleak", "biotop", "llcstat", "ucalls", "uflow", "trace", "argdist")
+         "memleak", "biotop", "llcstat", "ucalls", "uflow", "trace", "argdist", "drsnoop",
+         "biosnoop", "offcputime", "sslsniff", "tcptop", "filetop", "cachestat", "ext4slower",
+         "xfsslower", "fileslower")
 
 PMU_DIR = "/sys/bus/event_source/devices/cpu"
 TOOLS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools")
@@ -144,7 +146,7 @@ def catalog() -> list[tuple[str, str, str, str | None]]:
     tool: the .bt scripts and the tools with options, sorted by name."""
     out = []
     for entry in sorted(os.listdir(TOOLS_DIR)):
-        if entry.endswith(".bt"):
+        if entry.endswith(".bt") and entry[:-3] not in NAMES:   # else the command runs it
             path = os.path.join(TOOLS_DIR, entry)
             out.append((entry[:-3], "script", bt_summary(path), hook_status(bt_hooks(path))))
     for name in NAMES:

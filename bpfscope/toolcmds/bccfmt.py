@@ -109,3 +109,16 @@ def frames(stack, offsets: bool = False) -> list[str]:
 def by_count(data: MapData) -> list[tuple[tuple, int]]:
     """Entries of a count map, smallest first (bcc's order), zeros left out."""
     return sorted(((k, v) for k, v in data.entries if v), key=lambda e: e[1])
+
+
+def stack_entry(kf: list[str], uf: list[str], delimit: bool, comm: str, ident: int,
+                value: int, folded: bool) -> str:
+    """One stack as bcc's profile and offcputime print it: kernel frames,
+    ``--`` when delimited, user frames, ``-  comm (id)`` and the value; or
+    folded, ``comm;user...;-;kernel... value`` root first."""
+    both = delimit and kf and uf
+    if folded:
+        return f"{';'.join([comm, *uf[::-1], *(['-'] if both else []), *kf[::-1]])} {value}\n"
+    lines = [f"    {f}\n" for f in kf] + (["    --\n"] if both else []) + \
+        [f"    {f}\n" for f in uf]
+    return "".join(lines) + f"    {'-':<16} {comm} ({ident})\n        {value}\n\n"

@@ -61,6 +61,16 @@ def disk_names() -> dict[tuple[int, int], str]:
     return out
 
 
+def loadavg_line() -> str:
+    """bcc's top tools' first line: the time and /proc/loadavg."""
+    try:
+        with open("/proc/loadavg") as f:
+            load = f.read()
+    except OSError:
+        load = "?\n"
+    return f"{time.strftime('%H:%M:%S'):<8} loadavg: {load}"
+
+
 def build(opts) -> Plan:
     if opts.interval is None:
         opts.interval = 1
@@ -95,13 +105,7 @@ def build(opts) -> Plan:
         return "".join(out)
 
     def top(_: dict) -> str:
-        try:
-            with open("/proc/loadavg") as f:
-                load = f.read()
-        except OSError:
-            load = "?\n"
-        return ("\n" if opts.noclear else CLEAR) + \
-            f"{time.strftime('%H:%M:%S'):<8} loadavg: {load}\n" + \
+        return ("\n" if opts.noclear else CLEAR) + loadavg_line() + "\n" + \
             f"{'PID':<7} {'COMM':<16} D {'MAJ':<3} {'MIN':<3} {'DISK':<8} {'I/O':>5} " \
             f"{'Kbytes':>7} {'AVGms':>6}\n"
 

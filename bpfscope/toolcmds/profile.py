@@ -98,16 +98,8 @@ def build(opts) -> Plan:
             parts = dict(zip(keys, k))
             kf = kframes(parts["kstack"]) if kernel else []
             uf = bccfmt.frames(parts["ustack"]) if user else []
-            if opts.folded:
-                line = [parts["comm"]] + uf[::-1] + (["-"] if delimit and kf and uf else []) \
-                    + kf[::-1]
-                out.append(f"{';'.join(line)} {count}\n")
-                continue
-            out += [f"    {f}\n" for f in kf]
-            if delimit and kf and uf:
-                out.append("    --\n")
-            out += [f"    {f}\n" for f in uf]
-            out.append(f"    {'-':<16} {parts['comm']} ({parts['pid']})\n        {count}\n\n")
+            out.append(bccfmt.stack_entry(kf, uf, delimit, parts["comm"], parts["pid"], count,
+                                          opts.folded))
         return "".join(out)
 
     banner = None

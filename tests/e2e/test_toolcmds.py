@@ -178,7 +178,9 @@ def test_tools_are_listed_with_whether_they_run_here(e2e):
         assert bt | {"funccount", "funclatency", "stackcount", "profile", "tplist", "exitsnoop",
                      "mountsnoop", "cpudist", "softirqs", "hardirqs", "funcslower",
                      "tcprtt", "wakeuptime", "memleak", "biotop", "llcstat",
-                     "ucalls", "uflow", "trace", "argdist"} == set(rows)
+                     "ucalls", "uflow", "trace", "argdist", "drsnoop", "biosnoop",
+                     "offcputime", "sslsniff", "tcptop", "filetop", "cachestat", "ext4slower",
+                     "xfsslower", "fileslower"} == set(rows)
     line = next(l for l in r.stdout.splitlines() if l.startswith("funccount "))
     assert "count calls" in line
     assert rows["opensnoop"] == rows["funccount"] == rows["cpudist"] == "yes"
