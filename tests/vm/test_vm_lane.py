@@ -46,32 +46,40 @@ def full_suite(series: str) -> bool:
     return series in (vmlane.SERIES[0], vmlane.SERIES[-1])
 
 
-def guest_command(full: bool = True, bse2e: str | None = None) -> str:
+def guest_command(full: bool = True, progs: dict[str, str] | None = None) -> str:
     """The guest's pytest run: every test under tests/vm/guest/, or QUICK;
-    ``bse2e`` is the helper program built on the host."""
+    ``progs`` are the helper programs built on the host, by the
+    environment variable that names each one to the guest tests."""
     where = GUEST.relative_to(ROOT)
     paths = [where] if full else [where / name for name in QUICK]
-    env = f"BPFSCOPE_VMLANE_BSE2E={shlex.quote(bse2e)} " if bse2e else ""
+    env = "".join(f"{k}={shlex.quote(v)} " for k, v in sorted((progs or {}).items()))
     return (f"{env}exec {shlex.quote(sys.executable)} -m pytest -q -rA -p no:cacheprovider "
             + " ".join(shlex.quote(str(p)) for p in paths))
 
 
-def build_bse2e() -> str | None:
-    """tests/e2e/progs/bse2e.c built static on the host, once for every
-    kernel (gcc under emulation takes some 20 s); None without a compiler."""
+# helper programs of tests/e2e/progs the guest tests run, built static on
+# the host once for every kernel (gcc under emulation takes some 20 s):
+# the variable that names each one to the guest -> its source
+PROGS = {"BPFSCOPE_VMLANE_BSE2E": "bse2e.c", "BPFSCOPE_VMLANE_WATCHED": "watched.c"}
+
+
+def build_progs() -> dict[str, str]:
+    """PROGS built; those that did not build (no compiler) are left out."""
     import shutil
     gcc = shutil.which("gcc") or shutil.which("cc")
+    built: dict[str, str] = {}
     if gcc is None:
-        return None
-    out = vmlane.cache_dir() / "progs" / "bse2e"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"bse2e.{os.getpid()}")
-    r = subprocess.run([gcc, "-O1", "-static", "-o", str(tmp), str(ROOT / "tests/e2e/progs/bse2e.c")],
-                       capture_output=True, timeout=120)
-    if r.returncode != 0:
-        return None
-    tmp.rename(out)
-    return str(out)
+        return built
+    for var, src in PROGS.items():
+        out = vmlane.cache_dir() / "progs" / src.removesuffix(".c")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f"{out.name}.{os.getpid()}")
+        r = subprocess.run([gcc, "-O1", "-static", "-o", str(tmp), str(ROOT / "tests/e2e/progs" / src)],
+                           capture_output=True, timeout=120)
+        if r.returncode == 0:
+            tmp.rename(out)
+            built[var] = str(out)
+    return built
 
 
 def pytest_summary(output: str) -> str:
@@ -99,7 +107,7 @@ def lane_packages():
     except vmlane.LaneUnavailable as e:
         pytest.skip(str(e))
     precompile()
-    return build_bse2e()
+    return build_progs()
 
 
 @pytest.mark.parametrize("series", vmlane.SERIES)
@@ -108,7 +116,9 @@ def test_guest_tests(series, lane_packages, record_property):
         kit = vmlane.ensure_kit(series)
     except vmlane.LaneUnavailable as e:
         pytest.skip(str(e))
-    record_property("kernel", kit.kver)
+    # sid's kernel is whichever is newest there today: the summary says so
+    newest = f" (the newest in Debian {vmlane.SUITES[series]})" if series == "sid" else ""
+    record_property("kernel", kit.kver + newest)
     full = full_suite(series)
     record_property("suite", "all guest tests" if full else "quick guest tests")
     r = vmlane.boot(kit, guest_command(full, lane_packages), cwd=str(ROOT), timeout=TIMEOUT)
