@@ -5,7 +5,8 @@ BPF links for perf events (5.15), no module BTF before 5.11, BTF without DECL_TA
 (5.16), TYPE_TAG (5.17) and ENUM64 (6.0) read all the same, and feature
 errors naming the release that brings the feature. Scripts run in-process
 (guestlib.trace), as a new Python costs seconds under emulation.
-kprobe_multi: test_kprobe.py; for over maps before 5.13: test_oneliners.py."""
+kprobe_multi: test_kprobe.py; for over maps before 5.13: test_oneliners.py; no
+bpf_get_func_ip (before 5.15): func is a constant of each program."""
 
 from __future__ import annotations
 
@@ -116,3 +117,22 @@ def test_strstr_of_long_strings(bse2e):
     code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
     assert code == 0, err
     assert f"@[{NOPE.index('oneliner')}]: {N}" in out.splitlines(), out
+
+
+def test_func_without_bpf_get_func_ip(bse2e):
+    """``func`` in kprobe (wildcards, kprobe_multi links where the kernel
+    has them), fentry and uprobe probes: every program serves one
+    function, so ``func`` is a constant of it and no program calls
+    bpf_get_func_ip, which 5.10 lacks (5.15 brings it)."""
+    from bpfscope import api
+    assert features.has_helper(173) == (release() >= (5, 15))
+    script = ('kprobe:do_sys_openat* /comm == "bse2e"/ { @k[func] = count(); } '
+              'fentry:do_sys_openat2 /comm == "bse2e"/ { @f[func] = count(); } '
+              f'uprobe:{bse2e}:main {{ @u[func] = count(); }}')
+    compiled = api.compile_script(script)
+    assert not [p.name for p in compiled.programs
+                if 173 in features.called_helpers(p.program.encode())]
+    code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
+    assert code == 0, err
+    wanted = {f"@k[do_sys_openat2]: {N}", f"@f[do_sys_openat2]: {N}", "@u[main]: 1"}
+    assert wanted <= set(out.splitlines()), out
