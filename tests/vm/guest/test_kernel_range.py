@@ -136,3 +136,39 @@ def test_func_without_bpf_get_func_ip(bse2e):
     assert code == 0, err
     wanted = {f"@k[do_sys_openat2]: {N}", f"@f[do_sys_openat2]: {N}", "@u[main]: 1"}
     assert wanted <= set(out.splitlines()), out
+
+
+def test_info_says_what_this_kernel_has():
+    """--info's rows per feature and per probe type agree with what the
+    lane's kernels have (the README's "What the kernel must offer")."""
+    from bpfscope.info import info_text
+    rows = {}
+    for line in info_text().splitlines():
+        if line.startswith("  ") and ": " in line:
+            name, value = line.strip().split(": ", 1)
+            rows[name] = value
+    r = release()
+    want = {
+        "module btf": r >= (5, 11),
+        "BPF link for perf events": r >= (5, 15),
+        "kprobes": True, "uprobes": True, "btf": True,
+        "bpf_d_path (path(), Linux 5.10)": True,
+        "bpf_for_each_map_elem (for ($kv : @map), Linux 5.13)": r >= (5, 13),
+        "bpf_map_lookup_percpu_elem (reading a per-CPU map (count(), sum() ...) in a probe, "
+        "Linux 5.19)": r >= (5, 19),
+        "bpf_ktime_get_tai_ns (nsecs(tai), Linux 6.1)": r >= (6, 1),
+        "hash map keys over 512 bytes (str() keys, Linux 5.11)": r >= (5, 11),
+        "bpf_map_sum_elem_count (len(@map), Linux 6.6)": r >= (6, 6),
+        "bpf_strnstr (strstr() of long strings, Linux 6.17)": r >= (6, 17),
+        "bpf_strnlen (strlen(), Linux 6.17)": r >= (6, 17),
+        "kprobe": True, "tracepoint": True, "perf_event": True, "fentry": True,
+        # Debian builds CONFIG_FPROBE from 6.12 on
+        "kprobe_multi": r >= (6, 12), "kprobe_session": r >= (6, 12),
+        "uprobe_multi": r >= (6, 6), "raw_tp_special": True, "iter": True,
+        "uprobe, uretprobe, usdt": True, "software, profile, interval": True,
+        "BEGIN, END, self, bench": True,
+    }
+    got = {name: rows.get(name, "?").startswith("yes") for name in want}
+    assert got == want, [line for line in info_text().splitlines() if line.startswith("  ")]
+    assert rows["rawtracepoint"] == "tp_btf (typed args)"
+    assert rows["hardware"] == "yes" or rows["hardware"].startswith("no (no PMU"), rows
