@@ -10,6 +10,7 @@ bpf_get_func_ip (before 5.15): func is a constant of each program."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -144,9 +145,10 @@ def test_info_says_what_this_kernel_has():
     from bpfscope.info import info_text
     rows = {}
     for line in info_text().splitlines():
-        if line.startswith("  ") and ": " in line:
-            name, value = line.strip().split(": ", 1)
-            rows[name] = value
+        # a row's name may hold ": " itself (for ($kv : @map)), its value too
+        m = re.match(r"  (.+?): ((?:yes|no|tp_btf|raw_tracepoint)\b.*)$", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
     r = release()
     want = {
         "module btf": r >= (5, 11),
@@ -169,6 +171,6 @@ def test_info_says_what_this_kernel_has():
         "BEGIN, END, self, bench": True,
     }
     got = {name: rows.get(name, "?").startswith("yes") for name in want}
-    assert got == want, [line for line in info_text().splitlines() if line.startswith("  ")]
+    assert got == want, {name: rows.get(name, "?") for name in want if got[name] != want[name]}
     assert rows["rawtracepoint"] == "tp_btf (typed args)"
     assert rows["hardware"] == "yes" or rows["hardware"].startswith("no (no PMU"), rows
