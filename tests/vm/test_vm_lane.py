@@ -57,10 +57,15 @@ def guest_command(full: bool = True, progs: dict[str, str] | None = None) -> str
             + " ".join(shlex.quote(str(p)) for p in paths))
 
 
-# helper programs of tests/e2e/progs the guest tests run, built static on
-# the host once for every kernel (gcc under emulation takes some 20 s):
-# the variable that names each one to the guest -> its source
-PROGS = {"BPFSCOPE_VMLANE_BSE2E": "bse2e.c", "BPFSCOPE_VMLANE_WATCHED": "watched.c"}
+# helper programs the guest tests run, built on the host once for every
+# kernel (gcc under emulation takes 5 to 20 s): the variable that names
+# each one to the guest tests -> (file name, sources, extra gcc options)
+PROGS = {
+    "BPFSCOPE_VMLANE_BSE2E": ("bse2e", ("tests/e2e/progs/bse2e.c",), ("-static",)),
+    "BPFSCOPE_VMLANE_WATCHED": ("watched", ("tests/e2e/progs/watched.c",), ("-static",)),
+    "BPFSCOPE_VMLANE_INSN_ENTRY": ("insn_entry", ("tests/attach/progs/insn_entry.c",
+                                                  "tests/attach/progs/insn_entry.S"), ()),
+}
 
 
 def build_progs() -> dict[str, str]:
@@ -70,11 +75,11 @@ def build_progs() -> dict[str, str]:
     built: dict[str, str] = {}
     if gcc is None:
         return built
-    for var, src in PROGS.items():
-        out = vmlane.cache_dir() / "progs" / src.removesuffix(".c")
+    for var, (name, sources, opts) in PROGS.items():
+        out = vmlane.cache_dir() / "progs" / name
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f"{out.name}.{os.getpid()}")
-        r = subprocess.run([gcc, "-O1", "-static", "-o", str(tmp), str(ROOT / "tests/e2e/progs" / src)],
+        tmp = out.with_name(f"{name}.{os.getpid()}")
+        r = subprocess.run([gcc, "-O1", *opts, "-o", str(tmp), *(str(ROOT / s) for s in sources)],
                            capture_output=True, timeout=120)
         if r.returncode == 0:
             tmp.rename(out)
