@@ -85,7 +85,7 @@ def _uprobe_multi_works() -> bool:
         close_fd(prog)
 
 
-# Helpers bpfscope may call that are younger than Linux 5.8 (its floor):
+# Helpers bpfscope may call that are younger than the ring buffer (Linux 5.8):
 # id -> (name, the release that brought it, what of a script needs it).
 HELPER_SINCE = {
     147: ("bpf_d_path", "5.10", "path()"),

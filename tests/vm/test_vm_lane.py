@@ -3,8 +3,10 @@ generic kernels booted under QEMU one after another (vmlane.SERIES: 5.10,
 6.1, 6.12 and sid's newest, see vmlane.py).
 
 One boot per kernel runs every guest test with the host's Python and this
-checkout: 101 to 154 s per kernel, 8 min 5 s for the lane with four
-kernels on a 2-core machine other VMs shared (Dec 2026) (CLI runs fork from a zygote that imported
+checkout: 139 to 223 s per kernel, 11 min 28 s for the lane with four
+kernels on a 2-core machine other helpers' VMs and tests loaded to 6-7
+(Dec 2026; 98 s for 5.10 and 132 s for 7.2 alone at a load of 5; README,
+"VM test lane") (CLI runs fork from a zygote that imported
 bpfscope once, the one-liners run in-process: a new Python costs seconds
 of imports under emulation). On a machine too slow for that,
 BPFSCOPE_VMLANE_QUICK=1 keeps every guest test on the oldest and the
