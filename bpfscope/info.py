@@ -59,6 +59,10 @@ def info_text() -> str:
     # the helpers whose absence a script would meet, each with its release
     checks += [(f"{name} ({use}, Linux {since})", lambda hid=hid: features.has_helper(hid))
                for hid, (name, since, use) in sorted(features.HELPER_SINCE.items()) if use]
+    checks.append((f"hash map keys over {features.MAX_OLD_HASH_KEY} bytes (str() keys, "
+                   "Linux 5.11)", features.has_big_hash_keys))
+    checks += [(f"{name} ({use}, Linux {since})", lambda name=name: _kfunc(name))
+               for name, (since, use) in features.KFUNC_SINCE.items()]
     lines += [f"  {name}: {_yes(_check(check))}" for name, check in checks]
     lines.append(f"  tracefs: {_exists('/sys/kernel/tracing/events')}")
     lines += ["", "Map types"]
@@ -72,6 +76,15 @@ def info_text() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _kfunc(name: str) -> bool:
+    """Whether the kernel's BTF has the kernel function ``name``."""
+    from .btf import BtfError, load_vmlinux
+    try:
+        return load_vmlinux().find(name, "func") is not None
+    except (BtfError, OSError):
+        return False
+
+
 def probe_type_lines() -> list[str]:
     """Which ways of attaching work here: 0.26's rows in its order, the
     attach layer's answer where a provider gives one (as root the checks
@@ -81,7 +94,35 @@ def probe_type_lines() -> list[str]:
     for name, value in _kernel_probe_rows(rows).items():
         rows.setdefault(name, value)
     ordered = [n for n in PROBE_ROWS if n in rows] + [n for n in rows if n not in PROBE_ROWS]
+    for name, value in _other_probe_rows(rows).items():
+        rows.setdefault(name, value)
+        if name not in ordered:
+            ordered.append(name)
     return [f"  {name}: {rows[name]}" for name in ordered]
+
+
+def _other_probe_rows(rows: dict[str, str]) -> dict[str, str]:
+    """Rows for the probe types 0.26's rows leave out, by the kernel
+    object each attaches (or runs) through, so that every probe type has
+    one: uprobes and USDT (the uprobe PMU), perf events (software,
+    profile, interval), hardware counters, hardware breakpoints, and the
+    probes the tracer runs itself (raw_tp_special)."""
+    from .bpf import features
+    from .bpf.consts import PerfHwId, PerfSwId, PerfType
+
+    def perf(ptype, config=0, breakpoint=False, why="") -> str:
+        err = features.perf_event_refusal(ptype, config, breakpoint)
+        return "yes" if err is None else f"no ({why}perf_event_open: {err})"
+    uprobe = os.path.exists("/sys/bus/event_source/devices/uprobe")
+    return {
+        "uprobe, uretprobe, usdt": "yes" if uprobe else "no (no uprobe PMU: CONFIG_UPROBE_EVENTS)",
+        "software, profile, interval": perf(PerfType.SOFTWARE, PerfSwId.CPU_CLOCK),
+        "hardware": perf(PerfType.HARDWARE, PerfHwId.INSTRUCTIONS,
+                         why="no PMU is exposed, as is common in virtual machines: "),
+        "watchpoint, asyncwatchpoint": perf(PerfType.BREAKPOINT, breakpoint=True,
+                                            why="no hardware breakpoints: "),
+        "BEGIN, END, self, bench": rows.get("raw_tp_special", "no"),
+    }
 
 
 def _kernel_probe_rows(rows: dict[str, str]) -> dict[str, str]:

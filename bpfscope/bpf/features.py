@@ -85,7 +85,7 @@ def _uprobe_multi_works() -> bool:
         close_fd(prog)
 
 
-# Helpers bpfscope may call that are younger than Linux 5.8 (its floor):
+# Helpers bpfscope may call that are younger than the ring buffer (Linux 5.8):
 # id -> (name, the release that brought it, what of a script needs it).
 HELPER_SINCE = {
     147: ("bpf_d_path", "5.10", "path()"),
@@ -190,6 +190,42 @@ def map_create_hint(map_type: int, key_size: int, err: int) -> str | None:
 
 
 # ------------------------------------------------------------ --info's rows
+
+# Kernel functions (kfuncs) bpfscope calls where the kernel has them:
+# name -> (the release that brought it, what of a script uses it)
+KFUNC_SINCE = {
+    "bpf_map_sum_elem_count": ("6.6", "len(@map)"),
+    "bpf_session_is_return": ("6.10", "kprobe_session"),
+    "bpf_strnstr": ("6.17", "strstr() of long strings"),
+    "bpf_strnlen": ("6.17", "strlen()"),
+}
+
+
+@functools.cache
+def has_big_hash_keys() -> bool:
+    """Whether hash map keys may be over MAX_OLD_HASH_KEY bytes (5.11+)."""
+    try:
+        BpfMap.create(MapType.HASH, 2 * MAX_OLD_HASH_KEY, 8, 1).close()
+    except BpfSyscallError:
+        return False
+    return True
+
+
+@functools.cache
+def perf_event_refusal(ptype: int, config: int = 0, breakpoint: bool = False) -> str | None:
+    """None when the kernel opens a (disabled) perf event of ``ptype`` for
+    this process, else its errno's name; ``breakpoint``: a write
+    breakpoint on a variable of this process (hardware debug registers)."""
+    import ctypes
+    var = ctypes.c_long()
+    kw = dict(bp_type=2, config1=ctypes.addressof(var), config2=8) if breakpoint else {}
+    try:
+        close_fd(perf_event_open(ptype, config, sample_period=1, pid=0, cpu=-1,
+                                 disabled=True, **kw))
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+    return None
+
 
 @functools.cache
 def has_map_type(map_type: int) -> bool:

@@ -27,7 +27,15 @@ def test_probe_types(e2e):
     # bpftrace 0.26's rows in its order, then the attach layer's others
     assert list(section) == ["kprobe", "tracepoint", "perf_event", "fentry", "kprobe_multi",
                              "kprobe_session", "uprobe_multi", "raw_tp_special", "iter",
-                             "rawtracepoint", "tp_btf"]
+                             "rawtracepoint", "tp_btf", "uprobe, uretprobe, usdt",
+                             "software, profile, interval", "hardware",
+                             "watchpoint, asyncwatchpoint", "BEGIN, END, self, bench"]
+    # every probe type has a row: by name, or in a row of names
+    from bpfscope.attach import providers
+    named = {n for row in section for n in row.split(", ")} | {"kretprobe", "fexit"}
+    assert set(providers.PROVIDERS) <= named, set(providers.PROVIDERS) - named
+    assert section["software, profile, interval"] == "yes"
+    assert section["BEGIN, END, self, bench"] == section["raw_tp_special"]
     assert section["uprobe_multi"] == ("yes" if has_uprobe_multi() else "no")
     assert section["perf_event"] == "yes"      # profile and interval probes run here
     assert section["raw_tp_special"] == "yes"  # so do BEGIN and END

@@ -3,8 +3,10 @@ generic kernels booted under QEMU one after another (vmlane.SERIES: 5.10,
 6.1, 6.12 and sid's newest, see vmlane.py).
 
 One boot per kernel runs every guest test with the host's Python and this
-checkout: 101 to 154 s per kernel, 8 min 5 s for the lane with four
-kernels on a 2-core machine other VMs shared (Dec 2026) (CLI runs fork from a zygote that imported
+checkout: 139 to 223 s per kernel, 11 min 28 s for the lane with four
+kernels on a 2-core machine other helpers' VMs and tests loaded to 6-7
+(Dec 2026; 98 s for 5.10 and 132 s for 7.2 alone at a load of 5; README,
+"VM test lane") (CLI runs fork from a zygote that imported
 bpfscope once, the one-liners run in-process: a new Python costs seconds
 of imports under emulation). On a machine too slow for that,
 BPFSCOPE_VMLANE_QUICK=1 keeps every guest test on the oldest and the
@@ -46,32 +48,45 @@ def full_suite(series: str) -> bool:
     return series in (vmlane.SERIES[0], vmlane.SERIES[-1])
 
 
-def guest_command(full: bool = True, bse2e: str | None = None) -> str:
+def guest_command(full: bool = True, progs: dict[str, str] | None = None) -> str:
     """The guest's pytest run: every test under tests/vm/guest/, or QUICK;
-    ``bse2e`` is the helper program built on the host."""
+    ``progs`` are the helper programs built on the host, by the
+    environment variable that names each one to the guest tests."""
     where = GUEST.relative_to(ROOT)
     paths = [where] if full else [where / name for name in QUICK]
-    env = f"BPFSCOPE_VMLANE_BSE2E={shlex.quote(bse2e)} " if bse2e else ""
+    env = "".join(f"{k}={shlex.quote(v)} " for k, v in sorted((progs or {}).items()))
     return (f"{env}exec {shlex.quote(sys.executable)} -m pytest -q -rA -p no:cacheprovider "
             + " ".join(shlex.quote(str(p)) for p in paths))
 
 
-def build_bse2e() -> str | None:
-    """tests/e2e/progs/bse2e.c built static on the host, once for every
-    kernel (gcc under emulation takes some 20 s); None without a compiler."""
+# helper programs the guest tests run, built on the host once for every
+# kernel (gcc under emulation takes 5 to 20 s): the variable that names
+# each one to the guest tests -> (file name, sources, extra gcc options)
+PROGS = {
+    "BPFSCOPE_VMLANE_BSE2E": ("bse2e", ("tests/e2e/progs/bse2e.c",), ("-static",)),
+    "BPFSCOPE_VMLANE_WATCHED": ("watched", ("tests/e2e/progs/watched.c",), ("-static",)),
+    "BPFSCOPE_VMLANE_INSN_ENTRY": ("insn_entry", ("tests/attach/progs/insn_entry.c",
+                                                  "tests/attach/progs/insn_entry.S"), ()),
+}
+
+
+def build_progs() -> dict[str, str]:
+    """PROGS built; those that did not build (no compiler) are left out."""
     import shutil
     gcc = shutil.which("gcc") or shutil.which("cc")
+    built: dict[str, str] = {}
     if gcc is None:
-        return None
-    out = vmlane.cache_dir() / "progs" / "bse2e"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"bse2e.{os.getpid()}")
-    r = subprocess.run([gcc, "-O1", "-static", "-o", str(tmp), str(ROOT / "tests/e2e/progs/bse2e.c")],
-                       capture_output=True, timeout=120)
-    if r.returncode != 0:
-        return None
-    tmp.rename(out)
-    return str(out)
+        return built
+    for var, (name, sources, opts) in PROGS.items():
+        out = vmlane.cache_dir() / "progs" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f"{name}.{os.getpid()}")
+        r = subprocess.run([gcc, "-O1", *opts, "-o", str(tmp), *(str(ROOT / s) for s in sources)],
+                           capture_output=True, timeout=120)
+        if r.returncode == 0:
+            tmp.rename(out)
+            built[var] = str(out)
+    return built
 
 
 def pytest_summary(output: str) -> str:
@@ -99,7 +114,7 @@ def lane_packages():
     except vmlane.LaneUnavailable as e:
         pytest.skip(str(e))
     precompile()
-    return build_bse2e()
+    return build_progs()
 
 
 @pytest.mark.parametrize("series", vmlane.SERIES)
@@ -108,7 +123,9 @@ def test_guest_tests(series, lane_packages, record_property):
         kit = vmlane.ensure_kit(series)
     except vmlane.LaneUnavailable as e:
         pytest.skip(str(e))
-    record_property("kernel", kit.kver)
+    # sid's kernel is whichever is newest there today: the summary says so
+    newest = f" (the newest in Debian {vmlane.SUITES[series]})" if series == "sid" else ""
+    record_property("kernel", kit.kver + newest)
     full = full_suite(series)
     record_property("suite", "all guest tests" if full else "quick guest tests")
     r = vmlane.boot(kit, guest_command(full, lane_packages), cwd=str(ROOT), timeout=TIMEOUT)

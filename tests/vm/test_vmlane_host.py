@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import lzma
+import os
 import shlex
 import shutil
 import struct
@@ -331,7 +332,8 @@ def test_every_kernel_runs_every_guest_test_unless_quick(monkeypatch):
     assert [test_vm_lane.full_suite(s) for s in vmlane.SERIES] == [True, False, False, True]
     full, quick = test_vm_lane.guest_command(True), test_vm_lane.guest_command(False)
     assert full.endswith(" tests/vm/guest")
-    assert test_vm_lane.guest_command(True, "/c/bse2e").startswith("BPFSCOPE_VMLANE_BSE2E=/c/bse2e exec ")
+    assert test_vm_lane.guest_command(True, {"BPFSCOPE_VMLANE_BSE2E": "/c/bse2e"}).startswith(
+        "BPFSCOPE_VMLANE_BSE2E=/c/bse2e exec ")
     assert quick.split()[-3:] == [f"tests/vm/guest/{n}" for n in test_vm_lane.QUICK]
     for name in test_vm_lane.QUICK:
         assert (test_vm_lane.GUEST / name).exists()
@@ -357,3 +359,64 @@ def test_stale_private_lists_are_refreshed_once(monkeypatch, tmp_path):
     with pytest.raises(vmlane.LaneUnavailable):
         vmlane.fetch_kernel_debs("6.1")
     assert calls == ["6.1"]
+
+
+def fake_kit(tmp_path, series: str, image: str) -> "vmlane.Kit":
+    d = tmp_path / "kits" / series
+    d.mkdir(parents=True)
+    (d / "deb").write_text(f"{image}_7.2.13-1_amd64.deb\nlinux-binary-x_1_amd64.deb\n")
+    (d / "kver").write_text("7.2.13+deb14-amd64\n")
+    (d / "stamp").write_text(vmlane.kit_stamp() + "\n")
+    (d / "vmlinux").write_bytes(b"")
+    return vmlane.Kit(series, d, "7.2.13+deb14-amd64")
+
+
+def test_sid_kit_is_rebuilt_when_sid_has_a_newer_kernel(monkeypatch, tmp_path):
+    """The lane takes the newest kernel in sid: lists older than a day are
+    refreshed, and a kit of an older image is rebuilt from the newest."""
+    monkeypatch.setenv("BPFSCOPE_VMLANE_CACHE", str(tmp_path))
+    monkeypatch.setattr(vmlane.os, "geteuid", lambda: 0)
+    kit = fake_kit(tmp_path, "sid", "linux-image-7.2.13+deb14-amd64")
+    lists = tmp_path / "apt" / "lists"
+    lists.mkdir(parents=True)
+    calls = []
+    monkeypatch.setattr(vmlane, "_private_apt_update", lambda: calls.append("update"))
+    newest = ["linux-image-7.2.13+deb14-amd64"]
+    monkeypatch.setattr(vmlane, "find_kernel_package", lambda series: newest[0])
+    assert vmlane.kit_image(kit) == "linux-image-7.2.13+deb14-amd64"
+    # fresh lists, same image: the kit stands, nothing fetched
+    assert not vmlane.superseded(kit)
+    assert calls == []
+    # lists a day old are refreshed first
+    os.utime(lists, (0, 0))
+    newest[0] = "linux-image-7.3.1+deb14-amd64"
+    assert vmlane.superseded(kit)
+    assert calls == ["update"]
+    built = []
+
+    def build(series, kitdir):
+        built.append(series)
+        return vmlane.Kit(series, kitdir, "7.3.1+deb14-amd64")
+    monkeypatch.setattr(vmlane, "_build_newest", build)
+    assert vmlane.ensure_kit("sid").kver == "7.3.1+deb14-amd64"
+    assert built == ["sid"]
+    # the newer kernel cannot be fetched (offline): the cached kit runs
+    monkeypatch.setattr(vmlane, "_build_newest", lambda series, kitdir: (_ for _ in ()).throw(
+        vmlane.LaneUnavailable("apt-get download failed")))
+    assert vmlane.ensure_kit("sid").kver == "7.2.13+deb14-amd64"
+
+
+def test_fixed_series_kits_are_not_checked(monkeypatch, tmp_path):
+    monkeypatch.setenv("BPFSCOPE_VMLANE_CACHE", str(tmp_path))
+    monkeypatch.setattr(vmlane.os, "geteuid", lambda: 0)
+    kit = fake_kit(tmp_path, "6.12", "linux-image-6.12.118+deb12-amd64")
+    monkeypatch.setattr(vmlane, "find_kernel_package", lambda series: pytest.fail("asked apt"))
+    assert not vmlane.superseded(kit)
+    # offline: sid's lists cannot be read or refreshed, the kit stands
+    sid = fake_kit(tmp_path, "sid", "linux-image-7.2.13+deb14-amd64")
+
+    def offline(series):
+        raise vmlane.LaneUnavailable("apt-cache lists no generic linux-image- package")
+    monkeypatch.setattr(vmlane, "find_kernel_package", offline)
+    monkeypatch.setattr(vmlane, "_private_apt_update", lambda: None)
+    assert not vmlane.superseded(sid)

@@ -35,7 +35,10 @@ was written). This module turns that into a test lane, in five steps:
 The cache (``$BPFSCOPE_VMLANE_CACHE``, else /var/cache/bpfscope-vmlane for
 root, else ~/.cache/bpfscope-vmlane) holds ``apt/``, ``debs/`` and ``kits/<series>/``;
 a kit found there is used without asking apt anything, so repeated runs
-work offline. Delete a kit directory to rebuild it from the newest package.
+work offline, except that the "sid" kit is rebuilt when sid has a newer
+kernel (``superseded``: the lane's lists are refreshed once they are a day
+old, BPFSCOPE_VMLANE_REFRESH_HOURS; offline, the cached kit runs). Delete
+a kit directory to rebuild it from the newest package.
 
 Anything that keeps the lane from running raises ``LaneUnavailable`` with a
 one-sentence reason. Run by hand::
@@ -629,10 +632,42 @@ def cached_kit(series: str) -> Kit | None:
     return None
 
 
+# A "sid" kit is checked against the newest kernel in sid when the lane's
+# package lists are older than this (sid gets a new kernel every few weeks)
+REFRESH_SECONDS = float(os.environ.get("BPFSCOPE_VMLANE_REFRESH_HOURS", "24")) * 3600
+
+
+def kit_image(kit: Kit) -> str:
+    """The name of the linux-image package a kit was built from."""
+    try:
+        return (kit.path / "deb").read_text().split("\n", 1)[0].split("_", 1)[0]
+    except OSError:
+        return ""
+
+
+def superseded(kit: Kit, now: float | None = None) -> bool:
+    """Whether a newer kernel than the kit's is in Debian for the moving
+    series ("sid"): its package lists are refreshed when older than
+    REFRESH_SECONDS (as root), and a failure to (offline) keeps the kit."""
+    if kit.series != "sid" or os.geteuid() != 0:
+        return False
+    lists = cache_dir() / "apt" / "lists"
+    now = time.time() if now is None else now
+    try:
+        if now - lists.stat().st_mtime >= REFRESH_SECONDS:
+            _private_apt_update()
+            os.utime(lists)
+        name = find_kernel_package(kit.series)
+    except (LaneUnavailable, OSError):
+        return False
+    return name != kit_image(kit)
+
+
 def ensure_kit(series: str) -> Kit:
-    """A bootable kit for a kernel series, from the cache or built now."""
+    """A bootable kit for a kernel series, from the cache or built now;
+    the "sid" kit is rebuilt when sid has a newer kernel (superseded)."""
     kit = cached_kit(series)
-    if kit:
+    if kit and not superseded(kit):
         return kit
     kits = cache_dir() / "kits"
     try:
@@ -640,14 +675,24 @@ def ensure_kit(series: str) -> Kit:
     except OSError as e:
         raise LaneUnavailable(f"cannot create the lane's cache {kits} ({e.strerror})") from None
     with _locked(kits / f".{series}.lock"):
+        newer = kit is not None
         kit = cached_kit(series)
-        if kit:
+        if kit and not newer:
             return kit
-        debs = fetch_kernel_debs(series)
         try:
-            return build_kit(debs, kits / series, series)
-        except (ValueError, OSError) as e:
-            raise LaneUnavailable(f"no kit could be built from {debs[0].name} ({e})") from None
+            return _build_newest(series, kits / series)
+        except LaneUnavailable:
+            if kit:        # the newer one cannot be had: the cached one
+                return kit
+            raise
+
+
+def _build_newest(series: str, kitdir: Path) -> Kit:
+    debs = fetch_kernel_debs(series)
+    try:
+        return build_kit(debs, kitdir, series)
+    except (ValueError, OSError) as e:
+        raise LaneUnavailable(f"no kit could be built from {debs[0].name} ({e})") from None
 
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 /* Helper for the bpfscope end-to-end tests: makes known, countable events.
  *
- *   bse2e [-w] open PATH N     openat(PATH) N times (PATH need not exist)
+ *   bse2e [-w] open PATH N     openat(PATH) N times (PATH need not exist),
+ *                              each after the USDT probe bse2e:open (its
+ *                              number, 1 to N) where <sys/sdt.h> is there
  *   bse2e [-w] getpid N        getpid() N times, then getppid() N times
  *   bse2e [-w] rename NAME     prctl(PR_SET_NAME, NAME)
  *   bse2e [-w] sleep MS        sleep MS milliseconds
@@ -20,6 +22,15 @@
 
 #include "waitgo.h"
 
+#if defined(__has_include)
+#if __has_include(<sys/sdt.h>)
+#include <sys/sdt.h>
+#endif
+#endif
+#ifndef DTRACE_PROBE1
+#define DTRACE_PROBE1(provider, name, arg) ((void)(arg))
+#endif
+
 int main(int argc, char **argv)
 {
     int i = wait_for_go(argc, argv);
@@ -31,6 +42,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "open") == 0 && argc >= i + 3) {
         int n = atoi(argv[i + 2]);
         for (int k = 0; k < n; k++) {
+            DTRACE_PROBE1(bse2e, open, k + 1);
             int fd = (int)syscall(SYS_openat, AT_FDCWD, argv[i + 1], O_RDONLY);
             if (fd >= 0)
                 close(fd);

@@ -46,3 +46,21 @@ def trace(script: str, helper: list[str]) -> tuple[int, str, str]:
                    on_attached=lambda: subprocess.run(helper, check=True, timeout=60),
                    should_stop=lambda: True)
     return code, out.getvalue(), err.getvalue()
+
+
+def run_or_refused(script: str, works: bool, refusal: list[str], helper: list[str]) -> str | None:
+    """Where the kernel has what ``script`` needs (``works``): its output,
+    run while ``helper`` runs; elsewhere None, once the error (with
+    ``helper`` never started) holds every phrase of ``refusal``."""
+    if not works:
+        from bpfscope.errors import BpfscopeError
+        try:
+            trace(script, ["/bin/true"])
+        except BpfscopeError as e:
+            msg = e.format()
+            assert all(p in msg for p in refusal), msg
+            return None
+        raise AssertionError(f"{script!r} ran where {refusal} should refuse it")
+    code, out, err = trace(script, helper)
+    assert code == 0, err
+    return out

@@ -5,10 +5,12 @@ BPF links for perf events (5.15), no module BTF before 5.11, BTF without DECL_TA
 (5.16), TYPE_TAG (5.17) and ENUM64 (6.0) read all the same, and feature
 errors naming the release that brings the feature. Scripts run in-process
 (guestlib.trace), as a new Python costs seconds under emulation.
-kprobe_multi: test_kprobe.py; for over maps before 5.13: test_oneliners.py."""
+kprobe_multi: test_kprobe.py; for over maps before 5.13: test_oneliners.py; no
+bpf_get_func_ip (before 5.15): func is a constant of each program."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ import pytest
 from bpfscope.bpf import features, link
 from bpfscope.btf import kinds as K
 
-from guestlib import N, NOPE, OPENAT, release, trace
+from guestlib import N, NOPE, OPENAT, release, run_or_refused, trace
 
 pytestmark = pytest.mark.vmlane
 
@@ -88,18 +90,12 @@ def test_btf_kinds_of_this_kernel():
 def test_per_cpu_map_read_in_a_probe(bse2e):
     """count() read back inside a probe sums the CPUs' values with
     bpf_map_lookup_percpu_elem (5.19); before, the error names it."""
-    script = OPENAT + ' { @c = count(); if (@c > 0) { @seen = count(); } }'
-    if release() < (5, 19):
-        from bpfscope.errors import BpfscopeError
-        with pytest.raises(BpfscopeError) as e:
-            trace(script, ["/bin/true"])
-        msg = e.value.format()
-        assert "no bpf_map_lookup_percpu_elem helper" in msg and "Linux 5.19 brings it" in msg, msg
-        return
-    code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
-    assert code == 0, err
+    out = run_or_refused(OPENAT + ' { @c = count(); if (@c > 0) { @seen = count(); } }',
+                         release() >= (5, 19),
+                         ["no bpf_map_lookup_percpu_elem helper", "Linux 5.19 brings it"],
+                         [bse2e, "open", NOPE, str(N)])
     # each call counts first, then reads the count back (1, 2, ...)
-    assert {f"@c: {N}", f"@seen: {N}"} <= set(out.splitlines()), out
+    assert out is None or {f"@c: {N}", f"@seen: {N}"} <= set(out.splitlines()), out
 
 
 def test_strstr_of_long_strings(bse2e):
@@ -116,3 +112,59 @@ def test_strstr_of_long_strings(bse2e):
     code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
     assert code == 0, err
     assert f"@[{NOPE.index('oneliner')}]: {N}" in out.splitlines(), out
+
+
+def test_func_without_bpf_get_func_ip(bse2e):
+    """``func`` in kprobe (wildcards, kprobe_multi links where the kernel
+    has them), fentry and uprobe probes: every program serves one
+    function, so ``func`` is a constant of it and no program calls
+    bpf_get_func_ip, which 5.10 lacks (5.15 brings it)."""
+    from bpfscope import api
+    assert features.has_helper(173) == (release() >= (5, 15))
+    script = ('kprobe:do_sys_openat* /comm == "bse2e"/ { @k[func] = count(); } '
+              'fentry:do_sys_openat2 /comm == "bse2e"/ { @f[func] = count(); } '
+              f'uprobe:{bse2e}:main {{ @u[func] = count(); }}')
+    compiled = api.compile_script(script)
+    assert not [p.name for p in compiled.programs
+                if 173 in features.called_helpers(p.program.encode())]
+    code, out, err = trace(script, [bse2e, "open", NOPE, str(N)])
+    assert code == 0, err
+    wanted = {f"@k[do_sys_openat2]: {N}", f"@f[do_sys_openat2]: {N}", "@u[main]: 1"}
+    assert wanted <= set(out.splitlines()), out
+
+
+def test_info_says_what_this_kernel_has():
+    """--info's rows per feature and per probe type agree with what the
+    lane's kernels have (the README's "What the kernel must offer")."""
+    from bpfscope.info import info_text
+    rows = {}
+    for line in info_text().splitlines():
+        # a row's name may hold ": " itself (for ($kv : @map)), its value too
+        m = re.match(r"  (.+?): ((?:yes|no|tp_btf|raw_tracepoint)\b.*)$", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
+    r = release()
+    want = {
+        "module btf": r >= (5, 11),
+        "BPF link for perf events": r >= (5, 15),
+        "kprobes": True, "uprobes": True, "btf": True,
+        "bpf_d_path (path(), Linux 5.10)": True,
+        "bpf_for_each_map_elem (for ($kv : @map), Linux 5.13)": r >= (5, 13),
+        "bpf_map_lookup_percpu_elem (reading a per-CPU map (count(), sum() ...) in a probe, "
+        "Linux 5.19)": r >= (5, 19),
+        "bpf_ktime_get_tai_ns (nsecs(tai), Linux 6.1)": r >= (6, 1),
+        "hash map keys over 512 bytes (str() keys, Linux 5.11)": r >= (5, 11),
+        "bpf_map_sum_elem_count (len(@map), Linux 6.6)": r >= (6, 6),
+        "bpf_strnstr (strstr() of long strings, Linux 6.17)": r >= (6, 17),
+        "bpf_strnlen (strlen(), Linux 6.17)": r >= (6, 17),
+        "kprobe": True, "tracepoint": True, "perf_event": True, "fentry": True,
+        # Debian builds CONFIG_FPROBE from 6.12 on
+        "kprobe_multi": r >= (6, 12), "kprobe_session": r >= (6, 12),
+        "uprobe_multi": r >= (6, 6), "raw_tp_special": True, "iter": True,
+        "uprobe, uretprobe, usdt": True, "software, profile, interval": True,
+        "BEGIN, END, self, bench": True,
+    }
+    got = {name: rows.get(name, "?").startswith("yes") for name in want}
+    assert got == want, {name: rows.get(name, "?") for name in want if got[name] != want[name]}
+    assert rows["rawtracepoint"] == "tp_btf (typed args)"
+    assert rows["hardware"] == "yes" or rows["hardware"].startswith("no (no PMU"), rows

@@ -2,6 +2,17 @@
 guest offers, every map kind and aggregation, stacks, strings and ``for``
 over maps, each checked against what a helper process it starts did.
 
+What they cover: probe types kprobe, kretprobe, fentry, fexit, tracepoint,
+rawtracepoint, uprobe, uretprobe, usdt, software, BEGIN, END (PROBES),
+profile and interval, iter:task, self:signal, bench:, hardware (counts
+where the guest has a PMU, else the error saying it has none), watchpoint
+and asyncwatchpoint (the tests after PROBES); maps: scalar, keyed, tuple
+keys, declared hash, lruhash, percpuhash, percpulruhash, percpuarray,
+delete, clear (MAPS); aggregations count, sum, avg, min, max, stats, hist,
+lhist (MAPS); kstack, ustack, str(), strcontains, strlen, printf (OTHER);
+``for ($kv : @map)`` and len(@map), with the release errors before 5.13.
+The bundled tools that use kprobes: test_kprobe_tools.py.
+
 They run in this pytest process (guestlib.trace), not through the CLI:
 under emulation each new Python process costs seconds of imports, a
 script run in-process well under one. Where a kernel lacks what a one-liner needs
@@ -11,13 +22,16 @@ release that brings it.
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import subprocess
 
 import pytest
 
 from bpfscope.errors import BpfscopeError
 
-from guestlib import N, NOPE, OPENAT, release, trace
+from guestlib import N, NOPE, OPENAT, release, run_or_refused, trace
 
 pytestmark = pytest.mark.vmlane
 
@@ -52,8 +66,8 @@ PROBES = [
     ("uprobe", 'uprobe:{BSE2E}:main { @u = count(); } uretprobe:{BSE2E}:main { @r = retval; }',
      ["@u: 1", "@r: 0"]),
     ("software", 'software:page-faults:1 /comm == "bse2e"/ { @ = count(); }', ["@: *"]),
-    ("profile-interval", 'profile:hz:997 /comm == "bse2e"/ { @p = 1; } '
-     'interval:ms:1 { @i = 1; }', ["@i: 1"]),
+    ("usdt", 'usdt:{BSE2E}:bse2e:open { @u = count(); @s = sum(arg0); }',
+     ["@u: {N}", "@s: {SUMN}"]),
     ("begin-end", 'BEGIN { @b = 1; } END { @e = 2; }', ["@b: 1", "@e: 2"]),
 ]
 
@@ -88,7 +102,7 @@ OTHER = [
 def expand(text: str, bse2e: str) -> str:
     return (text.replace("{BSE2E}", bse2e).replace("{NOPE}", NOPE).replace("{2N}", str(2 * N))
             .replace("{4N}", str(4 * N)).replace("{5N}", str(5 * N))
-            .replace("{LEN}", str(len(NOPE))).replace("{N}", str(N)))
+            .replace("{LEN}", str(len(NOPE))).replace("{SUMN}", str(N * (N + 1) // 2)).replace("{N}", str(N)))
 
 
 def check(out: str, wanted: list[str], bse2e: str) -> None:
@@ -109,6 +123,97 @@ def check(out: str, wanted: list[str], bse2e: str) -> None:
                          ids=[c[0] for c in PROBES + MAPS + OTHER])
 def test_oneliner(opens, bse2e, script, wanted):
     check(opens(expand(script, bse2e)), wanted, bse2e)
+
+
+def test_profile_and_interval(bse2e):
+    """profile samples every CPU (idle ones too) while the helper sleeps
+    30 ms; interval fires on one."""
+    code, out, err = trace('profile:hz:997 { @p = 1; } interval:ms:1 { @i = 1; }',
+                           [bse2e, "sleep", "30"])
+    assert code == 0, err
+    assert {"@p: 1", "@i: 1"} <= set(out.splitlines()), out
+
+
+def test_iter_task():
+    """iter:task visits every task once: this test's process exactly once."""
+    code, out, err = trace(f'iter:task {{ @all = count(); '
+                           f'if (ctx.task->pid == {os.getpid()}) {{ @me = count(); }} }}',
+                           ["/bin/true"])
+    assert code == 0, err
+    assert "@me: 1" in out.splitlines(), out
+    assert any(ln.startswith("@all: ") and int(ln.split()[1]) > 1 for ln in out.splitlines()), out
+
+
+def test_self_signal():
+    """self:signal:SIGUSR1 runs when the tracer (this process) gets SIGUSR1."""
+    code, out, err = trace('self:signal:SIGUSR1 { @s = count(); }',
+                           ["/bin/kill", "-USR1", str(os.getpid())])
+    assert code == 0, err
+    assert "@s: 1" in out.splitlines(), out
+
+
+def test_bench():
+    """bench: probes run 10,000 times each under --mode bench, timed by
+    the kernel's run_time_ns, in bpftrace's table."""
+    from bpfscope import api
+    from bpfscope.output.text import TextOutput
+    out, err = io.StringIO(), io.StringIO()
+    code = api.run(api.compile_script('bench:incr { @b = count(); }'),
+                   TextOutput(out, err), mode="bench")
+    assert code == 0, err.getvalue()
+    assert re.search(r"^\| incr +\| \d+ +\|$", out.getvalue(), re.M), out.getvalue()
+
+
+def test_hardware(bse2e):
+    """hardware: counts where the guest has a PMU; QEMU's emulation has
+    none, and the error says so (and what to use instead)."""
+    out = run_or_refused('hardware:instructions:1000 /comm == "bse2e"/ { @ = count(); }',
+                         os.path.exists("/sys/bus/event_source/devices/cpu"),
+                         ["no hardware performance counters", "software:cpu-clock"],
+                         [bse2e, "open", NOPE, str(N)])
+    if out is not None:
+        assert any(ln.startswith("@: ") and int(ln.split()[1]) > 0
+                   for ln in out.splitlines()), out
+
+
+@pytest.fixture
+def watched():
+    """tests/e2e/progs/watched.c, built static on the host by the lane."""
+    path = os.environ.get("BPFSCOPE_VMLANE_WATCHED")
+    if not path or not os.access(path, os.X_OK):
+        pytest.skip("the lane built no watched helper (no C compiler on the host)")
+    return path
+
+
+@pytest.mark.parametrize("script,wanted", [
+    ("watchpoint:{ADDR}:8:w { @w = count(); }", "@w: 7"),
+    ("asyncwatchpoint:{ADDR}:8:rw { @rw = count(); }", "@rw: 10")], ids=["w", "async-rw"])
+def test_watchpoint(watched, script, wanted):
+    """watchpoint (w) and asyncwatchpoint (rw) on a global of the helper,
+    which writes it 7 times and reads it 3 times: the CPU's debug
+    registers (QEMU emulates them) see each access. One script each: with
+    both on one address QEMU reports a write to the first only."""
+    from bpfscope import api
+    from bpfscope.output.text import TextOutput
+    p = subprocess.Popen([watched, "7", "3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        pid, addr = p.stdout.readline().split()
+        compiled = api.compile_script(script.replace("{ADDR}", addr), pid=int(pid))
+        out, err = io.StringIO(), io.StringIO()
+
+        def go():
+            p.stdin.write("g")
+            p.stdin.close()
+            assert p.wait(60) == 0
+        code = api.run(compiled, TextOutput(out, err), duration=60, on_attached=go,
+                       should_stop=lambda: True)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert code == 0, err.getvalue()
+    assert wanted in out.getvalue().splitlines(), out.getvalue()
 
 
 FOR_MAP = OPENAT + ' { @m[(int32)args.dfd] = count(); } END { for ($kv : @m) { printf("k=%d v=%d\\n", $kv.0, $kv.1); } }'
