@@ -6,6 +6,8 @@ a diff to review. Semantics are checked separately, in the interpreter
 (test_lower_interp.py).
 """
 
+import os
+
 import pytest
 
 from bpfscope.codegen.insn import Insn, decode
@@ -489,12 +491,13 @@ def spec_tuple(m):
 def test_runtime_maps_always_exist():
     cs = compile_src("BEGIN { }")
     assert list(cs.maps) == [RINGBUF, LOST, EXIT]
-    # by default 1/1024 of memory, between 64 and 4096 pages, a power of two
+    # by default 1/512 of memory, between 64 and 4096 pages per CPU, a power of two
+    cpus = os.cpu_count() or 1
     pages = cs.maps[RINGBUF].max_entries // 4096
-    assert 64 <= pages <= 4096 and pages & (pages - 1) == 0
+    assert 64 <= pages <= 4096 * cpus and pages & (pages - 1) == 0
     with open("/proc/meminfo") as f:
         kib = int(f.readline().split()[1])
-    want = max(64, min(4096, kib // 4096))
+    want = max(64 * cpus, min(4096 * cpus, kib // 2048))
     assert pages <= want < 2 * pages
     assert spec_tuple(cs.maps[RINGBUF]) == ("ringbuf", 0, 0, pages * 4096, "ringbuf")
     assert spec_tuple(cs.maps[LOST]) == ("percpu_array", 4, 8, 1, "lost")
