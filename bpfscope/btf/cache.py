@@ -56,12 +56,12 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def cache_dir() -> str | None:
+def cache_dir(sub: str = "btf") -> str | None:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
         os.path.expanduser("~"), ".cache")
     if not base or base.startswith("~"):
         return None
-    return os.path.join(base, "bpfscope", "btf")
+    return os.path.join(base, "bpfscope", sub)
 
 
 def key(data: bytes) -> str:
@@ -83,18 +83,20 @@ def _ours(st: os.stat_result, kind) -> bool:
     return kind(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
-def _open_dir(directory: str | None, create: bool) -> int | None:
-    """An fd of the cache directory, checked as the module docstring says,
-    or None. ``directory`` (tests) replaces the default; its last
-    component is checked like ``bpfscope``/``btf``."""
-    path = directory or cache_dir()
+def open_dir(directory: str | None, create: bool, sub: str = "btf") -> int | None:
+    """An fd of the cache directory ``bpfscope/<sub>``, checked as the
+    module docstring says, or None. ``directory`` (tests) replaces the
+    default; its last component is checked like ``bpfscope``/``btf``.
+    The compile cache (bpfscope.compilecache) keeps its files in
+    ``bpfscope/compile`` this way too."""
+    path = directory or cache_dir(sub)
     if path is None:
         return None
     if directory:
         anchor, parts = os.path.split(os.path.abspath(directory))
         parts = [parts]
     else:
-        anchor, parts = os.path.dirname(os.path.dirname(path)), ["bpfscope", "btf"]
+        anchor, parts = os.path.dirname(os.path.dirname(path)), ["bpfscope", sub]
     try:
         if create:
             os.makedirs(anchor, mode=0o700, exist_ok=True)
@@ -120,7 +122,7 @@ def _open_dir(directory: str | None, create: bool) -> int | None:
         return None
 
 
-def _read_own_file(dfd: int, fname: str, limit: int) -> bytes | None:
+def read_own_file(dfd: int, fname: str, limit: int) -> bytes | None:
     """The bytes of regular file ``fname`` of ``dfd`` when it is ours and
     at most ``limit`` bytes, else None."""
     try:
@@ -164,12 +166,12 @@ def parse(blob: bytes, data_len: int):
 
 def load(name: str, data: bytes, directory: str | None = None):
     """The cached (offs array, names bytes) index for ``data`` or None."""
-    dfd = _open_dir(directory, create=False)
+    dfd = open_dir(directory, create=False)
     if dfd is None:
         return None
     try:
         limit = _HEAD.size + 8 * (len(data) // _MIN_RECORD)
-        blob = _read_own_file(dfd, _file_name(name, data), limit)
+        blob = read_own_file(dfd, _file_name(name, data), limit)
     finally:
         os.close(dfd)
     return None if blob is None else parse(blob, len(data))
@@ -217,30 +219,36 @@ def _old_entries(dfd: int, name: str, keep: str) -> list[str]:
     return out
 
 
+def write_file(dfd: int, final: str, chunks) -> None:
+    """Write ``final`` in directory ``dfd`` (mode 0600) through a temporary
+    file (O_EXCL) renamed into place: a reader never sees half a file."""
+    tmp = f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
+    fd = os.open(tmp, _WRITE_FLAGS, 0o600, dir_fd=dfd)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        os.replace(tmp, final, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except OSError:
+            pass
+        raise
+
+
 def store(name: str, data: bytes, index, directory: str | None = None) -> bool:
     """Write the index for ``data``; False (and no exception) on failure.
     Older indexes of the same name (other kernels) are removed."""
-    dfd = _open_dir(directory, create=True)
+    dfd = open_dir(directory, create=True)
     if dfd is None:
         return False
     offs, names = index
     payload = offs.tobytes() + bytes(names)
     head = _HEAD.pack(_MAGIC, sys.byteorder == "little", len(offs), zlib.crc32(payload))
     final = _file_name(name, data)
-    tmp = f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
     try:
-        fd = os.open(tmp, _WRITE_FLAGS, 0o600, dir_fd=dfd)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(head)
-                f.write(payload)
-            os.replace(tmp, final, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=dfd)
-            except OSError:
-                pass
-            raise
+        write_file(dfd, final, (head, payload))
         for old in _old_entries(dfd, name, final):
             try:
                 os.unlink(old, dir_fd=dfd)
