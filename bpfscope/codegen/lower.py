@@ -37,6 +37,7 @@ from .lower_formap import ForMapLowering
 from .lower_maps import MapLowering
 from .lower_memory import MemoryLowering
 from .lower_store import StoreLowering
+from . import shortkeys  # noqa: I001
 from .script import (EXIT, LOST, RINGBUF, SCRATCH, USTACK_PIDS,
                      CompiledScript, DropSite, EventSpec, MapSpec, ProgSpec)
 
@@ -115,6 +116,8 @@ class ScriptCompiler:
     def compile(self) -> CompiledScript:
         for name, info in sorted(self.an.maps.items()):
             self.maps[name] = map_spec(info, self.max_keys)
+        for name in shortkeys.splittable(self.an.program, self.maps):
+            shortkeys.split(self.maps, name)
         pages = ring_pages(int(self.an.config.get("perf_rb_pages", 0)))
         self.maps[RINGBUF] = MapSpec(RINGBUF, "ringbuf", 0, 0, pages * 4096, "ringbuf")
         # slot 0 counts lost records, slot i the drops of drop_site i;

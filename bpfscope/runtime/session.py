@@ -33,6 +33,7 @@ from ..sema import types as T
 from .decode import compile_decoder, decode, u64
 from .mapread import read_map
 from .printf import compile_format, compile_record_format
+from .shortkeys import ShortKeyMap
 from .progress import Progress
 from .usermap import UserMap
 from .stackresolve import StackResolver
@@ -120,6 +121,10 @@ class Session:
         except BpfSyscallError as e:
             hint = map_create_hint(MAP_TYPES[spec.map_type], spec.key_size, e.errno)
             raise KernelError(f"Failed to create map: {e}" + (f": {hint}" if hint else "")) from None
+        for spec in self.script.maps.values():
+            if spec.short is not None:  # one map to user space (codegen.shortkeys)
+                short, size = spec.short
+                self.maps[spec.name] = ShortKeyMap(self.maps[spec.name], self.maps[short], size)
         self.ringbuf = RingBuffer(self.maps[RINGBUF])
         demangle = bool(int(self.script.config.get("cpp_demangle", 1)))
         user_symbols().demangle = demangle  # usym() values
