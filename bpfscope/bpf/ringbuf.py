@@ -96,34 +96,7 @@ class RingBuffer:
     def consume(self, callback: Callable[[bytes], object]) -> int:
         """Hand every committed record to ``callback`` in order; stop at the
         first record still being written. Returns how many were handed."""
-        if self._prod is None:
-            raise ValueError("ring buffer is closed")
-        n = 0
-        cons = self._cons_pos.value
-        view, mask, header = self._view, self._mask, _HEADER.unpack_from
-        # Only what was committed when we started: under a steady stream of
-        # events a caller must get control back to notice signals and exits.
-        prod = self._prod_pos.value
-        while cons < prod:
-            (length,) = header(view, cons & mask)
-            if length & BPF_RINGBUF_BUSY_BIT:
-                break
-            size = length & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)
-            start = cons + BPF_RINGBUF_HDR_SZ
-            cons = (start + size + 7) & ~7
-            if not length & BPF_RINGBUF_DISCARD_BIT:
-                # the data area is mapped twice in a row, so a record
-                # that wraps around is still one contiguous slice
-                off = start & mask
-                record = bytes(view[off:off + size])
-                # Release the space before the callback runs, so a slow
-                # or raising callback does not make the kernel drop.
-                self._cons_pos.value = cons
-                n += 1
-                callback(record)
-            else:
-                self._cons_pos.value = cons
-        return n
+        return self.consume_texts({}, None, callback)
 
     def consume_texts(self, texts: dict, write: Callable[[str], object],
                       callback: Callable[[bytes], object], batch: int = 4096) -> int:
@@ -134,7 +107,14 @@ class RingBuffer:
         ``write`` joined, at most ``batch`` at a time; any other record goes
         to ``callback`` as consume() hands it, after the texts before it
         were written. ``texts`` is read at each record, so a callback may
-        empty it to send every later record to ``callback``."""
+        empty it to send every later record to ``callback``.
+
+        Only what was committed when it started is read: under a steady
+        stream of events a caller must get control back to notice signals
+        and exits. The data area is mapped twice in a row, so a record that
+        wraps around is still one contiguous slice. A record's space is
+        released before its callback runs, so a slow or raising callback
+        does not make the kernel drop."""
         if self._prod is None:
             raise ValueError("ring buffer is closed")
         n = 0
@@ -156,7 +136,7 @@ class RingBuffer:
                     continue
                 n += 1
                 off = start & mask
-                text = get(u64(view, off)[0]) if size >= 8 else None
+                text = get(u64(view, off)[0]) if texts and size >= 8 else None
                 if text is not None:
                     out.append(text(view, off + 8))
                     if len(out) >= batch:
