@@ -17,7 +17,8 @@ The key is a SHA-256 of everything the compile reads:
 
 Only scripts whose probes are kernel probes (tracepoint, rawtracepoint,
 kprobe, fentry, profile, interval, software, hardware, BEGIN/END) are
-stored, and none that reads something else of the host at compile time or
+stored, none whose programs load with an fd this process opened (a
+module's BTF), and none that reads something else of the host at compile time or
 embeds the compile's time: uprobes and USDT (their binaries), ``-p``/
 ``-c`` (a process), ``import``, ``cgroupid()`` (a cgroup's inode),
 ``elapsed`` (the compile's clock). Anything else compiles as before.
@@ -86,8 +87,12 @@ def key(text: str, name: str, params, config, named) -> str | None:
 
 
 def cacheable(script) -> bool:
-    """Whether a compiled script may be stored: kernel probes only."""
-    return all(ps.probe.provider in KERNEL_PROVIDERS for ps in script.programs)
+    """Whether a compiled script may be stored: kernel probes only, and no
+    probe whose load holds an fd of this process (a module's BTF for
+    fentry and tp_btf probes of module functions)."""
+    return all(ps.probe.provider in KERNEL_PROVIDERS
+               and not any(k.endswith("_fd") for k in (ps.probe.load or {}))
+               for ps in script.programs)
 
 
 def load(k: str, directory: str | None = None):

@@ -61,6 +61,10 @@ def test_store_and_load_in_a_directory_of_our_own(tmp_path):
 def test_only_kernel_probe_scripts_are_stored(tmp_path, monkeypatch):
     d = str(tmp_path / "compile")
     script = api.compile_script(SCRIPT)
+    assert compilecache.cacheable(script)
+    monkeypatch.setattr(script.programs[0].probe, "load", {"attach_btf_obj_fd": 7})
+    assert not compilecache.cacheable(script)  # an fd of this process
+    monkeypatch.setattr(script.programs[0].probe, "load", {})
     monkeypatch.setattr(script.programs[0].probe, "provider", "uprobe")
     assert not compilecache.cacheable(script)
     assert not compilecache.store("a" * 64, script, d)
