@@ -49,6 +49,7 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
         k = compilecache.key(text, name, params, config, named)
         cached = compilecache.load(k) if k is not None else None
         if isinstance(cached, CompiledScript):
+            from . import functions  # noqa: F401 - the records' handlers and aggregations
             return cached
     if debuginfo is not None:
         set_search_dirs(debuginfo)
