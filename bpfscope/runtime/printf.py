@@ -305,14 +305,15 @@ def _python_format(segments: Sequence[Segment]) -> str:
 _INT_CODES = {8: "b", 16: "h", 32: "i", 64: "q"}
 
 
-def compile_record_format(fmt: str, layout, full: int):
+def compile_record_format(fmt: str, layout, full: int, trailer: str = ""):
     """A function ``(buffer, offset) -> str``: the text of a printf record
     whose arguments (``layout``, a sema TupleType) start at ``offset``,
     made by one struct unpack and one %-format, with no per-argument
-    Python code; None when a value needs more than that (anything but
-    plain integers and strings, strings that may need the trailer, that
-    is ``full`` bytes or more, a conversion that is not in _FAST_CONVS,
-    a signed value printed unsigned from a narrower type).
+    Python code but for strings; None when a value needs more than that
+    (anything but plain integers and strings, a conversion that is not in
+    _FAST_CONVS, a signed value printed unsigned from a narrower type).
+    As the session's printf_parts, a string of ``full`` bytes (one short of
+    max_strlen: its NUL made it full) gets ``trailer``.
 
     An integer slot is read with the struct code that gives what
     render() prints: ``%d`` of a u32 with the 32-bit default length is
@@ -327,10 +328,10 @@ def compile_record_format(fmt: str, layout, full: int):
     codes, strings, pos = ["<"], [], 0
     for i, (c, t, off) in enumerate(zip(convs, layout.elems, layout.offsets)):
         if isinstance(t, T.StringType):
-            if c.conv != "s" or t.length >= full:
+            if c.conv != "s":
                 return None
             code, size = f"{t.length}s", t.length
-            strings.append(i)
+            strings.append((i, t.length >= full))
         elif is_plain_int(t) and not isinstance(t, T.BoolType) and c.conv != "s":
             b, conv_bits = getattr(t, "bits", 64), _LENGTH_BITS.get(c.length, 64)
             if b not in _INT_CODES:
@@ -357,7 +358,14 @@ def compile_record_format(fmt: str, layout, full: int):
 
     def text(buf, off):
         vals = list(unpack(buf, off))
-        for i in strings:
-            vals[i] = _cstr(vals[i])
+        for i, long in strings:
+            raw = vals[i]
+            if not long:
+                vals[i] = _cstr(raw)
+                continue
+            n = raw.find(b"\0")
+            n = len(raw) if n < 0 else n
+            s = raw[:n].decode("utf-8", errors="surrogateescape")
+            vals[i] = s + trailer if n == full else s
         return pyfmt % tuple(vals)
     return text

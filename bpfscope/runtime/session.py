@@ -532,7 +532,7 @@ class Session:
 
     def consume(self) -> int:
         """Print every record the ring buffer holds. printf records of simple
-        formats (plain integers, strings that cannot need the trailer) into
+        formats (plain integers and strings) into
         a sink whose printf takes joined texts become text straight from
         the ring, and are written in batches: this is what keeps up with a
         burst (issue 18)."""
@@ -550,7 +550,7 @@ class Session:
         texts = {}
         for ev in self.script.events.values():
             if ev.kind == "printf" and ev.fmt is not None:
-                text = compile_record_format(ev.fmt, ev.layout, full)
+                text = compile_record_format(ev.fmt, ev.layout, full, self.trailer)
                 if text is not None:
                     texts[ev.id] = text
         return texts

@@ -141,7 +141,6 @@ def test_record_format_prints_what_render_prints(fmt, types, values):
     ("%lu\n", ["s32"]),                     # a signed value printed wider unsigned
     ("%s\n", ["u64"]),                      # render decides
     ("%d\n", [("str", 8)]),
-    ("%s\n", [("str", 1024)]),              # may need the trailer
     ("%d %d\n", ["u64"]),                   # count differs
 ])
 def test_record_format_leaves_the_rest_to_render(fmt, types):
@@ -150,3 +149,16 @@ def test_record_format_leaves_the_rest_to_render(fmt, types):
     ts = [T.StringType(t[1]) if isinstance(t, tuple) else
           T.IntType(int(t[1:]), t[0] == "s") for t in types]
     assert compile_record_format(fmt, T.TupleType(tuple(ts)), full=1023) is None
+
+
+@pytest.mark.parametrize("value,want", [
+    (b"a" * 1023, "a" * 1023 + ".."),       # full: cut short, as bpftrace takes it
+    (b"a" * 1022, "a" * 1022),
+    (b"\xffb", "\udcffb"),                  # raw bytes stay raw
+])
+def test_record_format_of_a_max_strlen_string_adds_the_trailer_when_full(value, want):
+    from bpfscope.runtime.printf import compile_record_format
+    from bpfscope.sema import types as T
+    layout, data = _record([T.StringType(1024)], [value])
+    text = compile_record_format("<%s>", layout, full=1023, trailer="..")
+    assert text(memoryview(data), 8) == f"<{want}>"
