@@ -12,7 +12,7 @@ import os
 import re
 import time
 
-from harness import (SyscallPoker, TracerRun, adapt_script, run_workload,
+from harness import (SyscallPoker, TracerRun, adapt_script, fdinfo_progs, run_workload,
                      run_workload_cpu, tool_env, xlated_insns)
 
 TOOLS = ("bpfscope", "bpftrace")
@@ -122,14 +122,25 @@ def compile_scripts(sizes) -> dict[str, str]:
     for n in sizes:
         body = "\n".join(f"  $v = $v * 3 + {i}; @m[{i}] = $v;" for i in range(n))
         scripts[f"{n} statements"] = "BEGIN {\n  $v = 1;\n" + body + "\n  exit();\n}"
+    # bpfscope's compile cache (bpfscope.compilecache): the rows above are
+    # compiled with it off; these load a compile made just before
+    for n in sizes:
+        if n <= 100:
+            scripts[f"{n} probes, cached"] = (scripts[f"{n} probes"], "cached")
     return scripts
 
 
-def compile_case(tool: str, script: str, ctx) -> dict:
+def compile_case(tool: str, spec, ctx) -> dict:
+    script, cache = spec if isinstance(spec, tuple) else (spec, "off")
     nprobes = script.count("\ntracepoint:") + 1
     env = tool_env(tool, max_probes=max(2 * nprobes, 512))
     if tool == "bpfscope":
         args = ["--dry-run"]
+        if cache == "off":
+            env["BPFSCOPE_COMPILE_CACHE"] = "0"
+        else:  # the cache gets this compile, then the measured run loads it
+            prime = TracerRun(tool, script, args=args, env=env).start()
+            prime.wait(300)
     else:
         args = ["--emit-elf", os.path.join(ctx.build_dir, "dry.elf")]
     r = TracerRun(tool, script, args=args, env=env).start()
@@ -157,15 +168,54 @@ def cost_scripts() -> dict[str, tuple[str, str]]:
         "printf every event, flat out": (PRINTF_SCRIPT, "getppid"),
         "printf every event, 20,000/s": (PRINTF_SCRIPT, "getppid", 20000, 20000),
         "string key (str(args->filename))": (f"{tp}:sys_enter_openat {{ @[str(args->filename)] = count(); }}", "openat"),
+        # the least a count costs: the bench's own hand-written program
+        # (bpfinfo.floor_program), the same in both columns
+        "physical floor: count() by hand (lookup + add)": (FLOOR, "getppid"),
+        "uprobe, a C function called 1e6 times": (
+            "uprobe:{wl}:bpfbench_ucall { @ = count(); }", "ucall", 0, 1_000_000, KPROBE_PROG_TYPE),
+        "usdt, a probe passed 1e6 times": (
+            "usdt:{wl}:bpfbench:tick { @ = count(); }", "usdt", 0, 1_000_000, KPROBE_PROG_TYPE),
+        # 2 processes of 3e8 rounds of spin: ~1 s of CPU each
+        "profile:hz:999 kstack + ustack": (
+            "profile:hz:999 { @[kstack, ustack] = count(); }", "spin", 2, 300_000_000,
+            PERF_EVENT_PROG_TYPE),
     }
 
 
-TRACEPOINT_PROG_TYPE = 5
+KPROBE_PROG_TYPE, TRACEPOINT_PROG_TYPE, PERF_EVENT_PROG_TYPE = 2, 5, 7
+FLOOR = "(floor)"
+
+
+def floor_case(mode: str, n: int, ctx) -> dict:
+    """The hand-written count program on sys_enter_getppid, in this process."""
+    from bpfinfo import FloorProgram
+    prog = FloorProgram("syscalls/sys_enter_getppid")
+    try:
+        before = fdinfo_progs(os.getpid())
+        run_workload(ctx.workload, mode, n, 0)
+        after = fdinfo_progs(os.getpid())
+        insns = sum(xlated_insns(p) or 0 for p in after)
+    finally:
+        prog.close()
+    rt = cnt = 0
+    for pid, a in after.items():
+        b = before.get(pid)
+        rt += a.run_time_ns - (b.run_time_ns if b else 0)
+        cnt += a.run_cnt - (b.run_cnt if b else 0)
+    if cnt == 0:
+        raise RuntimeError("the floor program did not run (bpf stats off?)")
+    return {"ns_per_event": rt / cnt, "insns": insns}
 
 
 def cost_case(tool: str, spec, ctx) -> dict:
-    script, mode, *paced = spec
-    rate, n = paced if paced else (0, ctx.cost_events)
+    script, mode, *more = spec
+    # (script, mode[, rate, n[, program type]]): n None is ctx.cost_events
+    defaults = (0, None, TRACEPOINT_PROG_TYPE)
+    rate, n, ptype = (*more, *defaults[len(more):])
+    n = n or ctx.cost_events
+    if script == FLOOR:
+        return floor_case(mode, n, ctx)
+    script = script.replace("{wl}", ctx.workload)
     r = TracerRun(tool, script, keep_stdout=False, stdout_marker=b"EV ").start()
     try:
         if not r.wait_attached(60):
@@ -182,7 +232,7 @@ def cost_case(tool: str, spec, ctx) -> dict:
         r.wait(60)
     rt = cnt = insns = 0
     for pid, a in after.items():
-        if a.type != TRACEPOINT_PROG_TYPE:
+        if a.type != ptype:
             continue
         b = before.get(pid)
         d_rt = a.run_time_ns - (b.run_time_ns if b else 0)
@@ -191,7 +241,7 @@ def cost_case(tool: str, spec, ctx) -> dict:
         cnt = max(cnt, d_cnt)
         insns += xlated[pid] or 0
     if cnt == 0:
-        raise RuntimeError(f"{tool}: no tracepoint program ran (bpf stats off?)")
+        raise RuntimeError(f"{tool}: no program of type {ptype} ran (bpf stats off?)")
     res = {"ns_per_event": rt / cnt, "insns": insns}
     if "printf" in script:
         res["delivered_pct"] = 100.0 * r.out.markers / n

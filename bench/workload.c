@@ -4,6 +4,9 @@
  *   workload getppid N [RATE]   N x syscall(SYS_getppid); RATE calls/s (0 = flat out)
  *   workload openat N           N x openat("/dev/null") + close
  *   workload wait               block on stdin until EOF, then exit (a probe-free child)
+ *   workload ucall N            N calls of bpfbench_ucall(), a function for uprobes
+ *   workload usdt N             N passes through the USDT probe bpfbench:tick
+ *                               (when built with <sys/sdt.h>; else it fails)
  *   workload spin N [PROCS]     PROCS (default 2) processes, each doing N rounds of
  *                               integer arithmetic (a fixed amount of CPU work, no
  *                               system calls); the time is until the last one ends
@@ -51,6 +54,20 @@ __attribute__((noinline)) static void spin_one(long n)
         x = spin_mid(x, n - done < chunk ? n - done : chunk);
     sink = x;
 }
+
+/* The uprobe target: a real call each time (noinline, a side effect). */
+__attribute__((noinline, used)) void bpfbench_ucall(long i)
+{
+    sink += (unsigned long)i;
+    asm volatile("");
+}
+
+#if defined(__has_include)
+#if __has_include(<sys/sdt.h>)
+#include <sys/sdt.h>
+#define HAVE_SDT 1
+#endif
+#endif
 
 int main(int argc, char **argv)
 {
@@ -108,6 +125,19 @@ int main(int argc, char **argv)
         }
         while (wait(NULL) > 0)
             ;
+    } else if (strcmp(argv[1], "ucall") == 0) {
+        for (long i = 0; i < n; i++)
+            bpfbench_ucall(i);
+    } else if (strcmp(argv[1], "usdt") == 0) {
+#ifdef HAVE_SDT
+        for (long i = 0; i < n; i++) {
+            DTRACE_PROBE1(bpfbench, tick, i);
+            asm volatile("");
+        }
+#else
+        fprintf(stderr, "built without <sys/sdt.h>: no USDT probe\n");
+        return 2;
+#endif
     } else if (strcmp(argv[1], "wait") == 0) {
         char buf[64];
         while (read(0, buf, sizeof buf) > 0)

@@ -13,6 +13,7 @@ Every user-facing failure is a :class:`bpfscope.errors.BpfscopeError` whose
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 
 from .attach import providers
@@ -22,7 +23,6 @@ from .elf import set_search_dirs
 from .errors import BpfscopeError, SemanticError, Source, WarningLog, collecting
 from .lang.parser import parse
 from .output.text import TextOutput
-from .passes import CompileState, run_passes
 from .runtime.session import Session
 
 
@@ -30,14 +30,27 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
                    cpid: int | None = None, pid: int | None = None,
                    uprobe_inlined: bool = False, cmd: str | None = None,
                    named: dict[str, str | None] | None = None,
-                   debuginfo=None) -> CompiledScript:
+                   debuginfo=None, cache: bool = False) -> CompiledScript:
     """Parse, check and compile ``text``; ``name`` is what errors call it;
     ``cpid`` is the pid of the -c child, the value of the ``cpid`` builtin;
     ``cmd`` the path of the program it runs (the target of uprobes that
     name none); ``pid`` (-p) limits user-space probes to one process;
     ``named`` holds the named parameters (``--name=value``; None for a bare
     ``--name``); ``debuginfo``, when given, the directories searched first
-    for separate debug files (``--debuginfo``; for the whole process)."""
+    for separate debug files (``--debuginfo``; for the whole process);
+    ``cache``: look the compile up in, and store it into, the disk cache
+    of compiled scripts (bpfscope.compilecache; the CLI's choice, unless
+    BPFSCOPE_COMPILE_CACHE=0), for scripts of kernel probes that name no
+    process."""
+    k = None
+    if cache and cpid is None and pid is None and cmd is None and not uprobe_inlined \
+            and debuginfo is None and os.environ.get("BPFSCOPE_COMPILE_CACHE") != "0":
+        from . import compilecache
+        k = compilecache.key(text, name, params, config, named)
+        cached = compilecache.load(k) if k is not None else None
+        if isinstance(cached, CompiledScript):
+            from . import functions  # noqa: F401 - the records' handlers and aggregations
+            return cached
     if debuginfo is not None:
         set_search_dirs(debuginfo)
     source = Source(text, name)
@@ -47,6 +60,7 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     log = WarningLog()
     try:
         with collecting(log):
+            from .passes import CompileState, run_passes  # not needed on a cache hit
             st = run_passes(CompileState(source, name, params, config, cpid, options,
                                          named or {}))
     except BpfscopeError as e:
@@ -65,6 +79,8 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     script.warnings = [dataclasses.replace(w, source=source) for w in log.items]
     script.source = source
     script.ast = st.program
+    if k is not None:
+        compilecache.store(k, script)
     return script
 
 

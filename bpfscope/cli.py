@@ -694,7 +694,7 @@ def _main(opts, rest, named) -> int:
                                         pid=opts.pid, uprobe_inlined=opts.uprobe_inlined,
                                         cmd=child.path if child else (
                                             command_path(opts.cmd) if opts.cmd else None),
-                                        named=named)
+                                        named=named, cache=True)
             stages = set(",".join(opts.debug or []).split(",")) - {""}
             if stages or opts.verbose:
                 _debug(script, stages or {"disasm"})

@@ -39,6 +39,7 @@ SHELL = {"api", "cli", "info", "passes", "privileges"}  # passes: the compile pa
 # the Python API's context manager); serve: the Prometheus exporter;
 # notebook: pandas/matplotlib helpers over tracer
 SHELL |= {"__init__", "tracer", "serve", "notebook", "launch"}  # launch: the console script's tiny entry
+SHELL |= {"compilecache"}  # the disk cache of compiled scripts (api, for the CLI)
 SHELL |= {"toolcmds"}  # the tools with options (funccount, ...): scripts made from options, run by the CLI
 
 

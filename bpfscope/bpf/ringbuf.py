@@ -42,6 +42,7 @@ def _mmap(length: int, prot: int, fd: int, offset: int) -> int:
 
 
 _HEADER = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
 
 
 class RingBuffer:
@@ -81,42 +82,78 @@ class RingBuffer:
     def poll(self, timeout_ms: int, callback: Callable[[bytes], object]) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) for data, then consume.
         Returns the number of records handed to ``callback``."""
+        self.wait(timeout_ms)
+        return self.consume(callback)
+
+    def wait(self, timeout_ms: int) -> None:
+        """Wait up to ``timeout_ms`` (-1: forever) for the kernel to wake
+        consumers (or a signal)."""
         try:
             self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
         except InterruptedError:
             pass
-        return self.consume(callback)
 
     def consume(self, callback: Callable[[bytes], object]) -> int:
         """Hand every committed record to ``callback`` in order; stop at the
         first record still being written. Returns how many were handed."""
+        return self.consume_texts({}, None, callback)
+
+    def consume_texts(self, texts: dict, write: Callable[[str], object],
+                      callback: Callable[[bytes], object], batch: int = 4096) -> int:
+        """As :meth:`consume`, for a stream where most records become text:
+        a record whose first u64 is a key of ``texts`` is turned into text
+        by ``texts[key](data, offset)`` right in the mapped ring (no copy,
+        no callback), and the texts of a run of such records go to
+        ``write`` joined, at most ``batch`` at a time; any other record goes
+        to ``callback`` as consume() hands it, after the texts before it
+        were written. ``texts`` is read at each record, so a callback may
+        empty it to send every later record to ``callback``.
+
+        Only what was committed when it started is read: under a steady
+        stream of events a caller must get control back to notice signals
+        and exits. The data area is mapped twice in a row, so a record that
+        wraps around is still one contiguous slice. A record's space is
+        released before its callback runs, so a slow or raising callback
+        does not make the kernel drop."""
         if self._prod is None:
             raise ValueError("ring buffer is closed")
         n = 0
         cons = self._cons_pos.value
-        view, mask, header = self._view, self._mask, _HEADER.unpack_from
-        # Only what was committed when we started: under a steady stream of
-        # events a caller must get control back to notice signals and exits.
+        view, mask, header, u64 = self._view, self._mask, _HEADER.unpack_from, _U64.unpack_from
+        busy, discard, hdr = BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ
         prod = self._prod_pos.value
-        while cons < prod:
-            (length,) = header(view, cons & mask)
-            if length & BPF_RINGBUF_BUSY_BIT:
-                break
-            size = length & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)
-            start = cons + BPF_RINGBUF_HDR_SZ
-            cons = (start + size + 7) & ~7
-            if not length & BPF_RINGBUF_DISCARD_BIT:
-                # the data area is mapped twice in a row, so a record
-                # that wraps around is still one contiguous slice
-                off = start & mask
-                record = bytes(view[off:off + size])
-                # Release the space before the callback runs, so a slow
-                # or raising callback does not make the kernel drop.
-                self._cons_pos.value = cons
+        out: list[str] = []
+        get = texts.get
+        try:
+            while cons < prod:
+                (length,) = header(view, cons & mask)
+                if length & busy:
+                    break
+                size = length & ~(busy | discard)
+                start = cons + hdr
+                cons = (start + size + 7) & ~7
+                if length & discard:
+                    continue
                 n += 1
-                callback(record)
-            else:
+                off = start & mask
+                text = get(u64(view, off)[0]) if texts and size >= 8 else None
+                if text is not None:
+                    out.append(text(view, off + 8))
+                    if len(out) >= batch:
+                        self._cons_pos.value = cons
+                        write("".join(out))
+                        out.clear()
+                    continue
+                record = bytes(view[off:off + size])
                 self._cons_pos.value = cons
+                if out:
+                    write("".join(out))
+                    out.clear()
+                callback(record)
+        finally:
+            self._cons_pos.value = cons
+            if out:
+                write("".join(out))
         return n
 
     def close(self) -> None:

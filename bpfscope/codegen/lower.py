@@ -37,24 +37,30 @@ from .lower_formap import ForMapLowering
 from .lower_maps import MapLowering
 from .lower_memory import MemoryLowering
 from .lower_store import StoreLowering
+from . import shortkeys  # noqa: I001
 from .script import (EXIT, LOST, RINGBUF, SCRATCH, USTACK_PIDS,
                      CompiledScript, DropSite, EventSpec, MapSpec, ProgSpec)
 
 
 def ring_pages(asked: int) -> int:
-    """Pages of the ring buffer: as asked, else by memory as bpftrace 0.26
-    does (1/1024 of it, 64 pages at least, 4096 at most), rounded down to a
-    power of two as the kernel requires. A bigger default absorbs bigger
-    bursts but makes a ^C under a steady stream wait for all that is queued
-    to be printed (32 MiB took 14 s here): perf_rb_pages=8192 is the choice
-    for a burst of a million printf records."""
+    """Pages of the ring buffer, rounded down to a power of two as the
+    kernel requires: ``perf_rb_pages`` as asked (bpftrace 0.26 sizes its
+    ring buffer by it), else by memory and CPUs: 1/512 of memory, at least
+    64 pages per CPU and at most 16 MiB per CPU (32 MiB on a 2-CPU machine
+    of 24 GiB). That absorbs a burst of a million printf records of two
+    integers (24 bytes each with the ring's header), which no consumer in
+    Python can print as fast as one CPU makes them (5 million a second
+    here); the consumer then empties it at a few hundred thousand records
+    a second (runtime.session's fast path), so ^C after a burst waits
+    seconds, not more."""
     if asked <= 0:
         try:
             with open("/proc/meminfo") as f:
                 kib = int(f.readline().split()[1])
         except (OSError, ValueError, IndexError):
             kib = 0
-        asked = max(64, min(4096, kib // 4096))  # 1/1024 of memory, in 4 KiB pages
+        cpus = os.cpu_count() or 1
+        asked = max(64 * cpus, min(4096 * cpus, kib // 2048))  # kib // 2048: 1/512, in 4 KiB pages
     return 1 << (asked.bit_length() - 1)
 
 
@@ -110,6 +116,8 @@ class ScriptCompiler:
     def compile(self) -> CompiledScript:
         for name, info in sorted(self.an.maps.items()):
             self.maps[name] = map_spec(info, self.max_keys)
+        for name in shortkeys.splittable(self.an.program, self.maps):
+            shortkeys.split(self.maps, name)
         pages = ring_pages(int(self.an.config.get("perf_rb_pages", 0)))
         self.maps[RINGBUF] = MapSpec(RINGBUF, "ringbuf", 0, 0, pages * 4096, "ringbuf")
         # slot 0 counts lost records, slot i the drops of drop_site i;

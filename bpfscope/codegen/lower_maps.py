@@ -81,9 +81,11 @@ class MapLowering:
         b.mov(r, R0)
         return r
 
-    def update(self, name: str, key: Mem, val: Mem, flags: int = BPF_ANY, span=None):
+    def update(self, name: str, key: Mem, val: Mem, flags: int = BPF_ANY, span=None,
+               site: str | None = None):
         """map_update_elem; with ``span``, a full map is reported to user
-        space (one record, only on the failure path)."""
+        space (one record, only on the failure path), as a failure of map
+        ``site`` (default ``name``)."""
         self.kernel_map(name)
         b = self.b
         b.ld_map_fd(R1, name)
@@ -96,7 +98,7 @@ class MapLowering:
             res = b.vreg()
             b.mov(res, R0)
             b.jcond("sge", res, 0, ok)
-            self.count_lost(self.sc.drop_site("full", name, span))
+            self.count_lost(self.sc.drop_site("full", site or name, span))
             b.place(ok)
 
     def assign_map(self, s: ast.AssignMap):
@@ -223,11 +225,65 @@ class MapLowering:
         b = self.b
         agg = registry.aggregation(spec.kind)
         arg = self.int_expr(call.args[0]) if call.args else None
-        key = self.map_key(m, extra=8 if agg.bucketed else 0)
+        key = self.short_str_key(m, spec) if spec.short is not None else None
+        if key is None:
+            key = self.map_key(m, extra=8 if agg.bucketed else 0)
         if agg.bucketed:
             idx = agg.bucket(self, arg.reg, spec.params)
             b.stx(8, key.base, key.off + key.size - 8, idx)
-        p = self.lookup(m.ident, key)
+        if spec.short is None:
+            return self.aggregate_into(m, m.ident, key, agg, arg, spec)
+        # a string key that ends before the short map's key size (its last
+        # byte is the NUL or padding) goes there: the kernel hashes and
+        # compares that many bytes, not max_strlen (codegen.tiers)
+        short, size = spec.short
+        byte, long_key, done = b.vreg(), b.label("long_key"), b.label("tiered")
+        b.ldx(1, byte, key.base, key.off + size - 1)
+        b.jcond("ne", byte, 0, long_key)
+        self.aggregate_into(m, short, Mem(key.base, key.off, size), agg, arg, spec)
+        b.ja(done)
+        b.place(long_key)
+        self.aggregate_into(m, m.ident, key, agg, arg, spec)
+        b.place(done)
+
+    def short_str_key(self, m: ast.Map, spec: MapSpec) -> Mem | None:
+        """The key ``str(p)`` of a map with a short map, built for it: only
+        the short key's bytes are zeroed before the string is read, and a
+        string that does not end in them is read again into a key zeroed
+        whole (store_str's way, its cut counted). None for any other key."""
+        k = m.keys[0] if len(m.keys) == 1 else None
+        if not (isinstance(k, ast.Call) and k.name == "str" and len(k.args) == 1
+                and not isinstance(k.args[0], ast.PositionalParam) and k.args[0].type.is_int()
+                and k.type.length == spec.user_key_size == self.sc.an.max_strlen):
+            return None
+        if spec.key_names is None:
+            spec.key_names = unique_names(m.keys, "key")
+        b, size, short = self.b, spec.user_key_size, spec.short[1]
+        mem = self.stack_mem(size)
+        ptr = self.int_expr(k.args[0])
+        helper = self.read_helper(k.args[0].type, string=True)
+        ready = b.label("short_read")
+        self.zero(Mem(mem.base, mem.off, short))
+        self.addr(R1, mem)
+        b.mov(R2, size)
+        b.mov(R3, ptr.reg)
+        b.call(helper)
+        res = b.vreg()
+        b.mov(res, R0)
+        b.jcond("sle", res, short, ready)  # ended in the short key (or failed: all zero)
+        self.zero(mem)
+        self.addr(R1, mem)
+        b.mov(R2, size)
+        b.mov(R3, ptr.reg)
+        b.call(helper)
+        self.count_cut(ptr, size, k.args[0].type, self.sc.drop_site("strcut", "str", k.span))
+        b.place(ready)
+        return mem
+
+    def aggregate_into(self, m: ast.Map, name: str, key: Mem, agg, arg, spec: MapSpec):
+        """The lookup, then the add or the first value, in kernel map ``name``."""
+        b = self.b
+        p = self.lookup(name, key)
         miss, done = b.label("miss"), b.label("done")
         b.jcond("eq", p, 0, miss)
         agg.add(self, p, arg, b.vreg(), spec)
@@ -235,7 +291,7 @@ class MapLowering:
         b.place(miss)
         val = self.stack_mem(spec.value_size)
         agg.first(self, val, arg, spec)
-        self.update(m.ident, key, val, span=m.span)
+        self.update(name, key, val, span=m.span, site=m.ident)
         b.place(done)
 
     def note_pid(self, pid: VReg):

@@ -57,6 +57,9 @@ class MapSpec:
     # one name per key element, from the script (lang.names): the labels
     # of the exporter's series
     key_names: list[str] | None = None
+    # (name, key size) of the map that holds the entries of a long string
+    # key whose string is short (codegen.tiers): one map to user space
+    short: tuple[str, int] | None = None
 
     @property
     def user_key_size(self) -> int:

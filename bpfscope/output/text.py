@@ -332,6 +332,9 @@ class TextOutput(StreamSink):
 
     def printf(self, text: str) -> None:
         self.out.write(text)
+    # the texts of several printf records may come joined, in one call
+    # (runtime.session's fast path for simple formats)
+    printf.joins = True
 
     def errorf(self, text: str, filename: str, line: int, col: int, end_col: int) -> None:
         """errorf(): the message at its place in the script, on stderr."""

@@ -25,6 +25,7 @@ literal text, as bpftrace leaves it.
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 from typing import Sequence, Union
 
@@ -259,21 +260,7 @@ def compile_format(fmt: str):
     convs = [s for s in segments if isinstance(s, Conversion)]
     if any(c.conv not in _FAST_CONVS for c in convs):
         return lambda args: render(segments, args)
-    parts: list[str] = []
-    text: list[str] = []
-    for seg in segments:
-        if isinstance(seg, Literal):
-            text.append(seg.text)
-            continue
-        parts.append("".join(text).replace("%%", "%").replace("%", "%%"))
-        text = []
-        flags = ("-" if seg.left else "") + ("0" if seg.zero and not seg.left else "")
-        width = str(seg.width) if seg.width else ""
-        prec = f".{seg.precision}" if seg.precision is not None else ""
-        conv = "d" if seg.conv == "u" else seg.conv
-        parts.append(f"%{flags}{width}{prec}{conv}")
-    parts.append("".join(text).replace("%", "%%"))
-    pyfmt = "".join(parts)
+    pyfmt = _python_format(segments)
     converters = [None if c.conv == "s" else _int_converter(c) for c in convs]
     n = len(convs)
 
@@ -292,3 +279,93 @@ def compile_format(fmt: str):
                 return render(segments, args)
         return pyfmt % tuple(vals)
     return fast
+
+
+def _python_format(segments: Sequence[Segment]) -> str:
+    """The %-format string of Python that prints what bpftrace prints for
+    these segments, for conversions in _FAST_CONVS of ints already cut to
+    their length modifier's width and of strings."""
+    parts: list[str] = []
+    text: list[str] = []
+    for seg in segments:
+        if isinstance(seg, Literal):
+            text.append(seg.text)
+            continue
+        parts.append("".join(text).replace("%%", "%").replace("%", "%%"))
+        text = []
+        flags = ("-" if seg.left else "") + ("0" if seg.zero and not seg.left else "")
+        width = str(seg.width) if seg.width else ""
+        prec = f".{seg.precision}" if seg.precision is not None else ""
+        conv = "d" if seg.conv == "u" else seg.conv
+        parts.append(f"%{flags}{width}{prec}{conv}")
+    parts.append("".join(text).replace("%", "%%"))
+    return "".join(parts)
+
+
+_INT_CODES = {8: "b", 16: "h", 32: "i", 64: "q"}
+
+
+def compile_record_format(fmt: str, layout, full: int, trailer: str = ""):
+    """A function ``(buffer, offset) -> str``: the text of a printf record
+    whose arguments (``layout``, a sema TupleType) start at ``offset``,
+    made by one struct unpack and one %-format, with no per-argument
+    Python code but for strings; None when a value needs more than that
+    (anything but plain integers and strings, a conversion that is not in
+    _FAST_CONVS, a signed value printed unsigned from a narrower type).
+    As the session's printf_parts, a string of ``full`` bytes (one short of
+    max_strlen: its NUL made it full) gets ``trailer``.
+
+    An integer slot is read with the struct code that gives what
+    render() prints: ``%d`` of a u32 with the 32-bit default length is
+    the low 4 bytes as a signed int, ``%lu`` of a u32 its low 4 bytes
+    unsigned."""
+    from ..sema import types as T
+    from .decode import _cstr, is_plain_int
+    segments = parse_format(fmt)
+    convs = [s for s in segments if isinstance(s, Conversion)]
+    if len(convs) != len(layout.elems) or any(c.conv not in _FAST_CONVS for c in convs):
+        return None
+    codes, strings, pos = ["<"], [], 0
+    for i, (c, t, off) in enumerate(zip(convs, layout.elems, layout.offsets)):
+        if isinstance(t, T.StringType):
+            if c.conv != "s":
+                return None
+            code, size = f"{t.length}s", t.length
+            strings.append((i, t.length >= full))
+        elif is_plain_int(t) and not isinstance(t, T.BoolType) and c.conv != "s":
+            b, conv_bits = getattr(t, "bits", 64), _LENGTH_BITS.get(c.length, 64)
+            if b not in _INT_CODES:
+                return None
+            if conv_bits <= b:  # the low bits, as the conversion reads them
+                size, signed = conv_bits, c.conv == "d"
+            elif c.conv == "d" or not t.signed:  # the value fits as it is
+                size, signed = b, t.signed
+            else:
+                return None
+            code = _INT_CODES[size] if signed else _INT_CODES[size].upper()
+            size //= 8
+        else:
+            return None
+        if off < pos:
+            return None
+        codes.append(f"{off - pos}x" if off > pos else "")
+        codes.append(code)
+        pos = off + size
+    unpack = struct.Struct("".join(codes)).unpack_from
+    pyfmt = _python_format(segments)
+    if not strings:
+        return lambda buf, off: pyfmt % unpack(buf, off)
+
+    def text(buf, off):
+        vals = list(unpack(buf, off))
+        for i, long in strings:
+            raw = vals[i]
+            if not long:
+                vals[i] = _cstr(raw)
+                continue
+            n = raw.find(b"\0")
+            n = len(raw) if n < 0 else n
+            s = raw[:n].decode("utf-8", errors="surrogateescape")
+            vals[i] = s + trailer if n == full else s
+        return pyfmt % tuple(vals)
+    return text

@@ -32,7 +32,8 @@ from ..sema import registry
 from ..sema import types as T
 from .decode import compile_decoder, decode, u64
 from .mapread import read_map
-from .printf import compile_format
+from .printf import compile_format, compile_record_format
+from .shortkeys import ShortKeyMap
 from .progress import Progress
 from .usermap import UserMap
 from .stackresolve import StackResolver
@@ -91,6 +92,7 @@ class Session:
         self._sigint = None  # the SIGINT handler run() found, given back before the maps print
         self._lost_seen = 0
         self._printf: dict[int, tuple] = {}
+        self._record_texts: dict | None = None  # event id -> fast text (consume)
         self._warned: set[int] = set()
         self.resolver = None  # set in load() once the stack maps exist
         self._pids_seen: dict[int, str] = {}  # pid -> executable when last read
@@ -119,6 +121,10 @@ class Session:
         except BpfSyscallError as e:
             hint = map_create_hint(MAP_TYPES[spec.map_type], spec.key_size, e.errno)
             raise KernelError(f"Failed to create map: {e}" + (f": {hint}" if hint else "")) from None
+        for spec in self.script.maps.values():
+            if spec.short is not None:  # one map to user space (codegen.shortkeys)
+                short, size = spec.short
+                self.maps[spec.name] = ShortKeyMap(self.maps[spec.name], self.maps[short], size)
         self.ringbuf = RingBuffer(self.maps[RINGBUF])
         demangle = bool(int(self.script.config.get("cpp_demangle", 1)))
         user_symbols().demangle = demangle  # usym() values
@@ -317,7 +323,8 @@ class Session:
             deadline = time.monotonic() + duration if duration else None
             while not self.exiting:
                 self.run_signal_probes()
-                self.ringbuf.poll(100, self.on_record)
+                self.ringbuf.wait(100)
+                self.consume()
                 self.check_lost()
                 self.check_exit()
                 self.preload_pids()
@@ -380,6 +387,7 @@ class Session:
             _quiesce()
         self.drain()
         self._finalized = False  # END's records are printed
+        self._record_texts = None  # and may take the fast path again
         for fd in self.end:
             prog_test_run(fd)
         self.drain()
@@ -433,7 +441,7 @@ class Session:
 
     def drain(self):
         was = self.exiting
-        self.ringbuf.consume(self.on_record)
+        self.consume()
         self.exiting = self.exiting or was
 
     def check_lost(self):
@@ -521,6 +529,36 @@ class Session:
     def finalize(self) -> None:
         """exit() was called: drop every record that follows until END."""
         self._finalized = True
+
+    def consume(self) -> int:
+        """Print every record the ring buffer holds. printf records of simple
+        formats (plain integers and strings) into
+        a sink whose printf takes joined texts become text straight from
+        the ring, and are written in batches: this is what keeps up with a
+        burst (issue 18)."""
+        texts = self._record_texts
+        if texts is None:
+            texts = self._record_texts = self._fast_texts()
+        if not texts:
+            return self.ringbuf.consume(self.on_record)
+        return self.ringbuf.consume_texts(texts, self.sink.printf, self._on_slow_record)
+
+    def _fast_texts(self) -> dict:
+        if self._printf_event is not None or not getattr(self.sink.printf, "joins", False):
+            return {}
+        full = int(self.script.config.get("max_strlen", 1024)) - 1
+        texts = {}
+        for ev in self.script.events.values():
+            if ev.kind == "printf" and ev.fmt is not None:
+                text = compile_record_format(ev.fmt, ev.layout, full, self.trailer)
+                if text is not None:
+                    texts[ev.id] = text
+        return texts
+
+    def _on_slow_record(self, data: bytes):
+        self.on_record(data)
+        if self._finalized:  # after exit(), every record is dropped
+            self._record_texts.clear()
 
     def on_record(self, data: bytes):
         if self._finalized:

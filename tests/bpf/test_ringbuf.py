@@ -104,3 +104,30 @@ def test_rejects_other_map_types(kernel):
     with BpfMap.create(MapType.ARRAY, 4, 4, 1) as m:
         with pytest.raises(ValueError):
             RingBuffer(m)
+
+
+def test_consume_texts_turns_known_records_into_text_in_order(ring):
+    """Records whose first u64 has a text function become text in the ring
+    (written joined, at most ``batch`` at a time); the others go to the
+    callback, after the texts before them; the callback may empty the
+    table and so send every later record to itself."""
+    rb, emit, discard = ring
+    for x in (5, 6, 1, 5, 5):
+        emit(x)
+    discard()
+    emit(5)
+    written, slow = [], []
+    texts = {5: lambda buf, off: f"five at {off % 8}\n", 6: lambda buf, off: "six\n"}
+
+    def callback(rec):
+        slow.append((len(written), rec))
+        texts.clear()
+    assert rb.consume_texts(texts, written.append, callback, batch=1) == 6
+    assert written == ["five at 0\n", "six\n"]
+    assert slow == [(2, struct.pack("<Q", x)) for x in (1, 5, 5, 5)]
+    assert rb.consume(slow.append) == 0
+    texts[5] = lambda buf, off: "5\n"
+    for x in (5, 5, 5):
+        emit(x)
+    assert rb.consume_texts(texts, written.append, callback) == 3
+    assert written[2:] == ["5\n5\n5\n"]

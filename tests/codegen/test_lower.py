@@ -6,6 +6,8 @@ a diff to review. Semantics are checked separately, in the interpreter
 (test_lower_interp.py).
 """
 
+import os
+
 import pytest
 
 from bpfscope.codegen.insn import Insn, decode
@@ -489,12 +491,13 @@ def spec_tuple(m):
 def test_runtime_maps_always_exist():
     cs = compile_src("BEGIN { }")
     assert list(cs.maps) == [RINGBUF, LOST, EXIT]
-    # by default 1/1024 of memory, between 64 and 4096 pages, a power of two
+    # by default 1/512 of memory, between 64 and 4096 pages per CPU, a power of two
+    cpus = os.cpu_count() or 1
     pages = cs.maps[RINGBUF].max_entries // 4096
-    assert 64 <= pages <= 4096 and pages & (pages - 1) == 0
+    assert 64 <= pages <= 4096 * cpus and pages & (pages - 1) == 0
     with open("/proc/meminfo") as f:
         kib = int(f.readline().split()[1])
-    want = max(64, min(4096, kib // 4096))
+    want = max(64 * cpus, min(4096 * cpus, kib // 2048))
     assert pages <= want < 2 * pages
     assert spec_tuple(cs.maps[RINGBUF]) == ("ringbuf", 0, 0, pages * 4096, "ringbuf")
     assert spec_tuple(cs.maps[LOST]) == ("percpu_array", 4, 8, 1, "lost")
@@ -660,8 +663,9 @@ def test_break_outside_a_loop_is_an_error():
 def test_large_buffers_are_zeroed_by_one_failing_read():
     # str() of a pointer into a 1024-byte key: the key is zeroed by
     # bpf_probe_read_kernel(key, 1024, NULL), which memsets it on the fault,
-    # and then read; no per-8-byte stores
-    text = listing("tracepoint:t:p { @[str(args.ua)] = count(); }").disasm()
+    # and then read; no per-8-byte stores. (A plain map: an aggregation's
+    # key zeroes its first 64 bytes first, for its short map, below.)
+    text = listing("tracepoint:t:p { @[str(args.ua)] = 1; }").disasm()
     lines = [l.split(": ", 1)[1] for l in text.splitlines()]
     assert not any(l.startswith("(7a)") and "(r6 +" in l for l in lines)
     i = lines.index("(85) call bpf_probe_read_kernel#113")
@@ -675,3 +679,33 @@ def test_small_buffers_are_zeroed_by_stores():
     text = listing("tracepoint:t:p { @[str(args.ua, 16)] = count(); }").disasm()
     assert "bpf_probe_read_kernel#113" not in text
     assert text.count("= 0\n") >= 2
+
+
+def test_long_string_keys_of_aggregations_get_a_short_map():
+    """codegen.shortkeys: an aggregation keyed by one max_strlen string,
+    used only as @m[k] = agg() and print/clear/zero, keeps short strings in
+    a map with a 64-byte key; a map read in the kernel, a histogram and a
+    short string key keep one map."""
+    cs = compile_src('BEGIN { @[str(nsecs)] = count(); @s[str(nsecs)] = sum(2); '
+                     '@r[str(nsecs)] = count(); if (@r[str(nsecs)] > 1) { } '
+                     '@h[str(nsecs)] = hist(1); @k[str(nsecs, 20)] = count(); } '
+                     'END { print(@); clear(@s); zero(@s); }')
+    m = cs.maps
+    assert m["@"].short == (".short@", 64) and m["@s"].short == (".short@s", 64)
+    assert spec_tuple(m[".short@"]) == ("percpu_hash", 64, 8, 4096, "count")
+    assert m[".short@"].key == T.TupleType((T.StringType(64),))
+    assert m["@r"].short is None and m["@h"].short is None and m["@k"].short is None
+    assert ".short@r" not in m and [s.name for s in cs.user_maps if "short" in s.name] == []
+
+
+def test_a_short_map_key_zeroes_and_reads_the_string_again_only_when_long():
+    text = listing("tracepoint:t:p { @[str(args.ua)] = count(); }").disasm()
+    lines = [l.split(": ", 1)[1] for l in text.splitlines()]
+    stores = [l for l in lines if l.startswith("(7a) *(u64 *)(r6 +")]
+    assert stores == [f"(7a) *(u64 *)(r6 +{o}) = 0" for o in range(0, 64, 8)]
+    first = lines.index("(85) call bpf_probe_read_str#45")
+    assert lines[first + 1] == "(d5) if r0 s<= 0x40 goto pc+28"
+    assert lines[first + 2:first + 6] == ["(bf) r1 = r6", "(b7) r2 = 1024", "(b7) r3 = 0",
+                                          "(85) call bpf_probe_read_kernel#113"]
+    assert lines.count("(85) call bpf_probe_read_str#45") == 2
+    assert "(71) r0 = *(u8 *)(r6 +63)" in lines

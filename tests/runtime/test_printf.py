@@ -92,3 +92,73 @@ def test_arg_count_messages_match_bpftrace():
         render("%d %s", [1])
     assert str(e.value) == ("printf: Not enough arguments for format string "
                             "(1 supplied, 2 expected)")
+
+
+# --------------------------------------------- record formats (fast path)
+
+def _record(types, values):
+    """A printf record's arguments as the kernel lays them out: 8-byte
+    aligned slots, integers little-endian, strings NUL-padded."""
+    import struct
+    from bpfscope.sema import types as T
+    layout = T.TupleType(tuple(types))
+    buf = bytearray(8 + layout.size)
+    for t, off, v in zip(layout.elems, layout.offsets, values):
+        if isinstance(t, T.StringType):
+            buf[8 + off:8 + off + len(v)] = v
+        else:
+            struct.pack_into("<Q", buf, 8 + off, v & (1 << 64) - 1)
+    return layout, bytes(buf)
+
+
+@pytest.mark.parametrize("fmt,types,values", [
+    ("EV %d\n", ["u32"], [12345]),
+    ("%d %u %x %X %o|\n", ["u32"] * 5, [0xFFFFFFFF, 0xFFFFFFFF, 255, 255, 8]),
+    ("%d %ld %lu %lx\n", ["s64"] * 4, [-1, -1, -1, -3]),
+    ("%hhd %hd %hhu %hu\n", ["s64"] * 4, [0x1FF, 0x18000, -1, -1]),
+    ("%5d|%-5d|%05d|%.3d\n", ["s32"] * 4, [-7, 7, 42, 3]),
+    ("%ld %lu %d\n", ["s32", "u8", "s16"], [-5, 200, -3]),
+    ("%s and %-8s|%.2s\n", [("str", 16), ("str", 8), ("str", 16)], [b"abc", b"x", b"hello"]),
+    ("100%% %s %d%%\n", [("str", 16), "u64"], [b"\xff\xfe", 9]),
+    ("no conversions%%\n", [], []),
+])
+def test_record_format_prints_what_render_prints(fmt, types, values):
+    from bpfscope.runtime.decode import decode
+    from bpfscope.runtime.printf import compile_record_format
+    from bpfscope.sema import types as T
+    ts = [T.StringType(t[1]) if isinstance(t, tuple) else
+          T.IntType(int(t[1:]), t[0] == "s") for t in types]
+    layout, data = _record(ts, values)
+    text = compile_record_format(fmt, layout, full=1023)
+    assert text is not None
+    want = render(fmt, decode(layout, data, 8)) if ts else render(fmt, ())
+    assert text(memoryview(data), 8) == want
+
+
+@pytest.mark.parametrize("fmt,types", [
+    ("%c\n", ["u8"]),                       # C and Python differ
+    ("%p\n", ["u64"]),
+    ("%lu\n", ["s32"]),                     # a signed value printed wider unsigned
+    ("%s\n", ["u64"]),                      # render decides
+    ("%d\n", [("str", 8)]),
+    ("%d %d\n", ["u64"]),                   # count differs
+])
+def test_record_format_leaves_the_rest_to_render(fmt, types):
+    from bpfscope.runtime.printf import compile_record_format
+    from bpfscope.sema import types as T
+    ts = [T.StringType(t[1]) if isinstance(t, tuple) else
+          T.IntType(int(t[1:]), t[0] == "s") for t in types]
+    assert compile_record_format(fmt, T.TupleType(tuple(ts)), full=1023) is None
+
+
+@pytest.mark.parametrize("value,want", [
+    (b"a" * 1023, "a" * 1023 + ".."),       # full: cut short, as bpftrace takes it
+    (b"a" * 1022, "a" * 1022),
+    (b"\xffb", "\udcffb"),                  # raw bytes stay raw
+])
+def test_record_format_of_a_max_strlen_string_adds_the_trailer_when_full(value, want):
+    from bpfscope.runtime.printf import compile_record_format
+    from bpfscope.sema import types as T
+    layout, data = _record([T.StringType(1024)], [value])
+    text = compile_record_format("<%s>", layout, full=1023, trailer="..")
+    assert text(memoryview(data), 8) == f"<{want}>"
