@@ -59,13 +59,19 @@ def test_records_after_exit_are_dropped(e2e, busy):
     read, finalize_): what probes emit after the exit record, until END
     runs, is not printed; END's output and the maps are. The traced
     process keeps calling getpid, so records follow the exit record."""
-    t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_getpid /pid == $1/ { '
-                  '@n++; printf("event %d\\n", @n); if (@n == 3) { exit(); } } '
-                  'END { printf("end\\n"); }', str(busy))
-    out, err = t.finish()
-    assert t.returncode == 0, err
-    lines = out.split("\n")
-    assert lines[:4] == ["event 1", "event 2", "event 3", "end"], out[:300]
-    assert "event 4" not in out
-    n = int(re.search(r"^@n: (\d+)$", out, re.M).group(1))
-    assert n > 3   # the probe did run on until detached: its records were dropped
+    for _ in range(5):
+        t = e2e.Trace("-e", 'tracepoint:syscalls:sys_enter_getpid /pid == $1/ { '
+                      '@n++; printf("event %d\\n", @n); if (@n == 3) { exit(); } } '
+                      'END { printf("end\\n"); }', str(busy))
+        out, err = t.finish()
+        assert t.returncode == 0, err
+        lines = out.split("\n")
+        assert lines[:4] == ["event 1", "event 2", "event 3", "end"], out[:300]
+        assert "event 4" not in out
+        n = int(re.search(r"^@n: (\d+)$", out, re.M).group(1))
+        # the probe ran on until detached (its records were dropped), unless
+        # a loaded machine kept the busy process off the CPU all that time:
+        # then nothing was tested, and the run is repeated
+        if n > 3:
+            break
+    assert n > 3
