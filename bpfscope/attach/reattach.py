@@ -16,7 +16,7 @@ and hands the old and new fds to the session, which closes the old ones
     Re-attached uprobe:/usr/lib/libfoo.so:f: /usr/lib/libfoo.so was replaced (inode 123 -> 456)
 
 The new file's code at the probe's address goes through the same checks
-as at the start (:func:`bpfscope.attach.uprobe.check_site`): an entry that
+as at the start (:func:`bpfscope.attach.uprobesite.check_site`): an entry that
 is now hazardous is skipped past or refused, one that no longer is gets the
 probe back at the entry, an address that is no longer an instruction
 boundary is refused. A probe that cannot be resolved or placed in the new
@@ -127,7 +127,8 @@ class Watcher:
 def _resolve(t, st: SymbolTable) -> int:
     """The virtual address t asked for, in the (new) file st."""
     from .inlined import inline_sites
-    from .uprobe import _func_symbol, code_at
+    from .uprobe import _func_symbol
+    from .uprobesite import code_at
     if t.site >= 0:
         sites = inline_sites(st.path, t.symbol, st) or []
         if len(sites) <= t.site:
@@ -162,7 +163,8 @@ def _label(t, want: int) -> str:
 
 
 def _attach_again(e: _Entry, st: SymbolTable, ident) -> tuple[list[int], object]:
-    from .uprobe import attach_at, check_site
+    from .uprobe import attach_at
+    from .uprobesite import check_site
     t = e.target
     want = _resolve(t, st)
     # the new file's code at that address is checked as the first one was:

@@ -16,7 +16,7 @@ from ..bpf import perf
 from ..bpf.consts import PerfHwId, PerfSwId, PerfType
 from ..bpf.sys import close_fd
 from ..errors import KernelError, SemanticError
-from ..sema.probes import NO_CONTEXT, PT_REGS, ExpandedProbe
+from ..sema.probes import PT_REGS, TIMER, ExpandedProbe
 from .perfattach import attach_to_perf_event, attach_to_perf_events
 from .provider import Provider
 
@@ -107,7 +107,7 @@ class Interval(Provider):
         unit, how, n = parse_rate("interval", ap.parts[1:], ap.span)
         count = n if how == "freq" else n // UNITS[unit]
         return [ExpandedProbe("interval", f"interval:{unit}:{count}", (how, n), None, ap.span,
-                              layout=NO_CONTEXT)]
+                              layout=TIMER)]
 
     def list(self, pattern: str, verbose: bool, options) -> list[str]:
         return list_units("interval", pattern)

@@ -8,7 +8,7 @@ attached and END after the last event.
 from __future__ import annotations
 
 from ..errors import SemanticError
-from ..sema.probes import NO_CONTEXT, ExpandedProbe
+from ..sema.probes import RUN_ONCE, ExpandedProbe
 from .provider import Provider
 
 
@@ -36,4 +36,4 @@ class Special(RunByTracer):
             raise SemanticError(f"{provider} probes take no arguments", ap.span)
         # bpftrace 0.26 names them in lower case (the `probe` builtin gives
         # "begin" for a probe written BEGIN)
-        return [ExpandedProbe(provider, provider.lower(), (), None, ap.span, layout=NO_CONTEXT)]
+        return [ExpandedProbe(provider, provider.lower(), (), None, ap.span, layout=RUN_ONCE)]

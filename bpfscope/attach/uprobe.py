@@ -48,20 +48,20 @@ from ..elf import ElfError, ElfFile, SymbolTable, demangle, split_function_name,
 from ..elf import demangle as demangle_name
 from ..elf.demangle import strip_params
 from ..elf.dwarflines import line_table
+from ..elf.symbols import FUNC_TYPES
 from ..elf.ldcache import library_of_program, read_proc_maps, resolve_library
 from ..errors import MissingProbe, SemanticError, warn
 from ..sema.probes import USER_REGS, ExpandedProbe
-from ..arch import x86_insn
 from . import ifunc
 from .dwarfargs import DebugArgs
 from .inlined import check_function, describe_sites, inline_sites
 from .perfattach import attach_to_perf_event
 from .provider import Provider
 from .specs import split_offset, to_uint
+from .uprobesite import check_site, code_at, warn_once
 
 PMU_DIR = "/sys/bus/event_source/devices/uprobe"
 SUPPORTED_LANGS = ("cpp",)
-_FUNC_TYPES = ("FUNC", "IFUNC")
 
 
 @dataclass(frozen=True)
@@ -372,7 +372,7 @@ def _warn_clones(path: str, func: str, names: list[str]) -> None:
     C++ '[clone .isra.0]' forms): their parameters are not the source's."""
     if names and func not in names and all(_is_clone(n) for n in names):
         shown = ", ".join(demangle(n) for n in names)
-        _warn_once(path, func, f"{func} exists in {path} only as a compiler clone "
+        warn_once(path, func, f"{func} exists in {path} only as a compiler clone "
                                f"({shown}): the compiler removed or replaced some of "
                                f"its parameters (ISRA, constprop), so arg0..argN may "
                                f"not be the arguments of the source")
@@ -386,10 +386,6 @@ def _whole_clones(st: SymbolTable, func: str) -> list[str]:
 
 # ------------------------------------------------------------ inlining
 
-def _warn_once(path: str, func: str, text: str) -> None:
-    warn(text, key=(path, func, text))
-
-
 def _inline_only(path: str, func: str, st: SymbolTable, ret: bool, inlined: bool,
                  span) -> bool:
     """func has no symbol in path: True if it has inlined copies and
@@ -401,180 +397,12 @@ def _inline_only(path: str, func: str, st: SymbolTable, ret: bool, inlined: bool
         return False
     if inlined and not ret:
         for w in check_function(path, func, st, True):
-            _warn_once(path, func, w)
+            warn_once(path, func, w)
         return True
     msg = check_function(path, func, st, False)[-1]
     if ret:
         msg += "; uretprobes cannot probe inlined copies (they do not return)"
     raise SemanticError(msg, span)
-
-
-# ------------------------------------------------------------ instruction check
-
-_EM_X86_64 = 62
-_MAX_REGION = 256 * 1024  # how far an unsized function is decoded
-
-
-def _function_code(st: SymbolTable, vaddr: int) -> tuple[int, bytes] | None:
-    """(start, code) of the function holding vaddr: its symbol's bytes, or
-    for code no sized symbol covers (an IFUNC implementation in a library
-    with only .dynsym) everything up to the next symbol, which holds the
-    function and maybe others after it (more branch targets: safer)."""
-    elf = st.elf
-    hit = st.lookup_addr(vaddr)
-    if hit is not None and hit.symbol.size and hit.symbol.type in _FUNC_TYPES + ("NOTYPE",):
-        start, size = hit.symbol.value, hit.symbol.size
-    else:
-        start = vaddr
-        st._addr_index()
-        import bisect
-        nxt = bisect.bisect_right(st._starts, vaddr)
-        end = st._starts[nxt] if nxt < len(st._starts) else vaddr + _MAX_REGION
-        size = min(end - vaddr, _MAX_REGION)
-    for s in elf.segments:
-        if s.type == 1 and s.vaddr <= start < s.vaddr + s.filesz:
-            size = min(size, s.vaddr + s.filesz - start)
-            break
-    try:
-        return start, elf.read_vaddr(start, size)
-    except ElfError:
-        return None
-
-
-def _decodable_prefix(code: bytes, start: int) -> bytes:
-    """code up to its first byte that does not decode (padding, data)."""
-    pos = 0
-    while pos < len(code):
-        try:
-            pos += x86_insn.decode(code, pos, start + pos).length
-        except x86_insn.DecodeError:
-            break
-    return code[:pos]
-
-
-def _bpftrace_place(st: SymbolTable, vaddr: int, label: str) -> str:
-    """vaddr as bpftrace names it in its alignment messages: SYMBOL+OFFSET."""
-    hit = st.lookup_addr(vaddr)
-    return f"{hit.symbol.name}+{hit.offset}" if hit is not None else label
-
-
-def _unchecked(provider: str, path: str, place: str, why: str, unsafe: bool,
-               span) -> None:
-    """An address whose instruction cannot be decoded: bpftrace's 'Failed
-    to check' error (with the reason), or with --unsafe its warning."""
-    if not unsafe:
-        raise SemanticError(f"Failed to check if {provider} is in proper place: "
-                            f"{path}:{place}: {why} (--unsafe attaches it unchecked)",
-                            span)
-    _warn_once(path, place, f"Unchecked {provider}: {path}:{place} ({why})")
-
-
-def check_site(st: SymbolTable, path: str, vaddr: int, label: str, movable: bool,
-               unsafe: bool, span, provider: str = "uprobe") -> int:
-    """The address to attach a uprobe meant for vaddr (label names it in
-    messages, 'strlen' or 'leaf+12'): vaddr itself, or past hazardous
-    entry instructions that only write vector registers (``movable``), with
-    a warning. SemanticError for an address inside an instruction, an
-    instruction the kernel mishandles (see bpfscope.arch.x86_insn), or code
-    that cannot be read or decoded (nothing says the address is safe),
-    unless ``unsafe`` (then a warning)."""
-    if st.elf.e_machine != _EM_X86_64:
-        return vaddr
-    hit = st.lookup_addr(vaddr)
-    if movable and (hit is None or hit.offset == 0):
-        # a function's start is an instruction boundary: only a hazard there
-        # needs the whole function (wildcards over big libraries stay cheap);
-        # an inlined copy's address inside its caller is checked in full
-        try:
-            first = x86_insn.decode(st.elf.read_vaddr(vaddr, 15), 0, vaddr)
-        except (ElfError, x86_insn.DecodeError):
-            first = None
-        if first is not None and x86_insn.kernel_hazard(first) is None:
-            return vaddr
-    fc = _function_code(st, vaddr)
-    if fc is None:
-        _unchecked(provider, path, label, f"its code at {vaddr:#x} cannot be read "
-                   f"from the file", unsafe, span)
-        return vaddr
-    start, code = fc
-    end = start + len(code)
-    code = _decodable_prefix(code, start)
-    if not start <= vaddr < start + len(code):
-        bad = start + len(code)
-        _unchecked(provider, path, label,
-                   f"the bytes at {bad:#x} ({_code_hex(st, bad, min(8, end - bad))}) "
-                   f"are not an x86-64 "
-                   f"instruction bpfscope can decode", unsafe, span)
-        return vaddr
-    try:
-        pl = x86_insn.placement(code, start, vaddr - start, movable, end=end)
-    except x86_insn.DecodeError as e:
-        _unchecked(provider, path, label, f"its code cannot be decoded ({e})",
-                   unsafe, span)
-        return vaddr
-    except x86_insn.Unsafe as e:
-        ins = e.insn
-        if e.reason == "middle":
-            place = _bpftrace_place(st, vaddr, label)
-            if not unsafe:
-                raise SemanticError(f"Could not add {provider} into middle of "
-                                    f"instruction: {path}:{place}", span) from None
-            _warn_once(path, place, f"Unsafe {provider} in the middle of the "
-                                    f"instruction: {path}:{place}")
-            return vaddr
-        what = (f"{x86_insn.ENCODINGS[ins.encoding]} instruction {ins.hex} at "
-                f"{label} in {path}")
-        why = x86_insn.describe_hazard(ins)
-        if unsafe:
-            _warn_once(path, label, f"{what}: {why}; attached anyway (--unsafe)")
-            return vaddr
-        if e.reason == "target":
-            how = ("a branch inside the function lands on the instructions after "
-                   "it, so the probe cannot move past it")
-        elif e.reason == "undecoded":
-            how = (f"the function goes on into code at {start + len(code):#x} that "
-                   f"bpfscope cannot decode, which may branch back past it, so the "
-                   f"probe cannot move past it")
-        elif e.reason == "indirect":
-            how = (f"the function has an indirect jump ({e.other.hex} at "
-                   f"{e.other.addr:#x}: a jump table or computed goto) that may land "
-                   f"after it, so the probe cannot move past it")
-        elif movable:
-            how = ("the instructions after it do not leave the arguments and the "
-                   "stack alone, so the probe cannot move past them")
-        elif provider == "usdt":
-            raise SemanticError(f"Cannot attach usdt to the {what}: {why}; a USDT site "
-                                f"is the assembler's nop, so this file's .note.stapsdt "
-                                f"does not point at one and is not to be trusted", span) from None
-        else:
-            how = "a probe at an explicit offset is not moved"
-        raise SemanticError(f"Cannot attach {provider} to the {what}: {why}; {how}. "
-                            f"Probe a caller, or another instruction of the function "
-                            f"(func+offset on an instruction boundary after it)", span) from None
-    if pl.skipped:
-        first = pl.skipped[0]
-        names = ", ".join(f"{x86_insn.ENCODINGS[i.encoding]} {i.hex}" for i in pl.skipped)
-        _warn_once(path, label, f"{provider} on {label} in {path} placed at +{pl.addr - vaddr} "
-                                f"(after {names}): {x86_insn.describe_hazard(first)} at "
-                                f"the entry; the skipped instructions write only vector "
-                                f"registers, so arguments, stack and return address are "
-                                f"those of the entry")
-    return pl.addr
-
-
-def code_at(st: SymbolTable, vaddr: int, n: int = 32) -> bytes:
-    """Up to n bytes of code at vaddr (fewer at the end of the file)."""
-    for k in range(n, 0, -1):
-        try:
-            return st.elf.read_vaddr(vaddr, k)
-        except ElfError:
-            continue
-    return b""
-
-
-def _code_hex(st: SymbolTable, vaddr: int, n: int = 8) -> str:
-    """Up to n bytes of code at vaddr, in hex ('?' if unreadable)."""
-    return " ".join(f"{b:02x}" for b in code_at(st, vaddr, n)) or "?"
 
 
 # ------------------------------------------------------------ Go binaries
@@ -678,7 +506,7 @@ class Uprobe(Provider):
             """--uprobe-inlined: one probe per inlined copy of n."""
             sites = inline_sites(path, n, st) or []
             if ret and sites:
-                _warn_once(path, n, f"{n} is inlined into {describe_sites(sites)}: "
+                warn_once(path, n, f"{n} is inlined into {describe_sites(sites)}: "
                                     f"uretprobes cannot probe inlined copies (they "
                                     f"do not return)")
                 return []
@@ -695,7 +523,7 @@ class Uprobe(Provider):
 
         if spec.address is not None:
             hit = st.lookup_addr(spec.address)
-            if hit is None or hit.symbol.type not in _FUNC_TYPES:
+            if hit is None or hit.symbol.type not in FUNC_TYPES:
                 raise SemanticError(f"Could not resolve address: {path}:{spec.address:#x}",
                                     ap.span)
             if ret and hit.offset:
@@ -756,7 +584,7 @@ class Uprobe(Provider):
                 if impl is not None:
                     vaddr, sym_name = impl, ""  # re-attached by address
                 elif explicit:
-                    _warn_once(path, n, ifunc.unresolved_warning(path, n, st))
+                    warn_once(path, n, ifunc.unresolved_warning(path, n, st))
             label = f"{n}{suffix}" if sym_name else f"{n} (its implementation at {vaddr:#x})"
             try:
                 out.append(probe(sym_name, vaddr,
@@ -766,11 +594,11 @@ class Uprobe(Provider):
                 if "*" not in func:
                     raise
                 # one unsafe function does not sink a whole wildcard
-                _warn_once(path, n, f"{e.message}; {n} is left out")
+                warn_once(path, n, f"{e.message}; {n} is left out")
                 continue
             if explicit and not spec.offset:
                 for w in check_function(path, n, st, inlined and not ret):
-                    _warn_once(path, n, w)
+                    warn_once(path, n, w)
                 if inlined:
                     out.extend(inline_probes(n))
         return out
@@ -918,7 +746,7 @@ def source_line_sites(st, path: str, file: str, line: int, span) -> list[tuple[s
                            f"code is {near})", span)
     addr = addrs[0]
     hit = st.lookup_addr(addr)
-    if hit is None or hit.symbol.type not in _FUNC_TYPES:
+    if hit is None or hit.symbol.type not in FUNC_TYPES:
         raise SemanticError(f"{file}:{line} is at {addr:#x} in {path}, which is in no "
                             f"function of its symbol table", span)
     return [(hit.symbol.name, addr)]

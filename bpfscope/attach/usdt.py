@@ -33,7 +33,7 @@ address is ``ip - site + symbol`` (link-time addresses on the right). That
 works for programs, PIE programs and shared libraries alike, without
 knowing where the file was loaded.
 
-Each site's address is checked as a uprobe's (:func:`uprobe.check_site`:
+Each site's address is checked as a uprobe's (:func:`uprobesite.check_site`:
 on an instruction boundary and not an instruction the kernel mishandles;
 the probe is never moved, a real site is a legacy nop); a bad site is an
 error, or with wildcards left out with a warning.
@@ -59,8 +59,8 @@ from ..errors import MissingProbe, SemanticError, warn
 from ..sema.probes import USDT_OPERANDS, ExpandedProbe, RegArg
 from .perfattach import attach_to_perf_event
 from .provider import Provider
-from .uprobe import (check_site, open_uprobe, pid_files, resolve_target, shown_path, split_spec,
-                     symbols_of)
+from .uprobe import open_uprobe, pid_files, resolve_target, shown_path, split_spec, symbols_of
+from .uprobesite import check_site
 
 RIP = REGS_IP  # struct pt_regs offset of ip
 

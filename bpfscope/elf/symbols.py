@@ -32,7 +32,7 @@ from .reader import ElfError, ElfFile, Symbol
 
 # Types that name code or data at an address (SECTION/FILE/TLS do not).
 _ADDR_TYPES = frozenset(("FUNC", "IFUNC", "OBJECT", "NOTYPE"))
-_FUNC_TYPES = frozenset(("FUNC", "IFUNC"))
+FUNC_TYPES = frozenset(("FUNC", "IFUNC"))
 
 # One or more compiler clone suffixes at the end of a name. GCC writes
 # "<name>.<kind>[.<n>]" and may stack them ("f.constprop.0.isra.0.cold").
@@ -171,7 +171,7 @@ class SymbolTable:
         default version before a hidden one, global before weak before
         local."""
         cands = [s for s in self.lookup(name)
-                 if not functions_only or s.type in _FUNC_TYPES]
+                 if not functions_only or s.type in FUNC_TYPES]
         if not cands:
             return None
         return min(cands, key=_preference)
@@ -187,14 +187,14 @@ class SymbolTable:
         return sorted(n for n in names if rx.match(n))
 
     def function_names(self) -> set[str]:
-        return {s.name for s in self.symbols if s.type in _FUNC_TYPES}
+        return {s.name for s in self.symbols if s.type in FUNC_TYPES}
 
     def functions(self) -> list[Symbol]:
         """One symbol per distinct function address, sorted by address
         (aliases collapse to the preferred name)."""
         best: dict[int, Symbol] = {}
         for s in self.symbols:
-            if s.type not in _FUNC_TYPES:
+            if s.type not in FUNC_TYPES:
                 continue
             cur = best.get(s.value)
             if cur is None or _preference(s) < _preference(cur):
@@ -252,7 +252,7 @@ class SymbolTable:
         if self._splits is None:
             out: dict[str, list[Symbol]] = {}
             for s in self.symbols:
-                if s.type not in _FUNC_TYPES:
+                if s.type not in FUNC_TYPES:
                     continue
                 r = split_function_name(s.name)
                 if r:
@@ -323,5 +323,5 @@ def _value_of(s: Symbol) -> int:
 def _preference(s: Symbol) -> tuple:
     """Sort key, smaller is better: functions, default versions, global,
     weak, local, then non-empty size, then the shorter name."""
-    return (s.type not in _FUNC_TYPES, not s.default_version,
+    return (s.type not in FUNC_TYPES, not s.default_version,
             _BIND_RANK.get(s.bind, 2), s.size == 0, len(s.name), s.name)

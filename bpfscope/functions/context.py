@@ -15,7 +15,6 @@ from ..codegen.insn import R1, R2, R3, R10, VReg
 from ..codegen.loweringvalues import Int
 from ..lang import ast
 from ..sema import types as T
-from ..sema.probes import DEFAULT_PROG_TYPES
 from ..sema.registry import BuiltinVar, register
 from .common import store_text
 
@@ -183,11 +182,10 @@ def check_usermode(an, e: ast.Builtin) -> T.Type:
     if platform.machine() != "x86_64":
         an.err("'usermode' builtin is only supported on x86_64", e.span)
     p = an.probe
-    if p.context in ("regs", "usdt") or \
-            (p.prog_type or DEFAULT_PROG_TYPES.get(p.provider)) == "perf_event":
+    if p.context in ("regs", "usdt") or p.program_type() == "perf_event":
         e.mode = "regs"   # pt_regs (perf_event data starts with them)
     else:
-        e.mode = "user" if p.provider in ("BEGIN", "END") else "kernel"
+        e.mode = "user" if p.layout.fires_in_user else "kernel"
     return T.UINT8
 
 

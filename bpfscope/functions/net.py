@@ -116,9 +116,9 @@ def check_socket_cookie(an, e: ast.Call) -> T.Type:
     BTF (rawtracepoint with BTF, fentry/fexit)."""
     an.nargs(e, 1)
     an.int_arg(e, 0)
-    if an.probe.prog_type != "tracing" and an.probe.provider not in ("fentry", "fexit"):
+    if an.probe.program_type() != "tracing":
         an.err("socket_cookie() needs a struct sock pointer typed from BTF: use it in "
-               "rawtracepoint (with BTF) or fentry/fexit probes", e.span)
+               "rawtracepoint (with BTF), tp_btf or fentry/fexit probes", e.span)
     return T.UINT64
 
 

@@ -96,7 +96,7 @@ def store_func(lw, e: ast.Builtin, dst: Mem, t: T.Type) -> None:
 
 def check_dw_ustack(an, e: ast.Call) -> T.Type:
     st = an.stack_type(e.name, e.args, e)
-    if not an.probe.layout.user and an.probe.provider not in _TASK_REGS_PROBES:
+    if not an.probe.layout.user and not an.probe.layout.task_regs:
         an.err(f"dw_ustack() can not be used with '{an.probe.provider}' probes", e.span)
     # bpftrace 0.26's feature flag, in its words; unlike 0.26 (default
     # warn), no warning unless asked: bpfscope's dw_ustack is not unstable
@@ -111,7 +111,6 @@ def check_dw_ustack(an, e: ast.Call) -> T.Type:
     return T.DwStackType(st.limit, st.mode)
 
 
-_TASK_REGS_PROBES = T.DW_TASK_REGS_PROBES
 # the stack copy is tried at these sizes, largest first: a read that runs
 # past the top of the thread's stack mapping fails whole
 _COPY_TRIES = 6

@@ -292,7 +292,7 @@ class Analyzer(ConstValues):
             self.expanded.append((probe, exps))
         if self.config.get("ustack_unwind") == "dwarf":
             for probe, exps in self.expanded:
-                if exps and all(x.layout.user or x.provider in T.DW_TASK_REGS_PROBES
+                if exps and all(x.layout.user or x.layout.task_regs
                                 for x in exps):
                     _ustack_by_dwarf(probe)
         self.check_probe_limit()

@@ -45,29 +45,40 @@ class ContextLayout:
     context itself ('struct bpf_iter__task *' for iter:task), '' where
     scripts cannot use ``ctx``. ``guard``: the offset of a pointer in the
     context; the program does nothing when it is NULL (an iterator's last
-    call, which has no object), None for none."""
+    call, which has no object), None for none. ``task_regs``: the probe
+    runs in the kernel for some thread, whose user registers
+    bpf_task_pt_regs gives (dw_ustack() unwinds from them).
+    ``fires_in_user``: a probe without registers that runs from user mode,
+    which ``usermode`` then knows when the script compiles (BEGIN and END,
+    as bpftrace's uprobes on itself)."""
     name: str
     args: str = ""
     max_args: int = 0
     user: bool = False
     ctx_type: str = ""
     guard: int | None = None
+    task_regs: bool = False
+    fires_in_user: bool = False
 
 
 # The layouts of bpfscope's probe types.
-NO_CONTEXT = ContextLayout("none")                   # BEGIN, END, interval
-PT_REGS = ContextLayout("regs", args="regs")         # kprobe, profile, software, hardware
+NO_CONTEXT = ContextLayout("none")                   # self, bench
+RUN_ONCE = ContextLayout("none", fires_in_user=True)  # BEGIN, END
+TIMER = ContextLayout("none", task_regs=True)        # interval
+PT_REGS = ContextLayout("regs", args="regs", task_regs=True)  # kprobe, profile, software...
 USER_REGS = ContextLayout("regs", args="regs", user=True)   # uprobe, uretprobe
 USDT_OPERANDS = ContextLayout("usdt", args="usdt", user=True)
-RECORD = ContextLayout("record")                     # a tracepoint's record: args only
-BTF_SLOTS = ContextLayout("record", args="slots")    # fentry, fexit
-RAW_SLOTS = ContextLayout("record", args="slots", max_args=MAX_RAW_ARGS)  # rawtracepoint
+RECORD = ContextLayout("record", task_regs=True)     # a tracepoint's record: args only
+BTF_SLOTS = ContextLayout("record", args="slots", task_regs=True)    # fentry, fexit
+RAW_SLOTS = ContextLayout("record", args="slots", max_args=MAX_RAW_ARGS,
+                          task_regs=True)            # rawtracepoint, tp_btf
 
 # Probes built without a layout or program type (tests, embedding code):
 # what the ``context`` string and the provider's name give. Providers
 # declare both, so expanded probes never need these.
 _LEGACY_LAYOUTS = {"none": NO_CONTEXT, "regs": PT_REGS, "usdt": USDT_OPERANDS,
                    "record": RECORD}
+_LEGACY_NONE = {"BEGIN": RUN_ONCE, "END": RUN_ONCE, "interval": TIMER}
 DEFAULT_PROG_TYPES = {
     "BEGIN": "raw_tracepoint", "END": "raw_tracepoint", "tracepoint": "tracepoint",
     "interval": "perf_event", "profile": "perf_event", "software": "perf_event",
@@ -160,6 +171,8 @@ class ExpandedProbe:
     def __post_init__(self):
         if self.layout is None:
             layout = _LEGACY_LAYOUTS.get(self.context, NO_CONTEXT)
+            if layout is NO_CONTEXT:
+                layout = _LEGACY_NONE.get(self.provider, NO_CONTEXT)
             if self.provider in USER_PROVIDERS:
                 layout = dataclasses.replace(layout, user=True)
             self.layout = layout

@@ -321,12 +321,6 @@ class Member:
     bits: int = 0
 
 
-# probes whose context holds kernel registers, where dw_ustack() takes the
-# thread's user registers from its task (bpf_task_pt_regs, Linux 5.15)
-DW_TASK_REGS_PROBES = frozenset(("profile", "interval", "software", "hardware", "tracepoint",
-                                 "rawtracepoint", "kprobe", "kretprobe", "fentry", "fexit"))
-
-
 @dataclass(frozen=True)
 class DwStackType(Type):
     """dw_ustack(): what unwinding a user stack by DWARF call frame

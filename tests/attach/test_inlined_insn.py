@@ -1,6 +1,6 @@
 """The instruction checks at DWARF inline sites (--uprobe-inlined): each
 inlined copy's address from the debug info is decoded in its caller like
-any uprobe address (bpfscope.attach.uprobe.check_site), so a copy that
+any uprobe address (bpfscope.attach.uprobesite.check_site), so a copy that
 starts with a hazardous vector instruction is moved past it or refused,
 and a site that is not an instruction boundary is refused. The program is
 tests/attach/progs/inlined_insn.c at -O2 -g; no kernel needed."""

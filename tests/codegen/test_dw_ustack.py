@@ -9,7 +9,7 @@ from bpfscope.errors import Source
 from bpfscope.lang.parser import parse
 from bpfscope.sema import types as T
 from bpfscope.sema.analyzer import Analyzer
-from bpfscope.sema.probes import PT_REGS, USER_REGS, ExpandedProbe
+from bpfscope.sema.probes import PT_REGS, RUN_ONCE, USER_REGS, ExpandedProbe
 
 
 def compiled(src, layout):
@@ -57,7 +57,7 @@ def test_config_ustack_unwind_dwarf_turns_ustack_into_dw_ustack():
     # frame pointers by default, and where dw_ustack() cannot unwind (BEGIN)
     assert isinstance(_types('profile:hz:99 { ustack; }', PT_REGS)[0], T.StackType)
     begin = 'config = { ustack_unwind = dwarf } BEGIN { ustack; }'
-    assert isinstance(_types(begin, PT_REGS)[0], T.StackType)
+    assert isinstance(_types(begin, RUN_ONCE)[0], T.StackType)
 
 
 def test_config_ustack_unwind_takes_two_words():

@@ -243,7 +243,7 @@ def test_percpu_kaddr_types_and_errors():
 def test_socket_cookie_needs_btf_typed_arguments():
     assert err('tracepoint:a:b { socket_cookie(args.filename); }') == (
         "socket_cookie() needs a struct sock pointer typed from BTF: use it in rawtracepoint "
-        "(with BTF) or fentry/fexit probes", (1, 18, 46))
+        "(with BTF), tp_btf or fentry/fexit probes", (1, 18, 46))
 
 
 def test_builtins_taken_as_calls_are_those_no_function_has():
