@@ -314,6 +314,10 @@ class Session:
             if self.mode == "bench":
                 self.run_benchmarks()
             self.check_exit()
+            if self.only_run_once() and duration is None and should_stop is None:
+                # as bpftrace 0.26: a script of BEGIN/END probes alone has
+                # nothing left to wait for once BEGIN has run
+                self.exiting = True
             deadline = time.monotonic() + duration if duration else None
             while not self.exiting:
                 self.run_signal_probes()
@@ -336,6 +340,12 @@ class Session:
                 signal.signal(s, h)
             warnings.__exit__()
         return self.exit_code
+
+    def only_run_once(self) -> bool:
+        """Does the script have nothing but probes the session runs once
+        (BEGIN/END): none attached, no self:signal or bench: probe?"""
+        return (not self._attached and not self.on_signal and not self.bench
+                and all(providers.run_once(ps.probe) for ps in self.script.programs))
 
     def run_benchmarks(self) -> None:
         """--mode bench: time each selected bench: program and report the
