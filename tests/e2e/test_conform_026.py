@@ -1,0 +1,45 @@
+"""bpftrace 0.26 behaviours found missing by running its runtime suite:
+each test here causes its own events (a small program of the test's own,
+run with -c) and checks bpfscope's real output."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+SIX = r"""
+struct rec { char *p; char tag[5]; unsigned char mac[6]; char name[8]; };
+__attribute__((noinline)) void take(struct rec *r) { __asm__ volatile("" :: "r"(r) : "memory"); }
+int main(void) {
+    struct rec r = { 0, {'h', 'e', 'l', 'l', 'o'}, {0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f}, "ab" };
+    take(&r);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def six(e2e, tmp_path_factory):
+    return e2e.build_c(tmp_path_factory, SIX, "conform_six")
+
+
+def test_char_array_without_nul_keeps_all_its_chars(e2e, six):
+    # char tag[5] = "hello" has no NUL: bpftrace prints all five chars,
+    # in printf and through a variable; a shorter string stops at its NUL
+    r = e2e.run_cli("-q", "-e",
+                    'struct rec { char *p; char tag[5]; unsigned char mac[6]; char name[8]; } '
+                    f'uprobe:{six}:take {{ $r = (struct rec *)arg0; $t = $r->tag; '
+                    'printf("%s|%s|%s\\n", $r->tag, $t, $r->name); }', "-c", six)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "hello|hello|ab"
+
+
+def test_macaddr_of_a_char_array_member_reads_six_bytes(e2e, six):
+    r = e2e.run_cli("-q", "-e",
+                    'struct rec { char *p; char tag[5]; char mac[6]; char name[8]; } '
+                    f'uprobe:{six}:take {{ $r = (struct rec *)arg0; '
+                    'printf("%s\\n", macaddr($r->mac)); @m = macaddr($r->mac); }', "-c", six)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "0A:0B:0C:0D:0E:0F"
+    assert "@m: 0A:0B:0C:0D:0E:0F" in r.stdout
