@@ -92,13 +92,30 @@ ENV_ONLY_CONFIG = {"btf", "debug_output", "kernel_build", "kernel_source", "max_
                    "verify_llvm_ir", "vmlinux"}
 
 
-def sizeof(t: T.Type) -> int:
-    """bpftrace's sizeof: integers by their width, not their 8-byte slot."""
+def sizeof(t: T.Type, alignment=None) -> int:
+    """bpftrace's sizeof: integers by their width, not their 8-byte slot;
+    a tuple as the C struct of its elements (padded to each one's
+    alignment, which ``alignment(type)`` gives; none: packed)."""
     if isinstance(t, T.IntType):
         return max(1, t.bits // 8)
     if isinstance(t, T.TupleType):
-        return sum(sizeof(e) for e in t.elems)
+        off, most = 0, 1
+        for e in t.elems:
+            a = _align_of(e, alignment)
+            off = -(-off // a) * a + sizeof(e, alignment)
+            most = max(most, a)
+        return -(-off // most) * most
     return T.c_size(t)
+
+
+def _align_of(t: T.Type, alignment) -> int:
+    if alignment is None:
+        return 1
+    if isinstance(t, T.TupleType):
+        return max((_align_of(e, alignment) for e in t.elems), default=1)
+    if isinstance(t, T.IntType):
+        return max(1, t.bits // 8)
+    return max(1, alignment(t))
 
 
 @dataclass
@@ -722,7 +739,7 @@ class Analyzer(ConstValues):
                 t = self.expr(e.expr)
             else:
                 t = self.typespec(e.type_arg)
-            e.size = 0 if t is None else sizeof(t)
+            e.size = 0 if t is None else sizeof(t, self.types.alignment)
             return T.UINT64
         if isinstance(e, ast.BlockExpr):
             self.block(e.stmts)
