@@ -57,6 +57,17 @@ def config_key(name: str) -> str:
     return name[len("bpftrace_"):] if name.startswith("bpftrace_") else name
 
 
+def param_int(text: str) -> int | None:
+    """A positional parameter's value as an integer, None when it is not
+    one: decimal, 0x hex, 0b binary, 0o or C's leading-0 octal (0775)."""
+    if re.fullmatch(r"[+-]?0[0-7]+", text):
+        return int(text, 8)
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
 def config_value(text: str):
     low = text.lower()
     if low in ("true", "false"):
@@ -809,11 +820,9 @@ class Analyzer(ConstValues):
             # bpftrace treats a missing positional parameter as 0 / "".
             return T.INT64
         v = self.params[e.index - 1]
-        try:
-            int(v, 0)
+        if param_int(v) is not None:
             return T.INT64
-        except ValueError:
-            return T.StringType(len(ast.string_bytes(v)) + 1)
+        return T.StringType(len(ast.string_bytes(v)) + 1)
 
     def builtin(self, e: ast.Builtin) -> T.Type:
         name = e.name
@@ -1240,7 +1249,7 @@ class Analyzer(ConstValues):
         if isinstance(e, ast.PositionalParam):
             t = self.positional(e)
             if t.is_int():
-                return int(self.params[e.index - 1], 0) if 0 < e.index <= len(self.params) else 0
+                return param_int(self.params[e.index - 1]) if 0 < e.index <= len(self.params) else 0
         self.err(f"{what}: expected an integer literal", e.span)
 
     # ------------------------------------------------------------ functions

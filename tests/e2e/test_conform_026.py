@@ -43,3 +43,9 @@ def test_macaddr_of_a_char_array_member_reads_six_bytes(e2e, six):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "0A:0B:0C:0D:0E:0F"
     assert "@m: 0A:0B:0C:0D:0E:0F" in r.stdout
+
+
+def test_positional_parameters_in_every_base(e2e):
+    r = e2e.run_prog('begin { printf("%d %o 0x%x %d %s\\n", $1, $2, $3, $4, str($5)); }',
+                     "123", "0775", "0x123", "-5", "word")
+    assert r.stdout.splitlines()[0] == "123 775 0x123 -5 word"
