@@ -344,8 +344,15 @@ class Analyzer(ConstValues):
         for probe, exps in self.expanded:
             for exp in exps:
                 self.analyze_probe(probe, exp, final=True)
-        for m in self.maps.values():
-            if m.value is None:
+        used = {"@" + n.name for n in ast.walk(self.program.probes + self.program.subprogs)
+                if isinstance(n, ast.Map)}
+        for name, m in list(self.maps.items()):
+            if m.value is None and m.decl_kind and m.name not in used:
+                # declared (`let @a = hash(N);`) and never used: bpftrace
+                # warns and makes no map of it
+                warn(f"Unused map: {m.name}", m.span)
+                del self.maps[name]
+            elif m.value is None:
                 raise SemanticError(f"Undefined map: {m.name}", m.span)
         self.check_map_kinds()
         return self
