@@ -600,6 +600,7 @@ class Uprobe(Provider):
     listed = ""  # -l with a wildcard type lists no uprobes (they need a file)
     names = ("uprobe", "uretprobe")
     reattaches = frozenset(names)
+    newest_first = True  # uprobe consumers: the last one registered runs first
     aliases = {"u": "uprobe", "ur": "uretprobe"}
     prog_type = "kprobe"
 

@@ -223,7 +223,8 @@ class Session:
         progs = self.script.programs
         progress = Progress("Attaching probes",
                             sum(not providers.run_once(ps.probe) for ps in progs), self._progress)
-        for i, (ps, fd) in enumerate(zip(progs, self.prog_fds)):
+        for i in _attach_order(progs):
+            ps, fd = progs[i], self.prog_fds[i]
             if providers.run_once(ps.probe) or i in followers:
                 continue
             if self.exiting:
@@ -687,6 +688,18 @@ def _quiesce():
 def _prog_name(name: str) -> str:
     tail = name.split(":")[-1] or name
     return "".join(c if c.isalnum() or c == "_" else "_" for c in tail)[:15]
+
+
+def _attach_order(progs) -> list[int]:
+    """The programs' indexes in the order to attach them: the script's,
+    but for the probes the kernel runs newest first (uprobes), which take
+    the places of theirs in reverse, so that two probes on one function
+    run in the script's order, as bpftrace's do."""
+    order = list(range(len(progs)))
+    lifo = [i for i in order if providers.newest_first(progs[i].probe)]
+    for place, i in zip(lifo, reversed(lifo)):
+        order[place] = i
+    return order
 
 
 def child_exited(pid: int) -> Callable[[], bool]:

@@ -49,3 +49,14 @@ def test_positional_parameters_in_every_base(e2e):
     r = e2e.run_prog('begin { printf("%d %o 0x%x %d %s\\n", $1, $2, $3, $4, str($5)); }',
                      "123", "0775", "0x123", "-5", "word")
     assert r.stdout.splitlines()[0] == "123 775 0x123 -5 word"
+
+
+def test_two_uprobes_on_one_function_run_in_the_scripts_order(e2e, six):
+    # the kernel runs a function's uprobe consumers newest first: bpfscope
+    # attaches them in reverse so the first probe written runs first
+    for kind in ("uprobe", "uretprobe"):
+        r = e2e.run_cli("-q", "-e", f'{kind}:{six}:take {{ printf("first"); }} '
+                        f'{kind}:{six}:take {{ printf(" second\\n"); }} '
+                        f'{kind}:{six}:take {{ printf("third\\n"); }}', "-c", six)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[:2] == ["first second", "third"], kind
