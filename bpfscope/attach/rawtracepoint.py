@@ -138,7 +138,7 @@ def typed_probe(ap, module: str, event: str, tid: int) -> ExpandedProbe:
     try:
         args = kfuncs.func_args(kb, proto(kb, tid), False)
     except btf.BtfError as e:
-        raise SemanticError(str(e), ap.span) from None
+        raise SemanticError(e.message, ap.span) from None
     load = {"expected_attach_type": AttachType.TRACE_RAW_TP, "attach_btf_id": tid}
     if module != "vmlinux":
         try:
@@ -185,7 +185,7 @@ class RawTracepoint(Provider):
             try:
                 found = kfuncs.match(mod, event, names=own_events, one=own_event)
             except btf.BtfError as e:
-                raise SemanticError(str(e), ap.span) from None
+                raise SemanticError(e.message, ap.span) from None
             out = [typed_probe(ap, m, n, tid) for m, n, tid in found]
         if not out:
             if "*" in event or (mod and "*" in mod):
