@@ -4,6 +4,9 @@ run with -c) and checks bpfscope's real output."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+
 import pytest
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -60,3 +63,27 @@ def test_two_uprobes_on_one_function_run_in_the_scripts_order(e2e, six):
                         f'{kind}:{six}:take {{ printf("third\\n"); }}', "-c", six)
         assert r.returncode == 0, r.stderr
         assert r.stdout.splitlines()[:2] == ["first second", "third"], kind
+
+
+SPIN = r"""
+#include <unistd.h>
+volatile unsigned long x;
+int main(void) { for (;;) for (unsigned long i = 0; i < 100000000UL; i++) x += i; }
+"""
+
+
+@pytest.mark.parametrize("probe", ["software:cpu-clock:1000000", "profile:hz:199"])
+def test_sampling_probes_with_p_count_that_process_alone(e2e, tmp_path_factory, probe):
+    # as bpftrace: -p opens the perf events for the process, so the other
+    # processes running meanwhile (this test's own) are never sampled
+    spin = e2e.build_c(tmp_path_factory, SPIN, "conform_spin")
+    p = subprocess.Popen([spin])
+    try:
+        r = e2e.run_cli("-q", "-e", f'{probe} {{ @[pid] = count(); }} '
+                        'interval:s:1 { exit(); }', "-p", str(p.pid))
+    finally:
+        p.kill()
+        p.wait()
+    assert r.returncode == 0, r.stderr
+    keys = re.findall(r"^@\[(\d+)\]: \d+$", r.stdout, re.M)
+    assert keys == [str(p.pid)], r.stdout
