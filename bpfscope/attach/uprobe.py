@@ -750,6 +750,13 @@ class Uprobe(Provider):
             if spec.offset and spec.offset >= max(sym.size, 1):
                 raise SemanticError(f"Offset outside the function bounds ('{n}' size is "
                                     f"{sym.size})", ap.span)
+            if not sym.size and not unsafe and "*" not in func:
+                # bpftrace 0.26: where the function ends is unknown, so
+                # whether the probe lands on an instruction cannot be told
+                raise SemanticError(
+                    f"Could not determine boundary for {n} (symbol has size 0).\n"
+                    "Use --unsafe to force attachment. WARNING: This option could lead "
+                    "to data corruption in the target process.", ap.span)
             suffix = f"+{spec.offset}" if spec.offset else ""
             vaddr, sym_name = sym.value + spec.offset, n
             if sym.type == "IFUNC" and not spec.offset:
