@@ -338,6 +338,9 @@ def store_buf(lw, e: ast.Call, dst: Mem, t: T.BufferType) -> None:
         lw.copy_from_ctx(data, f.offset, cap)
     elif fixed is not None and src.type.is_string():
         lw.copy(data, lw.mem_expr(src), cap)
+    elif fixed is not None and isinstance(src.type, T.ArrayType) and lw.is_typed_access(src):
+        # an array member or element (int d[4]): its bytes, from where it is
+        lw.read_into(data, lw.place(src), src.type)
     else:
         n = bounded_length(lw, e.args[1], cap, site).reg if fixed is None else cap
         if f is not None and f.kind == "array":

@@ -87,3 +87,22 @@ def test_sampling_probes_with_p_count_that_process_alone(e2e, tmp_path_factory, 
     assert r.returncode == 0, r.stderr
     keys = re.findall(r"^@\[(\d+)\]: \d+$", r.stdout, re.M)
     assert keys == [str(p.pid)], r.stdout
+
+
+ARRAYS = r"""
+struct arrs { int d[2]; unsigned short e[2]; };
+__attribute__((noinline)) void take(struct arrs *a) { __asm__ volatile("" :: "r"(a) : "memory"); }
+int main(void) { struct arrs a = { {5, 6}, {9, 10} }; take(&a); return 0; }
+"""
+
+
+def test_buf_of_an_array_member_is_its_bytes(e2e, tmp_path_factory):
+    prog = e2e.build_c(tmp_path_factory, ARRAYS, "conform_arrays")
+    r = e2e.run_cli("-q", "-e", 'struct arrs { int d[2]; uint16_t e[2]; } '
+                    f'uprobe:{prog}:take {{ $a = (struct arrs *)arg0; '
+                    'printf("%r|%r\\n", buf($a->d), buf($a->e)); @ = buf($a->d, 4); }',
+                    "-c", prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == (r"\x05\x00\x00\x00\x06\x00\x00\x00|"
+                                        r"\x09\x00\x0a\x00")
+    assert r"@: \x05\x00\x00\x00" in r.stdout
