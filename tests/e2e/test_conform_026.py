@@ -106,3 +106,10 @@ def test_buf_of_an_array_member_is_its_bytes(e2e, tmp_path_factory):
     assert r.stdout.splitlines()[0] == (r"\x05\x00\x00\x00\x06\x00\x00\x00|"
                                         r"\x09\x00\x0a\x00")
     assert r"@: \x05\x00\x00\x00" in r.stdout
+
+
+def test_buf_of_a_string_pads_to_the_length_given(e2e):
+    r = e2e.run_prog('begin { @[buf("ok_key", 8), 1] = 1; printf("%r|%r\\n", buf("ab", 4), '
+                     'buf("hello", 2)); }')
+    assert r.stdout.splitlines()[0] == r"ab\x00\x00|he"
+    assert r"@[ok_key\x00\x00, 1]: 1" in r.stdout

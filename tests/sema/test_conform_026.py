@@ -1,5 +1,6 @@
-"""sizeof of a tuple is that of the C struct of its elements, padded to
-each element's alignment (bpftrace 0.26 lays tuples out as structs)."""
+"""Types as bpftrace 0.26 gives them, found different by its runtime
+suite: sizeof of a tuple is that of the C struct of its elements (padded
+to each element's alignment); buf() of a string keeps the length given."""
 
 import pytest
 
@@ -37,3 +38,11 @@ def test_a_struct_in_a_tuple_is_aligned_as_its_members():
     defs = "struct Foo { int m; int n; }"
     assert size_of("((int32)1, *((struct Foo *)0))", defs) == 12
     assert size_of("((int8)1, *((struct Foo *)0))", defs) == 12
+
+
+def test_buf_of_a_string_with_a_longer_length_keeps_that_length():
+    # bpftrace: buf("ok_key", 8) is 8 bytes, zeros past the string's end
+    an = Analyzer(parse(Source('BEGIN { @a = buf("ok_key", 8); @b = buf("hi", 2); }')),
+                  expander, (), None).run()
+    assert an.maps["@a"].value.length == 8
+    assert an.maps["@b"].value.length == 2
