@@ -27,25 +27,28 @@ def six(e2e, tmp_path_factory):
     return e2e.build_c(tmp_path_factory, SIX, "conform_six")
 
 
+REC = "struct rec { char *p; char tag[5]; char mac[6]; char name[8]; } "
+
+
+def on_take(e2e, six, body: str) -> list[str]:
+    """The lines printed by ``body`` run at six's take(), $r its struct rec."""
+    r = e2e.run_cli("-q", "-e", f"{REC}uprobe:{six}:take {{ $r = (struct rec *)arg0; {body} }}",
+                    "-c", six)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
 def test_char_array_without_nul_keeps_all_its_chars(e2e, six):
     # char tag[5] = "hello" has no NUL: bpftrace prints all five chars,
     # in printf and through a variable; a shorter string stops at its NUL
-    r = e2e.run_cli("-q", "-e",
-                    'struct rec { char *p; char tag[5]; unsigned char mac[6]; char name[8]; } '
-                    f'uprobe:{six}:take {{ $r = (struct rec *)arg0; $t = $r->tag; '
-                    'printf("%s|%s|%s\\n", $r->tag, $t, $r->name); }', "-c", six)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == "hello|hello|ab"
+    out = on_take(e2e, six, '$t = $r->tag; printf("%s|%s|%s\\n", $r->tag, $t, $r->name);')
+    assert out[0] == "hello|hello|ab"
 
 
 def test_macaddr_of_a_char_array_member_reads_six_bytes(e2e, six):
-    r = e2e.run_cli("-q", "-e",
-                    'struct rec { char *p; char tag[5]; char mac[6]; char name[8]; } '
-                    f'uprobe:{six}:take {{ $r = (struct rec *)arg0; '
-                    'printf("%s\\n", macaddr($r->mac)); @m = macaddr($r->mac); }', "-c", six)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == "0A:0B:0C:0D:0E:0F"
-    assert "@m: 0A:0B:0C:0D:0E:0F" in r.stdout
+    out = on_take(e2e, six, 'printf("%s\\n", macaddr($r->mac)); @m = macaddr($r->mac);')
+    assert out[0] == "0A:0B:0C:0D:0E:0F"
+    assert "@m: 0A:0B:0C:0D:0E:0F" in out
 
 
 def test_positional_parameters_in_every_base(e2e):
