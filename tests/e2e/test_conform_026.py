@@ -116,3 +116,15 @@ def test_buf_of_a_string_pads_to_the_length_given(e2e):
                      'buf("hello", 2)); }')
     assert r.stdout.splitlines()[0] == r"ab\x00\x00|he"
     assert r"@[ok_key\x00\x00, 1]: 1" in r.stdout
+
+
+def test_system_output_is_a_syscall_record_in_json(e2e):
+    r = e2e.run_cli("--unsafe", "-q", "-f", "json", "-e",
+                    'begin { system("echo a b c"); printf("p\\n"); }')
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert '{"type": "syscall", "data": "a b c\\n"}' in lines
+    assert '{"type": "printf", "data": "p\\n"}' in lines
+    # text: the command's output as it is
+    r = e2e.run_cli("--unsafe", "-q", "-e", 'begin { system("echo a b c"); }')
+    assert r.stdout.startswith("a b c\n")
