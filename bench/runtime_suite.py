@@ -98,7 +98,9 @@ def run_case(c, bps, workdir, verbose):
         cmd = re.sub(r"(^|;\s*)bpftrace ", lambda m: m.group(1) + bps + " ", cmd)
     before = None
     if "BEFORE" in c:
-        before = subprocess.Popen(c["BEFORE"], shell=True, cwd=workdir, start_new_session=True,
+        # exec: {{BEFORE_PID}} is the program's pid, not a shell's
+        before = subprocess.Popen("exec " + c["BEFORE"], shell=True, cwd=workdir,
+                                  start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         cmd = cmd.replace("{{BEFORE_PID}}", str(before.pid))
