@@ -128,3 +128,12 @@ def test_system_output_is_a_syscall_record_in_json(e2e):
     # text: the command's output as it is
     r = e2e.run_cli("--unsafe", "-q", "-e", 'begin { system("echo a b c"); }')
     assert r.stdout.startswith("a b c\n")
+
+
+def test_strftime_values_are_their_text_in_json(e2e):
+    r = e2e.run_prog('begin { print((1, strftime("%y|%m", 0))); @s = strftime("%y", 0); '
+                     '@n = nsecs; }', "-f", "json")
+    lines = r.stdout.splitlines()
+    assert re.fullmatch(r'\{"type": "value", "data": \[1,"\d\d\|\d\d"\]\}', lines[0]), lines
+    assert any(re.fullmatch(r'\{"type": "map", "data": \{"@s": "\d\d"\}\}', ln) for ln in lines)
+    assert any(re.fullmatch(r'\{"type": "map", "data": \{"@n": \d+\}\}', ln) for ln in lines)
