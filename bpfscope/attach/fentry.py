@@ -102,7 +102,7 @@ def make_probe(ap, provider: str, module: str, func: str, fid: int,
     try:
         sig = signature(kb, fid)
     except btf.BtfError as e:
-        raise SemanticError(str(e), ap.span) from None
+        raise SemanticError(e.message, ap.span) from None
     load = {"expected_attach_type": AttachType.TRACE_FEXIT if ret else AttachType.TRACE_FENTRY,
             "attach_btf_id": fid}
     if module != "vmlinux":
@@ -121,7 +121,7 @@ def expand_functions(ap, provider: str, mod: str | None, func: str
     try:
         pairs = match(mod, func)
     except btf.BtfError as e:
-        raise SemanticError(str(e), ap.span) from None
+        raise SemanticError(e.message, ap.span) from None
     if not pairs:
         if "*" in func or (mod and "*" in mod):
             raise MissingProbe(f"No matches for {ap.raw}", ap.span)

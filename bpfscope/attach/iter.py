@@ -161,7 +161,7 @@ class Iter(Provider):
         try:
             kb = btf.load_vmlinux()
         except btf.BtfError as e:
-            raise SemanticError(f"iter probes need the kernel's BTF: {e}", ap.span) from None
+            raise SemanticError(f"iter probes need the kernel's BTF: {e.message}", ap.span) from None
         return [make_probe(ap, kb)]
 
     def attach(self, probe, prog_fd):

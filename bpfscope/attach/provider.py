@@ -70,6 +70,9 @@ class Provider:
     - ``reattaches``: the canonical names whose probes follow their file
       when it is replaced while tracing (attach.reattach: uprobes; the
       probe's ``target`` has the file's ``path``, ``dev`` and ``ino``).
+    - ``newest_first``: the kernel runs the programs on one hook of this
+      type newest first (uprobe consumers); the session attaches such
+      probes in reverse, so that they run in the script's order.
     - ``listed``: the canonical name ``-l`` asks when the probe type in a
       pattern is a wildcard (``-l '*:*sleep*'``, ``-l 'h*:*'``), or ''
       for types that need a target first (uprobes, USDT) or have nothing
@@ -86,6 +89,7 @@ class Provider:
     fallback: dict[str, str] = {}
     run_once: dict[str, str] = {}
     reattaches: frozenset[str] = frozenset()
+    newest_first: bool = False
 
     @property
     def listed(self) -> str:

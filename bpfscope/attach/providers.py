@@ -165,6 +165,13 @@ def reattaches(probe: ExpandedProbe) -> bool:
     return prov is not None and probe.provider in prov.reattaches
 
 
+def newest_first(probe: ExpandedProbe) -> bool:
+    """Whether the kernel runs the programs on one hook of the probe's type
+    newest first (see Provider.newest_first)."""
+    prov = PROVIDERS.get(probe.provider)
+    return prov is not None and prov.newest_first
+
+
 def run_once_name(ap) -> str:
     """'begin', 'end' or 'signal' for an attach point of a run-once probe type as
     written (BEGIN, end), else ''."""

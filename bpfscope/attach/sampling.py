@@ -77,13 +77,15 @@ def parse_rate(kind: str, parts: list[str], span) -> tuple[str, str, int]:
     return unit, "period", n * UNITS[unit]
 
 
-def open_per_cpu(ptype: int, config: int, how: str, n: int, what: str) -> list[int]:
-    """One perf event per online CPU; all or none."""
+def open_per_cpu(ptype: int, config: int, how: str, n: int, what: str,
+                 pid: int = -1) -> list[int]:
+    """One perf event per online CPU (counting process ``pid`` alone, as
+    bpftrace's -p, or every process: -1); all or none."""
     kw = {"sample_freq": n} if how == "freq" else {"sample_period": n}
     fds: list[int] = []
     try:
         for cpu in perf.online_cpus():
-            fds.append(perf.perf_event_open(ptype, config, pid=-1, cpu=cpu, **kw))
+            fds.append(perf.perf_event_open(ptype, config, pid=pid, cpu=cpu, **kw))
     except OSError as e:
         for fd in fds:
             close_fd(fd)
@@ -134,14 +136,21 @@ def list_units(kind: str, pattern: str) -> list[str]:
     return _listed(kind, RATE_UNITS, pattern)
 
 
+def _pid(options) -> int:
+    """The process -p/-c names (its events alone are counted), else -1."""
+    pid = getattr(options, "pid", None)
+    return pid if pid else -1
+
+
 class _PerCpu(Provider):
     """Attach one program to every CPU's event of ``probe.target``."""
 
     prog_type = "perf_event"
 
     def attach(self, probe, prog_fd):
-        ptype, config, how, n = probe.target
-        return attach_to_perf_events(prog_fd, open_per_cpu(ptype, config, how, n, probe.name))
+        ptype, config, how, n, *pid = probe.target
+        return attach_to_perf_events(prog_fd, open_per_cpu(ptype, config, how, n, probe.name,
+                                                           *pid))
 
 
 class Profile(_PerCpu):
@@ -154,8 +163,8 @@ class Profile(_PerCpu):
         unit, how, n = parse_rate("profile", ap.parts[1:], ap.span)
         count = n if how == "freq" else n // UNITS.get(unit, 1)
         return [ExpandedProbe("profile", f"profile:{unit}:{count}",
-                              (PerfType.SOFTWARE, PerfSwId.CPU_CLOCK, how, n), None, ap.span,
-                              layout=PT_REGS)]
+                              (PerfType.SOFTWARE, PerfSwId.CPU_CLOCK, how, n,
+                               _pid(options)), None, ap.span, layout=PT_REGS)]
 
 
     def list(self, pattern: str, verbose: bool, options) -> list[str]:
@@ -186,8 +195,8 @@ class Counter(_PerCpu):
         if count <= 0:
             raise SemanticError(f"Invalid count of {self.kind} probe: {parts[1]}", ap.span)
         return [ExpandedProbe(self.kind, f"{self.kind}:{name}:{count}",
-                              (self.ptype, config, "period", count), None, ap.span,
-                              layout=PT_REGS)]
+                              (self.ptype, config, "period", count, _pid(options)), None,
+                              ap.span, layout=PT_REGS)]
 
     def list(self, pattern: str, verbose: bool, options) -> list[str]:
         # every event and alias, as bpftrace lists them

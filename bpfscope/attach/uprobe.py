@@ -428,6 +428,7 @@ class Uprobe(Provider):
     listed = ""  # -l with a wildcard type lists no uprobes (they need a file)
     names = ("uprobe", "uretprobe")
     reattaches = frozenset(names)
+    newest_first = True  # uprobe consumers: the last one registered runs first
     aliases = {"u": "uprobe", "ur": "uretprobe"}
     prog_type = "kprobe"
 
@@ -577,6 +578,13 @@ class Uprobe(Provider):
             if spec.offset and spec.offset >= max(sym.size, 1):
                 raise SemanticError(f"Offset outside the function bounds ('{n}' size is "
                                     f"{sym.size})", ap.span)
+            if not sym.size and not unsafe and "*" not in func:
+                # bpftrace 0.26: where the function ends is unknown, so
+                # whether the probe lands on an instruction cannot be told
+                raise SemanticError(
+                    f"Could not determine boundary for {n} (symbol has size 0).\n"
+                    "Use --unsafe to force attachment. WARNING: This option could lead "
+                    "to data corruption in the target process.", ap.span)
             suffix = f"+{spec.offset}" if spec.offset else ""
             vaddr, sym_name = sym.value + spec.offset, n
             if sym.type == "IFUNC" and not spec.offset:

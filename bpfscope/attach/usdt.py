@@ -228,6 +228,7 @@ class Usdt(Provider):
 
     listed = ""  # -l with a wildcard type lists no USDT probes (they need a file or pid)
     names = ("usdt",)
+    newest_first = True  # USDT probes are uprobes
     aliases = {"U": "usdt"}
     prog_type = "kprobe"
 

@@ -26,7 +26,7 @@ from ..errors import SemanticError
 from ..lang import ast
 from ..sema import registry
 from ..sema import types as T
-from ..sema.analyzer import Analyzer, TypedProbe
+from ..sema.analyzer import Analyzer, TypedProbe, param_int
 from .builder import Builder, StackOverflow
 from .insn import R0, R1, R2, R3, R10, VReg
 from .loweringvalues import Int, Mem
@@ -510,7 +510,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             if e.type.is_int():
                 r = b.vreg()
                 p = self.sc.an.params
-                b.mov(r, int(p[e.index - 1], 0) if e.index <= len(p) else 0)
+                b.mov(r, param_int(p[e.index - 1]) if e.index <= len(p) else 0)
                 return Int(r)
             return self.mem_expr(ast.String(e.span, self.sc.an.params[e.index - 1]))
         if isinstance(e, ast.Variable):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..errors import SemanticError
 from ..lang import ast
 from ..sema import types as T
-from .insn import R1, R2, R3
+from .insn import R0, R1, R2, R3
 from .loweringvalues import Int, Mem, Remote
 
 _MEMORY_TYPES = (T.StructType, T.ArrayType)
@@ -176,9 +176,19 @@ class MemoryLowering:
             self.copy(dst, p, n)
             return
         if isinstance(t, T.StringType):
-            # a char array: up to its NUL, the rest of dst zeroed
+            # a char array: up to its NUL, the rest of dst zeroed; one with
+            # no NUL is all its chars (bpftrace: char s[5] = "hello")
+            n = min(p.size, dst.size)
             self.zero(dst)
-            self.probe_read(dst, min(p.size, dst.size), p, string=True)
+            self.probe_read(dst, n, p, string=True)
+            if n > 1:
+                # the _str read stops one short, putting a NUL there: read
+                # that last char as it is when the read filled all n bytes
+                done, r = self.b.label(), self.b.vreg()
+                self.b.mov(r, R0)
+                self.b.jcond("ne", r, n, done)
+                self.probe_read(dst.at(n - 1, 1), 1, p.at(n - 1, 1))
+                self.b.place(done)
             return
         self.zero(dst)
         self.probe_read(dst, min(p.size, dst.size), p)

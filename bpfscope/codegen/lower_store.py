@@ -124,7 +124,11 @@ class StoreLowering:
             return self.store_branches(e, dst, T.StringType(length))
         src = self.mem_place(e)
         # A shorter destination keeps its last byte for the terminating NUL.
-        n = min(src.size, length - 1 if src.size > length else length)
+        # (The source's own length, not its 8-byte aligned slot: a char[5]
+        # of five chars is copied whole into a string[5].)
+        have = e.type.length if isinstance(e.type, T.StringType) else src.size
+        have = min(have, src.size)
+        n = min(have, length - 1 if have > length else length)
         if dst.size > n:
             self.zero(dst)
         self.copy(dst, src, n)

@@ -303,6 +303,9 @@ def check_buf(an, e: ast.Call) -> T.Type:
         return T.BufferType(min(size or cap, cap))
     if n <= 0:
         an.err("buf() length must be positive", e.args[1].span)
+    if e.args[0].type is not None and e.args[0].type.is_string():
+        # bpftrace: n bytes, zeros past the string's end (buf("ok_key", 8))
+        return T.BufferType(min(n, cap))
     return T.BufferType(min(n, cap, size or cap))
 
 
@@ -337,7 +340,10 @@ def store_buf(lw, e: ast.Call, dst: Mem, t: T.BufferType) -> None:
     if fixed is not None and f is not None and f.kind == "array":
         lw.copy_from_ctx(data, f.offset, cap)
     elif fixed is not None and src.type.is_string():
-        lw.copy(data, lw.mem_expr(src), cap)
+        lw.copy(data, lw.mem_expr(src), min(cap, src.type.length))
+    elif fixed is not None and isinstance(src.type, T.ArrayType) and lw.is_typed_access(src):
+        # an array member or element (int d[4]): its bytes, from where it is
+        lw.read_into(data, lw.place(src), src.type)
     else:
         n = bounded_length(lw, e.args[1], cap, site).reg if fixed is None else cap
         if f is not None and f.kind == "array":

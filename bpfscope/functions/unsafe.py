@@ -42,7 +42,9 @@ def on_system(session, ev, data: bytes) -> None:
     # its output's bytes go out as they are, as bpftrace's (see decode)
     out = subprocess.run(cmd, shell=True, capture_output=True,
                          encoding="utf-8", errors="surrogateescape")
-    session.sink.printf(out.stdout)
+    # JSON has a record type of its own for it ("syscall"); text prints it
+    show = getattr(session.sink, "syscall", None) or session.sink.printf
+    show(out.stdout)
 
 
 def check_signal(an, e: ast.Call) -> T.Type:

@@ -229,7 +229,8 @@ class Session:
         progs = self.script.programs
         progress = Progress("Attaching probes",
                             sum(not providers.run_once(ps.probe) for ps in progs), self._progress)
-        for i, (ps, fd) in enumerate(zip(progs, self.prog_fds)):
+        for i in _attach_order(progs):
+            ps, fd = progs[i], self.prog_fds[i]
             if providers.run_once(ps.probe) or i in followers:
                 continue
             if self.exiting:
@@ -320,6 +321,10 @@ class Session:
             if self.mode == "bench":
                 self.run_benchmarks()
             self.check_exit()
+            if self.only_run_once() and duration is None and should_stop is None:
+                # as bpftrace 0.26: a script of BEGIN/END probes alone has
+                # nothing left to wait for once BEGIN has run
+                self.exiting = True
             deadline = time.monotonic() + duration if duration else None
             while not self.exiting:
                 self.run_signal_probes()
@@ -343,6 +348,12 @@ class Session:
                 signal.signal(s, h)
             warnings.__exit__()
         return self.exit_code
+
+    def only_run_once(self) -> bool:
+        """Does the script have nothing but probes the session runs once
+        (BEGIN/END): none attached, no self:signal or bench: probe?"""
+        return (not self._attached and not self.on_signal and not self.bench
+                and all(providers.run_once(ps.probe) for ps in self.script.programs))
 
     def run_benchmarks(self) -> None:
         """--mode bench: time each selected bench: program and report the
@@ -715,6 +726,18 @@ def _quiesce():
 def _prog_name(name: str) -> str:
     tail = name.split(":")[-1] or name
     return "".join(c if c.isalnum() or c == "_" else "_" for c in tail)[:15]
+
+
+def _attach_order(progs) -> list[int]:
+    """The programs' indexes in the order to attach them: the script's,
+    but for the probes the kernel runs newest first (uprobes), which take
+    the places of theirs in reverse, so that two probes on one function
+    run in the script's order, as bpftrace's do."""
+    order = list(range(len(progs)))
+    lifo = [i for i in order if providers.newest_first(progs[i].probe)]
+    for place, i in zip(lifo, reversed(lifo)):
+        order[place] = i
+    return order
 
 
 def child_exited(pid: int) -> Callable[[], bool]:

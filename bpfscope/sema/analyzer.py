@@ -47,6 +47,17 @@ def config_key(name: str) -> str:
     return name[len("bpftrace_"):] if name.startswith("bpftrace_") else name
 
 
+def param_int(text: str) -> int | None:
+    """A positional parameter's value as an integer, None when it is not
+    one: decimal, 0x hex, 0b binary, 0o or C's leading-0 octal (0775)."""
+    if re.fullmatch(r"[+-]?0[0-7]+", text):
+        return int(text, 8)
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
 def config_value(text: str):
     low = text.lower()
     if low in ("true", "false"):
@@ -85,13 +96,30 @@ ENV_ONLY_CONFIG = {"btf", "debug_output", "kernel_build", "kernel_source", "max_
                    "verify_llvm_ir", "vmlinux"}
 
 
-def sizeof(t: T.Type) -> int:
-    """bpftrace's sizeof: integers by their width, not their 8-byte slot."""
+def sizeof(t: T.Type, alignment=None) -> int:
+    """bpftrace's sizeof: integers by their width, not their 8-byte slot;
+    a tuple as the C struct of its elements (padded to each one's
+    alignment, which ``alignment(type)`` gives; none: packed)."""
     if isinstance(t, T.IntType):
         return max(1, t.bits // 8)
     if isinstance(t, T.TupleType):
-        return sum(sizeof(e) for e in t.elems)
+        off, most = 0, 1
+        for e in t.elems:
+            a = _align_of(e, alignment)
+            off = -(-off // a) * a + sizeof(e, alignment)
+            most = max(most, a)
+        return -(-off // most) * most
     return T.c_size(t)
+
+
+def _align_of(t: T.Type, alignment) -> int:
+    if alignment is None:
+        return 1
+    if isinstance(t, T.TupleType):
+        return max((_align_of(e, alignment) for e in t.elems), default=1)
+    if isinstance(t, T.IntType):
+        return max(1, t.bits // 8)
+    return max(1, alignment(t))
 
 
 @dataclass
@@ -317,8 +345,15 @@ class Analyzer(ConstValues):
         for probe, exps in self.expanded:
             for exp in exps:
                 self.analyze_probe(probe, exp, final=True)
-        for m in self.maps.values():
-            if m.value is None:
+        used = {"@" + n.name for n in ast.walk(self.program.probes + self.program.subprogs)
+                if isinstance(n, ast.Map)}
+        for name, m in list(self.maps.items()):
+            if m.value is None and m.decl_kind and m.name not in used:
+                # declared (`let @a = hash(N);`) and never used: bpftrace
+                # warns and makes no map of it
+                warn(f"Unused map: {m.name}", m.span)
+                del self.maps[name]
+            elif m.value is None:
                 raise SemanticError(f"Undefined map: {m.name}", m.span)
         self.check_map_kinds()
         return self
@@ -721,7 +756,7 @@ class Analyzer(ConstValues):
                 t = self.expr(e.expr)
             else:
                 t = self.typespec(e.type_arg)
-            e.size = 0 if t is None else sizeof(t)
+            e.size = 0 if t is None else sizeof(t, self.types.alignment)
             return T.UINT64
         if isinstance(e, ast.BlockExpr):
             self.block(e.stmts)
@@ -791,11 +826,9 @@ class Analyzer(ConstValues):
             # bpftrace treats a missing positional parameter as 0 / "".
             return T.INT64
         v = self.params[e.index - 1]
-        try:
-            int(v, 0)
+        if param_int(v) is not None:
             return T.INT64
-        except ValueError:
-            return T.StringType(len(ast.string_bytes(v)) + 1)
+        return T.StringType(len(ast.string_bytes(v)) + 1)
 
     def builtin(self, e: ast.Builtin) -> T.Type:
         """A builtin variable: its record's check (bpfscope.functions)."""
@@ -1141,7 +1174,7 @@ class Analyzer(ConstValues):
         if isinstance(e, ast.PositionalParam):
             t = self.positional(e)
             if t.is_int():
-                return int(self.params[e.index - 1], 0) if 0 < e.index <= len(self.params) else 0
+                return param_int(self.params[e.index - 1]) if 0 < e.index <= len(self.params) else 0
         self.err(f"{what}: expected an integer literal", e.span)
 
     # ------------------------------------------------------------ functions

@@ -107,6 +107,9 @@ class TimestampType(IntType):
     bits: int = 64
     signed: bool = False
     fmt: str = ""
+    # 0.26 keeps a timestamp apart from the symbolic values: JSON writes
+    # its text ("12/03/26"), not its nanoseconds
+    json_text = True
 
     def show(self, v: int) -> str:
         return valuetext.format_timestamp(self.fmt, v)

@@ -164,3 +164,10 @@ def test_cli_listing():
     assert r.stdout == "rawtracepoint:vmlinux:sched_process_fork\n"
     r = run("-l", "rawtracepoint:*")
     assert len(r.stdout.splitlines()) == len(rt.own_events(btf.load_vmlinux()))
+
+
+def test_a_module_without_btf_is_said_once_without_a_second_error_prefix(tp_btf_ok):
+    with pytest.raises(SemanticError) as ei:
+        providers.expand(ap_of("rawtracepoint:bpfscope_nomod:sys_exit"))
+    assert ei.value.message.startswith("module 'bpfscope_nomod' has no BTF")
+    assert "ERROR" not in ei.value.format()[len("ERROR"):]

@@ -270,3 +270,18 @@ def test_script_file_and_stdin(e2e, tmp_path):
     assert (r.returncode, r.stdout) == (0, "from file 7\n\n\n")
     r = e2e.run_cli("-q", "-", input='BEGIN { printf("from stdin\\n"); exit(); }')
     assert (r.returncode, r.stdout) == (0, "from stdin\n\n\n")
+
+
+def test_begin_and_end_alone_end_the_run_by_themselves(e2e):
+    # bpftrace 0.26: with nothing attached, nothing is left to wait for
+    # once BEGIN has run; END runs and the maps print, without exit()
+    r = e2e.run_prog('begin { @a[1] = 2; printf("b\\n"); } end { printf("e\\n"); }', timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "b\ne\n\n\n@a[1]: 2\n"
+
+
+def test_a_probe_besides_begin_keeps_the_run_going(e2e):
+    # interval:s:1 is attached: the run lasts until its exit(), a second on
+    r = e2e.run_prog('begin { printf("b\\n"); } interval:s:1 { printf("i\\n"); exit(); }',
+                     timeout=20)
+    assert r.stdout == "b\ni\n\n\n"

@@ -888,3 +888,17 @@ def test_bitfields_read_unsigned_as_in_bpftrace():
                  "BEGIN { $p = (struct B *)0; $a = $p->a; $e = $p->e; $f = $p->f; }")
     types = [s.var.type for s in an.program.probes[0].body[1:]]
     assert types == [T.IntType(16, False), T.IntType(32, False), T.IntType(32, False)]
+
+
+def test_a_declared_map_never_used_is_a_warning_and_no_map():
+    from bpfscope.errors import WarningLog, collecting
+    with collecting(WarningLog()) as log:
+        an = analyze("let @a = percpuhash(1); BEGIN { @b = 1; }")
+    assert [w.message for w in log.items] == ["Unused map: @a"]
+    assert log.items[0].span.col == 1
+    assert "@a" not in an.maps and "@b" in an.maps
+
+
+def test_a_declared_map_only_printed_is_still_undefined():
+    e = error("let @a = hash(1); BEGIN { print(@a); }")
+    assert e.message == "Undefined map: @a"
