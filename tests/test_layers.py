@@ -41,6 +41,7 @@ SHELL = {"api", "cli", "info", "passes", "privileges"}  # passes: the compile pa
 SHELL |= {"__init__", "tracer", "serve", "notebook", "launch"}  # launch: the console script's tiny entry
 SHELL |= {"compilecache"}  # the disk cache of compiled scripts (api, for the CLI)
 SHELL |= {"toolcmds"}  # the tools with options (funccount, ...): scripts made from options, run by the CLI
+SHELL |= {"cliopts"}  # the command line: usage, option parser, bpftrace's option checks
 
 
 def module_files() -> dict[str, Path]:

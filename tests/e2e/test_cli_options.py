@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bpfscope.cli import parse_pid, parse_uint
+from bpfscope.cliopts import parse_pid, parse_uint
 from bpfscope.errors import BpfscopeError
 
 EXIT = "BEGIN { exit(); }"

@@ -179,7 +179,7 @@ def test_the_shipped_unit_serves_on_loopback():
     assert sections == ["Unit", "Service", "Install"]
     cmd = re.search(r"^ExecStart=(.*)$", text, re.M).group(1)
     assert "--serve 127.0.0.1:" in cmd
-    from bpfscope.cli import _parser
+    from bpfscope.cliopts import _parser
     args = cmd.split()[1:]
     opts = _parser().parse_intermixed_args(args)
     assert opts.serve == "127.0.0.1:9435" and opts.args == ["/etc/bpfscope"]
