@@ -254,15 +254,15 @@ def tseries_add(lw, p, arg, t, spec) -> None:
     """A slot of an older interval starts again; one of this interval
     takes the value as its aggregation says."""
     b = lw.b
-    now, epoch = lw.tseries_now
+    epoch = lw.tseries_now[1]
     agg = spec.params[2]
+    if agg == "":  # the value written last, whichever interval the slot held
+        _tseries_set(lw, p, 0, arg, spec)
+        return
     fresh, done = b.label("ts_fresh"), b.label("ts_done")
     b.ldx(8, t, p, 16)
     b.jcond("ne", t, epoch, fresh)
-    if agg == "":
-        b.stx(8, p, 0, arg.reg)
-        b.stx(8, p, 8, now)
-    elif agg in ("sum", "avg"):
+    if agg in ("sum", "avg"):
         add_to(lw, p, arg, t, spec)
         if agg == "avg":
             b.ldx(8, t, p, 8)
