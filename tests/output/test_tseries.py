@@ -138,3 +138,12 @@ def test_the_json_record():
         '{"interval_start":"2026-12-03 10:00:00.200000000","value":-2}]}}\n')
     keyed = MapData("@a", "tseries", [(("x",), TSeriesValue(100 * MS, points(1)))])
     assert jsonout.format_map(keyed).startswith('{"type": "tseries", "data": {"@a": {"x": [{')
+
+
+def test_the_exporter_shows_the_latest_interval_as_a_gauge():
+    from bpfscope.output.prometheus import map_families
+    data = MapData("@a", "tseries", [(("x",), TSeriesValue(100 * MS, points(3, 8))),
+                                     (("y",), TSeriesValue(100 * MS, points(2, None)))])
+    (fam,), dropped = map_families(data, ["k"])
+    assert fam.type == "gauge" and dropped == 0
+    assert [s[2] for s in fam.samples] == [8]
