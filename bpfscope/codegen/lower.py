@@ -93,8 +93,10 @@ def map_spec(info, max_keys: int) -> MapSpec:
         if registry.aggregation(v.kind).bucketed:
             # per bucket: the count, then the total of its values (the
             # exporter's histogram _sum; bpftrace keeps only the count)
-            return MapSpec(info.name, agg_type, key_size + 8, 16, max_keys * 16, v.kind,
-                           info.key, v)
+            # (tseries: a slot per interval kept, each 24 bytes)
+            slots = max(16, v.params[1]) if v.kind == "tseries" else 16
+            return MapSpec(info.name, agg_type, key_size + 8, max(16, v.size), max_keys * slots,
+                           v.kind, info.key, v)
         return MapSpec(info.name, agg_type, key_size, v.size, max_keys, v.kind, info.key, v)
     return MapSpec(info.name, plain_type, key_size,
                    max(8, T.align8(v.size)), max_keys, "plain", info.key, v)

@@ -42,7 +42,7 @@ class DropSite:
 @dataclass
 class MapSpec:
     """One kernel map. ``kind`` is the bpftrace value kind ('plain',
-    'count', 'sum', 'min', 'max', 'avg', 'stats', 'hist', 'lhist') or
+    'count', 'sum', 'min', 'max', 'avg', 'stats', 'hist', 'lhist', 'tseries') or
     'ringbuf'/'lost' for the runtime's own maps; ``key`` holds the bpftrace
     key's element types (the kernel key of a hist/lhist map has an extra
     8-byte bucket index after them)."""

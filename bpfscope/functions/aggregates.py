@@ -1,4 +1,4 @@
-"""The aggregations: count, sum, avg, min, max, stats, hist and lhist.
+"""The aggregations: count, sum, avg, min, max, stats, hist, lhist, tseries.
 
 Each is assigned to a map (``@m[k] = hist($x)``) and updates its entry in
 place on every event; the entries are per-CPU and user space merges them
@@ -11,6 +11,7 @@ the CPUs.
 
 from __future__ import annotations
 
+from ..codegen.insn import R0
 from ..lang import ast
 from ..runtime.decode import s64, u64
 from ..runtime.usermap import on_usermap_record
@@ -52,6 +53,49 @@ def check_lhist(an, e: ast.Call) -> T.Type:
     if (hi - lo) // step > 1000:
         an.err("lhist: too many buckets, max is 1000", e.span)
     return T.AggType("lhist", True, (lo, hi, step))
+
+
+TSERIES_AGGS = ("avg", "max", "min", "sum")
+TSERIES_MAX_INTERVALS = 1_000_000
+
+
+def _tseries_literal(an, arg: ast.Expr, what: str) -> int | None:
+    """interval_ns, num_intervals: a non-negative integer literal (or an
+    integer $N), as bpftrace requires."""
+    if isinstance(arg, (ast.Integer, ast.PositionalParam)):
+        v = an.const_int(arg, "tseries")
+        if v >= 0:
+            return v
+    an.err(f"tseries: invalid {what} value (must be non-negative literal)", arg.span)
+    return None
+
+
+def check_tseries(an, e: ast.Call) -> T.Type:
+    """tseries(value, interval_ns, num_intervals[, "avg"|"max"|"min"|"sum"]):
+    params are (interval_ns, num_intervals, the aggregation or "")."""
+    an.nargs(e, 3, 4)
+    t = an.int_arg(e, 0)
+    interval = _tseries_literal(an, e.args[1], "interval_ns")
+    n = _tseries_literal(an, e.args[2], "num_intervals")
+    if interval is not None and interval < 1:
+        an.err(f"tseries() interval_ns must be >= 1 ({interval} provided)", e.args[1].span)
+    if n is not None and n < 1:
+        an.err(f"tseries() num_intervals must be >= 1 ({n} provided)", e.args[2].span)
+    if n is not None and n > TSERIES_MAX_INTERVALS:
+        an.err(f"tseries() num_intervals must be < {TSERIES_MAX_INTERVALS} ({n} provided)",
+               e.args[2].span)
+    agg = ""
+    if len(e.args) == 4:
+        a = e.args[3]
+        if not isinstance(a, ast.String):
+            an.err("tseries() expects a string literal for argument 4 (the aggregation "
+                   "function)", a.span)
+        agg = a.value
+        if agg not in TSERIES_AGGS:
+            an.err("tseries() expects one of the following aggregation functions: "
+                   f"{', '.join(TSERIES_AGGS)} (\"{agg}\" provided)", a.span)
+    signed = True if t is None else (t.signed or t.bits < 64)
+    return T.AggType("tseries", signed, (interval or 1, n or 1, agg))
 
 
 # ---------------------------------------------------------------- entries
@@ -159,6 +203,79 @@ def lhist_index_code(lw, v, params: tuple):
     b.alu("add", idx, 1)
     b.place(done)
     return idx
+
+
+# ---------------------------------------------------------------- tseries
+# The kernel key is (key, interval number % num_intervals): a ring of
+# slots per key. A slot is (value, meta, interval number), meta being the
+# time of the value (no aggregation: the latest CPU's value wins) or
+# avg's count; interval number = ktime_get_ns() / interval_ns, never 0.
+# User space merges a slot's CPUs and lays the intervals out
+# (runtime.mapread.read_tseries).
+
+
+def tseries_slot_code(lw, v, params: tuple):
+    """The slot of this event's interval; the time and the interval number
+    are left on the lowering (``tseries_now``) for the add or first value
+    of the same entry, which codegen lowers right after."""
+    b = lw.b
+    interval, n = params[0], params[1]
+    now, epoch, idx = b.vreg(), b.vreg(), b.vreg()
+    b.call("ktime_get_ns")
+    b.mov(now, R0)
+    b.mov(epoch, now)
+    b.alu("div", epoch, interval)
+    b.mov(idx, epoch)
+    b.alu("mod", idx, n)
+    lw.tseries_now = (now, epoch)
+    return idx
+
+
+def _tseries_set(lw, base, off, arg, spec) -> None:
+    """A slot's first value of its interval."""
+    b = lw.b
+    now, epoch = lw.tseries_now
+    agg = spec.params[2]
+    b.stx(8, base, off, arg.reg)
+    if agg == "avg":
+        b.st(8, base, off + 8, 1)
+    elif agg == "":
+        b.stx(8, base, off + 8, now)
+    else:
+        b.st(8, base, off + 8, 0)
+    b.stx(8, base, off + 16, epoch)
+
+
+def tseries_first(lw, val, arg, spec) -> None:
+    _tseries_set(lw, val.base, val.off, arg, spec)
+
+
+def tseries_add(lw, p, arg, t, spec) -> None:
+    """A slot of an older interval starts again; one of this interval
+    takes the value as its aggregation says."""
+    b = lw.b
+    epoch = lw.tseries_now[1]
+    agg = spec.params[2]
+    if agg == "":  # the value written last, whichever interval the slot held
+        _tseries_set(lw, p, 0, arg, spec)
+        return
+    fresh, done = b.label("ts_fresh"), b.label("ts_done")
+    b.ldx(8, t, p, 16)
+    b.jcond("ne", t, epoch, fresh)
+    if agg in ("sum", "avg"):
+        add_to(lw, p, arg, t, spec)
+        if agg == "avg":
+            b.ldx(8, t, p, 8)
+            b.alu("add", t, 1)
+            b.stx(8, p, 8, t)
+    else:
+        b.ldx(8, t, p, 0)
+        b.jcond(beats(agg, spec.value.signed), t, arg.reg, done)
+        b.stx(8, p, 0, arg.reg)
+    b.ja(done)
+    b.place(fresh)
+    _tseries_set(lw, p, 0, arg, spec)
+    b.place(done)
 
 
 # ---------------------------------------------------------------- reads
@@ -284,5 +401,6 @@ register(
                 combine=combine_counts, fold=bucket_fold(hist_index)),
     Aggregation("lhist", check_lhist, add_counted, first_counted, bucket=lhist_index_code,
                 combine=combine_counts, fold=bucket_fold(lhist_index)),
+    Aggregation("tseries", check_tseries, tseries_add, tseries_first, bucket=tseries_slot_code),
 )
 register_event("usermap", on_usermap_record)

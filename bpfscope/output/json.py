@@ -16,6 +16,11 @@ have no spaces (``[1,2]``).  The types:
     keyed by the key as the text output prints it, without the tuple's
     outer parentheses and with every space removed (``"a b", 2`` ->
     ``"ab,2"``).
+``tseries``
+    for tseries() maps: ``V`` is an array of the intervals something was
+    recorded in, ``{"interval_start":"2026-12-03 19:20:01.100000000",
+    "value":5}`` (no spaces, as bpftrace writes these): the interval's
+    start in UTC to the nanosecond, as C++'s chrono prints a time point.
 ``attached_probes`` / ``lost_events``
     ``{"type": "attached_probes", "count": N, "data": {"probes": N}}`` and
     ``{"type": "lost_events", "count": N, "data": {"events": N}}``.
@@ -76,12 +81,13 @@ Differences from bpftrace 0.26, on purpose:
 
 from __future__ import annotations
 
+import time
 
 from bpfscope.output.text import (HistLayout, bucket_layout, exit_order,
                                   format_key, print_entries)
 from bpfscope.output.stream import StreamSink
 from bpfscope.runtime.values import (AvgValue, Buffer, Formatted, MapData,
-                                     StatsValue, Symbolic, int_div)
+                                     StatsValue, Symbolic, TSeriesValue, int_div)
 
 U64 = 1 << 64
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -182,6 +188,20 @@ def json_hist(layout: HistLayout | None) -> str:
     return "[" + ",".join(rows) + "]"
 
 
+# ---------------------------------------------------------------- time series
+
+def _utc(wall_ns: int) -> str:
+    secs, ns = divmod(wall_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(secs)) + f".{ns:09d}"
+
+
+def json_tseries(ts: TSeriesValue) -> str:
+    """A time series' intervals with a value, as a JSON array."""
+    return "[" + ",".join(
+        '{"interval_start":"' + _utc(start) + '","value":' + json_int(v) + "}"
+        for start, v in ts.points if v is not None) + "]"
+
+
 # ---------------------------------------------------------------- maps
 
 def map_type(data: MapData) -> str:
@@ -190,12 +210,16 @@ def map_type(data: MapData) -> str:
         return "hist"
     if data.kind in ("avg", "stats"):
         return "stats"
+    if data.kind == "tseries":
+        return "tseries"
     return "map"
 
 
 def _entry_value(data: MapData, value: object, div: int) -> str:
     if data.kind in ("hist", "lhist"):
         return json_hist(bucket_layout(data, value, div))
+    if isinstance(value, TSeriesValue):
+        return json_tseries(value)
     if isinstance(value, StatsValue):
         return _stats(value, div)
     if isinstance(value, AvgValue):

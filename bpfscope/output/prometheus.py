@@ -182,6 +182,9 @@ def map_families(data: MapData, key_names: list[str] | None = None,
             fam.samples.extend(_hist_samples(data, v, labels, hist_range, name))
             if key in data.sums or not v:
                 fam.samples.append(("_sum", labels, data.sums.get(key, 0)))
+        elif kind == "tseries":  # a gauge of the latest interval's value
+            if v.points and v.points[-1][1] is not None:
+                fam.samples.append(("", labels, v.points[-1][1]))
         else:
             fam.samples.append(("", labels, v))
     return [fam], dropped

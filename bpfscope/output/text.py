@@ -10,11 +10,12 @@ non-histogram maps, ``Attached N probes`` instead of ``Attaching N probes...``.
 from __future__ import annotations
 
 import struct
+import time
 from typing import NamedTuple
 
 from bpfscope.output.stream import StreamSink
 from bpfscope.runtime.values import (Array, AvgValue, Formatted, MapData, StatsValue,
-                                     hist_upper, int_div)
+                                     TSeriesValue, hist_upper, int_div)
 
 BAR_WIDTH = 52
 U64_MASK = (1 << 64) - 1
@@ -294,6 +295,66 @@ def format_buckets(data: MapData, buckets: dict[int, int], div: int) -> str:
     return _layout_rows(bucket_layout(data, buckets, div))
 
 
+# ---------------------------------------------------------------- time series
+
+GRAPH_WIDTH = 53  # the columns between a row's time and its value
+_TS_PAD = 21      # where the right-hand bound of the scale ends, less 32
+# the unit of the interval -> its name after hh:mm:ss and its digits
+_TS_UNITS = ((1_000_000_000, "", 0), (1_000_000, "ms", 3), (1_000, "\u03bcs", 6), (0, "ns", 9))
+
+
+def _ts_unit(interval: int) -> tuple[str, int]:
+    """The unit the times are shown to: the largest at most the interval
+    between two rows (ns for one row, whose interval is 0)."""
+    return next((name, digits) for least, name, digits in _TS_UNITS if interval >= least)
+
+
+def _ts_time(wall_ns: int, digits: int) -> str:
+    """A row's time: local hh:mm:ss and the fraction to the unit."""
+    secs, ns = divmod(wall_ns, 1_000_000_000)
+    text = time.strftime("%H:%M:%S", time.localtime(secs))
+    return text + (f".{ns // 10 ** (9 - digits):0{digits}d}" if digits else "")
+
+
+def _ts_offset(v: int, lo: int, hi: int, width: int) -> int:
+    # bpftrace scales in single-precision floats
+    return int(_f32(_f32(float(width) * _f32(float(v - lo))) / _f32(float(hi - lo))))
+
+
+def format_tseries(ts: TSeriesValue) -> str:
+    """A time series as bpftrace 0.26's text graph: the scale above and
+    below, a row per interval (its start, a '*' at its value, the value;
+    '-' for an interval nothing was recorded in) and a '.' column at 0
+    when the scale spans it."""
+    if not ts.points:
+        return "<no data>\n"
+    vals = [v for _, v in ts.points if v is not None]
+    lo, hi = min(vals), max(vals)
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    first, last = ts.points[0][0], ts.points[-1][0]
+    unit, digits = _ts_unit((last - first) // max(1, len(ts.points) - 1))
+    time_fmt = "hh:mm:ss" + (f".{unit}" if unit else "")
+    time_size = 8 + (1 + digits if digits else 0)
+    scale = " " * time_size + " " + str(lo).ljust(_TS_PAD) + str(hi).rjust(GRAPH_WIDTH - _TS_PAD)
+    out = [scale + "\n", time_fmt.ljust(time_size + 1) + "|" + "_" * (GRAPH_WIDTH - 2)
+           + "|\n"]
+    zero = _ts_offset(0, lo, hi, GRAPH_WIDTH) if lo < 0 < hi else 0
+    for start, v in ts.points:
+        line = ["|"] + [" "] * (GRAPH_WIDTH - 2) + ["|"]
+        if zero > 0:
+            line[zero] = "."
+        if v is None:
+            tail = " -"
+        else:
+            line[max(0, min(GRAPH_WIDTH - 1, _ts_offset(v, lo, hi, GRAPH_WIDTH - 1)))] = "*"
+            tail = f" {v}"
+        out.append(f"{_ts_time(start, digits)} {''.join(line)}{tail}\n")
+    out.append(" " * time_size + " v" + "_" * (GRAPH_WIDTH - 2) + "v\n")
+    out.append(scale + "\n")
+    return "".join(out)
+
+
 # ---------------------------------------------------------------- maps
 
 def format_map(data: MapData, top: int = 0, div: int = 1) -> str:
@@ -304,6 +365,8 @@ def format_map(data: MapData, top: int = 0, div: int = 1) -> str:
         name = _entry_name(data.name, key)
         if data.kind in ("hist", "lhist"):
             out.append(f"{name}:\n{format_buckets(data, value, div)}\n")
+        elif data.kind == "tseries":
+            out.append(f"{name}:\n{format_tseries(value)}\n")
         else:
             out.append(f"{name}: {format_scalar(data, value, div)}\n")
     return "".join(out)

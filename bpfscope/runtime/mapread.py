@@ -11,7 +11,8 @@ from ..codegen.script import MapSpec
 from ..sema import registry
 from ..sema import types as T
 from .decode import compile_decoder, decode, decode_key, is_plain_int, s64, to_int, u64
-from .values import MapData
+from ..sema.valuetext import monotonic_to_wall_ns
+from .values import MapData, TSeriesValue, int_div
 
 
 def _merge(spec: MapSpec, per_cpu: list[bytes]):
@@ -47,6 +48,9 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
                 buckets[bucket] = buckets.get(bucket, 0) + n
                 if len(val[0]) >= 16:  # each bucket's total of its values after its count
                     sums[key] = sums.get(key, 0) + sum(s64(v, 8) for v in val)
+    elif kind == "tseries":
+        entries = read_tseries(spec, items, lambda raw: decode_key(spec.key, raw[:ksize], resolver,
+                                                                    trailer))
     elif kind == "plain":
         key_of = _key_decoder(spec, resolver, trailer)
         value_of = _plain_int(spec.value)
@@ -75,6 +79,54 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
                    hist_k=params[0] if kind == "hist" and params else 0, sums=sums)
 
 
+def tseries_slot(per_cpu: list[bytes], signed: bool, agg: str):
+    """One slot of a tseries() map merged over the CPUs: (interval
+    number, value) of the latest interval a CPU holds in it, those CPUs'
+    parts combined as ``agg`` says (functions.aggregates lays slots out);
+    None for a slot never used."""
+    num = s64 if signed else u64
+    parts = [(u64(v, 16), num(v), u64(v, 8)) for v in per_cpu if u64(v, 16)]
+    if not parts:
+        return None
+    epoch = max(p[0] for p in parts)
+    parts = [p for p in parts if p[0] == epoch]
+    vals = [p[1] for p in parts]
+    if agg == "":  # the value written last: its time is the meta
+        value = max(parts, key=lambda p: p[2])[1]
+    elif agg == "avg":
+        value = int_div(sum(vals), sum(p[2] for p in parts))
+    elif agg == "sum":
+        value = sum(vals)
+    else:
+        value = (min if agg == "min" else max)(vals)
+    return epoch, value
+
+
+def read_tseries(spec: MapSpec, items, key_of) -> dict:
+    """The keys of a tseries() map, each a TSeriesValue of the intervals
+    from its first one kept up to the latest interval of any key (the
+    older ones a slot still holds are out of the window), as bpftrace
+    0.26 lays them out; an interval no event fell in has None."""
+    interval, n, agg = spec.params
+    signed = getattr(spec.value, "signed", True)
+    slots: dict[tuple, dict[int, int]] = {}
+    for raw_key, val in items:
+        got = tseries_slot(val, signed, agg)
+        per_key = slots.setdefault(key_of(raw_key), {})
+        if got is not None:
+            per_key[got[0]] = got[1]
+    last = max((e for per_key in slots.values() for e in per_key), default=0)
+    wall = monotonic_to_wall_ns()
+    out = {}
+    for key, per_key in slots.items():
+        kept = [e for e in per_key if e > last - n]
+        if not kept:
+            continue
+        out[key] = TSeriesValue(interval, tuple(
+            (e * interval + wall, per_key.get(e)) for e in range(min(kept), last + 1)))
+    return out
+
+
 def keyless(spec: MapSpec) -> bool:
     """Whether the map has no bpftrace key (``@x = ...``, ``@ = count()``)."""
     return spec.key is None or not spec.key.elems
@@ -86,6 +138,8 @@ def zero_value(spec: MapSpec, resolver=None, trailer: str = ""):
     kind = spec.kind
     if kind in ("hist", "lhist"):
         return {}
+    if kind == "tseries":
+        return TSeriesValue(spec.params[0])
     if kind != "plain":  # the aggregation's merge of one CPU's empty entry
         return _merge(spec, [b"\0" * max(spec.value_size, 16)])
     return decode(spec.value, b"\0" * max(spec.value_size, 8), 0, resolver, trailer)

@@ -35,7 +35,17 @@ from dataclasses import dataclass, field
 from typing import Union
 
 MAP_KINDS = ("plain", "count", "sum", "min", "max", "avg", "stats",
-             "hist", "lhist")
+             "hist", "lhist", "tseries")
+
+
+@dataclass(frozen=True)
+class TSeriesValue:
+    """One key of a ``tseries()`` map: the intervals of ``interval`` ns
+    from the key's first one kept to the map's latest, each as (its start
+    in wall-clock ns, its value or None where nothing was recorded)."""
+
+    interval: int
+    points: tuple[tuple[int, int | None], ...] = ()
 
 
 @dataclass(frozen=True)

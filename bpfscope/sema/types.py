@@ -418,7 +418,10 @@ class AggType(Type):
 
     @property
     def size(self) -> int:  # type: ignore[override]
-        # avg and stats keep (count, total); min/max keep (value, is-set)
+        # avg and stats keep (count, total); min/max keep (value, is-set);
+        # a tseries slot (value, timestamp or count, interval number)
+        if self.kind == "tseries":
+            return 24
         return 16 if self.kind in ("avg", "stats", "min", "max") else 8
 
     def __str__(self) -> str:
