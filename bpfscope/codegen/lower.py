@@ -33,7 +33,7 @@ from .loweringvalues import Int, Mem
 from .lower_bytes import BytesLowering
 from .lower_calls import CallLowering
 from .lower_events import EventLowering
-from .lower_formap import ForMapLowering
+from .lower_formap import ForMapLowering, range_callback
 from .lower_maps import MapLowering
 from .lower_memory import MemoryLowering
 from .lower_store import StoreLowering
@@ -368,6 +368,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             self.loops.pop()
             b.ja(top)
             b.place(end)
+        elif range_callback(s):
+            self.for_range_loop(s)
         elif isinstance(s, ast.ForRange):
             i = self.vars[s.var.key].reg
             end = b.vreg()

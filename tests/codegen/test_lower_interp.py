@@ -130,6 +130,15 @@ class FakeKernel:
                                                    args[2]]) == 1:
                     break
             return n
+        if name == "loop":
+            # bpf_loop: index 0.. args[0]-1 until the callback says 1
+            assert args[3] == 0 and args[0] <= 1 << 23
+            n = 0
+            for i in range(args[0]):
+                n += 1
+                if self.vm.call_function(args[1], [i, args[2]]) == 1:
+                    break
+            return n
         if name == "ringbuf_reserve":
             buf = bytearray(args[1])
             a = self._alloc(buf)
@@ -692,6 +701,40 @@ def test_unrolled_strstr_without_the_kernel_function(monkeypatch, comm, needle, 
 ])
 def test_bswap(expr, want):
     assert eval_tp(expr, signed=False, u16=0x0102) == want
+
+
+# ------------------------------------------------------------------ for ($i : A..B)
+
+def test_range_with_a_map_bound_runs_through_bpf_loop():
+    k = kernel("BEGIN { @n = 5; $s = 0; for ($i : 0..@n) { $s += $i; @last = $i; } @s = $s; }")
+    k.run()
+    assert k.value("@s") == 0 + 1 + 2 + 3 + 4 and k.value("@last") == 4
+    assert k.calls.count("loop") == 1
+
+
+def test_range_through_bpf_loop_start_break_continue_and_empty():
+    k = kernel("BEGIN { $a = -3; $b = 4; $s = 0; for ($i : $a..$b) { if ($i == 0) { continue; } "
+               "if ($i == 3) { break; } $s += $i * 10; } @s = $s; "
+               "$z = 0; for ($j : $b..$a) { $z++; } @z = $z + 7; }")
+    k.run()
+    assert k.value("@s") == (-3 - 2 - 1 + 1 + 2) * 10
+    assert k.value("@z") == 7      # an end before the start runs no iteration
+    assert k.calls.count("loop") == 2
+
+
+def test_range_end_is_read_once_and_exit_ends_the_probe():
+    k = kernel("BEGIN { @a = 3; @c = 0; for ($i : 0..@a) { @a += 1; @c += 1; } "
+               "for ($i : 0..@a) { exit(); } @after = 1; }")
+    k.run()
+    assert k.value("@c") == 3 and k.value("@a") == 6
+    assert k.value("@after") is None and k.value(".exit", b"\0" * 4) == 1
+
+
+def test_range_of_literal_bounds_stays_inline():
+    k = kernel("BEGIN { $s = 0; for ($i : 1..(2*4)) { $s += $i; } @s = $s; }")
+    k.run()
+    assert k.value("@s") == sum(range(1, 8))
+    assert "loop" not in k.calls
 
 
 # ------------------------------------------------------------------ for ($kv : @map)
