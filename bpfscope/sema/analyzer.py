@@ -969,6 +969,9 @@ class Analyzer(ConstValues):
                 self.err(f"Struct/union of type '{st.name}' does not contain a field "
                          f"named '{e.field}'", e.span)
             e.member = m
+            if isinstance(m.type, T.FloatType):
+                self.err(f"Can not read the floating-point field '{e.field}' of '{st.name}': "
+                         "bpftrace has no floating-point values", e.span)
             if m.bits and m.type.is_int() and m.type.signed:
                 # bpftrace 0.26 reads bitfields unsigned (`short b:8` of 217
                 # prints 217, its bitfield_access_2 case)
