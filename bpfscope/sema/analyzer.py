@@ -890,6 +890,8 @@ class Analyzer(ConstValues):
                      f"'{T.type_name(b)}'", e.span)
         if isinstance(a, T.ArrayType) and a == b and e.op in ("==", "!="):
             return T.BOOL
+        if isinstance(a, T.BufferType) and isinstance(b, T.BufferType) and e.op in ("==", "!="):
+            return T.BOOL   # byte-wise, as bpftrace 0.26 compares buffers
         if not a.is_int() or not b.is_int():
             self.err(f"Invalid operands for '{e.op}': '{T.type_name(a)}' and "
                      f"'{T.type_name(b)}'", e.span)

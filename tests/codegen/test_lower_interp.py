@@ -907,3 +907,11 @@ def test_with_k_lookups_and_deletes_that_find_nothing_are_counted_per_place():
     assert drops(k, "lookup") == [2, 0, 2] and drops(k, "delete") == [2]
     # without -k nothing is counted
     assert [s for s in kernel(src).script.drop_sites if s.kind != "full"] == []
+
+
+def test_buffers_compare_by_their_counts_and_bytes():
+    k = kernel('BEGIN { $a = "hello"; $b = "hellp"; @e4 = buf($a, 4) == buf($b, 4); '
+               '@e5 = buf($a, 5) == buf($b, 5); @n5 = buf($a, 5) != buf($b, 5); '
+               '@len = buf($a, 4) == buf($a, 5); $x = buf("hi", 2); @self = $x == $x; }')
+    k.run()
+    assert [k.value(m) for m in ("@e4", "@e5", "@n5", "@len", "@self")] == [1, 0, 1, 0, 1]
