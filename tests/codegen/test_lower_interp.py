@@ -915,3 +915,13 @@ def test_buffers_compare_by_their_counts_and_bytes():
                '@len = buf($a, 4) == buf($a, 5); $x = buf("hi", 2); @self = $x == $x; }')
     k.run()
     assert [k.value(m) for m in ("@e4", "@e5", "@n5", "@len", "@self")] == [1, 0, 1, 0, 1]
+
+
+def test_ranges_through_bpf_loop_nest_with_each_other_and_for_map():
+    k = kernel("BEGIN { @n = 3; @m[10] = 1; @m[20] = 2; $acc = 0; "
+               "for ($i : 0..@n) { for ($j : $i..@n) { $acc += 1; } "
+               "for ($kv : @m) { for ($x : 0..$kv.1) { $acc += $kv.0; } } } @acc = $acc; }")
+    k.run()
+    # (3 + 2 + 1) inner pairs, then per outer step 10*1 + 20*2
+    assert k.value("@acc") == 6 + 3 * (10 + 40)
+    assert k.calls.count("loop") == 1 + 3 + 3 * 2

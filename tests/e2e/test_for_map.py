@@ -170,3 +170,11 @@ def test_range_disassembly_shows_the_bpf_loop_callback(e2e):
     lines = r.stderr.splitlines()
     assert "for_range_1:" in lines
     assert any(ln.endswith("call bpf_loop#181") for ln in lines)
+
+
+def test_ranges_through_bpf_loop_nest_with_for_map_loops(e2e):
+    r = e2e.run_prog("BEGIN { @n = 3; @m[10] = 1; @m[20] = 2; $acc = 0; "
+                     "for ($i : 0..@n) { for ($j : $i..@n) { $acc += 1; } "
+                     "for ($kv : @m) { for ($x : 0..$kv.1) { $acc += $kv.0; } } } "
+                     'printf("%d\\n", $acc); clear(@m); delete(@n); exit(); }')
+    assert r.stdout.splitlines()[0] == str(6 + 3 * (10 + 40))
