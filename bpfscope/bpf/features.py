@@ -101,7 +101,7 @@ HELPER_SINCE = {
     175: ("bpf_task_pt_regs", "5.15", ""),
     176: ("bpf_get_branch_snapshot", "5.16", ""),
     180: ("bpf_find_vma", "5.17", ""),
-    181: ("bpf_loop", "5.17", ""),
+    181: ("bpf_loop", "5.17", "a for range whose bounds are not literals"),
     182: ("bpf_strncmp", "5.17", ""),
     183: ("bpf_get_func_arg", "5.17", ""),
     184: ("bpf_get_func_ret", "5.17", ""),

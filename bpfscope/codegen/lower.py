@@ -33,7 +33,7 @@ from .loweringvalues import Int, Mem
 from .lower_bytes import BytesLowering
 from .lower_calls import CallLowering
 from .lower_events import EventLowering
-from .lower_formap import ForMapLowering
+from .lower_formap import ForMapLowering, range_callback
 from .lower_maps import MapLowering
 from .lower_memory import MemoryLowering
 from .lower_store import StoreLowering
@@ -370,6 +370,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             self.loops.pop()
             b.ja(top)
             b.place(end)
+        elif range_callback(s):
+            self.for_range_loop(s)
         elif isinstance(s, ast.ForRange):
             i = self.vars[s.var.key].reg
             end = b.vreg()
@@ -717,6 +719,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return Int(r)
         if e.left.type.is_string():
             return self.strcmp(e)
+        if isinstance(e.left.type, T.BufferType):
+            return self.buffer_compare(e)
         if isinstance(e.left.type, T.ArrayType):
             a, c = self.mem_expr(e.left), self.mem_expr(e.right)
             same = 1 if e.op == "==" else 0
@@ -746,6 +750,30 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         same = 1 if e.op == "==" else 0
         return self.compare_bytes(a, c, min(a.size, c.size), same, 1 - same,
                                   whole=True)
+
+    def buffer_compare(self, e: ast.Binop) -> Int:
+        """Two buf() values are equal when they hold as many bytes, the
+        same ones (their 8-byte counts, then the bytes those count)."""
+        b = self.b
+        a, c = self.mem_expr(e.left), self.mem_expr(e.right)
+        same = 1 if e.op == "==" else 0
+        r, n, m, x, y = b.vreg(), b.vreg(), b.vreg(), b.vreg(), b.vreg()
+        eq, ne, done = b.label("bufeq"), b.label("bufne"), b.label()
+        b.ldx(8, n, a.base, a.off)
+        b.ldx(8, m, c.base, c.off)
+        b.jcond("ne", n, m, ne)
+        for i in range(min(e.left.type.length, e.right.type.length)):
+            b.jcond("le", n, i, eq)
+            b.ldx(1, x, a.base, a.off + 8 + i)
+            b.ldx(1, y, c.base, c.off + 8 + i)
+            b.jcond("ne", x, y, ne)
+        b.place(eq)
+        b.mov(r, same)
+        b.ja(done)
+        b.place(ne)
+        b.mov(r, 1 - same)
+        b.place(done)
+        return Int(r)
 
     def compare_bytes(self, a: Mem, c: Mem, n: int, if_equal: int, if_not: int,
                       whole: bool = False, nul_ends: bool = True) -> Int:

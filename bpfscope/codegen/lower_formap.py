@@ -31,11 +31,13 @@ from __future__ import annotations
 from collections import Counter
 
 from ..lang import ast
+from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4, R10, Insn, VReg
 from .loweringvalues import Int, Mem
 
 CALLBACK_ARGS = ("map", "key", "value", "ctx")
+LOOP_ARGS = ("index", "ctx")
 CTX_SLOT, SCRATCH_SLOT, EXIT_SLOT = 0, 8, 16  # offsets in the shared area
 
 
@@ -46,9 +48,40 @@ def var_names(node) -> list[str]:
     return [n.key for n in ast.walk(node) if isinstance(n, ast.Variable)]
 
 
+def _constant(e) -> bool:
+    """Whether ``e`` is made of literals only (the verifier then follows
+    a range's bound as a known value)."""
+    if isinstance(e, (ast.Integer, ast.Bool)):
+        return True
+    if isinstance(e, ast.Unop) and e.op in ("-", "+", "~"):
+        return _constant(e.operand)
+    if isinstance(e, ast.Binop) and e.op in ("+", "-", "*", "<<", ">>", "&", "|", "^"):
+        return _constant(e.left) and _constant(e.right)
+    return False
+
+
+def range_callback(s) -> bool:
+    """Whether ``for ($i : A..B)`` runs its body as a bpf_loop callback (as
+    bpftrace 0.26 does, Linux 5.17): when a bound is not a literal, which
+    the verifier could not unroll through. A range of literal bounds, or
+    whose body returns from the probe or reads the probe's arguments,
+    stays an inline loop."""
+    if not isinstance(s, ast.ForRange) or (_constant(s.start) and _constant(s.end)):
+        return False
+    inlined = {id(n) for c in ast.walk(s.body) if isinstance(c, ast.InlineCall)
+               for n in ast.walk(c.body)}
+    for node in ast.walk(s.body):
+        if isinstance(node, ast.Jump) and node.kind == "return" and id(node) not in inlined:
+            return False
+        if isinstance(node, ast.Builtin) and getattr(registry.builtin(node.name),
+                                                     "reads_args", False):
+            return False
+    return True
+
+
 def direct_nodes(stmts):
-    """The nodes of ``stmts`` outside the bodies of for-map loops, and
-    those loops."""
+    """The nodes of ``stmts`` outside the bodies of for-map loops and
+    callback ranges, and those loops (with a range's bounds)."""
     todo = list(stmts)[::-1]
     while todo:
         node = todo.pop()
@@ -59,6 +92,9 @@ def direct_nodes(stmts):
             continue
         yield node
         if isinstance(node, ast.ForMap):
+            continue
+        if range_callback(node):
+            todo.extend([node.end, node.start])
             continue
         for name in ast.syntax_fields(node):
             child = getattr(node, name)
@@ -76,7 +112,7 @@ class ForMapLowering:
         those the loops it contains share with it."""
         names: dict[str, None] = {}
         for node in direct_nodes(stmts):
-            if isinstance(node, ast.ForMap):
+            if isinstance(node, ast.ForMap) or range_callback(node):
                 names.update(dict.fromkeys(self.shared_names(node)))
             elif isinstance(node, ast.Variable):
                 names[node.key] = None
@@ -89,6 +125,63 @@ class ForMapLowering:
                 if n != s.var.key and self._probe_vars[n] > here[n]]
 
     def for_map(self, s: ast.ForMap):
+        def call(b, area, cb):
+            self.kernel_map(s.map.ident)
+            b.ld_map_fd(R1, s.map.ident)
+            b.ld_func(R2, cb)
+            self.addr(R3, area)
+            b.mov(R4, 0)
+            b.call("for_each_map_elem")
+
+        def enter(cb):
+            key, value = cb.vreg(), cb.vreg()
+            cb.mov(key, R2)
+            cb.mov(value, R3)
+            return R4, lambda ctxp: self.loop_pair(s, key, value)
+        self.callback_loop(s, "for_map", CALLBACK_ARGS, enter, call)
+
+    def for_range_loop(self, s: ast.ForRange):
+        """``for ($i : A..B)`` as bpf_loop(B - A, body, area): the body is
+        called with its index in r1; $i is A (kept in the area) plus it."""
+        b = self.b
+        start = b.vreg()
+        b.mov(start, self.int_expr(s.start).reg)
+        count = b.vreg()
+        b.mov(count, self.int_expr(s.end).reg)
+        b.alu("sub", count, start)
+        some = b.label("range")
+        b.jcond("sgt", count, 0, some)
+        b.mov(count, 0)
+        b.place(some)
+
+        def call(b, area, cb):
+            b.stx(8, R10, area.off + start_slot[0], start)
+            b.mov(R1, count)
+            b.ld_func(R2, cb)
+            self.addr(R3, area)
+            b.mov(R4, 0)
+            b.call("loop")
+
+        start_slot = []
+
+        def enter(cb):
+            index = cb.vreg()
+            cb.mov(index, R1)
+
+            def bind(ctxp):
+                i = cb.vreg()
+                cb.ldx(8, i, ctxp, start_slot[0])
+                cb.alu("add", i, index)
+                return Int(i)
+            return R2, bind
+        self.callback_loop(s, "for_range", LOOP_ARGS, enter, call, start_slot)
+
+    def callback_loop(self, s, name, args, enter, call, extra=None):
+        """A loop whose body runs as callback ``name`` of a helper:
+        ``enter(cb)`` moves the callback's own arguments into registers and
+        returns the register of the area pointer and how the loop variable
+        is bound; ``call(b, area, cb)`` calls the helper. ``extra``, a
+        list, receives the offset of one more 8-byte slot of the area."""
         b = self.b
         shared = [n for n in self.shared_names(s) if n in self.vars]
         ints = [n for n in shared if isinstance(self.vars[n], Int)]
@@ -98,16 +191,21 @@ class ForMapLowering:
         # exit() in the body sets a flag that ends the probe after the call
         exits = any(isinstance(n, ast.Call) and n.name == "exit" for n in ast.walk(s.body))
         first = 24 if exits else 16
+        if extra is not None:
+            extra.append(first)
+            first += 8
         area = Mem(R10, b.stack(first + 8 * (len(ints) + len(foreign))), 0)
         slot = {n: first + 8 * i for i, n in enumerate(ints)}
         base_slot = {r: first + 8 * (len(ints) + i) for i, r in enumerate(foreign)}
 
         self.n_callbacks += 1
-        cb = b.function(f"for_map_{self.n_callbacks}", CALLBACK_ARGS)
+        cb = b.function(f"{name}_{self.n_callbacks}", args)
         saved = (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
                  self.exit_label, self.returns)
         try:
-            uses_ctx, uses_scratch = self.callback(cb, s, area, slot, base_slot, exits)
+            ctx_arg, bind = enter(cb)
+            uses_ctx, uses_scratch = self.callback(cb, s, area, slot, base_slot, exits,
+                                                   ctx_arg, bind)
         finally:
             (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
              self.exit_label, self.returns) = saved
@@ -122,12 +220,7 @@ class ForMapLowering:
             b.stx(8, R10, area.off + base_slot[r], r)
         if exits:
             b.st(8, R10, area.off + EXIT_SLOT, 0)
-        self.kernel_map(s.map.ident)
-        b.ld_map_fd(R1, s.map.ident)
-        b.ld_func(R2, cb)
-        self.addr(R3, area)
-        b.mov(R4, 0)
-        b.call("for_each_map_elem")
+        call(b, area, cb)
         for n in ints:
             b.ldx(8, self.vars[n].reg, R10, area.off + slot[n])
         if exits:
@@ -135,14 +228,12 @@ class ForMapLowering:
             b.ldx(8, flag, R10, area.off + EXIT_SLOT)
             b.jcond("ne", flag, 0, self.exit_label)
 
-    def callback(self, cb, s: ast.ForMap, area: Mem, slot, base_slot, exits: bool):
+    def callback(self, cb, s, area: Mem, slot, base_slot, exits: bool, ctx_arg, bind):
         """Lower the body into ``cb``; says whether it needs the probe's
         context and the scratch pointer from the caller."""
         outer, outer_scratch = self.vars, self.scratch
-        key, value, ctxp = cb.vreg(), cb.vreg(), cb.vreg()
-        cb.mov(key, R2)
-        cb.mov(value, R3)
-        cb.mov(ctxp, R4)
+        ctxp = cb.vreg()
+        cb.mov(ctxp, ctx_arg)
         entry = len(cb.insns)
         self.b = cb
         self.ctx, self.scratch = cb.vreg(), cb.vreg()
@@ -174,7 +265,7 @@ class ForMapLowering:
         self.declare_vars(n for n in self.frame_var_names(s.body)
                           if n not in self.vars and n != s.var.key)
         if s.var.key in var_names(s.body):
-            self.vars[s.var.key] = self.loop_pair(s, key, value)
+            self.vars[s.var.key] = bind(ctxp)
         self.block(s.body)
 
         ret = cb.vreg()

@@ -23,8 +23,42 @@ def literal_int(e: ast.Expr) -> int | None:
 
 # ------------------------------------------------------------ str
 
+def param_offset(an, e: ast.Expr) -> ast.Expr:
+    """``$N + k`` in str(): bpftrace 0.26 reads the parameter's text from
+    byte k on (k a literal, at most the text's length); it becomes that
+    string literal here. Any other expression is returned as it is."""
+    if not isinstance(e, ast.Binop):
+        return e
+    sides = (e.left, e.right) if isinstance(e.left, ast.PositionalParam) else (e.right, e.left)
+    pos, off = sides
+    if not isinstance(pos, ast.PositionalParam):
+        return e
+    text = an.params[pos.index - 1] if 1 <= pos.index <= len(an.params) else ""
+    raw = ast.string_bytes(text)
+    if e.op != "+" or not isinstance(off, ast.Integer) or not 0 <= off.value <= len(raw):
+        an.err(f"only addition of a single constant less or equal to the length of "
+               f"${pos.index} (which is {len(raw)}) is allowed inside str()", e.span)
+    return ast.String(e.span, raw[off.value:].decode("utf-8", "surrogateescape"))
+
+
+def literal_text(an, e: ast.Expr) -> str | None:
+    """The text of a string literal, or of str() of a positional parameter
+    (``str($1)``, ``str($1 + 2)``), which kaddr() and uaddr() take as a
+    literal, as bpftrace 0.26 does; else None."""
+    if isinstance(e, ast.String):
+        return e.value
+    if isinstance(e, ast.Call) and e.name == "str" and len(e.args) == 1:
+        arg = param_offset(an, e.args[0])
+        if isinstance(arg, ast.String):
+            return arg.value
+        if isinstance(arg, ast.PositionalParam):
+            return an.params[arg.index - 1] if 1 <= arg.index <= len(an.params) else ""
+    return None
+
+
 def check_str(an, e: ast.Call) -> T.Type:
     an.nargs(e, 1, 2)
+    e.args[0] = param_offset(an, e.args[0])
     t = an.expr(e.args[0])
     if isinstance(e.args[0], ast.PositionalParam):
         # bpftrace reads a positional parameter in str() as its text

@@ -27,6 +27,7 @@ from ..sema import types as T
 from ..sema.registry import BuiltinVar, Function, register
 from ..sema.uaddr import resolve as resolve_uaddr
 from .common import lower_argument, unsupported
+from .strings import literal_text
 
 
 def check_stack(an, e: ast.Call) -> T.Type:
@@ -206,11 +207,11 @@ def decode_usym(t: T.UserSymType, data: bytes, off: int, ctx) -> Symbolic:
 def check_kaddr(an, e: ast.Call) -> T.Type:
     """The address of a kernel symbol, from /proc/kallsyms: ``e.kaddr``."""
     an.nargs(e, 1)
-    if not isinstance(e.args[0], ast.String):
+    name = literal_text(an, e.args[0])
+    if name is None:
         an.err("kaddr() expects a string literal", e.args[0].span)
     if an.final:
         from ..ksyms import kernel_symbols
-        name = e.args[0].value
         try:
             addr = kernel_symbols().lookup_name(name)
         except OSError:
@@ -229,11 +230,12 @@ def lower_kaddr(lw, e: ast.Call) -> Int:
 
 def check_uaddr(an, e: ast.Call) -> T.Type:
     an.nargs(e, 1)
-    if not isinstance(e.args[0], ast.String):
+    name = literal_text(an, e.args[0])
+    if name is None:
         t = an.expr(e.args[0])
         an.err(f"uaddr() expects a string literal ({T.type_name(t)} provided)", e.span)
     # per expanded probe: the code generator lowers right after
-    e.uaddr = resolve_uaddr(an.probe, e.args[0].value, e.span)
+    e.uaddr = resolve_uaddr(an.probe, name, e.span)
     return e.uaddr.type
 
 

@@ -271,7 +271,7 @@ _MULTIWORD = {"unsigned", "signed", "short", "long", "int", "char"}
 
 def _continues_type(words: list[str], nxt: str) -> bool:
     """'unsigned' 'long' 'int' go together; 'u32' 'x' do not."""
-    return words[-1] in _MULTIWORD and nxt in _MULTIWORD
+    return words[-1] in _MULTIWORD and (nxt in _MULTIWORD or nxt == "double")
 
 
 def parse_definitions(text: str, span=None) -> list:

@@ -148,6 +148,8 @@ def decode_c(t: T.Type, data: bytes, off: int, bit_offset: int = 0, bits: int = 
         return Array(decode_c(t.elem, data, off + i * t.elem_size) for i in range(t.count))
     if isinstance(t, T.StringType):
         return _cstr(data[off:off + t.length])
+    if isinstance(t, T.FloatType):
+        return None     # printed as null, as bpftrace 0.26 prints it
     size = T.c_size(t)
     if bits:
         raw = int.from_bytes(data[off:off + (bit_offset + bits + 7) // 8], "little")

@@ -166,7 +166,8 @@ class Session:
                     self.prog_fds.append(os.dup(self.prog_fds[first]))
                     continue
             try:
-                fd = load_program(ProgType[ps.prog_type.upper()], code, name=_prog_name(ps.name),
+                fd = load_program(ProgType[ps.prog_type.upper()], code, self._license(),
+                                  name=_prog_name(ps.name),
                                   functions=ps.program.functions, **ps.probe.load)
             except ProgLoadError as e:
                 raise self._verifier_error(ps, e, code) from None
@@ -189,7 +190,8 @@ class Session:
         refuses it (the pair then loads and attaches apart)."""
         try:
             return load_program(ProgType[ps.prog_type.upper()], program.encode(fds),
-                                name=_prog_name(ps.name), functions=program.functions, **load)
+                                self._license(), name=_prog_name(ps.name),
+                                functions=program.functions, **load)
         except (ProgLoadError, BpfSyscallError):
             return None
 
@@ -204,7 +206,17 @@ class Session:
             return
         user_symbols().record_from(self._mmap_events.read)
 
+    def _license(self) -> str:
+        """The licence the programs are loaded with: the ``license`` config
+        (bpftrace 0.26's), GPL by default."""
+        return str(self.script.config.get("license", "GPL"))
+
     def _verifier_error(self, ps, e: ProgLoadError, code: bytes = b"") -> VerifierError:
+        if "from non-GPL compatible program" in e.log:
+            # GPL-only helpers and kfuncs refuse a program of another licence
+            return VerifierError("Your bpftrace program cannot load because you are using a "
+                                 "license that is non-GPL compatible. License: "
+                                 f"{self._license()}", log=e.log)
         lines = e.log.strip().splitlines()
         shown = lines if self.verbose else lines[-VERIFIER_TAIL:]
         detail = "\n".join(shown)

@@ -684,6 +684,8 @@ class Analyzer(ConstValues, MapTyping):
                      f"'{T.type_name(b)}'", e.span)
         if isinstance(a, T.ArrayType) and a == b and e.op in ("==", "!="):
             return T.BOOL
+        if isinstance(a, T.BufferType) and isinstance(b, T.BufferType) and e.op in ("==", "!="):
+            return T.BOOL   # byte-wise, as bpftrace 0.26 compares buffers
         if not a.is_int() or not b.is_int():
             self.err(f"Invalid operands for '{e.op}': '{T.type_name(a)}' and "
                      f"'{T.type_name(b)}'", e.span)
@@ -763,6 +765,9 @@ class Analyzer(ConstValues, MapTyping):
                 self.err(f"Struct/union of type '{st.name}' does not contain a field "
                          f"named '{e.field}'", e.span)
             e.member = m
+            if isinstance(m.type, T.FloatType):
+                self.err(f"Can not read the floating-point field '{e.field}' of '{st.name}': "
+                         "bpftrace has no floating-point values", e.span)
             if m.bits and m.type.is_int() and m.type.signed:
                 # bpftrace 0.26 reads bitfields unsigned (`short b:8` of 217
                 # prints 217, its bitfield_access_2 case)

@@ -25,6 +25,9 @@ _C_INTS = {
     "long long": (64, True), "unsigned long long": (64, False),
 }
 
+# floating-point members of script structs (sema.types.FloatType): bytes
+_C_FLOATS = {"float": 4, "double": 8, "long double": 16}
+
 
 # Constants scripts take from kernel headers (``#include <linux/sched.h>``
 # and the like) that are preprocessor macros, so BTF does not carry them;
@@ -239,6 +242,8 @@ class TypeLibrary:
             t: T.Type = T.PointerType(target=target)
         else:
             t = base if base is not None else self.named(base_name)
+            if t is None and base_name in _C_FLOATS:
+                t = T.FloatType(_C_FLOATS[base_name])
             if t is None:
                 raise SemanticError(f"Unknown type '{base_name}' in the definition of "
                                     f"'{m.name}'", span)

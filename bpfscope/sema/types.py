@@ -400,6 +400,21 @@ def c_size(t: Type) -> int:
 
 
 @dataclass(frozen=True)
+class FloatType(Type):
+    """A C float or double member of a script-defined struct: bpftrace
+    0.26 lays it out but holds no floating-point values; a struct
+    printed with one shows it as null."""
+    nbytes: int = 4
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return self.nbytes
+
+    def __str__(self) -> str:
+        return "none"
+
+
+@dataclass(frozen=True)
 class VoidType(Type):
     size = 0
 

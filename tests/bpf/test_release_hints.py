@@ -25,6 +25,9 @@ def test_unknown_helper_names_its_release():
     assert features.missing_helper("invalid func unknown#195\n") == (
         f"this kernel (Linux {RELEASE}) has no bpf_map_lookup_percpu_elem helper (reading a "
         "per-CPU map (count(), sum() ...) in a probe needs it); Linux 5.19 brings it")
+    assert features.missing_helper("invalid func unknown#181\n") == (
+        f"this kernel (Linux {RELEASE}) has no bpf_loop helper (a for range whose bounds "
+        "are not literals needs it); Linux 5.17 brings it")
     # an id the table does not know is still named, without a release
     assert features.missing_helper("invalid func unknown#999") == \
         f"this kernel (Linux {RELEASE}) has no helper #999 helper"

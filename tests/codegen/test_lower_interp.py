@@ -130,6 +130,15 @@ class FakeKernel:
                                                    args[2]]) == 1:
                     break
             return n
+        if name == "loop":
+            # bpf_loop: index 0.. args[0]-1 until the callback says 1
+            assert args[3] == 0 and args[0] <= 1 << 23
+            n = 0
+            for i in range(args[0]):
+                n += 1
+                if self.vm.call_function(args[1], [i, args[2]]) == 1:
+                    break
+            return n
         if name == "ringbuf_reserve":
             buf = bytearray(args[1])
             a = self._alloc(buf)
@@ -694,6 +703,40 @@ def test_bswap(expr, want):
     assert eval_tp(expr, signed=False, u16=0x0102) == want
 
 
+# ------------------------------------------------------------------ for ($i : A..B)
+
+def test_range_with_a_map_bound_runs_through_bpf_loop():
+    k = kernel("BEGIN { @n = 5; $s = 0; for ($i : 0..@n) { $s += $i; @last = $i; } @s = $s; }")
+    k.run()
+    assert k.value("@s") == 0 + 1 + 2 + 3 + 4 and k.value("@last") == 4
+    assert k.calls.count("loop") == 1
+
+
+def test_range_through_bpf_loop_start_break_continue_and_empty():
+    k = kernel("BEGIN { $a = -3; $b = 4; $s = 0; for ($i : $a..$b) { if ($i == 0) { continue; } "
+               "if ($i == 3) { break; } $s += $i * 10; } @s = $s; "
+               "$z = 0; for ($j : $b..$a) { $z++; } @z = $z + 7; }")
+    k.run()
+    assert k.value("@s") == (-3 - 2 - 1 + 1 + 2) * 10
+    assert k.value("@z") == 7      # an end before the start runs no iteration
+    assert k.calls.count("loop") == 2
+
+
+def test_range_end_is_read_once_and_exit_ends_the_probe():
+    k = kernel("BEGIN { @a = 3; @c = 0; for ($i : 0..@a) { @a += 1; @c += 1; } "
+               "for ($i : 0..@a) { exit(); } @after = 1; }")
+    k.run()
+    assert k.value("@c") == 3 and k.value("@a") == 6
+    assert k.value("@after") is None and k.value(".exit", b"\0" * 4) == 1
+
+
+def test_range_of_literal_bounds_stays_inline():
+    k = kernel("BEGIN { $s = 0; for ($i : 1..(2*4)) { $s += $i; } @s = $s; }")
+    k.run()
+    assert k.value("@s") == sum(range(1, 8))
+    assert "loop" not in k.calls
+
+
 # ------------------------------------------------------------------ for ($kv : @map)
 
 def test_for_map_shares_integers_with_the_probe():
@@ -864,3 +907,21 @@ def test_with_k_lookups_and_deletes_that_find_nothing_are_counted_per_place():
     assert drops(k, "lookup") == [2, 0, 2] and drops(k, "delete") == [2]
     # without -k nothing is counted
     assert [s for s in kernel(src).script.drop_sites if s.kind != "full"] == []
+
+
+def test_buffers_compare_by_their_counts_and_bytes():
+    k = kernel('BEGIN { $a = "hello"; $b = "hellp"; @e4 = buf($a, 4) == buf($b, 4); '
+               '@e5 = buf($a, 5) == buf($b, 5); @n5 = buf($a, 5) != buf($b, 5); '
+               '@len = buf($a, 4) == buf($a, 5); $x = buf("hi", 2); @self = $x == $x; }')
+    k.run()
+    assert [k.value(m) for m in ("@e4", "@e5", "@n5", "@len", "@self")] == [1, 0, 1, 0, 1]
+
+
+def test_ranges_through_bpf_loop_nest_with_each_other_and_for_map():
+    k = kernel("BEGIN { @n = 3; @m[10] = 1; @m[20] = 2; $acc = 0; "
+               "for ($i : 0..@n) { for ($j : $i..@n) { $acc += 1; } "
+               "for ($kv : @m) { for ($x : 0..$kv.1) { $acc += $kv.0; } } } @acc = $acc; }")
+    k.run()
+    # (3 + 2 + 1) inner pairs, then per outer step 10*1 + 20*2
+    assert k.value("@acc") == 6 + 3 * (10 + 40)
+    assert k.calls.count("loop") == 1 + 3 + 3 * 2

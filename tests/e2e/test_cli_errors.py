@@ -186,3 +186,26 @@ def test_verifier_rejection_verbose_gives_full_log(e2e, kernel):
     assert len(lines) > 10000
     assert any(line.startswith("0: ") for line in lines[:100])
     assert "BPF program is too large. Processed 1000001 insn" in lines
+
+
+@pytest.mark.parametrize("lic, ok", [("Potato", False), ("Dual BSD/GPL", True), ("GPL v2", True)])
+def test_license_config_is_the_programs_and_gpl_only_helpers_refuse_others(e2e, kernel, lic, ok):
+    # curtask is bpf_get_current_task, a GPL-only helper; the kernel says
+    # which licences are GPL compatible, bpfscope tells the user as 0.26
+    prog = f'config = {{ license = "{lic}" }} BEGIN {{ printf("%d\\n", curtask->pid == tid); }}'
+    r = e2e.run_cli("-q", "-e", prog)
+    assert "Traceback" not in r.stderr
+    if ok:
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[0] == "1"
+    else:
+        assert r.returncode == 1
+        assert r.stderr.splitlines()[0] == (
+            "ERROR: Your bpftrace program cannot load because you are using a license that "
+            "is non-GPL compatible. License: Potato")
+
+
+def test_a_non_gpl_license_loads_a_program_without_gpl_only_helpers(e2e, kernel):
+    r = e2e.run_cli("-q", "-e", 'config = { license = "Potato" } BEGIN { printf("%d\\n", 7); }')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "7"

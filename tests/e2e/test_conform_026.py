@@ -57,6 +57,29 @@ def test_positional_parameters_in_every_base(e2e):
     assert r.stdout.splitlines()[0] == "123 775 0x123 -5 word"
 
 
+def test_str_of_a_parameter_plus_an_offset_and_kaddr_of_a_parameter(e2e):
+    # docs/language.md: str($1 + k) is the parameter's text from byte k;
+    # kaddr(str($1)) takes the text as the symbol's name
+    addr = None
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            a, _, name = line.split()[:3]
+            if name == "vfs_read":
+                addr = int(a, 16)
+                break
+    if not addr:
+        pytest.skip("/proc/kallsyms shows no address of vfs_read to this user")
+    r = e2e.run_prog('begin { printf("%s|%s|%lx\\n", str($1 + 1), str(4 + $1), kaddr(str($2))); '
+                     '@ = kaddr(str($2)) == kaddr("vfs_read"); exit(); }', "hello", "vfs_read")
+    assert r.stdout.splitlines()[0] == f"ello|o|{addr:x}"
+    assert "@: true" in r.stdout
+    bad = e2e.run_cli("-e", 'begin { printf("%s\\n", str($1 + 6)); }', "hello")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[0] == (
+        "stdin:1:28-34: ERROR: only addition of a single constant less or equal to the "
+        "length of $1 (which is 5) is allowed inside str()")
+
+
 def test_two_uprobes_on_one_function_run_in_the_scripts_order(e2e, six):
     # the kernel runs a function's uprobe consumers newest first: bpfscope
     # attaches them in reverse so the first probe written runs first

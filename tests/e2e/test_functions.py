@@ -278,3 +278,13 @@ def test_socket_cookie_is_the_one_getsockopt_gives(e2e, tmp_path):
     assert int(cookie) > 0
     # the connecting socket's SYN_SENT: the kernel's cookie, as user space sees it
     assert [x for x in r.stdout.splitlines() if x] == ["traced " + cookie], r.stdout
+
+
+def test_buffers_compare_byte_wise(e2e, waiting):
+    # bpftrace 0.26: equal when as many bytes are held and they match
+    path = tmp_name("bufcmp")
+    out, _ = opened(e2e, waiting, path,
+                    '$a = buf(args.filename, 4); $b = buf("/tmp", 4); $c = buf("/tmx", 4); '
+                    'printf("%d %d %d %d\\n", $a == $b, $a != $c, $a == buf("/tmp", 3), '
+                    'buf(args.filename, 3) == buf("/tmx", 3));')
+    assert out == "1 1 0 1\n\n\n"

@@ -3,6 +3,7 @@ block scopes of scratch variables, macros, named parameters (getopt)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -536,3 +537,14 @@ def test_bitfields(e2e, struct, raw, reads, want):
 ])
 def test_one_liners(e2e, prog, want):
     assert e2e.run_prog(prog).stdout.splitlines()[0] == want
+
+
+def test_float_members_of_script_structs_print_as_null(e2e):
+    # bpftrace 0.26 lays float members out and prints them as null
+    prog = ('struct F { int m; float f; int z; }; '
+            'begin { $s = "AAAABBBBCCCC"; print(*(struct F *)&$s); exit(); }')
+    assert e2e.run_prog(prog).stdout.splitlines()[0] == \
+        "{ .m = 1094795585, .f = null, .z = 1128481603 }"
+    first = e2e.run_prog(prog, "-f", "json").stdout.splitlines()[0]
+    assert json.loads(first) == {"type": "value",
+                                 "data": {"m": 1094795585, "f": None, "z": 1128481603}}

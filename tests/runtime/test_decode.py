@@ -82,3 +82,13 @@ def test_enum_values_decode_to_their_names():
     assert (one.text, one.raw, other) == ("ONE", 1, 9)
     key = decode_key(T.TupleType((e, T.INT64)), (2).to_bytes(8, "little") * 2)
     assert (key[0].text, key[1]) == ("TWO", 2)
+
+
+def test_float_members_of_a_struct_decode_to_none():
+    # printed as null in text and JSON, as bpftrace 0.26 prints them
+    from bpfscope.sema.typelib import TypeLibrary
+    from bpfscope.lang.cdecl import parse_definitions
+    tl = TypeLibrary()
+    tl.define(parse_definitions("struct F { int m; float f; int z; };"))
+    raw = (2).to_bytes(4, "little") + b"\x00\x00\x80\x3f" + (5).to_bytes(4, "little")
+    assert decode(tl.named("struct F"), raw) == {"m": 2, "f": None, "z": 5}

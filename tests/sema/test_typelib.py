@@ -207,3 +207,20 @@ def test_aligned_and_packed_members_and_structs(text, name, size, offsets):
     st = tl.named(name)
     assert st.size == size
     assert [m.offset for m in tl.members(st)] == offsets
+
+
+def test_float_members_are_laid_out_as_c_does():
+    # bpftrace 0.26 accepts float and double members; gcc x86-64 puts
+    # f at 4, d at 8, ld at 16, z at 32: 48 bytes with 16-byte alignment
+    tl = lib("struct F { int m; float f; double d; long double ld; int z; };")
+    f = tl.named("struct F")
+    assert f.size == 48
+    got = {m.name: (m.offset, m.type) for m in tl.members(f)}
+    assert got["f"] == (4, T.FloatType(4)) and got["d"] == (8, T.FloatType(8))
+    assert got["ld"] == (16, T.FloatType(16)) and got["z"][0] == 32
+
+
+def test_reading_a_float_member_is_refused_with_its_place():
+    with pytest.raises(SemanticError, match="Can not read the floating-point field 'f' "
+                                            "of 'struct F'"):
+        _analyze("struct F { int m; float f; }; BEGIN { $p = (struct F *)0; $x = $p->f; }")
