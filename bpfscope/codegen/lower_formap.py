@@ -63,10 +63,12 @@ def _constant(e) -> bool:
 def range_callback(s) -> bool:
     """Whether ``for ($i : A..B)`` runs its body as a bpf_loop callback (as
     bpftrace 0.26 does, Linux 5.17): when a bound is not a literal, which
-    the verifier could not unroll through. A range of literal bounds, or
-    whose body returns from the probe or reads the probe's arguments,
-    stays an inline loop."""
-    if not isinstance(s, ast.ForRange) or (_constant(s.start) and _constant(s.end)):
+    the verifier could not unroll through. A range of literal bounds, one
+    whose body returns from the probe or reads the probe's arguments, and
+    any range on a kernel without bpf_loop (``kernel_loop``, from sema)
+    stay inline loops."""
+    if not isinstance(s, ast.ForRange) or not s.kernel_loop or (
+            _constant(s.start) and _constant(s.end)):
         return False
     inlined = {id(n) for c in ast.walk(s.body) if isinstance(c, ast.InlineCall)
                for n in ast.walk(c.body)}

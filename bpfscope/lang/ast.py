@@ -362,6 +362,10 @@ class ForRange(Stmt):
     start: Expr
     end: Expr
     body: list[Stmt]
+    # sema: the kernel has bpf_loop (Linux 5.17), which a range whose
+    # bounds are not literals runs its body through; without it the range
+    # stays an inline loop, which the verifier takes where it can bound it
+    kernel_loop: bool = annotation(True)
 
 
 @dataclass(eq=False)

@@ -403,6 +403,7 @@ class Analyzer(ConstValues, MapTyping):
             self.cond(s.cond)
             self.block(s.body)
         elif isinstance(s, ast.ForRange):
+            s.kernel_loop = self.kernel_function("bpf_loop") is not None
             for bound in (s.start, s.end):
                 t = self.expr(bound)
                 if t is not None and not t.is_int():

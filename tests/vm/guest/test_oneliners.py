@@ -230,6 +230,15 @@ def test_for_over_a_map(opens):
     assert f"k=-100 v={N}" in opens(FOR_MAP).splitlines()
 
 
+# a range bound the verifier sees only through a variable: a bpf_loop
+# callback from 5.17, an open-coded loop before (its BTF has no bpf_loop)
+RANGE = OPENAT + ' { $n = 3; for $i : 0..$n { @r = sum(1); } }'
+
+
+def test_a_range_bounded_by_a_variable(opens):
+    assert f"@r: {3 * N}" in opens(RANGE).splitlines()
+
+
 LEN = OPENAT + ' { @seen[nsecs] = 1; @n = len(@seen); }'
 
 
