@@ -43,7 +43,7 @@ import zlib
 from .. import cachedir
 
 _SUB = "dwarf"
-_FORMAT = 1
+_FORMAT = 2  # 2: split units' inlined copies carry call files
 _MAGIC = b"BPSDWC\x00\x01"
 # magic, CRC-32 of the payload, payload length
 _HEAD = struct.Struct("<8sIQ")
