@@ -98,7 +98,9 @@ class DwarfError(ElfError):
 
 class Skeleton(NamedTuple):
     """A split-DWARF skeleton unit: where its .dwo is and what the .dwo's
-    units need from it (address base, base address, DWARF 4 ranges base)."""
+    units need from it (address base, base address, DWARF 4 ranges base,
+    and its line table, whose file numbers a split unit's call_file uses:
+    gcc numbers the .dwo's file table as the skeleton's))."""
     dwo_name: str
     comp_dir: str | None
     dwo_id: int | None
@@ -106,6 +108,7 @@ class Skeleton(NamedTuple):
     addr_base: int
     base: int
     ranges_base: int
+    stmt_list: int | None = None
 
 
 class InlineSite(NamedTuple):
@@ -339,7 +342,7 @@ class InlineIndex:
             # offsets and range lists start after their section headers
             # (DWARF 5) or at 0 (GNU's DWARF 4)
             cu.update(addr_base=skel.addr_base, base=skel.base,
-                      ranges_base=skel.ranges_base,
+                      ranges_base=skel.ranges_base, stmt_list=skel.stmt_list,
                       str_base=8 if version >= 5 else 0,
                       rng_base=12 if version >= 5 else 0)
         bias = self._bias
@@ -398,8 +401,8 @@ class InlineIndex:
                                     (AT_STMT_LIST, "stmt_list"),
                                     (AT_STR_OFFSETS_BASE, "str_base"),
                                     (AT_RNGLISTS_BASE, "rng_base")):
-                        if at in vals:
-                            cu[key] = vals[at][1]
+                        if at in vals and not (skel is not None and key == "stmt_list"):
+                            cu[key] = vals[at][1]  # a .dwo's own line table has no rows
                     low = self._addr_of(vals.get(AT_LOW_PC), cu)
                     if low is not None or skel is None:
                         cu["base"] = low or 0
@@ -411,7 +414,8 @@ class InlineIndex:
                         rb = vals.get(AT_GNU_RANGES_BASE)
                         self.skeletons.append(Skeleton(
                             self._str_of(dwo, cu) or "", comp, dwo_id, version,
-                            cu["addr_base"], cu["base"], rb[1] if rb else 0))
+                            cu["addr_base"], cu["base"], rb[1] if rb else 0,
+                            cu.get("stmt_list")))
                 continue
             if tag == TAG_SUBPROGRAM:
                 name = self._str_of(vals.get(AT_NAME), cu)

@@ -36,6 +36,8 @@ import gc
 import hashlib
 import marshal
 import os
+import re
+import stat
 import struct
 import sys
 import zlib
@@ -43,7 +45,7 @@ import zlib
 from .. import cachedir
 
 _SUB = "dwarf"
-_FORMAT = 1
+_FORMAT = 2  # 2: split units' inlined copies carry call files
 _MAGIC = b"BPSDWC\x00\x01"
 # magic, CRC-32 of the payload, payload length
 _HEAD = struct.Struct("<8sIQ")
@@ -185,9 +187,51 @@ def store(kind: str, path: str, state, deps=(), extra: tuple = (),
         if not cachedir.write_file(dfd, names[0], (head, body)):
             return False
         cachedir.remove_own(dfd, names[1], names[0])
+        evict(dfd, keep=names[0])
         return True
     finally:
         os.close(dfd)
+
+
+# the cache's bounds: past either, the oldest entries (by modification
+# time) go; only files named as entries are counted or removed
+MAX_ENTRIES = 256
+MAX_BYTES = 1 << 30
+_ENTRY = re.compile(r"[a-z]+-[0-9a-f]{16}-[0-9a-f]{16}(?:-[0-9a-f]{16})?\.dwc")
+
+
+def evict(dfd: int, keep: str = "", max_entries: int | None = None,
+          max_bytes: int | None = None) -> list[str]:
+    """Remove the oldest entries of the cache directory ``dfd`` until at
+    most ``max_entries`` files of at most ``max_bytes`` in all are left
+    (``keep``, the entry just written, stays); regular files of ours
+    only. The names removed."""
+    max_entries = MAX_ENTRIES if max_entries is None else max_entries
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+    try:
+        names = [n for n in os.listdir(dfd) if _ENTRY.fullmatch(n)]
+    except OSError:
+        return []
+    found = []
+    for n in names:
+        try:
+            st = os.stat(n, dir_fd=dfd, follow_symlinks=False)
+        except OSError:
+            continue
+        if cachedir.ours(st, stat.S_ISREG):
+            found.append((n == keep, st.st_mtime_ns, n, st.st_size))
+    found.sort(reverse=True)            # keep first, then the newest
+    total, kept, removed = 0, 0, []
+    for i, (_, _, n, size) in enumerate(found):
+        if i == 0 or (kept < max_entries and total + size <= max_bytes):
+            total, kept = total + size, kept + 1
+            continue
+        try:
+            os.unlink(n, dir_fd=dfd)
+            removed.append(n)
+        except OSError:
+            pass
+    return removed
 
 
 def cached(kind: str, path: str, build, dump, restore, extra: tuple = ()):

@@ -150,3 +150,27 @@ def test_build_id_is_for_user_stacks_only(e2e, prog):
     assert ("WARNING: 'build_id' stack mode can only be used for ustack. "
             "Falling back to 'raw' mode.") in r.stderr
     assert re.search(r"^@u\[\n[0-9a-f]{40} 0x[0-9a-f]+\n\]: 1$", r.stdout, re.M), r.stdout
+
+
+@pytest.mark.parametrize("v", [4, 5], ids=["dwarf4", "dwarf5"])
+def test_split_dwarf_attach_by_line_and_inlined_frames(e2e, kernel, tmp_path, v):
+    # gcc -gsplit-dwarf: the rows stay in the skeleton's .debug_line, the
+    # inlined copies and their call files are in the .dwo
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc to build the test program")
+    subprocess.run([gcc, "-O1", "-g", f"-gdwarf-{v}", "-gsplit-dwarf",
+                    "-fno-omit-frame-pointer", "-o", "inlstack", str(SRC)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    assert [f for f in tmp_path.iterdir() if f.suffix == ".dwo"]
+    prog = str(tmp_path / "inlstack")
+    leaf = line_of("LEAF")
+    r = e2e.run_prog(f"uprobe:{prog}@{SRC.name}:{leaf} {{ @[ustack] = count(); }}",
+                     "-c", f"{prog} 2")
+    (key, n), = stacks(r.stdout).items()
+    f = lines(key)
+    assert n == 2
+    assert re.fullmatch(r"leaf\+\d+@.*" + _where(leaf), f[0]), f
+    assert re.fullmatch(r"\[inlined\] myclock@.*" + _where(line_of("MYCLOCK_CALL")), f[1]), f
+    assert re.fullmatch(r"\[inlined\] outer@.*" + _where(line_of("OUTER_CALL")), f[2]), f
+    assert re.fullmatch(r"main\+\d+@.*" + _where(line_of("MAIN_CALL")), f[3]), f

@@ -213,3 +213,48 @@ def test_function_info_reads_back_the_same(cdir, argprog, monkeypatch):
         argprog, addrs["takes_nodes"]).types["struct Node"]
     more = [m for m in node.members if m[2].kind == "pointer"]
     assert more and more[0][2].target is node      # the self pointer is the type itself
+
+
+def _entries(d, n, size=100):
+    names = []
+    for i in range(n):
+        name = f"lines-{i:016x}-{i:016x}.dwc"
+        p = d / name
+        p.write_bytes(b"x" * size)
+        os.chmod(p, 0o600)
+        os.utime(p, ns=(10**18 + i * 10**9,) * 2)   # entry i is older than i+1
+        names.append(name)
+    return names
+
+
+def _evict(d, **kw):
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return dwarfcache.evict(fd, **kw)
+    finally:
+        os.close(fd)
+
+
+def test_eviction_keeps_the_newest_entries(tmp_path):
+    names = _entries(tmp_path, 6)
+    (tmp_path / "notes.txt").write_text("not ours to remove")
+    (tmp_path / "lines-zz.dwc").write_text("not an entry's name")
+    assert sorted(_evict(tmp_path, max_entries=4)) == names[:2]
+    assert sorted(os.listdir(tmp_path)) == sorted(names[2:] + ["notes.txt", "lines-zz.dwc"])
+
+
+def test_eviction_by_size_spares_the_entry_just_written(tmp_path):
+    names = _entries(tmp_path, 5, size=400)
+    # the oldest was just written again (its mtime aside): it stays
+    assert sorted(_evict(tmp_path, keep=names[0], max_bytes=1000)) == names[1:4]
+    assert sorted(os.listdir(tmp_path)) == [names[0], names[4]]
+
+
+def test_store_evicts(cdir, debug, monkeypatch):
+    monkeypatch.setattr(dwarfcache, "MAX_ENTRIES", 1)
+    assert dwarfcache.store("lines", debug, {"a": 0})   # makes the directory
+    old = _entries(cdir, 3)
+    assert dwarfcache.store("lines", debug, {"a": 1})
+    left = os.listdir(cdir)
+    assert len(left) == 1 and left[0] not in old
+    assert dwarfcache.load("lines", debug) == {"a": 1}
