@@ -46,6 +46,28 @@ from .. import cachedir
 
 _SUB = "dwarf"
 _FORMAT = 2  # 2: split units' inlined copies carry call files
+
+
+def _readers_stamp() -> tuple:
+    """(name, size, mtime) of the readers' source files (this package):
+    an entry is what they made, so an upgraded or edited reader never
+    reads the state an older one stored, bumped _FORMAT or not."""
+    global _STAMP
+    if _STAMP is None:
+        root = os.path.dirname(os.path.abspath(__file__))
+        out = []
+        try:
+            for f in sorted(os.listdir(root)):
+                if f.endswith(".py"):
+                    st = os.stat(os.path.join(root, f))
+                    out.append((f, st.st_size, st.st_mtime_ns))
+        except OSError:
+            pass
+        _STAMP = tuple(out)
+    return _STAMP
+
+
+_STAMP: tuple | None = None
 _MAGIC = b"BPSDWC\x00\x01"
 # magic, CRC-32 of the payload, payload length
 _HEAD = struct.Struct("<8sIQ")
@@ -103,7 +125,7 @@ def _names(kind: str, path: str, extra: tuple) -> tuple[str, str] | None:
     if ident is None:
         return None
     who = _hash(ident[0])
-    what = _hash(_FORMAT, sys.version_info[:2], ident, _build_id(ident[0]))
+    what = _hash(_FORMAT, _readers_stamp(), sys.version_info[:2], ident, _build_id(ident[0]))
     tail = "-" + _hash(extra) if extra else ""
     name = f"{kind}-{who}-{what}{tail}.dwc"
     return name, rf"{kind}-{who}-(?!{what})[0-9a-f]{{16}}(?:-[0-9a-f]{{16}})?\.dwc"

@@ -54,6 +54,15 @@ def test_a_changed_file_is_a_miss_and_its_old_entry_goes(cdir, debug):
     assert len(entries(cdir)) == 1
 
 
+def test_another_version_of_the_readers_misses(cdir, debug, monkeypatch):
+    """An entry is what these readers made: after an upgrade (their files
+    differ) it is a miss, so an older state layout is never read back."""
+    dwarfcache.store("inline", debug, [1])
+    assert dwarfcache.load("inline", debug) == [1]
+    monkeypatch.setattr(dwarfcache, "_STAMP", (("dwarf.py", 1, 2),))
+    assert dwarfcache.load("inline", debug) is None
+
+
 def test_entries_of_other_functions_stay(cdir, debug):
     dwarfcache.store("func", debug, "f", extra=(0x1000,))
     dwarfcache.store("func", debug, "g", extra=(0x2000,))
