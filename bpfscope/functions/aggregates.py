@@ -209,7 +209,9 @@ def lhist_index_code(lw, v, params: tuple):
 # The kernel key is (key, interval number % num_intervals): a ring of
 # slots per key. A slot is (value, meta, interval number), meta being the
 # time of the value (no aggregation: the latest CPU's value wins) or
-# avg's count; interval number = ktime_get_ns() / interval_ns, never 0.
+# avg's count; the slot's tag is the interval number (ktime_get_ns() /
+# interval_ns) plus one, so that a zeroed slot reads as never used even
+# in interval 0, which an interval longer than the uptime makes common.
 # User space merges a slot's CPUs and lays the intervals out
 # (runtime.mapread.read_tseries).
 
@@ -227,6 +229,7 @@ def tseries_slot_code(lw, v, params: tuple):
     b.alu("div", epoch, interval)
     b.mov(idx, epoch)
     b.alu("mod", idx, n)
+    b.alu("add", epoch, 1)
     lw.tseries_now = (now, epoch)
     return idx
 

@@ -82,8 +82,8 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
 def tseries_slot(per_cpu: list[bytes], signed: bool, agg: str):
     """One slot of a tseries() map merged over the CPUs: (interval
     number, value) of the latest interval a CPU holds in it, those CPUs'
-    parts combined as ``agg`` says (functions.aggregates lays slots out);
-    None for a slot never used."""
+    parts combined as ``agg`` says (functions.aggregates lays slots out,
+    tagged with the interval number plus one); None for a slot never used."""
     num = s64 if signed else u64
     parts = [(u64(v, 16), num(v), u64(v, 8)) for v in per_cpu if u64(v, 16)]
     if not parts:
@@ -99,7 +99,7 @@ def tseries_slot(per_cpu: list[bytes], signed: bool, agg: str):
         value = sum(vals)
     else:
         value = (min if agg == "min" else max)(vals)
-    return epoch, value
+    return epoch - 1, value
 
 
 def read_tseries(spec: MapSpec, items, key_of) -> dict:

@@ -24,6 +24,9 @@ def test_the_map_and_the_slot_index():
     assert "call bpf_ktime_get_ns#5" in code
     assert f"= {hex(10**10)}\n" in code   # the interval, too wide for an immediate
     assert "%= 20\n" in code              # the ring of 20 slots
+    # the slot's tag is the interval number plus one: interval 0 (an
+    # interval longer than the uptime) is not an unused slot
+    assert "+= 1\n" in code.split("%= 20\n", 1)[1]
     assert spec.value_size == 24 and spec.key_size == 16 and spec.max_entries >= 20
 
 

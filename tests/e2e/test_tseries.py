@@ -1,5 +1,7 @@
 """tseries() over real events: getppid calls of a child the test starts
-(all in one interval of an hour, so the values are exact) and interval
+(all in one interval of 10**18 ns, so the values are exact: interval
+number 0 whatever the uptime, the case an interval longer than the uptime
+makes) and interval
 probes over several 100ms intervals (checked for their layout: the rows
 follow each other by the interval, the values only grow, the last is the
 last one recorded; no timing is asserted)."""
@@ -26,9 +28,10 @@ def graph_rows(text: str, name: str) -> list[tuple[str, str]]:
 
 
 def test_each_aggregation_of_one_interval(e2e):
-    r = e2e.run_cli("-q", "-c", CHILD, "-e", GETPPID + "{ @i++; @last = tseries(@i, 1h, 3); "
-                    '@sum = tseries(@i, 1h, 3, "sum"); @avg = tseries(@i, 1h, 3, "avg"); '
-                    '@max["k"] = tseries(@i, 1h, 3, "max"); @min = tseries(@i, 1h, 3, "min"); }'
+    iv = 10**18
+    r = e2e.run_cli("-q", "-c", CHILD, "-e", GETPPID + f"{{ @i++; @last = tseries(@i, {iv}, 3); "
+                    f'@sum = tseries(@i, {iv}, 3, "sum"); @avg = tseries(@i, {iv}, 3, "avg"); '
+                    f'@max["k"] = tseries(@i, {iv}, 3, "max"); @min = tseries(@i, {iv}, 3, "min"); }}'
                     " END { print(@sum); }", timeout=60)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr

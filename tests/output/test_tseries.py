@@ -31,7 +31,9 @@ def utc(monkeypatch):
 
 
 def slot(value, meta, epoch):
-    return struct.pack("<qQQ", value, meta, epoch)
+    """A CPU's slot of interval number ``epoch``: BPF tags it with the
+    number plus one, so that an all-zero slot is one never used."""
+    return struct.pack("<qQQ", value, meta, epoch + 1)
 
 
 def spec(agg="", n=5, key=None):
@@ -58,6 +60,11 @@ def test_a_slot_merges_the_cpus_of_its_latest_interval(agg, want):
     cpus = [slot(5, meta0, 9), slot(7, meta1, 9), slot(100, 99, 4), b"\0" * 24]
     assert tseries_slot(cpus, True, agg) == (9, want)
     assert tseries_slot([b"\0" * 24] * 2, True, agg) is None
+
+
+def test_interval_number_zero_is_a_used_slot():
+    # an interval longer than the uptime puts every event in interval 0
+    assert tseries_slot([slot(7, 1, 0), b"\0" * 24], True, "sum") == (0, 7)
 
 
 def test_keys_run_from_their_first_interval_to_the_latest_of_the_map(monkeypatch):
