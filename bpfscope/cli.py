@@ -451,7 +451,8 @@ def _main(opts, rest, named) -> int:
                 api.check_syntax(text, name)  # a syntax error is still told as one
                 sys.stderr.write(f"ERROR: {why}\n")
                 return 1
-        from .runtime.child import Child, command_path, process_alive
+        if opts.pid is not None or opts.cmd:  # shutil (for which) is not free
+            from .runtime.child import Child, command_path, process_alive
         if opts.pid is not None and not process_alive(opts.pid):
             sys.stderr.write(f"ERROR: -p {opts.pid}: no such process\n")
             return 1
