@@ -15,15 +15,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from .attach import providers
-from .codegen.assemble import AssemblyError
 from .codegen.script import CompiledScript
-from .elf import set_search_dirs
 from .errors import BpfscopeError, SemanticError, Source, WarningLog, collecting
-from .lang.parser import parse
-from .output.text import TextOutput
-from .runtime.session import Session
+
+if TYPE_CHECKING:
+    from .runtime.session import Session
+
+# The rest of the pipeline (parser, analysis, providers, the session and
+# its readers) is imported where it is used: a run whose compile the cache
+# holds needs none of the compiler, a --dry-run none of the runtime
+# (issue 18: start-up time is mostly imports).
 
 
 def compile_script(text: str, name: str = "stdin", params=(), config: dict | None = None,
@@ -49,9 +52,11 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
         k = compilecache.key(text, name, params, config, named)
         cached = compilecache.load(k) if k is not None else None
         if isinstance(cached, CompiledScript):
-            from . import functions  # noqa: F401 - the records' handlers and aggregations
             return cached
+    from .attach import providers
+    from .codegen.assemble import AssemblyError
     if debuginfo is not None:
+        from .elf.debugfile import set_search_dirs
         set_search_dirs(debuginfo)
     source = Source(text, name)
     options = providers.ProbeOptions(
@@ -60,7 +65,7 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
     log = WarningLog()
     try:
         with collecting(log):
-            from .passes import CompileState, run_passes  # not needed on a cache hit
+            from .passes import CompileState, run_passes
             st = run_passes(CompileState(source, name, params, config, cpid, options,
                                          named or {}))
     except BpfscopeError as e:
@@ -87,6 +92,7 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
 def _parsed(text: str, name: str):
     """The AST of ``text``, parsed only (no tracefs, BTF or kernel); a
     syntax error is raised located in ``name``."""
+    from .lang.parser import parse
     source = Source(text, name)
     try:
         return parse(source)
@@ -121,7 +127,11 @@ def run(script: CompiledScript, sink=None, duration: float | None = None,
     ``should_stop()``; returns the exit code. ``session`` is a Session of
     ``script`` made by the caller (bpfscope.trace reads its maps); ``mode``
     'bench' runs the bench: probes (those ``probe_filter`` matches)."""
-    sink = sink or TextOutput(sys.stdout, sys.stderr)
+    from . import functions  # noqa: F401 - the records' handlers (a cached compile imported none)
+    from .runtime.session import Session
+    if not sink:
+        from .output.text import TextOutput
+        sink = TextOutput(sys.stdout, sys.stderr)
     session = session or Session(script, sink, verbose=verbose, mode=mode,
                                  probe_filter=probe_filter)
     try:

@@ -13,12 +13,12 @@ with default_sigint():
     import sys
 
     from . import __version__, api
-    from .attach import providers
-    from .elf import set_search_dirs
     from .errors import BpfscopeError, WarningLog, collecting
-    from .runtime.child import Child, command_path, process_alive
     from .sema.named_params import ProgramHelp, split_named
     from .cliopts import USAGE, UsageError, _parser, check_options, parse_pid
+    # the probe listing (attach.providers), -c and -p (runtime.child) and
+    # --debuginfo load their modules when used: a compile the cache holds
+    # imports no more than it needs (issue 18)
 
 class _QuietSink:
     """Wraps a sink to drop the 'Attached N probes' line under -q."""
@@ -75,6 +75,7 @@ def _bundled_tool(path: str) -> str:
 
 
 def _listing(pattern: str, verbose: bool = False, pid: int | None = None) -> int:
+    from .attach import providers
     if "." in pattern and not any(c in pattern for c in ":*"):
         sys.stderr.write(f"WARNING: It appears that '{pattern}' is a filename but the file "
                          f"does not exist. Treating '{pattern}' as a search pattern.\n")
@@ -98,6 +99,7 @@ def _read_script(path: str) -> str | None:
 def _list_program(text: str, name: str, verbose: bool, pid: int | None) -> int:
     """-l with a program (-e or a file): each of its attach points listed
     as a pattern; BEGIN/END by their 0.26 names."""
+    from .attach import providers
     lines = []
     options = providers.ProbeOptions(pid=pid)
     for ap in api.attach_points(text, name):
@@ -320,15 +322,17 @@ def main(argv: list[str] | None = None) -> int:
 def _apply_features(opts) -> None:
     """--no-feature and --traceable-functions reach the providers through
     the environment they already read."""
-    from .attach import kfuncs, kprobe
     off = set(",".join(opts.no_feature or []).split(","))
     if "uprobe_multi" in off:
         os.environ["BPFSCOPE_NO_UPROBE_MULTI"] = "1"
-    if "kprobe_multi" in off:
-        os.environ[kprobe.NO_MULTI_ENV] = "1"
-    if "kprobe_session" in off:
-        os.environ[kprobe.NO_SESSION_ENV] = "1"
+    if off & {"kprobe_multi", "kprobe_session"}:
+        from .attach import kprobe  # only then: its import is not free
+        if "kprobe_multi" in off:
+            os.environ[kprobe.NO_MULTI_ENV] = "1"
+        if "kprobe_session" in off:
+            os.environ[kprobe.NO_SESSION_ENV] = "1"
     if opts.traceable_functions is not None:
+        from .attach import kfuncs
         os.environ[kfuncs.TRACEABLE_ENV] = os.path.abspath(opts.traceable_functions)
 
 
@@ -386,6 +390,7 @@ def _main(opts, rest, named) -> int:
             if bad is not None:
                 sys.stderr.write(f"ERROR: --debuginfo {bad}: no such directory\n")
                 return 1
+            from .elf.debugfile import set_search_dirs
             set_search_dirs(opts.debuginfo)
         if opts.list is not None:
             # -lv PATTERN parses as -l "v"; -l -v PATTERN leaves it in rest
@@ -446,6 +451,8 @@ def _main(opts, rest, named) -> int:
                 api.check_syntax(text, name)  # a syntax error is still told as one
                 sys.stderr.write(f"ERROR: {why}\n")
                 return 1
+        if opts.pid is not None or opts.cmd:  # shutil (for which) is not free
+            from .runtime.child import Child, command_path, process_alive
         if opts.pid is not None and not process_alive(opts.pid):
             sys.stderr.write(f"ERROR: -p {opts.pid}: no such process\n")
             return 1
@@ -539,7 +546,7 @@ def _show_warnings(warnings, opts) -> None:
 NOTIFY_ATTACHED = "__BPFTRACE_NOTIFY_PROBES_ATTACHED"
 
 
-def _attached(child: Child | None):
+def _attached(child):
     """Every probe is attached: start the -c child, then, as bpftrace 0.26
     does for test harnesses and wrappers that wait for it, print the
     notify line on stdout (not in -o's file) when the environment asks."""
@@ -550,7 +557,7 @@ def _attached(child: Child | None):
         sys.stdout.flush()
 
 
-def _run(script, opts, child: Child | None) -> int:
+def _run(script, opts, child) -> int:
     from .output.json import JsonOutput
     from .output.text import TextOutput
     files = {fmt: getattr(opts, fmt) for fmt in ("flamegraph", "folded", "speedscope", "pprof")
@@ -580,6 +587,7 @@ def _run(script, opts, child: Child | None) -> int:
     should_stop = child.exited if child else None
     if child is None and opts.pid is not None:
         # like bpftrace: the trace of a -p process ends when it does
+        from .runtime.child import process_alive
         should_stop = lambda: not process_alive(opts.pid)  # noqa: E731
     tool_done = getattr(sink, "tool_done", None)   # a tool's own end (trace -M)
     if tool_done is not None:

@@ -99,3 +99,62 @@ def test_api_uses_the_cache_only_when_asked(tmp_path, monkeypatch):
     assert next(iter(again.events.values())).fmt == "cached %d\n"
     assert next(iter(first.events.values())).fmt == "hi %d\n"
     assert api.compile_script(SCRIPT, cache=True, pid=os.getpid()).events[1].fmt == "hi %d\n"
+
+
+def test_code_stamp_covers_every_module_of_bpfscope():
+    # an edited or upgraded module (size or mtime) must give a new key
+    root = os.path.dirname(os.path.abspath(compilecache.__file__))
+    want = set()
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if x != "__pycache__"]
+        for f in files:
+            if f.endswith((".py", ".bt")):
+                st = os.stat(os.path.join(d, f))
+                want.add((os.path.relpath(os.path.join(d, f), root), st.st_size, st.st_mtime_ns))
+    stamp = compilecache._code_stamp()
+    assert set(stamp) == want and len(stamp) == len(want)
+    assert ("compilecache.py", os.path.getsize(compilecache.__file__),
+            os.stat(compilecache.__file__).st_mtime_ns) in stamp
+
+
+def test_key_follows_the_code_stamp(monkeypatch):
+    k = compilecache.key(SCRIPT, "stdin", [], None, {})
+    stamp = compilecache._code_stamp()
+    changed = [(p, size + 1 if p == "api.py" else size, t) for p, size, t in stamp]
+    monkeypatch.setattr(compilecache, "_code_stamp", lambda: changed)
+    assert compilecache.key(SCRIPT, "stdin", [], None, {}) != k
+
+
+# What a cached compile must not import (issue 18: start-up is mostly
+# imports): the compiler's passes, the parser, code generation, BTF, the
+# DWARF and ELF readers, the runtime and the other probe types.
+NOT_ON_A_HIT = ("bpfscope.passes", "bpfscope.lang.parser", "bpfscope.sema.analyzer",
+                "bpfscope.codegen.lower", "bpfscope.btf", "bpfscope.elf.dwarf",
+                "bpfscope.elf.reader", "bpfscope.runtime.session", "bpfscope.attach.providers",
+                "bpfscope.attach.kprobe", "bpfscope.functions")
+
+
+def _cli_modules(tmp_path, args):
+    import subprocess
+    import sys
+    code = ("import sys, bpfscope.cli as cli\n"
+            f"code = cli.main({args!r})\n"
+            "print(code, sorted(m for m in sys.modules if m.startswith('bpfscope')))\n")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    env.pop("BPFSCOPE_COMPILE_CACHE", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    status, _, mods = out.rpartition("\n")[0].rpartition("\n")[2].partition(" ")
+    return int(status), set(eval(mods))  # noqa: S307 - our own repr of a list of names
+
+
+def test_a_cached_dry_run_imports_no_compiler_runtime_or_dwarf(tmp_path):
+    args = ["--dry-run", "-e", SCRIPT]
+    status, first = _cli_modules(tmp_path, args)
+    assert status == 0
+    assert os.listdir(tmp_path / "bpfscope" / "compile")  # the miss stored it
+    assert "bpfscope.passes" in first  # and compiled: the test can fail
+    status, second = _cli_modules(tmp_path, args)
+    assert status == 0
+    assert not second & set(NOT_ON_A_HIT), second & set(NOT_ON_A_HIT)
+    assert "bpfscope.compilecache" in second and "bpfscope.codegen.script" in second

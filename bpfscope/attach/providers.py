@@ -18,16 +18,12 @@ from ..errors import SemanticError
 from ..sema.probes import ExpandedProbe
 from . import fallback
 from .bench import Bench
-from .fentry import Fentry
 from .iter import Iter
-from .kprobe import Kprobe
 from .provider import ProbeOptions, Provider
-from .rawtracepoint import RawTracepoint
 from .sampling import PROVIDERS as SAMPLING
 from .selfprobe import SelfProbe
 from .special import Special
 from .tracefs import has_wildcard
-from .tpbtf import TpBtf
 from .tracepoint import Tracepoint
 from .watchpoint import Watchpoint
 
@@ -42,11 +38,12 @@ class LazyProvider(Provider):
     the ELF and DWARF readers out of scripts that use no such probe."""
 
     def __init__(self, module: str, cls: str, names, aliases, prog_type,
-                 reattaches=frozenset()):
+                 reattaches=frozenset(), fallback=None):
         self._where = (module, cls)
         self._real = None
         self.names, self.aliases, self.prog_type = tuple(names), dict(aliases), prog_type
         self.reattaches = frozenset(reattaches)
+        self.fallback = dict(fallback or {})
 
     def real(self) -> Provider:
         if self._real is None:
@@ -63,7 +60,20 @@ class LazyProvider(Provider):
 
 
 # In --info order.
-BUILTIN = (Special(), Kprobe(), Tracepoint(), Fentry(), RawTracepoint(), TpBtf(),
+# kprobe, fentry, rawtracepoint and tp_btf are lazy too: a tracepoint
+# script (or a compile the cache holds) imports none of their BTF and
+# kallsyms readers (issue 18).
+BUILTIN = (Special(),
+           LazyProvider(".kprobe", "Kprobe", ("kprobe", "kretprobe"),
+                        {"k": "kprobe", "kr": "kretprobe"}, "kprobe",
+                        fallback={"kprobe": "fentry", "kretprobe": "fexit"}),
+           Tracepoint(),
+           LazyProvider(".fentry", "Fentry", ("fentry", "fexit"),
+                        {"f": "fentry", "fr": "fexit", "kfunc": "fentry", "kretfunc": "fexit"},
+                        "tracing", fallback={"fentry": "kprobe", "fexit": "kretprobe"}),
+           LazyProvider(".rawtracepoint", "RawTracepoint", ("rawtracepoint",),
+                        {"rt": "rawtracepoint"}, "raw_tracepoint"),
+           LazyProvider(".tpbtf", "TpBtf", ("tp_btf",), {}, "tracing"),
            LazyProvider(".uprobe", "Uprobe", ("uprobe", "uretprobe"),
                         {"u": "uprobe", "ur": "uretprobe"}, "kprobe",
                         reattaches=("uprobe", "uretprobe")),

@@ -18,9 +18,16 @@ from ..sema.probes import RECORD, ExpandedProbe
 from . import tracefs
 from .perfattach import attach_to_perf_event
 from .provider import Provider
-from .tracepoint_args import typed_args
 
 EVENTS_DIR = "/sys/kernel/tracing/events"
+
+
+
+def _typed_args(fmt):
+    # imported on first use: it reads BTF, which a compile the cache holds
+    # never needs
+    from .tracepoint_args import typed_args
+    return typed_args(fmt)
 
 
 class Tracepoint(Provider):
@@ -51,7 +58,7 @@ class Tracepoint(Provider):
             except SemanticError as e:
                 raise SemanticError(e.message, ap.span) from None
             out.append(ExpandedProbe("tracepoint", f"tracepoint:{c}:{n}", (c, n, fmt.id),
-                                     typed_args(fmt), ap.span, layout=RECORD))
+                                     _typed_args(fmt), ap.span, layout=RECORD))
         return out
 
     def attach(self, probe, prog_fd):

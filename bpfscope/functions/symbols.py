@@ -20,8 +20,6 @@ from ..codegen.loweringvalues import Int, Mem
 from ..errors import SemanticError, warn
 from ..lang import ast
 from ..runtime.decode import decoder
-from ..runtime.unwind import RECORD_REGS, unwind
-from ..runtime.usyms import user_symbols
 from ..runtime.values import Symbolic
 from ..sema import types as T
 from ..sema.registry import BuiltinVar, Function, register
@@ -163,6 +161,8 @@ def store_dw_ustack(lw, e: ast.Call, dst: Mem, t: T.DwStackType) -> None:
 @decoder(T.DwStackType)
 def decode_dw_ustack(t: T.DwStackType, data: bytes, off: int, ctx):
     """Unwound here, then symbolized as ustack of its mode and limit."""
+    # the unwinder (CFI, DWARF readers) loads with the first such stack
+    from ..runtime.unwind import RECORD_REGS, unwind
     pid = int.from_bytes(data[off:off + 8], "little")
     n = min(int.from_bytes(data[off + 8:off + 16], "little"), t.copy)
     regs = {r: int.from_bytes(data[off + 16 + 8 * i:off + 24 + 8 * i], "little")
@@ -199,6 +199,7 @@ def store_usym(lw, e: ast.Call, dst: Mem, t: T.Type) -> None:
 def decode_usym(t: T.UserSymType, data: bytes, off: int, ctx) -> Symbolic:
     """The symbol of (address, pid), in that process's address space as
     user space knows it (runtime.usyms), or the address."""
+    from ..runtime.usyms import user_symbols
     addr = int.from_bytes(data[off:off + 8], "little")
     pid = int.from_bytes(data[off + 8:off + 16], "little")
     return Symbolic(user_symbols().format(pid, addr, show_offset=False), addr)

@@ -49,7 +49,6 @@ import time
 from typing import NamedTuple
 
 from ..elf import ElfError, ElfFile, SymbolTable, demangle as _demangle
-from ..elf.inlinechain import source_info
 from ..elf.ldcache import Mapping, parse_maps
 from ..errors import warn
 from ..ksyms import hex_address
@@ -330,6 +329,7 @@ class UserSymbols:
         return address may already be past the inlined code or the line)."""
         s = self.resolve(pid, addr, demangle)
         mod = self.module_at(pid, addr) if s is not None else None
+        from ..elf.inlinechain import source_info  # DWARF readers: only for stacks shown
         info = source_info(mod[0].path) if mod is not None else None
         if info is None:
             return [self.format(pid, addr, show_offset=True, show_module=perf,

@@ -38,7 +38,7 @@ def ok(monkeypatch):
 
 def test_registered_under_its_own_name():
     prov = providers.PROVIDERS["tp_btf"]
-    assert isinstance(prov, tpbtf.TpBtf)
+    assert isinstance(prov.real(), tpbtf.TpBtf)
     assert (prov.prog_type, prov.aliases, prov.listed) == ("tracing", {}, "")
     assert providers.provider_name(ap_of("tp_btf:sched_switch")) == "tp_btf"
 
