@@ -257,3 +257,24 @@ def test_argdist_under_p_ends_with_the_process_and_prints_its_tables(e2e, argwor
     hist = {m.group(1): int(m.group(2)) for m in
             re.finditer(r"^\s+(\d+ -> \d+)\s+: (\d+)", out, re.M) if int(m.group(2))}
     assert hist == {"32 -> 63": 1, "64 -> 127": 2}, out
+
+
+def test_trace_stack_addresses_with_a(e2e, work, argwork):
+    """-a: each frame is its address then its symbol; the address of
+    aw_size's frame lies in argwork's aw_size."""
+    from bpfscope.elf import SymbolTable
+    w = work("size", "1", "8", "sleep", "500")     # alive while its stack is resolved
+    with open(f"/proc/{w.pid}/maps") as f:
+        base = min(int(l.split("-")[0], 16) for l in f if l.rstrip().endswith(argwork))
+    out, err, rc = traced(e2e, w, "trace", "-p", "PID", "-U", "-a",
+                          f'{argwork}:aw_size "n=%lu", arg1')
+    assert rc == 0, err
+    frames = [l[8:].split(None, 1) for l in out.splitlines() if l.startswith("        ")]
+    assert len(frames) >= 2 and all(re.fullmatch(r"[0-9a-f]+", a) for a, _ in frames), out
+    addr, sym = frames[0]
+    assert sym.startswith("aw_size+0"), out
+    s = SymbolTable(argwork).lookup_one("aw_size")
+    with open(argwork, "rb") as f:
+        pie = f.read(18)[16] == 3           # ET_DYN: linked at 0, loaded at base
+    at = int(addr, 16) - (base if pie else 0)
+    assert s.value <= at < s.value + s.size, (out, hex(base), s)
