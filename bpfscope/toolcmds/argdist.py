@@ -11,7 +11,8 @@ return values; a return probe may use ``$retval``, ``$latency`` (the time
 since the entry, which an entry probe stamps) and ``$entry(param)`` (a
 parameter, kept at the entry). Every ``-i`` seconds (1) it prints
 ``[HH:MM:SS]`` and each probe's table or histogram, and clears them
-unless ``-c``; ``-n`` outputs, then it ends.
+unless ``-c``; ``-n`` outputs, then it ends. With ``-p`` the trace ends with the
+process, and what was counted since the last report is reported then.
 """
 
 from __future__ import annotations
@@ -308,6 +309,11 @@ def build(opts) -> Plan:
         ticks = (f"  @__ticks = @__ticks + 1;\n"
                  f"  if (@__ticks >= {opts.count}) {{ exit(); }}\n")
     text += f"interval:s:{opts.interval} {{\n  {report}\n{ticks}}}\n"
+    if opts.pid:
+        # the trace ends with the process, mid-interval: what came since the
+        # last report is reported then (not after -n's last, already shown)
+        last = f"if (@__ticks < {opts.count}) {{ {report} }}" if opts.count else report
+        text += f"END {{\n  {last}\n}}\n"
     if opts.verbose:
         sys.stdout.write(text + "\n")
     cexpr.check_script(text, "argdist", [s.raw for s in specs], opts.pid)

@@ -4,6 +4,15 @@ bcc's drsnoop: one line per direct reclaim when it ends, ``COMM PID LAT(ms)
 PAGES`` (``TID`` with ``-t``), after ``TIME(s)`` (seconds since the first
 event) with ``-T`` and ``UID`` with ``-U``. The hooks are the
 vmscan:mm_vmscan_direct_reclaim_begin/_end tracepoints, matched by thread.
+
+Unlike bcc's, it also reports memory-cgroup reclaim
+(vmscan:mm_vmscan_memcg_reclaim_begin/_end): a task charging pages to a
+cgroup at its limit (memory.max, memory.high, v1's memory.limit_in_bytes)
+reclaims from that cgroup itself and stalls just as in global direct
+reclaim, and in containers that is the kind that happens; the global
+tracepoints never fire for it. ``--no-memcg`` keeps to bcc's global
+reclaim only. The text line is bcc's either way; the JSON record's
+``kind`` says which ("direct" or "memcg").
 ``-v`` adds the free memory when the reclaim began, read from the kernel's
 ``vm_zone_stat`` counters; that needs the symbol's address in
 /proc/kallsyms (CONFIG_KALLSYMS_ALL), as in bcc.
@@ -16,8 +25,9 @@ import os
 from .common import (CONFIG, Plan, Record, ToolError, ToolParser, add_duration, add_json,
                      add_timestamp, positive_int, record)
 
-HOOKS = ("tracepoint:vmscan:mm_vmscan_direct_reclaim_begin",
-         "tracepoint:vmscan:mm_vmscan_direct_reclaim_end")
+# (kind, tracepoint prefix): a reclaim's begin and end are <prefix>_begin/_end
+KINDS = (("direct", "tracepoint:vmscan:mm_vmscan_direct_reclaim"),
+         ("memcg", "tracepoint:vmscan:mm_vmscan_memcg_reclaim"))
 
 EXAMPLES = """\
     bpfscope drsnoop           # trace all direct reclaim
@@ -41,6 +51,8 @@ def parser() -> ToolParser:
     add_duration(p)
     p.add_argument("-n", "--name", help="only print process names containing this name")
     p.add_argument("-v", "--verbose", action="store_true", help="show system memory state")
+    p.add_argument("--no-memcg", action="store_true",
+                   help="global direct reclaim only, as bcc (no cgroup-limit reclaim)")
     add_json(p)
     return p
 
@@ -67,17 +79,21 @@ def build(opts) -> Plan:
     if opts.uid is not None:
         conds.append(f"uid == {opts.uid}")
     pred = f" /{' && '.join(conds)}/" if conds else ""
-    free = "  @__free[tid] = *(int64 *)kaddr(\"vm_zone_stat\");\n" if opts.verbose else ""
-    values = [("%llu", "nsecs"), ("%s", "comm"), ("%d", "pid"), ("%d", "tid"), ("%d", "uid"),
-              ("%llu", "nsecs - @__start[tid]"), ("%llu", "args.nr_reclaimed"),
-              ("%lld", "@__free[tid]" if opts.verbose else "0")]
-    text = (CONFIG
-            + f"tracepoint:vmscan:mm_vmscan_direct_reclaim_begin{pred} {{\n"
-            + "  @__start[tid] = nsecs;\n" + free + "}\n"
-            + "tracepoint:vmscan:mm_vmscan_direct_reclaim_end /has_key(@__start, tid)/ {\n"
-            + "  " + record("dr", values) + "\n"
-            + "  delete(@__start[tid]);" + (" delete(@__free[tid]);" if opts.verbose else "")
-            + "\n}\n")
+    kinds = KINDS[:1] if opts.no_memcg else KINDS
+    text = CONFIG
+    # one start map per kind: the two never nest today, but if a memcg
+    # charge ever ran inside a global reclaim its end must not close the other
+    for n, (kind, hook) in enumerate(kinds):
+        start, free = f"@__start{n}[tid]", f"@__free{n}[tid]"
+        values = [("%llu", "nsecs"), ("%s", "comm"), ("%d", "pid"), ("%d", "tid"),
+                  ("%d", "uid"), ("%llu", f"nsecs - {start}"), ("%llu", "args.nr_reclaimed"),
+                  ("%lld", free if opts.verbose else "0"), ("%s", f'"{kind}"')]
+        text += (f"{hook}_begin{pred} {{\n  {start} = nsecs;\n"
+                 + (f'  {free} = *(int64 *)kaddr("vm_zone_stat");\n' if opts.verbose else "")
+                 + f"}}\n{hook}_end /has_key(@__start{n}, tid)/ {{\n"
+                 + "  " + record("dr", values) + "\n"
+                 + f"  delete({start});" + (f" delete({free});" if opts.verbose else "")
+                 + "\n}\n")
     if opts.duration:
         text += f"interval:s:{opts.duration} {{ exit(); }}\n"
     page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -102,6 +118,7 @@ def build(opts) -> Plan:
         header += f"{'UID':<6}"
     header += f"{'COMM':<14} {'TID' if opts.tid else 'PID':<6} {'LAT(ms)':>8} {'PAGES':>5}"
     header += f"{'FREE(KB)':>10}\n" if opts.verbose else "\n"
-    return Plan(text=text, json=opts.json, banner=header,
+    # -p: the trace ends with the process
+    return Plan(text=text, pid=opts.pid, json=opts.json, banner=header,
                 records={"dr": Record(("ts#", "comm", "pid#", "tid#", "uid#", "lat_ns#",
-                                       "pages#", "free_pages#"), line)})
+                                       "pages#", "free_pages#", "kind"), line)})

@@ -9,7 +9,11 @@ bcc's arguments are ``arg1..arg6`` (bpftrace's ``arg0..``); a signature
 names them. The line is ``PID TID COMM FUNC -`` and the message, the
 format applied in user space as bcc does; ``-n``/``-f`` keep the lines
 whose process name or message contain a text, ``-M`` stops after that
-many lines. The C of the specifiers becomes bpftrace in cexpr.py.
+many lines; ``-K``/``-U`` add the stacks, ``-a`` each frame's address.
+bcc's ``-s`` (symbol files for build-id stacks) and ``-B`` (STRCMP of
+bytes past a NUL) are not taken: stacks are resolved from the process's
+own mappings, and the language has no compare of raw bytes.
+The C of the specifiers becomes bpftrace in cexpr.py.
 """
 
 from __future__ import annotations
@@ -311,6 +315,7 @@ def parser() -> ToolParser:
                    help="only print the msg of event containing this string")
     add_flags(p, ("-K", "--kernel-stack", "output kernel stack trace"),
               ("-U", "--user-stack", "output user stack trace"),
+              ("-a", "--address", "print virtual address in stacks"),
               ("-A", "--aggregate", "aggregate amount of each trace"))
     p.add_argument("-I", "--include", action="append", metavar="header",
                    help="accepted as bcc's; bpfscope takes types from the kernel's BTF")
@@ -350,10 +355,12 @@ def program(probes: list[Probe], opts) -> str:
         if opts.print_cpu:
             fields.append(("%d", "cpu"))
         fields += [sent(c, e, opts.string_size) for c, e in p.values]
+        # -a: perf's layout carries each frame's address next to its symbol
+        mode = "(perf)" if opts.address else ""
         if opts.kernel_stack:
-            fields.append(("%s", "kstack"))
+            fields.append(("%s", "kstack" + mode))
         if opts.user_stack:
-            fields.append(("%s", "ustack"))
+            fields.append(("%s", "ustack" + mode))
         body = [f"  ${name} = ({t})arg{k};" for k, (name, t) in enumerate(p.params)]
         send = record(f"t{n}", fields)
         if p.predicate:
@@ -365,13 +372,22 @@ def program(probes: list[Probe], opts) -> str:
     return "".join(out)
 
 
-def _frames(text: str) -> str:
+def _frames(text: str, address: bool = False) -> str:
+    """A stack as bcc's trace prints it, one indented frame a line; with
+    ``address`` (-a, the stack in perf's layout: ``ADDR SYM (MODULE)``)
+    each frame's address comes first."""
     out = []
     for f in text.splitlines():
         f = f.strip()
-        if f:
-            unknown = f.startswith("0x") and all(c in "0123456789abcdefx" for c in f)
-            out.append(f"        {'[unknown]' if unknown else f}\n")
+        if not f:
+            continue
+        addr = ""
+        if address:
+            a, _, f = f.partition(" ")
+            f = f.rsplit(" (", 1)[0] if f.endswith(")") else f
+            addr = f"{int(a, 16):16x} "
+        unknown = f.startswith("0x") and all(c in "0123456789abcdefx" for c in f)
+        out.append(f"        {addr}{'[unknown]' if unknown else f}\n")
     return "".join(out)
 
 
@@ -436,9 +452,9 @@ def build(opts) -> Plan:
             out = (f"{head}{v['pid']:<7} {v['tid']:<7} {v['comm']:<15} {p.display:<16} "
                    f"{message(v, p)}\n")
             if opts.kernel_stack:
-                out += _frames(v["kstack"])
+                out += _frames(v["kstack"], opts.address)
             if opts.user_stack:
-                out += _frames(v["ustack"])
+                out += _frames(v["ustack"], opts.address)
             if opts.kernel_stack or opts.user_stack:
                 out += "\n"
             if not opts.aggregate:

@@ -34,17 +34,20 @@ def interrupted(t, settle: float = 1.0) -> str:
 
 
 def child_traced(e2e, code: str, child_args: list[str], *tool_args: str,
-                 ready=None) -> tuple[str, int]:
+                 ready=None, json_out: bool = False) -> tuple[str, int]:
     """A tool run with ``-p`` on a python child running ``code``, which
     waits for a byte on stdin before it acts: its stdout and the child's
     pid (the trace ends with the child). ``ready(child)`` (with the
-    child's stdout a pipe) runs before the trace starts."""
+    child's stdout a pipe) runs before the trace starts. With ``json_out``
+    (the tool's JSON output) the output starts with the JSON line that says the probes are attached."""
     child = subprocess.Popen([sys.executable, "-c", code, *child_args], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE if ready else None, text=True)
     try:
         if ready:
             ready(child)
-        t = e2e.Trace(*tool_args, "-p", str(child.pid))
+        t = e2e.Trace(*tool_args, "-p", str(child.pid), wait_attached=not json_out)
+        first = t.proc.stdout.readline().decode() if json_out else ""
+        assert not json_out or json.loads(first)["type"] == "attached_probes", first
         child.stdin.write("g")
         child.stdin.close()
         assert child.wait(30) == 0
@@ -53,7 +56,7 @@ def child_traced(e2e, code: str, child_args: list[str], *tool_args: str,
         child.kill()
         child.wait()
     assert t.returncode == 0 and "Traceback" not in err, err
-    return out, child.pid
+    return first + out, child.pid
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -89,16 +92,129 @@ def test_each_ends_cleanly_on_ctrl_c(e2e, tool, no_leaks):
 
 # ------------------------------------------------------------------ drsnoop
 
-def test_drsnoop_attaches_and_prints_its_header(e2e, no_leaks):
-    """Direct reclaim (global memory pressure) cannot be caused on a shared
-    machine: the tool attaches its two tracepoints, prints bcc's header and
-    ends on Ctrl-C and after -d."""
+def test_drsnoop_prints_its_header_and_ends_after_d(e2e, no_leaks):
     t = e2e.Trace("drsnoop", "-T", "-U")
     out = interrupted(t, 0.3)
     assert out.splitlines()[0].split() == ["TIME(s)", "UID", "COMM", "PID", "LAT(ms)", "PAGES"]
-    assert "Attached 2 probes" in t.err, t.err
+    assert "Attached 4 probes" in t.err, t.err       # direct and memcg, begin and end
     r = e2e.run_cli("drsnoop", "-t", "1", "-d", "1", timeout=60)
     assert r.returncode == 0 and r.stdout.split() == ["COMM", "TID", "LAT(ms)", "PAGES"], r
+
+
+@pytest.fixture
+def small_memcg():
+    """A memory cgroup of the test's own limited to 16 MiB, and a 64 MiB
+    file on disk that is not in the page cache: (the cgroup's procs file,
+    the file). cgroup v2 when its memory controller is enabled at the
+    root, else v1's memory hierarchy (below this process's own cgroup).
+    The cgroup is removed at the end (its tasks must be gone by then)."""
+    cg = None
+    for line in open("/proc/self/mounts"):
+        _, mnt, fstype = line.split()[:3]
+        if fstype == "cgroup2" and cg is None and "memory" in _read(
+                os.path.join(mnt, "cgroup.subtree_control")).split():
+            cg, limit = os.path.join(mnt, f"bpfscope-drsnoop-{os.getpid()}"), "memory.max"
+    if cg is None:
+        own = [l.split(":", 2)[2] for l in _read("/proc/self/cgroup").splitlines()
+               if "memory" in l.split(":")[1].split(",")]
+        v1 = [l.split()[1] for l in open("/proc/self/mounts")
+              if l.split()[2] == "cgroup" and "memory" in l.split()[3].split(",")]
+        if not own or not v1:
+            pytest.skip("no memory cgroup controller here (cgroup v2 with memory enabled "
+                        "at the root, or v1's memory hierarchy)")
+        cg = os.path.join(v1[0] + own[0].rstrip("/"), f"bpfscope-drsnoop-{os.getpid()}")
+        limit = "memory.limit_in_bytes"
+    target = "/var/tmp" if os.path.isdir("/var/tmp") else "/tmp"
+    path = os.path.join(target, f"drsnoop-{os.getpid()}.dat")
+    try:
+        os.mkdir(cg)
+    except OSError as e:
+        pytest.skip(f"cannot make a memory cgroup here: {e}")
+    try:
+        with open(os.path.join(cg, limit), "w") as f:
+            f.write(str(16 << 20))
+        with open(path, "wb") as f:
+            for _ in range(64):
+                f.write(b"r" * (1 << 20))
+            f.flush()
+            os.fsync(f.fileno())
+            # out of the cache, so that the reads charge the child's cgroup
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        yield os.path.join(cg, "cgroup.procs"), path
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+        for _ in range(50):         # a killed child leaves the cgroup a moment later
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            os.rmdir(cg)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+# joins the cgroup (argv[1]), says so, and once told reads the file
+# (argv[2]) twice: four times the cgroup's limit of page cache each time
+CGROUP_READS = """
+import os, sys
+with open(sys.argv[1], "w") as f:
+    f.write(str(os.getpid()))
+print("in", flush=True)
+sys.stdin.read(1)
+for _ in range(2):
+    with open(sys.argv[2], "rb", buffering=0) as f:
+        while f.read(1 << 20):
+            pass
+"""
+
+
+def reclaimed(e2e, small_memcg, *args, json_out=False) -> tuple[str, int, str]:
+    """drsnoop ARGS -p on a child reading more than its cgroup may hold:
+    its stdout, the child's pid and comm."""
+    comm = []
+
+    def joined(child):
+        assert child.stdout.readline() == "in\n"
+        comm.append(_read(f"/proc/{child.pid}/comm").strip())
+    out, pid = child_traced(e2e, CGROUP_READS, list(small_memcg), "drsnoop", *args,
+                            ready=joined, json_out=json_out)
+    return out, pid, comm[0]
+
+
+def test_drsnoop_reports_cgroup_limit_reclaim(e2e, small_memcg, no_leaks):
+    out, pid, comm = reclaimed(e2e, small_memcg, "-T")
+    lines = out.splitlines()
+    assert lines[0].split() == ["TIME(s)", "COMM", "PID", "LAT(ms)", "PAGES"], out
+    rows = [l.split() for l in lines[1:]]
+    # 128 MiB read through a 16 MiB cgroup: it reclaims again and again
+    assert len(rows) >= 10, out
+    assert all(r[1] == comm[:14] and r[2] == str(pid) for r in rows), out
+    assert all(re.fullmatch(r"\d+\.\d{9}", r[0]) and re.fullmatch(r"\d+\.\d\d", r[3])
+               for r in rows), out
+    assert [float(r[0]) for r in rows] == sorted(float(r[0]) for r in rows), out
+    assert rows[0][0] == "0.000000000", out
+    # every page read past the limit was reclaimed in the child's own time
+    assert sum(int(r[4]) for r in rows) * os.sysconf("SC_PAGE_SIZE") >= 64 << 20, out
+
+
+def test_drsnoop_json_says_which_kind_and_no_memcg_leaves_it_out(e2e, small_memcg):
+    out, pid, comm = reclaimed(e2e, small_memcg, "-j", json_out=True)
+    recs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    dr = [r["data"] for r in recs if r.get("type") == "dr"]
+    assert dr and {(d["pid"], d["comm"], d["kind"]) for d in dr} == {(pid, comm, "memcg")}, out
+    assert all(d["lat_ns"] > 0 for d in dr), out
+    out, _, _ = reclaimed(e2e, small_memcg, "--no-memcg")
+    # the machine has memory to spare: no global reclaim for the child
+    assert out.splitlines() == ["COMM           PID     LAT(ms) PAGES"], out
 
 
 def test_drsnoop_verbose_without_the_counters_is_one_error(e2e):

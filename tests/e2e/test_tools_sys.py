@@ -1,6 +1,6 @@
 """The syscall and scheduler tools (naptime, statsnoop, setuids, syncsnoop,
 pidpersec, threadsnoop, capable, gethostlatency, cpuwalk, runqlen,
-bashreadline, undump) report the events their own child causes, in
+bashreadline, undump, killsnoop, syscount) report the events their own child causes, in
 bpftrace's layout."""
 
 from __future__ import annotations
@@ -184,3 +184,49 @@ def test_undump_shows_unix_socket_packets(e2e):
     rows = [l.split(None, 4)[1:] for l in out if " bsundump " in l]
     assert [[r[0], r[2], r[3]] for r in rows] == [["bsundump", "13", "Hello, world\\x0a"],
                                                  ["bsundump", "6", "123abc"]], out
+
+
+# kill(2) on itself with signal 0 (succeeds) and SIGTERM on a pid that is
+# free (no such process: -ESRCH), from a task named bskill
+KILLS = """
+import ctypes, os
+ctypes.CDLL(None).prctl(15, b"bskill")
+os.kill(os.getpid(), 0)
+free = int(open("/proc/sys/kernel/pid_max").read()) - 1
+while os.path.exists(f"/proc/{free}"):
+    free -= 1
+print(free, flush=True)
+try:
+    os.kill(free, 15)
+except ProcessLookupError:
+    pass
+"""
+
+
+def test_killsnoop_shows_signal_target_and_result(e2e):
+    out = tool(e2e, "killsnoop", KILLS)
+    assert out[0].split() == ["PID", "COMM", "SIG", "TPID", "RESULT"], out
+    mine = [l.split() for l in out if l.split()[1:2] == ["bskill"]]
+    free = next(l for l in out if l.isdigit())      # the child's own print
+    pid = mine[0][0] if mine else None
+    assert [m[2:] for m in mine] == [["0", pid, "0"], ["15", free, "-3"]], out
+
+
+# twenty thousand getppid() calls from a task named bssyscnt
+SYSCALLS = """
+import ctypes, os
+ctypes.CDLL(None).prctl(15, b"bssyscnt")
+for _ in range(20000):
+    os.getppid()
+"""
+
+
+def test_syscount_counts_the_childs_calls(e2e):
+    out = tool(e2e, "syscount", SYSCALLS)
+    assert "Counting syscalls... Hit Ctrl-C to end." in out, out
+    procs = out[out.index("Top 10 processes:"):]
+    counts = {m.group(1): int(m.group(2)) for l in procs
+              if (m := re.fullmatch(r"@process\[(.*)\]: (\d+)", l))}
+    assert counts.get("bssyscnt", 0) >= 20000, out
+    ids = out[out.index("Top 10 syscall IDs:"):out.index("Top 10 processes:")]
+    assert any(int(l.rsplit(" ", 1)[1]) >= 20000 for l in ids if l.startswith("@syscall[")), out

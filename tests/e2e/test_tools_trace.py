@@ -240,3 +240,41 @@ def test_argdist_ends_cleanly_on_ctrl_c_and_bad_input(e2e, argwork, no_leaks):
     r = e2e.run_cli("argdist", "-H", f"p:{argwork}:aw_size()")
     assert r.returncode == 1 and "histograms must have expr" in r.stderr, r.stderr
     assert f"    p:{argwork}:aw_size()\n    ~" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_argdist_under_p_ends_with_the_process_and_prints_its_tables(e2e, argwork, work,
+                                                                      no_leaks):
+    """-i 600: no interval passes before argwork ends; the one report is
+    the final one, printed when the trace ends with the process."""
+    w = work("size", "3", "16")
+    out, err, rc = traced(e2e, w, "argdist", "-p", "PID", "-i", "600", "-C",
+                          f"p:{argwork}:aw_size(unsigned long n):u64:n",
+                          "-H", f"r:{argwork}:aw_size()")
+    assert rc == 0 and "ERROR" not in err, err
+    assert len(re.findall(r"^\[\d\d:\d\d:\d\d\]$", out, re.M)) == 1, out
+    assert freq(out) == {"n = 16": 1, "n = 32": 1, "n = 48": 1}, out
+    # retvals 32, 64, 96: slots 32 -> 63 (1), 64 -> 127 (2)
+    hist = {m.group(1): int(m.group(2)) for m in
+            re.finditer(r"^\s+(\d+ -> \d+)\s+: (\d+)", out, re.M) if int(m.group(2))}
+    assert hist == {"32 -> 63": 1, "64 -> 127": 2}, out
+
+
+def test_trace_stack_addresses_with_a(e2e, work, argwork):
+    """-a: each frame is its address then its symbol; the address of
+    aw_size's frame lies in argwork's aw_size."""
+    from bpfscope.elf import SymbolTable
+    w = work("size", "1", "8", "sleep", "500")     # alive while its stack is resolved
+    with open(f"/proc/{w.pid}/maps") as f:
+        base = min(int(l.split("-")[0], 16) for l in f if l.rstrip().endswith(argwork))
+    out, err, rc = traced(e2e, w, "trace", "-p", "PID", "-U", "-a",
+                          f'{argwork}:aw_size "n=%lu", arg1')
+    assert rc == 0, err
+    frames = [l[8:].split(None, 1) for l in out.splitlines() if l.startswith("        ")]
+    assert len(frames) >= 2 and all(re.fullmatch(r"[0-9a-f]+", a) for a, _ in frames), out
+    addr, sym = frames[0]
+    assert sym.startswith("aw_size+0"), out
+    s = SymbolTable(argwork).lookup_one("aw_size")
+    with open(argwork, "rb") as f:
+        pie = f.read(18)[16] == 3           # ET_DYN: linked at 0, loaded at base
+    at = int(addr, 16) - (base if pie else 0)
+    assert s.value <= at < s.value + s.size, (out, hex(base), s)

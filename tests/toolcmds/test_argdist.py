@@ -94,3 +94,14 @@ def test_histograms_need_one_expression(tool_plan):
         tool_plan("argdist", "-H", "p:c:malloc(size_t a, int b):u64,int:a,b")
     with pytest.raises(ToolError, match="at least one specifier"):
         tool_plan("argdist")
+
+
+def test_under_p_the_end_reports_what_the_last_interval_did_not(tool_plan):
+    spec = "p:c:malloc(size_t size):size_t:size"
+    text = tool_plan("argdist", "-p", "1005", "-C", spec).text
+    end = text[text.index("END {"):]
+    assert end.startswith('END {\n  time("[%H:%M:%S]\\n");') and "print(@__c0);" in end
+    text = tool_plan("argdist", "-p", "1005", "-n", "3", "-C", spec).text
+    assert "END {\n  if (@__ticks < 3) { time(" in text     # -n's last report was the end
+    api.check_syntax(text)
+    assert "END" not in tool_plan("argdist", "-C", spec).text   # Ctrl-C: as bcc, no report

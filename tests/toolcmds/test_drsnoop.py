@@ -46,3 +46,14 @@ def test_verbose_needs_the_counters_address(monkeypatch):
     p = plan("-v")
     assert 'kaddr("vm_zone_stat")' in p.text and p.banner.endswith("PAGES  FREE(KB)\n")
     api.check_syntax(p.text)
+
+
+def test_memcg_reclaim_too_unless_no_memcg():
+    text = plan("-p", "9").text
+    assert "mm_vmscan_memcg_reclaim_begin /pid == 9/ {" in text
+    assert "mm_vmscan_memcg_reclaim_end /has_key(@__start1, tid)/ {" in text
+    assert text.count('"memcg");') == 1 and text.count('"direct");') == 1
+    assert plan("-p", "9").pid == 9                 # the trace ends with the process
+    text = plan("--no-memcg").text
+    assert "memcg" not in text and "direct_reclaim_end" in text
+    api.check_syntax(text)

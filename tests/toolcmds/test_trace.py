@@ -159,3 +159,16 @@ def test_compile_errors_are_told_at_their_specifier(monkeypatch):
     with pytest.raises(BpfscopeError) as e:
         cexpr.check_script("BEGIN { printf(\"%d\", nosuch); }", "trace", [raw])
     assert not isinstance(e.value, SpecError)        # outside the specifiers: as it is
+
+
+def test_a_prints_each_frames_address_first(tool_plan):
+    plan = tool_plan("trace", "-K", "-U", "-a", "t:syscalls:sys_enter_openat")
+    assert "kstack(perf), ustack(perf));" in plan.text
+    api.check_syntax(plan.text)
+    out = sink(plan, rec("t0", 5, 5, "sh", "\tffffffff8223b76f do_syscall_64+527\n",
+                         "\t7f06c4aff4f7 getppid+7 (/usr/lib/libc.so.6)\n"
+                         "\t4142003d5f005345 0x4142003d5f005345 ([unknown])\n"))
+    assert out.splitlines()[1:] == ["        ffffffff8223b76f do_syscall_64+527",
+                                    "            7f06c4aff4f7 getppid+7",
+                                    "        4142003d5f005345 [unknown]", ""]
+    assert "ustack);" in tool_plan("trace", "-U", "t:syscalls:sys_enter_openat").text
