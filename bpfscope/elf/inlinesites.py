@@ -26,7 +26,7 @@ Files where a name may be reached otherwise go to the whole index: a dwz
 supplement, split DWARF (skeleton units, ``.debug_addr``) and indexed
 strings (``.debug_str_offsets``: the name is not written as an offset).
 So do names whose DWARF name cannot be told from the text (templates,
-operators), names found in a third of the units, and sessions that ask
+operators), names found in a quarter of the units, and sessions that ask
 about more than :data:`LAZY_NAMES` functions (a wildcard), for which one
 whole walk is cheaper.
 
@@ -51,7 +51,7 @@ from .reader import ElfFile
 # names answered one by one; past this many a whole walk is cheaper
 LAZY_NAMES = 16
 CACHE_KIND = "inlsites"
-# units walked for names before the whole walk is cheaper: a third of
+# units walked for names before the whole walk is cheaper: a quarter of
 # them, or this many in a small file
 _FEW_UNITS = 8
 # DW_FORM_ref_addr, ref_sup4, ref_sup8, GNU_ref_alt
@@ -146,7 +146,7 @@ class _Partial(InlineIndex):
                 new = todo - self._walked
                 if not new:
                     break
-                if len(self._walked) + len(new) > max(_FEW_UNITS, len(self.starts) // 3):
+                if len(self._walked) + len(new) > max(_FEW_UNITS, len(self.starts) // 4):
                     return None    # a name in most units: the whole walk is cheaper
                 for start in sorted(new):
                     self._walk_unit(self.info, start, self.abbrev, self._abbrev_cache)
