@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from ..elf import ElfError, SymbolTable, demangle
 from ..elf.dwarf import InlineIndex, debug_file
+from ..elf.inlinesites import NameIndex, index_for
 
 # Clone kinds that are the same code at the same address: nothing missed.
 _SAME_CODE = ("localalias",)
@@ -46,7 +47,7 @@ class NoDebugInfo(NamedTuple):
     reason: str
 
 
-_indexes: dict[str, tuple[tuple, InlineIndex | NoDebugInfo]] = {}
+_indexes: dict[str, tuple[tuple, InlineIndex | NameIndex | NoDebugInfo]] = {}
 
 
 def _identity(path: str) -> tuple:
@@ -57,8 +58,10 @@ def _identity(path: str) -> tuple:
     return (st.st_dev, st.st_ino, st.st_mtime_ns)
 
 
-def index_of(path: str, st: SymbolTable | None = None) -> InlineIndex | NoDebugInfo:
-    """The (cached) inline index of path's debug info, or why there is none."""
+def index_of(path: str, st: SymbolTable | None = None) -> InlineIndex | NameIndex | NoDebugInfo:
+    """The (cached) inline index of path's debug info, or why there is none;
+    for most files one that walks only the units a function asked about
+    may be in (elf.inlinesites)."""
     ident = _identity(path)
     hit = _indexes.get(path)
     if hit is not None and hit[0] == ident:
@@ -72,9 +75,10 @@ def index_of(path: str, st: SymbolTable | None = None) -> InlineIndex | NoDebugI
         else:
             dbg = debug_file(elf)
         if dbg is None:
-            res: InlineIndex | NoDebugInfo = NoDebugInfo(f"{path} has no debug info")
+            res: InlineIndex | NameIndex | NoDebugInfo = NoDebugInfo(
+                f"{path} has no debug info")
         else:
-            res = InlineIndex.cached(dbg, binary=path)
+            res = index_for(dbg, binary=path)
             if res.missing_alt is not None:
                 res = NoDebugInfo(f"its dwz supplementary file {res.missing_alt} "
                                   "is not found")

@@ -24,6 +24,8 @@ from .dwarf import _sleb, _uleb, section_bytes
 from .reader import ElfError, ElfFile
 
 RBP, RSP, RA = 6, 7, 16
+# rows kept per file before the cache starts over
+ROW_CACHE = 1 << 16
 CALLEE_SAVED = (3, 6, 12, 13, 14, 15)  # rbx, rbp, r12-r15
 
 
@@ -83,6 +85,8 @@ class FrameTable:
                 break
         self.fdes.sort(key=lambda f: f.start)
         self._starts = [f.start for f in self.fdes]
+        # pc -> its Row (None: no FDE), treated as read-only by callers
+        self._rows: dict[int, Row | None] = {}
 
     def fde_at(self, pc: int) -> _Fde | None:
         i = bisect.bisect_right(self._starts, pc) - 1
@@ -93,15 +97,25 @@ class FrameTable:
     def row_at(self, pc: int) -> Row | None:
         """The unwinding rules at ``pc`` (an address of the file), or None
         where no FDE covers it."""
+        rows = self._rows
+        if pc in rows:
+            return rows[pc]
         fde = self.fde_at(pc)
         if fde is None:
-            return None
-        cie = fde.cie
-        init = _Machine(cie, fde.start)
-        init.run(cie.instructions, None)
-        m = _Machine(cie, fde.start, dict(init.regs), init.cfa, initial=dict(init.regs))
-        m.run(fde.instructions, pc)
-        return Row(m.cfa, m.regs)
+            row = None
+        else:
+            cie = fde.cie
+            init = _Machine(cie, fde.start)
+            init.run(cie.instructions, None)
+            m = _Machine(cie, fde.start, dict(init.regs), init.cfa, initial=dict(init.regs))
+            m.run(fde.instructions, pc)
+            row = Row(m.cfa, m.regs)
+        # a profiler's samples hit the same few return addresses over and
+        # over: running the FDE's program once per pc is most of a step
+        if len(rows) >= ROW_CACHE:
+            rows.clear()
+        rows[pc] = row
+        return row
 
     # -- the entries --------------------------------------------------------
 

@@ -320,16 +320,21 @@ class InlineIndex:
         pos, end = 0, len(d)
         abbrev_cache: dict[int, dict] = {}
         while pos < end:
-            h = unit_header(d, pos)
-            if h.version < 2 or h.version > 5 or h.addr_size not in (4, 8):
-                pos = h.end
-                continue
-            abbr = abbrev_cache.get(h.abbrev_offset)
-            if abbr is None:
-                abbr = abbrev_cache[h.abbrev_offset] = _abbrevs(abbrev, h.abbrev_offset)
-            self._unit(d, h.dies, h.end, pos, h.version, h.addr_size, h.offset_size, abbr,
-                       h.dwo_id, skel)
-            pos = h.end
+            pos = self._walk_unit(d, pos, abbrev, abbrev_cache, skel)
+
+    def _walk_unit(self, d: bytes, pos: int, abbrev: bytes, abbrev_cache: dict,
+                   skel: Skeleton | None = None) -> int:
+        """The unit of d at pos (abbreviation tables parsed once into
+        abbrev_cache); where the next one starts."""
+        h = unit_header(d, pos)
+        if h.version < 2 or h.version > 5 or h.addr_size not in (4, 8):
+            return h.end
+        abbr = abbrev_cache.get(h.abbrev_offset)
+        if abbr is None:
+            abbr = abbrev_cache[h.abbrev_offset] = _abbrevs(abbrev, h.abbrev_offset)
+        self._unit(d, h.dies, h.end, pos, h.version, h.addr_size, h.offset_size, abbr,
+                   h.dwo_id, skel)
+        return h.end
 
     def _unit(self, d, pos, end, cu_off, version, asz, osz, abbr,
               dwo_id=None, skel: Skeleton | None = None) -> None:

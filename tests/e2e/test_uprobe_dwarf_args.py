@@ -199,7 +199,7 @@ def test_the_second_run_reads_args_from_the_cache(e2e, tmp_path, monkeypatch):
     listed = e2e.run_cli("-lv", f"uprobe:{prog}:takes_scalars")
     assert listed.returncode == 0, listed.stderr
     kinds = {n.split("-")[0] for n in os.listdir(cache)}
-    assert {"func", "inline"} <= kinds, kinds
+    assert {"func", "inlsites"} <= kinds, kinds   # inlsites: elf.inlinesites
 
     wipe_debug_info(prog)
     second = traced(e2e, prog, script)

@@ -87,3 +87,18 @@ def test_the_plt_expression_and_a_step():
                   {RA: 0x400, RSP: 0x1000, 6: 1, 3: 5}, stack.get)
     assert caller == {RA: 0xAB, 6: 0xCD, 3: 5, RSP: 0x1020}
     assert step(Row((RSP, 8), {RA: ("undefined",)}), {RA: 1, RSP: 2}, stack.get) is None
+
+
+def test_rows_are_cached_per_pc_and_the_cache_starts_over(nofp, monkeypatch):
+    from bpfscope.elf import cfi
+    monkeypatch.setattr(cfi, "ROW_CACHE", 4)
+    with ElfFile(nofp) as elf:
+        table, fresh = FrameTable(elf), FrameTable(elf)
+    pcs = [pc for f in table.fdes for pc in range(f.start, f.end, 3)][:40]
+    first = [table.row_at(pc) for pc in pcs]
+    assert len(table._rows) <= 4
+    for pc, row in zip(pcs, first):
+        assert table.row_at(pc) == row == fresh.row_at(pc)
+    pc = pcs[-1]
+    assert table.row_at(pc) is table.row_at(pc)     # from the cache
+    assert table.row_at(0) is None and 0 in table._rows
