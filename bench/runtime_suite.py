@@ -12,6 +12,9 @@ programs compiled there), ``runtime/scripts/`` and ``runtime/outputs/``.
 The case files and those programs are not part of bpfscope: fetch the ones
 you measure against into a directory of your own.
 
+A PROG or EXPECT continues on the lines indented past its key (the
+indent is dropped, the lines joined with newlines).
+
 Read per case: NAME, PROG or RUN, EXPECT (a substring, or failing that a
 regular expression: older files wrote regexes there), EXPECT_REGEX,
 EXPECT_NONE, EXPECT_REGEX_NONE, EXPECT_JSON (a .json or .ndjson file whose
@@ -42,12 +45,23 @@ ARCH = os.uname().machine
 
 
 def parse(path):
-    cases, cur = [], None
+    cases, cur, prev = [], None, ""
     for line in open(path):
         line = line.rstrip("\n")
         if line.startswith("#") or not line.strip():
             continue
+        # a line indented past the previous key continues that PROG or
+        # EXPECT: the indent (the key's width plus one) is dropped
+        if cur is not None and prev in ("PROG", "EXPECT") and line[:len(prev) + 1].isspace():
+            rest = line[len(prev) + 1:]
+            if prev == "PROG":
+                cur["PROG"] += "\n" + rest
+            else:
+                k, v = cur["EXPECT"][-1]
+                cur["EXPECT"][-1] = (k, v + "\n" + rest)
+            continue
         key, _, val = line.partition(" ")
+        prev = key
         if key == "NAME":
             cur = {"NAME": val, "EXPECT": [], "REQ": [], "FEAT": [], "ENV": {}}
             cases.append(cur)
@@ -69,7 +83,6 @@ def parse(path):
         elif key == "WILL_FAIL":
             cur["WILL_FAIL"] = True
         else:
-            # continuation line of a multi-line EXPECT: ignored (first line is checked)
             pass
     return cases
 
