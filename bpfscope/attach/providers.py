@@ -200,6 +200,9 @@ def run_once(probe: ExpandedProbe) -> str:
 TYPE_KEYWORDS = ("struct ", "union ", "enum ")
 
 
+USER_PROVIDERS = ("uprobe", "usdt")
+
+
 def listing(pattern: str, verbose: bool = False,
             options: ProbeOptions = ProbeOptions()) -> list[str]:
     """The ``-l PATTERN`` lines, as bpftrace 0.26 lists: each of the
@@ -221,6 +224,11 @@ def listing(pattern: str, verbose: bool = False,
             for prov in dict.fromkeys(PROVIDERS.values()):
                 if prov.listed and fnmatch.fnmatchcase(prov.listed, head):
                     lines += prov.list(f"{prov.listed}:{rest}", verbose, options) or []
+            # uprobes and USDT probes need a file: a path, or the -p process
+            if "/" in rest.partition(":")[0] or getattr(options, "pid", None) is not None:
+                for name in USER_PROVIDERS:
+                    if fnmatch.fnmatchcase(name, head):
+                        lines += PROVIDERS[name].list(f"{name}:{rest}", verbose, options) or []
             continue
         prov = PROVIDERS.get(ALIASES.get(head, head))
         if prov is not None:

@@ -225,8 +225,13 @@ def shown_path(target: str, path: str) -> str | None:
     (bpftrace 0.26: uprobe:./testprogs/prog:f); a file reached through
     /proc/PID/root by the path the process knows it by. The attach uses
     ``path``."""
-    if "/" in target and "*" not in target and not os.path.isabs(target):
-        return target
+    if "/" in target and not os.path.isabs(target):
+        if "*" not in target:
+            return target
+        if not _ROOTED.match(path):
+            # a glob's matches, named relative the way the glob was written
+            rel = os.path.relpath(path)
+            return "./" + rel if target.startswith("./") and not rel.startswith("..") else rel
     m = _ROOTED.match(path)
     return path[m.end():] if m else None
 
@@ -793,11 +798,12 @@ def list_probes(pattern: str, pid: int | None = None, demangle: bool = True,
             names = match_functions(st, spec.func or "*", cpp=bool(spec.lang))
         except ElfError:
             continue
+        shown = shown_path(spec.target, path) or path
         for n in names:
             if spec.lang and demangle:
-                line = f'{provider}:{path}:{spec.lang}:"{demangle_name(n)}"'
+                line = f'{provider}:{shown}:{spec.lang}:"{demangle_name(n)}"'
             else:
-                line = f"{provider}:{path}:{n}"
+                line = f"{provider}:{shown}:{n}"
             params = None
             if verbose and provider == "uprobe":
                 params = DebugArgs(path, _sym_value(st, n), False).declarations()

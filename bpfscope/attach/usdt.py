@@ -90,7 +90,8 @@ def parse_spec(parts: list[str], span=None) -> Spec:
         raise SemanticError(f"usdt probe type requires 2 or 3 arguments, found {len(parts)}",
                             span)
     target, name = parts[0], parts[-1]
-    ns = parts[1] if len(parts) == 3 else None
+    # an empty provider (usdt:FILE::NAME) matches every provider, as bpftrace's does
+    ns = parts[1] or None if len(parts) == 3 else None
     if not name:
         raise SemanticError("usdt probe type should have a probe name", span)
     return Spec(target, ns, name)

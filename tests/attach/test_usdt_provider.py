@@ -114,6 +114,7 @@ def R(name: str) -> int:
     (["/bin/x", "name"], ("/bin/x", None, "name")),
     (["libfoo", "p*", "*"], ("libfoo", "p*", "*")),
     (["*", "loop"], ("*", None, "loop")),
+    (["./x", "", "*probe2"], ("./x", None, "*probe2")),  # usdt:FILE::NAME: any provider
 ])
 def test_parse_spec(parts, want):
     s = parse_spec(parts)
@@ -269,6 +270,29 @@ def test_wildcards(prog):
     assert len(expand(f"usdt:{prog}:*:*")) == 8  # every site
     assert len(expand(f"usdt:{prog}:*")) == 8
     assert {p.name for p in expand(f"U:{prog}:oth*:tick")} == {f"usdt:{prog}:other:tick"}
+
+
+def test_empty_provider_matches_every_provider(prog):
+    names = {p.name for p in expand(f"usdt:{prog}::tic*")}
+    assert names == {f"usdt:{prog}:bstest:tick", f"usdt:{prog}:other:tick"}
+
+
+def test_relative_glob_is_listed_and_named_as_written(prog, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(prog)))
+    rel = os.path.basename(os.path.dirname(prog))
+    assert list_probes(f"usdt:./{rel}/sdtp*:other:*") == [f"usdt:./{rel}/sdtprog:other:tick"]
+    assert list_probes(f"usdt:{rel}/sdtp*:other:*") == [f"usdt:{rel}/sdtprog:other:tick"]
+    names = {p.name for p in expand(f"usdt:./{rel}/sdtp*:bstest:constant")}
+    assert names == {f"usdt:./{rel}/sdtprog:bstest:constant"}
+
+
+def test_wildcard_type_lists_the_file_s_user_probes(prog, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(prog))
+    lines = providers.listing("*:./sdtprog:*")
+    assert "usdt:./sdtprog:other:tick" in lines
+    assert "uprobe:./sdtprog:work" in lines
+    assert not any(l.startswith(("uprobe:/", "usdt:/")) for l in lines)
+    assert "usdt:./sdtprog:other:tick" not in providers.listing("k*:./sdtprog:*")
 
 
 def test_target_glob(prog):
