@@ -195,7 +195,7 @@ os.kill(os.getpid(), 0)
 free = int(open("/proc/sys/kernel/pid_max").read()) - 1
 while os.path.exists(f"/proc/{free}"):
     free -= 1
-print(free, flush=True)
+open(FREE_FILE, "w").write(str(free))
 try:
     os.kill(free, 15)
 except ProcessLookupError:
@@ -203,11 +203,14 @@ except ProcessLookupError:
 """
 
 
-def test_killsnoop_shows_signal_target_and_result(e2e):
-    out = tool(e2e, "killsnoop", KILLS)
+def test_killsnoop_shows_signal_target_and_result(e2e, tmp_path):
+    # the child names the free pid in a file: printed on the tracer's
+    # stdout, it could land inside one of the tracer's own lines
+    path = tmp_path / "free"
+    out = tool(e2e, "killsnoop", f"FREE_FILE = {str(path)!r}\n" + KILLS)
     assert out[0].split() == ["PID", "COMM", "SIG", "TPID", "RESULT"], out
     mine = [l.split() for l in out if l.split()[1:2] == ["bskill"]]
-    free = next(l for l in out if l.isdigit())      # the child's own print
+    free = path.read_text()
     pid = mine[0][0] if mine else None
     assert [m[2:] for m in mine] == [["0", pid, "0"], ["15", free, "-3"]], out
 
