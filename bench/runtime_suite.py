@@ -82,8 +82,6 @@ def parse(path):
             cur[key] = val
         elif key == "WILL_FAIL":
             cur["WILL_FAIL"] = True
-        else:
-            pass
     return cases
 
 

@@ -200,7 +200,9 @@ def run_once(probe: ExpandedProbe) -> str:
 TYPE_KEYWORDS = ("struct ", "union ", "enum ")
 
 
-USER_PROVIDERS = ("uprobe", "usdt")
+# the providers whose probes live in a file: a wildcard type lists them
+# only for a path or the -p process (uretprobe: the same list as uprobe)
+FILE_PROVIDERS = ("uprobe", "usdt")
 
 
 def listing(pattern: str, verbose: bool = False,
@@ -226,7 +228,7 @@ def listing(pattern: str, verbose: bool = False,
                     lines += prov.list(f"{prov.listed}:{rest}", verbose, options) or []
             # uprobes and USDT probes need a file: a path, or the -p process
             if "/" in rest.partition(":")[0] or getattr(options, "pid", None) is not None:
-                for name in USER_PROVIDERS:
+                for name in FILE_PROVIDERS:
                     if fnmatch.fnmatchcase(name, head):
                         lines += PROVIDERS[name].list(f"{name}:{rest}", verbose, options) or []
             continue

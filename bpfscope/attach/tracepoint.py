@@ -22,7 +22,6 @@ from .provider import Provider
 EVENTS_DIR = "/sys/kernel/tracing/events"
 
 
-
 def _typed_args(fmt):
     # imported on first use: it reads BTF, which a compile the cache holds
     # never needs
