@@ -46,11 +46,13 @@ def _arg_kind(arg: ast.Expr) -> str:
     return "expr"
 
 
-def _accepts(macro: ast.Macro, kinds: list[str]) -> bool:
+def _accepts(macro: ast.Macro, kinds: list[str], strict=False) -> bool:
     """Can ``macro`` take arguments of these kinds? An expression parameter
-    takes anything; a variable or map parameter only its own kind."""
+    takes anything; a variable parameter a variable or, as in 0.26, any
+    expression but a bare map; a map parameter only a map."""
     return len(kinds) == len(macro.params) and all(
-        _kind(p) in ("expr", k) for p, k in zip(macro.params, kinds))
+        _kind(p) in ("expr", k) or (not strict and (_kind(p), k) == ("var", "expr"))
+        for p, k in zip(macro.params, kinds))
 
 
 def _mismatch(macro: ast.Macro, kinds: list[str]) -> int:
@@ -86,14 +88,14 @@ class MacroTable:
                 seen.add(p)
             kinds = [_kind(p) for p in m.params]
             for old in self.by_name.get(m.name, ()):
-                if _accepts(old, kinds):
+                if _accepts(old, kinds, strict=True):
                     raise SemanticError(f"Redefinition of macro: {m.name}", m.span)
             self.by_name.setdefault(m.name, []).append(m)
         for m in library:
             # the library's macros, where the script has none of that
             # name taking the same kinds of arguments
             kinds = [_kind(p) for p in m.params]
-            if not any(_accepts(old, kinds) for old in self.by_name.get(m.name, ())):
+            if not any(_accepts(old, kinds, strict=True) for old in self.by_name.get(m.name, ())):
                 self.by_name.setdefault(m.name, []).append(m)
 
     def lookup(self, name: str, args: list[ast.Expr], site: ast.Expr) -> ast.Macro | None:
@@ -102,9 +104,11 @@ class MacroTable:
         if not cands:
             return None
         kinds = [_arg_kind(a) for a in args]
-        for m in cands:
-            if _accepts(m, kinds):
-                return m
+        # an overload of the very kinds first: f(x) before f($x) for an expression
+        for strict in (True, False):
+            for m in cands:
+                if _accepts(m, kinds, strict):
+                    return m
         best = min(cands, key=lambda m: _mismatch(m, kinds))
         if len(best.params) != len(args):
             raise SemanticError(f"Call to {name}() has the wrong number of arguments. "
@@ -125,10 +129,14 @@ class _Expansion:
         self.vars: dict[str, ast.Variable] = {}
         self.maps: dict[str, str] = {}
         self.exprs: dict[str, ast.Expr] = {}
+        self.pasted: dict[str, ast.Expr] = {}
         for p, a in zip(macro.params, args):
             k = _kind(p)
-            if k == "var":
+            if k == "var" and isinstance(a, ast.Variable):
                 self.vars[p[1:]] = a
+            elif k == "var":
+                # an expression for a $param is pasted at each use, as 0.26 does
+                self.pasted[p[1:]] = a
             elif k == "map":
                 self.maps[p[1:]] = a.name
             elif isinstance(a, (ast.Variable, ast.Map)):
@@ -168,6 +176,8 @@ class Expander:
         if isinstance(e, ast.Identifier) and inside and e.name in inside.exprs:
             # already expanded where the caller wrote it: pasted as it is
             return copy.deepcopy(inside.exprs[e.name])
+        if isinstance(e, ast.Variable) and inside and e.name in inside.pasted:
+            return copy.deepcopy(inside.pasted[e.name])
         if _may_call(e):
             body = self.call(e, statement=False)
             if body is not None:

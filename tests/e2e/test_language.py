@@ -108,6 +108,13 @@ def test_macro_in_a_predicate_filters_real_events(e2e, own_helper):
     assert out == "\n\n@n: 7\n"
 
 
+def test_expression_for_a_variable_parameter_runs_at_each_use(e2e):
+    # 0.26: the expression is pasted where $x is read, so its side effect runs twice
+    r = e2e.run_prog(r'''macro twice($x) { $p = $x; $q = $x; $p * 10 + $q } macro inc($v) { $v += 1; }
+        BEGIN { $n = 1; $a = twice({ $n += 1; $n }); $b = 5; inc($b); printf("%d %d %d\n", $a, $n, $b); exit(); }''')
+    assert r.stdout.startswith("23 3 6\n")
+
+
 def test_macro_misuse_is_reported_at_the_call(e2e):
     r = e2e.run_cli("-e", "macro w($x) { $x++ } BEGIN { @x = 1; w(@x); }")
     assert r.returncode == 1
