@@ -188,6 +188,12 @@ class Builder:
         _check_reg(dst, "destination")
         self.emit(Insn(I.LD_IMM64, dst, I.PSEUDO_MAP_FD, 0, 0, map_name=map_name))
 
+    def ld_map_value(self, dst: Reg, map_name: str, off: int = 0) -> None:
+        """The address of byte ``off`` of the value of a one-element array
+        map, resolved at load time: no lookup call, no NULL check."""
+        _check_reg(dst, "destination")
+        self.emit(Insn(I.LD_IMM64, dst, I.PSEUDO_MAP_VALUE, 0, off, map_name=map_name))
+
     @staticmethod
     def _size(size: int) -> int:
         try:

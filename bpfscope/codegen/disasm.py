@@ -70,6 +70,8 @@ def _text(ins: RawInsn, map_name: str | None, func_name: str | None = None) -> s
     if code == I.LD_IMM64:
         if s == I.PSEUDO_FUNC:
             return f"r{d} = func[{func_name or f'pc{_s32(imm):+d}'}]"
+        if s == I.PSEUDO_MAP_VALUE:
+            return f"r{d} = map[{map_name or f'id:{imm & 0xFFFFFFFF}'}][0]+{imm >> 32}"
         if s == I.PSEUDO_MAP_FD:
             return f"r{d} = map[{map_name}]" if map_name else f"r{d} = map[id:{imm}]"
         return f"r{d} = 0x{imm & 0xFFFFFFFFFFFFFFFF:x}"
@@ -101,7 +103,10 @@ def _raw(ins: Insn) -> RawInsn:
         if isinstance(r, int):
             return r
         raise ValueError(f"cannot disassemble virtual register {r!r}")
-    return RawInsn(ins.code, n(ins.dst), n(ins.src), ins.off, ins.imm)
+    imm = ins.imm
+    if ins.code == I.LD_IMM64 and ins.src == I.PSEUDO_MAP_VALUE:
+        imm <<= 32  # as decoded: the fd's slot low, the offset high
+    return RawInsn(ins.code, n(ins.dst), n(ins.src), ins.off, imm)
 
 
 def disassemble(insns_or_bytes: bytes | Iterable[Insn],

@@ -52,6 +52,9 @@ PSEUDO_MAP_FD = 1
 PSEUDO_KFUNC_CALL = 2
 # src_reg of LD_IMM64 meaning "imm is the BTF id of a kernel variable".
 PSEUDO_BTF_ID = 3
+# src_reg of LD_IMM64 meaning "the address of a map's value (its only
+# element) plus the offset in the second slot's imm".
+PSEUDO_MAP_VALUE = 2
 # src_reg of LD_IMM64 meaning "imm is the offset of a function (a callback),
 # counted in slots from the next instruction".
 PSEUDO_FUNC = 4
@@ -234,8 +237,10 @@ def encode(ins: Insn, map_fd: int = 0) -> bytes:
     regs = (_regnum(ins.src) << 4) | _regnum(ins.dst)
     if ins.code == LD_IMM64:
         if ins.map_name is not None:
-            regs = (PSEUDO_MAP_FD << 4) | _regnum(ins.dst)
-            lo, hi = map_fd, 0
+            # a map fd load, or a map value's address with imm its offset
+            kind = PSEUDO_MAP_VALUE if ins.src == PSEUDO_MAP_VALUE else PSEUDO_MAP_FD
+            regs = (kind << 4) | _regnum(ins.dst)
+            lo, hi = map_fd, (ins.imm if kind == PSEUDO_MAP_VALUE else 0)
         else:
             lo, hi = ins.imm, ins.imm >> 32
         return _SLOT.pack(ins.code, regs, ins.off, _s32(lo)) + _SLOT.pack(0, 0, 0, _s32(hi))

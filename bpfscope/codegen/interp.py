@@ -132,9 +132,11 @@ class Interpreter:
     """Runs one program; ``regs`` and ``memory`` stay inspectable afterwards."""
 
     def __init__(self, program: bytes, call: HelperFn | None = None,
-                 memory: Memory | None = None, max_steps: int = 1_000_000) -> None:
+                 memory: Memory | None = None, max_steps: int = 1_000_000,
+                 map_value: Callable[[int, int], int] | None = None) -> None:
         self.insns: list[RawInsn] = decode(program)
         self.call = call
+        self.map_value = map_value  # (map fd, offset) -> address, for PSEUDO_MAP_VALUE
         self.memory = memory or Memory()
         self.stack = bytearray(MAX_STACK)
         self.memory.add(STACK_BASE, self.stack)
@@ -217,6 +219,10 @@ class Interpreter:
                         nxt = self._target(slots[pc] + 1 + ins.off)
             elif code == I.LD_IMM64 and ins.src == I.PSEUDO_FUNC:
                 r[ins.dst] = FUNC_BASE + slots[pc] + 1 + I._s32(ins.imm)
+            elif code == I.LD_IMM64 and ins.src == I.PSEUDO_MAP_VALUE:
+                if self.map_value is None:
+                    raise InterpError("map value address without a map_value callback")
+                r[ins.dst] = self.map_value(ins.imm & M32, ins.imm >> 32) & M64
             elif code == I.LD_IMM64:
                 r[ins.dst] = ins.imm & M64
             elif cls == I.LDX:

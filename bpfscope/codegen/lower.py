@@ -122,9 +122,9 @@ class ScriptCompiler:
             shortkeys.split(self.maps, name)
         pages = ring_pages(int(self.an.config.get("perf_rb_pages", 0)))
         self.maps[RINGBUF] = MapSpec(RINGBUF, "ringbuf", 0, 0, pages * 4096, "ringbuf")
-        # slot 0 counts lost records, slot i the drops of drop_site i;
-        # max_entries is fixed once every program is lowered
-        self.maps[LOST] = MapSpec(LOST, "percpu_array", 4, 8, 1, "lost")
+        # one element of u64 counters: [0] lost records, [i] the drops of
+        # drop_site i; value_size is fixed once every program is lowered
+        self.maps[LOST] = MapSpec(LOST, "array", 4, 8, 1, "lost")
         self.maps[EXIT] = MapSpec(EXIT, "array", 4, 16, 1, "exit")
         progs = []
         for tp in self.an.typed_probes():
@@ -139,7 +139,7 @@ class ScriptCompiler:
                 raise SemanticError(f"{exp.name}: {e.message}; use fewer or shorter "
                                     "strings (max_strlen) in one probe", exp.span) from None
             progs.append(ProgSpec(exp, ptype, program, exp.name))
-        self.maps[LOST].max_entries = 1 + len(self.drop_sites)
+        self.maps[LOST].value_size = 8 * (1 + len(self.drop_sites))
         if self.scratch_total:
             # one slot per CPU, indexed by the CPU's number: programs that
             # nest on one CPU have regions of their own

@@ -32,15 +32,11 @@ class EventLowering:
         """exit([code]): ask user space to stop (with ``code``, a register
         or None) and leave this program."""
         b = self.b
-        slot = self.key_zero_slot()
-        b.st(4, R10, slot.off, 0)
-        p = self.lookup(EXIT, Mem(R10, slot.off, 4))
-        sent = b.label()
-        b.jcond("eq", p, 0, sent)
+        p = b.vreg()
+        b.ld_map_value(p, EXIT)  # its one element: no lookup, never NULL
         if code is not None:
             b.stx(8, p, 8, code)
         b.st(8, p, 0, 1)
-        b.place(sent)
         # A record too, so that user space wakes up at once.
         self.emit_event(self.sc.event("exit"), [])
         b.ja(self.exit_label)
@@ -93,16 +89,13 @@ class EventLowering:
         b.place(done)
 
     def count_lost(self, index: int = 0):
-        """Count one in slot ``index`` of the per-CPU LOST array: 0 counts
-        dropped records, others the failures of one map update site."""
+        """Count one in slot ``index`` of LOST: 0 counts dropped records,
+        others the failures of one map update site.  LOST is one array
+        element whose address the loader resolves, so this is an atomic
+        add and no lookup; it runs only on a failure path, where a shared
+        cache line costs nothing on the per-event path."""
         b = self.b
-        slot = self.key_zero_slot()
-        b.st(4, R10, slot.off, index)
-        p = self.lookup(LOST, Mem(R10, slot.off, 4))
-        skip = b.label()
-        b.jcond("eq", p, 0, skip)
-        t = b.vreg()
-        b.ldx(8, t, p, 0)
-        b.alu("add", t, 1)
-        b.stx(8, p, 0, t)
-        b.place(skip)
+        p, one = b.vreg(), b.vreg()
+        b.ld_map_value(p, LOST, 8 * index)
+        b.mov(one, 1)
+        b.atomic_add(8, p, 0, one)

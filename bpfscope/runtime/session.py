@@ -503,8 +503,10 @@ class Session:
                                   f"dropped: it held {m.spec.max_entries} keys, its most")
 
     def _lost_count(self, slot: int) -> int:
-        """Slot ``slot`` of the per-CPU LOST array, summed over CPUs."""
-        return sum(u64(v) for v in self.maps[LOST].lookup(slot.to_bytes(4, "little")) or ())
+        """Counter ``slot`` of LOST (one array element of u64 counters,
+        which every CPU adds to atomically)."""
+        v = self.maps[LOST].lookup(b"\0" * 4) or b""
+        return u64(v[8 * slot:8 * slot + 8]) if len(v) >= 8 * slot + 8 else 0
 
     def _place(self, span) -> tuple:
         """(file name, line, column, end column) of a span of the script."""

@@ -69,18 +69,12 @@ CASES = [
 8: (07) r3 += -16
 9: (b7) r4 = 0
 10: (85) call bpf_map_update_elem#2
-11: (75) if r0 s>= 0x0 goto pc+10
-12: (62) *(u32 *)(r10 -8) = 1
-13: (18) r1 = map[.lost]
-15: (bf) r2 = r10
-16: (07) r2 += -8
-17: (85) call bpf_map_lookup_elem#1
-18: (15) if r0 == 0x0 goto pc+3
-19: (79) r1 = *(u64 *)(r0 +0)
-20: (07) r1 += 1
-21: (7b) *(u64 *)(r0 +0) = r1
-22: (b7) r0 = 0
-23: (95) exit
+11: (75) if r0 s>= 0x0 goto pc+4
+12: (18) r1 = map[.lost][0]+8
+14: (b7) r0 = 1
+15: (db) lock *(u64 *)(r1 +0) += r0
+16: (b7) r0 = 0
+17: (95) exit
 """),
     ('count', 'BEGIN { @ = count(); }', 24, """\
 0: (7a) *(u64 *)(r10 -16) = 0
@@ -92,7 +86,7 @@ CASES = [
 7: (79) r1 = *(u64 *)(r0 +0)
 8: (07) r1 += 1
 9: (7b) *(u64 *)(r0 +0) = r1
-10: (05) goto pc+20
+10: (05) goto pc+14
 11: (7a) *(u64 *)(r10 -24) = 1
 12: (18) r1 = map[@]
 14: (bf) r2 = r10
@@ -101,18 +95,12 @@ CASES = [
 17: (07) r3 += -24
 18: (b7) r4 = 0
 19: (85) call bpf_map_update_elem#2
-20: (75) if r0 s>= 0x0 goto pc+10
-21: (62) *(u32 *)(r10 -8) = 1
-22: (18) r1 = map[.lost]
-24: (bf) r2 = r10
-25: (07) r2 += -8
-26: (85) call bpf_map_lookup_elem#1
-27: (15) if r0 == 0x0 goto pc+3
-28: (79) r1 = *(u64 *)(r0 +0)
-29: (07) r1 += 1
-30: (7b) *(u64 *)(r0 +0) = r1
-31: (b7) r0 = 0
-32: (95) exit
+20: (75) if r0 s>= 0x0 goto pc+4
+21: (18) r1 = map[.lost][0]+8
+23: (b7) r0 = 1
+24: (db) lock *(u64 *)(r1 +0) += r0
+25: (b7) r0 = 0
+26: (95) exit
 """),
     ('printf', 'BEGIN { printf("%d\\n", 5); }', 8, """\
 0: (b7) r6 = 5
@@ -127,23 +115,17 @@ CASES = [
 10: (bf) r1 = r0
 11: (b7) r2 = 0
 12: (85) call bpf_ringbuf_submit#132
-13: (05) goto pc+10
-14: (62) *(u32 *)(r10 -8) = 0
-15: (18) r1 = map[.lost]
-17: (bf) r2 = r10
-18: (07) r2 += -8
-19: (85) call bpf_map_lookup_elem#1
-20: (15) if r0 == 0x0 goto pc+3
-21: (79) r1 = *(u64 *)(r0 +0)
-22: (07) r1 += 1
-23: (7b) *(u64 *)(r0 +0) = r1
-24: (b7) r0 = 0
-25: (95) exit
+13: (05) goto pc+4
+14: (18) r1 = map[.lost][0]+0
+16: (b7) r0 = 1
+17: (db) lock *(u64 *)(r1 +0) += r0
+18: (b7) r0 = 0
+19: (95) exit
 """),
     ('predicate', 'BEGIN /pid == 1/ { @x = 1; }', 24, """\
 0: (85) call bpf_get_current_pid_tgid#14
 1: (77) r0 >>= 32
-2: (55) if r0 != 0x1 goto pc+22
+2: (55) if r0 != 0x1 goto pc+16
 3: (b7) r0 = 1
 4: (7b) *(u64 *)(r10 -16) = r0
 5: (7a) *(u64 *)(r10 -24) = 0
@@ -154,18 +136,12 @@ CASES = [
 11: (07) r3 += -16
 12: (b7) r4 = 0
 13: (85) call bpf_map_update_elem#2
-14: (75) if r0 s>= 0x0 goto pc+10
-15: (62) *(u32 *)(r10 -8) = 1
-16: (18) r1 = map[.lost]
-18: (bf) r2 = r10
-19: (07) r2 += -8
-20: (85) call bpf_map_lookup_elem#1
-21: (15) if r0 == 0x0 goto pc+3
-22: (79) r1 = *(u64 *)(r0 +0)
-23: (07) r1 += 1
-24: (7b) *(u64 *)(r0 +0) = r1
-25: (b7) r0 = 0
-26: (95) exit
+14: (75) if r0 s>= 0x0 goto pc+4
+15: (18) r1 = map[.lost][0]+8
+17: (b7) r0 = 1
+18: (db) lock *(u64 *)(r1 +0) += r0
+19: (b7) r0 = 0
+20: (95) exit
 """),
     ('sdiv', 'BEGIN { $x = 1 + 2; @ = $x / 3; }', 24, """\
 0: (b7) r0 = 1
@@ -185,18 +161,12 @@ CASES = [
 15: (07) r3 += -16
 16: (b7) r4 = 0
 17: (85) call bpf_map_update_elem#2
-18: (75) if r0 s>= 0x0 goto pc+10
-19: (62) *(u32 *)(r10 -8) = 1
-20: (18) r1 = map[.lost]
-22: (bf) r2 = r10
-23: (07) r2 += -8
-24: (85) call bpf_map_lookup_elem#1
-25: (15) if r0 == 0x0 goto pc+3
-26: (79) r1 = *(u64 *)(r0 +0)
-27: (07) r1 += 1
-28: (7b) *(u64 *)(r0 +0) = r1
-29: (b7) r0 = 0
-30: (95) exit
+18: (75) if r0 s>= 0x0 goto pc+4
+19: (18) r1 = map[.lost][0]+8
+21: (b7) r0 = 1
+22: (db) lock *(u64 *)(r1 +0) += r0
+23: (b7) r0 = 0
+24: (95) exit
 """),
     ('udiv', 'BEGIN { $x = (uint64)1 + 2; @ = $x / 3; }', 24, """\
 0: (b7) r0 = 1
@@ -216,18 +186,12 @@ CASES = [
 15: (07) r3 += -16
 16: (b7) r4 = 0
 17: (85) call bpf_map_update_elem#2
-18: (75) if r0 s>= 0x0 goto pc+10
-19: (62) *(u32 *)(r10 -8) = 1
-20: (18) r1 = map[.lost]
-22: (bf) r2 = r10
-23: (07) r2 += -8
-24: (85) call bpf_map_lookup_elem#1
-25: (15) if r0 == 0x0 goto pc+3
-26: (79) r1 = *(u64 *)(r0 +0)
-27: (07) r1 += 1
-28: (7b) *(u64 *)(r0 +0) = r1
-29: (b7) r0 = 0
-30: (95) exit
+18: (75) if r0 s>= 0x0 goto pc+4
+19: (18) r1 = map[.lost][0]+8
+21: (b7) r0 = 1
+22: (db) lock *(u64 *)(r1 +0) += r0
+23: (b7) r0 = 0
+24: (95) exit
 """),
     ('slt', 'BEGIN { $x = 1; @ = $x < 3; }', 24, """\
 0: (b7) r0 = 1
@@ -244,18 +208,12 @@ CASES = [
 12: (07) r3 += -16
 13: (b7) r4 = 0
 14: (85) call bpf_map_update_elem#2
-15: (75) if r0 s>= 0x0 goto pc+10
-16: (62) *(u32 *)(r10 -8) = 1
-17: (18) r1 = map[.lost]
-19: (bf) r2 = r10
-20: (07) r2 += -8
-21: (85) call bpf_map_lookup_elem#1
-22: (15) if r0 == 0x0 goto pc+3
-23: (79) r1 = *(u64 *)(r0 +0)
-24: (07) r1 += 1
-25: (7b) *(u64 *)(r0 +0) = r1
-26: (b7) r0 = 0
-27: (95) exit
+15: (75) if r0 s>= 0x0 goto pc+4
+16: (18) r1 = map[.lost][0]+8
+18: (b7) r0 = 1
+19: (db) lock *(u64 *)(r1 +0) += r0
+20: (b7) r0 = 0
+21: (95) exit
 """),
     ('ult', 'BEGIN { $x = (uint64)1; @ = $x < 3; }', 24, """\
 0: (b7) r0 = 1
@@ -272,18 +230,12 @@ CASES = [
 12: (07) r3 += -16
 13: (b7) r4 = 0
 14: (85) call bpf_map_update_elem#2
-15: (75) if r0 s>= 0x0 goto pc+10
-16: (62) *(u32 *)(r10 -8) = 1
-17: (18) r1 = map[.lost]
-19: (bf) r2 = r10
-20: (07) r2 += -8
-21: (85) call bpf_map_lookup_elem#1
-22: (15) if r0 == 0x0 goto pc+3
-23: (79) r1 = *(u64 *)(r0 +0)
-24: (07) r1 += 1
-25: (7b) *(u64 *)(r0 +0) = r1
-26: (b7) r0 = 0
-27: (95) exit
+15: (75) if r0 s>= 0x0 goto pc+4
+16: (18) r1 = map[.lost][0]+8
+18: (b7) r0 = 1
+19: (db) lock *(u64 *)(r1 +0) += r0
+20: (b7) r0 = 0
+21: (95) exit
 """),
     ('field_s32', 'tracepoint:t:p { @ = args.i32; }', 24, """\
 0: (61) r0 = *(u32 *)(r1 +40)
@@ -298,18 +250,12 @@ CASES = [
 10: (07) r3 += -16
 11: (b7) r4 = 0
 12: (85) call bpf_map_update_elem#2
-13: (75) if r0 s>= 0x0 goto pc+10
-14: (62) *(u32 *)(r10 -8) = 1
-15: (18) r1 = map[.lost]
-17: (bf) r2 = r10
-18: (07) r2 += -8
-19: (85) call bpf_map_lookup_elem#1
-20: (15) if r0 == 0x0 goto pc+3
-21: (79) r1 = *(u64 *)(r0 +0)
-22: (07) r1 += 1
-23: (7b) *(u64 *)(r0 +0) = r1
-24: (b7) r0 = 0
-25: (95) exit
+13: (75) if r0 s>= 0x0 goto pc+4
+14: (18) r1 = map[.lost][0]+8
+16: (b7) r0 = 1
+17: (db) lock *(u64 *)(r1 +0) += r0
+18: (b7) r0 = 0
+19: (95) exit
 """),
     ('field_u16', 'tracepoint:t:p { @ = args.u16; }', 24, """\
 0: (69) r0 = *(u16 *)(r1 +44)
@@ -322,18 +268,12 @@ CASES = [
 8: (07) r3 += -16
 9: (b7) r4 = 0
 10: (85) call bpf_map_update_elem#2
-11: (75) if r0 s>= 0x0 goto pc+10
-12: (62) *(u32 *)(r10 -8) = 1
-13: (18) r1 = map[.lost]
-15: (bf) r2 = r10
-16: (07) r2 += -8
-17: (85) call bpf_map_lookup_elem#1
-18: (15) if r0 == 0x0 goto pc+3
-19: (79) r1 = *(u64 *)(r0 +0)
-20: (07) r1 += 1
-21: (7b) *(u64 *)(r0 +0) = r1
-22: (b7) r0 = 0
-23: (95) exit
+11: (75) if r0 s>= 0x0 goto pc+4
+12: (18) r1 = map[.lost][0]+8
+14: (b7) r0 = 1
+15: (db) lock *(u64 *)(r1 +0) += r0
+16: (b7) r0 = 0
+17: (95) exit
 """),
     ('char_array16', 'tracepoint:t:p { @ = args.comm; }', 32, """\
 0: (79) r0 = *(u64 *)(r1 +48)
@@ -348,18 +288,12 @@ CASES = [
 10: (07) r3 += -24
 11: (b7) r4 = 0
 12: (85) call bpf_map_update_elem#2
-13: (75) if r0 s>= 0x0 goto pc+10
-14: (62) *(u32 *)(r10 -8) = 1
-15: (18) r1 = map[.lost]
-17: (bf) r2 = r10
-18: (07) r2 += -8
-19: (85) call bpf_map_lookup_elem#1
-20: (15) if r0 == 0x0 goto pc+3
-21: (79) r1 = *(u64 *)(r0 +0)
-22: (07) r1 += 1
-23: (7b) *(u64 *)(r0 +0) = r1
-24: (b7) r0 = 0
-25: (95) exit
+13: (75) if r0 s>= 0x0 goto pc+4
+14: (18) r1 = map[.lost][0]+8
+16: (b7) r0 = 1
+17: (db) lock *(u64 *)(r1 +0) += r0
+18: (b7) r0 = 0
+19: (95) exit
 """),
     ('char_array5', 'tracepoint:t:p { @ = args.text; }', 24, """\
 0: (7a) *(u64 *)(r10 -16) = 0
@@ -375,18 +309,12 @@ CASES = [
 11: (07) r3 += -16
 12: (b7) r4 = 0
 13: (85) call bpf_map_update_elem#2
-14: (75) if r0 s>= 0x0 goto pc+10
-15: (62) *(u32 *)(r10 -8) = 1
-16: (18) r1 = map[.lost]
-18: (bf) r2 = r10
-19: (07) r2 += -8
-20: (85) call bpf_map_lookup_elem#1
-21: (15) if r0 == 0x0 goto pc+3
-22: (79) r1 = *(u64 *)(r0 +0)
-23: (07) r1 += 1
-24: (7b) *(u64 *)(r0 +0) = r1
-25: (b7) r0 = 0
-26: (95) exit
+14: (75) if r0 s>= 0x0 goto pc+4
+15: (18) r1 = map[.lost][0]+8
+17: (b7) r0 = 1
+18: (db) lock *(u64 *)(r1 +0) += r0
+19: (b7) r0 = 0
+20: (95) exit
 """),
 ]
 
@@ -413,12 +341,16 @@ def test_exact_instruction_list_of_a_store():
         (0x07, 3, 0, 0, -16),
         (0xb7, 4, 0, 0, 0),
         (0x85, 0, 0, 0, 2),
-        # a failed update (a full map) is counted in the LOST array's slot 1
-        (0x75, 0, 0, 10, 0),
-        (0x62, 10, 0, -8, 1),
-    ] + [(i.code, i.dst, i.src, i.off, i.imm) for i in raw[12:]]
-    assert (raw[-2].code, raw[-1].code) == (0xb7, 0x95)  # r0 = 0; exit
-    assert prog.map_relocations == [(3, "@x"), (13, LOST)]
+        # a failed update (a full map) is counted in the LOST element's
+        # counter 1: its address (fd low, offset high) and an atomic add
+        (0x75, 0, 0, 4, 0),
+        (0x18, 1, 2, 0, 8 << 32),
+        (0xb7, 0, 0, 0, 1),
+        (0xdb, 1, 0, 0, 0),
+        (0xb7, 0, 0, 0, 0),
+        (0x95, 0, 0, 0, 0),
+    ]
+    assert prog.map_relocations == [(3, "@x"), (12, LOST)]
     assert all(isinstance(i, Insn) for i in prog.insns)
     assert [i.map_name for i in prog.insns if i.map_name] == ["@x", LOST]
 
@@ -427,7 +359,8 @@ def test_map_fds_are_patched_into_the_encoding():
     prog = listing("BEGIN { @x = 1; }")
     raw = prog.encode({"@x": 42, RINGBUF: 7, LOST: 8})
     assert raw[3 * 8:3 * 8 + 8] == bytes([0x18, 0x11, 0, 0, 42, 0, 0, 0])
-    assert len(raw) == prog.slot_count * 8 == 24 * 8
+    assert raw[12 * 8:12 * 8 + 16] == bytes([0x18, 0x21, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0])
+    assert len(raw) == prog.slot_count * 8 == 18 * 8
 
 
 def test_division_and_modulo_choose_signed_or_unsigned_ops():
@@ -500,7 +433,7 @@ def test_runtime_maps_always_exist():
     want = max(64 * cpus, min(4096 * cpus, kib // 2048))
     assert pages <= want < 2 * pages
     assert spec_tuple(cs.maps[RINGBUF]) == ("ringbuf", 0, 0, pages * 4096, "ringbuf")
-    assert spec_tuple(cs.maps[LOST]) == ("percpu_array", 4, 8, 1, "lost")
+    assert spec_tuple(cs.maps[LOST]) == ("array", 4, 8, 1, "lost")
     assert cs.user_maps == []
 
 
@@ -704,7 +637,7 @@ def test_a_short_map_key_zeroes_and_reads_the_string_again_only_when_long():
     stores = [l for l in lines if l.startswith("(7a) *(u64 *)(r6 +")]
     assert stores == [f"(7a) *(u64 *)(r6 +{o}) = 0" for o in range(0, 64, 8)]
     first = lines.index("(85) call bpf_probe_read_str#45")
-    assert lines[first + 1] == "(d5) if r0 s<= 0x40 goto pc+28"
+    assert lines[first + 1] == "(d5) if r0 s<= 0x40 goto pc+22"
     assert lines[first + 2:first + 6] == ["(bf) r1 = r6", "(b7) r2 = 1024", "(b7) r3 = 0",
                                           "(85) call bpf_probe_read_kernel#113"]
     assert lines.count("(85) call bpf_probe_read_str#45") == 2

@@ -27,28 +27,21 @@ def test_buf_with_a_computed_length_bounds_it_before_the_read():
     code = disasm('tracepoint:t:p { @ = buf(args.a, args.a); }', {"max_strlen": 16})
     read = code.index("(85) call bpf_probe_read#4")
     assert code[:read + 2] == [
-        "(bf) r6 = r1",
         "(7a) *(u64 *)(r10 -32) = 0",      # count and 16 bytes zeroed
         "(7a) *(u64 *)(r10 -24) = 0",
         "(7a) *(u64 *)(r10 -16) = 0",
-        "(79) r7 = *(u64 *)(r6 +8)",       # the length
-        "(b5) if r7 <= 0x10 goto pc+11",   # at most max_strlen
-        "(62) *(u32 *)(r10 -8) = 1",       # else counted as cut (drop site 1)
-        "(18) r1 = map[.lost]",
-        "(bf) r2 = r10",
-        "(07) r2 += -8",
-        "(85) call bpf_map_lookup_elem#1",
-        "(15) if r0 == 0x0 goto pc+3",
-        "(79) r1 = *(u64 *)(r0 +0)",
-        "(07) r1 += 1",
-        "(7b) *(u64 *)(r0 +0) = r1",
-        "(b7) r7 = 16",                    # and cut
-        "(79) r3 = *(u64 *)(r6 +8)",       # the address
+        "(79) r6 = *(u64 *)(r1 +8)",       # the length
+        "(b5) if r6 <= 0x10 goto pc+5",    # at most max_strlen
+        "(18) r2 = map[.lost][0]+8",       # else counted as cut (drop site 1),
+        "(b7) r0 = 1",                     # with no call: ctx stays in r1
+        "(db) lock *(u64 *)(r2 +0) += r0",
+        "(b7) r6 = 16",                    # and cut
+        "(79) r3 = *(u64 *)(r1 +8)",       # the address
         "(bf) r1 = r10",
         "(07) r1 += -24",
-        "(bf) r2 = r7",
+        "(bf) r2 = r6",
         "(85) call bpf_probe_read#4",
-        "(7b) *(u64 *)(r10 -32) = r7",     # the count is the bounded length
+        "(7b) *(u64 *)(r10 -32) = r6",     # the count is the bounded length
     ]
 
 
