@@ -37,7 +37,7 @@ from .lower_formap import ForMapLowering, range_callback
 from .lower_maps import MapLowering
 from .lower_memory import MemoryLowering
 from .lower_store import StoreLowering
-from . import shortkeys  # noqa: I001
+from . import shortkeys, stackids  # noqa: I001
 from .script import (EXIT, LOST, RINGBUF, SCRATCH, USTACK_PIDS,
                      CompiledScript, DropSite, EventSpec, MapSpec, ProgSpec)
 
@@ -120,6 +120,8 @@ class ScriptCompiler:
             self.maps[name] = map_spec(info, self.max_keys)
         for name in shortkeys.splittable(self.an.program, self.maps):
             shortkeys.split(self.maps, name)
+        for name, positions in sorted(stackids.convertible(self.an.program, self.maps).items()):
+            stackids.convert(self.maps, name, positions, self.max_keys)
         pages = ring_pages(int(self.an.config.get("perf_rb_pages", 0)))
         self.maps[RINGBUF] = MapSpec(RINGBUF, "ringbuf", 0, 0, pages * 4096, "ringbuf")
         # one element of u64 counters: [0] lost records, [i] the drops of
@@ -198,8 +200,10 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         self.returns: list[tuple] = []
         self.on_stack_limit = _config_int(sc.an.config, "on_stack_limit", 32)
         self.scratch_used = self.scratch_high = 0
+        self.lazy_used = 0  # bytes of lazy_scratch's regions
         self.exit_label = self.b.label("exit")
         self.n_callbacks = 0
+        self.stackid_failed = None  # set while a key with stack ids is built (aggregate_by_ids)
 
     # ------------------------------------------------------------ driver
 
@@ -221,6 +225,8 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         b.place(self.exit_label)
         if self.scratch_high:
             self.scratch_prologue()
+        else:
+            self.sc.scratch_total += self.lazy_used
         b.mov(R0, 0)
         b.exit_()
         return b.finish()
@@ -272,11 +278,27 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         p = self.lookup(SCRATCH, Mem(R10, self.zero_slot.off, 4))
         b.jcond("eq", p, 0, self.exit_label)
         b.mov(self.scratch, p)
-        b.alu("add", self.scratch, self.sc.scratch_total)
+        b.alu("add", self.scratch, self.sc.scratch_total + self.lazy_used)
         code = b.insns[start:]
         del b.insns[start:]
         b.insns[1:1] = code  # right after the context is saved
-        self.sc.scratch_total += T.align8(self.scratch_high)
+        self.sc.scratch_total += self.lazy_used + T.align8(self.scratch_high)
+
+    def lazy_scratch(self, size: int) -> Mem:
+        """Room in the scratch map looked up here, not at the start: for
+        a path few events take (aggregate_by_ids' copies), so the others
+        do not pay the lookup. The program's region starts with these,
+        stack_mem's follow them."""
+        b = self.b
+        b.call("get_smp_processor_id")
+        cpu = b.vreg()
+        b.mov(cpu, R0)
+        b.stx(4, R10, self.zero_slot.off, cpu)
+        p = self.lookup(SCRATCH, Mem(R10, self.zero_slot.off, 4))
+        b.jcond("eq", p, 0, self.exit_label)
+        b.alu("add", p, self.sc.scratch_total + self.lazy_used)
+        self.lazy_used += T.align8(size)
+        return Mem(p, 0, T.align8(size))
 
     # Above this many bytes a buffer is zeroed by one helper call instead
     # of one store per 8 bytes: bpf_probe_read_kernel(dst, n, NULL) fails

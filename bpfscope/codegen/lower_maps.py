@@ -18,6 +18,7 @@ from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4, R10, VReg
 from .loweringvalues import BPF_ANY, Int, Mem
 from .script import USTACK_PIDS, MapSpec
+from .stack import MAX_STACK
 
 
 class MapLowering:
@@ -225,20 +226,23 @@ class MapLowering:
         b = self.b
         agg = registry.aggregation(spec.kind)
         arg = self.int_expr(call.args[0]) if call.args else None
-        key = self.short_str_key(m, spec) if spec.short is not None else None
-        if key is None:
-            key = self.map_key(m, extra=8 if agg.bucketed else 0)
+        if spec.copies is not None:
+            return self.aggregate_by_ids(m, agg, arg, spec)
+        if spec.short is not None and self.short_str_aggregate(m, agg, arg, spec):
+            return
+        key = self.map_key(m, extra=8 if agg.bucketed else 0)
         if agg.bucketed:
             idx = agg.bucket(self, arg.reg, spec.params)
             b.stx(8, key.base, key.off + key.size - 8, idx)
         if spec.short is None:
             return self.aggregate_into(m, m.ident, key, agg, arg, spec)
-        # a string key that ends before the short map's key size (its last
-        # byte is the NUL or padding) goes there: the kernel hashes and
-        # compares that many bytes, not max_strlen (codegen.tiers)
+        # a string that ends before the short key's last two bytes (its
+        # byte SHORT - 2 is the NUL or padding) goes there: the kernel
+        # hashes and compares that many bytes, not max_strlen
+        # (codegen.shortkeys; short_str_aggregate's test, said otherwise)
         short, size = spec.short
         byte, long_key, done = b.vreg(), b.label("long_key"), b.label("tiered")
-        b.ldx(1, byte, key.base, key.off + size - 1)
+        b.ldx(1, byte, key.base, key.off + size - 2)
         b.jcond("ne", byte, 0, long_key)
         self.aggregate_into(m, short, Mem(key.base, key.off, size), agg, arg, spec)
         b.ja(done)
@@ -246,42 +250,100 @@ class MapLowering:
         self.aggregate_into(m, m.ident, key, agg, arg, spec)
         b.place(done)
 
-    def short_str_key(self, m: ast.Map, spec: MapSpec) -> Mem | None:
-        """The key ``str(p)`` of a map with a short map, built for it: only
-        the short key's bytes are zeroed before the string is read, and a
-        string that does not end in them is read again into a key zeroed
-        whole (store_str's way, its cut counted). None for any other key."""
+    def aggregate_by_ids(self, m: ast.Map, agg, arg, spec: MapSpec):
+        """``@m[kstack, ...] = agg(x)`` with the stacks' ids in the key
+        (codegen.stackids). A stack bpf_get_stackid gave no id sets
+        ``failed`` (store_stack): the event then goes to the map of copies,
+        its key's stacks walked again into it, the other elements taken
+        from the key built (not evaluated twice)."""
+        b = self.b
+        failed = self.stackid_failed = b.vreg()
+        b.mov(failed, 0)
+        key = self.map_key(m, extra=8 if agg.bucketed else 0)
+        self.stackid_failed = None
+        idx = agg.bucket(self, arg.reg, spec.params) if agg.bucketed else None
+        if idx is not None:
+            b.stx(8, key.base, key.off + key.size - 8, idx)
+        slow, done = b.label("stack_copies"), b.label("stacks_kept")
+        b.jcond("ne", failed, 0, slow)
+        self.aggregate_into(m, m.ident, key, agg, arg, spec,
+                            on_new=lambda: self.note_key_pids(key, spec.key))
+        b.ja(done)
+        b.place(slow)
+        self.count_lost(self.sc.drop_site("stackid", m.ident, m.span))
+        copies = self.sc.maps[spec.copies]
+        ckey = self.lazy_scratch(copies.key_size)
+        for t, off, ct, coff in zip(spec.key.elems, spec.key.offsets, copies.key.elems,
+                                    copies.key.offsets):
+            dst = ckey.at(coff, T.align8(ct.size))
+            if isinstance(t, T.StackType) and t.ids:
+                self.store_stack(ct, dst, m.span)
+            else:
+                self.copy(dst, key.at(off, T.align8(t.size)), T.align8(t.size))
+        if idx is not None:
+            b.stx(8, ckey.base, ckey.off + ckey.size - 8, idx)
+        self.aggregate_into(m, spec.copies, ckey, agg, arg, spec)
+        b.place(done)
+
+    def short_str_aggregate(self, m: ast.Map, agg, arg, spec: MapSpec) -> bool:
+        """``@m[str(p)] = agg(x)`` with a short map (codegen.shortkeys): the
+        string is read into the short key alone, on the stack, where it
+        fits: a read of SHORT bytes that gives at most SHORT - 1 (the NUL
+        counted) ended in it, and the entry is the short map's; anything
+        longer is read again, into the whole key (zeroed whole, in the
+        scratch map, looked up on that path only: store_str's way, its cut
+        counted). False (nothing emitted) for any other key."""
         k = m.keys[0] if len(m.keys) == 1 else None
         if not (isinstance(k, ast.Call) and k.name == "str" and len(k.args) == 1
                 and not isinstance(k.args[0], ast.PositionalParam) and k.args[0].type.is_int()
                 and k.type.length == spec.user_key_size == self.sc.an.max_strlen):
-            return None
+            return False
         if spec.key_names is None:
             spec.key_names = unique_names(m.keys, "key")
-        b, size, short = self.b, spec.user_key_size, spec.short[1]
-        mem = self.stack_mem(size)
+        b, size, (short, short_size) = self.b, spec.user_key_size, spec.short
         ptr = self.int_expr(k.args[0])
         helper = self.read_helper(k.args[0].type, string=True)
-        ready = b.label("short_read")
-        self.zero(Mem(mem.base, mem.off, short))
-        self.addr(R1, mem)
-        b.mov(R2, size)
+        # the BPF stack when it has room to spare (the short key is
+        # hashed there as well as anywhere), else the scratch map
+        key = (Mem(R10, b.stack(short_size), short_size)
+               if b.stack_mark() + short_size <= MAX_STACK // 2 else self.stack_mem(short_size))
+        self.zero(key)
+        self.addr(R1, key)
+        b.mov(R2, short_size)
         b.mov(R3, ptr.reg)
         b.call(helper)
         res = b.vreg()
         b.mov(res, R0)
-        b.jcond("sle", res, short, ready)  # ended in the short key (or failed: all zero)
-        self.zero(mem)
-        self.addr(R1, mem)
+        long_key, done = b.label("long_key"), b.label("tiered")
+        b.jcond("sgt", res, short_size - 1, long_key)  # failed: all zero, the empty string
+        self.aggregate_into(m, short, key, agg, arg, spec)
+        b.ja(done)
+        b.place(long_key)
+        full = self.lazy_scratch(size)
+        self.zero(full)
+        self.addr(R1, full)
         b.mov(R2, size)
         b.mov(R3, ptr.reg)
         b.call(helper)
         self.count_cut(ptr, size, k.args[0].type, self.sc.drop_site("strcut", "str", k.span))
-        b.place(ready)
-        return mem
+        self.aggregate_into(m, m.ident, full, agg, arg, spec)
+        b.place(done)
+        return True
 
-    def aggregate_into(self, m: ast.Map, name: str, key: Mem, agg, arg, spec: MapSpec):
-        """The lookup, then the add or the first value, in kernel map ``name``."""
+    def note_key_pids(self, key: Mem, kt: T.TupleType):
+        """note_pid for each user stack id's pid in ``key``: a new entry's
+        (its pid is in no key before it, so noting new entries notes every
+        pid the map holds, and other events pay no lookup)."""
+        for t, off in zip(kt.elems, kt.offsets):
+            if isinstance(t, T.StackType) and t.ids and t.kind == "user":
+                pid = self.b.vreg()
+                self.b.ldx(8, pid, key.base, key.off + off + 8)
+                self.note_pid(pid)
+
+    def aggregate_into(self, m: ast.Map, name: str, key: Mem, agg, arg, spec: MapSpec,
+                       on_new=None):
+        """The lookup, then the add or the first value, in kernel map
+        ``name``; ``on_new`` emits code run for a new entry only."""
         b = self.b
         p = self.lookup(name, key)
         miss, done = b.label("miss"), b.label("done")
@@ -289,6 +351,8 @@ class MapLowering:
         agg.add(self, p, arg, b.vreg(), spec)
         b.ja(done)
         b.place(miss)
+        if on_new is not None:
+            on_new()
         val = self.stack_mem(spec.value_size)
         agg.first(self, val, arg, spec)
         self.update(name, key, val, span=m.span, site=m.ident)

@@ -15,6 +15,7 @@ from ..sema import registry
 from ..sema import types as T
 from .insn import R0, R1, R2, R3, R4
 from .loweringvalues import Int, Mem
+from .stackids import EFAULT, stack_map_name
 
 
 class StoreLowering:
@@ -157,6 +158,8 @@ class StoreLowering:
         meaning (see sema.types.StackType). A failed walk leaves an empty
         stack and is counted at its place in the script."""
         b = self.b
+        if t.ids:
+            return self.store_stack_id(t, dst)
         nr = b.vreg()
         b.mov(nr, 0)
         if t.limit:
@@ -176,7 +179,29 @@ class StoreLowering:
         if t.kind == "user":
             self.store_user_pid(dst.at(8, 8))
 
-    def store_user_pid(self, dst: Mem):
+    def store_stack_id(self, t: T.StackType, dst: Mem):
+        """The stack's id in its stack-trace map (codegen.stackids), and
+        for a user stack the pid. No frames (-EFAULT: a kernel thread has
+        no user stack) keep -EFAULT as the id of the empty stack; a stack
+        that got no id (its bucket holds another stack, or the map is
+        full) sets ``stackid_failed`` for the caller to take copies."""
+        b = self.b
+        b.mov(R1, self.ctx)
+        b.ld_map_fd(R2, stack_map_name(t))
+        b.mov(R3, self.BPF_F_USER_STACK if t.kind == "user" else 0)
+        b.call("get_stackid")
+        sid = b.vreg()
+        b.mov(sid, R0)
+        b.stx(8, dst.base, dst.off, sid)
+        ok = b.label("stackid_ok")
+        b.jcond("sge", sid, 0, ok)
+        b.jcond("eq", sid, -EFAULT, ok)
+        b.mov(self.stackid_failed, 1)
+        b.place(ok)
+        if t.kind == "user":  # the caller notes it (note_key_pids)
+            self.store_user_pid(dst.at(8, 8), note=False)
+
+    def store_user_pid(self, dst: Mem, note: bool = True):
         """The current process's pid, whose address space gives the user
         addresses stored beside it (a user stack, usym) their meaning."""
         b = self.b
@@ -186,7 +211,8 @@ class StoreLowering:
         b.alu("rsh", pid, 32)
         b.stx(8, dst.base, dst.off, pid)
         self.sc.user_addresses()
-        self.note_pid(pid)
+        if note:
+            self.note_pid(pid)
 
     def store_copy(self, e: ast.Expr, dst: Mem, t: T.Type):
         """A value already made elsewhere (a variable, a map, a branch),

@@ -31,7 +31,9 @@ class DropSite:
     """A place in the script whose losses one slot of the LOST array counts
     (slot 0 counts ring buffer records that did not fit). ``kind``:
     'full' (a map update failed: the map is full), 'stack' (bpf_get_stack
-    failed and the stack was left empty), 'strcut' (str() cut a string at
+    failed and the stack was left empty), 'stackid' (bpf_get_stackid gave
+    no id: the stack's bucket of the stack-trace map holds another stack,
+    or the map is full; the key took an empty stack), 'strcut' (str() cut a string at
     max_strlen), 'lookup'/'delete' (with -k: a map read or a delete found
     no element). ``name`` is the map, 'kstack'/'ustack', or the function."""
     kind: str
@@ -60,6 +62,10 @@ class MapSpec:
     # (name, key size) of the map that holds the entries of a long string
     # key whose string is short (codegen.tiers): one map to user space
     short: tuple[str, int] | None = None
+    # the map of the entries whose key's stacks got no stack id, keyed by
+    # the frames (codegen.stackids): one map to user space
+    copies: str | None = None
+    flags: int = 0  # map_flags at creation (a build-id stack map's BPF_F_STACK_BUILD_ID)
 
     @property
     def user_key_size(self) -> int:

@@ -5,10 +5,13 @@ short in a second kernel map with a ``SHORT``-byte key.
 The kernel's hash map hashes and compares the whole key, so a 1024-byte key
 costs 3-4 times what a 64-byte one does (530 ns against 130 ns an event
 here), whatever the string's length; bpftrace 0.17's strings were 64 bytes.
-The program reads the key as before (zero-padded to its full size), then
-looks at its byte ``SHORT - 1``: zero means the string ends before it, and
-the entry lives in the short map, keyed by the first ``SHORT`` bytes; else
-in the full one (codegen.lower_maps.aggregate). A string always goes to the
+The program reads ``str(p)`` into the short key alone (on the stack, in a
+read of ``SHORT`` bytes: a result of at most SHORT - 1 bytes, its NUL
+counted, is the whole string), and reads a longer string again into the
+full key (codegen.lower_maps.short_str_aggregate); another key is built
+whole and its byte ``SHORT - 2`` looked at. Either way a string of at most
+SHORT - 2 bytes lives in the short map, keyed by the first ``SHORT``
+bytes, any other in the full one. A string always goes to the
 same map, so no key is in both; user space reads, clears and zeroes the two
 as one map (runtime.shortkeys), and prints exactly what one map holds.
 

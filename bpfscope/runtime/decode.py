@@ -89,6 +89,12 @@ def _text_type(t: T.Type, data: bytes, off: int, ctx: Context):
 
 @decoder(T.StackType)
 def _stack(t: T.StackType, data: bytes, off: int, ctx: Context):
+    if t.ids:  # an id into a stack-trace map (codegen.stackids)
+        sid = int.from_bytes(data[off:off + 8], "little", signed=True)
+        pid = int.from_bytes(data[off + 8:off + 16], "little") if t.kind == "user" else 0
+        if ctx.resolver is None:
+            return Symbolic(f"[stack id {sid}]", sid)
+        return ctx.resolver.stack_by_id(t, sid, pid)
     nr = min(int.from_bytes(data[off:off + 8], "little"), t.limit)
     pid = int.from_bytes(data[off + 8:off + 16], "little") if t.kind == "user" else 0
     frames = bytes(data[off + t.header:off + t.header + t.elem * nr])

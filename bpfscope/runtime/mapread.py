@@ -33,6 +33,15 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
     """Every entry of one map, merged over CPUs; ``resolver`` symbolizes
     stacks in keys and values; ``trailer`` ends strings that fill their
     buffer (str_trunc_trailer)."""
+    if hasattr(bpf_map, "parts"):  # one map in two (runtime.stackids)
+        got = [read_map(s, m, resolver, trailer) for s, m in bpf_map.parts(spec)]
+        entries = dict(got[0].entries)
+        sums = dict(got[0].sums)
+        for key, v in got[1].entries:
+            entries[key] = _join(spec.kind, entries[key], v) if key in entries else v
+            sums[key] = sums.get(key, 0) + got[1].sums.get(key, 0)
+        return MapData(spec.name, spec.kind, list(entries.items()), lhist=got[0].lhist,
+                       hist_k=got[0].hist_k, sums={k: v for k, v in sums.items() if v})
     items = bpf_map.items()
     kind = spec.kind
     ksize = spec.user_key_size
@@ -77,6 +86,19 @@ def read_map(spec: MapSpec, bpf_map, resolver=None, trailer: str = "") -> MapDat
     return MapData(spec.name, kind, list(entries.items()),
                    lhist=params if kind == "lhist" else None,
                    hist_k=params[0] if kind == "hist" and params else 0, sums=sums)
+
+
+def _join(kind: str, a, b):
+    """Two parts' values of one key: a stack stored by id on one CPU while
+    another CPU's store of a different stack took its bucket (the kernel's
+    race, codegen.stackids) can be in both maps."""
+    if kind in ("hist", "lhist"):
+        return {i: a.get(i, 0) + b.get(i, 0) for i in a.keys() | b.keys()}
+    if kind in ("count", "sum"):
+        return a + b
+    if kind in ("min", "max"):
+        return (min if kind == "min" else max)(a, b)
+    return a
 
 
 def tseries_slot(per_cpu: list[bytes], signed: bool, agg: str):
@@ -178,6 +200,10 @@ def _untouched(v) -> bool:
 
 def zero_map(spec: MapSpec, bpf_map) -> None:
     """zero(@m): keep the keys, reset the values."""
+    if hasattr(bpf_map, "parts"):
+        for s, m in bpf_map.parts(spec):
+            zero_map(s, m)
+        return
     zero = b"\0" * spec.value_size  # one value serves every CPU
     for k in bpf_map.keys():
         bpf_map.update(k, zero)

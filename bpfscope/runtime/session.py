@@ -34,6 +34,7 @@ from .decode import compile_decoder, decode, u64
 from .mapread import read_map
 from .printf import compile_format, compile_record_format
 from .shortkeys import ShortKeyMap
+from .stackids import StackIdMap
 from .progress import Progress
 from .usermap import UserMap
 from .stackresolve import StackResolver
@@ -117,7 +118,7 @@ class Session:
                     continue
                 self.maps[spec.name] = BpfMap.create(
                     MAP_TYPES[spec.map_type], spec.key_size, spec.value_size,
-                    spec.max_entries, name=_map_kernel_name(spec.name))
+                    spec.max_entries, name=_map_kernel_name(spec.name), flags=spec.flags)
         except BpfSyscallError as e:
             hint = map_create_hint(MAP_TYPES[spec.map_type], spec.key_size, e.errno)
             raise KernelError(f"Failed to create map: {e}" + (f": {hint}" if hint else "")) from None
@@ -125,6 +126,9 @@ class Session:
             if spec.short is not None:  # one map to user space (codegen.shortkeys)
                 short, size = spec.short
                 self.maps[spec.name] = ShortKeyMap(self.maps[spec.name], self.maps[short], size)
+            if spec.copies is not None:  # one map to user space (codegen.stackids)
+                self.maps[spec.name] = StackIdMap(self.maps[spec.name], self.maps[spec.copies],
+                                                  self.script.maps[spec.copies])
         self.ringbuf = RingBuffer(self.maps[RINGBUF])
         demangle = bool(int(self.script.config.get("cpp_demangle", 1)))
         user_symbols().demangle = demangle  # usym() values
@@ -133,6 +137,8 @@ class Session:
         debug_info = bool(int(self.script.config.get("show_debug_info", 1)))
         self.resolver = StackResolver(USTACK_PIDS in self.maps, demangle=demangle,
                                       debug_info=debug_info)
+        self.resolver.stack_maps = {s.name: self.maps[s.name] for s in self.script.maps.values()
+                                    if s.kind == "stackids"}
         if self.resolver.user:  # ustack or usym: keep processes' mappings
             self._record_mappings()
         fds = {name: m.fd for name, m in self.maps.items()}

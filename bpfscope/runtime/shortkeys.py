@@ -2,7 +2,9 @@
 whose string key ends before ``size`` bytes in ``short`` (keyed by the
 key's first ``size`` bytes), the others in ``full``. To user space it is
 one map: keys come back at the full size, zero-padded as the kernel pads
-them, and a key goes to the map the program would put it in."""
+them, and a key goes to the map the program would put it in: the short
+one when its byte ``size - 2`` is zero (the string has at most size - 2
+bytes: a read of ``size`` bytes that gives at most size - 1 is whole)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ class ShortKeyMap:
         return getattr(self.full, name)
 
     def _pick(self, key: bytes):
-        if key[self.size - 1] == 0:
+        if key[self.size - 2] == 0:
             return self.short, key[:self.size]
         return self.full, key
 

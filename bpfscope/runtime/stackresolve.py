@@ -1,16 +1,20 @@
 """kstack/ustack values from the kernel -> runtime.stacks.Stack values.
 
 A kstack/ustack value in a map key, map value or event record holds its
-frames (and, for user stacks, the pid: see sema.types.StackType). The
-resolver symbolizes them, loading the kernel's and a process's symbols
-only when a stack first needs them. Resolved stacks are cached by their
-frames and pid.
+frames (and, for user stacks, the pid: see sema.types.StackType), or in
+the key of a map with stack ids (codegen.stackids) an id whose frames
+the stack-trace map has. The resolver symbolizes them, loading the
+kernel's and a process's symbols only when a stack first needs them.
+Resolved stacks are cached by their frames and pid, ids by the frames
+they stand for.
 """
 
 from __future__ import annotations
 
+from ..codegen.stackids import stack_map_name
 from ..ksyms import kernel_symbols
 from ..sema.types import StackType
+from .stackids import frames_of
 from .stacks import Stack, make_build_id_stack, make_kernel_stack, make_user_stack
 from .usyms import user_symbols
 
@@ -26,6 +30,9 @@ class StackResolver:
         self.debug_info = debug_info  # show_debug_info
         self._cache: dict[tuple, Stack] = {}
         self._ksyms = None
+        # the session's stack-trace maps by name, and what their ids hold
+        self.stack_maps: dict[str, object] = {}
+        self._frames: dict[tuple, bytes] = {}
 
     def ksyms(self):
         if self._ksyms is None:
@@ -58,3 +65,15 @@ class StackResolver:
                                  demangle=self.demangle, debug_info=self.debug_info)
         self._cache[key] = st
         return st
+
+    def stack_by_id(self, t: StackType, sid: int, pid: int = 0) -> Stack:
+        """The stack of id ``sid`` in the stack-trace map of ``t``; a
+        negative id (no frames: a kernel thread's user stack) is the
+        empty stack."""
+        name = stack_map_name(t)
+        frames = self._frames.get((name, sid))
+        if frames is None:
+            stack_map = self.stack_maps.get(name)
+            frames = b"" if sid < 0 or stack_map is None else frames_of(stack_map, sid, t.elem)
+            self._frames[(name, sid)] = frames
+        return self.stack(t, frames, pid)

@@ -287,10 +287,16 @@ class StackType(Type):
     every call whose first two frames agree. Symbolized in user space.
     ``mode`` is bpftrace's stack mode (bpftrace, perf, raw, build_id: the
     kernel writes each frame as a ``struct bpf_stack_build_id``, its
-    file's build id and the offset into it, ``elem`` bytes a frame)."""
+    file's build id and the offset into it, ``elem`` bytes a frame).
+
+    ``ids``: in the key of a map only the kernel updates (codegen.stackids)
+    the header is all there is: the frame count's slot holds an id from
+    bpf_get_stackid into the stack-trace map of this kind, limit and mode
+    (negative: no stack), read back by user space when it prints."""
     kind: str = "kernel"
     limit: int = 127
     mode: str = "bpftrace"
+    ids: bool = False
 
     BUILD_ID_FRAME = 32  # struct bpf_stack_build_id
 
@@ -306,7 +312,7 @@ class StackType(Type):
 
     @property
     def size(self) -> int:  # type: ignore[override]
-        return self.header + self.elem * self.limit
+        return self.header if self.ids else self.header + self.elem * self.limit
 
     def __str__(self) -> str:
         return f"{'k' if self.kind == 'kernel' else 'u'}stack"

@@ -634,11 +634,48 @@ def test_long_string_keys_of_aggregations_get_a_short_map():
 def test_a_short_map_key_zeroes_and_reads_the_string_again_only_when_long():
     text = listing("tracepoint:t:p { @[str(args.ua)] = count(); }").disasm()
     lines = [l.split(": ", 1)[1] for l in text.splitlines()]
-    stores = [l for l in lines if l.startswith("(7a) *(u64 *)(r6 +")]
-    assert stores == [f"(7a) *(u64 *)(r6 +{o}) = 0" for o in range(0, 64, 8)]
+    # the short key alone, on the stack: zeroed, read with room for 63 bytes
+    assert lines[1:9] == [f"(7a) *(u64 *)(r10 {o}) = 0" for o in range(-72, -8, 8)]
     first = lines.index("(85) call bpf_probe_read_str#45")
-    assert lines[first + 1] == "(d5) if r0 s<= 0x40 goto pc+22"
-    assert lines[first + 2:first + 6] == ["(bf) r1 = r6", "(b7) r2 = 1024", "(b7) r3 = 0",
-                                          "(85) call bpf_probe_read_kernel#113"]
+    assert first == 13 and lines[first - 2] == "(b7) r2 = 64"
+    assert lines[first + 1] == "(65) if r0 s> 0x3f goto pc+25"
+    assert lines[first + 2] == "(18) r1 = map[.short@]"
+    # no scratch lookup before the short path: only the long one looks it up
+    assert lines.index("(85) call bpf_get_smp_processor_id#8") > first + 2
     assert lines.count("(85) call bpf_probe_read_str#45") == 2
-    assert "(71) r0 = *(u8 *)(r6 +63)" in lines
+    assert "(b7) r2 = 1024" in lines
+
+
+def test_stacks_in_an_aggregation_key_are_stack_ids():
+    cs = compile_src("tracepoint:t:p { @[kstack, ustack(3), pid] = count(); } "
+                     "END { print(@); clear(@); }")
+    m = cs.maps
+    key = m["@"].key
+    assert key.elems[0] == T.StackType("kernel", 127, "bpftrace", ids=True)
+    assert key.elems[1] == T.StackType("user", 3, "bpftrace", ids=True)
+    assert m["@"].key_size == 8 + 16 + 8 and m["@"].copies == ".copies@"
+    assert m[".copies@"].key.elems[:2] == (T.StackType("kernel"), T.StackType("user", 3))
+    assert spec_tuple(m[".stacks.k127"]) == ("stack_trace", 4, 1016, 4096, "stackids")
+    assert spec_tuple(m[".stacks.u3"]) == ("stack_trace", 4, 24, 4096, "stackids")
+    lines = [l.split(": ", 1)[1] for l in cs.programs[0].program.disasm().splitlines()]
+    calls = [l for l in lines if "call bpf_get_stack" in l]
+    # ids on the way in; the copies path walks the stacks again
+    assert calls == ["(85) call bpf_get_stackid#27"] * 2 + ["(85) call bpf_get_stack#67"] * 2
+    i = lines.index("(85) call bpf_get_stackid#27")
+    assert lines[i + 2:i + 4] == ["(75) if r0 s>= 0x0 goto pc+2",
+                                  "(15) if r0 == 0xfffffff2 goto pc+1"]
+    # the map's lookup comes before any scratch or pid map lookup
+    first = lines.index("(85) call bpf_map_lookup_elem#1")
+    assert lines[first - 3] == "(18) r1 = map[@]"
+
+
+def test_stack_keys_stay_copies_where_the_kernel_reads_the_map():
+    for src in ("tracepoint:t:p { @[kstack] = count(); } END { for ($kv : @) { } }",
+                "tracepoint:t:p { @[kstack] = count(); if (@[kstack] > 1) { } }",
+                "tracepoint:t:p { $s = kstack; @[$s] = count(); }",
+                "tracepoint:t:p { @[kstack] = 1; }",
+                "tracepoint:t:p { @[kstack(0)] = count(); }",
+                "tracepoint:t:p { @[kstack] = count(); delete(@, kstack); }"):
+        m = compile_src(src).maps
+        assert m["@"].copies is None and not any(n.startswith(".stacks") for n in m), src
+        assert not any(isinstance(e, T.StackType) and e.ids for e in m["@"].key.elems)
