@@ -202,6 +202,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         self.scratch_used = self.scratch_high = 0
         self.lazy_used = 0  # bytes of lazy_scratch's regions
         self.exit_label = self.b.label("exit")
+        # where a path that cannot go on jumps (a failed scratch lookup):
+        # the probe's exit, or in a for-loop callback its "stop iterating"
+        self.abort_label = self.exit_label
         self.n_callbacks = 0
         self.stackid_failed = None  # set while a key with stack ids is built (aggregate_by_ids)
 
@@ -295,7 +298,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         b.mov(cpu, R0)
         b.stx(4, R10, self.zero_slot.off, cpu)
         p = self.lookup(SCRATCH, Mem(R10, self.zero_slot.off, 4))
-        b.jcond("eq", p, 0, self.exit_label)
+        b.jcond("eq", p, 0, self.abort_label)
         b.alu("add", p, self.sc.scratch_total + self.lazy_used)
         self.lazy_used += T.align8(size)
         return Mem(p, 0, T.align8(size))

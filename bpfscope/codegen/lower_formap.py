@@ -203,14 +203,14 @@ class ForMapLowering:
         self.n_callbacks += 1
         cb = b.function(f"{name}_{self.n_callbacks}", args)
         saved = (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
-                 self.exit_label, self.returns)
+                 self.exit_label, self.abort_label, self.returns)
         try:
             ctx_arg, bind = enter(cb)
             uses_ctx, uses_scratch = self.callback(cb, s, area, slot, base_slot, exits,
                                                    ctx_arg, bind)
         finally:
             (self.b, self.vars, self.loops, self.ctx, self.scratch, self.zero_slot,
-             self.exit_label, self.returns) = saved
+             self.exit_label, self.abort_label, self.returns) = saved
 
         if uses_ctx:
             b.stx(8, R10, area.off + CTX_SLOT, self.ctx)
@@ -243,7 +243,7 @@ class ForMapLowering:
         cont, brk, ended = cb.label("next"), cb.label("stop"), cb.label("exited")
         self.loops = [(cont, brk)]
         self.returns = []  # user functions called in the body return within it
-        self.exit_label = ended
+        self.exit_label, self.abort_label = ended, brk
         self.vars = {}
         for n, v in outer.items():
             if n in slot:

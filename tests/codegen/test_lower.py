@@ -679,3 +679,16 @@ def test_stack_keys_stay_copies_where_the_kernel_reads_the_map():
         m = compile_src(src).maps
         assert m["@"].copies is None and not any(n.startswith(".stacks") for n in m), src
         assert not any(isinstance(e, T.StackType) and e.ids for e in m["@"].key.elems)
+
+
+@pytest.mark.parametrize("body", ["@s[kstack] = count();", "@s[kstack] = count(); exit();"])
+def test_stack_id_keys_inside_a_for_loop_body_stop_the_loop_when_scratch_fails(body):
+    # the copies path's scratch lookup sits in the callback, which has no
+    # probe exit of its own to jump to: a failed lookup stops iterating
+    src = f"tracepoint:t:p {{ @a[1] = 1; for ($x : @a) {{ {body} }} }}"
+    text = listing(src).disasm()
+    main, _, cb = text.partition("for_map_1:")
+    assert "call bpf_get_stackid#27" in cb and "call bpf_get_stackid#27" not in main
+    lines = [l.split(": ", 1)[1] for l in cb.splitlines() if ": " in l]
+    lookups = [i for i, l in enumerate(lines) if l == "(85) call bpf_map_lookup_elem#1"]
+    assert lookups, cb

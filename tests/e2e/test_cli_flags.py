@@ -40,7 +40,7 @@ def test_debug_prints_ast_and_disassembly(e2e):
     assert r.stdout == ""
     assert r.stderr.startswith("AST:\nBEGIN {\n    @x = 1 + 2;\n    exit();\n}\n\n")
     assert "\nbegin (raw_tracepoint, " in r.stderr
-    assert "call bpf_map_lookup_elem#1" in r.stderr
+    assert "call bpf_map_update_elem#2" in r.stderr
     assert "\n0: (" in r.stderr
     assert r.stderr.splitlines()[-1].endswith(": (95) exit")
 
