@@ -81,9 +81,12 @@ CASES = [
 
 TP_CASES = [
     ('tracepoint:nosuch:thing { }',
-     'stdin:1:1-24: ERROR: tracepoint not found: nosuch:thing\n'
+     # bpftrace 0.26: a located warning, then its attach error
+     'stdin:1:1-24: WARNING: tracepoint not found: nosuch:thing\n'
      'tracepoint:nosuch:thing { }\n'
-     '~~~~~~~~~~~~~~~~~~~~~~~\n'),
+     '~~~~~~~~~~~~~~~~~~~~~~~\n'
+     "ERROR: Unable to attach probe: tracepoint:nosuch:thing. If this is expected, set the "
+     "'missing_probes' config variable to 'warn'.\n"),
     ('tracepoint:syscalls:sys_enter_nosuch* { }',
      'stdin:1:1-38: ERROR: No tracepoints match tracepoint:syscalls:sys_enter_nosuch*\n'
      'tracepoint:syscalls:sys_enter_nosuch* { }\n'
