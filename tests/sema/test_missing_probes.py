@@ -16,10 +16,10 @@ def expand(ap):
     return [ExpandedProbe(provider="tracepoint", name=ap.raw, span=ap.span)]
 
 
-def names(src):
+def names(src, expander=None):
     log = WarningLog()
     with collecting(log):
-        an = Analyzer(parse(src), expand, []).run()
+        an = Analyzer(parse(src), expander or expand, []).run()
     return [e.name for _, exps in an.expanded for e in exps], [w.message for w in log.items]
 
 
@@ -50,10 +50,7 @@ def _tp_expand(ap):
 
 
 def _tp_names(src):
-    log = WarningLog()
-    with collecting(log):
-        an = Analyzer(parse(src), _tp_expand, []).run()
-    return [e.name for _, exps in an.expanded for e in exps], [w.message for w in log.items]
+    return names(src, _tp_expand)
 
 
 def test_a_missing_tracepoint_next_to_one_that_exists_is_warned_and_dropped():
