@@ -72,7 +72,7 @@ def compile_script(text: str, name: str = "stdin", params=(), config: dict | Non
         if e.source is None:
             e.source = source
         # what was found before the error is still worth saying
-        e.warnings = log.items
+        e.warnings = [dataclasses.replace(w, source=source) for w in log.items]
         raise
     except AssemblyError as e:
         raise SemanticError(f"program too large for BPF: {e}", source=source) from None

@@ -114,6 +114,17 @@ class MissingProbe(SemanticError):
     is an error, a warning or nothing (sema.analyzer)."""
 
 
+class MissingTracepoint(MissingProbe):
+    """A tracepoint that is not in tracefs. Under missing_probes = error
+    bpftrace 0.26 warns at the attach point, drops it when another attach
+    point of the probe exists, and else stops with its "Unable to attach
+    probe" error; ``probe_name`` is the name that error gives."""
+
+    def __init__(self, message: str, probe_name: str, span=None):
+        super().__init__(message, span)
+        self.probe_name = probe_name
+
+
 class InternalError(BpfscopeError):
     """bpfscope broke one of its own invariants (a bug to report), said
     in one line instead of a traceback or a silently wrong program."""

@@ -164,6 +164,9 @@ def untyped_probes(ap, mod: str | None, event: str) -> list[ExpandedProbe]:
             for n in names]
 
 
+BTF_DIR = "/sys/kernel/btf/"
+
+
 class RawTracepoint(Provider):
     """The provider for "rawtracepoint"."""
 
@@ -180,6 +183,10 @@ class RawTracepoint(Provider):
 
     def expand(self, ap, provider: str, options) -> list[ExpandedProbe]:
         mod, event = parse_spec(ap)
+        if mod and "*" not in mod and mod != "vmlinux" and os.path.exists(BTF_DIR + "vmlinux") \
+                and not os.path.exists(BTF_DIR + mod):
+            # bpftrace 0.26's words for a module the kernel has no BTF of
+            raise MissingProbe(f"No BTF found for {mod}:{event}.", ap.span)
         if tp_btf_status() is not None:
             return found_or_missing(ap, mod, event, untyped_probes(ap, mod, event))
         return typed_probes(ap, mod, event, "rawtracepoint")

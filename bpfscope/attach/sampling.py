@@ -19,6 +19,7 @@ from ..errors import KernelError, SemanticError
 from ..sema.probes import PT_REGS, TIMER, ExpandedProbe
 from .perfattach import attach_to_perf_event, attach_to_perf_events
 from .provider import Provider
+from .specs import to_count
 
 UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
@@ -64,10 +65,7 @@ def parse_rate(kind: str, parts: list[str], span) -> tuple[str, str, int]:
         unit, count = parts
     else:
         raise SemanticError(f"{kind} probe requires a unit and a rate, e.g. {kind}:s:1", span)
-    try:
-        n = int(count, 0)
-    except ValueError:
-        n = 0
+    n = to_count(count) or 0
     if n <= 0:
         raise SemanticError(f"Invalid rate of {kind} probe: {count}", span)
     if unit == "hz":
@@ -188,10 +186,7 @@ class Counter(_PerCpu):
             raise SemanticError(f"Invalid {self.kind} event: {name}; one of: "
                                 + ", ".join(self.events), ap.span)
         config, default = self.events[name]
-        try:
-            count = int(parts[1], 0) if len(parts) == 2 and parts[1] else default
-        except ValueError:
-            count = 0
+        count = (to_count(parts[1]) or 0) if len(parts) == 2 and parts[1] else default
         if count <= 0:
             raise SemanticError(f"Invalid count of {self.kind} probe: {parts[1]}", ap.span)
         return [ExpandedProbe(self.kind, f"{self.kind}:{name}:{count}",

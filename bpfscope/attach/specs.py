@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from ..errors import SemanticError
+from ..lang.lexer import parse_int_literal
 
 
 def to_uint(s: str) -> int | None:
@@ -12,6 +15,19 @@ def to_uint(s: str) -> int | None:
     except ValueError:
         return None
     return v if v >= 0 else None
+
+
+def to_count(s: str) -> int | None:
+    """A probe's count or rate (``software:cpu:1e6``, ``interval:ms:1_000``):
+    bpftrace 0.26 reads these as it reads integer literals, so the
+    scientific form counts too."""
+    v = to_uint(s)
+    if v is None and re.fullmatch(r"[0-9]+[eE][0-9]+", s):
+        try:
+            v = parse_int_literal(s)
+        except ValueError:
+            return None
+    return v
 
 
 def split_offset(func: str, provider: str, ap) -> tuple[str, int]:

@@ -13,7 +13,7 @@ import os
 
 from ..bpf import perf
 from ..bpf.consts import PerfType
-from ..errors import MissingProbe, SemanticError
+from ..errors import MissingProbe, MissingTracepoint, SemanticError
 from ..sema.probes import RECORD, ExpandedProbe
 from . import tracefs
 from .perfattach import attach_to_perf_event
@@ -49,7 +49,8 @@ class Tracepoint(Provider):
         if not pairs:
             if tracefs.has_wildcard(cat + name):
                 raise MissingProbe(f"No tracepoints match {ap.raw}", ap.span)
-            raise MissingProbe(f"tracepoint not found: {cat}:{name}", ap.span)
+            raise MissingTracepoint(f"tracepoint not found: {cat}:{name}",
+                                    f"tracepoint:{cat}:{name}", ap.span)
         out = []
         for c, n in pairs:
             try:

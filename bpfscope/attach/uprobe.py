@@ -571,8 +571,9 @@ class Uprobe(Provider):
                 if not names:
                     if multi:
                         return []
-                    raise MissingProbe(f"No matches for {provider} {path}:{func}.",
-                                        ap.span)
+                    # bpftrace 0.26's words, with the path as the script wrote it
+                    raise MissingProbe(f"Could not resolve symbol: {spec.target or path}:{func}",
+                                       ap.span)
         if "*" not in func:
             _warn_clones(path, func, names)
         out = []

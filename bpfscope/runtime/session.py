@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Callable
@@ -48,6 +49,10 @@ MAP_TYPES = {"hash": MapType.HASH, "percpu_hash": MapType.PERCPU_HASH,
 ZERO_KEY = b"\0\0\0\0"
 
 VERIFIER_TAIL = 5
+# -v names each record as bpftrace 0.26 names its async actions; bpfscope's
+# own kinds where the two say the same thing. Every record here travels on
+# the one ring buffer, which 0.26 calls the normal one.
+ASYNC_ACTION_NAMES = {"print_value": "print_non_map", "print_map": "print"}
 INTERRUPTED = 255  # the exit code of a run stopped by a signal while attaching
 # bpftrace 0.26's warning for a map update that failed with E2BIG
 # the -k checks (DropSite kinds): message, helper, its return code
@@ -575,7 +580,9 @@ class Session:
         return self.ringbuf.consume_texts(texts, self.sink.printf, self._on_slow_record)
 
     def _fast_texts(self) -> dict:
-        if self._printf_event is not None or not getattr(self.sink.printf, "joins", False):
+        # -v says every record (on_record): no batches then
+        if self.verbose or self._printf_event is not None \
+                or not getattr(self.sink.printf, "joins", False):
             return {}
         full = int(self.script.config.get("max_strlen", 1024)) - 1
         texts = {}
@@ -598,6 +605,9 @@ class Session:
         if ev is None:
             self.sink.warning(f"unknown event id {u64(data)}")
             return
+        if self.verbose:
+            sys.stderr.write(f"[NORMAL] Event print async action "
+                             f"{ASYNC_ACTION_NAMES.get(ev.kind, ev.kind)}\n")
         self.handle(ev, data)
 
     def handle(self, ev: EventSpec, data: bytes):

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..errors import InternalError, MissingProbe, SemanticError, Span, warn
+from ..errors import InternalError, MissingProbe, MissingTracepoint, SemanticError, Span, warn
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from ..lang.lexer import split_attach_point
@@ -247,10 +247,17 @@ class Analyzer(ConstValues, MapTyping):
             if policy == "ignore":
                 continue
             if policy == "warn":
-                warn(f"{e.message}, skipping probe.", e.span or ap.span)
+                warn(f"{e.message.rstrip('.')}, skipping probe.", e.span or ap.span)
                 continue
             if exps and "*" in ap.raw:
                 continue
+            if isinstance(e, MissingTracepoint):
+                warn(e.message, e.span or ap.span)
+                if exps:
+                    continue
+                raise SemanticError(f"Unable to attach probe: {e.probe_name}. If this is "
+                                    "expected, set the 'missing_probes' config variable to "
+                                    "'warn'.")
             raise e
 
     def check_probe_limit(self) -> None:

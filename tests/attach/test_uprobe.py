@@ -189,7 +189,7 @@ def test_wildcard(cprog):
 
 
 def test_no_match(cprog):
-    with pytest.raises(SemanticError, match=f"No matches for uprobe {cprog}:nosuch"):
+    with pytest.raises(SemanticError, match=f"Could not resolve symbol: {cprog}:nosuch"):
         expand(f"uprobe:{cprog}:nosuch")
     with pytest.raises(SemanticError, match="No matches"):
         expand(f"uprobe:{cprog}:zz*")
@@ -322,3 +322,12 @@ def test_go_binary_warning(cprog, tmp_path, capsys, monkeypatch, fresh_warnings)
     expand(f"uretprobe:{gobin}:known_other")
     err = capsys.readouterr().err
     assert err.count("WARNING:") == 1 and "Go" in err and "stacks" in err
+
+
+def test_missing_function_named_with_the_path_as_written(cprog, monkeypatch):
+    # bpftrace 0.26 says "Could not resolve symbol: ./prog:f", the path as
+    # the script wrote it, not the one it resolved to
+    monkeypatch.chdir(os.path.dirname(cprog))
+    with pytest.raises(SemanticError) as ei:
+        expand(f"uprobe:./{os.path.basename(cprog)}:nosuch")
+    assert ei.value.message == f"Could not resolve symbol: ./{os.path.basename(cprog)}:nosuch"

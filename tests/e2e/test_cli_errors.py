@@ -81,9 +81,12 @@ CASES = [
 
 TP_CASES = [
     ('tracepoint:nosuch:thing { }',
-     'stdin:1:1-24: ERROR: tracepoint not found: nosuch:thing\n'
+     # bpftrace 0.26: a located warning, then its attach error
+     'stdin:1:1-24: WARNING: tracepoint not found: nosuch:thing\n'
      'tracepoint:nosuch:thing { }\n'
-     '~~~~~~~~~~~~~~~~~~~~~~~\n'),
+     '~~~~~~~~~~~~~~~~~~~~~~~\n'
+     "ERROR: Unable to attach probe: tracepoint:nosuch:thing. If this is expected, set the "
+     "'missing_probes' config variable to 'warn'.\n"),
     ('tracepoint:syscalls:sys_enter_nosuch* { }',
      'stdin:1:1-38: ERROR: No tracepoints match tracepoint:syscalls:sys_enter_nosuch*\n'
      'tracepoint:syscalls:sys_enter_nosuch* { }\n'
@@ -209,3 +212,19 @@ def test_a_non_gpl_license_loads_a_program_without_gpl_only_helpers(e2e, kernel)
     r = e2e.run_cli("-q", "-e", 'config = { license = "Potato" } BEGIN { printf("%d\\n", 7); }')
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "7"
+
+
+def test_verbose_names_each_record(e2e):
+    # bpftrace 0.26's -v line per ring buffer record, before what it prints
+    r = e2e.run_cli("-v", "-e", 'BEGIN { print(7); printf("x%d\\n", 1); exit(); }')
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "async action" in ln]
+    assert lines == ["[NORMAL] Event print async action print_non_map",
+                     "[NORMAL] Event print async action printf",
+                     "[NORMAL] Event print async action exit"]
+    assert r.stdout.splitlines()[:2] == ["7", "x1"]
+
+
+def test_records_not_named_without_verbose(e2e):
+    r = e2e.run_cli("-e", 'BEGIN { printf("x\\n"); exit(); }')
+    assert r.returncode == 0 and "async action" not in r.stderr

@@ -103,7 +103,7 @@ def test_stripped_program_alone_has_no_such_function(e2e, prog):
     stripped, _root, _ = prog
     r = e2e.run_cli("-e", f"uprobe:{stripped}:dbg_leaf {{ }}", "-c", f"{stripped} 1")
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert f"ERROR: No matches for uprobe {stripped}:dbg_leaf." in r.stderr
+    assert f"ERROR: Could not resolve symbol: {stripped}:dbg_leaf" in r.stderr
 
 
 def test_probe_by_name_and_ustack_through_build_id(e2e, prog):

@@ -210,3 +210,15 @@ def test_interval_elapsed_and_nsecs_increase(e2e):
 def test_interval_hz(e2e):
     r = e2e.run_prog('interval:hz:50 { @n = count(); if (@n >= 3) { printf("3\\n"); exit(); } }')
     assert r.stdout == "3\n\n\n@n: 3\n"
+
+
+def test_missing_tracepoint_next_to_one_that_exists_runs(e2e, helper):
+    # bpftrace 0.26 under the default missing_probes = error: a warning at
+    # the missing attach point, and the probe runs on the other
+    t = e2e.Trace("-c", f"{helper} getpid 1", "-e",
+                  'tracepoint:syscalls:sys_exit_getpid, tracepoint:syscalls:bpfscope_nosuch '
+                  '/pid == cpid/ { @n = count(); }')
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert "WARNING: tracepoint not found: syscalls:bpfscope_nosuch" in err
+    assert out == "\n\n@n: 1\n"

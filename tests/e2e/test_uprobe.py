@@ -152,7 +152,7 @@ def test_listing(e2e, cprog, cxxprog):
 def test_error_no_such_function(e2e, cprog):
     r = e2e.run_cli("-e", f"uprobe:{cprog}:nosuch {{ }}")
     assert r.returncode == 1
-    assert f"ERROR: No matches for uprobe {cprog}:nosuch." in r.stderr
+    assert f"ERROR: Could not resolve symbol: {cprog}:nosuch" in r.stderr
     assert "Traceback" not in r.stderr
 
 
