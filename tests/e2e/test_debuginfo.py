@@ -204,7 +204,7 @@ def test_api_debuginfo(prog):
     text = f"uprobe:{stripped}:dbg_leaf {{ }}"
     try:
         set_search_dirs(())
-        with pytest.raises(BpfscopeError, match="No matches"):
+        with pytest.raises(BpfscopeError, match="Could not resolve symbol"):
             api.compile_script(text)
         script = api.compile_script(text, debuginfo=[root])
         assert [p.probe.name for p in script.programs] == [f"uprobe:{stripped}:dbg_leaf"]
