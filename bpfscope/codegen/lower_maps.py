@@ -83,10 +83,11 @@ class MapLowering:
         return r
 
     def update(self, name: str, key: Mem, val: Mem, flags: int = BPF_ANY, span=None,
-               site: str | None = None):
+               site: str | None = None, also: int | None = None):
         """map_update_elem; with ``span``, a full map is reported to user
         space (one record, only on the failure path), as a failure of map
-        ``site`` (default ``name``)."""
+        ``site`` (default ``name``); ``also``: a second LOST slot that
+        counts the same failure."""
         self.kernel_map(name)
         b = self.b
         b.ld_map_fd(R1, name)
@@ -100,6 +101,8 @@ class MapLowering:
             b.mov(res, R0)
             b.jcond("sge", res, 0, ok)
             self.count_lost(self.sc.drop_site("full", site or name, span))
+            if also is not None:
+                self.count_lost(also)
             b.place(ok)
 
     def assign_map(self, s: ast.AssignMap):
@@ -282,7 +285,11 @@ class MapLowering:
                 self.copy(dst, key.at(off, T.align8(t.size)), T.align8(t.size))
         if idx is not None:
             b.stx(8, ckey.base, ckey.off + ckey.size - 8, idx)
-        self.aggregate_into(m, spec.copies, ckey, agg, arg, spec)
+        # a full map of copies loses the event: counted as a full map at
+        # the place, and apart, so -v can say how many of the stacks that
+        # went the slow way were lost
+        self.aggregate_into(m, spec.copies, ckey, agg, arg, spec,
+                            also=self.sc.drop_site("stackid_lost", m.ident, m.span))
         b.place(done)
 
     def short_str_aggregate(self, m: ast.Map, agg, arg, spec: MapSpec) -> bool:
@@ -341,9 +348,10 @@ class MapLowering:
                 self.note_pid(pid)
 
     def aggregate_into(self, m: ast.Map, name: str, key: Mem, agg, arg, spec: MapSpec,
-                       on_new=None):
+                       on_new=None, also: int | None = None):
         """The lookup, then the add or the first value, in kernel map
-        ``name``; ``on_new`` emits code run for a new entry only."""
+        ``name``; ``on_new`` emits code run for a new entry only; ``also``
+        as update's."""
         b = self.b
         p = self.lookup(name, key)
         miss, done = b.label("miss"), b.label("done")
@@ -355,7 +363,7 @@ class MapLowering:
             on_new()
         val = self.stack_mem(spec.value_size)
         agg.first(self, val, arg, spec)
-        self.update(name, key, val, span=m.span, site=m.ident)
+        self.update(name, key, val, span=m.span, site=m.ident, also=also)
         b.place(done)
 
     def note_pid(self, pid: VReg):
