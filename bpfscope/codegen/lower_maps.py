@@ -21,6 +21,18 @@ from .script import USTACK_PIDS, MapSpec
 from .stack import MAX_STACK
 
 
+def value_bound(e) -> int | None:
+    """B when integer expression ``e`` is known to be in [0, B]: ``x &
+    MASK`` of a 64-bit result and a literal mask (what histograms of
+    ``nsecs & 0xfffff`` are made of); None when nothing is known."""
+    t = getattr(e, "type", None)
+    if not (isinstance(e, ast.Binop) and e.op == "&" and isinstance(t, T.IntType)
+            and t.bits == 64):
+        return None
+    sides = [x.value for x in (e.left, e.right) if isinstance(x, ast.Integer)]
+    return min(sides) if sides and 0 <= min(sides) < 1 << 63 else None
+
+
 class MapLowering:
     def map_key(self, m: ast.Map, keys=None, extra: int = 0) -> Mem:
         """Build the kernel key of ``@m[keys]`` on the stack; ``extra`` bytes
@@ -230,12 +242,13 @@ class MapLowering:
         agg = registry.aggregation(spec.kind)
         arg = self.int_expr(call.args[0]) if call.args else None
         if spec.copies is not None:
-            return self.aggregate_by_ids(m, agg, arg, spec)
+            return self.aggregate_by_ids(m, agg, arg, spec,
+                                         value_bound(call.args[0]) if call.args else None)
         if spec.short is not None and self.short_str_aggregate(m, agg, arg, spec):
             return
         key = self.map_key(m, extra=8 if agg.bucketed else 0)
         if agg.bucketed:
-            idx = agg.bucket(self, arg.reg, spec.params)
+            idx = agg.bucket(self, arg.reg, spec.params, bound=value_bound(call.args[0]))
             b.stx(8, key.base, key.off + key.size - 8, idx)
         if spec.short is None:
             return self.aggregate_into(m, m.ident, key, agg, arg, spec)
@@ -253,7 +266,7 @@ class MapLowering:
         self.aggregate_into(m, m.ident, key, agg, arg, spec)
         b.place(done)
 
-    def aggregate_by_ids(self, m: ast.Map, agg, arg, spec: MapSpec):
+    def aggregate_by_ids(self, m: ast.Map, agg, arg, spec: MapSpec, bound=None):
         """``@m[kstack, ...] = agg(x)`` with the stacks' ids in the key
         (codegen.stackids). A stack bpf_get_stackid gave no id sets
         ``failed`` (store_stack): the event then goes to the map of copies,
@@ -264,7 +277,7 @@ class MapLowering:
         b.mov(failed, 0)
         key = self.map_key(m, extra=8 if agg.bucketed else 0)
         self.stackid_failed = None
-        idx = agg.bucket(self, arg.reg, spec.params) if agg.bucketed else None
+        idx = agg.bucket(self, arg.reg, spec.params, bound=bound) if agg.bucketed else None
         if idx is not None:
             b.stx(8, key.base, key.off + key.size - 8, idx)
         slow, done = b.label("stack_copies"), b.label("stacks_kept")

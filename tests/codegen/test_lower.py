@@ -679,3 +679,18 @@ def test_stack_keys_stay_copies_where_the_kernel_reads_the_map():
         m = compile_src(src).maps
         assert m["@"].copies is None and not any(n.startswith(".stacks") for n in m), src
         assert not any(isinstance(e, T.StackType) and e.ids for e in m["@"].key.elems)
+
+
+def test_hist_log2_is_a_short_binary_search():
+    # one immediate compare, shift and add per step; the 32 step tests
+    # the high half; the last step has no branch; the index accumulates
+    # straight into its register (hist(x) with k = 0)
+    full = listing("tracepoint:syscalls:sys_enter_getppid { @h = hist(nsecs); }")
+    full = full.disasm().splitlines()
+    assert sum(">>= 32" in x for x in full) == 1
+    assert sum(" < 0x" in x for x in full) == 4  # 16, 8, 4, 2
+    # a mask of 20 bits: no 32 step and no negative test
+    masked = listing("tracepoint:syscalls:sys_enter_getppid { @h = hist(nsecs & 0xfffff); }")
+    masked = masked.disasm().splitlines()
+    assert not any(">>= 32" in x or "s< 0x0" in x for x in masked)
+    assert len(full) - len(masked) == 4  # 7 fewer; the mask's own instructions are the rest
