@@ -108,19 +108,18 @@ CASES = [
 3: (b7) r2 = 16
 4: (b7) r3 = 0
 5: (85) call bpf_ringbuf_reserve#131
-6: (15) if r0 == 0x0 goto pc+7
-7: (b7) r2 = 1
-8: (7b) *(u64 *)(r0 +0) = r2
-9: (7b) *(u64 *)(r0 +8) = r6
-10: (bf) r1 = r0
-11: (b7) r2 = 0
-12: (85) call bpf_ringbuf_submit#132
-13: (05) goto pc+4
-14: (18) r1 = map[.lost][0]+0
-16: (b7) r0 = 1
-17: (db) lock *(u64 *)(r1 +0) += r0
-18: (b7) r0 = 0
-19: (95) exit
+6: (15) if r0 == 0x0 goto pc+6
+7: (7a) *(u64 *)(r0 +0) = 1
+8: (7b) *(u64 *)(r0 +8) = r6
+9: (bf) r1 = r0
+10: (b7) r2 = 0
+11: (85) call bpf_ringbuf_submit#132
+12: (05) goto pc+4
+13: (18) r1 = map[.lost][0]+0
+15: (b7) r0 = 1
+16: (db) lock *(u64 *)(r1 +0) += r0
+17: (b7) r0 = 0
+18: (95) exit
 """),
     ('predicate', 'BEGIN /pid == 1/ { @x = 1; }', 24, """\
 0: (85) call bpf_get_current_pid_tgid#14
@@ -690,3 +689,13 @@ def test_hist_log2_is_a_short_binary_search():
     masked = masked.disasm().splitlines()
     assert not any(">>= 32" in x or "s< 0x0" in x for x in masked)
     assert len(full) - len(masked) == 5  # less the mask's own instructions
+
+
+def test_pid_and_tid_share_one_helper_call_where_its_result_reaches():
+    def calls(src):
+        text = listing(src).disasm()
+        return text.count("call bpf_get_current_pid_tgid")
+    assert calls('tracepoint:syscalls:sys_enter_getppid { printf("%d %d\\n", pid, tid); }') == 1
+    # after a join (a label) the first result may not have been taken: call again
+    assert calls("tracepoint:syscalls:sys_enter_getppid { @a = pid; "
+                 "if (nsecs > 5) { @b = 1; } @c = tid; }") == 2
