@@ -417,8 +417,14 @@ def spec_tuple(m):
 
 
 def test_runtime_maps_always_exist():
-    cs = compile_src("BEGIN { }")
-    assert list(cs.maps) == [RINGBUF, LOST, EXIT]
+    # a script that sends no record gets a one-page ring buffer
+    for src in ("BEGIN { }", "BEGIN { @x = 1; exit(); }"):
+        quiet = compile_src(src)
+        assert list(quiet.maps)[-3:] == [RINGBUF, LOST, EXIT]
+        assert spec_tuple(quiet.maps[RINGBUF]) == ("ringbuf", 0, 0, 4096, "ringbuf")
+    assert compile_src("config = { perf_rb_pages = 256 } BEGIN { exit(); }"
+                       ).maps[RINGBUF].max_entries == 256 * 4096  # asked: kept
+    cs = compile_src('BEGIN { printf("x\\n"); }')
     # by default 1/512 of memory, between 64 and 4096 pages per CPU, a power of two
     cpus = os.cpu_count() or 1
     pages = cs.maps[RINGBUF].max_entries // 4096
