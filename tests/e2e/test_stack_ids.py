@@ -13,47 +13,27 @@ way is known exactly too.
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 import bpfscope
 
+# the stack paths program and the readers of a run's output are the
+# stack drop tests' (stackpaths.c built -O0 with frame pointers)
+from .test_stack_drops import entries, paths, records  # noqa: F401 - paths is a fixture
+
 pytestmark = pytest.mark.usefixtures("kernel")
 
-PROG = Path(__file__).parent / "progs" / "stackpaths.c"
-ENTRY = re.compile(r"^(@\w*)\[(.*?)\]: (\d+)$", re.S | re.M)
 COPIES = re.compile(r"^stdin:1:(\d+)-\d+: (@\w*): (\d+) events' stacks got no stack id .*"
                     r"went to a map of copies \((?:none lost|(\d+) kept, (\d+) lost: that map "
                     r"is full)\)", re.M)
 
 
-@pytest.fixture(scope="module")
-def paths(tmp_path_factory) -> str:
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        pytest.skip("no C compiler to build the stack paths program")
-    out = tmp_path_factory.mktemp("stackids") / "stackpaths"
-    subprocess.run([gcc, "-O0", "-fno-omit-frame-pointer", "-o", str(out), str(PROG)],
-                   check=True, capture_output=True)
-    return str(out)
-
-
-def entries(text: str, name: str = "@") -> list[tuple[str, int]]:
-    return [(k, int(v)) for m, k, v in ENTRY.findall(text) if m == name]
-
-
 def copies(stderr: str) -> list[tuple[int, str, int, int]]:
     """(column, map, events sent to the copies, of those lost) per -v line."""
     return [(int(c), m, int(n), int(lost or 0)) for c, m, n, _, lost in COPIES.findall(stderr)]
-
-
-def records(stdout: str, kind: str) -> list[dict]:
-    return [r for r in map(json.loads, stdout.splitlines()) if r["type"] == kind]
 
 
 def test_kernel_and_user_stacks_count_the_workloads_syscalls(e2e, helper):
