@@ -354,11 +354,13 @@ class Tracer:
         """What the tracer knows of itself: probes attached, events lost
         (ring buffer full) and missed (the kernel skipped a program), map
         updates that failed on a full map (per map), events the Python
-        side dropped because nobody took them."""
+        side dropped because nobody took them, and per map with stack ids
+        the events whose stacks got no id (codegen.stackids): sent to its
+        map of copies, and of those the ones lost there."""
         s = self._session
         out: dict[str, Any] = {"probes": self._sink.probes, "lost": self._sink.lost,
                                "events_dropped": self._sink.events_dropped,
-                               "missed": {}, "map_full": {}}
+                               "missed": {}, "map_full": {}, "stack_copies": {}}
         with s.lock:
             if not s.maps:
                 return out
@@ -369,6 +371,9 @@ class Tracer:
             for i, site in enumerate(self.script.drop_sites, 1):
                 if site.kind == "full":  # a count per place; told per map
                     full[site.name] = full.get(site.name, 0) + s._lost_count(i)
+                elif site.kind in ("stackid", "stackid_lost"):
+                    c = out["stack_copies"].setdefault(site.name, {"events": 0, "lost": 0})
+                    c["events" if site.kind == "stackid" else "lost"] += s._lost_count(i)
         return out
 
 

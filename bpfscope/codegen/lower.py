@@ -142,6 +142,13 @@ class ScriptCompiler:
                                     "strings (max_strlen) in one probe", exp.span) from None
             progs.append(ProgSpec(exp, ptype, program, exp.name))
         self.maps[LOST].value_size = 8 * (1 + len(self.drop_sites))
+        if not int(self.an.config.get("perf_rb_pages", 0)) and all(
+                ev.kind == "exit" for ev in self.events.values()):
+            # no record but exit()'s (which EXIT makes sure is not lost):
+            # one page, not the default's tens of MiB, which the kernel
+            # maps twice and the process pays for in memory and start-up
+            # (a perf_rb_pages asked for is kept)
+            self.maps[RINGBUF].max_entries = 4096
         if self.scratch_total:
             # one slot per CPU, indexed by the CPU's number: programs that
             # nest on one CPU have regions of their own

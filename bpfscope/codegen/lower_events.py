@@ -72,9 +72,7 @@ class EventLowering:
         b.mov(rec, R0)
         lost, done = b.label("lost"), b.label("sent")
         b.jcond("eq", rec, 0, lost)
-        idr = b.vreg()
-        b.mov(idr, ev.id)
-        b.stx(8, rec, 0, idr)
+        b.st(8, rec, 0, ev.id)
         return rec, lost, done
 
     def submit_record(self, rec, lost, done):

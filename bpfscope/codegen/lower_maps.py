@@ -21,6 +21,18 @@ from .script import USTACK_PIDS, MapSpec
 from .stack import MAX_STACK
 
 
+def value_bound(e) -> int | None:
+    """B when integer expression ``e`` is known to be in [0, B]: ``x &
+    MASK`` of a 64-bit result and a literal mask (what histograms of
+    ``nsecs & 0xfffff`` are made of); None when nothing is known."""
+    t = getattr(e, "type", None)
+    if not (isinstance(e, ast.Binop) and e.op == "&" and isinstance(t, T.IntType)
+            and t.bits == 64):
+        return None
+    sides = [x.value for x in (e.left, e.right) if isinstance(x, ast.Integer)]
+    return min(sides) if sides and 0 <= min(sides) < 1 << 63 else None
+
+
 class MapLowering:
     def map_key(self, m: ast.Map, keys=None, extra: int = 0) -> Mem:
         """Build the kernel key of ``@m[keys]`` on the stack; ``extra`` bytes
@@ -83,10 +95,11 @@ class MapLowering:
         return r
 
     def update(self, name: str, key: Mem, val: Mem, flags: int = BPF_ANY, span=None,
-               site: str | None = None):
+               site: str | None = None, also: int | None = None):
         """map_update_elem; with ``span``, a full map is reported to user
         space (one record, only on the failure path), as a failure of map
-        ``site`` (default ``name``)."""
+        ``site`` (default ``name``); ``also``: a second LOST slot that
+        counts the same failure."""
         self.kernel_map(name)
         b = self.b
         b.ld_map_fd(R1, name)
@@ -100,6 +113,8 @@ class MapLowering:
             b.mov(res, R0)
             b.jcond("sge", res, 0, ok)
             self.count_lost(self.sc.drop_site("full", site or name, span))
+            if also is not None:
+                self.count_lost(also)
             b.place(ok)
 
     def assign_map(self, s: ast.AssignMap):
@@ -227,12 +242,13 @@ class MapLowering:
         agg = registry.aggregation(spec.kind)
         arg = self.int_expr(call.args[0]) if call.args else None
         if spec.copies is not None:
-            return self.aggregate_by_ids(m, agg, arg, spec)
+            return self.aggregate_by_ids(m, agg, arg, spec,
+                                         value_bound(call.args[0]) if call.args else None)
         if spec.short is not None and self.short_str_aggregate(m, agg, arg, spec):
             return
         key = self.map_key(m, extra=8 if agg.bucketed else 0)
         if agg.bucketed:
-            idx = agg.bucket(self, arg.reg, spec.params)
+            idx = agg.bucket(self, arg.reg, spec.params, bound=value_bound(call.args[0]))
             b.stx(8, key.base, key.off + key.size - 8, idx)
         if spec.short is None:
             return self.aggregate_into(m, m.ident, key, agg, arg, spec)
@@ -250,7 +266,7 @@ class MapLowering:
         self.aggregate_into(m, m.ident, key, agg, arg, spec)
         b.place(done)
 
-    def aggregate_by_ids(self, m: ast.Map, agg, arg, spec: MapSpec):
+    def aggregate_by_ids(self, m: ast.Map, agg, arg, spec: MapSpec, bound=None):
         """``@m[kstack, ...] = agg(x)`` with the stacks' ids in the key
         (codegen.stackids). A stack bpf_get_stackid gave no id sets
         ``failed`` (store_stack): the event then goes to the map of copies,
@@ -261,7 +277,7 @@ class MapLowering:
         b.mov(failed, 0)
         key = self.map_key(m, extra=8 if agg.bucketed else 0)
         self.stackid_failed = None
-        idx = agg.bucket(self, arg.reg, spec.params) if agg.bucketed else None
+        idx = agg.bucket(self, arg.reg, spec.params, bound=bound) if agg.bucketed else None
         if idx is not None:
             b.stx(8, key.base, key.off + key.size - 8, idx)
         slow, done = b.label("stack_copies"), b.label("stacks_kept")
@@ -282,7 +298,11 @@ class MapLowering:
                 self.copy(dst, key.at(off, T.align8(t.size)), T.align8(t.size))
         if idx is not None:
             b.stx(8, ckey.base, ckey.off + ckey.size - 8, idx)
-        self.aggregate_into(m, spec.copies, ckey, agg, arg, spec)
+        # a full map of copies loses the event: counted as a full map at
+        # the place, and apart, so -v can say how many of the stacks that
+        # went the slow way were lost
+        self.aggregate_into(m, spec.copies, ckey, agg, arg, spec,
+                            also=self.sc.drop_site("stackid_lost", m.ident, m.span))
         b.place(done)
 
     def short_str_aggregate(self, m: ast.Map, agg, arg, spec: MapSpec) -> bool:
@@ -341,9 +361,10 @@ class MapLowering:
                 self.note_pid(pid)
 
     def aggregate_into(self, m: ast.Map, name: str, key: Mem, agg, arg, spec: MapSpec,
-                       on_new=None):
+                       on_new=None, also: int | None = None):
         """The lookup, then the add or the first value, in kernel map
-        ``name``; ``on_new`` emits code run for a new entry only."""
+        ``name``; ``on_new`` emits code run for a new entry only; ``also``
+        as update's."""
         b = self.b
         p = self.lookup(name, key)
         miss, done = b.label("miss"), b.label("done")
@@ -355,7 +376,7 @@ class MapLowering:
             on_new()
         val = self.stack_mem(spec.value_size)
         agg.first(self, val, arg, spec)
-        self.update(name, key, val, span=m.span, site=m.ident)
+        self.update(name, key, val, span=m.span, site=m.ident, also=also)
         b.place(done)
 
     def note_pid(self, pid: VReg):

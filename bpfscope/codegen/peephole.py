@@ -11,6 +11,18 @@ exit values) and only drops or retargets instructions:
   (knowledge is dropped at every label, and a call forgets r0..r5), a
   64-bit ``mov rX, rY`` where rX already holds rY's value, or
   ``mov rX, K`` where rX already holds K;
+- known-constant operands: an ALU operation or a conditional jump whose
+  source register is known to hold K takes K as its immediate
+  (``r1 = 5; r6 &= r1`` -> ``r6 &= 5``), leaving the constant's load to
+  the dead-write rule;
+  never where the immediate form means something else or is refused (a
+  division or modulo by 0, a shift out of range, byte swaps, sign-
+  extending moves);
+- dead stores: a store to the stack (``r10``-based) whose bytes every
+  path overwrites before anything could read them
+  (backward "must be overwritten" flow over the control-flow graph;
+  a call, an atomic, an exit or a load through any register but r10
+  may read the stack, so each ends what is known);
 - dead register writes: an ALU operation, a load or an LD_IMM64 whose
   register no path reads before writing it again (backward liveness over
   the control-flow graph, where a dead write reads nothing, so chains of
@@ -40,6 +52,7 @@ def peephole(code: list[Insn | Label]) -> list[Insn | Label]:
         code = _drop_identities(code)
         code = _drop_known_moves(code)
         code = _drop_dead_writes(code)
+        code = _drop_dead_stores(code)
         new = _drop_cond_jumps_to_next(code)
         if not threaded and len(new) == len(code):
             return new
@@ -78,6 +91,7 @@ def _drop_known_moves(code):
                 val.pop(n, None)
             out.append(it)
             continue
+        it = _with_known_operand(it, val)
         if I.is_jump(it) or I.is_exit(it):
             if I.is_exit(it) or I.op_code(it.code) == I.JA:
                 val.clear()
@@ -108,6 +122,91 @@ def _drop_known_moves(code):
                 val.pop(n, None)
         out.append(it)
     return out
+
+
+def _with_known_operand(it: Insn, val: dict) -> Insn:
+    """``it`` with its source register replaced by the constant it is
+    known to hold (``val``'s ("k", K) token), where the immediate form
+    does the same."""
+    cls = I.op_class(it.code)
+    if cls not in (I.ALU, I.ALU64, I.JMP, I.JMP32) or not it.code & I.X \
+            or I.op_code(it.code) == I.MOV:
+        return it  # a copy of a constant stays a copy: the moves rule's
+    s = _regn(it.src)
+    tok = val.get(s) if s is not None else None
+    if not (isinstance(tok, tuple) and tok[0] == "k"):
+        return it
+    k, op = tok[1], I.op_code(it.code)
+    if cls in (I.JMP, I.JMP32):
+        if op in (I.JA, I.CALL, I.EXIT):
+            return it
+    elif op in (I.END, I.NEG) \
+            or (op in (I.DIV, I.MOD) and k == 0) \
+            or (op in (I.LSH, I.RSH, I.ARSH) and not 0 <= k < (64 if cls == I.ALU64 else 32)):
+        return it
+    return replace(it, code=it.code & ~I.X, src=0, imm=k)
+
+
+_STACK = 512
+_ALL_STACK = (1 << _STACK) - 1
+
+
+def _stack_bytes(ins: Insn) -> int:
+    """The stack bytes an r10-based load or store names, as a bit mask
+    (bit 512 + offset); 0 for any other base."""
+    base = ins.dst if I.op_class(ins.code) in (I.ST, I.STX) else ins.src
+    if not (isinstance(base, PReg) and base.n == 10):
+        return 0
+    size = I.SIZE_BYTES[ins.code & 0x18]
+    if not -_STACK <= ins.off <= -size:
+        return 0
+    return ((1 << size) - 1) << (_STACK + ins.off)
+
+
+def _drop_dead_stores(code):
+    succ = successors(code)
+    n = len(code)
+    # per item: (kind, bytes): 'w' a plain store to the stack, 'r' a load
+    # from it, 'x' anything that may read any of it (exit too: a store
+    # left for the end is kept, so what a program wrote stays to see), None else
+    kinds: list[tuple] = []
+    for it in code:
+        if isinstance(it, Label):
+            kinds.append((None, 0))
+            continue
+        cls, mode = I.op_class(it.code), it.code & 0xE0
+        if I.is_exit(it) or I.is_call(it) or (cls == I.STX and mode == I.ATOMIC):
+            kinds.append(("x", 0))
+        elif cls == I.LDX:
+            m = _stack_bytes(it)
+            kinds.append(("r", m) if m else ("x", 0))
+        elif cls in (I.ST, I.STX) and mode == I.MEM:
+            kinds.append(("w", _stack_bytes(it)))
+        else:
+            kinds.append((None, 0))
+    # greatest fixpoint of: dead_in = transfer(AND of the successors')
+    dead_in = [_ALL_STACK] * n
+    dead_out = [_ALL_STACK] * n
+    changed = True
+    while changed:
+        changed = False
+        for i in range(n - 1, -1, -1):
+            o = _ALL_STACK
+            for j in succ[i]:
+                o &= dead_in[j]
+            kind, m = kinds[i]
+            if kind == "x":
+                x = 0
+            elif kind == "r":
+                x = o & ~m
+            elif kind == "w":
+                x = o | m
+            else:
+                x = o
+            if x != dead_in[i] or o != dead_out[i]:
+                dead_in[i], dead_out[i], changed = x, o, True
+    return [it for i, it in enumerate(code)
+            if not (kinds[i][0] == "w" and kinds[i][1] and kinds[i][1] & dead_out[i] == kinds[i][1])]
 
 
 def _is_pure_def(ins: Insn) -> bool:

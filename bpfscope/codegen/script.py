@@ -33,7 +33,8 @@ class DropSite:
     'full' (a map update failed: the map is full), 'stack' (bpf_get_stack
     failed and the stack was left empty), 'stackid' (bpf_get_stackid gave
     no id: the stack's bucket of the stack-trace map holds another stack,
-    or the map is full; the key took an empty stack), 'strcut' (str() cut a string at
+    or the map is full; the event went to the map of copies),
+    'stackid_lost' (of those, the events the full map of copies dropped), 'strcut' (str() cut a string at
     max_strlen), 'lookup'/'delete' (with -k: a map read or a delete found
     no element). ``name`` is the map, 'kstack'/'ustack', or the function."""
     kind: str

@@ -152,28 +152,35 @@ def beats(kind: str, signed: bool) -> str:
 # ---------------------------------------------------------------- buckets
 
 
-def hist_index_code(lw, v, params: tuple):
+def hist_index_code(lw, v, params: tuple, bound: int | None = None):
     """runtime.values.hist_index in BPF: 0 for negatives, v+1 below 2**k,
-    else 1 + (e-k)*2**k + (v >> (e-k)) with e = floor(log2 v)."""
+    else 1 + (e-k)*2**k + (v >> (e-k)) with e = floor(log2 v). ``bound``:
+    the value is known to be in [0, bound] (``x & MASK``), so neither the
+    negative test nor the steps above its top bit are needed."""
     b = lw.b
     k = params[0]
-    idx, x, e, t = b.vreg(), b.vreg(), b.vreg(), b.vreg()
-    done, small = b.label("hdone"), b.label("hsmall")
-    b.mov(idx, 0)
-    b.jcond("slt", v, 0, done)
+    bits = 64 if bound is None else max(bound.bit_length(), 1)
+    idx, x = b.vreg(), b.vreg()
+    done = b.label("hdone")
+    if bound is None:
+        b.mov(idx, 0)
+        b.jcond("slt", v, 0, done)
+    if k == 0:
+        # e accumulates straight into the index: 2 + e from v = 1 on
+        b.mov(idx, 1)
+        b.jcond("eq", v, 0, done)
+        b.mov(x, v)
+        b.alu("add", idx, 1)
+        _log2_steps(b, x, idx, bits)
+        b.place(done)
+        return idx
+    e = b.vreg()
     b.mov(idx, v)
     b.alu("add", idx, 1)
     b.jcond("lt", v, 1 << k, done)
     b.mov(x, v)
     b.mov(e, 0)
-    for s in (32, 16, 8, 4, 2, 1):
-        nxt = b.label()
-        b.mov(t, x)
-        b.alu("rsh", t, s)
-        b.jcond("eq", t, 0, nxt)
-        b.mov(x, t)
-        b.alu("add", e, s)
-        b.place(nxt)
+    _log2_steps(b, x, e, bits)
     # idx = 1 + (e - k) * 2**k + (v >> (e - k))
     b.alu("sub", e, k)
     b.mov(idx, v)
@@ -181,12 +188,36 @@ def hist_index_code(lw, v, params: tuple):
     b.alu("lsh", e, k)
     b.alu("add", idx, e)
     b.alu("add", idx, 1)
-    b.place(small)
     b.place(done)
     return idx
 
 
-def lhist_index_code(lw, v, params: tuple):
+def _log2_steps(b, x, acc, bits: int):
+    """acc += floor(log2 x) for 1 <= x < 2**bits, x destroyed: a binary
+    search by shifts, an immediate compare per step (3 instructions; the
+    32 step, whose bound no 32-bit immediate holds, tests the shifted-out
+    half instead) and the last step without a branch (x is 1..3 there)."""
+    if bits > 32:
+        t, nxt = b.vreg(), b.label()
+        b.mov(t, x)
+        b.alu("rsh", t, 32)
+        b.jcond("eq", t, 0, nxt)
+        b.mov(x, t)
+        b.alu("add", acc, 32)
+        b.place(nxt)
+    for s in (16, 8, 4, 2):
+        if bits > s:
+            nxt = b.label()
+            b.jcond("lt", x, 1 << s, nxt)
+            b.alu("rsh", x, s)
+            b.alu("add", acc, s)
+            b.place(nxt)
+    if bits > 1:
+        b.alu("rsh", x, 1)
+        b.alu("add", acc, x)
+
+
+def lhist_index_code(lw, v, params: tuple, bound: int | None = None):
     """runtime.values.lhist_index in BPF: 0 below min, n+1 from max on."""
     b = lw.b
     lo, hi, step = params
@@ -216,7 +247,7 @@ def lhist_index_code(lw, v, params: tuple):
 # (runtime.mapread.read_tseries).
 
 
-def tseries_slot_code(lw, v, params: tuple):
+def tseries_slot_code(lw, v, params: tuple, bound: int | None = None):
     """The slot of this event's interval; the time and the interval number
     are left on the lowering (``tseries_now``) for the add or first value
     of the same entry, which codegen lowers right after."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ..codegen.insn import R0, R1, R2, R3, R4, R10
+from ..codegen.insn import R0, R1, R2, R3, R4, R10, Label
 from ..codegen.loweringvalues import Int
 from ..errors import SemanticError
 from ..lang import ast
@@ -107,10 +107,23 @@ def lower_pid_builtin(lw, e: ast.Builtin) -> Int:
 
 
 def helper_half(lw, r, helper: str, high: bool) -> Int:
-    """The high or the low 32 bits of a helper's u64 result, in ``r``."""
+    """The high or the low 32 bits of a helper's u64 result, in ``r``.
+    The helper's result is the same for the whole run, so a second half
+    taken where the first call's result still reaches (no label placed
+    since: every path here went through it) copies it instead of calling
+    again: ``printf("%d %d", pid, tid)`` makes one call."""
     b = lw.b
-    b.call(helper)
-    b.mov(r, R0)
+    cache = lw.__dict__.setdefault("_helper_results", {})
+    held = cache.get((id(b), helper))
+    if held is not None and len(b.insns) >= held[1] and b.insns[held[1] - 1] is held[2] \
+            and not any(isinstance(x, Label) for x in b.insns[held[1]:]):
+        b.mov(r, held[0])
+    else:
+        raw = b.vreg()
+        b.call(helper)
+        b.mov(raw, R0)
+        cache[(id(b), helper)] = (raw, len(b.insns), b.insns[-1])
+        b.mov(r, raw)
     if high:
         b.alu("rsh", r, 32)
     else:

@@ -334,6 +334,12 @@ class JsonOutput(StreamSink):
                            f'{{"function": {json_string(what)}, "strings": {n}, '
                            f'"max_strlen": {max_strlen}, {place}}}}}\n')
 
+    def stack_copies(self, n: int, lost: int, name: str, filename: str, line: int, col: int,
+                     end_col: int = 0) -> None:
+        self.out.write(f'{{"type": "stack_copies", "count": {n}, "data": {{"map": '
+                       f'{json_string(name)}, "events": {n}, "lost": {lost}, '
+                       f'"filename": {json_string(filename)}, "line": {line}, "col": {col}}}}}\n')
+
     def time(self, text: str) -> None:
         self._emit("time", json_string(text))
 

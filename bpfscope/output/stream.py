@@ -69,6 +69,13 @@ class StreamSink:
                    "raise max_strlen to keep them whole")
         self.err.write(f"{filename}:{line}:{col}-{end_col}: WARNING: {msg}\n")
 
+    def stack_copies(self, n: int, lost: int, name: str, filename: str, line: int, col: int,
+                     end_col: int) -> None:
+        kept = f"{n - lost} kept, {lost} lost: that map is full" if lost else "none lost"
+        self.err.write(f"{filename}:{line}:{col}-{end_col}: {name}: {n} events' stacks got no "
+                       "stack id (their stack map bucket held another stack, or it was full) "
+                       f"and went to a map of copies ({kept}); raise max_map_keys for fewer\n")
+
     def error(self, msg: str) -> None:
         self.err.write(f"ERROR: {msg}\n")
 

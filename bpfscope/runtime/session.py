@@ -508,10 +508,24 @@ class Session:
             n = self._lost_count(i) if site.kind in ("stack", "strcut") else 0
             if n:
                 self.sink.dropped(site.kind, n, site.name, strlen, *self._place(site.span))
+        if self.verbose:
+            self._report_stack_copies()
         for m in self.maps.values():
             if isinstance(m, UserMap) and m.dropped:
                 self.sink.warning(f"{m.spec.name}: {m.dropped} updates of new keys were "
                                   f"dropped: it held {m.spec.max_entries} keys, its most")
+
+    def _report_stack_copies(self):
+        """-v: per map with stack ids, the events whose stacks got no id
+        and went to its map of copies, and how many of those it dropped."""
+        sites = self.script.drop_sites
+        lost = {(s.name, s.span): self._lost_count(i) for i, s in enumerate(sites, 1)
+                if s.kind == "stackid_lost"}
+        for i, site in enumerate(sites, 1):
+            n = self._lost_count(i) if site.kind == "stackid" else 0
+            if n:
+                self.sink.stack_copies(n, lost.get((site.name, site.span), 0), site.name,
+                                       *self._place(site.span))
 
     def _lost_count(self, slot: int) -> int:
         """Counter ``slot`` of LOST (one array element of u64 counters,

@@ -67,6 +67,12 @@ class OutputSink(Protocol):
         bpf_get_stack could not read) or 'strcut' (strings or buffers
         ``what`` cut at ``max_strlen``: str, join, buf, args.field)."""
 
+    def stack_copies(self, n: int, lost: int, name: str, filename: str, line: int, col: int,
+                     end_col: int) -> None:
+        """At exit, with -v: ``n`` events of map ``name`` whose stacks got
+        no stack id went to its map of copies (codegen.stackids), ``lost``
+        of them dropped there because that map was full."""
+
     def time(self, text: str) -> None:
         """Text from time() (already strftime-formatted)."""
 

@@ -108,19 +108,18 @@ CASES = [
 3: (b7) r2 = 16
 4: (b7) r3 = 0
 5: (85) call bpf_ringbuf_reserve#131
-6: (15) if r0 == 0x0 goto pc+7
-7: (b7) r2 = 1
-8: (7b) *(u64 *)(r0 +0) = r2
-9: (7b) *(u64 *)(r0 +8) = r6
-10: (bf) r1 = r0
-11: (b7) r2 = 0
-12: (85) call bpf_ringbuf_submit#132
-13: (05) goto pc+4
-14: (18) r1 = map[.lost][0]+0
-16: (b7) r0 = 1
-17: (db) lock *(u64 *)(r1 +0) += r0
-18: (b7) r0 = 0
-19: (95) exit
+6: (15) if r0 == 0x0 goto pc+6
+7: (7a) *(u64 *)(r0 +0) = 1
+8: (7b) *(u64 *)(r0 +8) = r6
+9: (bf) r1 = r0
+10: (b7) r2 = 0
+11: (85) call bpf_ringbuf_submit#132
+12: (05) goto pc+4
+13: (18) r1 = map[.lost][0]+0
+15: (b7) r0 = 1
+16: (db) lock *(u64 *)(r1 +0) += r0
+17: (b7) r0 = 0
+18: (95) exit
 """),
     ('predicate', 'BEGIN /pid == 1/ { @x = 1; }', 24, """\
 0: (85) call bpf_get_current_pid_tgid#14
@@ -145,97 +144,93 @@ CASES = [
 """),
     ('sdiv', 'BEGIN { $x = 1 + 2; @ = $x / 3; }', 24, """\
 0: (b7) r0 = 1
-1: (b7) r1 = 2
-2: (0f) r0 += r1
-3: (b7) r1 = 3
-4: (55) if r1 != 0x0 goto pc+2
-5: (b7) r0 = 0
-6: (05) goto pc+1
-7: (3f) r0 s/= r1
-8: (7b) *(u64 *)(r10 -16) = r0
-9: (7a) *(u64 *)(r10 -24) = 0
-10: (18) r1 = map[@]
-12: (bf) r2 = r10
-13: (07) r2 += -24
-14: (bf) r3 = r10
-15: (07) r3 += -16
-16: (b7) r4 = 0
-17: (85) call bpf_map_update_elem#2
-18: (75) if r0 s>= 0x0 goto pc+4
-19: (18) r1 = map[.lost][0]+8
-21: (b7) r0 = 1
-22: (db) lock *(u64 *)(r1 +0) += r0
-23: (b7) r0 = 0
-24: (95) exit
+1: (07) r0 += 2
+2: (b7) r1 = 3
+3: (55) if r1 != 0x0 goto pc+2
+4: (b7) r0 = 0
+5: (05) goto pc+1
+6: (3f) r0 s/= r1
+7: (7b) *(u64 *)(r10 -16) = r0
+8: (7a) *(u64 *)(r10 -24) = 0
+9: (18) r1 = map[@]
+11: (bf) r2 = r10
+12: (07) r2 += -24
+13: (bf) r3 = r10
+14: (07) r3 += -16
+15: (b7) r4 = 0
+16: (85) call bpf_map_update_elem#2
+17: (75) if r0 s>= 0x0 goto pc+4
+18: (18) r1 = map[.lost][0]+8
+20: (b7) r0 = 1
+21: (db) lock *(u64 *)(r1 +0) += r0
+22: (b7) r0 = 0
+23: (95) exit
 """),
     ('udiv', 'BEGIN { $x = (uint64)1 + 2; @ = $x / 3; }', 24, """\
 0: (b7) r0 = 1
-1: (b7) r1 = 2
-2: (0f) r0 += r1
-3: (b7) r1 = 3
-4: (55) if r1 != 0x0 goto pc+2
-5: (b7) r0 = 0
-6: (05) goto pc+1
-7: (3f) r0 /= r1
-8: (7b) *(u64 *)(r10 -16) = r0
-9: (7a) *(u64 *)(r10 -24) = 0
-10: (18) r1 = map[@]
-12: (bf) r2 = r10
-13: (07) r2 += -24
-14: (bf) r3 = r10
-15: (07) r3 += -16
-16: (b7) r4 = 0
-17: (85) call bpf_map_update_elem#2
-18: (75) if r0 s>= 0x0 goto pc+4
-19: (18) r1 = map[.lost][0]+8
-21: (b7) r0 = 1
-22: (db) lock *(u64 *)(r1 +0) += r0
-23: (b7) r0 = 0
-24: (95) exit
+1: (07) r0 += 2
+2: (b7) r1 = 3
+3: (55) if r1 != 0x0 goto pc+2
+4: (b7) r0 = 0
+5: (05) goto pc+1
+6: (3f) r0 /= r1
+7: (7b) *(u64 *)(r10 -16) = r0
+8: (7a) *(u64 *)(r10 -24) = 0
+9: (18) r1 = map[@]
+11: (bf) r2 = r10
+12: (07) r2 += -24
+13: (bf) r3 = r10
+14: (07) r3 += -16
+15: (b7) r4 = 0
+16: (85) call bpf_map_update_elem#2
+17: (75) if r0 s>= 0x0 goto pc+4
+18: (18) r1 = map[.lost][0]+8
+20: (b7) r0 = 1
+21: (db) lock *(u64 *)(r1 +0) += r0
+22: (b7) r0 = 0
+23: (95) exit
 """),
     ('slt', 'BEGIN { $x = 1; @ = $x < 3; }', 24, """\
 0: (b7) r0 = 1
 1: (bf) r2 = r0
-2: (b7) r1 = 3
-3: (cd) if r2 s< r1 goto pc+1
-4: (b7) r0 = 0
-5: (7b) *(u64 *)(r10 -16) = r0
-6: (7a) *(u64 *)(r10 -24) = 0
-7: (18) r1 = map[@]
-9: (bf) r2 = r10
-10: (07) r2 += -24
-11: (bf) r3 = r10
-12: (07) r3 += -16
-13: (b7) r4 = 0
-14: (85) call bpf_map_update_elem#2
-15: (75) if r0 s>= 0x0 goto pc+4
-16: (18) r1 = map[.lost][0]+8
-18: (b7) r0 = 1
-19: (db) lock *(u64 *)(r1 +0) += r0
-20: (b7) r0 = 0
-21: (95) exit
+2: (c5) if r2 s< 0x3 goto pc+1
+3: (b7) r0 = 0
+4: (7b) *(u64 *)(r10 -16) = r0
+5: (7a) *(u64 *)(r10 -24) = 0
+6: (18) r1 = map[@]
+8: (bf) r2 = r10
+9: (07) r2 += -24
+10: (bf) r3 = r10
+11: (07) r3 += -16
+12: (b7) r4 = 0
+13: (85) call bpf_map_update_elem#2
+14: (75) if r0 s>= 0x0 goto pc+4
+15: (18) r1 = map[.lost][0]+8
+17: (b7) r0 = 1
+18: (db) lock *(u64 *)(r1 +0) += r0
+19: (b7) r0 = 0
+20: (95) exit
 """),
     ('ult', 'BEGIN { $x = (uint64)1; @ = $x < 3; }', 24, """\
 0: (b7) r0 = 1
 1: (bf) r2 = r0
-2: (b7) r1 = 3
-3: (ad) if r2 < r1 goto pc+1
-4: (b7) r0 = 0
-5: (7b) *(u64 *)(r10 -16) = r0
-6: (7a) *(u64 *)(r10 -24) = 0
-7: (18) r1 = map[@]
-9: (bf) r2 = r10
-10: (07) r2 += -24
-11: (bf) r3 = r10
-12: (07) r3 += -16
-13: (b7) r4 = 0
-14: (85) call bpf_map_update_elem#2
-15: (75) if r0 s>= 0x0 goto pc+4
-16: (18) r1 = map[.lost][0]+8
-18: (b7) r0 = 1
-19: (db) lock *(u64 *)(r1 +0) += r0
-20: (b7) r0 = 0
-21: (95) exit
+2: (a5) if r2 < 0x3 goto pc+1
+3: (b7) r0 = 0
+4: (7b) *(u64 *)(r10 -16) = r0
+5: (7a) *(u64 *)(r10 -24) = 0
+6: (18) r1 = map[@]
+8: (bf) r2 = r10
+9: (07) r2 += -24
+10: (bf) r3 = r10
+11: (07) r3 += -16
+12: (b7) r4 = 0
+13: (85) call bpf_map_update_elem#2
+14: (75) if r0 s>= 0x0 goto pc+4
+15: (18) r1 = map[.lost][0]+8
+17: (b7) r0 = 1
+18: (db) lock *(u64 *)(r1 +0) += r0
+19: (b7) r0 = 0
+20: (95) exit
 """),
     ('field_s32', 'tracepoint:t:p { @ = args.i32; }', 24, """\
 0: (61) r0 = *(u32 *)(r1 +40)
@@ -422,8 +417,14 @@ def spec_tuple(m):
 
 
 def test_runtime_maps_always_exist():
-    cs = compile_src("BEGIN { }")
-    assert list(cs.maps) == [RINGBUF, LOST, EXIT]
+    # a script that sends no record gets a one-page ring buffer
+    for src in ("BEGIN { }", "BEGIN { @x = 1; exit(); }"):
+        quiet = compile_src(src)
+        assert list(quiet.maps)[-3:] == [RINGBUF, LOST, EXIT]
+        assert spec_tuple(quiet.maps[RINGBUF]) == ("ringbuf", 0, 0, 4096, "ringbuf")
+    assert compile_src("config = { perf_rb_pages = 256 } BEGIN { exit(); }"
+                       ).maps[RINGBUF].max_entries == 256 * 4096  # asked: kept
+    cs = compile_src('BEGIN { printf("x\\n"); }')
     # by default 1/512 of memory, between 64 and 4096 pages per CPU, a power of two
     cpus = os.cpu_count() or 1
     pages = cs.maps[RINGBUF].max_entries // 4096
@@ -692,3 +693,28 @@ def test_stack_id_keys_inside_a_for_loop_body_stop_the_loop_when_scratch_fails(b
     lines = [l.split(": ", 1)[1] for l in cb.splitlines() if ": " in l]
     lookups = [i for i, l in enumerate(lines) if l == "(85) call bpf_map_lookup_elem#1"]
     assert lookups, cb
+
+
+def test_hist_log2_is_a_short_binary_search():
+    # one immediate compare, shift and add per step; the 32 step tests
+    # the high half; the last step has no branch; the index accumulates
+    # straight into its register (hist(x) with k = 0)
+    full = listing("tracepoint:syscalls:sys_enter_getppid { @h = hist(nsecs); }")
+    full = full.disasm().splitlines()
+    assert sum(">>= 32" in x for x in full) == 1
+    assert sum(" < 0x" in x for x in full) == 4  # 16, 8, 4, 2
+    # a mask of 20 bits: no 32 step and no negative test
+    masked = listing("tracepoint:syscalls:sys_enter_getppid { @h = hist(nsecs & 0xfffff); }")
+    masked = masked.disasm().splitlines()
+    assert not any(">>= 32" in x or "s< 0x0" in x for x in masked)
+    assert len(full) - len(masked) == 5  # less the mask's own instructions
+
+
+def test_pid_and_tid_share_one_helper_call_where_its_result_reaches():
+    def calls(src):
+        text = listing(src).disasm()
+        return text.count("call bpf_get_current_pid_tgid")
+    assert calls('tracepoint:syscalls:sys_enter_getppid { printf("%d %d\\n", pid, tid); }') == 1
+    # after a join (a label) the first result may not have been taken: call again
+    assert calls("tracepoint:syscalls:sys_enter_getppid { @a = pid; "
+                 "if (nsecs > 5) { @b = 1; } @c = tid; }") == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bpfscope.codegen import insn as I
 from bpfscope.codegen.disasm import disassemble
-from bpfscope.codegen.insn import R0, R1, R2, R3, R6, R10, Insn, Label
+from bpfscope.codegen.insn import R0, R1, R2, R3, R6, R7, R8, R10, Insn, Label
 from bpfscope.codegen.peephole import peephole
 
 
@@ -162,3 +162,84 @@ def test_a_chain_of_dead_computations_goes_in_one_pass():
     code = [mov(R2, R6), alu(I.ADD, R2, 4), mov(R1, R2), alu(I.LSH, R1, 3),
             mov(R0, 0), EXIT]
     assert text(peephole(code)) == ["0: (b7) r0 = 0", "1: (95) exit"]
+
+
+def alux(op, d, s, cls=I.ALU64):
+    return Insn(cls | I.X | op, d, s)
+
+
+def ldx(d, base, off):
+    return Insn(I.LDX | I.MEM | I.DW, d, base, off)
+
+
+def st(base, off, k):
+    return Insn(I.ST | I.MEM | I.DW, base, 0, off, k)
+
+
+def test_a_known_constant_operand_becomes_an_immediate():
+    l = Label()
+    code = [mov(R1, 1048575), alux(I.AND, R6, R1), mov(R2, 3),
+            Insn(I.JMP | I.X | I.JSLT, R6, R2, target=l), mov(R6, 0), l,
+            stx(R10, -8, R6), EXIT]
+    assert text(peephole(code)) == [
+        "0: (57) r6 &= 1048575",     # the loads of 1048575 and 3 went dead
+        "1: (c5) if r6 s< 0x3 goto pc+1",
+        "2: (b7) r6 = 0",
+        "3: (7b) *(u64 *)(r10 -8) = r6",
+        "4: (95) exit",
+    ]
+
+
+def test_an_immediate_that_would_mean_something_else_is_not_taken():
+    # division by 0 and shifts out of range are refused in immediate form
+    # (by a register they are defined); a byte swap's imm is its width
+    code = [mov(R1, 0), alux(I.DIV, R6, R1), mov(R2, 64), alux(I.LSH, R6, R2),
+            mov(R3, 32), alux(I.RSH, R6, R3, cls=I.ALU), stx(R10, -8, R6), EXIT]
+    assert text(peephole(code)) == [
+        "0: (b7) r1 = 0",
+        "1: (3f) r6 /= r1",
+        "2: (b7) r2 = 64",
+        "3: (6f) r6 <<= r2",
+        "4: (b7) r3 = 32",
+        "5: (7c) w6 >>= w3",
+        "6: (7b) *(u64 *)(r10 -8) = r6",
+        "7: (95) exit",
+    ]
+
+
+def test_constants_are_forgotten_at_labels_and_calls():
+    l = Label()
+    code = [mov(R1, 5), jeq(R0, 0, l), l, alux(I.ADD, R6, R1), mov(R2, 5), call(5),
+            alux(I.ADD, R6, R2), stx(R10, -8, R6), EXIT]
+    out = text(peephole(code))
+    assert "1: (0f) r6 += r1" in out and "4: (0f) r6 += r2" in out
+
+
+def test_a_stack_store_every_path_overwrites_unread_is_dead():
+    l = Label()
+    code = [st(R10, -16, 0), st(R10, -24, 0), jeq(R6, 0, l), mov(R6, 2), l,
+            stx(R10, -16, R6), mov(R1, R10), alu(I.ADD, R1, -24), call(1), EXIT]
+    assert text(peephole(code)) == [
+        "0: (7a) *(u64 *)(r10 -24) = 0",  # -16 is written on both paths first
+        "1: (15) if r6 == 0x0 goto pc+1",
+        "2: (b7) r6 = 2",
+        "3: (7b) *(u64 *)(r10 -16) = r6",
+        "4: (bf) r1 = r10",
+        "5: (07) r1 += -24",
+        "6: (85) call bpf_map_lookup_elem#1",
+        "7: (95) exit",
+    ]
+
+
+def test_stack_stores_that_may_be_read_stay():
+    l = Label()
+    # read back on a path; read through another register; a call between;
+    # only part of it overwritten; overwritten on one path only
+    code = [st(R10, -8, 1), jeq(R6, 0, l), ldx(R7, R10, -8), l, st(R10, -8, 2),
+            st(R10, -16, 1), ldx(R8, R1, 0), st(R10, -16, 2),
+            st(R10, -24, 1), call(5), st(R10, -24, 2),
+            st(R10, -32, 1), Insn(I.ST | I.MEM | I.W, R10, 0, -32, 2),
+            mov(R0, R7), alux(I.ADD, R0, R8), EXIT]
+    out = text(peephole(code))
+    assert len(out) == len(code) - 1  # the label only
+    assert sum(") *(u" in x for x in out) == 8  # every store

@@ -30,11 +30,14 @@ class Lost:
         return b"".join(sum(self.slots.get(i, (0, 0))).to_bytes(8, "little") for i in range(n))
 
 
-def session(sink, slots):
+def session(sink, slots, verbose=False):
     sites = [DropSite("stack", "kstack", Span(1, 22, 1, 28)),
              DropSite("full", "@", Span(1, 18, 1, 37)),
-             DropSite("strcut", "str", Span(1, 42, 1, 51))]
+             DropSite("strcut", "str", Span(1, 42, 1, 51)),
+             DropSite("stackid", "@", Span(1, 18, 1, 37)),
+             DropSite("stackid_lost", "@", Span(1, 18, 1, 37))]
     sess = S.Session.__new__(S.Session)
+    sess.verbose = verbose
     sess.script = SimpleNamespace(drop_sites=sites, source=SRC, config={"max_strlen": 64})
     sess.sink, sess.maps = sink, {LOST: Lost(slots)}
     sess._lost_seen, sess._warned = 0, set()
@@ -80,3 +83,25 @@ def test_nothing_dropped_says_nothing():
     sess.check_lost()
     sess.report_drops()
     assert out.getvalue() == err.getvalue() == ""
+
+
+def test_stacks_sent_to_the_copies_are_told_with_v_only():
+    slots = {4: (5, 4), 5: (1, 2), 2: (0, 3)}
+    err = io.StringIO()
+    sess = session(TextOutput(io.StringIO(), err), slots, verbose=True)
+    sess.report_drops()
+    assert err.getvalue().splitlines() == [
+        "stdin:1:18-37: @: 9 events' stacks got no stack id (their stack map bucket held "
+        "another stack, or it was full) and went to a map of copies (6 kept, 3 lost: that "
+        "map is full); raise max_map_keys for fewer"]
+    quiet = io.StringIO()
+    session(TextOutput(io.StringIO(), quiet), slots).report_drops()
+    assert quiet.getvalue() == ""
+    err = io.StringIO()
+    session(TextOutput(io.StringIO(), err), {4: (2, 0)}, verbose=True).report_drops()
+    assert "went to a map of copies (none lost)" in err.getvalue()
+    out = io.StringIO()
+    session(JsonOutput(out, io.StringIO()), slots, verbose=True).report_drops()
+    assert [json.loads(x) for x in out.getvalue().splitlines()] == [
+        {"type": "stack_copies", "count": 9, "data": {
+            "map": "@", "events": 9, "lost": 3, "filename": "stdin", "line": 1, "col": 18}}]
