@@ -477,10 +477,14 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
     def assign_var(self, var: ast.Variable, value: ast.Expr, op: str):
         slot = self.vars[var.key]
         if isinstance(slot, Int):
+            # `$n += v` is `$n = $n + v`: $n as it was before v ran
+            old = slot if op == "=" else self.held(slot, value)
             v = self.int_expr(value)
             if op == "=":
                 self.b.mov(slot.reg, v.reg)
             else:
+                if old is not slot:
+                    self.b.mov(slot.reg, old.reg)
                 self.arith(op[:-1], slot.reg, v.reg, var.type, value.type)
         else:
             self.store(value, slot, self.var_types[var.key])
@@ -608,6 +612,20 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         raise SemanticError(f"{type(e).__name__} is not supported yet", e.span)
 
 
+    def held(self, v: Int, later) -> Int:
+        """``v`` as it is now, when ``later`` (an expression or a list of
+        them) is evaluated before it is used.
+        A variable's value is its own register, not a copy: an operand to
+        its right that assigns variables (`{ $n += 1; $n }`, `$n++`, a user
+        function) would change the left one too, where bpftrace evaluates
+        operands left to right. Only then is it copied."""
+        if not any(isinstance(slot, Int) and v.reg is slot.reg for slot in self.vars.values()) \
+                or not _assigns(later):
+            return v
+        r = self.b.vreg()
+        self.b.mov(r, v.reg)
+        return Int(r)
+
     def narrow(self, r: VReg, t: T.Type):
         """Truncate a 64-bit value to ``t`` and extend it back, as a cast or
         a narrow field does."""
@@ -696,7 +714,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         path, so a comparison becomes one conditional jump."""
         b = self.b
         if isinstance(e, ast.Binop) and e.op in self.CMP_OPS and e.left.type.is_int():
-            left = self.int_expr(e.left)
+            left = self.held(self.int_expr(e.left), e.right)
             if isinstance(e.right, ast.Integer) and -(1 << 31) <= e.right.value < (1 << 31):
                 right = e.right.value
             else:
@@ -747,7 +765,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             a, c = self.mem_expr(e.left), self.mem_expr(e.right)
             same = 1 if e.op == "==" else 0
             return self.compare_bytes(a, c, a.size, same, 1 - same, nul_ends=False)
-        left = self.int_expr(e.left)
+        left = self.held(self.int_expr(e.left), e.right)
         right = self.int_expr(e.right)
         if e.scale > 1:
             scaled = b.vreg()
@@ -873,3 +891,13 @@ def _config_int(config: dict, key: str, default: int) -> int:
 
 def compile_program(analyzer: Analyzer) -> CompiledScript:
     return ScriptCompiler(analyzer).compile()
+
+
+def _assigns(e) -> bool:
+    """Whether evaluating ``e`` (an expression or a list) may assign a variable."""
+    for n in ast.walk(e):
+        if isinstance(n, (ast.AssignVar, ast.VarDecl, ast.InlineCall, ast.ForMap, ast.ForRange)):
+            return True
+        if isinstance(n, ast.Unop) and n.op in ("++", "--") and isinstance(n.operand, ast.Variable):
+            return True
+    return False

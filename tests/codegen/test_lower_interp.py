@@ -558,6 +558,43 @@ def test_post_and_pre_increment_values():
         [5, 7, 7, 6, 10, 12, 12]
 
 
+@pytest.mark.parametrize("expr, want", [
+    ("{ $n += 1; $n } + { $n += 1; $n }", 2 + 3),
+    ("$n + { $n += 1; $n }", 1 + 2),
+    ("++$n + ++$n", 2 + 3),
+    ("$n + $n++", 1 + 1),
+    ("$n++ + $n", 1 + 2),
+    ("{ $n += 1; $n } * 10 - { $n *= 5; $n }", 20 - 10),
+    ("{ $n = 7; $n } > { $n = 3; $n }", 1),
+])
+def test_operands_are_evaluated_left_to_right(expr, want):
+    # a variable's value is its register: an assignment in the right operand
+    # must not reach the left one (bpftrace 0.26 gives 5 for the first)
+    k = kernel(f"BEGIN {{ $n = 1; @r = {expr}; }}")
+    k.run()
+    assert k.value("@r") == want
+
+
+def test_compound_assignment_reads_the_variable_before_its_operand():
+    k = kernel("BEGIN { $n = 1; $n += { $n = 10; 5 }; @r = $n; }")
+    k.run()
+    assert k.value("@r") == 6
+
+
+def test_printf_arguments_are_evaluated_left_to_right():
+    k = kernel('BEGIN { $n = 1; printf("%d %d\\n", $n, { $n += 1; $n }); }')
+    k.run()
+    (rec,) = k.events
+    assert rec == struct.pack("<Qqq", 1, 1, 2)
+
+
+def test_no_copy_of_a_variable_when_the_right_operand_assigns_nothing():
+    def size(src):
+        return len(compile_src(src).programs[0].program.insns)
+    plain = size("BEGIN { $n = 1; $m = 2; @r = $n + ($m + 1); }")
+    assert size("BEGIN { $n = 1; $m = 2; @r = $n + { $m + 1 }; }") == plain
+
+
 def test_delete_removes_the_entry():
     k = kernel("tracepoint:t:p { @m[args.a] = 1; delete(@m[args.b]); }")
     k.run(ctx=make_ctx(a=1, b=2))

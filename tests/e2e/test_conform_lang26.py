@@ -1,0 +1,34 @@
+"""bpftrace 0.26's language, functions and output where its runtime suite
+found bpfscope different (session 25): each test runs the real CLI, on
+events of the test's own where the behaviour depends on them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+COMM = "bslang26"
+
+
+@pytest.fixture
+def own_helper(helper, tmp_path):
+    path = tmp_path / COMM
+    shutil.copy(helper, path)
+    return str(path)
+
+
+def test_operands_with_assignments_are_evaluated_left_to_right(e2e, own_helper):
+    # each getpid call of the helper: $n = 0, 1, 2; the left block sees
+    # $n + 1, the right $n + 2 (bpftrace 0.26: 5 for $n = 1)
+    t = e2e.Trace("-e", f'tracepoint:syscalls:sys_enter_getpid /comm == "{COMM}"/ {{ '
+                  '$n = @c; @c++; $v = { $n += 1; $n } + { $n += 1; $n }; '
+                  'printf("%d %d %d\\n", $v, $n - 2, { $n += 10; $n }); '
+                  'if (@c == 3) { exit(); } }')
+    subprocess.run([own_helper, "getpid", "3"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out.splitlines()[:3] == ["3 0 12", "5 1 13", "7 2 14"]
