@@ -582,6 +582,13 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return self.array_cast(e)
         if isinstance(e, ast.Cast) and isinstance(e.expr.type, T.ArrayType):
             return self.int_from_array(e)
+        if isinstance(e, ast.Cast) and isinstance(e.expr.type, T.StringType):
+            # (bool)str: true unless the string is empty, its first byte NUL
+            src = self.mem_expr(e.expr)
+            r = b.vreg()
+            b.ldx(1, r, src.base, src.off)
+            self.narrow(r, e.type)
+            return Int(r)
         if isinstance(e, ast.Cast):
             v = self.int_expr(e.expr)
             r = b.vreg()

@@ -379,6 +379,12 @@ def test_cast_to_bool_is_zero_or_one():
     assert eval_tp("(bool)args.a", a=256) == 1
 
 
+@pytest.mark.parametrize("name, want", [(b"x", 1), (b"", 0)])
+def test_cast_of_a_string_to_bool_is_whether_it_is_empty(name, want):
+    assert eval_tp("(bool)str(args.name)", name=name) == want
+    assert eval_tp('(bool)"" + 2 * (bool)"a"') == 2
+
+
 @pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
 @pytest.mark.parametrize("a, b", [(-1, 1), (1, -1), (3, 3), (-2**63, 2**63 - 1)])
 def test_signed_comparisons(op, a, b):

@@ -32,3 +32,13 @@ def test_operands_with_assignments_are_evaluated_left_to_right(e2e, own_helper):
     out, err = t.finish()
     assert t.returncode == 0, err
     assert out.splitlines()[:3] == ["3 0 12", "5 1 13", "7 2 14"]
+
+
+def test_a_string_cast_to_bool_is_whether_it_is_empty(e2e, own_helper):
+    # comm of the helper's getpid calls is not empty; the literals are
+    t = e2e.Trace("-e", f'tracepoint:syscalls:sys_enter_getpid /comm == "{COMM}"/ {{ '
+                  '$c = comm; print(((bool)$c, (bool)"", (bool)"x")); exit(); }')
+    subprocess.run([own_helper, "getpid", "1"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out.splitlines()[0] == "(true, false, true)"
