@@ -42,3 +42,12 @@ def test_a_string_cast_to_bool_is_whether_it_is_empty(e2e, own_helper):
     out, err = t.finish()
     assert t.returncode == 0, err
     assert out.splitlines()[0] == "(true, false, true)"
+
+
+def test_cat_stops_at_max_cat_bytes_and_names_a_missing_file(e2e, tmp_path):
+    f = tmp_path / "digits"
+    f.write_text("0123456789\n")
+    r = e2e.run_prog(f'config = {{ max_cat_bytes = 4 }} BEGIN {{ cat("{f}"); '
+                     f'cat("{tmp_path}/none"); printf("|\\n"); exit(); }}')
+    assert r.stdout.startswith("0123|\n")
+    assert r.stderr == f"ERROR: failed to open file '{tmp_path}/none' (No such file or directory)\n"
