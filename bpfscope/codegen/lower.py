@@ -179,6 +179,10 @@ class ScriptCompiler:
         return ev
 
 
+DIVIDE_BY_ZERO = ("Divide or modulo by 0 detected. This can lead to unexpected results. "
+                  "1 is being used as the result.")
+
+
 class _Return(Exception):
     pass
 
@@ -485,7 +489,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             else:
                 if old is not slot:
                     self.b.mov(slot.reg, old.reg)
-                self.arith(op[:-1], slot.reg, v.reg, var.type, value.type)
+                self.arith(op[:-1], slot.reg, v.reg, var.type, value.type, value.span)
         else:
             self.store(value, slot, self.var_types[var.key])
 
@@ -685,17 +689,22 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return Int(r)
         return Mem(src.base, src.off + t.offsets[i], et.size)
 
-    def arith(self, op: str, dst: VReg, src: VReg, lt: T.Type, rt: T.Type):
+    def arith(self, op: str, dst: VReg, src: VReg, lt: T.Type, rt: T.Type, span=None,
+              nonzero: bool = False):
         signed = lt is not None and rt is not None and lt.signed and rt.signed
         ops = {"+": "add", "-": "sub", "*": "mul", "/": "sdiv" if signed else "div",
                "%": "smod" if signed else "mod", "&": "and", "|": "or", "^": "xor",
                "<<": "lsh", ">>": "arsh" if lt is not None and lt.signed else "rsh"}
-        if op in ("/", "%"):
-            # bpftrace defines x/0 and x%0 as 0 instead of trapping.
+        if op in ("/", "%") and not nonzero:
+            # bpftrace 0.26 defines x/0 and x%0 as 1 instead of trapping,
+            # and says so at run time, located at the operation
             b = self.b
             ok, done = b.label(), b.label()
             b.jcond("ne", src, 0, ok)
-            b.mov(dst, 0)
+            b.mov(dst, 1)
+            if span is not None:
+                self.emit_event(self.sc.event("warnf", fmt=DIVIDE_BY_ZERO, args=[], span=span,
+                                              names=[]), [])
             b.ja(done)
             b.place(ok)
             b.alu(ops[op], dst, src)
@@ -788,7 +797,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             b.place(yes)
             return Int(r)
         b.mov(r, left.reg)
-        self.arith(op, r, right.reg, e.left.type, e.right.type)
+        # a literal divisor other than 0 needs no check (`$ns / 1000`)
+        self.arith(op, r, right.reg, e.left.type, e.right.type, e.span,
+                   nonzero=isinstance(e.right, ast.Integer) and e.right.value != 0)
         return Int(r)
 
     def strcmp(self, e: ast.Binop) -> Int:

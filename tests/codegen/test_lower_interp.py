@@ -325,20 +325,37 @@ DIV_CASES = [(7, 2), (-7, 2), (7, -2), (-7, -2), (0, 5), (5, 0), (-5, 0), (2**63
 
 
 @pytest.mark.parametrize("a, b", DIV_CASES)
-def test_signed_division_truncates_toward_zero(a, b):
-    assert eval_tp("args.a / args.b", a=a, b=b) == int_div(a, b)
+def test_signed_division_truncates_toward_zero_and_by_zero_is_one(a, b):
+    assert eval_tp("args.a / args.b", a=a, b=b) == (int_div(a, b) if b else 1)
 
 
 @pytest.mark.parametrize("a, b", DIV_CASES)
-def test_signed_modulo_takes_the_dividends_sign_and_mod_zero_is_zero(a, b):
-    want = 0 if b == 0 else a - int_div(a, b) * b
+def test_signed_modulo_takes_the_dividends_sign_and_mod_zero_is_one(a, b):
+    want = 1 if b == 0 else a - int_div(a, b) * b
     assert eval_tp("args.a % args.b", a=a, b=b) == want
 
 
 @pytest.mark.parametrize("a, b", [(7, 2), (2**64 - 1, 2), (2**63, 3), (5, 0), (0, 0)])
 def test_unsigned_division_and_modulo(a, b):
-    assert eval_tp("args.ua / args.ub", signed=False, ua=a, ub=b) == (a // b if b else 0)
-    assert eval_tp("args.ua % args.ub", signed=False, ua=a, ub=b) == (a % b if b else 0)
+    assert eval_tp("args.ua / args.ub", signed=False, ua=a, ub=b) == (a // b if b else 1)
+    assert eval_tp("args.ua % args.ub", signed=False, ua=a, ub=b) == (a % b if b else 1)
+
+
+def test_division_by_zero_sends_one_warning_record_located_at_the_operation():
+    k = kernel("tracepoint:t:p { @q = args.a / args.b; @m = 7; @m %= args.b; }")
+    k.run(ctx=make_ctx(a=6, b=3))
+    assert (k.value("@q"), k.value("@m"), k.events) == (2, 1, [])
+    k.run(ctx=make_ctx(a=6, b=0))
+    assert (k.value("@q"), k.value("@m")) == (1, 1)
+    kinds = [k.script.events[struct.unpack_from("<Q", e)[0]] for e in k.events]
+    assert [ev.kind for ev in kinds] == ["warnf", "warnf"]
+    assert kinds[0].fmt.startswith("Divide or modulo by 0 detected.")
+    assert (kinds[0].span.col, kinds[1].span.col) == (23, 54)  # `@m %= X` at X
+
+
+def test_a_literal_divisor_other_than_zero_has_no_check():
+    k = kernel("tracepoint:t:p { @q = args.a / 1000; }")
+    assert not any(ev.kind == "warnf" for ev in k.script.events.values())
 
 
 def test_mixed_signedness_divides_unsigned():

@@ -51,3 +51,17 @@ def test_cat_stops_at_max_cat_bytes_and_names_a_missing_file(e2e, tmp_path):
                      f'cat("{tmp_path}/none"); printf("|\\n"); exit(); }}')
     assert r.stdout.startswith("0123|\n")
     assert r.stderr == f"ERROR: failed to open file '{tmp_path}/none' (No such file or directory)\n"
+
+
+def test_division_by_zero_is_one_with_a_located_warning(e2e, own_helper):
+    # @z is 0 on the first getpid call of the helper, 2 on the second
+    t = e2e.Trace("-e", f'tracepoint:syscalls:sys_enter_getpid /comm == "{COMM}"/ {{ '
+                  'printf("%d %d\\n", 10 / @z, 10 % @z); @z += 2; if (@z == 4) { exit(); } }')
+    subprocess.run([own_helper, "getpid", "2"], check=True)
+    out, err = t.finish()
+    assert t.returncode == 0, err
+    assert out.splitlines()[:2] == ["1 1", "5 0"]
+    warning = ("WARNING: Divide or modulo by 0 detected. This can lead to unexpected "
+               "results. 1 is being used as the result.")
+    lines = [ln for ln in err.splitlines() if warning in ln]
+    assert [ln.split(": WARNING")[0] for ln in lines] == ["stdin:1:79-86", "stdin:1:88-95"]
