@@ -65,3 +65,11 @@ def test_division_by_zero_is_one_with_a_located_warning(e2e, own_helper):
                "results. 1 is being used as the result.")
     lines = [ln for ln in err.splitlines() if warning in ln]
     assert [ln.split(": WARNING")[0] for ln in lines] == ["stdin:1:79-86", "stdin:1:88-95"]
+
+
+def test_strerror_prints_its_text_in_json(e2e):
+    r = e2e.run_prog("BEGIN { print(strerror(7)); print((strerror(2), 1)); exit(); }",
+                     "-f", "json")
+    lines = r.stdout.splitlines()
+    assert '{"type": "value", "data": "Argument list too long"}' in lines
+    assert '{"type": "value", "data": ["No such file or directory",1]}' in lines
