@@ -186,6 +186,10 @@ class ScriptCompiler:
         return ev
 
 
+DIVIDE_BY_ZERO = ("Divide or modulo by 0 detected. This can lead to unexpected results. "
+                  "1 is being used as the result.")
+
+
 class _Return(Exception):
     pass
 
@@ -487,11 +491,15 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
     def assign_var(self, var: ast.Variable, value: ast.Expr, op: str):
         slot = self.vars[var.key]
         if isinstance(slot, Int):
+            # `$n += v` is `$n = $n + v`: $n as it was before v ran
+            old = slot if op == "=" else self.held(slot, value)
             v = self.int_expr(value)
             if op == "=":
                 self.b.mov(slot.reg, v.reg)
             else:
-                self.arith(op[:-1], slot.reg, v.reg, var.type, value.type)
+                if old is not slot:
+                    self.b.mov(slot.reg, old.reg)
+                self.arith(op[:-1], slot.reg, v.reg, var.type, value.type, value.span)
         else:
             self.store(value, slot, self.var_types[var.key])
 
@@ -588,6 +596,13 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return self.array_cast(e)
         if isinstance(e, ast.Cast) and isinstance(e.expr.type, T.ArrayType):
             return self.int_from_array(e)
+        if isinstance(e, ast.Cast) and isinstance(e.expr.type, T.StringType):
+            # (bool)str: true unless the string is empty, its first byte NUL
+            src = self.mem_expr(e.expr)
+            r = b.vreg()
+            b.ldx(1, r, src.base, src.off)
+            self.narrow(r, e.type)
+            return Int(r)
         if isinstance(e, ast.Cast):
             v = self.int_expr(e.expr)
             r = b.vreg()
@@ -617,6 +632,20 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return Int(r)
         raise SemanticError(f"{type(e).__name__} is not supported yet", e.span)
 
+
+    def held(self, v: Int, later) -> Int:
+        """``v`` as it is now, when ``later`` (an expression or a list of
+        them) is evaluated before it is used.
+        A variable's value is its own register, not a copy: an operand to
+        its right that assigns variables (`{ $n += 1; $n }`, `$n++`, a user
+        function) would change the left one too, where bpftrace evaluates
+        operands left to right. Only then is it copied."""
+        if not any(isinstance(slot, Int) and v.reg is slot.reg for slot in self.vars.values()) \
+                or not _assigns(later):
+            return v
+        r = self.b.vreg()
+        self.b.mov(r, v.reg)
+        return Int(r)
 
     def narrow(self, r: VReg, t: T.Type):
         """Truncate a 64-bit value to ``t`` and extend it back, as a cast or
@@ -670,17 +699,22 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return Int(r)
         return Mem(src.base, src.off + t.offsets[i], et.size)
 
-    def arith(self, op: str, dst: VReg, src: VReg, lt: T.Type, rt: T.Type):
+    def arith(self, op: str, dst: VReg, src: VReg, lt: T.Type, rt: T.Type, span=None,
+              nonzero: bool = False):
         signed = lt is not None and rt is not None and lt.signed and rt.signed
         ops = {"+": "add", "-": "sub", "*": "mul", "/": "sdiv" if signed else "div",
                "%": "smod" if signed else "mod", "&": "and", "|": "or", "^": "xor",
                "<<": "lsh", ">>": "arsh" if lt is not None and lt.signed else "rsh"}
-        if op in ("/", "%"):
-            # bpftrace defines x/0 and x%0 as 0 instead of trapping.
+        if op in ("/", "%") and not nonzero:
+            # bpftrace 0.26 defines x/0 and x%0 as 1 instead of trapping,
+            # and says so at run time, located at the operation
             b = self.b
             ok, done = b.label(), b.label()
             b.jcond("ne", src, 0, ok)
-            b.mov(dst, 0)
+            b.mov(dst, 1)
+            if span is not None:
+                self.emit_event(self.sc.event("warnf", fmt=DIVIDE_BY_ZERO, args=[], span=span,
+                                              names=[]), [])
             b.ja(done)
             b.place(ok)
             b.alu(ops[op], dst, src)
@@ -706,7 +740,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         path, so a comparison becomes one conditional jump."""
         b = self.b
         if isinstance(e, ast.Binop) and e.op in self.CMP_OPS and e.left.type.is_int():
-            left = self.int_expr(e.left)
+            left = self.held(self.int_expr(e.left), e.right)
             if isinstance(e.right, ast.Integer) and -(1 << 31) <= e.right.value < (1 << 31):
                 right = e.right.value
             else:
@@ -757,7 +791,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             a, c = self.mem_expr(e.left), self.mem_expr(e.right)
             same = 1 if e.op == "==" else 0
             return self.compare_bytes(a, c, a.size, same, 1 - same, nul_ends=False)
-        left = self.int_expr(e.left)
+        left = self.held(self.int_expr(e.left), e.right)
         right = self.int_expr(e.right)
         if e.scale > 1:
             scaled = b.vreg()
@@ -773,7 +807,9 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             b.place(yes)
             return Int(r)
         b.mov(r, left.reg)
-        self.arith(op, r, right.reg, e.left.type, e.right.type)
+        # a literal divisor other than 0 needs no check (`$ns / 1000`)
+        self.arith(op, r, right.reg, e.left.type, e.right.type, e.span,
+                   nonzero=isinstance(e.right, ast.Integer) and e.right.value != 0)
         return Int(r)
 
     def strcmp(self, e: ast.Binop) -> Int:
@@ -883,3 +919,13 @@ def _config_int(config: dict, key: str, default: int) -> int:
 
 def compile_program(analyzer: Analyzer) -> CompiledScript:
     return ScriptCompiler(analyzer).compile()
+
+
+def _assigns(e) -> bool:
+    """Whether evaluating ``e`` (an expression or a list) may assign a variable."""
+    for n in ast.walk(e):
+        if isinstance(n, (ast.AssignVar, ast.VarDecl, ast.InlineCall, ast.ForMap, ast.ForRange)):
+            return True
+        if isinstance(n, ast.Unop) and n.op in ("++", "--") and isinstance(n.operand, ast.Variable):
+            return True
+    return False

@@ -48,9 +48,9 @@ class EventLowering:
         b = self.b
         layout = ev.layout
         pre = {}
-        for a in args:
+        for i, a in enumerate(args):
             if a.type.is_int():
-                pre[id(a)] = self.int_expr(a)
+                pre[id(a)] = self.held(self.int_expr(a), args[i + 1:])
         rec, lost, done = self.reserve_record(ev)
         for a, t, off in zip(args, layout.elems, layout.offsets):
             dst = Mem(rec, 8 + off, T.align8(t.size))

@@ -127,7 +127,7 @@ class MapLowering:
         if s.op != "=":
             cur = self.map_read(s.map, checked=False)  # a missing key is 0
             rhs = self.int_expr(v)
-            self.arith(s.op[:-1], cur.reg, rhs.reg, s.map.type, v.type)
+            self.arith(s.op[:-1], cur.reg, rhs.reg, s.map.type, v.type, v.span)
             key = self.map_key(s.map)
             val = self.stack_mem(8)
             self.b.stx(8, val.base, val.off, cur.reg)

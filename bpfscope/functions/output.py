@@ -106,11 +106,11 @@ def check_cat(an, e: ast.Call) -> T.Type:
 MAX_CAT_BYTES = 10240
 
 
-def read_for_cat(path: str) -> str:
+def read_for_cat(path: str, limit: int = MAX_CAT_BYTES) -> str:
     """cat(): a file's text, as much as bpftrace's max_cat_bytes allows;
     OSError when it cannot be read."""
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        return f.read(MAX_CAT_BYTES)
+    with open(path, "rb") as f:
+        return f.read(limit).decode("utf-8", "surrogateescape")
 
 
 def on_cat(session, ev, data: bytes) -> None:
@@ -120,9 +120,10 @@ def on_cat(session, ev, data: bytes) -> None:
     args = decode(ev.layout, data, 8, session.resolver) if ev.args else ()
     path = render(ev.fmt, args)
     try:
-        text = read_for_cat(path)
+        text = read_for_cat(path, int(session.script.config.get("max_cat_bytes",
+                                                                MAX_CAT_BYTES)))
     except OSError as e:
-        session.sink.error(f"failed to open file '{path}': {e.strerror}")
+        session.sink.error(f"failed to open file '{path}' ({e.strerror})")
         text = ""
     session.sink.cat(text)
 

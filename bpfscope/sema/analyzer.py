@@ -879,6 +879,8 @@ class Analyzer(ConstValues, MapTyping):
                 self.err(f"Cannot cast from '{T.type_name(t)}' to '{T.type_name(target)}': "
                          "an array cast needs integers of the same total size", e.span)
             return target
+        if isinstance(target, T.BoolType) and isinstance(t, T.StringType):
+            return target  # bpftrace 0.26: a string is true unless empty
         if not t.is_int() or not target.is_int():
             self.err(f"Cannot cast from '{T.type_name(t)}' to '{T.type_name(target)}'", e.span)
         return target

@@ -134,7 +134,7 @@ class SymbolicInt(IntType):
 
     @property
     def json_text(self) -> bool:
-        return self.what == "syscall_name"   # a string in 0.26
+        return self.what in ("syscall_name", "strerror")   # strings in 0.26
 
     def __str__(self) -> str:
         return self.what

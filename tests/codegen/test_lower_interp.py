@@ -339,20 +339,37 @@ DIV_CASES = [(7, 2), (-7, 2), (7, -2), (-7, -2), (0, 5), (5, 0), (-5, 0), (2**63
 
 
 @pytest.mark.parametrize("a, b", DIV_CASES)
-def test_signed_division_truncates_toward_zero(a, b):
-    assert eval_tp("args.a / args.b", a=a, b=b) == int_div(a, b)
+def test_signed_division_truncates_toward_zero_and_by_zero_is_one(a, b):
+    assert eval_tp("args.a / args.b", a=a, b=b) == (int_div(a, b) if b else 1)
 
 
 @pytest.mark.parametrize("a, b", DIV_CASES)
-def test_signed_modulo_takes_the_dividends_sign_and_mod_zero_is_zero(a, b):
-    want = 0 if b == 0 else a - int_div(a, b) * b
+def test_signed_modulo_takes_the_dividends_sign_and_mod_zero_is_one(a, b):
+    want = 1 if b == 0 else a - int_div(a, b) * b
     assert eval_tp("args.a % args.b", a=a, b=b) == want
 
 
 @pytest.mark.parametrize("a, b", [(7, 2), (2**64 - 1, 2), (2**63, 3), (5, 0), (0, 0)])
 def test_unsigned_division_and_modulo(a, b):
-    assert eval_tp("args.ua / args.ub", signed=False, ua=a, ub=b) == (a // b if b else 0)
-    assert eval_tp("args.ua % args.ub", signed=False, ua=a, ub=b) == (a % b if b else 0)
+    assert eval_tp("args.ua / args.ub", signed=False, ua=a, ub=b) == (a // b if b else 1)
+    assert eval_tp("args.ua % args.ub", signed=False, ua=a, ub=b) == (a % b if b else 1)
+
+
+def test_division_by_zero_sends_one_warning_record_located_at_the_operation():
+    k = kernel("tracepoint:t:p { @q = args.a / args.b; @m = 7; @m %= args.b; }")
+    k.run(ctx=make_ctx(a=6, b=3))
+    assert (k.value("@q"), k.value("@m"), k.events) == (2, 1, [])
+    k.run(ctx=make_ctx(a=6, b=0))
+    assert (k.value("@q"), k.value("@m")) == (1, 1)
+    kinds = [k.script.events[struct.unpack_from("<Q", e)[0]] for e in k.events]
+    assert [ev.kind for ev in kinds] == ["warnf", "warnf"]
+    assert kinds[0].fmt.startswith("Divide or modulo by 0 detected.")
+    assert (kinds[0].span.col, kinds[1].span.col) == (23, 54)  # `@m %= X` at X
+
+
+def test_a_literal_divisor_other_than_zero_has_no_check():
+    k = kernel("tracepoint:t:p { @q = args.a / 1000; }")
+    assert not any(ev.kind == "warnf" for ev in k.script.events.values())
 
 
 def test_mixed_signedness_divides_unsigned():
@@ -391,6 +408,12 @@ def test_casts_truncate_and_extend(expr, want):
 def test_cast_to_bool_is_zero_or_one():
     assert eval_tp("(bool)args.a", a=2) == 1
     assert eval_tp("(bool)args.a", a=256) == 1
+
+
+@pytest.mark.parametrize("name, want", [(b"x", 1), (b"", 0)])
+def test_cast_of_a_string_to_bool_is_whether_it_is_empty(name, want):
+    assert eval_tp("(bool)str(args.name)", name=name) == want
+    assert eval_tp('(bool)"" + 2 * (bool)"a"') == 2
 
 
 @pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
@@ -570,6 +593,43 @@ def test_post_and_pre_increment_values():
     k.run()
     assert [k.value(m) for m in ("@a", "@b", "@c", "@d", "@e", "@f", "@m")] == \
         [5, 7, 7, 6, 10, 12, 12]
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("{ $n += 1; $n } + { $n += 1; $n }", 2 + 3),
+    ("$n + { $n += 1; $n }", 1 + 2),
+    ("++$n + ++$n", 2 + 3),
+    ("$n + $n++", 1 + 1),
+    ("$n++ + $n", 1 + 2),
+    ("{ $n += 1; $n } * 10 - { $n *= 5; $n }", 20 - 10),
+    ("{ $n = 7; $n } > { $n = 3; $n }", 1),
+])
+def test_operands_are_evaluated_left_to_right(expr, want):
+    # a variable's value is its register: an assignment in the right operand
+    # must not reach the left one (bpftrace 0.26 gives 5 for the first)
+    k = kernel(f"BEGIN {{ $n = 1; @r = {expr}; }}")
+    k.run()
+    assert k.value("@r") == want
+
+
+def test_compound_assignment_reads_the_variable_before_its_operand():
+    k = kernel("BEGIN { $n = 1; $n += { $n = 10; 5 }; @r = $n; }")
+    k.run()
+    assert k.value("@r") == 6
+
+
+def test_printf_arguments_are_evaluated_left_to_right():
+    k = kernel('BEGIN { $n = 1; printf("%d %d\\n", $n, { $n += 1; $n }); }')
+    k.run()
+    (rec,) = k.events
+    assert rec == struct.pack("<Qqq", 1, 1, 2)
+
+
+def test_no_copy_of_a_variable_when_the_right_operand_assigns_nothing():
+    def size(src):
+        return len(compile_src(src).programs[0].program.insns)
+    plain = size("BEGIN { $n = 1; $m = 2; @r = $n + ($m + 1); }")
+    assert size("BEGIN { $n = 1; $m = 2; @r = $n + { $m + 1 }; }") == plain
 
 
 def test_delete_removes_the_entry():

@@ -88,7 +88,7 @@ def test_errorf_and_warnf_records(e2e):
 def test_cat_of_a_missing_file(e2e, tmp_path):
     missing = tmp_path / "nope"
     prog = f'BEGIN {{ cat("{missing}"); printf("after\\n"); exit(); }}'
-    message = f"ERROR: failed to open file '{missing}': No such file or directory\n"
+    message = f"ERROR: failed to open file '{missing}' (No such file or directory)\n"
     r = e2e.run_prog(prog)
     assert (r.stdout, r.stderr) == ("after\n\n\n", message)
     r = e2e.run_prog(prog, "-f", "json")

@@ -156,6 +156,12 @@ def test_symbolic():
     assert json_value(Symbolic("do_sys_open+5")) == '"do_sys_open+5"'
 
 
+def test_strerror_is_its_text_in_json_as_in_bpftrace_026():
+    from bpfscope.sema import types as T
+    assert T.SymbolicInt(what="strerror").json_text
+    assert not T.SymbolicInt(what="ksym").json_text
+
+
 def test_value_stats_and_avg():
     assert json_value(StatsValue(2, 7)) == \
         '{"count": 2, "average": 3, "total": 7}'

@@ -6,6 +6,7 @@ import pytest
 
 from bpfscope.errors import Source
 from bpfscope.lang.parser import parse
+from bpfscope.sema import types as T
 from bpfscope.sema.analyzer import Analyzer
 from bpfscope.sema.probes import ExpandedProbe
 
@@ -46,3 +47,12 @@ def test_buf_of_a_string_with_a_longer_length_keeps_that_length():
                   expander, (), None).run()
     assert an.maps["@a"].value.length == 8
     assert an.maps["@b"].value.length == 2
+
+
+def test_a_string_casts_to_bool_and_to_nothing_else_of_the_integers():
+    an = Analyzer(parse(Source('BEGIN { $s = "ab"; $b = (bool)$s; $c = (bool)""; }')),
+                  expander, (), None).run()
+    assign = an.program.probes[0].body[1]
+    assert isinstance(assign.value.type, T.BoolType)
+    with pytest.raises(Exception, match="Cannot cast from 'string\\[3\\]' to 'int32'"):
+        Analyzer(parse(Source('BEGIN { $s = "ab"; $i = (int32)$s; }')), expander, (), None).run()
