@@ -314,6 +314,63 @@ def in_mount_namespace(directory, mnt, name: str):
         p.wait()
 
 
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def memory_cgroup(name: str, limit: int, no_swap: bool = False):
+    """A memory cgroup of the test's own limited to ``limit`` bytes (and,
+    with ``no_swap``, kept from swapping, so that going over the limit
+    means reclaim or an OOM kill): the path of its procs file. cgroup v2
+    when its memory controller is enabled at the root, else v1's memory
+    hierarchy (below this process's own cgroup); skips when there is
+    neither. Removed at the end: its tasks must be gone by then (a killed
+    one leaves a moment later, which is waited for)."""
+    cg = limit_file = None
+    mounts = [l.split() for l in open("/proc/self/mounts")]
+    for _, mnt, fstype, *_ in mounts:
+        if fstype == "cgroup2" and "memory" in _read_text(
+                os.path.join(mnt, "cgroup.subtree_control")).split():
+            cg, limit_file = os.path.join(mnt, f"{name}-{os.getpid()}"), "memory.max"
+            swap = {"memory.swap.max": "0"}
+            break
+    if cg is None:
+        own = [l.split(":", 2)[2] for l in _read_text("/proc/self/cgroup").splitlines()
+               if "memory" in l.split(":")[1].split(",")]
+        v1 = [m[1] for m in mounts if m[2] == "cgroup" and "memory" in m[3].split(",")]
+        if not own or not v1:
+            pytest.skip("no memory cgroup controller here (cgroup v2 with memory enabled "
+                        "at the root, or v1's memory hierarchy)")
+        cg = os.path.join(v1[0] + own[0].rstrip("/"), f"{name}-{os.getpid()}")
+        limit_file, swap = "memory.limit_in_bytes", {"memory.swappiness": "0"}
+    try:
+        os.mkdir(cg)
+    except OSError as e:
+        pytest.skip(f"cannot make a memory cgroup here: {e}")
+    try:
+        with open(os.path.join(cg, limit_file), "w") as f:
+            f.write(str(limit))
+        for knob, value in (swap.items() if no_swap else ()):
+            if os.path.exists(os.path.join(cg, knob)):
+                with open(os.path.join(cg, knob), "w") as f:
+                    f.write(value)
+        yield os.path.join(cg, "cgroup.procs")
+    finally:
+        for _ in range(50):
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            os.rmdir(cg)
+
+
 @pytest.fixture(scope="session")
 def e2e():
     """The helpers above, for test modules (conftest is not importable
@@ -325,7 +382,8 @@ def e2e():
                                  assert_no_new_objects=assert_no_new_objects,
                                  assert_gone=assert_gone, owned_ids=owned_ids,
                                  created_since=created_since,
-                                 in_mount_namespace=in_mount_namespace)
+                                 in_mount_namespace=in_mount_namespace,
+                                 memory_cgroup=memory_cgroup)
 
 
 def _exporter_url(proc, timeout: float = 20) -> str:
