@@ -334,3 +334,14 @@ def test_trace_symbol_files_name_a_stripped_programs_functions(e2e, work, argwor
     assert frames and frames[0].startswith("aw_size+0"), out
     r = e2e.run_cli("trace", "-s", "/etc/hostname", probe)
     assert r.returncode == 1 and r.stderr.startswith("ERROR: trace: -s: /etc/hostname"), r
+
+
+def test_argdist_duration_ends_the_trace_after_its_reports(e2e, argwork, no_leaks):
+    import subprocess
+    # -d 2 with -i 1: two reports, then the trace ends by itself
+    t = e2e.Trace("argdist", "-c", "-d", "2", "-C", f"p:{argwork}:aw_size(unsigned long n):u64:n")
+    subprocess.run([argwork, "size", "2", "5"], check=True)
+    out, err = t.finish(timeout=30)
+    assert t.returncode == 0 and "Traceback" not in err, err
+    assert len(re.findall(r"^\[\d\d:\d\d:\d\d\]$", out, re.M)) == 2, out
+    assert freq(out) == {"n = 5": 1, "n = 10": 1}, out
