@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import itertools
+import json
 import os
 import re
 import select
@@ -371,6 +372,35 @@ def memory_cgroup(name: str, limit: int, no_swap: bool = False):
             os.rmdir(cg)
 
 
+def child_traced(code: str, child_args: list[str], *tool_args: str,
+                 ready=None, json_out: bool = False, errs: list | None = None) -> tuple[str, int]:
+    """A tool run with ``-p`` on a python child running ``code``, which
+    waits for a byte on stdin before it acts: its stdout and the child's
+    pid (the trace ends with the child). ``ready(child)`` (with the
+    child's stdout a pipe) runs before the trace starts. With ``json_out``
+    (the tool's JSON output) the output starts with the JSON line that says the probes are
+    attached. The trace's stderr is appended to ``errs`` when given."""
+    child = subprocess.Popen([sys.executable, "-c", code, *child_args], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE if ready else None, text=True)
+    try:
+        if ready:
+            ready(child)
+        t = Trace(*tool_args, "-p", str(child.pid), wait_attached=not json_out)
+        first = t.proc.stdout.readline().decode() if json_out else ""
+        assert not json_out or json.loads(first)["type"] == "attached_probes", first
+        child.stdin.write("g")
+        child.stdin.close()
+        assert child.wait(30) == 0
+        out, err = t.finish(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+    assert t.returncode == 0 and "Traceback" not in err, err
+    if errs is not None:
+        errs.append(err)
+    return first + out, child.pid
+
+
 @pytest.fixture(scope="session")
 def e2e():
     """The helpers above, for test modules (conftest is not importable
@@ -383,7 +413,7 @@ def e2e():
                                  assert_gone=assert_gone, owned_ids=owned_ids,
                                  created_since=created_since,
                                  in_mount_namespace=in_mount_namespace,
-                                 memory_cgroup=memory_cgroup)
+                                 memory_cgroup=memory_cgroup, child_traced=child_traced)
 
 
 def _exporter_url(proc, timeout: float = 20) -> str:

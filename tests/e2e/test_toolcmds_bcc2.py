@@ -35,28 +35,8 @@ def interrupted(t, settle: float = 1.0) -> str:
 
 def child_traced(e2e, code: str, child_args: list[str], *tool_args: str,
                  ready=None, json_out: bool = False) -> tuple[str, int]:
-    """A tool run with ``-p`` on a python child running ``code``, which
-    waits for a byte on stdin before it acts: its stdout and the child's
-    pid (the trace ends with the child). ``ready(child)`` (with the
-    child's stdout a pipe) runs before the trace starts. With ``json_out``
-    (the tool's JSON output) the output starts with the JSON line that says the probes are attached."""
-    child = subprocess.Popen([sys.executable, "-c", code, *child_args], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE if ready else None, text=True)
-    try:
-        if ready:
-            ready(child)
-        t = e2e.Trace(*tool_args, "-p", str(child.pid), wait_attached=not json_out)
-        first = t.proc.stdout.readline().decode() if json_out else ""
-        assert not json_out or json.loads(first)["type"] == "attached_probes", first
-        child.stdin.write("g")
-        child.stdin.close()
-        assert child.wait(30) == 0
-        out, err = t.finish(timeout=30)
-    finally:
-        child.kill()
-        child.wait()
-    assert t.returncode == 0 and "Traceback" not in err, err
-    return first + out, child.pid
+    """conftest's child_traced: the tool run with -p on a python child."""
+    return e2e.child_traced(code, child_args, *tool_args, ready=ready, json_out=json_out)
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -123,14 +103,6 @@ def small_memcg(e2e):
                 os.unlink(path)
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 # joins the cgroup (argv[1]), says so, and once told reads the file
 # (argv[2]) twice: four times the cgroup's limit of page cache each time
 CGROUP_READS = """
@@ -153,7 +125,8 @@ def reclaimed(e2e, small_memcg, *args, json_out=False) -> tuple[str, int, str]:
 
     def joined(child):
         assert child.stdout.readline() == "in\n"
-        comm.append(_read(f"/proc/{child.pid}/comm").strip())
+        with open(f"/proc/{child.pid}/comm") as f:
+            comm.append(f.read().strip())
     out, pid = child_traced(e2e, CGROUP_READS, list(small_memcg), "drsnoop", *args,
                             ready=joined, json_out=json_out)
     return out, pid, comm[0]

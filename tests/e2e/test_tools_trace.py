@@ -291,21 +291,8 @@ for data in (b"AB\\0CD", b"AB\\0XY!", b"ABCD"):
 
 
 def test_trace_bin_cmp_compares_the_bytes_past_a_nul(e2e, no_leaks):
-    import subprocess
-    import sys
-
     def writes(*args: str) -> list[str]:
-        child = subprocess.Popen([sys.executable, "-c", BYTES], stdin=subprocess.PIPE)
-        try:
-            t = e2e.Trace("trace", "-p", str(child.pid), *args)
-            child.stdin.write(b"g")
-            child.stdin.close()
-            assert child.wait(30) == 0
-            out, err = t.finish(timeout=30)
-        finally:
-            child.kill()
-            child.wait()
-        assert t.returncode == 0 and "Traceback" not in err, err
+        out, _ = e2e.child_traced(BYTES, [], "trace", *args)
         return [r[4] for r in rows(out)]
     probe = 't:syscalls:sys_enter_write (STRCMP({}, args->buf)) "%d", args->count'
     # the string compare stops at the NUL: both writes that start AB NUL
