@@ -7,9 +7,10 @@ addresses) whose code and data sections are SHT_NOBITS: it gives symbols
 and DWARF, never the bytes or file offsets a uprobe needs, which still
 come from the original file.
 
-:func:`find_debug_file` tries, in this order, under each debug root (the
-``--debuginfo`` directories given to :func:`set_search_dirs` first, then
-``/usr/lib/debug``):
+:func:`find_debug_file` takes a file of the same build-id given to
+:func:`set_symbol_files` (trace's ``-s``) first; else it tries, in this
+order, under each debug root (the ``--debuginfo`` directories given to
+:func:`set_search_dirs` first, then ``/usr/lib/debug``):
 
 1. the GNU build-id: ``ROOT/.build-id/xx/yyyy.debug`` (accepted only when
    its own build-id note is the same);
@@ -48,6 +49,7 @@ from .reader import ElfError, ElfFile
 DEFAULT_ROOT = "/usr/lib/debug"
 
 _extra: tuple[str, ...] = ()
+_symfiles: dict[str, str] = {}      # build-id -> a file with its symbols (set_symbol_files)
 _found: dict[tuple, str | None] = {}
 _crcs: dict[tuple, int] = {}
 _ROOTED = re.compile(r"^/proc/(?:\d+|self)/root(?=/)")
@@ -58,6 +60,22 @@ def set_search_dirs(dirs) -> None:
     with the same layouts under them."""
     global _extra
     _extra = tuple(os.path.abspath(d) for d in dirs)
+
+
+def set_symbol_files(paths) -> dict[str, str]:
+    """Files whose symbols serve any file of the same build-id (bcc
+    trace's ``-s``: an unstripped copy of a stripped program), looked at
+    before the debug roots. Returns {build-id: path}; raises ElfError
+    naming a file that is no ELF file or has no build-id."""
+    global _symfiles
+    found = {}
+    for path in paths:
+        with ElfFile(path) as e:
+            if not e.build_id:
+                raise ElfError(f"{path}: has no build-id to match a binary by")
+            found[e.build_id] = os.path.abspath(path)
+    _symfiles = found
+    return found
 
 
 def search_dirs() -> tuple[str, ...]:
@@ -168,10 +186,14 @@ def find_debug_file(elf: ElfFile) -> str | None:
         ident = (st.st_dev, st.st_ino, st.st_mtime_ns)
     except OSError:
         ident = ()
-    key = (elf.path, ident, _extra)
+    key = (elf.path, ident, _extra, tuple(_symfiles.items()))
     if key in _found:
         return _found[key]
     bid = elf.build_id
+    given = _symfiles.get(bid) if bid else None
+    if given is not None and not _same_file(given, elf.path):
+        _found[key] = given
+        return given
     link = None
     hit = None
     for cand, how in candidates(elf):

@@ -110,6 +110,35 @@ def bt_hooks(path: str) -> list[str]:
             m.group(1).split(":", 1)[0] in providers.ALIASES]
 
 
+_KADDR = re.compile(r'\bkaddr\(\s*"([^"]+)"\s*\)')
+
+
+def bt_kaddrs(path: str) -> list[str]:
+    """The kernel symbols a .bt script takes the address of (kaddr)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return _KADDR.findall(_COMMENT.sub("", f.read()))
+
+
+def symbol_status(names) -> str | None:
+    """Why this kernel cannot give the addresses of symbols ``names``
+    (None: it can); loads' avenrun is a data symbol that kallsyms lists
+    only with CONFIG_KALLSYMS_ALL."""
+    if not names:
+        return None
+    from ..ksyms import kernel_symbols
+    try:
+        table = kernel_symbols()
+        missing = [n for n in names if not table.lookup_name(n)]
+    except OSError as e:
+        return f"/proc/kallsyms: {e.strerror}"
+    return f"/proc/kallsyms has no symbol {missing[0]}" if missing else None
+
+
+def script_status(path: str) -> str | None:
+    """Why this kernel cannot run the .bt script at ``path`` (None: it can)."""
+    return hook_status(bt_hooks(path)) or symbol_status(bt_kaddrs(path))
+
+
 def hook_status(specs) -> str | None:
     """Why this kernel cannot attach ``specs`` (None: it can). A kprobe
     may run as fentry, so it fails only when both do."""
@@ -148,7 +177,7 @@ def catalog() -> list[tuple[str, str, str, str | None]]:
     for entry in sorted(os.listdir(TOOLS_DIR)):
         if entry.endswith(".bt") and entry[:-3] not in NAMES:   # else the command runs it
             path = os.path.join(TOOLS_DIR, entry)
-            out.append((entry[:-3], "script", bt_summary(path), hook_status(bt_hooks(path))))
+            out.append((entry[:-3], "script", bt_summary(path), script_status(path)))
     for name in NAMES:
         module = find(name)
         out.append((name, "options", summary(module), _module_status(module)))

@@ -35,6 +35,8 @@ EXAMPLES = """\
         how many times process 1005 called malloc with a size of 16 bytes
     bpfscope argdist -C 'r:c:gets():char*:(char*)$retval#snooped strings'
         the strings returned by gets()
+    bpfscope argdist -d 10 -i 5 -H 'p:c:malloc(size_t size):size_t:size'
+        malloc sizes as a histogram every 5 seconds, for 10 seconds
     bpfscope argdist -H 'r::__kmalloc(size_t size):u64:$latency/$entry(size)#ns per byte'
         nanoseconds per byte of kmalloc allocations
     bpfscope argdist -p 1005 -C 'p:c:write(int fd):int:fd' -T 5
@@ -239,6 +241,8 @@ def parser() -> ToolParser:
                    help="maximum string size to read from char* arguments")
     p.add_argument("-i", "--interval", default=1, type=positive_int,
                    help="output interval, in seconds")
+    p.add_argument("-d", "--duration", type=positive_int,
+                   help="total duration of trace in seconds")
     p.add_argument("-n", "--number", type=positive_int, dest="count", help="number of outputs")
     add_flags(p, ("-v", "--verbose", "print the resulting bpftrace program before running it"),
               ("-c", "--cumulative", "do not clear histograms and freq counts at each interval"))
@@ -304,6 +308,10 @@ def build(opts) -> Plan:
             report += printf(f"{s.label or s.raw}\n\t{'COUNT':<10} EVENT\n").replace("\t", "\\t")
         report += f"print({name});" + ("" if opts.cumulative else f" clear({name});")
         formats[name] = _hist(s) if s.kind == "hist" else _freq(s, opts.top)
+    if opts.duration:
+        # as bcc: the report at which the seconds so far reach -d is the last
+        outputs = -(-opts.duration // opts.interval)
+        opts.count = min(opts.count, outputs) if opts.count else outputs
     ticks = ""
     if opts.count:
         ticks = (f"  @__ticks = @__ticks + 1;\n"

@@ -98,6 +98,6 @@ def build(opts) -> Plan:
 
     header = (f"{'TIME(s)':<11} {'COMM':<14} {'PID':<6} {'DISK':<7} {'T':<1} {'SECTOR':<10} "
               f"{'BYTES':<7} " + (f"{'QUE(ms)':>7} " if opts.queue else "") + f"{'LAT(ms)':>7}\n")
-    return Plan(text=text, json=opts.json, cmd=opts.cmd, banner=header,
+    return Plan(text=text, pid=opts.pid, json=opts.json, cmd=opts.cmd, banner=header,
                 records={"io": Record(("ts#", "comm", "pid#", "dev#", "rw", "sector#", "bytes#",
                                        "queued_ns#", "lat_ns#"), line)})

@@ -149,6 +149,39 @@ def signature(text: str, spec: str, base: int) -> list[tuple[str, str]]:
     return out
 
 
+MAX_NEEDLE = 64   # bytes a binary STRCMP compares: one read of the memory each
+
+
+def needle(lit: str, spec: str, at: int) -> bytes:
+    """The bytes a binary STRCMP (trace -B) compares: bcc then takes the
+    literal's text as a C array initializer, so ``"{0x7f, 'E', 0}"`` is
+    three bytes; any other text is its bytes after C escapes (``\\0``,
+    ``\\x41``), NULs included."""
+    body = lit[1:-1]
+    if body.strip().startswith("{"):
+        if not body.strip().endswith("}"):
+            raise SpecError("a byte list is {b0, b1, ...}", spec, at, at + len(lit))
+        items = [x.strip() for x in body.strip()[1:-1].split(",") if x.strip()]
+        out = []
+        for x in items:
+            m = re.fullmatch(r"'(\\?.)'", x)
+            try:
+                v = ord(m.group(1).encode().decode("unicode_escape")) if m else int(x, 0)
+            except ValueError:
+                v = -1
+            if not 0 <= v <= 255:
+                raise SpecError(f"'{x}' is not a byte", spec, at, at + len(lit))
+            out.append(v)
+        data = bytes(out)
+    else:
+        data = body.encode("latin-1", "backslashreplace").decode("unicode_escape").encode(
+            "latin-1", "replace")
+    if not data or len(data) > MAX_NEEDLE:
+        raise SpecError(f"a binary STRCMP compares 1 to {MAX_NEEDLE} bytes", spec, at,
+                        at + len(lit))
+    return data
+
+
 BUILTINS = {"$pid": "tid", "$tgid": "pid", "$uid": "uid", "$gid": "gid", "$cpu": "cpu",
             "$task": "curtask", "$retval": "retval", "$PID": "(((uint64)pid << 32) | tid)"}
 
@@ -181,13 +214,15 @@ def _cast(toks: list, i: int) -> tuple[str, int] | None:
 
 
 def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None = None,
-            strlen: int = 80, retval: str = "retval", gone=()) -> str:
+            strlen: int = 80, retval: str = "retval", gone=(), bin_cmp: bool = False) -> str:
     """bcc expression ``text`` (at ``base`` in ``spec``) in bpftrace.
     ``params``: the signature's names; ``dollars(word, toks, i)`` may
     rewrite a ``$word`` at ``toks[i]`` the caller knows, returning (text,
     index of the last token used) or None; ``retval`` (and ``$retval``)
     become ``retval`` (:func:`kernel_retval` of the function, say);
-    ``gone``: parameters that cannot be read here (at a return)."""
+    ``gone``: parameters that cannot be read here (at a return);
+    ``bin_cmp`` (trace's -B): STRCMP compares the literal's bytes, NULs
+    and all (see :func:`needle`)."""
     toks = tokens(text, spec, base)
     out: list[str] = []
     i = 0
@@ -219,8 +254,13 @@ def rewrite(text: str, spec: str, base: int, params=(), dollars: Callable | None
             sub_start = args[1][0][2]
             sub_end = args[1][-1][2] + len(args[1][-1][1])
             inner = rewrite(text[sub_start - base:sub_end - base], spec, sub_start, params,
-                            dollars, strlen, retval, gone)
-            out.append(f"(str({inner}, {len(lit)}) == {lit})")
+                            dollars, strlen, retval, gone, bin_cmp)
+            if bin_cmp:
+                data = needle(lit, spec, args[0][0][2])
+                out.append("(" + " && ".join(
+                    f"*(uint8 *)(({inner}) + {k}) == {b}" for k, b in enumerate(data)) + ")")
+            else:
+                out.append(f"(str({inner}, {len(lit)}) == {lit})")
             i = j
         elif kind == "var":
             done = dollars(tok, toks, i) if dollars else None

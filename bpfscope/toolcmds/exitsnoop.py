@@ -91,6 +91,7 @@ def build(opts) -> Plan:
     if opts.label:
         header += f"{'LABEL':<6}"
     header += f"{'PCOMM':<16} {'PID':<7} {'PPID':<7} {'TID':<7} {'AGE(s)':<7} EXIT_CODE\n"
-    return Plan(text=text, json=opts.json, banner=header,
+    # -p: the trace ends once the process has (its own exit is read first)
+    return Plan(text=text, pid=opts.pid, json=opts.json, banner=header,
                 records={"exit": Record(("comm", "pid#", "ppid#", "tid#", "age_ns#",
                                          "exit_code#"), line)})

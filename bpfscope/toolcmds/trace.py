@@ -10,9 +10,10 @@ names them. The line is ``PID TID COMM FUNC -`` and the message, the
 format applied in user space as bcc does; ``-n``/``-f`` keep the lines
 whose process name or message contain a text, ``-M`` stops after that
 many lines; ``-K``/``-U`` add the stacks, ``-a`` each frame's address.
-bcc's ``-s`` (symbol files for build-id stacks) and ``-B`` (STRCMP of
-bytes past a NUL) are not taken: stacks are resolved from the process's
-own mappings, and the language has no compare of raw bytes.
+``-B`` makes STRCMP compare bytes, NULs and all (its literal a byte
+list ``"{0x7f, 'E'}"`` or text with escapes); ``-s`` names files whose
+symbols serve the binaries of the same build-id (a stripped program's
+stacks and functions).
 The C of the specifiers becomes bpftrace in cexpr.py.
 """
 
@@ -58,6 +59,10 @@ EXAMPLES = """\
         a signature names the arguments; types come from the kernel's BTF
     bpfscope trace -M 10 -tU 'c:open "%s", arg1'
         ten open() calls, with timestamps and user stacks, then stop
+    bpfscope trace -B 't:syscalls:sys_enter_write (STRCMP("{0x7f, 0x45, 0, 0x4c}", args->buf))'
+        writes of these four bytes, the NUL among them compared too
+    bpfscope trace -s ./app.debug -U './app:handle "%d", arg1'
+        a stripped ./app, its function and stack frames named by the symbols of app.debug
 """
 
 TYPES = ("p", "r", "t", "u")
@@ -190,7 +195,7 @@ def _one(pat, raw: str, spec: str, missing: str, pid) -> str:
         raise SpecError(missing, raw, 0, len(spec)) from None
 
 
-def parse(raw: str, pid: int | None = None, strlen: int = 80) -> Probe:
+def parse(raw: str, pid: int | None = None, strlen: int = 80, bin_cmp: bool = False) -> Probe:
     """A probe specifier, checked and rewritten in bpftrace."""
     p = _head(raw, pid)
     i = len(re.match(r"[^\s(]*", raw).group(0))
@@ -215,16 +220,16 @@ def parse(raw: str, pid: int | None = None, strlen: int = 80) -> Probe:
         if end < 0:
             raise SpecError("unmatched end of predicate", raw, i, len(raw))
         p.predicate = cexpr.rewrite(raw[i + 1:end], raw, i + 1, names, strlen=strlen,
-                                    retval=p.retval)
+                                    retval=p.retval, bin_cmp=bin_cmp)
         i = end + 1
         while raw[i:i + 1].isspace():
             i += 1
     if i < len(raw):
-        _action(p, raw, i, names, strlen)
+        _action(p, raw, i, names, strlen, bin_cmp)
     return p
 
 
-def _action(p: Probe, raw: str, i: int, names, strlen: int) -> None:
+def _action(p: Probe, raw: str, i: int, names, strlen: int, bin_cmp: bool = False) -> None:
     """The format string and its arguments, from raw[i:]."""
     if raw[i] != '"':
         raise SpecError('expected a format string in "s', raw, i, len(raw))
@@ -268,7 +273,8 @@ def _action(p: Probe, raw: str, i: int, names, strlen: int) -> None:
     for conv, (text, at) in zip(convs, args):
         if not text.strip():
             raise SpecError("empty argument", raw, at, at + 1)
-        expr = cexpr.rewrite(text, raw, at, names, strlen=strlen, retval=p.retval)
+        expr = cexpr.rewrite(text, raw, at, names, strlen=strlen, retval=p.retval,
+                             bin_cmp=bin_cmp)
         p.values.append((conv, expr))
 
 
@@ -316,7 +322,11 @@ def parser() -> ToolParser:
     add_flags(p, ("-K", "--kernel-stack", "output kernel stack trace"),
               ("-U", "--user-stack", "output user stack trace"),
               ("-a", "--address", "print virtual address in stacks"),
-              ("-A", "--aggregate", "aggregate amount of each trace"))
+              ("-A", "--aggregate", "aggregate amount of each trace"),
+              ("-B", "--bin_cmp", "allow to use STRCMP with binary values"))
+    p.add_argument("-s", "--sym_file_list", metavar="SYM_FILE_LIST",
+                   help="comma separated list of symbol files to use for symbol resolution "
+                   "(matched to binaries by build-id)")
     p.add_argument("-I", "--include", action="append", metavar="header",
                    help="accepted as bcc's; bpfscope takes types from the kernel's BTF")
     p.add_argument("-j", "--json", action="store_true",
@@ -391,6 +401,23 @@ def _frames(text: str, address: bool = False) -> str:
     return "".join(out)
 
 
+def _symbol_files(text: str) -> None:
+    """-s's files: their symbols serve the binaries of the same build-id,
+    for the probes named here and the stacks printed."""
+    from ..elf.debugfile import set_symbol_files
+    from ..elf.reader import ElfError
+    paths = [p for p in text.split(",") if p]
+    for path in paths:
+        if not os.path.isfile(path):
+            raise ToolError(f"-s {path}: no such file")
+    try:
+        set_symbol_files(paths)
+    except ElfError as e:
+        raise ToolError(f"-s: {e.message}") from None
+    except OSError as e:
+        raise ToolError(f"-s: {e.filename}: {e.strerror}") from None
+
+
 def build(opts) -> Plan:
     if opts.unix_timestamp and not opts.timestamp:
         raise ToolError("-u needs -t")
@@ -398,7 +425,9 @@ def build(opts) -> Plan:
         raise ToolError("-M/--max-events should be specified with -A/--aggregate")
     if opts.pid and opts.tid:
         raise ToolError("only one of -p and -L may be specified")
-    probes = [parse(raw, opts.pid, opts.string_size) for raw in opts.probes]
+    if opts.sym_file_list:
+        _symbol_files(opts.sym_file_list)
+    probes = [parse(raw, opts.pid, opts.string_size, opts.bin_cmp) for raw in opts.probes]
     text = program(probes, opts)
     if opts.verbose:
         sys.stdout.write(text + "\n")

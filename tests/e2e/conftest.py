@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import itertools
+import json
 import os
 import re
 import select
@@ -314,6 +315,92 @@ def in_mount_namespace(directory, mnt, name: str):
         p.wait()
 
 
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def memory_cgroup(name: str, limit: int, no_swap: bool = False):
+    """A memory cgroup of the test's own limited to ``limit`` bytes (and,
+    with ``no_swap``, kept from swapping, so that going over the limit
+    means reclaim or an OOM kill): the path of its procs file. cgroup v2
+    when its memory controller is enabled at the root, else v1's memory
+    hierarchy (below this process's own cgroup); skips when there is
+    neither. Removed at the end: its tasks must be gone by then (a killed
+    one leaves a moment later, which is waited for)."""
+    cg = limit_file = None
+    mounts = [l.split() for l in open("/proc/self/mounts")]
+    for _, mnt, fstype, *_ in mounts:
+        if fstype == "cgroup2" and "memory" in _read_text(
+                os.path.join(mnt, "cgroup.subtree_control")).split():
+            cg, limit_file = os.path.join(mnt, f"{name}-{os.getpid()}"), "memory.max"
+            swap = {"memory.swap.max": "0"}
+            break
+    if cg is None:
+        own = [l.split(":", 2)[2] for l in _read_text("/proc/self/cgroup").splitlines()
+               if "memory" in l.split(":")[1].split(",")]
+        v1 = [m[1] for m in mounts if m[2] == "cgroup" and "memory" in m[3].split(",")]
+        if not own or not v1:
+            pytest.skip("no memory cgroup controller here (cgroup v2 with memory enabled "
+                        "at the root, or v1's memory hierarchy)")
+        cg = os.path.join(v1[0] + own[0].rstrip("/"), f"{name}-{os.getpid()}")
+        limit_file, swap = "memory.limit_in_bytes", {"memory.swappiness": "0"}
+    try:
+        os.mkdir(cg)
+    except OSError as e:
+        pytest.skip(f"cannot make a memory cgroup here: {e}")
+    try:
+        with open(os.path.join(cg, limit_file), "w") as f:
+            f.write(str(limit))
+        for knob, value in (swap.items() if no_swap else ()):
+            if os.path.exists(os.path.join(cg, knob)):
+                with open(os.path.join(cg, knob), "w") as f:
+                    f.write(value)
+        yield os.path.join(cg, "cgroup.procs")
+    finally:
+        for _ in range(50):
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            os.rmdir(cg)
+
+
+def child_traced(code: str, child_args: list[str], *tool_args: str,
+                 ready=None, json_out: bool = False, errs: list | None = None) -> tuple[str, int]:
+    """A tool run with ``-p`` on a python child running ``code``, which
+    waits for a byte on stdin before it acts: its stdout and the child's
+    pid (the trace ends with the child). ``ready(child)`` (with the
+    child's stdout a pipe) runs before the trace starts. With ``json_out``
+    (the tool's JSON output) the output starts with the JSON line that says the probes are
+    attached. The trace's stderr is appended to ``errs`` when given."""
+    child = subprocess.Popen([sys.executable, "-c", code, *child_args], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE if ready else None, text=True)
+    try:
+        if ready:
+            ready(child)
+        t = Trace(*tool_args, "-p", str(child.pid), wait_attached=not json_out)
+        first = t.proc.stdout.readline().decode() if json_out else ""
+        assert not json_out or json.loads(first)["type"] == "attached_probes", first
+        child.stdin.write("g")
+        child.stdin.close()
+        assert child.wait(30) == 0
+        out, err = t.finish(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+    assert t.returncode == 0 and "Traceback" not in err, err
+    if errs is not None:
+        errs.append(err)
+    return first + out, child.pid
+
+
 @pytest.fixture(scope="session")
 def e2e():
     """The helpers above, for test modules (conftest is not importable
@@ -325,7 +412,8 @@ def e2e():
                                  assert_no_new_objects=assert_no_new_objects,
                                  assert_gone=assert_gone, owned_ids=owned_ids,
                                  created_since=created_since,
-                                 in_mount_namespace=in_mount_namespace)
+                                 in_mount_namespace=in_mount_namespace,
+                                 memory_cgroup=memory_cgroup, child_traced=child_traced)
 
 
 def _exporter_url(proc, timeout: float = 20) -> str:

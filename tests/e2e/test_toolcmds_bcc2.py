@@ -35,28 +35,8 @@ def interrupted(t, settle: float = 1.0) -> str:
 
 def child_traced(e2e, code: str, child_args: list[str], *tool_args: str,
                  ready=None, json_out: bool = False) -> tuple[str, int]:
-    """A tool run with ``-p`` on a python child running ``code``, which
-    waits for a byte on stdin before it acts: its stdout and the child's
-    pid (the trace ends with the child). ``ready(child)`` (with the
-    child's stdout a pipe) runs before the trace starts. With ``json_out``
-    (the tool's JSON output) the output starts with the JSON line that says the probes are attached."""
-    child = subprocess.Popen([sys.executable, "-c", code, *child_args], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE if ready else None, text=True)
-    try:
-        if ready:
-            ready(child)
-        t = e2e.Trace(*tool_args, "-p", str(child.pid), wait_attached=not json_out)
-        first = t.proc.stdout.readline().decode() if json_out else ""
-        assert not json_out or json.loads(first)["type"] == "attached_probes", first
-        child.stdin.write("g")
-        child.stdin.close()
-        assert child.wait(30) == 0
-        out, err = t.finish(timeout=30)
-    finally:
-        child.kill()
-        child.wait()
-    assert t.returncode == 0 and "Traceback" not in err, err
-    return first + out, child.pid
+    """conftest's child_traced: the tool run with -p on a python child."""
+    return e2e.child_traced(code, child_args, *tool_args, ready=ready, json_out=json_out)
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -102,64 +82,25 @@ def test_drsnoop_prints_its_header_and_ends_after_d(e2e, no_leaks):
 
 
 @pytest.fixture
-def small_memcg():
+def small_memcg(e2e):
     """A memory cgroup of the test's own limited to 16 MiB, and a 64 MiB
     file on disk that is not in the page cache: (the cgroup's procs file,
-    the file). cgroup v2 when its memory controller is enabled at the
-    root, else v1's memory hierarchy (below this process's own cgroup).
-    The cgroup is removed at the end (its tasks must be gone by then)."""
-    cg = None
-    for line in open("/proc/self/mounts"):
-        _, mnt, fstype = line.split()[:3]
-        if fstype == "cgroup2" and cg is None and "memory" in _read(
-                os.path.join(mnt, "cgroup.subtree_control")).split():
-            cg, limit = os.path.join(mnt, f"bpfscope-drsnoop-{os.getpid()}"), "memory.max"
-    if cg is None:
-        own = [l.split(":", 2)[2] for l in _read("/proc/self/cgroup").splitlines()
-               if "memory" in l.split(":")[1].split(",")]
-        v1 = [l.split()[1] for l in open("/proc/self/mounts")
-              if l.split()[2] == "cgroup" and "memory" in l.split()[3].split(",")]
-        if not own or not v1:
-            pytest.skip("no memory cgroup controller here (cgroup v2 with memory enabled "
-                        "at the root, or v1's memory hierarchy)")
-        cg = os.path.join(v1[0] + own[0].rstrip("/"), f"bpfscope-drsnoop-{os.getpid()}")
-        limit = "memory.limit_in_bytes"
+    the file)."""
     target = "/var/tmp" if os.path.isdir("/var/tmp") else "/tmp"
     path = os.path.join(target, f"drsnoop-{os.getpid()}.dat")
-    try:
-        os.mkdir(cg)
-    except OSError as e:
-        pytest.skip(f"cannot make a memory cgroup here: {e}")
-    try:
-        with open(os.path.join(cg, limit), "w") as f:
-            f.write(str(16 << 20))
-        with open(path, "wb") as f:
-            for _ in range(64):
-                f.write(b"r" * (1 << 20))
-            f.flush()
-            os.fsync(f.fileno())
-            # out of the cache, so that the reads charge the child's cgroup
-            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-        yield os.path.join(cg, "cgroup.procs"), path
-    finally:
-        if os.path.exists(path):
-            os.unlink(path)
-        for _ in range(50):         # a killed child leaves the cgroup a moment later
-            try:
-                os.rmdir(cg)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            os.rmdir(cg)
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
+    with e2e.memory_cgroup("bpfscope-drsnoop", 16 << 20) as procs:
+        try:
+            with open(path, "wb") as f:
+                for _ in range(64):
+                    f.write(b"r" * (1 << 20))
+                f.flush()
+                os.fsync(f.fileno())
+                # out of the cache, so that the reads charge the child's cgroup
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            yield procs, path
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 # joins the cgroup (argv[1]), says so, and once told reads the file
@@ -184,7 +125,8 @@ def reclaimed(e2e, small_memcg, *args, json_out=False) -> tuple[str, int, str]:
 
     def joined(child):
         assert child.stdout.readline() == "in\n"
-        comm.append(_read(f"/proc/{child.pid}/comm").strip())
+        with open(f"/proc/{child.pid}/comm") as f:
+            comm.append(f.read().strip())
     out, pid = child_traced(e2e, CGROUP_READS, list(small_memcg), "drsnoop", *args,
                             ready=joined, json_out=json_out)
     return out, pid, comm[0]

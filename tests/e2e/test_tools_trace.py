@@ -278,3 +278,57 @@ def test_trace_stack_addresses_with_a(e2e, work, argwork):
         pie = f.read(18)[16] == 3           # ET_DYN: linked at 0, loaded at base
     at = int(addr, 16) - (base if pie else 0)
     assert s.value <= at < s.value + s.size, (out, hex(base), s)
+
+
+# three writes to /dev/null once told: AB NUL CD, AB NUL XY!, ABCD
+BYTES = """
+import os, sys
+sys.stdin.read(1)
+fd = os.open("/dev/null", os.O_WRONLY)
+for data in (b"AB\\0CD", b"AB\\0XY!", b"ABCD"):
+    os.write(fd, data)
+"""
+
+
+def test_trace_bin_cmp_compares_the_bytes_past_a_nul(e2e, no_leaks):
+    def writes(*args: str) -> list[str]:
+        out, _ = e2e.child_traced(BYTES, [], "trace", *args)
+        return [r[4] for r in rows(out)]
+    probe = 't:syscalls:sys_enter_write (STRCMP({}, args->buf)) "%d", args->count'
+    # the string compare stops at the NUL: both writes that start AB NUL
+    assert writes(probe.format('"AB"')) == ["5", "6"]
+    assert writes("-B", probe.format('"{0x41, 0x42, 0, 0x43, 0x44}"')) == ["5"]
+    assert writes("-B", probe.format('"AB\\0X"')) == ["6"]
+
+
+def test_trace_symbol_files_name_a_stripped_programs_functions(e2e, work, argwork, tmp_path):
+    import shutil
+    import subprocess
+    stripped = str(tmp_path / "argwork")
+    shutil.copy(argwork, stripped)
+    subprocess.run(["strip", "--strip-all", stripped], check=True)
+    probe = f'{stripped}:aw_size "n=%lu", arg1'
+    r = e2e.run_cli("trace", probe)
+    assert r.returncode == 1 and "no function aw_size" in r.stderr, r
+    w = e2e.Waiting(stripped, "size", "2", "8", "sleep", "500")   # alive while its stacks print
+    try:
+        out, err, rc = traced(e2e, w, "trace", "-p", "PID", "-U", "-s", argwork, probe)
+    finally:
+        w.kill()
+    assert rc == 0, err
+    assert [r[4] for r in rows(out)] == ["n=8", "n=16"], out
+    frames = [l.strip() for l in out.splitlines() if l.startswith("        ")]
+    assert frames and frames[0].startswith("aw_size+0"), out
+    r = e2e.run_cli("trace", "-s", "/etc/hostname", probe)
+    assert r.returncode == 1 and r.stderr.startswith("ERROR: trace: -s: /etc/hostname"), r
+
+
+def test_argdist_duration_ends_the_trace_after_its_reports(e2e, argwork, no_leaks):
+    import subprocess
+    # -d 2 with -i 1: two reports, then the trace ends by itself
+    t = e2e.Trace("argdist", "-c", "-d", "2", "-C", f"p:{argwork}:aw_size(unsigned long n):u64:n")
+    subprocess.run([argwork, "size", "2", "5"], check=True)
+    out, err = t.finish(timeout=30)
+    assert t.returncode == 0 and "Traceback" not in err, err
+    assert len(re.findall(r"^\[\d\d:\d\d:\d\d\]$", out, re.M)) == 2, out
+    assert freq(out) == {"n = 5": 1, "n = 10": 1}, out

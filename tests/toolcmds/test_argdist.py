@@ -105,3 +105,12 @@ def test_under_p_the_end_reports_what_the_last_interval_did_not(tool_plan):
     assert "END {\n  if (@__ticks < 3) { time(" in text     # -n's last report was the end
     api.check_syntax(text)
     assert "END" not in tool_plan("argdist", "-C", spec).text   # Ctrl-C: as bcc, no report
+
+
+@pytest.mark.parametrize("args, ticks", [(["-d", "5", "-i", "2"], 3),     # 2, 4, 6 s: the last
+                                         (["-d", "5", "-i", "2", "-n", "2"], 2),
+                                         (["-d", "1"], 1)])
+def test_duration_ends_after_the_report_that_reaches_it(tool_plan, args, ticks):
+    plan = tool_plan("argdist", *args, "-C", "p:c:malloc(size_t size):size_t:size")
+    assert f"if (@__ticks >= {ticks}) {{ exit(); }}" in plan.text
+    api.check_syntax(plan.text)

@@ -51,3 +51,19 @@ def test_help_of_a_bt_tool_is_its_comment_and_bpfscopes_options():
                            "syscount: system calls by process name, and the busiest syscall ids.\n\n")
     assert "  -c CMD " in text and "\nexamples:\n    bpfscope syscount " in text
     assert toolcmds.bt_help("nosuchtool") is None
+
+
+def test_a_script_taking_a_symbols_address_needs_the_symbol(monkeypatch, tmp_path):
+    class Table:
+        def lookup_name(self, name):
+            return {"jiffies": 0xffffffff81000000}.get(name)
+    import bpfscope.ksyms
+    monkeypatch.setattr(bpfscope.ksyms, "kernel_symbols", lambda: Table())
+    monkeypatch.setattr(toolcmds, "hook_status", lambda specs: None)
+    bt = tmp_path / "x.bt"
+    bt.write_text('/* x: kaddr("in_a_comment") */\n'
+                  'BEGIN { @a = *kaddr("jiffies"); @b = kaddr( "avenrun" ); }\n')
+    assert toolcmds.bt_kaddrs(str(bt)) == ["jiffies", "avenrun"]
+    assert toolcmds.script_status(str(bt)) == "/proc/kallsyms has no symbol avenrun"
+    bt.write_text('BEGIN { @a = kaddr("jiffies"); }\n')
+    assert toolcmds.script_status(str(bt)) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bpfscope import api
@@ -57,3 +59,31 @@ def test_split_top_keeps_parens_and_strings():
         [("a", 0), (" f(b, c)", 2), (' "d,e"', 11), (" 'x'", 18)]
     assert cexpr.split_top("p:c:f(a:b):u64", 0, ":") == \
         [("p", 0), ("c", 2), ("f(a:b)", 4), ("u64", 11)]
+
+
+@pytest.mark.parametrize("lit, data", [
+    ('"{0x7f, \'E\', 0}"', b"\x7fE\x00"),
+    ('"{1,2,255}"', b"\x01\x02\xff"),
+    ('"{\'\\n\'}"', b"\n"),
+    ('"ab\\0c\\x41"', b"ab\x00cA"),                  # escapes: a NUL inside
+])
+def test_binary_strcmp_needles(lit, data):
+    assert cexpr.needle(lit, "s", 0) == data
+
+
+def test_binary_strcmp_compares_each_byte():
+    expr = cexpr.rewrite('STRCMP("{1, 0, 2}", arg2@user)', "s", 0, bin_cmp=True)
+    assert expr == ("(*(uint8 *)((uptr(arg1)) + 0) == 1 && *(uint8 *)((uptr(arg1)) + 1) == 0"
+                    " && *(uint8 *)((uptr(arg1)) + 2) == 2)")
+    api.check_syntax(f"BEGIN {{ if ({expr}) {{ }} }}")
+
+
+@pytest.mark.parametrize("lit, why", [('"{256}"', "'256' is not a byte"),
+                                      ('"{x}"', "'x' is not a byte"),
+                                      ('"{1, 2"', "a byte list is"),
+                                      ('""', "compares 1 to 64 bytes"),
+                                      ('"' + "a" * 65 + '"', "compares 1 to 64 bytes")])
+def test_binary_strcmp_bad_needles(lit, why):
+    spec = f"STRCMP({lit}, arg1)"
+    with pytest.raises(SpecError, match=re.escape(why)):
+        cexpr.rewrite(spec, spec, 0, bin_cmp=True)

@@ -72,3 +72,40 @@ def test_tools_attach_or_say_what_is_missing(bse2e, name, func):
         assert "not found" in msg and func in msg, msg
         return
     assert code == 0, err
+
+
+def _loadavg() -> list[float]:
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+def test_loads_agrees_with_proc_loadavg():
+    """loads reads avenrun[] itself (kaddr): each of its three values lies
+    between /proc/loadavg's before and after it ran. Two busy loops first,
+    so that the load is not 0."""
+    with open("/proc/kallsyms") as f:
+        if not any(l.split()[2:3] == ["avenrun"] for l in f):
+            pytest.skip("this kernel's kallsyms has no avenrun (CONFIG_KALLSYMS_ALL)")
+    import subprocess
+    spin = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
+    try:
+        import time
+        time.sleep(6)       # past one of the kernel's 5 s load samples
+        before = _loadavg()
+        code, out, err = trace(tool("loads"), ["sleep", "1.5"])
+        after = _loadavg()
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()
+    assert code == 0, err
+    m = re.search(r"^\d\d:\d\d:\d\d load averages: (\d+\.\d{3}) (\d+\.\d{3}) (\d+\.\d{3})$",
+                  out, re.M)
+    assert m, out
+    got = [float(x) for x in m.groups()]
+    assert got[0] > 0, (got, before, after)
+    # the compile in the guest may outlast a 5 s sample: the value read lies
+    # between the two around it (rounded there to two decimals)
+    for k in range(3):
+        low, high = sorted((before[k], after[k]))
+        assert low - 0.006 <= got[k] <= high + 0.006, (got, before, after)
