@@ -62,7 +62,7 @@ class DebugArgs:
         info = self.info()
         if info is None:
             return None
-        return [f"{p.type.name} {p.name}" for p in info.params]
+        return [f"{p.type.spelled} {p.name}" for p in info.params]
 
     def type_named(self, name: str) -> T.Type | None:
         """The program's struct, union or enum ``name`` ('struct Foo')."""

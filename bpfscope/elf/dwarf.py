@@ -504,9 +504,7 @@ class InlineIndex:
         return None
 
     def _addrx(self, idx: int, cu) -> int:
-        asz = cu["asz"]
-        o = cu["addr_base"] + idx * asz
-        return int.from_bytes(self.addr[o:o + asz], "little")
+        return addrx(self.addr, idx, cu)
 
     def _addr_of(self, fv, cu) -> int | None:
         if fv is None:
@@ -544,69 +542,7 @@ class InlineIndex:
         return [lo for lo, _ in self._range_pairs(form, v, cu)]
 
     def _range_pairs(self, form, v, cu) -> list[tuple[int, int]]:
-        """The [low, high) address ranges of a DW_AT_ranges value."""
-        if cu["version"] < 5:
-            return self._ranges_v4(v, cu)
-        d = self.rnglists
-        if form == 0x23:                  # rnglistx: via the offsets table
-            osz = cu["osz"]
-            o = cu["rng_base"] + v * osz
-            v = cu["rng_base"] + int.from_bytes(d[o:o + osz], "little")
-        asz, base, out, p = cu["asz"], cu["base"], [], v
-        while p < len(d):
-            kind = d[p]
-            p += 1
-            if kind == 0:                                   # end_of_list
-                break
-            if kind == 1:                                   # base_addressx
-                i, p = _uleb(d, p)
-                base = self._addrx(i, cu)
-            elif kind == 2:                                 # startx_endx
-                i, p = _uleb(d, p)
-                j, p = _uleb(d, p)
-                out.append((self._addrx(i, cu), self._addrx(j, cu)))
-            elif kind == 3:                                 # startx_length
-                i, p = _uleb(d, p)
-                n, p = _uleb(d, p)
-                lo = self._addrx(i, cu)
-                out.append((lo, lo + n))
-            elif kind == 4:                                 # offset_pair
-                a, p = _uleb(d, p)
-                b, p = _uleb(d, p)
-                if a != b:
-                    out.append((base + a, base + b))
-            elif kind == 5:                                 # base_address
-                base = int.from_bytes(d[p:p + asz], "little")
-                p += asz
-            elif kind == 6:                                 # start_end
-                a = int.from_bytes(d[p:p + asz], "little")
-                b = int.from_bytes(d[p + asz:p + 2 * asz], "little")
-                out.append((a, b))
-                p += 2 * asz
-            elif kind == 7:                                 # start_length
-                a = int.from_bytes(d[p:p + asz], "little")
-                p += asz
-                n, p = _uleb(d, p)
-                out.append((a, a + n))
-            else:
-                break
-        return out
-
-    def _ranges_v4(self, off: int, cu) -> list[tuple[int, int]]:
-        d, asz, base, out = self.ranges, cu["asz"], cu["base"], []
-        top = (1 << (8 * asz)) - 1
-        p = off + cu["ranges_base"]
-        while p + 2 * asz <= len(d):
-            a = int.from_bytes(d[p:p + asz], "little")
-            b = int.from_bytes(d[p + asz:p + 2 * asz], "little")
-            p += 2 * asz
-            if a == 0 and b == 0:
-                break
-            if a == top:
-                base = b
-            elif a != b:
-                out.append((base + a, base + b))
-        return out
+        return range_pairs(self, form, v, cu)
 
     # -- dwz supplementary files -------------------------------------------
 
@@ -822,3 +758,77 @@ def find_dwp(binary: str, debug: str) -> tuple[str | None, dict]:
             if units:
                 return dwp, units
     return None, {}
+
+
+def addrx(addr: bytes, idx: int, cu) -> int:
+    """Entry idx of the unit's .debug_addr table."""
+    asz = cu["asz"]
+    o = cu["addr_base"] + idx * asz
+    return int.from_bytes(addr[o:o + asz], "little")
+
+
+def range_pairs(src, form, v, cu) -> list[tuple[int, int]]:
+    """The [low, high) address ranges of a DW_AT_ranges value, read from
+    ``src``'s .rnglists, .ranges and .addr sections."""
+    if cu["version"] < 5:
+        return _ranges_v4(src, v, cu)
+    d = src.rnglists
+    if form == 0x23:                  # rnglistx: via the offsets table
+        osz = cu["osz"]
+        o = cu["rng_base"] + v * osz
+        v = cu["rng_base"] + int.from_bytes(d[o:o + osz], "little")
+    asz, base, out, p = cu["asz"], cu["base"], [], v
+    while p < len(d):
+        kind = d[p]
+        p += 1
+        if kind == 0:                                   # end_of_list
+            break
+        if kind == 1:                                   # base_addressx
+            i, p = _uleb(d, p)
+            base = addrx(src.addr, i, cu)
+        elif kind == 2:                                 # startx_endx
+            i, p = _uleb(d, p)
+            j, p = _uleb(d, p)
+            out.append((addrx(src.addr, i, cu), addrx(src.addr, j, cu)))
+        elif kind == 3:                                 # startx_length
+            i, p = _uleb(d, p)
+            n, p = _uleb(d, p)
+            lo = addrx(src.addr, i, cu)
+            out.append((lo, lo + n))
+        elif kind == 4:                                 # offset_pair
+            a, p = _uleb(d, p)
+            b, p = _uleb(d, p)
+            if a != b:
+                out.append((base + a, base + b))
+        elif kind == 5:                                 # base_address
+            base = int.from_bytes(d[p:p + asz], "little")
+            p += asz
+        elif kind == 6:                                 # start_end
+            a = int.from_bytes(d[p:p + asz], "little")
+            b = int.from_bytes(d[p + asz:p + 2 * asz], "little")
+            out.append((a, b))
+            p += 2 * asz
+        elif kind == 7:                                 # start_length
+            a = int.from_bytes(d[p:p + asz], "little")
+            p += asz
+            n, p = _uleb(d, p)
+            out.append((a, a + n))
+        else:
+            break
+    return out
+
+def _ranges_v4(src, off: int, cu) -> list[tuple[int, int]]:
+    d, asz, base, out = src.ranges, cu["asz"], cu["base"], []
+    top = (1 << (8 * asz)) - 1
+    p = off + cu["ranges_base"]
+    while p + 2 * asz <= len(d):
+        a = int.from_bytes(d[p:p + asz], "little")
+        b = int.from_bytes(d[p + asz:p + 2 * asz], "little")
+        p += 2 * asz
+        if a == 0 and b == 0:
+            break
+        if a == top:
+            base = b
+        elif a != b:
+            out.append((base + a, base + b))
+    return out

@@ -37,11 +37,11 @@ import bisect
 
 from . import dwarfcache
 from .debugfile import find_alt_file
-from .dwarf import (AT_COMP_DIR, AT_DWO_NAME, AT_GNU_ADDR_BASE, AT_GNU_DWO_ID,
+from .dwarf import (AT_COMP_DIR, AT_DWO_NAME, AT_GNU_ADDR_BASE, AT_GNU_DWO_ID, AT_RNGLISTS_BASE,
                     AT_GNU_DWO_NAME, Skeleton, find_dwo_unit, find_dwp)
 from .dwarf import (_ADDRX, _ALT_BIAS, _ALT_REFS, _BLOCK_ULEB, _CU_REFS, _CU_TAGS, _STRX,
                     _ULEB_FORMS, DwarfError, _abbrevs, _cstr, _sleb, _uleb, debug_file,
-                    form_sizes, section_bytes, unit_header)
+                    form_sizes, range_pairs, section_bytes, unit_header)
 from .reader import ElfFile
 
 # tags
@@ -52,6 +52,9 @@ TAG_VOLATILE, TAG_RESTRICT, TAG_RVALUE_REF, TAG_ATOMIC = 0x35, 0x37, 0x42, 0x47
 TAG_ENUMERATOR, AT_CONST_VALUE = 0x28, 0x1C
 TAG_IMPORTED_UNIT = 0x3D
 _QUALIFIERS = frozenset((TAG_CONST, TAG_VOLATILE, TAG_RESTRICT, TAG_ATOMIC))
+_QUALIFIER_WORDS = {TAG_CONST: "const", TAG_VOLATILE: "volatile", TAG_RESTRICT: "restrict",
+                    TAG_ATOMIC: "_Atomic"}
+TAG_UNSPECIFIED_PARAMS, AT_PROTOTYPED = 0x18, 0x27
 
 # attributes
 AT_NAME, AT_BYTE_SIZE, AT_BIT_OFFSET, AT_BIT_SIZE, AT_LOW_PC = 0x03, 0x0B, 0x0C, 0x0D, 0x11
@@ -71,7 +74,12 @@ class CType:
     'union', 'enum', 'array', 'void' or 'function'. ``name`` is the C name
     ('int', 'struct Foo', 'char*'); ``target`` what a pointer points to
     and an array holds; ``members`` (name, byte offset, type, bit offset,
-    bits) of a struct or union, filled once the whole type is read."""
+    bits) of a struct or union, filled once the whole type is read.
+    ``decl`` is how a declaration spells it where that differs from
+    ``name``, as gdb and bpftrace print parameters: through typedefs
+    ('BIO*', not 'struct bio_st*'), with qualifiers of pointers ('char*
+    const') and function pointers in C form ('int (*)(SSL*, void*, int)',
+    which bpftrace prints as '<unknown type>*')."""
     kind: str
     name: str
     size: int = 0
@@ -80,6 +88,11 @@ class CType:
     count: int = 0
     members: list = field(default_factory=list)
     enumerators: tuple = ()   # an enum's (name, value) pairs
+    decl: str = ""
+
+    @property
+    def spelled(self) -> str:
+        return self.decl or self.name
 
 
 @dataclass(frozen=True)
@@ -150,7 +163,7 @@ def _dump_info(info: FunctionInfo | None, dpath: str):
         rows.append(None)
         rows[i] = (t.kind, t.name, t.size, t.signed, ref(t.target), t.count,
                    [(m[0], m[1], ref(m[2]), m[3], m[4]) for m in t.members],
-                   tuple(t.enumerators))
+                   tuple(t.enumerators), t.decl)
         return i
     params = [(p.name, ref(p.type)) for p in info.params]
     types = {n: ref(t) for n, t in info.types.items()}
@@ -161,8 +174,8 @@ def _restore_info(state) -> FunctionInfo | None:
     if state[0] == "none":
         return None
     _, rows, params, types, returns = state
-    made = [CType(kind, name, size, signed, None, count, [], tuple(map(tuple, enums)))
-            for kind, name, size, signed, _, count, _, enums in rows]
+    made = [CType(kind, name, size, signed, None, count, [], tuple(map(tuple, enums)), decl)
+            for kind, name, size, signed, _, count, _, enums, decl in rows]
 
     def of(i: int) -> CType | None:
         if i == -1:
@@ -178,10 +191,12 @@ def _restore_info(state) -> FunctionInfo | None:
 
 
 _CACHE: dict[tuple, FunctionInfo | None] = {}
-# the sections of each debug file read, and its units parsed last: the
-# functions of a wildcard mostly share a few units
+# the sections of each debug file read, and its units used last: the
+# functions of a wildcard mostly share a few units, and with dwz each
+# unit imports tens of small partial ones, so the bound is in DIEs kept
+# (a few tens of MB), not in units
 _READERS: dict[str, "_Reader"] = {}
-_UNITS_KEPT = 4
+_DIES_KEPT = 200_000
 
 
 class _Die:
@@ -199,7 +214,8 @@ class _Reader:
         the program it describes, beside which .dwo and .dwp files are."""
         self.path, self.bias, self.binary = path, bias, binary or path
         with ElfFile(path) as elf:
-            for attr in ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "aranges"):
+            for attr in ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "aranges",
+                         "rnglists", "ranges"):
                 setattr(self, attr, section_bytes(elf, f".debug_{attr}"))
             alt = find_alt_file(elf) if bias == 0 else None
         self._alt_path, self._alt = alt, None
@@ -290,11 +306,14 @@ class _Reader:
         """Every DIE of the unit at cu_off, by offset (None if it is of a
         version or kind this reader does not read)."""
         if cu_off in self._units:
-            return self._units[cu_off]
+            dies = self._units[cu_off] = self._units.pop(cu_off)  # the newest now
+            return dies
         dies = self._parse_unit(cu_off)
-        if len(self._units) >= _UNITS_KEPT:
-            del self._units[next(iter(self._units))]
+        kept = self.__dict__.get("_dies_kept", 0)
+        while self._units and kept + len(dies or ()) > _DIES_KEPT:
+            kept -= len(self._units.pop(next(iter(self._units))) or ())
         self._units[cu_off] = dies
+        self._dies_kept = kept + len(dies or ())
         return dies
 
     def _parse_unit(self, cu_off: int) -> dict[int, _Die] | None:
@@ -307,11 +326,16 @@ class _Reader:
         if not 2 <= version <= 5 or h.unit_type not in kinds or asz not in (4, 8):
             return None
         aoff = h.abbrev_offset
-        abbr = _abbrevs(self.abbrev, aoff)
+        # dwz gives many units one table: parsing it each time was most
+        # of a listing's time
+        cache = self.__dict__.setdefault("_abbrev_tables", {})
+        abbr = cache.get(aoff)
+        if abbr is None:
+            abbr = cache[aoff] = _abbrevs(self.abbrev, aoff)
         sizes = form_sizes(version, asz, osz)
         dies: dict[int, _Die] = {}
         cu = {"addr_base": 8, "str_base": 8, "asz": asz, "osz": osz, "r": self,
-              "dies": dies}
+              "dies": dies, "version": version}
         if self._split_bases is not None:
             cu.update(self._split_bases)
         bias = self.bias
@@ -375,6 +399,7 @@ class _Reader:
         sub.bias = self._nsplit << 40
         sub.info, sub.abbrev, sub.str, sub.str_offsets = unit[:4]
         sub.line_str, sub.addr, sub.aranges = b"", self.addr, b""
+        sub.rnglists, sub.ranges = unit[4], b""
         sub._alt_path, sub._alt, sub._units, sub._starts = None, None, {}, None
         sub.split_files, sub._dwp = [], None
         sub._split_bases = {"addr_base": skel.addr_base,
@@ -450,7 +475,7 @@ class _Reader:
 
     def _function(self, dies: dict[int, _Die], vaddr: int) -> FunctionInfo | None:
         for die in dies.values():
-            if die.tag != TAG_SUBPROGRAM or self._attr(die, AT_LOW_PC) != vaddr:
+            if die.tag != TAG_SUBPROGRAM or self._entry(die) != vaddr:
                 continue
             types = _Types(self, dies)
             params = []
@@ -468,6 +493,25 @@ class _Reader:
                     named.setdefault(t.name, t)
             return FunctionInfo(params, named, types.of(self._origin(dies, die).attrs.get(AT_TYPE)))
         return None
+
+    def _entry(self, die: _Die) -> int | None:
+        """Where a subprogram starts: its low_pc, or, split into a hot and
+        a cold part (DW_AT_ranges), the first range's start as gdb takes
+        it (the .cold part is a symbol of its own, without arguments)."""
+        low = self._attr(die, AT_LOW_PC)
+        if low is not None or AT_RANGES not in die.attrs:
+            return low
+        cu = die.cu
+        if "base" not in cu:
+            root = next(iter(cu["dies"].values()))
+            base = self._attr(root, AT_LOW_PC)
+            cu.update(base=base if isinstance(base, int) else 0, ranges_base=0,
+                      rng_base=root.attrs.get(AT_RNGLISTS_BASE, 0))
+        try:
+            pairs = range_pairs(self, 0x17, die.attrs[AT_RANGES], cu)
+        except (IndexError, ValueError):
+            return None
+        return pairs[0][0] if pairs else None
 
     def _with_imports(self, dies: dict[int, _Die]):
         """The DIEs of a unit, then those of the partial units it imports
@@ -513,11 +557,18 @@ class _Types:
         size = r._attr(die, AT_BYTE_SIZE) or 0
         if tag in _QUALIFIERS or tag == TAG_TYPEDEF:
             inner = self.of(die.attrs.get(AT_TYPE))
-            if tag == TAG_CONST and inner.kind != "pointer":
-                return dataclasses.replace(inner, name=f"const {inner.name}")
-            if tag != TAG_TYPEDEF or inner.kind not in ("int", "bool", "float"):
-                return inner
-            t = CType(inner.kind, name or inner.name, inner.size, inner.signed)
+            if tag == TAG_TYPEDEF:
+                if inner.kind not in ("int", "bool", "float"):
+                    return dataclasses.replace(inner, decl=name) if name else inner
+                t = CType(inner.kind, name or inner.name, inner.size, inner.signed)
+            else:
+                word = _QUALIFIER_WORDS[tag]
+                if inner.kind == "pointer":   # qualifies the pointer itself
+                    return dataclasses.replace(inner, decl=f"{inner.spelled} {word}")
+                if tag == TAG_CONST:
+                    return dataclasses.replace(inner, name=f"const {inner.name}",
+                                               decl=inner.decl and f"const {inner.decl}")
+                return dataclasses.replace(inner, decl=f"{word} {inner.spelled}")
         elif tag == TAG_BASE:
             enc = r._attr(die, AT_ENCODING)
             kind = "bool" if enc == _ATE_BOOL else "float" if enc == _ATE_FLOAT else "int"
@@ -527,6 +578,14 @@ class _Types:
             self.done[ref] = t
             t.target = self.of(die.attrs.get(AT_TYPE))
             t.name = f"{t.target.name}*"
+            tgt = t.target
+            if tgt.kind == "function" and tgt.decl.endswith(")"):
+                t.decl = tgt.decl                 # 'int (*)(int)': the (*) is this pointer
+            elif tgt.kind == "pointer" and tgt.target is not None and \
+                    tgt.target.kind == "function" and tgt.decl.endswith(")"):
+                t.decl = tgt.decl.replace("(*", "(**", 1)
+            elif tgt.decl:
+                t.decl = f"{tgt.decl}*"
         elif tag in (TAG_STRUCT, TAG_CLASS, TAG_UNION):
             kw = "union" if tag == TAG_UNION else "struct"
             t = CType("union" if tag == TAG_UNION else "struct",
@@ -572,10 +631,27 @@ class _Types:
                 t = CType("array", f"{t.name}[{n}]", t.size * n, target=t, count=n)
         elif tag == TAG_SUBROUTINE:
             t = CType("function", "void (*)()", 0)
+            self.done[ref] = t
+            t.decl = self._function_decl(die)
         else:
             t = _VOID
         self.done[ref] = t
         return t
+
+
+    def _function_decl(self, die: _Die) -> str:
+        """A pointer to the function type die as gdb spells it:
+        'int (*)(SSL*, void*, int)', '(void)' for no parameters."""
+        ret = self.of(die.attrs.get(AT_TYPE)).spelled if AT_TYPE in die.attrs else "void"
+        params = []
+        for c in die.children:
+            if c.tag == TAG_PARAM:
+                params.append(self.of(c.attrs.get(AT_TYPE)).spelled)
+            elif c.tag == TAG_UNSPECIFIED_PARAMS:
+                params.append("...")
+        if not params and die.attrs.get(AT_PROTOTYPED):
+            params = ["void"]
+        return f"{ret} (*)({', '.join(params)})"
 
 
 def _const_location(expr: bytes) -> int:
