@@ -280,17 +280,24 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
             return Mem(self.scratch, off, size)
         return Mem(R10, self.b.stack(size), size)
 
-    def scratch_prologue(self):
-        """Point ``self.scratch`` at this program's scratch region: emitted
-        last, moved to the start, and only when a temporary needed it."""
+    def cpu_scratch(self, fail) -> VReg:
+        """This CPU's element of the scratch map; ``fail`` is taken if the
+        lookup returns NULL (it cannot, but the verifier wants the check)."""
         b = self.b
-        start = len(b.insns)
         b.call("get_smp_processor_id")
         cpu = b.vreg()
         b.mov(cpu, R0)
         b.stx(4, R10, self.zero_slot.off, cpu)
         p = self.lookup(SCRATCH, Mem(R10, self.zero_slot.off, 4))
-        b.jcond("eq", p, 0, self.exit_label)
+        b.jcond("eq", p, 0, fail)
+        return p
+
+    def scratch_prologue(self):
+        """Point ``self.scratch`` at this program's scratch region: emitted
+        last, moved to the start, and only when a temporary needed it."""
+        b = self.b
+        start = len(b.insns)
+        p = self.cpu_scratch(self.exit_label)
         b.mov(self.scratch, p)
         b.alu("add", self.scratch, self.sc.scratch_total + self.lazy_used)
         code = b.insns[start:]
@@ -304,12 +311,7 @@ class ProbeLowering(MapLowering, EventLowering, StoreLowering, CallLowering, Byt
         do not pay the lookup. The program's region starts with these,
         stack_mem's follow them."""
         b = self.b
-        b.call("get_smp_processor_id")
-        cpu = b.vreg()
-        b.mov(cpu, R0)
-        b.stx(4, R10, self.zero_slot.off, cpu)
-        p = self.lookup(SCRATCH, Mem(R10, self.zero_slot.off, 4))
-        b.jcond("eq", p, 0, self.abort_label)
+        p = self.cpu_scratch(self.abort_label)
         b.alu("add", p, self.sc.scratch_total + self.lazy_used)
         self.lazy_used += T.align8(size)
         return Mem(p, 0, T.align8(size))
