@@ -159,7 +159,7 @@ class StoreLowering:
         stack and is counted at its place in the script."""
         b = self.b
         if t.ids:
-            return self.store_stack_id(t, dst)
+            return self.store_stack_id(t, dst, span)
         nr = b.vreg()
         b.mov(nr, 0)
         if t.limit:
@@ -179,12 +179,15 @@ class StoreLowering:
         if t.kind == "user":
             self.store_user_pid(dst.at(8, 8))
 
-    def store_stack_id(self, t: T.StackType, dst: Mem):
+    def store_stack_id(self, t: T.StackType, dst: Mem, span=None):
         """The stack's id in its stack-trace map (codegen.stackids), and
-        for a user stack the pid. No frames (-EFAULT: a kernel thread has
-        no user stack) keep -EFAULT as the id of the empty stack; a stack
-        that got no id (its bucket holds another stack, or the map is
-        full) sets ``stackid_failed`` for the caller to take copies."""
+        for a user stack the pid. A stack that got no id (its bucket holds
+        another stack, or the map is full) sets ``stackid_failed`` for the
+        caller to take copies. -EFAULT is the id of the empty stack: the
+        kernel gives it both for no frames (a kernel thread has no user
+        stack) and for a walk that failed (one already running in this
+        context); bpf_get_stack, asked for one frame, tells them apart, and
+        a failed walk is counted at its place as store_stack counts it."""
         b = self.b
         b.mov(R1, self.ctx)
         b.ld_map_fd(R2, stack_map_name(t))
@@ -192,12 +195,21 @@ class StoreLowering:
         b.call("get_stackid")
         sid = b.vreg()
         b.mov(sid, R0)
-        b.stx(8, dst.base, dst.off, sid)
-        ok = b.label("stackid_ok")
+        ok, empty = b.label("stackid_ok"), b.label("stackid_empty")
         b.jcond("sge", sid, 0, ok)
-        b.jcond("eq", sid, -EFAULT, ok)
+        b.jcond("eq", sid, -EFAULT, empty)
         b.mov(self.stackid_failed, 1)
+        b.ja(ok)
+        b.place(empty)
+        b.mov(R1, self.ctx)
+        self.addr(R2, dst.at(0, 8))
+        b.mov(R3, 8)
+        b.mov(R4, self.BPF_F_USER_STACK if t.kind == "user" else 0)
+        b.call("get_stack")
+        b.jcond("sge", R0, 0, ok)
+        self.count_lost(self.sc.drop_site("stack", str(t), span))
         b.place(ok)
+        b.stx(8, dst.base, dst.off, sid)
         if t.kind == "user":  # the caller notes it (note_key_pids)
             self.store_user_pid(dst.at(8, 8), note=False)
 

@@ -30,8 +30,8 @@ USTACK_PIDS = ".upids"
 class DropSite:
     """A place in the script whose losses one slot of the LOST array counts
     (slot 0 counts ring buffer records that did not fit). ``kind``:
-    'full' (a map update failed: the map is full), 'stack' (bpf_get_stack
-    failed and the stack was left empty), 'stackid' (bpf_get_stackid gave
+    'full' (a map update failed: the map is full), 'stack' (the walk of
+    bpf_get_stack or bpf_get_stackid failed and the stack was left empty), 'stackid' (bpf_get_stackid gave
     no id: the stack's bucket of the stack-trace map holds another stack,
     or the map is full; the event went to the map of copies),
     'stackid_lost' (of those, the events the full map of copies dropped), 'strcut' (str() cut a string at

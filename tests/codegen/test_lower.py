@@ -652,11 +652,20 @@ def test_stacks_in_an_aggregation_key_are_stack_ids():
     assert spec_tuple(m[".stacks.u3"]) == ("stack_trace", 4, 24, 4096, "stackids")
     lines = [l.split(": ", 1)[1] for l in cs.programs[0].program.disasm().splitlines()]
     calls = [l for l in lines if "call bpf_get_stack" in l]
-    # ids on the way in; the copies path walks the stacks again
-    assert calls == ["(85) call bpf_get_stackid#27"] * 2 + ["(85) call bpf_get_stack#67"] * 2
+    # ids on the way in, each -EFAULT told apart (empty stack or failed
+    # walk) by a one-frame bpf_get_stack; the copies path walks them again
+    assert calls == ["(85) call bpf_get_stackid#27", "(85) call bpf_get_stack#67"] * 2 \
+        + ["(85) call bpf_get_stack#67"] * 2
     i = lines.index("(85) call bpf_get_stackid#27")
-    assert lines[i + 2:i + 4] == ["(75) if r0 s>= 0x0 goto pc+2",
-                                  "(15) if r0 == 0xfffffff2 goto pc+1"]
+    assert lines[i + 1:i + 11] == [
+        "(bf) r7 = r0", "(75) if r7 s>= 0x0 goto pc+14",
+        "(15) if r7 == 0xfffffff2 goto pc+2", "(b7) r8 = 1", "(05) goto pc+11",
+        "(bf) r1 = r6", "(bf) r2 = r10", "(07) r2 += -40", "(b7) r3 = 8", "(b7) r4 = 0"]
+    # a failed walk counts at kstack's drop site; the id is stored either way
+    assert lines[i + 12:i + 17] == [
+        "(75) if r0 s>= 0x0 goto pc+4", "(18) r1 = map[.lost][0]+8", "(b7) r0 = 1",
+        "(db) lock *(u64 *)(r1 +0) += r0", "(7b) *(u64 *)(r10 -40) = r7"]
+    assert (cs.drop_sites[0].kind, cs.drop_sites[0].name) == ("stack", "kstack")
     # the map's lookup comes before any scratch or pid map lookup
     first = lines.index("(85) call bpf_map_lookup_elem#1")
     assert lines[first - 3] == "(18) r1 = map[@]"
