@@ -226,7 +226,13 @@ class MapLowering:
         p = self.lookup(m.ident, key)
         miss, done = b.label("miss"), b.label("done")
         b.jcond("eq", p, 0, miss)
-        self.copy(dst, Mem(p, 0, spec.value.size), min(dst.size, spec.value.size))
+        n = min(dst.size, spec.value.size)
+        self.copy(dst, Mem(p, 0, spec.value.size), n)
+        if n < dst.size:
+            # a wider slot (a map key's string part): bytes past the value
+            # would be the stack's leftovers, and a key holding them is
+            # another key on every event
+            self.zero(dst, n)
         b.ja(done)
         b.place(miss)
         if self.helper_checks():

@@ -206,7 +206,9 @@ class FakeKernel:
             return ret
         raise AssertionError(f"unexpected helper {name}")
 
-    def run(self, prog_index=0, ctx=None):
+    def run(self, prog_index=0, ctx=None, stack_fill=None):
+        """Run a program; ``stack_fill``: a byte its stack starts filled
+        with (the kernel's stack holds what earlier programs left)."""
         prog = self.script.programs[prog_index].program
         mem = self.mem
         ctx_addr = 0
@@ -218,6 +220,8 @@ class FakeKernel:
             ctx_addr = CTX_ADDR
         vm = self.vm = Interpreter(prog.encode(self.fds), self.helper, mem,
                                    map_value=self.map_value)
+        if stack_fill is not None:
+            vm.stack[:] = bytes([stack_fill]) * len(vm.stack)
         try:
             return vm.run(ctx_addr)
         finally:
@@ -522,6 +526,18 @@ def test_string_map_key_and_literal_padding():
     keys = sorted(k.maps["@"])
     assert keys == sorted([b"cat".ljust(16, b"\0") + b"ab".ljust(8, b"\0"),
                            b"x".ljust(16, b"\0") + b"abcdef".ljust(8, b"\0")])
+
+
+def test_a_key_read_from_a_string_map_value_is_the_same_key_on_every_event():
+    # @n's value is a short string; as the key of @b (+= reads, then writes)
+    # the bytes past it must be zeroes, not what the stack held
+    k = kernel('BEGIN { @n[1] = "ab"; } tracepoint:t:p { @b[@n[1]] += 1; @c[1, @n[1]] = 1; }')
+    k.run(0)
+    for fill in (0xAA, 0x55):
+        k.run(1, ctx=make_ctx(), stack_fill=fill)
+    assert list(k.maps["@b"].values()) == [bytearray((2).to_bytes(8, "little"))]
+    assert len(k.maps["@c"]) == 1
+    assert all(set(key[2:]) <= {0} for key in k.maps["@b"])
 
 
 def test_str_with_length_of_a_string_variable_truncates():
