@@ -5,13 +5,28 @@ a script run in-process well under one)."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
+import socket
+import struct
 import subprocess
 
 N = 5
 NOPE = "/nonexistent/bpfscope-oneliner"
 OPENAT = 'tracepoint:syscalls:sys_enter_openat /comm == "bse2e"/'
+
+
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
+
+
+def loopback_up() -> None:
+    """Bring up lo: the guest's init starts no network, and a TCP workload
+    on 127.0.0.1 needs it (connect fails with ENETUNREACH)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifr = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0))
+        flags = struct.unpack_from("16sH", ifr)[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
 
 
 def release() -> tuple[int, int]:

@@ -15,9 +15,15 @@ import sys
 
 import pytest
 
-from guestlib import trace
+from guestlib import loopback_up, trace
 
 pytestmark = pytest.mark.vmlane
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _loopback():
+    loopback_up()
+
 
 # a loopback TCP session on PORT (the server accepts, reads, answers and
 # closes), then a UNIX stream socket pair carrying one line
