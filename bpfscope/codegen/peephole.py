@@ -129,6 +129,13 @@ def _with_known_operand(it: Insn, val: dict) -> Insn:
     known to hold (``val``'s ("k", K) token), where the immediate form
     does the same."""
     cls = I.op_class(it.code)
+    if cls == I.STX and it.code & 0xE0 == I.MEM:
+        # a store of a known constant stores the immediate (sign-extended
+        # from 32 bits, as the constant's own 64-bit move was)
+        tok = val.get(_regn(it.src)) if _regn(it.src) is not None else None
+        if isinstance(tok, tuple) and tok[0] == "k":
+            return replace(it, code=(it.code & ~0x07) | I.ST, src=0, imm=tok[1])
+        return it
     if cls not in (I.ALU, I.ALU64, I.JMP, I.JMP32) or not it.code & I.X \
             or I.op_code(it.code) == I.MOV:
         return it  # a copy of a constant stays a copy: the moves rule's

@@ -29,8 +29,13 @@ def call(n):
     return Insn(I.JMP | I.CALL, imm=n)
 
 
-def stx(base, off, src):
-    return Insn(I.STX | I.MEM | I.DW, base, src, off)
+def stx(base, off, src, size=I.DW):
+    return Insn(I.STX | I.MEM | size, base, src, off)
+
+
+def xadd(base, off, src):
+    """An atomic add: it reads its register as it is (no immediate form)."""
+    return Insn(I.STX | I.ATOMIC | I.DW, base, src, off, I.ADD)
 
 
 EXIT = Insn(I.JMP | I.EXIT)
@@ -66,12 +71,37 @@ def test_64_bit_identities_of_zero_go_32_bit_ones_stay():
 
 
 def test_a_constant_already_held_is_not_loaded_again():
-    code = [mov(R0, 1), stx(R10, -8, R0), mov(R0, 1), stx(R10, -16, R0), EXIT]
+    code = [mov(R0, 1), xadd(R6, 0, R0), mov(R0, 1), xadd(R6, 8, R0), EXIT]
     assert text(peephole(code)) == [
         "0: (b7) r0 = 1",
-        "1: (7b) *(u64 *)(r10 -8) = r0",
-        "2: (7b) *(u64 *)(r10 -16) = r0",
+        "1: (db) lock *(u64 *)(r6 +0) += r0",
+        "2: (db) lock *(u64 *)(r6 +8) += r0",
         "3: (95) exit",
+    ]
+
+
+def test_a_store_of_a_known_constant_stores_the_immediate():
+    # r1's load then goes as a dead write; sizes and bases stay, and a
+    # negative constant stays sign-extended as its 64-bit move was
+    code = [mov(R1, -2), stx(R10, -8, R1), stx(R6, 4, R1, I.W), stx(R6, 0, R1, I.B),
+            mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (7a) *(u64 *)(r10 -8) = -2",
+        "1: (62) *(u32 *)(r6 +4) = -2",
+        "2: (72) *(u8 *)(r6 +0) = -2",
+        "3: (b7) r0 = 0",
+        "4: (95) exit",
+    ]
+
+
+def test_an_atomic_and_a_store_of_an_unknown_register_keep_their_register():
+    code = [mov(R1, 3), xadd(R6, 0, R1), stx(R10, -8, R7), mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (b7) r1 = 3",
+        "1: (db) lock *(u64 *)(r6 +0) += r1",
+        "2: (7b) *(u64 *)(r10 -8) = r7",
+        "3: (b7) r0 = 0",
+        "4: (95) exit",
     ]
 
 
@@ -89,19 +119,19 @@ def test_a_copy_back_of_an_unchanged_copy_is_dropped():
 
 def test_knowledge_is_dropped_at_labels_and_calls():
     l = Label()
-    code = [mov(R6, 1), stx(R10, -8, R6), jeq(R0, 0, l), l, mov(R6, 1),
-            mov(R1, 1), stx(R10, -16, R1), call(5), mov(R1, 1), mov(R6, 1),
-            stx(R10, -24, R6), stx(R10, -32, R1), mov(R0, 0), EXIT]
+    code = [mov(R6, 1), xadd(R7, 0, R6), jeq(R0, 0, l), l, mov(R6, 1),
+            mov(R1, 1), xadd(R7, 8, R1), call(5), mov(R1, 1), mov(R6, 1),
+            xadd(R7, 16, R6), xadd(R7, 24, R1), mov(R0, 0), EXIT]
     assert text(peephole(code)) == [
         "0: (b7) r6 = 1",
-        "1: (7b) *(u64 *)(r10 -8) = r6",
+        "1: (db) lock *(u64 *)(r7 +0) += r6",
         "2: (b7) r6 = 1",             # after a label: kept
         "3: (b7) r1 = 1",
-        "4: (7b) *(u64 *)(r10 -16) = r1",
+        "4: (db) lock *(u64 *)(r7 +8) += r1",
         "5: (85) call bpf_ktime_get_ns#5",
         "6: (b7) r1 = 1",             # r1 is clobbered by the call: kept
-        "7: (7b) *(u64 *)(r10 -24) = r6",  # r6 survives it: its load went
-        "8: (7b) *(u64 *)(r10 -32) = r1",
+        "7: (db) lock *(u64 *)(r7 +16) += r6",  # r6 survives it: its load went
+        "8: (db) lock *(u64 *)(r7 +24) += r1",
         "9: (b7) r0 = 0",
         "10: (95) exit",
     ]
