@@ -22,7 +22,10 @@ exit values) and only drops or retargets instructions:
   path overwrites before anything could read them
   (backward "must be overwritten" flow over the control-flow graph;
   a call, an atomic, an exit or a load through any register but r10
-  may read the stack, so each ends what is known);
+  may read the stack, so each ends what is known), where the helpers
+  that fill the whole buffer they are given, success or failure, and
+  read no stack (``_FILLS``) overwrite it: the zeroing of a comm key
+  before bpf_get_current_comm goes;
 - dead register writes: an ALU operation, a load or an LD_IMM64 whose
   register no path reads before writing it again (backward liveness over
   the control-flow graph, where a dead write reads nothing, so chains of
@@ -39,6 +42,7 @@ from dataclasses import replace
 
 from . import insn as I
 from .deadcode import remove_dead_code
+from .helpers import helper_id
 from .insn import Insn, Label, PReg, defs, uses
 from .regalloc import live_out_masks, successors
 
@@ -170,9 +174,72 @@ def _stack_bytes(ins: Insn) -> int:
     return ((1 << size) - 1) << (_STACK + ins.off)
 
 
+# helper id -> (buffer register, size register, registers that must hold
+# a known constant, so that they cannot point into the stack). Each fills
+# all of [buffer, buffer + size) whatever happens: bpf_get_current_comm
+# pads with NULs (strncpy, later strscpy_pad) and memsets on an error;
+# bpf_get_stack zeroes what the frames leave and all of it on an error;
+# bpf_probe_read_* memset dst when the read faults (their source, r3,
+# could be a stack address, so only a constant one, codegen's zeroing
+# read from NULL, counts). The verifier takes these buffers uninitialized
+# (ARG_PTR_TO_UNINIT_MEM) and counts them written after the call.
+_FILLS = {
+    helper_id("get_current_comm"): (1, 2, ()),
+    helper_id("get_stack"): (2, 3, ()),
+    helper_id("probe_read_kernel"): (1, 2, (3,)),
+    helper_id("probe_read_user"): (1, 2, (3,)),
+    helper_id("probe_read"): (1, 2, (3,)),
+}
+
+
+def _helper_fills(code) -> dict[int, int]:
+    """index of a helper call -> the stack bytes (as _stack_bytes gives
+    them) it fills, for the calls of _FILLS whose buffer is a known
+    ``r10 + K`` and whose size a known constant (forward within straight
+    runs of code: labels and calls forget)."""
+    out: dict[int, int] = {}
+    val: dict[int, tuple] = {}
+    for i, it in enumerate(code):
+        if isinstance(it, Label):
+            val.clear()
+            continue
+        if I.is_call(it):
+            fill = _FILLS.get(it.imm) if it.src == 0 else None
+            if fill is not None:
+                buf, size, consts = val.get(fill[0]), val.get(fill[1]), fill[2]
+                if buf and size and buf[0] == "fp" and size[0] == "k" \
+                        and all(val.get(r, ("",))[0] == "k" for r in consts) \
+                        and 0 < size[1] and -_STACK <= buf[1] and buf[1] + size[1] <= 0:
+                    out[i] = ((1 << size[1]) - 1) << (_STACK + buf[1])
+            for r in _CALL_CLOBBERS:
+                val.pop(r, None)
+            continue
+        d = _regn(it.dst) if I.op_class(it.code) in (I.ALU, I.ALU64, I.LDX, I.LD) else None
+        if it.code == I.ALU64 | I.K | I.MOV and it.off == 0 and d is not None:
+            val[d] = ("k", it.imm)
+        elif I.is_reg_move(it) and d is not None and isinstance(it.src, PReg):
+            v = ("fp", 0) if it.src.n == 10 else val.get(it.src.n)
+            if v is None:
+                val.pop(d, None)
+            else:
+                val[d] = v
+        elif it.code == I.ALU64 | I.K | I.ADD and d is not None and val.get(d, ("",))[0] == "fp":
+            val[d] = ("fp", val[d][1] + it.imm)
+        else:
+            for r in defs(it):
+                n = _regn(r)
+                if n is not None:
+                    val.pop(n, None)
+        if I.is_jump(it) or I.is_exit(it):
+            if I.is_exit(it) or I.op_code(it.code) == I.JA:
+                val.clear()
+    return out
+
+
 def _drop_dead_stores(code):
     succ = successors(code)
     n = len(code)
+    fills = _helper_fills(code)
     # per item: (kind, bytes): 'w' a plain store to the stack, 'r' a load
     # from it, 'x' anything that may read any of it (exit too: a store
     # left for the end is kept, so what a program wrote stays to see), None else
@@ -182,7 +249,9 @@ def _drop_dead_stores(code):
             kinds.append((None, 0))
             continue
         cls, mode = I.op_class(it.code), it.code & 0xE0
-        if I.is_exit(it) or I.is_call(it) or (cls == I.STX and mode == I.ATOMIC):
+        if len(kinds) in fills:
+            kinds.append(("w", fills[len(kinds)]))
+        elif I.is_exit(it) or I.is_call(it) or (cls == I.STX and mode == I.ATOMIC):
             kinds.append(("x", 0))
         elif cls == I.LDX:
             m = _stack_bytes(it)

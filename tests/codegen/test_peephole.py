@@ -273,3 +273,54 @@ def test_stack_stores_that_may_be_read_stay():
     out = text(peephole(code))
     assert len(out) == len(code) - 1  # the label only
     assert sum(") *(u" in x for x in out) == 8  # every store
+
+
+def st0(off):
+    return Insn(I.ST | I.MEM | I.DW, R10, 0, off, 0)
+
+
+def fp(r, off):
+    return [mov(r, R10), alu(I.ADD, r, off)]
+
+
+def test_stores_a_helper_fills_before_anything_reads_them_go():
+    # bpf_get_current_comm(r10 - 24, 16) writes all 16 bytes: the zeroing
+    # of fp-24..fp-8 goes, fp-8 (outside the buffer) stays
+    code = [st0(-24), st0(-16), st0(-8), *fp(R1, -24), mov(R2, 16), call(16),
+            *fp(R2, -24), call(1), mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (7a) *(u64 *)(r10 -8) = 0",
+        "1: (bf) r1 = r10",
+        "2: (07) r1 += -24",
+        "3: (b7) r2 = 16",
+        "4: (85) call bpf_get_current_comm#16",
+        "5: (bf) r2 = r10",
+        "6: (07) r2 += -24",
+        "7: (85) call bpf_map_lookup_elem#1",
+        "8: (b7) r0 = 0",
+        "9: (95) exit",
+    ]
+
+
+def test_a_fill_of_unknown_size_or_buffer_or_source_keeps_the_stores():
+    l = Label()
+    cases = [
+        # the size is not known
+        [st0(-16), *fp(R1, -16), mov(R2, R7), call(16)],
+        # the buffer's address is forgotten at a label
+        [st0(-16), *fp(R1, -16), l, mov(R2, 16), call(16)],
+        # bpf_probe_read_kernel's source may be the stack
+        [st0(-16), *fp(R1, -16), mov(R2, 16), mov(R3, R7), call(113)],
+        # smaller than the stores
+        [st0(-16), *fp(R1, -16), mov(R2, 4), call(16)],
+    ]
+    for head in cases:
+        code = [*head, *fp(R2, -16), call(1), mov(R0, 0), EXIT]
+        assert text(peephole(code))[0] == "0: (7a) *(u64 *)(r10 -16) = 0", head
+
+
+def test_a_read_from_a_constant_source_fills_its_buffer():
+    # codegen zeroes big buffers by reading from NULL: stores before it go
+    code = [st0(-16), *fp(R1, -16), mov(R2, 16), mov(R3, 0), call(113),
+            *fp(R2, -16), call(1), mov(R0, 0), EXIT]
+    assert text(peephole(code))[0] == "0: (bf) r1 = r10"
