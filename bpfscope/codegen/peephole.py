@@ -34,6 +34,12 @@ exit values) and only drops or retargets instructions:
 - a conditional jump to the instruction right after it is dropped, and
   then deadcode's rules (code no path reaches, unconditional jumps to
   the next instruction) run again.
+
+Once nothing more changes, a stack address computed three times or more
+(``rX = r10; rX += K``: a key given to bpf_get_current_comm, the lookup
+and the update) is kept in a callee-saved register the function never
+names, where that is shorter: made once where no path has it yet, then
+one copy each (``rX = r6``).
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ def peephole(code: list[Insn | Label]) -> list[Insn | Label]:
         code = _drop_dead_stores(code)
         new = _drop_cond_jumps_to_next(code)
         if not threaded and len(new) == len(code):
-            return new
+            return _keep_frame_addresses(new)
         # a jump went or moved: code may have become unreachable, and
         # the blocks it joined may hold more to drop
         code = remove_dead_code(new)
@@ -365,3 +371,75 @@ def _drop_cond_jumps_to_next(code):
                 continue
         out.append(it)
     return out
+
+
+def _frame_address_at(code, i) -> int | None:
+    """K when code[i], code[i + 1] are ``rX = r10; rX += K`` (rX not r10)."""
+    a = code[i]
+    if not (isinstance(a, Insn) and I.is_reg_move(a) and isinstance(a.src, PReg)
+            and a.src.n == 10 and _regn(a.dst) is not None and i + 1 < len(code)):
+        return None
+    b = code[i + 1]
+    if isinstance(b, Insn) and b.code == I.ALU64 | I.K | I.ADD and b.off == 0 \
+            and _regn(b.dst) == a.dst.n and b.imm != 0:
+        return b.imm
+    return None
+
+
+def _keep_frame_addresses(code):
+    named = 0
+    for it in code:
+        if isinstance(it, Insn):
+            named |= _mask(uses(it)) | _mask(defs(it))
+    free = [r for r in I.CALLEE_SAVED if not named & (1 << r.n)]
+    taken: list = []
+    while free:
+        sites: dict[int, list[int]] = {}
+        for i in range(len(code) - 1):
+            k = _frame_address_at(code, i)
+            # a register this rule took makes its address: not a site
+            if k is not None and code[i].dst not in taken:
+                sites.setdefault(k, []).append(i)
+        best = None
+        for k, at in sites.items():
+            if len(at) >= 3:
+                has_in = _made_on_every_path(code, {i + 1 for i in at})
+                gain = sum(1 if has_in[i] else -1 for i in at)
+                if gain > 0 and (best is None or gain > best[0]):
+                    best = (gain, set(at), has_in)
+        if best is None:
+            return code
+        _, keep, has_in = best
+        reg = free.pop(0)
+        taken.append(reg)
+        out = []
+        for i, it in enumerate(code):
+            if i - 1 in keep:
+                continue  # the site's add
+            if i in keep:
+                if not has_in[i]:
+                    out += [replace(it, dst=reg), replace(code[i + 1], dst=reg)]
+                out.append(replace(it, src=reg))
+                continue
+            out.append(it)
+        code = out
+    return code
+
+
+def _made_on_every_path(code, sites: set[int]) -> list[bool]:
+    """Per item: whether every path to it passed one of ``sites`` (the
+    adds that end the address's making; forward
+    must-flow, greatest fixpoint; nothing is made at the entry)."""
+    preds: list[list[int]] = [[] for _ in code]
+    for i, ss in enumerate(successors(code)):
+        for j in ss:
+            preds[j].append(i)
+    has_in = [i != 0 for i in range(len(code))]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(1, len(code)):
+            v = all(has_in[p] or p in sites for p in preds[i])
+            if v != has_in[i]:
+                has_in[i], changed = v, True
+    return has_in

@@ -324,3 +324,39 @@ def test_a_read_from_a_constant_source_fills_its_buffer():
     code = [st0(-16), *fp(R1, -16), mov(R2, 16), mov(R3, 0), call(113),
             *fp(R2, -16), call(1), mov(R0, 0), EXIT]
     assert text(peephole(code))[0] == "0: (bf) r1 = r10"
+
+
+def test_a_stack_address_made_three_times_is_kept_in_a_free_callee_saved_register():
+    # r6 is named: r7 is the first free one; each copy replaces a making
+    code = [mov(R6, R1), *fp(R1, -24), mov(R2, 16), call(16), *fp(R2, -24), call(1),
+            *fp(R2, -24), mov(R1, R6), call(2), mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (bf) r6 = r1",
+        "1: (bf) r7 = r10",
+        "2: (07) r7 += -24",
+        "3: (bf) r1 = r7",
+        "4: (b7) r2 = 16",
+        "5: (85) call bpf_get_current_comm#16",
+        "6: (bf) r2 = r7",
+        "7: (85) call bpf_map_lookup_elem#1",
+        "8: (bf) r2 = r7",
+        "9: (bf) r1 = r6",
+        "10: (85) call bpf_map_update_elem#2",
+        "11: (b7) r0 = 0",
+        "12: (95) exit",
+    ]
+
+
+def test_a_stack_address_made_twice_or_on_separate_paths_stays_as_it_is():
+    l, end = Label(), Label()
+    twice = [*fp(R1, -24), call(16), *fp(R2, -24), call(1), mov(R0, 0), EXIT]
+    # three makings, each on a path of its own: keeping it would cost one more each
+    apart = [jeq(R0, 0, l), *fp(R2, -8), call(1), ja(end), l, jeq(R0, 1, end),
+             *fp(R2, -8), call(1), ja(end), *fp(R2, -8), call(2), end, mov(R0, 0), EXIT]
+    for code in (twice, apart):
+        assert "r6" not in "\n".join(text(peephole(code)))
+    # no free callee-saved register: nothing to keep it in
+    busy = [mov(R6, R1), mov(R7, R1), mov(R8, R1), mov(I.R9, R1),
+            *fp(R1, -24), call(16), *fp(R2, -24), call(1), *fp(R2, -24), call(2),
+            mov(R1, R6), mov(R2, R7), mov(R3, R8), mov(I.R4, I.R9), call(5), mov(R0, 0), EXIT]
+    assert sum(line.endswith(" = r10") for line in text(peephole(busy))) == 3
