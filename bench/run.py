@@ -116,6 +116,10 @@ class BpfStats:
 
 
 def run_suite(name: str, cases: dict, fn, ctx, rounds: int, results: list) -> None:
+    if ctx.cases:  # --case: only the cases whose name holds one of the words
+        cases = {c: v for c, v in cases.items() if any(w in c for w in ctx.cases)}
+        if not cases:
+            return
     print(f"== {SUITE_TITLES[name]}", file=sys.stderr)
     samples = {case: {t: {} for t in suites.TOOLS} for case in cases}
     errors = {case: {} for case in cases}
@@ -357,6 +361,9 @@ def main() -> int:
                     help="arithmetic rounds per process in the profiler case (default 2e9, about 3 s)")
     ap.add_argument("--uprobes", type=int, default=None,
                     help="functions in the attach-at-scale binary (default 1000; --quick: 200)")
+    ap.add_argument("--case", action="append", default=[], metavar="TEXT",
+                    help="run only the cases whose name contains TEXT (repeatable; "
+                         "e.g. --only cost --case 'count() by comm')")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--update-readme", action="store_true", help="write the table into bench/README.md")
     ap.add_argument("--bpfscope-src", default=None, metavar="DIR|REV",
@@ -376,6 +383,7 @@ def main() -> int:
 
     ctx = Ctx()
     ctx.verbose = opts.verbose
+    ctx.cases = opts.case
     ctx.build_dir = tempfile.mkdtemp(prefix="bpfscope-bench-")
     ctx.workload = harness.build_workload(ctx.build_dir)
     # what is measured is the package installed as a user installs it

@@ -22,7 +22,10 @@ exit values) and only drops or retargets instructions:
   path overwrites before anything could read them
   (backward "must be overwritten" flow over the control-flow graph;
   a call, an atomic, an exit or a load through any register but r10
-  may read the stack, so each ends what is known);
+  may read the stack, so each ends what is known), where the helpers
+  that fill the whole buffer they are given, success or failure, and
+  read no stack (``_FILLS``) overwrite it: the zeroing of a comm key
+  before bpf_get_current_comm goes;
 - dead register writes: an ALU operation, a load or an LD_IMM64 whose
   register no path reads before writing it again (backward liveness over
   the control-flow graph, where a dead write reads nothing, so chains of
@@ -31,6 +34,12 @@ exit values) and only drops or retargets instructions:
 - a conditional jump to the instruction right after it is dropped, and
   then deadcode's rules (code no path reaches, unconditional jumps to
   the next instruction) run again.
+
+Once nothing more changes, a stack address computed three times or more
+(``rX = r10; rX += K``: a key given to bpf_get_current_comm, the lookup
+and the update) is kept in a callee-saved register the function never
+names, where that is shorter: made once where no path has it yet, then
+one copy each (``rX = r6``).
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from dataclasses import replace
 
 from . import insn as I
 from .deadcode import remove_dead_code
+from .helpers import helper_id
 from .insn import Insn, Label, PReg, defs, uses
 from .regalloc import live_out_masks, successors
 
@@ -55,7 +65,7 @@ def peephole(code: list[Insn | Label]) -> list[Insn | Label]:
         code = _drop_dead_stores(code)
         new = _drop_cond_jumps_to_next(code)
         if not threaded and len(new) == len(code):
-            return new
+            return _keep_frame_addresses(new)
         # a jump went or moved: code may have become unreachable, and
         # the blocks it joined may hold more to drop
         code = remove_dead_code(new)
@@ -129,6 +139,13 @@ def _with_known_operand(it: Insn, val: dict) -> Insn:
     known to hold (``val``'s ("k", K) token), where the immediate form
     does the same."""
     cls = I.op_class(it.code)
+    if cls == I.STX and it.code & 0xE0 == I.MEM:
+        # a store of a known constant stores the immediate (sign-extended
+        # from 32 bits, as the constant's own 64-bit move was)
+        tok = val.get(_regn(it.src)) if _regn(it.src) is not None else None
+        if isinstance(tok, tuple) and tok[0] == "k":
+            return replace(it, code=(it.code & ~0x07) | I.ST, src=0, imm=tok[1])
+        return it
     if cls not in (I.ALU, I.ALU64, I.JMP, I.JMP32) or not it.code & I.X \
             or I.op_code(it.code) == I.MOV:
         return it  # a copy of a constant stays a copy: the moves rule's
@@ -163,9 +180,72 @@ def _stack_bytes(ins: Insn) -> int:
     return ((1 << size) - 1) << (_STACK + ins.off)
 
 
+# helper id -> (buffer register, size register, registers that must hold
+# a known constant, so that they cannot point into the stack). Each fills
+# all of [buffer, buffer + size) whatever happens: bpf_get_current_comm
+# pads with NULs (strncpy, later strscpy_pad) and memsets on an error;
+# bpf_get_stack zeroes what the frames leave and all of it on an error;
+# bpf_probe_read_* memset dst when the read faults (their source, r3,
+# could be a stack address, so only a constant one, codegen's zeroing
+# read from NULL, counts). The verifier takes these buffers uninitialized
+# (ARG_PTR_TO_UNINIT_MEM) and counts them written after the call.
+_FILLS = {
+    helper_id("get_current_comm"): (1, 2, ()),
+    helper_id("get_stack"): (2, 3, ()),
+    helper_id("probe_read_kernel"): (1, 2, (3,)),
+    helper_id("probe_read_user"): (1, 2, (3,)),
+    helper_id("probe_read"): (1, 2, (3,)),
+}
+
+
+def _helper_fills(code) -> dict[int, int]:
+    """index of a helper call -> the stack bytes (as _stack_bytes gives
+    them) it fills, for the calls of _FILLS whose buffer is a known
+    ``r10 + K`` and whose size a known constant (forward within straight
+    runs of code: labels and calls forget)."""
+    out: dict[int, int] = {}
+    val: dict[int, tuple] = {}
+    for i, it in enumerate(code):
+        if isinstance(it, Label):
+            val.clear()
+            continue
+        if I.is_call(it):
+            fill = _FILLS.get(it.imm) if it.src == 0 else None
+            if fill is not None:
+                buf, size, consts = val.get(fill[0]), val.get(fill[1]), fill[2]
+                if buf and size and buf[0] == "fp" and size[0] == "k" \
+                        and all(val.get(r, ("",))[0] == "k" for r in consts) \
+                        and 0 < size[1] and -_STACK <= buf[1] and buf[1] + size[1] <= 0:
+                    out[i] = ((1 << size[1]) - 1) << (_STACK + buf[1])
+            for r in _CALL_CLOBBERS:
+                val.pop(r, None)
+            continue
+        d = _regn(it.dst) if I.op_class(it.code) in (I.ALU, I.ALU64, I.LDX, I.LD) else None
+        if it.code == I.ALU64 | I.K | I.MOV and it.off == 0 and d is not None:
+            val[d] = ("k", it.imm)
+        elif I.is_reg_move(it) and d is not None and isinstance(it.src, PReg):
+            v = ("fp", 0) if it.src.n == 10 else val.get(it.src.n)
+            if v is None:
+                val.pop(d, None)
+            else:
+                val[d] = v
+        elif it.code == I.ALU64 | I.K | I.ADD and d is not None and val.get(d, ("",))[0] == "fp":
+            val[d] = ("fp", val[d][1] + it.imm)
+        else:
+            for r in defs(it):
+                n = _regn(r)
+                if n is not None:
+                    val.pop(n, None)
+        if I.is_jump(it) or I.is_exit(it):
+            if I.is_exit(it) or I.op_code(it.code) == I.JA:
+                val.clear()
+    return out
+
+
 def _drop_dead_stores(code):
     succ = successors(code)
     n = len(code)
+    fills = _helper_fills(code)
     # per item: (kind, bytes): 'w' a plain store to the stack, 'r' a load
     # from it, 'x' anything that may read any of it (exit too: a store
     # left for the end is kept, so what a program wrote stays to see), None else
@@ -175,7 +255,9 @@ def _drop_dead_stores(code):
             kinds.append((None, 0))
             continue
         cls, mode = I.op_class(it.code), it.code & 0xE0
-        if I.is_exit(it) or I.is_call(it) or (cls == I.STX and mode == I.ATOMIC):
+        if len(kinds) in fills:
+            kinds.append(("w", fills[len(kinds)]))
+        elif I.is_exit(it) or I.is_call(it) or (cls == I.STX and mode == I.ATOMIC):
             kinds.append(("x", 0))
         elif cls == I.LDX:
             m = _stack_bytes(it)
@@ -289,3 +371,75 @@ def _drop_cond_jumps_to_next(code):
                 continue
         out.append(it)
     return out
+
+
+def _frame_address_at(code, i) -> int | None:
+    """K when code[i], code[i + 1] are ``rX = r10; rX += K`` (rX not r10)."""
+    a = code[i]
+    if not (isinstance(a, Insn) and I.is_reg_move(a) and isinstance(a.src, PReg)
+            and a.src.n == 10 and _regn(a.dst) is not None and i + 1 < len(code)):
+        return None
+    b = code[i + 1]
+    if isinstance(b, Insn) and b.code == I.ALU64 | I.K | I.ADD and b.off == 0 \
+            and _regn(b.dst) == a.dst.n and b.imm != 0:
+        return b.imm
+    return None
+
+
+def _keep_frame_addresses(code):
+    named = 0
+    for it in code:
+        if isinstance(it, Insn):
+            named |= _mask(uses(it)) | _mask(defs(it))
+    free = [r for r in I.CALLEE_SAVED if not named & (1 << r.n)]
+    taken: list = []
+    while free:
+        sites: dict[int, list[int]] = {}
+        for i in range(len(code) - 1):
+            k = _frame_address_at(code, i)
+            # a register this rule took makes its address: not a site
+            if k is not None and code[i].dst not in taken:
+                sites.setdefault(k, []).append(i)
+        best = None
+        for k, at in sites.items():
+            if len(at) >= 3:
+                has_in = _made_on_every_path(code, {i + 1 for i in at})
+                gain = sum(1 if has_in[i] else -1 for i in at)
+                if gain > 0 and (best is None or gain > best[0]):
+                    best = (gain, set(at), has_in)
+        if best is None:
+            return code
+        _, keep, has_in = best
+        reg = free.pop(0)
+        taken.append(reg)
+        out = []
+        for i, it in enumerate(code):
+            if i - 1 in keep:
+                continue  # the site's add
+            if i in keep:
+                if not has_in[i]:
+                    out += [replace(it, dst=reg), replace(code[i + 1], dst=reg)]
+                out.append(replace(it, src=reg))
+                continue
+            out.append(it)
+        code = out
+    return code
+
+
+def _made_on_every_path(code, sites: set[int]) -> list[bool]:
+    """Per item: whether every path to it passed one of ``sites`` (the
+    adds that end the address's making; forward
+    must-flow, greatest fixpoint; nothing is made at the entry)."""
+    preds: list[list[int]] = [[] for _ in code]
+    for i, ss in enumerate(successors(code)):
+        for j in ss:
+            preds[j].append(i)
+    has_in = [i != 0 for i in range(len(code))]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(1, len(code)):
+            v = all(has_in[p] or p in sites for p in preds[i])
+            if v != has_in[i]:
+                has_in[i], changed = v, True
+    return has_in

@@ -36,31 +36,30 @@ def _counter_program():
 def test_counter_program_exact_disassembly():
     prog = _counter_program().finish()
     assert prog.disasm() == "\n".join([
-        "0: (b7) r0 = 0",
-        "1: (7b) *(u64 *)(r10 -8) = r0",
-        "2: (18) r1 = map[@x]",
-        "4: (bf) r2 = r10",
-        "5: (07) r2 += -8",
-        "6: (85) call bpf_map_lookup_elem#1",
-        "7: (15) if r0 == 0x0 goto pc+3",
-        "8: (79) r1 = *(u64 *)(r0 +0)",
-        "9: (07) r1 += 1",
-        "10: (7b) *(u64 *)(r0 +0) = r1",
-        "11: (b7) r0 = 0",
-        "12: (95) exit",
+        "0: (7a) *(u64 *)(r10 -8) = 0",  # the zero's register: an immediate
+        "1: (18) r1 = map[@x]",
+        "3: (bf) r2 = r10",
+        "4: (07) r2 += -8",
+        "5: (85) call bpf_map_lookup_elem#1",
+        "6: (15) if r0 == 0x0 goto pc+3",
+        "7: (79) r1 = *(u64 *)(r0 +0)",
+        "8: (07) r1 += 1",
+        "9: (7b) *(u64 *)(r0 +0) = r1",
+        "10: (b7) r0 = 0",
+        "11: (95) exit",
     ])
     assert prog.stack_size == 8
-    assert prog.map_relocations == [(2, "@x")]
-    assert prog.slot_count == 13
+    assert prog.map_relocations == [(1, "@x")]
+    assert prog.slot_count == 12
 
 
 def test_encode_patches_map_fds():
     prog = _counter_program().finish()
     raw = prog.bytes()
-    assert raw[2 * 8:2 * 8 + 8].hex() == "1811000000000000"
+    assert raw[1 * 8:1 * 8 + 8].hex() == "1811000000000000"
     patched = prog.encode({"@x": 5})
-    assert patched[2 * 8:2 * 8 + 8].hex() == "1811000005000000"
-    assert len(patched) == 13 * 8
+    assert patched[1 * 8:1 * 8 + 8].hex() == "1811000005000000"
+    assert len(patched) == 12 * 8
     with pytest.raises(KeyError):
         prog.encode({"@y": 3})
 

@@ -157,6 +157,11 @@ class FakeKernel:
             assert args[0] == self.pending[0]
             self.events.append(bytes(self.pending[1]))
             return 0
+        if name == "ringbuf_output":
+            # reserve, copy and submit in one call
+            assert args[3] == 0
+            self.events.append(_bytes(mem, args[1], args[2]))
+            return 0
         if name == "ktime_get_ns":
             self.ns += 1
             return self.ns
@@ -732,17 +737,22 @@ def test_exit_sets_the_exit_slot_and_stops_the_probe():
 
 
 def test_full_ring_buffer_counts_a_lost_event():
-    k = kernel('BEGIN { printf("x\\n"); printf("y\\n"); }')
+    # a record reserved (a string in it) and one output whole (integers)
+    k = kernel('BEGIN { printf("x %s\\n", "s"); printf("y %d\\n", 1); }')
     real = k.helper
 
     def full(hid, args, mem):
         if ID[hid] == "ringbuf_reserve":
             k.calls.append("ringbuf_reserve")
             return 0
+        if ID[hid] == "ringbuf_output":
+            k.calls.append("ringbuf_output")
+            return -11  # -EAGAIN: no room
         return real(hid, args, mem)
     k.helper = full
     k.run()
     assert k.events == []
+    assert k.calls.count("ringbuf_reserve") == 1 and k.calls.count("ringbuf_output") == 1
     assert lost(k, 0) == 2
 
 

@@ -29,8 +29,13 @@ def call(n):
     return Insn(I.JMP | I.CALL, imm=n)
 
 
-def stx(base, off, src):
-    return Insn(I.STX | I.MEM | I.DW, base, src, off)
+def stx(base, off, src, size=I.DW):
+    return Insn(I.STX | I.MEM | size, base, src, off)
+
+
+def xadd(base, off, src):
+    """An atomic add: it reads its register as it is (no immediate form)."""
+    return Insn(I.STX | I.ATOMIC | I.DW, base, src, off, I.ADD)
 
 
 EXIT = Insn(I.JMP | I.EXIT)
@@ -66,12 +71,37 @@ def test_64_bit_identities_of_zero_go_32_bit_ones_stay():
 
 
 def test_a_constant_already_held_is_not_loaded_again():
-    code = [mov(R0, 1), stx(R10, -8, R0), mov(R0, 1), stx(R10, -16, R0), EXIT]
+    code = [mov(R0, 1), xadd(R6, 0, R0), mov(R0, 1), xadd(R6, 8, R0), EXIT]
     assert text(peephole(code)) == [
         "0: (b7) r0 = 1",
-        "1: (7b) *(u64 *)(r10 -8) = r0",
-        "2: (7b) *(u64 *)(r10 -16) = r0",
+        "1: (db) lock *(u64 *)(r6 +0) += r0",
+        "2: (db) lock *(u64 *)(r6 +8) += r0",
         "3: (95) exit",
+    ]
+
+
+def test_a_store_of_a_known_constant_stores_the_immediate():
+    # r1's load then goes as a dead write; sizes and bases stay, and a
+    # negative constant stays sign-extended as its 64-bit move was
+    code = [mov(R1, -2), stx(R10, -8, R1), stx(R6, 4, R1, I.W), stx(R6, 0, R1, I.B),
+            mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (7a) *(u64 *)(r10 -8) = -2",
+        "1: (62) *(u32 *)(r6 +4) = -2",
+        "2: (72) *(u8 *)(r6 +0) = -2",
+        "3: (b7) r0 = 0",
+        "4: (95) exit",
+    ]
+
+
+def test_an_atomic_and_a_store_of_an_unknown_register_keep_their_register():
+    code = [mov(R1, 3), xadd(R6, 0, R1), stx(R10, -8, R7), mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (b7) r1 = 3",
+        "1: (db) lock *(u64 *)(r6 +0) += r1",
+        "2: (7b) *(u64 *)(r10 -8) = r7",
+        "3: (b7) r0 = 0",
+        "4: (95) exit",
     ]
 
 
@@ -89,19 +119,19 @@ def test_a_copy_back_of_an_unchanged_copy_is_dropped():
 
 def test_knowledge_is_dropped_at_labels_and_calls():
     l = Label()
-    code = [mov(R6, 1), stx(R10, -8, R6), jeq(R0, 0, l), l, mov(R6, 1),
-            mov(R1, 1), stx(R10, -16, R1), call(5), mov(R1, 1), mov(R6, 1),
-            stx(R10, -24, R6), stx(R10, -32, R1), mov(R0, 0), EXIT]
+    code = [mov(R6, 1), xadd(R7, 0, R6), jeq(R0, 0, l), l, mov(R6, 1),
+            mov(R1, 1), xadd(R7, 8, R1), call(5), mov(R1, 1), mov(R6, 1),
+            xadd(R7, 16, R6), xadd(R7, 24, R1), mov(R0, 0), EXIT]
     assert text(peephole(code)) == [
         "0: (b7) r6 = 1",
-        "1: (7b) *(u64 *)(r10 -8) = r6",
+        "1: (db) lock *(u64 *)(r7 +0) += r6",
         "2: (b7) r6 = 1",             # after a label: kept
         "3: (b7) r1 = 1",
-        "4: (7b) *(u64 *)(r10 -16) = r1",
+        "4: (db) lock *(u64 *)(r7 +8) += r1",
         "5: (85) call bpf_ktime_get_ns#5",
         "6: (b7) r1 = 1",             # r1 is clobbered by the call: kept
-        "7: (7b) *(u64 *)(r10 -24) = r6",  # r6 survives it: its load went
-        "8: (7b) *(u64 *)(r10 -32) = r1",
+        "7: (db) lock *(u64 *)(r7 +16) += r6",  # r6 survives it: its load went
+        "8: (db) lock *(u64 *)(r7 +24) += r1",
         "9: (b7) r0 = 0",
         "10: (95) exit",
     ]
@@ -243,3 +273,90 @@ def test_stack_stores_that_may_be_read_stay():
     out = text(peephole(code))
     assert len(out) == len(code) - 1  # the label only
     assert sum(") *(u" in x for x in out) == 8  # every store
+
+
+def st0(off):
+    return Insn(I.ST | I.MEM | I.DW, R10, 0, off, 0)
+
+
+def fp(r, off):
+    return [mov(r, R10), alu(I.ADD, r, off)]
+
+
+def test_stores_a_helper_fills_before_anything_reads_them_go():
+    # bpf_get_current_comm(r10 - 24, 16) writes all 16 bytes: the zeroing
+    # of fp-24..fp-8 goes, fp-8 (outside the buffer) stays
+    code = [st0(-24), st0(-16), st0(-8), *fp(R1, -24), mov(R2, 16), call(16),
+            *fp(R2, -24), call(1), mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (7a) *(u64 *)(r10 -8) = 0",
+        "1: (bf) r1 = r10",
+        "2: (07) r1 += -24",
+        "3: (b7) r2 = 16",
+        "4: (85) call bpf_get_current_comm#16",
+        "5: (bf) r2 = r10",
+        "6: (07) r2 += -24",
+        "7: (85) call bpf_map_lookup_elem#1",
+        "8: (b7) r0 = 0",
+        "9: (95) exit",
+    ]
+
+
+def test_a_fill_of_unknown_size_or_buffer_or_source_keeps_the_stores():
+    l = Label()
+    cases = [
+        # the size is not known
+        [st0(-16), *fp(R1, -16), mov(R2, R7), call(16)],
+        # the buffer's address is forgotten at a label
+        [st0(-16), *fp(R1, -16), l, mov(R2, 16), call(16)],
+        # bpf_probe_read_kernel's source may be the stack
+        [st0(-16), *fp(R1, -16), mov(R2, 16), mov(R3, R7), call(113)],
+        # smaller than the stores
+        [st0(-16), *fp(R1, -16), mov(R2, 4), call(16)],
+    ]
+    for head in cases:
+        code = [*head, *fp(R2, -16), call(1), mov(R0, 0), EXIT]
+        assert text(peephole(code))[0] == "0: (7a) *(u64 *)(r10 -16) = 0", head
+
+
+def test_a_read_from_a_constant_source_fills_its_buffer():
+    # codegen zeroes big buffers by reading from NULL: stores before it go
+    code = [st0(-16), *fp(R1, -16), mov(R2, 16), mov(R3, 0), call(113),
+            *fp(R2, -16), call(1), mov(R0, 0), EXIT]
+    assert text(peephole(code))[0] == "0: (bf) r1 = r10"
+
+
+def test_a_stack_address_made_three_times_is_kept_in_a_free_callee_saved_register():
+    # r6 is named: r7 is the first free one; each copy replaces a making
+    code = [mov(R6, R1), *fp(R1, -24), mov(R2, 16), call(16), *fp(R2, -24), call(1),
+            *fp(R2, -24), mov(R1, R6), call(2), mov(R0, 0), EXIT]
+    assert text(peephole(code)) == [
+        "0: (bf) r6 = r1",
+        "1: (bf) r7 = r10",
+        "2: (07) r7 += -24",
+        "3: (bf) r1 = r7",
+        "4: (b7) r2 = 16",
+        "5: (85) call bpf_get_current_comm#16",
+        "6: (bf) r2 = r7",
+        "7: (85) call bpf_map_lookup_elem#1",
+        "8: (bf) r2 = r7",
+        "9: (bf) r1 = r6",
+        "10: (85) call bpf_map_update_elem#2",
+        "11: (b7) r0 = 0",
+        "12: (95) exit",
+    ]
+
+
+def test_a_stack_address_made_twice_or_on_separate_paths_stays_as_it_is():
+    l, end = Label(), Label()
+    twice = [*fp(R1, -24), call(16), *fp(R2, -24), call(1), mov(R0, 0), EXIT]
+    # three makings, each on a path of its own: keeping it would cost one more each
+    apart = [jeq(R0, 0, l), *fp(R2, -8), call(1), ja(end), l, jeq(R0, 1, end),
+             *fp(R2, -8), call(1), ja(end), *fp(R2, -8), call(2), end, mov(R0, 0), EXIT]
+    for code in (twice, apart):
+        assert "r6" not in "\n".join(text(peephole(code)))
+    # no free callee-saved register: nothing to keep it in
+    busy = [mov(R6, R1), mov(R7, R1), mov(R8, R1), mov(I.R9, R1),
+            *fp(R1, -24), call(16), *fp(R2, -24), call(1), *fp(R2, -24), call(2),
+            mov(R1, R6), mov(R2, R7), mov(R3, R8), mov(I.R4, I.R9), call(5), mov(R0, 0), EXIT]
+    assert sum(line.endswith(" = r10") for line in text(peephole(busy))) == 3
