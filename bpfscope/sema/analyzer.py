@@ -188,10 +188,13 @@ class Analyzer(ConstValues, MapTyping):
             # As bpftrace: only its config variables; `unsafe` is none of
             # them, so a script cannot allow system()/signal() itself
             # (only --unsafe on the command line does).
+            # bpftrace 0.26's words, underlining the key alone
+            key_span = dataclasses.replace(span, end_line=span.line,
+                                           end_col=span.col + len(name))
             if key in ENV_ONLY_CONFIG:
-                self.err(f"{key}: can only be set as an environment variable", span)
-            if key not in KNOWN_CONFIG:
-                self.err(f"{name}: not a known configuration option", span)
+                self.err(f"{name} can only be set as an environment variable", key_span)
+            elif key not in KNOWN_CONFIG:
+                self.err(f"Unrecognized config variable: {name}", key_span)
             if key in STR_CONFIG and isinstance(val, (ast.Integer, ast.Bool)):
                 self.err(f"Invalid type for {name}. Type: integer. Expected Type: string", span)
             if isinstance(val, (ast.Integer, ast.Bool)):
