@@ -70,10 +70,18 @@ def config_value(text: str):
         return text
 
 
+# the environment's older name of max_strlen, still read (with a warning)
+# as bpftrace does: many scripts and wrappers set it
+OLD_STRLEN_ENV = "BPFTRACE_STRLEN"
+
+
 def config_from_env(env) -> dict:
     # only the BPFTRACE_ names' values are read (decoding them all is slow)
-    return {config_key(k): config_value(env[k]) for k in env
-            if k.startswith("BPFTRACE_") and config_key(k) in KNOWN_CONFIG}
+    out = {config_key(k): config_value(env[k]) for k in env
+           if k.startswith("BPFTRACE_") and config_key(k) in KNOWN_CONFIG}
+    if OLD_STRLEN_ENV in env:
+        out["max_strlen"] = config_value(env[OLD_STRLEN_ENV])
+    return out
 
 
 KNOWN_CONFIG = {"max_map_keys", "max_strlen", "print_maps_on_exit", "perf_rb_pages",
@@ -153,6 +161,8 @@ class Analyzer(ConstValues, MapTyping):
         # BPFTRACE_* environment, then what the caller forces (CLI flags)
         self.config = dict(CONFIG_DEFAULTS)
         self.config.update(self._config_block())
+        if OLD_STRLEN_ENV in os.environ:
+            warn(f"{OLD_STRLEN_ENV} is deprecated. Use BPFTRACE_MAX_STRLEN instead.")
         for key, value in config_from_env(os.environ).items():
             self.config[key] = check_config_value(key, "BPFTRACE_" + key.upper(), value)
         if config:

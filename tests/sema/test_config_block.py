@@ -150,3 +150,11 @@ def test_environment_choice_names_the_variable(monkeypatch):
 def test_a_string_value_stays_text():
     script = api.compile_script('config = { str_trunc_trailer = "12" } begin { exit(); }')
     assert script.config["str_trunc_trailer"] == "12"
+
+
+def test_the_older_environment_name_of_max_strlen_still_sets_it(monkeypatch):
+    monkeypatch.setenv("BPFTRACE_STRLEN", "12")
+    script = api.compile_script("begin { print(str(comm)); }")
+    assert script.config["max_strlen"] == 12
+    assert any("BPFTRACE_STRLEN is deprecated. Use BPFTRACE_MAX_STRLEN instead." in w.format()
+               for w in script.warnings)
