@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..errors import InternalError, MissingProbe, MissingTracepoint, SemanticError, Span, warn
+from ..errors import (InternalError, MissingProbe, MissingRawTracepoint, MissingTracepoint,
+                       SemanticError, Span, warn)
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from ..lang.lexer import split_attach_point
@@ -263,6 +264,9 @@ class Analyzer(ConstValues, MapTyping):
                 warn(f"{e.message.rstrip('.')}, skipping probe.", e.span or ap.span)
                 continue
             if exps and "*" in ap.raw:
+                continue
+            if isinstance(e, MissingRawTracepoint):
+                warn(e.message, e.span or ap.span)
                 continue
             if isinstance(e, MissingTracepoint):
                 warn(e.message, e.span or ap.span)
