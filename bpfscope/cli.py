@@ -76,13 +76,16 @@ def _bundled_tool(path: str) -> str:
 
 def _listing(pattern: str, verbose: bool = False, pid: int | None = None) -> int:
     from .attach import providers
-    if "." in pattern and not any(c in pattern for c in ":*"):
+    missing_file = "." in pattern and not any(c in pattern for c in ":*")
+    if missing_file:
         sys.stderr.write(f"WARNING: It appears that '{pattern}' is a filename but the file "
                          f"does not exist. Treating '{pattern}' as a search pattern.\n")
     lines = providers.listing(pattern, verbose, providers.ProbeOptions(pid=pid))
     if lines:
         sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    # a script that is not there, and no probe of that name either: fail
+    # (as bpftrace does), so `bpftrace -l typo.bt && ...` stops
+    return 1 if missing_file and not lines else 0
 
 
 def _read_script(path: str) -> str | None:

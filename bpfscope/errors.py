@@ -125,6 +125,13 @@ class MissingTracepoint(MissingProbe):
         self.probe_name = probe_name
 
 
+class MissingRawTracepoint(MissingProbe):
+    """A raw tracepoint (not a wildcard, no module) the kernel does not
+    have. bpftrace 0.26 expands it to no probe at all, so a script of it
+    alone ends in "No probes to attach"; bpfscope says so at the attach
+    point as a warning and drops it."""
+
+
 class InternalError(BpfscopeError):
     """bpfscope broke one of its own invariants (a bug to report), said
     in one line instead of a traceback or a silently wrong program."""

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from .. import btf
 from ..btf import kinds as K
-from ..errors import MissingProbe, SemanticError
+from ..errors import MissingProbe, MissingRawTracepoint, SemanticError
 from ..sema.probes import RAW_SLOTS, ExpandedProbe
 from . import kfuncs, tracefs
 from .provider import Provider
@@ -204,17 +204,20 @@ def typed_probes(ap, mod: str | None, event: str, provider: str) -> list[Expande
     except btf.BtfError as e:
         raise SemanticError(e.message, ap.span) from None
     return found_or_missing(ap, mod, event,
-                            [typed_probe(ap, m, n, tid, provider) for m, n, tid in found])
+                            [typed_probe(ap, m, n, tid, provider) for m, n, tid in found],
+                            provider)
 
 
-def found_or_missing(ap, mod: str | None, event: str, out: list[ExpandedProbe]
-                     ) -> list[ExpandedProbe]:
+def found_or_missing(ap, mod: str | None, event: str, out: list[ExpandedProbe],
+                     provider: str = "rawtracepoint") -> list[ExpandedProbe]:
     """``out``, or the MissingProbe error when it is empty."""
     if not out:
         if "*" in event or (mod and "*" in mod):
             raise MissingProbe(f"No matches for {ap.raw}", ap.span)
-        where = f" in module {mod}" if mod else ""
-        raise MissingProbe(f"raw tracepoint not found{where}: {event}", ap.span)
+        if mod or provider != "rawtracepoint":
+            where = f" in module {mod}" if mod else ""
+            raise MissingProbe(f"raw tracepoint not found{where}: {event}", ap.span)
+        raise MissingRawTracepoint(f"raw tracepoint not found: {event}", ap.span)
     return out
 
 

@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..errors import InternalError, MissingProbe, MissingTracepoint, SemanticError, Span, warn
+from ..errors import (InternalError, MissingProbe, MissingRawTracepoint, MissingTracepoint,
+                       SemanticError, Span, warn)
 from ..lang import ast
 from ..lang.cdecl import parse_definitions
 from ..lang.lexer import split_attach_point
@@ -70,10 +71,18 @@ def config_value(text: str):
         return text
 
 
+# the environment's older name of max_strlen, still read (with a warning)
+# as bpftrace does: many scripts and wrappers set it
+OLD_STRLEN_ENV = "BPFTRACE_STRLEN"
+
+
 def config_from_env(env) -> dict:
     # only the BPFTRACE_ names' values are read (decoding them all is slow)
-    return {config_key(k): config_value(env[k]) for k in env
-            if k.startswith("BPFTRACE_") and config_key(k) in KNOWN_CONFIG}
+    out = {config_key(k): config_value(env[k]) for k in env
+           if k.startswith("BPFTRACE_") and config_key(k) in KNOWN_CONFIG}
+    if OLD_STRLEN_ENV in env:
+        out["max_strlen"] = config_value(env[OLD_STRLEN_ENV])
+    return out
 
 
 KNOWN_CONFIG = {"max_map_keys", "max_strlen", "print_maps_on_exit", "perf_rb_pages",
@@ -153,6 +162,8 @@ class Analyzer(ConstValues, MapTyping):
         # BPFTRACE_* environment, then what the caller forces (CLI flags)
         self.config = dict(CONFIG_DEFAULTS)
         self.config.update(self._config_block())
+        if OLD_STRLEN_ENV in os.environ:
+            warn(f"{OLD_STRLEN_ENV} is deprecated. Use BPFTRACE_MAX_STRLEN instead.")
         for key, value in config_from_env(os.environ).items():
             self.config[key] = check_config_value(key, "BPFTRACE_" + key.upper(), value)
         if config:
@@ -188,10 +199,13 @@ class Analyzer(ConstValues, MapTyping):
             # As bpftrace: only its config variables; `unsafe` is none of
             # them, so a script cannot allow system()/signal() itself
             # (only --unsafe on the command line does).
+            # bpftrace 0.26's words, underlining the key alone
+            key_span = dataclasses.replace(span, end_line=span.line,
+                                           end_col=span.col + len(name))
             if key in ENV_ONLY_CONFIG:
-                self.err(f"{key}: can only be set as an environment variable", span)
-            if key not in KNOWN_CONFIG:
-                self.err(f"{name}: not a known configuration option", span)
+                self.err(f"{name} can only be set as an environment variable", key_span)
+            elif key not in KNOWN_CONFIG:
+                self.err(f"Unrecognized config variable: {name}", key_span)
             if key in STR_CONFIG and isinstance(val, (ast.Integer, ast.Bool)):
                 self.err(f"Invalid type for {name}. Type: integer. Expected Type: string", span)
             if isinstance(val, (ast.Integer, ast.Bool)):
@@ -250,6 +264,9 @@ class Analyzer(ConstValues, MapTyping):
                 warn(f"{e.message.rstrip('.')}, skipping probe.", e.span or ap.span)
                 continue
             if exps and "*" in ap.raw:
+                continue
+            if isinstance(e, MissingRawTracepoint):
+                warn(e.message, e.span or ap.span)
                 continue
             if isinstance(e, MissingTracepoint):
                 warn(e.message, e.span or ap.span)

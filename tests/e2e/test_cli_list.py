@@ -111,9 +111,9 @@ def test_probes_of_a_program(e2e, tmp_path):
     assert _list(e2e, "-l", str(script)) == want
 
 
-def test_a_missing_file_is_a_pattern(e2e):
+def test_a_missing_file_is_a_pattern_and_fails_when_nothing_matches(e2e):
     r = e2e.run_cli("-l", "nosuch.bt")
-    assert (r.returncode, r.stdout) == (0, "")
+    assert (r.returncode, r.stdout) == (1, "")
     assert r.stderr == ("WARNING: It appears that 'nosuch.bt' is a filename but the file does "
                         "not exist. Treating 'nosuch.bt' as a search pattern.\n")
 

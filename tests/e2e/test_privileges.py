@@ -80,7 +80,7 @@ def test_config_block_cannot_grant_unsafe(e2e, tmp_path, config, call):
     prog = f"config = {{ {config} }} BEGIN {{ {call.format(path=path)}; exit(); }}"
     r = e2e.run_cli("-e", prog)
     assert r.returncode == 1
-    assert ": not a known configuration option\n" in r.stderr
+    assert ": ERROR: Unrecognized config variable: " in r.stderr
     assert "Traceback" not in r.stderr
     assert not path.exists()
 

@@ -153,3 +153,18 @@ def test_tp_btf_unknown_name_is_a_located_error(e2e, tp_btf):
     assert r.stderr == ("stdin:1:1-21: ERROR: raw tracepoint not found: bpfscope_nope\n"
                         "tp_btf:bpfscope_nope { }\n"
                         "~~~~~~~~~~~~~~~~~~~~\n")
+
+
+def test_raw_tracepoint_that_is_not_there_is_dropped_with_a_warning(e2e, helper, no_leaks):
+    # alone: nothing is left to attach (bpftrace 0.26's "No probes to attach")
+    r = e2e.run_cli("-e", "rawtracepoint:bpfscope_nope { printf(\"hit\\n\"); }")
+    assert r.returncode == 1
+    assert r.stdout == "No probes to attach\n"
+    assert r.stderr.startswith("stdin:1:1-28: WARNING: raw tracepoint not found: bpfscope_nope\n")
+    # beside a probe that exists: that one runs
+    r = e2e.run_cli("-e", "rawtracepoint:bpfscope_nope { printf(\"nope\\n\"); } "
+                    "tracepoint:sched:sched_process_exec /pid == cpid/ { printf(\"exec\\n\"); }",
+                    "-c", f"{helper} getpid 1")
+    assert r.returncode == 0, r.stderr
+    assert "WARNING: raw tracepoint not found: bpfscope_nope" in r.stderr
+    assert r.stdout.startswith("exec\n") and "nope" not in r.stdout, r.stdout
