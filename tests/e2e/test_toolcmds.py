@@ -629,6 +629,70 @@ def test_memleak_of_a_command(e2e, toolwork, no_leaks):
     assert leaks == {(4000, 4)}, r.stdout
 
 
+def test_memleak_lists_addresses_and_leaves_out_young_allocations(e2e, toolwork, no_leaks):
+    # -a: one 'addr = HEX size = N' line per outstanding allocation, then the stacks
+    r = e2e.run_cli("memleak", "-a", "-c", f"{toolwork} leak 3 4000 leak 2 100 spin 1500", "1",
+                    timeout=60)
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.rsplit("stacks with outstanding allocations:\n", 1)[1]
+    sizes = sorted(int(m.group(2)) for m in
+                   re.finditer(r"^\taddr = ([0-9a-f]+) size = (\d+)$", last, re.M))
+    assert sizes[-5:] == [100, 100, 4000, 4000, 4000], r.stdout
+    assert (12200, 5) in {(b, n) for b, n, f in _reports(r.stdout)[-1]
+                          if f and f[0].startswith("tw_leak")}, r.stdout
+    # -o: allocations younger than a minute are not shown at all
+    r = e2e.run_cli("memleak", "-o", "60000", "-c", f"{toolwork} leak 3 4000 spin 1500", "1",
+                    timeout=60)
+    assert r.returncode == 0 and _reports(r.stdout), r.stderr
+    assert not [s for rep in _reports(r.stdout) for s in rep], r.stdout
+
+
+def test_memleak_combined_only_and_sampled(e2e, toolwork, no_leaks):
+    r = e2e.run_cli("memleak", "--combined-only", "-c",
+                    f"{toolwork} leak 5 100 churn 20 leak 3 4000 spin 1200", "1", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (12500, 8) in {(b, n) for rep in _reports(r.stdout) for b, n, f in rep
+                          if f and f[0].startswith("tw_leak")}, r.stdout
+    # bcc's combined report names the frames without their addresses
+    assert re.search(r"from stack\n\t\ttw_leak\+\d+\n", r.stdout), r.stdout
+    # -s 2: an allocation made at an odd nanosecond is not followed
+    r = e2e.run_cli("memleak", "-s", "2", "-o", "0", "-c", f"{toolwork} leak 400 10 spin 1200",
+                    "1", timeout=60)
+    assert r.returncode == 0, r.stderr
+    seen = [n for b, n, f in _reports(r.stdout)[-1] if f and f[0].startswith("tw_leak")]
+    assert seen and 80 < seen[0] < 320, r.stdout
+
+
+def test_memleak_traces_each_call(e2e, toolwork, no_leaks):
+    r = e2e.run_cli("memleak", "-t", "-c", f"{toolwork} spin 300 leak 2 1234 churn 1",
+                    timeout=60)
+    assert r.returncode == 0, r.stderr
+    line = r"\(b'[^']*', \d+, \d+, b'\.\.\.\.', \d+\.\d{6}, b'%s'\)$"
+    msgs = re.findall(line % "(.*)", r.stdout, re.M)
+    assert msgs.count("alloc entered, size = 1234") == 2, r.stdout
+    exited = [m for m in msgs if m.startswith("alloc exited, size = 1234, result = ")]
+    assert len(exited) == 2 and "Top" not in r.stdout, r.stdout
+    # churn: a 64-byte block made and freed at the address it got
+    made = [m.rsplit(" ", 1)[1] for m in msgs if m.startswith("alloc exited, size = 64,")]
+    assert any(f"free entered, address = {a}, size = 64" in msgs for a in made), r.stdout
+
+
+def test_memleak_percpu(e2e, no_leaks):
+    # a per-CPU array map of 37 24-byte values: 37 percpu allocations by array_map_alloc
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from bpfscope.bpf.maps import BpfMap; time.sleep(1.5); "
+        "m = BpfMap.create(6, 4, 24, 37, 'leaky'); time.sleep(3)")])
+    try:
+        r = e2e.run_cli("memleak", "--percpu", "-o", "0", "2", "1", timeout=60)
+    finally:
+        holder.wait(timeout=30)
+    assert r.returncode == 0, r.stderr
+    mine = [(b, n) for b, n, f in _reports(r.stdout)[-1] if any("array_map_alloc" in x for x in f)]
+    assert (888, 37) in mine, r.stdout
+    r = e2e.run_cli("memleak", "--percpu", "-p", "1", timeout=30)
+    assert r.returncode != 0 and "--percpu" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_memleak_of_the_kernel_runs(e2e):
     r = e2e.run_cli("memleak", "-T", "3", "1", "1", timeout=60)
     assert r.returncode == 0, r.stderr
