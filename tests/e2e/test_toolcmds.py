@@ -112,6 +112,35 @@ def test_funccount_usdt(e2e, work, toolwork):
     assert rc == 0 and table(out) == [{"toolwork:tick": 2}], (out, err)
 
 
+def _pinned(e2e, cpu: int, steps, *tool_args, start):
+    """traced(), the workload held on one CPU."""
+    w = start(*steps)
+    os.sched_setaffinity(w.pid, {cpu})
+    t = e2e.Trace(*[a.replace("PID", str(w.pid)) for a in tool_args])
+    assert w.go() == 0
+    out, err = t.finish(timeout=30)
+    assert t.returncode == 0, err
+    return out
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_funccount_and_stackcount_of_one_cpu(e2e, work, toolwork):
+    here, other = sorted(os.sched_getaffinity(0))[:2]
+    spec = f"{toolwork}:tw_alpha"
+    out = _pinned(e2e, here, ["alpha", "4"], "funccount", "-c", str(here), "-p", "PID", spec,
+                  start=work)
+    assert table(out) == [{"tw_alpha": 4}], out
+    out = _pinned(e2e, here, ["alpha", "4"], "funccount", "-c", str(other), "-p", "PID", spec,
+                  start=work)
+    assert table(out) == [{}], out
+    out = _pinned(e2e, other, ["alpha", "3", "spin", "300"], "stackcount", "-U", "-c", str(other), "-p", "PID",
+                  spec, start=work)
+    assert re.search(r"^  tw_alpha\n(  .*\n)*    3\n", out, re.M), out
+    out = _pinned(e2e, other, ["alpha", "3"], "stackcount", "-U", "-c", str(here), "-p", "PID",
+                  spec, start=work)
+    assert out.split("\n", 1)[1] == "\nDetaching...\n", out    # no stack
+
+
 def test_funccount_interval_and_duration_with_timestamps(e2e, toolwork):
     start = time.monotonic()
     r = e2e.run_cli("funccount", "-T", "-i", "1", "-d", "2", f"{toolwork}:tw_alpha", timeout=60)
