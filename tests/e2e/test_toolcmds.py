@@ -420,6 +420,28 @@ def test_cpudist_off_cpu_sleeps(e2e, work, no_leaks):
     assert rows.get((64, 127), 0) + rows.get((128, 255), 0) >= 3, out   # the three 100 ms sleeps
 
 
+def test_cpudist_extension_summary(e2e, work, no_leaks):
+    out, err, rc = traced(e2e, ["slow", "100", "3"], "cpudist", "-O", "-m", "-e", "-p", "PID",
+                          start=work)
+    assert rc == 0, err
+    m = re.search(r"^avg = (\d+) msecs, total: (\d+) msecs, count: (\d+)$", out, re.M)
+    assert m and int(m.group(3)) == sum(hist_rows(out).values()) >= 3, out
+    assert int(m.group(1)) == int(m.group(2)) // int(m.group(3)), out
+    assert int(m.group(2)) >= 300, out       # the three sleeps at least
+
+
+def test_cpudist_includes_idle_only_with_I(e2e, no_leaks):
+    def idle_sections(*args):
+        r = e2e.run_cli("cpudist", "-P", *args, "1", "1", timeout=60)
+        assert r.returncode == 0, r.stderr
+        return re.findall(r"^pid = 0 (\S+)$", r.stdout, re.M), r.stdout
+    # time.sleep() here leaves a CPU idle now and then, on a busy machine too
+    idle, out = idle_sections("-I")
+    assert idle and all(c.startswith("swapper/") for c in idle), out
+    assert len(set(idle)) == len(idle), out      # one histogram per CPU's idle task
+    assert idle_sections()[0] == []
+
+
 def test_cpudist_on_cpu_time_per_thread(e2e, work):
     w = work("spin", "400")
     out, err, rc = traced(e2e, [], "cpudist", "-L", "-p", str(w.pid), start=lambda *a: w)
