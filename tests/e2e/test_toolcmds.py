@@ -266,6 +266,24 @@ def test_funclatency_per_function_microseconds(e2e, work, toolwork):
     assert sum(n for (lo, hi), n in slow.items() if lo >= 1024) == 4, out  # 2 ms each
 
 
+def test_funclatency_nested_calls_with_level(e2e, work, toolwork):
+    def counts(*opts):
+        out, err, rc = traced(e2e, ["stack", "5"], "funclatency", "-F", *opts, "-p", "PID", "-r",
+                              f"{toolwork}:tw_(top|mid|leaf)$", start=work)
+        assert rc == 0, err
+        sections = re.split(r"\nFunction = (\w+)\n", out)[1:]
+        return {n: sum(hist_rows(b).values()) for n, b in zip(sections[::2], sections[1::2])}, out
+    # one stamp per thread: tw_leaf's entry replaces its callers', whose returns find none
+    got, out = counts()
+    assert got == {"tw_leaf": 5}, out
+    got, out = counts("-l", "3")
+    assert got == {"tw_top": 5, "tw_mid": 5, "tw_leaf": 5}, out
+    # -l 2: the third level down is not timed, its callers are
+    got, out = counts("-l", "2", "-v")
+    assert got == {"tw_top": 5, "tw_mid": 5}, out
+    assert "@__start[tid, @__depth[tid]] = nsecs;" in out.split("Tracing", 1)[0], out   # -v
+
+
 def test_funclatency_json(e2e, work, toolwork):
     w = work("slow", "1", "3")
     out = json_traced(e2e, w, "funclatency", "-j", "-m", "-p", str(w.pid), f"{toolwork}:tw_slow")
