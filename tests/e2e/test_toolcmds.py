@@ -602,6 +602,18 @@ def test_funcslower_shows_only_the_slow_calls_with_arguments(e2e, work, toolwork
         assert 40 <= float(lat) < 200, out
 
 
+def test_funcslower_folded_user_stacks(e2e, work, toolwork, no_leaks):
+    out, err, rc = traced(e2e, ["slow", "40", "2", "slow", "1", "3", "spin", "300"], "funcslower",
+                          "-f", "-U", "-m", "20", "-p", "PID", f"{toolwork}:tw_slow", start=work)
+    assert rc == 0, err
+    lines = [l for l in out.splitlines() if l]
+    # no banner nor header: one line per slow call, the comm, then root-first frames
+    assert len(lines) == 2 and lines[0] == lines[1], out
+    frames = lines[0].rsplit(" ", 1)
+    assert frames[1] == "1" and frames[0].startswith("toolwork;"), out
+    assert frames[0].split(";")[-1] == "main", out     # at the return: tw_slow's caller
+
+
 def test_funcslower_json(e2e, work, toolwork):
     w = work("slow", "30", "1")
     out = json_traced(e2e, w, "funcslower", "-j", "-p", str(w.pid), f"{toolwork}:tw_slow")
