@@ -883,6 +883,21 @@ def test_ucalls_counts_a_python_processs_calls(e2e, tmp_path, latency):
         assert float(rows[f"{script}.tw_bar"][1]) > 0, out
 
 
+@pytest.mark.parametrize("args", [["-S"], ["-S", "-L"], ["-l", "none", "-S"]])
+def test_ucalls_counts_system_calls_too(e2e, tmp_path, args):
+    script = tmp_path / "pyw.py"
+    script.write_text(PY_WAIT + "for i in range(5): os.getppid()\n")
+    out, pid = _python_traced(e2e, script, "ucalls", *args)
+    lines = out.splitlines()
+    assert lines[0] == "Attached kernel tracepoints for syscall tracing.", out
+    rows = {l.split()[0]: l.split()[1:] for l in lines if l and not l.startswith("METHOD")}
+    assert rows["getppid"][0] == "5", out           # in the same table as the methods
+    assert (f"{script}.tw_foo" in rows) == ("none" not in args), out
+    if "-L" in args:
+        assert float(rows["getppid"][1]) >= 0 and "TIME (us)" in out, out
+    assert lines[-1] == "Detaching kernel probes, please wait...", out
+
+
 def test_uflow_shows_the_nesting_of_calls(e2e, tmp_path):
     script = tmp_path / "pyw.py"
     script.write_text(PY_WAIT)
