@@ -823,6 +823,22 @@ def test_llcstat_counts_a_spinning_process_or_says_there_is_no_pmu(e2e, toolwork
     assert "Total References: " in r.stdout
 
 
+# ------------------------------------------------------------------ trace -b
+
+def test_trace_buffer_pages_sizes_the_ring(e2e, work):
+    def burst(*opts):
+        out, err, rc = traced(e2e, ["getppid", "30000"], "trace", *opts, "-p", "PID",
+                              't:syscalls:sys_enter_getppid "n"', start=work)
+        assert rc == 0, err
+        lost = sum(int(n) for n in re.findall(r"^Lost (\d+) events$", err, re.M))
+        return len([l for l in out.splitlines() if l.endswith(" n")]), lost
+    # one page per CPU cannot hold a burst of 30000 records: most are counted lost
+    shown, lost = burst("-b", "1")
+    assert lost > 10000 and shown + lost == 30000, (shown, lost)
+    shown, lost = burst("-b", "512")   # 2 MiB per CPU holds them all
+    assert (shown, lost) == (30000, 0)
+
+
 # ------------------------------------------------------------------ ucalls
 
 PY_WAIT = """\
