@@ -176,6 +176,6 @@ def test_a_prints_each_frames_address_first(tool_plan):
 
 def test_buffer_pages_per_cpu(tool_plan):
     import os
-    plan = tool_plan("trace", "-b", "4", "t:sched:sched_fork")
+    plan = tool_plan("trace", "-b", "4", "do_sys_openat2")
     assert f"perf_rb_pages = {4 * (os.cpu_count() or 1)} }}" in plan.text.splitlines()[0]
-    assert "perf_rb_pages" not in tool_plan("trace", "t:sched:sched_fork").text
+    assert "perf_rb_pages" not in tool_plan("trace", "do_sys_openat2").text
