@@ -94,16 +94,18 @@ def avg_line(count: int, total: int, label: str) -> str:
 _OFFSET = re.compile(r"\+(0x)?[0-9a-fA-F]+$")
 
 
+def frame_name(f: str, offsets: bool = False) -> str:
+    """One printed frame as bcc names it: ``[unknown]`` for a bare address,
+    the offset dropped unless ``offsets``."""
+    f = f.strip()
+    if f.startswith("0x") and all(c in "0123456789abcdefx" for c in f):
+        return "[unknown]"
+    return f if offsets else _OFFSET.sub("", f)
+
+
 def frames(stack, offsets: bool = False) -> list[str]:
     """The frames of a Stack value, leaf first, as bcc names them."""
-    out = []
-    for f in getattr(stack, "frames", ()) or ():
-        f = f.strip()
-        if f.startswith("0x") and all(c in "0123456789abcdefx" for c in f):
-            out.append("[unknown]")
-        else:
-            out.append(f if offsets else _OFFSET.sub("", f))
-    return out
+    return [frame_name(f, offsets) for f in getattr(stack, "frames", ()) or ()]
 
 
 def by_count(data: MapData) -> list[tuple[tuple, int]]:

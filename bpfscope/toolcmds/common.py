@@ -262,9 +262,26 @@ def add_json(p: argparse.ArgumentParser) -> None:
                        help="output format, text or json (as bpfscope -f)")
 
 
-def pid_filter(pid: int | None) -> str:
-    """The predicate limiting a probe to one process ('' for all)."""
-    return f" /pid == {pid}/" if pid else ""
+def pid_filter(pid: int | None, cpu: int | None = None) -> str:
+    """The predicate limiting a probe to one process and/or one CPU ('' for all)."""
+    conds = ([f"pid == {pid}"] if pid else []) + ([f"cpu == {cpu}"] if cpu is not None else [])
+    return f" /{' && '.join(conds)}/" if conds else ""
+
+
+def cpu_number(text: str) -> int:
+    """A CPU number option (0 and up)."""
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be 0 or more")
+    return n
+
+
+def add_cpu(p: argparse.ArgumentParser) -> None:
+    """bcc's -c/--cpu of funccount and stackcount."""
+    p.add_argument("-c", "--cpu", type=cpu_number, metavar="CPU", help="trace this CPU only")
 
 
 def intervals(interval: int | None, duration: int | None, report: str,

@@ -9,7 +9,7 @@ their probe type.
 from __future__ import annotations
 
 from . import bccfmt, patterns
-from .common import (Plan, ToolParser, pattern_parser, pid_filter, printf, report,
+from .common import (Plan, ToolParser, add_cpu, pattern_parser, pid_filter, printf, report,
                      summary_script, tracing_banner)
 
 DESCRIPTION = "Count functions, tracepoints and USDT probes"
@@ -21,6 +21,7 @@ EXAMPLES = """\
     bpfscope funccount -Ti 5 'vfs_*'            # a table every 5 seconds, with the time
     bpfscope funccount -d 10 'vfs_*'            # trace for 10 seconds only
     bpfscope funccount -p 185 'vfs_*'           # calls made by PID 185 only
+    bpfscope funccount -c 1 'vfs_*'             # calls made on CPU 1 only
     bpfscope funccount 't:syscalls:sys_enter_*' # every syscall tracepoint
     bpfscope funccount c:malloc                 # malloc() calls in libc
     bpfscope funccount -p 185 'u:node:gc*'      # the gc* USDT probes of node, PID 185
@@ -30,7 +31,7 @@ EXAMPLES = """\
 
 def parser() -> ToolParser:
     return pattern_parser("funccount", "Count functions, tracepoints, and USDT probes",
-                          EXAMPLES, lambda p: None)
+                          EXAMPLES, add_cpu)
 
 
 def build(opts) -> Plan:
@@ -38,7 +39,7 @@ def build(opts) -> Plan:
     matches = patterns.expand(pat, opts.regexp, opts.pid)
     names = patterns.display_names(matches)
     rep = report(opts, printf(f"{'FUNC':<36} {'COUNT':>8}\n"))
-    text = summary_script(patterns.probe_list(matches) + pid_filter(opts.pid)
+    text = summary_script(patterns.probe_list(matches) + pid_filter(opts.pid, opts.cpu)
                           + " {\n  @[probe] = count();\n}\n", opts, rep)
 
     def table(data) -> str:

@@ -3,7 +3,9 @@
 bcc's funcslower: ``COMM PID LAT(ms) RVAL FUNC`` for each call that took at
 least ``-m`` milliseconds (``-u``: microseconds; 1 ms by default), with its
 first ``-a`` arguments in hex and, with ``-U``/``-K``, the user or kernel
-stack at the return. The entry probe stamps the thread and keeps the
+stack at the return (``-f``: instead of the lines, one folded line per
+slow call, ``comm;user frames;-;kernel frames 1``, root first, for flame
+graphs, as bcc prints it). The entry probe stamps the thread and keeps the
 arguments; the return probe sends one record when the call was slow.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from . import patterns
+from . import bccfmt, patterns
 from .common import (CONFIG, Plan, Record, ToolError, ToolParser, add_either, add_flags, add_json,
                      add_pid, record)
 
@@ -25,6 +27,7 @@ EXAMPLES = """\
     bpfscope funcslower c:malloc c:free   # trace both malloc and free slower than 1ms
     bpfscope funcslower -a 2 c:open       # show first two arguments to open
     bpfscope funcslower -UK -m 10 c:open  # show user and kernel stacks for slow open calls
+    bpfscope funcslower -f -U c:open      # the user stacks, folded for flame graphs
 """
 
 MAX_ARGS = 6
@@ -40,7 +43,8 @@ def parser() -> ToolParser:
     add_either(p, ("-m", "--min-ms", "MIN_MS", "minimum duration to trace (ms)"),
                ("-u", "--min-us", "MIN_US", "minimum duration to trace (us)"))
     add_flags(p, ("-U", "--user-stack", "show stacks from user space"),
-              ("-K", "--kernel-stack", "show stacks from kernel space"))
+              ("-K", "--kernel-stack", "show stacks from kernel space"),
+              ("-f", "--folded", "output folded format, one line per stack (for flame graphs)"))
     add_json(p)
     p.add_argument("functions", nargs="+", metavar="function",
                    help="function(s) to trace")
@@ -77,7 +81,19 @@ def build(opts) -> Plan:
             + "END { clear(@__start); delete(@__t0); }\n")
     unit, mult = ("us", 1000) if us else ("ms", 1000000)
 
+    def frames(v: dict, key: str) -> list[str]:
+        return [bccfmt.frame_name(f) for f in v.get(key, "").splitlines() if f.strip()]
+
+    def folded(v: dict) -> str:
+        if not (opts.user_stack or opts.kernel_stack):
+            return ""
+        uf, kf = frames(v, "ustack"), frames(v, "kstack")
+        line = [v["comm"]] + uf[::-1] + (["-"] if uf and kf else []) + kf[::-1]
+        return ";".join(line) + " 1\n"
+
     def line(v: dict) -> str:
+        if opts.folded:
+            return folded(v)
         head = ""
         if opts.time:
             head += f"{time.strftime('%H:%M:%S'):<10} "
@@ -100,7 +116,7 @@ def build(opts) -> Plan:
               + f"{'COMM':<14} {'PID':<6} {'LAT(' + unit + ')':>7} {'RVAL':>16} FUNC"
               + (" ARGS" if opts.arguments else "") + "\n")
     what = f"{opts.min_us} us" if us else f"{opts.min_ms or 1} ms"
-    return Plan(text=text, pid=opts.pid, json=opts.json,
-                banner=f"Tracing function calls slower than {what}... Ctrl+C to quit.\n"
-                       + header,
+    banner = None if opts.folded else \
+        f"Tracing function calls slower than {what}... Ctrl+C to quit.\n" + header
+    return Plan(text=text, pid=opts.pid, json=opts.json, banner=banner,
                 records={"slow": Record(tuple(names_), line)})

@@ -9,8 +9,8 @@ flame graphs. The stacks are the map's keys (``kstack``, ``ustack``).
 from __future__ import annotations
 
 from . import bccfmt, patterns
-from .common import (Plan, ToolParser, add_flags, add_stack_only, pattern_parser, pid_filter,
-                     report, summary_script, tracing_banner)
+from .common import (Plan, ToolParser, add_cpu, add_flags, add_stack_only, pattern_parser,
+                     pid_filter, report, summary_script, tracing_banner)
 
 HOOKS = None   # the pattern names them
 
@@ -24,6 +24,7 @@ EXAMPLES = """\
     bpfscope stackcount -Ti 5 ip_output     # output every 5 seconds, with timestamps
     bpfscope stackcount -p 185 ip_output    # stacks of PID 185 only
     bpfscope stackcount -P ip_output        # stacks of each process separately
+    bpfscope stackcount -c 1 ip_output      # stacks seen on CPU 1 only
     bpfscope stackcount -U c:malloc         # user stacks that call malloc()
     bpfscope stackcount t:sched:sched_fork  # stacks leading to the sched_fork tracepoint
     bpfscope stackcount -p 185 u:node:gc*   # stacks at node's gc* USDT probes, PID 185
@@ -38,6 +39,7 @@ def _options(p) -> None:
     add_flags(p, ("-v", "--verbose", "show raw addresses"),
               ("-d", "--delimited", "insert delimiter between kernel/user stacks"),
               ("-f", "--folded", "output folded format"))
+    add_cpu(p)
 
 
 def parser() -> ToolParser:
@@ -57,7 +59,7 @@ def build(opts) -> Plan:
     kernel, user = not opts.user_stacks_only, not opts.kernel_stacks_only
     keys = stack_key(kernel, user, opts.perpid)
     delimit = opts.delimited and kernel and user
-    text = summary_script(patterns.probe_list(matches) + pid_filter(opts.pid)
+    text = summary_script(patterns.probe_list(matches) + pid_filter(opts.pid, opts.cpu)
                           + f" {{\n  @[{', '.join(keys)}] = count();\n}}\n",
                           opts, report(opts, blank=not opts.folded), detach=not opts.folded)
 

@@ -310,6 +310,10 @@ def parser() -> ToolParser:
     add_flags(p, ("-S", "--include-self", "do not filter trace's own pid from the trace"))
     p.add_argument("-M", "--max-events", type=positive_int, metavar="MAX_EVENTS",
                    help="number of events to print before quitting")
+    p.add_argument("-b", "--buffer-pages", type=positive_int, metavar="BUFFER_PAGES",
+                   help="number of pages per CPU for the ring buffer (bpfscope's one ring "
+                   "holds this many times the CPUs, rounded down to a power of two; "
+                   "default: sized by memory)")
     add_flags(p, ("-t", "--timestamp", "print timestamp column (offset from trace start)"),
               ("-u", "--unix-timestamp",
                "print UNIX timestamp instead of offset from trace start, requires -t"),
@@ -357,7 +361,9 @@ def _string(text: str) -> str:
 def program(probes: list[Probe], opts) -> str:
     """The bpftrace script of the probes: each sends record ``t<i>``."""
     pred = " && ".join(_filters(opts))
-    out = [CONFIG]
+    # bcc's -b sizes each CPU's perf buffer; the one ring buffer here is shared
+    pages = opts.buffer_pages * (os.cpu_count() or 1) if opts.buffer_pages else 0
+    out = [CONFIG.replace(" }", f"; perf_rb_pages = {pages} }}") if pages else CONFIG]
     for n, p in enumerate(probes):
         fields = [("%d", "pid"), ("%d", "tid"), ("%s", "comm")]
         if opts.timestamp:

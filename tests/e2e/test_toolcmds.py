@@ -112,6 +112,35 @@ def test_funccount_usdt(e2e, work, toolwork):
     assert rc == 0 and table(out) == [{"toolwork:tick": 2}], (out, err)
 
 
+def _pinned(e2e, cpu: int, steps, *tool_args, start):
+    """traced(), the workload held on one CPU."""
+    w = start(*steps)
+    os.sched_setaffinity(w.pid, {cpu})
+    t = e2e.Trace(*[a.replace("PID", str(w.pid)) for a in tool_args])
+    assert w.go() == 0
+    out, err = t.finish(timeout=30)
+    assert t.returncode == 0, err
+    return out
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_funccount_and_stackcount_of_one_cpu(e2e, work, toolwork):
+    here, other = sorted(os.sched_getaffinity(0))[:2]
+    spec = f"{toolwork}:tw_alpha"
+    out = _pinned(e2e, here, ["alpha", "4"], "funccount", "-c", str(here), "-p", "PID", spec,
+                  start=work)
+    assert table(out) == [{"tw_alpha": 4}], out
+    out = _pinned(e2e, here, ["alpha", "4"], "funccount", "-c", str(other), "-p", "PID", spec,
+                  start=work)
+    assert table(out) == [{}], out
+    out = _pinned(e2e, other, ["alpha", "3", "spin", "300"], "stackcount", "-U", "-c", str(other), "-p", "PID",
+                  spec, start=work)
+    assert re.search(r"^  tw_alpha\n(  .*\n)*    3\n", out, re.M), out
+    out = _pinned(e2e, other, ["alpha", "3"], "stackcount", "-U", "-c", str(here), "-p", "PID",
+                  spec, start=work)
+    assert out.split("\n", 1)[1] == "\nDetaching...\n", out    # no stack
+
+
 def test_funccount_interval_and_duration_with_timestamps(e2e, toolwork):
     start = time.monotonic()
     r = e2e.run_cli("funccount", "-T", "-i", "1", "-d", "2", f"{toolwork}:tw_alpha", timeout=60)
@@ -235,6 +264,24 @@ def test_funclatency_per_function_microseconds(e2e, work, toolwork):
     assert "     usecs               : count" in out
     slow = hist_rows(sections[sections.index("tw_slow") + 1])
     assert sum(n for (lo, hi), n in slow.items() if lo >= 1024) == 4, out  # 2 ms each
+
+
+def test_funclatency_nested_calls_with_level(e2e, work, toolwork):
+    def counts(*opts):
+        out, err, rc = traced(e2e, ["stack", "5"], "funclatency", "-F", *opts, "-p", "PID", "-r",
+                              f"{toolwork}:tw_(top|mid|leaf)$", start=work)
+        assert rc == 0, err
+        sections = re.split(r"\nFunction = (\w+)\n", out)[1:]
+        return {n: sum(hist_rows(b).values()) for n, b in zip(sections[::2], sections[1::2])}, out
+    # one stamp per thread: tw_leaf's entry replaces its callers', whose returns find none
+    got, out = counts()
+    assert got == {"tw_leaf": 5}, out
+    got, out = counts("-l", "3")
+    assert got == {"tw_top": 5, "tw_mid": 5, "tw_leaf": 5}, out
+    # -l 2: the third level down is not timed, its callers are
+    got, out = counts("-l", "2", "-v")
+    assert got == {"tw_top": 5, "tw_mid": 5}, out
+    assert "@__start[tid, @__depth[tid]] = nsecs;" in out.split("Tracing", 1)[0], out   # -v
 
 
 def test_funclatency_json(e2e, work, toolwork):
@@ -391,6 +438,28 @@ def test_cpudist_off_cpu_sleeps(e2e, work, no_leaks):
     assert rows.get((64, 127), 0) + rows.get((128, 255), 0) >= 3, out   # the three 100 ms sleeps
 
 
+def test_cpudist_extension_summary(e2e, work, no_leaks):
+    out, err, rc = traced(e2e, ["slow", "100", "3"], "cpudist", "-O", "-m", "-e", "-p", "PID",
+                          start=work)
+    assert rc == 0, err
+    m = re.search(r"^avg = (\d+) msecs, total: (\d+) msecs, count: (\d+)$", out, re.M)
+    assert m and int(m.group(3)) == sum(hist_rows(out).values()) >= 3, out
+    assert int(m.group(1)) == int(m.group(2)) // int(m.group(3)), out
+    assert int(m.group(2)) >= 300, out       # the three sleeps at least
+
+
+def test_cpudist_includes_idle_only_with_I(e2e, no_leaks):
+    def idle_sections(*args):
+        r = e2e.run_cli("cpudist", "-P", *args, "1", "1", timeout=60)
+        assert r.returncode == 0, r.stderr
+        return re.findall(r"^pid = 0 (\S+)$", r.stdout, re.M), r.stdout
+    # time.sleep() here leaves a CPU idle now and then, on a busy machine too
+    idle, out = idle_sections("-I")
+    assert idle and all(c.startswith("swapper/") for c in idle), out
+    assert len(set(idle)) == len(idle), out      # one histogram per CPU's idle task
+    assert idle_sections()[0] == []
+
+
 def test_cpudist_on_cpu_time_per_thread(e2e, work):
     w = work("spin", "400")
     out, err, rc = traced(e2e, [], "cpudist", "-L", "-p", str(w.pid), start=lambda *a: w)
@@ -533,6 +602,18 @@ def test_funcslower_shows_only_the_slow_calls_with_arguments(e2e, work, toolwork
         assert 40 <= float(lat) < 200, out
 
 
+def test_funcslower_folded_user_stacks(e2e, work, toolwork, no_leaks):
+    out, err, rc = traced(e2e, ["slow", "40", "2", "slow", "1", "3", "spin", "300"], "funcslower",
+                          "-f", "-U", "-m", "20", "-p", "PID", f"{toolwork}:tw_slow", start=work)
+    assert rc == 0, err
+    lines = [l for l in out.splitlines() if l]
+    # no banner nor header: one line per slow call, the comm, then root-first frames
+    assert len(lines) == 2 and lines[0] == lines[1], out
+    frames = lines[0].rsplit(" ", 1)
+    assert frames[1] == "1" and frames[0].startswith("toolwork;"), out
+    assert frames[0].split(";")[-1] == "main", out     # at the return: tw_slow's caller
+
+
 def test_funcslower_json(e2e, work, toolwork):
     w = work("slow", "30", "1")
     out = json_traced(e2e, w, "funcslower", "-j", "-p", str(w.pid), f"{toolwork}:tw_slow")
@@ -629,6 +710,70 @@ def test_memleak_of_a_command(e2e, toolwork, no_leaks):
     assert leaks == {(4000, 4)}, r.stdout
 
 
+def test_memleak_lists_addresses_and_leaves_out_young_allocations(e2e, toolwork, no_leaks):
+    # -a: one 'addr = HEX size = N' line per outstanding allocation, then the stacks
+    r = e2e.run_cli("memleak", "-a", "-c", f"{toolwork} leak 3 4000 leak 2 100 spin 1500", "1",
+                    timeout=60)
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.rsplit("stacks with outstanding allocations:\n", 1)[1]
+    sizes = sorted(int(m.group(2)) for m in
+                   re.finditer(r"^\taddr = ([0-9a-f]+) size = (\d+)$", last, re.M))
+    assert sizes[-5:] == [100, 100, 4000, 4000, 4000], r.stdout
+    assert (12200, 5) in {(b, n) for b, n, f in _reports(r.stdout)[-1]
+                          if f and f[0].startswith("tw_leak")}, r.stdout
+    # -o: allocations younger than a minute are not shown at all
+    r = e2e.run_cli("memleak", "-o", "60000", "-c", f"{toolwork} leak 3 4000 spin 1500", "1",
+                    timeout=60)
+    assert r.returncode == 0 and _reports(r.stdout), r.stderr
+    assert not [s for rep in _reports(r.stdout) for s in rep], r.stdout
+
+
+def test_memleak_combined_only_and_sampled(e2e, toolwork, no_leaks):
+    r = e2e.run_cli("memleak", "--combined-only", "-c",
+                    f"{toolwork} leak 5 100 churn 20 leak 3 4000 spin 1200", "1", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (12500, 8) in {(b, n) for rep in _reports(r.stdout) for b, n, f in rep
+                          if f and f[0].startswith("tw_leak")}, r.stdout
+    # bcc's combined report names the frames without their addresses
+    assert re.search(r"from stack\n\t\ttw_leak\+\d+\n", r.stdout), r.stdout
+    # -s 2: an allocation made at an odd nanosecond is not followed
+    r = e2e.run_cli("memleak", "-s", "2", "-o", "0", "-c", f"{toolwork} leak 400 10 spin 1200",
+                    "1", timeout=60)
+    assert r.returncode == 0, r.stderr
+    seen = [n for b, n, f in _reports(r.stdout)[-1] if f and f[0].startswith("tw_leak")]
+    assert seen and 80 < seen[0] < 320, r.stdout
+
+
+def test_memleak_traces_each_call(e2e, toolwork, no_leaks):
+    r = e2e.run_cli("memleak", "-t", "-c", f"{toolwork} spin 300 leak 2 1234 churn 1",
+                    timeout=60)
+    assert r.returncode == 0, r.stderr
+    line = r"\(b'[^']*', \d+, \d+, b'\.\.\.\.', \d+\.\d{6}, b'%s'\)$"
+    msgs = re.findall(line % "(.*)", r.stdout, re.M)
+    assert msgs.count("alloc entered, size = 1234") == 2, r.stdout
+    exited = [m for m in msgs if m.startswith("alloc exited, size = 1234, result = ")]
+    assert len(exited) == 2 and "Top" not in r.stdout, r.stdout
+    # churn: a 64-byte block made and freed at the address it got
+    made = [m.rsplit(" ", 1)[1] for m in msgs if m.startswith("alloc exited, size = 64,")]
+    assert any(f"free entered, address = {a}, size = 64" in msgs for a in made), r.stdout
+
+
+def test_memleak_percpu(e2e, no_leaks):
+    # a per-CPU array map of 37 24-byte values: 37 percpu allocations by array_map_alloc
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from bpfscope.bpf.maps import BpfMap; time.sleep(1.5); "
+        "m = BpfMap.create(6, 4, 24, 37, 'leaky'); time.sleep(3)")])
+    try:
+        r = e2e.run_cli("memleak", "--percpu", "-o", "0", "2", "1", timeout=60)
+    finally:
+        holder.wait(timeout=30)
+    assert r.returncode == 0, r.stderr
+    mine = [(b, n) for b, n, f in _reports(r.stdout)[-1] if any("array_map_alloc" in x for x in f)]
+    assert (888, 37) in mine, r.stdout
+    r = e2e.run_cli("memleak", "--percpu", "-p", "1", timeout=30)
+    assert r.returncode != 0 and "--percpu" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_memleak_of_the_kernel_runs(e2e):
     r = e2e.run_cli("memleak", "-T", "3", "1", "1", timeout=60)
     assert r.returncode == 0, r.stderr
@@ -676,6 +821,22 @@ def test_llcstat_counts_a_spinning_process_or_says_there_is_no_pmu(e2e, toolwork
     rows = [l.split() for l in r.stdout.splitlines() if l.split()[:1] == [str(proc.pid)]]
     assert rows and sum(int(row[3]) for row in rows) > 0, r.stdout
     assert "Total References: " in r.stdout
+
+
+# ------------------------------------------------------------------ trace -b
+
+def test_trace_buffer_pages_sizes_the_ring(e2e, work):
+    def burst(*opts):
+        out, err, rc = traced(e2e, ["getppid", "30000"], "trace", *opts, "-p", "PID",
+                              't:syscalls:sys_enter_getppid "n"', start=work)
+        assert rc == 0, err
+        lost = sum(int(n) for n in re.findall(r"^Lost (\d+) events$", err, re.M))
+        return len([l for l in out.splitlines() if l.endswith(" n")]), lost
+    # one page per CPU cannot hold a burst of 30000 records: most are counted lost
+    shown, lost = burst("-b", "1")
+    assert lost > 10000 and shown + lost == 30000, (shown, lost)
+    shown, lost = burst("-b", "512")   # 2 MiB per CPU holds them all
+    assert (shown, lost) == (30000, 0)
 
 
 # ------------------------------------------------------------------ ucalls
@@ -736,6 +897,21 @@ def test_ucalls_counts_a_python_processs_calls(e2e, tmp_path, latency):
     assert rows[f"{script}.tw_foo"][0] == "10" and rows[f"{script}.tw_bar"][0] == "3", out
     if latency:
         assert float(rows[f"{script}.tw_bar"][1]) > 0, out
+
+
+@pytest.mark.parametrize("args", [["-S"], ["-S", "-L"], ["-l", "none", "-S"]])
+def test_ucalls_counts_system_calls_too(e2e, tmp_path, args):
+    script = tmp_path / "pyw.py"
+    script.write_text(PY_WAIT + "for i in range(5): os.getppid()\n")
+    out, pid = _python_traced(e2e, script, "ucalls", *args)
+    lines = out.splitlines()
+    assert lines[0] == "Attached kernel tracepoints for syscall tracing.", out
+    rows = {l.split()[0]: l.split()[1:] for l in lines if l and not l.startswith("METHOD")}
+    assert rows["getppid"][0] == "5", out           # in the same table as the methods
+    assert (f"{script}.tw_foo" in rows) == ("none" not in args), out
+    if "-L" in args:
+        assert float(rows["getppid"][1]) >= 0 and "TIME (us)" in out, out
+    assert lines[-1] == "Detaching kernel probes, please wait...", out
 
 
 def test_uflow_shows_the_nesting_of_calls(e2e, tmp_path):

@@ -69,3 +69,10 @@ def test_bpfscopes_f_json_where_the_tool_has_no_f_of_its_own(tool_plan):
     assert not tool_plan("funccount", "-f", "text", "vfs_read").json
     plan = tool_plan("stackcount", "-f", "vfs_read")      # bcc's folded output there
     assert not plan.json and plan.banner is None
+
+
+def test_cpu_filter(tool_plan):
+    # bcc's -c CPU: with -p both must hold
+    plan = tool_plan("funccount", "-c", "1", "-p", "7", "c:malloc")
+    assert "uprobe:/lib/libc.so.6:malloc /pid == 7 && cpu == 1/ {" in plan.text
+    assert " /cpu == 0/ {" in tool_plan("stackcount", "-c", "0", "c:malloc").text

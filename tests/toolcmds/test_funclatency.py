@@ -58,3 +58,16 @@ def test_bcc_slots_put_zero_and_one_together_and_widen_past_32():
     assert wide.startswith("               nsecs                         : count     distribution\n")
     assert wide.splitlines()[-1] == (
         f"{1 << 38:>20} -> {(1 << 39) - 1:<20} : 1        |{'*' * 20}|")
+
+
+def test_level_keeps_a_stack_of_stamps_per_thread(tool_plan):
+    from bpfscope import api
+    from bpfscope.toolcmds.common import ToolError
+    import pytest
+    t = tool_plan("funclatency", "-l", "4", "-u", "c:malloc").text
+    assert "if (@__depth[tid] < 4) { @__start[tid, @__depth[tid]] = nsecs; }" in t
+    assert "@ = hist((nsecs - @__start[tid, @__depth[tid]]) / 1000);" in t
+    assert "clear(@__depth);" in t
+    api.check_syntax(t)
+    with pytest.raises(ToolError):
+        tool_plan("funclatency", "-l", "0", "c:malloc")

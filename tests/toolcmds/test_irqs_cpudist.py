@@ -28,6 +28,17 @@ def test_cpudist_off_cpu_keeps_the_process_of_the_thread_switched_out(tool_plan)
     assert "\npid = 9 app\n" in text
 
 
+def test_cpudist_idle_tasks_kept_per_cpu_and_extension_line(tool_plan):
+    p = tool_plan("cpudist", "-I", "-O", "-e")
+    idle = "(args.prev_pid == 0 ? -1 - (int64)cpu : (int64)args.prev_pid)"
+    assert f"if (1) {{\n    @__ts[{idle}] = nsecs;" in p.text
+    api.check_syntax(p.text)
+    on = tool_plan("cpudist", "-I").text
+    assert "{ @__ts[(args.next_pid == 0 ? -1 - (int64)cpu : (int64)args.next_pid)] = nsecs; }" in on
+    text = p.formats["@"](MapData("@", "hist", [((), {3: 2, 5: 1})], sums={(): 64}))
+    assert text.endswith("\navg = 21 usecs, total: 64 usecs, count: 3\n\n"), text
+
+
 def test_softirqs_names_the_vectors_and_divides_the_totals(tool_plan):
     p = tool_plan("softirqs", "-T")
     assert "@[args.vec] = sum((nsecs - @__start[cpu]));" in p.text

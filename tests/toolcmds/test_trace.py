@@ -172,3 +172,10 @@ def test_a_prints_each_frames_address_first(tool_plan):
                                     "            7f06c4aff4f7 getppid+7",
                                     "        4142003d5f005345 [unknown]", ""]
     assert "ustack);" in tool_plan("trace", "-U", "t:syscalls:sys_enter_openat").text
+
+
+def test_buffer_pages_per_cpu(tool_plan):
+    import os
+    plan = tool_plan("trace", "-b", "4", "do_sys_openat2")
+    assert f"perf_rb_pages = {4 * (os.cpu_count() or 1)} }}" in plan.text.splitlines()[0]
+    assert "perf_rb_pages" not in tool_plan("trace", "do_sys_openat2").text

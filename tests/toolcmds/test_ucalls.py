@@ -70,3 +70,21 @@ def test_uflow_records_calls_and_returns_with_their_depth(python_process):
     sink.printf("\x1ereturn\x1f1\x1f42\x1f43\x1f3000000\x1f2\x1fa.py\x1ftw_f\n")
     assert out.getvalue() == ("1   42     43     0.003      -> a.py.tw_f\n"
                               "1   42     43     0.003      <- a.py.tw_f\n")
+
+
+def test_syscalls_only(monkeypatch):
+    from bpfscope import api, toolcmds
+    from bpfscope.runtime.values import MapData
+    from bpfscope.toolcmds.common import ToolError
+    import pytest
+    tool = toolcmds.find("ucalls")
+    plan = tool.build(tool.parser().parse_args(["-l", "none", "-S", "-L", "42"]))
+    assert "tracepoint:raw_syscalls:sys_exit /pid == 42 && @__sysstart[tid]/ {" in plan.text
+    assert "usdt:" not in plan.text
+    api.check_syntax(plan.text)
+    plan.formats["@sys"](MapData("@sys", "count", [((39,), 5), ((0,), 2)]))
+    text = plan.formats["@systime"](MapData("@systime", "sum", [((39,), 9000), ((0,), 1000)]))
+    assert text.splitlines()[1:] == [f"{'read':<50} {2:>8} {1.0:>6.2f}",
+                                     f"{'getpid':<50} {5:>8} {9.0:>6.2f}"], text
+    with pytest.raises(ToolError):
+        tool.build(tool.parser().parse_args(["-l", "none", "42"]))
